@@ -1,0 +1,51 @@
+"""zoaf's exceptions.
+
+Every error inherits ``ZoafError`` and the matching built-in, so callers can catch either (as in Nevergrad).
+``InputError`` is the user's fault (bad netlist, spec, option): the CLI prints it as one line, exit code 2.
+``SimulationError`` is one failed simulation: the optimizer sees ``+inf`` and the history records why.
+"""
+from __future__ import annotations
+
+
+class ZoafError(Exception):
+    """Base of every zoaf error."""
+
+
+class InputError(ZoafError, ValueError):
+    """Bad user input: a netlist, a spec, a parameter value or an option. Message names file/line/field."""
+
+
+class SimulationError(ZoafError, RuntimeError):
+    """One simulation did not produce its measures. ``output`` holds ngspice's own lines."""
+
+    status = "failed"
+    #: True when libngspice is left in a state where nothing loads any more: the process must be replaced.
+    needs_new_process = False
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+class ParseError(SimulationError):
+    """The netlist does not load into ngspice."""
+
+
+class ConvergenceError(SimulationError):
+    """An operating point or transient analysis did not converge."""
+
+
+class MeasureError(SimulationError):
+    """A measure produced nothing (out of interval, no such vector)."""
+
+
+class Timeout(SimulationError):
+    """A simulation ran past its wall-clock limit."""
+
+    status = "timeout"
+
+
+class WorkerCrash(SimulationError):
+    """The worker process running a simulation died (segfault, SIGKILL, out of memory)."""
+
+    status = "crashed"

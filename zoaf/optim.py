@@ -1,0 +1,152 @@
+"""The optimizer base: the public ask/tell bookkeeping shared by ZOAF and every baseline.
+
+As in Nevergrad, the base class owns ``ask``/``tell`` (validation, budget, counts, best point) and a method
+implements only ``_ask``/``_tell``. Methods see the unit box [0, 1]^d and a scalar to minimize; ``+inf``
+marks a failed simulation.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+class StopReason(str, enum.Enum):
+    """Why a run stopped, as a value (pycma's ``stop()`` names its criteria the same way)."""
+
+    BUDGET = "budget"                # every simulation of the budget was spent
+    CONVERGED = "converged"          # the method met its own convergence test
+    EARLY_STOPPED = "early-stopped"  # the monitor judged further work useless
+    INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
+    FAILED = "failed"                # no simulation succeeded
+
+
+@dataclass
+class Result:
+    """The outcome of a run, in scipy.optimize's shape (``x``, ``fun``, ``nfev``, ``nit``, ``message``).
+
+    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. The same object is
+    passed to callbacks mid-run.
+    """
+
+    x: np.ndarray
+    fun: float
+    nfev: int
+    nit: int
+    stop_reason: StopReason | None
+    x_unit: np.ndarray
+    params: dict[str, float] = field(default_factory=dict)
+    measures: dict[str, float] = field(default_factory=dict)
+    feasible: bool | None = None
+    objective: float | None = None
+    method: str = ""
+    seed: int | None = None
+    history: Any = None
+    ncached: int = 0
+    nfailed: int = 0
+
+    @property
+    def success(self) -> bool:
+        return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and np.isfinite(self.fun)
+
+    @property
+    def message(self) -> str:
+        reason = self.stop_reason.value if self.stop_reason else "running"
+        return {"budget": "simulation budget exhausted", "converged": "converged",
+                "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
+                "failed": "no simulation succeeded", "running": "running"}[reason]
+
+    def __repr__(self) -> str:
+        x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
+        return (f" message: {self.message}\n success: {self.success}\n     fun: {self.fun:.6g}\n"
+                f"       x: {x}\n    nfev: {self.nfev}\n     nit: {self.nit}")
+
+
+class Optimizer:
+    """Base of every method. Subclasses implement ``_ask(n)`` and ``_tell(x, f)``; set ``self._stop`` to end.
+
+    Args:
+        dim: number of box coordinates.
+        budget: simulations the run may charge (cache hits are free, failures count).
+        seed: seeds the method's ``numpy.random.Generator``; equal seeds give identical asks.
+        unit_steps: per coordinate, the least box move that changes the simulated point (integers), else 0.
+        workers: how many simulations run at once; methods size their batches from it.
+        x0: optional start point in the box.
+    """
+
+    name = "base"
+
+    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
+                 workers: int = 1, x0: np.ndarray | None = None) -> None:
+        if dim < 1:
+            raise InputError(f"dim must be >= 1, got {dim}")
+        if budget < 1:
+            raise InputError(f"budget must be >= 1 simulation, got {budget}")
+        self.dim = int(dim)
+        self.budget = int(budget)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.unit_steps = np.zeros(dim) if unit_steps is None else np.asarray(unit_steps, dtype=float)
+        self.workers = max(1, int(workers))
+        self.x0 = None if x0 is None else np.clip(np.asarray(x0, dtype=float), 0.0, 1.0)
+        self.nfev = 0      # charged simulations told so far
+        self.nit = 0       # tell() calls
+        self.best_x: np.ndarray | None = None
+        self.best_f = np.inf
+        self._stop: StopReason | None = None
+        self._phase = "init"
+
+    # -- public protocol -------------------------------------------------------------------------------
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.nfev
+
+    @property
+    def done(self) -> bool:
+        return self._stop is not None or self.remaining <= 0
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        if self._stop is not None:
+            return self._stop
+        return StopReason.BUDGET if self.remaining <= 0 else None
+
+    @property
+    def phase(self) -> str:
+        """What the method is doing now (shown in progress displays and recorded in the history)."""
+        return self._phase
+
+    def ask(self, n: int | None = None) -> np.ndarray:
+        """Points to simulate next, shape (k, dim), inside the box, k >= 1 and k <= the budget left."""
+        if self.done:
+            raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
+        x = np.atleast_2d(np.asarray(self._ask(n), dtype=float))
+        if x.shape[1] != self.dim or len(x) == 0:
+            raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
+        return np.clip(x[: self.remaining], 0.0, 1.0)
+
+    def tell(self, x: np.ndarray, f: np.ndarray, charged: np.ndarray | None = None) -> None:
+        """Report values (``+inf`` = failed) for asked points; ``charged[i]`` False marks a free cache hit."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        f = np.asarray(f, dtype=float).reshape(-1)
+        if len(x) != len(f):
+            raise ValueError(f"tell: {len(x)} points but {len(f)} values")
+        f = np.where(np.isnan(f), np.inf, f)
+        charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool)
+        self.nfev += int(charged.sum())
+        self.nit += 1
+        i = int(np.argmin(f))
+        if f[i] < self.best_f:
+            self.best_f, self.best_x = float(f[i]), x[i].copy()
+        self._tell(x, f)
+
+    # -- to implement ----------------------------------------------------------------------------------
+    def _ask(self, n: int | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+        raise NotImplementedError

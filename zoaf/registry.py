@@ -1,0 +1,50 @@
+"""Method name -> optimizer class. Names resolve lazily so that ``import zoaf`` does not import torch.
+
+As Nevergrad's registry: one table, collisions refused, ``zoaf.registry.register`` adds a method.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import InputError
+from .optim import Optimizer
+
+_METHODS: dict[str, str] = {
+    "zoaf": "zoaf.zo.optimizer:ZOAF",
+    "random": "zoaf.baselines.random_search:RandomSearch",
+    "bo": "zoaf.baselines.bo:BO",
+    "turbo": "zoaf.baselines.turbo:TuRBO",
+    "cma": "zoaf.baselines.cmaes:CMA",
+    "cma-warm": "zoaf.baselines.cmaes:WarmCMA",
+    "de": "zoaf.baselines.de:DE",
+}
+
+
+def methods() -> list[str]:
+    return list(_METHODS)
+
+
+def register(name: str, target: str | type[Optimizer]) -> None:
+    """Add a method: ``target`` is a class or ``"module:Class"``. Refuses to overwrite a name."""
+    if name in _METHODS:
+        raise ValueError(f"method {name!r} is already registered")
+    _METHODS[name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+def get(name: str) -> type[Optimizer]:
+    try:
+        target = _METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown method {name!r}; choose one of {', '.join(_METHODS)}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def create(name: str, dim: int, budget: int, seed: int | None = None, **options: Any) -> Optimizer:
+    """Instantiate a method; unknown options are an ``InputError`` naming the option."""
+    cls = get(name)
+    try:
+        return cls(dim, budget, seed, **options)
+    except TypeError as e:
+        raise InputError(f"method {name!r}: {e}") from None
