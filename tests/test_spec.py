@@ -1,0 +1,107 @@
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from zoaf.errors import InputError
+from zoaf.spec import INFEASIBLE_OFFSET, MISSING_VIOLATION, Constraint, Spec
+
+GOOD = """
+title = "t"
+[parameters]
+w1 = { lo = "1u", hi = "100u", scale = "log" }
+nf = { lo = 1, hi = 16, type = "int" }
+cc = { lo = "0.1p", hi = "10p", scale = "log", init = "1p" }
+[measures]
+gain_db = { unit = "dB" }
+ugbw_hz = { unit = "Hz" }
+power_w = { unit = "W" }
+[objectives]
+fom = { maximize = "ugbw_hz", constraints = ["gain_db >= 60", "power_w <= 1m"] }
+gain = { maximize = "gain_db" }
+"""
+
+
+def write(tmp_path, text, name="s.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_reads_a_spec(tmp_path):
+    s = Spec.read(write(tmp_path, GOOD))
+    assert [p.name for p in s.parameters] == ["w1", "nf", "cc"]
+    w1, nf, cc = s.parameters
+    assert (w1.lo, w1.hi, w1.scale) == (1e-6, 100e-6, "log") and nf.integer and cc.init == 1e-12
+    assert s.default_objective == "fom"
+    assert s.objective("fom").constraints == (Constraint("gain_db", ">=", 60.0), Constraint("power_w", "<=", 1e-3))
+
+
+def test_constrained_fom_ranks_feasible_first_then_by_violation(tmp_path):
+    obj = Spec.read(write(tmp_path, GOOD)).objective("fom")
+    good = obj.evaluate({"ugbw_hz": 1e6, "gain_db": 70, "power_w": 1e-4})
+    better = obj.evaluate({"ugbw_hz": 1e8, "gain_db": 61, "power_w": 9e-4})
+    near = obj.evaluate({"ugbw_hz": 1e9, "gain_db": 59, "power_w": 1e-4})
+    far = obj.evaluate({"ugbw_hz": 1e9, "gain_db": -200, "power_w": 5e-3})
+    missing = obj.evaluate({"gain_db": 70, "power_w": 1e-4})
+    assert better[0] < good[0] < near[0] < far[0] < missing[0] < math.inf
+    assert good[2] and better[2] and not near[2] and not far[2]
+    assert near[0] == pytest.approx(INFEASIBLE_OFFSET + 1 / 60)
+    assert far[1] == 1e9   # raw objective kept for reporting
+
+
+def test_unconstrained_objective_is_plain_signed_value(tmp_path):
+    obj = Spec.read(write(tmp_path, GOOD)).objective("gain")
+    assert obj.evaluate({"gain_db": 42.0}) == (-42.0, 42.0, None)
+
+
+@given(st.floats(-1e29, 1e29), st.floats(0, 1e3))
+def test_any_feasible_beats_any_infeasible(v, miss):
+    c = (Constraint("g", ">=", 1.0),)
+    from zoaf.spec import penalized
+    feasible = penalized(v, c, {"g": 2.0})[0]
+    infeasible = penalized(-1e29, c, {"g": 1.0 - miss - 1e-9})[0]
+    assert feasible < infeasible <= INFEASIBLE_OFFSET + MISSING_VIOLATION
+
+
+@pytest.mark.parametrize("text, match", [
+    ("title = 'x'\n[parameters\n", "TOML syntax error"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), "w1.*lo must be < hi"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), "w1.*log scale needs lo > 0"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),
+    (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1), "scale must be 'lin' or 'log'"),
+    (GOOD.replace('"gain_db >= 60"', '"gain_db => 60"'), "objectives.fom.constraints"),
+    (GOOD.replace('"gain_db >= 60"', '"__import__(os) >= 1"'), "objectives.fom.constraints"),
+    (GOOD.replace('"gain_db >= 60"', '"noise >= 1"'), "measure 'noise' is not listed"),
+    (GOOD.replace('maximize = "gain_db"', 'maximize = "gain_db", minimize = "gain_db"'), "exactly one"),
+    (GOOD.replace("[measures]", "[measures]\nbad = { unit = 3 }"), "measures.bad.unit"),
+    (GOOD.replace('type = "int"', 'type = "integer"'), "nf.type"),
+    (GOOD.replace("title", "titel"), "unknown top-level key 'titel'"),
+    (GOOD.replace('init = "1p"', 'init = "1n"'), "init=.*outside"),
+    (GOOD.replace('init = "1p"', 'init = "nan"'), "cc.init"),
+    (GOOD.replace('hi = "100u"', 'hi = "1e999"'), "w1.hi"),
+    ("", "missing \\[parameters\\]"),
+])
+def test_errors_name_file_and_key(tmp_path, text, match):
+    p = write(tmp_path, text)
+    with pytest.raises(InputError, match=match) as e:
+        Spec.read(p)
+    assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        Spec.read(tmp_path / "nope.toml")
+    p = tmp_path / "bin.toml"
+    p.write_bytes(bytes(range(256)))
+    with pytest.raises(InputError, match="not a text file"):
+        Spec.read(p)
+
+
+def test_check_against_netlist(tmp_path):
+    s = Spec.read(write(tmp_path, GOOD))
+    s.check_against(["W1", "nf", "cc", "vdd"], ["GAIN_DB", "ugbw_hz", "power_w"], "amp.cir")
+    with pytest.raises(InputError, match="parameters.nf: no '.param nf='"):
+        s.check_against(["w1", "cc"], ["gain_db", "ugbw_hz", "power_w"], "amp.cir")
+    with pytest.raises(InputError, match="measures.power_w"):
+        s.check_against(["w1", "nf", "cc"], ["gain_db", "ugbw_hz"], "amp.cir")

@@ -1,0 +1,39 @@
+import math
+
+import pytest
+from hypothesis import given, strategies as st
+
+from zoaf import units
+from zoaf.errors import InputError
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1.5u", 1.5e-6), ("10meg", 10e6), ("10MEG", 10e6), ("2m", 2e-3), ("2M", 2e-3), ("10pF", 10e-12),
+    ("1e-6", 1e-6), ("3k", 3e3), ("1kohm", 1e3), ("4.7n", 4.7e-9), ("1t", 1e12), ("2g", 2e9), ("5f", 5e-15),
+    ("5V", 5.0), ("-3.3", -3.3), (".5u", 0.5e-6), ("1mil", 25.4e-6), (7, 7.0), (0.25, 0.25), (" 2u ", 2e-6),
+    ("1e3k", 1e6), ("100u", 1e-4), ("0.1p", 1e-13),
+])
+def test_parse_examples(text, value):
+    assert units.parse(text) == value
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1..2", "u1", "nan", "inf", "1e999", float("nan"), True, "1 2"])
+def test_parse_rejects(bad):
+    with pytest.raises(InputError, match="w1"):
+        units.parse(bad, what="w1")
+
+
+@given(st.floats(min_value=1e-18, max_value=1e14, allow_nan=False))
+def test_format_round_trips_to_display_precision(v):
+    assert units.parse(units.format(v, 6)) == pytest.approx(v, rel=1e-5)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_exact_round_trips_bit_for_bit(v):
+    assert units.parse(units.exact(v)) == v
+
+
+@given(st.floats(min_value=1e-15, max_value=1e12), st.sampled_from(sorted(units.SCALE)))
+def test_suffix_scales(v, suffix):
+    text = f"{v!r}{suffix}"
+    assert math.isclose(units.parse(text), v * float(units.SCALE[suffix]), rel_tol=1e-12)

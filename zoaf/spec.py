@@ -1,0 +1,274 @@
+"""The spec sidecar ``<stem>.toml``: design variables, measures, objectives and constraints.
+
+Format (DESIGN.md)::
+
+    title = "Two-stage Miller OTA"
+    pdk = "sky130"            # optional: the netlist's {{sky130}} placeholder points at the installed PDK
+    corner = "tt"
+    [parameters]
+    w1  = { lo = "1u", hi = "100u", scale = "log" }
+    nf5 = { lo = 1, hi = 16, type = "int" }
+    [measures]
+    gain_db = { unit = "dB" }
+    [objectives]              # the first is the default
+    peaking = { minimize = "peaking_db", constraints = ["gain_db >= 50"] }
+
+Constraints are parsed (``name op number``), never ``eval``-ed. Every error names the file, the key and what
+is wrong. Names are case-insensitive, as in SPICE.
+"""
+from __future__ import annotations
+
+import math
+import operator
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import units
+from .errors import InputError
+from .problem import Parameter
+
+_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
+_NAME = re.compile(r"^[A-Za-z_][\w]*$")
+
+#: Feasible FoMs are signed-log compressed objectives, below this offset for any physical value (|v| < 1e30);
+#: infeasible FoMs are the offset plus the normalized violation, so any feasible point beats any infeasible one
+#: and the violation keeps full float resolution (an offset like 1e30 would swallow it).
+INFEASIBLE_OFFSET = 100.0
+#: Violation charged for a constraint whose measure is missing (the simulation ran but the measure could not be
+#: taken, e.g. no unity-gain crossing): worse than any ordinary miss, still better than a failed simulation.
+MISSING_VIOLATION = 10.0
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``measure op bound``; violation is normalized by |bound| (by 1 when the bound is 0)."""
+
+    measure: str
+    op: str
+    bound: float
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "constraint") -> "Constraint":
+        m = _CONSTRAINT.match(str(text))
+        if m is None:
+            raise InputError(f"{where}: {text!r} is not 'name op number' with op one of >=, <=, >, <")
+        name, op, number = m.groups()
+        return cls(name.lower(), op, units.parse(number, what=f"{where}: bound of {text!r}"))
+
+    def violation(self, value: float | None) -> float:
+        if value is None or not math.isfinite(value):
+            return MISSING_VIOLATION
+        if _OPS[self.op](value, self.bound):
+            return 0.0
+        gap = abs(value - self.bound) / (abs(self.bound) if self.bound != 0 else 1.0)
+        return min(gap, MISSING_VIOLATION) if gap > 0 else 1e-12   # on the bound of a strict inequality
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.op} {units.format(self.bound)}"
+
+
+def squash(v: float, scale: float = 1.0) -> float:
+    """Monotone signed log compression: ~v near 0, logarithmic for huge values (|squash| < 70 for |v| < 1e30)."""
+    return math.copysign(math.log1p(abs(v) / scale), v)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A named figure of merit: one measure to minimize or maximize under constraints."""
+
+    name: str
+    measure: str
+    sense: str                     # "minimize" | "maximize"
+    constraints: tuple[Constraint, ...] = ()
+    scale: float = 1.0             # the squash's linear range, in the measure's unit
+
+    def evaluate(self, measures: Mapping[str, float]) -> tuple[float, float | None, bool | None]:
+        """(FoM, raw objective value, feasible); lower FoM is better, +inf when the objective is missing."""
+        raw = measures.get(self.measure)
+        if raw is None or not math.isfinite(raw):
+            return INFEASIBLE_OFFSET + MISSING_VIOLATION * (1 + len(self.constraints)), None, False
+        fom, feasible = penalized(raw if self.sense == "minimize" else -raw, self.constraints, measures, self.scale)
+        return fom, raw, feasible
+
+
+def penalized(value: float, constraints: Sequence[Constraint], measures: Mapping[str, float],
+              scale: float = 1.0) -> tuple[float, bool | None]:
+    """(FoM, feasible) of a value to minimize under constraints: feasible points by squashed value, any
+    feasible before any infeasible, infeasible ones by total normalized violation. Unconstrained: the value."""
+    if not constraints:
+        return value, None
+    violation = sum(c.violation(measures.get(c.measure)) for c in constraints)
+    return (INFEASIBLE_OFFSET + violation, False) if violation > 0 else (squash(value, scale), True)
+
+
+@dataclass
+class Spec:
+    path: Path | None
+    title: str
+    parameters: tuple[Parameter, ...]
+    measures: dict[str, str]                  # name -> unit
+    objectives: dict[str, Objective]
+    pdk: str | None = None
+    corner: str | None = None
+    text: str = field(default="", repr=False)
+
+    @property
+    def default_objective(self) -> str:
+        return next(iter(self.objectives))
+
+    def objective(self, name: str | None) -> Objective:
+        if name is None:
+            return self.objectives[self.default_objective]
+        try:
+            return self.objectives[name.lower()]
+        except KeyError:
+            raise InputError(f"{self._where()}: unknown objective {name!r}; "
+                             f"choose one of {', '.join(self.objectives)}") from None
+
+    def unit_of(self, measure: str) -> str:
+        return self.measures.get(measure, "")
+
+    def _where(self) -> str:
+        return str(self.path) if self.path else "spec"
+
+    @staticmethod
+    def find_for(netlist: str | Path) -> Path:
+        """``<stem>.toml`` beside the netlist."""
+        return Path(netlist).with_suffix(".toml")
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Spec":
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: spec file not found (give one with --spec)") from None
+        except OSError as e:
+            raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+            data = tomllib.loads(text)
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a text file (UTF-8 TOML expected)") from None
+        except tomllib.TOMLDecodeError as e:
+            raise InputError(f"{path}: TOML syntax error: {e}") from None
+        return cls.from_dict(data, path=path, text=text)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
+        where = str(path) if path else "spec"
+        known = {"title", "parameters", "measures", "objectives", "pdk", "corner"}
+        for key in data:
+            if key not in known:
+                raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
+        params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
+        if not params:
+            raise InputError(f"{where}: [parameters] is empty: name at least one design variable")
+        measures = {}
+        for name, value in _table(where, data, "measures", required=False).items():
+            _check_name(where, "measures", name)
+            value = value if isinstance(value, Mapping) else {"unit": value}
+            unit = value.get("unit", "")
+            if not isinstance(unit, str):
+                raise InputError(f"{where}: measures.{name}.unit must be a string, got {unit!r}")
+            extra = set(value) - {"unit"}
+            if extra:
+                raise InputError(f"{where}: measures.{name}: unknown key(s) {', '.join(sorted(extra))}")
+            measures[name.lower()] = unit
+        objectives = {}
+        for name, value in _table(where, data, "objectives").items():
+            obj = _objective(where, name, value)
+            for m in [obj.measure, *(c.measure for c in obj.constraints)]:
+                if m not in measures:
+                    raise InputError(f"{where}: objectives.{name}: measure {m!r} is not listed in [measures]")
+            objectives[obj.name] = obj
+        if not objectives:
+            raise InputError(f"{where}: [objectives] is empty: name at least one objective")
+        title = data.get("title", path.stem if path else "circuit")
+        pdk, corner = data.get("pdk"), data.get("corner")
+        for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"{where}: {key} must be a string, got {value!r}")
+        return cls(path, title, params, measures, objectives, pdk, corner, text)
+
+    def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
+        """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""
+        params, results = {p.lower() for p in netlist_params}, {r.lower() for r in netlist_results}
+        for p in self.parameters:
+            if p.name not in params:
+                raise InputError(f"{self._where()}: parameters.{p.name}: no '.param {p.name}=' in {netlist}")
+        for m in self.measures:
+            if m not in results:
+                raise InputError(f"{self._where()}: measures.{m}: {netlist} has no .meas (or .control "
+                                 f"meas/let) named {m!r}; it has: {', '.join(sorted(results)) or 'none'}")
+
+
+def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"{where}: missing [{key}] table")
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(f"{where}: {key} must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def _check_name(where: str, table: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise InputError(f"{where}: {table}.{name}: not a valid SPICE name")
+
+
+def _parameter(where: str, name: str, value: Any) -> Parameter:
+    _check_name(where, "parameters", name)
+    key = f"{where}: parameters.{name}"
+    if not isinstance(value, Mapping):
+        raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {value!r}")
+    extra = set(value) - {"lo", "hi", "scale", "type", "init", "unit"}
+    if extra:
+        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
+    for k in ("lo", "hi"):
+        if k not in value:
+            raise InputError(f"{key}: missing '{k}'")
+    lo = units.parse(value["lo"], what=f"{key}.lo")
+    hi = units.parse(value["hi"], what=f"{key}.hi")
+    init = None if "init" not in value else units.parse(value["init"], what=f"{key}.init")
+    kind = value.get("type", "float")
+    if kind not in ("float", "int"):
+        raise InputError(f"{key}.type: must be 'float' or 'int', got {kind!r}")
+    scale = value.get("scale", "lin")
+    if not isinstance(scale, str):
+        raise InputError(f"{key}.scale: must be 'lin' or 'log', got {scale!r}")
+    unit = value.get("unit", "")
+    try:
+        return Parameter(name.lower(), lo, hi, scale, kind == "int", init, str(unit))
+    except InputError as e:
+        raise InputError(f"{where}: {e}") from None
+
+
+def _objective(where: str, name: str, value: Any) -> Objective:
+    _check_name(where, "objectives", name)
+    key = f"{where}: objectives.{name}"
+    if not isinstance(value, Mapping):
+        raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
+    extra = set(value) - {"minimize", "maximize", "constraints", "scale"}
+    if extra:
+        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
+    senses = [s for s in ("minimize", "maximize") if s in value]
+    if len(senses) != 1:
+        raise InputError(f"{key}: give exactly one of 'minimize' or 'maximize'")
+    measure = value[senses[0]]
+    if not isinstance(measure, str):
+        raise InputError(f"{key}.{senses[0]}: must be a measure name, got {measure!r}")
+    cons = value.get("constraints", [])
+    if isinstance(cons, str) or not isinstance(cons, list):
+        raise InputError(f"{key}.constraints: must be a list of strings like [\"gain_db >= 60\"]")
+    constraints = tuple(Constraint.parse(c, where=f"{key}.constraints") for c in cons)
+    scale = units.parse(value.get("scale", 1.0), what=f"{key}.scale")
+    if scale <= 0:
+        raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
+    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale)

@@ -1,0 +1,54 @@
+"""SPICE numbers: ``1.5u``, ``10meg``, ``2m`` (milli), ``10pF``, ``1e-6`` — parsing and round-trip formatting.
+
+As in SPICE, suffixes are case-insensitive, ``m`` is milli and ``meg`` mega, and trailing letters after a
+suffix are a unit and ignored (``10pF`` = 10p, ``1kohm`` = 1k). A bare unit (``5V``) has scale 1.
+"""
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+
+from .errors import InputError
+
+SCALE = {"t": "1e12", "g": "1e9", "meg": "1e6", "k": "1e3", "mil": "25.4e-6", "m": "1e-3", "u": "1e-6",
+         "n": "1e-9", "p": "1e-12", "f": "1e-15", "a": "1e-18"}
+# "meg" and "mil" before "m": the longest prefix wins.
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(meg|mil|[tgkmunpfa])?([a-z]*)\s*$",
+                     re.IGNORECASE)
+_FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"),
+           (1e-12, "p"), (1e-15, "f")]
+
+
+def parse(value: str | float | int, *, what: str = "value") -> float:
+    """A SPICE number as a float. ``what`` names the field in the error message."""
+    if isinstance(value, bool):
+        raise InputError(f"{what}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        v = float(value)
+    else:
+        m = _NUMBER.match(str(value))
+        if m is None:
+            raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)")
+        mantissa, suffix, _unit = m.groups()
+        # Decimal arithmetic, so that "100u" is the double nearest 1e-4 (float 100 * 1e-6 is not).
+        v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()])) if suffix else float(mantissa)
+    if not math.isfinite(v):
+        raise InputError(f"{what}: {value!r} is not a finite number")
+    return v
+
+
+def format(value: float, digits: int = 4) -> str:  # noqa: A001 - the natural name in this module
+    """A readable SPICE number (``12.5u``); for display only. Netlists get ``exact`` values."""
+    if value == 0 or not math.isfinite(value):
+        return repr(float(value))
+    a = abs(value)
+    for scale, suffix in _FORMAT:
+        if a >= scale * (1 - 0.5 * 10 ** -digits):
+            return f"{value / scale:.{digits}g}{suffix}"
+    return f"{value:.{digits}g}"
+
+
+def exact(value: float) -> str:
+    """A round-trip exact spelling for netlists (``repr``): 6 digits add ~1e-5 FoM noise (EXPERIMENTS.md)."""
+    return repr(float(value))
