@@ -1,0 +1,1 @@
+"""Physical layout models (on-chip passives) used to turn geometry into netlist element values."""
