@@ -1,0 +1,162 @@
+"""Every ZOAF hyper-parameter in one place: its name, default and the reason for that default.
+
+Distances are in the unit box [0, 1]^d (log-scaled parameters are linear there). Defaults are fixed across
+benchmarks: no per-circuit tuning. Ablations are configurations, not code copies:
+
+    ZOAFConfig(mode="random")                 # random-direction phase only
+    ZOAFConfig(mode="coordinate")             # coordinate phase from the first step
+    ZOAFConfig(n_starts=1, n_init=0)          # no multi-start: one start at x0 (the box centre by default)
+    ZOAFConfig(monitor=False)                 # fixed schedule: switch at ``switch_force``, no stall logic
+    ZOAFConfig(estimator="classic")           # textbook estimates from this step's probes only (no reuse)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ..errors import InputError
+
+MODES = ("hybrid", "random", "coordinate")
+ESTIMATORS = ("regression", "classic")
+DIRECTIONS = ("orthogonal", "gaussian", "rademacher")
+
+
+@dataclass(frozen=True)
+class ZOAFConfig:
+    """ZOAF's hyper-parameters (see each field's docstring for why its default)."""
+
+    mode: str = "hybrid"
+    """``hybrid``: random directions, then coordinate refinement when the monitor says so; ``random`` or
+    ``coordinate``: one phase throughout (ablations)."""
+
+    n_init: int | None = None
+    """Size of the one-shot scrambled Sobol batch; ``None`` = 2d, at most 15% of the budget. 2d is what the
+    warm CMA-ES peer uses (EXPERIMENTS.md); the cap keeps most of a small budget for local search. 0 = no
+    batch: the only start is ``x0``."""
+
+    n_starts: int = 2
+    """Starts taken from the Sobol batch (distinct basins). Two, because with successive halving the
+    second one costs only one rung and rescues runs whose best Sobol point sits in a poor basin."""
+
+    min_start_distance: float = 0.15
+    """A start closer than this times sqrt(d) to a better one is skipped (same basin)."""
+
+    halving: bool = True
+    """Successive halving: every start first gets one rung; only the best continues."""
+
+    rung_fraction: float = 0.15
+    """Share of the post-Sobol budget each start gets in the halving rung. Small enough that a losing start
+    wastes little, large enough (~50 simulations at B=400, d=22) to reveal which basin descends faster."""
+
+    q: int = 4
+    """Probe directions per step (raised to fill ``workers``). Few probes per step and many steps: with probe
+    reuse (``estimator='regression'``) the gradient estimate accumulates across steps, so small batches move
+    the iterate more often."""
+
+    directions: str = "orthogonal"
+    """Random directions: ``orthogonal`` (Gaussian, orthonormalised, so q probes span q dimensions),
+    ``gaussian`` or ``rademacher``."""
+
+    estimator: str = "regression"
+    """``regression``: least-squares gradient from every recent evaluated point near the iterate (probes,
+    trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
+    forward-difference estimate from this step's probes only."""
+
+    memory: int | None = None
+    """Recent points kept for the regression estimate; ``None`` = 2d (more rows than unknowns, still local)."""
+
+    alpha0: float = 0.1
+    """Initial step length along the normalised estimate (box units): a tenth of the box, the typical distance
+    from a good Sobol point to its basin's floor in 20-D."""
+
+    alpha_min: float = 1e-4
+    """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8)."""
+
+    grow: float = 2.0
+    """Step factor after the longest trial step succeeded (expanding line search)."""
+
+    shrink: float = 0.5
+    """Step factor after no trial step improved (and for a monitor stall)."""
+
+    h_ratio: float = 0.5
+    """Smoothing radius (probe distance) = h_ratio * step, so the probes sample the region the next step will
+    cover: large probes early smooth rugged landscapes, small ones late give accurate gradients."""
+
+    h_min: float = 1e-3
+    """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise (lesson 8)."""
+
+    h_max: float = 0.1
+    """Largest probe distance (a tenth of the box)."""
+
+    window: int | None = None
+    """Monitor window, in charged simulations of the start; ``None`` = max(d, 16): about one sweep."""
+
+    rel_tol: float = 1e-3
+    """Relative improvement of the best value over the window below which the window signals a stall."""
+
+    monitor: bool = True
+    """Sliding-window monitor on/off. Off: fixed schedule (switch at ``switch_force``, no stall shrink, no
+    early stop; the step still adapts by trial success)."""
+
+    switch_min_used: float = 0.5
+    """A stall switches random -> coordinate only after this fraction of the start's budget: switching at
+    15-25% lost 2x in the prototype (lesson 1)."""
+
+    switch_force: float = 0.8
+    """The switch happens at this fraction of the start's budget even without a stall (late refinement)."""
+
+    min_sweeps: float = 1.0
+    """The switch also needs budget for this many cheap sweeps (d forward probes each) of the coordinates."""
+
+    max_stalls: int = 3
+    """Stalls in coordinate mode (each shrinks step and probe distance) before the start is early-stopped and
+    its budget handed to the next start or a restart."""
+
+    max_restarts: int = 4
+    """Restarts from the remaining Sobol points (then from the best point) after the starts ended early."""
+
+    def __post_init__(self) -> None:
+        def bad(name: str, rule: str) -> InputError:
+            return InputError(f"ZOAF option {name}={getattr(self, name)!r}: {rule}")
+        if self.mode not in MODES:
+            raise bad("mode", f"must be one of {', '.join(MODES)}")
+        if self.estimator not in ESTIMATORS:
+            raise bad("estimator", f"must be one of {', '.join(ESTIMATORS)}")
+        if self.directions not in DIRECTIONS:
+            raise bad("directions", f"must be one of {', '.join(DIRECTIONS)}")
+        if self.n_init is not None and self.n_init < 0:
+            raise bad("n_init", "must be >= 0 or None")
+        for name in ("n_starts", "q", "max_stalls"):
+            if getattr(self, name) < 1:
+                raise bad(name, "must be >= 1")
+        for name in ("alpha0", "alpha_min", "h_min", "h_max", "h_ratio", "grow", "rel_tol"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, "must be a positive finite number")
+        if not 0 < self.shrink < 1:
+            raise bad("shrink", "must lie in (0, 1)")
+        for name in ("rung_fraction", "switch_min_used", "switch_force"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise bad(name, "must lie in [0, 1]")
+        if self.h_min > self.h_max:
+            raise bad("h_min", f"must be <= h_max={self.h_max}")
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> "ZOAFConfig":
+        """Build from keyword options; an unknown name is an ``InputError`` listing the valid ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        return cls(**options)
+
+    def resolved_n_init(self, dim: int, budget: int) -> int:
+        if self.n_init is not None:
+            return min(self.n_init, max(budget - 1, 0))
+        return int(max(0, min(2 * dim, int(0.15 * budget))))
+
+    def resolved_memory(self, dim: int) -> int:
+        return self.memory if self.memory is not None else 2 * dim
+
+    def resolved_window(self, dim: int) -> int:
+        return self.window if self.window is not None else max(dim, 16)

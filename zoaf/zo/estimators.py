@@ -1,0 +1,182 @@
+"""Zeroth-order gradient estimators: pure functions, no state, no I/O.
+
+Each estimator comes as two halves so that all of a step's simulations leave as one batch: ``*_probes``
+returns the points to simulate, ``*_estimate`` turns their values into a gradient estimate. Probes live in
+the unit box; a probe clipped at a bound enters the estimate with its *actual* displacement (EXPERIMENTS.md,
+lesson 9), and a failed probe (``+inf``) is dropped rather than poisoning the estimate.
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x = np.full(3, 0.5); f = lambda p: p @ np.array([1.0, -2.0, 3.0])
+    >>> P = coordinate_probes(x, 1e-3, np.arange(3))
+    >>> g, ok = coordinate_estimate(f(x), f(P), x, P, np.arange(3))
+    >>> np.round(g, 6).tolist()
+    [1.0, -2.0, 3.0]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
+           "regression_estimate", "min_step_displacement", "frozen_mask"]
+
+
+def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
+                      active: np.ndarray | None = None) -> np.ndarray:
+    """``q`` random directions, shape (q, dim), with E[u u^T] = I on the active coordinates.
+
+    ``kind``: ``gaussian`` (N(0, I)), ``rademacher`` (+-1) or ``orthogonal`` (Gaussian directions
+    orthonormalised, then scaled to norm sqrt(d_active): uniform on that sphere, mutually orthogonal when
+    q <= d_active). Inactive coordinates (``active[i]`` False) get 0.
+    """
+    mask = np.ones(dim, bool) if active is None else np.asarray(active, bool)
+    k = int(mask.sum())
+    u = np.zeros((q, dim))
+    if k == 0 or q == 0:
+        return u
+    if kind == "gaussian":
+        u[:, mask] = rng.standard_normal((q, k))
+    elif kind == "rademacher":
+        u[:, mask] = rng.choice((-1.0, 1.0), size=(q, k))
+    elif kind == "orthogonal":
+        blocks, left = [], q
+        while left > 0:       # more directions than dimensions: stack independent orthonormal blocks
+            m = min(left, k)
+            a = rng.standard_normal((k, m))
+            qm, r = np.linalg.qr(a)
+            qm = qm * np.sign(np.diag(r))   # makes the orthonormal frame Haar-distributed
+            blocks.append(qm.T * np.sqrt(k))
+            left -= m
+        u[:, mask] = np.vstack(blocks)
+    else:
+        raise ValueError(f"unknown direction kind {kind!r}; choose gaussian, rademacher or orthogonal")
+    return u
+
+
+def min_step_displacement(delta: np.ndarray, unit_steps: np.ndarray | None) -> np.ndarray:
+    """Raise every nonzero component of ``delta`` on an integer coordinate to at least its unit step.
+
+    A smaller move rounds back to the same simulated point (a wasted cache hit and a zero difference).
+    """
+    if unit_steps is None or not np.any(unit_steps > 0):
+        return delta
+    s = np.asarray(unit_steps, float)
+    grow = (s > 0) & (delta != 0) & (np.abs(delta) < s)
+    return np.where(grow, np.sign(delta) * s, delta)
+
+
+def random_probes(x: np.ndarray, directions: np.ndarray, h: float, *, central: bool = False,
+                  unit_steps: np.ndarray | None = None) -> np.ndarray:
+    """Points x + h u_i (and x - h u_i when ``central``: rows q..2q-1), clipped to the box."""
+    delta = min_step_displacement(h * np.asarray(directions, float), unit_steps)
+    pts = x + delta
+    if central:
+        pts = np.vstack([pts, x - delta])
+    return np.clip(pts, 0.0, 1.0)
+
+
+def random_estimate(fx: float, f_probes: np.ndarray, x: np.ndarray, probes: np.ndarray, h: float, *,
+                    central: bool = False) -> np.ndarray:
+    """Random-direction estimate (1/q) sum_i df_i s_i / h^2 from the actual displacements s_i.
+
+    Forward: s_i = p_i - x, df_i = f(p_i) - f(x). Central (probes stacked as from ``random_probes``):
+    s_i = (p+_i - p-_i) / 2, df_i = (f(p+_i) - f(p-_i)) / 2. Unclipped, s_i = h u_i and this is the textbook
+    estimate, unbiased for a linear function when E[u u^T] = I. Pairs with a failed value are dropped and
+    the mean is over the surviving ones; no survivor gives a zero vector.
+    """
+    f_probes = np.asarray(f_probes, float)
+    probes = np.atleast_2d(probes)
+    if central:
+        q = len(probes) // 2
+        s = (probes[:q] - probes[q:]) / 2.0
+        df = (f_probes[:q] - f_probes[q:]) / 2.0
+    else:
+        s = probes - x
+        df = f_probes - fx
+    ok = np.isfinite(df)
+    if not np.isfinite(fx) and not central or not ok.any():
+        return np.zeros(len(x))
+    return (df[ok] @ s[ok]) / (ok.sum() * h * h)
+
+
+def coordinate_probes(x: np.ndarray, h: float | np.ndarray, coords: np.ndarray, *, central: bool = False,
+                      signs: np.ndarray | None = None, unit_steps: np.ndarray | None = None) -> np.ndarray:
+    """One probe per coordinate in ``coords`` (forward), or two (central: +h rows, then -h rows).
+
+    Forward probes move by ``signs[j] * h`` (default +h) but flip to the side with room when the probe would
+    be clipped to less than half its length (a coordinate at or near a bound). Integer coordinates move by at
+    least their unit step.
+    """
+    coords = np.asarray(coords, int)
+    n = len(coords)
+    hs = np.broadcast_to(np.asarray(h, float), (len(x),))[coords]
+    if unit_steps is not None:
+        hs = np.maximum(hs, np.asarray(unit_steps, float)[coords])
+    xc = x[coords]
+    if central:
+        plus = np.tile(x, (n, 1))
+        minus = np.tile(x, (n, 1))
+        plus[np.arange(n), coords] = xc + hs
+        minus[np.arange(n), coords] = xc - hs
+        return np.clip(np.vstack([plus, minus]), 0.0, 1.0)
+    sg = np.ones(n) if signs is None else np.where(np.asarray(signs, float) < 0, -1.0, 1.0)
+    room = np.where(sg > 0, 1.0 - xc, xc)          # space on the chosen side
+    back = np.where(sg > 0, xc, 1.0 - xc)          # space on the other side
+    sg = np.where((room < 0.5 * hs) & (back > room), -sg, sg)
+    pts = np.tile(x, (n, 1))
+    pts[np.arange(n), coords] = xc + sg * hs
+    return np.clip(pts, 0.0, 1.0)
+
+
+def coordinate_estimate(fx: float, f_probes: np.ndarray, x: np.ndarray, probes: np.ndarray,
+                        coords: np.ndarray, *, central: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Partial derivatives from coordinate probes, divided by the actual (clipped) displacement.
+
+    Returns ``(g, ok)``: ``g`` has shape (d,), zero where not estimated; ``ok[i]`` is True for coordinates
+    with a usable estimate (probe(s) finite and a nonzero displacement).
+    """
+    coords = np.asarray(coords, int)
+    n = len(coords)
+    f_probes = np.asarray(f_probes, float)
+    probes = np.atleast_2d(probes)
+    if central:
+        step = probes[np.arange(n), coords] - probes[n + np.arange(n), coords]
+        df = f_probes[:n] - f_probes[n:]
+    else:
+        step = probes[np.arange(n), coords] - x[coords]
+        df = f_probes - fx
+    good = np.isfinite(df) & (step != 0)
+    g = np.zeros(len(x))
+    ok = np.zeros(len(x), bool)
+    g[coords[good]] = df[good] / step[good]
+    ok[coords[good]] = True
+    return g, ok
+
+
+def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
+                        weights: np.ndarray | None = None) -> np.ndarray:
+    """Least-squares gradient at ``x`` from evaluated points near it: min sum w_i (F_i - fx - g.(X_i - x))^2.
+
+    Reuses every recent probe, trial step and former iterate. With fewer points than dimensions it returns
+    the minimum-norm solution: for q orthogonal forward probes, the gradient projected on their span (the
+    classic estimate, with its exact scale). Non-finite values and points equal to ``x`` are ignored.
+    """
+    X = np.atleast_2d(X)
+    F = np.asarray(F, float)
+    D = X - x
+    df = F - fx
+    ok = np.isfinite(df) & np.any(D != 0, axis=1)
+    if not np.isfinite(fx) or not ok.any():
+        return np.zeros(len(x))
+    D, df = D[ok], df[ok]
+    if weights is not None:
+        w = np.sqrt(np.asarray(weights, float)[ok])
+        D, df = D * w[:, None], df * w
+    g, *_ = np.linalg.lstsq(D, df, rcond=1e-10)
+    return g
+
+
+def frozen_mask(x: np.ndarray, g: np.ndarray, tol: float = 1e-12) -> np.ndarray:
+    """Coordinates pinned at a bound whose descent direction (-g) points out of the box: nothing to gain."""
+    return ((x <= tol) & (g > 0)) | ((x >= 1.0 - tol) & (g < 0))

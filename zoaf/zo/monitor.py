@@ -1,0 +1,93 @@
+"""Sliding-window monitor: pure logic on a trace of best-so-far values; no I/O, no clock.
+
+The monitor keeps the best-so-far value after each charged simulation of a start. When the relative
+improvement over the last ``window`` simulations falls below ``rel_tol`` it signals a stall; ``decide``
+turns a stall, the phase and the budget into one action: switch random -> coordinate (only late enough and
+with budget left for the cheap sweeps: lesson 1 of EXPERIMENTS.md), shrink the step, or early-stop.
+
+Example:
+    >>> m = WindowMonitor(window=4, rel_tol=1e-3)
+    >>> for v in [10, 5, 5, 5, 5, 5]:
+    ...     m.push(v)
+    >>> m.stalled()
+    True
+"""
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+import numpy as np
+
+__all__ = ["WindowMonitor", "Action", "decide"]
+
+#: Relative improvement is measured against max(|f_old|, this): f values near 0 still compare sanely.
+ABS_FLOOR = 1e-12
+
+
+class Action(str, enum.Enum):
+    NONE = "none"
+    SWITCH = "switch"          # random -> coordinate mode
+    SHRINK = "shrink"          # shrink step and smoothing radius
+    STOP = "stop"              # early-stop this start; its budget goes to the next
+
+
+class WindowMonitor:
+    """Best-so-far values of the last ``window`` charged simulations (plus the one before them)."""
+
+    def __init__(self, window: int, rel_tol: float) -> None:
+        self.window = max(1, int(window))
+        self.rel_tol = float(rel_tol)
+        self._trace: deque[float] = deque(maxlen=self.window + 1)
+
+    def push(self, best: float, n: int = 1) -> None:
+        """Record the best-so-far value after ``n`` more charged simulations."""
+        for _ in range(max(0, int(n))):
+            self._trace.append(float(best))
+
+    def reset(self) -> None:
+        """Forget the trace (after an action, so the next window judges the new regime only)."""
+        self._trace.clear()
+
+    @property
+    def full(self) -> bool:
+        return len(self._trace) > self.window
+
+    def improvement(self) -> float:
+        """Relative improvement over the window; +inf while the window is not full or values went finite."""
+        if not self.full:
+            return np.inf
+        old, new = self._trace[0], self._trace[-1]
+        if not np.isfinite(old):
+            return np.inf if np.isfinite(new) else 0.0
+        return (old - new) / max(abs(old), ABS_FLOOR)
+
+    def stalled(self) -> bool:
+        return self.full and self.improvement() < self.rel_tol
+
+
+def decide(stalled: bool, mode: str, *, hybrid: bool, used_fraction: float, remaining: int, sweep_cost: int,
+           stalls: int, switch_min_used: float, switch_force: float, min_sweeps: float, max_stalls: int,
+           monitor: bool = True) -> Action:
+    """One action from the monitor's signal, the phase and the budget.
+
+    Args:
+        stalled: the window signals a stall.
+        mode: ``random`` or ``coordinate``, the current phase.
+        hybrid: switching to the coordinate phase is allowed.
+        used_fraction: share of this start's budget horizon already spent.
+        remaining: simulations this start may still spend.
+        sweep_cost: simulations of one cheap coordinate sweep (active coordinates, forward differences).
+        stalls: stalls already counted in the current phase.
+    Without ``monitor`` the schedule is fixed: the switch happens at ``switch_force``, nothing else fires.
+    """
+    can_switch = hybrid and mode == "random" and remaining >= min_sweeps * sweep_cost
+    if can_switch and used_fraction >= switch_force:
+        return Action.SWITCH
+    if not monitor or not stalled:
+        return Action.NONE
+    if can_switch and used_fraction >= switch_min_used:
+        return Action.SWITCH
+    if stalls + 1 >= max_stalls and not can_switch:
+        return Action.STOP      # nothing left to try here: hand the budget on
+    return Action.SHRINK
