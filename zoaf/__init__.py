@@ -1,10 +1,10 @@
 """zoaf: zeroth-order sizing of analog/RF circuits over in-process ngspice simulations."""
+__version__ = "0.1.0"
+
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout, ZoafError
 from .optim import Optimizer, Result, StopReason
 from .problem import FunctionProblem, Outcome, Parameter, Problem, Status
 from .run import minimize, optimize
-
-__version__ = "0.1.0"
 
 __all__ = ["ConvergenceError", "FunctionProblem", "InputError", "MeasureError", "Optimizer", "Outcome",
            "Parameter", "ParseError", "Problem", "Result", "SimulationError", "Status", "StopReason", "Timeout",

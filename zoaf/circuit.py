@@ -136,6 +136,14 @@ class CircuitProblem(Problem):
         """The netlist text with the given ``.param`` values: ``ngspice -b`` on it reproduces the measures."""
         return self.netlist.with_params(params)
 
+    def default_params(self) -> dict[str, float]:
+        """The design variables' values written in the netlist (the sizing ``zoaf check`` simulates)."""
+        values = {}
+        for p in self.parameters:
+            text = self.netlist.params[p.name]
+            values[p.name] = units.parse(text.strip("{}' "), what=f"{self.netlist.path}: .param {p.name}")
+        return values
+
     def describe_params(self, params: Mapping[str, float]) -> list[tuple[str, str, str, str]]:
         """(name, value, bounds, scale) rows for display."""
         return [(p.name, units.format(params[p.name]), f"{units.format(p.lo)} .. {units.format(p.hi)}",

@@ -1,12 +1,23 @@
-"""Drive one optimization: a loop of ask -> evaluate -> tell, recording every call in the history."""
+"""Drive one optimization: a loop of ask -> evaluate -> tell, recording every call in the history.
+
+With ``out=DIR`` the run writes DESIGN.md's run directory (``history.db`` as it goes; ``result.json``,
+``best.cir`` and ``convergence.png`` at the end). ``resume=True`` replays ``history.db``: the optimizer
+retraces its asks, each answered from the recorded row (checked to be the same point), then continues, so an
+interrupted run ends exactly where the uninterrupted one would.
+"""
 from __future__ import annotations
 
+import json
+import platform
+import sys
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from . import registry
+from . import __version__, registry
+from .errors import InputError
 from .evaluate import Evaluator
 from .history import History, Record
 from .optim import Result, StopReason
@@ -15,6 +26,8 @@ from .problem import FunctionProblem, Problem
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
 MAX_FREE_BATCHES = 200
 
+Callback = Callable[[Result], "bool | None"]
+
 
 def best_record(records: list[Record]) -> Record | None:
     """The best *evaluated* point: lowest FoM, earliest on ties (so replays agree)."""
@@ -22,45 +35,94 @@ def best_record(records: list[Record]) -> Record | None:
     return min(ok, key=lambda r: (r.fom, r.idx)) if ok else None
 
 
-def make_result(problem: Problem, records: list[Record], opt: Any, method: str, seed: int | None,
-                stop: StopReason | None, history: Any = None) -> Result:
+def make_result(problem: Problem, records: list[Record], nit: int, method: str, seed: int | None,
+                stop: StopReason | None) -> Result:
     best = best_record(records)
-    nfev = sum(r.charged for r in records)
+    counts = dict(nfev=sum(r.charged for r in records), ncached=sum(not r.charged for r in records),
+                  nfailed=sum(not np.isfinite(r.fom) for r in records))
     if best is None:
-        x_u = np.full(problem.dim, np.nan)
-        return Result(x=x_u, fun=np.inf, nfev=nfev, nit=opt.nit, stop_reason=stop or StopReason.FAILED,
-                      x_unit=x_u, method=method, seed=seed, history=history)
+        nan = np.full(problem.dim, np.nan)
+        return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
+                      else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
     x = np.array([best.params[n] for n in problem.names], dtype=float)
-    return Result(x=x, fun=o.fom, nfev=nfev, nit=opt.nit, stop_reason=stop, x_unit=best.u, params=best.params,
+    return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
                   measures=o.measures, feasible=o.feasible, objective=o.objective, method=method, seed=seed,
-                  history=history, ncached=sum(not r.charged for r in records),
-                  nfailed=sum(not np.isfinite(r.fom) for r in records))
+                  history=records, **counts)
+
+
+def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> dict:
+    """What must match for a resume (problem identity, method, budget, seed, options)."""
+    return {"problem": problem.metadata(), "method": method, "budget": budget, "seed": seed,
+            "options": {k: options[k] for k in sorted(options)}}
+
+
+def _check_resume(history: History, expected: dict[str, Any]) -> None:
+    found = history.meta()
+    for key, value in expected.items():
+        if json.loads(json.dumps(value, default=str)) != found.get(key):
+            raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
+                             f"(recorded {found.get(key)!r}, now {value!r})")
 
 
 def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, method: str = "zoaf",
-             workers: int = 1, history: History | None = None, evaluator: Evaluator | None = None,
-             callback: Callable[[Result], bool | None] | None = None, **options: Any) -> Result:
+             workers: int = 0, out: str | Path | None = None, resume: bool = False,
+             evaluator: Evaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
     """Minimize ``problem`` with ``method`` under a budget of simulations; returns the best evaluated point.
 
-    ``callback(result)`` runs after every batch with the result so far; returning True stops the run.
+    Args:
+        workers: simulations in parallel (worker processes); 0 evaluates in this process.
+        out: run directory for ``history.db``, ``result.json``, ``best.cir``, ``convergence.png``.
+        resume: continue the run recorded in ``out`` (same problem, method, budget, seed and options).
+        evaluator: an evaluator to use (e.g. on a Dask cluster); the run does not close it.
+        callback: ``callback(result_so_far)`` after every batch; returning True stops the run.
+        options: the method's hyper-parameters.
     """
-    opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps, workers=workers,
-                          x0=problem.x0_unit(), **options)
-    hist = history if history is not None else History(None)
-    own_eval = evaluator is None
+    if budget < 1:
+        raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
+                          workers=max(1, workers), x0=problem.x0_unit(), **options)
+    meta = run_metadata(problem, method, budget, seed, options)
+    outdir = None if out is None else Path(out)
+    if outdir is not None:
+        if not resume and (outdir / "history.db").exists():
+            raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+        if resume and not (outdir / "history.db").exists():
+            raise InputError(f"{outdir}: nothing to resume (no history.db)")
+        outdir.mkdir(parents=True, exist_ok=True)
+    hist = History(None if outdir is None else outdir / "history.db")
+    if resume:
+        _check_resume(hist, meta)
+    else:
+        hist.set_meta({**meta, "zoaf": __version__, "python": sys.version.split()[0],
+                       "numpy": np.__version__, "machine": platform.platform(), "started": time.time()})
+    replay = hist.records()
+    records: list[Record] = []
     ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
-    records = hist.records()
-    t0 = time.perf_counter() - (records[-1].wall if records else 0.0)
+    t0 = time.perf_counter() - (replay[-1].wall if replay else 0.0)
     stop: StopReason | None = None
     free_batches = 0
     try:
         while not opt.done:
             u = opt.ask()
             phase = opt.phase
-            results = ev.evaluate(u)
-            for (x, o, charged), ui in zip(results, u):
-                rec = Record(len(records), ui, problem.as_dict(x), o, phase, charged, time.perf_counter() - t0)
+            x = problem.to_physical(u)
+            k = min(len(u), len(replay) - len(records))
+            results: list[tuple[np.ndarray, Any, bool]] = []
+            for i in range(max(k, 0)):       # answered from the history being replayed
+                rec = replay[len(records) + i]
+                if rec.params != problem.as_dict(x[i]):
+                    raise InputError(f"{hist.path}: cannot resume: simulation {rec.idx} of the history is "
+                                     f"another point than the method asks now (history from another version?)")
+                ev.seed_cache(x[i], rec.outcome)
+                results.append((x[i], rec.outcome, rec.charged))
+            if len(results) < len(u):
+                results += ev.evaluate(u[len(results):])
+            for i, ((xi, o, charged), ui) in enumerate(zip(results, u)):
+                if len(records) < len(replay):
+                    records.append(replay[len(records)])
+                    continue
+                rec = Record(len(records), ui, problem.as_dict(xi), o, phase, charged, time.perf_counter() - t0)
                 records.append(rec)
                 hist.append(rec)
             charged = np.array([c for _, _, c in results])
@@ -69,21 +131,44 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
             if free_batches >= MAX_FREE_BATCHES:
                 stop = StopReason.CONVERGED
                 break
-            if callback is not None and callback(make_result(problem, records, opt, method, seed, None)):
+            if callback is not None and callback(make_result(problem, records, opt.nit, method, seed, None)):
                 stop = StopReason.INTERRUPTED
                 break
         stop = stop or opt.stop_reason
     except KeyboardInterrupt:
         stop = StopReason.INTERRUPTED
     finally:
-        if own_eval:
+        if evaluator is None:
             ev.close()
-    return make_result(problem, records, opt, method, seed, stop, history=records)
+    result = make_result(problem, records, opt.nit, method, seed, stop)
+    if outdir is not None:
+        write_run_dir(outdir, problem, result)
+    hist.close()
+    return result
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
+    return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
+            "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
+            "nfev": result.nfev, "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
+            "params": result.params, "measures": result.measures, "objective": result.objective,
+            "feasible": result.feasible, "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
+
+
+def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
+    from .plots import plot_convergence   # matplotlib only when a run directory is written
+
+    (outdir / "result.json").write_text(json.dumps(result_dict(result), indent=2, default=float) + "\n")
+    if result.params and hasattr(problem, "sized_netlist"):
+        (outdir / "best.cir").write_text(problem.sized_netlist(result.params))
+    plot_convergence(result.history, outdir / "convergence.png",
+                     f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
 
 
 def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, seed: int | None = None,
              method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None,
-             callback: Callable[[Result], bool | None] | None = None, **options: Any) -> Result:
+             callback: Callback | None = None, **options: Any) -> Result:
     """Minimize a Python black box ``fun(x) -> float`` within ``bounds`` in at most ``budget`` calls.
 
     Example:

@@ -1,0 +1,292 @@
+"""The ``zoaf`` command line: ``optimize``, ``check``, ``simulate`` (and ``compare``/``report``).
+
+Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red line on stderr, no traceback;
+``--debug`` shows it).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import secrets
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import units
+from .errors import InputError, SimulationError, ZoafError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Size analog/RF circuits by zeroth-order optimization over ngspice simulations.")
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+NetlistArg = Annotated[Path, typer.Argument(help="ngspice netlist (.cir) with .param design variables.",
+                                            show_default=False)]
+SpecOpt = Annotated[Optional[Path], typer.Option("--spec", help="Spec TOML (default: <netlist stem>.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
+ShellOpt = Annotated[bool, typer.Option("--allow-shell", help="Allow `shell` in .control (a netlist is code).")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per simulation before it is killed.")]
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what zoaf does.")] = False) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Domain errors become one red line and an exit code (only here, as fastapi-cli does)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except (InputError, SimulationError) as e:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {_one_line(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except ZoafError as e:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {_one_line(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "unknown error"
+
+
+def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
+             timeout: float = 60.0):
+    from .circuit import CircuitProblem
+
+    if not netlist.is_file():
+        raise InputError(f"{netlist}: netlist file not found")
+    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
+
+
+def _fmt(value: Optional[float], unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{units.format(value)}{unit}" if unit not in ("dB", "deg", "") else f"{value:.4g} {unit}".strip()
+
+
+def _objectives(problem, measures: dict[str, float]) -> dict[str, dict[str, Any]]:
+    rows = {}
+    for name, obj in problem.spec.objectives.items():
+        fom, value, feasible = obj.evaluate(measures)
+        rows[name] = {"fom": fom if math.isfinite(fom) else None, "value": value, "feasible": feasible,
+                      "constraints": [str(c) for c in obj.constraints]}
+    return rows
+
+
+def _print_sizing(problem, params: dict[str, float], measures: dict[str, float], title: str) -> None:
+    t = Table(title=f"{title}: parameters", title_justify="left")
+    for col in ("parameter", "value", "bounds", "scale"):
+        t.add_column(col, justify="right" if col == "value" else "left")
+    for row in problem.describe_params(params):
+        t.add_row(*row)
+    out.print(t)
+    m = Table(title="measures", title_justify="left")
+    for col in ("measure", "value", "spec"):
+        m.add_column(col, justify="right" if col == "value" else "left")
+    objective = problem.objective
+    cons = {} if objective is None else {c.measure: c for c in objective.constraints}
+    for name, unit in problem.spec.measures.items():
+        v = measures.get(name)
+        c = cons.get(name)
+        if objective is not None and name == objective.measure:
+            spec = f"[cyan]{objective.sense}[/cyan]"
+        elif c is None:
+            spec = ""
+        else:
+            ok = c.violation(v) == 0
+            spec = f"{'[green]pass' if ok else '[red]FAIL'}[/] {c.op} {_fmt(c.bound, unit)}"
+        m.add_row(name, _fmt(v, unit), spec)
+    out.print(m)
+
+
+def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
+    status, error, measures = "ok", None, {}
+    try:
+        measures = problem.session().evaluate(values)
+    except SimulationError as e:
+        status, error = "failed", _one_line(f"{type(e).__name__}: {e}")
+    finally:
+        problem.close()
+    params = {p.name: float(values[p.name]) for p in problem.parameters}
+    if as_json:
+        print(json.dumps({"status": status, "params": params, "measures": measures,
+                          "objectives": _objectives(problem, measures) if status == "ok" else {},
+                          "error": error}))
+    else:
+        if status == "ok":
+            _print_sizing(problem, params, measures, title)
+            t = Table(title="objectives", title_justify="left")
+            for col in ("objective", "goal", "value", "feasible", "FoM"):
+                t.add_column(col)
+            for name, row in _objectives(problem, measures).items():
+                obj = problem.spec.objectives[name]
+                feas = {True: "[green]yes", False: "[red]no", None: "—"}[row["feasible"]]
+                t.add_row(name, f"{obj.sense} {obj.measure}", _fmt(row["value"], problem.spec.unit_of(obj.measure)),
+                          feas, "—" if row["fom"] is None else f"{row['fom']:.5g}")
+            out.print(t)
+        else:
+            err.print(f"[red]error:[/red] simulation failed: {error}", highlight=False, soft_wrap=True)
+    if status != "ok":
+        raise typer.Exit(2)
+
+
+@app.command()
+def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
+          timeout: TimeoutOpt = 60.0) -> None:
+    """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
+    with _errors():
+        problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
+        _simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)")
+
+
+@app.command()
+def simulate(netlist: NetlistArg,
+             set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE, e.g. w1=20u (repeat).")] = None,
+             spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
+             timeout: TimeoutOpt = 60.0) -> None:
+    """Simulate one sizing: the netlist's defaults changed by --set NAME=VALUE."""
+    with _errors():
+        problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
+        values = problem.default_params()
+        known = {p.name: p for p in problem.parameters}
+        for item in set_ or []:
+            name, sep, text = item.partition("=")
+            name = name.strip().lower()
+            if not sep:
+                raise InputError(f"--set {item!r}: expected NAME=VALUE, e.g. --set w1=20u")
+            if name not in known:
+                raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
+            v = units.parse(text, what=f"--set {name}")
+            p = known[name]
+            if not p.lo <= v <= p.hi or (p.integer and v != round(v)):
+                raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
+                                 f"[{units.format(p.lo)}, {units.format(p.hi)}]")
+            values[name] = v
+        _simulate_and_show(problem, values, as_json, netlist.name)
+
+
+def _resume_defaults(run_dir: Path) -> dict[str, Any]:
+    from .history import History
+
+    db = run_dir / "history.db"
+    if not db.exists():
+        raise InputError(f"{run_dir}: nothing to resume (no history.db)")
+    with History(db) as h:
+        return h.meta()
+
+
+@app.command()
+def optimize(
+    netlist: NetlistArg,
+    spec: SpecOpt = None,
+    objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Objective of the spec (default: its first).")] = None,
+    budget: Annotated[Optional[int], typer.Option("--budget", "-b", help="Simulations (default 400).", min=1)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: drawn and recorded).")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help="zoaf, bo, turbo, cma, cma-warm, de, random.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<stem>-<time>).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations (default: cores).", min=0)] = os.cpu_count() or 1,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory.")] = None,
+    dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
+    as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
+    allow_shell: ShellOpt = False,
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
+    from .evaluate import Evaluator
+    from .run import optimize as run_optimize
+
+    with _errors():
+        if resume is not None:
+            meta = _resume_defaults(resume)
+            objective = objective or meta["problem"]["objective"]
+            budget, seed, method = budget or meta["budget"], seed if seed is not None else meta["seed"], \
+                method or meta["method"]
+            out_dir = resume
+        budget, method = budget or 400, method or "zoaf"
+        seed = seed if seed is not None else secrets.randbelow(2**31)
+        problem = _problem(netlist, spec, objective, allow_shell, timeout)
+        if out_dir is None:
+            out_dir = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        evaluator = Evaluator(problem, workers=workers, timeout=timeout, dask=dask)
+        show = not (quiet or as_json)
+        t0 = time.perf_counter()
+        with evaluator, _progress(show, budget) as update:
+            result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
+                                  out=out_dir, resume=resume is not None, evaluator=evaluator, callback=update)
+        seconds = time.perf_counter() - t0
+        _report_run(problem, result, out_dir, seconds, as_json, quiet, netlist)
+        if result.stop_reason is not None and result.stop_reason.value == "interrupted":
+            err.print(f"interrupted: resume with  zoaf optimize {netlist} --resume {out_dir}")
+            raise typer.Exit(130)
+        if not result.success:
+            raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(show: bool, budget: int) -> Iterator[Any]:
+    if not show:
+        yield None
+        return
+    cols = [TextColumn("[bold]{task.fields[phase]:<10}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[feasible]}"),
+            TextColumn("{task.fields[rate]} sim/s"), TimeElapsedColumn()]
+    with Progress(*cols, console=err, transient=False) as bar:
+        task = bar.add_task("optimize", total=budget, phase="", best="—", feasible="", rate="—")
+        t0 = time.perf_counter()
+
+        def update(result: Any) -> None:
+            recs = result.history
+            rate = result.nfev / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=result.nfev, phase=recs[-1].phase if recs else "",
+                       best="—" if not math.isfinite(result.fun) else f"{result.fun:.5g}",
+                       feasible={True: "[green]feasible", False: "[red]infeasible", None: ""}[result.feasible],
+                       rate=f"{rate:.0f}")
+        yield update
+
+
+def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, quiet: bool, netlist: Path) -> None:
+    from .run import result_dict
+
+    if as_json:
+        print(json.dumps({**result_dict(result), "out": str(out_dir), "seconds": seconds}, default=float))
+        return
+    if quiet:
+        return
+    if result.params:
+        _print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
+    feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
+    out.print(f"{result.message}: FoM {result.fun:.6g} {feas} ({result.nfev} simulations, {result.ncached} cached, "
+              f"{result.nfailed} failed, {seconds:.1f} s)")
+    out.print(f"run directory: {out_dir}  (best.cir, result.json, history.db, convergence.png)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
