@@ -1,0 +1,94 @@
+"""The run loop: budget, best evaluated point, run directory, exact resume by replay."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+import zoaf
+from zoaf.errors import InputError
+from zoaf.history import History
+from zoaf.problem import FunctionProblem, Parameter
+
+
+def sphere(x):
+    return float(np.sum((np.asarray(x) - 0.3) ** 2))
+
+
+def problem(d=4):
+    return FunctionProblem.from_bounds(sphere, [(-1, 1)] * d)
+
+
+def rows(path):
+    with History(path) as h:
+        return [(r.idx, r.params, r.outcome.status, r.fom, r.charged, r.phase) for r in h.records()]
+
+
+@pytest.mark.parametrize("method", ["zoaf", "random"])
+def test_budget_and_best_evaluated_point(method):
+    calls = []
+    res = zoaf.minimize(lambda x: calls.append(x) or sphere(x), [(-1, 1)] * 4, budget=57, seed=3, method=method)
+    assert res.nfev == len(calls) <= 57
+    assert res.fun == min(sphere(c) for c in calls)          # the best *evaluated* point
+    assert sphere(res.x) == res.fun
+
+
+def test_unknown_method_and_option_are_input_errors():
+    with pytest.raises(InputError, match="unknown method 'nope'"):
+        zoaf.minimize(sphere, [(0, 1)], budget=5, method="nope")
+    with pytest.raises(InputError, match="bogus"):
+        zoaf.minimize(sphere, [(0, 1)], budget=5, method="random", bogus=1)
+
+
+def test_run_directory_and_exact_resume(tmp_path):
+    full = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "full")
+    assert {p.name for p in (tmp_path / "full").iterdir()} >= {"history.db", "result.json", "convergence.png"}
+    # interrupt after a few batches, then resume: same rows, same result.json
+    seen = []
+    part = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "cut",
+                         callback=lambda r: seen.append(1) or len(seen) >= 3)
+    assert part.stop_reason == zoaf.StopReason.INTERRUPTED and part.nfev < 80
+    done = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "cut", resume=True)
+    assert rows(tmp_path / "cut" / "history.db") == rows(tmp_path / "full" / "history.db")
+    assert (tmp_path / "cut" / "result.json").read_text() == (tmp_path / "full" / "result.json").read_text()
+    assert done.fun == full.fun and np.array_equal(done.x, full.x)
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    zoaf.optimize(problem(), budget=20, seed=1, method="random", out=tmp_path / "r")
+    with pytest.raises(InputError, match="seed differs"):
+        zoaf.optimize(problem(), budget=20, seed=2, method="random", out=tmp_path / "r", resume=True)
+    with pytest.raises(InputError, match="already holds a run"):
+        zoaf.optimize(problem(), budget=20, seed=1, method="random", out=tmp_path / "r")
+
+
+def test_failures_are_recorded_not_fatal(tmp_path):
+    def flaky(x):
+        if x[0] > 0.5:
+            raise ValueError("diverged")
+        return sphere(x)
+
+    res = zoaf.minimize(flaky, [(-1, 1)] * 3, budget=60, seed=0, method="random")
+    failed = [r for r in res.history if r.outcome.status == zoaf.Status.FAILED]
+    assert failed and all(math.isinf(r.fom) and "diverged" in r.outcome.error for r in failed)
+    assert res.nfev == 60 and math.isfinite(res.fun)
+
+
+def test_integer_points_are_cached_not_charged():
+    res = zoaf.minimize(lambda x: float((x[0] - 3) ** 2 + (x[1] - 0.2) ** 2), [(0, 5), (-1, 1)], budget=60,
+                        seed=0, integers=[0])
+    assert all(float(r.params["x0"]).is_integer() for r in res.history)
+    cached = [r for r in res.history if not r.charged]
+    assert all(r.outcome.status == zoaf.Status.CACHED for r in cached)
+    assert res.nfev == sum(r.charged for r in res.history) <= 60
+    assert res.x[0] == 3
+
+
+def test_history_round_trips_floats_exactly(tmp_path):
+    res = zoaf.optimize(problem(), budget=15, seed=0, method="random", out=tmp_path / "h")
+    with History(tmp_path / "h" / "history.db") as h:
+        recs = h.records()
+        meta = h.meta()
+    assert [r.u.tolist() for r in recs] == [r.u.tolist() for r in res.history]
+    assert meta["seed"] == 0 and meta["method"] == "random" and meta["budget"] == 15
+    assert json.loads((tmp_path / "h" / "result.json").read_text())["fun"] == res.fun
