@@ -1,0 +1,449 @@
+"""Read an ngspice netlist: its design ``.param``s, ``.meas`` statements, analyses, includes, ``.control`` block.
+
+Pure text processing (no ngspice). A benchmark netlist is a plain deck that also runs by hand with
+``ngspice -b``; :class:`Netlist` finds what zoaf needs in it and writes the two decks zoaf runs:
+
+* :meth:`Netlist.with_params` — the original text with new ``.param`` values (``best.cir``), include paths
+  absolute, so it runs from any directory;
+* :meth:`Netlist.session_deck` — the deck an in-process :class:`zoaf.spice.SpiceSession` loads once: no
+  ``.meas``, no analysis lines, no ``.control`` block (the session runs those itself per evaluation).
+
+Conventions (SPICE): the first line is the title; ``+`` continues the previous line; ``*`` starts a comment
+line; ``;`` and ``$`` followed by a blank start an inline comment; names are case-insensitive (lower-cased
+here, as ngspice does). Only top-level ``.param`` lines (outside ``.subckt``) are design variables; the first
+definition of a name gives its default, and :meth:`with_params` rewrites every top-level definition (as
+ngspice's ``alterparam`` does).
+
+``.control`` safety: commands that run programs or load code are refused (:data:`REFUSED_COMMANDS`, plus
+back-quote command substitution and ``set unixcom``) unless ``allow_shell=True``; commands with no place in
+a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from the replay
+(:data:`DROPPED_COMMANDS`).
+
+Example:
+    >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
+    >>> nl.params["w1"], [m.name for m in nl.measures]           # doctest: +SKIP
+    ('15e-6', ['gain_db', 'ugbw_hz', ...])
+    >>> open("best.cir", "w").write(nl.with_params({"w1": 2.2e-5}))  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["ANALYSES", "DROPPED_COMMANDS", "MEAS_TYPES", "REFUSED_COMMANDS", "Measure", "Netlist",
+           "format_value"]
+
+#: Analysis dot-commands, in ngspice's spelling (without the dot).
+ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
+#: ``.meas`` analysis types ngspice 39 accepts.
+MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
+#: ``.control`` commands that run other programs, load code or source other command files: refused unless
+#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
+#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
+#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
+#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
+REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
+                              "bug", "rehash", "gnuplot", "xgraph"})
+#: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
+#: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
+DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
+                              "wrs2p", "wrnodev", "mdump", "mrdump", "print", "echo", "listing", "show",
+                              "showmod", "rusage", "version", "help", "cd", "setcs", "display", "history",
+                              "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
+#: Control-flow keywords of the ngspice command language (blocks closed by ``end``).
+_BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
+
+_NAME = r"[a-z_][a-z0-9_.]*"
+_ASSIGN = re.compile(rf"(?<![=<>!\w.])({_NAME})\s*=(?!=)")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_LET = re.compile(rf"^let\s+({_NAME})\s*=", re.I)
+_MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({_NAME})\b", re.I)
+
+
+def format_value(value: float) -> str:
+    """A float as ngspice reads it back exactly (Python's shortest round-trip repr, 17 digits at most)."""
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise InputError(f"parameter value {value!r} is not a finite number")
+    return repr(v)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One ``.meas`` statement: analysis type (``ac``, ``dc``, ``tran``, ``sp``), result name, its text."""
+
+    analysis: str
+    name: str
+    text: str   # the statement without the leading dot, lower-cased, one line: "meas ac gain_db max vdb(out)"
+    line: int
+
+
+@dataclass
+class _Line:
+    """One logical line: joined continuation lines, comments removed, lower-cased, and where it came from."""
+
+    text: str                 # lower-cased logical text, no comments
+    raw: str                  # original-case logical text, no comments
+    lineno: int               # 1-based number of its first physical line
+    segments: list[tuple[int, int, int]]   # (logical start offset, physical line index, column) per piece
+
+
+@dataclass(frozen=True)
+class _ParamDef:
+    name: str
+    value: str
+    lineno: int
+    spans: tuple[tuple[int, int, int], ...]   # (physical line index, start col, end col) of the value
+
+
+@dataclass
+class Netlist:
+    """A parsed netlist. Use :meth:`read` (a file) or :meth:`from_text`.
+
+    Attributes:
+        path: the netlist file (absolute); include paths are resolved relative to its directory.
+        text: the text as read, after ``{{NAME}}`` placeholder substitution.
+        params: top-level ``.param`` name -> default value text (first definition), names lower-cased.
+        param_lines: name -> line number of that first definition.
+        measures: the ``.meas`` statements in file order.
+        analyses: analysis commands in file order, without the dot (``"ac dec 10 1 1g"``).
+        control: the ``.control`` block's commands to replay per evaluation (dropped ones removed).
+        control_names: names a ``.control`` block defines with ``let NAME =`` or ``meas TYPE NAME``.
+        results: every name a spec may measure: ``.meas`` names then control names (no duplicates).
+        has_end: whether the deck has its ``.end`` line.
+    """
+
+    path: Path
+    text: str
+    params: dict[str, str] = field(default_factory=dict)
+    param_lines: dict[str, int] = field(default_factory=dict)
+    measures: list[Measure] = field(default_factory=list)
+    analyses: list[str] = field(default_factory=list)
+    control: list[str] = field(default_factory=list)
+    control_names: list[str] = field(default_factory=list)
+    has_end: bool = False
+    _physical: list[str] = field(default_factory=list, repr=False)
+    _logical: list[_Line] = field(default_factory=list, repr=False)
+    _defs: list[_ParamDef] = field(default_factory=list, repr=False)
+    _includes: dict[int, tuple[int, int, str]] = field(default_factory=dict, repr=False)  # phys idx -> span
+    _drop_session: set[int] = field(default_factory=set, repr=False)      # logical idx not in session deck
+    _control_lines: list[tuple[int, str]] = field(default_factory=list, repr=False)
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], *, allow_shell: bool = False,
+             placeholders: Mapping[str, str] | None = None) -> "Netlist":
+        """Read and check the netlist at ``path``.
+
+        Args:
+            path: the netlist file.
+            allow_shell: accept ``.control`` commands that run programs (:data:`REFUSED_COMMANDS`).
+            placeholders: ``{{NAME}}`` -> text substitutions (e.g. the installed PDK's model library path).
+        Raises:
+            InputError: ``file:line: what is wrong`` for unreadable or malformed input.
+        """
+        p = Path(path).expanduser().absolute()
+        try:
+            data = p.read_bytes()
+        except OSError as e:
+            raise InputError(f"{p}: cannot read netlist: {e.strerror or e}") from None
+        return cls.from_text(data, p, allow_shell=allow_shell, placeholders=placeholders)
+
+    @classmethod
+    def from_text(cls, text: str | bytes, path: str | os.PathLike[str] = "<netlist>.cir", *,
+                  allow_shell: bool = False, placeholders: Mapping[str, str] | None = None) -> "Netlist":
+        """Parse netlist ``text`` as if read from ``path`` (relative includes resolve against its directory)."""
+        p = Path(path).expanduser().absolute()
+        if isinstance(text, bytes):
+            if b"\x00" in text:
+                raise InputError(f"{p}: not a text file (contains NUL bytes)")
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                try:
+                    text = text.decode("latin-1")
+                except UnicodeDecodeError:   # pragma: no cover - latin-1 decodes anything
+                    raise InputError(f"{p}: not a text file") from None
+        if "\x00" in text:
+            raise InputError(f"{p}: not a text file (contains NUL bytes)")
+        bad = [c for c in text if ord(c) < 32 and c not in "\t\n\r\f\v"]
+        if bad:
+            raise InputError(f"{p}: not a text file (control character {ord(bad[0]):#04x})")
+        text = _substitute(text, p, placeholders or {})
+        if not text.strip():
+            raise InputError(f"{p}:1: empty netlist")
+        nl = cls(path=p, text=text)
+        nl._parse(allow_shell)
+        return nl
+
+    def _err(self, lineno: int, what: str) -> InputError:
+        return InputError(f"{self.path}:{lineno}: {what}")
+
+    def _parse(self, allow_shell: bool) -> None:
+        self._physical = self.text.splitlines()
+        self._logical = _logical_lines(self._physical)
+        in_control: int | None = None
+        subckt_depth = 0
+        for li, ln in enumerate(self._logical):
+            if li == 0:
+                continue                                   # the title line
+            t = ln.text
+            word = t.split(None, 1)[0] if t.split() else ""
+            if in_control is not None:
+                self._drop_session.add(li)
+                if word == ".endc":
+                    in_control = None
+                    continue
+                self._control_lines.append((ln.lineno, t.strip()))
+                continue
+            if not word.startswith("."):
+                continue
+            if word == ".control":
+                in_control = ln.lineno
+                self._drop_session.add(li)
+            elif word == ".endc":
+                raise self._err(ln.lineno, ".endc without .control")
+            elif word == ".subckt":
+                subckt_depth += 1
+            elif word == ".ends":
+                subckt_depth = max(0, subckt_depth - 1)
+            elif word == ".param" and subckt_depth == 0:
+                self._parse_param(ln)
+            elif word in (".meas", ".measure"):
+                self._parse_meas(ln)
+                self._drop_session.add(li)
+            elif word[1:] in ANALYSES:
+                self.analyses.append(t.strip()[1:])
+                self._drop_session.add(li)
+            elif word in (".include", ".inc", ".lib"):
+                self._parse_include(ln, word)
+            elif word == ".end":
+                self.has_end = True
+                break
+        if in_control is not None:
+            raise self._err(in_control, ".control block without .endc")
+        if not self.has_end:
+            raise self._err(len(self._physical), "no .end line")
+        self._parse_control(allow_shell)
+
+    def _parse_param(self, ln: _Line) -> None:
+        body_start = len(".param")
+        while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
+            body_start += 1
+        body = ln.text[body_start:]
+        matches = list(_ASSIGN.finditer(body))
+        if not matches or body[:matches[0].start()].strip():
+            raise self._err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
+        for k, m in enumerate(matches):
+            name = m.group(1)
+            v0 = m.end()
+            v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
+            raw_val = body[v0:v1]
+            value = raw_val.strip().rstrip(",").strip()
+            if not value:
+                raise self._err(ln.lineno, f".param {name} has no value")
+            lead = len(raw_val) - len(raw_val.lstrip())
+            start = body_start + v0 + lead
+            spans = _physical_spans(ln, start, start + len(value))
+            self._defs.append(_ParamDef(name, value, ln.lineno, spans))
+            if name not in self.params:
+                self.params[name] = ln.raw[start:start + len(value)]
+                self.param_lines[name] = ln.lineno
+
+    def _parse_meas(self, ln: _Line) -> None:
+        parts = ln.text.split()
+        if len(parts) < 3:
+            raise self._err(ln.lineno, f"incomplete .meas statement: {ln.raw.strip()!r}")
+        kind, name = parts[1], parts[2]
+        if kind not in MEAS_TYPES:
+            raise self._err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
+        if not re.fullmatch(_NAME, name):
+            raise self._err(ln.lineno, f"bad .meas result name {name!r}")
+        self.measures.append(Measure(kind, name, "meas " + " ".join(parts[1:]), ln.lineno))
+
+    def _parse_include(self, ln: _Line, word: str) -> None:
+        m = re.match(r"\s*\S+\s+(\"[^\"]*\"|'[^']*'|\S+)(\s+\S+)?", ln.raw)
+        if not m:
+            raise self._err(ln.lineno, f"{word} needs a file name")
+        if word == ".lib" and m.group(2) is None:
+            return                                          # ".lib section" ... ".endl": a section definition
+        target = m.group(1).strip("\"'")
+        resolved = self.resolve(target)
+        if not resolved.is_file():
+            raise self._err(ln.lineno, f"{word} file not found: {target} (looked for {resolved})")
+        spans = _physical_spans(ln, m.start(1), m.end(1))
+        if len(spans) == 1:
+            self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
+
+    def resolve(self, target: str) -> Path:
+        """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
+        t = Path(os.path.expanduser(target))
+        return t if t.is_absolute() else (self.path.parent / t)
+
+    def _parse_control(self, allow_shell: bool) -> None:
+        depth = 0
+        for lineno, t in self._control_lines:
+            if "`" in t and not allow_shell:
+                raise self._err(lineno, f"back-quote command substitution is not allowed in .control: {t!r}")
+            word = t.split(None, 1)[0]
+            base = word[4:] if word.startswith("pre_") else word
+            if not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!")
+                                    or (base == "set" and re.search(r"\bunixcom\b", t))):
+                raise self._err(lineno, f".control command {word!r} runs another program; refused "
+                                        "(allow it with allow_shell=True)")
+            if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
+                continue
+            if base in _BLOCK_OPEN:
+                depth += 1
+            elif base == "end":
+                depth -= 1
+            self.control.append(t)
+            m = _LET.match(t) or _MEAS_CMD.match(t)
+            if m:
+                name = m.group(m.lastindex or 1)
+                if name not in self.control_names:
+                    self.control_names.append(name)
+        if depth > 0:
+            raise self._err(self._control_lines[-1][0], "unterminated if/while/repeat block in .control")
+
+    # ------------------------------------------------------------------ views
+    @property
+    def results(self) -> list[str]:
+        """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
+        out = [m.name for m in self.measures]
+        return out + [n for n in self.control_names if n not in out]
+
+    @property
+    def title(self) -> str:
+        return self._physical[0] if self._physical else ""
+
+    @property
+    def control_runs_analyses(self) -> bool:
+        """True when the ``.control`` block runs analyses itself (then the dot-analyses only run via ``run``)."""
+        return any(c.split(None, 1)[0] in ANALYSES | {"run"} for c in self.control)
+
+    def check_params(self, values: Mapping[str, float]) -> dict[str, str]:
+        """Lower-cased name -> exact value text; InputError for a name that is not a top-level ``.param``."""
+        out: dict[str, str] = {}
+        for name, v in values.items():
+            key = name.lower()
+            if key not in self.params:
+                known = ", ".join(sorted(self.params)) or "none"
+                raise InputError(f"{self.path}: no top-level .param {name!r} (known: {known})")
+            out[key] = format_value(v)
+        return out
+
+    def with_params(self, values: Mapping[str, float] | None = None) -> str:
+        """The original netlist text with those ``.param`` values (repr-exact) and absolute include paths.
+
+        Comments, continuation lines and everything else stay as written: this is ``best.cir`` and runs with
+        ``ngspice -b`` from any directory.
+        """
+        new = self.check_params(values or {})
+        lines = list(self._physical)
+        edits: dict[int, list[tuple[int, int, str]]] = {}
+        for d in self._defs:
+            if d.name in new:
+                first = True
+                for idx, c0, c1 in d.spans:
+                    edits.setdefault(idx, []).append((c0, c1, new[d.name] if first else ""))
+                    first = False
+        for idx, (c0, c1, target) in self._includes.items():
+            edits.setdefault(idx, []).append((c0, c1, _quote(target)))
+        for idx, es in edits.items():
+            s = lines[idx]
+            for c0, c1, rep in sorted(es, reverse=True):
+                s = s[:c0] + rep + s[c1:]
+            lines[idx] = s
+        return "\n".join(lines) + "\n"
+
+    def session_deck(self) -> list[str]:
+        """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, title first.
+
+        ``.meas``, analysis lines and the ``.control`` block are left out (the session runs them itself per
+        evaluation); comments are removed, continuation lines joined, include paths absolute, ``.end`` last.
+        """
+        out = [self.title or "zoaf"]
+        for li, ln in enumerate(self._logical):
+            if li == 0 or li in self._drop_session or not ln.text.strip():
+                continue
+            raw = ln.raw
+            word = ln.text.split(None, 1)[0]
+            if word in (".include", ".inc", ".lib"):
+                m = re.match(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", raw)
+                if m and not (word == ".lib" and not m.group(3).strip()):
+                    raw = m.group(1) + _quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
+            out.append(raw.strip())
+            if word == ".end":
+                break
+        return out
+
+
+# ---------------------------------------------------------------------- helpers
+def _substitute(text: str, path: Path, placeholders: Mapping[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in placeholders:
+            lineno = text.count("\n", 0, m.start()) + 1
+            raise InputError(f"{path}:{lineno}: unknown placeholder {{{{{key}}}}} "
+                             f"(known: {', '.join(sorted(placeholders)) or 'none'})")
+        return str(placeholders[key])
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _quote(p: str) -> str:
+    return f'"{p}"'
+
+
+def _strip_comment(s: str) -> str:
+    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
+    quote = ""
+    for i, c in enumerate(s):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == ";":
+            return s[:i]
+        elif c == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"):
+            return s[:i]
+    return s
+
+
+def _logical_lines(physical: list[str]) -> list[_Line]:
+    out: list[_Line] = []
+    for idx, line in enumerate(physical):
+        if idx == 0:
+            out.append(_Line(line.lower(), line, 1, [(0, 0, 0)]))
+            continue
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("*"):
+            continue
+        body = _strip_comment(line).rstrip()
+        if stripped.startswith("+") and len(out) > 1:
+            col = len(line) - len(stripped) + 1
+            prev = out[-1]
+            piece = " " + body[col:]
+            prev.segments.append((len(prev.raw) + 1, idx, col))
+            prev.raw += piece
+            prev.text += piece.lower()
+            continue
+        out.append(_Line(body.lower(), body, idx + 1, [(0, idx, 0)]))
+    return out
+
+
+def _physical_spans(ln: _Line, start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+    """Map logical offsets [start, end) of ``ln.raw`` to (physical line index, col0, col1) pieces."""
+    spans = []
+    segs = ln.segments + [(len(ln.raw) + 1, -1, 0)]
+    for (s0, idx, col), (s1, _, _) in zip(segs, segs[1:]):
+        a, b = max(start, s0), min(end, s1 if s1 <= len(ln.raw) else len(ln.raw))
+        if a < b:
+            spans.append((idx, col + a - s0, col + b - s0))
+    return tuple(spans)
