@@ -32,7 +32,10 @@ def parse(value: str | float | int, *, what: str = "value") -> float:
             raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)")
         mantissa, suffix, _unit = m.groups()
         # Decimal arithmetic, so that "100u" is the double nearest 1e-4 (float 100 * 1e-6 is not).
-        v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()])) if suffix else float(mantissa)
+        try:
+            v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()])) if suffix else float(mantissa)
+        except ArithmeticError:   # an exponent beyond Decimal's range (1e999999999u): overflows or is 0
+            v = float(mantissa) * float(SCALE[suffix.lower()])
     if not math.isfinite(v):
         raise InputError(f"{what}: {value!r} is not a finite number")
     return v
