@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
-from .netlist import ANALYSES, Netlist
+from .netlist import ANALYSES, Measure, Netlist
 
 __all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
 
@@ -373,16 +373,33 @@ class SpiceSession:
         for m in self.netlist.measures:
             if prefix not in _MEAS_ON_PLOT[m.analysis]:
                 continue
-            text = m.text if m.analysis != "sp" else "meas ac " + m.text.split(None, 2)[2]
-            if prefix == "sp" and m.analysis == "ac":
-                pass                     # `meas ac` on the sp plot: what zoaf netlists use for S-parameters
-            mout = self._cmd(text)
+            mout = self._cmd(self._meas_command(m))
             value = self._vec(m.name)
             if value is None or value.size == 0:
                 reason = next((s.strip() for s in mout if s.strip()), "no result")
                 raise MeasureError(f".meas {m.name} (line {m.line}) produced no value: {reason}",
                                    "\n".join(mout))
             results[m.name] = float(np.real(value[0]))
+
+    @staticmethod
+    def _meas_command(m: Measure) -> str:
+        """The command that computes ``.meas`` ``m`` on the current plot.
+
+        ``meas sp`` segfaults ngspice 39: it runs as ``meas ac`` (the sp plot has the same layout).
+        ``param='expr'`` measures do not work as commands: they become ``let name = expr`` (the other measures
+        they use are vectors of the current plot; ``.param`` values are not visible there).
+        """
+        pm = re.match(r"^meas\s+\w+\s+(\S+)\s+param\s*=\s*(.+)$", m.text)
+        if pm:
+            expr = pm.group(2).strip()
+            if len(expr) > 1 and expr[0] == expr[-1] and expr[0] in "'\"":
+                expr = expr[1:-1]
+            elif expr.startswith("{") and expr.endswith("}"):
+                expr = expr[1:-1]
+            return f"let {pm.group(1)} = {expr}"
+        if m.analysis == "sp":
+            return "meas ac " + m.text.split(None, 2)[2]
+        return m.text
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
                         ) -> None:

@@ -1,0 +1,116 @@
+"""zoaf.netlist: parsing, refusals, the decks it writes (pure text, no ngspice)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zoaf.errors import InputError
+from zoaf.netlist import Netlist, format_value
+
+HERE = Path(__file__).parent / "netlists"
+
+
+def write(tmp_path: Path, text: str, name: str = "t.cir") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_rc_params_measures_analyses():
+    nl = Netlist.read(HERE / "rc.cir")
+    assert nl.params == {"r1": "1k", "c1": "1n", "rload": "1meg"}
+    assert nl.param_lines == {"r1": 3, "c1": 3, "rload": 4}
+    assert [(m.analysis, m.name, m.line) for m in nl.measures] == [("ac", "f3db", 11), ("ac", "gain_lf", 12)]
+    assert nl.analyses == ["ac dec 20 1k 100meg"]
+    assert nl.results == ["f3db", "gain_lf"] and nl.control == [] and nl.has_end
+
+
+def test_continuation_case_comments(tmp_path):
+    p = write(tmp_path, "title\n* comment .param x=1\n.PARAM WM20=15E-6 $ width\n.param\n+ A = 2  b={a*2}"
+                        " ; c=3\nR1 1 0 {wm20}\n.MEAS TRAN Vmax MAX v(1)\n+ from=0\n.tran 1n 1u\n.end\n")
+    nl = Netlist.read(p)
+    assert nl.params == {"wm20": "15E-6", "a": "2", "b": "{a*2}"}
+    assert nl.param_lines["a"] == 4
+    assert nl.measures[0].text == "meas tran vmax max v(1) from=0"
+    out = nl.with_params({"WM20": 1.5e-5, "a": 1 / 3, "b": 7})
+    assert ".PARAM WM20=1.5e-05 $ width" in out
+    assert "+ A = 0.3333333333333333  b=7.0 ; c=3" in out
+    assert Netlist.from_text(out, p).params == {"wm20": "1.5e-05", "a": "0.3333333333333333", "b": "7.0"}
+
+
+def test_control_block_names_and_replay():
+    nl = Netlist.read(HERE / "control_let.cir")
+    assert nl.control_names == ["vop", "gdc", "fhalf", "ratio"]
+    assert not any(c.startswith(("print", "echo")) for c in nl.control)
+    assert nl.control_runs_analyses
+    deck = nl.session_deck()
+    assert not any(x.lower().startswith((".control", ".endc", "let", ".ac", ".meas")) for x in deck)
+    assert deck[-1] == ".end" and ".save all" in deck
+
+
+def test_shell_refused_unless_allowed():
+    with pytest.raises(InputError, match=r"shell.cir:8: .*'shell'"):
+        Netlist.read(HERE / "shell.cir")
+    nl = Netlist.read(HERE / "shell.cir", allow_shell=True)
+    assert "shell echo hello" not in nl.control        # never replayed per evaluation
+
+
+@pytest.mark.parametrize("line", ["shell ls", "pre_shell ls", "set unixcom", "let x = `ls`", "source x.cir",
+                                  "codemodel /tmp/x.so"])
+def test_program_running_commands_refused(tmp_path, line):
+    p = write(tmp_path, f"t\nR1 1 0 1\n.control\n{line}\n.endc\n.end\n")
+    with pytest.raises(InputError, match=r"t.cir:4:"):
+        Netlist.read(p)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", r":1: empty"),
+    ("   \n\n", r":1: empty"),
+    ("t\nR1 1 0 1\n.param x\n.end\n", r":3: .param needs name=value"),
+    ("t\nR1 1 0 1\n.param x=\n.end\n", r":3: .param x has no value"),
+    ("t\nR1 1 0 1\n.control\nop\n.end\n", r":3: .control block without .endc"),
+    ("t\nR1 1 0 1\n", r":2: no .end"),
+    ("t\n.include nosuch.lib\n.end\n", r":2: .include file not found: nosuch.lib"),
+    ("t\n.lib 'nosuch.lib' tt\n.end\n", r":2: .lib file not found"),
+    ("t\n.meas op x find v(1)\n.end\n", r":2: .meas analysis type 'op'"),
+    ("t\n.lib \"{{pdk}}\" tt\n.end\n", r":2: unknown placeholder"),
+])
+def test_malformed_input(tmp_path, text, match):
+    with pytest.raises(InputError, match=match):
+        Netlist.read(write(tmp_path, text))
+
+
+def test_binary_garbage(tmp_path):
+    p = tmp_path / "g.cir"
+    p.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="not a text file"):
+        Netlist.read(p)
+    with pytest.raises(InputError, match="cannot read"):
+        Netlist.read(tmp_path / "missing.cir")
+
+
+def test_includes_absolute_and_placeholders(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.lib").write_text(".lib tt\n.model n1 nmos level=1\n.endl\n")
+    (tmp_path / "sub.inc").write_text("* nothing\n")
+    p = write(tmp_path, "t\n.include sub.inc\n.lib \"{{lib}}\" tt\n.param w=1u\nM1 1 1 0 0 n1 w={w}\n.op\n.end\n")
+    nl = Netlist.read(p, placeholders={"lib": "models/m.lib"})
+    out = nl.with_params({"w": 2e-6})
+    assert f'.include "{tmp_path}/sub.inc"' in out
+    assert f'.lib "{tmp_path}/models/m.lib" tt' in out and ".param w=2e-06" in out
+    assert f'.include "{tmp_path}/sub.inc"' in nl.session_deck()
+
+
+def test_unknown_param_and_value_format():
+    nl = Netlist.read(HERE / "rc.cir")
+    with pytest.raises(InputError, match="no top-level .param 'nope'"):
+        nl.with_params({"nope": 1.0})
+    assert float(format_value(1.2345678901234567e-6)) == 1.2345678901234567e-6
+    with pytest.raises(InputError):
+        format_value(float("nan"))
+
+
+def test_subckt_params_are_not_design_variables(tmp_path):
+    p = write(tmp_path, "t\n.param a=1\n.subckt s 1 2 b=2\n.param c=3\nR1 1 2 {b*c}\n.ends\nX1 1 0 s\n.op\n.end\n")
+    assert Netlist.read(p).params == {"a": "1"}
