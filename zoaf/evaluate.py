@@ -1,24 +1,84 @@
-"""The evaluator: turns a batch of box points into outcomes, with a cache keyed on exact physical values.
+"""The evaluator: turns a batch of box points into outcomes, in parallel, with a cache on exact physical values.
 
-Cache hits (a point simulated before, e.g. two box points that round to the same integers) are free and
-come back with status ``cached``. Results return in the order asked.
+Where simulations run (``zoaf.workers``):
+- ``workers=0``: in this process, one after another. For ``zoaf.minimize`` on Python functions and for
+  tests; no timeout and no protection against a crash (a segfault takes the caller down).
+- ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes, each keeping one unpickled
+  problem (so one ngspice session) for up to ``recycle_after`` simulations; per-simulation ``timeout``; a
+  process that dies is replaced and its simulation retried once, then recorded as ``crashed``.
+- ``dask="local" | "tcp://host:8786" | distributed.Client``: the same, as Dask tasks.
+
+Cache hits (a point simulated before, also earlier in the same batch, e.g. two box points that round to the
+same integers) are not simulated again: they come back with status ``cached`` and are not charged. Results
+return in the order asked, whatever order they finish in, and do not depend on the number of workers.
+
+Example:
+    >>> import numpy as np
+    >>> from zoaf.problem import FunctionProblem
+    >>> p = FunctionProblem.from_bounds(lambda x: float(x @ x), [(-1, 1)] * 2)
+    >>> with Evaluator(p, workers=0) as ev:
+    ...     [(o.status.value, charged) for _, o, charged in ev.evaluate(np.array([[.5, .5], [.5, .5]]))]
+    [('ok', True), ('cached', False)]
 """
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
+from .errors import InputError
 from .problem import Outcome, Problem, Status
+from .workers import DaskPool, LocalPool, dumps_problem, needs_new_process
+
+#: Seconds one simulation may run before its worker is killed (sky130 decks load in ~5 s; sims take ms).
+DEFAULT_TIMEOUT = 60.0
+#: Simulations before a worker process is replaced (NGSPICE.md: ~10 kB growth per evaluation).
+DEFAULT_RECYCLE_AFTER = 5000
+#: Times a simulation whose worker died is run again before it is recorded as crashed.
+DEFAULT_RETRIES = 1
 
 
 class Evaluator:
-    """Evaluate batches of box points on ``problem``; a context manager that closes what it opened."""
+    """Evaluate batches of box points on ``problem``; a context manager that closes what it opened.
 
-    def __init__(self, problem: Problem, *, workers: int = 1) -> None:
+    Args:
+        problem: what to simulate; pickled once and shipped to each worker process.
+        workers: 0 = in this process; n >= 1 = n worker processes (or n local Dask workers); default
+            ``os.cpu_count()``.
+        timeout: seconds per simulation before its worker is killed (``Status.TIMEOUT``); not enforced
+            with ``workers=0``.
+        recycle_after: simulations after which a worker process is replaced (bounds memory growth).
+        retries: re-runs of a simulation whose worker process died, before ``Status.CRASHED``.
+        dask: ``"local"`` (a LocalCluster of ``workers`` processes, closed on exit), a scheduler address, or
+            a ``distributed.Client`` (used as given, not closed).
+    """
+
+    def __init__(self, problem: Problem, *, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
+                 recycle_after: int = DEFAULT_RECYCLE_AFTER, retries: int = DEFAULT_RETRIES,
+                 dask: Any = None) -> None:
+        workers = (os.cpu_count() or 1) if workers is None else int(workers)
+        if workers < 0:
+            raise InputError(f"workers must be >= 0 (0 = in-process), got {workers}")
+        if dask is not None and workers == 0:
+            raise InputError("dask needs workers >= 1 (workers=0 evaluates in this process)")
+        if not timeout > 0:
+            raise InputError(f"timeout must be > 0 seconds, got {timeout}")
+        if recycle_after < 1:
+            raise InputError(f"recycle_after must be >= 1 simulation, got {recycle_after}")
+        if retries < 0:
+            raise InputError(f"retries must be >= 0, got {retries}")
         self.problem = problem
-        self.workers = max(1, int(workers))
+        self.workers = workers
+        self.timeout = float(timeout)
+        self.recycle_after = int(recycle_after)
+        self.retries = int(retries)
+        self.dask = dask
+        self._pool: LocalPool | DaskPool | None = None
         self._cache: dict[tuple[float, ...], Outcome] = {}
+        self._warned_restart = False
 
     def __enter__(self) -> "Evaluator":
         return self
@@ -27,23 +87,67 @@ class Evaluator:
         self.close()
 
     def close(self) -> None:
-        self.problem.close()
+        """Stop the workers (or the Dask cluster) this evaluator started; close the problem here."""
+        pool, self._pool = self._pool, None
+        try:
+            if pool is not None:
+                pool.close()
+        finally:
+            self.problem.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Worker events so far (spawned, crashed, timeouts, restarts, recycled); empty in-process."""
+        return dict(self._pool.stats) if self._pool is not None else {}
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the local pool's ready workers (empty in-process and with Dask)."""
+        return self._pool.pids() if isinstance(self._pool, LocalPool) else []
 
     def seed_cache(self, x: np.ndarray, outcome: Outcome) -> None:
         """Make a known result of physical point ``x`` available (resume replays the history this way)."""
         self._cache[tuple(map(float, x))] = outcome
 
     def evaluate(self, u: np.ndarray) -> list[tuple[np.ndarray, Outcome, bool]]:
-        """Per asked point: (physical x, outcome, charged). Duplicates within a batch simulate once."""
+        """Per asked point, in order: (physical x, outcome, charged). Duplicates within a batch simulate once.
+
+        A ``KeyboardInterrupt`` propagates after the in-flight simulations are stopped; the batch's results
+        are then not cached (a resumed run asks the same batch again).
+        """
         xs = self.problem.to_physical(np.atleast_2d(u))
+        keys = [tuple(map(float, x)) for x in xs]
+        first: dict[tuple[float, ...], int] = {}
+        for i, k in enumerate(keys):
+            if k not in self._cache and k not in first:
+                first[k] = i
+        todo = [(i, xs[i]) for i in first.values()]
+        fresh = self._run(todo) if todo else {}
+        for i in first.values():
+            self._cache[keys[i]] = fresh[i]
         out: list[tuple[np.ndarray, Outcome, bool]] = []
-        for x in xs:
-            key = tuple(map(float, x))
-            hit = self._cache.get(key)
-            if hit is not None:
-                out.append((x, replace(hit, status=Status.CACHED, seconds=0.0), False))
-                continue
-            o = self.problem.simulate(x)
-            self._cache[key] = o
-            out.append((x, o, True))
+        for i, (x, k) in enumerate(zip(xs, keys)):
+            if first.get(k) == i:
+                out.append((x, fresh[i], True))
+            else:
+                out.append((x, replace(self._cache[k], status=Status.CACHED, seconds=0.0), False))
         return out
+
+    def _run(self, todo: list[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
+        if self.workers == 0:
+            return {i: self._simulate_here(x) for i, x in todo}
+        if self._pool is None:
+            blob = dumps_problem(self.problem)
+            if self.dask is not None:
+                self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries)
+            else:
+                self._pool = LocalPool(blob, self.workers, timeout=self.timeout,
+                                       recycle_after=self.recycle_after, retries=self.retries)
+        return self._pool.run(todo)
+
+    def _simulate_here(self, x: np.ndarray) -> Outcome:
+        outcome = self.problem.simulate(x)
+        if needs_new_process(self.problem) and not self._warned_restart:
+            self._warned_restart = True
+            warnings.warn(f"{self.problem.name}: the problem asks for a new process, which workers=0 cannot "
+                          "give; later simulations may fail (use workers >= 1)", RuntimeWarning, stacklevel=3)
+        return outcome
