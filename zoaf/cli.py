@@ -19,6 +19,7 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -57,12 +58,12 @@ def _errors() -> Iterator[None]:
     except (InputError, SimulationError) as e:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {_one_line(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except ZoafError as e:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {_one_line(str(e))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -148,7 +149,7 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
                           feas, "—" if row["fom"] is None else f"{row['fom']:.5g}")
             out.print(t)
         else:
-            err.print(f"[red]error:[/red] simulation failed: {error}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] simulation failed: {escape(error)}", highlight=False, soft_wrap=True)
     if status != "ok":
         raise typer.Exit(2)
 
@@ -285,8 +286,21 @@ def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, q
 
 
 def main() -> None:
+    """Entry point. Usage errors (bad option value, missing argument) become one red line, exit code 2, like
+    domain errors: click's own report is a usage line, a hint line and a box."""
+    import click
+
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:
+        sys.exit(e.exit_code)                            # typer has printed the help already
+    except click.ClickException as e:
+        where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
+        hint = " (see --help)" if isinstance(e, click.UsageError) else ""
+        err.print(f"[red]error:[/red] {escape(where + _one_line(e.format_message()))}{hint}", highlight=False,
+                  soft_wrap=True, markup=True)
+        sys.exit(e.exit_code)
+    except (KeyboardInterrupt, click.Abort):
         err.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
