@@ -1,0 +1,154 @@
+"""zoaf.spice: the in-process session against ``ngspice -b``, failure classification, timeout, memory."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf.errors import ConvergenceError, InputError, MeasureError, ParseError, Timeout
+from zoaf.netlist import Netlist
+from zoaf.units import parse
+
+HERE = Path(__file__).parent / "netlists"
+ROOT = Path(__file__).parent.parent
+
+
+def _have_libngspice() -> bool:
+    try:
+        from zoaf.spice import shared_ngspice
+        shared_ngspice()
+        return True
+    except Exception:  # noqa: BLE001 - any failure to load the library means: skip
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(not _have_libngspice(), reason="libngspice (PySpice) not available"),
+    pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available"),
+]
+
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+
+
+def close(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Equal to ngspice -b's printing precision: `when` measures print 6 significant digits (5e-6)."""
+    return a.keys() == b.keys() and all(
+        math.isclose(a[k], b[k], rel_tol=6e-6, abs_tol=1e-12) for k in a)
+
+
+def sizings(nl: Netlist, names: list[str], n: int, seed: int, spread: float = 0.3):
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        yield {k: parse(nl.params[k]) * rng.uniform(1 - spread, 1 + spread) for k in names}
+
+
+@pytest.mark.parametrize("name, params", [("rc.cir", ["r1", "c1"]), ("amp.cir", ["wn", "lm", "rd"]),
+                                          ("control_let.cir", ["r1", "c1"])])
+def test_session_matches_batch(tmp_path, name, params):
+    nl = Netlist.read(HERE / name)
+    with SpiceSession(nl) as s:
+        for values in sizings(nl, params, 3, seed=1):
+            got = s.evaluate(values)
+            ref = run_batch(nl.with_params(values))
+            assert close(got, ref), (values, got, ref)
+            assert set(got) == set(nl.results)
+
+
+@pytest.mark.skipif(not (ROOT / "netlists" / "two_stage_amp.cir").exists(), reason="no two_stage_amp.cir")
+def test_two_stage_amp_acceptance():
+    """The project's acceptance test: 5 random sizings within +-30% of the defaults."""
+    import tomllib
+    nl = Netlist.read(ROOT / "netlists" / "two_stage_amp.cir")
+    spec = ROOT / "netlists" / "two_stage_amp.toml"
+    names = list(tomllib.loads(spec.read_text())["parameters"]) if spec.exists() else list(nl.params)[:22]
+    with SpiceSession(nl) as s:
+        for values in sizings(nl, names, 5, seed=7):
+            values = {k: (round(v) if k.startswith("nf") else v) for k, v in values.items()}
+            got, ref = s.evaluate(values), run_batch(nl.with_params(values))
+            assert close(got, ref), (values, got, ref)
+
+
+def test_with_params_runs_from_anywhere(tmp_path):
+    nl = Netlist.read(HERE / "amp.cir")
+    values = {"wn": 12e-6, "rd": 1.234567890123e4}
+    best = tmp_path / "best.cir"
+    best.write_text(nl.with_params(values))
+    with SpiceSession(nl) as s:
+        assert close(run_batch(best), s.evaluate(values))
+    assert "1.234567890123e4" not in best.read_text() and "12345.67890123" in best.read_text()
+
+
+def test_failures_are_typed_and_session_survives():
+    rc = Netlist.read(HERE / "rc.cir")
+    with pytest.raises(ConvergenceError, match="Transient op started"):
+        SpiceSession(HERE / "noconv.cir").evaluate({})
+    with pytest.raises(ParseError, match="valid modelname") as e:
+        SpiceSession(HERE / "unknown_model.cir").evaluate({})
+    assert not e.value.needs_new_process and "nosuchmodel" in e.value.output
+    s = SpiceSession(HERE / "meas_out.cir")
+    with pytest.raises(MeasureError, match="never") as e:
+        s.evaluate({})
+    assert "out of interval" in e.value.output
+    with pytest.raises(MeasureError):
+        s.evaluate({"r1": 2e3})                 # the same session again
+    s.close()
+    with SpiceSession(rc) as s:                 # the process's libngspice still works
+        assert close(s.evaluate({"r1": 2e3}), run_batch(rc.with_params({"r1": 2e3})))
+        with pytest.raises(InputError, match="no top-level .param 'nope'"):
+            s.evaluate({"nope": 1})
+        with pytest.raises(InputError, match="no result named"):
+            s.evaluate({}, names=["nope"])
+        assert list(s.evaluate({}, names=["gain_lf"])) == ["gain_lf"]
+    with pytest.raises(ConvergenceError):
+        run_batch(HERE / "noconv.cir")
+    with pytest.raises(ParseError):
+        run_batch(HERE / "unknown_model.cir")
+    with pytest.raises(MeasureError, match="never"):
+        run_batch(HERE / "meas_out.cir")
+
+
+def test_numparam_error_needs_new_process():
+    """A numparam error breaks libngspice for good: run it in a child process."""
+    code = (f"from zoaf.spice import SpiceSession, run_batch\n"
+            f"from zoaf.errors import ParseError\n"
+            f"try:\n    SpiceSession({str(HERE / 'numparam.cir')!r}).evaluate({{}})\n"
+            f"except ParseError as e:\n    print('needs', e.needs_new_process, str(e))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert "needs True" in out.stdout, out.stdout + out.stderr
+    with pytest.raises(ParseError) as e:
+        run_batch(HERE / "numparam.cir")
+    assert e.value.needs_new_process and "nosuchparam" in e.value.output
+
+
+def test_timeout_halts_and_session_survives():
+    with SpiceSession(HERE / "slow.cir", timeout=0.3) as s:
+        with pytest.raises(Timeout, match="0.3 s"):
+            s.evaluate({})
+    with SpiceSession(HERE / "rc.cir", timeout=5) as s:
+        assert s.evaluate({})["f3db"] > 0
+    with pytest.raises(Timeout):
+        run_batch(HERE / "slow.cir", timeout=0.3)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc")
+def test_memory_bounded():
+    rng = np.random.default_rng(0)
+    with SpiceSession(HERE / "amp.cir") as s:
+        for i in range(2000):
+            s.evaluate({"wn": float(rng.uniform(5e-6, 20e-6)), "rd": float(rng.uniform(5e3, 2e4))})
+            if i == 99:
+                base = _rss()
+        growth = _rss() - base
+    assert growth < 20e6, f"RSS grew {growth / 1e6:.1f} MB over 1900 evaluations"
