@@ -174,3 +174,11 @@ def test_fixed_value_subckt_in_ngspice_matches_python(tmp_path):
     (r_dc, zs), = _simulate(subckt(pi_model(g, 2.4e9)), ["X1 p1 0 0 spiral"], tmp_path)
     assert r_dc == pytest.approx(pi_model(g, 2.4e9).rs, rel=1e-9)
     assert zs[2] == pytest.approx(_impedance(pi_model(g, 2.4e9), 2.4e9), rel=1e-9)
+
+
+@needs_ngspice
+def test_lna_netlist_spiral_matches_python(tmp_path):
+    text = LNA.read_text()
+    found = re.search(r"^\.subckt spiral .*?^\.ends spiral\s*$", text, re.M | re.S | re.I)
+    assert found, f"{LNA} has no '.subckt spiral ... .ends spiral' block"
+    _check(found.group(0) + "\n", tmp_path)
