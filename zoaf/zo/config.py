@@ -63,6 +63,17 @@ class ZOAFConfig:
     trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
     forward-difference estimate from this step's probes only."""
 
+    curvature: bool = True
+    """Fit an isotropic curvature term 0.5 c |x - x_k|^2 beside the gradient: it absorbs most of the
+    second-order bias of differences taken at a step's distance from the iterate."""
+
+    weighting: bool = False
+    """Weight each memory point by 1 / (|x_i - x_k|^2 + h^2): near points count more."""
+
+    momentum: float = 0.0
+    """Weight of the last accepted move's direction added to the normalised descent direction of the
+    trial steps (heavy ball): damps zig-zag in narrow valleys."""
+
     memory: int | None = None
     """Recent points kept for the regression estimate; ``None`` = 2d (more rows than unknowns, still local)."""
 

@@ -155,7 +155,8 @@ def coordinate_estimate(fx: float, f_probes: np.ndarray, x: np.ndarray, probes: 
 
 
 def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
-                        weights: np.ndarray | None = None) -> np.ndarray:
+                        weights: np.ndarray | None = None, curvature: bool = False
+                        ) -> np.ndarray | tuple[np.ndarray, float]:
     """Least-squares gradient at ``x`` from evaluated points near it: min sum w_i (F_i - fx - g.(X_i - x))^2.
 
     Reuses every recent probe, trial step and former iterate. With fewer points than dimensions it returns
@@ -168,13 +169,14 @@ def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
     df = F - fx
     ok = np.isfinite(df) & np.any(D != 0, axis=1)
     if not np.isfinite(fx) or not ok.any():
-        return np.zeros(len(x))
+        return (np.zeros(len(x)), 0.0) if curvature else np.zeros(len(x))
     D, df = D[ok], df[ok]
+    A = np.hstack([D, 0.5 * np.sum(D * D, axis=1, keepdims=True)]) if curvature else D
     if weights is not None:
         w = np.sqrt(np.asarray(weights, float)[ok])
-        D, df = D * w[:, None], df * w
-    g, *_ = np.linalg.lstsq(D, df, rcond=1e-10)
-    return g
+        A, df = A * w[:, None], df * w
+    sol, *_ = np.linalg.lstsq(A, df, rcond=1e-10)
+    return (sol[:-1], float(sol[-1])) if curvature else sol
 
 
 def frozen_mask(x: np.ndarray, g: np.ndarray, tol: float = 1e-12) -> np.ndarray:

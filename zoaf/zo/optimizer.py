@@ -58,6 +58,8 @@ class _Start:
     allot: int = 0                   # budget cap of the current stint (absolute: compared with ``used``)
     used: int = 0
     stalls: int = 0
+    v: np.ndarray | None = None      # unit direction of the last accepted move (momentum)
+    curv: float = 0.0                # isotropic curvature fitted with the gradient (regression estimate)
     g: np.ndarray | None = None
     ended: str | None = None         # "converged" | "stopped"
     X: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
@@ -211,6 +213,10 @@ class ZOAF(Optimizer):
         if st.g is not None and np.any(st.g[active] != 0):
             p = np.where(active, -st.g, 0.0)
             p /= np.linalg.norm(p)
+            if cfg.momentum > 0 and st.v is not None:
+                v = np.where(active, st.v, 0.0)
+                p = p + cfg.momentum * v
+                p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
             lengths = trial_lengths(st.alpha, cfg.grow)
             parts.append(np.clip(x + lengths[:, None] * p, 0.0, 1.0))
         q = max(cfg.q, self.workers - len(lengths))
@@ -260,6 +266,8 @@ class ZOAF(Optimizer):
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
         i = int(np.argmin(F))
         if F[i] < st.fx:                  # greedy acceptance: any point of the batch that beats the iterate
+            move = X[i] - st.x
+            st.v = move / np.linalg.norm(move) if np.linalg.norm(move) > 0 else st.v
             st.x, st.fx = X[i].copy(), float(F[i])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
         st.monitor.push(st.fx, int(self._charged.sum()))
@@ -292,7 +300,12 @@ class ZOAF(Optimizer):
             near = np.flatnonzero(dist <= radius)[-self._memory:]
             if len(near) == 0:
                 return st.g
-            return est.regression_estimate(st.x, st.fx, st.X[near], st.F[near])
+            D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
+            w = 1.0 / (D2 + h * h) if self.config.weighting else None
+            if self.config.curvature:
+                g, st.curv = est.regression_estimate(st.x, st.fx, st.X[near], st.F[near], w, curvature=True)
+                return g
+            return est.regression_estimate(st.x, st.fx, st.X[near], st.F[near], w)
         # classic: this step's probes only, at the centre they were taken around
         if meta["mode"] == "random":
             g = est.random_estimate(meta["fx"], FP, meta["x"], P, meta["scale"])
