@@ -1,0 +1,223 @@
+"""The evaluator's engine: order, cache, timeouts, crashes, restarts, Ctrl-C and determinism across workers."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import zoaf
+from zoaf.errors import InputError
+from zoaf.evaluate import Evaluator
+from zoaf.faults import FaultyProblem
+from zoaf.problem import FunctionProblem, Parameter, Status
+
+
+def sphere(x: np.ndarray) -> float:
+    return float(np.sum((x - 0.3) ** 2))
+
+
+def slow_sphere(x: np.ndarray) -> float:
+    # A sleep that depends on the point, 0..40 ms: later points often finish first.
+    time.sleep(0.04 * (float(x[0]) % 1.0))
+    return sphere(x)
+
+
+class Sphere(FunctionProblem):
+    """Module level, so it pickles by reference into worker processes."""
+
+    def __init__(self, dim: int = 3, fun=sphere) -> None:
+        super().__init__(fun, [Parameter(f"x{i}", 0.0, 1.0) for i in range(dim)])
+
+
+class Buggy(FunctionProblem):
+    def __init__(self) -> None:
+        super().__init__(sphere, [Parameter("x0", 0.0, 1.0)])
+
+    def simulate(self, x):
+        raise KeyError("a bug in simulate")
+
+
+def points_with(faulty: FaultyProblem, fault: str | None, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` box points whose injected fault is ``fault``."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        u = rng.random(faulty.dim)
+        if faulty.fault_of(faulty.to_physical(u)) == fault:
+            out.append(u)
+    return np.array(out)
+
+
+def test_results_come_back_in_order_asked():
+    u = np.random.default_rng(1).random((24, 3))
+    with Evaluator(Sphere(fun=slow_sphere), workers=3) as ev:
+        res = ev.evaluate(u)
+    assert [o.status for _, o, _ in res] == [Status.OK] * 24
+    np.testing.assert_array_equal([o.fom for _, o, _ in res], [sphere(x) for x in u])
+    np.testing.assert_array_equal(np.array([x for x, _, _ in res]), u)
+
+
+def test_cache_hits_within_and_across_batches_are_free():
+    u = np.random.default_rng(2).random((4, 3))
+    batch = np.vstack([u, u[:2]])                      # duplicates inside one batch
+    for workers in (0, 2):
+        with Evaluator(Sphere(), workers=workers) as ev:
+            first = ev.evaluate(batch)
+            assert [c for _, _, c in first] == [True] * 4 + [False] * 2
+            assert [o.status for _, o, _ in first][4:] == [Status.CACHED] * 2
+            assert first[4][1].fom == first[0][1].fom
+            again = ev.evaluate(u[::-1])
+            assert [(o.status, c) for _, o, c in again] == [(Status.CACHED, False)] * 4
+            if workers:
+                assert ev.stats["spawned"] == 2
+
+
+def test_cache_is_keyed_on_physical_values():
+    p = Sphere.__new__(Sphere)
+    FunctionProblem.__init__(p, sphere, [Parameter("n", 1, 10, integer=True)])
+    with Evaluator(p, workers=0) as ev:
+        res = ev.evaluate(np.array([[0.50], [0.52], [0.9]]))   # 0.50 and 0.52 round to the same integer
+    assert [c for _, _, c in res] == [True, False, True]
+
+
+def test_timeout_kills_the_worker_and_the_pool_goes_on():
+    faulty = FaultyProblem(Sphere(), hang=0.3)
+    hang = points_with(faulty, "hang", 2)
+    good = points_with(faulty, None, 4)
+    t0 = time.perf_counter()
+    with Evaluator(faulty, workers=2, timeout=1.0) as ev:
+        res = ev.evaluate(np.vstack([good[:2], hang, good[2:]]))
+        assert [o.status for _, o, _ in res] == [Status.OK] * 2 + [Status.TIMEOUT] * 2 + [Status.OK] * 2
+        assert all(c for _, _, c in res)                    # timeouts are charged
+        assert ev.stats["timeouts"] == 2
+        later = ev.evaluate(points_with(faulty, None, 3, seed=5))
+        assert [o.status for _, o, _ in later] == [Status.OK] * 3
+    assert time.perf_counter() - t0 < 15
+
+
+def test_killed_once_is_retried_and_succeeds():
+    faulty = FaultyProblem(Sphere(), kill=0.3)
+    kill = points_with(faulty, "kill", 2)
+    good = points_with(faulty, None, 3)
+    with Evaluator(faulty, workers=2) as ev:
+        res = ev.evaluate(np.vstack([good[:1], kill, good[1:]]))
+        assert [o.status for _, o, _ in res] == [Status.OK] * 5
+        np.testing.assert_array_equal([o.fom for _, o, _ in res],
+                                      [sphere(faulty.to_physical(u)) for u in np.vstack([good[:1], kill, good[1:]])])
+        assert ev.stats["crashed"] == 2 and ev.stats["spawned"] == 4
+
+
+def test_killed_always_is_crashed_and_the_pool_goes_on():
+    faulty = FaultyProblem(Sphere(), kill=0.3, kill_always=True)
+    kill = points_with(faulty, "kill", 1)
+    good = points_with(faulty, None, 4)
+    with Evaluator(faulty, workers=2) as ev:
+        res = ev.evaluate(np.vstack([good[:2], kill, good[2:]]))
+        assert [o.status for _, o, _ in res] == [Status.OK] * 2 + [Status.CRASHED] + [Status.OK] * 2
+        assert "SIGKILL" in res[2][1].error and res[2][2]
+        assert ev.stats["crashed"] == 2                    # first attempt and one retry
+        assert [o.status for _, o, _ in ev.evaluate(points_with(faulty, None, 2, seed=3))] == [Status.OK] * 2
+
+
+def test_problem_asking_for_a_new_process_gets_one():
+    faulty = FaultyProblem(Sphere(), poison=0.3)
+    poison = points_with(faulty, "poison", 1)
+    good = points_with(faulty, None, 2)
+    with Evaluator(faulty, workers=1) as ev:
+        ev.evaluate(good[:1])
+        pid = ev.worker_pids()
+        res = ev.evaluate(np.vstack([poison, good[1:]]))
+        assert [o.status for _, o, _ in res] == [Status.FAILED, Status.OK]
+        assert ev.stats["restarts"] == 1 and ev.worker_pids() != pid
+
+
+def test_recycling_replaces_workers_after_n_simulations():
+    u = np.random.default_rng(4).random((10, 3))
+    with Evaluator(Sphere(), workers=1, recycle_after=4) as ev:
+        res = ev.evaluate(u)
+        assert [o.status for _, o, _ in res] == [Status.OK] * 10
+        assert ev.stats["recycled"] == 2 and ev.stats["spawned"] == 3
+
+
+def test_exception_in_simulate_is_raised_as_in_process():
+    for workers in (0, 1):
+        with Evaluator(Buggy(), workers=workers) as ev:
+            with pytest.raises(KeyError, match="a bug in simulate"):
+                ev.evaluate(np.array([[0.5]]))
+
+
+def test_ctrl_c_propagates_and_workers_ignore_sigint():
+    faulty = FaultyProblem(Sphere(), hang=0.5, hang_seconds=30)
+    hang = points_with(faulty, "hang", 2)
+    with Evaluator(faulty, workers=2, timeout=30) as ev:
+        ev.evaluate(points_with(faulty, None, 2))          # workers up
+        pids = ev.worker_pids()
+
+        def interrupt() -> None:                           # what a terminal's Ctrl-C does to the group
+            for pid in pids:
+                os.kill(pid, signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(0.5, interrupt)
+        timer.start()
+        t0 = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            ev.evaluate(hang)
+        assert time.perf_counter() - t0 < 5
+        res = ev.evaluate(points_with(faulty, None, 3, seed=9))   # the evaluator still works
+        assert [o.status for _, o, _ in res] == [Status.OK] * 3
+
+
+def test_bad_options_are_input_errors():
+    with pytest.raises(InputError, match="workers"):
+        Evaluator(Sphere(), workers=-1)
+    with pytest.raises(InputError, match="timeout"):
+        Evaluator(Sphere(), timeout=0)
+    with pytest.raises(InputError, match="dask"):
+        Evaluator(Sphere(), workers=0, dask="local")
+
+
+def test_default_workers_is_cpu_count():
+    assert Evaluator(Sphere()).workers == os.cpu_count()
+
+
+def _key(res) -> list:
+    return [(tuple(r.params.values()), r.outcome.status, r.outcome.fom, r.charged) for r in res.history]
+
+
+@pytest.mark.parametrize("method", ["random"])
+def test_same_seed_same_history_with_1_2_4_workers(method):
+    problem = FaultyProblem(Sphere(dim=4), fail=0.1, salt=1)
+    runs = []
+    for workers in (0, 1, 2, 4):
+        with Evaluator(problem, workers=workers) as ev:
+            res = zoaf.optimize(problem, budget=40, seed=7, method=method, workers=2, evaluator=ev)
+        runs.append(_key(res))
+    assert len(runs[0]) == 40
+    assert runs[1] == runs[0] and runs[2] == runs[0] and runs[3] == runs[0]
+
+
+def test_optimization_with_faults_loses_no_simulation():
+    problem = FaultyProblem(Sphere(dim=3), fail=0.10, hang=0.03, kill=0.04, hang_seconds=30, salt=2)
+    budget = 60
+    t0 = time.perf_counter()
+    with Evaluator(problem, workers=2, timeout=1.0) as ev:
+        res = zoaf.optimize(problem, budget=budget, seed=3, method="random", workers=2, evaluator=ev)
+        stats = ev.stats
+    recs = res.history
+    assert sum(r.charged for r in recs) == budget == res.nfev
+    assert len(recs) == budget + res.ncached
+    for r in recs:
+        x = np.array(list(r.params.values()))
+        fault = problem.fault_of(x)
+        want = {None: Status.OK, "kill": Status.OK, "fail": Status.FAILED, "hang": Status.TIMEOUT}[fault]
+        assert r.outcome.status == (want if r.charged else Status.CACHED)
+    seen = {r.outcome.status for r in recs}
+    assert {Status.OK, Status.FAILED, Status.TIMEOUT} <= seen
+    assert stats["crashed"] >= 1 and stats["timeouts"] >= 1
+    assert np.isfinite(res.fun)
+    assert time.perf_counter() - t0 < 30
