@@ -149,7 +149,8 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
                           feas, "—" if row["fom"] is None else f"{row['fom']:.5g}")
             out.print(t)
         else:
-            err.print(f"[red]error:[/red] simulation failed: {escape(error)}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error)}",
+                      highlight=False, soft_wrap=True)
     if status != "ok":
         raise typer.Exit(2)
 
