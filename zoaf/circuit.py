@@ -25,7 +25,10 @@ FoM = Callable[[Mapping[str, float]], float]
 def _placeholders(spec: Spec) -> dict[str, str]:
     if spec.pdk is None:
         return {}
-    from .pdk import placeholders  # the PDK lookup touches site-packages: only when a spec asks for it
+    try:
+        from .pdk import placeholders  # the PDK lookup touches site-packages: only when a spec asks for it
+    except ImportError as e:
+        raise InputError(f"{spec.path or 'spec'}: pdk = {spec.pdk!r}: PDK support is not available ({e})") from None
 
     return placeholders(spec.pdk, spec.corner or "tt")
 
