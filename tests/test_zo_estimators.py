@@ -1,0 +1,146 @@
+"""ZO estimators: exactness on linear/quadratic functions, unbiasedness in expectation, bounds, failures."""
+import numpy as np
+import pytest
+
+from zoaf.zo import estimators as est
+from zoaf.zo.multistart import distinct_ranking, rung_budget, sobol_batch
+from zoaf.zo.schedule import next_alpha, smoothing_radius
+
+D = 6
+G = np.array([1.0, -2.0, 0.5, 3.0, -1.5, 0.25])
+
+
+def linear(P):
+    return np.atleast_2d(P) @ G + 1.0
+
+
+def quadratic(P, c=np.linspace(0.2, 0.8, D), a=np.linspace(1.0, 10.0, D)):
+    P = np.atleast_2d(P)
+    return np.sum(a * (P - c) ** 2, axis=1)
+
+
+def quad_grad(x, c=np.linspace(0.2, 0.8, D), a=np.linspace(1.0, 10.0, D)):
+    return 2 * a * (x - c)
+
+
+def test_coordinate_forward_exact_on_linear():
+    x = np.full(D, 0.4)
+    P = est.coordinate_probes(x, 1e-3, np.arange(D))
+    g, ok = est.coordinate_estimate(linear(x)[0], linear(P), x, P, np.arange(D))
+    assert ok.all()
+    np.testing.assert_allclose(g, G, atol=1e-9)
+
+
+def test_coordinate_central_is_second_order_on_quadratic():
+    x = np.full(D, 0.45)
+    for h in (1e-2, 1e-3):
+        P = est.coordinate_probes(x, h, np.arange(D), central=True)
+        g, ok = est.coordinate_estimate(0.0, quadratic(P), x, P, np.arange(D), central=True)
+        np.testing.assert_allclose(g, quad_grad(x), atol=1e-8)      # central differences: exact for quadratics
+    # forward differences: error a_i * h (first order), checked against its exact size
+    h = 1e-2
+    P = est.coordinate_probes(x, h, np.arange(D))
+    g, _ = est.coordinate_estimate(quadratic(x)[0], quadratic(P), x, P, np.arange(D))
+    np.testing.assert_allclose(g - quad_grad(x), np.linspace(1.0, 10.0, D) * h, atol=1e-9)
+
+
+def test_coordinate_subset_and_clipped_probe_uses_actual_displacement():
+    x = np.full(D, 0.5)
+    x[2] = 0.9995                                      # a forward probe of 1e-2 would be clipped to 5e-4
+    coords = np.array([0, 2])
+    P = est.coordinate_probes(x, 1e-2, coords)
+    assert P[1, 2] < x[2]                             # turned towards the interior, full length
+    g, ok = est.coordinate_estimate(linear(x)[0], linear(P), x, P, coords)
+    assert ok.tolist() == [True, False, True, False, False, False]
+    np.testing.assert_allclose(g[coords], G[coords], atol=1e-9)
+    # a probe that is clipped anyway (h larger than the room on both sides) still divides by the true move
+    y = np.full(D, 0.5)
+    P = est.coordinate_probes(y, 0.8, np.array([1]))
+    g, _ = est.coordinate_estimate(linear(y)[0], linear(P), y, P, np.array([1]))
+    assert g[1] == pytest.approx(G[1])
+
+
+def test_failed_probes_are_dropped():
+    x = np.full(D, 0.5)
+    P = est.coordinate_probes(x, 1e-3, np.arange(D))
+    F = linear(P)
+    F[3] = np.inf
+    g, ok = est.coordinate_estimate(linear(x)[0], F, x, P, np.arange(D))
+    assert not ok[3] and g[3] == 0 and np.isfinite(g).all()
+    rng = np.random.default_rng(0)
+    U = est.random_directions(rng, 4, D, "gaussian")
+    P = est.random_probes(x, U, 1e-3)
+    F = linear(P)
+    g_all = est.random_estimate(linear(x)[0], F[:3], x, P[:3], 1e-3)
+    F[3] = np.inf
+    np.testing.assert_allclose(est.random_estimate(linear(x)[0], F, x, P, 1e-3), g_all)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher", "orthogonal"])
+@pytest.mark.parametrize("central", [False, True])
+def test_random_estimate_unbiased(kind, central):
+    """Mean over 3000 draws of a q=4 estimate is within 5% (in norm) of the true gradient.
+
+    Per draw the estimate's spread is about |g| sqrt(d/q); the mean's standard error is then ~0.02 |g|.
+    """
+    rng = np.random.default_rng(1)
+    x, h = np.full(D, 0.5), 1e-3
+    fun, true = (linear, G) if not central else (quadratic, quad_grad(x))
+    acc = np.zeros(D)
+    n = 3000
+    for _ in range(n):
+        U = est.random_directions(rng, 4, D, kind)
+        P = est.random_probes(x, U, h, central=central)
+        acc += est.random_estimate(fun(x)[0], fun(P), x, P, h, central=central)
+    assert np.linalg.norm(acc / n - true) < 0.05 * np.linalg.norm(true)
+
+
+def test_orthogonal_directions_are_orthogonal_and_respect_mask():
+    rng = np.random.default_rng(2)
+    active = np.array([True, True, False, True, True, True])
+    U = est.random_directions(rng, 5, D, "orthogonal", active)
+    assert np.all(U[:, 2] == 0)
+    np.testing.assert_allclose(U @ U.T, 5 * np.eye(5), atol=1e-10)   # norm^2 = d_active = 5, mutually orthogonal
+
+
+def test_regression_estimate_exact_on_linear_and_sphere_with_curvature():
+    rng = np.random.default_rng(3)
+    x = np.full(D, 0.5)
+    X = x + 0.05 * rng.standard_normal((2 * D, D))
+    np.testing.assert_allclose(est.regression_estimate(x, linear(x)[0], X, linear(X)), G, atol=1e-9)
+    c = np.linspace(0.3, 0.6, D)
+    sph = lambda P: 3.0 * np.sum((np.atleast_2d(P) - c) ** 2, axis=1)
+    g, curv = est.regression_estimate(x, sph(x)[0], X, sph(X), curvature=True)
+    np.testing.assert_allclose(g, 6.0 * (x - c), atol=1e-8)
+    assert curv == pytest.approx(6.0)
+    # fewer points than unknowns: the minimum-norm solution is the projection on the probed span
+    U = est.random_directions(rng, 2, D, "orthogonal") / np.sqrt(D)
+    P = est.random_probes(x, U, 1e-3)
+    g = est.regression_estimate(x, linear(x)[0], P, linear(P))
+    np.testing.assert_allclose(g, U.T @ (U @ G), atol=1e-9)
+
+
+def test_integer_min_step_and_frozen_mask():
+    steps = np.array([0.0, 0.1, 0.1])
+    d = est.min_step_displacement(np.array([0.01, 0.01, 0.0]), steps)
+    np.testing.assert_allclose(d, [0.01, 0.1, 0.0])
+    P = est.coordinate_probes(np.full(3, 0.5), 1e-3, np.arange(3), unit_steps=steps)
+    assert abs(P[1, 1] - 0.5) >= 0.1 - 1e-12 and abs(P[2, 2] - 0.5) >= 0.1 - 1e-12
+    x = np.array([0.0, 1.0, 0.0, 0.5])
+    g = np.array([1.0, -1.0, -1.0, 5.0])
+    assert est.frozen_mask(x, g).tolist() == [True, True, False, False]
+
+
+def test_multistart_ranking_budget_and_schedule():
+    X = np.array([[0.1, 0.1], [0.12, 0.1], [0.9, 0.9], [0.5, 0.5]])
+    F = np.array([1.0, 0.5, 2.0, np.inf])
+    assert distinct_ranking(X, F, 0.1) == [1, 2]
+    assert sum(rung_budget(100, 3, 0.2, halving=False)) == 100
+    assert rung_budget(100, 2, 0.2, halving=True) == [20, 20]
+    S = sobol_batch(16, 3, np.random.default_rng(0))
+    assert S.shape == (16, 3) and S.min() >= 0 and S.max() <= 1
+    np.testing.assert_array_equal(S, sobol_batch(16, 3, np.random.default_rng(0)))
+    assert next_alpha(0.1, np.array([0.1, 0.2]), np.array([True, True]), 2.0, 0.5) == pytest.approx(0.4)
+    assert next_alpha(0.1, np.array([0.1, 0.2]), np.array([True, False]), 2.0, 0.5) == pytest.approx(0.1)
+    assert next_alpha(0.1, np.array([0.1, 0.2]), np.array([False, False]), 2.0, 0.5) == pytest.approx(0.05)
+    assert smoothing_radius(1e-6, 0.5, 1e-3, 0.1) == 1e-3
