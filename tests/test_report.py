@@ -1,0 +1,127 @@
+"""Comparison statistics on hand-made histories: target, simulations-to-target, quartiles, Mann-Whitney."""
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+
+from zoaf.history import History, Record
+from zoaf.problem import Outcome, Status
+from zoaf.report import (RunData, format_value, load_comparison, mann_whitney, median, quartiles, summarize,
+                         table_rows, target_fom, write_report)
+
+
+def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, objective=None, dt=0.5, sim=0.1):
+    """A run whose i-th row has FoM foms[i], wall (i+1)*dt and simulator seconds sim."""
+    n = len(foms)
+    charged = [True] * n if charged is None else charged
+    feasible = [True] * n if feasible is None else feasible
+    objective = list(foms) if objective is None else objective
+    recs = [Record(i, np.zeros(2), {"x": 0.0},
+                   Outcome(Status.OK if math.isfinite(f) else Status.FAILED, f, {}, objective[i], feasible[i], None,
+                           sim), "p", charged[i], (i + 1) * dt) for i, f in enumerate(foms)]
+    return RunData.from_records(recs, method=method, seed=seed, budget=budget)
+
+
+def test_simulations_to_target_counts_charged_calls_only():
+    r = run([5, 4, 4, 2, 1], charged=[True, True, False, True, True])
+    assert r.to_target(4.0) == (2, 1.0)          # row 1: second charged simulation, wall 1.0 s
+    assert r.to_target(2.0) == (3, 2.0)          # row 3 follows a free cache hit: 3 charged simulations
+    assert r.to_target(0.5) == (math.inf, math.inf)
+    assert r.nfev == 4 and r.final == 1
+    np.testing.assert_array_equal(r.best_at_sims(np.arange(0, 6)), [math.inf, 5, 4, 2, 1, 1])
+
+
+def test_overhead_and_wall():
+    r = run([3, 2, 1], dt=1.0, sim=0.25)
+    assert r.wall_total == 3.0 and r.sim_seconds == 0.75
+    assert r.overhead_per_sim == pytest.approx((3.0 - 0.75) / 3)
+
+
+def test_best_feasible_objective_ignores_infeasible_rows():
+    # infeasible rows have FoM 100+violation; the best feasible row's raw objective is reported
+    r = run([101.0, 0.7, 0.3, 100.5], feasible=[False, True, True, False], objective=[9.0, 2.0, 1.5, 0.1])
+    assert r.is_feasible and r.best_feasible_objective == 1.5
+    none = run([101.0, 100.2], feasible=[False, False])
+    assert not none.is_feasible and math.isnan(none.best_feasible_objective)
+    unconstrained = run([3.0, 1.0], feasible=[None, None])
+    assert unconstrained.is_feasible
+
+
+def test_quartiles_and_median_match_numpy_and_treat_inf_as_largest():
+    v = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    assert quartiles(v) == tuple(np.quantile(v, [0.25, 0.5, 0.75]))
+    assert median([1, 2, math.inf]) == 2
+    assert median([1, math.inf, math.inf]) == math.inf
+    assert median([1, 3, math.inf, math.inf]) == math.inf
+    assert quartiles([1, 2, 3, math.inf])[2] == math.inf
+
+
+def test_mann_whitney_matches_scipy():
+    a, b = [0.1, 0.3, 0.2, 0.05, 0.4], [0.5, 0.35, 0.6, 0.7, 0.45, 0.25]
+    assert mann_whitney(a, b) == pytest.approx(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    assert math.isnan(mann_whitney([], b))
+
+
+def test_target_is_the_best_baseline_median():
+    finals = {"zoaf": [0.1, 0.2, 0.3], "cma": [0.5, 0.6, 0.7], "random": [0.9, 1.0, 1.1]}
+    assert target_fom(finals) == 0.6
+    assert target_fom({"zoaf": [0.1, 0.2, 0.3]}) == 0.2
+
+
+def test_summary_sims_to_target_and_ratio():
+    # baseline medians: cma 4 (finals 4, 4, 5), random 8 -> target 4
+    runs = {
+        "zoaf": [run([9, 6, 3, 1], seed=0), run([9, 4, 4, 4], seed=1), run([9, 9, 9, 9], seed=2)],
+        "cma": [run([9, 8, 7, 6, 5, 4], seed=0), run([9, 8, 7, 6, 5, 4, 4, 4], seed=1), run([9, 5] * 5, seed=2)],
+        "random": [run([8] * 10, seed=s) for s in range(3)],
+    }
+    s = summarize("obj", runs, measure="power", unit="W", sense="minimize")
+    assert s.target == 4.0
+    st = {m.method: m for m in s.methods}
+    # zoaf hits at 3, 2, never -> median 3; cma at 6, 6, never -> 6 (ratio 2); random never -> >budget
+    assert st["zoaf"].sims_to_target == 3 and st["cma"].sims_to_target == 6
+    assert st["cma"].sims_ratio == 2.0 and st["random"].sims_to_target == math.inf
+    assert st["zoaf"].seconds_to_target == 1.5 and st["cma"].seconds_ratio == 2.0
+    assert st["zoaf"].median == 4 and (st["zoaf"].q1, st["zoaf"].q3) == (2.5, 6.5)
+    assert st["zoaf"].best == 1 and st["zoaf"].worst == 9
+    assert st["cma"].p_value == pytest.approx(mannwhitneyu([1, 4, 9], [4, 4, 5]).pvalue)
+    assert math.isnan(st["zoaf"].p_value)
+    rows = {r[0]: r for r in table_rows(s)}
+    assert rows["random"][8] == ">10" and rows["random"][10] == "never"
+    assert rows["random"][9] == f">{10 / 3:.2g}x" and rows["cma"][9] == "2x"
+    assert rows["zoaf"][7] == "100%"
+
+
+def test_format_value_units():
+    assert format_value(1.67e-5, "W") == "16.7uW"
+    assert format_value(61.234, "dB") == "61.23 dB"
+    assert format_value(math.nan, "W") == "—"
+
+
+def write_run(path, foms, budget, method, seed, complete=True):
+    path.mkdir(parents=True)
+    with History(path / "history.db") as h:
+        h.set_meta({"method": method, "seed": seed, "budget": budget})
+        for i, f in enumerate(foms):
+            h.append(Record(i, np.zeros(1), {"x": 0.0}, Outcome(Status.OK, f, {"p": f}, f, f < 100, None, 0.01),
+                            "p", True, 0.02 * (i + 1)))
+    if complete:
+        (path / "result.json").write_text("{}")
+
+
+def test_report_from_run_directories(tmp_path):
+    rng = np.random.default_rng(0)
+    for m, scale in (("zoaf", 0.5), ("cma", 1.0)):
+        for k in range(3):
+            foms = np.concatenate([[110.0, 104.0], np.abs(rng.normal(scale, 0.2, 18))])
+            write_run(tmp_path / "power" / m / f"seed-{k}", list(foms), 20, m, k)
+    write_run(tmp_path / "power" / "cma" / "seed-3", [120.0], 20, "cma", 3, complete=False)
+    (s,) = load_comparison(tmp_path)
+    assert [m.method for m in s.methods] == ["zoaf", "cma"] and s.incomplete == 1
+    md, html = write_report(tmp_path, argv=["zoaf", "report", str(tmp_path)])
+    text = html.read_text()
+    assert text.count("data:image/png;base64,") == 3 and "<table>" in text
+    assert "| zoaf |" in md.read_text() and "zoaf report" in md.read_text()
+    assert {p.name for p in tmp_path.glob("*.png")} == {"power-vs-simulations.png", "power-vs-seconds.png",
+                                                        "power-final.png"}

@@ -1,0 +1,277 @@
+"""Run every (objective, method, seed) of a comparison and write its report.
+
+Each run is an ordinary run directory ``OUT/<objective>/<method>/seed-<k>/`` (``zoaf optimize``'s), so a
+comparison is resumable run by run: a complete run (``result.json``) is reused, an interrupted one resumed
+(replayed exactly), and ``seeds=20`` after ``seeds=10`` adds seeds 10..19 only. Runs go to separate processes
+(``jobs``), each simulating in-process (``workers=0``: one libngspice per process), so every method sees the
+same sequential simulator and wall times compare.
+
+Example:
+    >>> out = compare("netlists/two_stage_amp.cir", methods=["zoaf", "cma-warm"], seeds=5, budget=300)  # doctest: +SKIP
+    >>> write_report(out)                                                                              # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import queue as queue_mod
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import registry
+from .errors import InputError, ZoafError
+from .history import History
+from .problem import Problem
+from .report import MANIFEST, REFERENCE, machine, versions, write_report
+
+ALL_METHODS = ("zoaf", "bo", "turbo", "cma", "cma-warm", "de", "random")
+#: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
+_COST = {"bo": 0, "turbo": 1}
+#: Seconds between progress messages from one run (a message per batch would flood the queue).
+PROGRESS_EVERY = 0.25
+
+
+@dataclass(frozen=True)
+class RunTask:
+    objective: str
+    method: str
+    seed: int
+    budget: int
+    path: Path
+    resume: bool
+
+
+@dataclass
+class RunEvent:
+    """What ``progress`` gets: ``kind`` is ``plan`` (``total`` runs, ``reused`` done), ``update`` (a run's
+    simulations so far and best FoM), ``done``, ``reused`` or ``failed`` (``error``)."""
+
+    kind: str
+    objective: str = ""
+    method: str = ""
+    seed: int = -1
+    nfev: int = 0
+    budget: int = 0
+    best: float = float("inf")
+    feasible: bool | None = None
+    total: int = 0
+    error: str = ""
+
+
+Progress = Callable[[RunEvent], None]
+
+
+def run_path(out: Path, objective: str, method: str, seed: int) -> Path:
+    return out / objective / method / f"seed-{seed}"
+
+
+def _circuit_problem(netlist: str, spec: str | None, allow_shell: bool, timeout: float, objective: str) -> Problem:
+    from .circuit import CircuitProblem
+
+    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
+
+
+def _worker_init() -> None:
+    # One run per process and `jobs` processes: BLAS/torch threads would oversubscribe the cores.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+def _run_one(factory: Callable[[str], Problem], task: RunTask, messages: Any = None) -> dict[str, Any]:
+    """One run, in whatever process this is; ``messages`` (a queue or a callable) gets progress events."""
+    from .run import optimize
+
+    send = messages.put if hasattr(messages, "put") else messages
+    last = [0.0]
+
+    def callback(result: Any) -> None:
+        now = time.perf_counter()
+        if send is not None and now - last[0] >= PROGRESS_EVERY:
+            last[0] = now
+            send(RunEvent("update", task.objective, task.method, task.seed, result.nfev, task.budget,
+                          result.fun, result.feasible))
+
+    problem = factory(task.objective)
+    try:
+        result = optimize(problem, budget=task.budget, seed=task.seed, method=task.method, workers=0,
+                          out=task.path, resume=task.resume, callback=callback)
+    finally:
+        problem.close()
+    return {"nfev": result.nfev, "fun": result.fun, "feasible": result.feasible,
+            "stop": result.stop_reason and result.stop_reason.value}
+
+
+def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+          budget: int) -> tuple[list[RunTask], list[RunTask]]:
+    """(to run, already complete) tasks; refuses a directory whose runs used another budget."""
+    todo, done = [], []
+    for seed in seeds:
+        for objective in objectives:
+            for method in sorted(methods, key=lambda m: _COST.get(m, 9)):
+                path = run_path(out, objective, method, seed)
+                db = path / "history.db"
+                if db.exists():
+                    with History(db) as h:
+                        recorded = h.meta().get("budget")
+                    if recorded is not None and recorded != budget:
+                        raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "
+                                         f"use another --out")
+                complete = (path / "result.json").exists()
+                task = RunTask(objective, method, seed, budget, path, db.exists() and not complete)
+                (done if complete else todo).append(task)
+    return todo, done
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """``compare.json``: what the report needs beyond the runs; seeds/methods/objectives accumulate."""
+    path = out / MANIFEST
+    old = json.loads(path.read_text()) if path.exists() else {}
+    merged = {**old, **manifest}
+    for key in ("methods", "objectives_order"):
+        merged[key] = list(dict.fromkeys([*old.get(key, []), *manifest.get(key, [])]))
+    merged["objectives"] = {**old.get("objectives", {}), **manifest.get("objectives", {})}
+    merged["seeds"] = max(int(old.get("seeds", 0)), int(manifest.get("seeds", 0)))
+    path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+
+
+def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: Sequence[str],
+             methods: Sequence[str], seeds: int | Sequence[int], budget: int, jobs: int = 1,
+             progress: Progress | None = None) -> list[tuple[RunTask, str]]:
+    """Run every missing (objective, method, seed) under ``out``; returns the runs that failed, with why.
+
+    ``factory(objective) -> Problem`` builds a run's problem in the process that runs it (it must pickle when
+    ``jobs > 1``).
+    """
+    out = Path(out)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if budget < 1:
+        raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    if not seeds:
+        raise InputError("seeds must be >= 1")
+    for m in methods:
+        if m not in registry.methods():
+            raise InputError(f"unknown method {m!r}; choose from {', '.join(registry.methods())}")
+    todo, done = _plan(out, objectives, methods, seeds, budget)
+    emit = progress or (lambda event: None)
+    emit(RunEvent("plan", total=len(todo) + len(done), budget=budget, nfev=len(done)))
+    for t in done:
+        emit(RunEvent("reused", t.objective, t.method, t.seed, budget=budget, **_final(t.path)))
+    failed: list[tuple[RunTask, str]] = []
+    if not todo:
+        return failed
+    if jobs <= 1:
+        for t in todo:
+            try:
+                r = _run_one(factory, t, emit)
+            except ZoafError as e:
+                failed.append((t, f"{type(e).__name__}: {e}"))
+                emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(e)))
+                continue
+            emit(RunEvent("done", t.objective, t.method, t.seed, r["nfev"], budget, r["fun"], r["feasible"]))
+        return failed
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        messages = manager.Queue()
+        with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
+            futures: dict[Future, RunTask] = {pool.submit(_run_one, factory, t, messages): t for t in todo}
+            pending = set(futures)
+            try:
+                while pending:
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    _drain(messages, emit)
+                    for f in finished:
+                        t = futures[f]
+                        try:
+                            r = f.result()
+                        except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
+                            failed.append((t, f"{type(e).__name__}: {e}"))
+                            emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(e)))
+                            continue
+                        emit(RunEvent("done", t.objective, t.method, t.seed, r["nfev"], budget, r["fun"],
+                                      r["feasible"]))
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
+            _drain(messages, emit)
+    return failed
+
+
+def _drain(messages: Any, emit: Progress) -> None:
+    while True:
+        try:
+            emit(messages.get_nowait())
+        except (queue_mod.Empty, EOFError, OSError):
+            return
+
+
+def _final(path: Path) -> dict[str, Any]:
+    try:
+        r = json.loads((path / "result.json").read_text())
+        return {"nfev": int(r.get("nfev") or 0), "best": float(r.get("fun", float("inf"))),
+                "feasible": r.get("feasible")}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] = ALL_METHODS,
+            seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
+            jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
+            timeout: float = 60.0, progress: Progress | None = None, report: bool = True,
+            argv: Sequence[str] | None = None) -> Path:
+    """Compare methods on a circuit: every objective x method x seed as a run directory under ``out``.
+
+    Args:
+        netlist: the ngspice netlist; ``spec`` defaults to ``<stem>.toml`` beside it.
+        objectives: objective names of the spec (default: every objective; one table each).
+        methods: registry names; ZOAF (``zoaf``) is the reference the others are tested against.
+        seeds: a count N (seeds 0..N-1) or explicit seeds.
+        budget: charged simulations per run.
+        out: the comparison directory (default ``runs/compare-<stem>-<time>``).
+        jobs: runs in parallel, one process each (default: CPU cores).
+        progress: ``progress(RunEvent)`` as runs advance and finish.
+        report: write ``report.md``/``report.html`` at the end.
+
+    Returns the comparison directory. Raises ``ZoafError`` (after the report) when some runs failed.
+    """
+    from .circuit import CircuitProblem
+
+    netlist = Path(netlist)
+    if not netlist.is_file():
+        raise InputError(f"{netlist}: netlist file not found")
+    problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
+    names = list(problem.spec.objectives) if not objectives else [o.strip().lower() for o in objectives]
+    for name in names:
+        problem.spec.objective(name)           # unknown -> InputError naming the valid ones
+    methods = list(dict.fromkeys(methods))
+    if not methods:
+        raise InputError("no methods given")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    spec_path = str(spec) if spec is not None else str(problem.spec.path)
+    _write_manifest(out, {
+        "command": " ".join(argv if argv is not None else sys.argv), "netlist": str(netlist), "spec": spec_path,
+        "budget": budget, "seeds": len(seed_list), "jobs": jobs, "methods": methods, "objectives_order": names,
+        "objectives": {n: {"measure": (o := problem.spec.objective(n)).measure, "sense": o.sense,
+                           "unit": problem.spec.unit_of(o.measure), "constraints": [str(c) for c in o.constraints]}
+                       for n in names},
+        "versions": versions(), "machine": machine(), "reference": REFERENCE,
+    })
+    factory = partial(_circuit_problem, str(netlist), None if spec is None else str(spec), allow_shell, timeout)
+    failed = run_grid(factory, out, objectives=names, methods=methods, seeds=seed_list, budget=budget, jobs=jobs,
+                      progress=progress)
+    if report:
+        write_report(out, argv)
+    if failed:
+        lines = "; ".join(f"{t.objective}/{t.method}/seed-{t.seed}: {why}" for t, why in failed[:5])
+        raise ZoafError(f"{len(failed)} of the runs failed (the others are in {out}): {lines}")
+    return out
