@@ -1,0 +1,116 @@
+"""Per-evaluation wall time: in-process SpiceSession vs a fresh ``ngspice -b`` per evaluation; RSS soak.
+
+Both run the same N random sizings in one process, side by side. Sizings are drawn inside the spec bounds of
+``<stem>.toml`` (log-uniform for ``scale = "log"``, integers rounded); without a spec, uniformly within +-30%
+of each ``.param`` default (names starting ``nf`` rounded). The soak runs ``--soak`` session evaluations and
+reports the process RSS after 100 and after all of them.
+
+    python benchmarks/eval_speed.py --netlist netlists/two_stage_amp.cir --n 200 --soak 5000
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoaf.errors import SimulationError  # noqa: E402
+from zoaf.netlist import Netlist  # noqa: E402
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+from zoaf.units import parse  # noqa: E402
+
+
+def sampler(nl: Netlist, spec: Path, seed: int):
+    rng = np.random.default_rng(seed)
+    if spec.exists():
+        params = tomllib.loads(spec.read_text())["parameters"]
+        box = {k.lower(): (parse(v["lo"]), parse(v["hi"]), v.get("scale", "lin") == "log", v.get("type") == "int")
+               for k, v in params.items()}
+    else:
+        box = {k: (0.7 * parse(v), 1.3 * parse(v), False, k.startswith("nf"))
+               for k, v in nl.params.items() if not v.lstrip().startswith(("{", "'"))}
+
+    def draw() -> dict[str, float]:
+        out = {}
+        for k, (lo, hi, log, integer) in box.items():
+            v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
+            out[k] = float(round(v)) if integer else float(v)
+        return out
+    return draw, len(box), spec.exists()
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--netlist", default="netlists/two_stage_amp.cir")
+    ap.add_argument("--n", type=int, default=200, help="sizings timed both ways")
+    ap.add_argument("--soak", type=int, default=5000, help="session evaluations for the RSS soak (0: skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    path = Path(a.netlist)
+    nl = Netlist.read(path)
+    draw, d, from_spec = sampler(nl, path.with_suffix(".toml"), a.seed)
+    points = [draw() for _ in range(a.n)]
+    t_sess, t_batch, fails, worst = [], [], 0, 0.0
+    with SpiceSession(nl) as s:
+        s.evaluate(points[0])                                   # warm-up (not timed)
+        for p in points:
+            t0 = time.perf_counter()
+            try:
+                got = s.evaluate(p)
+            except SimulationError:
+                got = None
+            t1 = time.perf_counter()
+            try:
+                ref = run_batch(nl.with_params(p))
+            except SimulationError:
+                ref = None
+            t2 = time.perf_counter()
+            t_sess.append(t1 - t0)
+            t_batch.append(t2 - t1)
+            if (got is None) != (ref is None):
+                fails += 1
+            elif got is not None:
+                worst = max([worst] + [abs(got[k] - ref[k]) / max(abs(ref[k]), 1e-30)
+                                       for k in ref if abs(ref[k]) > 1e-12])
+        soak = None
+        if a.soak:
+            for i in range(a.soak):
+                try:
+                    s.evaluate(draw())
+                except SimulationError:
+                    pass
+                if i == 99:
+                    r100 = rss_mb()
+            soak = (r100, rss_mb())
+    ms, mb = statistics.median(t_sess) * 1e3, statistics.median(t_batch) * 1e3
+    print(f"### Evaluation speed: `{path.name}` ({d} parameters, {a.n} sizings "
+          f"{'from the spec bounds' if from_spec else 'within +-30% of the defaults'}, seed {a.seed})\n")
+    print(f"Host: {platform.node()}, Python {platform.python_version()}, ngspice 39 (libngspice in-process)\n")
+    print("| | median ms / evaluation | p90 ms |")
+    print("|---|---|---|")
+    print(f"| SpiceSession (in-process, alterparam + reset) | {ms:.2f} | "
+          f"{np.percentile(t_sess, 90) * 1e3:.2f} |")
+    print(f"| fresh `ngspice -b` subprocess | {mb:.2f} | {np.percentile(t_batch, 90) * 1e3:.2f} |")
+    print(f"| **speed-up** | **{mb / ms:.1f}x** | |\n")
+    print(f"Agreement: max relative difference {worst:.1e} (ngspice -b prints 6-7 digits); "
+          f"{fails} sizings failed one way only.")
+    if soak:
+        print(f"\nRSS soak: {soak[0]:.1f} MB after 100 session evaluations, {soak[1]:.1f} MB after {a.soak} "
+              f"(growth {soak[1] - soak[0]:+.1f} MB; target <= 50 MB).")
+
+
+if __name__ == "__main__":
+    main()
