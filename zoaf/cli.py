@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import units
+from . import registry, units
 from .errors import InputError, SimulationError, ZoafError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -75,6 +75,8 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
              timeout: float = 60.0):
     from .circuit import CircuitProblem
 
+    if netlist.is_dir():
+        raise InputError(f"{netlist}: is a directory, not a netlist file")
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
@@ -229,6 +231,8 @@ def optimize(
                 method or meta["method"]
             out_dir = resume
         budget, method = budget or 400, method or "zoaf"
+        if method not in registry.methods():   # before the progress bar starts
+            raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
         problem = _problem(netlist, spec, objective, allow_shell, timeout)
         if out_dir is None:
