@@ -75,6 +75,8 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
              timeout: float = 60.0):
     from .circuit import CircuitProblem
 
+    if not timeout > 0:   # also NaN
+        raise InputError(f"--timeout {timeout:g}: must be > 0 seconds")
     if netlist.is_dir():
         raise InputError(f"{netlist}: is a directory, not a netlist file")
     if not netlist.is_file():
