@@ -122,8 +122,8 @@ def test_regression_estimate_exact_on_linear_and_sphere_with_curvature():
 
 def test_integer_min_step_and_frozen_mask():
     steps = np.array([0.0, 0.1, 0.1])
-    d = est.min_step_displacement(np.array([0.01, 0.01, 0.0]), steps)
-    np.testing.assert_allclose(d, [0.01, 0.1, 0.0])
+    d = est.min_step_displacement(np.array([0.01, 0.01, 0.06, -0.07, 0.3]), np.array([0, 0.1, 0.1, 0.1, 0.1]))
+    np.testing.assert_allclose(d, [0.01, 0.0, 0.1, -0.1, 0.3])   # < half a step dropped, else >= one step
     P = est.coordinate_probes(np.full(3, 0.5), 1e-3, np.arange(3), unit_steps=steps)
     assert abs(P[1, 1] - 0.5) >= 0.1 - 1e-12 and abs(P[2, 2] - 0.5) >= 0.1 - 1e-12
     x = np.array([0.0, 1.0, 0.0, 0.5])

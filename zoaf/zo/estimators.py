@@ -55,15 +55,20 @@ def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "g
 
 
 def min_step_displacement(delta: np.ndarray, unit_steps: np.ndarray | None) -> np.ndarray:
-    """Raise every nonzero component of ``delta`` on an integer coordinate to at least its unit step.
+    """Integer coordinates: a component of ``delta`` under half a unit step is dropped, a larger one is raised
+    to at least the unit step.
 
-    A smaller move rounds back to the same simulated point (a wasted cache hit and a zero difference).
+    A move under the unit step rounds back to the same simulated value (a wasted difference); raising every
+    tiny component instead would make each random probe jump all integers at once, drowning the continuous
+    coordinates' differences when the smoothing radius is small. Dropped integers are probed by the
+    coordinate phase, which always moves them by a full step.
     """
     if unit_steps is None or not np.any(unit_steps > 0):
         return delta
     s = np.asarray(unit_steps, float)
-    grow = (s > 0) & (delta != 0) & (np.abs(delta) < s)
-    return np.where(grow, np.sign(delta) * s, delta)
+    a = np.abs(delta)
+    out = np.where((s > 0) & (a < 0.5 * s), 0.0, delta)
+    return np.where((s > 0) & (a >= 0.5 * s) & (a < s), np.sign(delta) * s, out)
 
 
 def random_probes(x: np.ndarray, directions: np.ndarray, h: float, *, central: bool = False,

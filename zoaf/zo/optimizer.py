@@ -131,6 +131,8 @@ class ZOAF(Optimizer):
         k = min(cfg.n_starts, len(ranking))
         self._candidates = ranking[k:]
         post = self.remaining
+        if post <= 0:
+            return
         stints = rung_budget(post, k, cfg.rung_fraction, cfg.halving)
         halving = cfg.halving and k > 1
         for j, i in enumerate(ranking[:k]):
@@ -218,7 +220,7 @@ class ZOAF(Optimizer):
                 p = p + cfg.momentum * v
                 p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
             lengths = trial_lengths(st.alpha, cfg.grow)
-            parts.append(np.clip(x + lengths[:, None] * p, 0.0, 1.0))
+            parts.append(np.clip(x + np.array([self._trial_move(p, L) for L in lengths]), 0.0, 1.0))
         q = max(cfg.q, self.workers - len(lengths))
         q = max(1, min(q, self.remaining - len(lengths))) if self.remaining > len(lengths) else q
         meta: dict[str, Any] = {"kind": "step", "n_trials": len(lengths), "lengths": lengths, "x": x.copy(),
@@ -238,6 +240,18 @@ class ZOAF(Optimizer):
         self._pending = meta
         self._phase = st.mode
         return np.vstack(parts)
+
+    def _trial_move(self, p: np.ndarray, length: float) -> np.ndarray:
+        """Displacement ``length`` along unit direction ``p``. Integer components that would move under half a
+        step are dropped and the rest renormalised, so a rounded-away integer does not eat the step length."""
+        s = self.unit_steps
+        if not np.any(s > 0):
+            return length * p
+        drop = (s > 0) & (np.abs(length * p) < 0.5 * s)
+        if drop.any() and not drop.all() and np.any(p[~drop] != 0):
+            p = np.where(drop, 0.0, p)
+            p = p / np.linalg.norm(p)
+        return est.min_step_displacement(length * p, s)
 
     def _next_coords(self, st: _Start, active: np.ndarray, q: int) -> np.ndarray:
         """The next block of a sweep over the active coordinates, largest estimated |partial| first."""
