@@ -36,7 +36,15 @@ class ConvergenceError(SimulationError):
 
 
 class MeasureError(SimulationError):
-    """A measure produced nothing (out of interval, no such vector)."""
+    """A measure produced nothing (out of interval, no such vector).
+
+    The simulation itself ran: ``measures`` holds the measures that were taken, so that a valid but bad design
+    (no unity-gain crossing, say) still ranks above a failed simulation.
+    """
+
+    def __init__(self, message: str, output: str = "", measures: dict[str, float] | None = None) -> None:
+        super().__init__(message, output)
+        self.measures = dict(measures or {})
 
 
 class Timeout(SimulationError):

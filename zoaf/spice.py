@@ -350,6 +350,7 @@ class SpiceSession:
             raise err
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
+        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         if nl.control_runs_analyses:
             self._replay_control(results, where, deadline)
         else:
@@ -376,9 +377,11 @@ class SpiceSession:
             mout = self._cmd(self._meas_command(m))
             value = self._vec(m.name)
             if value is None or value.size == 0:
+                # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
                 reason = next((s.strip() for s in mout if s.strip()), "no result")
-                raise MeasureError(f".meas {m.name} (line {m.line}) produced no value: {reason}",
-                                   "\n".join(mout))
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
+                                      "\n".join(mout)))
+                continue
             results[m.name] = float(np.real(value[0]))
 
     @staticmethod
@@ -448,11 +451,15 @@ class SpiceSession:
             if np.iscomplexobj(v) and v[0].imag != 0:
                 raise MeasureError(f".control result {name} is complex: take db(), mag() or ph() in the let")
             results[name] = float(np.real(v[0]))
+        if self._missing:
+            message, output = self._missing[0]
+            more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
+            raise MeasureError(message + more, output, results)
         if wanted is None:
             return results
         missing = [n for n in wanted if n not in results]
         if missing:
-            raise MeasureError(f"no value for {', '.join(missing)}")
+            raise MeasureError(f"no value for {', '.join(missing)}", measures=results)
         return {n: results[n] for n in wanted}
 
 
