@@ -89,7 +89,9 @@ def _fmt(value: Optional[float], unit: str = "") -> str:
         return "—"
     if not math.isfinite(value):
         return str(value)
-    return f"{units.format(value)}{unit}" if unit not in ("dB", "deg", "") else f"{value:.4g} {unit}".strip()
+    if unit in ("dB", "deg", "", "%") or "^" in unit or "/" in unit:   # no SI prefix on areas and ratios
+        return f"{value:.4g} {unit}".strip()
+    return f"{units.format(value).replace('meg', 'M')} {unit}"
 
 
 def _objectives(problem, measures: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -290,6 +292,110 @@ def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, q
     out.print(f"{result.message}: FoM {result.fun:.6g} {feas} ({result.nfev} simulations, {result.ncached} cached, "
               f"{result.nfailed} failed, {seconds:.1f} s)")
     out.print(f"run directory: {out_dir}  (best.cir, result.json, history.db, convergence.png)")
+
+
+def _split(values: Optional[list[str]]) -> list[str]:
+    """Repeatable options that also take comma lists: ``-o a -o b,c`` -> [a, b, c]."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+@contextmanager
+def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
+    """One bar per (objective, method): simulations over its seeds, runs done, best final FoM so far."""
+    if not show:
+        yield None
+        return
+    cols = [TextColumn("[bold]{task.description:<22}"), BarColumn(), TextColumn("runs {task.fields[runs]}"),
+            TextColumn("best {task.fields[best]}"), TimeElapsedColumn()]
+    with Progress(*cols, console=err, transient=False) as bar:
+        overall = bar.add_task("all runs", total=1, runs="", best="")
+        rows: dict[tuple[str, str], Any] = {}
+        sims: dict[tuple[str, str, int], int] = {}
+        done: dict[tuple[str, str], list[float]] = {}
+        state = {"total": 0, "finished": 0}
+
+        def update(ev: Any) -> None:
+            if ev.kind == "plan":
+                state["total"] = ev.total
+                bar.update(overall, total=ev.total, runs=f"0/{ev.total}")
+                return
+            key = (ev.objective, ev.method)
+            if key not in rows:
+                rows[key] = bar.add_task(f"{ev.objective}/{ev.method}", total=seeds * budget, runs=f"0/{seeds}",
+                                         best="—")
+            sims[(*key, ev.seed)] = budget if ev.kind in ("done", "reused", "failed") else ev.nfev
+            fields: dict[str, Any] = {}
+            if ev.kind in ("done", "reused", "failed"):
+                state["finished"] += 1
+                done.setdefault(key, []).append(ev.best)
+                fields["runs"] = f"{len(done[key])}/{seeds}" + (" [red]failed" if ev.kind == "failed" else "")
+                finite = [b for b in done[key] if math.isfinite(b)]
+                fields["best"] = f"{min(finite):.5g}" if finite else "—"
+                bar.update(overall, completed=state["finished"], runs=f"{state['finished']}/{state['total']}")
+            bar.update(rows[key], completed=sum(v for k, v in sims.items() if k[:2] == key), **fields)
+        yield update
+
+
+#: Columns of the terminal summary (report.md has them all).
+_SUMMARY_COLUMNS = ("method", "runs", "median FoM", "IQR", "best feasible objective", "feasible runs",
+                    "sims to target", "x vs zoaf", "wall / run", "overhead / sim", "p vs zoaf")
+
+
+def _print_comparison(root: Path) -> None:
+    from .report import COLUMNS, load_comparison, table_rows
+
+    keep = [COLUMNS.index(c) for c in _SUMMARY_COLUMNS if c in COLUMNS]
+    for s in load_comparison(root):
+        unit = f" [{s.unit}]" if s.unit else ""
+        t = Table(title=f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, target FoM {s.target:.5g}",
+                  title_justify="left")
+        for i in keep:
+            t.add_column(COLUMNS[i], justify="left" if i == 0 else "right")
+        for row in table_rows(s):
+            t.add_row(*(escape(row[i]) for i in keep))
+        out.print(t)
+
+
+@app.command()
+def compare(
+    netlist: NetlistArg,
+    spec: SpecOpt = None,
+    objective: Annotated[Optional[list[str]], typer.Option("--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
+    methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of methods.")] = "zoaf,bo,turbo,cma,cma-warm,de,random",
+    seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
+    budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
+    allow_shell: ShellOpt = False,
+    timeout: TimeoutOpt = 60.0,
+) -> None:
+    """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
+    from .compare import compare as run_compare
+
+    with _errors():
+        if out_dir is None:
+            out_dir = Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        names = _split([methods])
+        with _compare_progress(not quiet, seeds, budget) as update:
+            run_compare(netlist, _split(objective) or None, names, seeds, budget, out_dir, jobs, spec=spec,
+                        allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)
+        if not quiet:
+            _print_comparison(out_dir)
+            out.print(f"report: {out_dir / 'report.md'}  {out_dir / 'report.html'}")
+
+
+@app.command()
+def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` directory.", show_default=False)],
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False) -> None:
+    """Rewrite report.md, report.html and the plots of a comparison from its run directories."""
+    from .report import write_report
+
+    with _errors():
+        md, html = write_report(directory, argv=sys.argv)
+        if not quiet:
+            _print_comparison(directory)
+            out.print(f"report: {md}  {html}")
 
 
 def main() -> None:
