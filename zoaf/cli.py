@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import sys
 import time
@@ -84,6 +85,9 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
     return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
 
 
+_PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
+
+
 def _fmt(value: Optional[float], unit: str = "") -> str:
     if value is None:
         return "—"
@@ -91,7 +95,8 @@ def _fmt(value: Optional[float], unit: str = "") -> str:
         return str(value)
     if unit in ("dB", "deg", "", "%") or "^" in unit or "/" in unit:   # no SI prefix on areas and ratios
         return f"{value:.4g} {unit}".strip()
-    return f"{units.format(value).replace('meg', 'M')} {unit}"
+    number, prefix = re.match(r"^(.*?)([a-z]*)$", units.format(value)).groups()
+    return f"{number} {_PREFIX.get(prefix, prefix)}{unit}"
 
 
 def _objectives(problem, measures: dict[str, float]) -> dict[str, dict[str, Any]]:
