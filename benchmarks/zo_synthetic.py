@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no-monitor": {"monitor": False},
     "no-reuse": {"estimator": "classic"},
     "one-start": {"n_starts": 1},
+    "no-curvature": {"curvature": False},
 }
 
 
