@@ -25,7 +25,10 @@ def parse(value: str | float | int, *, what: str = "value") -> float:
     if isinstance(value, bool):
         raise InputError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:   # an int beyond the float range (TOML integers are unbounded)
+            v = math.inf
     else:
         m = _NUMBER.match(str(value))
         if m is None:
