@@ -1,4 +1,5 @@
 """Comparison statistics on hand-made histories: target, simulations-to-target, quartiles, Mann-Whitney."""
+import json
 import math
 
 import numpy as np
@@ -106,8 +107,7 @@ def write_run(path, foms, budget, method, seed, complete=True):
         for i, f in enumerate(foms):
             h.append(Record(i, np.zeros(1), {"x": 0.0}, Outcome(Status.OK, f, {"p": f}, f, f < 100, None, 0.01),
                             "p", True, 0.02 * (i + 1)))
-    if complete:
-        (path / "result.json").write_text("{}")
+    (path / "result.json").write_text(json.dumps({"stop_reason": "budget" if complete else "interrupted"}))
 
 
 def test_report_from_run_directories(tmp_path):

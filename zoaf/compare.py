@@ -29,7 +29,7 @@ from . import registry
 from .errors import InputError, ZoafError
 from .history import History
 from .problem import Problem
-from .report import MANIFEST, REFERENCE, machine, versions, write_report
+from .report import MANIFEST, REFERENCE, is_complete, machine, versions, write_report
 
 ALL_METHODS = ("zoaf", "bo", "turbo", "cma", "cma-warm", "de", "random")
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
@@ -123,7 +123,7 @@ def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: S
                     if recorded is not None and recorded != budget:
                         raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "
                                          f"use another --out")
-                complete = (path / "result.json").exists()
+                complete = is_complete(path)
                 task = RunTask(objective, method, seed, budget, path, db.exists() and not complete)
                 (done if complete else todo).append(task)
     return todo, done

@@ -144,8 +144,15 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
         meta, records = h.meta(), h.records()
     return RunData.from_records(records, method=method or meta.get("method", path.parent.name),
                                 seed=seed if seed is not None else meta.get("seed", -1),
-                                budget=int(meta.get("budget", 0)), complete=(path / "result.json").exists(),
-                                path=path)
+                                budget=int(meta.get("budget", 0)), complete=is_complete(path), path=path)
+
+
+def is_complete(path: Path) -> bool:
+    """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too)."""
+    try:
+        return json.loads((Path(path) / "result.json").read_text()).get("stop_reason") != "interrupted"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 # -- statistics ----------------------------------------------------------------------------------------------
@@ -294,22 +301,48 @@ def table_rows(s: ObjectiveSummary) -> list[list[str]]:
 
 # -- plots -----------------------------------------------------------------------------------------------------
 def _bands(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    q = np.quantile(np.where(np.isinf(curves), _BIG, curves), [0.25, 0.5, 0.75], axis=0)
+    # Order statistics, no interpolation: the mean of an infeasible FoM (100 + violation) and a feasible one
+    # is no FoM any run had, and would be drawn in the feasible panel.
+    q = np.quantile(np.where(np.isinf(curves), _BIG, curves), [0.25, 0.5, 0.75], axis=0, method="inverted_cdf")
     q[q > _HUGE] = np.nan
     return q[0], q[1], q[2]
 
 
-def _fom_scale(ax: Any, values: Iterable[float]) -> None:
-    """Symlog FoM axis: linear within the smallest |final FoM| (so small feasible FoMs stay apart), log beyond;
-    a dashed line marks where infeasible FoMs start."""
-    v = np.abs(np.asarray([x for x in values if np.isfinite(x) and x != 0], dtype=float))
-    lin = float(np.clip(v.min(), 1e-12, 1.0)) if len(v) else 1.0
-    ax.set_yscale("symlog", linthresh=lin)
-    lo, hi = ax.get_ylim()
-    if hi >= INFEASIBLE_OFFSET:
-        ax.axhline(INFEASIBLE_OFFSET, color="0.5", lw=0.8, ls="--")
-        ax.text(0.995, INFEASIBLE_OFFSET, "infeasible above ", transform=ax.get_yaxis_transform(), ha="right",
-                va="bottom", fontsize=7, color="0.4")
+class _FomAxes:
+    """FoM axes that keep both regimes readable: when a plot holds infeasible FoMs (``INFEASIBLE_OFFSET`` +
+    violation) and feasible ones, a short upper panel shows the violation (log) and the main panel the
+    feasible FoMs (linear, or log when they are positive and span more than two decades)."""
+
+    def __init__(self, fig: Any, values: Iterable[float]) -> None:
+        v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
+        feas, infeas = v[v < INFEASIBLE_OFFSET], v[v >= INFEASIBLE_OFFSET]
+        self.top = self.main = None
+        if len(infeas) and len(feas):
+            self.top, self.main = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2.2]})
+        elif len(infeas):
+            self.top = fig.subplots()
+        else:
+            self.main = fig.subplots()
+        if self.top is not None:
+            self.top.set_yscale("log")
+            self.top.set_ylabel("infeasible:\nviolation", fontsize=8)
+        if self.main is not None and len(feas) and feas.min() > 0 and feas.max() > 100 * feas.min():
+            self.main.set_yscale("log")
+        self.bottom = self.main if self.main is not None else self.top
+
+    @property
+    def axes(self) -> list[Any]:
+        return [a for a in (self.top, self.main) if a is not None]
+
+    def split(self, y: np.ndarray) -> list[tuple[Any, np.ndarray]]:
+        """(axes, values to draw there; NaN elsewhere) pairs."""
+        y = np.asarray(y, dtype=float)
+        parts = []
+        if self.top is not None:
+            parts.append((self.top, np.where(y >= INFEASIBLE_OFFSET, np.maximum(y - INFEASIBLE_OFFSET, 1e-12), np.nan)))
+        if self.main is not None:
+            parts.append((self.main, np.where(y < INFEASIBLE_OFFSET, y, np.nan)))
+        return parts
 
 
 def _color(i: int, method: str) -> str:
@@ -317,7 +350,7 @@ def _color(i: int, method: str) -> str:
 
 
 def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
-    """Three PNGs: median best-so-far vs simulations and vs seconds (IQR bands), final-FoM box plot."""
+    """Three PNGs: median best-so-far vs simulations and vs seconds (IQR bands), final-FoM strip/box plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,52 +358,67 @@ def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
 
     paths = [outdir / f"{s.name}-vs-simulations.png", outdir / f"{s.name}-vs-seconds.png",
              outdir / f"{s.name}-final.png"]
-    finals = [r.final for rs in s.runs.values() for r in rs]
     budget = max(s.budget, max((r.nfev for rs in s.runs.values() for r in rs), default=1), 1)
     walls = [r.wall[r.wall > 0] for rs in s.runs.values() for r in rs]
     t_lo = min((w.min() for w in walls if len(w)), default=1e-3)
     t_hi = max((w.max() for w in walls if len(w)), default=1.0)
-    axes_x = {"sims": np.arange(1, budget + 1),
-              "secs": np.geomspace(max(t_lo, 1e-6), max(t_hi, t_lo * 1.01, 1e-6), 300)}
+    grids = {"sims": np.arange(1, budget + 1),
+             "secs": np.geomspace(max(t_lo, 1e-6), max(t_hi, t_lo * 1.01, 1e-6), 300)}
     for path, key in ((paths[0], "sims"), (paths[1], "secs")):
-        fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-        shown: list[float] = []
-        for i, (m, rs) in enumerate(s.runs.items()):
-            grid = axes_x[key]
+        grid = grids[key]
+        bands = {}
+        for m, rs in s.runs.items():
             curves = np.array([r.best_at_sims(grid) if key == "sims" else r.best_at_seconds(grid) for r in rs])
-            lo, med, hi = _bands(curves)
+            bands[m] = _bands(curves)
+        fig = plt.figure(figsize=(7.5, 5.0), dpi=110)
+        fa = _FomAxes(fig, [x for b in bands.values() for q in b for x in q] + [s.target])
+        for i, (m, (lo, med, hi)) in enumerate(bands.items()):
             c = _color(i, m)
-            ax.plot(grid, med, color=c, lw=2.0 if m == REFERENCE else 1.4, label=f"{m} ({len(rs)})",
-                    drawstyle="steps-post")
-            ax.fill_between(grid, lo, hi, color=c, alpha=0.15, lw=0, step="post")
-            shown += [x for x in np.concatenate([lo, hi]) if np.isfinite(x)]
+            for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
+                ax.plot(grid, y_med, color=c, lw=2.0 if m == REFERENCE else 1.4, drawstyle="steps-post",
+                        label=f"{m} ({len(s.runs[m])} runs)")
+                ax.fill_between(grid, y_lo, y_hi, color=c, alpha=0.15, lw=0, step="post")
         if math.isfinite(s.target):
-            ax.axhline(s.target, color="C3", lw=0.8, ls=":", label="target (best baseline median)")
-        _fom_scale(ax, finals + shown)
-        if key == "secs":
-            ax.set_xscale("log")
-        ax.set_xlabel("simulations" if key == "sims" else "wall seconds (log)")
-        ax.set_ylabel("best FoM so far (lower is better)")
-        ax.set_title(f"{s.name}: median best-so-far FoM, IQR band", fontsize=10)
-        ax.legend(fontsize=8, loc="upper right")
-        ax.grid(alpha=0.3, which="both", lw=0.5)
-        fig.tight_layout()
+            for ax, y in fa.split(np.array([s.target])):
+                if np.isfinite(y[0]):
+                    ax.axhline(y[0], color="C3", lw=0.9, ls=":", label="target (best baseline median)")
+        for ax in fa.axes:
+            ax.grid(alpha=0.3, which="both", lw=0.5)
+            if key == "secs":
+                ax.set_xscale("log")
+        if fa.main is not None:
+            fa.main.set_ylabel("best feasible FoM so far (lower is better)")
+        fa.bottom.set_xlabel("simulations" if key == "sims" else "wall seconds (log)")
+        handles, labels = [], []
+        for ax in fa.axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fa.axes[0].legend(handles, labels, fontsize=7, loc="upper right")
+        fa.axes[0].set_title(f"{s.name}: median best-so-far FoM over runs, IQR band", fontsize=10)
+        fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
         fig.savefig(path)
         plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7.5, 4.0), dpi=110)
     names = list(s.runs)
-    data = [[min(r.final, _BIG) for r in s.runs[m]] for m in names]
-    ax.boxplot([[x for x in d if x < _BIG] or [np.nan] for d in data], showfliers=True)
-    ax.set_xticks(range(1, len(names) + 1), names)
-    for i, d in enumerate(data):
-        jitter = np.linspace(-0.12, 0.12, len(d)) if len(d) > 1 else [0.0]
-        ax.scatter(np.add(i + 1, jitter), [x if x < _BIG else np.nan for x in d], s=10, color=_color(i, names[i]),
-                   alpha=0.7, zorder=3)
-    _fom_scale(ax, finals)
-    ax.set_ylabel("final FoM (lower is better)")
-    ax.set_title(f"{s.name}: final FoM per run after {s.budget} simulations", fontsize=10)
-    ax.grid(alpha=0.3, axis="y", lw=0.5)
-    fig.tight_layout()
+    data = [[r.final for r in s.runs[m]] for m in names]
+    fig = plt.figure(figsize=(7.5, 4.5), dpi=110)
+    fa = _FomAxes(fig, [x for d in data for x in d])
+    for ax in fa.axes:
+        for i, d in enumerate(data):
+            (_, y), = [(a, y) for a, y in fa.split(np.array(d)) if a is ax]
+            shown = y[np.isfinite(y)]
+            if len(shown) >= 3:
+                ax.boxplot([shown], positions=[i + 1], widths=0.5, showfliers=False)
+            jitter = np.linspace(-0.12, 0.12, len(d)) if len(d) > 1 else np.zeros(1)
+            ax.scatter(i + 1 + jitter, y, s=12, color=_color(i, names[i]), alpha=0.8, zorder=3)
+        ax.grid(alpha=0.3, axis="y", lw=0.5)
+        ax.set_xlim(0.4, len(names) + 0.6)
+    fa.bottom.set_xticks(range(1, len(names) + 1), names)
+    if fa.main is not None:
+        fa.main.set_ylabel("final FoM (lower is better)")
+    fa.axes[0].set_title(f"{s.name}: final FoM of each run after {s.budget} simulations", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.08, hspace=0.08)
     fig.savefig(paths[2])
     plt.close(fig)
     return paths

@@ -1,0 +1,107 @@
+"""Comparison runs: reuse, resume, more seeds later, and the end-to-end `zoaf compare` / `zoaf report`."""
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import zoaf
+from zoaf.cli import app
+from zoaf.compare import run_grid, run_path
+from zoaf.errors import InputError
+from zoaf.history import History
+from zoaf.problem import FunctionProblem
+from zoaf.report import is_complete, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sphere_problem(objective):
+    shift = {"a": 0.3, "b": -0.2}[objective]
+    return FunctionProblem.from_bounds(lambda x: float(np.sum((np.asarray(x) - shift) ** 2)), [(-1, 1)] * 3)
+
+
+def rows(path):
+    with History(path / "history.db") as h:
+        return [(r.idx, r.params, r.fom, r.charged) for r in h.records()]
+
+
+def test_grid_reuses_complete_runs_resumes_and_adds_seeds(tmp_path):
+    events = []
+    failed = run_grid(sphere_problem, tmp_path, objectives=["a", "b"], methods=["zoaf", "random"], seeds=2,
+                      budget=15, progress=events.append)
+    assert failed == [] and events[0].kind == "plan" and events[0].total == 8
+    assert sum(e.kind == "done" for e in events) == 8
+    before = {p: rows(p.parent) for p in tmp_path.glob("*/*/seed-*/history.db")}
+    assert len(before) == 8
+    # interrupt one seed-2 run, then ask for 3 seeds: 0..1 reused untouched, seed 2 new, the cut one resumed
+    cut = run_path(tmp_path, "a", "zoaf", 2)
+    seen = []
+    zoaf.optimize(sphere_problem("a"), budget=15, seed=2, method="zoaf", out=cut,
+                  callback=lambda r: seen.append(1) or len(seen) >= 2)
+    assert not is_complete(cut)                           # result.json says "interrupted"
+    events.clear()
+    run_grid(sphere_problem, tmp_path, objectives=["a", "b"], methods=["zoaf", "random"], seeds=3, budget=15,
+             progress=events.append)
+    assert sum(e.kind == "reused" for e in events) == 8 and sum(e.kind == "done" for e in events) == 4
+    assert {p: rows(p.parent) for p in before} == before
+    fresh = tmp_path / "fresh"
+    zoaf.optimize(sphere_problem("a"), budget=15, seed=2, method="zoaf", out=fresh)
+    assert rows(cut) == rows(fresh)                       # the resumed run is the uninterrupted one
+
+
+def test_grid_refuses_another_budget_and_unknown_method(tmp_path):
+    run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["random"], seeds=1, budget=10)
+    with pytest.raises(InputError, match="budget 10, not 12"):
+        run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["random"], seeds=1, budget=12)
+    with pytest.raises(InputError, match="unknown method 'nope'"):
+        run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["nope"], seeds=1, budget=10)
+
+
+def test_report_of_a_function_grid(tmp_path):
+    run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf", "random"], seeds=3, budget=30)
+    md, html = write_report(tmp_path)
+    assert "| zoaf | 3 |" in md.read_text() and html.read_text().count("data:image/png;base64,") == 3
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "none.cir")])
+    assert r.exit_code == 2 and "not found" in r.output
+    r = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert r.exit_code == 2 and "no complete runs" in r.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("PySpice") is None, reason="no PySpice (zoaf.spice cannot load)")
+def test_compare_end_to_end_on_the_amplifier(tmp_path):
+    try:
+        import zoaf.spice  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - any import failure means no simulator here
+        pytest.skip(f"zoaf.spice does not import: {e}")
+    out = tmp_path / "cmp"
+    # one objective keeps the test short; `zoaf compare` without -o runs them all
+    args = ["compare", str(ROOT / "netlists" / "two_stage_amp.cir"), "--objective", "peaking", "--methods",
+            "zoaf,cma,random", "--seeds", "2", "--budget", "40", "--jobs", "2", "--out", str(out)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in out.iterdir()} >= {"report.md", "report.html", "compare.json", "peaking-final.png",
+                                               "peaking-vs-simulations.png", "peaking-vs-seconds.png"}
+    html = (out / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 3
+    md = (out / "report.md").read_text()
+    assert all(f"| {m} | 2 |" in md for m in ("zoaf", "cma", "random")) and "peaking_db" in md
+    dbs = sorted(out.glob("peaking/*/seed-*/history.db"))
+    assert len(dbs) == 6
+    counts = {p: len(rows(p.parent)) for p in dbs}
+    assert all(0 < n for n in counts.values())
+    for p in out.glob("*.png"):
+        p.unlink()
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    assert (out / "report.md").exists() and len(list(out.glob("*.png"))) == 3
+    r = CliRunner().invoke(app, args)                # everything reused: no new simulation
+    assert r.exit_code == 0, r.output
+    assert {p: len(rows(p.parent)) for p in dbs} == counts
+    assert json.loads((out / "compare.json").read_text())["seeds"] == 2
