@@ -59,7 +59,7 @@ _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operat
 _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
 #: Lines that contain a trigger word but are harmless.
 _BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
-           "circuit:")
+           "circuit:", "reset re-loads circuit")   # the last two echo the netlist's title, which may say "error"
 #: Plot-name prefixes each analysis creates (``noise`` makes two plots; ``noise`` prefix covers both).
 _PLOT_PREFIX = {"op": "op", "ac": "ac", "dc": "dc", "tran": "tran", "noise": "noise", "sp": "sp", "pz": "pz",
                 "tf": "tf", "sens": "sens", "disto": "disto", "pss": "pss", "hb": "hb"}
