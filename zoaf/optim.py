@@ -51,7 +51,7 @@ class Result:
 
     @property
     def success(self) -> bool:
-        return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and np.isfinite(self.fun)
+        return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
 
     @property
     def message(self) -> str:
