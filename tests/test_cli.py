@@ -1,0 +1,147 @@
+"""The ``zoaf`` command line end to end on the real benchmark, netlists/two_stage_amp.cir (subprocesses).
+
+``check`` and ``simulate`` on the default and a changed sizing; ``optimize`` writes a complete run directory
+whose ``best.cir`` reproduces ``result.json`` under ``ngspice -b``; the same seed gives the same result.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoaf import units
+from zoaf.netlist import Netlist
+from zoaf.spec import Spec
+
+ROOT = Path(__file__).parent.parent
+AMP = ROOT / "netlists" / "two_stage_amp.cir"
+SPEC = Spec.read(AMP.with_suffix(".toml"))
+PARAMS = [p.name for p in SPEC.parameters]
+MEASURES = list(SPEC.measures)
+#: Simulations per optimize run: enough for every phase of a short run, ~5-10 s.
+BUDGET = 60
+
+
+def zoaf(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    r = subprocess.run([sys.executable, "-m", "zoaf", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+def test_spec_has_22_parameters() -> None:
+    assert len(PARAMS) == 22
+
+
+def test_check_tables() -> None:
+    r = zoaf("check", str(AMP))
+    assert r.returncode == 0, r.stderr
+    for name in PARAMS + MEASURES + list(SPEC.objectives):
+        assert name in r.stdout, f"{name} missing from `zoaf check` output"
+
+
+def test_check_json() -> None:
+    r = zoaf("check", str(AMP), "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert set(data) == {"status", "params", "measures", "objectives", "error"}
+    assert data["status"] == "ok" and data["error"] is None
+    assert list(data["params"]) == PARAMS
+    assert all(isinstance(v, float) for v in data["params"].values())
+    nl = Netlist.read(AMP)
+    for name, value in data["params"].items():           # SI floats equal to the netlist's .param defaults
+        assert value == units.parse(nl.params[name]), name
+    assert data["params"]["w1"] == 8e-6
+    assert set(MEASURES) <= set(data["measures"])
+    assert all(isinstance(v, float) and math.isfinite(v) for v in data["measures"].values())
+    assert set(data["objectives"]) == set(SPEC.objectives)
+    for row in data["objectives"].values():
+        assert set(row) == {"fom", "value", "feasible", "constraints"}
+
+
+def test_simulate_set_values() -> None:
+    default = json.loads(zoaf("check", str(AMP), "--json").stdout)
+    r = zoaf("simulate", str(AMP), "--set", "w1=20u", "--set", "cc=2p", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["status"] == "ok"
+    assert data["params"]["w1"] == 2e-5
+    assert data["params"]["cc"] == 2e-12
+    others = {k: v for k, v in data["params"].items() if k not in ("w1", "cc")}
+    assert others == {k: v for k, v in default["params"].items() if k not in ("w1", "cc")}
+    assert data["measures"]["ugbw_hz"] != default["measures"]["ugbw_hz"]   # the new sizing was simulated
+
+
+# ---------------------------------------------------------------------- optimize
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict]]:
+    """Two optimize runs with the same seed into different directories: (run dir, --json output)."""
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path_factory.mktemp("opt") / name
+        r = zoaf("optimize", str(AMP), "--budget", str(BUDGET), "--seed", "1", "--json", "--out", str(out),
+                 "--workers", "1")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        runs.append((out, json.loads(r.stdout)))
+    return runs
+
+
+def test_optimize_run_directory(run_dirs: list[tuple[Path, dict]]) -> None:
+    out, printed = run_dirs[0]
+    for name in ("best.cir", "result.json", "history.db", "convergence.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    result = json.loads((out / "result.json").read_text())
+    assert result["nfev"] == printed["nfev"] == BUDGET
+    assert result["seed"] == 1 and math.isfinite(result["fun"])
+    assert set(result["params"]) == set(PARAMS)
+    assert set(MEASURES) <= set(result["measures"])
+    assert Path(printed["out"]) == out
+    for p in SPEC.parameters:                              # the best point is inside the box
+        assert p.lo <= result["params"][p.name] <= p.hi, p.name
+
+
+def test_best_cir_reproduces_result(run_dirs: list[tuple[Path, dict]], tmp_path: Path) -> None:
+    """``ngspice -b best.cir`` (from another directory: include paths are absolute) gives result.json's measures."""
+    from zoaf.spice import run_batch
+
+    out, _ = run_dirs[0]
+    if shutil.which("ngspice") is None:
+        pytest.fail("ngspice is not on PATH")
+    best = tmp_path / "best.cir"
+    shutil.copy(out / "best.cir", best)
+    result = json.loads((out / "result.json").read_text())
+    got = run_batch(best)
+    meas_names = [m.name for m in Netlist.read(best).measures]
+    assert set(meas_names) <= set(got), f"ngspice -b printed {sorted(got)}"
+    common = sorted(set(got) & set(result["measures"]))
+    assert set(meas_names) <= set(common)
+    for name in common:
+        assert math.isclose(got[name], result["measures"][name], rel_tol=1e-6, abs_tol=1e-12), \
+            f"{name}: ngspice -b best.cir gives {got[name]!r}, result.json has {result['measures'][name]!r}"
+    nl = Netlist.read(best)
+    for name in PARAMS:                                    # best.cir carries result.json's values exactly
+        assert float(nl.params[name]) == result["params"][name], name
+
+
+def test_same_seed_same_result(run_dirs: list[tuple[Path, dict]]) -> None:
+    (a, _), (b, _) = run_dirs
+    ra, rb = (json.loads((d / "result.json").read_text()) for d in (a, b))
+    assert ra == rb
+    assert (a / "best.cir").read_text() == (b / "best.cir").read_text()
+
+
+def test_resume_finished_run_changes_nothing(run_dirs: list[tuple[Path, dict]]) -> None:
+    out, _ = run_dirs[1]
+    before = (out / "result.json").read_text()
+    r = zoaf("optimize", str(AMP), "--resume", str(out), "--json", "--workers", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "result.json").read_text()) == json.loads(before)
+    assert json.loads(r.stdout)["nfev"] == BUDGET
