@@ -95,7 +95,8 @@ def test_summary_sims_to_target_and_ratio():
 
 
 def test_format_value_units():
-    assert format_value(1.67e-5, "W") == "16.7uW"
+    assert format_value(1.67e-5, "W") == "16.7 µW" and format_value(5.29e7, "Hz") == "52.9 MHz"
+    assert format_value(7.278e-8, "m^2") == "7.278e-08 m^2" and format_value(0.0, "W") == "0 W"
     assert format_value(61.234, "dB") == "61.23 dB"
     assert format_value(math.nan, "W") == "—"
 

@@ -342,8 +342,8 @@ def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
 
 
 #: Columns of the terminal summary (report.md has them all).
-_SUMMARY_COLUMNS = ("method", "runs", "median FoM", "IQR", "best feasible objective", "feasible runs",
-                    "sims to target", "x vs zoaf", "wall / run", "overhead / sim", "p vs zoaf")
+_SUMMARY_COLUMNS = ("method", "median FoM", "best feasible objective", "feasible runs", "sims to target",
+                    "x vs zoaf", "s to target", "wall / run", "overhead / sim", "p vs zoaf")
 
 
 def _print_comparison(root: Path) -> None:
@@ -355,7 +355,7 @@ def _print_comparison(root: Path) -> None:
         t = Table(title=f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, target FoM {s.target:.5g}",
                   title_justify="left")
         for i in keep:
-            t.add_column(COLUMNS[i], justify="left" if i == 0 else "right")
+            t.add_column(COLUMNS[i], justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in table_rows(s):
             t.add_row(*(escape(row[i]) for i in keep))
         out.print(t)

@@ -270,15 +270,19 @@ def _seconds(v: float) -> str:
     return f"{v * 1e3:.3g} ms" if abs(v) < 1 else f"{v:.3g} s"
 
 
-def format_value(v: float, unit: str = "") -> str:
-    """A measure in its unit: SPICE suffixes for SI units, plain numbers for dB and degrees."""
-    from . import units
+_PREFIXES = {-15: "f", -12: "p", -9: "n", -6: "µ", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T"}
 
+
+def format_value(v: float, unit: str = "") -> str:
+    """A measure in its unit: SI prefixes for plain SI units (``16.7 µW``, ``52.9 MHz``); plain numbers for dB,
+    degrees, compound units (``m^2``, ``ppm/C``) and no unit."""
     if v is None or math.isnan(v):
         return "—"
-    if unit in ("dB", "deg", "°", "") or not math.isfinite(v):
+    if not unit or not unit.isalpha() or unit in ("dB", "deg", "ppm") or not math.isfinite(v) or v == 0:
         return f"{v:.4g} {unit}".strip()
-    return f"{units.format(v)}{unit}"
+    exp = int(math.floor(math.log10(abs(v)) / 3) * 3)
+    exp = min(max(exp, -15), 12)
+    return f"{v / 10.0 ** exp:.4g} {_PREFIXES[exp]}{unit}"
 
 
 def table_rows(s: ObjectiveSummary) -> list[list[str]]:
