@@ -11,6 +11,7 @@ import math
 import os
 import re
 import secrets
+import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -207,8 +208,14 @@ def _resume_defaults(run_dir: Path) -> dict[str, Any]:
     db = run_dir / "history.db"
     if not db.exists():
         raise InputError(f"{run_dir}: nothing to resume (no history.db)")
-    with History(db) as h:
-        return h.meta()
+    try:
+        with History(db) as h:
+            meta = h.meta()
+    except sqlite3.DatabaseError as e:
+        raise InputError(f"{db}: not a zoaf run history ({e})") from None
+    if not meta or "problem" not in meta:
+        raise InputError(f"{db}: no run metadata: nothing to resume")
+    return meta
 
 
 @app.command()
@@ -247,6 +254,12 @@ def optimize(
         if out_dir is None:
             out_dir = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         evaluator = Evaluator(problem, workers=workers, timeout=timeout, dask=dask)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"--out {out_dir}: exists and is not a directory")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"--out {out_dir}: cannot create the run directory ({e.strerror})") from None
         show = not (quiet or as_json)
         t0 = time.perf_counter()
         with evaluator, _progress(show, budget) as update:
