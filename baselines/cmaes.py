@@ -153,7 +153,7 @@ class CMA(Optimizer):
             self._start(self._start_point(), self.sigma0, self.popsize)
         with self._own_rng():
             self._pending = [np.asarray(p, dtype=float) for p in self._es.ask()]
-        return np.clip(np.array(self._pending), 0.0, 1.0)
+        return np.array(self._pending)  # pycma projects (BoundPenalty) or maps (BoundTransform) into the box
 
     def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
         fin = f[np.isfinite(f)]

@@ -1,0 +1,210 @@
+"""Bayesian optimization: a BoTorch ``SingleTaskGP`` with q-batch log expected improvement (``qLogEI``).
+
+Each iteration fits a GP to every point simulated so far and asks the q points that jointly maximize
+``qLogExpectedImprovement`` (Ament et al. 2023). The objective is deterministic (ngspice re-simulates
+bit-identically), so plain qLogEI against the best observed value is used rather than the noisy variant.
+
+Defaults and why (``BO.defaults``):
+
+* initial design: scrambled Sobol, ``n_init = 2 * (d + 1)`` points (BoTorch tutorials' size), at most a
+  third of the budget.
+* batch: ``q = max(workers, 4)`` (EXPERIMENTS.md's q = 4; one BO iteration is one batch).
+* model: ``SingleTaskGP`` on the unit box (inputs need no normalizing) with BoTorch's defaults: RBF ARD kernel
+  with dimension-scaled log-normal lengthscale prior (Hvarfner et al. 2024), learned noise,
+  ``Standardize(m=1)`` outcome transform. Failed points (``+inf``) are imputed with the worst finite value seen.
+* outcome warping (``log_transform=True``): the GP models ``-log(f - f_min + delta)`` with
+  ``delta = max(|f_min|, 1e-3 * (median(f) - f_min))`` (floored at 1e-12). For a positive FoM this is exactly
+  ``-log f`` (what EXPERIMENTS.md used); it is monotone, so it preserves ranks, defined for negative FoMs
+  (negated maximize objectives) and scale-free; it tames penalized infeasible values that are orders of
+  magnitude above the feasible ones.
+* fitting: ``fit_gpytorch_mll`` (L-BFGS-B) with at most ``fit_maxiter = 75`` iterations, warm-started from the
+  previous iteration's hyper-parameters; a full refit every ``refit_every = 1`` iterations (a larger value
+  only re-conditions the GP on the new data with the old hyper-parameters, cheaper for long runs).
+* acquisition optimization: ``optimize_acqf`` over the unit box, joint over the q points, ``num_restarts = 4``,
+  ``raw_samples = 256``, ``maxiter = 100`` (L-BFGS-B); 512 quasi-MC samples (BoTorch's default). Effort is
+  capped so that a d = 22, 300-simulation run costs about a minute of CPU on 2 cores (see
+  tests/test_baselines.py and the report for measured times).
+* seeding: each iteration runs inside ``torch.random.fork_rng`` with a seed drawn from the run's generator,
+  in double precision, so equal seeds give equal asks and the global torch state is untouched.
+
+Example:
+    >>> import numpy as np
+    >>> from zoaf.baselines.bo import BO
+    >>> opt = BO(2, budget=16, seed=0)
+    >>> while not opt.done:
+    ...     x = opt.ask()
+    ...     opt.tell(x, np.sum((x - 0.3) ** 2, axis=1))
+    >>> bool(opt.best_f < 0.01)
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from zoaf.optim import Optimizer
+
+from ._sobol import sobol
+
+#: Default q-batch floor (EXPERIMENTS.md's q).
+DEFAULT_Q = 4
+#: Capped acquisition-optimization effort (BoTorch tutorials use 10 restarts and 512 raw samples).
+NUM_RESTARTS, RAW_SAMPLES, ACQF_MAXITER = 4, 256, 50
+#: Quasi-MC samples of the q-batch acquisition (BoTorch's default is 512; 128 changes the batch little).
+MC_SAMPLES = 128
+#: L-BFGS-B iterations of a hyper-parameter fit (warm-started, so few are needed).
+FIT_MAXITER = 50
+
+
+@contextlib.contextmanager
+def torch_seeded(rng: np.random.Generator) -> Iterator[None]:
+    """Run torch code with its global RNG forked and seeded from ``rng`` (restored on exit), on one thread.
+
+    The GP matrices (n <= a few hundred) are far too small to gain from intra-op threads, and comparison runs
+    go in parallel processes: extra threads only contend (on a loaded 2-core machine they cost 3-10x).
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(rng.integers(2**63 - 1)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # BoTorch's numerical/optimization warnings: handled by retries
+                yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def impute_failures(f: np.ndarray) -> np.ndarray:
+    """Replace ``+inf`` (failed simulations) by the worst finite value; all failed -> zeros."""
+    finite = np.isfinite(f)
+    if not finite.any():
+        return np.zeros_like(f)
+    return np.where(finite, f, f[finite].max())
+
+
+def log_warp(f: np.ndarray) -> np.ndarray:
+    """Monotone ``log(f - f_min + delta)`` with ``delta = max(|f_min|, 1e-3 (median - f_min), 1e-12)``.
+
+    Equals ``log f`` for a positive FoM; defined for any sign; ranks are preserved.
+    """
+    fmin = float(f.min())
+    delta = max(abs(fmin), 1e-3 * float(np.median(f) - fmin), 1e-12)
+    return np.log(f - fmin + delta)
+
+
+def gp_targets(f: np.ndarray, log_transform: bool) -> np.ndarray:
+    """Minimization values -> GP targets to *maximize*: impute failures, optionally warp, negate."""
+    y = impute_failures(np.asarray(f, dtype=float))
+    if log_transform:
+        y = log_warp(y)
+    return -y
+
+
+def hyper_state(model: Any) -> dict[str, Any]:
+    """The model's hyper-parameters (kernel, mean, likelihood), without data-dependent transform buffers."""
+    return {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("outcome_transform")}
+
+
+class BO(Optimizer):
+    """GP-qLogEI Bayesian optimization on [0, 1]^d; one q-batch per ask.
+
+    Args:
+        n_init: Sobol initial design size (default ``min(2 (d + 1), budget // 3)``, at least 2).
+        q: points per batch (default ``max(workers, 4)``).
+        log_transform: warp the outcome with :func:`log_warp` (default True).
+        refit_every: refit GP hyper-parameters every this many iterations (default 1).
+        fit_maxiter, num_restarts, raw_samples, acqf_maxiter, mc_samples: the effort caps above.
+    """
+
+    name = "bo"
+    defaults: ClassVar[dict[str, Any]] = {
+        "model": "SingleTaskGP (RBF ARD, BoTorch priors), Standardize(m=1)", "acquisition": "qLogEI",
+        "n_init": "min(2*(d+1), budget//3) Sobol", "q": f"max(workers, {DEFAULT_Q})",
+        "log_transform": "-log(f - f_min + max(|f_min|, 1e-3 (median - f_min)))", "failures": "worst finite value",
+        "refit_every": 1, "fit_maxiter": FIT_MAXITER, "num_restarts": NUM_RESTARTS, "raw_samples": RAW_SAMPLES,
+        "acqf_maxiter": ACQF_MAXITER, "mc_samples": MC_SAMPLES,
+    }
+
+    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
+                 workers: int = 1, x0: np.ndarray | None = None, n_init: int | None = None, q: int | None = None,
+                 log_transform: bool = True, refit_every: int = 1, fit_maxiter: int = FIT_MAXITER,
+                 num_restarts: int = NUM_RESTARTS, raw_samples: int = RAW_SAMPLES,
+                 acqf_maxiter: int = ACQF_MAXITER, mc_samples: int = MC_SAMPLES) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
+        self.n_init = max(2, min(2 * (dim + 1), budget // 3)) if n_init is None else max(1, int(n_init))
+        self.q = max(self.workers, DEFAULT_Q) if q is None else max(1, int(q))
+        self.log_transform = bool(log_transform)
+        self.refit_every = max(1, int(refit_every))
+        self.fit_maxiter, self.acqf_maxiter = int(fit_maxiter), int(acqf_maxiter)
+        self.num_restarts, self.raw_samples = int(num_restarts), int(raw_samples)
+        self.mc_samples = int(mc_samples)
+        self._X: list[np.ndarray] = []
+        self._f: list[float] = []
+        self._design: np.ndarray | None = None
+        self._hypers: dict[str, Any] | None = None
+        self._iter = 0
+        self._phase = "sobol"
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return dict(cls.defaults)
+
+    def _ask(self, n: int | None) -> np.ndarray:
+        if len(self._X) < self.n_init:
+            if self._design is None:
+                self._design = sobol(self.n_init, self.dim, self.rng)
+                if self.x0 is not None:
+                    self._design[0] = self.x0
+            return self._design[len(self._X):]
+        self._phase = "bo"
+        with torch_seeded(self.rng):
+            return self._next_batch(min(self.q, self.remaining))
+
+    def _fit(self, X: Any, Y: Any) -> Any:
+        import torch
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskGP
+        from botorch.models.transforms.outcome import Standardize
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        model = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+        if self._hypers is not None:
+            model.load_state_dict(self._hypers, strict=False)
+        if self._hypers is None or self._iter % self.refit_every == 0:
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            try:
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.fit_maxiter}})
+            except Exception:  # a failed fit keeps the previous (or default) hyper-parameters
+                if self._hypers is not None:
+                    model.load_state_dict(self._hypers, strict=False)
+        model.eval()
+        self._hypers = hyper_state(model)
+        del torch
+        return model
+
+    def _next_batch(self, q: int) -> np.ndarray:
+        import torch
+        from botorch.acquisition.logei import qLogExpectedImprovement
+        from botorch.optim import optimize_acqf
+        from botorch.sampling import SobolQMCNormalSampler
+
+        X = torch.tensor(np.array(self._X), dtype=torch.double)
+        Y = torch.tensor(gp_targets(np.array(self._f), self.log_transform), dtype=torch.double).unsqueeze(-1)
+        model = self._fit(X, Y)
+        self._iter += 1
+        sampler = SobolQMCNormalSampler(torch.Size([self.mc_samples]))
+        acqf = qLogExpectedImprovement(model, best_f=Y.max(), sampler=sampler)
+        bounds = torch.stack([torch.zeros(self.dim), torch.ones(self.dim)]).double()
+        cand, _ = optimize_acqf(acqf, bounds=bounds, q=q, num_restarts=self.num_restarts,
+                                raw_samples=self.raw_samples, options={"maxiter": self.acqf_maxiter})
+        return cand.detach().numpy()
+
+    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+        self._X.extend(np.asarray(x, dtype=float))
+        self._f.extend(np.asarray(f, dtype=float))

@@ -1,0 +1,139 @@
+"""Baselines (random, BO, TuRBO, CMA-ES cold/warm, DE): progress, box, budget, replay, failures.
+
+Each method runs on a 5-D shifted sphere; the budgets keep the whole file well under 90 s on two cores.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from zoaf import registry
+
+CENTER = np.array([0.2, 0.7, 0.4, 0.85, 0.3])
+DIM = len(CENTER)
+
+#: method -> (budget, required factor: best at the end < factor * best of the first batch)
+CASES = {
+    "random": (100, 0.9),
+    "cma": (120, 0.3),
+    "cma-warm": (120, 0.3),
+    "de": (120, 0.5),
+    "bo": (28, 0.5),
+    "turbo": (36, 0.5),
+}
+SEED = 3
+
+
+def sphere(x: np.ndarray) -> np.ndarray:
+    return np.sum((x - CENTER) ** 2, axis=1)
+
+
+def flaky_sphere(x: np.ndarray) -> np.ndarray:
+    """The sphere with ~20% failed simulations, a deterministic function of the point (so runs replay)."""
+    u = np.modf(np.abs(np.sin(1e3 * x @ np.arange(1, DIM + 1))) * 1e4)[0]
+    return np.where(u < 0.2, np.inf, sphere(x))
+
+
+def drive(name: str, fun=sphere, budget: int | None = None, seed: int = SEED, **options):
+    """Run a method to its end; returns (optimizer, list of raw batches from ``_ask``, list of values)."""
+    budget = budget or CASES[name][0]
+    opt = registry.create(name, DIM, budget, seed, **options)
+    raw: list[np.ndarray] = []
+    inner = opt._ask
+    opt._ask = lambda n: raw.append(np.atleast_2d(np.array(inner(n), dtype=float))) or raw[-1]
+    xs, fs = [], []
+    while not opt.done:
+        x = opt.ask()
+        f = fun(x)
+        opt.tell(x, f)
+        xs.append(x)
+        fs.append(f)
+    return opt, raw, xs, fs
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def run(request):
+    return request.param, drive(request.param)
+
+
+def test_improves_on_its_first_batch(run):
+    name, (opt, _, _, fs) = run
+    factor = CASES[name][1]
+    first = float(np.min(fs[0]))
+    assert opt.best_f < factor * first, f"{name}: best {opt.best_f:.3g} vs first batch {first:.3g}"
+    assert opt.best_f == pytest.approx(float(np.min(np.concatenate(fs))))
+
+
+def test_asks_inside_the_box(run):
+    name, (_, raw, _, _) = run
+    pts = np.concatenate(raw)
+    assert np.all(np.isfinite(pts)) and pts.min() >= 0.0 and pts.max() <= 1.0, name
+
+
+def test_spends_exactly_the_budget(run):
+    name, (opt, _, xs, _) = run
+    assert opt.nfev == CASES[name][0] == sum(len(x) for x in xs)
+    assert opt.stop_reason.value == "budget"
+
+
+def test_asks_whole_batches(run):
+    name, (opt, _, xs, _) = run
+    sizes = [len(x) for x in xs]
+    if name != "random":  # every population/q-batch method asks more than one point at a time
+        assert max(sizes[:-1]) > 1, f"{name}: batch sizes {sizes}"
+
+
+def test_same_seed_replays_and_other_seed_differs(run):
+    name, (_, _, xs, fs) = run
+    _, _, xs2, fs2 = drive(name)
+    assert len(xs) == len(xs2)
+    assert all(np.array_equal(a, b) for a, b in zip(xs, xs2)), f"{name}: same seed, different asks"
+    _, _, xs3, _ = drive(name, seed=SEED + 1)
+    assert not np.array_equal(xs[0], xs3[0]), f"{name}: different seeds, same first batch"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_tolerates_failed_simulations(name):
+    opt, raw, xs, fs = drive(name, fun=flaky_sphere)
+    f = np.concatenate(fs)
+    assert 0.05 < np.mean(np.isinf(f)) < 0.4  # the failure model really fails ~20% of points
+    assert opt.nfev == CASES[name][0]
+    first = np.min(fs[0]) if np.isfinite(fs[0]).any() else np.inf
+    assert np.isfinite(opt.best_f) and opt.best_f < min(first, 1.0)
+    assert np.concatenate(raw).min() >= 0.0 and np.concatenate(raw).max() <= 1.0
+
+
+@pytest.mark.parametrize("name", ["cma", "de", "random"])
+def test_all_failures_do_not_crash(name):
+    opt, _, _, _ = drive(name, fun=lambda x: np.full(len(x), np.inf), budget=40)
+    assert opt.nfev == 40 and opt.best_x is None
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_states_its_defaults(name):
+    cls = registry.get(name)
+    d = cls.describe()
+    assert isinstance(d, dict) and d and d == cls.defaults
+
+
+def test_unknown_option_is_refused():
+    from zoaf.errors import InputError
+
+    with pytest.raises(InputError):
+        registry.create("cma", DIM, 50, 0, not_an_option=1)
+
+
+def test_warm_cma_starts_from_its_sobol_batch():
+    opt, _, xs, fs = drive("cma-warm")
+    assert len(xs[0]) == opt.n_init
+    best0 = xs[0][int(np.argmin(fs[0]))]
+    second = xs[1]  # first CMA-ES population: around the batch's best, sigma0 = 0.1
+    assert np.linalg.norm(second.mean(axis=0) - best0) < 0.35
+
+
+def test_cma_partial_last_population_and_minimize():
+    import zoaf
+
+    res = zoaf.minimize(lambda x: float(np.sum((x - 0.3) ** 2)), [(-1, 1)] * DIM, budget=50, seed=0,
+                        method="cma")
+    assert res.nfev == 50 and res.fun < 0.5  # 50 is not a multiple of the population (8)
