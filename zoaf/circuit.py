@@ -30,7 +30,10 @@ def _placeholders(spec: Spec) -> dict[str, str]:
     except ImportError as e:
         raise InputError(f"{spec.path or 'spec'}: pdk = {spec.pdk!r}: PDK support is not available ({e})") from None
 
-    return placeholders(spec.pdk, spec.corner or "tt")
+    try:
+        return placeholders(spec.pdk, spec.corner or "tt")
+    except InputError as e:   # name the spec: "unknown pdk 'x'" alone does not say where it came from
+        raise InputError(f"{spec.path or 'spec'}: {e}") from None
 
 
 class CircuitProblem(Problem):
