@@ -147,8 +147,11 @@ class Problem:
         x = np.asarray(x, dtype=float)
         return np.stack([p.to_unit(x[..., i]) for i, p in enumerate(self.parameters)], axis=-1)
 
-    def x0_unit(self) -> np.ndarray:
-        """The start point in the box: each parameter's ``init``, else the box centre."""
+    def x0_unit(self) -> np.ndarray | None:
+        """The user's start point in the box (``init`` values; the box centre for parameters without one), or
+        None when no parameter has an ``init``: then each method starts as its own design says."""
+        if all(p.init is None for p in self.parameters):
+            return None
         return np.array([p.to_unit(np.array(p.init)).item() if p.init is not None else 0.5
                          for p in self.parameters])
 

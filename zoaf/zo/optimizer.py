@@ -112,8 +112,10 @@ class ZOAF(Optimizer):
     def _ask_init(self) -> np.ndarray:
         self._phase = "multistart"
         if self._init_X is None:
-            first = self.x0 if self.x0 is not None else np.full(self.dim, 0.5)
-            pts = np.vstack([first[None, :], sobol_batch(self._n_init, self.dim, self.rng)])
+            # x0 only when the user gave one (spec ``init``, ``minimize(x0=)``): every method gets the same
+            # start information, so a lucky box centre favours no one. No batch at all: start at the centre.
+            first = [self.x0] if self.x0 is not None else [np.full(self.dim, 0.5)] if self._n_init == 0 else []
+            pts = np.vstack(first + [sobol_batch(self._n_init, self.dim, self.rng)])
         else:   # every point so far failed: keep sampling the box until something simulates
             pts = sobol_batch(max(self._n_init, self.workers, 1), self.dim, self.rng)
         self._pending = {"kind": "init"}
