@@ -153,6 +153,11 @@ def shared_ngspice():
             ng.ffi = ffi
             _SHARED = ng
             _command(ng, "set num_threads=1")
+            # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that
+            # may "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns
+            # the fallback off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives
+            # `reset`; "Transient op started" is still classified as a failure, should it appear.
+            _command(ng, "optran 1 1 1 0 0 0")
             _command(ng, "set nomoremode")
             _command(ng, f"set history={_HISTORY_EVERY}")
         return _SHARED
