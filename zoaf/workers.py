@@ -29,13 +29,13 @@ import math
 import multiprocessing as mp
 import os
 import pickle
+import queue
 import signal
 import threading
 import time
 import traceback
 import uuid
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Iterable
@@ -372,12 +372,34 @@ class LocalPool:
 
 
 # -- Dask -----------------------------------------------------------------------------------------------
-# State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and a
-# single simulation thread (so that one thread drives libngspice and a hung simulation can be timed out).
+# State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and one
+# daemon simulation thread (one thread drives libngspice; a hung simulation can be timed out without blocking
+# the worker's shutdown when its nanny restarts it).
 _DASK_BLOBS: dict[str, bytes] = {}
 _DASK_PROBLEMS: dict[str, Problem] = {}
 _DASK_LOCK = threading.Lock()
-_DASK_STATE: dict[str, Any] = {"executor": None, "poisoned": False}
+_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
+
+
+class _SimThread(threading.Thread):
+    """A daemon thread that runs ``_simulate_caught`` jobs one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(name="zoaf-sim", daemon=True)
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            problem, x, box, event = self.jobs.get()
+            box.append(_simulate_caught(problem, x))
+            event.set()
+
+    def simulate(self, problem: Problem, x: np.ndarray, timeout: float) -> tuple | None:
+        box: list[tuple] = []
+        event = threading.Event()
+        self.jobs.put((problem, x, box, event))
+        return box[0] if event.wait(timeout) else None
 
 
 def _dask_problem(token: str) -> Problem:
@@ -405,12 +427,10 @@ def _dask_simulate(token: str, x: np.ndarray, timeout: float) -> tuple:
         if _DASK_STATE["poisoned"]:                       # a hung or broken simulation holds this process
             return ("lost", addr)
         problem = _dask_problem(token)
-        if _DASK_STATE["executor"] is None:
-            _DASK_STATE["executor"] = ThreadPoolExecutor(1, thread_name_prefix="zoaf-sim")
-        fut = _DASK_STATE["executor"].submit(_simulate_caught, problem, x)
-        try:
-            reply = fut.result(timeout=timeout)
-        except FutureTimeout:
+        if _DASK_STATE["thread"] is None:
+            _DASK_STATE["thread"] = _SimThread()
+        reply = _DASK_STATE["thread"].simulate(problem, x, timeout)
+        if reply is None:
             _DASK_STATE["poisoned"] = True
             return ("timeout", addr)
         if reply[-1]:
@@ -481,6 +501,8 @@ class DaskPool:
         self.token = "zoaf-problem-" + hashlib.sha1(blob).hexdigest()[:16] + "-" + uuid.uuid4().hex[:8]
         plugin_cls = __getattr__("ProblemPlugin")
         self.client.register_plugin(plugin_cls(self.token, blob), name=self.token)
+        self.n = n
+        self._restarted: set[str] = set()
         self.stats = dict.fromkeys(("crashed", "timeouts", "restarts", "lost"), 0)
 
     def close(self) -> None:
@@ -499,56 +521,80 @@ class DaskPool:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
+        pending = deque(_Task(tid, x) for tid, x in items)
+        n = len(pending)
         done: dict[int, Outcome] = {}
         meta: dict[Any, _Task] = {}
         ac = as_completed()
+        # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it
+        # holds, so no task may wait on a worker behind another one.
+        window = [self._window()]
 
-        def submit(t: _Task) -> None:
-            fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
-                                     key=f"zoaf-sim-{uuid.uuid4().hex}")
-            meta[fut] = t
-            ac.add(fut)
+        def submit() -> None:
+            if window[0] < self.n:                        # a worker is being replaced: look again
+                window[0] = self._window()
+            while pending and len(meta) < window[0]:
+                t = pending.popleft()
+                fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
+                                         key=f"zoaf-sim-{uuid.uuid4().hex}")
+                meta[fut] = t
+                ac.add(fut)
 
-        for tid, x in items:
-            submit(_Task(tid, x))
         try:
-            for fut in ac:
+            submit()
+            while len(done) < n:
+                fut = next(ac)
                 t = meta.pop(fut)
-                try:
-                    reply = fut.result()
-                except KilledWorker:
-                    self.stats["crashed"] += 1
-                    t.attempt += 1
-                    if t.attempt > self.retries:
-                        done[t.tid] = _outcome(Status.CRASHED, f"dask worker died, {t.attempt} attempt(s)")
-                    else:
-                        submit(t)
-                    continue
-                kind, addr = reply[0], reply[-1]
-                if kind == "lost":                        # never ran: its worker is being replaced
-                    self.stats["lost"] += 1
-                    time.sleep(0.05)
-                    submit(t)
-                    continue
-                if kind == "timeout":
-                    self.stats["timeouts"] += 1
-                    done[t.tid] = _outcome(Status.TIMEOUT, f"no result after {self.timeout:g} s; worker "
-                                                           "restarted", seconds=self.timeout)
-                    self._restart(addr)
-                    continue
-                if kind == "raised":
-                    if reply[3]:
-                        self._restart(addr)
-                    _raise_remote(reply[1], reply[2])
-                done[t.tid] = reply[1]
-                if reply[2]:
-                    self._restart(addr)
+                if self._handle(fut, t, pending, done, KilledWorker):
+                    window[0] = self._window()
+                submit()
         except BaseException:
             self.client.cancel(list(meta))
             raise
         return done
 
+    def _window(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
+
+    def _handle(self, fut: Any, t: _Task, pending: deque[_Task], done: dict[int, Outcome], killed: type) -> bool:
+        """Record one finished task; True when a worker was lost or restarted."""
+        try:
+            reply = fut.result()
+        except killed:
+            self.stats["crashed"] += 1
+            t.attempt += 1
+            if t.attempt > self.retries:
+                done[t.tid] = _outcome(Status.CRASHED, f"dask worker died, {t.attempt} attempt(s)")
+            else:
+                pending.appendleft(t)
+            return True
+        kind, addr = reply[0], reply[-1]
+        if kind == "lost":                                # never ran: its worker awaits replacement
+            self.stats["lost"] += 1
+            pending.appendleft(t)
+            self._restart(addr)
+            return True
+        elif kind == "timeout":
+            self.stats["timeouts"] += 1
+            done[t.tid] = _outcome(Status.TIMEOUT, f"no result after {self.timeout:g} s; worker restarted",
+                                   seconds=self.timeout)
+            self._restart(addr)
+            return True
+        elif kind == "raised":
+            if reply[3]:
+                self._restart(addr)
+            _raise_remote(reply[1], reply[2])
+        done[t.tid] = reply[1]
+        if reply[2]:
+            self._restart(addr)
+            return True
+        return False
+
     def _restart(self, addr: str) -> None:
+        """Have the nanny replace the worker at ``addr`` (once: a restarted worker gets a new address)."""
+        if addr in self._restarted:
+            return
+        self._restarted.add(addr)
         self.stats["restarts"] += 1
         try:
             self.client.restart_workers([addr], raise_for_error=False)
