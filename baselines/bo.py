@@ -17,13 +17,14 @@ Defaults and why (``BO.defaults``):
   ``-log f`` (what EXPERIMENTS.md used); it is monotone, so it preserves ranks, defined for negative FoMs
   (negated maximize objectives) and scale-free; it tames penalized infeasible values that are orders of
   magnitude above the feasible ones.
-* fitting: ``fit_gpytorch_mll`` (L-BFGS-B) with at most ``fit_maxiter = 75`` iterations, warm-started from the
+* fitting: ``fit_gpytorch_mll`` (L-BFGS-B) with at most ``fit_maxiter = 50`` iterations, warm-started from the
   previous iteration's hyper-parameters; a full refit every ``refit_every = 1`` iterations (a larger value
   only re-conditions the GP on the new data with the old hyper-parameters, cheaper for long runs).
 * acquisition optimization: ``optimize_acqf`` over the unit box, joint over the q points, ``num_restarts = 4``,
-  ``raw_samples = 256``, ``maxiter = 100`` (L-BFGS-B); 512 quasi-MC samples (BoTorch's default). Effort is
-  capped so that a d = 22, 300-simulation run costs about a minute of CPU on 2 cores (see
-  tests/test_baselines.py and the report for measured times).
+  ``raw_samples = 256``, ``maxiter = 50`` (L-BFGS-B), 128 quasi-MC samples (BoTorch: 10 restarts, 512 raw
+  samples, 200 iterations, 512 MC samples). torch runs on one thread (see :func:`torch_seeded`). Measured:
+  a d = 22, 300-simulation run costs ~65 s of CPU (~0.22 s per simulation; EXPERIMENTS.md's prototype:
+  0.74 s), so 10 seeds x a few circuits stay affordable on 2 cores.
 * seeding: each iteration runs inside ``torch.random.fork_rng`` with a seed drawn from the run's generator,
   in double precision, so equal seeds give equal asks and the global torch state is untouched.
 

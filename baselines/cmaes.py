@@ -18,8 +18,8 @@ Defaults and why (``CMA.defaults`` / ``WarmCMA.defaults``):
   by a quick test (d = 22, budget 300, 8 seeds, shifted sphere with the optimum inside / 0.02 from a face /
   past a face): median best 0.17/0.31/0.38 vs 0.26/0.32/0.56 cold, 0.15/0.19/0.27 vs 0.21/0.27/0.42 warm.
 * failed simulations (``+inf``): told to pycma as ``worst + max(worst - best, |worst|, 1)`` over the finite
-  values seen so far (pycma rejects inf/nan; CMA-ES uses ranks, so any value worse than every finite one
-  ranks them last).
+  values seen so far, plus a random tie-break of 0.1% of the gap (pycma rejects inf/nan; CMA-ES uses ranks,
+  so any value worse than every finite one ranks them last).
 * last, partial generation: when the budget truncates a population, the points not simulated are told with
   the same failure value, so pycma always sees a whole population.
 * restarts: IPOP (Auger & Hansen 2005): when pycma's own termination criteria fire (tolfun, tolx,
@@ -164,9 +164,13 @@ class CMA(Optimizer):
 
     def _tell_es(self, f: np.ndarray) -> None:
         fail = self._fail_value()
-        values = np.full(len(self._pending), fail)
+        # failures tie; a small random tie-break keeps their ranking neutral and gives pycma's BoundPenalty
+        # the non-zero fitness spread it needs when a whole population fails
+        gap = fail - self._worst if np.isfinite(self._worst) else 1.0
+        fails = fail + 1e-3 * gap * self.rng.random(len(self._pending))
+        values = fails.copy()
         k = min(len(f), len(values))
-        values[:k] = np.where(np.isfinite(f[:k]), f[:k], fail)
+        values[:k] = np.where(np.isfinite(f[:k]), f[:k], fails[:k])
         with self._own_rng():
             self._es.tell(self._pending, values.tolist())
             stop = self._es.stop()

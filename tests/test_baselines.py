@@ -19,8 +19,10 @@ CASES = {
     "cma-warm": (120, 0.3),
     "de": (120, 0.5),
     "bo": (28, 0.5),
-    "turbo": (36, 0.5),
+    "turbo": (40, 0.8),  # TuRBO shrinks its region after ceil(5/4) = 2 failed batches: slow at tiny budgets
 }
+#: GP methods cost seconds per batch: replays and failure runs use this shorter budget for them.
+SHORT = {"bo": 20, "turbo": 20}
 SEED = 3
 
 
@@ -85,19 +87,23 @@ def test_asks_whole_batches(run):
 
 def test_same_seed_replays_and_other_seed_differs(run):
     name, (_, _, xs, fs) = run
-    _, _, xs2, fs2 = drive(name)
+    budget = SHORT.get(name)
+    if budget:
+        _, _, xs, fs = drive(name, budget=budget)
+    _, _, xs2, fs2 = drive(name, budget=budget)
     assert len(xs) == len(xs2)
     assert all(np.array_equal(a, b) for a, b in zip(xs, xs2)), f"{name}: same seed, different asks"
-    _, _, xs3, _ = drive(name, seed=SEED + 1)
+    _, _, xs3, _ = drive(name, budget=budget, seed=SEED + 1)
     assert not np.array_equal(xs[0], xs3[0]), f"{name}: different seeds, same first batch"
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_tolerates_failed_simulations(name):
-    opt, raw, xs, fs = drive(name, fun=flaky_sphere)
+    budget = SHORT.get(name, CASES[name][0])
+    opt, raw, xs, fs = drive(name, fun=flaky_sphere, budget=budget)
     f = np.concatenate(fs)
     assert 0.05 < np.mean(np.isinf(f)) < 0.4  # the failure model really fails ~20% of points
-    assert opt.nfev == CASES[name][0]
+    assert opt.nfev == budget
     first = np.min(fs[0]) if np.isfinite(fs[0]).any() else np.inf
     assert np.isfinite(opt.best_f) and opt.best_f < min(first, 1.0)
     assert np.concatenate(raw).min() >= 0.0 and np.concatenate(raw).max() <= 1.0
