@@ -1,0 +1,64 @@
+"""The Dask backend on a real LocalCluster (loopback): same results as the local pool, crashes, timeouts."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+import zoaf  # noqa: E402
+from zoaf.evaluate import Evaluator  # noqa: E402
+from zoaf.faults import FaultyProblem  # noqa: E402
+from zoaf.problem import FunctionProblem, Parameter, Status  # noqa: E402
+
+
+def sphere(x: np.ndarray) -> float:
+    return float(np.sum((x - 0.3) ** 2))
+
+
+class Sphere(FunctionProblem):
+    def __init__(self, dim: int = 3) -> None:
+        super().__init__(sphere, [Parameter(f"x{i}", 0.0, 1.0) for i in range(dim)])
+
+
+def pick(faulty: FaultyProblem, fault: str | None, n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out: list[np.ndarray] = []
+    while len(out) < n:
+        u = rng.random(faulty.dim)
+        if faulty.fault_of(faulty.to_physical(u)) == fault:
+            out.append(u)
+    return np.array(out)
+
+
+def _key(res) -> list:
+    return [(tuple(r.params.values()), r.outcome.status, r.outcome.fom, r.charged) for r in res.history]
+
+
+def test_dask_local_cluster_matches_the_local_pool_and_handles_faults():
+    t0 = time.perf_counter()
+    problem = FaultyProblem(Sphere(), fail=0.15, hang=0.05, kill=0.05, hang_seconds=30, salt=4)
+    # 1. an optimization on a problem without kills or hangs: the same history as in-process
+    clean = FaultyProblem(Sphere(), fail=0.15, salt=4)
+    with Evaluator(clean, workers=0) as ev:
+        ref = zoaf.optimize(clean, budget=40, seed=11, method="random", workers=2, evaluator=ev)
+    with Evaluator(clean, workers=2, dask="local") as ev:
+        got = zoaf.optimize(clean, budget=40, seed=11, method="random", workers=2, evaluator=ev)
+        pool = ev._pool
+        assert len(pool.client.nthreads()) == 2
+    assert _key(got) == _key(ref)
+    assert pool._own == []                                  # the cluster it started is closed
+    # 2. a kill is retried, a hang times out, failures fail; the cluster goes on
+    kill, hang, good = pick(problem, "kill", 1), pick(problem, "hang", 1), pick(problem, None, 4)
+    with Evaluator(problem, workers=2, dask="local", timeout=1.0) as ev:
+        res = ev.evaluate(np.vstack([good[:2], kill, hang, good[2:], good[:1]]))
+        assert [o.status for _, o, _ in res] == [Status.OK] * 3 + [Status.TIMEOUT] + [Status.OK] * 2 + [Status.CACHED]
+        want = [sphere(problem.to_physical(u)) for u in np.vstack([good[:2], kill])]
+        np.testing.assert_array_equal([o.fom for _, o, _ in res[:3]], want)
+        assert [c for _, _, c in res] == [True] * 6 + [False]
+        later = ev.evaluate(pick(problem, None, 4, seed=1))
+        assert [o.status for _, o, _ in later] == [Status.OK] * 4
+        assert ev.stats["timeouts"] == 1 and ev.stats["crashed"] >= 1
+    assert time.perf_counter() - t0 < 30
