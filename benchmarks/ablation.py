@@ -1,0 +1,84 @@
+"""ZOAF on a circuit: full method vs its ablations vs random search and warm CMA-ES, at one budget.
+
+The ablations are ``ZOAFConfig`` settings (the same table as ``benchmarks/zo_synthetic.py``); every run is
+``zoaf.optimize`` on the circuit with in-process ngspice (``workers=0``), ``--jobs`` runs at a time.
+Prints a markdown table per objective: median and worst final FoM, feasible runs, median best feasible
+objective, and ZOAF's own overhead per simulation (wall time outside the simulator).
+
+Usage:
+    python benchmarks/ablation.py                                   # two_stage_amp, peaking + fom, 10 seeds, B=400
+    python benchmarks/ablation.py --objectives fom --seeds 3 --variants zoaf,random
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import zoaf
+from zoaf.circuit import CircuitProblem
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOAF_VARIANTS = {
+    "zoaf": {},
+    "random-only": {"mode": "random"},
+    "coordinate-only": {"mode": "coordinate"},
+    "no-multistart": {"n_starts": 1, "n_init": 0},
+    "no-monitor": {"monitor": False},
+    "no-reuse": {"estimator": "classic"},
+}
+PEERS = ("cma-warm", "random")
+
+
+def one(netlist: str, objective: str, variant: str, seed: int, budget: int) -> dict:
+    problem = CircuitProblem.from_netlist(netlist, objective=objective)
+    method, options = (variant, {}) if variant in PEERS else ("zoaf", ZOAF_VARIANTS[variant])
+    t0 = time.perf_counter()
+    res = zoaf.optimize(problem, budget=budget, seed=seed, method=method, workers=0, **options)
+    wall = time.perf_counter() - t0
+    sim = sum(r.outcome.seconds for r in res.history)
+    feas = [r.outcome.objective for r in res.history if r.outcome.feasible]
+    best_feasible = (min(feas) if problem.objective.sense == "minimize" else max(feas)) if feas else None
+    return {"objective": objective, "variant": variant, "seed": seed, "fun": res.fun, "nfev": res.nfev,
+            "feasible": best_feasible, "overhead_ms": 1e3 * (wall - sim) / max(res.nfev, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--netlist", default=str(ROOT / "netlists" / "two_stage_amp.cir"))
+    ap.add_argument("--objectives", default="peaking,fom")
+    ap.add_argument("--variants", default=",".join([*ZOAF_VARIANTS, *PEERS]))
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=400)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    objectives, variants = a.objectives.split(","), a.variants.split(",")
+    tasks = [(a.netlist, o, v, s, a.budget) for o in objectives for v in variants for s in range(a.seeds)]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(a.jobs) as pool:
+        rows = list(pool.map(one, *zip(*tasks)))
+    print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).relative_to(ROOT)} --objectives "
+          f"{a.objectives} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; {time.perf_counter() - t0:.0f} s -->")
+    problem = CircuitProblem.from_netlist(a.netlist)
+    for o in objectives:
+        obj = problem.spec.objective(o)
+        unit = problem.spec.unit_of(obj.measure)
+        print(f"\n**{Path(a.netlist).stem} / {o}** ({obj.sense} {obj.measure}; {', '.join(map(str, obj.constraints))}),"
+              f" budget {a.budget}, {a.seeds} seeds\n")
+        print(f"| variant | median FoM | worst FoM | feasible runs | median best feasible {obj.measure} [{unit}] |"
+              " overhead ms/sim |")
+        print("|---|---|---|---|---|---|")
+        for v in variants:
+            rs = [r for r in rows if r["objective"] == o and r["variant"] == v]
+            f = np.array([r["fun"] for r in rs])
+            feas = [r["feasible"] for r in rs if r["feasible"] is not None]
+            med_feas = f"{np.median(feas):.4g}" if feas else "—"
+            print(f"| {v} | {np.median(f):.5g} | {np.max(f):.5g} | {len(feas)}/{len(rs)} | {med_feas} | "
+                  f"{np.median([r['overhead_ms'] for r in rs]):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
