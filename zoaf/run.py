@@ -161,7 +161,10 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
 
     (outdir / "result.json").write_text(json.dumps(result_dict(result), indent=2, default=float) + "\n")
     if result.params and hasattr(problem, "sized_netlist"):
+        from .spice import SPICEINIT
+
         (outdir / "best.cir").write_text(problem.sized_netlist(result.params))
+        (outdir / ".spiceinit").write_text(SPICEINIT)     # `cd DIR && ngspice -b best.cir` as the session ran it
     plot_convergence(result.history, outdir / "convergence.png",
                      f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
 

@@ -59,12 +59,15 @@ _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operat
 _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
 #: Lines that contain a trigger word but are harmless.
 _BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
-           "circuit:", "reset re-loads circuit")   # the last two echo the netlist's title, which may say "error"
+           "circuit:", "reset re-loads circuit", "trying gmin")   # ngspice recovers after a failed gmin step   # the last two echo the netlist's title, which may say "error"
 #: Plot-name prefixes each analysis creates (``noise`` makes two plots; ``noise`` prefix covers both).
 _PLOT_PREFIX = {"op": "op", "ac": "ac", "dc": "dc", "tran": "tran", "noise": "noise", "sp": "sp", "pz": "pz",
                 "tf": "tf", "sens": "sens", "disto": "disto", "pss": "pss", "hb": "hb"}
 #: Which ``.meas`` types run on a plot of each type (``meas sp`` segfaults: run as ``meas ac`` on sp plots).
 _MEAS_ON_PLOT = {"ac": ("ac", "sp"), "sp": ("ac", "sp"), "dc": ("dc",), "tran": ("tran",)}
+#: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
+#: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
+SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 _HISTORY_EVERY = 100
 _log = logging.getLogger(__name__)
@@ -497,6 +500,8 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
         else:
             path = Path(netlist).absolute()
         nl = Netlist.from_text(path.read_bytes(), path, allow_shell=True)
+        # ngspice -b reads .spiceinit from its working directory: the same settings as the session's.
+        (Path(tmp) / ".spiceinit").write_text(SPICEINIT)
         try:
             proc = subprocess.run([exe, "-b", str(path)], cwd=tmp, capture_output=True, text=True,
                                   errors="replace", timeout=timeout)
