@@ -157,11 +157,11 @@ class BO(Optimizer):
         return dict(cls.defaults)
 
     def _ask(self, n: int | None) -> np.ndarray:
-        if len(self._X) < self.n_init:
+        if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol(self.n_init, self.dim, self.rng)
-                if self.x0 is not None:
-                    self._design[0] = self.x0
+                if self.x0 is not None:  # as ZOAF: a user-given start is simulated with the batch
+                    self._design = np.vstack([self.x0, self._design])
             return self._design[len(self._X):]
         self._phase = "bo"
         with torch_seeded(self.rng):

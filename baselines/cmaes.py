@@ -6,8 +6,8 @@ Two methods share one engine:
 * ``cma-warm`` (:class:`WarmCMA`): first one scrambled Sobol batch of ``n_init`` points (charged to the
   budget), then CMA-ES from its best point with sigma0 = 0.1. EXPERIMENTS.md found this the strongest simple
   peer; any "Sobol batch, then local search" method must beat it from the same batch size, so ``n_init``
-  defaults to ZOAF's own (read from ``zoaf.zo.config.ZOAFConfig`` when that exists, else ``2 * d``, the
-  batch EXPERIMENTS.md used; the two must stay equal).
+  is ZOAF's own, read from ``zoaf.zo.config.ZOAFConfig().resolved_n_init`` (2d, at most 15% of the budget:
+  44 at d = 22, budget 300). A given ``x0`` is simulated with the batch, as ZOAF does.
 
 Defaults and why (``CMA.defaults`` / ``WarmCMA.defaults``):
 
@@ -60,22 +60,15 @@ SIGMA0_WARM = 0.1
 INCPOPSIZE = 2
 
 
-def zoaf_n_init(dim: int) -> int:
-    """ZOAF's default Sobol batch size for ``dim`` coordinates, so that ``cma-warm`` starts from the same
-    batch size. Falls back to ``2 * dim`` (EXPERIMENTS.md's batch) while ZOAF's config does not define it."""
+def zoaf_n_init(dim: int, budget: int) -> int:
+    """ZOAF's Sobol batch size (``ZOAFConfig().resolved_n_init``: 2d, at most 15% of the budget), so that
+    ``cma-warm`` starts from a batch of the same size. ``2 * dim`` (EXPERIMENTS.md's batch) if ZOAF's config
+    cannot be imported."""
     try:
-        from zoaf.zo.config import ZOAFConfig  # type: ignore[import-not-found]
+        from zoaf.zo.config import ZOAFConfig
     except ImportError:
-        return 2 * dim
-    value = getattr(ZOAFConfig(), "n_init", None)
-    if callable(value):
-        value = value(dim)
-    if isinstance(value, (int, np.integer)) and value > 0:
-        return int(value)
-    resolve = getattr(ZOAFConfig(), "resolve_n_init", None)
-    if callable(resolve):
-        return int(resolve(dim))
-    return 2 * dim
+        return min(2 * dim, max(budget - 1, 1))
+    return max(1, int(ZOAFConfig().resolved_n_init(dim, budget)))
 
 
 class CMA(Optimizer):
@@ -195,8 +188,9 @@ class WarmCMA(CMA):
 
     name = "cma-warm"
     defaults: ClassVar[dict[str, Any]] = {
-        **CMA.defaults, "x0": "best point of the Sobol batch", "sigma0": SIGMA0_WARM,
-        "n_init": "ZOAF's n_init (zoaf.zo.config.ZOAFConfig), else 2*d",
+        **CMA.defaults, "sigma0": SIGMA0_WARM,
+        "n_init": "ZOAF's: min(2*d, 0.15*budget) (ZOAFConfig.resolved_n_init)", "x0": "if given, simulated first "
+        "with the Sobol batch (as ZOAF); CMA-ES starts from the batch's best",
     }
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
@@ -205,7 +199,7 @@ class WarmCMA(CMA):
                  bound_handler: str = "penalty") -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, sigma0=sigma0,
                          popsize=popsize, restarts=restarts, bound_handler=bound_handler)
-        self.n_init = zoaf_n_init(dim) if n_init is None else max(1, int(n_init))
+        self.n_init = zoaf_n_init(dim, budget) if n_init is None else max(1, int(n_init))
         self._init_left = self.n_init
         self._design: np.ndarray | None = None
         self._phase = "sobol"
@@ -215,7 +209,10 @@ class WarmCMA(CMA):
             self._phase = "sobol"
             if self._design is None:
                 self._design = sobol(self.n_init, self.dim, self.rng)
-            return self._design[self.n_init - self._init_left:]
+                if self.x0 is not None:  # as ZOAF: a user-given start is simulated with the batch
+                    self._design = np.vstack([self.x0, self._design])
+                self._init_left = len(self._design)
+            return self._design[len(self._design) - self._init_left:]
         return super()._ask(n)
 
     def _tell(self, x: np.ndarray, f: np.ndarray) -> None:

@@ -110,11 +110,11 @@ class TuRBO(Optimizer):
         self._phase = "sobol" if self.nrestarts == 0 else f"sobol-run{self.nrestarts}"
 
     def _ask(self, n: int | None) -> np.ndarray:
-        if len(self._X) < self.n_init:
+        if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol(self.n_init, self.dim, self.rng)
-                if self.x0 is not None and self.nrestarts == 0:
-                    self._design[0] = self.x0
+                if self.x0 is not None and self.nrestarts == 0:  # as ZOAF: a given start joins the batch
+                    self._design = np.vstack([self.x0, self._design])
             return self._design[len(self._X):]
         self._phase = "turbo" if self.nrestarts == 0 else f"turbo-run{self.nrestarts}"
         with torch_seeded(self.rng):
@@ -175,7 +175,7 @@ class TuRBO(Optimizer):
         return nxt.numpy()
 
     def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
-        in_design = len(self._X) < self.n_init
+        in_design = len(self._X) < (self.n_init if self._design is None else len(self._design))
         self._X.extend(np.asarray(x, dtype=float))
         self._f.extend(np.asarray(f, dtype=float))
         fbest = float(np.min(f))

@@ -22,7 +22,7 @@ CASES = {
     "turbo": (40, 0.8),  # TuRBO shrinks its region after ceil(5/4) = 2 failed batches: slow at tiny budgets
 }
 #: GP methods cost seconds per batch: replays and failure runs use this shorter budget for them.
-SHORT = {"bo": 20, "turbo": 20}
+SHORT = {"bo": 16, "turbo": 16}
 SEED = 3
 
 
