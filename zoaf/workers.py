@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
 #: Workers that die before they are ready, in a row, before the pool gives up (a broken problem/import).
 MAX_STARTUP_FAILURES = 3
+#: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
+#: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
+#: innocent tasks spending their retry when a neighbour crashes.
+DASK_PREFETCH = 1
 #: Seconds ``close()`` waits for workers to finish ``problem.close()`` before killing them.
 CLOSE_GRACE = 5.0
 
@@ -525,7 +529,7 @@ class DaskPool:
         n = len(pending)
         done: dict[int, Outcome] = {}
         meta: dict[Any, _Task] = {}
-        ac = as_completed()
+        ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
         # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it
         # holds, so no task may wait on a worker behind another one.
         window = [self._window()]
@@ -543,9 +547,9 @@ class DaskPool:
         try:
             submit()
             while len(done) < n:
-                fut = next(ac)
+                fut, reply = next(ac)
                 t = meta.pop(fut)
-                if self._handle(fut, t, pending, done, KilledWorker):
+                if self._handle(reply, t, pending, done, KilledWorker):
                     window[0] = self._window()
                 submit()
         except BaseException:
@@ -554,13 +558,13 @@ class DaskPool:
         return done
 
     def _window(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+        return max(1, sum(self.client.nthreads().values())) * DASK_PREFETCH
 
-    def _handle(self, fut: Any, t: _Task, pending: deque[_Task], done: dict[int, Outcome], killed: type) -> bool:
+    def _handle(self, reply: Any, t: _Task, pending: deque[_Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""
-        try:
-            reply = fut.result()
-        except killed:
+        if isinstance(reply, BaseException) and not isinstance(reply, killed):
+            raise reply
+        if isinstance(reply, killed):
             self.stats["crashed"] += 1
             t.attempt += 1
             if t.attempt > self.retries:
