@@ -549,6 +549,8 @@ class DaskPool:
             while len(done) < n:
                 fut, reply = next(ac)
                 t = meta.pop(fut)
+                if fut.status == "error":                 # reply is then a (type, exception, traceback)
+                    reply = fut.exception()
                 if self._handle(reply, t, pending, done, KilledWorker):
                     window[0] = self._window()
                 submit()
