@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zoaf.evaluate import Evaluator  # noqa: E402
+from zoaf.evaluate import DEFAULT_RECYCLE_AFTER, Evaluator  # noqa: E402
 from zoaf.problem import FunctionProblem, Parameter, Problem  # noqa: E402
 
 #: Seconds the synthetic problem sleeps per simulation (about a small circuit's in-process simulation).
@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--soak", type=int, default=0, metavar="N", help="run a memory soak of N simulations")
     ap.add_argument("--workers", type=int, default=2, help="workers for the soak")
-    ap.add_argument("--recycle-after", type=int, default=5000)
+    ap.add_argument("--recycle-after", type=int, default=DEFAULT_RECYCLE_AFTER)
     args = ap.parse_args()
     if args.soak:
         soak(args.problem, args.soak, max(args.batch, 50), args.workers, args.recycle_after)

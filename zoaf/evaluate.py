@@ -35,8 +35,9 @@ from .workers import DaskPool, LocalPool, dumps_problem, needs_new_process
 
 #: Seconds one simulation may run before its worker is killed (sky130 decks load in ~5 s; sims take ms).
 DEFAULT_TIMEOUT = 60.0
-#: Simulations before a worker process is replaced (NGSPICE.md: ~10 kB growth per evaluation).
-DEFAULT_RECYCLE_AFTER = 5000
+#: Simulations before a worker process is replaced: the soak measured ~10 kB RSS growth per simulation on
+#: two_stage_amp (benchmarks/throughput.py --soak), so <= 40 MB per worker; a respawn costs ~0.5 s + a deck load.
+DEFAULT_RECYCLE_AFTER = 4000
 #: Times a simulation whose worker died is run again before it is recorded as crashed.
 DEFAULT_RETRIES = 1
 

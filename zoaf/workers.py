@@ -18,8 +18,8 @@ Worker protocol (both backends):
   raise) is raised again in the parent, as the in-process evaluator would;
 - worker processes ignore SIGINT: on Ctrl-C the parent decides (it kills the busy workers and re-raises).
 
-The local pool also recycles a worker after ``recycle_after`` simulations (NGSPICE.md "Memory": ≈9-15 kB per
-evaluation, so 5000 simulations ≈ 75 MB at worst; measured growth is in ``benchmarks/throughput.py --soak``).
+The local pool also recycles a worker after ``recycle_after`` simulations (default 4000 in ``zoaf.evaluate``):
+the soak in ``benchmarks/throughput.py --soak`` measured ~10 kB of RSS growth per simulation on two_stage_amp.
 """
 from __future__ import annotations
 
