@@ -74,6 +74,7 @@ class CircuitProblem(Problem):
         self.allow_shell = allow_shell
         self.timeout = float(timeout)
         self._session: Any = None
+        self.needs_new_process = False
 
     from_netlist = classmethod(lambda cls, path, **kw: cls(path, **kw))
 
@@ -81,6 +82,7 @@ class CircuitProblem(Problem):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_session"] = None
+        state["needs_new_process"] = False
         return state
 
     def session(self) -> Any:
@@ -125,7 +127,9 @@ class CircuitProblem(Problem):
                            time.perf_counter() - t0)
         except SimulationError as e:
             if e.needs_new_process:
+                # libngspice cannot load anything again in this process: the worker pool replaces the process.
                 self.close()
+                self.needs_new_process = True
             return Outcome(Status(e.status), error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         fom, obj, feas = self.score(measures)
         return Outcome(Status.OK, fom, measures, obj, feas, None, time.perf_counter() - t0)
