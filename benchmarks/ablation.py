@@ -29,6 +29,7 @@ ZOAF_VARIANTS = {
     "no-multistart": {"n_starts": 1, "n_init": 0},
     "no-monitor": {"monitor": False},
     "no-reuse": {"estimator": "classic"},
+    "rank": {"values": "rank"},
 }
 PEERS = ("cma-warm", "random")
 

@@ -19,6 +19,7 @@ from ..errors import InputError
 
 MODES = ("hybrid", "random", "coordinate")
 ESTIMATORS = ("regression", "classic")
+VALUES = ("raw", "rank")
 DIRECTIONS = ("orthogonal", "gaussian", "rademacher")
 
 
@@ -63,6 +64,12 @@ class ZOAFConfig:
     trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
     forward-difference estimate from this step's probes only."""
 
+    values: str = "rank"
+    """What the regression fits: ``raw`` values, or their ``rank`` among the neighbourhood (scale-free: a
+    constraint cliff -- infeasible FoMs sit 100+ above feasible ones -- no longer dominates the fit). Rank:
+    on two_stage_amp (10 seeds, B=400, with alpha0=0.5/h_max=0.25) it raised the worst run of every objective
+    (BENCHMARKS.md, "ZOAF defaults")."""
+
     curvature: bool = True
     """Fit an isotropic curvature term 0.5 c |x - x_k|^2 beside the gradient: it absorbs most of the
     second-order bias of differences taken at a step's distance from the iterate."""
@@ -77,9 +84,10 @@ class ZOAFConfig:
     memory: int | None = None
     """Recent points kept for the regression estimate; ``None`` = 2d (more rows than unknowns, still local)."""
 
-    alpha0: float = 0.1
-    """Initial step length along the normalised estimate (box units): a tenth of the box, the typical distance
-    from a good Sobol point to its basin's floor in 20-D."""
+    alpha0: float = 0.5
+    """Initial step length along the normalised estimate (box units, Euclidean): ~0.1 per coordinate in 22-D,
+    the radius warm CMA-ES starts with (sigma0 = 0.1). 0.1 was too local on the circuits: runs stayed in the
+    basin of their Sobol start (worst fom run 0.9x CMA-ES's UGBW at 0.1, see BENCHMARKS.md)."""
 
     alpha_min: float = 1e-4
     """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8)."""
@@ -97,8 +105,8 @@ class ZOAFConfig:
     h_min: float = 1e-3
     """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise (lesson 8)."""
 
-    h_max: float = 0.1
-    """Largest probe distance (a tenth of the box)."""
+    h_max: float = 0.25
+    """Largest probe distance: half of ``alpha0``, so that the first probes see the scale of the first steps."""
 
     window: int | None = None
     """Monitor window, in charged simulations of the start; ``None`` = max(d, 16): about one sweep."""
@@ -134,6 +142,8 @@ class ZOAFConfig:
             raise bad("mode", f"must be one of {', '.join(MODES)}")
         if self.estimator not in ESTIMATORS:
             raise bad("estimator", f"must be one of {', '.join(ESTIMATORS)}")
+        if self.values not in VALUES:
+            raise bad("values", f"must be one of {', '.join(VALUES)}")
         if self.directions not in DIRECTIONS:
             raise bad("directions", f"must be one of {', '.join(DIRECTIONS)}")
         if self.n_init is not None and self.n_init < 0:

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "regression_estimate", "min_step_displacement", "frozen_mask"]
@@ -182,6 +183,14 @@ def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
         A, df = A * w[:, None], df * w
     sol, *_ = np.linalg.lstsq(A, df, rcond=1e-10)
     return (sol[:-1], float(sol[-1])) if curvature else sol
+
+
+def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:
+    """Values replaced by their normalised ranks in [0, 1] (ties share the mean rank): the iterate's and the
+    neighbours'. Monotone, so descent directions keep their sense; scale-free, so a cliff does not dominate."""
+    r = rankdata(np.concatenate([[fx], np.asarray(F, float)]))
+    r = (r - 1.0) / max(len(r) - 1, 1)
+    return float(r[0]), r[1:]
 
 
 def frozen_mask(x: np.ndarray, g: np.ndarray, tol: float = 1e-12) -> np.ndarray:

@@ -318,10 +318,13 @@ class ZOAF(Optimizer):
                 return st.g
             D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
             w = 1.0 / (D2 + h * h) if self.config.weighting else None
+            fx, F = st.fx, st.F[near]
+            if self.config.values == "rank":
+                fx, F = est.ranks(fx, F)
             if self.config.curvature:
-                g, st.curv = est.regression_estimate(st.x, st.fx, st.X[near], st.F[near], w, curvature=True)
+                g, st.curv = est.regression_estimate(st.x, fx, st.X[near], F, w, curvature=True)
                 return g
-            return est.regression_estimate(st.x, st.fx, st.X[near], st.F[near], w)
+            return est.regression_estimate(st.x, fx, st.X[near], F, w)
         # classic: this step's probes only, at the centre they were taken around
         if meta["mode"] == "random":
             g = est.random_estimate(meta["fx"], FP, meta["x"], P, meta["scale"])
