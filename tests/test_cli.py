@@ -83,12 +83,12 @@ def test_simulate_set_values() -> None:
 # ---------------------------------------------------------------------- optimize
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict]]:
-    """Two optimize runs with the same seed into different directories: (run dir, --json output)."""
+    """Two optimize runs with the same seed, with 1 and 2 worker processes: (run dir, --json output)."""
     runs = []
-    for name in ("a", "b"):
+    for name, workers in (("a", "1"), ("b", "2")):
         out = tmp_path_factory.mktemp("opt") / name
         r = zoaf("optimize", str(AMP), "--budget", str(BUDGET), "--seed", "1", "--json", "--out", str(out),
-                 "--workers", "1")
+                 "--workers", workers)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         runs.append((out, json.loads(r.stdout)))
     return runs
@@ -132,6 +132,7 @@ def test_best_cir_reproduces_result(run_dirs: list[tuple[Path, dict]], tmp_path:
 
 
 def test_same_seed_same_result(run_dirs: list[tuple[Path, dict]]) -> None:
+    """Same seed, 1 or 2 workers: the same result.json and best.cir (results do not depend on timing)."""
     (a, _), (b, _) = run_dirs
     ra, rb = (json.loads((d / "result.json").read_text()) for d in (a, b))
     assert ra == rb

@@ -163,6 +163,7 @@ def shared_ngspice():
             _command(ng, "optran 1 1 1 0 0 0")
             _command(ng, "set nomoremode")
             _command(ng, f"set history={_HISTORY_EVERY}")
+            ng.baseline_vars = _variables(ng)
         return _SHARED
 
 
@@ -171,6 +172,18 @@ def _command(ng, command: str) -> list[str]:
     ng.lines = []
     ng._ngspice_shared.ngSpice_Command(command.encode())
     return _strip_prefix(ng.lines)
+
+
+def _variables(ng) -> set[str]:
+    """Names of ngspice's front-end variables (``set`` with no argument lists them, ``* name`` for read-only)."""
+    return {ln.lstrip("* ").split("\t")[0].split()[0] for ln in _command(ng, "set") if ln.strip()}
+
+
+def _forget_previous_deck(ng) -> None:
+    """Unset the variables an earlier deck's ``.options``/``.control`` left behind (sky130's ``scale=1e-6``
+    would shrink every device of the next circuit loaded in this process a millionfold)."""
+    for name in sorted(_variables(ng) - ng.baseline_vars):
+        _command(ng, f"unset {name}")
 
 
 def _strip_prefix(lines: list[str]) -> list[str]:
@@ -220,6 +233,7 @@ class SpiceSession:
         prev = SpiceSession._active
         if prev is not None and prev._loaded:
             prev.close()
+        _forget_previous_deck(ng)
         _command(ng, "set ngbehavior=hsa")
         deck = self.netlist.session_deck()
         ffi = ng.ffi

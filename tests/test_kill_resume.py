@@ -1,0 +1,70 @@
+"""kill -9 of a whole `zoaf optimize`, then `--resume`: the identical history, best point and result.json.
+
+The uninterrupted reference and every killed run use the same seed; kills land at different moments (after
+a given number of history rows were committed, so mid-batch as well as between batches).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+AMP = ROOT / "netlists" / "two_stage_amp.cir"
+BUDGET = 90
+ARGS = ["optimize", str(AMP), "--budget", str(BUDGET), "--seed", "3", "--workers", "1", "--quiet"]
+
+
+def zoaf(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "zoaf", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def rows(run: Path) -> list[tuple]:
+    """Every recorded simulation without its timings (wall clock and simulator seconds differ by nature)."""
+    with sqlite3.connect(run / "history.db") as db:
+        return db.execute("SELECT idx, u, params, measures, fom, objective, feasible, status, error, phase, "
+                          "charged FROM evals ORDER BY idx").fetchall()
+
+
+def count(run: Path) -> int:
+    try:
+        with sqlite3.connect(run / "history.db", timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ref") / "run"
+    p = zoaf(*ARGS, "--out", str(out))
+    assert p.wait(timeout=600) == 0, p.stderr.read()
+    return out
+
+
+@pytest.mark.parametrize("kill_after", [1, 23, 61])
+def test_kill_9_then_resume_is_identical(reference: Path, tmp_path: Path, kill_after: int) -> None:
+    out = tmp_path / "run"
+    p = zoaf(*ARGS, "--out", str(out))
+    deadline = time.monotonic() + 300
+    while count(out) < kill_after and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert p.poll() is None, "the run ended before it could be killed"
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    killed_at = count(out)
+    assert killed_at < BUDGET
+    r = zoaf("optimize", str(AMP), "--resume", str(out), "--workers", "1", "--quiet")
+    assert r.wait(timeout=600) == 0, r.stderr.read()
+    assert rows(out) == rows(reference)
+    assert json.loads((out / "result.json").read_text()) == json.loads((reference / "result.json").read_text())
+    assert (out / "best.cir").read_text() == (reference / "best.cir").read_text()
