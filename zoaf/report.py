@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import InputError
 from .history import History, Record
+from .plots import FomAxes
 from .spec import INFEASIBLE_OFFSET
 
 REFERENCE = "zoaf"
@@ -312,43 +313,6 @@ def _bands(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return q[0], q[1], q[2]
 
 
-class _FomAxes:
-    """FoM axes that keep both regimes readable: when a plot holds infeasible FoMs (``INFEASIBLE_OFFSET`` +
-    violation) and feasible ones, a short upper panel shows the violation (log) and the main panel the
-    feasible FoMs (linear, or log when they are positive and span more than two decades)."""
-
-    def __init__(self, fig: Any, values: Iterable[float]) -> None:
-        v = np.asarray([x for x in values if np.isfinite(x)], dtype=float)
-        feas, infeas = v[v < INFEASIBLE_OFFSET], v[v >= INFEASIBLE_OFFSET]
-        self.top = self.main = None
-        if len(infeas) and len(feas):
-            self.top, self.main = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 2.2]})
-        elif len(infeas):
-            self.top = fig.subplots()
-        else:
-            self.main = fig.subplots()
-        if self.top is not None:
-            self.top.set_yscale("log")
-            self.top.set_ylabel("infeasible:\nviolation", fontsize=8)
-        if self.main is not None and len(feas) and feas.min() > 0 and feas.max() > 100 * feas.min():
-            self.main.set_yscale("log")
-        self.bottom = self.main if self.main is not None else self.top
-
-    @property
-    def axes(self) -> list[Any]:
-        return [a for a in (self.top, self.main) if a is not None]
-
-    def split(self, y: np.ndarray) -> list[tuple[Any, np.ndarray]]:
-        """(axes, values to draw there; NaN elsewhere) pairs."""
-        y = np.asarray(y, dtype=float)
-        parts = []
-        if self.top is not None:
-            parts.append((self.top, np.where(y >= INFEASIBLE_OFFSET, np.maximum(y - INFEASIBLE_OFFSET, 1e-12), np.nan)))
-        if self.main is not None:
-            parts.append((self.main, np.where(y < INFEASIBLE_OFFSET, y, np.nan)))
-        return parts
-
-
 def _color(i: int, method: str) -> str:
     return "black" if method == REFERENCE else f"C{i}"
 
@@ -375,7 +339,7 @@ def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
             curves = np.array([r.best_at_sims(grid) if key == "sims" else r.best_at_seconds(grid) for r in rs])
             bands[m] = _bands(curves)
         fig = plt.figure(figsize=(7.5, 5.0), dpi=110)
-        fa = _FomAxes(fig, [x for b in bands.values() for q in b for x in q] + [s.target])
+        fa = FomAxes(fig, [x for b in bands.values() for q in b for x in q] + [s.target])
         for i, (m, (lo, med, hi)) in enumerate(bands.items()):
             c = _color(i, m)
             for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
@@ -407,7 +371,7 @@ def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
     names = list(s.runs)
     data = [[r.final for r in s.runs[m]] for m in names]
     fig = plt.figure(figsize=(7.5, 4.5), dpi=110)
-    fa = _FomAxes(fig, [x for d in data for x in d])
+    fa = FomAxes(fig, [x for d in data for x in d])
     for ax in fa.axes:
         for i, d in enumerate(data):
             (_, y), = [(a, y) for a, y in fa.split(np.array(d)) if a is ax]
