@@ -1,7 +1,6 @@
 """The Dask backend on a real LocalCluster (loopback): same results as the local pool, crashes, timeouts."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
