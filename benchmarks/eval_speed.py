@@ -1,50 +1,34 @@
 """Per-evaluation wall time: in-process SpiceSession vs a fresh ``ngspice -b`` per evaluation; RSS soak.
 
-Both run the same N random sizings in one process, side by side. Sizings are drawn inside the spec bounds of
-``<stem>.toml`` (log-uniform for ``scale = "log"``, integers rounded); without a spec, uniformly within +-30%
-of each ``.param`` default (names starting ``nf`` rounded). The soak runs ``--soak`` session evaluations and
-reports the process RSS after 100 and after all of them.
+Both run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
+box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
+process RSS after 100 and after all of them.
 
     python benchmarks/eval_speed.py --netlist netlists/two_stage_amp.cir --n 200 --soak 5000
+    python benchmarks/eval_speed.py --netlist netlists/sky130/two_stage_amp.cir --n 8 --soak 0
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import statistics
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from zoaf.circuit import CircuitProblem  # noqa: E402
 from zoaf.errors import SimulationError  # noqa: E402
-from zoaf.netlist import Netlist  # noqa: E402
 from zoaf.spice import SpiceSession, run_batch  # noqa: E402
-from zoaf.units import parse  # noqa: E402
 
 
-def sampler(nl: Netlist, spec: Path, seed: int):
+def sampler(problem: CircuitProblem, seed: int):
+    """Uniform points of the spec's box (log axes log-uniform, integers rounded), as .param values."""
     rng = np.random.default_rng(seed)
-    if spec.exists():
-        params = tomllib.loads(spec.read_text())["parameters"]
-        box = {k.lower(): (parse(v["lo"]), parse(v["hi"]), v.get("scale", "lin") == "log", v.get("type") == "int")
-               for k, v in params.items()}
-    else:
-        box = {k: (0.7 * parse(v), 1.3 * parse(v), False, k.startswith("nf"))
-               for k, v in nl.params.items() if not v.lstrip().startswith(("{", "'"))}
-
-    def draw() -> dict[str, float]:
-        out = {}
-        for k, (lo, hi, log, integer) in box.items():
-            v = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
-            out[k] = float(round(v)) if integer else float(v)
-        return out
-    return draw, len(box), spec.exists()
+    return lambda: problem.as_dict(problem.to_physical(rng.uniform(size=problem.dim)))
 
 
 def rss_mb() -> float:
@@ -60,8 +44,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     path = Path(a.netlist)
-    nl = Netlist.read(path)
-    draw, d, from_spec = sampler(nl, path.with_suffix(".toml"), a.seed)
+    problem = CircuitProblem.from_netlist(path)          # the spec's box; a PDK placeholder filled in
+    nl, d = problem.netlist, problem.dim
+    draw = sampler(problem, a.seed)
     points = [draw() for _ in range(a.n)]
     t_sess, t_batch, fails, worst = [], [], 0, 0.0
     with SpiceSession(nl) as s:
@@ -97,7 +82,7 @@ def main() -> None:
             soak = (r100, rss_mb())
     ms, mb = statistics.median(t_sess) * 1e3, statistics.median(t_batch) * 1e3
     print(f"### Evaluation speed: `{path.name}` ({d} parameters, {a.n} sizings "
-          f"{'from the spec bounds' if from_spec else 'within +-30% of the defaults'}, seed {a.seed})\n")
+          f"from the spec bounds, seed {a.seed})\n")
     print(f"Host: {platform.node()}, Python {platform.python_version()}, ngspice 39 (libngspice in-process)\n")
     print("| | median ms / evaluation | p90 ms |")
     print("|---|---|---|")
