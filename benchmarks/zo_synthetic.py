@@ -20,6 +20,7 @@ import numpy as np
 
 import zoaf
 from zoaf.zo import ZOAF
+from zoaf.zo.config import ABLATIONS
 
 DIM = 22
 
@@ -64,18 +65,7 @@ FUNCTIONS: dict[str, tuple[Callable[[np.ndarray], float], list[tuple[float, floa
     "logquad": (logquad, [(1e-3, 1e3)] * DIM, list(range(DIM))),
 }
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "zoaf": {},
-    "random-only": {"mode": "random"},
-    "coordinate-only": {"mode": "coordinate"},
-    "no-multistart": {"n_starts": 1, "n_init": 0},
-    "no-monitor": {"monitor": False},
-    "no-reuse": {"estimator": "classic"},
-    "one-start": {"n_starts": 1},
-    "no-curvature": {"curvature": False},
-    "raw-values": {"values": "raw"},
-    "small-steps": {"alpha0": 0.1, "h_max": 0.1},
-}
+VARIANTS = ABLATIONS
 
 
 PEERS = ("cma-warm", "random")

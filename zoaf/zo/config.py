@@ -181,3 +181,19 @@ class ZOAFConfig:
 
     def resolved_window(self, dim: int) -> int:
         return self.window if self.window is not None else max(dim, 16)
+
+
+#: Named ablations of the full method (each a set of ZOAFConfig overrides), shared by the benchmarks: a
+#: component earns its place when removing it loses on the same budget and seeds (BENCHMARKS.md).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "zoaf": {},
+    "random-only": {"mode": "random"},
+    "coordinate-only": {"mode": "coordinate"},
+    "no-multistart": {"n_starts": 1, "n_init": 0},
+    "no-monitor": {"monitor": False},
+    "no-reuse": {"estimator": "classic"},
+    "one-start": {"n_starts": 1},
+    "no-curvature": {"curvature": False},
+    "raw-values": {"values": "raw"},
+    "small-steps": {"alpha0": 0.1, "h_max": 0.1},
+}
