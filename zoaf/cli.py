@@ -262,7 +262,7 @@ def optimize(
             raise InputError(f"--out {out_dir}: cannot create the run directory ({e.strerror})") from None
         show = not (quiet or as_json)
         t0 = time.perf_counter()
-        with evaluator, _progress(show, budget) as update:
+        with evaluator.start(), _progress(show, budget) as update:
             result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
                                   out=out_dir, resume=resume is not None, evaluator=evaluator, callback=update)
         seconds = time.perf_counter() - t0

@@ -133,17 +133,22 @@ class Evaluator:
                 out.append((x, replace(self._cache[k], status=Status.CACHED, seconds=0.0), False))
         return out
 
-    def _run(self, todo: list[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
-        if self.workers == 0:
-            return {i: self._simulate_here(x) for i, x in todo}
-        if self._pool is None:
+    def start(self) -> "Evaluator":
+        """Start the workers (or connect to Dask) now rather than at the first batch, so that an unreachable
+        scheduler or an unpicklable problem is reported before anything else happens."""
+        if self.workers and self._pool is None:
             blob = dumps_problem(self.problem)
             if self.dask is not None:
                 self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries)
             else:
                 self._pool = LocalPool(blob, self.workers, timeout=self.timeout,
                                        recycle_after=self.recycle_after, retries=self.retries)
-        return self._pool.run(todo)
+        return self
+
+    def _run(self, todo: list[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
+        if self.workers == 0:
+            return {i: self._simulate_here(x) for i, x in todo}
+        return self.start()._pool.run(todo)
 
     def _simulate_here(self, x: np.ndarray) -> Outcome:
         outcome = self.problem.simulate(x)

@@ -54,6 +54,8 @@ MAX_STARTUP_FAILURES = 3
 #: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
 #: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
 #: innocent tasks spending their retry when a neighbour crashes.
+#: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
+DASK_CONNECT_TIMEOUT = 10
 DASK_PREFETCH = 1
 #: Seconds ``close()`` waits for workers to finish ``problem.close()`` before killing them.
 CLOSE_GRACE = 5.0
@@ -498,7 +500,11 @@ class DaskPool:
             self.client = distributed.Client(cluster)
             self._own.insert(0, self.client)
         elif isinstance(dask, str):
-            self.client = distributed.Client(dask)
+            try:
+                self.client = distributed.Client(dask, timeout=DASK_CONNECT_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise InputError(f"--dask {dask}: cannot reach a Dask scheduler there ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())[:200]})") from None
             self._own.append(self.client)
         else:
             raise InputError(f"dask must be 'local', a scheduler address or a distributed.Client, got {dask!r}")
