@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "regression_estimate", "min_step_displacement", "frozen_mask"]
@@ -188,8 +187,10 @@ def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
 def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:
     """Values replaced by their normalised ranks in [0, 1] (ties share the mean rank): the iterate's and the
     neighbours'. Monotone, so descent directions keep their sense; scale-free, so a cliff does not dominate."""
-    r = rankdata(np.concatenate([[fx], np.asarray(F, float)]))
-    r = (r - 1.0) / max(len(r) - 1, 1)
+    v = np.concatenate([[fx], np.asarray(F, float)])
+    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)   # numpy: scipy's rankdata
+    mean_rank = np.cumsum(counts) - (counts + 1) / 2.0                          # costs ~1 ms of dispatch
+    r = mean_rank[inverse] / max(len(v) - 1, 1)
     return float(r[0]), r[1:]
 
 
