@@ -144,3 +144,11 @@ def test_multistart_ranking_budget_and_schedule():
     assert next_alpha(0.1, np.array([0.1, 0.2]), np.array([True, False]), 2.0, 0.5) == pytest.approx(0.1)
     assert next_alpha(0.1, np.array([0.1, 0.2]), np.array([False, False]), 2.0, 0.5) == pytest.approx(0.05)
     assert smoothing_radius(1e-6, 0.5, 1e-3, 0.1) == 1e-3
+
+
+def test_outliers_switch_the_regression_to_ranks():
+    from zoaf.zo.estimators import has_outliers
+    smooth = np.linspace(1.0, 2.0, 12)
+    assert not has_outliers(1.5, smooth)
+    assert has_outliers(1.5, np.append(smooth, 101.0))      # a constraint cliff: infeasible FoM = 100 + v
+    assert not has_outliers(3.0, np.full(5, 3.0))            # flat: nothing to rank

@@ -19,7 +19,7 @@ from ..errors import InputError
 
 MODES = ("hybrid", "random", "coordinate")
 ESTIMATORS = ("regression", "classic")
-VALUES = ("raw", "rank")
+VALUES = ("auto", "raw", "rank")
 DIRECTIONS = ("orthogonal", "gaussian", "rademacher")
 
 
@@ -64,11 +64,12 @@ class ZOAFConfig:
     trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
     forward-difference estimate from this step's probes only."""
 
-    values: str = "rank"
-    """What the regression fits: ``raw`` values, or their ``rank`` among the neighbourhood (scale-free: a
-    constraint cliff -- infeasible FoMs sit 100+ above feasible ones -- no longer dominates the fit). Rank:
-    on two_stage_amp (10 seeds, B=400, with alpha0=0.5/h_max=0.25) it raised the worst run of every objective
-    (BENCHMARKS.md, "ZOAF defaults")."""
+    values: str = "auto"
+    """What the regression fits: ``raw`` values, their ``rank`` among the neighbourhood, or ``auto``: ranks
+    only when the neighbourhood holds outliers (a value farther from the median than ``OUTLIER_SPREAD`` times
+    the median absolute deviation: a constraint cliff, where infeasible FoMs sit 100+ above feasible ones),
+    raw values otherwise. Raw values keep the magnitudes the curvature fit needs (sphere at B=400: 8e-8 raw
+    vs 3e-3 rank); ranks keep a cliff from dominating the fit (BENCHMARKS.md, section 4 and 5)."""
 
     curvature: bool = True
     """Fit an isotropic curvature term 0.5 c |x - x_k|^2 beside the gradient: it absorbs most of the
@@ -195,5 +196,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "one-start": {"n_starts": 1},
     "no-curvature": {"curvature": False},
     "raw-values": {"values": "raw"},
+    "rank-values": {"values": "rank"},
     "small-steps": {"alpha0": 0.1, "h_max": 0.1},
 }

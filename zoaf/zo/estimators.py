@@ -194,6 +194,18 @@ def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:
     return float(r[0]), r[1:]
 
 
+#: A value this many median absolute deviations from the neighbourhood's median is an outlier (a cliff).
+OUTLIER_SPREAD = 20.0
+
+
+def has_outliers(fx: float, F: np.ndarray, spread: float = OUTLIER_SPREAD) -> bool:
+    """Whether the iterate's and neighbours' values hold an outlier: a jump no smooth model should fit."""
+    v = np.concatenate([[fx], np.asarray(F, float)])
+    med = np.median(v)
+    mad = np.median(np.abs(v - med))
+    return bool(np.max(np.abs(v - med)) > spread * mad) if mad > 0 else bool(np.any(v != med))
+
+
 def frozen_mask(x: np.ndarray, g: np.ndarray, tol: float = 1e-12) -> np.ndarray:
     """Coordinates pinned at a bound whose descent direction (-g) points out of the box: nothing to gain."""
     return ((x <= tol) & (g > 0)) | ((x >= 1.0 - tol) & (g < 0))

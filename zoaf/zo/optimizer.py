@@ -319,7 +319,7 @@ class ZOAF(Optimizer):
             D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
             w = 1.0 / (D2 + h * h) if self.config.weighting else None
             fx, F = st.fx, st.F[near]
-            if self.config.values == "rank":
+            if self.config.values == "rank" or (self.config.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)
             if self.config.curvature:
                 g, st.curv = est.regression_estimate(st.x, fx, st.X[near], F, w, curvature=True)
