@@ -23,10 +23,11 @@ from zoaf.circuit import CircuitProblem
 from zoaf.zo.config import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The circuit ablation: the components the issue asks about, the two defaults changed on this benchmark
-#: (rank values, step sizes), and the peers.
+#: The circuit ablation: the components the issue asks about, the value transform and the step sizes chosen on
+#: this benchmark, and the peers.
 ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart",
-                                           "no-monitor", "no-reuse", "raw-values", "small-steps")}
+                                           "no-monitor", "no-reuse", "raw-values", "rank-values",
+                                           "small-steps")}
 PEERS = ("cma-warm", "random")
 
 
