@@ -36,8 +36,11 @@ def rows(run: Path) -> list[tuple]:
 
 
 def count(run: Path) -> int:
+    """Rows committed so far, read-only (a plain connect would create an empty history.db under the run)."""
+    if not (run / "history.db").exists():
+        return 0
     try:
-        with sqlite3.connect(run / "history.db", timeout=1) as db:
+        with sqlite3.connect(f"file:{run / 'history.db'}?mode=ro", uri=True, timeout=1) as db:
             return db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
     except sqlite3.Error:
         return 0
