@@ -95,15 +95,6 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
 
-    @property
-    def ok(self) -> bool:
-        return self.status in (Status.OK, Status.CACHED) and math.isfinite(self.fom)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status.value, "fom": self.fom, "measures": self.measures,
-                "objective": self.objective, "feasible": self.feasible, "error": self.error,
-                "seconds": self.seconds}
-
 
 class Problem:
     """Bounds, box mapping and evaluation of one physical point. Subclasses implement ``simulate``.
@@ -129,10 +120,6 @@ class Problem:
     @property
     def names(self) -> list[str]:
         return [p.name for p in self.parameters]
-
-    @property
-    def integer_mask(self) -> np.ndarray:
-        return np.array([p.integer for p in self.parameters])
 
     @property
     def unit_steps(self) -> np.ndarray:
