@@ -307,8 +307,8 @@ def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, q
     if result.params:
         _print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
     feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
-    out.print(f"{result.message}: FoM {result.fun:.6g} {feas} ({result.nfev} simulations, {result.ncached} cached, "
-              f"{result.nfailed} failed, {seconds:.1f} s)")
+    out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
+              f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)")
     out.print(f"run directory: {out_dir}  (best.cir, result.json, history.db, convergence.png)")
 
 
