@@ -164,6 +164,11 @@ class CMA(Optimizer):
         values = fails.copy()
         k = min(len(f), len(values))
         values[:k] = np.where(np.isfinite(f[:k]), f[:k], fails[:k])
+        q1, q3 = np.percentile(values, [25, 75])
+        if q1 == q3 and not getattr(self._es.boundary_handler, "hist", [None]):
+            # BoundPenalty calibrates on the first generation's interquartile range and raises when it is 0
+            # (e.g. a population of equally infeasible designs): break the ties there, by a relative 1e-9.
+            values = values + 1e-9 * max(1.0, float(np.abs(values).max())) * self.rng.random(len(values))
         with self._own_rng():
             self._es.tell(self._pending, values.tolist())
             stop = self._es.stop()

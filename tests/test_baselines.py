@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import zoaf
 from zoaf import registry
 
 CENTER = np.array([0.2, 0.7, 0.4, 0.85, 0.3])
@@ -143,3 +144,11 @@ def test_cma_partial_last_population_and_minimize():
     res = zoaf.minimize(lambda x: float(np.sum((x - 0.3) ** 2)), [(-1, 1)] * DIM, budget=50, seed=0,
                         method="cma")
     assert res.nfev == 50 and res.fun < 0.5  # 50 is not a multiple of the population (8)
+
+
+@pytest.mark.parametrize("method", ["cma", "cma-warm"])
+def test_cma_survives_a_flat_first_generation(method):
+    """A population of equal FoMs (equally infeasible designs) made pycma's BoundPenalty raise."""
+    res = zoaf.minimize(lambda x: 5.0 if x[0] < 0.9 else float(x[1]), [(0, 1)] * 4, budget=60, seed=0,
+                        method=method)
+    assert res.nfev == 60
