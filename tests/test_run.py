@@ -8,7 +8,7 @@ import pytest
 import zoaf
 from zoaf.errors import InputError
 from zoaf.history import History
-from zoaf.problem import FunctionProblem, Parameter
+from zoaf.problem import FunctionProblem
 
 
 def sphere(x):

@@ -460,7 +460,6 @@ class SpiceSession:
 
     def _collect(self, results: dict[str, float], where: dict[str, str], wanted: list[str] | None
                  ) -> dict[str, float]:
-        nl = self.netlist
         for name, plot in where.items():
             if wanted is not None and name not in wanted:
                 continue

@@ -268,7 +268,7 @@ class ZOAF(Optimizer):
     def _tell_step(self, st: _Start, X: np.ndarray, F: np.ndarray) -> None:
         cfg, meta = self.config, self._pending
         st.used += int(self._charged.sum())
-        x_old, fx_old, nt = meta["x"], meta["fx"], meta["n_trials"]
+        fx_old, nt = meta["fx"], meta["n_trials"]
         ok = np.isfinite(F)
         if ok.any():
             st.X = np.vstack([st.X, X[ok]])[-4 * self._memory:]
