@@ -11,6 +11,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,17 +30,29 @@ MAX_FREE_BATCHES = 200
 Callback = Callable[[Result], "bool | None"]
 
 
-def best_record(records: list[Record]) -> Record | None:
-    """The best *evaluated* point: lowest FoM, earliest on ties (so replays agree)."""
-    ok = [r for r in records if np.isfinite(r.fom)]
-    return min(ok, key=lambda r: (r.fom, r.idx)) if ok else None
+@dataclass
+class _Tally:
+    """The best *evaluated* point (lowest FoM, earliest on ties, so replays agree) and the counts, kept as
+    records arrive: a result mid-run (every batch, for the progress display) costs O(1), not a history scan."""
+
+    best: Record | None = None
+    nfev: int = 0
+    ncached: int = 0
+    nfailed: int = 0
+
+    def add(self, r: Record) -> None:
+        self.nfev += r.charged
+        self.ncached += not r.charged
+        if not np.isfinite(r.fom):
+            self.nfailed += 1
+        elif self.best is None or r.fom < self.best.fom:
+            self.best = r
 
 
-def make_result(problem: Problem, records: list[Record], nit: int, method: str, seed: int | None,
-                stop: StopReason | None) -> Result:
-    best = best_record(records)
-    counts = dict(nfev=sum(r.charged for r in records), ncached=sum(not r.charged for r in records),
-                  nfailed=sum(not np.isfinite(r.fom) for r in records))
+def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int, method: str,
+                seed: int | None, stop: StopReason | None) -> Result:
+    best = tally.best
+    counts = dict(nfev=tally.nfev, ncached=tally.ncached, nfailed=tally.nfailed)
     if best is None:
         nan = np.full(problem.dim, np.nan)
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
@@ -98,6 +111,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
                        "numpy": np.__version__, "machine": platform.platform(), "started": time.time()})
     replay = hist.records()
     records: list[Record] = []
+    tally = _Tally()
     ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
     t0 = time.perf_counter() - (replay[-1].wall if replay else 0.0)
     stop: StopReason | None = None
@@ -118,20 +132,22 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
                 results.append((x[i], rec.outcome, rec.charged))
             if len(results) < len(u):
                 results += ev.evaluate(u[len(results):])
-            for i, ((xi, o, charged), ui) in enumerate(zip(results, u)):
+            for (xi, o, charged), ui in zip(results, u):
                 if len(records) < len(replay):
-                    records.append(replay[len(records)])
-                    continue
-                rec = Record(len(records), ui, problem.as_dict(xi), o, phase, charged, time.perf_counter() - t0)
+                    rec = replay[len(records)]
+                else:
+                    rec = Record(len(records), ui, problem.as_dict(xi), o, phase, charged,
+                                 time.perf_counter() - t0)
+                    hist.append(rec)
                 records.append(rec)
-                hist.append(rec)
+                tally.add(rec)
             charged = np.array([c for _, _, c in results])
             opt.tell(u, np.array([o.fom for _, o, _ in results]), charged)
             free_batches = 0 if charged.any() else free_batches + 1
             if free_batches >= MAX_FREE_BATCHES:
                 stop = StopReason.CONVERGED
                 break
-            if callback is not None and callback(make_result(problem, records, opt.nit, method, seed, None)):
+            if callback is not None and callback(make_result(problem, records, tally, opt.nit, method, seed, None)):
                 stop = StopReason.INTERRUPTED
                 break
         stop = stop or opt.stop_reason
@@ -140,7 +156,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     finally:
         if evaluator is None:
             ev.close()
-    result = make_result(problem, records, opt.nit, method, seed, stop)
+    result = make_result(problem, records, tally, opt.nit, method, seed, stop)
     if outdir is not None:
         write_run_dir(outdir, problem, result)
     hist.close()
