@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: this benchmark, and the peers.
 ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart",
                                            "no-monitor", "no-reuse", "raw-values", "rank-values",
-                                           "small-steps")}
+                                           "small-steps", "axes", "late-switch")}
 PEERS = ("cma-warm", "random")
 
 

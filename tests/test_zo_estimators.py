@@ -120,6 +120,38 @@ def test_regression_estimate_exact_on_linear_and_sphere_with_curvature():
     np.testing.assert_allclose(g, U.T @ (U @ G), atol=1e-9)
 
 
+def test_adapted_basis_follows_the_moves_and_skips_frozen_coordinates():
+    rng = np.random.default_rng(3)
+    ridge = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]) / np.sqrt(2)
+    moves = np.outer(rng.normal(size=12), ridge) + 1e-3 * rng.normal(size=(12, D))   # moves along a ridge
+    B, scale = est.adapted_basis(moves, np.ones(D, bool))
+    np.testing.assert_allclose(B @ B.T, np.eye(D), atol=1e-12)                     # orthonormal
+    assert abs(B[0] @ ridge) > 0.999                                                 # ridge first,
+    assert scale[0] > 2.0 * scale[1] and scale[1] == pytest.approx(np.sqrt(0.5), rel=1e-2)   # longest step
+    active = np.array([True, True, False, True, True, True])
+    B, scale = est.adapted_basis(moves, active)
+    assert B.shape == (5, D) and np.all(B[:, 2] == 0)                                # frozen: no direction
+    B, scale = est.adapted_basis(np.empty((0, D)), np.ones(D, bool))                # no moves: the axes
+    np.testing.assert_allclose(np.abs(B), np.eye(D)) and np.testing.assert_allclose(scale, 1.0)
+
+
+def test_basis_probes_flip_at_a_bound_and_directional_update_matches_coordinates():
+    x = np.array([0.95, 0.5, 0.02])
+    B = np.eye(3)
+    P = est.basis_probes(x, B, np.full(3, 0.2), signs=np.array([1.0, -1.0, -1.0]))
+    np.testing.assert_allclose(P - x, np.diag([-0.2, -0.2, 0.2]))   # no room up (x0) / down (x2): flipped
+    R = est.adapted_basis(np.array([[1.0, -2.0, 0.5]]), np.ones(3, bool))[0]
+    assert np.all((est.basis_probes(x, R, np.full(3, 0.3)) >= 0) & (est.basis_probes(x, R, np.full(3, 0.3)) <= 1))
+    f = lambda Q: np.atleast_2d(Q) @ np.array([1.0, -2.0, 3.0])
+    y = np.full(3, 0.5)
+    P = est.basis_probes(y, R, np.full(3, 0.1))                         # unclipped: orthogonal displacements
+    g = est.directional_update(np.zeros(3), f(y)[0], f(P), y, P)      # any basis: exact on linear functions
+    np.testing.assert_allclose(g, [1.0, -2.0, 3.0], atol=1e-9)
+    P = est.coordinate_probes(x, 1e-3, np.arange(3))
+    gc, _ = est.coordinate_estimate(f(x)[0], f(P), x, P, np.arange(3))
+    np.testing.assert_allclose(est.directional_update(np.zeros(3), f(x)[0], f(P), x, P), gc, atol=1e-9)
+
+
 def test_integer_min_step_and_frozen_mask():
     steps = np.array([0.0, 0.1, 0.1])
     d = est.min_step_displacement(np.array([0.01, 0.01, 0.06, -0.07, 0.3]), np.array([0, 0.1, 0.1, 0.1, 0.1]))

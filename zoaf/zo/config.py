@@ -8,6 +8,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(n_starts=1, n_init=0)          # no multi-start: one start at x0 (the box centre by default)
     ZOAFConfig(monitor=False)                 # fixed schedule: switch at ``switch_force``, no stall logic
     ZOAFConfig(estimator="classic")           # textbook estimates from this step's probes only (no reuse)
+    ZOAFConfig(basis_prior=1.0)               # coordinate phase on the plain axes (no adapted basis)
 """
 from __future__ import annotations
 
@@ -109,6 +110,16 @@ class ZOAFConfig:
     h_max: float = 0.25
     """Largest probe distance: half of ``alpha0``, so that the first probes see the scale of the first steps."""
 
+    basis_prior: float = 0.5
+    """Coordinate phase: weight of the identity in the covariance whose eigenvectors are the sweep's
+    directions (``est.adapted_basis``); the rest is the second moment of the last ``memory`` accepted moves.
+    1 = plain axes; lower = directions follow the moves (a ridge) more closely."""
+
+    step_max: float = 0.5
+    """Coordinate phase: longest probe along one direction (box units). The first sweep probes at ``h_max``;
+    a direction's step grows by ``grow`` after a success and shrinks by sqrt(``shrink``) after a failure,
+    when the next probe tries the other side (two failures: ``shrink``): a compass search per direction."""
+
     window: int | None = None
     """Monitor window, in charged simulations of the start; ``None`` = max(d, 16): about one sweep."""
 
@@ -119,12 +130,17 @@ class ZOAFConfig:
     """Sliding-window monitor on/off. Off: fixed schedule (switch at ``switch_force``, no stall shrink, no
     early stop; the step still adapts by trial success)."""
 
-    switch_min_used: float = 0.5
-    """A stall switches random -> coordinate only after this fraction of the start's budget: switching at
-    15-25% lost 2x in the prototype (lesson 1)."""
+    switch_min_used: float = 0.0
+    """A stall switches random -> coordinate only after this fraction of the start's budget. 0: the first stall
+    of the random phase switches. The prototype's switch at 15-25% lost 2x (lesson 1) because its sweeps cost
+    2d central differences each; ours cost nothing extra (forward probes, a block per step, every probe a
+    candidate iterate), and switching early wins on the circuits (BENCHMARKS.md section 4: 0.5 lost on
+    `fom` and `ugbw`)."""
 
-    switch_force: float = 0.8
-    """The switch happens at this fraction of the start's budget even without a stall (late refinement)."""
+    switch_force: float = 0.3
+    """The switch happens at this fraction of the start's budget even without a stall: random directions
+    explore while the step is long, the coordinate phase does most of the descent. Measured on the amplifier
+    (20 seeds, B=300): 0.2-0.4 tie, 0.8 (the former default) loses on `fom`, `ugbw` and `gain`."""
 
     min_sweeps: float = 1.0
     """The switch also needs budget for this many cheap sweeps (d forward probes each) of the coordinates."""
@@ -152,12 +168,12 @@ class ZOAFConfig:
         for name in ("n_starts", "q", "max_stalls"):
             if getattr(self, name) < 1:
                 raise bad(name, "must be >= 1")
-        for name in ("alpha0", "alpha_min", "h_min", "h_max", "h_ratio", "grow", "rel_tol"):
+        for name in ("alpha0", "alpha_min", "h_min", "h_max", "h_ratio", "grow", "rel_tol", "step_max"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise bad(name, "must be a positive finite number")
         if not 0 < self.shrink < 1:
             raise bad("shrink", "must lie in (0, 1)")
-        for name in ("rung_fraction", "switch_min_used", "switch_force"):
+        for name in ("rung_fraction", "switch_min_used", "switch_force", "basis_prior"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, "must lie in [0, 1]")
         if self.h_min > self.h_max:
@@ -198,4 +214,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "raw-values": {"values": "raw"},
     "rank-values": {"values": "rank"},
     "small-steps": {"alpha0": 0.1, "h_max": 0.1},
+    "axes": {"basis_prior": 1.0},
+    "late-switch": {"switch_min_used": 0.5, "switch_force": 0.8},
 }

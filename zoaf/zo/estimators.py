@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
-           "regression_estimate", "min_step_displacement", "frozen_mask"]
+           "directional_update", "regression_estimate", "min_step_displacement", "frozen_mask", "adapted_basis",
+           "basis_probes"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -109,29 +110,47 @@ def coordinate_probes(x: np.ndarray, h: float | np.ndarray, coords: np.ndarray, 
                       signs: np.ndarray | None = None, unit_steps: np.ndarray | None = None) -> np.ndarray:
     """One probe per coordinate in ``coords`` (forward), or two (central: +h rows, then -h rows).
 
-    Forward probes move by ``signs[j] * h`` (default +h) but flip to the side with room when the probe would
-    be clipped to less than half its length (a coordinate at or near a bound). Integer coordinates move by at
-    least their unit step.
+    Forward probes are ``basis_probes`` along the unit axes: they move by ``signs[j] * h`` (default +h) but
+    flip to the side with room when the probe would be clipped to less than half its length (a coordinate at
+    or near a bound). Integer coordinates move by at least their unit step.
     """
     coords = np.asarray(coords, int)
     n = len(coords)
     hs = np.broadcast_to(np.asarray(h, float), (len(x),))[coords]
     if unit_steps is not None:
         hs = np.maximum(hs, np.asarray(unit_steps, float)[coords])
-    xc = x[coords]
-    if central:
-        plus = np.tile(x, (n, 1))
-        minus = np.tile(x, (n, 1))
-        plus[np.arange(n), coords] = xc + hs
-        minus[np.arange(n), coords] = xc - hs
-        return np.clip(np.vstack([plus, minus]), 0.0, 1.0)
+    if not central:
+        return basis_probes(x, np.eye(len(x))[coords], hs, signs=signs, unit_steps=unit_steps)
+    plus = np.tile(x, (n, 1))
+    minus = np.tile(x, (n, 1))
+    plus[np.arange(n), coords] = x[coords] + hs
+    minus[np.arange(n), coords] = x[coords] - hs
+    return np.clip(np.vstack([plus, minus]), 0.0, 1.0)
+
+
+def basis_probes(x: np.ndarray, directions: np.ndarray, steps: np.ndarray, *, signs: np.ndarray | None = None,
+                 unit_steps: np.ndarray | None = None) -> np.ndarray:
+    """Forward probes x + signs[j] * steps[j] * directions[j] (unit rows of an orthonormal basis), clipped.
+
+    A probe that the box would cut to less than half its length flips to the other side when that side has
+    more room, so a direction pointing out of a bound still measures something.
+    """
+    directions = np.atleast_2d(np.asarray(directions, float))
+    n = len(directions)
     sg = np.ones(n) if signs is None else np.where(np.asarray(signs, float) < 0, -1.0, 1.0)
-    room = np.where(sg > 0, 1.0 - xc, xc)          # space on the chosen side
-    back = np.where(sg > 0, xc, 1.0 - xc)          # space on the other side
-    sg = np.where((room < 0.5 * hs) & (back > room), -sg, sg)
-    pts = np.tile(x, (n, 1))
-    pts[np.arange(n), coords] = xc + sg * hs
-    return np.clip(pts, 0.0, 1.0)
+    delta = (sg * np.asarray(steps, float))[:, None] * directions
+    room = _room(x, delta)                          # fraction of each probe that fits in the box
+    back = _room(x, -delta)
+    flip = (room < 0.5) & (back > room)
+    delta[flip] *= -1.0
+    return np.clip(x + min_step_displacement(delta, unit_steps), 0.0, 1.0)
+
+
+def _room(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Largest t in [0, 1] per row with x + t * delta inside the unit box."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(delta > 0, (1.0 - x) / delta, np.where(delta < 0, -x / delta, np.inf))
+    return np.clip(np.min(t, axis=1), 0.0, 1.0)
 
 
 def coordinate_estimate(fx: float, f_probes: np.ndarray, x: np.ndarray, probes: np.ndarray,
@@ -157,6 +176,44 @@ def coordinate_estimate(fx: float, f_probes: np.ndarray, x: np.ndarray, probes: 
     g[coords[good]] = df[good] / step[good]
     ok[coords[good]] = True
     return g, ok
+
+
+def directional_update(g: np.ndarray, fx: float, f_probes: np.ndarray, x: np.ndarray, probes: np.ndarray
+                       ) -> np.ndarray:
+    """The estimate ``g`` with its component along each probe's actual displacement replaced by the measured
+    directional derivative (f(p) - f(x)) / |p - x|: the coordinate-wise estimate in any orthonormal basis
+    (along the axes it equals ``coordinate_estimate``). Failed or zero-length probes leave ``g`` unchanged."""
+    g = np.array(g, float)
+    for p, fp in zip(np.atleast_2d(probes), np.asarray(f_probes, float)):
+        s = p - x
+        n = float(np.linalg.norm(s))
+        if n > 0 and np.isfinite(fp - fx):
+            u = s / n
+            g += ((fp - fx) / n - g @ u) * u
+    return g
+
+
+def adapted_basis(moves: np.ndarray, active: np.ndarray, prior: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis of the active subspace adapted to recent successful moves (Rosenbrock's rotating
+    coordinates, ACiD's covariance): the eigenvectors of ``(1 - prior) * C + prior * I``, where ``C`` is the
+    moves' second moment normalised to mean eigenvalue 1. Returns ``(B, scale)``: rows of ``B`` are the
+    directions, largest eigenvalue first; ``scale`` = sqrt(eigenvalue), the relative step along each.
+
+    On a ridge the accepted moves line up with it, so the first direction follows the ridge and gets the
+    longest step, while steps across it stay short: what CMA-ES's covariance learns, from moves already made.
+    No moves: the active unit axes, in order.
+    """
+    idx = np.flatnonzero(active)
+    k, d = len(idx), len(active)
+    M = np.asarray(moves, float).reshape(-1, d)[:, idx]
+    C = M.T @ M
+    tr = float(np.trace(C))
+    C = (1.0 - prior) * (k / tr) * C + prior * np.eye(k) if tr > 0 else np.eye(k)
+    lam, V = np.linalg.eigh(C)
+    order = np.lexsort((np.arange(k), -np.round(lam, 12)))   # largest first; ties keep axis order
+    B = np.zeros((k, d))
+    B[:, idx] = V[:, order].T
+    return B, np.sqrt(np.maximum(lam[order], 0.0))
 
 
 def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,

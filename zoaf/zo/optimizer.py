@@ -64,7 +64,11 @@ class _Start:
     ended: str | None = None         # "converged" | "stopped"
     X: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
     F: np.ndarray = field(default_factory=lambda: np.empty(0))
-    queue: list[int] = field(default_factory=list)   # coordinates left in the current coordinate sweep
+    moves: list[np.ndarray] = field(default_factory=list)   # recent accepted displacements (basis adaptation)
+    basis: np.ndarray | None = None  # coordinate phase: directions (rows) of the current sweep
+    steps: np.ndarray | None = None  # coordinate phase: step length along each direction
+    signs: np.ndarray | None = None  # coordinate phase: side to probe next along each direction
+    queue: list[int] = field(default_factory=list)   # directions left in the current sweep
 
 
 class ZOAF(Optimizer):
@@ -233,11 +237,10 @@ class ZOAF(Optimizer):
             meta["scale"] = h / np.sqrt(k)            # so that the probes sit at distance ~h
             probes = est.random_probes(x, u, meta["scale"], unit_steps=self.unit_steps)
         else:
-            coords = self._next_coords(st, active, q)
-            g = st.g if st.g is not None else np.zeros(d)
-            signs = np.where(g[coords] != 0, -np.sign(g[coords]), self.rng.choice((-1.0, 1.0), len(coords)))
-            probes = est.coordinate_probes(x, h, coords, signs=signs, unit_steps=self.unit_steps)
-            meta["coords"] = coords
+            dirs = self._next_directions(st, active, q)
+            probes = est.basis_probes(x, st.basis[dirs], st.steps[dirs], signs=st.signs[dirs],
+                                      unit_steps=self.unit_steps)
+            meta["dirs"] = dirs
         parts.append(probes)
         self._pending = meta
         self._phase = st.mode
@@ -255,13 +258,19 @@ class ZOAF(Optimizer):
             p = p / np.linalg.norm(p)
         return est.min_step_displacement(length * p, s)
 
-    def _next_coords(self, st: _Start, active: np.ndarray, q: int) -> np.ndarray:
-        """The next block of a sweep over the active coordinates, largest estimated |partial| first."""
-        st.queue = [i for i in st.queue if active[i]]
-        if not st.queue:
-            g = st.g if st.g is not None else np.zeros(self.dim)
-            idx = np.flatnonzero(active)
-            st.queue = [int(i) for i in idx[np.lexsort((idx, -np.abs(g[idx])))]]
+    def _next_directions(self, st: _Start, active: np.ndarray, q: int) -> np.ndarray:
+        """The next block of a sweep. Each sweep starts on a fresh basis adapted to the start's recent accepted
+        moves (``est.adapted_basis``): steps along it keep the typical length they reached in the last sweep
+        (the first sweep: ``h_max``, re-exploring every direction at scale after the random phase), scaled per
+        direction, and probe first on the side the gradient estimate calls downhill."""
+        if not st.queue or st.basis is None:
+            cfg = self.config
+            B, scale = est.adapted_basis(np.array(st.moves).reshape(-1, self.dim), active, cfg.basis_prior)
+            base = float(np.exp(np.mean(np.log(st.steps)))) if st.steps is not None else cfg.h_max
+            slope = B @ st.g if st.g is not None else np.zeros(len(B))
+            st.basis, st.steps = B, np.clip(base * scale, cfg.h_min, cfg.step_max)
+            st.signs = np.where(slope > 0, -1.0, 1.0)
+            st.queue = list(range(len(B)))
         block, st.queue = st.queue[:q], st.queue[q:]
         return np.array(block, int)
 
@@ -280,10 +289,18 @@ class ZOAF(Optimizer):
         probes_ok = ok[nt:]
         if len(probes_ok) and not probes_ok.any():
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
+        if meta["mode"] == "coordinate":    # per direction: longer after a success, else try the other side
+            better = F[nt:] < fx_old      # the base may have cut the batch to the budget
+            dirs = meta["dirs"][: len(better)]
+            st.steps[dirs] = np.clip(np.where(better, st.steps[dirs] * cfg.grow, st.steps[dirs] * cfg.shrink ** 0.5),
+                                     cfg.h_min, cfg.step_max)
+            st.signs[dirs] = np.where(better, st.signs[dirs], -st.signs[dirs])
         i = int(np.argmin(F))
         if F[i] < st.fx:                  # greedy acceptance: any point of the batch that beats the iterate
             move = X[i] - st.x
-            st.v = move / np.linalg.norm(move) if np.linalg.norm(move) > 0 else st.v
+            if np.linalg.norm(move) > 0:
+                st.v = move / np.linalg.norm(move)
+                st.moves = [*st.moves, move][-self._memory:]
             st.x, st.fx = X[i].copy(), float(F[i])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
         st.monitor.push(st.fx, int(self._charged.sum()))
@@ -302,6 +319,8 @@ class ZOAF(Optimizer):
             self._phase = "coordinate"
         elif action is Action.SHRINK:
             st.alpha *= cfg.shrink
+            if st.steps is not None:
+                st.steps = np.maximum(st.steps * cfg.shrink, cfg.h_min)
             st.stalls += 1
             st.monitor.reset()
         elif action is Action.STOP:
@@ -329,7 +348,4 @@ class ZOAF(Optimizer):
         if meta["mode"] == "random":
             g = est.random_estimate(meta["fx"], FP, meta["x"], P, meta["scale"])
             return g if np.any(g != 0) else st.g
-        g = np.zeros(self.dim) if st.g is None else st.g.copy()
-        gc, okc = est.coordinate_estimate(meta["fx"], FP, meta["x"], P, meta["coords"][: len(P)])
-        g[okc] = gc[okc]
-        return g
+        return est.directional_update(np.zeros(self.dim) if st.g is None else st.g, meta["fx"], FP, meta["x"], P)
