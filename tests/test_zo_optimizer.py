@@ -85,8 +85,20 @@ def test_unknown_option_is_input_error():
         ZOAF(3, 100, 0, mode="bogus")
 
 
+def test_coordinate_phase_steps_per_direction_on_badly_scaled_axes():
+    """Curvatures 1 to 1e4 along the axes: one step length cannot suit every axis, a step per direction can.
+    The coordinate phase alone must beat the random-direction phase alone (median of 3 seeds, 1500 calls;
+    measured 12 vs 30 over 4 seeds)."""
+    a = np.logspace(0, 4, D)
+    f = lambda x: float(np.sum(a * (x - C) ** 2))
+    med = {mode: np.median([zoaf.minimize(f, [(-1, 1)] * D, budget=1500, seed=s, mode=mode).fun for s in range(3)])
+           for mode in ("coordinate", "random")}
+    assert med["coordinate"] < 0.7 * med["random"], med
+
+
 @pytest.mark.parametrize("options", [{}, {"mode": "random"}, {"mode": "coordinate"}, {"n_starts": 1, "n_init": 0},
-                                     {"monitor": False}, {"estimator": "classic"}])
+                                     {"monitor": False}, {"estimator": "classic"},
+                                     {"mode": "coordinate", "estimator": "classic"}, {"basis_prior": 1.0}])
 def test_ablation_variants_run(options):
     res = zoaf.minimize(sphere, [(-1, 1)] * D, budget=400, seed=0, **options)
     assert res.nfev <= 400 and res.fun < 1.0

@@ -92,7 +92,9 @@ class ZOAFConfig:
     basin of their Sobol start (worst fom run 0.9x CMA-ES's UGBW at 0.1, see BENCHMARKS.md)."""
 
     alpha_min: float = 1e-4
-    """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8)."""
+    """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8); in the
+    coordinate phase only once every direction's step is down to ``h_min`` too: at an active-constraint corner
+    the steps along the gradient all fail while single directions still make progress."""
 
     grow: float = 2.0
     """Step factor after the longest trial step succeeded (expanding line search)."""

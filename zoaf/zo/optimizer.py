@@ -5,14 +5,16 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
 1. ``multistart``: ``x0`` plus one scrambled Sobol batch of ``n_init`` points. The best distinct points become
    starts; the others wait as restart candidates.
 2. Per start, steps of one batch each: two trial steps along the current gradient estimate (lengths
-   ``alpha`` and ``grow * alpha``: a one-batch line search) plus ``q`` probes around the iterate -- random
-   directions (``random`` phase) or forward coordinate probes in the descent direction over the active
-   coordinates, a block per step (``coordinate`` phase). Whatever point of the batch beats the iterate
-   becomes the iterate (greedy acceptance). The gradient is then re-estimated at the iterate by least
-   squares over every recent evaluated point near it (probes, trials, former iterates), so estimates
-   accumulate across steps instead of being thrown away.
-3. The monitor watches the start's best-so-far values: a stall switches random -> coordinate (late, and only
-   with budget for a sweep), otherwise shrinks step and probe radius; repeated stalls in the last phase
+   ``alpha`` and ``grow * alpha``: a one-batch line search) plus ``q`` probes around the iterate. In the
+   ``random`` phase the probes go along random orthogonal directions at the smoothing radius; in the
+   ``coordinate`` phase they are a block of a sweep over the directions of a basis adapted to the start's
+   accepted moves (the axes at first; a ridge the moves follow becomes the first direction), each direction
+   with its own step length and side, adapted like a compass search (success: longer, same side; failure:
+   shorter, other side). Whatever point of the batch beats the iterate becomes the iterate (greedy
+   acceptance). The gradient is then re-estimated at the iterate by least squares over every recent
+   evaluated point near it (probes, trials, former iterates), so estimates accumulate across steps.
+3. The monitor watches the start's best-so-far values: the first stall of the random phase (or 30% of the
+   start's budget) switches to the coordinate phase; there, stalls shrink every step and repeated stalls
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
 4. A start that ended early hands its budget to a restart at the next Sobol candidate (then the best point).
 
@@ -304,7 +306,7 @@ class ZOAF(Optimizer):
             st.x, st.fx = X[i].copy(), float(F[i])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
         st.monitor.push(st.fx, int(self._charged.sum()))
-        if st.alpha < cfg.alpha_min:
+        if st.alpha < cfg.alpha_min and (st.mode == "random" or np.all(st.steps <= cfg.h_min)):
             st.ended = "converged"
             return
         k = int((~est.frozen_mask(st.x, st.g)).sum()) if st.g is not None else self.dim
