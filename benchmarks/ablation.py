@@ -25,7 +25,7 @@ from zoaf.zo.config import ABLATIONS
 ROOT = Path(__file__).resolve().parents[1]
 #: The circuit ablation: the components the issue asks about, the value transform and the step sizes chosen on
 #: this benchmark, and the peers.
-ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart",
+ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart", "no-centre",
                                            "no-monitor", "no-reuse", "raw-values", "rank-values",
                                            "small-steps", "axes", "late-switch")}
 PEERS = ("cma-warm", "random")
@@ -58,7 +58,7 @@ def main() -> None:
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(one, *zip(*tasks)))
-    print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).relative_to(ROOT)} --objectives "
+    print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).resolve().relative_to(ROOT)} --objectives "
           f"{a.objectives} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; {time.perf_counter() - t0:.0f} s -->")
     problem = CircuitProblem.from_netlist(a.netlist)
     for o in objectives:

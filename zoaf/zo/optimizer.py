@@ -2,8 +2,8 @@
 
 A state machine over batches (every batch is one ``ask``; every simulation of a step leaves in it):
 
-1. ``multistart``: ``x0`` plus one scrambled Sobol batch of ``n_init`` points. The best distinct points become
-   starts; the others wait as restart candidates.
+1. ``multistart``: ``x0`` (else the box centre) plus one scrambled Sobol batch of ``n_init`` points. The
+   centre and the best distinct Sobol point become starts; the others wait as restart candidates.
 2. Per start, steps of one batch each: two trial steps along the current gradient estimate (lengths
    ``alpha`` and ``grow * alpha``: a one-batch line search) plus ``q`` probes around the iterate. In the
    ``random`` phase the probes go along random orthogonal directions at the smoothing radius; in the
@@ -118,9 +118,10 @@ class ZOAF(Optimizer):
     def _ask_init(self) -> np.ndarray:
         self._phase = "multistart"
         if self._init_X is None:
-            # x0 only when the user gave one (spec ``init``, ``minimize(x0=)``): every method gets the same
-            # start information, so a lucky box centre favours no one. No batch at all: start at the centre.
-            first = [self.x0] if self.x0 is not None else [np.full(self.dim, 0.5)] if self._n_init == 0 else []
+            # The first point is the user's x0 (spec ``init``, ``minimize(x0=)``) or else the box centre, the
+            # start ``centre_start`` keeps whatever its FoM (cold CMA-ES starts there too).
+            first = [self.x0] if self.x0 is not None else [np.full(self.dim, 0.5)] \
+                if self._n_init == 0 or self.config.centre_start else []
             pts = np.vstack(first + [sobol_batch(self._n_init, self.dim, self.rng)])
         else:   # every point so far failed: keep sampling the box until something simulates
             pts = sobol_batch(max(self._n_init, self.workers, 1), self.dim, self.rng)
@@ -135,7 +136,11 @@ class ZOAF(Optimizer):
         if not np.isfinite(self._init_F).any():
             return
         cfg = self.config
-        ranking = distinct_ranking(self._init_X, self._init_F, cfg.min_start_distance * np.sqrt(self.dim))
+        min_distance = cfg.min_start_distance * np.sqrt(self.dim)
+        ranking = distinct_ranking(self._init_X, self._init_F, min_distance)
+        if cfg.centre_start and np.isfinite(self._init_F[0]):   # x0 / the centre starts whatever its FoM
+            far = np.linalg.norm(self._init_X - self._init_X[0], axis=1) >= min_distance
+            ranking = [0] + [i for i in ranking if far[i]]
         k = min(cfg.n_starts, len(ranking))
         self._candidates = ranking[k:]
         post = self.remaining
