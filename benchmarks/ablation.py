@@ -59,7 +59,8 @@ def main() -> None:
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(one, *zip(*tasks)))
     print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).resolve().relative_to(ROOT)} --objectives "
-          f"{a.objectives} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; {time.perf_counter() - t0:.0f} s -->")
+          f"{a.objectives} --variants {a.variants} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; "
+          f"{time.perf_counter() - t0:.0f} s -->")
     problem = CircuitProblem.from_netlist(a.netlist)
     for o in objectives:
         obj = problem.spec.objective(o)

@@ -96,8 +96,9 @@ class ZOAFConfig:
 
     alpha0: float = 0.5
     """Initial step length along the normalised estimate (box units, Euclidean): ~0.1 per coordinate in 22-D,
-    the radius warm CMA-ES starts with (sigma0 = 0.1). 0.1 was too local on the circuits: runs stayed in the
-    basin of their Sobol start (worst fom run 0.9x CMA-ES's UGBW at 0.1, see BENCHMARKS.md)."""
+    the radius warm CMA-ES starts with (sigma0 = 0.1). 0.1 was too local with the former coordinate phase (runs
+    stayed in the basin of their Sobol start); with the compass-search phase and the centre start the two tie on
+    the amplifier (BENCHMARKS.md section 4, ``small-steps``)."""
 
     alpha_min: float = 1e-4
     """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8); in the
