@@ -311,7 +311,7 @@ class ZOAF(Optimizer):
             st.x, st.fx = X[i].copy(), float(F[i])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
         st.monitor.push(st.fx, int(self._charged.sum()))
-        if st.alpha < cfg.alpha_min and (st.mode == "random" or np.all(st.steps <= cfg.h_min)):
+        if st.alpha < cfg.alpha_min and (st.steps is None or np.all(st.steps <= cfg.h_min)):
             st.ended = "converged"
             return
         k = int((~est.frozen_mask(st.x, st.g)).sum()) if st.g is not None else self.dim
