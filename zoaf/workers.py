@@ -54,9 +54,9 @@ MAX_STARTUP_FAILURES = 3
 #: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
 #: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
 #: innocent tasks spending their retry when a neighbour crashes.
+DASK_PREFETCH = 1
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
-DASK_PREFETCH = 1
 #: Seconds ``close()`` waits for workers to finish ``problem.close()`` before killing them.
 CLOSE_GRACE = 5.0
 
