@@ -142,7 +142,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
                 records.append(rec)
                 tally.add(rec)
             charged = np.array([c for _, _, c in results])
-            opt.tell(u, np.array([o.fom for _, o, _ in results]), charged)
+            opt.tell(u, np.array([o.fom for _, o, _ in results]), charged=charged)
             free_batches = 0 if charged.any() else free_batches + 1
             if free_batches >= MAX_FREE_BATCHES:
                 stop = StopReason.CONVERGED
