@@ -10,6 +10,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(monitor=False)                 # fixed schedule: switch at ``switch_force``, no stall logic
     ZOAFConfig(estimator="classic")           # textbook estimates from this step's probes only (no reuse)
     ZOAFConfig(basis_prior=1.0)               # coordinate phase on the plain axes (no adapted basis)
+    ZOAFConfig(constraints=False)             # constrained problems: the scalar FoM only (no constraint model)
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import InputError
+from .acceptance import Rule
+from .model_step import StepOptions
 
 MODES = ("hybrid", "random", "coordinate")
 ESTIMATORS = ("regression", "classic")
@@ -163,6 +166,49 @@ class ZOAFConfig:
     max_restarts: int = 4
     """Restarts from the remaining Sobol points (then from the best point) after the starts ended early."""
 
+    constraints: bool = True
+    """When the problem reports its constraints (``tell(c=...)``), model the objective and each constraint
+    separately: trial steps from a trust-region model problem on their estimated gradients, moves by
+    ``acceptance``. False: the scalar FoM only, constraints or not (the method before; ablation ``scalar``).
+    Without constraints the method is the same either way."""
+
+    acceptance: Rule = Rule.FILTER
+    """How the constraint-aware iterate moves: ``filter`` over (objective, violation) or ``penalty`` (exact
+    penalty, adaptive weight); see ``zoaf.zo.acceptance``."""
+
+    boundary_fraction: float = 0.9
+    """A model step goes at most this fraction of the way to each linearized constraint's boundary (and aims
+    the same fraction past it when violated): an active boundary is approached geometrically from the
+    feasible side instead of straddled, where the FoM's cliff makes a point 1e-9 past it worthless."""
+
+    near_active: float = 2.0
+    """A constraint enters the model problem when its linearization could reach its target within this many
+    step lengths: the others cannot bind, and their gradient estimates stay out of the solve."""
+
+    restoration: bool = True
+    """From an infeasible iterate, first find the least linearized l1 violation within the box and radius
+    (an LP), then descend the objective without giving it back. Off (ablation): violated constraints are
+    dropped from the model problem and only the acceptance rule pulls towards feasibility."""
+
+    constraint_curvature: bool = True
+    """Keep each constraint's fitted isotropic curvature in the model problem (a curved boundary is met
+    closer to where it is); off: linearized constraints only."""
+
+    penalty0: float = 1.0
+    """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
+
+    penalty_factor: float = 2.0
+    """The penalty weight is kept at least this multiple of the largest Lagrange multiplier estimate: above 1,
+    the exact penalty's minimizer is the constrained optimum, with room for estimation error."""
+
+    filter_ceiling: float = 1.0
+    """The filter accepts no point with a total normalized violation above this (or above the start's own):
+    it may trade some violation for objective, never wander far outside."""
+
+    filter_envelope: float = 1e-5
+    """A point must beat a filter pair by this share of the pair's violation: no acceptance of negligible
+    gains (Fletcher and Leyffer's envelope)."""
+
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> InputError:
             return InputError(f"ZOAF option {name}={getattr(self, name)!r}: {rule}")
@@ -187,6 +233,17 @@ class ZOAFConfig:
         for name in ("rung_fraction", "switch_min_used", "switch_force", "basis_prior"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, "must lie in [0, 1]")
+        try:
+            object.__setattr__(self, "acceptance", Rule(self.acceptance))
+        except ValueError:
+            raise bad("acceptance", f"must be one of {', '.join(r.value for r in Rule)}") from None
+        if not 0 <= self.boundary_fraction < 1:
+            raise bad("boundary_fraction", "must lie in [0, 1)")
+        for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, "must be a positive finite number")
+        if not 0 <= self.filter_envelope < 1:
+            raise bad("filter_envelope", "must lie in [0, 1)")
         if self.h_min > self.h_max:
             raise bad("h_min", f"must be <= h_max={self.h_max}")
 
@@ -210,6 +267,11 @@ class ZOAFConfig:
     def resolved_window(self, dim: int) -> int:
         return self.window if self.window is not None else max(dim, 16)
 
+    def step_options(self) -> StepOptions:
+        return StepOptions(boundary_fraction=self.boundary_fraction, near_active=self.near_active,
+                           curvature=self.curvature, constraint_curvature=self.constraint_curvature,
+                           restoration=self.restoration)
+
 
 #: Named ablations of the full method (each a set of ZOAFConfig overrides), shared by the benchmarks: a
 #: component earns its place when removing it loses on the same budget and seeds (BENCHMARKS.md).
@@ -228,4 +290,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "small-steps": {"alpha0": 0.1, "h_max": 0.1},
     "axes": {"basis_prior": 1.0},
     "late-switch": {"switch_min_used": 0.5, "switch_force": 0.8},
+    # constraint-aware step (constrained problems only; the same method as ``zoaf`` without constraints)
+    "scalar": {"constraints": False},
+    "penalty": {"acceptance": "penalty"},
+    "no-restoration": {"restoration": False},
+    "no-constraint-curvature": {"constraint_curvature": False},
 }

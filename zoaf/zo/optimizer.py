@@ -38,6 +38,7 @@ import numpy as np
 from ..optim import Optimizer, StopReason
 from . import estimators as est
 from .config import ZOAFConfig
+from .constrained import ConstrainedState
 from .monitor import Action, WindowMonitor, decide
 from .multistart import distinct_ranking, rung_budget, sobol_batch
 from .schedule import next_alpha, smoothing_radius, trial_lengths
@@ -71,6 +72,12 @@ class _Start:
     steps: np.ndarray | None = None  # coordinate phase: step length along each direction
     signs: np.ndarray | None = None  # coordinate phase: side to probe next along each direction
     queue: list[int] = field(default_factory=list)   # directions left in the current sweep
+    con: ConstrainedState | None = None   # the measures behind the FoM, when the problem reports constraints
+
+    @property
+    def score(self) -> float:
+        """The start's progress: its iterate's FoM (greedy, so its best) or, constraint-aware, its best FoM."""
+        return self.fx if self.con is None else self.con.best
 
 
 class ZOAF(Optimizer):
@@ -87,6 +94,8 @@ class ZOAF(Optimizer):
         self._pending: dict[str, Any] | None = None
         self._init_X: np.ndarray | None = None
         self._init_F: np.ndarray | None = None
+        self._init_Y: np.ndarray | None = None      # measures [objective, c] of the batch (constraint-aware)
+        self._best_y: np.ndarray | None = None      # measures of the best point (constraint-aware restarts)
         self._starts: list[_Start] = []
         self._plan: list[tuple[int | str, str]] = []   # stints to run: (start index | "winner", "rung"|"share")
         self._active: _Start | None = None
@@ -102,12 +111,25 @@ class ZOAF(Optimizer):
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
         kind = self._pending["kind"] if self._pending else None
+        y = self._measures(x, f, c, objective)
         if kind == "init":
-            self._tell_init(x, f)
+            self._tell_init(x, f, y)
         elif kind == "step" and self._active is not None:
-            self._tell_step(self._active, x, f)
+            self._tell_step(self._active, x, f, y)
         self._pending = None
         self._advance()
+
+    def _measures(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None
+                  ) -> np.ndarray | None:
+        """Rows [objective, c_1..c_m] when the problem reports constraints and the constraint-aware step is on
+        (else None: the scalar method); follows the best point's row, which a restart from it needs."""
+        if c is None or objective is None or not self.config.constraints:
+            return None
+        y = np.column_stack([objective, c])
+        i = int(np.argmin(f))
+        if f[i] == self.best_f and np.array_equal(x[i], self.best_x):
+            self._best_y = y[i].copy()
+        return y
 
     # -- multi-start ---------------------------------------------------------------------------------------
     def _ask_init(self) -> np.ndarray:
@@ -123,11 +145,13 @@ class ZOAF(Optimizer):
         self._pending = {"kind": "init"}
         return pts
 
-    def _tell_init(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell_init(self, x: np.ndarray, f: np.ndarray, y: np.ndarray | None) -> None:
         if self._init_X is None:
             self._init_X, self._init_F = x.copy(), f.copy()
         else:
             self._init_X, self._init_F = np.vstack([self._init_X, x]), np.concatenate([self._init_F, f])
+        if y is not None:
+            self._init_Y = y.copy() if self._init_Y is None else np.vstack([self._init_Y, y])
         if not np.isfinite(self._init_F).any():
             return
         cfg = self.config
@@ -145,7 +169,8 @@ class ZOAF(Optimizer):
         halving = cfg.halving and k > 1
         for j, i in enumerate(ranking[:k]):
             horizon = post - (k - 1) * stints[0] if halving else stints[j]
-            self._starts.append(self._new_start(self._init_X[i], float(self._init_F[i]), horizon))
+            self._starts.append(self._new_start(self._init_X[i], float(self._init_F[i]), horizon,
+                                                y=self._init_row(i)))
         if halving:
             self._plan = [(j, "rung") for j in range(k)] + [("winner", "rest")]
             for st, b in zip(self._starts, stints):
@@ -153,12 +178,18 @@ class ZOAF(Optimizer):
         else:
             self._plan = [(j, "share") for j in range(k)]
 
-    def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None) -> _Start:
+    def _init_row(self, i: int) -> np.ndarray | None:
+        return None if self._init_Y is None else self._init_Y[i]
+
+    def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None,
+                   y: np.ndarray | None = None) -> _Start:
         cfg = self.config
         mode = "coordinate" if cfg.mode == "coordinate" else "random"
+        con = None if y is None else ConstrainedState.new(y, fx, cfg.acceptance, cfg.penalty0, cfg.filter_ceiling,
+                                                          cfg.filter_envelope)
         return _Start(x=x.copy(), fx=fx, alpha=cfg.alpha0 if alpha is None else alpha, mode=mode,
                       monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol), horizon=max(1, horizon),
-                      X=np.empty((0, self.dim)), F=np.empty(0))
+                      X=np.empty((0, self.dim)), F=np.empty(0), con=con)
 
     def _advance(self) -> None:
         """Make sure an unfinished start with budget is active, or end the run."""
@@ -170,10 +201,10 @@ class ZOAF(Optimizer):
         while self._plan:
             who, how = self._plan.pop(0)
             if who == "winner":
-                live = [s for s in self._starts if np.isfinite(s.fx)]
+                live = [s for s in self._starts if np.isfinite(s.score)]
                 if not live:
                     break
-                st = min(live, key=lambda s: s.fx)
+                st = min(live, key=lambda s: s.score)
                 if st.ended is not None:
                     break
                 st.allot = st.used + self.remaining
@@ -203,9 +234,9 @@ class ZOAF(Optimizer):
         self._restarts += 1
         if self._candidates and self.remaining >= 3 * self.dim:
             i = self._candidates.pop(0)
-            st = self._new_start(self._init_X[i], float(self._init_F[i]), self.remaining)
+            st = self._new_start(self._init_X[i], float(self._init_F[i]), self.remaining, y=self._init_row(i))
         else:
-            st = self._new_start(self.best_x, self.best_f, self.remaining, alpha=cfg.alpha0 / 4)
+            st = self._new_start(self.best_x, self.best_f, self.remaining, alpha=cfg.alpha0 / 4, y=self._best_y)
         st.allot = self.remaining
         self._starts.append(st)
         self._activate(st)
@@ -220,7 +251,10 @@ class ZOAF(Optimizer):
         h = smoothing_radius(st.alpha, cfg.h_ratio, cfg.h_min, cfg.h_max)
         parts: list[np.ndarray] = []
         lengths = np.empty(0)
-        if st.g is not None and np.any(st.g[active] != 0):
+        if st.con is not None:            # constraint-aware: the trial points come from the model problem
+            trials, lengths = st.con.trials(x, trial_lengths(st.alpha, cfg.grow), cfg.step_options())
+            parts.append(trials)
+        elif st.g is not None and np.any(st.g[active] != 0):
             p = np.where(active, -st.g, 0.0)
             p /= np.linalg.norm(p)
             if cfg.momentum > 0 and st.v is not None:
@@ -276,36 +310,40 @@ class ZOAF(Optimizer):
         block, st.queue = st.queue[:q], st.queue[q:]
         return np.array(block, int)
 
-    def _tell_step(self, st: _Start, X: np.ndarray, F: np.ndarray) -> None:
+    def _tell_step(self, st: _Start, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
         cfg, meta = self.config, self._pending
         st.used += int(self.last_charged.sum())
-        fx_old, nt = meta["fx"], meta["n_trials"]
+        nt = meta["n_trials"]
         ok = np.isfinite(F)
         if ok.any():
             st.X = np.vstack([st.X, X[ok]])[-4 * self._memory:]
             st.F = np.concatenate([st.F, F[ok]])[-4 * self._memory:]
+        if st.con is not None:
+            st.con.remember(Y, F, 4 * self._memory)
+        accepted, choice = self._judge(st, F, Y)
         if nt:
             improved = np.zeros(nt, bool)
-            improved[: min(nt, len(F))] = F[:nt] < fx_old
+            improved[: min(nt, len(F))] = accepted[:nt]
             st.alpha = next_alpha(st.alpha, meta["lengths"], improved, cfg.grow, cfg.shrink)
         probes_ok = ok[nt:]
         if len(probes_ok) and not probes_ok.any():
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
         if meta["mode"] == "coordinate":    # per direction: longer after a success, else try the other side
-            better = F[nt:] < fx_old      # the base may have cut the batch to the budget
+            better = accepted[nt:]        # the base may have cut the batch to the budget
             dirs = meta["dirs"][: len(better)]
             st.steps[dirs] = np.clip(np.where(better, st.steps[dirs] * cfg.grow, st.steps[dirs] * cfg.shrink ** 0.5),
                                      cfg.h_min, cfg.step_max)
             st.signs[dirs] = np.where(better, st.signs[dirs], -st.signs[dirs])
-        i = int(np.argmin(F))
-        if F[i] < st.fx:                  # greedy acceptance: any point of the batch that beats the iterate
-            move = X[i] - st.x
+        if choice is not None:            # greedy acceptance: any point of the batch that beats the iterate
+            move = X[choice] - st.x
             if np.linalg.norm(move) > 0:
                 st.v = move / np.linalg.norm(move)
                 st.moves = [*st.moves, move][-self._memory:]
-            st.x, st.fx = X[i].copy(), float(F[i])
+            if st.con is not None:
+                st.con.move(Y[choice])
+            st.x, st.fx = X[choice].copy(), float(F[choice])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
-        st.monitor.push(st.fx, int(self.last_charged.sum()))
+        st.monitor.push(st.score, int(self.last_charged.sum()))
         if st.alpha < cfg.alpha_min and (st.steps is None or np.all(st.steps <= cfg.h_min)):
             st.ended = "converged"
             return
@@ -328,17 +366,36 @@ class ZOAF(Optimizer):
         elif action is Action.STOP:
             st.ended = "stopped"
 
+    @staticmethod
+    def _judge(st: _Start, F: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int | None]:
+        """Which points of a batch beat the iterate, and the one it moves to (None: it stays). Scalar: a lower
+        FoM, the lowest; constraint-aware: the acceptance rule on (objective, violation)."""
+        if st.con is not None:
+            return st.con.judge(Y)
+        better = F < st.fx
+        i = int(np.argmin(F))
+        return better, (i if better[i] else None)
+
+    def _neighbourhood(self, st: _Start) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius)."""
+        h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
+        radius = NEIGHBOURHOOD * max(st.alpha, h)
+        dist = np.linalg.norm(st.X - st.x, axis=1)
+        near = np.flatnonzero(dist <= radius)[-self._memory:]
+        D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
+        return near, (1.0 / (D2 + h * h) if self.config.weighting else None), h
+
     def _estimate(self, st: _Start, P: np.ndarray, FP: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
-        """Gradient estimate at the (possibly new) iterate."""
-        if self.config.estimator == "regression":
-            h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
-            radius = NEIGHBOURHOOD * max(st.alpha, h)
-            dist = np.linalg.norm(st.X - st.x, axis=1)
-            near = np.flatnonzero(dist <= radius)[-self._memory:]
+        """Gradient estimate at the (possibly new) iterate; constraint-aware: every measure's model, and the
+        descent direction the probes follow."""
+        cfg = self.config
+        if cfg.estimator == "regression" or st.con is not None:
+            near, w, h = self._neighbourhood(st)
             if len(near) == 0:
                 return st.g
-            D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
-            w = 1.0 / (D2 + h * h) if self.config.weighting else None
+            if st.con is not None:
+                return st.con.refit(st.x, st.X[near], st.con.Y[near], w, cfg.curvature,
+                                    cfg.near_active * max(st.alpha, h), cfg.penalty_factor)
             fx, F = st.fx, st.F[near]
             if self.config.values == "rank" or (self.config.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)

@@ -1,0 +1,92 @@
+"""A ZOAF start's constraint-aware state: the measures behind its FoM, their local models, the acceptance rule.
+
+When the problem reports its constraints, ZOAF keeps beside each evaluated point of a start its measures
+y = [objective, c_1, ..., c_m] (the objective on the FoM's scale, constraints normalized, <= 0 satisfied),
+fits every measure's gradient and curvature from the same neighbourhood (``regression_estimates``), draws the
+step's trial points from the model problem (``model_step``) and moves the iterate by the acceptance rule
+(``acceptance``). The probes (random or coordinate phase) are unchanged: they feed every model at once.
+
+Example:
+    >>> import numpy as np
+    >>> st = ConstrainedState.new(np.array([1.0, 0.5]), fom=100.5, rule=Rule.FILTER, weight=1.0, ceiling=1.0)
+    >>> st.violation, st.best
+    (0.5, 100.5)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import estimators as est
+from .acceptance import Acceptance, Rule, multipliers, violation
+from .model_step import LocalModel, StepOptions, model_step
+
+__all__ = ["ConstrainedState"]
+
+
+@dataclass
+class ConstrainedState:
+    """Measures of the iterate and of the start's memory, the fitted local model, the acceptance rule."""
+
+    y: np.ndarray                    # the iterate's measures [objective, c_1..c_m]
+    Y: np.ndarray                    # measures of the start's memory points (rows aligned with its X)
+    acceptance: Acceptance
+    best: float                      # the start's best FoM: the monitor's trace (the filter's lexicographic order)
+    model: LocalModel | None = None
+
+    @classmethod
+    def new(cls, y: np.ndarray, fom: float, rule: Rule, weight: float, ceiling: float,
+            envelope: float = 1e-5) -> "ConstrainedState":
+        """A start at measures ``y``: the filter's ceiling is at least the start's own violation."""
+        y = np.asarray(y, float)
+        v = float(violation(y[1:])[0])
+        return cls(y=y.copy(), Y=np.empty((0, len(y))),
+                   acceptance=Acceptance(rule, weight, max(ceiling, v) if np.isfinite(v) else ceiling, envelope),
+                   best=fom)
+
+    @property
+    def violation(self) -> float:
+        return float(violation(self.y[1:])[0])
+
+    def remember(self, Y: np.ndarray, F: np.ndarray, keep: int) -> None:
+        """Append the measures of the points the start keeps (the finite-FoM rows, as its X) and its best FoM."""
+        ok = np.isfinite(F)
+        self.Y = np.vstack([self.Y, Y[ok]])[-keep:]
+        if ok.any():
+            self.best = min(self.best, float(np.min(F[ok])))
+
+    def judge(self, Y: np.ndarray) -> tuple[np.ndarray, int | None]:
+        """(which points of a batch are acceptable from the iterate, the one to move to or None)."""
+        return self.acceptance.choose(float(self.y[0]), self.violation, Y[:, 0], violation(Y[:, 1:]))
+
+    def move(self, y: np.ndarray) -> None:
+        self.acceptance.leave(float(self.y[0]), self.violation)
+        self.y = np.asarray(y, float).copy()
+
+    def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
+              reach: float, weight_factor: float) -> np.ndarray:
+        """Fit every measure's model at ``x`` from memory points (X, Y); raise the penalty weight to the
+        multipliers of the constraints within ``reach`` of activity. Returns the descent gradient the probes
+        and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
+        G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
+        self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
+        c, Gc = self.y[1:], G[1:]
+        near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
+        self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
+        violated = np.isfinite(c) & (c > 0)
+        return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
+
+    def trials(self, x: np.ndarray, lengths: np.ndarray, options: StepOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Trial points of one step and their lengths, one per length the model solver could serve: the first
+        from the full model, the longer ones with the objective's curvature off (a longer reach along the linear
+        model: where the curvature is right the first trial already sits at the model's minimizer, and two
+        identical trials would waste a simulation)."""
+        if self.model is None:
+            return np.empty((0, len(x))), np.empty(0)
+        steps = [model_step(self.model, x, float(L), options if j == 0 else replace(options, curvature=False))
+                 for j, L in enumerate(lengths)]
+        kept = [j for j, s in enumerate(steps) if s is not None]
+        if not kept:
+            return np.empty((0, len(x))), np.empty(0)
+        return np.clip(x + np.array([steps[j] for j in kept]), 0.0, 1.0), np.asarray(lengths)[kept]
