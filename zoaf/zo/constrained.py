@@ -78,15 +78,20 @@ class ConstrainedState:
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 
     def trials(self, x: np.ndarray, lengths: np.ndarray, options: StepOptions) -> tuple[np.ndarray, np.ndarray]:
-        """Trial points of one step and their lengths, one per length the model solver could serve: the first
-        from the full model, the longer ones with the objective's curvature off (a longer reach along the linear
-        model: where the curvature is right the first trial already sits at the model's minimizer, and two
-        identical trials would waste a simulation)."""
+        """Trial points of one step within the radii ``lengths``, and the length of each step actually taken.
+
+        The first trial comes from the full model, the longer ones with the objective's curvature off (a longer
+        reach along the linear model: where the curvature is right the first trial already sits at the model's
+        minimizer, and two identical trials would waste a simulation). The lengths returned are the steps'
+        own: the curvature and the constraints cut a step short of its radius, and the step length (and with it
+        the probe distance and the neighbourhood) must follow the steps that succeed, not the radii offered.
+        """
         if self.model is None:
             return np.empty((0, len(x))), np.empty(0)
         steps = [model_step(self.model, x, float(L), options if j == 0 else replace(options, curvature=False))
                  for j, L in enumerate(lengths)]
-        kept = [j for j, s in enumerate(steps) if s is not None]
+        kept = [s for s in steps if s is not None]
         if not kept:
             return np.empty((0, len(x))), np.empty(0)
-        return np.clip(x + np.array([steps[j] for j in kept]), 0.0, 1.0), np.asarray(lengths)[kept]
+        points = np.clip(x + np.array(kept), 0.0, 1.0)
+        return points, np.linalg.norm(points - x, axis=1)

@@ -5,9 +5,9 @@ no state, no I/O.
 
 The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``):
 
-    minimize    g0.s + k0/2 |s|^2                       (objective; k0 >= |g0|/L caps the step at L)
+    minimize    g0.s + k0/2 |s|^2                       (objective and its fitted curvature)
     subject to  c_i + g_i.s (+ k_i/2 |s|^2) <= b_i      (constraints that the step could reach)
-                0 <= x + s <= 1,  |s_j| <= L            (the box and the trust radius L)
+                0 <= x + s <= 1,  |s| <= L              (the box and the trust radius L)
 
 It is solved as the projection of the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``:
 the dual in the m multipliers). A constraint's curvature enters only where positive: a concave constraint lies
@@ -32,10 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-__all__ = ["LocalModel", "StepOptions", "model_step", "project", "restoration", "targets"]
+__all__ = ["LocalModel", "StepOptions", "model_step", "project", "restoration", "shorten", "targets"]
 
-#: A solved step may exceed a modelled constraint's target by this share of its current distance to the boundary
-#: (the dual solver's accuracy; the target keeps ``1 - boundary_fraction`` of that distance, 100 times more).
+#: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
+#: away, so that the projection onto the trust region is the linear model's trust-region step.
+FAR = 10.0
+
+#: After a restoration, the solved step may exceed a modelled constraint's target by this share of its current
+#: violation (the dual solver's accuracy; the target is ``1 - boundary_fraction`` of it past the boundary).
 FEASIBILITY_TOL = 1e-3
 
 
@@ -83,28 +87,41 @@ def model_step(model: LocalModel, x: np.ndarray, length: float, options: StepOpt
     the model solver failed."""
     g0, d = model.grad[0], len(x)
     norm = float(np.linalg.norm(g0))
-    k0 = max(model.curv[0] if options.curvature else 0.0, norm / length) if norm > 0 else 1.0
-    y = -g0 / k0
-    lb, ub = np.maximum(-x, -length), np.minimum(1.0 - x, length)
+    k0 = model.curv[0] if options.curvature else 0.0
+    y = -g0 / max(k0, norm / (FAR * length)) if norm > 0 else np.zeros(d)
     c, G = model.value[1:], model.grad[1:]
     K = np.maximum(model.curv[1:], 0.0) if options.constraint_curvature else np.zeros(len(c))
     b = targets(c, options.boundary_fraction)
-    reach = c + options.near_active * np.linalg.norm(G, axis=1) * length > b
-    use = reach & np.isfinite(c) & np.all(np.isfinite(G), axis=1)
+    use = (c + options.near_active * np.linalg.norm(G, axis=1) * length > b) & np.isfinite(c) \
+        & np.all(np.isfinite(G), axis=1)
     if not options.restoration:
         use &= c <= b                 # ablation: only what the step can keep; the violated ones are ignored
     c, G, K, b = c[use], G[use], K[use], b[use]
-    if not len(c):
-        return np.clip(y, lb, ub)     # no constraint in reach: the box-projected model minimizer
     restored = None
-    if np.any(c > b):
-        restored, t = restoration(G, b - c, lb, ub)
+    if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
+        restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
-    s = project(y, c, G, K, b, lb, ub)
+    # the trust region |s| <= length: one more isotropic constraint, |s|^2/2 - length^2/2 <= 0
+    c, G, K, b = np.r_[c, -0.5 * length ** 2], np.vstack([G, np.zeros(d)]), np.r_[K, 1.0], np.r_[b, 0.0]
+    s = project(y, c, G, K, b, -x, 1.0 - x)
+    if restored is None:
+        return shorten(s, c - b, G, K)
     excess = c + G @ s + 0.5 * K * (s @ s) - b
-    if np.all(np.isfinite(s)) and np.all(excess <= FEASIBILITY_TOL * np.abs(c) + 1e-12):
+    return s if np.all(excess <= FEASIBILITY_TOL * np.abs(c)) else restored
+
+
+def shorten(s: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The longest t s, t in [0, 1], meeting every modelled constraint slack + t G.s + t^2 K |s|^2 / 2 <= 0,
+    given slack <= 0 (s = 0 meets them): the dual solver's last digits of infeasibility are cut away exactly, so
+    a step from an iterate on an active boundary does not cross it by rounding."""
+    a, k = G @ s, 0.5 * K * (s @ s)
+    over = slack + a + k > 0
+    if not over.any():
         return s
-    return restored                   # the curved model could not meet the linear restoration (or no solution)
+    a, k, q = a[over], k[over], slack[over]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(k > 0, (-a + np.sqrt(np.maximum(a * a - 4 * k * q, 0.0))) / (2 * k), -q / a)
+    return float(np.clip(np.min(root), 0.0, 1.0)) * s
 
 
 def project(y: np.ndarray, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray, lb: np.ndarray,

@@ -376,12 +376,17 @@ class ZOAF(Optimizer):
         i = int(np.argmin(F))
         return better, (i if better[i] else None)
 
-    def _neighbourhood(self, st: _Start) -> tuple[np.ndarray, np.ndarray | None, float]:
-        """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius)."""
+    def _neighbourhood(self, st: _Start, min_points: int = 0) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius). With
+        ``min_points``, the nearest points make up the count when the radius holds fewer: coordinate probes
+        keep their own step lengths, often beyond a small step's radius, and a fit on fewer points than
+        unknowns returns a gradient cut to their span, which a model step would read as stationarity."""
         h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
         radius = NEIGHBOURHOOD * max(st.alpha, h)
         dist = np.linalg.norm(st.X - st.x, axis=1)
         near = np.flatnonzero(dist <= radius)[-self._memory:]
+        if len(near) < min_points:
+            near = np.sort(np.argsort(dist, kind="stable")[:min_points])
         D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
         return near, (1.0 / (D2 + h * h) if self.config.weighting else None), h
 
@@ -390,7 +395,7 @@ class ZOAF(Optimizer):
         descent direction the probes follow."""
         cfg = self.config
         if cfg.estimator == "regression" or st.con is not None:
-            near, w, h = self._neighbourhood(st)
+            near, w, h = self._neighbourhood(st, 0 if st.con is None else self.dim + 2)
             if len(near) == 0:
                 return st.g
             if st.con is not None:
