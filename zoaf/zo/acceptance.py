@@ -7,7 +7,8 @@ rules here judge the objective and the violation v = sum_i max(c_i, 0) separatel
 
 * ``filter`` (Fletcher and Leyffer): a point is acceptable when no pair in the filter (the infeasible
   iterates left behind, and the current iterate) has both a lower objective and a lower violation, with a
-  small envelope, and its violation stays under a ceiling. It may trade a little violation for objective.
+  small envelope, and its violation exceeds neither the iterate's nor a small ceiling: it may cross an active
+  boundary a little where that buys objective, never wander outside.
 * ``penalty``: a point is acceptable when it lowers the merit o + mu v. The weight mu grows to a multiple of
   the largest Lagrange multiplier estimate, the value at which the merit's minimizer is the constrained one.
 
@@ -15,8 +16,8 @@ Among acceptable points the iterate moves to the lowest merit (the filter uses t
 
 Example:
     >>> import numpy as np
-    >>> rule = Acceptance(Rule.FILTER, weight=1.0, ceiling=1.0)
-    >>> rule.acceptable(1.0, 0.0, np.array([0.5, 2.0, 0.9]), np.array([0.01, 0.0, 2.0])).tolist()
+    >>> rule = Acceptance(Rule.FILTER, weight=1.0, ceiling=1e-3)
+    >>> rule.acceptable(1.0, 0.0, np.array([0.5, 2.0, 0.9]), np.array([1e-4, 0.0, 0.1])).tolist()
     [True, False, False]
 """
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Acceptance:
 
     rule: Rule
     weight: float
-    ceiling: float                   # the filter accepts no violation above this
+    ceiling: float                   # the filter accepts no violation above this or the iterate's
     envelope: float = 1e-5           # the filter's margin: a pair must beat an entry by this share of its violation
     pairs: list[tuple[float, float]] = field(default_factory=list)
 
@@ -70,7 +71,7 @@ class Acceptance:
         O, V = np.asarray(O, float), np.asarray(V, float)
         if self.rule is Rule.PENALTY:
             return self.merit(O, V) < self.merit(np.array(o_x), np.array(v_x))
-        ok = np.isfinite(O) & (V <= self.ceiling)
+        ok = np.isfinite(O) & (V <= max(self.ceiling, v_x))
         for oe, ve in [*self.pairs, (o_x, v_x)]:
             ok &= (V < (1.0 - self.envelope) * ve) | (O < oe - self.envelope * ve)
         return ok

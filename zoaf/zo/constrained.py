@@ -8,7 +8,7 @@ step's trial points from the model problem (``model_step``) and moves the iterat
 
 Example:
     >>> import numpy as np
-    >>> st = ConstrainedState.new(np.array([1.0, 0.5]), fom=100.5, rule=Rule.FILTER, weight=1.0, ceiling=1.0)
+    >>> st = ConstrainedState.new(np.array([1.0, 0.5]), fom=100.5, rule=Rule.FILTER, weight=1.0, ceiling=1e-3)
     >>> st.violation, st.best
     (0.5, 100.5)
 """
@@ -38,11 +38,9 @@ class ConstrainedState:
     @classmethod
     def new(cls, y: np.ndarray, fom: float, rule: Rule, weight: float, ceiling: float,
             envelope: float = 1e-5) -> "ConstrainedState":
-        """A start at measures ``y``: the filter's ceiling is at least the start's own violation."""
+        """A start at measures ``y`` with the FoM ``fom``."""
         y = np.asarray(y, float)
-        v = float(violation(y[1:])[0])
-        return cls(y=y.copy(), Y=np.empty((0, len(y))),
-                   acceptance=Acceptance(rule, weight, max(ceiling, v) if np.isfinite(v) else ceiling, envelope),
+        return cls(y=y.copy(), Y=np.empty((0, len(y))), acceptance=Acceptance(rule, weight, ceiling, envelope),
                    best=fom)
 
     @property

@@ -38,6 +38,11 @@ __all__ = ["LocalModel", "StepOptions", "model_step", "project", "restoration", 
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
 FAR = 10.0
 
+#: A step may exceed a modelled constraint by this share of the change the step makes to it (|g_i| |s|): far
+#: below the estimates' own error, far above the dual solver's, so a step along an active boundary is not cut
+#: to nothing by the solver's last digits.
+MODEL_TOL = 1e-6
+
 #: After a restoration, the solved step may exceed a modelled constraint's target by this share of its current
 #: violation (the dual solver's accuracy; the target is ``1 - boundary_fraction`` of it past the boundary).
 FEASIBILITY_TOL = 1e-3
@@ -105,15 +110,14 @@ def model_step(model: LocalModel, x: np.ndarray, length: float, options: StepOpt
     c, G, K, b = np.r_[c, -0.5 * length ** 2], np.vstack([G, np.zeros(d)]), np.r_[K, 1.0], np.r_[b, 0.0]
     s = project(y, c, G, K, b, -x, 1.0 - x)
     if restored is None:
-        return shorten(s, c - b, G, K)
+        return shorten(s, c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * float(np.linalg.norm(s)), G, K)
     excess = c + G @ s + 0.5 * K * (s @ s) - b
     return s if np.all(excess <= FEASIBILITY_TOL * np.abs(c)) else restored
 
 
 def shorten(s: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
     """The longest t s, t in [0, 1], meeting every modelled constraint slack + t G.s + t^2 K |s|^2 / 2 <= 0,
-    given slack <= 0 (s = 0 meets them): the dual solver's last digits of infeasibility are cut away exactly, so
-    a step from an iterate on an active boundary does not cross it by rounding."""
+    given slack <= 0 (s = 0 meets them): what the dual solver leaves of infeasibility is cut away exactly."""
     a, k = G @ s, 0.5 * K * (s @ s)
     over = slack + a + k > 0
     if not over.any():
