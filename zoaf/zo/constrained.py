@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import estimators as est
 from .acceptance import Acceptance, Rule, multipliers, violation
-from .model_step import LocalModel, StepOptions, model_step
+from .model_step import LocalModel, StepOptions, model_steps
 
 __all__ = ["ConstrainedState"]
 
@@ -91,22 +91,17 @@ class ConstrainedState:
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 
-    def trials(self, x: np.ndarray, lengths: np.ndarray, options: StepOptions) -> tuple[np.ndarray, np.ndarray]:
-        """Trial points of one step within the radii ``lengths``, and the length of each step actually taken.
-
-        The first trial comes from the full model, the longer ones with the objective's curvature off (a longer
-        reach along the linear model: where the curvature is right the first trial already sits at the model's
-        minimizer, and two identical trials would waste a simulation). The lengths returned are the steps'
-        own: the curvature and the constraints cut a step short of its radius, and the step length (and with it
-        the probe distance and the neighbourhood) must follow the steps that succeed, not the radii offered.
-        """
+    def trials(self, x: np.ndarray, alpha: float, grow: float, options: StepOptions
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """A step's trial points (``model_steps`` within radius ``alpha``, extended by ``grow``) and the length of
+        each step actually taken: the curvature and the constraints cut steps short of the radius, and the step
+        length (with it the probe distance and the neighbourhood) must follow the steps that succeed, not the
+        radii offered (measured: with the radii, the step length sat at its cap of 1 while the steps were 1e-3)."""
         if self.model is None:
             return np.empty((0, len(x))), np.empty(0)
         with serial_blas():
-            steps = [model_step(self.model, x, float(L), options if j == 0 else replace(options, curvature=False))
-                     for j, L in enumerate(lengths)]
-        kept = [s for s in steps if s is not None]
-        if not kept:
+            steps = model_steps(self.model, x, alpha, grow, options)
+        if not steps:
             return np.empty((0, len(x))), np.empty(0)
-        points = np.clip(x + np.array(kept), 0.0, 1.0)
+        points = np.clip(x + np.array(steps), 0.0, 1.0)
         return points, np.linalg.norm(points - x, axis=1)

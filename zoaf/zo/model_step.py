@@ -21,8 +21,8 @@ all be met within the radius (an infeasible iterate), a restoration LP first fin
 Example:
     >>> import numpy as np
     >>> m = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]), curv=np.zeros(2))
-    >>> s = model_step(m, np.array([0.5, 0.5]), 0.2, StepOptions())
-    >>> np.round(s, 3).tolist() == [0.045, 0.0]              # stops short of c = x_0 - 0.55 <= 0
+    >>> s, far = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
+    >>> np.round(s, 3).tolist() == [0.045, 0.0] and np.allclose(far, s)   # stops short of c = x_0 - 0.55 <= 0
     True
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-__all__ = ["LocalModel", "StepOptions", "model_step", "project", "restoration", "shorten", "targets"]
+__all__ = ["LocalModel", "StepOptions", "model_steps", "project", "restoration", "shorten", "targets"]
 
 #: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
@@ -87,9 +87,11 @@ def restoration(G: np.ndarray, r: np.ndarray, lb: np.ndarray, ub: np.ndarray) ->
     return np.clip(res.x[:d], lb, ub), np.maximum(res.x[d:], 0.0)
 
 
-def model_step(model: LocalModel, x: np.ndarray, length: float, options: StepOptions) -> np.ndarray | None:
-    """The model problem's step from ``x`` within radius ``length`` (see the module docstring); ``None`` when
-    the model solver failed."""
+def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, options: StepOptions
+                ) -> list[np.ndarray]:
+    """A step's trial displacements from ``x``: the model problem's solution s within radius ``length``, then
+    the same line extended to ``grow`` s, cut back to the modelled constraints and the box (ZOAF's one-batch
+    line search, now along the constrained step). One solve serves both; a failed solve gives none."""
     g0, d = model.grad[0], len(x)
     norm = float(np.linalg.norm(g0))
     k0 = model.curv[0] if options.curvature else 0.0
@@ -107,25 +109,34 @@ def model_step(model: LocalModel, x: np.ndarray, length: float, options: StepOpt
         restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
     # the trust region |s| <= length: one more isotropic constraint, |s|^2/2 - length^2/2 <= 0
-    c, G, K, b = np.r_[c, -0.5 * length ** 2], np.vstack([G, np.zeros(d)]), np.r_[K, 1.0], np.r_[b, 0.0]
-    s = project(y, c, G, K, b, -x, 1.0 - x)
+    s = project(y, np.r_[c, -0.5 * length ** 2], np.vstack([G, np.zeros(d)]), np.r_[K, 1.0], np.r_[b, 0.0], -x,
+                1.0 - x)
+    far = np.clip(grow * s, -x, 1.0 - x)
     if restored is None:
-        return shorten(s, c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * float(np.linalg.norm(s)), G, K)
-    excess = c + G @ s + 0.5 * K * (s @ s) - b
-    return s if np.all(excess <= FEASIBILITY_TOL * np.abs(c)) else restored
+        slack = c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * grow * float(np.linalg.norm(s))
+        s = shorten(np.zeros(d), s, slack, G, K)
+        far = shorten(s, far, slack, G, K)
+    elif np.any(c + G @ s + 0.5 * K * (s @ s) - b > FEASIBILITY_TOL * np.abs(c)):
+        s, far = restored, np.clip(grow * restored, -x, 1.0 - x)   # the curved model missed the linear restoration
+    if not np.all(np.isfinite(s)):
+        return []
+    return [s, far] if np.any(far != s) else [s]
 
 
-def shorten(s: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """The longest t s, t in [0, 1], meeting every modelled constraint slack + t G.s + t^2 K |s|^2 / 2 <= 0,
-    given slack <= 0 (s = 0 meets them): what the dual solver leaves of infeasibility is cut away exactly."""
-    a, k = G @ s, 0.5 * K * (s @ s)
-    over = slack + a + k > 0
+def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The farthest point p = base + t (end - base), t in [0, 1], meeting every modelled constraint
+    slack + G.p + K |p|^2 / 2 <= 0, given that ``base`` meets them: what the dual solver leaves of infeasibility
+    is cut away exactly, and the extended trial stops where the model says the boundary is."""
+    dz = end - base
+    q0 = slack + G @ base + 0.5 * K * (base @ base)
+    a, k = G @ dz + K * (base @ dz), 0.5 * K * (dz @ dz)
+    over = q0 + a + k > 0
     if not over.any():
-        return s
-    a, k, q = a[over], k[over], slack[over]
+        return end
+    a, k, q = a[over], k[over], np.minimum(q0[over], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.where(k > 0, (-a + np.sqrt(np.maximum(a * a - 4 * k * q, 0.0))) / (2 * k), -q / a)
-    return float(np.clip(np.min(root), 0.0, 1.0)) * s
+    return base + float(np.clip(np.min(root), 0.0, 1.0)) * dz
 
 
 def project(y: np.ndarray, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray, lb: np.ndarray,

@@ -252,7 +252,7 @@ class ZOAF(Optimizer):
         parts: list[np.ndarray] = []
         lengths = np.empty(0)
         if st.con is not None:            # constraint-aware: the trial points come from the model problem
-            trials, lengths = st.con.trials(x, trial_lengths(st.alpha, cfg.grow), cfg.step_options())
+            trials, lengths = st.con.trials(x, st.alpha, cfg.grow, cfg.step_options())
             parts.append(trials)
         elif st.g is not None and np.any(st.g[active] != 0):
             p = np.where(active, -st.g, 0.0)
