@@ -263,7 +263,8 @@ def regression_estimates(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.nda
     A = A * w[:, None]
     ok = np.isfinite(dY) & moved[:, None]
     G, curv = np.zeros((Y.shape[1], len(x))), np.zeros(Y.shape[1])
-    patterns, which = np.unique(ok.T, axis=0, return_inverse=True)
+    same = bool(np.all(ok == ok[:, :1]))                 # the usual case: one pattern, no np.unique needed
+    patterns, which = (ok[:, :1].T, np.zeros(Y.shape[1], int)) if same else np.unique(ok.T, axis=0, return_inverse=True)
     for p, rows in enumerate(patterns):
         cols = np.flatnonzero(which.reshape(-1) == p)
         if not rows.any():

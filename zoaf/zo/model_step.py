@@ -108,9 +108,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
         restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
-    # the trust region |s| <= length: one more isotropic constraint, |s|^2/2 - length^2/2 <= 0
-    s = project(y, np.r_[c, -0.5 * length ** 2], np.vstack([G, np.zeros(d)]), np.r_[K, 1.0], np.r_[b, 0.0], -x,
-                1.0 - x)
+    s = project(y, length, c, G, K, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
     if restored is None:
         slack = c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * grow * float(np.linalg.norm(s))
@@ -139,12 +137,15 @@ def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray,
     return base + float(np.clip(np.min(root), 0.0, 1.0)) * dz
 
 
-def project(y: np.ndarray, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray, lb: np.ndarray,
-            ub: np.ndarray) -> np.ndarray:
-    """The point of {s : c + G s + K/2 |s|^2 <= b, lb <= s <= ub} nearest to ``y`` (K >= 0: a convex set), by
-    its dual over the m multipliers (L-BFGS-B with lambda >= 0). Because every curvature is isotropic the
-    Lagrangian's minimizer over the box is explicit, s(lambda) = clip((y - G^T lambda) / (1 + K.lambda)), so
-    the solver works in m <= a few dimensions, whatever d."""
+def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray,
+            lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """The point of {s : |s| <= radius, c + G s + K/2 |s|^2 <= b, lb <= s <= ub} nearest to ``y`` (K >= 0: a
+    convex set). The trust region is one more isotropic constraint, |s|^2/2 - radius^2/2 <= 0, and the problem is
+    solved by its dual over the multipliers (L-BFGS-B with lambda >= 0): because every curvature is isotropic
+    the Lagrangian's minimizer over the box is explicit, s(lambda) = clip((y - G^T lambda) / (1 + K.lambda)),
+    so the solver works in m + 1 dimensions, whatever d."""
+    c, G, K, b = np.r_[c, -0.5 * radius ** 2], np.vstack([G, np.zeros(len(y))]), np.r_[K, 1.0], np.r_[b, 0.0]
+
     def negative_dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
         s = np.clip((y - G.T @ lam) / (1.0 + K @ lam), lb, ub)
         excess = c + G @ s + 0.5 * K * (s @ s) - b
@@ -152,3 +153,4 @@ def project(y: np.ndarray, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.nd
     res = minimize(negative_dual, np.zeros(len(c)), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * len(c),
                    options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 200})
     return np.clip((y - G.T @ res.x) / (1.0 + K @ res.x), lb, ub)
+
