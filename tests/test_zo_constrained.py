@@ -2,6 +2,7 @@
 and end to end on a constrained quadratic (the scalar ablation ignores the constraints exactly)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from zoaf.spec import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
@@ -126,3 +127,28 @@ def test_scalar_ablation_ignores_the_constraints_and_equal_seeds_repeat():
     _, b = _run(3, 200)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a[: len(plain)], plain[: len(a)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(dim=st.integers(1, 6), budget=st.integers(1, 120), seed=st.integers(0, 2**16), m=st.integers(1, 3),
+       fail=st.booleans(), workers=st.integers(1, 4))
+def test_constrained_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers):
+    """Failed simulations (+inf rows), unmeasurable objectives and starts outside the feasible set do not break
+    the constraint-aware step: every ask in the box, the budget kept."""
+    rng = np.random.default_rng(seed)
+    A, r = rng.standard_normal((m, dim)), rng.uniform(-0.5, 0.5, m)
+    opt, asked = ZOAF(dim, budget, seed, workers=workers), 0
+    while not opt.done:
+        u = opt.ask()
+        assert np.all((u >= 0) & (u <= 1)) and u.shape[1] == dim
+        asked += len(u)
+        assert asked <= budget
+        c = u @ A.T - r
+        obj = np.sum((u - 0.3) ** 2, axis=1)
+        if fail:
+            c[rng.random(len(u)) < 0.2] = np.inf
+            obj[rng.random(len(u)) < 0.1] = np.inf
+        v = np.maximum(c, 0).sum(axis=1)
+        fom = np.where(np.isinf(v), np.inf, np.where(v > 0, INFEASIBLE_OFFSET + v, obj))
+        opt.tell(u, fom, c, objective=obj)
+    assert opt.nfev <= budget
