@@ -11,6 +11,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(estimator="classic")           # textbook estimates from this step's probes only (no reuse)
     ZOAFConfig(basis_prior=1.0)               # coordinate phase on the plain axes (no adapted basis)
     ZOAFConfig(constraints=False)             # constrained problems: the scalar FoM only (no constraint model)
+    ZOAFConfig(acceptance="penalty")          # constraint-aware moves by an exact penalty instead of the filter
 """
 from __future__ import annotations
 

@@ -11,12 +11,12 @@ The model at the iterate x (values, gradients and isotropic curvatures from ``re
 
 It is solved as the projection of the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``:
 the dual in the m multipliers). A constraint's curvature enters only where positive: a concave constraint lies
-below its linearization, so the linear model is the conservative one, and the set stays convex. The targets b_i = -(1 - tau)|c_i| keep a
-fraction of the slack (interior methods' fraction to the boundary): a step from a feasible iterate stays
-feasible for linear constraints and approaches an active boundary geometrically, instead of landing on it
-where rounding or a curved constraint puts it on the wrong side of the FoM's cliff. When the targets cannot
-all be met within the radius (an infeasible iterate), a restoration LP first finds the least l1 excess
-(HiGHS), and the projection then descends the objective without giving any of that reduction back.
+below its linearization, so the linear model is the conservative one, and the set stays convex. The targets
+b_i = -(1 - tau)|c_i| keep a fraction of the slack (interior methods' fraction to the boundary): a step from a
+feasible iterate stays feasible for linear constraints and approaches an active boundary geometrically, instead
+of landing on it where rounding or a curved constraint puts it on the wrong side of the FoM's cliff. When the
+targets cannot all be met within the radius (an infeasible iterate), a restoration LP first finds the least l1
+excess (HiGHS), and the projection then descends the objective without giving any of that reduction back.
 
 Example:
     >>> import numpy as np

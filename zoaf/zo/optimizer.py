@@ -18,6 +18,14 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
 4. A start that ended early hands its budget to a restart at the next Sobol candidate (then the best point).
 
+Constrained problems (``tell(c=..., objective=...)``, ``ZOAFConfig.constraints``): the FoM's cliff between
+feasible and infeasible points stalls gradient steps near active constraints, so each start also keeps every
+point's measures (objective, constraints), fits each one's gradient and curvature from the same neighbourhood,
+takes its two trial points from a trust-region model problem (``model_step``: descend the objective within the
+near-active linearized constraints, restoring feasibility first) and moves by a filter over (objective,
+violation) (``acceptance``); see ``constrained``. Probing, the Sobol starts (ranked by FoM: feasible first, then
+objective) and the monitor (on the start's best FoM, the filter's lexicographic order) are the same.
+
 Every point is projected onto the box; coordinates pinned at a bound whose descent direction points outward
 are frozen. The result is the best *evaluated* point (the base tracks it). Only the seeded generator is
 random, so equal seeds give bit-identical asks, whatever ``workers`` timing does.
