@@ -177,10 +177,12 @@ class ZOAFConfig:
     """How the constraint-aware iterate moves: ``filter`` over (objective, violation) or ``penalty`` (exact
     penalty, adaptive weight); see ``zoaf.zo.acceptance``."""
 
-    boundary_fraction: float = 0.9
-    """A model step goes at most this fraction of the way to each linearized constraint's boundary (and aims
-    the same fraction past it when violated): an active boundary is approached geometrically from the
-    feasible side instead of straddled, where the FoM's cliff makes a point 1e-9 past it worthless."""
+    boundary_fraction: float = 0.5
+    """A model step goes at most this fraction of the way to each modelled constraint's boundary (and aims the
+    same fraction past it when violated): an active boundary is approached geometrically from the feasible side
+    instead of straddled, where the FoM's cliff makes a point 1e-9 past it worthless. Halving the slack per
+    step leaves room for the error of estimated curved constraints (synthetic 22-D benchmark, 20 seeds, B=1000:
+    median / worst FoM 6.5e-5 / 2.2e-4 at 0.5, 4.6e-4 / 1.0e-2 at 0.9; 0.3 ties 0.5 at B=300)."""
 
     near_active: float = 2.0
     """A constraint enters the model problem when its linearization could reach its target within this many

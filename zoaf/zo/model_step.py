@@ -22,7 +22,7 @@ Example:
     >>> import numpy as np
     >>> m = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]), curv=np.zeros(2))
     >>> s, far = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
-    >>> np.round(s, 3).tolist() == [0.045, 0.0] and np.allclose(far, s)   # stops short of c = x_0 - 0.55 <= 0
+    >>> np.round(s, 3).tolist() == [0.025, 0.0] and np.allclose(far, s)   # half way to c = x_0 - 0.55 <= 0
     True
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LocalModel:
 class StepOptions:
     """How the model problem is posed (the meaning and defaults are ``ZOAFConfig``'s fields of these names)."""
 
-    boundary_fraction: float = 0.9
+    boundary_fraction: float = 0.5
     near_active: float = 2.0
     curvature: bool = True
     constraint_curvature: bool = True

@@ -259,8 +259,9 @@ class ZOAF(Optimizer):
         h = smoothing_radius(st.alpha, cfg.h_ratio, cfg.h_min, cfg.h_max)
         parts: list[np.ndarray] = []
         lengths = np.empty(0)
-        if st.con is not None:            # constraint-aware: the trial points come from the model problem
-            trials, lengths = st.con.trials(x, st.alpha, cfg.grow, cfg.step_options())
+        if st.con is not None:            # constraint-aware: the trial points come from the model problem, within a
+            # radius no shorter than ``alpha_min`` (the coordinate phase may go on while failed trials shrink alpha)
+            trials, lengths = st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options())
             parts.append(trials)
         elif st.g is not None and np.any(st.g[active] != 0):
             p = np.where(active, -st.g, 0.0)
