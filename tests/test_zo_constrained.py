@@ -131,13 +131,14 @@ def test_scalar_ablation_ignores_the_constraints_and_equal_seeds_repeat():
 
 @settings(max_examples=25, deadline=None)
 @given(dim=st.integers(1, 6), budget=st.integers(1, 120), seed=st.integers(0, 2**16), m=st.integers(1, 3),
-       fail=st.booleans(), workers=st.integers(1, 4))
-def test_constrained_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers):
-    """Failed simulations (+inf rows), unmeasurable objectives and starts outside the feasible set do not break
-    the constraint-aware step: every ask in the box, the budget kept."""
+       fail=st.booleans(), workers=st.integers(1, 4), n_int=st.integers(0, 2))
+def test_constrained_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers, n_int):
+    """Failed simulations (+inf rows), unmeasurable objectives, integer coordinates and starts outside the
+    feasible set do not break the constraint-aware step: every ask in the box, the budget kept."""
     rng = np.random.default_rng(seed)
     A, r = rng.standard_normal((m, dim)), rng.uniform(-0.5, 0.5, m)
-    opt, asked = ZOAF(dim, budget, seed, workers=workers), 0
+    steps = np.array([0.1 if i < n_int else 0.0 for i in range(dim)])
+    opt, asked = ZOAF(dim, budget, seed, workers=workers, unit_steps=steps), 0
     while not opt.done:
         u = opt.ask()
         assert np.all((u >= 0) & (u <= 1)) and u.shape[1] == dim

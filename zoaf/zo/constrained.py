@@ -91,17 +91,18 @@ class ConstrainedState:
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 
-    def trials(self, x: np.ndarray, alpha: float, grow: float, options: StepOptions
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """A step's trial points (``model_steps`` within radius ``alpha``, extended by ``grow``) and the length of
-        each step actually taken: the curvature and the constraints cut steps short of the radius, and the step
-        length (with it the probe distance and the neighbourhood) must follow the steps that succeed, not the
-        radii offered (measured: with the radii, the step length sat at its cap of 1 while the steps were 1e-3)."""
+    def trials(self, x: np.ndarray, alpha: float, grow: float, options: StepOptions,
+               unit_steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A step's trial points (``model_steps`` within radius ``alpha``, extended by ``grow``; integer
+        coordinates moved by whole steps or not at all) and the length of each step actually taken: the
+        curvature and the constraints cut steps short of the radius, and the step length (with it the probe
+        distance and the neighbourhood) must follow the steps that succeed, not the radii offered (measured:
+        with the radii, the step length sat at its cap of 1 while the steps were 1e-3)."""
         if self.model is None:
             return np.empty((0, len(x))), np.empty(0)
         with serial_blas():
             steps = model_steps(self.model, x, alpha, grow, options)
         if not steps:
             return np.empty((0, len(x))), np.empty(0)
-        points = np.clip(x + np.array(steps), 0.0, 1.0)
+        points = np.clip(x + est.min_step_displacement(np.array(steps), unit_steps), 0.0, 1.0)
         return points, np.linalg.norm(points - x, axis=1)

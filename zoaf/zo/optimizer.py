@@ -261,7 +261,8 @@ class ZOAF(Optimizer):
         lengths = np.empty(0)
         if st.con is not None:            # constraint-aware: the trial points come from the model problem, within a
             # radius no shorter than ``alpha_min`` (the coordinate phase may go on while failed trials shrink alpha)
-            trials, lengths = st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options())
+            trials, lengths = st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options(),
+                                            self.unit_steps)
             parts.append(trials)
         elif st.g is not None and np.any(st.g[active] != 0):
             p = np.where(active, -st.g, 0.0)
