@@ -8,8 +8,8 @@ from scipy.stats import mannwhitneyu
 
 from zoaf.history import History, Record
 from zoaf.problem import Outcome, Status
-from zoaf.report import (RunData, format_value, load_comparison, mann_whitney, median, quartiles, summarize,
-                         table_rows, target_fom, write_report)
+from zoaf.report import format_value, load_comparison, table_rows, write_report
+from zoaf.stats import RunData, mann_whitney, median, quartiles, summarize, target_fom
 
 
 def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, objective=None, dt=0.5, sim=0.1):
