@@ -149,6 +149,7 @@ class Netlist:
     _dot_outputs: bool = field(default=False, repr=False)
     _batch_dropped: set[int] = field(default_factory=set, repr=False)   # phys idx left out of batch_deck()
     _control_lines: list[tuple[int, str, tuple[int, ...]]] = field(default_factory=list, repr=False)
+    _control_files: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)  # (raw, text)
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -215,9 +216,9 @@ class Netlist:
                 if word == ".endc":
                     in_control = None
                     continue
-                if word in (".include", ".inc"):
-                    self._parse_include(ln, word, params=False)
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
+                if word in (".include", ".inc"):
+                    self._parse_control_include(ln, word)
                 continue
             if not word.startswith("."):
                 continue
@@ -238,6 +239,9 @@ class Netlist:
                 if self.measures[-1].analysis == "sp":
                     self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
             elif word[1:] in ANALYSES:
+                if "{" in t:
+                    self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
+                                                 "substitutes it while reading the deck)")
                 self.analyses.append(t.strip()[1:])
                 self._drop_session.add(li)
                 self._dot_outputs |= word in (".op", ".tf")
@@ -296,6 +300,17 @@ class Netlist:
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
 
+    def _parse_control_include(self, ln: _Line, word: str) -> None:
+        """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),
+        and :meth:`batch_deck` inlines it, so that the commands zoaf never runs can be left out."""
+        self._parse_include(ln, word, params=False)
+        path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
+        if path is None:
+            return
+        lines = _logical_lines([""] + path.read_text(errors="replace").splitlines())[1:]
+        self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
+        self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
+
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
         t = Path(os.path.expanduser(target))
@@ -317,7 +332,7 @@ class Netlist:
                                              "reading the deck)")
             if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
                 self.control_quits |= base in ("quit", "exit")
-                if base not in ("print", "echo"):
+                if _batch_drops(t):
                     self._batch_dropped.update(idxs)
                 continue
             if base in ("meas", "measure"):
@@ -374,7 +389,9 @@ class Netlist:
     def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
         """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
         (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
-        return self._sized_text(self.check_params(values or {}), self._batch_dropped)
+        inline = {idx: "\n".join(("* zoaf: " if _batch_drops(text) else "") + raw for raw, text in lines)
+                  for idx, lines in self._control_files.items()}
+        return self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
 
     @property
     def batch_runs_dot_analyses(self) -> bool:
@@ -383,7 +400,8 @@ class Netlist:
         the block quits first."""
         return self._dot_outputs and not self.control_quits
 
-    def _sized_text(self, new: dict[str, str], commented: set[int]) -> str:
+    def _sized_text(self, new: dict[str, str], commented: set[int], inline: Mapping[int, str] | None = None
+                    ) -> str:
         lines = ["* zoaf: " + ln if i in commented else ln for i, ln in enumerate(self._physical)]
         edits: dict[int, list[tuple[int, int, str]]] = {}
         for d in self._defs:
@@ -399,6 +417,8 @@ class Netlist:
             for c0, c1, rep in sorted(es, reverse=True):
                 s = s[:c0] + rep + s[c1:]
             lines[idx] = s
+        for idx, text in (inline or {}).items():
+            lines[idx] = text
         for idx in sorted(self._include_defs, reverse=True):
             # ngspice takes a param's last definition, also for expressions written before it.
             lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   $ zoaf: sized, overrides the included value"
@@ -492,6 +512,15 @@ def _physical_spans(ln: _Line, start: int, end: int) -> tuple[tuple[int, int, in
         if a < b:
             spans.append((idx, col + a - s0, col + b - s0))
     return tuple(spans)
+
+
+def _batch_drops(command: str) -> bool:
+    """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
+    replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
+    the results."""
+    word = command.split(None, 1)[0] if command.split() else ""
+    base = word[4:] if word.startswith("pre_") else word
+    return base in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
 
 
 def _assignments(ln: _Line, err) -> list[tuple[str, str, int]]:

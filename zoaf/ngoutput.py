@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
-__all__ = ["RESULT_LINE", "classify", "printed_results", "strip_prefix"]
+__all__ = ["RESULT_LINE", "batch_results", "classify", "printed_results", "split_measurements", "strip_prefix"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
@@ -66,6 +66,37 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 
 
 
+#: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
+#: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
+_MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
+                        r"undefined parameter|cannot compute substitute|out of interval|"
+                        r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
+
+
+def split_measurements(lines: list[str], measures: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+    """(the other lines, the lines of ``.meas`` evaluation): a measure that fails is a missing result, not a
+    failed simulation (its numparam report says "Undefined parameter" when a ``param=`` uses it).
+
+    Args:
+        lines: one command's output, in order: the lines after a "Measurements for" banner are the measures'.
+        measures: for output whose stdout and stderr were read apart (``ngspice -b``): measure lines are
+            recognised by their form wherever they are; "Undefined parameter" only for these names.
+    """
+    other: list[str] = []
+    meas: list[str] = []
+    inside = False
+    names = None if measures is None else set(measures)
+    for ln in lines:
+        m = _MEAS_LINE.match(ln)
+        if names is None:
+            inside = (inside or ln.strip().lower().startswith("measurements for ")) and bool(m)
+        else:
+            undefined = re.search(r"undefined parameter \[(\w+)\]", ln, re.I)
+            inside = bool(m) and (undefined is None or undefined.group(1).lower() in names)
+        (meas if inside else other).append(ln)
+    return other, meas
+
+
 def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, float]:
     """name (lower-case) -> value of the printed results among ``names``; a name printed twice: the last."""
     wanted = set(names)
@@ -93,7 +124,8 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     MeasureError (with the results that were printed) when one of ``measures`` printed no value.
     """
     results = printed_results(lines, names)
-    err = classify([ln for ln in lines if not RESULT_LINE.match(ln)], context=context)
+    other, _ = split_measurements(lines, measures)
+    err = classify([ln for ln in other if not RESULT_LINE.match(ln)], context=context)
     if err is not None and not isinstance(err, MeasureError):
         raise err
     missing = [m for m in measures if m not in results]

@@ -43,7 +43,7 @@ import numpy as np
 
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import ANALYSES, Netlist
-from .ngoutput import batch_results, classify, printed_results, strip_prefix
+from .ngoutput import batch_results, classify, printed_results, split_measurements, strip_prefix
 
 __all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
 
@@ -366,9 +366,9 @@ class SpiceSession:
         """Run one analysis; take the results its ``.meas`` cards print (ngspice runs them after it)."""
         kind = command.split(None, 1)[0]
         before = self._plot()
-        out = self._run_analysis(command, deadline)
+        out, meas = split_measurements(self._run_analysis(command, deadline))
         err = classify(out, context=command, default=ConvergenceError)
-        if err is not None and not isinstance(err, MeasureError):
+        if err is not None:
             raise err
         plot = self._plot()
         prefix = _PLOT_PREFIX.get(kind, kind)
@@ -376,19 +376,19 @@ class SpiceSession:
             raise ConvergenceError(f"{command}: produced no {kind} plot (current plot {plot!r})",
                                    "\n".join(out))
         mine = [m for m in self.netlist.measures if m.analysis == prefix]
-        results.update(printed_results(out, [m.name for m in mine]))
+        results.update(printed_results(meas, [m.name for m in mine]))
         for m in mine:
             if prefix == "sp":
                 # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
-                out = self._cmd("meas ac " + m.text.split(None, 2)[2])
+                meas = self._cmd("meas ac " + m.text.split(None, 2)[2])
                 value = self._vec(m.name)
                 if value is not None and value.size:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                reason = next((s.strip() for s in out if m.name in s.split() or f" {m.name} " in s), "no result")
+                reason = next((s.strip() for s in meas if m.name in s.split()), "no result")
                 self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
-                                      "\n".join(out)))
+                                      "\n".join(meas)))
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
                         ) -> None:
