@@ -1,14 +1,15 @@
 """Fidelity: every deck of tests/fidelity gives the same results in a SpiceSession as with ``ngspice -b``.
 
 Each deck runs at its defaults and at other sizings, in process (fast or whole-deck path, whichever zoaf
-picks) and with ``ngspice -b`` (:func:`run_batch`); the results must agree to the digits ngspice prints.
-Both sides print ``.meas`` results with ``NGSPICE_MEAS_PRECISION`` digits, but ngspice 39 prints
-``find``/``max``/``min``/``avg``/``at``/``trig``/``targ`` results and every ``meas`` command result with ``%e``
-(7 significant digits) whatever the precision: two equal values may differ by one unit in the 7th digit of
-their printed form when the two runs' last bits differ (reset vs fresh parse), i.e. up to 1e-6 relative
-(3e-6 gives a margin for a difference of such values). A sizing where ``ngspice -b`` misses a measure must
-miss the same one in zoaf, with the same other results. zoaf's fast path also returns the ``.control``
-scalars a deck does not print; only printed ones can be compared.
+picks) and with ``ngspice -b`` (:func:`run_batch`); the results must be equal to the digits ngspice prints.
+Both sides read the same printed digits of the same computation: ``.meas`` cards print ``when`` and
+``param=`` results with ``NGSPICE_MEAS_PRECISION`` (17 significant digits) and ``find``/``max``/``avg``/...
+and ``meas`` command results with ``%e`` (7 digits, ngspice 39 ignores the precision there) in both runs,
+so they are equal; a ``.control`` value zoaf reads as a vector (full precision) against its ``print`` with
+``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is 6e-16 relative, hence
+REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a failure here).
+A sizing where ``ngspice -b`` misses a measure must miss the same one in zoaf, with the same other results.
+zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare.
 """
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from zoaf.errors import MeasureError
+from zoaf.errors import MeasureError, Timeout
 from zoaf.netlist import Netlist
 from zoaf.units import parse
 
 DECKS = Path(__file__).parent / "fidelity"
-REL = 3e-6
+REL = 1e-12
 
 
 def _have_libngspice() -> bool:
@@ -91,3 +92,43 @@ def test_deck_matches_ngspice_b(deck):
 
 def test_corpus_size():
     assert len(list(DECKS.glob("*.cir"))) >= 15
+
+
+def test_included_params_are_design_variables(tmp_path):
+    """Sizes kept in a *_vars file (and a file it includes) are design variables: alterparam edits them in
+    process, and best.cir overrides them after the .include so that ngspice -b reproduces the measures."""
+    nl = Netlist.read(DECKS / "vars_include.cir")
+    assert {"wn", "lgn", "rd", "vbias", "cload", "vdd"} <= nl.params.keys()
+    assert nl.params["cload"] == "{wn*20e-9}" and nl.param_files["vbias"].name == "bias_vars.spice"
+    values = {"wn": 4.5e-6, "vbias": 0.72}
+    best = tmp_path / "best.cir"
+    best.write_text(nl.with_params(values))
+    assert ".param wn=4.5e-06" in best.read_text() and ".param vbias=0.72" in best.read_text()
+    with SpiceSession(nl) as s:
+        default, sized = s.evaluate({}), s.evaluate(values)
+    assert sized == run_batch(best) and sized["gain_db"] > default["gain_db"] + 1
+
+
+def test_phase_margin_trap():
+    """vp(out) + 180 degrees is the phase margin only while the phase stays above -180 degrees: below, it is
+    off by 360 degrees, and a crossing between two points across the wrap interpolates nonsense. The phase
+    of -v(out) gives the margin on both sides (README, "Bring your own testbench")."""
+    nl = Netlist.read(DECKS / "phase_wrap.cir")
+    with SpiceSession(nl) as s:
+        negative, across, positive = (s.evaluate({"fp2": f}) for f in (40e3, 45e3, 70e3))
+    assert -6 < negative["pm_deg"] < -4 and math.isclose(negative["pm_from_vp"], negative["pm_deg"] + 360)
+    assert -2 < across["pm_deg"] < 0 and 90 < across["pm_from_vp"] < 300
+    assert 10 < positive["pm_deg"] < 12 and math.isclose(positive["pm_from_vp"], positive["pm_deg"])
+
+
+def test_whole_deck_path_keeps_the_time_limit(tmp_path):
+    deck = tmp_path / "slow.cir"
+    deck.write_text("Long transient from .control\n.param r1=1k\nV1 in 0 dc 0 sin(0 1 1meg)\nR1 in out {r1}\n"
+                    "C1 out 0 1n\n.control\n.options reltol=1e-4\ntran 1n 50m\nmeas tran vmax max v(out)\n"
+                    ".endc\n.end\n")
+    assert Netlist.read(deck).faithful_reasons
+    with SpiceSession(deck, timeout=0.3) as s:
+        with pytest.raises(Timeout, match="0.3 s"):
+            s.evaluate({})
+    with SpiceSession(DECKS / "control_include_options.cir") as s:   # libngspice still works
+        assert s.evaluate({})["fc_khz"] == pytest.approx(128.8807)

@@ -292,11 +292,11 @@ class Netlist:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if word != ".lib" and params:
             names = []
-            for name, value in _included_params(resolved).items():
+            for name, (value, file) in _included_params(resolved).items():
                 names.append(name)
                 if name not in self.params:
                     self.params[name] = value
-                    self.param_files[name] = resolved
+                    self.param_files[name] = file
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
 
@@ -544,9 +544,10 @@ def _assignments(ln: _Line, err) -> list[tuple[str, str, int]]:
     return out
 
 
-def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, str]:
-    """Top-level ``.param`` name -> value text of an ``.include``d file and of the files it includes in turn
-    (relative paths against the including file's folder, as ngspice resolves them; first definition wins).
+def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, tuple[str, Path]]:
+    """Top-level ``.param`` name -> (value text, file) of an ``.include``d file and of the files it includes
+    in turn (relative paths against the including file's folder, as ngspice resolves them; first definition
+    wins).
 
     An unreadable file or an include cycle gives nothing here: ngspice reports it when the deck loads.
     """
@@ -556,7 +557,7 @@ def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[st
         physical = path.read_text(errors="replace").splitlines()
     except OSError:
         return {}
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, Path]] = {}
     depth = 0
 
     def err(lineno: int, what: str) -> InputError:
@@ -571,10 +572,10 @@ def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[st
             depth = max(0, depth - 1)
         elif depth == 0 and word.startswith(".param"):
             for name, value, _ in _assignments(ln, err):
-                out.setdefault(name, value)
+                out.setdefault(name, (value, path))
         elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
             target = Path(os.path.expanduser(ln.raw.split(None, 1)[1].strip().strip("\"'")))
             nested = _included_params(target if target.is_absolute() else path.parent / target, seen | {path})
-            for name, value in nested.items():
-                out.setdefault(name, value)
+            for name, found in nested.items():
+                out.setdefault(name, found)
     return out
