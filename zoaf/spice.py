@@ -3,19 +3,23 @@
 :class:`SpiceSession` drives libngspice (through PySpice's ``NgSpiceShared``) in this process: the netlist is
 loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
 (``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
-decks (see /work/shared/NGSPICE.md). There is one libngspice per process: sessions share it, a new session
+decks. There is one libngspice per process: sessions share it, a new session
 removes the previous one's circuit. The library is not thread-safe: use a session from one thread, and one
 worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``;
-    2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``),
-       then the netlist's ``.meas`` statements of that analysis type as ``meas`` commands (a ``.meas ac`` or
-       ``.meas sp`` after ``.sp`` runs as ``meas ac`` on the sp plot: ``meas sp`` crashes ngspice 39);
-       a ``.control`` block is replayed after the analyses, or instead of them when it runs analyses itself
-       (``run`` then stands for the netlist's analyses), as ``ngspice -b`` does;
-    3. every result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
-ngspice's output is captured per command and classified (:func:`classify`) into zoaf's typed errors.
+    2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``);
+       ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
+       which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
+       commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
+       analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
+       analyses);
+    3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
+A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
+whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg_run`` when batch mode would),
+its results read from what it prints. ngspice's output is captured per command and classified
+(:func:`classify`) into zoaf's typed errors.
 
 :func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
 reference the session is tested and benchmarked against.
