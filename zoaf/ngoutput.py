@@ -69,8 +69,12 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
 _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
-                        r"undefined parameter|cannot compute substitute|out of interval|"
+                        r"undefined parameter|cannot compute substitute|out of interval|insertnumber: fails|"
+                        r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
+
+
+_FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
 
 
 def split_measurements(lines: list[str], measures: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
@@ -124,13 +128,17 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     MeasureError (with the results that were printed) when one of ``measures`` printed no value.
     """
     results = printed_results(lines, names)
-    other, _ = split_measurements(lines, measures)
+    other, meas = split_measurements(lines, measures)
     err = classify([ln for ln in other if not RESULT_LINE.match(ln)], context=context)
     if err is not None and not isinstance(err, MeasureError):
         raise err
     missing = [m for m in measures if m not in results]
     if missing:
         raise MeasureError(f"{context}: no value for .meas {', '.join(missing)}", "\n".join(lines), results)
-    if err is not None:
-        raise err
+    # A failed `meas` command of the .control block; a name measured once already (ngspice -b runs a deck
+    # with .meas cards and a .control `run` twice, and `param=` fails the second time) is no failure.
+    failed = [ln.strip() for ln in meas
+              if (f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results]
+    if err is not None or failed:
+        raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
     return results

@@ -409,7 +409,9 @@ class SpiceSession:
                 continue
             out = self._cmd(c)
             err = classify(out, context=c, default=SimulationError)
-            if err is not None:
+            if isinstance(err, MeasureError):
+                self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
+            elif err is not None:
                 raise err
             if word in ("if", "while", "repeat", "dowhile", "foreach"):
                 depth += 1
