@@ -359,12 +359,7 @@ class SpiceSession:
             finally:
                 self._cmd("remcirc")
         results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
-        if wanted is None:
-            return results
-        missing = [n for n in wanted if n not in results]
-        if missing:
-            raise MeasureError(f"no value printed for {', '.join(missing)}", "\n".join(out), results)
-        return {n: results[n] for n in wanted}
+        return _select(results, wanted, out)
 
     def _analysis(self, command: str, results: dict[str, float], deadline: float | None) -> None:
         """Run one analysis; take the results its ``.meas`` cards print (ngspice runs them after it)."""
@@ -446,12 +441,17 @@ class SpiceSession:
             message, output = self._missing[0]
             more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
             raise MeasureError(message + more, output, results)
-        if wanted is None:
-            return results
-        missing = [n for n in wanted if n not in results]
-        if missing:
-            raise MeasureError(f"no value for {', '.join(missing)}", measures=results)
-        return {n: results[n] for n in wanted}
+        return _select(results, wanted)
+
+
+def _select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
+    """The ``wanted`` results (all when None); MeasureError, with the results there are, for a missing one."""
+    if wanted is None:
+        return results
+    missing = [n for n in wanted if n not in results]
+    if missing:
+        raise MeasureError(f"no value for {', '.join(missing)}", "\n".join(output), results)
+    return {n: results[n] for n in wanted}
 
 
 # ---------------------------------------------------------------------- ngspice -b reference
