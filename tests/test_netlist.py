@@ -114,3 +114,28 @@ def test_unknown_param_and_value_format():
 def test_subckt_params_are_not_design_variables(tmp_path):
     p = write(tmp_path, "t\n.param a=1\n.subckt s 1 2 b=2\n.param c=3\nR1 1 2 {b*c}\n.ends\nX1 1 0 s\n.op\n.end\n")
     assert Netlist.read(p).params == {"a": "1"}
+
+
+def test_params_of_included_files(tmp_path):
+    write(tmp_path, "* sizes\n.param w1=2u\n.subckt s a b q=1\n.param inner=1\n.ends\n.include loop_vars.spice\n",
+          "top_vars.spice")
+    write(tmp_path, ".param w2={w1*2}\n.include top_vars.spice\n", "loop_vars.spice")    # a cycle: read once
+    p = write(tmp_path, "t\n.include top_vars.spice\n.param w1=9u\nR1 1 0 {w1}\n.end\n")
+    nl = Netlist.read(p)
+    assert nl.params == {"w1": "2u", "w2": "{w1*2}"} and nl.param_files["w2"].name == "loop_vars.spice"
+    out = nl.with_params({"w1": 3e-6, "w2": 1e-6})
+    assert out.splitlines()[1:5] == [f'.include "{tmp_path / "top_vars.spice"}"',
+                                     ".param w1=3e-06   $ zoaf: sized, overrides the included value",
+                                     ".param w2=1e-06   $ zoaf: sized, overrides the included value",
+                                     ".param w1=3e-06"]
+
+
+def test_batch_deck_and_faithful_reasons(tmp_path):
+    p = write(tmp_path, "t\n.param r=1k\nR1 1 0 {r}\nV1 1 0 1\n.op\n.control\nop\n.options temp=50\n"
+                        "meas dc x find v(1) at = 0\nprint v(1)\nwrdata out.txt v(1)\nquit\n.endc\n.end\n")
+    nl = Netlist.read(p)
+    assert nl.faithful_reasons == ["line 8: .options inside .control (ngspice applies it while reading the deck)"]
+    assert "meas dc x find v(1) at=0" in nl.control and nl.control_quits and not nl.batch_runs_dot_analyses
+    deck = nl.batch_deck({"r": 2e3}).splitlines()
+    assert ".param r=2000.0" in deck and "print v(1)" in deck
+    assert "* zoaf: wrdata out.txt v(1)" in deck and "* zoaf: quit" in deck
