@@ -23,6 +23,7 @@ class StopReason(str, enum.Enum):
     CONVERGED = "converged"          # the method met its own convergence test
     EARLY_STOPPED = "early-stopped"  # the monitor judged further work useless
     INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
+    TARGET = "target"                # a feasible design reached the spec's target
     FAILED = "failed"                # no simulation succeeded
 
 
@@ -30,8 +31,9 @@ class StopReason(str, enum.Enum):
 class Result:
     """The outcome of a run, in scipy.optimize's shape (``x``, ``fun``, ``nfev``, ``nit``, ``message``).
 
-    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. The same object is
-    passed to callbacks mid-run.
+    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. ``constr`` holds its
+    normalized constraint values (``<= 0`` met; empty when unconstrained) and ``maxcv`` their largest violation,
+    as scipy's COBYLA/COBYQA report it. The same object is passed to callbacks mid-run.
     """
 
     x: np.ndarray
@@ -44,6 +46,7 @@ class Result:
     measures: dict[str, float] = field(default_factory=dict)
     feasible: bool | None = None
     objective: float | None = None
+    constr: np.ndarray = field(default_factory=lambda: np.empty(0))
     method: str = ""
     seed: int | None = None
     history: Any = None
@@ -55,11 +58,16 @@ class Result:
         return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
 
     @property
+    def maxcv(self) -> float:
+        """The largest constraint violation at ``x`` (0 when feasible or unconstrained)."""
+        return float(max(0.0, np.max(self.constr))) if np.size(self.constr) else 0.0
+
+    @property
     def message(self) -> str:
         reason = self.stop_reason.value if self.stop_reason else "running"
         return {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
-                "failed": "no simulation succeeded", "running": "running"}[reason]
+                "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
