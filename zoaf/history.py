@@ -39,9 +39,11 @@ _COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "s
             "phase", "charged", "wall", "objective_fom", "constraints")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Record:
-    """One simulator call (or cache hit) of a run: the one type the ``Evaluator`` hands back."""
+    """One simulator call (or cache hit) of a run: the one type the ``Evaluator`` hands back.
+
+    ``eq=False``: records compare by identity (``u`` is an array); compare ``as_row()`` for content."""
 
     idx: int
     u: np.ndarray               # the point in the unit box, as asked
@@ -49,6 +51,9 @@ class Record:
     outcome: Outcome
     phase: str
     wall: float                 # seconds since the run started, when the result came back
+
+    def as_row(self) -> tuple:
+        return (self.idx, self.u.tolist(), self.params, self.outcome, self.phase, self.wall)
 
     @property
     def charged(self) -> bool:
