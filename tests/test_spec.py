@@ -82,6 +82,8 @@ def test_strict_inequality_on_its_bound_is_not_met():
 
 @pytest.mark.parametrize("text, match", [
     ("title = 'x'\n[parameters\n", "TOML syntax error"),
+    (GOOD.replace('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain_db", target = "fast" }'),
+     "objectives.gain.target: 'fast' is not a SPICE number"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), "w1.*lo must be < hi"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), "w1.*log scale needs lo > 0"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),
