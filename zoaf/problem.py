@@ -229,7 +229,8 @@ class Problem:
         """Release per-process resources (an ngspice session); the problem stays usable."""
 
 
-Constraints = Callable[[np.ndarray], Any]
+#: One constraint of a FunctionProblem: ``g(x) -> value or array``, each value ``<= 0`` when met.
+ConstraintFun = Callable[[np.ndarray], Any]
 
 
 class FunctionProblem(Problem):
@@ -244,7 +245,7 @@ class FunctionProblem(Problem):
     name = "function"
 
     def __init__(self, fun: Callable[[np.ndarray], float], parameters: Sequence[Parameter], *,
-                 constraints: Sequence[Constraints] = (), target: float | None = None) -> None:
+                 constraints: Sequence[ConstraintFun] = (), target: float | None = None) -> None:
         super().__init__(parameters)
         self.fun = fun
         self.constraints = tuple(constraints)
@@ -261,6 +262,9 @@ class FunctionProblem(Problem):
     def constraint_names(self) -> tuple[str, ...]:
         return self._constraint_names
 
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "constraints": len(self._constraint_names), "target": self.target}
+
     def target_fom(self) -> float | None:
         if self.target is None:
             return None
@@ -269,7 +273,7 @@ class FunctionProblem(Problem):
     @classmethod
     def from_bounds(cls, fun: Callable[[np.ndarray], float], bounds: Sequence[tuple[float, float]] | np.ndarray,
                     *, integers: Sequence[int] | None = None, log: Sequence[int] | None = None,
-                    x0: Sequence[float] | None = None, constraints: Sequence[Constraints] = (),
+                    x0: Sequence[float] | None = None, constraints: Sequence[ConstraintFun] = (),
                     target: float | None = None) -> "FunctionProblem":
         """scipy-style construction: ``bounds`` as (lo, hi) pairs, index lists for integer and log axes."""
         bounds = np.asarray(bounds, dtype=float)
@@ -302,7 +306,7 @@ class FunctionProblem(Problem):
         return Outcome.scored(Score.of(value, cons), {}, dt)
 
 
-def scipy_constraints(constraints: Any) -> list[Constraints]:
+def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
     """scipy.optimize's constraints as zoaf's (``g(x) <= 0`` met): a dict ``{"type": "ineq", "fun": g,
     "args": ()}`` (met when ``g(x) >= 0``), a list of them, ``NonlinearConstraint`` or ``LinearConstraint``.
 
@@ -316,7 +320,7 @@ def scipy_constraints(constraints: Any) -> list[Constraints]:
     return [_one_constraint(c, j) for j, c in enumerate(items)]
 
 
-def _one_constraint(c: Any, j: int) -> Constraints:
+def _one_constraint(c: Any, j: int) -> ConstraintFun:
     from scipy.optimize import LinearConstraint, NonlinearConstraint
 
     equality = ("constraints[{j}]: equality constraints are not supported (a sampled point never meets "
