@@ -107,10 +107,7 @@ class CircuitProblem(Problem):
     # -- evaluation -------------------------------------------------------------------------------------
     @property
     def constraint_names(self) -> tuple[str, ...]:
-        return tuple(str(c) for c in self._judged_constraints())
-
-    def _judged_constraints(self) -> tuple[Constraint, ...]:
-        return self.objective.constraints if self.objective is not None else self.constraints
+        return tuple(map(str, self.objective.constraints if self.objective is not None else self.constraints))
 
     def score(self, measures: Mapping[str, float]) -> Score:
         """Judge a measures dict by the spec's objective, or by the Python ``fom`` under ``constraints`` (a
@@ -133,8 +130,8 @@ class CircuitProblem(Problem):
             measures, error = self.session().evaluate(self.as_dict(x)), None
         except MeasureError as e:
             # The circuit simulated but some measures could not be taken: a valid (bad) design, never worse
-            # than a failed simulation (EXPERIMENTS.md lesson 6).
-            measures, error = dict(getattr(e, "measures", {}) or {}), f"{type(e).__name__}: {e}"
+            # than a failed simulation.
+            measures, error = dict(e.measures), f"{type(e).__name__}: {e}"
             if not measures:
                 return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - t0)
         except SimulationError as e:
