@@ -96,12 +96,16 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
             raise InputError(f"{outdir}: nothing to resume (no history.db)")
         outdir.mkdir(parents=True, exist_ok=True)
     hist = History(None if outdir is None else outdir / "history.db")
-    if resume:
-        hist.check_resumable()
-        _check_resume(hist, meta)
-    else:
-        hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
-                     machine=platform.platform(), started=time.time())
+    try:
+        if resume:
+            hist.check_resumable()
+            _check_resume(hist, meta)
+        else:
+            hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
+                         machine=platform.platform(), started=time.time())
+    except BaseException:
+        hist.close()
+        raise
     return hist
 
 
@@ -125,13 +129,29 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)
-    hist = _open_history(outdir, resume, RunMeta(problem.metadata(), method, budget, seed, options))
-    ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
-    ev.record_to(hist)
+    with _open_history(outdir, resume, RunMeta(problem.metadata(), method, budget, seed, options)) as hist:
+        ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
+        ev.record_to(hist)
+        records: list[Record] = []
+        tally = _Tally()
+        try:
+            stop = _loop(opt, ev, problem, records, tally,
+                         lambda: callback is not None and callback(
+                             make_result(problem, records, tally, opt.nit, method, seed, None)))
+        finally:
+            if evaluator is None:
+                ev.close()
+        result = make_result(problem, records, tally, opt.nit, method, seed, stop)
+        if outdir is not None:
+            write_run_dir(outdir, problem, result)
+    return result
+
+
+def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record], tally: _Tally,
+          stop_asked: Callable[[], bool]) -> StopReason | None:
+    """ask -> evaluate -> tell until the method is done, the target is reached or the caller stops the run;
+    ``records`` and ``tally`` grow as batches complete. Returns why it stopped."""
     m, target = len(problem.constraint_names), problem.target_fom()
-    records: list[Record] = []
-    tally = _Tally()
-    stop: StopReason | None = None
     free_batches = 0
     try:
         while not opt.done:
@@ -143,25 +163,14 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
             _tell(opt, u, batch, m)
             free_batches = 0 if any(r.charged for r in batch) else free_batches + 1
             if free_batches >= MAX_FREE_BATCHES:
-                stop = StopReason.CONVERGED
-                break
+                return StopReason.CONVERGED
             if target is not None and tally.reached(target):
-                stop = StopReason.TARGET
-                break
-            if callback is not None and callback(make_result(problem, records, tally, opt.nit, method, seed, None)):
-                stop = StopReason.INTERRUPTED
-                break
-        stop = stop or opt.stop_reason
+                return StopReason.TARGET
+            if stop_asked():
+                return StopReason.INTERRUPTED
     except KeyboardInterrupt:
-        stop = StopReason.INTERRUPTED
-    finally:
-        if evaluator is None:
-            ev.close()
-    result = make_result(problem, records, tally, opt.nit, method, seed, stop)
-    if outdir is not None:
-        write_run_dir(outdir, problem, result)
-    hist.close()
-    return result
+        return StopReason.INTERRUPTED
+    return opt.stop_reason
 
 
 def result_dict(result: Result) -> dict[str, Any]:
@@ -170,7 +179,8 @@ def result_dict(result: Result) -> dict[str, Any]:
             "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
             "nfev": result.nfev, "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
             "params": result.params, "measures": result.measures, "objective": result.objective,
-            "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv, "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
+            "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv,
+            "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
 
 
 def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
