@@ -206,6 +206,7 @@ class BO(Optimizer):
                                 raw_samples=self.raw_samples, options={"maxiter": self.acqf_maxiter})
         return cand.detach().numpy()
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         self._X.extend(np.asarray(x, dtype=float))
         self._f.extend(np.asarray(f, dtype=float))

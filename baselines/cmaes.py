@@ -148,7 +148,8 @@ class CMA(Optimizer):
             self._pending = [np.asarray(p, dtype=float) for p in self._es.ask()]
         return np.array(self._pending)  # pycma projects (BoundPenalty) or maps (BoundTransform) into the box
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         fin = f[np.isfinite(f)]
         if len(fin):
             self._worst = max(self._worst, float(fin.max()))
@@ -220,7 +221,8 @@ class WarmCMA(CMA):
             return self._design[len(self._design) - self._init_left:]
         return super()._ask(n)
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         if self._es is None and self._init_left > 0:
             fin = f[np.isfinite(f)]
             if len(fin):
@@ -231,4 +233,4 @@ class WarmCMA(CMA):
                 start = self.best_x if self.best_x is not None else self._start_point()
                 self._start(start, self.sigma0, self.popsize)
             return
-        super()._tell(x, f)
+        super()._tell(x, f, c, objective)

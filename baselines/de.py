@@ -120,7 +120,8 @@ class DE(Optimizer):
             self._trials = self._make_trials()
         return self._trials
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         k = len(f)  # the base may truncate the last generation to the budget left
         if self.population is None:
             self.population = self._trials.copy()

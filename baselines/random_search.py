@@ -50,5 +50,6 @@ class RandomSearch(Optimizer):
         k = min(self.remaining, n if n else self.batch)
         return self.rng.random((max(1, k), self.dim))
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         pass

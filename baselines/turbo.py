@@ -174,7 +174,8 @@ class TuRBO(Optimizer):
             nxt = MaxPosteriorSampling(model=model, replacement=False)(cand, num_samples=q)
         return nxt.numpy()
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         in_design = len(self._X) < (self.n_init if self._design is None else len(self._design))
         self._X.extend(np.asarray(x, dtype=float))
         self._f.extend(np.asarray(f, dtype=float))

@@ -74,7 +74,7 @@ def _one_line(text: str) -> str:
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
-             timeout: float = 60.0):
+             timeout: float = 60.0, x0: str = "netlist"):
     from .circuit import CircuitProblem
 
     if not timeout > 0:   # also NaN
@@ -83,7 +83,7 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
         raise InputError(f"{netlist}: is a directory, not a netlist file")
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
-    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
+    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
 
 
 _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
@@ -103,8 +103,9 @@ def _fmt(value: Optional[float], unit: str = "") -> str:
 def _objectives(problem, measures: dict[str, float]) -> dict[str, dict[str, Any]]:
     rows = {}
     for name, obj in problem.spec.objectives.items():
-        fom, value, feasible = obj.evaluate(measures)
-        rows[name] = {"fom": fom if math.isfinite(fom) else None, "value": value, "feasible": feasible,
+        score = obj.evaluate(measures)
+        rows[name] = {"fom": score.fom if math.isfinite(score.fom) else None, "value": score.objective,
+                      "feasible": score.feasible,
                       "constraints": [str(c) for c in obj.constraints]}
     return rows
 
@@ -129,7 +130,7 @@ def _print_sizing(problem, params: dict[str, float], measures: dict[str, float],
         elif c is None:
             spec = ""
         else:
-            ok = c.violation(v) == 0
+            ok = c.value(v) <= 0
             spec = f"{'[green]pass' if ok else '[red]FAIL'}[/] {c.op} {_fmt(c.bound, unit)}"
         m.add_row(name, _fmt(v, unit), spec)
     out.print(m)
@@ -234,6 +235,7 @@ def optimize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
     allow_shell: ShellOpt = False,
     timeout: TimeoutOpt = 60.0,
+    x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     from .evaluate import Evaluator
@@ -243,6 +245,7 @@ def optimize(
         if resume is not None:
             meta = _resume_defaults(resume)
             objective = objective or meta["problem"]["objective"]
+            x0 = x0 or meta["problem"].get("x0")
             budget, seed, method = budget or meta["budget"], seed if seed is not None else meta["seed"], \
                 method or meta["method"]
             out_dir = resume
@@ -250,7 +253,7 @@ def optimize(
         if method not in registry.methods():   # before the progress bar starts
             raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
-        problem = _problem(netlist, spec, objective, allow_shell, timeout)
+        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist")
         if out_dir is None:
             out_dir = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         evaluator = Evaluator(problem, workers=workers, timeout=timeout, dask=dask)

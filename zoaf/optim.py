@@ -1,8 +1,9 @@
 """The optimizer base: the public ask/tell bookkeeping shared by ZOAF and every baseline.
 
 As in Nevergrad, the base class owns ``ask``/``tell`` (validation, budget, counts, best point) and a method
-implements only ``_ask``/``_tell``. Methods see the unit box [0, 1]^d and a scalar to minimize; ``+inf``
-marks a failed simulation.
+implements only ``_ask``/``_tell``. Methods see the unit box [0, 1]^d and a scalar FoM to minimize (``+inf``
+marks a failed simulation); on a constrained problem they are also told each point's normalized constraint
+values and objective, which a constraint-aware method models separately and any other method may ignore.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class StopReason(str, enum.Enum):
     CONVERGED = "converged"          # the method met its own convergence test
     EARLY_STOPPED = "early-stopped"  # the monitor judged further work useless
     INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
+    TARGET = "target"                # a feasible design reached the spec's target
     FAILED = "failed"                # no simulation succeeded
 
 
@@ -29,8 +31,9 @@ class StopReason(str, enum.Enum):
 class Result:
     """The outcome of a run, in scipy.optimize's shape (``x``, ``fun``, ``nfev``, ``nit``, ``message``).
 
-    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. The same object is
-    passed to callbacks mid-run.
+    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. ``constr`` holds its
+    normalized constraint values (``<= 0`` met; empty when unconstrained) and ``maxcv`` their largest violation,
+    as scipy's COBYLA/COBYQA report it. The same object is passed to callbacks mid-run.
     """
 
     x: np.ndarray
@@ -43,6 +46,7 @@ class Result:
     measures: dict[str, float] = field(default_factory=dict)
     feasible: bool | None = None
     objective: float | None = None
+    constr: np.ndarray = field(default_factory=lambda: np.empty(0))
     method: str = ""
     seed: int | None = None
     history: Any = None
@@ -54,11 +58,16 @@ class Result:
         return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
 
     @property
+    def maxcv(self) -> float:
+        """The largest constraint violation at ``x`` (0 when feasible or unconstrained)."""
+        return float(max(0.0, np.max(self.constr))) if np.size(self.constr) else 0.0
+
+    @property
     def message(self) -> str:
         reason = self.stop_reason.value if self.stop_reason else "running"
         return {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
-                "failed": "no simulation succeeded", "running": "running"}[reason]
+                "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
@@ -67,7 +76,7 @@ class Result:
 
 
 class Optimizer:
-    """Base of every method. Subclasses implement ``_ask(n)`` and ``_tell(x, f)``; set ``self._stop`` to end.
+    """Base of every method. Subclasses implement ``_ask(n)`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
 
     Args:
         dim: number of box coordinates.
@@ -99,6 +108,7 @@ class Optimizer:
         self.best_f = np.inf
         self._stop: StopReason | None = None
         self._phase = "init"
+        self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
 
     # -- public protocol -------------------------------------------------------------------------------
     @property
@@ -129,24 +139,47 @@ class Optimizer:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
         return np.clip(x[: self.remaining], 0.0, 1.0)
 
-    def tell(self, x: np.ndarray, f: np.ndarray, charged: np.ndarray | None = None) -> None:
-        """Report values (``+inf`` = failed) for asked points; ``charged[i]`` False marks a free cache hit."""
+    def tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None, *,
+             objective: np.ndarray | None = None, charged: np.ndarray | None = None) -> None:
+        """Report results for asked points.
+
+        Args:
+            x: the asked points, shape (k, dim).
+            f: the FoM per point (``+inf`` = failed); feasible points rank before infeasible ones.
+            c: optional constraint matrix, shape (k, m): normalized constraint values, ``<= 0`` when satisfied,
+                ``+inf`` where the simulation failed. A method that ignores it still works on ``f``.
+            objective: with ``c``, the objective per point on the FoM's scale (equal to ``f`` where feasible;
+                ``+inf`` where it could not be measured), so a constrained method can model it on both sides
+                of the feasibility boundary.
+            charged: ``charged[i]`` False marks a free cache hit (default: all charged).
+        """
         x = np.atleast_2d(np.asarray(x, dtype=float))
         f = np.asarray(f, dtype=float).reshape(-1)
         if len(x) != len(f):
             raise ValueError(f"tell: {len(x)} points but {len(f)} values")
         f = np.where(np.isnan(f), np.inf, f)
-        charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool)
+        if c is not None:
+            c = np.asarray(c, dtype=float).reshape(len(f), -1)
+            c = np.where(np.isnan(c), np.inf, c)
+            objective = f.copy() if objective is None else np.asarray(objective, dtype=float).reshape(-1)
+            if len(objective) != len(f):
+                raise ValueError(f"tell: {len(f)} values but {len(objective)} objective values")
+            objective = np.where(np.isnan(objective), np.inf, objective)
+        elif objective is not None:
+            raise ValueError("tell: objective values come with a constraint matrix c")
+        charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
+        self.last_charged = charged
         self.nfev += int(charged.sum())
         self.nit += 1
         i = int(np.argmin(f))
         if f[i] < self.best_f:
             self.best_f, self.best_x = float(f[i]), x[i].copy()
-        self._tell(x, f)
+        self._tell(x, f, c, objective)
 
     # -- to implement ----------------------------------------------------------------------------------
     def _ask(self, n: int | None) -> np.ndarray:
         raise NotImplementedError
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
+        """Update the method; ``c``/``objective`` are None for an unconstrained problem (see :meth:`tell`)."""
         raise NotImplementedError

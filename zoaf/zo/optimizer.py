@@ -84,7 +84,6 @@ class ZOAF(Optimizer):
         self.config = ZOAFConfig.from_options(hyperparameters)
         self._n_init = self.config.resolved_n_init(dim, budget)
         self._memory = self.config.resolved_memory(dim)
-        self._charged = np.empty(0, bool)
         self._pending: dict[str, Any] | None = None
         self._init_X: np.ndarray | None = None
         self._init_F: np.ndarray | None = None
@@ -95,17 +94,13 @@ class ZOAF(Optimizer):
         self._restarts = 0
 
     # -- protocol ----------------------------------------------------------------------------------------
-    def tell(self, x: np.ndarray, f: np.ndarray, charged: np.ndarray | None = None) -> None:
-        n = len(np.atleast_1d(np.asarray(f)))
-        self._charged = np.ones(n, bool) if charged is None else np.asarray(charged, bool)
-        super().tell(x, f, charged)
-
     def _ask(self, n: int | None) -> np.ndarray:
         if self._init_X is None or self._active is None:
             return self._ask_init()
         return self._ask_step(self._active)
 
-    def _tell(self, x: np.ndarray, f: np.ndarray) -> None:
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
+              objective: np.ndarray | None = None) -> None:
         kind = self._pending["kind"] if self._pending else None
         if kind == "init":
             self._tell_init(x, f)
@@ -283,7 +278,7 @@ class ZOAF(Optimizer):
 
     def _tell_step(self, st: _Start, X: np.ndarray, F: np.ndarray) -> None:
         cfg, meta = self.config, self._pending
-        st.used += int(self._charged.sum())
+        st.used += int(self.last_charged.sum())
         fx_old, nt = meta["fx"], meta["n_trials"]
         ok = np.isfinite(F)
         if ok.any():
@@ -310,7 +305,7 @@ class ZOAF(Optimizer):
                 st.moves = [*st.moves, move][-self._memory:]
             st.x, st.fx = X[i].copy(), float(F[i])
         st.g = self._estimate(st, X[nt:], F[nt:], meta)
-        st.monitor.push(st.fx, int(self._charged.sum()))
+        st.monitor.push(st.fx, int(self.last_charged.sum()))
         if st.alpha < cfg.alpha_min and (st.steps is None or np.all(st.steps <= cfg.h_min)):
             st.ended = "converged"
             return
