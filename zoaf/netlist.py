@@ -14,10 +14,10 @@ here, as ngspice does). Only top-level ``.param`` lines (outside ``.subckt``) ar
 definition of a name gives its default, and :meth:`with_params` rewrites every top-level definition (as
 ngspice's ``alterparam`` does).
 
-``.control`` safety: commands that run programs or load code are refused (:data:`REFUSED_COMMANDS`, plus
-back-quote command substitution and ``set unixcom``) unless ``allow_shell=True``; commands with no place in
-a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from the replay
-(:data:`DROPPED_COMMANDS`).
+Safety: :mod:`zoaf.deckcheck` refuses the certain escapes (programs, aliases, redirects, ``.control`` in an
+included file, include cycles) with one ``file:line:`` line; :mod:`zoaf.sandbox` is the guarantee. Commands
+with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from
+the replay (:data:`DROPPED_COMMANDS`).
 
 Example:
     >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
@@ -27,28 +27,22 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import deckcheck
+from .deckcheck import ANALYSES, REFUSED_COMMANDS, IncludedFile
 from .errors import InputError
 
 __all__ = ["ANALYSES", "DROPPED_COMMANDS", "MEAS_TYPES", "REFUSED_COMMANDS", "Measure", "Netlist",
            "format_value"]
 
-#: Analysis dot-commands, in ngspice's spelling (without the dot).
-ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
-#: ``.control`` commands that run other programs, load code or source other command files: refused unless
-#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
-#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
-#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
-#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
-REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
-                              "bug", "rehash", "gnuplot", "xgraph"})
 #: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
 #: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
 DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
@@ -116,6 +110,7 @@ class Netlist:
         control_names: names a ``.control`` block defines with ``let NAME =`` or ``meas TYPE NAME``.
         results: every name a spec may measure: ``.meas`` names then control names (no duplicates).
         has_end: whether the deck has its ``.end`` line.
+        includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
     """
 
     path: Path
@@ -127,6 +122,7 @@ class Netlist:
     control: list[str] = field(default_factory=list)
     control_names: list[str] = field(default_factory=list)
     has_end: bool = False
+    includes: tuple[IncludedFile, ...] = ()
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[_Line] = field(default_factory=list, repr=False)
     _defs: list[_ParamDef] = field(default_factory=list, repr=False)
@@ -214,6 +210,8 @@ class Netlist:
                 subckt_depth = max(0, subckt_depth - 1)
             elif word == ".param" and subckt_depth == 0:
                 self._parse_param(ln)
+            elif (why := deckcheck.dot_line_problem(word, t)) is not None:
+                raise self._err(ln.lineno, why)
             elif word in (".meas", ".measure"):
                 self._parse_meas(ln)
                 self._drop_session.add(li)
@@ -230,6 +228,7 @@ class Netlist:
         if not self.has_end:
             raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
+        self.includes = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
 
     def _parse_param(self, ln: _Line) -> None:
         body_start = len(".param")
@@ -288,14 +287,11 @@ class Netlist:
     def _parse_control(self, allow_shell: bool) -> None:
         depth = 0
         for lineno, t in self._control_lines:
-            if "`" in t and not allow_shell:
-                raise self._err(lineno, f"back-quote command substitution is not allowed in .control: {t!r}")
+            why = deckcheck.command_problem(t, allow_shell=allow_shell)
+            if why is not None:
+                raise self._err(lineno, why)
             word = t.split(None, 1)[0]
             base = word[4:] if word.startswith("pre_") else word
-            if not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!")
-                                    or (base == "set" and re.search(r"\bunixcom\b", t))):
-                raise self._err(lineno, f".control command {word!r} runs another program; refused "
-                                        "(allow it with allow_shell=True)")
             if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
                 continue
             if base in _BLOCK_OPEN:
@@ -317,6 +313,18 @@ class Netlist:
         """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
         out = [m.name for m in self.measures]
         return out + [n for n in self.control_names if n not in out]
+
+    def digest(self) -> str:
+        """sha256 of the deck and of every file it includes, by content: what identifies a run's circuit (the
+        deck's own hash when it includes nothing)."""
+        h = hashlib.sha256(self.text.encode())
+        for f in self.includes:
+            h.update(hashlib.sha256(f.data).digest())
+        return h.hexdigest()
+
+    def folders(self) -> tuple[Path, ...]:
+        """The folders a simulation of this deck reads: the deck's own and each included file's."""
+        return tuple(dict.fromkeys(p.parent.resolve() for p in (self.path, *(f.path for f in self.includes))))
 
     @property
     def title(self) -> str:
