@@ -21,6 +21,7 @@ content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox'
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,10 +90,10 @@ def dot_line_problem(word: str, text: str) -> str | None:
 
 @dataclass(frozen=True)
 class IncludedFile:
-    """A file the deck includes (directly or not), as read: its content is part of the run's identity."""
+    """A file the deck includes (directly or not) and the sha256 of its content (part of the run's identity)."""
 
     path: Path
-    data: bytes = field(repr=False)
+    sha256: str
 
 
 @dataclass
@@ -109,7 +110,7 @@ class _Scan:
     """One file's include edges, by the ``.lib`` section they sit in (None: outside any section)."""
 
     path: Path
-    data: bytes = b""
+    sha256: str = ""
     edges: dict[str | None, list[_Edge]] = field(default_factory=dict)
 
 
@@ -185,7 +186,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> tuple[
                 continue
             if key[0] not in scans:
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
-                files[key[0]] = IncludedFile(e.path, scans[key[0]].data)
+                files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
             visit(key, stack, [*via, e.path.name])
         stack.pop()
         finished.add(node)
@@ -205,5 +206,5 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     except OSError as e:
         raise InputError(f"{where}: cannot read {edge.path}: {e.strerror or e}") from None
     scan = _scan(edge.path, data.decode("utf-8", "replace"), included=True, allow_shell=allow_shell)
-    scan.data = data
+    scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan

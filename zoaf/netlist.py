@@ -319,7 +319,7 @@ class Netlist:
         deck's own hash when it includes nothing)."""
         h = hashlib.sha256(self.text.encode())
         for f in self.includes:
-            h.update(hashlib.sha256(f.data).digest())
+            h.update(bytes.fromhex(f.sha256))
         return h.hexdigest()
 
     def folders(self) -> tuple[Path, ...]:

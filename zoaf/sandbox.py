@@ -145,7 +145,7 @@ def enter(policy: Policy) -> SandboxReport:
             _STATE["report"] = (directory, seccomp)
         if current() is None:
             directory, seccomp = _STATE["report"]
-            private = Layer("private dir", LayerState.ACTIVE, "cwd, HOME and TMPDIR")
+            private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
             _THREAD.report = SandboxReport(private, seccomp, _landlock(_STATE["policy"], directory), directory)
         return _THREAD.report
 
@@ -161,7 +161,7 @@ def _private_dir() -> Path:
 
 def _seccomp(allow_exec: bool) -> Layer:
     if allow_exec:
-        return Layer("seccomp", LayerState.LIFTED, "programs may run (allow_shell)")
+        return Layer("seccomp", LayerState.LIFTED, "allow_shell")
     try:
         import pyseccomp as sc
         filt = sc.SyscallFilter(sc.ALLOW)
@@ -171,7 +171,7 @@ def _seccomp(allow_exec: bool) -> Layer:
         filt.load()
     except (ImportError, OSError, RuntimeError) as e:    # no libseccomp, or a kernel without seccomp
         return Layer("seccomp", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
-    return Layer("seccomp", LayerState.ACTIVE, "execve/execveat fail with EPERM")
+    return Layer("seccomp", LayerState.ACTIVE, "no execve")
 
 
 def read_roots(policy: Policy, directory: Path) -> list[Path]:
