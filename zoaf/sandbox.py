@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from multiprocessing import util as mp_util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,8 @@ SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "
                "/opt")
 #: Single files a sandboxed thread may also write (libraries open them for output they discard).
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+#: Seconds the process waits at exit for its private directory to be removed.
+CLEANUP_WAIT = 5.0
 
 
 class SandboxError(SimulationError):
@@ -152,11 +155,27 @@ def enter(policy: Policy) -> SandboxReport:
 
 def _private_dir() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="zoaf-sandbox-")).resolve()
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    _remove_at_exit(directory)
     os.chdir(directory)
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
     return directory
+
+
+def _remove_at_exit(directory: Path) -> None:
+    """Remove ``directory`` when the process exits, from a thread started before the lock-down: a thread under
+    Landlock may empty the directory but not remove it from its parent."""
+    go = threading.Event()
+    janitor = threading.Thread(target=lambda: go.wait() and shutil.rmtree(directory, ignore_errors=True),
+                               name="zoaf-sandbox-cleanup", daemon=True)
+    janitor.start()
+
+    def cleanup() -> None:
+        go.set()
+        janitor.join(CLEANUP_WAIT)
+
+    atexit.register(cleanup)                             # an interpreter's exit
+    mp_util.Finalize(None, cleanup, exitpriority=0)      # a multiprocessing child's (it ends with os._exit)
 
 
 def _seccomp(allow_exec: bool) -> Layer:
