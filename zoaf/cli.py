@@ -150,8 +150,8 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
                           "objectives": _objectives(problem, measures) if status == "ok" else {},
                           "error": error, "sandbox": layers.as_dict() if layers else None}))
     else:
-        out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
         if status == "ok":
+            out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
             _print_sizing(problem, params, measures, title)
             t = Table(title="objectives", title_justify="left")
             for col in ("objective", "goal", "value", "feasible", "FoM"):
