@@ -223,3 +223,13 @@ def test_same_measures_sandboxed_or_not_in_every_backend():
             outcomes = [o for _, o, _ in ev.evaluate(p.to_unit(x))]
         assert [o.measures for o in outcomes] == want, kw
         assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
+
+
+def test_a_locked_down_process_serves_only_decks_its_policy_covers(tmp_path):
+    """A Dask worker locked down for one deck is replaced rather than reused for another deck's folders."""
+    a, sub, b = tmp_path / "a", tmp_path / "a" / "models", tmp_path / "b"
+    assert sandbox.Policy((a,)).covers(sandbox.Policy((sub,)))
+    assert not sandbox.Policy((a,)).covers(sandbox.Policy((a, b)))
+    assert sandbox.Policy((a,)).covers(sandbox.Policy((a,), allow_exec=True)) is False
+    assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,))) is False
+    assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,), allow_exec=True))

@@ -12,7 +12,8 @@ before libngspice starts:
    ``clone`` stay allowed (ngspice runs analyses in a thread). Lifted by ``allow_exec`` (``--allow-shell``);
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
-   the system directories, Python's prefixes and ``sys.path``, the deck's folders and the private directory.
+   the system directories, its own ``/proc`` entries, Python's prefixes and ``sys.path``, the deck's folders
+   and the private directory.
 
 :func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
 :class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
@@ -39,9 +40,10 @@ from .errors import SimulationError
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "read_roots"]
 
-#: System trees a simulation reads: libraries, ngspice's code models and scripts, /proc for Python itself.
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev",
-               "/opt")
+#: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev", "/opt")
+#: Of /proc, besides the process's own entries: what ngspice's ``rusage`` and Python read.
+PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
 #: Single files a sandboxed thread may also write (libraries open them for output they discard).
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
 #: Seconds the process waits at exit for its private directory to be removed.
@@ -102,7 +104,7 @@ class Policy:
 
     def covers(self, other: "Policy") -> bool:
         """True when a process locked down by this policy can load a deck that needs ``other``."""
-        return (self.allow_exec or not other.allow_exec) and all(
+        return self.allow_exec == other.allow_exec and all(
             any(_beneath(p, q) for q in self.read) for p in other.read)
 
 
@@ -198,7 +200,8 @@ def read_roots(policy: Policy, directory: Path) -> list[Path]:
     python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     entries = [p for p in sys.path if p]                # '' is the working directory: not granted
     package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
-    roots = [Path(p) for p in SYSTEM_READ] + [Path(p).resolve() for p in (*python, *entries)] + [package]
+    system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
+    roots = [Path(p) for p in system] + [Path(p).resolve() for p in (*python, *entries)] + [package]
     return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
 
 
