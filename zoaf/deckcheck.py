@@ -125,7 +125,7 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         word, rest = m.group(1).lower(), _strip_comments(m.group(2))
         where = f"{path}:{line}"
         if included:
-            if word == ".control":
+            if word.startswith(".control"):
                 raise InputError(f"{where}: a .control block in an included file runs in every worker when the "
                                  "deck loads; refused (move it into the netlist itself)")
             why = dot_line_problem(word, word + rest)

@@ -14,10 +14,9 @@ here, as ngspice does). Only top-level ``.param`` lines (outside ``.subckt``) ar
 definition of a name gives its default, and :meth:`with_params` rewrites every top-level definition (as
 ngspice's ``alterparam`` does).
 
-Safety: :mod:`zoaf.deckcheck` refuses the certain escapes (programs, aliases, redirects, ``.control`` in an
-included file, include cycles) with one ``file:line:`` line; :mod:`zoaf.sandbox` is the guarantee. Commands
-with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from
-the replay (:data:`DROPPED_COMMANDS`).
+Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
+:mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept
+in the file but dropped from the replay (:data:`DROPPED_COMMANDS`).
 
 Example:
     >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
@@ -287,8 +286,7 @@ class Netlist:
     def _parse_control(self, allow_shell: bool) -> None:
         depth = 0
         for lineno, t in self._control_lines:
-            why = deckcheck.command_problem(t, allow_shell=allow_shell)
-            if why is not None:
+            if (why := deckcheck.command_problem(t, allow_shell=allow_shell)) is not None:
                 raise self._err(lineno, why)
             word = t.split(None, 1)[0]
             base = word[4:] if word.startswith("pre_") else word
@@ -315,8 +313,7 @@ class Netlist:
         return out + [n for n in self.control_names if n not in out]
 
     def digest(self) -> str:
-        """sha256 of the deck and of every file it includes, by content: what identifies a run's circuit (the
-        deck's own hash when it includes nothing)."""
+        """sha256 of the deck and its included files' contents (the deck's own hash when it includes nothing)."""
         h = hashlib.sha256(self.text.encode())
         for f in self.includes:
             h.update(bytes.fromhex(f.sha256))
