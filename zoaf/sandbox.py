@@ -30,8 +30,8 @@ import shutil
 import sys
 import tempfile
 import threading
-from multiprocessing import util as mp_util
 from dataclasses import dataclass
+from multiprocessing import util as mp_util
 from pathlib import Path
 
 from . import landlock
@@ -113,18 +113,28 @@ def _beneath(path: Path, root: Path) -> bool:
 
 
 # -- per-process state ------------------------------------------------------------------------------------
-_STATE: dict[str, object] = {"designated": False, "policy": None, "report": None}
+@dataclass
+class _Process:
+    """What this process has done: whether it may lock down, and the lock-down applied (once per process)."""
+
+    designated: bool = False
+    policy: Policy | None = None
+    directory: Path | None = None
+    seccomp: Layer | None = None
+
+
+_PROCESS = _Process()
 _LOCK = threading.Lock()
 _THREAD = threading.local()
 
 
 def designate() -> None:
     """Mark this process as one that exists to simulate: it may lock itself down (:func:`enter`)."""
-    _STATE["designated"] = True
+    _PROCESS.designated = True
 
 
 def designated() -> bool:
-    return bool(_STATE["designated"])
+    return _PROCESS.designated
 
 
 def current() -> SandboxReport | None:
@@ -139,19 +149,18 @@ def enter(policy: Policy) -> SandboxReport:
     (a Dask worker that simulated another deck): the worker must be replaced.
     """
     with _LOCK:
-        done = _STATE["policy"]
-        if done is not None and not done.covers(policy):
-            raise SandboxError("this worker process was locked down for another deck's folders; "
-                               "it is being replaced")
-        if done is None:
-            directory = _private_dir()
-            seccomp = _seccomp(policy.allow_exec)
-            _STATE["policy"] = policy
-            _STATE["report"] = (directory, seccomp)
+        proc = _PROCESS
+        if proc.policy is not None and not proc.policy.covers(policy):
+            raise SandboxError("this worker process was locked down for another deck's folders or exec "
+                               "setting; it is being replaced")
+        if proc.policy is None:
+            proc.directory = _private_dir()
+            proc.seccomp = _seccomp(policy.allow_exec)
+            proc.policy = policy
         if current() is None:
-            directory, seccomp = _STATE["report"]
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
-            _THREAD.report = SandboxReport(private, seccomp, _landlock(_STATE["policy"], directory), directory)
+            _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
+                                           proc.directory)
         return _THREAD.report
 
 
@@ -168,8 +177,12 @@ def _remove_at_exit(directory: Path) -> None:
     """Remove ``directory`` when the process exits, from a thread started before the lock-down: a thread under
     Landlock may empty the directory but not remove it from its parent."""
     go = threading.Event()
-    janitor = threading.Thread(target=lambda: go.wait() and shutil.rmtree(directory, ignore_errors=True),
-                               name="zoaf-sandbox-cleanup", daemon=True)
+
+    def remove() -> None:
+        go.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    janitor = threading.Thread(target=remove, name="zoaf-sandbox-cleanup", daemon=True)
     janitor.start()
 
     def cleanup() -> None:
