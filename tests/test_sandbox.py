@@ -127,6 +127,19 @@ def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
         (folder / "lib.cir").write_text(f"* models\n.lib fast\n{control}.endl fast\n")
         (folder / "deck.cir").write_text(DECK.format(name=name, body=include))
         out[name] = (folder / "deck.cir", m)
+    if shutil.which("gcc"):                              # codemodel: a library whose constructor escapes
+        folder = tmp_path / "codemodel"
+        folder.mkdir()
+        m = folder / "marker"
+        (folder / "evil.c").write_text('#include <stdio.h>\n#include <stdlib.h>\n'
+                                       '__attribute__((constructor)) static void pwn(void) {\n'
+                                       f'  FILE *f = fopen("{m}", "w"); if (f) fclose(f);\n'
+                                       f'  if (system("touch {m}")) {{}}\n}}\n')
+        subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "evil.so"), str(folder / "evil.c")],
+                       check=True, timeout=60)
+        body = f".control\ncodemodel {folder / 'evil.so'}\n.endc\n"
+        (folder / "deck.cir").write_text(DECK.format(name="codemodel", body=body))
+        out["codemodel"] = (folder / "deck.cir", m)
     return out
 
 
