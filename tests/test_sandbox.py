@@ -6,6 +6,7 @@ appears) and loaded straight into a sandboxed process, past zoaf's text checks (
 from __future__ import annotations
 
 import errno
+import json
 import multiprocessing as mp
 import os
 import shutil
@@ -75,6 +76,16 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     assert got["read_other"] == errno.EACCES
     assert got["write_inside"] == 0 and got["read_granted"] == 0
     assert not r.directory.exists()                      # the private directory goes with its process
+
+
+def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
+    for extra, seccomp in (([], "active"), (["--allow-shell"], "lifted")):
+        r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(HERE / "rc.cir"), "--spec", str(SPEC),
+                            "--json", *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        layers = json.loads(r.stdout)["sandbox"]
+        assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
+                                                             "landlock": "active"}
 
 
 def test_allow_shell_lifts_only_the_exec_filter(dirs):

@@ -15,6 +15,9 @@ before libngspice starts:
    the system directories, its own ``/proc`` entries, Python's prefixes and ``sys.path``, the deck's folders
    and the private directory.
 
+In a Dask worker only the simulation thread is under Landlock (Dask's own threads keep writing its local
+directory); seccomp covers every thread.
+
 :func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
 :class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
 worker calls :func:`designate` first; elsewhere a deck is loaded in a sandboxed child process
