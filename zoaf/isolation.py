@@ -104,7 +104,8 @@ class ChildSession:
         mine, theirs = socket.socketpair()
         with mine, theirs:
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
-                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL)   # keeps `--json` output clean
             self._conn = Connection(mine.detach())
         self._conn.send((self.netlist, self.timeout, self.policy))
         self._report = self._wait("starting")
