@@ -257,3 +257,14 @@ def test_a_locked_down_process_serves_only_decks_its_policy_covers(tmp_path):
     assert sandbox.Policy((a,)).covers(sandbox.Policy((a,), allow_exec=True)) is False
     assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,))) is False
     assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,), allow_exec=True))
+    assert in_fresh_process(_enter_twice, str(a), str(sub), str(b)) == ("ok", "SandboxError", True)
+
+
+def _enter_twice(a: str, sub: str, b: str) -> tuple:
+    sandbox.enter(sandbox.Policy((Path(a),)))
+    sandbox.enter(sandbox.Policy((Path(sub),)))          # covered: the same lock-down serves it
+    try:
+        sandbox.enter(sandbox.Policy((Path(b),)))
+    except sandbox.SandboxError as e:
+        return "ok", type(e).__name__, e.needs_new_process
+    return "ok", "entered", False
