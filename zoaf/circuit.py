@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import units
+from . import sandbox, units
 from .errors import InputError, MeasureError, SimulationError
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
@@ -47,7 +47,8 @@ class CircuitProblem(Problem):
         objective: a named objective of the spec (default: its first).
         fom: a Python figure of merit ``fom(measures) -> float`` (lower is better); replaces the objective.
         constraints: extra constraints (``"gain_db >= 60"``) for ``fom``: infeasible designs rank behind.
-        allow_shell: allow ``shell`` in ``.control`` blocks (a netlist is code).
+        allow_shell: allow ``shell`` in ``.control`` blocks (a netlist is code): lifts the text check and the
+            sandbox's exec filter; the private directory and Landlock stay (:mod:`zoaf.sandbox`).
         timeout: wall-clock seconds per simulation.
         x0: the first start: ``"netlist"`` (default) the netlist's own ``.param`` values, the designer's
             sizing, clipped into the bounds; ``"center"`` the box centre. A spec ``init`` overrides either.
@@ -93,11 +94,20 @@ class CircuitProblem(Problem):
         return state
 
     def session(self) -> Any:
+        """The ngspice session, in a sandboxed process: this one in a worker, else a sandboxed child."""
         if self._session is None:
-            from .spice import SpiceSession   # libngspice loads in the process that simulates, only
+            from .isolation import open_session
 
-            self._session = SpiceSession(self.netlist, timeout=self.timeout)
+            self._session = open_session(self.netlist, timeout=self.timeout, policy=self.sandbox_policy())
         return self._session
+
+    def sandbox_policy(self) -> sandbox.Policy:
+        """What a simulation may read (the deck's and its includes' folders) and whether it may run programs."""
+        return sandbox.Policy(read=self.netlist.folders(), allow_exec=self.allow_shell)
+
+    def sandbox_report(self) -> sandbox.SandboxReport | None:
+        """The layers this problem's simulations run under (starts the session)."""
+        return getattr(self.session(), "sandbox", None) or sandbox.current()
 
     def close(self) -> None:
         if self._session is not None:
@@ -145,7 +155,7 @@ class CircuitProblem(Problem):
     # -- identity and output ------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         return {"name": self.name, "netlist": str(self.netlist.path),
-                "netlist_sha256": hashlib.sha256(self.netlist.text.encode()).hexdigest(),
+                "netlist_sha256": self.netlist.digest(),        # the deck and its includes, by content
                 "spec_sha256": hashlib.sha256(self.spec.text.encode()).hexdigest(),
                 "objective": self.objective.name if self.objective else "custom",
                 "parameters": self.names, "x0": self.x0}

@@ -137,8 +137,9 @@ def _print_sizing(problem, params: dict[str, float], measures: dict[str, float],
 
 
 def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
-    status, error, measures = "ok", None, {}
+    status, error, measures, layers = "ok", None, {}, None
     try:
+        layers = problem.sandbox_report()                # which OS protections the simulation runs under
         measures = problem.session().evaluate(values)
     except SimulationError as e:
         status, error = "failed", _one_line(f"{type(e).__name__}: {e}")
@@ -148,9 +149,10 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
     if as_json:
         print(json.dumps({"status": status, "params": params, "measures": measures,
                           "objectives": _objectives(problem, measures) if status == "ok" else {},
-                          "error": error}))
+                          "error": error, "sandbox": layers.as_dict() if layers else None}))
     else:
         if status == "ok":
+            out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
             _print_sizing(problem, params, measures, title)
             t = Table(title="objectives", title_justify="left")
             for col in ("objective", "goal", "value", "feasible", "FoM"):

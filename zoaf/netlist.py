@@ -18,10 +18,9 @@ here, as ngspice does). Top-level ``.param`` lines (outside ``.subckt``) of the 
 :meth:`with_params` rewrites every top-level definition (as ngspice's ``alterparam`` does) and overrides an
 included one after its ``.include`` line.
 
-``.control`` safety: commands that run programs or load code are refused (:data:`REFUSED_COMMANDS`, plus
-back-quote command substitution and ``set unixcom``) unless ``allow_shell=True``; commands with no place in
-a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from the replay
-(:data:`DROPPED_COMMANDS`).
+Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
+:mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept
+in the file but dropped from the replay (:data:`DROPPED_COMMANDS`).
 
 Example:
     >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
@@ -31,28 +30,22 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import deckcheck
+from .deckcheck import ANALYSES, REFUSED_COMMANDS, IncludedFile
 from .errors import InputError
 
 __all__ = ["ANALYSES", "DROPPED_COMMANDS", "MEAS_TYPES", "REFUSED_COMMANDS", "Measure", "Netlist",
            "format_value"]
 
-#: Analysis dot-commands, in ngspice's spelling (without the dot).
-ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
-#: ``.control`` commands that run other programs, load code or source other command files: refused unless
-#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
-#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
-#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
-#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
-REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
-                              "bug", "rehash", "gnuplot", "xgraph"})
 #: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
 #: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
 DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
@@ -126,6 +119,7 @@ class Netlist:
             per evaluation (constructs ngspice handles while reading the deck); empty: the fast path is exact.
         control_quits: whether the ``.control`` block has ``quit``/``exit`` (``ngspice -b`` stops there).
         has_end: whether the deck has its ``.end`` line.
+        includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
     """
 
     path: Path
@@ -137,6 +131,7 @@ class Netlist:
     control: list[str] = field(default_factory=list)
     control_names: list[str] = field(default_factory=list)
     has_end: bool = False
+    includes: tuple[IncludedFile, ...] = ()
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[_Line] = field(default_factory=list, repr=False)
     _defs: list[_ParamDef] = field(default_factory=list, repr=False)
@@ -202,6 +197,8 @@ class Netlist:
         return InputError(f"{self.path}:{lineno}: {what}")
 
     def _parse(self, allow_shell: bool) -> None:
+        # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
+        self.includes = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
         self._physical = self.text.splitlines()
         self._logical = _logical_lines(self._physical)
         in_control: int | None = None
@@ -233,6 +230,8 @@ class Netlist:
                 subckt_depth = max(0, subckt_depth - 1)
             elif word == ".param" and subckt_depth == 0:
                 self._parse_param(ln)
+            elif (why := deckcheck.dot_line_problem(word, t)) is not None:
+                raise self._err(ln.lineno, why)
             elif word in (".meas", ".measure"):
                 self._parse_meas(ln)
                 self._dot_outputs = True
@@ -319,14 +318,10 @@ class Netlist:
     def _parse_control(self, allow_shell: bool) -> None:
         depth = 0
         for lineno, t, idxs in self._control_lines:
-            if "`" in t and not allow_shell:
-                raise self._err(lineno, f"back-quote command substitution is not allowed in .control: {t!r}")
+            if (why := deckcheck.command_problem(t, allow_shell=allow_shell)) is not None:
+                raise self._err(lineno, why)
             word = t.split(None, 1)[0]
             base = word[4:] if word.startswith("pre_") else word
-            if not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!")
-                                    or (base == "set" and re.search(r"\bunixcom\b", t))):
-                raise self._err(lineno, f".control command {word!r} runs another program; refused "
-                                        "(allow it with allow_shell=True)")
             if base.startswith("."):
                 self.faithful_reasons.append(f"line {lineno}: {word} inside .control (ngspice applies it while "
                                              "reading the deck)")
@@ -356,6 +351,17 @@ class Netlist:
         """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
         out = [m.name for m in self.measures]
         return out + [n for n in self.control_names if n not in out]
+
+    def digest(self) -> str:
+        """sha256 of the deck and its included files' contents (the deck's own hash when it includes nothing)."""
+        h = hashlib.sha256(self.text.encode())
+        for f in self.includes:
+            h.update(bytes.fromhex(f.sha256))
+        return h.hexdigest()
+
+    def folders(self) -> tuple[Path, ...]:
+        """The folders a simulation of this deck reads: the deck's own and each included file's."""
+        return tuple(dict.fromkeys(p.parent.resolve() for p in (self.path, *(f.path for f in self.includes))))
 
     @property
     def title(self) -> str:
@@ -549,8 +555,9 @@ def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[st
     in turn (relative paths against the including file's folder, as ngspice resolves them; first definition
     wins).
 
-    An unreadable file or an include cycle gives nothing here: ngspice reports it when the deck loads.
+    An unreadable file or an include cycle gives nothing here (:func:`deckcheck.walk_includes` refuses both).
     """
+    path = path.resolve()
     if path in seen:
         return {}
     try:

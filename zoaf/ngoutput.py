@@ -45,7 +45,8 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     hits = [i for i in bad if any(w in low[i] for w in ("error", "fail", "abort", "not parsed", "cannot",
                                                         "too small", "transient op started",
                                                         "could not find", "out of interval", "undefined",
-                                                        "interrupted", "singular"))]
+                                                        "interrupted", "singular",
+                                                        "permission denied"))]   # the sandbox said no
     if not hits:
         return None
     text = "\n".join(lines)

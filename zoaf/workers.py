@@ -42,6 +42,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome, Problem, Status
 
@@ -142,6 +143,7 @@ def _exit_reason(exitcode: int | None) -> str:
 def _worker_main(conn: Connection, blob: bytes) -> None:
     """Body of one worker process: unpickle the problem once, then simulate until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C reaches the whole group: the parent decides
+    sandbox.designate()                                   # a problem may lock this process down to simulate
     try:
         problem = pickle.loads(blob)
     except BaseException:
@@ -471,6 +473,7 @@ def _make_plugin_class() -> type:
             self.token, self.blob = token, blob
 
         def setup(self, worker: Any) -> None:
+            sandbox.designate()                           # the simulation thread may lock itself down
             _DASK_BLOBS[self.token] = self.blob
 
         def teardown(self, worker: Any) -> None:
