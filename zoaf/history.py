@@ -10,12 +10,13 @@ import json
 import math
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from .errors import InputError
 from .problem import Outcome, Status
 
 _SCHEMA = """
@@ -45,6 +46,48 @@ class Record:
         return self.outcome.fom
 
 
+@dataclass(frozen=True)
+class RunMeta:
+    """What a resume must find unchanged: the problem (by content), method, budget, seed and options.
+
+    Stored as JSON in the ``meta`` table, one key per field (beside informative keys such as ``zoaf`` or
+    ``started`` that are not compared).
+    """
+
+    problem: dict[str, Any]
+    method: str
+    budget: int
+    seed: int | None
+    options: dict[str, Any]
+
+    #: Problem keys that say where the problem was read from, not what it is: a run directory moved, or a
+    #: netlist reached by another path (relative, absolute, through a symlink), still resumes.
+    LOCATION = ("name", "netlist")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (tuples become lists, as they come back from the database)."""
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunMeta | None":
+        """The run metadata in ``data`` (a ``meta`` table), or None when it holds none."""
+        try:
+            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:
+        """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
+        own), locations ignored."""
+        now, then = self._flat(), recorded._flat()
+        return [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+
+    def _flat(self) -> dict[str, Any]:
+        d = self.to_dict()
+        problem = d.pop("problem")
+        return {**d, **{f"problem.{k}": v for k, v in problem.items() if k not in self.LOCATION}}
+
+
 def _num(v: float | None) -> float | None:
     # SQLite has no inf/nan REAL literal problems through Python, but keep NaN out (it becomes NULL).
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
@@ -55,10 +98,11 @@ class History:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        with self._errors("open"):
+            self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
 
     def __enter__(self) -> "History":
         return self
@@ -70,13 +114,36 @@ class History:
         self._db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _errors(self, what: str) -> Iterator[None]:
+        """SQLite's errors as one InputError naming the file: a full disk or a read-only run directory is the
+        user's to fix, and the rows committed before stay (each row is its own transaction)."""
+        where = self.path or "history"
         try:
-            yield self._db
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
+            yield
+        except sqlite3.OperationalError as e:
+            raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError or what == "write":
+                raise
+            raise InputError(f"{where}: not a zoaf run history ({e})") from None
+
+    def _kept(self, what: str) -> str:
+        if what != "write":
+            return ""
+        try:
+            return f"; the {len(self)} simulations recorded before it are kept: make room, then resume the run"
+        except sqlite3.Error:
+            return ""
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._errors("write"):
+            try:
+                yield self._db
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
 
     def set_meta(self, meta: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -84,7 +151,12 @@ class History:
                            [(k, json.dumps(v, default=str)) for k, v in meta.items()])
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+        with self._errors("read"):
+            return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def run_meta(self) -> RunMeta | None:
+        """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
+        return RunMeta.from_dict(self.meta())
 
     def append(self, rec: Record) -> None:
         o = rec.outcome
@@ -98,7 +170,8 @@ class History:
         return self._db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
 
     def records(self) -> list[Record]:
-        rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
+        with self._errors("read"):
+            rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
         return [Record(idx, np.array(json.loads(u)), json.loads(p),
                        Outcome(Status(st), math.inf if fom is None else fom, json.loads(m), obj,
                                None if feas is None else bool(feas), err, sec), phase, bool(ch), wall)

@@ -7,20 +7,24 @@ interrupted run ends exactly where the uninterrupted one would.
 """
 from __future__ import annotations
 
+import fcntl
+import functools
 import json
+import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from . import __version__, registry
 from .errors import InputError
 from .evaluate import Evaluator
-from .history import History, Record
+from .history import History, Record, RunMeta
 from .optim import Result, StopReason
 from .problem import FunctionProblem, Problem
 
@@ -28,6 +32,12 @@ from .problem import FunctionProblem, Problem
 MAX_FREE_BATCHES = 200
 
 Callback = Callable[[Result], "bool | None"]
+#: A run directory's lock: an exclusive ``flock`` on it, held for the whole run, refuses a second process the
+#: same run (resumed or started again); the kernel releases it when the process ends, crash included.
+LOCK_FILE = ".lock"
+#: (device, inode) of the run directories this process holds: the CLI locks before it starts workers, then
+#: ``optimize`` enters the same directory again (whatever path reaches it).
+_held: set[tuple[int, int]] = set()
 
 
 @dataclass
@@ -58,26 +68,112 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
                       else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
+    if o.objective is None and (o.error or o.measures) and stop not in (None, StopReason.INTERRUPTED):
+        stop = StopReason.FAILED      # simulations ran, but none gave the objective's measure: no sizing found
     x = np.array([best.params[n] for n in problem.names], dtype=float)
     return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
                   measures=o.measures, feasible=o.feasible, objective=o.objective, method=method, seed=seed,
                   history=records, **counts)
 
 
-def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> dict:
+def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> RunMeta:
     """What must match for a resume (problem identity, method, budget, seed, options)."""
-    return {"problem": problem.metadata(), "method": method, "budget": budget, "seed": seed,
-            "options": {k: options[k] for k in sorted(options)}}
+    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)})
 
 
-def _check_resume(history: History, expected: dict[str, Any]) -> None:
-    found = history.meta()
-    for key, value in expected.items():
-        if json.loads(json.dumps(value, default=str)) != found.get(key):
-            raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
-                             f"(recorded {found.get(key)!r}, now {value!r})")
+def _check_resume(history: History, expected: RunMeta) -> None:
+    recorded = history.run_meta()
+    if recorded is None:
+        raise InputError(f"{history.path}: no run metadata: nothing to resume")
+    for key, then, now in expected.differences(recorded)[:1]:
+        raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
+                         f"(recorded {then!r}, now {now!r})")
 
 
+def _created_by_mkdir(path: Path) -> list[Path]:
+    """The directories ``mkdir(parents=True)`` of ``path`` would create, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    """Undo ``mkdir`` of a run refused before it started (the lock file is all it may hold)."""
+    if created:
+        (created[0] / LOCK_FILE).unlink(missing_ok=True)
+    for d in created:
+        try:
+            d.rmdir()
+        except OSError:
+            return
+
+
+@contextmanager
+def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
+    """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one) and hold its
+    lock; refusals are InputErrors and leave behind no directory they created."""
+    if not str(out).strip():
+        raise InputError("run directory: empty path")
+    outdir = Path(out)
+    if resume and not (outdir / "history.db").is_file():
+        raise InputError(f"{outdir}: nothing to resume (no history.db)")
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir}: exists and is not a directory")
+    created = _created_by_mkdir(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(outdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        _remove_if_empty(created)
+        raise InputError(f"{outdir}: cannot write the run directory ({e.strerror})") from None
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    owner = key not in _held
+    try:
+        if owner:
+            _lock(fd, outdir)
+            if not resume and (outdir / "history.db").exists():
+                raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+            _held.add(key)
+        yield outdir
+    except BaseException:
+        if created and set(os.listdir(outdir)) <= {LOCK_FILE}:
+            _remove_if_empty(created)
+        raise
+    finally:
+        if owner:
+            _held.discard(key)
+        os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
+
+
+def _lock(fd: int, outdir: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "?"
+        raise InputError(f"{outdir}: a run is still going in this directory (process {pid}); "
+                         f"wait for it to end, or use another --out") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)   # who holds it, for the refusal above
+    except OSError:
+        pass                                               # a full disk: the lock holds all the same
+
+
+def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Run ``optimize`` inside its checked and locked run directory (``run_directory``), if it has one."""
+    @functools.wraps(run)
+    def wrapper(problem: Problem, *, out: str | Path | None = None, resume: bool = False, **kw: Any) -> Result:
+        if out is None:
+            return run(problem, resume=resume, **kw)
+        with run_directory(out, resume) as outdir:
+            return run(problem, out=outdir, resume=resume, **kw)
+    return wrapper
+
+
+@_in_run_directory
 def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, method: str = "zoaf",
              workers: int = 0, out: str | Path | None = None, resume: bool = False,
              evaluator: Evaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
@@ -93,21 +189,17 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     """
     if budget < 1:
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    if seed is not None and seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     meta = run_metadata(problem, method, budget, seed, options)
-    outdir = None if out is None else Path(out)
-    if outdir is not None:
-        if not resume and (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
-        if resume and not (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: nothing to resume (no history.db)")
-        outdir.mkdir(parents=True, exist_ok=True)
+    outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
     hist = History(None if outdir is None else outdir / "history.db")
     if resume:
         _check_resume(hist, meta)
     else:
-        hist.set_meta({**meta, "zoaf": __version__, "python": sys.version.split()[0],
+        hist.set_meta({**meta.to_dict(), "zoaf": __version__, "python": sys.version.split()[0],
                        "numpy": np.__version__, "machine": platform.platform(), "started": time.time()})
     replay = hist.records()
     records: list[Record] = []
@@ -173,6 +265,14 @@ def result_dict(result: Result) -> dict[str, Any]:
 
 
 def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
+    try:
+        _write_run_files(outdir, problem, result)
+    except OSError as e:   # a full disk: history.db holds every simulation, a resume writes these again
+        raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
+                         f"every simulation: make room and run again with --resume") from None
+
+
+def _write_run_files(outdir: Path, problem: Problem, result: Result) -> None:
     from .plots import plot_convergence   # matplotlib only when a run directory is written
 
     (outdir / "result.json").write_text(json.dumps(result_dict(result), indent=2, default=float) + "\n")

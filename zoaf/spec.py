@@ -41,6 +41,8 @@ INFEASIBLE_OFFSET = 100.0
 #: Violation charged for a constraint whose measure is missing (the simulation ran but the measure could not be
 #: taken, e.g. no unity-gain crossing): worse than any ordinary miss, still better than a failed simulation.
 MISSING_VIOLATION = 10.0
+#: A spec is a page of TOML: more is not one (and is not read into memory).
+MAX_SPEC_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,16 @@ class Spec:
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
         try:
-            raw = path.read_bytes()
+            if path.exists() and not path.is_file():   # a FIFO would block, /dev/zero never end
+                raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
+            with path.open("rb") as f:
+                raw = f.read(MAX_SPEC_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"{path}: spec file not found (give one with --spec)") from None
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
+        if len(raw) > MAX_SPEC_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec")
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)

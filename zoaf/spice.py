@@ -400,7 +400,8 @@ class SpiceSession:
             value = self._vec(m.name)
             if value is None or value.size == 0:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                reason = next((s.strip() for s in mout if s.strip()), "no result")
+                reason = next((s.strip() for s in mout if s.strip() and not s.strip().lower().startswith(_BENIGN)),
+                              "no result")   # ngspice's own words, not a background-thread note
                 self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
                                       "\n".join(mout)))
                 continue
