@@ -101,13 +101,13 @@ def _created_by_mkdir(path: Path) -> list[Path]:
 
 def _remove_if_empty(created: list[Path]) -> None:
     """Undo ``mkdir`` of a run refused before it started (the lock file is all it may hold)."""
-    if created:
-        (created[0] / LOCK_FILE).unlink(missing_ok=True)
-    for d in created:
-        try:
+    try:
+        if created:
+            (created[0] / LOCK_FILE).unlink(missing_ok=True)
+        for d in created:
             d.rmdir()
-        except OSError:
-            return
+    except OSError:
+        pass                # never made, or not empty after all: left as it is
 
 
 @contextmanager

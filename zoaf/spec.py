@@ -146,7 +146,7 @@ class Spec:
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
         try:
-            if path.exists() and not path.is_file():   # a FIFO would block, /dev/zero never end
+            if path.exists() and not (path.is_file() or path.is_dir()):   # a FIFO blocks, /dev/zero never ends
                 raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
             with path.open("rb") as f:
                 raw = f.read(MAX_SPEC_BYTES + 1)
