@@ -166,7 +166,7 @@ def optimize(
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     from .evaluate import Evaluator
-    from .run import optimize as run_optimize, result_dict, run_directory
+    from .run import check_resume, optimize as run_optimize, result_dict, run_directory, run_metadata
 
     with _errors():
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
@@ -180,6 +180,8 @@ def optimize(
             raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
         problem = _problem(netlist, spec, objective, allow_shell, timeout)
+        if resume_path is not None:   # here, before workers and the progress bar start
+            check_resume(resume_path / "history.db", meta, run_metadata(problem, method, budget, seed, {}))
         if out_path is None:
             out_path = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         t0 = time.perf_counter()

@@ -81,12 +81,12 @@ def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, o
     return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)})
 
 
-def _check_resume(history: History, expected: RunMeta) -> None:
-    recorded = history.run_meta()
+def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
+    """Refuse to resume the run recorded in ``history`` as another one (the first field that differs)."""
     if recorded is None:
-        raise InputError(f"{history.path}: no run metadata: nothing to resume")
+        raise InputError(f"{history}: no run metadata: nothing to resume")
     for key, then, now in expected.differences(recorded)[:1]:
-        raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
+        raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
 
 
@@ -197,7 +197,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
     hist = History(None if outdir is None else outdir / "history.db")
     if resume:
-        _check_resume(hist, meta)
+        check_resume(hist.path, hist.run_meta(), meta)
     else:
         hist.set_meta({**meta.to_dict(), "zoaf": __version__, "python": sys.version.split()[0],
                        "numpy": np.__version__, "machine": platform.platform(), "started": time.time()})
