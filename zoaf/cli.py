@@ -9,7 +9,6 @@ import json
 import logging
 import math
 import os
-import re
 import secrets
 import sys
 import time
@@ -25,7 +24,8 @@ from rich.table import Table
 
 from . import registry, units
 from .errors import InputError, SimulationError, ZoafError
-from .show import err, one_line, out, report_run, simulate_and_show
+from . import show
+from .show import err, one_line, out
 
 if TYPE_CHECKING:
     from .history import RunMeta
@@ -99,13 +99,23 @@ def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
     return None if value is None else Path(value)
 
 
+def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
+    """Exit 2 when the sizing did not simulate, 1 when it did but a measure is missing (shown, with its FoM)."""
+    verdict, error = show.simulate_and_show(problem, values, as_json, title)
+    if verdict == show.Verdict.FAILED and not as_json:
+        err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error or '')}",
+                  highlight=False, soft_wrap=True)
+    if verdict != show.Verdict.OK:
+        raise typer.Exit(2 if verdict == show.Verdict.FAILED else 1)
+
+
 @app.command()
 def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
           timeout: TimeoutOpt = 60.0) -> None:
     """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
-        simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)")
+        _simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)")
 
 
 @app.command()
@@ -131,7 +141,7 @@ def simulate(netlist: NetlistArg,
                 raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
                                  f"[{units.format(p.lo)}, {units.format(p.hi)}]")
             values[name] = v
-        simulate_and_show(problem, values, as_json, netlist.name)
+        _simulate_and_show(problem, values, as_json, netlist.name)
 
 
 def _resume_defaults(run_dir: Path) -> RunMeta:
@@ -196,7 +206,7 @@ def optimize(
         if as_json:
             print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
         else:
-            report_run(problem, result, out_path, seconds, quiet)
+            show.report_run(problem, result, out_path, seconds, quiet)
         if result.stop_reason is not None and result.stop_reason.value == "interrupted":
             err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
                       f"{escape(str(out_path))}", highlight=False, soft_wrap=True)

@@ -8,13 +8,13 @@ spec's ``unit = "[/red]"`` is text, not rich markup.
 """
 from __future__ import annotations
 
+import enum
 import json
 import math
 import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -124,33 +124,39 @@ def _print_objectives(problem: Any, rows: Mapping[str, Mapping[str, Any]]) -> No
     out.print(t)
 
 
-def simulate_and_show(problem: Any, values: Mapping[str, float], as_json: bool, title: str) -> None:
-    """Simulate one sizing as the optimizer would and show it. Exit 2 when the simulation failed (nothing to
-    show but ngspice's reason), 1 when it ran but a measure is missing (shown, with the FoM it costs)."""
+class Verdict(str, enum.Enum):
+    """What simulating one sizing gave (``status`` of ``--json``)."""
+
+    OK = "ok"
+    INCOMPLETE = "incomplete"   # it simulated, but a measure is missing: a run charges a penalty
+    FAILED = "failed"           # no measures: a run charges +inf
+
+
+def simulate_and_show(problem: Any, values: Mapping[str, float], as_json: bool, title: str
+                      ) -> tuple[Verdict, str | None]:
+    """Simulate one sizing as the optimizer would and show it (tables, or one JSON object); (verdict, error).
+    A failed simulation shows nothing in tables: its error is the caller's to report."""
     x = np.array([values[n] for n in problem.names], dtype=float)
     try:
         outcome = problem.simulate(x)
     finally:
         problem.close()
-    status = "failed" if outcome.status != Status.OK else "incomplete" if outcome.error else "ok"
+    verdict = (Verdict.FAILED if outcome.status != Status.OK else Verdict.INCOMPLETE if outcome.error
+               else Verdict.OK)
     error = None if outcome.error is None else one_line(outcome.error)
     params = {p.name: float(values[p.name]) for p in problem.parameters}
-    rows = objective_rows(problem, outcome) if status != "failed" else {}
+    rows = objective_rows(problem, outcome) if verdict != Verdict.FAILED else {}
     if as_json:
-        print(json.dumps({"status": status, "params": params, "measures": outcome.measures, "objectives": rows,
-                          "error": error}))
-    elif status == "failed":
-        err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error or '')}",
-                  highlight=False, soft_wrap=True)
-    else:
+        print(json.dumps({"status": verdict.value, "params": params, "measures": outcome.measures,
+                          "objectives": rows, "error": error}))
+    elif verdict != Verdict.FAILED:
         print_sizing(problem, params, outcome.measures, title)
         _print_objectives(problem, rows)
-        if status == "incomplete":
+        if verdict == Verdict.INCOMPLETE:
             charged = "inf" if not math.isfinite(outcome.fom) else f"{outcome.fom:.5g}"
             err.print(f"[yellow]warning:[/yellow] {escape(error or '')}; a run charges this sizing FoM {charged}",
                       highlight=False, soft_wrap=True)
-    if status != "ok":
-        raise typer.Exit(2 if status == "failed" else 1)
+    return verdict, error
 
 
 def report_run(problem: Any, result: Any, out_dir: Any, seconds: float, quiet: bool) -> None:
