@@ -166,3 +166,17 @@ def test_full_disk_is_one_line_and_keeps_the_rows(tmp_path: Path, medium: str, r
     r = zoaf("optimize", str(RC), "--resume", str(tmp_path / "roomy"), "--quiet")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "roomy" / "result.json").read_text()) == reference
+
+
+def test_results_that_cannot_be_written_leave_none_half_written(tmp_path: Path, reference: dict) -> None:
+    """The end of a run fails to write (result.json is in the way as a directory): one line, no result files,
+    every simulation in history.db, and a resume writes them once the way is clear."""
+    run = tmp_path / "run"
+    (run / "result.json").mkdir(parents=True)
+    line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(run), "--quiet"))
+    assert line.startswith(f"error: {run}: cannot write the run's results (Is a directory)"), line
+    assert rows(run) == reference["nfev"] + reference["ncached"]   # every simulation and cache hit
+    assert not any((run / name).is_file() for name in ("best.cir", "convergence.png"))
+    (run / "result.json").rmdir()
+    assert zoaf("optimize", str(RC), "--resume", str(run), "--quiet").returncode == 0
+    assert json.loads((run / "result.json").read_text()) == reference

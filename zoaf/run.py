@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -264,12 +264,19 @@ def result_dict(result: Result) -> dict[str, Any]:
             "feasible": result.feasible, "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
 
 
+#: What a run writes at its end, from history.db alone (a resume of the finished run writes them again).
+RUN_FILES = ("result.json", "best.cir", ".spiceinit", "convergence.png")
+
+
 def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
     try:
         _write_run_files(outdir, problem, result)
-    except OSError as e:   # a full disk: history.db holds every simulation, a resume writes these again
+    except OSError as e:   # a full disk: no half-written result.json (a compare would take the run as done)
+        for name in RUN_FILES:
+            with suppress(OSError):
+                (outdir / name).unlink(missing_ok=True)
         raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
-                         f"every simulation: make room and run again with --resume") from None
+                         f"every simulation: make room, then resume the run") from None
 
 
 def _write_run_files(outdir: Path, problem: Problem, result: Result) -> None:
