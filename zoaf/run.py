@@ -35,8 +35,8 @@ Callback = Callable[[Result], "bool | None"]
 #: A run directory's lock: an exclusive ``flock`` on it, held for the whole run, refuses a second process the
 #: same run (resumed or started again); the kernel releases it when the process ends, crash included.
 LOCK_FILE = ".lock"
-#: (device, inode) of the run directories this process holds: the CLI locks before it starts workers, then
-#: ``optimize`` enters the same directory again (whatever path reaches it).
+#: (device, inode) of the lock files this process holds: the CLI locks before it starts workers, then
+#: ``optimize`` enters the same directory again (by whatever path reaches it) without locking it twice.
 _held: set[tuple[int, int]] = set()
 
 
