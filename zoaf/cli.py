@@ -307,7 +307,7 @@ def compare(
     methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of methods.")] = "zoaf,bo,turbo,cma,cma-warm,de,random",
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
     budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     allow_shell: ShellOpt = False,
@@ -318,15 +318,15 @@ def compare(
 
     with _errors():
         _check_timeout(timeout)
-        if out_dir is None:
-            out_dir = Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        root = (_dir_option("--out", out_dir)
+                or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         names = _split([methods])
         with _compare_progress(not quiet, seeds, budget) as update:
-            run_compare(netlist, _split(objective) or None, names, seeds, budget, out_dir, jobs, spec=spec,
+            run_compare(netlist, _split(objective) or None, names, seeds, budget, root, jobs, spec=spec,
                         allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)
         if not quiet:
-            _print_comparison(out_dir)
-            out.print(escape(f"report: {out_dir / 'report.md'}  {out_dir / 'report.html'}"), highlight=False)
+            _print_comparison(root)
+            out.print(escape(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False)
 
 
 @app.command()
