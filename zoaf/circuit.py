@@ -134,6 +134,13 @@ class CircuitProblem(Problem):
         fom, obj, feas = self.score(measures)
         return Outcome(Status.OK, fom, measures, obj, feas, None, time.perf_counter() - t0)
 
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The objective's measure and every constrained one."""
+        constraints = (*(self.objective.constraints if self.objective else ()), *self.constraints)
+        own = (self.objective.measure,) if self.objective else ()
+        return tuple(dict.fromkeys((*own, *(c.measure for c in constraints))))
+
     # -- identity and output ------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         return {"name": self.name, "netlist": str(self.netlist.path),

@@ -152,6 +152,11 @@ class Problem:
         """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
         raise NotImplementedError
 
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """Measures the FoM is made of: a best point without one of them is no sizing found (none here)."""
+        return ()
+
     def metadata(self) -> dict[str, Any]:
         """What identifies this problem in a history (checked on resume)."""
         return {"name": self.name, "parameters": [p.__dict__ for p in self.parameters]}

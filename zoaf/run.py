@@ -68,8 +68,8 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
                       else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
-    if o.objective is None and (o.error or o.measures) and stop not in (None, StopReason.INTERRUPTED):
-        stop = StopReason.FAILED      # simulations ran, but none gave the objective's measure: no sizing found
+    if any(m not in o.measures for m in problem.needed) and stop not in (None, StopReason.INTERRUPTED):
+        stop = StopReason.FAILED      # the best point lacks a measure its FoM needs: no sizing was found
     x = np.array([best.params[n] for n in problem.names], dtype=float)
     return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
                   measures=o.measures, feasible=o.feasible, objective=o.objective, method=method, seed=seed,
