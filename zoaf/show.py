@@ -12,7 +12,8 @@ import enum
 import json
 import math
 import re
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -22,6 +23,10 @@ from rich.table import Table
 from . import units
 from .problem import Outcome, Status
 from .spec import Constraint
+
+if TYPE_CHECKING:
+    from .circuit import CircuitProblem
+    from .optim import Result
 
 out = Console()
 err = Console(stderr=True)
@@ -73,7 +78,8 @@ def _spec_cell(value: float | None, unit: str, sense: str | None, constraints: S
     return ", ".join(parts)
 
 
-def print_sizing(problem: Any, params: Mapping[str, float], measures: Mapping[str, float], title: str) -> None:
+def print_sizing(problem: CircuitProblem, params: Mapping[str, float], measures: Mapping[str, float],
+                 title: str) -> None:
     """The parameters and the measures against the spec of the problem's objective (and its constraints)."""
     t = Table(title=f"{escape(title)}: parameters", title_justify="left")
     for col in ("parameter", "value", "bounds", "scale"):
@@ -95,7 +101,7 @@ def print_sizing(problem: Any, params: Mapping[str, float], measures: Mapping[st
     out.print(m)
 
 
-def objective_rows(problem: Any, outcome: Outcome) -> dict[str, dict[str, Any]]:
+def objective_rows(problem: CircuitProblem, outcome: Outcome) -> dict[str, dict[str, Any]]:
     """Per objective of the spec: the FoM a run optimizing it charges for this outcome (the problem's own
     objective straight from the outcome), the objective's value and feasibility."""
     rows = {}
@@ -111,7 +117,7 @@ def objective_rows(problem: Any, outcome: Outcome) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _print_objectives(problem: Any, rows: Mapping[str, Mapping[str, Any]]) -> None:
+def _print_objectives(problem: CircuitProblem, rows: Mapping[str, Mapping[str, Any]]) -> None:
     t = Table(title="objectives", title_justify="left")
     for col in ("objective", "goal", "value", "feasible", "FoM"):
         t.add_column(col)
@@ -132,7 +138,7 @@ class Verdict(str, enum.Enum):
     FAILED = "failed"           # no measures: a run charges +inf
 
 
-def simulate_and_show(problem: Any, values: Mapping[str, float], as_json: bool, title: str
+def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_json: bool, title: str
                       ) -> tuple[Verdict, str | None]:
     """Simulate one sizing as the optimizer would and show it (tables, or one JSON object); (verdict, error).
     A failed simulation shows nothing in tables: its error is the caller's to report."""
@@ -159,7 +165,7 @@ def simulate_and_show(problem: Any, values: Mapping[str, float], as_json: bool, 
     return verdict, error
 
 
-def report_run(problem: Any, result: Any, out_dir: Any, seconds: float, quiet: bool) -> None:
+def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: float, quiet: bool) -> None:
     """The best sizing of a run and one line of counts; why it failed when no sizing had its objective."""
     if quiet:
         return
