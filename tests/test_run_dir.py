@@ -12,7 +12,6 @@ import re
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from test_kill_resume import count as rows
 from zoaf.circuit import CircuitProblem
 from zoaf.history import History
 from zoaf.run import LOCK_FILE
@@ -47,16 +47,6 @@ def one_error_line(r: subprocess.CompletedProcess) -> str:
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stdout + r.stderr
     return lines[0]
-
-
-def rows(run: Path) -> int:
-    if not (run / "history.db").exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{run / 'history.db'}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 @pytest.fixture(scope="module")
