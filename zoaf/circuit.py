@@ -152,6 +152,13 @@ class CircuitProblem(Problem):
             return Outcome(Status(e.status), error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         return Outcome.scored(self.score(measures), measures, time.perf_counter() - t0, error)
 
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The objective's measure and every constrained one."""
+        constraints = (*(self.objective.constraints if self.objective else ()), *self.constraints)
+        own = (self.objective.measure,) if self.objective else ()
+        return tuple(dict.fromkeys((*own, *(c.measure for c in constraints))))
+
     # -- identity and output ------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         return {"name": self.name, "netlist": str(self.netlist.path),

@@ -49,6 +49,9 @@ class Parameter:
             raise InputError(f"parameter {self.name!r}: scale must be 'lin' or 'log', got {self.scale!r}")
         if self.scale == "log" and self.lo <= 0:
             raise InputError(f"parameter {self.name!r}: log scale needs lo > 0, got lo={self.lo:g}")
+        if not math.isfinite(self.hi - self.lo):   # the box maps onto lo + u * (hi - lo)
+            raise InputError(f"parameter {self.name!r}: the span hi - lo of {self.lo:g}..{self.hi:g} overflows "
+                             f"a float; narrow the bounds")
         if self.integer and (self.lo != round(self.lo) or self.hi != round(self.hi)):
             raise InputError(f"parameter {self.name!r}: integer bounds must be integers, got {self.lo:g}..{self.hi:g}")
         if self.init is not None and not self.lo <= self.init <= self.hi:
@@ -220,6 +223,11 @@ class Problem:
     def simulate(self, x: np.ndarray) -> Outcome:
         """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
         raise NotImplementedError
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """Measures the FoM is made of: a best point without one of them is no sizing found (none here)."""
+        return ()
 
     def metadata(self) -> dict[str, Any]:
         """What identifies this problem in a history (checked on resume)."""

@@ -23,7 +23,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from . import units
 from .errors import InputError
@@ -31,6 +31,10 @@ from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squ
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
+
+#: A spec is a page of TOML: more is not one (and is not read into memory).
+MAX_SPEC_BYTES = 2**20
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -137,11 +141,16 @@ class Spec:
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
         try:
-            raw = path.read_bytes()
+            if path.exists() and not (path.is_file() or path.is_dir()):   # a FIFO blocks, /dev/zero never ends
+                raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
+            with path.open("rb") as f:
+                raw = f.read(MAX_SPEC_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"{path}: spec file not found (give one with --spec)") from None
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
+        if len(raw) > MAX_SPEC_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec")
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)

@@ -47,7 +47,7 @@ import numpy as np
 
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import ANALYSES, Netlist
-from .ngoutput import batch_results, classify, printed_results, split_measurements, strip_prefix
+from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements, strip_prefix
 
 __all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
 
@@ -144,6 +144,19 @@ def _forget_previous_deck(ng) -> None:
     would shrink every device of the next circuit loaded in this process a millionfold)."""
     for name in sorted(_variables(ng) - ng.baseline_vars):
         _command(ng, f"unset {name}")
+
+
+def _why(lines: list[str], name: str) -> str:
+    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
+    it when that says why ("out of interval"), never a background-thread note."""
+    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
+    at = next((i for i, s in enumerate(said) if name in s.split()), None)
+    if at is None:
+        return "no result"
+    before = said[at - 1] if at > 0 else ""
+    if before and "=" not in before and not before.lower().startswith("measurements for"):
+        return f"{before} ({said[at]})"
+    return said[at]
 
 
 # ---------------------------------------------------------------------- the session
@@ -385,8 +398,7 @@ class SpiceSession:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                reason = next((s.strip() for s in meas if m.name in s.split()), "no result")
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {_why(meas, m.name)}",
                                       "\n".join(meas)))
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
