@@ -27,10 +27,6 @@ from ._own_loop import Evaluate, OwnLoop
 from ._peers import to_levels
 
 
-#: NOMAD's RNG steps through its seed at start-up and end (a seed of 1e8 costs seconds): seeds stay below this.
-NOMAD_SEEDS = 100_000
-
-
 @dataclass(frozen=True)
 class NOMADConfig:
     """NOMAD's settings: the library's defaults (MADS with ORTHO N+1 QUAD polls, quadratic-model and
@@ -69,10 +65,13 @@ class NOMAD(OwnLoop):
         fmt = lambda v: "( " + " ".join(str(a) for a in v) + " )"   # noqa: E731
         params = [f"DIMENSION {self.dim}", f"BB_INPUT_TYPE {fmt('I' if k else 'R' for k in levels)}",
                   "BB_OUTPUT_TYPE OBJ" + f" {cfg.constraints}" * nconstraints,
-                  f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget)}", f"SEED {seed % NOMAD_SEEDS}",
+                  f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget)}",
                   f"DISPLAY_DEGREE {cfg.display_degree}", "NB_THREADS_PARALLEL_EVAL 1",
                   f"LOWER_BOUND {fmt([0] * self.dim)}", f"UPPER_BOUND {fmt(np.where(levels > 0, levels - 1, 1))}"]
         x0 = [float(v) for v in start]
+        # NOMAD's RNG is process-global and its SEED parameter is stepped through one draw at a time (a seed of
+        # 1e8 costs seconds): the run's generator sets the RNG state itself, just before NOMAD starts.
+        state = " ".join(str(int(v)) for v in np.random.default_rng(seed).integers(1, 2**32 - 1, 3))
 
         def loop(evaluate: Evaluate) -> None:
             def blackbox(point: Any) -> int:
@@ -83,6 +82,7 @@ class NOMAD(OwnLoop):
                 point.setBBO(" ".join(repr(float(v)) for v in [f, *([] if c is None else c)]).encode())
                 return 1
 
+            PyNomad.setRNGState(state)
             PyNomad.optimize(blackbox, x0, [], [], params)
 
         return loop
