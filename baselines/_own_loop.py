@@ -122,6 +122,8 @@ class OwnLoop(Optimizer):
         obj = self._stand_in.objective(f if objective is None else objective)
         answer: Answer = (float(obj[0]), None if c is None else self._stand_in.constraints(c[0]))
         if self._chan.thread is None:
+            if self.remaining <= 0:   # a one-simulation budget: the library is never started
+                return
             self._memo[self._key(self._next)] = answer
             self._nconstraints = 0 if c is None else c.shape[1]
             loop = self._library_loop(self._next, self._nconstraints, int(self.rng.integers(1, 2**31 - 1)))

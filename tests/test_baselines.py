@@ -101,7 +101,8 @@ def test_same_seed_replays_and_other_seed_differs(run):
 @pytest.mark.parametrize("name", list(CASES))
 def test_tolerates_failed_simulations(name):
     budget = SHORT.get(name, CASES[name][0])
-    opt, raw, xs, fs = drive(name, fun=flaky_sphere, budget=budget)
+    # seed 4: at 16 simulations, seed 3's Sobol stream (zoaf.sobol) happens to hit no failure for bo (p ~ 3%)
+    opt, raw, xs, fs = drive(name, fun=flaky_sphere, budget=budget, seed=4)
     f = np.concatenate(fs)
     assert 0.05 < np.mean(np.isinf(f)) < 0.4  # the failure model really fails ~20% of points
     assert opt.nfev == budget
