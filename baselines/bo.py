@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import numpy as np
@@ -145,7 +145,7 @@ class BOConfig:
     raw_samples: int = RAW_SAMPLES
     acqf_maxiter: int = ACQF_MAXITER
     mc_samples: int = MC_SAMPLES
-    acquisition: str = "qLogEI; constrained: qLogNEI, ModelListGP, outcome constraints"
+    acquisition: str = field(default="qLogEI; constrained: qLogNEI, ModelListGP, outcome constraints", init=False)
 
 
 class BO(Optimizer):

@@ -49,7 +49,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import cma
@@ -89,7 +89,7 @@ class CMAConfig:
     popsize: int | None = None
     restarts: bool = True
     bound_handler: BoundHandler = BoundHandler.PENALTY
-    constraints: str = "cma.ConstrainedFitnessAL (which='best')"
+    constraints: str = field(default="cma.ConstrainedFitnessAL (which='best')", init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "bound_handler", BoundHandler(self.bound_handler))

@@ -40,7 +40,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,16 +66,18 @@ class DEConfig:
         strategy, init, updating, polish: scipy's ``best1bin``, Latin hypercube, ``deferred`` (one generation
             is one batch), no polishing (it would spend budget outside DE).
         constraints: scipy's feasibility rules (per-constraint comparison among infeasible members).
+
+    Fields that name what the method does (not options) are ``init=False``: shown in reports, never passed.
     """
 
     popsize: int | None = None
     mutation: float | tuple[float, float] = (0.5, 1.0)
     recombination: float = 0.7
-    strategy: str = "best1bin"
-    init: str = "latinhypercube"
-    updating: str = "deferred"
-    polish: bool = False
-    constraints: str = "scipy feasibility rules"
+    strategy: str = field(default="best1bin", init=False)
+    init: str = field(default="latinhypercube", init=False)
+    updating: str = field(default="deferred", init=False)
+    polish: bool = field(default=False, init=False)
+    constraints: str = field(default="scipy feasibility rules", init=False)
 
     def __post_init__(self) -> None:
         m = np.atleast_1d(np.asarray(self.mutation, dtype=float))

@@ -18,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -25,6 +26,13 @@ import numpy as np
 
 from ._own_loop import Evaluate, OwnLoop
 from ._peers import to_levels
+
+
+class ConstraintType(str, enum.Enum):
+    """NOMAD's output types for a constraint."""
+
+    PB = "PB"   # progressive barrier
+    EB = "EB"   # extreme barrier: infeasible points are rejected outright
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class NOMADConfig:
         display_degree: 0, silent.
     """
 
-    constraints: str = "PB"
+    constraints: ConstraintType = ConstraintType.PB
     max_bb_eval: int | None = None
     display_degree: int = 0
 
@@ -64,7 +72,7 @@ class NOMAD(OwnLoop):
         cfg, levels = self.config, self._levels
         fmt = lambda v: "( " + " ".join(str(a) for a in v) + " )"   # noqa: E731
         params = [f"DIMENSION {self.dim}", f"BB_INPUT_TYPE {fmt('I' if k else 'R' for k in levels)}",
-                  "BB_OUTPUT_TYPE OBJ" + f" {cfg.constraints}" * nconstraints,
+                  "BB_OUTPUT_TYPE OBJ" + f" {ConstraintType(cfg.constraints).value}" * nconstraints,
                   f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget)}",
                   f"DISPLAY_DEGREE {cfg.display_degree}", "NB_THREADS_PARALLEL_EVAL 1",
                   f"LOWER_BOUND {fmt([0] * self.dim)}", f"UPPER_BOUND {fmt(np.where(levels > 0, levels - 1, 1))}"]

@@ -21,7 +21,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,8 +41,8 @@ class RandomConfig:
     """
 
     batch: int | None = None
-    distribution: str = "uniform in [0,1]^d"
-    constraints: str = "feasibility first (best by FoM)"
+    distribution: str = field(default="uniform in [0,1]^d", init=False)
+    constraints: str = field(default="feasibility first (best by FoM)", init=False)
 
 
 class RandomSearch(Optimizer):

@@ -46,7 +46,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -86,7 +86,7 @@ class TuRBOConfig:
     n_candidates: int | None = None
     log_transform: bool = True
     fit_maxiter: int = FIT_MAXITER
-    constraints: str = "SCBO"
+    constraints: str = field(default="SCBO", init=False)
 
 
 #: A batch's or a region's best in feasibility-first order: (feasible, objective if feasible else violation).
