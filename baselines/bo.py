@@ -8,7 +8,9 @@ On a constrained problem (``c`` told) BO is BoTorch's constrained form: a ``Mode
 ``SingleTaskGP`` for the objective (warped as below) and one per normalized constraint, and the q-batch
 ``qLogNoisyExpectedImprovement`` with outcome constraints ``c_i(x) <= 0`` (BoTorch's recommended acquisition
 for constraints: it weighs improvement by the modelled probability of feasibility, fat-tailed smoothed).
-Each model is imputed separately where the simulation failed (the worst finite value of its outcome).
+Each model is imputed separately where the simulation failed (the worst finite value of its outcome). The
+effort caps below apply to each model, so the cost grows with the number of outcomes: measured (d = 10,
+3 constraints, 40 simulations, one thread) 0.30 s of CPU per simulation against 0.12 s unconstrained.
 
 Defaults and why (:class:`BOConfig`):
 

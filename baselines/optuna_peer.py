@@ -5,8 +5,8 @@ integer one (its level index; the box point is the level's cell centre), so TPE 
 given x0 is enqueued as the first trial (``study.enqueue_trial``), as Optuna users seed a known design. On a
 constrained problem the normalized constraints are stored on the trial and returned by ``constraints_func``
 (Optuna's constrained TPE: feasible trials rank first, infeasible ones by total violation); the value told is
-the objective. A failed simulation is told as ``TrialState.FAIL`` (with failed constraints), Optuna's own
-meaning. ``workers`` trials are asked per batch (TPE's default ``constant_liar`` keeps them apart).
+the objective (a finite stand-in, worse than any measured, where only the objective is unmeasurable). A failed
+simulation is told as ``TrialState.FAIL``, Optuna's own meaning. ``workers`` trials are asked per batch (TPE's default ``constant_liar`` keeps them apart).
 
 Example:
     >>> import numpy as np
@@ -106,14 +106,16 @@ class TPE(Optimizer):
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
         from optuna.trial import TrialState
 
-        value = f if objective is None else objective
+        raw = f if objective is None else objective
+        failed = ~np.isfinite(f) if c is None else ~np.isfinite(c).all(axis=1)
+        value = self._stand_in.objective(raw)   # measured constraints, unmeasurable objective: worst value
         for i, trial in enumerate(self._pending[: len(f)]):
             if c is not None:
                 trial.set_user_attr(CONSTRAINTS, self._stand_in.constraints(c[i]).tolist())
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if np.isfinite(value[i]):
-                    self._study.tell(trial, float(value[i]))
-                else:
+                if failed[i]:
                     self._study.tell(trial, state=TrialState.FAIL)
+                else:
+                    self._study.tell(trial, float(value[i]))
         self._pending = []

@@ -151,3 +151,21 @@ def test_random_returns_the_best_feasible_point():
     x = np.concatenate(asks)
     assert objective(x).min() < best   # an infeasible point had a better objective ...
     assert opt.best_f == best and constraints(opt.best_x[None])[0, 0] <= 0   # ... the feasible one is returned
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_tolerates_failed_simulations(name):
+    """~20% of simulations fail (``f``, ``c`` and the objective ``+inf``): the peer goes on and finds the face."""
+    opt = registry.create(name, DIM, BUDGET, 0)
+    best = np.inf
+    while not opt.done:
+        x = opt.ask()
+        f, c, o = fom(x)
+        failed = np.modf(np.abs(np.sin(1e3 * x @ np.arange(1, DIM + 1))) * 1e4)[0] < 0.2
+        f, o = np.where(failed, np.inf, f), np.where(failed, np.inf, o)
+        c = np.where(failed[:, None], np.inf, c)
+        opt.tell(x, f, c, objective=o)
+        ok = ~failed & (c[:, 0] <= 0)
+        best = min(best, float(o[ok].min())) if ok.any() else best
+    assert opt.nfev == BUDGET or opt.stop_reason.value == "converged"
+    assert best < OPTIMUM + 0.05, f"{name}: best feasible {best:.4g} with failures"
