@@ -94,7 +94,6 @@ class OwnLoop(Optimizer):
         self._stand_in = StandIn()
         self._memo: dict[bytes, Answer] = {}
         self._next: np.ndarray | None = None     # library coordinates of the point asked now
-        self._nconstraints: int | None = None
         self._phase = "start"
 
     def _start_point(self) -> np.ndarray:
@@ -125,8 +124,7 @@ class OwnLoop(Optimizer):
             if self.remaining <= 0:   # a one-simulation budget: the library is never started
                 return
             self._memo[self._key(self._next)] = answer
-            self._nconstraints = 0 if c is None else c.shape[1]
-            loop = self._library_loop(self._next, self._nconstraints, int(self.rng.integers(1, 2**31 - 1)))
+            loop = self._library_loop(self._next, 0 if c is None else c.shape[1], int(self.rng.integers(1, 2**31 - 1)))
             self._chan.thread = threading.Thread(target=self._chan.run, args=(loop,), daemon=True,
                                                  name=f"zoaf-{self.name}")
             self._chan.thread.start()

@@ -78,10 +78,11 @@ class NGOpt(Optimizer):
         self._levels = self.integer_levels
         self._int = self._levels > 0
         start = to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5), self._levels)
-        parts = [ng.p.Array(init=start[~self._int], lower=0.0, upper=1.0)]
+        self._groups = [g for g in (~self._int, self._int) if g.any()]   # continuous axes, then integer ones
+        parts = [ng.p.Array(init=start[g], lower=0.0, upper=np.where(self._int, self._levels - 1, 1.0)[g])
+                 for g in self._groups]
         if self._int.any():
-            parts.append(ng.p.Array(init=start[self._int], lower=0.0,
-                                    upper=(self._levels[self._int] - 1).astype(float)).set_integer_casting())
+            parts[-1].set_integer_casting()
         param = parts[0] if len(parts) == 1 else ng.p.Tuple(*parts)
         param.random_state = np.random.RandomState(int(self.rng.integers(2**31 - 1)))
         self.num_workers = self.config.num_workers or self.workers
@@ -92,11 +93,10 @@ class NGOpt(Optimizer):
         self._phase = self.name
 
     def _box(self, candidate: Any) -> np.ndarray:
-        v = candidate.value if isinstance(candidate.value, tuple) else (candidate.value,)
+        values = candidate.value if len(self._groups) > 1 else (candidate.value,)
         lib = np.empty(self.dim)
-        lib[~self._int] = v[0] if (~self._int).any() else []
-        if self._int.any():
-            lib[self._int] = v[-1]
+        for group, v in zip(self._groups, values):
+            lib[group] = v
         return from_levels(lib, self._levels)
 
     def _ask(self, n: int | None) -> np.ndarray:
