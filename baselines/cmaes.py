@@ -167,7 +167,7 @@ class CMA(Optimizer):
         with self._own_rng():
             self._es = cma.CMAEvolutionStrategy(x0.tolist(), sigma0, opts)
         if self._al is not None:
-            self._al.reset()   # a restart is a new run: fresh multipliers
+            self._al = self._new_al()   # a restart is a new run: fresh multipliers
         self._phase = f"cma-run{self.nrestarts}" if self.nrestarts else "cma"
 
     def _start_point(self) -> np.ndarray:
@@ -178,14 +178,30 @@ class CMA(Optimizer):
             return 1.0
         return self._worst + max(self._worst - self._best, abs(self._worst), 1.0)
 
+    def _new_al(self) -> cma.ConstrainedFitnessAL:
+        """pycma's augmented Lagrangian on this generation's told values, without its log files.
+
+        ``AugmentedLagrangian`` creates file loggers (``outcmaes/``) when built; pycma's documented switch is its
+        module's ``_Logger`` set to ``LoggerDummy``, done here only while the AL is built.
+        """
+        import cma.constraints_handler as handler
+
+        al = cma.ConstrainedFitnessAL(lambda x: self._told[np.asarray(x).tobytes()][0],
+                                      lambda x: list(self._told[np.asarray(x).tobytes()][1]),
+                                      dimension=self.dim, archives=False, logging=0)
+        saved, handler._Logger = handler._Logger, cma.logger.LoggerDummy
+        try:
+            _ = al.al   # built now, with dummy loggers
+        finally:
+            handler._Logger = saved
+        return al
+
     def _fitness(self, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> np.ndarray:
         """What pycma ranks: the FoM, or with constraints the augmented Lagrangian (``inf`` where failed)."""
         if c is None:
             return f
         if self._al is None:
-            self._al = cma.ConstrainedFitnessAL(lambda x: self._told[np.asarray(x).tobytes()][0],
-                                                lambda x: list(self._told[np.asarray(x).tobytes()][1]),
-                                                dimension=self.dim, archives=False)
+            self._al = self._new_al()
         values = np.full(len(f), np.inf)
         for i, p in enumerate(self._pending[: len(f)]):
             if np.isfinite(objective[i]) and np.all(np.isfinite(c[i])):
