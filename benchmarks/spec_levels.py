@@ -1,0 +1,122 @@
+"""Constraint levels from a random sample, chosen before any optimizer runs; and the floor check.
+
+An objective whose value most random designs already reach (the amplifier's closed-loop peaking is 0 dB for
+any design with enough phase margin) ranks nothing: every method "wins". This script draws ``--samples``
+uniform random sizings (the ``random`` method of zoaf, so exactly what random search sees), and prints for
+one objective of the spec:
+
+* the failed-simulation rate;
+* percentiles of the objective's measure and of every constrained measure, and the share of samples on the
+  objective's floor (within ``--floor-tol`` of the best sampled value: a median on the floor is a bad
+  objective);
+* for each constraint, the share of samples meeting it and the level only ``--reach`` % of samples reach (the
+  ``100 - reach`` percentile of a ``>=`` measure, the ``reach`` percentile of a ``<=`` one): the candidate
+  level;
+* the share of samples meeting all constraints, and the objective's percentiles and floor share among them.
+
+Usage:
+    python benchmarks/spec_levels.py netlists/two_stage_amp.cir --objective peaking --samples 2000
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import zoaf
+from zoaf import units
+from zoaf.circuit import CircuitProblem
+from zoaf.problem import Status
+from zoaf.spec import Objective
+
+PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+
+
+def sample(problem: CircuitProblem, n: int, seed: int, workers: int) -> list[dict[str, float] | None]:
+    """Measures of ``n`` uniform random sizings (None where the simulation failed)."""
+    res = zoaf.optimize(problem, budget=n, seed=seed, method="random", workers=workers)
+    return [r.outcome.measures if r.outcome.status is Status.OK else None for r in res.history if r.charged]
+
+
+def column(rows: list[dict[str, float]], name: str) -> np.ndarray:
+    v = np.array([r.get(name, np.nan) for r in rows], dtype=float)
+    return v[np.isfinite(v)]
+
+
+def floor_share(values: np.ndarray, objective: Objective, tol: float) -> float:
+    """Share of values within ``tol`` of the best one (the objective's floor as far as the sample shows)."""
+    if values.size == 0:
+        return float("nan")
+    best = values.min() if objective.sense == "minimize" else values.max()
+    return float(np.mean(np.abs(values - best) <= tol))
+
+
+def fmt(v: float, unit: str) -> str:
+    return units.format(float(v)) + (f" {unit}" if unit else "") if np.isfinite(v) else "-"
+
+
+def percentile_row(name: str, values: np.ndarray, unit: str) -> str:
+    cells = [fmt(np.percentile(values, p), unit) if values.size else "-" for p in PERCENTILES]
+    return f"| {name} | {values.size} | " + " | ".join(cells) + " |"
+
+
+def report(problem: CircuitProblem, rows: list[dict[str, float] | None], reach: float, floor_tol: float) -> None:
+    obj = problem.objective
+    assert obj is not None
+    ok = [r for r in rows if r is not None]
+    unit = problem.spec.unit_of
+    print(f"samples {len(rows)}, simulated {len(ok)}, failed {len(rows) - len(ok)} "
+          f"({100 * (len(rows) - len(ok)) / max(len(rows), 1):.1f}%)\n")
+    names = list(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
+    print("| measure | n | " + " | ".join(f"p{p}" for p in PERCENTILES) + " |")
+    print("|---|---|" + "---|" * len(PERCENTILES))
+    for name in names:
+        print(percentile_row(name, column(ok, name), unit(name)))
+    values = column(ok, obj.measure)
+    print(f"\nobjective {obj.name}: {obj.sense} {obj.measure}; share of samples on its floor "
+          f"(within {units.format(floor_tol)} of the best sampled value): {100 * floor_share(values, obj, floor_tol):.1f}%")
+    print(f"\n| constraint | samples meeting it | level reached by {reach:g}% of samples |")
+    print("|---|---|---|")
+    for c in obj.constraints:
+        v = column(ok, c.measure)
+        met = np.mean([c.violation(r.get(c.measure)) == 0 for r in ok]) if ok else float("nan")
+        level = np.percentile(v, 100 - reach if c.op in (">=", ">") else reach) if v.size else float("nan")
+        print(f"| {c} | {100 * met:.1f}% | {c.measure} {c.op} {fmt(level, unit(c.measure))} |")
+    feasible = [r for r in ok if all(c.violation(r.get(c.measure)) == 0 for c in obj.constraints)]
+    fv = column(feasible, obj.measure)
+    print(f"\nmeeting every constraint: {len(feasible)} ({100 * len(feasible) / max(len(rows), 1):.2f}%)")
+    if fv.size:
+        print("| measure (feasible samples) | n | " + " | ".join(f"p{p}" for p in PERCENTILES) + " |")
+        print("|---|---|" + "---|" * len(PERCENTILES))
+        print(percentile_row(obj.measure, fv, unit(obj.measure)))
+        print(f"share of feasible samples on the floor: {100 * floor_share(fv, obj, floor_tol):.1f}%")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("netlist", type=Path)
+    ap.add_argument("--objective", default=None, help="objective of the spec (default: its first)")
+    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--reach", type=float, default=5.0, help="percent of samples that reach the printed level")
+    ap.add_argument("--floor-tol", type=float, default=None,
+                    help="distance to the best value counted as on the floor (default 1e-3 x objective scale)")
+    a = ap.parse_args(argv)
+    print("<!-- python benchmarks/spec_levels.py " + " ".join(shlex.quote(s) for s in (argv or sys.argv[1:]))
+          + " -->")
+    problem = CircuitProblem.from_netlist(a.netlist, objective=a.objective)
+    t0 = time.perf_counter()
+    rows = sample(problem, a.samples, a.seed, a.workers)
+    print(f"({time.perf_counter() - t0:.0f} s)\n")
+    assert problem.objective is not None
+    report(problem, rows, a.reach, a.floor_tol if a.floor_tol is not None else 1e-3 * problem.objective.scale)
+    problem.close()
+
+
+if __name__ == "__main__":
+    main()
