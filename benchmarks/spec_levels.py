@@ -5,17 +5,18 @@ any design with enough phase margin) ranks nothing: every method "wins". This sc
 uniform random sizings (the ``random`` method of zoaf, so exactly what random search sees), and prints for
 one objective of the spec:
 
-* the failed-simulation rate;
+* the failed-simulation rate; then per objective (``--objective a,b`` or ``all``, one sample for all):
 * percentiles of the objective's measure and of every constrained measure, and the share of samples on the
   objective's floor (within ``--floor-tol`` of the best sampled value: a median on the floor is a bad
   objective);
-* for each constraint, the share of samples meeting it and the level only ``--reach`` % of samples reach (the
-  ``100 - reach`` percentile of a ``>=`` measure, the ``reach`` percentile of a ``<=`` one): the candidate
-  level;
+* for each constraint, the share of samples meeting it and the level only ``--reach`` % of the samples that
+  have the measure reach (the ``100 - reach`` percentile of a ``>=`` measure, the ``reach`` percentile of a
+  ``<=`` one): the candidate level;
 * the share of samples meeting all constraints, and the objective's percentiles and floor share among them.
 
 Usage:
     python benchmarks/spec_levels.py netlists/two_stage_amp.cir --objective peaking --samples 2000
+    python benchmarks/spec_levels.py netlists/ldo.cir            # every objective of the spec
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import zoaf
 from zoaf import units
 from zoaf.circuit import CircuitProblem
 from zoaf.problem import Status
+from zoaf.report import format_value
 from zoaf.spec import Objective
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
@@ -47,16 +49,18 @@ def column(rows: list[dict[str, float]], name: str) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
-def floor_share(values: np.ndarray, objective: Objective, tol: float) -> float:
-    """Share of values within ``tol`` of the best one (the objective's floor as far as the sample shows)."""
-    if values.size == 0:
-        return float("nan")
-    best = values.min() if objective.sense == "minimize" else values.max()
-    return float(np.mean(np.abs(values - best) <= tol))
+def best_of(values: np.ndarray, objective: Objective) -> float:
+    """The best sampled value: the objective's floor as far as the sample shows."""
+    return float(values.min() if objective.sense == "minimize" else values.max())
+
+
+def floor_share(values: np.ndarray, floor: float, tol: float) -> float:
+    """Share of values within ``tol`` of ``floor``."""
+    return float(np.mean(np.abs(values - floor) <= tol)) if values.size else float("nan")
 
 
 def fmt(v: float, unit: str) -> str:
-    return units.format(float(v)) + (f" {unit}" if unit else "") if np.isfinite(v) else "-"
+    return format_value(float(v), unit) if np.isfinite(v) else "-"
 
 
 def percentile_row(name: str, values: np.ndarray, unit: str) -> str:
@@ -64,22 +68,23 @@ def percentile_row(name: str, values: np.ndarray, unit: str) -> str:
     return f"| {name} | {values.size} | " + " | ".join(cells) + " |"
 
 
-def report(problem: CircuitProblem, rows: list[dict[str, float] | None], reach: float, floor_tol: float) -> None:
-    obj = problem.objective
-    assert obj is not None
+def report(problem: CircuitProblem, obj: Objective, rows: list[dict[str, float] | None], reach: float,
+           floor_tol: float) -> None:
+    """The tables for one objective (see the module docstring)."""
     ok = [r for r in rows if r is not None]
     unit = problem.spec.unit_of
-    print(f"samples {len(rows)}, simulated {len(ok)}, failed {len(rows) - len(ok)} "
-          f"({100 * (len(rows) - len(ok)) / max(len(rows), 1):.1f}%)\n")
+    print(f"### objective {obj.name}\n")
     names = list(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
     print("| measure | n | " + " | ".join(f"p{p}" for p in PERCENTILES) + " |")
     print("|---|---|" + "---|" * len(PERCENTILES))
     for name in names:
         print(percentile_row(name, column(ok, name), unit(name)))
     values = column(ok, obj.measure)
-    print(f"\nobjective {obj.name}: {obj.sense} {obj.measure}; share of samples on its floor "
-          f"(within {units.format(floor_tol)} of the best sampled value): {100 * floor_share(values, obj, floor_tol):.1f}%")
-    print(f"\n| constraint | samples meeting it | level reached by {reach:g}% of samples |")
+    floor = best_of(values, obj) if values.size else float("nan")
+    print(f"\nobjective {obj.name}: {obj.sense} {obj.measure}; best sampled value {fmt(floor, unit(obj.measure))}; "
+          f"share of samples within {units.format(floor_tol)} of it (on the floor): "
+          f"{100 * floor_share(values, floor, floor_tol):.1f}%")
+    print(f"\n| constraint | samples meeting it | level reached by {reach:g}% of the samples that have the measure |")
     print("|---|---|---|")
     for c in obj.constraints:
         v = column(ok, c.measure)
@@ -93,13 +98,13 @@ def report(problem: CircuitProblem, rows: list[dict[str, float] | None], reach: 
         print("| measure (feasible samples) | n | " + " | ".join(f"p{p}" for p in PERCENTILES) + " |")
         print("|---|---|" + "---|" * len(PERCENTILES))
         print(percentile_row(obj.measure, fv, unit(obj.measure)))
-        print(f"share of feasible samples on the floor: {100 * floor_share(fv, obj, floor_tol):.1f}%")
+        print(f"share of feasible samples on the floor: {100 * floor_share(fv, floor, floor_tol):.1f}%")
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("netlist", type=Path)
-    ap.add_argument("--objective", default=None, help="objective of the spec (default: its first)")
+    ap.add_argument("--objective", default="all", help="objectives of the spec, comma-separated, or 'all'")
     ap.add_argument("--samples", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
@@ -109,12 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     print("<!-- python benchmarks/spec_levels.py " + " ".join(shlex.quote(s) for s in (argv or sys.argv[1:]))
           + " -->")
-    problem = CircuitProblem.from_netlist(a.netlist, objective=a.objective)
+    problem = CircuitProblem.from_netlist(a.netlist)
+    names = list(problem.spec.objectives) if a.objective == "all" else a.objective.split(",")
+    objectives = [problem.spec.objective(n) for n in names]
     t0 = time.perf_counter()
     rows = sample(problem, a.samples, a.seed, a.workers)
-    print(f"({time.perf_counter() - t0:.0f} s)\n")
-    assert problem.objective is not None
-    report(problem, rows, a.reach, a.floor_tol if a.floor_tol is not None else 1e-3 * problem.objective.scale)
+    failed = sum(r is None for r in rows)
+    print(f"samples {len(rows)} ({time.perf_counter() - t0:.0f} s), failed simulations {failed} "
+          f"({100 * failed / max(len(rows), 1):.1f}%)\n")
+    for obj in objectives:   # one sample serves every objective: the measures do not depend on it
+        report(problem, obj, rows, a.reach, a.floor_tol if a.floor_tol is not None else 1e-3 * obj.scale)
+        print()
     problem.close()
 
 
