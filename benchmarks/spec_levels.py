@@ -12,6 +12,8 @@ one objective of the spec:
 * for each constraint, the share of samples meeting it and the level only ``--reach`` % of the samples that
   have the measure reach (the ``100 - reach`` percentile of a ``>=`` measure, the ``reach`` percentile of a
   ``<=`` one): the candidate level;
+* each constraint moved to sampled percentile levels (the others kept): how many samples meet them all and
+  how many of those sit on the floor (a level whose feasible samples sit on the floor ranks nothing there);
 * the share of samples meeting all constraints, and the objective's percentiles and floor share among them.
 
 Usage:
@@ -24,7 +26,9 @@ import argparse
 import shlex
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,15 +37,20 @@ from zoaf import units
 from zoaf.circuit import CircuitProblem
 from zoaf.problem import Status
 from zoaf.report import format_value
-from zoaf.spec import Objective
+from zoaf.spec import Constraint, Objective
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 
 
-def sample(problem: CircuitProblem, n: int, seed: int, workers: int) -> list[dict[str, float] | None]:
-    """Measures of ``n`` uniform random sizings (None where the simulation failed)."""
+def sample(problem: CircuitProblem, n: int, seed: int, workers: int
+           ) -> tuple[list[dict[str, float] | None], Counter[str]]:
+    """Measures of ``n`` uniform random sizings (None where the simulation failed), and the failures' causes
+    (first line of each error)."""
     res = zoaf.optimize(problem, budget=n, seed=seed, method="random", workers=workers)
-    return [r.outcome.measures if r.outcome.status is Status.OK else None for r in res.history if r.charged]
+    records = [r for r in res.history if r.charged]
+    causes = Counter((r.outcome.error or r.outcome.status.name).splitlines()[0][:160] for r in records
+                     if r.outcome.status is not Status.OK)
+    return [r.outcome.measures if r.outcome.status is Status.OK else None for r in records], causes
 
 
 def column(rows: list[dict[str, float]], name: str) -> np.ndarray:
@@ -68,6 +77,28 @@ def percentile_row(name: str, values: np.ndarray, unit: str) -> str:
     return f"| {name} | {values.size} | " + " | ".join(cells) + " |"
 
 
+LEVEL_PERCENTILES = (50, 75, 90, 95, 97.5, 99)
+
+
+def sweep_levels(obj: Objective, ok: list[dict[str, float]], floor: float, tol: float,
+                 unit: Callable[[str], str]) -> None:
+    """Where the floor goes: each constraint moved to sampled percentile levels (the others as specified), the
+    samples that meet them and the share of those on the objective's floor. A level whose feasible samples sit
+    on the floor leaves the objective nothing to rank there."""
+    print("\n| constraint moved to | samples meeting every constraint | of them on the floor |")
+    print("|---|---|---|")
+    for c in obj.constraints:
+        others = [o for o in obj.constraints if o is not c]
+        v = column(ok, c.measure)
+        for p in LEVEL_PERCENTILES:
+            level = float(np.percentile(v, p if c.op in (">=", ">") else 100 - p))
+            moved = Constraint(c.measure, c.op, level)
+            rows = [r for r in ok if all(o.violation(r.get(o.measure)) == 0 for o in (moved, *others))]
+            vals = column(rows, obj.measure)
+            share = f"{100 * floor_share(vals, floor, tol):.0f}%" if vals.size else "-"
+            print(f"| {c.measure} {c.op} {fmt(level, unit(c.measure))} (p{p:g}) | {len(rows)} | {share} |")
+
+
 def report(problem: CircuitProblem, obj: Objective, rows: list[dict[str, float] | None], reach: float,
            floor_tol: float) -> None:
     """The tables for one objective (see the module docstring)."""
@@ -91,6 +122,7 @@ def report(problem: CircuitProblem, obj: Objective, rows: list[dict[str, float] 
         met = np.mean([c.violation(r.get(c.measure)) == 0 for r in ok]) if ok else float("nan")
         level = np.percentile(v, 100 - reach if c.op in (">=", ">") else reach) if v.size else float("nan")
         print(f"| {c} | {100 * met:.1f}% | {c.measure} {c.op} {fmt(level, unit(c.measure))} |")
+    sweep_levels(obj, ok, floor, floor_tol, unit)
     feasible = [r for r in ok if all(c.violation(r.get(c.measure)) == 0 for c in obj.constraints)]
     fv = column(feasible, obj.measure)
     print(f"\nmeeting every constraint: {len(feasible)} ({100 * len(feasible) / max(len(rows), 1):.2f}%)")
@@ -118,10 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     names = list(problem.spec.objectives) if a.objective == "all" else a.objective.split(",")
     objectives = [problem.spec.objective(n) for n in names]
     t0 = time.perf_counter()
-    rows = sample(problem, a.samples, a.seed, a.workers)
+    rows, causes = sample(problem, a.samples, a.seed, a.workers)
     failed = sum(r is None for r in rows)
     print(f"samples {len(rows)} ({time.perf_counter() - t0:.0f} s), failed simulations {failed} "
-          f"({100 * failed / max(len(rows), 1):.1f}%)\n")
+          f"({100 * failed / max(len(rows), 1):.1f}%)")
+    for cause, count in causes.most_common(5):
+        print(f"  {count} x {cause}")
+    print()
     for obj in objectives:   # one sample serves every objective: the measures do not depend on it
         report(problem, obj, rows, a.reach, a.floor_tol if a.floor_tol is not None else 1e-3 * obj.scale)
         print()
