@@ -2,10 +2,10 @@
 
 An objective whose value most random designs already reach (the amplifier's closed-loop peaking is 0 dB for
 any design with enough phase margin) ranks nothing: every method "wins". This script draws ``--samples``
-uniform random sizings (the ``random`` method of zoaf, so exactly what random search sees), and prints for
-one objective of the spec:
+uniform random sizings (the ``random`` method of zoaf, so exactly what random search sees) and prints the
+failed-simulation rate and the failures' causes; then, per objective (``--objective a,b`` or ``all``: one
+sample serves them all):
 
-* the failed-simulation rate; then per objective (``--objective a,b`` or ``all``, one sample for all):
 * percentiles of the objective's measure and of every constrained measure, and the share of samples on the
   objective's floor (within ``--floor-tol`` of the best sampled value: a median on the floor is a bad
   objective);
@@ -40,6 +40,8 @@ from zoaf.report import format_value
 from zoaf.spec import Constraint, Objective
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+#: Percentile levels each constraint is moved to, in the floor table.
+LEVEL_PERCENTILES = (50, 75, 90, 95, 97.5, 99)
 
 
 def sample(problem: CircuitProblem, n: int, seed: int, workers: int
@@ -76,8 +78,6 @@ def percentile_row(name: str, values: np.ndarray, unit: str) -> str:
     cells = [fmt(np.percentile(values, p), unit) if values.size else "-" for p in PERCENTILES]
     return f"| {name} | {values.size} | " + " | ".join(cells) + " |"
 
-
-LEVEL_PERCENTILES = (50, 75, 90, 95, 97.5, 99)
 
 
 def sweep_levels(obj: Objective, ok: list[dict[str, float]], floor: float, tol: float,
