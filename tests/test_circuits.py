@@ -116,22 +116,23 @@ def check_deck(problem: CircuitProblem, stem: str) -> None:
         assert agree(got, ref), (stem, values, got, ref)
 
 
-def short_run_without_failures(problem: CircuitProblem, budget: int = 30) -> zoaf.Result:
+def short_run_without_failures(problem: CircuitProblem, budget: int = 30) -> None:
     """A short optimization simulates every point it asks for (failed-simulation rate printed, must be 0)."""
     res = zoaf.optimize(problem, budget=budget, seed=0, workers=0)
     failed = sum(r.outcome.status is not zoaf.Status.OK for r in res.history if r.charged)
     print(f"{problem.name}: {failed}/{res.nfev} failed simulations ({100 * failed / res.nfev:.0f}%)")
     assert res.nfev == budget and failed == 0
-    return res
 
 
-def zoaf_check(netlist: Path) -> dict:
-    """`zoaf check NETLIST --json` in a subprocess: exit 0, every measure of the spec finite."""
+def zoaf_check(problem: CircuitProblem) -> dict:
+    """`zoaf check NETLIST --json` in a subprocess: exit 0, every measure of the spec there and finite."""
+    netlist = problem.netlist.path
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(netlist), "--json"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads(r.stdout)
     assert data["status"] == "ok" and data["error"] is None
+    assert all(math.isfinite(data["measures"][m]) for m in problem.spec.measures), data["measures"]
     return data
 
 
@@ -144,13 +145,9 @@ def test_suite_deck_matches_batch(stem: str) -> None:
 
 @pytest.mark.parametrize("stem", ["comparator", "ldo"])
 def test_suite_deck_checks_and_optimizes(stem: str) -> None:
-    netlist = ROOT / "netlists" / f"{stem}.cir"
-    data = zoaf_check(netlist)
-    problem = CircuitProblem.from_netlist(netlist)
-    assert set(problem.spec.measures) <= set(data["measures"])
-    res = short_run_without_failures(problem)
-    default_fom = problem.score(data["measures"])[0]
-    assert res.fun <= default_fom         # the centre start is the defaults' neighbourhood, not worse
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / f"{stem}.cir")
+    zoaf_check(problem)
+    short_run_without_failures(problem)
     problem.close()
 
 
@@ -173,7 +170,7 @@ def test_folded_cascode_matches_batch(folded_cascode: CircuitProblem) -> None:
 
 
 def test_folded_cascode_checks_and_optimizes(folded_cascode: CircuitProblem) -> None:
-    data = zoaf_check(folded_cascode.netlist.path)
+    data = zoaf_check(folded_cascode)
     assert 40 < data["measures"]["gain_db"] < 80 and 0.8 < data["measures"]["swing_v"] < 1.8
     short_run_without_failures(folded_cascode)
     folded_cascode.close()
