@@ -6,8 +6,10 @@ numbered in the order asked and appended to the run's history as they complete (
 once it completes), so a run killed mid-batch resumes exactly.
 
 Where simulations run (``zoaf.workers``):
-- ``workers=0``: in this process, one after another. For ``zoaf.minimize`` on Python functions and for
-  tests; no timeout and no protection against a crash (a segfault takes the caller down).
+- ``workers=0``: in this process, one after another. A ``FunctionProblem`` (``zoaf.minimize``) runs here as it
+  is: no timeout, and a crash takes the caller down. A ``CircuitProblem`` never loads its deck here: its
+  session is one persistent sandboxed child process (``zoaf.isolation``) with the timeout and crash handling
+  of a worker.
 - ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes, each keeping one unpickled
   problem (so one ngspice session) for up to ``recycle_after`` simulations; per-simulation ``timeout``; a
   process that dies is replaced and its simulation retried once, then recorded as ``crashed``.
