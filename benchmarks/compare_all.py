@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from zoaf.compare import ALL_METHODS, RunEvent, compare
-from zoaf.report import COLUMNS, REFERENCE, load_comparison, table_rows
+from zoaf.report import COLUMNS, load_comparison, table_rows
+from zoaf.stats import REFERENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,6 +1,8 @@
-"""Per-evaluation wall time: in-process SpiceSession vs a fresh ``ngspice -b`` per evaluation; RSS soak.
+"""Per-evaluation wall time: in-process SpiceSession vs the sandboxed child every ``CircuitProblem`` uses outside
+a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
+evaluation; RSS soak.
 
-Both run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
+All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
 process RSS after 100 and after all of them.
 
@@ -31,6 +33,16 @@ def sampler(problem: CircuitProblem, seed: int):
     return lambda: problem.as_dict(problem.to_physical(rng.uniform(size=problem.dim)))
 
 
+def timed(session, params) -> tuple[dict[str, float] | None, float]:
+    """(results or None for a failed simulation, seconds) of one evaluation."""
+    t0 = time.perf_counter()
+    try:
+        got = session.evaluate(params)
+    except SimulationError:
+        got = None
+    return got, time.perf_counter() - t0
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
@@ -48,28 +60,31 @@ def main() -> None:
     nl, d = problem.netlist, problem.dim
     draw = sampler(problem, a.seed)
     points = [draw() for _ in range(a.n)]
-    t_sess, t_batch, fails, worst = [], [], 0, 0.0
+    t_sess, t_child, t_batch, fails, worst = [], [], [], 0, 0.0
+    child = problem.session()                                   # not a worker: a sandboxed child process
     with SpiceSession(nl) as s:
         s.evaluate(points[0])                                   # warm-up (not timed)
-        for p in points:
-            t0 = time.perf_counter()
-            try:
-                got = s.evaluate(p)
-            except SimulationError:
-                got = None
+        child.evaluate(points[0])
+        for i, p in enumerate(points):
+            # alternate which of the two goes first, so that neither always runs right after ngspice -b
+            pair = [(s, t_sess), (child, t_child)]
+            for sess, times in pair if i % 2 else pair[::-1]:
+                result, seconds = timed(sess, p)
+                times.append(seconds)
+                if sess is s:
+                    got = result
             t1 = time.perf_counter()
             try:
                 ref = run_batch(nl.with_params(p))
             except SimulationError:
                 ref = None
-            t2 = time.perf_counter()
-            t_sess.append(t1 - t0)
-            t_batch.append(t2 - t1)
+            t_batch.append(time.perf_counter() - t1)
             if (got is None) != (ref is None):
                 fails += 1
             elif got is not None:
                 worst = max([worst] + [abs(got[k] - ref[k]) / max(abs(ref[k]), 1e-30)
                                        for k in ref if abs(ref[k]) > 1e-12])
+        problem.close()
         soak = None
         if a.soak:
             for i in range(a.soak):
@@ -88,8 +103,12 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| SpiceSession (in-process, alterparam + reset) | {ms:.2f} | "
           f"{np.percentile(t_sess, 90) * 1e3:.2f} |")
+    mc = statistics.median(t_child) * 1e3
+    print(f"| sandboxed child process (CircuitProblem outside a worker) | {mc:.2f} | "
+          f"{np.percentile(t_child, 90) * 1e3:.2f} |")
     print(f"| fresh `ngspice -b` subprocess | {mb:.2f} | {np.percentile(t_batch, 90) * 1e3:.2f} |")
     print(f"| **speed-up** | **{mb / ms:.1f}x** | |\n")
+    print(f"Sandboxed child: {mc - ms:+.3f} ms per evaluation over the in-process session ({mc / ms - 1:+.1%}).\n")
     print(f"Agreement: max relative difference {worst:.1e} (ngspice -b prints 6-7 digits); "
           f"{fails} sizings failed one way only.")
     if soak:

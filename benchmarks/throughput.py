@@ -53,7 +53,7 @@ def timed(ev: Evaluator, n: int, batch: int, seed: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     ok = 0
     for _ in range(n // batch):
-        ok += sum(o.status.value == "ok" for _, o, _ in ev.evaluate(rng.random((batch, ev.problem.dim))))
+        ok += sum(o.status.value == "ok" for o in ev.evaluate(rng.random((batch, ev.problem.dim))))
     return time.perf_counter() - t0, ok
 
 

@@ -52,8 +52,9 @@ def test_check_json() -> None:
     r = zoaf("check", str(AMP), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"status", "params", "measures", "objectives", "error"}
+    assert set(data) == {"status", "params", "measures", "objectives", "error", "sandbox"}
     assert data["status"] == "ok" and data["error"] is None
+    assert data["sandbox"]["seccomp"]["state"] == "active"    # the default sizing ran sandboxed
     assert list(data["params"]) == PARAMS
     assert all(isinstance(v, float) for v in data["params"].values())
     nl = Netlist.read(AMP)
@@ -147,3 +148,21 @@ def test_resume_finished_run_changes_nothing(run_dirs: list[tuple[Path, dict]]) 
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((out / "result.json").read_text()) == json.loads(before)
     assert json.loads(r.stdout)["nfev"] == BUDGET
+
+
+def test_optimize_starts_from_the_netlist_sizing_or_the_centre(tmp_path: Path) -> None:
+    import sqlite3
+
+    defaults = Netlist.read(AMP).params
+    for x0, out in ((None, tmp_path / "netlist"), ("center", tmp_path / "center")):
+        r = zoaf("optimize", str(AMP), "--budget", "1", "--seed", "0", "--workers", "0", "--quiet", "--out", str(out),
+                 *(("--x0", x0) if x0 else ()))
+        assert r.returncode in (0, 1), r.stderr[-3000:]
+        with sqlite3.connect(out / "history.db") as db:
+            u, params = db.execute("SELECT u, params FROM evals WHERE idx = 0").fetchone()
+        if x0 is None:    # ZOAF's first point is the designer's sizing: every .param as written in the netlist
+            assert json.loads(params) == pytest.approx({n: units.parse(defaults[n]) for n in PARAMS}, rel=1e-9)
+        else:
+            assert json.loads(u) == [0.5] * len(PARAMS)
+    r = zoaf("optimize", str(AMP), "--budget", "1", "--x0", "middle", "--out", str(tmp_path / "bad"))
+    assert r.returncode == 2 and "x0 'middle'" in r.stderr

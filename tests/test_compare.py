@@ -13,7 +13,8 @@ from zoaf.compare import run_grid, run_path
 from zoaf.errors import InputError
 from zoaf.history import History
 from zoaf.problem import FunctionProblem
-from zoaf.report import is_complete, write_report
+from zoaf.report import user_command, write_report
+from zoaf.stats import is_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,14 @@ def test_report_of_a_function_grid(tmp_path):
     assert "| zoaf | 3 |" in md.read_text() and html.read_text().count("data:image/png;base64,") == 3
 
 
+def test_commands_are_recorded_as_a_user_types_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(tmp_path / ".venv" / "bin" / "zoaf"), "compare", str(tmp_path / "netlists" / "amp.cir"),
+            "--out", "/elsewhere/cmp", "--methods", "zoaf,cma warm"]
+    assert user_command(argv) == "zoaf compare netlists/amp.cir --out /elsewhere/cmp --methods 'zoaf,cma warm'"
+    assert user_command(["benchmarks/compare_all.py", "--seeds", "20"]) == "benchmarks/compare_all.py --seeds 20"
+
+
 def test_cli_errors_are_one_line(tmp_path):
     r = CliRunner().invoke(app, ["compare", str(tmp_path / "none.cir")])
     assert r.exit_code == 2 and "not found" in r.output
@@ -89,6 +98,10 @@ def test_compare_end_to_end_on_the_amplifier(tmp_path):
                                                "peaking-vs-simulations.png", "peaking-vs-seconds.png"}
     html = (out / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 3
+    manifest = json.loads((out / "compare.json").read_text())   # paths as a reader elsewhere can follow them
+    assert not Path(manifest["netlist"]).is_absolute()
+    assert (out / manifest["netlist"]).resolve() == ROOT / "netlists" / "two_stage_amp.cir"
+    assert (out / manifest["spec"]).resolve() == ROOT / "netlists" / "two_stage_amp.toml"
     md = (out / "report.md").read_text()
     assert all(f"| {m} | 2 |" in md for m in ("zoaf", "cma", "random")) and "peaking_db" in md
     dbs = sorted(out.glob("peaking/*/seed-*/history.db"))

@@ -52,10 +52,10 @@ def test_dask_local_cluster_matches_the_local_pool_and_handles_faults():
     kill, hang, good = pick(problem, "kill", 1), pick(problem, "hang", 1), pick(problem, None, 4)
     with Evaluator(problem, workers=2, dask="local", timeout=1.0) as ev:
         res = ev.evaluate(np.vstack([good[:2], kill, hang, good[2:], good[:1]]))
-        assert [o.status for _, o, _ in res] == [Status.OK] * 3 + [Status.TIMEOUT] + [Status.OK] * 2 + [Status.CACHED]
+        assert [o.status for o in res] == [Status.OK] * 3 + [Status.TIMEOUT] + [Status.OK] * 2 + [Status.CACHED]
         want = [sphere(problem.to_physical(u)) for u in np.vstack([good[:2], kill])]
-        np.testing.assert_array_equal([o.fom for _, o, _ in res[:3]], want)
-        assert [c for _, _, c in res] == [True] * 6 + [False]
+        np.testing.assert_array_equal([o.fom for o in res[:3]], want)
+        assert [r.charged for r in res] == [True] * 6 + [False]
         later = ev.evaluate(pick(problem, None, 4, seed=1))
-        assert [o.status for _, o, _ in later] == [Status.OK] * 4
+        assert [o.status for o in later] == [Status.OK] * 4
         assert ev.stats["timeouts"] == 1 and ev.stats["crashed"] >= 1

@@ -56,9 +56,10 @@ def test_results_come_back_in_order_asked():
     u = np.random.default_rng(1).random((24, 3))
     with Evaluator(Sphere(fun=slow_sphere), workers=3) as ev:
         res = ev.evaluate(u)
-    assert [o.status for _, o, _ in res] == [Status.OK] * 24
-    np.testing.assert_array_equal([o.fom for _, o, _ in res], [sphere(x) for x in u])
-    np.testing.assert_array_equal(np.array([x for x, _, _ in res]), u)
+    assert [o.status for o in res] == [Status.OK] * 24
+    np.testing.assert_array_equal([o.fom for o in res], [sphere(x) for x in u])
+    np.testing.assert_array_equal([r.u for r in res], u)
+    assert [r.idx for r in res] == list(range(24))
 
 
 def test_cache_hits_within_and_across_batches_are_free():
@@ -67,11 +68,11 @@ def test_cache_hits_within_and_across_batches_are_free():
     for workers in (0, 2):
         with Evaluator(Sphere(), workers=workers) as ev:
             first = ev.evaluate(batch)
-            assert [c for _, _, c in first] == [True] * 4 + [False] * 2
-            assert [o.status for _, o, _ in first][4:] == [Status.CACHED] * 2
-            assert first[4][1].fom == first[0][1].fom
+            assert [r.charged for r in first] == [True] * 4 + [False] * 2
+            assert [o.status for o in first][4:] == [Status.CACHED] * 2
+            assert first[4].fom == first[0].fom
             again = ev.evaluate(u[::-1])
-            assert [(o.status, c) for _, o, c in again] == [(Status.CACHED, False)] * 4
+            assert [(r.status, r.charged) for r in again] == [(Status.CACHED, False)] * 4
             if workers:
                 assert ev.stats["spawned"] == 2
 
@@ -81,7 +82,7 @@ def test_cache_is_keyed_on_physical_values():
     FunctionProblem.__init__(p, sphere, [Parameter("n", 1, 10, integer=True)])
     with Evaluator(p, workers=0) as ev:
         res = ev.evaluate(np.array([[0.50], [0.52], [0.9]]))   # 0.50 and 0.52 round to the same integer
-    assert [c for _, _, c in res] == [True, False, True]
+    assert [r.charged for r in res] == [True, False, True]
 
 
 def test_timeout_kills_the_worker_and_the_pool_goes_on():
@@ -91,11 +92,11 @@ def test_timeout_kills_the_worker_and_the_pool_goes_on():
     t0 = time.perf_counter()
     with Evaluator(faulty, workers=2, timeout=1.0) as ev:
         res = ev.evaluate(np.vstack([good[:2], hang, good[2:]]))
-        assert [o.status for _, o, _ in res] == [Status.OK] * 2 + [Status.TIMEOUT] * 2 + [Status.OK] * 2
-        assert all(c for _, _, c in res)                    # timeouts are charged
+        assert [o.status for o in res] == [Status.OK] * 2 + [Status.TIMEOUT] * 2 + [Status.OK] * 2
+        assert all(r.charged for r in res)                    # timeouts are charged
         assert ev.stats["timeouts"] == 2
         later = ev.evaluate(points_with(faulty, None, 3, seed=5))
-        assert [o.status for _, o, _ in later] == [Status.OK] * 3
+        assert [o.status for o in later] == [Status.OK] * 3
     assert time.perf_counter() - t0 < 15
 
 
@@ -105,8 +106,8 @@ def test_killed_once_is_retried_and_succeeds():
     good = points_with(faulty, None, 3)
     with Evaluator(faulty, workers=2) as ev:
         res = ev.evaluate(np.vstack([good[:1], kill, good[1:]]))
-        assert [o.status for _, o, _ in res] == [Status.OK] * 5
-        np.testing.assert_array_equal([o.fom for _, o, _ in res],
+        assert [o.status for o in res] == [Status.OK] * 5
+        np.testing.assert_array_equal([o.fom for o in res],
                                       [sphere(faulty.to_physical(u)) for u in np.vstack([good[:1], kill, good[1:]])])
         assert ev.stats["crashed"] == 2 and ev.stats["spawned"] == 4
 
@@ -117,10 +118,10 @@ def test_killed_always_is_crashed_and_the_pool_goes_on():
     good = points_with(faulty, None, 4)
     with Evaluator(faulty, workers=2) as ev:
         res = ev.evaluate(np.vstack([good[:2], kill, good[2:]]))
-        assert [o.status for _, o, _ in res] == [Status.OK] * 2 + [Status.CRASHED] + [Status.OK] * 2
-        assert "SIGKILL" in res[2][1].error and res[2][2]
+        assert [o.status for o in res] == [Status.OK] * 2 + [Status.CRASHED] + [Status.OK] * 2
+        assert "SIGKILL" in res[2].outcome.error and res[2].charged
         assert ev.stats["crashed"] == 2                    # first attempt and one retry
-        assert [o.status for _, o, _ in ev.evaluate(points_with(faulty, None, 2, seed=3))] == [Status.OK] * 2
+        assert [o.status for o in ev.evaluate(points_with(faulty, None, 2, seed=3))] == [Status.OK] * 2
 
 
 def test_problem_asking_for_a_new_process_gets_one():
@@ -131,7 +132,7 @@ def test_problem_asking_for_a_new_process_gets_one():
         ev.evaluate(good[:1])
         pid = ev.worker_pids()
         res = ev.evaluate(np.vstack([poison, good[1:]]))
-        assert [o.status for _, o, _ in res] == [Status.FAILED, Status.OK]
+        assert [o.status for o in res] == [Status.FAILED, Status.OK]
         assert ev.stats["restarts"] == 1 and ev.worker_pids() != pid
 
 
@@ -139,7 +140,7 @@ def test_recycling_replaces_workers_after_n_simulations():
     u = np.random.default_rng(4).random((10, 3))
     with Evaluator(Sphere(), workers=1, recycle_after=4) as ev:
         res = ev.evaluate(u)
-        assert [o.status for _, o, _ in res] == [Status.OK] * 10
+        assert [o.status for o in res] == [Status.OK] * 10
         assert ev.stats["recycled"] == 2 and ev.stats["spawned"] == 3
 
 
@@ -178,7 +179,7 @@ def test_ctrl_c_propagates_and_workers_ignore_sigint(sigint_raises):
             ev.evaluate(hang)
         assert time.perf_counter() - t0 < 20            # not after the 30 s hang
         res = ev.evaluate(points_with(faulty, None, 3, seed=9))   # the evaluator still works
-        assert [o.status for _, o, _ in res] == [Status.OK] * 3
+        assert [o.status for o in res] == [Status.OK] * 3
 
 
 def test_bad_options_are_input_errors():

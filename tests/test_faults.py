@@ -51,7 +51,7 @@ def test_kill_marks_the_point_so_only_the_first_attempt_dies(tmp_path):
     p = FaultyProblem(inner(), kill=1.0, marker_dir=tmp_path)
     with Evaluator(p, workers=1) as ev:
         res = ev.evaluate(np.array([[0.2, 0.5], [0.7, 0.1]]))
-        assert [o.status for _, o, _ in res] == [Status.OK, Status.OK]
+        assert [o.status for o in res] == [Status.OK, Status.OK]
         assert ev.stats["crashed"] == 2
     assert len(os.listdir(tmp_path)) == 2
 

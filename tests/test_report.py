@@ -8,8 +8,8 @@ from scipy.stats import mannwhitneyu
 
 from zoaf.history import History, Record
 from zoaf.problem import Outcome, Status
-from zoaf.report import (RunData, format_value, load_comparison, mann_whitney, median, quartiles, summarize,
-                         table_rows, target_fom, write_report)
+from zoaf.report import format_value, load_comparison, table_rows, write_report
+from zoaf.stats import RunData, mann_whitney, median, quartiles, summarize, target_fom
 
 
 def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, objective=None, dt=0.5, sim=0.1):
@@ -18,9 +18,10 @@ def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, object
     charged = [True] * n if charged is None else charged
     feasible = [True] * n if feasible is None else feasible
     objective = list(foms) if objective is None else objective
-    recs = [Record(i, np.zeros(2), {"x": 0.0},
-                   Outcome(Status.OK if math.isfinite(f) else Status.FAILED, f, {}, objective[i], feasible[i], None,
-                           sim), "p", charged[i], (i + 1) * dt) for i, f in enumerate(foms)]
+    status = [Status.CACHED if not c else Status.OK if math.isfinite(f) else Status.FAILED
+              for f, c in zip(foms, charged)]
+    recs = [Record(i, np.zeros(2), {"x": 0.0}, Outcome(status[i], f, {}, objective[i], feasible[i], None, sim),
+                   "p", (i + 1) * dt) for i, f in enumerate(foms)]
     return RunData.from_records(recs, method=method, seed=seed, budget=budget)
 
 
@@ -107,7 +108,7 @@ def write_run(path, foms, budget, method, seed, complete=True):
         h.set_meta({"method": method, "seed": seed, "budget": budget})
         for i, f in enumerate(foms):
             h.append(Record(i, np.zeros(1), {"x": 0.0}, Outcome(Status.OK, f, {"p": f}, f, f < 100, None, 0.01),
-                            "p", True, 0.02 * (i + 1)))
+                            "p", 0.02 * (i + 1)))
     (path / "result.json").write_text(json.dumps({"stop_reason": "budget" if complete else "interrupted"}))
 
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from zoaf.errors import InputError
-from zoaf.spec import INFEASIBLE_OFFSET, MISSING_VIOLATION, Constraint, Spec
+from zoaf.spec import INFEASIBLE_OFFSET, MISSING_VIOLATION, Constraint, Score, Spec
 
 GOOD = """
 title = "t"
@@ -42,30 +42,48 @@ def test_constrained_fom_ranks_feasible_first_then_by_violation(tmp_path):
     good = obj.evaluate({"ugbw_hz": 1e6, "gain_db": 70, "power_w": 1e-4})
     better = obj.evaluate({"ugbw_hz": 1e8, "gain_db": 61, "power_w": 9e-4})
     near = obj.evaluate({"ugbw_hz": 1e9, "gain_db": 59, "power_w": 1e-4})
-    far = obj.evaluate({"ugbw_hz": 1e9, "gain_db": -200, "power_w": 5e-3})
+    far = obj.evaluate({"ugbw_hz": 1e9, "gain_db": -1000, "power_w": 5e-3})
     missing = obj.evaluate({"gain_db": 70, "power_w": 1e-4})
-    assert better[0] < good[0] < near[0] < far[0] < missing[0] < math.inf
-    assert good[2] and better[2] and not near[2] and not far[2]
-    assert near[0] == pytest.approx(INFEASIBLE_OFFSET + 1 / 60)
-    assert far[1] == 1e9   # raw objective kept for reporting
+    assert better.fom < good.fom < near.fom < far.fom < missing.fom < math.inf
+    assert good.feasible and better.feasible and not near.feasible and not far.feasible
+    assert near.fom == pytest.approx(INFEASIBLE_OFFSET + 1 / 60)
+    assert far.objective == 1e9   # raw objective kept for reporting
+    # constraint values, <= 0 met, not capped: (60 - 59)/60; (60 + 1000)/60 and (5m - 1m)/1m
+    assert near.constraints == pytest.approx((1 / 60, (1e-4 - 1e-3) / 1e-3))
+    assert far.constraints == pytest.approx((1060 / 60, 4.0))
+    assert far.fom == pytest.approx(INFEASIBLE_OFFSET + MISSING_VIOLATION + 4.0)   # the FoM caps each at 10
+    # the objective on the FoM's scale: the FoM where feasible, modelled across the boundary where not
+    assert good.objective_fom == good.fom and near.objective_fom == pytest.approx(-math.log1p(1e9))
+    assert missing.objective_fom == math.inf and missing.constraints == pytest.approx((-1 / 6, -0.9))
 
 
 def test_unconstrained_objective_is_plain_signed_value(tmp_path):
     obj = Spec.read(write(tmp_path, GOOD)).objective("gain")
-    assert obj.evaluate({"gain_db": 42.0}) == (-42.0, 42.0, None)
+    assert obj.evaluate({"gain_db": 42.0}) == Score(-42.0, 42.0, None, -42.0, ())
+
+
+def test_missing_constraint_measure_is_large_and_finite(tmp_path):
+    obj = Spec.read(write(tmp_path, GOOD)).objective("fom")
+    s = obj.evaluate({"ugbw_hz": 1e6, "power_w": 1e-4})
+    assert s.constraints[0] == MISSING_VIOLATION and s.fom == INFEASIBLE_OFFSET + MISSING_VIOLATION
 
 
 @given(st.floats(-1e29, 1e29), st.floats(0, 1e3))
 def test_any_feasible_beats_any_infeasible(v, miss):
-    c = (Constraint("g", ">=", 1.0),)
-    from zoaf.spec import penalized
-    feasible = penalized(v, c, {"g": 2.0})[0]
-    infeasible = penalized(-1e29, c, {"g": 1.0 - miss - 1e-9})[0]
+    c = Constraint("g", ">=", 1.0)
+    feasible = Score.of(v, [c.value(2.0)]).fom
+    infeasible = Score.of(-1e29, [c.value(1.0 - miss - 1e-9)]).fom
     assert feasible < infeasible <= INFEASIBLE_OFFSET + MISSING_VIOLATION
+
+
+def test_strict_inequality_on_its_bound_is_not_met():
+    assert Constraint("g", ">", 1.0).value(1.0) > 0 and Constraint("g", ">=", 1.0).value(1.0) == 0
 
 
 @pytest.mark.parametrize("text, match", [
     ("title = 'x'\n[parameters\n", "TOML syntax error"),
+    (GOOD.replace('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain_db", target = "fast" }'),
+     "objectives.gain.target: 'fast' is not a SPICE number"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), "w1.*lo must be < hi"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), "w1.*log scale needs lo > 0"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),

@@ -13,13 +13,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import units
+from . import sandbox, units
 from .errors import InputError, MeasureError, SimulationError
 from .netlist import Netlist
-from .problem import Outcome, Problem, Status
-from .spec import Constraint, Objective, Spec, penalized
+from .problem import Outcome, Parameter, Problem, Score, Status
+from .spec import Constraint, Objective, Spec
 
 FoM = Callable[[Mapping[str, float]], float]
+#: Where a circuit's first start lies (``CircuitProblem(x0=)``, ``zoaf optimize --x0``).
+X0_CHOICES = ("netlist", "center")
 
 
 def _placeholders(spec: Spec) -> dict[str, str]:
@@ -45,8 +47,11 @@ class CircuitProblem(Problem):
         objective: a named objective of the spec (default: its first).
         fom: a Python figure of merit ``fom(measures) -> float`` (lower is better); replaces the objective.
         constraints: extra constraints (``"gain_db >= 60"``) for ``fom``: infeasible designs rank behind.
-        allow_shell: allow ``shell`` in ``.control`` blocks (a netlist is code).
+        allow_shell: allow ``shell`` in ``.control`` blocks (a netlist is code): lifts the text check and the
+            sandbox's exec filter; the private directory and Landlock stay (:mod:`zoaf.sandbox`).
         timeout: wall-clock seconds per simulation.
+        x0: the first start: ``"netlist"`` (default) the netlist's own ``.param`` values, the designer's
+            sizing, clipped into the bounds; ``"center"`` the box centre. A spec ``init`` overrides either.
 
     Example:
         >>> p = CircuitProblem.from_netlist("netlists/two_stage_amp.cir", objective="peaking")  # doctest: +SKIP
@@ -55,7 +60,9 @@ class CircuitProblem(Problem):
 
     def __init__(self, netlist: str | Path, spec: Spec | str | Path | None = None, *, objective: str | None = None,
                  fom: FoM | None = None, constraints: Sequence[str] = (), allow_shell: bool = False,
-                 timeout: float = 60.0) -> None:
+                 timeout: float = 60.0, x0: str = "netlist") -> None:
+        if x0 not in X0_CHOICES:
+            raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
         path = Path(netlist)
         if not isinstance(spec, Spec):
             spec = Spec.read(spec if spec is not None else Spec.find_for(path))
@@ -72,6 +79,7 @@ class CircuitProblem(Problem):
                 raise InputError(f"constraint {str(c)!r}: unknown measure {c.measure!r}; "
                                  f"known: {', '.join(spec.measures)}")
         self.allow_shell = allow_shell
+        self.x0 = x0
         self.timeout = float(timeout)
         self._session: Any = None
         self.needs_new_process = False
@@ -86,11 +94,20 @@ class CircuitProblem(Problem):
         return state
 
     def session(self) -> Any:
+        """The ngspice session, in a sandboxed process: this one in a worker, else a sandboxed child."""
         if self._session is None:
-            from .spice import SpiceSession   # libngspice loads in the process that simulates, only
+            from .isolation import open_session
 
-            self._session = SpiceSession(self.netlist, timeout=self.timeout)
+            self._session = open_session(self.netlist, timeout=self.timeout, policy=self.sandbox_policy())
         return self._session
+
+    def sandbox_policy(self) -> sandbox.Policy:
+        """What a simulation may read (the deck's and its includes' folders) and whether it may run programs."""
+        return sandbox.Policy(read=self.netlist.folders(), allow_exec=self.allow_shell)
+
+    def sandbox_report(self) -> sandbox.SandboxReport | None:
+        """The layers this problem's simulations run under (starts the session)."""
+        return getattr(self.session(), "sandbox", None) or sandbox.current()
 
     def close(self) -> None:
         if self._session is not None:
@@ -98,49 +115,57 @@ class CircuitProblem(Problem):
             self._session = None
 
     # -- evaluation -------------------------------------------------------------------------------------
-    def score(self, measures: Mapping[str, float]) -> tuple[float, float | None, bool | None]:
-        """(FoM, objective value, feasible) of a measures dict."""
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        return tuple(map(str, self.objective.constraints if self.objective is not None else self.constraints))
+
+    def score(self, measures: Mapping[str, float]) -> Score:
+        """Judge a measures dict by the spec's objective, or by the Python ``fom`` under ``constraints`` (a
+        ``fom`` that raises or returns NaN gives FoM +inf, as a failed simulation)."""
         if self.objective is not None:
             return self.objective.evaluate(measures)
+        values = [c.value(measures.get(c.measure)) for c in self.constraints]
         try:
             value = float(self.fom(measures))
         except (KeyError, ArithmeticError, ValueError, TypeError):
-            return math.inf, None, False
-        if math.isnan(value):
-            return math.inf, None, False
-        fom, feasible = penalized(value, self.constraints, measures)
-        return fom, value, feasible
+            value = math.nan
+        return Score.unmeasured(values, math.inf) if math.isnan(value) else Score.of(value, values)
+
+    def target_fom(self) -> float | None:
+        return None if self.objective is None else self.objective.target_fom()
 
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()
-        values = self.as_dict(x)
         try:
-            measures = self.session().evaluate(values)
+            measures, error = self.session().evaluate(self.as_dict(x)), None
         except MeasureError as e:
             # The circuit simulated but some measures could not be taken: a valid (bad) design, never worse
-            # than a failed simulation (EXPERIMENTS.md lesson 6).
-            measures = dict(getattr(e, "measures", {}) or {})
+            # than a failed simulation.
+            measures, error = dict(e.measures), f"{type(e).__name__}: {e}"
             if not measures:
-                return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
-            fom, obj, feas = self.score(measures)
-            return Outcome(Status.OK, fom, measures, obj, feas, f"{type(e).__name__}: {e}",
-                           time.perf_counter() - t0)
+                return Outcome(Status.FAILED, error=error, seconds=time.perf_counter() - t0)
         except SimulationError as e:
             if e.needs_new_process:
                 # libngspice cannot load anything again in this process: the worker pool replaces the process.
                 self.close()
                 self.needs_new_process = True
             return Outcome(Status(e.status), error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
-        fom, obj, feas = self.score(measures)
-        return Outcome(Status.OK, fom, measures, obj, feas, None, time.perf_counter() - t0)
+        return Outcome.scored(self.score(measures), measures, time.perf_counter() - t0, error)
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The objective's measure and every constrained one."""
+        constraints = (*(self.objective.constraints if self.objective else ()), *self.constraints)
+        own = (self.objective.measure,) if self.objective else ()
+        return tuple(dict.fromkeys((*own, *(c.measure for c in constraints))))
 
     # -- identity and output ------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         return {"name": self.name, "netlist": str(self.netlist.path),
-                "netlist_sha256": hashlib.sha256(self.netlist.text.encode()).hexdigest(),
+                "netlist_sha256": self.netlist.digest(),        # the deck and its includes, by content
                 "spec_sha256": hashlib.sha256(self.spec.text.encode()).hexdigest(),
                 "objective": self.objective.name if self.objective else "custom",
-                "parameters": self.names}
+                "parameters": self.names, "x0": self.x0}
 
     def sized_netlist(self, params: Mapping[str, float]) -> str:
         """The netlist text with the given ``.param`` values: ``ngspice -b`` on it reproduces the measures."""
@@ -153,6 +178,29 @@ class CircuitProblem(Problem):
             text = self.netlist.params[p.name]
             values[p.name] = units.parse(text.strip("{}' "), what=f"{self.netlist.path}: .param {p.name}")
         return values
+
+    def x0_unit(self) -> np.ndarray | None:
+        """The first start in the box: the spec's ``init`` where given; elsewhere the netlist's own value (the
+        designer's best guess, clipped into the bounds; the box centre where it is an expression), or with
+        ``x0="center"`` the box centre (None when nothing is given: each method's own start, the centre for
+        ZOAF and CMA-ES)."""
+        if self.x0 == "center":
+            return super().x0_unit()
+        return np.array([p.to_unit(np.array(p.init if p.init is not None else self._designer_value(p))).item()
+                         for p in self.parameters])
+
+    def _designer_value(self, p: Parameter) -> float:
+        try:
+            value = units.parse(self.netlist.params[p.name].strip("{}' "), what=p.name)
+        except InputError:
+            return float(p.to_physical(np.array(0.5)))
+        return float(np.clip(value, p.lo, p.hi))
+
+    def artifacts(self, params: Mapping[str, float]) -> dict[str, str]:
+        """``best.cir`` and the ``.spiceinit`` the session ran with: ``cd DIR && ngspice -b best.cir``."""
+        from .spice import SPICEINIT
+
+        return {"best.cir": self.sized_netlist(params), ".spiceinit": SPICEINIT}
 
     def describe_params(self, params: Mapping[str, float]) -> list[tuple[str, str, str, str]]:
         """(name, value, bounds, scale) rows for display."""

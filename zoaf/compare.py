@@ -29,7 +29,8 @@ from . import registry
 from .errors import InputError, ZoafError
 from .history import History
 from .problem import Problem
-from .report import MANIFEST, REFERENCE, is_complete, machine, versions, write_report
+from .report import MANIFEST, machine, user_command, versions, write_report
+from .stats import REFERENCE, is_complete
 
 ALL_METHODS = ("zoaf", "bo", "turbo", "cma", "cma-warm", "de", "random")
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
@@ -257,9 +258,11 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
-    spec_path = str(spec) if spec is not None else str(problem.spec.path)
-    _write_manifest(out, {
-        "command": " ".join(argv if argv is not None else sys.argv), "netlist": str(netlist), "spec": spec_path,
+    spec_path = Path(spec) if spec is not None else problem.spec.path
+    _write_manifest(out, {   # paths relative to the comparison directory: it can move with what it compares
+        "command": user_command(argv if argv is not None else sys.argv),
+        "netlist": os.path.relpath(netlist.absolute(), out.absolute()),
+        "spec": os.path.relpath(Path(spec_path).absolute(), out.absolute()),
         "budget": budget, "seeds": len(seed_list), "jobs": jobs, "methods": methods, "objectives_order": names,
         "objectives": {n: {"measure": (o := problem.spec.objective(n)).measure, "sense": o.sense,
                            "unit": problem.spec.unit_of(o.measure), "constraints": [str(c) for c in o.constraints]}

@@ -1,8 +1,15 @@
-"""The evaluator: turns a batch of box points into outcomes, in parallel, with a cache on exact physical values.
+"""The evaluator, the only way to a simulation: turns a batch of box points into ``Record``s, in parallel.
+
+Each asked point is answered, in this order, from: the history being replayed (a resumed run: the row of the
+same index, checked to be the same point), the cache on exact physical values, or a simulation. Records are
+numbered in the order asked and appended to the run's history as they complete (a batch's own duplicates
+once it completes), so a run killed mid-batch resumes exactly.
 
 Where simulations run (``zoaf.workers``):
-- ``workers=0``: in this process, one after another. For ``zoaf.minimize`` on Python functions and for
-  tests; no timeout and no protection against a crash (a segfault takes the caller down).
+- ``workers=0``: in this process, one after another. A ``FunctionProblem`` (``zoaf.minimize``) runs here as it
+  is: no timeout, and a crash takes the caller down. A ``CircuitProblem`` never loads its deck here: its
+  session is one persistent sandboxed child process (``zoaf.isolation``) with the timeout and crash handling
+  of a worker.
 - ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes, each keeping one unpickled
   problem (so one ngspice session) for up to ``recycle_after`` simulations; per-simulation ``timeout``; a
   process that dies is replaced and its simulation retried once, then recorded as ``crashed``.
@@ -17,12 +24,13 @@ Example:
     >>> from zoaf.problem import FunctionProblem
     >>> p = FunctionProblem.from_bounds(lambda x: float(x @ x), [(-1, 1)] * 2)
     >>> with Evaluator(p, workers=0) as ev:
-    ...     [(o.status.value, charged) for _, o, charged in ev.evaluate(np.array([[.5, .5], [.5, .5]]))]
+    ...     [(r.status.value, r.charged) for r in ev.evaluate(np.array([[.5, .5], [.5, .5]]))]
     [('ok', True), ('cached', False)]
 """
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import replace
 from typing import Any
@@ -30,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .history import History, Record
 from .problem import Outcome, Problem, Status
-from .workers import DaskPool, LocalPool, dumps_problem, needs_new_process
+from .workers import DaskPool, LocalPool, OnDone, dumps_problem, needs_new_process
 
 #: Seconds one simulation may run before its worker is killed (sky130 decks load in ~5 s; sims take ms).
 DEFAULT_TIMEOUT = 60.0
@@ -79,6 +88,10 @@ class Evaluator:
         self.dask = dask
         self._pool: LocalPool | DaskPool | None = None
         self._cache: dict[tuple[float, ...], Outcome] = {}
+        self._history: History | None = None
+        self._replay: dict[int, Record] = {}
+        self._next = 0                                  # index of the next record
+        self._t0 = time.perf_counter()
         self._warned_restart = False
 
     def __enter__(self) -> "Evaluator":
@@ -105,33 +118,57 @@ class Evaluator:
         """Process ids of the local pool's ready workers (empty in-process and with Dask)."""
         return self._pool.pids() if isinstance(self._pool, LocalPool) else []
 
-    def seed_cache(self, x: np.ndarray, outcome: Outcome) -> None:
-        """Make a known result of physical point ``x`` available (resume replays the history this way)."""
-        self._cache[tuple(map(float, x))] = outcome
+    def record_to(self, history: History) -> None:
+        """Append every record from now on to ``history``, numbered after its rows, which are replayed first:
+        the asked point of each recorded index is answered by that row (checked), not simulated."""
+        replay = history.records()
+        self._history = history
+        self._replay = {r.idx: r for r in replay}
+        self._next = 0
+        self._t0 = time.perf_counter() - max((r.wall for r in replay), default=0.0)
 
-    def evaluate(self, u: np.ndarray) -> list[tuple[np.ndarray, Outcome, bool]]:
-        """Per asked point, in order: (physical x, outcome, charged). Duplicates within a batch simulate once.
+    def evaluate(self, u: np.ndarray, phase: str = "") -> list[Record]:
+        """One record per asked point, in order; duplicates within a batch simulate once.
 
-        A ``KeyboardInterrupt`` propagates after the in-flight simulations are stopped; the batch's results
-        are then not cached (a resumed run asks the same batch again).
+        A ``KeyboardInterrupt`` propagates after the in-flight simulations are stopped; what completed is
+        recorded, so a resumed run replays it and simulates the rest.
         """
-        xs = self.problem.to_physical(np.atleast_2d(u))
-        keys = [tuple(map(float, x)) for x in xs]
-        first: dict[tuple[float, ...], int] = {}
-        for i, k in enumerate(keys):
-            if k not in self._cache and k not in first:
-                first[k] = i
-        todo = [(i, xs[i]) for i in first.values()]
-        fresh = self._run(todo) if todo else {}
-        for i in first.values():
-            self._cache[keys[i]] = fresh[i]
-        out: list[tuple[np.ndarray, Outcome, bool]] = []
-        for i, (x, k) in enumerate(zip(xs, keys)):
-            if first.get(k) == i:
-                out.append((x, fresh[i], True))
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        xs = self.problem.to_physical(u)
+        base, self._next = self._next, self._next + len(u)
+        out: list[Record | None] = [None] * len(u)
+        first: dict[tuple[float, ...], int] = {}       # point -> position of its simulation in this batch
+        for j, x in enumerate(xs):
+            key = tuple(map(float, x))
+            if base + j in self._replay:
+                out[j] = self._replayed(self._replay.pop(base + j), x, key)
+            elif key in self._cache:
+                out[j] = self._record(base + j, u[j], x, _as_cached(self._cache[key]), phase)
             else:
-                out.append((x, replace(self._cache[k], status=Status.CACHED, seconds=0.0), False))
-        return out
+                first.setdefault(key, j)
+
+        def done(j: int, outcome: Outcome) -> None:
+            self._cache[tuple(map(float, xs[j]))] = outcome
+            out[j] = self._record(base + j, u[j], xs[j], outcome, phase)
+
+        self._run([(j, xs[j]) for j in first.values()], done)
+        for j in range(len(u)):           # the batch's own duplicates, now that their firsts are cached
+            if out[j] is None:
+                out[j] = self._record(base + j, u[j], xs[j], _as_cached(self._cache[tuple(map(float, xs[j]))]), phase)
+        return out    # type: ignore[return-value]
+
+    def _replayed(self, rec: Record, x: np.ndarray, key: tuple[float, ...]) -> Record:
+        if rec.params != self.problem.as_dict(x):
+            raise InputError(f"{self._history.path}: cannot resume: simulation {rec.idx} of the history is another "
+                             "point than the method asks now (history from another version?)")
+        self._cache.setdefault(key, rec.outcome)
+        return rec
+
+    def _record(self, idx: int, u: np.ndarray, x: np.ndarray, outcome: Outcome, phase: str) -> Record:
+        rec = Record(idx, u.copy(), self.problem.as_dict(x), outcome, phase, time.perf_counter() - self._t0)
+        if self._history is not None:
+            self._history.append(rec)
+        return rec
 
     def start(self) -> "Evaluator":
         """Start the workers (or connect to Dask) now rather than at the first batch, so that an unreachable
@@ -145,10 +182,14 @@ class Evaluator:
                                        recycle_after=self.recycle_after, retries=self.retries)
         return self
 
-    def _run(self, todo: list[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
-        if self.workers == 0:
-            return {i: self._simulate_here(x) for i, x in todo}
-        return self.start()._pool.run(todo)
+    def _run(self, todo: list[tuple[int, np.ndarray]], on_done: OnDone) -> None:
+        if not todo:
+            return
+        if self.workers:
+            self.start()._pool.run(todo, on_done)
+            return
+        for j, x in todo:
+            on_done(j, self._simulate_here(x))
 
     def _simulate_here(self, x: np.ndarray) -> Outcome:
         outcome = self.problem.simulate(x)
@@ -157,3 +198,7 @@ class Evaluator:
             warnings.warn(f"{self.problem.name}: the problem asks for a new process, which workers=0 cannot "
                           "give; later simulations may fail (use workers >= 1)", RuntimeWarning, stacklevel=3)
         return outcome
+
+
+def _as_cached(outcome: Outcome) -> Outcome:
+    return replace(outcome, status=Status.CACHED, seconds=0.0)

@@ -1,8 +1,12 @@
-"""Run history in SQLite: one append-only row per simulation, committed as it completes.
+"""Run history in SQLite: one append-only row per simulation, committed as it completes; typed run metadata.
 
 Contract (as Optuna's storages state theirs): rows are never updated or deleted; every write is one
 transaction through ``_tx``; WAL mode, so another process may read while a run writes. Resume is a replay
 of these rows. Floats are stored as JSON written with ``repr`` and so round-trip bit-exactly.
+
+Schema 2 (this version) adds each row's constraint values and objective on the FoM's scale, which a
+constraint-aware method is told on replay. A schema-1 history (no such columns) still reads (its rows have
+no constraint values) but cannot be resumed: the replayed method would be told less than it was.
 """
 from __future__ import annotations
 
@@ -10,39 +14,103 @@ import json
 import math
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from .errors import InputError
 from .problem import Outcome, Status
+
+#: Bumped when a row gains what a resumed run must be told; older histories read but do not resume.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evals (
     idx INTEGER PRIMARY KEY, u TEXT NOT NULL, params TEXT NOT NULL, measures TEXT NOT NULL,
     fom REAL, objective REAL, feasible INTEGER, status TEXT NOT NULL, error TEXT,
-    seconds REAL NOT NULL, phase TEXT NOT NULL, charged INTEGER NOT NULL, wall REAL NOT NULL
+    seconds REAL NOT NULL, phase TEXT NOT NULL, charged INTEGER NOT NULL, wall REAL NOT NULL,
+    objective_fom REAL, constraints TEXT NOT NULL DEFAULT '[]'
 );
 """
+_COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "status", "error", "seconds",
+            "phase", "charged", "wall", "objective_fom", "constraints")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Record:
-    """One simulator call (or cache hit) of a run."""
+    """One simulator call (or cache hit) of a run: the one type the ``Evaluator`` hands back.
+
+    ``eq=False``: records compare by identity (``u`` is an array); compare ``as_row()`` for content."""
 
     idx: int
     u: np.ndarray               # the point in the unit box, as asked
     params: dict[str, float]    # physical values simulated
     outcome: Outcome
     phase: str
-    charged: bool               # counted against the budget (False for cache hits)
     wall: float                 # seconds since the run started, when the result came back
+
+    def as_row(self) -> tuple:
+        return (self.idx, self.u.tolist(), self.params, self.outcome, self.phase, self.wall)
+
+    @property
+    def charged(self) -> bool:
+        """Counted against the budget: every simulator call, failed ones included; cache hits are free."""
+        return self.outcome.status != Status.CACHED
+
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
 
     @property
     def fom(self) -> float:
         return self.outcome.fom
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """What a resume must find unchanged: the problem (by content), method, budget, seed and options.
+
+    Stored as JSON in the ``meta`` table, one key per field (beside informative keys such as ``zoaf`` or
+    ``started`` that are not compared).
+    """
+
+    problem: Mapping[str, Any]
+    method: str
+    budget: int
+    seed: int | None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    #: Problem keys that say where the problem was read from, not what it is: a run directory moved, or a
+    #: netlist reached by another path (relative, absolute, through a symlink), still resumes.
+    LOCATION = ("name", "netlist")
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields as stored (JSON round-trip: tuples become lists), so a comparison sees equal values equal."""
+        d = asdict(self)
+        d["options"] = {k: d["options"][k] for k in sorted(d["options"])}
+        return json.loads(json.dumps(d, default=str))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunMeta | None":
+        """The run metadata in ``data`` (a ``meta`` table), or None when it holds none."""
+        try:
+            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:
+        """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
+        own), locations ignored."""
+        now, then = self._flat(), recorded._flat()
+        return [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+
+    def _flat(self) -> dict[str, Any]:
+        d = self.as_json()
+        problem = d.pop("problem")
+        return {**d, **{f"problem.{k}": v for k, v in problem.items() if k not in self.LOCATION}}
 
 
 def _num(v: float | None) -> float | None:
@@ -55,10 +123,12 @@ class History:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        with self._errors("open"):
+            self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
 
     def __enter__(self) -> "History":
         return self
@@ -69,37 +139,92 @@ class History:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def schema(self) -> int:
+        """The row layout of this file: 1 before constraint values were recorded."""
+        return SCHEMA_VERSION if "constraints" in self._columns else 1
+
+    def check_resumable(self) -> None:
+        if self.schema < SCHEMA_VERSION:
+            raise InputError(f"{self.path}: cannot resume: recorded by an older zoaf (history schema {self.schema}, "
+                             "without constraint values); start a new run in another --out")
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """SQLite's errors as one InputError naming the file: a full disk or a read-only run directory is the
+        user's to fix, and the rows committed before stay (each row is its own transaction)."""
+        where = self.path or "history"
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError or what == "write":
+                raise
+            raise InputError(f"{where}: not a zoaf run history ({e})") from None
+
+    def _kept(self, what: str) -> str:
+        if what != "write":
+            return ""
+        try:
+            return f"; the {len(self)} simulations recorded before it are kept: make room, then resume the run"
+        except sqlite3.Error:
+            return ""
+
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            yield self._db
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
+        with self._errors("write"):
+            try:
+                yield self._db
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
 
-    def set_meta(self, meta: dict[str, Any]) -> None:
+    def set_meta(self, meta: Mapping[str, Any]) -> None:
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                            [(k, json.dumps(v, default=str)) for k, v in meta.items()])
 
+    def set_run(self, run: RunMeta, **environment: Any) -> None:
+        """Record a new run's identity and where it ran (versions, machine, start time)."""
+        self.set_meta({**run.as_json(), "schema": SCHEMA_VERSION, **environment})
+
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+        with self._errors("read"):
+            return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def run_meta(self) -> RunMeta | None:
+        """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
+        return RunMeta.from_dict(self.meta())
 
     def append(self, rec: Record) -> None:
         o = rec.outcome
         with self._tx() as db:
-            db.execute("INSERT INTO evals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", (
+            db.execute(f"INSERT INTO evals ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", (
                 rec.idx, json.dumps([float(v) for v in rec.u]), json.dumps(rec.params), json.dumps(o.measures),
                 _num(o.fom), _num(o.objective), None if o.feasible is None else int(o.feasible), o.status.value,
-                o.error, o.seconds, rec.phase, int(rec.charged), rec.wall))
+                o.error, o.seconds, rec.phase, int(rec.charged), rec.wall, _num(o.objective_fom),
+                json.dumps(list(o.constraints))))
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
 
     def records(self) -> list[Record]:
-        rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
-        return [Record(idx, np.array(json.loads(u)), json.loads(p),
-                       Outcome(Status(st), math.inf if fom is None else fom, json.loads(m), obj,
-                               None if feas is None else bool(feas), err, sec), phase, bool(ch), wall)
-                for idx, u, p, m, fom, obj, feas, st, err, sec, phase, ch, wall in rows]
+        self._db.row_factory = sqlite3.Row
+        try:
+            with self._errors("read"):
+                rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
+        finally:
+            self._db.row_factory = None
+        return [_record(row) for row in rows]
+
+
+def _record(r: sqlite3.Row) -> Record:
+    new = "constraints" in r.keys()
+    inf = math.inf
+    outcome = Outcome(Status(r["status"]), inf if r["fom"] is None else r["fom"], json.loads(r["measures"]),
+                      r["objective"], None if r["feasible"] is None else bool(r["feasible"]), r["error"],
+                      r["seconds"], inf if not new or r["objective_fom"] is None else r["objective_fom"],
+                      tuple(json.loads(r["constraints"])) if new else ())
+    return Record(r["idx"], np.array(json.loads(r["u"])), json.loads(r["params"]), outcome, r["phase"], r["wall"])

@@ -6,18 +6,21 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
 * :meth:`Netlist.with_params` — the original text with new ``.param`` values (``best.cir``), include paths
   absolute, so it runs from any directory;
 * :meth:`Netlist.session_deck` — the deck an in-process :class:`zoaf.spice.SpiceSession` loads once: no
-  ``.meas``, no analysis lines, no ``.control`` block (the session runs those itself per evaluation).
+  analysis lines, no ``.control`` block (the session runs those itself per evaluation); ``.meas`` cards stay
+  (ngspice evaluates them after each analysis of their type, as in batch mode);
+* :meth:`Netlist.batch_deck` — :meth:`with_params` for a session that must reload the whole deck per
+  evaluation (:attr:`Netlist.faithful_reasons`).
 
 Conventions (SPICE): the first line is the title; ``+`` continues the previous line; ``*`` starts a comment
 line; ``;`` and ``$`` followed by a blank start an inline comment; names are case-insensitive (lower-cased
-here, as ngspice does). Only top-level ``.param`` lines (outside ``.subckt``) are design variables; the first
-definition of a name gives its default, and :meth:`with_params` rewrites every top-level definition (as
-ngspice's ``alterparam`` does).
+here, as ngspice does). Top-level ``.param`` lines (outside ``.subckt``) of the netlist and of the files it
+``.include``s are design variables; the first definition of a name gives its default, and
+:meth:`with_params` rewrites every top-level definition (as ngspice's ``alterparam`` does) and overrides an
+included one after its ``.include`` line.
 
-``.control`` safety: commands that run programs or load code are refused (:data:`REFUSED_COMMANDS`, plus
-back-quote command substitution and ``set unixcom``) unless ``allow_shell=True``; commands with no place in
-a per-evaluation replay (plots, file writes, ``quit``) are kept in the file but dropped from the replay
-(:data:`DROPPED_COMMANDS`).
+Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
+:mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept
+in the file but dropped from the replay (:data:`DROPPED_COMMANDS`).
 
 Example:
     >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
@@ -27,28 +30,22 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import deckcheck
+from .deckcheck import ANALYSES, REFUSED_COMMANDS, IncludedFile
 from .errors import InputError
 
 __all__ = ["ANALYSES", "DROPPED_COMMANDS", "MEAS_TYPES", "REFUSED_COMMANDS", "Measure", "Netlist",
            "format_value"]
 
-#: Analysis dot-commands, in ngspice's spelling (without the dot).
-ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
-#: ``.control`` commands that run other programs, load code or source other command files: refused unless
-#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
-#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
-#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
-#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
-REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
-                              "bug", "rehash", "gnuplot", "xgraph"})
 #: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
 #: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
 DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
@@ -62,6 +59,7 @@ _NAME = r"[a-z_][a-z0-9_.]*"
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({_NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LET = re.compile(rf"^let\s+({_NAME})\s*=", re.I)
+_EQ_BLANKS = re.compile(r"\s*=\s*")
 _MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({_NAME})\b", re.I)
 
 
@@ -108,14 +106,20 @@ class Netlist:
     Attributes:
         path: the netlist file (absolute); include paths are resolved relative to its directory.
         text: the text as read, after ``{{NAME}}`` placeholder substitution.
-        params: top-level ``.param`` name -> default value text (first definition), names lower-cased.
-        param_lines: name -> line number of that first definition.
+        params: top-level ``.param`` name -> default value text (first definition), names lower-cased: those of
+            the netlist and those of the files it ``.include``s (recursively; not ``.lib`` sections).
+        param_lines: name -> line number of that first definition in the netlist.
+        param_files: name -> the included file of a param first defined there.
         measures: the ``.meas`` statements in file order.
         analyses: analysis commands in file order, without the dot (``"ac dec 10 1 1g"``).
         control: the ``.control`` block's commands to replay per evaluation (dropped ones removed).
         control_names: names a ``.control`` block defines with ``let NAME =`` or ``meas TYPE NAME``.
         results: every name a spec may measure: ``.meas`` names then control names (no duplicates).
+        faithful_reasons: why an in-process session must run this deck as ``ngspice -b`` does, reloading it
+            per evaluation (constructs ngspice handles while reading the deck); empty: the fast path is exact.
+        control_quits: whether the ``.control`` block has ``quit``/``exit`` (``ngspice -b`` stops there).
         has_end: whether the deck has its ``.end`` line.
+        includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
     """
 
     path: Path
@@ -127,12 +131,20 @@ class Netlist:
     control: list[str] = field(default_factory=list)
     control_names: list[str] = field(default_factory=list)
     has_end: bool = False
+    includes: tuple[IncludedFile, ...] = ()
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[_Line] = field(default_factory=list, repr=False)
     _defs: list[_ParamDef] = field(default_factory=list, repr=False)
     _includes: dict[int, tuple[int, int, str]] = field(default_factory=dict, repr=False)  # phys idx -> span
+    param_files: dict[str, Path] = field(default_factory=dict)
+    _include_defs: dict[int, list[str]] = field(default_factory=dict, repr=False)  # include's last phys idx
     _drop_session: set[int] = field(default_factory=set, repr=False)      # logical idx not in session deck
-    _control_lines: list[tuple[int, str]] = field(default_factory=list, repr=False)
+    faithful_reasons: list[str] = field(default_factory=list)
+    control_quits: bool = False
+    _dot_outputs: bool = field(default=False, repr=False)
+    _batch_dropped: set[int] = field(default_factory=set, repr=False)   # phys idx left out of batch_deck()
+    _control_lines: list[tuple[int, str, tuple[int, ...]]] = field(default_factory=list, repr=False)
+    _control_files: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)  # (raw, text)
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -185,6 +197,8 @@ class Netlist:
         return InputError(f"{self.path}:{lineno}: {what}")
 
     def _parse(self, allow_shell: bool) -> None:
+        # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
+        self.includes = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
         self._physical = self.text.splitlines()
         self._logical = _logical_lines(self._physical)
         in_control: int | None = None
@@ -199,7 +213,9 @@ class Netlist:
                 if word == ".endc":
                     in_control = None
                     continue
-                self._control_lines.append((ln.lineno, t.strip()))
+                self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
+                if word in (".include", ".inc"):
+                    self._parse_control_include(ln, word)
                 continue
             if not word.startswith("."):
                 continue
@@ -214,12 +230,22 @@ class Netlist:
                 subckt_depth = max(0, subckt_depth - 1)
             elif word == ".param" and subckt_depth == 0:
                 self._parse_param(ln)
+            elif (why := deckcheck.dot_line_problem(word, t)) is not None:
+                raise self._err(ln.lineno, why)
             elif word in (".meas", ".measure"):
                 self._parse_meas(ln)
-                self._drop_session.add(li)
+                self._dot_outputs = True
+                if self.measures[-1].analysis == "sp":
+                    self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
             elif word[1:] in ANALYSES:
+                if "{" in t:
+                    self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
+                                                 "substitutes it while reading the deck)")
                 self.analyses.append(t.strip()[1:])
                 self._drop_session.add(li)
+                self._dot_outputs |= word in (".op", ".tf")
+            elif word in (".print", ".plot", ".four", ".fourier"):
+                self._dot_outputs = True
             elif word in (".include", ".inc", ".lib"):
                 self._parse_include(ln, word)
             elif word == ".end":
@@ -232,23 +258,7 @@ class Netlist:
         self._parse_control(allow_shell)
 
     def _parse_param(self, ln: _Line) -> None:
-        body_start = len(".param")
-        while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
-            body_start += 1
-        body = ln.text[body_start:]
-        matches = list(_ASSIGN.finditer(body))
-        if not matches or body[:matches[0].start()].strip():
-            raise self._err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
-        for k, m in enumerate(matches):
-            name = m.group(1)
-            v0 = m.end()
-            v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
-            raw_val = body[v0:v1]
-            value = raw_val.strip().rstrip(",").strip()
-            if not value:
-                raise self._err(ln.lineno, f".param {name} has no value")
-            lead = len(raw_val) - len(raw_val.lstrip())
-            start = body_start + v0 + lead
+        for name, value, start in _assignments(ln, self._err):
             spans = _physical_spans(ln, start, start + len(value))
             self._defs.append(_ParamDef(name, value, ln.lineno, spans))
             if name not in self.params:
@@ -264,9 +274,9 @@ class Netlist:
             raise self._err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
         if not re.fullmatch(_NAME, name):
             raise self._err(ln.lineno, f"bad .meas result name {name!r}")
-        self.measures.append(Measure(kind, name, "meas " + " ".join(parts[1:]), ln.lineno))
+        self.measures.append(Measure(kind, name, _EQ_BLANKS.sub("=", "meas " + " ".join(parts[1:])), ln.lineno))
 
-    def _parse_include(self, ln: _Line, word: str) -> None:
+    def _parse_include(self, ln: _Line, word: str, params: bool = True) -> None:
         m = re.match(r"\s*\S+\s+(\"[^\"]*\"|'[^']*'|\S+)(\s+\S+)?", ln.raw)
         if not m:
             raise self._err(ln.lineno, f"{word} needs a file name")
@@ -279,6 +289,26 @@ class Netlist:
         spans = _physical_spans(ln, m.start(1), m.end(1))
         if len(spans) == 1:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
+        if word != ".lib" and params:
+            names = []
+            for name, (value, file) in _included_params(resolved).items():
+                names.append(name)
+                if name not in self.params:
+                    self.params[name] = value
+                    self.param_files[name] = file
+            if names:
+                self._include_defs[ln.segments[-1][1]] = names
+
+    def _parse_control_include(self, ln: _Line, word: str) -> None:
+        """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),
+        and :meth:`batch_deck` inlines it, so that the commands zoaf never runs can be left out."""
+        self._parse_include(ln, word, params=False)
+        path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
+        if path is None:
+            return
+        lines = _logical_lines([""] + path.read_text(errors="replace").splitlines())[1:]
+        self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
+        self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
@@ -287,17 +317,21 @@ class Netlist:
 
     def _parse_control(self, allow_shell: bool) -> None:
         depth = 0
-        for lineno, t in self._control_lines:
-            if "`" in t and not allow_shell:
-                raise self._err(lineno, f"back-quote command substitution is not allowed in .control: {t!r}")
+        for lineno, t, idxs in self._control_lines:
+            if (why := deckcheck.command_problem(t, allow_shell=allow_shell)) is not None:
+                raise self._err(lineno, why)
             word = t.split(None, 1)[0]
             base = word[4:] if word.startswith("pre_") else word
-            if not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!")
-                                    or (base == "set" and re.search(r"\bunixcom\b", t))):
-                raise self._err(lineno, f".control command {word!r} runs another program; refused "
-                                        "(allow it with allow_shell=True)")
+            if base.startswith("."):
+                self.faithful_reasons.append(f"line {lineno}: {word} inside .control (ngspice applies it while "
+                                             "reading the deck)")
             if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
+                self.control_quits |= base in ("quit", "exit")
+                if _batch_drops(t):
+                    self._batch_dropped.update(idxs)
                 continue
+            if base in ("meas", "measure"):
+                t = _EQ_BLANKS.sub("=", t)      # as ngspice does to every deck line
             if base in _BLOCK_OPEN:
                 depth += 1
             elif base == "end":
@@ -317,6 +351,17 @@ class Netlist:
         """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
         out = [m.name for m in self.measures]
         return out + [n for n in self.control_names if n not in out]
+
+    def digest(self) -> str:
+        """sha256 of the deck and its included files' contents (the deck's own hash when it includes nothing)."""
+        h = hashlib.sha256(self.text.encode())
+        for f in self.includes:
+            h.update(bytes.fromhex(f.sha256))
+        return h.hexdigest()
+
+    def folders(self) -> tuple[Path, ...]:
+        """The folders a simulation of this deck reads: the deck's own and each included file's."""
+        return tuple(dict.fromkeys(p.parent.resolve() for p in (self.path, *(f.path for f in self.includes))))
 
     @property
     def title(self) -> str:
@@ -342,10 +387,28 @@ class Netlist:
         """The original netlist text with those ``.param`` values (repr-exact) and absolute include paths.
 
         Comments, continuation lines and everything else stay as written: this is ``best.cir`` and runs with
-        ``ngspice -b`` from any directory.
+        ``ngspice -b`` from any directory. A param of an included file gets a ``.param`` line after the
+        ``.include`` (the included file stays as it is: it may be shared).
         """
-        new = self.check_params(values or {})
-        lines = list(self._physical)
+        return self._sized_text(self.check_params(values or {}), set())
+
+    def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
+        """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
+        (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
+        inline = {idx: "\n".join(("* zoaf: " if _batch_drops(text) else "") + raw for raw, text in lines)
+                  for idx, lines in self._control_files.items()}
+        return self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
+
+    @property
+    def batch_runs_dot_analyses(self) -> bool:
+        """Whether ``ngspice -b`` runs the dot-analyses after loading (and after the ``.control`` block): it
+        does when the deck has ``.meas``, ``.print``, ``.plot``, ``.four``, ``.op`` or ``.tf`` cards, unless
+        the block quits first."""
+        return self._dot_outputs and not self.control_quits
+
+    def _sized_text(self, new: dict[str, str], commented: set[int], inline: Mapping[int, str] | None = None
+                    ) -> str:
+        lines = ["* zoaf: " + ln if i in commented else ln for i, ln in enumerate(self._physical)]
         edits: dict[int, list[tuple[int, int, str]]] = {}
         for d in self._defs:
             if d.name in new:
@@ -360,13 +423,21 @@ class Netlist:
             for c0, c1, rep in sorted(es, reverse=True):
                 s = s[:c0] + rep + s[c1:]
             lines[idx] = s
+        for idx, text in (inline or {}).items():
+            lines[idx] = text
+        for idx in sorted(self._include_defs, reverse=True):
+            # ngspice takes a param's last definition, also for expressions written before it.
+            lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   $ zoaf: sized, overrides the included value"
+                                      for name in self._include_defs[idx] if name in new]
         return "\n".join(lines) + "\n"
 
     def session_deck(self) -> list[str]:
         """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, title first.
 
-        ``.meas``, analysis lines and the ``.control`` block are left out (the session runs them itself per
-        evaluation); comments are removed, continuation lines joined, include paths absolute, ``.end`` last.
+        Analysis lines, the ``.control`` block and ``.meas sp`` cards are left out (the session runs them itself
+        per evaluation); other ``.meas`` cards stay: ngspice evaluates them after each analysis of their type,
+        with its own handling of ``param=``, ``par()``, ``.param``s and ``.func``s. Comments are removed,
+        continuation lines joined, include paths absolute, ``.end`` last.
         """
         out = [self.title or "zoaf"]
         for li, ln in enumerate(self._logical):
@@ -447,3 +518,71 @@ def _physical_spans(ln: _Line, start: int, end: int) -> tuple[tuple[int, int, in
         if a < b:
             spans.append((idx, col + a - s0, col + b - s0))
     return tuple(spans)
+
+
+def _batch_drops(command: str) -> bool:
+    """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
+    replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
+    the results."""
+    word = command.split(None, 1)[0] if command.split() else ""
+    base = word[4:] if word.startswith("pre_") else word
+    return base in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
+
+
+def _assignments(ln: _Line, err) -> list[tuple[str, str, int]]:
+    """The ``name=value`` pairs of a ``.param`` line: (lower-case name, value text, its offset in ``ln.raw``)."""
+    body_start = len(".param")
+    while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
+        body_start += 1
+    body = ln.text[body_start:]
+    matches = list(_ASSIGN.finditer(body))
+    if not matches or body[:matches[0].start()].strip():
+        raise err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
+    out = []
+    for k, m in enumerate(matches):
+        v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
+        raw_val = body[m.end():v1]
+        value = raw_val.strip().rstrip(",").strip()
+        if not value:
+            raise err(ln.lineno, f".param {m.group(1)} has no value")
+        start = body_start + m.end() + len(raw_val) - len(raw_val.lstrip())
+        out.append((m.group(1), ln.raw[start:start + len(value)], start))
+    return out
+
+
+def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, tuple[str, Path]]:
+    """Top-level ``.param`` name -> (value text, file) of an ``.include``d file and of the files it includes
+    in turn (relative paths against the including file's folder, as ngspice resolves them; first definition
+    wins).
+
+    An unreadable file or an include cycle gives nothing here (:func:`deckcheck.walk_includes` refuses both).
+    """
+    path = path.resolve()
+    if path in seen:
+        return {}
+    try:
+        physical = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return {}
+    out: dict[str, tuple[str, Path]] = {}
+    depth = 0
+
+    def err(lineno: int, what: str) -> InputError:
+        return InputError(f"{path}:{lineno - 1}: {what}")
+
+    for ln in _logical_lines([""] + physical)[1:]:
+        words = ln.text.split()
+        word = words[0] if words else ""
+        if word == ".subckt":
+            depth += 1
+        elif word == ".ends":
+            depth = max(0, depth - 1)
+        elif depth == 0 and word.startswith(".param"):
+            for name, value, _ in _assignments(ln, err):
+                out.setdefault(name, (value, path))
+        elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
+            target = Path(os.path.expanduser(ln.raw.split(None, 1)[1].strip().strip("\"'")))
+            nested = _included_params(target if target.is_absolute() else path.parent / target, seen | {path})
+            for name, found in nested.items():
+                out.setdefault(name, found)
+    return out

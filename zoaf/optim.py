@@ -8,8 +8,8 @@ values and objective, which a constraint-aware method models separately and any 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,6 +23,7 @@ class StopReason(str, enum.Enum):
     CONVERGED = "converged"          # the method met its own convergence test
     EARLY_STOPPED = "early-stopped"  # the monitor judged further work useless
     INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
+    TARGET = "target"                # a feasible design reached the spec's target
     FAILED = "failed"                # no simulation succeeded
 
 
@@ -30,8 +31,9 @@ class StopReason(str, enum.Enum):
 class Result:
     """The outcome of a run, in scipy.optimize's shape (``x``, ``fun``, ``nfev``, ``nit``, ``message``).
 
-    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. The same object is
-    passed to callbacks mid-run.
+    ``x`` is physical (SPICE units for circuits); ``x_unit`` the same point in the box. ``constr`` holds its
+    normalized constraint values (``<= 0`` met; empty when unconstrained) and ``maxcv`` their largest violation,
+    as scipy's COBYLA/COBYQA report it. The same object is passed to callbacks mid-run.
     """
 
     x: np.ndarray
@@ -44,6 +46,7 @@ class Result:
     measures: dict[str, float] = field(default_factory=dict)
     feasible: bool | None = None
     objective: float | None = None
+    constr: np.ndarray = field(default_factory=lambda: np.empty(0))
     method: str = ""
     seed: int | None = None
     history: Any = None
@@ -55,16 +58,31 @@ class Result:
         return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
 
     @property
+    def maxcv(self) -> float:
+        """The largest constraint violation at ``x`` (0 when feasible or unconstrained)."""
+        return float(max(0.0, np.max(self.constr))) if np.size(self.constr) else 0.0
+
+    @property
     def message(self) -> str:
         reason = self.stop_reason.value if self.stop_reason else "running"
         return {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
-                "failed": "no simulation succeeded", "running": "running"}[reason]
+                "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
         return (f" message: {self.message}\n success: {self.success}\n     fun: {self.fun:.6g}\n"
                 f"       x: {x}\n    nfev: {self.nfev}\n     nit: {self.nit}")
+
+
+def total_violation(c: np.ndarray) -> np.ndarray:
+    """Per row of a normalized constraint matrix, the summed violation ``sum(max(c, 0))`` (``+inf`` if failed)."""
+    return np.sum(np.maximum(np.asarray(c, dtype=float), 0.0), axis=1)
+
+
+def settings(config: Any) -> dict[str, Any]:
+    """A config dataclass's fields as plain values (enums by value), as reports show them."""
+    return {f.name: (v.value if isinstance(v := getattr(config, f.name), enum.Enum) else v) for f in fields(config)}
 
 
 class Optimizer:
@@ -80,6 +98,8 @@ class Optimizer:
     """
 
     name = "base"
+    #: The method's settings: a frozen dataclass whose defaults are the documented configuration.
+    config_class: ClassVar[type | None] = None
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None) -> None:
@@ -101,6 +121,23 @@ class Optimizer:
         self._stop: StopReason | None = None
         self._phase = "init"
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The default settings (the config dataclass's fields), as the comparison report's footer lists them."""
+        return {} if cls.config_class is None else settings(cls.config_class())
+
+    @property
+    def integer_levels(self) -> np.ndarray:
+        """Per coordinate, the number of equal box cells of an integer axis (0 for a continuous one).
+
+        For a linear integer parameter with L values the box is cut into L equal cells (``unit_steps = 1/L``),
+        so cell k of ``[k/L, (k+1)/L)`` is the k-th value: a library that declares integers sees exactly those L
+        levels. For a log-scaled integer the cells are unequal; ``floor(1/unit_step)`` equal cells are each
+        at least one integer wide, so no level a library asks for is a duplicate (some large values are skipped).
+        """
+        s = self.unit_steps
+        return np.where(s > 0, np.floor(1.0 / np.where(s > 0, s, 1.0) + 1e-9), 0).astype(int)
 
     # -- public protocol -------------------------------------------------------------------------------
     @property

@@ -1,6 +1,7 @@
-"""Figures (matplotlib, PNG, no screen): the convergence of one run, and FoM axes shared with the report."""
+"""Figures (matplotlib, PNG, no screen): the convergence of one run, and a comparison's summary plots."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -12,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from .history import Record  # noqa: E402
 from .spec import INFEASIBLE_OFFSET  # noqa: E402
+from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: E402
 
 
 def best_so_far(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
@@ -86,5 +88,95 @@ def plot_convergence(records: Sequence[Record], path: str | Path, title: str = "
         fa.main.legend(loc="upper right", fontsize=8)
     fa.axes[0].set_title(title, fontsize=9, pad=14)
     fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# -- comparison plots -----------------------------------------------------------------------------------------------------
+def _bands(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Order statistics, no interpolation: the mean of an infeasible FoM (100 + violation) and a feasible one
+    # is no FoM any run had, and would be drawn in the feasible panel.
+    q = np.quantile(np.where(np.isinf(curves), INF_STAND_IN, curves), [0.25, 0.5, 0.75], axis=0, method="inverted_cdf")
+    q[q > INF_SEEN] = np.nan
+    return q[0], q[1], q[2]
+
+
+def _color(i: int, method: str) -> str:
+    return "black" if method == REFERENCE else f"C{i}"
+
+
+def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
+    """Three PNGs: median best-so-far vs simulations and vs seconds (IQR bands), final-FoM strip/box plot."""
+    paths = [outdir / f"{s.name}-vs-simulations.png", outdir / f"{s.name}-vs-seconds.png",
+             outdir / f"{s.name}-final.png"]
+    budget = max(s.budget, max((r.nfev for rs in s.runs.values() for r in rs), default=1), 1)
+    walls = [r.wall[r.wall > 0] for rs in s.runs.values() for r in rs]
+    t_lo = min((w.min() for w in walls if len(w)), default=1e-3)
+    t_hi = max((w.max() for w in walls if len(w)), default=1.0)
+    _plot_curves(s, np.arange(1, budget + 1), False, paths[0])
+    _plot_curves(s, np.geomspace(max(t_lo, 1e-6), max(t_hi, t_lo * 1.01, 1e-6), 300), True, paths[1])
+    _plot_finals(s, paths[2])
+    return paths
+
+
+def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: Path) -> None:
+    """Median best-so-far FoM per method against simulations (or wall seconds), with IQR bands."""
+    bands = {}
+    for m, rs in s.runs.items():
+        curves = np.array([r.best_at_seconds(grid) if in_seconds else r.best_at_sims(grid) for r in rs])
+        bands[m] = _bands(curves)
+    fig = plt.figure(figsize=(7.5, 5.0), dpi=110)
+    fa = FomAxes(fig, [x for b in bands.values() for q in b for x in q] + [s.target])
+    for i, (m, (lo, med, hi)) in enumerate(bands.items()):
+        c = _color(i, m)
+        for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
+            ax.plot(grid, y_med, color=c, lw=2.0 if m == REFERENCE else 1.4, drawstyle="steps-post",
+                    label=f"{m} ({len(s.runs[m])} runs)")
+            ax.fill_between(grid, y_lo, y_hi, color=c, alpha=0.15, lw=0, step="post")
+    if math.isfinite(s.target):
+        for ax, y in fa.split(np.array([s.target])):
+            if np.isfinite(y[0]):
+                ax.axhline(y[0], color="C3", lw=0.9, ls=":", label="target (best baseline median)")
+    for ax in fa.axes:
+        ax.grid(alpha=0.3, which="both", lw=0.5)
+        if in_seconds:
+            ax.set_xscale("log")
+    if fa.main is not None:
+        fa.main.set_ylabel("best feasible FoM so far (lower is better)")
+    fa.bottom.set_xlabel("wall seconds (log)" if in_seconds else "simulations")
+    handles, labels = [], []
+    for ax in fa.axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fa.axes[0].legend(handles, labels, fontsize=7, loc="upper right")
+    fa.axes[0].set_title(f"{s.name}: median best-so-far FoM over runs, IQR band", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_finals(s: ObjectiveSummary, path: Path) -> None:
+    """Each run's final FoM per method: a strip plot over a box plot."""
+    names = list(s.runs)
+    data = [[r.final for r in s.runs[m]] for m in names]
+    fig = plt.figure(figsize=(7.5, 4.5), dpi=110)
+    fa = FomAxes(fig, [x for d in data for x in d])
+    for ax in fa.axes:
+        for i, d in enumerate(data):
+            (_, y), = [(a, y) for a, y in fa.split(np.array(d)) if a is ax]
+            shown = y[np.isfinite(y)]
+            if len(shown) >= 3:
+                ax.boxplot([shown], positions=[i + 1], widths=0.5, showfliers=False)
+            jitter = np.linspace(-0.12, 0.12, len(d)) if len(d) > 1 else np.zeros(1)
+            ax.scatter(i + 1 + jitter, y, s=12, color=_color(i, names[i]), alpha=0.8, zorder=3)
+        ax.grid(alpha=0.3, axis="y", lw=0.5)
+        ax.set_xlim(0.4, len(names) + 0.6)
+    fa.bottom.set_xticks(range(1, len(names) + 1), names)
+    if fa.main is not None:
+        fa.main.set_ylabel("final FoM (lower is better)")
+    fa.axes[0].set_title(f"{s.name}: final FoM of each run after {s.budget} simulations", fontsize=10)
+    fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.08, hspace=0.08)
     fig.savefig(path)
     plt.close(fig)

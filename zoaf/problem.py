@@ -49,6 +49,9 @@ class Parameter:
             raise InputError(f"parameter {self.name!r}: scale must be 'lin' or 'log', got {self.scale!r}")
         if self.scale == "log" and self.lo <= 0:
             raise InputError(f"parameter {self.name!r}: log scale needs lo > 0, got lo={self.lo:g}")
+        if not math.isfinite(self.hi - self.lo):   # the box maps onto lo + u * (hi - lo)
+            raise InputError(f"parameter {self.name!r}: the span hi - lo of {self.lo:g}..{self.hi:g} overflows "
+                             f"a float; narrow the bounds")
         if self.integer and (self.lo != round(self.lo) or self.hi != round(self.hi)):
             raise InputError(f"parameter {self.name!r}: integer bounds must be integers, got {self.lo:g}..{self.hi:g}")
         if self.init is not None and not self.lo <= self.init <= self.hi:
@@ -83,9 +86,60 @@ class Parameter:
         return float((math.log(self.lo + 0.5) - math.log(self.lo - 0.5)) / (b - a)) if self.lo > 0.5 else 1.0 / (self.hi - self.lo + 1.0)
 
 
+#: Feasible FoMs are signed-log compressed objectives, below this offset for any physical value (|v| < 1e30);
+#: infeasible FoMs are the offset plus the normalized violation, so any feasible point beats any infeasible one
+#: and the violation keeps full float resolution (an offset like 1e30 would swallow it).
+INFEASIBLE_OFFSET = 100.0
+#: Violation charged for a constraint whose measure is missing (the simulation ran but the measure could not be
+#: taken, e.g. no unity-gain crossing): still better than a failed simulation. The FoM caps each violation at
+#: this value too (its ranking is unchanged since the first benchmarks); the constraint values are not capped.
+MISSING_VIOLATION = 10.0
+
+
+def squash(v: float, scale: float = 1.0) -> float:
+    """Monotone signed log compression: ~v near 0, logarithmic for huge values (|squash| < 70 for |v| < 1e30)."""
+    return math.copysign(math.log1p(abs(v) / scale), v)
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one set of measures is judged.
+
+    ``fom`` is the scalar every method minimizes and every report ranks by; ``objective_fom`` and
+    ``constraints`` are what a constraint-aware method models instead (``Optimizer.tell``'s ``objective``
+    and a row of ``c``), so that it sees the objective across the feasibility boundary.
+    """
+
+    fom: float
+    objective: float | None             # the raw objective value (the measure, or the Python FoM), if any
+    feasible: bool | None               # None: no constraints
+    objective_fom: float = math.inf     # the objective on the FoM's scale; +inf when it was not measured
+    constraints: tuple[float, ...] = () # Constraint.value per constraint, <= 0 met
+
+    @classmethod
+    def of(cls, value: float, constraints: Sequence[float], scale: float = 1.0,
+           objective: float | None = None) -> "Score":
+        """Judge ``value`` (to minimize) under normalized ``constraints`` values: feasible points by squashed
+        value, any feasible before any infeasible, infeasible ones by total violation (each capped at
+        ``MISSING_VIOLATION``, so the FoM stays as reports have always ranked it). Unconstrained: the value."""
+        objective = value if objective is None else objective
+        if not constraints:
+            return cls(value, objective, None, value)
+        violation = sum(min(g, MISSING_VIOLATION) for g in constraints if g > 0)
+        scaled = squash(value, scale)
+        fom = INFEASIBLE_OFFSET + violation if violation > 0 else scaled
+        return cls(fom, objective, violation == 0, scaled, tuple(constraints))
+
+    @classmethod
+    def unmeasured(cls, constraints: Sequence[float], fom: float) -> "Score":
+        """The objective could not be taken: infeasible, at ``fom``; the constraints as measured."""
+        return cls(fom, None, False, math.inf, tuple(constraints))
+
+
 @dataclass
 class Outcome:
-    """What one simulation of one point gave."""
+    """What one simulation of one point gave: its status, measures and ``Score`` fields (a failed simulation
+    has ``fom = objective_fom = +inf`` and no constraint values)."""
 
     status: Status
     fom: float = math.inf
@@ -94,6 +148,14 @@ class Outcome:
     feasible: bool | None = None        # None: the problem has no constraints
     error: str | None = None
     seconds: float = 0.0
+    objective_fom: float = math.inf     # the objective on the FoM's scale (Score.objective_fom)
+    constraints: tuple[float, ...] = () # normalized constraint values, <= 0 met (Score.constraints)
+
+    @classmethod
+    def scored(cls, score: Score, measures: dict[str, float], seconds: float, error: str | None = None) -> "Outcome":
+        """A simulation that ran (``error`` notes measures it could not take), judged by ``score``."""
+        return cls(Status.OK, score.fom, measures, score.objective, score.feasible, error, seconds,
+                   score.objective_fom, score.constraints)
 
 
 class Problem:
@@ -142,12 +204,30 @@ class Problem:
         return np.array([p.to_unit(np.array(p.init)).item() if p.init is not None else 0.5
                          for p in self.parameters])
 
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        """One name per column of the constraint matrix the methods are told (empty: unconstrained)."""
+        return ()
+
+    def target_fom(self) -> float | None:
+        """The FoM at or below which a feasible design meets the spec and the run may stop (None: no target)."""
+        return None
+
+    def artifacts(self, params: dict[str, float]) -> dict[str, str]:
+        """Files (name -> text) that reproduce the best design outside zoaf, written to the run directory."""
+        return {}
+
     def as_dict(self, x: np.ndarray) -> dict[str, float]:
         return {p.name: (int(v) if p.integer else float(v)) for p, v in zip(self.parameters, x)}
 
     def simulate(self, x: np.ndarray) -> Outcome:
         """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
         raise NotImplementedError
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """Measures the FoM is made of: a best point without one of them is no sizing found (none here)."""
+        return ()
 
     def metadata(self) -> dict[str, Any]:
         """What identifies this problem in a history (checked on resume)."""
@@ -157,19 +237,52 @@ class Problem:
         """Release per-process resources (an ngspice session); the problem stays usable."""
 
 
+#: One constraint of a FunctionProblem: ``g(x) -> value or array``, each value ``<= 0`` when met.
+ConstraintFun = Callable[[np.ndarray], Any]
+
+
 class FunctionProblem(Problem):
-    """A Python black box ``fun(x) -> float`` over physical ``x``. Exceptions and NaN count as failures."""
+    """A Python black box ``fun(x) -> float`` over physical ``x``. Exceptions and NaN count as failures.
+
+    ``constraints``: callables ``g(x) -> value or array``, each value ``<= 0`` when met (zoaf's convention;
+    ``zoaf.minimize`` converts scipy's). Each is called once at construction, at ``x0`` or the box centre, to
+    learn how many values it returns (as scipy does at ``x0``); those calls are not simulations. The FoM then
+    ranks feasible before infeasible as a circuit's does; a feasible point's FoM is its squashed value.
+    """
 
     name = "function"
 
-    def __init__(self, fun: Callable[[np.ndarray], float], parameters: Sequence[Parameter]) -> None:
+    def __init__(self, fun: Callable[[np.ndarray], float], parameters: Sequence[Parameter], *,
+                 constraints: Sequence[ConstraintFun] = (), target: float | None = None) -> None:
         super().__init__(parameters)
         self.fun = fun
+        self.constraints = tuple(constraints)
+        u0 = self.x0_unit()
+        x0 = self.to_physical(np.full(self.dim, 0.5) if u0 is None else u0)
+        try:
+            sizes = [np.asarray(g(x0.copy()), dtype=float).size for g in self.constraints]
+        except Exception as e:
+            raise InputError(f"constraints: calling one at x = {x0.tolist()} raised {type(e).__name__}: {e}") from None
+        self._constraint_names = tuple(f"c{j}" for j in range(sum(sizes)))
+        self.target = target
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        return self._constraint_names
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "constraints": len(self._constraint_names), "target": self.target}
+
+    def target_fom(self) -> float | None:
+        if self.target is None:
+            return None
+        return Score.of(float(self.target), [-1.0] * len(self.constraint_names)).fom
 
     @classmethod
     def from_bounds(cls, fun: Callable[[np.ndarray], float], bounds: Sequence[tuple[float, float]] | np.ndarray,
                     *, integers: Sequence[int] | None = None, log: Sequence[int] | None = None,
-                    x0: Sequence[float] | None = None) -> "FunctionProblem":
+                    x0: Sequence[float] | None = None, constraints: Sequence[ConstraintFun] = (),
+                    target: float | None = None) -> "FunctionProblem":
         """scipy-style construction: ``bounds`` as (lo, hi) pairs, index lists for integer and log axes."""
         bounds = np.asarray(bounds, dtype=float)
         if bounds.ndim != 2 or bounds.shape[1] != 2:
@@ -183,16 +296,61 @@ class FunctionProblem(Problem):
             raise InputError(f"x0 has {len(x0)} values for {d} bounds")
         params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
                             None if x0 is None else float(x0[i])) for i, (lo, hi) in enumerate(bounds)]
-        return cls(fun, params)
+        return cls(fun, params, constraints=constraints, target=target)
 
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()
         try:
             value = float(self.fun(np.array(x, dtype=float)))
+            cons = [float(v) for g in self.constraints for v in np.ravel(np.asarray(g(np.array(x, dtype=float)), float))]
         except (SimulationError, ArithmeticError, ValueError) as e:
             return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         dt = time.perf_counter() - t0
-        if math.isnan(value):
-            return Outcome(Status.FAILED, error="function returned NaN", seconds=dt)
-        return Outcome(Status.OK, fom=value, objective=value, seconds=dt)
+        if math.isnan(value) or any(math.isnan(v) for v in cons):
+            return Outcome(Status.FAILED, error="function or constraint returned NaN", seconds=dt)
+        if len(cons) != len(self.constraint_names):
+            return Outcome(Status.FAILED, error=f"constraints returned {len(cons)} values, "
+                           f"{len(self.constraint_names)} at the start point", seconds=dt)
+        return Outcome.scored(Score.of(value, cons), {}, dt)
 
+
+def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
+    """scipy.optimize's constraints as zoaf's (``g(x) <= 0`` met): a dict ``{"type": "ineq", "fun": g,
+    "args": ()}`` (met when ``g(x) >= 0``), a list of them, ``NonlinearConstraint`` or ``LinearConstraint``.
+
+    Equality constraints are refused: a sampled point never meets ``h(x) = 0`` exactly, so a zeroth-order
+    method could only report every point infeasible.
+    """
+    from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+    items = [constraints] if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)) \
+        else list(constraints or ())
+    return [_one_constraint(c, j) for j, c in enumerate(items)]
+
+
+def _one_constraint(c: Any, j: int) -> ConstraintFun:
+    from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+    equality = ("constraints[{j}]: equality constraints are not supported (a sampled point never meets "
+                "h(x) = 0 exactly); eliminate a variable or bound h with two 'ineq' constraints and a tolerance")
+    if isinstance(c, dict):
+        extra = set(c) - {"type", "fun", "args", "jac"}
+        if extra or c.get("type") not in ("ineq", "eq") or not callable(c.get("fun")):
+            raise InputError(f"constraints[{j}]: expected {{'type': 'ineq', 'fun': g}}, got {c!r}")
+        if c["type"] == "eq":
+            raise InputError(equality.format(j=j))
+        fun, args = c["fun"], tuple(c.get("args", ()))
+        return lambda x: -np.asarray(fun(x, *args), dtype=float)
+    if isinstance(c, (NonlinearConstraint, LinearConstraint)):
+        fun = c.fun if isinstance(c, NonlinearConstraint) else (lambda x, A=np.atleast_2d(c.A): A @ x)
+        lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
+        if np.any(lb == ub):
+            raise InputError(equality.format(j=j))
+        return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
+    raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, got {type(c).__name__}")
+
+
+def _two_sided(v: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """``lb <= v <= ub`` as values ``<= 0`` met: one per finite side (infinite sides are dropped)."""
+    lb, ub = np.broadcast_to(lb, v.shape), np.broadcast_to(ub, v.shape)
+    return np.concatenate([(lb - v)[np.isfinite(lb)], (v - ub)[np.isfinite(ub)]])

@@ -1,17 +1,17 @@
 """Drive one optimization: a loop of ask -> evaluate -> tell, recording every call in the history.
 
-With ``out=DIR`` the run writes DESIGN.md's run directory (``history.db`` as it goes; ``result.json``,
+With ``out=DIR`` the run writes its run directory (``history.db`` as it goes; ``result.json``,
 ``best.cir`` and ``convergence.png`` at the end). ``resume=True`` replays ``history.db``: the optimizer
 retraces its asks, each answered from the recorded row (checked to be the same point), then continues, so an
 interrupted run ends exactly where the uninterrupted one would.
 """
 from __future__ import annotations
 
-import json
+import functools
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,9 +20,10 @@ import numpy as np
 from . import __version__, registry
 from .errors import InputError
 from .evaluate import Evaluator
-from .history import History, Record
-from .optim import Result, StopReason
-from .problem import FunctionProblem, Problem
+from .history import History, Record, RunMeta
+from .optim import Optimizer, Result, StopReason
+from .problem import FunctionProblem, Problem, scipy_constraints
+from .rundir import run_directory, write_run_dir
 
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
 MAX_FREE_BATCHES = 200
@@ -48,6 +49,10 @@ class _Tally:
         elif self.best is None or r.fom < self.best.fom:
             self.best = r
 
+    def reached(self, target_fom: float) -> bool:
+        """A feasible design (or any, unconstrained) at or below the target's FoM has been evaluated."""
+        return self.best is not None and self.best.outcome.feasible is not False and self.best.fom <= target_fom
+
 
 def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int, method: str,
                 seed: int | None, stop: StopReason | None) -> Result:
@@ -58,30 +63,74 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
                       else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
+    if any(m not in o.measures for m in problem.needed) and stop not in (None, StopReason.INTERRUPTED):
+        stop = StopReason.FAILED      # the best point lacks a measure its FoM needs: no sizing was found
     x = np.array([best.params[n] for n in problem.names], dtype=float)
     return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
-                  measures=o.measures, feasible=o.feasible, objective=o.objective, method=method, seed=seed,
-                  history=records, **counts)
+                  measures=o.measures, feasible=o.feasible, objective=o.objective,
+                  constr=np.array(o.constraints, dtype=float), method=method, seed=seed, history=records, **counts)
 
 
-def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> dict:
+def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> RunMeta:
     """What must match for a resume (problem identity, method, budget, seed, options)."""
-    return {"problem": problem.metadata(), "method": method, "budget": budget, "seed": seed,
-            "options": {k: options[k] for k in sorted(options)}}
+    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)})
 
 
-def _check_resume(history: History, expected: dict[str, Any]) -> None:
-    found = history.meta()
-    for key, value in expected.items():
-        if json.loads(json.dumps(value, default=str)) != found.get(key):
-            raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
-                             f"(recorded {found.get(key)!r}, now {value!r})")
+def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
+    """Refuse to resume the run recorded in ``history`` as another one (the first field that differs)."""
+    if recorded is None:
+        raise InputError(f"{history}: no run metadata: nothing to resume")
+    for key, then, now in expected.differences(recorded)[:1]:
+        raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
+                         f"(recorded {then!r}, now {now!r})")
 
 
+def _tell(opt: Optimizer, u: np.ndarray, batch: list[Record], m: int) -> None:
+    """Tell the FoMs and, on a constrained problem, the (k, m) constraint values (+inf rows for failures) and
+    the objective on the FoM's scale."""
+    f = np.array([r.fom for r in batch])
+    charged = np.array([r.charged for r in batch])
+    if m == 0:
+        opt.tell(u, f, charged=charged)
+        return
+    c = np.array([r.outcome.constraints or (np.inf,) * m for r in batch], dtype=float)
+    opt.tell(u, f, c, objective=np.array([r.outcome.objective_fom for r in batch]), charged=charged)
+
+
+def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
+    """The run's history (in memory without a run directory), checked for a resume or started."""
+    hist = History(None if outdir is None else outdir / "history.db")
+    try:
+        if resume:
+            hist.check_resumable()
+            check_resume(hist.path, hist.run_meta(), meta)
+        else:
+            hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
+                         machine=platform.platform(), started=time.time())
+    except BaseException:
+        hist.close()
+        raise
+    return hist
+
+
+def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Run ``optimize`` inside its checked and locked run directory (``rundir.run_directory``), if it has one."""
+    @functools.wraps(run)
+    def wrapper(problem: Problem, *, out: str | Path | None = None, resume: bool = False, **kw: Any) -> Result:
+        if out is None:
+            return run(problem, resume=resume, **kw)
+        with run_directory(out, resume) as outdir:
+            return run(problem, out=outdir, resume=resume, **kw)
+    return wrapper
+
+
+@_in_run_directory
 def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, method: str = "zoaf",
              workers: int = 0, out: str | Path | None = None, resume: bool = False,
              evaluator: Evaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
     """Minimize ``problem`` with ``method`` under a budget of simulations; returns the best evaluated point.
+
+    The run stops early when a feasible design reaches the problem's target (``StopReason.TARGET``).
 
     Args:
         workers: simulations in parallel (worker processes); 0 evaluates in this process.
@@ -93,102 +142,65 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     """
     if budget < 1:
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    if seed is not None and seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
-    meta = run_metadata(problem, method, budget, seed, options)
-    outdir = None if out is None else Path(out)
-    if outdir is not None:
-        if not resume and (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
-        if resume and not (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: nothing to resume (no history.db)")
-        outdir.mkdir(parents=True, exist_ok=True)
-    hist = History(None if outdir is None else outdir / "history.db")
-    if resume:
-        _check_resume(hist, meta)
-    else:
-        hist.set_meta({**meta, "zoaf": __version__, "python": sys.version.split()[0],
-                       "numpy": np.__version__, "machine": platform.platform(), "started": time.time()})
-    replay = hist.records()
-    records: list[Record] = []
-    tally = _Tally()
-    ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
-    t0 = time.perf_counter() - (replay[-1].wall if replay else 0.0)
-    stop: StopReason | None = None
+    outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
+    with _open_history(outdir, resume, run_metadata(problem, method, budget, seed, options)) as hist:
+        ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
+        ev.record_to(hist)
+        records: list[Record] = []
+        tally = _Tally()
+        try:
+            stop = _loop(opt, ev, problem, records, tally,
+                         lambda: callback is not None and callback(
+                             make_result(problem, records, tally, opt.nit, method, seed, None)))
+        finally:
+            if evaluator is None:
+                ev.close()
+        result = make_result(problem, records, tally, opt.nit, method, seed, stop)
+        if outdir is not None:
+            write_run_dir(outdir, problem, result)
+    return result
+
+
+def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record], tally: _Tally,
+          stop_asked: Callable[[], bool]) -> StopReason | None:
+    """ask -> evaluate -> tell until the method is done, the target is reached or the caller stops the run;
+    ``records`` and ``tally`` grow as batches complete. Returns why it stopped."""
+    m, target = len(problem.constraint_names), problem.target_fom()
     free_batches = 0
     try:
         while not opt.done:
             u = opt.ask()
-            phase = opt.phase
-            x = problem.to_physical(u)
-            k = min(len(u), len(replay) - len(records))
-            results: list[tuple[np.ndarray, Any, bool]] = []
-            for i in range(max(k, 0)):       # answered from the history being replayed
-                rec = replay[len(records) + i]
-                if rec.params != problem.as_dict(x[i]):
-                    raise InputError(f"{hist.path}: cannot resume: simulation {rec.idx} of the history is "
-                                     f"another point than the method asks now (history from another version?)")
-                ev.seed_cache(x[i], rec.outcome)
-                results.append((x[i], rec.outcome, rec.charged))
-            if len(results) < len(u):
-                results += ev.evaluate(u[len(results):])
-            for (xi, o, charged), ui in zip(results, u):
-                if len(records) < len(replay):
-                    rec = replay[len(records)]
-                else:
-                    rec = Record(len(records), ui, problem.as_dict(xi), o, phase, charged,
-                                 time.perf_counter() - t0)
-                    hist.append(rec)
-                records.append(rec)
-                tally.add(rec)
-            charged = np.array([c for _, _, c in results])
-            opt.tell(u, np.array([o.fom for _, o, _ in results]), charged=charged)
-            free_batches = 0 if charged.any() else free_batches + 1
+            batch = ev.evaluate(u, opt.phase)
+            records += batch
+            for r in batch:
+                tally.add(r)
+            _tell(opt, u, batch, m)
+            free_batches = 0 if any(r.charged for r in batch) else free_batches + 1
             if free_batches >= MAX_FREE_BATCHES:
-                stop = StopReason.CONVERGED
-                break
-            if callback is not None and callback(make_result(problem, records, tally, opt.nit, method, seed, None)):
-                stop = StopReason.INTERRUPTED
-                break
-        stop = stop or opt.stop_reason
+                return StopReason.CONVERGED
+            if target is not None and tally.reached(target):
+                return StopReason.TARGET
+            if stop_asked():
+                return StopReason.INTERRUPTED
     except KeyboardInterrupt:
-        stop = StopReason.INTERRUPTED
-    finally:
-        if evaluator is None:
-            ev.close()
-    result = make_result(problem, records, tally, opt.nit, method, seed, stop)
-    if outdir is not None:
-        write_run_dir(outdir, problem, result)
-    hist.close()
-    return result
-
-
-def result_dict(result: Result) -> dict[str, Any]:
-    """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
-    return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
-            "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
-            "nfev": result.nfev, "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
-            "params": result.params, "measures": result.measures, "objective": result.objective,
-            "feasible": result.feasible, "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
-
-
-def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
-    from .plots import plot_convergence   # matplotlib only when a run directory is written
-
-    (outdir / "result.json").write_text(json.dumps(result_dict(result), indent=2, default=float) + "\n")
-    if result.params and hasattr(problem, "sized_netlist"):
-        from .spice import SPICEINIT
-
-        (outdir / "best.cir").write_text(problem.sized_netlist(result.params))
-        (outdir / ".spiceinit").write_text(SPICEINIT)     # `cd DIR && ngspice -b best.cir` as the session ran it
-    plot_convergence(result.history, outdir / "convergence.png",
-                     f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
+        return StopReason.INTERRUPTED
+    return opt.stop_reason
 
 
 def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, seed: int | None = None,
-             method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None,
-             callback: Callback | None = None, **options: Any) -> Result:
+             method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None, constraints: Any = (),
+             target: float | None = None, callback: Callback | None = None, **options: Any) -> Result:
     """Minimize a Python black box ``fun(x) -> float`` within ``bounds`` in at most ``budget`` calls.
+
+    ``constraints`` are scipy's (``{"type": "ineq", "fun": g}`` met when ``g(x) >= 0``, a list of them,
+    ``NonlinearConstraint``, ``LinearConstraint``; equality constraints are refused). The FoM then ranks any
+    feasible point before any infeasible one; the result's ``fun`` is ``fun(x)`` of the best point, ``constr``
+    its constraint values in zoaf's convention (``<= 0`` met) and ``maxcv`` the largest violation. ``target``:
+    stop once a feasible point has ``fun(x) <= target``.
 
     Example:
         >>> import numpy as np, zoaf
@@ -196,5 +208,7 @@ def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, se
         >>> bool(res.fun < 1e-3)
         True
     """
-    problem = FunctionProblem.from_bounds(fun, bounds, integers=integers, log=log, x0=x0)
-    return optimize(problem, budget=budget, seed=seed, method=method, callback=callback, **options)
+    problem = FunctionProblem.from_bounds(fun, bounds, integers=integers, log=log, x0=x0,
+                                          constraints=scipy_constraints(constraints), target=target)
+    result = optimize(problem, budget=budget, seed=seed, method=method, callback=callback, **options)
+    return result if result.objective is None else replace(result, fun=result.objective)

@@ -10,8 +10,8 @@ Format (DESIGN.md)::
     nf5 = { lo = 1, hi = 16, type = "int" }
     [measures]
     gain_db = { unit = "dB" }
-    [objectives]              # the first is the default
-    peaking = { minimize = "peaking_db", constraints = ["gain_db >= 50"] }
+    [objectives]              # the first is the default; target: stop once a feasible design reaches it
+    peaking = { minimize = "peaking_db", constraints = ["gain_db >= 50"], target = 0.5 }
 
 Constraints are parsed (``name op number``), never ``eval``-ed. Every error names the file, the key and what
 is wrong. Names are case-insensitive, as in SPICE.
@@ -19,28 +19,21 @@ is wrong. Names are case-insensitive, as in SPICE.
 from __future__ import annotations
 
 import math
-import operator
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from . import units
 from .errors import InputError
-from .problem import Parameter
+from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squash  # noqa: F401 (re-exported)
 
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
 
-#: Feasible FoMs are signed-log compressed objectives, below this offset for any physical value (|v| < 1e30);
-#: infeasible FoMs are the offset plus the normalized violation, so any feasible point beats any infeasible one
-#: and the violation keeps full float resolution (an offset like 1e30 would swallow it).
-INFEASIBLE_OFFSET = 100.0
-#: Violation charged for a constraint whose measure is missing (the simulation ran but the measure could not be
-#: taken, e.g. no unity-gain crossing): worse than any ordinary miss, still better than a failed simulation.
-MISSING_VIOLATION = 10.0
+#: A spec is a page of TOML: more is not one (and is not read into memory).
+MAX_SPEC_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -59,50 +52,54 @@ class Constraint:
         name, op, number = m.groups()
         return cls(name.lower(), op, units.parse(number, what=f"{where}: bound of {text!r}"))
 
-    def violation(self, value: float | None) -> float:
-        if value is None or not math.isfinite(value):
+    def value(self, measured: float | None) -> float:
+        """The normalized constraint value handed to the methods: <= 0 when met, > 0 by the relative miss.
+
+        ``gain_db >= 60`` gives ``(60 - gain)/60``; ``<=`` the mirror (normalized by 1 when the bound is 0).
+        Not capped, so a method that models it sees the slope far from feasibility; a missing measure gives
+        ``MISSING_VIOLATION``, the violation the FoM charges for it. A strict inequality met with equality
+        gives 1e-12 (not met).
+        """
+        if measured is None or not math.isfinite(measured):
             return MISSING_VIOLATION
-        if _OPS[self.op](value, self.bound):
-            return 0.0
-        gap = abs(value - self.bound) / (abs(self.bound) if self.bound != 0 else 1.0)
-        return min(gap, MISSING_VIOLATION) if gap > 0 else 1e-12   # on the bound of a strict inequality
+        norm = abs(self.bound) if self.bound != 0 else 1.0
+        gap = (self.bound - measured if self.op in (">=", ">") else measured - self.bound) / norm
+        return 1e-12 if gap == 0 and self.op in (">", "<") else gap
 
     def __str__(self) -> str:
         return f"{self.measure} {self.op} {units.format(self.bound)}"
 
 
-def squash(v: float, scale: float = 1.0) -> float:
-    """Monotone signed log compression: ~v near 0, logarithmic for huge values (|squash| < 70 for |v| < 1e30)."""
-    return math.copysign(math.log1p(abs(v) / scale), v)
-
-
 @dataclass(frozen=True)
 class Objective:
-    """A named figure of merit: one measure to minimize or maximize under constraints."""
+    """A named figure of merit: one measure to minimize or maximize under constraints, with an optional target
+    (the measure's value at which the spec is met: a run may stop at the first feasible design reaching it)."""
 
     name: str
     measure: str
     sense: str                     # "minimize" | "maximize"
     constraints: tuple[Constraint, ...] = ()
     scale: float = 1.0             # the squash's linear range, in the measure's unit
+    target: float | None = None
 
-    def evaluate(self, measures: Mapping[str, float]) -> tuple[float, float | None, bool | None]:
-        """(FoM, raw objective value, feasible); lower FoM is better, +inf when the objective is missing."""
+    def evaluate(self, measures: Mapping[str, float]) -> Score:
+        """Judge one simulation's measures; lower FoM is better. A missing objective measure gives the finite
+        ``INFEASIBLE_OFFSET + MISSING_VIOLATION * (1 + constraints)``: behind every measured design, ahead of
+        a failed simulation (+inf)."""
+        values = [c.value(measures.get(c.measure)) for c in self.constraints]
         raw = measures.get(self.measure)
         if raw is None or not math.isfinite(raw):
-            return INFEASIBLE_OFFSET + MISSING_VIOLATION * (1 + len(self.constraints)), None, False
-        fom, feasible = penalized(raw if self.sense == "minimize" else -raw, self.constraints, measures, self.scale)
-        return fom, raw, feasible
+            return Score.unmeasured(values, INFEASIBLE_OFFSET + MISSING_VIOLATION * (1 + len(self.constraints)))
+        return Score.of(self._signed(raw), values, self.scale, raw)
 
+    def target_fom(self) -> float | None:
+        """The FoM of a feasible design whose objective equals the target (None without a target)."""
+        if self.target is None:
+            return None
+        return Score.of(self._signed(self.target), [-1.0] * len(self.constraints), self.scale).fom
 
-def penalized(value: float, constraints: Sequence[Constraint], measures: Mapping[str, float],
-              scale: float = 1.0) -> tuple[float, bool | None]:
-    """(FoM, feasible) of a value to minimize under constraints: feasible points by squashed value, any
-    feasible before any infeasible, infeasible ones by total normalized violation. Unconstrained: the value."""
-    if not constraints:
-        return value, None
-    violation = sum(c.violation(measures.get(c.measure)) for c in constraints)
-    return (INFEASIBLE_OFFSET + violation, False) if violation > 0 else (squash(value, scale), True)
+    def _signed(self, raw: float) -> float:
+        return raw if self.sense == "minimize" else -raw
 
 
 @dataclass
@@ -144,11 +141,16 @@ class Spec:
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
         try:
-            raw = path.read_bytes()
+            if path.exists() and not (path.is_file() or path.is_dir()):   # a FIFO blocks, /dev/zero never ends
+                raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
+            with path.open("rb") as f:
+                raw = f.read(MAX_SPEC_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"{path}: spec file not found (give one with --spec)") from None
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
+        if len(raw) > MAX_SPEC_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec")
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)
@@ -255,7 +257,7 @@ def _objective(where: str, name: str, value: Any) -> Objective:
     key = f"{where}: objectives.{name}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
-    extra = set(value) - {"minimize", "maximize", "constraints", "scale"}
+    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target"}
     if extra:
         raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
     senses = [s for s in ("minimize", "maximize") if s in value]
@@ -271,4 +273,5 @@ def _objective(where: str, name: str, value: Any) -> Objective:
     scale = units.parse(value.get("scale", 1.0), what=f"{key}.scale")
     if scale <= 0:
         raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
-    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale)
+    target = None if "target" not in value else units.parse(value["target"], what=f"{key}.target")
+    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target)

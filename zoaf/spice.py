@@ -3,19 +3,23 @@
 :class:`SpiceSession` drives libngspice (through PySpice's ``NgSpiceShared``) in this process: the netlist is
 loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
 (``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
-decks (see /work/shared/NGSPICE.md). There is one libngspice per process: sessions share it, a new session
+decks. There is one libngspice per process: sessions share it, a new session
 removes the previous one's circuit. The library is not thread-safe: use a session from one thread, and one
 worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``;
-    2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``),
-       then the netlist's ``.meas`` statements of that analysis type as ``meas`` commands (a ``.meas ac`` or
-       ``.meas sp`` after ``.sp`` runs as ``meas ac`` on the sp plot: ``meas sp`` crashes ngspice 39);
-       a ``.control`` block is replayed after the analyses, or instead of them when it runs analyses itself
-       (``run`` then stands for the netlist's analyses), as ``ngspice -b`` does;
-    3. every result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
-ngspice's output is captured per command and classified (:func:`classify`) into zoaf's typed errors.
+    2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``);
+       ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
+       which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
+       commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
+       analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
+       analyses);
+    3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
+A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
+whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg_run`` when batch mode would),
+its results read from what it prints. ngspice's output is captured per command and classified
+(:func:`classify`) into zoaf's typed errors.
 
 :func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
 reference the session is tested and benchmarked against.
@@ -42,71 +46,25 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
-from .netlist import ANALYSES, Measure, Netlist
+from .netlist import ANALYSES, Netlist
+from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements, strip_prefix
 
 __all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
 
 #: Default wall-clock limit of one evaluation, seconds.
 DEFAULT_TIMEOUT = 60.0
-#: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
-_PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
-                   "no circuit loaded", "aren't any circuits loaded", "there is no circuit", ".end statement",
-                   "could not find include file", "unknown subckt", "undefined", "syntax error",
-                   "unknown parameter", "unrecognized")
-_CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operating point failed",
-                         "cannot recover", "singular matrix", "iteration limit", "simulation interrupted",
-                         "no convergence", "analysis not run", "no data saved")
-_MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
-#: Lines that contain a trigger word but are harmless.
-_BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
-           "circuit:", "reset re-loads circuit", "trying gmin")   # ngspice recovers after a failed gmin step   # the last two echo the netlist's title, which may say "error"
 #: Plot-name prefixes each analysis creates (``noise`` makes two plots; ``noise`` prefix covers both).
 _PLOT_PREFIX = {"op": "op", "ac": "ac", "dc": "dc", "tran": "tran", "noise": "noise", "sp": "sp", "pz": "pz",
                 "tf": "tf", "sens": "sens", "disto": "disto", "pss": "pss", "hb": "hb"}
-#: Which ``.meas`` types run on a plot of each type (``meas sp`` segfaults: run as ``meas ac`` on sp plots).
-_MEAS_ON_PLOT = {"ac": ("ac", "sp"), "sp": ("ac", "sp"), "dc": ("dc",), "tran": ("tran",)}
+#: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
+#: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
+MEAS_PRECISION = "16"
 #: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
 #: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
 SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 _HISTORY_EVERY = 100
 _log = logging.getLogger(__name__)
-
-
-def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None
-             ) -> SimulationError | None:
-    """The error ngspice's output ``lines`` of one command report, or None when they report none.
-
-    Args:
-        lines: ngspice's output of one command (``stdout``/``stderr`` prefixes already removed).
-        context: what was run, for the message (``"reset"``, ``"ac dec 10 1 1g"``).
-        default: the error type for an unclassified ``error``/``failed`` line (None: SimulationError).
-    """
-    lines = [ln for ln in lines if ln.strip()]
-    low = [ln.lower() for ln in lines]
-    bad = [i for i, s in enumerate(low)
-           if (not s.lstrip().startswith(_BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
-    hits = [i for i in bad if any(w in low[i] for w in ("error", "fail", "abort", "not parsed", "cannot",
-                                                        "too small", "transient op started",
-                                                        "could not find", "out of interval", "undefined",
-                                                        "interrupted", "singular"))]
-    if not hits:
-        return None
-    text = "\n".join(lines)
-    first = lines[hits[0]].strip()
-    for i in hits:
-        if any(p in low[i] for p in _PARSE_PATTERNS):
-            err = ParseError(f"{context}: {lines[i].strip()}", text)
-            if any("cannot recover" in s or "fatal error" in s for s in low):
-                err.needs_new_process = True
-            return err
-    for i in hits:
-        if any(p in low[i] for p in _CONVERGENCE_PATTERNS):
-            return ConvergenceError(f"{context}: {lines[i].strip()}", text)
-    for i in hits:
-        if any(p in low[i] for p in _MEASURE_PATTERNS):
-            return MeasureError(f"{context}: {lines[i].strip()}", text)
-    return (default or SimulationError)(f"{context}: {first}", text)
 
 
 # ---------------------------------------------------------------------- the process's libngspice
@@ -152,6 +110,8 @@ def shared_ngspice():
                     self._has_xspice = self._has_cider = True
                     self._extensions = []
 
+            # Read by ngspice at each `.meas`; a subprocess `ngspice -b` (run_batch) inherits it.
+            os.environ["NGSPICE_MEAS_PRECISION"] = MEAS_PRECISION
             ng = _Ng()
             ng.ffi = ffi
             _SHARED = ng
@@ -171,7 +131,7 @@ def _command(ng, command: str) -> list[str]:
     """Send one command; return its output lines without ``stdout``/``stderr`` prefixes."""
     ng.lines = []
     ng._ngspice_shared.ngSpice_Command(command.encode())
-    return _strip_prefix(ng.lines)
+    return strip_prefix(ng.lines)
 
 
 def _variables(ng) -> set[str]:
@@ -186,12 +146,17 @@ def _forget_previous_deck(ng) -> None:
         _command(ng, f"unset {name}")
 
 
-def _strip_prefix(lines: list[str]) -> list[str]:
-    out = []
-    for ln in lines:
-        head, _, rest = ln.partition(" ")
-        out.append(rest if head in ("stdout", "stderr") else ln)
-    return out
+def _why(lines: list[str], name: str) -> str:
+    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
+    it when that says why ("out of interval"), never a background-thread note."""
+    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
+    at = next((i for i, s in enumerate(said) if name in s.split()), None)
+    if at is None:
+        return "no result"
+    before = said[at - 1] if at > 0 else ""
+    if before and "=" not in before and not before.lower().startswith("measurements for"):
+        return f"{before} ({said[at]})"
+    return said[at]
 
 
 # ---------------------------------------------------------------------- the session
@@ -235,13 +200,17 @@ class SpiceSession:
             prev.close()
         _forget_previous_deck(ng)
         _command(ng, "set ngbehavior=hsa")
+        if self.netlist.faithful_reasons:
+            self._loaded = True                   # the deck is loaded afresh by each evaluation
+            SpiceSession._active = self
+            return
         deck = self.netlist.session_deck()
         ffi = ng.ffi
         keep = [ffi.new("char[]", line.encode()) for line in deck]
         arr = ffi.new("char*[]", keep + [ffi.NULL])
         ng.lines = []
         rc = ng._ngspice_shared.ngSpice_Circ(arr)
-        out = _strip_prefix(ng.lines)
+        out = strip_prefix(ng.lines)
         err = classify(out, context=f"loading {self.netlist.path}", default=ParseError)
         if rc != 0 or err is not None or not any(s.startswith("Circuit:") for s in out):
             if not isinstance(err, ParseError):
@@ -295,12 +264,12 @@ class SpiceSession:
         if not ng.bg_done.wait(max(0.0, deadline - time.monotonic())):
             lib.ngSpice_Command(b"bg_halt")
             ng.bg_done.wait(10.0)
-            out = _strip_prefix(ng.lines)
+            out = strip_prefix(ng.lines)
             self._settle()
             raise Timeout(f"{command}: still running after the {self.timeout:g} s limit (halted)",
                           "\n".join(out))
         self._settle()
-        return _strip_prefix(ng.lines)
+        return strip_prefix(ng.lines)
 
     def _settle(self) -> None:
         lib = self._ng._ngspice_shared
@@ -337,6 +306,8 @@ class SpiceSession:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.evaluations += 1
         try:
+            if nl.faithful_reasons:
+                return self._evaluate_batch(new, wanted, deadline)
             return self._evaluate(new, wanted, deadline)
         except ParseError as e:
             # A circuit that failed to re-parse is gone from ngspice: reload it before the next evaluation.
@@ -381,10 +352,33 @@ class SpiceSession:
             self._replay_control(results, where, deadline)
         return self._collect(results, where, wanted)
 
+    def _evaluate_batch(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None
+                        ) -> dict[str, float]:
+        """The whole sized deck, loaded afresh and run as ``ngspice -b`` runs it: ``source`` (which runs its
+        ``.control`` block), then ``run`` when batch mode would; results are what it prints.
+
+        For decks with constructs ngspice handles while reading them (:attr:`Netlist.faithful_reasons`). As
+        slow as a deck load per evaluation, but in this process and under the same time limit.
+        """
+        nl = self.netlist
+        values = {k: float(v) for k, v in new.items()}
+        with tempfile.TemporaryDirectory(prefix="zoaf-deck-") as tmp:
+            path = Path(tmp) / "deck.cir"
+            path.write_text(nl.batch_deck(values))
+            try:
+                out = self._run_analysis(f"source {path}", deadline)
+                if nl.batch_runs_dot_analyses:
+                    out += self._run_analysis("run", deadline)
+            finally:
+                self._cmd("remcirc")
+        results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
+        return _select(results, wanted, out)
+
     def _analysis(self, command: str, results: dict[str, float], deadline: float | None) -> None:
+        """Run one analysis; take the results its ``.meas`` cards print (ngspice runs them after it)."""
         kind = command.split(None, 1)[0]
         before = self._plot()
-        out = self._run_analysis(command, deadline)
+        out, meas = split_measurements(self._run_analysis(command, deadline))
         err = classify(out, context=command, default=ConvergenceError)
         if err is not None:
             raise err
@@ -393,38 +387,19 @@ class SpiceSession:
         if not plot.startswith(prefix) or (plot == before and kind != "op"):
             raise ConvergenceError(f"{command}: produced no {kind} plot (current plot {plot!r})",
                                    "\n".join(out))
-        for m in self.netlist.measures:
-            if prefix not in _MEAS_ON_PLOT[m.analysis]:
-                continue
-            mout = self._cmd(self._meas_command(m))
-            value = self._vec(m.name)
-            if value is None or value.size == 0:
+        mine = [m for m in self.netlist.measures if m.analysis == prefix]
+        results.update(printed_results(meas, [m.name for m in mine]))
+        for m in mine:
+            if prefix == "sp":
+                # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
+                meas = self._cmd("meas ac " + m.text.split(None, 2)[2])
+                value = self._vec(m.name)
+                if value is not None and value.size:
+                    results[m.name] = float(np.real(value[0]))
+            if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                reason = next((s.strip() for s in mout if s.strip()), "no result")
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
-                                      "\n".join(mout)))
-                continue
-            results[m.name] = float(np.real(value[0]))
-
-    @staticmethod
-    def _meas_command(m: Measure) -> str:
-        """The command that computes ``.meas`` ``m`` on the current plot.
-
-        ``meas sp`` segfaults ngspice 39: it runs as ``meas ac`` (the sp plot has the same layout).
-        ``param='expr'`` measures do not work as commands: they become ``let name = expr`` (the other measures
-        they use are vectors of the current plot; ``.param`` values are not visible there).
-        """
-        pm = re.match(r"^meas\s+\w+\s+(\S+)\s+param\s*=\s*(.+)$", m.text)
-        if pm:
-            expr = pm.group(2).strip()
-            if len(expr) > 1 and expr[0] == expr[-1] and expr[0] in "'\"":
-                expr = expr[1:-1]
-            elif expr.startswith("{") and expr.endswith("}"):
-                expr = expr[1:-1]
-            return f"let {pm.group(1)} = {expr}"
-        if m.analysis == "sp":
-            return "meas ac " + m.text.split(None, 2)[2]
-        return m.text
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {_why(meas, m.name)}",
+                                      "\n".join(meas)))
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
                         ) -> None:
@@ -441,7 +416,9 @@ class SpiceSession:
                 continue
             out = self._cmd(c)
             err = classify(out, context=c, default=SimulationError)
-            if err is not None:
+            if isinstance(err, MeasureError):
+                self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
+            elif err is not None:
                 raise err
             if word in ("if", "while", "repeat", "dowhile", "foreach"):
                 depth += 1
@@ -476,19 +453,20 @@ class SpiceSession:
             message, output = self._missing[0]
             more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
             raise MeasureError(message + more, output, results)
-        if wanted is None:
-            return results
-        missing = [n for n in wanted if n not in results]
-        if missing:
-            raise MeasureError(f"no value for {', '.join(missing)}", measures=results)
-        return {n: results[n] for n in wanted}
+        return _select(results, wanted)
+
+
+def _select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
+    """The ``wanted`` results (all when None); MeasureError, with the results there are, for a missing one."""
+    if wanted is None:
+        return results
+    missing = [n for n in wanted if n not in results]
+    if missing:
+        raise MeasureError(f"no value for {', '.join(missing)}", "\n".join(output), results)
+    return {n: results[n] for n in wanted}
 
 
 # ---------------------------------------------------------------------- ngspice -b reference
-_RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)"
-                          r"(?=\s|,|$)", re.I)
-
-
 def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,
               ngspice: str = "ngspice") -> dict[str, float]:
     """Run ``ngspice -b`` in a subprocess and return the printed results (``name = value`` lines).
@@ -517,7 +495,8 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
         (Path(tmp) / ".spiceinit").write_text(SPICEINIT)
         try:
             proc = subprocess.run([exe, "-b", str(path)], cwd=tmp, capture_output=True, text=True,
-                                  errors="replace", timeout=timeout)
+                                  errors="replace", timeout=timeout,
+                                  env={**os.environ, "NGSPICE_MEAS_PRECISION": MEAS_PRECISION})
         except subprocess.TimeoutExpired as e:
             out = (e.stdout or "") if isinstance(e.stdout, str) else ""
             raise Timeout(f"ngspice -b {path}: still running after {timeout:g} s (killed)", out) from None
@@ -525,18 +504,4 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
     lines = output.splitlines()
     if proc.returncode < 0:
         raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
-    results: dict[str, float] = {}
-    wanted = set(nl.results)
-    for ln in lines:
-        m = _RESULT_LINE.match(ln)
-        if m and m.group(1).lower() in wanted:
-            results[m.group(1).lower()] = float(m.group(2))
-    err = classify([ln for ln in lines if not _RESULT_LINE.match(ln)], context=f"ngspice -b {path}")
-    if err is not None and not isinstance(err, MeasureError):
-        raise err
-    missing = [m.name for m in nl.measures if m.name not in results]
-    if missing:
-        raise MeasureError(f"ngspice -b {path}: no value for .meas {', '.join(missing)}", output)
-    if err is not None:
-        raise err
-    return results
+    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")

@@ -38,10 +38,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome, Problem, Status
 
@@ -62,6 +63,22 @@ CLOSE_GRACE = 5.0
 
 
 # -- shared by both backends ------------------------------------------------------------------------------
+OnDone = Callable[[int, Outcome], None]
+
+
+class _Done(dict):
+    """A batch's results, each handed to ``on_done`` as it arrives (the evaluator records it at once)."""
+
+    def __init__(self, on_done: OnDone | None) -> None:
+        super().__init__()
+        self._on_done = on_done
+
+    def __setitem__(self, tid: int, outcome: Outcome) -> None:
+        super().__setitem__(tid, outcome)
+        if self._on_done is not None:
+            self._on_done(tid, outcome)
+
+
 def needs_new_process(problem: Any, exc: BaseException | None = None) -> bool:
     """The convention by which a problem asks for a fresh process (see the module docstring)."""
     return bool(getattr(problem, "needs_new_process", False) or getattr(exc, "needs_new_process", False))
@@ -126,6 +143,7 @@ def _exit_reason(exitcode: int | None) -> str:
 def _worker_main(conn: Connection, blob: bytes) -> None:
     """Body of one worker process: unpickle the problem once, then simulate until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C reaches the whole group: the parent decides
+    sandbox.designate()                                   # a problem may lock this process down to simulate
     try:
         problem = pickle.loads(blob)
     except BaseException:
@@ -251,10 +269,11 @@ class LocalPool:
             w.conn.close()
 
     # -- one batch -------------------------------------------------------------------------------------
-    def run(self, items: Iterable[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
-        """Simulate every ``(tid, x)``; returns ``{tid: outcome}``. Kills busy workers if interrupted."""
+    def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
+        """Simulate every ``(tid, x)``; returns ``{tid: outcome}``, each also passed to ``on_done(tid, outcome)``
+        as it completes. Kills busy workers if interrupted."""
         pending = deque(_Task(tid, x) for tid, x in items)
-        done: dict[int, Outcome] = {}
+        done: dict[int, Outcome] = _Done(on_done)
         n = len(pending)
         self._fill()
         try:
@@ -454,6 +473,7 @@ def _make_plugin_class() -> type:
             self.token, self.blob = token, blob
 
         def setup(self, worker: Any) -> None:
+            sandbox.designate()                           # the simulation thread may lock itself down
             _DASK_BLOBS[self.token] = self.blob
 
         def teardown(self, worker: Any) -> None:
@@ -527,13 +547,13 @@ class DaskPool:
                 pass
         self._own = []
 
-    def run(self, items: Iterable[tuple[int, np.ndarray]]) -> dict[int, Outcome]:
+    def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
         from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         pending = deque(_Task(tid, x) for tid, x in items)
         n = len(pending)
-        done: dict[int, Outcome] = {}
+        done: dict[int, Outcome] = _Done(on_done)
         meta: dict[Any, _Task] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
         # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it

@@ -1,4 +1,4 @@
-"""One-shot quasi-random multi-start: one scrambled Sobol batch, distinct starts, budget split.
+"""One-shot quasi-random multi-start: one scrambled Sobol batch (:mod:`zoaf.sobol`), distinct starts, budget split.
 
 Pure functions: the optimizer decides when to call them and owns the budget bookkeeping.
 
@@ -12,26 +12,11 @@ Example:
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy.stats import qmc
+
+from ..sobol import sobol_batch  # the one generator, shared with the baselines
 
 __all__ = ["sobol_batch", "distinct_ranking", "rung_budget"]
-
-
-def sobol_batch(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points of a scrambled Sobol sequence in [0, 1]^dim, scrambled from ``rng`` (so seeded).
-
-    Any ``n`` is accepted: the balance warning scipy gives for non-powers of 2 is silenced, since the batch is
-    a spread of starting points, not an integration rule.
-    """
-    if n <= 0:
-        return np.empty((0, dim))
-    sampler = qmc.Sobol(dim, scramble=True, seed=rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return sampler.random(n)
 
 
 def distinct_ranking(X: np.ndarray, F: np.ndarray, min_distance: float) -> list[int]:

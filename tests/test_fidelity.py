@@ -1,0 +1,134 @@
+"""Fidelity: every deck of tests/fidelity gives the same results in a SpiceSession as with ``ngspice -b``.
+
+Each deck runs at its defaults and at other sizings, in process (fast or whole-deck path, whichever zoaf
+picks) and with ``ngspice -b`` (:func:`run_batch`); the results must be equal to the digits ngspice prints.
+Both sides read the same printed digits of the same computation: ``.meas`` cards print ``when`` and
+``param=`` results with ``NGSPICE_MEAS_PRECISION`` (17 significant digits) and ``find``/``max``/``avg``/...
+and ``meas`` command results with ``%e`` (7 digits, ngspice 39 ignores the precision there) in both runs,
+so they are equal; a ``.control`` value zoaf reads as a vector (full precision) against its ``print`` with
+``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is 6e-16 relative, hence
+REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a failure here).
+A sizing where ``ngspice -b`` misses a measure must miss the same one in zoaf, with the same other results.
+zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zoaf.errors import MeasureError, Timeout
+from zoaf.netlist import Netlist
+from zoaf.units import parse
+
+DECKS = Path(__file__).parent / "fidelity"
+REL = 1e-12
+
+
+def _have_libngspice() -> bool:
+    try:
+        from zoaf.spice import shared_ngspice
+        shared_ngspice()
+        return True
+    except Exception:  # noqa: BLE001 - any failure to load the library means: skip
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(not _have_libngspice(), reason="libngspice (PySpice) not available"),
+    pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available"),
+]
+
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+
+#: Sizings other than "every plain-number param x1.1, then x0.9": those that show what a deck is about.
+SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
+#: Decks that need the whole-deck (faithful) path, and those that must not.
+FAITHFUL = {"control_include_options", "param_chain"}
+
+
+def sizings(nl: Netlist) -> list[dict[str, float]]:
+    stem = nl.path.stem
+    if stem in SIZINGS:
+        return [{}] + SIZINGS[stem]
+    plain = {}
+    for name, text in nl.params.items():
+        try:
+            plain[name] = parse(text)
+        except ValueError:
+            continue                          # an expression: it follows the others
+    return [{}] + [{k: v * f for k, v in plain.items()} for f in (1.1, 0.9)]
+
+
+def outcome(run, *args) -> tuple[dict[str, float], str | None]:
+    """(results, the failed measures' error type or None): a missed measure is a result to compare too."""
+    try:
+        return run(*args), None
+    except MeasureError as e:
+        return dict(e.measures), "MeasureError"
+
+
+def same(got: dict[str, float], ref: dict[str, float], nl: Netlist) -> bool:
+    """Every result ngspice -b printed, equal; the same ``.meas`` results. (zoaf also reads the ``.control``
+    block's scalars that the deck does not print.)"""
+    cards = {m.name for m in nl.measures}
+    return (cards & got.keys() == cards & ref.keys() and ref.keys() <= got.keys()
+            and all(math.isclose(got[k], ref[k], rel_tol=REL, abs_tol=1e-15) for k in ref))
+
+
+@pytest.mark.parametrize("deck", sorted(DECKS.glob("*.cir")), ids=lambda p: p.stem)
+def test_deck_matches_ngspice_b(deck):
+    nl = Netlist.read(deck)
+    assert bool(nl.faithful_reasons) == (deck.stem in FAITHFUL), nl.faithful_reasons
+    with SpiceSession(nl) as s:
+        for values in sizings(nl):
+            ref, ref_err = outcome(run_batch, nl.with_params(values))
+            got, got_err = outcome(s.evaluate, values)
+            assert ref, f"{deck.name} {values}: ngspice -b printed no result"
+            assert got_err == ref_err and same(got, ref, nl), (values, got, ref)
+
+
+def test_corpus_size():
+    assert len(list(DECKS.glob("*.cir"))) >= 15
+
+
+def test_included_params_are_design_variables(tmp_path):
+    """Sizes kept in a *_vars file (and a file it includes) are design variables: alterparam edits them in
+    process, and best.cir overrides them after the .include so that ngspice -b reproduces the measures."""
+    nl = Netlist.read(DECKS / "vars_include.cir")
+    assert {"wn", "lgn", "rd", "vbias", "cload", "vdd"} <= nl.params.keys()
+    assert nl.params["cload"] == "{wn*20e-9}" and nl.param_files["vbias"].name == "bias_vars.spice"
+    values = {"wn": 4.5e-6, "vbias": 0.72}
+    best = tmp_path / "best.cir"
+    best.write_text(nl.with_params(values))
+    assert ".param wn=4.5e-06" in best.read_text() and ".param vbias=0.72" in best.read_text()
+    with SpiceSession(nl) as s:
+        default, sized = s.evaluate({}), s.evaluate(values)
+    assert sized == run_batch(best) and sized["gain_db"] > default["gain_db"] + 1
+
+
+def test_phase_margin_trap():
+    """vp(out) + 180 degrees is the phase margin only while the phase stays above -180 degrees: below, it is
+    off by 360 degrees, and a crossing between two points across the wrap interpolates nonsense. The phase
+    of -v(out) gives the margin on both sides (README, "Bring your own testbench")."""
+    nl = Netlist.read(DECKS / "phase_wrap.cir")
+    with SpiceSession(nl) as s:
+        negative, across, positive = (s.evaluate({"fp2": f}) for f in (40e3, 45e3, 70e3))
+    assert -6 < negative["pm_deg"] < -4 and math.isclose(negative["pm_from_vp"], negative["pm_deg"] + 360)
+    assert -2 < across["pm_deg"] < 0 and 90 < across["pm_from_vp"] < 300
+    assert 10 < positive["pm_deg"] < 12 and math.isclose(positive["pm_from_vp"], positive["pm_deg"])
+
+
+def test_whole_deck_path_keeps_the_time_limit(tmp_path):
+    deck = tmp_path / "slow.cir"
+    deck.write_text("Long transient from .control\n.param r1=1k\nV1 in 0 dc 0 sin(0 1 1meg)\nR1 in out {r1}\n"
+                    "C1 out 0 1n\n.control\n.options reltol=1e-4\ntran 1n 50m\nmeas tran vmax max v(out)\n"
+                    ".endc\n.end\n")
+    assert Netlist.read(deck).faithful_reasons
+    with SpiceSession(deck, timeout=0.3) as s:
+        with pytest.raises(Timeout, match="0.3 s"):
+            s.evaluate({})
+    with SpiceSession(DECKS / "control_include_options.cir") as s:   # libngspice still works
+        assert s.evaluate({})["fc_khz"] == pytest.approx(128.8807)

@@ -1,0 +1,270 @@
+"""zoaf.sandbox: the operating system stops what the text checks miss (real processes, real ngspice).
+
+Every escape is tried twice on the same deck: by a plain ``ngspice -b`` (the escape is real: its marker file
+appears) and loaded straight into a sandboxed process, past zoaf's text checks (the marker never appears).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf import sandbox
+from zoaf.circuit import CircuitProblem
+from zoaf.errors import SimulationError
+from zoaf.evaluate import Evaluator
+from zoaf.problem import Outcome
+from zoaf.spice import SpiceSession
+
+HERE = Path(__file__).parent / "netlists"
+SPEC = Path(__file__).parent / "bad_inputs" / "good.toml"     # r1, c1 of rc.cir; measures f3db, gain_lf
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
+
+
+def in_fresh_process(fn, *args):
+    """Run ``fn(*args)`` in a new spawned process (a sandbox cannot be undone) and return its result."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        return ex.submit(fn, *args).result(timeout=120)
+
+
+# -- the layers themselves ------------------------------------------------------------------------------
+def _os_probe(read: list[str], allow_exec: bool, outside: str, secret: str) -> dict:
+    report = sandbox.enter(sandbox.Policy(tuple(map(Path, read)), allow_exec))
+
+    def attempt(action) -> int:
+        try:
+            action()
+        except OSError as e:
+            return e.errno
+        return 0
+
+    return {"report": report, "cwd": os.getcwd(), "home": os.environ["HOME"],
+            "exec": attempt(lambda: subprocess.run(["/bin/true"], check=True)),
+            "write_outside": attempt(lambda: Path(outside).write_text("x")),
+            "write_inside": attempt(lambda: (report.directory / "ok").write_text("x")),
+            "read_other": attempt(lambda: Path(secret).read_text()),
+            "read_granted": attempt(lambda: [p.read_text() for p in Path(read[0]).iterdir()])}
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> tuple[Path, Path, Path]:
+    granted, other = tmp_path / "deck", tmp_path / "other"
+    granted.mkdir()
+    other.mkdir()
+    (granted / "model.lib").write_text("* models\n")
+    (other / "secret.txt").write_text("not for decks\n")
+    return granted, other / "marker", other / "secret.txt"
+
+
+def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
+    granted, marker, secret = dirs
+    got = in_fresh_process(_os_probe, [str(granted)], False, str(marker), str(secret))
+    r = got["report"]
+    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 3
+    assert got["cwd"] == got["home"] == str(r.directory) and r.directory.name.startswith("zoaf-sandbox-")
+    assert got["exec"] == errno.EPERM
+    assert got["write_outside"] == errno.EACCES and not marker.exists()
+    assert got["read_other"] == errno.EACCES
+    assert got["write_inside"] == 0 and got["read_granted"] == 0
+    assert not r.directory.exists()                      # the private directory goes with its process
+
+
+def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
+    for extra, seccomp in (([], "active"), (["--allow-shell"], "lifted")):
+        r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(HERE / "rc.cir"), "--spec", str(SPEC),
+                            "--json", *extra], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        layers = json.loads(r.stdout)["sandbox"]
+        assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
+                                                             "landlock": "active"}
+
+
+def test_allow_shell_lifts_only_the_exec_filter(dirs):
+    granted, marker, secret = dirs
+    got = in_fresh_process(_os_probe, [str(granted)], True, str(marker), str(secret))
+    assert got["report"].seccomp.state is sandbox.LayerState.LIFTED
+    assert got["report"].landlock.state is sandbox.LayerState.ACTIVE
+    assert got["exec"] == 0                              # programs run...
+    assert got["write_outside"] == errno.EACCES and not marker.exists()   # ...and still cannot write outside
+    assert got["read_other"] == errno.EACCES
+
+
+# -- escapes the text checks refuse, loaded past them ----------------------------------------------------
+ESCAPES = {      # name -> .control lines; {m} is the marker path. Each one, run by ngspice -b, makes {m}.
+    "shell": ["shell touch {m}"],
+    "alias_shell": ["alias sh shell", "sh touch {m}"],
+    "alias_in_if": ["if 1", "alias sh shell", "end", "sh touch {m}"],
+    "variable_command": ["set c = shell", "\\$c touch {m}"],
+    "unixcom": ["set unixcom", "touch {m}"],
+    "unixcom_indirect": ["set u = unixcom", "set $u", "rehash", "touch {m}"],
+    "let_redirect": ["let x = 1 > {m}"],
+    "parenthesised_redirect": ["let x = (1 >{m} )"],
+    "set_redirect": ["set > {m}"],
+    "meas_redirect": ["tran 1u 10u", "meas tran y find v(in) at=5u > {m}"],
+    "analysis_redirect": ["op > {m}"],
+    "echo_alias_redirect": ["alias e echo", "e pwned > {m}"],
+    "wrdata_alias": ["op", "alias w wrdata", "w {m} v(in)"],
+    "write_alias": ["op", "alias w write", "w {m}"],
+}
+DECK = "escape {name}\nV1 in 0 dc 1\nR1 in 0 1k\n{body}.end\n"
+
+
+def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """name -> (deck, marker): the ESCAPES as .control blocks, plus .control in an .include and a .lib file."""
+    out = {}
+    for name, lines in ESCAPES.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        m = folder / "marker"
+        body = ".control\n" + "".join(ln.format(m=m) + "\n" for ln in lines) + ".endc\n"
+        (folder / "deck.cir").write_text(DECK.format(name=name, body=body))
+        out[name] = (folder / "deck.cir", m)
+    for name, include in (("include_control", ".include {f}/inc.cir\n"), ("lib_control", ".lib {f}/lib.cir fast\n")):
+        folder = tmp_path / name
+        include = include.format(f=folder)              # absolute, as zoaf's session deck writes them
+        folder.mkdir()
+        m = folder / "marker"
+        control = f".control\nshell touch {m}\necho pwned > {m}\n.endc\n"
+        (folder / "inc.cir").write_text("* an innocent-looking model file\n" + control)
+        (folder / "lib.cir").write_text(f"* models\n.lib fast\n{control}.endl fast\n")
+        (folder / "deck.cir").write_text(DECK.format(name=name, body=include))
+        out[name] = (folder / "deck.cir", m)
+    if shutil.which("gcc"):                              # codemodel: a library whose constructor escapes
+        folder = tmp_path / "codemodel"
+        folder.mkdir()
+        m = folder / "marker"
+        (folder / "evil.c").write_text('#include <stdio.h>\n#include <stdlib.h>\n'
+                                       '__attribute__((constructor)) static void pwn(void) {\n'
+                                       f'  FILE *f = fopen("{m}", "w"); if (f) fclose(f);\n'
+                                       f'  if (system("touch {m}")) {{}}\n}}\n')
+        subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "evil.so"), str(folder / "evil.c")],
+                       check=True, timeout=60)
+        body = f".control\ncodemodel {folder / 'evil.so'}\n.endc\n"
+        (folder / "deck.cir").write_text(DECK.format(name="codemodel", body=body))
+        out["codemodel"] = (folder / "deck.cir", m)
+    return out
+
+
+def _load_in_sandbox(decks: list[str]) -> list[list[str]]:
+    """Load each deck (its .control runs at load, as in every worker) in a sandboxed libngspice, no checks."""
+    sandbox.enter(sandbox.Policy(tuple(Path(d).parent for d in decks)))
+    from zoaf.spice import shared_ngspice
+    ng = shared_ngspice()
+    lib, ffi = ng._ngspice_shared, ng.ffi
+    outputs = []
+    for deck in decks:
+        lines = [ffi.new("char[]", ln.encode()) for ln in Path(deck).read_text().splitlines()]
+        ng.lines = []
+        lib.ngSpice_Circ(ffi.new("char*[]", lines + [ffi.NULL]))
+        outputs.append(list(ng.lines))
+        lib.ngSpice_Command(b"remcirc")
+    return outputs
+
+
+def test_escapes_loaded_past_the_text_checks_never_leave_the_sandbox(tmp_path):
+    decks = _escape_decks(tmp_path)
+    outputs = in_fresh_process(_load_in_sandbox, [str(d) for d, _ in decks.values()])
+    for (name, (deck, marker)), out in zip(decks.items(), outputs):
+        assert not marker.exists(), f"{name}: escaped the sandbox"
+        assert any("circuit:" in ln.lower() for ln in out), f"{name}: the deck did not load:\n{out}"
+    for name, (deck, marker) in decks.items():     # the same decks without the sandbox do escape
+        subprocess.run(["ngspice", "-b", str(deck)], cwd=deck.parent, capture_output=True, timeout=60)
+        assert marker.exists(), f"{name}: not an escape in plain ngspice -b (the test proves nothing)"
+
+
+def test_redirects_fail_visibly_in_a_sandboxed_session(tmp_path):
+    """Past the text checks, a redirect in a replayed .control command fails the simulation: no file."""
+    marker = tmp_path / "marker"
+    deck = tmp_path / "deck.cir"
+    deck.write_text((HERE / "rc.cir").read_text().replace(".end\n", f".control\nlet x = 1 > {marker}\n.endc\n.end\n"))
+    out = in_fresh_process(_session_in_sandbox, str(deck))
+    assert out.startswith("SimulationError") and not marker.exists(), out
+
+
+def _session_in_sandbox(deck: str) -> str:
+    from zoaf.netlist import Netlist
+    from zoaf.deckcheck import command_problem
+    assert command_problem("let x = 1 > m", allow_shell=False)      # the text check would refuse it...
+    nl = Netlist.read(HERE / "rc.cir")
+    nl.control = [Path(deck).read_text().split(".control\n")[1].split("\n")[0]]   # ...so go round it
+    sandbox.enter(sandbox.Policy((Path(deck).parent, HERE)))
+    try:
+        SpiceSession(nl).evaluate({})
+    except SimulationError as e:
+        return f"SimulationError: {e}"
+    return "ran"
+
+
+# -- the real paths: CircuitProblem in this process (workers=0), pool workers, Dask ----------------------
+class ReportingProblem(CircuitProblem):
+    """Says, in each outcome, which layers the process that simulated it ran under."""
+
+    def simulate(self, x: np.ndarray) -> Outcome:
+        out = super().simulate(x)
+        out.error = str(self.sandbox_report())
+        return out
+
+
+def test_spiceinit_in_cwd_home_and_deck_folder_is_never_read(tmp_path, monkeypatch):
+    """A .spiceinit that, if read, would silence alterparam (an alias) and leave a marker."""
+    ref = CircuitProblem(HERE / "rc.cir", SPEC)
+    with SpiceSession(ref.netlist) as s:                 # the reference, before any .spiceinit is around
+        want = s.evaluate({"r1": 2e3})
+    deck_dir, home = tmp_path / "deck", tmp_path / "home"
+    deck_dir.mkdir()
+    home.mkdir()
+    shutil.copy(HERE / "rc.cir", deck_dir / "rc.cir")
+    markers = [where / "spiceinit_ran" for where in (tmp_path, home, deck_dir)]
+    for m in markers:
+        (m.parent / ".spiceinit").write_text(f"alias alterparam echo\necho pwned > {m}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(home))
+    p = CircuitProblem(deck_dir / "rc.cir", SPEC)
+    try:
+        got = p.session().evaluate({"r1": 2e3})
+    finally:
+        p.close()
+    assert not any(m.exists() for m in markers)
+    assert got == want
+
+
+def test_same_measures_sandboxed_or_not_in_every_backend():
+    p = ReportingProblem(HERE / "rc.cir", SPEC)
+    x = p.to_physical(np.array([[0.2, 0.7], [0.9, 0.1]]))
+    with SpiceSession(p.netlist) as s:                   # the reference: plain libngspice in this process
+        want = [s.evaluate(p.as_dict(xi)) for xi in x]
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(ReportingProblem(HERE / "rc.cir", SPEC), **kw) as ev:
+            outcomes = [r.outcome for r in ev.evaluate(p.to_unit(x))]
+        assert [o.measures for o in outcomes] == want, kw
+        assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
+
+
+def test_a_locked_down_process_serves_only_decks_its_policy_covers(tmp_path):
+    """A Dask worker locked down for one deck is replaced rather than reused for another deck's folders."""
+    a, sub, b = tmp_path / "a", tmp_path / "a" / "models", tmp_path / "b"
+    assert sandbox.Policy((a,)).covers(sandbox.Policy((sub,)))
+    assert not sandbox.Policy((a,)).covers(sandbox.Policy((a, b)))
+    assert sandbox.Policy((a,)).covers(sandbox.Policy((a,), allow_exec=True)) is False
+    assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,))) is False
+    assert sandbox.Policy((a,), allow_exec=True).covers(sandbox.Policy((a,), allow_exec=True))
+    assert in_fresh_process(_enter_twice, str(a), str(sub), str(b)) == ("ok", "SandboxError", True)
+
+
+def _enter_twice(a: str, sub: str, b: str) -> tuple:
+    sandbox.enter(sandbox.Policy((Path(a),)))
+    sandbox.enter(sandbox.Policy((Path(sub),)))          # covered: the same lock-down serves it
+    try:
+        sandbox.enter(sandbox.Policy((Path(b),)))
+    except sandbox.SandboxError as e:
+        return "ok", type(e).__name__, e.needs_new_process
+    return "ok", "entered", False

@@ -1,0 +1,212 @@
+"""Text checks on a deck and the files it includes: refuse what is certainly an escape, with one clear line.
+
+These checks are the friendly first line, not the guarantee (that is :mod:`zoaf.sandbox`): ngspice expands
+aliases and variables and splits at ``;`` after zoaf has read the text, so a filter sees only the spelling on
+the page. What is refused here is what can only be an attempt to leave the simulation:
+
+* in ``.control`` commands: ``alias`` (it renames any command), a ``$`` in the command word (a variable names
+  the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates commands once ngspice
+  expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that run programs or load
+  code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
+* on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect;
+* in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
+* an include cycle (ngspice 39 segfaults on one).
+
+ngspice 39 redirects at any ``>``/``<`` outside quotes -- inside parentheses too (``let z = (1>0)`` writes a
+file ``0)``), escaped or not -- except ``>=``/``<=`` and in the conditions of ``if``/``while``/``dowhile``.
+
+:func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths from the
+including file's folder, as ngspice resolves them), reads each file once, checks it, and returns the files by
+content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable folders use it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+__all__ = ["ANALYSES", "REFUSED_COMMANDS", "IncludedFile", "command_problem", "redirect_at", "walk_includes"]
+
+#: Analysis dot-commands, in ngspice's spelling (without the dot).
+ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
+#: ``.control`` commands that run other programs, load code or source other command files: refused unless
+#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
+#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
+#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
+#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
+REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
+                              "bug", "rehash", "gnuplot", "xgraph"})
+#: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
+_CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
+#: A dot line with its ``+`` continuation lines (one match per logical dot line).
+_DOT_LINE = re.compile(r"^[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)", re.M)
+_INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?")
+
+
+def redirect_at(text: str) -> int | None:
+    """Offset of the first ``>``/``<`` ngspice's command interpreter would take as a redirect, or None."""
+    quote = ""
+    for i, c in enumerate(text):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "<>" and text[i + 1:i + 2] != "=":
+            return i
+    return None
+
+
+def command_problem(text: str, *, allow_shell: bool) -> str | None:
+    """Why the ``.control`` command ``text`` (lower-cased, comments removed) is refused, or None."""
+    word = text.split(None, 1)[0]
+    base = word[4:] if word.startswith("pre_") else word
+    why = None
+    if "$" in word:
+        why = "names its command through a variable, which may stand for any command"
+    elif ";" in text:
+        why = "holds a ';', which separates commands once ngspice expands the line (one command per line)"
+    elif base == "alias":
+        why = "defines an alias, which may rename any command (shell, write...)"
+    elif not allow_shell and "`" in text:
+        return f"back-quote command substitution runs a program; refused (allow it with allow_shell=True): {text!r}"
+    elif not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!") or re.search(r"\bunixcom\b", text)):
+        return f".control command {word!r} runs another program; refused (allow it with allow_shell=True)"
+    elif base not in _CONDITIONS and redirect_at(text) is not None:
+        why = "redirects ngspice's output with '>' or '<' (compare with gt, lt, >=, <=)"
+    return None if why is None else f".control command {word!r} {why}; refused"
+
+
+def dot_line_problem(word: str, text: str) -> str | None:
+    """Why a ``.meas`` or analysis line is refused (a redirect: zoaf sends these lines as commands), or None."""
+    if (word in (".meas", ".measure") or word[1:] in ANALYSES) and redirect_at(text) is not None:
+        return f"a '>' or '<' on a {word} line redirects ngspice's output to a file; refused"
+    return None
+
+
+@dataclass(frozen=True)
+class IncludedFile:
+    """A file the deck includes (directly or not) and the sha256 of its content (part of the run's identity)."""
+
+    path: Path
+    sha256: str
+
+
+@dataclass
+class _Edge:
+    word: str           # ".include", ".lib", ...
+    target: str         # as written
+    path: Path          # resolved
+    section: str | None
+    line: int
+
+
+@dataclass
+class _Scan:
+    """One file's include edges, by the ``.lib`` section they sit in (None: outside any section)."""
+
+    path: Path
+    sha256: str = ""
+    edges: dict[str | None, list[_Edge]] = field(default_factory=dict)
+
+
+def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
+    """The include edges of ``text``; for an included file also its escapes (InputError)."""
+    scan = _Scan(path)
+    section: str | None = None
+    line, pos = 1, 0
+    for m in _DOT_LINE.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        word, rest = m.group(1).lower(), _strip_comments(m.group(2))
+        where = f"{path}:{line}"
+        if word == ".end" and not included:
+            break                                       # ngspice reads nothing of the deck after it
+        if included:
+            if word.startswith(".control"):
+                raise InputError(f"{where}: a .control block in an included file runs in every worker when the "
+                                 "deck loads; refused (move it into the netlist itself)")
+            why = dot_line_problem(word, word + rest)
+            if why:
+                raise InputError(f"{where}: {why}")
+        if word == ".osdi" and not allow_shell:
+            raise InputError(f"{where}: .osdi loads a shared library (code); refused (allow it with allow_shell=True)")
+        if word.startswith(".endl"):
+            section = None
+        elif word.startswith((".inc", ".lib")):
+            a = _INCLUDE_ARGS.match(rest)
+            if not a:
+                raise InputError(f"{where}: {word} needs a file name")
+            if word.startswith(".lib") and a.group(2) is None:
+                section = a.group(1).lower()             # ".lib name" opens a section definition
+                continue
+            target = a.group(1).strip("\"'")
+            sec = a.group(2).lower() if word.startswith(".lib") else None
+            resolved = _resolve(path.parent, target)
+            scan.edges.setdefault(section, []).append(_Edge(word, target, resolved, sec, line))
+    return scan
+
+
+def _strip_comments(text: str) -> str:
+    """Drop ``;`` and ``$ `` inline comments of each physical line and join ``+`` continuations."""
+    pieces = []
+    for k, piece in enumerate(text.split("\n")):
+        if k:
+            piece = piece.lstrip()[1:]                  # the '+'
+        pieces.append(re.split(r";|(?<!\S)\$(?=\s|$)", piece, maxsplit=1)[0])
+    return " ".join(pieces)
+
+
+def _resolve(folder: Path, target: str) -> Path:
+    t = Path(os.path.expanduser(target))
+    return t if t.is_absolute() else folder / t
+
+
+def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> tuple[IncludedFile, ...]:
+    """Every file the deck ``root`` (whose text is ``text``) includes, directly or not, each once, in the order
+    first reached; each checked (:func:`_scan`). InputError for a missing file, an escape or an include cycle.
+
+    A ``.lib file section`` reads only that section's includes (as ngspice does), but the whole file is checked.
+    """
+    scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
+    files: dict[Path, IncludedFile] = {}
+    finished: set[tuple[Path, str | None]] = set()
+
+    def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str]) -> None:
+        stack.append(node)
+        for e in scans[node[0]].edges.get(node[1], []):
+            key = (e.path.resolve(), e.section)
+            if key in stack:
+                chain = " -> ".join([*via, e.path.name])
+                raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target} includes itself "
+                                 f"(cycle: {chain})")
+            if key in finished:
+                continue
+            if key[0] not in scans:
+                scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
+                files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
+            visit(key, stack, [*via, e.path.name])
+        stack.pop()
+        finished.add(node)
+
+    visit((root.resolve(), None), [], [root.name])
+    return tuple(files.values())
+
+
+def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
+    line = f"{where}: {edge.word}"
+    try:
+        data = edge.path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{line} file not found: {edge.target} (looked for {edge.path})") from None
+    except IsADirectoryError:
+        raise InputError(f"{line} {edge.target}: is a directory, not a file ({edge.path})") from None
+    except OSError as e:
+        raise InputError(f"{line} {edge.target}: cannot read {edge.path}: {e.strerror or e}") from None
+    scan = _scan(edge.path, data.decode("utf-8", "replace"), included=True, allow_shell=allow_shell)
+    scan.sha256 = hashlib.sha256(data).hexdigest()
+    return scan

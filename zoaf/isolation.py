@@ -1,0 +1,179 @@
+"""Load a deck only in a sandboxed process: here when this process is a worker, else in a sandboxed child.
+
+:func:`open_session` is how :class:`~zoaf.circuit.CircuitProblem` gets its ngspice session. In a process that
+exists to simulate (a pool or Dask worker: :func:`zoaf.sandbox.designate`) the process locks itself down and
+drives libngspice directly. Anywhere else -- the caller's own process with ``workers=0``, ``zoaf check``,
+``zoaf simulate`` -- the process must not be locked down (it writes run directories), so the session is a
+:class:`ChildSession`: one persistent spawned child that locks itself down before libngspice starts and then
+answers one pipe round trip per evaluation (tens of microseconds against the milliseconds of a simulation).
+The child is a fresh interpreter that imports zoaf only (not the caller's main module, as ``spawn`` would:
+a script without an ``if __name__ == "__main__"`` guard works).
+
+A child that dies (a segfault in ngspice) or runs past the timeout is killed and the evaluation raises
+:class:`~zoaf.errors.WorkerCrash` or :class:`~zoaf.errors.Timeout`; the next evaluation starts a new child,
+as it does after an error that leaves libngspice unusable (``needs_new_process``).
+"""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from . import sandbox
+from .errors import SimulationError, Timeout, WorkerCrash
+from .netlist import Netlist
+
+__all__ = ["ChildSession", "open_session"]
+
+#: Seconds a child may take beyond the evaluation timeout (start-up, loading a PDK deck) before it is killed.
+GRACE = 30.0
+#: Seconds ``close`` waits for the child to close its session before killing it.
+CLOSE_GRACE = 5.0
+
+
+def open_session(netlist: Netlist, *, timeout: float | None, policy: sandbox.Policy) -> Any:
+    """A session that evaluates ``netlist`` in a sandboxed process (this one if it is a worker)."""
+    if sandbox.designated():
+        sandbox.enter(policy)
+        from .spice import SpiceSession     # libngspice starts only after the lock-down
+
+        return SpiceSession(netlist, timeout=timeout)
+    return ChildSession(netlist, timeout=timeout, policy=policy)
+
+
+#: What the child interpreter runs: the parent's sys.path, then the loop (argv: sys.path as JSON, socket fd).
+_CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+          "from zoaf.isolation import _child_main; _child_main(int(sys.argv[2]))")
+
+
+def _child_main(fd: int) -> None:
+    """Body of the child: lock down, then run the session's methods as asked until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the group: the parent decides
+    conn = Connection(fd)
+    netlist, timeout, policy = conn.recv()
+    sandbox.designate()
+    session = open_session(netlist, timeout=timeout, policy=policy)
+    conn.send(sandbox.current())
+    try:
+        while (msg := _recv(conn)) is not None:
+            method, args = msg
+            try:
+                reply: tuple = ("ok", getattr(session, method)(*args))
+            except Exception as e:
+                reply = ("raised", e, traceback.format_exc())
+            try:
+                conn.send(reply)
+            except Exception:                           # an unpicklable exception: its text goes back
+                conn.send(("raised", RuntimeError(reply[2]), reply[2]))
+    finally:
+        session.close()
+
+
+def _recv(conn: Any) -> Any:
+    try:
+        return conn.recv()
+    except (EOFError, OSError):                         # the parent went away
+        return None
+
+
+class ChildSession:
+    """A :class:`~zoaf.spice.SpiceSession` in one persistent sandboxed child process (same methods)."""
+
+    def __init__(self, netlist: Netlist, *, timeout: float | None, policy: sandbox.Policy) -> None:
+        self.netlist = netlist
+        self.timeout = timeout
+        self.policy = policy
+        self._report: sandbox.SandboxReport | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def __enter__(self) -> "ChildSession":
+        self.load()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        mine, theirs = socket.socketpair()
+        with mine, theirs:
+            self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
+                                          pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL)   # keeps `--json` output clean
+            self._conn = Connection(mine.detach())
+        self._conn.send((self.netlist, self.timeout, self.policy))
+        self._report = self._wait("starting")
+
+    @property
+    def sandbox(self) -> sandbox.SandboxReport:
+        """The layers the child runs under (starts it)."""
+        if self._proc is None:
+            self._start()
+        return self._report
+
+    def _wait(self, what: str) -> Any:
+        limit = None if self.timeout is None else self.timeout + GRACE
+        try:
+            if self._conn.poll(limit):
+                return self._conn.recv()
+        except (EOFError, OSError):
+            code = self._exit_code()
+            self.close()
+            raise WorkerCrash(f"{what}: the sandboxed simulation process died (exit code {code})") from None
+        except BaseException:                           # Ctrl-C: the child may be busy; do not reuse it
+            self.close(kill=True)
+            raise
+        self.close(kill=True)
+        raise Timeout(f"{what}: no answer from the sandboxed simulation process after {limit:g} s (killed)")
+
+    def _call(self, method: str, *args: Any) -> Any:
+        if self._proc is None:
+            self._start()
+        self._conn.send((method, args))
+        reply = self._wait(method)
+        if reply[0] == "ok":
+            return reply[1]
+        exc = reply[1]
+        if isinstance(exc, SimulationError) and exc.needs_new_process:
+            self.close()                                # a fresh child for the next evaluation
+            exc.needs_new_process = False
+        raise exc
+
+    def load(self) -> None:
+        """Start the child and load the deck there."""
+        self._call("load")
+
+    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None
+                 ) -> dict[str, float]:
+        """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child."""
+        return self._call("evaluate", params, None if names is None else list(names))
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the child: it closes its session first, unless ``kill``."""
+        proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+        try:
+            proc.wait(CLOSE_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        conn.close()
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self._proc.wait(CLOSE_GRACE)
+        except subprocess.TimeoutExpired:
+            return None

@@ -1,0 +1,145 @@
+"""Read ngspice's printed output: which error a command's output reports, and the ``name = value`` results.
+
+Shared by the in-process session and the ``ngspice -b`` runs (:mod:`zoaf.spice`): both print the same lines.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
+
+__all__ = ["RESULT_LINE", "batch_results", "classify", "printed_results", "split_measurements", "strip_prefix"]
+
+#: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
+_PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
+                   "no circuit loaded", "aren't any circuits loaded", "there is no circuit", ".end statement",
+                   "could not find include file", "unknown subckt", "undefined", "syntax error",
+                   "unknown parameter", "unrecognized")
+_CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operating point failed",
+                         "cannot recover", "singular matrix", "iteration limit", "simulation interrupted",
+                         "no convergence", "analysis not run", "no data saved")
+_MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
+#: Lines that contain a trigger word but are harmless.
+BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
+           "circuit:", "reset re-loads circuit", "trying gmin")   # ngspice recovers after a failed gmin step   # the last two echo the netlist's title, which may say "error"
+#: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
+#: (``.meas`` may follow it with ``at=``, ``from=`` ...).
+RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)"
+                         r"(?=\s|,|$)", re.I)
+
+
+def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None
+             ) -> SimulationError | None:
+    """The error ngspice's output ``lines`` of one command report, or None when they report none.
+
+    Args:
+        lines: ngspice's output of one command (``stdout``/``stderr`` prefixes already removed).
+        context: what was run, for the message (``"reset"``, ``"ac dec 10 1 1g"``).
+        default: the error type for an unclassified ``error``/``failed`` line (None: SimulationError).
+    """
+    lines = [ln for ln in lines if ln.strip()]
+    low = [ln.lower() for ln in lines]
+    bad = [i for i, s in enumerate(low)
+           if (not s.lstrip().startswith(BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
+    hits = [i for i in bad if any(w in low[i] for w in ("error", "fail", "abort", "not parsed", "cannot",
+                                                        "too small", "transient op started",
+                                                        "could not find", "out of interval", "undefined",
+                                                        "interrupted", "singular",
+                                                        "permission denied"))]   # the sandbox said no
+    if not hits:
+        return None
+    text = "\n".join(lines)
+    first = lines[hits[0]].strip()
+    for i in hits:
+        if any(p in low[i] for p in _PARSE_PATTERNS):
+            err = ParseError(f"{context}: {lines[i].strip()}", text)
+            if any("cannot recover" in s or "fatal error" in s for s in low):
+                err.needs_new_process = True
+            return err
+    for i in hits:
+        if any(p in low[i] for p in _CONVERGENCE_PATTERNS):
+            return ConvergenceError(f"{context}: {lines[i].strip()}", text)
+    for i in hits:
+        if any(p in low[i] for p in _MEASURE_PATTERNS):
+            return MeasureError(f"{context}: {lines[i].strip()}", text)
+    return (default or SimulationError)(f"{context}: {first}", text)
+
+
+
+#: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
+#: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
+_MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
+                        r"undefined parameter|cannot compute substitute|out of interval|insertnumber: fails|"
+                        r"s = \"\.meas|"
+                        r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
+
+
+_FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
+
+
+def split_measurements(lines: list[str], measures: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+    """(the other lines, the lines of ``.meas`` evaluation): a measure that fails is a missing result, not a
+    failed simulation (its numparam report says "Undefined parameter" when a ``param=`` uses it).
+
+    Args:
+        lines: one command's output, in order: the lines after a "Measurements for" banner are the measures'.
+        measures: for output whose stdout and stderr were read apart (``ngspice -b``): measure lines are
+            recognised by their form wherever they are; "Undefined parameter" only for these names.
+    """
+    other: list[str] = []
+    meas: list[str] = []
+    inside = False
+    names = None if measures is None else set(measures)
+    for ln in lines:
+        m = _MEAS_LINE.match(ln)
+        if names is None:
+            inside = (inside or ln.strip().lower().startswith("measurements for ")) and bool(m)
+        else:
+            undefined = re.search(r"undefined parameter \[(\w+)\]", ln, re.I)
+            inside = bool(m) and (undefined is None or undefined.group(1).lower() in names)
+        (meas if inside else other).append(ln)
+    return other, meas
+
+
+def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, float]:
+    """name (lower-case) -> value of the printed results among ``names``; a name printed twice: the last."""
+    wanted = set(names)
+    out: dict[str, float] = {}
+    for ln in lines:
+        m = RESULT_LINE.match(ln)
+        if m and m.group(1).lower() in wanted:
+            out[m.group(1).lower()] = float(m.group(2))
+    return out
+
+
+def strip_prefix(lines: list[str]) -> list[str]:
+    """Output lines of libngspice's send_char callback without their ``stdout``/``stderr`` prefix."""
+    out = []
+    for ln in lines:
+        head, _, rest = ln.partition(" ")
+        out.append(rest if head in ("stdout", "stderr") else ln)
+    return out
+
+
+def batch_results(lines: list[str], measures: list[str], names: list[str], context: str) -> dict[str, float]:
+    """The results of a whole-deck run, as ``ngspice -b`` prints them: ``names`` that were printed.
+
+    Raises the error the output reports (but a measure error only after the missing-measure check), or
+    MeasureError (with the results that were printed) when one of ``measures`` printed no value.
+    """
+    results = printed_results(lines, names)
+    other, meas = split_measurements(lines, measures)
+    err = classify([ln for ln in other if not RESULT_LINE.match(ln)], context=context)
+    if err is not None and not isinstance(err, MeasureError):
+        raise err
+    missing = [m for m in measures if m not in results]
+    if missing:
+        raise MeasureError(f"{context}: no value for .meas {', '.join(missing)}", "\n".join(lines), results)
+    # A failed `meas` command of the .control block; a name measured once already (ngspice -b runs a deck
+    # with .meas cards and a .control `run` twice, and `param=` fails the second time) is no failure.
+    failed = [ln.strip() for ln in meas
+              if (f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results]
+    if err is not None or failed:
+        raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
+    return results

@@ -1,0 +1,229 @@
+"""Make the current process safe to load a deck: private directory and HOME, no ``execve``, confined files.
+
+A netlist is code: ngspice expands aliases and variables, splits commands at ``;``, honours ``>`` redirects and
+runs the ``.control`` blocks of included files while the deck loads, so text checks (:mod:`zoaf.deckcheck`)
+will always miss a spelling. The guarantee comes from the operating system, in the process that loads the deck,
+before libngspice starts:
+
+1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
+   it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there;
+2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
+   of the process (``TSYNC``), so ``shell``, ``unixcom``, ``aspice``... cannot start a program. ``fork`` and
+   ``clone`` stay allowed (ngspice runs analyses in a thread). Lifted by ``allow_exec`` (``--allow-shell``);
+3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
+   ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
+   the system directories, its own ``/proc`` entries, Python's prefixes and ``sys.path``, the deck's folders
+   and the private directory.
+
+In a Dask worker only the simulation thread is under Landlock (Dask's own threads keep writing its local
+directory); seccomp covers every thread.
+
+:func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
+:class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
+worker calls :func:`designate` first; elsewhere a deck is loaded in a sandboxed child process
+(:mod:`zoaf.isolation`).
+"""
+from __future__ import annotations
+
+import atexit
+import enum
+import errno
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from multiprocessing import util as mp_util
+from pathlib import Path
+
+from . import landlock
+from .errors import SimulationError
+
+__all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
+           "designated", "enter", "read_roots"]
+
+#: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev", "/opt")
+#: Of /proc, besides the process's own entries: what ngspice's ``rusage`` and Python read.
+PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
+#: Single files a sandboxed thread may also write (libraries open them for output they discard).
+DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+#: Seconds the process waits at exit for its private directory to be removed.
+CLEANUP_WAIT = 5.0
+
+
+class SandboxError(SimulationError):
+    """This process cannot give a deck what it needs (it was locked down for another deck's folders)."""
+
+    status = "crashed"
+    needs_new_process = True
+
+
+class LayerState(enum.Enum):
+    ACTIVE = "active"
+    LIFTED = "lifted"            # turned off on purpose (allow_exec)
+    UNAVAILABLE = "unavailable"  # the kernel or the library does not offer it
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One protection and whether it holds: ``detail`` is the Landlock ABI, or why a layer does not hold."""
+
+    name: str
+    state: LayerState
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state.value}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """The layers a sandboxed process runs under."""
+
+    private_dir: Layer
+    seccomp: Layer
+    landlock: Layer
+    directory: Path
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        return self.private_dir, self.seccomp, self.landlock
+
+    def __str__(self) -> str:
+        return "; ".join(map(str, self.layers))
+
+    def as_dict(self) -> dict[str, dict[str, str]]:
+        return {ly.name: {"state": ly.state.value, "detail": ly.detail} for ly in self.layers}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What one deck needs: the folders it reads (its own, its includes'), and whether it may run programs."""
+
+    read: tuple[Path, ...] = ()
+    allow_exec: bool = False
+
+    def covers(self, other: "Policy") -> bool:
+        """True when a process locked down by this policy can load a deck that needs ``other``."""
+        return self.allow_exec == other.allow_exec and all(
+            any(_beneath(p, q) for q in self.read) for p in other.read)
+
+
+def _beneath(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+# -- per-process state ------------------------------------------------------------------------------------
+@dataclass
+class _Process:
+    """What this process has done: whether it may lock down, and the lock-down applied (once per process)."""
+
+    designated: bool = False
+    policy: Policy | None = None
+    directory: Path | None = None
+    seccomp: Layer | None = None
+
+
+_PROCESS = _Process()
+_LOCK = threading.Lock()
+_THREAD = threading.local()
+
+
+def designate() -> None:
+    """Mark this process as one that exists to simulate: it may lock itself down (:func:`enter`)."""
+    _PROCESS.designated = True
+
+
+def designated() -> bool:
+    return _PROCESS.designated
+
+
+def current() -> SandboxReport | None:
+    """The layers this thread runs under, or None when it is not sandboxed."""
+    return getattr(_THREAD, "report", None)
+
+
+def enter(policy: Policy) -> SandboxReport:
+    """Lock this process (and Landlock: this thread) down for decks needing ``policy``; idempotent.
+
+    Raises SandboxError when the process was already locked down for a policy that does not cover this one
+    (a Dask worker that simulated another deck): the worker must be replaced.
+    """
+    with _LOCK:
+        proc = _PROCESS
+        if proc.policy is not None and not proc.policy.covers(policy):
+            raise SandboxError("this worker process was locked down for another deck's folders or exec "
+                               "setting; it is being replaced")
+        if proc.policy is None:
+            proc.directory = _private_dir()
+            proc.seccomp = _seccomp(policy.allow_exec)
+            proc.policy = policy
+        if current() is None:
+            private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
+            _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
+                                           proc.directory)
+        return _THREAD.report
+
+
+def _private_dir() -> Path:
+    directory = Path(tempfile.mkdtemp(prefix="zoaf-sandbox-")).resolve()
+    _remove_at_exit(directory)
+    os.chdir(directory)
+    os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
+    tempfile.tempdir = str(directory)
+    return directory
+
+
+def _remove_at_exit(directory: Path) -> None:
+    """Remove ``directory`` when the process exits, from a thread started before the lock-down: a thread under
+    Landlock may empty the directory but not remove it from its parent."""
+    go = threading.Event()
+
+    def remove() -> None:
+        go.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    janitor = threading.Thread(target=remove, name="zoaf-sandbox-cleanup", daemon=True)
+    janitor.start()
+
+    def cleanup() -> None:
+        go.set()
+        janitor.join(CLEANUP_WAIT)
+
+    atexit.register(cleanup)                             # an interpreter's exit
+    mp_util.Finalize(None, cleanup, exitpriority=0)      # a multiprocessing child's (it ends with os._exit)
+
+
+def _seccomp(allow_exec: bool) -> Layer:
+    if allow_exec:
+        return Layer("seccomp", LayerState.LIFTED, "allow_shell")
+    try:
+        import pyseccomp as sc
+        filt = sc.SyscallFilter(sc.ALLOW)
+        for call in ("execve", "execveat"):
+            filt.add_rule(sc.ERRNO(errno.EPERM), call)
+        filt.set_attr(sc.Attr.CTL_TSYNC, 1)
+        filt.load()
+    except (ImportError, OSError, RuntimeError) as e:    # no libseccomp, or a kernel without seccomp
+        return Layer("seccomp", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
+    return Layer("seccomp", LayerState.ACTIVE, "no execve")
+
+
+def read_roots(policy: Policy, directory: Path) -> list[Path]:
+    """Every tree a sandboxed thread may read: system, Python, the deck's folders, the private directory."""
+    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    entries = [p for p in sys.path if p]                # '' is the working directory: not granted
+    package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
+    system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
+    roots = [Path(p) for p in system] + [Path(p).resolve() for p in (*python, *entries)] + [package]
+    return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
+
+
+def _landlock(policy: Policy, directory: Path) -> Layer:
+    try:
+        abi = landlock.restrict(read=read_roots(policy, directory), write=[directory], write_files=DEVICE_FILES)
+    except landlock.LandlockError as e:
+        return Layer("landlock", LayerState.UNAVAILABLE, e.strerror or str(e))
+    return Layer("landlock", LayerState.ACTIVE, f"ABI {abi}")

@@ -1,0 +1,246 @@
+"""Comparison statistics from run directories: per-run curves, per-method summaries, tests.
+
+Everything here is computed from the run directories alone (``DIR/<objective>/<method>/seed-<k>/history.db``).
+Definitions:
+
+* **final FoM** of a run: its best evaluated FoM (lower is better; ``INFEASIBLE_OFFSET`` + violation when no
+  point met the constraints).
+* **best feasible objective**: the raw objective (the measure, in its unit) of the run's best *feasible* point;
+  feasible FoMs are a monotone function of the objective, so this is the best feasible objective value, the
+  number a designer compares (penalized FoMs of infeasible runs are not comparable across methods).
+* **target**: the best (lowest) median final FoM among the baselines (every method but ``zoaf``).
+* **simulations-to-target** of a run: the charged-simulation count at which its best-so-far FoM first reaches
+  the target, +inf if never (shown ``>budget``); **seconds-to-target**: the wall time at that moment. Medians
+  treat +inf as a value (a median of ``>budget`` means that most runs never reached the target).
+* **overhead per simulation**: (wall time - simulator seconds) / charged simulations: what the method costs.
+* **p**: two-sided Mann-Whitney U test of ZOAF's final FoMs against each baseline's.
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .history import History, Record
+
+#: The method every other is compared with (targets, ratios, p-values).
+REFERENCE = "zoaf"
+#: Stand-in for +inf inside quantile interpolation (inf - inf would give NaN); any interpolation that touched
+#: it (above ``INF_SEEN``: no FoM comes near, they are < 1e3) maps back to +inf (NaN in plots).
+INF_STAND_IN = 1e300
+INF_SEEN = 1e200
+
+
+# -- one run -------------------------------------------------------------------------------------------------
+@dataclass
+class RunData:
+    """The per-row arrays of one run, as the statistics need them."""
+
+    method: str
+    seed: int
+    sims: np.ndarray            # charged simulations so far, after each row
+    fom: np.ndarray             # FoM of each row (+inf: failed)
+    wall: np.ndarray            # seconds since the run started, when the row came back
+    seconds: np.ndarray         # simulator seconds of each row
+    charged: np.ndarray         # bool
+    feasible: np.ndarray        # bool: met the constraints (unconstrained problems: every finite FoM)
+    objective: np.ndarray       # raw objective value of each row (NaN when none)
+    budget: int
+    complete: bool = True
+    path: Path | None = None
+
+    @classmethod
+    def from_records(cls, records: Sequence[Record], *, method: str, seed: int, budget: int,
+                     complete: bool = True, path: Path | None = None) -> "RunData":
+        fom = np.array([r.fom for r in records], dtype=float)
+        return cls(method, seed, np.cumsum([bool(r.charged) for r in records]).astype(int), fom,
+                   np.array([r.wall for r in records], dtype=float),
+                   np.array([r.outcome.seconds for r in records], dtype=float),
+                   np.array([bool(r.charged) for r in records], dtype=bool),
+                   np.array([np.isfinite(r.fom) and r.outcome.feasible is not False for r in records], dtype=bool),
+                   np.array([np.nan if r.outcome.objective is None else r.outcome.objective for r in records],
+                            dtype=float),
+                   budget, complete, path)
+
+    @property
+    def nfev(self) -> int:
+        return int(self.sims[-1]) if len(self.sims) else 0
+
+    @property
+    def best(self) -> np.ndarray:
+        """Best-so-far FoM after each row."""
+        return np.minimum.accumulate(self.fom) if len(self.fom) else self.fom
+
+    @property
+    def final(self) -> float:
+        return float(self.fom.min()) if len(self.fom) else math.inf
+
+    @property
+    def is_feasible(self) -> bool:
+        return bool(self.feasible.any())
+
+    @property
+    def best_feasible_objective(self) -> float:
+        """Raw objective of the lowest-FoM feasible row (NaN when no row was feasible)."""
+        if not self.feasible.any():
+            return math.nan
+        idx = np.flatnonzero(self.feasible)
+        return float(self.objective[idx[np.argmin(self.fom[idx])]])
+
+    @property
+    def wall_total(self) -> float:
+        return float(self.wall[-1]) if len(self.wall) else 0.0
+
+    @property
+    def sim_seconds(self) -> float:
+        return float(self.seconds[self.charged].sum())
+
+    @property
+    def overhead_per_sim(self) -> float:
+        return (self.wall_total - self.sim_seconds) / self.nfev if self.nfev else math.nan
+
+    def to_target(self, target: float) -> tuple[float, float]:
+        """(charged simulations, wall seconds) when the best-so-far FoM first reached ``target``; +inf if never."""
+        hit = np.flatnonzero(self.best <= target)
+        if not len(hit):
+            return math.inf, math.inf
+        return float(self.sims[hit[0]]), float(self.wall[hit[0]])
+
+    def best_at_sims(self, n: np.ndarray) -> np.ndarray:
+        """Best-so-far FoM after ``n`` charged simulations (+inf before the first finite one)."""
+        return self._at(self.sims, n)
+
+    def best_at_seconds(self, t: np.ndarray) -> np.ndarray:
+        return self._at(self.wall, t)
+
+    def _at(self, axis: np.ndarray, grid: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(axis, grid, side="right") - 1
+        best = np.concatenate([[math.inf], self.best])
+        return best[np.maximum(idx, -1) + 1]
+
+
+def load_run(path: str | Path, method: str | None = None, seed: int | None = None) -> RunData:
+    """Read one run directory (``history.db``; ``result.json`` marks it complete)."""
+    path = Path(path)
+    db = path / "history.db"
+    if not db.exists():
+        raise InputError(f"{path}: not a run directory (no history.db)")
+    with History(db) as h:
+        meta, records = h.meta(), h.records()
+    return RunData.from_records(records, method=method or meta.get("method", path.parent.name),
+                                seed=seed if seed is not None else meta.get("seed", -1),
+                                budget=int(meta.get("budget", 0)), complete=is_complete(path), path=path)
+
+
+def is_complete(path: Path) -> bool:
+    """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too)."""
+    try:
+        return json.loads((Path(path) / "result.json").read_text()).get("stop_reason") != "interrupted"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+# -- statistics ----------------------------------------------------------------------------------------------
+def quartiles(values: Iterable[float]) -> tuple[float, float, float]:
+    """(Q1, median, Q3), linear interpolation (numpy's default); +inf counts as the largest value."""
+    v = np.asarray(list(values), dtype=float)
+    v = v[~np.isnan(v)]
+    if not len(v):
+        return math.nan, math.nan, math.nan
+    q = np.quantile(np.where(np.isinf(v) & (v > 0), INF_STAND_IN, v), [0.25, 0.5, 0.75])
+    return tuple(math.inf if x > INF_SEEN else float(x) for x in q)   # type: ignore[return-value]
+
+
+def median(values: Iterable[float]) -> float:
+    return quartiles(values)[1]
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value of two samples (NaN when either is empty)."""
+    from scipy.stats import mannwhitneyu
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not len(a) or not len(b):
+        return math.nan
+    a, b = np.where(np.isinf(a), INF_STAND_IN, a), np.where(np.isinf(b), INF_STAND_IN, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def target_fom(finals: dict[str, Sequence[float]], reference: str = REFERENCE) -> float:
+    """The best baseline's median final FoM (the reference's own when it is the only method)."""
+    medians = {m: median(v) for m, v in finals.items() if len(v)}
+    others = [v for m, v in medians.items() if m != reference]
+    pool = others or list(medians.values())
+    return min(pool) if pool else math.nan
+
+
+@dataclass
+class MethodStats:
+    method: str
+    runs: int
+    q1: float
+    median: float
+    q3: float
+    best: float
+    worst: float
+    objective_median: float       # best feasible objective, median over runs that found a feasible point
+    feasible_rate: float
+    sims_to_target: float         # median (+inf: most runs never reached it)
+    sims_ratio: float             # this method's median / the reference's (> 1: the reference needs fewer)
+    seconds_to_target: float
+    seconds_ratio: float
+    wall: float                   # median wall seconds per run
+    overhead: float               # median optimizer seconds per simulation
+    nfev: float                   # median charged simulations per run
+    p_value: float                # Mann-Whitney vs the reference (NaN for the reference itself)
+
+
+@dataclass
+class ObjectiveSummary:
+    name: str
+    measure: str
+    unit: str
+    sense: str
+    budget: int
+    target: float
+    methods: list[MethodStats]
+    runs: dict[str, list[RunData]] = field(repr=False)
+    incomplete: int = 0
+
+
+def _ratio(num: float, den: float) -> float:
+    if not (math.isfinite(den) and den > 0) or math.isnan(num):
+        return math.nan
+    return num / den
+
+
+def summarize(name: str, runs: dict[str, list[RunData]], *, measure: str = "", unit: str = "", sense: str = "",
+              reference: str = REFERENCE) -> ObjectiveSummary:
+    """The statistics of one objective from its complete runs, per method (see the module docstring)."""
+    runs = {m: [r for r in rs if r.complete] for m, rs in runs.items()}
+    runs = {m: rs for m, rs in runs.items() if rs}
+    finals = {m: [r.final for r in rs] for m, rs in runs.items()}
+    target = target_fom(finals, reference)
+    budget = max((r.budget for rs in runs.values() for r in rs), default=0)
+    hits = {m: [r.to_target(target) for r in rs] for m, rs in runs.items()}
+    ref_sims = median(h[0] for h in hits.get(reference, []))
+    ref_secs = median(h[1] for h in hits.get(reference, []))
+    stats = []
+    for m, rs in runs.items():
+        q1, med, q3 = quartiles(finals[m])
+        objs = [r.best_feasible_objective for r in rs if r.is_feasible]
+        sims, secs = median(h[0] for h in hits[m]), median(h[1] for h in hits[m])
+        stats.append(MethodStats(
+            m, len(rs), q1, med, q3, min(finals[m]), max(finals[m]), median(objs) if objs else math.nan,
+            sum(r.is_feasible for r in rs) / len(rs), sims, _ratio(sims, ref_sims), secs, _ratio(secs, ref_secs),
+            median(r.wall_total for r in rs), median(r.overhead_per_sim for r in rs), median(r.nfev for r in rs),
+            math.nan if m == reference or reference not in finals else mann_whitney(finals[reference], finals[m])))
+    return ObjectiveSummary(name, measure, unit, sense, budget, target, stats, runs)
