@@ -93,7 +93,7 @@ def sweep_levels(obj: Objective, ok: list[dict[str, float]], floor: float, tol: 
         for p in LEVEL_PERCENTILES:
             level = float(np.percentile(v, p if c.op in (">=", ">") else 100 - p))
             moved = Constraint(c.measure, c.op, level)
-            rows = [r for r in ok if all(o.violation(r.get(o.measure)) == 0 for o in (moved, *others))]
+            rows = [r for r in ok if all(o.value(r.get(o.measure)) <= 0 for o in (moved, *others))]
             vals = column(rows, obj.measure)
             share = f"{100 * floor_share(vals, floor, tol):.0f}%" if vals.size else "-"
             print(f"| {c.measure} {c.op} {fmt(level, unit(c.measure))} (p{p:g}) | {len(rows)} | {share} |")
@@ -119,11 +119,11 @@ def report(problem: CircuitProblem, obj: Objective, rows: list[dict[str, float] 
     print("|---|---|---|")
     for c in obj.constraints:
         v = column(ok, c.measure)
-        met = np.mean([c.violation(r.get(c.measure)) == 0 for r in ok]) if ok else float("nan")
+        met = np.mean([c.value(r.get(c.measure)) <= 0 for r in ok]) if ok else float("nan")
         level = np.percentile(v, 100 - reach if c.op in (">=", ">") else reach) if v.size else float("nan")
         print(f"| {c} | {100 * met:.1f}% | {c.measure} {c.op} {fmt(level, unit(c.measure))} |")
     sweep_levels(obj, ok, floor, floor_tol, unit)
-    feasible = [r for r in ok if all(c.violation(r.get(c.measure)) == 0 for c in obj.constraints)]
+    feasible = [r for r in ok if all(c.value(r.get(c.measure)) <= 0 for c in obj.constraints)]
     fv = column(feasible, obj.measure)
     print(f"\nmeeting every constraint: {len(feasible)} ({100 * len(feasible) / max(len(rows), 1):.2f}%)")
     if fv.size:
