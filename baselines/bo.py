@@ -171,7 +171,7 @@ class BO(Optimizer):
         self._iter = 0
         self._phase = "sobol"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol_batch(self.n_init, self.dim, self.rng)

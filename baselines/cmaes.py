@@ -211,7 +211,7 @@ class CMA(Optimizer):
         return values
 
     # -- ask/tell ---------------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._es is None:
             self._start(self._start_point(), self.sigma0, self.popsize)
         with self._own_rng():
@@ -276,14 +276,14 @@ class WarmCMA(CMA):
         """Points in the first batch (x0 or the centre included), once drawn."""
         return 0 if self._design is None else len(self._design)
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._es is None and self._init_left > 0:
             self._phase = "sobol"
             if self._design is None:   # first, before pycma's seeds: the generator is consumed as ZOAF's
                 self._design = zoaf_first_batch(self.dim, self.budget, self.rng, self.x0, self.config.n_init)
                 self._init_left = len(self._design)
             return self._design[len(self._design) - self._init_left:]
-        return super()._ask(n)
+        return super()._ask()
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:

@@ -135,7 +135,7 @@ class DE(Optimizer):
         trials[oob] = self.rng.random(int(oob.sum()))
         return trials
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self.population is None:
             self._trials = self._init_population()
         else:

@@ -97,7 +97,7 @@ class TPE(Optimizer):
                         trial.suggest_float(self._pname(i), 0.0, 1.0) for i, L in enumerate(self._levels)], float)
         return from_levels(lib, self._levels)
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._pending = [self._study.ask() for _ in range(min(self.workers, self.remaining))]

@@ -141,7 +141,7 @@ class TuRBO(Optimizer):
         self._hypers: dict[int, dict[str, Any]] = {}   # per outcome: 0 the objective, i the i-th constraint
         self._phase = "sobol" if self.nrestarts == 0 else f"sobol-run{self.nrestarts}"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol_batch(self.n_init, self.dim, self.rng)

@@ -43,7 +43,7 @@ def drive(name: str, fun=sphere, budget: int | None = None, seed: int = SEED, **
     opt = registry.create(name, DIM, budget, seed, **options)
     raw: list[np.ndarray] = []
     inner = opt._ask
-    opt._ask = lambda n: raw.append(np.atleast_2d(np.array(inner(n), dtype=float))) or raw[-1]
+    opt._ask = lambda: raw.append(np.atleast_2d(np.array(inner(), dtype=float))) or raw[-1]
     xs, fs = [], []
     while not opt.done:
         x = opt.ask()

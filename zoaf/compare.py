@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import registry
-from .errors import InputError, ZoafError
+from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History
 from .problem import Problem
 from .report import MANIFEST, machine, user_command, versions, write_report
@@ -225,7 +225,7 @@ def _final(path: Path) -> dict[str, Any]:
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] = ALL_METHODS,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
-            timeout: float = 60.0, progress: Progress | None = None, report: bool = True,
+            timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None, report: bool = True,
             argv: Sequence[str] | None = None) -> Path:
     """Compare methods on a circuit: every objective x method x seed as a run directory under ``out``.
 

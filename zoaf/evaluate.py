@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .daskpool import DaskPool
+from .errors import DEFAULT_TIMEOUT, InputError
 from .history import History, Record
+from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
-from .workers import DaskPool, LocalPool, OnDone, dumps_problem, needs_new_process
+from .workers import OnDone, dumps_problem, needs_new_process
 
-#: Seconds one simulation may run before its worker is killed (sky130 decks load in ~5 s; sims take ms).
-DEFAULT_TIMEOUT = 60.0
 #: Simulations before a worker process is replaced: the soak measured ~10 kB RSS growth per simulation on
 #: two_stage_amp (benchmarks/throughput.py --soak), so <= 40 MB per worker; a respawn costs ~0.5 s + a deck load.
 DEFAULT_RECYCLE_AFTER = 4000

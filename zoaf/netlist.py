@@ -11,8 +11,8 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
 * :meth:`Netlist.batch_deck` — :meth:`with_params` for a session that must reload the whole deck per
   evaluation (:attr:`Netlist.faithful_reasons`).
 
-Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside ``.subckt``) of the netlist and of the files it
-``.include``s are design variables; the first definition of a name gives its default, and
+Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside
+``.subckt``) of the netlist and of the files it ``.include``s are design variables; the first definition of a name gives its default, and
 :meth:`with_params` rewrites every top-level definition (as ngspice's ``alterparam`` does) and overrides an
 included one after its ``.include`` line.
 

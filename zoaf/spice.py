@@ -43,16 +43,14 @@ from pathlib import Path
 import numpy as np
 
 from . import ngbinding
-from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
+from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngcommands import ANALYSES, block_depth_change, defined_name
 from .ngbinding import NgSpice
 from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements
 
-__all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
+__all__ = ["SpiceSession", "classify", "run_batch", "shared_ngspice"]
 
-#: Default wall-clock limit of one evaluation, seconds.
-DEFAULT_TIMEOUT = 60.0
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
 MEAS_PRECISION = "16"
