@@ -67,7 +67,7 @@ class TPE(Optimizer):
         import optuna
 
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = TPEConfig(**options)
+        self.config = self.config_class(**options)
         cfg = self.config
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
