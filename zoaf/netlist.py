@@ -189,31 +189,36 @@ class Netlist:
                 self._parse_param(ln)
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
                 raise self._err(ln.lineno, why)
-            elif word in (".meas", ".measure"):
-                self._parse_meas(ln)
-                self._dot_outputs = True
-                if self.measures[-1].analysis == "sp":
-                    self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
-            elif word[1:] in ANALYSES:
-                if "{" in t:
-                    self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
-                                                 "substitutes it while reading the deck)")
-                self.analyses.append(t.strip()[1:])
-                self._drop_session.add(li)
-                self._dot_outputs |= word in (".op", ".tf")
-            elif word in (".print", ".plot", ".four", ".fourier"):
-                self._dot_outputs = True
             elif word in (".include", ".inc", ".lib"):
                 self._parse_include(ln, word)
             elif word == ".end":
                 self.has_end = True
                 break
+            else:
+                self._parse_output(li, ln, word)
         if in_control is not None:
             raise self._err(in_control, ".control block without .endc")
         if not self.has_end:
             raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
         self._texts = {}                                    # read for the params; not carried to workers
+
+    def _parse_output(self, li: int, ln: Line, word: str) -> None:
+        """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
+        if word in (".meas", ".measure"):
+            self._parse_meas(ln)
+            self._dot_outputs = True
+            if self.measures[-1].analysis == "sp":
+                self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
+        elif word[1:] in ANALYSES:
+            if "{" in ln.text:
+                self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
+                                             "substitutes it while reading the deck)")
+            self.analyses.append(ln.text.strip()[1:])
+            self._drop_session.add(li)
+            self._dot_outputs |= word in (".op", ".tf")
+        elif word in (".print", ".plot", ".four", ".fourier"):
+            self._dot_outputs = True
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):
