@@ -4,8 +4,8 @@ Two methods share one engine:
 
 * ``cma`` (:class:`CMA`): from ``x0`` (the problem's start point, else the box centre) with sigma0 = 0.25.
 * ``cma-warm`` (:class:`WarmCMA`): first ZOAF's own first batch (charged to the budget), then CMA-ES from its
-  best point with sigma0 = 0.1. EXPERIMENTS.md found this the strongest simple peer; any "Sobol batch, then
-  local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
+  best point with sigma0 = 0.1. The project's early experiments found this the strongest simple peer; any
+  "Sobol batch, then local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
   (:func:`zoaf_first_batch`: x0, else the box centre, then ``ZOAFConfig().resolved_n_init`` points of
   :func:`zoaf.sobol.sobol_batch` drawn first from the run's generator).
 

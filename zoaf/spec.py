@@ -1,6 +1,6 @@
 """The spec sidecar ``<stem>.toml``: design variables, measures, objectives and constraints.
 
-Format (DESIGN.md)::
+Format::
 
     title = "Two-stage Miller OTA"
     pdk = "sky130"            # optional: the netlist's {{sky130}} placeholder points at the installed PDK
