@@ -27,10 +27,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .decktext import first_unquoted
 from .errors import InputError
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "redirect_at", "resolve", "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "redirect_at", "resolve",
+           "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -41,16 +43,7 @@ _INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?
 
 def redirect_at(text: str) -> int | None:
     """Offset of the first ``>``/``<`` ngspice's command interpreter would take as a redirect, or None."""
-    quote = ""
-    for i, c in enumerate(text):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c in "<>" and text[i + 1:i + 2] != "=":
-            return i
-    return None
+    return first_unquoted(text, lambda s, i: s[i] in "<>" and s[i + 1:i + 2] != "=")
 
 
 def command_problem(text: str, *, allow_shell: bool) -> str | None:

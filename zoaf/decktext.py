@@ -8,15 +8,15 @@ here, as ngspice does). A :class:`Line` keeps where each piece of a logical line
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
 from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "assignments", "format_value", "logical_lines", "physical_spans", "quote",
-           "strip_comment", "substitute"]
+__all__ = ["Line", "ParamDef", "assignments", "first_unquoted", "format_value", "logical_lines", "physical_spans",
+           "quote", "strip_comment", "substitute"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -65,8 +65,8 @@ def quote(p: str) -> str:
     return f'"{p}"'
 
 
-def strip_comment(s: str) -> str:
-    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
+def first_unquoted(s: str, found: Callable[[str, int], bool]) -> int | None:
+    """Offset of the first character outside ``"..."``/``'...'`` quotes where ``found(s, offset)``, or None."""
     quote = ""
     for i, c in enumerate(s):
         if quote:
@@ -74,11 +74,19 @@ def strip_comment(s: str) -> str:
                 quote = ""
         elif c in "\"'":
             quote = c
-        elif c == ";":
-            return s[:i]
-        elif c == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"):
-            return s[:i]
-    return s
+        elif found(s, i):
+            return i
+    return None
+
+
+def _comment_starts(s: str, i: int) -> bool:
+    return s[i] == ";" or (s[i] == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"))
+
+
+def strip_comment(s: str) -> str:
+    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
+    i = first_unquoted(s, _comment_starts)
+    return s if i is None else s[:i]
 
 
 def logical_lines(physical: list[str]) -> list[Line]:
