@@ -12,9 +12,10 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
   evaluation (:attr:`Netlist.faithful_reasons`).
 
 Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside
-``.subckt``) of the netlist and of the files it ``.include``s are design variables; the first definition of a name gives its default, and
-:meth:`with_params` rewrites every top-level definition (as ngspice's ``alterparam`` does) and overrides an
-included one after its ``.include`` line.
+``.subckt``) of the netlist and of the files it ``.include``s are design variables; the first definition of a
+name gives its default, and :meth:`with_params` rewrites every top-level definition (as ngspice's
+``alterparam`` does) and overrides an included one after its ``.include`` line. The included files are read
+once, by :func:`zoaf.deckcheck.walk_includes`, which also checks them.
 
 Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
 :mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept

@@ -1,6 +1,6 @@
 """Simulate a netlist with ngspice: in-process (:class:`SpiceSession`) or as a subprocess (:func:`run_batch`).
 
-:class:`SpiceSession` drives libngspice (through PySpice's ``NgSpiceShared``) in this process: the netlist is
+:class:`SpiceSession` drives libngspice (through :mod:`zoaf.ngbinding`) in this process: the netlist is
 loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
 (``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
 decks. There is one libngspice per process: sessions share it, a new session
@@ -43,13 +43,14 @@ from pathlib import Path
 import numpy as np
 
 from . import ngbinding
-from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
+from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError,
+                     Timeout)
 from .netlist import Netlist
-from .ngcommands import ANALYSES, block_depth_change, defined_name
 from .ngbinding import NgSpice
+from .ngcommands import ANALYSES, block_depth_change, defined_name
 from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements
 
-__all__ = ["SpiceSession", "classify", "run_batch", "shared_ngspice"]
+__all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
