@@ -5,13 +5,14 @@ same index, checked to be the same point), the cache on exact physical values, o
 numbered in the order asked and appended to the run's history as they complete (a batch's own duplicates
 once it completes), so a run killed mid-batch resumes exactly.
 
-Where simulations run (``zoaf.workers``):
+Where simulations run (the protocol: :mod:`zoaf.workers`):
 - ``workers=0``: in this process, one after another. For ``zoaf.minimize`` on Python functions and for
   tests; no timeout and no protection against a crash (a segfault takes the caller down).
-- ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes, each keeping one unpickled
-  problem (so one ngspice session) for up to ``recycle_after`` simulations; per-simulation ``timeout``; a
-  process that dies is replaced and its simulation retried once, then recorded as ``crashed``.
-- ``dask="local" | "tcp://host:8786" | distributed.Client``: the same, as Dask tasks.
+- ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes (:mod:`zoaf.localpool`), each
+  keeping one unpickled problem (so one ngspice session) for up to ``recycle_after`` simulations;
+  per-simulation ``timeout``; a process that dies is replaced and its simulation retried once, then recorded
+  as ``crashed``.
+- ``dask="local" | "tcp://host:8786" | distributed.Client``: the same, as Dask tasks (:mod:`zoaf.daskpool`).
 
 Cache hits (a point simulated before, also earlier in the same batch, e.g. two box points that round to the
 same integers) are not simulated again: they come back with status ``cached`` and are not charged. Results
