@@ -44,6 +44,9 @@ from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, normalize_equal
 
 __all__ = ["Measure", "Netlist"]
 
+#: An include line: the command word and blanks, the file (quoted or not), what follows (a ``.lib`` section).
+_INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -241,16 +244,16 @@ class Netlist:
         self.measures.append(Measure(kind, name, normalize_equals("meas " + " ".join(parts[1:])), ln.lineno))
 
     def _parse_include(self, ln: Line, word: str, params: bool = True) -> None:
-        m = re.match(r"\s*\S+\s+(\"[^\"]*\"|'[^']*'|\S+)(\s+\S+)?", ln.raw)
+        m = _INCLUDE.match(ln.raw)
         if not m:
             raise self._err(ln.lineno, f"{word} needs a file name")
-        if word == ".lib" and m.group(2) is None:
+        if word == ".lib" and not m.group(3).strip():
             return                                          # ".lib section" ... ".endl": a section definition
-        target = m.group(1).strip("\"'")
+        target = m.group(2).strip("\"'")
         resolved = self.resolve(target)
         if not resolved.is_file():
             raise self._err(ln.lineno, f"{word} file not found: {target} (looked for {resolved})")
-        spans = physical_spans(ln, m.start(1), m.end(1))
+        spans = physical_spans(ln, m.start(2), m.end(2))
         if len(spans) == 1:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if word != ".lib" and params:
@@ -412,7 +415,7 @@ class Netlist:
             raw = ln.raw
             word = ln.text.split(None, 1)[0]
             if word in (".include", ".inc", ".lib"):
-                m = re.match(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", raw)
+                m = _INCLUDE.match(raw)
                 if m and not (word == ".lib" and not m.group(3).strip()):
                     raw = m.group(1) + quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
             out.append(raw.strip())
