@@ -126,6 +126,7 @@ class SpiceSession:
         self._loaded = False
         self._current: dict[str, str] = {}      # param -> value text now in ngspice's deck
         self._broken: ParseError | None = None
+        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -251,7 +252,7 @@ class SpiceSession:
             raise err
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
+        self._missing = []
         if nl.control_runs_analyses:
             self._replay_control(results, where, deadline)
         else:
