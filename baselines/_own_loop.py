@@ -112,7 +112,7 @@ class OwnLoop(Optimizer):
     def _key(v: np.ndarray) -> bytes:
         return np.round(np.asarray(v, dtype=float), 12).tobytes()
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._next is None:   # nothing asked by the library yet: the start point
             self._next = self._start_point()
         return self._to_box(self._next)[None, :]

@@ -16,13 +16,13 @@ Defaults and why (:class:`BOConfig`):
 
 * initial design: scrambled Sobol, ``n_init = 2 * (d + 1)`` points (BoTorch tutorials' size), at most a
   third of the budget.
-* batch: ``q = max(workers, 4)`` (EXPERIMENTS.md's q = 4; one BO iteration is one batch).
+* batch: ``q = max(workers, 4)`` (the q of the project's BO prototype; one BO iteration is one batch).
 * model: ``SingleTaskGP`` on the unit box (inputs need no normalizing) with BoTorch's defaults: RBF ARD kernel
   with dimension-scaled log-normal lengthscale prior (Hvarfner et al. 2024), learned noise,
   ``Standardize(m=1)`` outcome transform. Failed points (``+inf``) are imputed with the worst finite value seen.
 * outcome warping (``log_transform=True``): the GP models ``-log(f - f_min + delta)`` with
   ``delta = max(|f_min|, 1e-3 * (median(f) - f_min))`` (floored at 1e-12). For a positive FoM this is exactly
-  ``-log f`` (what EXPERIMENTS.md used); it is monotone, so it preserves ranks, defined for negative FoMs
+  ``-log f`` (what the project's BO prototype used); it is monotone, so it preserves ranks, defined for negative FoMs
   (negated maximize objectives) and scale-free; it tames penalized infeasible values that are orders of
   magnitude above the feasible ones.
 * fitting: ``fit_gpytorch_mll`` (L-BFGS-B) with at most ``fit_maxiter = 50`` iterations, warm-started from the
@@ -31,8 +31,8 @@ Defaults and why (:class:`BOConfig`):
 * acquisition optimization: ``optimize_acqf`` over the unit box, joint over the q points, ``num_restarts = 4``,
   ``raw_samples = 256``, ``maxiter = 50`` (L-BFGS-B), 128 quasi-MC samples (BoTorch: 10 restarts, 512 raw
   samples, 200 iterations, 512 MC samples). torch runs on one thread (see :func:`torch_seeded`). Measured:
-  a d = 22, 300-simulation run costs ~65 s of CPU (~0.22 s per simulation; EXPERIMENTS.md's prototype:
-  0.74 s), so 10 seeds x a few circuits stay affordable on 2 cores.
+  a d = 22, 300-simulation run costs ~65 s of CPU (~0.22 s per simulation; the project's BO
+  prototype: 0.74 s), so 10 seeds x a few circuits stay affordable on 2 cores.
 * seeding: each iteration runs inside ``torch.random.fork_rng`` with a seed drawn from the run's generator,
   in double precision, so equal seeds give equal asks and the global torch state is untouched.
 
@@ -58,7 +58,7 @@ import numpy as np
 from zoaf.optim import Optimizer
 from zoaf.sobol import sobol_batch
 
-#: Default q-batch floor (EXPERIMENTS.md's q).
+#: Default q-batch floor (the project's BO prototype's q).
 DEFAULT_Q = 4
 #: Capped acquisition-optimization effort (BoTorch tutorials use 10 restarts and 512 raw samples).
 NUM_RESTARTS, RAW_SAMPLES, ACQF_MAXITER = 4, 256, 50
@@ -159,7 +159,7 @@ class BO(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = cfg = BOConfig(**options)
+        self.config = cfg = self.config_class(**options)
         self.n_init = max(2, min(2 * (dim + 1), budget // 3)) if cfg.n_init is None else max(1, int(cfg.n_init))
         self.q = max(self.workers, DEFAULT_Q) if cfg.q is None else max(1, int(cfg.q))
         self._X: list[np.ndarray] = []
@@ -171,7 +171,7 @@ class BO(Optimizer):
         self._iter = 0
         self._phase = "sobol"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol_batch(self.n_init, self.dim, self.rng)

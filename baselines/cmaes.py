@@ -4,8 +4,8 @@ Two methods share one engine:
 
 * ``cma`` (:class:`CMA`): from ``x0`` (the problem's start point, else the box centre) with sigma0 = 0.25.
 * ``cma-warm`` (:class:`WarmCMA`): first ZOAF's own first batch (charged to the budget), then CMA-ES from its
-  best point with sigma0 = 0.1. EXPERIMENTS.md found this the strongest simple peer; any "Sobol batch, then
-  local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
+  best point with sigma0 = 0.1. The project's early experiments found this the strongest simple peer; any
+  "Sobol batch, then local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
   (:func:`zoaf_first_batch`: x0, else the box centre, then ``ZOAFConfig().resolved_n_init`` points of
   :func:`zoaf.sobol.sobol_batch` drawn first from the run's generator).
 
@@ -211,7 +211,7 @@ class CMA(Optimizer):
         return values
 
     # -- ask/tell ---------------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._es is None:
             self._start(self._start_point(), self.sigma0, self.popsize)
         with self._own_rng():
@@ -276,14 +276,14 @@ class WarmCMA(CMA):
         """Points in the first batch (x0 or the centre included), once drawn."""
         return 0 if self._design is None else len(self._design)
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._es is None and self._init_left > 0:
             self._phase = "sobol"
             if self._design is None:   # first, before pycma's seeds: the generator is consumed as ZOAF's
                 self._design = zoaf_first_batch(self.dim, self.budget, self.rng, self.x0, self.config.n_init)
                 self._init_left = len(self._design)
             return self._design[len(self._design) - self._init_left:]
-        return super()._ask(n)
+        return super()._ask()
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:

@@ -96,7 +96,7 @@ class DE(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = cfg = DEConfig(**options)
+        self.config = cfg = self.config_class(**options)
         popsize = cfg.popsize
         if popsize is None:
             popsize = min(max(budget // TARGET_GENERATIONS, MIN_POPSIZE), MAX_POPSIZE_PER_DIM * dim)
@@ -135,7 +135,7 @@ class DE(Optimizer):
         trials[oob] = self.rng.random(int(oob.sum()))
         return trials
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self.population is None:
             self._trials = self._init_population()
         else:

@@ -99,7 +99,7 @@ class NGOpt(Optimizer):
             lib[group] = v
         return from_levels(lib, self._levels)
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._pending = [self._ng.ask() for _ in range(min(self.num_workers, self.remaining))]

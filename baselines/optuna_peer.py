@@ -67,7 +67,7 @@ class TPE(Optimizer):
         import optuna
 
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = TPEConfig(**options)
+        self.config = self.config_class(**options)
         cfg = self.config
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():
@@ -97,7 +97,7 @@ class TPE(Optimizer):
                         trial.suggest_float(self._pname(i), 0.0, 1.0) for i, L in enumerate(self._levels)], float)
         return from_levels(lib, self._levels)
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._pending = [self._study.ask() for _ in range(min(self.workers, self.remaining))]

@@ -35,7 +35,7 @@ DEFAULT_BATCH = 10
 @dataclass(frozen=True)
 class RandomConfig:
     """Attributes:
-        batch: points per ask, None = ``max(workers, 10)``; ``ask(n)`` overrides it for one call.
+        batch: points per ask, None = ``max(workers, 10)``.
         distribution: uniform in [0, 1]^d.
         constraints: the best is chosen feasibility first (the FoM's order).
     """
@@ -54,12 +54,12 @@ class RandomSearch(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = RandomConfig(**options)
+        self.config = self.config_class(**options)
         self.batch = max(self.workers, DEFAULT_BATCH) if self.config.batch is None else max(1, int(self.config.batch))
         self._phase = "random"
 
-    def _ask(self, n: int | None) -> np.ndarray:
-        k = min(self.remaining, n if n else self.batch)
+    def _ask(self) -> np.ndarray:
+        k = min(self.remaining, self.batch)
         return self.rng.random((max(1, k), self.dim))
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,

@@ -119,7 +119,7 @@ class TuRBO(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = cfg = TuRBOConfig(**options)
+        self.config = cfg = self.config_class(**options)
         self.n_init = max(2, min(2 * dim, budget // 3)) if cfg.n_init is None else max(1, int(cfg.n_init))
         self.q = max(self.workers, DEFAULT_Q) if cfg.q is None else max(1, int(cfg.q))
         self.success_tolerance = max(1, int(cfg.success_tolerance))
@@ -141,7 +141,7 @@ class TuRBO(Optimizer):
         self._hypers: dict[int, dict[str, Any]] = {}   # per outcome: 0 the objective, i the i-th constraint
         self._phase = "sobol" if self.nrestarts == 0 else f"sobol-run{self.nrestarts}"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
                 self._design = sobol_batch(self.n_init, self.dim, self.rng)

@@ -43,7 +43,7 @@ def drive(name: str, fun=sphere, budget: int | None = None, seed: int = SEED, **
     opt = registry.create(name, DIM, budget, seed, **options)
     raw: list[np.ndarray] = []
     inner = opt._ask
-    opt._ask = lambda n: raw.append(np.atleast_2d(np.array(inner(n), dtype=float))) or raw[-1]
+    opt._ask = lambda: raw.append(np.atleast_2d(np.array(inner(), dtype=float))) or raw[-1]
     xs, fs = [], []
     while not opt.done:
         x = opt.ask()
@@ -118,15 +118,22 @@ def test_all_failures_do_not_crash(name):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_states_its_defaults(name):
-    """The report footer lists the method's config dataclass fields; the config is frozen."""
+def test_report_states_the_defaults_a_run_uses(name, monkeypatch):
+    """The report footer shows the settings a run with no options really uses, and a changed default too."""
     import dataclasses
 
+    from zoaf.optim import settings
+    from zoaf.report import method_settings
+
+    assert method_settings(name) == settings(registry.create(name, DIM, 50, 0).config)
     cls = registry.get(name)
-    d = cls.describe()
-    assert isinstance(d, dict) and d and list(d) == [f.name for f in dataclasses.fields(cls.config_class)]
+    changed = dataclasses.make_dataclass(cls.config_class.__name__, [("constraints", str, "changed default")],
+                                         bases=(cls.config_class,), frozen=True)
+    monkeypatch.setattr(cls, "config_class", changed)
+    assert method_settings(name)["constraints"] == "changed default"
+    assert registry.create(name, DIM, 50, 0).config.constraints == "changed default"
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cls.config_class().__setattr__(next(iter(d)), None)
+        changed().__setattr__("constraints", None)
 
 
 def test_unknown_option_is_refused():

@@ -18,7 +18,7 @@ import pytest
 from test_cli import zoaf
 from zoaf import units
 from zoaf.circuit import CircuitProblem
-from zoaf.spec import INFEASIBLE_OFFSET, MISSING_VIOLATION
+from zoaf.problem import INFEASIBLE_OFFSET, MISSING_VIOLATION
 
 ROOT = Path(__file__).parent.parent
 CORPUS = ROOT / "tests" / "bad_inputs"

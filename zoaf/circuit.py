@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import sandbox, units
-from .errors import InputError, MeasureError, SimulationError
+from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .spec import Constraint, Objective, Spec
@@ -60,7 +60,7 @@ class CircuitProblem(Problem):
 
     def __init__(self, netlist: str | Path, spec: Spec | str | Path | None = None, *, objective: str | None = None,
                  fom: FoM | None = None, constraints: Sequence[str] = (), allow_shell: bool = False,
-                 timeout: float = 60.0, x0: str = "netlist") -> None:
+                 timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist") -> None:
         if x0 not in X0_CHOICES:
             raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
         path = Path(netlist)

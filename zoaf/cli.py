@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import registry, units
-from .errors import InputError, SimulationError, ZoafError
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError
 from . import show
 from .show import err, one_line, out
 
@@ -79,7 +79,7 @@ def _check_timeout(timeout: float) -> None:
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
-             timeout: float = 60.0, x0: str = "netlist"):
+             timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist"):
     from .circuit import CircuitProblem
 
     _check_timeout(timeout)
@@ -111,7 +111,7 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
 
 @app.command()
 def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
-          timeout: TimeoutOpt = 60.0) -> None:
+          timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
@@ -122,7 +122,7 @@ def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, a
 def simulate(netlist: NetlistArg,
              set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE, e.g. w1=20u (repeat).")] = None,
              spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
-             timeout: TimeoutOpt = 60.0) -> None:
+             timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Simulate one sizing: the netlist's defaults changed by --set NAME=VALUE."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
@@ -137,7 +137,7 @@ def simulate(netlist: NetlistArg,
                 raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
             v = units.parse(text, what=f"--set {name}")
             p = known[name]
-            if not p.lo <= v <= p.hi or (p.integer and v != round(v)):
+            if not p.admits(v, exact=True):
                 raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
                                  f"[{units.format(p.lo)}, {units.format(p.hi)}]")
             values[name] = v
@@ -172,11 +172,12 @@ def optimize(
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
     allow_shell: ShellOpt = False,
-    timeout: TimeoutOpt = 60.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     from .evaluate import Evaluator
+    from .optim import StopReason
     from .run import check_resume, optimize as run_optimize, run_metadata
     from .rundir import result_dict, run_directory
 
@@ -210,7 +211,7 @@ def optimize(
             print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
         else:
             show.report_run(problem, result, out_path, seconds, quiet)
-        if result.stop_reason is not None and result.stop_reason.value == "interrupted":
+        if result.stop_reason is StopReason.INTERRUPTED:
             err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
                       f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
             raise typer.Exit(130)
@@ -314,7 +315,7 @@ def compare(
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     allow_shell: ShellOpt = False,
-    timeout: TimeoutOpt = 60.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
 ) -> None:
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     from .compare import compare as run_compare

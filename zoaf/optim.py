@@ -86,7 +86,7 @@ def settings(config: Any) -> dict[str, Any]:
 
 
 class Optimizer:
-    """Base of every method. Subclasses implement ``_ask(n)`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
+    """Base of every method. Subclasses implement ``_ask()`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
 
     Args:
         dim: number of box coordinates.
@@ -159,11 +159,11 @@ class Optimizer:
         """What the method is doing now (shown in progress displays and recorded in the history)."""
         return self._phase
 
-    def ask(self, n: int | None = None) -> np.ndarray:
+    def ask(self) -> np.ndarray:
         """Points to simulate next, shape (k, dim), inside the box, k >= 1 and k <= the budget left."""
         if self.done:
             raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
-        x = np.atleast_2d(np.asarray(self._ask(n), dtype=float))
+        x = np.atleast_2d(np.asarray(self._ask(), dtype=float))
         if x.shape[1] != self.dim or len(x) == 0:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
         return np.clip(x[: self.remaining], 0.0, 1.0)
@@ -206,7 +206,7 @@ class Optimizer:
         self._tell(x, f, c, objective)
 
     # -- to implement ----------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         raise NotImplementedError
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:

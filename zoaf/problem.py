@@ -54,9 +54,13 @@ class Parameter:
                              f"a float; narrow the bounds")
         if self.integer and (self.lo != round(self.lo) or self.hi != round(self.hi)):
             raise InputError(f"parameter {self.name!r}: integer bounds must be integers, got {self.lo:g}..{self.hi:g}")
-        if self.init is not None and not self.lo <= self.init <= self.hi:
+        if self.init is not None and not self.admits(self.init):
             raise InputError(
                 f"parameter {self.name!r}: init={self.init:g} lies outside [{self.lo:g}, {self.hi:g}]")
+
+    def admits(self, value: float, *, exact: bool = False) -> bool:
+        """Whether ``value`` lies within the bounds (``exact``: and is a whole number for an integer parameter)."""
+        return self.lo <= value <= self.hi and not (exact and self.integer and value != round(value))
 
     def _span(self) -> tuple[float, float]:
         # Integers: the box covers [lo - 0.5, hi + 0.5] so that every integer gets an equal share of it.

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from .errors import InputError
 from .plots import plot_summary
-from .spec import INFEASIBLE_OFFSET
+from .problem import INFEASIBLE_OFFSET
 from .stats import REFERENCE, ObjectiveSummary, RunData, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).

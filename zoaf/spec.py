@@ -1,6 +1,6 @@
 """The spec sidecar ``<stem>.toml``: design variables, measures, objectives and constraints.
 
-Format (DESIGN.md)::
+Format::
 
     title = "Two-stage Miller OTA"
     pdk = "sky130"            # optional: the netlist's {{sky130}} placeholder points at the installed PDK
@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 
 from . import units
 from .errors import InputError
-from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squash  # noqa: F401 (re-exported)
+from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")

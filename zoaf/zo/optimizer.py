@@ -81,7 +81,7 @@ class ZOAF(Optimizer):
         self._restarts = 0
 
     # -- protocol ----------------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._init is None or self._active is None:
             return self._ask_init()
         return self._ask_step(self._active)
