@@ -39,7 +39,7 @@ class ZOAFConfig:
 
     n_init: int | None = None
     """Size of the one-shot scrambled Sobol batch; ``None`` = 2d, at most 15% of the budget. 2d is what the
-    warm CMA-ES peer uses (EXPERIMENTS.md); the cap keeps most of a small budget for local search. 0 = no
+    warm CMA-ES peer starts from; the cap keeps most of a small budget for local search. 0 = no
     batch: the only start is ``x0``."""
 
     centre_start: bool = True
@@ -74,7 +74,8 @@ class ZOAFConfig:
 
     estimator: str = "regression"
     """``regression``: least-squares gradient from every recent evaluated point near the iterate (probes,
-    trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
+    trial steps, earlier iterates): a prototype whose estimate used only its own step's probes did no better
+    than greedy probing; ``classic``: the textbook
     forward-difference estimate from this step's probes only."""
 
     values: str = "auto"
@@ -105,7 +106,7 @@ class ZOAFConfig:
     the amplifier (BENCHMARKS.md section 4, ``small-steps``)."""
 
     alpha_min: float = 1e-4
-    """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8); in the
+    """A start whose step fell below this has converged (below ~1e-5, the noise of values written with few digits dominates); in the
     coordinate phase only once every direction's step is down to ``h_min`` too: at an active-constraint corner
     the steps along the gradient all fail while single directions still make progress."""
 
@@ -120,7 +121,7 @@ class ZOAFConfig:
     cover: large probes early smooth rugged landscapes, small ones late give accurate gradients."""
 
     h_min: float = 1e-3
-    """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise (lesson 8)."""
+    """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise."""
 
     h_max: float = 0.25
     """Largest probe distance: half of ``alpha0``, so that the first probes see the scale of the first steps."""
@@ -147,7 +148,7 @@ class ZOAFConfig:
 
     switch_min_used: float = 0.0
     """A stall switches random -> coordinate only after this fraction of the start's budget. 0: the first stall
-    of the random phase switches. The prototype's switch at 15-25% lost 2x (lesson 1) because its sweeps cost
+    of the random phase switches. The prototype's switch at 15-25% lost 2x because its sweeps cost
     2d central differences each; ours cost nothing extra (forward probes, a block per step, every probe a
     candidate iterate), and switching early wins on the circuits (BENCHMARKS.md section 4: 0.5 lost on
     `fom` and `ugbw`)."""

@@ -2,8 +2,8 @@
 
 Each estimator comes as two halves so that all of a step's simulations leave as one batch: ``*_probes``
 returns the points to simulate, ``*_estimate`` turns their values into a gradient estimate. Probes live in
-the unit box; a probe clipped at a bound enters the estimate with its *actual* displacement (EXPERIMENTS.md,
-lesson 9), and a failed probe (``+inf``) is dropped rather than poisoning the estimate.
+the unit box; a probe clipped at a bound enters the estimate with its *actual* displacement (the nominal
+one would bias it), and a failed probe (``+inf``) is dropped rather than poisoning the estimate.
 
 Example:
     >>> import numpy as np

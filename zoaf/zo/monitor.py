@@ -3,7 +3,8 @@
 The monitor keeps the best-so-far value after each charged simulation of a start. When the relative
 improvement over the last ``window`` simulations falls below ``rel_tol`` it signals a stall; ``decide``
 turns a stall, the phase and the budget into one action: switch random -> coordinate (only late enough and
-with budget left for the cheap sweeps: lesson 1 of EXPERIMENTS.md), shrink the step, or early-stop.
+with budget left for the cheap sweeps: a prototype that switched to 2d-sweeps at 15-25% of its budget
+lost 2x), shrink the step, or early-stop.
 
 Example:
     >>> m = WindowMonitor(window=4, rel_tol=1e-3)
