@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 import zoaf
-from zoaf.spec import INFEASIBLE_OFFSET, squash
+from zoaf.problem import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
 from zoaf.zo.config import ABLATIONS
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from zoaf.spec import INFEASIBLE_OFFSET, squash
+from zoaf.problem import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
 from zoaf.zo.acceptance import Acceptance, Rule, multipliers
 from zoaf.zo.model_step import LocalModel, StepOptions, model_steps
