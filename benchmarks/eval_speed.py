@@ -1,6 +1,11 @@
 """Per-evaluation wall time: in-process SpiceSession vs the sandboxed child every ``CircuitProblem`` uses outside
 a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
-evaluation; RSS soak.
+evaluation; the floor (ngspice's analyses alone); RSS soak.
+
+The floor is what no driver of ngspice can go below: the same sizings in the same process and deck, timing
+only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), in a second
+session after the timed ones. Everything else a zoaf evaluation spends (``alterparam``, ``reset``, the
+background thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
@@ -8,6 +13,7 @@ process RSS after 100 and after all of them.
 
     python benchmarks/eval_speed.py --netlist netlists/two_stage_amp.cir --n 200 --soak 5000
     python benchmarks/eval_speed.py --netlist netlists/sky130/two_stage_amp.cir --n 8 --soak 0
+    python benchmarks/eval_speed.py --floor-only --n 100 --netlist netlists/*.cir netlists/sky130/*.cir
 """
 from __future__ import annotations
 
@@ -43,6 +49,65 @@ def timed(session, params) -> tuple[dict[str, float] | None, float]:
     return got, time.perf_counter() - t0
 
 
+class FloorSession(SpiceSession):
+    """A session that runs its analyses synchronously and adds up their wall time (``analysis_s``)."""
+
+    def __init__(self, netlist) -> None:
+        super().__init__(netlist, timeout=None)
+        self.analysis_s = 0.0
+
+    def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
+        t0 = time.perf_counter()
+        try:
+            return super()._run_analysis(command, deadline)
+        finally:
+            self.analysis_s += time.perf_counter() - t0
+
+
+def floor(nl, points) -> list[float]:
+    """Seconds of ngspice analysis per sizing (failed sizings included: they cost their analyses too)."""
+    out = []
+    with FloorSession(nl) as s:
+        timed(s, points[0])                                     # warm-up (not timed)
+        for p in points:
+            s.analysis_s = 0.0
+            timed(s, p)
+            out.append(s.analysis_s)
+    return out
+
+
+def floor_row(path: Path, n: int, seed: int) -> str:
+    """One table row: zoaf's in-process and sandboxed time per sizing as multiples of the floor."""
+    problem = CircuitProblem.from_netlist(path)
+    draw = sampler(problem, seed)
+    points = [draw() for _ in range(n)]
+    child = problem.session()
+    t_sess, t_child = [], []
+    with SpiceSession(problem.netlist) as s:
+        timed(s, points[0])
+        child.evaluate(points[0])
+        for i, p in enumerate(points):
+            pair = [(s, t_sess), (child, t_child)]
+            for sess, times in pair if i % 2 else pair[::-1]:
+                times.append(timed(sess, p)[1])
+    problem.close()
+    t_floor = floor(problem.netlist, points)
+    f, ms, mc = (statistics.median(t) * 1e3 for t in (t_floor, t_sess, t_child))
+    ratio = statistics.median(a / b for a, b in zip(t_sess, t_floor))
+    return (f"| {path.parent.name}/{path.name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ms / f:.2f}x "
+            f"(paired median {ratio:.2f}x) | {mc / f:.2f}x |")
+
+
+def floor_table(paths: list[Path], n: int, seed: int) -> None:
+    print(f"### The floor: ngspice's analyses alone ({n} sizings per circuit, seed {seed}; "
+          f"load {os.getloadavg()[0]:.1f} at the start)\n")
+    print("| circuit | floor ms | SpiceSession ms | sandboxed child ms | session / floor | child / floor |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for path in paths:
+        print(floor_row(path, n, seed), flush=True)
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f} (target: <= 1.2x the floor on every circuit)")
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
@@ -50,12 +115,20 @@ def rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--netlist", default="netlists/two_stage_amp.cir")
+    ap.add_argument("--netlist", nargs="+", default=["netlists/two_stage_amp.cir"],
+                    help="one netlist; several with --floor-only")
+    ap.add_argument("--floor-only", action="store_true",
+                    help="only the floor table (no ngspice -b, no soak), for every --netlist")
     ap.add_argument("--n", type=int, default=200, help="sizings timed both ways")
     ap.add_argument("--soak", type=int, default=5000, help="session evaluations for the RSS soak (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    path = Path(a.netlist)
+    if a.floor_only:
+        floor_table([Path(p) for p in a.netlist], a.n, a.seed)
+        return
+    if len(a.netlist) > 1:
+        ap.error("several netlists only with --floor-only")
+    path = Path(a.netlist[0])
     problem = CircuitProblem.from_netlist(path)          # the spec's box; a PDK placeholder filled in
     nl, d = problem.netlist, problem.dim
     draw = sampler(problem, a.seed)
@@ -109,6 +182,9 @@ def main() -> None:
     print(f"| fresh `ngspice -b` subprocess | {mb:.2f} | {np.percentile(t_batch, 90) * 1e3:.2f} |")
     print(f"| **speed-up** | **{mb / ms:.1f}x** | |\n")
     print(f"Sandboxed child: {mc - ms:+.3f} ms per evaluation over the in-process session ({mc / ms - 1:+.1%}).\n")
+    mf = statistics.median(floor(nl, points)) * 1e3
+    print(f"Floor (ngspice's analyses alone, same sizings): {mf:.2f} ms; the session takes {ms / mf:.2f}x it, "
+          f"the sandboxed child {mc / mf:.2f}x.\n")
     print(f"Agreement: max relative difference {worst:.1e} (ngspice -b prints 6-7 digits); "
           f"{fails} sizings failed one way only.")
     if soak:

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fastpath
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import ANALYSES, Netlist
 from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements, strip_prefix
@@ -173,7 +174,7 @@ class SpiceSession:
     _active: "SpiceSession | None" = None
 
     def __init__(self, netlist: Netlist | str | os.PathLike[str], *,
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
+                 timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> None:
         self.netlist = netlist if isinstance(netlist, Netlist) else Netlist.read(netlist)
         self.timeout = timeout
         self.evaluations = 0
@@ -181,6 +182,7 @@ class SpiceSession:
         self._loaded = False
         self._current: dict[str, str] = {}      # param -> value text now in ngspice's deck
         self._broken: ParseError | None = None
+        self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -223,6 +225,11 @@ class SpiceSession:
         self._loaded = True
         self._current = dict(self.netlist.params)
         SpiceSession._active = self
+        if self._fast is True:                                  # fastpath hook: plan once per session
+            nl = self.netlist
+            self._fast = fastpath.plan(deck, nl.path.parent, nl.params, nl.analyses + nl.control)
+        if self._fast:
+            self._fast.loaded(self._current)
 
     def close(self) -> None:
         """Remove this session's circuit from libngspice (the library itself stays for the next session)."""
@@ -326,6 +333,21 @@ class SpiceSession:
                   ) -> dict[str, float]:
         nl = self.netlist
         target = {**nl.params, **new}
+        if not (self._fast and self._fast.resize(self._cmd, target)):     # fastpath hook: alter, no reset
+            self._reset_to(target)
+        results: dict[str, float] = {}
+        where: dict[str, str] = {}            # control result name -> plot it was made in
+        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
+        if nl.control_runs_analyses:
+            self._replay_control(results, where, deadline)
+        else:
+            for a in nl.analyses:
+                self._analysis(a, results, deadline)
+            self._replay_control(results, where, deadline)
+        return self._collect(results, where, wanted)
+
+    def _reset_to(self, target: dict[str, str]) -> None:
+        """``alterparam`` what differs from ngspice's stored deck, then ``reset`` (re-parse it)."""
         for name, value in target.items():
             if self._current.get(name) != value:
                 out = self._cmd(f"alterparam {name}={value}")
@@ -341,16 +363,8 @@ class SpiceSession:
             if "cannot recover" in err.output.lower():
                 err.needs_new_process = True
             raise err
-        results: dict[str, float] = {}
-        where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
-        if nl.control_runs_analyses:
-            self._replay_control(results, where, deadline)
-        else:
-            for a in nl.analyses:
-                self._analysis(a, results, deadline)
-            self._replay_control(results, where, deadline)
-        return self._collect(results, where, wanted)
+        if self._fast:                                          # fastpath hook
+            self._fast.loaded(target)
 
     def _evaluate_batch(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None
                         ) -> dict[str, float]:
