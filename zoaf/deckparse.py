@@ -17,7 +17,7 @@ _INCLUDE = re.compile(r"^\.inc(?:lude)?\s+\"?([^\"\s]+)\"?\s*$")
 _LIB = re.compile(r"^\.lib\s+\"?([^\"\s]+)\"?\s+(\w+)\s*$")
 
 
-@dataclass
+@dataclass(eq=False)
 class Subckt:
     """A ``.subckt``: ports, header parameters (``name=default``), body lines (nested subcircuits kept)."""
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from . import units
@@ -163,16 +165,12 @@ class Plan:
         for k, v in b.params.items():         # the copy of the card this instance uses
             state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _read(evaluate(v, local))
 
-    def _subckt_scope(self, sub: Subckt, inst: dict[str, float]) -> dict[str, float]:
+    def _subckt_scope(self, sub: Subckt, inst: dict[str, float]) -> ChainMap[str, float]:
         """Numparam's scope inside one instance: globals, header defaults, body ``.param``s (the instance's
         values override both, as in ngspice's hsa mode)."""
-        local = dict(self.base)
-        for k, v in sub.params:
+        local: ChainMap[str, float] = ChainMap({}, self.base)
+        for k, v in _sub_params(sub):
             local[k] = inst[k] if k in inst else evaluate(v, local)
-        for ln in sub.body:
-            if ln.startswith(".param"):
-                for k, v in assignments(ln[len(".param"):]):
-                    local[k] = inst[k] if k in inst else evaluate(v, local)
         return local
 
     def _bin(self, leaf: _Leaf, dev: dict[str, float]) -> _Bin:
@@ -294,6 +292,13 @@ class _Builder:
     def _slow(self, ln: str) -> None:
         for expr in re.findall(r"\{(?!\$)[^}]*\}|'[^']*'", ln):     # every word: a superset of the names
             self.slow |= _words(expr)
+
+
+@lru_cache(maxsize=64)
+def _sub_params(sub: Subckt) -> tuple[tuple[str, str], ...]:
+    """A subcircuit's header parameters and body ``.param`` assignments, in order."""
+    body = [a for b in sub.body if b.startswith(".param") for a in assignments(b[len(".param"):])]
+    return tuple(sub.params) + tuple(body)
 
 
 def _check_command(command: str) -> None:

@@ -84,11 +84,13 @@ def names(text: str) -> frozenset[str]:
 def evaluate(text: str, values: Mapping[str, float]) -> float:
     """The expression's value with these parameter values; Unsupported for what is not evaluated here."""
     code, read, random = _code(text)
-    missing = read - values.keys()
-    if missing:
-        raise Unsupported(f"{text!r}: unknown {', '.join(sorted(missing))}")
-    scope = {f"p_{k}": values[k] for k in read}
-    got = {_run(code, text, {**_FUNCTIONS, **scope, **{f: _const(c) for f in _RANDOM}}) for c in (0.0, 1.0)[:1 + random]}
+    try:
+        scope = {f"p_{k}": values[k] for k in read}
+    except KeyError as e:
+        raise Unsupported(f"{text!r}: unknown {e.args[0]}") from None
+    if not random:
+        return _run(code, text, _GLOBALS[0.0], scope)
+    got = {_run(code, text, _GLOBALS[c], scope) for c in (0.0, 1.0)}
     if len(got) != 1:
         raise Unsupported(f"{text!r} depends on a random function")
     return got.pop()
@@ -98,8 +100,12 @@ def _const(c: float):
     return lambda *_: c
 
 
-def _run(code, text: str, scope: dict) -> float:
+#: The functions, with the random ones returning 0 or 1.
+_GLOBALS = {c: {"__builtins__": {}, **_FUNCTIONS, **{f: _const(c) for f in _RANDOM}} for c in (0.0, 1.0)}
+
+
+def _run(code, text: str, functions: dict, scope: dict) -> float:
     try:
-        return float(eval(code, {"__builtins__": {}}, scope))  # noqa: S307 - checked tree, no builtins
+        return float(eval(code, functions, scope))  # noqa: S307 - a checked tree, no builtins
     except (ArithmeticError, ValueError, TypeError) as e:
         raise Unsupported(f"{text!r}: {e}") from None

@@ -8,7 +8,9 @@ removes the previous one's circuit. The library is not thread-safe: use a sessio
 worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
-    1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``;
+    1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
+       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation), ``alter``/``altermod`` of
+       the device values that changed, bit for bit what ``reset`` gives;
     2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``);
        ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
        which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
