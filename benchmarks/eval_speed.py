@@ -2,9 +2,9 @@
 a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
 evaluation; the floor (ngspice's analyses alone); RSS soak.
 
-The floor is what no driver of ngspice can go below: the same sizings in the same process and deck, timing
-only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), in a second
-session after the timed ones. Everything else a zoaf evaluation spends (``alterparam``, ``reset``, the
+The floor is what no driver of ngspice can go below: the same sizings in the same process, session and deck,
+timing only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), each
+sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs). Everything else a zoaf evaluation spends (``alterparam``, ``reset``, the
 background thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoaf.circuit import CircuitProblem  # noqa: E402
 from zoaf.errors import SimulationError  # noqa: E402
-from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+from zoaf.spice import DEFAULT_TIMEOUT, SpiceSession, run_batch  # noqa: E402
 
 
 def sampler(problem: CircuitProblem, seed: int, walk: float = 0.0):
@@ -56,11 +56,10 @@ def timed(session, params) -> tuple[dict[str, float] | None, float]:
 
 
 class FloorSession(SpiceSession):
-    """A session that runs its analyses synchronously and adds up their wall time (``analysis_s``)."""
+    """A session that adds up the wall time of its analyses (``analysis_s``); with ``timeout=None`` it runs
+    them synchronously, as the floor does."""
 
-    def __init__(self, netlist) -> None:
-        super().__init__(netlist, timeout=None)
-        self.analysis_s = 0.0
+    analysis_s = 0.0
 
     def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
         t0 = time.perf_counter()
@@ -70,16 +69,18 @@ class FloorSession(SpiceSession):
             self.analysis_s += time.perf_counter() - t0
 
 
-def floor(nl, points) -> list[float]:
-    """Seconds of ngspice analysis per sizing (failed sizings included: they cost their analyses too)."""
-    out = []
+def session_and_floor(nl, points) -> tuple[list[float], list[float]]:
+    """Per sizing: seconds of a zoaf evaluation, and of ngspice's analyses alone for the same sizing, run
+    right after or before it in the same session (the order alternates)."""
+    t_sess, t_floor = [], []
     with FloorSession(nl) as s:
         timed(s, points[0])                                     # warm-up (not timed)
-        for p in points:
-            s.analysis_s = 0.0
-            timed(s, p)
-            out.append(s.analysis_s)
-    return out
+        for i, p in enumerate(points):
+            for floor_run in (False, True) if i % 2 else (True, False):
+                s.timeout, s.analysis_s = (None if floor_run else DEFAULT_TIMEOUT), 0.0
+                seconds = timed(s, p)[1]
+                (t_floor if floor_run else t_sess).append(s.analysis_s if floor_run else seconds)
+    return t_sess, t_floor
 
 
 def floor_row(path: Path, n: int, seed: int, walk: float) -> str:
@@ -88,27 +89,21 @@ def floor_row(path: Path, n: int, seed: int, walk: float) -> str:
     draw = sampler(problem, seed, walk)
     points = [draw() for _ in range(n)]
     child = problem.session()
-    t_sess, t_child = [], []
-    with SpiceSession(problem.netlist) as s:
-        timed(s, points[0])
-        child.evaluate(points[0])
-        for i, p in enumerate(points):
-            pair = [(s, t_sess), (child, t_child)]
-            for sess, times in pair if i % 2 else pair[::-1]:
-                times.append(timed(sess, p)[1])
+    child.evaluate(points[0])
+    t_child = [timed(child, p)[1] for p in points]
     problem.close()
-    t_floor = floor(problem.netlist, points)
+    t_sess, t_floor = session_and_floor(problem.netlist, points)
     f, ms, mc = (statistics.median(t) * 1e3 for t in (t_floor, t_sess, t_child))
     ratio = statistics.median(a / b for a, b in zip(t_sess, t_floor))
-    return (f"| {path.parent.name}/{path.name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ms / f:.2f}x "
-            f"(paired median {ratio:.2f}x) | {mc / f:.2f}x |")
+    return (f"| {path.parent.name}/{path.name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ratio:.2f}x | {mc / f:.2f}x |")
 
 
 def floor_table(paths: list[Path], n: int, seed: int, walk: float) -> None:
     how = f"steps of {walk} around a centre" if walk else "uniform"
     print(f"### The floor: ngspice's analyses alone ({n} {how} sizings per circuit, seed {seed}; "
           f"load {os.getloadavg()[0]:.1f} at the start)\n")
-    print("| circuit | floor ms | SpiceSession ms | sandboxed child ms | session / floor | child / floor |")
+    print("| circuit | floor ms | SpiceSession ms | sandboxed child ms | session / floor (paired) "
+          "| child / floor |")
     print("|---|---:|---:|---:|---:|---:|")
     for path in paths:
         print(floor_row(path, n, seed, walk), flush=True)
@@ -191,7 +186,7 @@ def main() -> None:
     print(f"| fresh `ngspice -b` subprocess | {mb:.2f} | {np.percentile(t_batch, 90) * 1e3:.2f} |")
     print(f"| **speed-up** | **{mb / ms:.1f}x** | |\n")
     print(f"Sandboxed child: {mc - ms:+.3f} ms per evaluation over the in-process session ({mc / ms - 1:+.1%}).\n")
-    mf = statistics.median(floor(nl, points)) * 1e3
+    mf = statistics.median(session_and_floor(nl, points)[1]) * 1e3
     print(f"Floor (ngspice's analyses alone, same sizings): {mf:.2f} ms; the session takes {ms / mf:.2f}x it, "
           f"the sandboxed child {mc / mf:.2f}x.\n")
     print(f"Agreement: max relative difference {worst:.1e} (ngspice -b prints 6-7 digits); "
