@@ -4,8 +4,9 @@ evaluation; the floor (ngspice's analyses alone); RSS soak.
 
 The floor is what no driver of ngspice can go below: the same sizings in the same process, session and deck,
 timing only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), each
-sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs). Everything else a zoaf evaluation spends (``alterparam``, ``reset``, the
-background thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
+sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs).
+Everything else a zoaf evaluation spends (``alterparam``, ``reset`` or the fast path's ``alter``s, the background
+thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the

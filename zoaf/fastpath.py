@@ -103,10 +103,9 @@ class _State:
 class Plan:
     """What a deck's sizings can change in place, and the values of the sizing now in ngspice."""
 
-    def __init__(self, deck: Deck, leaves: list[_Leaf], fast: set[str], dependent: list[tuple[str, str]],
-                 base: dict[str, float]) -> None:
-        self.deck, self.leaves, self.fast, self.dependent, self.base = deck, leaves, fast, dependent, base
-        self.scale = units.parse(deck.options.get("scale", "1"))
+    def __init__(self, leaves: list[_Leaf], fast: set[str], dependent: list[tuple[str, str]],
+                 base: dict[str, float], scale: float) -> None:
+        self.leaves, self.fast, self.dependent, self.base, self.scale = leaves, fast, dependent, base, scale
         self.state: _State | None = None
         self.applied: dict[str, str] = {}
 
@@ -230,7 +229,8 @@ class _Builder:
                     base[k] = evaluate(v, base)
                 except Unsupported:
                     pass                       # a PDK parameter nothing here reads (or the read fails later)
-        return Plan(self.deck, self.leaves, fast, [(k, v) for k, v in self.deck.params if k in dependent], base)
+        return Plan(self.leaves, fast, [(k, v) for k, v in self.deck.params if k in dependent], base,
+                    units.parse(self.deck.options.get("scale", "1")))
 
     def _dependent(self, exprs: dict[str, str]) -> set[str]:
         """The ``.param``s whose value follows a design variable (evaluated per sizing)."""
