@@ -51,9 +51,10 @@ def _read(v: float) -> float:
     text = f"{v:.15e}"
     sign = -1.0 if text.startswith("-") else 1.0
     digits, exponent = text.lstrip("-").split("e")
-    mantissa = 0.0
-    for c in digits.replace(".", ""):
-        mantissa = (10 * mantissa + ord(c)) - 48            # C: 10 * mantis + *here - '0'
+    digits = digits.replace(".", "")
+    # The first 15 digits accumulate exactly (below 2**53); only the 16th step can round, as in C:
+    # mantis = 10 * mantis + *here - '0'.
+    mantissa = (10 * float(int(digits[:15])) + ord(digits[15])) - 48
     return sign * mantissa * math.pow(10.0, int(exponent) - 15)
 
 
@@ -175,7 +176,8 @@ class Plan:
     def _bin(self, leaf: _Leaf, dev: dict[str, float]) -> _Bin:
         length = dev["l"] * self.scale
         width = dev["w"] * self.scale / max(dev.get("nf", 1.0), 1.0)
-        for b in leaf.bins:
+        now = self.state.bins.get(leaf.path) if self.state else None
+        for b in sorted(leaf.bins, key=lambda b: b.name != now):     # the bin in use first: the usual answer
             edges = (b.lmin, b.lmax, b.wmin, b.wmax)
             if b.lmin <= length < b.lmax and b.wmin <= width < b.wmax:
                 if any(abs(x - e) <= _EDGE * abs(e) for x, e in zip((length, length, width, width), edges)):
