@@ -14,7 +14,9 @@ Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
 without a ``reset`` the next evaluation would start from it.
-Equality with the ``reset`` path is pinned by ``tests/test_fastpath.py`` (random sizings, a bin crossing).
+Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (a walk of small steps, a
+bin crossing). The in-repo decks that take it: ``netlists/sky130/*.cir``; the others keep ``reset`` (a transient,
+a ``dc temp`` sweep, ``.meas param=`` cards, parametrized composite subcircuits).
 """
 from __future__ import annotations
 
@@ -192,8 +194,8 @@ def plan(deck_lines: list[str], folder: Path, design: Mapping[str, str], command
     lines the session sends), or None when no design ``.param`` can use it."""
     try:
         return _Builder(read_deck(deck_lines, folder), design, commands).build()
-    except (Unsupported, ValueError, KeyError, OSError):
-        return None
+    except (Unsupported, ValueError, KeyError, IndexError, StopIteration, OSError):
+        return None                          # a deck the plan does not follow: every sizing resets
 
 
 class _Builder:
