@@ -1,6 +1,12 @@
 """Per-evaluation wall time: in-process SpiceSession vs the sandboxed child every ``CircuitProblem`` uses outside
 a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
-evaluation; RSS soak.
+evaluation; the floor (ngspice's analyses alone); RSS soak.
+
+The floor is what no driver of ngspice can go below: the same sizings in the same process, session and deck,
+timing only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), each
+sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs).
+Everything else a zoaf evaluation spends (``alterparam``, ``reset`` or the fast path's ``alter``s, the background
+thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
@@ -8,6 +14,7 @@ process RSS after 100 and after all of them.
 
     python benchmarks/eval_speed.py --netlist netlists/two_stage_amp.cir --n 200 --soak 5000
     python benchmarks/eval_speed.py --netlist netlists/sky130/two_stage_amp.cir --n 8 --soak 0
+    python benchmarks/eval_speed.py --floor-only --n 100 --netlist netlists/*.cir netlists/sky130/*.cir
 """
 from __future__ import annotations
 
@@ -24,12 +31,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoaf.circuit import CircuitProblem  # noqa: E402
 from zoaf.errors import SimulationError  # noqa: E402
-from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+from zoaf.spice import DEFAULT_TIMEOUT, SpiceSession, run_batch  # noqa: E402
 
 
-def sampler(problem: CircuitProblem, seed: int):
-    """Uniform points of the spec's box (log axes log-uniform, integers rounded), as .param values."""
+def sampler(problem: CircuitProblem, seed: int, walk: float = 0.0):
+    """Uniform points of the spec's box (log axes log-uniform, integers rounded), as .param values; with
+    ``walk``, points a normal step of that size (in the unit box) from one random centre, as an optimizer's
+    probes are (on sky130 most then keep every device's model bin: the fast path's case)."""
     rng = np.random.default_rng(seed)
+    if walk:
+        centre = rng.uniform(0.2, 0.8, problem.dim)
+        return lambda: problem.as_dict(problem.to_physical(np.clip(centre + walk * rng.standard_normal(problem.dim),
+                                                                   0, 1)))
     return lambda: problem.as_dict(problem.to_physical(rng.uniform(size=problem.dim)))
 
 
@@ -43,6 +56,61 @@ def timed(session, params) -> tuple[dict[str, float] | None, float]:
     return got, time.perf_counter() - t0
 
 
+class FloorSession(SpiceSession):
+    """A session that adds up the wall time of its analyses (``analysis_s``); with ``timeout=None`` it runs
+    them synchronously, as the floor does."""
+
+    analysis_s = 0.0
+
+    def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
+        t0 = time.perf_counter()
+        try:
+            return super()._run_analysis(command, deadline)
+        finally:
+            self.analysis_s += time.perf_counter() - t0
+
+
+def session_and_floor(nl, points) -> tuple[list[float], list[float]]:
+    """Per sizing: seconds of a zoaf evaluation, and of ngspice's analyses alone for the same sizing, run
+    right after or before it in the same session (the order alternates)."""
+    t_sess, t_floor = [], []
+    with FloorSession(nl) as s:
+        timed(s, points[0])                                     # warm-up (not timed)
+        for i, p in enumerate(points):
+            for floor_run in (False, True) if i % 2 else (True, False):
+                s.timeout, s.analysis_s = (None if floor_run else DEFAULT_TIMEOUT), 0.0
+                seconds = timed(s, p)[1]
+                (t_floor if floor_run else t_sess).append(s.analysis_s if floor_run else seconds)
+    return t_sess, t_floor
+
+
+def floor_row(path: Path, n: int, seed: int, walk: float) -> str:
+    """One table row: zoaf's in-process and sandboxed time per sizing as multiples of the floor."""
+    problem = CircuitProblem.from_netlist(path)
+    draw = sampler(problem, seed, walk)
+    points = [draw() for _ in range(n)]
+    child = problem.session()
+    child.evaluate(points[0])
+    t_child = [timed(child, p)[1] for p in points]
+    problem.close()
+    t_sess, t_floor = session_and_floor(problem.netlist, points)
+    f, ms, mc = (statistics.median(t) * 1e3 for t in (t_floor, t_sess, t_child))
+    ratio = statistics.median(a / b for a, b in zip(t_sess, t_floor))
+    return (f"| {path.parent.name}/{path.name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ratio:.2f}x | {mc / f:.2f}x |")
+
+
+def floor_table(paths: list[Path], n: int, seed: int, walk: float) -> None:
+    how = f"steps of {walk} around a centre" if walk else "uniform"
+    print(f"### The floor: ngspice's analyses alone ({n} {how} sizings per circuit, seed {seed}; "
+          f"load {os.getloadavg()[0]:.1f} at the start)\n")
+    print("| circuit | floor ms | SpiceSession ms | sandboxed child ms | session / floor (paired) "
+          "| child / floor |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for path in paths:
+        print(floor_row(path, n, seed, walk), flush=True)
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f} (target: <= 1.2x the floor on every circuit)")
+
+
 def rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
@@ -50,15 +118,25 @@ def rss_mb() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--netlist", default="netlists/two_stage_amp.cir")
+    ap.add_argument("--netlist", nargs="+", default=["netlists/two_stage_amp.cir"],
+                    help="one netlist; several with --floor-only")
+    ap.add_argument("--floor-only", action="store_true",
+                    help="only the floor table (no ngspice -b, no soak), for every --netlist")
     ap.add_argument("--n", type=int, default=200, help="sizings timed both ways")
     ap.add_argument("--soak", type=int, default=5000, help="session evaluations for the RSS soak (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--walk", type=float, default=0.0, metavar="STEP",
+                    help="sizings as steps of STEP (unit box) around a random centre instead of uniform")
     a = ap.parse_args()
-    path = Path(a.netlist)
+    if a.floor_only:
+        floor_table([Path(p) for p in a.netlist], a.n, a.seed, a.walk)
+        return
+    if len(a.netlist) > 1:
+        ap.error("several netlists only with --floor-only")
+    path = Path(a.netlist[0])
     problem = CircuitProblem.from_netlist(path)          # the spec's box; a PDK placeholder filled in
     nl, d = problem.netlist, problem.dim
-    draw = sampler(problem, a.seed)
+    draw = sampler(problem, a.seed, a.walk)
     points = [draw() for _ in range(a.n)]
     t_sess, t_child, t_batch, fails, worst = [], [], [], 0, 0.0
     child = problem.session()                                   # not a worker: a sandboxed child process
@@ -101,7 +179,7 @@ def main() -> None:
     print(f"Host: {platform.node()}, Python {platform.python_version()}, ngspice 39 (libngspice in-process)\n")
     print("| | median ms / evaluation | p90 ms |")
     print("|---|---|---|")
-    print(f"| SpiceSession (in-process, alterparam + reset) | {ms:.2f} | "
+    print(f"| SpiceSession (in-process: alter where it can, else alterparam + reset) | {ms:.2f} | "
           f"{np.percentile(t_sess, 90) * 1e3:.2f} |")
     mc = statistics.median(t_child) * 1e3
     print(f"| sandboxed child process (CircuitProblem outside a worker) | {mc:.2f} | "
@@ -109,6 +187,9 @@ def main() -> None:
     print(f"| fresh `ngspice -b` subprocess | {mb:.2f} | {np.percentile(t_batch, 90) * 1e3:.2f} |")
     print(f"| **speed-up** | **{mb / ms:.1f}x** | |\n")
     print(f"Sandboxed child: {mc - ms:+.3f} ms per evaluation over the in-process session ({mc / ms - 1:+.1%}).\n")
+    mf = statistics.median(session_and_floor(nl, points)[1]) * 1e3
+    print(f"Floor (ngspice's analyses alone, same sizings): {mf:.2f} ms; the session takes {ms / mf:.2f}x it, "
+          f"the sandboxed child {mc / mf:.2f}x.\n")
     print(f"Agreement: max relative difference {worst:.1e} (ngspice -b prints 6-7 digits); "
           f"{fails} sizings failed one way only.")
     if soak:

@@ -8,7 +8,9 @@ removes the previous one's circuit. The library is not thread-safe: use a sessio
 worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
-    1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``;
+    1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
+       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation), ``alter``/``altermod`` of
+       the device values that changed, bit for bit what ``reset`` gives;
     2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``);
        ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
        which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
@@ -42,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ngbinding
+from . import fastpath, ngbinding
 from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError,
                      Timeout)
 from .netlist import Netlist
@@ -118,7 +120,7 @@ class SpiceSession:
     _active: "SpiceSession | None" = None
 
     def __init__(self, netlist: Netlist | str | os.PathLike[str], *,
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
+                 timeout: float | None = DEFAULT_TIMEOUT, fast: bool = True) -> None:
         self.netlist = netlist if isinstance(netlist, Netlist) else Netlist.read(netlist)
         self.timeout = timeout
         self.evaluations = 0
@@ -127,6 +129,7 @@ class SpiceSession:
         self._current: dict[str, str] = {}      # param -> value text now in ngspice's deck
         self._broken: ParseError | None = None
         self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
+        self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -150,7 +153,8 @@ class SpiceSession:
             self._loaded = True                   # the deck is loaded afresh by each evaluation
             SpiceSession._active = self
             return
-        rc, out = ng.load(self.netlist.session_deck())
+        deck = self.netlist.session_deck()
+        rc, out = ng.load(deck)
         err = classify(out, context=f"loading {self.netlist.path}", default=ParseError)
         if rc != 0 or err is not None or not any(s.startswith("Circuit:") for s in out):
             if not isinstance(err, ParseError):
@@ -163,6 +167,11 @@ class SpiceSession:
         self._loaded = True
         self._current = dict(self.netlist.params)
         SpiceSession._active = self
+        if self._fast is True:                                  # fastpath hook: plan once per session
+            nl = self.netlist
+            self._fast = fastpath.plan(deck, nl.path.parent, nl.params, nl.analyses + nl.control)
+        if self._fast:
+            self._fast.loaded(self._current)
 
     def close(self) -> None:
         """Remove this session's circuit from libngspice (the library itself stays for the next session)."""
@@ -235,6 +244,21 @@ class SpiceSession:
                   ) -> dict[str, float]:
         nl = self.netlist
         target = {**nl.params, **new}
+        if not (self._fast and self._fast.resize(self._cmd, target)):     # fastpath hook: alter, no reset
+            self._reset_to(target)
+        results: dict[str, float] = {}
+        where: dict[str, str] = {}            # control result name -> plot it was made in
+        self._missing = []
+        if nl.control_runs_analyses:
+            self._replay_control(results, where, deadline)
+        else:
+            for a in nl.analyses:
+                self._analysis(a, results, deadline)
+            self._replay_control(results, where, deadline)
+        return self._collect(results, where, wanted)
+
+    def _reset_to(self, target: dict[str, str]) -> None:
+        """``alterparam`` what differs from ngspice's stored deck, then ``reset`` (re-parse it)."""
         for name, value in target.items():
             if self._current.get(name) != value:
                 out = self._cmd(f"alterparam {name}={value}")
@@ -250,16 +274,8 @@ class SpiceSession:
             if "cannot recover" in err.output.lower():
                 err.needs_new_process = True
             raise err
-        results: dict[str, float] = {}
-        where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing = []
-        if nl.control_runs_analyses:
-            self._replay_control(results, where, deadline)
-        else:
-            for a in nl.analyses:
-                self._analysis(a, results, deadline)
-            self._replay_control(results, where, deadline)
-        return self._collect(results, where, wanted)
+        if self._fast:                                          # fastpath hook
+            self._fast.loaded(target)
 
     def _evaluate_batch(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None
                         ) -> dict[str, float]:

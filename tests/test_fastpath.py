@@ -1,0 +1,122 @@
+"""The fast path (alter/altermod, no reset) gives bit-for-bit the results of the reset path, and steps aside
+when it cannot: a model-bin crossing, a .param that reaches an analysis, analyses that leave state."""
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf import fastpath
+from zoaf.fastpath import _read, _spell
+from zoaf.netlist import Netlist
+from zoaf.spexpr import Unsupported, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+AMP = ROOT / "netlists" / "sky130" / "two_stage_amp.cir"
+
+
+# ---------------------------------------------------------------------- no ngspice
+def test_expressions_as_numparam() -> None:
+    assert evaluate("{max(1, min(nint(nf1), floor(w1/wfmin + 1e-6)))}", {"nf1": 2.6, "w1": 10, "wfmin": 0.5}) == 3
+    assert evaluate("{2*as + 1u}", {"as": 1.0}) == 2 + 1e-6            # a Python keyword as a name, a suffix
+    assert evaluate("'41.6503*1.024'", {}) == 41.6503 * 1.024
+    assert evaluate("{1 + 0*agauss(0, 1, 1)}", {}) == 1                # switched off: a constant
+    with pytest.raises(Unsupported):
+        evaluate("{1 + agauss(0, 1, 1)}", {})
+    with pytest.raises(Unsupported):
+        evaluate("{a > 1 ? 2 : 3}", {"a": 1.0})
+
+
+@pytest.mark.parametrize("v", [0.0073677338136156085, -2.44426032e-12, 1e300, 1e-30, 3.0, 0.1])
+def test_spelling_is_exact(v: float) -> None:
+    assert float(eval(_spell(v))) == v                                  # noqa: S307 - digits and / *
+    assert math.isclose(_read(v), v, rel_tol=1e-15)
+
+
+def _plan(tmp_path: Path, body: str):
+    path = tmp_path / "deck.cir"
+    path.write_text("* deck\n" + body + "\n.end\n")
+    nl = Netlist.read(path)
+    return fastpath.plan(nl.session_deck(), nl.path.parent, nl.params, nl.analyses + nl.control)
+
+
+def test_what_alter_cannot_follow_is_left_to_reset(tmp_path: Path) -> None:
+    base = ".param r1=1k r2=2k f0=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1}\nr2 out 0 {r2}\nc1 out 0 1n\n"
+    plan = _plan(tmp_path, base + ".ac dec 10 {f0} 1meg\n.meas ac g find vdb(out) at=1k\n")
+    assert plan is not None and plan.fast == {"r1", "r2"}             # f0 reaches an analysis card
+    assert _plan(tmp_path, base + ".ac dec 10 1 1meg\n.meas ac g find vdb(out) at=1k\n"
+                           ".meas ac h param='g*2'\n") is None       # numparam keeps a .meas param= value
+    assert _plan(tmp_path, base + ".tran 1u 1m\n.meas tran v find v(out) at=1m\n") is None
+
+
+# ---------------------------------------------------------------------- sky130: against the reset path
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not available")
+
+
+def _walk(problem, n: int, seed: int) -> list[dict[str, float]]:
+    """Small steps around a random centre, as an optimizer's probes are (few model-bin crossings)."""
+    rng = np.random.default_rng(seed)
+    u0 = rng.uniform(0.3, 0.7, problem.dim)
+    return [problem.as_dict(problem.to_physical(np.clip(u0 + 0.003 * rng.standard_normal(problem.dim), 0, 1)))
+            for _ in range(n)]
+
+
+def _run(netlist, sizings, fast: bool) -> tuple[list[dict[str, float]], int]:
+    """Each sizing's results, and how many sizings took the fast path."""
+    from zoaf.spice import SpiceSession
+
+    used = 0
+    with SpiceSession(netlist, fast=fast) as s:
+        if fast:
+            resize = s._fast.resize
+
+            def counted(send, params) -> bool:
+                nonlocal used
+                ok = resize(send, params)
+                used += ok
+                return ok
+
+            s._fast.resize = counted
+        return [s.evaluate(values) for values in sizings], used
+
+
+@needs_ngspice
+def test_sky130_fast_path_equals_reset_bit_for_bit() -> None:
+    pytest.importorskip("PySpice")
+    from zoaf.circuit import CircuitProblem
+
+    problem = CircuitProblem.from_netlist(AMP, objective="gain")
+    sizings = _walk(problem, 6, seed=5)
+    # a bin crossing: M1's finger width w1/nf1 from 4.95 um to 5.05 um crosses the 5 um edge of nfet_01v8
+    cross = dict(sizings[-1], w1=9.9, nf1=2)
+    sizings += [cross, dict(cross, w1=10.1)]
+    fast, used = _run(problem.netlist, sizings, fast=True)
+    slow, _ = _run(problem.netlist, sizings, fast=False)
+    assert fast == slow                                                # every bit of every measure
+    assert used >= 4                                                   # the walk took the fast path
+
+
+@needs_ngspice
+def test_sky130_bins_are_ngspices() -> None:
+    """The bin the plan expects for each device is the one ngspice chose when it parsed the deck."""
+    pytest.importorskip("PySpice")
+    from zoaf.circuit import CircuitProblem
+    from zoaf.spice import SpiceSession, _command
+
+    problem = CircuitProblem.from_netlist(AMP, objective="gain")
+    values = _walk(problem, 1, seed=7)[0]
+    with SpiceSession(problem.netlist) as s:
+        s.evaluate(values)
+        plan = s._fast
+        state = plan._state({**problem.netlist.params, **problem.netlist.check_params(values)})
+        for leaf in plan.leaves:
+            if not leaf.bins:
+                continue
+            shown = {ln.split()[0]: float(ln.split()[1]) for ln in
+                     _command(s._ng, f"showmod {leaf.path} : lmin lmax wmin wmax")[2:] if len(ln.split()) == 2}
+            b = next(b for b in leaf.bins if b.name == state.bins[leaf.path])
+            assert [shown[k] for k in ("lmin", "lmax", "wmin", "wmax")] == \
+                pytest.approx([b.lmin, b.lmax, b.wmin, b.wmax], rel=1e-5), leaf.path

@@ -1,0 +1,346 @@
+"""Re-size devices in place with ``alter``/``altermod`` instead of ``reset``: no re-parse per sizing.
+
+``reset`` re-parses the whole stored deck; on a PDK deck that is mostly the PDK's subcircuits, expanded once
+per device with their binned model cards (sky130's ``nfet_01v8``: 48 bins, copied per instance because a card
+reads the instance's ``nf``/``w``), about 3/4 of an evaluation. When a sizing changes only ``.param``s that
+flow into device values (instance parameters, an R/C/L value, a source's ``dc``), the :class:`Plan` computes
+those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
+
+Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
+* a changed ``.param`` reaches anything else (an analysis, a ``.meas``, a model card outside a device
+  subcircuit, a behavioural source, ...) — worked out once from the whole deck, PDK included;
+* a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
+  looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
+* an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
+and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
+without a ``reset`` the next evaluation would start from it.
+Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (a walk of small steps, a
+bin crossing). The in-repo decks that take it: ``netlists/sky130/*.cir``; the others keep ``reset`` (a transient,
+a ``dc temp`` sweep, ``.meas param=`` cards, parametrized composite subcircuits).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import units
+from .deckparse import Deck, Subckt, assignments, read_deck
+from .spexpr import Unsupported, evaluate
+
+__all__ = ["Plan", "plan"]
+
+#: Element letter -> the parameter ``alter`` sets for its value.
+_VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
+#: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
+_REBIN_NOISE = "error: no model available for"
+#: A geometry this close (relative) to a bin edge is left to ``reset``: ngspice's own comparison decides.
+_EDGE = 1e-9
+
+
+def _sub(v: float) -> float:
+    """A value as numparam writes it into an expanded line (``%.15e``) and reads it back (correctly rounded)."""
+    return float(f"{v:.15e}")
+
+
+def _read(v: float) -> float:
+    """A value as numparam writes it into a device line and ngspice's ``INPevaluate`` reads it: the digits
+    accumulated in a double one by one, times ``pow(10, exponent)`` (not always the nearest double)."""
+    text = f"{v:.15e}"
+    sign = -1.0 if text.startswith("-") else 1.0
+    digits, exponent = text.lstrip("-").split("e")
+    digits = digits.replace(".", "")
+    # The first 15 digits accumulate exactly (below 2**53); only the 16th step can round, as in C:
+    # mantis = 10 * mantis + *here - '0'.
+    mantissa = (10 * float(int(digits[:15])) + ord(digits[15])) - 48
+    return sign * mantissa * math.pow(10.0, int(exponent) - 15)
+
+
+def _spell(v: float) -> str:
+    """``v`` as an expression ngspice's ``alter`` evaluates to exactly ``v``: an integer below 2**53 divided
+    (multiplied) by powers of two. Its number parser is not correctly rounded: ``repr`` misses by an ulp
+    about one time in five, and a high-gain operating point turns that into 1e-12 differences."""
+    if v == 0:
+        return "0"
+    fraction, exponent = math.frexp(abs(v))
+    text, exponent = ("-" if v < 0 else "") + str(int(fraction * 2 ** 53)), exponent - 53
+    op = "/" if exponent < 0 else "*"
+    exponent = abs(exponent)
+    while exponent >= 30:
+        text, exponent = f"{text}{op}1073741824", exponent - 30
+    return f"{text}{op}{2 ** exponent}" if exponent else text
+
+
+@dataclass
+class _Bin:
+    name: str
+    lmin: float
+    lmax: float
+    wmin: float
+    wmax: float
+    params: dict[str, str]          # model parameters given as {expressions} of the instance's parameters
+
+
+@dataclass
+class _Leaf:
+    """A device whose values the plan sets: an M in a PDK subcircuit, a user-level M, or an R/C/L/V/I value."""
+
+    path: str                       # ngspice's expanded name: m.xol.xm1.msky130_fd_pr__nfet_01v8, r.xol.rz
+    inst: list[tuple[str, str]]     # the instance line's name={expr} (caller's scope)
+    sub: Subckt | None = None       # the PDK subcircuit the instance expands (None: the line is the device)
+    device: list[tuple[str, str]] = field(default_factory=list)   # device parameters (subcircuit scope)
+    bins: list[_Bin] = field(default_factory=list)
+    xpath: str = ""                 # the subcircuit instance path (model copies are named <xpath>:<model>)
+
+
+@dataclass
+class _State:
+    bins: dict[str, str]
+    values: dict[tuple[str, str, str], float]   # (alter|altermod, device or model, parameter) -> value
+
+
+class Plan:
+    """What a deck's sizings can change in place, and the values of the sizing now in ngspice."""
+
+    def __init__(self, leaves: list[_Leaf], fast: set[str], dependent: list[tuple[str, str]],
+                 base: dict[str, float], scale: float) -> None:
+        self.leaves, self.fast, self.dependent, self.base, self.scale = leaves, fast, dependent, base, scale
+        self.state: _State | None = None
+        self.applied: dict[str, str] = {}
+
+    def loaded(self, params: Mapping[str, str]) -> None:
+        """ngspice now holds the deck at these ``.param`` values (after a load or a ``reset``)."""
+        self.applied = dict(params)
+        try:
+            self.state = self._state(params)
+        except Unsupported:
+            self.state = None
+
+    def resize(self, send: Callable[[str], list[str]], params: Mapping[str, str]) -> bool:
+        """Set the devices to these ``.param`` values with ``alter``/``altermod``; False: ``reset`` instead."""
+        changed = {k for k, v in params.items() if self.applied.get(k) != v}
+        if self.state is None or not changed <= self.fast:
+            return False
+        try:
+            new = self._state(params)
+        except Unsupported:
+            return False
+        if new.bins != self.state.bins:
+            return False
+        for key, value in new.values.items():
+            if self.state.values.get(key) != value:
+                verb, where, param = key
+                target = f"@{where}[{param}]"
+                out = [s for s in send(f"{verb} {target}={_spell(value)}") if s.strip()]
+                if any(not s.lower().startswith(_REBIN_NOISE) for s in out):
+                    self.state = None          # a mixed state: only a reset restores a known one
+                    return False
+        self.state, self.applied = new, dict(params)
+        return True
+
+    # -- values
+    def _state(self, params: Mapping[str, str]) -> _State:
+        scope = dict(self.base)
+        for name, expr in self.dependent:
+            scope[name] = evaluate(params.get(name, expr), scope)
+        state = _State({}, {})
+        for leaf in self.leaves:
+            self._leaf(leaf, scope, state)
+        return state
+
+    def _leaf(self, leaf: _Leaf, scope: dict[str, float], state: _State) -> None:
+        if leaf.sub is None:                  # the line is the device: an unbinned M, an R/C/L, a source
+            for k, v in leaf.inst:
+                state.values[("alter", leaf.path, k)] = _read(evaluate(v, scope))
+            return
+        inst = {k: evaluate(v, scope) for k, v in leaf.inst}
+        local = self._subckt_scope(leaf.sub, inst)
+        dev = {k: _read(evaluate(v, local)) for k, v in leaf.device}
+        for k, v in dev.items():
+            state.values[("alter", leaf.path, k)] = v
+        b = self._bin(leaf, dev)
+        state.bins[leaf.path] = b.name
+        for k, v in b.params.items():         # the copy of the card this instance uses
+            state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _read(evaluate(v, local))
+
+    def _subckt_scope(self, sub: Subckt, inst: dict[str, float]) -> ChainMap[str, float]:
+        """Numparam's scope inside one instance: globals, header defaults, body ``.param``s (the instance's
+        values override both, as in ngspice's hsa mode)."""
+        local: ChainMap[str, float] = ChainMap({}, self.base)
+        for k, v in _sub_params(sub):
+            local[k] = inst[k] if k in inst else evaluate(v, local)
+        return local
+
+    def _bin(self, leaf: _Leaf, dev: dict[str, float]) -> _Bin:
+        length = dev["l"] * self.scale
+        width = dev["w"] * self.scale / max(dev.get("nf", 1.0), 1.0)
+        now = self.state.bins.get(leaf.path) if self.state else None
+        for b in sorted(leaf.bins, key=lambda b: b.name != now):     # the bin in use first: the usual answer
+            edges = (b.lmin, b.lmax, b.wmin, b.wmax)
+            if b.lmin <= length < b.lmax and b.wmin <= width < b.wmax:
+                if any(abs(x - e) <= _EDGE * abs(e) for x, e in zip((length, length, width, width), edges)):
+                    raise Unsupported(f"{leaf.path}: on a bin edge")
+                return b
+        raise Unsupported(f"{leaf.path}: no bin for l={length:g} w/nf={width:g}")
+
+
+# ---------------------------------------------------------------------- building a plan
+def plan(deck_lines: list[str], folder: Path, design: Mapping[str, str], commands: list[str]) -> Plan | None:
+    """The fast path for a session deck (its lines, as loaded; ``commands`` the analyses and ``.control``
+    lines the session sends), or None when no design ``.param`` can use it."""
+    try:
+        return _Builder(read_deck(deck_lines, folder), design, commands).build()
+    except (Unsupported, ValueError, KeyError, IndexError, StopIteration, OSError):
+        return None                          # a deck the plan does not follow: every sizing resets
+
+
+class _Builder:
+    def __init__(self, deck: Deck, design: Mapping[str, str], commands: list[str]) -> None:
+        self.deck, self.design, self.commands = deck, set(design), commands
+        self.leaves: list[_Leaf] = []
+        self.slow: set[str] = set()           # names read where alter cannot follow
+
+    def build(self) -> Plan | None:
+        defined = [k for k, _ in self.deck.params]
+        if len(set(defined)) != len(defined) or any(".subckt-def" in " ".join(s.body)
+                                                     for s in self.deck.subckts.values()):
+            raise Unsupported("a .param defined twice, or a nested subcircuit definition")
+        if any(ln.startswith(".meas") and "param=" in ln.replace(" ", "") for ln in self.deck.lines):
+            # ngspice evaluates `.meas ... param=` through numparam: without a reset it keeps the first value
+            raise Unsupported(".meas param= needs a reset per sizing")
+        for ln in self.deck.lines:
+            self._element(ln, "", ())
+        for c in self.commands:
+            _check_command(c)
+            self._slow(c)
+        exprs = dict(self.deck.params)
+        dependent = self._dependent(exprs)
+        slow = set(self.slow)
+        for name in reversed(defined):         # a slow derived .param makes what it reads slow
+            if name in slow:
+                slow |= _words(exprs[name])
+        fast = {n for n in self.design if n not in slow}
+        if not fast:
+            return None
+        base: dict[str, float] = {}
+        for k, v in self.deck.params:
+            if k not in dependent:
+                try:
+                    base[k] = evaluate(v, base)
+                except Unsupported:
+                    pass                       # a PDK parameter nothing here reads (or the read fails later)
+        return Plan(self.leaves, fast, [(k, v) for k, v in self.deck.params if k in dependent], base,
+                    units.parse(self.deck.options.get("scale", "1")))
+
+    def _dependent(self, exprs: dict[str, str]) -> set[str]:
+        """The ``.param``s whose value follows a design variable (evaluated per sizing)."""
+        dep = set(self.design)
+        for k, v in exprs.items():
+            if k not in self.design and _words(v) & dep:
+                dep.add(k)
+        return dep
+
+    def _element(self, ln: str, prefix: str, stack: tuple[str, ...]) -> None:
+        """Sort one line of subcircuit path ``prefix`` into leaves (values alter can set) or slow names."""
+        tokens = ln.split()
+        name, letter = tokens[0], tokens[0][0]
+        inst = assignments(ln)
+        positional = [t for t in ln.split("=")[0].split()[:-1 if inst else None] if t != "params:"]
+        if ln.startswith(".") or "'" in ln:
+            self._slow(ln)
+        elif letter == "x":
+            self._instance(name, positional[-1], inst, prefix, stack)
+        elif letter == "m" and not any(s.startswith(f".model {positional[5]}.") for s in self.deck.lines):
+            self.leaves.append(_Leaf(_path(letter, prefix, name), inst))      # unbinned: alter needs no bin
+        elif (values := _values(letter, tokens)) and ln.count("{") == len(values):
+            self.leaves.append(_Leaf(_path(letter, prefix, name), values))
+        else:
+            self._slow(ln)
+
+    def _instance(self, name: str, subckt: str, inst: list[tuple[str, str]], prefix: str,
+                  stack: tuple[str, ...]) -> None:
+        sub = self.deck.subckts.get(subckt)
+        if sub is None or sub.name in stack:
+            raise Unsupported(f"{name}: unknown or recursive subcircuit")
+        xpath = f"{prefix}{name}"
+        if _is_device(sub):
+            self._pdk_leaf(sub, inst, xpath)
+        elif inst or sub.params:
+            raise Unsupported(f"{name}: a parametrized composite subcircuit")
+        else:
+            for body in sub.body:
+                self._element(body, f"{xpath}.", stack + (sub.name,))
+
+    def _pdk_leaf(self, sub: Subckt, inst: list[tuple[str, str]], xpath: str) -> None:
+        mline = next(b for b in sub.body if b.startswith("m"))
+        positional = mline.split("=")[0].split()[:-1]
+        model = positional[5]
+        local = {k for k, _ in sub.params} | {k for b in sub.body if b.startswith(".param")
+                                               for k, _ in assignments(b[len(".param"):])}
+        bins = []
+        for b in sub.body:
+            if b.startswith(f".model {model}."):
+                params = dict(assignments(b))
+                edges = [units.parse(params.get(k, d)) for k, d in
+                         (("lmin", "0"), ("lmax", "1"), ("wmin", "0"), ("wmax", "1"))]
+                per_instance = {k: v for k, v in params.items() if v.startswith("{") and _words(v) & local}
+                bins.append(_Bin(b.split()[1], *edges, per_instance))
+        if not bins:
+            raise Unsupported(f"{xpath}: no binned model {model} in {sub.name}")
+        self.leaves.append(_Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath))
+
+    def _slow(self, ln: str) -> None:
+        for expr in re.findall(r"\{(?!\$)[^}]*\}|'[^']*'", ln):     # every word: a superset of the names
+            self.slow |= _words(expr)
+
+
+@lru_cache(maxsize=64)
+def _sub_params(sub: Subckt) -> tuple[tuple[str, str], ...]:
+    """A subcircuit's header parameters and body ``.param`` assignments, in order."""
+    body = [a for b in sub.body if b.startswith(".param") for a in assignments(b[len(".param"):])]
+    return tuple(sub.params) + tuple(body)
+
+
+def _check_command(command: str) -> None:
+    """Unsupported for a command after which the next evaluation would not start from what a ``reset``
+    gives: a ``dc temp`` sweep leaves the circuit at its last temperature (a bandgap's temperature
+    coefficient came out 20% off), a transient leaves its state vectors, the block's own alter or reset."""
+    words = command.replace("=", " ").split()
+    if not words:
+        return
+    if words[0] in ("tran", "alter", "altermod", "alterparam", "reset", "pss", "hb", "sens", "disto") or \
+            words[0] == "dc" and any(not w[0] in "vi" for w in words[1::4]):
+        raise Unsupported(f"{command!r} leaves state a reset would clear")
+
+
+def _words(expr: str) -> set[str]:
+    """Every name-like word of an expression: a superset of the parameters it reads, whatever its syntax."""
+    return set(re.findall(r"[a-z_]\w*", expr))
+
+
+def _path(letter: str, prefix: str, name: str) -> str:
+    """ngspice's name of an expanded device: ``r.xol.rz`` inside ``xol``, ``vga`` at the top."""
+    return f"{letter}.{prefix}{name}" if prefix else name
+
+
+def _is_device(sub: Subckt) -> bool:
+    """A PDK device wrapper: ``.param`` lines, one MOSFET, its model cards."""
+    kinds = [b.split()[0] for b in sub.body]
+    return kinds.count(".model") > 0 and sum(k.startswith("m") for k in kinds) == 1 and \
+        all(k in (".param", ".model") or k.startswith("m") for k in kinds)
+
+
+def _values(letter: str, tokens: list[str]) -> list[tuple[str, str]]:
+    """The ``{expr}`` values alter can set: an R/C/L value, a V/I source's ``dc`` and ``ac`` magnitude."""
+    if letter in "rcl" and len(tokens) == 4:
+        found = [(_VALUE_PARAM[letter], tokens[3])]
+    elif letter in "vi":
+        found = [(param, tokens[i + 1]) for i, t in enumerate(tokens[3:-1], 3)
+                 for word, param in (("dc", "dc"), ("ac", "acmag")) if t == word]
+    else:
+        return []
+    return [(k, v) for k, v in found if v.startswith("{") and v.endswith("}")]

@@ -1,0 +1,111 @@
+"""Evaluate ngspice ``.param`` expressions (``{max(1, floor(w1/wfmin + 1e-6))}``) in Python.
+
+The fast path (:mod:`zoaf.fastpath`) computes the values ngspice's numparam would give a device after a
+``reset``, so that it can set them with ``alter`` instead of re-parsing the deck. Only what it can evaluate
+exactly is accepted: SPICE numbers with suffixes, ``+ - * / ^ **``, comparisons and the functions below; an
+unknown name or construct raises :class:`Unsupported` and the caller falls back to ``reset``.
+A value that depends on a random function (``agauss``, ...) is Unsupported: it is evaluated with them at 0 and
+at 1, and must come out the same (Monte Carlo switches at 0 multiply them away).
+"""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+from . import units
+
+__all__ = ["Unsupported", "evaluate", "names"]
+
+
+class Unsupported(ValueError):
+    """An expression the fast path does not evaluate (ngspice must re-parse the deck instead)."""
+
+
+def _nint(x: float) -> float:
+    return float(math.floor(x + 0.5)) if x >= 0 else -float(math.floor(-x + 0.5))
+
+
+_FUNCTIONS = {"max": max, "min": min, "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "ln": math.log,
+              "log": math.log, "log10": math.log10, "floor": math.floor, "ceil": math.ceil, "nint": _nint,
+              "int": math.trunc, "pow": math.pow, "sin": math.sin, "cos": math.cos, "tan": math.tan,
+              "atan": math.atan, "sgn": lambda x: float((x > 0) - (x < 0)),
+              }
+_RANDOM = ("agauss", "gauss", "aunif", "unif", "limit")
+_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Add,
+          ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.Gt, ast.LtE,
+          ast.GtE, ast.Eq, ast.NotEq)
+_NAME = re.compile(r"(?<![\w.])([a-z_]\w*)(?!\w|\s*\()")
+_NUMBER = re.compile(r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*", re.I)
+
+
+def _python(text: str) -> str:
+    """The expression as Python source: numbers with suffixes spelled out, ``^`` as ``**``, names lower-cased."""
+    text = text.strip()
+    for a, b in ("{}", "''", '""'):
+        if len(text) > 1 and text[0] == a and text[-1] == b:
+            text = text[1:-1].strip()
+    if any(c in text for c in "?:'\"[]&|!"):
+        raise Unsupported(f"construct not evaluated here: {text!r}")
+    text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0))), text).replace("^", "**").lower()
+    return _NAME.sub(r"p_\1", text)          # parameter names may be Python keywords (sky130's "as")
+
+
+@lru_cache(maxsize=4096)
+def _code(text: str):
+    """(compiled expression, names it reads, whether it calls a random function)."""
+    tree = _tree(text)
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    read = frozenset(n.id[2:] for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.startswith("p_"))
+    return compile(tree, "<expr>", "eval"), read, bool(calls & set(_RANDOM))
+
+
+def _tree(text: str) -> ast.Expression:
+    try:
+        tree = ast.parse(_python(text), mode="eval")
+    except (SyntaxError, ValueError, ArithmeticError) as e:
+        raise Unsupported(f"{text!r}: {e}") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _NODES):
+            raise Unsupported(f"{text!r}: {type(node).__name__} not evaluated here")
+        if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name)
+                                           or node.func.id not in _FUNCTIONS and node.func.id not in _RANDOM):
+            raise Unsupported(f"{text!r}: unknown function")
+    return tree
+
+
+def names(text: str) -> frozenset[str]:
+    """The parameter names an expression reads (lower-case)."""
+    return _code(text)[1]
+
+
+def evaluate(text: str, values: Mapping[str, float]) -> float:
+    """The expression's value with these parameter values; Unsupported for what is not evaluated here."""
+    code, read, random = _code(text)
+    try:
+        scope = {f"p_{k}": values[k] for k in read}
+    except KeyError as e:
+        raise Unsupported(f"{text!r}: unknown {e.args[0]}") from None
+    if not random:
+        return _run(code, text, _GLOBALS[0.0], scope)
+    got = {_run(code, text, _GLOBALS[c], scope) for c in (0.0, 1.0)}
+    if len(got) != 1:
+        raise Unsupported(f"{text!r} depends on a random function")
+    return got.pop()
+
+
+def _const(c: float):
+    return lambda *_: c
+
+
+#: The functions, with the random ones returning 0 or 1.
+_GLOBALS = {c: {"__builtins__": {}, **_FUNCTIONS, **{f: _const(c) for f in _RANDOM}} for c in (0.0, 1.0)}
+
+
+def _run(code, text: str, functions: dict, scope: dict) -> float:
+    try:
+        return float(eval(code, functions, scope))  # noqa: S307 - a checked tree, no builtins
+    except (ArithmeticError, ValueError, TypeError) as e:
+        raise Unsupported(f"{text!r}: {e}") from None
