@@ -104,7 +104,7 @@ def test_sky130_bins_are_ngspices() -> None:
     """The bin the plan expects for each device is the one ngspice chose when it parsed the deck."""
     pytest.importorskip("PySpice")
     from zoaf.circuit import CircuitProblem
-    from zoaf.spice import SpiceSession, _command
+    from zoaf.spice import SpiceSession
 
     problem = CircuitProblem.from_netlist(AMP, objective="gain")
     values = _walk(problem, 1, seed=7)[0]
@@ -116,7 +116,7 @@ def test_sky130_bins_are_ngspices() -> None:
             if not leaf.bins:
                 continue
             shown = {ln.split()[0]: float(ln.split()[1]) for ln in
-                     _command(s._ng, f"showmod {leaf.path} : lmin lmax wmin wmax")[2:] if len(ln.split()) == 2}
+                     s._ng.command(f"showmod {leaf.path} : lmin lmax wmin wmax")[2:] if len(ln.split()) == 2}
             b = next(b for b in leaf.bins if b.name == state.bins[leaf.path])
             assert [shown[k] for k in ("lmin", "lmax", "wmin", "wmax")] == \
                 pytest.approx([b.lmin, b.lmax, b.wmin, b.wmax], rel=1e-5), leaf.path
