@@ -31,8 +31,8 @@ from .decktext import first_unquoted
 from .errors import InputError
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "redirect_at", "resolve",
-           "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
+           "redirect_at", "resolve", "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -124,17 +124,42 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         if word.startswith(".endl"):
             section = None
         elif word.startswith((".inc", ".lib")):
-            a = _INCLUDE_ARGS.match(rest)
-            if not a:
+            args = include_args(word, rest)
+            if args is None:
                 raise InputError(f"{where}: {word} needs a file name")
-            if word.startswith(".lib") and a.group(2) is None:
-                section = a.group(1).lower()             # ".lib name" opens a section definition
+            target, sec = args
+            if target is None:
+                section = sec                            # ".lib name" opens a section definition
                 continue
-            target = a.group(1).strip("\"'")
-            sec = a.group(2).lower() if word.startswith(".lib") else None
             resolved = resolve(path.parent, target)
             scan.edges.setdefault(section, []).append(_Edge(word, target, resolved, sec, line))
     return scan
+
+
+def include_args(word: str, rest: str) -> tuple[str | None, str | None] | None:
+    """The file (as written, unquoted) and ``.lib`` section (lower-cased) of a ``.include``/``.inc``/``.lib``
+    line (``word``; ``rest`` the text after it, comments removed): ``(file, None)`` for an include, ``(file,
+    section)`` for ``.lib file section``, ``(None, name)`` for ``.lib name``, which opens a section
+    definition; None when there is no file name."""
+    a = _INCLUDE_ARGS.match(rest)
+    if not a:
+        return None
+    if not word.startswith(".lib"):
+        return a.group(1).strip("\"'"), None
+    if a.group(2) is None:
+        return None, a.group(1).lower()
+    return a.group(1).strip("\"'"), a.group(2).lower()
+
+
+def lib_section(lines: list[str], section: str, path: Path) -> list[str]:
+    """The lines of ``.lib`` section ``section`` (lower-cased), between its ``.lib name`` and ``.endl``, of a
+    file's logical lines (lower-cased, comments removed); ValueError when the file (``path``) does not define it."""
+    for start, ln in enumerate(lines):
+        word, *rest = ln.split(None, 1)
+        if word == ".lib" and include_args(word, "".join(rest)) == (None, section):
+            end = next(i for i in range(start, len(lines)) if lines[i].startswith(".endl"))
+            return lines[start + 1:end]
+    raise ValueError(f"{path}: no .lib section {section}")
 
 
 def _strip_comments(text: str) -> str:

@@ -10,11 +10,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Deck", "Subckt", "assignments", "logical_lines", "read_deck"]
+from .deckcheck import include_args, lib_section, resolve
+from .decktext import texts
+
+__all__ = ["Deck", "Subckt", "assignments", "read_deck"]
 
 _ASSIGN = re.compile(r"([a-z_][\w.]*)\s*=\s*(\{[^}]*\}|[^\s=]+)")
-_INCLUDE = re.compile(r"^\.inc(?:lude)?\s+\"?([^\"\s]+)\"?\s*$")
-_LIB = re.compile(r"^\.lib\s+\"?([^\"\s]+)\"?\s+(\w+)\s*$")
 
 
 @dataclass(eq=False)
@@ -37,61 +38,37 @@ class Deck:
     lines: list[str] = field(default_factory=list)
 
 
-def _strip(line: str) -> str:
-    """A physical line without its ``;`` or `` $ `` comment."""
-    line = line.split(";", 1)[0]
-    m = re.search(r"(^|\s)\$(\s|$)", line)
-    return line[:m.start()] if m else line
-
-
-def logical_lines(physical: list[str]) -> list[str]:
-    """Continuations joined, comment lines dropped, lower-cased."""
-    out: list[str] = []
-    for raw in physical:
-        s = _strip(raw).strip()
-        if not s or s.startswith("*"):
-            continue
-        if s.startswith("+") and out:
-            out[-1] += " " + s[1:].strip().lower()
-        else:
-            out.append(s.lower())
-    return out
-
-
 def assignments(text: str) -> list[tuple[str, str]]:
-    """The ``name=value`` pairs of a line (``value`` a ``{...}`` expression or one token)."""
+    """The ``name=value`` pairs of any line (``value`` a ``{...}`` expression or one token).
+
+    Not :func:`zoaf.decktext.assignments`, which reads a ``.param`` line's value up to the next ``name=``: here a
+    value ends at the first blank outside braces (a quoted expression with blanks, as some sky130 ``.param``s
+    have, is cut there), which is how the fast path has always read instance, model and ``.param`` lines.
+    """
     return [(m.group(1), m.group(2)) for m in _ASSIGN.finditer(text)]
 
 
 def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]:
     out: list[str] = []
     for ln in lines:
-        inc, lib = _INCLUDE.match(ln), _LIB.match(ln)
-        if inc or lib:
-            path = (folder / (inc or lib).group(1)).resolve()
+        word, *rest = ln.split(None, 1)
+        args = include_args(word, "".join(rest)) if word in (".include", ".inc", ".lib") else None
+        if args and args[0] is not None:
+            path = resolve(folder, args[0]).resolve()
             if path in seen:
                 raise ValueError(f"include cycle at {path}")
-            out += _expand(_section(path, lib.group(2) if lib else None), path.parent, seen + (path,))
+            lines = texts(path.read_text(errors="replace").splitlines())
+            if args[1] is not None:
+                lines = lib_section(lines, args[1], path)
+            out += _expand(lines, path.parent, seen + (path,))
         else:
             out.append(ln)
     return out
 
 
-def _section(path: Path, section: str | None) -> list[str]:
-    lines = logical_lines(path.read_text(errors="replace").splitlines())
-    if section is None:
-        return lines
-    try:
-        start = lines.index(f".lib {section}")
-    except ValueError:
-        raise ValueError(f"{path}: no .lib section {section}") from None
-    end = next(i for i in range(start, len(lines)) if lines[i].startswith(".endl"))
-    return lines[start + 1:end]
-
-
 def read_deck(deck: list[str], folder: Path) -> Deck:
     """The structure of a deck given as its lines (the first is the title), includes resolved from ``folder``."""
-    lines = _expand(logical_lines(deck[1:]), folder, ())
+    lines = _expand(texts(deck[1:]), folder, ())
     out = Deck()
     stack: list[Subckt] = []
     for ln in lines:

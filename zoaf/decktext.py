@@ -15,8 +15,8 @@ from pathlib import Path
 from .errors import InputError
 from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "assignments", "first_unquoted", "format_value", "logical_lines", "physical_spans",
-           "quote", "strip_comment", "substitute"]
+__all__ = ["Line", "ParamDef", "assignments", "first_unquoted", "format_value", "logical_lines",
+           "physical_spans", "quote", "strip_comment", "substitute", "texts"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -110,6 +110,18 @@ def logical_lines(physical: list[str]) -> list[Line]:
             prev.text += piece.lower()
             continue
         out.append(Line(body.lower(), body, idx + 1, [(0, idx, 0)]))
+    return out
+
+
+def texts(physical: list[str]) -> list[str]:
+    """The logical lines of a file's ``physical`` lines (no title line) as lower-cased text, the blanks around
+    each physical piece removed, lines that held only a comment dropped."""
+    out = []
+    for ln in logical_lines(["", *physical])[1:]:
+        ends = [s - 1 for s, _, _ in ln.segments[1:]] + [len(ln.raw)]      # a piece, then " " before the next
+        text = " ".join(ln.raw[s:e].strip() for (s, _, _), e in zip(ln.segments, ends)).lower()
+        if text:
+            out.append(text)
     return out
 
 
