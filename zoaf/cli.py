@@ -74,7 +74,7 @@ def _one_line(text: str) -> str:
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
-             timeout: float = 60.0, x0: str = "netlist"):
+             timeout: float = 60.0, x0: str = "netlist", corners: bool = False):
     from .circuit import CircuitProblem
 
     if not timeout > 0:   # also NaN
@@ -83,7 +83,10 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
         raise InputError(f"{netlist}: is a directory, not a netlist file")
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
-    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
+    from .signoff.cornerrun import CornerProblem
+
+    problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
+    return CornerProblem.wrap(problem) if corners else problem
 
 
 _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
@@ -240,7 +243,6 @@ def optimize(
     x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
-    from .evaluate import Evaluator
     from .run import optimize as run_optimize
 
     with _errors():
@@ -255,10 +257,10 @@ def optimize(
         if method not in registry.methods():   # before the progress bar starts
             raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
-        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist")
+        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist", corners=True)
         if out_dir is None:
             out_dir = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-        evaluator = Evaluator(problem, workers=workers, timeout=timeout, dask=dask)
+        evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
         if out_dir.exists() and not out_dir.is_dir():
             raise InputError(f"--out {out_dir}: exists and is not a directory")
         try:
@@ -311,6 +313,9 @@ def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, q
         return
     if result.params:
         _print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
+        from .signoff.show import corner_table
+
+        corner_table(out, problem, result.history)
     feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
     out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
               f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)")

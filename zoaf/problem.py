@@ -221,6 +221,17 @@ class Problem:
         """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
         raise NotImplementedError
 
+    def method_budget(self, budget: int) -> int:
+        """The budget in the method's units (points it asks) for ``budget`` simulations: one point, one
+        simulation here; a corner problem simulates each point once per corner."""
+        return budget
+
+    def evaluator(self, **options: Any) -> Any:
+        """The evaluator that turns this problem's points into records (``zoaf.evaluate.Evaluator``)."""
+        from .evaluate import Evaluator
+
+        return Evaluator(self, **options)
+
     def metadata(self) -> dict[str, Any]:
         """What identifies this problem in a history (checked on resume)."""
         return {"name": self.name, "parameters": [p.__dict__ for p in self.parameters]}

@@ -41,8 +41,8 @@ class _Tally:
     nfailed: int = 0
 
     def add(self, r: Record) -> None:
-        self.nfev += r.charged
-        self.ncached += not r.charged
+        self.nfev += r.cost
+        self.ncached += r.cost == 0
         if not np.isfinite(r.fom):
             self.nfailed += 1
         elif self.best is None or r.fom < self.best.fom:
@@ -126,11 +126,11 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     """
     if budget < 1:
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
-    opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
+    opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)
     with _open_history(outdir, resume, RunMeta(problem.metadata(), method, budget, seed, options)) as hist:
-        ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
+        ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)
         records: list[Record] = []
         tally = _Tally()
@@ -177,7 +177,7 @@ def result_dict(result: Result) -> dict[str, Any]:
     """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
     return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
             "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
-            "nfev": result.nfev, "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
+            "nfev": result.nfev, "sizings": len(result.history), "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
             "params": result.params, "measures": result.measures, "objective": result.objective,
             "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv,
             "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}

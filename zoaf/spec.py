@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from . import units
 from .errors import InputError
+from .signoff.corners import CornerSet, parse_corners
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squash  # noqa: F401 (re-exported)
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
@@ -77,6 +78,7 @@ class Objective:
     constraints: tuple[Constraint, ...] = ()
     scale: float = 1.0             # the squash's linear range, in the measure's unit
     target: float | None = None
+    corners: tuple[str, ...] = ()  # judged at its worst over these corners of [corners] (empty: nominal)
 
     def evaluate(self, measures: Mapping[str, float]) -> Score:
         """Judge one simulation's measures; lower FoM is better. A missing objective measure gives the finite
@@ -108,6 +110,7 @@ class Spec:
     pdk: str | None = None
     corner: str | None = None
     text: str = field(default="", repr=False)
+    corners: CornerSet | None = None          # [corners] (zoaf.signoff.corners)
 
     @property
     def default_objective(self) -> str:
@@ -154,7 +157,7 @@ class Spec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
         where = str(path) if path else "spec"
-        known = {"title", "parameters", "measures", "objectives", "pdk", "corner"}
+        known = {"title", "parameters", "measures", "objectives", "pdk", "corner", "corners"}
         for key in data:
             if key not in known:
                 raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
@@ -172,9 +175,10 @@ class Spec:
             if extra:
                 raise InputError(f"{where}: measures.{name}: unknown key(s) {', '.join(sorted(extra))}")
             measures[name.lower()] = unit
+        corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
         for name, value in _table(where, data, "objectives").items():
-            obj = _objective(where, name, value)
+            obj = _objective(where, name, value, corners)
             for m in [obj.measure, *(c.measure for c in obj.constraints)]:
                 if m not in measures:
                     raise InputError(f"{where}: objectives.{name}: measure {m!r} is not listed in [measures]")
@@ -186,7 +190,7 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
-        return cls(path, title, params, measures, objectives, pdk, corner, text)
+        return cls(path, title, params, measures, objectives, pdk, corner, text, corners)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
         """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""
@@ -243,12 +247,12 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
         raise InputError(f"{where}: {e}") from None
 
 
-def _objective(where: str, name: str, value: Any) -> Objective:
+def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> Objective:
     _check_name(where, "objectives", name)
     key = f"{where}: objectives.{name}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
-    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target"}
+    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target", "corners"}
     if extra:
         raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
     senses = [s for s in ("minimize", "maximize") if s in value]
@@ -265,4 +269,9 @@ def _objective(where: str, name: str, value: Any) -> Objective:
     if scale <= 0:
         raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
     target = None if "target" not in value else units.parse(value["target"], what=f"{key}.target")
-    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target)
+    judged: tuple[str, ...] = ()
+    if "corners" in value:
+        if corners is None:
+            raise InputError(f"{key}.corners: the spec has no [corners] table")
+        judged = tuple(c.name for c in corners.select(value["corners"], f"{key}.corners"))
+    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target, judged)

@@ -1,0 +1,40 @@
+"""Rich rendering of sign-off results (kept out of ``zoaf.cli``, which only wires commands)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .. import units
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "—" if value is None else f"{units.format(value)}{unit and ' ' + unit}"
+
+
+def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None:
+    """The best sizing at each corner simulated (worst marked), and what the run spent and pruning saved."""
+    from .cornerrun import SizingRecord
+
+    sizings = [r for r in history if isinstance(r, SizingRecord)]
+    if not sizings:
+        return
+    best = min(sizings, key=lambda r: (r.fom, r.idx))
+    obj = problem.objective
+    shown = [obj.measure, *dict.fromkeys(c.measure for c in obj.constraints if c.measure != obj.measure)]
+    t = Table(title="best sizing per corner", title_justify="left")
+    t.add_column("corner")
+    for m in shown:
+        t.add_column(m, justify="right")
+    for r in best.corner_records:
+        k = r.params["corner"]
+        name = problem.corners[k].name + (" [red](worst)" if k == best.worst else "")
+        t.add_row(name, *(_fmt(r.outcome.measures.get(m)) for m in shown))
+    console.print(t)
+    n = len(problem.corners)
+    sims = sum(r.sims for r in sizings)
+    pruned = sum(r.pruned for r in sizings)
+    console.print(f"{len(sizings)} sizings x {n} corners: {sims} simulations; pruning skipped "
+                  f"{n * len(sizings) - sum(len(r.corner_records) for r in sizings)} corner simulations "
+                  f"({pruned} sizings stopped early)", highlight=False)
