@@ -108,7 +108,8 @@ def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
     out = []
     for combo in itertools.product(*lists.values()):
         values = dict(zip(lists, combo))
-        out.append(_corner(f"{key}", _name(values), values))
+        _corner(key, "checked", values)                  # bad values name their key before naming the corner
+        out.append(_corner(key, _name(values), values))
     return out
 
 
