@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from . import units
 from .errors import InputError
 from .signoff.corners import CornerSet, parse_corners
+from .signoff.mc import MonteCarlo, parse_montecarlo
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squash  # noqa: F401 (re-exported)
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
@@ -111,6 +112,7 @@ class Spec:
     corner: str | None = None
     text: str = field(default="", repr=False)
     corners: CornerSet | None = None          # [corners] (zoaf.signoff.corners)
+    montecarlo: MonteCarlo | None = None      # [montecarlo] (zoaf.signoff.mc)
 
     @property
     def default_objective(self) -> str:
@@ -157,7 +159,7 @@ class Spec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
         where = str(path) if path else "spec"
-        known = {"title", "parameters", "measures", "objectives", "pdk", "corner", "corners"}
+        known = {"title", "parameters", "measures", "objectives", "pdk", "corner", "corners", "montecarlo"}
         for key in data:
             if key not in known:
                 raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
@@ -190,7 +192,8 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
-        return cls(path, title, params, measures, objectives, pdk, corner, text, corners)
+        mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
+        return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
         """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""

@@ -38,3 +38,19 @@ def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None
     console.print(f"{len(sizings)} sizings x {n} corners: {sims} simulations; pruning skipped "
                   f"{n * len(sizings) - sum(len(r.corner_records) for r in sizings)} corner simulations "
                   f"({pruned} sizings stopped early)", highlight=False)
+
+
+def yield_table(console: Console, result: Any, unit_of: Any) -> None:
+    """The yield with its 95% interval, and each measure's mean, sigma, limits and Cpk."""
+    s = result.summary
+    t = Table(title=f"Monte Carlo: {s.samples} samples", title_justify="left")
+    for col in ("measure", "mean", "sigma", "LSL", "USL", "Cpk"):
+        t.add_column(col, justify="left" if col == "measure" else "right")
+    for st in s.stats:
+        u = unit_of(st.name)
+        cpk = "—" if st.cpk is None else f"[{'green' if st.cpk >= 1 else 'red'}]{st.cpk:.3g}"
+        t.add_row(st.name, _fmt(st.mean, u), _fmt(st.sigma, u), _fmt(st.limits.lsl, u), _fmt(st.limits.usl, u), cpk)
+    console.print(t)
+    console.print(f"yield {s.yield_:.1%} ({s.passed}/{s.samples} pass; 95% Wilson interval {s.ci[0]:.1%} .. "
+                  f"{s.ci[1]:.1%}; {s.failed_sims} failed simulations)", highlight=False)
+    console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
