@@ -326,6 +326,36 @@ def yield_(
             yield_table(out, result, problem.spec.unit_of)
 
 
+@app.command()
+def sensitivity(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    corner: Annotated[Optional[str], typer.Option("--corner", help="Corner run: the corner (default: the first).")] = None,
+    spec: SpecOpt = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalized sensitivity of every measure to every parameter at a run's best sizing (local fit)."""
+    from .signoff.rundir import load_run
+    from .signoff.sensrun import sensitivity as run_sensitivity, write_outputs
+    from .signoff.show import sensitivity_table
+
+    with _errors():
+        run = load_run(run_dir, spec)
+        k = None
+        if run.corners:
+            names = [c.name for c in run.corners]
+            k = 0 if corner is None else names.index(run.problem.spec.corners.select([corner], "--corner")[0].name)
+        elif corner is not None:
+            raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
+        s, new = run_sensitivity(run, corner=k, workers=workers)
+        write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
+        if as_json:
+            print(json.dumps({**s.as_json(), "new_simulations": new}))
+        else:
+            sensitivity_table(out, s, new)
+            out.print(f"written: {run_dir / 'sensitivity'}  (sensitivity.json, heatmap.png)")
+
+
 @contextmanager
 def _progress(show: bool, budget: int) -> Iterator[Any]:
     if not show:

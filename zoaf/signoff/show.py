@@ -54,3 +54,22 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     console.print(f"yield {s.yield_:.1%} ({s.passed}/{s.samples} pass; 95% Wilson interval {s.ci[0]:.1%} .. "
                   f"{s.ci[1]:.1%}; {s.failed_sims} failed simulations)", highlight=False)
     console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
+
+
+def sensitivity_table(console: Console, s: Any, new_sims: int) -> None:
+    """Parameters x measures; each measure's largest |entry| in bold."""
+    import math
+
+    t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations in the fit, "
+                    f"{new_sims} new)", title_justify="left")
+    t.add_column("parameter")
+    for m in s.measures:
+        t.add_column(m, justify="right")
+    top = [max((abs(v) for v in row if math.isfinite(v)), default=math.nan) for row in s.matrix]
+    for j, p in enumerate(s.params):
+        cells = []
+        for i in range(len(s.measures)):
+            v = s.matrix[i, j]
+            cells.append("—" if not math.isfinite(v) else f"[bold]{v:+.3g}" if abs(v) == top[i] else f"{v:+.3g}")
+        t.add_row(p, *cells)
+    console.print(t)
