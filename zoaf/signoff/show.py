@@ -56,20 +56,22 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
 
 
-def sensitivity_table(console: Console, s: Any, new_sims: int) -> None:
-    """Parameters x measures; each measure's largest |entry| in bold."""
+def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[str]) -> None:
+    """Parameters x the ``shown`` measures (all are in the JSON and the heat map); each column's largest
+    |entry| in bold."""
     import math
 
     t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations in the fit, "
                     f"{new_sims} new)", title_justify="left")
     t.add_column("parameter")
-    for m in s.measures:
-        t.add_column(m, justify="right")
-    top = [max((abs(v) for v in row if math.isfinite(v)), default=math.nan) for row in s.matrix]
+    cols = [s.measures.index(m) for m in shown if m in s.measures]
+    for i in cols:
+        t.add_column(s.measures[i], justify="right")
+    top = {i: max((abs(v) for v in s.matrix[i] if math.isfinite(v)), default=math.nan) for i in cols}
     for j, p in enumerate(s.params):
         cells = []
-        for i in range(len(s.measures)):
+        for i in cols:
             v = s.matrix[i, j]
-            cells.append("—" if not math.isfinite(v) else f"[bold]{v:+.3g}" if abs(v) == top[i] else f"{v:+.3g}")
+            cells.append("—" if not math.isfinite(v) else f"[bold]{v:+.3f}" if abs(v) == top[i] else f"{v:+.3f}")
         t.add_row(p, *cells)
     console.print(t)
