@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..circuit import CircuitProblem
+from ..circuit import CircuitProblem, _placeholders
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record
@@ -44,9 +44,6 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool) -> C
         at = ends[-1].start() if ends else len(text)
         text = (text[:at] + f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
                 + text[at:])
-    from ..circuit import _placeholders
-    from dataclasses import replace
-
     holders = _placeholders(replace(spec, corner=process) if process is not None else spec)
     deck = copy.copy(base)
     deck._session = None
@@ -64,12 +61,15 @@ class CornerSims(Problem):
         where = f"{base.spec.path or 'spec'}: corners"
         pdk = base.spec.pdk is not None
         with_temp = any(c.temp is not None for c in corners)
-        self.decks: dict[str | None, CircuitProblem] = {}
+        self.decks: dict[str | None, CircuitProblem] = {}     # one deck per PDK process (generic: one deck)
+        self.deck_keys: list[str | None] = []
         self.overrides: list[dict[str, float]] = []
+        self.needs_new_process = False
         for c in self.corners:
             key = c.process if pdk else None
             if key not in self.decks:
                 self.decks[key] = corner_deck(base, key, with_temp)
+            self.deck_keys.append(key)
             self.overrides.append(self._overrides(base, c, pdk, with_temp, f"{where}.{c.name}"))
 
     @staticmethod
@@ -92,8 +92,7 @@ class CornerSims(Problem):
         return values
 
     def deck(self, k: int) -> CircuitProblem:
-        c = self.corners[k]
-        return self.decks[c.process if c.process in self.decks else None]
+        return self.decks[self.deck_keys[k]]
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)

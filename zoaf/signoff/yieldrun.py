@@ -50,6 +50,7 @@ class McSims(Problem):
         self.deck = base if sims is None else sims.deck(0)
         self.overrides = {} if sims is None else sims.overrides[0]
         self.sizing = np.array([sizing[p] for p in base.names], dtype=float)
+        self.needs_new_process = False
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=float)
