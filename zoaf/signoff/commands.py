@@ -61,13 +61,13 @@ def yield_(
 @app.command()
 def sensitivity(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    corner: Annotated[Optional[str], typer.Option("--corner", help="Corner run: the corner (default: the first).")] = None,
+    corner: Annotated[Optional[str], typer.Option("--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
     spec: SpecOpt = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Normalized sensitivity of every measure to every parameter at a run's best sizing (local fit)."""
-    from .rundir import load_run
+    from .rundir import load_run, worst_corner
     from .sensrun import sensitivity as run_sensitivity, write_outputs
     from .show import sensitivity_table
 
@@ -76,7 +76,8 @@ def sensitivity(
         k = None
         if run.corners:
             names = [c.name for c in run.corners]
-            k = 0 if corner is None else names.index(run.problem.spec.corners.select([corner], "--corner")[0].name)
+            k = worst_corner(run) if corner is None else \
+                names.index(run.problem.spec.corners.select([corner], "--corner")[0].name)
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s, new = run_sensitivity(run, corner=k, workers=workers)

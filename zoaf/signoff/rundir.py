@@ -44,3 +44,12 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     names = [c["name"] for c in problem_meta.get("corners", [])]
     corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
     return RunDir(path, problem, params, records, tuple(corners))
+
+
+def worst_corner(run: RunDir) -> int:
+    """A corner run's corner (index) that set the best sizing's worst case: every sizing was simulated there
+    first once an incumbent existed, so it also holds the most history near the best sizing."""
+    rows = [r for r in run.records if all(r.params.get(n) == v for n, v in run.params.items())]
+    if not rows:
+        raise InputError(f"{run.path}: the best sizing is not in history.db")
+    return int(max(rows, key=lambda r: (r.fom, -r.params["corner"])).params["corner"])

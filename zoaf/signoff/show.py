@@ -6,11 +6,13 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from .. import units
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
-    return "—" if value is None else f"{units.format(value)}{unit and ' ' + unit}"
+    """As ``zoaf optimize`` shows values (SI prefixes, none on dB, degrees and areas)."""
+    from ..cli import _fmt as fmt
+
+    return fmt(value, unit)
 
 
 def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None:
@@ -30,7 +32,7 @@ def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None
     for r in best.corner_records:
         k = r.params["corner"]
         name = problem.corners[k].name + (" [red](worst)" if k == best.worst else "")
-        t.add_row(name, *(_fmt(r.outcome.measures.get(m)) for m in shown))
+        t.add_row(name, *(_fmt(r.outcome.measures.get(m), problem.spec.unit_of(m)) for m in shown))
     console.print(t)
     n = len(problem.corners)
     sims = sum(r.sims for r in sizings)
