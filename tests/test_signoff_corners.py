@@ -166,3 +166,16 @@ def test_corner_run_resumes_exactly(tmp_path: Path) -> None:
     assert again.params == whole.params and again.fun == whole.fun and again.nfev == whole.nfev
     assert [r.params for r in again.history] == [r.params for r in whole.history]
     assert all(isinstance(r, SizingRecord) for r in again.history)
+
+
+@needs_ngspice
+def test_corner_run_on_dask_matches_the_local_pool(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    corners = '[corners]\nprocess = ["tt", "ss"]\ntemp = [27, 125]\nprocess_lib = "models/generic_corners.lib"\n'
+    runs = []
+    for dask in (None, "local"):
+        problem = _corner_problem(tmp_path, corners)
+        with problem.evaluator(workers=2, dask=dask) as ev:
+            runs.append(zoaf.optimize(problem, budget=40, seed=4, evaluator=ev))
+    local, dasked = runs
+    assert [(r.params, r.fom, r.sims) for r in dasked.history] == [(r.params, r.fom, r.sims) for r in local.history]
