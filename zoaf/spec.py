@@ -12,6 +12,12 @@ Format (DESIGN.md)::
     gain_db = { unit = "dB" }
     [objectives]              # the first is the default; target: stop once a feasible design reaches it
     peaking = { minimize = "peaking_db", constraints = ["gain_db >= 50"], target = 0.5 }
+    pvt = { maximize = "ugbw_hz", constraints = ["pm_deg >= 60"], corners = "all" }   # worst case over corners
+    [corners]                 # PVT corners (zoaf.signoff.corners): cross product of lists, or [corners.NAME]
+    process = ["tt", "ss"]
+    temp = [27, 125]
+    [montecarlo]              # .params drawn standard normal per Monte Carlo sample (zoaf.signoff.mc)
+    normal = ["mc_m1", "mc_m2"]
 
 Constraints are parsed (``name op number``), never ``eval``-ed. Every error names the file, the key and what
 is wrong. Names are case-insensitive, as in SPICE.
