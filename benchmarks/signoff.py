@@ -36,8 +36,8 @@ def corner_run(method: str, seed: int, budget: int, prune: bool, workers: int) -
 
 
 def pruning(seeds: list[int], budget: int, workers: int) -> None:
-    print(f"| method | seed | pruning | sizings | simulations | corner sims skipped | best worst-case UGBW | "
-          f"feasible | s |\n|---|---|---|---|---|---|---|---|---|")
+    print("| method | seed | pruning | sizings | simulations | corner sims skipped | best worst-case UGBW | "
+          "feasible | s |\n|---|---|---|---|---|---|---|---|---|")
     for method in ("zoaf", "random"):
         for seed in seeds:
             for prune in (False, True):

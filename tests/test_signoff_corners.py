@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 import zoaf
 from zoaf.circuit import CircuitProblem
 from zoaf.cli import app
-from zoaf.errors import InputError
 from zoaf.problem import Outcome, Score, Status
 from zoaf.signoff.corners import process_params, worst_case
 from zoaf.signoff.cornerrun import CornerProblem, SizingRecord

@@ -49,7 +49,7 @@ def test_sensitivities_agree_with_central_differences(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["sensitivity", str(tmp_path / "run"), "--json", "--workers", "2"])
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)
-    assert got["new_simulations"] <= 2 * problem.dim
+    assert got["top_up_simulations"] <= 2 * problem.dim
     assert (tmp_path / "run" / "sensitivity" / "heatmap.png").stat().st_size > 1000
     run = load_run(tmp_path / "run")
     x0 = np.array([run.params[n] for n in problem.names])

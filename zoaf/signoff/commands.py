@@ -83,7 +83,7 @@ def sensitivity(
         s, new = run_sensitivity(run, corner=k, workers=workers)
         write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
         if as_json:
-            print(json.dumps({**s.as_json(), "new_simulations": new}))
+            print(json.dumps({**s.as_json(), "top_up_simulations": new}))
         else:
             obj = run.problem.objective
             sensitivity_table(out, s, new, [obj.measure, *(c.measure for c in obj.constraints)])

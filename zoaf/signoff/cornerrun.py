@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record
 from ..netlist import Netlist
-from ..problem import Outcome, Problem, Status
+from ..problem import Outcome, Problem
 from .corners import Corner, WorstCase, process_params, worst_case
 
 #: The ``.param`` that carries a corner's temperature (``.options temp={zoaf_temp}`` is added to the deck).

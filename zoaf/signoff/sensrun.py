@@ -2,6 +2,7 @@
 2d simulations, recorded in ``RUN_DIR/sensitivity/history.db`` and replayed when run again), write the matrix."""
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, RunMeta
 from ..problem import Problem, Status
@@ -29,7 +31,7 @@ def _history_points(run: RunDir, corner: int | None) -> tuple[np.ndarray, list[d
 
 def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1, step: float = STEP
                 ) -> tuple[Sensitivities, int]:
-    """The sensitivities at the run's best sizing and the number of new simulations it took."""
+    """The sensitivities at the run's best sizing and the top-up simulations in the fit (replayed ones too)."""
     p = run.problem
     x0 = np.array([run.params[n] for n in p.names], float)
     u0 = p.to_unit(x0)
@@ -38,10 +40,13 @@ def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1, ste
     steps = np.maximum(step, p.unit_steps * 1.01)
     extra = [np.clip(u0 + s * steps[j] * np.eye(p.dim)[j], 0, 1) for j in hood.thin for s in (1, -1)]
     new_u, new_m, charged = _top_up(run, corner, np.array(extra).reshape(-1, p.dim), workers)
-    names = [n for n in p.spec.measures]
+    names = list(p.spec.measures)
     at = next((m for m, xi in zip(measures, x) if np.array_equal(xi, x0)), None)
-    if at is None:                       # the best sizing itself, at this corner, from the top-up directory
-        _, (at,), _ = _top_up(run, corner, u0[None], workers, tag="at")
+    if at is None:                       # the best sizing itself, at this corner: not in the history
+        _, found, extra_sims = _top_up(run, corner, u0[None], workers, tag="at")
+        if not found:
+            raise InputError(f"{run.path}: the best sizing does not simulate at this corner")
+        at, charged = found[0], charged + extra_sims
     w_new = np.exp(-(np.linalg.norm(new_u - u0, axis=1) / max(step, 1e-12)) ** 2) if len(new_u) else np.zeros(0)
     xs = np.vstack([x[hood.index], p.to_physical(new_u)]) if len(new_u) else x[hood.index]
     ms = [measures[i] for i in hood.index] + new_m
@@ -51,7 +56,8 @@ def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1, ste
 
 def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: str = "top-up"
             ) -> tuple[np.ndarray, list[dict], int]:
-    """Simulate box points ``u`` at the best sizing's neighbourhood, recorded in ``RUN_DIR/sensitivity/``."""
+    """Simulate box points ``u`` near the best sizing, recorded in ``RUN_DIR/sensitivity/<tag>-<points hash>/``
+    (replayed when the same points are asked again; a run continued since gets its own directory)."""
     if not len(u):
         return u, [], 0
     problem: Problem = run.problem
@@ -59,7 +65,8 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
     if corner is not None:
         problem = CornerSims(run.problem, run.corners)
         pts = np.hstack([u, np.full((len(u), 1), corner)])
-    out = run.path / "sensitivity" / tag
+    digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
+    out = run.path / "sensitivity" / f"{tag}-{digest}"
     out.mkdir(parents=True, exist_ok=True)
     with History(out / "history.db") as hist, Evaluator(problem, workers=min(workers, len(u))) as ev:
         if not hist.meta():

@@ -64,7 +64,7 @@ def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[s
     import math
 
     t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations in the fit, "
-                    f"{new_sims} new)", title_justify="left")
+                    f"{new_sims} of them top-ups)", title_justify="left")
     t.add_column("parameter")
     cols = [s.measures.index(m) for m in shown if m in s.measures]
     for i in cols:
