@@ -6,9 +6,12 @@
    unchanged.
 2. Yield: ``ugbw`` (typical only) and ``ugbw_pvt`` optimized at the same simulation budget; then the Monte
    Carlo yield of each best sizing at nominal conditions (global Vth and Pelgrom mismatch of [montecarlo]).
+3. ``--sky130 TYP,PVT``: the sky130 amplifier's ``ugbw`` (tt only, TYP simulations) and ``ugbw_pvt`` (three
+   extreme corners, PVT simulations) optima, each simulated at those three corners.
 
 Usage:
     python benchmarks/signoff.py --budget 600 --seeds 1,2 --samples 200 --workers 2
+    python benchmarks/signoff.py --sky130 60,180 --seeds 1 --workers 2 --skip-generic
 """
 from __future__ import annotations
 
@@ -67,16 +70,39 @@ def yields(seed: int, budget: int, samples: int, workers: int) -> None:
     pvt.close()
 
 
+def sky130(seed: int, budgets: list[int], workers: int) -> None:
+    net = ROOT / "netlists" / "sky130" / "two_stage_amp.cir"
+    pvt = CornerProblem.wrap(CircuitProblem(net, objective="ugbw_pvt"))
+    print("\n| optimized for | simulations | sizings | s | " + " | ".join(c.name for c in pvt.corners)
+          + " | worst case meets the spec |\n|---|---|---|---|---|---|---|---|")
+    for objective, budget in zip(("ugbw", "ugbw_pvt"), budgets):
+        t0 = time.perf_counter()
+        res = zoaf.optimize(CornerProblem.wrap(CircuitProblem(net, objective=objective)), budget=budget,
+                            seed=seed, workers=workers)
+        x = np.array([res.params[n] for n in pvt.names])
+        outs = [pvt.sims.simulate(np.append(x, k)) for k in range(len(pvt.corners))]
+        cells = [f"{o.measures['ugbw_hz'] / 1e6:.1f} MHz, {o.measures['gain_db']:.1f} dB, "
+                 f"{o.measures['pm_deg']:.1f}°" for o in outs]
+        print(f"| {objective} | {res.nfev} | {len(res.history)} | {time.perf_counter() - t0:.0f} | "
+              + " | ".join(cells) + f" | {pvt.judge(outs).outcome.feasible} |")
+    pvt.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=int, default=600)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sky130", default=None, help="TYP,PVT simulation budgets of the sky130 comparison")
+    ap.add_argument("--skip-generic", action="store_true", help="only the sky130 comparison")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
-    pruning(seeds, a.budget, a.workers)
-    yields(seeds[0], a.budget, a.samples, a.workers)
+    if not a.skip_generic:
+        pruning(seeds, a.budget, a.workers)
+        yields(seeds[0], a.budget, a.samples, a.workers)
+    if a.sky130:
+        sky130(seeds[0], [int(b) for b in a.sky130.split(",")], a.workers)
 
 
 if __name__ == "__main__":

@@ -112,13 +112,15 @@ def test_generic_corners_simulate_apart_and_nominal_matches(tmp_path: Path) -> N
 @needs_ngspice
 def test_sky130_process_corners(tmp_path: Path) -> None:
     net = ROOT / "netlists/sky130/two_stage_amp.cir"
-    text = net.with_suffix(".toml").read_text().replace(
+    own = net.with_suffix(".toml").read_text().split("\n# PVT corners")[0]        # without its own [corners]
+    text = "\n".join(ln for ln in own.splitlines() if not ln.startswith("ugbw_pvt")).replace(
         'fom     = {', 'pvt = { maximize = "ugbw_hz", constraints = ["pm_deg >= 60"], corners = "all" }\nfom     = {')
     spec = tmp_path / "amp.toml"
     spec.write_text(text + '\n[corners]\n[corners.tt]\nprocess = "tt"\n[corners.ss_hot]\nprocess = "ss"\ntemp = 125\n'
                     'vsup = "1.62"\n')
     problem = CornerProblem.wrap(CircuitProblem(net, spec, objective="pvt"))
     assert set(problem.sims.decks) == {"tt", "ss"}
+    assert len(Spec.read(net.with_suffix(".toml")).corners.corners) == 27      # the shipped spec's cross product
     try:
         out = [problem.sims.simulate(np.append(problem.to_physical(problem.x0_unit()), k)) for k in (0, 1)]
     finally:
