@@ -4,7 +4,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.zoaf-installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-EXTRAS  := bo,dask,sky130,test
+EXTRAS  := bo,dask,peers,sky130,test
 
 .PHONY: demo test setup system bench clean
 

@@ -3,13 +3,18 @@
 Two methods share one engine:
 
 * ``cma`` (:class:`CMA`): from ``x0`` (the problem's start point, else the box centre) with sigma0 = 0.25.
-* ``cma-warm`` (:class:`WarmCMA`): first one scrambled Sobol batch of ``n_init`` points (charged to the
-  budget), then CMA-ES from its best point with sigma0 = 0.1. EXPERIMENTS.md found this the strongest simple
-  peer; any "Sobol batch, then local search" method must beat it from the same batch size, so ``n_init``
-  is ZOAF's own, read from ``zoaf.zo.config.ZOAFConfig().resolved_n_init`` (2d, at most 15% of the budget:
-  44 at d = 22, budget 300). A given ``x0`` is simulated with the batch, as ZOAF does.
+* ``cma-warm`` (:class:`WarmCMA`): first ZOAF's own first batch (charged to the budget), then CMA-ES from its
+  best point with sigma0 = 0.1. The project's early experiments found this the strongest simple peer; any
+  "Sobol batch, then local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
+  (:func:`zoaf_first_batch`: x0, else the box centre, then ``ZOAFConfig().resolved_n_init`` points of
+  :func:`zoaf.sobol.sobol_batch` drawn first from the run's generator).
 
-Defaults and why (``CMA.defaults`` / ``WarmCMA.defaults``):
+On a constrained problem (``c`` told) both run pycma's ``cma.ConstrainedFitnessAL``: the augmented Lagrangian
+``f + sum(AL(g))`` of the objective and the normalized constraints is the fitness, and its multipliers and
+penalty coefficients are updated after every generation (``which='best'``, pycma's default, so no extra
+evaluation); each IPOP restart resets them. Failed simulations are told as below.
+
+Defaults and why (:class:`CMAConfig` / :class:`WarmCMAConfig`):
 
 * population: pycma's default ``4 + floor(3 ln d)`` (13 at d = 22: 23 generations in 300 simulations), raised
   to ``workers`` when more simulations can run at once. One generation is one batch.
@@ -25,8 +30,8 @@ Defaults and why (``CMA.defaults`` / ``WarmCMA.defaults``):
 * restarts: IPOP (Auger & Hansen 2005): when pycma's own termination criteria fire (tolfun, tolx,
   stagnation, ...), restart from a uniform random point with sigma0 = 0.25 and twice the population.
 * seeding: pycma draws from the *global* ``numpy.random``; every pycma call runs with the global state swapped
-  for this optimizer's private one (seeded from the run seed), so runs replay exactly and nothing else's
-  global random state is touched. pycma's ``seed`` option is drawn from the run's generator (>= 1: pycma
+  for this optimizer's private one (seeded from the run seed when CMA-ES starts, after any Sobol batch), so
+  runs replay exactly and nothing else's global random state is touched. pycma's ``seed`` option is drawn from the run's generator (>= 1: pycma
   treats 0 as "random").
 
 Example:
@@ -42,15 +47,16 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
-from typing import Any, ClassVar, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import cma
 import numpy as np
 
-from zoaf.optim import Optimizer
-
-from ._sobol import sobol
+from zoaf.optim import Optimizer, StopReason
+from zoaf.sobol import sobol_batch
 
 #: Initial step size in the unit box for a start from the centre: the box edge is 4 sigma0 wide.
 SIGMA0_COLD = 0.25
@@ -60,56 +66,84 @@ SIGMA0_WARM = 0.1
 INCPOPSIZE = 2
 
 
-def zoaf_n_init(dim: int, budget: int) -> int:
-    """ZOAF's Sobol batch size (``ZOAFConfig().resolved_n_init``: 2d, at most 15% of the budget), so that
-    ``cma-warm`` starts from a batch of the same size. ``2 * dim`` (EXPERIMENTS.md's batch) if ZOAF's config
-    cannot be imported."""
-    try:
-        from zoaf.zo.config import ZOAFConfig
-    except ImportError:
-        return min(2 * dim, max(budget - 1, 1))
-    return max(1, int(ZOAFConfig().resolved_n_init(dim, budget)))
+class BoundHandler(str, enum.Enum):
+    """pycma's box handlers."""
+
+    PENALTY = "penalty"      # cma.BoundPenalty
+    TRANSFORM = "transform"  # cma.BoundTransform
+
+
+@dataclass(frozen=True)
+class CMAConfig:
+    """Cold CMA-ES settings (see the module docstring for the measurements behind them).
+
+    Attributes:
+        sigma0: initial step size in the box, from x0 or the box centre.
+        popsize: None = pycma's ``4 + floor(3 ln d)``, at least ``workers``.
+        restarts: IPOP restarts (population x2, uniform random x0, sigma0 0.25) on pycma's termination.
+        bound_handler: pycma's ``BoundPenalty`` (measured better here than ``BoundTransform``).
+        constraints: how a constrained problem is told: pycma's augmented Lagrangian.
+    """
+
+    sigma0: float = SIGMA0_COLD
+    popsize: int | None = None
+    restarts: bool = True
+    bound_handler: BoundHandler = BoundHandler.PENALTY
+    constraints: str = field(default="cma.ConstrainedFitnessAL (which='best')", init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bound_handler", BoundHandler(self.bound_handler))
+        if not 0 < self.sigma0 <= 1:
+            raise ValueError(f"sigma0 must be in (0, 1], got {self.sigma0}")
+
+
+@dataclass(frozen=True)
+class WarmCMAConfig(CMAConfig):
+    """Warm CMA-ES: ZOAF's first batch, then CMA-ES from its best point.
+
+    Attributes:
+        n_init: Sobol points of the batch, None = ZOAF's (``ZOAFConfig().resolved_n_init``: 2d, at most 15%
+            of the budget), so that the batch equals ZOAF's for equal seeds.
+        sigma0: 0.1, local: the batch already did the global part.
+    """
+
+    sigma0: float = SIGMA0_WARM
+    n_init: int | None = None
+
+
+def zoaf_first_batch(dim: int, budget: int, rng: np.random.Generator, x0: np.ndarray | None,
+                     n_init: int | None = None) -> np.ndarray:
+    """ZOAF's first batch (``zoaf.zo.optimizer.ZOAF._ask_init`` with its default config): x0, else the box
+    centre, then ``n_init`` Sobol points, drawn from ``rng`` exactly as ZOAF draws them."""
+    from zoaf.zo.config import ZOAFConfig
+
+    cfg = ZOAFConfig()
+    n = cfg.resolved_n_init(dim, budget) if n_init is None else max(0, int(n_init))
+    first = [x0] if x0 is not None else [np.full(dim, 0.5)] if n == 0 or cfg.centre_start else []
+    return np.vstack(first + [sobol_batch(n, dim, rng)])
 
 
 class CMA(Optimizer):
-    """CMA-ES with IPOP restarts in [0, 1]^d; one population per ask.
-
-    Args:
-        sigma0: initial step size in the box (default 0.25).
-        popsize: population (default pycma's ``4 + floor(3 ln d)``, at least ``workers``).
-        restarts: IPOP restarts on pycma's termination (default True).
-        bound_handler: ``"penalty"`` (pycma ``BoundPenalty``, default) or ``"transform"`` (``BoundTransform``).
-    """
+    """CMA-ES with IPOP restarts in [0, 1]^d, augmented Lagrangian when constrained; one population per ask."""
 
     name = "cma"
-    defaults: ClassVar[dict[str, Any]] = {
-        "x0": "problem start point, else box centre", "sigma0": SIGMA0_COLD,
-        "popsize": "max(workers, 4 + floor(3 ln d))", "restarts": "IPOP, popsize x2, uniform random x0, sigma0 0.25",
-        "bound_handler": "penalty (pycma BoundPenalty)", "failures": "told as worse than the worst finite value",
-    }
+    config_class: type[CMAConfig] = CMAConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, sigma0: float = SIGMA0_COLD,
-                 popsize: int | None = None, restarts: bool = True, bound_handler: str = "penalty") -> None:
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        if bound_handler not in ("transform", "penalty"):
-            raise ValueError(f"bound_handler must be 'transform' or 'penalty', got {bound_handler!r}")
-        if not 0 < sigma0 <= 1:
-            raise ValueError(f"sigma0 must be in (0, 1], got {sigma0}")
-        self.sigma0 = float(sigma0)
+        self.config = self.config_class(**options)
+        self.sigma0 = self.config.sigma0
+        popsize = self.config.popsize
         self.popsize = max(self.workers, 4 + int(3 * math.log(dim))) if popsize is None else max(2, int(popsize))
-        self.restarts = bool(restarts)
-        self.bound_handler = bound_handler
         self.nrestarts = 0
-        self._np_state = np.random.RandomState(int(self.rng.integers(2**31))).get_state()
+        self._np_state: Any = None   # pycma's private global state, seeded when CMA-ES starts
         self._es: cma.CMAEvolutionStrategy | None = None
+        self._al: cma.ConstrainedFitnessAL | None = None
+        self._told: dict[bytes, tuple[float, np.ndarray]] = {}   # this generation's (objective, c) for the AL
         self._pending: list[np.ndarray] = []
         self._worst = -np.inf
         self._best = np.inf
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return dict(cls.defaults)
 
     # -- pycma plumbing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -124,12 +158,16 @@ class CMA(Optimizer):
             np.random.set_state(saved)
 
     def _start(self, x0: np.ndarray, sigma0: float, popsize: int) -> None:
-        handler = cma.BoundTransform if self.bound_handler == "transform" else cma.BoundPenalty
+        if self._np_state is None:
+            self._np_state = np.random.RandomState(int(self.rng.integers(2**31))).get_state()
+        handler = cma.BoundTransform if self.config.bound_handler is BoundHandler.TRANSFORM else cma.BoundPenalty
         opts = {"bounds": [0.0, 1.0], "BoundaryHandler": handler, "popsize": popsize,
                 "seed": int(self.rng.integers(1, 2**31 - 1)), "verbose": -9, "verb_log": 0, "verb_disp": 0}
         x0 = np.clip(x0, 0.0, 1.0)
         with self._own_rng():
             self._es = cma.CMAEvolutionStrategy(x0.tolist(), sigma0, opts)
+        if self._al is not None:
+            self._al = self._new_al()   # a restart is a new run: fresh multipliers
         self._phase = f"cma-run{self.nrestarts}" if self.nrestarts else "cma"
 
     def _start_point(self) -> np.ndarray:
@@ -140,8 +178,40 @@ class CMA(Optimizer):
             return 1.0
         return self._worst + max(self._worst - self._best, abs(self._worst), 1.0)
 
+    def _new_al(self) -> cma.ConstrainedFitnessAL:
+        """pycma's augmented Lagrangian on this generation's told values, without its log files.
+
+        ``AugmentedLagrangian`` creates file loggers (``outcmaes/``) when built; pycma's documented switch is its
+        module's ``_Logger`` set to ``LoggerDummy``, done here only while the AL is built.
+        """
+        import cma.constraints_handler as handler
+
+        al = cma.ConstrainedFitnessAL(lambda x: self._told[np.asarray(x).tobytes()][0],
+                                      lambda x: list(self._told[np.asarray(x).tobytes()][1]),
+                                      dimension=self.dim, archives=False, logging=0)
+        saved, handler._Logger = handler._Logger, cma.logger.LoggerDummy
+        try:
+            _ = al.al   # built now, with dummy loggers
+        finally:
+            handler._Logger = saved
+        return al
+
+    def _fitness(self, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> np.ndarray:
+        """What pycma ranks: the FoM, or with constraints the augmented Lagrangian (``inf`` where failed)."""
+        if c is None:
+            return f
+        if self._al is None:
+            self._al = self._new_al()
+        values = np.full(len(f), np.inf)
+        for i, p in enumerate(self._pending[: len(f)]):
+            if np.isfinite(objective[i]) and np.all(np.isfinite(c[i])):
+                self._told[np.asarray(p).tobytes()] = (float(objective[i]), c[i])
+                values[i] = self._al(p)
+        self._told.clear()
+        return values
+
     # -- ask/tell ---------------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self._es is None:
             self._start(self._start_point(), self.sigma0, self.popsize)
         with self._own_rng():
@@ -150,11 +220,14 @@ class CMA(Optimizer):
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
-        fin = f[np.isfinite(f)]
+        self._tell_es(self._note_range(self._fitness(f, c, objective)))
+
+    def _note_range(self, values: np.ndarray) -> np.ndarray:
+        fin = values[np.isfinite(values)]
         if len(fin):
             self._worst = max(self._worst, float(fin.max()))
             self._best = min(self._best, float(fin.min()))
-        self._tell_es(f)
+        return values
 
     def _tell_es(self, f: np.ndarray) -> None:
         fail = self._fail_value()
@@ -165,18 +238,20 @@ class CMA(Optimizer):
         values = fails.copy()
         k = min(len(f), len(values))
         values[:k] = np.where(np.isfinite(f[:k]), f[:k], fails[:k])
-        q1, q3 = np.percentile(values, [25, 75])
-        if q1 == q3 and not getattr(self._es.boundary_handler, "hist", [None]):
-            # BoundPenalty calibrates on the first generation's interquartile range and raises when it is 0
+        ranked, n1 = np.sort(values), len(values) + 1
+        if ranked[min(3 * n1 // 4, n1 - 2)] == ranked[n1 // 4] and not getattr(self._es.boundary_handler, "hist", [None]):
+            # BoundPenalty calibrates on the first generation's interquartile range (pycma's own index formula)
+            # and raises when it is 0
             # (e.g. a population of equally infeasible designs): break the ties there, by a relative 1e-9.
             values = values + 1e-9 * max(1.0, float(np.abs(values).max())) * self.rng.random(len(values))
         with self._own_rng():
             self._es.tell(self._pending, values.tolist())
             stop = self._es.stop()
         self._pending = []
+        if self._al is not None:
+            self._al.update(self._es)   # pycma's AL: multipliers and penalties from this generation
         if stop and self.remaining > 0:
-            if not self.restarts:
-                from zoaf.optim import StopReason
+            if not self.config.restarts:
                 self._stop = StopReason.CONVERGED
                 return
             self.nrestarts += 1
@@ -184,52 +259,38 @@ class CMA(Optimizer):
 
 
 class WarmCMA(CMA):
-    """CMA-ES started from the best point of a scrambled Sobol batch (the batch is charged to the budget).
-
-    Args:
-        n_init: Sobol batch size (default: ZOAF's ``n_init`` for this dimension, see :func:`zoaf_n_init`).
-        sigma0: initial step size in the box (default 0.1).
-        popsize, restarts, bound_handler: as :class:`CMA`.
-    """
+    """CMA-ES from the best point of ZOAF's first batch (:func:`zoaf_first_batch`, charged to the budget)."""
 
     name = "cma-warm"
-    defaults: ClassVar[dict[str, Any]] = {
-        **CMA.defaults, "sigma0": SIGMA0_WARM,
-        "n_init": "ZOAF's: min(2*d, 0.15*budget) (ZOAFConfig.resolved_n_init)", "x0": "if given, simulated first "
-        "with the Sobol batch (as ZOAF); CMA-ES starts from the batch's best",
-    }
+    config_class = WarmCMAConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, n_init: int | None = None,
-                 sigma0: float = SIGMA0_WARM, popsize: int | None = None, restarts: bool = True,
-                 bound_handler: str = "penalty") -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, sigma0=sigma0,
-                         popsize=popsize, restarts=restarts, bound_handler=bound_handler)
-        self.n_init = zoaf_n_init(dim, budget) if n_init is None else max(1, int(n_init))
-        self._init_left = self.n_init
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self._design: np.ndarray | None = None
+        self._init_left = 1
         self._phase = "sobol"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    @property
+    def n_init(self) -> int:
+        """Points in the first batch (x0 or the centre included), once drawn."""
+        return 0 if self._design is None else len(self._design)
+
+    def _ask(self) -> np.ndarray:
         if self._es is None and self._init_left > 0:
             self._phase = "sobol"
-            if self._design is None:
-                self._design = sobol(self.n_init, self.dim, self.rng)
-                if self.x0 is not None:  # as ZOAF: a user-given start is simulated with the batch
-                    self._design = np.vstack([self.x0, self._design])
+            if self._design is None:   # first, before pycma's seeds: the generator is consumed as ZOAF's
+                self._design = zoaf_first_batch(self.dim, self.budget, self.rng, self.x0, self.config.n_init)
                 self._init_left = len(self._design)
             return self._design[len(self._design) - self._init_left:]
-        return super()._ask(n)
+        return super()._ask()
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
         if self._es is None and self._init_left > 0:
-            fin = f[np.isfinite(f)]
-            if len(fin):
-                self._worst = max(self._worst, float(fin.max()))
-                self._best = min(self._best, float(fin.min()))
+            self._note_range(f)
             self._init_left -= len(x)
-            if self._init_left <= 0:
+            if self._init_left <= 0:   # the best by FoM: feasible first when constrained
                 start = self.best_x if self.best_x is not None else self._start_point()
                 self._start(start, self.sigma0, self.popsize)
             return

@@ -7,7 +7,7 @@ replaces its parent when it is no worse. The strategy is scipy's default ``best1
 crossover with rate CR and one coordinate always taken from the mutant, and coordinates that leave the box
 replaced by uniform random values (scipy's ``_ensure_constraint``).
 
-Defaults and why (``DE.defaults``):
+Defaults and why (:class:`DEConfig`):
 
 * strategy ``best1bin``, mutation F dithered uniformly in (0.5, 1) once per generation, recombination
   CR = 0.7, Latin hypercube initial population: scipy's defaults.
@@ -21,6 +21,12 @@ Defaults and why (``DE.defaults``):
   and budget it would spend outside DE) and no ``tol`` convergence stop (the budget is the stop); the run ends
   early only if the population has collapsed to one point (every trial would repeat it).
 * failures (``+inf``) simply lose every selection; scipy treats non-finite energies the same way.
+* constraints (``c`` told): scipy's feasibility rules (Lampinen's, as ``differential_evolution`` applies them
+  with ``constraints=``): a trial replaces its parent when both are feasible and its objective is no worse,
+  when it is feasible and the parent is not, or when both are infeasible and it violates *every* constraint
+  no more than the parent (scipy compares violations per constraint, not their sum). The best member (for
+  ``best1bin``) is the feasible one with the lowest objective, else the least total violation: the FoM's
+  order. Failed simulations violate every constraint infinitely.
 
 Example:
     >>> import numpy as np
@@ -34,7 +40,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.stats import qmc
@@ -47,46 +54,62 @@ TARGET_GENERATIONS = 20
 MIN_POPSIZE, MAX_POPSIZE_PER_DIM = 10, 15
 
 
-class DE(Optimizer):
-    """scipy-style ``best1bin`` differential evolution, one generation per ask.
+@dataclass(frozen=True)
+class DEConfig:
+    """scipy's ``differential_evolution`` defaults, except the population (see the module docstring).
 
-    Args:
-        popsize: population size (absolute, not scipy's per-dimension multiplier); default
-            ``clip(budget // 20, 10, 15 * d)``, at least ``workers``.
-        mutation: F, a float or a (lo, hi) dither range (default (0.5, 1.0)).
-        recombination: crossover rate CR (default 0.7).
+    Attributes:
+        popsize: absolute population (not scipy's per-dimension multiplier); None = ``clip(budget // 20, 10,
+            15 d)``, at least ``workers``.
+        mutation: F, a float or a (lo, hi) dither range.
+        recombination: crossover rate CR.
+        strategy, init, updating, polish: scipy's ``best1bin``, Latin hypercube, ``deferred`` (one generation
+            is one batch), no polishing (it would spend budget outside DE).
+        constraints: scipy's feasibility rules (per-constraint comparison among infeasible members).
+
+    Fields that name what the method does (not options) are ``init=False``: shown in reports, never passed.
     """
 
+    popsize: int | None = None
+    mutation: float | tuple[float, float] = (0.5, 1.0)
+    recombination: float = 0.7
+    strategy: str = field(default="best1bin", init=False)
+    init: str = field(default="latinhypercube", init=False)
+    updating: str = field(default="deferred", init=False)
+    polish: bool = field(default=False, init=False)
+    constraints: str = field(default="scipy feasibility rules", init=False)
+
+    def __post_init__(self) -> None:
+        m = np.atleast_1d(np.asarray(self.mutation, dtype=float))
+        if not (m.size in (1, 2) and np.all((m >= 0) & (m <= 2))):
+            raise ValueError(f"mutation must be a float or a (lo, hi) range within [0, 2], got {self.mutation}")
+        if not 0 <= self.recombination <= 1:
+            raise ValueError(f"recombination must be in [0, 1], got {self.recombination}")
+
+
+class DE(Optimizer):
+    """scipy-style ``best1bin`` differential evolution, one generation per ask (settings: :class:`DEConfig`)."""
+
     name = "de"
-    defaults: ClassVar[dict[str, Any]] = {
-        "strategy": "best1bin", "popsize": "max(workers, clip(budget // 20, 10, 15*d))",
-        "mutation": (0.5, 1.0), "recombination": 0.7, "init": "latin hypercube", "updating": "deferred",
-        "polish": False, "tol": None,
-    }
+    config_class = DEConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, popsize: int | None = None,
-                 mutation: float | tuple[float, float] = (0.5, 1.0), recombination: float = 0.7) -> None:
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
+        self.config = cfg = self.config_class(**options)
+        popsize = cfg.popsize
         if popsize is None:
             popsize = min(max(budget // TARGET_GENERATIONS, MIN_POPSIZE), MAX_POPSIZE_PER_DIM * dim)
         self.popsize = max(self.workers, int(popsize), 4)  # best1bin needs the parent plus 2 others
-        m = np.atleast_1d(np.asarray(mutation, dtype=float))
-        if not (m.size in (1, 2) and np.all((m >= 0) & (m <= 2))):
-            raise ValueError(f"mutation must be a float or a (lo, hi) range within [0, 2], got {mutation}")
+        m = np.atleast_1d(np.asarray(cfg.mutation, dtype=float))
         self.dither = None if m.size == 1 else (float(m.min()), float(m.max()))
         self.scale = float(m[0])
-        if not 0 <= recombination <= 1:
-            raise ValueError(f"recombination must be in [0, 1], got {recombination}")
-        self.cr = float(recombination)
+        self.cr = float(cfg.recombination)
+        self.violations: np.ndarray | None = None   # (popsize, m) per-constraint violations, when constrained
         self.population: np.ndarray | None = None
         self.energies = np.full(self.popsize, np.inf)
         self._trials: np.ndarray | None = None
         self._phase = "init"
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return dict(cls.defaults)
 
     def _init_population(self) -> np.ndarray:
         lhs = qmc.LatinHypercube(self.dim, seed=int(self.rng.integers(2**63 - 1)))
@@ -112,7 +135,7 @@ class DE(Optimizer):
         trials[oob] = self.rng.random(int(oob.sum()))
         return trials
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if self.population is None:
             self._trials = self._init_population()
         else:
@@ -123,13 +146,28 @@ class DE(Optimizer):
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
         k = len(f)  # the base may truncate the last generation to the budget left
+        v = None if c is None else np.maximum(c, 0.0)
         if self.population is None:
             self.population = self._trials.copy()
             self.energies[:k] = f
             # members never simulated (budget ran out) keep +inf and lose their first selection
+            if v is not None:
+                self.violations = np.full((self.popsize, v.shape[1]), np.inf)
+                self.violations[:k] = v
         else:
-            better = f <= self.energies[:k]
+            better = self._accepts(f, v, k)
             self.population[:k][better] = x[better]
             self.energies[:k][better] = f[better]
+            if v is not None:
+                self.violations[:k][better] = v[better]
         if np.ptp(self.population, axis=0).max() == 0.0:
             self._stop = StopReason.CONVERGED
+
+    def _accepts(self, f: np.ndarray, v: np.ndarray | None, k: int) -> np.ndarray:
+        """Which trials replace their parents: lower-or-equal FoM, or scipy's feasibility rules."""
+        if v is None or self.violations is None:
+            return f <= self.energies[:k]
+        parent = self.violations[:k]
+        trial_ok, parent_ok = np.all(v <= 0, axis=1), np.all(parent <= 0, axis=1)
+        both = trial_ok & parent_ok & (f <= self.energies[:k])   # feasible: FoM == objective
+        return both | (trial_ok & ~parent_ok) | (~trial_ok & ~parent_ok & np.all(v <= parent, axis=1))

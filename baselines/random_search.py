@@ -1,8 +1,13 @@
 """Uniform random search in the unit box: the floor every method must clear.
 
-Defaults (``RandomSearch.defaults``): batches of ``max(workers, 10)`` independent uniform points drawn from
-the run's seeded ``numpy.random.Generator``. The batch size only sets how often the run loop reports progress;
-it does not change which points are drawn (the stream is the same for every batch size).
+Settings (:class:`RandomConfig`): batches of ``max(workers, 10)`` independent uniform points drawn from the
+run's seeded ``numpy.random.Generator``. The batch size only sets how often the run loop reports progress; it
+does not change which points are drawn (the stream is the same for every batch size).
+
+Constraints: random search asks without looking, so they matter only in which point it returns. Its best is
+the best by FoM, which is feasibility first (a feasible design's FoM is its objective, an infeasible one's
+``100 +`` its total violation): the feasible point with the best objective, else the least violation, which is
+how every constrained method here ranks designs.
 
 Example:
     >>> import numpy as np
@@ -16,7 +21,8 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -26,30 +32,36 @@ from zoaf.optim import Optimizer
 DEFAULT_BATCH = 10
 
 
-class RandomSearch(Optimizer):
-    """Independent uniform samples of [0, 1]^d; never stops before the budget is spent.
-
-    Args:
-        batch: points per ask (default ``max(workers, 10)``); ``ask(n)`` overrides it for one call.
+@dataclass(frozen=True)
+class RandomConfig:
+    """Attributes:
+        batch: points per ask, None = ``max(workers, 10)``.
+        distribution: uniform in [0, 1]^d.
+        constraints: the best is chosen feasibility first (the FoM's order).
     """
 
+    batch: int | None = None
+    distribution: str = field(default="uniform in [0,1]^d", init=False)
+    constraints: str = field(default="feasibility first (best by FoM)", init=False)
+
+
+class RandomSearch(Optimizer):
+    """Independent uniform samples of [0, 1]^d; never stops before the budget is spent."""
+
     name = "random"
-    defaults: ClassVar[dict[str, Any]] = {"batch": "max(workers, 10)", "distribution": "uniform in [0,1]^d"}
+    config_class = RandomConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, batch: int | None = None) -> None:
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.batch = max(self.workers, DEFAULT_BATCH) if batch is None else max(1, int(batch))
+        self.config = self.config_class(**options)
+        self.batch = max(self.workers, DEFAULT_BATCH) if self.config.batch is None else max(1, int(self.config.batch))
         self._phase = "random"
 
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return dict(cls.defaults)
-
-    def _ask(self, n: int | None) -> np.ndarray:
-        k = min(self.remaining, n if n else self.batch)
+    def _ask(self) -> np.ndarray:
+        k = min(self.remaining, self.batch)
         return self.rng.random((max(1, k), self.dim))
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
-        pass
+        pass   # nothing to learn; the base keeps the best by FoM, feasibility first

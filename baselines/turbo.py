@@ -7,7 +7,15 @@ doubles after ``success_tolerance`` successive improving batches, halves after `
 successive non-improving ones; when ``L < L_min`` the method restarts from a fresh Sobol design, discarding
 the old trust region's data (as the paper; the tutorial stops there).
 
-Defaults and why (``TuRBO.defaults``):
+On a constrained problem (``c`` told) it is SCBO (Eriksson & Poloczek 2021, BoTorch's SCBO tutorial): one GP
+per normalized constraint besides the objective's, Thompson sampling restricted to candidates whose sampled
+constraints are all ``<= 0`` (else the least sampled violation; ``ConstrainedMaxPosteriorSampling``), and the
+trust region centred on the best point in feasibility-first order (best feasible objective, else least total
+violation), which is also the order that counts a batch as a success: a feasible point beats an infeasible one,
+feasible points compare by objective (with the margin below), infeasible ones by total violation. Measured cost
+(d = 10, 3 constraints, 40 simulations): 0.08 s of CPU per simulation against 0.03 s unconstrained.
+
+Defaults and why (:class:`TuRBOConfig`):
 
 * ``L_init = 0.8``, ``L_min = 0.5**7``, ``L_max = 1.6``; ``failure_tolerance = ceil(max(4 / q, d / q))``;
   ``success_tolerance = 3`` (the paper's; the tutorial's 10 would rarely fire within 300 simulations);
@@ -39,14 +47,15 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from zoaf.optim import Optimizer
+from zoaf.optim import Optimizer, total_violation
+from zoaf.sobol import sobol_batch
 
-from ._sobol import sobol
-from .bo import DEFAULT_Q, FIT_MAXITER, gp_targets, hyper_state, torch_seeded
+from .bo import DEFAULT_Q, FIT_MAXITER, constraint_targets, gp_targets, hyper_state, torch_seeded
 
 #: Trust-region side lengths in the unit box (tutorial and paper).
 LENGTH_INIT, LENGTH_MIN, LENGTH_MAX = 0.8, 0.5**7, 1.6
@@ -56,63 +65,86 @@ SUCCESS_TOLERANCE = 3
 IMPROVEMENT_MARGIN = 1e-3
 
 
-class TuRBO(Optimizer):
-    """TuRBO-1 with restarts on [0, 1]^d; one q-batch per ask.
+@dataclass(frozen=True)
+class TuRBOConfig:
+    """TuRBO-1 / SCBO settings (see the module docstring for the reasons).
 
-    Args:
-        n_init: Sobol design size at the start and after each restart (default ``min(2 d, budget // 3)``).
-        q: points per batch (default ``max(workers, 4)``).
-        success_tolerance: improving batches before expanding (default 3).
-        failure_tolerance: failing batches before shrinking (default ``ceil(max(4 / q, d / q))``).
-        n_candidates: Thompson-sampling candidates (default ``min(100 d, 5000)``).
-        log_transform: warp outcomes as BO does (default True).
-        fit_maxiter: L-BFGS-B iterations per GP fit (default 75).
+    Attributes:
+        n_init: Sobol design at the start and after each restart, None = ``min(2 d, budget // 3)``.
+        q: points per batch, None = ``max(workers, 4)``.
+        success_tolerance: improving batches before the region doubles (paper: 3).
+        failure_tolerance: failing batches before it halves, None = ``ceil(max(4 / q, d / q))``.
+        n_candidates: Thompson-sampling candidates, None = ``min(100 d, 5000)``.
+        log_transform: warp the objective as BO does.
+        fit_maxiter: L-BFGS-B iterations per GP fit.
+        constraints: SCBO (constraint GPs, constrained Thompson sampling, feasibility-first region).
     """
 
+    n_init: int | None = None
+    q: int | None = None
+    success_tolerance: int = SUCCESS_TOLERANCE
+    failure_tolerance: int | None = None
+    n_candidates: int | None = None
+    log_transform: bool = True
+    fit_maxiter: int = FIT_MAXITER
+    constraints: str = field(default="SCBO", init=False)
+
+
+#: A batch's or a region's best in feasibility-first order: (feasible, objective if feasible else violation).
+Standing = tuple[bool, float]
+
+
+def standing(f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> Standing:
+    """The best of a batch, feasibility first (unconstrained: every point is feasible, its FoM the value)."""
+    if c is None:
+        return True, float(np.min(f))
+    v = total_violation(c)
+    ok = (v <= 0) & np.isfinite(objective)
+    return (True, float(objective[ok].min())) if ok.any() else (False, float(v.min()))
+
+
+def improves(new: Standing, old: Standing, margin: float = IMPROVEMENT_MARGIN) -> bool:
+    """SCBO's success test: feasible beats infeasible; feasible by a relative margin; infeasible strictly less."""
+    if new[0]:
+        return bool(np.isfinite(new[1])) and (not old[0] or new[1] < old[1] - margin * abs(old[1]))
+    return not old[0] and new[1] < old[1]
+
+
+class TuRBO(Optimizer):
+    """TuRBO-1 with restarts on [0, 1]^d, SCBO when constrained; one q-batch per ask."""
+
     name = "turbo"
-    defaults: ClassVar[dict[str, Any]] = {
-        "length_init": LENGTH_INIT, "length_min": LENGTH_MIN, "length_max": LENGTH_MAX,
-        "success_tolerance": SUCCESS_TOLERANCE, "failure_tolerance": "ceil(max(4/q, d/q))",
-        "n_init": "min(2*d, budget//3) Sobol, at every restart", "q": f"max(workers, {DEFAULT_Q})",
-        "n_candidates": "min(100*d, 5000)", "model": "SingleTaskGP, ScaleKernel(Matern-5/2 ARD)",
-        "log_transform": "as bo", "fit_maxiter": FIT_MAXITER, "restarts": "fresh Sobol design, old data dropped",
-    }
+    config_class = TuRBOConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, n_init: int | None = None, q: int | None = None,
-                 success_tolerance: int = SUCCESS_TOLERANCE, failure_tolerance: int | None = None,
-                 n_candidates: int | None = None, log_transform: bool = True,
-                 fit_maxiter: int = FIT_MAXITER) -> None:
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.n_init = max(2, min(2 * dim, budget // 3)) if n_init is None else max(1, int(n_init))
-        self.q = max(self.workers, DEFAULT_Q) if q is None else max(1, int(q))
-        self.success_tolerance = max(1, int(success_tolerance))
-        self.failure_tolerance = (math.ceil(max(4.0 / self.q, dim / self.q)) if failure_tolerance is None
-                                  else max(1, int(failure_tolerance)))
-        self.n_candidates = min(100 * dim, 5000) if n_candidates is None else max(self.q, n_candidates)
-        self.log_transform = bool(log_transform)
-        self.fit_maxiter = int(fit_maxiter)
+        self.config = cfg = self.config_class(**options)
+        self.n_init = max(2, min(2 * dim, budget // 3)) if cfg.n_init is None else max(1, int(cfg.n_init))
+        self.q = max(self.workers, DEFAULT_Q) if cfg.q is None else max(1, int(cfg.q))
+        self.success_tolerance = max(1, int(cfg.success_tolerance))
+        self.failure_tolerance = (math.ceil(max(4.0 / self.q, dim / self.q)) if cfg.failure_tolerance is None
+                                  else max(1, int(cfg.failure_tolerance)))
+        self.n_candidates = min(100 * dim, 5000) if cfg.n_candidates is None else max(self.q, cfg.n_candidates)
         self.nrestarts = 0
         self._restart()
-
-    @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return dict(cls.defaults)
 
     def _restart(self) -> None:
         self.length = LENGTH_INIT
         self._succ = self._fail = 0
-        self._tr_best = np.inf
+        self._tr_best: Standing = (False, np.inf)
         self._X: list[np.ndarray] = []
         self._f: list[float] = []
+        self._obj: list[float] = []
+        self._c: list[np.ndarray] = []
         self._design: np.ndarray | None = None
-        self._hypers: dict[str, Any] | None = None
+        self._hypers: dict[int, dict[str, Any]] = {}   # per outcome: 0 the objective, i the i-th constraint
         self._phase = "sobol" if self.nrestarts == 0 else f"sobol-run{self.nrestarts}"
 
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         if len(self._X) < (self.n_init if self._design is None else len(self._design)):
             if self._design is None:
-                self._design = sobol(self.n_init, self.dim, self.rng)
+                self._design = sobol_batch(self.n_init, self.dim, self.rng)
                 if self.x0 is not None and self.nrestarts == 0:  # as ZOAF: a given start joins the batch
                     self._design = np.vstack([self.x0, self._design])
             return self._design[len(self._X):]
@@ -120,7 +152,7 @@ class TuRBO(Optimizer):
         with torch_seeded(self.rng):
             return self._next_batch(min(self.q, self.remaining))
 
-    def _fit(self, X: Any, Y: Any) -> Any:
+    def _fit(self, X: Any, Y: Any, outcome: int = 0) -> Any:
         import gpytorch
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskGP
@@ -133,31 +165,38 @@ class TuRBO(Optimizer):
         likelihood = GaussianLikelihood(noise_constraint=Interval(1e-8, 1e-3))
         covar = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=self.dim, lengthscale_constraint=Interval(0.005, 4.0)))
         model = SingleTaskGP(X, Y, covar_module=covar, likelihood=likelihood, outcome_transform=Standardize(m=1))
-        if self._hypers is not None:
-            model.load_state_dict(self._hypers, strict=False)
+        hypers = self._hypers.get(outcome)
+        if hypers is not None:
+            model.load_state_dict(hypers, strict=False)
         mll = ExactMarginalLogLikelihood(model.likelihood, model)
         with gpytorch.settings.max_cholesky_size(float("inf")):
             try:
-                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.fit_maxiter}})
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.config.fit_maxiter}})
             except Exception:  # keep the previous (or default) hyper-parameters
-                if self._hypers is not None:
-                    model.load_state_dict(self._hypers, strict=False)
+                if hypers is not None:
+                    model.load_state_dict(hypers, strict=False)
         model.eval()
-        self._hypers = hyper_state(model)
+        self._hypers[outcome] = hyper_state(model)
         return model
 
     def _next_batch(self, q: int) -> np.ndarray:
         import gpytorch
         import torch
-        from botorch.generation import MaxPosteriorSampling
+        from botorch.generation.sampling import ConstrainedMaxPosteriorSampling, MaxPosteriorSampling
+        from botorch.models import ModelListGP
         from torch.quasirandom import SobolEngine
 
-        f = np.array(self._f)
         X = torch.tensor(np.array(self._X), dtype=torch.double)
-        Y = torch.tensor(gp_targets(f, self.log_transform), dtype=torch.double).unsqueeze(-1)
+        values = np.array(self._obj if self._c else self._f)
+        Y = torch.tensor(gp_targets(values, self.config.log_transform), dtype=torch.double).unsqueeze(-1)
         model = self._fit(X, Y)
+        sampler = MaxPosteriorSampling(model=model, replacement=False)
+        if self._c:   # SCBO: one GP per constraint, Thompson sampling among sampled-feasible candidates
+            C = torch.tensor(constraint_targets(np.array(self._c)), dtype=torch.double)
+            cmodel = ModelListGP(*[self._fit(X, C[:, i:i + 1], i + 1) for i in range(C.shape[1])])
+            sampler = ConstrainedMaxPosteriorSampling(model=model, constraint_model=cmodel, replacement=False)
 
-        center = X[int(np.argmax(Y.squeeze(-1).numpy()))].clone()
+        center = X[self._best_index()].clone()
         w = model.covar_module.base_kernel.lengthscale.squeeze().detach().reshape(-1)
         w = w / w.mean()
         w = w / torch.prod(w.pow(1.0 / len(w)))
@@ -171,29 +210,39 @@ class TuRBO(Optimizer):
         cand = center.expand(self.n_candidates, self.dim).clone()
         cand[mask] = pert[mask]
         with torch.no_grad(), gpytorch.settings.max_cholesky_size(float("inf")):
-            nxt = MaxPosteriorSampling(model=model, replacement=False)(cand, num_samples=q)
+            nxt = sampler(cand, num_samples=q)
         return nxt.numpy()
+
+    def _best_index(self) -> int:
+        """The region's centre: the best point, feasibility first (SCBO: best feasible, else least violation)."""
+        if not self._c:
+            return int(np.argmin(self._f))
+        v, obj = total_violation(np.array(self._c)), np.array(self._obj)
+        ok = (v <= 0) & np.isfinite(obj)
+        return int(np.argmin(np.where(ok, obj, np.inf))) if ok.any() else int(np.argmin(v))
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
         in_design = len(self._X) < (self.n_init if self._design is None else len(self._design))
         self._X.extend(np.asarray(x, dtype=float))
         self._f.extend(np.asarray(f, dtype=float))
-        fbest = float(np.min(f))
+        if c is not None:
+            self._obj.extend(objective)
+            self._c.extend(c)
+        new = standing(f, c, objective)
+        if not in_design:
+            if improves(new, self._tr_best):
+                self._succ, self._fail = self._succ + 1, 0
+            else:
+                self._succ, self._fail = 0, self._fail + 1
+        if improves(new, self._tr_best, margin=0.0):
+            self._tr_best = new
         if in_design:
-            self._tr_best = min(self._tr_best, fbest)
             return
-        improved = (fbest < self._tr_best - IMPROVEMENT_MARGIN * abs(self._tr_best) if np.isfinite(self._tr_best)
-                    else np.isfinite(fbest))
-        if improved:
-            self._succ, self._fail = self._succ + 1, 0
-        else:
-            self._succ, self._fail = 0, self._fail + 1
         if self._succ == self.success_tolerance:
             self.length, self._succ = min(2.0 * self.length, LENGTH_MAX), 0
         elif self._fail == self.failure_tolerance:
             self.length, self._fail = self.length / 2.0, 0
-        self._tr_best = min(self._tr_best, fbest)
         if self.length < LENGTH_MIN and self.remaining > 0:
             self.nrestarts += 1
             self._restart()

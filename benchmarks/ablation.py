@@ -8,6 +8,7 @@ objective, and ZOAF's own overhead per simulation (wall time outside the simulat
 Usage:
     python benchmarks/ablation.py                                   # two_stage_amp, peaking + fom, 10 seeds, B=400
     python benchmarks/ablation.py --objectives fom --seeds 3 --variants zoaf,random
+    python benchmarks/ablation.py --variants zoaf,scalar,penalty,no-restoration,no-constraint-curvature
 """
 from __future__ import annotations
 
@@ -28,12 +29,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart", "no-centre",
                                            "no-monitor", "no-reuse", "raw-values", "rank-values",
                                            "small-steps", "axes", "late-switch")}
+#: The constraint-aware step's ablations (``--variants`` picks them): they differ from ``zoaf`` only where the
+#: evaluation hands the constraint matrix to ``tell``; until ``zoaf.optimize`` does, all of them run the scalar
+#: method on a circuit (``benchmarks/zo_synthetic.py --constrained`` measures them meanwhile).
+CONSTRAINT_VARIANTS = {k: ABLATIONS[k] for k in ("scalar", "penalty", "no-restoration", "no-constraint-curvature")}
+ALL_VARIANTS = {**ZOAF_VARIANTS, **CONSTRAINT_VARIANTS}
 PEERS = ("cma-warm", "random")
 
 
 def one(netlist: str, objective: str, variant: str, seed: int, budget: int) -> dict:
     problem = CircuitProblem.from_netlist(netlist, objective=objective)
-    method, options = (variant, {}) if variant in PEERS else ("zoaf", ZOAF_VARIANTS[variant])
+    method, options = (variant, {}) if variant in PEERS else ("zoaf", ALL_VARIANTS[variant])
     t0 = time.perf_counter()
     res = zoaf.optimize(problem, budget=budget, seed=seed, method=method, workers=0, **options)
     wall = time.perf_counter() - t0

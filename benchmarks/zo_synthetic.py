@@ -1,13 +1,19 @@
 """ZOAF on synthetic 22-D functions: ablations, the warm CMA-ES peer, and ZOAF's own overhead.
 
 Every variant is a ``ZOAFConfig`` setting (no code copies). The peers are the registry's ``cma-warm`` (CMA-ES from the best
-point of the same Sobol batch ZOAF uses, sigma0 = 0.1; EXPERIMENTS.md, lesson 4) and ``random``. All
+point of the same Sobol batch ZOAF uses, sigma0 = 0.1: the strongest simple peer in the project's early experiments) and ``random``. All
 methods see the same unit box (``FunctionProblem`` mapping, log axes linear) and the same budget.
+
+``--constrained`` runs the constraint-aware step against its ablations instead, on ``ConstrainedQuadratic``
+(22-D, 4 constraints, 3 of them active at a known KKT point), calling ``ask``/``tell`` with the constraint matrix
+as a constrained problem does; it reports the best FoM (the objective on the FoM's scale when feasible, 0 at the
+optimum; 100 + violation when not) and the distance of the best point to the KKT point.
 
 Usage:
     python benchmarks/zo_synthetic.py                    # 10 seeds, budget 400, all functions and methods
     python benchmarks/zo_synthetic.py --seeds 3 --budget 400 --functions sphere,logquad --methods zoaf,cma-warm
     python benchmarks/zo_synthetic.py --overhead-only
+    python benchmarks/zo_synthetic.py --constrained --seeds 20 --budget 300
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 import zoaf
+from zoaf.problem import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
 from zoaf.zo.config import ABLATIONS
 
@@ -66,6 +73,56 @@ FUNCTIONS: dict[str, tuple[Callable[[np.ndarray], float], list[tuple[float, floa
 }
 
 VARIANTS = ABLATIONS
+#: The constraint-aware step's ablations, compared on ``ConstrainedQuadratic``.
+CONSTRAINED_VARIANTS = ("zoaf", "scalar", "penalty", "no-restoration", "no-constraint-curvature")
+
+
+class ConstrainedQuadratic:
+    """A convex problem in the unit box with a known KKT point x*: a rotated quadratic objective (condition 10)
+    whose gradient at x* is -sum_i lam_i grad c_i(x*), so x* is its unique constrained minimizer; constraints
+    (normalized, <= 0 satisfied): c1 linear, c2 a convex quadratic (curvature 2), c3 curved in 5 coordinates,
+    all three active at x* (lam = 1, 0.5, 0.3), and c4 linear, inactive (-0.3 at x*). f(x*) = 0.
+
+    ``measures(X)`` returns what a circuit's evaluation reports: (FoM, c, objective), the objective on the FoM's
+    scale (signed log) and the FoM = objective when feasible, 100 + total violation otherwise (the cliff).
+    """
+
+    def __init__(self, dim: int = DIM, seed: int = 7, cond: float = 10.0) -> None:
+        r = np.random.default_rng(seed)
+        self.x_star = 0.3 + 0.4 * r.random(dim)
+        A = r.standard_normal((4, dim))
+        self.A = A / np.linalg.norm(A, axis=1, keepdims=True)
+        Q, _ = np.linalg.qr(r.standard_normal((dim, dim)))
+        self.H = Q @ np.diag(np.logspace(0, np.log10(cond), dim)) @ Q.T
+        self.lam = np.array([1.0, 0.5, 0.3, 0.0])
+        self.g_star = -self.lam @ self.A
+
+    def raw(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(objective before the squash, constraint matrix) at the rows of ``X``."""
+        Z = np.atleast_2d(X) - self.x_star
+        f = 0.5 * np.einsum("ij,jk,ik->i", Z, self.H, Z) + Z @ self.g_star
+        c = Z @ self.A.T
+        c[:, 1] += np.sum(Z * Z, axis=1)
+        c[:, 2] += 0.5 * np.sum(Z[:, :5] ** 2, axis=1)
+        c[:, 3] -= 0.3
+        return f, c
+
+    def measures(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        f, c = self.raw(X)
+        objective = np.array([squash(v) for v in f])
+        violation = np.sum(np.maximum(c, 0.0), axis=1)
+        return np.where(violation > 0, INFEASIBLE_OFFSET + violation, objective), c, objective
+
+
+def run_constrained(variant: str, seed: int, budget: int, dim: int = DIM) -> tuple[float, float]:
+    """(best FoM, distance of the best point to x*) of one ZOAF run on ``ConstrainedQuadratic``."""
+    problem = ConstrainedQuadratic(dim)
+    opt = ZOAF(dim, budget, seed, **VARIANTS[variant])
+    while not opt.done:
+        u = opt.ask()
+        fom, c, objective = problem.measures(u)
+        opt.tell(u, fom, c, objective=objective)
+    return opt.best_f, float(np.linalg.norm(opt.best_x - problem.x_star))
 
 
 PEERS = ("cma-warm", "random")
@@ -80,21 +137,41 @@ def run_one(args: tuple[str, str, int, int]) -> tuple[str, str, int, float]:
     return fname, method, seed, float(res.fun)
 
 
-def overhead(budget: int = 2000, dim: int = DIM, seed: int = 0) -> float:
-    """Seconds of ZOAF's own ask/tell time per simulated point (objective excluded), at d=22."""
+def overhead(budget: int = 2000, dim: int = DIM, seed: int = 0, constrained: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of ZOAF's own ask/tell time per simulated point (objective excluded), at d=22;
+    ``constrained``: on ``ConstrainedQuadratic`` (4 constraints), with the constraint-aware step. The CPU time
+    is the one to compare across runs on a shared machine, where other jobs inflate the wall time."""
     opt = ZOAF(dim, budget, seed)
     c = np.linspace(0.2, 0.8, dim)
-    spent, n = 0.0, 0
+    problem = ConstrainedQuadratic(dim)
+    wall, cpu, n = 0.0, 0.0, 0
     while not opt.done:
-        t = time.perf_counter()
+        t, tc = time.perf_counter(), time.process_time()
         u = opt.ask()
-        spent += time.perf_counter() - t
-        f = np.sum((u - c) ** 2, axis=1)
-        t = time.perf_counter()
-        opt.tell(u, f)
-        spent += time.perf_counter() - t
+        wall, cpu = wall + time.perf_counter() - t, cpu + time.process_time() - tc
+        if constrained:
+            f, cons, objective = problem.measures(u)
+        else:
+            f, cons, objective = np.sum((u - c) ** 2, axis=1), None, None
+        t, tc = time.perf_counter(), time.process_time()
+        opt.tell(u, f, cons, objective=objective)
+        wall, cpu = wall + time.perf_counter() - t, cpu + time.process_time() - tc
         n += len(u)
-    return spent / n
+    return wall / n, cpu / n
+
+
+def constrained_table(seeds: int, budget: int, methods: list[str], jobs: int | None) -> None:
+    """Median and worst best FoM and distance to x* per variant on ``ConstrainedQuadratic``."""
+    tasks = [(m, s, budget) for m in methods for s in range(seeds)]
+    with ProcessPoolExecutor(jobs) as pool:
+        out = list(pool.map(run_constrained, *zip(*tasks)))
+    print(f"ConstrainedQuadratic, d={DIM}, 4 constraints (3 active at x*, f* = 0), budget={budget}, {seeds} seeds\n")
+    print("| variant | median best FoM | worst best FoM | median |x - x*| | worst |x - x*| |")
+    print("|---|---|---|---|---|")
+    for m in methods:
+        f = np.array([o[0] for (mm, _, _), o in zip(tasks, out) if mm == m])
+        dist = np.array([o[1] for (mm, _, _), o in zip(tasks, out) if mm == m])
+        print(f"| {m} | {np.median(f):.3g} | {np.max(f):.3g} | {np.median(dist):.3g} | {np.max(dist):.3g} |")
 
 
 def main() -> None:
@@ -102,15 +179,23 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=400)
     ap.add_argument("--functions", default=",".join(FUNCTIONS))
-    ap.add_argument("--methods", default=",".join([*VARIANTS, *PEERS]))
+    ap.add_argument("--methods", default=None, help="default: every ablation and peer (with --constrained: "
+                    f"{','.join(CONSTRAINED_VARIANTS)})")
     ap.add_argument("--jobs", type=int, default=None)
     ap.add_argument("--overhead-only", action="store_true")
+    ap.add_argument("--constrained", action="store_true", help="the constraint-aware step's table instead")
     a = ap.parse_args()
-    oh = overhead()
-    print(f"ZOAF overhead: {oh * 1e3:.3f} ms per simulation (ask+tell, d={DIM}, 2000 simulations)\n")
+    for constrained, what in ((False, ""), (True, ", constraint-aware with 4 constraints")):
+        wall, cpu = overhead(constrained=constrained)
+        print(f"ZOAF overhead{what}: {wall * 1e3:.3f} ms wall, {cpu * 1e3:.3f} ms CPU per simulation (ask+tell, "
+              f"d={DIM}, 2000 simulations)")
+    print()
     if a.overhead_only:
         return
-    fns, methods = a.functions.split(","), a.methods.split(",")
+    if a.constrained:
+        constrained_table(a.seeds, a.budget, a.methods.split(",") if a.methods else list(CONSTRAINED_VARIANTS), a.jobs)
+        return
+    fns, methods = a.functions.split(","), a.methods.split(",") if a.methods else [*VARIANTS, *PEERS]
     jobs = [(fn, m, s, a.budget) for fn in fns for m in methods for s in range(a.seeds)]
     with ProcessPoolExecutor(a.jobs) as pool:
         out = list(pool.map(run_one, jobs, chunksize=4))

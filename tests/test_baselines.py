@@ -43,7 +43,7 @@ def drive(name: str, fun=sphere, budget: int | None = None, seed: int = SEED, **
     opt = registry.create(name, DIM, budget, seed, **options)
     raw: list[np.ndarray] = []
     inner = opt._ask
-    opt._ask = lambda n: raw.append(np.atleast_2d(np.array(inner(n), dtype=float))) or raw[-1]
+    opt._ask = lambda: raw.append(np.atleast_2d(np.array(inner(), dtype=float))) or raw[-1]
     xs, fs = [], []
     while not opt.done:
         x = opt.ask()
@@ -101,7 +101,8 @@ def test_same_seed_replays_and_other_seed_differs(run):
 @pytest.mark.parametrize("name", list(CASES))
 def test_tolerates_failed_simulations(name):
     budget = SHORT.get(name, CASES[name][0])
-    opt, raw, xs, fs = drive(name, fun=flaky_sphere, budget=budget)
+    # seed 4: at 16 simulations, seed 3's Sobol stream (zoaf.sobol) happens to hit no failure for bo (p ~ 3%)
+    opt, raw, xs, fs = drive(name, fun=flaky_sphere, budget=budget, seed=4)
     f = np.concatenate(fs)
     assert 0.05 < np.mean(np.isinf(f)) < 0.4  # the failure model really fails ~20% of points
     assert opt.nfev == budget
@@ -117,10 +118,22 @@ def test_all_failures_do_not_crash(name):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_states_its_defaults(name):
+def test_report_states_the_defaults_a_run_uses(name, monkeypatch):
+    """The report footer shows the settings a run with no options really uses, and a changed default too."""
+    import dataclasses
+
+    from zoaf.optim import settings
+    from zoaf.report import method_settings
+
+    assert method_settings(name) == settings(registry.create(name, DIM, 50, 0).config)
     cls = registry.get(name)
-    d = cls.describe()
-    assert isinstance(d, dict) and d and d == cls.defaults
+    changed = dataclasses.make_dataclass(cls.config_class.__name__, [("constraints", str, "changed default")],
+                                         bases=(cls.config_class,), frozen=True)
+    monkeypatch.setattr(cls, "config_class", changed)
+    assert method_settings(name)["constraints"] == "changed default"
+    assert registry.create(name, DIM, 50, 0).config.constraints == "changed default"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        changed().__setattr__("constraints", None)
 
 
 def test_unknown_option_is_refused():
@@ -128,6 +141,15 @@ def test_unknown_option_is_refused():
 
     with pytest.raises(InputError):
         registry.create("cma", DIM, 50, 0, not_an_option=1)
+
+
+@pytest.mark.parametrize("dim,budget,seed,x0", [(5, 120, 0, None), (22, 300, 3, None), (3, 10, 1, None),
+                                                 (4, 60, 2, np.array([0.1, 0.9, 0.5, 0.3]))])
+def test_warm_cma_asks_zoafs_first_batch(dim, budget, seed, x0):
+    """cma-warm starts from ZOAF's own first batch: same generator, size, centre/x0 and rng consumption."""
+    a = registry.create("zoaf", dim, budget, seed, x0=x0).ask()
+    b = registry.create("cma-warm", dim, budget, seed, x0=x0).ask()
+    np.testing.assert_array_equal(a, b)
 
 
 def test_warm_cma_starts_from_its_sobol_batch():

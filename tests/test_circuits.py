@@ -2,9 +2,12 @@
 loads from the installed PDK and optimizes, and the README's custom-FoM example runs."""
 from __future__ import annotations
 
+import json
 import math
 import runpy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -89,3 +92,85 @@ def test_next_circuit_in_the_process_is_unaffected_by_sky130(sky130: CircuitProb
     alone = run_batch(amp.sized_netlist(amp.default_params()))
     assert agree(amp.session().evaluate(amp.default_params()), alone)
     amp.close()
+
+
+# ---------------------------------------------------------------------- the circuit suite: comparator, LDO, FC OTA
+#: A second sizing per new deck (besides its defaults): every block moved, still a working circuit.
+OTHER_SIZING = {
+    "comparator": {"w1": 16e-6, "l1": 0.5e-6, "nf1": 4, "w0": 8e-6, "w3": 3e-6, "wb": 2e-6},
+    "ldo": {"wp": 50e-6, "mp": 20, "l1": 2e-6, "ibias": 2e-6, "rtot": 1e6, "cff": 20e-12},
+    "sky130/folded_cascode": {"w1": 40, "l1": 1, "nf1": 8, "kt": 6, "ks": 5, "ibias": 15e-6, "vcasn": 1.05},
+}
+
+
+def sizings(problem: CircuitProblem, stem: str) -> list[dict[str, float]]:
+    return [problem.default_params(), {**problem.default_params(), **OTHER_SIZING[stem]}]
+
+
+def check_deck(problem: CircuitProblem, stem: str) -> None:
+    """The session's measures are `ngspice -b`'s, at the defaults and at the second sizing."""
+    for values in sizings(problem, stem):
+        got = problem.session().evaluate(values)
+        ref = run_batch(problem.sized_netlist(values), timeout=120)
+        assert set(problem.spec.measures) <= set(ref), (stem, set(problem.spec.measures) - set(ref))
+        assert agree(got, ref), (stem, values, got, ref)
+
+
+def short_run_without_failures(problem: CircuitProblem, budget: int = 30) -> None:
+    """A short optimization simulates every point it asks for (failed-simulation rate printed, must be 0)."""
+    res = zoaf.optimize(problem, budget=budget, seed=0, workers=0)
+    failed = sum(r.outcome.status is not zoaf.Status.OK for r in res.history if r.charged)
+    print(f"{problem.name}: {failed}/{res.nfev} failed simulations ({100 * failed / res.nfev:.0f}%)")
+    assert res.nfev == budget and failed == 0
+
+
+def zoaf_check(problem: CircuitProblem) -> dict:
+    """`zoaf check NETLIST --json` in a subprocess: exit 0, every measure of the spec there and finite."""
+    netlist = problem.netlist.path
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(netlist), "--json"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(r.stdout)
+    assert data["status"] == "ok" and data["error"] is None
+    assert all(math.isfinite(data["measures"][m]) for m in problem.spec.measures), data["measures"]
+    return data
+
+
+@pytest.mark.parametrize("stem", ["comparator", "ldo"])
+def test_suite_deck_matches_batch(stem: str) -> None:
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / f"{stem}.cir")
+    check_deck(problem, stem)
+    problem.close()
+
+
+@pytest.mark.parametrize("stem", ["comparator", "ldo"])
+def test_suite_deck_checks_and_optimizes(stem: str) -> None:
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / f"{stem}.cir")
+    zoaf_check(problem)
+    short_run_without_failures(problem)
+    problem.close()
+
+
+def test_comparator_defaults_decide_both_ways() -> None:
+    """At the defaults both 1 mV decisions are right and full swing, in ~0.24 ns (ngspice -b's numbers)."""
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / "comparator.cir")
+    ref = run_batch(problem.sized_netlist(problem.default_params()))
+    assert ref["decision_v"] > 1.7 and 0.2e-9 < ref["delay_s"] < 0.3e-9
+    assert ref["sigma_vos_v"] == pytest.approx(5e-3 / math.sqrt(8 * 0.3), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def folded_cascode() -> CircuitProblem:
+    pytest.importorskip("PySpice")
+    return CircuitProblem.from_netlist(ROOT / "netlists" / "sky130" / "folded_cascode.cir", objective="gain")
+
+
+def test_folded_cascode_matches_batch(folded_cascode: CircuitProblem) -> None:
+    check_deck(folded_cascode, "sky130/folded_cascode")
+
+
+def test_folded_cascode_checks_and_optimizes(folded_cascode: CircuitProblem) -> None:
+    data = zoaf_check(folded_cascode)
+    assert 40 < data["measures"]["gain_db"] < 80 and 0.8 < data["measures"]["swing_v"] < 1.8
+    short_run_without_failures(folded_cascode)
+    folded_cascode.close()

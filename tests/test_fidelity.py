@@ -24,6 +24,7 @@ from zoaf.netlist import Netlist
 from zoaf.units import parse
 
 DECKS = Path(__file__).parent / "fidelity"
+ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12
 
 
@@ -132,3 +133,23 @@ def test_whole_deck_path_keeps_the_time_limit(tmp_path):
             s.evaluate({})
     with SpiceSession(DECKS / "control_include_options.cir") as s:   # libngspice still works
         assert s.evaluate({})["fc_khz"] == pytest.approx(128.8807)
+
+
+def test_a_param_measure_of_a_failed_measure_is_a_missing_measure():
+    """A sizing without a unity-gain crossing: ``pm_rad`` fails, so the ``param=`` card built on it prints
+    "Expression err ... Cannot compute substitute". That is a missing measure of a valid (bad) design, with
+    the other measures kept -- never a failed simulation (a quarter of random sizings of the amplifier)."""
+    import numpy as np
+
+    from zoaf.circuit import CircuitProblem
+    from zoaf.problem import Status
+
+    p = CircuitProblem(ROOT / "netlists" / "two_stage_amp.cir")
+    rng = np.random.default_rng(0)
+    try:
+        outcomes = [p.simulate(p.to_physical(rng.random(p.dim))) for _ in range(30)]
+    finally:
+        p.close()
+    assert all(o.status == Status.OK for o in outcomes)
+    lost = [o for o in outcomes if "pm_deg" not in o.measures]
+    assert lost and all("gain_db" in o.measures and "MeasureError" in o.error for o in lost)

@@ -21,7 +21,7 @@ def test_resume_refused_when_an_included_file_changed(tmp_path):
     run = tmp_path / "run"
     first = zoaf.optimize(CircuitProblem(deck), budget=4, seed=0, method="random", out=run)
     (tmp_path / "load.inc").write_text("* the load, changed\nRl out 0 {2*rload}\n")
-    with pytest.raises(InputError, match=r"cannot resume: problem differs"):
+    with pytest.raises(InputError, match=r"cannot resume: problem.netlist_sha256 differs"):
         zoaf.optimize(CircuitProblem(deck), budget=4, seed=0, method="random", out=run, resume=True)
     (tmp_path / "load.inc").write_text("* the load\nRl out 0 {rload}\n")      # the same content again
     again = zoaf.optimize(CircuitProblem(deck), budget=4, seed=0, method="random", out=run, resume=True)

@@ -159,14 +159,10 @@ def _load_in_sandbox(decks: list[str]) -> list[list[str]]:
     sandbox.enter(sandbox.Policy(tuple(Path(d).parent for d in decks)))
     from zoaf.spice import shared_ngspice
     ng = shared_ngspice()
-    lib, ffi = ng._ngspice_shared, ng.ffi
     outputs = []
     for deck in decks:
-        lines = [ffi.new("char[]", ln.encode()) for ln in Path(deck).read_text().splitlines()]
-        ng.lines = []
-        lib.ngSpice_Circ(ffi.new("char*[]", lines + [ffi.NULL]))
-        outputs.append(list(ng.lines))
-        lib.ngSpice_Command(b"remcirc")
+        outputs.append(ng.load(Path(deck).read_text().splitlines())[1])
+        ng.command("remcirc")
     return outputs
 
 

@@ -40,6 +40,17 @@ def test_thin_coordinates() -> None:
     u0 = np.full(3, 0.5)
     u = u0 + np.array([[0.02, 0, 0], [-0.02, 0, 0], [0.02, 0.02, 0], [0, -0.02, 0], [0.01, 0.01, 0], [0, 0, 0]])
     assert neighbourhood(u, u0, np.zeros(3)).thin == (2,)
+    assert neighbourhood(u[:5], u0, np.zeros(3)).thin == (0, 1, 2)          # fewer than 2d points: all thin
+
+
+def test_a_point_in_another_regime_does_not_bend_the_fit() -> None:
+    params = [Parameter("a", 1, 10, "log"), Parameter("b", 1, 10, "log")]
+    x0 = np.array([2.0, 4.0])
+    x = x0 * np.exp(np.random.default_rng(1).normal(0, 1e-2, (12, 2)))
+    m = [{"m": a * a * b} for a, b in x]
+    m[3] = {"m": 1e-3}                                                   # a railed output
+    s = fit(params, x, m, np.ones(len(x)), x0, {"m": 16.0}, ["m"])
+    assert s.matrix[0] == pytest.approx([2.0, 1.0], rel=0.02)
 
 
 @needs_ngspice

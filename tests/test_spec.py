@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from zoaf.errors import InputError
-from zoaf.spec import INFEASIBLE_OFFSET, MISSING_VIOLATION, Constraint, Score, Spec
+from zoaf.problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Score
+from zoaf.spec import Constraint, Spec
 
 GOOD = """
 title = "t"

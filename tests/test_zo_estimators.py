@@ -120,6 +120,33 @@ def test_regression_estimate_exact_on_linear_and_sphere_with_curvature():
     np.testing.assert_allclose(g, U.T @ (U @ G), atol=1e-9)
 
 
+def test_regression_estimates_exact_for_every_measure_in_one_solve():
+    """Objective and constraints from the same points: exact gradients of linear measures, exact gradient and
+    curvature of isotropic quadratics, each column equal to the single-measure estimate; a measure that could
+    not be read at some points still gets its exact gradient from the others."""
+    rng = np.random.default_rng(4)
+    x = np.full(D, 0.5)
+    X = x + 0.05 * rng.standard_normal((3 * D, D))
+    H = rng.standard_normal((3, D))
+    lin = lambda P: np.atleast_2d(P) @ H.T + np.array([1.0, -2.0, 0.0])
+    Gs, curv = est.regression_estimates(x, lin(x)[0], X, lin(X))
+    np.testing.assert_allclose(Gs, H, atol=1e-9)
+    assert np.all(curv == 0)
+    c = np.linspace(0.3, 0.6, D)
+    quad = lambda P: np.stack([k * np.sum((np.atleast_2d(P) - c) ** 2, axis=1) for k in (1.0, -2.0)], axis=1)
+    Gs, curv = est.regression_estimates(x, quad(x)[0], X, quad(X), curvature=True)
+    np.testing.assert_allclose(Gs, [2.0 * (x - c), -4.0 * (x - c)], atol=1e-8)
+    np.testing.assert_allclose(curv, [2.0, -4.0], atol=1e-8)
+    w = rng.uniform(0.5, 2.0, len(X))
+    Gs, _ = est.regression_estimates(x, lin(x)[0], X, lin(X), w)
+    for j in range(3):
+        np.testing.assert_allclose(Gs[j], est.regression_estimate(x, lin(x)[0, j], X, lin(X)[:, j], w), atol=1e-9)
+    Y = lin(X)
+    Y[:4, 0] = np.inf                                       # the objective unmeasurable at 4 points
+    Gs, _ = est.regression_estimates(x, lin(x)[0], X, Y)
+    np.testing.assert_allclose(Gs, H, atol=1e-9)
+
+
 def test_adapted_basis_follows_the_moves_and_skips_frozen_coordinates():
     rng = np.random.default_rng(3)
     ridge = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]) / np.sqrt(2)

@@ -1,9 +1,12 @@
 """The sliding-window monitor and its decisions, on constructed traces."""
+from dataclasses import replace
+
 import numpy as np
 
-from zoaf.zo.monitor import Action, WindowMonitor, decide
+from zoaf.zo.config import ZOAFConfig
+from zoaf.zo.monitor import Action, Phase, StartView, WindowMonitor, decide
 
-KW = dict(switch_min_used=0.5, switch_force=0.8, min_sweeps=1.0, max_stalls=3)
+CONFIG = ZOAFConfig(switch_min_used=0.5, switch_force=0.8, min_sweeps=1.0, max_stalls=3)
 
 
 def test_window_stall_fires_only_on_flat_full_window():
@@ -32,26 +35,30 @@ def test_window_handles_infinite_values():
     assert not m.stalled()                             # became finite: progress
 
 
+def _decide(stalled, phase, config=CONFIG, *, used_fraction, remaining, sweep_cost=22, stalls=0):
+    return decide(stalled, StartView(Phase(phase), used_fraction, remaining, sweep_cost, stalls), config)
+
+
 def test_switch_waits_for_budget_share_and_sweep_cost():
-    common = dict(hybrid=True, sweep_cost=22, stalls=0, **KW)
-    assert decide(True, "random", used_fraction=0.2, remaining=300, **common) is Action.SHRINK
-    assert decide(True, "random", used_fraction=0.6, remaining=150, **common) is Action.SWITCH
-    assert decide(True, "random", used_fraction=0.6, remaining=10, **common) is Action.SHRINK   # no sweep fits
-    assert decide(False, "random", used_fraction=0.85, remaining=60, **common) is Action.SWITCH  # forced, late
-    assert decide(False, "random", used_fraction=0.6, remaining=150, **common) is Action.NONE
+    assert _decide(True, "random", used_fraction=0.2, remaining=300) is Action.SHRINK
+    assert _decide(True, "random", used_fraction=0.6, remaining=150) is Action.SWITCH
+    assert _decide(True, "random", used_fraction=0.6, remaining=10) is Action.SHRINK   # no sweep fits
+    assert _decide(False, "random", used_fraction=0.85, remaining=60) is Action.SWITCH  # forced, late
+    assert _decide(False, "random", used_fraction=0.6, remaining=150) is Action.NONE
 
 
 def test_stalls_in_coordinate_mode_early_stop():
-    common = dict(hybrid=True, used_fraction=0.9, remaining=100, sweep_cost=22, **KW)
-    assert decide(True, "coordinate", stalls=0, **common) is Action.SHRINK
-    assert decide(True, "coordinate", stalls=1, **common) is Action.SHRINK
-    assert decide(True, "coordinate", stalls=2, **common) is Action.STOP
+    common = dict(used_fraction=0.9, remaining=100)
+    assert _decide(True, "coordinate", stalls=0, **common) is Action.SHRINK
+    assert _decide(True, "coordinate", stalls=1, **common) is Action.SHRINK
+    assert _decide(True, "coordinate", stalls=2, **common) is Action.STOP
     # random-only mode stops after the same number of stalls (nothing to switch to)
-    assert decide(True, "random", stalls=2, **{**common, "hybrid": False}) is Action.STOP
+    assert _decide(True, "random", replace(CONFIG, mode="random"), stalls=2, **common) is Action.STOP
 
 
 def test_monitor_off_is_a_fixed_schedule():
-    common = dict(hybrid=True, remaining=200, sweep_cost=22, stalls=5, monitor=False, **KW)
-    assert decide(True, "random", used_fraction=0.5, **common) is Action.NONE
-    assert decide(True, "coordinate", used_fraction=0.9, **common) is Action.NONE
-    assert decide(False, "random", used_fraction=0.8, **common) is Action.SWITCH
+    config = replace(CONFIG, monitor=False)
+    common = dict(remaining=200, stalls=5)
+    assert _decide(True, "random", config, used_fraction=0.5, **common) is Action.NONE
+    assert _decide(True, "coordinate", config, used_fraction=0.9, **common) is Action.NONE
+    assert _decide(False, "random", config, used_fraction=0.8, **common) is Action.SWITCH

@@ -144,3 +144,127 @@ def test_first_start_is_x0_or_the_centre_whatever_its_value(x0):
     batch = opt.ask()
     opt.tell(batch, np.arange(len(batch), 0, -1, dtype=float))
     assert np.all(np.linalg.norm(opt.ask() - batch[-1], axis=1) <= opt.config.h_max + 1e-12)
+
+
+def _digest(asks: list[np.ndarray], phases: list[str] | None = None) -> str:
+    """Digest of a run's asks (values rounded to 12 digits) and, when given, of the phase after each ask."""
+    import hashlib
+    h = hashlib.sha256(np.round(np.vstack(asks), 12).tobytes())
+    if phases is not None:
+        h.update("|".join(phases).encode())
+    return h.hexdigest()[:16]
+
+
+def _unconstrained_trace(seed: int, **options) -> tuple[str, float]:
+    """Digest of every ask of a 6-D run and the best value found."""
+    opt = ZOAF(6, 150, seed, **options)
+    c = np.linspace(0.2, 0.8, 6)
+    asks = []
+    while not opt.done:
+        u = opt.ask()
+        asks.append(u)
+        opt.tell(u, np.sum((u - c) ** 2, axis=1) + 0.1 * np.sin(7 * u[:, 0]))
+    return _digest(asks), opt.best_f
+
+
+@pytest.mark.parametrize("seed, options, digest, best", [
+    (0, {}, "583139d8f932d4ab", 0.05454345513249999),
+    (1, {}, "9172081c6bd0cc2e", 0.05452631335754664),
+    (2, {"mode": "coordinate"}, "f626babd11f941e1", 0.054524678665824486),
+])
+def test_unconstrained_runs_unchanged_by_the_constraint_aware_step(seed, options, digest, best):
+    """Without a constraint matrix the method is today's: asks and result pinned from the code before the
+    constraint-aware step existed (equal seeds, equal asks)."""
+    assert _unconstrained_trace(seed, **options) == (digest, best)
+
+
+def _synthetic():
+    """``benchmarks/zo_synthetic.py`` (not a package): its test functions and ``ConstrainedQuadratic``."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zo_synthetic.py"
+    spec = importlib.util.spec_from_file_location("zo_synthetic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fingerprint(problem: str, dim: int, budget: int, seed: int, *, fail: float = 0.0, free: float = 0.0,
+                 n_int: int = 0, workers: int = 1, x0: bool = False, **options) -> tuple[str, float]:
+    """Digest of every ask and phase of a run on one of the synthetic problems, driven by ask/tell (a share
+    ``fail`` of the points fail: +inf; a share ``free`` are uncharged cache hits), and the best value."""
+    bench = _synthetic()
+    noise = np.random.default_rng(1000 + seed)            # failures and cache hits: not the optimizer's stream
+    steps = np.array([0.1 if i < n_int else 0.0 for i in range(dim)])
+    opt = ZOAF(dim, budget, seed, unit_steps=steps, workers=workers,
+               x0=np.linspace(0.1, 0.9, dim) if x0 else None, **options)
+    if problem == "constrained":
+        quad = bench.ConstrainedQuadratic(dim)
+    else:
+        fun, bounds, log = bench.FUNCTIONS[problem]
+        (lo, hi), log = bounds[0], bool(log)       # the same interval on every axis
+        to_x = (lambda u: 10 ** (np.log10(lo) + u * np.log10(hi / lo))) if log else (lambda u: lo + u * (hi - lo))
+    asks, phases = [], []
+    while not opt.done:
+        u = opt.ask()
+        asks.append(u)
+        phases.append(opt.phase)
+        failed = noise.random(len(u)) < fail
+        charged = noise.random(len(u)) >= free
+        if problem == "constrained":
+            fom, c, objective = quad.measures(u)
+            fom[failed], c[failed], objective[failed] = np.inf, np.inf, np.inf
+            opt.tell(u, fom, c, objective=objective, charged=charged)
+        else:
+            f = np.array([fun(to_x(x)) for x in u])
+            f[failed] = np.inf
+            opt.tell(u, f, charged=charged)
+    return _digest(asks, phases), opt.best_f
+
+
+FINGERPRINTS = [   # (problem, dim, budget, seed, options), digest, best: pinned before ZOAF's state became types
+    (("sphere", 5, 120, 0, {}), "b2b217a3421099dd", 0.0005963825675877538),
+    (("rosenbrock", 4, 150, 1, {"mode": "random"}), "641cec19f6120826", 2.431853187863609),
+    (("ackley", 3, 100, 2, {"mode": "coordinate"}), "2ae6d64ed21d23bd", 0.07311193973257035),
+    (("logquad", 22, 200, 3, {"n_starts": 1, "n_init": 0}), "02490f23c194e740", 2.7232764343973273),
+    (("sphere", 2, 60, 4, {"monitor": False}), "58289d8634e16f17", 0.000396248380717787),
+    (("rosenbrock", 5, 120, 5, {"estimator": "classic"}), "3d812240319b604d", 3.43689386147323),
+    (("sphere", 4, 100, 6, {"estimator": "classic", "mode": "coordinate"}), "8155fb22ff148ba0", 0.012316810705270433),
+    (("ackley", 6, 150, 7, {"switch_min_used": 0.5, "switch_force": 0.8, "workers": 3}),
+     "01efcedbc955de92", 0.0633454425805664),
+    (("sphere", 1, 30, 8, {}), "8c27ab29da81c580", 0.012760910047919988),
+    (("sphere", 6, 150, 9, {"n_int": 2, "fail": 0.2, "workers": 2}), "aa4ea414ee1c2f64", 0.25198675862372266),
+    (("rosenbrock", 4, 100, 10, {"momentum": 0.5, "weighting": True, "values": "rank", "free": 0.1}),
+     "3677398fb823c582", 2.670307129901019),
+    (("sphere", 3, 80, 11, {"basis_prior": 1.0, "x0": True}), "478121cf4cc2fe41", 2.620950258956865e-05),
+    (("ackley", 4, 120, 12, {"n_starts": 3, "centre_start": False, "halving": False}),
+     "bc6f54df396271a4", 0.5746849937845906),
+    (("sphere", 3, 30, 13, {"fail": 1.0}), "44ba2d654a5166e7", np.inf),
+    (("sphere", 6, 5, 14, {}), "7362002eb5fd28a8", 32.35134515571468),
+    (("constrained", 6, 120, 0, {}), "3a4f02ae552e72b7", 6.349719194536011e-05),
+    (("constrained", 6, 120, 1, {"constraints": False}), "9984c0dae78a3506", 0.12354056512284403),
+    (("constrained", 6, 120, 2, {"acceptance": "penalty", "fail": 0.15, "n_int": 1}),
+     "a93fe291cdf0bbca", 0.0012926491671089964),
+    (("constrained", 5, 100, 3, {"restoration": False, "mode": "coordinate", "workers": 2}),
+     "9d3e148c7780c0f3", 4.3543831762082285e-05),
+    (("constrained", 4, 80, 4, {"constraint_curvature": False, "mode": "random", "free": 0.1}),
+     "17d08a028ebad0df", 4.8249658293501665e-05),
+    # restarts (from the Sobol candidates, then the best point), converged and early-stopped endings
+    (("sphere", 2, 400, 15, {}), "9e767db875034a62", 1.0871809375461377e-10),
+    (("sphere", 2, 600, 17, {"max_restarts": 1}), "c950508077380c37", 2.7477762143466873e-11),
+    (("rosenbrock", 3, 300, 18, {"max_stalls": 1, "max_restarts": 2, "rel_tol": 0.05}),
+     "acc2b2ec3908206a", 0.3285475703920555),
+    (("ackley", 2, 300, 19, {"max_stalls": 1, "max_restarts": 1, "rel_tol": 0.05, "mode": "coordinate"}),
+     "9bd276dc38a745e9", 0.005163763191742721),
+    (("constrained", 3, 300, 5, {}), "23c72d2e70b2be66", 1.1771398866963687e-08),
+    (("constrained", 2, 300, 6, {"max_stalls": 1, "rel_tol": 0.05}), "9f646fa3bcb25592", 3.0215391354640144e-11),
+]
+
+
+@pytest.mark.parametrize("case, digest, best", FINGERPRINTS)
+def test_equal_seeds_give_the_pinned_asks_and_results(case, digest, best):
+    """Every ask, phase and final best of runs across problems, dimensions, budgets, ablations, constraints,
+    integer steps, failures, cache hits and workers, pinned from the code before ZOAF's state became types
+    (a refactoring must not change a single ask)."""
+    problem, dim, budget, seed, options = case
+    assert _fingerprint(problem, dim, budget, seed, **options) == (digest, best)

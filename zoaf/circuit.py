@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import sandbox, units
-from .errors import InputError, MeasureError, SimulationError
+from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .spec import Constraint, Objective, Spec
@@ -60,7 +60,7 @@ class CircuitProblem(Problem):
 
     def __init__(self, netlist: str | Path, spec: Spec | str | Path | None = None, *, objective: str | None = None,
                  fom: FoM | None = None, constraints: Sequence[str] = (), allow_shell: bool = False,
-                 timeout: float = 60.0, x0: str = "netlist") -> None:
+                 timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist") -> None:
         if x0 not in X0_CHOICES:
             raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
         path = Path(netlist)
@@ -153,6 +153,13 @@ class CircuitProblem(Problem):
                 self.needs_new_process = True
             return Outcome(Status(e.status), error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         return Outcome.scored(self.score(measures), measures, time.perf_counter() - t0, error)
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """The objective's measure and every constrained one."""
+        constraints = (*(self.objective.constraints if self.objective else ()), *self.constraints)
+        own = (self.objective.measure,) if self.objective else ()
+        return tuple(dict.fromkeys((*own, *(c.measure for c in constraints))))
 
     # -- identity and output ------------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:

@@ -9,29 +9,29 @@ import json
 import logging
 import math
 import os
-import re
 import secrets
-import sqlite3
 import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import registry, units
-from .errors import InputError, SimulationError, ZoafError
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError
+from . import show
+from .show import err, one_line, out
+
+if TYPE_CHECKING:
+    from .history import RunMeta
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Size analog/RF circuits by zeroth-order optimization over ngspice simulations.")
-out = Console()
-err = Console(stderr=True)
 _state = {"debug": False}
 
 NetlistArg = Annotated[Path, typer.Argument(help="ngspice netlist (.cir) with .param design variables.",
@@ -60,122 +60,61 @@ def _errors() -> Iterator[None]:
     except (InputError, SimulationError) as e:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except ZoafError as e:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {escape(_one_line(str(e)))}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "unknown error"
+#: The longest --timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
+MAX_TIMEOUT = 1e6
+
+
+def _check_timeout(timeout: float) -> None:
+    if not 0 < timeout <= MAX_TIMEOUT:   # also NaN
+        raise InputError(f"--timeout {timeout:g}: must be > 0 and at most {MAX_TIMEOUT:g} seconds")
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
-             timeout: float = 60.0, x0: str = "netlist", corners: bool = False):
+             timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist", corners: bool = False):
+    """The circuit of a command; ``corners``: judged over its objective's corners when it names any."""
     from .circuit import CircuitProblem
-
-    if not timeout > 0:   # also NaN
-        raise InputError(f"--timeout {timeout:g}: must be > 0 seconds")
-    if netlist.is_dir():
-        raise InputError(f"{netlist}: is a directory, not a netlist file")
-    if not netlist.is_file():
-        raise InputError(f"{netlist}: netlist file not found")
     from .signoff.cornerrun import CornerProblem
 
+    _check_timeout(timeout)
+    if netlist.is_dir():
+        raise InputError(f"{netlist}: is a directory, not a netlist file")
+    if not netlist.exists():
+        raise InputError(f"{netlist}: netlist file not found")
+    if not netlist.is_file():   # a FIFO or a device would block or never end
+        raise InputError(f"{netlist}: not a regular file (a netlist is a text file)")
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
     return CornerProblem.wrap(problem) if corners else problem
 
 
-_PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
-
-
-def _fmt(value: Optional[float], unit: str = "") -> str:
-    if value is None:
-        return "—"
-    if not math.isfinite(value):
-        return str(value)
-    if unit in ("dB", "deg", "", "%") or "^" in unit or "/" in unit:   # no SI prefix on areas and ratios
-        return f"{value:.4g} {unit}".strip()
-    number, prefix = re.match(r"^(.*?)([a-z]*)$", units.format(value)).groups()
-    return f"{number} {_PREFIX.get(prefix, prefix)}{unit}"
-
-
-def _objectives(problem, measures: dict[str, float]) -> dict[str, dict[str, Any]]:
-    rows = {}
-    for name, obj in problem.spec.objectives.items():
-        score = obj.evaluate(measures)
-        rows[name] = {"fom": score.fom if math.isfinite(score.fom) else None, "value": score.objective,
-                      "feasible": score.feasible,
-                      "constraints": [str(c) for c in obj.constraints]}
-    return rows
-
-
-def _print_sizing(problem, params: dict[str, float], measures: dict[str, float], title: str) -> None:
-    t = Table(title=f"{title}: parameters", title_justify="left")
-    for col in ("parameter", "value", "bounds", "scale"):
-        t.add_column(col, justify="right" if col == "value" else "left")
-    for row in problem.describe_params(params):
-        t.add_row(*row)
-    out.print(t)
-    m = Table(title="measures", title_justify="left")
-    for col in ("measure", "value", "spec"):
-        m.add_column(col, justify="right" if col == "value" else "left")
-    objective = problem.objective
-    cons = {} if objective is None else {c.measure: c for c in objective.constraints}
-    for name, unit in problem.spec.measures.items():
-        v = measures.get(name)
-        c = cons.get(name)
-        if objective is not None and name == objective.measure:
-            spec = f"[cyan]{objective.sense}[/cyan]"
-        elif c is None:
-            spec = ""
-        else:
-            ok = c.value(v) <= 0
-            spec = f"{'[green]pass' if ok else '[red]FAIL'}[/] {c.op} {_fmt(c.bound, unit)}"
-        m.add_row(name, _fmt(v, unit), spec)
-    out.print(m)
+def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
+    """A directory option as a Path; an empty one is refused (``Path("")`` would be the working directory)."""
+    if value is not None and not value.strip():
+        raise InputError(f"{option} {value!r}: empty path; name a directory")
+    return None if value is None else Path(value)
 
 
 def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
-    status, error, measures, layers = "ok", None, {}, None
-    try:
-        layers = problem.sandbox_report()                # which OS protections the simulation runs under
-        measures = problem.session().evaluate(values)
-    except SimulationError as e:
-        status, error = "failed", _one_line(f"{type(e).__name__}: {e}")
-    finally:
-        problem.close()
-    params = {p.name: float(values[p.name]) for p in problem.parameters}
-    if as_json:
-        print(json.dumps({"status": status, "params": params, "measures": measures,
-                          "objectives": _objectives(problem, measures) if status == "ok" else {},
-                          "error": error, "sandbox": layers.as_dict() if layers else None}))
-    else:
-        if status == "ok":
-            out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
-            _print_sizing(problem, params, measures, title)
-            t = Table(title="objectives", title_justify="left")
-            for col in ("objective", "goal", "value", "feasible", "FoM"):
-                t.add_column(col)
-            for name, row in _objectives(problem, measures).items():
-                obj = problem.spec.objectives[name]
-                feas = {True: "[green]yes", False: "[red]no", None: "—"}[row["feasible"]]
-                t.add_row(name, f"{obj.sense} {obj.measure}", _fmt(row["value"], problem.spec.unit_of(obj.measure)),
-                          feas, "—" if row["fom"] is None else f"{row['fom']:.5g}")
-            out.print(t)
-        else:
-            err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error)}",
-                      highlight=False, soft_wrap=True)
-    if status != "ok":
-        raise typer.Exit(2)
+    """Exit 2 when the sizing did not simulate, 1 when it did but a measure is missing (shown, with its FoM)."""
+    verdict, error = show.simulate_and_show(problem, values, as_json, title)
+    if verdict == show.Verdict.FAILED and not as_json:
+        err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error or '')}",
+                  highlight=False, soft_wrap=True)
+    if verdict != show.Verdict.OK:
+        raise typer.Exit(2 if verdict == show.Verdict.FAILED else 1)
 
 
 @app.command()
 def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
-          timeout: TimeoutOpt = 60.0) -> None:
+          timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
@@ -186,7 +125,7 @@ def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, a
 def simulate(netlist: NetlistArg,
              set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE, e.g. w1=20u (repeat).")] = None,
              spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
-             timeout: TimeoutOpt = 60.0) -> None:
+             timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Simulate one sizing: the netlist's defaults changed by --set NAME=VALUE."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
@@ -201,25 +140,22 @@ def simulate(netlist: NetlistArg,
                 raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
             v = units.parse(text, what=f"--set {name}")
             p = known[name]
-            if not p.lo <= v <= p.hi or (p.integer and v != round(v)):
+            if not p.admits(v, exact=True):
                 raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
                                  f"[{units.format(p.lo)}, {units.format(p.hi)}]")
             values[name] = v
         _simulate_and_show(problem, values, as_json, netlist.name)
 
 
-def _resume_defaults(run_dir: Path) -> dict[str, Any]:
+def _resume_defaults(run_dir: Path) -> RunMeta:
     from .history import History
 
     db = run_dir / "history.db"
-    if not db.exists():
+    if not db.is_file():
         raise InputError(f"{run_dir}: nothing to resume (no history.db)")
-    try:
-        with History(db) as h:
-            meta = h.meta()
-    except sqlite3.DatabaseError as e:
-        raise InputError(f"{db}: not a zoaf run history ({e})") from None
-    if not meta or "problem" not in meta:
+    with History(db) as h:
+        meta = h.run_meta()
+    if meta is None:
         raise InputError(f"{db}: no run metadata: nothing to resume")
     return meta
 
@@ -230,52 +166,56 @@ def optimize(
     spec: SpecOpt = None,
     objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Objective of the spec (default: its first).")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", "-b", help="Simulations (default 400).", min=1)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: drawn and recorded).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: drawn and recorded).", min=0)] = None,
     method: Annotated[Optional[str], typer.Option("--method", "-m", help="zoaf, bo, turbo, cma, cma-warm, de, random.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default runs/<stem>-<time>).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Run directory (default runs/<stem>-<time>).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations (default: cores).", min=0)] = os.cpu_count() or 1,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory.")] = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in this directory.")] = None,
     dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
     allow_shell: ShellOpt = False,
-    timeout: TimeoutOpt = 60.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
-    from .run import optimize as run_optimize
+    from .optim import StopReason
+    from .run import check_resume, optimize as run_optimize, run_metadata
+    from .rundir import result_dict, run_directory
 
     with _errors():
-        if resume is not None:
-            meta = _resume_defaults(resume)
-            objective = objective or meta["problem"]["objective"]
-            x0 = x0 or meta["problem"].get("x0")
-            budget, seed, method = budget or meta["budget"], seed if seed is not None else meta["seed"], \
-                method or meta["method"]
-            out_dir = resume
+        out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
+        if resume_path is not None:
+            meta = _resume_defaults(resume_path)
+            objective = objective or meta.problem["objective"]
+            x0 = x0 or meta.problem.get("x0")
+            budget, seed, method = budget or meta.budget, seed if seed is not None else meta.seed, method or meta.method
+            out_path = resume_path
         budget, method = budget or 400, method or "zoaf"
         if method not in registry.methods():   # before the progress bar starts
             raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
         problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist", corners=True)
-        if out_dir is None:
-            out_dir = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-        evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
-        if out_dir.exists() and not out_dir.is_dir():
-            raise InputError(f"--out {out_dir}: exists and is not a directory")
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"--out {out_dir}: cannot create the run directory ({e.strerror})") from None
-        show = not (quiet or as_json)
+        if resume_path is not None:   # here, before workers and the progress bar start
+            check_resume(resume_path / "history.db", meta, run_metadata(problem, method, budget, seed, {}))
+        if out_path is None:
+            out_path = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         t0 = time.perf_counter()
-        with evaluator.start(), _progress(show, budget) as update:
-            result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
-                                  out=out_dir, resume=resume is not None, evaluator=evaluator, callback=update)
+        # Locked before workers start: a second process on the same run is refused before it costs anything.
+        with run_directory(out_path, resume=resume_path is not None):
+            evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
+            with evaluator.start(), _progress(not (quiet or as_json), budget) as update:
+                result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
+                                      out=out_path, resume=resume_path is not None, evaluator=evaluator,
+                                      callback=update)
         seconds = time.perf_counter() - t0
-        _report_run(problem, result, out_dir, seconds, as_json, quiet, netlist)
-        if result.stop_reason is not None and result.stop_reason.value == "interrupted":
-            err.print(f"interrupted: resume with  zoaf optimize {netlist} --resume {out_dir}")
+        if as_json:
+            print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
+        else:
+            show.report_run(problem, result, out_path, seconds, quiet)
+        if result.stop_reason is StopReason.INTERRUPTED:
+            err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
+                      f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
             raise typer.Exit(130)
         if not result.success:
             raise typer.Exit(1)
@@ -301,25 +241,6 @@ def _progress(show: bool, budget: int) -> Iterator[Any]:
                        feasible={True: "[green]feasible", False: "[red]infeasible", None: ""}[result.feasible],
                        rate=f"{rate:.0f}")
         yield update
-
-
-def _report_run(problem, result, out_dir: Path, seconds: float, as_json: bool, quiet: bool, netlist: Path) -> None:
-    from .run import result_dict
-
-    if as_json:
-        print(json.dumps({**result_dict(result), "out": str(out_dir), "seconds": seconds}, default=float))
-        return
-    if quiet:
-        return
-    if result.params:
-        _print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
-        from .signoff.show import corner_table
-
-        corner_table(out, problem, result.history)
-    feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
-    out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
-              f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)")
-    out.print(f"run directory: {out_dir}  (best.cir, result.json, history.db, convergence.png)")
 
 
 def _split(values: Optional[list[str]]) -> list[str]:
@@ -375,8 +296,8 @@ def _print_comparison(root: Path) -> None:
     keep = [COLUMNS.index(c) for c in _SUMMARY_COLUMNS if c in COLUMNS]
     for s in load_comparison(root):
         unit = f" [{s.unit}]" if s.unit else ""
-        t = Table(title=f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, target FoM {s.target:.5g}",
-                  title_justify="left")
+        t = Table(title=escape(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
+                               f"target FoM {s.target:.5g}"), title_justify="left")
         for i in keep:
             t.add_column(COLUMNS[i], justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in table_rows(s):
@@ -392,25 +313,26 @@ def compare(
     methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of methods.")] = "zoaf,bo,turbo,cma,cma-warm,de,random",
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
     budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     allow_shell: ShellOpt = False,
-    timeout: TimeoutOpt = 60.0,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
 ) -> None:
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     from .compare import compare as run_compare
 
     with _errors():
-        if out_dir is None:
-            out_dir = Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
+        _check_timeout(timeout)
+        root = (_dir_option("--out", out_dir)
+                or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         names = _split([methods])
         with _compare_progress(not quiet, seeds, budget) as update:
-            run_compare(netlist, _split(objective) or None, names, seeds, budget, out_dir, jobs, spec=spec,
+            run_compare(netlist, _split(objective) or None, names, seeds, budget, root, jobs, spec=spec,
                         allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)
         if not quiet:
-            _print_comparison(out_dir)
-            out.print(f"report: {out_dir / 'report.md'}  {out_dir / 'report.html'}")
+            _print_comparison(root)
+            out.print(escape(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False)
 
 
 @app.command()
@@ -423,7 +345,7 @@ def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` dire
         md, html = write_report(directory, argv=sys.argv)
         if not quiet:
             _print_comparison(directory)
-            out.print(f"report: {md}  {html}")
+            out.print(escape(f"report: {md}  {html}"), highlight=False)
 
 
 from .signoff import commands as _signoff_commands  # noqa: E402,F401  (registers `yield` and `sensitivity`)
@@ -441,7 +363,7 @@ def main() -> None:
     except click.ClickException as e:
         where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
         hint = " (see --help)" if isinstance(e, click.UsageError) else ""
-        err.print(f"[red]error:[/red] {escape(where + _one_line(e.format_message()))}{hint}", highlight=False,
+        err.print(f"[red]error:[/red] {escape(where + one_line(e.format_message()))}{hint}", highlight=False,
                   soft_wrap=True, markup=True)
         sys.exit(e.exit_code)
     except (KeyboardInterrupt, click.Abort):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from . import registry
-from .errors import InputError, ZoafError
+from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History
 from .problem import Problem
 from .report import MANIFEST, machine, user_command, versions, write_report
@@ -165,18 +165,31 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     for t in done:
         emit(RunEvent("reused", t.objective, t.method, t.seed, budget=budget, **_final(t.path)))
     failed: list[tuple[RunTask, str]] = []
-    if not todo:
-        return failed
+
+    def record(t: RunTask, result: dict[str, Any] | None, error: Exception | None) -> None:
+        if error is not None:
+            failed.append((t, f"{type(error).__name__}: {error}"))
+            emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(error)))
+        else:
+            emit(RunEvent("done", t.objective, t.method, t.seed, result["nfev"], budget, result["fun"],
+                          result["feasible"]))
+
     if jobs <= 1:
         for t in todo:
             try:
                 r = _run_one(factory, t, emit)
             except ZoafError as e:
-                failed.append((t, f"{type(e).__name__}: {e}"))
-                emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(e)))
+                record(t, None, e)
                 continue
-            emit(RunEvent("done", t.objective, t.method, t.seed, r["nfev"], budget, r["fun"], r["feasible"]))
-        return failed
+            record(t, r, None)
+    elif todo:
+        _run_parallel(factory, todo, jobs, emit, record)
+    return failed
+
+
+def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,
+                  record: Callable[[RunTask, dict[str, Any] | None, Exception | None], None]) -> None:
+    """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue."""
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         messages = manager.Queue()
@@ -188,21 +201,17 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
                     finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                     _drain(messages, emit)
                     for f in finished:
-                        t = futures[f]
                         try:
                             r = f.result()
                         except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
-                            failed.append((t, f"{type(e).__name__}: {e}"))
-                            emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(e)))
+                            record(futures[f], None, e)
                             continue
-                        emit(RunEvent("done", t.objective, t.method, t.seed, r["nfev"], budget, r["fun"],
-                                      r["feasible"]))
+                        record(futures[f], r, None)
             except BaseException:
                 for f in pending:
                     f.cancel()
                 raise
             _drain(messages, emit)
-    return failed
 
 
 def _drain(messages: Any, emit: Progress) -> None:
@@ -225,7 +234,7 @@ def _final(path: Path) -> dict[str, Any]:
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] = ALL_METHODS,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
-            timeout: float = 60.0, progress: Progress | None = None, report: bool = True,
+            timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None, report: bool = True,
             argv: Sequence[str] | None = None) -> Path:
     """Compare methods on a circuit: every objective x method x seed as a run directory under ``out``.
 

@@ -27,19 +27,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .decktext import first_unquoted
 from .errors import InputError
+from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["ANALYSES", "REFUSED_COMMANDS", "IncludedFile", "command_problem", "redirect_at", "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "redirect_at", "resolve",
+           "walk_includes"]
 
-#: Analysis dot-commands, in ngspice's spelling (without the dot).
-ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
-#: ``.control`` commands that run other programs, load code or source other command files: refused unless
-#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
-#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
-#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
-#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
-REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
-                              "bug", "rehash", "gnuplot", "xgraph"})
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
 #: A dot line with its ``+`` continuation lines (one match per logical dot line).
@@ -49,22 +43,13 @@ _INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?
 
 def redirect_at(text: str) -> int | None:
     """Offset of the first ``>``/``<`` ngspice's command interpreter would take as a redirect, or None."""
-    quote = ""
-    for i, c in enumerate(text):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c in "<>" and text[i + 1:i + 2] != "=":
-            return i
-    return None
+    return first_unquoted(text, lambda s, i: s[i] in "<>" and s[i + 1:i + 2] != "=")
 
 
 def command_problem(text: str, *, allow_shell: bool) -> str | None:
     """Why the ``.control`` command ``text`` (lower-cased, comments removed) is refused, or None."""
     word = text.split(None, 1)[0]
-    base = word[4:] if word.startswith("pre_") else word
+    base = base_word(text)
     why = None
     if "$" in word:
         why = "names its command through a variable, which may stand for any command"
@@ -110,13 +95,14 @@ class _Scan:
     """One file's include edges, by the ``.lib`` section they sit in (None: outside any section)."""
 
     path: Path
+    text: str = ""
     sha256: str = ""
     edges: dict[str | None, list[_Edge]] = field(default_factory=dict)
 
 
 def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
     """The include edges of ``text``; for an included file also its escapes (InputError)."""
-    scan = _Scan(path)
+    scan = _Scan(path, text)
     section: str | None = None
     line, pos = 1, 0
     for m in _DOT_LINE.finditer(text):
@@ -146,7 +132,7 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
                 continue
             target = a.group(1).strip("\"'")
             sec = a.group(2).lower() if word.startswith(".lib") else None
-            resolved = _resolve(path.parent, target)
+            resolved = resolve(path.parent, target)
             scan.edges.setdefault(section, []).append(_Edge(word, target, resolved, sec, line))
     return scan
 
@@ -161,14 +147,23 @@ def _strip_comments(text: str) -> str:
     return " ".join(pieces)
 
 
-def _resolve(folder: Path, target: str) -> Path:
+def resolve(folder: Path, target: str) -> Path:
+    """An include path as ngspice opens it from a file in ``folder`` (``~`` expanded, relative to it)."""
     t = Path(os.path.expanduser(target))
     return t if t.is_absolute() else folder / t
 
 
-def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> tuple[IncludedFile, ...]:
-    """Every file the deck ``root`` (whose text is ``text``) includes, directly or not, each once, in the order
-    first reached; each checked (:func:`_scan`). InputError for a missing file, an escape or an include cycle.
+@dataclass(frozen=True)
+class Includes:
+    """What :func:`walk_includes` found: the files by content, and each one's text (resolved path -> text)."""
+
+    files: tuple[IncludedFile, ...]
+    texts: dict[Path, str]
+
+
+def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includes:
+    """Every file the deck ``root`` (whose text is ``text``) includes, directly or not, each read once, in the
+    order first reached; each checked (:func:`_scan`). InputError for a missing file, an escape or a cycle.
 
     A ``.lib file section`` reads only that section's includes (as ngspice does), but the whole file is checked.
     """
@@ -194,7 +189,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> tuple[
         finished.add(node)
 
     visit((root.resolve(), None), [], [root.name])
-    return tuple(files.values())
+    return Includes(tuple(files.values()), {p: scans[p].text for p in files})
 
 
 def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:

@@ -47,8 +47,13 @@ class MeasureError(SimulationError):
         self.measures = dict(measures or {})
 
 
+#: Seconds one simulation (one evaluation of a sizing) may run unless told otherwise: the default of every
+#: timeout in zoaf (sky130 decks load in ~5 s; simulations take ms).
+DEFAULT_TIMEOUT = 60.0
+
+
 class Timeout(SimulationError):
-    """A simulation ran past its wall-clock limit."""
+    """A simulation ran past its wall-clock limit (:data:`DEFAULT_TIMEOUT` unless told)."""
 
     status = "timeout"
 

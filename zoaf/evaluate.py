@@ -5,13 +5,16 @@ same index, checked to be the same point), the cache on exact physical values, o
 numbered in the order asked and appended to the run's history as they complete (a batch's own duplicates
 once it completes), so a run killed mid-batch resumes exactly.
 
-Where simulations run (``zoaf.workers``):
-- ``workers=0``: in this process, one after another. For ``zoaf.minimize`` on Python functions and for
-  tests; no timeout and no protection against a crash (a segfault takes the caller down).
-- ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes, each keeping one unpickled
-  problem (so one ngspice session) for up to ``recycle_after`` simulations; per-simulation ``timeout``; a
-  process that dies is replaced and its simulation retried once, then recorded as ``crashed``.
-- ``dask="local" | "tcp://host:8786" | distributed.Client``: the same, as Dask tasks.
+Where simulations run (the protocol: :mod:`zoaf.workers`):
+- ``workers=0``: in this process, one after another. A ``FunctionProblem`` (``zoaf.minimize``) runs here as it
+  is: no timeout, and a crash takes the caller down. A ``CircuitProblem`` never loads its deck here: its
+  session is one persistent sandboxed child process (``zoaf.isolation``) with the timeout and crash handling
+  of a worker.
+- ``workers=n >= 1`` (default ``os.cpu_count()``): ``n`` spawned worker processes (:mod:`zoaf.localpool`), each
+  keeping one unpickled problem (so one ngspice session) for up to ``recycle_after`` simulations;
+  per-simulation ``timeout``; a process that dies is replaced and its simulation retried once, then recorded
+  as ``crashed``.
+- ``dask="local" | "tcp://host:8786" | distributed.Client``: the same, as Dask tasks (:mod:`zoaf.daskpool`).
 
 Cache hits (a point simulated before, also earlier in the same batch, e.g. two box points that round to the
 same integers) are not simulated again: they come back with status ``cached`` and are not charged. Results
@@ -35,13 +38,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .daskpool import DaskPool
+from .errors import DEFAULT_TIMEOUT, InputError
 from .history import History, Record
+from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
-from .workers import DaskPool, LocalPool, OnDone, dumps_problem, needs_new_process
+from .workers import OnDone, dumps_problem, needs_new_process
 
-#: Seconds one simulation may run before its worker is killed (sky130 decks load in ~5 s; sims take ms).
-DEFAULT_TIMEOUT = 60.0
 #: Simulations before a worker process is replaced: the soak measured ~10 kB RSS growth per simulation on
 #: two_stage_amp (benchmarks/throughput.py --soak), so <= 40 MB per worker; a respawn costs ~0.5 s + a deck load.
 DEFAULT_RECYCLE_AFTER = 4000

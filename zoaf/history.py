@@ -76,7 +76,11 @@ class Record:
 
 @dataclass(frozen=True)
 class RunMeta:
-    """What identifies a run: a resume must match every field (environment facts are recorded beside)."""
+    """What a resume must find unchanged: the problem (by content), method, budget, seed and options.
+
+    Stored as JSON in the ``meta`` table, one key per field (beside informative keys such as ``zoaf`` or
+    ``started`` that are not compared).
+    """
 
     problem: Mapping[str, Any]
     method: str
@@ -84,11 +88,34 @@ class RunMeta:
     seed: int | None
     options: Mapping[str, Any] = field(default_factory=dict)
 
+    #: Problem keys that say where the problem was read from, not what it is: a run directory moved, or a
+    #: netlist reached by another path (relative, absolute, through a symlink), still resumes.
+    LOCATION = ("name", "netlist")
+
     def as_json(self) -> dict[str, Any]:
         """The fields as stored (JSON round-trip: tuples become lists), so a comparison sees equal values equal."""
         d = asdict(self)
         d["options"] = {k: d["options"][k] for k in sorted(d["options"])}
         return json.loads(json.dumps(d, default=str))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RunMeta | None":
+        """The run metadata in ``data`` (a ``meta`` table), or None when it holds none."""
+        try:
+            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:
+        """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
+        own), locations ignored."""
+        now, then = self._flat(), recorded._flat()
+        return [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+
+    def _flat(self) -> dict[str, Any]:
+        d = self.as_json()
+        problem = d.pop("problem")
+        return {**d, **{f"problem.{k}": v for k, v in problem.items() if k not in self.LOCATION}}
 
 
 def _num(v: float | None) -> float | None:
@@ -101,11 +128,12 @@ class History:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path is None else Path(path)
-        self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
+        with self._errors("open"):
+            self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+            self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
 
     def __enter__(self) -> "History":
         return self
@@ -127,13 +155,36 @@ class History:
                              "without constraint values); start a new run in another --out")
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _errors(self, what: str) -> Iterator[None]:
+        """SQLite's errors as one InputError naming the file: a full disk or a read-only run directory is the
+        user's to fix, and the rows committed before stay (each row is its own transaction)."""
+        where = self.path or "history"
         try:
-            yield self._db
-            self._db.commit()
-        except BaseException:
-            self._db.rollback()
-            raise
+            yield
+        except sqlite3.OperationalError as e:
+            raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError or what == "write":
+                raise
+            raise InputError(f"{where}: not a zoaf run history ({e})") from None
+
+    def _kept(self, what: str) -> str:
+        if what != "write":
+            return ""
+        try:
+            return f"; the {len(self)} simulations recorded before it are kept: make room, then resume the run"
+        except sqlite3.Error:
+            return ""
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._errors("write"):
+            try:
+                yield self._db
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
 
     def set_meta(self, meta: Mapping[str, Any]) -> None:
         with self._tx() as db:
@@ -145,7 +196,12 @@ class History:
         self.set_meta({**run.as_json(), "schema": SCHEMA_VERSION, **environment})
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+        with self._errors("read"):
+            return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+
+    def run_meta(self) -> RunMeta | None:
+        """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
+        return RunMeta.from_dict(self.meta())
 
     def append(self, rec: Record) -> None:
         o = rec.outcome
@@ -162,7 +218,8 @@ class History:
     def records(self) -> list[Record]:
         self._db.row_factory = sqlite3.Row
         try:
-            rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
+            with self._errors("read"):
+                rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
         finally:
             self._db.row_factory = None
         return [_record(row) for row in rows]

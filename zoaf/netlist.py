@@ -11,16 +11,15 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
 * :meth:`Netlist.batch_deck` — :meth:`with_params` for a session that must reload the whole deck per
   evaluation (:attr:`Netlist.faithful_reasons`).
 
-Conventions (SPICE): the first line is the title; ``+`` continues the previous line; ``*`` starts a comment
-line; ``;`` and ``$`` followed by a blank start an inline comment; names are case-insensitive (lower-cased
-here, as ngspice does). Top-level ``.param`` lines (outside ``.subckt``) of the netlist and of the files it
-``.include``s are design variables; the first definition of a name gives its default, and
-:meth:`with_params` rewrites every top-level definition (as ngspice's ``alterparam`` does) and overrides an
-included one after its ``.include`` line.
+Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside
+``.subckt``) of the netlist and of the files it ``.include``s are design variables; the first definition of a
+name gives its default, and :meth:`with_params` rewrites every top-level definition (as ngspice's
+``alterparam`` does) and overrides an included one after its ``.include`` line. The included files are read
+once, by :func:`zoaf.deckcheck.walk_includes`, which also checks them.
 
 Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
 :mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept
-in the file but dropped from the replay (:data:`DROPPED_COMMANDS`).
+in the file but dropped from the replay (:data:`zoaf.ngcommands.DROPPED_COMMANDS`).
 
 Example:
     >>> nl = Netlist.read("netlists/two_stage_amp.cir")          # doctest: +SKIP
@@ -38,37 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deckcheck
-from .deckcheck import ANALYSES, REFUSED_COMMANDS, IncludedFile
+from .deckcheck import IncludedFile
+from .decktext import Line, ParamDef, assignments, format_value, logical_lines, physical_spans, quote, substitute
 from .errors import InputError
+from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, normalize_equals, parse_control
 
-__all__ = ["ANALYSES", "DROPPED_COMMANDS", "MEAS_TYPES", "REFUSED_COMMANDS", "Measure", "Netlist",
-           "format_value"]
+__all__ = ["Measure", "Netlist"]
 
-#: ``.meas`` analysis types ngspice 39 accepts.
-MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
-#: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
-#: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
-DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
-                              "wrs2p", "wrnodev", "mdump", "mrdump", "print", "echo", "listing", "show",
-                              "showmod", "rusage", "version", "help", "cd", "setcs", "display", "history",
-                              "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
-#: Control-flow keywords of the ngspice command language (blocks closed by ``end``).
-_BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
-
-_NAME = r"[a-z_][a-z0-9_.]*"
-_ASSIGN = re.compile(rf"(?<![=<>!\w.])({_NAME})\s*=(?!=)")
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-_LET = re.compile(rf"^let\s+({_NAME})\s*=", re.I)
-_EQ_BLANKS = re.compile(r"\s*=\s*")
-_MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({_NAME})\b", re.I)
-
-
-def format_value(value: float) -> str:
-    """A float as ngspice reads it back exactly (Python's shortest round-trip repr, 17 digits at most)."""
-    v = float(value)
-    if v != v or v in (float("inf"), float("-inf")):
-        raise InputError(f"parameter value {value!r} is not a finite number")
-    return repr(v)
+#: An include line: the command word and blanks, the file (quoted or not), what follows (a ``.lib`` section).
+_INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
 
 
 @dataclass(frozen=True)
@@ -79,24 +56,6 @@ class Measure:
     name: str
     text: str   # the statement without the leading dot, lower-cased, one line: "meas ac gain_db max vdb(out)"
     line: int
-
-
-@dataclass
-class _Line:
-    """One logical line: joined continuation lines, comments removed, lower-cased, and where it came from."""
-
-    text: str                 # lower-cased logical text, no comments
-    raw: str                  # original-case logical text, no comments
-    lineno: int               # 1-based number of its first physical line
-    segments: list[tuple[int, int, int]]   # (logical start offset, physical line index, column) per piece
-
-
-@dataclass(frozen=True)
-class _ParamDef:
-    name: str
-    value: str
-    lineno: int
-    spans: tuple[tuple[int, int, int], ...]   # (physical line index, start col, end col) of the value
 
 
 @dataclass
@@ -133,8 +92,8 @@ class Netlist:
     has_end: bool = False
     includes: tuple[IncludedFile, ...] = ()
     _physical: list[str] = field(default_factory=list, repr=False)
-    _logical: list[_Line] = field(default_factory=list, repr=False)
-    _defs: list[_ParamDef] = field(default_factory=list, repr=False)
+    _logical: list[Line] = field(default_factory=list, repr=False)
+    _defs: list[ParamDef] = field(default_factory=list, repr=False)
     _includes: dict[int, tuple[int, int, str]] = field(default_factory=dict, repr=False)  # phys idx -> span
     param_files: dict[str, Path] = field(default_factory=dict)
     _include_defs: dict[int, list[str]] = field(default_factory=dict, repr=False)  # include's last phys idx
@@ -145,6 +104,7 @@ class Netlist:
     _batch_dropped: set[int] = field(default_factory=set, repr=False)   # phys idx left out of batch_deck()
     _control_lines: list[tuple[int, str, tuple[int, ...]]] = field(default_factory=list, repr=False)
     _control_files: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)  # (raw, text)
+    _texts: dict[Path, str] = field(default_factory=dict, repr=False)   # included files' texts, while parsing
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -186,7 +146,7 @@ class Netlist:
         bad = [c for c in text if ord(c) < 32 and c not in "\t\n\r\f\v"]
         if bad:
             raise InputError(f"{p}: not a text file (control character {ord(bad[0]):#04x})")
-        text = _substitute(text, p, placeholders or {})
+        text = substitute(text, p, placeholders or {})
         if not text.strip():
             raise InputError(f"{p}:1: empty netlist")
         nl = cls(path=p, text=text)
@@ -198,9 +158,10 @@ class Netlist:
 
     def _parse(self, allow_shell: bool) -> None:
         # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
-        self.includes = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
+        walk = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
+        self.includes, self._texts = walk.files, walk.texts
         self._physical = self.text.splitlines()
-        self._logical = _logical_lines(self._physical)
+        self._logical = logical_lines(self._physical)
         in_control: int | None = None
         subckt_depth = 0
         for li, ln in enumerate(self._logical):
@@ -232,66 +193,72 @@ class Netlist:
                 self._parse_param(ln)
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
                 raise self._err(ln.lineno, why)
-            elif word in (".meas", ".measure"):
-                self._parse_meas(ln)
-                self._dot_outputs = True
-                if self.measures[-1].analysis == "sp":
-                    self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
-            elif word[1:] in ANALYSES:
-                if "{" in t:
-                    self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
-                                                 "substitutes it while reading the deck)")
-                self.analyses.append(t.strip()[1:])
-                self._drop_session.add(li)
-                self._dot_outputs |= word in (".op", ".tf")
-            elif word in (".print", ".plot", ".four", ".fourier"):
-                self._dot_outputs = True
             elif word in (".include", ".inc", ".lib"):
                 self._parse_include(ln, word)
             elif word == ".end":
                 self.has_end = True
                 break
+            else:
+                self._parse_output(li, ln, word)
         if in_control is not None:
             raise self._err(in_control, ".control block without .endc")
         if not self.has_end:
             raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
+        self._texts = {}                                    # read for the params; not carried to workers
 
-    def _parse_param(self, ln: _Line) -> None:
-        for name, value, start in _assignments(ln, self._err):
-            spans = _physical_spans(ln, start, start + len(value))
-            self._defs.append(_ParamDef(name, value, ln.lineno, spans))
+    def _parse_output(self, li: int, ln: Line, word: str) -> None:
+        """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
+        if word in (".meas", ".measure"):
+            self._parse_meas(ln)
+            self._dot_outputs = True
+            if self.measures[-1].analysis == "sp":
+                self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
+        elif word[1:] in ANALYSES:
+            if "{" in ln.text:
+                self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
+                                             "substitutes it while reading the deck)")
+            self.analyses.append(ln.text.strip()[1:])
+            self._drop_session.add(li)
+            self._dot_outputs |= word in (".op", ".tf")
+        elif word in (".print", ".plot", ".four", ".fourier"):
+            self._dot_outputs = True
+
+    def _parse_param(self, ln: Line) -> None:
+        for name, value, start in assignments(ln, self._err):
+            spans = physical_spans(ln, start, start + len(value))
+            self._defs.append(ParamDef(name, value, ln.lineno, spans))
             if name not in self.params:
                 self.params[name] = ln.raw[start:start + len(value)]
                 self.param_lines[name] = ln.lineno
 
-    def _parse_meas(self, ln: _Line) -> None:
+    def _parse_meas(self, ln: Line) -> None:
         parts = ln.text.split()
         if len(parts) < 3:
             raise self._err(ln.lineno, f"incomplete .meas statement: {ln.raw.strip()!r}")
         kind, name = parts[1], parts[2]
         if kind not in MEAS_TYPES:
             raise self._err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
-        if not re.fullmatch(_NAME, name):
+        if not re.fullmatch(NAME, name):
             raise self._err(ln.lineno, f"bad .meas result name {name!r}")
-        self.measures.append(Measure(kind, name, _EQ_BLANKS.sub("=", "meas " + " ".join(parts[1:])), ln.lineno))
+        self.measures.append(Measure(kind, name, normalize_equals("meas " + " ".join(parts[1:])), ln.lineno))
 
-    def _parse_include(self, ln: _Line, word: str, params: bool = True) -> None:
-        m = re.match(r"\s*\S+\s+(\"[^\"]*\"|'[^']*'|\S+)(\s+\S+)?", ln.raw)
+    def _parse_include(self, ln: Line, word: str, params: bool = True) -> None:
+        m = _INCLUDE.match(ln.raw)
         if not m:
             raise self._err(ln.lineno, f"{word} needs a file name")
-        if word == ".lib" and m.group(2) is None:
+        if word == ".lib" and not m.group(3).strip():
             return                                          # ".lib section" ... ".endl": a section definition
-        target = m.group(1).strip("\"'")
+        target = m.group(2).strip("\"'")
         resolved = self.resolve(target)
         if not resolved.is_file():
             raise self._err(ln.lineno, f"{word} file not found: {target} (looked for {resolved})")
-        spans = _physical_spans(ln, m.start(1), m.end(1))
+        spans = physical_spans(ln, m.start(2), m.end(2))
         if len(spans) == 1:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if word != ".lib" and params:
             names = []
-            for name, (value, file) in _included_params(resolved).items():
+            for name, (value, file) in self._included_params(resolved.resolve()).items():
                 names.append(name)
                 if name not in self.params:
                     self.params[name] = value
@@ -299,51 +266,53 @@ class Netlist:
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
 
-    def _parse_control_include(self, ln: _Line, word: str) -> None:
+    def _parse_control_include(self, ln: Line, word: str) -> None:
         """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),
         and :meth:`batch_deck` inlines it, so that the commands zoaf never runs can be left out."""
         self._parse_include(ln, word, params=False)
         path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
         if path is None:
             return
-        lines = _logical_lines([""] + path.read_text(errors="replace").splitlines())[1:]
+        lines = logical_lines([""] + self._texts[path.resolve()].splitlines())[1:]
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
-        t = Path(os.path.expanduser(target))
-        return t if t.is_absolute() else (self.path.parent / t)
+        return deckcheck.resolve(self.path.parent, target)
 
     def _parse_control(self, allow_shell: bool) -> None:
+        block = parse_control(self._control_lines, err=self._err,
+                              problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
+        self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
+        self.faithful_reasons.extend(block.faithful_reasons)
+        self._batch_dropped = block.batch_dropped
+
+    def _included_params(self, path: Path) -> dict[str, tuple[str, Path]]:
+        """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of
+        the files it includes in turn (first definition wins), from the texts :func:`deckcheck.walk_includes`
+        read (it refused missing files and cycles)."""
+        out: dict[str, tuple[str, Path]] = {}
         depth = 0
-        for lineno, t, idxs in self._control_lines:
-            if (why := deckcheck.command_problem(t, allow_shell=allow_shell)) is not None:
-                raise self._err(lineno, why)
-            word = t.split(None, 1)[0]
-            base = word[4:] if word.startswith("pre_") else word
-            if base.startswith("."):
-                self.faithful_reasons.append(f"line {lineno}: {word} inside .control (ngspice applies it while "
-                                             "reading the deck)")
-            if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
-                self.control_quits |= base in ("quit", "exit")
-                if _batch_drops(t):
-                    self._batch_dropped.update(idxs)
-                continue
-            if base in ("meas", "measure"):
-                t = _EQ_BLANKS.sub("=", t)      # as ngspice does to every deck line
-            if base in _BLOCK_OPEN:
+
+        def err(lineno: int, what: str) -> InputError:
+            return InputError(f"{path}:{lineno - 1}: {what}")
+
+        for ln in logical_lines([""] + self._texts.get(path, "").splitlines())[1:]:
+            words = ln.text.split()
+            word = words[0] if words else ""
+            if word == ".subckt":
                 depth += 1
-            elif base == "end":
-                depth -= 1
-            self.control.append(t)
-            m = _LET.match(t) or _MEAS_CMD.match(t)
-            if m:
-                name = m.group(m.lastindex or 1)
-                if name not in self.control_names:
-                    self.control_names.append(name)
-        if depth > 0:
-            raise self._err(self._control_lines[-1][0], "unterminated if/while/repeat block in .control")
+            elif word == ".ends":
+                depth = max(0, depth - 1)
+            elif depth == 0 and word.startswith(".param"):
+                for name, value, _ in assignments(ln, err):
+                    out.setdefault(name, (value, path))
+            elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
+                target = deckcheck.resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'"))
+                for name, found in self._included_params(target.resolve()).items():
+                    out.setdefault(name, found)
+        return out
 
     # ------------------------------------------------------------------ views
     @property
@@ -395,7 +364,7 @@ class Netlist:
     def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
         """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
         (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
-        inline = {idx: "\n".join(("* zoaf: " if _batch_drops(text) else "") + raw for raw, text in lines)
+        inline = {idx: "\n".join(("* zoaf: " if batch_drops(text) else "") + raw for raw, text in lines)
                   for idx, lines in self._control_files.items()}
         return self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
 
@@ -417,7 +386,7 @@ class Netlist:
                     edits.setdefault(idx, []).append((c0, c1, new[d.name] if first else ""))
                     first = False
         for idx, (c0, c1, target) in self._includes.items():
-            edits.setdefault(idx, []).append((c0, c1, _quote(target)))
+            edits.setdefault(idx, []).append((c0, c1, quote(target)))
         for idx, es in edits.items():
             s = lines[idx]
             for c0, c1, rep in sorted(es, reverse=True):
@@ -446,143 +415,10 @@ class Netlist:
             raw = ln.raw
             word = ln.text.split(None, 1)[0]
             if word in (".include", ".inc", ".lib"):
-                m = re.match(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", raw)
+                m = _INCLUDE.match(raw)
                 if m and not (word == ".lib" and not m.group(3).strip()):
-                    raw = m.group(1) + _quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
+                    raw = m.group(1) + quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
             out.append(raw.strip())
             if word == ".end":
                 break
         return out
-
-
-# ---------------------------------------------------------------------- helpers
-def _substitute(text: str, path: Path, placeholders: Mapping[str, str]) -> str:
-    def sub(m: re.Match[str]) -> str:
-        key = m.group(1)
-        if key not in placeholders:
-            lineno = text.count("\n", 0, m.start()) + 1
-            raise InputError(f"{path}:{lineno}: unknown placeholder {{{{{key}}}}} "
-                             f"(known: {', '.join(sorted(placeholders)) or 'none'})")
-        return str(placeholders[key])
-    return _PLACEHOLDER.sub(sub, text)
-
-
-def _quote(p: str) -> str:
-    return f'"{p}"'
-
-
-def _strip_comment(s: str) -> str:
-    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
-    quote = ""
-    for i, c in enumerate(s):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c == ";":
-            return s[:i]
-        elif c == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"):
-            return s[:i]
-    return s
-
-
-def _logical_lines(physical: list[str]) -> list[_Line]:
-    out: list[_Line] = []
-    for idx, line in enumerate(physical):
-        if idx == 0:
-            out.append(_Line(line.lower(), line, 1, [(0, 0, 0)]))
-            continue
-        stripped = line.lstrip()
-        if not stripped or stripped.startswith("*"):
-            continue
-        body = _strip_comment(line).rstrip()
-        if stripped.startswith("+") and len(out) > 1:
-            col = len(line) - len(stripped) + 1
-            prev = out[-1]
-            piece = " " + body[col:]
-            prev.segments.append((len(prev.raw) + 1, idx, col))
-            prev.raw += piece
-            prev.text += piece.lower()
-            continue
-        out.append(_Line(body.lower(), body, idx + 1, [(0, idx, 0)]))
-    return out
-
-
-def _physical_spans(ln: _Line, start: int, end: int) -> tuple[tuple[int, int, int], ...]:
-    """Map logical offsets [start, end) of ``ln.raw`` to (physical line index, col0, col1) pieces."""
-    spans = []
-    segs = ln.segments + [(len(ln.raw) + 1, -1, 0)]
-    for (s0, idx, col), (s1, _, _) in zip(segs, segs[1:]):
-        a, b = max(start, s0), min(end, s1 if s1 <= len(ln.raw) else len(ln.raw))
-        if a < b:
-            spans.append((idx, col + a - s0, col + b - s0))
-    return tuple(spans)
-
-
-def _batch_drops(command: str) -> bool:
-    """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
-    replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
-    the results."""
-    word = command.split(None, 1)[0] if command.split() else ""
-    base = word[4:] if word.startswith("pre_") else word
-    return base in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
-
-
-def _assignments(ln: _Line, err) -> list[tuple[str, str, int]]:
-    """The ``name=value`` pairs of a ``.param`` line: (lower-case name, value text, its offset in ``ln.raw``)."""
-    body_start = len(".param")
-    while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
-        body_start += 1
-    body = ln.text[body_start:]
-    matches = list(_ASSIGN.finditer(body))
-    if not matches or body[:matches[0].start()].strip():
-        raise err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
-    out = []
-    for k, m in enumerate(matches):
-        v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
-        raw_val = body[m.end():v1]
-        value = raw_val.strip().rstrip(",").strip()
-        if not value:
-            raise err(ln.lineno, f".param {m.group(1)} has no value")
-        start = body_start + m.end() + len(raw_val) - len(raw_val.lstrip())
-        out.append((m.group(1), ln.raw[start:start + len(value)], start))
-    return out
-
-
-def _included_params(path: Path, seen: frozenset[Path] = frozenset()) -> dict[str, tuple[str, Path]]:
-    """Top-level ``.param`` name -> (value text, file) of an ``.include``d file and of the files it includes
-    in turn (relative paths against the including file's folder, as ngspice resolves them; first definition
-    wins).
-
-    An unreadable file or an include cycle gives nothing here (:func:`deckcheck.walk_includes` refuses both).
-    """
-    path = path.resolve()
-    if path in seen:
-        return {}
-    try:
-        physical = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return {}
-    out: dict[str, tuple[str, Path]] = {}
-    depth = 0
-
-    def err(lineno: int, what: str) -> InputError:
-        return InputError(f"{path}:{lineno - 1}: {what}")
-
-    for ln in _logical_lines([""] + physical)[1:]:
-        words = ln.text.split()
-        word = words[0] if words else ""
-        if word == ".subckt":
-            depth += 1
-        elif word == ".ends":
-            depth = max(0, depth - 1)
-        elif depth == 0 and word.startswith(".param"):
-            for name, value, _ in _assignments(ln, err):
-                out.setdefault(name, (value, path))
-        elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
-            target = Path(os.path.expanduser(ln.raw.split(None, 1)[1].strip().strip("\"'")))
-            nested = _included_params(target if target.is_absolute() else path.parent / target, seen | {path})
-            for name, found in nested.items():
-                out.setdefault(name, found)
-    return out

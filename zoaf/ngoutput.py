@@ -21,7 +21,7 @@ _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operat
                          "no convergence", "analysis not run", "no data saved")
 _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
 #: Lines that contain a trigger word but are harmless.
-_BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
+BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
            "circuit:", "reset re-loads circuit", "trying gmin")   # ngspice recovers after a failed gmin step   # the last two echo the netlist's title, which may say "error"
 #: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
 #: (``.meas`` may follow it with ``at=``, ``from=`` ...).
@@ -41,7 +41,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     lines = [ln for ln in lines if ln.strip()]
     low = [ln.lower() for ln in lines]
     bad = [i for i, s in enumerate(low)
-           if (not s.lstrip().startswith(_BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
+           if (not s.lstrip().startswith(BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
     hits = [i for i in bad if any(w in low[i] for w in ("error", "fail", "abort", "not parsed", "cannot",
                                                         "too small", "transient op started",
                                                         "could not find", "out of interval", "undefined",
@@ -70,7 +70,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
 _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
-                        r"undefined parameter|cannot compute substitute|out of interval|insertnumber: fails|"
+                        r"undefined parameter|expression err|cannot compute substitute|out of interval|insertnumber: fails|"
                         r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 

@@ -8,8 +8,8 @@ values and objective, which a constraint-aware method models separately and any 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -75,8 +75,18 @@ class Result:
                 f"       x: {x}\n    nfev: {self.nfev}\n     nit: {self.nit}")
 
 
+def total_violation(c: np.ndarray) -> np.ndarray:
+    """Per row of a normalized constraint matrix, the summed violation ``sum(max(c, 0))`` (``+inf`` if failed)."""
+    return np.sum(np.maximum(np.asarray(c, dtype=float), 0.0), axis=1)
+
+
+def settings(config: Any) -> dict[str, Any]:
+    """A config dataclass's fields as plain values (enums by value), as reports show them."""
+    return {f.name: (v.value if isinstance(v := getattr(config, f.name), enum.Enum) else v) for f in fields(config)}
+
+
 class Optimizer:
-    """Base of every method. Subclasses implement ``_ask(n)`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
+    """Base of every method. Subclasses implement ``_ask()`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
 
     Args:
         dim: number of box coordinates.
@@ -88,6 +98,8 @@ class Optimizer:
     """
 
     name = "base"
+    #: The method's settings: a frozen dataclass whose defaults are the documented configuration.
+    config_class: ClassVar[type | None] = None
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None) -> None:
@@ -110,6 +122,23 @@ class Optimizer:
         self._phase = "init"
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
 
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The default settings (the config dataclass's fields), as the comparison report's footer lists them."""
+        return {} if cls.config_class is None else settings(cls.config_class())
+
+    @property
+    def integer_levels(self) -> np.ndarray:
+        """Per coordinate, the number of equal box cells of an integer axis (0 for a continuous one).
+
+        For a linear integer parameter with L values the box is cut into L equal cells (``unit_steps = 1/L``),
+        so cell k of ``[k/L, (k+1)/L)`` is the k-th value: a library that declares integers sees exactly those L
+        levels. For a log-scaled integer the cells are unequal; ``floor(1/unit_step)`` equal cells are each
+        at least one integer wide, so no level a library asks for is a duplicate (some large values are skipped).
+        """
+        s = self.unit_steps
+        return np.where(s > 0, np.floor(1.0 / np.where(s > 0, s, 1.0) + 1e-9), 0).astype(int)
+
     # -- public protocol -------------------------------------------------------------------------------
     @property
     def remaining(self) -> int:
@@ -130,11 +159,11 @@ class Optimizer:
         """What the method is doing now (shown in progress displays and recorded in the history)."""
         return self._phase
 
-    def ask(self, n: int | None = None) -> np.ndarray:
+    def ask(self) -> np.ndarray:
         """Points to simulate next, shape (k, dim), inside the box, k >= 1 and k <= the budget left."""
         if self.done:
             raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
-        x = np.atleast_2d(np.asarray(self._ask(n), dtype=float))
+        x = np.atleast_2d(np.asarray(self._ask(), dtype=float))
         if x.shape[1] != self.dim or len(x) == 0:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
         return np.clip(x[: self.remaining], 0.0, 1.0)
@@ -177,7 +206,7 @@ class Optimizer:
         self._tell(x, f, c, objective)
 
     # -- to implement ----------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
+    def _ask(self) -> np.ndarray:
         raise NotImplementedError
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .history import Record  # noqa: E402
-from .spec import INFEASIBLE_OFFSET  # noqa: E402
+from .problem import INFEASIBLE_OFFSET  # noqa: E402
 from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: E402
 
 

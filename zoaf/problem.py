@@ -49,11 +49,18 @@ class Parameter:
             raise InputError(f"parameter {self.name!r}: scale must be 'lin' or 'log', got {self.scale!r}")
         if self.scale == "log" and self.lo <= 0:
             raise InputError(f"parameter {self.name!r}: log scale needs lo > 0, got lo={self.lo:g}")
+        if not math.isfinite(self.hi - self.lo):   # the box maps onto lo + u * (hi - lo)
+            raise InputError(f"parameter {self.name!r}: the span hi - lo of {self.lo:g}..{self.hi:g} overflows "
+                             f"a float; narrow the bounds")
         if self.integer and (self.lo != round(self.lo) or self.hi != round(self.hi)):
             raise InputError(f"parameter {self.name!r}: integer bounds must be integers, got {self.lo:g}..{self.hi:g}")
-        if self.init is not None and not self.lo <= self.init <= self.hi:
+        if self.init is not None and not self.admits(self.init):
             raise InputError(
                 f"parameter {self.name!r}: init={self.init:g} lies outside [{self.lo:g}, {self.hi:g}]")
+
+    def admits(self, value: float, *, exact: bool = False) -> bool:
+        """Whether ``value`` lies within the bounds (``exact``: and is a whole number for an integer parameter)."""
+        return self.lo <= value <= self.hi and not (exact and self.integer and value != round(value))
 
     def _span(self) -> tuple[float, float]:
         # Integers: the box covers [lo - 0.5, hi + 0.5] so that every integer gets an equal share of it.
@@ -231,6 +238,11 @@ class Problem:
         from .evaluate import Evaluator
 
         return Evaluator(self, **options)
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        """Measures the FoM is made of: a best point without one of them is no sizing found (none here)."""
+        return ()
 
     def metadata(self) -> dict[str, Any]:
         """What identifies this problem in a history (checked on resume)."""

@@ -18,6 +18,12 @@ _METHODS: dict[str, str] = {
     "cma": "zoaf.baselines.cmaes:CMA",
     "cma-warm": "zoaf.baselines.cmaes:WarmCMA",
     "de": "zoaf.baselines.de:DE",
+    # external peers (the [peers] extra): each library run as its users would, constraints in its own form
+    "ngopt": "zoaf.baselines.nevergrad_peers:NGOpt",
+    "ngcma": "zoaf.baselines.nevergrad_peers:NGCMA",
+    "tpe": "zoaf.baselines.optuna_peer:TPE",
+    "cobyqa": "zoaf.baselines.cobyqa_peer:COBYQA",
+    "nomad": "zoaf.baselines.nomad_peer:NOMAD",
 }
 
 

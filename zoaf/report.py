@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 from .errors import InputError
 from .plots import plot_summary
-from .spec import INFEASIBLE_OFFSET
+from .problem import INFEASIBLE_OFFSET
 from .stats import REFERENCE, ObjectiveSummary, RunData, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
@@ -116,25 +116,19 @@ def machine() -> dict[str, Any]:
 
 
 def method_settings(name: str) -> dict[str, Any]:
-    """A method's documented defaults: the baselines' ``describe()``, ZOAF's ``ZOAFConfig`` fields."""
-    from dataclasses import fields as dc_fields
-
+    """A method's default settings: the fields of its config dataclass (ZOAF's ``ZOAFConfig``)."""
     from . import registry
+    from .optim import settings
 
     try:
         cls = registry.get(name)
     except Exception as e:  # noqa: BLE001 - a missing optional dependency must not stop a report
         return {"unavailable": f"{type(e).__name__}: {e}"}
-    if hasattr(cls, "describe"):
-        return dict(cls.describe())
-    if hasattr(cls, "defaults"):
-        return dict(cls.defaults)
     if name == "zoaf":
         from .zo.config import ZOAFConfig
 
-        cfg = ZOAFConfig()
-        return {f.name: getattr(cfg, f.name) for f in dc_fields(cfg)}
-    return {}
+        return settings(ZOAFConfig())
+    return cls.describe()
 
 
 # -- the report ----------------------------------------------------------------------------------------------

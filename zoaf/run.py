@@ -7,7 +7,7 @@ interrupted run ends exactly where the uninterrupted one would.
 """
 from __future__ import annotations
 
-import json
+import functools
 import platform
 import sys
 import time
@@ -23,6 +23,7 @@ from .evaluate import Evaluator
 from .history import History, Record, RunMeta
 from .optim import Optimizer, Result, StopReason
 from .problem import FunctionProblem, Problem, scipy_constraints
+from .rundir import run_directory, write_run_dir
 
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
 MAX_FREE_BATCHES = 200
@@ -62,18 +63,26 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
                       else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
+    if any(m not in o.measures for m in problem.needed) and stop not in (None, StopReason.INTERRUPTED):
+        stop = StopReason.FAILED      # the best point lacks a measure its FoM needs: no sizing was found
     x = np.array([best.params[n] for n in problem.names], dtype=float)
     return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
                   measures=o.measures, feasible=o.feasible, objective=o.objective,
                   constr=np.array(o.constraints, dtype=float), method=method, seed=seed, history=records, **counts)
 
 
-def _check_resume(history: History, expected: RunMeta) -> None:
-    found = history.meta()
-    for key, value in expected.as_json().items():
-        if value != found.get(key):
-            raise InputError(f"{history.path}: cannot resume: {key} differs from the recorded run "
-                             f"(recorded {found.get(key)!r}, now {value!r})")
+def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> RunMeta:
+    """What must match for a resume (problem identity, method, budget, seed, options)."""
+    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)})
+
+
+def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
+    """Refuse to resume the run recorded in ``history`` as another one (the first field that differs)."""
+    if recorded is None:
+        raise InputError(f"{history}: no run metadata: nothing to resume")
+    for key, then, now in expected.differences(recorded)[:1]:
+        raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
+                         f"(recorded {then!r}, now {now!r})")
 
 
 def _tell(opt: Optimizer, u: np.ndarray, batch: list[Record], m: int) -> None:
@@ -89,17 +98,12 @@ def _tell(opt: Optimizer, u: np.ndarray, batch: list[Record], m: int) -> None:
 
 
 def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
-    if outdir is not None:
-        if not resume and (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
-        if resume and not (outdir / "history.db").exists():
-            raise InputError(f"{outdir}: nothing to resume (no history.db)")
-        outdir.mkdir(parents=True, exist_ok=True)
+    """The run's history (in memory without a run directory), checked for a resume or started."""
     hist = History(None if outdir is None else outdir / "history.db")
     try:
         if resume:
             hist.check_resumable()
-            _check_resume(hist, meta)
+            check_resume(hist.path, hist.run_meta(), meta)
         else:
             hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
                          machine=platform.platform(), started=time.time())
@@ -109,6 +113,18 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
     return hist
 
 
+def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Run ``optimize`` inside its checked and locked run directory (``rundir.run_directory``), if it has one."""
+    @functools.wraps(run)
+    def wrapper(problem: Problem, *, out: str | Path | None = None, resume: bool = False, **kw: Any) -> Result:
+        if out is None:
+            return run(problem, resume=resume, **kw)
+        with run_directory(out, resume) as outdir:
+            return run(problem, out=outdir, resume=resume, **kw)
+    return wrapper
+
+
+@_in_run_directory
 def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, method: str = "zoaf",
              workers: int = 0, out: str | Path | None = None, resume: bool = False,
              evaluator: Evaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
@@ -126,10 +142,12 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     """
     if budget < 1:
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    if seed is not None and seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
-    outdir = None if out is None else Path(out)
-    with _open_history(outdir, resume, RunMeta(problem.metadata(), method, budget, seed, options)) as hist:
+    outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
+    with _open_history(outdir, resume, run_metadata(problem, method, budget, seed, options)) as hist:
         ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)
         records: list[Record] = []
@@ -171,26 +189,6 @@ def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record]
     except KeyboardInterrupt:
         return StopReason.INTERRUPTED
     return opt.stop_reason
-
-
-def result_dict(result: Result) -> dict[str, Any]:
-    """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
-    return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
-            "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
-            "nfev": result.nfev, "sizings": len(result.history), "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
-            "params": result.params, "measures": result.measures, "objective": result.objective,
-            "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv,
-            "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
-
-
-def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
-    from .plots import plot_convergence   # matplotlib only when a run directory is written
-
-    (outdir / "result.json").write_text(json.dumps(result_dict(result), indent=2, default=float) + "\n")
-    for name, text in (problem.artifacts(result.params) if result.params else {}).items():
-        (outdir / name).write_text(text)
-    plot_convergence(result.history, outdir / "convergence.png",
-                     f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
 
 
 def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, seed: int | None = None,

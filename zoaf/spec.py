@@ -1,6 +1,6 @@
 """The spec sidecar ``<stem>.toml``: design variables, measures, objectives and constraints.
 
-Format (DESIGN.md)::
+Format::
 
     title = "Two-stage Miller OTA"
     pdk = "sky130"            # optional: the netlist's {{sky130}} placeholder points at the installed PDK
@@ -29,16 +29,20 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from . import units
 from .errors import InputError
+from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import MonteCarlo, parse_montecarlo
-from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score, squash  # noqa: F401 (re-exported)
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
+
+#: A spec is a page of TOML: more is not one (and is not read into memory).
+MAX_SPEC_BYTES = 2**20
+
 
 @dataclass(frozen=True)
 class Constraint:
@@ -148,11 +152,16 @@ class Spec:
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
         try:
-            raw = path.read_bytes()
+            if path.exists() and not (path.is_file() or path.is_dir()):   # a FIFO blocks, /dev/zero never ends
+                raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
+            with path.open("rb") as f:
+                raw = f.read(MAX_SPEC_BYTES + 1)
         except FileNotFoundError:
             raise InputError(f"{path}: spec file not found (give one with --spec)") from None
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
+        if len(raw) > MAX_SPEC_BYTES:
+            raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec")
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)

@@ -1,6 +1,6 @@
 """Simulate a netlist with ngspice: in-process (:class:`SpiceSession`) or as a subprocess (:func:`run_batch`).
 
-:class:`SpiceSession` drives libngspice (through PySpice's ``NgSpiceShared``) in this process: the netlist is
+:class:`SpiceSession` drives libngspice (through :mod:`zoaf.ngbinding`) in this process: the netlist is
 loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
 (``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
 decks. There is one libngspice per process: sessions share it, a new session
@@ -32,30 +32,26 @@ Example:
 """
 from __future__ import annotations
 
-import logging
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
-from .netlist import ANALYSES, Netlist
-from .ngoutput import batch_results, classify, printed_results, split_measurements, strip_prefix
+from . import ngbinding
+from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError,
+                     Timeout)
+from .netlist import Netlist
+from .ngbinding import NgSpice
+from .ngcommands import ANALYSES, block_depth_change, defined_name
+from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements
 
-__all__ = ["DEFAULT_TIMEOUT", "SpiceSession", "classify", "run_batch", "shared_ngspice"]
+__all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
-#: Default wall-clock limit of one evaluation, seconds.
-DEFAULT_TIMEOUT = 60.0
-#: Plot-name prefixes each analysis creates (``noise`` makes two plots; ``noise`` prefix covers both).
-_PLOT_PREFIX = {"op": "op", "ac": "ac", "dc": "dc", "tran": "tran", "noise": "noise", "sp": "sp", "pz": "pz",
-                "tf": "tf", "sens": "sens", "disto": "disto", "pss": "pss", "hb": "hb"}
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
 MEAS_PRECISION = "16"
@@ -64,86 +60,48 @@ MEAS_PRECISION = "16"
 SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 _HISTORY_EVERY = 100
-_log = logging.getLogger(__name__)
+#: The variables ngspice has before any deck (:func:`_forget_previous_deck` keeps only these).
+_BASELINE_VARS: set[str] = set()
 
 
 # ---------------------------------------------------------------------- the process's libngspice
-_SHARED = None
-_SHARED_LOCK = threading.Lock()
+def shared_ngspice() -> NgSpice:
+    """The process's libngspice, set up for sessions on first use. Raises ImportError/OSError without it."""
+    # Read by ngspice at each `.meas`; a subprocess `ngspice -b` (run_batch) inherits it.
+    os.environ["NGSPICE_MEAS_PRECISION"] = MEAS_PRECISION
+    return ngbinding.shared(_setup)
 
 
-def shared_ngspice():
-    """The process's one libngspice instance (created on first use). Raises ImportError/OSError without it."""
-    global _SHARED
-    with _SHARED_LOCK:
-        if _SHARED is None:
-            logging.getLogger("PySpice").setLevel(logging.CRITICAL)   # "Unsupported Ngspice version 39"
-            from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
-
-            class _Ng(NgSpiceShared):
-                """Captures output lines itself (PySpice's lists grow forever) and signals bg-thread ends."""
-
-                def __init__(self) -> None:
-                    self.lines: list[str] = []
-                    self.bg_done = threading.Event()
-                    super().__init__(ngspice_id=0, send_data=False)
-
-                @staticmethod
-                def _send_char(message_c, ngspice_id, user_data):   # type: ignore[override]
-                    self = ffi.from_handle(user_data)
-                    self.lines.append(ffi.string(message_c).decode("utf-8", "replace"))
-                    return 0
-
-                @staticmethod
-                def _send_stat(message, ngspice_id, user_data):     # type: ignore[override]
-                    return 0
-
-                @staticmethod
-                def _background_thread_running(no_bg, ngspice_id, user_data):  # type: ignore[override]
-                    # ngspice calls this with False when its thread starts and True when it ends.
-                    if no_bg:
-                        ffi.from_handle(user_data).bg_done.set()
-                    return 0
-
-                def _get_version(self) -> None:   # PySpice's uses exec_command; we need nothing from it
-                    self._ngspice_version = 39
-                    self._has_xspice = self._has_cider = True
-                    self._extensions = []
-
-            # Read by ngspice at each `.meas`; a subprocess `ngspice -b` (run_batch) inherits it.
-            os.environ["NGSPICE_MEAS_PRECISION"] = MEAS_PRECISION
-            ng = _Ng()
-            ng.ffi = ffi
-            _SHARED = ng
-            _command(ng, "set num_threads=1")
-            # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that
-            # may "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns
-            # the fallback off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives
-            # `reset`; "Transient op started" is still classified as a failure, should it appear.
-            _command(ng, "optran 1 1 1 0 0 0")
-            _command(ng, "set nomoremode")
-            _command(ng, f"set history={_HISTORY_EVERY}")
-            ng.baseline_vars = _variables(ng)
-        return _SHARED
+def _setup(ng: NgSpice) -> None:
+    ng.command("set num_threads=1")
+    # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
+    # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
+    # off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives `reset`; "Transient op
+    # started" is still classified as a failure, should it appear.
+    ng.command("optran 1 1 1 0 0 0")
+    ng.command("set nomoremode")
+    ng.command(f"set history={_HISTORY_EVERY}")
+    _BASELINE_VARS.update(ng.variables())
 
 
-def _command(ng, command: str) -> list[str]:
-    """Send one command; return its output lines without ``stdout``/``stderr`` prefixes."""
-    ng.lines = []
-    ng._ngspice_shared.ngSpice_Command(command.encode())
-    return strip_prefix(ng.lines)
-
-
-def _variables(ng) -> set[str]:
-    """Names of ngspice's front-end variables (``set`` with no argument lists them, ``* name`` for read-only)."""
-    return {ln.lstrip("* ").split("\t")[0].split()[0] for ln in _command(ng, "set") if ln.strip()}
-
-
-def _forget_previous_deck(ng) -> None:
+def _forget_previous_deck(ng: NgSpice) -> None:
     """Unset the variables an earlier deck's ``.options``/``.control`` left behind (sky130's ``scale=1e-6``
     would shrink every device of the next circuit loaded in this process a millionfold)."""
-    for name in sorted(_variables(ng) - ng.baseline_vars):
-        _command(ng, f"unset {name}")
+    for name in sorted(ng.variables() - _BASELINE_VARS):
+        ng.command(f"unset {name}")
+
+
+def _why(lines: list[str], name: str) -> str:
+    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
+    it when that says why ("out of interval"), never a background-thread note."""
+    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
+    at = next((i for i, s in enumerate(said) if name in s.split()), None)
+    if at is None:
+        return "no result"
+    before = said[at - 1] if at > 0 else ""
+    if before and "=" not in before and not before.lower().startswith("measurements for"):
+        return f"{before} ({said[at]})"
+    return said[at]
 
 
 # ---------------------------------------------------------------------- the session
@@ -164,10 +122,11 @@ class SpiceSession:
         self.netlist = netlist if isinstance(netlist, Netlist) else Netlist.read(netlist)
         self.timeout = timeout
         self.evaluations = 0
-        self._ng = None
+        self._ng: NgSpice | None = None
         self._loaded = False
         self._current: dict[str, str] = {}      # param -> value text now in ngspice's deck
         self._broken: ParseError | None = None
+        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -186,18 +145,12 @@ class SpiceSession:
         if prev is not None and prev._loaded:
             prev.close()
         _forget_previous_deck(ng)
-        _command(ng, "set ngbehavior=hsa")
+        ng.command("set ngbehavior=hsa")
         if self.netlist.faithful_reasons:
             self._loaded = True                   # the deck is loaded afresh by each evaluation
             SpiceSession._active = self
             return
-        deck = self.netlist.session_deck()
-        ffi = ng.ffi
-        keep = [ffi.new("char[]", line.encode()) for line in deck]
-        arr = ffi.new("char*[]", keep + [ffi.NULL])
-        ng.lines = []
-        rc = ng._ngspice_shared.ngSpice_Circ(arr)
-        out = strip_prefix(ng.lines)
+        rc, out = ng.load(self.netlist.session_deck())
         err = classify(out, context=f"loading {self.netlist.path}", default=ParseError)
         if rc != 0 or err is not None or not any(s.startswith("Circuit:") for s in out):
             if not isinstance(err, ParseError):
@@ -214,56 +167,25 @@ class SpiceSession:
     def close(self) -> None:
         """Remove this session's circuit from libngspice (the library itself stays for the next session)."""
         if self._loaded and self._ng is not None:
-            _command(self._ng, "destroy all")
-            _command(self._ng, "remcirc")
+            self._ng.command("destroy all")
+            self._ng.command("remcirc")
         self._loaded = False
         if SpiceSession._active is self:
             SpiceSession._active = None
 
     # -- commands
     def _cmd(self, command: str) -> list[str]:
-        return _command(self._ng, command)
-
-    def _vec(self, name: str) -> np.ndarray | None:
-        ffi, lib = self._ng.ffi, self._ng._ngspice_shared
-        vi = lib.ngGet_Vec_Info(name.encode())
-        if vi == ffi.NULL:
-            return None
-        n = vi.v_length
-        if vi.v_compdata != ffi.NULL:
-            return np.frombuffer(ffi.buffer(vi.v_compdata, 16 * n), np.complex128).copy()
-        if vi.v_realdata == ffi.NULL:
-            return None
-        return np.frombuffer(ffi.buffer(vi.v_realdata, 8 * n), np.float64).copy()
-
-    def _plot(self) -> str:
-        return self._ng.ffi.string(self._ng._ngspice_shared.ngSpice_CurPlot()).decode()
+        return self._ng.command(command)
 
     def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
         """Run one analysis command, in ngspice's background thread when there is a deadline."""
         if deadline is None:
             return self._cmd(command)
-        ng = self._ng
-        lib = ng._ngspice_shared
-        ng.bg_done.clear()
-        ng.lines = []
-        lib.ngSpice_Command(("bg_" + command).encode())
-        if not ng.bg_done.wait(max(0.0, deadline - time.monotonic())):
-            lib.ngSpice_Command(b"bg_halt")
-            ng.bg_done.wait(10.0)
-            out = strip_prefix(ng.lines)
-            self._settle()
+        finished, out = self._ng.background(command, deadline - time.monotonic())
+        if not finished:
             raise Timeout(f"{command}: still running after the {self.timeout:g} s limit (halted)",
                           "\n".join(out))
-        self._settle()
-        return strip_prefix(ng.lines)
-
-    def _settle(self) -> None:
-        lib = self._ng._ngspice_shared
-        for _ in range(10000):          # the thread calls back just before it exits
-            if not lib.ngSpice_running():
-                return
-            time.sleep(1e-4)
+        return out
 
     # -- evaluation
     def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None
@@ -330,7 +252,7 @@ class SpiceSession:
             raise err
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
+        self._missing = []
         if nl.control_runs_analyses:
             self._replay_control(results, where, deadline)
         else:
@@ -364,29 +286,27 @@ class SpiceSession:
     def _analysis(self, command: str, results: dict[str, float], deadline: float | None) -> None:
         """Run one analysis; take the results its ``.meas`` cards print (ngspice runs them after it)."""
         kind = command.split(None, 1)[0]
-        before = self._plot()
+        before = self._ng.current_plot()
         out, meas = split_measurements(self._run_analysis(command, deadline))
         err = classify(out, context=command, default=ConvergenceError)
         if err is not None:
             raise err
-        plot = self._plot()
-        prefix = _PLOT_PREFIX.get(kind, kind)
-        if not plot.startswith(prefix) or (plot == before and kind != "op"):
+        plot = self._ng.current_plot()
+        if not plot.startswith(kind) or (plot == before and kind != "op"):
             raise ConvergenceError(f"{command}: produced no {kind} plot (current plot {plot!r})",
                                    "\n".join(out))
-        mine = [m for m in self.netlist.measures if m.analysis == prefix]
+        mine = [m for m in self.netlist.measures if m.analysis == kind]
         results.update(printed_results(meas, [m.name for m in mine]))
         for m in mine:
-            if prefix == "sp":
+            if kind == "sp":
                 # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
                 meas = self._cmd("meas ac " + m.text.split(None, 2)[2])
-                value = self._vec(m.name)
+                value = self._ng.vector(m.name)
                 if value is not None and value.size:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                reason = next((s.strip() for s in meas if m.name in s.split()), "no result")
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {reason}",
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {_why(meas, m.name)}",
                                       "\n".join(meas)))
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
@@ -408,15 +328,11 @@ class SpiceSession:
                 self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
             elif err is not None:
                 raise err
-            if word in ("if", "while", "repeat", "dowhile", "foreach"):
-                depth += 1
-            elif word == "end":
-                depth -= 1
-            m = re.match(r"^(?:let\s+([a-z_][\w.]*)\s*=|meas(?:ure)?\s+[a-z]+\s+([a-z_][\w.]*))", c)
-            if m:
-                pending.append(m.group(1) or m.group(2))
+            depth += block_depth_change(c)
+            if (name := defined_name(c)) is not None:
+                pending.append(name)
             if depth == 0 and pending:
-                plot = self._plot()
+                plot = self._ng.current_plot()
                 for name in pending:
                     where[name] = plot
                 pending = []
@@ -428,7 +344,7 @@ class SpiceSession:
         for name, plot in where.items():
             if wanted is not None and name not in wanted:
                 continue
-            v = self._vec(f"{plot}.{name}")
+            v = self._ng.vector(f"{plot}.{name}")
             if v is None or v.size != 1:
                 if wanted is None:
                     continue                  # a temporary vector of the .control block, not a result

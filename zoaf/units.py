@@ -56,5 +56,5 @@ def format(value: float, digits: int = 4) -> str:  # noqa: A001 - the natural na
 
 
 def exact(value: float) -> str:
-    """A round-trip exact spelling for netlists (``repr``): 6 digits add ~1e-5 FoM noise (EXPERIMENTS.md)."""
+    """A round-trip exact spelling for netlists (``repr``): 6 digits add ~1e-5 FoM noise."""
     return repr(float(value))

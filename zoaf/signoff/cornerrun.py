@@ -154,6 +154,10 @@ class CornerProblem(Problem):
     def target_fom(self) -> float | None:
         return self.base.target_fom()
 
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return self.base.needed
+
     def artifacts(self, params: Mapping[str, float]) -> dict[str, str]:
         return self.base.artifacts(params)
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from ..history import History, RunMeta
 from ..problem import Problem, Status
 from .cornerrun import CornerSims
 from .rundir import RunDir
-from .sensitivity import STEP, Sensitivities, fit, neighbourhood
+from .sensitivity import STEP, Sensitivities, central, fit, neighbourhood
 
 
 def _history_points(run: RunDir, corner: int | None) -> tuple[np.ndarray, list[dict], np.ndarray]:
@@ -38,20 +39,31 @@ def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1, ste
     u, measures, x = _history_points(run, corner)
     hood = neighbourhood(u, u0, p.unit_steps, step=step)
     steps = np.maximum(step, p.unit_steps * 1.01)
-    extra = [np.clip(u0 + s * steps[j] * np.eye(p.dim)[j], 0, 1) for j in hood.thin for s in (1, -1)]
-    new_u, new_m, charged = _top_up(run, corner, np.array(extra).reshape(-1, p.dim), workers)
-    names = list(p.spec.measures)
+    extra = np.array([np.clip(u0 + s * steps[j] * np.eye(p.dim)[j], 0, 1) for j in hood.thin for s in (1, -1)])
+    new_u, new_m, charged = _top_up(run, corner, extra.reshape(-1, p.dim), workers)
     at = next((m for m, xi in zip(measures, x) if np.array_equal(xi, x0)), None)
     if at is None:                       # the best sizing itself, at this corner: not in the history
         _, found, extra_sims = _top_up(run, corner, u0[None], workers, tag="at")
         if not found:
             raise InputError(f"{run.path}: the best sizing does not simulate at this corner")
         at, charged = found[0], charged + extra_sims
-    w_new = np.exp(-(np.linalg.norm(new_u - u0, axis=1) / max(step, 1e-12)) ** 2) if len(new_u) else np.zeros(0)
-    xs = np.vstack([x[hood.index], p.to_physical(new_u)]) if len(new_u) else x[hood.index]
-    ms = [measures[i] for i in hood.index] + new_m
-    weights = np.concatenate([hood.weights, w_new])
-    return fit(p.parameters, xs, ms, weights, x0, at, names), charged
+    known = _central(p, hood.thin, extra, new_u, new_m)
+    xs = x[hood.index]
+    ms = [measures[i] for i in hood.index]
+    return fit(p.parameters, xs, ms, hood.weights, x0, at, list(p.spec.measures), known), charged
+
+
+def _central(p: Problem, thin: Sequence[int], asked: np.ndarray, got_u: np.ndarray, got_m: list[dict]
+             ) -> dict[int, dict[str, float]]:
+    """Central differences along the thin coordinates whose two top-up simulations both came back."""
+    by_point = {tuple(u): m for u, m in zip(got_u, got_m)}
+    known = {}
+    for k, j in enumerate(thin):
+        plus, minus = by_point.get(tuple(asked[2 * k])), by_point.get(tuple(asked[2 * k + 1]))
+        if plus is not None and minus is not None:
+            known[j] = central(p.parameters, j, p.to_physical(asked[2 * k]), p.to_physical(asked[2 * k + 1]),
+                               plus, minus)
+    return known
 
 
 def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: str = "top-up"

@@ -6,13 +6,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
-
-
-def _fmt(value: float | None, unit: str = "") -> str:
-    """As ``zoaf optimize`` shows values (SI prefixes, none on dB, degrees and areas)."""
-    from ..cli import _fmt as fmt
-
-    return fmt(value, unit)
+from ..show import fmt as _fmt   # as `zoaf optimize` shows values: SI prefixes, none on dB, degrees, areas
 
 
 def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None:
@@ -63,8 +57,8 @@ def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[s
     |entry| in bold."""
     import math
 
-    t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations in the fit, "
-                    f"{new_sims} of them top-ups)", title_justify="left")
+    t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations of the run in the "
+                    f"fit, {new_sims} top-ups)", title_justify="left")
     t.add_column("parameter")
     cols = [s.measures.index(m) for m in shown if m in s.measures]
     for i in cols:

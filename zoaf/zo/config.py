@@ -10,6 +10,8 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(monitor=False)                 # fixed schedule: switch at ``switch_force``, no stall logic
     ZOAFConfig(estimator="classic")           # textbook estimates from this step's probes only (no reuse)
     ZOAFConfig(basis_prior=1.0)               # coordinate phase on the plain axes (no adapted basis)
+    ZOAFConfig(constraints=False)             # constrained problems: the scalar FoM only (no constraint model)
+    ZOAFConfig(acceptance="penalty")          # constraint-aware moves by an exact penalty instead of the filter
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import InputError
+from .acceptance import Rule
+from .model_step import StepOptions
 
 MODES = ("hybrid", "random", "coordinate")
 ESTIMATORS = ("regression", "classic")
@@ -35,7 +39,7 @@ class ZOAFConfig:
 
     n_init: int | None = None
     """Size of the one-shot scrambled Sobol batch; ``None`` = 2d, at most 15% of the budget. 2d is what the
-    warm CMA-ES peer uses (EXPERIMENTS.md); the cap keeps most of a small budget for local search. 0 = no
+    warm CMA-ES peer starts from; the cap keeps most of a small budget for local search. 0 = no
     batch: the only start is ``x0``."""
 
     centre_start: bool = True
@@ -70,7 +74,8 @@ class ZOAFConfig:
 
     estimator: str = "regression"
     """``regression``: least-squares gradient from every recent evaluated point near the iterate (probes,
-    trial steps, earlier iterates) -- lesson 3 'make the estimates count'; ``classic``: the textbook
+    trial steps, earlier iterates): a prototype whose estimate used only its own step's probes did no better
+    than greedy probing; ``classic``: the textbook
     forward-difference estimate from this step's probes only."""
 
     values: str = "auto"
@@ -101,7 +106,7 @@ class ZOAFConfig:
     the amplifier (BENCHMARKS.md section 4, ``small-steps``)."""
 
     alpha_min: float = 1e-4
-    """A start whose step fell below this has converged (below ~1e-5, SPICE noise dominates: lesson 8); in the
+    """A start whose step fell below this has converged (below ~1e-5, the noise of values written with few digits dominates); in the
     coordinate phase only once every direction's step is down to ``h_min`` too: at an active-constraint corner
     the steps along the gradient all fail while single directions still make progress."""
 
@@ -116,7 +121,7 @@ class ZOAFConfig:
     cover: large probes early smooth rugged landscapes, small ones late give accurate gradients."""
 
     h_min: float = 1e-3
-    """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise (lesson 8)."""
+    """Smallest probe distance: finite differences >= 1e-3 are safe against SPICE noise."""
 
     h_max: float = 0.25
     """Largest probe distance: half of ``alpha0``, so that the first probes see the scale of the first steps."""
@@ -143,7 +148,7 @@ class ZOAFConfig:
 
     switch_min_used: float = 0.0
     """A stall switches random -> coordinate only after this fraction of the start's budget. 0: the first stall
-    of the random phase switches. The prototype's switch at 15-25% lost 2x (lesson 1) because its sweeps cost
+    of the random phase switches. The prototype's switch at 15-25% lost 2x because its sweeps cost
     2d central differences each; ours cost nothing extra (forward probes, a block per step, every probe a
     candidate iterate), and switching early wins on the circuits (BENCHMARKS.md section 4: 0.5 lost on
     `fom` and `ugbw`)."""
@@ -162,6 +167,53 @@ class ZOAFConfig:
 
     max_restarts: int = 4
     """Restarts from the remaining Sobol points (then from the best point) after the starts ended early."""
+
+    constraints: bool = True
+    """When the problem reports its constraints (``tell(c=...)``), model the objective and each constraint
+    separately: trial steps from a trust-region model problem on their estimated gradients, moves by
+    ``acceptance``. False: the scalar FoM only, constraints or not (the method before; ablation ``scalar``).
+    Without constraints the method is the same either way."""
+
+    acceptance: Rule = Rule.FILTER
+    """How the constraint-aware iterate moves: ``filter`` over (objective, violation) or ``penalty`` (exact
+    penalty, adaptive weight); see ``zoaf.zo.acceptance``."""
+
+    boundary_fraction: float = 0.5
+    """A model step goes at most this fraction of the way to each modelled constraint's boundary (and aims the
+    same fraction past it when violated): an active boundary is approached geometrically from the feasible side
+    instead of straddled, where the FoM's cliff makes a point 1e-9 past it worthless. Halving the slack per
+    step leaves room for the error of estimated curved constraints (synthetic 22-D benchmark, 20 seeds, B=1000:
+    median / worst FoM 6.5e-5 / 2.2e-4 at 0.5, 4.6e-4 / 1.0e-2 at 0.9; 0.3 ties 0.5 at B=300)."""
+
+    near_active: float = 2.0
+    """A constraint enters the model problem when its linearization could reach its target within this many
+    step lengths: the others cannot bind, and their gradient estimates stay out of the solve."""
+
+    restoration: bool = True
+    """From an infeasible iterate, first find the least linearized l1 violation within the box and radius
+    (an LP), then descend the objective without giving it back. Off (ablation): violated constraints are
+    dropped from the model problem and only the acceptance rule pulls towards feasibility."""
+
+    constraint_curvature: bool = True
+    """Keep each constraint's fitted isotropic curvature in the model problem (a curved boundary is met
+    closer to where it is); off: linearized constraints only."""
+
+    penalty0: float = 1.0
+    """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
+
+    penalty_factor: float = 2.0
+    """The penalty weight is kept at least this multiple of the largest Lagrange multiplier estimate: above 1,
+    the exact penalty's minimizer is the constrained optimum, with room for estimation error."""
+
+    filter_ceiling: float = 1e-3
+    """The filter accepts no point whose total normalized violation exceeds both this and the iterate's: from a
+    feasible iterate it may cross an active boundary by a hair (0.1% of a spec) where that buys objective, but
+    not wander outside on the strength of a lower objective alone (with a ceiling of 1, measured: iterates
+    left the feasible region for probes 7% outside)."""
+
+    filter_envelope: float = 1e-5
+    """A point must beat a filter pair by this share of the pair's violation: no acceptance of negligible
+    gains (Fletcher and Leyffer's envelope)."""
 
     def __post_init__(self) -> None:
         def bad(name: str, rule: str) -> InputError:
@@ -187,6 +239,17 @@ class ZOAFConfig:
         for name in ("rung_fraction", "switch_min_used", "switch_force", "basis_prior"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, "must lie in [0, 1]")
+        try:
+            object.__setattr__(self, "acceptance", Rule(self.acceptance))
+        except ValueError:
+            raise bad("acceptance", f"must be one of {', '.join(r.value for r in Rule)}") from None
+        if not 0 <= self.boundary_fraction < 1:
+            raise bad("boundary_fraction", "must lie in [0, 1)")
+        for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
+            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, "must be a positive finite number")
+        if not 0 <= self.filter_envelope < 1:
+            raise bad("filter_envelope", "must lie in [0, 1)")
         if self.h_min > self.h_max:
             raise bad("h_min", f"must be <= h_max={self.h_max}")
 
@@ -210,6 +273,11 @@ class ZOAFConfig:
     def resolved_window(self, dim: int) -> int:
         return self.window if self.window is not None else max(dim, 16)
 
+    def step_options(self) -> StepOptions:
+        return StepOptions(boundary_fraction=self.boundary_fraction, near_active=self.near_active,
+                           curvature=self.curvature, constraint_curvature=self.constraint_curvature,
+                           restoration=self.restoration)
+
 
 #: Named ablations of the full method (each a set of ZOAFConfig overrides), shared by the benchmarks: a
 #: component earns its place when removing it loses on the same budget and seeds (BENCHMARKS.md).
@@ -228,4 +296,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "small-steps": {"alpha0": 0.1, "h_max": 0.1},
     "axes": {"basis_prior": 1.0},
     "late-switch": {"switch_min_used": 0.5, "switch_force": 0.8},
+    # constraint-aware step (constrained problems only; the same method as ``zoaf`` without constraints)
+    "scalar": {"constraints": False},
+    "penalty": {"acceptance": "penalty"},
+    "no-restoration": {"restoration": False},
+    "no-constraint-curvature": {"constraint_curvature": False},
 }

@@ -2,8 +2,8 @@
 
 Each estimator comes as two halves so that all of a step's simulations leave as one batch: ``*_probes``
 returns the points to simulate, ``*_estimate`` turns their values into a gradient estimate. Probes live in
-the unit box; a probe clipped at a bound enters the estimate with its *actual* displacement (EXPERIMENTS.md,
-lesson 9), and a failed probe (``+inf``) is dropped rather than poisoning the estimate.
+the unit box; a probe clipped at a bound enters the estimate with its *actual* displacement (the nominal
+one would bias it), and a failed probe (``+inf``) is dropped rather than poisoning the estimate.
 
 Example:
     >>> import numpy as np
@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "frozen_mask", "adapted_basis",
-           "basis_probes"]
+           "basis_probes", "regression_estimates"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -239,6 +239,41 @@ def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
         A, df = A * w[:, None], df * w
     sol, *_ = np.linalg.lstsq(A, df, rcond=1e-10)
     return (sol[:-1], float(sol[-1])) if curvature else sol
+
+
+def regression_estimates(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndarray,
+                         weights: np.ndarray | None = None, curvature: bool = False
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """``regression_estimate`` for several measures at once (objective and constraints): one least-squares
+    solve with a right-hand side per column of ``Y`` (n, r), so every probe estimates every gradient at no
+    extra simulation. Returns ``(G, curv)``: G (r, d) gradients at ``x``, curv (r,) isotropic curvatures (zeros
+    unless ``curvature``).
+
+    Rows where a column or ``y0`` is not finite are dropped for that column: columns sharing a pattern of
+    finite rows share one solve (the usual case: one pattern, a failed simulation fails every measure).
+    """
+    X = np.atleast_2d(X)
+    Y = np.asarray(Y, float).reshape(len(X), -1)
+    y0 = np.asarray(y0, float).reshape(-1)
+    D = X - x
+    moved = np.any(D != 0, axis=1)
+    A = np.hstack([D, 0.5 * np.sum(D * D, axis=1, keepdims=True)]) if curvature else D
+    w = np.sqrt(np.asarray(weights, float)) if weights is not None else np.ones(len(X))
+    dY = (Y - y0) * w[:, None]
+    A = A * w[:, None]
+    ok = np.isfinite(dY) & moved[:, None]
+    G, curv = np.zeros((Y.shape[1], len(x))), np.zeros(Y.shape[1])
+    same = bool(np.all(ok == ok[:, :1]))                 # the usual case: one pattern, no np.unique needed
+    patterns, which = (ok[:, :1].T, np.zeros(Y.shape[1], int)) if same else np.unique(ok.T, axis=0, return_inverse=True)
+    for p, rows in enumerate(patterns):
+        cols = np.flatnonzero(which.reshape(-1) == p)
+        if not rows.any():
+            continue
+        sol, *_ = np.linalg.lstsq(A[rows], dY[np.ix_(rows, cols)], rcond=1e-10)
+        G[cols] = sol[: len(x)].T
+        if curvature:
+            curv[cols] = sol[-1]
+    return G, curv
 
 
 def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:

@@ -3,7 +3,8 @@
 The monitor keeps the best-so-far value after each charged simulation of a start. When the relative
 improvement over the last ``window`` simulations falls below ``rel_tol`` it signals a stall; ``decide``
 turns a stall, the phase and the budget into one action: switch random -> coordinate (only late enough and
-with budget left for the cheap sweeps: lesson 1 of EXPERIMENTS.md), shrink the step, or early-stop.
+with budget left for the cheap sweeps: a prototype that switched to 2d-sweeps at 15-25% of its budget
+lost 2x), shrink the step, or early-stop.
 
 Example:
     >>> m = WindowMonitor(window=4, rel_tol=1e-3)
@@ -16,10 +17,13 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WindowMonitor", "Action", "decide"]
+from .config import ZOAFConfig
+
+__all__ = ["WindowMonitor", "Action", "Phase", "StartView", "decide"]
 
 #: Relative improvement is measured against max(|f_old|, this): f values near 0 still compare sanely.
 ABS_FLOOR = 1e-12
@@ -66,28 +70,37 @@ class WindowMonitor:
         return self.full and self.improvement() < self.rel_tol
 
 
-def decide(stalled: bool, mode: str, *, hybrid: bool, used_fraction: float, remaining: int, sweep_cost: int,
-           stalls: int, switch_min_used: float, switch_force: float, min_sweeps: float, max_stalls: int,
-           monitor: bool = True) -> Action:
-    """One action from the monitor's signal, the phase and the budget.
+class Phase(str, enum.Enum):
+    """A start's local-search phase (its name is also the optimizer's ``phase`` shown in the history)."""
+    RANDOM = "random"          # probes along random orthogonal directions at the smoothing radius
+    COORDINATE = "coordinate"  # probes along an adapted basis, one step length and side per direction
 
-    Args:
-        stalled: the window signals a stall.
-        mode: ``random`` or ``coordinate``, the current phase.
-        hybrid: switching to the coordinate phase is allowed.
-        used_fraction: share of this start's budget horizon already spent.
-        remaining: simulations this start may still spend.
-        sweep_cost: simulations of one cheap coordinate sweep (active coordinates, forward differences).
-        stalls: stalls already counted in the current phase.
-    Without ``monitor`` the schedule is fixed: the switch happens at ``switch_force``, nothing else fires.
+
+@dataclass(frozen=True)
+class StartView:
+    """What ``decide`` needs to know about a start, read at the end of one of its steps."""
+
+    phase: Phase
+    used_fraction: float       # share of this start's budget horizon already spent
+    remaining: int             # simulations this start may still spend
+    sweep_cost: int            # simulations of one cheap coordinate sweep (active coordinates, forward differences)
+    stalls: int                # stalls already counted in the current phase
+
+
+def decide(stalled: bool, start: StartView, config: ZOAFConfig) -> Action:
+    """One action from the window's stall signal, the start's phase and budget, and the method's settings.
+
+    Switching to the coordinate phase needs ``config.mode == "hybrid"``; without ``config.monitor`` the schedule
+    is fixed: the switch happens at ``switch_force``, nothing else fires.
     """
-    can_switch = hybrid and mode == "random" and remaining >= min_sweeps * sweep_cost
-    if can_switch and used_fraction >= switch_force:
+    can_switch = (config.mode == "hybrid" and start.phase is Phase.RANDOM
+                  and start.remaining >= config.min_sweeps * start.sweep_cost)
+    if can_switch and start.used_fraction >= config.switch_force:
         return Action.SWITCH
-    if not monitor or not stalled:
+    if not config.monitor or not stalled:
         return Action.NONE
-    if can_switch and used_fraction >= switch_min_used:
+    if can_switch and start.used_fraction >= config.switch_min_used:
         return Action.SWITCH
-    if stalls + 1 >= max_stalls and not can_switch:
+    if start.stalls + 1 >= config.max_stalls and not can_switch:
         return Action.STOP      # nothing left to try here: hand the budget on
     return Action.SHRINK

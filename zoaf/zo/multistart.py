@@ -1,4 +1,4 @@
-"""One-shot quasi-random multi-start: one scrambled Sobol batch, distinct starts, budget split.
+"""One-shot quasi-random multi-start: one scrambled Sobol batch (:mod:`zoaf.sobol`), distinct starts, budget split.
 
 Pure functions: the optimizer decides when to call them and owns the budget bookkeeping.
 
@@ -12,26 +12,29 @@ Example:
 """
 from __future__ import annotations
 
-import warnings
+import enum
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import qmc
 
-__all__ = ["sobol_batch", "distinct_ranking", "rung_budget"]
+from ..sobol import sobol_batch  # the one generator, shared with the baselines
+
+__all__ = ["sobol_batch", "distinct_ranking", "rung_budget", "Stint", "PlannedStint", "plan_stints"]
 
 
-def sobol_batch(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` points of a scrambled Sobol sequence in [0, 1]^dim, scrambled from ``rng`` (so seeded).
+class Stint(enum.Enum):
+    """How a planned stint of a start is budgeted."""
+    RUNG = "rung"              # a rung of successive halving: the cap ``rung_budget`` set when the start was made
+    SHARE = "share"            # sequential starts: an equal share of the budget left when the stint begins
+    REST = "rest"              # the best start after the rungs: everything left
 
-    Any ``n`` is accepted: the balance warning scipy gives for non-powers of 2 is silenced, since the batch is
-    a spread of starting points, not an integration rule.
-    """
-    if n <= 0:
-        return np.empty((0, dim))
-    sampler = qmc.Sobol(dim, scramble=True, seed=rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return sampler.random(n)
+
+@dataclass(frozen=True)
+class PlannedStint:
+    """One stint of the plan: which start runs, and on what budget."""
+
+    kind: Stint
+    start: int | None = None   # index of the start; None for ``REST``: the best start when the stint begins
 
 
 def distinct_ranking(X: np.ndarray, F: np.ndarray, min_distance: float) -> list[int]:
@@ -62,3 +65,11 @@ def rung_budget(remaining: int, n_starts: int, rung_fraction: float, halving: bo
         return [rung] * n_starts
     share = remaining // n_starts
     return [share] * (n_starts - 1) + [remaining - share * (n_starts - 1)]
+
+
+def plan_stints(n_starts: int, halving: bool) -> list[PlannedStint]:
+    """The stints the starts run, in order: with halving (and more than one start) a rung each, then the best
+    goes on; without, one share each."""
+    if halving and n_starts > 1:
+        return [PlannedStint(Stint.RUNG, j) for j in range(n_starts)] + [PlannedStint(Stint.REST)]
+    return [PlannedStint(Stint.SHARE, j) for j in range(n_starts)]

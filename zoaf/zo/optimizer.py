@@ -18,9 +18,20 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
 4. A start that ended early hands its budget to a restart at the next Sobol candidate (then the best point).
 
+Constrained problems (``tell(c=..., objective=...)``, ``ZOAFConfig.constraints``): the FoM's cliff between
+feasible and infeasible points stalls gradient steps near active constraints, so each start also keeps every
+point's measures (objective, constraints), fits each one's gradient and curvature from the same neighbourhood,
+takes its two trial points from a trust-region model problem (``model_step``: descend the objective within the
+near-active linearized constraints, restoring feasibility first) and moves by a filter over (objective,
+violation) (``acceptance``); see ``constrained``. Probing, the Sobol starts (ranked by FoM: feasible first, then
+objective) and the monitor (on the start's best FoM, the filter's lexicographic order) are the same.
+
 Every point is projected onto the box; coordinates pinned at a bound whose descent direction points outward
 are frozen. The result is the best *evaluated* point (the base tracks it). Only the seeded generator is
 random, so equal seeds give bit-identical asks, whatever ``workers`` timing does.
+
+The state between ``ask`` and ``tell`` is typed (``state``: the pending batch, the multistart samples, each
+start; ``coordinate.Sweep``; ``multistart.PlannedStint``); this module holds the rules that change it.
 
 Example:
     >>> import numpy as np, zoaf
@@ -30,7 +41,6 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,39 +48,16 @@ import numpy as np
 from ..optim import Optimizer, StopReason
 from . import estimators as est
 from .config import ZOAFConfig
-from .monitor import Action, WindowMonitor, decide
-from .multistart import distinct_ranking, rung_budget, sobol_batch
+from .constrained import ConstrainedState
+from .coordinate import Sweep
+from .monitor import Action, Phase, StartView, WindowMonitor, decide
+from .multistart import PlannedStint, Stint, distinct_ranking, plan_stints, rung_budget, sobol_batch
 from .schedule import next_alpha, smoothing_radius, trial_lengths
+from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
 
 #: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
 #: the linear model is trusted over the region the next trial steps will cover (up to ``grow * alpha``).
 NEIGHBOURHOOD = 3.0
-
-
-@dataclass
-class _Start:
-    """One local search: iterate, step length, probe memory, monitor and budget bookkeeping."""
-
-    x: np.ndarray
-    fx: float
-    alpha: float
-    mode: str
-    monitor: WindowMonitor
-    horizon: int                     # simulations this start may expect in all (for the switch timing)
-    allot: int = 0                   # budget cap of the current stint (absolute: compared with ``used``)
-    used: int = 0
-    stalls: int = 0
-    v: np.ndarray | None = None      # unit direction of the last accepted move (momentum)
-    curv: float = 0.0                # isotropic curvature fitted with the gradient (regression estimate)
-    g: np.ndarray | None = None
-    ended: str | None = None         # "converged" | "stopped"
-    X: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
-    F: np.ndarray = field(default_factory=lambda: np.empty(0))
-    moves: list[np.ndarray] = field(default_factory=list)   # recent accepted displacements (basis adaptation)
-    basis: np.ndarray | None = None  # coordinate phase: directions (rows) of the current sweep
-    steps: np.ndarray | None = None  # coordinate phase: step length along each direction
-    signs: np.ndarray | None = None  # coordinate phase: side to probe next along each direction
-    queue: list[int] = field(default_factory=list)   # directions left in the current sweep
 
 
 class ZOAF(Optimizer):
@@ -84,35 +71,47 @@ class ZOAF(Optimizer):
         self.config = ZOAFConfig.from_options(hyperparameters)
         self._n_init = self.config.resolved_n_init(dim, budget)
         self._memory = self.config.resolved_memory(dim)
-        self._pending: dict[str, Any] | None = None
-        self._init_X: np.ndarray | None = None
-        self._init_F: np.ndarray | None = None
-        self._starts: list[_Start] = []
-        self._plan: list[tuple[int | str, str]] = []   # stints to run: (start index | "winner", "rung"|"share")
-        self._active: _Start | None = None
+        self._pending: Pending | None = None
+        self._init: Samples | None = None
+        self._best_y: np.ndarray | None = None      # measures of the best point (constraint-aware restarts)
+        self._starts: list[Start] = []
+        self._plan: list[PlannedStint] = []
+        self._active: Start | None = None
         self._candidates: list[int] = []
         self._restarts = 0
 
     # -- protocol ----------------------------------------------------------------------------------------
-    def _ask(self, n: int | None) -> np.ndarray:
-        if self._init_X is None or self._active is None:
+    def _ask(self) -> np.ndarray:
+        if self._init is None or self._active is None:
             return self._ask_init()
         return self._ask_step(self._active)
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
-        kind = self._pending["kind"] if self._pending else None
-        if kind == "init":
-            self._tell_init(x, f)
-        elif kind == "step" and self._active is not None:
-            self._tell_step(self._active, x, f)
-        self._pending = None
+        batch, self._pending = self._pending, None
+        y = self._measures(x, f, c, objective)
+        if isinstance(batch, InitBatch):
+            self._tell_init(x, f, y)
+        elif isinstance(batch, StepBatch) and self._active is not None:
+            self._tell_step(self._active, batch, x, f, y)
         self._advance()
+
+    def _measures(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None
+                  ) -> np.ndarray | None:
+        """Rows [objective, c_1..c_m] when the problem reports constraints and the constraint-aware step is on
+        (else None: the scalar method); follows the best point's row, which a restart from it needs."""
+        if c is None or objective is None or not self.config.constraints:
+            return None
+        y = np.column_stack([objective, c])
+        i = int(np.argmin(f))
+        if f[i] == self.best_f and np.array_equal(x[i], self.best_x):
+            self._best_y = y[i].copy()
+        return y
 
     # -- multi-start ---------------------------------------------------------------------------------------
     def _ask_init(self) -> np.ndarray:
         self._phase = "multistart"
-        if self._init_X is None:
+        if self._init is None:
             # The first point is the user's x0 (spec ``init``, ``minimize(x0=)``) or else the box centre, the
             # start ``centre_start`` keeps whatever its FoM (cold CMA-ES starts there too).
             first = [self.x0] if self.x0 is not None else [np.full(self.dim, 0.5)] \
@@ -120,21 +119,21 @@ class ZOAF(Optimizer):
             pts = np.vstack(first + [sobol_batch(self._n_init, self.dim, self.rng)])
         else:   # every point so far failed: keep sampling the box until something simulates
             pts = sobol_batch(max(self._n_init, self.workers, 1), self.dim, self.rng)
-        self._pending = {"kind": "init"}
+        self._pending = InitBatch()
         return pts
 
-    def _tell_init(self, x: np.ndarray, f: np.ndarray) -> None:
-        if self._init_X is None:
-            self._init_X, self._init_F = x.copy(), f.copy()
+    def _tell_init(self, x: np.ndarray, f: np.ndarray, y: np.ndarray | None) -> None:
+        if self._init is None:
+            self._init = Samples(x.copy(), f.copy(), None if y is None else y.copy())
         else:
-            self._init_X, self._init_F = np.vstack([self._init_X, x]), np.concatenate([self._init_F, f])
-        if not np.isfinite(self._init_F).any():
+            self._init.add(x, f, y)
+        init, cfg = self._init, self.config
+        if not np.isfinite(init.F).any():
             return
-        cfg = self.config
         min_distance = cfg.min_start_distance * np.sqrt(self.dim)
-        ranking = distinct_ranking(self._init_X, self._init_F, min_distance)
-        if cfg.centre_start and np.isfinite(self._init_F[0]):   # x0 / the centre starts whatever its FoM
-            far = np.linalg.norm(self._init_X - self._init_X[0], axis=1) >= min_distance
+        ranking = distinct_ranking(init.X, init.F, min_distance)
+        if cfg.centre_start and np.isfinite(init.F[0]):   # x0 / the centre starts whatever its FoM
+            far = np.linalg.norm(init.X - init.X[0], axis=1) >= min_distance
             ranking = [0] + [i for i in ranking if far[i]]
         k = min(cfg.n_starts, len(ranking))
         self._candidates = ranking[k:]
@@ -143,22 +142,22 @@ class ZOAF(Optimizer):
             return
         stints = rung_budget(post, k, cfg.rung_fraction, cfg.halving)
         halving = cfg.halving and k > 1
+        self._plan = plan_stints(k, halving)
         for j, i in enumerate(ranking[:k]):
             horizon = post - (k - 1) * stints[0] if halving else stints[j]
-            self._starts.append(self._new_start(self._init_X[i], float(self._init_F[i]), horizon))
-        if halving:
-            self._plan = [(j, "rung") for j in range(k)] + [("winner", "rest")]
-            for st, b in zip(self._starts, stints):
-                st.allot = b
-        else:
-            self._plan = [(j, "share") for j in range(k)]
+            self._starts.append(self._new_start(init.X[i], float(init.F[i]), horizon, y=init.row(i)))
+            if halving:
+                self._starts[-1].allot = stints[j]
 
-    def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None) -> _Start:
+    def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None,
+                   y: np.ndarray | None = None) -> Start:
         cfg = self.config
-        mode = "coordinate" if cfg.mode == "coordinate" else "random"
-        return _Start(x=x.copy(), fx=fx, alpha=cfg.alpha0 if alpha is None else alpha, mode=mode,
-                      monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol), horizon=max(1, horizon),
-                      X=np.empty((0, self.dim)), F=np.empty(0))
+        phase = Phase.COORDINATE if cfg.mode == Phase.COORDINATE.value else Phase.RANDOM
+        con = None if y is None else ConstrainedState.new(y, fx, cfg.acceptance, cfg.penalty0, cfg.filter_ceiling,
+                                                          cfg.filter_envelope)
+        return Start(x=x.copy(), fx=fx, alpha=cfg.alpha0 if alpha is None else alpha, phase=phase,
+                     monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol), horizon=max(1, horizon),
+                     X=np.empty((0, self.dim)), F=np.empty(0), con=con)
 
     def _advance(self) -> None:
         """Make sure an unfinished start with budget is active, or end the run."""
@@ -168,85 +167,97 @@ class ZOAF(Optimizer):
         if st is not None and st.ended is None and st.used < st.allot:
             return
         while self._plan:
-            who, how = self._plan.pop(0)
-            if who == "winner":
-                live = [s for s in self._starts if np.isfinite(s.fx)]
-                if not live:
-                    break
-                st = min(live, key=lambda s: s.fx)
-                if st.ended is not None:
-                    break
-                st.allot = st.used + self.remaining
-            else:
-                st = self._starts[who]
-                if how == "share":
-                    stints_left = 1 + sum(1 for w, _ in self._plan if w != "winner")
-                    st.allot = st.used + self.remaining // stints_left
-                    st.horizon = st.allot
+            st = self._begin(self._plan.pop(0))
+            if st is None:
+                break
             if st.ended is None and st.used < st.allot:
                 self._activate(st)
                 return
         self._restart()
 
-    def _activate(self, st: _Start) -> None:
+    def _begin(self, stint: PlannedStint) -> Start | None:
+        """The start a planned stint runs, its budget cap set; None: the rest has no live start to go on."""
+        if stint.kind is Stint.REST:
+            live = [s for s in self._starts if np.isfinite(s.score)]
+            if not live:
+                return None
+            st = min(live, key=lambda s: s.score)
+            if st.ended is not None:
+                return None
+            st.allot = st.used + self.remaining
+            return st
+        st = self._starts[stint.start]
+        if stint.kind is Stint.SHARE:
+            stints_left = 1 + sum(1 for p in self._plan if p.kind is not Stint.REST)
+            st.allot = st.used + self.remaining // stints_left
+            st.horizon = st.allot
+        return st
+
+    def _activate(self, st: Start) -> None:
         self._active = st
-        self._phase = st.mode
+        self._phase = st.phase.value
 
     def _restart(self) -> None:
         """The planned starts are over with budget left: the next Sobol candidate, else polish the best."""
         cfg = self.config
         if self._restarts >= cfg.max_restarts or self.best_x is None:
             self._active = None
-            self._stop = StopReason.CONVERGED if any(s.ended == "converged" for s in self._starts) \
+            self._stop = StopReason.CONVERGED if any(s.ended is Ending.CONVERGED for s in self._starts) \
                 else StopReason.EARLY_STOPPED
             return
         self._restarts += 1
         if self._candidates and self.remaining >= 3 * self.dim:
             i = self._candidates.pop(0)
-            st = self._new_start(self._init_X[i], float(self._init_F[i]), self.remaining)
+            st = self._new_start(self._init.X[i], float(self._init.F[i]), self.remaining, y=self._init.row(i))
         else:
-            st = self._new_start(self.best_x, self.best_f, self.remaining, alpha=cfg.alpha0 / 4)
+            st = self._new_start(self.best_x, self.best_f, self.remaining, alpha=cfg.alpha0 / 4, y=self._best_y)
         st.allot = self.remaining
         self._starts.append(st)
         self._activate(st)
 
     # -- one step ------------------------------------------------------------------------------------------
-    def _ask_step(self, st: _Start) -> np.ndarray:
+    def _ask_step(self, st: Start) -> np.ndarray:
         cfg, d = self.config, self.dim
         x = st.x
         active = np.ones(d, bool) if st.g is None else ~est.frozen_mask(x, st.g)
         if not active.any():
             active[:] = True              # a corner: re-probe everything (probes turn towards the interior)
         h = smoothing_radius(st.alpha, cfg.h_ratio, cfg.h_min, cfg.h_max)
-        parts: list[np.ndarray] = []
-        lengths = np.empty(0)
-        if st.g is not None and np.any(st.g[active] != 0):
-            p = np.where(active, -st.g, 0.0)
-            p /= np.linalg.norm(p)
-            if cfg.momentum > 0 and st.v is not None:
-                v = np.where(active, st.v, 0.0)
-                p = p + cfg.momentum * v
-                p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
-            lengths = trial_lengths(st.alpha, cfg.grow)
-            parts.append(np.clip(x + np.array([self._trial_move(p, L) for L in lengths]), 0.0, 1.0))
+        trials, lengths = self._trials(st, active)
         q = max(cfg.q, self.workers - len(lengths))
         q = max(1, min(q, self.remaining - len(lengths))) if self.remaining > len(lengths) else q
-        meta: dict[str, Any] = {"kind": "step", "n_trials": len(lengths), "lengths": lengths, "x": x.copy(),
-                                "fx": st.fx, "h": h, "mode": st.mode}
-        if st.mode == "random":
-            k = int(active.sum())
+        if st.phase is Phase.RANDOM:
             u = est.random_directions(self.rng, q, d, cfg.directions, active)
-            meta["scale"] = h / np.sqrt(k)            # so that the probes sit at distance ~h
-            probes = est.random_probes(x, u, meta["scale"], unit_steps=self.unit_steps)
+            scale = h / np.sqrt(int(active.sum()))      # so that the probes sit at distance ~h
+            probes = est.random_probes(x, u, scale, unit_steps=self.unit_steps)
+            batch = StepBatch(x.copy(), st.fx, st.phase, lengths, scale=scale)
         else:
             dirs = self._next_directions(st, active, q)
-            probes = est.basis_probes(x, st.basis[dirs], st.steps[dirs], signs=st.signs[dirs],
+            sw = st.sweep
+            probes = est.basis_probes(x, sw.basis[dirs], sw.steps[dirs], signs=sw.signs[dirs],
                                       unit_steps=self.unit_steps)
-            meta["dirs"] = dirs
-        parts.append(probes)
-        self._pending = meta
-        self._phase = st.mode
-        return np.vstack(parts)
+            batch = StepBatch(x.copy(), st.fx, st.phase, lengths, dirs=dirs)
+        self._pending = batch
+        self._phase = st.phase.value
+        return np.vstack([trials, probes])
+
+    def _trials(self, st: Start, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A step's trial points and their step lengths: from the model problem when constraint-aware, else
+        along the (momentum-bent) descent direction of the active coordinates; none before an estimate."""
+        cfg, x = self.config, st.x
+        if st.con is not None:            # within a radius no shorter than ``alpha_min`` (the coordinate phase
+            # may go on while failed trials shrink alpha)
+            return st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options(), self.unit_steps)
+        if st.g is None or not np.any(st.g[active] != 0):
+            return np.empty((0, self.dim)), np.empty(0)
+        p = np.where(active, -st.g, 0.0)
+        p /= np.linalg.norm(p)
+        if cfg.momentum > 0 and st.v is not None:
+            v = np.where(active, st.v, 0.0)
+            p = p + cfg.momentum * v
+            p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
+        lengths = trial_lengths(st.alpha, cfg.grow)
+        return np.clip(x + np.array([self._trial_move(p, L) for L in lengths]), 0.0, 1.0), lengths
 
     def _trial_move(self, p: np.ndarray, length: float) -> np.ndarray:
         """Displacement ``length`` along unit direction ``p``. Integer components that would move under half a
@@ -260,94 +271,122 @@ class ZOAF(Optimizer):
             p = p / np.linalg.norm(p)
         return est.min_step_displacement(length * p, s)
 
-    def _next_directions(self, st: _Start, active: np.ndarray, q: int) -> np.ndarray:
+    def _next_directions(self, st: Start, active: np.ndarray, q: int) -> np.ndarray:
         """The next block of a sweep. Each sweep starts on a fresh basis adapted to the start's recent accepted
         moves (``est.adapted_basis``): steps along it keep the typical length they reached in the last sweep
         (the first sweep: ``h_max``, re-exploring every direction at scale after the random phase), scaled per
         direction, and probe first on the side the gradient estimate calls downhill."""
-        if not st.queue or st.basis is None:
+        if st.sweep is None or not st.sweep.queue:
             cfg = self.config
             B, scale = est.adapted_basis(np.array(st.moves).reshape(-1, self.dim), active, cfg.basis_prior)
-            base = float(np.exp(np.mean(np.log(st.steps)))) if st.steps is not None else cfg.h_max
+            base = st.sweep.typical_step if st.sweep is not None else cfg.h_max
             slope = B @ st.g if st.g is not None else np.zeros(len(B))
-            st.basis, st.steps = B, np.clip(base * scale, cfg.h_min, cfg.step_max)
-            st.signs = np.where(slope > 0, -1.0, 1.0)
-            st.queue = list(range(len(B)))
-        block, st.queue = st.queue[:q], st.queue[q:]
-        return np.array(block, int)
+            st.sweep = Sweep.new(B, scale, base, slope, cfg.h_min, cfg.step_max)
+        return st.sweep.next_block(q)
 
-    def _tell_step(self, st: _Start, X: np.ndarray, F: np.ndarray) -> None:
-        cfg, meta = self.config, self._pending
+    def _tell_step(self, st: Start, batch: StepBatch, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
+        cfg, nt = self.config, batch.n_trials
         st.used += int(self.last_charged.sum())
-        fx_old, nt = meta["fx"], meta["n_trials"]
         ok = np.isfinite(F)
         if ok.any():
             st.X = np.vstack([st.X, X[ok]])[-4 * self._memory:]
             st.F = np.concatenate([st.F, F[ok]])[-4 * self._memory:]
+        if st.con is not None:
+            st.con.remember(Y, F, 4 * self._memory)
+        accepted, choice = self._judge(st, F, Y)
         if nt:
             improved = np.zeros(nt, bool)
-            improved[: min(nt, len(F))] = F[:nt] < fx_old
-            st.alpha = next_alpha(st.alpha, meta["lengths"], improved, cfg.grow, cfg.shrink)
+            improved[: min(nt, len(F))] = accepted[:nt]
+            st.alpha = next_alpha(st.alpha, batch.lengths, improved, cfg.grow, cfg.shrink)
         probes_ok = ok[nt:]
         if len(probes_ok) and not probes_ok.any():
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
-        if meta["mode"] == "coordinate":    # per direction: longer after a success, else try the other side
-            better = F[nt:] < fx_old      # the base may have cut the batch to the budget
-            dirs = meta["dirs"][: len(better)]
-            st.steps[dirs] = np.clip(np.where(better, st.steps[dirs] * cfg.grow, st.steps[dirs] * cfg.shrink ** 0.5),
-                                     cfg.h_min, cfg.step_max)
-            st.signs[dirs] = np.where(better, st.signs[dirs], -st.signs[dirs])
-        i = int(np.argmin(F))
-        if F[i] < st.fx:                  # greedy acceptance: any point of the batch that beats the iterate
-            move = X[i] - st.x
-            if np.linalg.norm(move) > 0:
-                st.v = move / np.linalg.norm(move)
-                st.moves = [*st.moves, move][-self._memory:]
-            st.x, st.fx = X[i].copy(), float(F[i])
-        st.g = self._estimate(st, X[nt:], F[nt:], meta)
-        st.monitor.push(st.fx, int(self.last_charged.sum()))
-        if st.alpha < cfg.alpha_min and (st.steps is None or np.all(st.steps <= cfg.h_min)):
-            st.ended = "converged"
+        if batch.phase is Phase.COORDINATE:
+            better = accepted[nt:]        # the base may have cut the batch to the budget
+            st.sweep.update(batch.dirs[: len(better)], better, cfg.grow, cfg.shrink, cfg.h_min, cfg.step_max)
+        if choice is not None:
+            self._move(st, X[choice], float(F[choice]), None if Y is None else Y[choice])
+        st.g = self._estimate(st, batch, X[nt:], F[nt:])
+        st.monitor.push(st.score, int(self.last_charged.sum()))
+        if st.alpha < cfg.alpha_min and (st.sweep is None or st.sweep.exhausted(cfg.h_min)):
+            st.ended = Ending.CONVERGED
             return
+        self._act(st)
+
+    def _move(self, st: Start, x: np.ndarray, fx: float, y: np.ndarray | None) -> None:
+        """Greedy acceptance: the iterate moves to a point of the batch that beats it."""
+        move = x - st.x
+        if np.linalg.norm(move) > 0:
+            st.v = move / np.linalg.norm(move)
+            st.moves = [*st.moves, move][-self._memory:]
+        if st.con is not None:
+            st.con.move(y)
+        st.x, st.fx = x.copy(), fx
+
+    def _act(self, st: Start) -> None:
+        """The monitor's action at the end of a step: switch phase, shrink the steps or early-stop."""
+        cfg = self.config
         k = int((~est.frozen_mask(st.x, st.g)).sum()) if st.g is not None else self.dim
-        action = decide(st.monitor.stalled(), st.mode, hybrid=cfg.mode == "hybrid",
-                        used_fraction=st.used / st.horizon, remaining=min(st.allot - st.used, self.remaining),
-                        sweep_cost=max(1, k), stalls=st.stalls, switch_min_used=cfg.switch_min_used,
-                        switch_force=cfg.switch_force, min_sweeps=cfg.min_sweeps, max_stalls=cfg.max_stalls,
-                        monitor=cfg.monitor)
+        view = StartView(st.phase, used_fraction=st.used / st.horizon,
+                         remaining=min(st.allot - st.used, self.remaining), sweep_cost=max(1, k), stalls=st.stalls)
+        action = decide(st.monitor.stalled(), view, cfg)
         if action is Action.SWITCH:
-            st.mode, st.stalls, st.queue = "coordinate", 0, []
+            st.phase, st.stalls = Phase.COORDINATE, 0
             st.monitor.reset()
-            self._phase = "coordinate"
+            self._phase = st.phase.value
         elif action is Action.SHRINK:
             st.alpha *= cfg.shrink
-            if st.steps is not None:
-                st.steps = np.maximum(st.steps * cfg.shrink, cfg.h_min)
+            if st.sweep is not None:
+                st.sweep.shrink(cfg.shrink, cfg.h_min)
             st.stalls += 1
             st.monitor.reset()
         elif action is Action.STOP:
-            st.ended = "stopped"
+            st.ended = Ending.STOPPED
 
-    def _estimate(self, st: _Start, P: np.ndarray, FP: np.ndarray, meta: dict[str, Any]) -> np.ndarray | None:
-        """Gradient estimate at the (possibly new) iterate."""
-        if self.config.estimator == "regression":
-            h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
-            radius = NEIGHBOURHOOD * max(st.alpha, h)
-            dist = np.linalg.norm(st.X - st.x, axis=1)
-            near = np.flatnonzero(dist <= radius)[-self._memory:]
+    @staticmethod
+    def _judge(st: Start, F: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int | None]:
+        """Which points of a batch beat the iterate, and the one it moves to (None: it stays). Scalar: a lower
+        FoM, the lowest; constraint-aware: the acceptance rule on (objective, violation)."""
+        if st.con is not None:
+            return st.con.judge(Y)
+        better = F < st.fx
+        i = int(np.argmin(F))
+        return better, (i if better[i] else None)
+
+    def _neighbourhood(self, st: Start, min_points: int = 0) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius). With
+        ``min_points``, the nearest points make up the count when the radius holds fewer: coordinate probes
+        keep their own step lengths, often beyond a small step's radius, and a fit on fewer points than
+        unknowns returns a gradient cut to their span, which a model step would read as stationarity."""
+        h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
+        radius = NEIGHBOURHOOD * max(st.alpha, h)
+        dist = np.linalg.norm(st.X - st.x, axis=1)
+        near = np.flatnonzero(dist <= radius)[-self._memory:]
+        if len(near) < min_points:
+            near = np.sort(np.argsort(dist, kind="stable")[:min_points])
+        D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
+        return near, (1.0 / (D2 + h * h) if self.config.weighting else None), h
+
+    def _estimate(self, st: Start, batch: StepBatch, P: np.ndarray, FP: np.ndarray) -> np.ndarray | None:
+        """Gradient estimate at the (possibly new) iterate from the batch's probes ``P`` (values ``FP``) and the
+        memory; constraint-aware: every measure's model, and the descent direction the probes follow."""
+        cfg = self.config
+        if cfg.estimator == "regression" or st.con is not None:
+            near, w, h = self._neighbourhood(st, 0 if st.con is None else self.dim + 2)
             if len(near) == 0:
                 return st.g
-            D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
-            w = 1.0 / (D2 + h * h) if self.config.weighting else None
+            if st.con is not None:
+                return st.con.refit(st.x, st.X[near], st.con.Y[near], w, cfg.curvature,
+                                    cfg.near_active * max(st.alpha, h), cfg.penalty_factor)
             fx, F = st.fx, st.F[near]
-            if self.config.values == "rank" or (self.config.values == "auto" and est.has_outliers(fx, F)):
+            if cfg.values == "rank" or (cfg.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)
-            if self.config.curvature:
-                g, st.curv = est.regression_estimate(st.x, fx, st.X[near], F, w, curvature=True)
+            if cfg.curvature:
+                g, _ = est.regression_estimate(st.x, fx, st.X[near], F, w, curvature=True)
                 return g
             return est.regression_estimate(st.x, fx, st.X[near], F, w)
         # classic: this step's probes only, at the centre they were taken around
-        if meta["mode"] == "random":
-            g = est.random_estimate(meta["fx"], FP, meta["x"], P, meta["scale"])
+        if batch.phase is Phase.RANDOM:
+            g = est.random_estimate(batch.fx, FP, batch.x, P, batch.scale)
             return g if np.any(g != 0) else st.g
-        return est.directional_update(np.zeros(self.dim) if st.g is None else st.g, meta["fx"], FP, meta["x"], P)
+        return est.directional_update(np.zeros(self.dim) if st.g is None else st.g, batch.fx, FP, batch.x, P)

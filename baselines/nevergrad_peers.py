@@ -1,0 +1,124 @@
+"""Nevergrad peers: ``ngopt`` (NGOpt, Nevergrad's algorithm selector) and ``ngcma`` (its plain ``CMA``).
+
+Both run through Nevergrad's own ask/tell. The parametrization is what a Nevergrad user would write for this
+box: a bounded ``ng.p.Array`` in [0, 1] for the continuous axes (initialized at x0, else the box centre, so
+``ngcma`` starts from there with Nevergrad's default sigma for a bounded array) and, when there are integer
+axes, a second bounded ``Array`` over their level indices ``0 .. L-1`` with ``set_integer_casting()`` (NGOpt's
+selection sees the problem as mixed-integer, as it is). On a constrained problem each tell passes the
+normalized constraints as ``constraint_violation`` (Nevergrad penalizes ``max(c, 0)`` with its default
+``penalty_style``) and the loss is the objective; failed simulations get finite stand-ins (Nevergrad clips
+``inf`` with a warning). ``num_workers`` is the run's ``workers``; one ask hands out that many candidates.
+Seeding: the parametrization's ``random_state`` is seeded from the run's generator.
+
+Example:
+    >>> import numpy as np
+    >>> from zoaf.baselines.nevergrad_peers import NGCMA
+    >>> opt = NGCMA(3, budget=200, seed=0)
+    >>> while not opt.done:
+    ...     x = opt.ask()
+    ...     opt.tell(x, np.sum((x - 0.3) ** 2, axis=1))
+    >>> bool(opt.best_f < 1e-3)
+    True
+"""
+from __future__ import annotations
+
+import enum
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zoaf.optim import Optimizer
+
+from ._peers import StandIn, from_levels, to_levels
+
+
+class NevergradOptimizer(str, enum.Enum):
+    """Names in ``nevergrad.optimizers``."""
+
+    NGOPT = "NGOpt"
+    CMA = "CMA"
+
+
+@dataclass(frozen=True)
+class NGOptConfig:
+    """``ngopt``: Nevergrad's recommended default, ``NGOpt``, which picks an algorithm from the budget, the
+    dimension, the variable types and ``num_workers`` (Nevergrad's docs: "use NGOpt if you do not know").
+
+    Attributes:
+        optimizer: the ``nevergrad.optimizers`` entry.
+        num_workers: None = the run's ``workers``.
+    """
+
+    optimizer: NevergradOptimizer = NevergradOptimizer.NGOPT
+    num_workers: int | None = None
+
+
+@dataclass(frozen=True)
+class NGCMAConfig(NGOptConfig):
+    """``ngcma``: Nevergrad's plain ``CMA`` (pycma inside, Nevergrad's population and sigma defaults), from
+    x0 or the box centre: the external peer measured strongest on our circuits."""
+
+    optimizer: NevergradOptimizer = NevergradOptimizer.CMA
+
+
+class NGOpt(Optimizer):
+    """A Nevergrad optimizer on the box via its own ask/tell; ``num_workers`` candidates per ask."""
+
+    name = "ngopt"
+    config_class: type[NGOptConfig] = NGOptConfig
+
+    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
+        import nevergrad as ng
+
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
+        self.config = self.config_class(**options)
+        self._levels = self.integer_levels
+        self._int = self._levels > 0
+        start = to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5), self._levels)
+        self._groups = [g for g in (~self._int, self._int) if g.any()]   # continuous axes, then integer ones
+        parts = [ng.p.Array(init=start[g], lower=0.0, upper=np.where(self._int, self._levels - 1, 1.0)[g])
+                 for g in self._groups]
+        if self._int.any():
+            parts[-1].set_integer_casting()
+        param = parts[0] if len(parts) == 1 else ng.p.Tuple(*parts)
+        param.random_state = np.random.RandomState(int(self.rng.integers(2**31 - 1)))
+        self.num_workers = self.config.num_workers or self.workers
+        self._ng = ng.optimizers.registry[NevergradOptimizer(self.config.optimizer).value](
+            parametrization=param, budget=budget, num_workers=self.num_workers)
+        self._pending: list[Any] = []
+        self._stand_in = StandIn()
+        self._phase = self.name
+
+    def _box(self, candidate: Any) -> np.ndarray:
+        values = candidate.value if len(self._groups) > 1 else (candidate.value,)
+        lib = np.empty(self.dim)
+        for group, v in zip(self._groups, values):
+            lib[group] = v
+        return from_levels(lib, self._levels)
+
+    def _ask(self) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._pending = [self._ng.ask() for _ in range(min(self.num_workers, self.remaining))]
+        return np.array([self._box(cand) for cand in self._pending])
+
+    def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
+        loss = self._stand_in.objective(f if objective is None else objective)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for i, cand in enumerate(self._pending[: len(f)]):
+                violation = None if c is None else self._stand_in.constraints(c[i])
+                self._ng.tell(cand, float(loss[i]), constraint_violation=violation)
+        self._pending = []
+        if self.remaining <= 0:   # methods NGOpt runs in a thread (recast ones) stop it in their __del__
+            self._ng = None
+
+
+class NGCMA(NGOpt):
+    """Nevergrad's ``CMA`` (see :class:`NGCMAConfig`)."""
+
+    name = "ngcma"
+    config_class = NGCMAConfig

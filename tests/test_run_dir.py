@@ -1,0 +1,172 @@
+"""Run directories through the real CLI: resumed from any path that reaches them, held by one process at a
+time, never half-made by a refused run, and a full disk reported in one line with the rows written kept.
+
+The RC low-pass of the bad-input corpus keeps each run to a second or two.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_kill_resume import count as rows
+from zoaf.circuit import CircuitProblem
+from zoaf.history import History
+from zoaf.rundir import LOCK_FILE
+from zoaf.run import optimize as run_optimize
+
+ROOT = Path(__file__).parent.parent
+CORPUS = ROOT / "tests" / "bad_inputs"
+RC = CORPUS / "good.cir"
+BUDGET = 60
+ARGS = ["--budget", str(BUDGET), "--seed", "5", "--method", "zoaf", "--workers", "1"]
+
+
+def zoaf(*args: str, cwd: Path = ROOT, preexec=None, wait: bool = True):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    cmd = [sys.executable, "-m", "zoaf", *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, preexec_fn=preexec)
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, preexec_fn=preexec)
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+def one_error_line(r: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.stdout + r.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """result.json of the uninterrupted run every resumed one must reproduce."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = zoaf("optimize", str(RC), *ARGS, "--out", str(out), "--quiet")
+    assert r.returncode == 0, r.stderr
+    return json.loads((out / "result.json").read_text())
+
+
+def test_moved_run_resumes_through_a_symlink_and_a_relative_netlist(tmp_path: Path, reference: dict) -> None:
+    """Started from an absolute netlist path, cut short, moved, then resumed through a symlink with the netlist
+    named relative to another working directory: the same run, ending where the uninterrupted one ends."""
+    batches: list[int] = []
+    part = run_optimize(CircuitProblem(RC.resolve()), budget=BUDGET, seed=5, method="zoaf", workers=0,
+                        out=tmp_path / "first", callback=lambda r: batches.append(1) or len(batches) >= 3)
+    assert part.nfev < BUDGET
+    (tmp_path / "first").rename(tmp_path / "moved")
+    (tmp_path / "link").symlink_to(tmp_path / "moved")
+    r = zoaf("optimize", os.path.relpath(RC, CORPUS / "cir"), "--resume", str(tmp_path / "link"), "--json",
+             cwd=CORPUS / "cir")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "moved" / "result.json").read_text()) == reference
+
+
+def test_changed_netlist_still_refuses_resume(tmp_path: Path) -> None:
+    """Identity is the content: the same path with other text is another problem."""
+    netlist = tmp_path / "rc.cir"
+    shutil.copy(RC, netlist)
+    shutil.copy(CORPUS / "good.toml", tmp_path / "rc.toml")
+    assert zoaf("optimize", str(netlist), "--budget", "4", "--out", str(tmp_path / "run"), "-q").returncode == 0
+    netlist.write_text(netlist.read_text().replace("dec 20", "dec 21"))
+    line = one_error_line(zoaf("optimize", str(netlist), "--resume", str(tmp_path / "run")))
+    assert "cannot resume: problem.netlist_sha256 differs" in line
+
+
+def test_second_process_is_refused_while_the_run_goes(tmp_path: Path) -> None:
+    """A lock held for the whole run: resuming or restarting it elsewhere is one line, by any path; the kernel
+    drops the lock when the run dies (kill -9 included)."""
+    run = tmp_path / "run"
+    first = zoaf("optimize", str(RC), "--budget", "100000", "--method", "random", "--workers", "1", "--quiet",
+                 "--out", str(run), wait=False)
+    try:
+        deadline = time.monotonic() + 120
+        while rows(run) < 5:
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        (tmp_path / "link").symlink_to(run)
+        pattern = rf"error: .*: a run is still going in this directory \(process {first.pid}\)"
+        for args in (["--resume", str(tmp_path / "link")], ["--out", str(run)]):
+            assert re.match(pattern, one_error_line(zoaf("optimize", str(RC), "--budget", "100000",
+                                                         "--method", "random", *args))), args
+        assert first.poll() is None, "the refused processes must not disturb the running one"
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    with open(run / LOCK_FILE) as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)   # released by the kernel: no stale lock to clean up
+
+
+def test_refused_run_leaves_no_directory_it_created(tmp_path: Path) -> None:
+    r = zoaf("optimize", str(RC), "--dask", "local", "--workers", "0", "--out", str(tmp_path / "new" / "run"))
+    assert "dask needs workers >= 1" in one_error_line(r)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("contents", [[], [LOCK_FILE]])
+def test_empty_directory_has_nothing_to_resume(tmp_path: Path, contents: list[str]) -> None:
+    """Empty, or holding only the lock of a run killed before it recorded anything."""
+    for name in contents:
+        (tmp_path / name).write_text("")
+    line = one_error_line(zoaf("optimize", str(RC), "--resume", str(tmp_path)))
+    assert line == f"error: {tmp_path}: nothing to resume (no history.db)"
+
+
+def _file_size_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+
+
+@pytest.mark.parametrize("medium", ["tmpfs", "file-size-limit"])
+def test_full_disk_is_one_line_and_keeps_the_rows(tmp_path: Path, medium: str, reference: dict) -> None:
+    """Writing fails mid-run (a small tmpfs, or RLIMIT_FSIZE where mounting is not allowed): one line, exit 2,
+    the rows committed before survive, and the run resumes to the uninterrupted result once there is room."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    preexec = None
+    if medium == "tmpfs":
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(disk)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("mounting a tmpfs needs root")
+    else:
+        preexec = _file_size_limit
+    run = disk / "run"
+    try:
+        line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(run), "--quiet", preexec=preexec))
+        m = re.search(r"history\.db: cannot write the run history \((database or disk is full|disk I/O error)\); "
+                      r"the (\d+) simulations recorded before it are kept", line)
+        assert m, line
+        kept = int(m.group(2))
+        with History(run / "history.db") as h:
+            assert len(h) == kept > 0
+        shutil.copytree(run, tmp_path / "roomy")
+    finally:
+        if medium == "tmpfs":
+            subprocess.run(["umount", str(disk)], check=True)
+    r = zoaf("optimize", str(RC), "--resume", str(tmp_path / "roomy"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "roomy" / "result.json").read_text()) == reference
+
+
+def test_results_that_cannot_be_written_leave_none_half_written(tmp_path: Path, reference: dict) -> None:
+    """The end of a run fails to write (result.json is in the way as a directory): one line, no result files,
+    every simulation in history.db, and a resume writes them once the way is clear."""
+    run = tmp_path / "run"
+    (run / "result.json").mkdir(parents=True)
+    line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(run), "--quiet"))
+    assert line.startswith(f"error: {run}: cannot write the run's results (Is a directory)"), line
+    assert rows(run) == reference["nfev"] + reference["ncached"]   # every simulation and cache hit
+    assert not any((run / name).is_file() for name in ("best.cir", "convergence.png"))
+    (run / "result.json").rmdir()
+    assert zoaf("optimize", str(RC), "--resume", str(run), "--quiet").returncode == 0
+    assert json.loads((run / "result.json").read_text()) == reference

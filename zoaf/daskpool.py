@@ -1,0 +1,258 @@
+"""The Dask pool: simulations as tasks on the workers of a Dask cluster, one problem per worker process.
+
+The protocol, and the crash/retry/timeout accounting it shares with the local pool, are :mod:`zoaf.workers`'.
+Dask is imported only when a pool is made: importing zoaf does not import distributed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import queue
+import threading
+import uuid
+from collections import deque
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import sandbox
+from .errors import InputError
+from .problem import Outcome, Problem
+from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+
+log = logging.getLogger(__name__)
+
+#: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
+#: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
+#: innocent tasks spending their retry when a neighbour crashes.
+DASK_PREFETCH = 1
+#: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
+DASK_CONNECT_TIMEOUT = 10
+
+
+# State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and one
+# daemon simulation thread (one thread drives libngspice; a hung simulation can be timed out without blocking
+# the worker's shutdown when its nanny restarts it).
+_DASK_BLOBS: dict[str, bytes] = {}
+_DASK_PROBLEMS: dict[str, Problem] = {}
+_DASK_LOCK = threading.Lock()
+_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
+
+
+class _SimThread(threading.Thread):
+    """A daemon thread that runs ``simulate_caught`` jobs one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(name="zoaf-sim", daemon=True)
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            problem, x, box, event = self.jobs.get()
+            box.append(simulate_caught(problem, x))
+            event.set()
+
+    def simulate(self, problem: Problem, x: np.ndarray, timeout: float) -> tuple | None:
+        box: list[tuple] = []
+        event = threading.Event()
+        self.jobs.put((problem, x, box, event))
+        return box[0] if event.wait(timeout) else None
+
+
+def _dask_problem(token: str) -> Problem:
+    p = _DASK_PROBLEMS.get(token)
+    if p is None:
+        p = _DASK_PROBLEMS[token] = pickle.loads(_DASK_BLOBS[token])
+    return p
+
+
+def _dask_forget(token: str) -> None:
+    _DASK_BLOBS.pop(token, None)
+    p = _DASK_PROBLEMS.pop(token, None)
+    if p is not None:
+        try:
+            p.close()
+        except Exception:                                 # pragma: no cover
+            pass
+
+
+def _dask_simulate(token: str, x: np.ndarray, timeout: float) -> tuple:
+    """One simulation on a Dask worker. Returns a reply tuple ending with the worker's address."""
+    from distributed import get_worker
+    addr = get_worker().address
+    with _DASK_LOCK:                                      # several worker threads: still one sim per process
+        if _DASK_STATE["poisoned"]:                       # a hung or broken simulation holds this process
+            return ("lost", addr)
+        problem = _dask_problem(token)
+        if _DASK_STATE["thread"] is None:
+            _DASK_STATE["thread"] = _SimThread()
+        reply = _DASK_STATE["thread"].simulate(problem, x, timeout)
+        if reply is None:
+            _DASK_STATE["poisoned"] = True
+            return ("timeout", addr)
+        if reply[-1]:
+            _DASK_STATE["poisoned"] = True
+        return (*reply, addr)
+
+
+def _make_plugin_class() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ProblemPlugin(WorkerPlugin):
+        """Gives every worker (also one restarted later by its nanny) the pickled problem."""
+
+        def __init__(self, token: str, blob: bytes) -> None:
+            self.token, self.blob = token, blob
+
+        def setup(self, worker: Any) -> None:
+            sandbox.designate()                           # the simulation thread may lock itself down
+            _DASK_BLOBS[self.token] = self.blob
+
+        def teardown(self, worker: Any) -> None:
+            _dask_forget(self.token)
+
+    ProblemPlugin.__module__ = __name__
+    ProblemPlugin.__qualname__ = "ProblemPlugin"
+    return ProblemPlugin
+
+
+def __getattr__(name: str) -> Any:
+    # ProblemPlugin subclasses distributed's WorkerPlugin; made on first use so that importing zoaf does not
+    # import distributed, yet picklable by reference as zoaf.daskpool.ProblemPlugin.
+    if name == "ProblemPlugin":
+        cls = globals()["ProblemPlugin"] = _make_plugin_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class DaskPool(Pool):
+    """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
+
+    ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1
+    (closed with the pool); a scheduler address connects a new ``Client`` (closed, the cluster is not); a
+    ``distributed.Client`` is used as given (nothing closed). Workers need ``zoaf`` importable; use one
+    thread per worker (several threads share one process and so simulate one after another).
+    """
+
+    def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
+        import dask as dask_mod
+        import distributed
+        super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost"))
+        self._own: list[Any] = []
+        if isinstance(dask, distributed.Client):
+            self.client = dask
+        elif dask == "local":
+            # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once.
+            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0}):
+                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                   host="127.0.0.1", dashboard_address=None,
+                                                   silence_logs=logging.ERROR)
+            self._own.append(cluster)
+            self.client = distributed.Client(cluster)
+            self._own.insert(0, self.client)
+        elif isinstance(dask, str):
+            try:
+                self.client = distributed.Client(dask, timeout=DASK_CONNECT_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise InputError(f"--dask {dask}: cannot reach a Dask scheduler there ({type(e).__name__}: "
+                                 f"{' '.join(str(e).split())[:200]})") from None
+            self._own.append(self.client)
+        else:
+            raise InputError(f"dask must be 'local', a scheduler address or a distributed.Client, got {dask!r}")
+        self.token = "zoaf-problem-" + hashlib.sha1(blob).hexdigest()[:16] + "-" + uuid.uuid4().hex[:8]
+        plugin_cls = __getattr__("ProblemPlugin")
+        self.client.register_plugin(plugin_cls(self.token, blob), name=self.token)
+        self.n = n
+        self._restarted: set[str] = set()
+
+    def close(self) -> None:
+        try:
+            self.client.unregister_worker_plugin(self.token)
+        except Exception:                                 # pragma: no cover - cluster already gone
+            pass
+        for obj in self._own:
+            try:
+                obj.close()
+            except Exception:                             # pragma: no cover
+                pass
+        self._own = []
+
+    def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
+        from distributed import as_completed
+        from distributed.scheduler import KilledWorker
+
+        pending, done = self._batch(items, on_done)
+        n = len(pending)
+        meta: dict[Any, Task] = {}
+        ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
+        # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it
+        # holds, so no task may wait on a worker behind another one.
+        window = [self._window()]
+
+        def submit() -> None:
+            if window[0] < self.n:                        # a worker is being replaced: look again
+                window[0] = self._window()
+            while pending and len(meta) < window[0]:
+                t = pending.popleft()
+                fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
+                                         key=f"zoaf-sim-{uuid.uuid4().hex}")
+                meta[fut] = t
+                ac.add(fut)
+
+        try:
+            submit()
+            while len(done) < n:
+                fut, reply = next(ac)
+                t = meta.pop(fut)
+                if fut.status == "error":                 # reply is then a (type, exception, traceback)
+                    reply = fut.exception()
+                if self._handle(reply, t, pending, done, KilledWorker):
+                    window[0] = self._window()
+                submit()
+        except BaseException:
+            self.client.cancel(list(meta))
+            raise
+        return done
+
+    def _window(self) -> int:
+        return max(1, sum(self.client.nthreads().values())) * DASK_PREFETCH
+
+    def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
+        """Record one finished task; True when a worker was lost or restarted."""
+        if isinstance(reply, BaseException) and not isinstance(reply, killed):
+            raise reply
+        if isinstance(reply, killed):
+            self._crashed(t, "dask worker died", pending, done)
+            return True
+        kind, addr = reply[0], reply[-1]
+        if kind == "lost":                                # never ran: its worker awaits replacement
+            self.stats["lost"] += 1
+            pending.appendleft(t)
+            self._restart(addr)
+            return True
+        elif kind == "timeout":
+            self._timed_out(t, done, "worker restarted")
+            self._restart(addr)
+            return True
+        elif kind == "raised":
+            if reply[3]:
+                self._restart(addr)
+            raise_remote(reply[1], reply[2])
+        done[t.tid] = reply[1]
+        if reply[2]:
+            self._restart(addr)
+            return True
+        return False
+
+    def _restart(self, addr: str) -> None:
+        """Have the nanny replace the worker at ``addr`` (once: a restarted worker gets a new address)."""
+        if addr in self._restarted:
+            return
+        self._restarted.add(addr)
+        self.stats["restarts"] += 1
+        try:
+            self.client.restart_workers([addr], raise_for_error=False)
+        except Exception as e:                            # pragma: no cover - e.g. a worker without nanny
+            log.warning("could not restart dask worker %s: %s", addr, e)

@@ -1,0 +1,145 @@
+"""SPICE deck text: logical lines, comments, ``.param`` assignments, placeholders, exact values.
+
+Conventions (SPICE): the first line is the title; ``+`` continues the previous line; ``*`` starts a comment
+line; ``;`` and ``$`` followed by a blank start an inline comment; names are case-insensitive (lower-cased
+here, as ngspice does). A :class:`Line` keeps where each piece of a logical line came from, so that an edit
+(a new ``.param`` value, an absolute include path) lands in the original text with everything else as written.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .ngcommands import NAME
+
+__all__ = ["Line", "ParamDef", "assignments", "first_unquoted", "format_value", "logical_lines", "physical_spans",
+           "quote", "strip_comment", "substitute"]
+
+_ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+def format_value(value: float) -> str:
+    """A float as ngspice reads it back exactly (Python's shortest round-trip repr, 17 digits at most)."""
+    v = float(value)
+    if v != v or v in (float("inf"), float("-inf")):
+        raise InputError(f"parameter value {value!r} is not a finite number")
+    return repr(v)
+
+
+@dataclass
+class Line:
+    """One logical line: joined continuation lines, comments removed, lower-cased, and where it came from."""
+
+    text: str                 # lower-cased logical text, no comments
+    raw: str                  # original-case logical text, no comments
+    lineno: int               # 1-based number of its first physical line
+    segments: list[tuple[int, int, int]]   # (logical start offset, physical line index, column) per piece
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    """One ``name=value`` of a ``.param`` line, and where its value text sits in the physical lines."""
+
+    name: str
+    value: str
+    lineno: int
+    spans: tuple[tuple[int, int, int], ...]   # (physical line index, start col, end col) of the value
+
+
+def substitute(text: str, path: Path, placeholders: Mapping[str, str]) -> str:
+    """``text`` with each ``{{NAME}}`` replaced (InputError, with the line, for an unknown name)."""
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in placeholders:
+            lineno = text.count("\n", 0, m.start()) + 1
+            raise InputError(f"{path}:{lineno}: unknown placeholder {{{{{key}}}}} "
+                             f"(known: {', '.join(sorted(placeholders)) or 'none'})")
+        return str(placeholders[key])
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def quote(p: str) -> str:
+    """A path as a deck quotes it (it may hold blanks)."""
+    return f'"{p}"'
+
+
+def first_unquoted(s: str, found: Callable[[str, int], bool]) -> int | None:
+    """Offset of the first character outside ``"..."``/``'...'`` quotes where ``found(s, offset)``, or None."""
+    quote = ""
+    for i, c in enumerate(s):
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif found(s, i):
+            return i
+    return None
+
+
+def _comment_starts(s: str, i: int) -> bool:
+    return s[i] == ";" or (s[i] == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"))
+
+
+def strip_comment(s: str) -> str:
+    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
+    i = first_unquoted(s, _comment_starts)
+    return s if i is None else s[:i]
+
+
+def logical_lines(physical: list[str]) -> list[Line]:
+    """The logical lines of a deck's physical lines: the title, then each non-comment line with its ``+``
+    continuations joined (the first physical line is always the title)."""
+    out: list[Line] = []
+    for idx, line in enumerate(physical):
+        if idx == 0:
+            out.append(Line(line.lower(), line, 1, [(0, 0, 0)]))
+            continue
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("*"):
+            continue
+        body = strip_comment(line).rstrip()
+        if stripped.startswith("+") and len(out) > 1:
+            col = len(line) - len(stripped) + 1
+            prev = out[-1]
+            piece = " " + body[col:]
+            prev.segments.append((len(prev.raw) + 1, idx, col))
+            prev.raw += piece
+            prev.text += piece.lower()
+            continue
+        out.append(Line(body.lower(), body, idx + 1, [(0, idx, 0)]))
+    return out
+
+
+def physical_spans(ln: Line, start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+    """Map logical offsets [start, end) of ``ln.raw`` to (physical line index, col0, col1) pieces."""
+    spans = []
+    segs = ln.segments + [(len(ln.raw) + 1, -1, 0)]
+    for (s0, idx, col), (s1, _, _) in zip(segs, segs[1:]):
+        a, b = max(start, s0), min(end, s1 if s1 <= len(ln.raw) else len(ln.raw))
+        if a < b:
+            spans.append((idx, col + a - s0, col + b - s0))
+    return tuple(spans)
+
+
+def assignments(ln: Line, err) -> list[tuple[str, str, int]]:
+    """The ``name=value`` pairs of a ``.param`` line: (lower-case name, value text, its offset in ``ln.raw``)."""
+    body_start = len(".param")
+    while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
+        body_start += 1
+    body = ln.text[body_start:]
+    matches = list(_ASSIGN.finditer(body))
+    if not matches or body[:matches[0].start()].strip():
+        raise err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
+    out = []
+    for k, m in enumerate(matches):
+        v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
+        raw_val = body[m.end():v1]
+        value = raw_val.strip().rstrip(",").strip()
+        if not value:
+            raise err(ln.lineno, f".param {m.group(1)} has no value")
+        start = body_start + m.end() + len(raw_val) - len(raw_val.lstrip())
+        out.append((m.group(1), ln.raw[start:start + len(value)], start))
+    return out

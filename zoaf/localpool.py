@@ -1,0 +1,281 @@
+"""The local pool: ``n`` spawned worker processes on this machine, one simulation at a time each.
+
+The protocol, and the crash/retry/timeout accounting it shares with Dask, are :mod:`zoaf.workers`'. A worker is
+recycled after ``recycle_after`` simulations (``zoaf.evaluate.DEFAULT_RECYCLE_AFTER``): the soak in
+``benchmarks/throughput.py --soak`` measured ~10 kB of RSS growth per simulation on two_stage_amp.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import time
+import traceback
+from collections import deque
+from multiprocessing.connection import Connection, wait
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import sandbox
+from .errors import InputError, WorkerCrash
+from .problem import Outcome
+from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+
+log = logging.getLogger(__name__)
+
+#: A worker that has not unpickled its problem after this long is considered hung at start-up.
+STARTUP_TIMEOUT = 120.0
+#: Workers that die before they are ready, in a row, before the pool gives up (a broken problem/import).
+MAX_STARTUP_FAILURES = 3
+#: Seconds ``close()`` waits for workers to finish ``problem.close()`` before killing them.
+CLOSE_GRACE = 5.0
+
+
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "no exit code"
+    if exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _worker_main(conn: Connection, blob: bytes) -> None:
+    """Body of one worker process: unpickle the problem once, then simulate until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C reaches the whole group: the parent decides
+    sandbox.designate()                                   # a problem may lock this process down to simulate
+    try:
+        problem = pickle.loads(blob)
+    except BaseException:
+        conn.send(("fatal", traceback.format_exc()))
+        return
+    conn.send(("ready", os.getpid()))
+    try:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):                   # the parent went away
+                break
+            if msg is None:
+                break
+            tid, x = msg
+            reply = simulate_caught(problem, x)
+            conn.send((reply[0], tid, *reply[1:]))
+            if reply[-1]:                                 # restart requested: exit, the parent replaces us
+                break
+    finally:
+        try:
+            problem.close()
+        except Exception:                                 # pragma: no cover - best effort on the way out
+            pass
+
+
+class _Proc:
+    """The parent's handle on one worker process: one task at a time, so a death names its simulation."""
+
+    def __init__(self, ctx: Any, blob: bytes, name: str) -> None:
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, blob), name=name, daemon=True)
+        self.proc.start()
+        child.close()
+        self.born = time.monotonic()
+        self.ready = False
+        self.pid: int | None = None
+        self.task: Task | None = None
+        self.deadline = math.inf
+        self.nsims = 0
+
+
+class LocalPool(Pool):
+    """``n`` worker processes (spawn start method) fed one task at a time over a pipe each."""
+
+    def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1) -> None:
+        super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled"))
+        self._blob = blob
+        self.n = n
+        self.recycle_after = recycle_after
+        self._ctx = mp.get_context("spawn")
+        self._procs: list[_Proc] = []
+        self._retiring: list[_Proc] = []
+        self._startup_failures = 0
+        self._count = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        self._count += 1
+        self._procs.append(_Proc(self._ctx, self._blob, f"zoaf-worker-{self._count}"))
+        self.stats["spawned"] += 1
+
+    def _fill(self) -> None:
+        while len(self._procs) < self.n:
+            self._spawn()
+
+    def _drop(self, w: _Proc, *, kill: bool) -> None:
+        """Forget ``w`` (killing it first if asked) and start its replacement."""
+        if w in self._procs:
+            self._procs.remove(w)
+        if kill and w.proc.is_alive():
+            w.proc.kill()
+        w.proc.join(timeout=CLOSE_GRACE)
+        w.conn.close()
+        self._spawn()
+
+    def _retire(self, w: _Proc) -> None:
+        """Let ``w`` finish on its own (it closes its problem) and start its replacement."""
+        try:
+            w.conn.send(None)
+        except OSError:
+            pass
+        self._procs.remove(w)
+        self._retiring.append(w)
+        self._spawn()
+        self._reap()
+
+    def _reap(self) -> None:
+        for w in list(self._retiring):
+            if not w.proc.is_alive():
+                w.proc.join()
+                w.conn.close()
+                self._retiring.remove(w)
+
+    def pids(self) -> list[int]:
+        """Process ids of the current workers that are ready (for memory measurements and tests)."""
+        return [w.pid for w in self._procs if w.ready and w.pid is not None]
+
+    def close(self) -> None:
+        procs, self._procs = self._procs + self._retiring, []
+        self._retiring = []
+        for w in procs:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        end = time.monotonic() + CLOSE_GRACE
+        for w in procs:
+            w.proc.join(timeout=max(0.0, end - time.monotonic()))
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+
+    # -- one batch -------------------------------------------------------------------------------------
+    def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
+        """Simulate every ``(tid, x)``; returns ``{tid: outcome}``, each also passed to ``on_done(tid, outcome)``
+        as it completes. Kills busy workers if interrupted."""
+        pending, done = self._batch(items, on_done)
+        n = len(pending)
+        self._fill()
+        try:
+            while len(done) < n:
+                self._dispatch(pending)
+                self._step(pending, done)
+        except BaseException:
+            # Ctrl-C or an error raised from a worker: stop what is in flight; idle workers stay.
+            for w in [w for w in self._procs if w.task is not None]:
+                self._procs.remove(w)
+                w.proc.kill()
+                w.proc.join()
+                w.conn.close()
+            raise
+        self._reap()
+        return done
+
+    def _dispatch(self, pending: deque[Task]) -> None:
+        for w in list(self._procs):
+            if not pending:
+                return
+            if w.ready and w.task is None:
+                t = pending.popleft()
+                try:
+                    w.conn.send((t.tid, t.x))
+                except OSError:                           # died while idle: the task never started
+                    pending.appendleft(t)
+                    self._on_death(w, pending, {})
+                    continue
+                w.task, w.deadline = t, time.monotonic() + self.timeout
+
+    def _step(self, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        now = time.monotonic()
+        busy = [w for w in self._procs if w.task is not None]
+        starting = [w for w in self._procs if not w.ready]
+        limits = [w.deadline for w in busy] + [w.born + STARTUP_TIMEOUT for w in starting]
+        wait_s = max(0.0, min(limits) - now) if limits else None
+        objs: dict[Any, _Proc] = {}
+        for w in self._procs:
+            objs[w.conn] = w
+            objs[w.proc.sentinel] = w
+        for obj in wait(list(objs), wait_s):
+            w = objs[obj]
+            # Read what a worker sent before it exited (its last result), then notice the exit.
+            while w in self._procs and w.conn.poll():
+                self._receive(w, pending, done)
+            if w in self._procs and obj is w.proc.sentinel:
+                self._on_death(w, pending, done)
+        now = time.monotonic()
+        for w in list(self._procs):
+            if w.task is not None and now >= w.deadline:
+                self._on_timeout(w, done)
+            elif not w.ready and now >= w.born + STARTUP_TIMEOUT:
+                self._procs.remove(w)
+                w.proc.kill()
+                raise WorkerCrash(f"a worker process did not start within {STARTUP_TIMEOUT:g} s")
+
+    def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        try:
+            msg = w.conn.recv()
+        except (EOFError, OSError):
+            self._on_death(w, pending, done)
+            return
+        kind = msg[0]
+        if kind == "ready":
+            w.ready, w.pid = True, msg[1]
+            self._startup_failures = 0
+        elif kind == "fatal":
+            self._drop_quietly(w)
+            raise InputError(f"the problem could not be loaded in a worker process (define its class and "
+                             f"functions in an importable module, or use workers=0):\n{msg[1]}")
+        elif kind in ("done", "raised"):
+            t, w.task, w.deadline = w.task, None, math.inf
+            w.nsims += 1
+            restart = msg[-1]
+            if kind == "raised":
+                self._drop_quietly(w)
+                raise_remote(msg[2], msg[3])
+            done[t.tid] = msg[2]
+            if restart:
+                self.stats["restarts"] += 1
+                self._retire(w)
+            elif w.nsims >= self.recycle_after:
+                self.stats["recycled"] += 1
+                self._retire(w)
+
+    def _drop_quietly(self, w: _Proc) -> None:
+        if w in self._procs:
+            self._procs.remove(w)
+        w.proc.kill()
+        w.proc.join()
+        w.conn.close()
+
+    def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        w.proc.join(timeout=CLOSE_GRACE)
+        reason = _exit_reason(w.proc.exitcode)
+        if not w.ready:
+            self._startup_failures += 1
+            if self._startup_failures >= MAX_STARTUP_FAILURES:
+                self._drop_quietly(w)
+                raise WorkerCrash(f"worker processes die at start-up ({reason}, {self._startup_failures} in a row)")
+        if w.task is not None:
+            log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, w.task.attempt + 1)
+            self._crashed(w.task, f"worker process died ({reason})", pending, done)
+        self._drop(w, kill=False)
+
+    def _on_timeout(self, w: _Proc, done: dict[int, Outcome]) -> None:
+        log.warning("simulation timed out after %g s: killing worker %s", self.timeout, w.pid)
+        self._timed_out(w.task, done, "worker killed")
+        self._drop(w, kill=True)

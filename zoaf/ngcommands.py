@@ -1,0 +1,125 @@
+"""ngspice's command language as zoaf reads it: the command words it knows, and a deck's ``.control`` block.
+
+The one place for what a ``.control`` command *is* to zoaf: an analysis, a command that runs programs
+(refused), one with no place in a per-evaluation replay (dropped), a block opener, or one that defines a result
+(``let NAME =``, ``meas TYPE NAME``). :mod:`zoaf.deckcheck` refuses escapes with these words,
+:mod:`zoaf.netlist` reads the block with :func:`parse_control`, :mod:`zoaf.spice` replays it.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import InputError
+
+__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
+           "base_word", "batch_drops", "block_depth_change", "defined_name", "normalize_equals", "parse_control"]
+
+#: Analysis dot-commands, in ngspice's spelling (without the dot).
+ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
+#: ``.meas`` analysis types ngspice 39 accepts.
+MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
+#: ``.control`` commands that run other programs, load code or source other command files: refused unless
+#: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
+#: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
+#: (which could hold any of these); ``edit`` starts an editor; ``bug`` mails; ``rehash`` scans $PATH for
+#: ``unixcom``; ``gnuplot``/``xgraph`` start plotting programs. A ``pre_`` prefix is looked through.
+REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
+                              "bug", "rehash", "gnuplot", "xgraph"})
+#: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
+#: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
+DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
+                              "wrs2p", "wrnodev", "mdump", "mrdump", "print", "echo", "listing", "show",
+                              "showmod", "rusage", "version", "help", "cd", "setcs", "display", "history",
+                              "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
+#: Control-flow keywords of the command language (blocks closed by ``end``).
+BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
+#: A vector or ``.meas`` result name (lower-cased text).
+NAME = r"[a-z_][a-z0-9_.]*"
+
+_LET = re.compile(rf"^let\s+({NAME})\s*=", re.I)
+_MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({NAME})\b", re.I)
+_EQ_BLANKS = re.compile(r"\s*=\s*")
+
+
+def base_word(command: str) -> str:
+    """The command word of ``command`` with a ``pre_`` prefix looked through ("" for a blank line)."""
+    word = command.split(None, 1)[0] if command.split() else ""
+    return word[4:] if word.startswith("pre_") else word
+
+
+def block_depth_change(command: str) -> int:
+    """+1 for a command that opens an ``if``/``while``/... block, -1 for its ``end``, else 0."""
+    word = base_word(command)
+    return 1 if word in BLOCK_OPEN else -1 if word == "end" else 0
+
+
+def defined_name(command: str) -> str | None:
+    """The result a ``let NAME = ...`` or ``meas TYPE NAME ...`` command defines, else None."""
+    m = _LET.match(command) or _MEAS_CMD.match(command)
+    return m.group(m.lastindex or 1) if m else None
+
+
+def normalize_equals(text: str) -> str:
+    """``a = b`` as ``a=b``, as ngspice does to every deck line (``.meas``/``meas`` texts are compared so)."""
+    return _EQ_BLANKS.sub("=", text)
+
+
+def batch_drops(command: str) -> bool:
+    """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
+    replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
+    the results."""
+    return base_word(command) in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
+
+
+@dataclass
+class ControlBlock:
+    """A deck's ``.control`` block as zoaf replays it.
+
+    Attributes:
+        commands: the commands replayed per evaluation, in order (dropped ones removed).
+        names: the results they define (:func:`defined_name`), first definition first.
+        faithful_reasons: dot-commands inside the block, which ngspice applies while reading the deck.
+        quits: whether the block has ``quit``/``exit``.
+        batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
+    """
+
+    commands: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    faithful_reasons: list[str] = field(default_factory=list)
+    quits: bool = False
+    batch_dropped: set[int] = field(default_factory=set)
+
+
+def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem: Callable[[str], str | None],
+                  err: Callable[[int, str], InputError]) -> ControlBlock:
+    """Read the block's ``(line number, lower-cased command, physical line indexes)`` entries.
+
+    Raises ``err(line, why)`` for a command ``problem`` refuses (:func:`zoaf.deckcheck.command_problem`) or an
+    unclosed ``if``/``while`` block.
+    """
+    block = ControlBlock()
+    depth = 0
+    for lineno, t, idxs in lines:
+        if (why := problem(t)) is not None:
+            raise err(lineno, why)
+        base = base_word(t)
+        if base.startswith("."):
+            block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
+                                          "applies it while reading the deck)")
+        if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
+            block.quits |= base in ("quit", "exit")
+            if batch_drops(t):
+                block.batch_dropped.update(idxs)
+            continue
+        if base in ("meas", "measure"):
+            t = normalize_equals(t)
+        depth += block_depth_change(t)
+        block.commands.append(t)
+        name = defined_name(t)
+        if name is not None and name not in block.names:
+            block.names.append(name)
+    if depth > 0:
+        raise err(lines[-1][0], "unterminated if/while/repeat block in .control")
+    return block

@@ -1,0 +1,130 @@
+"""The run directory on disk: found or created, checked, locked for the run, and its end files written.
+
+A run directory holds ``history.db`` (written as the run goes, by ``zoaf.history``), a lock file, and at the end
+``result.json``, the problem's artifacts (``best.cir``, ...) and ``convergence.png``. Everything here keeps the
+promise that a refused or failed run leaves nothing half-made: a directory created for a run refused before it
+started is removed, and end files that could not all be written are removed (``history.db`` keeps the run).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .errors import InputError
+from .optim import Result
+from .problem import Problem
+
+#: A run directory's lock: an exclusive ``flock`` on it, held for the whole run, refuses a second process the
+#: same run (resumed or started again); the kernel releases it when the process ends, crash included.
+LOCK_FILE = ".lock"
+#: (device, inode) of the lock files this process holds: the CLI locks before it starts workers, then
+#: ``optimize`` enters the same directory again (by whatever path reaches it) without locking it twice.
+_held: set[tuple[int, int]] = set()
+
+
+def _created_by_mkdir(path: Path) -> list[Path]:
+    """The directories ``mkdir(parents=True)`` of ``path`` would create, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(created: list[Path]) -> None:
+    """Undo ``mkdir`` of a run refused before it started (the lock file is all it may hold)."""
+    try:
+        if created:
+            (created[0] / LOCK_FILE).unlink(missing_ok=True)
+        for d in created:
+            d.rmdir()
+    except OSError:
+        pass                # never made, or not empty after all: left as it is
+
+
+@contextmanager
+def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
+    """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one) and hold its
+    lock; refusals are InputErrors and leave behind no directory they created."""
+    if not str(out).strip():
+        raise InputError("run directory: empty path")
+    outdir = Path(out)
+    if resume and not (outdir / "history.db").is_file():
+        raise InputError(f"{outdir}: nothing to resume (no history.db)")
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"{outdir}: exists and is not a directory")
+    created = _created_by_mkdir(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(outdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        _remove_if_empty(created)
+        raise InputError(f"{outdir}: cannot write the run directory ({e.strerror})") from None
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino)
+    owner = key not in _held
+    try:
+        if owner:
+            _lock(fd, outdir)
+            if not resume and (outdir / "history.db").exists():
+                raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+            _held.add(key)
+        yield outdir
+    except BaseException:
+        if created and set(os.listdir(outdir)) <= {LOCK_FILE}:
+            _remove_if_empty(created)
+        raise
+    finally:
+        if owner:
+            _held.discard(key)
+        os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
+
+
+def _lock(fd: int, outdir: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "?"
+        raise InputError(f"{outdir}: a run is still going in this directory (process {pid}); "
+                         f"wait for it to end, or use another --out") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)   # who holds it, for the refusal above
+    except OSError:
+        pass                                               # a full disk: the lock holds all the same
+
+
+def result_dict(result: Result) -> dict[str, Any]:
+    """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
+    return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
+            "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
+            "nfev": result.nfev, "sizings": len(result.history), "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
+            "params": result.params, "measures": result.measures, "objective": result.objective,
+            "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv,
+            "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
+
+
+def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
+    """``result.json``, the problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a
+    run with ``result.json`` as done)."""
+    from .plots import plot_convergence   # matplotlib only when a run directory is written
+
+    files = {"result.json": json.dumps(result_dict(result), indent=2, default=float) + "\n",
+             **(problem.artifacts(result.params) if result.params else {})}
+    try:
+        for name, text in files.items():
+            (outdir / name).write_text(text)
+        plot_convergence(result.history, outdir / "convergence.png",
+                         f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
+    except OSError as e:
+        for name in [*files, "convergence.png"]:
+            with suppress(OSError):
+                (outdir / name).unlink(missing_ok=True)
+        raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
+                         f"every simulation: make room, then resume the run") from None

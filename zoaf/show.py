@@ -1,0 +1,187 @@
+"""What the CLI prints about one sizing (``check``, ``simulate``, the best point of ``optimize``).
+
+The sizing is simulated on the optimizer's own path (``CircuitProblem.simulate`` -> ``Outcome``), so what is
+shown is what a run would record: a missing measure appears beside the measures that were taken, with the FoM
+the optimizer charges for it. Every constraint of a measure gets its pass/FAIL, and a value is printed with
+enough digits to fall on the side of its limit that it really is on. User text (units, paths) is escaped: a
+spec's ``unit = "[/red]"`` is text, not rich markup.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import units
+from .problem import Outcome, Status
+from .spec import Constraint
+
+if TYPE_CHECKING:
+    from .circuit import CircuitProblem
+    from .optim import Result
+
+out = Console()
+err = Console(stderr=True)
+
+_PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
+#: Significant digits by default, and the most a float needs (repr round-trips in 17).
+DIGITS, MAX_DIGITS = 4, 17
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split()) or "unknown error"
+
+
+def fmt(value: float | None, unit: str = "", digits: int = DIGITS) -> str:
+    """A value with its unit for display (SI prefix where it reads well); plain text, not markup."""
+    if value is None:
+        return "—"
+    if not math.isfinite(value):
+        return str(value)
+    if unit in ("dB", "deg", "", "%") or "^" in unit or "/" in unit:   # no SI prefix on areas and ratios
+        return f"{value:.{digits}g} {unit}".strip()
+    number, prefix = re.match(r"^(.*?)([a-z]*)$", units.format(value, digits)).groups()
+    return f"{number} {_PREFIX.get(prefix, prefix)}{unit}"
+
+
+def _exact_digits(value: float) -> int:
+    """The fewest digits (at least DIGITS) that print ``value`` exactly: a limit is shown as written."""
+    return next((d for d in range(DIGITS, MAX_DIGITS) if float(f"{value:.{d}g}") == value), MAX_DIGITS)
+
+
+def _honest_digits(value: float, constraints: Sequence[Constraint]) -> int:
+    """The fewest digits (at least DIGITS) with which ``value`` passes or fails each limit as the exact value
+    does and equals none it differs from: 129.96 dB under ``>= 130`` shows as 129.96, not as 130."""
+    for d in range(DIGITS, MAX_DIGITS):
+        shown = float(f"{value:.{d}g}")
+        if all((c.value(shown) <= 0) == (c.value(value) <= 0) and (shown != c.bound or value == c.bound)
+               for c in constraints):
+            return d
+    return MAX_DIGITS
+
+
+def _spec_cell(value: float | None, unit: str, sense: str | None, constraints: Sequence[Constraint]) -> str:
+    parts = [f"[cyan]{sense}[/cyan]"] if sense else []
+    for c in constraints:
+        verdict = "[green]pass[/]" if c.value(value) <= 0 else "[red]FAIL[/]"
+        parts.append(f"{verdict} {c.op} {escape(fmt(c.bound, unit, _exact_digits(c.bound)))}")
+    if value is None and (sense or constraints):
+        parts.append("[red]not measured[/]")
+    return ", ".join(parts)
+
+
+def print_sizing(problem: CircuitProblem, params: Mapping[str, float], measures: Mapping[str, float],
+                 title: str) -> None:
+    """The parameters and the measures against the spec of the problem's objective (and its constraints)."""
+    t = Table(title=f"{escape(title)}: parameters", title_justify="left")
+    for col in ("parameter", "value", "bounds", "scale"):
+        t.add_column(col, justify="right" if col == "value" else "left")
+    for row in problem.describe_params(params):
+        t.add_row(*map(escape, row))
+    out.print(t)
+    m = Table(title="measures", title_justify="left")
+    for col in ("measure", "value", "spec"):
+        m.add_column(col, justify="right" if col == "value" else "left")
+    objective = problem.objective
+    constraints = (*(objective.constraints if objective else ()), *problem.constraints)
+    for name, unit in problem.spec.measures.items():
+        value = measures.get(name)
+        mine = [c for c in constraints if c.measure == name]
+        digits = DIGITS if value is None or not math.isfinite(value) else _honest_digits(value, mine)
+        sense = objective.sense if objective is not None and name == objective.measure else None
+        m.add_row(escape(name), escape(fmt(value, unit, digits)), _spec_cell(value, unit, sense, mine))
+    out.print(m)
+
+
+def objective_rows(problem: CircuitProblem, outcome: Outcome) -> dict[str, dict[str, Any]]:
+    """Per objective of the spec: the FoM a run optimizing it charges for this outcome (the problem's own
+    objective straight from the outcome), the objective's value and feasibility."""
+    rows = {}
+    for name, obj in problem.spec.objectives.items():
+        if outcome.status != Status.OK:
+            fom, value, feasible = math.inf, None, None
+        elif problem.objective is not None and name == problem.objective.name:
+            fom, value, feasible = outcome.fom, outcome.objective, outcome.feasible
+        else:
+            score = obj.evaluate(outcome.measures)
+            fom, value, feasible = score.fom, score.objective, score.feasible
+        rows[name] = {"fom": fom if math.isfinite(fom) else None, "value": value, "feasible": feasible,
+                      "constraints": [str(c) for c in obj.constraints]}
+    return rows
+
+
+def _print_objectives(problem: CircuitProblem, rows: Mapping[str, Mapping[str, Any]]) -> None:
+    t = Table(title="objectives", title_justify="left")
+    for col in ("objective", "goal", "value", "feasible", "FoM"):
+        t.add_column(col)
+    for name, row in rows.items():
+        obj = problem.spec.objectives[name]
+        feas = {True: "[green]yes", False: "[red]no", None: "—"}[row["feasible"]]
+        t.add_row(escape(name), escape(f"{obj.sense} {obj.measure}"),
+                  escape(fmt(row["value"], problem.spec.unit_of(obj.measure))), feas,
+                  "—" if row["fom"] is None else f"{row['fom']:.5g}")
+    out.print(t)
+
+
+class Verdict(str, enum.Enum):
+    """What simulating one sizing gave (``status`` of ``--json``)."""
+
+    OK = "ok"
+    INCOMPLETE = "incomplete"   # it simulated, but a measure is missing: a run charges a penalty
+    FAILED = "failed"           # no measures: a run charges +inf
+
+
+def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_json: bool, title: str
+                      ) -> tuple[Verdict, str | None]:
+    """Simulate one sizing as the optimizer would and show it (tables, or one JSON object); (verdict, error).
+    A failed simulation shows nothing in tables: its error is the caller's to report."""
+    x = np.array([values[n] for n in problem.names], dtype=float)
+    try:
+        layers = problem.sandbox_report()                # which OS protections the simulation runs under
+        outcome = problem.simulate(x)
+    finally:
+        problem.close()
+    verdict = (Verdict.FAILED if outcome.status != Status.OK else Verdict.INCOMPLETE if outcome.error
+               else Verdict.OK)
+    error = None if outcome.error is None else one_line(outcome.error)
+    params = {p.name: float(values[p.name]) for p in problem.parameters}
+    rows = objective_rows(problem, outcome) if verdict != Verdict.FAILED else {}
+    if as_json:
+        print(json.dumps({"status": verdict.value, "params": params, "measures": outcome.measures,
+                          "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None}))
+    elif verdict != Verdict.FAILED:
+        out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
+        print_sizing(problem, params, outcome.measures, title)
+        _print_objectives(problem, rows)
+        if verdict == Verdict.INCOMPLETE:
+            charged = "inf" if not math.isfinite(outcome.fom) else f"{outcome.fom:.5g}"
+            err.print(f"[yellow]warning:[/yellow] {escape(error or '')}; a run charges this sizing FoM {charged}",
+                      highlight=False, soft_wrap=True)
+    return verdict, error
+
+
+def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: float, quiet: bool) -> None:
+    """The best sizing of a run and one line of counts; why it failed when no sizing had its objective."""
+    if quiet:
+        return
+    if result.params:
+        print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
+        from .signoff.show import corner_table
+
+        corner_table(out, problem, result.history)
+    feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
+    out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
+              f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)", highlight=False)
+    why = next((r.outcome.error for r in reversed(result.history or []) if r.outcome.error), None)
+    if not result.success and why:
+        out.print(f"last error: {escape(one_line(why))}", highlight=False)
+    out.print(f"run directory: {escape(str(out_dir))}  (best.cir, result.json, history.db, convergence.png)",
+              highlight=False)

@@ -1,0 +1,156 @@
+"""Constraint-aware model step: a tiny trust-region problem on the local models of the objective and of each
+constraint, as constrained derivative-free methods (COBYLA, SQP filters) model each constraint separately
+instead of one penalized scalar with a cliff at the feasibility boundary. Pure: numpy and scipy solvers,
+no state, no I/O.
+
+The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``):
+
+    minimize    g0.s + k0/2 |s|^2                       (objective and its fitted curvature)
+    subject to  c_i + g_i.s (+ k_i/2 |s|^2) <= b_i      (constraints that the step could reach)
+                0 <= x + s <= 1,  |s| <= L              (the box and the trust radius L)
+
+It is solved as the projection of the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``:
+the dual in the m multipliers). A constraint's curvature enters only where positive: a concave constraint lies
+below its linearization, so the linear model is the conservative one, and the set stays convex. The targets
+b_i = -(1 - tau)|c_i| keep a fraction of the slack (interior methods' fraction to the boundary): a step from a
+feasible iterate stays feasible for linear constraints and approaches an active boundary geometrically, instead
+of landing on it where rounding or a curved constraint puts it on the wrong side of the FoM's cliff. When the
+targets cannot all be met within the radius (an infeasible iterate), a restoration LP first finds the least l1
+excess (HiGHS), and the projection then descends the objective without giving any of that reduction back.
+
+Example:
+    >>> import numpy as np
+    >>> m = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]), curv=np.zeros(2))
+    >>> s, far = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
+    >>> np.round(s, 3).tolist() == [0.025, 0.0] and np.allclose(far, s)   # half way to c = x_0 - 0.55 <= 0
+    True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog, minimize
+
+__all__ = ["LocalModel", "StepOptions", "model_steps", "project", "restoration", "shorten", "targets"]
+
+#: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
+#: away, so that the projection onto the trust region is the linear model's trust-region step.
+FAR = 10.0
+
+#: A step may exceed a modelled constraint by this share of the change the step makes to it (|g_i| |s|): far
+#: below the estimates' own error, far above the dual solver's, so a step along an active boundary is not cut
+#: to nothing by the solver's last digits.
+MODEL_TOL = 1e-6
+
+#: After a restoration, the solved step may exceed a modelled constraint's target by this share of its current
+#: violation (the dual solver's accuracy; the target is ``1 - boundary_fraction`` of it past the boundary).
+FEASIBILITY_TOL = 1e-3
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """Measures at the iterate with their estimated gradients and curvatures: row 0 is the objective, rows
+    1..m the constraints (normalized, <= 0 satisfied)."""
+
+    value: np.ndarray       # (1 + m,)
+    grad: np.ndarray        # (1 + m, d)
+    curv: np.ndarray        # (1 + m,)
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How the model problem is posed (the meaning and defaults are ``ZOAFConfig``'s fields of these names)."""
+
+    boundary_fraction: float = 0.5
+    near_active: float = 2.0
+    curvature: bool = True
+    constraint_curvature: bool = True
+    restoration: bool = True
+
+
+def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
+    """Target value of each constraint after the step: the fraction ``1 - tau`` of its current distance to
+    the boundary, on the feasible side (a satisfied constraint keeps that much slack, a violated one aims
+    that far past the boundary)."""
+    return -(1.0 - boundary_fraction) * np.abs(c)
+
+
+def restoration(G: np.ndarray, r: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least l1 excess of the linearized constraints over their targets within the box: the LP
+    min sum t s.t. G s - t <= r, t >= 0, lb <= s <= ub. Returns (s, t) (t = 0: every target is reachable)."""
+    m, d = G.shape
+    res = linprog(np.r_[np.zeros(d), np.ones(m)], A_ub=np.hstack([G, -np.eye(m)]), b_ub=r,
+                  bounds=np.r_[np.c_[lb, ub], np.c_[np.zeros(m), np.full(m, np.inf)]], method="highs")
+    if res.status != 0:       # cannot happen for a consistent box (s = 0, t = max(-r, 0) is feasible)
+        return np.zeros(d), np.maximum(-r, 0.0)
+    return np.clip(res.x[:d], lb, ub), np.maximum(res.x[d:], 0.0)
+
+
+def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, options: StepOptions
+                ) -> list[np.ndarray]:
+    """A step's trial displacements from ``x``: the model problem's solution s within radius ``length``, then
+    the same line extended to ``grow`` s, cut back to the modelled constraints and the box (ZOAF's one-batch
+    line search, now along the constrained step). One solve serves both; a failed solve gives none."""
+    g0, d = model.grad[0], len(x)
+    norm = float(np.linalg.norm(g0))
+    k0 = model.curv[0] if options.curvature else 0.0
+    y = -g0 / max(k0, norm / (FAR * length)) if norm > 0 else np.zeros(d)
+    c, G = model.value[1:], model.grad[1:]
+    K = np.maximum(model.curv[1:], 0.0) if options.constraint_curvature else np.zeros(len(c))
+    b = targets(c, options.boundary_fraction)
+    use = (c + options.near_active * np.linalg.norm(G, axis=1) * length > b) & np.isfinite(c) \
+        & np.all(np.isfinite(G), axis=1)
+    if not options.restoration:
+        use &= c <= b                 # ablation: only what the step can keep; the violated ones are ignored
+    c, G, K, b = c[use], G[use], K[use], b[use]
+    restored = None
+    if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
+        restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
+        b = b + t
+    s = project(y, length, c, G, K, b, -x, 1.0 - x)
+    far = np.clip(grow * s, -x, 1.0 - x)
+    if restored is None:
+        slack = c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * grow * float(np.linalg.norm(s))
+        s = shorten(np.zeros(d), s, slack, G, K)
+        far = shorten(s, far, slack, G, K)
+    elif np.any(c + G @ s + 0.5 * K * (s @ s) - b > FEASIBILITY_TOL * np.abs(c)):
+        s, far = restored, np.clip(grow * restored, -x, 1.0 - x)   # the curved model missed the linear restoration
+    if not np.all(np.isfinite(s)):
+        return []
+    return [s, far] if np.any(far != s) else [s]
+
+
+def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """The farthest point p = base + t (end - base), t in [0, 1], meeting every modelled constraint
+    slack + G.p + K |p|^2 / 2 <= 0, given that ``base`` meets them: what the dual solver leaves of infeasibility
+    is cut away exactly, and the extended trial stops where the model says the boundary is."""
+    dz = end - base
+    q0 = slack + G @ base + 0.5 * K * (base @ base)
+    a, k = G @ dz + K * (base @ dz), 0.5 * K * (dz @ dz)
+    over = q0 + a + k > 0
+    if not over.any():
+        return end
+    a, k, q = a[over], k[over], np.minimum(q0[over], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.where(k > 0, (-a + np.sqrt(np.maximum(a * a - 4 * k * q, 0.0))) / (2 * k), -q / a)
+    return base + float(np.clip(np.min(root), 0.0, 1.0)) * dz
+
+
+def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray,
+            lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """The point of {s : |s| <= radius, c + G s + K/2 |s|^2 <= b, lb <= s <= ub} nearest to ``y`` (K >= 0: a
+    convex set). The trust region is one more isotropic constraint, |s|^2/2 - radius^2/2 <= 0, and the problem is
+    solved by its dual over the multipliers (L-BFGS-B with lambda >= 0): because every curvature is isotropic
+    the Lagrangian's minimizer over the box is explicit, s(lambda) = clip((y - G^T lambda) / (1 + K.lambda)),
+    so the solver works in m + 1 dimensions, whatever d."""
+    c, G, K, b = np.r_[c, -0.5 * radius ** 2], np.vstack([G, np.zeros(len(y))]), np.r_[K, 1.0], np.r_[b, 0.0]
+
+    def negative_dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
+        s = np.clip((y - G.T @ lam) / (1.0 + K @ lam), lb, ub)
+        excess = c + G @ s + 0.5 * K * (s @ s) - b
+        return -(0.5 * float((s - y) @ (s - y)) + float(lam @ excess)), -excess
+    res = minimize(negative_dual, np.zeros(len(c)), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * len(c),
+                   options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 200})
+    return np.clip((y - G.T @ res.x) / (1.0 + K @ res.x), lb, ub)
+

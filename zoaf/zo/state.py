@@ -1,0 +1,94 @@
+"""ZOAF's state between ``ask`` and ``tell``, as types: the batch awaiting its values, the multistart batch and
+each start's local search (its coordinate phase in ``coordinate.Sweep``, its constraint-aware measures in
+``constrained.ConstrainedState``). Plain records: the optimizer owns every rule that changes them.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constrained import ConstrainedState
+from .coordinate import Sweep
+from .monitor import Phase, WindowMonitor
+
+__all__ = ["Ending", "Start", "Samples", "InitBatch", "StepBatch", "Pending"]
+
+
+class Ending(enum.Enum):
+    """Why a start ended before its budget did."""
+    CONVERGED = "converged"    # the step (and in the coordinate phase every direction's step) fell to its floor
+    STOPPED = "stopped"        # the monitor early-stopped it: repeated stalls with nothing left to switch to
+
+
+@dataclass
+class Start:
+    """One local search: iterate, step length, probe memory, monitor and budget bookkeeping."""
+
+    x: np.ndarray
+    fx: float
+    alpha: float
+    phase: Phase
+    monitor: WindowMonitor
+    horizon: int                     # simulations this start may expect in all (for the switch timing)
+    allot: int = 0                   # budget cap of the current stint (absolute: compared with ``used``)
+    used: int = 0
+    stalls: int = 0                  # monitor stalls in the current phase
+    v: np.ndarray | None = None      # unit direction of the last accepted move (momentum)
+    g: np.ndarray | None = None      # gradient estimate at the iterate (constraint-aware: the descent direction)
+    ended: Ending | None = None
+    X: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))   # memory: recent evaluated points
+    F: np.ndarray = field(default_factory=lambda: np.empty(0))        # their FoMs
+    moves: list[np.ndarray] = field(default_factory=list)   # recent accepted displacements (basis adaptation)
+    sweep: Sweep | None = None       # the coordinate phase's current sweep (None before its first)
+    con: ConstrainedState | None = None   # the measures behind the FoM, when the problem reports constraints
+
+    @property
+    def score(self) -> float:
+        """The start's progress: its iterate's FoM (greedy, so its best) or, constraint-aware, its best FoM."""
+        return self.fx if self.con is None else self.con.best
+
+
+@dataclass
+class Samples:
+    """The multistart batch: every point simulated before the first start, its FoM and (constraint-aware) its
+    measures [objective, c]; the starts and the restart candidates are drawn from it."""
+
+    X: np.ndarray
+    F: np.ndarray
+    Y: np.ndarray | None = None
+
+    def add(self, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
+        """Append a resample of the box (asked because every point so far failed)."""
+        self.X, self.F = np.vstack([self.X, X]), np.concatenate([self.F, F])
+        if Y is not None:
+            self.Y = Y.copy() if self.Y is None else np.vstack([self.Y, Y])
+
+    def row(self, i: int) -> np.ndarray | None:
+        """Measures of point ``i`` (None: the scalar method)."""
+        return None if self.Y is None else self.Y[i]
+
+
+@dataclass(frozen=True)
+class InitBatch:
+    """The pending batch samples the box: the multistart batch, or a resample after every point failed."""
+
+
+@dataclass(frozen=True)
+class StepBatch:
+    """A step's pending batch: ``len(lengths)`` trial points first, then the probes around the iterate ``x``."""
+
+    x: np.ndarray                    # the iterate when asked (the classic estimate's centre)
+    fx: float
+    phase: Phase
+    lengths: np.ndarray              # length of each trial step
+    scale: float | None = None       # random phase: the probes' scale (distance ~h from x)
+    dirs: np.ndarray | None = None   # coordinate phase: the sweep's directions probed, in order
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.lengths)
+
+
+Pending = InitBatch | StepBatch
