@@ -134,10 +134,12 @@ class CircuitProblem(Problem):
     def target_fom(self) -> float | None:
         return None if self.objective is None else self.objective.target_fom()
 
-    def simulate(self, x: np.ndarray) -> Outcome:
+    def simulate(self, x: np.ndarray, overrides: Mapping[str, float] | None = None) -> Outcome:
+        """Simulate the sizing ``x``; ``overrides``: other ``.param`` values for this simulation (a corner's
+        supply, Monte Carlo draws)."""
         t0 = time.perf_counter()
         try:
-            measures, error = self.session().evaluate(self.as_dict(x)), None
+            measures, error = self.session().evaluate({**self.as_dict(x), **(overrides or {})}), None
         except MeasureError as e:
             # The circuit simulated but some measures could not be taken: a valid (bad) design, never worse
             # than a failed simulation.

@@ -79,8 +79,10 @@ def _check_timeout(timeout: float) -> None:
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
-             timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist"):
+             timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist", corners: bool = False):
+    """The circuit of a command; ``corners``: judged over its objective's corners when it names any."""
     from .circuit import CircuitProblem
+    from .signoff.cornerrun import CornerProblem
 
     _check_timeout(timeout)
     if netlist.is_dir():
@@ -89,7 +91,8 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
         raise InputError(f"{netlist}: netlist file not found")
     if not netlist.is_file():   # a FIFO or a device would block or never end
         raise InputError(f"{netlist}: not a regular file (a netlist is a text file)")
-    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
+    problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
+    return CornerProblem.wrap(problem) if corners else problem
 
 
 def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
@@ -176,7 +179,6 @@ def optimize(
     x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
-    from .evaluate import Evaluator
     from .optim import StopReason
     from .run import check_resume, optimize as run_optimize, run_metadata
     from .rundir import result_dict, run_directory
@@ -193,7 +195,7 @@ def optimize(
         if method not in registry.methods():   # before the progress bar starts
             raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
         seed = seed if seed is not None else secrets.randbelow(2**31)
-        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist")
+        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist", corners=True)
         if resume_path is not None:   # here, before workers and the progress bar start
             check_resume(resume_path / "history.db", meta, run_metadata(problem, method, budget, seed, {}))
         if out_path is None:
@@ -201,7 +203,7 @@ def optimize(
         t0 = time.perf_counter()
         # Locked before workers start: a second process on the same run is refused before it costs anything.
         with run_directory(out_path, resume=resume_path is not None):
-            evaluator = Evaluator(problem, workers=workers, timeout=timeout, dask=dask)
+            evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
             with evaluator.start(), _progress(not (quiet or as_json), budget) as update:
                 result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
                                       out=out_path, resume=resume_path is not None, evaluator=evaluator,
@@ -344,6 +346,9 @@ def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` dire
         if not quiet:
             _print_comparison(directory)
             out.print(escape(f"report: {md}  {html}"), highlight=False)
+
+
+from .signoff import commands as _signoff_commands  # noqa: E402,F401  (registers `yield` and `sensitivity`)
 
 
 def main() -> None:

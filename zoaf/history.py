@@ -61,6 +61,11 @@ class Record:
         return self.outcome.status != Status.CACHED
 
     @property
+    def cost(self) -> int:
+        """Simulations this record stands for (a corner run's sizing record: one per corner simulated)."""
+        return int(self.charged)
+
+    @property
     def status(self) -> Status:
         return self.outcome.status
 

@@ -17,8 +17,8 @@ from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: 
 
 
 def best_so_far(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
-    """(charged simulations, best FoM so far) after each record; the x axis counts only charged calls."""
-    sims = np.cumsum([r.charged for r in records])
+    """(charged simulations, best FoM so far) after each record; the x axis counts simulations (cache hits are free)."""
+    sims = np.cumsum([r.cost for r in records])
     best = np.minimum.accumulate([r.fom for r in records]) if records else np.array([])
     return sims, best
 

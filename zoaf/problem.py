@@ -228,6 +228,17 @@ class Problem:
         """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
         raise NotImplementedError
 
+    def method_budget(self, budget: int) -> int:
+        """The budget in the method's units (points it asks) for ``budget`` simulations: one point, one
+        simulation here; a corner problem simulates each point once per corner."""
+        return budget
+
+    def evaluator(self, **options: Any) -> Any:
+        """The evaluator that turns this problem's points into records (``zoaf.evaluate.Evaluator``)."""
+        from .evaluate import Evaluator
+
+        return Evaluator(self, **options)
+
     @property
     def needed(self) -> tuple[str, ...]:
         """Measures the FoM is made of: a best point without one of them is no sizing found (none here)."""

@@ -42,8 +42,8 @@ class _Tally:
     nfailed: int = 0
 
     def add(self, r: Record) -> None:
-        self.nfev += r.charged
-        self.ncached += not r.charged
+        self.nfev += r.cost
+        self.ncached += r.cost == 0
         if not np.isfinite(r.fom):
             self.nfailed += 1
         elif self.best is None or r.fom < self.best.fom:
@@ -144,11 +144,11 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
     if seed is not None and seed < 0:
         raise InputError(f"seed must be >= 0, got {seed}")
-    opt = registry.create(method, problem.dim, budget, seed, unit_steps=problem.unit_steps,
+    opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
     with _open_history(outdir, resume, run_metadata(problem, method, budget, seed, options)) as hist:
-        ev = evaluator if evaluator is not None else Evaluator(problem, workers=workers)
+        ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)
         records: list[Record] = []
         tally = _Tally()

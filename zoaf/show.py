@@ -174,6 +174,9 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
         return
     if result.params:
         print_sizing(problem, result.params, result.measures, f"best of {result.nfev} simulations")
+        from .signoff.show import corner_table
+
+        corner_table(out, problem, result.history)
     feas = {True: "feasible", False: "INFEASIBLE", None: ""}[result.feasible]
     out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
               f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)", highlight=False)

@@ -12,6 +12,12 @@ Format::
     gain_db = { unit = "dB" }
     [objectives]              # the first is the default; target: stop once a feasible design reaches it
     peaking = { minimize = "peaking_db", constraints = ["gain_db >= 50"], target = 0.5 }
+    pvt = { maximize = "ugbw_hz", constraints = ["pm_deg >= 60"], corners = "all" }   # worst case over corners
+    [corners]                 # PVT corners (zoaf.signoff.corners): cross product of lists, or [corners.NAME]
+    process = ["tt", "ss"]
+    temp = [27, 125]
+    [montecarlo]              # .params drawn standard normal per Monte Carlo sample (zoaf.signoff.mc)
+    normal = ["mc_m1", "mc_m2"]
 
 Constraints are parsed (``name op number``), never ``eval``-ed. Every error names the file, the key and what
 is wrong. Names are case-insensitive, as in SPICE.
@@ -28,6 +34,8 @@ from typing import Any, Iterable, Mapping
 from . import units
 from .errors import InputError
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
+from .signoff.corners import CornerSet, parse_corners
+from .signoff.mc import MonteCarlo, parse_montecarlo
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"^[A-Za-z_][\w]*$")
@@ -81,6 +89,7 @@ class Objective:
     constraints: tuple[Constraint, ...] = ()
     scale: float = 1.0             # the squash's linear range, in the measure's unit
     target: float | None = None
+    corners: tuple[str, ...] = ()  # judged at its worst over these corners of [corners] (empty: nominal)
 
     def evaluate(self, measures: Mapping[str, float]) -> Score:
         """Judge one simulation's measures; lower FoM is better. A missing objective measure gives the finite
@@ -112,6 +121,8 @@ class Spec:
     pdk: str | None = None
     corner: str | None = None
     text: str = field(default="", repr=False)
+    corners: CornerSet | None = None          # [corners] (zoaf.signoff.corners)
+    montecarlo: MonteCarlo | None = None      # [montecarlo] (zoaf.signoff.mc)
 
     @property
     def default_objective(self) -> str:
@@ -163,7 +174,7 @@ class Spec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
         where = str(path) if path else "spec"
-        known = {"title", "parameters", "measures", "objectives", "pdk", "corner"}
+        known = {"title", "parameters", "measures", "objectives", "pdk", "corner", "corners", "montecarlo"}
         for key in data:
             if key not in known:
                 raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
@@ -181,9 +192,10 @@ class Spec:
             if extra:
                 raise InputError(f"{where}: measures.{name}: unknown key(s) {', '.join(sorted(extra))}")
             measures[name.lower()] = unit
+        corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
         for name, value in _table(where, data, "objectives").items():
-            obj = _objective(where, name, value)
+            obj = _objective(where, name, value, corners)
             for m in [obj.measure, *(c.measure for c in obj.constraints)]:
                 if m not in measures:
                     raise InputError(f"{where}: objectives.{name}: measure {m!r} is not listed in [measures]")
@@ -195,7 +207,8 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
-        return cls(path, title, params, measures, objectives, pdk, corner, text)
+        mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
+        return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
         """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""
@@ -252,12 +265,12 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
         raise InputError(f"{where}: {e}") from None
 
 
-def _objective(where: str, name: str, value: Any) -> Objective:
+def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> Objective:
     _check_name(where, "objectives", name)
     key = f"{where}: objectives.{name}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
-    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target"}
+    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target", "corners"}
     if extra:
         raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
     senses = [s for s in ("minimize", "maximize") if s in value]
@@ -274,4 +287,9 @@ def _objective(where: str, name: str, value: Any) -> Objective:
     if scale <= 0:
         raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
     target = None if "target" not in value else units.parse(value["target"], what=f"{key}.target")
-    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target)
+    judged: tuple[str, ...] = ()
+    if "corners" in value:
+        if corners is None:
+            raise InputError(f"{key}.corners: the spec has no [corners] table")
+        judged = tuple(c.name for c in corners.select(value["corners"], f"{key}.corners"))
+    return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target, judged)

@@ -1,0 +1,109 @@
+"""Sign-off measurements: what corner pruning saves, and the yield of a typical-only vs a corner-aware optimum.
+
+1. Pruning: the generic amplifier's ``ugbw_pvt`` objective (12 PVT corners: tt/ss/ff x 27/125 C x 1.62/1.8 V)
+   under one simulation budget, with and without pruning: sizings evaluated, simulations, best worst case.
+   Random search (which asks the same sizings whatever it is told) shows the best over the same sizings is
+   unchanged.
+2. Yield: ``ugbw`` (typical only) and ``ugbw_pvt`` optimized at the same simulation budget; then the Monte
+   Carlo yield of each best sizing at nominal conditions (global Vth and Pelgrom mismatch of [montecarlo]).
+3. ``--sky130 TYP,PVT``: the sky130 amplifier's ``ugbw`` (tt only, TYP simulations) and ``ugbw_pvt`` (three
+   extreme corners, PVT simulations) optima, each simulated at those three corners.
+
+Usage:
+    python benchmarks/signoff.py --budget 600 --seeds 1,2 --samples 200 --workers 2
+    python benchmarks/signoff.py --sky130 60,180 --seeds 1 --workers 2 --skip-generic
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import zoaf
+from zoaf.circuit import CircuitProblem
+from zoaf.signoff.cornerrun import CornerProblem
+from zoaf.signoff.yieldrun import run_yield
+
+ROOT = Path(__file__).resolve().parents[1]
+AMP = ROOT / "netlists" / "two_stage_amp.cir"
+
+
+def corner_run(method: str, seed: int, budget: int, prune: bool, workers: int) -> tuple[zoaf.Result, float]:
+    problem = CornerProblem.wrap(CircuitProblem(AMP, objective="ugbw_pvt"), prune=prune)
+    t0 = time.perf_counter()
+    res = zoaf.optimize(problem, budget=budget, seed=seed, method=method, workers=workers)
+    return res, time.perf_counter() - t0
+
+
+def pruning(seeds: list[int], budget: int, workers: int) -> None:
+    print("| method | seed | pruning | sizings | simulations | corner sims skipped | best worst-case UGBW | "
+          "feasible | s |\n|---|---|---|---|---|---|---|---|---|")
+    for method in ("zoaf", "random"):
+        for seed in seeds:
+            for prune in (False, True):
+                res, s = corner_run(method, seed, budget, prune, workers)
+                skipped = 12 * len(res.history) - sum(len(r.corner_records) for r in res.history)
+                print(f"| {method} | {seed} | {'on' if prune else 'off'} | {len(res.history)} | {res.nfev} | "
+                      f"{skipped} | {res.objective / 1e6:.2f} MHz | {res.feasible} | {s:.0f} |")
+
+
+def yields(seed: int, budget: int, samples: int, workers: int) -> None:
+    print("\n| optimized for | UGBW at tt | worst case over the corners | MC yield (tt spec) | 95% interval | "
+          "pm_deg mean / Cpk |\n|---|---|---|---|---|---|")
+    pvt = CornerProblem.wrap(CircuitProblem(AMP, objective="ugbw_pvt"))
+    judge = CircuitProblem(AMP, objective="ugbw")                 # the yield is judged against the tt spec
+    for objective in ("ugbw", "ugbw_pvt"):
+        problem = CornerProblem.wrap(CircuitProblem(AMP, objective=objective))
+        res = zoaf.optimize(problem, budget=budget, seed=seed, workers=workers)
+        x = np.array([res.params[n] for n in judge.names])
+        nominal, worst = judge.simulate(x), pvt.simulate(x)        # tt, and the worst case over the 12 corners
+        with tempfile.TemporaryDirectory() as tmp:
+            s = run_yield(judge, res.params, Path(tmp), samples=samples, seed=seed, workers=workers).summary
+        pm = next(st for st in s.stats if st.name == "pm_deg")
+        print(f"| {objective} | {nominal.measures['ugbw_hz'] / 1e6:.2f} MHz | "
+              f"{worst.measures['ugbw_hz'] / 1e6:.2f} MHz ({'meets' if worst.feasible else 'misses'} the spec) | "
+              f"{s.yield_:.1%} | {s.ci[0]:.1%} .. {s.ci[1]:.1%} | {pm.mean:.2f} / {pm.cpk:.2f} |")
+    judge.close()
+    pvt.close()
+
+
+def sky130(seed: int, budgets: list[int], workers: int) -> None:
+    net = ROOT / "netlists" / "sky130" / "two_stage_amp.cir"
+    pvt = CornerProblem.wrap(CircuitProblem(net, objective="ugbw_pvt"))
+    print("\n| optimized for | simulations | sizings | s | " + " | ".join(c.name for c in pvt.corners)
+          + " | worst case meets the spec |\n|---|---|---|---|---|---|---|---|")
+    for objective, budget in zip(("ugbw", "ugbw_pvt"), budgets):
+        t0 = time.perf_counter()
+        res = zoaf.optimize(CornerProblem.wrap(CircuitProblem(net, objective=objective)), budget=budget,
+                            seed=seed, workers=workers)
+        x = np.array([res.params[n] for n in pvt.names])
+        outs = [pvt.sims.simulate(np.append(x, k)) for k in range(len(pvt.corners))]
+        cells = [f"{o.measures['ugbw_hz'] / 1e6:.1f} MHz, {o.measures['gain_db']:.1f} dB, "
+                 f"{o.measures['pm_deg']:.1f}°" for o in outs]
+        print(f"| {objective} | {res.nfev} | {len(res.history)} | {time.perf_counter() - t0:.0f} | "
+              + " | ".join(cells) + f" | {pvt.judge(outs).outcome.feasible} |")
+    pvt.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budget", type=int, default=600)
+    ap.add_argument("--seeds", default="1,2")
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--sky130", default=None, help="TYP,PVT simulation budgets of the sky130 comparison")
+    ap.add_argument("--skip-generic", action="store_true", help="only the sky130 comparison")
+    a = ap.parse_args()
+    seeds = [int(s) for s in a.seeds.split(",")]
+    if not a.skip_generic:
+        pruning(seeds, a.budget, a.workers)
+        yields(seeds[0], a.budget, a.samples, a.workers)
+    if a.sky130:
+        sky130(seeds[0], [int(b) for b in a.sky130.split(",")], a.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""PVT corners: the [corners] spec, the worst case by hand, corner simulations on the generic and sky130
+amplifiers, pruning (fewer simulations, same best sizing) and exact resume of a corner run."""
+from __future__ import annotations
+
+import math
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import zoaf
+from zoaf.circuit import CircuitProblem
+from zoaf.cli import app
+from zoaf.problem import Outcome, Score, Status
+from zoaf.signoff.corners import process_params, worst_case
+from zoaf.signoff.cornerrun import CornerProblem, SizingRecord
+from zoaf.spec import Spec
+
+ROOT = Path(__file__).parent.parent
+AMP = ROOT / "netlists" / "two_stage_amp.cir"
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available")
+
+SPEC = (AMP.with_suffix(".toml")).read_text()
+
+
+def _spec(tmp_path: Path, corners: str, objective_corners: str = '"all"') -> Path:
+    """The amplifier's spec with another [corners] table and an objective judged over ``objective_corners``."""
+    text = SPEC.split("\n[corners]\n")[0] + "\n" + corners
+    text = text.replace('corners = "all" }', f"corners = {objective_corners} }}")
+    (tmp_path / "models").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "netlists/models/generic_corners.lib", tmp_path / "models")
+    path = tmp_path / "amp.toml"
+    path.write_text(text)
+    return path
+
+
+def test_cross_product_and_named_corners(tmp_path: Path) -> None:
+    spec = Spec.read(_spec(tmp_path, '[corners]\nprocess = ["tt", "ss"]\ntemp = [-40, 125]\nvsup = "1.62"\n'
+                                     'process_lib = "models/generic_corners.lib"\n'
+                                     '[corners.slow_hot]\nprocess = "ss"\ntemp = 125\nvsup = "1.62"\n'))
+    assert spec.corners.names == ("tt_-40c_vsup=1.62", "tt_125c_vsup=1.62", "ss_-40c_vsup=1.62",
+                                  "ss_125c_vsup=1.62", "slow_hot")
+    c = spec.corners.corners[-1]
+    assert (c.process, c.temp, c.params) == ("ss", 125.0, (("vsup", 1.62),))
+    assert spec.objectives["ugbw_pvt"].corners == spec.corners.names
+    assert process_params(spec.corners.process_lib, "fs", "t") == {
+        "cor_dvthn": -0.04, "cor_dvthp": 0.04, "cor_mun": 1.08, "cor_mup": 0.92, "cor_tox": 0.97}
+
+
+@pytest.mark.parametrize("corners, objective, message", [
+    ('[corners]\ntemp = ["hot"]\n', '"all"', "corners.temp"),
+    ('[corners]\ntemp = [27]\n', '["nope"]', "objectives.ugbw_pvt.corners: unknown corner(s) nope"),
+    ('[corners]\nprocess = "ss"\n', '"all"', "process 'ss' needs process_lib"),
+    ('[corners]\nprocess = "xx"\nprocess_lib = "models/generic_corners.lib"\n', '"all"', "no '.lib xx' section"),
+    ('[corners]\nvbogus = "1"\n', '"all"', "'vbogus' is not a .param"),
+    ('[corners]\nw1 = "1u"\n', '"all"', "'w1' is a design variable"),
+])
+def test_bad_corner_specs_are_one_line_exit_2(tmp_path: Path, corners: str, objective: str, message: str) -> None:
+    spec = _spec(tmp_path, corners, objective)
+    res = CliRunner().invoke(app, ["optimize", str(AMP), "--spec", str(spec), "-o", "ugbw_pvt",
+                                                   "--budget", "4", "--workers", "0", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2, res.output
+    assert str(spec) in res.stderr and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def _ok(objective: float, constraints: tuple[float, ...]) -> Outcome:
+    return Outcome.scored(Score.of(-objective, constraints, 1.0, objective), {"ugbw_hz": objective}, 0.1)
+
+
+def test_worst_case_by_hand() -> None:
+    # maximize ugbw; constraint values (<= 0 met): corner 1 is the worst on ugbw and on c0, corner 2 on c1.
+    outs = [_ok(30e6, (-0.2, -0.1)), _ok(10e6, (0.3, -0.3)), _ok(20e6, (-0.5, 0.05))]
+    wc = worst_case(outs, minimize=False, directions={"ugbw_hz": False})
+    assert wc.constraint_corners == (1, 2)
+    assert wc.outcome.constraints == (0.3, 0.05)
+    assert wc.outcome.objective == 10e6 and wc.outcome.measures["ugbw_hz"] == 10e6
+    assert wc.outcome.fom == pytest.approx(100 + 0.3 + 0.05) and wc.outcome.feasible is False
+    assert wc.worst == 1
+    feasible = worst_case([_ok(30e6, (-0.2,)), _ok(20e6, (-0.1,))], minimize=False)
+    assert feasible.outcome.fom == pytest.approx(-math.log1p(20e6)) and feasible.outcome.feasible
+    failed = worst_case([_ok(30e6, (-0.2,)), Outcome(Status.TIMEOUT, error="slow")], minimize=False)
+    assert failed.outcome.status == Status.TIMEOUT and failed.outcome.fom == math.inf
+    # adding a corner never lowers the FoM (what makes pruning safe)
+    assert worst_case(outs[:1], minimize=False).outcome.fom <= worst_case(outs[:2], minimize=False).outcome.fom
+
+
+def _corner_problem(tmp_path: Path, corners: str, **kw) -> CornerProblem:
+    spec = _spec(tmp_path, corners)
+    return CornerProblem.wrap(CircuitProblem(AMP, spec, objective="ugbw_pvt"), **kw)
+
+
+@needs_ngspice
+def test_generic_corners_simulate_apart_and_nominal_matches(tmp_path: Path) -> None:
+    problem = _corner_problem(tmp_path, '[corners]\nprocess = ["tt", "ss", "ff"]\ntemp = [27, 125]\n'
+                                        'process_lib = "models/generic_corners.lib"\n')
+    x = problem.to_physical(problem.x0_unit())
+    nominal = CircuitProblem(AMP, objective="ugbw").simulate(x).measures
+    with problem.evaluator(workers=2) as ev:
+        rec = ev.evaluate(problem.x0_unit()[None])[0]
+    by = {problem.corners[r.params["corner"]].name: r.outcome.measures for r in rec.corner_records}
+    assert len(by) == 6 and rec.sims == 6
+    assert by["tt_27c"] == pytest.approx(nominal, rel=1e-9)     # tt at 27 C is the nominal deck
+    assert by["ss_27c"]["power_w"] < by["tt_27c"]["power_w"] < by["ff_27c"]["power_w"]
+    assert by["tt_125c"]["ugbw_hz"] < by["tt_27c"]["ugbw_hz"]     # mobility falls with temperature
+    assert rec.outcome.measures["ugbw_hz"] == min(m["ugbw_hz"] for m in by.values())
+    assert rec.outcome.measures["power_w"] == max(m["power_w"] for m in by.values())
+
+
+@needs_ngspice
+def test_sky130_process_corners(tmp_path: Path) -> None:
+    net = ROOT / "netlists/sky130/two_stage_amp.cir"
+    own = net.with_suffix(".toml").read_text().split("\n# PVT corners")[0]        # without its own [corners]
+    text = "\n".join(ln for ln in own.splitlines() if not ln.startswith("ugbw_pvt")).replace(
+        'fom     = {', 'pvt = { maximize = "ugbw_hz", constraints = ["pm_deg >= 60"], corners = "all" }\nfom     = {')
+    spec = tmp_path / "amp.toml"
+    spec.write_text(text + '\n[corners]\n[corners.tt]\nprocess = "tt"\n[corners.ss_hot]\nprocess = "ss"\ntemp = 125\n'
+                    'vsup = "1.62"\n')
+    problem = CornerProblem.wrap(CircuitProblem(net, spec, objective="pvt"))
+    assert set(problem.sims.decks) == {"tt", "ss"}
+    assert len(Spec.read(net.with_suffix(".toml")).corners.corners) == 27      # the shipped spec's cross product
+    try:
+        out = [problem.sims.simulate(np.append(problem.to_physical(problem.x0_unit()), k)) for k in (0, 1)]
+    finally:
+        problem.close()
+    tt, ss = (o.measures for o in out)
+    assert abs(tt["ugbw_hz"] - 40.32e6) / 40.32e6 < 0.01          # the spec's documented tt default
+    assert ss["ugbw_hz"] < 0.9 * tt["ugbw_hz"] and ss["power_w"] < tt["power_w"]
+
+
+def _random_run(tmp_path: Path, prune: bool, budget: int, name: str) -> zoaf.Result:
+    problem = _corner_problem(tmp_path, '[corners]\nprocess = ["tt", "ss"]\ntemp = [27, 125]\n'
+                                        'process_lib = "models/generic_corners.lib"\n', prune=prune)
+    return zoaf.optimize(problem, budget=budget, seed=3, method="random", workers=2, out=tmp_path / name)
+
+
+@needs_ngspice
+def test_pruning_saves_simulations_and_keeps_the_best(tmp_path: Path) -> None:
+    """Random search asks the same sizings whatever it is told: over the same sizings, pruning finds the same
+    best sizing and worst case with fewer simulations, and its savings buy more sizings within the budget."""
+    full = _random_run(tmp_path, False, 96, "full")
+    pruned = _random_run(tmp_path, True, 96, "pruned")
+    n = len(full.history)
+    assert n == 24 and full.nfev == 96
+    same = pruned.history[:n]
+    assert [r.params for r in same] == [r.params for r in full.history]
+    complete = [r for r in same if not r.pruned]
+    best = min(complete, key=lambda r: (r.fom, r.idx))
+    assert best.params == full.params and best.fom == full.fun
+    spent = sum(r.sims for r in same)
+    assert spent < 96 and all(r.fom > best.fom for r in same if r.pruned)
+    assert pruned.nfev <= 96 and len(pruned.history) > n and pruned.fun <= full.fun
+
+
+@needs_ngspice
+def test_corner_run_resumes_exactly(tmp_path: Path) -> None:
+    problem = _corner_problem(tmp_path, '[corners]\nprocess = ["tt", "ss"]\ntemp = [27, 125]\n'
+                                        'process_lib = "models/generic_corners.lib"\n')
+    whole = zoaf.optimize(problem, budget=60, seed=5, workers=2, out=tmp_path / "a")
+    with sqlite3.connect(tmp_path / "a" / "history.db") as db:
+        rows = db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
+        assert rows == whole.nfev                      # one row per (sizing, corner) simulated
+        db.execute("DELETE FROM evals WHERE idx >= ?", (rows // 2,))
+    again = zoaf.optimize(problem, budget=60, seed=5, workers=2, out=tmp_path / "a", resume=True)
+    assert again.params == whole.params and again.fun == whole.fun and again.nfev == whole.nfev
+    assert [r.params for r in again.history] == [r.params for r in whole.history]
+    assert all(isinstance(r, SizingRecord) for r in again.history)
+
+
+@needs_ngspice
+def test_corner_run_on_dask_matches_the_local_pool(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    corners = '[corners]\nprocess = ["tt", "ss"]\ntemp = [27, 125]\nprocess_lib = "models/generic_corners.lib"\n'
+    runs = []
+    for dask in (None, "local"):
+        problem = _corner_problem(tmp_path, corners)
+        with problem.evaluator(workers=2, dask=dask) as ev:
+            runs.append(zoaf.optimize(problem, budget=40, seed=4, evaluator=ev))
+    local, dasked = runs
+    assert [(r.params, r.fom, r.sims) for r in dasked.history] == [(r.params, r.fom, r.sims) for r in local.history]

@@ -1,0 +1,88 @@
+"""Monte Carlo yield: the Wilson interval by hand, Cpk, a marginal design's yield strictly between 0 and 1,
+the same samples for the same seed (whatever the workers), and a resumed yield run simulating only new samples."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zoaf.circuit import CircuitProblem
+from zoaf.cli import app
+from zoaf.signoff.mc import Limits, draws, measure_stats, wilson
+from zoaf.signoff.yieldrun import run_yield
+
+ROOT = Path(__file__).parent.parent
+AMP = ROOT / "netlists" / "two_stage_amp.cir"
+needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available")
+
+
+def test_wilson_by_hand() -> None:
+    # 18 of 20: p = 0.9, z = 1.96: centre (0.9 + 1.96^2/40) / (1 + 1.96^2/20) = 0.8557..., half-width 0.1468...
+    z = 1.959963984540054
+    p, n = 0.9, 20
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    lo, hi = wilson(18, 20)
+    assert (lo, hi) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    assert (lo, hi) == pytest.approx((0.6990, 0.9721), abs=1e-4)      # the textbook value
+    assert wilson(0, 20)[0] == 0.0 and wilson(0, 20)[1] == pytest.approx(0.1611, abs=1e-4)
+    assert wilson(20, 20)[1] == 1.0 and wilson(20, 20)[0] == pytest.approx(0.8389, abs=1e-4)
+
+
+def test_cpk_and_draws() -> None:
+    st = measure_stats("gain", [59.0, 60.0, 61.0, 62.0, 63.0], Limits(lsl=58.0, usl=70.0))
+    sigma = math.sqrt(2.5)
+    assert st.sigma == pytest.approx(sigma) and st.cpk == pytest.approx((61 - 58) / (3 * sigma))
+    assert draws(4, 7, ["a", "b"]) == draws(4, 7, ["a", "b"]) != draws(4, 8, ["a", "b"])
+
+
+def _marginal_spec(tmp_path: Path) -> Path:
+    """The amplifier judged on a phase margin bound at about its nominal value: a marginal design."""
+    text = AMP.with_suffix(".toml").read_text().replace(
+        'gain    = {', 'marginal = { maximize = "gain_db", constraints = ["pm_deg >= 43.1"] }\ngain    = {')
+    (tmp_path / "models").mkdir(exist_ok=True)
+    shutil.copy(ROOT / "netlists/models/generic_corners.lib", tmp_path / "models")
+    spec = tmp_path / "amp.toml"
+    spec.write_text(text)
+    return spec
+
+
+@needs_ngspice
+def test_marginal_yield_is_between_0_and_1_and_deterministic(tmp_path: Path) -> None:
+    problem = CircuitProblem(AMP, _marginal_spec(tmp_path), objective="marginal")
+    sizing = problem.default_params()
+    a = run_yield(problem, sizing, tmp_path / "a", samples=40, seed=7, workers=2)
+    b = run_yield(problem, sizing, tmp_path / "b", samples=40, seed=7, workers=1)
+    s = a.summary
+    assert 0 < s.passed < 40 and s.failed_sims == 0
+    assert s.ci == pytest.approx(wilson(s.passed, 40)) and s.ci[0] < s.yield_ < s.ci[1]
+    assert [r.outcome.measures for r in a.records] == [r.outcome.measures for r in b.records]
+    pm = next(st for st in s.stats if st.name == "pm_deg")
+    assert pm.sigma > 0.1 and pm.cpk == pytest.approx((pm.mean - 43.1) / (3 * pm.sigma))
+    c = run_yield(problem, sizing, tmp_path / "c", samples=40, seed=8, workers=2)
+    assert [r.outcome.measures for r in c.records] != [r.outcome.measures for r in a.records]
+    assert {p.name for p in (tmp_path / "a").glob("hist_*.png")} == {"hist_gain_db.png", "hist_pm_deg.png"}
+
+
+@needs_ngspice
+def test_yield_resumes_and_cli(tmp_path: Path) -> None:
+    spec = _marginal_spec(tmp_path)
+    args = ["yield", str(AMP), "--spec", str(spec), "-o", "marginal", "--seed", "3", "--workers", "2",
+            "--out", str(tmp_path / "y"), "--json"]
+    first = CliRunner().invoke(app, args + ["--samples", "12"])
+    assert first.exit_code == 0, first.output
+    more = CliRunner().invoke(app, args + ["--samples", "20"])
+    got = json.loads(more.stdout)
+    problem = CircuitProblem(AMP, spec, objective="marginal")
+    again = run_yield(problem, problem.default_params(), tmp_path / "fresh", samples=20, seed=3, workers=2)
+    assert got["passed"] == again.summary.passed and got["samples"] == 20
+    from zoaf.history import History
+    with History(tmp_path / "y" / "history.db") as h:
+        recs = h.records()
+    assert len(recs) == 20 and all(r.seconds > 0 for r in (x.outcome for x in recs))   # 12 replayed, 8 new
+    bad = CliRunner().invoke(app, ["yield", str(AMP), "--corner", "nope", "--samples", "2"])
+    assert bad.exit_code == 2 and "unknown corner(s) nope" in bad.stderr

@@ -1,0 +1,90 @@
+"""The sign-off commands ``zoaf yield`` and ``zoaf sensitivity``, registered on ``zoaf.cli.app`` (imported by it
+last, so the shared options and error handling are defined by then)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..cli import JsonOpt, SpecOpt, _errors, _problem, app, out
+from ..errors import InputError
+
+
+def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]):
+    """A run directory (its problem and best sizing) or a netlist (its own sizing)."""
+    from .rundir import load_run
+
+    if target.is_dir():
+        run = load_run(target, spec)
+        return run.problem, run.params, target / "yield", run
+    problem = _problem(target, spec, objective)
+    return problem, problem.default_params(), None, None
+
+
+@app.command(name="yield")
+def yield_(
+    target: Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
+                                           show_default=False)],
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).")] = 0,
+    corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's [corners].")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
+    spec: SpecOpt = None,
+    objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)] = os.cpu_count() or 1,
+    dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Monte Carlo yield of a run's best sizing (or a netlist's) against its spec, with a 95% interval."""
+    from .show import yield_table
+    from .yieldrun import run_yield
+
+    with _errors():
+        problem, sizing, default_out, _ = _signoff_target(target, spec, objective)
+        chosen = None
+        if corner is not None:
+            if problem.spec.corners is None:
+                raise InputError(f"--corner {corner}: {problem.spec.path} has no [corners] table")
+            chosen = problem.spec.corners.select([corner], "--corner")[0]
+        out_dir = out_dir or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
+        result = run_yield(problem, sizing, out_dir, samples=samples, seed=seed, corner=chosen,
+                           workers=workers, dask=dask)
+        if as_json:
+            print(json.dumps({**result.summary.as_json(), "out": str(out_dir)}, default=float))
+        else:
+            yield_table(out, result, problem.spec.unit_of)
+
+
+@app.command()
+def sensitivity(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    corner: Annotated[Optional[str], typer.Option("--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
+    spec: SpecOpt = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """Normalized sensitivity of every measure to every parameter at a run's best sizing (local fit)."""
+    from .rundir import load_run, worst_corner
+    from .sensrun import sensitivity as run_sensitivity, write_outputs
+    from .show import sensitivity_table
+
+    with _errors():
+        run = load_run(run_dir, spec)
+        k = None
+        if run.corners:
+            names = [c.name for c in run.corners]
+            k = worst_corner(run) if corner is None else \
+                names.index(run.problem.spec.corners.select([corner], "--corner")[0].name)
+        elif corner is not None:
+            raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
+        s, new = run_sensitivity(run, corner=k, workers=workers)
+        write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
+        if as_json:
+            print(json.dumps({**s.as_json(), "top_up_simulations": new}))
+        else:
+            obj = run.problem.objective
+            sensitivity_table(out, s, new, [obj.measure, *(c.measure for c in obj.constraints)])
+            out.print(f"written: {run_dir / 'sensitivity'}  (sensitivity.json, heatmap.png)")

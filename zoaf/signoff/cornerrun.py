@@ -1,0 +1,281 @@
+"""Corner runs: each sizing is simulated once per corner, through the Evaluator, and judged at its worst.
+
+``CornerProblem`` is what the optimizer and the reports see (the design variables, one outcome per sizing).
+``CornerSims`` is what the workers simulate: a point is a sizing plus a corner index (the last coordinate), so
+every (sizing, corner) is one simulation, one history row, one cache entry, replayed exactly on resume.
+``CornerEvaluator`` turns a batch of sizings into ``SizingRecord``s: with pruning, it first simulates every
+sizing at the corner that was worst for the incumbent and simulates the other corners only of the sizings not
+already worse than the incumbent there (the worst case never improves as corners are added, so a pruned sizing
+can never be the best). The optimizer is told the pruned sizing's partial worst case, a lower bound.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..circuit import CircuitProblem, _placeholders
+from ..errors import InputError
+from ..evaluate import Evaluator
+from ..history import History, Record
+from ..netlist import Netlist
+from ..problem import Outcome, Problem
+from .corners import Corner, WorstCase, process_params, worst_case
+
+#: The ``.param`` that carries a corner's temperature (``.options temp={zoaf_temp}`` is added to the deck).
+TEMP_PARAM = "zoaf_temp"
+NOMINAL_TEMP = 27.0
+_END = re.compile(r"^\s*\.end\s*$", re.I | re.M)
+
+
+def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool) -> CircuitProblem:
+    """A copy of ``base`` whose netlist is read at PDK corner ``process`` (``{{corner}}``) and, ``with_temp``,
+    takes its temperature from ``.param zoaf_temp``."""
+    spec = base.spec
+    if process is None and not with_temp:
+        return base
+    text = Path(base.netlist.path).read_text()
+    if with_temp:
+        ends = list(_END.finditer(text))
+        at = ends[-1].start() if ends else len(text)
+        text = (text[:at] + f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
+                + text[at:])
+    holders = _placeholders(replace(spec, corner=process) if process is not None else spec)
+    deck = copy.copy(base)
+    deck._session = None
+    deck.netlist = Netlist.from_text(text, base.netlist.path, allow_shell=base.allow_shell, placeholders=holders)
+    return deck
+
+
+class CornerSims(Problem):
+    """One simulation per (sizing, corner): the box's last coordinate is the corner's index (passed through)."""
+
+    def __init__(self, base: CircuitProblem, corners: Sequence[Corner]) -> None:
+        super().__init__(base.parameters)
+        self.name = base.name
+        self.corners = tuple(corners)
+        where = f"{base.spec.path or 'spec'}: corners"
+        pdk = base.spec.pdk is not None
+        with_temp = any(c.temp is not None for c in corners)
+        self.decks: dict[str | None, CircuitProblem] = {}     # one deck per PDK process (generic: one deck)
+        self.deck_keys: list[str | None] = []
+        self.overrides: list[dict[str, float]] = []
+        self.needs_new_process = False
+        for c in self.corners:
+            key = c.process if pdk else None
+            if key not in self.decks:
+                self.decks[key] = corner_deck(base, key, with_temp)
+            self.deck_keys.append(key)
+            self.overrides.append(self._overrides(base, c, pdk, with_temp, f"{where}.{c.name}"))
+
+    @staticmethod
+    def _overrides(base: CircuitProblem, c: Corner, pdk: bool, with_temp: bool, where: str) -> dict[str, float]:
+        values: dict[str, float] = {}
+        if c.process is not None and not pdk:
+            lib = base.spec.corners.process_lib if base.spec.corners else None
+            if lib is None:
+                raise InputError(f"{where}: process {c.process!r} needs process_lib in [corners] (no pdk)")
+            values.update(process_params(lib, c.process, where))
+        values.update(dict(c.params))
+        design = set(base.names)
+        for name in values:
+            if name in design:
+                raise InputError(f"{where}: {name!r} is a design variable; a corner may override fixed .params only")
+            if name not in base.netlist.params:
+                raise InputError(f"{where}: {name!r} is not a .param of {base.netlist.path}")
+        if with_temp:
+            values[TEMP_PARAM] = NOMINAL_TEMP if c.temp is None else c.temp
+        return values
+
+    def deck(self, k: int) -> CircuitProblem:
+        return self.decks[self.deck_keys[k]]
+
+    def to_physical(self, u: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
+        return np.concatenate([super().to_physical(u[..., :-1]), u[..., -1:]], axis=-1)
+
+    def as_dict(self, x: np.ndarray) -> dict[str, float]:
+        return {**super().as_dict(x[:-1]), "corner": int(x[-1])}
+
+    def simulate(self, x: np.ndarray) -> Outcome:
+        k = int(x[-1])
+        deck = self.deck(k)
+        outcome = deck.simulate(x[:-1], self.overrides[k])
+        self.needs_new_process = deck.needs_new_process
+        return outcome
+
+    def close(self) -> None:
+        for deck in self.decks.values():
+            deck.close()
+
+
+class CornerProblem(Problem):
+    """A circuit judged at its worst over corners; everything else (spec, netlist, output) is ``base``'s."""
+
+    def __init__(self, base: CircuitProblem, corners: Sequence[Corner], *, prune: bool = True) -> None:
+        if base.objective is None:
+            raise InputError("corners judge a spec objective; a Python fom= has no corners")
+        super().__init__(base.parameters)
+        self.base = base
+        self.name = base.name
+        self.corners = tuple(corners)
+        self.prune = prune
+        self.sims = CornerSims(base, self.corners)
+        obj = base.objective
+        self.directions = {obj.measure: obj.sense == "minimize",
+                           **{c.measure: c.op in ("<=", "<") for c in obj.constraints}}
+
+    @classmethod
+    def wrap(cls, problem: Problem, *, prune: bool = True) -> Problem:
+        """``problem`` judged over its objective's corners, or ``problem`` itself when it names none."""
+        objective = getattr(problem, "objective", None)
+        if not isinstance(problem, CircuitProblem) or objective is None or not objective.corners:
+            return problem
+        corners = problem.spec.corners.select(list(objective.corners), "objective corners")
+        return cls(problem, corners, prune=prune)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "__setstate__", "__getstate__"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    # Problem's own defaults must not hide the circuit's (``__getattr__`` only sees what Problem lacks).
+    def x0_unit(self) -> np.ndarray | None:
+        return self.base.x0_unit()
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        return self.base.constraint_names
+
+    def target_fom(self) -> float | None:
+        return self.base.target_fom()
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return self.base.needed
+
+    def artifacts(self, params: Mapping[str, float]) -> dict[str, str]:
+        return self.base.artifacts(params)
+
+    def judge(self, outcomes: Sequence[Outcome]) -> WorstCase:
+        obj = self.base.objective
+        return worst_case(outcomes, minimize=obj.sense == "minimize", scale=obj.scale, directions=self.directions)
+
+    def simulate(self, x: np.ndarray) -> Outcome:
+        """All corners, one after another, judged at the worst (``CornerEvaluator`` runs them in parallel)."""
+        return self.judge([self.sims.simulate(np.append(x, k)) for k in range(len(self.corners))]).outcome
+
+    def method_budget(self, budget: int) -> int:
+        return max(1, budget // len(self.corners))
+
+    def evaluator(self, **options: Any) -> "CornerEvaluator":
+        return CornerEvaluator(self, **options)
+
+    def metadata(self) -> dict[str, Any]:
+        return {**self.base.metadata(), "corners": [c.as_json() for c in self.corners], "prune": self.prune}
+
+    def close(self) -> None:
+        self.sims.close()
+        self.base.close()
+
+
+@dataclass(frozen=True, eq=False)
+class SizingRecord(Record):
+    """One sizing of a corner run: its worst case (``outcome``) and the corner simulations behind it.
+
+    ``charged`` is the method's budget credit: after S simulations the method has been charged ceil(S / n)
+    sizings of n corners, so the simulations pruning saves buy further sizings and a batch of the sizings the
+    method may still ask costs at most the simulations left; ``cost`` is the simulations themselves."""
+
+    corner_records: tuple[Record, ...] = ()
+    sims: int = 0
+    credit: bool = True
+    pruned: bool = False
+    worst: int = 0                       # the index of the corner that set the worst case
+
+    @property
+    def charged(self) -> bool:
+        return self.credit
+
+    @property
+    def cost(self) -> int:
+        return self.sims
+
+
+class CornerEvaluator:
+    """Evaluate sizings over corners with an inner ``Evaluator`` of ``CornerSims`` (workers, Dask, cache,
+    history, replay: all the inner one's)."""
+
+    def __init__(self, problem: CornerProblem, **options: Any) -> None:
+        self.problem = problem
+        self.inner = Evaluator(problem.sims, **options)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._next = 0
+        self.simulations = 0
+        self.saved = 0                      # corner simulations pruning skipped
+        self.incumbent: SizingRecord | None = None
+
+    def __enter__(self) -> "CornerEvaluator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> "CornerEvaluator":
+        self.inner.start()
+        return self
+
+    def close(self) -> None:
+        self.inner.close()
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return self.inner.stats
+
+    def record_to(self, history: History) -> None:
+        self.inner.record_to(history)
+        self._reset()
+
+    def evaluate(self, u: np.ndarray, phase: str = "") -> list[SizingRecord]:
+        u = np.atleast_2d(np.asarray(u, dtype=float))
+        n = len(self.problem.corners)
+        done: list[dict[int, Record]] = [{} for _ in u]
+        first = 0 if self.incumbent is None else self.incumbent.worst
+        order = [first] + [k for k in range(n) if k != first]
+        stages = [order[:1], order[1:]] if self.problem.prune and self.incumbent is not None else [order]
+        for stage in stages:
+            todo = [(i, k) for i in range(len(u)) if not self._beaten(done[i]) for k in stage]
+            if todo:
+                recs = self.inner.evaluate(np.array([np.append(u[i], k) for i, k in todo]), phase)
+                for (i, k), r in zip(todo, recs):
+                    done[i][k] = r
+        return [self._sizing(u[i], done[i], phase) for i in range(len(u))]
+
+    def _beaten(self, partial: Mapping[int, Record]) -> bool:
+        """Already worse than the incumbent on the corners simulated so far (so also on all of them)."""
+        if not partial or self.incumbent is None:
+            return False
+        return self.problem.judge([r.outcome for r in partial.values()]).outcome.fom > self.incumbent.fom
+
+    def _sizing(self, u: np.ndarray, partial: Mapping[int, Record], phase: str) -> SizingRecord:
+        n = len(self.problem.corners)
+        ks = sorted(partial)
+        recs = tuple(partial[k] for k in ks)
+        wc = self.problem.judge([r.outcome for r in recs])
+        sims = sum(r.charged for r in recs)
+        before, self.simulations = self.simulations, self.simulations + sims
+        self.saved += n - len(ks)
+        credit = -(-self.simulations // n) > -(-before // n)    # ceil: a batch never overruns the budget
+        rec = SizingRecord(self._next, u.copy(), self.problem.base.as_dict(self.problem.to_physical(u)),
+                           wc.outcome, phase, max(r.wall for r in recs), recs, sims, credit, len(ks) < n,
+                           ks[wc.worst])
+        self._next += 1
+        if not rec.pruned and np.isfinite(rec.fom) and (self.incumbent is None or rec.fom < self.incumbent.fom):
+            self.incumbent = rec
+        return rec

@@ -1,0 +1,214 @@
+"""PVT corners: the spec's ``[corners]`` table and the worst case over corners (pure: no simulation here).
+
+Spec syntax (``<stem>.toml``)::
+
+    [corners]
+    process = ["tt", "ff", "ss"]        # cross product of the lists ...
+    temp    = [-40, 27, 125]            # degrees C
+    vsup    = ["1.62", "1.8", "1.98"]   # any other key: a .param of the netlist, overridden per corner
+    process_lib = "models/generic_corners.lib"   # no pdk: the .lib file whose sections are the processes
+    [corners.slow_hot]                  # ... and/or named corners
+    process = "ss"
+    temp = 125
+    vsup = "1.62"
+    [objectives]
+    ugbw = { maximize = "ugbw_hz", constraints = ["pm_deg >= 60"], corners = "all" }   # or ["slow_hot", ...]
+
+A process is a ``.lib`` section: with ``pdk`` the netlist's ``{{corner}}`` placeholder; without, a section of
+``process_lib`` holding ``.param`` lines (the model cards' shifts), applied as parameter overrides.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .. import units
+from ..errors import InputError
+from ..problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Outcome, Score, Status
+
+#: Keys of a corner that are not ``.param`` overrides.
+_RESERVED = ("process", "temp")
+_PARAM_LINE = re.compile(r"^\s*\.param\s+(.*)$", re.I)
+_ASSIGN = re.compile(r"([A-Za-z_]\w*)\s*=\s*(\S+)")
+_SECTION = re.compile(r"^\s*\.lib\s+([A-Za-z0-9_]+)\s*$", re.I)
+_ENDL = re.compile(r"^\s*\.endl\b", re.I)
+
+
+@dataclass(frozen=True)
+class Corner:
+    """One PVT condition: a process section (None: the nominal deck), a temperature (None: the deck's own) and
+    ``.param`` overrides (e.g. the supply)."""
+
+    name: str
+    process: str | None = None
+    temp: float | None = None
+    params: tuple[tuple[str, float], ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "process": self.process, "temp": self.temp, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class CornerSet:
+    """The spec's corners, in order, and where generic process sections come from."""
+
+    corners: tuple[Corner, ...]
+    process_lib: Path | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.corners)
+
+    def select(self, wanted: str | Sequence[str], where: str) -> tuple[Corner, ...]:
+        """The corners an objective names: ``"all"`` or a list of names (InputError naming ``where``)."""
+        if wanted == "all":
+            return self.corners
+        by_name = {c.name: c for c in self.corners}
+        if isinstance(wanted, str) or not isinstance(wanted, Sequence) or not wanted:
+            raise InputError(f"{where}: must be \"all\" or a non-empty list of corner names")
+        missing = [w for w in wanted if str(w).lower() not in by_name]
+        if missing:
+            raise InputError(f"{where}: unknown corner(s) {', '.join(map(str, missing))}; "
+                             f"[corners] defines {', '.join(by_name) or 'none'}")
+        return tuple(by_name[str(w).lower()] for w in wanted)
+
+
+def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
+    """Read a ``[corners]`` table: cross-product lists and ``[corners.NAME]`` tables (errors name the key)."""
+    key = f"{where}: corners"
+    if not isinstance(table, Mapping):
+        raise InputError(f"{key}: must be a table ([corners])")
+    lib = table.get("process_lib")
+    if lib is not None and not isinstance(lib, str):
+        raise InputError(f"{key}.process_lib: must be a path string, got {lib!r}")
+    process_lib = None if lib is None else (base / lib if base is not None else Path(lib))
+    axes = {k.lower(): v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
+    named = [_corner(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
+    corners = _cross(key, axes) + named
+    names = [c.name for c in corners]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"{key}: corner name(s) defined twice: {', '.join(dup)}")
+    if not corners:
+        raise InputError(f"{key}: defines no corner")
+    return CornerSet(tuple(corners), process_lib)
+
+
+def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
+    if not axes:
+        return []
+    lists = {k: (v if isinstance(v, list) else [v]) for k, v in axes.items()}
+    for k, v in lists.items():
+        if not v:
+            raise InputError(f"{key}.{k}: empty list")
+    out = []
+    for combo in itertools.product(*lists.values()):
+        values = dict(zip(lists, combo))
+        _corner(key, "checked", values)                  # bad values name their key before naming the corner
+        out.append(_corner(key, _name(values), values))
+    return out
+
+
+def _name(values: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in values.items():
+        if k == "process":
+            parts.append(str(v).lower())
+        elif k == "temp":
+            parts.append(f"{units.parse(v, what='temp'):g}C")
+        else:
+            parts.append(f"{k}={v}")
+    return "_".join(parts)
+
+
+def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
+    if not re.match(r"^[\w.=+-]+$", name):
+        raise InputError(f"{key}: corner name {name!r} has characters other than letters, digits, _ . = + -")
+    process = values.get("process")
+    if process is not None and not isinstance(process, str):
+        raise InputError(f"{key}.process: must be a section name like \"ss\", got {process!r}")
+    temp = None if "temp" not in values else units.parse(values["temp"], what=f"{key}.temp")
+    if temp is not None and not -273.15 < temp < 1000:
+        raise InputError(f"{key}.temp: {temp:g} C is not a plausible temperature")
+    params = tuple((k.lower(), units.parse(v, what=f"{key}.{k}")) for k, v in values.items() if k not in _RESERVED)
+    return Corner(name.lower(), None if process is None else process.lower(), temp, params)
+
+
+def process_params(lib: Path, section: str, where: str) -> dict[str, float]:
+    """The ``.param`` assignments of one ``.lib`` section of a generic corner file (plain numbers only)."""
+    try:
+        lines = lib.read_text().splitlines()
+    except OSError as e:
+        raise InputError(f"{where}: process_lib {lib}: cannot read ({e.strerror})") from None
+    params: dict[str, float] = {}
+    current, found = None, set()
+    for n, line in enumerate(lines, 1):
+        m = _SECTION.match(line)
+        if m:
+            current = m.group(1).lower()
+            found.add(current)
+        elif _ENDL.match(line):
+            current = None
+        elif current == section and (p := _PARAM_LINE.match(line)):
+            for name, value in _ASSIGN.findall(p.group(1).split("$")[0]):
+                params[name.lower()] = units.parse(value, what=f"{lib}:{n}: .param {name}")
+    if section not in found:
+        raise InputError(f"{where}: process {section!r}: no '.lib {section}' section in {lib}; "
+                         f"it has {', '.join(sorted(found)) or 'none'}")
+    return params
+
+
+# ------------------------------------------------------------------------------------------ worst case
+@dataclass(frozen=True)
+class WorstCase:
+    """A sizing judged over corners: the aggregated outcome, and which corner set each part of it."""
+
+    outcome: Outcome
+    worst: int                          # position (in the list given) of the corner with the highest FoM
+    constraint_corners: tuple[int, ...] = field(default=())   # per constraint, where it is worst
+
+
+def worst_case(outcomes: Sequence[Outcome], *, minimize: bool, scale: float = 1.0,
+               directions: Mapping[str, bool] | None = None) -> WorstCase:
+    """The worst case of one sizing's corner outcomes, judged as one outcome.
+
+    The objective is its worst value (the largest when minimized), each constraint its largest normalized
+    value (each at its own worst corner); the FoM is ``Score.of`` of those, so it never decreases as corners
+    are added (what makes pruning safe). A corner that failed fails the sizing. ``directions``: per measure,
+    True when larger is worse; those measures are reported at their worst, the others at the worst corner.
+    """
+    if not outcomes:
+        raise ValueError("worst_case: no corner outcomes")
+    foms = [o.fom for o in outcomes]
+    worst = max(range(len(outcomes)), key=lambda i: (foms[i], -i))
+    seconds = sum(o.seconds for o in outcomes)
+    bad = [o for o in outcomes if o.status not in (Status.OK, Status.CACHED)]
+    if bad:
+        return WorstCase(Outcome(bad[0].status, error=bad[0].error, seconds=seconds), worst)
+    m = len(outcomes[0].constraints)
+    values = [max(o.constraints[j] for o in outcomes) for j in range(m)]
+    where = tuple(max(range(len(outcomes)), key=lambda i: outcomes[i].constraints[j]) for j in range(m))
+    raws = [o.objective for o in outcomes]
+    if any(r is None or not math.isfinite(r) for r in raws):
+        score = Score.unmeasured(values, INFEASIBLE_OFFSET + MISSING_VIOLATION * (1 + m))
+    else:
+        raw = max(raws) if minimize else min(raws)
+        score = Score.of(raw if minimize else -raw, values, scale, raw)
+    measures = _worst_measures(outcomes, worst, directions or {})
+    status = Status.OK if any(o.status == Status.OK for o in outcomes) else Status.CACHED
+    errors = "; ".join(o.error for o in outcomes if o.error) or None
+    outcome = Outcome.scored(score, measures, seconds if status == Status.OK else 0.0, errors)
+    return WorstCase(replace(outcome, status=status), worst, where)
+
+
+def _worst_measures(outcomes: Sequence[Outcome], worst: int, directions: Mapping[str, bool]) -> dict[str, float]:
+    measures = dict(outcomes[worst].measures)
+    for name, larger_is_worse in directions.items():
+        values = [o.measures[name] for o in outcomes if name in o.measures and math.isfinite(o.measures[name])]
+        if values:
+            measures[name] = max(values) if larger_is_worse else min(values)
+    return measures

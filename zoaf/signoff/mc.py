@@ -1,0 +1,126 @@
+"""Monte Carlo yield math (pure): per-sample draws, the Wilson interval, spec limits, mean/sigma/Cpk.
+
+The draws are zoaf's, not the simulator's: sample ``i`` of seed ``s`` is ``default_rng([s, i])``'s standard
+normals, one per ``.param`` the spec's ``[montecarlo]`` names, so a sample is the same whatever worker runs it,
+in whatever order, and a yield run resumes (and caches) exactly like an optimization.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+
+if TYPE_CHECKING:                       # zoaf.spec reads [montecarlo] with this module
+    from ..spec import Constraint
+
+#: Two-sided 95%: the standard normal's 0.975 quantile.
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """The spec's ``[montecarlo]``: ``.param``s drawn standard normal per sample (the model cards scale them:
+    global process sigma, Pelgrom ``A_VT / sqrt(W L)`` per device)."""
+
+    normal: tuple[str, ...]
+
+
+def parse_montecarlo(where: str, table: Any) -> MonteCarlo:
+    key = f"{where}: montecarlo"
+    if not isinstance(table, Mapping):
+        raise InputError(f"{key}: must be a table ([montecarlo])")
+    extra = set(table) - {"normal"}
+    if extra:
+        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; expected normal")
+    names = table.get("normal")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{key}.normal: must be a non-empty list of .param names")
+    return MonteCarlo(tuple(n.lower() for n in names))
+
+
+def draws(seed: int, sample: int, names: Sequence[str]) -> dict[str, float]:
+    """Sample ``sample``'s standard-normal values, independent of every other sample's."""
+    z = np.random.default_rng([int(seed), int(sample)]).standard_normal(len(names))
+    return {n: float(v) for n, v in zip(names, z)}
+
+
+def wilson(passed: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: sound at 0 and n passes, unlike p +- z sqrt(p(1-p)/n)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = passed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A measure's spec limits from the objective's constraints (None: no limit on that side)."""
+
+    lsl: float | None = None
+    usl: float | None = None
+
+
+def limits(constraints: Sequence[Constraint]) -> dict[str, Limits]:
+    out: dict[str, Limits] = {}
+    for c in constraints:
+        lim = out.get(c.measure, Limits())
+        if c.op in (">=", ">"):
+            lim = Limits(c.bound if lim.lsl is None else max(lim.lsl, c.bound), lim.usl)
+        else:
+            lim = Limits(lim.lsl, c.bound if lim.usl is None else min(lim.usl, c.bound))
+        out[c.measure] = lim
+    return out
+
+
+@dataclass(frozen=True)
+class MeasureStats:
+    name: str
+    n: int
+    mean: float
+    sigma: float
+    limits: Limits
+    cpk: float | None            # min over the given sides of (USL - mean) / 3 sigma, (mean - LSL) / 3 sigma
+
+
+def measure_stats(name: str, values: Sequence[float], lim: Limits) -> MeasureStats:
+    v = np.asarray([x for x in values if math.isfinite(x)], dtype=float)
+    if len(v) == 0:
+        return MeasureStats(name, 0, math.nan, math.nan, lim, None)
+    mean, sigma = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    sides = [s for s in ((lim.usl - mean) if lim.usl is not None else None,
+                         (mean - lim.lsl) if lim.lsl is not None else None) if s is not None]
+    cpk = None if not sides else (min(sides) / (3 * sigma) if sigma > 0 else math.copysign(math.inf, min(sides)))
+    return MeasureStats(name, len(v), mean, sigma, lim, cpk)
+
+
+@dataclass(frozen=True)
+class YieldSummary:
+    samples: int
+    passed: int
+    failed_sims: int
+    ci: tuple[float, float]
+    stats: tuple[MeasureStats, ...]
+
+    @property
+    def yield_(self) -> float:
+        return self.passed / self.samples if self.samples else math.nan
+
+    def as_json(self) -> dict[str, Any]:
+        return {"samples": self.samples, "passed": self.passed, "failed_simulations": self.failed_sims,
+                "yield": self.yield_, "ci95": list(self.ci),
+                "measures": {s.name: {"n": s.n, "mean": s.mean, "sigma": s.sigma, "lsl": s.limits.lsl,
+                                      "usl": s.limits.usl, "cpk": s.cpk} for s in self.stats}}
+
+
+def summarize(passes: Sequence[bool], measures: Sequence[Mapping[str, float]], shown: Sequence[str],
+              lims: Mapping[str, Limits], failed_sims: int = 0) -> YieldSummary:
+    """Yield with its 95% Wilson interval, and each shown measure's statistics over the samples."""
+    k, n = int(sum(passes)), len(passes)
+    stats = tuple(measure_stats(m, [s[m] for s in measures if m in s], lims.get(m, Limits())) for m in shown)
+    return YieldSummary(n, k, failed_sims, wilson(k, n), stats)

@@ -1,0 +1,55 @@
+"""Read a run directory back: its problem (netlist, spec, objective, corners), best sizing and history."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..circuit import CircuitProblem
+from ..errors import InputError
+from ..history import History, Record
+from .corners import Corner
+
+
+@dataclass
+class RunDir:
+    path: Path
+    problem: CircuitProblem
+    params: dict[str, float]             # the best sizing (result.json)
+    records: list[Record]                # one per simulation (a corner run: per sizing and corner)
+    corners: tuple[Corner, ...]          # the corners the run judged over (empty: nominal)
+
+
+def load_run(path: Path, spec: Path | None = None) -> RunDir:
+    """The run in ``path`` (``history.db`` and ``result.json``), its netlist read again from where it was run."""
+    db, result = path / "history.db", path / "result.json"
+    for f in (db, result):
+        if not f.is_file():
+            raise InputError(f"{path}: not a finished run directory (no {f.name})")
+    try:
+        with History(db) as h:
+            meta, records = h.meta(), h.records()
+    except sqlite3.DatabaseError as e:
+        raise InputError(f"{db}: not a zoaf run history ({e})") from None
+    problem_meta: dict[str, Any] = meta.get("problem", {})
+    netlist = Path(problem_meta.get("netlist", ""))
+    if not netlist.is_file():
+        raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
+    problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
+    params = json.loads(result.read_text()).get("params") or {}
+    if not params:
+        raise InputError(f"{result}: the run has no best sizing")
+    names = [c["name"] for c in problem_meta.get("corners", [])]
+    corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
+    return RunDir(path, problem, params, records, tuple(corners))
+
+
+def worst_corner(run: RunDir) -> int:
+    """A corner run's corner (index) that set the best sizing's worst case: every sizing was simulated there
+    first once an incumbent existed, so it also holds the most history near the best sizing."""
+    rows = [r for r in run.records if all(r.params.get(n) == v for n, v in run.params.items())]
+    if not rows:
+        raise InputError(f"{run.path}: the best sizing is not in history.db")
+    return int(max(rows, key=lambda r: (r.fom, -r.params["corner"])).params["corner"])
