@@ -3,11 +3,11 @@ when it cannot: a model-bin crossing, a .param that reaches an analysis, analyse
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ngspice_marks import needs_ngspice
 
 from zoaf import fastpath
 from zoaf.fastpath import _read, _spell
@@ -53,7 +53,6 @@ def test_what_alter_cannot_follow_is_left_to_reset(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- sky130: against the reset path
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice not available")
 
 
 def _walk(problem, n: int, seed: int) -> list[dict[str, float]]:

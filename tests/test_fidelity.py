@@ -14,10 +14,10 @@ zoaf's fast path also returns the ``.control`` scalars a deck does not print; on
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
+from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf.errors import MeasureError, Timeout
 from zoaf.netlist import Netlist
@@ -28,19 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REL = 1e-12
 
 
-def _have_libngspice() -> bool:
-    try:
-        from zoaf.spice import shared_ngspice
-        shared_ngspice()
-        return True
-    except Exception:  # noqa: BLE001 - any failure to load the library means: skip
-        return False
-
-
-pytestmark = [
-    pytest.mark.skipif(not _have_libngspice(), reason="libngspice (PySpice) not available"),
-    pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available"),
-]
+pytestmark = NEEDS_NGSPICE
 
 from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 

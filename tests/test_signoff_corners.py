@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ngspice_marks import needs_ngspice
 from typer.testing import CliRunner
 
 import zoaf
@@ -21,7 +22,6 @@ from zoaf.spec import Spec
 
 ROOT = Path(__file__).parent.parent
 AMP = ROOT / "netlists" / "two_stage_amp.cir"
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available")
 
 SPEC = (AMP.with_suffix(".toml")).read_text()
 

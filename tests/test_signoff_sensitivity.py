@@ -3,11 +3,11 @@ entries (within 10%), needs at most 2d new simulations, and the CLI writes the t
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ngspice_marks import needs_ngspice
 from typer.testing import CliRunner
 
 import zoaf
@@ -20,7 +20,6 @@ from zoaf.signoff.sensitivity import STEP, coordinates, fit, neighbourhood
 
 ROOT = Path(__file__).parent.parent
 AMP = ROOT / "netlists" / "two_stage_amp.cir"
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available")
 
 
 def test_fit_recovers_a_power_law_and_a_linear_slope() -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ngspice_marks import needs_ngspice
 from typer.testing import CliRunner
 
 from zoaf.circuit import CircuitProblem
@@ -17,7 +18,6 @@ from zoaf.signoff.yieldrun import run_yield
 
 ROOT = Path(__file__).parent.parent
 AMP = ROOT / "netlists" / "two_stage_amp.cir"
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available")
 
 
 def test_wilson_by_hand() -> None:

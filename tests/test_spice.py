@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf.errors import ConvergenceError, InputError, MeasureError, ParseError, Timeout
 from zoaf.netlist import Netlist
@@ -19,19 +19,7 @@ HERE = Path(__file__).parent / "netlists"
 ROOT = Path(__file__).parent.parent
 
 
-def _have_libngspice() -> bool:
-    try:
-        from zoaf.spice import shared_ngspice
-        shared_ngspice()
-        return True
-    except Exception:  # noqa: BLE001 - any failure to load the library means: skip
-        return False
-
-
-pytestmark = [
-    pytest.mark.skipif(not _have_libngspice(), reason="libngspice (PySpice) not available"),
-    pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice executable not available"),
-]
+pytestmark = NEEDS_NGSPICE
 
 from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from ngspice_marks import needs_ngspice
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +17,6 @@ from zoaf.layout.spiral import (DEFAULT_PROCESS, PiModel, SpiralGeometry, Spiral
 
 REPO = Path(__file__).resolve().parents[1]
 LNA = REPO / "netlists" / "lna.cir"
-needs_ngspice = pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice is not installed")
 
 um = 1e-6
 
