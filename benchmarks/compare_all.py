@@ -12,6 +12,7 @@ Usage:
     python benchmarks/compare_all.py                                  # 10 seeds, budget 300, all methods
     python benchmarks/compare_all.py --seeds 2 --budget 40 --methods zoaf,cma,random     # smoke
     python benchmarks/compare_all.py --circuits two_stage_amp --sky130 --jobs 8
+    python benchmarks/compare_all.py --circuits bandgap --objectives power --seeds 10 --jobs 2
 """
 from __future__ import annotations
 
@@ -105,17 +106,19 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list (default: all)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (default: cores)")
     ap.add_argument("--circuits", default="", help="comma list of netlist stems (default: all)")
+    ap.add_argument("--objectives", default="", help="comma list of objectives (default: each circuit's all)")
     ap.add_argument("--sky130", action="store_true", help="include netlists/sky130/ (needs the PDK)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     todo = circuits(args.sky130, [c.strip() for c in args.circuits.split(",") if c.strip()] or None)
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] or None
     failures = []
     t0 = time.perf_counter()
     for netlist in todo:
         t = time.perf_counter()
         try:
-            out = compare(netlist, None, methods, args.seeds, args.budget, args.out / netlist.stem, args.jobs,
+            out = compare(netlist, objectives, methods, args.seeds, args.budget, args.out / netlist.stem, args.jobs,
                           progress=printer(netlist.stem), argv=sys.argv)
         except Exception as e:  # noqa: BLE001 - one circuit failing must not stop the suite
             failures.append(f"{netlist.stem}: {type(e).__name__}: {e}")
