@@ -12,6 +12,7 @@ Usage:
     python benchmarks/compare_all.py                                  # 10 seeds, budget 300, all methods
     python benchmarks/compare_all.py --seeds 2 --budget 40 --methods zoaf,cma,random     # smoke
     python benchmarks/compare_all.py --circuits two_stage_amp --sky130 --jobs 8
+    python benchmarks/compare_all.py --circuits bandgap --objectives power --seeds 10 --jobs 2
 """
 from __future__ import annotations
 
@@ -56,27 +57,46 @@ def printer(name: str):
 
 
 def summary_lines(results: Path, names: list[str]) -> list[str]:
-    lines = ["# Benchmark summary", "", f"Reference: `{REFERENCE}`; target = best baseline median final FoM.", "",
-             "| circuit | objective | budget | zoaf median FoM | best baseline | its median FoM | p | "
-             "zoaf median feasible objective | sims to target: zoaf | best baseline |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    """``summary.md``: a headline row per (circuit, objective), then every method ranked per objective."""
     col = {c: i for i, c in enumerate(COLUMNS)}
+    head = ["# Benchmark summary", "",
+            f"Reference: `{REFERENCE}`; target = the best other method's median final FoM (lower FoM is better). "
+            "p: two-sided Mann-Whitney U of the final FoMs, ZOAF vs that method; p (Holm): corrected for the "
+            "number of methods ZOAF is compared with on the objective. Sims to target: median charged "
+            "simulations until the best-so-far FoM reaches the target.", "",
+            "## Headline", "",
+            f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | its median FoM | "
+            f"{REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | best other |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    ranked = ["", "## All methods ranked per objective", ""]
     for name in names:
         d = results / name
         if not (d / "compare.json").exists():
             continue
         for s in load_comparison(d):
             rows = {r[0]: r for r in table_rows(s)}
+            st = {m.method: m for m in s.methods}
             base = [m for m in s.methods if m.method != REFERENCE]
             if REFERENCE not in rows or not base:
                 continue
-            best = min(base, key=lambda m: m.median)
+            best = min(base, key=lambda m: (m.median, m.worst))
+            safest = min(s.methods, key=lambda m: (m.worst, m.median))
             z, b = rows[REFERENCE], rows[best.method]
-            lines.append(f"| {name} | {s.name} | {s.budget} | {z[col['median FoM']]} | {best.method} | "
-                         f"{b[col['median FoM']]} | {b[col[f'p vs {REFERENCE}']]} | "
-                         f"{z[col['best feasible objective']]} | {z[col['sims to target']]} | "
-                         f"{b[col['sims to target']]} |")
-    return lines
+            runs = sorted({m.runs for m in s.methods})
+            head.append(f"| {name} | {s.name} | {s.budget} | {'/'.join(map(str, runs))} | {st[REFERENCE].rank} | "
+                        f"{z[col['median FoM']]} | {best.method} | {b[col['median FoM']]} | {z[col['worst']]} | "
+                        f"{rows[safest.method][col['worst']]} ({safest.method}) | {b[col[f'p vs {REFERENCE}']]} | "
+                        f"{b[col['p (Holm)']]} | {z[col['sims to target']]} | {b[col['sims to target']]} |")
+            ranked += [f"### {name} / {s.name} (budget {s.budget}, target FoM {s.target:.4g})", "",
+                       "| rank | method | runs | median FoM | worst | feasible runs | median best feasible objective | "
+                       f"sims to target | p vs {REFERENCE} | p (Holm) |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for m in sorted(s.methods, key=lambda m: (m.rank, m.worst, m.method)):
+                r = rows[m.method]
+                ranked.append(f"| {m.rank} | {m.method} | {m.runs} | {r[col['median FoM']]} | {r[col['worst']]} | "
+                              f"{r[col['feasible runs']]} | {r[col['best feasible objective']]} | "
+                              f"{r[col['sims to target']]} | {r[col[f'p vs {REFERENCE}']]} | {r[col['p (Holm)']]} |")
+            ranked.append("")
+    return head + ranked
 
 
 def main() -> None:
@@ -86,17 +106,19 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list (default: all)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (default: cores)")
     ap.add_argument("--circuits", default="", help="comma list of netlist stems (default: all)")
+    ap.add_argument("--objectives", default="", help="comma list of objectives (default: each circuit's all)")
     ap.add_argument("--sky130", action="store_true", help="include netlists/sky130/ (needs the PDK)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     todo = circuits(args.sky130, [c.strip() for c in args.circuits.split(",") if c.strip()] or None)
+    objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] or None
     failures = []
     t0 = time.perf_counter()
     for netlist in todo:
         t = time.perf_counter()
         try:
-            out = compare(netlist, None, methods, args.seeds, args.budget, args.out / netlist.stem, args.jobs,
+            out = compare(netlist, objectives, methods, args.seeds, args.budget, args.out / netlist.stem, args.jobs,
                           progress=printer(netlist.stem), argv=sys.argv)
         except Exception as e:  # noqa: BLE001 - one circuit failing must not stop the suite
             failures.append(f"{netlist.stem}: {type(e).__name__}: {e}")

@@ -9,7 +9,7 @@ from scipy.stats import mannwhitneyu
 from zoaf.history import History, Record
 from zoaf.problem import Outcome, Status
 from zoaf.report import format_value, load_comparison, table_rows, write_report
-from zoaf.stats import RunData, mann_whitney, median, quartiles, summarize, target_fom
+from zoaf.stats import RunData, holm, mann_whitney, median, quartiles, summarize, target_fom
 
 
 def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, objective=None, dt=0.5, sim=0.1):
@@ -93,6 +93,20 @@ def test_summary_sims_to_target_and_ratio():
     assert rows["random"][8] == ">10" and rows["random"][10] == "never"
     assert rows["random"][9] == f">{10 / 3:.2g}x" and rows["cma"][9] == "2x"
     assert rows["zoaf"][7] == "100%"
+    # ranks by median final FoM (zoaf 4 ties cma 4; random 8); Holm over the two comparisons with zoaf
+    assert (st["zoaf"].rank, st["cma"].rank, st["random"].rank) == (1, 1, 3)
+    assert st["cma"].p_holm == pytest.approx(holm({"cma": st["cma"].p_value, "random": st["random"].p_value})["cma"])
+    assert math.isnan(st["zoaf"].p_holm) and rows["zoaf"][-1] == "—"
+
+
+def test_holm_step_down():
+    # sorted 0.01, 0.02, 0.04 (m = 3): 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04
+    assert holm({"a": 0.04, "b": 0.01, "c": 0.02}) == pytest.approx({"a": 0.04, "b": 0.03, "c": 0.04})
+    # monotone and capped at 1; NaN stays NaN and is not counted in the family
+    adj = holm({"a": 0.5, "b": 0.3, "n": math.nan})
+    assert adj["b"] == pytest.approx(0.6) and adj["a"] == pytest.approx(0.6) and math.isnan(adj["n"])
+    assert holm({"a": 0.9, "b": 0.8})["a"] == 1.0
+    assert holm({}) == {}
 
 
 def test_format_value_units():
@@ -127,3 +141,26 @@ def test_report_from_run_directories(tmp_path):
     assert "| zoaf |" in md.read_text() and "zoaf report" in md.read_text()
     assert {p.name for p in tmp_path.glob("*.png")} == {"power-vs-simulations.png", "power-vs-seconds.png",
                                                         "power-final.png"}
+
+
+def test_suite_summary_ranks_every_method(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_all", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    circ = tmp_path / "amp"
+    for m, finals in (("zoaf", [0.3, 0.4, 0.5]), ("cma", [0.1, 0.2, 0.9]), ("de", [0.6, 0.7, 0.8])):
+        for k, f in enumerate(finals):
+            write_run(circ / "power" / m / f"seed-{k}", [110.0, f + 1, f], 20, m, k)
+    (circ / "compare.json").write_text(json.dumps({"methods": ["zoaf", "cma", "de"]}))
+    lines = mod.summary_lines(tmp_path, ["amp"])
+    text = "\n".join(lines)
+    head = next(l for l in lines if l.startswith("| amp | power"))
+    # cma's median 0.2 beats zoaf's 0.4 -> zoaf rank 2; zoaf has the best worst case (0.5)
+    assert "| amp | power | 20 | 3 | 2 | 0.4 | cma | 0.2 | 0.5 | 0.5 (zoaf) |" in head
+    ranked = [l for l in lines if l.startswith("| 1 ") or l.startswith("| 2 ") or l.startswith("| 3 ")]
+    assert [l.split(" | ")[1] for l in ranked] == ["cma", "zoaf", "de"]
+    assert "### amp / power" in text and "p (Holm)" in text

@@ -32,11 +32,15 @@ MANIFEST = "compare.json"
 
 # -- formatting ----------------------------------------------------------------------------------------------
 COLUMNS = ("method", "runs", "median FoM", "IQR", "best", "worst", "best feasible objective", "feasible runs",
-           "sims to target", f"x vs {REFERENCE}", "s to target", "wall / run", "overhead / sim", f"p vs {REFERENCE}")
+           "sims to target", f"x vs {REFERENCE}", "s to target", "wall / run", "overhead / sim", f"p vs {REFERENCE}", "p (Holm)")
 
 
 def _g(v: float, digits: int = 4) -> str:
     return "—" if v is None or math.isnan(v) else ("inf" if math.isinf(v) else f"{v:.{digits}g}")
+
+
+def _p(v: float) -> str:
+    return "—" if math.isnan(v) else f"{v:.3g}"
 
 
 def _seconds(v: float) -> str:
@@ -74,7 +78,7 @@ def table_rows(s: ObjectiveSummary) -> list[list[str]]:
         secs = "never" if math.isinf(m.seconds_to_target) else _seconds(m.seconds_to_target)
         rows.append([m.method, str(m.runs), _g(m.median), f"{_g(m.q1)} – {_g(m.q3)}", _g(m.best), _g(m.worst),
                      format_value(m.objective_median, s.unit), f"{m.feasible_rate:.0%}", sims, ratio, secs,
-                     _seconds(m.wall), _seconds(m.overhead), "—" if math.isnan(m.p_value) else f"{m.p_value:.3g}"])
+                     _seconds(m.wall), _seconds(m.overhead), _p(m.p_value), _p(m.p_holm)])
     return rows
 
 

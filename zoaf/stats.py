@@ -13,7 +13,10 @@ Definitions:
   the target, +inf if never (shown ``>budget``); **seconds-to-target**: the wall time at that moment. Medians
   treat +inf as a value (a median of ``>budget`` means that most runs never reached the target).
 * **overhead per simulation**: (wall time - simulator seconds) / charged simulations: what the method costs.
-* **p**: two-sided Mann-Whitney U test of ZOAF's final FoMs against each baseline's.
+* **p**: two-sided Mann-Whitney U test of ZOAF's final FoMs against each baseline's; **p (Holm)**: the same
+  p-values with Holm's step-down correction for the number of baselines compared on the objective (the family is
+  one objective's comparisons ZOAF vs each other method).
+* **rank**: position by median final FoM (ties share a rank; lower is better).
 """
 from __future__ import annotations
 
@@ -174,6 +177,20 @@ def mann_whitney(a: Sequence[float], b: Sequence[float]) -> float:
         return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values of a family of tests (NaN entries are left out of the family).
+
+    With the m p-values sorted ascending, the i-th (from 0) is adjusted to max over j <= i of (m - j) * p_(j),
+    capped at 1: reject at level a where adjusted p < a controls the family-wise error rate at a.
+    """
+    items = sorted(((p, k) for k, p in pvalues.items() if not math.isnan(p)), key=lambda t: t[0])
+    m, out, running = len(items), {k: math.nan for k in pvalues}, 0.0
+    for i, (p, k) in enumerate(items):
+        running = max(running, min(1.0, (m - i) * p))
+        out[k] = running
+    return out
+
+
 def target_fom(finals: dict[str, Sequence[float]], reference: str = REFERENCE) -> float:
     """The best baseline's median final FoM (the reference's own when it is the only method)."""
     medians = {m: median(v) for m, v in finals.items() if len(v)}
@@ -201,6 +218,8 @@ class MethodStats:
     overhead: float               # median optimizer seconds per simulation
     nfev: float                   # median charged simulations per run
     p_value: float                # Mann-Whitney vs the reference (NaN for the reference itself)
+    p_holm: float = math.nan      # p_value, Holm-corrected over the objective's comparisons with the reference
+    rank: int = 0                 # 1 + the number of methods with a strictly lower median final FoM
 
 
 @dataclass
@@ -243,4 +262,8 @@ def summarize(name: str, runs: dict[str, list[RunData]], *, measure: str = "", u
             sum(r.is_feasible for r in rs) / len(rs), sims, _ratio(sims, ref_sims), secs, _ratio(secs, ref_secs),
             median(r.wall_total for r in rs), median(r.overhead_per_sim for r in rs), median(r.nfev for r in rs),
             math.nan if m == reference or reference not in finals else mann_whitney(finals[reference], finals[m])))
+    adjusted = holm({m.method: m.p_value for m in stats if m.method != reference})
+    for m in stats:
+        m.p_holm = adjusted.get(m.method, math.nan)
+        m.rank = 1 + sum(o.median < m.median for o in stats)
     return ObjectiveSummary(name, measure, unit, sense, budget, target, stats, runs)
