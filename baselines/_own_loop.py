@@ -86,8 +86,8 @@ class OwnLoop(Optimizer):
     """Base of the adapters: subclasses give the start point and :meth:`_library_loop`; one point per ask."""
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self._chan = _Channel()
         weakref.finalize(self, self._chan.close)
         self._levels = self.integer_levels

@@ -158,8 +158,8 @@ class BO(Optimizer):
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = cfg = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
+        cfg = self.config
         self.n_init = max(2, min(2 * (dim + 1), budget // 3)) if cfg.n_init is None else max(1, int(cfg.n_init))
         self.q = max(self.workers, DEFAULT_Q) if cfg.q is None else max(1, int(cfg.q))
         self._X: list[np.ndarray] = []

@@ -131,8 +131,7 @@ class CMA(Optimizer):
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self.sigma0 = self.config.sigma0
         popsize = self.config.popsize
         self.popsize = max(self.workers, 4 + int(3 * math.log(dim))) if popsize is None else max(2, int(popsize))

@@ -53,11 +53,6 @@ class COBYQA(OwnLoop):
     name = "cobyqa"
     config_class = COBYQAConfig
 
-    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
-
     def _library_loop(self, start: np.ndarray, nconstraints: int, seed: int) -> Callable[[Evaluate], None]:
         import cobyqa
         from scipy.optimize import Bounds, NonlinearConstraint

@@ -95,8 +95,8 @@ class DE(Optimizer):
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = cfg = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
+        cfg = self.config
         popsize = cfg.popsize
         if popsize is None:
             popsize = min(max(budget // TARGET_GENERATIONS, MIN_POPSIZE), MAX_POPSIZE_PER_DIM * dim)

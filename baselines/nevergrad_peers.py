@@ -73,8 +73,7 @@ class NGOpt(Optimizer):
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         import nevergrad as ng
 
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self._levels = self.integer_levels
         self._int = self._levels > 0
         start = to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5), self._levels)

@@ -58,11 +58,6 @@ class NOMAD(OwnLoop):
     name = "nomad"
     config_class = NOMADConfig
 
-    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
-
     def _start_point(self) -> np.ndarray:
         return to_levels(super()._start_point(), self._levels)
 

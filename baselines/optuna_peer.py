@@ -66,8 +66,7 @@ class TPE(Optimizer):
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         import optuna
 
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         cfg = self.config
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with warnings.catch_warnings():

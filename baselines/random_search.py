@@ -53,8 +53,7 @@ class RandomSearch(Optimizer):
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
-        self.config = self.config_class(**options)
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self.batch = max(self.workers, DEFAULT_BATCH) if self.config.batch is None else max(1, int(self.config.batch))
         self._phase = "random"
 

@@ -102,7 +102,11 @@ class Optimizer:
     config_class: ClassVar[type | None] = None
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None) -> None:
+                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
+        if options and self.config_class is None:
+            raise TypeError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
+        #: The method's settings: ``config_class`` built from the run's options (an unknown one: TypeError).
+        self.config = None if self.config_class is None else self.config_class(**options)
         if dim < 1:
             raise InputError(f"dim must be >= 1, got {dim}")
         if budget < 1:
