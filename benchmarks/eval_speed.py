@@ -2,11 +2,11 @@
 a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
 evaluation; the floor (ngspice's analyses alone); RSS soak.
 
-The floor is what no driver of ngspice can go below: the same sizings in the same process, session and deck,
-timing only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), each
-sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs).
-Everything else a zoaf evaluation spends (``alterparam``, ``reset`` or the fast path's ``alter``s, the background
-thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
+The floor is what no driver of ngspice can go below: ngspice's analysis commands alone (the ``.meas`` cards it
+runs after each included), timed inside each zoaf evaluation, which runs them synchronously as a worker does
+(the deadline is enforced by killing the process: ``zoaf.isolation``); the ratio is the median over sizings of
+the evaluation's time over its analyses'. Everything else a zoaf evaluation spends (``alterparam``, ``reset``
+or the fast path's ``alter``s, ``.control`` replay, reading vectors, ``destroy``, Python) is the excess.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoaf.circuit import CircuitProblem  # noqa: E402
 from zoaf.errors import SimulationError  # noqa: E402
-from zoaf.spice import DEFAULT_TIMEOUT, SpiceSession, run_batch  # noqa: E402
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 
 
 def sampler(problem: CircuitProblem, seed: int, walk: float = 0.0):
@@ -57,8 +57,7 @@ def timed(session, params) -> tuple[dict[str, float] | None, float]:
 
 
 class FloorSession(SpiceSession):
-    """A session that adds up the wall time of its analyses (``analysis_s``); with ``timeout=None`` it runs
-    them synchronously, as the floor does."""
+    """A session that adds up the wall time of its analyses (``analysis_s``)."""
 
     analysis_s = 0.0
 
@@ -71,16 +70,15 @@ class FloorSession(SpiceSession):
 
 
 def session_and_floor(nl, points) -> tuple[list[float], list[float]]:
-    """Per sizing: seconds of a zoaf evaluation, and of ngspice's analyses alone for the same sizing, run
-    right after or before it in the same session (the order alternates)."""
+    """Per sizing: seconds of a zoaf evaluation as a worker runs it (no time limit in the process: synchronous
+    analyses), and of ngspice's analyses within it."""
     t_sess, t_floor = [], []
-    with FloorSession(nl) as s:
+    with FloorSession(nl, timeout=None) as s:
         timed(s, points[0])                                     # warm-up (not timed)
-        for i, p in enumerate(points):
-            for floor_run in (False, True) if i % 2 else (True, False):
-                s.timeout, s.analysis_s = (None if floor_run else DEFAULT_TIMEOUT), 0.0
-                seconds = timed(s, p)[1]
-                (t_floor if floor_run else t_sess).append(s.analysis_s if floor_run else seconds)
+        for p in points:
+            s.analysis_s = 0.0
+            t_sess.append(timed(s, p)[1])
+            t_floor.append(s.analysis_s)
     return t_sess, t_floor
 
 
@@ -140,7 +138,7 @@ def main() -> None:
     points = [draw() for _ in range(a.n)]
     t_sess, t_child, t_batch, fails, worst = [], [], [], 0, 0.0
     child = problem.session()                                   # not a worker: a sandboxed child process
-    with SpiceSession(nl) as s:
+    with SpiceSession(nl, timeout=None) as s:                  # as in a worker: synchronous analyses
         s.evaluate(points[0])                                   # warm-up (not timed)
         child.evaluate(points[0])
         for i, p in enumerate(points):
@@ -179,7 +177,7 @@ def main() -> None:
     print(f"Host: {platform.node()}, Python {platform.python_version()}, ngspice 39 (libngspice in-process)\n")
     print("| | median ms / evaluation | p90 ms |")
     print("|---|---|---|")
-    print(f"| SpiceSession (in-process: alter where it can, else alterparam + reset) | {ms:.2f} | "
+    print(f"| SpiceSession (in-process, as a worker runs it: alter where it can, else alterparam + reset) | {ms:.2f} | "
           f"{np.percentile(t_sess, 90) * 1e3:.2f} |")
     mc = statistics.median(t_child) * 1e3
     print(f"| sandboxed child process (CircuitProblem outside a worker) | {mc:.2f} | "
