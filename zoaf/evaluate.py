@@ -182,8 +182,8 @@ class Evaluator:
             if self.dask is not None:
                 self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries)
             else:
-                self._pool = LocalPool(blob, self.workers, timeout=self.timeout,
-                                       recycle_after=self.recycle_after, retries=self.retries)
+                self._pool = LocalPool(blob, self.workers, timeout=self.timeout, recycle_after=self.recycle_after,
+                                       retries=self.retries, affinity=self.problem.affinity)
         return self
 
     def _run(self, todo: list[tuple[int, np.ndarray]], on_done: OnDone) -> None:

@@ -3,6 +3,11 @@
 The protocol, and the crash/retry/timeout accounting it shares with Dask, are :mod:`zoaf.workers`'. A worker is
 recycled after ``recycle_after`` simulations (``zoaf.evaluate.DEFAULT_RECYCLE_AFTER``): the soak in
 ``benchmarks/throughput.py --soak`` measured ~10 kB of RSS growth per simulation on two_stage_amp.
+
+Affinity: when the problem names what a simulation needs loaded (``Problem.affinity``, e.g. the PDK process
+corner of a sign-off simulation), a free worker takes the first pending task with its last task's key, else one
+whose key no other worker holds, else the first pending task: no worker waits while a task is pending, and
+results do not depend on which worker ran what.
 """
 from __future__ import annotations
 
@@ -16,14 +21,14 @@ import time
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 
 from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +95,16 @@ class _Proc:
         self.task: Task | None = None
         self.deadline = math.inf
         self.nsims = 0
+        self.key: Hashable = None                         # affinity key of its last task
 
 
 class LocalPool(Pool):
     """``n`` worker processes (spawn start method) fed one task at a time over a pipe each."""
 
-    def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1) -> None:
-        super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled"))
+    def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1,
+                 affinity: Affinity | None = None) -> None:
+        super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled", "switches"),
+                         affinity=affinity)
         self._blob = blob
         self.n = n
         self.recycle_after = recycle_after
@@ -191,7 +199,7 @@ class LocalPool(Pool):
             if not pending:
                 return
             if w.ready and w.task is None:
-                t = pending.popleft()
+                t = self._pick(w, pending)
                 try:
                     w.conn.send((t.tid, t.x))
                 except OSError:                           # died while idle: the task never started
@@ -199,6 +207,22 @@ class LocalPool(Pool):
                     self._on_death(w, pending, {})
                     continue
                 w.task, w.deadline = t, time.monotonic() + self.timeout
+                if t.key != w.key:
+                    self.stats["switches"] += w.key is not None
+                    w.key = t.key
+
+    def _pick(self, w: _Proc, pending: deque[Task]) -> Task:
+        """The task for free worker ``w``: the first with its key, else the first of a key no other worker
+        holds, else the first (see the module docstring)."""
+        if self.affinity is not None:
+            held = {o.key for o in self._procs if o is not w}
+            for want in (lambda t: t.key == w.key, lambda t: t.key not in held):
+                found = next((i for i, t in enumerate(pending) if want(t)), None)
+                if found is not None:
+                    t = pending[found]
+                    del pending[found]
+                    return t
+        return pending.popleft()
 
     def _step(self, pending: deque[Task], done: dict[int, Outcome]) -> None:
         now = time.monotonic()

@@ -94,6 +94,10 @@ class CornerSims(Problem):
     def deck(self, k: int) -> CircuitProblem:
         return self.decks[self.deck_keys[k]]
 
+    def affinity(self, x: np.ndarray) -> str | None:
+        """The deck a simulation needs (its PDK process): a worker that has it loaded skips a PDK reload."""
+        return self.deck_keys[int(x[-1])]
+
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
         return np.concatenate([super().to_physical(u[..., :-1]), u[..., -1:]], axis=-1)
