@@ -23,10 +23,11 @@ from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
 
 log = logging.getLogger(__name__)
 
-#: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
-#: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
-#: innocent tasks spending their retry when a neighbour crashes.
-DASK_PREFETCH = 1
+#: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
+#: trip. The scheduler blames every task a dead worker held, so a task killed with others in flight is not
+#: charged: it becomes a suspect, and while suspects remain the pool keeps one task per worker thread
+#: (:class:`_Window`): a death then names its task exactly, which alone spends a retry.
+DASK_PREFETCH = 2
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
 
@@ -127,6 +128,34 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class _Window:
+    """How many tasks may be in flight: ``DASK_PREFETCH`` per worker thread, or one per thread while a task
+    killed beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each
+    task in flight has a worker to itself (so a worker's death names its task)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.suspects: set[int] = set()
+        self._exact: set[Any] = set()
+
+    def room(self, meta: dict[Any, Task]) -> bool:
+        if not self.suspects:
+            return len(meta) < self.threads * DASK_PREFETCH
+        # exact mode: what was sent with prefetch finishes first, then one task per thread
+        return len(meta) < self.threads and all(f in self._exact for f in meta)
+
+    def sent(self, fut: Any) -> None:
+        if self.suspects or DASK_PREFETCH == 1:
+            self._exact.add(fut)
+
+    def alone(self, fut: Any) -> bool:
+        """Whether ``fut`` had its worker to itself, so that a death while running it is its own."""
+        return fut in self._exact
+
+    def forget(self, fut: Any) -> None:
+        self._exact.discard(fut)
+
+
 class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
@@ -139,7 +168,7 @@ class DaskPool(Pool):
     def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
         import dask as dask_mod
         import distributed
-        super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost"))
+        super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost", "suspects"))
         self._own: list[Any] = []
         if isinstance(dask, distributed.Client):
             self.client = dask
@@ -187,18 +216,17 @@ class DaskPool(Pool):
         n = len(pending)
         meta: dict[Any, Task] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it
-        # holds, so no task may wait on a worker behind another one.
-        window = [self._window()]
+        window = _Window(self._threads())
 
         def submit() -> None:
-            if window[0] < self.n:                        # a worker is being replaced: look again
-                window[0] = self._window()
-            while pending and len(meta) < window[0]:
+            if window.threads < self.n:                   # a worker is being replaced: look again
+                window.threads = self._threads()
+            while pending and window.room(meta):
                 t = pending.popleft()
                 fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
                                          key=f"zoaf-sim-{uuid.uuid4().hex}")
                 meta[fut] = t
+                window.sent(fut)
                 ac.add(fut)
 
         try:
@@ -208,16 +236,24 @@ class DaskPool(Pool):
                 t = meta.pop(fut)
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
-                if self._handle(reply, t, pending, done, KilledWorker):
-                    window[0] = self._window()
+                if isinstance(reply, KilledWorker) and not window.alone(fut):
+                    self.stats["suspects"] += 1           # killed beside others: not charged, run alone
+                    window.suspects.add(t.tid)
+                    pending.appendleft(t)
+                    window.threads = self._threads()
+                elif self._handle(reply, t, pending, done, KilledWorker):
+                    window.threads = self._threads()
+                window.forget(fut)
+                if t.tid in done:
+                    window.suspects.discard(t.tid)
                 submit()
         except BaseException:
             self.client.cancel(list(meta))
             raise
         return done
 
-    def _window(self) -> int:
-        return max(1, sum(self.client.nthreads().values())) * DASK_PREFETCH
+    def _threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
 
     def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""
