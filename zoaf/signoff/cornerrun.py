@@ -58,6 +58,7 @@ class CornerSims(Problem):
         super().__init__(base.parameters)
         self.name = base.name
         self.corners = tuple(corners)
+        self.timeout = base.timeout             # the pool's limit per simulation (zoaf.evaluate.Evaluator)
         where = f"{base.spec.path or 'spec'}: corners"
         pdk = base.spec.pdk is not None
         with_temp = any(c.temp is not None for c in corners)
