@@ -140,7 +140,7 @@ def corners(sizings: int, batch: int, workers: int) -> None:
             t0 = time.perf_counter()
             recs = [r for i in range(0, sizings, batch) for r in ev.evaluate(u[i:i + batch])]
             dt = time.perf_counter() - t0
-            switches = ev.stats["switches"]
+            switches = ev.stats["switches"] if affine else "not counted"
         foms[affine] = [r.outcome.fom for r in recs]
         n = sum(len(r.corner_records) for r in recs)
         print(f"| {'on' if affine else 'off'} | {n} | {switches} | {dt:.1f} | {dt / n:.2f} |", flush=True)
