@@ -147,6 +147,8 @@ class _Window:
     def sent(self, fut: Any) -> None:
         if self.suspects or DASK_PREFETCH == 1:
             self._exact.add(fut)
+        else:
+            self._exact.clear()                           # those still in flight may now share a worker
 
     def alone(self, fut: Any) -> bool:
         """Whether ``fut`` had its worker to itself, so that a death while running it is its own."""
