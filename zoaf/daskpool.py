@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 #: charged: it becomes a suspect, and while suspects remain the pool keeps one task per worker thread
 #: (:class:`_Window`): a death then names its task exactly, which alone spends a retry.
 DASK_PREFETCH = 2
+#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
+#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations, fewer as a
+#: batch ends so that every worker thread keeps work.
+DASK_CHUNK = 8
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
 
@@ -79,23 +83,23 @@ def _dask_forget(token: str) -> None:
             pass
 
 
-def _dask_simulate(token: str, x: np.ndarray, timeout: float) -> tuple:
-    """One simulation on a Dask worker. Returns a reply tuple ending with the worker's address."""
+def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
+    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address."""
     from distributed import get_worker
     addr = get_worker().address
+    replies: list[tuple] = []
     with _DASK_LOCK:                                      # several worker threads: still one sim per process
-        if _DASK_STATE["poisoned"]:                       # a hung or broken simulation holds this process
-            return ("lost", addr)
-        problem = _dask_problem(token)
-        if _DASK_STATE["thread"] is None:
-            _DASK_STATE["thread"] = _SimThread()
-        reply = _DASK_STATE["thread"].simulate(problem, x, timeout)
-        if reply is None:
-            _DASK_STATE["poisoned"] = True
-            return ("timeout", addr)
-        if reply[-1]:
-            _DASK_STATE["poisoned"] = True
-        return (*reply, addr)
+        for x in xs:
+            if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
+                replies.append(("lost",))
+                continue
+            if _DASK_STATE["thread"] is None:
+                _DASK_STATE["thread"] = _SimThread()
+            reply = _DASK_STATE["thread"].simulate(_dask_problem(token), x, timeout)
+            if reply is None or reply[-1]:
+                _DASK_STATE["poisoned"] = True
+            replies.append(("timeout",) if reply is None else reply)
+    return replies, addr
 
 
 def _make_plugin_class() -> type:
@@ -138,7 +142,13 @@ class _Window:
         self.suspects: set[int] = set()
         self._exact: set[Any] = set()
 
-    def room(self, meta: dict[Any, Task]) -> bool:
+    def chunk(self, pending: int) -> int:
+        """Simulations in the next Dask task: one while suspects remain, else what keeps every slot busy."""
+        if self.suspects:
+            return 1
+        return max(1, min(DASK_CHUNK, pending // (self.threads * DASK_PREFETCH)))
+
+    def room(self, meta: dict[Any, list[Task]]) -> bool:
         if not self.suspects:
             return len(meta) < self.threads * DASK_PREFETCH
         # exact mode: what was sent with prefetch finishes first, then one task per thread
@@ -216,7 +226,7 @@ class DaskPool(Pool):
 
         pending, done = self._batch(items, on_done)
         n = len(pending)
-        meta: dict[Any, Task] = {}
+        meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
         window = _Window(self._threads())
 
@@ -224,10 +234,10 @@ class DaskPool(Pool):
             if window.threads < self.n:                   # a worker is being replaced: look again
                 window.threads = self._threads()
             while pending and window.room(meta):
-                t = pending.popleft()
-                fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
-                                         key=f"zoaf-sim-{uuid.uuid4().hex}")
-                meta[fut] = t
+                chunk = [pending.popleft() for _ in range(min(window.chunk(len(pending)), len(pending)))]
+                fut = self.client.submit(_dask_simulate, self.token, [t.x for t in chunk], self.timeout,
+                                         pure=False, key=f"zoaf-sim-{uuid.uuid4().hex}")
+                meta[fut] = chunk
                 window.sent(fut)
                 ac.add(fut)
 
@@ -235,24 +245,35 @@ class DaskPool(Pool):
             submit()
             while len(done) < n:
                 fut, reply = next(ac)
-                t = meta.pop(fut)
+                chunk = meta.pop(fut)
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
-                if isinstance(reply, KilledWorker) and not window.alone(fut):
-                    self.stats["suspects"] += 1           # killed beside others: not charged, run alone
-                    window.suspects.add(t.tid)
-                    pending.appendleft(t)
-                    window.threads = self._threads()
-                elif self._handle(reply, t, pending, done, KilledWorker):
+                if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
                     window.threads = self._threads()
                 window.forget(fut)
-                if t.tid in done:
-                    window.suspects.discard(t.tid)
+                window.suspects -= {t.tid for t in chunk if t.tid in done}
                 submit()
         except BaseException:
             self.client.cancel(list(meta))
             raise
         return done
+
+    def _chunk_done(self, reply: Any, chunk: list[Task], alone: bool, window: "_Window", pending: deque[Task],
+                    done: dict[int, Outcome], killed: type) -> bool:
+        """Record a finished Dask task's simulations; True when a worker was lost or restarted."""
+        if isinstance(reply, killed) and not (alone and len(chunk) == 1):
+            for t in reversed(chunk):                     # killed beside others: not charged, each run alone
+                self.stats["suspects"] += 1
+                window.suspects.add(t.tid)
+                pending.appendleft(t)
+            return True
+        if isinstance(reply, BaseException):
+            return self._handle(reply, chunk[0], pending, done, killed)
+        replies, addr = reply
+        lost = False
+        for t, r in zip(chunk, replies):
+            lost |= self._handle((*r, addr), t, pending, done, killed)
+        return lost
 
     def _threads(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
