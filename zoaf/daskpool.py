@@ -24,9 +24,10 @@ from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
 log = logging.getLogger(__name__)
 
 #: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
-#: trip. The scheduler blames every task a dead worker held, so a task killed with others in flight is not
-#: charged: it becomes a suspect, and while suspects remain the pool keeps one task per worker thread
-#: (:class:`_Window`): a death then names its task exactly, which alone spends a retry.
+#: trip. The scheduler blames every task a dead worker held, and a task may carry several simulations, so the
+#: simulations of a killed task are not charged unless it was one simulation alone on its worker: they become
+#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker thread
+#: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
 DASK_PREFETCH = 2
 #: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
 #: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations, fewer as a
@@ -133,9 +134,10 @@ def __getattr__(name: str) -> Any:
 
 
 class _Window:
-    """How many tasks may be in flight: ``DASK_PREFETCH`` per worker thread, or one per thread while a task
-    killed beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each
-    task in flight has a worker to itself (so a worker's death names its task)."""
+    """How many tasks may be in flight and how many simulations each carries: ``DASK_PREFETCH`` per worker
+    thread of up to ``DASK_CHUNK``, or one simulation per task and one task per thread while a simulation killed
+    beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each task in
+    flight has a worker to itself (so a worker's death names its simulation)."""
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
