@@ -46,7 +46,7 @@ from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
 from .workers import OnDone, dumps_problem, needs_new_process
 
-#: Simulations before a worker process is replaced: the soak measured ~10 kB RSS growth per simulation on
+#: Simulations before a worker process is replaced: the soak measured ~6-10 kB RSS growth per simulation on
 #: two_stage_amp (benchmarks/throughput.py --soak), so <= 40 MB per worker; a respawn costs ~0.5 s + a deck load.
 DEFAULT_RECYCLE_AFTER = 4000
 #: Times a simulation whose worker died is run again before it is recorded as crashed.

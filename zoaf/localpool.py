@@ -2,7 +2,8 @@
 
 The protocol, and the crash/retry/timeout accounting it shares with Dask, are :mod:`zoaf.workers`'. A worker is
 recycled after ``recycle_after`` simulations (``zoaf.evaluate.DEFAULT_RECYCLE_AFTER``): the soak in
-``benchmarks/throughput.py --soak`` measured ~10 kB of RSS growth per simulation on two_stage_amp.
+``benchmarks/throughput.py --soak`` measured ~6-10 kB of RSS growth per simulation on two_stage_amp
+(BENCHMARKS.md, section 2).
 
 Each worker holds up to :data:`PREFETCH` tasks: the next one waits in its pipe, so that it does not idle while a
 loaded parent takes its turn to send it. The worker runs them in order, so the first task it holds is the one
