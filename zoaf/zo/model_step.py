@@ -67,13 +67,16 @@ class StepOptions:
     curvature: bool = True
     constraint_curvature: bool = True
     restoration: bool = True
+    min_extension: float = 0.0
+    inscribed_restoration: bool = False
+    restoration_depth: float = np.inf
 
 
-def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
+def targets(c: np.ndarray, boundary_fraction: float, depth: float = np.inf) -> np.ndarray:
     """Target value of each constraint after the step: the fraction ``1 - tau`` of its current distance to
     the boundary, on the feasible side (a satisfied constraint keeps that much slack, a violated one aims
-    that far past the boundary)."""
-    return -(1.0 - boundary_fraction) * np.abs(c)
+    that far past the boundary, but not deeper than ``(1 - tau) * depth``)."""
+    return -(1.0 - boundary_fraction) * np.where(c > 0, np.minimum(c, depth), np.abs(c))
 
 
 def restoration(G: np.ndarray, r: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +101,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     y = -g0 / max(k0, norm / (FAR * length)) if norm > 0 else np.zeros(d)
     c, G = model.value[1:], model.grad[1:]
     K = np.maximum(model.curv[1:], 0.0) if options.constraint_curvature else np.zeros(len(c))
-    b = targets(c, options.boundary_fraction)
+    b = targets(c, options.boundary_fraction, options.restoration_depth)
     use = (c + options.near_active * np.linalg.norm(G, axis=1) * length > b) & np.isfinite(c) \
         & np.all(np.isfinite(G), axis=1)
     if not options.restoration:
@@ -106,7 +109,8 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     c, G, K, b = c[use], G[use], K[use], b[use]
     restored = None
     if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
-        restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
+        r = length / np.sqrt(d) if options.inscribed_restoration else length
+        restored, t = restoration(G, b - c, np.maximum(-x, -r), np.minimum(1.0 - x, r))
         b = b + t
     s = project(y, length, c, G, K, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
@@ -118,7 +122,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
         s, far = restored, np.clip(grow * restored, -x, 1.0 - x)   # the curved model missed the linear restoration
     if not np.all(np.isfinite(s)):
         return []
-    return [s, far] if np.any(far != s) else [s]
+    return [s, far] if np.linalg.norm(far - s) > options.min_extension * np.linalg.norm(s) else [s]
 
 
 def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
