@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_directions", "poised_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
+__all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "frozen_mask", "adapted_basis",
            "basis_probes", "regression_estimates"]
 
@@ -52,35 +52,6 @@ def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "g
         u[:, mask] = np.vstack(blocks)
     else:
         raise ValueError(f"unknown direction kind {kind!r}; choose gaussian, rademacher or orthogonal")
-    return u
-
-
-def poised_directions(rng: np.random.Generator, q: int, displacements: np.ndarray, active: np.ndarray) -> np.ndarray:
-    """``q`` orthonormal random directions (norm sqrt(d_active), as ``orthogonal``) inside the subspace the
-    regression's points cover least: the right singular vectors of their ``displacements`` from the iterate with
-    the smallest singular values, at least half of the active dimensions. Probes there keep the least-squares
-    fit well poised (model-based methods' geometry points) instead of re-sampling directions the trial steps
-    and earlier probes already span."""
-    mask = np.asarray(active, bool)
-    k, dim = int(mask.sum()), len(mask)
-    u = np.zeros((q, dim))
-    if k == 0 or q == 0:
-        return u
-    D = displacements[:, mask]
-    cover = np.zeros(k)
-    V = np.eye(k)
-    if len(D):
-        _, sv, Vt = np.linalg.svd(D, full_matrices=True)
-        V, cover[: len(sv)] = Vt.T, sv
-    m = min(k, max(q, (k + 1) // 2))
-    sub = V[:, np.argsort(cover, kind="stable")[:m]]
-    blocks, left = [], q
-    while left > 0:
-        n = min(left, m)
-        qm, r = np.linalg.qr(rng.standard_normal((m, n)))
-        blocks.append((sub @ (qm * np.sign(np.diag(r)))).T * np.sqrt(k))
-        left -= n
-    u[:, mask] = np.vstack(blocks)
     return u
 
 

@@ -21,9 +21,9 @@ excess (HiGHS), and the projection then descends the objective without giving an
 Example:
     >>> import numpy as np
     >>> m = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]), curv=np.zeros(2))
-    >>> s, far = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
-    >>> np.round(s, 3).tolist() == [0.025, 0.0] and np.allclose(far, s)   # half way to c = x_0 - 0.55 <= 0
-    True
+    >>> steps = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
+    >>> len(steps), np.round(steps[0], 3).tolist() == [0.025, 0.0]   # half way to c = x_0 - 0.55 <= 0
+    (1, True)
 """
 from __future__ import annotations
 
@@ -67,16 +67,14 @@ class StepOptions:
     curvature: bool = True
     constraint_curvature: bool = True
     restoration: bool = True
-    min_extension: float = 0.0
-    inscribed_restoration: bool = False
-    restoration_depth: float = np.inf
+    min_extension: float = 0.1
 
 
-def targets(c: np.ndarray, boundary_fraction: float, depth: float = np.inf) -> np.ndarray:
+def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
     """Target value of each constraint after the step: the fraction ``1 - tau`` of its current distance to
     the boundary, on the feasible side (a satisfied constraint keeps that much slack, a violated one aims
-    that far past the boundary, but not deeper than ``(1 - tau) * depth``)."""
-    return -(1.0 - boundary_fraction) * np.where(c > 0, np.minimum(c, depth), np.abs(c))
+    that far past the boundary)."""
+    return -(1.0 - boundary_fraction) * np.abs(c)
 
 
 def restoration(G: np.ndarray, r: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,14 +92,16 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
                 ) -> list[np.ndarray]:
     """A step's trial displacements from ``x``: the model problem's solution s within radius ``length``, then
     the same line extended to ``grow`` s, cut back to the modelled constraints and the box (ZOAF's one-batch
-    line search, now along the constrained step). One solve serves both; a failed solve gives none."""
+    line search, now along the constrained step). One solve serves both; a failed solve gives none. The
+    extension is left out when the modelled constraints cut it back to within ``min_extension`` |s| of s: it
+    would simulate (nearly) the same design twice."""
     g0, d = model.grad[0], len(x)
     norm = float(np.linalg.norm(g0))
     k0 = model.curv[0] if options.curvature else 0.0
     y = -g0 / max(k0, norm / (FAR * length)) if norm > 0 else np.zeros(d)
     c, G = model.value[1:], model.grad[1:]
     K = np.maximum(model.curv[1:], 0.0) if options.constraint_curvature else np.zeros(len(c))
-    b = targets(c, options.boundary_fraction, options.restoration_depth)
+    b = targets(c, options.boundary_fraction)
     use = (c + options.near_active * np.linalg.norm(G, axis=1) * length > b) & np.isfinite(c) \
         & np.all(np.isfinite(G), axis=1)
     if not options.restoration:
@@ -109,8 +109,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     c, G, K, b = c[use], G[use], K[use], b[use]
     restored = None
     if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
-        r = length / np.sqrt(d) if options.inscribed_restoration else length
-        restored, t = restoration(G, b - c, np.maximum(-x, -r), np.minimum(1.0 - x, r))
+        restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
     s = project(y, length, c, G, K, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)

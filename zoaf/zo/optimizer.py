@@ -227,7 +227,7 @@ class ZOAF(Optimizer):
         q = max(cfg.q, self.workers - len(lengths))
         q = max(1, min(q, self.remaining - len(lengths))) if self.remaining > len(lengths) else q
         if st.phase is Phase.RANDOM:
-            u = self._random_directions(st, q, active)
+            u = est.random_directions(self.rng, q, d, cfg.directions, active)
             scale = h / np.sqrt(int(active.sum()))      # so that the probes sit at distance ~h
             probes = est.random_probes(x, u, scale, unit_steps=self.unit_steps)
             batch = StepBatch(x.copy(), st.fx, st.phase, lengths, scale=scale)
@@ -241,20 +241,10 @@ class ZOAF(Optimizer):
         self._phase = st.phase.value
         return np.vstack([trials, probes])
 
-    def _random_directions(self, st: Start, q: int, active: np.ndarray) -> np.ndarray:
-        """The random phase's probe directions; ``poised``: where the regression's neighbourhood is thinnest."""
-        cfg = self.config
-        if cfg.directions != "poised":
-            return est.random_directions(self.rng, q, self.dim, cfg.directions, active)
-        near, _, _ = self._neighbourhood(st, self.dim + 2)
-        return est.poised_directions(self.rng, q, st.X[near] - st.x, active)
-
     def _trials(self, st: Start, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A step's trial points and their step lengths: from the model problem when constraint-aware, else
         along the (momentum-bent) descent direction of the active coordinates; none before an estimate."""
         cfg, x = self.config, st.x
-        if st.con is not None and cfg.determined_model and len(st.X) < self.dim + 2:
-            return np.empty((0, self.dim)), np.empty(0)     # too few points for a determined fit: probes only
         if st.con is not None:            # within a radius no shorter than ``alpha_min`` (the coordinate phase
             # may go on while failed trials shrink alpha)
             return st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options(), self.unit_steps)
