@@ -2,13 +2,15 @@
 
 The ablations are ``ZOAFConfig`` settings (the same table as ``benchmarks/zo_synthetic.py``); every run is
 ``zoaf.optimize`` on the circuit with in-process ngspice (``workers=0``), ``--jobs`` runs at a time.
-Prints a markdown table per objective: median and worst final FoM, feasible runs, median best feasible
-objective, and ZOAF's own overhead per simulation (wall time outside the simulator).
+Prints a markdown table per objective: median and worst final FoM, the two-sided Mann-Whitney p of each
+variant's finals against the first variant's, feasible runs, median best feasible objective, and ZOAF's own
+overhead per simulation (wall time outside the simulator); ``--json FILE`` keeps every run's row.
 
 Usage:
     python benchmarks/ablation.py                                   # two_stage_amp, peaking + fom, 10 seeds, B=400
     python benchmarks/ablation.py --objectives fom --seeds 3 --variants zoaf,random
     python benchmarks/ablation.py --variants zoaf,scalar,penalty,no-restoration,no-constraint-curvature
+    python benchmarks/ablation.py --objectives fom,ugbw --variants duplicate-trials,zoaf,q2 --seeds 10 --budget 300
 """
 from __future__ import annotations
 
