@@ -2,17 +2,20 @@
 
 The ablations are ``ZOAFConfig`` settings (the same table as ``benchmarks/zo_synthetic.py``); every run is
 ``zoaf.optimize`` on the circuit with in-process ngspice (``workers=0``), ``--jobs`` runs at a time.
-Prints a markdown table per objective: median and worst final FoM, feasible runs, median best feasible
-objective, and ZOAF's own overhead per simulation (wall time outside the simulator).
+Prints a markdown table per objective: median and worst final FoM, the two-sided Mann-Whitney p of each
+variant's finals against the first variant's, feasible runs, median best feasible objective, and ZOAF's own
+overhead per simulation (wall time outside the simulator); ``--json FILE`` keeps every run's row.
 
 Usage:
     python benchmarks/ablation.py                                   # two_stage_amp, peaking + fom, 10 seeds, B=400
     python benchmarks/ablation.py --objectives fom --seeds 3 --variants zoaf,random
     python benchmarks/ablation.py --variants zoaf,scalar,penalty,no-restoration,no-constraint-curvature
+    python benchmarks/ablation.py --objectives fom,ugbw --variants duplicate-trials,zoaf,q2 --seeds 10 --budget 300
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -21,6 +24,7 @@ import numpy as np
 
 import zoaf
 from zoaf.circuit import CircuitProblem
+from zoaf.stats import mann_whitney
 from zoaf.zo.config import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,11 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-only", "no-multistart", "no-centre",
                                            "no-monitor", "no-reuse", "raw-values", "rank-values",
                                            "small-steps", "axes", "late-switch")}
-#: The constraint-aware step's ablations (``--variants`` picks them): they differ from ``zoaf`` only where the
-#: evaluation hands the constraint matrix to ``tell``; until ``zoaf.optimize`` does, all of them run the scalar
-#: method on a circuit (``benchmarks/zo_synthetic.py --constrained`` measures them meanwhile).
-CONSTRAINT_VARIANTS = {k: ABLATIONS[k] for k in ("scalar", "penalty", "no-restoration", "no-constraint-curvature")}
-ALL_VARIANTS = {**ZOAF_VARIANTS, **CONSTRAINT_VARIANTS}
+#: Any other named configuration of ``ABLATIONS`` runs too when ``--variants`` names it (the constraint-aware
+#: step's ablations, the step-rate candidates).
+ALL_VARIANTS = ABLATIONS
 PEERS = ("cma-warm", "random")
 
 
@@ -58,12 +60,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=400)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--json", help="also write every run's row to this file")
     a = ap.parse_args()
     objectives, variants = a.objectives.split(","), a.variants.split(",")
     tasks = [(a.netlist, o, v, s, a.budget) for o in objectives for v in variants for s in range(a.seeds)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(one, *zip(*tasks)))
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
     print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).resolve().relative_to(ROOT)} --objectives "
           f"{a.objectives} --variants {a.variants} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; "
           f"{time.perf_counter() - t0:.0f} s -->")
@@ -73,15 +78,17 @@ def main() -> None:
         unit = problem.spec.unit_of(obj.measure)
         print(f"\n**{Path(a.netlist).stem} / {o}** ({obj.sense} {obj.measure}; {', '.join(map(str, obj.constraints))}),"
               f" budget {a.budget}, {a.seeds} seeds\n")
-        print(f"| variant | median FoM | worst FoM | feasible runs | median best feasible {obj.measure} [{unit}] |"
-              " overhead ms/sim |")
-        print("|---|---|---|---|---|---|")
+        print(f"| variant | median FoM | worst FoM | p vs {variants[0]} | feasible runs |"
+              f" median best feasible {obj.measure} [{unit}] | overhead ms/sim |")
+        print("|---|---|---|---|---|---|---|")
+        first = [r["fun"] for r in rows if r["objective"] == o and r["variant"] == variants[0]]
         for v in variants:
             rs = [r for r in rows if r["objective"] == o and r["variant"] == v]
             f = np.array([r["fun"] for r in rs])
             feas = [r["feasible"] for r in rs if r["feasible"] is not None]
             med_feas = f"{np.median(feas):.4g}" if feas else "—"
-            print(f"| {v} | {np.median(f):.5g} | {np.max(f):.5g} | {len(feas)}/{len(rs)} | {med_feas} | "
+            p = "—" if v == variants[0] else f"{mann_whitney(f, first):.2g}"
+            print(f"| {v} | {np.median(f):.5g} | {np.max(f):.5g} | {p} | {len(feas)}/{len(rs)} | {med_feas} | "
                   f"{np.median([r['overhead_ms'] for r in rs]):.2f} |")
 
 

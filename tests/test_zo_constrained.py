@@ -153,3 +153,18 @@ def test_constrained_asks_stay_in_box_and_budget_through_failures(dim, budget, s
         fom = np.where(np.isinf(v), np.inf, np.where(v > 0, INFEASIBLE_OFFSET + v, obj))
         opt.tell(u, fom, c, objective=obj)
     assert opt.nfev <= budget
+
+
+def test_an_extension_cut_back_to_the_step_is_not_simulated_twice():
+    """Near an active boundary the extended trial, cut back to the modelled constraint, is the step itself to
+    the solver's tolerance: it is left out (``min_extension``), and kept where it reaches beyond the step."""
+    x = np.array([0.5, 0.5])
+    at_boundary = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]),
+                             curv=np.zeros(2))
+    s, far = model_steps(at_boundary, x, 0.2, 2.0, StepOptions(min_extension=0.0))
+    assert 0 < np.linalg.norm(far - s) < 1e-3 * np.linalg.norm(s)
+    (only,) = model_steps(at_boundary, x, 0.2, 2.0, StepOptions())
+    np.testing.assert_array_equal(only, s)
+    free = LocalModel(value=np.array([0.0, -0.5]), grad=at_boundary.grad, curv=np.zeros(2))
+    s, far = model_steps(free, x, 0.1, 2.0, StepOptions())
+    np.testing.assert_allclose([s, far], [[0.1, 0.0], [0.2, 0.0]])

@@ -241,13 +241,15 @@ FINGERPRINTS = [   # (problem, dim, budget, seed, options), digest, best: pinned
      "bc6f54df396271a4", 0.5746849937845906),
     (("sphere", 3, 30, 13, {"fail": 1.0}), "44ba2d654a5166e7", np.inf),
     (("sphere", 6, 5, 14, {}), "7362002eb5fd28a8", 32.35134515571468),
-    (("constrained", 6, 120, 0, {}), "3a4f02ae552e72b7", 6.349719194536011e-05),
+    (("constrained", 6, 120, 0, {"min_extension": 0.0}), "3a4f02ae552e72b7", 6.349719194536011e-05),
     (("constrained", 6, 120, 1, {"constraints": False}), "9984c0dae78a3506", 0.12354056512284403),
-    (("constrained", 6, 120, 2, {"acceptance": "penalty", "fail": 0.15, "n_int": 1}),
+    (("constrained", 6, 120, 2, {"acceptance": "penalty", "fail": 0.15, "n_int": 1, "min_extension": 0.0}),
      "a93fe291cdf0bbca", 0.0012926491671089964),
-    (("constrained", 5, 100, 3, {"restoration": False, "mode": "coordinate", "workers": 2}),
+    (("constrained", 5, 100, 3, {"restoration": False, "mode": "coordinate", "workers": 2,
+                                    "min_extension": 0.0}),
      "9d3e148c7780c0f3", 4.3543831762082285e-05),
-    (("constrained", 4, 80, 4, {"constraint_curvature": False, "mode": "random", "free": 0.1}),
+    (("constrained", 4, 80, 4, {"constraint_curvature": False, "mode": "random", "free": 0.1,
+                                    "min_extension": 0.0}),
      "17d08a028ebad0df", 4.8249658293501665e-05),
     # restarts (from the Sobol candidates, then the best point), converged and early-stopped endings
     (("sphere", 2, 400, 15, {}), "9e767db875034a62", 1.0871809375461377e-10),
@@ -256,8 +258,14 @@ FINGERPRINTS = [   # (problem, dim, budget, seed, options), digest, best: pinned
      "acc2b2ec3908206a", 0.3285475703920555),
     (("ackley", 2, 300, 19, {"max_stalls": 1, "max_restarts": 1, "rel_tol": 0.05, "mode": "coordinate"}),
      "9bd276dc38a745e9", 0.005163763191742721),
-    (("constrained", 3, 300, 5, {}), "23c72d2e70b2be66", 1.1771398866963687e-08),
-    (("constrained", 2, 300, 6, {"max_stalls": 1, "rel_tol": 0.05}), "9f646fa3bcb25592", 3.0215391354640144e-11),
+    (("constrained", 3, 300, 5, {"min_extension": 0.0}), "23c72d2e70b2be66", 1.1771398866963687e-08),
+    (("constrained", 2, 300, 6, {"max_stalls": 1, "rel_tol": 0.05, "min_extension": 0.0}),
+     "9f646fa3bcb25592", 3.0215391354640144e-11),
+    # the constrained cases above pin the former trials (``min_extension=0``): the default's differ only there
+    (("constrained", 6, 120, 0, {}), "386cb322ab0e063f", 0.00017770335176232213),
+    (("constrained", 6, 120, 2, {"acceptance": "penalty", "fail": 0.15, "n_int": 1}),
+     "7747be6455f423ea", 0.0012365867814896005),
+    (("constrained", 3, 300, 5, {}), "67044125fc10f3c4", 9.459497855684636e-09),
 ]
 
 

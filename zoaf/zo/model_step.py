@@ -21,9 +21,9 @@ excess (HiGHS), and the projection then descends the objective without giving an
 Example:
     >>> import numpy as np
     >>> m = LocalModel(value=np.array([0.0, -0.05]), grad=np.array([[-1.0, 0.0], [1.0, 0.0]]), curv=np.zeros(2))
-    >>> s, far = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
-    >>> np.round(s, 3).tolist() == [0.025, 0.0] and np.allclose(far, s)   # half way to c = x_0 - 0.55 <= 0
-    True
+    >>> steps = model_steps(m, np.array([0.5, 0.5]), 0.2, 2.0, StepOptions())
+    >>> len(steps), np.round(steps[0], 3).tolist() == [0.025, 0.0]   # half way to c = x_0 - 0.55 <= 0
+    (1, True)
 """
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ class StepOptions:
     curvature: bool = True
     constraint_curvature: bool = True
     restoration: bool = True
+    min_extension: float = 0.1
 
 
 def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
@@ -91,7 +92,9 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
                 ) -> list[np.ndarray]:
     """A step's trial displacements from ``x``: the model problem's solution s within radius ``length``, then
     the same line extended to ``grow`` s, cut back to the modelled constraints and the box (ZOAF's one-batch
-    line search, now along the constrained step). One solve serves both; a failed solve gives none."""
+    line search, now along the constrained step). One solve serves both; a failed solve gives none. The
+    extension is left out when the modelled constraints cut it back to within ``min_extension`` |s| of s: it
+    would simulate (nearly) the same design twice."""
     g0, d = model.grad[0], len(x)
     norm = float(np.linalg.norm(g0))
     k0 = model.curv[0] if options.curvature else 0.0
@@ -118,7 +121,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
         s, far = restored, np.clip(grow * restored, -x, 1.0 - x)   # the curved model missed the linear restoration
     if not np.all(np.isfinite(s)):
         return []
-    return [s, far] if np.any(far != s) else [s]
+    return [s, far] if np.linalg.norm(far - s) > options.min_extension * np.linalg.norm(s) else [s]
 
 
 def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
