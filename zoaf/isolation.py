@@ -149,10 +149,10 @@ class ChildSession:
         """Start the child and load the deck there."""
         self._call("load")
 
-    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None
-                 ) -> dict[str, float]:
+    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
+                 rng_seed: int | None = None) -> dict[str, float]:
         """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child."""
-        return self._call("evaluate", params, None if names is None else list(names))
+        return self._call("evaluate", params, None if names is None else list(names), rng_seed)
 
     def close(self, *, kill: bool = False) -> None:
         """Stop the child: it closes its session first, unless ``kill``."""

@@ -32,18 +32,22 @@ NOMINAL_TEMP = 27.0
 _END = re.compile(r"^\s*\.end\s*$", re.I | re.M)
 
 
-def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool) -> CircuitProblem:
-    """A copy of ``base`` whose netlist is read at PDK corner ``process`` (``{{corner}}``) and, ``with_temp``,
-    takes its temperature from ``.param zoaf_temp``."""
+def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
+                params: Mapping[str, float] | None = None) -> CircuitProblem:
+    """A copy of ``base`` whose netlist is read at PDK corner ``process`` (``{{corner}}``), with ``params``
+    as ``.param`` lines at its end (a PDK's Monte Carlo switches) and, ``with_temp``, its temperature taken
+    from ``.param zoaf_temp``."""
     spec = base.spec
-    if process is None and not with_temp:
+    if process is None and not with_temp and not params:
         return base
     text = Path(base.netlist.path).read_text()
+    added = "".join(f".param {k}={v!r}\n" for k, v in (params or {}).items())
     if with_temp:
+        added += f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
+    if added:
         ends = list(_END.finditer(text))
         at = ends[-1].start() if ends else len(text)
-        text = (text[:at] + f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
-                + text[at:])
+        text = text[:at] + added + text[at:]
     holders = _placeholders(replace(spec, corner=process) if process is not None else spec)
     deck = copy.copy(base)
     deck._session = None
