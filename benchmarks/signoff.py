@@ -6,12 +6,14 @@
    unchanged.
 2. Yield: ``ugbw`` (typical only) and ``ugbw_pvt`` optimized at the same simulation budget; then the Monte
    Carlo yield of each best sizing at nominal conditions (global Vth and Pelgrom mismatch of [montecarlo]).
-3. ``--sky130 TYP,PVT``: the sky130 amplifier's ``ugbw`` (tt only, TYP simulations) and ``ugbw_pvt`` (three
-   extreme corners, PVT simulations) optima, each simulated at those three corners.
+3. ``--sky130 TYP,PVT``: the sky130 amplifier's ``ugbw`` optimized at tt only (TYP simulations) and at its
+   worst over 5 process corners x 3 temperatures (tt ff ss sf fs x -40/27/125 C, pruning on; PVT simulations),
+   each optimum simulated at the 15 corners; ``--sky130-yield N``: then N Monte Carlo samples of each with the
+   PDK's own statistical models (the spec's ``[montecarlo]``: section ``mc`` with device mismatch).
 
 Usage:
     python benchmarks/signoff.py --budget 600 --seeds 1,2 --samples 200 --workers 2
-    python benchmarks/signoff.py --sky130 60,180 --seeds 1 --workers 2 --skip-generic
+    python benchmarks/signoff.py --sky130 400,400 --sky130-yield 200 --seeds 1 --workers 2 --skip-generic
 """
 from __future__ import annotations
 
@@ -113,6 +115,28 @@ def sky130(seed: int, budgets: list[int], workers: int) -> None:
     SKY_JSON.write_text(json.dumps(found, indent=1, default=float) + "\n")
 
 
+def sky130_yield(samples: int, workers: int) -> None:
+    """The Monte Carlo yield (the PDK's ``mc`` section with per-device mismatch, tt 27 C) of both optima in
+    SKY_JSON against the ``ugbw`` spec; samples resume from ``runs/bench_sky130/<run>/yield``."""
+    found = json.loads(SKY_JSON.read_text())
+    judge = CircuitProblem(SKY, objective="ugbw")
+    print(f"| optimized for | yield ({samples} samples) | 95% Wilson interval | gain_db mean / sigma / Cpk | "
+          "pm_deg mean / sigma / Cpk | power_w mean / Cpk | s |\n|---|---|---|---|---|---|---|")
+    for label, run in found["runs"].items():
+        t0 = time.perf_counter()
+        out = ROOT / "runs" / "bench_sky130" / f"{label}_s{found['seed']}" / "yield"
+        y = run_yield(judge, run["params"], out, samples=samples, seed=0, workers=workers).summary
+        st = {m.name: m for m in y.stats}
+        g, pm, pw = st["gain_db"], st["pm_deg"], st["power_w"]
+        run["yield"] = y.as_json()
+        print(f"| {label} | {y.yield_:.1%} ({y.passed}/{y.samples}, {y.failed_sims} failed) | "
+              f"{y.ci[0]:.1%} .. {y.ci[1]:.1%} | {g.mean:.2f} / {g.sigma:.2f} / {g.cpk:.2f} | "
+              f"{pm.mean:.2f} / {pm.sigma:.2f} / {pm.cpk:.2f} | {pw.mean * 1e6:.0f} uW / {pw.cpk:.2f} | "
+              f"{time.perf_counter() - t0:.0f} |", flush=True)
+    judge.close()
+    SKY_JSON.write_text(json.dumps(found, indent=1, default=float) + "\n")
+
+
 def _amp(m: Mapping[str, float]) -> str:
     return f"{m['ugbw_hz'] / 1e6:.1f} MHz, {m['gain_db']:.1f} dB, {m['pm_deg']:.1f} deg, {m['power_w'] * 1e6:.0f} uW"
 
@@ -124,6 +148,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--sky130", default=None, help="TYP,PVT simulation budgets of the sky130 comparison")
+    ap.add_argument("--sky130-yield", type=int, default=0, metavar="N",
+                    help="Monte Carlo samples of each sky130 optimum (after --sky130, or from its saved sizings)")
     ap.add_argument("--skip-generic", action="store_true", help="only the sky130 comparison")
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -132,6 +158,8 @@ def main() -> None:
         yields(seeds[0], a.budget, a.samples, a.workers)
     if a.sky130:
         sky130(seeds[0], [int(b) for b in a.sky130.split(",")], a.workers)
+    if a.sky130_yield:
+        sky130_yield(a.sky130_yield, a.workers)
 
 
 if __name__ == "__main__":

@@ -74,11 +74,11 @@ def test_mismatch_differs_per_device_instance(pair: CircuitProblem, tmp_path: Pa
     assert nominal.measures["rel_diff"] == 0.0                                  # tt: one model, two equal devices
     y = run_yield(pair, pair.default_params(), tmp_path / "y", samples=12, seed=1, workers=2)
     diffs = np.array([m["rel_diff"] for m in _measures(y.records)])
-    assert np.all(diffs != 0.0) and diffs.std() > 5e-3                          # ~4% for 2 um x 0.5 um
+    assert np.all(diffs != 0.0) and diffs.std() > 0.02                           # sigma ~10% at 2 um x 0.5 um
     assert y.records[0].params["ngspice_seed"] == ngspice_seed(1, 0)
     again = run_yield(pair, pair.default_params(), tmp_path / "again", samples=12, seed=1, workers=1)
     assert _measures(again.records) == _measures(y.records)
-    assert 0 < y.summary.passed < 12                                             # +-2% on a 4% sigma
+    assert 0 < y.summary.passed < 12                                             # +-2% against ~10%
 
 
 def test_bad_pdk_monte_carlo_input(pair: CircuitProblem, tmp_path: Path) -> None:
