@@ -217,6 +217,11 @@ class CornerEvaluator:
     def __init__(self, problem: CornerProblem, **options: Any) -> None:
         self.problem = problem
         self.inner = Evaluator(problem.sims, **options)
+        # A PDK process switch reloads the library in a worker (seconds): a batch is sent grouped by deck, so a
+        # worker loads each process once per batch rather than once per sizing (see _deck_order).
+        keys = problem.sims.deck_keys
+        first = {key: j for j, key in enumerate(dict.fromkeys(keys))}
+        self._deck_rank = [first[key] for key in keys]
         self._reset()
 
     def _reset(self) -> None:
@@ -255,11 +260,17 @@ class CornerEvaluator:
         stages = [order[:1], order[1:]] if self.problem.prune and self.incumbent is not None else [order]
         for stage in stages:
             todo = [(i, k) for i in range(len(u)) if not self._beaten(done[i]) for k in stage]
+            todo.sort(key=lambda ik: self._deck_order(ik[1], first))
             if todo:
                 recs = self.inner.evaluate(np.array([np.append(u[i], k) for i, k in todo]), phase)
                 for (i, k), r in zip(todo, recs):
                     done[i][k] = r
         return [self._sizing(u[i], done[i], phase) for i in range(len(u))]
+
+    def _deck_order(self, k: int, first: int) -> tuple[bool, int]:
+        """Sort key of corner ``k``'s simulations in a batch: grouped by deck (stable), the deck of the corner
+        simulated first last, so the workers still hold it when the next batch starts there."""
+        return (self._deck_rank[k] == self._deck_rank[first], self._deck_rank[k])
 
     def _beaten(self, partial: Mapping[int, Record]) -> bool:
         """Already worse than the incumbent on the corners simulated so far (so also on all of them)."""
