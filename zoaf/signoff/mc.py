@@ -39,6 +39,14 @@ class MonteCarlo:
     section: str | None = None
     params: tuple[tuple[str, float], ...] = ()
 
+    def describe(self) -> str:
+        """What varies, in words (the yield table's title, report.md)."""
+        parts = [f"{len(self.normal)} .params drawn by zoaf"] if self.normal else []
+        if self.section is not None:
+            switches = ", ".join(f"{k}={v:g}" for k, v in self.params)
+            parts.append(f"PDK section {self.section}" + (f" ({switches})" if switches else "") + " drawn by ngspice")
+        return "; ".join(parts)
+
 
 _KEYS = ("normal", "section", "params")
 

@@ -39,7 +39,7 @@ def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None
 def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     """The yield with its 95% interval, and each measure's mean, sigma, limits and Cpk."""
     s = result.summary
-    t = Table(title=f"Monte Carlo: {s.samples} samples", title_justify="left")
+    t = Table(title=f"Monte Carlo: {s.samples} samples ({result.varied})", title_justify="left")
     for col in ("measure", "mean", "sigma", "LSL", "USL", "Cpk"):
         t.add_column(col, justify="left" if col == "measure" else "right")
     for st in s.stats:

@@ -107,6 +107,7 @@ class YieldResult:
     records: list[Record]
     out: Path
     shown: tuple[str, ...]
+    varied: str = ""                     # what varies (MonteCarlo.describe)
 
 
 def _open(out: Path, meta: RunMeta) -> History:
@@ -143,7 +144,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     ok = [r for r in records if r.status in (Status.OK, Status.CACHED)]
     summary = summarize([r in ok and r.outcome.feasible is not False for r in records],
                         [r.outcome.measures for r in ok], shown, limits(obj.constraints), len(records) - len(ok))
-    result = YieldResult(summary, records, out, shown)
+    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe())
     write_outputs(result, base)
     return result
 
@@ -155,7 +156,7 @@ def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
     s = result.summary
     (result.out / "yield.json").write_text(json.dumps(s.as_json(), indent=2, default=float) + "\n")
     ok = [r.outcome.measures for r in result.records if r.status in (Status.OK, Status.CACHED)]
-    lines = [f"# Monte Carlo yield: {base.name}", "",
+    lines = [f"# Monte Carlo yield: {base.name}", "", f"Varied: {result.varied}.", "",
              f"{s.passed}/{s.samples} samples meet the spec: yield {s.yield_:.1%} "
              f"(95% Wilson interval {s.ci[0]:.1%} .. {s.ci[1]:.1%}; {s.failed_sims} failed simulations)", "",
              "| measure | mean | sigma | LSL | USL | Cpk |", "|---|---|---|---|---|---|"]
