@@ -46,6 +46,7 @@ class McSims(Problem):
         if missing:
             raise InputError(f"the sizing lacks {', '.join(missing)}")
         self.name = base.name
+        self.timeout = base.timeout             # the circuit's limit per simulation, for the pool
         self.normal, self.section, self.seed = mc.normal, mc.section, int(seed)
         self.deck, self.overrides = _sample_deck(base, mc, corner)
         self.sizing = np.array([sizing[p] for p in base.names], dtype=float)
