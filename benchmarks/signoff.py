@@ -78,7 +78,10 @@ def yields(seed: int, budget: int, samples: int, workers: int) -> None:
 
 SKY = ROOT / "netlists" / "sky130" / "two_stage_amp.cir"
 SKY_PROCESSES, SKY_TEMPS = ("tt", "ff", "ss", "sf", "fs"), (-40.0, 27.0, 125.0)
-SKY_JSON = ROOT / "benchmarks" / "results" / "signoff_sky130.json"
+
+
+def sky_json(seed: int) -> Path:
+    return ROOT / "benchmarks" / "results" / f"signoff_sky130_s{seed}.json"
 
 
 def sky130_corners() -> list[Corner]:
@@ -88,7 +91,7 @@ def sky130_corners() -> list[Corner]:
 
 def sky130(seed: int, budgets: list[int], workers: int) -> None:
     """``ugbw`` optimized at tt only and at its worst over the 15 corners (pruning on), each at its own budget;
-    both optima then simulated at all 15 corners. Sizings go to SKY_JSON for the yield step."""
+    both optima then simulated at all 15 corners. Sizings go to ``sky_json(seed)`` for the yield step."""
     corners = sky130_corners()
     pvt = CornerProblem(CircuitProblem(SKY, objective="ugbw"), corners)
     found: dict[str, Any] = {"seed": seed, "workers": workers, "load": os.getloadavg()[0], "runs": {}}
@@ -115,10 +118,10 @@ def sky130(seed: int, budgets: list[int], workers: int) -> None:
     SKY_JSON.write_text(json.dumps(found, indent=1, default=float) + "\n")
 
 
-def sky130_yield(samples: int, workers: int) -> None:
-    """The Monte Carlo yield (the PDK's ``mc`` section with per-device mismatch, tt 27 C) of both optima in
-    SKY_JSON against the ``ugbw`` spec; samples resume from ``runs/bench_sky130/<run>/yield``."""
-    found = json.loads(SKY_JSON.read_text())
+def sky130_yield(seed: int, samples: int, workers: int) -> None:
+    """The Monte Carlo yield (the PDK's ``mc`` section with per-device mismatch, tt 27 C) of both optima of
+    ``sky_json(seed)`` against the ``ugbw`` spec; samples resume from ``runs/bench_sky130/<run>/yield``."""
+    found = json.loads(sky_json(seed).read_text())
     judge = CircuitProblem(SKY, objective="ugbw")
     print(f"| optimized for | yield ({samples} samples) | 95% Wilson interval | gain_db mean / sigma / Cpk | "
           "pm_deg mean / sigma / Cpk | power_w mean / Cpk | s |\n|---|---|---|---|---|---|---|")
@@ -134,7 +137,7 @@ def sky130_yield(samples: int, workers: int) -> None:
               f"{pm.mean:.2f} / {pm.sigma:.2f} / {pm.cpk:.2f} | {pw.mean * 1e6:.0f} uW / {pw.cpk:.2f} | "
               f"{time.perf_counter() - t0:.0f} |", flush=True)
     judge.close()
-    SKY_JSON.write_text(json.dumps(found, indent=1, default=float) + "\n")
+    sky_json(seed).write_text(json.dumps(found, indent=1, default=float) + "\n")
 
 
 def _amp(m: Mapping[str, float]) -> str:
@@ -159,7 +162,7 @@ def main() -> None:
     if a.sky130:
         sky130(seeds[0], [int(b) for b in a.sky130.split(",")], a.workers)
     if a.sky130_yield:
-        sky130_yield(a.sky130_yield, a.workers)
+        sky130_yield(seeds[0], a.sky130_yield, a.workers)
 
 
 if __name__ == "__main__":
