@@ -115,7 +115,7 @@ def sky130(seed: int, budgets: list[int], workers: int) -> None:
               f"{_amp(outs[1].measures)}; worst {_amp(judged.outcome.measures)} "
               f"({'meets' if judged.outcome.feasible else 'misses'} the spec)", flush=True)
     pvt.close()
-    SKY_JSON.write_text(json.dumps(found, indent=1, default=float) + "\n")
+    sky_json(seed).write_text(json.dumps(found, indent=1, default=float) + "\n")
 
 
 def sky130_yield(seed: int, samples: int, workers: int) -> None:
