@@ -40,7 +40,7 @@ class MonteCarlo:
     params: tuple[tuple[str, float], ...] = ()
 
     def describe(self) -> str:
-        """What varies, in words (the yield table's title, report.md)."""
+        """What varies, in words (under the yield table, in report.md)."""
         parts = [f"{len(self.normal)} .params drawn by zoaf"] if self.normal else []
         if self.section is not None:
             switches = ", ".join(f"{k}={v:g}" for k, v in self.params)

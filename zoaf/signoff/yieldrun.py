@@ -19,9 +19,9 @@ from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record, RunMeta
+from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
 from .corners import Corner
-from ..pdk import corners as pdk_sections
 from .cornerrun import CornerSims, corner_deck
 from .mc import MonteCarlo, YieldSummary, draws, limits, ngspice_seed, summarize
 
