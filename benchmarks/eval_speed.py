@@ -2,11 +2,11 @@
 a worker (``workers=0``, ``zoaf check``: one pipe round trip per evaluation) vs a fresh ``ngspice -b`` per
 evaluation; the floor (ngspice's analyses alone); RSS soak.
 
-The floor is what no driver of ngspice can go below: the same sizings in the same process, session and deck,
-timing only the analysis commands (synchronous, the ``.meas`` cards ngspice runs after each included), each
-sizing run once as zoaf runs it and once for the floor, side by side (the ratio is the median of the pairs).
-Everything else a zoaf evaluation spends (``alterparam``, ``reset`` or the fast path's ``alter``s, the background
-thread and its polling, ``.control`` replay, reading vectors, ``destroy``) is the excess over it.
+The floor is what no driver of ngspice can go below: ngspice's analysis commands alone (the ``.meas`` cards it
+runs after each included), timed inside each zoaf evaluation, which runs them synchronously as a worker does
+(the deadline is enforced by killing the process: ``zoaf.isolation``); the ratio is the median over sizings of
+the evaluation's time over its analyses'. Everything else a zoaf evaluation spends (``alterparam``, ``reset``
+or the fast path's ``alter``s, ``.control`` replay, reading vectors, ``destroy``, Python) is the excess.
 
 All three run the same N random sizings in one process, side by side. Sizings are drawn uniformly in the spec's
 box (log axes log-uniform, integers rounded). The soak runs ``--soak`` session evaluations and reports the
@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from zoaf.circuit import CircuitProblem  # noqa: E402
 from zoaf.errors import SimulationError  # noqa: E402
-from zoaf.spice import DEFAULT_TIMEOUT, SpiceSession, run_batch  # noqa: E402
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 
 
 def sampler(problem: CircuitProblem, seed: int, walk: float = 0.0):
@@ -57,35 +58,61 @@ def timed(session, params) -> tuple[dict[str, float] | None, float]:
 
 
 class FloorSession(SpiceSession):
-    """A session that adds up the wall time of its analyses (``analysis_s``); with ``timeout=None`` it runs
-    them synchronously, as the floor does."""
+    """A session that adds up the wall time of its analyses (``analysis_s``) and of every other ngspice command
+    by its first word (``commands``: ``reset``, ``alterparam``, ``alter``, ``destroy``, ...)."""
 
-    analysis_s = 0.0
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.analysis_s = 0.0
+        self.commands: Counter[str] = Counter()
+        self._in_analysis = False
 
     def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
         t0 = time.perf_counter()
+        self._in_analysis = True
         try:
             return super()._run_analysis(command, deadline)
         finally:
+            self._in_analysis = False
             self.analysis_s += time.perf_counter() - t0
 
+    def _cmd(self, command: str) -> list[str]:
+        if self._in_analysis:
+            return super()._cmd(command)
+        t0 = time.perf_counter()
+        try:
+            return super()._cmd(command)
+        finally:
+            self.commands[command.split(None, 1)[0]] += time.perf_counter() - t0
 
-def session_and_floor(nl, points) -> tuple[list[float], list[float]]:
-    """Per sizing: seconds of a zoaf evaluation, and of ngspice's analyses alone for the same sizing, run
-    right after or before it in the same session (the order alternates)."""
+
+def session_and_floor(nl, points) -> tuple[list[float], list[float], Counter[str]]:
+    """Per sizing: seconds of a zoaf evaluation as a worker runs it (no time limit in the process: synchronous
+    analyses), and of ngspice's analyses within it; and the other commands' seconds over all sizings."""
     t_sess, t_floor = [], []
-    with FloorSession(nl) as s:
+    with FloorSession(nl, timeout=None) as s:
         timed(s, points[0])                                     # warm-up (not timed)
-        for i, p in enumerate(points):
-            for floor_run in (False, True) if i % 2 else (True, False):
-                s.timeout, s.analysis_s = (None if floor_run else DEFAULT_TIMEOUT), 0.0
-                seconds = timed(s, p)[1]
-                (t_floor if floor_run else t_sess).append(s.analysis_s if floor_run else seconds)
-    return t_sess, t_floor
+        s.commands.clear()
+        for p in points:
+            s.analysis_s = 0.0
+            t_sess.append(timed(s, p)[1])
+            t_floor.append(s.analysis_s)
+        return t_sess, t_floor, s.commands
 
 
-def floor_row(path: Path, n: int, seed: int, walk: float) -> str:
-    """One table row: zoaf's in-process and sandboxed time per sizing as multiples of the floor."""
+def breakdown_row(name: str, t_sess: list[float], t_floor: list[float], commands: Counter[str]) -> str:
+    """Mean ms per sizing: the evaluation, its analyses, each other command word, and the rest (zoaf's Python)."""
+    n = len(t_sess)
+    words = sorted(commands.items(), key=lambda kv: -kv[1])
+    rest = sum(t_sess) - sum(t_floor) - sum(commands.values())
+    cells = ", ".join(f"{w} {v / n * 1e3:.3f}" for w, v in words)
+    return (f"| {name} | {sum(t_sess) / n * 1e3:.3f} | {sum(t_floor) / n * 1e3:.3f} | {cells} | "
+            f"{rest / n * 1e3:.3f} |")
+
+
+def floor_row(path: Path, n: int, seed: int, walk: float) -> tuple[str, str]:
+    """One table row: zoaf's in-process and sandboxed time per sizing as multiples of the floor; and one row of
+    where the in-process time goes."""
     problem = CircuitProblem.from_netlist(path)
     draw = sampler(problem, seed, walk)
     points = [draw() for _ in range(n)]
@@ -93,10 +120,12 @@ def floor_row(path: Path, n: int, seed: int, walk: float) -> str:
     child.evaluate(points[0])
     t_child = [timed(child, p)[1] for p in points]
     problem.close()
-    t_sess, t_floor = session_and_floor(problem.netlist, points)
+    t_sess, t_floor, commands = session_and_floor(problem.netlist, points)
     f, ms, mc = (statistics.median(t) * 1e3 for t in (t_floor, t_sess, t_child))
     ratio = statistics.median(a / b for a, b in zip(t_sess, t_floor))
-    return (f"| {path.parent.name}/{path.name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ratio:.2f}x | {mc / f:.2f}x |")
+    name = f"{path.parent.name}/{path.name}"
+    return (f"| {name} | {f:.2f} | {ms:.2f} | {mc:.2f} | {ratio:.2f}x | {mc / f:.2f}x |",
+            breakdown_row(name, t_sess, t_floor, commands))
 
 
 def floor_table(paths: list[Path], n: int, seed: int, walk: float) -> None:
@@ -106,9 +135,16 @@ def floor_table(paths: list[Path], n: int, seed: int, walk: float) -> None:
     print("| circuit | floor ms | SpiceSession ms | sandboxed child ms | session / floor (paired) "
           "| child / floor |")
     print("|---|---:|---:|---:|---:|---:|")
+    where = []
     for path in paths:
-        print(floor_row(path, n, seed, walk), flush=True)
-    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f} (target: <= 1.2x the floor on every circuit)")
+        row, parts = floor_row(path, n, seed, walk)
+        print(row, flush=True)
+        where.append(parts)
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f} (target: <= 1.2x the floor on every circuit)\n")
+    print("Where the in-process time goes (mean ms per sizing):\n")
+    print("| circuit | evaluation | analyses | other ngspice commands | rest (zoaf's Python) |")
+    print("|---|---:|---:|---|---:|")
+    print("\n".join(where))
 
 
 def rss_mb() -> float:
@@ -140,7 +176,7 @@ def main() -> None:
     points = [draw() for _ in range(a.n)]
     t_sess, t_child, t_batch, fails, worst = [], [], [], 0, 0.0
     child = problem.session()                                   # not a worker: a sandboxed child process
-    with SpiceSession(nl) as s:
+    with SpiceSession(nl, timeout=None) as s:                  # as in a worker: synchronous analyses
         s.evaluate(points[0])                                   # warm-up (not timed)
         child.evaluate(points[0])
         for i, p in enumerate(points):
@@ -179,7 +215,7 @@ def main() -> None:
     print(f"Host: {platform.node()}, Python {platform.python_version()}, ngspice 39 (libngspice in-process)\n")
     print("| | median ms / evaluation | p90 ms |")
     print("|---|---|---|")
-    print(f"| SpiceSession (in-process: alter where it can, else alterparam + reset) | {ms:.2f} | "
+    print(f"| SpiceSession (in-process, as a worker runs it: alter where it can, else alterparam + reset) | {ms:.2f} | "
           f"{np.percentile(t_sess, 90) * 1e3:.2f} |")
     mc = statistics.median(t_child) * 1e3
     print(f"| sandboxed child process (CircuitProblem outside a worker) | {mc:.2f} | "

@@ -4,6 +4,8 @@ Usage:
     python benchmarks/throughput.py                      # two_stage_amp via CircuitProblem, 1 vs 2 workers, dask
     python benchmarks/throughput.py --problem synthetic  # a problem that sleeps 5 ms (no ngspice)
     python benchmarks/throughput.py --soak 10000         # worker RSS over 10000 simulations (2 workers)
+    python benchmarks/throughput.py --corners 12         # sky130 sign-off: 12 sizings x 3 process corners,
+                                                         # corner affinity on vs off (2 workers)
 
 Prints markdown tables. Targets: 2 workers >= 1.7x one worker on 2 cores; Dask adds <= 2 ms of worker time per
 simulation over the local pool; worker RSS grows <= 50 MB per worker over a soak (recycling included).
@@ -23,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from zoaf.evaluate import DEFAULT_RECYCLE_AFTER, Evaluator  # noqa: E402
 from zoaf.problem import FunctionProblem, Parameter, Problem  # noqa: E402
 
+DASK = 'dask="local", workers=2'
 #: Seconds the synthetic problem sleeps per simulation (about a small circuit's in-process simulation).
 SYNTHETIC_SECONDS = 0.005
 
@@ -58,26 +61,33 @@ def timed(ev: Evaluator, n: int, batch: int, seed: int) -> tuple[float, int]:
 
 
 def throughput(kind: str, n: int, batch: int) -> None:
+    from zoaf import daskpool
     problem = make_problem(kind)
     rows = []
     base = {}
+    default = daskpool.DASK_PREFETCH, daskpool.DASK_CHUNK
+    dask_rows = {DASK: default, DASK + ", one simulation per task": (default[0], 1),
+                 DASK + ", one simulation per task, one task per worker": (1, 1)}
     for label, kw in [("in-process (workers=0)", dict(workers=0)), ("local pool, workers=1", dict(workers=1)),
-                      ("local pool, workers=2", dict(workers=2)), ('dask="local", workers=2',
-                                                                    dict(workers=2, dask="local"))]:
+                      ("local pool, workers=2", dict(workers=2)),
+                      *((label, dict(workers=2, dask="local")) for label in dask_rows)]:
+        daskpool.DASK_PREFETCH, daskpool.DASK_CHUNK = dask_rows.get(label, default)
         with Evaluator(problem, **kw) as ev:
             dt, ok = timed(ev, n, batch, seed=1)
         m = n // batch * batch
         base[label] = dt / m
         rows.append((label, m, ok, dt, m / dt))
+    daskpool.DASK_PREFETCH, daskpool.DASK_CHUNK = default
     print(f"\n### Throughput: {problem.name}, {m} simulations in batches of {batch}\n")
     print("| evaluator | sims | ok | seconds | sims/s | vs workers=1 |")
     print("|---|---:|---:|---:|---:|---:|")
     one = rows[1][4]
     for label, m, ok, dt, rate in rows:
         print(f"| {label} | {m} | {ok} | {dt:.2f} | {rate:.1f} | {rate / one:.2f}x |")
-    over = 2 * (base['dask="local", workers=2'] - base["local pool, workers=2"]) * 1e3
-    print(f"\nDask overhead over the local pool: {over:.2f} ms of worker time per simulation "
-          f"(2 x wall-time difference per simulation; target <= 2 ms)")
+    for label in dask_rows:
+        over = 2 * (base[label] - base["local pool, workers=2"]) * 1e3
+        print(f"\n{label}: {over:+.2f} ms of worker time per simulation over the local pool "
+              f"(2 x wall-time difference per simulation; target <= 2 ms)")
 
 
 def soak(kind: str, n: int, batch: int, workers: int, recycle_after: int) -> None:
@@ -116,6 +126,36 @@ def soak(kind: str, n: int, batch: int, workers: int, recycle_after: int) -> Non
           f"(target <= 50 MB)")
 
 
+def corners(sizings: int, batch: int, workers: int) -> None:
+    """Sign-off simulations on sky130 (each a (sizing, corner) task; a process-corner switch reloads the PDK in
+    a worker): wall time with the pool's corner affinity and without it (a problem that names no affinity)."""
+    import os
+
+    from zoaf.circuit import CircuitProblem
+    from zoaf.signoff.cornerrun import CornerProblem
+    net = ROOT / "netlists" / "sky130" / "two_stage_amp.cir"
+    u = np.random.default_rng(3).random((sizings, 22))
+    print(f"\n### Corner affinity: sky130 two_stage_amp, ugbw_pvt corners, {sizings} sizings in batches of {batch}, "
+          f"{workers} workers, no pruning (load {os.getloadavg()[0]:.1f} at the start)\n")
+    print("| corner affinity | simulations | PDK deck switches | seconds | s / simulation |\n|---|---:|---:|---:|---:|")
+    foms = {}
+    for affine in (True, False):
+        problem = CornerProblem.wrap(CircuitProblem(net, objective="ugbw_pvt"), prune=False)
+        if not affine:
+            problem.sims.affinity = None
+        with problem.evaluator(workers=workers) as ev:
+            ev.start()
+            t0 = time.perf_counter()
+            recs = [r for i in range(0, sizings, batch) for r in ev.evaluate(u[i:i + batch])]
+            dt = time.perf_counter() - t0
+            switches = ev.stats["switches"] if affine else "not counted"
+        foms[affine] = [r.outcome.fom for r in recs]
+        n = sum(len(r.corner_records) for r in recs)
+        print(f"| {'on' if affine else 'off'} | {n} | {switches} | {dt:.1f} | {dt / n:.2f} |", flush=True)
+    print(f"\nSame worst-case FoM per sizing either way: {foms[True] == foms[False]}; load at the end "
+          f"{os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--problem", choices=["circuit", "synthetic"], default="circuit")
@@ -124,8 +164,12 @@ def main() -> None:
     ap.add_argument("--soak", type=int, default=0, metavar="N", help="run a memory soak of N simulations")
     ap.add_argument("--workers", type=int, default=2, help="workers for the soak")
     ap.add_argument("--recycle-after", type=int, default=DEFAULT_RECYCLE_AFTER)
+    ap.add_argument("--corners", type=int, default=0, metavar="N",
+                    help="sky130 sign-off: N sizings at 3 process corners, corner affinity on vs off")
     args = ap.parse_args()
-    if args.soak:
+    if args.corners:
+        corners(args.corners, min(args.batch, 8), args.workers)
+    elif args.soak:
         soak(args.problem, args.soak, max(args.batch, 50), args.workers, args.recycle_after)
     else:
         throughput(args.problem, args.n, args.batch)

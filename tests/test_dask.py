@@ -58,4 +58,22 @@ def test_dask_local_cluster_matches_the_local_pool_and_handles_faults():
         assert [r.charged for r in res] == [True] * 6 + [False]
         later = ev.evaluate(pick(problem, None, 4, seed=1))
         assert [o.status for o in later] == [Status.OK] * 4
-        assert ev.stats["timeouts"] == 1 and ev.stats["crashed"] >= 1
+        assert ev.stats["timeouts"] == 1
+        assert ev.stats["crashed"] + ev.stats["suspects"] >= 1   # a kill beside a prefetched task: a suspect
+
+
+def test_dask_prefetch_a_worker_killed_mid_batch_costs_only_its_own_task():
+    # Two tasks in flight per worker: when the killer's worker dies the scheduler also fails the task waiting
+    # behind it. That one must not spend its retry: both rerun one per worker, and only the killer is charged.
+    problem = FaultyProblem(Sphere(), kill=0.1, kill_always=True, salt=9)
+    kill, good = pick(problem, "kill", 1), pick(problem, None, 12)
+    u = np.vstack([good[:5], kill, good[5:]])
+    with Evaluator(problem, workers=2, dask="local") as ev:
+        res = ev.evaluate(u)
+        assert [o.status for o in res] == [Status.OK] * 5 + [Status.CRASHED] + [Status.OK] * 7
+        assert "2 attempt(s)" in res[5].outcome.error
+        np.testing.assert_array_equal([o.fom for i, o in enumerate(res) if i != 5],
+                                      [sphere(problem.to_physical(x)) for x in good])
+        assert ev.stats["crashed"] == 2                     # the killer's two attempts, nobody else's
+        later = ev.evaluate(pick(problem, None, 6, seed=2))   # back to prefetch: the cluster goes on
+        assert [o.status for o in later] == [Status.OK] * 6

@@ -13,7 +13,7 @@ import zoaf
 from zoaf.errors import InputError
 from zoaf.evaluate import Evaluator
 from zoaf.faults import FaultyProblem
-from zoaf.problem import FunctionProblem, Parameter, Status
+from zoaf.problem import FunctionProblem, Outcome, Parameter, Status
 
 
 def sphere(x: np.ndarray) -> float:
@@ -231,3 +231,44 @@ def test_optimization_with_faults_loses_no_simulation():
     assert stats["crashed"] >= 1 and stats["timeouts"] >= 1
     assert np.isfinite(res.fun)
     assert time.perf_counter() - t0 < 30
+
+
+_LOADED: dict[str, int] = {}                              # per worker process: the key it has "loaded"
+
+
+class Keyed(FunctionProblem):
+    """A problem whose simulations need a key loaded in their process (as a PDK corner is): the last
+    coordinate, rounded, is the key; a process that had another key loaded reports ``reloaded = 1``."""
+
+    def __init__(self) -> None:
+        super().__init__(sphere, [Parameter("x0", 0.0, 1.0), Parameter("k", 0, 2, integer=True)])
+
+    def affinity(self, x: np.ndarray) -> int:
+        return int(x[-1])
+
+    def simulate(self, x: np.ndarray):
+        key = int(x[-1])
+        reloaded = float(_LOADED.get("key", key) != key)
+        _LOADED["key"] = key
+        time.sleep(0.03)
+        return Outcome(Status.OK, fom=sphere(x), measures={"reloaded": reloaded, "pid": float(os.getpid())})
+
+
+def test_affinity_routes_tasks_to_the_worker_holding_their_key_and_no_worker_idles():
+    u = np.column_stack([np.linspace(0.01, 0.99, 30), np.tile([0.0, 0.5, 1.0], 10)])   # keys 0, 1, 2, 0, ...
+    same = np.column_stack([np.linspace(0.02, 0.98, 30), np.zeros(30)])                 # one key throughout
+    reloads = {}
+    for affine in (True, False):
+        problem = Keyed()
+        if not affine:
+            problem.affinity = None                           # a problem that names no affinity
+        with Evaluator(problem, workers=2) as ev:
+            ev.evaluate(np.array([[0.5, 0.0], [0.6, 0.0]]))    # both workers started
+            res = ev.evaluate(u)
+            np.testing.assert_array_equal([r.fom for r in res], [sphere(x) for x in problem.to_physical(u)])
+            reloads[affine] = sum(r.outcome.measures["reloaded"] for r in res)
+            if affine:
+                assert ev.stats["switches"] == reloads[True]
+                pids = {r.outcome.measures["pid"] for r in ev.evaluate(same)}
+                assert len(pids) == 2                         # the second worker takes tasks of the held key
+    assert reloads[True] <= 4 and reloads[False] >= 15, reloads

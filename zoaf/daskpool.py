@@ -23,10 +23,16 @@ from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
 
 log = logging.getLogger(__name__)
 
-#: Dask tasks in flight per worker thread. 1: a worker that dies holds only the task that killed it (the
-#: scheduler blames every task a dead worker held); more hides Dask's per-task round trip (~ms) at the cost of
-#: innocent tasks spending their retry when a neighbour crashes.
-DASK_PREFETCH = 1
+#: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
+#: trip. The scheduler blames every task a dead worker held, and a task may carry several simulations, so the
+#: simulations of a killed task are not charged unless it was one simulation alone on its worker: they become
+#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker thread
+#: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
+DASK_PREFETCH = 2
+#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
+#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations, fewer as a
+#: batch ends so that every worker thread keeps work.
+DASK_CHUNK = 8
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
 
@@ -78,23 +84,23 @@ def _dask_forget(token: str) -> None:
             pass
 
 
-def _dask_simulate(token: str, x: np.ndarray, timeout: float) -> tuple:
-    """One simulation on a Dask worker. Returns a reply tuple ending with the worker's address."""
+def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
+    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address."""
     from distributed import get_worker
     addr = get_worker().address
+    replies: list[tuple] = []
     with _DASK_LOCK:                                      # several worker threads: still one sim per process
-        if _DASK_STATE["poisoned"]:                       # a hung or broken simulation holds this process
-            return ("lost", addr)
-        problem = _dask_problem(token)
-        if _DASK_STATE["thread"] is None:
-            _DASK_STATE["thread"] = _SimThread()
-        reply = _DASK_STATE["thread"].simulate(problem, x, timeout)
-        if reply is None:
-            _DASK_STATE["poisoned"] = True
-            return ("timeout", addr)
-        if reply[-1]:
-            _DASK_STATE["poisoned"] = True
-        return (*reply, addr)
+        for x in xs:
+            if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
+                replies.append(("lost",))
+                continue
+            if _DASK_STATE["thread"] is None:
+                _DASK_STATE["thread"] = _SimThread()
+            reply = _DASK_STATE["thread"].simulate(_dask_problem(token), x, timeout)
+            if reply is None or reply[-1]:
+                _DASK_STATE["poisoned"] = True
+            replies.append(("timeout",) if reply is None else reply)
+    return replies, addr
 
 
 def _make_plugin_class() -> type:
@@ -127,6 +133,43 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+class _Window:
+    """How many tasks may be in flight and how many simulations each carries: ``DASK_PREFETCH`` per worker
+    thread of up to ``DASK_CHUNK``, or one simulation per task and one task per thread while a simulation killed
+    beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each task in
+    flight has a worker to itself (so a worker's death names its simulation)."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.suspects: set[int] = set()
+        self._exact: set[Any] = set()
+
+    def chunk(self, pending: int) -> int:
+        """Simulations in the next Dask task: one while suspects remain, else what keeps every slot busy."""
+        if self.suspects:
+            return 1
+        return max(1, min(DASK_CHUNK, pending // (self.threads * DASK_PREFETCH)))
+
+    def room(self, meta: dict[Any, list[Task]]) -> bool:
+        if not self.suspects:
+            return len(meta) < self.threads * DASK_PREFETCH
+        # exact mode: what was sent with prefetch finishes first, then one task per thread
+        return len(meta) < self.threads and all(f in self._exact for f in meta)
+
+    def sent(self, fut: Any) -> None:
+        if self.suspects or DASK_PREFETCH == 1:
+            self._exact.add(fut)
+        else:
+            self._exact.clear()                           # those still in flight may now share a worker
+
+    def alone(self, fut: Any) -> bool:
+        """Whether ``fut`` had its worker to itself, so that a death while running it is its own."""
+        return fut in self._exact
+
+    def forget(self, fut: Any) -> None:
+        self._exact.discard(fut)
+
+
 class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
@@ -139,7 +182,7 @@ class DaskPool(Pool):
     def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
         import dask as dask_mod
         import distributed
-        super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost"))
+        super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost", "suspects"))
         self._own: list[Any] = []
         if isinstance(dask, distributed.Client):
             self.client = dask
@@ -185,39 +228,57 @@ class DaskPool(Pool):
 
         pending, done = self._batch(items, on_done)
         n = len(pending)
-        meta: dict[Any, Task] = {}
+        meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        # As many tasks in flight as worker threads: when a worker dies, the scheduler blames every task it
-        # holds, so no task may wait on a worker behind another one.
-        window = [self._window()]
+        window = _Window(self._threads())
 
         def submit() -> None:
-            if window[0] < self.n:                        # a worker is being replaced: look again
-                window[0] = self._window()
-            while pending and len(meta) < window[0]:
-                t = pending.popleft()
-                fut = self.client.submit(_dask_simulate, self.token, t.x, self.timeout, pure=False,
-                                         key=f"zoaf-sim-{uuid.uuid4().hex}")
-                meta[fut] = t
+            if window.threads < self.n:                   # a worker is being replaced: look again
+                window.threads = self._threads()
+            while pending and window.room(meta):
+                chunk = [pending.popleft() for _ in range(min(window.chunk(len(pending)), len(pending)))]
+                fut = self.client.submit(_dask_simulate, self.token, [t.x for t in chunk], self.timeout,
+                                         pure=False, key=f"zoaf-sim-{uuid.uuid4().hex}")
+                meta[fut] = chunk
+                window.sent(fut)
                 ac.add(fut)
 
         try:
             submit()
             while len(done) < n:
                 fut, reply = next(ac)
-                t = meta.pop(fut)
+                chunk = meta.pop(fut)
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
-                if self._handle(reply, t, pending, done, KilledWorker):
-                    window[0] = self._window()
+                if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
+                    window.threads = self._threads()
+                window.forget(fut)
+                window.suspects -= {t.tid for t in chunk if t.tid in done}
                 submit()
         except BaseException:
             self.client.cancel(list(meta))
             raise
         return done
 
-    def _window(self) -> int:
-        return max(1, sum(self.client.nthreads().values())) * DASK_PREFETCH
+    def _chunk_done(self, reply: Any, chunk: list[Task], alone: bool, window: "_Window", pending: deque[Task],
+                    done: dict[int, Outcome], killed: type) -> bool:
+        """Record a finished Dask task's simulations; True when a worker was lost or restarted."""
+        if isinstance(reply, killed) and not (alone and len(chunk) == 1):
+            for t in reversed(chunk):                     # killed beside others: not charged, each run alone
+                self.stats["suspects"] += 1
+                window.suspects.add(t.tid)
+                pending.appendleft(t)
+            return True
+        if isinstance(reply, BaseException):
+            return self._handle(reply, chunk[0], pending, done, killed)
+        replies, addr = reply
+        lost = False
+        for t, r in zip(chunk, replies):
+            lost |= self._handle((*r, addr), t, pending, done, killed)
+        return lost
+
+    def _threads(self) -> int:
+        return max(1, sum(self.client.nthreads().values()))
 
     def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""

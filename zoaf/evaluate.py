@@ -30,6 +30,7 @@ Example:
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -45,7 +46,7 @@ from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
 from .workers import OnDone, dumps_problem, needs_new_process
 
-#: Simulations before a worker process is replaced: the soak measured ~10 kB RSS growth per simulation on
+#: Simulations before a worker process is replaced: the soak measured ~6-10 kB RSS growth per simulation on
 #: two_stage_amp (benchmarks/throughput.py --soak), so <= 40 MB per worker; a respawn costs ~0.5 s + a deck load.
 DEFAULT_RECYCLE_AFTER = 4000
 #: Times a simulation whose worker died is run again before it is recorded as crashed.
@@ -59,8 +60,9 @@ class Evaluator:
         problem: what to simulate; pickled once and shipped to each worker process.
         workers: 0 = in this process; n >= 1 = n worker processes (or n local Dask workers); default
             ``os.cpu_count()``.
-        timeout: seconds per simulation before its worker is killed (``Status.TIMEOUT``); not enforced
-            with ``workers=0``.
+        timeout: seconds per simulation before its worker is killed (``Status.TIMEOUT``); a problem with its
+            own ``timeout`` (``CircuitProblem(timeout=)``) gets the smaller of the two. With ``workers=0`` a
+            ``CircuitProblem``'s own timeout kills its sandboxed child; a ``FunctionProblem`` has none.
         recycle_after: simulations after which a worker process is replaced (bounds memory growth).
         retries: re-runs of a simulation whose worker process died, before ``Status.CRASHED``.
         dask: ``"local"`` (a LocalCluster of ``workers`` processes, closed on exit), a scheduler address, or
@@ -83,7 +85,8 @@ class Evaluator:
             raise InputError(f"retries must be >= 0, got {retries}")
         self.problem = problem
         self.workers = workers
-        self.timeout = float(timeout)
+        # Analyses run synchronously in a worker (zoaf.isolation): the pool's deadline is the only limit.
+        self.timeout = min(float(timeout), float(getattr(problem, "timeout", math.inf)))
         self.recycle_after = int(recycle_after)
         self.retries = int(retries)
         self.dask = dask
@@ -179,8 +182,8 @@ class Evaluator:
             if self.dask is not None:
                 self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries)
             else:
-                self._pool = LocalPool(blob, self.workers, timeout=self.timeout,
-                                       recycle_after=self.recycle_after, retries=self.retries)
+                self._pool = LocalPool(blob, self.workers, timeout=self.timeout, recycle_after=self.recycle_after,
+                                       retries=self.retries, affinity=self.problem.affinity)
         return self
 
     def _run(self, todo: list[tuple[int, np.ndarray]], on_done: OnDone) -> None:

@@ -112,10 +112,15 @@ class Plan:
         self.leaves, self.fast, self.dependent, self.base, self.scale = leaves, fast, dependent, base, scale
         self.state: _State | None = None
         self.applied: dict[str, str] = {}
+        self._declined: tuple[dict[str, str], _State] | None = None    # a state resize computed, then reset
 
     def loaded(self, params: Mapping[str, str]) -> None:
         """ngspice now holds the deck at these ``.param`` values (after a load or a ``reset``)."""
         self.applied = dict(params)
+        declined, self._declined = self._declined, None
+        if declined is not None and declined[0] == self.applied:
+            self.state = declined[1]           # a model-bin change: the reset's state is the one just computed
+            return
         try:
             self.state = self._state(params)
         except Unsupported:
@@ -131,6 +136,7 @@ class Plan:
         except Unsupported:
             return False
         if new.bins != self.state.bins:
+            self._declined = (dict(params), new)
             return False
         for key, value in new.values.items():
             if self.state.values.get(key) != value:

@@ -9,9 +9,14 @@ answers one pipe round trip per evaluation (tens of microseconds against the mil
 The child is a fresh interpreter that imports zoaf only (not the caller's main module, as ``spawn`` would:
 a script without an ``if __name__ == "__main__"`` guard works).
 
-A child that dies (a segfault in ngspice) or runs past the timeout is killed and the evaluation raises
-:class:`~zoaf.errors.WorkerCrash` or :class:`~zoaf.errors.Timeout`; the next evaluation starts a new child,
-as it does after an error that leaves libngspice unusable (``needs_new_process``).
+In every sandboxed process the analyses run **synchronously** (no ``bg_`` thread, no ``bg_halt``): handing each
+analysis to ngspice's background thread and waiting for it cost ~6.5 ms per sizing on a loaded machine, more than
+the whole analysis of a small deck. The time limit is enforced from outside instead: the pool kills a worker
+past its deadline (:mod:`zoaf.localpool`), Dask's nanny restarts one (:mod:`zoaf.daskpool`), and a
+:class:`ChildSession` kills its child when an evaluation has no answer after ``timeout`` seconds. A child that
+dies (a segfault in ngspice) or is killed so raises :class:`~zoaf.errors.WorkerCrash` or
+:class:`~zoaf.errors.Timeout`; the next evaluation starts a new child (the sandbox again before any deck), as
+it does after an error that leaves libngspice unusable (``needs_new_process``).
 """
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ def open_session(netlist: Netlist, *, timeout: float | None, policy: sandbox.Pol
         sandbox.enter(policy)
         from .spice import SpiceSession     # libngspice starts only after the lock-down
 
-        return SpiceSession(netlist, timeout=timeout)
+        return SpiceSession(netlist, timeout=None)      # synchronous: the parent kills us at the deadline
     return ChildSession(netlist, timeout=timeout, policy=policy)
 
 
@@ -56,9 +61,9 @@ def _child_main(fd: int) -> None:
     """Body of the child: lock down, then run the session's methods as asked until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the group: the parent decides
     conn = Connection(fd)
-    netlist, timeout, policy = conn.recv()
+    netlist, policy = conn.recv()
     sandbox.designate()
-    session = open_session(netlist, timeout=timeout, policy=policy)
+    session = open_session(netlist, timeout=None, policy=policy)
     conn.send(sandbox.current())
     try:
         while (msg := _recv(conn)) is not None:
@@ -92,6 +97,7 @@ class ChildSession:
         self._report: sandbox.SandboxReport | None = None
         self._proc: Any = None
         self._conn: Any = None
+        self._loaded = False                            # the deck is loaded in the current child
 
     def __enter__(self) -> "ChildSession":
         self.load()
@@ -107,8 +113,9 @@ class ChildSession:
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL)   # keeps `--json` output clean
             self._conn = Connection(mine.detach())
-        self._conn.send((self.netlist, self.timeout, self.policy))
-        self._report = self._wait("starting")
+        self._conn.send((self.netlist, self.policy))
+        self._loaded = False
+        self._report = self._wait("starting", self._start_limit())
 
     @property
     def sandbox(self) -> sandbox.SandboxReport:
@@ -117,8 +124,10 @@ class ChildSession:
             self._start()
         return self._report
 
-    def _wait(self, what: str) -> Any:
-        limit = None if self.timeout is None else self.timeout + GRACE
+    def _start_limit(self) -> float | None:
+        return None if self.timeout is None else self.timeout + GRACE
+
+    def _wait(self, what: str, limit: float | None) -> Any:
         try:
             if self._conn.poll(limit):
                 return self._conn.recv()
@@ -132,11 +141,11 @@ class ChildSession:
         self.close(kill=True)
         raise Timeout(f"{what}: no answer from the sandboxed simulation process after {limit:g} s (killed)")
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, limit: float | None) -> Any:
         if self._proc is None:
             self._start()
         self._conn.send((method, args))
-        reply = self._wait(method)
+        reply = self._wait(method, limit)
         if reply[0] == "ok":
             return reply[1]
         exc = reply[1]
@@ -146,13 +155,17 @@ class ChildSession:
         raise exc
 
     def load(self) -> None:
-        """Start the child and load the deck there."""
-        self._call("load")
+        """Start the child and load the deck there (a PDK deck takes seconds: not counted in ``timeout``)."""
+        self._call("load", limit=self._start_limit())
+        self._loaded = True
 
     def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
                  rng_seed: int | None = None) -> dict[str, float]:
-        """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child."""
-        return self._call("evaluate", params, None if names is None else list(names), rng_seed)
+        """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child, killed after ``timeout`` seconds."""
+        if self._proc is None or not self._loaded:
+            self.load()
+        return self._call("evaluate", params, None if names is None else list(names), rng_seed,
+                          limit=self.timeout)
 
     def close(self, *, kill: bool = False) -> None:
         """Stop the child: it closes its session first, unless ``kill``."""

@@ -2,7 +2,18 @@
 
 The protocol, and the crash/retry/timeout accounting it shares with Dask, are :mod:`zoaf.workers`'. A worker is
 recycled after ``recycle_after`` simulations (``zoaf.evaluate.DEFAULT_RECYCLE_AFTER``): the soak in
-``benchmarks/throughput.py --soak`` measured ~10 kB of RSS growth per simulation on two_stage_amp.
+``benchmarks/throughput.py --soak`` measured ~6-10 kB of RSS growth per simulation on two_stage_amp
+(BENCHMARKS.md, section 2).
+
+Each worker holds up to :data:`PREFETCH` tasks: the next one waits in its pipe, so that it does not idle while a
+loaded parent takes its turn to send it. The worker runs them in order, so the first task it holds is the one
+running: a death or a timeout is that task's, and the tasks behind it go back to the queue uncharged. Prefetch
+fills idle workers first, and a worker due for recycling gets no task beyond its last.
+
+Affinity: when the problem names what a simulation needs loaded (``Problem.affinity``, e.g. the PDK process
+corner of a sign-off simulation), a free worker takes the first pending task with its last task's key, else one
+whose key no other worker holds, else the first pending task: no worker waits while a task is pending, and
+results do not depend on which worker ran what.
 """
 from __future__ import annotations
 
@@ -16,14 +27,14 @@ import time
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 
 from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +44,8 @@ STARTUP_TIMEOUT = 120.0
 MAX_STARTUP_FAILURES = 3
 #: Seconds ``close()`` waits for workers to finish ``problem.close()`` before killing them.
 CLOSE_GRACE = 5.0
+#: Tasks one worker holds at most (the running one and those waiting behind it).
+PREFETCH = 2
 
 
 def _exit_reason(exitcode: int | None) -> str:
@@ -66,7 +79,7 @@ def _worker_main(conn: Connection, blob: bytes) -> None:
                 break
             tid, x = msg
             reply = simulate_caught(problem, x)
-            conn.send((reply[0], tid, *reply[1:]))
+            conn.send((reply[0], tid, time.monotonic(), *reply[1:]))   # when the next task it holds starts
             if reply[-1]:                                 # restart requested: exit, the parent replaces us
                 break
     finally:
@@ -77,7 +90,7 @@ def _worker_main(conn: Connection, blob: bytes) -> None:
 
 
 class _Proc:
-    """The parent's handle on one worker process: one task at a time, so a death names its simulation."""
+    """The parent's handle on one worker process: the tasks it holds, in the order it runs them."""
 
     def __init__(self, ctx: Any, blob: bytes, name: str) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
@@ -87,16 +100,19 @@ class _Proc:
         self.born = time.monotonic()
         self.ready = False
         self.pid: int | None = None
-        self.task: Task | None = None
-        self.deadline = math.inf
+        self.tasks: deque[Task] = deque()
+        self.deadline = math.inf                          # of the first task it holds (the one running)
         self.nsims = 0
+        self.key: Hashable = None                         # affinity key of its last task
 
 
 class LocalPool(Pool):
-    """``n`` worker processes (spawn start method) fed one task at a time over a pipe each."""
+    """``n`` worker processes (spawn start method) fed tasks over a pipe each."""
 
-    def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1) -> None:
-        super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled"))
+    def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1,
+                 affinity: Affinity | None = None) -> None:
+        super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled", "switches"),
+                         affinity=affinity)
         self._blob = blob
         self.n = n
         self.recycle_after = recycle_after
@@ -173,11 +189,11 @@ class LocalPool(Pool):
         self._fill()
         try:
             while len(done) < n:
-                self._dispatch(pending)
+                self._dispatch(pending, done)
                 self._step(pending, done)
         except BaseException:
             # Ctrl-C or an error raised from a worker: stop what is in flight; idle workers stay.
-            for w in [w for w in self._procs if w.task is not None]:
+            for w in [w for w in self._procs if w.tasks]:
                 self._procs.remove(w)
                 w.proc.kill()
                 w.proc.join()
@@ -186,23 +202,46 @@ class LocalPool(Pool):
         self._reap()
         return done
 
-    def _dispatch(self, pending: deque[Task]) -> None:
-        for w in list(self._procs):
-            if not pending:
-                return
-            if w.ready and w.task is None:
-                t = pending.popleft()
-                try:
-                    w.conn.send((t.tid, t.x))
-                except OSError:                           # died while idle: the task never started
-                    pending.appendleft(t)
-                    self._on_death(w, pending, {})
-                    continue
-                w.task, w.deadline = t, time.monotonic() + self.timeout
+    def _dispatch(self, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        """Give ready workers tasks: one to each idle worker first, then one more to wait behind it."""
+        for depth in range(PREFETCH):
+            for w in list(self._procs):
+                if not pending:
+                    return
+                if w in self._procs and w.ready and len(w.tasks) == depth and \
+                        w.nsims + depth < self.recycle_after:
+                    self._send(w, self._pick(w, pending), pending, done)
+
+    def _send(self, w: _Proc, t: Task, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        try:
+            w.conn.send((t.tid, t.x))
+        except OSError:                                   # died: this task never started
+            pending.appendleft(t)
+            self._on_death(w, pending, done)
+            return
+        if not w.tasks:
+            w.deadline = time.monotonic() + self.timeout
+        w.tasks.append(t)
+        if t.key != w.key:
+            self.stats["switches"] += w.key is not None
+            w.key = t.key
+
+    def _pick(self, w: _Proc, pending: deque[Task]) -> Task:
+        """The task for free worker ``w``: the first with its key, else the first of a key no other worker
+        holds, else the first (see the module docstring)."""
+        if self.affinity is not None:
+            held = {o.key for o in self._procs if o is not w}
+            for want in (lambda t: t.key == w.key, lambda t: t.key not in held):
+                found = next((i for i, t in enumerate(pending) if want(t)), None)
+                if found is not None:
+                    t = pending[found]
+                    del pending[found]
+                    return t
+        return pending.popleft()
 
     def _step(self, pending: deque[Task], done: dict[int, Outcome]) -> None:
         now = time.monotonic()
-        busy = [w for w in self._procs if w.task is not None]
+        busy = [w for w in self._procs if w.tasks]
         starting = [w for w in self._procs if not w.ready]
         limits = [w.deadline for w in busy] + [w.born + STARTUP_TIMEOUT for w in starting]
         wait_s = max(0.0, min(limits) - now) if limits else None
@@ -219,8 +258,8 @@ class LocalPool(Pool):
                 self._on_death(w, pending, done)
         now = time.monotonic()
         for w in list(self._procs):
-            if w.task is not None and now >= w.deadline:
-                self._on_timeout(w, done)
+            if w.tasks and now >= w.deadline:
+                self._on_timeout(w, pending, done)
             elif not w.ready and now >= w.born + STARTUP_TIMEOUT:
                 self._procs.remove(w)
                 w.proc.kill()
@@ -241,15 +280,17 @@ class LocalPool(Pool):
             raise InputError(f"the problem could not be loaded in a worker process (define its class and "
                              f"functions in an importable module, or use workers=0):\n{msg[1]}")
         elif kind in ("done", "raised"):
-            t, w.task, w.deadline = w.task, None, math.inf
+            t = w.tasks.popleft()
+            w.deadline = msg[2] + self.timeout if w.tasks else math.inf
             w.nsims += 1
             restart = msg[-1]
             if kind == "raised":
                 self._drop_quietly(w)
-                raise_remote(msg[2], msg[3])
-            done[t.tid] = msg[2]
-            if restart:
+                raise_remote(msg[3], msg[4])
+            done[t.tid] = msg[3]
+            if restart:                                   # it exits without reading what waits behind
                 self.stats["restarts"] += 1
+                self._give_back(w, pending)
                 self._retire(w)
             elif w.nsims >= self.recycle_after:
                 self.stats["recycled"] += 1
@@ -270,12 +311,21 @@ class LocalPool(Pool):
             if self._startup_failures >= MAX_STARTUP_FAILURES:
                 self._drop_quietly(w)
                 raise WorkerCrash(f"worker processes die at start-up ({reason}, {self._startup_failures} in a row)")
-        if w.task is not None:
-            log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, w.task.attempt + 1)
-            self._crashed(w.task, f"worker process died ({reason})", pending, done)
+        if w.tasks:
+            t = w.tasks.popleft()
+            self._give_back(w, pending)
+            log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, t.attempt + 1)
+            self._crashed(t, f"worker process died ({reason})", pending, done)
         self._drop(w, kill=False)
 
-    def _on_timeout(self, w: _Proc, done: dict[int, Outcome]) -> None:
+    def _on_timeout(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         log.warning("simulation timed out after %g s: killing worker %s", self.timeout, w.pid)
-        self._timed_out(w.task, done, "worker killed")
+        self._timed_out(w.tasks.popleft(), done, "worker killed")
+        self._give_back(w, pending)
         self._drop(w, kill=True)
+
+    @staticmethod
+    def _give_back(w: _Proc, pending: deque[Task]) -> None:
+        """The tasks waiting behind ``w``'s running one never started: to the front of the queue, uncharged."""
+        pending.extendleft(reversed(w.tasks))
+        w.tasks.clear()

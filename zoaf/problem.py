@@ -11,7 +11,7 @@ import enum
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
@@ -170,6 +170,10 @@ class Problem:
     """
 
     name: str = "problem"
+    #: ``affinity(x)``: a hashable key naming what simulating ``x`` needs loaded in a worker process (a sign-off
+    #: simulation's PDK process corner): the local pool routes a task to a worker that ran its key last, when
+    #: one is free. None: every worker is as good.
+    affinity: Callable[[np.ndarray], Hashable] | None = None
 
     def __init__(self, parameters: Sequence[Parameter]) -> None:
         names = [p.name for p in parameters]

@@ -11,7 +11,10 @@ Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
        :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation), ``alter``/``altermod`` of
        the device values that changed, bit for bit what ``reset`` gives;
-    2. each analysis in netlist order (``bg_<analysis>`` under a wall-clock limit, halted with ``bg_halt``);
+    2. each analysis in netlist order, synchronously; with a ``timeout`` (a session in the caller's own
+       process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
+       In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
+       (:mod:`zoaf.isolation`), which saves the thread hand-off (~6.5 ms per sizing under load);
        ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
        which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
        commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the

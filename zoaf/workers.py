@@ -29,7 +29,7 @@ import pickle
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 import numpy as np
 
@@ -97,13 +97,20 @@ def raise_remote(exc: BaseException | None, tb: str) -> None:
     raise exc from RemoteTraceback(tb)
 
 
+#: What a simulation needs loaded in its process (``Problem.affinity``): tasks with the same key run best on a
+#: worker that ran one before (a PDK deck at another process corner costs seconds to load).
+Affinity = Callable[[np.ndarray], Hashable]
+
+
 @dataclass
 class Task:
-    """One simulation of a batch: its id, its point, and how many times a worker died running it."""
+    """One simulation of a batch: its id, its point, how many times a worker died running it, and its
+    affinity key (None: any worker is as good)."""
 
     tid: int
     x: np.ndarray
     attempt: int = 0
+    key: Hashable = None
 
 
 class Pool:
@@ -113,15 +120,17 @@ class Pool:
     has ``crashed`` and ``timeouts``.
     """
 
-    def __init__(self, *, timeout: float, retries: int, counters: Iterable[str]) -> None:
+    def __init__(self, *, timeout: float, retries: int, counters: Iterable[str],
+                 affinity: Affinity | None = None) -> None:
         self.timeout = timeout
         self.retries = retries
+        self.affinity = affinity
         self.stats = dict.fromkeys(("crashed", "timeouts", *counters), 0)
 
-    @staticmethod
-    def _batch(items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None
+    def _batch(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None
                ) -> tuple[deque[Task], dict[int, Outcome]]:
-        return deque(Task(tid, x) for tid, x in items), _Done(on_done)
+        key = self.affinity or (lambda x: None)
+        return deque(Task(tid, x, key=key(x)) for tid, x in items), _Done(on_done)
 
     def _crashed(self, t: Task, what: str, pending: deque[Task], done: dict[int, Outcome]) -> None:
         """The worker running ``t`` died (``what``): run it again, or record it CRASHED after ``retries``."""

@@ -62,6 +62,7 @@ class CornerSims(Problem):
         super().__init__(base.parameters)
         self.name = base.name
         self.corners = tuple(corners)
+        self.timeout = base.timeout             # the pool's limit per simulation (zoaf.evaluate.Evaluator)
         where = f"{base.spec.path or 'spec'}: corners"
         pdk = base.spec.pdk is not None
         with_temp = any(c.temp is not None for c in corners)
@@ -97,6 +98,10 @@ class CornerSims(Problem):
 
     def deck(self, k: int) -> CircuitProblem:
         return self.decks[self.deck_keys[k]]
+
+    def affinity(self, x: np.ndarray) -> str | None:
+        """The deck a simulation needs (its PDK process): a worker that has it loaded skips a PDK reload."""
+        return self.deck_keys[int(x[-1])]
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
