@@ -16,8 +16,8 @@ import zoaf
 from zoaf.circuit import CircuitProblem
 from zoaf.cli import app
 from zoaf.problem import Outcome, Score, Status
-from zoaf.signoff.corners import process_params, worst_case
-from zoaf.signoff.cornerrun import CornerProblem, SizingRecord
+from zoaf.signoff.corners import Corner, process_params, worst_case
+from zoaf.signoff.cornerrun import CornerProblem, CornerSims, SizingRecord
 from zoaf.spec import Spec
 
 ROOT = Path(__file__).parent.parent
@@ -128,6 +128,27 @@ def test_sky130_process_corners(tmp_path: Path) -> None:
     tt, ss = (o.measures for o in out)
     assert abs(tt["ugbw_hz"] - 40.32e6) / 40.32e6 < 0.01          # the spec's documented tt default
     assert ss["ugbw_hz"] < 0.9 * tt["ugbw_hz"] and ss["power_w"] < tt["power_w"]
+
+
+@needs_ngspice
+def test_sky130_temperature_corners_in_one_session(tmp_path: Path) -> None:
+    """A worker walking temperatures on one deck (the fast path resizes in place) gets what a fresh session
+    gets: ``.options temp={zoaf_temp}`` is read at a re-parse only, so a temperature change must reset."""
+    net = ROOT / "netlists/sky130/two_stage_amp.cir"
+    corners = [Corner("tt_-40c", "tt", -40.0), Corner("tt_27c", "tt", 27.0)]
+    walk, fresh = CornerSims(CircuitProblem(net, objective="ugbw"), corners), None
+    try:
+        base = walk.decks["tt"]
+        x = np.array([base.default_params()[n] for n in base.names]) * 1.05   # not the loaded sizing
+        out = [walk.simulate(np.append(x, k)).measures for k in (1, 0, 1)]
+        fresh = CornerSims(CircuitProblem(net, objective="ugbw"), corners)
+        cold = fresh.simulate(np.append(x, 0)).measures                      # -40 C first: a reset
+    finally:
+        walk.close()
+        if fresh is not None:
+            fresh.close()
+    assert out[1] == cold and out[0] == out[2]
+    assert cold["ugbw_hz"] > 1.05 * out[0]["ugbw_hz"]                        # cold is faster: it was applied
 
 
 def _random_run(tmp_path: Path, prune: bool, budget: int, name: str) -> zoaf.Result:

@@ -134,12 +134,14 @@ class CircuitProblem(Problem):
     def target_fom(self) -> float | None:
         return None if self.objective is None else self.objective.target_fom()
 
-    def simulate(self, x: np.ndarray, overrides: Mapping[str, float] | None = None) -> Outcome:
+    def simulate(self, x: np.ndarray, overrides: Mapping[str, float] | None = None, *,
+                 rng_seed: int | None = None) -> Outcome:
         """Simulate the sizing ``x``; ``overrides``: other ``.param`` values for this simulation (a corner's
-        supply, Monte Carlo draws)."""
+        supply, Monte Carlo draws); ``rng_seed``: ngspice's random generator seed for the deck's own draws."""
         t0 = time.perf_counter()
         try:
-            measures, error = self.session().evaluate({**self.as_dict(x), **(overrides or {})}), None
+            params = {**self.as_dict(x), **(overrides or {})}
+            measures, error = self.session().evaluate(params, rng_seed=rng_seed), None
         except MeasureError as e:
             # The circuit simulated but some measures could not be taken: a valid (bad) design, never worse
             # than a failed simulation.

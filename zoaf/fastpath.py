@@ -7,8 +7,9 @@ flow into device values (instance parameters, an R/C/L value, a source's ``dc``)
 those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
-* a changed ``.param`` reaches anything else (an analysis, a ``.meas``, a model card outside a device
-  subcircuit, a behavioural source, ...) — worked out once from the whole deck, PDK included;
+* a changed ``.param`` reaches anything else (an analysis, a ``.meas``, an ``.options`` value such as a corner's
+  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, ...) — worked out once
+  from the whole deck, PDK included;
 * a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
@@ -220,6 +221,8 @@ class _Builder:
             raise Unsupported(".meas param= needs a reset per sizing")
         for ln in self.deck.lines:
             self._element(ln, "", ())
+        for value in self.deck.options.values():       # `.options temp={zoaf_temp}`: read at the re-parse only
+            self._slow(value)
         for c in self.commands:
             _check_command(c)
             self._slow(c)

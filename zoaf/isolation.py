@@ -159,12 +159,13 @@ class ChildSession:
         self._call("load", limit=self._start_limit())
         self._loaded = True
 
-    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None
-                 ) -> dict[str, float]:
+    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
+                 rng_seed: int | None = None) -> dict[str, float]:
         """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child, killed after ``timeout`` seconds."""
         if self._proc is None or not self._loaded:
             self.load()
-        return self._call("evaluate", params, None if names is None else list(names), limit=self.timeout)
+        return self._call("evaluate", params, None if names is None else list(names), rng_seed,
+                          limit=self.timeout)
 
     def close(self, *, kill: bool = False) -> None:
         """Stop the child: it closes its session first, unless ``kill``."""

@@ -18,6 +18,8 @@ Format::
     temp = [27, 125]
     [montecarlo]              # .params drawn standard normal per Monte Carlo sample (zoaf.signoff.mc)
     normal = ["mc_m1", "mc_m2"]
+    # section = "mc"          # with pdk: the PDK's statistical section, drawn by ngspice, seeded per sample
+    # params = { mc_mm_switch = 1 }   # .param lines added to that deck (sky130: device mismatch)
 
 Constraints are parsed (``name op number``), never ``eval``-ed. Every error names the file, the key and what
 is wrong. Names are case-insensitive, as in SPICE.

@@ -200,13 +200,16 @@ class SpiceSession:
         return out
 
     # -- evaluation
-    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None
-                 ) -> dict[str, float]:
+    def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
+                 rng_seed: int | None = None) -> dict[str, float]:
         """Simulate with these ``.param`` values (others at their defaults) and return the results.
 
         Args:
             params: top-level ``.param`` name (any case) -> value in SPICE units.
             names: the results wanted (default: every ``.meas`` name and every scalar ``.control`` result).
+            rng_seed: re-parse the deck with ngspice's random generator at this seed (``setseed``, then
+                ``reset``; never the in-place fast path), so the deck's ``agauss``/``gauss`` draws (a PDK's
+                Monte Carlo models) depend on the seed alone, not on what this process parsed before.
         Returns:
             result name -> float.
         Raises:
@@ -228,8 +231,8 @@ class SpiceSession:
         self.evaluations += 1
         try:
             if nl.faithful_reasons:
-                return self._evaluate_batch(new, wanted, deadline)
-            return self._evaluate(new, wanted, deadline)
+                return self._evaluate_batch(new, wanted, deadline, rng_seed)
+            return self._evaluate(new, wanted, deadline, rng_seed)
         except ParseError as e:
             # A circuit that failed to re-parse is gone from ngspice: reload it before the next evaluation.
             self._loaded = False
@@ -243,12 +246,12 @@ class SpiceSession:
                 self._cmd("unset history")
                 self._cmd(f"set history={_HISTORY_EVERY}")
 
-    def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None
-                  ) -> dict[str, float]:
+    def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
+                  rng_seed: int | None = None) -> dict[str, float]:
         nl = self.netlist
         target = {**nl.params, **new}
-        if not (self._fast and self._fast.resize(self._cmd, target)):     # fastpath hook: alter, no reset
-            self._reset_to(target)
+        if rng_seed is not None or not (self._fast and self._fast.resize(self._cmd, target)):   # fastpath hook
+            self._reset_to(target, rng_seed)
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
         self._missing = []
@@ -260,8 +263,9 @@ class SpiceSession:
             self._replay_control(results, where, deadline)
         return self._collect(results, where, wanted)
 
-    def _reset_to(self, target: dict[str, str]) -> None:
-        """``alterparam`` what differs from ngspice's stored deck, then ``reset`` (re-parse it)."""
+    def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
+        """``alterparam`` what differs from ngspice's stored deck, then ``reset`` (re-parse it); with ``rng_seed``
+        ``setseed`` just before it (an ``alterparam`` draws nothing; the parse draws in deck order)."""
         for name, value in target.items():
             if self._current.get(name) != value:
                 out = self._cmd(f"alterparam {name}={value}")
@@ -269,6 +273,8 @@ class SpiceSession:
                 if err is not None:
                     raise err
                 self._current[name] = value
+        if rng_seed is not None:
+            self._setseed(rng_seed)
         out = self._cmd("reset")
         err = classify(out, context="reset", default=ParseError)
         if err is not None:
@@ -280,8 +286,13 @@ class SpiceSession:
         if self._fast:                                          # fastpath hook
             self._fast.loaded(target)
 
-    def _evaluate_batch(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None
-                        ) -> dict[str, float]:
+    def _setseed(self, seed: int) -> None:
+        out = self._cmd(f"setseed {int(seed)}")
+        if any("ignored" in line.lower() for line in out):      # ngspice takes 1 .. INT_MAX, says so otherwise
+            raise InputError(f"setseed {seed}: refused by ngspice ({' '.join(s.strip() for s in out)})")
+
+    def _evaluate_batch(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
+                        rng_seed: int | None = None) -> dict[str, float]:
         """The whole sized deck, loaded afresh and run as ``ngspice -b`` runs it: ``source`` (which runs its
         ``.control`` block), then ``run`` when batch mode would; results are what it prints.
 
@@ -293,6 +304,8 @@ class SpiceSession:
         with tempfile.TemporaryDirectory(prefix="zoaf-deck-") as tmp:
             path = Path(tmp) / "deck.cir"
             path.write_text(nl.batch_deck(values))
+            if rng_seed is not None:
+                self._setseed(rng_seed)
             try:
                 out = self._run_analysis(f"source {path}", deadline)
                 if nl.batch_runs_dot_analyses:

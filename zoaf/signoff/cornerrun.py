@@ -32,18 +32,22 @@ NOMINAL_TEMP = 27.0
 _END = re.compile(r"^\s*\.end\s*$", re.I | re.M)
 
 
-def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool) -> CircuitProblem:
-    """A copy of ``base`` whose netlist is read at PDK corner ``process`` (``{{corner}}``) and, ``with_temp``,
-    takes its temperature from ``.param zoaf_temp``."""
+def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
+                params: Mapping[str, float] | None = None) -> CircuitProblem:
+    """A copy of ``base`` whose netlist is read at PDK corner ``process`` (``{{corner}}``), with ``params``
+    as ``.param`` lines at its end (a PDK's Monte Carlo switches) and, ``with_temp``, its temperature taken
+    from ``.param zoaf_temp``."""
     spec = base.spec
-    if process is None and not with_temp:
+    if process is None and not with_temp and not params:
         return base
     text = Path(base.netlist.path).read_text()
+    added = "".join(f".param {k}={v!r}\n" for k, v in (params or {}).items())
     if with_temp:
+        added += f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
+    if added:
         ends = list(_END.finditer(text))
         at = ends[-1].start() if ends else len(text)
-        text = (text[:at] + f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
-                + text[at:])
+        text = text[:at] + added + text[at:]
     holders = _placeholders(replace(spec, corner=process) if process is not None else spec)
     deck = copy.copy(base)
     deck._session = None
@@ -218,6 +222,11 @@ class CornerEvaluator:
     def __init__(self, problem: CornerProblem, **options: Any) -> None:
         self.problem = problem
         self.inner = Evaluator(problem.sims, **options)
+        # A PDK process switch reloads the library in a worker (seconds): a batch is sent grouped by deck, so a
+        # worker loads each process once per batch rather than once per sizing (see _deck_order).
+        keys = problem.sims.deck_keys
+        first = {key: j for j, key in enumerate(dict.fromkeys(keys))}
+        self._deck_rank = [first[key] for key in keys]
         self._reset()
 
     def _reset(self) -> None:
@@ -256,11 +265,17 @@ class CornerEvaluator:
         stages = [order[:1], order[1:]] if self.problem.prune and self.incumbent is not None else [order]
         for stage in stages:
             todo = [(i, k) for i in range(len(u)) if not self._beaten(done[i]) for k in stage]
+            todo.sort(key=lambda ik: self._deck_order(ik[1], first))
             if todo:
                 recs = self.inner.evaluate(np.array([np.append(u[i], k) for i, k in todo]), phase)
                 for (i, k), r in zip(todo, recs):
                     done[i][k] = r
         return [self._sizing(u[i], done[i], phase) for i in range(len(u))]
+
+    def _deck_order(self, k: int, first: int) -> tuple[bool, int]:
+        """Sort key of corner ``k``'s simulations in a batch: grouped by deck (stable), the deck of the corner
+        simulated first last, so the workers still hold it when the next batch starts there."""
+        return (self._deck_rank[k] == self._deck_rank[first], self._deck_rank[k])
 
     def _beaten(self, partial: Mapping[int, Record]) -> bool:
         """Already worse than the incumbent on the corners simulated so far (so also on all of them)."""

@@ -1,17 +1,25 @@
 """Monte Carlo yield math (pure): per-sample draws, the Wilson interval, spec limits, mean/sigma/Cpk.
 
-The draws are zoaf's, not the simulator's: sample ``i`` of seed ``s`` is ``default_rng([s, i])``'s standard
-normals, one per ``.param`` the spec's ``[montecarlo]`` names, so a sample is the same whatever worker runs it,
-in whatever order, and a yield run resumes (and caches) exactly like an optimization.
+Sample ``i`` of seed ``s`` is a function of ``(s, i)`` alone, so it is the same whatever worker runs it, in
+whatever order, and a yield run resumes (and caches) exactly like an optimization. Two sources of variation:
+
+* ``normal``: ``.param``s zoaf draws, ``default_rng([s, i])``'s standard normals (generic model cards with
+  Pelgrom terms);
+* ``section``: a PDK library section whose statistical models ngspice draws itself (sky130's ``mc``: its
+  ``AGAUSS`` terms are evaluated while the deck is parsed). ngspice's generator is seeded from the time and
+  process at start-up and advances with every parse; zoaf sends ``setseed`` with :func:`ngspice_seed` right
+  before the ``reset`` that re-parses the deck for the sample, which makes its draws a function of ``(s, i)``.
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
+from .. import units
 from ..errors import InputError
 
 if TYPE_CHECKING:                       # zoaf.spec reads [montecarlo] with this module
@@ -24,28 +32,63 @@ Z95 = 1.959963984540054
 @dataclass(frozen=True)
 class MonteCarlo:
     """The spec's ``[montecarlo]``: ``.param``s drawn standard normal per sample (the model cards scale them:
-    global process sigma, Pelgrom ``A_VT / sqrt(W L)`` per device)."""
+    global process sigma, Pelgrom ``A_VT / sqrt(W L)`` per device), and/or a PDK statistical section with the
+    ``.param`` lines (its switches) added to the deck for the samples."""
 
-    normal: tuple[str, ...]
+    normal: tuple[str, ...] = ()
+    section: str | None = None
+    params: tuple[tuple[str, float], ...] = ()
+
+    def describe(self) -> str:
+        """What varies, in words (under the yield table, in report.md)."""
+        parts = [f"{len(self.normal)} .params drawn by zoaf"] if self.normal else []
+        if self.section is not None:
+            switches = ", ".join(f"{k}={v:g}" for k, v in self.params)
+            parts.append(f"PDK section {self.section}" + (f" ({switches})" if switches else "") + " drawn by ngspice")
+        return "; ".join(parts)
+
+
+_KEYS = ("normal", "section", "params")
 
 
 def parse_montecarlo(where: str, table: Any) -> MonteCarlo:
     key = f"{where}: montecarlo"
     if not isinstance(table, Mapping):
         raise InputError(f"{key}: must be a table ([montecarlo])")
-    extra = set(table) - {"normal"}
+    extra = set(table) - set(_KEYS)
     if extra:
-        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; expected normal")
-    names = table.get("normal")
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise InputError(f"{key}.normal: must be a non-empty list of .param names")
-    return MonteCarlo(tuple(n.lower() for n in names))
+        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; expected {', '.join(_KEYS)}")
+    names = table.get("normal", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InputError(f"{key}.normal: must be a list of .param names")
+    section = table.get("section")
+    if section is not None and (not isinstance(section, str) or not re.fullmatch(r"[A-Za-z0-9_]+", section)):
+        raise InputError(f"{key}.section: must be a PDK library section name like \"mc\", got {section!r}")
+    params = table.get("params", {})
+    if not isinstance(params, Mapping):
+        raise InputError(f"{key}.params: must be a table of .param values, e.g. {{ mc_mm_switch = 1 }}")
+    bad = [k for k in params if not re.fullmatch(r"[A-Za-z_]\w*", k)]
+    if bad:
+        raise InputError(f"{key}.params: {bad[0]!r} is not a .param name")
+    values = tuple((k.lower(), units.parse(v, what=f"{key}.params.{k}")) for k, v in params.items())
+    if values and section is None:
+        raise InputError(f"{key}.params: set with a PDK statistical section only (section = \"mc\")")
+    if not names and section is None:
+        raise InputError(f"{key}: names nothing to vary: give normal = [.param names] and/or section = "
+                         "\"<PDK statistical section>\"")
+    return MonteCarlo(tuple(n.lower() for n in names), None if section is None else section.lower(), values)
 
 
 def draws(seed: int, sample: int, names: Sequence[str]) -> dict[str, float]:
     """Sample ``sample``'s standard-normal values, independent of every other sample's."""
     z = np.random.default_rng([int(seed), int(sample)]).standard_normal(len(names))
     return {n: float(v) for n, v in zip(names, z)}
+
+
+def ngspice_seed(seed: int, sample: int) -> int:
+    """The ``setseed`` value of sample ``sample``: in 1 .. 2**31 - 1 (ngspice takes a positive C int)."""
+    word = int(np.random.SeedSequence([int(seed), int(sample), 1]).generate_state(1)[0])
+    return word % (2**31 - 1) + 1
 
 
 def wilson(passed: int, n: int, z: float = Z95) -> tuple[float, float]:

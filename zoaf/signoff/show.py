@@ -47,6 +47,7 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
         cpk = "—" if st.cpk is None else f"[{'green' if st.cpk >= 1 else 'red'}]{st.cpk:.3g}"
         t.add_row(st.name, _fmt(st.mean, u), _fmt(st.sigma, u), _fmt(st.limits.lsl, u), _fmt(st.limits.usl, u), cpk)
     console.print(t)
+    console.print(f"varied: {result.varied}", highlight=False)
     console.print(f"yield {s.yield_:.1%} ({s.passed}/{s.samples} pass; 95% Wilson interval {s.ci[0]:.1%} .. "
                   f"{s.ci[1]:.1%}; {s.failed_sims} failed simulations)", highlight=False)
     console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)

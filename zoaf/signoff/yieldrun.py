@@ -19,10 +19,11 @@ from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record, RunMeta
+from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
 from .corners import Corner
-from .cornerrun import CornerSims
-from .mc import YieldSummary, draws, limits, summarize
+from .cornerrun import CornerSims, corner_deck
+from .mc import MonteCarlo, YieldSummary, draws, limits, ngspice_seed, summarize
 
 METHOD = "montecarlo"
 
@@ -36,7 +37,7 @@ class McSims(Problem):
         mc = base.spec.montecarlo
         if mc is None:
             raise InputError(f"{base.spec.path or 'spec'}: no [montecarlo] table: name the .params to draw "
-                             "(normal = [...])")
+                             "(normal = [...]) or the PDK's statistical section (section = \"mc\")")
         for name in mc.normal:
             if name not in base.netlist.params:
                 raise InputError(f"{base.spec.path}: montecarlo.normal: {name!r} is not a .param of "
@@ -45,26 +46,60 @@ class McSims(Problem):
         if missing:
             raise InputError(f"the sizing lacks {', '.join(missing)}")
         self.name = base.name
-        self.normal, self.seed = mc.normal, int(seed)
-        sims = CornerSims(base, [corner]) if corner is not None else None
-        self.deck = base if sims is None else sims.deck(0)
-        self.overrides = {} if sims is None else sims.overrides[0]
+        self.timeout = base.timeout             # the circuit's limit per simulation, for the pool
+        self.normal, self.section, self.seed = mc.normal, mc.section, int(seed)
+        self.deck, self.overrides = _sample_deck(base, mc, corner)
         self.sizing = np.array([sizing[p] for p in base.names], dtype=float)
         self.needs_new_process = False
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=float)
 
+    def _rng_seed(self, sample: int) -> int | None:
+        return None if self.section is None else ngspice_seed(self.seed, sample)
+
     def as_dict(self, x: np.ndarray) -> dict[str, float]:
-        return {"sample": int(x[0]), **draws(self.seed, int(x[0]), self.normal)}
+        i = int(x[0])
+        seeded = {} if self.section is None else {"ngspice_seed": self._rng_seed(i)}
+        return {"sample": i, **seeded, **draws(self.seed, i, self.normal)}
 
     def simulate(self, x: np.ndarray):
-        outcome = self.deck.simulate(self.sizing, {**self.overrides, **draws(self.seed, int(x[0]), self.normal)})
+        i = int(x[0])
+        outcome = self.deck.simulate(self.sizing, {**self.overrides, **draws(self.seed, i, self.normal)},
+                                     rng_seed=self._rng_seed(i))
         self.needs_new_process = self.deck.needs_new_process
         return outcome
 
     def close(self) -> None:
         self.deck.close()
+
+
+def _sample_deck(base: CircuitProblem, mc: MonteCarlo, corner: Corner | None
+                 ) -> tuple[CircuitProblem, dict[str, float]]:
+    """The deck the samples run on and the corner's ``.param`` overrides: with a PDK statistical section, the
+    netlist read at that section with its switches appended, the corner giving temperature and overrides."""
+    if mc.section is None:
+        if corner is None:
+            return base, {}
+        sims = CornerSims(base, [corner])
+        return sims.deck(0), sims.overrides[0]
+    where = f"{base.spec.path or 'spec'}: montecarlo"
+    if base.spec.pdk is None:
+        raise InputError(f"{where}.section: a PDK statistical section needs a PDK netlist (pdk = \"sky130\")")
+    known = pdk_sections(base.spec.pdk)
+    if mc.section not in known:
+        raise InputError(f"{where}.section: {mc.section!r} is not a section of the {base.spec.pdk} library; "
+                         f"it has {', '.join(known)}")
+    clash = [k for k, _ in mc.params if k in base.names]
+    if clash:
+        raise InputError(f"{where}.params: {clash[0]!r} is a design variable")
+    if corner is not None and corner.process is not None:
+        raise InputError(f"--corner {corner.name}: its process {corner.process!r} would replace montecarlo.section "
+                         f"{mc.section!r}; use a corner without a process ([corners.NAME] with temp, .params)")
+    with_temp = corner is not None and corner.temp is not None
+    deck = corner_deck(base, mc.section, with_temp, dict(mc.params))
+    overrides = {} if corner is None else CornerSims._overrides(base, corner, True, with_temp, f"{where} corner")
+    return deck, overrides
 
 
 @dataclass
@@ -73,6 +108,7 @@ class YieldResult:
     records: list[Record]
     out: Path
     shown: tuple[str, ...]
+    varied: str = ""                     # what varies (MonteCarlo.describe)
 
 
 def _open(out: Path, meta: RunMeta) -> History:
@@ -99,7 +135,9 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     sims = McSims(base, sizing, seed, corner)
     obj = base.objective
     meta = RunMeta({**base.metadata(), "sizing": dict(sizing), "corner": corner and corner.as_json(),
-                    "normal": list(sims.normal)}, METHOD, 0, seed)
+                    "normal": list(sims.normal),
+                    **({"section": sims.section, "section_params": dict(base.spec.montecarlo.params)}
+                       if sims.section else {})}, METHOD, 0, seed)
     with _open(out, meta) as hist, Evaluator(sims, workers=workers, timeout=timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
@@ -107,7 +145,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     ok = [r for r in records if r.status in (Status.OK, Status.CACHED)]
     summary = summarize([r in ok and r.outcome.feasible is not False for r in records],
                         [r.outcome.measures for r in ok], shown, limits(obj.constraints), len(records) - len(ok))
-    result = YieldResult(summary, records, out, shown)
+    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe())
     write_outputs(result, base)
     return result
 
@@ -119,7 +157,7 @@ def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
     s = result.summary
     (result.out / "yield.json").write_text(json.dumps(s.as_json(), indent=2, default=float) + "\n")
     ok = [r.outcome.measures for r in result.records if r.status in (Status.OK, Status.CACHED)]
-    lines = [f"# Monte Carlo yield: {base.name}", "",
+    lines = [f"# Monte Carlo yield: {base.name}", "", f"Varied: {result.varied}.", "",
              f"{s.passed}/{s.samples} samples meet the spec: yield {s.yield_:.1%} "
              f"(95% Wilson interval {s.ci[0]:.1%} .. {s.ci[1]:.1%}; {s.failed_sims} failed simulations)", "",
              "| measure | mean | sigma | LSL | USL | Cpk |", "|---|---|---|---|---|---|"]
