@@ -13,11 +13,13 @@ Usage:
     python benchmarks/compare_all.py --seeds 2 --budget 40 --methods zoaf,cma,random     # smoke
     python benchmarks/compare_all.py --circuits two_stage_amp --sky130 --jobs 8
     python benchmarks/compare_all.py --circuits bandgap --objectives power --seeds 10 --jobs 2
+    python benchmarks/compare_all.py --summary-only                   # summary.md from the results as they are
 """
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -69,6 +71,7 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             f"{REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | best other |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ranked = ["", "## All methods ranked per objective", ""]
+    ranks: dict[str, dict[str, int]] = {}
     for name in names:
         d = results / name
         if not (d / "compare.json").exists():
@@ -79,6 +82,7 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             base = [m for m in s.methods if m.method != REFERENCE]
             if REFERENCE not in rows or not base:
                 continue
+            ranks[f"{name}/{s.name}"] = {m.method: m.rank for m in s.methods}
             best = min(base, key=lambda m: (m.median, m.worst))
             safest = min(s.methods, key=lambda m: (m.worst, m.median))
             z, b = rows[REFERENCE], rows[best.method]
@@ -96,7 +100,26 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
                               f"{r[col['feasible runs']]} | {r[col['best feasible objective']]} | "
                               f"{r[col['sims to target']]} | {r[col[f'p vs {REFERENCE}']]} | {r[col['p (Holm)']]} |")
             ranked.append("")
-    return head + ranked
+    return head + rank_matrix(ranks) + ranked
+
+
+def rank_matrix(ranks: dict[str, dict[str, int]]) -> list[str]:
+    """Each method's rank by median final FoM on every objective, in one table: where each method stands overall."""
+    if not ranks:
+        return []
+    methods = sorted({m for r in ranks.values() for m in r})
+    cols = list(ranks)
+    rows = []
+    for m in methods:
+        got = [ranks[c].get(m) for c in cols]
+        placed = sorted(r for r in got if r is not None)
+        rows.append((statistics.median(placed), -placed.count(1), m, got))
+    lines = ["", "## Ranks (by median final FoM; 1 = best; ties share a rank)", "",
+             "| method | " + " | ".join(cols) + " | median rank | firsts |", "|---" * (len(cols) + 3) + "|"]
+    for median, firsts, m, got in sorted(rows):
+        cells = " | ".join("—" if r is None else str(r) for r in got)
+        lines.append(f"| {m} | {cells} | {median:g} | {-firsts} |")
+    return lines
 
 
 def main() -> None:
@@ -109,9 +132,11 @@ def main() -> None:
     ap.add_argument("--objectives", default="", help="comma list of objectives (default: each circuit's all)")
     ap.add_argument("--sky130", action="store_true", help="include netlists/sky130/ (needs the PDK)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
+    ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md from the results; run nothing")
     args = ap.parse_args()
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    todo = circuits(args.sky130, [c.strip() for c in args.circuits.split(",") if c.strip()] or None)
+    only = [c.strip() for c in args.circuits.split(",") if c.strip()] or None
+    todo = [] if args.summary_only else circuits(args.sky130, only)
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] or None
     failures = []
     t0 = time.perf_counter()
@@ -126,6 +151,8 @@ def main() -> None:
             continue
         print(f"[{netlist.stem}] {time.perf_counter() - t:.0f} s; report: {out / 'report.md'}", flush=True)
     # the summary covers every circuit with results under --out, so circuits run separately add up
+    if not args.out.is_dir():
+        sys.exit(f"{args.out}: no results directory")
     lines = summary_lines(args.out, sorted(d.name for d in args.out.iterdir() if (d / "compare.json").exists()))
     (args.out / "summary.md").parent.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")
