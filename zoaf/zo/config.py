@@ -207,6 +207,12 @@ class ZOAFConfig:
     """Keep each constraint's fitted isotropic curvature in the model problem (a curved boundary is met
     closer to where it is); off: linearized constraints only."""
 
+    anisotropic_curvature: bool = False
+    """Fit each measure's curvature along its own gradient and across it (two curvature features in a second
+    least-squares solve per measure) instead of one isotropic scalar, and solve the model problem with those
+    Hessians (SLSQP in the step's d coordinates). Meant for a constraint that bends steeply towards its bound
+    (the amplifier's power) and is nearly flat along it. Off by default: see BENCHMARKS.md section 4."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -287,7 +293,8 @@ class ZOAFConfig:
     def step_options(self) -> StepOptions:
         return StepOptions(boundary_fraction=self.boundary_fraction, near_active=self.near_active,
                            curvature=self.curvature, constraint_curvature=self.constraint_curvature,
-                           restoration=self.restoration, min_extension=self.min_extension)
+                           restoration=self.restoration, min_extension=self.min_extension,
+                           anisotropic_curvature=self.anisotropic_curvature)
 
 
 #: Named ablations of the full method (each a set of ZOAFConfig overrides), shared by the benchmarks: a
@@ -326,4 +333,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "penalty": {"acceptance": "penalty"},
     "no-restoration": {"restoration": False},
     "no-constraint-curvature": {"constraint_curvature": False},
+    "anisotropic": {"anisotropic_curvature": True},
 }

@@ -78,8 +78,9 @@ class ConstrainedState:
         self.y = np.asarray(y, float).copy()
 
     def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
-              reach: float, weight_factor: float) -> np.ndarray:
-        """Fit every measure's model at ``x`` from memory points (X, Y); raise the penalty weight to the
+              reach: float, weight_factor: float, anisotropic: bool = False) -> np.ndarray:
+        """Fit every measure's model at ``x`` from memory points (X, Y) (``anisotropic``: each measure's
+        curvature along its gradient and across it, ``estimators.axis_curvatures``); raise the penalty weight to the
         multipliers of the constraints within ``reach`` of activity. Returns the descent gradient the probes
         and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
         with serial_blas():
@@ -87,7 +88,11 @@ class ConstrainedState:
             c, Gc = self.y[1:], G[1:]
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
-        self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
+            if anisotropic and curvature:
+                U, along, K = est.axis_curvatures(x, self.y, X, Y, G, weights)
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K, axis=U, curv_axis=along)
+            else:
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 
