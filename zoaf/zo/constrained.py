@@ -89,8 +89,9 @@ class ConstrainedState:
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
             if anisotropic and curvature:
-                U, along, K = est.axis_curvatures(x, self.y, X, Y, G, weights)
-                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K, axis=U, curv_axis=along)
+                U, along, across = est.axis_curvatures(x, self.y, X, Y, G, weights)
+                across[0], along[0] = K[0], K[0]     # the objective keeps its isotropic fit (predicted well)
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=across, axis=U, curv_axis=along)
             else:
                 self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
         violated = np.isfinite(c) & (c > 0)
