@@ -223,6 +223,6 @@ def test_axis_curvatures_exact_for_a_quadratic_steep_along_its_gradient():
     X = x + 0.05 * rng.standard_normal((30, d))
     Dx = X - x
     Y = Dx @ g + 0.5 * (a * (Dx @ u) ** 2 + b * (np.sum(Dx * Dx, axis=1) - (Dx @ u) ** 2))
-    U, along, across = est.axis_curvatures(x, np.zeros(1), X, Y[:, None], g[None, :])
+    U, along, across = est.axis_curvatures(x, np.zeros(1), X, Y[:, None], g[None, :], np.zeros(1))
     np.testing.assert_allclose([along[0], across[0]], [a, b], rtol=1e-8)
     np.testing.assert_allclose(U[0], u)
