@@ -3,7 +3,8 @@ constraint, as constrained derivative-free methods (COBYLA, SQP filters) model e
 instead of one penalized scalar with a cliff at the feasibility boundary. Pure: numpy and scipy solvers,
 no state, no I/O.
 
-The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``):
+The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``; with
+``anisotropic_curvature`` a constraint's k_i |s|^2 becomes s^T H_i s, H_i = k_i I + (k_along - k_i) u_i u_i^T):
 
     minimize    g0.s + k0/2 |s|^2                       (objective and its fitted curvature)
     subject to  c_i + g_i.s (+ k_i/2 |s|^2) <= b_i      (constraints that the step could reach)
