@@ -168,3 +168,22 @@ def test_an_extension_cut_back_to_the_step_is_not_simulated_twice():
     free = LocalModel(value=np.array([0.0, -0.5]), grad=at_boundary.grad, curv=np.zeros(2))
     s, far = model_steps(free, x, 0.1, 2.0, StepOptions())
     np.testing.assert_allclose([s, far], [[0.1, 0.0], [0.2, 0.0]])
+
+
+def test_anisotropic_curvature_caps_only_the_step_towards_the_boundary():
+    """A constraint c = -0.1 + s_0 + 10 s_0^2 (steep towards its bound, flat along it): with its curvature
+    along the gradient (20) and across it (0) the step meets the target c = -0.05 exactly along s_0
+    (10 t^2 + t = 0.05) and uses the rest of the radius along the boundary; the same curvature as one isotropic
+    scalar caps the boundary-following component to a third of that."""
+    x = np.array([0.5, 0.5])
+    grad = np.array([[-1.0, -1.0], [1.0, 0.0]])
+    split = LocalModel(value=np.array([0.0, -0.1]), grad=grad, curv=np.zeros(2),
+                       axis=np.array([[0.0, 0.0], [1.0, 0.0]]), curv_axis=np.array([0.0, 20.0]))
+    (s,) = model_steps(split, x, 0.2, 2.0, StepOptions(anisotropic_curvature=True))
+    t = (-1 + np.sqrt(1 + 40 * 0.05)) / 20
+    np.testing.assert_allclose(s, [t, np.sqrt(0.2 ** 2 - t ** 2)], atol=1e-6)
+    isotropic = LocalModel(value=split.value, grad=grad, curv=np.array([0.0, 20.0]))
+    (s_iso,) = model_steps(isotropic, x, 0.2, 2.0, StepOptions())
+    assert s_iso[1] < s[1] / 3
+    (s_off,) = model_steps(split, x, 0.2, 2.0, StepOptions())   # option off: the across (isotropic) curvature only
+    np.testing.assert_allclose(s_off, [0.05, np.sqrt(0.2 ** 2 - 0.05 ** 2)], atol=1e-9)

@@ -211,3 +211,18 @@ def test_outliers_switch_the_regression_to_ranks():
     assert not has_outliers(1.5, smooth)
     assert has_outliers(1.5, np.append(smooth, 101.0))      # a constraint cliff: infeasible FoM = 100 + v
     assert not has_outliers(3.0, np.full(5, 3.0))            # flat: nothing to rank
+
+
+def test_axis_curvatures_exact_for_a_quadratic_steep_along_its_gradient():
+    """f = g.D + (a (u.D)^2 + b (|D|^2 - (u.D)^2)) / 2 with u = g/|g| is fitted exactly from random points:
+    the curvature along the gradient a and across it b, where the isotropic fit gives one value between."""
+    rng = np.random.default_rng(3)
+    d, a, b = 5, 40.0, 2.0
+    x, g = np.full(d, 0.5), rng.standard_normal(d)
+    u = g / np.linalg.norm(g)
+    X = x + 0.05 * rng.standard_normal((30, d))
+    Dx = X - x
+    Y = Dx @ g + 0.5 * (a * (Dx @ u) ** 2 + b * (np.sum(Dx * Dx, axis=1) - (Dx @ u) ** 2))
+    U, along, across = est.axis_curvatures(x, np.zeros(1), X, Y[:, None], g[None, :], np.zeros(1))
+    np.testing.assert_allclose([along[0], across[0]], [a, b], rtol=1e-8)
+    np.testing.assert_allclose(U[0], u)

@@ -207,6 +207,15 @@ class ZOAFConfig:
     """Keep each constraint's fitted isotropic curvature in the model problem (a curved boundary is met
     closer to where it is); off: linearized constraints only."""
 
+    anisotropic_curvature: bool = False
+    """Fit each constraint's curvature along its own gradient and across it (the first-pass fit's residual over
+    the start's whole memory, on two curvature features) instead of one isotropic scalar, and solve the model
+    problem with those Hessians (SLSQP in the step's d coordinates). Meant for a constraint that bends steeply
+    towards its bound and is nearly flat along it (the amplifier's power: median 19.5 along, 0.2 across).
+    Off (ablation ``anisotropic`` turns it on): BENCHMARKS.md section 4 ("Anisotropic constraint curvature"),
+    no significant difference on 9 circuit objectives (smallest p 0.13, `ugbw` better), medians worse on the
+    amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -287,7 +296,8 @@ class ZOAFConfig:
     def step_options(self) -> StepOptions:
         return StepOptions(boundary_fraction=self.boundary_fraction, near_active=self.near_active,
                            curvature=self.curvature, constraint_curvature=self.constraint_curvature,
-                           restoration=self.restoration, min_extension=self.min_extension)
+                           restoration=self.restoration, min_extension=self.min_extension,
+                           anisotropic_curvature=self.anisotropic_curvature)
 
 
 #: Named ablations of the full method (each a set of ZOAFConfig overrides), shared by the benchmarks: a
@@ -326,4 +336,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "penalty": {"acceptance": "penalty"},
     "no-restoration": {"restoration": False},
     "no-constraint-curvature": {"constraint_curvature": False},
+    "anisotropic": {"anisotropic_curvature": True},
 }

@@ -78,8 +78,12 @@ class ConstrainedState:
         self.y = np.asarray(y, float).copy()
 
     def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
-              reach: float, weight_factor: float) -> np.ndarray:
-        """Fit every measure's model at ``x`` from memory points (X, Y); raise the penalty weight to the
+              reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> np.ndarray:
+        """Fit every measure's model at ``x`` from memory points (X, Y) (``split_from``: each constraint's
+        curvature along its gradient and across it, ``estimators.axis_curvatures``, from these points: the
+        whole memory, as the neighbourhood's d + 2 points leave the residual of a d + 1 unknown fit one degree
+        of freedom, and the split then returns the isotropic value both ways); raise the penalty weight to the
         multipliers of the constraints within ``reach`` of activity. Returns the descent gradient the probes
         and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
         with serial_blas():
@@ -87,7 +91,12 @@ class ConstrainedState:
             c, Gc = self.y[1:], G[1:]
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
-        self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
+            if split_from is not None and curvature:
+                U, along, across = est.axis_curvatures(x, self.y, *split_from, G, K)
+                across[0], along[0] = K[0], K[0]     # the objective keeps its isotropic fit (predicted well)
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=across, axis=U, curv_axis=along)
+            else:
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 

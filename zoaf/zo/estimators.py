@@ -276,6 +276,36 @@ def regression_estimates(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.nda
     return G, curv
 
 
+def axis_curvatures(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndarray, G: np.ndarray,
+                    isotropic: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each measure's curvature along its own gradient and across it: a least-squares fit per column of ``Y``
+    of what its first-pass gradient ``G`` (r, d) leaves, y - y0 - G.D, on the two features (u.D)^2/2 and
+    (|D|^2 - (u.D)^2)/2, u = G/|G|. One isotropic scalar makes a constraint that bends steeply towards its
+    boundary (a power bound) equally steep along it, and caps the steps that follow the boundary. Fed the
+    start's whole memory: on the neighbourhood's d + 2 points the residual of the d + 1 unknown first pass has
+    one degree of freedom, and the split returns the isotropic value both ways. Returns (U (r, d), along (r,),
+    across (r,)); a column with fewer than 3 finite rows or a zero gradient keeps its ``isotropic`` curvature
+    both ways (U = 0).
+    """
+    X = np.atleast_2d(X)
+    Y = np.asarray(Y, float).reshape(len(X), -1)
+    y0 = np.asarray(y0, float).reshape(-1)
+    D = X - x
+    sq = np.sum(D * D, axis=1)
+    U, along, across = np.zeros_like(G), np.array(isotropic, float), np.array(isotropic, float)
+    for i, g in enumerate(G):
+        norm = float(np.linalg.norm(g))
+        rows = np.isfinite(Y[:, i]) & np.any(D != 0, axis=1) & np.isfinite(y0[i])
+        if norm == 0 or not np.isfinite(norm) or rows.sum() < 3:
+            continue
+        u = g / norm
+        t2 = (D[rows] @ u) ** 2
+        A = np.c_[0.5 * t2, 0.5 * (sq[rows] - t2)]
+        sol, *_ = np.linalg.lstsq(A, Y[rows, i] - y0[i] - D[rows] @ g, rcond=1e-10)
+        U[i], along[i], across[i] = u, sol[-2], sol[-1]
+    return U, along, across
+
+
 def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:
     """Values replaced by their normalised ranks in [0, 1] (ties share the mean rank): the iterate's and the
     neighbours'. Monotone, so descent directions keep their sense; scale-free, so a cliff does not dominate."""

@@ -3,7 +3,8 @@ constraint, as constrained derivative-free methods (COBYLA, SQP filters) model e
 instead of one penalized scalar with a cliff at the feasibility boundary. Pure: numpy and scipy solvers,
 no state, no I/O.
 
-The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``):
+The model at the iterate x (values, gradients and isotropic curvatures from ``regression_estimates``; with
+``anisotropic_curvature`` a constraint's k_i |s|^2 becomes s^T H_i s, H_i = k_i I + (k_along - k_i) u_i u_i^T):
 
     minimize    g0.s + k0/2 |s|^2                       (objective and its fitted curvature)
     subject to  c_i + g_i.s (+ k_i/2 |s|^2) <= b_i      (constraints that the step could reach)
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-__all__ = ["LocalModel", "StepOptions", "model_steps", "project", "restoration", "shorten", "targets"]
+__all__ = ["Curvature", "LocalModel", "StepOptions", "model_steps", "project", "restoration", "shorten", "targets"]
 
 #: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
@@ -55,7 +56,29 @@ class LocalModel:
 
     value: np.ndarray       # (1 + m,)
     grad: np.ndarray        # (1 + m, d)
-    curv: np.ndarray        # (1 + m,)
+    curv: np.ndarray        # (1 + m,) isotropic curvatures; with ``axis``: the curvatures across it
+    axis: np.ndarray | None = None        # (1 + m, d) unit directions of anisotropic curvature, or None
+    curv_axis: np.ndarray | None = None   # (1 + m,) curvatures along ``axis``
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The modelled constraints' Hessians K_i I + D_i u_i u_i^T (D = 0 and U = 0: isotropic)."""
+
+    K: np.ndarray           # (m,) curvature across u_i (every direction when isotropic)
+    D: np.ndarray           # (m,) along-minus-across curvature
+    U: np.ndarray           # (m, d) unit directions
+
+    def form(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """p^T H_i q for every constraint i."""
+        return self.K * (p @ q) + self.D * ((self.U @ p) * (self.U @ q))
+
+    def take(self, use: np.ndarray) -> "Curvature":
+        return Curvature(self.K[use], self.D[use], self.U[use])
+
+    @property
+    def isotropic(self) -> bool:
+        return not np.any(self.D)
 
 
 @dataclass(frozen=True)
@@ -68,6 +91,7 @@ class StepOptions:
     constraint_curvature: bool = True
     restoration: bool = True
     min_extension: float = 0.1
+    anisotropic_curvature: bool = False
 
 
 def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
@@ -100,37 +124,49 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     k0 = model.curv[0] if options.curvature else 0.0
     y = -g0 / max(k0, norm / (FAR * length)) if norm > 0 else np.zeros(d)
     c, G = model.value[1:], model.grad[1:]
-    K = np.maximum(model.curv[1:], 0.0) if options.constraint_curvature else np.zeros(len(c))
+    H = constraint_curvature(model, options)
     b = targets(c, options.boundary_fraction)
     use = (c + options.near_active * np.linalg.norm(G, axis=1) * length > b) & np.isfinite(c) \
         & np.all(np.isfinite(G), axis=1)
     if not options.restoration:
         use &= c <= b                 # ablation: only what the step can keep; the violated ones are ignored
-    c, G, K, b = c[use], G[use], K[use], b[use]
+    c, G, H, b = c[use], G[use], H.take(use), b[use]
     restored = None
     if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
         restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
-    s = project(y, length, c, G, K, b, -x, 1.0 - x)
+    s = project(y, length, c, G, H, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
     if restored is None:
         slack = c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * grow * float(np.linalg.norm(s))
-        s = shorten(np.zeros(d), s, slack, G, K)
-        far = shorten(s, far, slack, G, K)
-    elif np.any(c + G @ s + 0.5 * K * (s @ s) - b > FEASIBILITY_TOL * np.abs(c)):
+        s = shorten(np.zeros(d), s, slack, G, H)
+        far = shorten(s, far, slack, G, H)
+    elif np.any(c + G @ s + 0.5 * H.form(s, s) - b > FEASIBILITY_TOL * np.abs(c)):
         s, far = restored, np.clip(grow * restored, -x, 1.0 - x)   # the curved model missed the linear restoration
     if not np.all(np.isfinite(s)):
         return []
     return [s, far] if np.linalg.norm(far - s) > options.min_extension * np.linalg.norm(s) else [s]
 
 
-def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, K: np.ndarray) -> np.ndarray:
+def constraint_curvature(model: LocalModel, options: StepOptions) -> Curvature:
+    """The constraints' curvatures in the model problem, negative ones clipped to 0: a concave constraint lies
+    below its linearization, so the linear model is the conservative one, and the set stays convex."""
+    m, d = len(model.value) - 1, model.grad.shape[1]
+    if not options.constraint_curvature:
+        return Curvature(np.zeros(m), np.zeros(m), np.zeros((m, d)))
+    K = np.maximum(model.curv[1:], 0.0)
+    if not options.anisotropic_curvature or model.axis is None or model.curv_axis is None:
+        return Curvature(K, np.zeros(m), np.zeros((m, d)))
+    return Curvature(K, np.maximum(model.curv_axis[1:], 0.0) - K, model.axis[1:])
+
+
+def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray, H: Curvature) -> np.ndarray:
     """The farthest point p = base + t (end - base), t in [0, 1], meeting every modelled constraint
-    slack + G.p + K |p|^2 / 2 <= 0, given that ``base`` meets them: what the dual solver leaves of infeasibility
+    slack + G.p + p^T H p / 2 <= 0, given that ``base`` meets them: what the dual solver leaves of infeasibility
     is cut away exactly, and the extended trial stops where the model says the boundary is."""
     dz = end - base
-    q0 = slack + G @ base + 0.5 * K * (base @ base)
-    a, k = G @ dz + K * (base @ dz), 0.5 * K * (dz @ dz)
+    q0 = slack + G @ base + 0.5 * H.form(base, base)
+    a, k = G @ dz + H.form(base, dz), 0.5 * H.form(dz, dz)
     over = q0 + a + k > 0
     if not over.any():
         return end
@@ -140,13 +176,17 @@ def shorten(base: np.ndarray, end: np.ndarray, slack: np.ndarray, G: np.ndarray,
     return base + float(np.clip(np.min(root), 0.0, 1.0)) * dz
 
 
-def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, K: np.ndarray, b: np.ndarray,
+def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curvature, b: np.ndarray,
             lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     """The point of {s : |s| <= radius, c + G s + K/2 |s|^2 <= b, lb <= s <= ub} nearest to ``y`` (K >= 0: a
     convex set). The trust region is one more isotropic constraint, |s|^2/2 - radius^2/2 <= 0, and the problem is
     solved by its dual over the multipliers (L-BFGS-B with lambda >= 0): because every curvature is isotropic
     the Lagrangian's minimizer over the box is explicit, s(lambda) = clip((y - G^T lambda) / (1 + K.lambda)),
-    so the solver works in m + 1 dimensions, whatever d."""
+    so the solver works in m + 1 dimensions, whatever d. Anisotropic curvatures have no such explicit
+    minimizer over the box: ``project_primal``."""
+    if not H.isotropic:
+        return project_primal(y, radius, c, G, H, b, lb, ub)
+    K = H.K
     c, G, K, b = np.r_[c, -0.5 * radius ** 2], np.vstack([G, np.zeros(len(y))]), np.r_[K, 1.0], np.r_[b, 0.0]
 
     def negative_dual(lam: np.ndarray) -> tuple[float, np.ndarray]:
@@ -157,3 +197,20 @@ def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, K: np.nd
                    options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 200})
     return np.clip((y - G.T @ res.x) / (1.0 + K @ res.x), lb, ub)
 
+
+
+def project_primal(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curvature, b: np.ndarray,
+                   lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """``project`` with anisotropic constraint curvatures, solved in the d step coordinates (SLSQP from s = 0,
+    which meets the box): still a convex problem, a few milliseconds at the circuits' d <= ~30."""
+    def excess(s: np.ndarray) -> np.ndarray:
+        return np.r_[b - c - G @ s - 0.5 * H.form(s, s), 0.5 * (radius ** 2 - s @ s)]
+
+    def jacobian(s: np.ndarray) -> np.ndarray:
+        return np.vstack([-G - H.K[:, None] * s - (H.D * (H.U @ s))[:, None] * H.U, -s])
+    res = minimize(lambda s: (0.5 * float((s - y) @ (s - y)), s - y), np.zeros(len(y)), jac=True, method="SLSQP",
+                   bounds=list(zip(lb, ub)), constraints=[{"type": "ineq", "fun": excess, "jac": jacobian}],
+                   options={"ftol": 1e-14, "maxiter": 200})
+    s = np.clip(res.x, lb, ub)
+    norm = float(np.linalg.norm(s))
+    return s * min(1.0, radius / norm) if norm > 0 else s
