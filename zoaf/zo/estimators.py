@@ -259,7 +259,8 @@ def regression_estimates(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.nda
     moved = np.any(D != 0, axis=1)
     A = np.hstack([D, 0.5 * np.sum(D * D, axis=1, keepdims=True)]) if curvature else D
     w = np.sqrt(np.asarray(weights, float)) if weights is not None else np.ones(len(X))
-    dY = (Y - y0) * w[:, None]
+    with np.errstate(invalid="ignore"):              # inf - inf of a failed row: dropped just below
+        dY = (Y - y0) * w[:, None]
     A = A * w[:, None]
     ok = np.isfinite(dY) & moved[:, None]
     G, curv = np.zeros((Y.shape[1], len(x))), np.zeros(Y.shape[1])
