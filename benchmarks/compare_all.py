@@ -113,12 +113,13 @@ def rank_matrix(ranks: dict[str, dict[str, int]]) -> list[str]:
     for m in methods:
         got = [ranks[c].get(m) for c in cols]
         placed = sorted(r for r in got if r is not None)
-        rows.append((statistics.median(placed), -placed.count(1), m, got))
+        rows.append((statistics.mean(placed), statistics.median(placed), max(placed), placed.count(1), m, got))
     lines = ["", "## Ranks (by median final FoM; 1 = best; ties share a rank)", "",
-             "| method | " + " | ".join(cols) + " | median rank | firsts |", "|---" * (len(cols) + 3) + "|"]
-    for median, firsts, m, got in sorted(rows):
+             "| method | " + " | ".join(cols) + " | mean rank | median rank | worst rank | firsts |",
+             "|---" * (len(cols) + 5) + "|"]
+    for mean, median, worst, firsts, m, got in sorted(rows):
         cells = " | ".join("—" if r is None else str(r) for r in got)
-        lines.append(f"| {m} | {cells} | {median:g} | {-firsts} |")
+        lines.append(f"| {m} | {cells} | {mean:.2g} | {median:g} | {worst} | {firsts} |")
     return lines
 
 
