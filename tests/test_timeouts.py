@@ -51,7 +51,8 @@ def test_a_hung_simulation_is_killed_and_the_next_one_is_right(backend: str):
         assert all(r.charged for r in res)
         assert ev.evaluate(np.array([QUICK2]))[0].status == Status.CACHED
         later = ev.evaluate(np.array([[0.1]]))[0]
-        assert ev.stats.get("timeouts", 1) == 1              # (workers=0 has no pool statistics)
+        if backend != "child":                               # (workers=0 has no pool statistics)
+            assert ev.stats["timeouts"] == 1
     assert time.perf_counter() - t0 < 120                     # the hung sizing alone would take an hour
     for r, u in ((res[0], QUICK), (res[2], QUICK2), (later, [0.1])):
         assert r.status == Status.OK

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 #: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
 #: trip. The scheduler blames every task a dead worker held, and a task may carry several simulations, so the
 #: simulations of a killed task are not charged unless it was one simulation alone on its worker: they become
-#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker thread
+#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker process
 #: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
 DASK_PREFETCH = 2
 #: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
@@ -139,10 +139,16 @@ class _Window:
     beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each task in
     flight has a worker to itself (so a worker's death names its simulation)."""
 
-    def __init__(self, threads: int) -> None:
-        self.threads = threads
+    def __init__(self, threads: int, workers: int) -> None:
         self.suspects: set[int] = set()
         self._exact: set[Any] = set()
+        self.resize(threads, workers)
+
+    def resize(self, threads: int, workers: int) -> None:
+        self.threads = threads
+        # exact mode needs each task in flight alone in its process: one per worker where every worker has one
+        # thread, else one at a time (Dask may place two tasks on a multi-threaded worker)
+        self.exact_cap = max(1, workers) if threads == workers else 1
 
     def chunk(self, pending: int) -> int:
         """Simulations in the next Dask task: one while suspects remain, else what keeps every slot busy."""
@@ -154,10 +160,10 @@ class _Window:
         if not self.suspects:
             return len(meta) < self.threads * DASK_PREFETCH
         # exact mode: what was sent with prefetch finishes first, then one task per thread
-        return len(meta) < self.threads and all(f in self._exact for f in meta)
+        return len(meta) < self.exact_cap and all(f in self._exact for f in meta)
 
     def sent(self, fut: Any) -> None:
-        if self.suspects or DASK_PREFETCH == 1:
+        if self.suspects:
             self._exact.add(fut)
         else:
             self._exact.clear()                           # those still in flight may now share a worker
@@ -230,11 +236,11 @@ class DaskPool(Pool):
         n = len(pending)
         meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        window = _Window(self._threads())
+        window = _Window(self._threads(), len(self.client.nthreads()))
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
-                window.threads = self._threads()
+                window.resize(self._threads(), len(self.client.nthreads()))
             while pending and window.room(meta):
                 chunk = [pending.popleft() for _ in range(min(window.chunk(len(pending)), len(pending)))]
                 fut = self.client.submit(_dask_simulate, self.token, [t.x for t in chunk], self.timeout,
@@ -251,7 +257,7 @@ class DaskPool(Pool):
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
                 if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
-                    window.threads = self._threads()
+                    window.resize(self._threads(), len(self.client.nthreads()))
                 window.forget(fut)
                 window.suspects -= {t.tid for t in chunk if t.tid in done}
                 submit()

@@ -33,11 +33,10 @@ from typing import Any
 from . import sandbox
 from .errors import SimulationError, Timeout, WorkerCrash
 from .netlist import Netlist
+from .workers import LOAD_GRACE
 
 __all__ = ["ChildSession", "open_session"]
 
-#: Seconds a child may take beyond the evaluation timeout (start-up, loading a PDK deck) before it is killed.
-GRACE = 30.0
 #: Seconds ``close`` waits for the child to close its session before killing it.
 CLOSE_GRACE = 5.0
 
@@ -125,7 +124,7 @@ class ChildSession:
         return self._report
 
     def _start_limit(self) -> float | None:
-        return None if self.timeout is None else self.timeout + GRACE
+        return None if self.timeout is None else self.timeout + LOAD_GRACE
 
     def _wait(self, what: str, limit: float | None) -> Any:
         try:

@@ -36,6 +36,10 @@ import numpy as np
 from .errors import InputError
 from .problem import Outcome, Problem, Status
 
+#: Seconds a process may take beyond a simulation's timeout where it loads a deck first (its start-up, another
+#: corner's PDK library) before it is killed.
+LOAD_GRACE = 30.0
+
 OnDone = Callable[[int, Outcome], None]
 
 

@@ -29,7 +29,7 @@ def yield_(
     target: Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
                                            show_default=False)],
     samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's [corners].")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
     spec: SpecOpt = None,
