@@ -220,14 +220,14 @@ class LocalPool(Pool):
             self._on_death(w, pending, done)
             return
         if not w.tasks:
-            w.deadline = time.monotonic() + self._limit(t, loads=w.nsims == 0 or t.key != w.key)
+            w.deadline = time.monotonic() + self._limit(loads=w.nsims == 0 or t.key != w.key)
         w.tasks.append(t)
         if t.key != w.key:
             self.stats["switches"] += w.key is not None
             w.key = t.key
 
-    def _limit(self, t: Task, *, loads: bool) -> float:
-        """Seconds ``t`` may take: the timeout, plus the load grace where the worker first loads a deck (its first
+    def _limit(self, *, loads: bool) -> float:
+        """Seconds a task may take: the timeout, plus the load grace where the worker first loads a deck (its first
         simulation, or another affinity key: a PDK library load can take longer than a simulation's limit)."""
         return self.timeout + (LOAD_GRACE if loads else 0.0)
 
@@ -286,7 +286,7 @@ class LocalPool(Pool):
                              f"functions in an importable module, or use workers=0):\n{msg[1]}")
         elif kind in ("done", "raised"):
             t = w.tasks.popleft()
-            w.deadline = msg[2] + self._limit(w.tasks[0], loads=w.tasks[0].key != t.key) if w.tasks else math.inf
+            w.deadline = msg[2] + self._limit(loads=w.tasks[0].key != t.key) if w.tasks else math.inf
             w.nsims += 1
             restart = msg[-1]
             if kind == "raised":
