@@ -75,26 +75,7 @@ class CornerSims(Problem):
             if key not in self.decks:
                 self.decks[key] = corner_deck(base, key, with_temp)
             self.deck_keys.append(key)
-            self.overrides.append(self._overrides(base, c, pdk, with_temp, f"{where}.{c.name}"))
-
-    @staticmethod
-    def _overrides(base: CircuitProblem, c: Corner, pdk: bool, with_temp: bool, where: str) -> dict[str, float]:
-        values: dict[str, float] = {}
-        if c.process is not None and not pdk:
-            lib = base.spec.corners.process_lib if base.spec.corners else None
-            if lib is None:
-                raise InputError(f"{where}: process {c.process!r} needs process_lib in [corners] (no pdk)")
-            values.update(process_params(lib, c.process, where))
-        values.update(dict(c.params))
-        design = set(base.names)
-        for name in values:
-            if name in design:
-                raise InputError(f"{where}: {name!r} is a design variable; a corner may override fixed .params only")
-            if name not in base.netlist.params:
-                raise InputError(f"{where}: {name!r} is not a .param of {base.netlist.path}")
-        if with_temp:
-            values[TEMP_PARAM] = NOMINAL_TEMP if c.temp is None else c.temp
-        return values
+            self.overrides.append(corner_overrides(base, c, pdk, with_temp, f"{where}.{c.name}"))
 
     def deck(self, k: int) -> CircuitProblem:
         return self.decks[self.deck_keys[k]]
@@ -299,3 +280,24 @@ class CornerEvaluator:
         if not rec.pruned and np.isfinite(rec.fom) and (self.incumbent is None or rec.fom < self.incumbent.fom):
             self.incumbent = rec
         return rec
+
+
+def corner_overrides(base: CircuitProblem, c: Corner, pdk: bool, with_temp: bool, where: str) -> dict[str, float]:
+    """The ``.param`` values corner ``c`` sets (process cards unless a PDK section does it, its overrides, the
+    temperature); a design variable or an unknown name is refused in one line naming ``where``."""
+    values: dict[str, float] = {}
+    if c.process is not None and not pdk:
+        lib = base.spec.corners.process_lib if base.spec.corners else None
+        if lib is None:
+            raise InputError(f"{where}: process {c.process!r} needs process_lib in [corners] (no pdk)")
+        values.update(process_params(lib, c.process, where))
+    values.update(dict(c.params))
+    design = set(base.names)
+    for name in values:
+        if name in design:
+            raise InputError(f"{where}: {name!r} is a design variable; a corner may override fixed .params only")
+        if name not in base.netlist.params:
+            raise InputError(f"{where}: {name!r} is not a .param of {base.netlist.path}")
+    if with_temp:
+        values[TEMP_PARAM] = NOMINAL_TEMP if c.temp is None else c.temp
+    return values

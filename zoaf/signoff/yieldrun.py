@@ -22,7 +22,7 @@ from ..history import History, Record, RunMeta
 from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
 from .corners import Corner
-from .cornerrun import CornerSims, corner_deck
+from .cornerrun import CornerSims, corner_deck, corner_overrides
 from .mc import MonteCarlo, YieldSummary, draws, limits, ngspice_seed, summarize
 
 METHOD = "montecarlo"
@@ -98,7 +98,7 @@ def _sample_deck(base: CircuitProblem, mc: MonteCarlo, corner: Corner | None
                          f"{mc.section!r}; use a corner without a process ([corners.NAME] with temp, .params)")
     with_temp = corner is not None and corner.temp is not None
     deck = corner_deck(base, mc.section, with_temp, dict(mc.params))
-    overrides = {} if corner is None else CornerSims._overrides(base, corner, True, with_temp, f"{where} corner")
+    overrides = {} if corner is None else corner_overrides(base, corner, True, with_temp, f"{where} corner")
     return deck, overrides
 
 
