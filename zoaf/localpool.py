@@ -220,15 +220,16 @@ class LocalPool(Pool):
             self._on_death(w, pending, done)
             return
         if not w.tasks:
-            w.deadline = time.monotonic() + self._limit(loads=w.nsims == 0 or t.key != w.key)
+            w.deadline = time.monotonic() + self._limit(loads=t.key is not None and t.key != w.key)
         w.tasks.append(t)
         if t.key != w.key:
             self.stats["switches"] += w.key is not None
             w.key = t.key
 
     def _limit(self, *, loads: bool) -> float:
-        """Seconds a task may take: the timeout, plus the load grace where the worker first loads a deck (its first
-        simulation, or another affinity key: a PDK library load can take longer than a simulation's limit)."""
+        """Seconds a task may take: the timeout, plus the load grace where the worker loads the deck of another
+        affinity key first (a PDK process library can take longer to load than a simulation's limit). A plain
+        problem's first simulation gets no grace, so that a hanging deck is stopped at its timeout."""
         return self.timeout + (LOAD_GRACE if loads else 0.0)
 
     def _pick(self, w: _Proc, pending: deque[Task]) -> Task:
@@ -286,7 +287,7 @@ class LocalPool(Pool):
                              f"functions in an importable module, or use workers=0):\n{msg[1]}")
         elif kind in ("done", "raised"):
             t = w.tasks.popleft()
-            w.deadline = msg[2] + self._limit(loads=w.tasks[0].key != t.key) if w.tasks else math.inf
+            w.deadline = msg[2] + self._limit(loads=w.tasks[0].key is not None and w.tasks[0].key != t.key) if w.tasks else math.inf
             w.nsims += 1
             restart = msg[-1]
             if kind == "raised":
