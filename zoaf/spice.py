@@ -133,6 +133,7 @@ class SpiceSession:
         self._broken: ParseError | None = None
         self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
+        self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -248,10 +249,22 @@ class SpiceSession:
 
     def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
                   rng_seed: int | None = None) -> dict[str, float]:
-        nl = self.netlist
-        target = {**nl.params, **new}
-        if rng_seed is not None or not (self._fast and self._fast.resize(self._cmd, target)):   # fastpath hook
+        target = {**self.netlist.params, **new}
+        # fastpath hook: set the devices in place where the plan can, else alterparam + reset
+        self._in_place = rng_seed is None and bool(self._fast) and self._fast.resize(self._cmd, target)
+        if not self._in_place:
             self._reset_to(target, rng_seed)
+        try:
+            return self._simulate(wanted, deadline)
+        except _NotInPlace:                     # a .meas param= card the plan cannot compute at this sizing
+            self._cmd("destroy all")
+            self._reset_to(target)
+            self._in_place = False
+            return self._simulate(wanted, deadline)
+
+    def _simulate(self, wanted: list[str] | None, deadline: float | None) -> dict[str, float]:
+        """The analyses and the ``.control`` block on the circuit as it now is in ngspice: the results."""
+        nl = self.netlist
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
         self._missing = []
@@ -329,6 +342,7 @@ class SpiceSession:
                                    "\n".join(out))
         mine = [m for m in self.netlist.measures if m.analysis == kind]
         results.update(printed_results(meas, [m.name for m in mine]))
+        reasons = self._param_measures(kind, results) if self._in_place else {}
         for m in mine:
             if kind == "sp":
                 # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
@@ -338,8 +352,22 @@ class SpiceSession:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {_why(meas, m.name)}",
-                                      "\n".join(meas)))
+                why = reasons.get(m.name) or _why(meas, m.name)
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
+
+    def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
+        """fastpath hook: the ``param=`` cards of analysis ``kind`` at a sizing set in place, computed by the plan
+        from the printed measures (ngspice's own cards keep the value of the last ``reset``); the reason for
+        each that gets no value."""
+        try:
+            values = self._fast.param_measures(kind, results)
+        except fastpath.Unsupported as e:
+            raise _NotInPlace(str(e)) from None
+        for name, value in values.items():
+            results.pop(name, None)
+            if value is not None:
+                results[name] = value
+        return {name: "a measure it reads gave no value" for name, value in values.items() if value is None}
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
                         ) -> None:
@@ -390,6 +418,10 @@ class SpiceSession:
             more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
             raise MeasureError(message + more, output, results)
         return _select(results, wanted)
+
+
+class _NotInPlace(Exception):
+    """A sizing set in place whose ``param=`` cards the plan cannot compute: simulate it again after a reset."""
 
 
 def _select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
