@@ -11,12 +11,8 @@ Two readers matter to the fast path (:mod:`zoaf.fastpath`), and neither is corre
 from __future__ import annotations
 
 import math
-import re
-from decimal import Decimal
 
 __all__ = ["as_device_reads", "frontend_number", "spell"]
-
-_PLAIN = re.compile(r"(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?")
 
 
 def as_device_reads(v: float) -> float:
@@ -35,14 +31,14 @@ def as_device_reads(v: float) -> float:
 def frontend_number(text: str) -> float:
     """The double ngspice's command parser (``ft_numparse``) makes of an unsigned plain number such as
     ``8.0000000000000002e-06``: the same operations, in the same order, on the same libm ``pow``."""
-    m = _PLAIN.fullmatch(text)
-    if m is None or not (m.group(1) or m.group(2)):
+    mantissa, _, exponent = text.partition("e")
+    whole, dot, fraction = mantissa.partition(".")
+    if not (whole + fraction).isdigit() or exponent and not exponent.lstrip("+-").isdigit():
         raise ValueError(f"not a plain number: {text!r}")
-    whole, fraction, exponent = m.groups()
     value = _accumulate(whole)
-    if fraction is not None:
+    if dot:
         value += _accumulate(fraction) * math.pow(10.0, -float(len(fraction)))
-    if exponent is not None and int(exponent) != 0:
+    if exponent and int(exponent) != 0:
         value *= math.pow(10.0, float(int(exponent)))
     return value
 
@@ -58,17 +54,17 @@ def _accumulate(digits: str) -> float:
 
 
 def _candidates(v: float):
-    """Decimal spellings of ``v > 0`` near it: the shortest round trip, then 16 to 18 digits and their neighbours,
-    each also as an integer mantissa (``80000000000000002e-22``). Together they reach ~99.5% of doubles."""
+    """Decimal spellings of ``v > 0`` near it: the shortest round trip, then 17, 16 and 18 digits and their
+    neighbours in the last digit, each also as an integer mantissa (``80000000000000002e-22``). Together they
+    reach ~99.5% of doubles."""
     yield repr(v)
     for n in (17, 16, 18):
-        base = Decimal(f"{v:.{n - 1}e}")
-        step = Decimal(1).scaleb(base.adjusted() - (n - 1))
+        digits, exponent = f"{v:.{n - 1}e}".split("e")
+        base, scale = int(digits.replace(".", "")), int(exponent) - (n - 1)
         for k in (0, 1, -1, 2, -2, 3, -3):
-            text = f"{base + k * step:.{n - 1}e}".replace("e+", "e")
-            yield text
-            digits, exponent = text.split("e")
-            yield f"{digits.replace('.', '')}e{int(exponent) - (n - 1)}"
+            d = str(base + k)
+            yield f"{d[0]}.{d[1:]}e{scale + len(d) - 1}"
+            yield f"{d}e{scale}"
 
 
 def _exact_expression(v: float) -> str:

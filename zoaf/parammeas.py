@@ -74,8 +74,8 @@ def compute(cards: list[ParamMeasure], scope: Mapping[str, float], measured: Map
     """Each card's value (None where a measure it reads gave none, as ngspice's card then fails), in order.
 
     ``scope``: the top-level ``.param`` values of the sizing; ``measured``: the measures of this analysis that
-    gave a value (as printed: the ones read here are exact). Unsupported where the expression fails (a division by zero, an overflow):
-    what ngspice does then is left to a ``reset``."""
+    gave a value (as printed: the ones read here are exact). Unsupported where the expression fails (a
+    division by zero, an overflow): what ngspice does then is left to a ``reset``."""
     mine = {c.name for c in cards}
     values = {k: v for k, v in measured.items() if k not in mine}   # ngspice's own cards: last reset's values
     out: dict[str, float | None] = {}
