@@ -7,17 +7,20 @@ flow into device values (instance parameters, an R/C/L value, a source's ``dc``)
 those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
-* a changed ``.param`` reaches anything else (an analysis, a ``.meas``, an ``.options`` value such as a corner's
-  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, ...) — worked out once
-  from the whole deck, PDK included;
+* a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
+  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, a ``.meas`` other than a
+  ``param=`` card :mod:`zoaf.parammeas` computes, ...) — worked out once from the whole deck, PDK included;
 * a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
-without a ``reset`` the next evaluation would start from it.
-Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (a walk of small steps, a
-bin crossing). The in-repo decks that take it: ``netlists/sky130/*.cir``; the others keep ``reset`` (a transient,
-a ``dc temp`` sweep, ``.meas param=`` cards, parametrized composite subcircuits).
+without a ``reset`` the next evaluation would start from it, nor for decks with a ``param=`` card that reads a
+measure ngspice does not print in full (:mod:`zoaf.parammeas`). Parametrized subcircuits are expanded: their
+elements' values are computed in each instance's numparam scope.
+Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (sky130: a walk of small
+steps, a bin crossing) and ``tests/test_fastpath_params.py`` (``param=`` cards, nested parametrized subcircuits,
+the LNA). The in-repo decks that take it: ``netlists/sky130/*.cir`` and ``netlists/lna.cir``; the others keep
+``reset`` (a transient, a ``dc temp`` sweep, ``param=`` cards on ``find``/``max`` measures).
 """
 from __future__ import annotations
 

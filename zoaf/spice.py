@@ -9,8 +9,9 @@ worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
-       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation), ``alter``/``altermod`` of
-       the device values that changed, bit for bit what ``reset`` gives;
+       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation; small decks such as the
+       LNA), ``alter``/``altermod`` of the device values that changed, bit for bit what ``reset`` gives (the
+       deck's ``.meas param=`` cards are then computed by the plan: ngspice's keep the last reset's values);
     2. each analysis in netlist order, synchronously; with a ``timeout`` (a session in the caller's own
        process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
        In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
