@@ -122,11 +122,12 @@ class Plan:
         if new.bins != self.state.bins:
             self._declined = (dict(params), new)
             return False
+        spelled: dict[float, str] = {}        # twin devices (an amplifier and its copy) share values
         for key, value in new.values.items():
             if self.state.values.get(key) != value:
                 verb, where, param = key
-                target = f"@{where}[{param}]"
-                out = [s for s in send(f"{verb} {target}={spell(value)}") if s.strip()]
+                text = spelled.get(value) or spelled.setdefault(value, spell(value))
+                out = [s for s in send(f"{verb} @{where}[{param}]={text}") if s.strip()]
                 if any(not s.lower().startswith(_REBIN_NOISE) for s in out):
                     self.state = None          # a mixed state: only a reset restores a known one
                     return False

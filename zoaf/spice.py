@@ -1,11 +1,9 @@
 """Simulate a netlist with ngspice: in-process (:class:`SpiceSession`) or as a subprocess (:func:`run_batch`).
 
 :class:`SpiceSession` drives libngspice (through :mod:`zoaf.ngbinding`) in this process: the netlist is
-loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
-(``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
-decks. There is one libngspice per process: sessions share it, a new session
-removes the previous one's circuit. The library is not thread-safe: use a session from one thread, and one
-worker process per concurrent simulation.
+loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values. There is one
+libngspice per process: sessions share it, a new session removes the previous one's circuit. The library is
+not thread-safe: use a session from one thread, and one worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
@@ -15,8 +13,7 @@ Per evaluation (the ngspice commands sent):
     2. each analysis in netlist order, synchronously; with a ``timeout`` (a session in the caller's own
        process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
        In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
-       (:mod:`zoaf.isolation`), which saves the thread hand-off (~6.5 ms per sizing under load);
-       ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
+       (:mod:`zoaf.isolation`); ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
        which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
        commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
        analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
@@ -30,11 +27,7 @@ its results read from what it prints. ngspice's output is captured per command a
 :func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
 reference the session is tested and benchmarked against.
 
-Example:
-    >>> from zoaf.netlist import Netlist
-    >>> with SpiceSession(Netlist.read("tests/netlists/rc.cir")) as s:   # doctest: +SKIP
-    ...     s.evaluate({"r1": 2e3})
-    {'f3db': 79577.47...}
+Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2e3})`` -> ``{'f3db': 79577.47...}``.
 """
 from __future__ import annotations
 
@@ -54,7 +47,7 @@ from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError
 from .netlist import Netlist
 from .ngbinding import NgSpice
 from .ngcommands import ANALYSES, block_depth_change, defined_name
-from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements
+from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
@@ -95,19 +88,6 @@ def _forget_previous_deck(ng: NgSpice) -> None:
     would shrink every device of the next circuit loaded in this process a millionfold)."""
     for name in sorted(ng.variables() - _BASELINE_VARS):
         ng.command(f"unset {name}")
-
-
-def _why(lines: list[str], name: str) -> str:
-    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
-    it when that says why ("out of interval"), never a background-thread note."""
-    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
-    at = next((i for i, s in enumerate(said) if name in s.split()), None)
-    if at is None:
-        return "no result"
-    before = said[at - 1] if at > 0 else ""
-    if before and "=" not in before and not before.lower().startswith("measurements for"):
-        return f"{before} ({said[at]})"
-    return said[at]
 
 
 # ---------------------------------------------------------------------- the session
@@ -353,7 +333,7 @@ class SpiceSession:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                why = reasons.get(m.name) or _why(meas, m.name)
+                why = reasons.get(m.name) or missing_reason(meas, m.name)
                 self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
 
     def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
