@@ -249,12 +249,9 @@ class SpiceSession:
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
         self._missing = []
-        if nl.control_runs_analyses:
-            self._replay_control(results, where, deadline)
-        else:
-            for a in nl.analyses:
-                self._analysis(a, results, deadline)
-            self._replay_control(results, where, deadline)
+        for a in [] if nl.control_runs_analyses else nl.analyses:    # else the block runs them itself
+            self._analysis(a, results, deadline)
+        self._replay_control(results, where, deadline)
         return self._collect(results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
@@ -337,9 +334,8 @@ class SpiceSession:
                 self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
 
     def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
-        """fastpath hook: the ``param=`` cards of analysis ``kind`` at a sizing set in place, computed by the plan
-        from the printed measures (ngspice's own cards keep the value of the last ``reset``); the reason for
-        each that gets no value."""
+        """fastpath hook: the ``param=`` cards of ``kind`` at a sizing set in place, computed by the plan (ngspice's
+        own keep the value of the last ``reset``); the reason for each that gets no value."""
         try:
             values = self._fast.param_measures(kind, results)
         except fastpath.Unsupported as e:
