@@ -35,7 +35,7 @@ from pathlib import Path
 from . import parammeas, units
 from .errors import InputError
 from .deckparse import Deck, Subckt, assignments, read_deck
-from .ngnumbers import as_device_reads, spell
+from .ngnumbers import device_value
 from .spexpr import Unsupported, evaluate, names
 
 __all__ = ["Plan", "plan"]
@@ -83,7 +83,8 @@ class _Leaf:
 @dataclass
 class _State:
     bins: dict[str, str]
-    values: dict[tuple[str, str, str], float]   # (alter|altermod, device or model, parameter) -> value
+    values: dict[tuple[str, str, str], tuple[float, str]]  # (alter|altermod, device or model, parameter) ->
+    #                                                           (value, its spelling for alter)
     scope: dict[str, float] = field(default_factory=dict)   # the top-level .param values
 
 
@@ -122,11 +123,9 @@ class Plan:
         if new.bins != self.state.bins:
             self._declined = (dict(params), new)
             return False
-        spelled: dict[float, str] = {}        # twin devices (an amplifier and its copy) share values
-        for key, value in new.values.items():
-            if self.state.values.get(key) != value:
+        for key, (value, text) in new.values.items():
+            if self.state.values.get(key, (None,))[0] != value:
                 verb, where, param = key
-                text = spelled.get(value) or spelled.setdefault(value, spell(value))
                 out = [s for s in send(f"{verb} @{where}[{param}]={text}") if s.strip()]
                 if any(not s.lower().startswith(_REBIN_NOISE) for s in out):
                     self.state = None          # a mixed state: only a reset restores a known one
@@ -172,7 +171,7 @@ class Plan:
         dev = {k: _device(evaluate(v, local)) for k, v in leaf.device}
         for k, v in dev.items():
             state.values[("alter", leaf.path, k)] = v
-        b = self._bin(leaf, dev)
+        b = self._bin(leaf, {k: v[0] for k, v in dev.items()})
         state.bins[leaf.path] = b.name
         for k, v in b.params.items():         # the copy of the card this instance uses
             state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _device(evaluate(v, local))
@@ -329,11 +328,12 @@ def _value(text: str, scope: Mapping[str, float]) -> float:
         return evaluate(text, scope)
 
 
-def _device(v: float) -> float:
-    """A value as the device reads it from its expanded line; Unsupported where ngspice would get no number."""
+def _device(v: float) -> tuple[float, str]:
+    """A value as the device reads it from its expanded line, and its spelling for ``alter``; Unsupported where
+    ngspice would get no number."""
     if not math.isfinite(v):
         raise Unsupported(f"a device value {v}")
-    return as_device_reads(v)
+    return device_value(v)
 
 
 @lru_cache(maxsize=64)

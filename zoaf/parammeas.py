@@ -5,7 +5,7 @@ with the measures' values (``nupa_add_param``, full doubles) and the ``.param``s
 value into the card's own text and reads it back from there (``INPevaluate``). So the card keeps its first value
 until the next ``reset`` re-parses the deck. On the fast path the session computes each card here instead: the
 same expression (:mod:`zoaf.spexpr`) on the same doubles, then the same write and read-back
-(:func:`zoaf.ngnumbers.as_device_reads`); a ``param=`` card reading an earlier one sees that read-back value.
+(:func:`zoaf.ngnumbers.device_value`); a ``param=`` card reading an earlier one sees that read-back value.
 
 The doubles must be the ones numparam had. ngspice 39 prints ``when`` and ``param=`` results with every digit
 (``NGSPICE_MEAS_PRECISION``), but ``find``, ``max``, ``avg``... with 7, and a ``meas`` command's vector holds those
@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .ngnumbers import as_device_reads
+from .ngnumbers import device_value
 from .spexpr import Unsupported, evaluate, names
 
 __all__ = ["ParamMeasure", "compute", "is_card", "read"]
@@ -86,5 +86,5 @@ def compute(cards: list[ParamMeasure], scope: Mapping[str, float], measured: Map
         v = evaluate(card.expr, {**scope, **values})
         if not math.isfinite(v):
             raise Unsupported(f".meas {card.name} param=: {v}")
-        out[card.name] = values[card.name] = as_device_reads(v)
+        out[card.name] = values[card.name] = device_value(v)[0]
     return out
