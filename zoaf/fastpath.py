@@ -33,8 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import parammeas, units
-from .errors import InputError
 from .deckparse import Deck, Subckt, assignments, read_deck
+from .errors import InputError
 from .ngnumbers import device_value
 from .spexpr import Unsupported, evaluate, names
 

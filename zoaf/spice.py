@@ -13,8 +13,8 @@ Per evaluation (the ngspice commands sent):
     2. each analysis in netlist order, synchronously; with a ``timeout`` (a session in the caller's own
        process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
        In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
-       (:mod:`zoaf.isolation`); ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
-       which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
+       (:mod:`zoaf.isolation`); ngspice evaluates the deck's ``.meas`` cards of that analysis type after it
+       and prints their results, which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
        commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
        analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
        analyses);
@@ -27,7 +27,8 @@ its results read from what it prints. ngspice's output is captured per command a
 :func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
 reference the session is tested and benchmarked against.
 
-Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2e3})`` -> ``{'f3db': 79577.47...}``.
+Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2e3})`` gives
+``{'f3db': 79577.47...}``.
 """
 from __future__ import annotations
 
