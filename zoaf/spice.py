@@ -14,10 +14,10 @@ Per evaluation (the ngspice commands sent):
        process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
        In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
        (:mod:`zoaf.isolation`); ngspice evaluates the deck's ``.meas`` cards of that analysis type after it
-       and prints their results, which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
-       commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
-       analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
-       analyses);
+       and prints their results, which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp``
+       cards run as ``meas ac`` commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control``
+       block is replayed after the analyses, or instead of them when it runs analyses itself (``run`` then
+       stands for the netlist's analyses);
     3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
 A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
 whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg_run`` when batch mode would),
