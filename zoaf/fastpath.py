@@ -7,17 +7,20 @@ flow into device values (instance parameters, an R/C/L value, a source's ``dc``)
 those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
-* a changed ``.param`` reaches anything else (an analysis, a ``.meas``, an ``.options`` value such as a corner's
-  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, ...) — worked out once
-  from the whole deck, PDK included;
+* a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
+  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, a ``.meas`` other than a
+  ``param=`` card :mod:`zoaf.parammeas` computes, ...) — worked out once from the whole deck, PDK included;
 * a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
-without a ``reset`` the next evaluation would start from it.
-Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (a walk of small steps, a
-bin crossing). The in-repo decks that take it: ``netlists/sky130/*.cir``; the others keep ``reset`` (a transient,
-a ``dc temp`` sweep, ``.meas param=`` cards, parametrized composite subcircuits).
+without a ``reset`` the next evaluation would start from it, nor for decks with a ``param=`` card that reads a
+measure ngspice does not print in full (:mod:`zoaf.parammeas`). Parametrized subcircuits are expanded: their
+elements' values are computed in each instance's numparam scope.
+Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (sky130: a walk of small
+steps, a bin crossing) and ``tests/test_fastpath_params.py`` (``param=`` cards, nested parametrized subcircuits,
+the LNA). The in-repo decks that take it: ``netlists/sky130/*.cir`` and ``netlists/lna.cir``; the others keep
+``reset`` (a transient, a ``dc temp`` sweep, ``param=`` cards on ``find``/``max`` measures).
 """
 from __future__ import annotations
 
@@ -29,9 +32,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from . import units
+from . import parammeas, units
 from .deckparse import Deck, Subckt, assignments, read_deck
-from .spexpr import Unsupported, evaluate
+from .errors import InputError
+from .ngnumbers import device_value
+from .spexpr import Unsupported, evaluate, names
 
 __all__ = ["Plan", "plan"]
 
@@ -41,39 +46,6 @@ _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 _REBIN_NOISE = "error: no model available for"
 #: A geometry this close (relative) to a bin edge is left to ``reset``: ngspice's own comparison decides.
 _EDGE = 1e-9
-
-
-def _sub(v: float) -> float:
-    """A value as numparam writes it into an expanded line (``%.15e``) and reads it back (correctly rounded)."""
-    return float(f"{v:.15e}")
-
-
-def _read(v: float) -> float:
-    """A value as numparam writes it into a device line and ngspice's ``INPevaluate`` reads it: the digits
-    accumulated in a double one by one, times ``pow(10, exponent)`` (not always the nearest double)."""
-    text = f"{v:.15e}"
-    sign = -1.0 if text.startswith("-") else 1.0
-    digits, exponent = text.lstrip("-").split("e")
-    digits = digits.replace(".", "")
-    # The first 15 digits accumulate exactly (below 2**53); only the 16th step can round, as in C:
-    # mantis = 10 * mantis + *here - '0'.
-    mantissa = (10 * float(int(digits[:15])) + ord(digits[15])) - 48
-    return sign * mantissa * math.pow(10.0, int(exponent) - 15)
-
-
-def _spell(v: float) -> str:
-    """``v`` as an expression ngspice's ``alter`` evaluates to exactly ``v``: an integer below 2**53 divided
-    (multiplied) by powers of two. Its number parser is not correctly rounded: ``repr`` misses by an ulp
-    about one time in five, and a high-gain operating point turns that into 1e-12 differences."""
-    if v == 0:
-        return "0"
-    fraction, exponent = math.frexp(abs(v))
-    text, exponent = ("-" if v < 0 else "") + str(int(fraction * 2 ** 53)), exponent - 53
-    op = "/" if exponent < 0 else "*"
-    exponent = abs(exponent)
-    while exponent >= 30:
-        text, exponent = f"{text}{op}1073741824", exponent - 30
-    return f"{text}{op}{2 ** exponent}" if exponent else text
 
 
 @dataclass
@@ -86,6 +58,15 @@ class _Bin:
     params: dict[str, str]          # model parameters given as {expressions} of the instance's parameters
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """A parametrized subcircuit instance the device is inside (``xlg`` of ``spiral n={lg_n} ...``)."""
+
+    xpath: str                      # its instance path: xlg, xol.xb
+    sub: Subckt
+    inst: tuple[tuple[str, str], ...]   # the instance line's name={expr} (caller's scope)
+
+
 @dataclass
 class _Leaf:
     """A device whose values the plan sets: an M in a PDK subcircuit, a user-level M, or an R/C/L/V/I value."""
@@ -96,20 +77,24 @@ class _Leaf:
     device: list[tuple[str, str]] = field(default_factory=list)   # device parameters (subcircuit scope)
     bins: list[_Bin] = field(default_factory=list)
     xpath: str = ""                 # the subcircuit instance path (model copies are named <xpath>:<model>)
+    frames: tuple[_Frame, ...] = ()  # the parametrized subcircuit instances it is inside, outermost first
 
 
 @dataclass
 class _State:
     bins: dict[str, str]
-    values: dict[tuple[str, str, str], float]   # (alter|altermod, device or model, parameter) -> value
+    values: dict[tuple[str, str, str], tuple[float, str]]  # (alter|altermod, device or model, parameter) ->
+    #                                                           (value, its spelling for alter)
+    scope: dict[str, float] = field(default_factory=dict)   # the top-level .param values
 
 
 class Plan:
     """What a deck's sizings can change in place, and the values of the sizing now in ngspice."""
 
     def __init__(self, leaves: list[_Leaf], fast: set[str], dependent: list[tuple[str, str]],
-                 base: dict[str, float], scale: float) -> None:
+                 base: dict[str, float], scale: float, cards: list[parammeas.ParamMeasure]) -> None:
         self.leaves, self.fast, self.dependent, self.base, self.scale = leaves, fast, dependent, base, scale
+        self.cards = cards                      # the deck's .meas param= cards, computed per in-place sizing
         self.state: _State | None = None
         self.applied: dict[str, str] = {}
         self._declined: tuple[dict[str, str], _State] | None = None    # a state resize computed, then reset
@@ -138,49 +123,58 @@ class Plan:
         if new.bins != self.state.bins:
             self._declined = (dict(params), new)
             return False
-        for key, value in new.values.items():
-            if self.state.values.get(key) != value:
+        for key, (value, text) in new.values.items():
+            if self.state.values.get(key, (None,))[0] != value:
                 verb, where, param = key
-                target = f"@{where}[{param}]"
-                out = [s for s in send(f"{verb} {target}={_spell(value)}") if s.strip()]
+                out = [s for s in send(f"{verb} @{where}[{param}]={text}") if s.strip()]
                 if any(not s.lower().startswith(_REBIN_NOISE) for s in out):
                     self.state = None          # a mixed state: only a reset restores a known one
                     return False
         self.state, self.applied = new, dict(params)
         return True
 
+    def param_measures(self, analysis: str, measured: Mapping[str, float]) -> dict[str, float | None]:
+        """The ``param=`` cards of ``analysis`` at the sizing set in place (:func:`zoaf.parammeas.compute`):
+        ngspice's own cards keep the value of the last ``reset``."""
+        cards = [c for c in self.cards if c.analysis == analysis]
+        return parammeas.compute(cards, self.state.scope, measured) if cards and self.state else {}
+
     # -- values
     def _state(self, params: Mapping[str, str]) -> _State:
         scope = dict(self.base)
         for name, expr in self.dependent:
-            scope[name] = evaluate(params.get(name, expr), scope)
-        state = _State({}, {})
+            scope[name] = _value(params[name], scope) if name in params else evaluate(expr, scope)
+        state = _State({}, {}, scope)
+        frames: dict[str, ChainMap[str, float]] = {}
         for leaf in self.leaves:
-            self._leaf(leaf, scope, state)
+            self._leaf(leaf, self._frame_scope(leaf.frames, scope, frames), state)
         return state
 
-    def _leaf(self, leaf: _Leaf, scope: dict[str, float], state: _State) -> None:
+    def _frame_scope(self, frames: tuple[_Frame, ...], scope: dict[str, float],
+                     done: dict[str, ChainMap[str, float]]) -> Mapping[str, float]:
+        """Numparam's scope inside nested parametrized instances (each computed once per sizing)."""
+        if not frames:
+            return scope
+        inner = frames[-1]
+        if inner.xpath not in done:
+            outer = self._frame_scope(frames[:-1], scope, done)
+            done[inner.xpath] = _subckt_scope(inner.sub, {k: evaluate(v, outer) for k, v in inner.inst}, outer)
+        return done[inner.xpath]
+
+    def _leaf(self, leaf: _Leaf, scope: Mapping[str, float], state: _State) -> None:
         if leaf.sub is None:                  # the line is the device: an unbinned M, an R/C/L, a source
             for k, v in leaf.inst:
-                state.values[("alter", leaf.path, k)] = _read(evaluate(v, scope))
+                state.values[("alter", leaf.path, k)] = _device(evaluate(v, scope))
             return
         inst = {k: evaluate(v, scope) for k, v in leaf.inst}
-        local = self._subckt_scope(leaf.sub, inst)
-        dev = {k: _read(evaluate(v, local)) for k, v in leaf.device}
+        local = _subckt_scope(leaf.sub, inst, scope)
+        dev = {k: _device(evaluate(v, local)) for k, v in leaf.device}
         for k, v in dev.items():
             state.values[("alter", leaf.path, k)] = v
-        b = self._bin(leaf, dev)
+        b = self._bin(leaf, {k: v[0] for k, v in dev.items()})
         state.bins[leaf.path] = b.name
         for k, v in b.params.items():         # the copy of the card this instance uses
-            state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _read(evaluate(v, local))
-
-    def _subckt_scope(self, sub: Subckt, inst: dict[str, float]) -> ChainMap[str, float]:
-        """Numparam's scope inside one instance: globals, header defaults, body ``.param``s (the instance's
-        values override both, as in ngspice's hsa mode)."""
-        local: ChainMap[str, float] = ChainMap({}, self.base)
-        for k, v in _sub_params(sub):
-            local[k] = inst[k] if k in inst else evaluate(v, local)
-        return local
+            state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _device(evaluate(v, local))
 
     def _bin(self, leaf: _Leaf, dev: dict[str, float]) -> _Bin:
         length = dev["l"] * self.scale
@@ -216,17 +210,16 @@ class _Builder:
         if len(set(defined)) != len(defined) or any(".subckt-def" in " ".join(s.body)
                                                      for s in self.deck.subckts.values()):
             raise Unsupported("a .param defined twice, or a nested subcircuit definition")
-        if any(ln.startswith(".meas") and "param=" in ln.replace(" ", "") for ln in self.deck.lines):
-            # ngspice evaluates `.meas ... param=` through numparam: without a reset it keeps the first value
-            raise Unsupported(".meas param= needs a reset per sizing")
+        exprs = dict(self.deck.params)
+        cards = parammeas.read(self.deck.lines, exprs)      # computed in Python: what they read is not slow
         for ln in self.deck.lines:
-            self._element(ln, "", ())
+            if not parammeas.is_card(ln):
+                self._element(ln, "", (), ())
         for value in self.deck.options.values():       # `.options temp={zoaf_temp}`: read at the re-parse only
             self._slow(value)
         for c in self.commands:
             _check_command(c)
             self._slow(c)
-        exprs = dict(self.deck.params)
         dependent = self._dependent(exprs)
         slow = set(self.slow)
         for name in reversed(defined):         # a slow derived .param makes what it reads slow
@@ -242,8 +235,10 @@ class _Builder:
                     base[k] = evaluate(v, base)
                 except Unsupported:
                     pass                       # a PDK parameter nothing here reads (or the read fails later)
+        if any(n in exprs and n not in base and n not in dependent for c in cards for n in names(c.expr)):
+            raise Unsupported("a .meas param= card reads a .param not evaluated here")
         return Plan(self.leaves, fast, [(k, v) for k, v in self.deck.params if k in dependent], base,
-                    units.parse(self.deck.options.get("scale", "1")))
+                    units.parse(self.deck.options.get("scale", "1")), cards)
 
     def _dependent(self, exprs: dict[str, str]) -> set[str]:
         """The ``.param``s whose value follows a design variable (evaluated per sizing)."""
@@ -253,38 +248,41 @@ class _Builder:
                 dep.add(k)
         return dep
 
-    def _element(self, ln: str, prefix: str, stack: tuple[str, ...]) -> None:
+    def _element(self, ln: str, prefix: str, stack: tuple[str, ...], frames: tuple[_Frame, ...]) -> None:
         """Sort one line of subcircuit path ``prefix`` into leaves (values alter can set) or slow names."""
         tokens = ln.split()
         name, letter = tokens[0], tokens[0][0]
         inst = assignments(ln)
         positional = [t for t in ln.split("=")[0].split()[:-1 if inst else None] if t != "params:"]
+        if frames and tokens[0] == ".param":
+            return                             # a parametrized instance's own .param: in its scope
         if ln.startswith(".") or "'" in ln:
-            self._slow(ln)
+            self._slow(ln, frames)
         elif letter == "x":
-            self._instance(name, positional[-1], inst, prefix, stack)
+            self._instance(name, positional[-1], inst, prefix, stack, frames)
         elif letter == "m" and not any(s.startswith(f".model {positional[5]}.") for s in self.deck.lines):
-            self.leaves.append(_Leaf(_path(letter, prefix, name), inst))      # unbinned: alter needs no bin
+            self.leaves.append(_Leaf(_path(letter, prefix, name), inst, frames=frames))   # unbinned: no bin
         elif (values := _values(letter, tokens)) and ln.count("{") == len(values):
-            self.leaves.append(_Leaf(_path(letter, prefix, name), values))
+            self.leaves.append(_Leaf(_path(letter, prefix, name), values, frames=frames))
         else:
-            self._slow(ln)
+            self._slow(ln, frames)
 
     def _instance(self, name: str, subckt: str, inst: list[tuple[str, str]], prefix: str,
-                  stack: tuple[str, ...]) -> None:
+                  stack: tuple[str, ...], frames: tuple[_Frame, ...]) -> None:
         sub = self.deck.subckts.get(subckt)
         if sub is None or sub.name in stack:
             raise Unsupported(f"{name}: unknown or recursive subcircuit")
         xpath = f"{prefix}{name}"
         if _is_device(sub):
-            self._pdk_leaf(sub, inst, xpath)
-        elif inst or sub.params:
-            raise Unsupported(f"{name}: a parametrized composite subcircuit")
-        else:
-            for body in sub.body:
-                self._element(body, f"{xpath}.", stack + (sub.name,))
+            self._pdk_leaf(sub, inst, xpath, frames)
+            return
+        if inst or _sub_params(sub):           # parametrized: its elements' values follow the instance's
+            frames += (_Frame(xpath, sub, tuple(inst)),)
+        for body in sub.body:
+            self._element(body, f"{xpath}.", stack + (sub.name,), frames)
 
-    def _pdk_leaf(self, sub: Subckt, inst: list[tuple[str, str]], xpath: str) -> None:
+    def _pdk_leaf(self, sub: Subckt, inst: list[tuple[str, str]], xpath: str, frames: tuple[_Frame, ...]
+                  ) -> None:
         mline = next(b for b in sub.body if b.startswith("m"))
         positional = mline.split("=")[0].split()[:-1]
         model = positional[5]
@@ -300,11 +298,42 @@ class _Builder:
                 bins.append(_Bin(b.split()[1], *edges, per_instance))
         if not bins:
             raise Unsupported(f"{xpath}: no binned model {model} in {sub.name}")
-        self.leaves.append(_Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath))
+        self.leaves.append(_Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath,
+                                 frames))
 
-    def _slow(self, ln: str) -> None:
-        for expr in re.findall(r"\{(?!\$)[^}]*\}|'[^']*'", ln):     # every word: a superset of the names
-            self.slow |= _words(expr)
+    def _slow(self, ln: str, frames: tuple[_Frame, ...] = ()) -> None:
+        """Every word ``ln``'s expressions read is slow (a superset of the names); inside parametrized
+        instances, also everything their instance lines read, which may reach ``ln`` through their scope."""
+        read = set().union(*(_words(e) for e in re.findall(r"\{(?!\$)[^}]*\}|'[^']*'", ln)))
+        self.slow |= read
+        if read and frames:
+            self.slow |= set().union(*(_words(v) for f in frames for _, v in f.inst))
+
+
+def _subckt_scope(sub: Subckt, inst: dict[str, float], outer: Mapping[str, float]) -> ChainMap[str, float]:
+    """Numparam's scope inside one instance: the caller's, then header defaults and body ``.param``s (the
+    instance's values, passed on at full precision, override both, as in ngspice's hsa mode)."""
+    local: ChainMap[str, float] = ChainMap({}, outer)
+    for k, v in _sub_params(sub):
+        local[k] = inst[k] if k in inst else evaluate(v, local)
+    return local
+
+
+def _value(text: str, scope: Mapping[str, float]) -> float:
+    """A sizing's ``.param`` value: a number read as numparam reads it (as :mod:`zoaf.spexpr` reads one), without
+    compiling an expression per sizing (~60 us each, and they would crowd the expression cache out)."""
+    try:
+        return units.parse(text)
+    except InputError:
+        return evaluate(text, scope)
+
+
+def _device(v: float) -> tuple[float, str]:
+    """A value as the device reads it from its expanded line, and its spelling for ``alter``; Unsupported where
+    ngspice would get no number."""
+    if not math.isfinite(v):
+        raise Unsupported(f"a device value {v}")
+    return device_value(v)
 
 
 @lru_cache(maxsize=64)

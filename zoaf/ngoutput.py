@@ -9,7 +9,8 @@ from collections.abc import Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
-__all__ = ["RESULT_LINE", "batch_results", "classify", "printed_results", "split_measurements", "strip_prefix"]
+__all__ = ["RESULT_LINE", "batch_results", "classify", "missing_reason", "printed_results", "split_measurements",
+           "strip_prefix"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
@@ -111,6 +112,19 @@ def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, flo
         if m and m.group(1).lower() in wanted:
             out[m.group(1).lower()] = float(m.group(2))
     return out
+
+
+def missing_reason(lines: list[str], name: str) -> str:
+    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
+    it when that says why ("out of interval"), never a background-thread note."""
+    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
+    at = next((i for i, s in enumerate(said) if name in s.split()), None)
+    if at is None:
+        return "no result"
+    before = said[at - 1] if at > 0 else ""
+    if before and "=" not in before and not before.lower().startswith("measurements for"):
+        return f"{before} ({said[at]})"
+    return said[at]
 
 
 def strip_prefix(lines: list[str]) -> list[str]:

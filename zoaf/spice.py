@@ -1,25 +1,23 @@
 """Simulate a netlist with ngspice: in-process (:class:`SpiceSession`) or as a subprocess (:func:`run_batch`).
 
 :class:`SpiceSession` drives libngspice (through :mod:`zoaf.ngbinding`) in this process: the netlist is
-loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values
-(``alterparam`` + ``reset``), ~10-20x faster than a fresh ``ngspice -b`` for small circuits and ~500x for PDK
-decks. There is one libngspice per process: sessions share it, a new session
-removes the previous one's circuit. The library is not thread-safe: use a session from one thread, and one
-worker process per concurrent simulation.
+loaded once and every :meth:`~SpiceSession.evaluate` re-simulates it with new ``.param`` values. There is one
+libngspice per process: sessions share it, a new session removes the previous one's circuit. The library is
+not thread-safe: use a session from one thread, and one worker process per concurrent simulation.
 
 Per evaluation (the ngspice commands sent):
     1. ``alterparam name=value`` for each changed ``.param`` (repr-exact values), then ``reset``; or, where
-       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation), ``alter``/``altermod`` of
-       the device values that changed, bit for bit what ``reset`` gives;
+       :mod:`zoaf.fastpath` can (sky130 decks: ``reset`` is ~3/4 of an evaluation; small decks such as the
+       LNA), ``alter``/``altermod`` of the device values that changed, bit for bit what ``reset`` gives (the
+       deck's ``.meas param=`` cards are then computed by the plan: ngspice's keep the last reset's values);
     2. each analysis in netlist order, synchronously; with a ``timeout`` (a session in the caller's own
        process) as ``bg_<analysis>`` in ngspice's background thread, halted with ``bg_halt`` at the limit.
        In zoaf's sandboxed processes the session has no timeout: their parent kills them at the deadline
-       (:mod:`zoaf.isolation`), which saves the thread hand-off (~6.5 ms per sizing under load);
-       ngspice evaluates the deck's ``.meas`` cards of that analysis type after it and prints their results,
-       which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp`` cards run as ``meas ac``
-       commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control`` block is replayed after the
-       analyses, or instead of them when it runs analyses itself (``run`` then stands for the netlist's
-       analyses);
+       (:mod:`zoaf.isolation`); ngspice evaluates the deck's ``.meas`` cards of that analysis type after it
+       and prints their results, which are read from its output (:data:`MEAS_PRECISION` digits; ``.meas sp``
+       cards run as ``meas ac`` commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control``
+       block is replayed after the analyses, or instead of them when it runs analyses itself (``run`` then
+       stands for the netlist's analyses);
     3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
 A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
 whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg_run`` when batch mode would),
@@ -29,11 +27,8 @@ its results read from what it prints. ngspice's output is captured per command a
 :func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
 reference the session is tested and benchmarked against.
 
-Example:
-    >>> from zoaf.netlist import Netlist
-    >>> with SpiceSession(Netlist.read("tests/netlists/rc.cir")) as s:   # doctest: +SKIP
-    ...     s.evaluate({"r1": 2e3})
-    {'f3db': 79577.47...}
+Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2e3})`` gives
+``{'f3db': 79577.47...}``.
 """
 from __future__ import annotations
 
@@ -53,7 +48,7 @@ from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError
 from .netlist import Netlist
 from .ngbinding import NgSpice
 from .ngcommands import ANALYSES, block_depth_change, defined_name
-from .ngoutput import BENIGN, batch_results, classify, printed_results, split_measurements
+from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
@@ -96,19 +91,6 @@ def _forget_previous_deck(ng: NgSpice) -> None:
         ng.command(f"unset {name}")
 
 
-def _why(lines: list[str], name: str) -> str:
-    """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
-    it when that says why ("out of interval"), never a background-thread note."""
-    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
-    at = next((i for i, s in enumerate(said) if name in s.split()), None)
-    if at is None:
-        return "no result"
-    before = said[at - 1] if at > 0 else ""
-    if before and "=" not in before and not before.lower().startswith("measurements for"):
-        return f"{before} ({said[at]})"
-    return said[at]
-
-
 # ---------------------------------------------------------------------- the session
 class SpiceSession:
     """A netlist loaded into this process's libngspice, re-simulated per :meth:`evaluate`.
@@ -133,6 +115,7 @@ class SpiceSession:
         self._broken: ParseError | None = None
         self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
+        self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -248,19 +231,28 @@ class SpiceSession:
 
     def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
                   rng_seed: int | None = None) -> dict[str, float]:
-        nl = self.netlist
-        target = {**nl.params, **new}
-        if rng_seed is not None or not (self._fast and self._fast.resize(self._cmd, target)):   # fastpath hook
+        target = {**self.netlist.params, **new}
+        # fastpath hook: set the devices in place where the plan can, else alterparam + reset
+        self._in_place = rng_seed is None and bool(self._fast) and self._fast.resize(self._cmd, target)
+        if not self._in_place:
             self._reset_to(target, rng_seed)
+        try:
+            return self._simulate(wanted, deadline)
+        except _NotInPlace:                     # a .meas param= card the plan cannot compute at this sizing
+            self._cmd("destroy all")
+            self._reset_to(target)
+            self._in_place = False
+            return self._simulate(wanted, deadline)
+
+    def _simulate(self, wanted: list[str] | None, deadline: float | None) -> dict[str, float]:
+        """The analyses and the ``.control`` block on the circuit as it now is in ngspice: the results."""
+        nl = self.netlist
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
         self._missing = []
-        if nl.control_runs_analyses:
-            self._replay_control(results, where, deadline)
-        else:
-            for a in nl.analyses:
-                self._analysis(a, results, deadline)
-            self._replay_control(results, where, deadline)
+        for a in [] if nl.control_runs_analyses else nl.analyses:    # else the block runs them itself
+            self._analysis(a, results, deadline)
+        self._replay_control(results, where, deadline)
         return self._collect(results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
@@ -329,6 +321,7 @@ class SpiceSession:
                                    "\n".join(out))
         mine = [m for m in self.netlist.measures if m.analysis == kind]
         results.update(printed_results(meas, [m.name for m in mine]))
+        reasons = self._param_measures(kind, results) if self._in_place else {}
         for m in mine:
             if kind == "sp":
                 # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
@@ -338,8 +331,21 @@ class SpiceSession:
                     results[m.name] = float(np.real(value[0]))
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {_why(meas, m.name)}",
-                                      "\n".join(meas)))
+                why = reasons.get(m.name) or missing_reason(meas, m.name)
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
+
+    def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
+        """fastpath hook: the ``param=`` cards of ``kind`` at a sizing set in place, computed by the plan (ngspice's
+        own keep the value of the last ``reset``); the reason for each that gets no value."""
+        try:
+            values = self._fast.param_measures(kind, results)
+        except fastpath.Unsupported as e:
+            raise _NotInPlace(str(e)) from None
+        for name, value in values.items():
+            results.pop(name, None)
+            if value is not None:
+                results[name] = value
+        return {name: "a measure it reads gave no value" for name, value in values.items() if value is None}
 
     def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
                         ) -> None:
@@ -390,6 +396,10 @@ class SpiceSession:
             more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
             raise MeasureError(message + more, output, results)
         return _select(results, wanted)
+
+
+class _NotInPlace(Exception):
+    """A sizing set in place whose ``param=`` cards the plan cannot compute: simulate it again after a reset."""
 
 
 def _select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
