@@ -36,7 +36,7 @@ ZOAF_VARIANTS = {k: ABLATIONS[k] for k in ("zoaf", "random-only", "coordinate-on
 #: Any other named configuration of ``ABLATIONS`` runs too when ``--variants`` names it (the constraint-aware
 #: step's ablations, the step-rate candidates).
 ALL_VARIANTS = ABLATIONS
-PEERS = ("cma-warm", "random")
+PEERS = ("cma-warm", "random", "cobyqa")
 
 
 def one(netlist: str, objective: str, variant: str, seed: int, budget: int) -> dict:

@@ -216,6 +216,13 @@ class ZOAFConfig:
     no significant difference on 9 circuit objectives (smallest p 0.13, `ugbw` better), medians worse on the
     amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
 
+    least_change: bool = False
+    """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its
+    full Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's
+    models), and solve the model problem with those Hessians (SLSQP). Meant for the amplifier's power bound,
+    whose isotropic fit under-predicts the rise towards it 1.2-18x. Off (ablation ``least-change``): see
+    BENCHMARKS.md section 4 ("Least-change quadratic models")."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -337,4 +344,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no-restoration": {"restoration": False},
     "no-constraint-curvature": {"constraint_curvature": False},
     "anisotropic": {"anisotropic_curvature": True},
+    "least-change": {"least_change": True},
+    "least-change-q2": {"least_change": True, "q": 2},
+    "least-change-nms": {"least_change": True, "n_starts": 1, "n_init": 0},
 }

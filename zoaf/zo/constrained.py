@@ -49,6 +49,7 @@ class ConstrainedState:
     acceptance: Acceptance
     best: float                      # the start's best FoM: the monitor's trace (the filter's lexicographic order)
     model: LocalModel | None = None
+    hessians: np.ndarray | None = None   # (1 + m, d, d): the least-change models' Hessians, kept across refits
 
     @classmethod
     def new(cls, y: np.ndarray, fom: float, rule: Rule, weight: float, ceiling: float,
@@ -78,16 +79,23 @@ class ConstrainedState:
         self.y = np.asarray(y, float).copy()
 
     def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
-              reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None
-              ) -> np.ndarray:
+              reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None,
+              least_change: bool = False) -> np.ndarray:
         """Fit every measure's model at ``x`` from memory points (X, Y) (``split_from``: each constraint's
         curvature along its gradient and across it, ``estimators.axis_curvatures``, from these points: the
         whole memory, as the neighbourhood's d + 2 points leave the residual of a d + 1 unknown fit one degree
         of freedom, and the split then returns the isotropic value both ways); raise the penalty weight to the
-        multipliers of the constraints within ``reach`` of activity. Returns the descent gradient the probes
+        multipliers of the constraints within ``reach`` of activity. ``least_change``: quadratic models that
+        interpolate the points with the Hessians changed least since the last refit
+        (``estimators.least_change_models``), in place of the isotropic fit. Returns the descent gradient the probes
         and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
         with serial_blas():
-            G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
+            if least_change:
+                H = self.hessians if self.hessians is not None else np.zeros((len(self.y), len(x), len(x)))
+                G, self.hessians = est.least_change_models(x, self.y, X, Y, H)
+                K = np.zeros(len(self.y))
+            else:
+                G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
             c, Gc = self.y[1:], G[1:]
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
@@ -96,7 +104,8 @@ class ConstrainedState:
                 across[0], along[0] = K[0], K[0]     # the objective keeps its isotropic fit (predicted well)
                 self.model = LocalModel(value=self.y.copy(), grad=G, curv=across, axis=U, curv_axis=along)
             else:
-                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K, hess=self.hessians if least_change
+                                        else None)
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 

@@ -378,7 +378,8 @@ class ZOAF(Optimizer):
             if st.con is not None:
                 return st.con.refit(st.x, st.X[near], st.con.Y[near], w, cfg.curvature,
                                     cfg.near_active * max(st.alpha, h), cfg.penalty_factor,
-                                    (st.X, st.con.Y) if cfg.anisotropic_curvature else None)
+                                    (st.X, st.con.Y) if cfg.anisotropic_curvature else None,
+                                    cfg.least_change)
             fx, F = st.fx, st.F[near]
             if cfg.values == "rank" or (cfg.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)
