@@ -223,6 +223,11 @@ class ZOAFConfig:
     whose isotropic fit under-predicts the rise towards it 1.2-18x. Off (ablation ``least-change``): see
     BENCHMARKS.md section 4 ("Least-change quadratic models")."""
 
+    ratio_radius: bool = False
+    """Constraint-aware steps: the trust radius follows the trials' ratio of actual to predicted reduction of
+    the merit o + mu v (``schedule.ratio_alpha``), Powell's rule, instead of whether the filter accepted them.
+    Off (ablation ``ratio``): BENCHMARKS.md section 4 ("Least-change quadratic models")."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -347,4 +352,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "least-change": {"least_change": True},
     "least-change-q2": {"least_change": True, "q": 2},
     "least-change-nms": {"least_change": True, "n_starts": 1, "n_init": 0},
+    "ratio": {"ratio_radius": True},
+    "least-change-ratio": {"least_change": True, "ratio_radius": True},
+    "least-change-ratio-nms": {"least_change": True, "ratio_radius": True, "n_starts": 1, "n_init": 0},
+    "lcr-random": {"least_change": True, "ratio_radius": True, "mode": "random"},
+    "lcr-bf0.8": {"least_change": True, "ratio_radius": True, "boundary_fraction": 0.8},
+    "lcr-q2": {"least_change": True, "ratio_radius": True, "q": 2},
 }

@@ -74,6 +74,24 @@ class ConstrainedState:
         """(which points of a batch are acceptable from the iterate, the one to move to or None)."""
         return self.acceptance.choose(float(self.y[0]), self.violation, Y[:, 0], violation(Y[:, 1:]))
 
+    def ratios(self, S: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Each trial's actual merit reduction over the one its model (the model the trials came from)
+        predicted, on the acceptance rule's merit o + mu v; a step the model predicted no gain for scores 1 if
+        it gained, else 0."""
+        m = self.model
+        if m is None:
+            return np.zeros(len(S))
+        if m.hess is not None:
+            quad = np.einsum("ni,rij,nj->nr", S, m.hess, S)
+        else:
+            quad = np.sum(S * S, axis=1)[:, None] * m.curv
+        P = m.value + S @ m.grad.T + 0.5 * quad
+        here = self.acceptance.merit(np.array([self.y[0]]), np.array([self.violation]))[0]
+        actual = here - self.acceptance.merit(Y[:, 0], violation(Y[:, 1:]))
+        predicted = here - self.acceptance.merit(P[:, 0], violation(P[:, 1:]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(predicted > 0, actual / predicted, (actual > 0).astype(float))
+
     def move(self, y: np.ndarray) -> None:
         self.acceptance.leave(float(self.y[0]), self.violation)
         self.y = np.asarray(y, float).copy()
