@@ -7,7 +7,9 @@ from hypothesis import given, settings, strategies as st
 from zoaf.problem import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
 from zoaf.zo.acceptance import Acceptance, Rule, multipliers
+from zoaf.zo.constrained import ConstrainedState
 from zoaf.zo.model_step import LocalModel, StepOptions, model_steps
+from zoaf.zo.schedule import ratio_alpha
 
 D = 6
 
@@ -187,3 +189,31 @@ def test_anisotropic_curvature_caps_only_the_step_towards_the_boundary():
     assert s_iso[1] < s[1] / 3
     (s_off,) = model_steps(split, x, 0.2, 2.0, StepOptions())   # option off: the across (isotropic) curvature only
     np.testing.assert_allclose(s_off, [0.05, np.sqrt(0.2 ** 2 - 0.05 ** 2)], atol=1e-9)
+
+
+def test_full_hessians_cap_only_the_step_towards_the_boundary_and_exact_models_score_ratio_one():
+    """Least-change models carry full Hessians: the constraint c = -0.1 + s_0 + 10 s_0^2 as Hessian
+    diag(20, 0) gives the same step as its exact anisotropic split (the target c = -0.05 met exactly along
+    s_0, the rest of the radius along the boundary); a trial whose measures are what that model predicts has
+    the actual-over-predicted merit ratio 1 (Powell's radius rule then grows the radius)."""
+    x = np.array([0.5, 0.5])
+    model = LocalModel(value=np.array([0.0, -0.1]), grad=np.array([[-1.0, -1.0], [1.0, 0.0]]), curv=np.zeros(2),
+                       hess=np.array([np.zeros((2, 2)), np.diag([20.0, 0.0])]))
+    (s,) = model_steps(model, x, 0.2, 2.0, StepOptions())
+    t = (-1 + np.sqrt(1 + 40 * 0.05)) / 20
+    np.testing.assert_allclose(s, [t, np.sqrt(0.2 ** 2 - t ** 2)], atol=1e-6)
+    state = ConstrainedState.new(model.value, fom=0.0, rule=Rule.FILTER, weight=1.0, ceiling=1e-3)
+    state.model = model
+    y = model.value + model.grad @ s + 0.5 * np.array([0.0, 20.0 * s[0] ** 2])
+    np.testing.assert_allclose(state.ratios(s[None], y[None]), [1.0])
+    np.testing.assert_allclose(state.ratios(s[None], np.array([[0.1, -0.05]])), [-0.1 / (s[0] + s[1])])
+
+
+def test_ratio_radius_shrinks_only_on_a_poor_prediction():
+    """Powell's rule on the trial of best ratio: poor (<= 0.1) halves the radius whatever the filter said;
+    fair keeps at least that trial's length; good grows it to twice that length."""
+    lengths = np.array([0.1, 0.2])
+    assert ratio_alpha(0.4, lengths, np.array([0.05, -1.0]), 2.0, 0.5) == 0.2
+    assert ratio_alpha(0.1, lengths, np.array([0.5, np.nan]), 2.0, 0.5) == 0.1
+    assert ratio_alpha(0.4, lengths, np.array([0.5, 0.2]), 2.0, 0.5) == 0.2
+    assert ratio_alpha(0.1, lengths, np.array([0.2, 0.9]), 2.0, 0.5) == 0.4
