@@ -218,16 +218,16 @@ class ZOAFConfig:
     amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
 
     least_change: bool = False
-    """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its
-    full Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's
-    models: curvature learnt earlier is kept), and solve the model problem with those Hessians (SLSQP). Meant
-    for the amplifier's power bound, whose isotropic fit under-predicts the rise towards it 1.2-18x.
-    Off (ablation ``least-change``; with ``ratio_radius``: ``least-change-ratio``): BENCHMARKS.md section 4
-    ("Least-change quadratic models"): with ``ratio_radius``, significantly better on the amplifier's `ugbw`
-    (445 vs 274 MHz, p = 0.013) and better medians on `fom` and `follower`, but worse medians on the
-    amplifier's `gain` (78.8 vs 79.4 dB), the bandgap's `power` (26 vs 15 uW) and the 22-D synthetic problem
-    (35x; alone, 3x): 2d points determine a d = 22 Hessian poorly. COBYQA's `fom` (188 MHz) stays out of
-    reach (82)."""
+    """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
+    Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's models:
+    curvature learnt earlier is kept), and solve the model problem with those Hessians (SLSQP). Meant for the
+    amplifier's power bound, whose isotropic fit under-predicts the rise towards it 1.2-18x. Off (ablation
+    ``least-change``; with ``ratio_radius``: ``least-change-ratio``): BENCHMARKS.md section 4 ("Least-change
+    quadratic models"): with ``ratio_radius``, significantly better on the amplifier's `ugbw` (445 vs 274 MHz, p =
+    0.013) and the LNA's `area` (p = 0.039), better medians on `fom` and `follower`, but worse medians on the LNA's
+    `gain` (21.1 vs 21.6 dB, p = 0.072), the amplifier's `gain` (78.8 vs 79.4 dB), the bandgap's `power` (26 vs 15
+    uW) and the 22-D synthetic problem (35x; alone, 3x): 2d points determine a d = 22 Hessian poorly. COBYQA's `fom`
+    (188 MHz) stays out of reach (82)."""
 
     ratio_radius: bool = False
     """Constraint-aware steps: the trust radius follows the trials' ratio of actual to predicted reduction of
