@@ -324,7 +324,7 @@ def least_change_models(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndar
     G, Hn = np.zeros((Y.shape[1], d)), np.array(H, float, copy=True)
     for i in range(Y.shape[1]):
         rows = np.isfinite(Y[:, i]) & np.any(D != 0, axis=1) & np.isfinite(y0[i])
-        if rows.sum() == 0 or not np.isfinite(y0[i]):
+        if not rows.any():
             continue
         Di = D[rows]
         sigma = float(np.max(np.linalg.norm(Di, axis=1)))

@@ -28,13 +28,14 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog, minimize
 
 __all__ = ["Curvature", "LocalModel", "StepOptions", "convex_part", "model_steps", "project", "restoration", "shorten",
-           "targets", "trust_region_qp"]
+           "targets", "trust_region_qp", "quadratic"]
 
 #: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
@@ -77,11 +78,6 @@ class Curvature:
         """p^T H_i q for every constraint i."""
         full = (self.M @ q) @ p if self.M is not None else 0.0
         return self.K * (p @ q) + self.D * ((self.U @ p) * (self.U @ q)) + full
-
-    def times(self, s: np.ndarray) -> np.ndarray:
-        """H_i s for every constraint i, (m, d)."""
-        out = self.K[:, None] * s + (self.D * (self.U @ s))[:, None] * self.U
-        return out + self.M @ s if self.M is not None else out
 
     def take(self, use: np.ndarray) -> "Curvature":
         return Curvature(self.K[use], self.D[use], self.U[use], None if self.M is None else self.M[use])
@@ -155,7 +151,7 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
         b = b + t
     if model.hess is not None:       # least-change models: the objective's full Hessian, not a projection
         H0 = convex_part(model.hess[0]) if options.curvature else np.zeros((d, d))
-        s = trust_region_qp(g0, H0, length, c, G, H, b, -x, 1.0 - x)
+        s = trust_region_qp(quadratic(g0, H0), length, c, G, H, b, -x, 1.0 - x)
     else:
         s = project(y, length, c, G, H, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
@@ -225,26 +221,32 @@ def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curva
 
 def project_primal(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curvature, b: np.ndarray,
                    lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """``project`` with anisotropic constraint curvatures: the quadratic program min |s - y|^2 / 2."""
-    return trust_region_qp(-y, np.eye(len(y)), radius, c, G, H, b, lb, ub)
+    """``project`` with anisotropic constraint curvatures: ``trust_region_qp`` on |s - y|^2 / 2."""
+    return trust_region_qp(lambda s: (0.5 * float((s - y) @ (s - y)), s - y), radius, c, G, H, b, lb, ub)
 
 
-def trust_region_qp(g0: np.ndarray, H0: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curvature,
-                    b: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """min g0.s + s^T H0 s / 2 subject to c + G s + s^T H_i s / 2 <= b, |s| <= radius and the box, for
-    curvatures without the dual's explicit minimizer (anisotropic or full Hessians; H0 and H_i positive
-    semi-definite: a convex problem), solved in the d step coordinates by SLSQP from s = 0, which meets the box:
-    a few milliseconds at the circuits' d <= ~30."""
+def quadratic(g0: np.ndarray, H0: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """The objective's model g0.s + s^T H0 s / 2 and its gradient."""
+    def value(s: np.ndarray) -> tuple[float, np.ndarray]:
+        Hs = H0 @ s
+        return float(g0 @ s + 0.5 * s @ Hs), g0 + Hs
+    return value
+
+
+def trust_region_qp(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], radius: float, c: np.ndarray,
+                    G: np.ndarray, H: Curvature, b: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """min objective(s) subject to c + G s + s^T H_i s / 2 <= b, |s| <= radius and the box, for curvatures
+    without the dual's explicit minimizer (anisotropic or full Hessians, positive semi-definite, as is the
+    objective: a convex problem), solved in the d step coordinates by SLSQP from s = 0, which meets the box: a
+    few milliseconds at the circuits' d <= ~30."""
     def excess(s: np.ndarray) -> np.ndarray:
         return np.r_[b - c - G @ s - 0.5 * H.form(s, s), 0.5 * (radius ** 2 - s @ s)]
 
     def jacobian(s: np.ndarray) -> np.ndarray:
-        return np.vstack([-G - H.times(s), -s])
-
-    def objective(s: np.ndarray) -> tuple[float, np.ndarray]:
-        Hs = H0 @ s
-        return float(g0 @ s + 0.5 * s @ Hs), g0 + Hs
-    res = minimize(objective, np.zeros(len(g0)), jac=True, method="SLSQP", bounds=list(zip(lb, ub)),
+        J = -G - H.K[:, None] * s - (H.D * (H.U @ s))[:, None] * H.U
+        return np.vstack([J - H.M @ s if H.M is not None else J, -s])
+    d = len(lb)
+    res = minimize(objective, np.zeros(d), jac=True, method="SLSQP", bounds=list(zip(lb, ub)),
                    constraints=[{"type": "ineq", "fun": excess, "jac": jacobian}],
                    options={"ftol": 1e-14, "maxiter": 200})
     s = np.clip(res.x, lb, ub)
