@@ -366,4 +366,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "lcr-random": {"least_change": True, "ratio_radius": True, "mode": "random"},
     "lcr-bf0.8": {"least_change": True, "ratio_radius": True, "boundary_fraction": 0.8},
     "lcr-q2": {"least_change": True, "ratio_radius": True, "q": 2},
+    "least-change-memory4d": {"least_change": True, "memory": 88},
 }
