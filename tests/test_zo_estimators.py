@@ -226,3 +226,27 @@ def test_axis_curvatures_exact_for_a_quadratic_steep_along_its_gradient():
     U, along, across = est.axis_curvatures(x, np.zeros(1), X, Y[:, None], g[None, :], np.zeros(1))
     np.testing.assert_allclose([along[0], across[0]], [a, b], rtol=1e-8)
     np.testing.assert_allclose(U[0], u)
+
+
+def test_least_change_models_interpolate_keep_a_right_hessian_and_learn_a_quadratic():
+    """Powell's least-change update: every point is interpolated; a Hessian that already models the function
+    is left exactly as it is (the change is the least that interpolates: none) with the exact gradient; from a
+    zero Hessian, refits on fresh 2d + 1 points at moving iterates converge to the true Hessian."""
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((D, D))
+    Hq = B @ B.T
+    f = lambda P: np.atleast_2d(P) @ G + 0.5 * np.einsum("ni,ij,nj->n", np.atleast_2d(P), Hq, np.atleast_2d(P))
+    x = np.full(D, 0.3)
+    X = x + 0.1 * rng.standard_normal((2 * D + 1, D))
+    g, H = est.least_change_models(x, f(x), X, f(X)[:, None], Hq[None])
+    np.testing.assert_allclose(H[0], Hq, atol=1e-9)
+    np.testing.assert_allclose(g[0], G + Hq @ x, atol=1e-9)
+    H = np.zeros((1, D, D))
+    for _ in range(30):
+        x = x + 0.05 * rng.standard_normal(D)
+        X = x + 0.1 * rng.standard_normal((2 * D + 1, D))
+        g, H = est.least_change_models(x, f(x), X, f(X)[:, None], H)
+        Dx = X - x
+        np.testing.assert_allclose(f(x) + Dx @ g[0] + 0.5 * np.einsum("ni,ij,nj->n", Dx, H[0], Dx), f(X),
+                                   atol=1e-9)
+    assert np.linalg.norm(H[0] - Hq) < 0.01 * np.linalg.norm(Hq)

@@ -12,6 +12,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(basis_prior=1.0)               # coordinate phase on the plain axes (no adapted basis)
     ZOAFConfig(constraints=False)             # constrained problems: the scalar FoM only (no constraint model)
     ZOAFConfig(acceptance="penalty")          # constraint-aware moves by an exact penalty instead of the filter
+    ZOAFConfig(least_change=True, ratio_radius=True)  # COBYQA-like least-change models and radius rule
 """
 from __future__ import annotations
 
@@ -216,6 +217,24 @@ class ZOAFConfig:
     no significant difference on 9 circuit objectives (smallest p 0.13, `ugbw` better), medians worse on the
     amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
 
+    least_change: bool = False
+    """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
+    Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's models:
+    curvature learnt earlier is kept), and solve the model problem with those Hessians (SLSQP). Meant for the
+    amplifier's power bound, whose isotropic fit under-predicts the rise towards it 1.2-18x. Off (ablation
+    ``least-change``; with ``ratio_radius``: ``least-change-ratio``): BENCHMARKS.md section 4 ("Least-change
+    quadratic models"): with ``ratio_radius``, significantly better on the amplifier's `ugbw` (445 vs 274 MHz, p =
+    0.013) and the LNA's `area` (p = 0.039), better medians on `fom` and `follower`, but worse medians on the LNA's
+    `gain` (21.1 vs 21.6 dB, p = 0.072), the amplifier's `gain` (78.8 vs 79.4 dB), the bandgap's `power` (26 vs 15
+    uW) and the 22-D synthetic problem (35x; alone, 3x): 2d points determine a d = 22 Hessian poorly. COBYQA's `fom`
+    (188 MHz) stays out of reach (82)."""
+
+    ratio_radius: bool = False
+    """Constraint-aware steps: the trust radius follows the trials' ratio of actual to predicted reduction of
+    the merit o + mu v (``schedule.ratio_alpha``, Powell's rule) instead of whether the filter accepted them.
+    Off (ablation ``ratio``): alone no change on the amplifier (`fom` 57 vs 58 MHz, 10 seeds) and 13x worse on
+    the synthetic problem; it adds to ``least_change`` on the amplifier (see there)."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -337,4 +356,15 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no-restoration": {"restoration": False},
     "no-constraint-curvature": {"constraint_curvature": False},
     "anisotropic": {"anisotropic_curvature": True},
+    # COBYQA-like models and radius rule (BENCHMARKS.md section 4, "Least-change quadratic models")
+    "least-change": {"least_change": True},
+    "least-change-q2": {"least_change": True, "q": 2},
+    "least-change-nms": {"least_change": True, "n_starts": 1, "n_init": 0},
+    "ratio": {"ratio_radius": True},
+    "least-change-ratio": {"least_change": True, "ratio_radius": True},
+    "least-change-ratio-nms": {"least_change": True, "ratio_radius": True, "n_starts": 1, "n_init": 0},
+    "lcr-random": {"least_change": True, "ratio_radius": True, "mode": "random"},
+    "lcr-bf0.8": {"least_change": True, "ratio_radius": True, "boundary_fraction": 0.8},
+    "lcr-q2": {"least_change": True, "ratio_radius": True, "q": 2},
+    "least-change-memory4d": {"least_change": True, "memory": 88},
 }

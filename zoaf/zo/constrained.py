@@ -49,6 +49,7 @@ class ConstrainedState:
     acceptance: Acceptance
     best: float                      # the start's best FoM: the monitor's trace (the filter's lexicographic order)
     model: LocalModel | None = None
+    hessians: np.ndarray | None = None   # (1 + m, d, d): the least-change models' Hessians, kept across refits
 
     @classmethod
     def new(cls, y: np.ndarray, fom: float, rule: Rule, weight: float, ceiling: float,
@@ -73,21 +74,46 @@ class ConstrainedState:
         """(which points of a batch are acceptable from the iterate, the one to move to or None)."""
         return self.acceptance.choose(float(self.y[0]), self.violation, Y[:, 0], violation(Y[:, 1:]))
 
+    def ratios(self, S: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """Each trial's actual merit reduction over the one its model (the model the trials came from)
+        predicted, on the acceptance rule's merit o + mu v; a step the model predicted no gain for scores 1 if
+        it gained, else 0."""
+        m = self.model
+        if m is None:
+            return np.zeros(len(S))
+        if m.hess is not None:
+            quad = np.einsum("ni,rij,nj->nr", S, m.hess, S)
+        else:
+            quad = np.sum(S * S, axis=1)[:, None] * m.curv
+        P = m.value + S @ m.grad.T + 0.5 * quad
+        here = self.acceptance.merit(np.array([self.y[0]]), np.array([self.violation]))[0]
+        actual = here - self.acceptance.merit(Y[:, 0], violation(Y[:, 1:]))
+        predicted = here - self.acceptance.merit(P[:, 0], violation(P[:, 1:]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(predicted > 0, actual / predicted, (actual > 0).astype(float))
+
     def move(self, y: np.ndarray) -> None:
         self.acceptance.leave(float(self.y[0]), self.violation)
         self.y = np.asarray(y, float).copy()
 
     def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
-              reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None
-              ) -> np.ndarray:
+              reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None,
+              least_change: bool = False) -> np.ndarray:
         """Fit every measure's model at ``x`` from memory points (X, Y) (``split_from``: each constraint's
         curvature along its gradient and across it, ``estimators.axis_curvatures``, from these points: the
         whole memory, as the neighbourhood's d + 2 points leave the residual of a d + 1 unknown fit one degree
         of freedom, and the split then returns the isotropic value both ways); raise the penalty weight to the
-        multipliers of the constraints within ``reach`` of activity. Returns the descent gradient the probes
+        multipliers of the constraints within ``reach`` of activity. ``least_change``: quadratic models that
+        interpolate the points with the Hessians changed least since the last refit
+        (``estimators.least_change_models``), in place of the isotropic fit. Returns the descent gradient the probes
         and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
         with serial_blas():
-            G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
+            if least_change:
+                H = self.hessians if self.hessians is not None else np.zeros((len(self.y), len(x), len(x)))
+                G, self.hessians = est.least_change_models(x, self.y, X, Y, H)
+                K = np.zeros(len(self.y))
+            else:
+                G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
             c, Gc = self.y[1:], G[1:]
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)
@@ -96,7 +122,8 @@ class ConstrainedState:
                 across[0], along[0] = K[0], K[0]     # the objective keeps its isotropic fit (predicted well)
                 self.model = LocalModel(value=self.y.copy(), grad=G, curv=across, axis=U, curv_axis=along)
             else:
-                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K)
+                self.model = LocalModel(value=self.y.copy(), grad=G, curv=K, hess=self.hessians if least_change
+                                        else None)
         violated = np.isfinite(c) & (c > 0)
         return G[0] if not violated.any() else np.sum(Gc[violated], axis=0)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "frozen_mask", "adapted_basis",
-           "basis_probes", "regression_estimates"]
+           "basis_probes", "regression_estimates", "least_change_models"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -305,6 +305,38 @@ def axis_curvatures(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndarray,
         sol, *_ = np.linalg.lstsq(A, Y[rows, i] - y0[i] - D[rows] @ g, rcond=1e-10)
         U[i], along[i], across[i] = u, sol[-2], sol[-1]
     return U, along, across
+
+
+def least_change_models(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndarray, H: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Quadratic models y0 + g.D + D^T H' D / 2 (D = X - x) of every column of ``Y`` that interpolate the points,
+    with the Hessian changed least from ``H`` (r, d, d) in the Frobenius norm: Powell's update (NEWUOA, COBYQA).
+    The change is sum_j lam_j D_j D_j^T, with (lam, g) from the KKT system [[A, D], [D^T, 0]] (A_ij =
+    (D_i.D_j)^2 / 2), so curvature learnt at earlier iterates is kept where the new points say nothing about it,
+    and a few points a step refine it along the directions they span. Distances are scaled to the farthest
+    point for conditioning; the system is solved by least squares (fewer points than d + 1, or collinear ones,
+    leave it singular: the minimum-norm solution). Returns (G (r, d), H' (r, d, d))."""
+    X = np.atleast_2d(X)
+    Y = np.asarray(Y, float).reshape(len(X), -1)
+    y0 = np.asarray(y0, float).reshape(-1)
+    D = X - x
+    d = len(x)
+    G, Hn = np.zeros((Y.shape[1], d)), np.array(H, float, copy=True)
+    for i in range(Y.shape[1]):
+        rows = np.isfinite(Y[:, i]) & np.any(D != 0, axis=1) & np.isfinite(y0[i])
+        if not rows.any():
+            continue
+        Di = D[rows]
+        sigma = float(np.max(np.linalg.norm(Di, axis=1)))
+        S = Di / sigma
+        n = len(S)
+        W = np.zeros((n + d, n + d))
+        W[:n, :n], W[:n, n:], W[n:, :n] = 0.5 * (S @ S.T) ** 2, S, S.T
+        r = Y[rows, i] - y0[i] - 0.5 * np.einsum("nj,jk,nk->n", Di, H[i], Di)
+        sol, *_ = np.linalg.lstsq(W, np.r_[r, np.zeros(d)], rcond=1e-12)
+        G[i] = sol[n:] / sigma
+        Hn[i] = H[i] + (S.T * sol[:n]) @ S / sigma ** 2
+    return G, Hn
 
 
 def ranks(fx: float, F: np.ndarray) -> tuple[float, np.ndarray]:

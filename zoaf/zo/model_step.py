@@ -28,12 +28,14 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-__all__ = ["Curvature", "LocalModel", "StepOptions", "model_steps", "project", "restoration", "shorten", "targets"]
+__all__ = ["Curvature", "LocalModel", "StepOptions", "convex_part", "model_steps", "project", "restoration", "shorten",
+           "targets", "trust_region_qp", "quadratic"]
 
 #: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
@@ -59,26 +61,38 @@ class LocalModel:
     curv: np.ndarray        # (1 + m,) isotropic curvatures; with ``axis``: the curvatures across it
     axis: np.ndarray | None = None        # (1 + m, d) unit directions of anisotropic curvature, or None
     curv_axis: np.ndarray | None = None   # (1 + m,) curvatures along ``axis``
+    hess: np.ndarray | None = None        # (1 + m, d, d) full Hessians (least-change models), or None
 
 
 @dataclass(frozen=True)
 class Curvature:
-    """The modelled constraints' Hessians K_i I + D_i u_i u_i^T (D = 0 and U = 0: isotropic)."""
+    """The modelled constraints' Hessians K_i I + D_i u_i u_i^T + M_i (D = 0 and U = 0: isotropic; M: full
+    Hessians of least-change models, or None)."""
 
     K: np.ndarray           # (m,) curvature across u_i (every direction when isotropic)
     D: np.ndarray           # (m,) along-minus-across curvature
     U: np.ndarray           # (m, d) unit directions
+    M: np.ndarray | None = None   # (m, d, d)
 
     def form(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
         """p^T H_i q for every constraint i."""
-        return self.K * (p @ q) + self.D * ((self.U @ p) * (self.U @ q))
+        full = (self.M @ q) @ p if self.M is not None else 0.0
+        return self.K * (p @ q) + self.D * ((self.U @ p) * (self.U @ q)) + full
 
     def take(self, use: np.ndarray) -> "Curvature":
-        return Curvature(self.K[use], self.D[use], self.U[use])
+        return Curvature(self.K[use], self.D[use], self.U[use], None if self.M is None else self.M[use])
 
     @property
     def isotropic(self) -> bool:
-        return not np.any(self.D)
+        return not np.any(self.D) and self.M is None
+
+
+def convex_part(H: np.ndarray) -> np.ndarray:
+    """Each symmetric matrix of ``H`` (..., d, d) with its negative eigenvalues set to 0: a constraint's model
+    set stays convex (its concave part lies below the linearization: the conservative side), and the
+    objective's model problem has one minimum."""
+    w, V = np.linalg.eigh(0.5 * (H + np.swapaxes(H, -1, -2)))
+    return (V * np.maximum(w, 0.0)[..., None, :]) @ np.swapaxes(V, -1, -2)
 
 
 @dataclass(frozen=True)
@@ -135,7 +149,11 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     if np.any(c > b):                 # restoration within the box and the l-inf radius (an LP)
         restored, t = restoration(G, b - c, np.maximum(-x, -length), np.minimum(1.0 - x, length))
         b = b + t
-    s = project(y, length, c, G, H, b, -x, 1.0 - x)
+    if model.hess is not None:       # least-change models: the objective's full Hessian, not a projection
+        H0 = convex_part(model.hess[0]) if options.curvature else np.zeros((d, d))
+        s = trust_region_qp(quadratic(g0, H0), length, c, G, H, b, -x, 1.0 - x)
+    else:
+        s = project(y, length, c, G, H, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
     if restored is None:
         slack = c - b - MODEL_TOL * np.linalg.norm(G, axis=1) * grow * float(np.linalg.norm(s))
@@ -154,6 +172,8 @@ def constraint_curvature(model: LocalModel, options: StepOptions) -> Curvature:
     m, d = len(model.value) - 1, model.grad.shape[1]
     if not options.constraint_curvature:
         return Curvature(np.zeros(m), np.zeros(m), np.zeros((m, d)))
+    if model.hess is not None:
+        return Curvature(np.zeros(m), np.zeros(m), np.zeros((m, d)), convex_part(model.hess[1:]))
     K = np.maximum(model.curv[1:], 0.0)
     if not options.anisotropic_curvature or model.axis is None or model.curv_axis is None:
         return Curvature(K, np.zeros(m), np.zeros((m, d)))
@@ -201,15 +221,33 @@ def project(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curva
 
 def project_primal(y: np.ndarray, radius: float, c: np.ndarray, G: np.ndarray, H: Curvature, b: np.ndarray,
                    lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """``project`` with anisotropic constraint curvatures, solved in the d step coordinates (SLSQP from s = 0,
-    which meets the box): still a convex problem, a few milliseconds at the circuits' d <= ~30."""
+    """``project`` with anisotropic constraint curvatures: ``trust_region_qp`` on |s - y|^2 / 2."""
+    return trust_region_qp(lambda s: (0.5 * float((s - y) @ (s - y)), s - y), radius, c, G, H, b, lb, ub)
+
+
+def quadratic(g0: np.ndarray, H0: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """The objective's model g0.s + s^T H0 s / 2 and its gradient."""
+    def value(s: np.ndarray) -> tuple[float, np.ndarray]:
+        Hs = H0 @ s
+        return float(g0 @ s + 0.5 * s @ Hs), g0 + Hs
+    return value
+
+
+def trust_region_qp(objective: Callable[[np.ndarray], tuple[float, np.ndarray]], radius: float, c: np.ndarray,
+                    G: np.ndarray, H: Curvature, b: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """min objective(s) subject to c + G s + s^T H_i s / 2 <= b, |s| <= radius and the box, for curvatures
+    without the dual's explicit minimizer (anisotropic or full Hessians, positive semi-definite, as is the
+    objective: a convex problem), solved in the d step coordinates by SLSQP from s = 0, which meets the box: a
+    few milliseconds at the circuits' d <= ~30."""
     def excess(s: np.ndarray) -> np.ndarray:
         return np.r_[b - c - G @ s - 0.5 * H.form(s, s), 0.5 * (radius ** 2 - s @ s)]
 
     def jacobian(s: np.ndarray) -> np.ndarray:
-        return np.vstack([-G - H.K[:, None] * s - (H.D * (H.U @ s))[:, None] * H.U, -s])
-    res = minimize(lambda s: (0.5 * float((s - y) @ (s - y)), s - y), np.zeros(len(y)), jac=True, method="SLSQP",
-                   bounds=list(zip(lb, ub)), constraints=[{"type": "ineq", "fun": excess, "jac": jacobian}],
+        J = -G - H.K[:, None] * s - (H.D * (H.U @ s))[:, None] * H.U
+        return np.vstack([J - H.M @ s if H.M is not None else J, -s])
+    d = len(lb)
+    res = minimize(objective, np.zeros(d), jac=True, method="SLSQP", bounds=list(zip(lb, ub)),
+                   constraints=[{"type": "ineq", "fun": excess, "jac": jacobian}],
                    options={"ftol": 1e-14, "maxiter": 200})
     s = np.clip(res.x, lb, ub)
     norm = float(np.linalg.norm(s))

@@ -52,7 +52,7 @@ from .constrained import ConstrainedState
 from .coordinate import Sweep
 from .monitor import Action, Phase, StartView, WindowMonitor, decide
 from .multistart import PlannedStint, Stint, distinct_ranking, plan_stints, rung_budget, sobol_batch
-from .schedule import next_alpha, smoothing_radius, trial_lengths
+from .schedule import next_alpha, ratio_alpha, smoothing_radius, trial_lengths
 from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
 
 #: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
@@ -297,7 +297,11 @@ class ZOAF(Optimizer):
         if nt:
             improved = np.zeros(nt, bool)
             improved[: min(nt, len(F))] = accepted[:nt]
-            st.alpha = next_alpha(st.alpha, batch.lengths, improved, cfg.grow, cfg.shrink)
+            if cfg.ratio_radius and st.con is not None and len(F) >= nt:
+                rho = st.con.ratios(X[:nt] - batch.x, Y[:nt])
+                st.alpha = ratio_alpha(st.alpha, batch.lengths, rho, cfg.grow, cfg.shrink)
+            else:
+                st.alpha = next_alpha(st.alpha, batch.lengths, improved, cfg.grow, cfg.shrink)
         probes_ok = ok[nt:]
         if len(probes_ok) and not probes_ok.any():
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
@@ -378,7 +382,8 @@ class ZOAF(Optimizer):
             if st.con is not None:
                 return st.con.refit(st.x, st.X[near], st.con.Y[near], w, cfg.curvature,
                                     cfg.near_active * max(st.alpha, h), cfg.penalty_factor,
-                                    (st.X, st.con.Y) if cfg.anisotropic_curvature else None)
+                                    (st.X, st.con.Y) if cfg.anisotropic_curvature else None,
+                                    cfg.least_change)
             fx, F = st.fx, st.F[near]
             if cfg.values == "rank" or (cfg.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["trial_lengths", "next_alpha", "smoothing_radius"]
+__all__ = ["trial_lengths", "next_alpha", "ratio_alpha", "smoothing_radius"]
 
 
 def trial_lengths(alpha: float, grow: float) -> np.ndarray:
@@ -31,6 +31,20 @@ def next_alpha(alpha: float, lengths: np.ndarray, improved: np.ndarray, grow: fl
     i = int(np.flatnonzero(improved)[-1])
     a = float(lengths[i]) * (grow if i == len(lengths) - 1 else 1.0)
     return float(min(a, alpha_max))
+
+
+def ratio_alpha(alpha: float, lengths: np.ndarray, rho: np.ndarray, grow: float, shrink: float,
+                alpha_max: float = 1.0, poor: float = 0.1, good: float = 0.7) -> float:
+    """The next trust radius from the trials' ratios of actual to predicted merit reduction (Powell's rule, as
+    in NEWUOA and COBYQA), on the trial of the best ratio: poor (<= ``poor``): ``shrink`` times the radius;
+    fair: at least that trial's length; good (> ``good``): at least ``grow`` times it. A trial the filter
+    rejects but whose model was right (a small, predicted gain) no longer halves the radius."""
+    rho = np.where(np.isfinite(rho), rho, -np.inf)
+    i = int(np.argmax(rho))
+    if not rho[i] > poor:
+        return alpha * shrink
+    step = float(lengths[i]) * (grow if rho[i] > good else 1.0)
+    return float(min(max(alpha * shrink, step), alpha_max))
 
 
 def smoothing_radius(alpha: float, h_ratio: float, h_min: float, h_max: float) -> float:
