@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 #: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
 DASK_PREFETCH = 2
 #: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
-#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations, fewer as a
-#: batch ends so that every worker thread keeps work.
+#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations; a batch's pending
+#: simulations are shared evenly over the free task slots, so that a small batch is sent whole at once.
 DASK_CHUNK = 8
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
@@ -150,17 +150,20 @@ class _Window:
         # thread, else one at a time (Dask may place two tasks on a multi-threaded worker)
         self.exact_cap = max(1, workers) if threads == workers else 1
 
-    def chunk(self, pending: int) -> int:
-        """Simulations in the next Dask task: one while suspects remain, else what keeps every slot busy."""
+    def chunk(self, pending: int, in_flight: int) -> int:
+        """Simulations in the next Dask task: one while suspects remain, else the pending ones shared evenly over
+        the free slots (at most ``DASK_CHUNK``), so that a batch needs no round trip after its first tasks."""
         if self.suspects:
             return 1
-        return max(1, min(DASK_CHUNK, pending // (self.threads * DASK_PREFETCH)))
+        free = max(1, self.threads * DASK_PREFETCH - in_flight)
+        return min(DASK_CHUNK, -(-pending // free))
 
-    def room(self, meta: dict[Any, list[Task]]) -> bool:
+    def room(self, meta: dict[Any, list[Task]], queued: int) -> bool:
+        """Whether one more task may go, with ``meta`` in flight and ``queued`` about to be sent."""
         if not self.suspects:
-            return len(meta) < self.threads * DASK_PREFETCH
+            return len(meta) + queued < self.threads * DASK_PREFETCH
         # exact mode: what was sent with prefetch finishes first, then one task per thread
-        return len(meta) < self.exact_cap and all(f in self._exact for f in meta)
+        return len(meta) + queued < self.exact_cap and all(f in self._exact for f in meta)
 
     def sent(self, fut: Any) -> None:
         if self.suspects:
@@ -199,7 +202,7 @@ class DaskPool(Pool):
                                                    host="127.0.0.1", dashboard_address=None,
                                                    silence_logs=logging.ERROR)
             self._own.append(cluster)
-            self.client = distributed.Client(cluster)
+            self.client = distributed.Client(cluster, direct_to_workers=True)
             self._own.insert(0, self.client)
         elif isinstance(dask, str):
             try:
@@ -215,6 +218,7 @@ class DaskPool(Pool):
         self.client.register_plugin(plugin_cls(self.token, blob), name=self.token)
         self.n = n
         self._restarted: set[str] = set()
+        self._cluster: tuple[int, int] | None = None
 
     def close(self) -> None:
         try:
@@ -236,15 +240,22 @@ class DaskPool(Pool):
         n = len(pending)
         meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        window = _Window(self._threads(), len(self.client.nthreads()))
+        window = _Window(*self._shape())
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
-                window.resize(self._threads(), len(self.client.nthreads()))
-            while pending and window.room(meta):
-                chunk = [pending.popleft() for _ in range(min(window.chunk(len(pending)), len(pending)))]
-                fut = self.client.submit(_dask_simulate, self.token, [t.x for t in chunk], self.timeout,
-                                         pure=False, key=f"zoaf-sim-{uuid.uuid4().hex}")
+                window.resize(*self._shape(fresh=True))
+            chunks: list[list[Task]] = []
+            while pending and window.room(meta, len(chunks)):
+                k = window.chunk(len(pending), len(meta) + len(chunks))
+                chunks.append([pending.popleft() for _ in range(min(k, len(pending)))])
+            if not chunks:
+                return
+            # one graph for all: the scheduler handles one message for a batch's first tasks, not one per task
+            futs = self.client.map(_dask_simulate, [self.token] * len(chunks), [[t.x for t in c] for c in chunks],
+                                   [self.timeout] * len(chunks), pure=False,
+                                   key=[f"zoaf-sim-{uuid.uuid4().hex}" for _ in chunks])
+            for fut, chunk in zip(futs, chunks):
                 meta[fut] = chunk
                 window.sent(fut)
                 ac.add(fut)
@@ -257,7 +268,7 @@ class DaskPool(Pool):
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
                 if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
-                    window.resize(self._threads(), len(self.client.nthreads()))
+                    window.resize(*self._shape(fresh=True))
                 window.forget(fut)
                 window.suspects -= {t.tid for t in chunk if t.tid in done}
                 submit()
@@ -283,8 +294,13 @@ class DaskPool(Pool):
             lost |= self._handle((*r, addr), t, pending, done, killed)
         return lost
 
-    def _threads(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+    def _shape(self, *, fresh: bool = False) -> tuple[int, int]:
+        """The cluster's worker threads and worker processes, asked of the scheduler at the first batch and
+        after a worker was lost or replaced, not at every batch (a round trip through the scheduler each)."""
+        if fresh or self._cluster is None:
+            nthreads = self.client.nthreads()
+            self._cluster = (max(1, sum(nthreads.values())), len(nthreads))
+        return self._cluster
 
     def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""
