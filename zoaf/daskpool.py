@@ -219,6 +219,7 @@ class DaskPool(Pool):
         self.n = n
         self._restarted: set[str] = set()
         self._cluster: tuple[int, int] | None = None
+        self._finished: list[Any] = []
 
     def close(self) -> None:
         try:
@@ -241,6 +242,9 @@ class DaskPool(Pool):
         meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
         window = _Window(*self._shape())
+        # Futures are released (a message to the scheduler) only after the next tasks were sent: the client sends
+        # to the scheduler at most every 10 ms, so a release just before would hold the tasks back that long.
+        finished: list[Any] = []
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
@@ -259,11 +263,13 @@ class DaskPool(Pool):
                 meta[fut] = chunk
                 window.sent(fut)
                 ac.add(fut)
+            self._finished = finished                     # the previous batch's futures go now, after these
 
         try:
             submit()
             while len(done) < n:
                 fut, reply = next(ac)
+                finished.append(fut)
                 chunk = meta.pop(fut)
                 if fut.status == "error":                 # reply is then a (type, exception, traceback)
                     reply = fut.exception()
