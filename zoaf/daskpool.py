@@ -12,14 +12,14 @@ import queue
 import threading
 import uuid
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 
 from . import sandbox
 from .errors import InputError
 from .problem import Outcome, Problem
-from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+from .workers import OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ DASK_CONNECT_TIMEOUT = 10
 # the worker's shutdown when its nanny restarts it).
 _DASK_BLOBS: dict[str, bytes] = {}
 _DASK_PROBLEMS: dict[str, Problem] = {}
+_DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
 _DASK_LOCK = threading.Lock()
 _DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
 
@@ -76,6 +77,7 @@ def _dask_problem(token: str) -> Problem:
 
 def _dask_forget(token: str) -> None:
     _DASK_BLOBS.pop(token, None)
+    _DASK_KEYS.pop(token, None)
     p = _DASK_PROBLEMS.pop(token, None)
     if p is not None:
         try:
@@ -85,7 +87,9 @@ def _dask_forget(token: str) -> None:
 
 
 def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
-    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address."""
+    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address. Each
+    has ``timeout`` seconds, plus the load grace where it loads another affinity key's deck (as in the local
+    pool: :func:`zoaf.workers.time_limit`)."""
     from distributed import get_worker
     addr = get_worker().address
     replies: list[tuple] = []
@@ -96,7 +100,11 @@ def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
                 continue
             if _DASK_STATE["thread"] is None:
                 _DASK_STATE["thread"] = _SimThread()
-            reply = _DASK_STATE["thread"].simulate(_dask_problem(token), x, timeout)
+            problem = _dask_problem(token)
+            key = problem.affinity(x) if problem.affinity is not None else None
+            limit = time_limit(timeout, key, _DASK_KEYS.get(token))
+            _DASK_KEYS[token] = key
+            reply = _DASK_STATE["thread"].simulate(problem, x, limit)
             if reply is None or reply[-1]:
                 _DASK_STATE["poisoned"] = True
             replies.append(("timeout",) if reply is None else reply)
@@ -219,7 +227,8 @@ class DaskPool(Pool):
         self.n = n
         self._restarted: set[str] = set()
         self._cluster: tuple[int, int] | None = None
-        self._finished: list[Any] = []
+        self._held: list[Any] = []                        # the last batch's last futures (see run)
+        self._due: list[str] = []                         # addresses of workers to restart
 
     def close(self) -> None:
         try:
@@ -242,9 +251,7 @@ class DaskPool(Pool):
         meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
         window = _Window(*self._shape())
-        # Futures are released (a message to the scheduler) only after the next tasks were sent: the client sends
-        # to the scheduler at most every 10 ms, so a release just before would hold the tasks back that long.
-        finished: list[Any] = []
+        finished: list[Any] = []                          # futures whose results were recorded
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
@@ -263,25 +270,39 @@ class DaskPool(Pool):
                 meta[fut] = chunk
                 window.sent(fut)
                 ac.add(fut)
-            self._finished = finished                     # the previous batch's futures go now, after these
+            _release(self._held)                          # the previous batch's last futures, now after these
 
         try:
             submit()
             while len(done) < n:
-                fut, reply = next(ac)
-                finished.append(fut)
-                chunk = meta.pop(fut)
-                if fut.status == "error":                 # reply is then a (type, exception, traceback)
-                    reply = fut.exception()
-                if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
+                lost = False
+                for fut, reply in ac.next_batch():        # the next to finish, and any others already back
+                    finished.append(fut)
+                    lost |= self._task_done(fut, reply, meta.pop(fut), window, pending, done, KilledWorker)
+                if lost:
+                    self._restart_due(finished)
                     window.resize(*self._shape(fresh=True))
-                window.forget(fut)
-                window.suspects -= {t.tid for t in chunk if t.tid in done}
                 submit()
+                if len(done) < n:
+                    _release(finished)
         except BaseException:
             self.client.cancel(list(meta))
+            self._restart_due(finished)
             raise
+        # A release is a message to the scheduler, and the client sends at most one every 10 ms: the batch's last
+        # futures are released after the next batch's tasks are sent, so as not to hold those back.
+        self._held = finished
         return done
+
+    def _task_done(self, fut: Any, reply: Any, chunk: list[Task], window: "_Window", pending: deque[Task],
+                   done: dict[int, Outcome], killed: type) -> bool:
+        """Record a finished Dask task; True when a worker was lost or is due for a restart."""
+        if fut.status == "error":                         # reply is then a (type, exception, traceback)
+            reply = fut.exception()
+        lost = self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, killed)
+        window.forget(fut)
+        window.suspects -= {t.tid for t in chunk if t.tid in done}
+        return lost
 
     def _chunk_done(self, reply: Any, chunk: list[Task], alone: bool, window: "_Window", pending: deque[Task],
                     done: dict[int, Outcome], killed: type) -> bool:
@@ -336,12 +357,29 @@ class DaskPool(Pool):
         return False
 
     def _restart(self, addr: str) -> None:
-        """Have the nanny replace the worker at ``addr`` (once: a restarted worker gets a new address)."""
+        """Have the worker at ``addr`` restarted by its nanny (once: a restarted worker gets a new address), at
+        :meth:`_restart_due`."""
         if addr in self._restarted:
             return
         self._restarted.add(addr)
         self.stats["restarts"] += 1
+        self._due.append(addr)
+
+    def _restart_due(self, finished: list[Any]) -> None:
+        """Restart the workers due for it, after releasing the futures whose results are recorded: the scheduler
+        recomputes a wanted result lost with its worker, and a recomputed hang would take the fresh one too."""
+        _release(finished)
+        due, self._due = self._due, []
+        if not due:
+            return
         try:
-            self.client.restart_workers([addr], raise_for_error=False)
+            self.client.restart_workers(due, raise_for_error=False)
         except Exception as e:                            # pragma: no cover - e.g. a worker without nanny
-            log.warning("could not restart dask worker %s: %s", addr, e)
+            log.warning("could not restart dask workers %s: %s", due, e)
+
+
+def _release(futures: list[Any]) -> None:
+    """Tell the scheduler these results are no longer wanted (a message each), and forget them."""
+    for fut in futures:
+        fut.release()
+    futures.clear()
