@@ -191,9 +191,10 @@ class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
     ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1
-    (closed with the pool; results come straight from the workers, not through the scheduler); a scheduler address connects a new ``Client`` (closed, the cluster is not); a
-    ``distributed.Client`` is used as given (nothing closed). Workers need ``zoaf`` importable; use one
-    thread per worker (several threads share one process and so simulate one after another).
+    (closed with the pool; results come straight from the workers, not through the scheduler); a scheduler
+    address connects a new ``Client`` (closed, the cluster is not); a ``distributed.Client`` is used as given
+    (nothing closed). Workers need ``zoaf`` importable; use one thread per worker (several threads share one
+    process and so simulate one after another).
     """
 
     def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
