@@ -1,6 +1,8 @@
 """The Dask backend on a real LocalCluster (loopback): same results as the local pool, crashes, timeouts."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,19 @@ def test_dask_prefetch_a_worker_killed_mid_batch_costs_only_its_own_task():
         assert ev.stats["crashed"] == 2                     # the killer's two attempts, nobody else's
         later = ev.evaluate(pick(problem, None, 6, seed=2))   # back to prefetch: the cluster goes on
         assert [o.status for o in later] == [Status.OK] * 6
+
+
+def test_dask_hangs_on_a_single_worker_time_out_and_the_batch_ends():
+    # A hung simulation's worker is restarted. Were the finished tasks still wanted then, the scheduler would
+    # recompute them on the fresh worker, a hang among them would take that worker too, and so on for ever.
+    problem = FaultyProblem(Sphere(), hang=0.2, hang_seconds=600, salt=4)
+    hang, good = pick(problem, "hang", 2), pick(problem, None, 6)
+    t0 = time.perf_counter()
+    with Evaluator(problem, workers=1, dask="local", timeout=1.0) as ev:
+        res = ev.evaluate(np.vstack([good[:1], hang[:1], good[1:3], hang[1:], good[3:]]))
+        assert [o.status for o in res] == [Status.OK, Status.TIMEOUT, Status.OK, Status.OK, Status.TIMEOUT] + \
+            [Status.OK] * 3
+        np.testing.assert_array_equal([o.fom for o in res if o.status == Status.OK],
+                                      [sphere(problem.to_physical(x)) for x in good])
+        assert ev.stats["timeouts"] == 2 and ev.stats["crashed"] == 0
+    assert time.perf_counter() - t0 < 60

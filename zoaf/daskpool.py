@@ -12,14 +12,14 @@ import queue
 import threading
 import uuid
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 
 from . import sandbox
 from .errors import InputError
 from .problem import Outcome, Problem
-from .workers import OnDone, Pool, Task, raise_remote, simulate_caught
+from .workers import OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 #: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
 DASK_PREFETCH = 2
 #: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
-#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations, fewer as a
-#: batch ends so that every worker thread keeps work.
+#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations; a batch's pending
+#: simulations are shared evenly over the free task slots, so that a small batch is sent whole at once.
 DASK_CHUNK = 8
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
@@ -42,6 +42,7 @@ DASK_CONNECT_TIMEOUT = 10
 # the worker's shutdown when its nanny restarts it).
 _DASK_BLOBS: dict[str, bytes] = {}
 _DASK_PROBLEMS: dict[str, Problem] = {}
+_DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
 _DASK_LOCK = threading.Lock()
 _DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
 
@@ -76,6 +77,7 @@ def _dask_problem(token: str) -> Problem:
 
 def _dask_forget(token: str) -> None:
     _DASK_BLOBS.pop(token, None)
+    _DASK_KEYS.pop(token, None)
     p = _DASK_PROBLEMS.pop(token, None)
     if p is not None:
         try:
@@ -85,7 +87,9 @@ def _dask_forget(token: str) -> None:
 
 
 def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
-    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address."""
+    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address. Each
+    has ``timeout`` seconds, plus the load grace where it loads another affinity key's deck (as in the local
+    pool: :func:`zoaf.workers.time_limit`)."""
     from distributed import get_worker
     addr = get_worker().address
     replies: list[tuple] = []
@@ -96,7 +100,11 @@ def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
                 continue
             if _DASK_STATE["thread"] is None:
                 _DASK_STATE["thread"] = _SimThread()
-            reply = _DASK_STATE["thread"].simulate(_dask_problem(token), x, timeout)
+            problem = _dask_problem(token)
+            key = problem.affinity(x) if problem.affinity is not None else None
+            limit = time_limit(timeout, key, _DASK_KEYS.get(token))
+            _DASK_KEYS[token] = key
+            reply = _DASK_STATE["thread"].simulate(problem, x, limit)
             if reply is None or reply[-1]:
                 _DASK_STATE["poisoned"] = True
             replies.append(("timeout",) if reply is None else reply)
@@ -150,17 +158,20 @@ class _Window:
         # thread, else one at a time (Dask may place two tasks on a multi-threaded worker)
         self.exact_cap = max(1, workers) if threads == workers else 1
 
-    def chunk(self, pending: int) -> int:
-        """Simulations in the next Dask task: one while suspects remain, else what keeps every slot busy."""
+    def chunk(self, pending: int, in_flight: int) -> int:
+        """Simulations in the next Dask task: one while suspects remain, else the pending ones shared evenly over
+        the free slots (at most ``DASK_CHUNK``), so that a batch needs no round trip after its first tasks."""
         if self.suspects:
             return 1
-        return max(1, min(DASK_CHUNK, pending // (self.threads * DASK_PREFETCH)))
+        free = max(1, self.threads * DASK_PREFETCH - in_flight)
+        return min(DASK_CHUNK, -(-pending // free))
 
-    def room(self, meta: dict[Any, list[Task]]) -> bool:
+    def room(self, meta: dict[Any, list[Task]], queued: int) -> bool:
+        """Whether one more task may go, with ``meta`` in flight and ``queued`` about to be sent."""
         if not self.suspects:
-            return len(meta) < self.threads * DASK_PREFETCH
+            return len(meta) + queued < self.threads * DASK_PREFETCH
         # exact mode: what was sent with prefetch finishes first, then one task per thread
-        return len(meta) < self.exact_cap and all(f in self._exact for f in meta)
+        return len(meta) + queued < self.exact_cap and all(f in self._exact for f in meta)
 
     def sent(self, fut: Any) -> None:
         if self.suspects:
@@ -180,9 +191,10 @@ class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
     ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1
-    (closed with the pool); a scheduler address connects a new ``Client`` (closed, the cluster is not); a
-    ``distributed.Client`` is used as given (nothing closed). Workers need ``zoaf`` importable; use one
-    thread per worker (several threads share one process and so simulate one after another).
+    (closed with the pool; results come straight from the workers, not through the scheduler); a scheduler
+    address connects a new ``Client`` (closed, the cluster is not); a ``distributed.Client`` is used as given
+    (nothing closed). Workers need ``zoaf`` importable; use one thread per worker (several threads share one
+    process and so simulate one after another).
     """
 
     def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
@@ -199,7 +211,7 @@ class DaskPool(Pool):
                                                    host="127.0.0.1", dashboard_address=None,
                                                    silence_logs=logging.ERROR)
             self._own.append(cluster)
-            self.client = distributed.Client(cluster)
+            self.client = distributed.Client(cluster, direct_to_workers=True)
             self._own.insert(0, self.client)
         elif isinstance(dask, str):
             try:
@@ -215,6 +227,9 @@ class DaskPool(Pool):
         self.client.register_plugin(plugin_cls(self.token, blob), name=self.token)
         self.n = n
         self._restarted: set[str] = set()
+        self._cluster: tuple[int, int] | None = None
+        self._held: list[Any] = []                        # the last batch's last futures (see run)
+        self._due: list[str] = []                         # addresses of workers to restart
 
     def close(self) -> None:
         try:
@@ -236,35 +251,59 @@ class DaskPool(Pool):
         n = len(pending)
         meta: dict[Any, list[Task]] = {}
         ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        window = _Window(self._threads(), len(self.client.nthreads()))
+        window = _Window(*self._shape())
+        finished: list[Any] = []                          # futures whose results were recorded
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
-                window.resize(self._threads(), len(self.client.nthreads()))
-            while pending and window.room(meta):
-                chunk = [pending.popleft() for _ in range(min(window.chunk(len(pending)), len(pending)))]
-                fut = self.client.submit(_dask_simulate, self.token, [t.x for t in chunk], self.timeout,
-                                         pure=False, key=f"zoaf-sim-{uuid.uuid4().hex}")
+                window.resize(*self._shape(fresh=True))
+            chunks: list[list[Task]] = []
+            while pending and window.room(meta, len(chunks)):
+                k = window.chunk(len(pending), len(meta) + len(chunks))
+                chunks.append([pending.popleft() for _ in range(min(k, len(pending)))])
+            if not chunks:
+                return
+            # one graph for all: the scheduler handles one message for a batch's first tasks, not one per task
+            futs = self.client.map(_dask_simulate, [self.token] * len(chunks), [[t.x for t in c] for c in chunks],
+                                   [self.timeout] * len(chunks), pure=False,
+                                   key=[f"zoaf-sim-{uuid.uuid4().hex}" for _ in chunks])
+            for fut, chunk in zip(futs, chunks):
                 meta[fut] = chunk
                 window.sent(fut)
                 ac.add(fut)
+            _release(self._held)                          # the previous batch's last futures, now after these
 
         try:
             submit()
             while len(done) < n:
-                fut, reply = next(ac)
-                chunk = meta.pop(fut)
-                if fut.status == "error":                 # reply is then a (type, exception, traceback)
-                    reply = fut.exception()
-                if self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, KilledWorker):
-                    window.resize(self._threads(), len(self.client.nthreads()))
-                window.forget(fut)
-                window.suspects -= {t.tid for t in chunk if t.tid in done}
+                lost = False
+                for fut, reply in ac.next_batch():        # the next to finish, and any others already back
+                    finished.append(fut)
+                    lost |= self._task_done(fut, reply, meta.pop(fut), window, pending, done, KilledWorker)
+                if lost:
+                    self._restart_due(finished)
+                    window.resize(*self._shape(fresh=True))
                 submit()
+                if len(done) < n:
+                    _release(finished)
         except BaseException:
             self.client.cancel(list(meta))
+            self._restart_due(finished)
             raise
+        # A release is a message to the scheduler, and the client sends at most one every 10 ms: the batch's last
+        # futures are released after the next batch's tasks are sent, so as not to hold those back.
+        self._held = finished
         return done
+
+    def _task_done(self, fut: Any, reply: Any, chunk: list[Task], window: "_Window", pending: deque[Task],
+                   done: dict[int, Outcome], killed: type) -> bool:
+        """Record a finished Dask task; True when a worker was lost or is due for a restart."""
+        if fut.status == "error":                         # reply is then a (type, exception, traceback)
+            reply = fut.exception()
+        lost = self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, killed)
+        window.forget(fut)
+        window.suspects -= {t.tid for t in chunk if t.tid in done}
+        return lost
 
     def _chunk_done(self, reply: Any, chunk: list[Task], alone: bool, window: "_Window", pending: deque[Task],
                     done: dict[int, Outcome], killed: type) -> bool:
@@ -283,8 +322,13 @@ class DaskPool(Pool):
             lost |= self._handle((*r, addr), t, pending, done, killed)
         return lost
 
-    def _threads(self) -> int:
-        return max(1, sum(self.client.nthreads().values()))
+    def _shape(self, *, fresh: bool = False) -> tuple[int, int]:
+        """The cluster's worker threads and worker processes, asked of the scheduler at the first batch and
+        after a worker was lost or replaced, not at every batch (a round trip through the scheduler each)."""
+        if fresh or self._cluster is None:
+            nthreads = self.client.nthreads()
+            self._cluster = (max(1, sum(nthreads.values())), len(nthreads))
+        return self._cluster
 
     def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""
@@ -314,12 +358,29 @@ class DaskPool(Pool):
         return False
 
     def _restart(self, addr: str) -> None:
-        """Have the nanny replace the worker at ``addr`` (once: a restarted worker gets a new address)."""
+        """Have the worker at ``addr`` restarted by its nanny (once: a restarted worker gets a new address), at
+        :meth:`_restart_due`."""
         if addr in self._restarted:
             return
         self._restarted.add(addr)
         self.stats["restarts"] += 1
+        self._due.append(addr)
+
+    def _restart_due(self, finished: list[Any]) -> None:
+        """Restart the workers due for it, after releasing the futures whose results are recorded: the scheduler
+        recomputes a wanted result lost with its worker, and a recomputed hang would take the fresh one too."""
+        _release(finished)
+        due, self._due = self._due, []
+        if not due:
+            return
         try:
-            self.client.restart_workers([addr], raise_for_error=False)
+            self.client.restart_workers(due, raise_for_error=False)
         except Exception as e:                            # pragma: no cover - e.g. a worker without nanny
-            log.warning("could not restart dask worker %s: %s", addr, e)
+            log.warning("could not restart dask workers %s: %s", due, e)
+
+
+def _release(futures: list[Any]) -> None:
+    """Tell the scheduler these results are no longer wanted (a message each), and forget them."""
+    for fut in futures:
+        fut.release()
+    futures.clear()

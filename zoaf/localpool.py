@@ -34,7 +34,7 @@ import numpy as np
 from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .workers import LOAD_GRACE, Affinity, OnDone, Pool, Task, raise_remote, simulate_caught
+from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -220,17 +220,11 @@ class LocalPool(Pool):
             self._on_death(w, pending, done)
             return
         if not w.tasks:
-            w.deadline = time.monotonic() + self._limit(loads=t.key is not None and t.key != w.key)
+            w.deadline = time.monotonic() + time_limit(self.timeout, t.key, w.key)
         w.tasks.append(t)
         if t.key != w.key:
             self.stats["switches"] += w.key is not None
             w.key = t.key
-
-    def _limit(self, *, loads: bool) -> float:
-        """Seconds a task may take: the timeout, plus the load grace where the worker loads the deck of another
-        affinity key first (a PDK process library can take longer to load than a simulation's limit). A plain
-        problem's first simulation gets no grace, so that a hanging deck is stopped at its timeout."""
-        return self.timeout + (LOAD_GRACE if loads else 0.0)
 
     def _pick(self, w: _Proc, pending: deque[Task]) -> Task:
         """The task for free worker ``w``: the first with its key, else the first of a key no other worker
@@ -287,7 +281,7 @@ class LocalPool(Pool):
                              f"functions in an importable module, or use workers=0):\n{msg[1]}")
         elif kind in ("done", "raised"):
             t = w.tasks.popleft()
-            w.deadline = msg[2] + self._limit(loads=w.tasks[0].key is not None and w.tasks[0].key != t.key) if w.tasks else math.inf
+            w.deadline = msg[2] + time_limit(self.timeout, w.tasks[0].key, t.key) if w.tasks else math.inf
             w.nsims += 1
             restart = msg[-1]
             if kind == "raised":

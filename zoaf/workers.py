@@ -36,8 +36,9 @@ import numpy as np
 from .errors import InputError
 from .problem import Outcome, Problem, Status
 
-#: Seconds a process may take beyond a simulation's timeout where it loads a deck first (its start-up, another
-#: corner's PDK library) before it is killed.
+#: Seconds a process may take beyond a simulation's timeout where it loads a deck first: the ``workers=0`` child's
+#: deck load (:mod:`zoaf.isolation`), and in both pools a simulation whose process first loads another affinity
+#: key's deck, e.g. another corner's PDK library (:func:`time_limit`).
 LOAD_GRACE = 30.0
 
 OnDone = Callable[[int, Outcome], None]
@@ -99,6 +100,14 @@ def raise_remote(exc: BaseException | None, tb: str) -> None:
     if exc is None:
         raise RuntimeError(f"Problem.simulate raised in a worker process:\n{tb}")
     raise exc from RemoteTraceback(tb)
+
+
+def time_limit(timeout: float, key: Hashable, held: Hashable) -> float:
+    """Seconds a simulation of affinity ``key`` may take in a process whose last simulation had key ``held``
+    (None: a fresh process): the timeout, plus :data:`LOAD_GRACE` where it loads another key's deck first (a PDK
+    process library can take longer to load than a simulation's limit). A plain problem (key None) gets no
+    grace, so that a hanging deck is stopped at its timeout."""
+    return timeout + (LOAD_GRACE if key is not None and key != held else 0.0)
 
 
 #: What a simulation needs loaded in its process (``Problem.affinity``): tasks with the same key run best on a
