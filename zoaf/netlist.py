@@ -48,6 +48,10 @@ __all__ = ["Measure", "Netlist"]
 _INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
 
 
+#: The order ngspice runs a deck's analyses in (its analysis table), whatever their order in the deck.
+_RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
+
+
 @dataclass(frozen=True)
 class Measure:
     """One ``.meas`` statement: analysis type (``ac``, ``dc``, ``tran``, ``sp``), result name, its text."""
@@ -205,6 +209,7 @@ class Netlist:
         if not self.has_end:
             raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
+        self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
 
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
@@ -223,6 +228,23 @@ class Netlist:
             self._dot_outputs |= word in (".op", ".tf")
         elif word in (".print", ".plot", ".four", ".fourier"):
             self._dot_outputs = True
+
+    def _check_measured_analyses(self) -> None:
+        """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for: when it runs the dot-analyses (batch
+        mode, or a ``run`` command) it runs them all, in its analysis table's order, and only then takes the
+        ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``). zoaf measures after each
+        analysis, so it would report what the deck's own run does not."""
+        kinds = {a.split(None, 1)[0] for a in self.analyses}
+        runs_all = self.batch_runs_dot_analyses or any(c.split(None, 1)[0] == "run" for c in self.control)
+        if len(kinds) < 2 or not runs_all:
+            return
+        last = max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
+        for m in self.measures:
+            if m.analysis != last:
+                raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "
+                                f"analyses (.{', .'.join(sorted(kinds))}), then measures only the last one it "
+                                f"runs (.{last}): this card would print nothing. Run the analyses one by one in "
+                                f"a .control block (ac ..., dc ...) or keep one analysis per deck")
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):

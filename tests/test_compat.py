@@ -1,0 +1,96 @@
+"""Decks zoaf has never seen (tests/compat: mixed case, CRLF, continuations, suffixes, .lib/.include, nested
+and parametrized subcircuits, m= multipliers, B/E/G sources, .control blocks, every .meas kind): zoaf gives the
+measures ``ngspice -b`` prints, and its in-place fast path gives the ``reset`` path's, bit for bit, over several
+sizings in one session (a sizing changes a random subset of the design variables, so that in-place and reset
+sizings alternate), or zoaf refuses the deck with one line."""
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ngspice_marks import NEEDS_NGSPICE
+
+from zoaf.errors import InputError, MeasureError
+from zoaf.netlist import Netlist
+from zoaf.units import parse
+
+DECKS = Path(__file__).parent / "compat"
+REL = 1e-12                        # the digits ngspice prints (tests/test_fidelity.py says why)
+SIZINGS = 4
+
+pytestmark = NEEDS_NGSPICE
+
+from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
+
+
+def sizings(nl: Netlist, seed: int) -> list[dict[str, float]]:
+    """The defaults, then sizings that scale a random non-empty subset of the plain-number ``.param``s."""
+    rng = np.random.default_rng(seed)
+    plain = {}
+    for name, text in nl.params.items():
+        try:
+            plain[name] = parse(text)
+        except ValueError:
+            continue                          # an expression: it follows the others
+    out: list[dict[str, float]] = [{}]
+    for _ in range(SIZINGS):
+        pick = [k for k in plain if rng.random() < 0.5] or [next(iter(plain))]
+        out.append({k: plain[k] * float(rng.uniform(0.7, 1.4)) for k in pick})
+    return out
+
+
+def outcome(run, *args) -> tuple[dict[str, float], str | None]:
+    try:
+        return run(*args), None
+    except MeasureError as e:
+        return dict(e.measures), "MeasureError"
+
+
+def session_outcomes(nl: Netlist, values: list[dict[str, float]], fast: bool) -> tuple[list, int]:
+    out, in_place = [], 0
+    with SpiceSession(nl, fast=fast) as s:
+        for v in values:
+            out.append(outcome(s.evaluate, v))
+            in_place += s._in_place
+    return out, in_place
+
+
+def same(got: dict[str, float], ref: dict[str, float]) -> bool:
+    """Every result ngspice -b printed, equal to its printed digits (zoaf may also read unprinted lets)."""
+    return ref.keys() <= got.keys() and all(math.isclose(got[k], ref[k], rel_tol=REL, abs_tol=1e-15)
+                                            for k in ref)
+
+
+# ---------------------------------------------------------------------- refused: ngspice -b would differ
+SEVERAL = "* t\n.param r1=1k\nv1 in 0 dc 1 ac 1\nr1 in e {r1}\nc1 e 0 1n\n.save all\n"
+
+
+@pytest.mark.parametrize("cards, line", [
+    (".op\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n", 9),                  # .op runs last: nothing
+    (".ac dec 10 1 1g\n.dc v1 0 1 0.5\n.meas ac g find v(e) at=1k\n.meas dc d find v(e) at=1\n", 9),
+    (".dc v1 0 1 0.5\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n.control\nrun\n.endc\n", 9),
+])
+def test_meas_of_an_analysis_batch_mode_does_not_measure_is_refused(tmp_path: Path, cards: str, line: int
+                                                                   ) -> None:
+    """ngspice -b runs every dot-analysis (ac, dc, op, tran, ... in its own order) and only then takes the
+    .meas cards, on the last one's plot: a card of another analysis prints nothing. zoaf, measuring after
+    each analysis, would report what ngspice -b does not: it refuses with the card's line."""
+    path = tmp_path / "deck.cir"
+    path.write_text(SEVERAL + cards + ".end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", str(path)], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "Rows : 91" in out and not re.search(r"^g\s+=", out, re.M)    # the ac ran, its card printed nothing
+    with pytest.raises(InputError, match=rf"deck\.cir:{line}: \.meas ac g: ngspice -b"):
+        Netlist.read(path)
+
+
+def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "deck.cir"
+    path.write_text(SEVERAL + ".dc v1 0 1 0.5\n.ac dec 10 1 1g\n.meas dc d find v(e) at=1\n.end\n")
+    nl = Netlist.read(path)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({"r1": 2e3}) == run_batch(nl.with_params({"r1": 2e3})) == {"d": 1.0}
