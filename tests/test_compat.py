@@ -16,6 +16,7 @@ from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf.errors import InputError, MeasureError
 from zoaf.netlist import Netlist
+from zoaf.spec import Spec
 from zoaf.units import parse
 
 DECKS = Path(__file__).parent / "compat"
@@ -94,3 +95,51 @@ def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
     nl = Netlist.read(path)
     with SpiceSession(nl) as s:
         assert s.evaluate({"r1": 2e3}) == run_batch(nl.with_params({"r1": 2e3})) == {"d": 1.0}
+
+
+# ---------------------------------------------------------------------- the battery
+BATTERY = sorted(DECKS.glob("*.cir"))
+
+
+@pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
+def test_deck_equals_ngspice_b_and_fast_equals_reset(deck: Path) -> None:
+    """Each sizing, in one session: in place or reset, the same bits as a reset-only session; the same
+    measures (and the same missing ones) as ``ngspice -b`` on the sized deck."""
+    nl = Netlist.read(deck)
+    values = sizings(nl, seed=sum(deck.stem.encode()))
+    fast, in_place = session_outcomes(nl, values, fast=True)
+    slow, _ = session_outcomes(nl, values, fast=False)
+    assert fast == slow, [(v, f, s) for v, f, s in zip(values, fast, slow) if f != s]
+    for v, (got, err) in zip(values, fast):
+        ref, ref_err = outcome(run_batch, nl.with_params(v))
+        assert ref, f"{deck.name} {v}: ngspice -b printed no result"
+        assert err == ref_err and same(got, ref), (v, got, ref)
+
+
+def _spec(nl: Netlist) -> Spec:
+    plain = {}
+    for name, text in nl.params.items():
+        try:
+            if (v := parse(text)) > 0:
+                plain[name] = {"lo": v / 2, "hi": v * 2}
+        except ValueError:
+            continue
+    measures = {m: {"unit": ""} for m in nl.results}
+    return Spec.from_dict({"parameters": plain, "measures": measures,
+                           "objectives": {"first": {"minimize": nl.results[0]}}})
+
+
+@pytest.mark.parametrize("stem", ["mixed_case", "models_lib", "control_then_dot"])
+def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
+    """The evaluator's worker (sandboxed process, fast path and all) gives ngspice -b's measures."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.evaluate import Evaluator
+
+    path = DECKS / f"{stem}.cir"
+    problem = CircuitProblem(path, _spec(Netlist.read(path)))
+    u = np.random.default_rng(5).random((4, problem.dim))
+    with Evaluator(problem, workers=1) as ev:
+        records = ev.evaluate(u)
+    for r in records:
+        ref, _ = outcome(run_batch, problem.netlist.with_params(r.params))
+        assert same(r.outcome.measures, ref), (r.params, r.outcome, ref)
