@@ -235,7 +235,7 @@ class Netlist:
         ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``). zoaf measures after each
         analysis, so it would report what the deck's own run does not."""
         kinds = {a.split(None, 1)[0] for a in self.analyses}
-        runs_all = self.batch_runs_dot_analyses or any(c.split(None, 1)[0] == "run" for c in self.control)
+        runs_all = self.batch_runs_dot_analyses or self.control_has_run
         if len(kinds) < 2 or not runs_all:
             return
         last = max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
@@ -362,6 +362,16 @@ class Netlist:
     def control_runs_analyses(self) -> bool:
         """True when the ``.control`` block runs analyses itself (then the dot-analyses only run via ``run``)."""
         return any(c.split(None, 1)[0] in ANALYSES | {"run"} for c in self.control)
+
+    @property
+    def control_has_run(self) -> bool:
+        return any(c.split(None, 1)[0] == "run" for c in self.control)
+
+    @property
+    def dot_analyses_after_control(self) -> bool:
+        """Whether ``ngspice -b`` runs the dot-analyses after a ``.control`` block that ran analyses of its own
+        but no ``run`` (it does for a deck with ``.meas`` cards, as :attr:`batch_runs_dot_analyses` says)."""
+        return self.control_runs_analyses and not self.control_has_run and self.batch_runs_dot_analyses
 
     def check_params(self, values: Mapping[str, float]) -> dict[str, str]:
         """Lower-cased name -> exact value text; InputError for a name that is not a top-level ``.param``."""
