@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from ngspice_marks import NEEDS_NGSPICE
 
+from zoaf import fastpath
 from zoaf.errors import InputError, MeasureError
 from zoaf.netlist import Netlist
 from zoaf.spec import Spec
@@ -21,7 +22,7 @@ from zoaf.units import parse
 
 DECKS = Path(__file__).parent / "compat"
 REL = 1e-12                        # the digits ngspice prints (tests/test_fidelity.py says why)
-SIZINGS = 4
+SIZINGS = 6
 
 pytestmark = NEEDS_NGSPICE
 
@@ -29,7 +30,8 @@ from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
 
 
 def sizings(nl: Netlist, seed: int) -> list[dict[str, float]]:
-    """The defaults, then sizings that scale a random non-empty subset of the plain-number ``.param``s."""
+    """The defaults, then sizings that scale a random non-empty subset of the plain-number ``.param``s: every
+    other one only among those the fast path may set in place, so that in-place sizings follow resets."""
     rng = np.random.default_rng(seed)
     plain = {}
     for name, text in nl.params.items():
@@ -37,9 +39,12 @@ def sizings(nl: Netlist, seed: int) -> list[dict[str, float]]:
             plain[name] = parse(text)
         except ValueError:
             continue                          # an expression: it follows the others
+    plan = fastpath.plan(nl.session_deck(), nl.path.parent, nl.params, nl.analyses + nl.control)
+    in_place = [k for k in plain if plan is not None and k in plan.fast]
     out: list[dict[str, float]] = [{}]
-    for _ in range(SIZINGS):
-        pick = [k for k in plain if rng.random() < 0.5] or [next(iter(plain))]
+    for i in range(SIZINGS):
+        names = in_place if i % 2 and in_place else list(plain)
+        pick = [k for k in names if rng.random() < 0.5] or [names[0]]
         out.append({k: plain[k] * float(rng.uniform(0.7, 1.4)) for k in pick})
     return out
 
@@ -143,3 +148,30 @@ def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
     for r in records:
         ref, _ = outcome(run_batch, problem.netlist.with_params(r.params))
         assert same(r.outcome.measures, ref), (r.params, r.outcome, ref)
+
+
+# ---------------------------------------------------------------------- numbers as numparam reads them
+NUMBERS = ["10mil", "5MILS", "1a", "3fa", "2.5kohm", "1meg", "1MEGA", "1e3k", "1.5e-3u", ".5k", "7x", "4t"]
+
+
+def test_param_numbers_are_read_as_numparam_reads_them(tmp_path: Path) -> None:
+    """numparam (``.param`` values, ``{expressions}``, ``param=`` cards) knows no ``mil`` (``10mil`` is 10 milli)
+    and no ``a`` (atto): the fast path's values and the designer's sizing a run starts from must be its."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.spexpr import evaluate
+
+    lines = ["* numbers"] + [f".param p{i}={n}\nr{i} {i} 0 {{p{i}*1e20}}\nv{i} {i} 0 1"
+                             for i, n in enumerate(NUMBERS, 1)]
+    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(NUMBERS) + 1))
+    (tmp_path / "n.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=15\n{prints}\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", "n.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
+    ngspice = [float(v) / 1e20 for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
+    assert len(ngspice) == len(NUMBERS)
+    ours = [evaluate(n, {}) for n in NUMBERS]
+    assert all(math.isclose(a, b, rel_tol=1e-14) for a, b in zip(ours, ngspice)), list(zip(NUMBERS, ours, ngspice))
+    deck = DECKS / "funcs.cir"
+    problem = CircuitProblem(deck, Spec.from_dict(
+        {"parameters": {"wm": {"lo": "1m", "hi": "100m"}}, "measures": {"va": {}},
+         "objectives": {"a": {"minimize": "va"}}}))
+    assert problem.default_params()["wm"] == evaluate("10mil", {}) == 0.01

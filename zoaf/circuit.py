@@ -180,7 +180,8 @@ class CircuitProblem(Problem):
         values = {}
         for p in self.parameters:
             text = self.netlist.params[p.name]
-            values[p.name] = units.parse(text.strip("{}' "), what=f"{self.netlist.path}: .param {p.name}")
+            values[p.name] = units.parse(text.strip("{}' "), what=f"{self.netlist.path}: .param {p.name}",
+                                         numparam=True)
         return values
 
     def x0_unit(self) -> np.ndarray | None:
@@ -195,7 +196,7 @@ class CircuitProblem(Problem):
 
     def _designer_value(self, p: Parameter) -> float:
         try:
-            value = units.parse(self.netlist.params[p.name].strip("{}' "), what=p.name)
+            value = units.parse(self.netlist.params[p.name].strip("{}' "), what=p.name, numparam=True)
         except InputError:
             return float(p.to_physical(np.array(0.5)))
         return float(np.clip(value, p.lo, p.hi))

@@ -323,7 +323,7 @@ def _value(text: str, scope: Mapping[str, float]) -> float:
     """A sizing's ``.param`` value: a number read as numparam reads it (as :mod:`zoaf.spexpr` reads one), without
     compiling an expression per sizing (~60 us each, and they would crowd the expression cache out)."""
     try:
-        return units.parse(text)
+        return units.parse(text, numparam=True)
     except InputError:
         return evaluate(text, scope)
 

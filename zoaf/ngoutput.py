@@ -71,7 +71,8 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
 _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
-                        r"undefined parameter|expression err|(?:error: )?no such vector|cannot compute substitute|out of interval|insertnumber: fails|"
+                        r"undefined parameter|expression err|(?:error: )?no such vector|cannot compute substitute|out of interval|"
+                        r"insertnumber: fails|"
                         r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 

@@ -49,7 +49,7 @@ def _python(text: str) -> str:
             text = text[1:-1].strip()
     if any(c in text for c in "?:'\"[]&|!"):
         raise Unsupported(f"construct not evaluated here: {text!r}")
-    text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0))), text).replace("^", "**").lower()
+    text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0), numparam=True)), text).replace("^", "**").lower()
     return _NAME.sub(r"p_\1", text)          # parameter names may be Python keywords (sky130's "as")
 
 

@@ -20,8 +20,10 @@ _FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, 
            (1e-12, "p"), (1e-15, "f")]
 
 
-def parse(value: str | float | int, *, what: str = "value") -> float:
-    """A SPICE number as a float. ``what`` names the field in the error message."""
+def parse(value: str | float | int, *, what: str = "value", numparam: bool = False) -> float:
+    """A SPICE number as a float. ``what`` names the field in the error message. ``numparam``: as ngspice reads
+    a ``.param`` value or an ``{expression}``'s number, which knows no ``mil`` (``10mil`` is 10 milli, the
+    ``il`` a unit) and no ``a`` (``1a`` is 1): device lines and zoaf's own inputs know both."""
     if isinstance(value, bool):
         raise InputError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
@@ -34,6 +36,8 @@ def parse(value: str | float | int, *, what: str = "value") -> float:
         if m is None:
             raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)")
         mantissa, suffix, _unit = m.groups()
+        if numparam and suffix:
+            suffix = {"mil": "m", "a": ""}.get(suffix.lower(), suffix)
         # Decimal arithmetic, so that "100u" is the double nearest 1e-4 (float 100 * 1e-6 is not).
         try:
             v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()])) if suffix else float(mantissa)
