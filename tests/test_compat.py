@@ -175,3 +175,34 @@ def test_param_numbers_are_read_as_numparam_reads_them(tmp_path: Path) -> None:
         {"parameters": {"wm": {"lo": "1m", "hi": "100m"}}, "measures": {"va": {}},
          "objectives": {"a": {"minimize": "va"}}}))
     assert problem.default_params()["wm"] == evaluate("10mil", {}) == 0.01
+
+
+EXPRESSIONS = ["nint(2.5)+10", "nint(-2.5)+10", "nint(3.5)", "nint(0.49999999999999994)+1", "int(-2.7)+10",
+               "floor(-2.5)+10", "ceil(-2.5)+10", "log(100)", "ln(100)", "log10(100)", "pow(-2,3)+100",
+               "(-2)^3+100", "-2^2+100", "2^3^2", "2**3**2", "(2^3)^2", "2*-3+100", "sgn(-2)+10", "min(3,1,2)",
+               "max(1,5,2)", "max(3, min(7, 5))", "10/4/5", "2-3-4+100", "1e3/7", "atan(1)*4", "exp(1)"]
+
+
+def test_expressions_as_numparam_evaluates_them(tmp_path: Path) -> None:
+    """What spexpr computes for the fast path is numparam's value, or Unsupported (then ``reset``): numparam's
+    ``nint`` rounds half to even, ``^`` and ``**`` group to the left, ``min``/``max`` take two arguments."""
+    from zoaf.ngnumbers import device_value
+    from zoaf.spexpr import Unsupported, evaluate
+
+    lines = ["* expressions"] + [f".param p{i}={{{e}}}\nr{i} {i} 0 {{p{i}}}\nv{i} {i} 0 1"
+                                 for i, e in enumerate(EXPRESSIONS, 1)]
+    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(EXPRESSIONS) + 1))
+    (tmp_path / "e.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=16\n{prints}\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", "e.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
+    ngspice = [float(v) for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
+    assert len(ngspice) == len(EXPRESSIONS)
+    wrong = []
+    for e, ng in zip(EXPRESSIONS, ngspice):
+        try:
+            ours = device_value(evaluate("{" + e + "}", {}))[0]      # as the device reads it back
+        except Unsupported:
+            continue
+        if not math.isclose(ours, ng, rel_tol=1e-15):
+            wrong.append((e, ours, ng))
+    assert not wrong
