@@ -273,6 +273,9 @@ class _Builder:
         if sub is None or sub.name in stack:
             raise Unsupported(f"{name}: unknown or recursive subcircuit")
         xpath = f"{prefix}{name}"
+        for k, v in inst:
+            if k == "m":                       # multiplies every device inside: only a re-parse follows it
+                self._slow(f"{{{v.strip('{}')}}}", frames)
         if _is_device(sub):
             self._pdk_leaf(sub, inst, xpath, frames)
             return
