@@ -80,6 +80,7 @@ SEVERAL = "* t\n.param r1=1k\nv1 in 0 dc 1 ac 1\nr1 in e {r1}\nc1 e 0 1n\n.save 
     (".op\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n", 9),                  # .op runs last: nothing
     (".ac dec 10 1 1g\n.dc v1 0 1 0.5\n.meas ac g find v(e) at=1k\n.meas dc d find v(e) at=1\n", 9),
     (".dc v1 0 1 0.5\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n.control\nrun\n.endc\n", 9),
+    (".ac dec 10 1 1k\n.ac dec 10 1 1g\n.meas ac g when vdb(e)=-3\n", 9),      # measured on one plot only
 ])
 def test_meas_of_an_analysis_batch_mode_does_not_measure_is_refused(tmp_path: Path, cards: str, line: int
                                                                    ) -> None:

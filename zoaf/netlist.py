@@ -232,19 +232,18 @@ class Netlist:
     def _check_measured_analyses(self) -> None:
         """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for: when it runs the dot-analyses (batch
         mode, or a ``run`` command) it runs them all, in its analysis table's order, and only then takes the
-        ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``). zoaf measures after each
-        analysis, so it would report what the deck's own run does not."""
-        kinds = {a.split(None, 1)[0] for a in self.analyses}
-        runs_all = self.batch_runs_dot_analyses or self.control_has_run
-        if len(kinds) < 2 or not runs_all:
+        ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``; of two ``.ac`` lines, the
+        first). zoaf measures after each analysis, so it would report what the deck's own run does not."""
+        kinds = [a.split(None, 1)[0] for a in self.analyses]
+        if len(kinds) < 2 or not (self.batch_runs_dot_analyses or self.control_has_run):
             return
         last = max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
         for m in self.measures:
-            if m.analysis != last:
+            if m.analysis != last or kinds.count(last) > 1:
                 raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "
-                                f"analyses (.{', .'.join(sorted(kinds))}), then measures only the last one it "
-                                f"runs (.{last}): this card would print nothing. Run the analyses one by one in "
-                                f"a .control block (ac ..., dc ...) or keep one analysis per deck")
+                                f"analyses (.{', .'.join(kinds)}), then measures only the plot of the last one it "
+                                f"runs (a .{last}): this card would print nothing, or another analysis' value. Run "
+                                f"the analyses one by one in a .control block (ac ..., dc ...) or keep one per deck")
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):
