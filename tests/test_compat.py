@@ -108,7 +108,7 @@ def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks some of whose sizings the fast path sets in place (the others: a ternary, a transient, alterparam).
 IN_PLACE = {"blanks", "control_block", "control_then_dot", "funcs", "mixed_case", "models_lib", "mos_model", "subckt_m",
-            "nested_global", "noise", "sources", "sp_ctl"}
+            "nested_global", "noise", "op_noise", "sources", "sp_ctl"}
 
 
 @pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
