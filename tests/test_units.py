@@ -37,3 +37,12 @@ def test_exact_round_trips_bit_for_bit(v):
 def test_suffix_scales(v, suffix):
     text = f"{v!r}{suffix}"
     assert math.isclose(units.parse(text), v * float(units.SCALE[suffix]), rel_tol=1e-12)
+
+
+def test_numparam_reads_no_mil_and_no_atto():
+    """ngspice's numparam (``.param`` values, ``{expressions}``): ``mil`` is milli plus a unit, ``a`` a unit;
+    zoaf's own inputs and device lines keep SPICE's 25.4u and atto (checked against ngspice in test_compat)."""
+    assert parse("10mil", numparam=True) == 0.01 and parse("10mil") == 254e-6
+    assert parse("5MILS", numparam=True) == 0.005
+    assert parse("1a", numparam=True) == 1.0 and parse("1a") == 1e-18
+    assert parse("2.5k", numparam=True) == parse("2.5k") == 2500.0
