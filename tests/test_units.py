@@ -42,7 +42,7 @@ def test_suffix_scales(v, suffix):
 def test_numparam_reads_no_mil_and_no_atto():
     """ngspice's numparam (``.param`` values, ``{expressions}``): ``mil`` is milli plus a unit, ``a`` a unit;
     zoaf's own inputs and device lines keep SPICE's 25.4u and atto (checked against ngspice in test_compat)."""
-    assert parse("10mil", numparam=True) == 0.01 and parse("10mil") == 254e-6
-    assert parse("5MILS", numparam=True) == 0.005
-    assert parse("1a", numparam=True) == 1.0 and parse("1a") == 1e-18
-    assert parse("2.5k", numparam=True) == parse("2.5k") == 2500.0
+    assert units.parse("10mil", numparam=True) == 0.01 and units.parse("10mil") == 254e-6
+    assert units.parse("5MILS", numparam=True) == 0.005
+    assert units.parse("1a", numparam=True) == 1.0 and units.parse("1a") == 1e-18
+    assert units.parse("2.5k", numparam=True) == units.parse("2.5k") == 2500.0
