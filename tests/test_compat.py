@@ -108,7 +108,7 @@ def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks some of whose sizings the fast path sets in place (the others: a ternary, a transient, alterparam).
 IN_PLACE = {"blanks", "control_block", "control_then_dot", "funcs", "mixed_case", "models_lib", "mos_model",
-            "nested_global", "noise", "op_noise", "sources", "sp_ctl", "subckt_m"}
+            "nested_global", "noise", "op_noise", "sources", "sp_ctl", "subckt_m", "suffix_products"}
 
 
 @pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
@@ -212,3 +212,21 @@ def test_expressions_as_numparam_evaluates_them(tmp_path: Path) -> None:
         if not math.isclose(ours, ng, rel_tol=1e-15):
             wrong.append((e, ours, ng))
     assert not wrong
+
+
+SUFFIXED = ["100u", "4.7n", "0.1u", "3.3m", "1.1k", "2.2meg", "7p", "1.7f", "12.345u", "0.07n", "9.99g",
+            "3.3e-3u", "123456.789m", "10mil"]
+
+
+def test_suffixed_numbers_bit_for_bit_as_param_cards_print_them(tmp_path: Path) -> None:
+    """numparam scales in doubles (``4.7n`` is ``4.7 * 1e-9``, an ulp above the nearest double): a ``param=``
+    card (printed with every digit) shows it, and so would a device value built on a fixed suffixed ``.param``."""
+    from zoaf.ngnumbers import device_value
+    from zoaf.spexpr import evaluate
+
+    cards = "\n".join(f".meas ac p{i} param='{n}'" for i, n in enumerate(SUFFIXED))
+    path = tmp_path / "s.cir"
+    path.write_text(f"* s\nv1 1 0 dc 0 ac 1\nr1 1 0 1k\n.ac lin 2 1 2\n.meas ac g find v(1) at=1\n{cards}\n.end\n")
+    printed, _ = outcome(run_batch, path)                  # (the find card is not the point)
+    assert [printed[f"p{i}"] for i in range(len(SUFFIXED))] == [device_value(evaluate(f"'{n}'", {}))[0]
+                                                                for n in SUFFIXED]
