@@ -106,9 +106,9 @@ def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- the battery
 BATTERY = sorted(DECKS.glob("*.cir"))
-#: Decks some of whose sizings the fast path sets in place (the others: a ternary, a transient, alterparam).
-IN_PLACE = {"blanks", "control_block", "control_then_dot", "funcs", "mixed_case", "models_lib", "mos_model",
-            "nested_global", "noise", "op_noise", "sources", "sp_ctl", "subckt_m", "suffix_products"}
+#: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
+#: a transient, a block's own alterparam.
+RESET_ONLY = {"control_alter_subckt", "control_alterparam", "suffixes", "tran_meas"}
 
 
 @pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
@@ -120,7 +120,7 @@ def test_deck_equals_ngspice_b_and_fast_equals_reset(deck: Path) -> None:
     fast, in_place = session_outcomes(nl, values, fast=True)
     slow, _ = session_outcomes(nl, values, fast=False)
     assert fast == slow, [(v, f, s) for v, f, s in zip(values, fast, slow) if f != s]
-    assert (in_place > 1) == (deck.stem in IN_PLACE), in_place          # the defaults count as in place
+    assert (in_place > 1) == (deck.stem not in RESET_ONLY), in_place          # the defaults count as in place
     for v, (got, err) in zip(values, fast):
         ref, ref_err = outcome(run_batch, nl.with_params(v))
         assert ref, f"{deck.name} {v}: ngspice -b printed no result"
