@@ -230,3 +230,14 @@ def test_suffixed_numbers_bit_for_bit_as_param_cards_print_them(tmp_path: Path) 
     printed, _ = outcome(run_batch, path)                  # (the find card is not the point)
     assert [printed[f"p{i}"] for i in range(len(SUFFIXED))] == [device_value(evaluate(f"'{n}'", {}))[0]
                                                                 for n in SUFFIXED]
+
+
+@pytest.mark.parametrize("card", [".meas ac f3 when vdb(out)=-3", ".AC dec 10 1 1g", ".op"])
+def test_analyses_and_measures_in_an_included_file_are_refused(tmp_path: Path, card: str) -> None:
+    """ngspice -b runs and measures them; zoaf reads analyses and .meas cards from the netlist itself, so it
+    would run nothing and report no measure: one line naming the included file's line instead."""
+    (tmp_path / "bench.inc").write_text(f"* testbench\n.save all\n{card}\n")
+    (tmp_path / "top.cir").write_text("* t\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1}\nc1 out 0 1n\n"
+                                      ".include bench.inc\n.ac dec 10 1 1g\n.meas ac g find vdb(out) at=1k\n.end\n")
+    with pytest.raises(InputError, match=r"bench\.inc:3: .* in an included file"):
+        Netlist.read(tmp_path / "top.cir")
