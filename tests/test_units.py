@@ -46,3 +46,9 @@ def test_numparam_reads_no_mil_and_no_atto():
     assert units.parse("5MILS", numparam=True) == 0.005
     assert units.parse("1a", numparam=True) == 1.0 and units.parse("1a") == 1e-18
     assert units.parse("2.5k", numparam=True) == units.parse("2.5k") == 2500.0
+
+
+def test_numparam_scales_in_doubles_unless_nearest():
+    assert units.parse("4.7n", numparam=True) == 4.7 * 1e-9 != 4.7e-9
+    assert units.parse("4.7n", numparam=True, nearest=True) == 4.7e-9
+    assert units.parse("10mil", numparam=True, nearest=True) == 0.01
