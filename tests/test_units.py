@@ -37,3 +37,18 @@ def test_exact_round_trips_bit_for_bit(v):
 def test_suffix_scales(v, suffix):
     text = f"{v!r}{suffix}"
     assert math.isclose(units.parse(text), v * float(units.SCALE[suffix]), rel_tol=1e-12)
+
+
+def test_numparam_reads_no_mil_and_no_atto():
+    """ngspice's numparam (``.param`` values, ``{expressions}``): ``mil`` is milli plus a unit, ``a`` a unit;
+    zoaf's own inputs and device lines keep SPICE's 25.4u and atto (checked against ngspice in test_compat)."""
+    assert units.parse("10mil", numparam=True) == 0.01 and units.parse("10mil") == 254e-6
+    assert units.parse("5MILS", numparam=True) == 0.005
+    assert units.parse("1a", numparam=True) == 1.0 and units.parse("1a") == 1e-18
+    assert units.parse("2.5k", numparam=True) == units.parse("2.5k") == 2500.0
+
+
+def test_numparam_scales_in_doubles_unless_nearest():
+    assert units.parse("4.7n", numparam=True) == 4.7 * 1e-9 != 4.7e-9
+    assert units.parse("4.7n", numparam=True, nearest=True) == 4.7e-9
+    assert units.parse("10mil", numparam=True, nearest=True) == 0.01

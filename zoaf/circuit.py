@@ -38,6 +38,12 @@ def _placeholders(spec: Spec) -> dict[str, str]:
         raise InputError(f"{spec.path or 'spec'}: {e}") from None
 
 
+def _written(text: str, what: str) -> float:
+    """A ``.param``'s number as the designer wrote it: the value numparam means (``10mil`` is 10 milli), as the
+    nearest double (``20u`` is 2e-05, where numparam's ``20 * 1e-6`` is an ulp below)."""
+    return units.parse(text.strip("{}' "), what=what, numparam=True, nearest=True)
+
+
 class CircuitProblem(Problem):
     """Size a circuit: parameters from the spec, measures from ngspice, FoM from an objective or a callable.
 
@@ -180,7 +186,7 @@ class CircuitProblem(Problem):
         values = {}
         for p in self.parameters:
             text = self.netlist.params[p.name]
-            values[p.name] = units.parse(text.strip("{}' "), what=f"{self.netlist.path}: .param {p.name}")
+            values[p.name] = _written(text, f"{self.netlist.path}: .param {p.name}")
         return values
 
     def x0_unit(self) -> np.ndarray | None:
@@ -195,7 +201,7 @@ class CircuitProblem(Problem):
 
     def _designer_value(self, p: Parameter) -> float:
         try:
-            value = units.parse(self.netlist.params[p.name].strip("{}' "), what=p.name)
+            value = _written(self.netlist.params[p.name], p.name)
         except InputError:
             return float(p.to_physical(np.array(0.5)))
         return float(np.clip(value, p.lo, p.hi))

@@ -10,6 +10,7 @@ the page. What is refused here is what can only be an attempt to leave the simul
   code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
 * on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect;
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
+  an analysis or a ``.meas`` card (zoaf runs and measures the netlist's own only);
 * an include cycle (ngspice 39 segfaults on one).
 
 ngspice 39 redirects at any ``>``/``<`` outside quotes -- inside parentheses too (``let z = (1>0)`` writes a
@@ -119,6 +120,10 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
             why = dot_line_problem(word, word + rest)
             if why:
                 raise InputError(f"{where}: {why}")
+            if word in (".meas", ".measure") or word[1:] in ANALYSES:
+                raise InputError(f"{where}: {word} in an included file: ngspice -b runs it, but zoaf runs and "
+                                 "measures the netlist's own analyses and .meas cards only; refused (move it into "
+                                 "the netlist itself)")
         if word == ".osdi" and not allow_shell:
             raise InputError(f"{where}: .osdi loads a shared library (code); refused (allow it with allow_shell=True)")
         if word.startswith(".endl"):

@@ -115,13 +115,15 @@ def logical_lines(physical: list[str]) -> list[Line]:
 
 def texts(physical: list[str]) -> list[str]:
     """The logical lines of a file's ``physical`` lines (no title line) as lower-cased text, the blanks around
-    each physical piece removed, lines that held only a comment dropped."""
+    each physical piece removed, lines that held only a comment dropped. An ``.include``/``.lib`` line keeps
+    its file name's case (ngspice opens it as written)."""
     out = []
     for ln in logical_lines(["", *physical])[1:]:
         ends = [s - 1 for s, _, _ in ln.segments[1:]] + [len(ln.raw)]      # a piece, then " " before the next
-        text = " ".join(ln.raw[s:e].strip() for (s, _, _), e in zip(ln.segments, ends)).lower()
+        text = " ".join(ln.raw[s:e].strip() for (s, _, _), e in zip(ln.segments, ends))
+        word, _, rest = text.partition(" ")
         if text:
-            out.append(text)
+            out.append(f"{word.lower()} {rest}" if word.lower() in (".include", ".inc", ".lib") else text.lower())
     return out
 
 

@@ -8,8 +8,9 @@ those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only th
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
 * a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
-  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, a ``.meas`` other than a
-  ``param=`` card :mod:`zoaf.parammeas` computes, ...) — worked out once from the whole deck, PDK included;
+  ``temp={zoaf_temp}``, a model card outside a device subcircuit, a behavioural source, a subcircuit instance's
+  ``m=``, a ``.meas`` other than a ``param=`` card :mod:`zoaf.parammeas` computes, ...) — worked out once from
+  the whole deck, PDK included;
 * a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
@@ -273,6 +274,9 @@ class _Builder:
         if sub is None or sub.name in stack:
             raise Unsupported(f"{name}: unknown or recursive subcircuit")
         xpath = f"{prefix}{name}"
+        for k, v in inst:
+            if k == "m":                       # multiplies every device inside: only a re-parse follows it
+                self._slow(f"{{{v.strip('{}')}}}", frames)
         if _is_device(sub):
             self._pdk_leaf(sub, inst, xpath, frames)
             return
@@ -323,7 +327,7 @@ def _value(text: str, scope: Mapping[str, float]) -> float:
     """A sizing's ``.param`` value: a number read as numparam reads it (as :mod:`zoaf.spexpr` reads one), without
     compiling an expression per sizing (~60 us each, and they would crowd the expression cache out)."""
     try:
-        return units.parse(text)
+        return units.parse(text, numparam=True)
     except InputError:
         return evaluate(text, scope)
 

@@ -48,6 +48,10 @@ __all__ = ["Measure", "Netlist"]
 _INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
 
 
+#: The order ngspice runs a deck's analyses in (its analysis table), whatever their order in the deck.
+_RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
+
+
 @dataclass(frozen=True)
 class Measure:
     """One ``.meas`` statement: analysis type (``ac``, ``dc``, ``tran``, ``sp``), result name, its text."""
@@ -205,6 +209,7 @@ class Netlist:
         if not self.has_end:
             raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
+        self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
 
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
@@ -223,6 +228,22 @@ class Netlist:
             self._dot_outputs |= word in (".op", ".tf")
         elif word in (".print", ".plot", ".four", ".fourier"):
             self._dot_outputs = True
+
+    def _check_measured_analyses(self) -> None:
+        """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for: when it runs the dot-analyses (batch
+        mode, or a ``run`` command) it runs them all, in its analysis table's order, and only then takes the
+        ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``; of two ``.ac`` lines, the
+        first). zoaf measures after each analysis, so it would report what the deck's own run does not."""
+        kinds = [a.split(None, 1)[0] for a in self.analyses]
+        if len(kinds) < 2 or not (self.batch_runs_dot_analyses or self.control_has_run):
+            return
+        last = max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
+        for m in self.measures:
+            if m.analysis != last or kinds.count(last) > 1:
+                raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "
+                                f"analyses (.{', .'.join(kinds)}), then measures only the plot of the last one it "
+                                f"runs (a .{last}): this card would print nothing, or another analysis' value. Run "
+                                f"the analyses one by one in a .control block (ac ..., dc ...) or keep one per deck")
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):
@@ -340,6 +361,16 @@ class Netlist:
     def control_runs_analyses(self) -> bool:
         """True when the ``.control`` block runs analyses itself (then the dot-analyses only run via ``run``)."""
         return any(c.split(None, 1)[0] in ANALYSES | {"run"} for c in self.control)
+
+    @property
+    def control_has_run(self) -> bool:
+        return any(c.split(None, 1)[0] == "run" for c in self.control)
+
+    @property
+    def dot_analyses_after_control(self) -> bool:
+        """Whether ``ngspice -b`` runs the dot-analyses after a ``.control`` block that ran analyses of its own
+        but no ``run`` (it does for a deck with ``.meas`` cards, as :attr:`batch_runs_dot_analyses` says)."""
+        return self.control_runs_analyses and not self.control_has_run and self.batch_runs_dot_analyses
 
     def check_params(self, values: Mapping[str, float]) -> dict[str, str]:
         """Lower-cased name -> exact value text; InputError for a name that is not a top-level ``.param``."""

@@ -25,10 +25,16 @@ class Unsupported(ValueError):
 
 
 def _nint(x: float) -> float:
-    return float(math.floor(x + 0.5)) if x >= 0 else -float(math.floor(-x + 0.5))
+    """numparam's ``nint``: to the nearest integer, halves to even (``nint(2.5)`` is 2), as C's ``rint``."""
+    return float(round(x))
 
 
-_FUNCTIONS = {"max": max, "min": min, "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "ln": math.log,
+def _two(f):
+    """``min``/``max`` of numparam take two arguments (a third is not an error there, and not what Python does)."""
+    return lambda a, b: f(a, b)
+
+
+_FUNCTIONS = {"max": _two(max), "min": _two(min), "abs": abs, "sqrt": math.sqrt, "exp": math.exp, "ln": math.log,
               "log": math.log, "log10": math.log10, "floor": math.floor, "ceil": math.ceil, "nint": _nint,
               "int": math.trunc, "pow": math.pow, "sin": math.sin, "cos": math.cos, "tan": math.tan,
               "atan": math.atan, "sgn": lambda x: float((x > 0) - (x < 0)),
@@ -49,7 +55,7 @@ def _python(text: str) -> str:
             text = text[1:-1].strip()
     if any(c in text for c in "?:'\"[]&|!"):
         raise Unsupported(f"construct not evaluated here: {text!r}")
-    text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0))), text).replace("^", "**").lower()
+    text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0), numparam=True)), text).replace("^", "**").lower()
     return _NAME.sub(r"p_\1", text)          # parameter names may be Python keywords (sky130's "as")
 
 
@@ -70,6 +76,9 @@ def _tree(text: str) -> ast.Expression:
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
             raise Unsupported(f"{text!r}: {type(node).__name__} not evaluated here")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.BinOp) \
+                and isinstance(node.right.op, ast.Pow):
+            raise Unsupported(f"{text!r}: a ^ b ^ c groups to the left in numparam, to the right here")
         if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name)
                                            or node.func.id not in _FUNCTIONS and node.func.id not in _RANDOM):
             raise Unsupported(f"{text!r}: unknown function")

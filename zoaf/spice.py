@@ -116,6 +116,7 @@ class SpiceSession:
         self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
+        self._reload = False                    # the .control block edited the deck beyond what a reset restores
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -225,6 +226,9 @@ class SpiceSession:
         finally:
             if self._loaded:
                 self._cmd("destroy all")
+            if self._reload:
+                self._reload = False
+                self.close()                    # the next evaluation loads the deck afresh
             if self.evaluations % _HISTORY_EVERY == 0:
                 self._cmd("unset history")
                 self._cmd(f"set history={_HISTORY_EVERY}")
@@ -253,6 +257,8 @@ class SpiceSession:
         for a in [] if nl.control_runs_analyses else nl.analyses:    # else the block runs them itself
             self._analysis(a, results, deadline)
         self._replay_control(results, where, deadline)
+        for a in nl.analyses if nl.dot_analyses_after_control else []:    # as ngspice -b does after the block
+            self._analysis(a, results, deadline)
         return self._collect(results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
@@ -361,6 +367,8 @@ class SpiceSession:
                 self._analysis(c, results, deadline)
                 continue
             out = self._cmd(c)
+            if word == "alterparam":
+                self._altered_by_block(c)
             err = classify(out, context=c, default=SimulationError)
             if isinstance(err, MeasureError):
                 self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
@@ -376,6 +384,16 @@ class SpiceSession:
                 pending = []
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
                 raise Timeout(f"{c}: evaluation ran past the {self.timeout:g} s limit")
+
+    def _altered_by_block(self, command: str) -> None:
+        """The block's own ``alterparam`` edited ngspice's stored deck, which the next sizing starts from (a
+        ``reset`` keeps it): that name is re-sent at the next sizing; ``alterparam <subckt> name=...`` edits a
+        subcircuit's default, which only a fresh load of the deck restores."""
+        words = command.replace("=", " = ").split()
+        if len(words) > 2 and words[2] == "=":
+            self._current.pop(words[1].lower(), None)
+        else:
+            self._reload = True
 
     def _collect(self, results: dict[str, float], where: dict[str, str], wanted: list[str] | None
                  ) -> dict[str, float]:

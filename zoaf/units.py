@@ -20,8 +20,13 @@ _FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, 
            (1e-12, "p"), (1e-15, "f")]
 
 
-def parse(value: str | float | int, *, what: str = "value") -> float:
-    """A SPICE number as a float. ``what`` names the field in the error message."""
+def parse(value: str | float | int, *, what: str = "value", numparam: bool = False, nearest: bool = False
+          ) -> float:
+    """A SPICE number as a float. ``what`` names the field in the error message. ``numparam``: as ngspice reads
+    a ``.param`` value or an ``{expression}``'s number, which knows no ``mil`` (``10mil`` is 10 milli, the
+    ``il`` a unit) and no ``a`` (``1a`` is 1), and scales in doubles (``4.7n`` is ``4.7 * 1e-9``, an ulp above
+    the nearest double; with ``nearest`` the nearest double instead, as the designer means it): device lines
+    and zoaf's own inputs know both suffixes and get the nearest double."""
     if isinstance(value, bool):
         raise InputError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
@@ -34,9 +39,13 @@ def parse(value: str | float | int, *, what: str = "value") -> float:
         if m is None:
             raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)")
         mantissa, suffix, _unit = m.groups()
-        # Decimal arithmetic, so that "100u" is the double nearest 1e-4 (float 100 * 1e-6 is not).
+        if numparam and suffix:
+            suffix = {"mil": "m", "a": ""}.get(suffix.lower(), suffix)
         try:
-            v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()])) if suffix else float(mantissa)
+            if numparam and not nearest or not suffix:     # numparam multiplies in doubles: 4.7n is 4.7 * 1e-9
+                v = float(mantissa) * float(SCALE[suffix.lower()]) if suffix else float(mantissa)
+            else:                            # Decimal: "100u" is the double nearest 1e-4 (100 * 1e-6 is not)
+                v = float(Decimal(mantissa) * Decimal(SCALE[suffix.lower()]))
         except ArithmeticError:   # an exponent beyond Decimal's range (1e999999999u): overflows or is 0
             v = float(mantissa) * float(SCALE[suffix.lower()])
     if not math.isfinite(v):

@@ -155,7 +155,7 @@ def process_params(lib: Path, section: str, where: str) -> dict[str, float]:
             current = None
         elif current == section and (p := _PARAM_LINE.match(line)):
             for name, value in _ASSIGN.findall(p.group(1).split("$")[0]):
-                params[name.lower()] = units.parse(value, what=f"{lib}:{n}: .param {name}")
+                params[name.lower()] = units.parse(value, what=f"{lib}:{n}: .param {name}", numparam=True)
     if section not in found:
         raise InputError(f"{where}: process {section!r}: no '.lib {section}' section in {lib}; "
                          f"it has {', '.join(sorted(found)) or 'none'}")

@@ -1,0 +1,243 @@
+"""Decks zoaf has never seen (tests/compat: mixed case, CRLF, continuations, suffixes, .lib/.include, nested
+and parametrized subcircuits, m= multipliers, B/E/G sources, .control blocks, every .meas kind): zoaf gives the
+measures ``ngspice -b`` prints, and its in-place fast path gives the ``reset`` path's, bit for bit, over several
+sizings in one session (a sizing changes a random subset of the design variables, so that in-place and reset
+sizings alternate), or zoaf refuses the deck with one line."""
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ngspice_marks import NEEDS_NGSPICE
+
+from zoaf import fastpath
+from zoaf.errors import InputError, MeasureError
+from zoaf.netlist import Netlist
+from zoaf.spec import Spec
+from zoaf.units import parse
+
+DECKS = Path(__file__).parent / "compat"
+REL = 1e-12                        # the digits ngspice prints (tests/test_fidelity.py says why)
+SIZINGS = 6
+
+pytestmark = NEEDS_NGSPICE
+
+from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
+
+
+def sizings(nl: Netlist, seed: int) -> list[dict[str, float]]:
+    """The defaults, then sizings that each re-scale a random non-empty subset of the plain-number ``.param``s of
+    the one before: every other one only among those the fast path may set in place, so that in-place sizings
+    follow resets."""
+    rng = np.random.default_rng(seed)
+    plain = {}
+    for name, text in nl.params.items():
+        try:
+            plain[name] = parse(text, numparam=True)
+        except ValueError:
+            continue                          # an expression: it follows the others
+    plan = fastpath.plan(nl.session_deck(), nl.path.parent, nl.params, nl.analyses + nl.control)
+    in_place = [k for k in plain if plan is not None and k in plan.fast]
+    out: list[dict[str, float]] = [{}]
+    for i in range(SIZINGS):
+        names = in_place if i % 2 and in_place else list(plain)
+        pick = [k for k in names if rng.random() < 0.5] or [names[0]]
+        out.append({**out[-1], **{k: plain[k] * float(rng.uniform(0.7, 1.4)) for k in pick}})
+    return out
+
+
+def outcome(run, *args) -> tuple[dict[str, float], str | None]:
+    try:
+        return run(*args), None
+    except MeasureError as e:
+        return dict(e.measures), "MeasureError"
+
+
+def session_outcomes(nl: Netlist, values: list[dict[str, float]], fast: bool) -> tuple[list, int]:
+    out, in_place = [], 0
+    with SpiceSession(nl, fast=fast) as s:
+        for v in values:
+            out.append(outcome(s.evaluate, v))
+            in_place += s._in_place
+    return out, in_place
+
+
+def same(got: dict[str, float], ref: dict[str, float]) -> bool:
+    """Every result ngspice -b printed, equal to its printed digits (zoaf may also read unprinted lets)."""
+    return ref.keys() <= got.keys() and all(math.isclose(got[k], ref[k], rel_tol=REL, abs_tol=1e-15)
+                                            for k in ref)
+
+
+# ---------------------------------------------------------------------- refused: ngspice -b would differ
+SEVERAL = "* t\n.param r1=1k\nv1 in 0 dc 1 ac 1\nr1 in e {r1}\nc1 e 0 1n\n.save all\n"
+
+
+@pytest.mark.parametrize("cards, line", [
+    (".op\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n", 9),                  # .op runs last: nothing
+    (".ac dec 10 1 1g\n.dc v1 0 1 0.5\n.meas ac g find v(e) at=1k\n.meas dc d find v(e) at=1\n", 9),
+    (".dc v1 0 1 0.5\n.ac dec 10 1 1g\n.meas ac g find v(e) at=1k\n.control\nrun\n.endc\n", 9),
+    (".ac dec 10 1 1k\n.ac dec 10 1 1g\n.meas ac g when vdb(e)=-3\n", 9),      # measured on one plot only
+])
+def test_meas_of_an_analysis_batch_mode_does_not_measure_is_refused(tmp_path: Path, cards: str, line: int
+                                                                   ) -> None:
+    """ngspice -b runs every dot-analysis (ac, dc, op, tran, ... in its own order) and only then takes the
+    .meas cards, on the last one's plot: a card of another analysis prints nothing. zoaf, measuring after
+    each analysis, would report what ngspice -b does not: it refuses with the card's line."""
+    path = tmp_path / "deck.cir"
+    path.write_text(SEVERAL + cards + ".end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", str(path)], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "Rows : 91" in out and not re.search(r"^g\s+=", out, re.M)    # the ac ran, its card printed nothing
+    with pytest.raises(InputError, match=rf"deck\.cir:{line}: \.meas ac g: ngspice -b"):
+        Netlist.read(path)
+
+
+def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "deck.cir"
+    path.write_text(SEVERAL + ".dc v1 0 1 0.5\n.ac dec 10 1 1g\n.meas dc d find v(e) at=1\n.end\n")
+    nl = Netlist.read(path)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({"r1": 2e3}) == run_batch(nl.with_params({"r1": 2e3})) == {"d": 1.0}
+
+
+# ---------------------------------------------------------------------- the battery
+BATTERY = sorted(DECKS.glob("*.cir"))
+#: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
+#: a transient, a block's own alterparam.
+RESET_ONLY = {"control_alter_subckt", "control_alterparam", "suffixes", "tran_meas"}
+
+
+@pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
+def test_deck_equals_ngspice_b_and_fast_equals_reset(deck: Path) -> None:
+    """Each sizing, in one session: in place or reset, the same bits as a reset-only session; the same
+    measures (and the same missing ones) as ``ngspice -b`` on the sized deck."""
+    nl = Netlist.read(deck)
+    values = sizings(nl, seed=sum(deck.stem.encode()))
+    fast, in_place = session_outcomes(nl, values, fast=True)
+    slow, _ = session_outcomes(nl, values, fast=False)
+    assert fast == slow, [(v, f, s) for v, f, s in zip(values, fast, slow) if f != s]
+    assert (in_place > 1) == (deck.stem not in RESET_ONLY), in_place          # the defaults count as in place
+    for v, (got, err) in zip(values, fast):
+        ref, ref_err = outcome(run_batch, nl.with_params(v))
+        assert ref, f"{deck.name} {v}: ngspice -b printed no result"
+        assert err == ref_err and same(got, ref), (v, got, ref)
+
+
+def _spec(nl: Netlist) -> Spec:
+    plain = {}
+    for name, text in nl.params.items():
+        try:
+            if (v := parse(text, numparam=True)) > 0:
+                plain[name] = {"lo": v / 2, "hi": v * 2}
+        except ValueError:
+            continue
+    measures = {m: {"unit": ""} for m in nl.results}
+    return Spec.from_dict({"parameters": plain, "measures": measures,
+                           "objectives": {"first": {"minimize": nl.results[0]}}})
+
+
+@pytest.mark.parametrize("stem", ["mixed_case", "models_lib", "control_then_dot", "control_alterparam", "funcs"])
+def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
+    """The evaluator's worker (sandboxed process, fast path and all) gives ngspice -b's measures."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.evaluate import Evaluator
+
+    path = DECKS / f"{stem}.cir"
+    problem = CircuitProblem(path, _spec(Netlist.read(path)))
+    u = np.random.default_rng(5).random((4, problem.dim))
+    with Evaluator(problem, workers=1) as ev:
+        records = ev.evaluate(u)
+    for r in records:
+        ref, _ = outcome(run_batch, problem.netlist.with_params(r.params))
+        assert same(r.outcome.measures, ref), (r.params, r.outcome, ref)
+
+
+# ---------------------------------------------------------------------- numbers as numparam reads them
+NUMBERS = ["10mil", "5MILS", "1a", "3fa", "2.5kohm", "1meg", "1MEGA", "1e3k", "1.5e-3u", ".5k", "7x", "4t"]
+
+
+def test_param_numbers_are_read_as_numparam_reads_them(tmp_path: Path) -> None:
+    """numparam (``.param`` values, ``{expressions}``, ``param=`` cards) knows no ``mil`` (``10mil`` is 10 milli)
+    and no ``a`` (atto): the fast path's values and the designer's sizing a run starts from must be its."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.spexpr import evaluate
+
+    lines = ["* numbers"] + [f".param p{i}={n}\nr{i} {i} 0 {{p{i}*1e20}}\nv{i} {i} 0 1"
+                             for i, n in enumerate(NUMBERS, 1)]
+    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(NUMBERS) + 1))
+    (tmp_path / "n.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=15\n{prints}\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", "n.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
+    ngspice = [float(v) / 1e20 for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
+    assert len(ngspice) == len(NUMBERS)
+    ours = [evaluate(n, {}) for n in NUMBERS]
+    assert all(math.isclose(a, b, rel_tol=1e-14) for a, b in zip(ours, ngspice)), list(zip(NUMBERS, ours, ngspice))
+    deck = DECKS / "funcs.cir"
+    problem = CircuitProblem(deck, Spec.from_dict(
+        {"parameters": {"wm": {"lo": "1m", "hi": "100m"}}, "measures": {"va": {}},
+         "objectives": {"a": {"minimize": "va"}}}))
+    assert problem.default_params()["wm"] == evaluate("10mil", {}) == 0.01
+
+
+EXPRESSIONS = ["nint(2.5)+10", "nint(-2.5)+10", "nint(3.5)", "nint(0.49999999999999994)+1", "int(-2.7)+10",
+               "floor(-2.5)+10", "ceil(-2.5)+10", "log(100)", "ln(100)", "log10(100)", "pow(-2,3)+100",
+               "(-2)^3+100", "-2^2+100", "2^3^2", "2**3**2", "(2^3)^2", "2*-3+100", "sgn(-2)+10", "min(3,1,2)",
+               "max(1,5,2)", "max(3, min(7, 5))", "10/4/5", "2-3-4+100", "1e3/7", "atan(1)*4", "exp(1)"]
+
+
+def test_expressions_as_numparam_evaluates_them(tmp_path: Path) -> None:
+    """What spexpr computes for the fast path is numparam's value, or Unsupported (then ``reset``): numparam's
+    ``nint`` rounds half to even, ``^`` and ``**`` group to the left, ``min``/``max`` take two arguments."""
+    from zoaf.ngnumbers import device_value
+    from zoaf.spexpr import Unsupported, evaluate
+
+    lines = ["* expressions"] + [f".param p{i}={{{e}}}\nr{i} {i} 0 {{p{i}}}\nv{i} {i} 0 1"
+                                 for i, e in enumerate(EXPRESSIONS, 1)]
+    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(EXPRESSIONS) + 1))
+    (tmp_path / "e.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=16\n{prints}\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", "e.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
+    ngspice = [float(v) for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
+    assert len(ngspice) == len(EXPRESSIONS)
+    wrong = []
+    for e, ng in zip(EXPRESSIONS, ngspice):
+        try:
+            ours = device_value(evaluate("{" + e + "}", {}))[0]      # as the device reads it back
+        except Unsupported:
+            continue
+        if not math.isclose(ours, ng, rel_tol=1e-15):
+            wrong.append((e, ours, ng))
+    assert not wrong
+
+
+SUFFIXED = ["100u", "4.7n", "0.1u", "3.3m", "1.1k", "2.2meg", "7p", "1.7f", "12.345u", "0.07n", "9.99g",
+            "3.3e-3u", "123456.789m", "10mil"]
+
+
+def test_suffixed_numbers_bit_for_bit_as_param_cards_print_them(tmp_path: Path) -> None:
+    """numparam scales in doubles (``4.7n`` is ``4.7 * 1e-9``, an ulp above the nearest double): a ``param=``
+    card (printed with every digit) shows it, and so would a device value built on a fixed suffixed ``.param``."""
+    from zoaf.ngnumbers import device_value
+    from zoaf.spexpr import evaluate
+
+    cards = "\n".join(f".meas ac p{i} param='{n}'" for i, n in enumerate(SUFFIXED))
+    path = tmp_path / "s.cir"
+    path.write_text(f"* s\nv1 1 0 dc 0 ac 1\nr1 1 0 1k\n.ac lin 2 1 2\n.meas ac g find v(1) at=1\n{cards}\n.end\n")
+    printed, _ = outcome(run_batch, path)                  # (the find card is not the point)
+    assert [printed[f"p{i}"] for i in range(len(SUFFIXED))] == [device_value(evaluate(f"'{n}'", {}))[0]
+                                                                for n in SUFFIXED]
+
+
+@pytest.mark.parametrize("card", [".meas ac f3 when vdb(out)=-3", ".AC dec 10 1 1g", ".op"])
+def test_analyses_and_measures_in_an_included_file_are_refused(tmp_path: Path, card: str) -> None:
+    """ngspice -b runs and measures them; zoaf reads analyses and .meas cards from the netlist itself, so it
+    would run nothing and report no measure: one line naming the included file's line instead."""
+    (tmp_path / "bench.inc").write_text(f"* testbench\n.save all\n{card}\n")
+    (tmp_path / "top.cir").write_text("* t\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1}\nc1 out 0 1n\n"
+                                      ".include bench.inc\n.ac dec 10 1 1g\n.meas ac g find vdb(out) at=1k\n.end\n")
+    with pytest.raises(InputError, match=r"bench\.inc:3: .* in an included file"):
+        Netlist.read(tmp_path / "top.cir")
