@@ -65,7 +65,9 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             f"Reference: `{REFERENCE}`; target = the best other method's median final FoM (lower FoM is better). "
             "p: two-sided Mann-Whitney U of the final FoMs, ZOAF vs that method; p (Holm): corrected for the "
             "number of methods ZOAF is compared with on the objective. Sims to target: median charged "
-            "simulations until the best-so-far FoM reaches the target.", "",
+            "simulations until the best-so-far FoM reaches the target. Seeds: every method is ranked on the same "
+            "seeds 0..N-1, N the median over methods of their complete seeds (a method with fewer is listed under "
+            "its objective, not ranked).", "",
             "## Headline", "",
             f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | its median FoM | "
             f"{REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | best other |",
@@ -76,7 +78,7 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
         d = results / name
         if not (d / "compare.json").exists():
             continue
-        for s in load_comparison(d):
+        for s in load_comparison(d, same_seeds=True):
             rows = {r[0]: r for r in table_rows(s)}
             st = {m.method: m for m in s.methods}
             base = [m for m in s.methods if m.method != REFERENCE]
@@ -99,6 +101,10 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
                 ranked.append(f"| {m.rank} | {m.method} | {m.runs} | {r[col['median FoM']]} | {r[col['worst']]} | "
                               f"{r[col['feasible runs']]} | {r[col['best feasible objective']]} | "
                               f"{r[col['sims to target']]} | {r[col[f'p vs {REFERENCE}']]} | {r[col['p (Holm)']]} |")
+            if s.short:
+                n = max(m.runs for m in s.methods)
+                ranked += ["", "Not ranked (fewer seeds): " + ", ".join(
+                    f"{meth} ({k} of {n})" for meth, k in sorted(s.short.items()))]
             ranked.append("")
     return head + rank_matrix(ranks) + ranked
 

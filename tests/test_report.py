@@ -164,3 +164,29 @@ def test_suite_summary_ranks_every_method(tmp_path):
     ranked = [l for l in lines if l.startswith("| 1 ") or l.startswith("| 2 ") or l.startswith("| 3 ")]
     assert [l.split(" | ")[1] for l in ranked] == ["cma", "zoaf", "de"]
     assert "### amp / power" in text and "p (Holm)" in text
+
+
+def test_suite_summary_ranks_methods_on_the_same_seeds(tmp_path):
+    """A partly run suite: the reference one seed ahead, an expensive method at one seed. Everyone is ranked on
+    the seeds most methods completed; the short method is listed apart, never ranked on its lucky seed."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_all", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    circ = tmp_path / "amp"
+    finals = {"zoaf": [0.3, 0.4, 0.5, 9.0], "cma": [0.6, 0.7, 0.8], "de": [0.2, 0.9, 0.9], "bo": [0.01]}
+    for m, fs in finals.items():
+        for k, f in enumerate(fs):
+            write_run(circ / "power" / m / f"seed-{k}", [110.0, f + 1, f], 20, m, k)
+    write_run(circ / "power" / "de" / "seed-3", [110.0], 20, "de", 3, complete=False)   # interrupted
+    (circ / "compare.json").write_text(json.dumps({"methods": ["zoaf", "cma", "de", "bo"]}))
+    lines = mod.summary_lines(tmp_path, ["amp"])
+    head = next(l for l in lines if l.startswith("| amp | power"))
+    # seeds 0..2 for all three: zoaf's median 0.4 (not 0.45 with its 4th seed), best; bo (1 seed) left out
+    assert "| amp | power | 20 | 3 | 1 | 0.4 | cma | 0.7 |" in head
+    assert "Not ranked (fewer seeds): bo (1 of 3)" in lines
+    ranked = [l.split(" | ")[1] for l in lines if l[:4] in ("| 1 ", "| 2 ", "| 3 ")]
+    assert ranked == ["zoaf", "cma", "de"]

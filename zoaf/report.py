@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from .errors import InputError
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
-from .stats import REFERENCE, ObjectiveSummary, RunData, load_run, summarize
+from .stats import REFERENCE, ObjectiveSummary, RunData, common_seeds, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
 MANIFEST = "compare.json"
@@ -146,8 +146,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def load_comparison(root: str | Path) -> list[ObjectiveSummary]:
-    """Every objective's summary from ``root/<objective>/<method>/seed-<k>/`` run directories."""
+def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[ObjectiveSummary]:
+    """Every objective's summary from ``root/<objective>/<method>/seed-<k>/`` run directories; with
+    ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{root}: no such directory")
@@ -169,9 +170,14 @@ def load_comparison(root: str | Path) -> list[ObjectiveSummary]:
                 runs.setdefault(md.name, []).append(run)
         if not runs:
             continue
+        short: dict[str, int] = {}
+        if same_seeds:
+            runs, short = common_seeds(runs)
+            if not runs:
+                continue
         o = info.get(od.name, {})
         s = summarize(od.name, runs, measure=o.get("measure", ""), unit=o.get("unit", ""), sense=o.get("sense", ""))
-        s.incomplete = incomplete
+        s.incomplete, s.short = incomplete, short
         if s.methods:
             summaries.append(s)
     if not summaries:

@@ -233,6 +233,25 @@ class ObjectiveSummary:
     methods: list[MethodStats]
     runs: dict[str, list[RunData]] = field(repr=False)
     incomplete: int = 0
+    #: Methods left out of the statistics by :func:`common_seeds`: method -> its complete seeds 0..k-1.
+    short: dict[str, int] = field(default_factory=dict)
+
+
+def common_seeds(runs: dict[str, list[RunData]]) -> tuple[dict[str, list[RunData]], dict[str, int]]:
+    """The runs on one set of seeds, so that methods are ranked on equal terms while a suite is partly run.
+
+    Each method's depth is its number of complete seeds 0, 1, ... without a gap; the common depth N is the
+    median depth (the lower one of an even count), so one method run ahead (the reference started a seed the
+    others have not) or behind (an expensive method at fewer seeds) does not set it. Methods at depth >= N keep
+    seeds 0..N-1; the others are returned apart (method -> depth), to be listed, not ranked.
+    """
+    depth = {}
+    for m, rs in runs.items():
+        done = {r.seed for r in rs if r.complete}
+        depth[m] = next(k for k in range(len(done) + 1) if k not in done)
+    n = sorted(depth.values())[(len(depth) - 1) // 2] if depth else 0
+    kept = {m: [r for r in rs if r.complete and r.seed < n] for m, rs in runs.items() if depth[m] >= n > 0}
+    return kept, {m: d for m, d in depth.items() if m not in kept}
 
 
 def _ratio(num: float, den: float) -> float:
