@@ -157,6 +157,19 @@ def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
 
 
 # ---------------------------------------------------------------------- numbers as numparam reads them
+def _ngspice_resistances(tmp_path: Path, values: list[str], factor: str, digits: int) -> list[float]:
+    """Each ``.param p=<value>`` as ``ngspice -b`` puts ``{p<factor>}`` into a resistor (printed with ``digits``)."""
+    lines = ["* values"] + [f".param p{i}={v}\nr{i} {i} 0 {{p{i}{factor}}}\nv{i} {i} 0 1"
+                            for i, v in enumerate(values, 1)]
+    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(values) + 1))
+    (tmp_path / "v.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt={digits}\n{prints}\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", "v.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
+    printed = [float(v) for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
+    assert len(printed) == len(values), out
+    return printed
+
+
 NUMBERS = ["10mil", "5MILS", "1a", "3fa", "2.5kohm", "1meg", "1MEGA", "1e3k", "1.5e-3u", ".5k", "7x", "4t"]
 
 
@@ -166,14 +179,7 @@ def test_param_numbers_are_read_as_numparam_reads_them(tmp_path: Path) -> None:
     from zoaf.circuit import CircuitProblem
     from zoaf.spexpr import evaluate
 
-    lines = ["* numbers"] + [f".param p{i}={n}\nr{i} {i} 0 {{p{i}*1e20}}\nv{i} {i} 0 1"
-                             for i, n in enumerate(NUMBERS, 1)]
-    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(NUMBERS) + 1))
-    (tmp_path / "n.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=15\n{prints}\n.endc\n.end\n")
-    (tmp_path / ".spiceinit").write_text(SPICEINIT)
-    out = subprocess.run(["ngspice", "-b", "n.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
-    ngspice = [float(v) / 1e20 for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
-    assert len(ngspice) == len(NUMBERS)
+    ngspice = [v / 1e20 for v in _ngspice_resistances(tmp_path, NUMBERS, "*1e20", 15)]
     ours = [evaluate(n, {}) for n in NUMBERS]
     assert all(math.isclose(a, b, rel_tol=1e-14) for a, b in zip(ours, ngspice)), list(zip(NUMBERS, ours, ngspice))
     deck = DECKS / "funcs.cir"
@@ -195,14 +201,7 @@ def test_expressions_as_numparam_evaluates_them(tmp_path: Path) -> None:
     from zoaf.ngnumbers import device_value
     from zoaf.spexpr import Unsupported, evaluate
 
-    lines = ["* expressions"] + [f".param p{i}={{{e}}}\nr{i} {i} 0 {{p{i}}}\nv{i} {i} 0 1"
-                                 for i, e in enumerate(EXPRESSIONS, 1)]
-    prints = "\n".join(f"print @r{i}[resistance]" for i in range(1, len(EXPRESSIONS) + 1))
-    (tmp_path / "e.cir").write_text("\n".join(lines) + f"\n.control\nop\nset numdgt=16\n{prints}\n.endc\n.end\n")
-    (tmp_path / ".spiceinit").write_text(SPICEINIT)
-    out = subprocess.run(["ngspice", "-b", "e.cir"], cwd=tmp_path, capture_output=True, text=True).stdout
-    ngspice = [float(v) for v in re.findall(r"^@r\d+\[resistance\] = (\S+)", out, re.M)]
-    assert len(ngspice) == len(EXPRESSIONS)
+    ngspice = _ngspice_resistances(tmp_path, [f"{{{e}}}" for e in EXPRESSIONS], "", 16)
     wrong = []
     for e, ng in zip(EXPRESSIONS, ngspice):
         try:
