@@ -104,6 +104,22 @@ def test_meas_of_the_last_analysis_run_is_kept(tmp_path: Path) -> None:
         assert s.evaluate({"r1": 2e3}) == run_batch(nl.with_params({"r1": 2e3})) == {"d": 1.0}
 
 
+def test_the_refusals_advice_is_a_deck_zoaf_takes(tmp_path: Path) -> None:
+    """The refusal says to run the analyses from a .control block instead of dot-analysis lines: with those
+    lines still there it is refused again (ngspice -b measures the block's ac, then prints nothing on the .op
+    plot); without them zoaf gives what ngspice -b prints."""
+    path = tmp_path / "deck.cir"
+    block = ".meas ac g find v(e) at=1k\n.control\nop\nac dec 10 1 1g\n.endc\n.end\n"
+    path.write_text(SEVERAL + ".op\n.ac dec 10 1 1g\n" + block)
+    with pytest.raises(InputError, match=r"in a \.control block \(ac \.\.\., dc \.\.\.\) instead of dot-analysis"):
+        Netlist.read(path)
+    path.write_text(SEVERAL + block)
+    nl = Netlist.read(path)
+    with SpiceSession(nl) as s:
+        got = s.evaluate({"r1": 2e3})
+    assert got == run_batch(nl.with_params({"r1": 2e3})) and set(got) == {"g"}
+
+
 # ---------------------------------------------------------------------- the battery
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
