@@ -243,7 +243,8 @@ class Netlist:
                 raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "
                                 f"analyses (.{', .'.join(kinds)}), then measures only the plot of the last one it "
                                 f"runs (a .{last}): this card would print nothing, or another analysis' value. Run "
-                                f"the analyses one by one in a .control block (ac ..., dc ...) or keep one per deck")
+                                f"the analyses one by one in a .control block (ac ..., dc ...) instead of "
+                                f"dot-analysis lines, or keep one per deck")
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):

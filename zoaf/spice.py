@@ -24,8 +24,8 @@ whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg
 its results read from what it prints. ngspice's output is captured per command and classified
 (:func:`classify`) into zoaf's typed errors.
 
-:func:`run_batch` runs ``ngspice -b`` on a netlist in a subprocess and parses its printed results: the
-reference the session is tested and benchmarked against.
+:func:`run_batch` (:mod:`zoaf.ngbatch`, re-exported here) runs ``ngspice -b`` on a netlist in a subprocess and
+parses its printed results: the reference the session is tested and benchmarked against.
 
 Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2e3})`` gives
 ``{'f3db': 79577.47...}``.
@@ -33,8 +33,6 @@ Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -43,21 +41,15 @@ from pathlib import Path
 import numpy as np
 
 from . import fastpath, ngbinding
-from .errors import (DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError,
-                     Timeout)
+from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
+from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
 from .ngcommands import ANALYSES, block_depth_change, defined_name
 from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
-#: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
-#: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
-MEAS_PRECISION = "16"
-#: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
-#: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
-SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 _HISTORY_EVERY = 100
 #: The variables ngspice has before any deck (:func:`_forget_previous_deck` keeps only these).
@@ -428,44 +420,3 @@ def _select(results: dict[str, float], wanted: list[str] | None, output: Iterabl
     if missing:
         raise MeasureError(f"no value for {', '.join(missing)}", "\n".join(output), results)
     return {n: results[n] for n in wanted}
-
-
-# ---------------------------------------------------------------------- ngspice -b reference
-def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,
-              ngspice: str = "ngspice") -> dict[str, float]:
-    """Run ``ngspice -b`` in a subprocess and return the printed results (``name = value`` lines).
-
-    Args:
-        netlist: a netlist path, or netlist text (anything containing a newline); text runs from a temporary
-            file, so its include paths must be absolute (as :meth:`Netlist.with_params` writes them).
-        timeout: wall-clock limit in seconds.
-    Returns:
-        name (lower-case) -> value, for every ``.meas`` result and every printed ``.control`` result
-        (``let x = ...`` + ``print x``; ``set numdgt=15`` in the block prints them with full precision).
-    Raises:
-        the same typed errors as :class:`SpiceSession` (a ``.meas`` with no printed value: MeasureError).
-    """
-    exe = shutil.which(ngspice)
-    if exe is None:
-        raise InputError(f"{ngspice}: not found on PATH")
-    with tempfile.TemporaryDirectory(prefix="zoaf-batch-") as tmp:
-        if isinstance(netlist, str) and "\n" in netlist:
-            path = Path(tmp) / "deck.cir"
-            path.write_text(netlist)
-        else:
-            path = Path(netlist).absolute()
-        nl = Netlist.from_text(path.read_bytes(), path, allow_shell=True)
-        # ngspice -b reads .spiceinit from its working directory: the same settings as the session's.
-        (Path(tmp) / ".spiceinit").write_text(SPICEINIT)
-        try:
-            proc = subprocess.run([exe, "-b", str(path)], cwd=tmp, capture_output=True, text=True,
-                                  errors="replace", timeout=timeout,
-                                  env={**os.environ, "NGSPICE_MEAS_PRECISION": MEAS_PRECISION})
-        except subprocess.TimeoutExpired as e:
-            out = (e.stdout or "") if isinstance(e.stdout, str) else ""
-            raise Timeout(f"ngspice -b {path}: still running after {timeout:g} s (killed)", out) from None
-    output = proc.stdout + "\n" + proc.stderr
-    lines = output.splitlines()
-    if proc.returncode < 0:
-        raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
-    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")

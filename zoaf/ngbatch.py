@@ -1,0 +1,62 @@
+"""``ngspice -b`` in a subprocess (:func:`run_batch`): the reference :class:`zoaf.spice.SpiceSession` is tested
+and benchmarked against, and the settings a hand or batch run needs to print what the session reads."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
+from .netlist import Netlist
+from .ngoutput import batch_results
+
+__all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch"]
+
+#: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
+#: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
+MEAS_PRECISION = "16"
+#: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
+#: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
+SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
+
+
+def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,
+              ngspice: str = "ngspice") -> dict[str, float]:
+    """Run ``ngspice -b`` in a subprocess and return the printed results (``name = value`` lines).
+
+    Args:
+        netlist: a netlist path, or netlist text (anything containing a newline); text runs from a temporary
+            file, so its include paths must be absolute (as :meth:`Netlist.with_params` writes them).
+        timeout: wall-clock limit in seconds.
+    Returns:
+        name (lower-case) -> value, for every ``.meas`` result and every printed ``.control`` result
+        (``let x = ...`` + ``print x``; ``set numdgt=15`` in the block prints them with full precision).
+    Raises:
+        the same typed errors as :class:`SpiceSession` (a ``.meas`` with no printed value: MeasureError).
+    """
+    exe = shutil.which(ngspice)
+    if exe is None:
+        raise InputError(f"{ngspice}: not found on PATH")
+    with tempfile.TemporaryDirectory(prefix="zoaf-batch-") as tmp:
+        if isinstance(netlist, str) and "\n" in netlist:
+            path = Path(tmp) / "deck.cir"
+            path.write_text(netlist)
+        else:
+            path = Path(netlist).absolute()
+        nl = Netlist.from_text(path.read_bytes(), path, allow_shell=True)
+        # ngspice -b reads .spiceinit from its working directory: the same settings as the session's.
+        (Path(tmp) / ".spiceinit").write_text(SPICEINIT)
+        try:
+            proc = subprocess.run([exe, "-b", str(path)], cwd=tmp, capture_output=True, text=True,
+                                  errors="replace", timeout=timeout,
+                                  env={**os.environ, "NGSPICE_MEAS_PRECISION": MEAS_PRECISION})
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or "") if isinstance(e.stdout, str) else ""
+            raise Timeout(f"ngspice -b {path}: still running after {timeout:g} s (killed)", out) from None
+    output = proc.stdout + "\n" + proc.stderr
+    lines = output.splitlines()
+    if proc.returncode < 0:
+        raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
+    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")
