@@ -1,4 +1,5 @@
 """Ask/tell for libraries that run their own loop (COBYQA, NOMAD): the loop runs in a helper thread.
+(ZOAF's ``local="cobyqa"`` option drives one COBYQA run per start through the same ``Channel``.)
 
 The library's evaluation callback hands its point to ``_ask`` and blocks until ``_tell`` answers, so the two
 threads strictly alternate (the run is as deterministic as the library). The budget stays exact: the first

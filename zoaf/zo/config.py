@@ -241,8 +241,11 @@ class ZOAFConfig:
     """Each start's local search: ZOAF's own steps, or ``cobyqa``: a COBYQA run from the start's point (initial
     radius the start's first probe distance, final radius ``h_min``, at most the start's horizon of
     simulations; objective and constraints the measures the constraint-aware step models), under the same
-    multi-start, halving and monitor (its stalls end the start; ``zoaf.zo.local``). Ablation ``local-cobyqa``:
-    BENCHMARKS.md section 4 ("COBYQA as ZOAF's local phase")."""
+    multi-start, halving and monitor (its stalls end the start; ``zoaf.zo.local``). Off (ablation
+    ``local-cobyqa``): BENCHMARKS.md section 4 ("COBYQA as ZOAF's local phase"): significantly better on the
+    amplifier's `fom` (116 vs 66 MHz) and `follower` and the LNA's `gain`, significantly worse on the LNA's `nf`
+    and `area`, 150x worse on the 22-D synthetic problem; the halving rung ends before COBYQA's 2d + 1 initial
+    points, so COBYQA alone (188 MHz) stays ahead on the amplifier."""
 
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
