@@ -15,9 +15,13 @@ from __future__ import annotations
 import enum
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:   # the [peers] extra's modules load with the first run
+    from ..baselines._own_loop import Answer, Channel
+    from ..baselines._peers import StandIn
 
 __all__ = ["LocalSolver", "LocalBatch", "CobyqaRun"]
 
@@ -40,10 +44,10 @@ class LocalBatch:
 class CobyqaRun:
     """One start's COBYQA run: the hand-over to its thread and the point it waits on (None: it ended)."""
 
-    chan: Any                                 # zoaf.baselines._own_loop.Channel (imported with the extra)
+    chan: Channel
+    stand_in: StandIn                         # finite values for failed simulations (COBYQA needs them)
     point: np.ndarray | None = None
-    memo: dict[bytes, Any] = field(default_factory=dict)
-    stand_in: Any = None                      # zoaf.baselines._peers.StandIn: finite values for failures
+    memo: dict[bytes, Answer] = field(default_factory=dict)
 
     @classmethod
     def begin(cls, x: np.ndarray, fom: float, y: np.ndarray | None, radius: float, radius_final: float,
@@ -54,7 +58,7 @@ class CobyqaRun:
         from ..baselines._peers import StandIn
         from ..baselines.cobyqa_peer import cobyqa_loop
 
-        run = cls(Channel(), stand_in=StandIn())
+        run = cls(Channel(), StandIn())
         weakref.finalize(run, run.chan.close)   # a dropped run's thread is told "closed" and ends
         run.memo[point_key(x)] = run._answer(fom, y)
         options = {"maxfev": max(2, int(maxfev)), "radius_init": radius, "radius_final": radius_final}
@@ -72,7 +76,7 @@ class CobyqaRun:
         self.point = None
         self.chan.close()
 
-    def _answer(self, fom: float, y: np.ndarray | None) -> tuple[float, np.ndarray | None]:
+    def _answer(self, fom: float, y: np.ndarray | None) -> Answer:
         if y is None:
             return float(self.stand_in.objective(np.array([fom]))[0]), None
         return float(self.stand_in.objective(y[:1])[0]), self.stand_in.constraints(np.asarray(y[1:], float))
