@@ -1,4 +1,5 @@
 """Ask/tell for libraries that run their own loop (COBYQA, NOMAD): the loop runs in a helper thread.
+(ZOAF's ``local="cobyqa"`` option drives one COBYQA run per start through the same ``Channel``.)
 
 The library's evaluation callback hands its point to ``_ask`` and blocks until ``_tell`` answers, so the two
 threads strictly alternate (the run is as deterministic as the library). The budget stays exact: the first
@@ -31,6 +32,11 @@ Evaluate = Callable[[np.ndarray], "Answer | None"]
 _DONE, _CLOSED = object(), object()
 
 
+def point_key(v: np.ndarray) -> bytes:
+    """A point's memo key: its coordinates to 12 digits (the library may hand back a copy of the start)."""
+    return np.round(np.asarray(v, dtype=float), 12).tobytes()
+
+
 class LoopClosed(Exception):
     """Raised by a library callback that can end its loop by an exception (COBYQA) once the run is closed."""
 
@@ -38,7 +44,7 @@ class LoopClosed(Exception):
 JOIN_TIMEOUT = 30.0
 
 
-class _Channel:
+class Channel:
     """The hand-over between the library's thread and ask/tell: one point out, one answer back."""
 
     def __init__(self) -> None:
@@ -55,6 +61,26 @@ class _Channel:
         self.points.put(np.array(x, dtype=float))
         answer = self.answers.get()
         return None if answer is _CLOSED else answer
+
+    def start(self, loop: Callable[[Evaluate], None], name: str) -> None:
+        """Run the library's loop in its helper thread (it blocks at its first evaluation)."""
+        self.thread = threading.Thread(target=self.run, args=(loop,), daemon=True, name=name)
+        self.thread.start()
+
+    def next_point(self, memo: dict[bytes, Answer], owner: str) -> np.ndarray | None:
+        """The library's next request that ``memo`` cannot answer (memo hits are answered here, at no
+        simulation cost); None: the library ended its loop (a library error is re-raised, naming ``owner``)."""
+        while True:
+            p = self.points.get()
+            if p is _DONE:
+                self.thread.join(JOIN_TIMEOUT)
+                if self.error is not None:
+                    raise RuntimeError(f"{owner}: the library failed: {self.error!r}") from self.error
+                return None
+            hit = memo.get(point_key(p))
+            if hit is None:
+                return p
+            self.answers.put(hit)
 
     def run(self, loop: Callable[[Evaluate], None]) -> None:
         try:
@@ -88,7 +114,7 @@ class OwnLoop(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
-        self._chan = _Channel()
+        self._chan = Channel()
         weakref.finalize(self, self._chan.close)
         self._levels = self.integer_levels
         self._stand_in = StandIn()
@@ -108,10 +134,6 @@ class OwnLoop(Optimizer):
     def _to_box(self, v: np.ndarray) -> np.ndarray:
         return from_levels(v, self._levels)
 
-    @staticmethod
-    def _key(v: np.ndarray) -> bytes:
-        return np.round(np.asarray(v, dtype=float), 12).tobytes()
-
     def _ask(self) -> np.ndarray:
         if self._next is None:   # nothing asked by the library yet: the start point
             self._next = self._start_point()
@@ -123,11 +145,9 @@ class OwnLoop(Optimizer):
         if self._chan.thread is None:
             if self.remaining <= 0:   # a one-simulation budget: the library is never started
                 return
-            self._memo[self._key(self._next)] = answer
+            self._memo[point_key(self._next)] = answer
             loop = self._library_loop(self._next, 0 if c is None else c.shape[1], int(self.rng.integers(1, 2**31 - 1)))
-            self._chan.thread = threading.Thread(target=self._chan.run, args=(loop,), daemon=True,
-                                                 name=f"zoaf-{self.name}")
-            self._chan.thread.start()
+            self._chan.start(loop, f"zoaf-{self.name}")
         else:
             self._chan.answers.put(answer)
         if self.remaining <= 0:
@@ -137,19 +157,11 @@ class OwnLoop(Optimizer):
 
     def _await_library(self) -> None:
         """Take the library's next request, serving memo hits; the library ending early is convergence."""
-        while True:
-            p = self._chan.points.get()
-            if p is _DONE:
-                self._chan.thread.join(JOIN_TIMEOUT)
-                if self._chan.error is not None:
-                    raise RuntimeError(f"{self.name}: the library failed: {self._chan.error!r}") from self._chan.error
-                self._stop = StopReason.CONVERGED
-                return
-            hit = self._memo.get(self._key(p))
-            if hit is None:
-                self._next, self._phase = p, self.name
-                return
-            self._chan.answers.put(hit)
+        p = self._chan.next_point(self._memo, self.name)
+        if p is None:
+            self._stop = StopReason.CONVERGED
+        else:
+            self._next, self._phase = p, self.name
 
     def close(self) -> None:
         """End the library's thread (idempotent); called when the budget is spent or the optimizer is dropped."""

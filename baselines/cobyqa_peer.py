@@ -54,33 +54,41 @@ class COBYQA(OwnLoop):
     config_class = COBYQAConfig
 
     def _library_loop(self, start: np.ndarray, nconstraints: int, seed: int) -> Callable[[Evaluate], None]:
-        import cobyqa
-        from scipy.optimize import Bounds, NonlinearConstraint
-
-        cfg, dim = self.config, self.dim
+        cfg = self.config
         options = {"maxfev": min(cfg.maxfev or self.budget, self.budget), "radius_init": cfg.radius_init,
-                   "radius_final": cfg.radius_final, "disp": False}
+                   "radius_final": cfg.radius_final}
         if cfg.nb_points is not None:
             options["nb_points"] = cfg.nb_points
+        return cobyqa_loop(start, nconstraints, options)
 
-        def loop(evaluate: Evaluate) -> None:
-            last: dict[bytes, Any] = {}
 
-            def answer(x: np.ndarray) -> Any:   # COBYQA asks the objective and the constraints separately
-                key = np.asarray(x, dtype=float).tobytes()
-                if key not in last:
-                    got = evaluate(x)
-                    if got is None:
-                        raise LoopClosed
-                    last.clear()
-                    last[key] = got
-                return last[key]
+def cobyqa_loop(start: np.ndarray, nconstraints: int, options: dict[str, Any]) -> Callable[[Evaluate], None]:
+    """COBYQA's whole run on [0, 1]^d from ``start`` (``options``: the package's), as a function of the evaluation
+    callback; ``nconstraints`` > 0: the answers' constraint vectors are its nonlinear constraints ``c(x) <= 0``.
+    Shared by the peer and ZOAF's local phase (``ZOAFConfig.local``)."""
+    import cobyqa
+    from scipy.optimize import Bounds, NonlinearConstraint
 
-            constraints = (NonlinearConstraint(lambda x: answer(x)[1], -np.inf, 0.0),) if nconstraints else ()
-            try:
-                cobyqa.minimize(lambda x: answer(x)[0], start, bounds=Bounds(np.zeros(dim), np.ones(dim)),
-                                constraints=constraints, options=options)
-            except LoopClosed:
-                pass
+    dim = len(start)
 
-        return loop
+    def loop(evaluate: Evaluate) -> None:
+        last: dict[bytes, Any] = {}
+
+        def answer(x: np.ndarray) -> Any:   # COBYQA asks the objective and the constraints separately
+            key = np.asarray(x, dtype=float).tobytes()
+            if key not in last:
+                got = evaluate(x)
+                if got is None:
+                    raise LoopClosed
+                last.clear()
+                last[key] = got
+            return last[key]
+
+        constraints = (NonlinearConstraint(lambda x: answer(x)[1], -np.inf, 0.0),) if nconstraints else ()
+        try:
+            cobyqa.minimize(lambda x: answer(x)[0], start, bounds=Bounds(np.zeros(dim), np.ones(dim)),
+                            constraints=constraints, options={**options, "disp": False})
+        except LoopClosed:
+            pass
+
+    return loop

@@ -13,6 +13,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
     ZOAFConfig(constraints=False)             # constrained problems: the scalar FoM only (no constraint model)
     ZOAFConfig(acceptance="penalty")          # constraint-aware moves by an exact penalty instead of the filter
     ZOAFConfig(least_change=True, ratio_radius=True)  # COBYQA-like least-change models and radius rule
+    ZOAFConfig(local="cobyqa")                # each start's local search is a COBYQA run (the [peers] extra)
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from .acceptance import Rule
+from .local import LocalSolver
 from .model_step import StepOptions
 
 MODES = ("hybrid", "random", "coordinate")
@@ -235,6 +237,16 @@ class ZOAFConfig:
     Off (ablation ``ratio``): alone no change on the amplifier (`fom` 57 vs 58 MHz, 10 seeds) and 13x worse on
     the synthetic problem; it adds to ``least_change`` on the amplifier (see there)."""
 
+    local: LocalSolver = LocalSolver.ZOAF
+    """Each start's local search: ZOAF's own steps, or ``cobyqa``: a COBYQA run from the start's point (initial
+    radius the start's first probe distance, final radius ``h_min``, at most the start's horizon of
+    simulations; objective and constraints the measures the constraint-aware step models), under the same
+    multi-start, halving and monitor (its stalls end the start; ``zoaf.zo.local``). Off (ablation
+    ``local-cobyqa``): BENCHMARKS.md section 4 ("COBYQA as ZOAF's local phase"): significantly better on the
+    amplifier's `fom` (116 vs 66 MHz) and `follower` and the LNA's `gain`, significantly worse on the LNA's `nf`
+    and `area`, 150x worse on the 22-D synthetic problem; the halving rung ends before COBYQA's 2d + 1 initial
+    points, so COBYQA alone (188 MHz) stays ahead on the amplifier."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -280,6 +292,10 @@ class ZOAFConfig:
             object.__setattr__(self, "acceptance", Rule(self.acceptance))
         except ValueError:
             raise bad("acceptance", f"must be one of {', '.join(r.value for r in Rule)}") from None
+        try:
+            object.__setattr__(self, "local", LocalSolver(self.local))
+        except ValueError:
+            raise bad("local", f"must be one of {', '.join(m.value for m in LocalSolver)}") from None
         if not 0 <= self.boundary_fraction < 1:
             raise bad("boundary_fraction", "must lie in [0, 1)")
         for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
@@ -367,4 +383,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "lcr-bf0.8": {"least_change": True, "ratio_radius": True, "boundary_fraction": 0.8},
     "lcr-q2": {"least_change": True, "ratio_radius": True, "q": 2},
     "least-change-memory4d": {"least_change": True, "memory": 88},
+    # COBYQA as the local phase (BENCHMARKS.md section 4, "COBYQA as ZOAF's local phase")
+    "local-cobyqa": {"local": "cobyqa"},
 }

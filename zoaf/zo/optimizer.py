@@ -53,6 +53,7 @@ from .coordinate import Sweep
 from .monitor import Action, Phase, StartView, WindowMonitor, decide
 from .multistart import PlannedStint, Stint, distinct_ranking, plan_stints, rung_budget, sobol_batch
 from .schedule import next_alpha, ratio_alpha, smoothing_radius, trial_lengths
+from .local import CobyqaRun, LocalBatch, LocalSolver
 from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
 
 #: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
@@ -94,7 +95,13 @@ class ZOAF(Optimizer):
             self._tell_init(x, f, y)
         elif isinstance(batch, StepBatch) and self._active is not None:
             self._tell_step(self._active, batch, x, f, y)
+        elif isinstance(batch, LocalBatch) and self._active is not None:
+            self._tell_local(self._active, x, f, y)
         self._advance()
+        if self.done:
+            for st in self._starts:
+                if st.local is not None:
+                    st.local.close()
 
     def _measures(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None
                   ) -> np.ndarray | None:
@@ -152,12 +159,19 @@ class ZOAF(Optimizer):
     def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None,
                    y: np.ndarray | None = None) -> Start:
         cfg = self.config
-        phase = Phase.COORDINATE if cfg.mode == Phase.COORDINATE.value else Phase.RANDOM
-        con = None if y is None else ConstrainedState.new(y, fx, cfg.acceptance, cfg.penalty0, cfg.filter_ceiling,
-                                                          cfg.filter_envelope)
-        return Start(x=x.copy(), fx=fx, alpha=cfg.alpha0 if alpha is None else alpha, phase=phase,
-                     monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol), horizon=max(1, horizon),
-                     X=np.empty((0, self.dim)), F=np.empty(0), con=con)
+        alpha = cfg.alpha0 if alpha is None else alpha
+        cobyqa = cfg.local is LocalSolver.COBYQA     # no phases to switch: stalls count towards the early stop
+        phase = Phase.COORDINATE if cfg.mode == Phase.COORDINATE.value or cobyqa else Phase.RANDOM
+        con = None if y is None or cobyqa else ConstrainedState.new(y, fx, cfg.acceptance, cfg.penalty0,
+                                                                    cfg.filter_ceiling, cfg.filter_envelope)
+        st = Start(x=x.copy(), fx=fx, alpha=alpha, phase=phase, horizon=max(1, horizon),
+                   monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol),
+                   X=np.empty((0, self.dim)), F=np.empty(0), con=con)
+        if cobyqa:
+            st.local = CobyqaRun.begin(x, fx, y, smoothing_radius(alpha, cfg.h_ratio, cfg.h_min, cfg.h_max),
+                                       cfg.h_min, st.horizon + 1)
+            st.ended = Ending.CONVERGED if st.local.point is None else None
+        return st
 
     def _advance(self) -> None:
         """Make sure an unfinished start with budget is active, or end the run."""
@@ -217,6 +231,9 @@ class ZOAF(Optimizer):
 
     # -- one step ------------------------------------------------------------------------------------------
     def _ask_step(self, st: Start) -> np.ndarray:
+        if st.local is not None:
+            self._pending, self._phase = LocalBatch(), LocalSolver.COBYQA.value
+            return st.local.point[None, :]
         cfg, d = self.config, self.dim
         x = st.x
         active = np.ones(d, bool) if st.g is None else ~est.frozen_mask(x, st.g)
@@ -316,6 +333,21 @@ class ZOAF(Optimizer):
             st.ended = Ending.CONVERGED
             return
         self._act(st)
+
+    def _tell_local(self, st: Start, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
+        """The local run's point: answer it, keep the start's best point, let the monitor judge the start."""
+        charged = int(self.last_charged.sum())
+        st.used += charged
+        if F[0] < st.fx:
+            st.x, st.fx = X[0].copy(), float(F[0])
+        st.local.tell(float(F[0]), None if Y is None else Y[0])
+        st.monitor.push(st.score, charged)
+        if st.local.point is None:
+            st.ended = Ending.CONVERGED
+            return
+        self._act(st)
+        if st.ended is not None:
+            st.local.close()
 
     def _move(self, st: Start, x: np.ndarray, fx: float, y: np.ndarray | None) -> None:
         """Greedy acceptance: the iterate moves to a point of the batch that beats it."""

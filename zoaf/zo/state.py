@@ -11,6 +11,7 @@ import numpy as np
 
 from .constrained import ConstrainedState
 from .coordinate import Sweep
+from .local import CobyqaRun, LocalBatch
 from .monitor import Phase, WindowMonitor
 
 __all__ = ["Ending", "Start", "Samples", "InitBatch", "StepBatch", "Pending"]
@@ -43,6 +44,7 @@ class Start:
     moves: list[np.ndarray] = field(default_factory=list)   # recent accepted displacements (basis adaptation)
     sweep: Sweep | None = None       # the coordinate phase's current sweep (None before its first)
     con: ConstrainedState | None = None   # the measures behind the FoM, when the problem reports constraints
+    local: CobyqaRun | None = None   # ``local="cobyqa"``: the start's COBYQA run (then x, fx: its best point)
 
     @property
     def score(self) -> float:
@@ -91,4 +93,4 @@ class StepBatch:
         return len(self.lengths)
 
 
-Pending = InitBatch | StepBatch
+Pending = InitBatch | StepBatch | LocalBatch

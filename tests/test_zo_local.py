@@ -1,0 +1,80 @@
+"""ZOAF with COBYQA as its local phase (``local="cobyqa"``): the same seed asks the same points, the budget is
+kept exactly, the runs' threads end, and the local run is the package's own COBYQA."""
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from zoaf.errors import InputError
+from zoaf.problem import INFEASIBLE_OFFSET
+from zoaf.zo import ZOAF
+
+from test_peers import threads_settle
+from test_zo_constrained import _run
+
+
+def test_equal_seeds_ask_equal_points_and_the_budget_is_spent_exactly():
+    threads = threading.active_count()
+    opt, a = _run(1, 300, local="cobyqa")
+    _, b = _run(1, 300, local="cobyqa")
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == opt.nfev == 300
+    _, other = _run(2, 300, local="cobyqa")
+    assert not np.array_equal(a[: len(other)], other[: len(a)])
+    _, default = _run(1, 300)
+    np.testing.assert_array_equal(a[:13], default[:13])     # x0 and the Sobol batch (2d) are ZOAF's own
+    assert not np.array_equal(a[13:20], default[13:20])
+    assert threads_settle(threads), "a finished run left a COBYQA thread running"
+
+
+def test_the_first_local_points_are_cobyqas_initial_interpolation_set():
+    """From the start's point, COBYQA first moves one coordinate at a time by its initial radius: ZOAF's first
+    probe distance (h_max = 0.25 at alpha0 = 0.5)."""
+    _, asks = _run(0, 40, local="cobyqa", n_init=0, n_starts=1)
+    moves = asks[1:4] - asks[0]
+    assert np.all(np.count_nonzero(moves, axis=1) == 1)
+    np.testing.assert_allclose(np.abs(moves).max(axis=1), 0.25)
+
+
+def test_an_abandoned_run_ends_its_threads():
+    threads = threading.active_count()
+    opt = ZOAF(3, 100, 0, local="cobyqa")
+    for _ in range(12):
+        u = opt.ask()
+        opt.tell(u, np.sum((u - 0.3) ** 2, axis=1))
+    assert threading.active_count() > threads
+    del opt, u
+    assert threads_settle(threads), "dropping the optimizer left a COBYQA thread running"
+
+
+def test_an_unknown_local_solver_names_the_valid_ones():
+    with pytest.raises(InputError, match="local='newuoa'.*zoaf, cobyqa"):
+        ZOAF(2, 10, 0, local="newuoa")
+
+
+@settings(max_examples=15, deadline=None)
+@given(dim=st.integers(1, 5), budget=st.integers(1, 90), seed=st.integers(0, 2**16), m=st.integers(0, 2),
+       fail=st.booleans(), workers=st.integers(1, 3))
+def test_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers):
+    """Failed simulations, unmeasurable objectives and unconstrained problems: every ask one point in the box,
+    the charged simulations exactly the asked ones, never past the budget."""
+    rng = np.random.default_rng(seed)
+    A, r = rng.standard_normal((m, dim)), rng.uniform(-0.5, 0.5, m)
+    opt, asked = ZOAF(dim, budget, seed, workers=workers, local="cobyqa"), 0
+    while not opt.done:
+        u = opt.ask()
+        assert np.all((u >= 0) & (u <= 1)) and u.shape[1] == dim
+        asked += len(u)
+        obj = np.sum((u - 0.3) ** 2, axis=1)
+        if fail:
+            obj[rng.random(len(u)) < 0.2] = np.inf
+        if m == 0:
+            opt.tell(u, obj)
+            continue
+        c = u @ A.T - r
+        if fail:
+            c[rng.random(len(u)) < 0.2] = np.inf
+        v = np.maximum(c, 0).sum(axis=1)
+        opt.tell(u, np.where(np.isinf(v), np.inf, np.where(v > 0, INFEASIBLE_OFFSET + v, obj)), c, objective=obj)
+    assert asked == opt.nfev <= budget
