@@ -28,6 +28,8 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,19 +85,22 @@ class FloorSession(SpiceSession):
             self._in_analysis = False
             self.analysis_s += time.perf_counter() - t0
 
-    def _analysis(self, *args) -> None:
+    @contextmanager
+    def _deck_work(self) -> Iterator[None]:
+        """Marks the deck's own measurement work (its ``.meas`` cards, its replayed ``.control`` lines)."""
         self._in_deck += 1
         try:
-            super()._analysis(*args)
+            yield
         finally:
             self._in_deck -= 1
 
+    def _analysis(self, *args) -> None:
+        with self._deck_work():
+            super()._analysis(*args)
+
     def _replay_control(self, *args) -> None:
-        self._in_deck += 1
-        try:
+        with self._deck_work():
             super()._replay_control(*args)
-        finally:
-            self._in_deck -= 1
 
     def _cmd(self, command: str) -> list[str]:
         if self._in_analysis:
