@@ -118,3 +118,48 @@ def test_compare_end_to_end_on_the_amplifier(tmp_path):
     assert r.exit_code == 0, r.output
     assert {p: len(rows(p.parent)) for p in dbs} == counts
     assert json.loads((out / "compare.json").read_text())["seeds"] == 2
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            kids = (task / "children").read_text().split() if (task / "children").exists() else []
+            new = {int(k) for k in kids} - out
+            out |= new
+            todo += new
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux /proc")
+def test_a_killed_compare_leaves_no_process_behind(tmp_path):
+    """kill -9 of `zoaf compare --jobs 2` takes its job processes (and their simulating children) with it, so the
+    rerun that resumes finds no run directory still locked by an orphan."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "zoaf", "compare", str(ROOT / "netlists" / "two_stage_amp.cir"),
+                             "--objective", "fom", "--methods", "zoaf,random", "--seeds", "2", "--budget", "5000",
+                             "--jobs", "2", "--out", str(tmp_path / "cmp")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((tmp_path / "cmp").glob("fom/*/seed-*/history.db"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    helpers = _descendants(proc.pid)
+    assert len(helpers) >= 3                     # the progress queue's manager and two job processes, at least
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in helpers if _alive(p)]

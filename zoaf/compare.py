@@ -12,16 +12,19 @@ Example:
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import queue as queue_mod
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -37,6 +40,8 @@ ALL_METHODS = ("zoaf", "bo", "turbo", "cma", "cma-warm", "de", "random")
 _COST = {"bo": 0, "turbo": 1}
 #: Seconds between progress messages from one run (a message per batch would flood the queue).
 PROGRESS_EVERY = 0.25
+#: prctl(2) option: the signal this process gets when the process that started it dies.
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,16 @@ def _circuit_problem(netlist: str, spec: str | None, allow_shell: bool, timeout:
     return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
 
 
+def _die_with_parent() -> None:
+    """Linux: this helper process is killed when the comparison's process dies, even by SIGKILL. Otherwise a killed
+    ``zoaf compare`` leaves its job processes running their queued runs, holding the run directories' locks
+    against the rerun that resumes them."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 def _worker_init() -> None:
+    _die_with_parent()
     # One run per process and `jobs` processes: BLAS/torch threads would oversubscribe the cores.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
@@ -191,7 +205,9 @@ def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jo
                   record: Callable[[RunTask, dict[str, Any] | None, Exception | None], None]) -> None:
     """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue."""
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Manager() as manager:
+    manager = SyncManager(ctx=ctx)
+    manager.start(_die_with_parent)
+    with manager:
         messages = manager.Queue()
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
             futures: dict[Future, RunTask] = {pool.submit(_run_one, factory, t, messages): t for t in todo}
