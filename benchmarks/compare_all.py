@@ -11,7 +11,7 @@ ratio.
 Usage:
     python benchmarks/compare_all.py                                  # 10 seeds, budget 300, all methods
     python benchmarks/compare_all.py --seeds 2 --budget 40 --methods zoaf,cma,random     # smoke
-    python benchmarks/compare_all.py --circuits two_stage_amp --sky130 --jobs 8
+    python benchmarks/compare_all.py --circuits sky130_two_stage_amp --sky130 --jobs 8   # results: sky130_<stem>/
     python benchmarks/compare_all.py --circuits bandgap --objectives power --seeds 10 --jobs 2
     python benchmarks/compare_all.py --summary-only                   # summary.md from the results as they are
 """
@@ -31,13 +31,19 @@ from zoaf.stats import REFERENCE
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def name(netlist: Path) -> str:
+    """The circuit's results name: its stem, prefixed by its PDK folder (``sky130_two_stage_amp``), so that a PDK
+    circuit never shares a results directory with the generic one of the same stem."""
+    return netlist.stem if netlist.parent == ROOT / "netlists" else f"{netlist.parent.name}_{netlist.stem}"
+
+
 def circuits(sky130: bool, only: list[str] | None) -> list[Path]:
     found = sorted(p for p in (ROOT / "netlists").glob("*.cir") if p.with_suffix(".toml").exists())
     if sky130:
         found += sorted(p for p in (ROOT / "netlists" / "sky130").glob("*.cir") if p.with_suffix(".toml").exists())
     if only:
-        found = [p for p in found if p.stem in only]
-        missing = set(only) - {p.stem for p in found}
+        found = [p for p in found if name(p) in only]
+        missing = set(only) - {name(p) for p in found}
         if missing:
             sys.exit(f"no benchmark circuit named {', '.join(sorted(missing))} (netlists/*.cir with a .toml)")
     return found
@@ -135,7 +141,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=300, help="simulations per run (default 300)")
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list (default: all)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (default: cores)")
-    ap.add_argument("--circuits", default="", help="comma list of netlist stems (default: all)")
+    ap.add_argument("--circuits", default="", help="comma list of circuit names: netlist stems, sky130_<stem> for netlists/sky130/ (default: all)")
     ap.add_argument("--objectives", default="", help="comma list of objectives (default: each circuit's all)")
     ap.add_argument("--sky130", action="store_true", help="include netlists/sky130/ (needs the PDK)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
@@ -150,13 +156,13 @@ def main() -> None:
     for netlist in todo:
         t = time.perf_counter()
         try:
-            out = compare(netlist, objectives, methods, args.seeds, args.budget, args.out / netlist.stem, args.jobs,
-                          progress=printer(netlist.stem), argv=sys.argv)
+            out = compare(netlist, objectives, methods, args.seeds, args.budget, args.out / name(netlist), args.jobs,
+                          progress=printer(name(netlist)), argv=sys.argv)
         except Exception as e:  # noqa: BLE001 - one circuit failing must not stop the suite
-            failures.append(f"{netlist.stem}: {type(e).__name__}: {e}")
-            print(f"[{netlist.stem}] FAILED: {e}", flush=True)
+            failures.append(f"{name(netlist)}: {type(e).__name__}: {e}")
+            print(f"[{name(netlist)}] FAILED: {e}", flush=True)
             continue
-        print(f"[{netlist.stem}] {time.perf_counter() - t:.0f} s; report: {out / 'report.md'}", flush=True)
+        print(f"[{name(netlist)}] {time.perf_counter() - t:.0f} s; report: {out / 'report.md'}", flush=True)
     # the summary covers every circuit with results under --out, so circuits run separately add up
     if not args.out.is_dir():
         sys.exit(f"{args.out}: no results directory")
