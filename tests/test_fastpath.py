@@ -114,7 +114,7 @@ def test_sky130_bins_are_ngspices() -> None:
         s.evaluate(values)
         plan = s._fast
         state = plan._state({**problem.netlist.params, **problem.netlist.check_params(values)})
-        for leaf in plan.leaves:
+        for leaf in plan.program.leaves:
             if not leaf.bins:
                 continue
             shown = {ln.split()[0]: float(ln.split()[1]) for ln in
