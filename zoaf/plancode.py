@@ -189,9 +189,7 @@ class _Compiler:
         top: dict[str, ast.expr] = {k: ast.Constant(v) for k, v in base.items()}
         for name, expr in dependent:
             if name in program.design:         # a sizing's value: a number read as numparam reads it
-                node = self._assign(_call("_number", ast.Subscript(ast.Name("params", ast.Load()),
-                                                                   ast.Constant(name), ast.Load()),
-                                          ast.Name("scope", ast.Load())))
+                node = self._assign(self._sized(name, expr, top))
             else:
                 node = self._assign(_expression(expr, top))
             self.body.append(ast.Assign([ast.Subscript(ast.Name("scope", ast.Load()), ast.Constant(name),
@@ -205,6 +203,23 @@ class _Compiler:
                         **{f"r{c}_{f}": fn for c in (0, 1) for f, fn in function_table(float(c)).items() if f in RANDOM}}
         result = ast.Tuple([ast.Tuple(self.outputs, ast.Load()), ast.Tuple(self.exports, ast.Load())], ast.Load())
         return _function(self.globals, ["params", "scope"], self.body, result)
+
+    @staticmethod
+    def _sized(name: str, expr: str, top: Scope) -> ast.expr:
+        """A design ``.param``'s value from the sizing's text (:func:`_number`); where the deck gives it as an
+        expression (the LNA's ``lg_dout={lg_din + ...}``) and the sizing keeps that text, the expression compiled."""
+        text = ast.Subscript(ast.Name("params", ast.Load()), ast.Constant(name), ast.Load())
+        read = _call("_number", text, ast.Name("scope", ast.Load()))
+        try:
+            units.parse(expr, numparam=True)
+            return read                        # a number: read per sizing
+        except InputError:
+            pass
+        try:
+            deck = _expression(expr, top)
+        except Unsupported:
+            return read                        # as the sizing's text is: it may be one evaluated later
+        return ast.IfExp(ast.Compare(copy.deepcopy(text), [ast.Eq()], [ast.Constant(expr)]), deck, read)
 
     def _assign(self, value: ast.expr) -> ast.Name:
         name = f"t{self.count}"
@@ -307,7 +322,7 @@ def _number(text: str, scope: Mapping[str, float], base: Mapping[str, float]) ->
     try:
         return _numparam(text)
     except InputError:
-        return evaluate(text, {**base, **scope})
+        return evaluate(text, ChainMap(scope, base))
 
 
 @lru_cache(maxsize=4096)
