@@ -87,6 +87,11 @@ class _Layout:
     export: int = -1                # index of the values its cards read in the function's exports
     read: tuple[str, ...] = ()      # the names those are
     cards: dict[str, tuple[list[Key], Callable[..., tuple[float, ...]]] | Unsupported] = field(default_factory=dict)
+    by_name: dict[str, Bin] = field(default_factory=dict)    # its bins by name (the first of a name)
+
+    def __post_init__(self) -> None:
+        for b in self.leaf.bins:
+            self.by_name.setdefault(b.name, b)
 
 
 class Program:
@@ -145,14 +150,12 @@ class Program:
         at = lay.at
         length = devices[at["l"]][0] * self.scale
         width = devices[at["w"]][0] * self.scale / max(devices[at["nf"]][0] if "nf" in at else 1.0, 1.0)
-        bins = lay.leaf.bins
-        first = next((b for b in bins if b.name == now), None) if now is not None else None
-        for b in ([first] if first is not None else []) + bins:
+        first = lay.by_name.get(now) if now is not None else None
+        if first is not None and first.lmin <= length < first.lmax and first.wmin <= width < first.wmax:
+            return _off_edges(first, length, width, lay.leaf.path)
+        for b in lay.leaf.bins:
             if b.lmin <= length < b.lmax and b.wmin <= width < b.wmax:
-                edges = (b.lmin, b.lmax, b.wmin, b.wmax)
-                if any(abs(x - e) <= EDGE * abs(e) for x, e in zip((length, length, width, width), edges)):
-                    raise Unsupported(f"{lay.leaf.path}: on a bin edge")
-                return b
+                return _off_edges(b, length, width, lay.leaf.path)
         raise Unsupported(f"{lay.leaf.path}: no bin for l={length:g} w/nf={width:g}")
 
     def _card(self, lay: _Layout, b: Bin) -> tuple[list[Key], Callable[..., tuple[float, ...]]]:
@@ -308,6 +311,14 @@ def _function(globals_: dict[str, object], args: list[str], body: list[ast.stmt]
     namespace: dict[str, object] = {}
     exec(compile(ast.fix_missing_locations(module), "<fastpath plan>", "exec"), globals_, namespace)  # noqa: S102
     return namespace["f"]
+
+
+def _off_edges(b: Bin, length: float, width: float, path: str) -> Bin:
+    """``b``, unless the geometry is within :data:`EDGE` of one of its edges."""
+    if abs(length - b.lmin) <= EDGE * abs(b.lmin) or abs(length - b.lmax) <= EDGE * abs(b.lmax) or \
+            abs(width - b.wmin) <= EDGE * abs(b.wmin) or abs(width - b.wmax) <= EDGE * abs(b.wmax):
+        raise Unsupported(f"{path}: on a bin edge")
+    return b
 
 
 def _same(a: float, b: float, text: str) -> float:
