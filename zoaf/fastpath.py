@@ -4,7 +4,8 @@
 per device with their binned model cards (sky130's ``nfet_01v8``: 48 bins, copied per instance because a card
 reads the instance's ``nf``/``w``), about 3/4 of an evaluation. When a sizing changes only ``.param``s that
 flow into device values (instance parameters, an R/C/L value, a source's ``dc``), the :class:`Plan` computes
-those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
+those values as ngspice's numparam would (:mod:`zoaf.spexpr`, compiled once per deck by :mod:`zoaf.plancode`), and
+sends only the ones that changed, several ``alter``s per command line.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
 * a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
