@@ -201,9 +201,9 @@ class _Compiler:
         frames: dict[str, Scope] = {}
         for leaf in leaves:
             program.layouts.append(self._leaf(leaf, self._frame(leaf.frames, top, frames)))
+        draws = {f"r{c}_{f}": fn for c in (0, 1) for f, fn in function_table(float(c)).items() if f in RANDOM}
         self.globals = {"__builtins__": {}, "float": float, "_same": _same,
-                        "_number": lambda text, scope: _number(text, scope, base), **function_table(0.0),
-                        **{f"r{c}_{f}": fn for c in (0, 1) for f, fn in function_table(float(c)).items() if f in RANDOM}}
+                        "_number": lambda text, scope: _number(text, scope, base), **function_table(0.0), **draws}
         result = ast.Tuple([ast.Tuple(self.outputs, ast.Load()), ast.Tuple(self.exports, ast.Load())], ast.Load())
         return _function(self.globals, ["params", "scope"], self.body, result)
 
