@@ -55,6 +55,27 @@ def test_what_alter_cannot_follow_is_left_to_reset(tmp_path: Path) -> None:
     assert _plan(tmp_path, base + ".tran 1u 1m\n.meas tran v find v(out) at=1m\n") is None
 
 
+def test_compiled_values_are_spexprs_in_numparams_scopes(tmp_path: Path) -> None:
+    """The plan's compiled values: a derived .param, a parametrized instance's header value and body .param,
+    a switched-off random function, a two-argument max, read as :func:`evaluate` reads them in each scope."""
+    body = (".param r1=1k c1=1n k=2\n.param rr={r1*k}\n"
+            ".subckt rc a b params: rv=1 cv=1\n.param half={rv/2}\nr1 a m {half}\n"
+            "r2 m b {half+0*agauss(0,1,1)}\nc1 b 0 {cv*k}\n.ends\n"
+            "v1 in 0 dc 0 ac 1\nx1 in out rc rv={rr} cv={c1}\nr3 out 0 {max(r1,2k)}\n.ac dec 10 1 1meg\n")
+    plan = _plan(tmp_path, body)
+    assert plan is not None and plan.fast == {"r1", "c1", "k", "rr"}
+    sizing = {"r1": "1500.0", "c1": "2.2e-09", "k": "3.0", "rr": "{r1*k}"}
+    values = {k: v for k, (v, _) in plan.program.state(sizing, {}).values.items()}
+    half = evaluate("{rv/2}", {"rv": evaluate("{r1*k}", {"r1": 1500.0, "k": 3.0})})
+    assert values == {("alter", "r.x1.r1", "resistance"): device_value(half)[0],
+                      ("alter", "r.x1.r2", "resistance"): device_value(half)[0],
+                      ("alter", "c.x1.c1", "capacitance"): device_value(2.2e-9 * 3.0)[0],
+                      ("alter", "r3", "resistance"): device_value(2000.0)[0]}
+    drawn = _plan(tmp_path, body.replace("0*agauss", "agauss"))
+    with pytest.raises(Unsupported):                                   # a value a random function changes
+        drawn.program.state(sizing, {})
+
+
 # ---------------------------------------------------------------------- sky130: against the reset path
 
 
@@ -114,7 +135,7 @@ def test_sky130_bins_are_ngspices() -> None:
         s.evaluate(values)
         plan = s._fast
         state = plan._state({**problem.netlist.params, **problem.netlist.check_params(values)})
-        for leaf in plan.leaves:
+        for leaf in plan.program.leaves:
             if not leaf.bins:
                 continue
             shown = {ln.split()[0]: float(ln.split()[1]) for ln in

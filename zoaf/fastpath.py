@@ -4,7 +4,8 @@
 per device with their binned model cards (sky130's ``nfet_01v8``: 48 bins, copied per instance because a card
 reads the instance's ``nf``/``w``), about 3/4 of an evaluation. When a sizing changes only ``.param``s that
 flow into device values (instance parameters, an R/C/L value, a source's ``dc``), the :class:`Plan` computes
-those values as ngspice's numparam would (:mod:`zoaf.spexpr`), and sends only the ones that changed.
+those values as ngspice's numparam would (:mod:`zoaf.spexpr`, compiled once per deck by :mod:`zoaf.plancode`), and
+sends only the ones that changed, several ``alter``s per command line.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
 * a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
@@ -25,18 +26,13 @@ the LNA). The in-repo decks that take it: ``netlists/sky130/*.cir`` and ``netlis
 """
 from __future__ import annotations
 
-import math
 import re
-from collections import ChainMap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from . import parammeas, units
 from .deckparse import Deck, Subckt, assignments, read_deck
-from .errors import InputError
-from .ngnumbers import device_value
+from .plancode import Bin, Frame, Leaf, Program, State, sub_params
 from .spexpr import Unsupported, evaluate, names
 
 __all__ = ["Plan", "plan"]
@@ -45,60 +41,20 @@ __all__ = ["Plan", "plan"]
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
-#: A geometry this close (relative) to a bin edge is left to ``reset``: ngspice's own comparison decides.
-_EDGE = 1e-9
-
-
-@dataclass
-class _Bin:
-    name: str
-    lmin: float
-    lmax: float
-    wmin: float
-    wmax: float
-    params: dict[str, str]          # model parameters given as {expressions} of the instance's parameters
-
-
-@dataclass(frozen=True)
-class _Frame:
-    """A parametrized subcircuit instance the device is inside (``xlg`` of ``spiral n={lg_n} ...``)."""
-
-    xpath: str                      # its instance path: xlg, xol.xb
-    sub: Subckt
-    inst: tuple[tuple[str, str], ...]   # the instance line's name={expr} (caller's scope)
-
-
-@dataclass
-class _Leaf:
-    """A device whose values the plan sets: an M in a PDK subcircuit, a user-level M, or an R/C/L/V/I value."""
-
-    path: str                       # ngspice's expanded name: m.xol.xm1.msky130_fd_pr__nfet_01v8, r.xol.rz
-    inst: list[tuple[str, str]]     # the instance line's name={expr} (caller's scope)
-    sub: Subckt | None = None       # the PDK subcircuit the instance expands (None: the line is the device)
-    device: list[tuple[str, str]] = field(default_factory=list)   # device parameters (subcircuit scope)
-    bins: list[_Bin] = field(default_factory=list)
-    xpath: str = ""                 # the subcircuit instance path (model copies are named <xpath>:<model>)
-    frames: tuple[_Frame, ...] = ()  # the parametrized subcircuit instances it is inside, outermost first
-
-
-@dataclass
-class _State:
-    bins: dict[str, str]
-    values: dict[tuple[str, str, str], tuple[float, str]]  # (alter|altermod, device or model, parameter) ->
-    #                                                           (value, its spelling for alter)
-    scope: dict[str, float] = field(default_factory=dict)   # the top-level .param values
+#: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer (1,025 characters already break
+#: it: the rest is read as garbage), so the ``alter``s of a sizing go in ``;``-separated lines up to this long.
+_LINE = 1000
 
 
 class Plan:
     """What a deck's sizings can change in place, and the values of the sizing now in ngspice."""
 
-    def __init__(self, leaves: list[_Leaf], fast: set[str], dependent: list[tuple[str, str]],
-                 base: dict[str, float], scale: float, cards: list[parammeas.ParamMeasure]) -> None:
-        self.leaves, self.fast, self.dependent, self.base, self.scale = leaves, fast, dependent, base, scale
+    def __init__(self, program: Program, fast: set[str], cards: list[parammeas.ParamMeasure]) -> None:
+        self.program, self.fast = program, fast
         self.cards = cards                      # the deck's .meas param= cards, computed per in-place sizing
-        self.state: _State | None = None
+        self.state: State | None = None
         self.applied: dict[str, str] = {}
-        self._declined: tuple[dict[str, str], _State] | None = None    # a state resize computed, then reset
+        self._declined: tuple[dict[str, str], State] | None = None    # a state resize computed, then reset
 
     def loaded(self, params: Mapping[str, str]) -> None:
         """ngspice now holds the deck at these ``.param`` values (after a load or a ``reset``)."""
@@ -124,13 +80,12 @@ class Plan:
         if new.bins != self.state.bins:
             self._declined = (dict(params), new)
             return False
-        for key, (value, text) in new.values.items():
-            if self.state.values.get(key, (None,))[0] != value:
-                verb, where, param = key
-                out = [s for s in send(f"{verb} @{where}[{param}]={text}") if s.strip()]
-                if any(not s.lower().startswith(_REBIN_NOISE) for s in out):
-                    self.state = None          # a mixed state: only a reset restores a known one
-                    return False
+        now = self.state.values
+        out = _send_lines(send, [f"{verb} @{where}[{param}]={text}" for (verb, where, param), (value, text)
+                                 in new.values.items() if now.get((verb, where, param), (None,))[0] != value])
+        if any(s.strip() and not s.lower().startswith(_REBIN_NOISE) for s in out):
+            self.state = None                  # a mixed state: only a reset restores a known one
+            return False
         self.state, self.applied = new, dict(params)
         return True
 
@@ -138,56 +93,26 @@ class Plan:
         """The ``param=`` cards of ``analysis`` at the sizing set in place (:func:`zoaf.parammeas.compute`):
         ngspice's own cards keep the value of the last ``reset``."""
         cards = [c for c in self.cards if c.analysis == analysis]
-        return parammeas.compute(cards, self.state.scope, measured) if cards and self.state else {}
+        if not cards or self.state is None:
+            return {}
+        return parammeas.compute(cards, {**self.program.base, **self.state.scope}, measured)
 
-    # -- values
-    def _state(self, params: Mapping[str, str]) -> _State:
-        scope = dict(self.base)
-        for name, expr in self.dependent:
-            scope[name] = _value(params[name], scope) if name in params else evaluate(expr, scope)
-        state = _State({}, {}, scope)
-        frames: dict[str, ChainMap[str, float]] = {}
-        for leaf in self.leaves:
-            self._leaf(leaf, self._frame_scope(leaf.frames, scope, frames), state)
-        return state
+    def _state(self, params: Mapping[str, str]) -> State:
+        return self.program.state(params, self.state.bins if self.state else {})
 
-    def _frame_scope(self, frames: tuple[_Frame, ...], scope: dict[str, float],
-                     done: dict[str, ChainMap[str, float]]) -> Mapping[str, float]:
-        """Numparam's scope inside nested parametrized instances (each computed once per sizing)."""
-        if not frames:
-            return scope
-        inner = frames[-1]
-        if inner.xpath not in done:
-            outer = self._frame_scope(frames[:-1], scope, done)
-            done[inner.xpath] = _subckt_scope(inner.sub, {k: evaluate(v, outer) for k, v in inner.inst}, outer)
-        return done[inner.xpath]
 
-    def _leaf(self, leaf: _Leaf, scope: Mapping[str, float], state: _State) -> None:
-        if leaf.sub is None:                  # the line is the device: an unbinned M, an R/C/L, a source
-            for k, v in leaf.inst:
-                state.values[("alter", leaf.path, k)] = _device(evaluate(v, scope))
-            return
-        inst = {k: evaluate(v, scope) for k, v in leaf.inst}
-        local = _subckt_scope(leaf.sub, inst, scope)
-        dev = {k: _device(evaluate(v, local)) for k, v in leaf.device}
-        for k, v in dev.items():
-            state.values[("alter", leaf.path, k)] = v
-        b = self._bin(leaf, {k: v[0] for k, v in dev.items()})
-        state.bins[leaf.path] = b.name
-        for k, v in b.params.items():         # the copy of the card this instance uses
-            state.values[("altermod", f"{leaf.xpath}:{b.name}", k)] = _device(evaluate(v, local))
-
-    def _bin(self, leaf: _Leaf, dev: dict[str, float]) -> _Bin:
-        length = dev["l"] * self.scale
-        width = dev["w"] * self.scale / max(dev.get("nf", 1.0), 1.0)
-        now = self.state.bins.get(leaf.path) if self.state else None
-        for b in sorted(leaf.bins, key=lambda b: b.name != now):     # the bin in use first: the usual answer
-            edges = (b.lmin, b.lmax, b.wmin, b.wmax)
-            if b.lmin <= length < b.lmax and b.wmin <= width < b.wmax:
-                if any(abs(x - e) <= _EDGE * abs(e) for x, e in zip((length, length, width, width), edges)):
-                    raise Unsupported(f"{leaf.path}: on a bin edge")
-                return b
-        raise Unsupported(f"{leaf.path}: no bin for l={length:g} w/nf={width:g}")
+def _send_lines(send: Callable[[str], list[str]], commands: list[str]) -> list[str]:
+    """Send ``commands`` ``;``-separated, as few lines as :data:`_LINE` allows (ngspice runs each in turn; each line
+    costs a call through the binding, a history entry and its leak besides ngspice's own ~4 us per ``alter``: the
+    LNA's 57 went from 0.22 to 0.18 ms, medians in one session); their output."""
+    out: list[str] = []
+    line = ""
+    for c in commands:
+        if line and len(line) + len(c) + 3 > _LINE:
+            out += send(line)
+            line = ""
+        line = f"{line} ; {c}" if line else c
+    return out + send(line) if line else out
 
 
 # ---------------------------------------------------------------------- building a plan
@@ -203,7 +128,7 @@ def plan(deck_lines: list[str], folder: Path, design: Mapping[str, str], command
 class _Builder:
     def __init__(self, deck: Deck, design: Mapping[str, str], commands: list[str]) -> None:
         self.deck, self.design, self.commands = deck, set(design), commands
-        self.leaves: list[_Leaf] = []
+        self.leaves: list[Leaf] = []
         self.slow: set[str] = set()           # names read where alter cannot follow
 
     def build(self) -> Plan | None:
@@ -238,8 +163,9 @@ class _Builder:
                     pass                       # a PDK parameter nothing here reads (or the read fails later)
         if any(n in exprs and n not in base and n not in dependent for c in cards for n in names(c.expr)):
             raise Unsupported("a .meas param= card reads a .param not evaluated here")
-        return Plan(self.leaves, fast, [(k, v) for k, v in self.deck.params if k in dependent], base,
-                    units.parse(self.deck.options.get("scale", "1")), cards)
+        program = Program(self.leaves, [(k, v) for k, v in self.deck.params if k in dependent], base,
+                          self.design, units.parse(self.deck.options.get("scale", "1")))
+        return Plan(program, fast, cards)
 
     def _dependent(self, exprs: dict[str, str]) -> set[str]:
         """The ``.param``s whose value follows a design variable (evaluated per sizing)."""
@@ -249,7 +175,7 @@ class _Builder:
                 dep.add(k)
         return dep
 
-    def _element(self, ln: str, prefix: str, stack: tuple[str, ...], frames: tuple[_Frame, ...]) -> None:
+    def _element(self, ln: str, prefix: str, stack: tuple[str, ...], frames: tuple[Frame, ...]) -> None:
         """Sort one line of subcircuit path ``prefix`` into leaves (values alter can set) or slow names."""
         tokens = ln.split()
         name, letter = tokens[0], tokens[0][0]
@@ -262,14 +188,14 @@ class _Builder:
         elif letter == "x":
             self._instance(name, positional[-1], inst, prefix, stack, frames)
         elif letter == "m" and not any(s.startswith(f".model {positional[5]}.") for s in self.deck.lines):
-            self.leaves.append(_Leaf(_path(letter, prefix, name), inst, frames=frames))   # unbinned: no bin
+            self.leaves.append(Leaf(_path(letter, prefix, name), inst, frames=frames))   # unbinned: no bin
         elif (values := _values(letter, tokens)) and ln.count("{") == len(values):
-            self.leaves.append(_Leaf(_path(letter, prefix, name), values, frames=frames))
+            self.leaves.append(Leaf(_path(letter, prefix, name), values, frames=frames))
         else:
             self._slow(ln, frames)
 
     def _instance(self, name: str, subckt: str, inst: list[tuple[str, str]], prefix: str,
-                  stack: tuple[str, ...], frames: tuple[_Frame, ...]) -> None:
+                  stack: tuple[str, ...], frames: tuple[Frame, ...]) -> None:
         sub = self.deck.subckts.get(subckt)
         if sub is None or sub.name in stack:
             raise Unsupported(f"{name}: unknown or recursive subcircuit")
@@ -280,12 +206,12 @@ class _Builder:
         if _is_device(sub):
             self._pdk_leaf(sub, inst, xpath, frames)
             return
-        if inst or _sub_params(sub):           # parametrized: its elements' values follow the instance's
-            frames += (_Frame(xpath, sub, tuple(inst)),)
+        if inst or sub_params(sub):           # parametrized: its elements' values follow the instance's
+            frames += (Frame(xpath, sub, tuple(inst)),)
         for body in sub.body:
             self._element(body, f"{xpath}.", stack + (sub.name,), frames)
 
-    def _pdk_leaf(self, sub: Subckt, inst: list[tuple[str, str]], xpath: str, frames: tuple[_Frame, ...]
+    def _pdk_leaf(self, sub: Subckt, inst: list[tuple[str, str]], xpath: str, frames: tuple[Frame, ...]
                   ) -> None:
         mline = next(b for b in sub.body if b.startswith("m"))
         positional = mline.split("=")[0].split()[:-1]
@@ -299,52 +225,19 @@ class _Builder:
                 edges = [units.parse(params.get(k, d)) for k, d in
                          (("lmin", "0"), ("lmax", "1"), ("wmin", "0"), ("wmax", "1"))]
                 per_instance = {k: v for k, v in params.items() if v.startswith("{") and _words(v) & local}
-                bins.append(_Bin(b.split()[1], *edges, per_instance))
+                bins.append(Bin(b.split()[1], *edges, per_instance))
         if not bins:
             raise Unsupported(f"{xpath}: no binned model {model} in {sub.name}")
-        self.leaves.append(_Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath,
+        self.leaves.append(Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath,
                                  frames))
 
-    def _slow(self, ln: str, frames: tuple[_Frame, ...] = ()) -> None:
+    def _slow(self, ln: str, frames: tuple[Frame, ...] = ()) -> None:
         """Every word ``ln``'s expressions read is slow (a superset of the names); inside parametrized
         instances, also everything their instance lines read, which may reach ``ln`` through their scope."""
         read = set().union(*(_words(e) for e in re.findall(r"\{(?!\$)[^}]*\}|'[^']*'", ln)))
         self.slow |= read
         if read and frames:
             self.slow |= set().union(*(_words(v) for f in frames for _, v in f.inst))
-
-
-def _subckt_scope(sub: Subckt, inst: dict[str, float], outer: Mapping[str, float]) -> ChainMap[str, float]:
-    """Numparam's scope inside one instance: the caller's, then header defaults and body ``.param``s (the
-    instance's values, passed on at full precision, override both, as in ngspice's hsa mode)."""
-    local: ChainMap[str, float] = ChainMap({}, outer)
-    for k, v in _sub_params(sub):
-        local[k] = inst[k] if k in inst else evaluate(v, local)
-    return local
-
-
-def _value(text: str, scope: Mapping[str, float]) -> float:
-    """A sizing's ``.param`` value: a number read as numparam reads it (as :mod:`zoaf.spexpr` reads one), without
-    compiling an expression per sizing (~60 us each, and they would crowd the expression cache out)."""
-    try:
-        return units.parse(text, numparam=True)
-    except InputError:
-        return evaluate(text, scope)
-
-
-def _device(v: float) -> tuple[float, str]:
-    """A value as the device reads it from its expanded line, and its spelling for ``alter``; Unsupported where
-    ngspice would get no number."""
-    if not math.isfinite(v):
-        raise Unsupported(f"a device value {v}")
-    return device_value(v)
-
-
-@lru_cache(maxsize=64)
-def _sub_params(sub: Subckt) -> tuple[tuple[str, str], ...]:
-    """A subcircuit's header parameters and body ``.param`` assignments, in order."""
-    body = [a for b in sub.body if b.startswith(".param") for a in assignments(b[len(".param"):])]
-    return tuple(sub.params) + tuple(body)
 
 
 def _check_command(command: str) -> None:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from . import units
 
-__all__ = ["Unsupported", "evaluate", "names"]
+__all__ = ["RANDOM", "Unsupported", "evaluate", "function_table", "names", "tree"]
 
 
 class Unsupported(ValueError):
@@ -40,6 +40,8 @@ _FUNCTIONS = {"max": _two(max), "min": _two(min), "abs": abs, "sqrt": math.sqrt,
               "atan": math.atan, "sgn": lambda x: float((x > 0) - (x < 0)),
               }
 _RANDOM = ("agauss", "gauss", "aunif", "unif", "limit")
+#: The random functions (their value is 0 under the switches that turn Monte Carlo off).
+RANDOM = frozenset(_RANDOM)
 _NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Add,
           ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.Gt, ast.LtE,
           ast.GtE, ast.Eq, ast.NotEq)
@@ -62,10 +64,19 @@ def _python(text: str) -> str:
 @lru_cache(maxsize=4096)
 def _code(text: str):
     """(compiled expression, names it reads, whether it calls a random function)."""
-    tree = _tree(text)
-    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    read = frozenset(n.id[2:] for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id.startswith("p_"))
-    return compile(tree, "<expr>", "eval"), read, bool(calls & set(_RANDOM))
+    body, read, random = tree(text)
+    return compile(ast.Expression(body), "<expr>", "eval"), read, random
+
+
+@lru_cache(maxsize=4096)
+def tree(text: str) -> tuple[ast.expr, frozenset[str], bool]:
+    """The checked expression as a Python tree (a parameter ``x`` is the name ``p_x``; functions by their
+    numparam names, see :func:`function_table`), the parameter names it reads, whether it calls a random
+    function. Shared, never to be modified: :mod:`zoaf.plancode` copies what it rewrites."""
+    checked = _tree(text)
+    calls = {n.func.id for n in ast.walk(checked) if isinstance(n, ast.Call)}
+    read = frozenset(n.id[2:] for n in ast.walk(checked) if isinstance(n, ast.Name) and n.id.startswith("p_"))
+    return checked.body, read, bool(calls & set(_RANDOM))
 
 
 def _tree(text: str) -> ast.Expression:
@@ -109,8 +120,14 @@ def _const(c: float):
     return lambda *_: c
 
 
+def function_table(draw: float) -> dict[str, object]:
+    """The functions an expression may call, by name, with the random ones returning ``draw``: a value that
+    depends on them is evaluated at draws 0 and 1, and must come out the same."""
+    return {**_FUNCTIONS, **{f: _const(draw) for f in _RANDOM}}
+
+
 #: The functions, with the random ones returning 0 or 1.
-_GLOBALS = {c: {"__builtins__": {}, **_FUNCTIONS, **{f: _const(c) for f in _RANDOM}} for c in (0.0, 1.0)}
+_GLOBALS = {c: {"__builtins__": {}, **function_table(c)} for c in (0.0, 1.0)}
 
 
 def _run(code, text: str, functions: dict, scope: dict) -> float:

@@ -40,12 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fastpath, ngbinding
+from . import fastpath, ngbinding, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngcommands import ANALYSES, block_depth_change, defined_name
 from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
@@ -109,6 +108,7 @@ class SpiceSession:
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
+        self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -246,10 +246,12 @@ class SpiceSession:
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
         self._missing = []
-        for a in [] if nl.control_runs_analyses else nl.analyses:    # else the block runs them itself
+        if self._script is None:
+            self._script = replay.script(nl)
+        for a in self._script.before:         # none when the block runs analyses itself
             self._analysis(a, results, deadline)
-        self._replay_control(results, where, deadline)
-        for a in nl.analyses if nl.dot_analyses_after_control else []:    # as ngspice -b does after the block
+        self._replay_control(self._script.steps, results, where, deadline)
+        for a in self._script.after:          # as ngspice -b does after the block
             self._analysis(a, results, deadline)
         return self._collect(results, where, wanted)
 
@@ -345,37 +347,30 @@ class SpiceSession:
                 results[name] = value
         return {name: "a measure it reads gave no value" for name, value in values.items() if value is None}
 
-    def _replay_control(self, results: dict[str, float], where: dict[str, str], deadline: float | None
-                        ) -> None:
-        depth = 0
-        pending: list[str] = []
-        for c in self.netlist.control:
-            word = c.split(None, 1)[0]
-            if word == "run" and depth == 0:
+    def _replay_control(self, steps: tuple[replay.Step, ...], results: dict[str, float], where: dict[str, str],
+                        deadline: float | None) -> None:
+        for step in steps:
+            if step.kind is replay.Kind.RUN:
                 for a in self.netlist.analyses:
                     self._analysis(a, results, deadline)
                 continue
-            if word in ANALYSES and depth == 0:
-                self._analysis(c, results, deadline)
+            if step.kind is replay.Kind.ANALYSIS:
+                self._analysis(step.command, results, deadline)
                 continue
-            out = self._cmd(c)
-            if word == "alterparam":
-                self._altered_by_block(c)
-            err = classify(out, context=c, default=SimulationError)
+            out = self._cmd(step.command)
+            if step.alterparam:
+                self._altered_by_block(step.command)
+            err = classify(out, context=step.command, default=SimulationError) if out else None
             if isinstance(err, MeasureError):
                 self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
             elif err is not None:
                 raise err
-            depth += block_depth_change(c)
-            if (name := defined_name(c)) is not None:
-                pending.append(name)
-            if depth == 0 and pending:
+            if step.results:
                 plot = self._ng.current_plot()
-                for name in pending:
+                for name in step.results:
                     where[name] = plot
-                pending = []
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
-                raise Timeout(f"{c}: evaluation ran past the {self.timeout:g} s limit")
+                raise Timeout(f"{step.command}: evaluation ran past the {self.timeout:g} s limit")
 
     def _altered_by_block(self, command: str) -> None:
         """The block's own ``alterparam`` edited ngspice's stored deck, which the next sizing starts from (a
