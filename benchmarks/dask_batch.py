@@ -11,7 +11,8 @@ the machine); the client side stamps the call of ``evaluate`` and its return. Pe
 time less its simulations' own time); the time from ``evaluate`` to the first simulation's start (dispatch), from
 the last simulation's end to ``evaluate``'s return (collect), and the gaps between two simulations of one worker.
 A fit of the idle time ``a + b * batch`` over the batch sizes separates the per-batch cost ``a`` from the
-per-simulation cost ``b``. Prints markdown tables.
+per-simulation cost ``b``. "Uneven batches": how many gave one worker more than an even share of the
+simulations. Prints markdown tables.
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ class Batch:
     dispatch: float      # evaluate() to the first simulation's start
     collect: float       # the last simulation's end to evaluate()'s return
     gaps: list[float]    # between two consecutive simulations of one worker
+    excess: int          # simulations on the busiest worker beyond an even share
 
 
 def one_batch(ev: Evaluator, u: np.ndarray, workers: int) -> Batch:
@@ -73,8 +75,9 @@ def one_batch(ev: Evaluator, u: np.ndarray, workers: int) -> Batch:
     sims = sorted((r.outcome.measures["_pid"], r.outcome.measures["_t0"], r.outcome.measures["_t1"]) for r in recs)
     gaps = [b[1] - a[2] for a, b in zip(sims, sims[1:]) if a[0] == b[0]]
     busy = sum(s[2] - s[1] for s in sims)
+    most = max(sum(s[0] == pid for s in sims) for pid in {s[0] for s in sims})
     return Batch(1e3 * (t1 - t0), 1e3 * (workers * (t1 - t0) - busy), 1e3 * (min(s[1] for s in sims) - t0),
-                 1e3 * (t1 - max(s[2] for s in sims)), [1e3 * g for g in gaps])
+                 1e3 * (t1 - max(s[2] for s in sims)), [1e3 * g for g in gaps], most - -(-len(sims) // workers))
 
 
 def measure(problem: Problem, size: int, batches: int, dask: str | None, seed: int) -> list[Batch]:
@@ -94,8 +97,8 @@ def main() -> None:
     print(f"\n### One batch, {problem.name}, 2 workers, medians of {args.batches} batches "
           f"(load {os.getloadavg()[0]:.1f} at the start)\n")
     print("| batch | evaluator | wall ms | idle worker ms | per simulation | dispatch ms | collect ms | "
-          "gap ms (median / max) |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+          "gap ms (median / max) | uneven batches |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     idle: dict[str, list[tuple[int, float]]] = {"local pool": [], 'dask="local"': []}
     for size in args.sizes:
         for label, dask in (("local pool", None), ('dask="local"', "local")):
@@ -104,7 +107,8 @@ def main() -> None:
             gaps = [g for b in bs for g in b.gaps] or [float("nan")]
             idle[label].append((size, med["idle"]))
             print(f"| {size} | {label} | {med['wall']:.1f} | {med['idle']:.1f} | {med['idle'] / size:.2f} | "
-                  f"{med['dispatch']:.1f} | {med['collect']:.1f} | {np.median(gaps):.2f} / {max(gaps):.1f} |",
+                  f"{med['dispatch']:.1f} | {med['collect']:.1f} | {np.median(gaps):.2f} / {max(gaps):.1f} | "
+                  f"{sum(b.excess > 0 for b in bs)} |",
                   flush=True)
     print("\n| evaluator | per batch (ms of idle worker time) | per simulation |\n|---|---:|---:|")
     for label, pts in idle.items():

@@ -95,3 +95,17 @@ def test_dask_hangs_on_a_single_worker_time_out_and_the_batch_ends():
                                       [sphere(problem.to_physical(x)) for x in good])
         assert ev.stats["timeouts"] == 2 and ev.stats["crashed"] == 0
     assert time.perf_counter() - t0 < 60
+
+
+def test_dask_results_whose_events_are_not_seen_come_from_the_tasks():
+    # A task's replies come back as an event on the pool's topic, ahead of the task's own result; without the
+    # events (unsubscribed here) every result is read from its future, and the values are the same.
+    problem = Sphere()
+    u = np.random.default_rng(3).random((11, problem.dim))
+    with Evaluator(problem, workers=2, dask="local") as ev:
+        first = ev.evaluate(u[:5])
+        assert ev._pool.client.get_events(ev._pool.token)          # these came as events
+        ev._pool.client.unsubscribe_topic(ev._pool.token)
+        later = ev.evaluate(u[5:])
+    assert [r.outcome.status for r in first + later] == [Status.OK] * 11
+    assert [r.outcome.fom for r in first + later] == [sphere(problem.to_physical(x)) for x in u]
