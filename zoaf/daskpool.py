@@ -23,15 +23,17 @@ from .workers import OnDone, Pool, Task, raise_remote
 
 log = logging.getLogger(__name__)
 
-#: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
-#: trip. The scheduler blames every task a dead worker held, and a task may carry several simulations, so the
-#: simulations of a killed task are not charged unless it was one simulation alone on its worker: they become
-#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker process
-#: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
+#: Dask tasks in flight per worker thread where a batch does not fit in one task per thread: the next task waits
+#: on the worker, which hides Dask's per-task round trip. The scheduler blames every task a dead worker held, and a
+#: task may carry several simulations, so the simulations of a killed task are not charged unless it was one
+#: simulation alone in flight: they become suspects, and while suspects remain the pool sends one simulation per
+#: task, one task at a time (:class:`_Window`): a death then names its simulation exactly, which alone spends a
+#: retry.
 DASK_PREFETCH = 2
-#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
-#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations; a batch's pending
-#: simulations are shared evenly over the free task slots, so that a small batch is sent whole at once.
+#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages, and each batch's round
+#: trip through the scheduler) is milliseconds (BENCHMARKS.md §2b), so a task carries several simulations, and a
+#: batch of up to 16 per worker thread goes as one task per thread. More per task would only add suspects where a
+#: worker dies.
 DASK_CHUNK = 16
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
