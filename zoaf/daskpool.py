@@ -65,12 +65,12 @@ class _Window:
         free = max(1, self.threads * DASK_PREFETCH - in_flight)
         return min(DASK_CHUNK, -(-pending // free))
 
-    def room(self, meta: dict[Any, list[Task]], queued: int) -> bool:
-        """Whether one more task may go, with ``meta`` in flight and ``queued`` about to be sent."""
+    def room(self, in_flight: int, queued: int) -> bool:
+        """Whether one more task may go, with ``in_flight`` tasks in flight and ``queued`` about to be sent."""
         if not self.suspects:
-            return len(meta) + queued < self.threads * DASK_PREFETCH
+            return in_flight + queued < self.threads * DASK_PREFETCH
         # exact mode: what was sent with prefetch finishes first, then one task at a time
-        return not meta and not queued
+        return in_flight + queued == 0
 
     def sent(self, fut: Any) -> None:
         if self.suspects:
@@ -152,8 +152,7 @@ class DaskPool(Pool):
 
         pending, done = self._batch(items, on_done)
         n = len(pending)
-        meta: dict[Any, list[Task]] = {}                  # futures in flight and their simulations
-        flying: dict[str, Any] = {}                       # the same futures by task key
+        flying: dict[str, tuple[Any, list[Task]]] = {}    # task key -> its future and its simulations
         window = _Window(self._threads())
         finished: list[Any] = []                          # futures whose results were recorded
 
@@ -161,8 +160,8 @@ class DaskPool(Pool):
             if window.threads < self.n:                   # a worker is being replaced: look again
                 window.threads = self._threads(fresh=True)
             chunks: list[list[Task]] = []
-            while pending and window.room(meta, len(chunks)):
-                k = window.chunk(len(pending), len(meta) + len(chunks))
+            while pending and window.room(len(flying), len(chunks)):
+                k = window.chunk(len(pending), len(flying) + len(chunks))
                 chunks.append([pending.popleft() for _ in range(min(k, len(pending)))])
             if not chunks:
                 return
@@ -171,7 +170,7 @@ class DaskPool(Pool):
                                    [[t.x for t in c] for c in chunks], [self.timeout] * len(chunks), pure=False,
                                    key=[f"zoaf-sim-{uuid.uuid4().hex}" for _ in chunks])
             for fut, chunk in zip(futs, chunks):
-                meta[fut], flying[fut.key] = chunk, fut
+                flying[fut.key] = fut, chunk
                 window.sent(fut)
                 fut.add_done_callback(self._on_future)
             _release(self._held)                          # the previous batch's futures, now after these
@@ -180,16 +179,16 @@ class DaskPool(Pool):
             submit()
             while len(done) < n:
                 lost = False
-                for fut, reply in self._replies(flying):  # the next to finish, and any others already back
-                    del flying[fut.key]
+                for key, reply in self._replies(flying):  # the next to finish, and any others already back
+                    fut, chunk = flying.pop(key)
                     finished.append(fut)
-                    lost |= self._task_done(fut, reply, meta.pop(fut), window, pending, done, KilledWorker)
+                    lost |= self._task_done(fut, reply, chunk, window, pending, done, KilledWorker)
                 if lost:
                     self._restart_due(finished)
                     window.threads = self._threads(fresh=True)
                 submit()
         except BaseException:
-            self.client.cancel(list(meta))
+            self.client.cancel([fut for fut, _ in flying.values()])
             self._restart_due(finished)
             raise
         # A release is a message to the scheduler, and the client sends at most one every 10 ms: the batch's futures
@@ -231,8 +230,8 @@ class DaskPool(Pool):
         """A task's future is done (finished, erred or cancelled); on the client's callback thread."""
         self._inbox.put((fut.status, fut.key, None))
 
-    def _replies(self, flying: dict[str, Any]) -> list[tuple[Any, Any]]:
-        """The next finished tasks of ``flying`` (task key -> future) and their replies: the first to come
+    def _replies(self, flying: dict[str, tuple[Any, list[Task]]]) -> list[tuple[str, Any]]:
+        """The next finished tasks of ``flying`` (by task key) and their replies: the first to come
         (waiting for it), then any others already here. A task's event brings its replies before its future is
         done; a task without one (its worker died, or the event was not seen) is read from its future: the
         exception of a failed task, the result of a finished one. Messages of tasks no longer in flight (a task
@@ -241,8 +240,8 @@ class DaskPool(Pool):
         item = self._inbox.get()
         while True:
             kind, key, payload = item
-            fut = flying.get(key)
-            if fut is not None and key not in out:
+            if key in flying and key not in out:
+                fut = flying[key][0]
                 if kind == "event":
                     out[key] = pickle.loads(payload)
                 elif kind == "finished":
@@ -253,7 +252,7 @@ class DaskPool(Pool):
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 if out:
-                    return [(flying[k], r) for k, r in out.items()]
+                    return list(out.items())
                 item = self._inbox.get()
 
     def _threads(self, *, fresh: bool = False) -> int:
