@@ -65,18 +65,20 @@ def test_dask_local_cluster_matches_the_local_pool_and_handles_faults():
 
 
 def test_dask_prefetch_a_worker_killed_mid_batch_costs_only_its_own_task():
-    # Two tasks in flight per worker: when the killer's worker dies the scheduler also fails the task waiting
-    # behind it. That one must not spend its retry: both rerun one per worker, and only the killer is charged.
+    # 40 simulations on two workers go as four tasks of ten, two in flight per worker: when the killer's worker
+    # dies, its task fails with nine others, and the scheduler may also fail a task waiting behind it. Those must
+    # not spend their retry: they rerun one at a time, and only the killer is charged.
     problem = FaultyProblem(Sphere(), kill=0.1, kill_always=True, salt=9)
-    kill, good = pick(problem, "kill", 1), pick(problem, None, 12)
+    kill, good = pick(problem, "kill", 1), pick(problem, None, 39)
     u = np.vstack([good[:5], kill, good[5:]])
     with Evaluator(problem, workers=2, dask="local") as ev:
         res = ev.evaluate(u)
-        assert [o.status for o in res] == [Status.OK] * 5 + [Status.CRASHED] + [Status.OK] * 7
+        assert [o.status for o in res] == [Status.OK] * 5 + [Status.CRASHED] + [Status.OK] * 34
         assert "2 attempt(s)" in res[5].outcome.error
         np.testing.assert_array_equal([o.fom for i, o in enumerate(res) if i != 5],
                                       [sphere(problem.to_physical(x)) for x in good])
         assert ev.stats["crashed"] == 2                     # the killer's two attempts, nobody else's
+        assert ev.stats["suspects"] >= 10                   # its task's others, uncharged
         later = ev.evaluate(pick(problem, None, 6, seed=2))   # back to prefetch: the cluster goes on
         assert [o.status for o in later] == [Status.OK] * 6
 
@@ -95,3 +97,17 @@ def test_dask_hangs_on_a_single_worker_time_out_and_the_batch_ends():
                                       [sphere(problem.to_physical(x)) for x in good])
         assert ev.stats["timeouts"] == 2 and ev.stats["crashed"] == 0
     assert time.perf_counter() - t0 < 60
+
+
+def test_dask_results_whose_events_are_not_seen_come_from_the_tasks():
+    # A task's replies come back as an event on the pool's topic, ahead of the task's own result; without the
+    # events (unsubscribed here) every result is read from its future, and the values are the same.
+    problem = Sphere()
+    u = np.random.default_rng(3).random((11, problem.dim))
+    with Evaluator(problem, workers=2, dask="local") as ev:
+        first = ev.evaluate(u[:5])
+        assert ev._pool.client.get_events(ev._pool.token)          # these came as events
+        ev._pool.client.unsubscribe_topic(ev._pool.token)
+        later = ev.evaluate(u[5:])
+    assert [r.outcome.status for r in first + later] == [Status.OK] * 11
+    assert [r.outcome.fom for r in first + later] == [sphere(problem.to_physical(x)) for x in u]

@@ -1,7 +1,8 @@
 """The Dask pool: simulations as tasks on the workers of a Dask cluster, one problem per worker process.
 
-The protocol, and the crash/retry/timeout accounting it shares with the local pool, are :mod:`zoaf.workers`'.
-Dask is imported only when a pool is made: importing zoaf does not import distributed.
+The protocol, and the crash/retry/timeout accounting it shares with the local pool, are :mod:`zoaf.workers`';
+the worker side is :mod:`zoaf.daskworker`. Dask is imported only when a pool is made: importing zoaf does not
+import distributed.
 """
 from __future__ import annotations
 
@@ -9,169 +10,67 @@ import hashlib
 import logging
 import pickle
 import queue
-import threading
 import uuid
 from collections import deque
-from typing import Any, Hashable, Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
-from . import sandbox
+from . import daskworker
 from .errors import InputError
-from .problem import Outcome, Problem
-from .workers import OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
+from .problem import Outcome
+from .workers import OnDone, Pool, Task, raise_remote
 
 log = logging.getLogger(__name__)
 
-#: Dask tasks in flight per worker thread: the next task waits on the worker, which hides Dask's per-task round
-#: trip. The scheduler blames every task a dead worker held, and a task may carry several simulations, so the
-#: simulations of a killed task are not charged unless it was one simulation alone on its worker: they become
-#: suspects, and while suspects remain the pool sends one simulation per task, one task per worker process
-#: (:class:`_Window`): a death then names its simulation exactly, which alone spends a retry.
+#: Dask tasks in flight per worker thread where a batch does not fit in one task per thread: the next task waits
+#: on the worker, which hides Dask's per-task round trip. The scheduler blames every task a dead worker held, and a
+#: task may carry several simulations, so the simulations of a killed task are not charged unless it was one
+#: simulation alone in flight: they become suspects, and while suspects remain the pool sends one simulation per
+#: task, one task at a time (:class:`_Window`): a death then names its simulation exactly, which alone spends a
+#: retry.
 DASK_PREFETCH = 2
-#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages) measured ~13 ms of
-#: worker time at load 9 on 2 cores (BENCHMARKS.md §2b), so a task carries several simulations; a batch's pending
-#: simulations are shared evenly over the free task slots, so that a small batch is sent whole at once.
-DASK_CHUNK = 8
+#: Simulations per Dask task at most: Dask's own work per task (scheduler, worker, messages, and each batch's round
+#: trip through the scheduler) is milliseconds (BENCHMARKS.md §2b), so a task carries several simulations, and a
+#: batch of up to 16 per worker thread goes as one task per thread. More per task would only add suspects where a
+#: worker dies.
+DASK_CHUNK = 16
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
 
 
-# State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and one
-# daemon simulation thread (one thread drives libngspice; a hung simulation can be timed out without blocking
-# the worker's shutdown when its nanny restarts it).
-_DASK_BLOBS: dict[str, bytes] = {}
-_DASK_PROBLEMS: dict[str, Problem] = {}
-_DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
-_DASK_LOCK = threading.Lock()
-_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
-
-
-class _SimThread(threading.Thread):
-    """A daemon thread that runs ``simulate_caught`` jobs one at a time."""
-
-    def __init__(self) -> None:
-        super().__init__(name="zoaf-sim", daemon=True)
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.start()
-
-    def run(self) -> None:
-        while True:
-            problem, x, box, event = self.jobs.get()
-            box.append(simulate_caught(problem, x))
-            event.set()
-
-    def simulate(self, problem: Problem, x: np.ndarray, timeout: float) -> tuple | None:
-        box: list[tuple] = []
-        event = threading.Event()
-        self.jobs.put((problem, x, box, event))
-        return box[0] if event.wait(timeout) else None
-
-
-def _dask_problem(token: str) -> Problem:
-    p = _DASK_PROBLEMS.get(token)
-    if p is None:
-        p = _DASK_PROBLEMS[token] = pickle.loads(_DASK_BLOBS[token])
-    return p
-
-
-def _dask_forget(token: str) -> None:
-    _DASK_BLOBS.pop(token, None)
-    _DASK_KEYS.pop(token, None)
-    p = _DASK_PROBLEMS.pop(token, None)
-    if p is not None:
-        try:
-            p.close()
-        except Exception:                                 # pragma: no cover
-            pass
-
-
-def _dask_simulate(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
-    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address. Each
-    has ``timeout`` seconds, plus the load grace where it loads another affinity key's deck (as in the local
-    pool: :func:`zoaf.workers.time_limit`)."""
-    from distributed import get_worker
-    addr = get_worker().address
-    replies: list[tuple] = []
-    with _DASK_LOCK:                                      # several worker threads: still one sim per process
-        for x in xs:
-            if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
-                replies.append(("lost",))
-                continue
-            if _DASK_STATE["thread"] is None:
-                _DASK_STATE["thread"] = _SimThread()
-            problem = _dask_problem(token)
-            key = problem.affinity(x) if problem.affinity is not None else None
-            limit = time_limit(timeout, key, _DASK_KEYS.get(token))
-            _DASK_KEYS[token] = key
-            reply = _DASK_STATE["thread"].simulate(problem, x, limit)
-            if reply is None or reply[-1]:
-                _DASK_STATE["poisoned"] = True
-            replies.append(("timeout",) if reply is None else reply)
-    return replies, addr
-
-
-def _make_plugin_class() -> type:
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    class ProblemPlugin(WorkerPlugin):
-        """Gives every worker (also one restarted later by its nanny) the pickled problem."""
-
-        def __init__(self, token: str, blob: bytes) -> None:
-            self.token, self.blob = token, blob
-
-        def setup(self, worker: Any) -> None:
-            sandbox.designate()                           # the simulation thread may lock itself down
-            _DASK_BLOBS[self.token] = self.blob
-
-        def teardown(self, worker: Any) -> None:
-            _dask_forget(self.token)
-
-    ProblemPlugin.__module__ = __name__
-    ProblemPlugin.__qualname__ = "ProblemPlugin"
-    return ProblemPlugin
-
-
-def __getattr__(name: str) -> Any:
-    # ProblemPlugin subclasses distributed's WorkerPlugin; made on first use so that importing zoaf does not
-    # import distributed, yet picklable by reference as zoaf.daskpool.ProblemPlugin.
-    if name == "ProblemPlugin":
-        cls = globals()["ProblemPlugin"] = _make_plugin_class()
-        return cls
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class _Window:
     """How many tasks may be in flight and how many simulations each carries: ``DASK_PREFETCH`` per worker
-    thread of up to ``DASK_CHUNK``, or one simulation per task and one task per thread while a simulation killed
-    beside others (a suspect) is unresolved; and which futures were sent in that exact mode, when each task in
-    flight has a worker to itself (so a worker's death names its simulation)."""
+    thread of up to ``DASK_CHUNK``, or one task of one simulation at a time while a simulation killed beside
+    others (a suspect) is unresolved; and which futures were sent in that exact mode, where the task in flight
+    has a worker to itself (so a worker's death names its simulation). One at a time, not one per worker: the
+    client learns that a task ended (its event) before the scheduler does, so the scheduler could still place two
+    tasks sent together on one worker."""
 
-    def __init__(self, threads: int, workers: int) -> None:
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
         self.suspects: set[int] = set()
         self._exact: set[Any] = set()
-        self.resize(threads, workers)
-
-    def resize(self, threads: int, workers: int) -> None:
-        self.threads = threads
-        # exact mode needs each task in flight alone in its process: one per worker where every worker has one
-        # thread, else one at a time (Dask may place two tasks on a multi-threaded worker)
-        self.exact_cap = max(1, workers) if threads == workers else 1
 
     def chunk(self, pending: int, in_flight: int) -> int:
-        """Simulations in the next Dask task: one while suspects remain, else the pending ones shared evenly over
-        the free slots (at most ``DASK_CHUNK``), so that a batch needs no round trip after its first tasks."""
+        """Simulations in the next Dask task: one while suspects remain; else, where one task per idle worker
+        thread holds them all (``DASK_CHUNK`` at most each), that; else the pending ones shared evenly over the
+        free slots. A batch so needs no round trip after its first tasks, and few tasks (each task costs Dask's
+        work and, on a worker holding two, a gap between them)."""
         if self.suspects:
             return 1
+        idle = self.threads - in_flight
+        if idle > 0 and -(-pending // idle) <= DASK_CHUNK:
+            return -(-pending // idle)
         free = max(1, self.threads * DASK_PREFETCH - in_flight)
         return min(DASK_CHUNK, -(-pending // free))
 
-    def room(self, meta: dict[Any, list[Task]], queued: int) -> bool:
-        """Whether one more task may go, with ``meta`` in flight and ``queued`` about to be sent."""
+    def room(self, in_flight: int, queued: int) -> bool:
+        """Whether one more task may go, with ``in_flight`` tasks in flight and ``queued`` about to be sent."""
         if not self.suspects:
-            return len(meta) + queued < self.threads * DASK_PREFETCH
-        # exact mode: what was sent with prefetch finishes first, then one task per thread
-        return len(meta) + queued < self.exact_cap and all(f in self._exact for f in meta)
+            return in_flight + queued < self.threads * DASK_PREFETCH
+        # exact mode: what was sent with prefetch finishes first, then one task at a time
+        return in_flight + queued == 0
 
     def sent(self, fut: Any) -> None:
         if self.suspects:
@@ -191,7 +90,7 @@ class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
     ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1
-    (closed with the pool; results come straight from the workers, not through the scheduler); a scheduler
+    (closed with the pool; a result not seen as its task's event is gathered straight from its worker); a scheduler
     address connects a new ``Client`` (closed, the cluster is not); a ``distributed.Client`` is used as given
     (nothing closed). Workers need ``zoaf`` importable; use one thread per worker (several threads share one
     process and so simulate one after another).
@@ -212,6 +111,9 @@ class DaskPool(Pool):
                                                    silence_logs=logging.ERROR)
             self._own.append(cluster)
             self.client = distributed.Client(cluster, direct_to_workers=True)
+            # the scheduler batches its messages to a client (one send per 2 ms at most): a task's event would
+            # wait behind the key-in-memory of the task before it (BENCHMARKS.md §2b)
+            cluster.scheduler.client_comms[self.client.id].interval = 0
             self._own.insert(0, self.client)
         elif isinstance(dask, str):
             try:
@@ -223,16 +125,18 @@ class DaskPool(Pool):
         else:
             raise InputError(f"dask must be 'local', a scheduler address or a distributed.Client, got {dask!r}")
         self.token = "zoaf-problem-" + hashlib.sha1(blob).hexdigest()[:16] + "-" + uuid.uuid4().hex[:8]
-        plugin_cls = __getattr__("ProblemPlugin")
-        self.client.register_plugin(plugin_cls(self.token, blob), name=self.token)
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()   # (what, task key, payload): see _replies
+        self.client.subscribe_topic(self.token, self._on_event)
+        self.client.register_plugin(daskworker.ProblemPlugin(self.token, blob), name=self.token)
         self.n = n
         self._restarted: set[str] = set()
-        self._cluster: tuple[int, int] | None = None
-        self._held: list[Any] = []                        # the last batch's last futures (see run)
+        self._nthreads: int | None = None
+        self._held: list[Any] = []                        # the last batch's futures (see run)
         self._due: list[str] = []                         # addresses of workers to restart
 
     def close(self) -> None:
         try:
+            self.client.unsubscribe_topic(self.token)
             self.client.unregister_worker_plugin(self.token)
         except Exception:                                 # pragma: no cover - cluster already gone
             pass
@@ -244,62 +148,57 @@ class DaskPool(Pool):
         self._own = []
 
     def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
-        from distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         pending, done = self._batch(items, on_done)
         n = len(pending)
-        meta: dict[Any, list[Task]] = {}
-        ac = as_completed(with_results=True, raise_errors=False)   # results gathered in bulk
-        window = _Window(*self._shape())
+        flying: dict[str, tuple[Any, list[Task]]] = {}    # task key -> its future and its simulations
+        window = _Window(self._threads())
         finished: list[Any] = []                          # futures whose results were recorded
 
         def submit() -> None:
             if window.threads < self.n:                   # a worker is being replaced: look again
-                window.resize(*self._shape(fresh=True))
+                window.threads = self._threads(fresh=True)
             chunks: list[list[Task]] = []
-            while pending and window.room(meta, len(chunks)):
-                k = window.chunk(len(pending), len(meta) + len(chunks))
+            while pending and window.room(len(flying), len(chunks)):
+                k = window.chunk(len(pending), len(flying) + len(chunks))
                 chunks.append([pending.popleft() for _ in range(min(k, len(pending)))])
             if not chunks:
                 return
             # one graph for all: the scheduler handles one message for a batch's first tasks, not one per task
-            futs = self.client.map(_dask_simulate, [self.token] * len(chunks), [[t.x for t in c] for c in chunks],
-                                   [self.timeout] * len(chunks), pure=False,
+            futs = self.client.map(daskworker.simulate_chunk, [self.token] * len(chunks),
+                                   [[t.x for t in c] for c in chunks], [self.timeout] * len(chunks), pure=False,
                                    key=[f"zoaf-sim-{uuid.uuid4().hex}" for _ in chunks])
             for fut, chunk in zip(futs, chunks):
-                meta[fut] = chunk
+                flying[fut.key] = fut, chunk
                 window.sent(fut)
-                ac.add(fut)
-            _release(self._held)                          # the previous batch's last futures, now after these
+                fut.add_done_callback(self._on_future)
+            _release(self._held)                          # the previous batch's futures, now after these
 
         try:
             submit()
             while len(done) < n:
                 lost = False
-                for fut, reply in ac.next_batch():        # the next to finish, and any others already back
+                for key, reply in self._replies(flying):  # the next to finish, and any others already back
+                    fut, chunk = flying.pop(key)
                     finished.append(fut)
-                    lost |= self._task_done(fut, reply, meta.pop(fut), window, pending, done, KilledWorker)
+                    lost |= self._task_done(fut, reply, chunk, window, pending, done, KilledWorker)
                 if lost:
                     self._restart_due(finished)
-                    window.resize(*self._shape(fresh=True))
+                    window.threads = self._threads(fresh=True)
                 submit()
-                if len(done) < n:
-                    _release(finished)
         except BaseException:
-            self.client.cancel(list(meta))
+            self.client.cancel([fut for fut, _ in flying.values()])
             self._restart_due(finished)
             raise
-        # A release is a message to the scheduler, and the client sends at most one every 10 ms: the batch's last
-        # futures are released after the next batch's tasks are sent, so as not to hold those back.
+        # A release is a message to the scheduler, and the client sends at most one every 10 ms: the batch's futures
+        # are released after the next batch's tasks are sent (or before a restart), so as not to hold those back.
         self._held = finished
         return done
 
     def _task_done(self, fut: Any, reply: Any, chunk: list[Task], window: "_Window", pending: deque[Task],
                    done: dict[int, Outcome], killed: type) -> bool:
         """Record a finished Dask task; True when a worker was lost or is due for a restart."""
-        if fut.status == "error":                         # reply is then a (type, exception, traceback)
-            reply = fut.exception()
         lost = self._chunk_done(reply, chunk, window.alone(fut), window, pending, done, killed)
         window.forget(fut)
         window.suspects -= {t.tid for t in chunk if t.tid in done}
@@ -322,13 +221,46 @@ class DaskPool(Pool):
             lost |= self._handle((*r, addr), t, pending, done, killed)
         return lost
 
-    def _shape(self, *, fresh: bool = False) -> tuple[int, int]:
-        """The cluster's worker threads and worker processes, asked of the scheduler at the first batch and
-        after a worker was lost or replaced, not at every batch (a round trip through the scheduler each)."""
-        if fresh or self._cluster is None:
-            nthreads = self.client.nthreads()
-            self._cluster = (max(1, sum(nthreads.values())), len(nthreads))
-        return self._cluster
+    def _on_event(self, event: tuple[float, list]) -> None:
+        """A task's replies, sent by its worker (:func:`zoaf.daskworker.simulate_chunk`); on the client's loop."""
+        key, payload = event[1]
+        self._inbox.put(("event", key, payload))
+
+    def _on_future(self, fut: Any) -> None:
+        """A task's future is done (finished, erred or cancelled); on the client's callback thread."""
+        self._inbox.put((fut.status, fut.key, None))
+
+    def _replies(self, flying: dict[str, tuple[Any, list[Task]]]) -> list[tuple[str, Any]]:
+        """The next finished tasks of ``flying`` (by task key) and their replies: the first to come
+        (waiting for it), then any others already here. A task's event brings its replies before its future is
+        done; a task without one (its worker died, or the event was not seen) is read from its future: the
+        exception of a failed task, the result of a finished one. Messages of tasks no longer in flight (a task
+        recorded from its event, an earlier batch's) are dropped."""
+        out: dict[str, Any] = {}
+        item = self._inbox.get()
+        while True:
+            kind, key, payload = item
+            if key in flying and key not in out:
+                fut = flying[key][0]
+                if kind == "event":
+                    out[key] = pickle.loads(payload)
+                elif kind == "finished":
+                    out[key] = fut.result()
+                else:
+                    out[key] = fut.exception()           # a cancelled task raises CancelledError here
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                if out:
+                    return list(out.items())
+                item = self._inbox.get()
+
+    def _threads(self, *, fresh: bool = False) -> int:
+        """The cluster's worker threads, asked of the scheduler at the first batch and after a worker was lost or
+        replaced, not at every batch (a round trip through the scheduler each)."""
+        if fresh or self._nthreads is None:
+            self._nthreads = max(1, sum(self.client.nthreads().values()))
+        return self._nthreads
 
     def _handle(self, reply: Any, t: Task, pending: deque[Task], done: dict[int, Outcome], killed: type) -> bool:
         """Record one finished task; True when a worker was lost or restarted."""

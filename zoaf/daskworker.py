@@ -1,0 +1,130 @@
+"""The Dask pool's worker side: the problem on each worker process, the simulation thread, and the task body.
+
+A task's replies go back twice: as the task's result, and at once as an event on the pool's topic
+(``Worker.log_event``: worker -> scheduler -> client, two hops), which the client reads before the scheduler has
+even told it the task finished; a result gathered through Dask takes four more hops (the scheduler's
+``key-in-memory``, ``who_has``, the worker's ``get_data``): BENCHMARKS.md §2b. The result stays the record of a
+task whose event the client did not see. Imported by :mod:`zoaf.daskpool` only when a pool is made.
+"""
+from __future__ import annotations
+
+import pickle
+import queue
+import threading
+from typing import Any, Hashable
+
+import numpy as np
+
+from . import sandbox
+from .problem import Problem
+from .workers import simulate_caught, time_limit
+
+# State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and one
+# daemon simulation thread (one thread drives libngspice; a hung simulation can be timed out without blocking
+# the worker's shutdown when its nanny restarts it).
+_DASK_BLOBS: dict[str, bytes] = {}
+_DASK_PROBLEMS: dict[str, Problem] = {}
+_DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
+_DASK_LOCK = threading.Lock()
+_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
+
+
+class _SimThread(threading.Thread):
+    """A daemon thread that runs ``simulate_caught`` jobs one at a time."""
+
+    def __init__(self) -> None:
+        super().__init__(name="zoaf-sim", daemon=True)
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            problem, x, box, event = self.jobs.get()
+            box.append(simulate_caught(problem, x))
+            event.set()
+
+    def simulate(self, problem: Problem, x: np.ndarray, timeout: float) -> tuple | None:
+        box: list[tuple] = []
+        event = threading.Event()
+        self.jobs.put((problem, x, box, event))
+        return box[0] if event.wait(timeout) else None
+
+
+def _dask_problem(token: str) -> Problem:
+    p = _DASK_PROBLEMS.get(token)
+    if p is None:
+        p = _DASK_PROBLEMS[token] = pickle.loads(_DASK_BLOBS[token])
+    return p
+
+
+def _dask_forget(token: str) -> None:
+    _DASK_BLOBS.pop(token, None)
+    _DASK_KEYS.pop(token, None)
+    p = _DASK_PROBLEMS.pop(token, None)
+    if p is not None:
+        try:
+            p.close()
+        except Exception:                                 # pragma: no cover
+            pass
+
+
+def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
+    """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address, also
+    sent as an event ``[task key, pickled (replies, address)]`` on topic ``token``. Each has ``timeout``
+    seconds, plus the load grace where it loads another affinity key's deck (as in the local pool:
+    :func:`zoaf.workers.time_limit`)."""
+    from distributed import get_worker
+    worker = get_worker()
+    replies: list[tuple] = []
+    with _DASK_LOCK:                                      # several worker threads: still one sim per process
+        for x in xs:
+            if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
+                replies.append(("lost",))
+                continue
+            if _DASK_STATE["thread"] is None:
+                _DASK_STATE["thread"] = _SimThread()
+            problem = _dask_problem(token)
+            key = problem.affinity(x) if problem.affinity is not None else None
+            limit = time_limit(timeout, key, _DASK_KEYS.get(token))
+            _DASK_KEYS[token] = key
+            reply = _DASK_STATE["thread"].simulate(problem, x, limit)
+            if reply is None or reply[-1]:
+                _DASK_STATE["poisoned"] = True
+            replies.append(("timeout",) if reply is None else reply)
+    out = replies, worker.address
+    worker.log_event(token, [worker.get_current_task(), pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)])
+    return out
+
+
+def _make_plugin_class() -> type:
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ProblemPlugin(WorkerPlugin):
+        """Gives every worker (also one restarted later by its nanny) the pickled problem."""
+
+        def __init__(self, token: str, blob: bytes) -> None:
+            self.token, self.blob = token, blob
+
+        def setup(self, worker: Any) -> None:
+            sandbox.designate()                           # the simulation thread may lock itself down
+            _DASK_BLOBS[self.token] = self.blob
+            # a worker sends to the scheduler at most once per 2 ms: unbatched, a task's end (task-finished)
+            # reaches the scheduler with its event, before the client can send the next batch, which the
+            # scheduler would otherwise place by a stale view (both tasks on the worker it believes free)
+            worker.batched_stream.interval = 0
+
+        def teardown(self, worker: Any) -> None:
+            _dask_forget(self.token)
+
+    ProblemPlugin.__module__ = __name__
+    ProblemPlugin.__qualname__ = "ProblemPlugin"
+    return ProblemPlugin
+
+
+def __getattr__(name: str) -> Any:
+    # ProblemPlugin subclasses distributed's WorkerPlugin; made on first use so that importing zoaf does not
+    # import distributed, yet picklable by reference as zoaf.daskworker.ProblemPlugin.
+    if name == "ProblemPlugin":
+        cls = globals()["ProblemPlugin"] = _make_plugin_class()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
