@@ -40,16 +40,12 @@ from . import deckcheck
 from .deckcheck import IncludedFile
 from .decktext import Line, ParamDef, assignments, format_value, logical_lines, physical_spans, quote, substitute
 from .errors import InputError
-from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, normalize_equals, parse_control
+from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, measured_kind, normalize_equals, parse_control
 
 __all__ = ["Measure", "Netlist"]
 
 #: An include line: the command word and blanks, the file (quoted or not), what follows (a ``.lib`` section).
 _INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
-
-
-#: The order ngspice runs a deck's analyses in (its analysis table), whatever their order in the deck.
-_RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
 
 
 @dataclass(frozen=True)
@@ -237,7 +233,7 @@ class Netlist:
         kinds = [a.split(None, 1)[0] for a in self.analyses]
         if len(kinds) < 2 or not (self.batch_runs_dot_analyses or self.control_has_run):
             return
-        last = max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
+        last = measured_kind(kinds)
         for m in self.measures:
             if m.analysis != last or kinds.count(last) > 1:
                 raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
-           "base_word", "batch_drops", "block_depth_change", "defined_name", "normalize_equals", "parse_control"]
+           "base_word", "batch_drops", "block_depth_change", "defined_name", "measured_kind", "normalize_equals",
+           "parse_control"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
+#: The order ngspice runs a deck's dot-analyses in (its analysis table), whatever their order in the deck.
+_RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
 #: ``.control`` commands that run other programs, load code or source other command files: refused unless
@@ -41,6 +44,12 @@ NAME = r"[a-z_][a-z0-9_.]*"
 _LET = re.compile(rf"^let\s+({NAME})\s*=", re.I)
 _MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({NAME})\b", re.I)
 _EQ_BLANKS = re.compile(r"\s*=\s*")
+
+
+def measured_kind(kinds: Sequence[str]) -> str:
+    """The analysis whose plot ngspice takes the ``.meas`` cards on when it runs all the dot-analyses of
+    ``kinds`` (batch mode, or ``run``): the one it runs last (``.op`` after ``.ac``/``.dc``)."""
+    return max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
 
 
 def base_word(command: str) -> str:
