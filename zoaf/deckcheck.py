@@ -28,8 +28,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decktext import first_unquoted
+from .decktext import control_character, first_unquoted
 from .errors import InputError
+from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
 __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
@@ -39,6 +40,10 @@ __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "i
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
 #: A dot line with its ``+`` continuation lines (one match per logical dot line).
 _DOT_LINE = re.compile(r"^[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)", re.M)
+#: Includes nested deeper than this are refused (a PDK nests a few levels; the walk recurses per level).
+MAX_INCLUDE_DEPTH = 64
+#: Characters all included files together may hold (each is also bounded: :data:`zoaf.infile.MAX_FILE_BYTES`).
+MAX_INCLUDED_CHARS = 256 * 2**20
 _INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?")
 
 
@@ -200,10 +205,15 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None]] = set()
+    chars = 0
 
     def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str]) -> None:
+        nonlocal chars
         stack.append(node)
         for e in scans[node[0]].edges.get(node[1], []):
+            if len(stack) > MAX_INCLUDE_DEPTH:
+                raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
+                                 f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
             key = (e.path.resolve(), e.section)
             if key in stack:
                 chain = " -> ".join([*via, e.path.name])
@@ -214,6 +224,10 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
             if key[0] not in scans:
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
                 files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
+                chars += len(scans[key[0]].text)
+                if chars > MAX_INCLUDED_CHARS:
+                    raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: the included files "
+                                     f"hold more than {MAX_INCLUDED_CHARS // 2**20} MiB of text; refused")
             visit(key, stack, [*via, e.path.name])
         stack.pop()
         finished.add(node)
@@ -225,13 +239,16 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
 def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     line = f"{where}: {edge.word}"
     try:
-        data = edge.path.read_bytes()
+        data = read_bounded(edge.path)
     except FileNotFoundError:
         raise InputError(f"{line} file not found: {edge.target} (looked for {edge.path})") from None
     except IsADirectoryError:
         raise InputError(f"{line} {edge.target}: is a directory, not a file ({edge.path})") from None
     except OSError as e:
         raise InputError(f"{line} {edge.target}: cannot read {edge.path}: {e.strerror or e}") from None
-    scan = _scan(edge.path, data.decode("utf-8", "replace"), included=True, allow_shell=allow_shell)
+    text = data.decode("utf-8", "replace")
+    if (why := control_character(text)) is not None:
+        raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
+    scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan

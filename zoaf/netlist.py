@@ -38,8 +38,10 @@ from pathlib import Path
 
 from . import deckcheck
 from .deckcheck import IncludedFile
-from .decktext import Line, ParamDef, assignments, format_value, logical_lines, physical_spans, quote, substitute
+from .decktext import (Line, ParamDef, assignments, control_character, format_value, logical_lines, physical_spans,
+                       quote, substitute)
 from .errors import InputError
+from .infile import read_bounded
 from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, normalize_equals, parse_control
 
 __all__ = ["Measure", "Netlist"]
@@ -125,7 +127,7 @@ class Netlist:
         """
         p = Path(path).expanduser().absolute()
         try:
-            data = p.read_bytes()
+            data = read_bounded(p)
         except OSError as e:
             raise InputError(f"{p}: cannot read netlist: {e.strerror or e}") from None
         return cls.from_text(data, p, allow_shell=allow_shell, placeholders=placeholders)
@@ -145,11 +147,8 @@ class Netlist:
                     text = text.decode("latin-1")
                 except UnicodeDecodeError:   # pragma: no cover - latin-1 decodes anything
                     raise InputError(f"{p}: not a text file") from None
-        if "\x00" in text:
-            raise InputError(f"{p}: not a text file (contains NUL bytes)")
-        bad = [c for c in text if ord(c) < 32 and c not in "\t\n\r\f\v"]
-        if bad:
-            raise InputError(f"{p}: not a text file (control character {ord(bad[0]):#04x})")
+        if (why := control_character(text)) is not None:
+            raise InputError(f"{p}: {why}")
         text = substitute(text, p, placeholders or {})
         if not text.strip():
             raise InputError(f"{p}:1: empty netlist")
