@@ -211,14 +211,25 @@ def _seccomp(allow_exec: bool) -> Layer:
     return Layer("seccomp", LayerState.ACTIVE, "no execve")
 
 
+#: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).
+LIBRARY_FOLDERS = frozenset({"site-packages", "dist-packages"})
+
+
 def read_roots(policy: Policy, directory: Path) -> list[Path]:
     """Every tree a sandboxed thread may read: system, Python, the deck's folders, the private directory."""
-    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    entries = [p for p in sys.path if p]                # '' is the working directory: not granted
+    python = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
     package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
     system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
-    roots = [Path(p) for p in system] + [Path(p).resolve() for p in (*python, *entries)] + [package]
+    roots = [Path(p) for p in system] + python + _library_entries(python) + [package]
     return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
+
+
+def _library_entries(python: list[Path]) -> list[Path]:
+    """The ``sys.path`` entries that hold installed packages: beneath a Python prefix or in a site-packages
+    folder. Not the others: ``python -m`` puts the working directory first, ``python script.py`` the
+    script's folder, and either may be the user's home."""
+    entries = [Path(p).resolve() for p in sys.path if p]   # '' is the working directory
+    return [p for p in entries if any(_beneath(p, q) for q in python) or LIBRARY_FOLDERS & set(p.parts)]
 
 
 def _landlock(policy: Policy, directory: Path) -> Layer:
