@@ -349,9 +349,11 @@ class Netlist:
             h.update(bytes.fromhex(f.sha256))
         return h.hexdigest()
 
-    def folders(self) -> tuple[Path, ...]:
-        """The folders a simulation of this deck reads: the deck's own and each included file's."""
-        return tuple(dict.fromkeys(p.parent.resolve() for p in (self.path, *(f.path for f in self.includes))))
+    def reads(self) -> tuple[Path, ...]:
+        """What a simulation of this deck may read: the deck's folder (its data files) and each included file,
+        links followed -- not the included files' folders: an empty file included from a folder must not open
+        that whole folder to the deck."""
+        return tuple(dict.fromkeys([self.path.parent.resolve(), *(f.path.resolve() for f in self.includes)]))
 
     @property
     def title(self) -> str:
