@@ -1,0 +1,133 @@
+"""Attack decks that read what they should not: through zoaf's own process, or out of the sandbox's grants.
+
+Each read attack is proved real first: plain ``ngspice -b`` (or Python) does read the secret. Then it goes
+through zoaf's entry points (``python -m zoaf check``, ``workers=0``, a pool worker, Dask) and the secret's
+value must never come back in a measure, on stdout or in an error.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf.circuit import CircuitProblem
+from zoaf.deckcheck import MAX_INCLUDE_DEPTH
+from zoaf.errors import InputError
+from zoaf.evaluate import Evaluator
+from zoaf.netlist import Netlist
+from zoaf.problem import Status
+from zoaf.signoff.corners import process_params
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
+
+#: The secret: a waveform file whose value, read by XSPICE's filesource, becomes the deck's measure.
+SECRET_VALUE = "7.123456"
+SPEC = """title = "reads a file"
+[parameters]
+r1 = { lo = "100", hi = "10k" }
+[measures]
+leak = {}
+[objectives]
+o = { maximize = "leak" }
+"""
+
+
+def _reader_deck(folder: Path, secret: Path, include: Path | None = None) -> Path:
+    """A deck (and its spec) in ``folder`` whose measure ``leak`` is the number in ``secret``."""
+    inc = f".include {include}\n" if include else ""
+    (folder / "deck.toml").write_text(SPEC)
+    deck = folder / "deck.cir"
+    deck.write_text(f"reads a file\n{inc}a1 %v([out]) src\n"
+                    f'.model src filesource (file="{secret}" amploffset=[0] amplscale=[1] timeoffset=0 '
+                    "timescale=1 timerelative=false amplstep=false)\n"
+                    ".param r1=1k\nR1 out 0 {r1}\n.tran 1u 1m\n.meas tran leak find v(out) at=1m\n.end\n")
+    return deck
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A secret outside the deck's folder; the deck's folder is ``tmp_path / 'deck'``."""
+    (tmp_path / "deck").mkdir()
+    (tmp_path / "home").mkdir()
+    path = tmp_path / "home" / "secret.txt"
+    path.write_text(f"0 0\n1e-3 {SECRET_VALUE}\n")
+    return path
+
+
+def _ngspice_reads(deck: Path) -> None:
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(rf"leak\s*=\s*{SECRET_VALUE}", r.stdout), "not an attack in plain ngspice -b: " + r.stdout
+
+
+def test_an_empty_include_does_not_open_its_folder_in_any_backend(secret: Path):
+    """``.include ~/.hushlogin`` (an empty file) once granted the whole folder it sits in to the deck."""
+    empty = secret.parent / ".hushlogin"
+    empty.write_text("")
+    deck = _reader_deck(secret.parent.parent / "deck", secret, include=empty)
+    _ngspice_reads(deck)
+    problem = CircuitProblem(deck)
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+        assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
+        assert SECRET_VALUE not in str(record.outcome.error), kw
+
+
+def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
+    """``python -m zoaf`` puts the working directory on sys.path; the sandbox once granted it whole."""
+    deck = _reader_deck(secret.parent.parent / "deck", secret)
+    _ngspice_reads(deck)
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck), "--json"], cwd=secret.parent,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot open file" in json.loads(r.stdout)["error"], r.stdout + r.stderr
+    assert SECRET_VALUE not in r.stdout + r.stderr
+
+
+# -- files zoaf's own process would read: refused before anything reads them --------------------------------
+def _include(tmp_path: Path, target: str) -> Path:
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\n.include {target}\nR1 1 0 1k\n.end\n")
+    return deck
+
+
+@pytest.mark.parametrize("target, why", [
+    ("/dev/zero", "under /dev: a device or kernel file"),              # never ends: filled the memory
+    ("/dev/tty", "under /dev"),                                        # waits for the user's keys
+    ("/proc/self/environ", "under /proc"),                             # zoaf's own environment
+    ("/sys/kernel/mm/transparent_hugepage/enabled", "under /sys"),
+    ("zero_link.inc", "under /dev"),                                   # a link in the deck's folder to /dev/zero
+    ("fifo.inc", "not a regular file"),                                # blocked the run forever
+    ("big.inc", "larger than 64 MiB"),
+])
+def test_includes_that_are_not_model_files_are_refused_with_their_line(tmp_path: Path, target: str, why: str):
+    (tmp_path / "zero_link.inc").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.inc")
+    with open(tmp_path / "big.inc", "wb") as f:
+        f.truncate(64 * 2**20 + 1)                       # sparse: no disk used
+    with pytest.raises(InputError, match=rf"deck\.cir:2: \.include {re.escape(target)}: cannot read .*{why}"):
+        Netlist.read(_include(tmp_path, target))
+
+
+def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
+    depth = MAX_INCLUDE_DEPTH + 1
+    for i in range(depth):
+        (tmp_path / f"c{i}.inc").write_text(f"* level {i}\n.include c{i + 1}.inc\n")
+    (tmp_path / f"c{depth}.inc").write_text("* the bottom\n")
+    with pytest.raises(InputError, match=rf"c{MAX_INCLUDE_DEPTH - 1}\.inc:2: \.include c{MAX_INCLUDE_DEPTH}\.inc: "
+                                         rf"includes nested more than {MAX_INCLUDE_DEPTH} deep"):
+        Netlist.read(_include(tmp_path, "c0.inc"))
+    (tmp_path / "c1.inc").write_text("* a short chain\n")
+    assert len(Netlist.read(_include(tmp_path, "c0.inc")).includes) == 2     # a PDK's few levels are fine
+
+
+def test_a_spec_process_lib_is_read_only_if_it_is_a_model_file(tmp_path: Path):
+    os.mkfifo(tmp_path / "fifo.lib")
+    for lib, why in (("/dev/zero", "under /dev"), (str(tmp_path / "fifo.lib"), "not a regular file")):
+        with pytest.raises(InputError, match=rf"process_lib {re.escape(lib)}: cannot read \({why}"):
+            process_params(Path(lib), "tt", "spec: corners")
