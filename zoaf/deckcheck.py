@@ -18,7 +18,9 @@ file ``0)``), escaped or not -- except ``>=``/``<=`` and in the conditions of ``
 
 :func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths from the
 including file's folder, as ngspice resolves them), reads each file once, checks it, and returns the files by
-content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable folders use it.
+content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable files use it. zoaf reads
+them in its own process, so only regular files of bounded size outside ``/proc``, ``/sys`` and ``/dev``
+(:mod:`zoaf.infile`), without control characters, at most :data:`MAX_INCLUDE_DEPTH` deep.
 """
 from __future__ import annotations
 

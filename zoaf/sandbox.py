@@ -12,8 +12,8 @@ before libngspice starts:
    ``clone`` stay allowed (ngspice runs analyses in a thread). Lifted by ``allow_exec`` (``--allow-shell``);
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
-   the system directories, its own ``/proc`` entries, Python's prefixes and ``sys.path``, the deck's folders
-   and the private directory.
+   the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
+   packages, the deck's folder and included files (:class:`Policy`) and the private directory.
 
 In a Dask worker only the simulation thread is under Landlock (Dask's own threads keep writing its local
 directory); seccomp covers every thread.
@@ -54,7 +54,7 @@ CLEANUP_WAIT = 5.0
 
 
 class SandboxError(SimulationError):
-    """This process cannot give a deck what it needs (it was locked down for another deck's folders)."""
+    """This process cannot give a deck what it needs (it was locked down for another deck's files)."""
 
     status = "crashed"
     needs_new_process = True
@@ -100,7 +100,7 @@ class SandboxReport:
 
 @dataclass(frozen=True)
 class Policy:
-    """What one deck needs: the folders it reads (its own, its includes'), and whether it may run programs."""
+    """What one deck needs: what it reads (its folder, its included files), whether it may run programs."""
 
     read: tuple[Path, ...] = ()
     allow_exec: bool = False
@@ -154,7 +154,7 @@ def enter(policy: Policy) -> SandboxReport:
     with _LOCK:
         proc = _PROCESS
         if proc.policy is not None and not proc.policy.covers(policy):
-            raise SandboxError("this worker process was locked down for another deck's folders or exec "
+            raise SandboxError("this worker process was locked down for another deck's files or exec "
                                "setting; it is being replaced")
         if proc.policy is None:
             proc.directory = _private_dir()
@@ -216,7 +216,7 @@ LIBRARY_FOLDERS = frozenset({"site-packages", "dist-packages"})
 
 
 def read_roots(policy: Policy, directory: Path) -> list[Path]:
-    """Every tree a sandboxed thread may read: system, Python, the deck's folders, the private directory."""
+    """Every tree a sandboxed thread may read: system, Python, the deck's folder and files, the private directory."""
     python = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
     package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
     system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
