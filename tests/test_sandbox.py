@@ -138,6 +138,12 @@ def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
         (folder / "lib.cir").write_text(f"* models\n.lib fast\n{control}.endl fast\n")
         (folder / "deck.cir").write_text(DECK.format(name=name, body=include))
         out[name] = (folder / "deck.cir", m)
+    folder = tmp_path / "control_prefix"                 # ngspice takes any .control* ... .endc* for a block
+    folder.mkdir()
+    m = folder / "marker"
+    body = f".controls\nshell touch {m}\necho pwned > {m}\n.endcontrol\n"
+    (folder / "deck.cir").write_text(DECK.format(name="control_prefix", body=body))
+    out["control_prefix"] = (folder / "deck.cir", m)
     if shutil.which("gcc"):                              # codemodel: a library whose constructor escapes
         folder = tmp_path / "codemodel"
         folder.mkdir()

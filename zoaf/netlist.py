@@ -174,7 +174,7 @@ class Netlist:
             word = t.split(None, 1)[0] if t.split() else ""
             if in_control is not None:
                 self._drop_session.add(li)
-                if word == ".endc":
+                if word.startswith(".endc"):             # ngspice matches both by prefix (".controls")
                     in_control = None
                     continue
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
@@ -183,11 +183,11 @@ class Netlist:
                 continue
             if not word.startswith("."):
                 continue
-            if word == ".control":
+            if word.startswith(".control"):
                 in_control = ln.lineno
                 self._drop_session.add(li)
-            elif word == ".endc":
-                raise self._err(ln.lineno, ".endc without .control")
+            elif word.startswith(".endc"):
+                raise self._err(ln.lineno, f"{word} without .control")
             elif word == ".subckt":
                 subckt_depth += 1
             elif word == ".ends":
