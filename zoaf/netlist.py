@@ -178,7 +178,11 @@ class Netlist:
                     in_control = None
                     continue
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
-                if word in (".include", ".inc"):
+                if word.startswith(".lib"):             # ngspice inlines the section: its lines run as commands
+                    raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines "
+                                    "as commands; refused (write the commands in the .control block, or .include "
+                                    "a file of commands)")
+                if word.startswith(".inc"):             # ngspice matches ".include" by prefix (".includes")
                     self._parse_control_include(ln, word)
                 continue
             if not word.startswith("."):
