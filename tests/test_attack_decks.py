@@ -7,10 +7,12 @@ value must never come back in a measure, on stdout or in an error.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +133,33 @@ def test_a_spec_process_lib_is_read_only_if_it_is_a_model_file(tmp_path: Path):
     for lib, why in (("/dev/zero", "under /dev"), (str(tmp_path / "fifo.lib"), "not a regular file")):
         with pytest.raises(InputError, match=rf"process_lib {re.escape(lib)}: cannot read \({why}"):
             process_params(Path(lib), "tt", "spec: corners")
+
+
+# -- zoaf's own command path: analysis lines run as commands, where ngspice runs back-quoted programs -------
+def _run_analysis(deck: str, analysis: str, sandboxed: bool) -> str:
+    """Simulate ``deck`` with ``analysis`` as its analysis line, past the text checks, programs allowed."""
+    from zoaf import sandbox
+    from zoaf.spice import SpiceSession
+
+    nl = Netlist.read(deck)
+    nl.analyses = [analysis]                             # the text check would refuse it: go round it
+    if sandboxed:
+        sandbox.enter(sandbox.Policy((Path(deck).parent,), allow_exec=True))
+    with SpiceSession(nl) as s:
+        return repr(s.evaluate({}))
+
+
+def test_a_back_quote_in_an_analysis_line_is_refused_and_stays_in_the_sandbox(tmp_path: Path):
+    deck = tmp_path / "rc.cir"
+    text = ("rc\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 10 1k 1meg\n"
+            ".meas ac g find vdb(out) at=1k\n.end\n")
+    marker = tmp_path / "marker"
+    analysis = f"ac dec 10 1k 1meg `touch {marker}`"
+    deck.write_text(text.replace(".ac dec 10 1k 1meg", "." + analysis))
+    with pytest.raises(InputError, match=r"rc\.cir:6: a back-quote on a \.ac line would run a program"):
+        Netlist.read(deck, allow_shell=True)
+    deck.write_text(text)
+    for sandboxed in (True, False):                      # fresh processes: a sandbox cannot be undone
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+            ex.submit(_run_analysis, str(deck), analysis, sandboxed).result(timeout=120)
+        assert marker.exists() is not sandboxed, f"sandboxed={sandboxed}"   # real without the sandbox

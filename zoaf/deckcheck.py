@@ -8,7 +8,8 @@ the page. What is refused here is what can only be an attempt to leave the simul
   the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates commands once ngspice
   expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that run programs or load
   code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
-* on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect;
+* on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect, a quoted
+  ``;``, a back-quote;
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
   an analysis or a ``.meas`` card (zoaf runs and measures the netlist's own only);
 * an include cycle (ngspice 39 segfaults on one).
@@ -75,9 +76,17 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
 
 
 def dot_line_problem(word: str, text: str) -> str | None:
-    """Why a ``.meas`` or analysis line is refused (a redirect: zoaf sends these lines as commands), or None."""
-    if (word in (".meas", ".measure") or word[1:] in ANALYSES) and redirect_at(text) is not None:
+    """Why a ``.meas`` or analysis line is refused, or None: zoaf sends these lines to ngspice's command
+    interpreter, which redirects at ``>``, splits at a ``;`` (even a quoted one) and runs back-quoted programs --
+    none of which ``ngspice -b`` does with the card."""
+    if not (word in (".meas", ".measure") or word[1:] in ANALYSES):
+        return None
+    if redirect_at(text) is not None:
         return f"a '>' or '<' on a {word} line redirects ngspice's output to a file; refused"
+    if ";" in text:
+        return f"a quoted ';' on a {word} line would separate commands once zoaf runs the line; refused"
+    if "`" in text:
+        return f"a back-quote on a {word} line would run a program once zoaf runs the line; refused"
     return None
 
 
