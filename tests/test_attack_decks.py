@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import pickle
+import shutil
 import re
 import subprocess
 import sys
@@ -163,3 +165,48 @@ def test_a_back_quote_in_an_analysis_line_is_refused_and_stays_in_the_sandbox(tm
         with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
             ex.submit(_run_analysis, str(deck), analysis, sandboxed).result(timeout=120)
         assert marker.exists() is not sandboxed, f"sandboxed={sandboxed}"   # real without the sandbox
+
+
+# -- the way back: a reply from the sandboxed child is untrusted ----------------------------------------------
+class _RunsInTheParent:
+    """Unpickled, it runs ``touch MARKER``: what a program the deck ran could write to the child's socket."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _socket_writer(message: bytes) -> str:
+    """A program (hex-coded: ngspice lower-cases the deck) that writes ``message`` to every socket it inherited,
+    framed as a multiprocessing reply."""
+    code = ("import os, stat, struct\nmsg = bytes.fromhex('%s')\nfor fd in range(3, 64):\n    try:\n"
+            "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n            os.write(fd, struct.pack('!i', len(msg)) + msg)\n"
+            "    except OSError:\n        pass\n") % message.hex()
+    return f"python3 -c \"exec(bytes.fromhex('{code.encode().hex()}'))\""
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
+def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path: Path):
+    """With --allow-shell a back-quoted program runs under Landlock; it once wrote a pickle to the child's
+    socket, which zoaf's unsandboxed process loaded: it then ran anything outside the sandbox."""
+    from zoaf.isolation import _load_reply
+
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(("ok", _RunsInTheParent(marker)))
+    with pytest.raises(pickle.UnpicklingError, match="posix.system is not part of a simulation's reply"):
+        _load_reply(payload)
+    assert not marker.exists()
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "i"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("pickle back\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.dc v1 0 1 1\n"
+                    f".meas dc i find i(v1) at=1\n.control\nset x = `{_socket_writer(payload)}`\n.endc\n.end\n")
+    problem = CircuitProblem(deck, allow_shell=True)
+    try:
+        outcome = problem.simulate(problem.to_physical(np.array([0.5])))
+    finally:
+        problem.close()
+    assert set(outcome.measures) == {"i"} and not marker.exists()
+    pickle.loads(payload)                                # the payload is real: loaded as it is, it runs
+    assert marker.exists()
