@@ -189,8 +189,9 @@ def _socket_writer(message: bytes) -> str:
 
 @pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
 def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path: Path):
-    """With --allow-shell a back-quoted program runs under Landlock; it once wrote a pickle to the child's
-    socket, which zoaf's unsandboxed process loaded: it then ran anything outside the sandbox."""
+    """With --allow-shell a back-quoted program runs under Landlock; it once wrote a pickle to the socket of
+    the workers=0 child or the pipe of a pool worker, which zoaf's unsandboxed process loaded: it then ran
+    anything outside the sandbox."""
     from zoaf.isolation import _load_reply
 
     marker = tmp_path / "marker"
@@ -202,11 +203,9 @@ def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path:
     deck = tmp_path / "deck.cir"
     deck.write_text("pickle back\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.dc v1 0 1 1\n"
                     f".meas dc i find i(v1) at=1\n.control\nset x = `{_socket_writer(payload)}`\n.endc\n.end\n")
-    problem = CircuitProblem(deck, allow_shell=True)
-    try:
-        outcome = problem.simulate(problem.to_physical(np.array([0.5])))
-    finally:
-        problem.close()
-    assert set(outcome.measures) == {"i"} and not marker.exists()
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):   # a child, a pool worker
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert set(record.outcome.measures) == {"i"} and not marker.exists(), kw
     pickle.loads(payload)                                # the payload is real: loaded as it is, it runs
     assert marker.exists()

@@ -65,7 +65,6 @@ _CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
 def _child_main(fd: int) -> None:
     """Body of the child: lock down, then run the session's methods as asked until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the group: the parent decides
-    os.set_inheritable(fd, False)                       # the programs a deck may run do not get the socket
     conn = Connection(fd)
     netlist, policy = conn.recv()
     sandbox.designate()

@@ -5,6 +5,8 @@ runs the ``.control`` blocks of included files while the deck loads, so text che
 will always miss a spelling. The guarantee comes from the operating system, in the process that loads the deck,
 before libngspice starts:
 
+0. **descriptors**: every one but stdin, stdout, stderr is made close-on-exec, so that a program the deck
+   runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent;
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
    it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there;
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
@@ -157,6 +159,7 @@ def enter(policy: Policy) -> SandboxReport:
             raise SandboxError("this worker process was locked down for another deck's files or exec "
                                "setting; it is being replaced")
         if proc.policy is None:
+            _close_on_exec()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.policy = policy
@@ -165,6 +168,18 @@ def enter(policy: Policy) -> SandboxReport:
             _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
                                            proc.directory)
         return _THREAD.report
+
+
+def _close_on_exec() -> None:
+    """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
+    worker's pipe to its parent carries pickles, which the parent would load."""
+    for name in os.listdir(f"/proc/{os.getpid()}/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:                             # the listing's own descriptor, closed since
+                pass
 
 
 def _private_dir() -> Path:
