@@ -209,3 +209,18 @@ def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path:
         assert set(record.outcome.measures) == {"i"} and not marker.exists(), kw
     pickle.loads(payload)                                # the payload is real: loaded as it is, it runs
     assert marker.exists()
+
+
+def test_the_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
+    """ngspice hands environment variables to the deck: in batch mode, ``echo leak = $VAR`` became a measure."""
+    monkeypatch.setenv("RT_SECRET_NUMBER", "4242")
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak = {}", "leak = {}\ni = {}"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("env\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.meas dc i find i(v1) at=1\n.control\n"
+                    ".save all\ndc v1 0 1 1\nlet leak = 0\nprint leak\necho leak = $RT_SECRET_NUMBER\n.endc\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert "leak = 4242" in r.stdout                     # real: ngspice -b prints it
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw

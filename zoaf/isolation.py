@@ -141,6 +141,7 @@ class ChildSession:
         with mine, theirs:
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                          env=sandbox.kept_environment(),      # not even in /proc/PID/environ
                                           stdout=subprocess.DEVNULL)   # keeps `--json` output clean
             self._conn = Connection(mine.detach())
         self._conn.send((self.netlist, self.policy))

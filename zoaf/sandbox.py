@@ -9,6 +9,7 @@ before libngspice starts:
    runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent;
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
    it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there;
+   the environment keeps only what the simulation needs (:func:`kept_environment`);
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
    of the process (``TSYNC``), so ``shell``, ``unixcom``, ``aspice``... cannot start a program. ``fork`` and
    ``clone`` stay allowed (ngspice runs analyses in a thread). Lifted by ``allow_exec`` (``--allow-shell``);
@@ -43,7 +44,7 @@ from . import landlock
 from .errors import SimulationError
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
-           "designated", "enter", "read_roots"]
+           "designated", "enter", "kept_environment", "read_roots"]
 
 #: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
 SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev", "/opt")
@@ -51,6 +52,11 @@ SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "
 PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
 #: Single files a sandboxed thread may also write (libraries open them for output they discard).
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+#: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
+#: libraries, Python, Dask and zoaf read. ngspice hands every other one to the deck as a variable
+#: (``echo leak = $AWS_SECRET_ACCESS_KEY`` in a batch-mode deck became a measure).
+KEPT_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH"})
+KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_", "DASK_")
 #: Seconds the process waits at exit for its private directory to be removed.
 CLEANUP_WAIT = 5.0
 
@@ -186,9 +192,16 @@ def _private_dir() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="zoaf-sandbox-")).resolve()
     _remove_at_exit(directory)
     os.chdir(directory)
+    for name in set(os.environ) - set(kept_environment()):
+        del os.environ[name]
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
     return directory
+
+
+def kept_environment() -> dict[str, str]:
+    """The environment a sandboxed process keeps (:data:`KEPT_ENV`): no tokens, keys or passwords."""
+    return {k: v for k, v in os.environ.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
 
 
 def _remove_at_exit(directory: Path) -> None:
