@@ -147,6 +147,12 @@ def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
         body = f".control\n{line.format(f=folder)}\n.endc\n"
         (folder / "deck.cir").write_text(DECK.format(name=name, body=body))
         out[name] = (folder / "deck.cir", m)
+    folder = tmp_path / "control_after_end"              # ngspice -b reads on past .end
+    folder.mkdir()
+    m = folder / "marker"
+    (folder / "deck.cir").write_text(DECK.format(name="control_after_end", body="")
+                                     + f".control\nshell touch {m}\necho pwned > {m}\n.endc\n")
+    out["control_after_end"] = (folder / "deck.cir", m)
     folder = tmp_path / "control_prefix"                 # ngspice takes any .control* ... .endc* for a block
     folder.mkdir()
     m = folder / "marker"

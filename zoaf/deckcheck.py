@@ -128,7 +128,7 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         word, rest = m.group(1).lower(), _strip_comments(m.group(2))
         where = f"{path}:{line}"
         if word == ".end" and not included:
-            break                                       # ngspice reads nothing of the deck after it
+            break                           # the netlist refuses dot-commands after it (ngspice -b reads on)
         if included:
             if word.startswith(".control"):
                 raise InputError(f"{where}: a .control block in an included file runs in every worker when the "

@@ -204,6 +204,7 @@ class Netlist:
                 self._parse_include(ln, word)
             elif word == ".end":
                 self.has_end = True
+                self._check_after_end(li)
                 break
             else:
                 self._parse_output(li, ln, word)
@@ -214,6 +215,15 @@ class Netlist:
         self._parse_control(allow_shell)
         self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
+
+    def _check_after_end(self, end: int) -> None:
+        """Refuse a dot-command after ``.end`` (logical line ``end``): ``ngspice -b`` still reads it, and runs a
+        ``.control`` block or an included file's there, but zoaf's checks and the session stop at ``.end``."""
+        for ln in self._logical[end + 1:]:
+            word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+            if word.startswith(".") and word != ".end":
+                raise self._err(ln.lineno, f"{word} after .end: ngspice -b still reads it (a .control block or an "
+                                "include there runs); refused (move it before .end)")
 
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
         """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
