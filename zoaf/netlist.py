@@ -39,7 +39,7 @@ from pathlib import Path
 from . import deckcheck
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, format_value, logical_lines, physical_spans,
-                       quote, substitute)
+                       quote, substitute, tab_dollar_comment)
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, normalize_equals, parse_control
@@ -177,6 +177,7 @@ class Netlist:
                 if word.startswith(".endc"):             # ngspice matches both by prefix (".controls")
                     in_control = None
                     continue
+                self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
                 if word.startswith(".lib"):             # ngspice inlines the section: its lines run as commands
                     raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines "
@@ -215,6 +216,11 @@ class Netlist:
         self._parse_control(allow_shell)
         self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
+
+    def _check_control_comments(self, lineno: int, physical: list[str]) -> None:
+        if any(tab_dollar_comment(p) for p in physical):
+            raise self._err(lineno, "a '$' then a tab in a .control command: not a comment there (ngspice reads on, "
+                            "past what zoaf checked); refused (write '$ ' or ';' for a comment)")
 
     def _check_after_end(self, end: int) -> None:
         """Refuse a dot-command after ``.end`` (logical line ``end``): ``ngspice -b`` still reads it, and runs a
@@ -308,7 +314,9 @@ class Netlist:
         path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
         if path is None:
             return
-        lines = logical_lines([""] + self._texts[path.resolve()].splitlines())[1:]
+        physical = self._texts[path.resolve()].splitlines()
+        self._check_control_comments(ln.lineno, physical)
+        lines = logical_lines([""] + physical)[1:]
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
