@@ -182,7 +182,8 @@ def _socket_writer(message: bytes) -> str:
     """A program (hex-coded: ngspice lower-cases the deck) that writes ``message`` to every socket it inherited,
     framed as a multiprocessing reply."""
     code = ("import os, stat, struct\nmsg = bytes.fromhex('%s')\nfor fd in range(3, 64):\n    try:\n"
-            "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n            os.write(fd, struct.pack('!i', len(msg)) + msg)\n"
+            "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+            "            os.write(fd, struct.pack('!i', len(msg)) + msg)\n"
             "    except OSError:\n        pass\n") % message.hex()
     return f"python3 -c \"exec(bytes.fromhex('{code.encode().hex()}'))\""
 

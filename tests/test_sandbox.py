@@ -138,7 +138,8 @@ def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
         (folder / "lib.cir").write_text(f"* models\n.lib fast\n{control}.endl fast\n")
         (folder / "deck.cir").write_text(DECK.format(name=name, body=include))
         out[name] = (folder / "deck.cir", m)
-    for name, line in (("lib_in_control", ".lib {f}/lib.cir fast"), ("include_prefix_in_control", ".includes {f}/cmds")):
+    for name, line in (("lib_in_control", ".lib {f}/lib.cir fast"),
+                       ("include_prefix_in_control", ".includes {f}/cmds")):
         folder = tmp_path / name                         # ngspice runs the lines these bring into .control
         folder.mkdir()
         m = folder / "marker"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import builtins
 import io
 import json
-import os
 import pickle
 import signal
 import socket
