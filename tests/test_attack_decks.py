@@ -83,6 +83,25 @@ def test_an_empty_include_does_not_open_its_folder_in_any_backend(secret: Path):
         assert SECRET_VALUE not in str(record.outcome.error), kw
 
 
+def test_shared_memory_files_of_other_programs_are_not_readable_in_any_backend(secret: Path):
+    """/dev was granted whole: /dev/shm holds other programs' data (and /dev/tty would read your keys)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    shared = shm / f"zoaf-test-secret-{os.getpid()}"
+    shared.write_text(secret.read_text())
+    try:
+        deck = _reader_deck(secret.parent.parent / "deck", shared)
+        _ngspice_reads(deck)
+        problem = CircuitProblem(deck)
+        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+            with Evaluator(CircuitProblem(deck), **kw) as ev:
+                [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+            assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
+    finally:
+        shared.unlink()
+
+
 def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
     """``python -m zoaf`` puts the working directory on sys.path; the sandbox once granted it whole."""
     deck = _reader_deck(secret.parent.parent / "deck", secret)

@@ -47,11 +47,13 @@ __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "cu
            "designated", "enter", "kept_environment", "read_roots"]
 
 #: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev", "/opt")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/opt")
 #: Of /proc, besides the process's own entries: what ngspice's ``rusage`` and Python read.
 PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
 #: Single files a sandboxed thread may also write (libraries open them for output they discard).
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+#: Devices it may read besides: not the rest of /dev (/dev/shm holds other programs' data, /dev/tty your keys).
+RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
 #: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
 #: libraries, Python, Dask and zoaf read. ngspice hands every other one to the deck as a variable
 #: (``echo leak = $AWS_SECRET_ACCESS_KEY`` in a batch-mode deck became a measure).
@@ -247,7 +249,7 @@ def read_roots(policy: Policy, directory: Path) -> list[Path]:
     """Every tree a sandboxed thread may read: system, Python, the deck's folder and files, the private directory."""
     python = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
     package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
-    system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
+    system = [*SYSTEM_READ, *PROC_READ, *RANDOM_DEVICES, f"/proc/{os.getpid()}"]   # not others' environments
     roots = [Path(p) for p in system] + python + _library_entries(python) + [package]
     return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
 
