@@ -241,7 +241,8 @@ def test_include_walk_sections_relative_paths_and_diamonds(tmp_path):
     write(tmp_path / "m", "* common\nR5 5 0 1\n", "common.inc")
     nl = Netlist.read(write(tmp_path, "t\n.lib m/all.lib tt\n.include m/common.inc\nR1 1 0 1\n.end\n"))
     assert [f.path.name for f in nl.includes] == ["all.lib", "tt.inc", "common.inc"]   # once each; ff unread
-    assert set(nl.folders()) == {tmp_path.resolve(), (tmp_path / "m").resolve()}
+    included = {(tmp_path / "m" / f).resolve() for f in ("all.lib", "tt.inc", "common.inc")}
+    assert set(nl.reads()) == {tmp_path.resolve(), *included}          # the files, not their folder
     with pytest.raises(InputError, match=r"all.lib:7: .include file not found: missing_ff.inc"):
         Netlist.read(write(tmp_path, "t\n.lib m/all.lib ff\n.end\n"))
 

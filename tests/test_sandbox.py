@@ -138,6 +138,28 @@ def _escape_decks(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
         (folder / "lib.cir").write_text(f"* models\n.lib fast\n{control}.endl fast\n")
         (folder / "deck.cir").write_text(DECK.format(name=name, body=include))
         out[name] = (folder / "deck.cir", m)
+    for name, line in (("lib_in_control", ".lib {f}/lib.cir fast"),
+                       ("include_prefix_in_control", ".includes {f}/cmds")):
+        folder = tmp_path / name                         # ngspice runs the lines these bring into .control
+        folder.mkdir()
+        m = folder / "marker"
+        (folder / "lib.cir").write_text(f"* models\n.lib fast\nshell touch {m}\necho pwned > {m}\n.endl fast\n")
+        (folder / "cmds").write_text(f"shell touch {m}\necho pwned > {m}\n")
+        body = f".control\n{line.format(f=folder)}\n.endc\n"
+        (folder / "deck.cir").write_text(DECK.format(name=name, body=body))
+        out[name] = (folder / "deck.cir", m)
+    folder = tmp_path / "control_after_end"              # ngspice -b reads on past .end
+    folder.mkdir()
+    m = folder / "marker"
+    (folder / "deck.cir").write_text(DECK.format(name="control_after_end", body="")
+                                     + f".control\nshell touch {m}\necho pwned > {m}\n.endc\n")
+    out["control_after_end"] = (folder / "deck.cir", m)
+    folder = tmp_path / "control_prefix"                 # ngspice takes any .control* ... .endc* for a block
+    folder.mkdir()
+    m = folder / "marker"
+    body = f".controls\nshell touch {m}\necho pwned > {m}\n.endcontrol\n"
+    (folder / "deck.cir").write_text(DECK.format(name="control_prefix", body=body))
+    out["control_prefix"] = (folder / "deck.cir", m)
     if shutil.which("gcc"):                              # codemodel: a library whose constructor escapes
         folder = tmp_path / "codemodel"
         folder.mkdir()

@@ -89,6 +89,9 @@ class CircuitProblem(Problem):
         self.timeout = float(timeout)
         self._session: Any = None
         self.needs_new_process = False
+        #: Files other decks simulated in the same worker read (a PDK's other corners): a worker locked down
+        #: for one deck then serves them all (:meth:`zoaf.sandbox.Policy.covers`).
+        self.also_reads: tuple[Path, ...] = ()
 
     from_netlist = classmethod(lambda cls, path, **kw: cls(path, **kw))
 
@@ -108,8 +111,9 @@ class CircuitProblem(Problem):
         return self._session
 
     def sandbox_policy(self) -> sandbox.Policy:
-        """What a simulation may read (the deck's and its includes' folders) and whether it may run programs."""
-        return sandbox.Policy(read=self.netlist.folders(), allow_exec=self.allow_shell)
+        """What a simulation may read (the deck's folder, its included files, :attr:`also_reads`) and whether it
+        may run programs."""
+        return sandbox.Policy(read=(*self.netlist.reads(), *self.also_reads), allow_exec=self.allow_shell)
 
     def sandbox_report(self) -> sandbox.SandboxReport | None:
         """The layers this problem's simulations run under (starts the session)."""

@@ -8,7 +8,8 @@ the page. What is refused here is what can only be an attempt to leave the simul
   the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates commands once ngspice
   expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that run programs or load
   code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
-* on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect;
+* on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect, a quoted
+  ``;``, a back-quote;
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
   an analysis or a ``.meas`` card (zoaf runs and measures the netlist's own only);
 * an include cycle (ngspice 39 segfaults on one).
@@ -18,7 +19,9 @@ file ``0)``), escaped or not -- except ``>=``/``<=`` and in the conditions of ``
 
 :func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths from the
 including file's folder, as ngspice resolves them), reads each file once, checks it, and returns the files by
-content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable folders use it.
+content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable files use it. zoaf reads
+them in its own process, so only regular files of bounded size outside ``/proc``, ``/sys`` and ``/dev``
+(:mod:`zoaf.infile`), without control characters, at most :data:`MAX_INCLUDE_DEPTH` deep.
 """
 from __future__ import annotations
 
@@ -28,8 +31,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decktext import first_unquoted
+from .decktext import control_character, first_unquoted
 from .errors import InputError
+from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
 __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
@@ -39,6 +43,10 @@ __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "i
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
 #: A dot line with its ``+`` continuation lines (one match per logical dot line).
 _DOT_LINE = re.compile(r"^[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)", re.M)
+#: Includes nested deeper than this are refused (a PDK nests a few levels; the walk recurses per level).
+MAX_INCLUDE_DEPTH = 64
+#: Characters all included files together may hold (each is also bounded: :data:`zoaf.infile.MAX_FILE_BYTES`).
+MAX_INCLUDED_CHARS = 256 * 2**20
 _INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?")
 
 
@@ -68,9 +76,17 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
 
 
 def dot_line_problem(word: str, text: str) -> str | None:
-    """Why a ``.meas`` or analysis line is refused (a redirect: zoaf sends these lines as commands), or None."""
-    if (word in (".meas", ".measure") or word[1:] in ANALYSES) and redirect_at(text) is not None:
+    """Why a ``.meas`` or analysis line is refused, or None: zoaf sends these lines to ngspice's command
+    interpreter, which redirects at ``>``, splits at a ``;`` (even a quoted one) and runs back-quoted programs --
+    none of which ``ngspice -b`` does with the card."""
+    if not (word in (".meas", ".measure") or word[1:] in ANALYSES):
+        return None
+    if redirect_at(text) is not None:
         return f"a '>' or '<' on a {word} line redirects ngspice's output to a file; refused"
+    if ";" in text:
+        return f"a quoted ';' on a {word} line would separate commands once zoaf runs the line; refused"
+    if "`" in text:
+        return f"a back-quote on a {word} line would run a program once zoaf runs the line; refused"
     return None
 
 
@@ -112,7 +128,7 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         word, rest = m.group(1).lower(), _strip_comments(m.group(2))
         where = f"{path}:{line}"
         if word == ".end" and not included:
-            break                                       # ngspice reads nothing of the deck after it
+            break                           # the netlist refuses dot-commands after it (ngspice -b reads on)
         if included:
             if word.startswith(".control"):
                 raise InputError(f"{where}: a .control block in an included file runs in every worker when the "
@@ -200,10 +216,15 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None]] = set()
+    chars = 0
 
     def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str]) -> None:
+        nonlocal chars
         stack.append(node)
         for e in scans[node[0]].edges.get(node[1], []):
+            if len(stack) > MAX_INCLUDE_DEPTH:
+                raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
+                                 f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
             key = (e.path.resolve(), e.section)
             if key in stack:
                 chain = " -> ".join([*via, e.path.name])
@@ -214,6 +235,10 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
             if key[0] not in scans:
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
                 files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
+                chars += len(scans[key[0]].text)
+                if chars > MAX_INCLUDED_CHARS:
+                    raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: the included files "
+                                     f"hold more than {MAX_INCLUDED_CHARS // 2**20} MiB of text; refused")
             visit(key, stack, [*via, e.path.name])
         stack.pop()
         finished.add(node)
@@ -225,13 +250,16 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
 def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     line = f"{where}: {edge.word}"
     try:
-        data = edge.path.read_bytes()
+        data = read_bounded(edge.path)
     except FileNotFoundError:
         raise InputError(f"{line} file not found: {edge.target} (looked for {edge.path})") from None
     except IsADirectoryError:
         raise InputError(f"{line} {edge.target}: is a directory, not a file ({edge.path})") from None
     except OSError as e:
         raise InputError(f"{line} {edge.target}: cannot read {edge.path}: {e.strerror or e}") from None
-    scan = _scan(edge.path, data.decode("utf-8", "replace"), included=True, allow_shell=allow_shell)
+    text = data.decode("utf-8", "replace")
+    if (why := control_character(text)) is not None:
+        raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
+    scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan

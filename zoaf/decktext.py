@@ -15,11 +15,24 @@ from pathlib import Path
 from .errors import InputError
 from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "assignments", "first_unquoted", "format_value", "logical_lines",
-           "physical_spans", "quote", "strip_comment", "substitute", "texts"]
+__all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value",
+           "logical_lines", "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: Control characters a SPICE text file may hold (blanks, line and page breaks).
+_TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+
+
+def control_character(text: str) -> str | None:
+    """Why ``text`` is not a text file -- a NUL or another control character (an escape sequence zoaf would
+    echo to the terminal in a message) -- or None."""
+    if "\x00" in text:
+        return "not a text file (contains NUL bytes)"
+    bad = next((c for c in text if (ord(c) < 32 or ord(c) == 127) and c not in _TEXT_CONTROLS), None)
+    return None if bad is None else f"not a text file (control character {ord(bad):#04x})"
+
+
 def format_value(value: float) -> str:
     """A float as ngspice reads it back exactly (Python's shortest round-trip repr, 17 digits at most)."""
     v = float(value)
@@ -81,6 +94,13 @@ def first_unquoted(s: str, found: Callable[[str, int], bool]) -> int | None:
 
 def _comment_starts(s: str, i: int) -> bool:
     return s[i] == ";" or (s[i] == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"))
+
+
+def tab_dollar_comment(s: str) -> bool:
+    """Whether :func:`strip_comment` cuts ``s`` at a ``$`` followed by a tab: a comment on a netlist line, but
+    text on a ``.control`` line, where ngspice reads on (``let x = 1\t$\t> file`` redirects)."""
+    i = first_unquoted(s, _comment_starts)
+    return i is not None and s[i:i + 2] == "$\t"
 
 
 def strip_comment(s: str) -> str:

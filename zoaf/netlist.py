@@ -38,8 +38,10 @@ from pathlib import Path
 
 from . import deckcheck
 from .deckcheck import IncludedFile
-from .decktext import Line, ParamDef, assignments, format_value, logical_lines, physical_spans, quote, substitute
+from .decktext import (Line, ParamDef, assignments, control_character, format_value, logical_lines, physical_spans,
+                       quote, substitute, tab_dollar_comment)
 from .errors import InputError
+from .infile import read_bounded
 from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, measured_kind, normalize_equals, parse_control
 
 __all__ = ["Measure", "Netlist"]
@@ -121,7 +123,7 @@ class Netlist:
         """
         p = Path(path).expanduser().absolute()
         try:
-            data = p.read_bytes()
+            data = read_bounded(p)
         except OSError as e:
             raise InputError(f"{p}: cannot read netlist: {e.strerror or e}") from None
         return cls.from_text(data, p, allow_shell=allow_shell, placeholders=placeholders)
@@ -141,11 +143,8 @@ class Netlist:
                     text = text.decode("latin-1")
                 except UnicodeDecodeError:   # pragma: no cover - latin-1 decodes anything
                     raise InputError(f"{p}: not a text file") from None
-        if "\x00" in text:
-            raise InputError(f"{p}: not a text file (contains NUL bytes)")
-        bad = [c for c in text if ord(c) < 32 and c not in "\t\n\r\f\v"]
-        if bad:
-            raise InputError(f"{p}: not a text file (control character {ord(bad[0]):#04x})")
+        if (why := control_character(text)) is not None:
+            raise InputError(f"{p}: {why}")
         text = substitute(text, p, placeholders or {})
         if not text.strip():
             raise InputError(f"{p}:1: empty netlist")
@@ -171,20 +170,25 @@ class Netlist:
             word = t.split(None, 1)[0] if t.split() else ""
             if in_control is not None:
                 self._drop_session.add(li)
-                if word == ".endc":
+                if word.startswith(".endc"):             # ngspice matches both by prefix (".controls")
                     in_control = None
                     continue
+                self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
-                if word in (".include", ".inc"):
+                if word.startswith(".lib"):             # ngspice inlines the section: its lines run as commands
+                    raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines "
+                                    "as commands; refused (write the commands in the .control block, or .include "
+                                    "a file of commands)")
+                if word.startswith(".inc"):             # ngspice matches ".include" by prefix (".includes")
                     self._parse_control_include(ln, word)
                 continue
             if not word.startswith("."):
                 continue
-            if word == ".control":
+            if word.startswith(".control"):
                 in_control = ln.lineno
                 self._drop_session.add(li)
-            elif word == ".endc":
-                raise self._err(ln.lineno, ".endc without .control")
+            elif word.startswith(".endc"):
+                raise self._err(ln.lineno, f"{word} without .control")
             elif word == ".subckt":
                 subckt_depth += 1
             elif word == ".ends":
@@ -197,6 +201,7 @@ class Netlist:
                 self._parse_include(ln, word)
             elif word == ".end":
                 self.has_end = True
+                self._check_after_end(li)
                 break
             else:
                 self._parse_output(li, ln, word)
@@ -207,6 +212,20 @@ class Netlist:
         self._parse_control(allow_shell)
         self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
+
+    def _check_control_comments(self, lineno: int, physical: list[str]) -> None:
+        if any(tab_dollar_comment(p) for p in physical):
+            raise self._err(lineno, "a '$' then a tab in a .control command: not a comment there (ngspice reads on, "
+                            "past what zoaf checked); refused (write '$ ' or ';' for a comment)")
+
+    def _check_after_end(self, end: int) -> None:
+        """Refuse a dot-command after ``.end`` (logical line ``end``): ``ngspice -b`` still reads it, and runs a
+        ``.control`` block or an included file's there, but zoaf's checks and the session stop at ``.end``."""
+        for ln in self._logical[end + 1:]:
+            word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+            if word.startswith(".") and word != ".end":
+                raise self._err(ln.lineno, f"{word} after .end: ngspice -b still reads it (a .control block or an "
+                                "include there runs); refused (move it before .end)")
 
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
         """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
@@ -291,7 +310,9 @@ class Netlist:
         path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
         if path is None:
             return
-        lines = logical_lines([""] + self._texts[path.resolve()].splitlines())[1:]
+        physical = self._texts[path.resolve()].splitlines()
+        self._check_control_comments(ln.lineno, physical)
+        lines = logical_lines([""] + physical)[1:]
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
@@ -346,9 +367,11 @@ class Netlist:
             h.update(bytes.fromhex(f.sha256))
         return h.hexdigest()
 
-    def folders(self) -> tuple[Path, ...]:
-        """The folders a simulation of this deck reads: the deck's own and each included file's."""
-        return tuple(dict.fromkeys(p.parent.resolve() for p in (self.path, *(f.path for f in self.includes))))
+    def reads(self) -> tuple[Path, ...]:
+        """What a simulation of this deck may read: the deck's folder (its data files) and each included file,
+        links followed -- not the included files' folders: an empty file included from a folder must not open
+        that whole folder to the deck."""
+        return tuple(dict.fromkeys([self.path.parent.resolve(), *(f.path.resolve() for f in self.includes)]))
 
     @property
     def title(self) -> str:

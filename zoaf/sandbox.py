@@ -5,15 +5,18 @@ runs the ``.control`` blocks of included files while the deck loads, so text che
 will always miss a spelling. The guarantee comes from the operating system, in the process that loads the deck,
 before libngspice starts:
 
+0. **descriptors**: every one but stdin, stdout, stderr is made close-on-exec, so that a program the deck
+   runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent;
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
    it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there;
+   the environment keeps only what the simulation needs (:func:`kept_environment`);
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
    of the process (``TSYNC``), so ``shell``, ``unixcom``, ``aspice``... cannot start a program. ``fork`` and
    ``clone`` stay allowed (ngspice runs analyses in a thread). Lifted by ``allow_exec`` (``--allow-shell``);
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
-   the system directories, its own ``/proc`` entries, Python's prefixes and ``sys.path``, the deck's folders
-   and the private directory.
+   the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
+   packages, the deck's folder and included files (:class:`Policy`) and the private directory.
 
 In a Dask worker only the simulation thread is under Landlock (Dask's own threads keep writing its local
 directory); seccomp covers every thread.
@@ -41,20 +44,27 @@ from . import landlock
 from .errors import SimulationError
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
-           "designated", "enter", "read_roots"]
+           "designated", "enter", "kept_environment", "read_roots"]
 
 #: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/dev", "/opt")
+SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/opt")
 #: Of /proc, besides the process's own entries: what ngspice's ``rusage`` and Python read.
 PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
 #: Single files a sandboxed thread may also write (libraries open them for output they discard).
 DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
+#: Devices it may read besides: not the rest of /dev (/dev/shm holds other programs' data, /dev/tty your keys).
+RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
+#: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
+#: libraries, Python, Dask and zoaf read. ngspice hands every other one to the deck as a variable
+#: (``echo leak = $AWS_SECRET_ACCESS_KEY`` in a batch-mode deck became a measure).
+KEPT_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH"})
+KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_", "DASK_")
 #: Seconds the process waits at exit for its private directory to be removed.
 CLEANUP_WAIT = 5.0
 
 
 class SandboxError(SimulationError):
-    """This process cannot give a deck what it needs (it was locked down for another deck's folders)."""
+    """This process cannot give a deck what it needs (it was locked down for another deck's files)."""
 
     status = "crashed"
     needs_new_process = True
@@ -100,7 +110,7 @@ class SandboxReport:
 
 @dataclass(frozen=True)
 class Policy:
-    """What one deck needs: the folders it reads (its own, its includes'), and whether it may run programs."""
+    """What one deck needs: what it reads (its folder, its included files), whether it may run programs."""
 
     read: tuple[Path, ...] = ()
     allow_exec: bool = False
@@ -154,9 +164,10 @@ def enter(policy: Policy) -> SandboxReport:
     with _LOCK:
         proc = _PROCESS
         if proc.policy is not None and not proc.policy.covers(policy):
-            raise SandboxError("this worker process was locked down for another deck's folders or exec "
+            raise SandboxError("this worker process was locked down for another deck's files or exec "
                                "setting; it is being replaced")
         if proc.policy is None:
+            _close_on_exec()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.policy = policy
@@ -167,13 +178,32 @@ def enter(policy: Policy) -> SandboxReport:
         return _THREAD.report
 
 
+def _close_on_exec() -> None:
+    """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
+    worker's pipe to its parent carries pickles, which the parent would load."""
+    for name in os.listdir(f"/proc/{os.getpid()}/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:                             # the listing's own descriptor, closed since
+                pass
+
+
 def _private_dir() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="zoaf-sandbox-")).resolve()
     _remove_at_exit(directory)
     os.chdir(directory)
+    for name in set(os.environ) - set(kept_environment()):
+        del os.environ[name]
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
     return directory
+
+
+def kept_environment() -> dict[str, str]:
+    """The environment a sandboxed process keeps (:data:`KEPT_ENV`): no tokens, keys or passwords."""
+    return {k: v for k, v in os.environ.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
 
 
 def _remove_at_exit(directory: Path) -> None:
@@ -211,14 +241,25 @@ def _seccomp(allow_exec: bool) -> Layer:
     return Layer("seccomp", LayerState.ACTIVE, "no execve")
 
 
+#: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).
+LIBRARY_FOLDERS = frozenset({"site-packages", "dist-packages"})
+
+
 def read_roots(policy: Policy, directory: Path) -> list[Path]:
-    """Every tree a sandboxed thread may read: system, Python, the deck's folders, the private directory."""
-    python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    entries = [p for p in sys.path if p]                # '' is the working directory: not granted
+    """Every tree a sandboxed thread may read: system, Python, the deck's folder and files, the private directory."""
+    python = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
     package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
-    system = [*SYSTEM_READ, *PROC_READ, f"/proc/{os.getpid()}"]   # not other processes' environments
-    roots = [Path(p) for p in system] + [Path(p).resolve() for p in (*python, *entries)] + [package]
+    system = [*SYSTEM_READ, *PROC_READ, *RANDOM_DEVICES, f"/proc/{os.getpid()}"]   # not others' environments
+    roots = [Path(p) for p in system] + python + _library_entries(python) + [package]
     return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
+
+
+def _library_entries(python: list[Path]) -> list[Path]:
+    """The ``sys.path`` entries that hold installed packages: beneath a Python prefix or in a site-packages
+    folder. Not the others: ``python -m`` puts the working directory first, ``python script.py`` the
+    script's folder, and either may be the user's home."""
+    entries = [Path(p).resolve() for p in sys.path if p]   # '' is the working directory
+    return [p for p in entries if any(_beneath(p, q) for q in python) or LIBRARY_FOLDERS & set(p.parts)]
 
 
 def _landlock(policy: Policy, directory: Path) -> Layer:

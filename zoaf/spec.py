@@ -40,7 +40,10 @@ from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import MonteCarlo, parse_montecarlo
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
-_NAME = re.compile(r"^[A-Za-z_][\w]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # fullmatch: a trailing newline is not a name
+#: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
+#: escape sequence when zoaf prints it (a unit, a title).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: A spec is a page of TOML: more is not one (and is not read into memory).
 MAX_SPEC_BYTES = 2**20
@@ -171,6 +174,7 @@ class Spec:
             raise InputError(f"{path}: not a text file (UTF-8 TOML expected)") from None
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{path}: TOML syntax error: {e}") from None
+        _refuse_controls(str(path), data)
         return cls.from_dict(data, path=path, text=text)
 
     @classmethod
@@ -235,8 +239,19 @@ def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = Tr
     return value
 
 
+def _refuse_controls(where: str, value: Any) -> None:
+    """InputError naming the key of the first string (or key) in ``value`` that holds a control character."""
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        for text in (str(key), item):
+            if isinstance(text, str) and (m := _CONTROL.search(text)):
+                raise InputError(f"{where}: {_CONTROL.sub('?', str(key))}: control character {ord(m.group()):#04x} "
+                                 "in a string (it would reach the terminal as an escape sequence); refused")
+        _refuse_controls(f"{where}: {_CONTROL.sub('?', str(key))}", item)
+
+
 def _check_name(where: str, table: str, name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InputError(f"{where}: {table}.{name}: not a valid SPICE name")
 
 

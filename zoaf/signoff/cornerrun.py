@@ -76,6 +76,9 @@ class CornerSims(Problem):
                 self.decks[key] = corner_deck(base, key, with_temp)
             self.deck_keys.append(key)
             self.overrides.append(corner_overrides(base, c, pdk, with_temp, f"{where}.{c.name}"))
+        shared = tuple(dict.fromkeys(p for d in (base, *self.decks.values()) for p in d.netlist.reads()))
+        for d in {id(d): d for d in (base, *self.decks.values())}.values():
+            d.also_reads = shared                 # one worker simulates every corner's deck
 
     def deck(self, k: int) -> CircuitProblem:
         return self.decks[self.deck_keys[k]]

@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from .. import units
 from ..errors import InputError
+from ..infile import read_bounded
 from ..problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Outcome, Score, Status
 
 #: Keys of a corner that are not ``.param`` overrides.
@@ -141,7 +142,7 @@ def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
 def process_params(lib: Path, section: str, where: str) -> dict[str, float]:
     """The ``.param`` assignments of one ``.lib`` section of a generic corner file (plain numbers only)."""
     try:
-        lines = lib.read_text().splitlines()
+        lines = read_bounded(lib).decode("utf-8", "replace").splitlines()
     except OSError as e:
         raise InputError(f"{where}: process_lib {lib}: cannot read ({e.strerror})") from None
     params: dict[str, float] = {}

@@ -1,0 +1,246 @@
+"""Attack decks that read what they should not: through zoaf's own process, or out of the sandbox's grants.
+
+Each read attack is proved real first: plain ``ngspice -b`` (or Python) does read the secret. Then it goes
+through zoaf's entry points (``python -m zoaf check``, ``workers=0``, a pool worker, Dask) and the secret's
+value must never come back in a measure, on stdout or in an error.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import pickle
+import shutil
+import re
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf.circuit import CircuitProblem
+from zoaf.deckcheck import MAX_INCLUDE_DEPTH
+from zoaf.errors import InputError
+from zoaf.evaluate import Evaluator
+from zoaf.netlist import Netlist
+from zoaf.problem import Status
+from zoaf.signoff.corners import process_params
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
+
+#: The secret: a waveform file whose value, read by XSPICE's filesource, becomes the deck's measure.
+SECRET_VALUE = "7.123456"
+SPEC = """title = "reads a file"
+[parameters]
+r1 = { lo = "100", hi = "10k" }
+[measures]
+leak = {}
+[objectives]
+o = { maximize = "leak" }
+"""
+
+
+def _reader_deck(folder: Path, secret: Path, include: Path | None = None) -> Path:
+    """A deck (and its spec) in ``folder`` whose measure ``leak`` is the number in ``secret``."""
+    inc = f".include {include}\n" if include else ""
+    (folder / "deck.toml").write_text(SPEC)
+    deck = folder / "deck.cir"
+    deck.write_text(f"reads a file\n{inc}a1 %v([out]) src\n"
+                    f'.model src filesource (file="{secret}" amploffset=[0] amplscale=[1] timeoffset=0 '
+                    "timescale=1 timerelative=false amplstep=false)\n"
+                    ".param r1=1k\nR1 out 0 {r1}\n.tran 1u 1m\n.meas tran leak find v(out) at=1m\n.end\n")
+    return deck
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """A secret outside the deck's folder; the deck's folder is ``tmp_path / 'deck'``."""
+    (tmp_path / "deck").mkdir()
+    (tmp_path / "home").mkdir()
+    path = tmp_path / "home" / "secret.txt"
+    path.write_text(f"0 0\n1e-3 {SECRET_VALUE}\n")
+    return path
+
+
+def _ngspice_reads(deck: Path) -> None:
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(rf"leak\s*=\s*{SECRET_VALUE}", r.stdout), "not an attack in plain ngspice -b: " + r.stdout
+
+
+def test_an_empty_include_does_not_open_its_folder_in_any_backend(secret: Path):
+    """``.include ~/.hushlogin`` (an empty file) once granted the whole folder it sits in to the deck."""
+    empty = secret.parent / ".hushlogin"
+    empty.write_text("")
+    deck = _reader_deck(secret.parent.parent / "deck", secret, include=empty)
+    _ngspice_reads(deck)
+    problem = CircuitProblem(deck)
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+        assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
+        assert SECRET_VALUE not in str(record.outcome.error), kw
+
+
+def test_shared_memory_files_of_other_programs_are_not_readable_in_any_backend(secret: Path):
+    """/dev was granted whole: /dev/shm holds other programs' data (and /dev/tty would read your keys)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    shared = shm / f"zoaf-test-secret-{os.getpid()}"
+    shared.write_text(secret.read_text())
+    try:
+        deck = _reader_deck(secret.parent.parent / "deck", shared)
+        _ngspice_reads(deck)
+        problem = CircuitProblem(deck)
+        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+            with Evaluator(CircuitProblem(deck), **kw) as ev:
+                [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+            assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
+    finally:
+        shared.unlink()
+
+
+def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
+    """``python -m zoaf`` puts the working directory on sys.path; the sandbox once granted it whole."""
+    deck = _reader_deck(secret.parent.parent / "deck", secret)
+    _ngspice_reads(deck)
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck), "--json"], cwd=secret.parent,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot open file" in json.loads(r.stdout)["error"], r.stdout + r.stderr
+    assert SECRET_VALUE not in r.stdout + r.stderr
+
+
+# -- files zoaf's own process would read: refused before anything reads them --------------------------------
+def _include(tmp_path: Path, target: str) -> Path:
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\n.include {target}\nR1 1 0 1k\n.end\n")
+    return deck
+
+
+@pytest.mark.parametrize("target, why", [
+    ("/dev/zero", "under /dev: a device or kernel file"),              # never ends: filled the memory
+    ("/dev/tty", "under /dev"),                                        # waits for the user's keys
+    ("/proc/self/environ", "under /proc"),                             # zoaf's own environment
+    ("/sys/kernel/mm/transparent_hugepage/enabled", "under /sys"),
+    ("zero_link.inc", "under /dev"),                                   # a link in the deck's folder to /dev/zero
+    ("fifo.inc", "not a regular file"),                                # blocked the run forever
+    ("big.inc", "larger than 64 MiB"),
+])
+def test_includes_that_are_not_model_files_are_refused_with_their_line(tmp_path: Path, target: str, why: str):
+    (tmp_path / "zero_link.inc").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.inc")
+    with open(tmp_path / "big.inc", "wb") as f:
+        f.truncate(64 * 2**20 + 1)                       # sparse: no disk used
+    with pytest.raises(InputError, match=rf"deck\.cir:2: \.include {re.escape(target)}: cannot read .*{why}"):
+        Netlist.read(_include(tmp_path, target))
+
+
+def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
+    depth = MAX_INCLUDE_DEPTH + 1
+    for i in range(depth):
+        (tmp_path / f"c{i}.inc").write_text(f"* level {i}\n.include c{i + 1}.inc\n")
+    (tmp_path / f"c{depth}.inc").write_text("* the bottom\n")
+    with pytest.raises(InputError, match=rf"c{MAX_INCLUDE_DEPTH - 1}\.inc:2: \.include c{MAX_INCLUDE_DEPTH}\.inc: "
+                                         rf"includes nested more than {MAX_INCLUDE_DEPTH} deep"):
+        Netlist.read(_include(tmp_path, "c0.inc"))
+    (tmp_path / "c1.inc").write_text("* a short chain\n")
+    assert len(Netlist.read(_include(tmp_path, "c0.inc")).includes) == 2     # a PDK's few levels are fine
+
+
+def test_a_spec_process_lib_is_read_only_if_it_is_a_model_file(tmp_path: Path):
+    os.mkfifo(tmp_path / "fifo.lib")
+    for lib, why in (("/dev/zero", "under /dev"), (str(tmp_path / "fifo.lib"), "not a regular file")):
+        with pytest.raises(InputError, match=rf"process_lib {re.escape(lib)}: cannot read \({why}"):
+            process_params(Path(lib), "tt", "spec: corners")
+
+
+# -- zoaf's own command path: analysis lines run as commands, where ngspice runs back-quoted programs -------
+def _run_analysis(deck: str, analysis: str, sandboxed: bool) -> str:
+    """Simulate ``deck`` with ``analysis`` as its analysis line, past the text checks, programs allowed."""
+    from zoaf import sandbox
+    from zoaf.spice import SpiceSession
+
+    nl = Netlist.read(deck)
+    nl.analyses = [analysis]                             # the text check would refuse it: go round it
+    if sandboxed:
+        sandbox.enter(sandbox.Policy((Path(deck).parent,), allow_exec=True))
+    with SpiceSession(nl) as s:
+        return repr(s.evaluate({}))
+
+
+def test_a_back_quote_in_an_analysis_line_is_refused_and_stays_in_the_sandbox(tmp_path: Path):
+    deck = tmp_path / "rc.cir"
+    text = ("rc\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 10 1k 1meg\n"
+            ".meas ac g find vdb(out) at=1k\n.end\n")
+    marker = tmp_path / "marker"
+    analysis = f"ac dec 10 1k 1meg `touch {marker}`"
+    deck.write_text(text.replace(".ac dec 10 1k 1meg", "." + analysis))
+    with pytest.raises(InputError, match=r"rc\.cir:6: a back-quote on a \.ac line would run a program"):
+        Netlist.read(deck, allow_shell=True)
+    deck.write_text(text)
+    for sandboxed in (True, False):                      # fresh processes: a sandbox cannot be undone
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+            ex.submit(_run_analysis, str(deck), analysis, sandboxed).result(timeout=120)
+        assert marker.exists() is not sandboxed, f"sandboxed={sandboxed}"   # real without the sandbox
+
+
+# -- the way back: a reply from the sandboxed child is untrusted ----------------------------------------------
+class _RunsInTheParent:
+    """Unpickled, it runs ``touch MARKER``: what a program the deck ran could write to the child's socket."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def _socket_writer(message: bytes) -> str:
+    """A program (hex-coded: ngspice lower-cases the deck) that writes ``message`` to every socket it inherited,
+    framed as a multiprocessing reply."""
+    code = ("import os, stat, struct\nmsg = bytes.fromhex('%s')\nfor fd in range(3, 64):\n    try:\n"
+            "        if stat.S_ISSOCK(os.fstat(fd).st_mode):\n"
+            "            os.write(fd, struct.pack('!i', len(msg)) + msg)\n"
+            "    except OSError:\n        pass\n") % message.hex()
+    return f"python3 -c \"exec(bytes.fromhex('{code.encode().hex()}'))\""
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
+def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path: Path):
+    """With --allow-shell a back-quoted program runs under Landlock; it once wrote a pickle to the socket of
+    the workers=0 child or the pipe of a pool worker, which zoaf's unsandboxed process loaded: it then ran
+    anything outside the sandbox."""
+    from zoaf.isolation import _load_reply
+
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(("ok", _RunsInTheParent(marker)))
+    with pytest.raises(pickle.UnpicklingError, match="posix.system is not part of a simulation's reply"):
+        _load_reply(payload)
+    assert not marker.exists()
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "i"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("pickle back\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.dc v1 0 1 1\n"
+                    f".meas dc i find i(v1) at=1\n.control\nset x = `{_socket_writer(payload)}`\n.endc\n.end\n")
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):   # a child, a pool worker
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert set(record.outcome.measures) == {"i"} and not marker.exists(), kw
+    pickle.loads(payload)                                # the payload is real: loaded as it is, it runs
+    assert marker.exists()
+
+
+def test_the_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
+    """ngspice hands environment variables to the deck: in batch mode, ``echo leak = $VAR`` became a measure."""
+    monkeypatch.setenv("RT_SECRET_NUMBER", "4242")
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak = {}", "leak = {}\ni = {}"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("env\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.meas dc i find i(v1) at=1\n.control\n"
+                    ".save all\ndc v1 0 1 1\nlet leak = 0\nprint leak\necho leak = $RT_SECRET_NUMBER\n.endc\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert "leak = 4242" in r.stdout                     # real: ngspice -b prints it
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
