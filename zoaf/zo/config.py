@@ -247,6 +247,12 @@ class ZOAFConfig:
     and `area`, 150x worse on the 22-D synthetic problem; the halving rung ends before COBYQA's 2d + 1 initial
     points, so COBYQA alone (188 MHz) stays ahead on the amplifier."""
 
+    local_grace: bool = False
+    """With ``local="cobyqa"``: judge a start from the end of its solver's initial interpolation set (2d
+    simulations after the start's point, ``local.initial_set``): the halving rung is that set plus the usual rung,
+    and the monitor's window opens only after it, so the multi-start compares starts after their first model
+    steps and never counts the geometry phase as a stall. No effect with ``local="zoaf"``."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -385,4 +391,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "least-change-memory4d": {"least_change": True, "memory": 88},
     # COBYQA as the local phase (BENCHMARKS.md section 4, "COBYQA as ZOAF's local phase")
     "local-cobyqa": {"local": "cobyqa"},
+    "local-cobyqa-grace": {"local": "cobyqa", "local_grace": True},
 }

@@ -23,7 +23,7 @@ if TYPE_CHECKING:   # the [peers] extra's modules load with the first run
     from ..baselines._own_loop import Answer, Channel
     from ..baselines._peers import StandIn
 
-__all__ = ["LocalSolver", "LocalBatch", "CobyqaRun"]
+__all__ = ["LocalSolver", "LocalBatch", "CobyqaRun", "initial_set"]
 
 #: Thread name and error prefix of the runs.
 OWNER = "zoaf-local-cobyqa"
@@ -33,6 +33,12 @@ class LocalSolver(str, enum.Enum):
     """What a start's local search is."""
     ZOAF = "zoaf"              # ZOAF's own steps: probes, trial steps, the random and coordinate phases
     COBYQA = "cobyqa"          # a COBYQA run per start
+
+
+def initial_set(solver: LocalSolver, dim: int) -> int:
+    """Simulations a start's local solver spends before its first model step, the start's own point not counted:
+    COBYQA's 2d + 1 interpolation points include it; ZOAF's steps move from their first batch."""
+    return 2 * dim if solver is LocalSolver.COBYQA else 0
 
 
 @dataclass(frozen=True)
