@@ -61,6 +61,12 @@ class COBYQA(OwnLoop):
             options["nb_points"] = cfg.nb_points
         return cobyqa_loop(start, nconstraints, options)
 
+    def _to_box(self, v: np.ndarray) -> np.ndarray:
+        """COBYQA's coordinates are the box's: no integer levels declared (the box rounds integer axes). The
+        shared level mapping would read x0's box coordinate on an integer axis as a level index and confine
+        every ask to the two lowest levels (cells 0 and 1 of [0, 1] rounded)."""
+        return np.asarray(v, dtype=float)
+
 
 def cobyqa_loop(start: np.ndarray, nconstraints: int, options: dict[str, Any]) -> Callable[[Evaluate], None]:
     """COBYQA's whole run on [0, 1]^d from ``start`` (``options``: the package's), as a function of the evaluation

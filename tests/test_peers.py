@@ -103,6 +103,15 @@ def test_integer_axes_are_declared(name):
     assert on_level.all(), f"{name}: off-level asks {np.unique(levels)[:5]}"
 
 
+def test_cobyqa_starts_at_x0_and_moves_freely_on_an_integer_axis():
+    """COBYQA declares no integer levels: its first ask is x0 itself and its asks leave the two lowest cells of
+    an integer axis with 5 levels (the shared level mapping once confined them there)."""
+    x0 = np.array([0.3, 0.9, 0.5])
+    _, asks, _ = drive("cobyqa", budget=30, unit_steps=np.array([0.0, 0.2, 0.0]), x0=x0)
+    np.testing.assert_array_equal(asks[0][0], x0)
+    assert np.concatenate(asks)[:, 1].max() > 0.4
+
+
 @pytest.mark.parametrize("name", ["cobyqa", "nomad"])
 def test_own_loop_closes_its_thread_when_abandoned(name):
     threads = threading.active_count()
