@@ -173,7 +173,7 @@ class ZOAF(Optimizer):
                    X=np.empty((0, self.dim)), F=np.empty(0), con=con)
         if cobyqa:
             st.local = CobyqaRun.begin(x, fx, y, smoothing_radius(alpha, cfg.h_ratio, cfg.h_min, cfg.h_max),
-                                       cfg.h_min, st.horizon + 1)
+                                       cfg.h_min, st.horizon + 1, cfg.local_margin)
             st.ended = Ending.CONVERGED if st.local.point is None else None
             st.grace = self._grace
         return st
