@@ -245,19 +245,26 @@ class ZOAFConfig:
     ``local-cobyqa``): BENCHMARKS.md section 4 ("COBYQA as ZOAF's local phase"): significantly better on the
     amplifier's `fom` (116 vs 66 MHz) and `follower` and the LNA's `gain`, significantly worse on the LNA's `nf`
     and `area`, 150x worse on the 22-D synthetic problem; the halving rung ends before COBYQA's 2d + 1 initial
-    points, so COBYQA alone (188 MHz) stays ahead on the amplifier."""
+    points (``local_grace`` fixes that) and COBYQA converges onto active constraints from outside
+    (``local_margin``)."""
 
     local_grace: bool = False
     """With ``local="cobyqa"``: judge a start from the end of its solver's initial interpolation set (2d
     simulations after the start's point, ``local.initial_set``): the halving rung is that set plus the usual rung,
     and the monitor's window opens only after it, so the multi-start compares starts after their first model
-    steps and never counts the geometry phase as a stall. No effect with ``local="zoaf"``."""
+    steps and never counts the geometry phase as a stall. Off (ablation ``local-cobyqa-grace``): BENCHMARKS.md
+    section 4 ("The local phase judged after its initial set"): on the amplifier x0 now wins the rung and `ugbw`,
+    `gain` and `peaking` become significantly better than the default's, but the LNA's `nf` and `area` stay
+    significantly worse (COBYQA's own plateau there) and the synthetic problem 5x worse."""
 
     local_margin: float = 0.0
-    """With ``local="cobyqa"``: COBYQA is told each normalized constraint as c + local_margin <= 0. COBYQA meets
-    an active constraint to its own tolerance from either side, and converges onto it from outside when it
-    starts infeasible, where the FoM's cliff makes a point 4e-7 past a bound worth 100 (traced on the 22-D
-    synthetic problem)."""
+    """With ``local="cobyqa"``: COBYQA is told each normalized constraint as c + local_margin <= 0. From an
+    infeasible start COBYQA converges onto the active constraints from outside (traced on the 22-D synthetic
+    problem: 159 simulations, every one infeasible, the last 4e-7 past a bound), where the FoM's cliff makes
+    such a point worth 100. 1e-3 (ablation ``local-cobyqa-grace-m3``): every synthetic run feasible, at the
+    margin's cost (1.4e-3 on every seed against the default's median 8.3e-4, worst 3.0e-3). 1e-4 is too small:
+    x0's run can still be infeasible at the end of its rung (seed 2, traced), so a Sobol start wins; 4 of 10
+    seeds ended at 0.03-0.13."""
 
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
