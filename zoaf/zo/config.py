@@ -264,8 +264,8 @@ class ZOAFConfig:
     such a point worth 100. 1e-3 (ablation ``local-cobyqa-grace-m3``): every synthetic run feasible, at the
     margin's cost (1.4e-3 on every seed against the default's median 8.3e-4, worst 3.0e-3). 1e-4 is too small:
     x0's run can still be infeasible at the end of its rung (seed 2, traced), so a Sobol start wins; 4 of 10
-    seeds ended at 0.03-0.13. With ``local_grace`` (``local-cobyqa-grace-m3``, 10 seeds): better than the default
-    on all five amplifier objectives (4 significantly) and the bandgap's two, worse on the LNA's `nf`
+    seeds ended at 0.03-0.13. With ``local_grace`` (``local-cobyqa-grace-m3``): better than the default on all
+    five amplifier objectives (significantly; 20 seeds) and the bandgap's two (10 seeds), worse on the LNA's `nf`
     (significantly) and `area` and the synthetic median (1.4e-3 vs 8.3e-4)."""
 
     penalty0: float = 1.0
