@@ -78,3 +78,38 @@ def test_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail
         v = np.maximum(c, 0).sum(axis=1)
         opt.tell(u, np.where(np.isinf(v), np.inf, np.where(v > 0, INFEASIBLE_OFFSET + v, obj)), c, objective=obj)
     assert asked == opt.nfev <= budget
+
+
+def test_with_grace_the_rung_counts_from_the_end_of_cobyqas_initial_set():
+    """Halving compares the starts after their first model steps: the first start hands over after 2d + the
+    usual rung (15% of the budget after the Sobol batch) instead of the rung alone."""
+    def first_handover(**options):
+        opt, active = ZOAF(4, 200, 0, local="cobyqa", **options), None
+        while not opt.done:
+            u = opt.ask()
+            opt.tell(u, np.sum((u - 0.3) ** 2, axis=1) + 0.1 * np.sum(np.sin(25 * u), axis=1))
+            if active is not None and opt._active is not active:
+                return opt.nfev
+            active = opt._active
+    n0, rung = 1 + 8, int(0.15 * (200 - 9))     # x0 and the Sobol batch (2d = 8); the rung
+    assert first_handover() == n0 + rung
+    assert first_handover(local_grace=True) == n0 + 2 * 4 + rung
+
+
+def _linear(seed: int, **options) -> float:
+    """Best FoM of a 4-D run: minimize sum(u) s.t. sum(u) >= 2.4 and a ball, from the infeasible centre."""
+    opt = ZOAF(4, 80, seed, local="cobyqa", n_init=0, n_starts=1, **options)
+    while not opt.done:
+        u = opt.ask()
+        obj = u.sum(axis=1)
+        c = np.column_stack([2.4 - obj, np.sum((u - 0.6) ** 2, axis=1) - 0.3])
+        v = np.maximum(c, 0).sum(axis=1)
+        opt.tell(u, np.where(v > 0, INFEASIBLE_OFFSET + v, obj), c, objective=obj)
+    return opt.best_f
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_margin_keeps_cobyqa_that_far_inside_its_constraints(seed):
+    """COBYQA told c + 1e-3 <= 0 ends feasible with the active bound's slack ~1e-3; untold, on the bound."""
+    assert _linear(seed) == pytest.approx(2.4, abs=1e-9)
+    assert 2.4 + 5e-4 <= _linear(seed, local_margin=1e-3) <= 2.4 + 2e-3

@@ -23,7 +23,7 @@ if TYPE_CHECKING:   # the [peers] extra's modules load with the first run
     from ..baselines._own_loop import Answer, Channel
     from ..baselines._peers import StandIn
 
-__all__ = ["LocalSolver", "LocalBatch", "CobyqaRun"]
+__all__ = ["LocalSolver", "LocalBatch", "CobyqaRun", "initial_set"]
 
 #: Thread name and error prefix of the runs.
 OWNER = "zoaf-local-cobyqa"
@@ -33,6 +33,12 @@ class LocalSolver(str, enum.Enum):
     """What a start's local search is."""
     ZOAF = "zoaf"              # ZOAF's own steps: probes, trial steps, the random and coordinate phases
     COBYQA = "cobyqa"          # a COBYQA run per start
+
+
+def initial_set(solver: LocalSolver, dim: int) -> int:
+    """Simulations a start's local solver spends before its first model step, the start's own point not counted:
+    COBYQA's 2d + 1 interpolation points include it; ZOAF's steps move from their first batch."""
+    return 2 * dim if solver is LocalSolver.COBYQA else 0
 
 
 @dataclass(frozen=True)
@@ -46,19 +52,21 @@ class CobyqaRun:
 
     chan: Channel
     stand_in: StandIn                         # finite values for failed simulations (COBYQA needs them)
+    margin: float = 0.0                       # COBYQA is told c + margin <= 0
     point: np.ndarray | None = None
     memo: dict[bytes, Answer] = field(default_factory=dict)
 
     @classmethod
     def begin(cls, x: np.ndarray, fom: float, y: np.ndarray | None, radius: float, radius_final: float,
-              maxfev: int) -> "CobyqaRun":
+              maxfev: int, margin: float = 0.0) -> "CobyqaRun":
         """Start COBYQA at ``x`` (FoM ``fom``, measures ``y`` = [objective, c] or None) and wait for its first
-        request; ``maxfev`` counts the start itself."""
+        request; ``maxfev`` counts the start itself; ``margin``: how far inside each normalized constraint
+        COBYQA is asked to stay."""
         from ..baselines._own_loop import Channel, point_key
         from ..baselines._peers import StandIn
         from ..baselines.cobyqa_peer import cobyqa_loop
 
-        run = cls(Channel(), StandIn())
+        run = cls(Channel(), StandIn(), margin)
         weakref.finalize(run, run.chan.close)   # a dropped run's thread is told "closed" and ends
         run.memo[point_key(x)] = run._answer(fom, y)
         options = {"maxfev": max(2, int(maxfev)), "radius_init": radius, "radius_final": radius_final}
@@ -79,4 +87,5 @@ class CobyqaRun:
     def _answer(self, fom: float, y: np.ndarray | None) -> Answer:
         if y is None:
             return float(self.stand_in.objective(np.array([fom]))[0]), None
-        return float(self.stand_in.objective(y[:1])[0]), self.stand_in.constraints(np.asarray(y[1:], float))
+        return (float(self.stand_in.objective(y[:1])[0]),
+                self.stand_in.constraints(np.asarray(y[1:], float)) + self.margin)

@@ -53,7 +53,7 @@ from .coordinate import Sweep
 from .monitor import Action, Phase, StartView, WindowMonitor, decide
 from .multistart import PlannedStint, Stint, distinct_ranking, plan_stints, rung_budget, sobol_batch
 from .schedule import next_alpha, ratio_alpha, smoothing_radius, trial_lengths
-from .local import CobyqaRun, LocalBatch, LocalSolver
+from .local import CobyqaRun, LocalBatch, LocalSolver, initial_set
 from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
 
 #: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
@@ -72,6 +72,8 @@ class ZOAF(Optimizer):
         self.config = ZOAFConfig.from_options(hyperparameters)
         self._n_init = self.config.resolved_n_init(dim, budget)
         self._memory = self.config.resolved_memory(dim)
+        # simulations a start's local solver needs before its progress can be judged (``local_grace``)
+        self._grace = initial_set(self.config.local, dim) if self.config.local_grace else 0
         self._pending: Pending | None = None
         self._init: Samples | None = None
         self._best_y: np.ndarray | None = None      # measures of the best point (constraint-aware restarts)
@@ -149,6 +151,8 @@ class ZOAF(Optimizer):
             return
         stints = rung_budget(post, k, cfg.rung_fraction, cfg.halving)
         halving = cfg.halving and k > 1
+        if halving:   # the rung counts from the end of the local solver's initial set, as far as the budget allows
+            stints = [max(s, min(s + self._grace, post // k)) for s in stints]
         self._plan = plan_stints(k, halving)
         for j, i in enumerate(ranking[:k]):
             horizon = post - (k - 1) * stints[0] if halving else stints[j]
@@ -169,8 +173,9 @@ class ZOAF(Optimizer):
                    X=np.empty((0, self.dim)), F=np.empty(0), con=con)
         if cobyqa:
             st.local = CobyqaRun.begin(x, fx, y, smoothing_radius(alpha, cfg.h_ratio, cfg.h_min, cfg.h_max),
-                                       cfg.h_min, st.horizon + 1)
+                                       cfg.h_min, st.horizon + 1, cfg.local_margin)
             st.ended = Ending.CONVERGED if st.local.point is None else None
+            st.grace = self._grace
         return st
 
     def _advance(self) -> None:
@@ -341,7 +346,7 @@ class ZOAF(Optimizer):
         if F[0] < st.fx:
             st.x, st.fx = X[0].copy(), float(F[0])
         st.local.tell(float(F[0]), None if Y is None else Y[0])
-        st.monitor.push(st.score, charged)
+        st.monitor.push(st.score, min(charged, st.used - st.grace))   # the window opens after the initial set
         if st.local.point is None:
             st.ended = Ending.CONVERGED
             return

@@ -45,6 +45,7 @@ class Start:
     sweep: Sweep | None = None       # the coordinate phase's current sweep (None before its first)
     con: ConstrainedState | None = None   # the measures behind the FoM, when the problem reports constraints
     local: CobyqaRun | None = None   # ``local="cobyqa"``: the start's COBYQA run (then x, fx: its best point)
+    grace: int = 0                   # simulations of the local solver's initial set, before any judgement
 
     @property
     def score(self) -> float:
