@@ -272,3 +272,38 @@ def test_affinity_routes_tasks_to_the_worker_holding_their_key_and_no_worker_idl
                 pids = {r.outcome.measures["pid"] for r in ev.evaluate(same)}
                 assert len(pids) == 2                         # the second worker takes tasks of the held key
     assert reloads[True] <= 4 and reloads[False] >= 15, reloads
+
+
+class _Touch:
+    """A pickle that, loaded with ``pickle.loads``, creates ``path`` (what native code in a worker could send)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def poisoning_sphere(marker: str, x: np.ndarray) -> float:
+    """Writes a reply of its own onto the worker's pipe to zoaf (found as native code would find it), then
+    returns normally."""
+    import gc
+    import pickle
+    from multiprocessing.connection import Connection
+
+    for conn in [o for o in gc.get_objects() if isinstance(o, Connection)]:
+        conn.send_bytes(pickle.dumps(("done", 0, 0.0, _Touch(marker), False)))
+    return float(np.sum(x ** 2))
+
+
+def test_a_pickle_a_worker_writes_on_its_pipe_is_not_run(tmp_path):
+    """Replies from a pool worker are loaded with a restricted unpickler: a pickle that would run code in
+    zoaf's own (unsandboxed) process is refused, the worker killed and its simulation charged as a crash."""
+    import functools
+
+    marker = tmp_path / "PWNED"
+    problem = FunctionProblem(functools.partial(poisoning_sphere, str(marker)), [Parameter("a", -1.0, 1.0)])
+    with Evaluator(problem, workers=1, retries=0) as ev:
+        out = ev.evaluate(np.array([[0.25]]))
+    assert not marker.exists()
+    assert out[0].status is Status.CRASHED

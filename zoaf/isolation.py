@@ -20,8 +20,6 @@ it does after an error that leaves libngspice unusable (``needs_new_process``).
 """
 from __future__ import annotations
 
-import builtins
-import io
 import json
 import pickle
 import signal
@@ -36,14 +34,13 @@ from typing import Any
 from . import sandbox
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
+from .replies import MAX_REPLY_BYTES, load_reply
 from .workers import LOAD_GRACE
 
 __all__ = ["ChildSession", "open_session"]
 
 #: Seconds ``close`` waits for the child to close its session before killing it.
 CLOSE_GRACE = 5.0
-#: The largest reply the parent reads from its child (results are a few kB).
-MAX_REPLY_BYTES = 64 * 2**20
 
 
 def open_session(netlist: Netlist, *, timeout: float | None, policy: sandbox.Policy) -> Any:
@@ -83,30 +80,6 @@ def _child_main(fd: int) -> None:
                 conn.send(("raised", RuntimeError(reply[2]), reply[2]))
     finally:
         session.close()
-
-
-class _ReplyUnpickler(pickle.Unpickler):
-    """Loads what a sandboxed child sends back -- containers, numbers, text, zoaf's errors, its sandbox report --
-    and nothing else: the child runs the deck, so a reply is untrusted (a program the deck ran with
-    ``--allow-shell`` could write a pickle that runs anything in this unsandboxed process)."""
-
-    _BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int", "complex", "str", "bytes",
-                           "bool"}) | {n for n, v in vars(builtins).items()
-                                       if isinstance(v, type) and issubclass(v, BaseException)}
-    _CLASSES = frozenset({("zoaf.sandbox", "SandboxReport"), ("zoaf.sandbox", "Layer"),
-                          ("zoaf.sandbox", "LayerState"), ("pathlib", "PosixPath"), ("pathlib", "Path")})
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module == "builtins" and name in self._BUILTINS) or (module, name) in self._CLASSES:
-            return super().find_class(module, name)
-        found = getattr(sys.modules.get(module), name, None) if module.startswith("zoaf.") else None
-        if isinstance(found, type) and issubclass(found, ZoafError):      # an error class zoaf has imported
-            return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a simulation's reply")
-
-
-def _load_reply(data: bytes) -> Any:
-    return _ReplyUnpickler(io.BytesIO(data)).load()
 
 
 def _recv(conn: Any) -> Any:
@@ -160,7 +133,7 @@ class ChildSession:
     def _wait(self, what: str, limit: float | None) -> Any:
         try:
             if self._conn.poll(limit):
-                return _load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
+                return load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
         except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as e:
             self.close(kill=True)
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "

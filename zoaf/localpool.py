@@ -34,6 +34,7 @@ import numpy as np
 from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
+from .replies import MAX_REPLY_BYTES, load_reply
 from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
@@ -267,8 +268,13 @@ class LocalPool(Pool):
 
     def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         try:
-            msg = w.conn.recv()
+            msg = load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES))    # the worker runs the deck: untrusted
         except (EOFError, OSError):
+            self._on_death(w, pending, done)
+            return
+        except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as e:
+            log.warning("worker %s sent back something that is not a result (%s): killed", w.pid, e)
+            w.proc.kill()
             self._on_death(w, pending, done)
             return
         kind = msg[0]
