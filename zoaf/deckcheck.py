@@ -28,16 +28,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decktext import control_character, first_unquoted
+from .decktext import assignments, control_character, first_unquoted, logical_lines
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
-           "redirect_at", "resolve", "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "included_params",
+           "lib_section", "redirect_at", "resolve", "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -263,3 +264,30 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan
+
+
+def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[str, Path]]:
+    """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
+    files it includes in turn (first definition wins), from the ``texts`` :func:`walk_includes` read (it refused
+    missing files and cycles)."""
+    out: dict[str, tuple[str, Path]] = {}
+    depth = 0
+
+    def err(lineno: int, what: str) -> InputError:
+        return InputError(f"{path}:{lineno - 1}: {what}")
+
+    for ln in logical_lines([""] + texts.get(path, "").splitlines())[1:]:
+        words = ln.text.split()
+        word = words[0] if words else ""
+        if word == ".subckt":
+            depth += 1
+        elif word == ".ends":
+            depth = max(0, depth - 1)
+        elif depth == 0 and word.startswith(".param"):
+            for name, value, _ in assignments(ln, err):
+                out.setdefault(name, (value, path))
+        elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
+            target = resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'"))
+            for name, found in included_params(target.resolve(), texts).items():
+                out.setdefault(name, found)
+    return out

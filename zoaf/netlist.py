@@ -295,7 +295,7 @@ class Netlist:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if word != ".lib" and params:
             names = []
-            for name, (value, file) in self._included_params(resolved.resolve()).items():
+            for name, (value, file) in deckcheck.included_params(resolved.resolve(), self._texts).items():
                 names.append(name)
                 if name not in self.params:
                     self.params[name] = value
@@ -326,32 +326,6 @@ class Netlist:
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.faithful_reasons.extend(block.faithful_reasons)
         self._batch_dropped = block.batch_dropped
-
-    def _included_params(self, path: Path) -> dict[str, tuple[str, Path]]:
-        """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of
-        the files it includes in turn (first definition wins), from the texts :func:`deckcheck.walk_includes`
-        read (it refused missing files and cycles)."""
-        out: dict[str, tuple[str, Path]] = {}
-        depth = 0
-
-        def err(lineno: int, what: str) -> InputError:
-            return InputError(f"{path}:{lineno - 1}: {what}")
-
-        for ln in logical_lines([""] + self._texts.get(path, "").splitlines())[1:]:
-            words = ln.text.split()
-            word = words[0] if words else ""
-            if word == ".subckt":
-                depth += 1
-            elif word == ".ends":
-                depth = max(0, depth - 1)
-            elif depth == 0 and word.startswith(".param"):
-                for name, value, _ in assignments(ln, err):
-                    out.setdefault(name, (value, path))
-            elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
-                target = deckcheck.resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'"))
-                for name, found in self._included_params(target.resolve()).items():
-                    out.setdefault(name, found)
-        return out
 
     # ------------------------------------------------------------------ views
     @property
