@@ -141,7 +141,9 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=300, help="simulations per run (default 300)")
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list (default: all)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (default: cores)")
-    ap.add_argument("--circuits", default="", help="comma list of circuit names: netlist stems, sky130_<stem> for netlists/sky130/ (default: all)")
+    ap.add_argument("--circuits", default="",
+                    help="comma list of circuit names: netlist stems, sky130_<stem> for netlists/sky130/ "
+                         "(default: all)")
     ap.add_argument("--objectives", default="", help="comma list of objectives (default: each circuit's all)")
     ap.add_argument("--sky130", action="store_true", help="include netlists/sky130/ (needs the PDK)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")

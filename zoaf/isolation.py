@@ -21,7 +21,6 @@ it does after an error that leaves libngspice unusable (``needs_new_process``).
 from __future__ import annotations
 
 import json
-import pickle
 import signal
 import socket
 import subprocess
@@ -34,7 +33,7 @@ from typing import Any
 from . import sandbox
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
-from .replies import MAX_REPLY_BYTES, load_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
 from .workers import LOAD_GRACE
 
 __all__ = ["ChildSession", "open_session"]
@@ -134,7 +133,7 @@ class ChildSession:
         try:
             if self._conn.poll(limit):
                 return load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
-        except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as e:
+        except BAD_REPLY as e:
             self.close(kill=True)
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "
                               f"result ({e}); killed") from None

@@ -34,7 +34,7 @@ import numpy as np
 from . import sandbox
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .replies import MAX_REPLY_BYTES, load_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
 from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ class LocalPool(Pool):
         except (EOFError, OSError):
             self._on_death(w, pending, done)
             return
-        except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError) as e:
+        except BAD_REPLY as e:
             log.warning("worker %s sent back something that is not a result (%s): killed", w.pid, e)
             w.proc.kill()
             self._on_death(w, pending, done)

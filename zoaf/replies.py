@@ -14,10 +14,12 @@ import pickle
 import sys
 from typing import Any
 
-__all__ = ["MAX_REPLY_BYTES", "load_reply"]
+__all__ = ["BAD_REPLY", "MAX_REPLY_BYTES", "load_reply"]
 
 #: The largest reply zoaf reads from a sandboxed process (a simulation's reply is a few kB).
 MAX_REPLY_BYTES = 64 * 2**20
+#: What :func:`load_reply` raises on bytes that are not a reply (the sender is then killed, its task charged).
+BAD_REPLY = (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError)
 
 _BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int", "complex", "str", "bytes",
                        "bool", "slice"})
