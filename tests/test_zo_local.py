@@ -55,13 +55,13 @@ def test_an_unknown_local_solver_names_the_valid_ones():
 
 @settings(max_examples=15, deadline=None)
 @given(dim=st.integers(1, 5), budget=st.integers(1, 90), seed=st.integers(0, 2**16), m=st.integers(0, 2),
-       fail=st.booleans(), workers=st.integers(1, 3))
-def test_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers):
+       fail=st.booleans(), workers=st.integers(1, 3), handover=st.booleans())
+def test_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers, handover):
     """Failed simulations, unmeasurable objectives and unconstrained problems: every ask one point in the box,
     the charged simulations exactly the asked ones, never past the budget."""
     rng = np.random.default_rng(seed)
     A, r = rng.standard_normal((m, dim)), rng.uniform(-0.5, 0.5, m)
-    opt, asked = ZOAF(dim, budget, seed, workers=workers, local="cobyqa"), 0
+    opt, asked = ZOAF(dim, budget, seed, workers=workers, local="cobyqa", local_handover=handover), 0
     while not opt.done:
         u = opt.ask()
         assert np.all((u >= 0) & (u <= 1)) and u.shape[1] == dim
@@ -113,3 +113,52 @@ def test_the_margin_keeps_cobyqa_that_far_inside_its_constraints(seed):
     """COBYQA told c + 1e-3 <= 0 ends feasible with the active bound's slack ~1e-3; untold, on the bound."""
     assert _linear(seed) == pytest.approx(2.4, abs=1e-9)
     assert 2.4 + 5e-4 <= _linear(seed, local_margin=1e-3) <= 2.4 + 2e-3
+
+
+def test_with_handover_zoafs_steps_go_on_from_the_best_point_of_a_stalled_cobyqa_run():
+    """A start's COBYQA run that stalls hands the start, not the run, on: the next ask is a ZOAF step batch
+    around the best point COBYQA found (its constraint measures kept), and the budget is still spent exactly."""
+    opt = ZOAF(4, 200, 0, local="cobyqa", local_handover=True, n_init=0, n_starts=1)
+    best, handed = None, None
+    while not opt.done:
+        u = opt.ask()
+        if opt._phase in ("random", "coordinate") and handed is None:
+            handed = opt._active
+            np.testing.assert_array_equal(handed.x, best[0])
+            assert handed.fx == best[1] and handed.local is None and handed.con is not None
+            np.testing.assert_allclose(handed.con.y[0], best[1])
+        obj = np.sum((u - 0.3) ** 2, axis=1) + 0.1 * np.sum(np.sin(25 * u), axis=1)
+        c = (0.2 - u[:, 0])[:, None]
+        f = np.where(c[:, 0] > 0, INFEASIBLE_OFFSET + c[:, 0], obj)
+        if opt._phase == "cobyqa" and (best is None or f[0] < best[1]):
+            best = (u[0].copy(), float(f[0]))
+        opt.tell(u, f, c, objective=obj)
+    assert handed is not None and opt.nfev == 200
+    assert opt.best_f <= best[1]
+
+
+def test_the_zoaf_cobyqa_method_runs_the_grace_m3_settings_and_keeps_its_budget():
+    """`zoaf-cobyqa` is a registry method (the comparison ranks it beside `zoaf`) whose runs are exactly those of
+    ZOAF with the ablation `local-cobyqa-grace-m3`: the same asks per seed, every simulation charged once; its
+    report footer lists those settings; a caller's option still overrides the preset."""
+    from zoaf import registry
+    from zoaf.report import method_settings
+    from zoaf.zo.config import ABLATIONS
+    from test_zo_constrained import _Quadratic
+
+    def asks(opt):
+        problem, out = _Quadratic(), []
+        while not opt.done:
+            u = opt.ask()
+            out.append(u)
+            fom, c, obj = problem.measures(u)
+            opt.tell(u, fom, c, objective=obj)
+        return opt, np.vstack(out)
+
+    opt, a = asks(registry.create("zoaf-cobyqa", 6, 150, 4))
+    _, b = asks(ZOAF(6, 150, 4, **ABLATIONS["local-cobyqa-grace-m3"]))
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == opt.nfev == 150 and opt.name == "zoaf-cobyqa"
+    shown = method_settings("zoaf-cobyqa")
+    assert (shown["local"], shown["local_grace"], shown["local_margin"]) == ("cobyqa", True, 1e-3)
+    assert registry.create("zoaf-cobyqa", 6, 10, 0, local_margin=0.0).config.local_margin == 0.0

@@ -2,6 +2,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from zoaf.zo.config import ZOAFConfig
 from zoaf.zo.monitor import Action, Phase, StartView, WindowMonitor, decide
@@ -62,3 +63,22 @@ def test_monitor_off_is_a_fixed_schedule():
     assert _decide(True, "random", config, used_fraction=0.5, **common) is Action.NONE
     assert _decide(True, "coordinate", config, used_fraction=0.9, **common) is Action.NONE
     assert _decide(False, "random", config, used_fraction=0.8, **common) is Action.SWITCH
+
+
+def test_with_the_infeasible_offset_a_shrinking_violation_is_progress():
+    """An infeasible start's FoM is 100 + violation: halving a 0.1 violation is 0.05% of the FoM, a stall when
+    judged on the FoM, 50% of the violation when judged on it (``monitor_violation``); reaching feasibility is
+    always progress, and a flat violation still stalls."""
+    trace = [100.1, 100.09, 100.08, 100.065, 100.05]
+    plain, offset = WindowMonitor(4, 1e-3), WindowMonitor(4, 1e-3, offset=100.0)
+    for v in trace:
+        plain.push(v)
+        offset.push(v)
+    assert plain.stalled() and not offset.stalled()
+    assert offset.improvement() == pytest.approx(0.5)
+    offset.push(3.0)
+    assert offset.improvement() == np.inf
+    flat = WindowMonitor(4, 1e-3, offset=100.0)
+    for _ in range(5):
+        flat.push(100.2)
+    assert flat.stalled()

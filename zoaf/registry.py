@@ -12,6 +12,7 @@ from .optim import Optimizer
 
 _METHODS: dict[str, str] = {
     "zoaf": "zoaf.zo.optimizer:ZOAF",
+    "zoaf-cobyqa": "zoaf.zo.presets:ZOAFCobyqa",     # COBYQA as each start's local search (the [peers] extra)
     "random": "zoaf.baselines.random_search:RandomSearch",
     "bo": "zoaf.baselines.bo:BO",
     "turbo": "zoaf.baselines.turbo:TuRBO",

@@ -109,9 +109,10 @@ class ZOAFConfig:
     the amplifier (BENCHMARKS.md section 4, ``small-steps``)."""
 
     alpha_min: float = 1e-4
-    """A start whose step fell below this has converged (below ~1e-5, the noise of values written with few digits dominates); in the
-    coordinate phase only once every direction's step is down to ``h_min`` too: at an active-constraint corner
-    the steps along the gradient all fail while single directions still make progress."""
+    """A start whose step fell below this has converged (below ~1e-5, the noise of values written with few
+    digits dominates); in the coordinate phase only once every direction's step is down to ``h_min`` too: at an
+    active-constraint corner the steps along the gradient all fail while single directions still make
+    progress."""
 
     grow: float = 2.0
     """Step factor after the longest trial step succeeded (expanding line search)."""
@@ -144,6 +145,12 @@ class ZOAFConfig:
 
     rel_tol: float = 1e-3
     """Relative improvement of the best value over the window below which the window signals a stall."""
+
+    monitor_violation: bool = False
+    """Constraint-aware: an infeasible start's progress is judged relative to its violation (its FoM is
+    ``INFEASIBLE_OFFSET`` + violation, so relative to the FoM a violation halved from 0.1 to 0.05 is 0.05% and
+    reads as a stall). Off (ablation ``monitor-violation``): BENCHMARKS.md section 4 ("Infeasible starts judged
+    by their violation")."""
 
     monitor: bool = True
     """Sliding-window monitor on/off. Off: fixed schedule (switch at ``switch_force``, no stall shrink, no
@@ -268,6 +275,15 @@ class ZOAFConfig:
     five amplifier objectives (significantly; 20 seeds) and the bandgap's two (10 seeds), worse on the LNA's `nf`
     (significantly) and `area` and the synthetic median (1.4e-3 vs 8.3e-4)."""
 
+    local_handover: bool = False
+    """With ``local="cobyqa"``: when a start's COBYQA run stalls (the monitor's first stall) or converges, the
+    start goes on with ZOAF's own steps from its best point (step ``alpha0 / 4``, as a polish restart; its memory
+    and measures are COBYQA's points) instead of ending. COBYQA's trust radius shrinks below an integer axis's
+    cell and freezes it (the LNA's finger count and turns, traced); ZOAF's steps move an integer axis by at
+    least a cell. Off (ablation ``local-cobyqa-grace-m3-handover``): BENCHMARKS.md section 4 ("ZOAF's steps
+    after COBYQA's"): it wins back the LNA's `area` and part of its `nf`, but after a first stall COBYQA still
+    makes most of its progress on the amplifier (`fom` 71 vs 118 MHz without it) and the LNA's `gain`."""
+
     penalty0: float = 1.0
     """Initial penalty weight (objective and normalized violations are both O(1) on the FoM's scales)."""
 
@@ -367,6 +383,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no-multistart": {"n_starts": 1, "n_init": 0},
     "no-centre": {"centre_start": False},
     "no-monitor": {"monitor": False},
+    "monitor-violation": {"monitor_violation": True},
     "no-reuse": {"estimator": "classic"},
     "one-start": {"n_starts": 1},
     "no-curvature": {"curvature": False},
@@ -413,4 +430,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "local-cobyqa-m3": {"local": "cobyqa", "local_margin": 1e-3},
     "local-cobyqa-grace-m4": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-4},
     "local-cobyqa-grace-m3": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3},
+    "local-cobyqa-grace-m3-handover": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3,
+                                       "local_handover": True},
 }

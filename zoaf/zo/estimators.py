@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
-           "directional_update", "regression_estimate", "min_step_displacement", "frozen_mask", "adapted_basis",
-           "basis_probes", "regression_estimates", "least_change_models"]
+           "directional_update", "regression_estimate", "min_step_displacement", "trial_move", "frozen_mask",
+           "adapted_basis", "basis_probes", "regression_estimates", "least_change_models"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -70,6 +70,19 @@ def min_step_displacement(delta: np.ndarray, unit_steps: np.ndarray | None) -> n
     a = np.abs(delta)
     out = np.where((s > 0) & (a < 0.5 * s), 0.0, delta)
     return np.where((s > 0) & (a >= 0.5 * s) & (a < s), np.sign(delta) * s, out)
+
+
+def trial_move(p: np.ndarray, length: float, unit_steps: np.ndarray) -> np.ndarray:
+    """Displacement ``length`` along unit direction ``p``. Integer components that would move under half a
+    step are dropped and the rest renormalised, so a rounded-away integer does not eat the step length."""
+    s = unit_steps
+    if not np.any(s > 0):
+        return length * p
+    drop = (s > 0) & (np.abs(length * p) < 0.5 * s)
+    if drop.any() and not drop.all() and np.any(p[~drop] != 0):
+        p = np.where(drop, 0.0, p)
+        p = p / np.linalg.norm(p)
+    return min_step_displacement(length * p, s)
 
 
 def random_probes(x: np.ndarray, directions: np.ndarray, h: float, *, central: bool = False,

@@ -39,9 +39,10 @@ class Action(str, enum.Enum):
 class WindowMonitor:
     """Best-so-far values of the last ``window`` charged simulations (plus the one before them)."""
 
-    def __init__(self, window: int, rel_tol: float) -> None:
+    def __init__(self, window: int, rel_tol: float, offset: float | None = None) -> None:
         self.window = max(1, int(window))
         self.rel_tol = float(rel_tol)
+        self.offset = offset      # values >= offset are offset + violation: progress is relative to the violation
         self._trace: deque[float] = deque(maxlen=self.window + 1)
 
     def push(self, best: float, n: int = 1) -> None:
@@ -64,6 +65,8 @@ class WindowMonitor:
         old, new = self._trace[0], self._trace[-1]
         if not np.isfinite(old):
             return np.inf if np.isfinite(new) else 0.0
+        if self.offset is not None and old >= self.offset:   # infeasible: how much of the violation went
+            return np.inf if new < self.offset else (old - new) / max(old - self.offset, ABS_FLOOR)
         return (old - new) / max(abs(old), ABS_FLOOR)
 
     def stalled(self) -> bool:

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..optim import Optimizer, StopReason
+from ..problem import INFEASIBLE_OFFSET
 from . import estimators as est
 from .config import ZOAFConfig
 from .constrained import ConstrainedState
@@ -166,10 +167,11 @@ class ZOAF(Optimizer):
         alpha = cfg.alpha0 if alpha is None else alpha
         cobyqa = cfg.local is LocalSolver.COBYQA     # no phases to switch: stalls count towards the early stop
         phase = Phase.COORDINATE if cfg.mode == Phase.COORDINATE.value or cobyqa else Phase.RANDOM
-        con = None if y is None or cobyqa else ConstrainedState.new(y, fx, cfg.acceptance, cfg.penalty0,
-                                                                    cfg.filter_ceiling, cfg.filter_envelope)
+        con = None if y is None or (cobyqa and not cfg.local_handover) else ConstrainedState.new(
+            y, fx, cfg.acceptance, cfg.penalty0, cfg.filter_ceiling, cfg.filter_envelope)
         st = Start(x=x.copy(), fx=fx, alpha=alpha, phase=phase, horizon=max(1, horizon),
-                   monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol),
+                   monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol, INFEASIBLE_OFFSET
+                                         if cfg.monitor_violation and y is not None else None),
                    X=np.empty((0, self.dim)), F=np.empty(0), con=con)
         if cobyqa:
             st.local = CobyqaRun.begin(x, fx, y, smoothing_radius(alpha, cfg.h_ratio, cfg.h_min, cfg.h_max),
@@ -279,19 +281,8 @@ class ZOAF(Optimizer):
             p = p + cfg.momentum * v
             p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
         lengths = trial_lengths(st.alpha, cfg.grow)
-        return np.clip(x + np.array([self._trial_move(p, L) for L in lengths]), 0.0, 1.0), lengths
-
-    def _trial_move(self, p: np.ndarray, length: float) -> np.ndarray:
-        """Displacement ``length`` along unit direction ``p``. Integer components that would move under half a
-        step are dropped and the rest renormalised, so a rounded-away integer does not eat the step length."""
-        s = self.unit_steps
-        if not np.any(s > 0):
-            return length * p
-        drop = (s > 0) & (np.abs(length * p) < 0.5 * s)
-        if drop.any() and not drop.all() and np.any(p[~drop] != 0):
-            p = np.where(drop, 0.0, p)
-            p = p / np.linalg.norm(p)
-        return est.min_step_displacement(length * p, s)
+        moves = [est.trial_move(p, L, self.unit_steps) for L in lengths]
+        return np.clip(x + np.array(moves), 0.0, 1.0), lengths
 
     def _next_directions(self, st: Start, active: np.ndarray, q: int) -> np.ndarray:
         """The next block of a sweep. Each sweep starts on a fresh basis adapted to the start's recent accepted
@@ -309,12 +300,7 @@ class ZOAF(Optimizer):
     def _tell_step(self, st: Start, batch: StepBatch, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
         cfg, nt = self.config, batch.n_trials
         st.used += int(self.last_charged.sum())
-        ok = np.isfinite(F)
-        if ok.any():
-            st.X = np.vstack([st.X, X[ok]])[-4 * self._memory:]
-            st.F = np.concatenate([st.F, F[ok]])[-4 * self._memory:]
-        if st.con is not None:
-            st.con.remember(Y, F, 4 * self._memory)
+        self._remember(st, X, F, Y)
         accepted, choice = self._judge(st, F, Y)
         if nt:
             improved = np.zeros(nt, bool)
@@ -324,7 +310,7 @@ class ZOAF(Optimizer):
                 st.alpha = ratio_alpha(st.alpha, batch.lengths, rho, cfg.grow, cfg.shrink)
             else:
                 st.alpha = next_alpha(st.alpha, batch.lengths, improved, cfg.grow, cfg.shrink)
-        probes_ok = ok[nt:]
+        probes_ok = np.isfinite(F[nt:])
         if len(probes_ok) and not probes_ok.any():
             st.alpha *= cfg.shrink        # every probe failed: retry closer to the iterate
         if batch.phase is Phase.COORDINATE:
@@ -339,20 +325,46 @@ class ZOAF(Optimizer):
             return
         self._act(st)
 
+    def _remember(self, st: Start, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
+        """Keep a batch's simulated points (and measures) in the start's memory, which the estimates read."""
+        ok = np.isfinite(F)
+        if ok.any():
+            st.X = np.vstack([st.X, X[ok]])[-4 * self._memory:]
+            st.F = np.concatenate([st.F, F[ok]])[-4 * self._memory:]
+        if st.con is not None:
+            st.con.remember(Y, F, 4 * self._memory)
+
     def _tell_local(self, st: Start, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
-        """The local run's point: answer it, keep the start's best point, let the monitor judge the start."""
+        """The local run's point: answer it, keep the start's best point, let the monitor judge the start;
+        ``local_handover``: a stall or the run's end hands the start to ZOAF's own steps."""
         charged = int(self.last_charged.sum())
         st.used += charged
+        self._remember(st, X, F, Y)
         if F[0] < st.fx:
             st.x, st.fx = X[0].copy(), float(F[0])
+            if st.con is not None:
+                st.con.move(Y[0])
         st.local.tell(float(F[0]), None if Y is None else Y[0])
         st.monitor.push(st.score, min(charged, st.used - st.grace))   # the window opens after the initial set
-        if st.local.point is None:
+        ended = st.local.point is None
+        if not ended:
+            self._act(st)
+        if self.config.local_handover and (ended or st.stalls or st.ended is not None):
+            self._hand_over(st)
+        elif ended:
             st.ended = Ending.CONVERGED
-            return
-        self._act(st)
-        if st.ended is not None:
+        elif st.ended is not None:
             st.local.close()
+
+    def _hand_over(self, st: Start) -> None:
+        """ZOAF's own steps go on from the best point of the start's COBYQA run (``local_handover``)."""
+        cfg = self.config
+        st.local.close()
+        st.local, st.ended, st.stalls, st.g, st.sweep = None, None, 0, None, None
+        st.alpha = cfg.alpha0 / 4
+        st.phase = Phase.COORDINATE if cfg.mode == Phase.COORDINATE.value else Phase.RANDOM
+        st.monitor.reset()
+        self._phase = st.phase.value
 
     def _move(self, st: Start, x: np.ndarray, fx: float, y: np.ndarray | None) -> None:
         """Greedy acceptance: the iterate moves to a point of the batch that beats it."""

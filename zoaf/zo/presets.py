@@ -1,0 +1,34 @@
+"""ZOAF settings registered as methods of their own, so that ``zoaf optimize --method`` and ``zoaf compare
+--methods`` can name them and the comparison ranks them beside ``zoaf`` (the default settings).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..optim import settings
+from .config import ABLATIONS, ZOAFConfig
+from .optimizer import ZOAF
+
+__all__ = ["ZOAFCobyqa"]
+
+
+class ZOAFCobyqa(ZOAF):
+    """ZOAF's Sobol multi-start, halving and monitor with a COBYQA run as each start's local search, judged
+    after COBYQA's initial set and kept 1e-3 inside each normalized constraint (the settings of the ablation
+    ``local-cobyqa-grace-m3``; COBYQA comes with the ``[peers]`` extra). Measured in BENCHMARKS.md section 4:
+    better than ``zoaf`` on every amplifier objective, the bandgap's power and both comparator objectives,
+    worse on the LNA's noise figure; not the default for that loss and for its dependency."""
+
+    name = "zoaf-cobyqa"
+    preset: dict[str, Any] = ABLATIONS["local-cobyqa-grace-m3"]
+
+    def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
+                 workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0,
+                         **{**self.preset, **hyperparameters})
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return settings(ZOAFConfig(**cls.preset))
