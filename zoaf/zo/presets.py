@@ -3,7 +3,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,11 +18,12 @@ class ZOAFCobyqa(ZOAF):
     """ZOAF's Sobol multi-start, halving and monitor with a COBYQA run as each start's local search, judged
     after COBYQA's initial set and kept 1e-3 inside each normalized constraint (the settings of the ablation
     ``local-cobyqa-grace-m3``; COBYQA comes with the ``[peers]`` extra). Measured in BENCHMARKS.md section 4:
-    better than ``zoaf`` on every amplifier objective, the bandgap's power and both comparator objectives,
-    worse on the LNA's noise figure; not the default for that loss and for its dependency."""
+    better than ``zoaf`` on every amplifier objective, the bandgap's power, both comparator objectives and the
+    LDO's quiescent current and PSRR, worse on the LNA's noise figure and inductor area; not the default for
+    that loss and for its dependency (section 11 ranks it first of eleven methods overall)."""
 
     name = "zoaf-cobyqa"
-    preset: dict[str, Any] = ABLATIONS["local-cobyqa-grace-m3"]
+    preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3"]
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
