@@ -286,3 +286,28 @@ def _enter_twice(a: str, sub: str, b: str) -> tuple:
     except sandbox.SandboxError as e:
         return "ok", type(e).__name__, e.needs_new_process
     return "ok", "entered", False
+
+
+def _import_after_lockdown(folder: str, module: str) -> int:
+    sys.path.insert(0, folder)                          # as PYTHONPATH puts it
+    sandbox.enter(sandbox.Policy(()))
+    try:
+        __import__(module)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_packages_installed_into_a_pythonpath_folder_stay_importable(tmp_path: Path, installed: bool):
+    """``pip install --target DIR`` with DIR on PYTHONPATH: PySpice, imported after the lock-down, failed with
+    EACCES and ``zoaf check`` with a traceback. A folder of installed packages (pip's ``*.dist-info``) is read;
+    any other folder on ``sys.path`` (the user's home, a script's folder) stays closed."""
+    (tmp_path / "probe_pkg.py").write_text("VALUE = 1\n")
+    if installed:
+        (tmp_path / "probe_pkg-1.0.dist-info").mkdir()
+    got = in_fresh_process(_import_after_lockdown, str(tmp_path), "probe_pkg")
+    if installed:
+        assert got == 0
+    else:
+        assert got == errno.EACCES

@@ -255,11 +255,21 @@ def read_roots(policy: Policy, directory: Path) -> list[Path]:
 
 
 def _library_entries(python: list[Path]) -> list[Path]:
-    """The ``sys.path`` entries that hold installed packages: beneath a Python prefix or in a site-packages
-    folder. Not the others: ``python -m`` puts the working directory first, ``python script.py`` the
-    script's folder, and either may be the user's home."""
+    """The ``sys.path`` entries that hold installed packages: beneath a Python prefix, in a site-packages
+    folder, or holding the ``*.dist-info`` folders that pip writes (``pip install --target DIR`` on
+    ``PYTHONPATH``: PySpice imported from there after the lock-down failed with EACCES). Not the others:
+    ``python -m`` puts the working directory first, ``python script.py`` the script's folder, and either may be
+    the user's home."""
     entries = [Path(p).resolve() for p in sys.path if p]   # '' is the working directory
-    return [p for p in entries if any(_beneath(p, q) for q in python) or LIBRARY_FOLDERS & set(p.parts)]
+    return [p for p in entries
+            if any(_beneath(p, q) for q in python) or LIBRARY_FOLDERS & set(p.parts) or _holds_distributions(p)]
+
+
+def _holds_distributions(folder: Path) -> bool:
+    try:
+        return any(folder.glob("*.dist-info"))
+    except OSError:
+        return False
 
 
 def _landlock(policy: Policy, directory: Path) -> Layer:
