@@ -163,3 +163,31 @@ def test_a_killed_compare_leaves_no_process_behind(tmp_path):
     while any(_alive(p) for p in helpers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in helpers if _alive(p)]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="Linux /proc")
+def test_a_sigint_to_compare_alone_stops_its_runs_at_once(tmp_path):
+    """`timeout -s INT` signals `zoaf compare` but not its job processes: the comparison once waited for every
+    running run to finish (minutes each). It now ends them and exits 130; the histories stay for the rerun."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "zoaf", "compare", str(ROOT / "netlists" / "two_stage_amp.cir"),
+                             "--objective", "fom", "--methods", "random", "--seeds", "2", "--budget", "20000",
+                             "--jobs", "2", "--out", str(tmp_path / "cmp")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((tmp_path / "cmp").glob("fom/*/seed-*/history.db"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    helpers = _descendants(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=60) == 130      # 20,000 simulations per run: minutes, had it waited for them
+    finally:
+        if proc.poll() is None:
+            proc.kill()                          # its job processes die with it
+    assert not [p for p in helpers if _alive(p)]
+    assert not list((tmp_path / "cmp").glob("fom/*/seed-*/result.json"))

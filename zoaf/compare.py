@@ -224,10 +224,22 @@ def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jo
                             continue
                         record(futures[f], r, None)
             except BaseException:
-                for f in pending:
-                    f.cancel()
+                _stop_now(pool)
                 raise
             _drain(messages, emit)
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Interrupted: end the running runs now, each resumable from its history, instead of waiting minutes for
+    them. A Ctrl-C at a terminal reaches the job processes too; a SIGINT to this process alone (``timeout -s
+    INT``, ``kill -INT``) did not, and leaving the executor waited for every running run to finish."""
+    kill = getattr(pool, "kill_workers", None)               # Python 3.14+
+    if kill is not None:
+        kill()
+    else:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _drain(messages: Any, emit: Progress) -> None:
