@@ -207,8 +207,6 @@ class Netlist:
                 self._parse_output(li, ln, word)
         if in_control is not None:
             raise self._err(in_control, ".control block without .endc")
-        if not self.has_end:
-            raise self._err(len(self._physical), "no .end line")
         self._parse_control(allow_shell)
         self._check_measured_analyses()
         self._texts = {}                                    # read for the params; not carried to workers
@@ -431,7 +429,8 @@ class Netlist:
         Analysis lines, the ``.control`` block and ``.meas sp`` cards are left out (the session runs them itself
         per evaluation); other ``.meas`` cards stay: ngspice evaluates them after each analysis of their type,
         with its own handling of ``param=``, ``par()``, ``.param``s and ``.func``s. Comments are removed,
-        continuation lines joined, include paths absolute, ``.end`` last.
+        continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none: ``ngspice
+        -b`` runs such a deck; loading line by line needs it).
         """
         out = [self.title or "zoaf"]
         for li, ln in enumerate(self._logical):
@@ -446,4 +445,4 @@ class Netlist:
             out.append(raw.strip())
             if word == ".end":
                 break
-        return out
+        return out if self.has_end else [*out, ".end"]   # ngspice -b reads to the end of the file
