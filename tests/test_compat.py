@@ -258,3 +258,45 @@ def test_analyses_and_measures_in_an_included_file_are_refused(tmp_path: Path, c
                                       ".include bench.inc\n.ac dec 10 1 1g\n.meas ac g find vdb(out) at=1k\n.end\n")
     with pytest.raises(InputError, match=r"bench\.inc:3: .* in an included file"):
         Netlist.read(tmp_path / "top.cir")
+
+
+# ---------------------------------------------------------------------- what ngspice -b saves for .meas
+@pytest.mark.parametrize("cards, noted, batch", [
+    ("", True, False),                                  # nothing saved: ngspice -b runs no analysis
+    (".meas ac z find i(v1) at=1e6\n", True, False),    # a current saved, not v(out): "no such vector"
+    (".save in\n", False, False),                       # zoaf saves what .save says too: both miss x
+    (".save v(out)\n", False, True),
+    (".meas ac y find v(out) at=1e6\n", False, True),   # the .meas reader saves v(out) itself
+    (".print ac vm(out)\n", False, True),
+    (".save all\n", False, True),
+])
+def test_a_meas_ngspice_b_saves_nothing_for_is_noted(tmp_path: Path, cards: str, noted: bool, batch: bool
+                                                     ) -> None:
+    """ngspice -b's .meas reader saves v(out) but cannot read vdb(out): unless a card saves v(out), the deck
+    run by hand prints no x. zoaf keeps every vector when the deck has no .save card and measures x: the deck
+    is sized as written, with a note naming the card and the fix, exactly when the two differ."""
+    path = tmp_path / "deck.cir"
+    path.write_text("rc\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 20 1 1e9\n"
+                    ".meas ac x find vdb(out) at=1e6\n" + cards + ".end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", str(path)], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert bool(re.search(r"^x\s+=", out, re.M)) is batch, out
+    nl = Netlist.read(path)
+    assert [n.split(": ", 1)[0] for n in nl.notes] == ([f"{path}:7"] if noted else [])
+    with SpiceSession(nl) as s:
+        got, _ = outcome(s.evaluate, {"r1": 1e3})
+    assert ("x" in got) is (batch or noted) and math.isclose(got.get("x", -16.07224), -16.07224, rel_tol=1e-6)
+
+
+def test_the_cli_shows_the_note_on_stderr(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    path = tmp_path / "deck.cir"
+    path.write_text("rc\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 20 1 1e9\n"
+                    ".meas ac x find vdb(out) at=1e6\n.end\n")
+    (tmp_path / "deck.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\n'
+                                        'x = { unit = "dB" }\n[objectives]\no = { maximize = "x" }\n')
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(path), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0 and json.loads(r.stdout)["measures"]["x"] == -16.07224
+    assert f"note: {path}:7: ngspice -b saves only" in " ".join(r.stderr.split()) and "`.save v(out)`" in r.stderr

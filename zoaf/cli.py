@@ -92,6 +92,8 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
     if not netlist.is_file():   # a FIFO or a device would block or never end
         raise InputError(f"{netlist}: not a regular file (a netlist is a text file)")
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
+    for note in problem.netlist.notes:
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     return CornerProblem.wrap(problem) if corners else problem
 
 

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deckcheck
+from . import batchsaves, deckcheck
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, format_value, logical_lines, physical_spans,
                        quote, substitute, tab_dollar_comment)
@@ -80,6 +80,7 @@ class Netlist:
             per evaluation (constructs ngspice handles while reading the deck); empty: the fast path is exact.
         control_quits: whether the ``.control`` block has ``quit``/``exit`` (``ngspice -b`` stops there).
         has_end: whether the deck has its ``.end`` line.
+        notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
     """
 
@@ -92,6 +93,7 @@ class Netlist:
     control: list[str] = field(default_factory=list)
     control_names: list[str] = field(default_factory=list)
     has_end: bool = False
+    notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[Line] = field(default_factory=list, repr=False)
@@ -209,6 +211,8 @@ class Netlist:
             raise self._err(in_control, ".control block without .endc")
         self._parse_control(allow_shell)
         self._check_measured_analyses()
+        if (unsaved := batchsaves.unsaved_node(self._logical[1:], list(self._texts.values()))) is not None:
+            self.notes.append(f"{self.path}:{unsaved[0]}: {unsaved[1]}")
         self._texts = {}                                    # read for the params; not carried to workers
 
     def _check_control_comments(self, lineno: int, physical: list[str]) -> None:

@@ -1,0 +1,81 @@
+"""Which node voltages ``ngspice -b`` keeps for a deck's ``.meas`` cards: pure text checks, no ngspice.
+
+In batch mode ngspice saves only the vectors that the deck's ``.save``, ``.print``/``.plot`` and ``.meas`` cards
+name, and its ``.meas`` reader takes ``v(out)`` as a name but not ``vdb(out)``, ``vm(out)``, ``vp(out)``...
+(ngspice 39.3: "can't parse 'vd': ignored"). A deck whose ``.meas`` cards read ``vdb(out)`` and that names
+``v(out)`` nowhere else measures nothing in ``ngspice -b``: with no vector saved at all the analysis does not
+run ("no data saved"), with others saved the card fails ("no such vector as v(out)"). zoaf's session honours
+``.save`` cards but, where there are none, keeps every vector and measures it, so the sized deck (``best.cir``), run by hand, would not print what zoaf reported:
+:class:`zoaf.netlist.Netlist` keeps a note with the card's line and the one-line fix (:func:`unsaved_node`),
+which the CLI shows. A note, not a refusal: the deck is sized as written, and many decks are only ever run in
+zoaf.
+
+Only what was measured is noted; everything uncertain is let through: a ``.control`` block (its commands
+save as the interactive ngspice does), ``.options savecurrents``, differential ``vdb(a,b)`` (which batch
+``.meas`` cannot read even when both nodes are saved). A deck with ``.save`` cards gets no note: zoaf saves
+the same vectors and misses the same measures.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from .decktext import Line
+
+__all__ = ["unsaved_node"]
+
+_ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
+#: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
+_PLAIN = re.compile(r"(?<![\w.@])v" + _ARGS)
+#: ``vdb(a)``, ``vm(a)``, ...: the forms it cannot read (one node: differential ones are left alone).
+_DERIVED = re.compile(r"(?<![\w.@])(v(?:db|m|p|r|i|ph))\(\s*([^,()\s]+)\s*\)")
+#: Any voltage function on a ``.print``/``.plot``/``.four`` card: that reader takes them all.
+_ANY_V = re.compile(r"(?<![\w.@])v(?:db|m|p|r|i|ph)?" + _ARGS)
+_SAVE_WORDS = (".save", ".probe")
+_PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
+_MEASURED = ("ac", "dc", "tran")          # ``.meas sp`` runs as ``meas ac`` commands in zoaf: not checked
+_INCLUDED_SAVE = re.compile(r"(?im)^\s*\.(save|probe|print|plot|four)|savecurrents")
+
+
+def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+    """``(line, why)`` for the first ``.meas`` card that reads ``vdb(node)`` (or ``vm``, ``vp``...) of a node no
+    card saves; None when there is none or the deck's saving is not certain.
+
+    ``lines``: the deck's logical lines after the title; ``included``: the text of every included file (a save
+    there makes the check uncertain).
+    """
+    cards = []
+    for ln in lines:
+        word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+        if word == ".end":
+            break
+        if word.startswith(".control") or any(_INCLUDED_SAVE.search(t) for t in included):
+            return None
+        if word.startswith("."):
+            cards.append((word, ln.text.split(None, 1)[1] if len(ln.text.split()) > 1 else "", ln.lineno))
+    found = _first_unsaved(cards)
+    if found is None:
+        return None
+    line, form, node = found
+    return line, (f"ngspice -b saves only the vectors that .save, .print and .meas v(...) cards name, and its "
+                  f".meas reader cannot take {form}: run by hand (best.cir), this deck measures nothing here; "
+                  f"zoaf saves every vector and does. Add `.save v({node})` (or `.save all`) to the deck")
+
+
+def _first_unsaved(cards: Iterable[tuple[str, str, int]]) -> tuple[int, str, str] | None:
+    saved: set[str] = set()
+    derived: list[tuple[int, str, str]] = []
+    run = {word[1:] for word, _, _ in cards} & set(_MEASURED)      # a card of no dot-analysis measures nothing
+    for word, rest, line in cards:
+        if word in _SAVE_WORDS or (word.startswith(".opt") and "savecurrents" in rest):
+            return None                          # zoaf's session saves what ngspice -b saves: they agree
+        if word in _PRINT_WORDS:
+            saved.update(_nodes(_ANY_V, rest))
+        elif word in (".meas", ".measure") and rest.split()[:1] and rest.split()[0] in run:
+            saved.update(_nodes(_PLAIN, rest))
+            derived += [(line, f"{m.group(1)}({m.group(2)})", m.group(2)) for m in _DERIVED.finditer(rest)]
+    return next((d for d in derived if d[2] not in saved), None)
+
+
+def _nodes(pattern: re.Pattern[str], text: str) -> list[str]:
+    return [n for m in pattern.finditer(text) for n in m.groups() if n]
