@@ -123,8 +123,8 @@ def test_the_refusals_advice_is_a_deck_zoaf_takes(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------- the battery
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
-#: a transient, a block's own alterparam.
-RESET_ONLY = {"control_alter_subckt", "control_alterparam", "suffixes", "tran_meas"}
+#: a transient, a block's own alterparam, a .dc temp sweep.
+RESET_ONLY = {"control_alter_subckt", "control_alterparam", "dc_temp", "suffixes", "tran_meas"}
 
 
 @pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)

@@ -76,7 +76,7 @@ _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*f
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 
 
-_FAILED_CARD = re.compile(r"^\s*\.?meas\b.*failed!?$", re.I)
+_FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas\b.*failed!?$)", re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
 
 
@@ -93,12 +93,15 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
     meas: list[str] = []
     inside = False
     names = None if measures is None else set(measures)
+    following, last = [""] * len(lines), ""             # the next non-blank line after each line
+    for j in range(len(lines) - 1, -1, -1):
+        following[j], last = last, (lines[j] if lines[j].strip() else last)
     for i, ln in enumerate(lines):
-        m = _MEAS_LINE.match(ln)
+        # ngspice's reason for a failed card ("no such vector as 'i(r1)'", "function 'deriv' currently not
+        # supported") comes right before its "... failed!" line, in any words, or before the card's other report
+        # lines (a max over a .dc temp sweep: "no such vector as time, frquency or v-sweep", "out of interval")
+        m = _MEAS_LINE.match(ln) or _FAILURE_REPORT.match(following[i])
         if names is None:
-            # ngspice's reason for a failed card ("no such vector as 'i(r1)'", "function 'deriv' currently not
-            # supported") comes right before its "... failed!" line, in any words
-            m = m or i + 1 < len(lines) and _FAILED_CARD.match(lines[i + 1])
             inside = (inside or ln.strip().lower().startswith("measurements for ")) and bool(m)
         else:
             undefined = re.search(r"undefined parameter \[(\w+)\]", ln, re.I)
