@@ -92,8 +92,6 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
     if not netlist.is_file():   # a FIFO or a device would block or never end
         raise InputError(f"{netlist}: not a regular file (a netlist is a text file)")
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
-    for note in problem.netlist.notes:
-        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     return CornerProblem.wrap(problem) if corners else problem
 
 
@@ -107,6 +105,8 @@ def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
 def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
     """Exit 2 when the sizing did not simulate, 1 when it did but a measure is missing (shown, with its FoM)."""
     verdict, error = show.simulate_and_show(problem, values, as_json, title)
+    for note in problem.netlist.notes if verdict == show.Verdict.OK else ():   # a refusal stays one line
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     if verdict == show.Verdict.FAILED and not as_json:
         err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error or '')}",
                   highlight=False, soft_wrap=True)

@@ -432,4 +432,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "local-cobyqa-grace-m3": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3},
     "local-cobyqa-grace-m3-handover": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3,
                                        "local_handover": True},
+    # what the multi-start costs the COBYQA local phase (section 4, "What the multi-start costs zoaf-cobyqa")
+    "local-cobyqa-grace-m3-one": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1},
+    "local-cobyqa-grace-m3-nms": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1,
+                                  "n_init": 0},
 }
