@@ -5,10 +5,10 @@ name, and its ``.meas`` reader takes ``v(out)`` as a name but not ``vdb(out)``, 
 (ngspice 39.3: "can't parse 'vd': ignored"). A deck whose ``.meas`` cards read ``vdb(out)`` and that names
 ``v(out)`` nowhere else measures nothing in ``ngspice -b``: with no vector saved at all the analysis does not
 run ("no data saved"), with others saved the card fails ("no such vector as v(out)"). zoaf's session honours
-``.save`` cards but, where there are none, keeps every vector and measures it, so the sized deck (``best.cir``), run by hand, would not print what zoaf reported:
-:class:`zoaf.netlist.Netlist` keeps a note with the card's line and the one-line fix (:func:`unsaved_node`),
-which ``zoaf check`` and ``zoaf simulate`` show. A note, not a refusal: the deck is sized as written, and many decks are only ever run in
-zoaf.
+``.save`` cards but, where there are none, keeps every vector and measures it, so the sized deck
+(``best.cir``), run by hand, would not print what zoaf reported: :class:`zoaf.netlist.Netlist` keeps a note
+with the card's line and the one-line fix (:func:`unsaved_node`), which ``zoaf check`` and ``zoaf simulate``
+show. A note, not a refusal: the deck is sized as written, and many decks are only ever run in zoaf.
 
 Only what was measured is noted; everything uncertain is let through: a ``.control`` block (its commands
 save as the interactive ngspice does), ``.options savecurrents``, differential ``vdb(a,b)`` (which batch
