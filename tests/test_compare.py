@@ -177,7 +177,8 @@ def test_a_sigint_to_compare_alone_stops_its_runs_at_once(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "zoaf", "compare", str(ROOT / "netlists" / "two_stage_amp.cir"),
                              "--objective", "fom", "--methods", "random", "--seeds", "2", "--budget", "20000",
                              "--jobs", "2", "--out", str(tmp_path / "cmp")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL,   # a shell's background job inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(list((tmp_path / "cmp").glob("fom/*/seed-*/history.db"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
