@@ -156,7 +156,8 @@ def _spec(nl: Netlist) -> Spec:
                            "objectives": {"first": {"minimize": nl.results[0]}}})
 
 
-@pytest.mark.parametrize("stem", ["mixed_case", "models_lib", "control_then_dot", "control_alterparam", "funcs", "no_end"])
+@pytest.mark.parametrize("stem", ["mixed_case", "models_lib", "control_then_dot", "control_alterparam", "funcs",
+                                  "no_end"])
 def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
     """The evaluator's worker (sandboxed process, fast path and all) gives ngspice -b's measures."""
     from zoaf.circuit import CircuitProblem

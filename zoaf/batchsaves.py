@@ -18,7 +18,7 @@ the same vectors and misses the same measures.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from .decktext import Line
 
@@ -44,15 +44,17 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
     ``lines``: the deck's logical lines after the title; ``included``: the text of every included file (a save
     there makes the check uncertain).
     """
+    if any(_INCLUDED_SAVE.search(t) for t in included):
+        return None
     cards = []
     for ln in lines:
-        word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+        word, rest = (ln.text.split(None, 1) + ["", ""])[:2]
         if word == ".end":
             break
-        if word.startswith(".control") or any(_INCLUDED_SAVE.search(t) for t in included):
+        if word.startswith(".control"):
             return None
         if word.startswith("."):
-            cards.append((word, ln.text.split(None, 1)[1] if len(ln.text.split()) > 1 else "", ln.lineno))
+            cards.append((word, rest, ln.lineno))
     found = _first_unsaved(cards)
     if found is None:
         return None
@@ -62,7 +64,7 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
                   f"zoaf saves every vector and does. Add `.save v({node})` (or `.save all`) to the deck")
 
 
-def _first_unsaved(cards: Iterable[tuple[str, str, int]]) -> tuple[int, str, str] | None:
+def _first_unsaved(cards: Sequence[tuple[str, str, int]]) -> tuple[int, str, str] | None:
     saved: set[str] = set()
     derived: list[tuple[int, str, str]] = []
     run = {word[1:] for word, _, _ in cards} & set(_MEASURED)      # a card of no dot-analysis measures nothing
