@@ -1,5 +1,6 @@
 """Decks zoaf has never seen (tests/compat: mixed case, CRLF, continuations, suffixes, .lib/.include, nested
-and parametrized subcircuits, m= multipliers, B/E/G sources, .control blocks, every .meas kind): zoaf gives the
+and parametrized subcircuits, m= multipliers, B/E/G sources, XSPICE code models, BJTs, diodes, coupled inductors,
+transmission lines, .temp/.options, Latin-1 comments, .control blocks, every .meas kind): zoaf gives the
 measures ``ngspice -b`` prints, and its in-place fast path gives the ``reset`` path's, bit for bit, over several
 sizings in one session (a sizing changes a random subset of the design variables, so that in-place and reset
 sizings alternate), or zoaf refuses the deck with one line."""
@@ -124,7 +125,8 @@ def test_the_refusals_advice_is_a_deck_zoaf_takes(tmp_path: Path) -> None:
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
 #: a transient, a block's own alterparam, a .dc temp sweep.
-RESET_ONLY = {"control_alter_subckt", "control_alterparam", "dc_temp", "suffixes", "tran_meas"}
+RESET_ONLY = {"control_alter_subckt", "control_alterparam", "dc_temp", "meas_kinds", "suffixes", "temp_opts",
+              "tline_latin1", "tran_meas", "xspice_gain"}
 
 
 @pytest.mark.parametrize("deck", BATTERY, ids=lambda p: p.stem)
@@ -157,7 +159,7 @@ def _spec(nl: Netlist) -> Spec:
 
 
 @pytest.mark.parametrize("stem", ["mixed_case", "models_lib", "control_then_dot", "control_alterparam", "funcs",
-                                  "no_end"])
+                                  "no_end", "xspice_gain", "tline_latin1", "meas_kinds"])
 def test_circuit_problem_through_a_worker_equals_ngspice_b(stem: str) -> None:
     """The evaluator's worker (sandboxed process, fast path and all) gives ngspice -b's measures."""
     from zoaf.circuit import CircuitProblem
