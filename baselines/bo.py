@@ -155,6 +155,7 @@ class BO(Optimizer):
 
     name = "bo"
     config_class = BOConfig
+    requires, extra = ("torch", "botorch", "gpytorch"), "bo"
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:

@@ -52,6 +52,7 @@ class COBYQA(OwnLoop):
 
     name = "cobyqa"
     config_class = COBYQAConfig
+    requires, extra = ("cobyqa",), "peers"
 
     def _library_loop(self, start: np.ndarray, nconstraints: int, seed: int) -> Callable[[Evaluate], None]:
         cfg = self.config

@@ -67,6 +67,7 @@ class NGOpt(Optimizer):
     """A Nevergrad optimizer on the box via its own ask/tell; ``num_workers`` candidates per ask."""
 
     name = "ngopt"
+    requires, extra = ("nevergrad",), "peers"
     config_class: type[NGOptConfig] = NGOptConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,

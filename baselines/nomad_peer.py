@@ -57,6 +57,7 @@ class NOMAD(OwnLoop):
 
     name = "nomad"
     config_class = NOMADConfig
+    requires, extra = ("PyNomad",), "peers"
 
     def _start_point(self) -> np.ndarray:
         return to_levels(super()._start_point(), self._levels)

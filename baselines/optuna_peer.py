@@ -60,6 +60,7 @@ class TPE(Optimizer):
     """Optuna multivariate TPE on [0, 1]^d; ``workers`` trials per ask."""
 
     name = "tpe"
+    requires, extra = ("optuna",), "peers"
     config_class = TPEConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,

@@ -115,6 +115,7 @@ class TuRBO(Optimizer):
 
     name = "turbo"
     config_class = TuRBOConfig
+    requires, extra = ("torch", "botorch", "gpytorch"), "bo"
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:

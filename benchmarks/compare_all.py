@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from zoaf.compare import ALL_METHODS, RunEvent, compare
+from zoaf.compare import RunEvent, compare
 from zoaf.report import COLUMNS, load_comparison, table_rows
 from zoaf.stats import REFERENCE
 
@@ -139,7 +139,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 per method (default 10)")
     ap.add_argument("--budget", type=int, default=300, help="simulations per run (default 300)")
-    ap.add_argument("--methods", default=",".join(ALL_METHODS), help="comma list (default: all)")
+    ap.add_argument("--methods", help="comma list (default: every installed method)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs in parallel (default: cores)")
     ap.add_argument("--circuits", default="",
                     help="comma list of circuit names: netlist stems, sky130_<stem> for netlists/sky130/ "
@@ -149,7 +149,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results directory")
     ap.add_argument("--summary-only", action="store_true", help="rewrite summary.md from the results; run nothing")
     args = ap.parse_args()
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
     only = [c.strip() for c in args.circuits.split(",") if c.strip()] or None
     todo = [] if args.summary_only else circuits(args.sky130, only)
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()] or None

@@ -195,3 +195,23 @@ def test_a_sigint_to_compare_alone_stops_its_runs_at_once(tmp_path):
         time.sleep(0.1)
     assert not [p for p in helpers if _alive(p)]  # a job process left running would still be simulating for minutes
     assert not list((tmp_path / "cmp").glob("fom/*/seed-*/result.json"))
+
+
+def test_compare_without_methods_runs_every_installed_one_and_names_the_others(tmp_path, monkeypatch):
+    """The default is every method whose libraries are installed (the peers, when there), and those left out are
+    named with the extra that installs them; one asked for by name without its library is a one-line error."""
+    import sys
+
+    for module in ("nevergrad", "optuna", "cobyqa", "PyNomad", "botorch"):
+        monkeypatch.setitem(sys.modules, module, None)           # as if installed without the extras
+    good = ROOT / "tests" / "bad_inputs" / "good.cir"
+    out = tmp_path / "cmp"
+    r = CliRunner().invoke(app, ["compare", str(good), "--seeds", "1", "--budget", "6", "--jobs", "1",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert ("not compared (their libraries are not installed): zoaf-cobyqa, bo, turbo, ngopt, ngcma, tpe, cobyqa, "
+            "nomad; install them with pip install 'zoaf[bo,peers]'") in " ".join(r.output.split())
+    assert {p.name for p in (out / "bw").iterdir() if p.is_dir()} == {"zoaf", "random", "cma", "cma-warm", "de"}
+    r = CliRunner().invoke(app, ["compare", str(good), "--methods", "zoaf,ngcma", "--out", str(tmp_path / "c2")])
+    assert r.exit_code == 2
+    assert "method 'ngcma' needs nevergrad, which is not installed: pip install 'zoaf[peers]'" in r.output

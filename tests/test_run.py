@@ -1,6 +1,7 @@
 """The run loop: budget, best evaluated point, run directory, exact resume by replay."""
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -38,6 +39,19 @@ def test_unknown_method_and_option_are_input_errors():
         zoaf.minimize(sphere, [(0, 1)], budget=5, method="nope")
     with pytest.raises(InputError, match="bogus"):
         zoaf.minimize(sphere, [(0, 1)], budget=5, method="random", bogus=1)
+
+
+@pytest.mark.parametrize("blocked, method, extra", [("nevergrad", "ngcma", "peers"), ("botorch", "bo", "bo"),
+                                                    ("cobyqa", "zoaf-cobyqa", "peers"), ("PyNomad", "nomad", "peers")])
+def test_a_method_whose_library_is_missing_is_one_error_before_any_simulation(monkeypatch, blocked, method, extra):
+    """BO once simulated its whole Sobol batch, then died in a traceback on ``import botorch``."""
+    calls = []
+    monkeypatch.setitem(sys.modules, blocked, None)              # as if not installed
+    with pytest.raises(InputError, match=rf"method '{method}' needs {blocked}, which is not installed: "
+                                         rf"pip install 'zoaf\[{extra}\]'"):
+        zoaf.minimize(lambda x: calls.append(x) or sphere(x), [(-1, 1)] * 3, budget=30, seed=0, method=method)
+    assert not calls
+    assert method not in zoaf.registry.installed() and "zoaf" in zoaf.registry.installed()
 
 
 def test_run_directory_and_exact_resume(tmp_path):

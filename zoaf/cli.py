@@ -169,7 +169,7 @@ def optimize(
     objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Objective of the spec (default: its first).")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", "-b", help="Simulations (default 400).", min=1)] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: drawn and recorded).", min=0)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help="zoaf, bo, turbo, cma, cma-warm, de, random.")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"{', '.join(registry.methods())} (default zoaf).")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Run directory (default runs/<stem>-<time>).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations (default: cores).", min=0)] = os.cpu_count() or 1,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in this directory.")] = None,
@@ -194,8 +194,10 @@ def optimize(
             budget, seed, method = budget or meta.budget, seed if seed is not None else meta.seed, method or meta.method
             out_path = resume_path
         budget, method = budget or 400, method or "zoaf"
-        if method not in registry.methods():   # before the progress bar starts
-            raise InputError(f"--method {method!r}: unknown method; choose one of {', '.join(registry.methods())}")
+        try:
+            registry.available(method)         # before the progress bar starts
+        except InputError as e:
+            raise InputError(f"--method: {e}") from None
         seed = seed if seed is not None else secrets.randbelow(2**31)
         problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist", corners=True)
         if resume_path is not None:   # here, before workers and the progress bar start
@@ -307,12 +309,23 @@ def _print_comparison(root: Path) -> None:
         out.print(t)
 
 
+def _installed_methods(quiet: bool) -> list[str]:
+    """``zoaf compare``'s default: every method whose libraries are installed, saying which are left out."""
+    names = registry.installed()
+    left = [m for m in registry.methods() if m not in names]
+    if left and not quiet:
+        extras = sorted({registry.get(m).extra for m in left})
+        err.print(escape(f"not compared (their libraries are not installed): {', '.join(left)}; install them "
+                         f"with pip install 'zoaf[{','.join(extras)}]'"), highlight=False)
+    return names
+
+
 @app.command()
 def compare(
     netlist: NetlistArg,
     spec: SpecOpt = None,
     objective: Annotated[Optional[list[str]], typer.Option("--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
-    methods: Annotated[str, typer.Option("--methods", "-m", help="Comma list of methods.")] = "zoaf,bo,turbo,cma,cma-warm,de,random",
+    methods: Annotated[Optional[str], typer.Option("--methods", "-m", help="Comma list of methods (default: every installed one).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
     budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
@@ -328,7 +341,7 @@ def compare(
         _check_timeout(timeout)
         root = (_dir_option("--out", out_dir)
                 or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-        names = _split([methods])
+        names = _split([methods]) if methods is not None else _installed_methods(quiet)
         with _compare_progress(not quiet, seeds, budget) as update:
             run_compare(netlist, _split(objective) or None, names, seeds, budget, root, jobs, spec=spec,
                         allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)

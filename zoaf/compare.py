@@ -35,7 +35,6 @@ from .problem import Problem
 from .report import MANIFEST, machine, user_command, versions, write_report
 from .stats import REFERENCE, is_complete
 
-ALL_METHODS = ("zoaf", "bo", "turbo", "cma", "cma-warm", "de", "random")
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
 _COST = {"bo": 0, "turbo": 1}
 #: Seconds between progress messages from one run (a message per batch would flood the queue).
@@ -171,8 +170,7 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     if not seeds:
         raise InputError("seeds must be >= 1")
     for m in methods:
-        if m not in registry.methods():
-            raise InputError(f"unknown method {m!r}; choose from {', '.join(registry.methods())}")
+        registry.available(m)                    # an unknown method, or one whose extra is missing: one line
     todo, done = _plan(out, objectives, methods, seeds, budget)
     emit = progress or (lambda event: None)
     emit(RunEvent("plan", total=len(todo) + len(done), budget=budget, nfev=len(done)))
@@ -259,7 +257,7 @@ def _final(path: Path) -> dict[str, Any]:
         return {}
 
 
-def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] = ALL_METHODS,
+def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
             timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None, report: bool = True,
@@ -269,7 +267,8 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     Args:
         netlist: the ngspice netlist; ``spec`` defaults to ``<stem>.toml`` beside it.
         objectives: objective names of the spec (default: every objective; one table each).
-        methods: registry names; ZOAF (``zoaf``) is the reference the others are tested against.
+        methods: registry names (default: every method whose libraries are installed); ZOAF (``zoaf``) is the
+            reference the others are tested against.
         seeds: a count N (seeds 0..N-1) or explicit seeds.
         budget: charged simulations per run.
         out: the comparison directory (default ``runs/compare-<stem>-<time>``).
@@ -288,7 +287,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     names = list(problem.spec.objectives) if not objectives else [o.strip().lower() for o in objectives]
     for name in names:
         problem.spec.objective(name)           # unknown -> InputError naming the valid ones
-    methods = list(dict.fromkeys(methods))
+    methods = list(dict.fromkeys(registry.installed() if methods is None else methods))
     if not methods:
         raise InputError("no methods given")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]

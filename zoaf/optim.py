@@ -100,6 +100,10 @@ class Optimizer:
     name = "base"
     #: The method's settings: a frozen dataclass whose defaults are the documented configuration.
     config_class: ClassVar[type | None] = None
+    #: Modules the method imports only once it runs, and the extra of zoaf that installs them: checked before a
+    #: run starts (:func:`zoaf.registry.available`), not after its first batch has been simulated.
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str] = ""
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:

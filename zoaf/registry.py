@@ -5,6 +5,7 @@ As Nevergrad's registry: one table, collisions refused, ``zoaf.registry.register
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from .errors import InputError
@@ -48,9 +49,32 @@ def get(name: str) -> type[Optimizer]:
     return getattr(importlib.import_module(module), cls)
 
 
+def available(name: str) -> type[Optimizer]:
+    """The method's class, once its optional libraries are known to be installed: an ``InputError`` naming the
+    extra that installs them otherwise (raised before a run starts, not as a traceback after its first batch)."""
+    cls = get(name)
+    missing = [m for m in cls.requires if not _installed(m)]
+    if missing:
+        raise InputError(f"method {name!r} needs {', '.join(missing)}, which is not installed: "
+                         f"pip install 'zoaf[{cls.extra}]'")
+    return cls
+
+
+def installed() -> list[str]:
+    """The methods whose optional libraries are installed (``zoaf compare``'s default)."""
+    return [name for name in _METHODS if all(_installed(m) for m in get(name).requires)]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):              # a parent package that fails, or a module blocked in sys.modules
+        return False
+
+
 def create(name: str, dim: int, budget: int, seed: int | None = None, **options: Any) -> Optimizer:
     """Instantiate a method; unknown options are an ``InputError`` naming the option."""
-    cls = get(name)
+    cls = available(name)
     try:
         return cls(dim, budget, seed, **options)
     except TypeError as e:

@@ -23,6 +23,7 @@ class ZOAFCobyqa(ZOAF):
     that loss and for its dependency (section 11 ranks it first of eleven methods overall)."""
 
     name = "zoaf-cobyqa"
+    requires, extra = ("cobyqa",), "peers"
     preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3"]
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
