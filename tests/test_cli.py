@@ -102,6 +102,7 @@ def test_optimize_run_directory(run_dirs: list[tuple[Path, dict]]) -> None:
     result = json.loads((out / "result.json").read_text())
     assert result["nfev"] == printed["nfev"] == BUDGET
     assert result["seed"] == 1 and math.isfinite(result["fun"])
+    assert result["success"] == result["feasible"] and "constraint" in result["message"]   # INFEASIBLE, yet exit 0
     assert set(result["params"]) == set(PARAMS)
     assert set(MEASURES) <= set(result["measures"])
     assert Path(printed["out"]) == out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.optimize import NonlinearConstraint
+from scipy.optimize import Bounds, NonlinearConstraint
 from scipy.optimize import minimize as scipy_minimize
 
 import zoaf
@@ -135,7 +135,7 @@ def test_scipy_cobyqa_reaches_the_kkt_point():
 @pytest.mark.parametrize("constraint", [{"type": "ineq", "fun": below_line},
                                         [NonlinearConstraint(lambda x: x[0] + x[1], -np.inf, 2.0)]])
 def test_minimize_with_constraints_is_feasible_near_the_kkt_point(constraint):
-    res = zoaf.minimize(quadratic, [(-3, 3), (-3, 3)], budget=300, seed=0, constraints=constraint)
+    res = zoaf.minimize(quadratic, Bounds([-3, -3], [3, 3]), budget=300, seed=0, constraints=constraint)
     # measured, budget 300, seeds 0-4, all feasible: |x - KKT| 1.4e-2 (seed 0) .. 1.8e-1 with the scalar-FoM
     # ZOAF; 1.1e-3 .. 7.3e-3 with cma, 2e-2 .. 1.1e-1 with de; COBYQA reaches it to 1e-4
     assert res.feasible and res.maxcv == 0 and below_line(res.x) >= 0
@@ -151,6 +151,17 @@ def test_zoaf_reaches_the_kkt_point_to_1e4(seed):
                         constraints={"type": "ineq", "fun": below_line})
     assert res.feasible and res.fun - quadratic(KKT) < 1e-4
     assert np.linalg.norm(res.x - KKT) < 6e-3
+
+
+def test_no_feasible_point_is_no_success_as_in_scipy():
+    """scipy's COBYQA on constraints nothing meets: ``success`` False. zoaf's result said True (budget spent)."""
+    never = {"type": "ineq", "fun": lambda x: -1.0 - x[0] ** 2}
+    ref = scipy_minimize(quadratic, [0.0, 0.0], method="COBYQA", bounds=[(-3, 3)] * 2, constraints=never)
+    res = zoaf.minimize(quadratic, [(-3, 3)] * 2, budget=60, seed=0, constraints=never)
+    assert not ref.success and not res.success and res.feasible is False and res.maxcv >= 1.0
+    assert res.message == "simulation budget exhausted; no point met every constraint"
+    res = zoaf.minimize(quadratic, [(-3, 3)] * 2, budget=60, seed=0, constraints={"type": "ineq", "fun": below_line})
+    assert res.success and res.feasible and res.message == "simulation budget exhausted"
 
 
 def test_equality_constraints_are_refused():

@@ -54,8 +54,14 @@ class Result:
     nfailed: int = 0
 
     @property
-    def success(self) -> bool:
+    def completed(self) -> bool:
+        """The run ended by its own criteria with a best point that has its objective (feasible or not)."""
         return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
+
+    @property
+    def success(self) -> bool:
+        """As scipy's constrained solvers: no success without a point that meets every constraint."""
+        return self.completed and self.feasible is not False
 
     @property
     def maxcv(self) -> float:
@@ -65,9 +71,10 @@ class Result:
     @property
     def message(self) -> str:
         reason = self.stop_reason.value if self.stop_reason else "running"
-        return {"budget": "simulation budget exhausted", "converged": "converged",
+        text = {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
                 "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
+        return f"{text}; no point met every constraint" if self.feasible is False and reason != "failed" else text
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)

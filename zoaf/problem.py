@@ -302,7 +302,10 @@ class FunctionProblem(Problem):
                     *, integers: Sequence[int] | None = None, log: Sequence[int] | None = None,
                     x0: Sequence[float] | None = None, constraints: Sequence[ConstraintFun] = (),
                     target: float | None = None) -> "FunctionProblem":
-        """scipy-style construction: ``bounds`` as (lo, hi) pairs, index lists for integer and log axes."""
+        """scipy-style construction: ``bounds`` as (lo, hi) pairs or a ``scipy.optimize.Bounds``, index lists for
+        integer and log axes."""
+        if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
+            bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
         bounds = np.asarray(bounds, dtype=float)
         if bounds.ndim != 2 or bounds.shape[1] != 2:
             raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")

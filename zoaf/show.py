@@ -181,7 +181,7 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
               f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)", highlight=False)
     why = next((r.outcome.error for r in reversed(result.history or []) if r.outcome.error), None)
-    if not result.success and why:
+    if not result.completed and why:
         out.print(f"last error: {escape(one_line(why))}", highlight=False)
     out.print(f"run directory: {escape(str(out_dir))}  (best.cir, result.json, history.db, convergence.png)",
               highlight=False)
