@@ -34,6 +34,14 @@ def test_budget_and_best_evaluated_point(method):
     assert sphere(res.x) == res.fun
 
 
+def test_fun_may_return_a_one_element_array_as_in_scipy():
+    """scipy.optimize.minimize takes a size-1 array from ``fun``; float() of one is an error in numpy 2."""
+    res = zoaf.minimize(lambda x: np.array([sphere(x)]), [(-1, 1)] * 2, budget=40, seed=0)
+    assert res.nfev == 40 and res.fun == sphere(res.x) and res.fun < 0.05
+    with pytest.raises(TypeError):                               # two numbers are a programming error, not a failure
+        zoaf.minimize(lambda x: np.array([1.0, 2.0]), [(-1, 1)] * 2, budget=5, seed=0)
+
+
 def test_unknown_method_and_option_are_input_errors():
     with pytest.raises(InputError, match="unknown method 'nope'"):
         zoaf.minimize(sphere, [(0, 1)], budget=5, method="nope")

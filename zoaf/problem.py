@@ -323,7 +323,8 @@ class FunctionProblem(Problem):
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()
         try:
-            value = float(self.fun(np.array(x, dtype=float)))
+            value = self.fun(np.array(x, dtype=float))
+            value = float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)  # as scipy
             cons = [float(v) for g in self.constraints for v in np.ravel(np.asarray(g(np.array(x, dtype=float)), float))]
         except (SimulationError, ArithmeticError, ValueError) as e:
             return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
