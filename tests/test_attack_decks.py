@@ -14,6 +14,7 @@ import shutil
 import re
 import subprocess
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -245,3 +246,51 @@ def test_the_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path,
         with Evaluator(CircuitProblem(deck), **kw) as ev:
             [record] = ev.evaluate(np.array([[0.5]]))
         assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
+def test_a_deck_cannot_send_anything_over_the_network_in_any_backend(tmp_path: Path):
+    """With --allow-shell a deck's program could read what the sandbox lets it read (the deck's folder, /etc) and
+    send it anywhere, or drive a local daemon's Unix socket. The simulation thread and what it starts open no
+    socket. Proved real first: plain ``ngspice -b`` delivers the message to a listener on this machine."""
+    import socket
+    import threading
+
+    received: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def listen() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                continue
+            with conn:
+                received.append(conn.recv(100))
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    code = "import socket; socket.create_connection(('127.0.0.1', %d), 5).sendall(b'leak')" % server.getsockname()[1]
+    sender = f"python3 -c \"exec(bytes.fromhex('{code.encode().hex()}'))\""    # ngspice splits commands at ';'
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "i"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("sends\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.dc v1 0 1 1\n"
+                    f".meas dc i find i(v1) at=1\n.control\nset x = `{sender}`\n.endc\n.end\n")
+    try:
+        subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert received == [b"leak"]                     # real: plain ngspice -b sends it
+        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+                [record] = ev.evaluate(np.array([[0.5]]))
+            assert set(record.outcome.measures) == {"i"}, kw     # the deck ran, its program with it
+        time.sleep(1)
+        assert received == [b"leak"]                     # nothing more arrived
+    finally:
+        stop.set()
+        listener.join(5)
+        server.close()

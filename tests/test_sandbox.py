@@ -10,6 +10,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -52,7 +53,9 @@ def _os_probe(read: list[str], allow_exec: bool, outside: str, secret: str) -> d
             "write_outside": attempt(lambda: Path(outside).write_text("x")),
             "write_inside": attempt(lambda: (report.directory / "ok").write_text("x")),
             "read_other": attempt(lambda: Path(secret).read_text()),
-            "read_granted": attempt(lambda: [p.read_text() for p in Path(read[0]).iterdir()])}
+            "read_granted": attempt(lambda: [p.read_text() for p in Path(read[0]).iterdir()]),
+            "socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()),
+            "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())}
 
 
 @pytest.fixture
@@ -69,12 +72,13 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     granted, marker, secret = dirs
     got = in_fresh_process(_os_probe, [str(granted)], False, str(marker), str(secret))
     r = got["report"]
-    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 3
+    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 4
     assert got["cwd"] == got["home"] == str(r.directory) and r.directory.name.startswith("zoaf-sandbox-")
     assert got["exec"] == errno.EPERM
     assert got["write_outside"] == errno.EACCES and not marker.exists()
     assert got["read_other"] == errno.EACCES
     assert got["write_inside"] == 0 and got["read_granted"] == 0
+    assert got["socket"] == got["unix_socket"] == errno.EACCES
     assert not r.directory.exists()                      # the private directory goes with its process
 
 
@@ -85,7 +89,7 @@ def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
         assert r.returncode == 0, r.stderr
         layers = json.loads(r.stdout)["sandbox"]
         assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
-                                                             "landlock": "active"}
+                                                             "landlock": "active", "network": "active"}
 
 
 def test_allow_shell_lifts_only_the_exec_filter(dirs):
@@ -96,6 +100,7 @@ def test_allow_shell_lifts_only_the_exec_filter(dirs):
     assert got["exec"] == 0                              # programs run...
     assert got["write_outside"] == errno.EACCES and not marker.exists()   # ...and still cannot write outside
     assert got["read_other"] == errno.EACCES
+    assert got["socket"] == errno.EACCES                 # ...nor open a socket
 
 
 # -- escapes the text checks refuse, loaded past them ----------------------------------------------------

@@ -16,10 +16,12 @@ before libngspice starts:
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
    the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
-   packages, the deck's folder and included files (:class:`Policy`) and the private directory.
+   packages, the deck's folder and included files (:class:`Policy`) and the private directory;
+4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
+   there and in everything it starts, ``allow_exec`` or not.
 
-In a Dask worker only the simulation thread is under Landlock (Dask's own threads keep writing its local
-directory); seccomp covers every thread.
+In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
+writing its local directory and talking to the scheduler); the exec filter covers every thread.
 
 :func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
 :class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
@@ -95,11 +97,12 @@ class SandboxReport:
     private_dir: Layer
     seccomp: Layer
     landlock: Layer
+    network: Layer
     directory: Path
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.private_dir, self.seccomp, self.landlock
+        return self.private_dir, self.seccomp, self.landlock, self.network
 
     def __str__(self) -> str:
         return "; ".join(map(str, self.layers))
@@ -174,7 +177,7 @@ def enter(policy: Policy) -> SandboxReport:
         if current() is None:
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
             _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
-                                           proc.directory)
+                                           _no_sockets(), proc.directory)
         return _THREAD.report
 
 
@@ -239,6 +242,26 @@ def _seccomp(allow_exec: bool) -> Layer:
     except (ImportError, OSError, RuntimeError) as e:    # no libseccomp, or a kernel without seccomp
         return Layer("seccomp", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
     return Layer("seccomp", LayerState.ACTIVE, "no execve")
+
+
+#: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
+#: Docker's), and io_uring, whose operations open and connect sockets past a filter on ``socket``.
+NETWORK_CALLS = ("socket", "io_uring_setup", "io_uring_enter", "io_uring_register")
+
+
+def _no_sockets() -> Layer:
+    """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
+    a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
+    folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections."""
+    try:
+        import pyseccomp as sc
+        filt = sc.SyscallFilter(sc.ALLOW)
+        for call in NETWORK_CALLS:
+            filt.add_rule(sc.ERRNO(errno.EACCES), call)
+        filt.load()                                      # no TSYNC: the calling thread only
+    except (ImportError, OSError, RuntimeError) as e:
+        return Layer("network", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
+    return Layer("network", LayerState.ACTIVE, "no sockets")
 
 
 #: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).
