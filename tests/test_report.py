@@ -190,3 +190,31 @@ def test_suite_summary_ranks_methods_on_the_same_seeds(tmp_path):
     assert "Not ranked (fewer seeds): bo (1 of 3)" in lines
     ranked = [l.split(" | ")[1] for l in lines if l[:4] in ("| 1 ", "| 2 ", "| 3 ")]
     assert ranked == ["zoaf", "cma", "de"]
+    assert not any(l.startswith(("Every method on seeds", "## Ranks on seeds")) for l in lines)   # bo: < SHORT_SEEDS
+
+
+def test_suite_summary_ranks_a_method_run_at_fewer_seeds_on_those_seeds(tmp_path, monkeypatch):
+    """The issue's "run BO at 10 seeds and say so": once the short method has SHORT_SEEDS seeds, every method is
+    also ranked on seeds 0..SHORT_SEEDS-1, with it, in a table of its own and a rank matrix of its own."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "compare_all", Path(__file__).resolve().parents[1] / "benchmarks" / "compare_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "SHORT_SEEDS", 2)
+    circ = tmp_path / "amp"
+    finals = {"zoaf": [0.3, 0.4, 0.1, 0.1], "cma": [0.6, 0.7, 0.8, 0.8], "bo": [0.2, 0.35]}
+    for m, fs in finals.items():
+        for k, f in enumerate(fs):
+            write_run(circ / "power" / m / f"seed-{k}", [110.0, f + 1, f], 20, m, k)
+    (circ / "compare.json").write_text(json.dumps({"methods": ["zoaf", "cma", "bo"]}))
+    lines = mod.summary_lines(tmp_path, ["amp"])
+    assert "Not ranked (fewer seeds): bo (2 of 4)" in lines
+    at = lines.index("Every method on seeds 0..1, those at fewer seeds included:")
+    table = [l.split(" | ") for l in lines[at + 4:at + 7]]
+    # seeds 0-1: bo's median 0.275 beats zoaf's 0.35 (over four seeds zoaf's is 0.2)
+    assert [(r[0], r[1], r[2]) for r in table] == [("| 1", "bo", "2"), ("| 2", "zoaf", "2"), ("| 3", "cma", "2")]
+    assert any(l.startswith("## Ranks on seeds 0..1, the methods run at fewer seeds included") for l in lines)
+    assert "| bo | 1 | 1 | 1 | 1 | 1 |" in lines
