@@ -34,6 +34,13 @@ def test_budget_and_best_evaluated_point(method):
     assert sphere(res.x) == res.fun
 
 
+def test_extra_arguments_reach_fun_as_in_scipy():
+    calls = []
+    res = zoaf.minimize(lambda x, a, b: calls.append((a, b)) or float(np.sum((x - a) ** 2)) + b, [(-1, 1)] * 2,
+                        budget=60, seed=0, args=(0.25, 1.0))
+    assert set(calls) == {(0.25, 1.0)} and abs(res.fun - 1.0) < 0.01 and np.allclose(res.x, 0.25, atol=0.1)
+
+
 def test_fun_may_return_a_one_element_array_as_in_scipy():
     """scipy.optimize.minimize takes a size-1 array from ``fun``; float() of one is an error in numpy 2."""
     res = zoaf.minimize(lambda x: np.array([sphere(x)]), [(-1, 1)] * 2, budget=40, seed=0)

@@ -191,16 +191,29 @@ def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record]
     return opt.stop_reason
 
 
-def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, seed: int | None = None,
+@dataclass(frozen=True)
+class _WithArgs:
+    """``fun(x, *args)`` as a function of ``x`` that pickles (to worker processes) when ``fun`` does."""
+
+    fun: Callable[..., float]
+    args: tuple
+
+    def __call__(self, x: np.ndarray) -> float:
+        return self.fun(x, *self.args)
+
+
+def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int | None = None,
              method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None, constraints: Any = (),
-             target: float | None = None, callback: Callback | None = None, **options: Any) -> Result:
-    """Minimize a Python black box ``fun(x) -> float`` within ``bounds`` in at most ``budget`` calls.
+             target: float | None = None, callback: Callback | None = None, args: tuple = (),
+             **options: Any) -> Result:
+    """Minimize a Python black box ``fun(x, *args) -> float`` within ``bounds`` in at most ``budget`` calls.
 
     ``constraints`` are scipy's (``{"type": "ineq", "fun": g}`` met when ``g(x) >= 0``, a list of them,
     ``NonlinearConstraint``, ``LinearConstraint``; equality constraints are refused). The FoM then ranks any
     feasible point before any infeasible one; the result's ``fun`` is ``fun(x)`` of the best point, ``constr``
     its constraint values in zoaf's convention (``<= 0`` met) and ``maxcv`` the largest violation. ``target``:
-    stop once a feasible point has ``fun(x) <= target``.
+    stop once a feasible point has ``fun(x) <= target``. As in scipy, ``bounds`` may be (lo, hi) pairs or a
+    ``Bounds``, ``args`` go to ``fun`` after ``x``, and ``success`` is false when no point met every constraint.
 
     Example:
         >>> import numpy as np, zoaf
@@ -208,7 +221,8 @@ def minimize(fun: Callable[[np.ndarray], float], bounds: Any, *, budget: int, se
         >>> bool(res.fun < 1e-3)
         True
     """
-    problem = FunctionProblem.from_bounds(fun, bounds, integers=integers, log=log, x0=x0,
+    f = _WithArgs(fun, tuple(args)) if args else fun
+    problem = FunctionProblem.from_bounds(f, bounds, integers=integers, log=log, x0=x0,
                                           constraints=scipy_constraints(constraints), target=target)
     result = optimize(problem, budget=budget, seed=seed, method=method, callback=callback, **options)
     return result if result.objective is None else replace(result, fun=result.objective)
