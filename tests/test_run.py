@@ -69,6 +69,17 @@ def test_a_method_whose_library_is_missing_is_one_error_before_any_simulation(mo
     assert method not in zoaf.registry.installed() and "zoaf" in zoaf.registry.installed()
 
 
+def test_a_history_killed_before_its_metadata_is_started_not_refused(tmp_path):
+    """A comparison resumes every run directory that has a history.db; one made but killed before its metadata
+    was written (no record either) once failed its run at every rerun: "no run metadata: nothing to resume"."""
+    (tmp_path / "run").mkdir()
+    History(tmp_path / "run" / "history.db").close()
+    res = zoaf.optimize(problem(), budget=30, seed=1, method="random", out=tmp_path / "run", resume=True)
+    fresh = zoaf.optimize(problem(), budget=30, seed=1, method="random", out=tmp_path / "fresh")
+    assert res.nfev == 30 and rows(tmp_path / "run" / "history.db") == rows(tmp_path / "fresh" / "history.db")
+    assert res.fun == fresh.fun
+
+
 def test_run_directory_and_exact_resume(tmp_path):
     full = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "full")
     assert {p.name for p in (tmp_path / "full").iterdir()} >= {"history.db", "result.json", "convergence.png"}

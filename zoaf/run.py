@@ -101,6 +101,8 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
     """The run's history (in memory without a run directory), checked for a resume or started."""
     hist = History(None if outdir is None else outdir / "history.db")
     try:
+        if resume and hist.run_meta() is None and len(hist) == 0:
+            resume = False          # made, but killed before its metadata was written: nothing to keep, start it
         if resume:
             hist.check_resumable()
             check_resume(hist.path, hist.run_meta(), meta)
