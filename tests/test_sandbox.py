@@ -55,7 +55,8 @@ def _os_probe(read: list[str], allow_exec: bool, outside: str, secret: str) -> d
             "read_other": attempt(lambda: Path(secret).read_text()),
             "read_granted": attempt(lambda: [p.read_text() for p in Path(read[0]).iterdir()]),
             "socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()),
-            "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())}
+            "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()),
+            "oom_score_adj": int(Path("/proc/self/oom_score_adj").read_text())}
 
 
 @pytest.fixture
@@ -72,7 +73,8 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     granted, marker, secret = dirs
     got = in_fresh_process(_os_probe, [str(granted)], False, str(marker), str(secret))
     r = got["report"]
-    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 4
+    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 5
+    assert got["oom_score_adj"] == sandbox.OOM_SCORE_ADJ    # a deck that eats the memory is what the kernel ends
     assert got["cwd"] == got["home"] == str(r.directory) and r.directory.name.startswith("zoaf-sandbox-")
     assert got["exec"] == errno.EPERM
     assert got["write_outside"] == errno.EACCES and not marker.exists()
@@ -89,7 +91,8 @@ def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
         assert r.returncode == 0, r.stderr
         layers = json.loads(r.stdout)["sandbox"]
         assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
-                                                             "landlock": "active", "network": "active"}
+                                                             "landlock": "active", "network": "active",
+                                                             "memory": "active"}
 
 
 def test_allow_shell_lifts_only_the_exec_filter(dirs):
@@ -270,6 +273,8 @@ def test_same_measures_sandboxed_or_not_in_every_backend():
             outcomes = [r.outcome for r in ev.evaluate(p.to_unit(x))]
         assert [o.measures for o in outcomes] == want, kw
         assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
+        memory = "memory: lifted (Dask worker)" if "dask" in kw else "memory: active (first for the OOM killer)"
+        assert all("network: active" in o.error and memory in o.error for o in outcomes), kw
 
 
 def test_a_locked_down_process_serves_only_decks_its_policy_covers(tmp_path):

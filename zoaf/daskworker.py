@@ -106,7 +106,7 @@ def _make_plugin_class() -> type:
             self.token, self.blob = token, blob
 
         def setup(self, worker: Any) -> None:
-            sandbox.designate()                           # the simulation thread may lock itself down
+            sandbox.designate(own_process=False)          # the simulation thread may lock itself down
             _DASK_BLOBS[self.token] = self.blob
             # a worker sends to the scheduler at most once per 2 ms: unbatched, a task's end (task-finished)
             # reaches the scheduler with its event, before the client can send the next batch, which the

@@ -18,7 +18,11 @@ before libngspice starts:
    the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
    packages, the deck's folder and included files (:class:`Policy`) and the private directory;
 4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
-   there and in everything it starts, ``allow_exec`` or not.
+   there and in everything it starts, ``allow_exec`` or not;
+5. **first to go** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
+   allocates without end before its timeout is what the kernel's OOM killer ends, not your other programs. (A
+   hard cap would refuse decks that ``ngspice -b`` runs: ngspice reserves a transient's vectors for
+   ``tstop/tstep`` points up front, far more than it touches.)
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
 writing its local directory and talking to the scheduler); the exec filter covers every thread.
@@ -98,11 +102,12 @@ class SandboxReport:
     seccomp: Layer
     landlock: Layer
     network: Layer
+    memory: Layer
     directory: Path
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.private_dir, self.seccomp, self.landlock, self.network
+        return self.private_dir, self.seccomp, self.landlock, self.network, self.memory
 
     def __str__(self) -> str:
         return "; ".join(map(str, self.layers))
@@ -134,9 +139,11 @@ class _Process:
     """What this process has done: whether it may lock down, and the lock-down applied (once per process)."""
 
     designated: bool = False
+    own_process: bool = True
     policy: Policy | None = None
     directory: Path | None = None
     seccomp: Layer | None = None
+    memory: Layer | None = None
 
 
 _PROCESS = _Process()
@@ -144,9 +151,10 @@ _LOCK = threading.Lock()
 _THREAD = threading.local()
 
 
-def designate() -> None:
-    """Mark this process as one that exists to simulate: it may lock itself down (:func:`enter`)."""
-    _PROCESS.designated = True
+def designate(*, own_process: bool = True) -> None:
+    """Mark this process as one that exists to simulate: it may lock itself down (:func:`enter`). A Dask
+    worker's process is Dask's (``own_process=False``): its standing with the OOM killer is left alone."""
+    _PROCESS.designated, _PROCESS.own_process = True, own_process
 
 
 def designated() -> bool:
@@ -173,11 +181,12 @@ def enter(policy: Policy) -> SandboxReport:
             _close_on_exec()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
+            proc.memory = _first_to_go() if proc.own_process else Layer("memory", LayerState.LIFTED, "Dask worker")
             proc.policy = policy
         if current() is None:
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
             _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
-                                           _no_sockets(), proc.directory)
+                                           _no_sockets(), proc.memory, proc.directory)
         return _THREAD.report
 
 
@@ -262,6 +271,18 @@ def _no_sockets() -> Layer:
     except (ImportError, OSError, RuntimeError) as e:
         return Layer("network", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
     return Layer("network", LayerState.ACTIVE, "no sockets")
+
+
+#: The OOM killer's adjustment of a simulating process: the most (any process may raise its own).
+OOM_SCORE_ADJ = 1000
+
+
+def _first_to_go() -> Layer:
+    try:
+        Path("/proc/self/oom_score_adj").write_text(f"{OOM_SCORE_ADJ}\n")
+    except OSError as e:
+        return Layer("memory", LayerState.UNAVAILABLE, f"oom_score_adj: {e.strerror or e}")
+    return Layer("memory", LayerState.ACTIVE, "first for the OOM killer")
 
 
 #: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).
