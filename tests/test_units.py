@@ -52,3 +52,19 @@ def test_numparam_scales_in_doubles_unless_nearest():
     assert units.parse("4.7n", numparam=True) == 4.7 * 1e-9 != 4.7e-9
     assert units.parse("4.7n", numparam=True, nearest=True) == 4.7e-9
     assert units.parse("10mil", numparam=True, nearest=True) == 0.01
+
+
+@pytest.mark.parametrize("text, value", [("200meg", 2e8), ("200MEGHz", 2e8), ("10mHz", 1e-2), ("10kHz", 1e4),
+                                         ("5MIL", 5 * 25.4e-6), ("60dB", 60.0), (1.5, 1.5), ("1e6", 1e6)])
+def test_spec_numbers_read_as_spice_reads_them(text, value):
+    assert units.parse_spec(text, what="x") == pytest.approx(value, rel=1e-15)
+
+
+@pytest.mark.parametrize("text, why", [("200MHz", "reads as 200 milli"), ("1M", "reads as 1 milli"),
+                                       ("1Mohm", "write 1megohm for mega"), ("50ppm", "reads as 50 pico"),
+                                       ("3PPB", "reads as 3 pico")])
+def test_spec_numbers_that_mean_something_else_than_written_are_refused(text, why):
+    """SPICE's M is milli and p pico: a spec's `ugbw >= 200MHz` was a 0.2 Hz bound that every design met."""
+    assert units.parse(text) < 1                                     # what SPICE (and ngspice) make of them
+    with pytest.raises(InputError, match=why):
+        units.parse_spec(text, what="x")

@@ -63,7 +63,7 @@ class Constraint:
         if m is None:
             raise InputError(f"{where}: {text!r} is not 'name op number' with op one of >=, <=, >, <")
         name, op, number = m.groups()
-        return cls(name.lower(), op, units.parse(number, what=f"{where}: bound of {text!r}"))
+        return cls(name.lower(), op, units.parse_spec(number, what=f"{where}: bound of {text!r}"))
 
     def value(self, measured: float | None) -> float:
         """The normalized constraint value handed to the methods: <= 0 when met, > 0 by the relative miss.
@@ -266,9 +266,9 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     for k in ("lo", "hi"):
         if k not in value:
             raise InputError(f"{key}: missing '{k}'")
-    lo = units.parse(value["lo"], what=f"{key}.lo")
-    hi = units.parse(value["hi"], what=f"{key}.hi")
-    init = None if "init" not in value else units.parse(value["init"], what=f"{key}.init")
+    lo = units.parse_spec(value["lo"], what=f"{key}.lo")
+    hi = units.parse_spec(value["hi"], what=f"{key}.hi")
+    init = None if "init" not in value else units.parse_spec(value["init"], what=f"{key}.init")
     kind = value.get("type", "float")
     if kind not in ("float", "int"):
         raise InputError(f"{key}.type: must be 'float' or 'int', got {kind!r}")
@@ -300,10 +300,10 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     if isinstance(cons, str) or not isinstance(cons, list):
         raise InputError(f"{key}.constraints: must be a list of strings like [\"gain_db >= 60\"]")
     constraints = tuple(Constraint.parse(c, where=f"{key}.constraints") for c in cons)
-    scale = units.parse(value.get("scale", 1.0), what=f"{key}.scale")
+    scale = units.parse_spec(value.get("scale", 1.0), what=f"{key}.scale")
     if scale <= 0:
         raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
-    target = None if "target" not in value else units.parse(value["target"], what=f"{key}.target")
+    target = None if "target" not in value else units.parse_spec(value["target"], what=f"{key}.target")
     judged: tuple[str, ...] = ()
     if "corners" in value:
         if corners is None:

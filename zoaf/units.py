@@ -53,6 +53,22 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
     return v
 
 
+def parse_spec(value: str | float | int, *, what: str) -> float:
+    """A number of zoaf's own spec: SPICE's, but refusing the two spellings that mean something else than what a
+    designer writes: an upper-case ``M`` (SPICE's milli: ``200MHz`` is 0.2 Hz, a bound every design meets) and
+    ``ppm`` (``p`` is pico: ``50ppm`` is 5e-11)."""
+    m = _NUMBER.match(value) if isinstance(value, str) else None
+    if m is not None:
+        mantissa, suffix, unit = m.groups()
+        if suffix == "M":
+            raise InputError(f"{what}: {value!r} reads as {mantissa} milli (SPICE's M is m, whatever its case): "
+                             f"write {mantissa}meg{unit} for mega, {mantissa}m{unit} for milli")
+        if ((suffix or "") + unit).lower() in ("ppm", "ppb"):
+            raise InputError(f"{what}: {value!r} reads as {mantissa} pico (SPICE's p) then a unit: write the number "
+                             f"in the measure's own unit ({mantissa} for a measure in ppm)")
+    return parse(value, what=what)
+
+
 def format(value: float, digits: int = 4) -> str:  # noqa: A001 - the natural name in this module
     """A readable SPICE number (``12.5u``); for display only. Netlists get ``exact`` values."""
     if value == 0 or not math.isfinite(value):

@@ -132,10 +132,10 @@ def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
     process = values.get("process")
     if process is not None and not isinstance(process, str):
         raise InputError(f"{key}.process: must be a section name like \"ss\", got {process!r}")
-    temp = None if "temp" not in values else units.parse(values["temp"], what=f"{key}.temp")
+    temp = None if "temp" not in values else units.parse_spec(values["temp"], what=f"{key}.temp")
     if temp is not None and not -273.15 < temp < 1000:
         raise InputError(f"{key}.temp: {temp:g} C is not a plausible temperature")
-    params = tuple((k.lower(), units.parse(v, what=f"{key}.{k}")) for k, v in values.items() if k not in _RESERVED)
+    params = tuple((k.lower(), units.parse_spec(v, what=f"{key}.{k}")) for k, v in values.items() if k not in _RESERVED)
     return Corner(name.lower(), None if process is None else process.lower(), temp, params)
 
 

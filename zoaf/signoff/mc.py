@@ -70,7 +70,7 @@ def parse_montecarlo(where: str, table: Any) -> MonteCarlo:
     bad = [k for k in params if not re.fullmatch(r"[A-Za-z_]\w*", k)]
     if bad:
         raise InputError(f"{key}.params: {bad[0]!r} is not a .param name")
-    values = tuple((k.lower(), units.parse(v, what=f"{key}.params.{k}")) for k, v in params.items())
+    values = tuple((k.lower(), units.parse_spec(v, what=f"{key}.params.{k}")) for k, v in params.items())
     if values and section is None:
         raise InputError(f"{key}.params: set with a PDK statistical section only (section = \"mc\")")
     if not names and section is None:
