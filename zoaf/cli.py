@@ -140,7 +140,7 @@ def simulate(netlist: NetlistArg,
                 raise InputError(f"--set {item!r}: expected NAME=VALUE, e.g. --set w1=20u")
             if name not in known:
                 raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
-            v = units.parse(text, what=f"--set {name}")
+            v = units.parse_spec(text, what=f"--set {name}")
             p = known[name]
             if not p.admits(v, exact=True):
                 raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
