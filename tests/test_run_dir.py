@@ -170,3 +170,22 @@ def test_results_that_cannot_be_written_leave_none_half_written(tmp_path: Path, 
     (run / "result.json").rmdir()
     assert zoaf("optimize", str(RC), "--resume", str(run), "--quiet").returncode == 0
     assert json.loads((run / "result.json").read_text()) == reference
+
+
+def test_best_cir_of_a_latin1_deck_keeps_its_bytes_and_reproduces(tmp_path: Path):
+    """A deck in Latin-1 (accented comments) came back UTF-8 in best.cir: now byte for byte the deck but its
+    sizing, and ``ngspice -b best.cir`` gives result.json's measures."""
+    from zoaf.spice import run_batch
+
+    deck = ROOT / "tests" / "compat" / "tline_latin1.cir"
+    shutil.copy(deck, tmp_path / "t.cir")
+    (tmp_path / "t.toml").write_text('[parameters]\nrl = { lo = "50", hi = "100" }\n[measures]\nvb = { unit = "V" }\n'
+                                     'tdel = { unit = "s" }\n[objectives]\nvb = { maximize = "vb" }\n')
+    run_optimize(CircuitProblem(tmp_path / "t.cir"), budget=6, seed=0, out=tmp_path / "run")
+    best, orig = (tmp_path / "run" / "best.cir").read_bytes(), deck.read_bytes()
+    assert b"accentu\xe9s" in best and best.splitlines()[0] == orig.splitlines()[0]
+    changed = [(a, b) for a, b in zip(orig.splitlines(), best.splitlines()) if a != b]
+    assert [a.split(b"=")[0] for a, b in changed] == [b".param z0"] and len(best.splitlines()) == len(orig.splitlines())
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    got = run_batch(tmp_path / "run" / "best.cir")
+    assert got["vb"] == pytest.approx(result["measures"]["vb"], rel=1e-6)

@@ -210,11 +210,17 @@ class CircuitProblem(Problem):
             return float(p.to_physical(np.array(0.5)))
         return float(np.clip(value, p.lo, p.hi))
 
-    def artifacts(self, params: Mapping[str, float]) -> dict[str, str]:
-        """``best.cir`` and the ``.spiceinit`` the session ran with: ``cd DIR && ngspice -b best.cir``."""
+    def artifacts(self, params: Mapping[str, float]) -> dict[str, str | bytes]:
+        """``best.cir`` (in the deck's own encoding) and the ``.spiceinit`` the session ran with: ``cd DIR &&
+        ngspice -b best.cir``."""
         from .spice import SPICEINIT
 
-        return {"best.cir": self.sized_netlist(params), ".spiceinit": SPICEINIT}
+        text = self.sized_netlist(params)
+        try:
+            best = text.encode(self.netlist.encoding)
+        except UnicodeEncodeError:                      # a placeholder's path beyond latin-1
+            best = text.encode("utf-8")
+        return {"best.cir": best, ".spiceinit": SPICEINIT}
 
     def describe_params(self, params: Mapping[str, float]) -> list[tuple[str, str, str, str]]:
         """(name, value, bounds, scale) rows for display."""

@@ -67,6 +67,7 @@ class Netlist:
     Attributes:
         path: the netlist file (absolute); include paths are resolved relative to its directory.
         text: the text as read, after ``{{NAME}}`` placeholder substitution.
+        encoding: the file's encoding (``utf-8``, else ``latin-1``): ``best.cir`` is written back in it.
         params: top-level ``.param`` name -> default value text (first definition), names lower-cased: those of
             the netlist and those of the files it ``.include``s (recursively; not ``.lib`` sections).
         param_lines: name -> line number of that first definition in the netlist.
@@ -86,6 +87,7 @@ class Netlist:
 
     path: Path
     text: str
+    encoding: str = "utf-8"
     params: dict[str, str] = field(default_factory=dict)
     param_lines: dict[str, int] = field(default_factory=dict)
     measures: list[Measure] = field(default_factory=list)
@@ -135,22 +137,20 @@ class Netlist:
                   allow_shell: bool = False, placeholders: Mapping[str, str] | None = None) -> "Netlist":
         """Parse netlist ``text`` as if read from ``path`` (relative includes resolve against its directory)."""
         p = Path(path).expanduser().absolute()
+        encoding = "utf-8"
         if isinstance(text, bytes):
             if b"\x00" in text:
                 raise InputError(f"{p}: not a text file (contains NUL bytes)")
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
-                try:
-                    text = text.decode("latin-1")
-                except UnicodeDecodeError:   # pragma: no cover - latin-1 decodes anything
-                    raise InputError(f"{p}: not a text file") from None
+                text, encoding = text.decode("latin-1"), "latin-1"     # latin-1 decodes any byte
         if (why := control_character(text)) is not None:
             raise InputError(f"{p}: {why}")
         text = substitute(text, p, placeholders or {})
         if not text.strip():
             raise InputError(f"{p}:1: empty netlist")
-        nl = cls(path=p, text=text)
+        nl = cls(path=p, text=text, encoding=encoding)
         nl._parse(allow_shell)
         return nl
 

@@ -221,7 +221,7 @@ class Problem:
         """The FoM at or below which a feasible design meets the spec and the run may stop (None: no target)."""
         return None
 
-    def artifacts(self, params: dict[str, float]) -> dict[str, str]:
+    def artifacts(self, params: dict[str, float]) -> dict[str, str | bytes]:
         """Files (name -> text) that reproduce the best design outside zoaf, written to the run directory."""
         return {}
 

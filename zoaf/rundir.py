@@ -118,8 +118,11 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
     files = {"result.json": json.dumps(result_dict(result), indent=2, default=float) + "\n",
              **(problem.artifacts(result.params) if result.params else {})}
     try:
-        for name, text in files.items():
-            (outdir / name).write_text(text)
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (outdir / name).write_bytes(content)
+            else:
+                (outdir / name).write_text(content)
         plot_convergence(result.history, outdir / "convergence.png",
                          f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
     except OSError as e:

@@ -151,7 +151,7 @@ class CornerProblem(Problem):
     def needed(self) -> tuple[str, ...]:
         return self.base.needed
 
-    def artifacts(self, params: Mapping[str, float]) -> dict[str, str]:
+    def artifacts(self, params: Mapping[str, float]) -> dict[str, str | bytes]:
         return self.base.artifacts(params)
 
     def judge(self, outcomes: Sequence[Outcome]) -> WorstCase:
