@@ -89,7 +89,6 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
         d = results / name
         if not (d / "compare.json").exists():
             continue
-        full = {s.name: s for s in load_comparison(d)}
         for s in load_comparison(d, same_seeds=True):
             rows = {r[0]: r for r in table_rows(s)}
             st = {m.method: m for m in s.methods}
@@ -111,7 +110,7 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
                 n = max(m.runs for m in s.methods)
                 ranked += ["", "Not ranked (fewer seeds): " + ", ".join(
                     f"{meth} ({k} of {n})" for meth, k in sorted(s.short.items()))]
-                few = at_seeds(full[s.name], SHORT_SEEDS) if max(s.short.values()) >= SHORT_SEEDS else None
+                few = at_seeds(s, SHORT_SEEDS) if max(s.short.values()) >= SHORT_SEEDS else None
                 if few is not None and n > SHORT_SEEDS:
                     ranks_few[f"{name}/{s.name}"] = {m.method: m.rank for m in few.methods}
                     ranked += ["", f"Every method on seeds 0..{SHORT_SEEDS - 1}, those at fewer seeds included:", "",
@@ -135,13 +134,13 @@ def method_table(s: ObjectiveSummary) -> list[str]:
     return lines
 
 
-def at_seeds(full: ObjectiveSummary, k: int) -> ObjectiveSummary | None:
-    """The summary of the methods with every seed 0..k-1 complete, on those seeds only (None without ZOAF)."""
-    runs = {m: [r for r in rs if r.seed < k] for m, rs in full.runs.items()}
+def at_seeds(s: ObjectiveSummary, k: int) -> ObjectiveSummary | None:
+    """Every method with seeds 0..k-1 complete, the short ones too, summarized on those seeds (None without ZOAF)."""
+    runs = {m: [r for r in rs if r.seed < k] for m, rs in {**s.runs, **s.short_runs}.items()}
     runs = {m: rs for m, rs in runs.items() if len(rs) == k}
     if REFERENCE not in runs:
         return None
-    return summarize(full.name, runs, measure=full.measure, unit=full.unit, sense=full.sense)
+    return summarize(s.name, runs, measure=s.measure, unit=s.unit, sense=s.sense)
 
 
 def rank_matrix(ranks: dict[str, dict[str, int]], which: str = "") -> list[str]:

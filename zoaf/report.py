@@ -171,6 +171,7 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         if not runs:
             continue
         short: dict[str, int] = {}
+        every = runs
         if same_seeds:
             runs, short = common_seeds(runs)
             if not runs:
@@ -178,6 +179,7 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         o = info.get(od.name, {})
         s = summarize(od.name, runs, measure=o.get("measure", ""), unit=o.get("unit", ""), sense=o.get("sense", ""))
         s.incomplete, s.short = incomplete, short
+        s.short_runs = {m: [r for r in every[m] if r.complete] for m in short}
         if s.methods:
             summaries.append(s)
     if not summaries:

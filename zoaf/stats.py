@@ -235,6 +235,8 @@ class ObjectiveSummary:
     incomplete: int = 0
     #: Methods left out of the statistics by :func:`common_seeds`: method -> its complete seeds 0..k-1.
     short: dict[str, int] = field(default_factory=dict)
+    #: Their complete runs, for a ranking of every method on fewer seeds.
+    short_runs: dict[str, list[RunData]] = field(default_factory=dict, repr=False)
 
 
 def common_seeds(runs: dict[str, list[RunData]]) -> tuple[dict[str, list[RunData]], dict[str, int]]:
