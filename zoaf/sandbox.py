@@ -241,16 +241,23 @@ def _remove_at_exit(directory: Path) -> None:
 def _seccomp(allow_exec: bool) -> Layer:
     if allow_exec:
         return Layer("seccomp", LayerState.LIFTED, "allow_shell")
+    return _deny("seccomp", ("execve", "execveat"), errno.EPERM, every_thread=True, detail="no execve")
+
+
+def _deny(layer: str, calls: tuple[str, ...], err: int, *, every_thread: bool, detail: str) -> Layer:
+    """A seccomp filter that makes ``calls`` fail with ``err``: in every thread of the process (``TSYNC``), or in
+    the calling thread and what it starts."""
     try:
         import pyseccomp as sc
         filt = sc.SyscallFilter(sc.ALLOW)
-        for call in ("execve", "execveat"):
-            filt.add_rule(sc.ERRNO(errno.EPERM), call)
-        filt.set_attr(sc.Attr.CTL_TSYNC, 1)
+        for call in calls:
+            filt.add_rule(sc.ERRNO(err), call)
+        if every_thread:
+            filt.set_attr(sc.Attr.CTL_TSYNC, 1)
         filt.load()
     except (ImportError, OSError, RuntimeError) as e:    # no libseccomp, or a kernel without seccomp
-        return Layer("seccomp", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
-    return Layer("seccomp", LayerState.ACTIVE, "no execve")
+        return Layer(layer, LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
+    return Layer(layer, LayerState.ACTIVE, detail)
 
 
 #: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
@@ -262,15 +269,7 @@ def _no_sockets() -> Layer:
     """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections."""
-    try:
-        import pyseccomp as sc
-        filt = sc.SyscallFilter(sc.ALLOW)
-        for call in NETWORK_CALLS:
-            filt.add_rule(sc.ERRNO(errno.EACCES), call)
-        filt.load()                                      # no TSYNC: the calling thread only
-    except (ImportError, OSError, RuntimeError) as e:
-        return Layer("network", LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
-    return Layer("network", LayerState.ACTIVE, "no sockets")
+    return _deny("network", NETWORK_CALLS, errno.EACCES, every_thread=False, detail="no sockets")
 
 
 #: The OOM killer's adjustment of a simulating process: the most (any process may raise its own).
