@@ -7,7 +7,6 @@ value must never come back in a measure, on stdout or in an error.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import pickle
 import shutil
@@ -15,11 +14,11 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh import in_fresh_process
 
 from zoaf.circuit import CircuitProblem
 from zoaf.deckcheck import MAX_INCLUDE_DEPTH
@@ -183,8 +182,7 @@ def test_a_back_quote_in_an_analysis_line_is_refused_and_stays_in_the_sandbox(tm
         Netlist.read(deck, allow_shell=True)
     deck.write_text(text)
     for sandboxed in (True, False):                      # fresh processes: a sandbox cannot be undone
-        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
-            ex.submit(_run_analysis, str(deck), analysis, sandboxed).result(timeout=120)
+        in_fresh_process(_run_analysis, str(deck), analysis, sandboxed)
         assert marker.exists() is not sandboxed, f"sandboxed={sandboxed}"   # real without the sandbox
 
 

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import errno
 import json
-import multiprocessing as mp
 import os
 import shutil
 import socket
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh import in_fresh_process
 
 from zoaf import sandbox
 from zoaf.circuit import CircuitProblem
@@ -29,12 +28,6 @@ from zoaf.spice import SpiceSession
 HERE = Path(__file__).parent / "netlists"
 SPEC = Path(__file__).parent / "bad_inputs" / "good.toml"     # r1, c1 of rc.cir; measures f3db, gain_lf
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
-
-
-def in_fresh_process(fn, *args):
-    """Run ``fn(*args)`` in a new spawned process (a sandbox cannot be undone) and return its result."""
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
-        return ex.submit(fn, *args).result(timeout=120)
 
 
 # -- the layers themselves ------------------------------------------------------------------------------

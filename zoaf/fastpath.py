@@ -14,7 +14,8 @@ Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to
   the whole deck, PDK included;
 * a device would change model bin: ``alter`` re-bins in ngspice 39, but under ``.option scale`` (sky130) it
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
-* an expression or construct :mod:`zoaf.spexpr` does not evaluate, or any unexpected ngspice output;
+* an expression or construct :mod:`zoaf.spexpr` does not evaluate, a ``.if`` block (its branch is chosen at the
+  re-parse), or any unexpected ngspice output;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
 without a ``reset`` the next evaluation would start from it, nor for decks with a ``param=`` card that reads a
 measure ngspice does not print in full (:mod:`zoaf.parammeas`). Parametrized subcircuits are expanded: their
@@ -41,6 +42,8 @@ __all__ = ["Plan", "plan"]
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
+#: Cards of a conditional netlist: ngspice keeps the lines of the branch whose condition holds at the re-parse.
+_CONDITIONALS = frozenset({".if", ".elseif", ".else", ".endif"})
 #: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer (1,025 characters already break
 #: it: the rest is read as garbage), so the ``alter``s of a sizing go in ``;``-separated lines up to this long.
 _LINE = 1000
@@ -133,9 +136,11 @@ class _Builder:
 
     def build(self) -> Plan | None:
         defined = [k for k, _ in self.deck.params]
-        if len(set(defined)) != len(defined) or any(".subckt-def" in " ".join(s.body)
-                                                     for s in self.deck.subckts.values()):
+        bodies = [ln for s in self.deck.subckts.values() for ln in s.body]
+        if len(set(defined)) != len(defined) or any(ln.startswith(".subckt-def") for ln in bodies):
             raise Unsupported("a .param defined twice, or a nested subcircuit definition")
+        if any(ln.split(None, 1)[0] in _CONDITIONALS for ln in self.deck.lines + bodies):
+            raise Unsupported("a .if block: which of its lines a sizing keeps is known at the re-parse only")
         exprs = dict(self.deck.params)
         cards = parammeas.read(self.deck.lines, exprs)      # computed in Python: what they read is not slow
         for ln in self.deck.lines:

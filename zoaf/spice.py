@@ -33,6 +33,7 @@ Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,11 @@ __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_n
 _HISTORY_EVERY = 100
 #: The variables ngspice has before any deck (:func:`_forget_previous_deck` keeps only these).
 _BASELINE_VARS: set[str] = set()
+#: A conditional card: after loading a deck with one, ngspice 39 misreads later, different decks of this process
+#: (sky130's model cards lose their ``.param``s: "Undefined parameter"), so such a process loads no other deck.
+_CONDITIONAL = re.compile(r"\s*\.(if|elseif|else|endif)\b", re.I)
+#: The session deck with a conditional card this process loaded, if any.
+_conditional_deck: tuple[str, ...] | None = None
 
 
 # ---------------------------------------------------------------------- the process's libngspice
@@ -80,6 +86,20 @@ def _forget_previous_deck(ng: NgSpice) -> None:
     would shrink every device of the next circuit loaded in this process a millionfold)."""
     for name in sorted(ng.variables() - _BASELINE_VARS):
         ng.command(f"unset {name}")
+
+
+def _check_conditional(netlist: Netlist) -> None:
+    """Remember a deck with ``.if`` cards; refuse another deck after one (``needs_new_process``: the worker pools
+    load it in a fresh process)."""
+    global _conditional_deck
+    deck = tuple(netlist.session_deck())
+    if _conditional_deck is not None and deck != _conditional_deck:
+        err = ParseError(f"loading {netlist.path}: this process loaded a deck with .if cards before, after which "
+                         f"ngspice misreads other decks; a new process loads it")
+        err.needs_new_process = True
+        raise err
+    if any(_CONDITIONAL.match(ln) for ln in deck):
+        _conditional_deck = deck
 
 
 # ---------------------------------------------------------------------- the session
@@ -122,6 +142,7 @@ class SpiceSession:
         """Load the session deck (done by ``with`` and by the first :meth:`evaluate`)."""
         if self._broken is not None:
             raise self._broken
+        _check_conditional(self.netlist)
         ng = self._ng = shared_ngspice()
         prev = SpiceSession._active
         if prev is not None and prev._loaded:
