@@ -13,6 +13,7 @@ import shutil
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -292,3 +293,77 @@ def test_a_deck_cannot_send_anything_over_the_network_in_any_backend(tmp_path: P
         stop.set()
         listener.join(5)
         server.close()
+
+
+# -- resources: memory and disk -----------------------------------------------------------------------------
+def _held(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_backend(tmp_path: Path,
+                                                                                      monkeypatch):
+    """Landlock keeps the writes of a program a deck runs (--allow-shell) in the private directory and the
+    timeout bounds the time, not the bytes. Past ZOAF_MAX_DISK the process and its program are ended with one
+    line, not retried, and the private directory is gone. Proved real first: ngspice -b writes what dd is told."""
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    deck = tmp_path / "deck.cir"
+    text = ("fills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
+            "set x = `dd if=/dev/zero of=fill.raw bs=1048576 count=128 status=none`\nop\nlet vo = v(out)\n"
+            "print vo\n.endc\n.end\n")
+    deck.write_text(text)
+    (tmp_path / "plain").mkdir()
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path / "plain", capture_output=True, timeout=120)
+    assert _held(tmp_path / "plain") == 128 << 20                 # real
+    deck.write_text(text.replace("count=128", "count=6400"))       # 6.4 GB
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("ZOAF_MAX_DISK", "64M")
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.CRASHED and not record.outcome.measures, kw
+        if "dask" not in kw:                                       # (Dask tells a lost worker, not its exit code)
+            assert "wrote more than 0.0625 GiB of files (ZOAF_MAX_DISK)" in record.outcome.error, kw
+            assert ev.stats.get("crashed", 1) == 1, kw             # not run again: it would only go over again
+        time.sleep(0.5)
+        assert _held(temp) < 1e6 and not _running("count=6400"), kw     # nothing left behind, nothing running
+
+
+def _running(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+def test_a_program_a_deck_ran_ends_with_its_timed_out_worker(tmp_path: Path):
+    """A deck's program (--allow-shell) outlived the worker killed at its timeout, adopted by init."""
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    deck = tmp_path / "deck.cir"
+    naps = f"sleep {3000 + os.getpid() % 997}"
+    deck.write_text(f"naps\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                    f"set x = `{naps}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    for kw in ({"workers": 0}, {"workers": 1}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True, timeout=3), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.TIMEOUT, kw
+        time.sleep(0.5)
+        assert not _running(naps), kw
+
+
+def test_a_deck_that_allocates_past_the_memory_limit_is_ended_with_one_line(tmp_path: Path, monkeypatch):
+    """A .control vector of 400 MB (ngspice -b allocates it): past ZOAF_MAX_MEMORY resident bytes the process is
+    ended with one line instead of waiting for the kernel's OOM killer; a bad limit is one line before any
+    simulation."""
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    deck = tmp_path / "deck.cir"
+    deck.write_text("eats\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
+                    "let big = vector(50000000)\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    monkeypatch.setenv("ZOAF_MAX_MEMORY", "300M")
+    for kw in ({"workers": 0}, {"workers": 1}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.CRASHED, kw
+        assert "used more than 0.293 GiB of memory (ZOAF_MAX_MEMORY)" in record.outcome.error, kw
+    monkeypatch.setenv("ZOAF_MAX_MEMORY", "3 gigs")
+    with pytest.raises(InputError, match=r"^ZOAF_MAX_MEMORY: not a number of bytes: '3 gigs'"):
+        Evaluator(CircuitProblem(deck))

@@ -66,7 +66,7 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     granted, marker, secret = dirs
     got = in_fresh_process(_os_probe, [str(granted)], False, str(marker), str(secret))
     r = got["report"]
-    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 5
+    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 6
     assert got["oom_score_adj"] == sandbox.OOM_SCORE_ADJ    # a deck that eats the memory is what the kernel ends
     assert got["cwd"] == got["home"] == str(r.directory) and r.directory.name.startswith("zoaf-sandbox-")
     assert got["exec"] == errno.EPERM
@@ -85,7 +85,7 @@ def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
         layers = json.loads(r.stdout)["sandbox"]
         assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
                                                              "landlock": "active", "network": "active",
-                                                             "memory": "active"}
+                                                             "memory": "active", "disk": "active"}
 
 
 def test_allow_shell_lifts_only_the_exec_filter(dirs):
@@ -266,8 +266,9 @@ def test_same_measures_sandboxed_or_not_in_every_backend():
             outcomes = [r.outcome for r in ev.evaluate(p.to_unit(x))]
         assert [o.measures for o in outcomes] == want, kw
         assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
-        memory = "memory: lifted (Dask worker)" if "dask" in kw else "memory: active (first for the OOM killer)"
+        memory = "memory: lifted (Dask worker)" if "dask" in kw else "resident, first for the OOM killer)"
         assert all("network: active" in o.error and memory in o.error for o in outcomes), kw
+        assert all("disk: active (at most 2 GiB of files)" in o.error for o in outcomes), kw
 
 
 def test_a_locked_down_process_serves_only_decks_its_policy_covers(tmp_path):

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from . import watchdog
 from .daskpool import DaskPool
 from .errors import DEFAULT_TIMEOUT, InputError
 from .history import History, Record
@@ -83,6 +84,7 @@ class Evaluator:
             raise InputError(f"recycle_after must be >= 1 simulation, got {recycle_after}")
         if retries < 0:
             raise InputError(f"retries must be >= 0, got {retries}")
+        watchdog.Limits.from_env()                      # a bad ZOAF_MAX_MEMORY/DISK: one line here, not in workers
         self.problem = problem
         self.workers = workers
         # Analyses run synchronously in a worker (zoaf.isolation): the pool's deadline is the only limit.

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import sandbox
+from . import proctree, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
@@ -140,7 +140,8 @@ class ChildSession:
         except (EOFError, OSError):
             code = self._exit_code()
             self.close()
-            raise WorkerCrash(f"{what}: the sandboxed simulation process died (exit code {code})") from None
+            raise WorkerCrash(f"{what}: " + (watchdog.reason(code) or
+                                             f"the sandboxed simulation process died (exit code {code})")) from None
         except BaseException:                           # Ctrl-C: the child may be busy; do not reuse it
             self.close(kill=True)
             raise
@@ -179,7 +180,7 @@ class ChildSession:
         if proc is None:
             return
         if kill:
-            proc.kill()
+            proctree.kill_tree(proc.pid)
         try:
             conn.send(None)
         except OSError:
@@ -187,9 +188,10 @@ class ChildSession:
         try:
             proc.wait(CLOSE_GRACE)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            proctree.kill_tree(proc.pid)
             proc.wait()
         conn.close()
+        sandbox.remove_private_dirs(proc.pid)
 
     def _exit_code(self) -> int | None:
         try:

@@ -31,7 +31,7 @@ from typing import Any, Hashable, Iterable
 
 import numpy as np
 
-from . import sandbox
+from . import proctree, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
@@ -138,9 +138,10 @@ class LocalPool(Pool):
         if w in self._procs:
             self._procs.remove(w)
         if kill and w.proc.is_alive():
-            w.proc.kill()
+            proctree.kill_tree(w.proc.pid)
         w.proc.join(timeout=CLOSE_GRACE)
         w.conn.close()
+        sandbox.remove_private_dirs(w.proc.pid)
         self._spawn()
 
     def _retire(self, w: _Proc) -> None:
@@ -177,9 +178,10 @@ class LocalPool(Pool):
         for w in procs:
             w.proc.join(timeout=max(0.0, end - time.monotonic()))
             if w.proc.is_alive():
-                w.proc.kill()
+                proctree.kill_tree(w.proc.pid)
                 w.proc.join()
             w.conn.close()
+            sandbox.remove_private_dirs(w.proc.pid)
 
     # -- one batch -------------------------------------------------------------------------------------
     def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
@@ -196,7 +198,7 @@ class LocalPool(Pool):
             # Ctrl-C or an error raised from a worker: stop what is in flight; idle workers stay.
             for w in [w for w in self._procs if w.tasks]:
                 self._procs.remove(w)
-                w.proc.kill()
+                proctree.kill_tree(w.proc.pid)
                 w.proc.join()
                 w.conn.close()
             raise
@@ -263,7 +265,7 @@ class LocalPool(Pool):
                 self._on_timeout(w, pending, done)
             elif not w.ready and now >= w.born + STARTUP_TIMEOUT:
                 self._procs.remove(w)
-                w.proc.kill()
+                proctree.kill_tree(w.proc.pid)
                 raise WorkerCrash(f"a worker process did not start within {STARTUP_TIMEOUT:g} s")
 
     def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
@@ -274,7 +276,7 @@ class LocalPool(Pool):
             return
         except BAD_REPLY as e:
             log.warning("worker %s sent back something that is not a result (%s): killed", w.pid, e)
-            w.proc.kill()
+            proctree.kill_tree(w.proc.pid)
             self._on_death(w, pending, done)
             return
         kind = msg[0]
@@ -305,9 +307,10 @@ class LocalPool(Pool):
     def _drop_quietly(self, w: _Proc) -> None:
         if w in self._procs:
             self._procs.remove(w)
-        w.proc.kill()
+        proctree.kill_tree(w.proc.pid)
         w.proc.join()
         w.conn.close()
+        sandbox.remove_private_dirs(w.proc.pid)
 
     def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         w.proc.join(timeout=CLOSE_GRACE)
@@ -321,7 +324,8 @@ class LocalPool(Pool):
             t = w.tasks.popleft()
             self._give_back(w, pending)
             log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, t.attempt + 1)
-            self._crashed(t, f"worker process died ({reason})", pending, done)
+            over = watchdog.reason(w.proc.exitcode)
+            self._crashed(t, over or f"worker process died ({reason})", pending, done, retry=over is None)
         self._drop(w, kill=False)
 
     def _on_timeout(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:

@@ -19,13 +19,17 @@ before libngspice starts:
    packages, the deck's folder and included files (:class:`Policy`) and the private directory;
 4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
    there and in everything it starts, ``allow_exec`` or not;
-5. **first to go** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
-   allocates without end before its timeout is what the kernel's OOM killer ends, not your other programs. (A
-   hard cap would refuse decks that ``ngspice -b`` runs: ngspice reserves a transient's vectors for
-   ``tstop/tstep`` points up front, far more than it touches.)
+5. **memory** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
+   allocates without end before its timeout is what the kernel's OOM killer ends, not your other programs; and
+   :mod:`zoaf.watchdog` ends it first, with one line, past ``ZOAF_MAX_MEMORY`` resident bytes (resident, not
+   reserved: a hard cap on the address space would refuse decks that ``ngspice -b`` runs, as ngspice reserves
+   a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
+6. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
+   bytes (a ``.control`` loop writing files).
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
-writing its local directory and talking to the scheduler); the exec filter covers every thread.
+writing its local directory and talking to the scheduler); the exec filter covers every thread; the memory
+layers are Dask's (its nanny's memory limit).
 
 :func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
 :class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
@@ -46,11 +50,11 @@ from dataclasses import dataclass
 from multiprocessing import util as mp_util
 from pathlib import Path
 
-from . import landlock
+from . import landlock, watchdog
 from .errors import SimulationError
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
-           "designated", "enter", "kept_environment", "read_roots"]
+           "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
 
 #: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
 SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/opt")
@@ -65,6 +69,8 @@ RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
 #: (``echo leak = $AWS_SECRET_ACCESS_KEY`` in a batch-mode deck became a measure).
 KEPT_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH"})
 KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_", "DASK_")
+#: Private directories are ``<temp>/zoaf-sandbox-<pid>-<random>``: whoever ends the process can remove it.
+PRIVATE_PREFIX = "zoaf-sandbox-"
 #: Seconds the process waits at exit for its private directory to be removed.
 CLEANUP_WAIT = 5.0
 
@@ -103,11 +109,12 @@ class SandboxReport:
     landlock: Layer
     network: Layer
     memory: Layer
+    disk: Layer
     directory: Path
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.private_dir, self.seccomp, self.landlock, self.network, self.memory
+        return self.private_dir, self.seccomp, self.landlock, self.network, self.memory, self.disk
 
     def __str__(self) -> str:
         return "; ".join(map(str, self.layers))
@@ -144,6 +151,7 @@ class _Process:
     directory: Path | None = None
     seccomp: Layer | None = None
     memory: Layer | None = None
+    disk: Layer | None = None
 
 
 _PROCESS = _Process()
@@ -181,12 +189,12 @@ def enter(policy: Policy) -> SandboxReport:
             _close_on_exec()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
-            proc.memory = _first_to_go() if proc.own_process else Layer("memory", LayerState.LIFTED, "Dask worker")
+            proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
             proc.policy = policy
         if current() is None:
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
             _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
-                                           _no_sockets(), proc.memory, proc.directory)
+                                           _no_sockets(), proc.memory, proc.disk, proc.directory)
         return _THREAD.report
 
 
@@ -203,7 +211,7 @@ def _close_on_exec() -> None:
 
 
 def _private_dir() -> Path:
-    directory = Path(tempfile.mkdtemp(prefix="zoaf-sandbox-")).resolve()
+    directory = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")).resolve()
     _remove_at_exit(directory)
     os.chdir(directory)
     for name in set(os.environ) - set(kept_environment()):
@@ -211,6 +219,13 @@ def _private_dir() -> Path:
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
     return directory
+
+
+def remove_private_dirs(pid: int) -> None:
+    """Remove the private directory of simulating process ``pid``, ended: one killed (a timeout, Ctrl-C, a
+    watchdog limit) does not remove it itself, and a deck may have filled it."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{PRIVATE_PREFIX}{pid}-*"):
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def kept_environment() -> dict[str, str]:
@@ -276,12 +291,19 @@ def _no_sockets() -> Layer:
 OOM_SCORE_ADJ = 1000
 
 
-def _first_to_go() -> Layer:
+def _limits(own_process: bool, directory: Path) -> tuple[Layer, Layer]:
+    """The memory and disk layers: the watchdog started, and (own process) first for the OOM killer."""
+    limits = watchdog.Limits.from_env(own_process=own_process)
+    watchdog.start(limits, directory)
+    disk = Layer("disk", LayerState.ACTIVE, f"at most {watchdog.gib(limits.disk)} of files")
+    if limits.memory is None:
+        return Layer("memory", LayerState.LIFTED, "Dask worker"), disk
+    detail = f"at most {watchdog.gib(limits.memory)} resident"
     try:
         Path("/proc/self/oom_score_adj").write_text(f"{OOM_SCORE_ADJ}\n")
     except OSError as e:
-        return Layer("memory", LayerState.UNAVAILABLE, f"oom_score_adj: {e.strerror or e}")
-    return Layer("memory", LayerState.ACTIVE, "first for the OOM killer")
+        return Layer("memory", LayerState.ACTIVE, f"{detail}; oom_score_adj: {e.strerror or e}"), disk
+    return Layer("memory", LayerState.ACTIVE, f"{detail}, first for the OOM killer"), disk
 
 
 #: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).

@@ -145,11 +145,13 @@ class Pool:
         key = self.affinity or (lambda x: None)
         return deque(Task(tid, x, key=key(x)) for tid, x in items), _Done(on_done)
 
-    def _crashed(self, t: Task, what: str, pending: deque[Task], done: dict[int, Outcome]) -> None:
-        """The worker running ``t`` died (``what``): run it again, or record it CRASHED after ``retries``."""
+    def _crashed(self, t: Task, what: str, pending: deque[Task], done: dict[int, Outcome], *,
+                 retry: bool = True) -> None:
+        """The worker running ``t`` died (``what``): run it again, or record it CRASHED after ``retries`` (at
+        once without ``retry``: it went over a limit, :mod:`zoaf.watchdog`)."""
         self.stats["crashed"] += 1
         t.attempt += 1
-        if t.attempt > self.retries:
+        if t.attempt > self.retries or not retry:
             done[t.tid] = Outcome(Status.CRASHED, fom=math.inf, error=f"{what}, {t.attempt} attempt(s)")
         else:
             pending.appendleft(t)

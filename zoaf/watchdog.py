@@ -1,0 +1,136 @@
+"""A simulating process's share of memory and disk, enforced from inside the process.
+
+A deck's ``.control`` block can allocate vectors in a loop (``let v = vector(1e8)``) or write files in a loop
+into the sandbox's private directory: Landlock keeps the writes in that directory and the timeout bounds the
+time, not the bytes (at disk speed, a minute is tens of GB). A daemon thread samples the process's resident
+memory and the bytes the private directory holds every :data:`POLL` seconds; past a limit it writes one line
+to stderr and ends the process with a distinct exit code (``os._exit``: the simulation is in ngspice's C code,
+which cannot be interrupted). The pools and the ``workers=0`` child turn that code back into the line
+(:func:`reason`) and do not retry the simulation: it would only go over again.
+
+Limits: ``ZOAF_MAX_MEMORY`` (resident bytes; default half the machine's memory) and ``ZOAF_MAX_DISK`` (bytes
+in the private directory; default 2 GiB), in bytes or with a binary suffix (``512M``, ``4G``). A Dask worker's
+process is Dask's: only its disk is watched (Dask's nanny has its own memory limit).
+"""
+from __future__ import annotations
+
+import enum
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import proctree
+from .errors import InputError
+
+__all__ = ["Exceeded", "Limits", "gib", "parse_bytes", "reason", "start"]
+
+#: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
+POLL = 0.1
+#: Bytes the private directory may hold by default.
+DEFAULT_DISK = 2 << 30
+_SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+class Exceeded(enum.IntEnum):
+    """Exit codes of a process ended over a limit (clear of the shell's 124-165 and of Python's 1-2)."""
+
+    MEMORY = 120
+    DISK = 121
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: int | None      # resident bytes; None: not watched (a Dask worker)
+    disk: int               # bytes in the private directory
+
+    @classmethod
+    def from_env(cls, *, own_process: bool = True) -> "Limits":
+        """The limits the environment sets (a pool's parent reads the same ones as its workers)."""
+        half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        memory = _env_bytes("ZOAF_MAX_MEMORY", half)
+        return cls(memory if own_process else None, _env_bytes("ZOAF_MAX_DISK", DEFAULT_DISK))
+
+
+def _env_bytes(name: str, default: int) -> int:
+    try:
+        return parse_bytes(os.environ.get(name, str(default)))
+    except ValueError as e:
+        raise InputError(f"{name}: {e}") from None
+
+
+def parse_bytes(text: str) -> int:
+    """``2147483648``, ``512M``, ``4G``, ``4GiB``: binary multiples (not SPICE's M, which is milli)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.I)
+    if m is None:
+        raise ValueError(f"not a number of bytes: {text!r} (write 512M, 4G or a plain number)")
+    return int(float(m[1]) * (1 << _SUFFIX[m[2].lower()]))
+
+
+def gib(n: int) -> str:
+    return f"{n / (1 << 30):.3g} GiB"
+
+
+def reason(exitcode: int | None) -> str | None:
+    """The line for a process that ended over a limit, from its exit code; None for any other end."""
+    try:
+        what = Exceeded(exitcode)
+    except ValueError:
+        return None
+    limits = Limits.from_env()
+    if what is Exceeded.MEMORY:
+        return f"the simulation used more than {gib(limits.memory or 0)} of memory (ZOAF_MAX_MEMORY); process ended"
+    return f"the simulation wrote more than {gib(limits.disk)} of files (ZOAF_MAX_DISK); process ended"
+
+
+def start(limits: Limits, directory: Path) -> None:
+    """Watch this process and ``directory`` from a daemon thread until the process ends."""
+    threading.Thread(target=_watch, args=(limits, directory), name="zoaf-watchdog", daemon=True).start()
+
+
+def _watch(limits: Limits, directory: Path) -> None:
+    page = os.sysconf("SC_PAGE_SIZE")
+    statm = Path("/proc/self/statm")
+    while True:
+        time.sleep(POLL)
+        if limits.memory is not None and int(statm.read_text().split()[1]) * page > limits.memory:
+            _end(Exceeded.MEMORY, directory)
+        if _held(directory) > limits.disk:
+            _end(Exceeded.DISK, directory)
+
+
+def _held(directory: Path) -> int:
+    """Bytes of disk the files under ``directory`` take (allocated blocks: a sparse file counts what it holds)."""
+    total = 0
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:                                     # removed at exit, or not there yet
+        return 0
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                total += _held(Path(e.path))
+            else:
+                total += e.stat(follow_symlinks=False).st_blocks * 512
+        except OSError:                                 # removed while counted
+            continue
+    return total
+
+
+def _end(what: Exceeded, directory: Path) -> None:
+    """One line, the private directory emptied (this thread predates the Landlock of the simulating one), exit.
+
+    A program the deck ran (--allow-shell) is stopped first, so that the simulation thread, waiting for its
+    output, stays put; it is killed just before the exit (this thread holds the GIL meanwhile: the simulation
+    cannot send a reply in between)."""
+    held = proctree.send(proctree.descendants(os.getpid()), signal.SIGSTOP)
+    sys.stderr.write(f"zoaf: {reason(what)}\n")
+    sys.stderr.flush()
+    shutil.rmtree(directory, ignore_errors=True)
+    proctree.send(held, signal.SIGKILL)
+    os._exit(what.value)
