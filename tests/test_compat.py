@@ -1,7 +1,8 @@
 """Decks zoaf has never seen (tests/compat: mixed case, CRLF, continuations, suffixes, .lib/.include, nested
 and parametrized subcircuits, m= multipliers, B/E/G sources, XSPICE code models, BJTs, diodes, coupled inductors,
 transmission lines, .temp/.options, Latin-1 comments, .control blocks, every .meas kind, .if blocks, .csparam,
-switches, F/H and table sources, .ic with uic, nested .dc sweeps, tf and pz): zoaf gives the
+switches, F/H and table sources, .ic with uic, nested .dc sweeps, tf and pz, a title line that reads like a card,
+comments inside continuations, m= on MOSFETs, .measure spelled out): zoaf gives the
 measures ``ngspice -b`` prints, and its in-place fast path gives the ``reset`` path's, bit for bit, over several
 sizings in one session (a sizing changes a random subset of the design variables, so that in-place and reset
 sizings alternate), or zoaf refuses the deck with one line."""

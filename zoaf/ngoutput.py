@@ -70,13 +70,13 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
-_MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas\b.*failed!?$|netlist line no\.|"
+_MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ure)?\b.*failed!?$|netlist line no\.|"
                         r"undefined parameter|expression err|cannot compute substitute|out of interval|insertnumber: fails|"
                         r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 
 
-_FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas\b.*failed!?$)", re.I)
+_FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas(?:ure)?\b.*failed!?$)", re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
 
 
