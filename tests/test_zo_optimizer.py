@@ -146,6 +146,26 @@ def test_first_start_is_x0_or_the_centre_whatever_its_value(x0):
     assert np.all(np.linalg.norm(opt.ask() - batch[-1], axis=1) <= opt.config.h_max + 1e-12)
 
 
+def test_late_init_draws_the_sobol_batch_when_the_first_start_ends():
+    """``late_init``: x0 alone first; its start runs until it ends early, then one batch of ``n_init`` Sobol
+    points, and the next start is the best of them (its first probes within h_max of that point)."""
+    x0 = np.full(4, 0.3)
+    opt = ZOAF(4, 300, seed=0, x0=x0, n_starts=1, late_init=True)
+    asks, phases = [], []
+    while not opt.done:
+        asks.append(opt.ask())
+        phases.append(opt._phase)
+        opt.tell(asks[-1], np.sum((asks[-1] - 0.7) ** 2, axis=1))
+    batches = [i for i, p in enumerate(phases) if p == "multistart"]
+    assert len(batches) == 2 and batches[1] > 10                        # the first start ran on its own first
+    np.testing.assert_array_equal(asks[0], x0[None])
+    late = asks[batches[1]]
+    assert len(late) == opt._n_init == 8
+    best = late[np.argmin(np.sum((late - 0.7) ** 2, axis=1))]
+    assert np.all(np.linalg.norm(asks[batches[1] + 1] - best, axis=1) <= opt.config.h_max + 1e-12)
+    assert opt.nfev == 300 and opt.best_f < 1e-9
+
+
 def _digest(asks: list[np.ndarray], phases: list[str] | None = None) -> str:
     """Digest of a run's asks (values rounded to 12 digits) and, when given, of the phase after each ask."""
     import hashlib

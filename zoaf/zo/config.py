@@ -56,6 +56,11 @@ class ZOAFConfig:
     with successive halving the second one costs only one rung and rescues runs whose other start sits in a
     poor basin."""
 
+    late_init: bool = False
+    """Draw the Sobol batch only when ``x0``'s start ends early, and restart from its best point, instead of
+    before any start (then ``n_starts`` is 1): the designer's local run gets all the budget it can use, a second
+    basin what it leaves (ablation ``local-cobyqa-grace-m3-late``)."""
+
     min_start_distance: float = 0.15
     """A start closer than this times sqrt(d) to a better one is skipped (same basin)."""
 
@@ -436,4 +441,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "local-cobyqa-grace-m3-one": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1},
     "local-cobyqa-grace-m3-nms": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1,
                                   "n_init": 0},
+    "local-cobyqa-grace-m3-late": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1,
+                                   "late_init": True},
 }

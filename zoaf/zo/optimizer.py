@@ -83,9 +83,14 @@ class ZOAF(Optimizer):
         self._active: Start | None = None
         self._candidates: list[int] = []
         self._restarts = 0
+        self._late = self.config.late_init        # ``late_init``: the Sobol batch is still to draw
+        self._late_due = False                     # ... and the next ask draws it
 
     # -- protocol ----------------------------------------------------------------------------------------
     def _ask(self) -> np.ndarray:
+        if self._late_due:
+            self._late_due, self._pending, self._phase = False, InitBatch(late=True), "multistart"
+            return sobol_batch(self._n_init, self.dim, self.rng)
         if self._init is None or self._active is None:
             return self._ask_init()
         return self._ask_step(self._active)
@@ -95,7 +100,7 @@ class ZOAF(Optimizer):
         batch, self._pending = self._pending, None
         y = self._measures(x, f, c, objective)
         if isinstance(batch, InitBatch):
-            self._tell_init(x, f, y)
+            (self._tell_late if batch.late else self._tell_init)(x, f, y)
         elif isinstance(batch, StepBatch) and self._active is not None:
             self._tell_step(self._active, batch, x, f, y)
         elif isinstance(batch, LocalBatch) and self._active is not None:
@@ -126,7 +131,7 @@ class ZOAF(Optimizer):
             # start ``centre_start`` keeps whatever its FoM (cold CMA-ES starts there too).
             first = [self.x0] if self.x0 is not None else [np.full(self.dim, 0.5)] \
                 if self._n_init == 0 or self.config.centre_start else []
-            pts = np.vstack(first + [sobol_batch(self._n_init, self.dim, self.rng)])
+            pts = np.vstack(first + [sobol_batch(0 if self._late else self._n_init, self.dim, self.rng)])
         else:   # every point so far failed: keep sampling the box until something simulates
             pts = sobol_batch(max(self._n_init, self.workers, 1), self.dim, self.rng)
         self._pending = InitBatch()
@@ -160,6 +165,15 @@ class ZOAF(Optimizer):
             self._starts.append(self._new_start(init.X[i], float(init.F[i]), horizon, y=init.row(i)))
             if halving:
                 self._starts[-1].allot = stints[j]
+
+    def _tell_late(self, x: np.ndarray, f: np.ndarray, y: np.ndarray | None) -> None:
+        """The batch drawn when the first start ended early: restart from its best distinct point."""
+        n0 = len(self._init.F)
+        self._init.add(x, f, y)
+        ranking = distinct_ranking(x, f, self.config.min_start_distance * np.sqrt(self.dim))
+        if ranking and self.remaining > 0:
+            self._candidates = [n0 + i for i in ranking[1:]]
+            self._add_start(x[ranking[0]], float(f[ranking[0]]), y=None if y is None else y[ranking[0]])
 
     def _new_start(self, x: np.ndarray, fx: float, horizon: int, alpha: float | None = None,
                    y: np.ndarray | None = None) -> Start:
@@ -227,11 +241,17 @@ class ZOAF(Optimizer):
                 else StopReason.EARLY_STOPPED
             return
         self._restarts += 1
-        if self._candidates and self.remaining >= 3 * self.dim:
+        if self._late and self.remaining >= self._n_init + 3 * self.dim:
+            self._late, self._late_due, self._active = False, True, None
+        elif self._candidates and self.remaining >= 3 * self.dim:
             i = self._candidates.pop(0)
-            st = self._new_start(self._init.X[i], float(self._init.F[i]), self.remaining, y=self._init.row(i))
+            self._add_start(self._init.X[i], float(self._init.F[i]), y=self._init.row(i))
         else:
-            st = self._new_start(self.best_x, self.best_f, self.remaining, alpha=cfg.alpha0 / 4, y=self._best_y)
+            self._add_start(self.best_x, self.best_f, alpha=cfg.alpha0 / 4, y=self._best_y)
+
+    def _add_start(self, x: np.ndarray, fx: float, alpha: float | None = None, y: np.ndarray | None = None) -> None:
+        """A restart with all the budget left."""
+        st = self._new_start(x, fx, self.remaining, alpha=alpha, y=y)
         st.allot = self.remaining
         self._starts.append(st)
         self._activate(st)
@@ -301,7 +321,7 @@ class ZOAF(Optimizer):
         cfg, nt = self.config, batch.n_trials
         st.used += int(self.last_charged.sum())
         self._remember(st, X, F, Y)
-        accepted, choice = self._judge(st, F, Y)
+        accepted, choice = st.judge(F, Y)
         if nt:
             improved = np.zeros(nt, bool)
             improved[: min(nt, len(F))] = accepted[:nt]
@@ -317,7 +337,7 @@ class ZOAF(Optimizer):
             better = accepted[nt:]        # the base may have cut the batch to the budget
             st.sweep.update(batch.dirs[: len(better)], better, cfg.grow, cfg.shrink, cfg.h_min, cfg.step_max)
         if choice is not None:
-            self._move(st, X[choice], float(F[choice]), None if Y is None else Y[choice])
+            st.move(X[choice], float(F[choice]), None if Y is None else Y[choice], self._memory)
         st.g = self._estimate(st, batch, X[nt:], F[nt:])
         st.monitor.push(st.score, int(self.last_charged.sum()))
         if st.alpha < cfg.alpha_min and (st.sweep is None or st.sweep.exhausted(cfg.h_min)):
@@ -366,16 +386,6 @@ class ZOAF(Optimizer):
         st.monitor.reset()
         self._phase = st.phase.value
 
-    def _move(self, st: Start, x: np.ndarray, fx: float, y: np.ndarray | None) -> None:
-        """Greedy acceptance: the iterate moves to a point of the batch that beats it."""
-        move = x - st.x
-        if np.linalg.norm(move) > 0:
-            st.v = move / np.linalg.norm(move)
-            st.moves = [*st.moves, move][-self._memory:]
-        if st.con is not None:
-            st.con.move(y)
-        st.x, st.fx = x.copy(), fx
-
     def _act(self, st: Start) -> None:
         """The monitor's action at the end of a step: switch phase, shrink the steps or early-stop."""
         cfg = self.config
@@ -395,16 +405,6 @@ class ZOAF(Optimizer):
             st.monitor.reset()
         elif action is Action.STOP:
             st.ended = Ending.STOPPED
-
-    @staticmethod
-    def _judge(st: Start, F: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int | None]:
-        """Which points of a batch beat the iterate, and the one it moves to (None: it stays). Scalar: a lower
-        FoM, the lowest; constraint-aware: the acceptance rule on (objective, violation)."""
-        if st.con is not None:
-            return st.con.judge(Y)
-        better = F < st.fx
-        i = int(np.argmin(F))
-        return better, (i if better[i] else None)
 
     def _neighbourhood(self, st: Start, min_points: int = 0) -> tuple[np.ndarray, np.ndarray | None, float]:
         """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius). With

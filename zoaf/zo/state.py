@@ -52,6 +52,26 @@ class Start:
         """The start's progress: its iterate's FoM (greedy, so its best) or, constraint-aware, its best FoM."""
         return self.fx if self.con is None else self.con.best
 
+    def judge(self, F: np.ndarray, Y: np.ndarray | None) -> tuple[np.ndarray, int | None]:
+        """Which points of a batch beat the iterate, and the one it moves to (None: it stays). Scalar: a lower
+        FoM, the lowest; constraint-aware: the acceptance rule on (objective, violation)."""
+        if self.con is not None:
+            return self.con.judge(Y)
+        better = F < self.fx
+        i = int(np.argmin(F))
+        return better, (i if better[i] else None)
+
+    def move(self, x: np.ndarray, fx: float, y: np.ndarray | None, memory: int) -> None:
+        """Greedy acceptance: the iterate moves to a point of the batch that beats it (``memory``: the accepted
+        displacements kept for the basis)."""
+        move = x - self.x
+        if np.linalg.norm(move) > 0:
+            self.v = move / np.linalg.norm(move)
+            self.moves = [*self.moves, move][-memory:]
+        if self.con is not None:
+            self.con.move(y)
+        self.x, self.fx = x.copy(), fx
+
 
 @dataclass
 class Samples:
@@ -75,7 +95,10 @@ class Samples:
 
 @dataclass(frozen=True)
 class InitBatch:
-    """The pending batch samples the box: the multistart batch, or a resample after every point failed."""
+    """The pending batch samples the box: the multistart batch, or a resample after every point failed, or
+    (``late``) the batch drawn when the first start ended early (``ZOAFConfig.late_init``)."""
+
+    late: bool = False
 
 
 @dataclass(frozen=True)
