@@ -367,3 +367,7 @@ def test_a_deck_that_allocates_past_the_memory_limit_is_ended_with_one_line(tmp_
     monkeypatch.setenv("ZOAF_MAX_MEMORY", "3 gigs")
     with pytest.raises(InputError, match=r"^ZOAF_MAX_MEMORY: not a number of bytes: '3 gigs'"):
         Evaluator(CircuitProblem(deck))
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: ZOAF_MAX_MEMORY: not a number of bytes")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -92,6 +92,7 @@ class ChildSession:
     """A :class:`~zoaf.spice.SpiceSession` in one persistent sandboxed child process (same methods)."""
 
     def __init__(self, netlist: Netlist, *, timeout: float | None, policy: sandbox.Policy) -> None:
+        watchdog.Limits.from_env()                      # a bad ZOAF_MAX_MEMORY/DISK: one line here, not in the child
         self.netlist = netlist
         self.timeout = timeout
         self.policy = policy

@@ -386,6 +386,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "random-only": {"mode": "random"},
     "coordinate-only": {"mode": "coordinate"},
     "no-multistart": {"n_starts": 1, "n_init": 0},
+    "late": {"n_starts": 1, "late_init": True},
     "no-centre": {"centre_start": False},
     "no-monitor": {"monitor": False},
     "monitor-violation": {"monitor_violation": True},
