@@ -331,6 +331,18 @@ def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_b
         assert _held(temp) < 1e6 and not _running("count=6400"), kw     # nothing left behind, nothing running
 
 
+def test_empty_files_count_toward_the_disk_limit(tmp_path: Path):
+    """A million empty files exhaust the file system's inodes, not its bytes: each file and folder counts one
+    block at least."""
+    from zoaf import watchdog
+
+    (tmp_path / "sub").mkdir()
+    for i in range(1000):
+        (tmp_path / "sub" / f"f{i}").touch()
+    (tmp_path / "data").write_bytes(b"x" * 100_000)
+    assert watchdog._held(tmp_path) == 1000 * watchdog.ENTRY + (tmp_path / "data").stat().st_blocks * 512
+
+
 def _running(pattern: str) -> bool:
     return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
 

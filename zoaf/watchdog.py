@@ -32,6 +32,8 @@ __all__ = ["Exceeded", "Limits", "gib", "parse_bytes", "reason", "start"]
 
 #: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
 POLL = 0.1
+#: What a file or folder counts at least (one block).
+ENTRY = 4096
 #: Bytes the private directory may hold by default.
 DEFAULT_DISK = 2 << 30
 _SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
@@ -105,7 +107,8 @@ def _watch(limits: Limits, directory: Path) -> None:
 
 
 def _held(directory: Path) -> int:
-    """Bytes of disk the files under ``directory`` take (allocated blocks: a sparse file counts what it holds)."""
+    """Bytes of disk the files under ``directory`` take: their allocated blocks (a sparse file counts what it
+    holds), at least :data:`ENTRY` each (a million empty files exhaust the inodes, not the bytes)."""
     total = 0
     try:
         entries = list(os.scandir(directory))
@@ -113,12 +116,11 @@ def _held(directory: Path) -> int:
         return 0
     for e in entries:
         try:
-            if e.is_dir(follow_symlinks=False):
-                total += _held(Path(e.path))
-            else:
-                total += e.stat(follow_symlinks=False).st_blocks * 512
+            inner = _held(Path(e.path)) if e.is_dir(follow_symlinks=False) else \
+                e.stat(follow_symlinks=False).st_blocks * 512
         except OSError:                                 # removed while counted
             continue
+        total += max(inner, ENTRY)
     return total
 
 
