@@ -106,10 +106,10 @@ def test_ablation_variants_run(options):
 
 @settings(max_examples=25, deadline=None)
 @given(dim=st.integers(1, 8), budget=st.integers(1, 150), seed=st.integers(0, 2**16), fail=st.booleans(),
-       n_int=st.integers(0, 3), workers=st.integers(1, 5))
-def test_asks_stay_in_box_and_budget(dim, budget, seed, fail, n_int, workers):
+       n_int=st.integers(0, 3), workers=st.integers(1, 5), late=st.booleans())
+def test_asks_stay_in_box_and_budget(dim, budget, seed, fail, n_int, workers, late):
     steps = np.array([0.1 if i < n_int else 0.0 for i in range(dim)])
-    opt = ZOAF(dim, budget, seed, unit_steps=steps, workers=workers)
+    opt = ZOAF(dim, budget, seed, unit_steps=steps, workers=workers, late_init=late, n_starts=1 if late else 2)
     rng = np.random.default_rng(seed)
     c = rng.uniform(-0.2, 1.2, dim)                   # optimum possibly outside the box
     asked = 0

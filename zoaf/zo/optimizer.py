@@ -241,7 +241,7 @@ class ZOAF(Optimizer):
                 else StopReason.EARLY_STOPPED
             return
         self._restarts += 1
-        if self._late and self.remaining >= self._n_init + 3 * self.dim:
+        if self._late and 0 < self._n_init <= self.remaining - 3 * self.dim:
             self._late, self._late_due, self._active = False, True, None
         elif self._candidates and self.remaining >= 3 * self.dim:
             i = self._candidates.pop(0)
