@@ -33,6 +33,7 @@ from pathlib import Path
 
 from . import parammeas, units
 from .deckparse import Deck, Subckt, assignments, read_deck
+from .ngcommands import is_conditional
 from .plancode import Bin, Frame, Leaf, Program, State, sub_params
 from .spexpr import Unsupported, evaluate, names
 
@@ -42,8 +43,6 @@ __all__ = ["Plan", "plan"]
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
-#: Cards of a conditional netlist: ngspice keeps the lines of the branch whose condition holds at the re-parse.
-_CONDITIONALS = frozenset({".if", ".elseif", ".else", ".endif"})
 #: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer (1,025 characters already break
 #: it: the rest is read as garbage), so the ``alter``s of a sizing go in ``;``-separated lines up to this long.
 _LINE = 1000
@@ -139,7 +138,7 @@ class _Builder:
         bodies = [ln for s in self.deck.subckts.values() for ln in s.body]
         if len(set(defined)) != len(defined) or any(ln.startswith(".subckt-def") for ln in bodies):
             raise Unsupported("a .param defined twice, or a nested subcircuit definition")
-        if any(ln.split(None, 1)[0] in _CONDITIONALS for ln in self.deck.lines + bodies):
+        if any(map(is_conditional, self.deck.lines + bodies)):
             raise Unsupported("a .if block: which of its lines a sizing keeps is known at the re-parse only")
         exprs = dict(self.deck.params)
         cards = parammeas.read(self.deck.lines, exprs)      # computed in Python: what they read is not slow

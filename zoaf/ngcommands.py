@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
-           "base_word", "batch_drops", "block_depth_change", "defined_name", "measured_kind", "normalize_equals",
-           "parse_control"]
+           "base_word", "batch_drops", "block_depth_change", "defined_name", "is_conditional", "measured_kind",
+           "normalize_equals", "parse_control"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -38,12 +38,19 @@ DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "
                               "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
 #: Control-flow keywords of the command language (blocks closed by ``end``).
 BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
+_CONDITIONAL = re.compile(r"\s*\.(?:if|elseif|else|endif)\b", re.I)
 #: A vector or ``.meas`` result name (lower-cased text).
 NAME = r"[a-z_][a-z0-9_.]*"
 
 _LET = re.compile(rf"^let\s+({NAME})\s*=", re.I)
 _MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({NAME})\b", re.I)
 _EQ_BLANKS = re.compile(r"\s*=\s*")
+
+
+def is_conditional(line: str) -> bool:
+    """Whether a deck line is a card of a conditional netlist (``.if``, ``.elseif``, ``.else``, ``.endif``): which
+    lines of its block exist is decided at each parse."""
+    return _CONDITIONAL.match(line) is not None
 
 
 def measured_kind(kinds: Sequence[str]) -> str:

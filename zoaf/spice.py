@@ -33,7 +33,6 @@ Example: ``SpiceSession(Netlist.read("tests/netlists/rc.cir")).evaluate({"r1": 2
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -44,6 +43,7 @@ import numpy as np
 from . import fastpath, ngbinding, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
+from .ngcommands import is_conditional
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
 from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
@@ -54,10 +54,9 @@ __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_n
 _HISTORY_EVERY = 100
 #: The variables ngspice has before any deck (:func:`_forget_previous_deck` keeps only these).
 _BASELINE_VARS: set[str] = set()
-#: A conditional card: after loading a deck with one, ngspice 39 misreads later, different decks of this process
-#: (sky130's model cards lose their ``.param``s: "Undefined parameter"), so such a process loads no other deck.
-_CONDITIONAL = re.compile(r"\s*\.(if|elseif|else|endif)\b", re.I)
-#: The session deck with a conditional card this process loaded, if any.
+#: The session deck with a conditional card (``.if``) this process loaded, if any: after one, ngspice 39
+#: misreads later, different decks of the process (sky130's model cards lose their ``.param``s: "Undefined
+#: parameter"), so such a process loads no other deck.
 _conditional_deck: tuple[str, ...] | None = None
 
 
@@ -98,7 +97,7 @@ def _check_conditional(netlist: Netlist) -> None:
                          f"ngspice misreads other decks; a new process loads it")
         err.needs_new_process = True
         raise err
-    if any(_CONDITIONAL.match(ln) for ln in deck):
+    if any(map(is_conditional, deck)):
         _conditional_deck = deck
 
 

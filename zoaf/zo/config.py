@@ -58,8 +58,8 @@ class ZOAFConfig:
 
     late_init: bool = False
     """Draw the Sobol batch only when ``x0``'s start ends early, and restart from its best point, instead of
-    before any start (then ``n_starts`` is 1): the designer's local run gets all the budget it can use, a second
-    basin what it leaves (ablation ``local-cobyqa-grace-m3-late``)."""
+    before any start (the first batch is ``x0`` alone, so it is the only start): the designer's local run gets
+    all the budget it can use, a second basin what it leaves (ablation ``local-cobyqa-grace-m3-late``)."""
 
     min_start_distance: float = 0.15
     """A start closer than this times sqrt(d) to a better one is skipped (same basin)."""

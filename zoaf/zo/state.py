@@ -83,7 +83,7 @@ class Samples:
     Y: np.ndarray | None = None
 
     def add(self, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
-        """Append a resample of the box (asked because every point so far failed)."""
+        """Append a resample of the box (asked because every point so far failed) or the late batch."""
         self.X, self.F = np.vstack([self.X, X]), np.concatenate([self.F, F])
         if Y is not None:
             self.Y = Y.copy() if self.Y is None else np.vstack([self.Y, Y])
