@@ -21,6 +21,7 @@ from ngspice_marks import NEEDS_NGSPICE
 from zoaf import fastpath
 from zoaf.errors import InputError, MeasureError
 from zoaf.netlist import Netlist
+from zoaf.ngcommands import is_conditional
 from zoaf.spec import Spec
 from zoaf.units import parse
 
@@ -64,7 +65,7 @@ def outcome(run, *args) -> tuple[dict[str, float], str | None]:
 def session_outcomes(nl: Netlist, values: list[dict[str, float]], fast: bool) -> tuple[list, int]:
     """Each sizing's outcome in one session, and how many were set in place; a deck with ``.if`` cards in a
     process of its own (libngspice loads no other deck after one: zoaf.spice)."""
-    if any(re.match(r"\s*\.if\b", ln, re.I) for ln in nl.session_deck()):
+    if any(map(is_conditional, nl.session_deck())):
         return in_fresh_process(_outcomes, nl, values, fast)
     return _outcomes(nl, values, fast)
 
