@@ -21,7 +21,6 @@ from ngspice_marks import NEEDS_NGSPICE
 from zoaf import fastpath
 from zoaf.errors import InputError, MeasureError
 from zoaf.netlist import Netlist
-from zoaf.ngcommands import is_conditional
 from zoaf.spec import Spec
 from zoaf.units import parse
 
@@ -65,7 +64,7 @@ def outcome(run, *args) -> tuple[dict[str, float], str | None]:
 def session_outcomes(nl: Netlist, values: list[dict[str, float]], fast: bool) -> tuple[list, int]:
     """Each sizing's outcome in one session, and how many were set in place; a deck with ``.if`` cards in a
     process of its own (libngspice loads no other deck after one: zoaf.spice)."""
-    if any(map(is_conditional, nl.session_deck())):
+    if nl.conditional:
         return in_fresh_process(_outcomes, nl, values, fast)
     return _outcomes(nl, values, fast)
 
@@ -137,7 +136,8 @@ def test_the_refusals_advice_is_a_deck_zoaf_takes(tmp_path: Path) -> None:
 BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
 #: a transient, a block's own alterparam, a .dc temp sweep, a .if block, a param= card on a rounded measure.
-RESET_ONLY = {"ac_phase", "control_alter_subckt", "control_alterparam", "dc_temp", "ic_uic", "if_else", "if_params",
+RESET_ONLY = {"ac_phase", "control_alter_subckt", "control_alterparam", "dc_temp", "ic_uic", "if_else", "if_include",
+              "if_params",
               "meas_kinds", "rectifier", "suffixes", "switches", "temp_opts", "tline_latin1", "tran_meas",
               "xspice_gain"}
 
@@ -158,25 +158,26 @@ def test_deck_equals_ngspice_b_and_fast_equals_reset(deck: Path) -> None:
         assert err == ref_err and same(got, ref), (v, got, ref)
 
 
-def _load_after_a_conditional_deck() -> list[str]:
+def _load_after_a_conditional_deck(conditional: str) -> list[str]:
     from zoaf.errors import ParseError
     from zoaf.spice import SpiceSession
 
     got = []
-    for stem in ("if_else", "funcs", "if_else"):
+    for stem in (conditional, "funcs", conditional):
         try:
             with SpiceSession(Netlist.read(DECKS / f"{stem}.cir")) as s:
-                got.append(str(s.evaluate({})["f3" if stem == "if_else" else "va"] > 0))
+                got.append(str(s.evaluate({})["va" if stem == "funcs" else "f3"] > 0))
         except ParseError as e:
             got.append(f"{e.needs_new_process}: {e}")
     return got
 
 
-def test_a_process_that_loaded_a_deck_with_if_cards_loads_no_other() -> None:
-    """After a deck with .if cards, ngspice 39 misreads other decks in the same process (the sky130 amplifier's
-    model cards lose their .params: "Undefined parameter", docs/ngspice.md): zoaf refuses another deck there and
-    asks for a new process (the pools replace it); the same deck still loads."""
-    first, other, again = in_fresh_process(_load_after_a_conditional_deck)
+@pytest.mark.parametrize("conditional", ["if_else", "if_include"])
+def test_a_process_that_loaded_a_deck_with_if_cards_loads_no_other(conditional: str) -> None:
+    """After a deck with .if cards, its own or in an included file, ngspice 39 misreads other decks in the same
+    process (the sky130 amplifier's model cards lose their .params: "Undefined parameter", docs/ngspice.md): zoaf
+    refuses another deck there and asks for a new process (the pools replace it); the same deck still loads."""
+    first, other, again = in_fresh_process(_load_after_a_conditional_deck, conditional)
     assert first == again == "True"
     assert other.startswith("True: ") and "funcs.cir: this process loaded a deck with .if cards" in other
 

@@ -42,7 +42,8 @@ from .decktext import (Line, ParamDef, assignments, control_character, format_va
                        quote, substitute, tab_dollar_comment)
 from .errors import InputError
 from .infile import read_bounded
-from .ngcommands import ANALYSES, MEAS_TYPES, NAME, batch_drops, measured_kind, normalize_equals, parse_control
+from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, measured_kind, normalize_equals,
+                         parse_control)
 
 __all__ = ["Measure", "Netlist"]
 
@@ -83,6 +84,8 @@ class Netlist:
         has_end: whether the deck has its ``.end`` line.
         notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
+        conditional: whether the deck or a file it includes has ``.if`` cards (which leave state behind in
+            libngspice: :func:`zoaf.spice.SpiceSession.load`).
     """
 
     path: Path
@@ -97,6 +100,7 @@ class Netlist:
     has_end: bool = False
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
+    conditional: bool = False
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[Line] = field(default_factory=list, repr=False)
     _defs: list[ParamDef] = field(default_factory=list, repr=False)
@@ -213,6 +217,7 @@ class Netlist:
         self._check_measured_analyses()
         if (unsaved := batchsaves.unsaved_node(self._logical[1:], list(self._texts.values()))) is not None:
             self.notes.append(f"{self.path}:{unsaved[0]}: {unsaved[1]}")
+        self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
         self._texts = {}                                    # read for the params; not carried to workers
 
     def _check_control_comments(self, lineno: int, physical: list[str]) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
-           "base_word", "batch_drops", "block_depth_change", "defined_name", "is_conditional", "measured_kind",
-           "normalize_equals", "parse_control"]
+           "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional", "is_conditional",
+           "measured_kind", "normalize_equals", "parse_control"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -38,7 +38,9 @@ DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "
                               "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
 #: Control-flow keywords of the command language (blocks closed by ``end``).
 BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
-_CONDITIONAL = re.compile(r"\s*\.(?:if|elseif|else|endif)\b", re.I)
+_CONDITIONAL_CARD = r"\.(?:if|elseif|else|endif)\b"
+_CONDITIONAL = re.compile(r"\s*" + _CONDITIONAL_CARD, re.I)
+_CONDITIONAL_IN_TEXT = re.compile(r"^[ \t]*" + _CONDITIONAL_CARD, re.I | re.M)
 #: A vector or ``.meas`` result name (lower-cased text).
 NAME = r"[a-z_][a-z0-9_.]*"
 
@@ -51,6 +53,11 @@ def is_conditional(line: str) -> bool:
     """Whether a deck line is a card of a conditional netlist (``.if``, ``.elseif``, ``.else``, ``.endif``): which
     lines of its block exist is decided at each parse."""
     return _CONDITIONAL.match(line) is not None
+
+
+def has_conditional(text: str) -> bool:
+    """Whether a file's text has a conditional card on any of its lines (:func:`is_conditional`)."""
+    return _CONDITIONAL_IN_TEXT.search(text) is not None
 
 
 def measured_kind(kinds: Sequence[str]) -> str:

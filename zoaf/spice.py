@@ -43,7 +43,6 @@ import numpy as np
 from . import fastpath, ngbinding, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
-from .ngcommands import is_conditional
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
 from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
@@ -88,8 +87,8 @@ def _forget_previous_deck(ng: NgSpice) -> None:
 
 
 def _check_conditional(netlist: Netlist) -> None:
-    """Remember a deck with ``.if`` cards; refuse another deck after one (``needs_new_process``: the worker pools
-    load it in a fresh process)."""
+    """Remember a deck with ``.if`` cards, its own or in a file it includes; refuse another deck after one
+    (``needs_new_process``: the worker pools load it in a fresh process)."""
     global _conditional_deck
     deck = tuple(netlist.session_deck())
     if _conditional_deck is not None and deck != _conditional_deck:
@@ -97,7 +96,7 @@ def _check_conditional(netlist: Netlist) -> None:
                          f"ngspice misreads other decks; a new process loads it")
         err.needs_new_process = True
         raise err
-    if any(map(is_conditional, deck)):
+    if netlist.conditional:
         _conditional_deck = deck
 
 
