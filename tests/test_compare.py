@@ -61,6 +61,30 @@ def test_grid_refuses_another_budget_and_unknown_method(tmp_path):
         run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["nope"], seeds=1, budget=10)
 
 
+def test_runs_of_a_method_whose_settings_changed_are_neither_reused_nor_resumed(tmp_path, monkeypatch):
+    """A preset changed since a run: the comparison refuses to rank that run as the method, a resume refuses to
+    go on with other settings; a run recorded before settings were recorded is reused as before."""
+    pytest.importorskip("cobyqa")
+    from zoaf.zo.presets import ZOAFCobyqa
+
+    run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15)
+    done, cut = run_path(tmp_path, "a", "zoaf-cobyqa", 0), run_path(tmp_path, "a", "zoaf-cobyqa", 1)
+    assert json.loads((done / "result.json").read_text())["settings"] == ZOAFCobyqa.describe()
+    zoaf.optimize(sphere_problem("a"), budget=15, seed=1, method="zoaf-cobyqa", out=cut, callback=lambda r: True)
+    monkeypatch.setattr(ZOAFCobyqa, "preset", {**ZOAFCobyqa.preset, "late_init": False})
+    with pytest.raises(InputError, match="with late_init=True, but zoaf-cobyqa now has late_init=False"):
+        run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15)
+    with pytest.raises(InputError, match="cannot resume: settings.late_init differs"):
+        zoaf.optimize(sphere_problem("a"), budget=15, seed=1, method="zoaf-cobyqa", out=cut, resume=True)
+    result = json.loads((done / "result.json").read_text())
+    (done / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}))
+    (done / "history.db").unlink()                        # as committed benchmark results are: result.json only
+    events = []
+    run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15,
+             progress=events.append)
+    assert [e.kind for e in events] == ["plan", "reused"]
+
+
 def test_report_of_a_function_grid(tmp_path):
     run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf", "random"], seeds=3, budget=30)
     md, html = write_report(tmp_path)

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 from . import registry
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
-from .history import History
+from .history import History, changed_settings
 from .problem import Problem
 from .report import MANIFEST, machine, user_command, versions, write_report
 from .stats import REFERENCE, is_complete
@@ -124,23 +124,39 @@ def _run_one(factory: Callable[[str], Problem], task: RunTask, messages: Any = N
 
 def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
           budget: int) -> tuple[list[RunTask], list[RunTask]]:
-    """(to run, already complete) tasks; refuses a directory whose runs used another budget."""
+    """(to run, already complete) tasks; refuses a directory whose runs used another budget, or settings of a
+    method that it has no longer (a preset or a default changed since: reusing them would rank another method)."""
     todo, done = [], []
+    now = {m: registry.get(m).describe() for m in methods}
     for seed in seeds:
         for objective in objectives:
             for method in sorted(methods, key=lambda m: _COST.get(m, 9)):
                 path = run_path(out, objective, method, seed)
-                db = path / "history.db"
-                if db.exists():
-                    with History(db) as h:
-                        recorded = h.meta().get("budget")
-                    if recorded is not None and recorded != budget:
-                        raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "
-                                         f"use another --out")
+                recorded, settings = _recorded(path)
+                if recorded is not None and recorded != budget:
+                    raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "
+                                     f"use another --out")
+                for key, then, value in changed_settings(settings, now[method])[:1]:
+                    raise InputError(f"{path}: holds a run of {method} with {key}={then!r}, but {method} now has "
+                                     f"{key}={value!r}: move that run away or use another --out")
                 complete = is_complete(path)
-                task = RunTask(objective, method, seed, budget, path, db.exists() and not complete)
+                task = RunTask(objective, method, seed, budget, path, (path / "history.db").exists() and not complete)
                 (done if complete else todo).append(task)
     return todo, done
+
+
+def _recorded(path: Path) -> tuple[int | None, dict[str, Any]]:
+    """The budget and method settings a run directory recorded (``history.db``, ``result.json``): (None, {})
+    where it has none (not started, or recorded before settings were)."""
+    budget, settings = None, {}
+    if (path / "history.db").exists():
+        with History(path / "history.db") as h:
+            meta = h.meta()
+        budget, settings = meta.get("budget"), meta.get("settings") or {}
+    try:
+        return budget, json.loads((path / "result.json").read_text()).get("settings") or settings
+    except (OSError, ValueError, AttributeError):
+        return budget, settings
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:

@@ -76,10 +76,11 @@ class Record:
 
 @dataclass(frozen=True)
 class RunMeta:
-    """What a resume must find unchanged: the problem (by content), method, budget, seed and options.
+    """What a resume must find unchanged: the problem (by content), method, budget, seed, options, and the
+    method's settings that follow from them (a preset or a default changed since: another method).
 
     Stored as JSON in the ``meta`` table, one key per field (beside informative keys such as ``zoaf`` or
-    ``started`` that are not compared).
+    ``started`` that are not compared). Settings are compared as :func:`changed_settings` does.
     """
 
     problem: Mapping[str, Any]
@@ -87,6 +88,7 @@ class RunMeta:
     budget: int
     seed: int | None
     options: Mapping[str, Any] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
     #: Problem keys that say where the problem was read from, not what it is: a run directory moved, or a
     #: netlist reached by another path (relative, absolute, through a symlink), still resumes.
@@ -102,20 +104,32 @@ class RunMeta:
     def from_dict(cls, data: Mapping[str, Any]) -> "RunMeta | None":
         """The run metadata in ``data`` (a ``meta`` table), or None when it holds none."""
         try:
-            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]))
+            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]),
+                       dict(data.get("settings") or {}))
         except (KeyError, TypeError, ValueError):
             return None
 
     def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:
         """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
-        own), locations ignored."""
+        own, ``settings.<name>`` for a setting), locations ignored."""
         now, then = self._flat(), recorded._flat()
-        return [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+        fields_ = [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+        return fields_ + [(f"settings.{k}", a, b) for k, a, b in changed_settings(recorded.settings, self.settings)]
 
     def _flat(self) -> dict[str, Any]:
         d = self.as_json()
         problem = d.pop("problem")
+        d.pop("settings")
         return {**d, **{f"problem.{k}": v for k, v in problem.items() if k not in self.LOCATION}}
+
+
+def changed_settings(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(name, recorded value, value now) of each setting of a method that a run recorded with another value
+    than the method has now (JSON values compared). A name on one side only is not a change: a setting added to
+    a method keeps the old behaviour by default (the project's rule), and a run recorded before settings were
+    recorded has none."""
+    a, b = json.loads(json.dumps(dict(recorded), default=str)), json.loads(json.dumps(dict(now), default=str))
+    return [(k, a[k], b[k]) for k in sorted(a.keys() & b.keys()) if a[k] != b[k]]
 
 
 def _num(v: float | None) -> float | None:

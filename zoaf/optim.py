@@ -138,9 +138,10 @@ class Optimizer:
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
 
     @classmethod
-    def describe(cls) -> dict[str, Any]:
-        """The default settings (the config dataclass's fields), as the comparison report's footer lists them."""
-        return {} if cls.config_class is None else settings(cls.config_class())
+    def describe(cls, **options: Any) -> dict[str, Any]:
+        """The settings a run with these options uses (the config dataclass's fields; none: the defaults), as
+        the comparison report's footer lists them and as a resumed or reused run must find them unchanged."""
+        return {} if cls.config_class is None else settings(cls.config_class(**options))
 
     @property
     def integer_levels(self) -> np.ndarray:

@@ -122,16 +122,11 @@ def machine() -> dict[str, Any]:
 def method_settings(name: str) -> dict[str, Any]:
     """A method's default settings: the fields of its config dataclass (ZOAF's ``ZOAFConfig``)."""
     from . import registry
-    from .optim import settings
 
     try:
         cls = registry.get(name)
     except Exception as e:  # noqa: BLE001 - a missing optional dependency must not stop a report
         return {"unavailable": f"{type(e).__name__}: {e}"}
-    if name == "zoaf":
-        from .zo.config import ZOAFConfig
-
-        return settings(ZOAFConfig())
     return cls.describe()
 
 

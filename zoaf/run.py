@@ -72,8 +72,9 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
 
 
 def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> RunMeta:
-    """What must match for a resume (problem identity, method, budget, seed, options)."""
-    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)})
+    """What must match for a resume (problem identity, method, budget, seed, options, the method's settings)."""
+    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)},
+                   registry.get(method).describe(**options))
 
 
 def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
@@ -149,7 +150,8 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
-    with _open_history(outdir, resume, run_metadata(problem, method, budget, seed, options)) as hist:
+    meta = run_metadata(problem, method, budget, seed, options)
+    with _open_history(outdir, resume, meta) as hist:
         ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)
         records: list[Record] = []
@@ -163,7 +165,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
                 ev.close()
         result = make_result(problem, records, tally, opt.nit, method, seed, stop)
         if outdir is not None:
-            write_run_dir(outdir, problem, result)
+            write_run_dir(outdir, problem, result, meta.settings)
     return result
 
 

@@ -12,7 +12,7 @@ import json
 import os
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -110,12 +110,14 @@ def result_dict(result: Result) -> dict[str, Any]:
             "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
 
 
-def write_run_dir(outdir: Path, problem: Problem, result: Result) -> None:
-    """``result.json``, the problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a
-    run with ``result.json`` as done)."""
+def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapping[str, Any]) -> None:
+    """``result.json`` (with the method's ``settings``, which a comparison checks before it reuses the run), the
+    problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a run with ``result.json``
+    as done)."""
     from .plots import plot_convergence   # matplotlib only when a run directory is written
 
-    files = {"result.json": json.dumps(result_dict(result), indent=2, default=float) + "\n",
+    content = {**result_dict(result), "settings": dict(settings)}
+    files = {"result.json": json.dumps(content, indent=2, default=float) + "\n",
              **(problem.artifacts(result.params) if result.params else {})}
     try:
         for name, content in files.items():

@@ -66,6 +66,7 @@ class ZOAF(Optimizer):
     """Hybrid zeroth-order optimizer (see the module docstring); hyper-parameters: ``ZOAFConfig``."""
 
     name = "zoaf"
+    config_class = ZOAFConfig
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:

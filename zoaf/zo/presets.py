@@ -7,8 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..optim import settings
-from .config import ABLATIONS, ZOAFConfig
+from .config import ABLATIONS
 from .optimizer import ZOAF
 
 __all__ = ["ZOAFCobyqa"]
@@ -34,5 +33,5 @@ class ZOAFCobyqa(ZOAF):
                          **{**self.preset, **hyperparameters})
 
     @classmethod
-    def describe(cls) -> dict[str, Any]:
-        return settings(ZOAFConfig(**cls.preset))
+    def describe(cls, **options: Any) -> dict[str, Any]:
+        return super().describe(**{**cls.preset, **options})
