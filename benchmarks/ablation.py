@@ -26,7 +26,7 @@ import numpy as np
 import zoaf
 from zoaf.circuit import CircuitProblem
 from zoaf.stats import mann_whitney
-from zoaf.zo.config import ABLATIONS
+from zoaf.zo.ablations import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The circuit ablation: the components the issue asks about, the value transform and the step sizes chosen on

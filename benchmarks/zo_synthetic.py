@@ -27,7 +27,7 @@ import numpy as np
 import zoaf
 from zoaf.problem import INFEASIBLE_OFFSET, squash
 from zoaf.zo import ZOAF
-from zoaf.zo.config import ABLATIONS
+from zoaf.zo.ablations import ABLATIONS
 
 DIM = 22
 

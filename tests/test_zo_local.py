@@ -143,7 +143,7 @@ def test_the_zoaf_cobyqa_method_runs_the_grace_m3_late_settings_and_keeps_its_bu
     report footer lists those settings; a caller's option still overrides the preset."""
     from zoaf import registry
     from zoaf.report import method_settings
-    from zoaf.zo.config import ABLATIONS
+    from zoaf.zo.ablations import ABLATIONS
     from test_zo_constrained import _Quadratic
 
     def asks(opt):

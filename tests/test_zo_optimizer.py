@@ -166,6 +166,29 @@ def test_late_init_draws_the_sobol_batch_when_the_first_start_ends():
     assert opt.nfev == 300 and opt.best_f < 1e-9
 
 
+@pytest.mark.parametrize("polish", [False, True])
+def test_polish_first_restarts_a_stopped_start_at_the_best_point_before_the_late_batch(polish):
+    """``polish_first``: the monitor stops x0's start (nothing beats x0), so x0 is the best point: a second start
+    there at a quarter of ``alpha0`` comes before the late Sobol batch, and only once (the best did not improve
+    since); without it the batch comes first."""
+    x0 = np.full(4, 0.3)
+    opt = ZOAF(4, 300, seed=0, x0=x0, n_starts=1, late_init=True, polish_first=polish)
+    batch_at = []
+    while not opt.done:
+        u = opt.ask()
+        if opt._phase == "multistart" and opt.nfev:
+            batch_at.append(opt.nfev)
+        opt.tell(u, np.where(np.all(u == x0, axis=1), 0.0, 1.0))
+    first, second, third = opt._starts[:3]
+    assert first.ended is second.ended is zoaf.zo.state.Ending.STOPPED
+    if polish:
+        np.testing.assert_array_equal(second.x, x0)
+        assert second.alpha <= opt.config.alpha0 / 4 and batch_at == [1 + first.used + second.used]
+        assert not np.array_equal(third.x, x0)
+    else:
+        assert batch_at == [1 + first.used] and not np.array_equal(second.x, x0)
+
+
 def _digest(asks: list[np.ndarray], phases: list[str] | None = None) -> str:
     """Digest of a run's asks (values rounded to 12 digits) and, when given, of the phase after each ask."""
     import hashlib

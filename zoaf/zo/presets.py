@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .config import ABLATIONS
+from .ablations import ABLATIONS
 from .optimizer import ZOAF
 
 __all__ = ["ZOAFCobyqa"]
