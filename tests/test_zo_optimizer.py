@@ -168,11 +168,11 @@ def test_late_init_draws_the_sobol_batch_when_the_first_start_ends():
 
 @pytest.mark.parametrize("polish", [False, True])
 def test_polish_first_restarts_a_stopped_start_at_the_best_point_before_the_late_batch(polish):
-    """``polish_first``: the monitor stops x0's start (nothing beats x0), so x0 is the best point: a second start
+    """``polish="first"``: the monitor stops x0's start (nothing beats x0), so x0 is the best point: a second start
     there at a quarter of ``alpha0`` comes before the late Sobol batch, and only once (the best did not improve
     since); without it the batch comes first."""
     x0 = np.full(4, 0.3)
-    opt = ZOAF(4, 300, seed=0, x0=x0, n_starts=1, late_init=True, polish_first=polish)
+    opt = ZOAF(4, 300, seed=0, x0=x0, n_starts=1, late_init=True, polish="first" if polish else "off")
     batch_at = []
     while not opt.done:
         u = opt.ask()

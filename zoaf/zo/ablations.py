@@ -73,7 +73,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "local-cobyqa-grace-m3-late": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3, "n_starts": 1,
                                    "late_init": True},
     "local-cobyqa-grace-m3-late-polish": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3,
-                                          "n_starts": 1, "late_init": True, "polish_first": True},
-    "late-polish": {"n_starts": 1, "late_init": True, "polish_first": True},
-    "polish": {"polish_first": True},
+                                          "n_starts": 1, "late_init": True, "polish": "first"},
+    "local-cobyqa-grace-m3-late-polish-after": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3,
+                                                "n_starts": 1, "late_init": True, "polish": "after-batch"},
+    "late-polish": {"n_starts": 1, "late_init": True, "polish": "first"},
+    "polish": {"polish": "first"},
 }

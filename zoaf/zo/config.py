@@ -28,6 +28,7 @@ from .model_step import StepOptions
 
 MODES = ("hybrid", "random", "coordinate")
 ESTIMATORS = ("regression", "classic")
+POLISH = ("off", "first", "after-batch")
 VALUES = ("auto", "raw", "rank")
 DIRECTIONS = ("orthogonal", "gaussian", "rademacher")
 
@@ -61,10 +62,11 @@ class ZOAFConfig:
     before any start (the first batch is ``x0`` alone, so it is the only start): the designer's local run gets
     all the budget it can use, a second basin what it leaves (ablation ``local-cobyqa-grace-m3-late``)."""
 
-    polish_first: bool = False
-    """When the monitor stops a start that holds the best point (not converged), restart from that point at a
-    quarter of ``alpha0`` before any other restart (again only once the best has improved): a stalled local run
-    is often short of its basin's bottom, which a new basin's start rarely beats with what is left."""
+    polish: str = "off"
+    """When the start that holds the best point was stopped by the monitor (not converged), restart from that
+    point at a quarter of ``alpha0`` before the next other restart (again only once the best has improved; not
+    counted in ``max_restarts``): a stalled local run is often short of its basin's bottom. ``first``: also
+    before the late Sobol batch; ``after-batch``: only once that batch is drawn (or without ``late_init``)."""
 
     min_start_distance: float = 0.15
     """A start closer than this times sqrt(d) to a better one is skipped (same basin)."""
@@ -320,6 +322,8 @@ class ZOAFConfig:
             raise bad("estimator", f"must be one of {', '.join(ESTIMATORS)}")
         if self.values not in VALUES:
             raise bad("values", f"must be one of {', '.join(VALUES)}")
+        if self.polish not in POLISH:
+            raise bad("polish", f"must be one of {', '.join(POLISH)}")
         if self.directions not in DIRECTIONS:
             raise bad("directions", f"must be one of {', '.join(DIRECTIONS)}")
         if self.n_init is not None and self.n_init < 0:

@@ -86,7 +86,7 @@ class ZOAF(Optimizer):
         self._restarts = 0
         self._late = self.config.late_init        # ``late_init``: the Sobol batch is still to draw
         self._late_due = False                     # ... and the next ask draws it
-        self._polished = np.inf                    # ``polish_first``: the best FoM the last polish started from
+        self._polished = np.inf                    # ``polish``: the best FoM the last polish started from
 
     # -- protocol ----------------------------------------------------------------------------------------
     def _ask(self) -> np.ndarray:
@@ -236,10 +236,12 @@ class ZOAF(Optimizer):
 
     def _restart(self) -> None:
         """The planned starts are over with budget left: the next Sobol candidate, else polish the best
-        (``polish_first``: a stopped start that holds the best is polished first, not counted as a restart)."""
-        cfg, st = self.config, self._active
-        if cfg.polish_first and st is not None and st.ended is Ending.STOPPED and st.score <= self.best_f \
-                and self.best_f < self._polished and self.remaining >= 3 * self.dim:
+        (``polish``: a stopped start that holds the best is polished first, not counted as a restart)."""
+        cfg = self.config
+        holder = min(self._starts, key=lambda s: s.score) if self._starts else None
+        if cfg.polish != "off" and not (self._late and cfg.polish == "after-batch") and holder is not None \
+                and holder.ended is Ending.STOPPED and holder.score <= self.best_f < self._polished \
+                and self.remaining >= 3 * self.dim:
             self._polished = self.best_f
             self._add_start(self.best_x, self.best_f, alpha=cfg.alpha0 / 4, y=self._best_y)
             return
