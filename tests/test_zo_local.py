@@ -137,9 +137,9 @@ def test_with_handover_zoafs_steps_go_on_from_the_best_point_of_a_stalled_cobyqa
     assert opt.best_f <= best[1]
 
 
-def test_the_zoaf_cobyqa_method_runs_the_grace_m3_late_settings_and_keeps_its_budget():
+def test_the_zoaf_cobyqa_method_runs_its_ablation_settings_and_keeps_its_budget():
     """`zoaf-cobyqa` is a registry method (the comparison ranks it beside `zoaf`) whose runs are exactly those of
-    ZOAF with the ablation `local-cobyqa-grace-m3-late`: the same asks per seed, every simulation charged once; its
+    ZOAF with the ablation `local-cobyqa-grace-m3-late-polish-after`: the same asks per seed, every simulation charged once; its
     report footer lists those settings; a caller's option still overrides the preset."""
     from zoaf import registry
     from zoaf.report import method_settings
@@ -156,10 +156,10 @@ def test_the_zoaf_cobyqa_method_runs_the_grace_m3_late_settings_and_keeps_its_bu
         return opt, np.vstack(out)
 
     opt, a = asks(registry.create("zoaf-cobyqa", 6, 150, 4))
-    _, b = asks(ZOAF(6, 150, 4, **ABLATIONS["local-cobyqa-grace-m3-late"]))
+    _, b = asks(ZOAF(6, 150, 4, **ABLATIONS["local-cobyqa-grace-m3-late-polish-after"]))
     np.testing.assert_array_equal(a, b)
     assert len(a) == opt.nfev == 150 and opt.name == "zoaf-cobyqa"
     shown = method_settings("zoaf-cobyqa")
     assert (shown["local"], shown["local_grace"], shown["local_margin"]) == ("cobyqa", True, 1e-3)
-    assert (shown["n_starts"], shown["late_init"]) == (1, True)
+    assert (shown["n_starts"], shown["late_init"], shown["polish"]) == (1, True, "after-batch")
     assert registry.create("zoaf-cobyqa", 6, 10, 0, local_margin=0.0).config.local_margin == 0.0

@@ -16,16 +16,18 @@ __all__ = ["ZOAFCobyqa"]
 class ZOAFCobyqa(ZOAF):
     """ZOAF with a COBYQA run as each start's local search, judged after COBYQA's initial set and kept 1e-3
     inside each normalized constraint, the designer's sizing first and the Sobol batch only when that start ends
-    early (the settings of the ablation ``local-cobyqa-grace-m3-late``; COBYQA comes with the ``[peers]``
-    extra). Measured in BENCHMARKS.md section 4: the late batch wins the amplifier's bandwidths and gain and
-    the LNA's noise figure and gain that a batch and second start before it cost, and keeps the LDO's current
-    and the bandgap's power that a second basin wins; it gives up the LDO's PSRR and the bandgap's tc, where
-    the second start won only when it ran from the beginning. Not the default for its dependency and for the
-    LNA's inductor area (section 11 ranks it first of eleven methods overall)."""
+    early, and a start that the monitor stopped while holding the best point polished before the restarts after
+    that batch (the settings of the ablation ``local-cobyqa-grace-m3-late-polish-after``; COBYQA comes with the
+    ``[peers]`` extra). Measured in BENCHMARKS.md section 4: the late batch wins the amplifier's bandwidths and
+    gain and the LNA's noise figure and gain that a batch and second start before it cost, and keeps the LDO's
+    current and the bandgap's power that a second basin wins; it gives up the LDO's PSRR and the bandgap's tc,
+    where the second start won only when it ran from the beginning. The polish ties at a budget of 300 and
+    keeps a larger budget from doing worse. Not the default for its dependency and for the LNA's inductor area
+    (section 11 ranks it first of eleven methods overall)."""
 
     name = "zoaf-cobyqa"
     requires, extra = ("cobyqa",), "peers"
-    preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3-late"]
+    preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3-late-polish-after"]
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
