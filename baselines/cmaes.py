@@ -5,8 +5,8 @@ Two methods share one engine:
 * ``cma`` (:class:`CMA`): from ``x0`` (the problem's start point, else the box centre) with sigma0 = 0.25.
 * ``cma-warm`` (:class:`WarmCMA`): first ZOAF's own first batch (charged to the budget), then CMA-ES from its
   best point with sigma0 = 0.1. The project's early experiments found this the strongest simple peer; any
-  "Sobol batch, then local search" method must beat it from the same batch, so the batch is ZOAF's exactly for equal seeds
-  (:func:`zoaf_first_batch`: x0, else the box centre, then ``ZOAFConfig().resolved_n_init`` points of
+  "Sobol batch, then local search" method must beat it from the same batch, so the batch is ZOAF's exactly for
+  equal seeds (:func:`zoaf_first_batch`: x0, else the box centre, then ``ZOAFConfig().resolved_n_init`` points of
   :func:`zoaf.sobol.sobol_batch` drawn first from the run's generator).
 
 On a constrained problem (``c`` told) both run pycma's ``cma.ConstrainedFitnessAL``: the augmented Lagrangian
@@ -31,8 +31,8 @@ Defaults and why (:class:`CMAConfig` / :class:`WarmCMAConfig`):
   stagnation, ...), restart from a uniform random point with sigma0 = 0.25 and twice the population.
 * seeding: pycma draws from the *global* ``numpy.random``; every pycma call runs with the global state swapped
   for this optimizer's private one (seeded from the run seed when CMA-ES starts, after any Sobol batch), so
-  runs replay exactly and nothing else's global random state is touched. pycma's ``seed`` option is drawn from the run's generator (>= 1: pycma
-  treats 0 as "random").
+  runs replay exactly and nothing else's global random state is touched. pycma's ``seed`` option is drawn from
+  the run's generator (>= 1: pycma treats 0 as "random").
 
 Example:
     >>> import numpy as np
@@ -238,7 +238,8 @@ class CMA(Optimizer):
         k = min(len(f), len(values))
         values[:k] = np.where(np.isfinite(f[:k]), f[:k], fails[:k])
         ranked, n1 = np.sort(values), len(values) + 1
-        if ranked[min(3 * n1 // 4, n1 - 2)] == ranked[n1 // 4] and not getattr(self._es.boundary_handler, "hist", [None]):
+        flat = ranked[min(3 * n1 // 4, n1 - 2)] == ranked[n1 // 4]
+        if flat and not getattr(self._es.boundary_handler, "hist", [None]):
             # BoundPenalty calibrates on the first generation's interquartile range (pycma's own index formula)
             # and raises when it is 0
             # (e.g. a population of equally infeasible designs): break the ties there, by a relative 1e-9.

@@ -6,7 +6,8 @@ given x0 is enqueued as the first trial (``study.enqueue_trial``), as Optuna use
 constrained problem the normalized constraints are stored on the trial and returned by ``constraints_func``
 (Optuna's constrained TPE: feasible trials rank first, infeasible ones by total violation); the value told is
 the objective (a finite stand-in, worse than any measured, where only the objective is unmeasurable). A failed
-simulation is told as ``TrialState.FAIL``, Optuna's own meaning. ``workers`` trials are asked per batch (TPE's default ``constant_liar`` keeps them apart).
+simulation is told as ``TrialState.FAIL``, Optuna's own meaning. ``workers`` trials are asked per batch (TPE's
+default ``constant_liar`` keeps them apart).
 
 Example:
     >>> import numpy as np

@@ -79,8 +79,9 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             f"its objective, not ranked; once it has {SHORT_SEEDS}, a second table ranks every method on seeds "
             f"0..{SHORT_SEEDS - 1}).", "",
             "## Headline", "",
-            f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | its median FoM | "
-            f"{REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | best other |",
+            f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | "
+            f"its median FoM | {REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | "
+            "best other |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ranked = ["", "## All methods ranked per objective", ""]
     ranks: dict[str, dict[str, int]] = {}

@@ -1,8 +1,9 @@
 """ZOAF on synthetic 22-D functions: ablations, the warm CMA-ES peer, and ZOAF's own overhead.
 
-Every variant is a ``ZOAFConfig`` setting (no code copies). The peers are the registry's ``cma-warm`` (CMA-ES from the best
-point of the same Sobol batch ZOAF uses, sigma0 = 0.1: the strongest simple peer in the project's early experiments) and ``random``. All
-methods see the same unit box (``FunctionProblem`` mapping, log axes linear) and the same budget.
+Every variant is a ``ZOAFConfig`` setting (no code copies). The peers are the registry's ``cma-warm`` (CMA-ES
+from the best point of the same Sobol batch ZOAF uses, sigma0 = 0.1: the strongest simple peer in the project's
+early experiments) and ``random``. All methods see the same unit box (``FunctionProblem`` mapping, log axes
+linear) and the same budget.
 
 ``--constrained`` runs the constraint-aware step against its ablations instead, on ``ConstrainedQuadratic``
 (22-D, 4 constraints, 3 of them active at a known KKT point), calling ``ask``/``tell`` with the constraint matrix

@@ -218,7 +218,8 @@ def test_control_in_an_included_or_lib_file_refused(tmp_path):
 
 
 @pytest.mark.parametrize("files, match", [
-    ({"t.cir": "t\nR1 1 0 1\n.include t.cir\n.end\n"}, r"t.cir:3: .include t.cir includes itself \(cycle: t.cir -> t.cir\)"),
+    ({"t.cir": "t\nR1 1 0 1\n.include t.cir\n.end\n"},
+     r"t.cir:3: .include t.cir includes itself \(cycle: t.cir -> t.cir\)"),
     ({"t.cir": "t\n.include a.inc\n.end\n", "a.inc": "* a\n.include sub/b.inc\n", "sub/b.inc": "* b\n.inc ../a.inc\n"},
      r"b.inc:2: .inc ../a.inc includes itself \(cycle: t.cir -> a.inc -> b.inc -> a.inc\)"),
     ({"t.cir": "t\n.lib l.lib tt\n.end\n", "l.lib": ".lib tt\n.lib l.lib tt\n.endl tt\n"}, r"l.lib:2: .lib l.lib"),

@@ -83,7 +83,8 @@ def test_missing_measure_shows_what_was_taken_and_the_fom_charged(lost: Path, co
     assert row(text.stdout, "never")[1:] == ["—", "FAIL >= -1 dB, not measured"]
     assert row(text.stdout, "bw")[-1] == "110"
     assert " ".join(text.stderr.split()) == ("warning: MeasureError: .meas never (line 8) produced no value: out "
-                                             "of interval (.meas ac never when vdb(out)=-300 failed!); a run charges this sizing FoM 110")
+                                             "of interval (.meas ac never when vdb(out)=-300 failed!); a run "
+                                             "charges this sizing FoM 110")
 
 
 def test_every_constraint_of_a_measure_is_shown(tmp_path: Path) -> None:

@@ -84,7 +84,8 @@ def test_failures_are_typed_and_session_survives():
         s.evaluate({})
     assert "out of interval" in e.value.output
     # the measures that were taken survive: a valid but bad design is not a crashed simulation
-    assert list(e.value.measures) == ["f3db"] and e.value.measures["f3db"] == pytest.approx(159155, rel=1e-2)  # 1/(2 pi RC), on a coarse grid
+    # 1/(2 pi RC), on a coarse grid
+    assert list(e.value.measures) == ["f3db"] and e.value.measures["f3db"] == pytest.approx(159155, rel=1e-2)
     with pytest.raises(MeasureError):
         s.evaluate({"r1": 2e3})                 # the same session again
     s.close()

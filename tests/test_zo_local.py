@@ -139,8 +139,8 @@ def test_with_handover_zoafs_steps_go_on_from_the_best_point_of_a_stalled_cobyqa
 
 def test_the_zoaf_cobyqa_method_runs_its_ablation_settings_and_keeps_its_budget():
     """`zoaf-cobyqa` is a registry method (the comparison ranks it beside `zoaf`) whose runs are exactly those of
-    ZOAF with the ablation `local-cobyqa-grace-m3-late-polish-after`: the same asks per seed, every simulation charged once; its
-    report footer lists those settings; a caller's option still overrides the preset."""
+    ZOAF with the ablation `local-cobyqa-grace-m3-late-polish-after`: the same asks per seed, every simulation
+    charged once; its report footer lists those settings; a caller's option still overrides the preset."""
     from zoaf import registry
     from zoaf.report import method_settings
     from zoaf.zo.ablations import ABLATIONS

@@ -125,7 +125,8 @@ def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, a
 
 @app.command()
 def simulate(netlist: NetlistArg,
-             set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE, e.g. w1=20u (repeat).")] = None,
+             set_: Annotated[Optional[list[str]], typer.Option(
+                 "--set", help="NAME=VALUE, e.g. w1=20u (repeat).")] = None,
              spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
              timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Simulate one sizing: the netlist's defaults changed by --set NAME=VALUE."""
@@ -166,19 +167,24 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
 def optimize(
     netlist: NetlistArg,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Objective of the spec (default: its first).")] = None,
+    objective: Annotated[Optional[str], typer.Option(
+        "--objective", "-o", help="Objective of the spec (default: its first).")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", "-b", help="Simulations (default 400).", min=1)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: drawn and recorded).", min=0)] = None,
-    method: Annotated[Optional[str], typer.Option("--method", "-m", help=f"{', '.join(registry.methods())} (default zoaf).")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="Random seed (default: drawn and recorded).", min=0)] = None,
+    method: Annotated[Optional[str], typer.Option(
+        "--method", "-m", help=f"{', '.join(registry.methods())} (default zoaf).")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Run directory (default runs/<stem>-<time>).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations (default: cores).", min=0)] = os.cpu_count() or 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-j", help="Parallel simulations (default: cores).", min=0)] = os.cpu_count() or 1,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue the run in this directory.")] = None,
     dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
     allow_shell: ShellOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    x0: Annotated[Optional[str], typer.Option("--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
+    x0: Annotated[Optional[str], typer.Option(
+        "--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     from .optim import StopReason
@@ -324,12 +330,16 @@ def _installed_methods(quiet: bool) -> list[str]:
 def compare(
     netlist: NetlistArg,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[list[str]], typer.Option("--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
-    methods: Annotated[Optional[str], typer.Option("--methods", "-m", help="Comma list of methods (default: every installed one).")] = None,
+    objective: Annotated[Optional[list[str]], typer.Option(
+        "--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
+    methods: Annotated[Optional[str], typer.Option(
+        "--methods", "-m", help="Comma list of methods (default: every installed one).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
     budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
-    out_dir: Annotated[Optional[str], typer.Option("--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
+    out_dir: Annotated[Optional[str], typer.Option(
+        "--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
     allow_shell: ShellOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,

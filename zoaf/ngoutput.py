@@ -21,9 +21,10 @@ _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operat
                          "cannot recover", "singular matrix", "iteration limit", "simulation interrupted",
                          "no convergence", "analysis not run", "no data saved")
 _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
-#: Lines that contain a trigger word but are harmless.
+#: Lines that contain a trigger word but are harmless (ngspice recovers after a failed gmin step; "circuit:" and
+#: the reset line echo the netlist's title, which may say "error").
 BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
-           "circuit:", "reset re-loads circuit", "trying gmin")   # ngspice recovers after a failed gmin step   # the last two echo the netlist's title, which may say "error"
+          "circuit:", "reset re-loads circuit", "trying gmin")
 #: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
 #: (``.meas`` may follow it with ``at=``, ``from=`` ...).
 RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)"
@@ -71,7 +72,8 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
 _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ure)?\b.*failed!?$|netlist line no\.|"
-                        r"undefined parameter|expression err|cannot compute substitute|out of interval|insertnumber: fails|"
+                        r"undefined parameter|expression err|cannot compute substitute|out of interval|"
+                        r"insertnumber: fails|"
                         r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 

@@ -93,7 +93,8 @@ def settings(config: Any) -> dict[str, Any]:
 
 
 class Optimizer:
-    """Base of every method. Subclasses implement ``_ask()`` and ``_tell(x, f, c, objective)``; set ``self._stop`` to end.
+    """Base of every method. Subclasses implement ``_ask()`` and ``_tell(x, f, c, objective)``; set ``self._stop``
+    to end.
 
     Args:
         dim: number of box coordinates.

@@ -92,7 +92,7 @@ def plot_convergence(records: Sequence[Record], path: str | Path, title: str = "
     plt.close(fig)
 
 
-# -- comparison plots -----------------------------------------------------------------------------------------------------
+# -- comparison plots ----------------------------------------------------------------------------------------
 def _bands(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # Order statistics, no interpolation: the mean of an infeasible FoM (100 + violation) and a feasible one
     # is no FoM any run had, and would be drawn in the feasible panel.

@@ -87,7 +87,9 @@ class Parameter:
         if self.scale == "lin":
             return 1.0 / (self.hi - self.lo + 1.0)
         # log: the largest step (near lo) so that a move of this size changes the integer everywhere
-        return float((math.log(self.lo + 0.5) - math.log(self.lo - 0.5)) / (b - a)) if self.lo > 0.5 else 1.0 / (self.hi - self.lo + 1.0)
+        if self.lo <= 0.5:
+            return 1.0 / (self.hi - self.lo + 1.0)
+        return float((math.log(self.lo + 0.5) - math.log(self.lo - 0.5)) / (b - a))
 
 
 #: Feasible FoMs are signed-log compressed objectives, below this offset for any physical value (|v| < 1e30);
@@ -325,7 +327,8 @@ class FunctionProblem(Problem):
         try:
             value = self.fun(np.array(x, dtype=float))
             value = float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)  # as scipy
-            cons = [float(v) for g in self.constraints for v in np.ravel(np.asarray(g(np.array(x, dtype=float)), float))]
+            xa = np.array(x, dtype=float)
+            cons = [float(v) for g in self.constraints for v in np.ravel(np.asarray(g(xa), float))]
         except (SimulationError, ArithmeticError, ValueError) as e:
             return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         dt = time.perf_counter() - t0
@@ -370,7 +373,8 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
         if np.any(lb == ub):
             raise InputError(equality.format(j=j))
         return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
-    raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, got {type(c).__name__}")
+    raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
+                     f"got {type(c).__name__}")
 
 
 def _two_sided(v: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:

@@ -32,7 +32,8 @@ MANIFEST = "compare.json"
 
 # -- formatting ----------------------------------------------------------------------------------------------
 COLUMNS = ("method", "runs", "median FoM", "IQR", "best", "worst", "best feasible objective", "feasible runs",
-           "sims to target", f"x vs {REFERENCE}", "s to target", "wall / run", "overhead / sim", f"p vs {REFERENCE}", "p (Holm)")
+           "sims to target", f"x vs {REFERENCE}", "s to target", "wall / run", "overhead / sim", f"p vs {REFERENCE}",
+           "p (Holm)")
 
 
 def _g(v: float, digits: int = 4) -> str:

@@ -104,7 +104,8 @@ def result_dict(result: Result) -> dict[str, Any]:
     """``result.json``: deterministic for a seed (no timings: those are in ``history.db``)."""
     return {"method": result.method, "seed": result.seed, "fun": result.fun, "success": result.success,
             "message": result.message, "stop_reason": result.stop_reason and result.stop_reason.value,
-            "nfev": result.nfev, "sizings": len(result.history), "nit": result.nit, "ncached": result.ncached, "nfailed": result.nfailed,
+            "nfev": result.nfev, "sizings": len(result.history), "nit": result.nit, "ncached": result.ncached,
+            "nfailed": result.nfailed,
             "params": result.params, "measures": result.measures, "objective": result.objective,
             "feasible": result.feasible, "constr": [float(v) for v in result.constr], "maxcv": result.maxcv,
             "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}

@@ -224,7 +224,8 @@ def _topology(ls: str, rs: str, cs: str, cox: str, csi: str, rsi: str) -> str:
 
 
 def subckt(m: PiModel, name: str = "spiral") -> str:
-    """An ngspice ``.subckt <name> p1 p2 gnd`` with the fixed element values of ``m`` (written exactly: shortest round-trip)."""
+    """An ngspice ``.subckt <name> p1 p2 gnd`` with the fixed element values of ``m`` (written exactly: shortest
+    round-trip)."""
     v = {k: repr(float(getattr(m, k))) for k in ("ls", "rs", "cs", "cox", "csi", "rsi")}
     return f".subckt {name} p1 p2 gnd\n{_topology(**v)}.ends {name}\n"
 

@@ -33,7 +33,8 @@ def yield_(
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's [corners].")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[str], typer.Option("--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
+    objective: Annotated[Optional[str], typer.Option(
+        "--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)] = os.cpu_count() or 1,
     dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
     as_json: JsonOpt = False,
@@ -61,9 +62,11 @@ def yield_(
 @app.command()
 def sensitivity(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
-    corner: Annotated[Optional[str], typer.Option("--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
+    corner: Annotated[Optional[str], typer.Option(
+        "--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
     spec: SpecOpt = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Normalized sensitivity of every measure to every parameter at a run's best sizing (local fit)."""
