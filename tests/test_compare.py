@@ -1,6 +1,7 @@
 """Comparison runs: reuse, resume, more seeds later, and the end-to-end `zoaf compare` / `zoaf report`."""
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,34 @@ def test_runs_of_a_method_whose_settings_changed_are_neither_reused_nor_resumed(
     run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15,
              progress=events.append)
     assert [e.kind for e in events] == ["plan", "reused"]
+
+
+def test_a_comparison_kept_without_its_histories_reports_the_same(tmp_path):
+    """Committed benchmark results keep result.json and trace.json, not history.db: the trace gives the same
+    statistics (finals, simulations and seconds to target, wall, overhead); a run recorded before traces were
+    kept gives its end alone: the same finals and p-values, no time to a target it reached."""
+    from zoaf.report import load_comparison, write_report
+
+    run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf", "random"], seeds=3, budget=40)
+    (tmp_path / "compare.json").write_text(json.dumps({"budget": 40, "methods": ["zoaf", "random"]}))
+
+    def stats():
+        (s,) = load_comparison(tmp_path)
+        return {m.method: [m.median, m.worst, m.sims_to_target, m.seconds_to_target, m.wall, m.overhead, m.p_value]
+                for m in s.methods}
+
+    full = stats()
+    for db in tmp_path.glob("a/*/seed-*/history.db"):
+        db.unlink()
+    kept = stats()
+    assert all(kept[m] == pytest.approx(full[m], nan_ok=True) for m in full) and kept.keys() == full.keys()
+    write_report(tmp_path)
+    for trace in tmp_path.glob("a/zoaf/seed-*/trace.json"):
+        trace.unlink()
+    ends = stats()
+    assert [v[:2] + v[-1:] for v in ends.values()] == [v[:2] + v[-1:] for v in full.values()]
+    assert math.isnan(ends["zoaf"][2]) and math.isnan(ends["zoaf"][4])    # reached the target: when is unknown
+    write_report(tmp_path)                                                   # its curve left out, not drawn flat
 
 
 def test_report_of_a_function_grid(tmp_path):

@@ -123,15 +123,17 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
     """Median best-so-far FoM per method against simulations (or wall seconds), with IQR bands."""
     bands = {}
     for m, rs in s.runs.items():
-        curves = np.array([r.best_at_seconds(grid) if in_seconds else r.best_at_sims(grid) for r in rs])
-        bands[m] = _bands(curves)
+        known = [r for r in rs if r.trajectory]          # runs kept without their course have no curve
+        if known:
+            curves = np.array([r.best_at_seconds(grid) if in_seconds else r.best_at_sims(grid) for r in known])
+            bands[m] = _bands(curves)
     fig = plt.figure(figsize=(7.5, 5.0), dpi=110)
     fa = FomAxes(fig, [x for b in bands.values() for q in b for x in q] + [s.target])
     for i, (m, (lo, med, hi)) in enumerate(bands.items()):
         c = _color(i, m)
         for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
             ax.plot(grid, y_med, color=c, lw=2.0 if m == REFERENCE else 1.4, drawstyle="steps-post",
-                    label=f"{m} ({len(s.runs[m])} runs)")
+                    label=f"{m} ({sum(r.trajectory for r in s.runs[m])} runs)")
             ax.fill_between(grid, y_lo, y_hi, color=c, alpha=0.15, lw=0, step="post")
     if math.isfinite(s.target):
         for ax, y in fa.split(np.array([s.target])):

@@ -159,9 +159,9 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         incomplete = 0
         for md in sorted((d for d in od.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 99), d.name)):
             seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and
-                            (d / "history.db").exists()), key=lambda t: t[0])
+                            ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
             for seed, sd in seeds:
-                run = load_run(sd, md.name, seed)
+                run = load_run(sd, md.name, seed, manifest.get("budget"))
                 incomplete += not run.complete
                 runs.setdefault(md.name, []).append(run)
         if not runs:

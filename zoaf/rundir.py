@@ -19,6 +19,7 @@ import numpy as np
 from .errors import InputError
 from .optim import Result
 from .problem import Problem
+from .stats import RunData
 
 #: A run directory's lock: an exclusive ``flock`` on it, held for the whole run, refuses a second process the
 #: same run (resumed or started again); the kernel releases it when the process ends, crash included.
@@ -112,13 +113,16 @@ def result_dict(result: Result) -> dict[str, Any]:
 
 
 def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapping[str, Any]) -> None:
-    """``result.json`` (with the method's ``settings``, which a comparison checks before it reuses the run), the
-    problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a run with ``result.json``
-    as done)."""
+    """``result.json`` (with the method's ``settings``, which a comparison checks before it reuses the run),
+    ``trace.json`` (the run's course in a few rows, with its timings, which a report reads when ``history.db`` is
+    not kept), the problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a run with
+    ``result.json`` as done)."""
     from .plots import plot_convergence   # matplotlib only when a run directory is written
 
+    course = RunData.from_records(result.history, method=result.method, seed=result.seed or 0, budget=0)
     content = {**result_dict(result), "settings": dict(settings)}
     files = {"result.json": json.dumps(content, indent=2, default=float) + "\n",
+             "trace.json": json.dumps(course.trace(), default=float) + "\n",
              **(problem.artifacts(result.params) if result.params else {})}
     try:
         for name, content in files.items():

@@ -1,7 +1,9 @@
 """Comparison statistics from run directories: per-run curves, per-method summaries, tests.
 
-Everything here is computed from the run directories alone (``DIR/<objective>/<method>/seed-<k>/history.db``).
-Definitions:
+Everything here is computed from the run directories alone (``DIR/<objective>/<method>/seed-<k>/history.db``,
+else its ``result.json`` and ``trace.json``, the run's course in a few rows, so that committed results without
+their histories still report; runs recorded before traces were kept report their end only: no curve, and no
+simulations-to-target where they reached the target). Definitions:
 
 * **final FoM** of a run: its best evaluated FoM (lower is better; ``INFEASIBLE_OFFSET`` + violation when no
   point met the constraints).
@@ -25,7 +27,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -57,6 +59,7 @@ class RunData:
     budget: int
     complete: bool = True
     path: Path | None = None
+    trajectory: bool = True     # False: only the run's end is known (its result.json, without a trace)
 
     @classmethod
     def from_records(cls, records: Sequence[Record], *, method: str, seed: int, budget: int,
@@ -70,6 +73,38 @@ class RunData:
                    np.array([np.nan if r.outcome.objective is None else r.outcome.objective for r in records],
                             dtype=float),
                    budget, complete, path)
+
+    @classmethod
+    def from_trace(cls, trace: Mapping[str, Any], **kw: Any) -> "RunData":
+        """The rows :meth:`trace` kept, then one row of the totals (no new best: the curves and the times to a
+        target are those of the full history)."""
+        rows = [list(r) for r in trace["rows"]] or [[0, 0.0, math.inf, False, None]]
+        last = rows[-1]
+        rows.append([trace["nfev"], trace["wall"], last[2], last[3], last[4]])
+        sims, wall, fom, feasible, objective = zip(*rows)
+        seconds = [0.0] * (len(rows) - 1) + [trace["sim_seconds"]]
+        return cls(sims=np.array(sims, int), fom=np.array(fom, float), wall=np.array(wall, float),
+                   seconds=np.array(seconds, float), charged=np.ones(len(rows), bool),
+                   feasible=np.array(feasible, bool),
+                   objective=np.array([math.nan if v is None else v for v in objective], float), **kw)
+
+    @classmethod
+    def from_final(cls, result: Mapping[str, Any], **kw: Any) -> "RunData":
+        """A run known by its ``result.json`` alone: one row, its end (``trajectory`` False)."""
+        fun, obj = float(result.get("fun", math.inf)), result.get("objective")
+        return cls(sims=np.array([int(result.get("nfev") or 0)]), fom=np.array([fun]), wall=np.array([math.nan]),
+                   seconds=np.array([math.nan]), charged=np.ones(1, bool),
+                   feasible=np.array([math.isfinite(fun) and result.get("feasible") is not False]),
+                   objective=np.array([math.nan if obj is None else float(obj)]), trajectory=False, **kw)
+
+    def trace(self) -> dict[str, Any]:
+        """The run's course in a few rows, for ``trace.json``: [simulations, wall, FoM, feasible, objective] of
+        each row that improved the best-so-far FoM, and the totals; what every statistic and plot here reads."""
+        best = self.best
+        keep = np.flatnonzero(np.concatenate([[True], best[1:] < best[:-1]])) if len(best) else []
+        rows = [[int(self.sims[i]), float(self.wall[i]), float(self.fom[i]), bool(self.feasible[i]),
+                 None if math.isnan(self.objective[i]) else float(self.objective[i])] for i in keep]
+        return {"rows": rows, "nfev": self.nfev, "wall": self.wall_total, "sim_seconds": self.sim_seconds}
 
     @property
     def nfev(self) -> int:
@@ -113,6 +148,8 @@ class RunData:
         hit = np.flatnonzero(self.best <= target)
         if not len(hit):
             return math.inf, math.inf
+        if not self.trajectory:
+            return math.nan, math.nan                   # reached, but when is not known
         return float(self.sims[hit[0]]), float(self.wall[hit[0]])
 
     def best_at_sims(self, n: np.ndarray) -> np.ndarray:
@@ -128,12 +165,24 @@ class RunData:
         return best[np.maximum(idx, -1) + 1]
 
 
-def load_run(path: str | Path, method: str | None = None, seed: int | None = None) -> RunData:
-    """Read one run directory (``history.db``; ``result.json`` marks it complete)."""
+def load_run(path: str | Path, method: str | None = None, seed: int | None = None,
+             budget: int | None = None) -> RunData:
+    """Read one run directory: ``history.db``, else ``trace.json`` (else the end in ``result.json`` alone;
+    ``budget``: the comparison's, which neither file holds). ``result.json`` marks a run complete."""
     path = Path(path)
     db = path / "history.db"
     if not db.exists():
-        raise InputError(f"{path}: not a run directory (no history.db)")
+        try:
+            result = json.loads((path / "result.json").read_text())
+        except (OSError, ValueError):
+            raise InputError(f"{path}: not a run directory (no history.db or result.json)") from None
+        kw = dict(method=method or result.get("method", path.parent.name),
+                  seed=seed if seed is not None else result.get("seed", -1),
+                  budget=int(budget or result.get("nfev") or 0), complete=is_complete(path), path=path)
+        try:
+            return RunData.from_trace(json.loads((path / "trace.json").read_text()), **kw)
+        except (OSError, ValueError):
+            return RunData.from_final(result, **kw)
     with History(db) as h:
         meta, records = h.meta(), h.records()
     return RunData.from_records(records, method=method or meta.get("method", path.parent.name),
