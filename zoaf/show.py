@@ -183,5 +183,5 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     why = next((r.outcome.error for r in reversed(result.history or []) if r.outcome.error), None)
     if not result.completed and why:
         out.print(f"last error: {escape(one_line(why))}", highlight=False)
-    out.print(f"run directory: {escape(str(out_dir))}  (best.cir, result.json, history.db, convergence.png)",
-              highlight=False)
+    out.print(f"run directory: {escape(str(out_dir))}  "
+              "(best.cir, result.json, trace.json, history.db, convergence.png)", highlight=False)
