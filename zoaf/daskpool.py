@@ -219,6 +219,8 @@ class DaskPool(Pool):
         lost = False
         for t, r in zip(chunk, replies):
             lost |= self._handle((*r, addr), t, pending, done, killed)
+        for t in reversed(chunk[len(replies):]):          # after one that ended its worker: not run, not charged
+            pending.appendleft(t)
         return lost
 
     def _on_event(self, event: tuple[float, list]) -> None:
@@ -274,6 +276,9 @@ class DaskPool(Pool):
             self.stats["lost"] += 1
             pending.appendleft(t)
             self._restart(addr)
+            return True
+        elif kind == "over":                              # its worker ended itself over a limit: not retried
+            self._crashed(t, reply[1], pending, done, retry=False)
             return True
         elif kind == "timeout":
             self._timed_out(t, done, "worker restarted")

@@ -8,14 +8,17 @@ task whose event the client did not see. Imported by :mod:`zoaf.daskpool` only w
 """
 from __future__ import annotations
 
+import os
 import pickle
 import queue
+import signal
 import threading
+import time
 from typing import Any, Hashable
 
 import numpy as np
 
-from . import sandbox
+from . import proctree, sandbox, watchdog
 from .problem import Problem
 from .workers import simulate_caught, time_limit
 
@@ -26,7 +29,9 @@ _DASK_BLOBS: dict[str, bytes] = {}
 _DASK_PROBLEMS: dict[str, Problem] = {}
 _DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
 _DASK_LOCK = threading.Lock()
-_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False}
+_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False, "task": None}
+#: Seconds the watchdog waits, before it ends the process, for the event naming the simulation to leave.
+TELL_GRACE = 0.5
 
 
 class _SimThread(threading.Thread):
@@ -77,6 +82,7 @@ def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
     worker = get_worker()
     replies: list[tuple] = []
     with _DASK_LOCK:                                      # several worker threads: still one sim per process
+        _DASK_STATE["task"] = worker, token, worker.get_current_task(), replies
         for x in xs:
             if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
                 replies.append(("lost",))
@@ -90,10 +96,25 @@ def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
             reply = _DASK_STATE["thread"].simulate(problem, x, limit)
             if reply is None or reply[-1]:
                 _DASK_STATE["poisoned"] = True
+            if reply is None:                             # a program the deck ran would outlive the restart
+                proctree.send(proctree.descendants(os.getpid()), signal.SIGKILL)
             replies.append(("timeout",) if reply is None else reply)
+        _DASK_STATE["task"] = None
     out = replies, worker.address
     worker.log_event(token, [worker.get_current_task(), pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)])
     return out
+
+
+def _tell_over_limit(line: str) -> None:
+    """The watchdog ends this worker over a limit: an event tells the client which simulation of the running
+    task went over (the replies before it, then ``("over", line)``), which it records without a retry."""
+    current = _DASK_STATE["task"]
+    if current is None:
+        return
+    worker, token, key, replies = current
+    out = [*replies, ("over", line)], worker.address
+    worker.loop.add_callback(worker.log_event, token, [key, pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)])
+    time.sleep(TELL_GRACE)
 
 
 def _make_plugin_class() -> type:
@@ -107,6 +128,7 @@ def _make_plugin_class() -> type:
 
         def setup(self, worker: Any) -> None:
             sandbox.designate(own_process=False)          # the simulation thread may lock itself down
+            watchdog.on_end(_tell_over_limit)
             _DASK_BLOBS[self.token] = self.blob
             # a worker sends to the scheduler at most once per 2 ms: unbatched, a task's end (task-finished)
             # reaches the scheduler with its event, before the client can send the next batch, which the

@@ -6,7 +6,8 @@ time, not the bytes (at disk speed, a minute is tens of GB). A daemon thread sam
 memory and the bytes the private directory holds every :data:`POLL` seconds; past a limit it writes one line
 to stderr and ends the process with a distinct exit code (``os._exit``: the simulation is in ngspice's C code,
 which cannot be interrupted). The pools and the ``workers=0`` child turn that code back into the line
-(:func:`reason`) and do not retry the simulation: it would only go over again.
+(:func:`reason`) and do not retry the simulation: it would only go over again. Dask reports a lost worker, not
+its exit code, so a Dask worker also tells its client the line first (:func:`on_end`).
 
 Limits: ``ZOAF_MAX_MEMORY`` (resident bytes; default half the machine's memory) and ``ZOAF_MAX_DISK`` (bytes
 in the private directory; default 2 GiB), in bytes or with a binary suffix (``512M``, ``4G``). A Dask worker's
@@ -24,11 +25,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import proctree
 from .errors import InputError
 
-__all__ = ["Exceeded", "Limits", "gib", "parse_bytes", "reason", "start"]
+__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "start"]
 
 #: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
 POLL = 0.1
@@ -37,6 +39,7 @@ ENTRY = 4096
 #: Bytes the private directory may hold by default.
 DEFAULT_DISK = 2 << 30
 _SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+_ON_END: list[Callable[[str], None]] = []
 
 
 class Exceeded(enum.IntEnum):
@@ -90,6 +93,12 @@ def reason(exitcode: int | None) -> str | None:
     return f"the simulation wrote more than {gib(limits.disk)} of files (ZOAF_MAX_DISK); process ended"
 
 
+def on_end(tell: Callable[[str], None]) -> None:
+    """Have ``tell(line)`` called before this process ends over a limit (from the watchdog's thread); once."""
+    if tell not in _ON_END:
+        _ON_END.append(tell)
+
+
 def start(limits: Limits, directory: Path) -> None:
     """Watch this process and ``directory`` from a daemon thread until the process ends."""
     threading.Thread(target=_watch, args=(limits, directory), name="zoaf-watchdog", daemon=True).start()
@@ -131,8 +140,14 @@ def _end(what: Exceeded, directory: Path) -> None:
     output, stays put; it is killed just before the exit (this thread holds the GIL meanwhile: the simulation
     cannot send a reply in between)."""
     held = proctree.send(proctree.descendants(os.getpid()), signal.SIGSTOP)
-    sys.stderr.write(f"zoaf: {reason(what)}\n")
+    line = reason(what) or ""
+    sys.stderr.write(f"zoaf: {line}\n")
     sys.stderr.flush()
+    for tell in _ON_END:
+        try:
+            tell(line)
+        except Exception:                               # noqa: BLE001 - the process ends all the same
+            pass
     shutil.rmtree(directory, ignore_errors=True)
     proctree.send(held, signal.SIGKILL)
     os._exit(what.value)
