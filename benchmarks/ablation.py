@@ -12,6 +12,10 @@ Usage:
     python benchmarks/ablation.py --variants zoaf,scalar,penalty,no-restoration,no-constraint-curvature
     python benchmarks/ablation.py --objectives fom,ugbw --variants duplicate-trials,zoaf,q2 --seeds 10 --budget 300
     python benchmarks/ablation.py --objectives fom,ugbw --variants zoaf,no-multistart,cobyqa --seeds 10 --budget 300
+    python benchmarks/ablation.py --objectives gain --variants cobyqa,cobyqa@radius_init=0.2 --seeds 1 --budget 300
+
+``VARIANT@key=value+key=value`` sets fields of the variant's configuration dataclass (``ZOAFConfig``, a peer's
+own): how much a result owes to one setting (BENCHMARKS.md section 11, "One run of a deterministic method").
 """
 from __future__ import annotations
 
@@ -43,9 +47,17 @@ PEERS = ("cma-warm", "random")
 NAMED_PEERS = (*PEERS, "cobyqa")
 
 
+def method_options(variant: str) -> tuple[str, dict]:
+    """The method and its options of a variant name: a ZOAF ablation or a named peer, ``@key=value+...`` overriding
+    fields of its configuration (JSON values)."""
+    base, _, fields = variant.partition("@")
+    overrides = {k: json.loads(v) for k, v in (f.split("=", 1) for f in fields.split("+") if f)}
+    return (base, overrides) if base in NAMED_PEERS else ("zoaf", {**ALL_VARIANTS[base], **overrides})
+
+
 def one(netlist: str, objective: str, variant: str, seed: int, budget: int) -> dict:
     problem = CircuitProblem.from_netlist(netlist, objective=objective)
-    method, options = (variant, {}) if variant in NAMED_PEERS else ("zoaf", ALL_VARIANTS[variant])
+    method, options = method_options(variant)
     t0 = time.perf_counter()
     res = zoaf.optimize(problem, budget=budget, seed=seed, method=method, workers=0, **options)
     wall = time.perf_counter() - t0

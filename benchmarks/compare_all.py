@@ -77,7 +77,9 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             "simulations until the best-so-far FoM reaches the target. Seeds: every method is ranked on the same "
             "seeds 0..N-1, N the median over methods of their complete seeds (a method with fewer is listed under "
             f"its objective, not ranked; once it has {SHORT_SEEDS}, a second table ranks every method on seeds "
-            f"0..{SHORT_SEEDS - 1}).", "",
+            f"0..{SHORT_SEEDS - 1}). Runs \"(one value)\": every seed ended at the same FoM: a floor, or "
+            "a method deterministic from the designer's sizing, whose runs are then one sample of its path, not "
+            "many (BENCHMARKS.md section 11 measures how much such a value owes to the method's settings).", "",
             "## Headline", "",
             f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | "
             f"its median FoM | {REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | "
@@ -129,7 +131,7 @@ def method_table(s: ObjectiveSummary) -> list[str]:
              f"sims to target | p vs {REFERENCE} | p (Holm) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(s.methods, key=lambda m: (m.rank, m.worst, m.method)):
         r = rows[m.method]
-        lines.append(f"| {m.rank} | {m.method} | {m.runs} | {r[col['median FoM']]} | {r[col['worst']]} | "
+        lines.append(f"| {m.rank} | {m.method} | {r[col['runs']]} | {r[col['median FoM']]} | {r[col['worst']]} | "
                      f"{r[col['feasible runs']]} | {r[col['best feasible objective']]} | "
                      f"{r[col['sims to target']]} | {r[col[f'p vs {REFERENCE}']]} | {r[col['p (Holm)']]} |")
     return lines

@@ -93,6 +93,8 @@ def test_summary_sims_to_target_and_ratio():
     assert rows["random"][8] == ">10" and rows["random"][10] == "never"
     assert rows["random"][9] == f">{10 / 3:.2g}x" and rows["cma"][9] == "2x"
     assert rows["zoaf"][7] == "100%"
+    # random ended at 8 on every seed: one sample of a path, marked so that its p-value is read as such
+    assert rows["random"][1] == "3 (one value)" and rows["cma"][1] == "3"
     # ranks by median final FoM (zoaf 4 ties cma 4; random 8); Holm over the two comparisons with zoaf
     assert (st["zoaf"].rank, st["cma"].rank, st["random"].rank) == (1, 1, 3)
     assert st["cma"].p_holm == pytest.approx(holm({"cma": st["cma"].p_value, "random": st["random"].p_value})["cma"])

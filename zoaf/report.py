@@ -24,7 +24,7 @@ from typing import Any, Sequence
 from .errors import InputError
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
-from .stats import REFERENCE, ObjectiveSummary, RunData, common_seeds, load_run, summarize
+from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
 MANIFEST = "compare.json"
@@ -77,10 +77,16 @@ def table_rows(s: ObjectiveSummary) -> list[list[str]]:
         else:
             ratio = "—" if math.isnan(m.sims_ratio) else f"{m.sims_ratio:.2g}x"
         secs = "never" if math.isinf(m.seconds_to_target) else _seconds(m.seconds_to_target)
-        rows.append([m.method, str(m.runs), _g(m.median), f"{_g(m.q1)} – {_g(m.q3)}", _g(m.best), _g(m.worst),
+        rows.append([m.method, runs_cell(m), _g(m.median), f"{_g(m.q1)} – {_g(m.q3)}", _g(m.best), _g(m.worst),
                      format_value(m.objective_median, s.unit), f"{m.feasible_rate:.0%}", sims, ratio, secs,
                      _seconds(m.wall), _seconds(m.overhead), _p(m.p_value), _p(m.p_holm)])
     return rows
+
+
+def runs_cell(m: MethodStats) -> str:
+    """The number of runs, marked when every run ended at the same FoM (a floor, or a method deterministic from the
+    designer's sizing, which repeats one path whatever the seed: its runs are then one sample, not many)."""
+    return f"{m.runs} (one value)" if m.runs > 1 and m.best == m.worst else str(m.runs)
 
 
 # -- environment (footer) ------------------------------------------------------------------------------------
@@ -202,7 +208,9 @@ _NOTES = ("**Definitions.** *median FoM / IQR / best / worst*: final best FoM ov
           "*sims to target*: median over runs of the first charged simulation at which the best-so-far FoM "
           "reached the target (`>budget`: most runs never did); *x vs zoaf*: that median over ZOAF's (> 1: ZOAF "
           "needs fewer). *s to target*: the same in wall seconds. *overhead / sim*: (wall - simulator seconds) / "
-          "simulations. *p*: two-sided Mann-Whitney U test of ZOAF's final FoMs against the method's.")
+          "simulations. *p*: two-sided Mann-Whitney U test of ZOAF's final FoMs against the method's. *runs* "
+          "\"(one value)\": every run ended at the same FoM: a floor that every run reached, or a method "
+          "deterministic from the designer's sizing, whose runs are then one sample of its path, not many.")
 
 
 def user_command(argv: Sequence[str]) -> str:
