@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from zoaf.compare import RunEvent, compare
-from zoaf.report import COLUMNS, load_comparison, table_rows
+from zoaf.report import COLUMNS, ONE_VALUE, load_comparison, table_rows
 from zoaf.stats import REFERENCE, ObjectiveSummary, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +77,8 @@ def summary_lines(results: Path, names: list[str]) -> list[str]:
             "simulations until the best-so-far FoM reaches the target. Seeds: every method is ranked on the same "
             "seeds 0..N-1, N the median over methods of their complete seeds (a method with fewer is listed under "
             f"its objective, not ranked; once it has {SHORT_SEEDS}, a second table ranks every method on seeds "
-            f"0..{SHORT_SEEDS - 1}). Runs \"(one value)\": every seed ended at the same FoM: a floor, or "
-            "a method deterministic from the designer's sizing, whose runs are then one sample of its path, not "
-            "many (BENCHMARKS.md section 11 measures how much such a value owes to the method's settings).", "",
+            f"0..{SHORT_SEEDS - 1}). Runs {ONE_VALUE} BENCHMARKS.md section 11 measures how much such a value "
+            "owes to the method's settings.", "",
             "## Headline", "",
             f"| circuit | objective | budget | seeds | {REFERENCE} rank | {REFERENCE} median FoM | best other | "
             f"its median FoM | {REFERENCE} worst | best worst (method) | p | p (Holm) | sims to target: {REFERENCE} | "

@@ -83,6 +83,11 @@ def table_rows(s: ObjectiveSummary) -> list[list[str]]:
     return rows
 
 
+#: What a runs cell's "(one value)" means (the report's and the benchmark summary's notes).
+ONE_VALUE = ("\"(one value)\": every run ended at the same FoM: a floor that every run reached, or a method "
+             "deterministic from the designer's sizing, whose runs are then one sample of its path, not many.")
+
+
 def runs_cell(m: MethodStats) -> str:
     """The number of runs, marked when every run ended at the same FoM (a floor, or a method deterministic from the
     designer's sizing, which repeats one path whatever the seed: its runs are then one sample, not many)."""
@@ -209,8 +214,7 @@ _NOTES = ("**Definitions.** *median FoM / IQR / best / worst*: final best FoM ov
           "reached the target (`>budget`: most runs never did); *x vs zoaf*: that median over ZOAF's (> 1: ZOAF "
           "needs fewer). *s to target*: the same in wall seconds. *overhead / sim*: (wall - simulator seconds) / "
           "simulations. *p*: two-sided Mann-Whitney U test of ZOAF's final FoMs against the method's. *runs* "
-          "\"(one value)\": every run ended at the same FoM: a floor that every run reached, or a method "
-          "deterministic from the designer's sizing, whose runs are then one sample of its path, not many.")
+          + ONE_VALUE)
 
 
 def user_command(argv: Sequence[str]) -> str:
