@@ -28,6 +28,10 @@ from ._own_loop import Evaluate, OwnLoop
 from ._peers import to_levels
 
 
+#: Seeds 0..SEED_RANGE-1 reach NOMAD as themselves (seed 0 is NOMAD's default); larger ones modulo it.
+SEED_RANGE = 10**6
+
+
 class ConstraintType(str, enum.Enum):
     """NOMAD's output types for a constraint."""
 
@@ -72,10 +76,13 @@ class NOMAD(OwnLoop):
                   f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget)}",
                   f"DISPLAY_DEGREE {cfg.display_degree}", "NB_THREADS_PARALLEL_EVAL 1",
                   f"LOWER_BOUND {fmt([0] * self.dim)}", f"UPPER_BOUND {fmt(np.where(levels > 0, levels - 1, 1))}"]
+        # NOMAD's polls depend on its SEED parameter, not on an RNG state set before ``optimize`` (which resets it:
+        # every seed ran as seed 0). Its parameter check seeds the RNG only when SEED differs from the last seed
+        # the process saw, so the last seed is set to another value first: every run is seeded as in a fresh
+        # process, whatever ran before it. Seeding steps the RNG once per unit (1e7 costs ~1 s): modulo SEED_RANGE.
+        nomad_seed = seed % SEED_RANGE
+        params.append(f"SEED {nomad_seed}")
         x0 = [float(v) for v in start]
-        # NOMAD's RNG is process-global and its SEED parameter is stepped through one draw at a time (a seed of
-        # 1e8 costs seconds): the run's generator sets the RNG state itself, just before NOMAD starts.
-        state = " ".join(str(int(v)) for v in np.random.default_rng(seed).integers(1, 2**32 - 1, 3))
 
         def loop(evaluate: Evaluate) -> None:
             def blackbox(point: Any) -> int:
@@ -86,7 +93,7 @@ class NOMAD(OwnLoop):
                 point.setBBO(" ".join(repr(float(v)) for v in [f, *([] if c is None else c)]).encode())
                 return 1
 
-            PyNomad.setRNGState(state)
+            PyNomad.setSeed(nomad_seed + 1)
             PyNomad.optimize(blackbox, x0, [], [], params)
 
         return loop
