@@ -18,7 +18,7 @@ DIM, A, FACE = 3, 0.3, 0.5
 OPTIMUM = (FACE - A) ** 2   # the constrained optimum's objective
 BUDGET = 80
 #: Deterministic by design: COBYQA; NGOpt at this budget and dimension selects a deterministic method. (NOMAD's
-#: ORTHO N+1 polls draw from its RNG: its seed must reach it.)
+#: ORTHO N+1 polls depend on its seed, which must reach it.)
 DETERMINISTIC = {"cobyqa", "ngopt"}
 
 
