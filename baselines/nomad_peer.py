@@ -28,7 +28,8 @@ from ._own_loop import Evaluate, OwnLoop
 from ._peers import to_levels
 
 
-#: Seeds 0..SEED_RANGE-1 reach NOMAD as themselves (seed 0 is NOMAD's default); larger ones modulo it.
+#: NOMAD's SEED is the run's library seed (drawn from its generator) modulo this: seeding costs one RNG step per
+#: unit of SEED.
 SEED_RANGE = 10**6
 
 

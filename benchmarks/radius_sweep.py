@@ -45,7 +45,7 @@ def variant(method: str, radius: float) -> str:
     return PRESET if radius == DEFAULT else f"{PRESET}@alpha0={round(2 * radius, 6)}+h_max={radius}"
 
 
-def run_all(tasks: list[tuple[str, str, str, float]], cache: Path, jobs: int) -> list[dict]:
+def run_all(tasks: list[tuple[str, str, str, str, float]], cache: Path, jobs: int) -> list[dict]:
     """Every (circuit, netlist, objective, method, radius) run, those in ``cache`` reused, new ones appended."""
     rows = json.loads(cache.read_text()) if cache.exists() else []
     have = {(r["circuit"], r["objective"], r["method"], r["radius"]) for r in rows}
@@ -71,12 +71,12 @@ def table(rows: list[dict], objectives: dict[str, list[tuple[str, str, str]]]) -
                 continue
             cells = []
             for m in METHODS:
-                vals = [got[m, rad]["feasible"] for rad in RADII]
-                shown = [format_value(v, unit) if v is not None else "infeasible" for v in vals]
-                feas = sorted(v for v in vals if v is not None)
+                at_default = got[m, DEFAULT]["feasible"]
+                feas = sorted(v for v in (got[m, rad]["feasible"] for rad in RADII) if v is not None)
                 med = format_value(statistics.median(feas), unit) if feas else "—"
                 span = f"{format_value(feas[0], unit)} – {format_value(feas[-1], unit)}" if feas else "—"
-                cells += [shown[RADII.index(DEFAULT)], f"{med} ({span}; {len(feas)}/{len(RADII)} feasible)"]
+                cells += ["infeasible" if at_default is None else format_value(at_default, unit),
+                          f"{med} ({span}; {len(feas)}/{len(RADII)} feasible)"]
             wins = sum(got["zoaf-cobyqa", rad]["fun"] < got["cobyqa", rad]["fun"] for rad in RADII)
             ties = sum(got["zoaf-cobyqa", rad]["fun"] == got["cobyqa", rad]["fun"] for rad in RADII)
             lines.append(f"| {circuit} / {objective} ({sense}) | {' | '.join(cells)} | {wins} of {len(RADII)}"
