@@ -22,8 +22,9 @@ class ZOAFCobyqa(ZOAF):
     gain and the LNA's noise figure and gain that a batch and second start before it cost, and keeps the LDO's
     current and the bandgap's power that a second basin wins; it gives up the LDO's PSRR and the bandgap's tc,
     where the second start won only when it ran from the beginning. The polish ties at a budget of 300 and
-    keeps a larger budget from doing worse. Not the default for its dependency and for the LNA's inductor area
-    (section 11 ranks it first of eleven methods overall)."""
+    keeps a larger budget from doing worse. Not the default for its dependency, for the LNA's inductor area
+    (section 11 ranks it first of eleven methods overall), and because COBYQA asks one point at a time: with
+    parallel workers all but one wait, where ZOAF's own steps ask a batch the size of the pool."""
 
     name = "zoaf-cobyqa"
     requires, extra = ("cobyqa",), "peers"
