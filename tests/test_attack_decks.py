@@ -13,7 +13,6 @@ import shutil
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -295,94 +294,93 @@ def test_a_deck_cannot_send_anything_over_the_network_in_any_backend(tmp_path: P
         server.close()
 
 
-# -- resources: memory and disk -----------------------------------------------------------------------------
-def _held(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+# -- native code: a library in the deck's folder, and the spellings that once loaded it without --allow-shell ----
+#: A library whose constructor, through CPython's API, replaces the function zoaf's watchdog thread calls every
+#: 0.1 s: that thread predates Landlock, so the replacement writes where the simulating thread may not.
+_HIJACK_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+static const char *code = "import zoaf.watchdog as w\n_held = w._held\n"
+  "def hijacked(d, _held=_held):\n    open('%s', 'w').close()\n    return _held(d)\n"
+  "w._held = hijacked\nimport time\ntime.sleep(0.5)\n";
+__attribute__((constructor)) static void hijack(void) {
+  int (*ensure)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
+  void (*release)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "PyGILState_Release");
+  int (*run)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "PyRun_SimpleString");
+  if (ensure && release && run) { int g = ensure(); run(code); release(g); }
+}
+'''
 
 
-def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_backend(tmp_path: Path,
-                                                                                      monkeypatch):
-    """Landlock keeps the writes of a program a deck runs (--allow-shell) in the private directory and the
-    timeout bounds the time, not the bytes. Past ZOAF_MAX_DISK the process and its program are ended with one
-    line, not retried, and the private directory is gone (a Dask worker tells its client the line before it
-    goes: Dask itself reports a lost worker). Proved real first: ngspice -b writes what dd is told."""
+def _hijacker(folder: Path, marker: Path) -> Path:
+    (folder / "hijack.c").write_text(_HIJACK_C.replace("%s", str(marker)))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "hijack.so"), str(folder / "hijack.c"), "-ldl"],
+                   check=True, timeout=60)
+    return folder / "hijack.so"
+
+
+def _load_library_with_landlock_only(deck: str, library: str) -> list[str]:
+    """Past every text check, in a process under Landlock, seccomp and the network filter, but not "no new code"."""
+    from zoaf import sandbox
+    from zoaf.spice import shared_ngspice
+
+    sandbox.enter(sandbox.Policy((Path(deck).parent,)))
+    out = shared_ngspice().command(f"codemodel {library}")
+    time.sleep(0.5)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_a_library_in_the_decks_folder_maps_no_code_in_any_backend(tmp_path: Path):
+    """``'codemodel' lib.so`` (a quoted command word) passed the text checks; ngspice loaded the library from the
+    deck's folder (Landlock lets a thread read, so map, what it may read), whose code had zoaf's own watchdog thread,
+    which Landlock does not confine, write outside the sandbox. Proved real first, under Landlock alone."""
+    marker = tmp_path / "marker"
+    library = _hijacker(tmp_path, marker)
     (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
     deck = tmp_path / "deck.cir"
-    text = ("fills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
-            "set x = `dd if=/dev/zero of=fill.raw bs=1048576 count=128 status=none`\nop\nlet vo = v(out)\n"
-            "print vo\n.endc\n.end\n")
-    deck.write_text(text)
-    (tmp_path / "plain").mkdir()
-    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path / "plain", capture_output=True, timeout=120)
-    assert _held(tmp_path / "plain") == 128 << 20                 # real
-    deck.write_text(text.replace("count=128", "count=6400"))       # 6.4 GB
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))
-    monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    monkeypatch.setenv("ZOAF_MAX_DISK", "64M")
+    deck.write_text(f"lib\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n'codemodel' {library}\n"
+                    "op\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    with pytest.raises(InputError, match=r"deck\.cir:7: \.control command \"'codemodel'\" spells its command word "
+                                         "with a quote"):
+        CircuitProblem(deck)
+    in_fresh_process(_load_library_with_landlock_only, str(deck), str(library))
+    assert marker.exists()                               # real: Landlock alone does not hold against native code
+    marker.unlink()
+    deck.write_text(deck.read_text().replace(f"'codemodel' {library}\n", ""))
     for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+        problem = CircuitProblem(deck)
+        problem.netlist.control.insert(0, f"codemodel {library}")      # past the text checks
+        with Evaluator(problem, **kw) as ev:
             [record] = ev.evaluate(np.array([[0.5]]))
-            stats = ev.stats
-        assert record.outcome.status is Status.CRASHED and not record.outcome.measures, kw
-        assert "wrote more than 0.0625 GiB of files (ZOAF_MAX_DISK)" in record.outcome.error, kw
-        if kw != {"workers": 0}:
-            assert stats["crashed"] == 1, stats                    # not run again: it would only go over again
         time.sleep(0.5)
-        assert _held(temp) < 1e6 and not _running("count=6400"), kw     # nothing left behind, nothing running
+        assert not marker.exists(), kw
+        assert "failed to map segment" in str(record.outcome.error), (kw, record.outcome)
 
 
-def test_empty_files_count_toward_the_disk_limit(tmp_path: Path):
-    """A million empty files exhaust the file system's inodes, not its bytes: each file and folder counts one
-    block at least."""
-    from zoaf import watchdog
-
-    (tmp_path / "sub").mkdir()
-    for i in range(1000):
-        (tmp_path / "sub" / f"f{i}").touch()
-    (tmp_path / "data").write_bytes(b"x" * 100_000)
-    assert watchdog._held(tmp_path) == 1000 * watchdog.ENTRY + (tmp_path / "data").stat().st_blocks * 512
-
-
-def _running(pattern: str) -> bool:
-    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
-
-
-def test_a_program_a_deck_ran_ends_with_its_timed_out_worker(tmp_path: Path):
-    """A deck's program (--allow-shell) outlived the worker killed at its timeout, adopted by init (a Dask
-    worker's too, restarted by its nanny)."""
-    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+@pytest.mark.parametrize("command", ["sh\\ell touch m", "'shell' touch m", "s'h'ell touch m", "sh{e}ll touch m",
+                                     "{shell} touch m", "'alias' s shell", "code\\model lib.so", "`echo shell` x"])
+def test_a_command_word_ngspice_would_unquote_or_expand_is_refused(tmp_path: Path, command: str):
+    """ngspice's lexer drops backslashes and quotes and expands braces in the command word: each ran ``shell``."""
     deck = tmp_path / "deck.cir"
-    naps = f"sleep {3000 + os.getpid() % 997}"
-    deck.write_text(f"naps\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                    f"set x = `{naps}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True, timeout=3), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.status is Status.TIMEOUT, kw
-        time.sleep(0.5)
-        assert not _running(naps), kw
+    deck.write_text(f"t\nR1 1 0 1k\n.control\n{command}\n.endc\n.end\n")
+    with pytest.raises(InputError, match=r"deck\.cir:4: \.control command .* spells its command word"):
+        Netlist.read(deck, allow_shell=True)
 
 
-def test_a_deck_that_allocates_past_the_memory_limit_is_ended_with_one_line(tmp_path: Path, monkeypatch):
-    """A .control vector of 400 MB (ngspice -b allocates it): past ZOAF_MAX_MEMORY resident bytes the process is
-    ended with one line instead of waiting for the kernel's OOM killer; a bad limit is one line before any
-    simulation."""
-    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+def test_a_carriage_return_inside_a_line_is_refused_in_the_deck_and_its_includes(tmp_path: Path):
+    """ngspice drops a carriage return and joins the text around it: ``.con\\rtrol`` in an included file opened a
+    ``.control`` block that zoaf, splitting the line there, never saw (and ngspice ran at load)."""
+    marker = tmp_path / "marker"
+    (tmp_path / "models.inc").write_text(f"* models\n.con\rtrol\necho pwned > {marker}\n.endc\n", newline="")
     deck = tmp_path / "deck.cir"
-    deck.write_text("eats\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
-                    "let big = vector(50000000)\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
-    monkeypatch.setenv("ZOAF_MAX_MEMORY", "300M")
-    for kw in ({"workers": 0}, {"workers": 1}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.status is Status.CRASHED, kw
-        assert "used more than 0.293 GiB of memory (ZOAF_MAX_MEMORY)" in record.outcome.error, kw
-    monkeypatch.setenv("ZOAF_MAX_MEMORY", "3 gigs")
-    with pytest.raises(InputError, match=r"^ZOAF_MAX_MEMORY: not a number of bytes: '3 gigs'"):
-        Evaluator(CircuitProblem(deck))
-    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 2 and r.stderr.strip().startswith("error: ZOAF_MAX_MEMORY: not a number of bytes")
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    deck.write_text("t\n.include models.inc\nV1 1 0 1\nR1 1 0 1k\n.op\n.end\n")
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+    assert marker.exists()                               # real: plain ngspice -b runs the hidden block
+    with pytest.raises(InputError, match=r"models\.inc:2: a carriage return inside a line"):
+        Netlist.read(deck)
+    deck.write_text("t\nV1 1 0 1\nR1 1 0 1k\n.con\rtrol\n.endc\n.end\n", newline="")
+    with pytest.raises(InputError, match=r"deck\.cir:4: a carriage return inside a line"):
+        Netlist.read(deck)
+    (tmp_path / "models.inc").write_text("* models\r\nR9 9 0 1k\r\n", newline="")   # DOS line ends are fine
+    deck.write_text("t\r\n.include models.inc\r\nV1 1 0 1\r\nR1 1 0 1k\r\n.op\r\n.end\r\n", newline="")
+    Netlist.read(deck)

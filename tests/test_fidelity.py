@@ -35,7 +35,7 @@ from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 #: Sizings other than "every plain-number param x1.1, then x0.9": those that show what a deck is about.
 SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
-FAITHFUL = {"control_include_options", "param_chain"}
+FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain"}
 
 
 def sizings(nl: Netlist) -> list[dict[str, float]]:

@@ -66,7 +66,8 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     granted, marker, secret = dirs
     got = in_fresh_process(_os_probe, [str(granted)], False, str(marker), str(secret))
     r = got["report"]
-    assert [ly.state for ly in r.layers] == [sandbox.LayerState.ACTIVE] * 6
+    assert [ly.state for ly in r.layers if ly.name != "code"] == [sandbox.LayerState.ACTIVE] * 6
+    assert r.code.state is sandbox.LayerState.UNAVAILABLE      # applied only once a simulator is started
     assert got["oom_score_adj"] == sandbox.OOM_SCORE_ADJ    # a deck that eats the memory is what the kernel ends
     assert got["cwd"] == got["home"] == str(r.directory) and r.directory.name.startswith("zoaf-sandbox-")
     assert got["exec"] == errno.EPERM
@@ -77,15 +78,16 @@ def test_exec_fails_eperm_writes_and_foreign_reads_fail_eacces(dirs):
     assert not r.directory.exists()                      # the private directory goes with its process
 
 
-def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_seccomp():
-    for extra, seccomp in (([], "active"), (["--allow-shell"], "lifted")):
+def test_zoaf_check_shows_the_layers_and_allow_shell_lifts_only_the_exec_and_code_filters():
+    for extra, lifted in (([], "active"), (["--allow-shell"], "lifted")):
         r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(HERE / "rc.cir"), "--spec", str(SPEC),
                             "--json", *extra], capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         layers = json.loads(r.stdout)["sandbox"]
-        assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": seccomp,
+        assert {k: v["state"] for k, v in layers.items()} == {"private_dir": "active", "seccomp": lifted,
                                                              "landlock": "active", "network": "active",
-                                                             "memory": "active", "disk": "active"}
+                                                             "code": lifted, "memory": "active",
+                                                             "disk": "active"}
 
 
 def test_allow_shell_lifts_only_the_exec_filter(dirs):

@@ -190,7 +190,12 @@ class CircuitProblem(Problem):
         values = {}
         for p in self.parameters:
             text = self.netlist.params[p.name]
-            values[p.name] = _written(text, f"{self.netlist.path}: .param {p.name}")
+            try:
+                values[p.name] = _written(text, f"{self.netlist.path}: .param {p.name}")
+            except InputError:
+                raise InputError(f"{self.netlist.path}: .param {p.name} = {text.strip()!r} is an expression, not a "
+                                 f"number, but the spec sizes it (parameters.{p.name}): write a number there, "
+                                 "or size the parameters it is computed from") from None
         return values
 
     def x0_unit(self) -> np.ndarray | None:

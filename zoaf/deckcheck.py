@@ -48,6 +48,12 @@ _DOT_LINE = re.compile(r"^[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)", re
 MAX_INCLUDE_DEPTH = 64
 #: Characters all included files together may hold (each is also bounded: :data:`zoaf.infile.MAX_FILE_BYTES`).
 MAX_INCLUDED_CHARS = 256 * 2**20
+#: Characters ngspice's command lexer removes or expands in a command word: a backslash escapes the next character,
+#: quotes are dropped, braces expand (``sh\ell``, ``'shell'``, ``sh{e}ll`` all run ``shell``).
+_SPELLING = re.compile(r"[\\'\"{}`]")
+#: A carriage return that does not end a line: ngspice drops it and joins the text around it (``.con\rtrol`` is
+#: ``.control``), where zoaf's line splitting would see two lines.
+_LONE_CR = re.compile(r"\r(?!\n)")
 _INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?")
 
 
@@ -71,6 +77,9 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
         return f"back-quote command substitution runs a program; refused (allow it with allow_shell=True): {text!r}"
     elif not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!") or re.search(r"\bunixcom\b", text)):
         return f".control command {word!r} runs another program; refused (allow it with allow_shell=True)"
+    elif _SPELLING.search(word):
+        why = ("spells its command word with a quote, a backslash, a brace or a back-quote, which ngspice removes "
+               "or expands ('sh\\ell', \"'shell'\" and 'sh{e}ll' are shell)")
     elif base not in _CONDITIONS and redirect_at(text) is not None:
         why = "redirects ngspice's output with '>' or '<' (compare with gt, lt, >=, <=)"
     return None if why is None else f".control command {word!r} {why}; refused"
@@ -214,6 +223,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
 
     A ``.lib file section`` reads only that section's includes (as ngspice does), but the whole file is checked.
     """
+    _refuse_lone_cr(root, text)
     scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None]] = set()
@@ -261,9 +271,19 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     text = data.decode("utf-8", "replace")
     if (why := control_character(text)) is not None:
         raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
+    _refuse_lone_cr(edge.path, text)
     scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan
+
+
+def _refuse_lone_cr(path: Path, text: str) -> None:
+    """InputError, with its line, for a carriage return inside a line: ngspice drops it and reads the text around it
+    as one word (``.con\\rtrol`` opens a ``.control`` block), where zoaf's checks would see two lines."""
+    if (m := _LONE_CR.search(text)) is not None:
+        line = text.count("\n", 0, m.start()) + 1
+        raise InputError(f"{path}:{line}: a carriage return inside a line: ngspice drops it and joins the text "
+                         "around it ('.con\\rtrol' is '.control'); refused (end lines with '\\n' or '\\r\\n')")
 
 
 def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[str, Path]]:

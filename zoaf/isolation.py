@@ -45,8 +45,9 @@ CLOSE_GRACE = 5.0
 def open_session(netlist: Netlist, *, timeout: float | None, policy: sandbox.Policy) -> Any:
     """A session that evaluates ``netlist`` in a sandboxed process (this one if it is a worker)."""
     if sandbox.designated():
-        sandbox.enter(policy)
-        from .spice import SpiceSession     # libngspice starts only after the lock-down
+        from .spice import SpiceSession, shared_ngspice
+
+        sandbox.enter(policy, start=shared_ngspice)     # libngspice starts after Landlock, before "no new code"
 
         return SpiceSession(netlist, timeout=None)      # synchronous: the parent kills us at the deadline
     return ChildSession(netlist, timeout=timeout, policy=policy)

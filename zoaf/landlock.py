@@ -33,6 +33,8 @@ _PR_SET_NO_NEW_PRIVS = 38
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _ABI1_ALL = (1 << 13) - 1            # EXECUTE .. MAKE_SYM: everything ABI 1 knows
 REFER, TRUNCATE = 1 << 13, 1 << 14   # ABI 2, ABI 3
+#: LANDLOCK_SCOPE_* (ABI 6): no connection to an abstract Unix socket, no signal to a process outside the domain.
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 #: Rights a rule on a single file (not a directory) may carry.
 _FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE
 #: Rights granted beneath read-only trees.
@@ -81,16 +83,23 @@ def handled_rights(abi: int) -> int:
     return _ABI1_ALL | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
 
 
+def scopes(abi: int) -> int:
+    """What the kernel of ABI ``abi`` can keep inside the domain: signals (a program a deck runs with
+    ``--allow-shell`` could stop or kill zoaf, or any program of yours) and abstract Unix sockets."""
+    return SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+
+
 def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.PathLike[str]] = (),
              write_files: Iterable[str | os.PathLike[str]] = ()) -> int:
     """Confine the calling thread: read (and map/execute) beneath ``read``, anything beneath ``write``, read
-    and write the single files ``write_files`` (``/dev/null``). Paths that do not exist are skipped.
+    and write the single files ``write_files`` (``/dev/null``); signal only processes it started (ABI 6).
+    Paths that do not exist are skipped.
 
     Returns the ABI version enforced. Raises LandlockError when Landlock is unavailable.
     """
     abi = version()
     handled = handled_rights(abi)
-    attr = _RulesetAttr(handled_access_fs=handled)
+    attr = _RulesetAttr(handled_access_fs=handled, scoped=scopes(abi))
     fd = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
                   ctypes.c_uint32(0))
     try:

@@ -55,7 +55,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     first = lines[hits[0]].strip()
     for i in hits:
         if any(p in low[i] for p in _PARSE_PATTERNS):
-            err = ParseError(f"{context}: {lines[i].strip()}", text)
+            err = ParseError(f"{context}: {_cause(lines, low, i)}", text)
             if any("cannot recover" in s or "fatal error" in s for s in low):
                 err.needs_new_process = True
             return err
@@ -68,6 +68,15 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     return (default or SimulationError)(f"{context}: {first}", text)
 
 
+def _cause(lines: list[str], low: list[str], i: int) -> str:
+    """Line ``i``, or where it is ngspice's "cannot recover" the first error it printed before: that names what
+    went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``), the last line never does."""
+    if "cannot recover" in low[i]:
+        for j in range(i):
+            if low[j].lstrip().startswith(("error", "expression err")):
+                return lines[j].strip()
+    return lines[i].strip()
+
 
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
 #: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
@@ -79,6 +88,7 @@ _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ur
 
 
 _FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas(?:ure)?\b.*failed!?$)", re.I)
+_LET_FAILED = re.compile(r'^\s*error: (?:rhs|can\'t evaluate) ".*"', re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
 
 
@@ -153,7 +163,9 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     """
     results = printed_results(lines, names)
     other, meas = split_measurements(lines, measures)
-    err = classify([ln for ln in other if not RESULT_LINE.match(ln)], context=context)
+    # a .control `let` built on a result that is missing (a failed meas): ngspice -b goes on with the block
+    meas += [ln for ln in other if _LET_FAILED.match(ln)]
+    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and not _LET_FAILED.match(ln)], context=context)
     if err is not None and not isinstance(err, MeasureError):
         raise err
     missing = [m for m in measures if m not in results]
@@ -162,7 +174,8 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     # A failed `meas` command of the .control block; a name measured once already (ngspice -b runs a deck
     # with .meas cards and a .control `run` twice, and `param=` fails the second time) is no failure.
     failed = [ln.strip() for ln in meas
-              if (f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results]
+              if ((f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results)
+              or _LET_FAILED.match(ln)]
     if err is not None or failed:
         raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
     return results

@@ -16,16 +16,23 @@ before libngspice starts:
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
    the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
-   packages, the deck's folder and included files (:class:`Policy`) and the private directory;
+   packages, the deck's folder and included files (:class:`Policy`) and the private directory; from ABI 6 it
+   signals no process outside its domain;
 4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
    there and in everything it starts, ``allow_exec`` or not;
-5. **memory** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
+5. **no new code** (seccomp, the calling thread, once libngspice and its code models are loaded: ``start``):
+   a file mapped executable (``dlopen``: ``codemodel``, ``osdi``, a library's constructor) fails with ``EPERM``.
+   Native code would share the process with threads Landlock does not confine (the watchdog's, the cleanup's,
+   Dask's) and could make them write or read anything. Lifted by ``allow_exec``;
+6. **memory** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
    allocates without end before its timeout is what the kernel's OOM killer ends, not your other programs; and
    :mod:`zoaf.watchdog` ends it first, with one line, past ``ZOAF_MAX_MEMORY`` resident bytes (resident, not
    reserved: a hard cap on the address space would refuse decks that ``ngspice -b`` runs, as ngspice reserves
    a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
-6. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
-   bytes (a ``.control`` loop writing files).
+7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
+   bytes (a ``.control`` loop writing files);
+8. **programs** (``allow_exec``, a process of its own): it is the subreaper of the programs a deck starts, so a
+   program that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits.
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
 writing its local directory and talking to the scheduler); the exec filter covers every thread; the memory
@@ -39,18 +46,21 @@ worker calls :func:`designate` first; elsewhere a deck is loaded in a sandboxed 
 from __future__ import annotations
 
 import atexit
+import ctypes
+import dataclasses
 import enum
 import errno
 import os
-import shutil
+import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import util as mp_util
 from pathlib import Path
 
-from . import landlock, watchdog
+from . import landlock, proctree, watchdog
 from .errors import SimulationError
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
@@ -111,10 +121,11 @@ class SandboxReport:
     memory: Layer
     disk: Layer
     directory: Path
+    code: Layer = Layer("code", LayerState.UNAVAILABLE, "no simulator started in the lock-down")
 
     @property
     def layers(self) -> tuple[Layer, ...]:
-        return self.private_dir, self.seccomp, self.landlock, self.network, self.memory, self.disk
+        return self.private_dir, self.seccomp, self.landlock, self.network, self.code, self.memory, self.disk
 
     def __str__(self) -> str:
         return "; ".join(map(str, self.layers))
@@ -152,6 +163,7 @@ class _Process:
     seccomp: Layer | None = None
     memory: Layer | None = None
     disk: Layer | None = None
+    adopts: bool = False                   # orphans of its programs are its children (:func:`_adopt_programs`)
 
 
 _PROCESS = _Process()
@@ -174,8 +186,11 @@ def current() -> SandboxReport | None:
     return getattr(_THREAD, "report", None)
 
 
-def enter(policy: Policy) -> SandboxReport:
+def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxReport:
     """Lock this process (and Landlock: this thread) down for decks needing ``policy``; idempotent.
+
+    ``start`` loads what the simulator needs (libngspice, its code models) after Landlock and before this thread
+    may map no new code (unless ``policy.allow_exec``); without it, that layer is not applied.
 
     Raises SandboxError when the process was already locked down for a policy that does not cover this one
     (a Dask worker that simulated another deck): the worker must be replaced.
@@ -190,11 +205,17 @@ def enter(policy: Policy) -> SandboxReport:
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
+            if policy.allow_exec and proc.own_process:
+                _adopt_programs()
             proc.policy = policy
         if current() is None:
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
-            _THREAD.report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory),
-                                           _no_sockets(), proc.memory, proc.disk, proc.directory)
+            report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory), _no_sockets(),
+                                   proc.memory, proc.disk, proc.directory)
+            if start is not None:
+                start()
+                report = dataclasses.replace(report, code=_no_new_code(proc.policy.allow_exec))
+            _THREAD.report = report
         return _THREAD.report
 
 
@@ -225,7 +246,7 @@ def remove_private_dirs(pid: int) -> None:
     """Remove the private directory of simulating process ``pid``, ended: one killed (a timeout, Ctrl-C, a
     watchdog limit) does not remove it itself, and a deck may have filled it."""
     for directory in Path(tempfile.gettempdir()).glob(f"{PRIVATE_PREFIX}{pid}-*"):
-        shutil.rmtree(directory, ignore_errors=True)
+        watchdog.remove_tree(directory, programs=True)
 
 
 def kept_environment() -> dict[str, str]:
@@ -234,13 +255,15 @@ def kept_environment() -> dict[str, str]:
 
 
 def _remove_at_exit(directory: Path) -> None:
-    """Remove ``directory`` when the process exits, from a thread started before the lock-down: a thread under
-    Landlock may empty the directory but not remove it from its parent."""
+    """Remove ``directory`` when the process exits (ending the programs it adopted first), from a thread started
+    before the lock-down: a thread under Landlock may empty the directory but not remove it from its parent."""
     go = threading.Event()
 
     def remove() -> None:
         go.wait()
-        shutil.rmtree(directory, ignore_errors=True)
+        if _PROCESS.adopts:
+            proctree.send(proctree.descendants(os.getpid()), signal.SIGKILL)
+        watchdog.remove_tree(directory)
 
     janitor = threading.Thread(target=remove, name="zoaf-sandbox-cleanup", daemon=True)
     janitor.start()
@@ -253,20 +276,36 @@ def _remove_at_exit(directory: Path) -> None:
     mp_util.Finalize(None, cleanup, exitpriority=0)      # a multiprocessing child's (it ends with os._exit)
 
 
+#: prctl(2) option: orphaned descendants are re-parented to this process instead of init.
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _adopt_programs() -> None:
+    """Keep every program a deck starts in this process's tree, and end them all when it exits: a program that
+    detaches itself (``setsid prog &``) was adopted by init and outlived its worker, out of reach of the pool's
+    :func:`zoaf.proctree.kill_tree`. Orphans that end stay zombies until this process does (reaping them here
+    would take the exit status ngspice's ``pclose`` waits for). They are ended by the thread that removes the
+    private directory at exit: a thread under Landlock cannot read other processes' ``/proc`` entries."""
+    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+        _PROCESS.adopts = True                          # else (an old kernel) kill_tree reaches fewer
+
+
 def _seccomp(allow_exec: bool) -> Layer:
     if allow_exec:
         return Layer("seccomp", LayerState.LIFTED, "allow_shell")
     return _deny("seccomp", ("execve", "execveat"), errno.EPERM, every_thread=True, detail="no execve")
 
 
-def _deny(layer: str, calls: tuple[str, ...], err: int, *, every_thread: bool, detail: str) -> Layer:
+def _deny(layer: str, calls: tuple[str | tuple, ...], err: int, *, every_thread: bool, detail: str) -> Layer:
     """A seccomp filter that makes ``calls`` fail with ``err``: in every thread of the process (``TSYNC``), or in
-    the calling thread and what it starts."""
+    the calling thread and what it starts. A call is a name, or ``(name, (arg, op, a, b)...)``: only when every
+    argument condition holds (``pyseccomp.Arg``; ``op`` its attribute name, as ``"MASKED_EQ"``)."""
     try:
         import pyseccomp as sc
         filt = sc.SyscallFilter(sc.ALLOW)
         for call in calls:
-            filt.add_rule(sc.ERRNO(err), call)
+            name, *args = (call,) if isinstance(call, str) else call
+            filt.add_rule(sc.ERRNO(err), name, *(sc.Arg(i, getattr(sc, op), a, b) for i, op, a, b in args))
         if every_thread:
             filt.set_attr(sc.Attr.CTL_TSYNC, 1)
         filt.load()
@@ -285,6 +324,25 @@ def _no_sockets() -> Layer:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections."""
     return _deny("network", NETWORK_CALLS, errno.EACCES, every_thread=False, detail="no sockets")
+
+
+#: ``mmap``/``mprotect`` bits: an executable mapping, and one backed by no file.
+PROT_EXEC, MAP_ANONYMOUS = 0x4, 0x20
+#: What maps new code from a file: ``dlopen`` maps a library's segments executable (``mmap``), or makes them so
+#: (``mprotect``, a library with text relocations). Anonymous executable memory (libffi's closures) is left alone:
+#: filling it needs native code already running.
+CODE_CALLS = (("mmap", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC), (3, "MASKED_EQ", MAP_ANONYMOUS, 0)),
+              ("mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)),
+              ("pkey_mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)))
+
+
+def _no_new_code(allow_exec: bool) -> Layer:
+    """This thread, and what it starts, maps no new code once the simulator is loaded: a deck's ``codemodel`` or
+    ``.osdi`` library would run native code in a process whose other threads Landlock does not confine (the
+    watchdog's, the cleanup's, Dask's): it could have them write or read any file."""
+    if allow_exec:
+        return Layer("code", LayerState.LIFTED, "allow_shell")
+    return _deny("code", CODE_CALLS, errno.EPERM, every_thread=False, detail="no libraries after ngspice's")
 
 
 #: The OOM killer's adjustment of a simulating process: the most (any process may raise its own).

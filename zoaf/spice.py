@@ -45,6 +45,7 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
+from .ngcommands import base_word
 from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
@@ -380,8 +381,9 @@ class SpiceSession:
             if step.alterparam:
                 self._altered_by_block(step.command)
             err = classify(out, context=step.command, default=SimulationError) if out else None
-            if isinstance(err, MeasureError):
-                self._missing.append((str(err), err.output))     # ngspice -b goes on after a failed meas
+            # ngspice -b goes on after a failed meas, and after a let built on one (its result is then missing)
+            if isinstance(err, MeasureError) or (err is not None and base_word(step.command) == "let"):
+                self._missing.append((str(err), err.output))
             elif err is not None:
                 raise err
             if step.results:

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -30,12 +31,14 @@ from typing import Callable
 from . import proctree
 from .errors import InputError
 
-__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "start"]
+__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "remove_tree", "start"]
 
 #: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
 POLL = 0.1
 #: What a file or folder counts at least (one block).
 ENTRY = 4096
+#: What a tree the watchdog cannot list counts as: more than any limit.
+UNCOUNTABLE = 2**62
 #: Bytes the private directory may hold by default.
 DEFAULT_DISK = 2 << 30
 _SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
@@ -117,19 +120,27 @@ def _watch(limits: Limits, directory: Path) -> None:
 
 def _held(directory: Path) -> int:
     """Bytes of disk the files under ``directory`` take: their allocated blocks (a sparse file counts what it
-    holds), at least :data:`ENTRY` each (a million empty files exhaust the inodes, not the bytes)."""
-    total = 0
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:                                     # removed at exit, or not there yet
-        return 0
-    for e in entries:
+    holds), at least :data:`ENTRY` each (a million empty files exhaust the inodes, not the bytes). A walk, not a
+    recursion (a program's tree thousands of folders deep stopped a recursive count, and the watchdog with it); a
+    folder it cannot list (too deep for a path, no permission) counts as more than any limit."""
+    total, todo = 0, [(directory, True)]
+    while todo:
+        folder, top = todo.pop()
         try:
-            inner = _held(Path(e.path)) if e.is_dir(follow_symlinks=False) else \
-                e.stat(follow_symlinks=False).st_blocks * 512
-        except OSError:                                 # removed while counted
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:                       # removed at exit, or not there yet
             continue
-        total += max(inner, ENTRY)
+        except OSError:                                 # hidden from the count: ENAMETOOLONG, EACCES
+            return UNCOUNTABLE
+        total += 0 if entries or top else ENTRY         # an empty folder counts as an entry
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    todo.append((Path(e.path), False))
+                else:
+                    total += max(e.stat(follow_symlinks=False).st_blocks * 512, ENTRY)
+            except OSError:                             # removed while counted
+                continue
     return total
 
 
@@ -148,6 +159,18 @@ def _end(what: Exceeded, directory: Path) -> None:
             tell(line)
         except Exception:                               # noqa: BLE001 - the process ends all the same
             pass
-    shutil.rmtree(directory, ignore_errors=True)
+    remove_tree(directory)
     proctree.send(held, signal.SIGKILL)
     os._exit(what.value)
+
+
+def remove_tree(directory: Path, *, programs: bool = False) -> None:
+    """Remove ``directory`` quietly. shutil's removal recurses per folder: a tree a program made thousands of
+    folders deep raised RecursionError (through ``ignore_errors``: a traceback in zoaf's own process). Where
+    ``programs`` may run (not in a sandboxed process), ``rm -rf`` then removes what is left."""
+    try:
+        shutil.rmtree(directory, ignore_errors=True)
+    except RecursionError:
+        if programs:
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(directory)], capture_output=True,
+                           check=False, timeout=600)

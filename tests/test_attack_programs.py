@@ -1,0 +1,205 @@
+"""Attack decks whose programs (``--allow-shell``) or vectors go for the machine's resources and processes: the
+disk, memory, other programs, and programs that outlive their worker.
+
+Each attack is proved real first where it can be (plain ``ngspice -b`` does it), then run through zoaf's
+backends (``workers=0``, a pool worker, Dask), where it must be stopped with one line and leave nothing behind.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoaf.circuit import CircuitProblem
+from zoaf.errors import InputError
+from zoaf.evaluate import Evaluator
+from zoaf.problem import Status
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
+
+#: A one-measure spec for the decks below (``vo``: the divider's output, which each deck prints).
+SPEC = """title = "a divider"
+[parameters]
+r1 = { lo = "100", hi = "10k" }
+[measures]
+vo = {}
+[objectives]
+o = { maximize = "vo" }
+"""
+
+
+# -- resources: memory and disk -----------------------------------------------------------------------------
+def _held(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_backend(tmp_path: Path,
+                                                                                      monkeypatch):
+    """Landlock keeps the writes of a program a deck runs (--allow-shell) in the private directory and the
+    timeout bounds the time, not the bytes. Past ZOAF_MAX_DISK the process and its program are ended with one
+    line, not retried, and the private directory is gone (a Dask worker tells its client the line before it
+    goes: Dask itself reports a lost worker). Proved real first: ngspice -b writes what dd is told."""
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    text = ("fills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
+            "set x = `dd if=/dev/zero of=fill.raw bs=1048576 count=128 status=none`\nop\nlet vo = v(out)\n"
+            "print vo\n.endc\n.end\n")
+    deck.write_text(text)
+    (tmp_path / "plain").mkdir()
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path / "plain", capture_output=True, timeout=120)
+    assert _held(tmp_path / "plain") == 128 << 20                 # real
+    deck.write_text(text.replace("count=128", "count=6400"))       # 6.4 GB
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setenv("ZOAF_MAX_DISK", "64M")
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+            stats = ev.stats
+        assert record.outcome.status is Status.CRASHED and not record.outcome.measures, kw
+        assert "wrote more than 0.0625 GiB of files (ZOAF_MAX_DISK)" in record.outcome.error, kw
+        if kw != {"workers": 0}:
+            assert stats["crashed"] == 1, stats                    # not run again: it would only go over again
+        time.sleep(0.5)
+        assert _held(temp) < 1e6 and not _running("count=6400"), kw     # nothing left behind, nothing running
+
+
+def test_empty_files_count_toward_the_disk_limit(tmp_path: Path):
+    """A million empty files exhaust the file system's inodes, not its bytes: each file and folder counts one
+    block at least."""
+    from zoaf import watchdog
+
+    (tmp_path / "sub").mkdir()
+    for i in range(1000):
+        (tmp_path / "sub" / f"f{i}").touch()
+    (tmp_path / "data").write_bytes(b"x" * 100_000)
+    assert watchdog._held(tmp_path) == 1000 * watchdog.ENTRY + (tmp_path / "data").stat().st_blocks * 512
+
+
+def _running(pattern: str) -> bool:
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
+
+
+def test_a_program_a_deck_ran_ends_with_its_timed_out_worker(tmp_path: Path):
+    """A deck's program (--allow-shell) outlived the worker killed at its timeout, adopted by init (a Dask
+    worker's too, restarted by its nanny)."""
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    naps = f"sleep {3000 + os.getpid() % 997}"
+    deck.write_text(f"naps\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                    f"set x = `{naps}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True, timeout=3), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.TIMEOUT, kw
+        time.sleep(0.5)
+        assert not _running(naps), kw
+
+
+def test_a_program_that_detaches_itself_ends_with_its_worker(tmp_path: Path):
+    """``setsid prog &`` from a deck's script (--allow-shell) left its process group and, its parent gone, was
+    adopted by init: it ran on after zoaf ended, out of reach of the worker's tree. Proved real first: after plain
+    ``ngspice -b`` it still runs."""
+    naps = f"sleep {4000 + os.getpid() % 997}"
+    (tmp_path / "away.sh").write_text(f"setsid sh -c '{naps}' > /dev/null 2>&1 < /dev/null &\n")
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"away\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                    f"set x = `sh {tmp_path / 'away.sh'}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    try:
+        subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+        time.sleep(0.5)
+        assert _running(naps)                            # real: it outlives ngspice -b
+        subprocess.run(["pkill", "-f", naps], check=False)
+        for kw in ({"workers": 0}, {"workers": 1}):
+            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+                [record] = ev.evaluate(np.array([[0.5]]))
+                assert set(record.outcome.measures) == {"vo"} and _running(naps), kw
+            time.sleep(0.5)
+            assert not _running(naps), kw
+    finally:
+        subprocess.run(["pkill", "-f", naps], check=False)
+
+
+def test_a_deck_that_allocates_past_the_memory_limit_is_ended_with_one_line(tmp_path: Path, monkeypatch):
+    """A .control vector of 400 MB (ngspice -b allocates it): past ZOAF_MAX_MEMORY resident bytes the process is
+    ended with one line instead of waiting for the kernel's OOM killer; a bad limit is one line before any
+    simulation."""
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    deck.write_text("eats\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
+                    "let big = vector(50000000)\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+    monkeypatch.setenv("ZOAF_MAX_MEMORY", "300M")
+    for kw in ({"workers": 0}, {"workers": 1}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.CRASHED, kw
+        assert "used more than 0.293 GiB of memory (ZOAF_MAX_MEMORY)" in record.outcome.error, kw
+    monkeypatch.setenv("ZOAF_MAX_MEMORY", "3 gigs")
+    with pytest.raises(InputError, match=r"^ZOAF_MAX_MEMORY: not a number of bytes: '3 gigs'"):
+        Evaluator(CircuitProblem(deck))
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error: ZOAF_MAX_MEMORY: not a number of bytes")
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _landlock_abi() -> int:
+    from zoaf import landlock
+    try:
+        return landlock.version()
+    except OSError:
+        return 0
+
+
+@pytest.mark.skipif(_landlock_abi() < 6, reason="Landlock scopes signals from ABI 6 (Linux 6.12)")
+def test_a_program_a_deck_runs_cannot_signal_other_processes_in_any_backend(tmp_path: Path):
+    """With --allow-shell a deck's program ran ``kill`` on any process of the user: zoaf's own (stopped, it hangs),
+    your editor. Proved real first: plain ``ngspice -b`` kills the victim."""
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    for kw in ({}, {"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        victim = subprocess.Popen(["sleep", "300"])
+        try:
+            deck.write_text(f"kills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                            f"set x = `kill -TERM {victim.pid}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
+            if not kw:
+                subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+                assert victim.wait(10) == -15                  # real
+                continue
+            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+                [record] = ev.evaluate(np.array([[0.5]]))
+            assert set(record.outcome.measures) == {"vo"} and victim.poll() is None, kw
+        finally:
+            victim.kill()
+            victim.wait()
+
+
+def test_a_tree_too_deep_for_a_recursion_is_counted_and_removed(tmp_path: Path):
+    """A program (--allow-shell) that nested 1,100 folders stopped the watchdog's recursive count (RecursionError:
+    no disk or memory limit after it) and zoaf's own removal of the private directory (a traceback, exit code 1,
+    the files left in the temporary directory)."""
+    from zoaf import sandbox, watchdog
+
+    folder = tmp_path / "zoaf-sandbox-999999999-deep"
+    deep = folder
+    for _ in range(1100):
+        deep = deep / "a"
+    subprocess.run(["mkdir", "-p", str(deep)], check=True)         # pathlib's mkdir recurses too
+    (deep / "data").write_bytes(b"x" * 100_000)
+    assert watchdog._held(folder) == (deep / "data").stat().st_blocks * 512
+    (folder / "closed").mkdir()
+    os.chmod(folder / "closed", 0)
+    if os.geteuid() != 0:                                # root lists it all the same
+        assert watchdog._held(folder) == watchdog.UNCOUNTABLE     # hidden from the count: over any limit
+    os.chmod(folder / "closed", 0o700)
+    watchdog.remove_tree(folder, programs=True)
+    assert not folder.exists()
