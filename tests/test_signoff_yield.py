@@ -86,3 +86,21 @@ def test_yield_resumes_and_cli(tmp_path: Path) -> None:
     assert len(recs) == 20 and all(r.seconds > 0 for r in (x.outcome for x in recs))   # 12 replayed, 8 new
     bad = CliRunner().invoke(app, ["yield", str(AMP), "--corner", "nope", "--samples", "2"])
     assert bad.exit_code == 2 and "unknown corner(s) nope" in bad.stderr
+
+
+def test_design_variable_in_montecarlo_normal_is_refused(tmp_path: Path) -> None:
+    # A drawn design variable would be simulated at a N(0, 1) value (w1 = 0.13 m): one line, exit 2, as a
+    # corner that overrides a design variable is.
+    spec = _marginal_spec(tmp_path)
+    spec.write_text(spec.read_text().replace('normal = ["mc_gn"', 'normal = ["w1", "mc_gn"'))
+    bad = CliRunner().invoke(app, ["yield", str(AMP), "--spec", str(spec), "-o", "marginal", "--samples", "2",
+                                   "--out", str(tmp_path / "y")])
+    assert bad.exit_code == 2, bad.output
+    assert "montecarlo.normal: 'w1' is a design variable" in bad.stderr
+    assert not (tmp_path / "y" / "history.db").exists()
+
+
+def test_corner_help_names_the_table() -> None:
+    # rich reads "[corners]" as markup and drops it ("A corner of the spec's ."): escaped in the help text
+    out = CliRunner().invoke(app, ["yield", "--help"], env={"COLUMNS": "200"}).output
+    assert "spec's [corners] table" in out

@@ -156,7 +156,7 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
     db = run_dir / "history.db"
     if not db.is_file():
         raise InputError(f"{run_dir}: nothing to resume (no history.db)")
-    with History(db) as h:
+    with History(db, read=True) as h:
         meta = h.run_meta()
     if meta is None:
         raise InputError(f"{db}: no run metadata: nothing to resume")
@@ -306,12 +306,12 @@ def _print_comparison(root: Path) -> None:
     keep = [COLUMNS.index(c) for c in _SUMMARY_COLUMNS if c in COLUMNS]
     for s in load_comparison(root):
         unit = f" [{s.unit}]" if s.unit else ""
-        t = Table(title=escape(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
-                               f"target FoM {s.target:.5g}"), title_justify="left")
+        t = Table(title=escape(one_line(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
+                                        f"target FoM {s.target:.5g}")), title_justify="left")
         for i in keep:
             t.add_column(COLUMNS[i], justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in table_rows(s):
-            t.add_row(*(escape(row[i]) for i in keep))
+            t.add_row(*(escape(one_line(row[i])) for i in keep))   # names are a directory's: its sender's
         out.print(t)
 
 
@@ -380,7 +380,10 @@ def main() -> None:
     """Entry point. Usage errors (bad option value, missing argument) become one red line, exit code 2, like
     domain errors: click's own report is a usage line, a hint line and a box."""
     import click
+    import warnings
 
+    plain = warnings.formatwarning        # a library's warning may quote a name from a run directory (matplotlib:
+    warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # "Glyph 27 (\x1b) missing")
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:

@@ -31,8 +31,9 @@ from typing import Any, Callable, Sequence
 from . import registry
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History, changed_settings
+from .outfile import read_json, write_file
 from .problem import Problem
-from .report import MANIFEST, machine, user_command, versions, write_report
+from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
 from .stats import REFERENCE, is_complete
 
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
@@ -150,11 +151,11 @@ def _recorded(path: Path) -> tuple[int | None, dict[str, Any]]:
     where it has none (not started, or recorded before settings were)."""
     budget, settings = None, {}
     if (path / "history.db").exists():
-        with History(path / "history.db") as h:
+        with History(path / "history.db", read=True) as h:
             meta = h.meta()
         budget, settings = meta.get("budget"), meta.get("settings") or {}
     try:
-        return budget, json.loads((path / "result.json").read_text()).get("settings") or settings
+        return budget, read_json(path / "result.json").get("settings") or settings
     except (OSError, ValueError, AttributeError):
         return budget, settings
 
@@ -162,13 +163,13 @@ def _recorded(path: Path) -> tuple[int | None, dict[str, Any]]:
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     """``compare.json``: what the report needs beyond the runs; seeds/methods/objectives accumulate."""
     path = out / MANIFEST
-    old = json.loads(path.read_text()) if path.exists() else {}
+    old = read_manifest(out)
     merged = {**old, **manifest}
     for key in ("methods", "objectives_order"):
         merged[key] = list(dict.fromkeys([*old.get(key, []), *manifest.get(key, [])]))
     merged["objectives"] = {**old.get("objectives", {}), **manifest.get("objectives", {})}
     merged["seeds"] = max(int(old.get("seeds", 0)), int(manifest.get("seeds", 0)))
-    path.write_text(json.dumps(merged, indent=2, default=str) + "\n")
+    write_file(path, json.dumps(merged, indent=2, default=str) + "\n")
 
 
 def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: Sequence[str],

@@ -21,6 +21,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import InputError
+from .outfile import check_own
 from .problem import Outcome, Status
 
 #: Bumped when a row gains what a resumed run must be told; older histories read but do not resume.
@@ -102,12 +103,20 @@ class RunMeta:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RunMeta | None":
-        """The run metadata in ``data`` (a ``meta`` table), or None when it holds none."""
+        """The run metadata in ``data`` (a ``meta`` table), or None when it holds none; ValueError naming the
+        field whose value is not of its kind (a history may come from elsewhere: zoaf would run with it)."""
         try:
-            return cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]),
+            meta = cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]),
                        dict(data.get("settings") or {}))
         except (KeyError, TypeError, ValueError):
             return None
+        kinds = {"method": (meta.method, str), "budget": (meta.budget, int), "seed": (meta.seed, (int, type(None))),
+                 "problem.objective": (meta.problem.get("objective"), (str, type(None))),
+                 "problem.x0": (meta.problem.get("x0"), (str, type(None)))}
+        for name, (value, kind) in kinds.items():
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{name} {value!r} is not what zoaf writes")
+        return meta
 
     def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:
         """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
@@ -140,14 +149,24 @@ def _num(v: float | None) -> float | None:
 class History:
     """Append-only SQLite history of one run; ``History(None)`` keeps it in memory."""
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, *, read: bool = False) -> None:
+        """``read``: only read the file (a report, a resume's defaults): it is neither made nor changed, and
+        one without the tables of a history is an InputError. The file must be a regular file of the run
+        directory's own (SQLite would open a link's target: another program's database)."""
         self.path = None if path is None else Path(path)
+        if self.path is not None:
+            check_own(self.path)
         with self._errors("open"):
             self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-            if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
+            if not read:
+                if path is not None:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
             self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
+            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "evals"} <= tables:
+            self._db.close()
+            raise InputError(f"{self.path}: not a zoaf run history (no meta and evals tables)")
 
     def __enter__(self) -> "History":
         return self
@@ -211,11 +230,18 @@ class History:
 
     def meta(self) -> dict[str, Any]:
         with self._errors("read"):
-            return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+        try:
+            return {str(k): json.loads(v) for k, v in rows}
+        except (TypeError, ValueError, RecursionError) as e:
+            raise InputError(f"{self.path}: not a zoaf run history (meta: {e})") from None
 
     def run_meta(self) -> RunMeta | None:
         """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
-        return RunMeta.from_dict(self.meta())
+        try:
+            return RunMeta.from_dict(self.meta())
+        except ValueError as e:
+            raise InputError(f"{self.path}: not a zoaf run history (meta: {e})") from None
 
     def append(self, rec: Record) -> None:
         o = rec.outcome
@@ -236,14 +262,29 @@ class History:
                 rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
         finally:
             self._db.row_factory = None
-        return [_record(row) for row in rows]
+        try:
+            return [_record(row) for row in rows]
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as e:
+            raise InputError(f"{self.path}: not a zoaf run history (a row: {type(e).__name__}: {e})") from None
+
+
+def _floats(text: str) -> dict[str, float]:
+    """A JSON object of numbers (a row's measures or parameters), checked: a history may come from elsewhere."""
+    return {str(k): float(v) for k, v in json.loads(text).items()}
+
+
+def _opt(v: Any, default: float | None = None) -> float | None:
+    return default if v is None else float(v)
 
 
 def _record(r: sqlite3.Row) -> Record:
+    """One row as a Record; TypeError/ValueError/AttributeError when a value is not of its column's kind."""
     new = "constraints" in r.keys()
     inf = math.inf
-    outcome = Outcome(Status(r["status"]), inf if r["fom"] is None else r["fom"], json.loads(r["measures"]),
-                      r["objective"], None if r["feasible"] is None else bool(r["feasible"]), r["error"],
-                      r["seconds"], inf if not new or r["objective_fom"] is None else r["objective_fom"],
-                      tuple(json.loads(r["constraints"])) if new else ())
-    return Record(r["idx"], np.array(json.loads(r["u"])), json.loads(r["params"]), outcome, r["phase"], r["wall"])
+    outcome = Outcome(Status(r["status"]), _opt(r["fom"], inf), _floats(r["measures"]), _opt(r["objective"]),
+                      None if r["feasible"] is None else bool(r["feasible"]),
+                      None if r["error"] is None else str(r["error"]), float(r["seconds"]),
+                      _opt(r["objective_fom"], inf) if new else inf,
+                      tuple(float(v) for v in json.loads(r["constraints"])) if new else ())
+    return Record(int(r["idx"]), np.array(json.loads(r["u"]), dtype=float), _floats(r["params"]), outcome,
+                  str(r["phase"]), float(r["wall"]))

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .history import Record  # noqa: E402
+from .outfile import save_figure  # noqa: E402
 from .problem import INFEASIBLE_OFFSET  # noqa: E402
 from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: E402
 
@@ -88,7 +89,7 @@ def plot_convergence(records: Sequence[Record], path: str | Path, title: str = "
         fa.main.legend(loc="upper right", fontsize=8)
     fa.axes[0].set_title(title, fontsize=9, pad=14)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -155,7 +156,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
     fa.axes[0].legend(handles, labels, fontsize=7, loc="upper right")
     fa.axes[0].set_title(f"{s.name}: median best-so-far FoM over runs, IQR band", fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -180,5 +181,5 @@ def _plot_finals(s: ObjectiveSummary, path: Path) -> None:
         fa.main.set_ylabel("final FoM (lower is better)")
     fa.axes[0].set_title(f"{s.name}: final FoM of each run after {s.budget} simulations", fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.08, hspace=0.08)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)

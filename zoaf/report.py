@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import platform
 import re
@@ -22,12 +21,15 @@ from typing import Any, Sequence
 
 
 from .errors import InputError
+from .outfile import read_json, write_file
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
 from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
 MANIFEST = "compare.json"
+#: Control characters: shown as "?" in the Markdown report (names may come from a directory made elsewhere).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # -- formatting ----------------------------------------------------------------------------------------------
@@ -148,9 +150,26 @@ def _seed_of(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+#: What each manifest key holds (``compare.json`` may come with a directory from elsewhere).
+_MANIFEST_KINDS = {"objectives": dict, "methods": list, "objectives_order": list, "versions": dict,
+                   "machine": dict, "budget": int, "seeds": int}
+
+
 def read_manifest(root: Path) -> dict[str, Any]:
-    p = root / MANIFEST
-    return json.loads(p.read_text()) if p.exists() else {}
+    """``compare.json`` ({} when missing); InputError when it is not the object ``zoaf compare`` writes."""
+    try:
+        data = read_json(root / MANIFEST)
+    except FileNotFoundError:
+        return {}
+    bad = "not a JSON object" if not isinstance(data, dict) else next(
+        (f"{k}: not a {t.__name__}" for k, t in _MANIFEST_KINDS.items() if k in data and not isinstance(data[k], t)),
+        None)
+    if bad is None and (any(not isinstance(o, dict) for o in data.get("objectives", {}).values())
+                        or any(not isinstance(m, str) for k in ("methods", "objectives_order") for m in data.get(k, []))):
+        bad = "objectives or methods: not what zoaf writes"
+    if bad:
+        raise InputError(f"{root / MANIFEST}: not a zoaf comparison manifest ({bad})")
+    return data
 
 
 def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[ObjectiveSummary]:
@@ -165,6 +184,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     summaries = []
     obj_dirs = sorted((d for d in root.iterdir() if d.is_dir()),
                       key=lambda d: (list(info).index(d.name) if d.name in info else len(info), d.name))
+    for bad in (d for od in obj_dirs for d in (od, *od.iterdir()) if d.is_dir() and _CONTROL.search(d.name)):
+        raise InputError(f"{str(bad)!r}: a folder name with a control character (zoaf would print it)")
     for od in obj_dirs:
         runs: dict[str, list[RunData]] = {}
         incomplete = 0
@@ -184,7 +205,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
             if not runs:
                 continue
         o = info.get(od.name, {})
-        s = summarize(od.name, runs, measure=o.get("measure", ""), unit=o.get("unit", ""), sense=o.get("sense", ""))
+        s = summarize(od.name, runs, measure=str(o.get("measure", "")), unit=str(o.get("unit", "")),
+                      sense=str(o.get("sense", "")))
         s.incomplete, s.short = incomplete, short
         s.short_runs = {m: [r for r in every[m] if r.complete] for m in short}
         if s.methods:
@@ -194,14 +216,36 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     return summaries
 
 
+def _md(text: Any) -> str:
+    """Text that may come from a directory made elsewhere (names, units, versions) as Markdown text: one line,
+    no control characters, and no HTML, code span or table cell it could open."""
+    text = " ".join(_CONTROL.sub("?", str(text)).split())
+    return re.sub(r"([\\`<>&|])", r"\\\1", text)
+
+
+def _code(text: Any) -> str:
+    """``text`` as one Markdown code span, fenced by more back-quotes than any run in it."""
+    text = " ".join(_CONTROL.sub("?", str(text)).split()).replace("|", "\\|")
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _target(name: str) -> str:
+    """A file name as a Markdown link's target (in angle brackets unless it is a plain name)."""
+    return name if re.fullmatch(r"[\w.+-]+", name) else f"<{_md(name)}>"
+
+
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def _objective_caption(s: ObjectiveSummary) -> str:
-    goal = f"{s.sense} `{s.measure}`" + (f" [{s.unit}]" if s.unit else "") if s.measure else "objective"
+def _objective_caption(s: ObjectiveSummary, md: bool = True) -> str:
+    """The objective's caption: Markdown (its names escaped), or plain text for HTML to escape."""
+    text, code = (_md, _code) if md else (str, lambda v: f"`{v}`")
+    goal = f"{text(s.sense)} {code(s.measure)}" + (f" [{text(s.unit)}]" if s.unit else "") if s.measure else "objective"
     return (f"Goal: {goal}. Budget {s.budget} simulations; target FoM = best baseline median = {_g(s.target, 6)}. "
             f"FoM: lower is better; feasible FoMs are the signed-log objective, infeasible ones "
             f"{INFEASIBLE_OFFSET:g} + violation."
@@ -259,14 +303,14 @@ def write_report(root: str | Path, argv: Sequence[str] | None = None) -> tuple[P
     methods = list(dict.fromkeys(m.method for s in summaries for m in s.methods))
     foot = _footer(root, manifest, methods, argv)
     title = f"zoaf comparison: {Path(str(foot['netlist'])).name if foot['netlist'] != '—' else root.name}"
-    md = [f"# {title}", ""]
+    md = [f"# {_md(title)}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
     for s in summaries:
         pngs = plot_summary(s, root)
         rows = table_rows(s)
-        md += [f"## Objective `{s.name}`", "", _objective_caption(s), "", _md_table(COLUMNS, rows), ""]
-        md += [f"![{p.stem}]({p.name})" for p in pngs] + [""]
-        body.append(f"<h2>Objective <code>{html.escape(s.name)}</code></h2><p>{html.escape(_objective_caption(s))}</p>")
+        md += [f"## Objective {_code(s.name)}", "", _objective_caption(s), "", _md_table(COLUMNS, rows), ""]
+        md += [f"![{_md(p.stem)}]({_target(p.name)})" for p in pngs] + [""]
+        body.append(f"<h2>Objective <code>{html.escape(s.name)}</code></h2><p>{html.escape(_objective_caption(s, md=False))}</p>")
         body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr></thead>"
                     "<tbody>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                                          for r in rows) + "</tbody></table>")
@@ -276,22 +320,22 @@ def write_report(root: str | Path, argv: Sequence[str] | None = None) -> tuple[P
                 "<h2>How this was made</h2><ul>")
     for key in ("command", "report command", "netlist", "spec", "budget", "seeds", "jobs"):
         val = foot[key]
-        md.append(f"- **{key}**: `{val}`")
+        md.append(f"- **{key}**: {_code(val)}")
         body.append(f"<li><b>{html.escape(key)}</b>: <code>{html.escape(str(val))}</code></li>")
     for key in ("versions", "machine"):
         text = ", ".join(f"{k} {v}" for k, v in foot[key].items())
-        md.append(f"- **{key}**: {text}")
+        md.append(f"- **{key}**: {_md(text)}")
         body.append(f"<li><b>{key}</b>: {html.escape(text)}</li>")
     md += ["", "### Method settings (documented defaults)", ""]
     body.append("</ul><h3>Method settings (documented defaults)</h3><ul>")
     for m, settings in foot["settings"].items():
         text = "; ".join(f"{k} = {v}" for k, v in settings.items()) or "—"
-        md.append(f"- **{m}**: {text}")
+        md.append(f"- **{_md(m)}**: {_md(text)}")
         body.append(f"<li><b>{html.escape(m)}</b>: {html.escape(text)}</li>")
     body.append("</ul>")
     md_path, html_path = root / "report.md", root / "report.html"
-    md_path.write_text("\n".join(md) + "\n")
-    html_path.write_text(_HTML.format(title=html.escape(title), body="\n".join(body)))
+    write_file(md_path, "\n".join(md) + "\n")        # never through a link the directory holds
+    write_file(html_path, _HTML.format(title=html.escape(title), body="\n".join(body)))
     return md_path, html_path
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .optim import Result
+from .outfile import check_own, open_own, write_file
 from .problem import Problem
 from .stats import RunData
 
@@ -63,10 +64,15 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
     created = _created_by_mkdir(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(outdir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        for name in (LOCK_FILE, "history.db", "history.db-wal", "history.db-shm", "history.db-journal"):
+            check_own(outdir / name)       # written in place: a link would have zoaf write where it points
+        fd = open_own(outdir / LOCK_FILE)
     except OSError as e:
         _remove_if_empty(created)
         raise InputError(f"{outdir}: cannot write the run directory ({e.strerror})") from None
+    except InputError:
+        _remove_if_empty(created)
+        raise
     st = os.fstat(fd)
     key = (st.st_dev, st.st_ino)
     owner = key not in _held
@@ -126,10 +132,7 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
              **(problem.artifacts(result.params) if result.params else {})}
     try:
         for name, content in files.items():
-            if isinstance(content, bytes):
-                (outdir / name).write_bytes(content)
-            else:
-                (outdir / name).write_text(content)
+            write_file(outdir / name, content)      # never through a link the directory holds
         plot_convergence(result.history, outdir / "convergence.png",
                          f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
     except OSError as e:

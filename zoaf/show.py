@@ -36,8 +36,19 @@ _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI p
 DIGITS, MAX_DIGITS = 4, 17
 
 
+#: Control characters rich passes to the terminal as they are (ESC starts a sequence that can retitle the
+#: window, hide or rewrite lines, or set the clipboard); C1 controls too (0x9b is a CSI on some terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text that may come from a file someone else made (a history's error, a directory's name), for the
+    terminal: each control character but tab and line ends shown as ``?``."""
+    return _CONTROL.sub("?", text)
+
+
 def one_line(text: str) -> str:
-    return " ".join(text.split()) or "unknown error"
+    return " ".join(printable(text).split()) or "unknown error"
 
 
 def fmt(value: float | None, unit: str = "", digits: int = DIGITS) -> str:

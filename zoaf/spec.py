@@ -174,6 +174,8 @@ class Spec:
             raise InputError(f"{path}: not a text file (UTF-8 TOML expected)") from None
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{path}: TOML syntax error: {e}") from None
+        except RecursionError:          # tomllib recurses per nested array or table: "a = [[[[...]]]]"
+            raise InputError(f"{path}: TOML nested too deep: not a spec") from None
         _refuse_controls(str(path), data)
         return cls.from_dict(data, path=path, text=text)
 

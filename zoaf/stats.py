@@ -22,7 +22,6 @@ simulations-to-target where they reached the target). Definitions:
 """
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 
 from .errors import InputError
 from .history import History, Record
+from .outfile import read_json
 
 #: The method every other is compared with (targets, ratios, p-values).
 REFERENCE = "zoaf"
@@ -168,33 +168,58 @@ class RunData:
 def load_run(path: str | Path, method: str | None = None, seed: int | None = None,
              budget: int | None = None) -> RunData:
     """Read one run directory: ``history.db``, else ``trace.json`` (else the end in ``result.json`` alone;
-    ``budget``: the comparison's, which neither file holds). ``result.json`` marks a run complete."""
+    ``budget``: the comparison's, which neither file holds). ``result.json`` marks a run complete. A file that
+    is not what zoaf writes (the directory may come from elsewhere) is an InputError naming it."""
     path = Path(path)
     db = path / "history.db"
     if not db.exists():
         try:
-            result = json.loads((path / "result.json").read_text())
-        except (OSError, ValueError):
+            result = _json_object(path / "result.json")
+        except FileNotFoundError:
             raise InputError(f"{path}: not a run directory (no history.db or result.json)") from None
-        kw = dict(method=method or result.get("method", path.parent.name),
-                  seed=seed if seed is not None else result.get("seed", -1),
-                  budget=int(budget or result.get("nfev") or 0), complete=is_complete(path), path=path)
         try:
-            return RunData.from_trace(json.loads((path / "trace.json").read_text()), **kw)
-        except (OSError, ValueError):
-            return RunData.from_final(result, **kw)
-    with History(db) as h:
+            kw = dict(method=str(method or result.get("method", path.parent.name)),
+                      seed=int(seed if seed is not None else result.get("seed", -1)),
+                      budget=int(budget or result.get("nfev") or 0), complete=is_complete(path), path=path)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InputError(f"{path / 'result.json'}: not a zoaf result ({e})") from None
+        return _from_files(path, result, kw)
+    with History(db, read=True) as h:
         meta, records = h.meta(), h.records()
-    return RunData.from_records(records, method=method or meta.get("method", path.parent.name),
-                                seed=seed if seed is not None else meta.get("seed", -1),
-                                budget=int(meta.get("budget", 0)), complete=is_complete(path), path=path)
+    try:
+        return RunData.from_records(records, method=str(method or meta.get("method", path.parent.name)),
+                                    seed=int(seed if seed is not None else meta.get("seed", -1)),
+                                    budget=int(meta.get("budget", 0)), complete=is_complete(path), path=path)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"{db}: not a zoaf run history ({e})") from None
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    """A JSON object read with :func:`zoaf.outfile.read_json` (bounded, no FIFO); InputError if not an object."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a JSON object")
+    return data
+
+
+def _from_files(path: Path, result: Mapping[str, Any], kw: dict[str, Any]) -> RunData:
+    """A run without its history: its ``trace.json``, else (none, or not one zoaf wrote) its end in
+    ``result.json``."""
+    try:
+        return RunData.from_trace(_json_object(path / "trace.json"), **kw)
+    except (OSError, TypeError, ValueError, KeyError, OverflowError):   # InputError is a ValueError
+        pass
+    try:
+        return RunData.from_final(result, **kw)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"{path / 'result.json'}: not what zoaf writes ({type(e).__name__}: {e})") from None
 
 
 def is_complete(path: Path) -> bool:
     """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too)."""
     try:
-        return json.loads((Path(path) / "result.json").read_text()).get("stop_reason") != "interrupted"
-    except (OSError, ValueError, AttributeError):
+        return _json_object(Path(path) / "result.json").get("stop_reason") != "interrupted"
+    except (OSError, ValueError):
         return False
 
 

@@ -30,7 +30,7 @@ def yield_(
                                            show_default=False)],
     samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
-    corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's [corners].")] = None,
+    corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
     spec: SpecOpt = None,
     objective: Annotated[Optional[str], typer.Option(

@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..circuit import CircuitProblem, _placeholders
+from ..decktext import logical_lines
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record
@@ -30,6 +31,7 @@ from .corners import Corner, WorstCase, process_params, worst_case
 TEMP_PARAM = "zoaf_temp"
 NOMINAL_TEMP = 27.0
 _END = re.compile(r"^\s*\.end\s*$", re.I | re.M)
+_OPTION_TEMP = re.compile(r"\btemp\s*=", re.I)
 
 
 def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
@@ -41,6 +43,8 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
     if process is None and not with_temp and not params:
         return base
     text = Path(base.netlist.path).read_text()
+    if with_temp:
+        _refuse_own_temperature(text, base.netlist.path)
     added = "".join(f".param {k}={v!r}\n" for k, v in (params or {}).items())
     if with_temp:
         added += f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
@@ -53,6 +57,19 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
     deck._session = None
     deck.netlist = Netlist.from_text(text, base.netlist.path, allow_shell=base.allow_shell, placeholders=holders)
     return deck
+
+
+def _refuse_own_temperature(text: str, path: Path) -> None:
+    """A deck's own ``.temp`` card or ``.options temp=`` wins over the ``.options temp={zoaf_temp}`` a corner
+    run appends (ngspice keeps the first): every corner would silently simulate at the deck's temperature."""
+    in_control = False
+    for ln in logical_lines(text.splitlines())[1:]:
+        word = ln.text.split(None, 1)[0].lower() if ln.text.split() else ""
+        if word.startswith(".control") or word.startswith(".endc"):
+            in_control = word.startswith(".control")
+        elif not in_control and (word == ".temp" or (word.startswith(".option") and _OPTION_TEMP.search(ln.text))):
+            raise InputError(f"{path}:{ln.lineno}: {ln.raw.strip()}: the deck sets its own temperature, which would "
+                             "override every corner's temp ([corners] temp); remove it from the deck")
 
 
 class CornerSims(Problem):

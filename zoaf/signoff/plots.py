@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..outfile import save_figure  # noqa: E402
 from .mc import MeasureStats  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def plot_histogram(values: Sequence[float], st: MeasureStats, unit: str, path: P
            title=f"{st.name}: sigma {st.sigma:.3g}{cpk}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -43,5 +44,5 @@ def plot_heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], p
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -1,7 +1,6 @@
 """Read a run directory back: its problem (netlist, spec, objective, corners), best sizing and history."""
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..history import History, Record
+from ..outfile import read_json
 from .corners import Corner
 
 
@@ -29,17 +29,20 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
         if not f.is_file():
             raise InputError(f"{path}: not a finished run directory (no {f.name})")
     try:
-        with History(db) as h:
+        with History(db, read=True) as h:
             meta, records = h.meta(), h.records()
     except sqlite3.DatabaseError as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
     problem_meta: dict[str, Any] = meta.get("problem", {})
+    if not isinstance(problem_meta, dict) or not isinstance(problem_meta.get("netlist", ""), str):
+        raise InputError(f"{db}: not a zoaf run history (its problem is not what zoaf writes)")
     netlist = Path(problem_meta.get("netlist", ""))
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
     problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
-    params = json.loads(result.read_text()).get("params") or {}
-    if not params:
+    content = read_json(result)
+    params = content.get("params") if isinstance(content, dict) else None
+    if not params or not isinstance(params, dict):
         raise InputError(f"{result}: the run has no best sizing")
     names = [c["name"] for c in problem_meta.get("corners", [])]
     corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()

@@ -14,6 +14,7 @@ from .. import __version__
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, RunMeta
+from ..outfile import write_file
 from ..problem import Problem, Status
 from .cornerrun import CornerSims
 from .rundir import RunDir
@@ -95,5 +96,5 @@ def write_outputs(s: Sensitivities, out: Path, title: str) -> None:
     from .plots import plot_heatmap
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sensitivity.json").write_text(json.dumps(s.as_json(), indent=2) + "\n")
+    write_file(out / "sensitivity.json", json.dumps(s.as_json(), indent=2) + "\n")
     plot_heatmap(s.matrix, s.measures, s.params, out / "heatmap.png", title)

@@ -19,6 +19,7 @@ from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record, RunMeta
+from ..outfile import write_file
 from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
 from .corners import Corner
@@ -39,6 +40,9 @@ class McSims(Problem):
             raise InputError(f"{base.spec.path or 'spec'}: no [montecarlo] table: name the .params to draw "
                              "(normal = [...]) or the PDK's statistical section (section = \"mc\")")
         for name in mc.normal:
+            if name in base.names:              # a draw would replace the sizing with a N(0, 1) value
+                raise InputError(f"{base.spec.path}: montecarlo.normal: {name!r} is a design variable; "
+                                 "draw fixed .params only (a mismatch term the deck adds to it)")
             if name not in base.netlist.params:
                 raise InputError(f"{base.spec.path}: montecarlo.normal: {name!r} is not a .param of "
                                  f"{base.netlist.path}")
@@ -155,7 +159,7 @@ def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
     from .plots import plot_histogram
 
     s = result.summary
-    (result.out / "yield.json").write_text(json.dumps(s.as_json(), indent=2, default=float) + "\n")
+    write_file(result.out / "yield.json", json.dumps(s.as_json(), indent=2, default=float) + "\n")
     ok = [r.outcome.measures for r in result.records if r.status in (Status.OK, Status.CACHED)]
     lines = [f"# Monte Carlo yield: {base.name}", "", f"Varied: {result.varied}.", "",
              f"{s.passed}/{s.samples} samples meet the spec: yield {s.yield_:.1%} "
@@ -167,7 +171,7 @@ def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
         lines.append(f"| {st.name} | {st.mean:.5g} | {st.sigma:.4g} | {_opt(st.limits.lsl)} | {_opt(st.limits.usl)} "
                      f"| {_opt(st.cpk, '.3g')} |")
     lines += [""] + [f"![{st.name}](hist_{st.name}.png)" for st in s.stats]
-    (result.out / "report.md").write_text("\n".join(lines) + "\n")
+    write_file(result.out / "report.md", "\n".join(lines) + "\n")
 
 
 def _opt(v: float | None, fmt: str = ".5g") -> str:

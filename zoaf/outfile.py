@@ -1,0 +1,99 @@
+"""Files in a directory that someone else may have made: a run or comparison directory received from elsewhere.
+
+``zoaf report DIR``, ``zoaf optimize --resume DIR``, ``zoaf yield DIR`` and ``zoaf sensitivity DIR`` write into
+a directory whose entries its sender chose. A ``report.md`` that is a link to ``~/.bashrc`` would have zoaf
+write there (and report.md holds names the sender chose: a line of shell), a ``.lock`` link would have zoaf
+truncate its target, a FIFO would block zoaf forever. So every file zoaf writes there is written as a new file
+and renamed over the name (``os.replace`` replaces a link, never writes through it); the lock file and the
+history, which are written in place, must be regular files of their own (not a link, not a second name of
+another file); and the JSON zoaf reads there is read as :mod:`zoaf.infile` reads a model file (regular,
+bounded: a FIFO or ``/dev/zero`` is one error, not a hang).
+
+Example:
+    >>> write_file(Path("runs/amp/best.cir"), text)          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import stat
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .infile import read_bounded
+
+__all__ = ["check_own", "open_own", "read_json", "save_figure", "write_file"]
+
+#: The largest JSON file of a run directory read (result.json, trace.json, compare.json are KiB).
+MAX_JSON_BYTES = 16 * 2**20
+
+
+def write_file(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` as a new file renamed over it: a link or FIFO at ``path`` is replaced, not
+    written through; the mode is the umask's, as ``open`` would give. OSError as writing would raise it."""
+    path = Path(path)
+    data = content.encode() if isinstance(content, str) else content
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def save_figure(fig: Any, path: Path, **kw: Any) -> None:
+    """A matplotlib figure as PNG at ``path``, written as :func:`write_file` writes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **kw)
+    write_file(path, buf.getvalue())
+
+
+def check_own(path: Path) -> None:
+    """InputError unless ``path`` is missing or a regular file of its own: not a link (zoaf would write where
+    it points), a FIFO or device, nor a second name of another file (a hard link)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise InputError(f"{path}: is a link; a run directory's files must be its own (not written through)")
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        why = "has other names (a hard link)" if stat.S_ISREG(st.st_mode) else "not a regular file"
+        raise InputError(f"{path}: {why}; a run directory's files must be its own")
+
+
+def open_own(path: Path) -> int:
+    """A read-write descriptor of the regular file ``path`` of its own, created if missing (the lock file)."""
+    check_own(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise InputError(f"{path.parent}: cannot write the run directory ({e.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:       # swapped since the check
+        os.close(fd)
+        raise InputError(f"{path}: not a regular file of its own")
+    return fd
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in the regular file ``path``; FileNotFoundError when missing, InputError when it is not a
+    bounded regular file or not JSON."""
+    try:
+        data = read_bounded(Path(path), MAX_JSON_BYTES)
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(path) from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{path}: not JSON ({e})") from None
