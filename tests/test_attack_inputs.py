@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def test_markdown_report_holds_no_html_from_the_directory(grid: Path):
     (grid / "a" / "random").rename(grid / "a" / f"r{HTML}|x")
     assert CliRunner().invoke(app, ["report", str(grid), "-q"]).exit_code == 0
     md = (grid / "report.md").read_text()
-    outside_code = [ln for ln in md.splitlines() if HTML in ln and "`" not in ln]
+    outside_code = [ln for ln in md.splitlines() if re.search(r"(?<!\\)<img", ln) and "`" not in ln]   # unescaped
     assert not outside_code, outside_code
     assert f"`` zoaf ` {HTML} ` ``" in md      # a code span fenced longer than the back-quotes it holds
     assert HTML not in (grid / "report.html").read_text()

@@ -220,7 +220,7 @@ def _md(text: Any) -> str:
     """Text that may come from a directory made elsewhere (names, units, versions) as Markdown text: one line,
     no control characters, and no HTML, code span or table cell it could open."""
     text = " ".join(_CONTROL.sub("?", str(text)).split())
-    return re.sub(r"([\\`<>&|])", r"\\\1", text)
+    return re.sub(r"([\\`<&|])", r"\\\1", text)
 
 
 def _code(text: Any) -> str:
