@@ -77,5 +77,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "local-cobyqa-grace-m3-late-polish-after": {"local": "cobyqa", "local_grace": True, "local_margin": 1e-3,
                                                 "n_starts": 1, "late_init": True, "polish": "after-batch"},
     "late-polish": {"n_starts": 1, "late_init": True, "polish": "first"},
-    "polish": {"polish": "first"},
+    "no-polish": {"polish": "off"},
 }
