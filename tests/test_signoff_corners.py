@@ -2,6 +2,7 @@
 amplifiers, pruning (fewer simulations, same best sizing) and exact resume of a corner run."""
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sqlite3
@@ -218,3 +219,20 @@ def test_a_deck_with_its_own_temperature_is_refused_by_temperature_corners(tmp_p
     assert res.exit_code == 2, res.output
     assert f"{deck}:6: {card}: the deck sets its own temperature" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_sign_off_of_a_corner_run_says_and_keeps_apart_which_corner(tmp_path: Path) -> None:
+    # The sensitivities of a corner run were taken at its worst corner without saying which; a yield at
+    # --corner without --out was refused as "another yield run" of RUN/yield instead of getting its own folder.
+    run = tmp_path / "pvt"
+    made = CliRunner().invoke(app, ["optimize", str(AMP), "-o", "ugbw_pvt", "--budget", "24", "--seed", "1",
+                                    "--workers", "0", "--out", str(run), "--quiet"])
+    assert made.exit_code == 0, made.output
+    sens = CliRunner().invoke(app, ["sensitivity", str(run), "--workers", "2", "--json"])
+    assert sens.exit_code == 0, sens.output
+    assert json.loads(sens.stdout)["corner"] == "ss_125c_vsup=1.62"
+    for corner in (None, "tt_27c_vsup=1.8"):
+        args = ["yield", str(run), "--samples", "2", "--workers", "1", "--json"]
+        got = CliRunner().invoke(app, args + (["--corner", corner] if corner else []))
+        assert got.exit_code == 0, got.output
+    assert (run / "yield" / "yield.json").exists() and (run / "yield-tt_27c_vsup=1.8" / "yield.json").exists()

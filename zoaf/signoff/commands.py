@@ -50,6 +50,8 @@ def yield_(
             if problem.spec.corners is None:
                 raise InputError(f"--corner {corner}: {problem.spec.path} has no [corners] table")
             chosen = problem.spec.corners.select([corner], "--corner")[0]
+        if chosen is not None and default_out is not None:
+            default_out = default_out.with_name(f"yield-{chosen.name}")     # a corner's samples: a run of their own
         out_dir = out_dir or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
         result = run_yield(problem, sizing, out_dir, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
@@ -85,9 +87,10 @@ def sensitivity(
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s, new = run_sensitivity(run, corner=k, workers=workers)
         write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
+        at = None if k is None else run.corners[k].name
         if as_json:
-            print(json.dumps({**s.as_json(), "top_up_simulations": new}))
+            print(json.dumps({**s.as_json(), "corner": at, "top_up_simulations": new}))
         else:
             obj = run.problem.objective
-            sensitivity_table(out, s, new, [obj.measure, *(c.measure for c in obj.constraints)])
+            sensitivity_table(out, s, new, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
             out.print(f"written: {run_dir / 'sensitivity'}  (sensitivity.json, heatmap.png)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..show import fmt as _fmt   # as `zoaf optimize` shows values: SI prefixes, none on dB, degrees, areas
@@ -53,13 +54,18 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
 
 
-def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[str]) -> None:
+def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[str], corner: str | None = None
+                      ) -> None:
     """Parameters x the ``shown`` measures (all are in the JSON and the heat map); each column's largest
-    |entry| in bold."""
+    |entry| in bold; ``corner``: the corner of a corner run they were taken at."""
     import math
 
-    t = Table(title=f"normalized sensitivities at the best sizing ({s.points} simulations of the run in the "
-                    f"fit, {new_sims} top-ups)", title_justify="left")
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}" + ("" if k == 1 else "s")
+
+    at = "" if corner is None else f", corner {escape(corner)}"
+    t = Table(title=f"normalized sensitivities at the best sizing{at} ({n(s.points, 'simulation')} of the run in "
+                    f"the fit, {n(new_sims, 'top-up')})", title_justify="left")
     t.add_column("parameter")
     cols = [s.measures.index(m) for m in shown if m in s.measures]
     for i in cols:
