@@ -1,4 +1,5 @@
-"""The ``zoaf`` command line: ``optimize``, ``check``, ``simulate`` (and ``compare``/``report``).
+"""The ``zoaf`` command line: ``optimize``, ``check``, ``simulate`` (and ``compare``/``report``); ``yield`` and
+``sensitivity`` are registered on :data:`app` by :mod:`zoaf.signoff.commands`, imported at the end of this module.
 
 Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red line on stderr, no traceback;
 ``--debug`` shows it).

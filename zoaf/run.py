@@ -1,9 +1,9 @@
 """Drive one optimization: a loop of ask -> evaluate -> tell, recording every call in the history.
 
-With ``out=DIR`` the run writes its run directory (``history.db`` as it goes; ``result.json``,
-``best.cir`` and ``convergence.png`` at the end). ``resume=True`` replays ``history.db``: the optimizer
-retraces its asks, each answered from the recorded row (checked to be the same point), then continues, so an
-interrupted run ends exactly where the uninterrupted one would.
+With ``out=DIR`` the run writes its run directory (``history.db`` as it goes; ``result.json``, ``trace.json``,
+``best.cir`` and ``convergence.png`` at the end: :mod:`zoaf.rundir`). ``resume=True`` replays ``history.db``: the
+optimizer retraces its asks, each answered from the recorded row (checked to be the same point), then continues, so
+an interrupted run ends exactly where the uninterrupted one would.
 """
 from __future__ import annotations
 

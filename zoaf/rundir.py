@@ -1,8 +1,8 @@
 """The run directory on disk: found or created, checked, locked for the run, and its end files written.
 
 A run directory holds ``history.db`` (written as the run goes, by ``zoaf.history``), a lock file, and at the end
-``result.json``, the problem's artifacts (``best.cir``, ...) and ``convergence.png``. Everything here keeps the
-promise that a refused or failed run leaves nothing half-made: a directory created for a run refused before it
+``result.json``, ``trace.json``, the problem's artifacts (``best.cir``, ...) and ``convergence.png``. Everything here
+keeps the promise that a refused or failed run leaves nothing half-made: a directory created for a run refused before it
 started is removed, and end files that could not all be written are removed (``history.db`` keeps the run).
 """
 from __future__ import annotations

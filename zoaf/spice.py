@@ -20,9 +20,9 @@ Per evaluation (the ngspice commands sent):
        stands for the netlist's analyses);
     3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
 A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
-whole per evaluation and run as ``ngspice -b`` runs it (``bg_source``, then ``bg_run`` when batch mode would),
-its results read from what it prints. ngspice's output is captured per command and classified
-(:func:`classify`) into zoaf's typed errors.
+whole per evaluation and run as ``ngspice -b`` runs it (``source``, then ``run`` when batch mode would; in the
+background thread only under a ``timeout``, as every analysis), its results read from what it prints. ngspice's
+output is captured per command and classified (:func:`classify`) into zoaf's typed errors.
 
 :func:`run_batch` (:mod:`zoaf.ngbatch`, re-exported here) runs ``ngspice -b`` on a netlist in a subprocess and
 parses its printed results: the reference the session is tested and benchmarked against.

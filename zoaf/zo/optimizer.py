@@ -17,6 +17,9 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
    start's budget) switches to the coordinate phase; there, stalls shrink every step and repeated stalls
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
 4. A start that ended early hands its budget to a restart at the next Sobol candidate (then the best point).
+   With ``polish`` (``"first"`` by default) a start that the monitor stopped while it held the best point is
+   first restarted from that point at a quarter of ``alpha0`` (once per improvement of the best; not counted in
+   ``max_restarts``).
 
 Constrained problems (``tell(c=..., objective=...)``, ``ZOAFConfig.constraints``): the FoM's cliff between
 feasible and infeasible points stalls gradient steps near active constraints, so each start also keeps every
