@@ -5,14 +5,10 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
 1. ``multistart``: ``x0`` (else the box centre) plus one scrambled Sobol batch of ``n_init`` points. The
    centre and the best distinct Sobol point become starts; the others wait as restart candidates.
 2. Per start, steps of one batch each: two trial steps along the current gradient estimate (lengths
-   ``alpha`` and ``grow * alpha``: a one-batch line search) plus ``q`` probes around the iterate. In the
-   ``random`` phase the probes go along random orthogonal directions at the smoothing radius; in the
-   ``coordinate`` phase they are a block of a sweep over the directions of a basis adapted to the start's
-   accepted moves (the axes at first; a ridge the moves follow becomes the first direction), each direction
-   with its own step length and side, adapted like a compass search (success: longer, same side; failure:
-   shorter, other side). Whatever point of the batch beats the iterate becomes the iterate (greedy
-   acceptance). The gradient is then re-estimated at the iterate by least squares over every recent
-   evaluated point near it (probes, trials, former iterates), so estimates accumulate across steps.
+   ``alpha`` and ``grow * alpha``) plus ``q`` probes around the iterate, along random orthogonal directions
+   (``random`` phase) or a block of a compass-like sweep over an adapted basis (``coordinate`` phase). Any point
+   of the batch that beats the iterate becomes the iterate; the gradient is re-estimated there by least squares
+   over every recent evaluated point near it, so estimates accumulate across steps.
 3. The monitor watches the start's best-so-far values: the first stall of the random phase (or 30% of the
    start's budget) switches to the coordinate phase; there, stalls shrink every step and repeated stalls
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
@@ -21,13 +17,9 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
    first restarted from that point at a quarter of ``alpha0`` (once per improvement of the best; not counted in
    ``max_restarts``).
 
-Constrained problems (``tell(c=..., objective=...)``, ``ZOAFConfig.constraints``): the FoM's cliff between
-feasible and infeasible points stalls gradient steps near active constraints, so each start also keeps every
-point's measures (objective, constraints), fits each one's gradient and curvature from the same neighbourhood,
-takes its two trial points from a trust-region model problem (``model_step``: descend the objective within the
-near-active linearized constraints, restoring feasibility first) and moves by a filter over (objective,
-violation) (``acceptance``); see ``constrained``. Probing, the Sobol starts (ranked by FoM: feasible first, then
-objective) and the monitor (on the start's best FoM, the filter's lexicographic order) are the same.
+Constrained problems (``tell(c=..., objective=...)``): each start also keeps every point's measures, fits each
+one's gradient and curvature, takes its trial points from a trust-region model problem (``model_step``) and moves
+by a filter over (objective, violation) (``acceptance``); see ``constrained`` and docs/method.md.
 
 Every point is projected onto the box; coordinates pinned at a bound whose descent direction points outward
 are frozen. The result is the best *evaluated* point (the base tracks it). Only the seeded generator is
