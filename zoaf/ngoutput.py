@@ -4,13 +4,14 @@ Shared by the in-process session and the ``ngspice -b`` runs (:mod:`zoaf.spice`)
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
-__all__ = ["RESULT_LINE", "batch_results", "classify", "missing_reason", "printed_results", "split_measurements",
-           "strip_prefix"]
+__all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "meas_printed", "missing_reason",
+           "printed_results", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
@@ -22,9 +23,10 @@ _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operat
                          "no convergence", "analysis not run", "no data saved")
 _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
 #: Lines that contain a trigger word but are harmless (ngspice recovers after a failed gmin step; "circuit:" and
-#: the reset line echo the netlist's title, which may say "error").
+#: the reset line echo the netlist's title, which may say "error"; ``sens`` prints "GET ERROR: Diode:... -> param
+#: lm" for each geometry parameter a diode cannot report, and goes on: ``ngspice -b`` prints the results).
 BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
-          "circuit:", "reset re-loads circuit", "trying gmin")
+          "circuit:", "reset re-loads circuit", "trying gmin", "get error:")
 #: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
 #: (``.meas`` may follow it with ``at=``, ``from=`` ...).
 RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)"
@@ -122,6 +124,17 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
     return other, meas
 
 
+def block_cards(lines: list[str], names: Iterable[str]) -> tuple[dict[str, float], list[str]]:
+    """The ``.meas`` card results printed after analyses run inside a ``.control`` block (a loop's, at its ``end``),
+    and the output less their lines but failures (a ``param=`` card measured again without a ``reset`` prints
+    "insertnumber: fails" and keeps its first value, as ``ngspice -b`` does)."""
+    if not any(ln.strip().lower().startswith("measurements for ") for ln in lines):
+        return {}, lines
+    other, meas = split_measurements(lines)
+    return printed_results(meas, names), other + [ln for ln in meas if "fail" in ln.lower()
+                                                  and "insertnumber" not in ln.lower()]
+
+
 def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, float]:
     """name (lower-case) -> value of the printed results among ``names``; a name printed twice: the last."""
     wanted = set(names)
@@ -131,6 +144,32 @@ def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, flo
         if m and m.group(1).lower() in wanted:
             out[m.group(1).lower()] = float(m.group(2))
     return out
+
+
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(?=\s|,|$)"
+#: A ``meas`` command's own line (``%-20s=  %e``: two blanks or more after ``=``) and a ``print`` line (``name = v``).
+_MEAS_PRINT = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s\s+" + _NUMBER, re.I)
+_PRINT = re.compile(r"^\s*([a-z_][\w.]*) = " + _NUMBER, re.I)
+
+
+def meas_printed(lines: Iterable[str], names: Iterable[str], into: dict[str, float]) -> None:
+    """Update ``into`` with what ``meas`` commands of ``names`` print, in order: ``rms`` and ``integ`` print every
+    digit where the vector they make holds 7 (``let name = %e``), and a plot destroyed later takes the vector with it;
+    a ``print`` of the name forgets it (the vector is then what ``ngspice -b`` printed last)."""
+    wanted = set(names)
+    for ln in lines:
+        if (m := _PRINT.match(ln)) and m.group(1).lower() in wanted:
+            into.pop(m.group(1).lower(), None)
+        elif (m := _MEAS_PRINT.match(ln)) and m.group(1).lower() in wanted:
+            into[m.group(1).lower()] = float(m.group(2))
+
+
+def vector_or_printed(vector: float | None, printed: float | None) -> float | None:
+    """A ``meas`` command's result as ``ngspice -b`` prints it: ``printed`` where the vector is gone or still holds
+    that value (``%e`` of it, as ngspice made it), else the vector (a later ``let`` changed it)."""
+    if printed is None or vector is not None and not math.isclose(vector, float(f"{printed:e}"), rel_tol=1e-13):
+        return vector
+    return printed
 
 
 def missing_reason(lines: list[str], name: str) -> str:

@@ -40,66 +40,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fastpath, ngbinding, replay
+from . import fastpath, ngprocess, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngcommands import base_word
-from .ngoutput import batch_results, classify, missing_reason, printed_results, split_measurements
+from .ngprocess import shared_ngspice
+from .ngcommands import FourierNames, base_word, defined_name
+from .ngoutput import (batch_results, block_cards, classify, meas_printed, missing_reason, printed_results,
+                       split_measurements, vector_or_printed)
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
-
-#: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
-_HISTORY_EVERY = 100
-#: The variables ngspice has before any deck (:func:`_forget_previous_deck` keeps only these).
-_BASELINE_VARS: set[str] = set()
-#: The session deck with a conditional card (``.if``) this process loaded, if any: after one, ngspice 39
-#: misreads later, different decks of the process (sky130's model cards lose their ``.param``s: "Undefined
-#: parameter"), so such a process loads no other deck.
-_conditional_deck: tuple[str, ...] | None = None
-
-
-# ---------------------------------------------------------------------- the process's libngspice
-def shared_ngspice() -> NgSpice:
-    """The process's libngspice, set up for sessions on first use. Raises ImportError/OSError without it."""
-    # Read by ngspice at each `.meas`; a subprocess `ngspice -b` (run_batch) inherits it.
-    os.environ["NGSPICE_MEAS_PRECISION"] = MEAS_PRECISION
-    return ngbinding.shared(_setup)
-
-
-def _setup(ng: NgSpice) -> None:
-    ng.command("set num_threads=1")
-    # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
-    # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
-    # off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives `reset`; "Transient op
-    # started" is still classified as a failure, should it appear.
-    ng.command("optran 1 1 1 0 0 0")
-    ng.command("set nomoremode")
-    ng.command(f"set history={_HISTORY_EVERY}")
-    _BASELINE_VARS.update(ng.variables())
-
-
-def _forget_previous_deck(ng: NgSpice) -> None:
-    """Unset the variables an earlier deck's ``.options``/``.control`` left behind (sky130's ``scale=1e-6``
-    would shrink every device of the next circuit loaded in this process a millionfold)."""
-    for name in sorted(ng.variables() - _BASELINE_VARS):
-        ng.command(f"unset {name}")
-
-
-def _check_conditional(netlist: Netlist) -> None:
-    """Remember a deck with ``.if`` cards, its own or in a file it includes; refuse another deck after one
-    (``needs_new_process``: the worker pools load it in a fresh process)."""
-    global _conditional_deck
-    deck = tuple(netlist.session_deck())
-    if _conditional_deck is not None and deck != _conditional_deck:
-        err = ParseError(f"loading {netlist.path}: this process loaded a deck with .if cards before, after which "
-                         f"ngspice misreads other decks; a new process loads it")
-        err.needs_new_process = True
-        raise err
-    if netlist.conditional:
-        _conditional_deck = deck
-
 
 # ---------------------------------------------------------------------- the session
 class SpiceSession:
@@ -128,6 +79,9 @@ class SpiceSession:
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
+        self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
+        self._printed: dict[str, float] = {}    # meas command results as printed (ngoutput.meas_printed)
+        self._unmeasured: set[str] = set()      # .meas cards whose analysis ran and gave them nothing
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -141,12 +95,12 @@ class SpiceSession:
         """Load the session deck (done by ``with`` and by the first :meth:`evaluate`)."""
         if self._broken is not None:
             raise self._broken
-        _check_conditional(self.netlist)
+        ngprocess.check_conditional(self.netlist)
         ng = self._ng = shared_ngspice()
         prev = SpiceSession._active
         if prev is not None and prev._loaded:
             prev.close()
-        _forget_previous_deck(ng)
+        ngprocess.forget_previous_deck(ng)
         ng.command("set ngbehavior=hsa")
         if self.netlist.faithful_reasons:
             self._loaded = True                   # the deck is loaded afresh by each evaluation
@@ -241,9 +195,9 @@ class SpiceSession:
             if self._reload:
                 self._reload = False
                 self.close()                    # the next evaluation loads the deck afresh
-            if self.evaluations % _HISTORY_EVERY == 0:
+            if self.evaluations % ngprocess.HISTORY_EVERY == 0:
                 self._cmd("unset history")
-                self._cmd(f"set history={_HISTORY_EVERY}")
+                self._cmd(f"set history={ngprocess.HISTORY_EVERY}")
 
     def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
                   rng_seed: int | None = None) -> dict[str, float]:
@@ -265,7 +219,7 @@ class SpiceSession:
         nl = self.netlist
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing = []
+        self._missing, self._printed, self._unmeasured = [], {}, set()
         if self._script is None:
             self._script = replay.script(nl)
         for a in self._script.before:         # none when the block runs analyses itself
@@ -273,6 +227,10 @@ class SpiceSession:
         self._replay_control(self._script.steps, results, where, deadline)
         for a in self._script.after:          # as ngspice -b does after the block
             self._analysis(a, results, deadline)
+        for m in nl.measures:                 # a card of an analysis the deck never ran: ngspice -b misses it too
+            if m.name not in results and m.name not in self._unmeasured:
+                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: no {m.analysis} "
+                                      "analysis measured it", ""))
         return self._collect(results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
@@ -353,6 +311,7 @@ class SpiceSession:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
                 why = reasons.get(m.name) or missing_reason(meas, m.name)
                 self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
+                self._unmeasured.add(m.name)
 
     def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
         """fastpath hook: the ``param=`` cards of ``kind`` at a sizing set in place, computed by the plan (ngspice's
@@ -369,6 +328,7 @@ class SpiceSession:
 
     def _replay_control(self, steps: tuple[replay.Step, ...], results: dict[str, float], where: dict[str, str],
                         deadline: float | None) -> None:
+        fourier = FourierNames()
         for step in steps:
             if step.kind is replay.Kind.RUN:
                 for a in self.netlist.analyses:
@@ -378,6 +338,12 @@ class SpiceSession:
                 self._analysis(step.command, results, deadline)
                 continue
             out = self._cmd(step.command)
+            meas_printed(out, self._meas_names, self._printed)
+            cards, out = block_cards(out, [m.name for m in self.netlist.measures])   # the block's own analyses'
+            if cards and self._in_place and self._fast.cards:
+                raise _NotInPlace("param= cards measured after a block's analyses: the plan computes them in _analysis")
+            results.update(cards)
+            fourier.after(step.command, self._cmd)
             if step.alterparam:
                 self._altered_by_block(step.command)
             err = classify(out, context=step.command, default=SimulationError) if out else None
@@ -409,6 +375,9 @@ class SpiceSession:
             if wanted is not None and name not in wanted:
                 continue
             v = self._ng.vector(f"{plot}.{name}")
+            if name in self._printed and (v is None or v.size == 1):
+                results[name] = vector_or_printed(None if v is None else float(np.real(v[0])), self._printed[name])
+                continue
             if v is None or v.size != 1:
                 if wanted is None:
                     continue                  # a temporary vector of the .control block, not a result
