@@ -384,3 +384,21 @@ def test_a_carriage_return_inside_a_line_is_refused_in_the_deck_and_its_includes
     (tmp_path / "models.inc").write_text("* models\r\nR9 9 0 1k\r\n", newline="")   # DOS line ends are fine
     deck.write_text("t\r\n.include models.inc\r\nV1 1 0 1\r\nR1 1 0 1k\r\n.op\r\n.end\r\n", newline="")
     Netlist.read(deck)
+
+
+# -- circbyline: netlist lines whose .control block runs commands no text check saw ----------------------------
+def test_circbyline_in_control_is_refused_even_with_allow_shell(tmp_path: Path):
+    """``circbyline`` hands ngspice a netlist line by line; a ``.control`` block among the lines ran ``shell``, a
+    ``write`` and redirects spelled ``'>>'`` (unquoted when the line is stored) at the ``.end`` line, past every
+    text check. Through it a deck wrote a pickle into a Dask worker's stop queue (test_attack_programs)."""
+    marker = tmp_path / "marker"
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\nV1 1 0 1\nR1 1 0 1k\n.control\nop\ncircbyline inner\ncircbyline v9 9 0 1\n"
+                    f"circbyline .control\ncircbyline echo pwned '>>' {marker}\ncircbyline .endc\n"
+                    "circbyline .end\n.endc\n.end\n")
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+    assert marker.read_text() == "pwned\n"               # real: plain ngspice -b runs the hidden block
+    for allow_shell in (False, True):
+        with pytest.raises(InputError, match=r"deck\.cir:6: \.control command 'circbyline' hands ngspice a netlist"):
+            Netlist.read(deck, allow_shell=allow_shell)
+

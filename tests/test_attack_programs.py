@@ -7,6 +7,7 @@ backends (``workers=0``, a pool worker, Dask), where it must be stopped with one
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fresh import in_fresh_process
 
 from zoaf.circuit import CircuitProblem
 from zoaf.errors import InputError
@@ -203,3 +205,65 @@ def test_a_tree_too_deep_for_a_recursion_is_counted_and_removed(tmp_path: Path):
     os.chmod(folder / "closed", 0o700)
     watchdog.remove_tree(folder, programs=True)
     assert not folder.exists()
+
+
+# -- pipes: Landlock does not govern them, so what reads one must not trust it ------------------------------
+class _WritesAFile:
+    """Unpickled, it writes ``path`` (Python, not a program: ``execve`` is filtered in every thread)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return exec, (f"open({self.path!r}, 'w').write('pwned')",)
+
+
+def _write_into_a_queue_from_the_sandbox(marker: str, folder: str) -> tuple[str, bool, str]:
+    """As in a Dask worker: a thread reads a ``multiprocessing`` queue (the nanny's stop queue), the simulation
+    thread locks down, then writes a frame one byte short into the queue's pipe through ``/proc/self/fd``; the
+    nanny's own message completes it and the reading thread unpickles what the deck wrote."""
+    import multiprocessing as mp
+    import struct
+    import threading
+    from zoaf import sandbox
+
+    queue = mp.get_context("spawn").Queue()
+    got: list[object] = []
+
+    def watch() -> None:
+        try:
+            got.append(queue.get(timeout=30))
+        except Exception as e:                          # noqa: BLE001 - what the reader saw is the result
+            got.append(f"{type(e).__name__}: {e}")
+
+    reader = threading.Thread(target=watch, daemon=True)   # started before the lock-down: not confined
+    reader.start()
+    sandbox.designate(own_process=False)
+    report = sandbox.enter(sandbox.Policy((Path(folder),)))
+    try:
+        open(marker, "w")
+        confined = False
+    except PermissionError:
+        confined = True
+    payload = pickle.dumps(_WritesAFile(marker), protocol=0)
+    with open(f"/proc/self/fd/{queue._writer.fileno()}", "wb") as pipe:   # Landlock lets a pipe be reopened
+        pipe.write(struct.pack("!i", len(payload) + 1) + payload)
+    queue.put({"op": "stop"})                            # the nanny's message, one byte of it needed
+    reader.join(30)
+    return str(report.landlock.state.value), confined, str(got)
+
+
+def test_a_queue_message_the_deck_wrote_is_never_unpickled_outside_the_sandbox(tmp_path: Path):
+    """A deck that wrote a pickle into a Dask worker's stop queue (``/proc/self/fd/N``, through ``circbyline``:
+    test_attack_decks; Landlock does not govern pipes) had it unpickled by the worker's thread that waits on it,
+    which Landlock does not confine: any Python, any file written (``zoaf optimize DECK --dask local``, no
+    --allow-shell). Proved real first: loaded as it is, the message writes the marker."""
+    marker = tmp_path / "marker"
+    state, confined, got = in_fresh_process(_write_into_a_queue_from_the_sandbox, str(marker), str(tmp_path))
+    if state != "active":
+        pytest.skip("no Landlock: the thread that writes is not confined either")
+    assert confined                                      # the simulation thread cannot write the marker itself
+    assert not marker.exists(), got
+    assert "UnpicklingError" in got and "builtins only" in got, got
+    pickle.loads(pickle.dumps(_WritesAFile(str(marker)), protocol=0))
+    assert marker.read_text() == "pwned"                 # the payload is real

@@ -4,10 +4,11 @@ These checks are the friendly first line, not the guarantee (that is :mod:`zoaf.
 aliases and variables and splits at ``;`` after zoaf has read the text, so a filter sees only the spelling on
 the page. What is refused here is what can only be an attempt to leave the simulation:
 
-* in ``.control`` commands: ``alias`` (it renames any command), a ``$`` in the command word (a variable names
-  the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates commands once ngspice
-  expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that run programs or load
-  code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
+* in ``.control`` commands: ``alias`` (it renames any command), ``circbyline`` (it hands ngspice netlist lines,
+  a ``.control`` block among them, that run as commands no check here sees), a ``$`` in the command word (a
+  variable names the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates
+  commands once ngspice expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that
+  run programs or load code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
 * on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect, a quoted
   ``;``, a back-quote;
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
@@ -73,6 +74,9 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
         why = "holds a ';', which separates commands once ngspice expands the line (one command per line)"
     elif base == "alias":
         why = "defines an alias, which may rename any command (shell, write...)"
+    elif base == "circbyline":
+        why = ("hands ngspice a netlist line by line: a .control block among the lines runs commands zoaf never "
+               "checks (shell, write, redirects spelled '>>')")
     elif not allow_shell and "`" in text:
         return f"back-quote command substitution runs a program; refused (allow it with allow_shell=True): {text!r}"
     elif not allow_shell and (base in REFUSED_COMMANDS or base.startswith("!") or re.search(r"\bunixcom\b", text)):

@@ -32,7 +32,11 @@ before libngspice starts:
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
    bytes (a ``.control`` loop writing files);
 8. **programs** (``allow_exec``, a process of its own): it is the subreaper of the programs a deck starts, so a
-   program that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits.
+   program that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
+9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
+   govern pipes: the simulation thread can open any pipe the process holds through ``/proc/self/fd/N``, and a
+   Dask worker's thread that waits on its nanny's stop queue, which Landlock does not confine, unpickled what a
+   deck wrote there (``circbyline``, before the text checks refused it): any Python, any file written.
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
 writing its local directory and talking to the scheduler); the exec filter covers every thread; the memory
@@ -50,14 +54,18 @@ import ctypes
 import dataclasses
 import enum
 import errno
+import io
 import os
+import pickle
 import signal
 import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing import queues as mp_queues
 from multiprocessing import util as mp_util
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 from . import landlock, proctree, watchdog
@@ -202,6 +210,7 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
                                "setting; it is being replaced")
         if proc.policy is None:
             _close_on_exec()
+            _distrust_queues()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
@@ -229,6 +238,29 @@ def _close_on_exec() -> None:
                 os.set_inheritable(fd, False)
             except OSError:                             # the listing's own descriptor, closed since
                 pass
+
+
+class _BuiltinsOnly(pickle.Unpickler):
+    """Builds dicts, lists, strings and numbers, never a class or a function (a reduce's callable)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        raise pickle.UnpicklingError(f"{module}.{name}: a queue message in a simulating process holds builtins "
+                                     "only (it may come from the deck)")
+
+
+class _QueuePickler(ForkingPickler):
+    """What ``multiprocessing.queues`` pickles with: writes as before, reads builtins only."""
+
+    @classmethod
+    def loads(cls, data: bytes, /, **_: object) -> object:
+        return _BuiltinsOnly(io.BytesIO(data)).load()
+
+
+def _distrust_queues() -> None:
+    """Load every ``multiprocessing`` queue message of this process with builtins only (layer 9): its pipes are
+    open to the deck (Landlock does not govern a pipe reopened through ``/proc/self/fd``), and the thread that
+    reads one (a Dask worker's stop queue: a dict of builtins from its nanny) is not confined."""
+    mp_queues._ForkingPickler = _QueuePickler            # looked up per message, also by a read already waiting
 
 
 def _private_dir() -> Path:
