@@ -48,6 +48,23 @@ def test_session_matches_ngspice_batch(stem: str, n: int) -> None:
     assert compared >= n
 
 
+@pytest.mark.parametrize("stem", ["ota5t", "ring", "sallenkey", "cascode"])
+def test_generality_deck_matches_ngspice_batch(stem: str) -> None:
+    """The four decks of the generality check (BENCHMARKS.md §12): the session's measures are ``ngspice -b``'s at
+    the designer's sizing and at random sizings that simulate (two at least)."""
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / "generality" / f"{stem}.cir")
+    compared = 0
+    for values in [problem.default_params(), *random_sizings(problem, 4, seed=5)]:
+        out = problem.simulate(np.array(list(values.values())))
+        if out.status is not zoaf.Status.OK or out.error:
+            continue
+        ref = run_batch(problem.sized_netlist(values), timeout=120)
+        assert set(problem.spec.measures) <= set(ref) and agree(out.measures, ref), (stem, values, out, ref)
+        compared += 1
+    problem.close()
+    assert compared >= 2
+
+
 @pytest.fixture(scope="module")
 def sky130() -> CircuitProblem:
     pytest.importorskip("PySpice")
