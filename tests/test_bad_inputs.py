@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -126,3 +127,97 @@ def test_title_words_are_not_errors(tmp_path: Path) -> None:
                        timeout=CASE_TIMEOUT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["status"] == "ok"
+
+
+# ---------------------------------------------------------------------- refusals that must write nothing
+def _zoaf(*args: str, cwd: Path = CORPUS) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "zoaf", *args], cwd=cwd, env=_env(), capture_output=True, text=True,
+                       timeout=CASE_TIMEOUT)
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+def _one_error_line(r: subprocess.CompletedProcess, pattern: str) -> None:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and re.search(pattern, lines[0]), r.stderr
+
+
+def test_refused_compare_writes_nothing(tmp_path: Path) -> None:
+    """An unknown method left a compare.json behind; a run refused for its budget rewrote the comparison's."""
+    grid = ["--methods", "random", "--seeds", "1", "--jobs", "1", "--quiet"]
+    fresh = tmp_path / "fresh"
+    _one_error_line(_zoaf("compare", "good.cir", "--out", str(fresh), "--budget", "2", "--methods", "nope",
+                          *grid[2:]), "unknown method 'nope'")
+    assert not fresh.exists()
+    done = tmp_path / "done"
+    assert _zoaf("compare", "good.cir", "--out", str(done), "--budget", "2", *grid).returncode == 0
+    manifest = (done / "compare.json").read_bytes()
+    _one_error_line(_zoaf("compare", "good.cir", "--out", str(done), "--budget", "3", *grid),
+                    r"seed-0: holds a run with budget 2, not 3")
+    assert (done / "compare.json").read_bytes() == manifest
+
+
+@pytest.fixture(scope="module")
+def mc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 3-simulation run of mc.cir (a netlist with a [montecarlo] table), in-process."""
+    out = tmp_path_factory.mktemp("mc") / "run"
+    r = _zoaf("optimize", str(CORPUS / "mc.cir"), "--budget", "3", "--seed", "1", "--workers", "0", "--quiet",
+              "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("command", [["yield", "--samples", "2", "--workers", "1"], ["sensitivity", "--workers", "1"]])
+def test_signoff_directory_that_is_a_file_is_one_line(mc_run: Path, tmp_path: Path, command: list[str]) -> None:
+    """RUN_DIR/yield or RUN_DIR/sensitivity a file: was a FileExistsError/NotADirectoryError traceback."""
+    run = tmp_path / "run"
+    shutil.copytree(mc_run, run)
+    (run / command[0]).write_text("not a directory\n")
+    rows = (run / "history.db").read_bytes()
+    _one_error_line(_zoaf(command[0], str(run), *command[1:]), rf"{command[0]}\b.*(not a directory|Not a directory)")
+    assert (run / "history.db").read_bytes() == rows
+
+
+def test_yield_history_that_is_a_dangling_link_is_refused(mc_run: Path, tmp_path: Path) -> None:
+    """A yield directory is a run directory: its history.db may not be a link (zoaf would write through it)."""
+    out = tmp_path / "y"
+    out.mkdir()
+    target = tmp_path / "elsewhere.db"
+    (out / "history.db").symlink_to(target)
+    _one_error_line(_zoaf("yield", str(mc_run), "--samples", "2", "--workers", "1", "--out", str(out)),
+                    r"history\.db: is a link")
+    assert not target.exists()
+
+
+# ---------------------------------------------------------------------- the library
+def test_a_function_returning_no_number_fails_that_point_only() -> None:
+    """None, complex or a longer array from fun was a TypeError that ended the run and lost every value."""
+    import numpy as np
+    import zoaf
+
+    res = zoaf.minimize(lambda x: None if x[0] > 0.5 else float(x[0] ** 2), [(-1, 1)], budget=30, seed=0)
+    assert res.nfev == 30 and res.nfailed >= 1 and res.fun < 0.1
+    for bad in (None, 1 + 2j, np.ones(2)):
+        res = zoaf.minimize(lambda x, v=bad: v, [(-1, 1)], budget=2, seed=0)
+        assert res.message.startswith("no simulation succeeded (the first error: ValueError: fun returned")
+        assert "not a number" in res.history[0].outcome.error
+
+
+@pytest.mark.parametrize("lb, ub", [(1.0, 0.0), (float("nan"), 0.0)])
+def test_nonlinear_constraint_bounds_never_met_or_nan_are_refused(lb: float, ub: float) -> None:
+    """lb > ub made every point infeasible, and a NaN bound dropped the constraint, both without a word."""
+    import zoaf
+    from scipy.optimize import NonlinearConstraint
+    from zoaf.errors import InputError
+
+    with pytest.raises(InputError, match=r"constraints\[0\]: bounds must satisfy lb < ub"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, seed=0,
+                      constraints=NonlinearConstraint(lambda x: x[0], lb, ub))
+
+
+def test_library_refuses_a_huge_worker_pool() -> None:
+    import zoaf
+    from zoaf.errors import InputError
+
+    with pytest.raises(InputError, match=r"workers 100000: more processes"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, seed=0, workers=100000)

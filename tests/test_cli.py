@@ -167,3 +167,34 @@ def test_optimize_starts_from_the_netlist_sizing_or_the_centre(tmp_path: Path) -
             assert json.loads(u) == [0.5] * len(PARAMS)
     r = zoaf("optimize", str(AMP), "--budget", "1", "--x0", "middle", "--out", str(tmp_path / "bad"))
     assert r.returncode == 2 and "x0 'middle'" in r.stderr
+
+
+def test_resume_with_another_out_is_refused(run_dirs: list[tuple[Path, dict]], tmp_path: Path) -> None:
+    """--out beside --resume was silently ignored (the run went on in the --resume directory)."""
+    out, _ = run_dirs[1]
+    other = tmp_path / "other"
+    before = (out / "history.db").read_bytes()
+    r = zoaf("optimize", str(AMP), "--resume", str(out), "--out", str(other), "--workers", "1")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"--out {other}: a resumed run stays in its directory" in r.stderr
+    assert not other.exists() and (out / "history.db").read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [["check", str(AMP)], ["optimize", str(AMP), "--budget", "2", "--workers", "0"]])
+def test_ctrl_c_before_the_run_starts_says_interrupted(command: list[str], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A Ctrl-C while the deck loads (before a run handles it) exited 130 without a word: typer swallowed it."""
+    from zoaf import cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_problem", interrupted)
+    out = ["--out", str(tmp_path / "run")] if command[0] == "optimize" else []
+    monkeypatch.setattr(sys, "argv", ["zoaf", *command, *out])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+    assert not (tmp_path / "run").exists()

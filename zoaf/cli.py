@@ -68,6 +68,9 @@ def _errors() -> Iterator[None]:
             raise
         err.print(f"[red]error:[/red] {escape(one_line(str(e)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:          # before a run's own handling (loading the deck, starting workers): typer
+        err.print("interrupted")       # would turn it into a silent exit 130
+        raise typer.Exit(130) from None
 
 
 #: The longest --timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
@@ -189,18 +192,23 @@ def optimize(
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     from .optim import StopReason
-    from .run import check_resume, optimize as run_optimize, run_metadata
+    from .run import check_resume, check_workers, optimize as run_optimize, run_metadata
     from .rundir import result_dict, run_directory
 
     with _errors():
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
+        check_workers(workers, dask, "--workers")
         if resume_path is not None:
             meta = _resume_defaults(resume_path)
             objective = objective or meta.problem["objective"]
             x0 = x0 or meta.problem.get("x0")
-            budget, seed, method = budget or meta.budget, seed if seed is not None else meta.seed, method or meta.method
+            budget, seed = budget or meta.budget, seed if seed is not None else meta.seed
+            method = meta.method if method is None else method
+            if out_path is not None and out_path.resolve() != resume_path.resolve():
+                raise InputError(f"--out {out_path}: a resumed run stays in its directory (--resume {resume_path}); "
+                                 f"give one of the two")
             out_path = resume_path
-        budget, method = budget or 400, method or "zoaf"
+        budget, method = budget or 400, "zoaf" if method is None else method   # --method '' is no method
         try:
             registry.available(method)         # before the progress bar starts
         except InputError as e:
@@ -267,7 +275,8 @@ def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
         return
     cols = [TextColumn("[bold]{task.description:<22}"), BarColumn(), TextColumn("runs {task.fields[runs]}"),
             TextColumn("best {task.fields[best]}"), TimeElapsedColumn()]
-    with Progress(*cols, console=err, transient=False) as bar:
+    bar = Progress(*cols, console=err, transient=False)   # started by the plan: a refusal stays one line
+    try:
         overall = bar.add_task("all runs", total=1, runs="", best="")
         rows: dict[tuple[str, str], Any] = {}
         sims: dict[tuple[str, str, int], int] = {}
@@ -276,6 +285,7 @@ def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
 
         def update(ev: Any) -> None:
             if ev.kind == "plan":
+                bar.start()
                 state["total"] = ev.total
                 bar.update(overall, total=ev.total, runs=f"0/{ev.total}")
                 return
@@ -294,6 +304,9 @@ def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
                 bar.update(overall, completed=state["finished"], runs=f"{state['finished']}/{state['total']}")
             bar.update(rows[key], completed=sum(v for k, v in sims.items() if k[:2] == key), **fields)
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
 
 
 #: Columns of the terminal summary (report.md has them all).
@@ -347,9 +360,11 @@ def compare(
 ) -> None:
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     from .compare import compare as run_compare
+    from .run import check_workers
 
     with _errors():
         _check_timeout(timeout)
+        check_workers(jobs, option="--jobs")
         root = (_dir_option("--out", out_dir)
                 or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         names = _split([methods]) if methods is not None else _installed_methods(quiet)

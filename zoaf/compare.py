@@ -182,13 +182,7 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     """
     out = Path(out)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if budget < 1:
-        raise InputError(f"budget must be >= 1 simulation, got {budget}")
-    if not seeds:
-        raise InputError("seeds must be >= 1")
-    for m in methods:
-        registry.available(m)                    # an unknown method, or one whose extra is missing: one line
-    todo, done = _plan(out, objectives, methods, seeds, budget)
+    todo, done = _check_grid(out, objectives, methods, seeds, budget)
     emit = progress or (lambda event: None)
     emit(RunEvent("plan", total=len(todo) + len(done), budget=budget, nfev=len(done)))
     for t in done:
@@ -214,6 +208,21 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     elif todo:
         _run_parallel(factory, todo, jobs, emit, record)
     return failed
+
+
+def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+                budget: int) -> tuple[list[RunTask], list[RunTask]]:
+    """Every refusal of a comparison, before it writes anything (a refused one must not leave ``compare.json``
+    behind, nor rewrite the one of the runs it refuses); returns ``_plan``'s (to run, complete) tasks."""
+    if budget < 1:
+        raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    if not seeds:
+        raise InputError("seeds must be >= 1")
+    for m in methods:
+        registry.available(m)                    # an unknown method, or one whose extra is missing: one line
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a directory")
+    return _plan(out, objectives, methods, seeds, budget)
 
 
 def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,
@@ -309,7 +318,11 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
         raise InputError("no methods given")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    out.mkdir(parents=True, exist_ok=True)
+    _check_grid(out, names, methods, seed_list, budget)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{out}: cannot create the comparison directory ({e.strerror or e})") from None
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     spec_path = Path(spec) if spec is not None else problem.spec.path
     _write_manifest(out, {   # paths relative to the comparison directory: it can move with what it compares

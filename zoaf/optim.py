@@ -74,7 +74,10 @@ class Result:
         text = {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
                 "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
-        return f"{text}; no point met every constraint" if self.feasible is False and reason != "failed" else text
+        if reason == "failed":              # say why: every point failed the same way, as a rule (a bad `fun`)
+            first = next((r.outcome.error for r in self.history or () if r.outcome.error), None)
+            return f"{text} (the first error: {first})" if first else text
+        return f"{text}; no point met every constraint" if self.feasible is False else text
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)

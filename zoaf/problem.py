@@ -325,10 +325,9 @@ class FunctionProblem(Problem):
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()
         try:
-            value = self.fun(np.array(x, dtype=float))
-            value = float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)  # as scipy
+            value = _number(self.fun(np.array(x, dtype=float)))
             xa = np.array(x, dtype=float)
-            cons = [float(v) for g in self.constraints for v in np.ravel(np.asarray(g(xa), float))]
+            cons = [float(v) for g in self.constraints for v in _values(g(xa))]
         except (SimulationError, ArithmeticError, ValueError) as e:
             return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
         dt = time.perf_counter() - t0
@@ -338,6 +337,24 @@ class FunctionProblem(Problem):
             return Outcome(Status.FAILED, error=f"constraints returned {len(cons)} values, "
                            f"{len(self.constraint_names)} at the start point", seconds=dt)
         return Outcome.scored(Score.of(value, cons), {}, dt)
+
+
+def _number(value: Any) -> float:
+    """``fun``'s value as a float (a one-element array too, as scipy). Anything else (None, complex, a longer array)
+    is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
+    try:
+        return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
+    except TypeError:
+        shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
+        raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None
+
+
+def _values(value: Any) -> np.ndarray:
+    """A constraint's values as a flat float array; a non-number (None, complex) is a ValueError, as in ``_number``."""
+    try:
+        return np.ravel(np.asarray(value, float))
+    except TypeError:
+        raise ValueError(f"a constraint returned {type(value).__name__}, not numbers") from None
 
 
 def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
@@ -372,6 +389,8 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
         lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
         if np.any(lb == ub):
             raise InputError(equality.format(j=j))
+        if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
+            raise InputError(f"constraints[{j}]: bounds must satisfy lb < ub (not NaN), got lb={c.lb}, ub={c.ub}")
         return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
     raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
                      f"got {type(c).__name__}")

@@ -8,6 +8,7 @@ an interrupted run ends exactly where the uninterrupted one would.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import sys
 import time
@@ -29,6 +30,21 @@ from .rundir import run_directory, write_run_dir
 MAX_FREE_BATCHES = 200
 
 Callback = Callable[[Result], "bool | None"]
+
+
+def max_local_workers() -> int:
+    """Most processes zoaf starts on this machine for one command: 4 per core, at least 64. Each is a Python with
+    its own libngspice; more than the cores only queue, and ``--workers 100000`` spawned until memory ran out."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def check_workers(workers: int, dask: str | None = None, option: str = "workers") -> None:
+    """InputError for more local processes (worker pool, local Dask cluster) than :func:`max_local_workers`; a
+    remote Dask scheduler's workers are its own."""
+    limit = max_local_workers()
+    if (dask is None or dask == "local") and workers > limit:
+        raise InputError(f"{option} {workers}: more processes than this machine runs usefully ({os.cpu_count()} "
+                         f"cores); at most {limit}")
 
 
 @dataclass
@@ -147,6 +163,8 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"budget must be >= 1 simulation, got {budget}")
     if seed is not None and seed < 0:
         raise InputError(f"seed must be >= 0, got {seed}")
+    if evaluator is None:
+        check_workers(workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory

@@ -58,6 +58,7 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
         raise InputError("run directory: empty path")
     outdir = Path(out)
     if resume and not (outdir / "history.db").is_file():
+        check_own(outdir / "history.db")     # a dangling link there: say so, not "nothing to resume"
         raise InputError(f"{outdir}: nothing to resume (no history.db)")
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: exists and is not a directory")

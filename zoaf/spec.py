@@ -186,6 +186,8 @@ class Spec:
         for key in data:
             if key not in known:
                 raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
+        for table in ("parameters", "measures", "objectives"):
+            _refuse_case_twins(where, table, data.get(table))
         params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
         if not params:
             raise InputError(f"{where}: [parameters] is empty: name at least one design variable")
@@ -250,6 +252,17 @@ def _refuse_controls(where: str, value: Any) -> None:
                 raise InputError(f"{where}: {_CONTROL.sub('?', str(key))}: control character {ord(m.group()):#04x} "
                                  "in a string (it would reach the terminal as an escape sequence); refused")
         _refuse_controls(f"{where}: {_CONTROL.sub('?', str(key))}", item)
+
+
+def _refuse_case_twins(where: str, table: str, value: Any) -> None:
+    """InputError for two keys of ``table`` that differ in case only: SPICE names are case-insensitive, so one
+    would silently replace the other (TOML itself refuses only exact duplicates)."""
+    seen: dict[str, str] = {}
+    for name in value if isinstance(value, Mapping) else ():
+        first = seen.setdefault(str(name).lower(), str(name))
+        if first != name:
+            raise InputError(f"{where}: {table}.{name}: the same name as {table}.{first} (names are "
+                             f"case-insensitive, as in SPICE)")
 
 
 def _check_name(where: str, table: str, name: str) -> None:

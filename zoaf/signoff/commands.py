@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import JsonOpt, SpecOpt, _errors, _problem, app, out
+from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app, out
 from ..errors import InputError
+from ..run import check_workers
 
 
 def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]):
@@ -31,7 +32,7 @@ def yield_(
     samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
     spec: SpecOpt = None,
     objective: Annotated[Optional[str], typer.Option(
         "--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
@@ -44,6 +45,8 @@ def yield_(
     from .yieldrun import run_yield
 
     with _errors():
+        check_workers(workers, dask, "--workers")
+        chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
         problem, sizing, default_out, _ = _signoff_target(target, spec, objective)
         chosen = None
         if corner is not None:
@@ -52,11 +55,11 @@ def yield_(
             chosen = problem.spec.corners.select([corner], "--corner")[0]
         if chosen is not None and default_out is not None:
             default_out = default_out.with_name(f"yield-{chosen.name}")     # a corner's samples: a run of their own
-        out_dir = out_dir or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
-        result = run_yield(problem, sizing, out_dir, samples=samples, seed=seed, corner=chosen,
+        out_path = chosen_out or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
+        result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
         if as_json:
-            print(json.dumps({**result.summary.as_json(), "out": str(out_dir)}, default=float))
+            print(json.dumps({**result.summary.as_json(), "out": str(out_path)}, default=float))
         else:
             yield_table(out, result, problem.spec.unit_of)
 
@@ -77,6 +80,7 @@ def sensitivity(
     from .show import sensitivity_table
 
     with _errors():
+        check_workers(workers, option="--workers")
         run = load_run(run_dir, spec)
         k = None
         if run.corners:

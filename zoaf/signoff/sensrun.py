@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -16,6 +17,7 @@ from ..evaluate import Evaluator
 from ..history import History, RunMeta
 from ..outfile import write_file
 from ..problem import Problem, Status
+from ..rundir import run_directory
 from .cornerrun import CornerSims
 from .rundir import RunDir
 from .sensitivity import STEP, Sensitivities, central, fit, neighbourhood
@@ -80,8 +82,8 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
         pts = np.hstack([u, np.full((len(u), 1), corner)])
     digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
     out = run.path / "sensitivity" / f"{tag}-{digest}"
-    out.mkdir(parents=True, exist_ok=True)
-    with History(out / "history.db") as hist, Evaluator(problem, workers=min(workers, len(u))) as ev:
+    with run_directory(out, resume=os.path.lexists(out / "history.db")), History(out / "history.db") as hist, \
+            Evaluator(problem, workers=min(workers, len(u))) as ev:
         if not hist.meta():
             hist.set_run(RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None),
                          zoaf=__version__, started=time.time())
@@ -95,6 +97,9 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
 def write_outputs(s: Sensitivities, out: Path, title: str) -> None:
     from .plots import plot_heatmap
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_file(out / "sensitivity.json", json.dumps(s.as_json(), indent=2) + "\n")
-    plot_heatmap(s.matrix, s.measures, s.params, out / "heatmap.png", title)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_file(out / "sensitivity.json", json.dumps(s.as_json(), indent=2) + "\n")
+        plot_heatmap(s.matrix, s.measures, s.params, out / "heatmap.png", title)
+    except OSError as e:              # a file named `sensitivity`, a full disk: the top-ups stay recorded
+        raise InputError(f"{out}: cannot write the sensitivities ({e.strerror or e})") from None

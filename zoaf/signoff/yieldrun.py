@@ -7,6 +7,7 @@ worker processes or Dask, sandboxed, one ``history.db`` row each, replayed when 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from ..history import History, Record, RunMeta
 from ..outfile import write_file
 from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
+from ..rundir import run_directory
 from .corners import Corner
 from .cornerrun import CornerSims, corner_deck, corner_overrides
 from .mc import MonteCarlo, YieldSummary, draws, limits, ngspice_seed, summarize
@@ -116,7 +118,7 @@ class YieldResult:
 
 
 def _open(out: Path, meta: RunMeta) -> History:
-    out.mkdir(parents=True, exist_ok=True)
+    """The yield history in ``out`` (made and locked by ``run_directory``), refused when it holds another run."""
     hist = History(out / "history.db")
     found = hist.meta()
     if not found:
@@ -142,7 +144,9 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
                     "normal": list(sims.normal),
                     **({"section": sims.section, "section_params": dict(base.spec.montecarlo.params)}
                        if sims.section else {})}, METHOD, 0, seed)
-    with _open(out, meta) as hist, Evaluator(sims, workers=workers, timeout=timeout, dask=dask) as ev:
+    # As a run directory: a file, a link or a run going there is one line; a refused one leaves no directory.
+    with run_directory(out, resume=os.path.lexists(out / "history.db")), _open(out, meta) as hist, \
+            Evaluator(sims, workers=workers, timeout=timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
