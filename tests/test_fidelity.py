@@ -36,7 +36,8 @@ from zoaf.spice import SpiceSession, run_batch  # noqa: E402
 #: Sizings other than "every plain-number param x1.1, then x0.9": those that show what a deck is about.
 SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
-FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain"}
+FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
+            "func_analysis"}
 
 
 def sizings(nl: Netlist) -> list[dict[str, float]]:
@@ -142,3 +143,43 @@ def test_a_param_measure_of_a_failed_measure_is_a_missing_measure():
     assert all(o.status == Status.OK for o in outcomes)
     lost = [o for o in outcomes if "pm_deg" not in o.measures]
     assert lost and all("gain_db" in o.measures and "MeasureError" in o.error for o in lost)
+
+
+def test_a_param_defined_twice_defaults_to_its_last_definition():
+    """ngspice takes a ``.param``'s last definition (an included file's too, when it comes later): the default
+    zoaf reports and simulates (``zoaf check``, a run's x0) is that one, as ``ngspice -b`` on the deck runs it."""
+    nl = Netlist.read(DECKS / "param_twice.cir")
+    assert nl.params == {"r1": "2k", "c1": "2n"} and nl.param_files["c1"].name == "twice_vars.spice"
+    with SpiceSession(nl) as s:
+        written = s.evaluate({k: parse(v) for k, v in nl.params.items()})
+    assert written == run_batch(nl.path) and math.isclose(written["tau"], 4e-6)
+
+
+@pytest.mark.parametrize("card", [".step param r1 1k 3k 1k", ".alter"])
+def test_a_card_ngspice_cannot_read_is_one_clear_parse_error(tmp_path, card):
+    """``.step`` (LTspice/HSPICE) and ``.alter`` (SPICE2) are "unimplemented control card"s in ngspice 39: the
+    session and ``ngspice -b`` both fail with a ParseError that names the card and the reason in one line (the
+    batch run said "Simulation interrupted", a ConvergenceError; the session only "Error on line 6 ...")."""
+    from zoaf.errors import ParseError
+
+    deck = tmp_path / "card.cir"
+    deck.write_text(f"RC\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {{r1}}\nC1 out 0 1n\n{card}\n.save all\n"
+                    ".ac dec 20 1k 100meg\n.meas ac f3 when vdb(out)=-3\n.end\n")
+    for run in (lambda: SpiceSession(deck).load(), lambda: run_batch(deck)):
+        with pytest.raises(ParseError) as e:
+            run()
+        message = str(e.value)
+        assert "\n" not in message and f"card {card!r}: unimplemented control card" in message, message
+
+
+@pytest.mark.parametrize("deck", sorted(DECKS.glob("*.cir")), ids=lambda p: p.stem)
+def test_fast_path_equals_reset_bit_for_bit(deck):
+    """Every sizing of every deck the fast path plans for gives, in place, every bit that ``reset`` gives."""
+    nl = Netlist.read(deck)
+    if nl.faithful_reasons:
+        pytest.skip("reloaded whole per sizing: no fast path")
+    runs = []
+    for fast in (True, False):
+        with SpiceSession(nl, fast=fast) as s:
+            runs.append([outcome(s.evaluate, values) for values in sizings(nl)])
+    assert runs[0] == runs[1]

@@ -126,12 +126,19 @@ def test_params_of_included_files(tmp_path):
     write(tmp_path, ".param w2={w1*2}\n", "loop_vars.spice")                            # nested include
     p = write(tmp_path, "t\n.include top_vars.spice\n.param w1=9u\nR1 1 0 {w1}\n.end\n")
     nl = Netlist.read(p)
-    assert nl.params == {"w1": "2u", "w2": "{w1*2}"} and nl.param_files["w2"].name == "loop_vars.spice"
+    assert nl.params == {"w1": "9u", "w2": "{w1*2}"} and nl.param_files["w2"].name == "loop_vars.spice"   # the last
     out = nl.with_params({"w1": 3e-6, "w2": 1e-6})
     assert out.splitlines()[1:5] == [f'.include "{tmp_path / "top_vars.spice"}"',
                                      ".param w1=3e-06   $ zoaf: sized, overrides the included value",
                                      ".param w2=1e-06   $ zoaf: sized, overrides the included value",
                                      ".param w1=3e-06"]
+
+
+def test_a_param_defined_twice_in_an_included_file_defaults_to_the_last(tmp_path):
+    """ngspice takes the last definition, in an included file as at the top level."""
+    write(tmp_path, ".param a=1\n.param b=1\n.param a=2\n", "vars.spice")
+    p = write(tmp_path, "t\n.include vars.spice\nR1 1 0 {a+b}\n.end\n")
+    assert Netlist.read(p).params == {"a": "2", "b": "1"}
 
 
 def test_batch_deck_and_faithful_reasons(tmp_path):

@@ -292,7 +292,7 @@ def _refuse_lone_cr(path: Path, text: str) -> None:
 
 def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[str, Path]]:
     """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
-    files it includes in turn (first definition wins), from the ``texts`` :func:`walk_includes` read (it refused
+    files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes` read (it refused
     missing files and cycles)."""
     out: dict[str, tuple[str, Path]] = {}
     depth = 0
@@ -309,9 +309,9 @@ def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[st
             depth = max(0, depth - 1)
         elif depth == 0 and word.startswith(".param"):
             for name, value, _ in assignments(ln, err):
-                out.setdefault(name, (value, path))
+                out[name] = (value, path)
         elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
             target = resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'"))
             for name, found in included_params(target.resolve(), texts).items():
-                out.setdefault(name, found)
+                out[name] = found
     return out

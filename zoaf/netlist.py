@@ -12,8 +12,8 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
   evaluation (:attr:`Netlist.faithful_reasons`).
 
 Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside
-``.subckt``) of the netlist and of the files it ``.include``s are design variables; the first definition of a
-name gives its default, and :meth:`with_params` rewrites every top-level definition (as ngspice's
+``.subckt``) of the netlist and of the files it ``.include``s are design variables; the last definition of a
+name gives its default (ngspice's), and :meth:`with_params` rewrites every top-level definition (as ngspice's
 ``alterparam`` does) and overrides an included one after its ``.include`` line. The included files are read
 once, by :func:`zoaf.deckcheck.walk_includes`, which also checks them.
 
@@ -69,10 +69,10 @@ class Netlist:
         path: the netlist file (absolute); include paths are resolved relative to its directory.
         text: the text as read, after ``{{NAME}}`` placeholder substitution.
         encoding: the file's encoding (``utf-8``, else ``latin-1``): ``best.cir`` is written back in it.
-        params: top-level ``.param`` name -> default value text (first definition), names lower-cased: those of
-            the netlist and those of the files it ``.include``s (recursively; not ``.lib`` sections).
-        param_lines: name -> line number of that first definition in the netlist.
-        param_files: name -> the included file of a param first defined there.
+        params: top-level ``.param`` name -> default value text (the last definition, as ngspice), names
+            lower-cased: those of the netlist and of the files it ``.include``s (recursively; not ``.lib`` sections).
+        param_lines: name -> line number of that definition in the netlist.
+        param_files: name -> the included file of a param last defined there.
         measures: the ``.meas`` statements in file order.
         analyses: analysis commands in file order, without the dot (``"ac dec 10 1 1g"``).
         control: the ``.control`` block's commands to replay per evaluation (dropped ones removed).
@@ -272,9 +272,9 @@ class Netlist:
         for name, value, start in assignments(ln, self._err):
             spans = physical_spans(ln, start, start + len(value))
             self._defs.append(ParamDef(name, value, ln.lineno, spans))
-            if name not in self.params:
-                self.params[name] = ln.raw[start:start + len(value)]
-                self.param_lines[name] = ln.lineno
+            self.params[name] = ln.raw[start:start + len(value)]    # ngspice takes the last definition
+            self.param_lines[name] = ln.lineno
+            self.param_files.pop(name, None)
 
     def _parse_meas(self, ln: Line) -> None:
         parts = ln.text.split()
@@ -304,9 +304,7 @@ class Netlist:
             names = []
             for name, (value, file) in deckcheck.included_params(resolved.resolve(), self._texts).items():
                 names.append(name)
-                if name not in self.params:
-                    self.params[name] = value
-                    self.param_files[name] = file
+                self.params[name], self.param_files[name] = value, file    # the last definition, as ngspice
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
 

@@ -14,9 +14,9 @@ __all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "meas_prin
            "printed_results", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
-_PARSE_PATTERNS = ("cannot recover", "could not find a valid modelname", "not parsed", "unknown model",
-                   "no circuit loaded", "aren't any circuits loaded", "there is no circuit", ".end statement",
-                   "could not find include file", "unknown subckt", "undefined", "syntax error",
+_PARSE_PATTERNS = ("or its substitute:", "cannot recover", "could not find a valid modelname", "not parsed",
+                   "unknown model", "no circuit loaded", "aren't any circuits loaded", "there is no circuit",
+                   ".end statement", "could not find include file", "unknown subckt", "undefined", "syntax error",
                    "unknown parameter", "unrecognized")
 _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operating point failed",
                          "cannot recover", "singular matrix", "iteration limit", "simulation interrupted",
@@ -72,11 +72,16 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 
 def _cause(lines: list[str], low: list[str], i: int) -> str:
     """Line ``i``, or where it is ngspice's "cannot recover" the first error it printed before: that names what
-    went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``), the last line never does."""
+    went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``), the last line never does.
+    "Error on line N or its substitute:" is followed by the card and the reason (``.step``: "unimplemented
+    control card"): both, in one line; not N, which counts the lines of the deck ngspice read, not the file's."""
     if "cannot recover" in low[i]:
         for j in range(i):
             if low[j].lstrip().startswith(("error", "expression err")):
                 return lines[j].strip()
+    rest = [ln.strip() for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
+    if "or its substitute:" in low[i] and rest:
+        return f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:])
     return lines[i].strip()
 
 
