@@ -40,12 +40,15 @@ def _run(case: dict) -> subprocess.CompletedProcess:
 
 
 def _make_unversionable() -> list[Path]:
-    """The inputs git cannot hold: a FIFO, and a spec one byte over the size limit (1 MiB is too big to commit)."""
-    fifo, big = CORPUS / "spec" / "fifo", CORPUS / "spec" / "too_large"
+    """The inputs git cannot hold: a FIFO, and a spec one byte over the size limit (1 MiB is too big to commit);
+    and a link to zoaf's own environment (made here: no file of the project points outside it)."""
+    fifo, big, link = CORPUS / "spec" / "fifo", CORPUS / "spec" / "too_large", CORPUS / "spec" / "environ"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
     big.write_text("# padding\n" * (2**20 // 10) + "#" * (2**20 % 10 + 1))
-    return [fifo, big]
+    link.unlink(missing_ok=True)
+    link.symlink_to("/proc/self/environ")
+    return [fifo, big, link]
 
 
 @pytest.fixture(scope="module")

@@ -38,12 +38,13 @@ def _pseudo_tree(path: Path) -> Path | None:
     return None
 
 
-def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES, what: str = "a model file") -> bytes:
     """The bytes of the regular file ``path`` (at most ``limit``); FileNotFoundError, IsADirectoryError, or
-    UnreadableFile for a device, FIFO, socket, kernel file or a file larger than ``limit``."""
+    UnreadableFile for a device, FIFO, socket, kernel file or a file larger than ``limit`` (``what`` it should
+    have been, in the message)."""
     tree = _pseudo_tree(path)
     if tree is not None:
-        raise UnreadableFile(errno.EPERM, f"under {tree}: a device or kernel file, not a model file")
+        raise UnreadableFile(errno.EPERM, f"under {tree}: a device or kernel file, not {what}")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)   # a FIFO does not block
     with os.fdopen(fd, "rb") as f:
         mode = os.fstat(fd).st_mode
@@ -53,5 +54,5 @@ def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
             raise UnreadableFile(errno.EPERM, "not a regular file (a FIFO, a device or a socket)")
         data = f.read(limit + 1)
     if len(data) > limit:
-        raise UnreadableFile(errno.EFBIG, f"larger than {limit // 2**20} MiB: not a model file")
+        raise UnreadableFile(errno.EFBIG, f"larger than {limit // 2**20} MiB: not {what}")
     return data

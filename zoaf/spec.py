@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 from . import units
 from .errors import InputError
+from .infile import UnreadableFile, read_bounded
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import MonteCarlo, parse_montecarlo
@@ -156,17 +157,14 @@ class Spec:
     @classmethod
     def read(cls, path: str | Path) -> "Spec":
         path = Path(path)
-        try:
-            if path.exists() and not (path.is_file() or path.is_dir()):   # a FIFO blocks, /dev/zero never ends
-                raise InputError(f"{path}: not a regular file (a spec is a TOML file)")
-            with path.open("rb") as f:
-                raw = f.read(MAX_SPEC_BYTES + 1)
+        try:                            # as an include: a FIFO blocks, /dev/zero never ends, /proc/self/environ
+            raw = read_bounded(path, MAX_SPEC_BYTES, "a spec")
         except FileNotFoundError:
             raise InputError(f"{path}: spec file not found (give one with --spec)") from None
+        except UnreadableFile as e:
+            raise InputError(f"{path}: {e.strerror}") from None
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
-        if len(raw) > MAX_SPEC_BYTES:
-            raise InputError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB: not a spec")
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)
