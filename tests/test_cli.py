@@ -198,3 +198,30 @@ def test_ctrl_c_before_the_run_starts_says_interrupted(command: list[str], tmp_p
     assert exit_.value.code == 130
     assert capsys.readouterr().err.strip() == "interrupted"
     assert not (tmp_path / "run").exists()
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    """``kill PID`` (a job scheduler's SIGTERM) ended a run silently: no resume line, no end files. It now takes the
+    Ctrl-C path: one line naming the resume command, exit 130, the rows kept."""
+    import signal
+    import sqlite3
+    import time
+
+    out = tmp_path / "run"
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
+    proc = subprocess.Popen([sys.executable, "-m", "zoaf", "optimize", str(AMP), "-o", "fom", "--method", "random",
+                             "--budget", "100000", "--workers", "1", "--quiet", "--out", str(out)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    rows = 0
+    while rows < 5 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (out / "history.db").exists():
+            with sqlite3.connect(out / "history.db") as db:
+                rows = db.execute("select count(*) from evals").fetchone()[0]
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stderr
+    assert f"interrupted: resume with  zoaf optimize {AMP} --resume {out}" in stderr
+    with sqlite3.connect(out / "history.db") as db:
+        assert db.execute("select count(*) from evals").fetchone()[0] >= 5

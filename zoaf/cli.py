@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import secrets
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -392,12 +393,18 @@ def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` dire
 from .signoff import commands as _signoff_commands  # noqa: E402,F401  (registers `yield` and `sensitivity`)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM as Ctrl-C: it ended a run silently (no result.json, no best.cir, no resume line)."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point. Usage errors (bad option value, missing argument) become one red line, exit code 2, like
     domain errors: click's own report is a usage line, a hint line and a box."""
     import click
     import warnings
 
+    signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a job scheduler: the Ctrl-C path (rows kept, end files)
     plain = warnings.formatwarning        # a library's warning may quote a name from a run directory (matplotlib:
     warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # "Glyph 27 (\x1b) missing")
     try:
