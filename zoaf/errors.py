@@ -23,8 +23,24 @@ class SimulationError(ZoafError, RuntimeError):
     needs_new_process = False
 
     def __init__(self, message: str, output: str = "") -> None:
-        super().__init__(message)
-        self.output = output
+        super().__init__(_clip(message, MAX_MESSAGE_CHARS))
+        self.output = _clip(output, MAX_OUTPUT_CHARS)
+
+
+#: What an error keeps of ngspice's output and of its own message: a deck's loop can print without end, and the
+#: error travels from the sandboxed process (at most 64 MiB a reply: a larger one read as a dead worker) into the
+#: history.
+MAX_OUTPUT_CHARS = 2**20
+MAX_MESSAGE_CHARS = 2**14
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text``, or its head and tail around a note of how much was left out (shorter than ``limit``: clipped
+    again, as when the error is unpickled, it stays the same)."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 100) // 2
+    return f"{text[:half]} ... ({len(text) - 2 * half} characters left out) ... {text[-half:]}"
 
 
 class ParseError(SimulationError):

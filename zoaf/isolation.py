@@ -140,6 +140,10 @@ class ChildSession:
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "
                               f"result ({e}); killed") from None
         except (EOFError, OSError):
+            if self._proc.poll() is None:               # alive: the reply was over MAX_REPLY_BYTES
+                self.close(kill=True)
+                raise WorkerCrash(f"{what}: the sandboxed simulation process sent back more than "
+                                  f"{MAX_REPLY_BYTES // 2**20} MiB; killed") from None
             code = self._exit_code()
             self.close()
             raise WorkerCrash(f"{what}: " + (watchdog.reason(code) or
