@@ -121,7 +121,7 @@ def test_a_program_that_detaches_itself_ends_with_its_worker(tmp_path: Path):
         time.sleep(0.5)
         assert _running(naps)                            # real: it outlives ngspice -b
         subprocess.run(["pkill", "-f", naps], check=False)
-        for kw in ({"workers": 0}, {"workers": 1}):
+        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
             with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
                 [record] = ev.evaluate(np.array([[0.5]]))
                 assert set(record.outcome.measures) == {"vo"} and _running(naps), kw

@@ -31,7 +31,7 @@ before libngspice starts:
    a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
    bytes (a ``.control`` loop writing files);
-8. **programs** (``allow_exec``, a process of its own): it is the subreaper of the programs a deck starts, so a
+8. **programs** (``allow_exec``; a Dask worker too): it is the subreaper of the programs a deck starts, so a
    program that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
 9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
    govern pipes: the simulation thread can open any pipe the process holds through ``/proc/self/fd/N``, and a
@@ -214,7 +214,7 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
-            if policy.allow_exec and proc.own_process:
+            if policy.allow_exec:
                 _adopt_programs()
             proc.policy = policy
         if current() is None:
