@@ -160,6 +160,25 @@ def sigint_raises():
     signal.signal(signal.SIGINT, previous)
 
 
+def test_a_worker_is_born_ignoring_sigint(sigint_raises):
+    """A Ctrl-C while a worker still imported (before it ignores SIGINT itself) printed its KeyboardInterrupt
+    traceback: the worker now starts with SIGINT ignored (its kernel mask, read at once after the start)."""
+    from zoaf.localpool import LocalPool
+    from zoaf.workers import dumps_problem
+
+    pool = LocalPool(dumps_problem(Sphere()), 1, timeout=30, recycle_after=100)
+    try:
+        pool._spawn()
+        [w] = pool._procs
+        with open(f"/proc/{w.proc.pid}/status") as f:
+            status = f.read()
+        ignored = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigIgn:")), 16)
+        assert ignored & (1 << (signal.SIGINT - 1))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the parent's own, restored
+    finally:
+        pool.close()
+
+
 def test_ctrl_c_propagates_and_workers_ignore_sigint(sigint_raises):
     faulty = FaultyProblem(Sphere(), hang=0.5, hang_seconds=30)
     hang = points_with(faulty, "hang", 2)
