@@ -160,23 +160,49 @@ def sigint_raises():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_a_worker_is_born_ignoring_sigint(sigint_raises):
+def test_a_worker_is_born_ignoring_sigint(sigint_raises, monkeypatch):
     """A Ctrl-C while a worker still imported (before it ignores SIGINT itself) printed its KeyboardInterrupt
-    traceback: the worker now starts with SIGINT ignored (its kernel mask, read at once after the start)."""
+    traceback: a pool worker and the ``workers=0`` child now start with SIGINT ignored (the kernel's mask, read at
+    once after the start)."""
+    import subprocess
+    from pathlib import Path
+
+    from zoaf import sandbox
+    from zoaf.isolation import ChildSession
     from zoaf.localpool import LocalPool
+    from zoaf.netlist import Netlist
     from zoaf.workers import dumps_problem
 
     pool = LocalPool(dumps_problem(Sphere()), 1, timeout=30, recycle_after=100)
     try:
         pool._spawn()
         [w] = pool._procs
-        with open(f"/proc/{w.proc.pid}/status") as f:
-            status = f.read()
-        ignored = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("SigIgn:")), 16)
-        assert ignored & (1 << (signal.SIGINT - 1))
+        assert _ignores_sigint(w.proc.pid)
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the parent's own, restored
     finally:
         pool.close()
+    born: list[bool] = []
+    real = subprocess.Popen
+
+    def popen(*args, **kwargs):                            # the workers=0 child, read before it runs any Python
+        proc = real(*args, **kwargs)
+        born.append(_ignores_sigint(proc.pid))
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    deck = Path(__file__).parent / "netlists" / "rc.cir"
+    child = ChildSession(Netlist.read(deck), timeout=30, policy=sandbox.Policy(read=(deck.parent,)))
+    try:
+        child._start()
+    finally:
+        child.close()
+    assert born == [True]
+
+
+def _ignores_sigint(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        ignored = next(ln.split()[1] for ln in f if ln.startswith("SigIgn:"))
+    return bool(int(ignored, 16) & (1 << (signal.SIGINT - 1)))
 
 
 def test_ctrl_c_propagates_and_workers_ignore_sigint(sigint_raises):

@@ -34,7 +34,7 @@ from . import proctree, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
-from .workers import LOAD_GRACE
+from .workers import LOAD_GRACE, sigint_ignored
 
 __all__ = ["ChildSession", "open_session"]
 
@@ -111,7 +111,7 @@ class ChildSession:
 
     def _start(self) -> None:
         mine, theirs = socket.socketpair()
-        with mine, theirs:
+        with mine, theirs, sigint_ignored():
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                           env=sandbox.kept_environment(),      # not even in /proc/PID/environ

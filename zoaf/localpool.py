@@ -17,19 +17,17 @@ results do not depend on which worker ran what.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import multiprocessing as mp
 import os
 import pickle
 import signal
-import threading
 import time
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from typing import Any, Hashable, Iterable, Iterator
+from typing import Any, Hashable, Iterable
 
 import numpy as np
 
@@ -37,7 +35,7 @@ from . import proctree, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
-from .workers import Affinity, OnDone, Pool, Task, raise_remote, simulate_caught, time_limit
+from .workers import Affinity, OnDone, Pool, Task, raise_remote, sigint_ignored, simulate_caught, time_limit
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +90,13 @@ def _worker_main(conn: Connection, blob: bytes) -> None:
             pass
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while a worker starts: the worker is born ignoring it (an ignored signal survives exec, and
-    Python keeps it so), where a Ctrl-C during its imports, before :func:`_worker_main` ignores it, printed a
-    KeyboardInterrupt traceback. Only the main thread may set a handler (elsewhere nothing changes)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 class _Proc:
     """The parent's handle on one worker process: the tasks it holds, in the order it runs them."""
 
     def __init__(self, ctx: Any, blob: bytes, name: str) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, blob), name=name, daemon=True)
-        with _sigint_ignored():
+        with sigint_ignored():
             self.proc.start()
         child.close()
         self.born = time.monotonic()

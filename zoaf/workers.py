@@ -24,12 +24,15 @@ Worker protocol (both backends):
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
+import signal
+import threading
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Hashable, Iterable, Iterator
 
 import numpy as np
 
@@ -163,3 +166,16 @@ class Pool:
                               seconds=self.timeout)
 
 
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while a simulating process starts: it is born ignoring it (an ignored signal survives exec,
+    and Python keeps it so), where a Ctrl-C during its imports, before it ignores SIGINT itself, printed a
+    KeyboardInterrupt traceback. Only the main thread may set a handler (elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
