@@ -177,7 +177,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`)."""
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: no such directory")
+        what = "not a directory (a comparison's, from zoaf compare --out)" if root.exists() else "no such directory"
+        raise InputError(f"{root}: {what}")
     manifest = read_manifest(root)
     info = manifest.get("objectives", {})
     order = {m: i for i, m in enumerate([REFERENCE, *manifest.get("methods", [])])}
