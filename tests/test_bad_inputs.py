@@ -224,3 +224,32 @@ def test_library_refuses_a_huge_worker_pool() -> None:
 
     with pytest.raises(InputError, match=r"workers 100000: more processes"):
         zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, seed=0, workers=100000)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"bounds": [("a", 1)]}, "bounds must be numbers"),
+    ({"x0": ["a"]}, "x0 must be numbers"),
+    ({"budget": "10"}, "budget must be a whole number of simulations >= 1, got '10'"),
+    ({"budget": 2.5}, "budget must be a whole number of simulations >= 1, got 2.5"),
+    ({"seed": 1.5}, "seed must be a whole number >= 0, got 1.5"),
+    ({"target": float("nan")}, "target must be a finite number, got nan"),
+])
+def test_library_arguments_that_are_not_numbers_are_input_errors(kwargs: dict, message: str) -> None:
+    """A raw ValueError/TypeError from numpy (text bounds, a text budget), or silently wrong: a budget of 2.5 cut
+    to 2, a NaN target never reached."""
+    import zoaf
+    from zoaf.errors import InputError
+
+    args = {"bounds": [(-1, 1)], "budget": 5, "seed": 0, **kwargs}
+    with pytest.raises(InputError, match=re.escape(message)):
+        zoaf.minimize(lambda x: float(x[0] ** 2), **args)
+
+
+def test_library_args_as_in_scipy_and_text_is_not_a_number() -> None:
+    """scipy wraps a lone ``args`` value in a tuple (zoaf raised a TypeError); a ``fun`` returning the text "1"
+    counted as 1.0."""
+    import zoaf
+
+    assert zoaf.minimize(lambda x, a: float(x[0] ** 2) + a, [(-1, 1)], budget=20, seed=0, args=3).fun >= 3
+    res = zoaf.minimize(lambda x: "1", [(-1, 1)], budget=2, seed=0)
+    assert res.nfailed == 2 and "fun returned str '1', not a number" in res.message

@@ -308,7 +308,7 @@ class FunctionProblem(Problem):
         integer and log axes."""
         if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
             bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
-        bounds = np.asarray(bounds, dtype=float)
+        bounds = _numbers(bounds, "bounds")
         if bounds.ndim != 2 or bounds.shape[1] != 2:
             raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
         d = len(bounds)
@@ -316,11 +316,15 @@ class FunctionProblem(Problem):
         for i in ints | logs:
             if not 0 <= i < d:
                 raise InputError(f"index {i} in integers/log is out of range for {d} bounds")
-        if x0 is not None and len(x0) != d:
-            raise InputError(f"x0 has {len(x0)} values for {d} bounds")
+        start = None if x0 is None else _numbers(x0, "x0").ravel()
+        if start is not None and len(start) != d:
+            raise InputError(f"x0 has {len(start)} values for {d} bounds")
+        if target is not None and (isinstance(target, bool) or _numbers(target, "target").size != 1
+                                   or not math.isfinite(float(target))):
+            raise InputError(f"target must be a finite number, got {target!r}")
         params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
-                            None if x0 is None else float(x0[i])) for i, (lo, hi) in enumerate(bounds)]
-        return cls(fun, params, constraints=constraints, target=target)
+                            None if start is None else float(start[i])) for i, (lo, hi) in enumerate(bounds)]
+        return cls(fun, params, constraints=constraints, target=None if target is None else float(target))
 
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()
@@ -339,9 +343,21 @@ class FunctionProblem(Problem):
         return Outcome.scored(Score.of(value, cons), {}, dt)
 
 
+def _numbers(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float array; text or anything else not a number is one InputError naming ``what``."""
+    if isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.dtype.kind in "SUO"):
+        raise InputError(f"{what} must be numbers, got {value!r}")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers, got {value!r}") from None
+
+
 def _number(value: Any) -> float:
-    """``fun``'s value as a float (a one-element array too, as scipy). Anything else (None, complex, a longer array)
-    is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
+    """``fun``'s value as a float (a one-element array too, as scipy). Anything else (None, text, complex, a longer
+    array) is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"fun returned {type(value).__name__} {value!r}, not a number")
     try:
         return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
     except TypeError:

@@ -159,10 +159,10 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         callback: ``callback(result_so_far)`` after every batch; returning True stops the run.
         options: the method's hyper-parameters.
     """
-    if budget < 1:
-        raise InputError(f"budget must be >= 1 simulation, got {budget}")
-    if seed is not None and seed < 0:
-        raise InputError(f"seed must be >= 0, got {seed}")
+    if not _whole(budget) or budget < 1:
+        raise InputError(f"budget must be a whole number of simulations >= 1, got {budget!r}")
+    if seed is not None and (not _whole(seed) or seed < 0):
+        raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     if evaluator is None:
         check_workers(workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
@@ -224,6 +224,11 @@ class _WithArgs:
         return self.fun(x, *self.args)
 
 
+def _whole(n: Any) -> bool:
+    """An int (not a bool, not 2.5 cut to 2, not the text "10")."""
+    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
 def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int | None = None,
              method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None, constraints: Any = (),
              target: float | None = None, callback: Callback | None = None, args: tuple = (),
@@ -243,7 +248,7 @@ def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int |
         >>> bool(res.fun < 1e-3)
         True
     """
-    f = _WithArgs(fun, tuple(args)) if args else fun
+    f = _WithArgs(fun, args if isinstance(args, tuple) else (args,)) if args != () else fun   # scipy wraps one
     problem = FunctionProblem.from_bounds(f, bounds, integers=integers, log=log, x0=x0,
                                           constraints=scipy_constraints(constraints), target=target)
     result = optimize(problem, budget=budget, seed=seed, method=method, callback=callback, **options)
