@@ -74,6 +74,37 @@ def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_b
         assert _held(temp) < 1e6 and not _running("count=6400"), kw     # nothing left behind, nothing running
 
 
+def test_a_worker_that_dies_leaves_no_private_directory_in_any_backend(tmp_path: Path, monkeypatch):
+    """A Dask worker that crashed, or that its nanny killed (a timeout's restart), ran no exit handler and no
+    parent removed its private directory: each one stayed in the temporary folder after zoaf ended, with what the
+    deck's program wrote there (up to ZOAF_MAX_DISK each, per attempt). The deck crashes its worker: ``run FILE``
+    in a block makes libngspice 39 segfault once the raw file's header is written (``{10n}``: a batch deck). With
+    ``TMPDIR`` set, the ``workers=0`` child (its environment pruned) made its directory in ``/tmp``, where zoaf did
+    not look for it."""
+    fill = f"fill-{os.getpid()}.raw"
+    system_temp = Path(tempfile.gettempdir())
+    (tmp_path / "deck.toml").write_text(SPEC)
+    deck = tmp_path / "deck.cir"
+    deck.write_text("crashes\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.tran 1n {10n}\n"
+                    ".meas tran vo find v(out) at=5n\n.control\n"
+                    f"set x = `dd if=/dev/zero of={fill} bs=1048576 count=8 status=none`\nrun crash.raw\n"
+                    ".endc\n.end\n")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.status is Status.CRASHED, (kw, record.outcome)
+        for _ in range(50):                              # a dead Dask worker's directory goes a moment later
+            left = [*temp.glob("zoaf-sandbox-*"), *system_temp.glob(f"zoaf-sandbox-*/{fill}")]
+            if not left:
+                break
+            time.sleep(0.1)
+        assert not left, (kw, left)
+
+
 def test_empty_files_count_toward_the_disk_limit(tmp_path: Path):
     """A million empty files exhaust the file system's inodes, not its bytes: each file and folder counts one
     block at least."""

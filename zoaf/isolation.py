@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Iterable, Mapping
 from multiprocessing.connection import Connection
@@ -89,6 +90,13 @@ def _recv(conn: Any) -> Any:
         return None
 
 
+def _child_environment() -> dict[str, str]:
+    """What the child keeps of the environment, and this process's temporary folder: it makes its private
+    directory there, where :func:`zoaf.sandbox.remove_private_dirs` looks for it (without ``TMPDIR`` it used
+    ``/tmp`` and a crashed child's directory, with what the deck wrote, stayed there)."""
+    return {**sandbox.kept_environment(), "TMPDIR": tempfile.gettempdir()}
+
+
 class ChildSession:
     """A :class:`~zoaf.spice.SpiceSession` in one persistent sandboxed child process (same methods)."""
 
@@ -114,7 +122,7 @@ class ChildSession:
         with mine, theirs, sigint_ignored():
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                          env=sandbox.kept_environment(),      # not even in /proc/PID/environ
+                                          env=_child_environment(),            # not even in /proc/PID/environ
                                           stdout=subprocess.DEVNULL)   # keeps `--json` output clean
             self._conn = Connection(mine.detach())
         self._conn.send((self.netlist, self.policy))
@@ -139,8 +147,9 @@ class ChildSession:
             self.close(kill=True)
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "
                               f"result ({e}); killed") from None
-        except (EOFError, OSError):
-            if self._proc.poll() is None:               # alive: the reply was over MAX_REPLY_BYTES
+        except (EOFError, OSError) as e:
+            # Over MAX_REPLY_BYTES is an OSError from a live child; EOF is its end (perhaps not reaped yet).
+            if not isinstance(e, EOFError) and self._proc.poll() is None:
                 self.close(kill=True)
                 raise WorkerCrash(f"{what}: the sandboxed simulation process sent back more than "
                                   f"{MAX_REPLY_BYTES // 2**20} MiB; killed") from None

@@ -8,7 +8,8 @@ before libngspice starts:
 0. **descriptors**: every one but stdin, stdout, stderr is made close-on-exec, so that a program the deck
    runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent;
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
-   it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there;
+   it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there
+   (a Dask worker's by a program that outlives it: :func:`zoaf.watchdog.remove_after_exit`);
    the environment keeps only what the simulation needs (:func:`kept_environment`);
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
    of the process (``TSYNC``), so ``shell``, ``unixcom``, ``aspice``... cannot start a program. ``fork`` and
@@ -266,6 +267,8 @@ def _distrust_queues() -> None:
 def _private_dir() -> Path:
     directory = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")).resolve()
     _remove_at_exit(directory)
+    if not _PROCESS.own_process:
+        watchdog.remove_after_exit(directory)
     os.chdir(directory)
     for name in set(os.environ) - set(kept_environment()):
         del os.environ[name]

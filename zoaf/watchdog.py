@@ -31,7 +31,8 @@ from typing import Callable
 from . import proctree
 from .errors import InputError
 
-__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "remove_tree", "start"]
+__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "remove_after_exit",
+           "remove_tree", "start"]
 
 #: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
 POLL = 0.1
@@ -174,3 +175,22 @@ def remove_tree(directory: Path, *, programs: bool = False) -> None:
         if programs:
             subprocess.run(["rm", "-rf", "--one-file-system", "--", str(directory)], capture_output=True,
                            check=False, timeout=600)
+
+
+#: :func:`remove_after_exit`'s script: in the background (no descendant of ours: a Dask worker kills those at a
+#: timeout), read the pipe to its end, then remove the folder.
+_JANITOR = 'exec 3<&0; (cat <&3 > /dev/null; exec rm -rf --one-file-system -- "$0") > /dev/null 2>&1 &'
+
+
+def remove_after_exit(directory: Path) -> None:
+    """Have a program outside the lock-down remove ``directory`` when this process ends: a Dask worker that crashes
+    or is restarted at a timeout runs no exit handler, and no parent removes its directory (as the pools do). The
+    pipe's only writer is this process (close-on-exec); what a deck writes into it is discarded."""
+    read, write = os.pipe()
+    try:
+        subprocess.run(["sh", "-c", _JANITOR, str(directory)], stdin=read, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, start_new_session=True, env={"PATH": os.defpath}, timeout=30)
+    except (OSError, subprocess.SubprocessError):       # no sh: the exit handler alone removes it
+        os.close(write)
+    finally:
+        os.close(read)
