@@ -78,3 +78,17 @@ def test_sensitivities_agree_with_central_differences(tmp_path: Path) -> None:
             assert got["sensitivity"][meas][name] == pytest.approx(fd[name], rel=0.10), (meas, name)
             checked += 1
     assert checked == 12
+
+
+def test_a_measure_constrained_twice_is_one_column() -> None:
+    """A band (``f >= a``, ``f <= b``) named its measure twice: the table showed the same column twice."""
+    from rich.console import Console
+
+    from zoaf.signoff.sensitivity import Sensitivities
+    from zoaf.signoff.show import sensitivity_table
+
+    s = Sensitivities(("f", "p"), ("w",), np.array([[0.5], [2.0]]), {"f": 1.0, "p": 1.0}, 3)
+    console = Console(record=True, width=120)
+    sensitivity_table(console, s, 2, ["p", "f", "f"])
+    header = next(ln for ln in console.export_text().splitlines() if "parameter" in ln)
+    assert header.split() == ["┃", "parameter", "┃", "p", "┃", "f", "┃"]

@@ -67,7 +67,7 @@ def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[s
     t = Table(title=f"normalized sensitivities at the best sizing{at} ({n(s.points, 'simulation')} of the run in "
                     f"the fit, {n(new_sims, 'top-up')})", title_justify="left")
     t.add_column("parameter")
-    cols = [s.measures.index(m) for m in shown if m in s.measures]
+    cols = [s.measures.index(m) for m in dict.fromkeys(shown) if m in s.measures]    # a measure twice constrained: once
     for i in cols:
         t.add_column(s.measures[i], justify="right")
     top = {i: max((abs(v) for v in s.matrix[i] if math.isfinite(v)), default=math.nan) for i in cols}
