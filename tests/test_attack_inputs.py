@@ -206,3 +206,17 @@ def test_a_spec_nested_too_deep_is_one_line(tmp_path: Path):
     netlist = Path(__file__).parent / "bad_inputs" / "good.cir"
     assert one_error(CliRunner().invoke(app, ["check", str(netlist), "--spec", str(spec)])).endswith(
         "deep.toml: TOML nested too deep: not a spec")
+
+
+def test_reading_a_folder_named_as_a_file_leaves_no_descriptor_open(tmp_path: Path):
+    """``--spec DIR`` or an ``.include`` of a folder: the descriptor opened to check it stayed open (``fdopen``
+    refuses a folder's descriptor before the ``with`` owned it), one more per call in a library session."""
+    import os
+
+    from zoaf.infile import read_bounded
+
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(IsADirectoryError):
+            read_bounded(tmp_path)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -6,8 +6,8 @@ Both sides read the same printed digits of the same computation: ``.meas`` cards
 ``param=`` results with ``NGSPICE_MEAS_PRECISION`` (17 significant digits) and ``find``/``max``/``avg``/...
 and ``meas`` command results with ``%e`` (7 digits, ngspice 39 ignores the precision there) in both runs,
 so they are equal (a ``meas`` command's ``rms``/``integ`` prints 17 digits while its vector holds 7: zoaf takes
-the printed value, as ``ngspice -b``'s reader does); a ``.control`` value zoaf reads as a vector (full precision) against its ``print`` with
-``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is 6e-16 relative, hence
+the printed value, as ``ngspice -b``'s reader does); a ``.control`` value zoaf reads as a vector (full precision)
+against its ``print`` with ``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is 6e-16 relative, hence
 REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a failure here).
 A sizing where ``ngspice -b`` misses a measure must miss the same one in zoaf, with the same other results.
 zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare.
@@ -178,8 +178,14 @@ def test_fast_path_equals_reset_bit_for_bit(deck):
     nl = Netlist.read(deck)
     if nl.faithful_reasons:
         pytest.skip("reloaded whole per sizing: no fast path")
-    runs = []
+    runs, in_place = [], 0
     for fast in (True, False):
         with SpiceSession(nl, fast=fast) as s:
-            runs.append([outcome(s.evaluate, values) for values in sizings(nl)])
+            outs = []
+            for values in sizings(nl):
+                outs.append(outcome(s.evaluate, values))
+                in_place += fast and s._in_place
+            runs.append(outs)
+    if not in_place:
+        pytest.skip("no sizing set in place (no plan, or every one needed a reset): nothing to compare")
     assert runs[0] == runs[1]

@@ -292,8 +292,8 @@ def _refuse_lone_cr(path: Path, text: str) -> None:
 
 def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[str, Path]]:
     """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
-    files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes` read (it refused
-    missing files and cycles)."""
+    files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes`
+    read (it refused missing files and cycles)."""
     out: dict[str, tuple[str, Path]] = {}
     depth = 0
 

@@ -46,12 +46,13 @@ def read_bounded(path: Path, limit: int = MAX_FILE_BYTES, what: str = "a model f
     if tree is not None:
         raise UnreadableFile(errno.EPERM, f"under {tree}: a device or kernel file, not {what}")
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)   # a FIFO does not block
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):                          # checked before fdopen, which refuses a folder's fd
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory")
-        if not stat.S_ISREG(mode):
-            raise UnreadableFile(errno.EPERM, "not a regular file (a FIFO, a device or a socket)")
+        raise UnreadableFile(errno.EPERM, "not a regular file (a FIFO, a device or a socket)")
+    with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1)
     if len(data) > limit:
         raise UnreadableFile(errno.EFBIG, f"larger than {limit // 2**20} MiB: not {what}")

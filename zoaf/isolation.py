@@ -148,8 +148,8 @@ class ChildSession:
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "
                               f"result ({e}); killed") from None
         except (EOFError, OSError) as e:
-            # Over MAX_REPLY_BYTES is an OSError from a live child; EOF is its end (perhaps not reaped yet).
-            if not isinstance(e, EOFError) and self._proc.poll() is None:
+            # Over MAX_REPLY_BYTES is an OSError without errno ("bad message length"); EOF or a reset is its end.
+            if not isinstance(e, EOFError) and e.errno is None and self._proc.poll() is None:
                 self.close(kill=True)
                 raise WorkerCrash(f"{what}: the sandboxed simulation process sent back more than "
                                   f"{MAX_REPLY_BYTES // 2**20} MiB; killed") from None

@@ -305,6 +305,7 @@ class Netlist:
             for name, (value, file) in deckcheck.included_params(resolved.resolve(), self._texts).items():
                 names.append(name)
                 self.params[name], self.param_files[name] = value, file    # the last definition, as ngspice
+                self.param_lines.pop(name, None)
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
-           "FourierNames", "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional",
+           "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional",
            "is_conditional", "measured_kind", "normalize_equals", "parse_control"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
@@ -147,54 +147,3 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
         raise err(lines[-1][0], "unterminated if/while/repeat block in .control")
     return block
 
-
-class FourierNames:
-    """The names ``ngspice -b`` gives ``fourier``'s vectors, in a process that runs it again and again.
-
-    ``fourier`` names its vectors ``fourier<call><vector>`` with the call counted over the process (a static in
-    ngspice that nothing resets): ``ngspice -b`` runs a deck's first ``fourier`` as ``fourier11``, a session's
-    next evaluation makes ``fourier21`` and a deck reading ``fourier11`` fails there. After each command that ran
-    ``fourier`` (:meth:`ran`), :meth:`aliases` gives the ``let`` commands that copy the new vectors to the names
-    of a fresh process. A loop that reads them before its ``end`` still sees the process's names.
-    """
-
-    seen = 0            #: the last call number found in this process (its libngspice's counter)
-    _SCAN = 100000      #: call numbers looked at past :attr:`seen` (calls made by whole-deck runs are not seen)
-
-    def __init__(self) -> None:
-        self.calls = 0          # fourier calls of this evaluation, as ngspice -b numbers them
-        self._depth, self._pending = 0, False
-
-    def after(self, command: str, send: Callable[[str], list[str]]) -> None:
-        """After ``command`` was sent: copy the vectors of the ``fourier`` calls it ran (``display`` lists them:
-        they are 2-d, which ``ngGet_Vec_Info`` does not show)."""
-        if self.ran(command):
-            listed = {ln.split(":")[0].strip() for ln in send("display")}
-            for alias in self.aliases(listed.__contains__):
-                send(alias)
-
-    def ran(self, command: str) -> bool:
-        """Whether ``command``, just sent, ran a ``fourier`` (a block runs at its closing ``end``)."""
-        self._depth += block_depth_change(command)
-        self._pending |= base_word(command) == "fourier"
-        if self._depth > 0:
-            return False
-        ran, self._pending = self._pending, False
-        return ran
-
-    def aliases(self, exists: Callable[[str], bool]) -> list[str]:
-        """``let fourier<k><i> = fourier<call><i>`` for the calls made since the last look, in order."""
-        out: list[str] = []
-        call, found, misses = FourierNames.seen + 1, False, 0
-        while misses < (1 if found else self._SCAN):
-            if not exists(f"fourier{call}1"):
-                call, misses = call + 1, misses + 1
-                continue
-            self.calls += 1
-            i = 1
-            while exists(real := f"fourier{call}{i}"):
-                if call != self.calls:
-                    out.append(f"let fourier{self.calls}{i} = {real}")
-                i += 1
-            FourierNames.seen, call, found, misses = call, call + 1, True, 0
-        return out

@@ -1,20 +1,23 @@
 """The process's one libngspice, as sessions use it: set up once, cleared of the previous deck's variables, and
 refused to a second deck after one with ``.if`` cards (an ngspice 39 defect, :func:`check_conditional`).
 
-libngspice keeps its state per process (variables, the command history, a misread after conditional cards), so
-what a :class:`zoaf.spice.SpiceSession` must know of the decks loaded before it lives here.
+libngspice keeps its state per process (variables, the command history, a misread after conditional cards, the
+count of ``fourier`` calls that names their vectors: :class:`FourierNames`), so what a
+:class:`zoaf.spice.SpiceSession` must know of the decks loaded before it lives here.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from . import ngbinding
 from .errors import ParseError
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION
 from .ngbinding import NgSpice
+from .ngcommands import base_word, block_depth_change
 
-__all__ = ["HISTORY_EVERY", "check_conditional", "forget_previous_deck", "shared_ngspice"]
+__all__ = ["HISTORY_EVERY", "FourierNames", "check_conditional", "forget_previous_deck", "shared_ngspice"]
 
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 HISTORY_EVERY = 100
@@ -64,3 +67,57 @@ def check_conditional(netlist: Netlist) -> None:
         raise err
     if netlist.conditional:
         _conditional_deck = deck
+
+
+class FourierNames:
+    """The names ``ngspice -b`` gives ``fourier``'s vectors, in a process that runs it again and again.
+
+    ``fourier`` names its vectors ``fourier<call><vector>`` with the call counted over the process (a static in
+    ngspice that nothing resets): ``ngspice -b`` runs a deck's first ``fourier`` as ``fourier11``, a session's
+    next evaluation makes ``fourier21`` and a deck reading ``fourier11`` fails there. After each command that ran
+    ``fourier`` (:meth:`ran`), :meth:`aliases` gives the ``let`` commands that copy the new vectors to the names
+    of a fresh process. A loop that reads them before its ``end`` still sees the process's names, and a loop that
+    runs an analysis per pass leaves each pass's vectors in its own plot, of which only the current one is looked
+    at (``display``): the earlier passes keep the process's names.
+    """
+
+    seen = 0            #: the last call number found in this process (its libngspice's counter)
+    _SCAN = 100000      #: call numbers looked at past :attr:`seen` (calls made by whole-deck runs are not seen)
+
+    def __init__(self) -> None:
+        self.calls = 0          # fourier calls of this evaluation, as ngspice -b numbers them
+        self._depth, self._pending = 0, False
+
+    def after(self, command: str, send: Callable[[str], list[str]]) -> None:
+        """After ``command`` was sent: copy the vectors of the ``fourier`` calls it ran (``display`` lists them:
+        they are 2-d, which ``ngGet_Vec_Info`` does not show)."""
+        if self.ran(command):
+            listed = {ln.split(":")[0].strip() for ln in send("display")}
+            for alias in self.aliases(listed.__contains__):
+                send(alias)
+
+    def ran(self, command: str) -> bool:
+        """Whether ``command``, just sent, ran a ``fourier`` (a block runs at its closing ``end``)."""
+        self._depth += block_depth_change(command)
+        self._pending |= base_word(command) == "fourier"
+        if self._depth > 0:
+            return False
+        ran, self._pending = self._pending, False
+        return ran
+
+    def aliases(self, exists: Callable[[str], bool]) -> list[str]:
+        """``let fourier<k><i> = fourier<call><i>`` for the calls made since the last look, in order."""
+        out: list[str] = []
+        call, found, misses = FourierNames.seen + 1, False, 0
+        while misses < (1 if found else self._SCAN):
+            if not exists(f"fourier{call}1"):
+                call, misses = call + 1, misses + 1
+                continue
+            self.calls += 1
+            i = 1
+            while exists(real := f"fourier{call}{i}"):
+                if call != self.calls:
+                    out.append(f"let fourier{self.calls}{i} = {real}")
+                i += 1
+            FourierNames.seen, call, found, misses = call, call + 1, True, 0
+        return out

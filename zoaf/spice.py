@@ -45,8 +45,8 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngprocess import shared_ngspice
-from .ngcommands import FourierNames, base_word, defined_name
+from .ngprocess import FourierNames, shared_ngspice
+from .ngcommands import base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, meas_printed, missing_reason, printed_results,
                        split_measurements, vector_or_printed)
 
