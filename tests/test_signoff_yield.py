@@ -104,3 +104,22 @@ def test_corner_help_names_the_table() -> None:
     # rich reads "[corners]" as markup and drops it ("A corner of the spec's ."): escaped in the help text
     out = CliRunner().invoke(app, ["yield", "--help"], env={"COLUMNS": "200"}).output
     assert "spec's [corners] table" in out
+
+
+def test_a_measure_the_draws_do_not_move_has_no_spread_and_yield_json_is_plain_json() -> None:
+    # A 5T OTA's power (vsup * ibias, fixed) came back from 50 samples with sigma 0.0 at one corner (Cpk inf)
+    # and 3.4e-21 W at another (Cpk 3.12e+15); yield.json then held the bare word Infinity, which jq and
+    # JavaScript refuse, and a 0/50 yield's lower Wilson bound was 6.9e-18 instead of 0.
+    from zoaf.signoff.mc import summarize
+
+    noisy = [1.19e-6 * (1 + 1e-16 * i) for i in range(6)] + [1.19e-6 + 2e-22]
+    st = measure_stats("power_w", noisy, Limits(usl=2e-6))
+    assert st.sigma == 0.0 and st.cpk == math.inf
+    assert wilson(0, 50)[0] == 0.0 and wilson(0, 7)[0] == 0.0 and wilson(7, 7)[1] == 1.0
+    s = summarize([False] * 7, [{"power_w": v} for v in noisy], ["power_w", "gain_db"],
+                  {"power_w": Limits(usl=2e-6)})
+    text = json.dumps(s.as_json())
+    assert "Infinity" not in text and "NaN" not in text
+    back = json.loads(text)
+    assert back["measures"]["power_w"]["cpk"] is None and back["measures"]["gain_db"]["mean"] is None
+    assert back["ci95"][0] == 0.0

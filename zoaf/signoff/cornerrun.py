@@ -116,6 +116,8 @@ class CornerSims(Problem):
         deck = self.deck(k)
         outcome = deck.simulate(x[:-1], self.overrides[k])
         self.needs_new_process = deck.needs_new_process
+        if outcome.error:         # the run's "last error" and the history then say which corner lost a measure
+            outcome = replace(outcome, error=f"corner {self.corners[k].name}: {outcome.error}")
         return outcome
 
     def close(self) -> None:
@@ -136,8 +138,11 @@ class CornerProblem(Problem):
         self.prune = prune
         self.sims = CornerSims(base, self.corners)
         obj = base.objective
-        self.directions = {obj.measure: obj.sense == "minimize",
-                           **{c.measure: c.op in ("<=", "<") for c in obj.constraints}}
+        # The objective's measure is reported at its worst as the objective (its own direction, which the FoM
+        # uses), every other constrained measure at the corner of its binding constraint (corners.worst_case).
+        self.directions = {**{c.measure: c.op in ("<=", "<") for c in obj.constraints},
+                           obj.measure: obj.sense == "minimize"}
+        self.constrained = tuple(None if c.measure == obj.measure else c.measure for c in obj.constraints)
 
     @classmethod
     def wrap(cls, problem: Problem, *, prune: bool = True) -> Problem:
@@ -173,7 +178,8 @@ class CornerProblem(Problem):
 
     def judge(self, outcomes: Sequence[Outcome]) -> WorstCase:
         obj = self.base.objective
-        return worst_case(outcomes, minimize=obj.sense == "minimize", scale=obj.scale, directions=self.directions)
+        return worst_case(outcomes, minimize=obj.sense == "minimize", scale=obj.scale, directions=self.directions,
+                          constrained=self.constrained)
 
     def simulate(self, x: np.ndarray) -> Outcome:
         """All corners, one after another, judged at the worst (``CornerEvaluator`` runs them in parallel)."""

@@ -174,13 +174,18 @@ class WorstCase:
 
 
 def worst_case(outcomes: Sequence[Outcome], *, minimize: bool, scale: float = 1.0,
-               directions: Mapping[str, bool] | None = None) -> WorstCase:
+               directions: Mapping[str, bool] | None = None,
+               constrained: Sequence[str | None] = ()) -> WorstCase:
     """The worst case of one sizing's corner outcomes, judged as one outcome.
 
     The objective is its worst value (the largest when minimized), each constraint its largest normalized
     value (each at its own worst corner); the FoM is ``Score.of`` of those, so it never decreases as corners
     are added (what makes pruning safe). A corner that failed fails the sizing. ``directions``: per measure,
     True when larger is worse; those measures are reported at their worst, the others at the worst corner.
+    ``constrained``: the measure of each constraint, in order. A measure bounded on both sides has no single
+    "worst" direction (its maximum may pass ``f <= 1.05g`` while its minimum fails ``f >= 950meg``), so a
+    constrained measure is reported at the corner of its most violated (or least met) constraint: the value
+    shown beside the spec is the one that decides it (None in ``constrained``: a constraint not to report by).
     """
     if not outcomes:
         raise ValueError("worst_case: no corner outcomes")
@@ -199,17 +204,42 @@ def worst_case(outcomes: Sequence[Outcome], *, minimize: bool, scale: float = 1.
     else:
         raw = max(raws) if minimize else min(raws)
         score = Score.of(raw if minimize else -raw, values, scale, raw)
-    measures = _worst_measures(outcomes, worst, directions or {})
+    binding = _binding_corners(constrained, values, where)
+    measures = _worst_measures(outcomes, worst, directions or {}, binding)
     status = Status.OK if any(o.status == Status.OK for o in outcomes) else Status.CACHED
     errors = "; ".join(o.error for o in outcomes if o.error) or None
     outcome = Outcome.scored(score, measures, seconds if status == Status.OK else 0.0, errors)
     return WorstCase(replace(outcome, status=status), worst, where)
 
 
-def _worst_measures(outcomes: Sequence[Outcome], worst: int, directions: Mapping[str, bool]) -> dict[str, float]:
+def _binding_corners(constrained: Sequence[str | None], values: Sequence[float], where: Sequence[int]
+                     ) -> dict[str, int]:
+    """Per constrained measure, the corner of its constraint with the largest worst-case value (the first on a
+    tie): the corner whose value of that measure decides its spec."""
+    out: dict[str, tuple[float, int]] = {}
+    for name, v, k in zip(constrained, values, where):
+        if name is not None and (name not in out or v > out[name][0]):
+            out[name] = (v, k)
+    return {name: k for name, (_, k) in out.items()}
+
+
+def _worst_measures(outcomes: Sequence[Outcome], worst: int, directions: Mapping[str, bool],
+                    binding: Mapping[str, int]) -> dict[str, float]:
+    """The worst corner's measures, each directed measure replaced by its worst value over the corners and
+    each constrained one (``binding``) by its value at the corner of its binding constraint. A judged measure
+    missing at any corner is missing from the worst case: filled in from the corners that have it, a ring
+    that does not oscillate at 0.3 V showed its 1.5 V frequency as "pass", and a run no sizing of which is
+    measured at every corner ended "INFEASIBLE" (exit 0) instead of naming the missing measure (exit 1)."""
     measures = dict(outcomes[worst].measures)
     for name, larger_is_worse in directions.items():
         values = [o.measures[name] for o in outcomes if name in o.measures and math.isfinite(o.measures[name])]
         if values:
             measures[name] = max(values) if larger_is_worse else min(values)
+    for name, k in binding.items():
+        value = outcomes[k].measures.get(name)
+        if value is not None and math.isfinite(value):
+            measures[name] = value
+    for name in {*directions, *binding}:
+        if any(not math.isfinite(o.measures.get(name, math.nan)) for o in outcomes):
+            measures.pop(name, None)
     return measures

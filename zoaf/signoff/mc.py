@@ -27,6 +27,9 @@ if TYPE_CHECKING:                       # zoaf.spec reads [montecarlo] with this
 
 #: Two-sided 95%: the standard normal's 0.975 quantile.
 Z95 = 1.959963984540054
+#: A sample sigma below this fraction of the measure's magnitude is floating-point noise (ngspice prints 7
+#: significant digits; a constant computed 50 ways differs in its last bits), taken as zero spread.
+_NOISE = 1e-12
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,9 @@ def wilson(passed: int, n: int, z: float = Z95) -> tuple[float, float]:
     p = passed / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # At 0 (n) passes the bound is exactly 0 (1); centre - half rounds to 6.9e-18 at n = 50, which yield.json
+    # then printed as a lower bound above zero.
+    return (0.0 if passed <= 0 else max(0.0, centre - half), 1.0 if passed >= n else min(1.0, centre + half))
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,8 @@ def measure_stats(name: str, values: Sequence[float], lim: Limits) -> MeasureSta
     if len(v) == 0:
         return MeasureStats(name, 0, math.nan, math.nan, lim, None)
     mean, sigma = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    if sigma <= _NOISE * max(abs(mean), float(np.max(np.abs(v)))):
+        sigma = 0.0       # a measure the draws do not move: its rounding noise made Cpk 1e15 here, inf there
     sides = [s for s in ((lim.usl - mean) if lim.usl is not None else None,
                          (mean - lim.lsl) if lim.lsl is not None else None) if s is not None]
     cpk = None if not sides else (min(sides) / (3 * sigma) if sigma > 0 else math.copysign(math.inf, min(sides)))
@@ -155,10 +162,17 @@ class YieldSummary:
         return self.passed / self.samples if self.samples else math.nan
 
     def as_json(self) -> dict[str, Any]:
+        """Plain JSON: a non-finite value (the Cpk of a measure with no spread, the mean of one never measured)
+        is null, since ``Infinity``/``NaN`` are not JSON and strict readers (jq, JavaScript) reject the file."""
         return {"samples": self.samples, "passed": self.passed, "failed_simulations": self.failed_sims,
-                "yield": self.yield_, "ci95": list(self.ci),
-                "measures": {s.name: {"n": s.n, "mean": s.mean, "sigma": s.sigma, "lsl": s.limits.lsl,
-                                      "usl": s.limits.usl, "cpk": s.cpk} for s in self.stats}}
+                "yield": _finite(self.yield_), "ci95": list(self.ci),
+                "measures": {s.name: {"n": s.n, "mean": _finite(s.mean), "sigma": _finite(s.sigma),
+                                      "lsl": s.limits.lsl, "usl": s.limits.usl, "cpk": _finite(s.cpk)}
+                             for s in self.stats}}
+
+
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
 
 
 def summarize(passes: Sequence[bool], measures: Sequence[Mapping[str, float]], shown: Sequence[str],
