@@ -138,7 +138,7 @@ def simulate(netlist: NetlistArg,
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
         values = problem.default_params()
-        known = {p.name: p for p in problem.parameters}
+        known, given = {p.name: p for p in problem.parameters}, {}
         for item in set_ or []:
             name, sep, text = item.partition("=")
             name = name.strip().lower()
@@ -146,6 +146,9 @@ def simulate(netlist: NetlistArg,
                 raise InputError(f"--set {item!r}: expected NAME=VALUE, e.g. --set w1=20u")
             if name not in known:
                 raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
+            if name in given:           # which value would win is a guess: the last, silently
+                raise InputError(f"--set {item!r}: {name} is already set (--set {given[name]})")
+            given[name] = item.strip()
             v = units.parse_spec(text, what=f"--set {name}")
             p = known[name]
             if not p.admits(v, exact=True):

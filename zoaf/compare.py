@@ -26,7 +26,7 @@ from datetime import datetime
 from functools import partial
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from . import registry
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
@@ -225,6 +225,23 @@ def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], se
     return _plan(out, objectives, methods, seeds, budget)
 
 
+def _check_same_circuit(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
+                        problem: Any) -> None:
+    """Refuse a comparison directory whose runs sized another netlist or spec: reused, they would be reported
+    as this circuit's (the report names the netlist given now)."""
+    now = problem.metadata()
+    files = {"netlist_sha256": f"{problem.netlist.path} (or a file it includes)", "spec_sha256": problem.spec.path}
+    for path in (run_path(out, o, m, s) for o in objectives for m in methods for s in seeds):
+        if not (path / "history.db").is_file():
+            continue
+        with History(path / "history.db", read=True) as h:
+            recorded = h.meta().get("problem")
+        for key, name in files.items():
+            if isinstance(recorded, Mapping) and recorded.get(key) not in (None, now[key]):
+                raise InputError(f"{path}: holds a run of another circuit: {name} differs from the one it ran; "
+                                 "use another --out")
+
+
 def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,
                   record: Callable[[RunTask, dict[str, Any] | None, Exception | None], None]) -> None:
     """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue."""
@@ -310,7 +327,8 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
-    names = list(problem.spec.objectives) if not objectives else [o.strip().lower() for o in objectives]
+    named = [o.strip().lower() for o in objectives or ()]
+    names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)   # -o a,A: one run each
     for name in names:
         problem.spec.objective(name)           # unknown -> InputError naming the valid ones
     methods = list(dict.fromkeys(registry.installed() if methods is None else methods))
@@ -319,6 +337,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     _check_grid(out, names, methods, seed_list, budget)
+    _check_same_circuit(out, names, methods, seed_list, problem)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

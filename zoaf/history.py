@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -156,17 +157,32 @@ class History:
         self.path = None if path is None else Path(path)
         if self.path is not None:
             check_own(self.path)
-        with self._errors("open"):
-            self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-            if not read:
-                if path is not None:
-                    self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(_SCHEMA)
-            self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
-            tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        fresh = self.path is not None and not read and not os.path.lexists(self.path)
+        try:
+            with self._errors("open"):
+                self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
+                if not read:
+                    if path is not None:
+                        self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.executescript(_SCHEMA)
+                self._columns = [row[1] for row in self._db.execute("PRAGMA table_info(evals)")]
+                tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except BaseException:
+            if fresh:
+                self.discard()
+            raise
         if not {"meta", "evals"} <= tables:
             self._db.close()
             raise InputError(f"{self.path}: not a zoaf run history (no meta and evals tables)")
+
+    def discard(self) -> None:
+        """Close and remove a history that holds no run (its open or first write failed: a full disk): an empty
+        ``history.db`` left behind would refuse both a new run there and its resume."""
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with suppress(OSError):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
     def __enter__(self) -> "History":
         return self
@@ -202,7 +218,7 @@ class History:
             raise InputError(f"{where}: not a zoaf run history ({e})") from None
 
     def _kept(self, what: str) -> str:
-        if what != "write":
+        if what != "write" or self.holds_nothing():      # nothing to resume: the run is refused, no directory kept
             return ""
         try:
             return f"; the {len(self)} simulations recorded before it are kept: make room, then resume the run"
@@ -251,6 +267,13 @@ class History:
                 _num(o.fom), _num(o.objective), None if o.feasible is None else int(o.feasible), o.status.value,
                 o.error, o.seconds, rec.phase, int(rec.charged), rec.wall, _num(o.objective_fom),
                 json.dumps(list(o.constraints))))
+
+    def holds_nothing(self) -> bool:
+        """No run metadata and no row (False when it cannot be read: then it is kept)."""
+        try:
+            return self.run_meta() is None and len(self) == 0
+        except (sqlite3.Error, InputError):
+            return False
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]

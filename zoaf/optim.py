@@ -184,8 +184,10 @@ class Optimizer:
         if self.done:
             raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
         x = np.atleast_2d(np.asarray(self._ask(), dtype=float))
-        if x.shape[1] != self.dim or len(x) == 0:
+        if x.ndim != 2 or x.shape[1] != self.dim or len(x) == 0:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
+        if np.isnan(x).any():       # clipping keeps a NaN: the problem would simulate it, the user's fun blamed
+            raise RuntimeError(f"{self.name}: _ask returned a point with NaN coordinates")
         return np.clip(x[: self.remaining], 0.0, 1.0)
 
     def tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None, *,
@@ -204,8 +206,8 @@ class Optimizer:
         """
         x = np.atleast_2d(np.asarray(x, dtype=float))
         f = np.asarray(f, dtype=float).reshape(-1)
-        if len(x) != len(f):
-            raise ValueError(f"tell: {len(x)} points but {len(f)} values")
+        if len(x) != len(f) or x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"tell: points of shape {x.shape} and {len(f)} values; expected ({len(f)}, {self.dim})")
         f = np.where(np.isnan(f), np.inf, f)
         if c is not None:
             c = np.asarray(c, dtype=float).reshape(len(f), -1)
@@ -217,6 +219,8 @@ class Optimizer:
         elif objective is not None:
             raise ValueError("tell: objective values come with a constraint matrix c")
         charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
+        if len(charged) != len(f):
+            raise ValueError(f"tell: {len(f)} values but {len(charged)} charged flags")
         self.last_charged = charged
         self.nfev += int(charged.sum())
         self.nit += 1

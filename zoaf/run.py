@@ -127,7 +127,10 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
             hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
                          machine=platform.platform(), started=time.time())
     except BaseException:
-        hist.close()
+        if not resume and hist.path is not None and hist.holds_nothing():
+            hist.discard()          # its metadata could not be written (a full disk): nothing to keep
+        else:
+            hist.close()
         raise
     return hist
 

@@ -40,6 +40,8 @@ POLL = 0.1
 ENTRY = 4096
 #: What a tree the watchdog cannot list counts as: more than any limit.
 UNCOUNTABLE = 2**62
+#: The least ZOAF_MAX_MEMORY: a worker with libngspice and a small deck loaded holds ~40 MiB resident.
+MIN_MEMORY = 64 << 20
 #: Bytes the private directory may hold by default.
 DEFAULT_DISK = 2 << 30
 _SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
@@ -63,6 +65,9 @@ class Limits:
         """The limits the environment sets (a pool's parent reads the same ones as its workers)."""
         half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
         memory = _env_bytes("ZOAF_MAX_MEMORY", half)
+        if memory < MIN_MEMORY:         # every worker would be ended at its first sample, each simulation "crashed"
+            raise InputError(f"ZOAF_MAX_MEMORY={os.environ.get('ZOAF_MAX_MEMORY')}: less than a simulating process "
+                             f"needs (at least {MIN_MEMORY >> 20}M)")
         return cls(memory if own_process else None, _env_bytes("ZOAF_MAX_DISK", DEFAULT_DISK))
 
 

@@ -85,8 +85,11 @@ def sensitivity(
         k = None
         if run.corners:
             names = [c.name for c in run.corners]
-            k = worst_corner(run) if corner is None else \
-                names.index(run.problem.spec.corners.select([corner], "--corner")[0].name)
+            chosen = None if corner is None else run.problem.spec.corners.select([corner], "--corner")[0].name
+            if chosen is not None and chosen not in names:     # a spec corner the run's objective did not judge
+                raise InputError(f"--corner {corner}: the run judged only {', '.join(names)}; it has no "
+                                 "simulations at that corner")
+            k = worst_corner(run) if chosen is None else names.index(chosen)
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s, new = run_sensitivity(run, corner=k, workers=workers)

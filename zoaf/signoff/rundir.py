@@ -40,6 +40,7 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
     problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
+    _check_same(db, problem, problem_meta)
     content = read_json(result)
     params = content.get("params") if isinstance(content, dict) else None
     if not params or not isinstance(params, dict):
@@ -47,6 +48,18 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     names = [c["name"] for c in problem_meta.get("corners", [])]
     corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
     return RunDir(path, problem, params, records, tuple(corners))
+
+
+def _check_same(db: Path, problem: CircuitProblem, recorded: dict[str, Any]) -> None:
+    """Refuse a netlist (or an included file) or spec changed since the run: sign-off would mix the run's
+    simulations with those of another circuit, or read its sizing with other bounds, and say nothing."""
+    now = problem.metadata()
+    if recorded.get("netlist_sha256") not in (None, now["netlist_sha256"]):
+        raise InputError(f"{db}: the run's netlist {problem.netlist.path} (or a file it includes) changed since the "
+                         "run; restore it, or optimize the edited one anew")
+    if recorded.get("spec_sha256") not in (None, now["spec_sha256"]):
+        raise InputError(f"{db}: the spec {problem.spec.path} is not the one the run used (its content differs); "
+                         "give the run's spec with --spec")
 
 
 def worst_corner(run: RunDir) -> int:

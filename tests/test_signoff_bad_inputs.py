@@ -1,0 +1,61 @@
+"""Sign-off (`zoaf yield`, `zoaf sensitivity`) of a run whose inputs changed since, or at a corner it never
+simulated: one error line (exit 2), nothing of the run changed. Runs are of the bad-input corpus' RC deck, in
+process (a few simulations each)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zoaf.cli import app
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+
+
+def _one_line(r, pattern: str) -> None:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and pattern in lines[0], (r.exit_code, r.output)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    """A finished 4-simulation run of a copy of mc.cir (the copy may be edited), judged over two temperatures
+    of which its objective names one."""
+    for name in ("mc.cir", "mc.toml"):
+        shutil.copy(CORPUS / name, tmp_path / name)
+    spec = tmp_path / "mc.toml"
+    spec.write_text(spec.read_text().replace('constraints = ["gain_lf >= -1"] }',
+                                             'constraints = ["gain_lf >= -1"], corners = ["27c"] }')
+                    + "[corners]\ntemp = [27, 85]\n")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["optimize", str(tmp_path / "mc.cir"), "--budget", "4", "--seed", "1",
+                                 "--workers", "0", "--quiet", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_sensitivity_at_a_corner_the_run_never_simulated_is_one_line(run: Path) -> None:
+    """A corner of [corners] the objective did not judge: a ValueError traceback (list.index)."""
+    _one_line(CliRunner().invoke(app, ["sensitivity", str(run), "--corner", "85c", "--workers", "1"]),
+              "--corner 85c: the run judged only 27c")
+    assert not (run / "sensitivity").exists()
+
+
+@pytest.mark.parametrize("edit, says", [
+    ("mc.cir", "(or a file it includes) changed since the run"),
+    ("mc.toml", "is not the one the run used"),
+])
+@pytest.mark.parametrize("command", [["sensitivity"], ["yield", "--samples", "2"]])
+def test_sign_off_of_a_run_whose_netlist_or_spec_changed_is_refused(run: Path, edit: str, says: str,
+                                                                    command: list[str]) -> None:
+    """The run's simulations were fitted beside simulations of the edited deck (a sensitivity of -0.1 where the
+    run's own circuit gives -1), or its sizing read with another spec, and nothing said so."""
+    path = run.parent / edit
+    path.write_text(path.read_text().replace("C1 out 0 {c1}", "C1 out 0 {c1*10}")
+                    .replace('gain_lf >= -1"]', 'gain_lf >= -2"]'))
+    rows = (run / "history.db").read_bytes()
+    _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]), says)
+    assert (run / "history.db").read_bytes() == rows
+    assert not (run / command[0]).exists()
