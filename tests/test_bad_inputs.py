@@ -221,12 +221,28 @@ def test_nonlinear_constraint_bounds_never_met_or_nan_are_refused(lb: float, ub:
                       constraints=NonlinearConstraint(lambda x: x[0], lb, ub))
 
 
+@pytest.mark.parametrize("args", [["optimize", "good.cir", "--workers", "{n}", "--budget", "2"],
+                                  ["compare", "good.cir", "--jobs", "{n}", "--methods", "random", "--seeds", "1",
+                                   "--budget", "2"],
+                                  ["yield", "mc.cir", "--workers", "{n}", "--samples", "2"]])
+def test_a_worker_pool_past_the_cap_is_one_line(args: list[str]) -> None:
+    """``--workers 100000`` (``--jobs``) started worker processes until memory ran out (hung). One past the cap is
+    refused; should the cap regress, the test starts that many, not a hundred thousand."""
+    from zoaf.run import max_local_workers
+
+    n = max_local_workers() + 1
+    r = _run({"args": [a.format(n=n) for a in args]})
+    _one_error_line(r, rf"--(workers|jobs) {n}: more processes than this machine runs usefully .*at most {n - 1}")
+
+
 def test_library_refuses_a_huge_worker_pool() -> None:
     import zoaf
     from zoaf.errors import InputError
+    from zoaf.run import max_local_workers
 
-    with pytest.raises(InputError, match=r"workers 100000: more processes"):
-        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, seed=0, workers=100000)
+    n = max_local_workers() + 1
+    with pytest.raises(InputError, match=rf"workers {n}: more processes"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, seed=0, workers=n)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -248,12 +264,28 @@ def test_library_arguments_that_are_not_numbers_are_input_errors(kwargs: dict, m
         zoaf.minimize(lambda x: float(x[0] ** 2), **args)
 
 
+def test_library_objects_of_the_wrong_kind_are_input_errors() -> None:
+    """A netlist path given to optimize (AttributeError deep in the run), a callback that is not callable (TypeError
+    at the first batch), a text worker count (TypeError in the pool check)."""
+    import zoaf
+    from zoaf.errors import InputError
+
+    with pytest.raises(InputError, match="problem must be a zoaf Problem .* got str"):
+        zoaf.optimize("x.cir", budget=3)
+    with pytest.raises(InputError, match="callback must be callable, got int"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, callback=3)
+    with pytest.raises(InputError, match="workers must be a whole number >= 0, got '2'"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=3, workers="2")
+
+
 def test_library_args_as_in_scipy_and_text_is_not_a_number() -> None:
     """scipy wraps a lone ``args`` value in a tuple (zoaf raised a TypeError); a ``fun`` returning the text "1"
     counted as 1.0."""
     import zoaf
 
     assert zoaf.minimize(lambda x, a: float(x[0] ** 2) + a, [(-1, 1)], budget=20, seed=0, args=3).fun >= 3
+    res = zoaf.minimize(lambda x, a: float(x[0] ** 2 + a[1]), [(-1, 1)], budget=20, seed=0, args=np.array([1.0, 2.0]))
+    assert res.fun >= 2                                  # an array alone: one argument (numpy refused `!= ()`)
     res = zoaf.minimize(lambda x: "1", [(-1, 1)], budget=2, seed=0)
     assert res.nfailed == 2 and "fun returned str '1', not a number" in res.message
 

@@ -212,16 +212,25 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "zoaf", "optimize", str(AMP), "-o", "fom", "--method", "random",
                              "--budget", "100000", "--workers", "1", "--quiet", "--out", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    rows = 0
-    while rows < 5 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        if (out / "history.db").exists():
-            with sqlite3.connect(out / "history.db") as db:
-                rows = db.execute("select count(*) from evals").fetchone()[0]
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=60)
+    def rows() -> int:
+        if not (out / "history.db").exists():
+            return 0
+        db = sqlite3.connect(out / "history.db")
+        try:
+            return db.execute("select count(*) from evals").fetchone()[0]
+        finally:
+            db.close()
+
+    try:
+        deadline = time.monotonic() + 120
+        while rows() < 5 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:                          # a regression: the run would go on for 100,000 simulations
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stderr
     assert f"interrupted: resume with  zoaf optimize {AMP} --resume {out}" in stderr
-    with sqlite3.connect(out / "history.db") as db:
-        assert db.execute("select count(*) from evals").fetchone()[0] >= 5
+    assert rows() >= 5

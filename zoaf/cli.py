@@ -195,9 +195,8 @@ def optimize(
         "--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
-    from .optim import StopReason
     from .run import check_resume, check_workers, optimize as run_optimize, run_metadata
-    from .rundir import result_dict, run_directory
+    from .rundir import run_directory
 
     with _errors():
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
@@ -231,17 +230,26 @@ def optimize(
                 result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
                                       out=out_path, resume=resume_path is not None, evaluator=evaluator,
                                       callback=update)
-        seconds = time.perf_counter() - t0
-        if as_json:
-            print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
-        else:
-            show.report_run(problem, result, out_path, seconds, quiet)
-        if result.stop_reason is StopReason.INTERRUPTED:
-            err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
-                      f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(130)
-        if not result.completed:              # an INFEASIBLE best sizing is a finished run: it says so, exit 0
-            raise typer.Exit(1)
+        _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
+
+
+def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: float, as_json: bool,
+           quiet: bool) -> None:
+    """Say how a run ended (JSON or tables) and exit with its code: 130 interrupted (with the resume command),
+    1 not completed; an INFEASIBLE best sizing is a finished run: it says so, exit 0."""
+    from .optim import StopReason
+    from .rundir import result_dict
+
+    if as_json:
+        print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
+    else:
+        show.report_run(problem, result, out_path, seconds, quiet)
+    if result.stop_reason is StopReason.INTERRUPTED:
+        err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
+                  f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130)
+    if not result.completed:
+        raise typer.Exit(1)
 
 
 @contextmanager
@@ -407,20 +415,23 @@ def main() -> None:
     import click
     import warnings
 
-    signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a job scheduler: the Ctrl-C path (rows kept, end files)
+    on_term = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a scheduler: the Ctrl-C path (rows kept, end files)
     plain = warnings.formatwarning        # a library's warning may quote a name from a run directory (matplotlib:
     warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # "Glyph 27 (\x1b) missing")
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
-        sys.exit(e.exit_code)                            # typer has printed the help already
+        code = e.exit_code                               # typer has printed the help already
     except click.ClickException as e:
         where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) is not None else ""
         hint = " (see --help)" if isinstance(e, click.UsageError) else ""
         err.print(f"[red]error:[/red] {escape(where + one_line(e.format_message()))}{hint}", highlight=False,
                   soft_wrap=True, markup=True)
-        sys.exit(e.exit_code)
+        code = e.exit_code
     except (KeyboardInterrupt, click.Abort):
         err.print("interrupted")
-        sys.exit(130)
+        code = 130
+    finally:                              # as they were: main() called in a process that goes on (a test)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if on_term is None else on_term)
+        warnings.formatwarning = plain
     sys.exit(code if isinstance(code, int) else 0)

@@ -319,12 +319,12 @@ class FunctionProblem(Problem):
         start = None if x0 is None else _numbers(x0, "x0").ravel()
         if start is not None and len(start) != d:
             raise InputError(f"x0 has {len(start)} values for {d} bounds")
-        if target is not None and (isinstance(target, bool) or _numbers(target, "target").size != 1
-                                   or not math.isfinite(float(target))):
+        goal = None if target is None else _numbers(target, "target")
+        if goal is not None and (isinstance(target, bool) or goal.size != 1 or not math.isfinite(goal.item())):
             raise InputError(f"target must be a finite number, got {target!r}")
         params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
                             None if start is None else float(start[i])) for i, (lo, hi) in enumerate(bounds)]
-        return cls(fun, params, constraints=constraints, target=None if target is None else float(target))
+        return cls(fun, params, constraints=constraints, target=None if goal is None else float(goal.item()))
 
     def simulate(self, x: np.ndarray) -> Outcome:
         t0 = time.perf_counter()

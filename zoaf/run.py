@@ -41,6 +41,8 @@ def max_local_workers() -> int:
 def check_workers(workers: int, dask: str | None = None, option: str = "workers") -> None:
     """InputError for more local processes (worker pool, local Dask cluster) than :func:`max_local_workers`; a
     remote Dask scheduler's workers are its own."""
+    if not _whole(workers) or workers < 0:
+        raise InputError(f"{option} must be a whole number >= 0, got {workers!r}")
     limit = max_local_workers()
     if (dask is None or dask == "local") and workers > limit:
         raise InputError(f"{option} {workers}: more processes than this machine runs usefully ({os.cpu_count()} "
@@ -166,6 +168,11 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"budget must be a whole number of simulations >= 1, got {budget!r}")
     if seed is not None and (not _whole(seed) or seed < 0):
         raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
+    if not isinstance(problem, Problem):
+        raise InputError(f"optimize: problem must be a zoaf Problem (CircuitProblem.from_netlist(...), a "
+                         f"Problem subclass; zoaf.minimize for a function), got {type(problem).__name__}")
+    if callback is not None and not callable(callback):
+        raise InputError(f"callback must be callable, got {type(callback).__name__}")
     if evaluator is None:
         check_workers(workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
@@ -251,7 +258,8 @@ def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int |
         >>> bool(res.fun < 1e-3)
         True
     """
-    f = _WithArgs(fun, args if isinstance(args, tuple) else (args,)) if args != () else fun   # scipy wraps one
+    args = args if isinstance(args, tuple) else (args,)          # scipy wraps a lone value (an array too)
+    f = _WithArgs(fun, args) if args else fun
     problem = FunctionProblem.from_bounds(f, bounds, integers=integers, log=log, x0=x0,
                                           constraints=scipy_constraints(constraints), target=target)
     result = optimize(problem, budget=budget, seed=seed, method=method, callback=callback, **options)
