@@ -135,3 +135,19 @@ def test_history_round_trips_floats_exactly(tmp_path):
     assert [r.u.tolist() for r in recs] == [r.u.tolist() for r in res.history]
     assert meta["seed"] == 0 and meta["method"] == "random" and meta["budget"] == 15
     assert json.loads((tmp_path / "h" / "result.json").read_text())["fun"] == res.fun
+
+
+def test_a_run_whose_sizings_all_lack_the_objective_says_so(tmp_path):
+    """Every simulation ran but none measured the objective: the message said "no simulation succeeded" (with
+    nfailed 0); it now says what is missing and the first error."""
+    from zoaf.circuit import CircuitProblem
+
+    (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3 = {}\ng = {}\n'
+                                      '[objectives]\nf3 = { maximize = "f3" }\n')
+    deck = tmp_path / "rc.cir"
+    deck.write_text("rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1}\nc1 out 0 1n\n.ac dec 10 1k 1meg\n"
+                    ".meas ac f3 when vdb(out)=-300\n.meas ac g find vdb(out) at=1k\n.end\n")   # f3: never that low
+    res = zoaf.optimize(CircuitProblem(deck), budget=3, seed=0, workers=0)
+    assert res.nfev == 3 and res.nfailed == 0 and not res.success
+    assert res.message.startswith("no sizing gave every measure the objective needs (the first error: MeasureError: "
+                                  ".meas f3 (line 7) produced no value")

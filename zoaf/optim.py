@@ -75,6 +75,8 @@ class Result:
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
                 "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
         if reason == "failed":              # say why: every point failed the same way, as a rule (a bad `fun`)
+            if self.nfailed < self.nfev:    # simulations ran, but none gave every measure the objective needs
+                text = "no sizing gave every measure the objective needs"
             first = next((r.outcome.error for r in self.history or () if r.outcome.error), None)
             return f"{text} (the first error: {first})" if first else text
         return f"{text}; no point met every constraint" if self.feasible is False else text
