@@ -216,6 +216,11 @@ class Spec:
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
+        if corners is not None and mc is not None:   # under `yield --corner` the draw replaced the corner's value
+            both = sorted({n for c in corners.corners for n, _ in c.params} & {n.lower() for n in mc.normal})
+            if both:
+                raise InputError(f"{where}: montecarlo.normal: {both[0]!r} is also set by a corner of [corners]; a "
+                                 "sample would replace the corner's value: draw another .param")
         return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
