@@ -45,10 +45,10 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngprocess import FourierNames, shared_ngspice
 from .ngcommands import base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, meas_printed, missing_reason, printed_results,
                        split_measurements, vector_or_printed)
+from .ngprocess import FourierNames, shared_ngspice
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 

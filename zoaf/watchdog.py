@@ -198,4 +198,4 @@ def remove_after_exit(directory: Path) -> None:
     except (OSError, subprocess.SubprocessError):       # no sh: the exit handler alone removes it
         os.close(write)
     finally:
-        os.close(read)
+        os.close(read)                                   # `write` stays open until this process ends: the signal
