@@ -7,8 +7,9 @@ Both sides read the same printed digits of the same computation: ``.meas`` cards
 and ``meas`` command results with ``%e`` (7 digits, ngspice 39 ignores the precision there) in both runs,
 so they are equal (a ``meas`` command's ``rms``/``integ`` prints 17 digits while its vector holds 7: zoaf takes
 the printed value, as ``ngspice -b``'s reader does); a ``.control`` value zoaf reads as a vector (full precision)
-against its ``print`` with ``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is 6e-16 relative, hence
-REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a failure here).
+against its ``print`` with ``numdgt=15`` differs by < 1e-15. Measured: the largest difference over the corpus is
+6e-16 relative, hence REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a
+failure here).
 A sizing where ``ngspice -b`` misses a measure must miss the same one in zoaf, with the same other results.
 zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare.
 """

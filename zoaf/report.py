@@ -165,7 +165,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
         (f"{k}: not a {t.__name__}" for k, t in _MANIFEST_KINDS.items() if k in data and not isinstance(data[k], t)),
         None)
     if bad is None and (any(not isinstance(o, dict) for o in data.get("objectives", {}).values())
-                        or any(not isinstance(m, str) for k in ("methods", "objectives_order") for m in data.get(k, []))):
+                        or any(not isinstance(m, str)
+                               for k in ("methods", "objectives_order") for m in data.get(k, []))):
         bad = "objectives or methods: not what zoaf writes"
     if bad:
         raise InputError(f"{root / MANIFEST}: not a zoaf comparison manifest ({bad})")
@@ -311,7 +312,8 @@ def write_report(root: str | Path, argv: Sequence[str] | None = None) -> tuple[P
         rows = table_rows(s)
         md += [f"## Objective {_code(s.name)}", "", _objective_caption(s), "", _md_table(COLUMNS, rows), ""]
         md += [f"![{_md(p.stem)}]({_target(p.name)})" for p in pngs] + [""]
-        body.append(f"<h2>Objective <code>{html.escape(s.name)}</code></h2><p>{html.escape(_objective_caption(s, md=False))}</p>")
+        caption = html.escape(_objective_caption(s, md=False))
+        body.append(f"<h2>Objective <code>{html.escape(s.name)}</code></h2><p>{caption}</p>")
         body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr></thead>"
                     "<tbody>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                                          for r in rows) + "</tbody></table>")
