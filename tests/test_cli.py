@@ -234,3 +234,17 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stderr
     assert f"interrupted: resume with  zoaf optimize {AMP} --resume {out}" in stderr
     assert rows() >= 5
+
+
+def test_a_quiet_run_that_found_no_sizing_says_why(tmp_path: Path) -> None:
+    """``--quiet`` with exit code 1 printed nothing: a script saw the code and no reason."""
+    (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3 = {}\ng = {}\n'
+                                      '[objectives]\nf3 = { maximize = "f3" }\n')
+    (tmp_path / "rc.cir").write_text("rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1}\nc1 out 0 1n\n"
+                                     ".ac dec 10 1k 1meg\n.meas ac f3 when vdb(out)=-300\n"
+                                     ".meas ac g find vdb(out) at=1k\n.end\n")           # f3: never that low
+    r = zoaf("optimize", str(tmp_path / "rc.cir"), "--budget", "2", "--quiet", "--workers", "0",
+             "--out", str(tmp_path / "run"))
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and r.stdout == "" and len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: no sizing gave every measure the objective needs (the first error: ")

@@ -249,6 +249,8 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
                   f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
         raise typer.Exit(130)
     if not result.completed:
+        if quiet and not as_json:         # the one line that says why the exit code is 1
+            err.print(f"error: {escape(one_line(result.message))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
