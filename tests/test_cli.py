@@ -46,6 +46,7 @@ def test_check_tables() -> None:
     assert r.returncode == 0, r.stderr
     for name in PARAMS + MEASURES + list(SPEC.objectives):
         assert name in r.stdout, f"{name} missing from `zoaf check` output"
+    assert "maximize ugbw_hz (nominal here; a run takes the worst of 12 corners)" in r.stdout
 
 
 def test_check_json() -> None:
@@ -65,7 +66,9 @@ def test_check_json() -> None:
     assert all(isinstance(v, float) and math.isfinite(v) for v in data["measures"].values())
     assert set(data["objectives"]) == set(SPEC.objectives)
     for row in data["objectives"].values():
-        assert set(row) == {"fom", "value", "feasible", "constraints"}
+        assert set(row) == {"fom", "value", "feasible", "constraints", "corners"}
+    # a corner objective is shown at the nominal sizing only, and says so (it read as the worst case)
+    assert len(data["objectives"]["ugbw_pvt"]["corners"]) == 12 and data["objectives"]["ugbw"]["corners"] == []
 
 
 def test_simulate_set_values() -> None:

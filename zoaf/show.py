@@ -114,7 +114,8 @@ def print_sizing(problem: CircuitProblem, params: Mapping[str, float], measures:
 
 def objective_rows(problem: CircuitProblem, outcome: Outcome) -> dict[str, dict[str, Any]]:
     """Per objective of the spec: the FoM a run optimizing it charges for this outcome (the problem's own
-    objective straight from the outcome), the objective's value and feasibility."""
+    objective straight from the outcome), the objective's value and feasibility; at this outcome's corner alone
+    (``corners``: those a run of it judges, at their worst)."""
     rows = {}
     for name, obj in problem.spec.objectives.items():
         if outcome.status != Status.OK:
@@ -125,7 +126,7 @@ def objective_rows(problem: CircuitProblem, outcome: Outcome) -> dict[str, dict[
             score = obj.evaluate(outcome.measures)
             fom, value, feasible = score.fom, score.objective, score.feasible
         rows[name] = {"fom": fom if math.isfinite(fom) else None, "value": value, "feasible": feasible,
-                      "constraints": [str(c) for c in obj.constraints]}
+                      "constraints": [str(c) for c in obj.constraints], "corners": list(obj.corners)}
     return rows
 
 
@@ -136,7 +137,8 @@ def _print_objectives(problem: CircuitProblem, rows: Mapping[str, Mapping[str, A
     for name, row in rows.items():
         obj = problem.spec.objectives[name]
         feas = {True: "[green]yes", False: "[red]no", None: "—"}[row["feasible"]]
-        t.add_row(escape(name), escape(f"{obj.sense} {obj.measure}"),
+        at = f" (nominal here; a run takes the worst of {len(obj.corners)} corners)" if obj.corners else ""
+        t.add_row(escape(name), escape(f"{obj.sense} {obj.measure}{at}"),
                   escape(fmt(row["value"], problem.spec.unit_of(obj.measure))), feas,
                   "—" if row["fom"] is None else f"{row['fom']:.5g}")
     out.print(t)
