@@ -300,6 +300,16 @@ def _final(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _what_is_compared(problem: Any, netlist: Path, out: Path, names: Sequence[str]) -> dict[str, Any]:
+    """The manifest's netlist and spec, as paths relative to the comparison directory (it can move with what it
+    compares), and each objective's measure, sense, unit and constraints."""
+    return {"netlist": os.path.relpath(netlist.absolute(), out.absolute()),
+            "spec": os.path.relpath(Path(problem.spec.path).absolute(), out.absolute()),
+            "objectives": {n: {"measure": (o := problem.spec.objective(n)).measure, "sense": o.sense,
+                               "unit": problem.spec.unit_of(o.measure), "constraints": [str(c) for c in o.constraints]}
+                           for n in names}}
+
+
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
@@ -343,17 +353,11 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     except OSError as e:
         raise InputError(f"{out}: cannot create the comparison directory ({e.strerror or e})") from None
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
-    spec_path = Path(spec) if spec is not None else problem.spec.path
-    _write_manifest(out, {   # paths relative to the comparison directory: it can move with what it compares
-        "command": user_command(argv if argv is not None else sys.argv),
-        "netlist": os.path.relpath(netlist.absolute(), out.absolute()),
-        "spec": os.path.relpath(Path(spec_path).absolute(), out.absolute()),
-        "budget": budget, "seeds": len(seed_list), "jobs": jobs, "methods": methods, "objectives_order": names,
-        "objectives": {n: {"measure": (o := problem.spec.objective(n)).measure, "sense": o.sense,
-                           "unit": problem.spec.unit_of(o.measure), "constraints": [str(c) for c in o.constraints]}
-                       for n in names},
-        "versions": versions(), "machine": machine(), "reference": REFERENCE,
-    })
+    _write_manifest(out, {"command": user_command(argv if argv is not None else sys.argv),
+                          **_what_is_compared(problem, netlist, out, names),
+                          "budget": budget, "seeds": len(seed_list), "jobs": jobs, "methods": methods,
+                          "objectives_order": names, "versions": versions(), "machine": machine(),
+                          "reference": REFERENCE})
     factory = partial(_circuit_problem, str(netlist), None if spec is None else str(spec), allow_shell, timeout)
     failed = run_grid(factory, out, objectives=names, methods=methods, seeds=seed_list, budget=budget, jobs=jobs,
                       progress=progress)
