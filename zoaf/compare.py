@@ -180,9 +180,14 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     ``factory(objective) -> Problem`` builds a run's problem in the process that runs it (it must pickle when
     ``jobs > 1``).
     """
-    out = Path(out)
     seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    todo, done = _check_grid(out, objectives, methods, seeds, budget)
+    todo, done = _check_grid(Path(out), objectives, methods, seeds, budget)
+    return _run_tasks(factory, todo, done, budget, jobs, progress)
+
+
+def _run_tasks(factory: Callable[[str], Problem], todo: Sequence[RunTask], done: Sequence[RunTask], budget: int,
+               jobs: int, progress: Progress | None) -> list[tuple[RunTask, str]]:
+    """Run the planned ``todo`` (``done``: the complete runs reused, reported as such); the runs that failed."""
     emit = progress or (lambda event: None)
     emit(RunEvent("plan", total=len(todo) + len(done), budget=budget, nfev=len(done)))
     for t in done:
@@ -346,7 +351,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
         raise InputError("no methods given")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    _check_grid(out, names, methods, seed_list, budget)
+    todo, done = _check_grid(out, names, methods, seed_list, budget)
     _check_same_circuit(out, names, methods, seed_list, problem)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -359,8 +364,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
                           "objectives_order": names, "versions": versions(), "machine": machine(),
                           "reference": REFERENCE})
     factory = partial(_circuit_problem, str(netlist), None if spec is None else str(spec), allow_shell, timeout)
-    failed = run_grid(factory, out, objectives=names, methods=methods, seeds=seed_list, budget=budget, jobs=jobs,
-                      progress=progress)
+    failed = _run_tasks(factory, todo, done, budget, jobs, progress)      # planned once, before anything is written
     if report:
         write_report(out, argv)
     if failed:
