@@ -16,12 +16,14 @@ zoaf's fast path also returns the ``.control`` scalars a deck does not print; on
 from __future__ import annotations
 
 import math
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 from ngspice_marks import NEEDS_NGSPICE
 
-from zoaf.errors import MeasureError, Timeout
+from zoaf.errors import ConvergenceError, MeasureError, Timeout
 from zoaf.netlist import Netlist
 from zoaf.units import parse
 
@@ -32,12 +34,13 @@ REL = 1e-12
 
 pytestmark = NEEDS_NGSPICE
 
-from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
 
 #: Sizings other than "every plain-number param x1.1, then x0.9": those that show what a deck is about.
 SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
+            "fourier_control_options",
             "func_analysis"}
 
 
@@ -190,3 +193,57 @@ def test_fast_path_equals_reset_bit_for_bit(deck):
     if not in_place:
         pytest.skip("no sizing set in place (no plan, or every one needed a reset): nothing to compare")
     assert runs[0] == runs[1]
+
+
+def test_run_with_a_file_is_refused_in_one_line(tmp_path):
+    """``run FILE`` sends the run to the file instead of memory: ``ngspice -b`` measures nothing after it (the
+    ``meas`` command fails), and libngspice 39 crashes on it (a whole-deck session took the worker down). zoaf
+    used to run it as a plain ``run`` and report ``f6``; it is refused with one line naming the line."""
+    from zoaf.errors import InputError
+
+    deck = tmp_path / "runfile.cir"
+    deck.write_text("RC\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.save v(out)\n"
+                    ".ac dec 20 1k 100meg\n.meas ac f3 when vdb(out)=-3\n.control\nrun out.raw\n"
+                    "meas ac f6 when vdb(out)=-6\nprint f6\n.endc\n.end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    out = subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert re.search(r"^f3\s+=", out, re.M) and not re.search(r"^f6\s+=", out, re.M), out
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and f"{deck}:10: run out.raw: " in message and "crashes" in message, message
+
+
+def test_a_failed_analysis_is_not_followed_in_place(tmp_path):
+    """A node with no DC path (a singular matrix) fails every sizing in ``ngspice -b``; on the fast path the
+    sizing after the failure, set in place, converged on what the failed analysis left and returned v(out) =
+    0.5. After a failure the next sizing goes through ``reset``, and fails as ``ngspice -b`` does."""
+    deck = tmp_path / "floating.cir"
+    deck.write_text("floating node\n.param r1=1k\nV1 in 0 dc 1\nR1 in out {r1}\nC1 out x 1n\n.save all\n"
+                    ".dc v1 0 1 0.1\n.meas dc vo find v(out) at=0.5\n.end\n")
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        assert s._fast
+        for values in ({}, {"r1": 1100.0}, {"r1": 900.0}):
+            with pytest.raises(ConvergenceError):
+                run_batch(nl.with_params(values))
+            with pytest.raises(ConvergenceError):
+                s.evaluate(values)
+
+
+@pytest.mark.parametrize("block", ["run\n", "ac dec 10 1k 1meg\n", "run\nmeas ac f6 when vdb(out)=-6\n"])
+def test_a_meas_ngspice_b_saves_nothing_for_after_a_control_block_is_noted(tmp_path, block):
+    """After a ``.control`` block ``ngspice -b`` runs the dot-analyses again, saving only what the ``.meas``
+    cards name as ``v(...)``: a card on ``vdb(out)`` makes that run fail ("no data saved"), where zoaf measures
+    it. The deck is sized as written, with the note ``zoaf check`` shows (it had none with a block)."""
+    deck = tmp_path / "ctl.cir"
+    deck.write_text("RC\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 20 1k 100meg\n"
+                    f".meas ac f3 when vdb(out)=-3\n.control\n{block}.endc\n.end\n")
+    with pytest.raises(ConvergenceError, match="no data saved"):
+        run_batch(deck)
+    nl = Netlist.read(deck)
+    assert [n.split(": ", 1)[0] for n in nl.notes] == [f"{deck}:7"], nl.notes
+    with SpiceSession(nl) as s:
+        assert math.isclose(s.evaluate({})["f3"], 158778.0669258152, rel_tol=1e-12)
+    quits = Netlist.from_text(deck.read_text().replace(".endc", "quit\n.endc"), deck)
+    assert quits.notes == []                  # no run after the block: its own analyses save every vector

@@ -143,3 +143,21 @@ def test_memory_bounded():
                 base = _rss()
         growth = _rss() - base
     assert growth < 20e6, f"RSS grew {growth / 1e6:.1f} MB over 1900 evaluations"
+
+
+def test_fourier_names_rebased_in_the_control_block_only(monkeypatch):
+    """The whole-deck path renames the block's ``fourier<k><i>`` to the process's call numbers (``seen + k``),
+    nothing outside the block, and refuses a name whose call and vector cannot be told apart rather than read
+    another call's vector."""
+    from zoaf.errors import SimulationError
+    from zoaf.ngprocess import FourierNames
+
+    deck = ("t\nR1 fourier11 0 1k\n.control\nfourier 1k v(out)\nlet h = fourier11[1][1] + fourier12[1][2]\n"
+            "print tran1.fourier21\n.endc\n.end\n")
+    monkeypatch.setattr(FourierNames, "seen", 0)
+    assert FourierNames.rebase(deck) == deck
+    monkeypatch.setattr(FourierNames, "seen", 4)
+    assert FourierNames.rebase(deck) == deck.replace("h = fourier11[1][1] + fourier12", "h = fourier51[1][1] + "
+                                                     "fourier52").replace("tran1.fourier21", "tran1.fourier61")
+    with pytest.raises(SimulationError, match="^fourier112: .*fresh process"):
+        FourierNames.rebase(deck.replace("fourier12[", "fourier112["))

@@ -10,10 +10,12 @@ run ("no data saved"), with others saved the card fails ("no such vector as v(ou
 with the card's line and the one-line fix (:func:`unsaved_node`), which ``zoaf check`` and ``zoaf simulate``
 show. A note, not a refusal: the deck is sized as written, and many decks are only ever run in zoaf.
 
-Only what was measured is noted; everything uncertain is let through: a ``.control`` block (its commands
-save as the interactive ngspice does), ``.options savecurrents``, differential ``vdb(a,b)`` (which batch
-``.meas`` cannot read even when both nodes are saved). A deck with ``.save`` cards gets no note: zoaf saves
-the same vectors and misses the same measures.
+A ``.control`` block changes nothing: its own analyses save every vector, as the interactive ngspice does,
+but ``ngspice -b`` runs the dot-analyses again after the block (a deck with ``.meas`` cards), saving as above,
+and that run fails ("no data saved", or "no such vector" and a card printed as 0). Only what was measured is
+noted; everything uncertain is let through: a block with ``save`` or ``quit``, ``.options savecurrents``,
+differential ``vdb(a,b)`` (which batch ``.meas`` cannot read even when both nodes are saved). A deck with
+``.save`` cards gets no note: zoaf saves the same vectors and misses the same measures.
 """
 from __future__ import annotations
 
@@ -34,7 +36,10 @@ _ANY_V = re.compile(r"(?<![\w.@])v(?:db|m|p|r|i|ph)?" + _ARGS)
 _SAVE_WORDS = (".save", ".probe")
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
 _MEASURED = ("ac", "dc", "tran")          # ``.meas sp`` runs as ``meas ac`` commands in zoaf: not checked
-_INCLUDED_SAVE = re.compile(r"(?im)^\s*\.(save|probe|print|plot|four)|savecurrents")
+_INCLUDED_SAVE = re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)|savecurrents")
+#: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
+#: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
+_CONTROL_UNCERTAIN = frozenset({"save", "quit", "exit"})
 
 
 def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
@@ -47,20 +52,26 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
     if any(_INCLUDED_SAVE.search(t) for t in included):
         return None
     cards = []
+    control = False
     for ln in lines:
         word, rest = (ln.text.split(None, 1) + ["", ""])[:2]
-        if word == ".end":
+        if word == ".end" and not control:
             break
-        if word.startswith(".control"):
-            return None
-        if word.startswith("."):
+        if control:
+            control = not word.startswith(".endc")
+            if word.removeprefix("pre_") in _CONTROL_UNCERTAIN:
+                return None
+        elif word.startswith(".control"):
+            control = True
+        elif word.startswith("."):
             cards.append((word, rest, ln.lineno))
     found = _first_unsaved(cards)
     if found is None:
         return None
     line, form, node = found
     return line, (f"ngspice -b saves only the vectors that .save, .print and .meas v(...) cards name, and its "
-                  f".meas reader cannot take {form}: run by hand (best.cir), this deck measures nothing here; "
+                  f".meas reader cannot take {form}: run by hand (best.cir), this deck measures nothing here (its run "
+                  f"of the dot-analyses fails, after a .control block too); "
                   f"zoaf saves every vector and does. Add `.save v({node})` (or `.save all`) to the deck")
 
 

@@ -42,8 +42,8 @@ from .decktext import (Line, ParamDef, assignments, control_character, format_va
                        quote, substitute, tab_dollar_comment)
 from .errors import InputError
 from .infile import read_bounded
-from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, measured_kind, normalize_equals,
-                         parse_control)
+from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, normalize_equals, parse_control,
+                         unmeasured_card)
 
 __all__ = ["Measure", "Netlist"]
 
@@ -252,21 +252,12 @@ class Netlist:
             self._dot_outputs = True
 
     def _check_measured_analyses(self) -> None:
-        """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for: when it runs the dot-analyses (batch
-        mode, or a ``run`` command) it runs them all, in its analysis table's order, and only then takes the
-        ``.meas`` cards, on the last one's plot (``.op`` runs after ``.ac``/``.dc``; of two ``.ac`` lines, the
-        first). zoaf measures after each analysis, so it would report what the deck's own run does not."""
-        kinds = [a.split(None, 1)[0] for a in self.analyses]
-        if len(kinds) < 2 or not (self.batch_runs_dot_analyses or self.control_has_run):
-            return
-        last = measured_kind(kinds)
-        for m in self.measures:
-            if m.analysis != last or kinds.count(last) > 1:
-                raise self._err(m.line, f".meas {m.analysis} {m.name}: ngspice -b runs all of the deck's "
-                                f"analyses (.{', .'.join(kinds)}), then measures only the plot of the last one it "
-                                f"runs (a .{last}): this card would print nothing, or another analysis' value. Run "
-                                f"the analyses one by one in a .control block (ac ..., dc ...) instead of "
-                                f"dot-analysis lines, or keep one per deck")
+        """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for (:func:`unmeasured_card`)."""
+        if self.batch_runs_dot_analyses or self.control_has_run:
+            found = unmeasured_card([a.split(None, 1)[0] for a in self.analyses],
+                                    [(m.analysis, m.name) for m in self.measures])
+            if found is not None:
+                raise self._err(self.measures[found[0]].line, found[1])
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):

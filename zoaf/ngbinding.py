@@ -147,6 +147,20 @@ class NgSpice:
             return None
         return np.frombuffer(ffi.buffer(vi.v_realdata, 8 * n), np.float64).copy()
 
+    def vector_names(self) -> set[str]:
+        """Every vector's name in every plot (``ngSpice_AllPlots``/``ngSpice_AllVecs``: 2-d ones too)."""
+        names: set[str] = set()
+        for plot in self._strings(self._lib.ngSpice_AllPlots()):
+            names.update(self._strings(self._lib.ngSpice_AllVecs(plot.encode())))
+        return names
+
+    def _strings(self, array: Any) -> list[str]:
+        """A NULL-terminated ``char **`` the library owns, copied."""
+        out: list[str] = []
+        while array != self._ffi.NULL and array[len(out)] != self._ffi.NULL:
+            out.append(self._ffi.string(array[len(out)]).decode())
+        return out
+
     def current_plot(self) -> str:
         """The name of the current plot (``ac1``, ``tran2``, ...)."""
         return self._ffi.string(self._lib.ngSpice_CurPlot()).decode()

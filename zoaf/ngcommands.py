@@ -15,7 +15,7 @@ from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
            "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional",
-           "is_conditional", "measured_kind", "normalize_equals", "parse_control"]
+           "is_conditional", "measured_kind", "normalize_equals", "parse_control", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -64,6 +64,24 @@ def measured_kind(kinds: Sequence[str]) -> str:
     """The analysis whose plot ngspice takes the ``.meas`` cards on when it runs all the dot-analyses of
     ``kinds`` (batch mode, or ``run``): the one it runs last (``.op`` after ``.ac``/``.dc``)."""
     return max(kinds, key=lambda k: _RUN_ORDER.index(k) if k in _RUN_ORDER else len(_RUN_ORDER))
+
+
+def unmeasured_card(kinds: Sequence[str], cards: Sequence[tuple[str, str]]) -> tuple[int, str] | None:
+    """(index, why) of the first ``.meas`` card, of ``(analysis, name)`` ``cards``, that ``ngspice -b`` would print
+    nothing for when it runs the dot-analyses ``kinds`` together (batch mode, or a ``run`` command): it runs them
+    all, in its analysis table's order, and only then takes the ``.meas`` cards, on the last one's plot (``.op``
+    runs after ``.ac``/``.dc``; of two ``.ac`` lines, the first). zoaf measures after each analysis, so it would
+    report what the deck's own run does not."""
+    if len(kinds) < 2:
+        return None
+    last = measured_kind(kinds)
+    for i, (analysis, name) in enumerate(cards):
+        if analysis != last or kinds.count(last) > 1:
+            return i, (f".meas {analysis} {name}: ngspice -b runs all of the deck's analyses (.{', .'.join(kinds)}), "
+                       f"then measures only the plot of the last one it runs (a .{last}): this card would print "
+                       f"nothing, or another analysis' value. Run the analyses one by one in a .control block (ac "
+                       f"..., dc ...) instead of dot-analysis lines, or keep one per deck")
+    return None
 
 
 def base_word(command: str) -> str:
@@ -128,6 +146,10 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
         if (why := problem(t)) is not None:
             raise err(lineno, why)
         base = base_word(t)
+        if base == "run" and len(t.split()) > 1:
+            raise err(lineno, f"{t.split(None, 1)[0]} {t.split()[1]}: ngspice writes that run to the file instead of "
+                      "memory (the .meas cards and meas commands after it find nothing), and libngspice 39 crashes on "
+                      "it; refused (write `run`, then `write FILE` for the file)")
         if base.startswith("."):
             block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
                                           "applies it while reading the deck)")

@@ -8,10 +8,11 @@ count of ``fourier`` calls that names their vectors: :class:`FourierNames`), so 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
 from . import ngbinding
-from .errors import ParseError
+from .errors import ParseError, SimulationError
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION
 from .ngbinding import NgSpice
@@ -78,7 +79,8 @@ class FourierNames:
     ``fourier`` (:meth:`ran`), :meth:`aliases` gives the ``let`` commands that copy the new vectors to the names
     of a fresh process. A loop that reads them before its ``end`` still sees the process's names, and a loop that
     runs an analysis per pass leaves each pass's vectors in its own plot, of which only the current one is looked
-    at (``display``): the earlier passes keep the process's names.
+    at (``display``): the earlier passes keep the process's names. The whole-deck path runs the block inside
+    ``source``: :meth:`rebase` renames its references before, :meth:`counted` counts its calls after.
     """
 
     seen = 0            #: the last call number found in this process (its libngspice's counter)
@@ -108,16 +110,56 @@ class FourierNames:
     def aliases(self, exists: Callable[[str], bool]) -> list[str]:
         """``let fourier<k><i> = fourier<call><i>`` for the calls made since the last look, in order."""
         out: list[str] = []
-        call, found, misses = FourierNames.seen + 1, False, 0
-        while misses < (1 if found else self._SCAN):
-            if not exists(f"fourier{call}1"):
-                call, misses = call + 1, misses + 1
-                continue
+        for call in self._new_calls(exists):
             self.calls += 1
             i = 1
             while exists(real := f"fourier{call}{i}"):
                 if call != self.calls:
                     out.append(f"let fourier{self.calls}{i} = {real}")
                 i += 1
-            FourierNames.seen, call, found, misses = call, call + 1, True, 0
         return out
+
+    @classmethod
+    def _new_calls(cls, exists: Callable[[str], bool]) -> list[int]:
+        """The call numbers past :attr:`seen` whose vectors exist (consecutive once one is found)."""
+        calls: list[int] = []
+        call, misses = cls.seen + 1, 0
+        while misses < (1 if calls else cls._SCAN):
+            if exists(f"fourier{call}1"):
+                calls.append(call)
+                cls.seen, misses = call, 0
+            else:
+                misses += 1
+            call += 1
+        return calls
+
+    @classmethod
+    def counted(cls, names: set[str]) -> None:
+        """After a whole-deck run (``source``): count the calls it made from the vectors they left."""
+        cls._new_calls(names.__contains__)
+
+    @classmethod
+    def rebase(cls, deck: str) -> str:
+        """The whole-deck path's deck with its ``.control`` block's ``fourier<k><i>`` names (as ``ngspice -b``
+        numbers them) renamed to those this process will make, ``fourier<seen+k><i>``: the block runs inside
+        ``source``, where no copy can follow each call. Only one-digit calls and vectors can be told apart
+        (``fourier112`` is call 1 or 11): a longer name in a process that ran ``fourier`` before is refused."""
+        if cls.seen == 0:
+            return deck
+        out, block = [], False
+        for line in deck.split("\n"):
+            word = line.split(None, 1)[0].lower() if line.split() else ""
+            block = word.startswith(".control") or (block and not word.startswith(".endc"))
+            if block and (long := _LONG_NAME.search(line)):
+                raise SimulationError(f"{long.group(0)}: fourier names its vectors fourier<call><vector> with the "
+                                      "call counted over the process; zoaf renames one-digit calls and vectors "
+                                      "only: read this one in a fresh process (a deck of its own)")
+            out.append(_FOURIER_NAME.sub(lambda m: f"fourier{cls.seen + int(m.group(1))}{m.group(2)}", line)
+                       if block else line)
+        return "\n".join(out)
+
+
+#: ``fourier<call><vector>``, one digit each, as a name in a command (not inside a longer word).
+_FOURIER_NAME = re.compile(r"(?<![\w#@$])fourier([1-9])([1-9])(?![\w])", re.IGNORECASE)
+#: A longer one, where call and vector cannot be told apart.
+_LONG_NAME = re.compile(r"(?<![\w#@$])fourier\d{3,}(?![\w])", re.IGNORECASE)

@@ -77,6 +77,7 @@ class SpiceSession:
         self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
+        self._failed = False                    # the last analysis failed: the next sizing resets
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
@@ -202,17 +203,24 @@ class SpiceSession:
     def _evaluate(self, new: dict[str, str], wanted: list[str] | None, deadline: float | None,
                   rng_seed: int | None = None) -> dict[str, float]:
         target = {**self.netlist.params, **new}
-        # fastpath hook: set the devices in place where the plan can, else alterparam + reset
-        self._in_place = rng_seed is None and bool(self._fast) and self._fast.resize(self._cmd, target)
+        # fastpath hook: set the devices in place where the plan can, else alterparam + reset. Not after a failed
+        # analysis: the state it left let the next one converge (a singular matrix) where ngspice -b fails.
+        self._in_place = (rng_seed is None and bool(self._fast) and not self._failed
+                          and self._fast.resize(self._cmd, target))
         if not self._in_place:
             self._reset_to(target, rng_seed)
+        self._failed = False
         try:
-            return self._simulate(wanted, deadline)
-        except _NotInPlace:                     # a .meas param= card the plan cannot compute at this sizing
-            self._cmd("destroy all")
-            self._reset_to(target)
-            self._in_place = False
-            return self._simulate(wanted, deadline)
+            try:
+                return self._simulate(wanted, deadline)
+            except _NotInPlace:                 # a .meas param= card the plan cannot compute at this sizing
+                self._cmd("destroy all")
+                self._reset_to(target)
+                self._in_place = False
+                return self._simulate(wanted, deadline)
+        except SimulationError as e:
+            self._failed = not isinstance(e, MeasureError)      # a missed measure is a finished analysis
+            raise
 
     def _simulate(self, wanted: list[str] | None, deadline: float | None) -> dict[str, float]:
         """The analyses and the ``.control`` block on the circuit as it now is in ngspice: the results."""
@@ -273,7 +281,8 @@ class SpiceSession:
         values = {k: float(v) for k, v in new.items()}
         with tempfile.TemporaryDirectory(prefix="zoaf-deck-") as tmp:
             path = Path(tmp) / "deck.cir"
-            path.write_text(nl.batch_deck(values))
+            deck = nl.batch_deck(values)
+            path.write_text(FourierNames.rebase(deck))
             if rng_seed is not None:
                 self._setseed(rng_seed)
             try:
@@ -281,6 +290,8 @@ class SpiceSession:
                 if nl.batch_runs_dot_analyses:
                     out += self._run_analysis("run", deadline)
             finally:
+                if "four" in deck.lower():          # fourier or .four: the process's call count moved
+                    FourierNames.counted(self._ng.vector_names())
                 self._cmd("remcirc")
         results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
         return _select(results, wanted, out)
