@@ -58,6 +58,8 @@ def test_cross_product_and_named_corners(tmp_path: Path) -> None:
     ('[corners]\nprocess = "xx"\nprocess_lib = "models/generic_corners.lib"\n', '"all"', "no '.lib xx' section"),
     ('[corners]\nvbogus = "1"\n', '"all"', "'vbogus' is not a .param"),
     ('[corners]\nw1 = "1u"\n', '"all"', "'w1' is a design variable"),
+    ('[corners.foo]\n[corners.bar]\ntemp = 27\n', '"all"', "corners.foo: empty corner table"),
+    ('[corners.foo]\n[corners.bar]\ntemp = 27\n', '["bar"]', "corners.foo: empty corner table"),
 ])
 def test_bad_corner_specs_are_one_line_exit_2(tmp_path: Path, corners: str, objective: str, message: str) -> None:
     spec = _spec(tmp_path, corners, objective)
@@ -283,3 +285,78 @@ def test_a_measure_missing_at_one_corner_is_missing_from_the_worst_case(tmp_path
     assert res.exit_code == 1, res.output
     result = json.loads((tmp_path / "r" / "result.json").read_text())
     assert result["success"] is False and "corner vsup=0.3: MeasureError" in result["message"]   # names it
+
+
+def _divider_spec(tmp_path: Path, extra: str) -> Path:
+    """A copy of the divider with ``extra`` appended to its spec."""
+    for suffix in (".cir", ".toml"):
+        shutil.copy(DIVIDER.with_suffix(suffix), tmp_path / DIVIDER.with_suffix(suffix).name)
+    spec = tmp_path / "divider.toml"
+    spec.write_text(spec.read_text() + extra)
+    return tmp_path / "divider.cir"
+
+
+@pytest.mark.parametrize("extra, says", [
+    ('[corners.typ]\n', "corners.typ: empty corner table"),
+    ('process_lib = "models/none.lib"\n[corners.slow]\nprocess = "ss"\n', "corners.slow: process_lib"),
+    ('[corners.slow]\nprocess = "ss"\n', "corners.slow: process 'ss' needs process_lib"),
+])
+def test_a_corner_table_is_checked_when_the_spec_is_read(tmp_path: Path, extra: str, says: str) -> None:
+    """An empty [corners.NAME] was read as a corner equal to the nominal deck (a misplaced header's keys lost
+    without a word), and a process section that does not exist was found only by a command that simulated that
+    corner: `zoaf check` and a nominal optimization accepted the spec."""
+    deck = _divider_spec(tmp_path, extra)
+    res = CliRunner().invoke(app, ["check", str(deck)])
+    lines = res.stderr.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and says in lines[0] and "divider.toml" in lines[0], res.output
+
+
+@needs_ngspice
+def test_corners_command_judges_a_sizing_at_every_corner(tmp_path: Path) -> None:
+    """`zoaf corners`: the netlist's sizing at each corner, pass/fail per corner with the missed constraint
+    named (a missing measure said so), the worst corner of the objective and of each constraint, in the table
+    and the JSON; the optimizer's per-corner table of a run says the same, and counts cache hits apart."""
+    res = CliRunner().invoke(app, ["corners", str(DIVIDER), "--workers", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    assert got["pass"] is False and got["failing_corners"] == ["vsup=0.3"]
+    low, high = got["corners"]
+    assert low["failed"] == ["vhalf <= 900m (not measured)"] and "vhalf" in low["error"]
+    assert high["pass"] and high["measures"]["vhalf"] == pytest.approx(0.8, rel=1e-6)
+    assert high["measures"]["vmax"] == pytest.approx(0.5, rel=1e-6) and low["measures"]["vmax"] == pytest.approx(0.15)
+    objective, vhalf = got["worst"]
+    assert (objective["what"], objective["corner"], objective["value"]) == ("minimize vmax", "vsup=1", 0.5)
+    assert (vhalf["what"], vhalf["corner"], vhalf["value"]) == ("vhalf <= 900m", "vsup=0.3", None)
+    text = CliRunner().invoke(app, ["corners", str(DIVIDER), "--workers", "1"], env={"COLUMNS": "200"}).stdout
+    assert "FAIL vhalf <= 900m (not measured)" in text and "FAILS at 1 of 2 corners: vsup=0.3" in text
+    assert "worst vhalf <= 900m: not measured at vsup=0.3" in text
+    run = CliRunner().invoke(app, ["optimize", str(DIVIDER), "--budget", "6", "--workers", "1", "--seed", "1",
+                                   "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
+    assert "FAIL vhalf <= 900m (not measured)" in run.stdout and "from the cache" in run.stdout
+    bad = CliRunner().invoke(app, ["corners", str(DIVIDER), "--corner", "nope"])
+    assert bad.exit_code == 2 and "--corner: unknown corner(s) nope" in bad.stderr
+
+
+@needs_ngspice
+def test_corners_command_on_a_corner_run_repeats_its_simulations(tmp_path: Path) -> None:
+    """On a run's best sizing, each corner's measures are those the run simulated there, and each constraint's
+    worst corner is where its margin is least."""
+    run = tmp_path / "pvt"
+    made = CliRunner().invoke(app, ["optimize", str(AMP), "-o", "ugbw_pvt", "--budget", "24", "--seed", "1",
+                                    "--workers", "2", "--out", str(run), "--quiet"])
+    assert made.exit_code == 0, made.output
+    res = CliRunner().invoke(app, ["corners", str(run), "--workers", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    best = json.loads((run / "result.json").read_text())["params"]
+    from zoaf.history import History
+    with History(run / "history.db", read=True) as h:
+        rows = {int(r.params["corner"]): r.outcome.measures for r in h.records()
+                if all(r.params[n] == v for n, v in best.items())}
+    assert len(got["corners"]) == 12 and rows
+    for k, measures in rows.items():
+        assert got["corners"][k]["measures"] == pytest.approx(measures, rel=1e-9)
+    for w in got["worst"][1:]:
+        least = min(c["measures"][w["measure"]] for c in got["corners"]) if ">=" in w["what"] else \
+            max(c["measures"][w["measure"]] for c in got["corners"])
+        assert w["value"] == least

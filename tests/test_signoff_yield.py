@@ -110,16 +110,65 @@ def test_a_measure_the_draws_do_not_move_has_no_spread_and_yield_json_is_plain_j
     # A 5T OTA's power (vsup * ibias, fixed) came back from 50 samples with sigma 0.0 at one corner (Cpk inf)
     # and 3.4e-21 W at another (Cpk 3.12e+15); yield.json then held the bare word Infinity, which jq and
     # JavaScript refuse, and a 0/50 yield's lower Wilson bound was 6.9e-18 instead of 0.
-    from zoaf.signoff.mc import summarize
+    from zoaf.signoff.mc import summarize, verdict
+    from zoaf.spec import Constraint
 
     noisy = [1.19e-6 * (1 + 1e-16 * i) for i in range(6)] + [1.19e-6 + 2e-22]
     st = measure_stats("power_w", noisy, Limits(usl=2e-6))
     assert st.sigma == 0.0 and st.cpk == math.inf
     assert wilson(0, 50)[0] == 0.0 and wilson(0, 7)[0] == 0.0 and wilson(7, 7)[1] == 1.0
-    s = summarize([False] * 7, [{"power_w": v} for v in noisy], ["power_w", "gain_db"],
-                  {"power_w": Limits(usl=2e-6)})
+    measures = [{"power_w": v} for v in noisy]
+    limit = [Constraint("power_w", "<=", 2e-6)]
+    s = summarize([verdict(i, True, m, ["power_w", "gain_db"], limit) for i, m in enumerate(measures)], measures,
+                  ["power_w", "gain_db"], limit)
     text = json.dumps(s.as_json())
     assert "Infinity" not in text and "NaN" not in text
     back = json.loads(text)
     assert back["measures"]["power_w"]["cpk"] is None and back["measures"]["gain_db"]["mean"] is None
     assert back["ci95"][0] == 0.0
+
+
+DIVIDER = Path(__file__).parent / "signoff_decks" / "mc_divider.cir"
+
+
+@needs_ngspice
+def test_samples_lacking_a_measure_are_counted_apart_and_named(tmp_path: Path) -> None:
+    """The divider's supply is drawn per sample (1 + 0.2 z): below 0.8 V its output never reaches 0.4 V and the
+    sample has no vhalf. Such samples counted as plain fails, the summary said "0 failed simulations", and
+    vhalf's mean, sigma and Cpk silently left out exactly its worst samples. Now they are counted apart, the
+    first one's reason named, each constraint's misses counted, each failing sample listed with what it
+    misses; every count is checked against the closed form (vmax = vsup / 2, vhalf = 0.8 / vsup)."""
+    args = ["yield", str(DIVIDER), "--samples", "40", "--seed", "1", "--workers", "2", "--out", str(tmp_path / "y")]
+    res = CliRunner().invoke(app, args + ["--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    vsup = [1 + 0.2 * draws(1, i, ["mc_s"])["mc_s"] for i in range(40)]
+    lacking = [i for i, v in enumerate(vsup) if v < 0.8]
+    passing = [i for i, v in enumerate(vsup) if v >= 0.8 and 0.8 / v <= 0.9 and v / 2 >= 0.45]
+    assert len(lacking) >= 2
+    assert (got["passed"], got["incomplete_samples"], got["failed_simulations"]) == (len(passing), len(lacking), 0)
+    assert got["spec_failures"] == 40 - len(passing) - len(lacking)
+    first = got["first_incomplete"]
+    assert first["sample"] == lacking[0] and first["missing"] == ["vhalf"] and ".meas vhalf" in first["error"]
+    assert got["constraints"]["vhalf <= 900m"]["unmeasured"] == len(lacking)
+    assert got["constraints"]["vmax >= 450m"]["missed"] == sum(v / 2 < 0.45 for v in vsup)
+    assert [f["sample"] for f in got["failing_samples"]] == [i for i in range(40) if i not in passing]
+    assert got["measures"]["vhalf"]["n"] == 40 - len(lacking)
+    text = CliRunner().invoke(app, args, env={"COLUMNS": "200"}).stdout          # replayed
+    assert f"{len(lacking)} simulated without a measure the spec needs" in text
+    assert f"first lacking a measure: sample {lacking[0]} (vhalf): MeasureError" in text
+    assert "samples at the nominal deck" in text
+    report = (tmp_path / "y" / "report.md").read_text()
+    assert f"{len(lacking)} simulated without a measure" in report and f"| vhalf | {40 - len(lacking)} |" in report
+
+
+def test_a_param_drawn_twice_is_refused(tmp_path: Path) -> None:
+    """``normal = ["mc_s", "MC_S"]``: the second draw replaced the first and the table said 2 .params varied."""
+    for suffix in (".cir", ".toml"):
+        shutil.copy(DIVIDER.with_suffix(suffix), tmp_path / DIVIDER.with_suffix(suffix).name)
+    spec = tmp_path / "mc_divider.toml"
+    spec.write_text(spec.read_text().replace('normal = ["mc_s"]', 'normal = ["mc_s", "MC_S"]'))
+    res = CliRunner().invoke(app, ["yield", str(tmp_path / "mc_divider.cir"), "--samples", "2",
+                                   "--out", str(tmp_path / "y")])
+    assert res.exit_code == 2 and "mc_divider.toml: montecarlo.normal: 'mc_s' is named twice" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "y").exists()

@@ -215,6 +215,8 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
+        if corners is not None and pdk is None:
+            corners.check_processes(where)
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
         if corners is not None and mc is not None:   # under `yield --corner` the draw replaced the corner's value
             both = sorted({n for c in corners.corners for n, _ in c.params} & {n.lower() for n in mc.normal})

@@ -1,5 +1,5 @@
-"""The sign-off commands ``zoaf yield`` and ``zoaf sensitivity``, registered on ``zoaf.cli.app`` (imported by it
-last, so the shared options and error handling are defined by then)."""
+"""The sign-off commands ``zoaf corners``, ``zoaf yield`` and ``zoaf sensitivity``, registered on ``zoaf.cli.app``
+(imported by it last, so the shared options and error handling are defined by then)."""
 from __future__ import annotations
 
 import json
@@ -59,9 +59,43 @@ def yield_(
         result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
         if as_json:
-            print(json.dumps({**result.summary.as_json(), "out": str(out_path)}, default=float))
+            print(json.dumps({**result.as_json(), "out": str(out_path)}, default=float))
         else:
             yield_table(out, result, problem.spec.unit_of)
+
+
+@app.command(name="corners")
+def corners_(
+    target: Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
+                                           show_default=False)],
+    corner: Annotated[Optional[list[str]], typer.Option(
+        "--corner", help="A corner of the spec's \\[corners] table (repeat; default: the objective's, else all).")
+    ] = None,
+    spec: SpecOpt = None,
+    objective: Annotated[Optional[str], typer.Option(
+        "--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)] = os.cpu_count() or 1,
+    dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A sizing at every PVT corner: each corner's measures and pass/fail, the worst corner of each spec."""
+    from .cornercheck import check_corners
+    from .show import corner_check_table
+
+    with _errors():
+        check_workers(workers, dask, "--workers")
+        problem, sizing, _, run = _signoff_target(target, spec, objective)
+        table = problem.spec.corners
+        if table is None:
+            raise InputError(f"{problem.spec.path}: no [corners] table")
+        wanted = corner or list(problem.objective.corners) or "all"
+        chosen = table.select(wanted, "--corner" if corner else f"objectives.{problem.objective.name}.corners")
+        result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
+        if as_json:
+            print(json.dumps({**result.as_json(), "sizing": sizing}, default=float))
+        else:
+            what = "the netlist's sizing" if run is None else "the run's best sizing"
+            corner_check_table(out, result, problem.spec, problem.objective, what)
 
 
 @app.command()
@@ -74,7 +108,7 @@ def sensitivity(
         "--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Normalized sensitivity of every measure to every parameter at a run's best sizing (local fit)."""
+    """Normalized sensitivity of every measure to every parameter at a run's best sizing (extrapolated differences)."""
     from .rundir import load_run, worst_corner
     from .sensrun import sensitivity as run_sensitivity, write_outputs
     from .show import sensitivity_table
@@ -92,12 +126,12 @@ def sensitivity(
             k = worst_corner(run) if chosen is None else names.index(chosen)
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
-        s, new = run_sensitivity(run, corner=k, workers=workers)
+        s = run_sensitivity(run, corner=k, workers=workers)
         write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
         at = None if k is None else run.corners[k].name
         if as_json:
-            print(json.dumps({**s.as_json(), "corner": at, "top_up_simulations": new}))
+            print(json.dumps({**s.as_json(), "corner": at}))
         else:
             obj = run.problem.objective
-            sensitivity_table(out, s, new, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
+            sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
             out.print(f"written: {run_dir / 'sensitivity'}  (sensitivity.json, heatmap.png)")

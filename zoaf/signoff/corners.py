@@ -77,6 +77,18 @@ class CornerSet:
                              f"[corners] defines {', '.join(by_name) or 'none'}")
         return tuple(by_name[str(w).lower()] for w in wanted)
 
+    def check_processes(self, where: str) -> None:
+        """Without a PDK, every corner's process must be a section of ``process_lib``: checked when the spec is
+        read, since a corner run, ``zoaf corners`` or ``yield --corner`` reads it only when it simulates it
+        (a missing file was accepted by every command that did not)."""
+        for c in self.corners:
+            if c.process is None:
+                continue
+            key = f"{where}: corners.{c.name}"
+            if self.process_lib is None:
+                raise InputError(f"{key}: process {c.process!r} needs process_lib in [corners] (no pdk)")
+            process_params(self.process_lib, c.process, key)
+
 
 def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
     """Read a ``[corners]`` table: cross-product lists and ``[corners.NAME]`` tables (errors name the key)."""
@@ -88,7 +100,7 @@ def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
         raise InputError(f"{key}.process_lib: must be a path string, got {lib!r}")
     process_lib = None if lib is None else (base / lib if base is not None else Path(lib))
     axes = {k.lower(): v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
-    named = [_corner(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
+    named = [_named(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
     corners = _cross(key, axes) + named
     names = [c.name for c in corners]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -112,6 +124,16 @@ def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
         _corner(key, "checked", values)                  # bad values name their key before naming the corner
         out.append(_corner(key, _name(values), values))
     return out
+
+
+def _named(key: str, name: str, values: Mapping[str, Any]) -> Corner:
+    """A ``[corners.NAME]`` table: an empty one is refused rather than read as the nominal deck, since it is far
+    more often a table whose keys were lost (a misplaced header) than a deliberate nominal corner, and a nominal
+    corner says so with ``temp = 27``."""
+    if not values:
+        raise InputError(f"{key}: empty corner table: set process, temp or a .param override (a nominal corner: "
+                         "temp = 27)")
+    return _corner(key, name, values)
 
 
 def _name(values: Mapping[str, Any]) -> str:

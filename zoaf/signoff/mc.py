@@ -64,6 +64,9 @@ def parse_montecarlo(where: str, table: Any) -> MonteCarlo:
     names = table.get("normal", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InputError(f"{key}.normal: must be a list of .param names")
+    twice = sorted({n.lower() for n in names if [m.lower() for m in names].count(n.lower()) > 1})
+    if twice:            # one draw would replace the other: the samples varied fewer .params than they said
+        raise InputError(f"{key}.normal: {twice[0]!r} is named twice")
     section = table.get("section")
     if section is not None and (not isinstance(section, str) or not re.fullmatch(r"[A-Za-z0-9_]+", section)):
         raise InputError(f"{key}.section: must be a PDK library section name like \"mc\", got {section!r}")
@@ -150,22 +153,86 @@ def measure_stats(name: str, values: Sequence[float], lim: Limits) -> MeasureSta
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """One sample judged against the spec, with why it fails: a sample that simulated but lacks a measure the
+    spec needs fails too, and says so (it was counted as a plain fail, and its measure's statistics silently
+    left it out)."""
+
+    sample: int
+    simulated: bool
+    missing: tuple[str, ...] = ()       # measures the spec needs that the sample lacks
+    failed: tuple[str, ...] = ()        # constraints it misses, as written (``vhalf <= 900m``)
+    error: str | None = None            # the simulation's error (why it failed, or what it could not measure)
+
+    @property
+    def passed(self) -> bool:
+        return self.simulated and not self.missing and not self.failed
+
+    def as_json(self) -> dict[str, Any]:
+        return {"sample": self.sample, "simulated": self.simulated, "failed": list(self.failed),
+                "missing": list(self.missing), "error": self.error}
+
+
+def verdict(sample: int, simulated: bool, measures: Mapping[str, float], needed: Sequence[str],
+            constraints: Sequence[Constraint], error: str | None = None) -> Verdict:
+    """Judge one sample: every ``needed`` measure taken and every constraint met."""
+    if not simulated:
+        return Verdict(sample, False, error=error)
+    missing = tuple(m for m in needed if not math.isfinite(measures.get(m, math.nan)))
+    failed = tuple(str(c) for c in constraints if c.measure not in missing and c.value(measures.get(c.measure)) > 0)
+    return Verdict(sample, True, missing, failed, error if missing else None)
+
+
+@dataclass(frozen=True)
 class YieldSummary:
     samples: int
     passed: int
     failed_sims: int
     ci: tuple[float, float]
     stats: tuple[MeasureStats, ...]
+    incomplete: int = 0                                  # simulated, but lacking a measure the spec needs
+    by_spec: tuple[tuple[str, int, int], ...] = ()       # per constraint: samples that miss it, that lack it
+    failing: tuple[Verdict, ...] = ()                    # every failing sample, in order
 
     @property
     def yield_(self) -> float:
         return self.passed / self.samples if self.samples else math.nan
 
+    def first(self, simulated: bool) -> Verdict | None:
+        """The first failed simulation (``simulated`` False) or the first sample lacking a measure (True)."""
+        return next((v for v in self.failing if v.simulated == simulated and (v.missing or not simulated)), None)
+
+    def lines(self) -> list[str]:
+        """The verdict in words (under the yield table, in report.md): the yield with its interval, how many
+        samples fail and why (per constraint), the first reason a sample was not measured or not simulated."""
+        spec_fails = self.samples - self.passed - self.failed_sims - self.incomplete
+        out = [f"yield {self.yield_:.1%} ({self.passed}/{self.samples} pass; 95% Wilson interval {self.ci[0]:.1%} .. "
+               f"{self.ci[1]:.1%})"]
+        if self.passed < self.samples:
+            out.append(f"fails: {spec_fails} miss a spec, {self.incomplete} simulated without a measure the spec "
+                       f"needs, {self.failed_sims} failed simulations")
+        if not self.by_spec:
+            out.append("the objective has no constraint: a sample passes when its measures are taken")
+        per = [f"{c}: {k} miss" + (f", {u} unmeasured" if u else "") for c, k, u in self.by_spec if k or u]
+        if per:
+            out.append("by constraint: " + "; ".join(per))
+        for what, v in (("lacking a measure", self.first(True)), ("failed simulation", self.first(False))):
+            if v is not None:
+                out.append(f"first {what}: sample {v.sample}"
+                           + (f" ({', '.join(v.missing)})" if v.missing else "") + f": {v.error or 'no error text'}")
+        return out
+
     def as_json(self) -> dict[str, Any]:
         """Plain JSON: a non-finite value (the Cpk of a measure with no spread, the mean of one never measured)
         is null, since ``Infinity``/``NaN`` are not JSON and strict readers (jq, JavaScript) reject the file."""
+        first = {k: (None if v is None else v.as_json()) for k, v in
+                 (("first_failed_simulation", self.first(False)), ("first_incomplete", self.first(True)))}
         return {"samples": self.samples, "passed": self.passed, "failed_simulations": self.failed_sims,
-                "yield": _finite(self.yield_), "ci95": list(self.ci),
+                "incomplete_samples": self.incomplete,
+                "spec_failures": self.samples - self.passed - self.failed_sims - self.incomplete,
+                "yield": _finite(self.yield_), "ci95": list(self.ci), **first,
+                "constraints": {c: {"missed": k, "unmeasured": u} for c, k, u in self.by_spec},
+                "failing_samples": [v.as_json() for v in self.failing],
                 "measures": {s.name: {"n": s.n, "mean": _finite(s.mean), "sigma": _finite(s.sigma),
                                       "lsl": s.limits.lsl, "usl": s.limits.usl, "cpk": _finite(s.cpk)}
                              for s in self.stats}}
@@ -175,9 +242,15 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
-def summarize(passes: Sequence[bool], measures: Sequence[Mapping[str, float]], shown: Sequence[str],
-              lims: Mapping[str, Limits], failed_sims: int = 0) -> YieldSummary:
-    """Yield with its 95% Wilson interval, and each shown measure's statistics over the samples."""
-    k, n = int(sum(passes)), len(passes)
+def summarize(verdicts: Sequence[Verdict], measures: Sequence[Mapping[str, float]], shown: Sequence[str],
+              constraints: Sequence[Constraint]) -> YieldSummary:
+    """Yield with its 95% Wilson interval, why the failing samples fail (per constraint: missed or not
+    measured), and each shown measure's statistics over the samples that have it (``measures``: of the
+    simulated samples)."""
+    k, n = sum(v.passed for v in verdicts), len(verdicts)
+    lims = limits(constraints)
     stats = tuple(measure_stats(m, [s[m] for s in measures if m in s], lims.get(m, Limits())) for m in shown)
-    return YieldSummary(n, k, failed_sims, wilson(k, n), stats)
+    by_spec = tuple((str(c), sum(str(c) in v.failed for v in verdicts), sum(c.measure in v.missing for v in verdicts))
+                    for c in constraints)
+    return YieldSummary(n, k, sum(not v.simulated for v in verdicts), wilson(k, n), stats,
+                        sum(bool(v.missing) for v in verdicts), by_spec, tuple(v for v in verdicts if not v.passed))

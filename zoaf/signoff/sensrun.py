@@ -1,80 +1,113 @@
-"""``zoaf sensitivity``: fit the run's own simulations near its best sizing, top up thin coordinates (at most
-2d simulations, recorded in ``RUN_DIR/sensitivity/history.db`` and replayed when run again), write the matrix."""
+"""``zoaf sensitivity``: difference every parameter at a run's best sizing (:mod:`.sensitivity` chooses the
+steps and extrapolates), the simulations recorded in ``RUN_DIR/sensitivity/`` and replayed when run again.
+
+Cost: the sizing itself (from the run's history when it holds it) plus, per parameter, 4 simulations (central,
+two levels; 2 one-sided at a bound), and 2 more (1 one-sided) for each continuous parameter whose first
+estimate's error is above the tolerance: at most 1 + 6d."""
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .. import __version__
 from ..errors import InputError
 from ..evaluate import Evaluator
-from ..history import History, RunMeta
+from ..history import History, Record, RunMeta
 from ..outfile import write_file
 from ..problem import Problem, Status
 from ..rundir import run_directory
 from .cornerrun import CornerSims
 from .rundir import RunDir
-from .sensitivity import STEP, Sensitivities, central, fit, neighbourhood
+from .sensitivity import (FIRST_LEVELS, Sensitivities, Stencil, extrapolate, needs_level, normalize, quotients,
+                          step_words, stencils)
+
+_GOOD = (Status.OK, Status.CACHED)
+#: (parameter index, level, offset) -> {"x": the value simulated, "m": its measures}
+Points = dict[tuple[int, int, float], dict]
 
 
-def _history_points(run: RunDir, corner: int | None) -> tuple[np.ndarray, list[dict], np.ndarray]:
-    """(box points, measures, physical points) of the run's good simulations (at ``corner`` in a corner run)."""
-    p = run.problem
-    d = p.dim
-    recs = [r for r in run.records if r.status in (Status.OK,)
-            and (corner is None or r.params.get("corner") == corner)]
-    x = np.array([[r.params[n] for n in p.names] for r in recs], float).reshape(-1, d)
-    return p.to_unit(x), [r.outcome.measures for r in recs], x     # integers at their cells' centres
-
-
-def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1, step: float = STEP
-                ) -> tuple[Sensitivities, int]:
-    """The sensitivities at the run's best sizing and the top-up simulations in the fit (replayed ones too)."""
+def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1) -> Sensitivities:
+    """The sensitivities of every measure of the spec to every parameter at the run's best sizing."""
     p = run.problem
     x0 = np.array([run.params[n] for n in p.names], float)
-    u0 = p.to_unit(x0)
-    u, measures, x = _history_points(run, corner)
-    hood = neighbourhood(u, u0, p.unit_steps, step=step)
-    steps = np.maximum(step, p.unit_steps * 1.01)
-    extra = np.array([np.clip(u0 + s * steps[j] * np.eye(p.dim)[j], 0, 1) for j in hood.thin for s in (1, -1)])
-    new_u, new_m, charged = _top_up(run, corner, extra.reshape(-1, p.dim), workers)
-    at = next((m for m, xi in zip(measures, x) if np.array_equal(xi, x0)), None)
-    if at is None:                       # the best sizing itself, at this corner: not in the history
-        _, found, extra_sims = _top_up(run, corner, u0[None], workers, tag="at")
-        if not found:
-            raise InputError(f"{run.path}: the best sizing does not simulate at this corner")
-        at, charged = found[0], charged + extra_sims
-    known = _central(p, hood.thin, extra, new_u, new_m)
-    xs = x[hood.index]
-    ms = [measures[i] for i in hood.index]
-    return fit(p.parameters, xs, ms, hood.weights, x0, at, list(p.spec.measures), known), charged
+    at, used = _centre(run, corner, x0, workers), 1
+    sts = stencils(p.parameters, x0)
+    got: Points = {}
+    asked = [(st, level) for st in sts for level in range(min(FIRST_LEVELS, st.levels))]
+    used += _simulate(run, corner, x0, asked, got, workers, "levels")
+    est = _estimates(run, x0, at, sts, got)
+    more = [(st, FIRST_LEVELS) for st in sts if needs_level(st, [e[st.index] for e in est.values()], FIRST_LEVELS)]
+    if more:
+        used += _simulate(run, corner, x0, more, got, workers, "halved")
+        est = _estimates(run, x0, at, sts, got)
+    names = list(est)
+    matrix = np.array([[est[m][j][0] for j in range(p.dim)] for m in names]).reshape(len(names), p.dim)
+    error = np.array([[est[m][j][1] for j in range(p.dim)] for m in names]).reshape(len(names), p.dim)
+    steps = {p.names[st.index]: step_words(p.parameters[st.index], float(x0[st.index]), st) for st in sts}
+    return Sensitivities(tuple(names), tuple(p.names), matrix, error, dict(at), steps, used)
 
 
-def _central(p: Problem, thin: Sequence[int], asked: np.ndarray, got_u: np.ndarray, got_m: list[dict]
-             ) -> dict[int, dict[str, float]]:
-    """Central differences along the thin coordinates whose two top-up simulations both came back."""
-    by_point = {tuple(u): m for u, m in zip(got_u, got_m)}
-    known = {}
-    for k, j in enumerate(thin):
-        plus, minus = by_point.get(tuple(asked[2 * k])), by_point.get(tuple(asked[2 * k + 1]))
-        if plus is not None and minus is not None:
-            known[j] = central(p.parameters, j, p.to_physical(asked[2 * k]), p.to_physical(asked[2 * k + 1]),
-                               plus, minus)
-    return known
+def _centre(run: RunDir, corner: int | None, x0: np.ndarray, workers: int) -> dict[str, float]:
+    """The best sizing's measures (at ``corner``): from the run's history, else simulated."""
+    names = run.problem.names
+    for r in run.records:
+        if r.status in _GOOD and (corner is None or r.params.get("corner") == corner) \
+                and all(r.params.get(n) == v for n, v in zip(names, x0)):
+            return dict(r.outcome.measures)
+    rec = _top_up(run, corner, run.problem.to_unit(x0)[None], workers, "at")[0]
+    if rec.status not in _GOOD:
+        raise InputError(f"{run.path}: the best sizing does not simulate{'' if corner is None else ' at this corner'}"
+                         f" ({rec.outcome.error})")
+    return dict(rec.outcome.measures)
 
 
-def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: str = "top-up"
-            ) -> tuple[np.ndarray, list[dict], int]:
+def _simulate(run: RunDir, corner: int | None, x0: np.ndarray, asked: Sequence[tuple[Stencil, int]], got: Points,
+              workers: int, tag: str) -> int:
+    """Simulate the stencil points of ``asked`` (stencil, level) into ``got``; returns how many."""
+    p = run.problem
+    keys, xs = [], []
+    for st, level in asked:
+        for off in st.offsets(level):
+            x = x0.copy()
+            x[st.index] += off
+            keys.append((st.index, level, off))
+            xs.append(x)
+    recs = _top_up(run, corner, p.to_unit(np.array(xs)), workers, tag)
+    for key, r in zip(keys, recs):
+        got[key] = {"x": float(r.params[p.names[key[0]]]), "m": r.outcome.measures if r.status in _GOOD else {}}
+    return len(recs)
+
+
+def _estimates(run: RunDir, x0: np.ndarray, at: Mapping[str, float], sts: Sequence[Stencil], got: Points
+               ) -> dict[str, list[tuple[float, float]]]:
+    """Per spec measure, per parameter: (normalized sensitivity, its estimated error); NaN where the measure
+    is ~0 at the sizing (no relative sensitivity) or was not taken."""
+    p = run.problem
+    out = {}
+    for name in p.spec.measures:
+        row = [(math.nan, math.nan)] * p.dim
+        ref = at.get(name, math.nan)
+        seen = [abs(v["m"][name]) for v in got.values() if math.isfinite(v["m"].get(name, math.nan))]
+        if math.isfinite(ref) and abs(ref) > 1e-9 * max(seen, default=0.0):
+            for st in sts:
+                j = st.index
+                mine = {(level, off): v for (k, level, off), v in got.items() if k == j}
+                slope, err = extrapolate(quotients(st, float(x0[j]), at, mine, name), st.direction == 0)
+                row[j] = normalize(p.parameters[j], float(x0[j]), slope, err, ref)
+        out[name] = row
+    return out
+
+
+def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: str) -> list[Record]:
     """Simulate box points ``u`` near the best sizing, recorded in ``RUN_DIR/sensitivity/<tag>-<points hash>/``
     (replayed when the same points are asked again; a run continued since gets its own directory)."""
-    if not len(u):
-        return u, [], 0
     problem: Problem = run.problem
     pts = u
     if corner is not None:
@@ -88,10 +121,7 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
             hist.set_run(RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None),
                          zoaf=__version__, started=time.time())
         ev.record_to(hist)
-        recs = ev.evaluate(pts, tag)
-    good = [r for r in recs if r.status in (Status.OK, Status.CACHED)]
-    return np.array([r.u[:run.problem.dim] for r in good]).reshape(-1, run.problem.dim), \
-        [r.outcome.measures for r in good], sum(r.charged for r in recs)
+        return ev.evaluate(pts, tag)
 
 
 def write_outputs(s: Sensitivities, out: Path, title: str) -> None:
@@ -101,5 +131,5 @@ def write_outputs(s: Sensitivities, out: Path, title: str) -> None:
         out.mkdir(parents=True, exist_ok=True)
         write_file(out / "sensitivity.json", json.dumps(s.as_json(), indent=2) + "\n")
         plot_heatmap(s.matrix, s.measures, s.params, out / "heatmap.png", title)
-    except OSError as e:              # a file named `sensitivity`, a full disk: the top-ups stay recorded
+    except OSError as e:              # a file named `sensitivity`, a full disk: the simulations stay recorded
         raise InputError(f"{out}: cannot write the sensitivities ({e.strerror or e})") from None

@@ -11,7 +11,9 @@ from ..show import fmt as _fmt   # as `zoaf optimize` shows values: SI prefixes,
 
 
 def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None:
-    """The best sizing at each corner simulated (worst marked), and what the run spent and pruning saved."""
+    """The best sizing at each corner simulated (worst marked, each corner's missed constraints named), and
+    what the run spent, what the cache served and what pruning saved."""
+    from .cornercheck import judge_corner
     from .cornerrun import SizingRecord
 
     sizings = [r for r in history if isinstance(r, SizingRecord)]
@@ -19,62 +21,97 @@ def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None
         return
     best = min(sizings, key=lambda r: (r.fom, r.idx))
     obj = problem.objective
+    verdicts = [judge_corner(problem.corners[int(r.params["corner"])].name, r.outcome, obj.constraints)
+                for r in best.corner_records]
+    worst = {problem.corners[best.worst].name}
+    _corner_rows(console, "best sizing per corner", problem.spec, obj, verdicts, worst)
+    n = len(problem.corners)
+    sims = sum(r.sims for r in sizings)
+    cached = sum(len(r.corner_records) for r in sizings) - sims
+    pruned = sum(r.pruned for r in sizings)
+    console.print(f"{len(sizings)} sizings x {n} corners: {sims} simulations, {cached} from the cache; pruning "
+                  f"skipped {n * len(sizings) - sum(len(r.corner_records) for r in sizings)} corner simulations "
+                  f"({pruned} sizings stopped early)", highlight=False)
+
+
+def _corner_rows(console: Console, title: str, spec: Any, obj: Any, verdicts: Sequence[Any], worst: set[str]
+                 ) -> None:
+    """Corners x the objective's and constrained measures, and a ``spec`` column: pass, or what it misses."""
     shown = [obj.measure, *dict.fromkeys(c.measure for c in obj.constraints if c.measure != obj.measure)]
-    t = Table(title="best sizing per corner", title_justify="left")
+    t = Table(title=title, title_justify="left")
     t.add_column("corner")
     for m in shown:
         t.add_column(m, justify="right")
-    for r in best.corner_records:
-        k = r.params["corner"]
-        name = problem.corners[k].name + (" [red](worst)" if k == best.worst else "")
-        t.add_row(name, *(_fmt(r.outcome.measures.get(m), problem.spec.unit_of(m)) for m in shown))
+    t.add_column("spec")
+    for v in verdicts:
+        name = escape(v.corner) + (" [red](worst)" if v.corner in worst else "")
+        verdict = "[green]pass" if v.passed else "[red]FAIL " + escape(", ".join(v.failed))
+        t.add_row(name, *(_fmt(v.measures.get(m), spec.unit_of(m)) for m in shown), verdict)
     console.print(t)
-    n = len(problem.corners)
-    sims = sum(r.sims for r in sizings)
-    pruned = sum(r.pruned for r in sizings)
-    console.print(f"{len(sizings)} sizings x {n} corners: {sims} simulations; pruning skipped "
-                  f"{n * len(sizings) - sum(len(r.corner_records) for r in sizings)} corner simulations "
-                  f"({pruned} sizings stopped early)", highlight=False)
+
+
+def corner_check_table(console: Console, check: Any, spec: Any, obj: Any, sizing: str) -> None:
+    """``zoaf corners``: every corner's measures and verdict, then where the objective and each constraint
+    are at their worst, and the verdict over all corners."""
+    _corner_rows(console, f"{sizing} at each corner", spec, obj, check.verdicts, {check.worst[0].corner})
+    for w in check.worst:
+        value = "not measured" if w.value is None else _fmt(w.value, spec.unit_of(w.measure))
+        margin = "" if w.margin is None else f" (margin {w.margin:+.2%})"
+        console.print(f"worst {escape(w.what)}: {value} at {escape(w.corner)}{margin}", highlight=False)
+    bad = [v.corner for v in check.verdicts if not v.passed]
+    console.print(f"[green]meets the spec at all {len(check.verdicts)} corners" if not bad else
+                  f"[red]FAILS at {len(bad)} of {len(check.verdicts)} corners: {escape(', '.join(bad))}",
+                  highlight=False)
 
 
 def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     """The yield with its 95% interval, and each measure's mean, sigma, limits and Cpk."""
     s = result.summary
-    t = Table(title=f"Monte Carlo: {s.samples} samples", title_justify="left")
-    for col in ("measure", "mean", "sigma", "LSL", "USL", "Cpk"):
+    t = Table(title=f"Monte Carlo: {s.samples} samples at {escape(result.at)}", title_justify="left")
+    for col in ("measure", "n", "mean", "sigma", "LSL", "USL", "Cpk"):
         t.add_column(col, justify="left" if col == "measure" else "right")
+    simulated = s.samples - s.failed_sims
     for st in s.stats:
         u = unit_of(st.name)
         cpk = "—" if st.cpk is None else f"[{'green' if st.cpk >= 1 else 'red'}]{st.cpk:.3g}"
-        t.add_row(st.name, _fmt(st.mean, u), _fmt(st.sigma, u), _fmt(st.limits.lsl, u), _fmt(st.limits.usl, u), cpk)
+        n = f"[red]{st.n}" if st.n < simulated else str(st.n)     # statistics without the samples that lack it
+        t.add_row(st.name, n, _fmt(st.mean, u), _fmt(st.sigma, u), _fmt(st.limits.lsl, u), _fmt(st.limits.usl, u),
+                  cpk)
     console.print(t)
     console.print(f"varied: {result.varied}", highlight=False)
-    console.print(f"yield {s.yield_:.1%} ({s.passed}/{s.samples} pass; 95% Wilson interval {s.ci[0]:.1%} .. "
-                  f"{s.ci[1]:.1%}; {s.failed_sims} failed simulations)", highlight=False)
+    for line in s.lines():                       # the yield, and why the failing samples fail
+        console.print(escape(line), highlight=False)
     console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
 
 
-def sensitivity_table(console: Console, s: Any, new_sims: int, shown: Sequence[str], corner: str | None = None
-                      ) -> None:
+def sensitivity_table(console: Console, s: Any, shown: Sequence[str], corner: str | None = None) -> None:
     """Parameters x the ``shown`` measures (all are in the JSON and the heat map); each column's largest
-    |entry| in bold; ``corner``: the corner of a corner run they were taken at."""
+    |entry| in bold, an entry whose estimated error is large or unknown marked ``?``; ``corner``: the corner
+    of a corner run they were taken at."""
     import math
 
-    def n(k: int, what: str) -> str:
-        return f"{k} {what}" + ("" if k == 1 else "s")
-
     at = "" if corner is None else f", corner {escape(corner)}"
-    t = Table(title=f"normalized sensitivities at the best sizing{at} ({n(s.points, 'simulation')} of the run in "
-                    f"the fit, {n(new_sims, 'top-up')})", title_justify="left")
+    t = Table(title=f"normalized sensitivities at the best sizing{at}", title_justify="left")
     t.add_column("parameter")
+    t.add_column("step", justify="right")
     cols = [s.measures.index(m) for m in dict.fromkeys(shown) if m in s.measures]    # a measure twice constrained: once
     for i in cols:
         t.add_column(s.measures[i], justify="right")
     top = {i: max((abs(v) for v in s.matrix[i] if math.isfinite(v)), default=math.nan) for i in cols}
+    flagged = 0
     for j, p in enumerate(s.params):
         cells = []
         for i in cols:
             v = s.matrix[i, j]
-            cells.append("—" if not math.isfinite(v) else f"[bold]{v:+.3f}" if abs(v) == top[i] else f"{v:+.3f}")
-        t.add_row(p, *cells)
+            mark = "?" if s.uncertain(i, j) else ""
+            flagged += bool(mark)
+            cells.append("—" if not math.isfinite(v) else f"[bold]{v:+.3f}{mark}" if abs(v) == top[i] else
+                         f"{v:+.3f}{mark}")
+        t.add_row(p, s.steps.get(p, "—"), *cells)
     console.print(t)
+    shown_err = [s.error[i, j] for i in cols for j in range(len(s.params)) if math.isfinite(s.matrix[i, j])]
+    worst = max((e for e in shown_err if math.isfinite(e)), default=math.nan)
+    console.print(f"{s.simulations} simulations: central differences at each step and half of it (one-sided at a "
+                  f"bound), Richardson-extrapolated; largest estimated error {worst:.2g}"
+                  + (f"; ? marks {flagged} entries whose error is above 0.01 + 5% of the value, or unknown "
+                     "(sensitivity.json: error)" if flagged else ""), highlight=False)

@@ -26,9 +26,10 @@ from ..problem import Parameter, Problem, Status
 from ..rundir import run_directory
 from .corners import Corner
 from .cornerrun import CornerSims, corner_deck, corner_overrides
-from .mc import MonteCarlo, YieldSummary, draws, limits, ngspice_seed, summarize
+from .mc import MonteCarlo, YieldSummary, draws, ngspice_seed, summarize, verdict
 
 METHOD = "montecarlo"
+_GOOD = (Status.OK, Status.CACHED)
 
 
 class McSims(Problem):
@@ -115,6 +116,14 @@ class YieldResult:
     out: Path
     shown: tuple[str, ...]
     varied: str = ""                     # what varies (MonteCarlo.describe)
+    corner: str | None = None            # the corner of [corners] the samples were simulated at (None: nominal)
+
+    @property
+    def at(self) -> str:
+        return "the nominal deck" if self.corner is None else f"corner {self.corner}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.summary.as_json(), "corner": self.corner}
 
 
 def _open(out: Path, meta: RunMeta) -> History:
@@ -128,7 +137,7 @@ def _open(out: Path, meta: RunMeta) -> History:
     for key in ("problem", "method", "seed", "options"):
         if found.get(key) != expected[key]:
             hist.close()
-            raise InputError(f"{out / 'history.db'}: holds another yield run ({key} differs); use another --out")
+            raise InputError(f"{out / 'history.db'}: holds another run (its {key} differs); use another --out")
     return hist
 
 
@@ -150,30 +159,32 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
-    ok = [r for r in records if r.status in (Status.OK, Status.CACHED)]
-    summary = summarize([r in ok and r.outcome.feasible is not False for r in records],
-                        [r.outcome.measures for r in ok], shown, limits(obj.constraints), len(records) - len(ok))
-    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe())
+    ok = [r for r in records if r.status in _GOOD]
+    verdicts = [verdict(i, r.status in _GOOD, r.outcome.measures, shown, obj.constraints, r.outcome.error)
+                for i, r in enumerate(records)]
+    summary = summarize(verdicts, [r.outcome.measures for r in ok], shown, obj.constraints)
+    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe(), corner and corner.name)
     write_outputs(result, base)
     return result
 
 
 def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
     """``yield.json``, a histogram per measure and ``report.md`` in the yield directory."""
+    from ..report import _md        # ngspice's error texts reach report.md: no HTML or table they could open
     from .plots import plot_histogram
 
     s = result.summary
-    write_file(result.out / "yield.json", json.dumps(s.as_json(), indent=2, default=float) + "\n")
-    ok = [r.outcome.measures for r in result.records if r.status in (Status.OK, Status.CACHED)]
-    lines = [f"# Monte Carlo yield: {base.name}", "", f"Varied: {result.varied}.", "",
-             f"{s.passed}/{s.samples} samples meet the spec: yield {s.yield_:.1%} "
-             f"(95% Wilson interval {s.ci[0]:.1%} .. {s.ci[1]:.1%}; {s.failed_sims} failed simulations)", "",
-             "| measure | mean | sigma | LSL | USL | Cpk |", "|---|---|---|---|---|---|"]
+    write_file(result.out / "yield.json", json.dumps(result.as_json(), indent=2, default=float) + "\n")
+    ok = [r.outcome.measures for r in result.records if r.status in _GOOD]
+    lines = [f"# Monte Carlo yield: {base.name}", "", f"{s.samples} samples at {result.at}; varied: {result.varied}.",
+             "",
+             *(f"{_md(line)}  " for line in s.lines()), "",
+             "| measure | n | mean | sigma | LSL | USL | Cpk |", "|---|---|---|---|---|---|---|"]
     for st in s.stats:
         path = result.out / f"hist_{st.name}.png"
         plot_histogram([m[st.name] for m in ok if st.name in m], st, base.spec.unit_of(st.name), path)
-        lines.append(f"| {st.name} | {st.mean:.5g} | {st.sigma:.4g} | {_opt(st.limits.lsl)} | {_opt(st.limits.usl)} "
-                     f"| {_opt(st.cpk, '.3g')} |")
+        lines.append(f"| {st.name} | {st.n} | {st.mean:.5g} | {st.sigma:.4g} | {_opt(st.limits.lsl)} "
+                     f"| {_opt(st.limits.usl)} | {_opt(st.cpk, '.3g')} |")
     lines += [""] + [f"![{st.name}](hist_{st.name}.png)" for st in s.stats]
     write_file(result.out / "report.md", "\n".join(lines) + "\n")
 

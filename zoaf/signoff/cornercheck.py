@@ -1,0 +1,107 @@
+"""``zoaf corners``: one sizing simulated at every corner and judged there against the spec, the worst corner
+of the objective and of each constraint named (a corner run's optimization shows only its best sizing's)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..circuit import CircuitProblem
+from ..evaluate import Evaluator
+from ..problem import Outcome, Status
+from ..spec import Constraint
+from .corners import Corner
+from .cornerrun import CornerSims
+
+
+@dataclass(frozen=True)
+class CornerVerdict:
+    """One corner's measures and the constraints the sizing misses there (a missing measure misses its
+    constraint, said so); ``error``: why the simulation failed or what it could not measure."""
+
+    corner: str
+    measures: dict[str, float]
+    failed: tuple[str, ...]
+    simulated: bool
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.simulated and not self.failed
+
+    def as_json(self) -> dict[str, Any]:
+        return {"corner": self.corner, "pass": self.passed, "simulated": self.simulated, "failed": list(self.failed),
+                "measures": self.measures, "error": self.error}
+
+
+def judge_corner(name: str, outcome: Outcome, constraints: Sequence[Constraint]) -> CornerVerdict:
+    ok = outcome.status in (Status.OK, Status.CACHED)
+    m = outcome.measures
+    failed = tuple(f"{c} (not measured)" if not math.isfinite(m.get(c.measure, math.nan)) else str(c)
+                   for c in constraints if c.value(m.get(c.measure)) > 0) if ok else ("not simulated",)
+    return CornerVerdict(name, dict(m), failed, ok, outcome.error)
+
+
+@dataclass(frozen=True)
+class Worst:
+    """Where a constraint (or the objective) is at its worst over the corners, and its value there."""
+
+    what: str                           # the constraint as written, or the objective ("maximize ugbw_hz")
+    measure: str
+    corner: str
+    value: float | None                 # None: not measured there
+    margin: float | None = None         # constraints: the relative slack there (< 0: missed), as Constraint.value
+
+    def as_json(self) -> dict[str, Any]:
+        return {"what": self.what, "measure": self.measure, "corner": self.corner, "value": self.value,
+                "margin": self.margin}
+
+
+@dataclass(frozen=True)
+class CornerCheck:
+    verdicts: tuple[CornerVerdict, ...]
+    worst: tuple[Worst, ...]            # the objective's first, then each constraint's
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pass": self.passed, "corners": [v.as_json() for v in self.verdicts],
+                "failing_corners": [v.corner for v in self.verdicts if not v.passed],
+                "worst": [w.as_json() for w in self.worst]}
+
+
+def worst_over(verdicts: Sequence[CornerVerdict], measure: str, sense: str, constraints: Sequence[Constraint]
+               ) -> tuple[Worst, ...]:
+    """The objective's worst corner (its least value when maximized) and each constraint's (its largest
+    normalized violation, a missing measure the worst of all; the first corner on a tie)."""
+    ran = [v for v in verdicts if v.simulated] or list(verdicts)
+
+    def value(v: CornerVerdict, name: str) -> float | None:
+        x = v.measures.get(name)
+        return x if x is not None and math.isfinite(x) else None
+
+    sign = -1.0 if sense == "maximize" else 1.0
+    obj = max(ran, key=lambda v: math.inf if value(v, measure) is None else sign * value(v, measure))
+    out = [Worst(f"{sense} {measure}", measure, obj.corner, value(obj, measure))]
+    for c in constraints:
+        at = max(ran, key=lambda v: c.value(value(v, c.measure)))
+        x = value(at, c.measure)
+        out.append(Worst(str(c), c.measure, at.corner, x, None if x is None else -c.value(x)))
+    return tuple(out)
+
+
+def check_corners(base: CircuitProblem, sizing: Mapping[str, float], corners: Sequence[Corner], *,
+                  workers: int = 1, dask: Any = None) -> CornerCheck:
+    """Simulate ``sizing`` at each corner (in parallel) and judge each against the objective's constraints."""
+    sims = CornerSims(base, corners)
+    u = base.to_unit(np.array([sizing[n] for n in base.names], float))
+    pts = np.array([np.append(u, k) for k in range(len(corners))])
+    with Evaluator(sims, workers=min(workers, len(corners)), dask=dask) as ev:
+        recs = ev.evaluate(pts, "corners")
+    obj = base.objective
+    verdicts = tuple(judge_corner(c.name, r.outcome, obj.constraints) for c, r in zip(corners, recs))
+    return CornerCheck(verdicts, worst_over(verdicts, obj.measure, obj.sense, obj.constraints))
