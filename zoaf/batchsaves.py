@@ -15,7 +15,8 @@ but ``ngspice -b`` runs the dot-analyses again after the block (a deck with ``.m
 and that run fails ("no data saved", or "no such vector" and a card printed as 0). Only what was measured is
 noted; everything uncertain is let through: a block with ``save`` or ``quit``, ``.options savecurrents``,
 differential ``vdb(a,b)`` (which batch ``.meas`` cannot read even when both nodes are saved). A deck with
-``.save`` cards gets no note: zoaf saves the same vectors and misses the same measures.
+``.save`` cards gets no note: zoaf's session adds the vectors batch mode adds to them (:func:`batch_extra_saves`),
+so it saves what ``ngspice -b`` saves and misses the same measures.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 from .decktext import Line
 
-__all__ = ["unsaved_node"]
+__all__ = ["batch_extra_saves", "unsaved_node"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -34,6 +35,10 @@ _DERIVED = re.compile(r"(?<![\w.@])(v(?:db|m|p|r|i|ph))\(\s*([^,()\s]+)\s*\)")
 #: Any voltage function on a ``.print``/``.plot``/``.four`` card: that reader takes them all.
 _ANY_V = re.compile(r"(?<![\w.@])v(?:db|m|p|r|i|ph)?" + _ARGS)
 _SAVE_WORDS = (".save", ".probe")
+#: ``v(a)``, ``v(a,b)``, ``i(vdd)``: the vectors ``ngspice -b`` adds to a deck's ``.save`` list for its
+#: ``.meas`` and ``.four`` cards.
+_VECTOR = re.compile(r"(?<![\w.@])([vi])" + _ARGS, re.IGNORECASE)
+_HAS_SAVE = re.compile(r"(?im)^\s*\.(save|probe)\b")
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
 _MEASURED = ("ac", "dc", "tran")          # ``.meas sp`` runs as ``meas ac`` commands in zoaf: not checked
 _INCLUDED_SAVE = re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)|savecurrents")
@@ -51,21 +56,8 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
     """
     if any(_INCLUDED_SAVE.search(t) for t in included):
         return None
-    cards = []
-    control = False
-    for ln in lines:
-        word, rest = (ln.text.split(None, 1) + ["", ""])[:2]
-        if word == ".end" and not control:
-            break
-        if control:
-            control = not word.startswith(".endc")
-            if word.removeprefix("pre_") in _CONTROL_UNCERTAIN:
-                return None
-        elif word.startswith(".control"):
-            control = True
-        elif word.startswith("."):
-            cards.append((word, rest, ln.lineno))
-    found = _first_unsaved(cards)
+    cards, uncertain = _dot_cards(lines)
+    found = None if uncertain else _first_unsaved(cards)
     if found is None:
         return None
     line, form, node = found
@@ -73,6 +65,24 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
                   f".meas reader cannot take {form}: run by hand (best.cir), this deck measures nothing here (its run "
                   f"of the dot-analyses fails, after a .control block too); "
                   f"zoaf saves every vector and does. Add `.save v({node})` (or `.save all`) to the deck")
+
+
+def _dot_cards(lines: Sequence[Line]) -> tuple[list[tuple[str, str, int]], bool]:
+    """The dot-cards ``(word, rest, line)`` before ``.end`` outside the ``.control`` block, and whether the block
+    has a command after which what is saved is not certain (:data:`_CONTROL_UNCERTAIN`)."""
+    cards, control, uncertain = [], False, False
+    for ln in lines:
+        word, rest = (ln.text.split(None, 1) + ["", ""])[:2]
+        if word == ".end" and not control:
+            break
+        if control:
+            control = not word.startswith(".endc")
+            uncertain |= word.removeprefix("pre_") in _CONTROL_UNCERTAIN
+        elif word.startswith(".control"):
+            control = True
+        elif word.startswith("."):
+            cards.append((word, rest, ln.lineno))
+    return cards, uncertain
 
 
 def _first_unsaved(cards: Sequence[tuple[str, str, int]]) -> tuple[int, str, str] | None:
@@ -92,3 +102,21 @@ def _first_unsaved(cards: Sequence[tuple[str, str, int]]) -> tuple[int, str, str
 
 def _nodes(pattern: re.Pattern[str], text: str) -> list[str]:
     return [n for m in pattern.finditer(text) for n in m.groups() if n]
+
+
+def batch_extra_saves(lines: Sequence[Line], included: Sequence[str] = ()) -> str | None:
+    """The ``.save`` card zoaf's session adds to a deck that has ``.save`` cards (in it or an included file), so
+    that the library saves what ``ngspice -b`` saves: batch mode adds every ``v(..)``/``i(..)`` a ``.meas`` or
+    ``.four`` card names, and the node of each ``par()`` there (``pa_00``, ...; ``all`` then, since ngspice numbers
+    them over every card). Without it a ``.meas`` of a node the ``.save`` cards leave out measured nothing in zoaf
+    and its value in ``ngspice -b``. None: the deck saves everything already (no ``.save`` card)."""
+    cards, _ = _dot_cards(lines)
+    if not any(w in _SAVE_WORDS for w, _, _ in cards) and not any(_HAS_SAVE.search(t) for t in included):
+        return None
+    names: list[str] = []
+    for word, rest, _ in cards:
+        if word in (".meas", ".measure", ".four", ".fourier"):
+            if "par(" in rest.replace(" ", "").lower():
+                names.append("all")
+            names += [f"{m.group(1).lower()}({n})" for m in _VECTOR.finditer(rest) for n in m.groups()[1:] if n]
+    return ".save " + " ".join(dict.fromkeys(names)) if names else None

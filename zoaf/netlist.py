@@ -101,6 +101,7 @@ class Netlist:
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
     conditional: bool = False
+    extra_save: str | None = None   # the .save card that saves what ngspice -b adds for .meas cards (batchsaves)
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[Line] = field(default_factory=list, repr=False)
     _defs: list[ParamDef] = field(default_factory=list, repr=False)
@@ -217,6 +218,7 @@ class Netlist:
         self._check_measured_analyses()
         if (unsaved := batchsaves.unsaved_node(self._logical[1:], list(self._texts.values()))) is not None:
             self.notes.append(f"{self.path}:{unsaved[0]}: {unsaved[1]}")
+        self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], list(self._texts.values()))
         self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
         self._texts = {}                                    # read for the params; not carried to workers
 
@@ -388,7 +390,8 @@ class Netlist:
         (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
         inline = {idx: "\n".join(("* zoaf: " if batch_drops(text) else "") + raw for raw, text in lines)
                   for idx, lines in self._control_files.items()}
-        return self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
+        text = self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
+        return text.replace("\n", f"\n{self.extra_save}\n", 1) if self.extra_save else text
 
     @property
     def batch_runs_dot_analyses(self) -> bool:
@@ -431,7 +434,7 @@ class Netlist:
         continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none: ``ngspice
         -b`` runs such a deck; loading line by line needs it).
         """
-        out = [self.title or "zoaf"]
+        out = [self.title or "zoaf", *([self.extra_save] if self.extra_save else [])]
         for li, ln in enumerate(self._logical):
             if li == 0 or li in self._drop_session or not ln.text.strip():
                 continue
