@@ -102,6 +102,22 @@ def test_shared_memory_files_of_other_programs_are_not_readable_in_any_backend(s
         shared.unlink()
 
 
+def test_the_first_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
+    """The sandbox unset the variables it does not keep, but ``/proc/self/environ`` (its own entries are readable)
+    shows the environment the process started with: XSPICE's filesource read a variable's lines as a waveform,
+    and a pool or Dask worker's measure was your variable. Proved real first: plain ``ngspice -b`` reads it."""
+    monkeypatch.setenv("RT_SECRET_LINES", f"x\n0 0\n1e-3 {SECRET_VALUE}\n")
+    (tmp_path / "deck").mkdir()
+    deck = _reader_deck(tmp_path / "deck", Path("/proc/self/environ"))
+    _ngspice_reads(deck)
+    problem = CircuitProblem(deck)
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+        assert record.outcome.measures.get("leak") != float(SECRET_VALUE), kw
+        assert SECRET_VALUE not in str(record.outcome.error), kw
+
+
 def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
     """``python -m zoaf`` puts the working directory on sys.path; the sandbox once granted it whole."""
     deck = _reader_deck(secret.parent.parent / "deck", secret)
@@ -148,6 +164,24 @@ def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
         Netlist.read(_include(tmp_path, "c0.inc"))
     (tmp_path / "c1.inc").write_text("* a short chain\n")
     assert len(Netlist.read(_include(tmp_path, "c0.inc")).includes) == 2     # a PDK's few levels are fine
+
+
+@pytest.mark.parametrize("line", ['.include c"d', '.lib "a b" sec', '.lib a"b sec'])
+def test_an_include_is_checked_as_the_file_ngspice_reads(tmp_path: Path, line: str):
+    """zoaf read a file name up to a quote, ngspice 39 up to a blank (``.include a"b`` is the file ``a"b``) and, on
+    a ``.lib`` line, takes quotes for blanks (``.lib "a b" sec`` is section ``b`` of the file ``a``): zoaf checked
+    and hashed another file than the one ngspice ran, whose ``.control`` block no check saw. Proved real first:
+    ``ngspice -b`` runs that block."""
+    (tmp_path / "a").write_text(".lib b\n.control\necho FROM_THE_UNCHECKED_SECTION\n.endc\n.endl\n")
+    (tmp_path / "a b").write_text(".lib sec\n.endl\n")
+    (tmp_path / "c").write_text("* a model file\n")
+    (tmp_path / 'c"d').write_text(".control\necho FROM_THE_UNCHECKED_SECTION\n.endc\n")
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"inc\n{line}\nv1 1 0 1\nr1 1 0 1\n.op\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert "FROM_THE_UNCHECKED_SECTION" in r.stdout                     # real
+    with pytest.raises(InputError, match=r'/(a|c"d):[12]: a \.control block in an included file'):
+        Netlist.read(deck)
 
 
 def test_a_spec_process_lib_is_read_only_if_it_is_a_model_file(tmp_path: Path):

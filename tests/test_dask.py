@@ -111,3 +111,19 @@ def test_dask_results_whose_events_are_not_seen_come_from_the_tasks():
         later = ev.evaluate(u[5:])
     assert [r.outcome.status for r in first + later] == [Status.OK] * 11
     assert [r.outcome.fom for r in first + later] == [sphere(problem.to_physical(x)) for x in u]
+
+
+def test_dask_local_admits_no_client_without_its_credentials():
+    """``--dask local`` listens on 127.0.0.1: over plain TCP any user of the machine could connect to its scheduler
+    or a worker and run code as you (Dask's transport is pickle). Only the pool's own client, holding the
+    throwaway authority's certificate, gets in; the workers listen under TLS too."""
+    import distributed
+    with Evaluator(Sphere(), workers=1, dask="local") as ev:
+        ev.evaluate(np.full((1, 3), 0.5))
+        client = ev._pool.client
+        addresses = [client.scheduler.address, *client.nthreads()]
+        assert all(a.startswith("tls://") for a in addresses)
+        for address in addresses:
+            for plain in (address, address.replace("tls://", "tcp://")):
+                with pytest.raises((OSError, TypeError, TimeoutError)):
+                    distributed.Client(plain, timeout=3).close()

@@ -89,8 +89,8 @@ class _Window:
 class DaskPool(Pool):
     """Simulations as Dask tasks: one problem per worker process (via a plugin), timeouts, one retry.
 
-    ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1
-    (closed with the pool; a result not seen as its task's event is gathered straight from its worker); a scheduler
+    ``dask``: ``"local"`` starts a ``LocalCluster`` of ``n`` single-threaded worker processes on 127.0.0.1, mutual
+    TLS (closed with the pool; a result not seen as its task's event is gathered straight from its worker); a scheduler
     address connects a new ``Client`` (closed, the cluster is not); a ``distributed.Client`` is used as given
     (nothing closed). Workers need ``zoaf`` importable; use one thread per worker (several threads share one
     process and so simulate one after another).
@@ -104,13 +104,16 @@ class DaskPool(Pool):
         if isinstance(dask, distributed.Client):
             self.client = dask
         elif dask == "local":
+            # Mutual TLS with a throwaway authority: on 127.0.0.1 without it any user of the machine could connect
+            # to the scheduler or a worker and run code as you (Dask's transport is pickle).
+            security = distributed.security.Security.temporary()
             # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once.
             with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0}):
                 cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                    host="127.0.0.1", dashboard_address=None,
-                                                   silence_logs=logging.ERROR)
+                                                   silence_logs=logging.ERROR, security=security)
             self._own.append(cluster)
-            self.client = distributed.Client(cluster, direct_to_workers=True)
+            self.client = distributed.Client(cluster, direct_to_workers=True, security=security)
             # the scheduler batches its messages to a client (one send per 2 ms at most): a task's event would
             # wait behind the key-in-memory of the task before it (BENCHMARKS.md §2b)
             cluster.scheduler.client_comms[self.client.id].interval = 0

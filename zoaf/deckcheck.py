@@ -55,7 +55,12 @@ _SPELLING = re.compile(r"[\\'\"{}`]")
 #: A carriage return that does not end a line: ngspice drops it and joins the text around it (``.con\rtrol`` is
 #: ``.control``), where zoaf's line splitting would see two lines.
 _LONE_CR = re.compile(r"\r(?!\n)")
-_INCLUDE_ARGS = re.compile(r"\s*(\"[^\"]*\"|'[^']*'|[^\s\"']+)(?:\s+([^\s;$]+))?")
+#: An ``.include`` file name as ngspice 39 reads it: quoted, up to the same quote; else up to a blank, quotes and
+#: all (``.include a"b`` reads the file ``a"b``, not ``a``).
+_INCLUDE_NAME = re.compile(r"\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"']\S*))")
+#: What separates a ``.lib`` line's file and section for ngspice 39: blanks and quotes alike (``.lib "a b" s`` and
+#: ``.lib a"b s`` read section ``b`` of the file ``a``).
+_LIB_SEPARATORS = re.compile(r"[\s\"']+")
 
 
 def redirect_at(text: str) -> int | None:
@@ -175,15 +180,15 @@ def include_args(word: str, rest: str) -> tuple[str | None, str | None] | None:
     """The file (as written, unquoted) and ``.lib`` section (lower-cased) of a ``.include``/``.inc``/``.lib``
     line (``word``; ``rest`` the text after it, comments removed): ``(file, None)`` for an include, ``(file,
     section)`` for ``.lib file section``, ``(None, name)`` for ``.lib name``, which opens a section
-    definition; None when there is no file name."""
-    a = _INCLUDE_ARGS.match(rest)
-    if not a:
-        return None
-    if not word.startswith(".lib"):
-        return a.group(1).strip("\"'"), None
-    if a.group(2) is None:
-        return None, a.group(1).lower()
-    return a.group(1).strip("\"'"), a.group(2).lower()
+    definition; None when there is no file name. Read as ngspice 39 reads them, so that the file checked is the
+    file it includes."""
+    if word.startswith(".lib"):
+        words = [w for w in _LIB_SEPARATORS.split(rest) if w]
+        if not words:
+            return None
+        return (None, words[0].lower()) if len(words) == 1 else (words[0], words[1].lower())
+    a = _INCLUDE_NAME.match(rest)
+    return None if a is None else (next(g for g in a.groups() if g is not None), None)
 
 
 def lib_section(lines: list[str], section: str, path: Path) -> list[str]:

@@ -33,6 +33,9 @@ _PR_SET_NO_NEW_PRIVS = 38
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 _ABI1_ALL = (1 << 13) - 1            # EXECUTE .. MAKE_SYM: everything ABI 1 knows
 REFER, TRUNCATE = 1 << 13, 1 << 14   # ABI 2, ABI 3
+#: Making a character or block device file: never granted, not even beneath ``write`` (root's device file in a
+#: private directory would open the kernel log, a disk, any terminal).
+MAKE_DEVICE = 1 << 6 | 1 << 11
 #: LANDLOCK_SCOPE_* (ABI 6): no connection to an abstract Unix socket, no signal to a process outside the domain.
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 #: Rights a rule on a single file (not a directory) may carry.
@@ -91,8 +94,9 @@ def scopes(abi: int) -> int:
 
 def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.PathLike[str]] = (),
              write_files: Iterable[str | os.PathLike[str]] = ()) -> int:
-    """Confine the calling thread: read (and map/execute) beneath ``read``, anything beneath ``write``, read
-    and write the single files ``write_files`` (``/dev/null``); signal only processes it started (ABI 6).
+    """Confine the calling thread: read (and map/execute) beneath ``read``, anything but device files beneath
+    ``write``, read and write the single files ``write_files`` (``/dev/null``); signal only processes it started
+    (ABI 6).
     Paths that do not exist are skipped.
 
     Returns the ABI version enforced. Raises LandlockError when Landlock is unavailable.
@@ -103,7 +107,7 @@ def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.Pa
     fd = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
                   ctypes.c_uint32(0))
     try:
-        rules = [(p, READ_ONLY) for p in read] + [(p, handled) for p in write]
+        rules = [(p, READ_ONLY) for p in read] + [(p, handled & ~MAKE_DEVICE) for p in write]
         rules += [(p, _FILE_RIGHTS & handled) for p in write_files]
         for path, rights in rules:
             _add_rule(fd, Path(path), rights)

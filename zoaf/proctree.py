@@ -1,18 +1,36 @@
-"""End a process together with every process it started.
+"""End a process together with every process it started; keep those programs from reaching into it.
 
 Under ``--allow-shell`` a deck's back-quoted command is a program of its own: killing the worker that ran it (a
 timeout, Ctrl-C, a :mod:`zoaf.watchdog` limit) would leave the program running, adopted by init, still writing
 into a directory that is being removed. The tree is read from ``/proc/*/stat`` (the kernel's per-task
 ``children`` lists are not always built in), with the process stopped first so that it starts nothing while
-its tree is read.
+its tree is read. A program runs in its worker's Landlock domain, which lets it trace the worker: the worker is
+made untraceable and hands its programs no capability (:func:`untraceable`, :func:`no_capabilities_for_programs`).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 from pathlib import Path
 
-__all__ = ["descendants", "kill_tree", "send"]
+__all__ = ["descendants", "kill_tree", "no_capabilities_for_programs", "send", "untraceable"]
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+#: prctl(2) options: a process that is not "dumpable" may be traced, or have its ``/proc/PID/mem``, ``environ``
+#: and descriptors read, only by a holder of CAP_SYS_PTRACE; a capability dropped from the calling thread's
+#: bounding set is one no program it runs gets, even as root.
+_PR_SET_DUMPABLE, _PR_CAPBSET_DROP = 4, 24
+#: capget/capset(2): the header's version; the three sets of a 32-bit half of the capabilities.
+_CAPABILITY_V3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 def descendants(pid: int) -> list[int]:
@@ -47,3 +65,23 @@ def send(pids: list[int], sig: signal.Signals) -> list[int]:
         except OSError:
             pass
     return pids
+
+
+def untraceable() -> None:
+    """No program of the user's (a deck's, run with ``--allow-shell``: the same user, the simulation thread's own
+    Landlock domain) may trace this process, read its memory, first environment or descriptors, nor take them."""
+    _LIBC.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def no_capabilities_for_programs() -> None:
+    """Leave the calling thread (so the threads and programs it starts) no capability to hand a program: one run as
+    root kept them all, and what they allow Landlock does not govern: trace the worker (CAP_SYS_PTRACE), make a
+    device file in the private directory (CAP_MKNOD: the kernel log, a disk, a terminal), load a kernel module,
+    reboot. The thread keeps its own (it reads the deck as before)."""
+    for cap in range(int(Path("/proc/sys/kernel/cap_last_cap").read_text()) + 1):
+        _LIBC.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0)    # EPERM without CAP_SETPCAP: then there are none to drop
+    header, data = _CapHeader(_CAPABILITY_V3, 0), (_CapData * 2)()
+    if _LIBC.capget(ctypes.byref(header), data) == 0 and any(d.inheritable for d in data):
+        for d in data:
+            d.inheritable = 0                           # root's programs get the inheritable set too
+        _LIBC.capset(ctypes.byref(header), data)

@@ -20,7 +20,8 @@ before libngspice starts:
    packages, the deck's folder and included files (:class:`Policy`) and the private directory; from ABI 6 it
    signals no process outside its domain;
 4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
-   there and in everything it starts, ``allow_exec`` or not;
+   there and in everything it starts, ``allow_exec`` or not, as do the other calls that reach past Landlock
+   (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal);
 5. **no new code** (seccomp, the calling thread, once libngspice and its code models are loaded: ``start``):
    a file mapped executable (``dlopen``: ``codemodel``, ``osdi``, a library's constructor) fails with ``EPERM``.
    Native code would share the process with threads Landlock does not confine (the watchdog's, the cleanup's,
@@ -37,7 +38,10 @@ before libngspice starts:
 9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
    govern pipes: the simulation thread can open any pipe the process holds through ``/proc/self/fd/N``, and a
    Dask worker's thread that waits on its nanny's stop queue, which Landlock does not confine, unpickled what a
-   deck wrote there (``circbyline``, before the text checks refused it): any Python, any file written.
+   deck wrote there (``circbyline``, before the text checks refused it): any Python, any file written;
+10. **the process itself**: a program the deck runs shares the simulation thread's Landlock domain, so it could
+   trace the process (:data:`zoaf.syscalls.REACH_CALLS`): not dumpable, it gives its programs no capability
+   (:mod:`zoaf.proctree`); its first environment (``/proc/self/environ``) keeps only the kept variables.
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
 writing its local directory and talking to the scheduler); the exec filter covers every thread; the memory
@@ -71,6 +75,7 @@ from pathlib import Path
 
 from . import landlock, proctree, watchdog
 from .errors import SimulationError
+from .syscalls import CODE_CALLS, NETWORK_CALLS, REACH_CALLS
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
@@ -176,6 +181,7 @@ class _Process:
 
 
 _PROCESS = _Process()
+_LIBC = ctypes.CDLL(None, use_errno=True)
 _LOCK = threading.Lock()
 _THREAD = threading.local()
 
@@ -215,10 +221,12 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
+            proctree.untraceable()                        # after oom_score_adj: then its /proc entries are root's
             if policy.allow_exec:
                 _adopt_programs()
             proc.policy = policy
         if current() is None:
+            proctree.no_capabilities_for_programs()
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
             report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory), _no_sockets(),
                                    proc.memory, proc.disk, proc.directory)
@@ -270,11 +278,26 @@ def _private_dir() -> Path:
     if not _PROCESS.own_process:
         watchdog.remove_after_exit(directory)
     os.chdir(directory)
-    for name in set(os.environ) - set(kept_environment()):
+    kept = kept_environment()
+    for name in set(os.environ) - set(kept):
         del os.environ[name]
+    _erase_first_environment({os.fsencode(k) for k in kept})
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
     return directory
+
+
+def _erase_first_environment(kept: set[bytes]) -> None:
+    """Zero every variable but ``kept`` in the environment the process started with, which the kernel shows as
+    ``/proc/self/environ`` whatever ``os.environ`` holds since: a deck's code model reads that file (``filesource``
+    made a variable a measure). The kept ones stay (the C library's ``environ`` still points at them)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    start, end = int(fields[47]), int(fields[48])         # env_start, env_end: fields 50 and 51 of proc(5)
+    offset = start
+    for entry in ctypes.string_at(start, end - start).split(b"\0"):
+        if entry.split(b"=", 1)[0] not in kept:
+            ctypes.memset(offset, 0, len(entry))
+        offset += len(entry) + 1
 
 
 def remove_private_dirs(pid: int) -> None:
@@ -321,7 +344,7 @@ def _adopt_programs() -> None:
     :func:`zoaf.proctree.kill_tree`. Orphans that end stay zombies until this process does (reaping them here
     would take the exit status ngspice's ``pclose`` waits for). They are ended by the thread that removes the
     private directory at exit: a thread under Landlock cannot read other processes' ``/proc`` entries."""
-    if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
+    if _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
         _PROCESS.adopts = True                          # else (an old kernel) kill_tree reaches fewer
 
 
@@ -349,26 +372,13 @@ def _deny(layer: str, calls: tuple[str | tuple, ...], err: int, *, every_thread:
     return Layer(layer, LayerState.ACTIVE, detail)
 
 
-#: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
-#: Docker's), and io_uring, whose operations open and connect sockets past a filter on ``socket``.
-NETWORK_CALLS = ("socket", "io_uring_setup", "io_uring_enter", "io_uring_register")
-
-
 def _no_sockets() -> Layer:
     """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
-    folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections."""
-    return _deny("network", NETWORK_CALLS, errno.EACCES, every_thread=False, detail="no sockets")
-
-
-#: ``mmap``/``mprotect`` bits: an executable mapping, and one backed by no file.
-PROT_EXEC, MAP_ANONYMOUS = 0x4, 0x20
-#: What maps new code from a file: ``dlopen`` maps a library's segments executable (``mmap``), or makes them so
-#: (``mprotect``, a library with text relocations). Anonymous executable memory (libffi's closures) is left alone:
-#: filling it needs native code already running.
-CODE_CALLS = (("mmap", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC), (3, "MASKED_EQ", MAP_ANONYMOUS, 0)),
-              ("mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)),
-              ("pkey_mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)))
+    folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
+    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`."""
+    return _deny("network", NETWORK_CALLS + REACH_CALLS, errno.EACCES, every_thread=False,
+                 detail="no sockets, no tracing, no keyrings or System V IPC, no typing into a terminal")
 
 
 def _no_new_code(allow_exec: bool) -> Layer:
