@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from zoaf.decktext import format_value
 from zoaf.errors import InputError
-from zoaf.netlist import Netlist, format_value
+from zoaf.netlist import Netlist
 
 HERE = Path(__file__).parent / "netlists"
 
@@ -38,10 +39,12 @@ def test_continuation_case_comments(tmp_path):
     assert nl.params == {"wm20": "15E-6", "a": "2", "b": "{a*2}"}
     assert nl.param_lines["a"] == 4
     assert nl.measures[0].text == "meas tran vmax max v(1) from=0"
-    out = nl.with_params({"WM20": 1.5e-5, "a": 1 / 3, "b": 7})
-    assert ".PARAM WM20=1.5e-05 $ width" in out
+    out = nl.with_params({"WM20": 1.6e-5, "a": 1 / 3, "b": 7})
+    assert ".PARAM WM20=1.6e-05 $ width" in out
     assert "+ A = 0.3333333333333333  b=7.0 ; c=3" in out
-    assert Netlist.from_text(out, p).params == {"wm20": "1.5e-05", "a": "0.3333333333333333", "b": "7.0"}
+    assert Netlist.from_text(out, p).params == {"wm20": "1.6e-05", "a": "0.3333333333333333", "b": "7.0"}
+    # the designer's own value keeps its text: ngspice computes 15E-6 as 15 * 1e-6, an ulp from 1.5e-05
+    assert ".PARAM WM20=15E-6 $ width" in nl.with_params({"WM20": 1.5e-5, "a": 2})
 
 
 def test_control_block_names_and_replay():

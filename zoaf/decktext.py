@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import units
 from .errors import InputError
 from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value",
+__all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
            "logical_lines", "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
@@ -39,6 +40,18 @@ def format_value(value: float) -> str:
     if v != v or v in (float("inf"), float("-inf")):
         raise InputError(f"parameter value {value!r} is not a finite number")
     return repr(v)
+
+
+def value_text(value: float, written: str) -> str:
+    """The text that sets a ``.param`` to ``value``: its own ``written`` text where that means ``value`` (the
+    designer's sizing: ngspice then computes it as the deck does, ``30u`` as 30 * 1e-6, an ulp from the 3e-05 zoaf
+    holds), else :func:`format_value`."""
+    try:
+        if units.parse(written.strip("{}' "), numparam=True, nearest=True) == value:
+            return written
+    except InputError:
+        pass
+    return format_value(value)
 
 
 @dataclass

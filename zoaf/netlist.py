@@ -38,8 +38,8 @@ from pathlib import Path
 
 from . import batchsaves, deckcheck
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, assignments, control_character, format_value, logical_lines, physical_spans,
-                       quote, substitute, tab_dollar_comment)
+from .decktext import (Line, ParamDef, assignments, control_character, logical_lines, physical_spans,
+                       quote, substitute, tab_dollar_comment, value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, normalize_equals, parse_control,
@@ -373,7 +373,7 @@ class Netlist:
             if key not in self.params:
                 known = ", ".join(sorted(self.params)) or "none"
                 raise InputError(f"{self.path}: no top-level .param {name!r} (known: {known})")
-            out[key] = format_value(v)
+            out[key] = value_text(v, self.params[key])
         return out
 
     def with_params(self, values: Mapping[str, float] | None = None) -> str:
