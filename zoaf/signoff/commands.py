@@ -13,6 +13,14 @@ from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app, out
 from ..errors import InputError
 from ..run import check_workers
 
+#: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
+TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
+                                           show_default=False)]
+ObjectiveOpt = Annotated[Optional[str], typer.Option("--objective", "-o",
+                                                     help="Whose constraints are the spec (netlist).")]
+WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)]
+DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
+
 
 def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]):
     """A run directory (its problem and best sizing) or a netlist (its own sizing)."""
@@ -27,17 +35,15 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
 
 @app.command(name="yield")
 def yield_(
-    target: Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
-                                           show_default=False)],
+    target: TargetArg,
     samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[str], typer.Option(
-        "--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)] = os.cpu_count() or 1,
-    dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
+    objective: ObjectiveOpt = None,
+    workers: WorkersOpt = os.cpu_count() or 1,
+    dask: DaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Monte Carlo yield of a run's best sizing (or a netlist's) against its spec, with a 95% interval."""
@@ -66,16 +72,14 @@ def yield_(
 
 @app.command(name="corners")
 def corners_(
-    target: Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
-                                           show_default=False)],
+    target: TargetArg,
     corner: Annotated[Optional[list[str]], typer.Option(
         "--corner", help="A corner of the spec's \\[corners] table (repeat; default: the objective's, else all).")
     ] = None,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[str], typer.Option(
-        "--objective", "-o", help="Whose constraints are the spec (netlist).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)] = os.cpu_count() or 1,
-    dask: Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")] = None,
+    objective: ObjectiveOpt = None,
+    workers: WorkersOpt = os.cpu_count() or 1,
+    dask: DaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """A sizing at every PVT corner: each corner's measures and pass/fail, the worst corner of each spec."""
