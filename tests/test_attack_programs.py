@@ -474,6 +474,23 @@ got |= 2 if ctypes.CDLL(None).capget(header, data) == 0 and any(data) else 0
 print(got)
 '''
 
+def _program_deck(folder: Path, title: str, command: str) -> Path:
+    """A deck whose ``.control`` block runs ``command`` (a back-quoted program: --allow-shell) and makes what it
+    prints the measure ``got``; its spec beside it."""
+    (folder / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
+    deck = folder / "deck.cir"
+    deck.write_text(f"{title}\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                    f"set x = `{command}`\nop\nlet vo = v(out)\nlet got = $x\nprint vo got\n.endc\n.end\n")
+    return deck
+
+
+def _reads_nothing_in_any_backend(deck: Path) -> None:
+    """In every backend the deck's program got nothing: its measure ``got`` is 0."""
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
+
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("python3"), reason="root's programs hold capabilities")
 def test_a_program_a_deck_runs_as_root_holds_no_capability_in_any_backend(tmp_path: Path):
@@ -482,17 +499,10 @@ def test_a_program_a_deck_runs_as_root_holds_no_capability_in_any_backend(tmp_pa
     a terminal's what you type; capabilities also load kernel modules or reboot. Proved real first: after plain
     ``ngspice -b`` the device file is there."""
     (tmp_path / "maker.py").write_text(_DEVICE_MAKER)
-    (tmp_path / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-    deck = tmp_path / "deck.cir"
-    deck.write_text(f"mknod\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                    f"set x = `python3 {tmp_path / 'maker.py'}`\nop\nlet vo = v(out)\nlet got = $x\nprint vo got\n"
-                    ".endc\n.end\n")
+    deck = _program_deck(tmp_path, "mknod", f"python3 {tmp_path / 'maker.py'}")
     subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
     assert (tmp_path / "device").is_char_device()                     # real
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
+    _reads_nothing_in_any_backend(deck)
 
 
 #: A program that prints the payload of the key argv[1] of your kernel keyrings (0 when it cannot read it).
@@ -519,15 +529,7 @@ def test_a_program_a_deck_runs_cannot_read_your_keyrings_in_any_backend(tmp_path
         (tmp_path / "keys.py").write_text(_KEY_READER)
         r = subprocess.run(["python3", str(tmp_path / "keys.py"), name], capture_output=True, text=True, timeout=60)
         assert r.stdout.strip() == value                                 # real
-        (tmp_path / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-        deck = tmp_path / "deck.cir"
-        deck.write_text(f"keys\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                        f"set x = `python3 {tmp_path / 'keys.py'} {name}`\nop\nlet vo = v(out)\nlet got = $x\n"
-                        "print vo got\n.endc\n.end\n")
-        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-                [record] = ev.evaluate(np.array([[0.5]]))
-            assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
+        _reads_nothing_in_any_backend(_program_deck(tmp_path, "keys", f"python3 {tmp_path / 'keys.py'} {name}"))
     finally:
         libc.syscall(250, 3, key)                                        # KEYCTL_REVOKE
 
@@ -561,15 +563,7 @@ def test_a_program_a_deck_runs_cannot_attach_your_shared_memory_in_any_backend(t
         r = subprocess.run(["python3", str(tmp_path / "shm.py"), str(shm_key)], capture_output=True, text=True,
                            timeout=60)
         assert r.stdout.strip() == value                                 # real
-        (tmp_path / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-        deck = tmp_path / "deck.cir"
-        deck.write_text(f"shm\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                        f"set x = `python3 {tmp_path / 'shm.py'} {shm_key}`\nop\nlet vo = v(out)\nlet got = $x\n"
-                        "print vo got\n.endc\n.end\n")
-        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-                [record] = ev.evaluate(np.array([[0.5]]))
-            assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
+        _reads_nothing_in_any_backend(_program_deck(tmp_path, "shm", f"python3 {tmp_path / 'shm.py'} {shm_key}"))
     finally:
         libc.shmdt(ctypes.c_void_p(addr))
         libc.shmctl(shmid, 0, None)                                      # IPC_RMID
@@ -618,14 +612,7 @@ def test_a_program_a_deck_runs_cannot_watch_folders_outside_its_own_in_any_backe
     (folder / "watch.py").write_text(
         "import ctypes, sys\nlibc = ctypes.CDLL(None)\n"
         "print(int(libc.inotify_add_watch(libc.inotify_init1(0), sys.argv[1].encode(), 0x120) >= 0))\n")
-    (folder / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-    deck = folder / "deck.cir"
-    deck.write_text(f"watch\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                    f"set x = `python3 {folder / 'watch.py'} {tmp_path / 'outside'}`\nop\nlet vo = v(out)\n"
-                    "let got = $x\nprint vo got\n.endc\n.end\n")
+    deck = _program_deck(folder, "watch", f"python3 {folder / 'watch.py'} {tmp_path / 'outside'}")
     r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
     assert re.search(r"got\s*=\s*1", r.stdout), r.stdout                # real
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
+    _reads_nothing_in_any_backend(deck)
