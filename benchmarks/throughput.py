@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from zoaf.evaluate import DEFAULT_RECYCLE_AFTER, Evaluator  # noqa: E402
-from zoaf.problem import FunctionProblem, Parameter, Problem  # noqa: E402
+from zoaf.function import FunctionProblem  # noqa: E402
+from zoaf.problem import Parameter, Problem  # noqa: E402
 
 DASK = 'dask="local", workers=2'
 #: Seconds the synthetic problem sleeps per simulation (about a small circuit's in-process simulation).

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 import zoaf
 from zoaf.cli import app
 from zoaf.compare import run_grid
-from zoaf.problem import FunctionProblem
+from zoaf.function import FunctionProblem
 
 #: A line of shell that a report written through a link into ~/.bashrc would run at the next login.
 SHELL_LINE = "touch PWNED"

@@ -313,7 +313,7 @@ def test_a_history_that_cannot_be_started_leaves_no_run_directory(tmp_path: Path
     import zoaf
     from zoaf.errors import InputError
     from zoaf.history import History
-    from zoaf.problem import FunctionProblem
+    from zoaf.function import FunctionProblem
 
     def full(self, *args, **kwargs) -> None:
         with self._errors("write"):

@@ -13,7 +13,7 @@ from zoaf.cli import app
 from zoaf.compare import run_grid, run_path
 from zoaf.errors import InputError
 from zoaf.history import History
-from zoaf.problem import FunctionProblem
+from zoaf.function import FunctionProblem
 from zoaf.report import user_command, write_report
 from zoaf.stats import is_complete
 

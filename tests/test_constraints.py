@@ -15,7 +15,8 @@ from zoaf.circuit import CircuitProblem
 from zoaf.errors import InputError
 from zoaf.evaluate import Evaluator
 from zoaf.history import History
-from zoaf.problem import FunctionProblem, Status, scipy_constraints, squash
+from zoaf.function import FunctionProblem, scipy_constraints
+from zoaf.problem import Status, squash
 from zoaf.spec import Spec
 
 ROOT = Path(__file__).parent.parent

@@ -11,7 +11,8 @@ pytest.importorskip("distributed")
 import zoaf  # noqa: E402
 from zoaf.evaluate import Evaluator  # noqa: E402
 from zoaf.faults import FaultyProblem  # noqa: E402
-from zoaf.problem import FunctionProblem, Parameter, Status  # noqa: E402
+from zoaf.function import FunctionProblem  # noqa: E402
+from zoaf.problem import Parameter, Status  # noqa: E402
 
 
 def sphere(x: np.ndarray) -> float:

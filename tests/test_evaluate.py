@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -13,7 +14,8 @@ import zoaf
 from zoaf.errors import InputError
 from zoaf.evaluate import Evaluator
 from zoaf.faults import FaultyProblem
-from zoaf.problem import FunctionProblem, Outcome, Parameter, Status
+from zoaf.function import FunctionProblem
+from zoaf.problem import Outcome, Parameter, Status
 
 
 def sphere(x: np.ndarray) -> float:
@@ -144,11 +146,13 @@ def test_recycling_replaces_workers_after_n_simulations():
         assert ev.stats["recycled"] == 2 and ev.stats["spawned"] == 3
 
 
-def test_exception_in_simulate_is_raised_as_in_process():
+def test_exception_in_simulate_fails_that_point_alike_in_process_and_in_workers():
+    """A user's simulate that raised ended the whole batch (in a worker: re-raised in the parent), losing it."""
     for workers in (0, 1):
         with Evaluator(Buggy(), workers=workers) as ev:
-            with pytest.raises(KeyError, match="a bug in simulate"):
-                ev.evaluate(np.array([[0.5]]))
+            res = ev.evaluate(np.array([[0.2], [0.7]]))
+        assert [r.status for r in res] == [Status.FAILED] * 2
+        assert re.fullmatch(r"KeyError: 'a bug in simulate' \(raised at test_evaluate\.py:\d+\)", res[0].outcome.error)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from zoaf.errors import InputError
 from zoaf.evaluate import Evaluator
 from zoaf.faults import FaultyProblem
-from zoaf.problem import FunctionProblem, Parameter, Status
+from zoaf.function import FunctionProblem
+from zoaf.problem import Parameter, Status
 
 
 def total(x: np.ndarray) -> float:

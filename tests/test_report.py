@@ -1,11 +1,13 @@
 """Comparison statistics on hand-made histories: target, simulations-to-target, quartiles, Mann-Whitney."""
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 from scipy.stats import mannwhitneyu
 
+from zoaf.errors import InputError
 from zoaf.history import History, Record
 from zoaf.problem import Outcome, Status
 from zoaf.report import format_value, load_comparison, table_rows, write_report
@@ -143,6 +145,23 @@ def test_report_from_run_directories(tmp_path):
     assert "| zoaf |" in md.read_text() and "zoaf report" in md.read_text()
     assert {p.name for p in tmp_path.glob("*.png")} == {"power-vs-simulations.png", "power-vs-seconds.png",
                                                         "power-final.png"}
+
+
+@pytest.mark.parametrize("content", ['{"stop_reason": "bud', "", "[1, 2]", None])      # None: a folder
+def test_a_cut_or_foreign_result_json_is_named(tmp_path, content):
+    """Beside a history.db, a result.json that is no JSON object was taken for an unfinished run: the report went on
+    without the run, and `zoaf compare` reran it. Its error, once raised, was blamed on history.db."""
+    for k in range(2):
+        write_run(tmp_path / "power" / "zoaf" / f"seed-{k}", [3.0, 2.0], 2, "zoaf", k)
+    bad = tmp_path / "power" / "zoaf" / "seed-1" / "result.json"
+    if content is None:
+        bad.unlink()
+        bad.mkdir()
+    else:
+        bad.write_text(content)
+    with pytest.raises(InputError, match=f"^{re.escape(str(bad))}: (not JSON|not a JSON object|cannot read)"):
+        write_report(tmp_path, argv=["zoaf", "report", str(tmp_path)])
+    assert not (tmp_path / "report.md").exists()
 
 
 def test_suite_summary_ranks_every_method(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 import zoaf
 from zoaf.errors import InputError
 from zoaf.history import History
-from zoaf.problem import FunctionProblem
+from zoaf.function import FunctionProblem
 
 
 def sphere(x):

@@ -189,3 +189,43 @@ def test_best_cir_of_a_latin1_deck_keeps_its_bytes_and_reproduces(tmp_path: Path
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     got = run_batch(tmp_path / "run" / "best.cir")
     assert got["vb"] == pytest.approx(result["measures"]["vb"], rel=1e-6)
+
+
+def test_ctrl_c_amid_the_end_files_leaves_none_of_them_and_the_cli_says_how_to_resume(tmp_path: Path, monkeypatch,
+                                                                                        capsys) -> None:
+    """Ctrl-C while the end files were written left result.json (a run `zoaf compare` takes as complete) without
+    convergence.png, and the CLI said only 'interrupted'. (The plot, the last of them, is where it lands.)"""
+    import numpy as np
+    from zoaf import cli
+    from zoaf.function import FunctionProblem
+
+    def interrupted(*args, **kwargs) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("zoaf.plots.plot_convergence", interrupted)
+    problem = FunctionProblem.from_bounds(lambda x: float(np.sum(x ** 2)), [(-1, 1)] * 2)
+    with pytest.raises(KeyboardInterrupt):
+        run_optimize(problem, budget=6, seed=0, out=tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK_FILE, "history.db"]
+    monkeypatch.undo()
+    assert run_optimize(problem, budget=6, seed=0, out=tmp_path / "run", resume=True).nfev == 6
+    assert (tmp_path / "run" / "convergence.png").is_file()
+
+    monkeypatch.setattr("zoaf.plots.plot_convergence", interrupted)    # the CLI, in this process, likewise
+    monkeypatch.setattr(sys, "argv", ["zoaf", "optimize", str(RC), *ARGS[:2], "--workers", "0", "--quiet",
+                                      "--out", str(tmp_path / "cli")])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    assert e.value.code == 130 and "interrupted: resume with  zoaf optimize" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == [LOCK_FILE, "history.db"]
+
+
+def test_resuming_a_run_the_library_made_is_one_line(tmp_path: Path) -> None:
+    """`zoaf optimize --resume` of a zoaf.minimize run directory was a KeyError traceback ('objective')."""
+    import numpy as np
+    from zoaf.run import minimize
+
+    minimize(lambda x: float(np.sum(x ** 2)), [(-1, 1)] * 2, budget=4, seed=0, out=tmp_path / "run")
+    line = one_error_line(zoaf("optimize", str(RC), "--resume", str(tmp_path / "run")))
+    assert line == (f"error: {tmp_path / 'run' / 'history.db'}: a run of 'function', not of a netlist: resume it "
+                    "from Python (zoaf.optimize(problem, out=..., resume=True))")

@@ -3,7 +3,8 @@ __version__ = "0.1.0"
 
 from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout, ZoafError
 from .optim import Optimizer, Result, StopReason
-from .problem import FunctionProblem, Outcome, Parameter, Problem, Status
+from .function import FunctionProblem
+from .problem import Outcome, Parameter, Problem, Status
 from .run import minimize, optimize
 
 __all__ = ["ConvergenceError", "FunctionProblem", "InputError", "MeasureError", "Optimizer", "Outcome",

@@ -1,5 +1,6 @@
-"""The ``zoaf`` command line: ``optimize``, ``check``, ``simulate`` (and ``compare``/``report``); ``yield`` and
-``sensitivity`` are registered on :data:`app` by :mod:`zoaf.signoff.commands`, imported at the end of this module.
+"""The ``zoaf`` command line: ``optimize``, ``check``, ``simulate``; ``compare`` and ``report`` are registered on
+:data:`app` by :mod:`zoaf.comparecmd`, ``corners``, ``yield`` and ``sensitivity`` by :mod:`zoaf.signoff.commands`,
+both imported at the end of this module.
 
 Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red line on stderr, no traceback;
 ``--debug`` shows it).
@@ -17,17 +18,16 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, NoReturn, Optional
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from . import registry, units
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError
 from . import show
-from .show import err, one_line, out
+from .show import err, one_line
 
 if TYPE_CHECKING:
     from .history import RunMeta
@@ -163,11 +163,15 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
 
     db = run_dir / "history.db"
     if not db.is_file():
-        raise InputError(f"{run_dir}: nothing to resume (no history.db)")
+        why = "not a regular file" if db.exists() else "nothing to resume (no history.db)"
+        raise InputError(f"{db if db.exists() else run_dir}: {why}")
     with History(db, read=True) as h:
         meta = h.run_meta()
     if meta is None:
         raise InputError(f"{db}: no run metadata: nothing to resume")
+    if "netlist_sha256" not in meta.problem:       # zoaf.minimize's, say: its keys were a KeyError traceback here
+        raise InputError(f"{db}: a run of {meta.problem.get('name', 'a Python problem')!r}, not of a netlist: "
+                         f"resume it from Python (zoaf.optimize(problem, out=..., resume=True))")
     return meta
 
 
@@ -195,16 +199,18 @@ def optimize(
         "--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
-    from .run import check_resume, check_workers, optimize as run_optimize, run_metadata
-    from .rundir import run_directory
+    with _errors():                    # the imports too: a Ctrl-C amid them was a silent exit 130
+        from .run import check_budget, check_resume, check_workers, optimize as run_optimize, run_metadata
+        from .rundir import run_directory
 
-    with _errors():
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
         check_workers(workers, dask, "--workers")
+        if budget is not None:
+            check_budget(budget, "--budget")
         if resume_path is not None:
             meta = _resume_defaults(resume_path)
             objective = objective or meta.problem["objective"]
-            x0 = x0 or meta.problem.get("x0")
+            x0 = meta.problem.get("x0") if x0 is None else x0
             budget, seed = budget or meta.budget, seed if seed is not None else meta.seed
             method = meta.method if method is None else method
             if out_path is not None and out_path.resolve() != resume_path.resolve():
@@ -212,24 +218,30 @@ def optimize(
                                  f"give one of the two")
             out_path = resume_path
         budget, method = budget or 400, "zoaf" if method is None else method   # --method '' is no method
+        x0 = "netlist" if x0 is None else x0                                      # --x0 '' is no start
         try:
             registry.available(method)         # before the progress bar starts
         except InputError as e:
             raise InputError(f"--method: {e}") from None
         seed = seed if seed is not None else secrets.randbelow(2**31)
-        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0 or "netlist", corners=True)
+        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0, corners=True)
         if resume_path is not None:   # here, before workers and the progress bar start
             check_resume(resume_path / "history.db", meta, run_metadata(problem, method, budget, seed, {}))
         if out_path is None:
             out_path = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         t0 = time.perf_counter()
         # Locked before workers start: a second process on the same run is refused before it costs anything.
-        with run_directory(out_path, resume=resume_path is not None):
-            evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
-            with evaluator.start(), _progress(not (quiet or as_json), budget) as update:
-                result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
-                                      out=out_path, resume=resume_path is not None, evaluator=evaluator,
-                                      callback=update)
+        try:
+            with run_directory(out_path, resume=resume_path is not None):
+                evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
+                with evaluator.start(), _progress(not (quiet or as_json), budget) as update:
+                    result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
+                                          out=out_path, resume=resume_path is not None, evaluator=evaluator,
+                                          callback=update)
+        except KeyboardInterrupt:      # outside the run's own handling (its end files): say how to resume, if it can
+            if not (out_path / "history.db").is_file():
+                raise
+            _interrupted(netlist, out_path)
         _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
 
 
@@ -245,13 +257,17 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
     else:
         show.report_run(problem, result, out_path, seconds, quiet)
     if result.stop_reason is StopReason.INTERRUPTED:
-        err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume "
-                  f"{escape(str(out_path))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130)
+        _interrupted(netlist, out_path)
     if not result.completed:
         if quiet and not as_json:         # the one line that says why the exit code is 1
             err.print(f"error: {escape(one_line(result.message))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _interrupted(netlist: Path, out_path: Path) -> NoReturn:
+    err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume {escape(str(out_path))}",
+              highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
 
 
 @contextmanager
@@ -276,134 +292,8 @@ def _progress(show: bool, budget: int) -> Iterator[Any]:
         yield update
 
 
-def _split(values: Optional[list[str]]) -> list[str]:
-    """Repeatable options that also take comma lists: ``-o a -o b,c`` -> [a, b, c]."""
-    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
-
-
-@contextmanager
-def _compare_progress(show: bool, seeds: int, budget: int) -> Iterator[Any]:
-    """One bar per (objective, method): simulations over its seeds, runs done, best final FoM so far."""
-    if not show:
-        yield None
-        return
-    cols = [TextColumn("[bold]{task.description:<22}"), BarColumn(), TextColumn("runs {task.fields[runs]}"),
-            TextColumn("best {task.fields[best]}"), TimeElapsedColumn()]
-    bar = Progress(*cols, console=err, transient=False)   # started by the plan: a refusal stays one line
-    try:
-        overall = bar.add_task("all runs", total=1, runs="", best="")
-        rows: dict[tuple[str, str], Any] = {}
-        sims: dict[tuple[str, str, int], int] = {}
-        done: dict[tuple[str, str], list[float]] = {}
-        state = {"total": 0, "finished": 0}
-
-        def update(ev: Any) -> None:
-            if ev.kind == "plan":
-                bar.start()
-                state["total"] = ev.total
-                bar.update(overall, total=ev.total, runs=f"0/{ev.total}")
-                return
-            key = (ev.objective, ev.method)
-            if key not in rows:
-                rows[key] = bar.add_task(f"{ev.objective}/{ev.method}", total=seeds * budget, runs=f"0/{seeds}",
-                                         best="—")
-            sims[(*key, ev.seed)] = budget if ev.kind in ("done", "reused", "failed") else ev.nfev
-            fields: dict[str, Any] = {}
-            if ev.kind in ("done", "reused", "failed"):
-                state["finished"] += 1
-                done.setdefault(key, []).append(ev.best)
-                fields["runs"] = f"{len(done[key])}/{seeds}" + (" [red]failed" if ev.kind == "failed" else "")
-                finite = [b for b in done[key] if math.isfinite(b)]
-                fields["best"] = f"{min(finite):.5g}" if finite else "—"
-                bar.update(overall, completed=state["finished"], runs=f"{state['finished']}/{state['total']}")
-            bar.update(rows[key], completed=sum(v for k, v in sims.items() if k[:2] == key), **fields)
-        yield update
-    finally:
-        if bar.live.is_started:
-            bar.stop()
-
-
-#: Columns of the terminal summary (report.md has them all).
-_SUMMARY_COLUMNS = ("method", "median FoM", "best feasible objective", "feasible runs", "sims to target",
-                    "x vs zoaf", "s to target", "wall / run", "overhead / sim", "p vs zoaf")
-
-
-def _print_comparison(root: Path) -> None:
-    from .report import COLUMNS, load_comparison, table_rows
-
-    keep = [COLUMNS.index(c) for c in _SUMMARY_COLUMNS if c in COLUMNS]
-    for s in load_comparison(root):
-        unit = f" [{s.unit}]" if s.unit else ""
-        t = Table(title=escape(one_line(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
-                                        f"target FoM {s.target:.5g}")), title_justify="left")
-        for i in keep:
-            t.add_column(COLUMNS[i], justify="left" if i == 0 else "right", no_wrap=i == 0)
-        for row in table_rows(s):
-            t.add_row(*(escape(one_line(row[i])) for i in keep))   # names are a directory's: its sender's
-        out.print(t)
-
-
-def _installed_methods(quiet: bool) -> list[str]:
-    """``zoaf compare``'s default: every method whose libraries are installed, saying which are left out."""
-    names = registry.installed()
-    left = [m for m in registry.methods() if m not in names]
-    if left and not quiet:
-        extras = sorted({registry.get(m).extra for m in left})
-        err.print(escape(f"not compared (their libraries are not installed): {', '.join(left)}; install them "
-                         f"with pip install 'zoaf[{','.join(extras)}]'"), highlight=False)
-    return names
-
-
-@app.command()
-def compare(
-    netlist: NetlistArg,
-    spec: SpecOpt = None,
-    objective: Annotated[Optional[list[str]], typer.Option(
-        "--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
-    methods: Annotated[Optional[str], typer.Option(
-        "--methods", "-m", help="Comma list of methods (default: every installed one).")] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
-    budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
-    out_dir: Annotated[Optional[str], typer.Option(
-        "--out", help="Comparison directory (default runs/compare-<stem>-<time>); existing runs are reused.")] = None,
-    jobs: Annotated[int, typer.Option(
-        "--jobs", "-j", help="Runs in parallel, one process each (default: cores).", min=1)] = os.cpu_count() or 1,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or tables.")] = False,
-    allow_shell: ShellOpt = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-) -> None:
-    """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
-    from .compare import compare as run_compare
-    from .run import check_workers
-
-    with _errors():
-        _check_timeout(timeout)
-        check_workers(jobs, option="--jobs")
-        root = (_dir_option("--out", out_dir)
-                or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-        names = _split([methods]) if methods is not None else _installed_methods(quiet)
-        with _compare_progress(not quiet, seeds, budget) as update:
-            run_compare(netlist, _split(objective) or None, names, seeds, budget, root, jobs, spec=spec,
-                        allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)
-        if not quiet:
-            _print_comparison(root)
-            out.print(escape(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False)
-
-
-@app.command()
-def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` directory.", show_default=False)],
-           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False) -> None:
-    """Rewrite report.md, report.html and the plots of a comparison from its run directories."""
-    from .report import write_report
-
-    with _errors():
-        md, html = write_report(directory, argv=sys.argv)
-        if not quiet:
-            _print_comparison(directory)
-            out.print(escape(f"report: {md}  {html}"), highlight=False)
-
-
-from .signoff import commands as _signoff_commands  # noqa: E402,F401  (registers `yield` and `sensitivity`)
+from . import comparecmd as _compare_commands  # noqa: E402,F401  (registers `compare` and `report`)
+from .signoff import commands as _signoff_commands  # noqa: E402,F401  (`corners`, `yield`, `sensitivity`)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

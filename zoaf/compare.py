@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import multiprocessing
+import numbers
 import os
 import queue as queue_mod
 import signal
@@ -219,8 +220,9 @@ def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], se
                 budget: int) -> tuple[list[RunTask], list[RunTask]]:
     """Every refusal of a comparison, before it writes anything (a refused one must not leave ``compare.json``
     behind, nor rewrite the one of the runs it refuses); returns ``_plan``'s (to run, complete) tasks."""
-    if budget < 1:
-        raise InputError(f"budget must be >= 1 simulation, got {budget}")
+    from .run import check_budget
+
+    check_budget(budget)
     if not seeds:
         raise InputError("seeds must be >= 1")
     for m in methods:
@@ -315,6 +317,21 @@ def _what_is_compared(problem: Any, netlist: Path, out: Path, names: Sequence[st
                            for n in names}}
 
 
+def _seeds(seeds: int | Sequence[int]) -> list[int]:
+    """A count N (seeds 0..N-1) or the seeds themselves, each a whole number >= 0 (text or a fraction was a
+    TypeError, a negative seed a failed run)."""
+    whole = lambda s: isinstance(s, numbers.Integral) and not isinstance(s, bool)
+    if whole(seeds):
+        return list(range(seeds))
+    try:
+        given = [] if isinstance(seeds, (str, bytes)) else list(seeds)
+    except TypeError:
+        given = []
+    if not given or not all(whole(s) and s >= 0 for s in given):
+        raise InputError(f"seeds must be a count or a list of whole numbers >= 0, got {seeds!r}")
+    return [int(s) for s in given]
+
+
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
@@ -337,11 +354,13 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     Returns the comparison directory. Raises ``ZoafError`` (after the report) when some runs failed.
     """
     from .circuit import CircuitProblem
+    from .run import check_workers
 
     netlist = Path(netlist)
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
+    objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
     named = [o.strip().lower() for o in objectives or ()]
     names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)   # -o a,A: one run each
     for name in names:
@@ -349,7 +368,8 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     methods = list(dict.fromkeys(registry.installed() if methods is None else methods))
     if not methods:
         raise InputError("no methods given")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    seed_list = _seeds(seeds)
+    check_workers(1 if jobs is None else jobs, option="jobs")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     todo, done = _check_grid(out, names, methods, seed_list, budget)
     _check_same_circuit(out, names, methods, seed_list, problem)

@@ -22,7 +22,7 @@ return in the order asked, whatever order they finish in, and do not depend on t
 
 Example:
     >>> import numpy as np
-    >>> from zoaf.problem import FunctionProblem
+    >>> from zoaf.function import FunctionProblem
     >>> p = FunctionProblem.from_bounds(lambda x: float(x @ x), [(-1, 1)] * 2)
     >>> with Evaluator(p, workers=0) as ev:
     ...     [(r.status.value, r.charged) for r in ev.evaluate(np.array([[.5, .5], [.5, .5]]))]

@@ -11,7 +11,7 @@ succeeds; ``kill_always=True`` kills on every attempt, so the point ends ``crash
 the process that created it (``workers=0``): there the point fails instead.
 
 Example:
-    >>> from zoaf.problem import FunctionProblem
+    >>> from zoaf.function import FunctionProblem
     >>> inner = FunctionProblem.from_bounds(lambda x: float(x.sum()), [(0, 1)] * 3)
     >>> faulty = FaultyProblem(inner, fail=0.1, hang=0.01, kill=0.01)
     >>> faulty.fault_of(np.array([0.1, 0.2, 0.3])) in (None, "fail", "hang", "kill")

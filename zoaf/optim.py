@@ -77,6 +77,8 @@ class Result:
         if reason == "failed":              # say why: every point failed the same way, as a rule (a bad `fun`)
             if self.nfailed < self.nfev:    # simulations ran, but none gave every measure the objective needs
                 text = "no sizing gave every measure the objective needs"
+            elif any(r.outcome.status == "ok" for r in self.history or ()):   # a FoM in Python that raised, say
+                text = "no simulation gave a finite FoM"
             first = next((r.outcome.error for r in self.history or () if r.outcome.error), None)
             return f"{text} (the first error: {first})" if first else text
         return f"{text}; no point met every constraint" if self.feasible is False else text
@@ -124,17 +126,16 @@ class Optimizer:
             raise TypeError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
         #: The method's settings: ``config_class`` built from the run's options (an unknown one: TypeError).
         self.config = None if self.config_class is None else self.config_class(**options)
-        if dim < 1:
-            raise InputError(f"dim must be >= 1, got {dim}")
-        if budget < 1:
-            raise InputError(f"budget must be >= 1 simulation, got {budget}")
+        for what, n, least in (("dim", dim, 1), ("budget", budget, 1), ("workers", workers, 0)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < least:
+                raise InputError(f"{what} must be a whole number >= {least}, got {n!r}")
         self.dim = int(dim)
         self.budget = int(budget)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.unit_steps = np.zeros(dim) if unit_steps is None else np.asarray(unit_steps, dtype=float)
+        self.unit_steps = np.zeros(dim) if unit_steps is None else self._per_coordinate(unit_steps, "unit_steps")
         self.workers = max(1, int(workers))
-        self.x0 = None if x0 is None else np.clip(np.asarray(x0, dtype=float), 0.0, 1.0)
+        self.x0 = None if x0 is None else np.clip(self._per_coordinate(x0, "x0"), 0.0, 1.0)
         self.nfev = 0      # charged simulations told so far
         self.nit = 0       # tell() calls
         self.best_x: np.ndarray | None = None
@@ -142,6 +143,15 @@ class Optimizer:
         self._stop: StopReason | None = None
         self._phase = "init"
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
+        self._m: int | None = None              # constraint values per point, once told
+
+    def _per_coordinate(self, value: Any, what: str) -> np.ndarray:
+        """``value`` as ``dim`` finite numbers (a NaN in x0 came back as an asked point; a wrong length was a
+        broadcasting error in the method)."""
+        v = np.asarray(value, dtype=float).ravel()
+        if v.shape != (self.dim,) or not np.all(np.isfinite(v)):
+            raise InputError(f"{what} must be {self.dim} finite numbers, got {np.asarray(value).tolist()!r}")
+        return v
 
     @classmethod
     def describe(cls, **options: Any) -> dict[str, Any]:
@@ -211,9 +221,14 @@ class Optimizer:
         if len(x) != len(f) or x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"tell: points of shape {x.shape} and {len(f)} values; expected ({len(f)}, {self.dim})")
         f = np.where(np.isnan(f), np.inf, f)
-        if c is not None:
-            c = np.asarray(c, dtype=float).reshape(len(f), -1)
-            c = np.where(np.isnan(c), np.inf, c)
+        if c is not None:          # (k, m), m as at every tell (a row more was read as another m; a new m broke it)
+            c = np.asarray(c, dtype=float)
+            m = c.size // len(f)
+            if c.ndim > 2 or c.ndim == 2 and len(c) != len(f) or c.size != len(f) * m or self._m not in (None, m):
+                raise ValueError(f"tell: constraint values of shape {c.shape} for {len(f)} points"
+                                 + ("" if self._m is None else f" and {self._m} constraints, as told before"))
+            self._m = m
+            c = np.where(np.isnan(c), np.inf, c).reshape(len(f), m)
             objective = f.copy() if objective is None else np.asarray(objective, dtype=float).reshape(-1)
             if len(objective) != len(f):
                 raise ValueError(f"tell: {len(f)} values but {len(objective)} objective values")

@@ -2,20 +2,23 @@
 
 Every optimizer works in the unit box; a ``Problem`` maps box points to physical values (log-scaled
 parameters are linear in the box, integers are relaxed there and rounded here) and physical values to an
-``Outcome``. ``FunctionProblem`` wraps any Python function; ``CircuitProblem`` (in ``zoaf.circuit``) wraps a
-netlist, its spec and an ngspice session.
+``Outcome``. ``FunctionProblem`` (in ``zoaf.function``) wraps any Python function; ``CircuitProblem`` (in
+``zoaf.circuit``) wraps a netlist, its spec and an ngspice session.
 """
 from __future__ import annotations
 
 import enum
+import functools
 import math
+import os
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
-from .errors import InputError, SimulationError
+from .errors import InputError
 
 
 class Status(str, enum.Enum):
@@ -41,6 +44,12 @@ class Parameter:
     unit: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputError(f"parameter name must be non-empty text, got {self.name!r}")
+        for key in ("lo", "hi", *(("init",) if self.init is not None else ())):
+            _real(getattr(self, key), f"parameter {self.name!r}: {key}")
+        if not isinstance(self.integer, (bool, np.bool_)):
+            raise InputError(f"parameter {self.name!r}: integer must be True or False, got {self.integer!r}")
         if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
             raise InputError(f"parameter {self.name!r}: bounds must be finite numbers, got lo={self.lo}, hi={self.hi}")
         if not self.lo < self.hi:
@@ -177,10 +186,22 @@ class Problem:
     #: one is free. None: every worker is as good.
     affinity: Callable[[np.ndarray], Hashable] | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard each subclass's own ``simulate`` (:func:`_guarded`): the pools call it in worker processes, where an
+        exception, or a value that is no ``Outcome``, ended the whole run (or sat in its history) wherever it ran."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("simulate")
+        if callable(own) and not getattr(own, "guarded", False):
+            cls.simulate = _guarded(own)
+
     def __init__(self, parameters: Sequence[Parameter]) -> None:
-        names = [p.name for p in parameters]
-        if not names:
+        parameters = tuple(parameters)
+        if not parameters:
             raise InputError("a problem needs at least one parameter")
+        for p in parameters:
+            if not isinstance(p, Parameter):
+                raise InputError(f"parameters must be zoaf Parameters, got {type(p).__name__} {p!r}")
+        names = [p.name for p in parameters]
         if len(set(names)) != len(names):
             raise InputError(f"duplicate parameter names: {sorted({n for n in names if names.count(n) > 1})}")
         self.parameters = tuple(parameters)
@@ -231,7 +252,8 @@ class Problem:
         return {p.name: (int(v) if p.integer else float(v)) for p, v in zip(self.parameters, x)}
 
     def simulate(self, x: np.ndarray) -> Outcome:
-        """Evaluate one physical point. Never raises for a failed simulation: returns a failed ``Outcome``."""
+        """Evaluate one physical point: a failed simulation is a failed ``Outcome`` (in a subclass, so is an
+        exception or a returned value that is no well-formed ``Outcome``: :func:`_guarded`)."""
         raise NotImplementedError
 
     def method_budget(self, budget: int) -> int:
@@ -258,161 +280,67 @@ class Problem:
         """Release per-process resources (an ngspice session); the problem stays usable."""
 
 
-#: One constraint of a FunctionProblem: ``g(x) -> value or array``, each value ``<= 0`` when met.
-ConstraintFun = Callable[[np.ndarray], Any]
-
-
-class FunctionProblem(Problem):
-    """A Python black box ``fun(x) -> float`` over physical ``x``. Exceptions and NaN count as failures.
-
-    ``constraints``: callables ``g(x) -> value or array``, each value ``<= 0`` when met (zoaf's convention;
-    ``zoaf.minimize`` converts scipy's). Each is called once at construction, at ``x0`` or the box centre, to
-    learn how many values it returns (as scipy does at ``x0``); those calls are not simulations. The FoM then
-    ranks feasible before infeasible as a circuit's does; a feasible point's FoM is its squashed value.
-    """
-
-    name = "function"
-
-    def __init__(self, fun: Callable[[np.ndarray], float], parameters: Sequence[Parameter], *,
-                 constraints: Sequence[ConstraintFun] = (), target: float | None = None) -> None:
-        super().__init__(parameters)
-        self.fun = fun
-        self.constraints = tuple(constraints)
-        u0 = self.x0_unit()
-        x0 = self.to_physical(np.full(self.dim, 0.5) if u0 is None else u0)
-        try:
-            sizes = [np.asarray(g(x0.copy()), dtype=float).size for g in self.constraints]
-        except Exception as e:
-            raise InputError(f"constraints: calling one at x = {x0.tolist()} raised {type(e).__name__}: {e}") from None
-        self._constraint_names = tuple(f"c{j}" for j in range(sum(sizes)))
-        self.target = target
-
-    @property
-    def constraint_names(self) -> tuple[str, ...]:
-        return self._constraint_names
-
-    def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "constraints": len(self._constraint_names), "target": self.target}
-
-    def target_fom(self) -> float | None:
-        if self.target is None:
-            return None
-        return Score.of(float(self.target), [-1.0] * len(self.constraint_names)).fom
-
-    @classmethod
-    def from_bounds(cls, fun: Callable[[np.ndarray], float], bounds: Sequence[tuple[float, float]] | np.ndarray,
-                    *, integers: Sequence[int] | None = None, log: Sequence[int] | None = None,
-                    x0: Sequence[float] | None = None, constraints: Sequence[ConstraintFun] = (),
-                    target: float | None = None) -> "FunctionProblem":
-        """scipy-style construction: ``bounds`` as (lo, hi) pairs or a ``scipy.optimize.Bounds``, index lists for
-        integer and log axes."""
-        if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
-            bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
-        bounds = _numbers(bounds, "bounds")
-        if bounds.ndim != 2 or bounds.shape[1] != 2:
-            raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
-        d = len(bounds)
-        ints, logs = set(integers or ()), set(log or ())
-        for i in ints | logs:
-            if not 0 <= i < d:
-                raise InputError(f"index {i} in integers/log is out of range for {d} bounds")
-        start = None if x0 is None else _numbers(x0, "x0").ravel()
-        if start is not None and len(start) != d:
-            raise InputError(f"x0 has {len(start)} values for {d} bounds")
-        goal = None if target is None else _numbers(target, "target")
-        if goal is not None and (isinstance(target, bool) or goal.size != 1 or not math.isfinite(goal.item())):
-            raise InputError(f"target must be a finite number, got {target!r}")
-        params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
-                            None if start is None else float(start[i])) for i, (lo, hi) in enumerate(bounds)]
-        return cls(fun, params, constraints=constraints, target=None if goal is None else float(goal.item()))
-
-    def simulate(self, x: np.ndarray) -> Outcome:
+def _guarded(simulate: Callable[..., Any]) -> Callable[..., Outcome]:
+    """``simulate`` that fails only its point: an exception (not Ctrl-C) is a failed ``Outcome`` naming it and where
+    it was raised (one carrying ``needs_new_process`` asks for a fresh process), a returned value is checked
+    (:func:`_checked`); a run where every point fails so ends with ``success=False`` and the first error."""
+    @functools.wraps(simulate)
+    def guarded(self: Problem, x: np.ndarray, *args: Any, **kwargs: Any) -> Outcome:
         t0 = time.perf_counter()
         try:
-            value = _number(self.fun(np.array(x, dtype=float)))
-            xa = np.array(x, dtype=float)
-            cons = [float(v) for g in self.constraints for v in _values(g(xa))]
-        except (SimulationError, ArithmeticError, ValueError) as e:
-            return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
-        dt = time.perf_counter() - t0
-        if math.isnan(value) or any(math.isnan(v) for v in cons):
-            return Outcome(Status.FAILED, error="function or constraint returned NaN", seconds=dt)
-        if len(cons) != len(self.constraint_names):
-            return Outcome(Status.FAILED, error=f"constraints returned {len(cons)} values, "
-                           f"{len(self.constraint_names)} at the start point", seconds=dt)
-        return Outcome.scored(Score.of(value, cons), {}, dt)
+            value = simulate(self, x, *args, **kwargs)
+        except Exception as e:
+            if getattr(e, "needs_new_process", False):
+                self.needs_new_process = True
+            return Outcome(Status.FAILED, error=f"{type(e).__name__}: {e}{_raised_at(e)}",
+                           seconds=time.perf_counter() - t0)
+        try:
+            return _checked(value, len(self.constraint_names))
+        except ValueError as e:
+            return Outcome(Status.FAILED, error=f"{type(self).__name__}.simulate returned {e}",
+                           seconds=time.perf_counter() - t0)
+    guarded.guarded = True        # type: ignore[attr-defined]
+    return guarded
 
 
-def _numbers(value: Any, what: str) -> np.ndarray:
-    """``value`` as a float array; text or anything else not a number is one InputError naming ``what``."""
-    if isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.dtype.kind in "SUO"):
-        raise InputError(f"{what} must be numbers, got {value!r}")
+def _raised_at(e: BaseException) -> str:
+    """Where the user's code raised ``e``: its innermost frame outside zoaf (none: zoaf raised it)."""
+    here = os.path.dirname(__file__) + os.sep
+    outside = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(here)]
+    return f" (raised at {os.path.basename(outside[-1].filename)}:{outside[-1].lineno})" if outside else ""
+
+
+def _real(value: Any, what: str) -> float:
+    """``value`` as a float; text, None, a bool, a complex or an array is an InputError naming ``what``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{what} must be a number, got {value!r}")
+    return float(value)
+
+
+def _checked(value: Any, m: int) -> Outcome:
+    """A returned ``Outcome`` rebuilt from checked fields (``m``: the problem's constraint count), else a ValueError
+    naming the first bad one: text in a FoM or a measure ended the run, or sat in its history and broke its reports.
+    A failed status gets ``fom = objective_fom = +inf`` and no constraint values, so it never ranks best."""
+    if not isinstance(value, Outcome):
+        raise ValueError(f"{type(value).__name__}, not an Outcome")
     try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be numbers, got {value!r}") from None
-
-
-def _number(value: Any) -> float:
-    """``fun``'s value as a float (a one-element array too, as scipy). Anything else (None, text, complex, a longer
-    array) is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
-    if isinstance(value, (str, bytes)):
-        raise ValueError(f"fun returned {type(value).__name__} {value!r}, not a number")
-    try:
-        return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
-    except TypeError:
-        shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
-        raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None
-
-
-def _values(value: Any) -> np.ndarray:
-    """A constraint's values as a flat float array; a non-number (None, complex) is a ValueError, as in ``_number``."""
-    try:
-        return np.ravel(np.asarray(value, float))
-    except TypeError:
-        raise ValueError(f"a constraint returned {type(value).__name__}, not numbers") from None
-
-
-def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
-    """scipy.optimize's constraints as zoaf's (``g(x) <= 0`` met): a dict ``{"type": "ineq", "fun": g,
-    "args": ()}`` (met when ``g(x) >= 0``), a list of them, ``NonlinearConstraint`` or ``LinearConstraint``.
-
-    Equality constraints are refused: a sampled point never meets ``h(x) = 0`` exactly, so a zeroth-order
-    method could only report every point infeasible.
-    """
-    from scipy.optimize import LinearConstraint, NonlinearConstraint
-
-    items = [constraints] if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)) \
-        else list(constraints or ())
-    return [_one_constraint(c, j) for j, c in enumerate(items)]
-
-
-def _one_constraint(c: Any, j: int) -> ConstraintFun:
-    from scipy.optimize import LinearConstraint, NonlinearConstraint
-
-    equality = ("constraints[{j}]: equality constraints are not supported (a sampled point never meets "
-                "h(x) = 0 exactly); eliminate a variable or bound h with two 'ineq' constraints and a tolerance")
-    if isinstance(c, dict):
-        extra = set(c) - {"type", "fun", "args", "jac"}
-        if extra or c.get("type") not in ("ineq", "eq") or not callable(c.get("fun")):
-            raise InputError(f"constraints[{j}]: expected {{'type': 'ineq', 'fun': g}}, got {c!r}")
-        if c["type"] == "eq":
-            raise InputError(equality.format(j=j))
-        fun, args = c["fun"], tuple(c.get("args", ()))
-        return lambda x: -np.asarray(fun(x, *args), dtype=float)
-    if isinstance(c, (NonlinearConstraint, LinearConstraint)):
-        fun = c.fun if isinstance(c, NonlinearConstraint) else (lambda x, A=np.atleast_2d(c.A): A @ x)
-        lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
-        if np.any(lb == ub):
-            raise InputError(equality.format(j=j))
-        if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
-            raise InputError(f"constraints[{j}]: bounds must satisfy lb < ub (not NaN), got lb={c.lb}, ub={c.ub}")
-        return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
-    raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
-                     f"got {type(c).__name__}")
-
-
-def _two_sided(v: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """``lb <= v <= ub`` as values ``<= 0`` met: one per finite side (infinite sides are dropped)."""
-    lb, ub = np.broadcast_to(lb, v.shape), np.broadcast_to(ub, v.shape)
-    return np.concatenate([(lb - v)[np.isfinite(lb)], (v - ub)[np.isfinite(ub)]])
+        if not isinstance(value.status, str) or value.status not in ("ok", "failed", "timeout", "crashed"):
+            raise ValueError(f"status must be one of ok, failed, timeout, crashed, got {value.status!r}")
+        if not isinstance(value.measures, dict) or not all(isinstance(k, str) for k in value.measures):
+            raise ValueError(f"measures must be a dict of names to numbers, got {value.measures!r}")
+        measures = {k: _real(v, f"measure {k!r}") for k, v in value.measures.items()}
+        seconds, error = _real(value.seconds, "seconds"), None if value.error is None else str(value.error)
+        if value.status != Status.OK:
+            return Outcome(Status(value.status), measures=measures, error=error, seconds=seconds)
+        if not isinstance(value.constraints, (tuple, list)) or m and value.constraints and len(value.constraints) != m:
+            raise ValueError(f"constraints must be a tuple of the problem's {m} values, got {value.constraints!r}")
+        fom, constraints = _real(value.fom, "fom"), tuple(_real(g, "a constraint value") for g in value.constraints)
+        if math.isnan(fom) or any(math.isnan(g) for g in constraints):
+            raise ValueError(f"fom or a constraint value is NaN (fom {fom}, constraints {constraints})")
+        if value.feasible not in (None, True, False):
+            raise ValueError(f"feasible must be True, False or None, got {value.feasible!r}")
+        objective = None if value.objective is None else _real(value.objective, "objective")
+        return Outcome(Status.OK, fom, measures, objective, None if value.feasible is None else bool(value.feasible),
+                       error, seconds, _real(value.objective_fom, "objective_fom"), constraints)
+    except ValueError as e:
+        raise ValueError(f"an Outcome whose {e}") from None

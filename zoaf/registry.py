@@ -11,7 +11,7 @@ from typing import Any
 from .errors import InputError
 from .optim import Optimizer
 
-_METHODS: dict[str, str] = {
+_METHODS: dict[str, str | type[Optimizer]] = {
     "zoaf": "zoaf.zo.optimizer:ZOAF",
     "zoaf-cobyqa": "zoaf.zo.presets:ZOAFCobyqa",     # COBYQA as each start's local search (the [peers] extra)
     "random": "zoaf.baselines.random_search:RandomSearch",
@@ -34,19 +34,32 @@ def methods() -> list[str]:
 
 
 def register(name: str, target: str | type[Optimizer]) -> None:
-    """Add a method: ``target`` is a class or ``"module:Class"``. Refuses to overwrite a name."""
+    """Add a method: ``target`` is an ``Optimizer`` subclass or ``"module:Class"`` (imported when first used).
+    Refuses to overwrite a name, and a target of another kind here rather than at the first run that names it."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"a method name must be non-empty text, got {name!r}")
     if name in _METHODS:
-        raise ValueError(f"method {name!r} is already registered")
-    _METHODS[name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+        raise InputError(f"method {name!r} is already registered")
+    named = isinstance(target, str) and target.count(":") == 1
+    if not (named or isinstance(target, type) and issubclass(target, Optimizer)):
+        raise InputError(f"method {name!r}: expected an Optimizer subclass or 'module:Class', got {target!r}")
+    _METHODS[name] = target          # a class as it is: one defined in a function has no importable name
 
 
 def get(name: str) -> type[Optimizer]:
-    try:
-        target = _METHODS[name]
-    except KeyError:
-        raise InputError(f"unknown method {name!r}; choose one of {', '.join(_METHODS)}") from None
+    target = _METHODS.get(name) if isinstance(name, str) else None
+    if target is None:
+        raise InputError(f"unknown method {name!r}; choose one of {', '.join(_METHODS)}")
+    if not isinstance(target, str):
+        return target
     module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)
+    try:
+        found = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        raise InputError(f"method {name!r}: cannot import {target!r} ({type(e).__name__}: {e})") from None
+    if not (isinstance(found, type) and issubclass(found, Optimizer)):
+        raise InputError(f"method {name!r}: {target!r} is no Optimizer subclass")
+    return found
 
 
 def available(name: str) -> type[Optimizer]:

@@ -23,7 +23,8 @@ from .errors import InputError
 from .evaluate import Evaluator
 from .history import History, Record, RunMeta
 from .optim import Optimizer, Result, StopReason
-from .problem import FunctionProblem, Problem, scipy_constraints
+from .function import FunctionProblem, scipy_constraints
+from .problem import Problem
 from .rundir import run_directory, write_run_dir
 
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
@@ -47,6 +48,19 @@ def check_workers(workers: int, dask: str | None = None, option: str = "workers"
     if (dask is None or dask == "local") and workers > limit:
         raise InputError(f"{option} {workers}: more processes than this machine runs usefully ({os.cpu_count()} "
                          f"cores); at most {limit}")
+
+
+#: The largest budget: more simulations than any run makes; past it NOMAD's evaluation count overflows (at 2**31
+#: the process died of a segmentation fault).
+MAX_BUDGET = 2**31 - 1
+
+
+def check_budget(budget: Any, option: str = "budget") -> None:
+    """InputError for a budget that is no whole number of simulations from 1 to :data:`MAX_BUDGET`."""
+    if not _whole(budget) or budget < 1:
+        raise InputError(f"{option} must be a whole number of simulations >= 1, got {budget!r}")
+    if budget > MAX_BUDGET:
+        raise InputError(f"{option} {budget}: more simulations than a run can make; at most {MAX_BUDGET}")
 
 
 @dataclass
@@ -164,15 +178,18 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         callback: ``callback(result_so_far)`` after every batch; returning True stops the run.
         options: the method's hyper-parameters.
     """
-    if not _whole(budget) or budget < 1:
-        raise InputError(f"budget must be a whole number of simulations >= 1, got {budget!r}")
+    check_budget(budget)
     if seed is not None and (not _whole(seed) or seed < 0):
         raise InputError(f"seed must be a whole number >= 0, got {seed!r}")
     if not isinstance(problem, Problem):
         raise InputError(f"optimize: problem must be a zoaf Problem (CircuitProblem.from_netlist(...), a "
                          f"Problem subclass; zoaf.minimize for a function), got {type(problem).__name__}")
+    if type(problem).simulate is Problem.simulate:      # every point would raise NotImplementedError
+        raise InputError(f"optimize: {type(problem).__name__} does not implement simulate(x) -> Outcome")
     if callback is not None and not callable(callback):
         raise InputError(f"callback must be callable, got {type(callback).__name__}")
+    if evaluator is not None and not callable(getattr(evaluator, "evaluate", None)):
+        raise InputError(f"evaluator must be a zoaf Evaluator (problem.evaluator(...)), got {type(evaluator).__name__}")
     if evaluator is None:
         check_workers(workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
@@ -258,6 +275,8 @@ def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int |
         >>> bool(res.fun < 1e-3)
         True
     """
+    if not callable(fun):                                        # else every point failed, calling it
+        raise InputError(f"fun must be callable, got {type(fun).__name__}")
     args = args if isinstance(args, tuple) else (args,)          # scipy wraps a lone value (an array too)
     f = _WithArgs(fun, args) if args else fun
     problem = FunctionProblem.from_bounds(f, bounds, integers=integers, log=log, x0=x0,

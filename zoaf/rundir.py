@@ -119,6 +119,31 @@ def result_dict(result: Result) -> dict[str, Any]:
             "x_unit": [float(v) for v in np.atleast_1d(result.x_unit)]}
 
 
+#: Names in a run directory that zoaf writes itself: no artifact of a problem may take one.
+_OWN_FILES = {LOCK_FILE, "result.json", "trace.json", "convergence.png", "history.db", "history.db-wal",
+              "history.db-shm", "history.db-journal"}
+
+
+def _artifacts(problem: Problem, params: Mapping[str, float]) -> dict[str, str | bytes]:
+    """``problem.artifacts(params)`` (none without a best point), checked before anything is written: a plain file
+    name of its own (``../x`` was written outside the run directory) and text or bytes. InputError otherwise,
+    saying the history keeps the run (a user's ``artifacts`` raising ended the run with a traceback)."""
+    what = f"{type(problem).__name__}.artifacts"
+    try:
+        files = problem.artifacts(dict(params)) if params else {}
+    except Exception as e:
+        raise InputError(f"{what} raised {type(e).__name__}: {e}; history.db keeps every simulation: fix it, then "
+                         f"resume the run") from e
+    if not isinstance(files, Mapping):
+        raise InputError(f"{what} returned {type(files).__name__}, not a dict of file names to text")
+    for name, text in files.items():
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\0" in name or name in _OWN_FILES:
+            raise InputError(f"{what}: {name!r} is not a file name of its own in the run directory")
+        if not isinstance(text, (str, bytes)):
+            raise InputError(f"{what}: {name!r} holds {type(text).__name__}, not text or bytes")
+    return dict(files)
+
+
 def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapping[str, Any]) -> None:
     """``result.json`` (with the method's ``settings``, which a comparison checks before it reuses the run),
     ``trace.json`` (the run's course in a few rows, with its timings, which a report reads when ``history.db`` is
@@ -129,16 +154,17 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
     course = RunData.from_records(result.history, method=result.method, seed=result.seed or 0, budget=0)
     content = {**result_dict(result), "settings": dict(settings)}
     files = {"result.json": json.dumps(content, indent=2, default=float) + "\n",
-             "trace.json": json.dumps(course.trace(), default=float) + "\n",
-             **(problem.artifacts(result.params) if result.params else {})}
+             "trace.json": json.dumps(course.trace(), default=float) + "\n", **_artifacts(problem, result.params)}
     try:
         for name, content in files.items():
             write_file(outdir / name, content)      # never through a link the directory holds
         plot_convergence(result.history, outdir / "convergence.png",
                          f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
-    except OSError as e:
+    except BaseException as e:        # a full disk, or Ctrl-C amid them (a result.json without the rest)
         for name in [*files, "convergence.png"]:
             with suppress(OSError):
                 (outdir / name).unlink(missing_ok=True)
+        if not isinstance(e, OSError):
+            raise
         raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
                          f"every simulation: make room, then resume the run") from None

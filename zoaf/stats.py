@@ -171,7 +171,7 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
     ``budget``: the comparison's, which neither file holds). ``result.json`` marks a run complete. A file that
     is not what zoaf writes (the directory may come from elsewhere) is an InputError naming it."""
     path = Path(path)
-    db = path / "history.db"
+    db, complete = path / "history.db", is_complete(path)     # outside the try below: its error names result.json
     if not db.exists():
         try:
             result = _json_object(path / "result.json")
@@ -180,7 +180,7 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
         try:
             kw = dict(method=str(method or result.get("method", path.parent.name)),
                       seed=int(seed if seed is not None else result.get("seed", -1)),
-                      budget=int(budget or result.get("nfev") or 0), complete=is_complete(path), path=path)
+                      budget=int(budget or result.get("nfev") or 0), complete=complete, path=path)
         except (TypeError, ValueError, OverflowError) as e:
             raise InputError(f"{path / 'result.json'}: not a zoaf result ({e})") from None
         return _from_files(path, result, kw)
@@ -189,7 +189,7 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
     try:
         return RunData.from_records(records, method=str(method or meta.get("method", path.parent.name)),
                                     seed=int(seed if seed is not None else meta.get("seed", -1)),
-                                    budget=int(meta.get("budget", 0)), complete=is_complete(path), path=path)
+                                    budget=int(meta.get("budget", 0)), complete=complete, path=path)
     except (TypeError, ValueError, OverflowError) as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
 
@@ -216,10 +216,12 @@ def _from_files(path: Path, result: Mapping[str, Any], kw: dict[str, Any]) -> Ru
 
 
 def is_complete(path: Path) -> bool:
-    """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too)."""
+    """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too). A
+    ``result.json`` that is not a JSON object is an InputError naming it: zoaf writes it whole (renamed into place),
+    so it was cut or replaced elsewhere, and taking its run for an unfinished one hid that."""
     try:
         return _json_object(Path(path) / "result.json").get("stop_reason") != "interrupted"
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return False
 
 

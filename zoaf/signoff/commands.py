@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app, out
+from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app
 from ..errors import InputError
 from ..run import check_workers
+from ..show import out
 
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
 TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",

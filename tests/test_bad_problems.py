@@ -1,0 +1,254 @@
+"""The library with careless input: a user's ``Problem`` whose ``simulate`` raises or returns what is no
+``Outcome``, and ``zoaf.minimize``/``zoaf.optimize`` arguments of the wrong kind.
+
+A bad point fails that point only (the run goes on, its history holds what it computed) and a run where every point
+fails ends as scipy's do, ``success=False`` with a message naming the first error; a bad argument is an
+``InputError`` (a ``ValueError``) naming it, before anything runs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zoaf
+from zoaf.errors import InputError
+from zoaf.history import History
+from zoaf.problem import Outcome, Parameter, Problem, Status
+
+
+class Careless(Problem):
+    """A user's problem with one constraint whose ``simulate`` does what ``mode`` says where ``a > 0.5`` and
+    returns a good outcome elsewhere (``everywhere``: at every point; mode "good": nowhere). Module level: it
+    pickles to worker processes."""
+
+    name = "careless"
+
+    def __init__(self, mode: str, everywhere: bool = True) -> None:
+        super().__init__([Parameter("a", 0.0, 1.0), Parameter("b", 0.0, 1.0)])
+        self.mode, self.everywhere = mode, everywhere
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        return ("g",)
+
+    def simulate(self, x: np.ndarray):
+        if self.mode == "good" or not self.everywhere and x[0] <= 0.5:
+            return Outcome(Status.OK, fom=float(x[0]), measures={"m": 1.0}, feasible=True, objective_fom=float(x[0]),
+                           constraints=(-1.0,))
+        if self.mode == "raise":
+            raise RuntimeError("the model diverged")
+        return {"none": None, "dict": {"fom": "low"}, "list": [1.0, 2.0, 3.0],
+                "nan": Outcome(Status.OK, fom=math.nan, constraints=(0.0,)),
+                "text": Outcome(Status.OK, fom=1.0, measures={"gain": "high"}, constraints=(0.0,)),
+                "count": Outcome(Status.OK, fom=1.0, constraints=(0.0, 1.0)),
+                "status": Outcome("fine", fom=1.0)}[self.mode]
+
+
+FIRST_ERRORS = {
+    "raise": r"RuntimeError: the model diverged \(raised at test_bad_problems\.py:\d+\)",
+    "none": r"Careless\.simulate returned NoneType, not an Outcome",
+    "dict": r"Careless\.simulate returned dict, not an Outcome",
+    "list": r"Careless\.simulate returned list, not an Outcome",
+    "nan": r"Careless\.simulate returned an Outcome whose fom or a constraint value is NaN",
+    "text": r"Careless\.simulate returned an Outcome whose measure 'gain' must be a number, got 'high'",
+    "count": r"Careless\.simulate returned an Outcome whose constraints must be a tuple of the problem's 1 values",
+    "status": r"Careless\.simulate returned an Outcome whose status must be one of ok, failed, timeout, crashed",
+}
+
+
+@pytest.mark.parametrize("mode", FIRST_ERRORS)
+def test_a_simulate_that_fails_everywhere_ends_the_run_as_scipy_does(mode: str, tmp_path: Path) -> None:
+    """A raise ended the run with that exception; None, a dict or a list with an AttributeError; a text FoM with
+    numpy's TypeError; a text measure, a short constraint row or a NaN FoM went into the history unnoticed."""
+    res = zoaf.optimize(Careless(mode), budget=4, seed=0, workers=0, out=tmp_path / "run")
+    assert (res.success, res.nfev, res.nfailed) == (False, 4, 4)
+    first = rf"no simulation succeeded \(the first error: {FIRST_ERRORS[mode]}.*\)"
+    assert re.fullmatch(first, res.message), res.message
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert saved["success"] is False and saved["message"] == res.message
+    with History(tmp_path / "run" / "history.db", read=True) as h:
+        assert [r.status for r in h.records()] == [Status.FAILED] * 4
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_simulate_that_raises_at_some_points_fails_those_only(workers: int) -> None:
+    """In a worker process the exception was re-raised in the parent: the batch, and the run, were lost."""
+    res = zoaf.optimize(Careless("raise", everywhere=False), budget=12, seed=0, workers=workers)
+    statuses = [r.status for r in res.history]
+    assert res.success and res.nfev == 12 and res.x[0] <= 0.5
+    assert Status.OK in statuses and 0 < res.nfailed == statuses.count(Status.FAILED) < 12
+    errors = {r.outcome.error for r in res.history if r.status == Status.FAILED}
+    assert len(errors) == 1 and re.fullmatch(FIRST_ERRORS["raise"], errors.pop())
+
+
+def test_a_function_that_returns_inf_everywhere_says_so() -> None:
+    """Every point failed, and the message said only 'no simulation succeeded'."""
+    res = zoaf.minimize(lambda x: math.inf, [(0, 1)], budget=3, seed=0)
+    assert res.message == "no simulation succeeded (the first error: ValueError: fun returned inf)"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"integers": [True, False]}, "integers: True is not an index into the 2 bounds"),   # a mask: indices 0, 1
+    ({"integers": [0.5]}, "integers: 0.5 is not an index"),                                # never matched an axis
+    ({"log": "1"}, "log: '1' is not an index"),                                            # a TypeError
+    ({"constraints": {"type": "ineq", "fun": lambda x, a: a - x[0], "args": 2}}, None),  # a lone arg, as scipy's
+])
+def test_minimize_index_lists_and_constraint_args(kwargs: dict, message: str | None) -> None:
+    call = lambda: zoaf.minimize(lambda x: float(x[0] ** 2), [(1, 2), (1, 2)], budget=3, seed=0, **kwargs)
+    if message is None:
+        assert call().success
+        return
+    with pytest.raises(InputError, match=re.escape(message)):
+        call()
+
+
+def test_library_objects_of_the_wrong_kind_are_named_before_anything_runs(tmp_path: Path) -> None:
+    """Each was an AttributeError or TypeError deep in the run, or (fun=3) a run whose every point failed."""
+    with pytest.raises(InputError, match="fun must be callable, got int"):
+        zoaf.minimize(3, [(0, 1)], budget=3)
+    with pytest.raises(InputError, match=r"parameters must be zoaf Parameters, got tuple \('a', 0, 1\)"):
+        Careless.__base__([("a", 0, 1)])
+    with pytest.raises(InputError, match="parameter 'a': lo must be a number, got '0'"):
+        Parameter("a", "0", 1)
+    with pytest.raises(InputError, match="parameter 'a': integer must be True or False, got 'yes'"):
+        Parameter("a", 0, 3, integer="yes")
+    with pytest.raises(InputError, match="parameter name must be non-empty text, got 3"):
+        Parameter(3, 0, 1)
+    with pytest.raises(InputError, match="Problem does not implement simulate"):
+        zoaf.optimize(Problem([Parameter("a", 0, 1)]), budget=2, out=tmp_path / "run")
+    with pytest.raises(InputError, match="evaluator must be a zoaf Evaluator"):
+        zoaf.optimize(Careless("none"), budget=2, evaluator=3)
+    assert list(tmp_path.iterdir()) == []
+
+
+class WithArtifacts(Careless):
+    """A good problem whose ``artifacts`` return ``files`` (or raise, for None)."""
+
+    def __init__(self, files: dict | None) -> None:
+        super().__init__("good")
+        self.files = files
+
+    def artifacts(self, params: dict[str, float]) -> dict:
+        if self.files is None:
+            raise KeyError("no template")
+        return self.files
+
+
+@pytest.mark.parametrize("files, says", [
+    ({"../escape.txt": "x"}, "'../escape.txt' is not a file name of its own in the run directory"),
+    ({"result.json": "{}"}, "'result.json' is not a file name of its own"),
+    ({"a.txt": 3}, "'a.txt' holds int, not text or bytes"),
+    (None, "raised KeyError: 'no template'; history.db keeps every simulation"),
+])
+def test_artifacts_are_checked_before_anything_is_written(files: dict | None, says: str, tmp_path: Path) -> None:
+    """'../escape.txt' was written beside the run directory, a raise ended the finished run with a traceback."""
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=re.escape(f"WithArtifacts.artifacts{'' if files is None else ':'}")
+                       + ".*" + re.escape(says)):
+        zoaf.optimize(WithArtifacts(files), budget=4, seed=0, out=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "history.db"]
+    with History(out / "history.db", read=True) as h:
+        assert len(h.records()) == 4
+
+
+# ---------------------------------------------------------------------- ask/tell methods and their registry
+def test_a_method_is_refused_a_start_or_steps_that_are_not_one_finite_number_per_coordinate() -> None:
+    """A NaN x0 came back as an asked point (the user's fun then blamed for it), a longer one was a broadcasting
+    ValueError inside the method (or, in CMA, asks of the wrong dimension); dim '2' a TypeError."""
+    from zoaf import registry
+
+    for method in ("random", "cma", "de"):
+        with pytest.raises(InputError, match=re.escape("x0 must be 2 finite numbers, got [nan, 0.5]")):
+            registry.create(method, 2, 10, seed=0, x0=np.array([np.nan, 0.5]))
+    with pytest.raises(InputError, match=re.escape("x0 must be 2 finite numbers, got [0.0, 0.0, 0.0]")):
+        registry.create("cma", 2, 10, seed=0, x0=np.zeros(3))
+    with pytest.raises(InputError, match="unit_steps must be 2 finite numbers"):
+        registry.create("zoaf", 2, 10, seed=0, unit_steps=np.zeros(3))
+    with pytest.raises(InputError, match="dim must be a whole number >= 1, got '2'"):
+        registry.create("zoaf", "2", 10)
+
+
+def test_tell_refuses_constraint_values_of_another_shape() -> None:
+    """A row more was reshaped into another constraint count without a word; a count that changed between tells was
+    a concatenation error deep in ZOAF's model."""
+    from zoaf import registry
+
+    opt = registry.create("zoaf", 2, 20, seed=0)
+    x = opt.ask()
+    with pytest.raises(ValueError, match=rf"constraint values of shape \({len(x) + 1}, 2\) for {len(x)} points"):
+        opt.tell(x, np.ones(len(x)), np.ones((len(x) + 1, 2)))
+    opt.tell(x, np.ones(len(x)), np.ones((len(x), 2)), objective=np.ones(len(x)))
+    x = opt.ask()
+    with pytest.raises(ValueError, match="and 2 constraints, as told before"):
+        opt.tell(x, np.ones(len(x)), np.ones((len(x), 3)), objective=np.ones(len(x)))
+
+
+def test_register_refuses_what_is_no_method_and_takes_a_class_defined_in_a_function(monkeypatch) -> None:
+    """A target without a colon, of another kind or naming a missing module was taken, to fail with a raw
+    ValueError, AttributeError or ModuleNotFoundError at the first run; a class defined in a function could never
+    be found by its name."""
+    from zoaf import registry
+    from zoaf.optim import Optimizer
+
+    monkeypatch.setattr(registry, "_METHODS", dict(registry._METHODS))   # no method left for later tests
+
+    class Nearby(Optimizer):
+        def _ask(self) -> np.ndarray:
+            return self.rng.random((1, self.dim))
+
+        def _tell(self, x, f, c, objective) -> None:
+            pass
+
+    registry.register("nearby", Nearby)
+    assert zoaf.minimize(lambda x: float(x[0] ** 2), [(0, 1)], budget=3, seed=0, method="nearby").nfev == 3
+    for target in ("nocolon", 3, np.ndarray):
+        with pytest.raises(InputError, match="expected an Optimizer subclass or 'module:Class'"):
+            registry.register("bad", target)
+    registry.register("gone", "nosuch.module:Method")
+    with pytest.raises(InputError, match=r"method 'gone': cannot import 'nosuch.module:Method' \(ModuleNotFound"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(0, 1)], budget=3, method="gone")
+    with pytest.raises(InputError, match="a method name must be non-empty text"):
+        registry.register("", Nearby)
+
+
+def test_a_budget_past_what_a_method_takes_is_refused() -> None:
+    """NOMAD given 2**31 simulations or more ended the process with a segmentation fault."""
+    with pytest.raises(InputError, match=r"budget 2147483648: more simulations than a run can make; at most "
+                                         r"2147483647"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(0, 1)], budget=2**31, method="nomad")
+
+
+@pytest.mark.parametrize("seeds", [[-1], "3", 2.5, []])
+def test_compare_refuses_seeds_that_are_no_whole_numbers(seeds, tmp_path: Path) -> None:
+    """Text or a fraction was a TypeError, a negative seed a run that failed in the grid."""
+    from zoaf.compare import compare
+
+    corpus = Path(__file__).parent / "bad_inputs"
+    with pytest.raises(InputError, match="seeds must be a count or a list of whole numbers >= 0"):
+        compare(corpus / "good.cir", methods=["random"], seeds=seeds, budget=2, jobs=1, out=tmp_path / "cmp")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_takes_one_name_as_one_method(tmp_path: Path) -> None:
+    """methods="cma" was read letter by letter: 'unknown method 'c''."""
+    from zoaf.compare import compare
+
+    corpus = Path(__file__).parent / "bad_inputs"
+    with pytest.raises(InputError, match="unknown method 'nope';"):
+        compare(corpus / "good.cir", methods="nope", seeds=1, budget=2, jobs=1, out=tmp_path / "cmp")
+
+
+def test_a_circuit_whose_python_fom_never_gives_a_number_says_the_simulations_ran() -> None:
+    """Every sizing simulated, but the FoM function raised: the message said 'no simulation succeeded'."""
+    from zoaf.circuit import CircuitProblem
+
+    problem = CircuitProblem.from_netlist(Path(__file__).parent / "bad_inputs" / "good.cir", fom=lambda m: m["nope"])
+    res = zoaf.optimize(problem, budget=3, seed=0)
+    assert [r.status for r in res.history] == [Status.OK] * 3 and all(r.outcome.measures for r in res.history)
+    assert (res.success, res.message) == (False, "no simulation gave a finite FoM")

@@ -1,0 +1,182 @@
+"""``FunctionProblem``: a Python black box ``fun(x) -> float`` as a :class:`~zoaf.problem.Problem`, and the
+conversion of scipy-style constraints (dicts, ``NonlinearConstraint``, ``LinearConstraint``) to zoaf's ``g(x) <= 0``
+that ``zoaf.minimize`` hands it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .problem import Outcome, Parameter, Problem, Score
+
+__all__ = ["ConstraintFun", "FunctionProblem", "scipy_constraints"]
+
+#: One constraint of a FunctionProblem: ``g(x) -> value or array``, each value ``<= 0`` when met.
+ConstraintFun = Callable[[np.ndarray], Any]
+
+
+class FunctionProblem(Problem):
+    """A Python black box ``fun(x) -> float`` over physical ``x``. Exceptions, NaN and inf count as failures.
+
+    ``constraints``: callables ``g(x) -> value or array``, each value ``<= 0`` when met (zoaf's convention;
+    ``zoaf.minimize`` converts scipy's). Each is called once at construction, at ``x0`` or the box centre, to
+    learn how many values it returns (as scipy does at ``x0``); those calls are not simulations. The FoM then
+    ranks feasible before infeasible as a circuit's does; a feasible point's FoM is its squashed value.
+    """
+
+    name = "function"
+
+    def __init__(self, fun: Callable[[np.ndarray], float], parameters: Sequence[Parameter], *,
+                 constraints: Sequence[ConstraintFun] = (), target: float | None = None) -> None:
+        super().__init__(parameters)
+        self.fun = fun
+        self.constraints = tuple(constraints)
+        u0 = self.x0_unit()
+        x0 = self.to_physical(np.full(self.dim, 0.5) if u0 is None else u0)
+        try:
+            sizes = [np.asarray(g(x0.copy()), dtype=float).size for g in self.constraints]
+        except Exception as e:
+            raise InputError(f"constraints: calling one at x = {x0.tolist()} raised {type(e).__name__}: {e}") from None
+        self._constraint_names = tuple(f"c{j}" for j in range(sum(sizes)))
+        self.target = target
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        return self._constraint_names
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "constraints": len(self._constraint_names), "target": self.target}
+
+    def target_fom(self) -> float | None:
+        if self.target is None:
+            return None
+        return Score.of(float(self.target), [-1.0] * len(self.constraint_names)).fom
+
+    @classmethod
+    def from_bounds(cls, fun: Callable[[np.ndarray], float], bounds: Sequence[tuple[float, float]] | np.ndarray,
+                    *, integers: Sequence[int] | None = None, log: Sequence[int] | None = None,
+                    x0: Sequence[float] | None = None, constraints: Sequence[ConstraintFun] = (),
+                    target: float | None = None) -> "FunctionProblem":
+        """scipy-style construction: ``bounds`` as (lo, hi) pairs or a ``scipy.optimize.Bounds``, index lists for
+        integer and log axes."""
+        if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
+            bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
+        bounds = _numbers(bounds, "bounds")
+        if bounds.ndim != 2 or bounds.shape[1] != 2:
+            raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
+        d = len(bounds)
+        ints, logs = _indices(integers, "integers", d), _indices(log, "log", d)
+        start = None if x0 is None else _numbers(x0, "x0").ravel()
+        if start is not None and len(start) != d:
+            raise InputError(f"x0 has {len(start)} values for {d} bounds")
+        goal = None if target is None else _numbers(target, "target")
+        if goal is not None and (isinstance(target, bool) or goal.size != 1 or not math.isfinite(goal.item())):
+            raise InputError(f"target must be a finite number, got {target!r}")
+        params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
+                            None if start is None else float(start[i])) for i, (lo, hi) in enumerate(bounds)]
+        return cls(fun, params, constraints=constraints, target=None if goal is None else float(goal.item()))
+
+    def simulate(self, x: np.ndarray) -> Outcome:
+        """``fun`` and the constraints at ``x``; what they raise, a value that is no finite number or a count of
+        constraint values other than at the start point fails the point (:func:`_guarded` says which)."""
+        t0 = time.perf_counter()
+        value = _number(self.fun(np.array(x, dtype=float)))
+        xa = np.array(x, dtype=float)
+        cons = [float(v) for g in self.constraints for v in _values(g(xa))]
+        if not math.isfinite(value) or any(math.isnan(v) for v in cons):   # inf: a failure all the same, now named
+            raise ValueError(f"fun returned {value}" if not math.isfinite(value) else "a constraint returned NaN")
+        return Outcome.scored(Score.of(value, cons), {}, time.perf_counter() - t0)
+
+
+def _numbers(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float array; text or anything else not a number is one InputError naming ``what``."""
+    if isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.dtype.kind in "SUO"):
+        raise InputError(f"{what} must be numbers, got {value!r}")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers, got {value!r}") from None
+
+
+def _indices(value: Any, what: str, d: int) -> set[int]:
+    """``integers``/``log``: indices into the ``d`` bounds (a lone one too). A bool mask was taken for indices 0 and
+    1, a fraction never matched an axis, text was a TypeError."""
+    items = () if value is None else (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        items = list(items)
+    except TypeError:
+        raise InputError(f"{what} must be a list of indices into the bounds, got {value!r}") from None
+    for i in items:
+        if isinstance(i, (bool, np.bool_)) or not isinstance(i, (int, np.integer)) or not 0 <= i < d:
+            raise InputError(f"{what}: {i!r} is not an index into the {d} bounds (a list of indices, e.g. [0, 2])")
+    return {int(i) for i in items}
+
+
+def _number(value: Any) -> float:
+    """``fun``'s value as a float (a one-element array too, as scipy). Anything else (None, text, complex, a longer
+    array) is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"fun returned {type(value).__name__} {value!r}, not a number")
+    try:
+        return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
+    except TypeError:
+        shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
+        raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None
+
+
+def _values(value: Any) -> np.ndarray:
+    """A constraint's values as a flat float array; a non-number (None, complex) is a ValueError, as in ``_number``."""
+    try:
+        return np.ravel(np.asarray(value, float))
+    except TypeError:
+        raise ValueError(f"a constraint returned {type(value).__name__}, not numbers") from None
+
+
+def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
+    """scipy.optimize's constraints as zoaf's (``g(x) <= 0`` met): a dict ``{"type": "ineq", "fun": g,
+    "args": ()}`` (met when ``g(x) >= 0``), a list of them, ``NonlinearConstraint`` or ``LinearConstraint``.
+
+    Equality constraints are refused: a sampled point never meets ``h(x) = 0`` exactly, so a zeroth-order
+    method could only report every point infeasible.
+    """
+    from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+    items = [constraints] if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)) \
+        else list(constraints or ())
+    return [_one_constraint(c, j) for j, c in enumerate(items)]
+
+
+def _one_constraint(c: Any, j: int) -> ConstraintFun:
+    from scipy.optimize import LinearConstraint, NonlinearConstraint
+
+    equality = ("constraints[{j}]: equality constraints are not supported (a sampled point never meets "
+                "h(x) = 0 exactly); eliminate a variable or bound h with two 'ineq' constraints and a tolerance")
+    if isinstance(c, dict):
+        extra = set(c) - {"type", "fun", "args", "jac"}
+        if extra or c.get("type") not in ("ineq", "eq") or not callable(c.get("fun")):
+            raise InputError(f"constraints[{j}]: expected {{'type': 'ineq', 'fun': g}}, got {c!r}")
+        if c["type"] == "eq":
+            raise InputError(equality.format(j=j))
+        fun, args = c["fun"], c.get("args", ())
+        args = args if isinstance(args, tuple) else (args,)        # a lone value, as minimize's own args
+        return lambda x: -np.asarray(fun(x, *args), dtype=float)
+    if isinstance(c, (NonlinearConstraint, LinearConstraint)):
+        fun = c.fun if isinstance(c, NonlinearConstraint) else (lambda x, A=np.atleast_2d(c.A): A @ x)
+        lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
+        if np.any(lb == ub):
+            raise InputError(equality.format(j=j))
+        if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
+            raise InputError(f"constraints[{j}]: bounds must satisfy lb < ub (not NaN), got lb={c.lb}, ub={c.ub}")
+        return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
+    raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
+                     f"got {type(c).__name__}")
+
+
+def _two_sided(v: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """``lb <= v <= ub`` as values ``<= 0`` met: one per finite side (infinite sides are dropped)."""
+    lb, ub = np.broadcast_to(lb, v.shape), np.broadcast_to(ub, v.shape)
+    return np.concatenate([(lb - v)[np.isfinite(lb)], (v - ub)[np.isfinite(ub)]])
