@@ -78,4 +78,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
                                                 "n_starts": 1, "late_init": True, "polish": "after-batch"},
     "late-polish": {"n_starts": 1, "late_init": True, "polish": "first"},
     "no-polish": {"polish": "off"},
+    "log-violation": {"log_violation": True},
 }

@@ -18,6 +18,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -166,6 +167,14 @@ class ZOAFConfig:
     ``INFEASIBLE_OFFSET`` + violation, so relative to the FoM a violation halved from 0.1 to 0.05 is 0.05% and
     reads as a stall). Off (ablation ``monitor-violation``): BENCHMARKS.md section 4 ("Infeasible starts judged
     by their violation")."""
+
+    log_violation: bool = False
+    """Constraint-aware: model each normalized constraint value c as sign(c) log(1 + |c|) (zero, and so which side
+    of its bound a point lies, unchanged; slope 1 near the bound). A measure that follows a power law in log-scaled
+    sizes (a power, a bandwidth) is then nearly linear far from its bound, where its linear violation (a power 9x
+    over its bound counts 8) dominates the restoration step and the filter's ranking of infeasible points. Off
+    (ablation ``log-violation``): BENCHMARKS.md section 4 ("Constraint violations in log units"): no significant
+    difference on nineteen circuit objectives, medians better on seven and worse on ten."""
 
     monitor: bool = True
     """Sliding-window monitor on/off. Off: fixed schedule (switch at ``switch_force``, no stall shrink, no
@@ -317,6 +326,8 @@ class ZOAFConfig:
     gains (Fletcher and Leyffer's envelope)."""
 
     def __post_init__(self) -> None:
+        self._check_types()
+
         def bad(name: str, rule: str) -> InputError:
             return InputError(f"ZOAF option {name}={getattr(self, name)!r}: {rule}")
         if self.mode not in MODES:
@@ -363,6 +374,20 @@ class ZOAFConfig:
             raise bad("local_margin", "must be a finite number >= 0")
         if self.h_min > self.h_max:
             raise bad("h_min", f"must be <= h_max={self.h_max}")
+
+    def _check_types(self) -> None:
+        """A number or flag of the wrong type is one line naming the option (``q="a"`` was a comparison error)."""
+        for f in fields(self):
+            value, kind = getattr(self, f.name), str(f.type).split(" |")[0]
+            if value is None and "None" in str(f.type):
+                continue
+            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            ok = {"bool": isinstance(value, bool), "int": real and float(value).is_integer(), "float": real}
+            need = {"bool": "True or False", "int": "a whole number", "float": "a number"}
+            if kind in ok and not ok[kind]:
+                raise InputError(f"ZOAF option {f.name}={value!r}: must be {need[kind]}")
+            if kind == "int":
+                object.__setattr__(self, f.name, int(value))
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "ZOAFConfig":

@@ -23,10 +23,8 @@ by a filter over (objective, violation) (``acceptance``); see ``constrained`` an
 
 Every point is projected onto the box; coordinates pinned at a bound whose descent direction points outward
 are frozen. The result is the best *evaluated* point (the base tracks it). Only the seeded generator is
-random, so equal seeds give bit-identical asks, whatever ``workers`` timing does.
-
-The state between ``ask`` and ``tell`` is typed (``state``: the pending batch, the multistart samples, each
-start; ``coordinate.Sweep``; ``multistart.PlannedStint``); this module holds the rules that change it.
+random, so equal seeds give bit-identical asks, whatever ``workers`` timing does. The state between ``ask``
+and ``tell`` is typed (``state``, ``coordinate.Sweep``, ``multistart.PlannedStint``); this module holds the rules.
 
 Example:
     >>> import numpy as np, zoaf
@@ -114,7 +112,7 @@ class ZOAF(Optimizer):
         (else None: the scalar method); follows the best point's row, which a restart from it needs."""
         if c is None or objective is None or not self.config.constraints:
             return None
-        y = np.column_stack([objective, c])
+        y = np.column_stack([objective, np.sign(c) * np.log1p(np.abs(c)) if self.config.log_violation else c])
         i = int(np.argmin(f))
         if f[i] == self.best_f and np.array_equal(x[i], self.best_x):
             self._best_y = y[i].copy()
