@@ -28,6 +28,10 @@ from ._own_loop import Evaluate, OwnLoop
 from ._peers import to_levels
 
 
+#: NOMAD reads MAX_BB_EVAL as a C int: a budget above overflowed to a negative limit, and NOMAD segfaulted after
+#: refusing it. Capped here, whoever sets the budget (a run that long never ends by its budget anyway).
+MAX_BB_EVAL_LIMIT = 2**31 - 1
+
 #: NOMAD's SEED is the run's library seed (drawn from its generator) modulo this: seeding costs one RNG step per
 #: unit of SEED.
 SEED_RANGE = 10**6
@@ -74,7 +78,7 @@ class NOMAD(OwnLoop):
         fmt = lambda v: "( " + " ".join(str(a) for a in v) + " )"   # noqa: E731
         params = [f"DIMENSION {self.dim}", f"BB_INPUT_TYPE {fmt('I' if k else 'R' for k in levels)}",
                   "BB_OUTPUT_TYPE OBJ" + f" {ConstraintType(cfg.constraints).value}" * nconstraints,
-                  f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget)}",
+                  f"MAX_BB_EVAL {min(cfg.max_bb_eval or self.budget, self.budget, MAX_BB_EVAL_LIMIT)}",
                   f"DISPLAY_DEGREE {cfg.display_degree}", "NB_THREADS_PARALLEL_EVAL 1",
                   f"LOWER_BOUND {fmt([0] * self.dim)}", f"UPPER_BOUND {fmt(np.where(levels > 0, levels - 1, 1))}"]
         # NOMAD's polls depend on its SEED parameter, not on an RNG state set before ``optimize`` (which resets it:

@@ -251,3 +251,73 @@ def test_a_quiet_run_that_found_no_sizing_says_why(tmp_path: Path) -> None:
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 1 and r.stdout == "" and len(lines) == 1, r.stderr
     assert lines[0].startswith("error: no sizing gave every measure the objective needs (the first error: ")
+
+
+CORPUS = ROOT / "tests" / "bad_inputs"
+
+
+def rc_deck(tmp_path: Path, params: str, spec_params: str) -> Path:
+    """The corpus' RC low-pass driven by a fixed `.param vsup` (its gain_lf is 20 log10(vsup)), with other
+    `.param` defaults and spec [parameters]."""
+    deck = (CORPUS / "good.cir").read_text().replace(".param r1=1k c1=1n", f".param {params}")
+    (tmp_path / "rc.cir").write_text(deck.replace("dc 0 ac 1", "dc 0 ac {vsup}").replace(".ac", ".save all\n.ac"))
+    spec = (CORPUS / "good.toml").read_text().split("[measures]")[1]
+    (tmp_path / "rc.toml").write_text(f"[parameters]\n{spec_params}\n[measures]{spec}")
+    return tmp_path / "rc.cir"
+
+
+@pytest.mark.parametrize("command", [["check"], ["simulate"]])
+def test_a_deck_default_outside_the_box_is_simulated_with_a_note(tmp_path: Path, command: list[str]) -> None:
+    """r1 = 200k against a 100k upper bound, k = 2.5 on an integer axis: simulated as written (a run never
+    would: the note says so, one line each), not refused and not silently."""
+    rc = rc_deck(tmp_path, "r1=200k c1=100p vsup=1 k=2.5", 'r1 = { lo = "100", hi = "100k" }\n'
+                 'c1 = { lo = "10p", hi = "10n" }\nk = { lo = 1, hi = 4, type = "int" }')
+    r = zoaf(*command, str(rc), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["params"]["r1"] == 2e5
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
+    assert notes == [f"note: {rc}: .param r1 = 200k, but the spec's parameters.r1 is within [100, 100k]: "
+                     "simulated as written",
+                     f"note: {rc}: .param k = 2.5, but the spec's parameters.k is an integer within [1, 4]: "
+                     "simulated as written"], r.stderr
+
+
+def test_set_takes_a_fixed_param_of_the_deck(tmp_path: Path) -> None:
+    """`--set vsup=2` on the deck's supply (a .param the spec does not size) is the override a corner makes:
+    simulated with it (gain_lf is 20 log10 2 dB); a name that is no .param at all is still refused."""
+    rc = rc_deck(tmp_path, "r1=1k c1=1n vsup=1", 'r1 = { lo = "100", hi = "100k" }\nc1 = { lo = "10p", hi = "10n" }')
+    r = zoaf("simulate", str(rc), "--set", "vsup=2", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["measures"]["gain_lf"] == pytest.approx(20 * math.log10(2), abs=1e-3)
+    r = zoaf("simulate", str(rc), "--set", "vbias=2")
+    assert r.returncode == 2 and "unknown parameter 'vbias'; parameters: r1, c1; fixed .params of the deck: " \
+        "vsup" in r.stderr, r.stderr
+
+
+#: A child that sends itself SIGINT as the command line starts importing typer (as Ctrl-C in its first half
+#: second does), then starts `zoaf` the way each entry point does.
+CTRL_C_WHILE_LOADING = """
+import os, runpy, signal, sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, CtrlC())
+sys.argv = ["zoaf", "--help"]
+{start}
+"""
+
+
+@pytest.mark.parametrize("start", ["runpy.run_module('zoaf', run_name='__main__')",      # python -m zoaf
+                                   "from zoaf.cli import main; sys.exit(main())"])       # the installed script
+def test_ctrl_c_while_the_command_line_loads_is_one_word_and_exit_130(start: str) -> None:
+    r = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING.format(start=start)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (130, "", "interrupted\n")
+
+
+def test_importing_the_command_line_leaves_sigint_as_it_was() -> None:
+    """A program that imports zoaf.cli (a test, a notebook) keeps its Ctrl-C."""
+    code = "import signal, zoaf.cli; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.stdout == "True\n", r.stderr

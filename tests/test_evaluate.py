@@ -1,11 +1,13 @@
 """The evaluator's engine: order, cache, timeouts, crashes, restarts, Ctrl-C and determinism across workers."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -356,3 +358,48 @@ def test_a_pickle_a_worker_writes_on_its_pipe_is_not_run(tmp_path):
         out = ev.evaluate(np.array([[0.25]]))
     assert not marker.exists()
     assert out[0].status is Status.CRASHED
+
+
+RC = Path(__file__).parent / "bad_inputs" / "good.cir"
+
+
+def test_a_python_fom_that_raises_leaves_its_error_in_the_history(tmp_path):
+    """A FoM of the circuit's measures that raises: the sizing ranks as failed, and the run's history says why
+    (it held no error text, so a run where every FoM raised said nothing of the cause)."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.history import History
+
+    problem = CircuitProblem(RC, fom=lambda m: m["f3db"] + "Hz")
+    result = zoaf.optimize(problem, budget=3, seed=0, workers=0, out=tmp_path / "run")
+    with History(tmp_path / "run" / "history.db", read=True) as h:
+        errors = [r.outcome.error for r in h.records()]
+    assert errors and all(e == "fom raised TypeError: unsupported operand type(s) for +: 'float' and 'str'"
+                          for e in errors), errors
+    assert result.stop_reason.value == "failed" and "fom raised TypeError" in result.message
+
+
+@pytest.mark.parametrize("path, kw, message", [
+    ("nope.cir", {}, "nope.cir: netlist file not found"),
+    (RC.parent, {}, f"{RC.parent}: is a directory, not a netlist file"),
+    (RC, dict(timeout=-1), "timeout -1: must be > 0 and at most 1e+06 seconds"),
+    (RC, dict(timeout=math.nan), "timeout nan: must be > 0"),
+    (RC, dict(timeout="5"), "timeout '5': must be > 0"),
+    (RC, dict(fom=3), "fom 3: not a function of the measures"),
+])
+def test_circuit_problem_refuses_what_it_cannot_run(path, kw, message):
+    """Each was taken (a missing netlist was reported as its missing spec; a timeout of -1, NaN or "5" and a fom
+    that is not callable failed at the first simulation, or never)."""
+    from zoaf.circuit import CircuitProblem
+
+    with pytest.raises(InputError) as e:
+        CircuitProblem.from_netlist(path, **kw)
+    assert str(e.value).startswith(message)
+
+
+@pytest.mark.parametrize("value, what", [("abc", "'abc'"), (1e6, "1000000.0"), (math.nan, "nan")])
+def test_sized_netlist_refuses_a_value_outside_the_parameters_bounds(value, what):
+    from zoaf.circuit import CircuitProblem
+
+    with pytest.raises(InputError, match=re.escape(f"r1 = {what}: must be within [100, 100k] (parameters.r1)")):
+        CircuitProblem(RC).sized_netlist({"r1": value, "c1": 1e-9})
+    assert ".param r1=2000.0 c1=1n\n" in CircuitProblem(RC).sized_netlist({"r1": 2e3, "c1": 1e-9})

@@ -6,7 +6,10 @@ Synthetic constrained problem: minimize ``|x - A|^2`` subject to ``x_0 >= 0.5`` 
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +181,14 @@ def test_peer_tolerates_failed_simulations(name):
         best = min(best, float(o[ok].min())) if ok.any() else best
     assert opt.nfev == BUDGET or opt.stop_reason.value == "converged"
     assert best < OPTIMUM + 0.05, f"{name}: best feasible {best:.4g} with failures"
+
+
+def test_nomad_takes_a_budget_beyond_a_c_int():
+    """NOMAD's MAX_BB_EVAL is a C int: a budget of 2**40 overflowed it, NOMAD refused the negative limit and the
+    process died of a segfault (so this runs in a child process: the old failure took pytest down)."""
+    script = ("import numpy as np\nfrom zoaf import registry\nopt = registry.create('nomad', 3, 2**40, 0)\n"
+              "for _ in range(5):\n    x = opt.ask()\n    opt.tell(x, np.sum((x - 0.3) ** 2, axis=1))\n"
+              "opt.close()\nprint(opt.nfev)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).parent.parent)
+    assert r.returncode == 0 and r.stdout.split() == ["5"], (r.returncode, r.stderr[-2000:])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import re
 import resource
@@ -229,3 +230,61 @@ def test_resuming_a_run_the_library_made_is_one_line(tmp_path: Path) -> None:
     line = one_error_line(zoaf("optimize", str(RC), "--resume", str(tmp_path / "run")))
     assert line == (f"error: {tmp_path / 'run' / 'history.db'}: a run of 'function', not of a netlist: resume it "
                     "from Python (zoaf.optimize(problem, out=..., resume=True))")
+
+
+SLOW = "length(replace(hex(zeroblob(100000000)), '0', '00'))"     # seconds a row, computed on every read
+
+
+@pytest.mark.parametrize("craft", [f"ALTER TABLE evals ADD COLUMN slow INTEGER GENERATED ALWAYS AS ({SLOW}) VIRTUAL",
+                                   f"CREATE VIEW slow AS SELECT {SLOW} FROM evals",
+                                   "CREATE TRIGGER spy AFTER INSERT ON evals BEGIN DELETE FROM meta; END"],
+                         ids=["generated-column", "view", "trigger"])
+def test_history_with_sql_zoaf_never_writes_is_refused_at_once(tmp_path: Path, craft: str) -> None:
+    """A received run directory whose history.db computes on read (a generated column: the whole resume or
+    report took 20 minutes and gigabytes) or runs its author's SQL (a trigger, a view): one line, exit 2, before
+    any row is read, by every reader."""
+    import sqlite3
+
+    run = tmp_path / "comparison" / "fom" / "zoaf" / "seed-1"      # as `zoaf report` finds runs
+    assert zoaf("optimize", str(RC), "--budget", "6", "--seed", "1", "--out", str(run), "-q").returncode == 0
+    with sqlite3.connect(run / "history.db") as db:
+        db.execute(craft)
+    db.close()
+    for args in (["optimize", str(RC), "--resume", str(run)], ["report", str(tmp_path / "comparison")],
+                 ["yield", str(run), "-n", "4"]):
+        start = time.monotonic()
+        line = one_error_line(zoaf(*args))
+        assert time.monotonic() - start < 20, args
+        assert line.startswith(f"error: {run / 'history.db'}: not a zoaf run history ("), (args, line)
+        assert "which zoaf does not write" in line, (args, line)
+
+
+def _strict(text: str):
+    """JSON as JSON.parse reads it: Infinity and NaN are no JSON."""
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_run_where_every_simulation_failed_writes_strict_json_that_zoaf_reads_back(tmp_path: Path) -> None:
+    """Its FoM is +inf and its box point NaN: written as null (they were Infinity and NaN, which JSON.parse and jq
+    refuse) in result.json, trace.json and `--json`; `zoaf report` reads the run from each of its files, and a
+    result.json written before (Infinity) still reads as +inf."""
+    from test_show import always_failing_rc
+    from zoaf.stats import load_run
+
+    failing = always_failing_rc(tmp_path)
+    failed, good = tmp_path / "cmp" / "bw" / "zoaf" / "seed-1", tmp_path / "cmp" / "bw" / "random" / "seed-1"
+    r = zoaf("optimize", str(failing), "--budget", "3", "--seed", "1", "--workers", "1", "--json",
+             "--out", str(failed))
+    assert r.returncode == 1 and _strict(r.stdout)["fun"] is None, r.stdout + r.stderr
+    assert _strict((failed / "result.json").read_text())["fun"] is None
+    _strict((failed / "trace.json").read_text())
+    assert zoaf("optimize", str(RC), "--budget", "6", "--method", "random", "--out", str(good), "-q").returncode == 0
+    for gone in ("history.db", "trace.json"):       # report then reads trace.json, then result.json alone
+        (failed / gone).unlink()
+        assert load_run(failed).final == math.inf
+        r = zoaf("report", str(tmp_path / "cmp"))
+        assert r.returncode == 0, r.stderr
+    (failed / "result.json").write_text((failed / "result.json").read_text().replace("null", "Infinity", 1))
+    assert json.loads((failed / "result.json").read_text())["fun"] == math.inf and load_run(failed).final == math.inf

@@ -18,6 +18,9 @@ import pytest
 from test_cli import zoaf
 from zoaf import units
 from zoaf.circuit import CircuitProblem
+from zoaf.optim import StopReason
+from zoaf.run import optimize as run_optimize
+from zoaf.show import RUN_FILES, report_run
 from zoaf.problem import INFEASIBLE_OFFSET, MISSING_VIOLATION
 
 ROOT = Path(__file__).parent.parent
@@ -131,3 +134,38 @@ def test_a_measure_lost_at_every_sizing_is_no_success(lost: Path, tmp_path: Path
     assert r.returncode == 1
     assert "last error: MeasureError: .meas never (line 8) produced no value: out of interval" in r.stdout
     assert "background thread" not in (r.stdout + r.stderr).lower()
+    listed = re.search(r"run directory: .*  \((.*)\)", r.stdout.replace("\n", "")).group(1).split(", ")
+    assert listed == [n for n in RUN_FILES if (tmp_path / "run2" / n).is_file()], r.stdout
+
+
+def always_failing_rc(tmp_path: Path) -> Path:
+    """The corpus' RC with f3db its only measure and every sizing's corner below the sweep: each simulation fails
+    (no measure taken), so a run has no best point and FoM +inf."""
+    deck = "\n".join(ln for ln in (CORPUS / "good.cir").read_text().splitlines() if "gain_lf" not in ln)
+    (tmp_path / "rc.cir").write_text(deck + "\n")
+    (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "1meg", hi = "10meg" }\n'
+                                      'c1 = { lo = "1u", hi = "10u" }\n[measures]\nf3db = { unit = "Hz" }\n'
+                                      '[objectives]\nbw = { maximize = "f3db" }\n')
+    return tmp_path / "rc.cir"
+
+
+def test_a_run_where_every_simulation_failed_lists_only_the_files_it_wrote(tmp_path: Path) -> None:
+    """No best point, so no best.cir, and the run directory line does not name one."""
+    r = zoaf("optimize", str(always_failing_rc(tmp_path)), "--budget", "3", "--workers", "1", "--out", str(tmp_path / "run"))
+    assert r.returncode == 1 and "no simulation succeeded" in r.stdout, r.stdout + r.stderr
+    listed = re.search(r"run directory: .*  \((.*)\)", r.stdout.replace("\n", "")).group(1).split(", ")
+    assert listed == ["result.json", "trace.json", "history.db", "convergence.png"], r.stdout
+    assert not (tmp_path / "run" / "best.cir").exists()
+
+
+def test_an_interrupted_feasible_run_shows_no_other_sizings_error(tmp_path: Path, capsys) -> None:
+    """Stopped (as Ctrl-C does) once a sizing lost its f3db (the crossing beyond the sweep): the best point is
+    feasible, so that sizing's MeasureError is not why the run has no better one and is not printed."""
+    problem = CircuitProblem(CORPUS / "good.cir")
+    result = run_optimize(problem, budget=60, seed=5, method="zoaf", workers=0, out=tmp_path / "run",
+                          callback=lambda r: any(rec.outcome.error for rec in r.history))
+    assert result.stop_reason is StopReason.INTERRUPTED and result.feasible and any(
+        "MeasureError" in (rec.outcome.error or "") for rec in result.history)
+    report_run(problem, result, tmp_path / "run", 1.0, quiet=False)
+    text = capsys.readouterr().out
+    assert "interrupted: FoM" in text and "last error" not in text, text

@@ -59,3 +59,15 @@ def test_sign_off_of_a_run_whose_netlist_or_spec_changed_is_refused(run: Path, e
     _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]), says)
     assert (run / "history.db").read_bytes() == rows
     assert not (run / command[0]).exists()
+
+
+@pytest.mark.parametrize("command", [["sensitivity"], ["yield", "--samples", "2"]])
+def test_sign_off_of_a_run_the_library_made_says_it_is_no_circuit_run(tmp_path: Path, command: list[str]) -> None:
+    """A zoaf.minimize run directory has no netlist: it said "the run's netlist . is not found"."""
+    import numpy as np
+    from zoaf.run import minimize
+
+    minimize(lambda x: float(np.sum(x ** 2)), [(-1, 1)] * 2, budget=4, seed=0, out=tmp_path / "run")
+    r = CliRunner().invoke(app, [command[0], str(tmp_path / "run"), *command[1:]])
+    _one_line(r, f"{tmp_path / 'run' / 'history.db'}: a run of 'function', not a circuit run: sign-off simulates "
+                 "a netlist, and this run has none")

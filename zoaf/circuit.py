@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -22,6 +23,27 @@ from .spec import Constraint, Objective, Spec
 FoM = Callable[[Mapping[str, float]], float]
 #: Where a circuit's first start lies (``CircuitProblem(x0=)``, ``zoaf optimize --x0``).
 X0_CHOICES = ("netlist", "center")
+#: The longest timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
+MAX_TIMEOUT = 1e6
+
+
+def check_timeout(timeout: Any, what: str = "timeout") -> float:
+    """``timeout`` as seconds: a number in (0, MAX_TIMEOUT] (a string, -1 or NaN was taken and failed later)."""
+    number = isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
+    if not number or not 0 < timeout <= MAX_TIMEOUT:
+        raise InputError(f"{what} {f'{timeout:g}' if number else repr(timeout)}: must be > 0 and at most "
+                         f"{MAX_TIMEOUT:g} seconds")
+    return float(timeout)
+
+
+def check_netlist_file(path: Path) -> None:
+    """A netlist path that names a regular file: else one line naming it (not its spec, looked for beside it)."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a netlist file")
+    if not path.exists():
+        raise InputError(f"{path}: netlist file not found")
+    if not path.is_file():   # a FIFO or a device would block or never end
+        raise InputError(f"{path}: not a regular file (a netlist is a text file)")
 
 
 def _placeholders(spec: Spec) -> dict[str, str]:
@@ -70,6 +92,10 @@ class CircuitProblem(Problem):
         if x0 not in X0_CHOICES:
             raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
         path = Path(netlist)
+        check_netlist_file(path)
+        if fom is not None and not callable(fom):
+            raise InputError(f"fom {fom!r}: not a function of the measures (fom(measures) -> float)")
+        self.timeout = check_timeout(timeout)
         if not isinstance(spec, Spec):
             spec = Spec.read(spec if spec is not None else Spec.find_for(path))
         self.spec = spec
@@ -86,7 +112,6 @@ class CircuitProblem(Problem):
                                  f"known: {', '.join(spec.measures)}")
         self.allow_shell = allow_shell
         self.x0 = x0
-        self.timeout = float(timeout)
         self._session: Any = None
         self.needs_new_process = False
         #: Files other decks simulated in the same worker read (a PDK's other corners): a worker locked down
@@ -132,14 +157,20 @@ class CircuitProblem(Problem):
     def score(self, measures: Mapping[str, float]) -> Score:
         """Judge a measures dict by the spec's objective, or by the Python ``fom`` under ``constraints`` (a
         ``fom`` that raises or returns NaN gives FoM +inf, as a failed simulation)."""
+        return self._judge(measures)[0]
+
+    def _judge(self, measures: Mapping[str, float]) -> tuple[Score, str | None]:
+        """:meth:`score` and why the Python ``fom`` gave no value (its exception, for the history), else None."""
         if self.objective is not None:
-            return self.objective.evaluate(measures)
+            return self.objective.evaluate(measures), None
         values = [c.value(measures.get(c.measure)) for c in self.constraints]
         try:
             value = float(self.fom(measures))
-        except (KeyError, ArithmeticError, ValueError, TypeError):
-            value = math.nan
-        return Score.unmeasured(values, math.inf) if math.isnan(value) else Score.of(value, values)
+        except (KeyError, ArithmeticError, ValueError, TypeError) as e:
+            return Score.unmeasured(values, math.inf), f"fom raised {type(e).__name__}: {e}"
+        if math.isnan(value):
+            return Score.unmeasured(values, math.inf), "fom returned NaN"
+        return Score.of(value, values), None
 
     def target_fom(self) -> float | None:
         return None if self.objective is None else self.objective.target_fom()
@@ -164,7 +195,8 @@ class CircuitProblem(Problem):
                 self.close()
                 self.needs_new_process = True
             return Outcome(Status(e.status), error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
-        return Outcome.scored(self.score(measures), measures, time.perf_counter() - t0, error)
+        score, why = self._judge(measures)
+        return Outcome.scored(score, measures, time.perf_counter() - t0, "; ".join(filter(None, (error, why))) or None)
 
     @property
     def needed(self) -> tuple[str, ...]:
@@ -182,7 +214,21 @@ class CircuitProblem(Problem):
                 "parameters": self.names, "x0": self.x0}
 
     def sized_netlist(self, params: Mapping[str, float]) -> str:
-        """The netlist text with the given ``.param`` values: ``ngspice -b`` on it reproduces the measures."""
+        """The netlist text with the given ``.param`` values: ``ngspice -b`` on it reproduces the measures. A design
+        variable's value must be a number within its bounds (an integer on an integer axis); other ``.param``
+        values (a corner's supply) are the caller's."""
+        bounds = {p.name: p for p in self.parameters}
+        for name, value in params.items():
+            p = bounds.get(name.lower())
+            if p is None:
+                continue
+            try:
+                ok = p.admits(float(value), exact=True)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(f"{name} = {value!r}: must be {'an integer ' if p.integer else ''}within "
+                                 f"[{units.format(p.lo)}, {units.format(p.hi)}] (parameters.{p.name})")
         return self.netlist.with_params(params)
 
     def default_params(self) -> dict[str, float]:

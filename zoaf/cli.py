@@ -7,27 +7,40 @@ Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red li
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import secrets
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Iterator, NoReturn, Optional
 
-import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import registry, units
-from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError
-from . import show
-from .show import err, one_line
+def _interrupted_while_loading(signum: int, frame: Any) -> None:
+    """Ctrl-C while this module loads (typer, rich, every command: half a second): no command has started, so
+    there is nothing to keep; said as :func:`main` says it, not as the traceback of the import it cut."""
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+#: SIGINT's handler before this module loaded, given back at its end (a program that imports it keeps its own).
+_BEFORE_LOADING = (signal.signal(signal.SIGINT, _interrupted_while_loading)
+                   if threading.current_thread() is threading.main_thread() else None)
+
+import typer  # noqa: E402  (after the handler above: these imports are most of a command's start)
+from rich.markup import escape  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
+
+from . import registry, units  # noqa: E402
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError  # noqa: E402
+from .outfile import json_text  # noqa: E402
+from . import show  # noqa: E402
+from .show import err, one_line  # noqa: E402
 
 if TYPE_CHECKING:
     from .history import RunMeta
@@ -74,13 +87,10 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
-#: The longest --timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
-MAX_TIMEOUT = 1e6
-
-
 def _check_timeout(timeout: float) -> None:
-    if not 0 < timeout <= MAX_TIMEOUT:   # also NaN
-        raise InputError(f"--timeout {timeout:g}: must be > 0 and at most {MAX_TIMEOUT:g} seconds")
+    from .circuit import check_timeout
+
+    check_timeout(timeout, "--timeout")
 
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
@@ -90,12 +100,6 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
     from .signoff.cornerrun import CornerProblem
 
     _check_timeout(timeout)
-    if netlist.is_dir():
-        raise InputError(f"{netlist}: is a directory, not a netlist file")
-    if not netlist.exists():
-        raise InputError(f"{netlist}: netlist file not found")
-    if not netlist.is_file():   # a FIFO or a device would block or never end
-        raise InputError(f"{netlist}: not a regular file (a netlist is a text file)")
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
     return CornerProblem.wrap(problem) if corners else problem
 
@@ -107,9 +111,18 @@ def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
     return None if value is None else Path(value)
 
 
-def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str) -> None:
-    """Exit 2 when the sizing did not simulate, 1 when it did but a measure is missing (shown, with its FoM)."""
-    verdict, error = show.simulate_and_show(problem, values, as_json, title)
+def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str, given: set[str],
+                       fixed: Optional[dict[str, float]] = None) -> None:
+    """Exit 2 when the sizing did not simulate, 1 when it did but a measure is missing (shown, with its FoM).
+    ``given``: the names set on the command line (checked there); the deck's own values outside the spec's box
+    are simulated as written, with a note (a run would never simulate them)."""
+    for p in problem.parameters:
+        if p.name not in given and not p.admits(values[p.name], exact=True):
+            err.print(f"[yellow]note:[/yellow] {escape(str(problem.netlist.path))}: .param {p.name} = "
+                      f"{units.format(values[p.name])}, but the spec's parameters.{p.name} is "
+                      f"{'an integer ' if p.integer else ''}within [{units.format(p.lo)}, {units.format(p.hi)}]: "
+                      "simulated as written", highlight=False, soft_wrap=True)
+    verdict, error = show.simulate_and_show(problem, values, as_json, title, fixed or {})
     for note in problem.netlist.notes if verdict == show.Verdict.OK else ():   # a refusal stays one line
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     if verdict == show.Verdict.FAILED and not as_json:
@@ -125,7 +138,7 @@ def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, a
     """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
-        _simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)")
+        _simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)", set())
 
 
 @app.command()
@@ -137,25 +150,30 @@ def simulate(netlist: NetlistArg,
     """Simulate one sizing: the netlist's defaults changed by --set NAME=VALUE."""
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
-        values = problem.default_params()
+        values, fixed = problem.default_params(), {}
         known, given = {p.name: p for p in problem.parameters}, {}
         for item in set_ or []:
             name, sep, text = item.partition("=")
             name = name.strip().lower()
             if not sep:
                 raise InputError(f"--set {item!r}: expected NAME=VALUE, e.g. --set w1=20u")
-            if name not in known:
-                raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}")
+            if name not in known and name not in problem.netlist.params:
+                others = sorted(set(problem.netlist.params) - set(known))
+                raise InputError(f"--set {item!r}: unknown parameter {name!r}; parameters: {', '.join(known)}; "
+                                 f"fixed .params of the deck: {', '.join(others) or 'none'}")
             if name in given:           # which value would win is a guess: the last, silently
                 raise InputError(f"--set {item!r}: {name} is already set (--set {given[name]})")
             given[name] = item.strip()
             v = units.parse_spec(text, what=f"--set {name}")
-            p = known[name]
-            if not p.admits(v, exact=True):
+            p = known.get(name)
+            if p is None:               # a fixed .param (a supply): an override ngspice takes, as a corner's
+                fixed[name] = v
+            elif not p.admits(v, exact=True):
                 raise InputError(f"--set {name}={text}: must be {'an integer ' if p.integer else ''}within "
                                  f"[{units.format(p.lo)}, {units.format(p.hi)}]")
-            values[name] = v
-        _simulate_and_show(problem, values, as_json, netlist.name)
+            else:
+                values[name] = v
+        _simulate_and_show(problem, values, as_json, netlist.name, set(given), fixed)
 
 
 def _resume_defaults(run_dir: Path) -> RunMeta:
@@ -253,7 +271,7 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
     from .rundir import result_dict
 
     if as_json:
-        print(json.dumps({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
+        print(json_text({**result_dict(result), "out": str(out_path), "seconds": seconds}, default=float))
     else:
         show.report_run(problem, result, out_path, seconds, quiet)
     if result.stop_reason is StopReason.INTERRUPTED:
@@ -294,6 +312,9 @@ def _progress(show: bool, budget: int) -> Iterator[Any]:
 
 from . import comparecmd as _compare_commands  # noqa: E402,F401  (registers `compare` and `report`)
 from .signoff import commands as _signoff_commands  # noqa: E402,F401  (`corners`, `yield`, `sensitivity`)
+
+if _BEFORE_LOADING is not None:
+    signal.signal(signal.SIGINT, _BEFORE_LOADING)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

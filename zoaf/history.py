@@ -174,6 +174,25 @@ class History:
         if not {"meta", "evals"} <= tables:
             self._db.close()
             raise InputError(f"{self.path}: not a zoaf run history (no meta and evals tables)")
+        odd = self._foreign_parts()
+        if odd:
+            self._db.close()
+            raise InputError(f"{self.path}: not a zoaf run history ({odd}, which zoaf does not write)")
+
+    def _foreign_parts(self) -> str | None:
+        """What of the file zoaf never makes, else None. A received run directory is read as data: a generated
+        column is computed on every read (one can take seconds a row) and a trigger or view runs SQL of the
+        file's author, so a history holding one is refused before any row is read."""
+        with self._errors("read"):
+            extra = self._db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') "
+                                     "LIMIT 1").fetchone()
+            if extra is not None:
+                return f"{extra[0]} {extra[1]!r}"
+            for table in ("meta", "evals"):
+                hidden = [row[1] for row in self._db.execute(f"PRAGMA table_xinfo({table})") if row[6] != 0]
+                if hidden:
+                    return f"hidden or generated column {hidden[0]!r} in table {table}"
+        return None
 
     def discard(self) -> None:
         """Close and remove a history that holds no run (its open or first write failed: a full disk): an empty
@@ -282,7 +301,8 @@ class History:
         self._db.row_factory = sqlite3.Row
         try:
             with self._errors("read"):
-                rows = self._db.execute("SELECT * FROM evals ORDER BY idx").fetchall()
+                columns = ", ".join(c for c in _COLUMNS if c in self._columns)
+                rows = self._db.execute(f"SELECT {columns} FROM evals ORDER BY idx").fetchall()
         finally:
             self._db.row_factory = None
         try:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import numbers
 import os
 import secrets
 import stat
@@ -26,10 +28,29 @@ from typing import Any
 from .errors import InputError
 from .infile import read_bounded
 
-__all__ = ["check_own", "open_own", "read_json", "save_figure", "write_file"]
+__all__ = ["check_own", "json_text", "open_own", "read_json", "save_figure", "write_file"]
 
 #: The largest JSON file of a run directory read (result.json, trace.json, compare.json are KiB).
 MAX_JSON_BYTES = 16 * 2**20
+
+
+def json_text(value: Any, **kw: Any) -> str:
+    """``value`` as strict JSON: a non-finite number (a failed run's FoM is +inf) is ``null``. Python's default
+    ``Infinity`` and ``NaN`` are no JSON: ``JSON.parse``, jq and most parsers refuse the whole file. Numpy values
+    become plain ones; ``kw`` as :func:`json.dumps` takes it (``default`` for other objects)."""
+    return json.dumps(_finite(value), allow_nan=False, **kw)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist"):            # a numpy array or scalar
+        return _finite(value.tolist())
+    return value
 
 
 def write_file(path: Path, content: str | bytes) -> None:

@@ -8,7 +8,6 @@ started is removed, and end files that could not all be written are removed (``h
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .optim import Result
-from .outfile import check_own, open_own, write_file
+from .outfile import check_own, json_text, open_own, write_file
 from .problem import Problem
 from .stats import RunData
 
@@ -153,8 +152,8 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
 
     course = RunData.from_records(result.history, method=result.method, seed=result.seed or 0, budget=0)
     content = {**result_dict(result), "settings": dict(settings)}
-    files = {"result.json": json.dumps(content, indent=2, default=float) + "\n",
-             "trace.json": json.dumps(course.trace(), default=float) + "\n", **_artifacts(problem, result.params)}
+    files = {"result.json": json_text(content, indent=2, default=float) + "\n",     # +inf, NaN: null
+             "trace.json": json_text(course.trace(), default=float) + "\n", **_artifacts(problem, result.params)}
     try:
         for name, content in files.items():
             write_file(outdir / name, content)      # never through a link the directory holds

@@ -9,7 +9,6 @@ spec's ``unit = "[/red]"`` is text, not rich markup.
 from __future__ import annotations
 
 import enum
-import json
 import math
 import re
 from pathlib import Path
@@ -21,6 +20,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import units
+from .optim import StopReason
+from .outfile import json_text
 from .problem import Outcome, Status
 from .spec import Constraint
 
@@ -152,14 +153,17 @@ class Verdict(str, enum.Enum):
     FAILED = "failed"           # no measures: a run charges +inf
 
 
-def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_json: bool, title: str
-                      ) -> tuple[Verdict, str | None]:
+def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_json: bool, title: str,
+                      fixed: Mapping[str, float] | None = None) -> tuple[Verdict, str | None]:
     """Simulate one sizing as the optimizer would and show it (tables, or one JSON object); (verdict, error).
-    A failed simulation shows nothing in tables: its error is the caller's to report."""
+    ``fixed``: other ``.param`` values of the deck for this simulation. A failed simulation shows nothing in
+    tables: its error is the caller's to report."""
     x = np.array([values[n] for n in problem.names], dtype=float)
+    if fixed:
+        title += " with " + ", ".join(f"{k}={units.format(v)}" for k, v in fixed.items())
     try:
         layers = problem.sandbox_report()                # which OS protections the simulation runs under
-        outcome = problem.simulate(x)
+        outcome = problem.simulate(x, dict(fixed or {}))
     finally:
         problem.close()
     verdict = (Verdict.FAILED if outcome.status != Status.OK else Verdict.INCOMPLETE if outcome.error
@@ -168,8 +172,8 @@ def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_j
     params = {p.name: float(values[p.name]) for p in problem.parameters}
     rows = objective_rows(problem, outcome) if verdict != Verdict.FAILED else {}
     if as_json:
-        print(json.dumps({"status": verdict.value, "params": params, "measures": outcome.measures,
-                          "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None}))
+        print(json_text({"status": verdict.value, "params": params, "measures": outcome.measures,
+                         "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None}))
     elif verdict != Verdict.FAILED:
         out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
         print_sizing(problem, params, outcome.measures, title)
@@ -179,6 +183,11 @@ def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_j
             err.print(f"[yellow]warning:[/yellow] {escape(error or '')}; a run charges this sizing FoM {charged}",
                       highlight=False, soft_wrap=True)
     return verdict, error
+
+
+#: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its
+#: objective or the run stopped before its first simulation.
+RUN_FILES = ("best.cir", "result.json", "trace.json", "history.db", "convergence.png")
 
 
 def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: float, quiet: bool) -> None:
@@ -194,7 +203,9 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     out.print(f"{result.message}: FoM {result.fun:.6g} {feas} (seed {result.seed}, {result.nfev} simulations, "
               f"{result.ncached} cached, {result.nfailed} failed, {seconds:.1f} s)", highlight=False)
     why = next((r.outcome.error for r in reversed(result.history or []) if r.outcome.error), None)
-    if not result.completed and why:
+    # Why there is no best point with its objective (or with every measure it needs); with one, an error of
+    # another sizing is not the reason the run ended where it did (an interrupted run, say).
+    if why and (result.objective is None or result.stop_reason is StopReason.FAILED):
         out.print(f"last error: {escape(one_line(why))}", highlight=False)
-    out.print(f"run directory: {escape(str(out_dir))}  "
-              "(best.cir, result.json, trace.json, history.db, convergence.png)", highlight=False)
+    written = [name for name in RUN_FILES if (out_dir / name).is_file()]
+    out.print(f"run directory: {escape(str(out_dir))}  ({', '.join(written) or 'nothing written'})", highlight=False)

@@ -83,15 +83,15 @@ class RunData:
         rows.append([trace["nfev"], trace["wall"], last[2], last[3], last[4]])
         sims, wall, fom, feasible, objective = zip(*rows)
         seconds = [0.0] * (len(rows) - 1) + [trace["sim_seconds"]]
-        return cls(sims=np.array(sims, int), fom=np.array(fom, float), wall=np.array(wall, float),
-                   seconds=np.array(seconds, float), charged=np.ones(len(rows), bool),
+        return cls(sims=np.array(sims, int), fom=np.array([fom_of(v) for v in fom]), wall=_nan_for_null(wall),
+                   seconds=_nan_for_null(seconds), charged=np.ones(len(rows), bool),
                    feasible=np.array(feasible, bool),
                    objective=np.array([math.nan if v is None else v for v in objective], float), **kw)
 
     @classmethod
     def from_final(cls, result: Mapping[str, Any], **kw: Any) -> "RunData":
         """A run known by its ``result.json`` alone: one row, its end (``trajectory`` False)."""
-        fun, obj = float(result.get("fun", math.inf)), result.get("objective")
+        fun, obj = fom_of(result.get("fun")), result.get("objective")
         return cls(sims=np.array([int(result.get("nfev") or 0)]), fom=np.array([fun]), wall=np.array([math.nan]),
                    seconds=np.array([math.nan]), charged=np.ones(1, bool),
                    feasible=np.array([math.isfinite(fun) and result.get("feasible") is not False]),
@@ -192,6 +192,17 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
                                     budget=int(meta.get("budget", 0)), complete=complete, path=path)
     except (TypeError, ValueError, OverflowError) as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
+
+
+def fom_of(value: Any) -> float:
+    """A FoM as ``result.json`` or ``trace.json`` holds it: ``null`` (or missing) is +inf, no FoM (zoaf writes
+    strict JSON; files written before hold ``Infinity``, which reads as itself)."""
+    return math.inf if value is None else float(value)
+
+
+def _nan_for_null(values: Sequence[Any]) -> np.ndarray:
+    """Times as ``trace.json`` holds them: ``null`` is NaN (unknown)."""
+    return np.array([math.nan if v is None else v for v in values], float)
 
 
 def _json_object(path: Path) -> dict[str, Any]:

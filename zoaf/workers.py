@@ -17,8 +17,10 @@ Worker protocol (both backends):
   ``needs_new_process = True`` on itself, or raises an exception carrying it (as ``SimulationError`` does):
   the worker replies, then exits, and is replaced. In a fresh process the problem is unpickled again, so the
   flag starts False;
-- an exception other than that from ``simulate`` (a bug: ``simulate`` returns failed outcomes, it does not
-  raise) is raised again in the parent, as the in-process evaluator would;
+- an exception from a ``Problem`` subclass's ``simulate`` never reaches the pool: ``Problem.__init_subclass__``
+  guards every subclass's own ``simulate`` (``zoaf.problem._guarded``), which makes it that point's failed
+  outcome, alike in a worker and in process. Only one that escapes that guard (a ``simulate`` that is no
+  subclass's own) is raised again in the parent, as the in-process evaluator would;
 - worker processes ignore SIGINT: on Ctrl-C the parent decides (it kills the busy workers and re-raises).
 - the local pool also recycles a worker after ``recycle_after`` simulations (:mod:`zoaf.localpool`).
 """

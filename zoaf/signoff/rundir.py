@@ -36,7 +36,10 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     problem_meta: dict[str, Any] = meta.get("problem", {})
     if not isinstance(problem_meta, dict) or not isinstance(problem_meta.get("netlist", ""), str):
         raise InputError(f"{db}: not a zoaf run history (its problem is not what zoaf writes)")
-    netlist = Path(problem_meta.get("netlist", ""))
+    if "netlist" not in problem_meta:       # zoaf.minimize's, say: its problem was a Python function
+        raise InputError(f"{db}: a run of {str(problem_meta.get('name', 'a Python problem'))!r}, not a circuit run: "
+                         "sign-off simulates a netlist, and this run has none")
+    netlist = Path(problem_meta["netlist"])
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
     problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
