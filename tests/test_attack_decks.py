@@ -166,6 +166,43 @@ def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
     assert len(Netlist.read(_include(tmp_path, "c0.inc")).includes) == 2     # a PDK's few levels are fine
 
 
+@pytest.mark.parametrize("chain", [1, 300])
+def test_includes_inside_lib_sections_never_recurse_to_a_traceback(tmp_path: Path, chain: int):
+    """The include walk follows a ``.lib`` section's includes only where the section is used, but reading an
+    included file's ``.param``s followed every ``.include`` of it: one that includes itself from inside a ``.lib``
+    section (ngspice 39 segfaults), or a chain of them, recursed until ``zoaf check`` died with a traceback."""
+    for i in range(chain):
+        nxt = f"f{(i + 1) % chain}.inc"          # the last one includes the first: a cycle, or itself
+        (tmp_path / f"f{i}.inc").write_text(f"* level {i}\n.lib s\n.include {nxt}\n.endl\n")
+    libs = "".join(f".lib f{i}.inc s\n" for i in range(chain))    # what the walk reads each file through
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"lib cycle\n.include f0.inc\n{libs}.param r1=1k\nv1 1 0 1\nr1 1 0 {{r1}}\n.dc v1 1 1 1\n"
+                    ".meas dc i1 find i(v1) at=1\n.end\n")
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "i1"))
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert re.search(r"f\d+\.inc:3: \.include f\d+\.inc: includes nested more than \d+ deep or in a cycle",
+                     r.stderr), r.stderr
+
+
+@pytest.mark.parametrize("value", ['">"', "'<'", '( ">>" x )'])
+def test_a_redirect_hidden_in_a_variable_is_refused(tmp_path: Path, value: str):
+    """ngspice redirects after it expands variables: ``set g = ">"`` then ``echo x $g FILE`` wrote FILE, past
+    the text check of redirects (the ``>`` is quoted where it is written). Proved real first with ``ngspice -b``;
+    the sandbox refused the write (Landlock), the text check now refuses the deck."""
+    marker = tmp_path / "MARKER"
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"hidden redirect\nv1 1 0 1\nr1 1 0 1k\n.control\nset g = \">\"\nop\necho x $g {marker}\n"
+                    ".endc\n.end\n")
+    subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, timeout=60)
+    assert marker.exists()                                                # real
+    marker.unlink()
+    deck.write_text(deck.read_text().replace('set g = ">"', f"set g = {value}"))
+    with pytest.raises(InputError, match=r"deck\.cir:5: \.control command 'set' puts a '>' or '<' in a variable"):
+        Netlist.read(deck)
+
+
 @pytest.mark.parametrize("line", ['.include c"d', '.lib "a b" sec', '.lib a"b sec'])
 def test_an_include_is_checked_as_the_file_ngspice_reads(tmp_path: Path, line: str):
     """zoaf read a file name up to a quote, ngspice 39 up to a blank (``.include a"b`` is the file ``a"b``) and, on

@@ -7,8 +7,9 @@ the page. What is refused here is what can only be an attempt to leave the simul
 * in ``.control`` commands: ``alias`` (it renames any command), ``circbyline`` (it hands ngspice netlist lines,
   a ``.control`` block among them, that run as commands no check here sees), a ``$`` in the command word (a
   variable names the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates
-  commands once ngspice expands it), a ``>``/``<`` redirect, and -- unless ``allow_shell`` -- the commands that
-  run programs or load code (:data:`REFUSED_COMMANDS`), back-quote substitution and any mention of ``unixcom``;
+  commands once ngspice expands it), a ``>``/``<`` redirect (or one ``set`` in a variable), and -- unless
+  ``allow_shell`` -- the commands that run programs or load code (:data:`REFUSED_COMMANDS`), back-quote
+  substitution and any mention of ``unixcom``;
 * on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect, a quoted
   ``;``, a back-quote;
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
@@ -91,6 +92,9 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
                "or expands ('sh\\ell', \"'shell'\" and 'sh{e}ll' are shell)")
     elif base not in _CONDITIONS and redirect_at(text) is not None:
         why = "redirects ngspice's output with '>' or '<' (compare with gt, lt, >=, <=)"
+    elif base == "set" and re.search(r"[<>]", text):
+        why = ("puts a '>' or '<' in a variable: ngspice redirects at it once '$name' expands in a later command "
+               "('set g = \">\"' then 'print x $g FILE' writes FILE)")
     return None if why is None else f".control command {word!r} {why}; refused"
 
 
@@ -295,10 +299,12 @@ def _refuse_lone_cr(path: Path, text: str) -> None:
                          "around it ('.con\\rtrol' is '.control'); refused (end lines with '\\n' or '\\r\\n')")
 
 
-def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[str, Path]]:
+def included_params(path: Path, texts: Mapping[Path, str],
+                    _via: tuple[Path, ...] = ()) -> dict[str, tuple[str, Path]]:
     """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
     files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes`
-    read (it refused missing files and cycles)."""
+    read. That walk refused the cycles and depths it follows, not those through an ``.include`` inside a ``.lib``
+    section definition (ngspice 39 segfaults on such a cycle; here it recursed until a traceback): refused too."""
     out: dict[str, tuple[str, Path]] = {}
     depth = 0
 
@@ -316,7 +322,10 @@ def included_params(path: Path, texts: Mapping[Path, str]) -> dict[str, tuple[st
             for name, value, _ in assignments(ln, err):
                 out[name] = (value, path)
         elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
-            target = resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'"))
-            for name, found in included_params(target.resolve(), texts).items():
+            target = resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'")).resolve()
+            if target in (*_via, path) or len(_via) >= MAX_INCLUDE_DEPTH:
+                raise err(ln.lineno, f"{words[0]} {target.name}: includes nested more than {MAX_INCLUDE_DEPTH} deep "
+                          f"or in a cycle ({' -> '.join(p.name for p in (*_via, path, target))}); refused")
+            for name, found in included_params(target, texts, (*_via, path)).items():
                 out[name] = found
     return out
