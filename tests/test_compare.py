@@ -70,7 +70,7 @@ def test_runs_of_a_method_whose_settings_changed_are_neither_reused_nor_resumed(
 
     run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15)
     done, cut = run_path(tmp_path, "a", "zoaf-cobyqa", 0), run_path(tmp_path, "a", "zoaf-cobyqa", 1)
-    assert json.loads((done / "result.json").read_text())["settings"] == ZOAFCobyqa.describe()
+    assert json.loads((done / "result.json").read_text())["settings"] == {**ZOAFCobyqa.describe(), "batch_width": 1}
     zoaf.optimize(sphere_problem("a"), budget=15, seed=1, method="zoaf-cobyqa", out=cut, callback=lambda r: True)
     monkeypatch.setattr(ZOAFCobyqa, "preset", {**ZOAFCobyqa.preset, "late_init": False})
     with pytest.raises(InputError, match="with late_init=True, but zoaf-cobyqa now has late_init=False"):

@@ -71,3 +71,26 @@ def test_kill_9_then_resume_is_identical(reference: Path, tmp_path: Path, kill_a
     assert rows(out) == rows(reference)
     assert json.loads((out / "result.json").read_text()) == json.loads((reference / "result.json").read_text())
     assert (out / "best.cir").read_text() == (reference / "best.cir").read_text()
+
+
+def _always_fails(x):
+    raise ValueError("no value here")
+
+
+def test_a_resume_asks_as_the_run_did_whatever_its_workers(tmp_path: Path) -> None:
+    """Every method sizes its batches by ``workers`` (ZOAF samples ``workers`` points at a time while every point
+    fails): resumed with 2 workers, a run made in-process (batches of 1) asked other points and was refused
+    ("another point than the method asks now"). The run records its batch width and a resume keeps it."""
+    import numpy as np
+
+    import zoaf
+    from zoaf.function import FunctionProblem
+    from zoaf.problem import Parameter
+
+    problem = FunctionProblem(_always_fails, [Parameter("a", 0.0, 1.0), Parameter("b", 0.0, 1.0)])
+    zoaf.optimize(problem, budget=6, seed=1, out=tmp_path / "run", workers=0, callback=lambda r: r.nfev >= 3)
+    resumed = zoaf.optimize(problem, budget=6, seed=1, out=tmp_path / "run", workers=2, resume=True)
+    whole = zoaf.optimize(problem, budget=6, seed=1, workers=0)
+    assert resumed.nfev == 6
+    np.testing.assert_array_equal([r.u for r in resumed.history], [r.u for r in whole.history])
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["settings"]["batch_width"] == 1

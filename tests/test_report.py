@@ -2,6 +2,7 @@
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,3 +240,15 @@ def test_suite_summary_ranks_a_method_run_at_fewer_seeds_on_those_seeds(tmp_path
     assert [(r[0], r[1], r[2]) for r in table] == [("| 1", "bo", "2"), ("| 2", "zoaf", "2"), ("| 3", "cma", "2")]
     assert any(l.startswith("## Ranks on seeds 0..1, the methods run at fewer seeds included") for l in lines)
     assert "| bo | 1 | 1 | 1 | 1 | 1 |" in lines
+
+
+def test_a_comparison_where_every_simulation_failed_is_reported(tmp_path: Path) -> None:
+    """No finite FoM in any run: the plot against seconds autoscaled its log axis to 0 and the report ended in a
+    traceback (matplotlib: "Data cannot be log-scaled because all values are <= 0")."""
+    from test_show import always_failing_rc
+
+    from zoaf.compare import compare
+
+    root = compare(always_failing_rc(tmp_path), methods=["zoaf", "random"], seeds=1, budget=3, out=tmp_path / "cmp",
+                   jobs=1)
+    assert (root / "report.md").is_file() and (root / "bw-vs-seconds.png").stat().st_size > 0

@@ -32,10 +32,10 @@ from typing import Any, Callable, Mapping, Sequence
 from . import registry
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History, changed_settings
-from .outfile import read_json, write_file
+from .outfile import json_text, read_json, write_file
 from .problem import Problem
 from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
-from .stats import REFERENCE, is_complete
+from .stats import REFERENCE, fom_of, is_complete
 
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
 _COST = {"bo": 0, "turbo": 1}
@@ -170,7 +170,7 @@ def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
         merged[key] = list(dict.fromkeys([*old.get(key, []), *manifest.get(key, [])]))
     merged["objectives"] = {**old.get("objectives", {}), **manifest.get("objectives", {})}
     merged["seeds"] = max(int(old.get("seeds", 0)), int(manifest.get("seeds", 0)))
-    write_file(path, json.dumps(merged, indent=2, default=str) + "\n")
+    write_file(path, json_text(merged, indent=2, default=str) + "\n")
 
 
 def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: Sequence[str],
@@ -301,7 +301,7 @@ def _drain(messages: Any, emit: Progress) -> None:
 def _final(path: Path) -> dict[str, Any]:
     try:
         r = json.loads((path / "result.json").read_text())
-        return {"nfev": int(r.get("nfev") or 0), "best": float(r.get("fun", float("inf"))),
+        return {"nfev": int(r.get("nfev") or 0), "best": fom_of(r.get("fun")),
                 "feasible": r.get("feasible")}
     except (OSError, ValueError, TypeError):
         return {}

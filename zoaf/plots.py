@@ -144,6 +144,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
         ax.grid(alpha=0.3, which="both", lw=0.5)
         if in_seconds:
             ax.set_xscale("log")
+            ax.set_xlim(grid[0], grid[-1])      # with no finite FoM drawn, autoscaling put 0 on the log axis
     if fa.main is not None:
         fa.main.set_ylabel("best feasible FoM so far (lower is better)")
     fa.bottom.set_xlabel("wall seconds (log)" if in_seconds else "simulations")

@@ -103,10 +103,31 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
                   constr=np.array(o.constraints, dtype=float), method=method, seed=seed, history=records, **counts)
 
 
-def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any]) -> RunMeta:
-    """What must match for a resume (problem identity, method, budget, seed, options, the method's settings)."""
-    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)},
-                   registry.get(method).describe(**options))
+#: The run's setting that records the batch width its method asked for (``workers``, at least 1).
+BATCH_WIDTH = "batch_width"
+
+
+def run_metadata(problem: Problem, method: str, budget: int, seed: int | None, options: dict[str, Any],
+                 width: int | None = None) -> RunMeta:
+    """What must match for a resume (problem identity, method, budget, seed, options, the method's settings and
+    the batch width it asked for)."""
+    settings = {**registry.get(method).describe(**options), **({} if width is None else {BATCH_WIDTH: width})}
+    return RunMeta(problem.metadata(), method, budget, seed, {k: options[k] for k in sorted(options)}, settings)
+
+
+def batch_width(out: Path | None, resume: bool, workers: int) -> int:
+    """The batch width a run's method asks for: ``workers`` (at least 1); resumed, the recorded run's, whatever
+    ``workers`` is now. Every method sizes its batches by it (ZOAF's probes per step, a population, BO's q, the
+    sampling of a run whose every point failed), so the same width asks the same points: a run resumed with
+    other workers asked others and could not replay its history."""
+    db = None if out is None or not resume else Path(out) / "history.db"
+    if db is not None and db.is_file():
+        with History(db, read=True) as h:
+            meta = h.run_meta()
+        width = None if meta is None else meta.settings.get(BATCH_WIDTH)
+        if isinstance(width, int) and 1 <= width <= max_local_workers():
+            return width
+    return max(1, workers)
 
 
 def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
@@ -192,10 +213,11 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"evaluator must be a zoaf Evaluator (problem.evaluator(...)), got {type(evaluator).__name__}")
     if evaluator is None:
         check_workers(workers)
-    opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
-                          workers=max(1, workers), x0=problem.x0_unit(), **options)
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
-    meta = run_metadata(problem, method, budget, seed, options)
+    width = batch_width(outdir, resume, workers)
+    opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
+                          workers=width, x0=problem.x0_unit(), **options)
+    meta = run_metadata(problem, method, budget, seed, options, width)
     with _open_history(outdir, resume, meta) as hist:
         ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)

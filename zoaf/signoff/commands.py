@@ -2,7 +2,6 @@
 (imported by it last, so the shared options and error handling are defined by then)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +10,7 @@ import typer
 
 from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app
 from ..errors import InputError
+from ..outfile import json_text
 from ..run import check_workers
 from ..show import out
 
@@ -66,7 +66,7 @@ def yield_(
         result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
         if as_json:
-            print(json.dumps({**result.as_json(), "out": str(out_path)}, default=float))
+            print(json_text({**result.as_json(), "out": str(out_path)}, default=float))
         else:
             yield_table(out, result, problem.spec.unit_of)
 
@@ -97,7 +97,7 @@ def corners_(
         chosen = table.select(wanted, "--corner" if corner else f"objectives.{problem.objective.name}.corners")
         result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
         if as_json:
-            print(json.dumps({**result.as_json(), "sizing": sizing}, default=float))
+            print(json_text({**result.as_json(), "sizing": sizing}, default=float))
         else:
             what = "the netlist's sizing" if run is None else "the run's best sizing"
             corner_check_table(out, result, problem.spec, problem.objective, what)
@@ -135,7 +135,7 @@ def sensitivity(
         write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
         at = None if k is None else run.corners[k].name
         if as_json:
-            print(json.dumps({**s.as_json(), "corner": at}))
+            print(json_text({**s.as_json(), "corner": at}))
         else:
             obj = run.problem.objective
             sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)

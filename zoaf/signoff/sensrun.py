@@ -20,7 +20,7 @@ from .. import __version__
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record, RunMeta
-from ..outfile import write_file
+from ..outfile import json_text, write_file
 from ..problem import Problem, Status
 from ..rundir import run_directory
 from .cornerrun import CornerSims
@@ -129,7 +129,7 @@ def write_outputs(s: Sensitivities, out: Path, title: str) -> None:
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        write_file(out / "sensitivity.json", json.dumps(s.as_json(), indent=2) + "\n")
+        write_file(out / "sensitivity.json", json_text(s.as_json(), indent=2) + "\n")
         plot_heatmap(s.matrix, s.measures, s.params, out / "heatmap.png", title)
     except OSError as e:              # a file named `sensitivity`, a full disk: the simulations stay recorded
         raise InputError(f"{out}: cannot write the sensitivities ({e.strerror or e})") from None

@@ -6,7 +6,6 @@ worker processes or Dask, sandboxed, one ``history.db`` row each, replayed when 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record, RunMeta
-from ..outfile import write_file
+from ..outfile import json_text, write_file
 from ..pdk import corners as pdk_sections
 from ..problem import Parameter, Problem, Status
 from ..rundir import run_directory
@@ -174,7 +173,7 @@ def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
     from .plots import plot_histogram
 
     s = result.summary
-    write_file(result.out / "yield.json", json.dumps(result.as_json(), indent=2, default=float) + "\n")
+    write_file(result.out / "yield.json", json_text(result.as_json(), indent=2, default=float) + "\n")
     ok = [r.outcome.measures for r in result.records if r.status in _GOOD]
     lines = [f"# Monte Carlo yield: {base.name}", "", f"{s.samples} samples at {result.at}; varied: {result.varied}.",
              "",
