@@ -151,7 +151,8 @@ def always_failing_rc(tmp_path: Path) -> Path:
 
 def test_a_run_where_every_simulation_failed_lists_only_the_files_it_wrote(tmp_path: Path) -> None:
     """No best point, so no best.cir, and the run directory line does not name one."""
-    r = zoaf("optimize", str(always_failing_rc(tmp_path)), "--budget", "3", "--workers", "1", "--out", str(tmp_path / "run"))
+    r = zoaf("optimize", str(always_failing_rc(tmp_path)), "--budget", "3", "--workers", "1",
+             "--out", str(tmp_path / "run"))
     assert r.returncode == 1 and "no simulation succeeded" in r.stdout, r.stdout + r.stderr
     listed = re.search(r"run directory: .*  \((.*)\)", r.stdout.replace("\n", "")).group(1).split(", ")
     assert listed == ["result.json", "trace.json", "history.db", "convergence.png"], r.stdout
