@@ -64,8 +64,8 @@ def secret(tmp_path: Path) -> Path:
     return path
 
 
-def _ngspice_reads(deck: Path) -> None:
-    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+def _ngspice_reads(deck: Path, env: dict[str, str] | None = None) -> None:
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60, env=env)
     assert re.search(rf"leak\s*=\s*{SECRET_VALUE}", r.stdout), "not an attack in plain ngspice -b: " + r.stdout
 
 
@@ -106,10 +106,14 @@ def test_the_first_environment_does_not_reach_a_measure_in_any_backend(tmp_path:
     """The sandbox unset the variables it does not keep, but ``/proc/self/environ`` (its own entries are readable)
     shows the environment the process started with: XSPICE's filesource read a variable's lines as a waveform,
     and a pool or Dask worker's measure was your variable. Proved real first: plain ``ngspice -b`` reads it."""
-    monkeypatch.setenv("RT_SECRET_LINES", f"x\n0 0\n1e-3 {SECRET_VALUE}\n")
+    lines = f"x\n0 0\n1e-3 {SECRET_VALUE}\n"
+    monkeypatch.setenv("RT_SECRET_LINES", lines)
     (tmp_path / "deck").mkdir()
     deck = _reader_deck(tmp_path / "deck", Path("/proc/self/environ"))
-    _ngspice_reads(deck)
+    # the proof in a short environment, the secret last: filesource reads everything before it as one line, and a
+    # long one (make's variables added to a big environment) is past what it reads (no measure, or a crash)
+    _ngspice_reads(deck, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
+                              "RT_SECRET_LINES": lines})
     problem = CircuitProblem(deck)
     for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
         with Evaluator(CircuitProblem(deck), **kw) as ev:

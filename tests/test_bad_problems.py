@@ -251,4 +251,5 @@ def test_a_circuit_whose_python_fom_never_gives_a_number_says_the_simulations_ra
     problem = CircuitProblem.from_netlist(Path(__file__).parent / "bad_inputs" / "good.cir", fom=lambda m: m["nope"])
     res = zoaf.optimize(problem, budget=3, seed=0)
     assert [r.status for r in res.history] == [Status.OK] * 3 and all(r.outcome.measures for r in res.history)
-    assert (res.success, res.message) == (False, "no simulation gave a finite FoM")
+    assert (res.success, res.message) == (False, "no simulation gave a finite FoM (the first error: fom raised "
+                                                 "KeyError: 'nope')")

@@ -223,13 +223,19 @@ def test_a_deck_with_its_own_temperature_is_refused_by_temperature_corners(tmp_p
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
+def _pvt_run(tmp_path: Path, workers: int) -> Path:
+    """A short corner run of the amplifier (ugbw_pvt, 24 simulations, seed 1) in ``tmp_path / "pvt"``."""
+    run = tmp_path / "pvt"
+    made = CliRunner().invoke(app, ["optimize", str(AMP), "-o", "ugbw_pvt", "--budget", "24", "--seed", "1",
+                                    "--workers", str(workers), "--out", str(run), "--quiet"])
+    assert made.exit_code == 0, made.output
+    return run
+
+
 def test_sign_off_of_a_corner_run_says_and_keeps_apart_which_corner(tmp_path: Path) -> None:
     # The sensitivities of a corner run were taken at its worst corner without saying which; a yield at
     # --corner without --out was refused as "another yield run" of RUN/yield instead of getting its own folder.
-    run = tmp_path / "pvt"
-    made = CliRunner().invoke(app, ["optimize", str(AMP), "-o", "ugbw_pvt", "--budget", "24", "--seed", "1",
-                                    "--workers", "0", "--out", str(run), "--quiet"])
-    assert made.exit_code == 0, made.output
+    run = _pvt_run(tmp_path, workers=0)
     sens = CliRunner().invoke(app, ["sensitivity", str(run), "--workers", "2", "--json"])
     assert sens.exit_code == 0, sens.output
     assert json.loads(sens.stdout)["corner"] == "ss_125c_vsup=1.62"
@@ -341,10 +347,7 @@ def test_corners_command_judges_a_sizing_at_every_corner(tmp_path: Path) -> None
 def test_corners_command_on_a_corner_run_repeats_its_simulations(tmp_path: Path) -> None:
     """On a run's best sizing, each corner's measures are those the run simulated there, and each constraint's
     worst corner is where its margin is least."""
-    run = tmp_path / "pvt"
-    made = CliRunner().invoke(app, ["optimize", str(AMP), "-o", "ugbw_pvt", "--budget", "24", "--seed", "1",
-                                    "--workers", "2", "--out", str(run), "--quiet"])
-    assert made.exit_code == 0, made.output
+    run = _pvt_run(tmp_path, workers=2)
     res = CliRunner().invoke(app, ["corners", str(run), "--workers", "2", "--json"])
     assert res.exit_code == 0, res.output
     got = json.loads(res.stdout)

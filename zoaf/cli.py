@@ -28,9 +28,11 @@ def _interrupted_while_loading(signum: int, frame: Any) -> None:
     os._exit(130)
 
 
-#: SIGINT's handler before this module loaded, given back at its end (a program that imports it keeps its own).
+#: SIGINT's handler before this module loaded, given back at its end (a program that imports it keeps its own);
+#: only Python's own is replaced (an ignored SIGINT, as in a background job, stays ignored).
 _BEFORE_LOADING = (signal.signal(signal.SIGINT, _interrupted_while_loading)
-                   if threading.current_thread() is threading.main_thread() else None)
+                   if threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGINT) is signal.default_int_handler else None)
 
 import typer  # noqa: E402  (after the handler above: these imports are most of a command's start)
 from rich.markup import escape  # noqa: E402

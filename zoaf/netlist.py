@@ -444,7 +444,7 @@ class Netlist:
                 m = _INCLUDE.match(raw)
                 if m and not (word == ".lib" and not m.group(3).strip()):
                     raw = m.group(1) + quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
-            out.append(raw.strip())
             if word == ".end":
                 break
-        return out if self.has_end else [*out, ".end"]   # ngspice -b reads to the end of the file
+            out.append(raw.strip())
+        return [*out, ".end"]       # also where the deck has none (ngspice -b reads to the end of the file)
