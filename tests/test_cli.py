@@ -300,6 +300,7 @@ def test_set_takes_a_fixed_param_of_the_deck(tmp_path: Path) -> None:
 #: second does), then starts `zoaf` the way each entry point does.
 CTRL_C_WHILE_LOADING = """
 import os, runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)   # as at a terminal (a background job ignores SIGINT)
 class CtrlC:
     def find_spec(self, name, path=None, target=None):
         if name == "typer":
