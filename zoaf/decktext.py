@@ -7,6 +7,7 @@ here, as ngspice does). A :class:`Line` keeps where each piece of a logical line
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,12 +47,16 @@ def value_text(value: float, written: str) -> str:
     """The text that sets a ``.param`` to ``value``: its own ``written`` text where that means ``value`` (the
     designer's sizing: ngspice then computes it as the deck does, ``30u`` as 30 * 1e-6, an ulp from the 3e-05 zoaf
     holds), else :func:`format_value`."""
+    return written if _meant(written) == value else format_value(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _meant(written: str) -> float | None:
+    """The number a ``.param``'s text means (None: an expression); cached, as every simulation asks it again."""
     try:
-        if units.parse(written.strip("{}' "), numparam=True, nearest=True) == value:
-            return written
+        return units.parse(written.strip("{}' "), numparam=True, nearest=True)
     except InputError:
-        pass
-    return format_value(value)
+        return None
 
 
 @dataclass
