@@ -133,6 +133,21 @@ def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
     assert SECRET_VALUE not in r.stdout + r.stderr
 
 
+
+def test_a_module_in_the_working_directory_is_not_imported_by_the_sandboxed_child(tmp_path: Path):
+    """``python -c`` puts the working directory first on sys.path: the ``workers=0`` child imported a ``json.py``
+    from it, outside any sandbox, though the ``zoaf`` command (here ``python -P``) never imports from it. A
+    received deck's folder, from which one runs ``zoaf check deck.cir``, ran any Python."""
+    marker = tmp_path / "marker"
+    (tmp_path / "json.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise ImportError('hijacked')\n")
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    (tmp_path / "deck.cir").write_text("t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.dc v1 0 1 1\n"
+                                       ".meas dc vo find v(out) at=1\n.end\n")
+    r = subprocess.run([sys.executable, "-P", "-m", "zoaf", "check", "deck.cir"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert not marker.exists(), r.stderr
+    assert r.returncode == 0, r.stderr
+
 # -- files zoaf's own process would read: refused before anything reads them --------------------------------
 def _include(tmp_path: Path, target: str) -> Path:
     deck = tmp_path / "deck.cir"
@@ -174,7 +189,8 @@ def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
 def test_includes_inside_lib_sections_never_recurse_to_a_traceback(tmp_path: Path, chain: int):
     """The include walk follows a ``.lib`` section's includes only where the section is used, but reading an
     included file's ``.param``s followed every ``.include`` of it: one that includes itself from inside a ``.lib``
-    section (ngspice 39 segfaults), or a chain of them, recursed until ``zoaf check`` died with a traceback."""
+    section (ngspice 39 segfaults), or a chain of them, recursed until ``zoaf check`` died with a traceback. The
+    walk now reads those includes too (ngspice does) and refuses the cycle or the depth itself."""
     for i in range(chain):
         nxt = f"f{(i + 1) % chain}.inc"          # the last one includes the first: a cycle, or itself
         (tmp_path / f"f{i}.inc").write_text(f"* level {i}\n.lib s\n.include {nxt}\n.endl\n")
@@ -186,8 +202,8 @@ def test_includes_inside_lib_sections_never_recurse_to_a_traceback(tmp_path: Pat
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
-    assert re.search(r"f\d+\.inc:3: \.include f\d+\.inc: includes nested more than \d+ deep or in a cycle",
-                     r.stderr), r.stderr
+    assert re.search(r"f\d+\.inc:3: \.include f\d+\.inc:? (includes itself \(cycle: deck\.cir -> f0\.inc|"
+                     r"includes nested more than \d+ deep)", r.stderr), r.stderr
 
 
 @pytest.mark.parametrize("value", ['">"', "'<'", '( ">>" x )'])
@@ -482,7 +498,8 @@ def test_circbyline_in_control_is_refused_even_with_allow_shell(tmp_path: Path):
 def test_a_deck_printing_errors_without_end_fails_with_its_error_not_a_dead_worker(tmp_path: Path):
     """300,000 failing ``let``s print ~45 MB of errors, which the error carried back to zoaf: a reply over the
     64 MiB limit, read as "the sandboxed simulation process died (exit code None)" while it was alive. The error
-    keeps the head and tail of ngspice's output (``errors.MAX_OUTPUT_CHARS``)."""
+    keeps the head and tail of ngspice's output (``errors.MAX_OUTPUT_CHARS``). ``ngspice -b`` goes on after the
+    loop and prints ``vo``: so does zoaf, the failed ``let``s its bounded note."""
     from zoaf.errors import MAX_MESSAGE_CHARS
 
     (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
@@ -491,6 +508,117 @@ def test_a_deck_printing_errors_without_end_fails_with_its_error_not_a_dead_work
                     f"let zz = nosuchvector_{'a' * 100}\nend\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
     with Evaluator(CircuitProblem(deck, timeout=300), workers=0) as ev:        # ~11 s unloaded
         [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.status is Status.FAILED, record.outcome.error
-        assert record.outcome.error.startswith("SimulationError: end: Error: RHS") and \
+        assert record.outcome.status is Status.OK and record.outcome.measures["vo"] == pytest.approx(1 / 6.05)
+        assert record.outcome.error.startswith("MeasureError: end: Error: RHS") and \
             len(record.outcome.error) < MAX_MESSAGE_CHARS + 100
+
+
+# -- what the include walk skipped: the netlist reader met files it had not read ---------------------------------
+def _check_cli(deck: Path) -> subprocess.CompletedProcess[str]:
+    (deck.parent / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    return subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_an_include_after_end_in_an_open_control_block_is_one_line_not_a_traceback(tmp_path: Path):
+    """The include walk stopped at ``.end``, the netlist reader not inside an unclosed ``.control`` block: it asked
+    for a file never read (KeyError). ``ngspice -b`` runs the block's lines after ``.end``, the file's among them."""
+    (tmp_path / "cmds.inc").write_text("echo from-cmds-inc\n")
+    deck = tmp_path / "deck.cir"
+    deck.write_text("t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\nop\nlet vo = v(out)\n"
+                    "print vo\n.end\n.include cmds.inc\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert "from-cmds-inc" in r.stdout                   # real: ngspice -b reads on and runs the file's commands
+    r = _check_cli(deck)
+    assert (r.returncode, r.stderr.strip()) == (2, f"error: {deck}:6: .control block without .endc"), r.stderr
+    deck.write_text(deck.read_text().replace(".control\n", "* a block opened by a continuation\n; c\n+ .control\n"))
+    r = _check_cli(deck)                                  # for zoaf's reader only: the same traceback
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_an_include_inside_a_lib_definition_of_the_deck_is_read_and_checked(tmp_path: Path):
+    """The walk skipped the lines of a ``.lib name`` definition in the deck or an ``.include``d file, which
+    ``ngspice -b`` reads (a missing file there is its error): a ``.control`` block in such a file passed the
+    check, and a command file ``.include``d in ``.control`` there was a KeyError traceback."""
+    deck = tmp_path / "deck.cir"
+    body = "t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n"
+    deck.write_text(f"{body}.lib tt\n.include nowhere.inc\n.endl\n.op\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert "Could not find include file nowhere.inc" in r.stdout + r.stderr   # real: ngspice reads it
+    (tmp_path / "evil.inc").write_text("* models\n.control\necho pwned\n.endc\n")
+    (tmp_path / "models.inc").write_text("* models\n.lib other\n.include evil.inc\n.endl\n")
+    for text in (f"{body}.lib tt\n.include evil.inc\n.endl\n.op\n.end\n", f"{body}.include models.inc\n.op\n.end\n"):
+        deck.write_text(text)
+        with pytest.raises(InputError, match=r"evil\.inc:2: a \.control block in an included file"):
+            Netlist.read(deck)
+    (tmp_path / "cmds.inc").write_text("echo from-cmds-inc\n")
+    deck.write_text(f"{body}.lib tt\n.control\n.include cmds.inc\n.endc\n.endl\n.op\n.end\n")
+    r = _check_cli(deck)
+    assert r.returncode in (0, 1, 2) and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_comment_line_in_a_control_block_runs_as_in_ngspice(tmp_path: Path):
+    """A ``; note`` line in ``.control`` left an empty command that the text check indexed (IndexError): ngspice
+    runs nothing for it, and zoaf measures what ``ngspice -b`` prints."""
+    deck = tmp_path / "deck.cir"
+    for comment in ("; a note", "$ a note", ";", "$"):
+        deck.write_text(f"t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\nop\n{comment}\n"
+                        "let vo = v(out)\nprint vo\n.endc\n.end\n")
+        assert "vo = 5.000000e-01" in subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True,
+                                                      timeout=60).stdout
+        r = _check_cli(deck)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        assert "maximize vo │ 0.5 " in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("blank", ["\f", "\v", "\xa0", "\u3000"])
+def test_a_card_after_an_odd_blank_is_refused_in_the_deck_and_its_includes(tmp_path: Path, blank: str):
+    """zoaf's reader strips a form feed, a vertical tab or a Unicode blank before a card, ngspice does not: for
+    zoaf ``\\xa0.endc`` ended the ``.control`` block, the lines after it were netlist lines, and ``ngspice -b`` (and
+    zoaf's batch run of the deck) ran them as commands: a redirect, an ``alias``, past every text check."""
+    marker = tmp_path / "marker"
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\nV1 1 0 1\nR1 1 0 1k\n.control\nop\n{blank}.endc\necho pwned > {marker}\n.end\n")
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+    assert marker.exists()                               # real: plain ngspice -b reads on in the block
+    for allow_shell in (False, True):
+        with pytest.raises(InputError, match=rf"deck\.cir:6: the line starts after the blank U\+{ord(blank):04X}"):
+            Netlist.read(deck, allow_shell=allow_shell)
+    (tmp_path / "models.inc").write_text(f"* models\n{blank}.endc\n")
+    deck.write_text(f"t\n.include models.inc\nV1 1 0 1\nR1 1 0 1k\n{blank}\n.op\n.end\n")   # a blank line is fine
+    with pytest.raises(InputError, match=rf"models\.inc:2: the line starts after the blank U\+{ord(blank):04X}"):
+        Netlist.read(deck)
+    deck.write_text(f"{blank}title\nV1 1 0 1\nR1 1 0 1k\n.op\n.end\n")          # the title is any text
+    assert Netlist.read(deck).title == f"{blank}title"
+
+
+@pytest.mark.parametrize("brk", ["\f", "\v", "\x85", "\u2028", "\u2029"])
+def test_a_param_in_an_included_comment_is_not_a_value(tmp_path: Path, brk: str):
+    """Python's ``splitlines`` ends a line at a form feed, a vertical tab, NEL, U+2028/U+2029; ngspice does not: the
+    ``.param r1=5`` after one in an included file's comment line was, for zoaf, the value r1 has (the default
+    sizing it showed and started from), where ``ngspice -b`` reads a comment and simulates r1 = 1000."""
+    (tmp_path / "p.inc").write_text(f"* models\n* note{brk}.param r1=5\n")
+    deck = tmp_path / "deck.cir"
+    deck.write_text("t\n.param r1=1000\n.include p.inc\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.dc v1 0 1 1\n"
+                    ".meas dc vo find v(out) at=1\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(r"vo\s*=\s*5\.0+e-01", r.stdout), r.stdout        # r1 = 1000: 1k / (1k + 1k)
+    nl = Netlist.read(deck)
+    assert nl.params["r1"] == "1000" and "r1" not in nl.param_files
+
+
+@pytest.mark.parametrize("name", ['x.inc"', "x.inc'", "\"'x.inc\"", "'x.inc\"'"])
+def test_an_include_name_with_a_quote_at_its_end_is_refused(tmp_path: Path, name: str):
+    """ngspice 39 reads ``.include x.inc"`` as the file ``x.inc"`` (the walk read and checked that one); zoaf's
+    netlist reader dropped the quote and had ngspice load ``x.inc``: another file, never checked (its ``.control``
+    block ran at load), nor part of the run's identity, and another measure than ``ngspice -b``'s."""
+    read = name[1:-1] if name[0] in "\"'" and name[0] == name[-1] else name     # the file ngspice opens
+    (tmp_path / read).write_text(".param rr=1000\n")
+    (tmp_path / "x.inc").write_text(".param rr=5\n.control\necho UNCHECKED\n.endc\n")
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\n.include {name}\nv1 in 0 dc 1\nr1 in out {{rr}}\nr2 out 0 1k\n.dc v1 0 1 1\n"
+                    ".meas dc vo find v(out) at=1\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(r"vo\s*=\s*5\.0+e-01", r.stdout) and "UNCHECKED" not in r.stdout, r.stdout   # rr = 1000
+    with pytest.raises(InputError, match=r"deck\.cir:2: \.include .*: a file name that starts or ends with a quote"):
+        Netlist.read(deck)

@@ -109,6 +109,32 @@ def test_bad_input(case: dict, results: dict[str, subprocess.CompletedProcess]) 
     assert r.stdout.strip() == "", f"nothing on stdout for a refused input\n{shown}"
 
 
+@pytest.mark.parametrize("spec, says", [
+    ("contradicting_constraints", r"contradicting_constraints\.toml: objectives\.bw\.constraints: 'gain_lf >= 0' "
+                                  r"and 'gain_lf <= -1' cannot both hold: no design is feasible$"),
+    ("strict_constraints_at_one_bound", r"strict_constraints_at_one_bound\.toml: objectives\.bw\.constraints: "
+                                        r"'gain_lf <= -1' and 'gain_lf > -1' cannot both hold"),
+    ("constraint_twice", r"constraint_twice\.toml: objectives\.bw\.constraints: 'gain_lf >= -1' is listed twice$")])
+def test_constraints_no_design_meets_together_are_refused(spec: str, says: str, tmp_path: Path) -> None:
+    """A spec whose constraints contradict ran its whole budget and ended "no point met every constraint"; one
+    listed twice counted its violation twice. Both are the spec's fault, said before anything runs."""
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "zoaf", "optimize", "good.cir", "--spec", f"spec/{spec}.toml",
+                        "--budget", "3", "--workers", "1", "--out", str(out)], cwd=CORPUS, env=_env(),
+                       capture_output=True, text=True, timeout=CASE_TIMEOUT)
+    assert (r.returncode, r.stdout, r.stderr.count("\n")) == (2, "", 1), r.stderr
+    assert re.search(says, r.stderr.removeprefix("error: ").strip()), r.stderr
+    assert not out.exists()
+
+
+def test_constraints_that_meet_at_one_value_are_a_spec() -> None:
+    """``>=`` and ``<=`` the same bound leave one value: feasible, so accepted (only a strict one excludes it)."""
+    from zoaf.spec import Spec
+
+    spec = Spec.read(CORPUS / "spec" / "constraints_meeting_at_one_value.toml")
+    assert [str(c) for c in spec.objective("bw").constraints] == ["gain_lf >= -1", "gain_lf <= -1", "f3db <= 10meg"]
+
+
 def test_shell_was_not_run(results: dict[str, subprocess.CompletedProcess]) -> None:
     assert not PWNED.exists(), "the refused `shell` command in cir/shell_control.cir ran"
 
@@ -368,3 +394,16 @@ def test_a_memory_limit_no_process_can_meet_is_one_line() -> None:
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", "good.cir"], cwd=CORPUS,
                        env={**_env(), "ZOAF_MAX_MEMORY": "1k"}, capture_output=True, text=True, timeout=CASE_TIMEOUT)
     _one_error_line(r, r"ZOAF_MAX_MEMORY=1k: less than a simulating process needs \(at least 64M\)")
+
+
+@pytest.mark.parametrize("text", ["\u0661\u0660k", "1\u212a", "\uff11u"])
+def test_a_number_in_other_digits_or_a_look_alike_suffix_is_refused(text: str) -> None:
+    """Python's regex read Arabic-Indic or full-width digits as digits and the Kelvin sign as k: "١٠k" was 10k in a
+    spec or --set, and in a deck's .param a value zoaf sized from while ngspice reads no such number."""
+    from zoaf import units
+    from zoaf.errors import InputError
+
+    with pytest.raises(InputError, match=f"--set r1: {text!r} is not a SPICE number"):
+        units.parse_spec(text, what="--set r1")
+    with pytest.raises(InputError, match="is not a SPICE number"):
+        units.parse(text, numparam=True)

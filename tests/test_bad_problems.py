@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.optimize import NonlinearConstraint
 
 import zoaf
 from zoaf.errors import InputError
@@ -253,3 +254,121 @@ def test_a_circuit_whose_python_fom_never_gives_a_number_says_the_simulations_ra
     assert [r.status for r in res.history] == [Status.OK] * 3 and all(r.outcome.measures for r in res.history)
     assert (res.success, res.message) == (False, "no simulation gave a finite FoM (the first error: fom raised "
                                                  "KeyError: 'nope')")
+
+
+def _sphere(x: np.ndarray) -> float:
+    return float(np.sum((x - 0.3) ** 2))
+
+
+def test_a_callback_that_raises_stop_iteration_ends_the_run_with_its_result(tmp_path: Path) -> None:
+    """scipy >= 1.11: a callback ends a run by raising StopIteration, and ``minimize`` returns what it found. It
+    propagated out of zoaf.minimize, with the evaluations done."""
+    seen: list[int] = []
+
+    def enough(result: zoaf.Result) -> None:
+        seen.append(result.nfev)
+        if result.nfev >= 20:
+            raise StopIteration
+
+    r = zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=200, seed=0, method="random", callback=enough,
+                      out=tmp_path / "run")
+    assert r.stop_reason is zoaf.StopReason.INTERRUPTED and not r.success and r.nfev == seen[-1] >= 20
+    assert math.isfinite(r.fun) and len(r.history) == r.nfev < 200
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["nfev"] == r.nfev
+
+
+def test_a_callback_that_raises_ends_the_run_and_its_error_propagates_with_the_run_kept(tmp_path: Path) -> None:
+    """Other exceptions propagate, as scipy's do, but only once the run's end files are written: the run directory
+    kept its rows and no result.json, and the error did not say where the run stood. It resumes from there."""
+    def broken(result: zoaf.Result) -> None:
+        if result.nfev >= 20:
+            raise ZeroDivisionError("a bug in the callback")
+
+    out = tmp_path / "run"
+    with pytest.raises(ZeroDivisionError, match="a bug in the callback") as raised:
+        zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=60, seed=0, method="random", callback=broken, out=out)
+    done = json.loads((out / "result.json").read_text())
+    assert done["stop_reason"] == "interrupted" and done["nfev"] >= 20
+    assert f"the run's result and rows are in {out} (resume=True continues it)" in raised.value.__notes__[0]
+    again = zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=60, seed=0, method="random", out=out, resume=True)
+    assert again.nfev == 60 and again.completed
+    assert again.fun == zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=60, seed=0, method="random").fun
+
+
+@pytest.mark.parametrize("method", ["zoaf", "cma", "de", "random"])
+def test_tell_answers_each_ask_once_with_its_own_points(method: str) -> None:
+    """tell() took what no ask returned: told twice, the budget was charged twice; before any ask, or with a
+    subset, other or moved points, the method's model held values of points it never asked (cma, de: an
+    IndexError or AttributeError from inside them). Each is now an InputError, and the method is left as it was."""
+    from zoaf import registry
+
+    sphere = lambda u: np.sum((u - 0.3) ** 2, axis=1)
+    opt = registry.create(method, 3, 60, seed=0)
+    with pytest.raises(InputError, match=f"{method}: tell.*got 2 points, but nothing was asked yet"):
+        opt.tell(np.full((2, 3), 0.5), np.ones(2))
+    x = opt.ask()
+    for wrong in (x[:1], x[::-1] if len(x) > 1 else x + 0.1, np.clip(x + 0.1, 0, 1), x + 5):
+        with pytest.raises(InputError, match=f"got {len(wrong)} points, not those of an untold ask \\(of {len(x)}"):
+            opt.tell(wrong, sphere(wrong))
+    assert (opt.nfev, opt.nit) == (0, 0)
+    opt.tell(x, sphere(x))
+    with pytest.raises(InputError, match="but every ask has been told"):
+        opt.tell(x, sphere(x))
+    assert (opt.nfev, opt.nit) == (len(x), 1)
+    while not opt.done:                               # the run goes on as if nothing had been refused
+        x = opt.ask()
+        opt.tell(x, sphere(x))
+    assert opt.nfev == 60
+
+
+def test_asks_may_be_told_in_any_order() -> None:
+    """Two asks before their tells (as a pool that evaluates batches concurrently would): each is told once."""
+    from zoaf import registry
+
+    opt = registry.create("random", 2, 40, seed=0)
+    a, b = opt.ask(), opt.ask()
+    opt.tell(b, np.ones(len(b)))
+    opt.tell(a, np.zeros(len(a)))
+    assert opt.nfev == len(a) + len(b) and opt.best_f == 0.0
+
+
+def test_resume_without_a_run_directory_is_refused() -> None:
+    """``resume=True`` without ``out=`` was ignored: a fresh run, its caller thinking a recorded one continued."""
+    with pytest.raises(InputError, match="resume=True continues the run recorded in a run directory: give it as out="):
+        zoaf.minimize(_sphere, [(-1, 1)] * 2, budget=10, seed=0, method="random", resume=True)
+
+
+@pytest.mark.parametrize("returns, says", [(None, "a constraint returned None, not numbers"),
+                                           ("0.5", "a constraint returned str '0.5', not numbers")])
+def test_a_constraint_that_returns_none_or_text_is_named(returns: object, says: str) -> None:
+    """numpy read a constraint's None as NaN (every point failed "a constraint returned NaN") and its text "0.5"
+    as 0.5 (a constraint met that returned no number); ``fun`` returning either was already refused."""
+    for constraint in ({"type": "ineq", "fun": lambda x: returns}, NonlinearConstraint(lambda x: returns, 0, 1)):
+        with pytest.raises(InputError, match=re.escape(f"constraints: calling one at x = [0.0, 0.0] raised "
+                                                       f"ValueError: {says}")):
+            zoaf.minimize(_sphere, [(-1, 1)] * 2, budget=10, seed=0, method="random", constraints=constraint)
+
+
+def test_a_constraint_whose_count_of_values_changes_fails_those_points() -> None:
+    """The count of constraint values is learnt at the start point; a point where it differs was scored with
+    values taken for other constraints' (the docstring promised that such a point fails)."""
+    r = zoaf.minimize(_sphere, [(-1, 1)] * 2, budget=40, seed=0, method="random",
+                      constraints={"type": "ineq", "fun": lambda x: x[:1] if x[0] <= 0 else x})
+    failed = [h for h in r.history if h.u[0] > 0.5]
+    assert failed and all(h.outcome.error == "ValueError: the constraints returned 2 values here, 1 at the start point"
+                          for h in failed)
+    assert all(h.outcome.error is None for h in r.history if h.u[0] <= 0.5)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"x0": ["0.5", "0.1"]}, r"x0 must be numbers, got \['0.5', '0.1'\]"),
+    ({"bounds": [("-1", "1")] * 2}, r"bounds must be numbers, got \[\('-1', '1'\), \('-1', '1'\)\]"),
+    ({"bounds": [(-1, "1"), (0, 1)]}, r"bounds must be numbers, got \[\(-1, '1'\), \(0, 1\)\]"),
+    ({"bounds": [(None, 1), (0, 1)]}, r"bounds: None \(scipy's 'no bound'\) is not one here: zoaf samples every "
+                                      r"variable within finite \(lo, hi\), got \[\(None, 1\), \(0, 1\)\]")])
+def test_text_in_a_list_and_none_bounds_are_named(kwargs: dict, says: str) -> None:
+    """``x0="0.5"`` was refused but ``x0=["0.5", "0.1"]`` (and text bounds) were read as numbers; a bound of None
+    (scipy's "unbounded") was refused as "lo=nan", a value the user never wrote."""
+    args = {"bounds": [(-1, 1)] * 2, **kwargs}
+    with pytest.raises(InputError, match=f"^{says}$"):
+        zoaf.minimize(_sphere, args.pop("bounds"), budget=10, seed=0, method="random", **args)

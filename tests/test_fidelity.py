@@ -11,7 +11,8 @@ against its ``print`` with ``numdgt=15`` differs by < 1e-15. Measured: the large
 6e-16 relative, hence REL = 1e-12 (a Newton path that differs between ``reset`` and a fresh parse would show as a
 failure here).
 A sizing where ``ngspice -b`` misses a measure must miss the same one in zoaf, with the same other results.
-zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare.
+zoaf's fast path also returns the ``.control`` scalars a deck does not print; only printed ones compare (a scalar
+the deck prints where ``print`` cannot see it is missing in both: ``print_other_plot.cir``).
 """
 from __future__ import annotations
 
@@ -36,12 +37,19 @@ pytestmark = NEEDS_NGSPICE
 
 from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
 
-#: Sizings other than "every plain-number param x1.1, then x0.9": those that show what a deck is about.
+#: Sizings other than "the plain-number params as written, then each x1.1, then x0.9": what shows a deck's point.
 SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options",
             "func_analysis"}
+
+
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sessions here run in this process, in its working directory: a BSIM3 deck's parameter check writes
+    ``b3v33check.log`` there (a sandboxed worker writes it in its private directory)."""
+    monkeypatch.chdir(tmp_path)
 
 
 def sizings(nl: Netlist) -> list[dict[str, float]]:
@@ -54,7 +62,9 @@ def sizings(nl: Netlist) -> list[dict[str, float]]:
             plain[name] = parse(text)
         except ValueError:
             continue                          # an expression: it follows the others
-    return [{}] + [{k: v * f for k, v in plain.items()} for f in (1.1, 0.9)]
+    # the designer's values given explicitly too: sent as the deck's own text ("1k"), which the whole-deck path
+    # once read back with float() and failed
+    return [{}, plain] + [{k: v * f for k, v in plain.items()} for f in (1.1, 0.9)]
 
 
 def outcome(run, *args) -> tuple[dict[str, float], str | None]:
@@ -247,3 +257,47 @@ def test_a_meas_ngspice_b_saves_nothing_for_after_a_control_block_is_noted(tmp_p
         assert math.isclose(s.evaluate({})["f3"], 158778.0669258152, rel_tol=1e-12)
     quits = Netlist.from_text(deck.read_text().replace(".endc", "quit\n.endc"), deck)
     assert quits.notes == []                  # no run after the block: its own analyses save every vector
+
+
+def test_a_result_printed_from_another_plot_is_missing():
+    """``print`` looks a vector up in the current plot, then ``const``, and prints nothing when one is elsewhere:
+    ``ngspice -b`` never prints ``vt`` (made in tran1, printed in ac1), and prints ``vop`` (made in op1) only after
+    ``setplot op1``. zoaf read each result from the plot that made it and reported ``vt``: now a missing result,
+    with the print named, and the results ngspice -b printed (``const.kk`` among them) kept."""
+    nl = Netlist.read(DECKS / "print_other_plot.cir")
+    with pytest.raises(MeasureError) as batch:
+        run_batch(nl.path)
+    with SpiceSession(nl) as s, pytest.raises(MeasureError) as session:
+        s.evaluate({})
+    assert "`print vt` prints nothing" in str(session.value) and "vt" not in session.value.measures
+    assert batch.value.measures.keys() == {"vop", "g1k", "kk"} <= session.value.measures.keys()
+
+
+def test_only_a_newline_ends_a_line():
+    """ngspice ends a line at ``\\n`` only: NEL (latin-1 0x85, U+0085), U+2028 and U+2029 in a comment leave the
+    text after them in the comment. zoaf split there (``str.splitlines``), so ``.param r1=5k`` after U+2029 in a
+    comment became the default zoaf reported, and ``R2 out 0 1k`` after NEL a card it simulated (best.cir too)."""
+    utf8 = Netlist.read(DECKS / "line_separators_utf8.cir")
+    assert utf8.params == {"r1": "1k", "c1": "1n"} and utf8.encoding == "utf-8"
+    with SpiceSession(utf8) as s:
+        assert same(s.evaluate({}), run_batch(utf8.path), utf8)
+    assert utf8.with_params({}) == utf8.text
+    latin1 = Netlist.read(DECKS / "c1_nel_latin1.cir")
+    assert latin1.encoding == "latin-1" and "r2" not in " ".join(latin1.session_deck()).lower()
+
+
+def test_c1_bytes_of_a_deck_never_reach_the_terminal(tmp_path):
+    """A latin-1 deck's bytes 0x80-0x9f are C1 controls (0x9b: CSI, an escape sequence on some terminals). ngspice
+    reads them as any other byte; zoaf does too, and its message quoting the card holds no control character: one
+    line, exit code 2."""
+    import sys
+
+    deck = tmp_path / "c1.cir"
+    deck.write_bytes(b"C1 \x9b31m title\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\x9b2J\nC1 out 0 1n\n"
+                     b".ac dec 20 1k 100meg\n.meas ac f3 when vdb(out)=-3\n.save all\n.end\n")
+    (tmp_path / "c1.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3 = {}\n'
+                                      '[objectives]\nf = { maximize = "f3" }\n')
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, timeout=300)
+    shown = (r.stdout + r.stderr).decode()
+    assert r.returncode == 2 and "cannot read the card" in shown and "2j'" in shown, shown
+    assert not re.search(r"[\x80-\x9f]", shown) and b"\x9b" not in r.stdout + r.stderr

@@ -317,3 +317,36 @@ def test_packages_installed_into_a_pythonpath_folder_stay_importable(tmp_path: P
         assert got == 0
     else:
         assert got == errno.EACCES
+
+
+_CWD_SPEC = """title = "a divider"
+[parameters]
+r1 = { lo = "100", hi = "10k" }
+[measures]
+vo = {}
+[objectives]
+o = { maximize = "vo" }
+"""
+
+
+@pytest.mark.parametrize("command", [
+    ["optimize", "deck.cir", "--workers", "1", "--budget", "4", "--out", "run"],
+    ["optimize", "deck.cir", "--workers", "1", "--budget", "4", "--out", "run", "--dask", "local"],
+    ["compare", "deck.cir", "--methods", "random", "--seeds", "2", "--budget", "4", "--jobs", "2", "--out", "cmp"],
+], ids=["pool", "dask", "compare"])
+def test_a_module_in_the_working_directory_is_not_imported_by_spawned_processes(tmp_path: Path, command: list[str]):
+    """A spawned process starts as ``python -c``, which puts the working directory first on sys.path until spawn
+    restores the parent's: a ``multiprocessing/`` there (a received deck's folder one runs zoaf from) ran in every
+    pool worker, Dask process and comparison job before any lock-down. The ``zoaf`` command itself, a console
+    script, never imports from the working directory."""
+    marker = tmp_path / "marker"
+    (tmp_path / "multiprocessing").mkdir()
+    (tmp_path / "multiprocessing" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'a').write('ran')\nraise ImportError('hijacked')\n")
+    (tmp_path / "deck.toml").write_text(_CWD_SPEC)
+    (tmp_path / "deck.cir").write_text("t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.dc v1 0 1 1\n"
+                                       ".meas dc vo find v(out) at=1\n.end\n")
+    r = subprocess.run([str(Path(sys.executable).parent / "zoaf"), *command], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "PYTHONSAFEPATH": ""})
+    assert not marker.exists(), r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[-2000:]

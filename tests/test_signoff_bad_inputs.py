@@ -71,3 +71,15 @@ def test_sign_off_of_a_run_the_library_made_says_it_is_no_circuit_run(tmp_path: 
     r = CliRunner().invoke(app, [command[0], str(tmp_path / "run"), *command[1:]])
     _one_line(r, f"{tmp_path / 'run' / 'history.db'}: a run of 'function', not a circuit run: sign-off simulates "
                  "a netlist, and this run has none")
+
+
+def test_more_samples_than_a_run_can_hold_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    """All samples are asked at once: 10**14 of them was a numpy memory traceback."""
+    from zoaf.signoff.yieldrun import MAX_SAMPLES
+
+    for name in ("mc.cir", "mc.toml"):
+        shutil.copy(CORPUS / name, tmp_path / name)
+    r = CliRunner().invoke(app, ["yield", str(tmp_path / "mc.cir"), "--samples", str(10**14)])
+    assert r.exit_code == 2 and "--samples" in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "yield").exists() and not list(tmp_path.glob("yield*"))
+    assert MAX_SAMPLES >= 100_000                      # a 99.99% yield needs ~1e5 samples for a tight interval

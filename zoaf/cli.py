@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red li
 """
 from __future__ import annotations
 
+import _thread
 import logging
 import math
 import os
@@ -18,21 +19,12 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterator, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, NoReturn, Optional
 
+from .errors import end_loading, guard_loading
 
-def _interrupted_while_loading(signum: int, frame: Any) -> None:
-    """Ctrl-C while this module loads (typer, rich, every command: half a second): no command has started, so
-    there is nothing to keep; said as :func:`main` says it, not as the traceback of the import it cut."""
-    os.write(2, b"interrupted\n")
-    os._exit(130)
-
-
-#: SIGINT's handler before this module loaded, given back at its end (a program that imports it keeps its own);
-#: only Python's own is replaced (an ignored SIGINT, as in a background job, stays ignored).
-_BEFORE_LOADING = (signal.signal(signal.SIGINT, _interrupted_while_loading)
-                   if threading.current_thread() is threading.main_thread()
-                   and signal.getsignal(signal.SIGINT) is signal.default_int_handler else None)
+guard_loading()      # Ctrl-C while this module loads (typer, rich, every command): "interrupted", exit 130; given
+                     # back at its end (guarded already when this process is the command line: zoaf.errors)
 
 import typer  # noqa: E402  (after the handler above: these imports are most of a command's start)
 from rich.markup import escape  # noqa: E402
@@ -74,19 +66,52 @@ def _errors() -> Iterator[None]:
         yield
     except typer.Exit:
         raise
-    except (InputError, SimulationError) as e:
-        if _state["debug"]:
-            raise
-        err.print(f"[red]error:[/red] {escape(one_line(str(e)))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     except ZoafError as e:
         if _state["debug"]:
             raise
+        if _cut_by_ctrl_c(e):          # an import cut by Ctrl-C: a pybind11 module raises ImportError, which the
+            say_interrupted()          # registry reported as a method that "cannot import"
         err.print(f"[red]error:[/red] {escape(one_line(str(e)))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2 if isinstance(e, (InputError, SimulationError)) else 1) from None
     except KeyboardInterrupt:          # before a run's own handling (loading the deck, starting workers): typer
-        err.print("interrupted")       # would turn it into a silent exit 130
-        raise typer.Exit(130) from None
+        say_interrupted()              # would turn it into a silent exit 130
+    except OSError as e:               # a file zoaf could not write or read (a read-only comparison directory for
+        if _state["debug"] or e.filename is None:     # `zoaf report`): the file and why, not a traceback
+            raise
+        err.print(f"[red]error:[/red] {escape(one_line(f'{e.filename}: {e.strerror or e}'))}", highlight=False,
+                  soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _say_uncut(line: str) -> None:
+    """Ctrl-C's line, with SIGINT ignored while it is said: a second press (or one delivered again from a
+    finalizer) cut rich's print after its write and before its buffer was cleared, and the line came twice."""
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:                 # not the main thread: its SIGINT is not this thread's
+        before = None
+    try:
+        err.print(line, highlight=False, soft_wrap=True)
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+
+
+def say_interrupted(line: str = "interrupted") -> NoReturn:
+    """Ctrl-C's one line (markup escaped by the caller), exit 130."""
+    _say_uncut(line)
+    raise typer.Exit(130)
+
+
+def _cut_by_ctrl_c(e: BaseException | None) -> bool:
+    """Whether ``e`` was raised while a KeyboardInterrupt was handled (its cause or context, at any depth)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _check_timeout(timeout: float) -> None:
@@ -285,9 +310,7 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
 
 
 def _interrupted(netlist: Path, out_path: Path) -> NoReturn:
-    err.print(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume {escape(str(out_path))}",
-              highlight=False, soft_wrap=True)
-    raise typer.Exit(130)
+    say_interrupted(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume {escape(str(out_path))}")
 
 
 @contextmanager
@@ -315,13 +338,27 @@ def _progress(show: bool, budget: int) -> Iterator[Any]:
 from . import comparecmd as _compare_commands  # noqa: E402,F401  (registers `compare` and `report`)
 from .signoff import commands as _signoff_commands  # noqa: E402,F401  (`corners`, `yield`, `sensitivity`)
 
-if _BEFORE_LOADING is not None:
-    signal.signal(signal.SIGINT, _BEFORE_LOADING)
+end_loading()
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     """SIGTERM as Ctrl-C: it ended a run silently (no result.json, no best.cir, no resume line)."""
     raise KeyboardInterrupt
+
+
+def _ctrl_c_again(hook: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """``sys.unraisablehook`` that delivers again a Ctrl-C that landed in a finalizer (a weakref callback, a
+    ``__del__``): Python prints it as "Exception ignored ... KeyboardInterrupt" and drops it, and the command went
+    on to exit 0. Signalled anew once the finalizer has returned (within it, it would be dropped again), it
+    reaches the code that runs next."""
+    def unraisable(u: Any) -> None:
+        if isinstance(u.exc_value, KeyboardInterrupt):
+            again = threading.Timer(0.01, _thread.interrupt_main)
+            again.daemon = True
+            again.start()
+        else:
+            hook(u)
+    return unraisable
 
 
 def main() -> None:
@@ -333,6 +370,8 @@ def main() -> None:
     on_term = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a scheduler: the Ctrl-C path (rows kept, end files)
     plain = warnings.formatwarning        # a library's warning may quote a name from a run directory (matplotlib:
     warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # "Glyph 27 (\x1b) missing")
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _ctrl_c_again(unraisable)
     try:
         code = app(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as e:
@@ -344,9 +383,9 @@ def main() -> None:
                   soft_wrap=True, markup=True)
         code = e.exit_code
     except (KeyboardInterrupt, click.Abort):
-        err.print("interrupted")
+        _say_uncut("interrupted")
         code = 130
     finally:                              # as they were: main() called in a process that goes on (a test)
         signal.signal(signal.SIGTERM, signal.SIG_DFL if on_term is None else on_term)
-        warnings.formatwarning = plain
+        warnings.formatwarning, sys.unraisablehook = plain, unraisable
     sys.exit(code if isinstance(code, int) else 0)

@@ -36,6 +36,7 @@ from .outfile import json_text, read_json, write_file
 from .problem import Problem
 from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
 from .stats import REFERENCE, fom_of, is_complete
+from .workers import safe_path, sigint_ignored
 
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
 _COST = {"bo": 0, "turbo": 1}
@@ -254,11 +255,15 @@ def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jo
     """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue."""
     ctx = multiprocessing.get_context("spawn")
     manager = SyncManager(ctx=ctx)
-    manager.start(_die_with_parent)
+    with safe_path(), sigint_ignored():     # a Ctrl-C amid the start left the manager's process, never shut down
+        manager.start(_die_with_parent)
     with manager:
         messages = manager.Queue()
         with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_worker_init) as pool:
-            futures: dict[Future, RunTask] = {pool.submit(_run_one, factory, t, messages): t for t in todo}
+            # the job processes start as tasks are submitted, ignoring SIGINT (a Ctrl-C amid their imports printed
+            # tracebacks): on Ctrl-C this process ends them (_stop_now), each run resumable from its history
+            with safe_path(), sigint_ignored():
+                futures: dict[Future, RunTask] = {pool.submit(_run_one, factory, t, messages): t for t in todo}
             pending = set(futures)
             try:
                 while pending:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import sys
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 from rich.markup import escape
@@ -16,7 +17,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import registry
-from .cli import NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, app
+from .cli import (NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, app,
+                  say_interrupted)
 from .errors import DEFAULT_TIMEOUT, InputError
 from .show import err, one_line, out
 
@@ -105,6 +107,21 @@ def _installed_methods(quiet: bool) -> list[str]:
     return names
 
 
+def _ended_by_ctrl_c(root: Path, update: Any) -> Callable[[Any], None]:
+    """``update`` for the comparison's events, and a run that ended interrupted (Ctrl-C, SIGTERM: ``optimize`` keeps
+    its rows and returns) ends the comparison: it went on to the next run, and at the end reported "no complete
+    runs found", exit 2."""
+    from .compare import run_path
+    from .stats import is_complete
+
+    def progress(ev: Any) -> None:
+        if update is not None:
+            update(ev)
+        if ev.kind == "done" and not is_complete(run_path(root, ev.objective, ev.method, ev.seed)):
+            raise KeyboardInterrupt
+    return progress
+
+
 @app.command()
 def compare(
     netlist: NetlistArg,
@@ -126,6 +143,7 @@ def compare(
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     with _errors():
         from .compare import compare as run_compare
+        from .report import MANIFEST
         from .run import check_budget, check_workers
 
         _check_timeout(timeout)
@@ -135,9 +153,16 @@ def compare(
                 or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         names = _split("--methods", None if methods is None else [methods], "a method (zoaf, cma, ...)")
         chosen = _split("--objective", objective, "an objective of the spec")
-        with _compare_progress(not quiet, seeds, budget) as update:
-            run_compare(netlist, chosen, names or _installed_methods(quiet), seeds, budget, root, jobs, spec=spec,
-                        allow_shell=allow_shell, timeout=timeout, progress=update, argv=sys.argv)
+        try:
+            with _compare_progress(not quiet, seeds, budget) as update:
+                run_compare(netlist, chosen, names or _installed_methods(quiet), seeds, budget, root, jobs,
+                            spec=spec, allow_shell=allow_shell, timeout=timeout,
+                            progress=_ended_by_ctrl_c(root, update), argv=sys.argv)
+        except KeyboardInterrupt:
+            if not (root / MANIFEST).is_file():       # nothing written yet: nothing to resume
+                raise
+            again = ["zoaf", *sys.argv[1:], *([] if out_dir is not None else ["--out", str(root)])]
+            say_interrupted(f"interrupted: resume with  {escape(' '.join(map(shlex.quote, again)))}")
         if not quiet:
             _print_comparison(root)
             out.print(escape(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False)

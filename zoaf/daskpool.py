@@ -19,7 +19,7 @@ import numpy as np
 from . import daskworker
 from .errors import InputError
 from .problem import Outcome
-from .workers import OnDone, Pool, Task, raise_remote
+from .workers import OnDone, Pool, Task, raise_remote, safe_path
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class DaskPool(Pool):
             # to the scheduler or a worker and run code as you (Dask's transport is pickle).
             security = distributed.security.Security.temporary()
             # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once.
-            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0}):
+            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0}), safe_path():
                 cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                    host="127.0.0.1", dashboard_address=None,
                                                    silence_logs=logging.ERROR, security=security)

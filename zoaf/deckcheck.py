@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .decktext import assignments, control_character, first_unquoted, logical_lines
+from .decktext import assignments, control_character, first_unquoted, logical_lines, physical_lines
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
@@ -56,6 +56,10 @@ _SPELLING = re.compile(r"[\\'\"{}`]")
 #: A carriage return that does not end a line: ngspice drops it and joins the text around it (``.con\rtrol`` is
 #: ``.control``), where zoaf's line splitting would see two lines.
 _LONE_CR = re.compile(r"\r(?!\n)")
+#: A line whose text starts after a blank other than a space or a tab (a form feed, a vertical tab, U+00A0...):
+#: zoaf's reader strips it as Python does, ngspice keeps it, so ``\xa0.endc`` ended a ``.control`` block for zoaf's
+#: checks only, and the commands after it (``alias``, redirects) ran unchecked in ``ngspice -b`` and in zoaf.
+_ODD_BLANK = re.compile(r"^[ \t]*([^\S \t\n\r])[^\S\n]*\S", re.M)
 #: An ``.include`` file name as ngspice 39 reads it: quoted, up to the same quote; else up to a blank, quotes and
 #: all (``.include a"b`` reads the file ``a"b``, not ``a``).
 _INCLUDE_NAME = re.compile(r"\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"']\S*))")
@@ -141,7 +145,9 @@ class _Scan:
 
 
 def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
-    """The include edges of ``text``; for an included file also its escapes (InputError)."""
+    """The include edges of ``text``; for an included file also its escapes (InputError). Past ``.end`` too:
+    ``ngspice -b`` reads on (the netlist refuses a dot-command there, but not inside a ``.control`` block left
+    open, whose includes it reads: the walk stopped at ``.end`` and left them unread, a traceback)."""
     scan = _Scan(path, text)
     section: str | None = None
     line, pos = 1, 0
@@ -150,8 +156,6 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         pos = m.start()
         word, rest = m.group(1).lower(), _strip_comments(m.group(2))
         where = f"{path}:{line}"
-        if word == ".end" and not included:
-            break                           # the netlist refuses dot-commands after it (ngspice -b reads on)
         if included:
             if word.startswith(".control"):
                 raise InputError(f"{where}: a .control block in an included file runs in every worker when the "
@@ -175,6 +179,10 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
             if target is None:
                 section = sec                            # ".lib name" opens a section definition
                 continue
+            if target[:1] in ("\"", "'") or target[-1:] in ("\"", "'"):
+                raise InputError(f"{where}: {word} {target}: a file name that starts or ends with a quote, which "
+                                 "ngspice keeps and zoaf's netlist reader drops (it loaded another file); refused "
+                                 "(rename the file)")
             resolved = resolve(path.parent, target)
             scan.edges.setdefault(section, []).append(_Edge(word, target, resolved, sec, line))
     return scan
@@ -234,9 +242,11 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     """Every file the deck ``root`` (whose text is ``text``) includes, directly or not, each read once, in the
     order first reached; each checked (:func:`_scan`). InputError for a missing file, an escape or a cycle.
 
-    A ``.lib file section`` reads only that section's includes (as ngspice does), but the whole file is checked.
+    A ``.lib file section`` reads only that section's includes (zoaf's reads: ngspice opens the others too, and
+    drops them with their section), but the whole file is checked. The deck and an ``.include``d file are no
+    library: ngspice reads the includes inside their ``.lib name`` definitions too (and then refuses the card).
     """
-    _refuse_lone_cr(root, text)
+    _refuse_misread(root, text, title=True)
     scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None]] = set()
@@ -245,7 +255,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str]) -> None:
         nonlocal chars
         stack.append(node)
-        for e in scans[node[0]].edges.get(node[1], []):
+        for e in _edges(scans[node[0]], node[1]):
             if len(stack) > MAX_INCLUDE_DEPTH:
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
                                  f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
@@ -271,6 +281,16 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     return Includes(tuple(files.values()), {p: scans[p].text for p in files})
 
 
+def _edges(scan: _Scan, section: str | None) -> list[_Edge]:
+    """The includes of ``scan`` that ngspice reads: those of ``section`` of a library, or every one, in order, of
+    a file read whole (``section`` None: the deck, an ``.include``d file). Walking only the lines outside a
+    ``.lib name`` definition left a file ngspice reads unread and unchecked (and zoaf's netlist reader, which
+    expected its text, with a traceback)."""
+    if section is not None:
+        return scan.edges.get(section, [])
+    return sorted((e for edges in scan.edges.values() for e in edges), key=lambda e: e.line)
+
+
 def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     line = f"{where}: {edge.word}"
     try:
@@ -284,34 +304,43 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     text = data.decode("utf-8", "replace")
     if (why := control_character(text)) is not None:
         raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
-    _refuse_lone_cr(edge.path, text)
+    _refuse_misread(edge.path, text)
     scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan
 
 
-def _refuse_lone_cr(path: Path, text: str) -> None:
-    """InputError, with its line, for a carriage return inside a line: ngspice drops it and reads the text around it
-    as one word (``.con\\rtrol`` opens a ``.control`` block), where zoaf's checks would see two lines."""
+def _refuse_misread(path: Path, text: str, *, title: bool = False) -> None:
+    """InputError, with its line, for text ngspice and zoaf's reader would read as different cards: a carriage
+    return inside a line (ngspice drops it and reads the text around it as one word: ``.con\\rtrol`` opens a
+    ``.control`` block, where zoaf's checks would see two lines), or a line that starts after an odd blank
+    (:data:`_ODD_BLANK`; not a deck's first line, its title, whatever it holds)."""
     if (m := _LONE_CR.search(text)) is not None:
         line = text.count("\n", 0, m.start()) + 1
         raise InputError(f"{path}:{line}: a carriage return inside a line: ngspice drops it and joins the text "
                          "around it ('.con\\rtrol' is '.control'); refused (end lines with '\\n' or '\\r\\n')")
+    if text.isascii() and "\f" not in text and "\v" not in text:
+        return                                          # the common case, at memory speed (PDK files are large)
+    if (m := _ODD_BLANK.search(text, (text.find("\n") + 1 or len(text)) if title else 0)) is not None:
+        line = text.count("\n", 0, m.start()) + 1
+        raise InputError(f"{path}:{line}: the line starts after the blank U+{ord(m.group(1)):04X}, which ngspice "
+                         "reads as text ('\\xa0.endc' does not end a .control block there); refused (indent with "
+                         "spaces or tabs)")
 
 
 def included_params(path: Path, texts: Mapping[Path, str],
                     _via: tuple[Path, ...] = ()) -> dict[str, tuple[str, Path]]:
     """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
     files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes`
-    read. That walk refused the cycles and depths it follows, not those through an ``.include`` inside a ``.lib``
-    section definition (ngspice 39 segfaults on such a cycle; here it recursed until a traceback): refused too."""
+    read. That walk refused the cycles and depths it follows; this reading follows names on its own (ngspice 39
+    segfaults on a cycle; here one recursed until a traceback), so it refuses them too."""
     out: dict[str, tuple[str, Path]] = {}
     depth = 0
 
     def err(lineno: int, what: str) -> InputError:
         return InputError(f"{path}:{lineno - 1}: {what}")
 
-    for ln in logical_lines([""] + texts.get(path, "").splitlines())[1:]:
+    for ln in logical_lines([""] + physical_lines(texts.get(path, "")))[1:]:
         words = ln.text.split()
         word = words[0] if words else ""
         if word == ".subckt":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deckcheck import include_args, lib_section, resolve
-from .decktext import texts
+from .decktext import physical_lines, texts
 
 __all__ = ["Deck", "Subckt", "assignments", "read_deck"]
 
@@ -57,7 +57,7 @@ def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]
             path = resolve(folder, args[0]).resolve()
             if path in seen:
                 raise ValueError(f"include cycle at {path}")
-            lines = texts(path.read_text(errors="replace").splitlines())
+            lines = texts(physical_lines(path.read_text(errors="replace")))
             if args[1] is not None:
                 lines = lib_section(lines, args[1], path)
             out += _expand(lines, path.parent, seen + (path,))

@@ -7,6 +7,7 @@ here, as ngspice does). A :class:`Line` keeps where each piece of a logical line
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Callable, Mapping
@@ -18,7 +19,8 @@ from .errors import InputError
 from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
-           "logical_lines", "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts"]
+           "logical_lines", "physical_lines", "physical_spans", "quote", "strip_comment", "substitute",
+           "tab_dollar_comment", "texts"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -67,6 +69,11 @@ class Line:
     raw: str                  # original-case logical text, no comments
     lineno: int               # 1-based number of its first physical line
     segments: list[tuple[int, int, int]]   # (logical start offset, physical line index, column) per piece
+
+    @functools.cached_property
+    def starts(self) -> list[int]:
+        """Each piece's logical start offset (read once the line is whole)."""
+        return [s0 for s0, _, _ in self.segments]
 
 
 @dataclass(frozen=True)
@@ -127,13 +134,29 @@ def strip_comment(s: str) -> str:
     return s if i is None else s[:i]
 
 
+def physical_lines(text: str) -> list[str]:
+    """A file's physical lines as ngspice reads them: split at ``\\n`` only, a ``\\r`` before it dropped.
+
+    Not :meth:`str.splitlines`, which also ends a line at a form feed, a vertical tab, NEL (latin-1 byte 0x85,
+    U+0085) and U+2028/U+2029: ngspice keeps those inside the line, so the text after one in a comment stayed a
+    comment in ``ngspice -b`` and became a card that zoaf's session simulated."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def logical_lines(physical: list[str]) -> list[Line]:
     """The logical lines of a deck's physical lines: the title, then each non-comment line with its ``+``
-    continuations joined (the first physical line is always the title)."""
+    continuations joined (the first physical line is always the title). Linear in the text: a line continued
+    over 200,000 ``+`` lines once took seconds, its text grown one piece at a time."""
     out: list[Line] = []
+    pieces: list[list[str]] = []                 # per logical line: its raw pieces, joined once at the end
+    length = 0                                   # of the last logical line's raw text so far
     for idx, line in enumerate(physical):
         if idx == 0:
-            out.append(Line(line.lower(), line, 1, [(0, 0, 0)]))
+            out.append(Line("", line, 1, [(0, 0, 0)]))
+            pieces.append([line])
             continue
         stripped = line.lstrip()
         if not stripped or stripped.startswith("*"):
@@ -141,13 +164,16 @@ def logical_lines(physical: list[str]) -> list[Line]:
         body = strip_comment(line).rstrip()
         if stripped.startswith("+") and len(out) > 1:
             col = len(line) - len(stripped) + 1
-            prev = out[-1]
-            piece = " " + body[col:]
-            prev.segments.append((len(prev.raw) + 1, idx, col))
-            prev.raw += piece
-            prev.text += piece.lower()
+            out[-1].segments.append((length + 1, idx, col))
+            pieces[-1].append(" " + body[col:])
+            length += len(pieces[-1][-1])
             continue
-        out.append(Line(body.lower(), body, idx + 1, [(0, idx, 0)]))
+        out.append(Line("", body, idx + 1, [(0, idx, 0)]))
+        pieces.append([body])
+        length = len(body)
+    for ln, parts in zip(out, pieces):
+        ln.raw = "".join(parts)
+        ln.text = ln.raw.lower()
     return out
 
 
@@ -166,13 +192,20 @@ def texts(physical: list[str]) -> list[str]:
 
 
 def physical_spans(ln: Line, start: int, end: int) -> tuple[tuple[int, int, int], ...]:
-    """Map logical offsets [start, end) of ``ln.raw`` to (physical line index, col0, col1) pieces."""
+    """Map logical offsets [start, end) of ``ln.raw`` to (physical line index, col0, col1) pieces.
+
+    Found by bisection over the pieces' starts: called once per ``.param`` assignment, a walk over every piece
+    made a line continued over 8,000 ``+`` lines take a minute."""
+    starts = ln.starts
     spans = []
-    segs = ln.segments + [(len(ln.raw) + 1, -1, 0)]
-    for (s0, idx, col), (s1, _, _) in zip(segs, segs[1:]):
+    k = max(0, bisect.bisect_right(starts, start) - 1)
+    while k < len(starts) and starts[k] < end:
+        s0, idx, col = ln.segments[k]
+        s1 = starts[k + 1] if k + 1 < len(starts) else len(ln.raw) + 1
         a, b = max(start, s0), min(end, s1 if s1 <= len(ln.raw) else len(ln.raw))
         if a < b:
             spans.append((idx, col + a - s0, col + b - s0))
+        k += 1
     return tuple(spans)
 
 

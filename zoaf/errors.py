@@ -3,8 +3,60 @@
 Every error inherits ``ZoafError`` and the matching built-in, so callers can catch either (as in Nevergrad).
 ``InputError`` is the user's fault (bad netlist, spec, option): the CLI prints it as one line, exit code 2.
 ``SimulationError`` is one failed simulation: the optimizer sees ``+inf`` and the history records why.
+
+This module is also the first that ``import zoaf`` loads, so it holds the command line's Ctrl-C while loading
+(:func:`guard_loading`): ``zoaf/__init__`` imports numpy and the optimizer (a fifth of a second) before
+:mod:`zoaf.cli` is reached, and a Ctrl-C there was an import's traceback.
 """
 from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    """Ctrl-C while the command line loads: no command has started, so there is nothing to keep; said as the
+    CLI says it, not as the traceback of the import it cut."""
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+#: SIGINT's handler before :func:`guard_loading`, for :func:`end_loading` to give back; None when not guarded.
+_before_loading: object = None
+
+
+def guard_loading() -> None:
+    """Until :func:`end_loading`, Ctrl-C ends the process with ``interrupted`` and exit 130. Only Python's own
+    handler is replaced, and only in the main thread (an ignored SIGINT, as in a background job, stays ignored)."""
+    global _before_loading
+    if _before_loading is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            _before_loading = signal.signal(signal.SIGINT, _interrupted_while_loading)
+        except ValueError:      # another thread: SIGINT is the main thread's to handle
+            pass
+
+
+def end_loading() -> None:
+    """Give SIGINT back its handler from before :func:`guard_loading` (a program that imports zoaf keeps its
+    own; a command, once it runs, handles Ctrl-C itself)."""
+    global _before_loading
+    if _before_loading is not None:
+        signal.signal(signal.SIGINT, _before_loading)
+        _before_loading = None
+
+
+def _runs_the_command_line() -> bool:
+    """This process is zoaf's command line: the installed ``zoaf`` script, or ``python -m zoaf`` (whose
+    ``sys.argv[0]`` is ``-m`` while Python locates the module, as now). A program that imports zoaf is not."""
+    if sys.argv and sys.argv[0] == "-m":
+        args = sys.orig_argv
+        return "-mzoaf" in args or any(a == "-m" and b == "zoaf" for a, b in zip(args, args[1:]))
+    return bool(sys.argv) and os.path.basename(sys.argv[0]) in ("zoaf", "zoaf.exe")
+
+
+if _runs_the_command_line():    # first, before the exception types: the sooner, the less an import's traceback
+    guard_loading()
 
 
 class ZoafError(Exception):

@@ -65,6 +65,9 @@ class FunctionProblem(Problem):
         integer and log axes."""
         if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
             bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
+        if _holds_none(bounds):      # read as NaN: "bounds must be finite numbers, got lo=nan"
+            raise InputError(f"bounds: None (scipy's 'no bound') is not one here: zoaf samples every variable "
+                             f"within finite (lo, hi), got {bounds!r}")
         bounds = _numbers(bounds, "bounds")
         if bounds.ndim != 2 or bounds.shape[1] != 2:
             raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
@@ -87,19 +90,29 @@ class FunctionProblem(Problem):
         value = _number(self.fun(np.array(x, dtype=float)))
         xa = np.array(x, dtype=float)
         cons = [float(v) for g in self.constraints for v in _values(g(xa))]
+        if len(cons) != len(self._constraint_names):    # each value was taken for another one's, or none at all
+            raise ValueError(f"the constraints returned {len(cons)} values here, {len(self._constraint_names)} "
+                             "at the start point")
         if not math.isfinite(value) or any(math.isnan(v) for v in cons):   # inf: a failure all the same, now named
             raise ValueError(f"fun returned {value}" if not math.isfinite(value) else "a constraint returned NaN")
         return Outcome.scored(Score.of(value, cons), {}, time.perf_counter() - t0)
 
 
 def _numbers(value: Any, what: str) -> np.ndarray:
-    """``value`` as a float array; text or anything else not a number is one InputError naming ``what``."""
-    if isinstance(value, (str, bytes)) or (isinstance(value, np.ndarray) and value.dtype.kind in "SUO"):
-        raise InputError(f"{what} must be numbers, got {value!r}")
+    """``value`` as a float array; text or anything else not a number is one InputError naming ``what`` (text
+    inside a list too: ``x0=["0.5", "0.1"]`` was read as numbers, where ``x0="0.5"`` was refused)."""
     try:
-        return np.asarray(value, dtype=float)
+        given = np.asarray(value)
+        if given.dtype.kind in "SU" or given.dtype.kind == "O" and any(isinstance(v, (str, bytes))
+                                                                         for v in given.ravel()):
+            raise ValueError
+        return np.asarray(given, dtype=float)
     except (TypeError, ValueError):
         raise InputError(f"{what} must be numbers, got {value!r}") from None
+
+
+def _holds_none(value: Any) -> bool:
+    return value is None or isinstance(value, (list, tuple)) and any(_holds_none(v) for v in value)
 
 
 def _indices(value: Any, what: str, d: int) -> set[int]:
@@ -129,7 +142,11 @@ def _number(value: Any) -> float:
 
 
 def _values(value: Any) -> np.ndarray:
-    """A constraint's values as a flat float array; a non-number (None, complex) is a ValueError, as in ``_number``."""
+    """A constraint's values as a flat float array; a non-number (None, text, complex) is a ValueError, as in
+    ``_number`` (numpy read None as NaN, said as "a constraint returned NaN", and the text "1.5" as 1.5)."""
+    if value is None or isinstance(value, (str, bytes)):
+        what = "None" if value is None else f"{type(value).__name__} {value!r}"
+        raise ValueError(f"a constraint returned {what}, not numbers")
     try:
         return np.ravel(np.asarray(value, float))
     except TypeError:
@@ -163,7 +180,7 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
             raise InputError(equality.format(j=j))
         fun, args = c["fun"], c.get("args", ())
         args = args if isinstance(args, tuple) else (args,)        # a lone value, as minimize's own args
-        return lambda x: -np.asarray(fun(x, *args), dtype=float)
+        return lambda x: -_values(fun(x, *args))
     if isinstance(c, (NonlinearConstraint, LinearConstraint)):
         fun = c.fun if isinstance(c, NonlinearConstraint) else (lambda x, A=np.atleast_2d(c.A): A @ x)
         lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
@@ -171,7 +188,7 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
             raise InputError(equality.format(j=j))
         if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
             raise InputError(f"constraints[{j}]: bounds must satisfy lb < ub (not NaN), got lb={c.lb}, ub={c.ub}")
-        return lambda x: _two_sided(np.atleast_1d(np.asarray(fun(x), dtype=float)), lb, ub)
+        return lambda x: _two_sided(_values(fun(x)), lb, ub)
     raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
                      f"got {type(c).__name__}")
 

@@ -54,7 +54,9 @@ def open_session(netlist: Netlist, *, timeout: float | None, policy: sandbox.Pol
     return ChildSession(netlist, timeout=timeout, policy=policy)
 
 
-#: What the child interpreter runs: the parent's sys.path, then the loop (argv: sys.path as JSON, socket fd).
+#: What the child interpreter runs: the parent's sys.path, then the loop (argv: sys.path as JSON, socket fd). With
+#: ``-P``: ``python -c`` puts the working directory first on sys.path, and a ``json.py`` there (a received deck's
+#: folder, which the ``zoaf`` command itself never imports from) ran, unsandboxed, before anything else.
 _CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
           "from zoaf.isolation import _child_main; _child_main(int(sys.argv[2]))")
 
@@ -77,6 +79,8 @@ def _child_main(fd: int) -> None:
                 reply = ("raised", sent, traceback.format_exc())
             try:
                 conn.send(reply)
+            except OSError:                             # the parent went away: nothing to say, no traceback
+                return
             except Exception:                           # an unpicklable exception: its text goes back
                 conn.send(("raised", RuntimeError(reply[2]), reply[2]))
     finally:
@@ -120,7 +124,8 @@ class ChildSession:
     def _start(self) -> None:
         mine, theirs = socket.socketpair()
         with mine, theirs, sigint_ignored():
-            self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(sys.path), str(theirs.fileno())],
+            self._proc = subprocess.Popen([sys.executable, "-P", "-c", _CHILD, json.dumps(sys.path),
+                                           str(theirs.fileno())],
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                           env=_child_environment(),            # not even in /proc/PID/environ
                                           stdout=subprocess.DEVNULL)   # keeps `--json` output clean

@@ -35,7 +35,8 @@ from . import proctree, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
-from .workers import Affinity, OnDone, Pool, Task, raise_remote, sigint_ignored, simulate_caught, time_limit
+from .workers import (Affinity, OnDone, Pool, Task, raise_remote, safe_path, sigint_ignored, simulate_caught,
+                      time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class _Proc:
     def __init__(self, ctx: Any, blob: bytes, name: str) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, blob), name=name, daemon=True)
-        with sigint_ignored():
+        with sigint_ignored(), safe_path():
             self.proc.start()
         child.close()
         self.born = time.monotonic()

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from . import batchsaves, deckcheck
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, assignments, control_character, logical_lines, physical_spans,
-                       quote, substitute, tab_dollar_comment, value_text)
+from .decktext import (Line, ParamDef, assignments, control_character, logical_lines, physical_lines,
+                       physical_spans, quote, substitute, tab_dollar_comment, value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, normalize_equals, parse_control,
@@ -81,6 +81,7 @@ class Netlist:
         faithful_reasons: why an in-process session must run this deck as ``ngspice -b`` does, reloading it
             per evaluation (constructs ngspice handles while reading the deck); empty: the fast path is exact.
         control_quits: whether the ``.control`` block has ``quit``/``exit`` (``ngspice -b`` stops there).
+        control_prints: its ``print`` commands by the ``control`` index they precede (``ControlBlock.prints``).
         has_end: whether the deck has its ``.end`` line.
         notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
@@ -111,6 +112,7 @@ class Netlist:
     _drop_session: set[int] = field(default_factory=set, repr=False)      # logical idx not in session deck
     faithful_reasons: list[str] = field(default_factory=list)
     control_quits: bool = False
+    control_prints: dict[int, list[str]] = field(default_factory=dict)
     _dot_outputs: bool = field(default=False, repr=False)
     _batch_dropped: set[int] = field(default_factory=set, repr=False)   # phys idx left out of batch_deck()
     _control_lines: list[tuple[int, str, tuple[int, ...]]] = field(default_factory=list, repr=False)
@@ -166,7 +168,7 @@ class Netlist:
         # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
         walk = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
         self.includes, self._texts = walk.files, walk.texts
-        self._physical = self.text.splitlines()
+        self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         in_control: int | None = None
         subckt_depth = 0
@@ -181,6 +183,8 @@ class Netlist:
                     in_control = None
                     continue
                 self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
+                if not t.strip():                        # a ';' or '$' comment line: ngspice runs nothing
+                    continue
                 self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
                 if word.startswith(".lib"):             # ngspice inlines the section: its lines run as commands
                     raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines "
@@ -309,7 +313,7 @@ class Netlist:
         path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
         if path is None:
             return
-        physical = self._texts[path.resolve()].splitlines()
+        physical = physical_lines(self._texts[path.resolve()])
         self._check_control_comments(ln.lineno, physical)
         lines = logical_lines([""] + physical)[1:]
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
@@ -324,7 +328,7 @@ class Netlist:
                               problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.faithful_reasons.extend(block.faithful_reasons)
-        self._batch_dropped = block.batch_dropped
+        self._batch_dropped, self.control_prints = block.batch_dropped, block.prints
 
     # ------------------------------------------------------------------ views
     @property
@@ -388,9 +392,13 @@ class Netlist:
     def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
         """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
         (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
+        return self.batch_text(self.check_params(values or {}))
+
+    def batch_text(self, new: Mapping[str, str]) -> str:
+        """:meth:`batch_deck` of values already checked (:meth:`check_params`: name -> the value's text)."""
         inline = {idx: "\n".join(("* zoaf: " if batch_drops(text) else "") + raw for raw, text in lines)
                   for idx, lines in self._control_files.items()}
-        text = self._sized_text(self.check_params(values or {}), self._batch_dropped, inline)
+        text = self._sized_text(dict(new), self._batch_dropped, inline)
         return text.replace("\n", f"\n{self.extra_save}\n", 1) if self.extra_save else text
 
     @property

@@ -8,14 +8,15 @@ The one place for what a ``.control`` command *is* to zoaf: an analysis, a comma
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
            "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional",
-           "is_conditional", "measured_kind", "normalize_equals", "parse_control", "unmeasured_card"]
+           "is_conditional", "measured_kind", "normalize_equals", "parse_control", "printed_names",
+           "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -47,6 +48,8 @@ NAME = r"[a-z_][a-z0-9_.]*"
 _LET = re.compile(rf"^let\s+({NAME})\s*=", re.I)
 _MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({NAME})\b", re.I)
 _EQ_BLANKS = re.compile(r"\s*=\s*")
+#: The bare vector names in a ``print`` command (not a function ``db(``, a plot ``tf1.`` or a name after one).
+_PRINT_WORD = re.compile(r"(?<![\w.#@])([a-z_][\w#]*)(?![\w#(.])")
 
 
 def is_conditional(line: str) -> bool:
@@ -102,6 +105,15 @@ def defined_name(command: str) -> str | None:
     return m.group(m.lastindex or 1) if m else None
 
 
+def printed_names(command: str, names: Iterable[str]) -> list[str]:
+    """The ``names`` a ``print`` command reads as bare vectors, which ngspice looks up in the current plot (then in
+    ``const``): ``p1`` and ``real(p1)``, not ``pz1.p1`` (which names its plot)."""
+    if base_word(command) != "print":
+        return []
+    words = set(_PRINT_WORD.findall(command.split(None, 1)[1].lower())) if len(command.split()) > 1 else set()
+    return [n for n in names if n in words]
+
+
 def normalize_equals(text: str) -> str:
     """``a = b`` as ``a=b``, as ngspice does to every deck line (``.meas``/``meas`` texts are compared so)."""
     return _EQ_BLANKS.sub("=", text)
@@ -124,6 +136,9 @@ class ControlBlock:
         faithful_reasons: dot-commands inside the block, which ngspice applies while reading the deck.
         quits: whether the block has ``quit``/``exit``.
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
+        prints: the ``print`` commands by the index in ``commands`` they come before (dropped from the replay, but
+            what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block,
+            which runs at its ``end``, come after that ``end`` (the plot it leaves; a branch not taken included).
     """
 
     commands: list[str] = field(default_factory=list)
@@ -131,6 +146,7 @@ class ControlBlock:
     faithful_reasons: list[str] = field(default_factory=list)
     quits: bool = False
     batch_dropped: set[int] = field(default_factory=set)
+    prints: dict[int, list[str]] = field(default_factory=dict)
 
 
 def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem: Callable[[str], str | None],
@@ -142,6 +158,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
     """
     block = ControlBlock()
     depth = 0
+    in_block: list[str] = []                     # the prints of the if/loop block being read
     for lineno, t, idxs in lines:
         if (why := problem(t)) is not None:
             raise err(lineno, why)
@@ -157,11 +174,19 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             block.quits |= base in ("quit", "exit")
             if batch_drops(t):
                 block.batch_dropped.update(idxs)
+            if base == "print":
+                in_block.append(t)
+                if depth == 0:
+                    block.prints.setdefault(len(block.commands), []).extend(in_block)
+                    in_block = []
             continue
         if base in ("meas", "measure"):
             t = normalize_equals(t)
         depth += block_depth_change(t)
         block.commands.append(t)
+        if depth == 0 and in_block:             # a block's prints run when its `end` comes: checked after it
+            block.prints.setdefault(len(block.commands), []).extend(in_block)
+            in_block = []
         name = defined_name(t)
         if name is not None and name not in block.names:
             block.names.append(name)

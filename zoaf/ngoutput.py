@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
-__all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "meas_printed", "missing_reason",
+__all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "lets_failed", "meas_printed", "missing_reason",
            "printed_results", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
@@ -29,7 +29,7 @@ BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "backgroun
           "circuit:", "reset re-loads circuit", "trying gmin", "get error:")
 #: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
 #: (``.meas`` may follow it with ``at=``, ``from=`` ...).
-RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)"
+RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
                          r"(?=\s|,|$)", re.I)
 
 
@@ -97,6 +97,8 @@ _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ur
 _FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas(?:ure)?\b.*failed!?$)", re.I)
 _LET_FAILED = re.compile(r'^\s*error: (?:rhs|can\'t evaluate) ".*"', re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
+#: A ``print`` that prints nothing: one of its vectors is not in the current plot (nor ``const``).
+_UNPRINTABLE = re.compile(r"^\s*warning from checkvalid: vector (\S+) is not available or has zero length", re.I)
 
 
 def split_measurements(lines: list[str], measures: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
@@ -141,17 +143,20 @@ def block_cards(lines: list[str], names: Iterable[str]) -> tuple[dict[str, float
 
 
 def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, float]:
-    """name (lower-case) -> value of the printed results among ``names``; a name printed twice: the last."""
+    """name (lower-case) -> value of the printed results among ``names``; a name printed twice: the last. A
+    ``print`` of vectors from more than one plot (the current one and ``const``) names each ``plot.name``."""
     wanted = set(names)
     out: dict[str, float] = {}
     for ln in lines:
-        m = RESULT_LINE.match(ln)
-        if m and m.group(1).lower() in wanted:
-            out[m.group(1).lower()] = float(m.group(2))
+        if m := RESULT_LINE.match(ln):
+            name = m.group(1).lower()
+            name = name if name in wanted else name.rpartition(".")[2]
+            if name in wanted:
+                out[name] = float(m.group(2))
     return out
 
 
-_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(?=\s|,|$)"
+_NUMBER = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)(?=\s|,|$)"
 #: A ``meas`` command's own line (``%-20s=  %e``: two blanks or more after ``=``) and a ``print`` line (``name = v``).
 _MEAS_PRINT = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s\s+" + _NUMBER, re.I)
 _PRINT = re.compile(r"^\s*([a-z_][\w.]*) = " + _NUMBER, re.I)
@@ -199,6 +204,13 @@ def strip_prefix(lines: list[str]) -> list[str]:
     return out
 
 
+def lets_failed(lines: Iterable[str]) -> bool:
+    """Whether the errors in ``lines`` are all failed ``let``s (``RHS "n + 1" invalid``): an ``if``/loop block
+    reports its commands' errors at its ``end``, and ``ngspice -b`` goes on after a failed ``let`` there too."""
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return bool(errors) and all(_LET_FAILED.match(ln) for ln in errors)
+
+
 def batch_results(lines: list[str], measures: list[str], names: list[str], context: str) -> dict[str, float]:
     """The results of a whole-deck run, as ``ngspice -b`` prints them: ``names`` that were printed.
 
@@ -220,6 +232,9 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     failed = [ln.strip() for ln in meas
               if ((f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results)
               or _LET_FAILED.match(ln)]
+    # a print of a result made in another plot: it printed nothing (the session says so too: SpiceSession._collect)
+    failed += [ln.strip() for ln in other if (u := _UNPRINTABLE.match(ln)) and u.group(1).lower() in
+               set(names) - results.keys()]
     if err is not None or failed:
         raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
     return results

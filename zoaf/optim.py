@@ -144,6 +144,7 @@ class Optimizer:
         self._phase = "init"
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
         self._m: int | None = None              # constraint values per point, once told
+        self._asked: list[np.ndarray] = []      # each ask's points until told: a tell answers one of them, once
 
     def _per_coordinate(self, value: Any, what: str) -> np.ndarray:
         """``value`` as ``dim`` finite numbers (a NaN in x0 came back as an asked point; a wrong length was a
@@ -200,14 +201,15 @@ class Optimizer:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")
         if np.isnan(x).any():       # clipping keeps a NaN: the problem would simulate it, the user's fun blamed
             raise RuntimeError(f"{self.name}: _ask returned a point with NaN coordinates")
-        return np.clip(x[: self.remaining], 0.0, 1.0)
+        self._asked.append(np.clip(x[: self.remaining], 0.0, 1.0))
+        return self._asked[-1].copy()
 
     def tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None, *,
              objective: np.ndarray | None = None, charged: np.ndarray | None = None) -> None:
-        """Report results for asked points.
+        """Report results for the points of an :meth:`ask`, once.
 
         Args:
-            x: the asked points, shape (k, dim).
+            x: the points of one ask, shape (k, dim), as it returned them (asks may be told in any order).
             f: the FoM per point (``+inf`` = failed); feasible points rank before infeasible ones.
             c: optional constraint matrix, shape (k, m): normalized constraint values, ``<= 0`` when satisfied,
                 ``+inf`` where the simulation failed. A method that ignores it still works on ``f``.
@@ -238,6 +240,7 @@ class Optimizer:
         charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
         if len(charged) != len(f):
             raise ValueError(f"tell: {len(f)} values but {len(charged)} charged flags")
+        self._check_asked(x)
         self.last_charged = charged
         self.nfev += int(charged.sum())
         self.nit += 1
@@ -245,6 +248,19 @@ class Optimizer:
         if f[i] < self.best_f:
             self.best_f, self.best_x = float(f[i]), x[i].copy()
         self._tell(x, f, c, objective)
+
+    def _check_asked(self, x: np.ndarray) -> None:
+        """Refuse a tell that answers no ask: twice, before any, or other points (a subset, other rows, moved
+        ones). Each was taken: the method's model then held values for points it never asked, its budget counted
+        twice, or (cma, de) an IndexError or AttributeError came from inside it."""
+        i = next((i for i, asked in enumerate(self._asked) if np.array_equal(x, asked)), None)
+        if i is None:
+            sizes = " or ".join(str(len(a)) for a in self._asked)
+            why = (f"not those of an untold ask (of {sizes} points)" if sizes
+                   else "but every ask has been told" if self.nit else "but nothing was asked yet")
+            raise InputError(f"{self.name}: tell() answers the points of one ask(), as it returned them, once; "
+                             f"got {len(x)} points, {why}")
+        del self._asked[i]
 
     # -- to implement ----------------------------------------------------------------------------------
     def _ask(self) -> np.ndarray:

@@ -55,18 +55,24 @@ def _finite(value: Any) -> Any:
 
 def write_file(path: Path, content: str | bytes) -> None:
     """Write ``content`` to ``path`` as a new file renamed over it: a link or FIFO at ``path`` is replaced, not
-    written through; the mode is the umask's, as ``open`` would give. OSError as writing would raise it."""
+    written through; the mode is the umask's, as ``open`` would give. OSError as writing would raise it, named
+    by ``path`` (it named the temporary file, or nothing: a full disk's write has no file name)."""
     path = Path(path)
     data = content.encode() if isinstance(content, str) else content
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 

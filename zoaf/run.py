@@ -177,6 +177,8 @@ def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
     @functools.wraps(run)
     def wrapper(problem: Problem, *, out: str | Path | None = None, resume: bool = False, **kw: Any) -> Result:
         if out is None:
+            if resume:                 # was ignored: a fresh run, with nothing to say the recorded one was not read
+                raise InputError("resume=True continues the run recorded in a run directory: give it as out=")
             return run(problem, resume=resume, **kw)
         with run_directory(out, resume) as outdir:
             return run(problem, out=outdir, resume=resume, **kw)
@@ -196,7 +198,8 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         out: run directory for ``history.db``, ``result.json``, ``best.cir``, ``convergence.png``.
         resume: continue the run recorded in ``out`` (same problem, method, budget, seed and options).
         evaluator: an evaluator to use (e.g. on a Dask cluster); the run does not close it.
-        callback: ``callback(result_so_far)`` after every batch; returning True stops the run.
+        callback: ``callback(result_so_far)`` after every batch; returning True or raising ``StopIteration`` (as
+            in scipy) stops the run; another exception stops it too, and propagates once its end files are written.
         options: the method's hyper-parameters.
     """
     check_budget(budget)
@@ -223,17 +226,46 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         ev.record_to(hist)
         records: list[Record] = []
         tally = _Tally()
+        asks = _CallbackAsks(callback, lambda: make_result(problem, records, tally, opt.nit, method, seed, None))
         try:
-            stop = _loop(opt, ev, problem, records, tally,
-                         lambda: callback is not None and callback(
-                             make_result(problem, records, tally, opt.nit, method, seed, None)))
+            stop = _loop(opt, ev, problem, records, tally, asks)
         finally:
             if evaluator is None:
                 ev.close()
         result = make_result(problem, records, tally, opt.nit, method, seed, stop)
         if outdir is not None:
             write_run_dir(outdir, problem, result, meta.settings)
+    asks.reraise(result, outdir)
     return result
+
+
+@dataclass
+class _CallbackAsks:
+    """Whether the user's ``callback(result_so_far)`` stops the run, as in scipy >= 1.11: True, or ``StopIteration``
+    raised, ends it with its result. Any other exception also ends it, and is raised once the run's result and end
+    files are written (it propagated from the loop: the run directory kept its rows but no result.json)."""
+
+    callback: Callback | None
+    so_far: Callable[[], Result]
+    raised: Exception | None = None
+
+    def __call__(self) -> bool:
+        if self.callback is None:
+            return False
+        try:
+            return bool(self.callback(self.so_far()))
+        except StopIteration:
+            return True
+        except Exception as e:          # noqa: BLE001 - raised again by reraise(), after the end files
+            self.raised = e
+            return True
+
+    def reraise(self, result: Result, outdir: Path | None) -> None:
+        if self.raised is None:
+            return
+        kept = f"; the run's result and rows are in {outdir} (resume=True continues it)" if outdir else ""
+        self.raised.add_note(f"zoaf: the callback raised after {result.nfev} simulations, which ended the run{kept}")
+        raise self.raised
 
 
 def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record], tally: _Tally,

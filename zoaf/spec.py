@@ -302,6 +302,21 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
         raise InputError(f"{where}: {e}") from None
 
 
+def _check_compatible(key: str, constraints: tuple[Constraint, ...], texts: list[str]) -> None:
+    """Refuse constraints no design meets together (``gain_db >= 60`` with ``gain_db <= 50``: a run spent its
+    budget and said only that no point met every constraint) and one listed twice (its violation counted twice).
+    ``texts``: the constraints as written, for the message."""
+    for i, c in enumerate(constraints):
+        if c in constraints[:i]:
+            raise InputError(f"{key}: {texts[i]!r} is listed twice")
+        for j, d in enumerate(constraints[:i]):
+            lo, hi = (c, d) if c.op in (">=", ">") else (d, c)
+            if (c.measure != d.measure or lo.op not in (">=", ">") or hi.op not in ("<=", "<")
+                    or lo.bound < hi.bound or lo.bound == hi.bound and lo.op == ">=" and hi.op == "<="):
+                continue
+            raise InputError(f"{key}: {texts[j]!r} and {texts[i]!r} cannot both hold: no design is feasible")
+
+
 def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> Objective:
     _check_name(where, "objectives", name)
     key = f"{where}: objectives.{name}"
@@ -320,6 +335,7 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     if isinstance(cons, str) or not isinstance(cons, list):
         raise InputError(f"{key}.constraints: must be a list of strings like [\"gain_db >= 60\"]")
     constraints = tuple(Constraint.parse(c, where=f"{key}.constraints") for c in cons)
+    _check_compatible(f"{key}.constraints", constraints, [str(c).strip() for c in cons])
     scale = units.parse_spec(value.get("scale", 1.0), what=f"{key}.scale")
     if scale <= 0:
         raise InputError(f"{key}.scale: must be > 0, got {scale:g}")

@@ -45,9 +45,9 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngcommands import base_word, defined_name
-from .ngoutput import (batch_results, block_cards, classify, meas_printed, missing_reason, printed_results,
-                       split_measurements, vector_or_printed)
+from .ngcommands import base_word, defined_name, printed_names
+from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
+                       printed_results, split_measurements, vector_or_printed)
 from .ngprocess import FourierNames, shared_ngspice
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
@@ -83,6 +83,7 @@ class SpiceSession:
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
         self._printed: dict[str, float] = {}    # meas command results as printed (ngoutput.meas_printed)
         self._unmeasured: set[str] = set()      # .meas cards whose analysis ran and gave them nothing
+        self._unprinted: dict[str, str] = {}    # .control results the deck's print could not see: why (_check_prints)
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -227,7 +228,7 @@ class SpiceSession:
         nl = self.netlist
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing, self._printed, self._unmeasured = [], {}, set()
+        self._missing, self._printed, self._unmeasured, self._unprinted = [], {}, set(), {}
         if self._script is None:
             self._script = replay.script(nl)
         for a in self._script.before:         # none when the block runs analyses itself
@@ -278,10 +279,9 @@ class SpiceSession:
         slow as a deck load per evaluation, but in this process and under the same time limit.
         """
         nl = self.netlist
-        values = {k: float(v) for k, v in new.items()}
         with tempfile.TemporaryDirectory(prefix="zoaf-deck-") as tmp:
             path = Path(tmp) / "deck.cir"
-            deck = nl.batch_deck(values)
+            deck = nl.batch_text(new)          # the values' texts: the designer's as written ("1k")
             path.write_text(FourierNames.rebase(deck))
             if rng_seed is not None:
                 self._setseed(rng_seed)
@@ -340,7 +340,8 @@ class SpiceSession:
     def _replay_control(self, steps: tuple[replay.Step, ...], results: dict[str, float], where: dict[str, str],
                         deadline: float | None) -> None:
         fourier = FourierNames()
-        for step in steps:
+        for at, step in enumerate(steps):
+            self._check_prints(at)
             if step.kind is replay.Kind.RUN:
                 for a in self.netlist.analyses:
                     self._analysis(a, results, deadline)
@@ -359,7 +360,8 @@ class SpiceSession:
                 self._altered_by_block(step.command)
             err = classify(out, context=step.command, default=SimulationError) if out else None
             # ngspice -b goes on after a failed meas, and after a let built on one (its result is then missing)
-            if isinstance(err, MeasureError) or (err is not None and base_word(step.command) == "let"):
+            let = base_word(step.command) == "let" or (base_word(step.command) == "end" and lets_failed(out))
+            if isinstance(err, MeasureError) or (err is not None and let):
                 self._missing.append((str(err), err.output))
             elif err is not None:
                 raise err
@@ -369,6 +371,22 @@ class SpiceSession:
                     where[name] = plot
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
                 raise Timeout(f"{step.command}: evaluation ran past the {self.timeout:g} s limit")
+        self._check_prints(len(steps))
+
+    def _check_prints(self, at: int) -> None:
+        """The deck's ``print`` commands before command ``at`` (dropped from the replay). ``print`` looks its vectors
+        up in the current plot (then ``const``), as ``ngGet_Vec_Info`` does, and prints nothing when one is not
+        there: a result made in another plot (``let p1`` in ``pz1`` printed after ``setplot tf1``, a ``meas`` of an
+        earlier analysis) that the deck only ever prints there is, as in ``ngspice -b``, no result."""
+        for command in self.netlist.control_prints.get(at, ()):
+            names = printed_names(command, self.netlist.control_names)
+            missing = [n for n in names if self._ng.vector(n) is None]
+            for name in names:
+                if not missing:
+                    self._unprinted[name] = ""             # printed: later failed prints do not undo it
+                elif name in missing and name not in self._unprinted:
+                    self._unprinted[name] = (f"`{command}` prints nothing in ngspice: {name} is not in the "
+                                             f"current plot {self._ng.current_plot()}")
 
     def _altered_by_block(self, command: str) -> None:
         """The block's own ``alterparam`` edited ngspice's stored deck, which the next sizing starts from (a
@@ -388,6 +406,9 @@ class SpiceSession:
             v = self._ng.vector(f"{plot}.{name}")
             if name in self._printed and (v is None or v.size == 1):
                 results[name] = vector_or_printed(None if v is None else float(np.real(v[0])), self._printed[name])
+                continue
+            if self._unprinted.get(name):     # a meas command prints its result itself: handled above
+                self._missing.append((f".control result {name}: {self._unprinted[name]}", ""))
                 continue
             if v is None or v.size != 1:
                 if wanted is None:

@@ -14,8 +14,10 @@ from .errors import InputError
 SCALE = {"t": "1e12", "g": "1e9", "meg": "1e6", "k": "1e3", "mil": "25.4e-6", "m": "1e-3", "u": "1e-6",
          "n": "1e-9", "p": "1e-12", "f": "1e-15", "a": "1e-18"}
 # "meg" and "mil" before "m": the longest prefix wins.
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(meg|mil|[tgkmunpfa])?([a-z]*)\s*$",
-                     re.IGNORECASE)
+# ASCII: ngspice reads no other digits, and Python's \d read "١٠k" (Arabic-Indic digits) as 10k, [a-z] with
+# IGNORECASE the Kelvin sign "K" as k.
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(meg|mil|[tgkmunpfa])?([a-z]*)\s*$",
+                     re.IGNORECASE | re.ASCII)
 _FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"),
            (1e-12, "p"), (1e-15, "f")]
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import pickle
 import signal
 import threading
@@ -170,7 +171,7 @@ class Pool:
 
 @contextlib.contextmanager
 def sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while a simulating process starts: it is born ignoring it (an ignored signal survives exec,
+    """SIGINT ignored while a worker process starts: it is born ignoring it (an ignored signal survives exec,
     and Python keeps it so), where a Ctrl-C during its imports, before it ignores SIGINT itself, printed a
     KeyboardInterrupt traceback. Only the main thread may set a handler (elsewhere nothing changes)."""
     if threading.current_thread() is not threading.main_thread():
@@ -181,3 +182,24 @@ def sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)   # None: a handler set from C
+
+
+_ENVIRON = threading.RLock()
+
+
+@contextlib.contextmanager
+def safe_path() -> Iterator[None]:
+    """``PYTHONSAFEPATH=1`` while processes start, for them and what they start: a ``spawn``ed interpreter runs
+    ``python -c``, which puts the working directory first on ``sys.path`` until spawn restores the parent's, and a
+    ``multiprocessing/`` or ``json.py`` there (a received deck's folder) ran before the worker locked itself down.
+    The variable is set only around the starts (other threads' programs would lose their script's folder)."""
+    with _ENVIRON:
+        previous = os.environ.get("PYTHONSAFEPATH")
+        os.environ["PYTHONSAFEPATH"] = "1"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("PYTHONSAFEPATH", None)
+            else:
+                os.environ["PYTHONSAFEPATH"] = previous

@@ -12,6 +12,7 @@ from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app
 from ..errors import InputError
 from ..outfile import json_text
 from ..run import check_workers
+from .yieldrun import MAX_SAMPLES
 from ..show import out
 
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
@@ -37,7 +38,8 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
 @app.command(name="yield")
 def yield_(
     target: TargetArg,
-    samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1)] = 200,
+    samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1,
+                                               max=MAX_SAMPLES)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,

@@ -28,6 +28,8 @@ from .cornerrun import CornerSims, corner_deck, corner_overrides
 from .mc import MonteCarlo, YieldSummary, draws, ngspice_seed, summarize, verdict
 
 METHOD = "montecarlo"
+#: The most samples one run asks (all at once): 1e6 simulations are hours; 1e14 ran numpy out of memory.
+MAX_SAMPLES = 1_000_000
 _GOOD = (Status.OK, Status.CACHED)
 
 
@@ -144,8 +146,8 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
               corner: Corner | None = None, workers: int = 1, dask: Any = None,
               timeout: float = 60.0) -> YieldResult:
     """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded)."""
-    if samples < 1:
-        raise InputError(f"--samples {samples}: must be >= 1")
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
     sims = McSims(base, sizing, seed, corner)
     obj = base.objective
     meta = RunMeta({**base.metadata(), "sizing": dict(sizing), "corner": corner and corner.as_json(),
