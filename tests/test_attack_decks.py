@@ -571,7 +571,7 @@ def test_a_comment_line_in_a_control_block_runs_as_in_ngspice(tmp_path: Path):
         assert "maximize vo │ 0.5 " in r.stdout, r.stdout
 
 
-@pytest.mark.parametrize("blank", ["\f", "\v", "\xa0", "\u3000"])
+@pytest.mark.parametrize("blank", ["\v", "\xa0", "\u3000"])
 def test_a_card_after_an_odd_blank_is_refused_in_the_deck_and_its_includes(tmp_path: Path, blank: str):
     """zoaf's reader strips a form feed, a vertical tab or a Unicode blank before a card, ngspice does not: for
     zoaf ``\\xa0.endc`` ended the ``.control`` block, the lines after it were netlist lines, and ``ngspice -b`` (and
@@ -590,6 +590,29 @@ def test_a_card_after_an_odd_blank_is_refused_in_the_deck_and_its_includes(tmp_p
         Netlist.read(deck)
     deck.write_text(f"{blank}title\nV1 1 0 1\nR1 1 0 1k\n.op\n.end\n")          # the title is any text
     assert Netlist.read(deck).title == f"{blank}title"
+
+
+def test_a_line_after_a_form_feed_is_a_comment_as_in_ngspice(tmp_path: Path):
+    """ngspice makes a line that starts with a form feed a comment ("unusual leading characters"): ``\\f.endc``
+    leaves the block open (refused: what follows would run as commands); a page break before a comment, a
+    card or a ``.param`` is read as ngspice reads it (zoaf once read the card, and refused the page break)."""
+    marker = tmp_path / "marker"
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"t\nV1 1 0 1\nR1 1 0 1k\n.control\nop\n\f.endc\necho pwned > {marker}\n.end\n")
+    subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
+    assert marker.exists()                               # real: plain ngspice -b reads on in the block
+    with pytest.raises(InputError, match=r"deck\.cir:4: \.control block without \.endc"):
+        Netlist.read(deck)                               # zoaf too reads the block as left open: refused
+    deck.write_text("t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n\f* page 2\n \fr3 out 0 1k\n"
+                    "\f.param r1=3k\n.dc v1 0 1 1\n.meas dc vo find v(out) at=1\n.end\n")
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(r"vo\s*=\s*5\.0+e-01", r.stdout), r.stdout     # r3 and the second r1 are comments
+    nl = Netlist.read(deck)
+    assert nl.params["r1"] == "1k"
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    with Evaluator(CircuitProblem(deck), workers=0) as ev:
+        [record] = ev.evaluate(np.array([[(1e3 - 100) / (10e3 - 100)]]))
+    assert record.outcome.measures["vo"] == pytest.approx(0.5, rel=1e-9), record.outcome
 
 
 @pytest.mark.parametrize("brk", ["\f", "\v", "\x85", "\u2028", "\u2029"])

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from ngspice_marks import NEEDS_NGSPICE
 
-from zoaf.errors import ConvergenceError, MeasureError, Timeout
+from zoaf.errors import ConvergenceError, MeasureError, SimulationError, Timeout
 from zoaf.netlist import Netlist
 from zoaf.units import parse
 
@@ -301,3 +301,106 @@ def test_c1_bytes_of_a_deck_never_reach_the_terminal(tmp_path):
     shown = (r.stdout + r.stderr).decode()
     assert r.returncode == 2 and "cannot read the card" in shown and "2j'" in shown, shown
     assert not re.search(r"[\x80-\x9f]", shown) and b"\x9b" not in r.stdout + r.stderr
+
+
+def _ngspice_b(deck: Path) -> subprocess.CompletedProcess:
+    """``ngspice -b`` run by hand in the deck's folder, with the session's settings."""
+    (deck.parent / ".spiceinit").write_text(SPICEINIT)
+    return subprocess.run(["ngspice", "-b", str(deck)], cwd=deck.parent, capture_output=True, text=True, timeout=120)
+
+
+def test_two_meas_cards_of_one_name_run_and_a_spec_measuring_it_is_refused(tmp_path):
+    """``ngspice -b`` prints a value for each of two ``.meas`` cards of one name; zoaf kept the last alone (a spec
+    measure ``f3`` was the -6 dB frequency where the deck's first card and a reader's eye say -3 dB). The deck runs,
+    as by hand; a spec that measures that name is refused in one line naming both cards' lines."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.errors import InputError
+
+    deck = tmp_path / "twice.cir"
+    deck.write_text("RC\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.save all\n"
+                    ".ac dec 20 1k 100meg\n.meas ac f3 when vdb(out)=-3\n.meas ac F3 when vdb(out)=-6\n"
+                    ".meas ac g1k find vdb(out) at=1k\n.end\n")
+    printed = re.findall(r"^f3\s+=\s+(\S+)", _ngspice_b(deck).stdout, re.M | re.I)
+    assert len(printed) == 2 and float(printed[0]) < float(printed[1]), printed
+    spec = ("[parameters]\nr1 = { lo = \"100\", hi = \"10k\" }\n[measures]\nM = {}\n[objectives]\n"
+            "o = { maximize = \"M\" }\n")
+    (tmp_path / "g.toml").write_text(spec.replace("M", "g1k"))
+    assert CircuitProblem(deck, spec=tmp_path / "g.toml").netlist.measures[0].name == "f3"   # the deck runs
+    (tmp_path / "f.toml").write_text(spec.replace("M", "f3"))
+    with pytest.raises(InputError) as e:
+        CircuitProblem(deck, spec=tmp_path / "f.toml")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:9: .meas f3: ") and "lines 8, 9" in message, message
+
+
+def test_a_param_named_like_a_constant_is_kept(tmp_path):
+    """``pi`` is no numparam function: a ``.param pi`` is read by ngspice and by zoaf alike."""
+    deck = tmp_path / "pi.cir"
+    deck.write_text("RC\n.param r1=1k pi=2\nV1 in 0 dc 0 ac 1\nR1 in out {r1*pi}\nC1 out 0 1n\n.save all\n"
+                    ".ac dec 20 1k 100meg\n.meas ac f3 when vdb(out)=-3\n.end\n")
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        assert same(s.evaluate({}), run_batch(deck), nl) and math.isclose(s.evaluate({})["f3"], 79388.6, rel_tol=1e-5)
+
+
+_PZ_DECK = ("RC\n.param r1=1k c1=1n\nvin in 0 dc 0 ac 1\nr1 in out {{r1}}\nc1 out 0 {{c1}}\nrl out 0 10k\n{cards}\n"
+            ".control\n{block}\nset numdgt=15\nprint p1\n.endc\n.end\n")
+
+
+@pytest.mark.parametrize("cards, block", [
+    (".op\n.pz in 0 out 0 vol pol", "run\nlet p1 = real(pole(1))"),
+    (".op\n.pz in 0 out 0 vol pol", "pz in 0 out 0 vol pol\nlet p1 = real(pole(1))"),
+    (".tf v(out) vin\n.pz in 0 out 0 vol pol", "op\nlet p1 = 2"),
+])
+def test_a_pz_run_ngspice_b_saves_nothing_for_after_the_block_is_no_failure(tmp_path, cards, block):
+    """With an output card (``.op``, ``.tf``) ``ngspice -b`` runs the dot-analyses again after the ``.control``
+    block, saving only what ``.save``/``.meas``/``.print`` cards name: nothing for ``.pz``, which prints "no data
+    saved for pole-zero analysis" after the block's results, exit status 0. ``run_batch`` called that a
+    ConvergenceError where the session measured p1: both give p1 now, and ``zoaf check`` notes the card."""
+    deck = tmp_path / "pz.cir"
+    deck.write_text(_PZ_DECK.format(cards=cards, block=block))
+    out = _ngspice_b(deck)
+    assert out.returncode == 0 and "no data saved for pole-zero analysis" in out.stderr, out.stderr
+    printed = float(re.search(r"^p1 = (\S+)", out.stdout, re.M).group(1))
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        got = s.evaluate({})
+    assert run_batch(deck) == {"p1": printed} and math.isclose(got["p1"], printed, rel_tol=REL)
+    assert [n.split(": ", 1)[0] for n in nl.notes] == [f"{deck}:8"] and "exit status 0" in nl.notes[0], nl.notes
+
+
+def test_a_pz_run_that_saves_nothing_in_the_block_still_fails(tmp_path):
+    """With ``.save v(out)`` the block's own ``.pz`` run saves nothing too, and p1 is never made: a failure in both
+    (ConvergenceError), and no note (the deck fails in zoaf as by hand)."""
+    deck = tmp_path / "pz.cir"
+    deck.write_text(_PZ_DECK.format(cards=".op\n.pz in 0 out 0 vol pol\n.save v(out)",
+                                    block="run\nlet p1 = real(pole(1))"))
+    assert "p1 = " not in _ngspice_b(deck).stdout
+    nl = Netlist.read(deck)
+    with pytest.raises(ConvergenceError, match="no data saved for pole-zero"):
+        run_batch(deck)
+    with SpiceSession(nl) as s, pytest.raises(ConvergenceError, match="no data saved for pole-zero"):
+        s.evaluate({})
+    assert nl.notes == []
+
+
+@pytest.mark.parametrize("card, error, noted", [
+    (".tf v(out) vin", "aborted", "exit status 1"),
+    (".disto dec 10 1k 1meg", "signal", "segmentation fault"),
+])
+def test_a_tf_or_disto_run_ngspice_b_saves_nothing_for_is_noted(tmp_path, card, error, noted):
+    """The same run of a ``.tf`` card beside ``.op`` stops ``ngspice -b`` ("run simulation(s) aborted", exit status
+    1), of a ``.disto`` card crashes it, after the block's results: a failure of the hand run (``best.cir``) that no
+    result comes from. The session reports the block's results; ``zoaf check`` shows why the hand run fails, and
+    the fix."""
+    deck = tmp_path / "ss.cir"
+    deck.write_text(_PZ_DECK.format(cards=f".op\n{card}", block="run\nlet p1 = 2"))
+    with pytest.raises(SimulationError, match=error):
+        run_batch(deck)
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({}) == {"p1": 2.0}
+    assert len(nl.notes) == 1 and nl.notes[0].startswith(f"{deck}:8: ") and noted in nl.notes[0], nl.notes
+    assert "`.save all`" in nl.notes[0]
+    saved = Netlist.from_text(deck.read_text().replace(".op\n", ".op\n.save all\n"), deck)
+    assert saved.notes == [] and run_batch(saved.text) == {"p1": 2.0}

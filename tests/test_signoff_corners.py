@@ -363,3 +363,17 @@ def test_corners_command_on_a_corner_run_repeats_its_simulations(tmp_path: Path)
         least = min(c["measures"][w["measure"]] for c in got["corners"]) if ">=" in w["what"] else \
             max(c["measures"][w["measure"]] for c in got["corners"])
         assert w["value"] == least
+
+
+def test_a_temp_card_inside_a_comment_is_no_temperature_of_the_deck(tmp_path: Path) -> None:
+    """ngspice ends a line at "\\n" alone: ``* note<U+2028>.temp 50`` is one comment, which a corner run read as a
+    ``.temp`` card (str.splitlines breaks there) and refused, naming a line that does not hold it."""
+    deck = tmp_path / "rc.cir"
+    deck.write_text("* rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1} tc1=3e-3\nc1 out 0 1n\n"
+                    "* note\u2028.temp 50\n.ac dec 10 1k 10meg\n.meas ac f3db when vdb(out)=-3\n.end\n")
+    (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3db = {}\n'
+                                      '[objectives]\nbw = { maximize = "f3db", corners = "all" }\n'
+                                      '[corners]\ntemp = [-40, 125]\n')
+    res = CliRunner().invoke(app, ["optimize", str(deck), "-o", "bw", "--budget", "4", "--workers", "0",
+                                   "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output

@@ -124,3 +124,14 @@ def test_check_against_netlist(tmp_path):
         s.check_against(["w1", "cc"], ["gain_db", "ugbw_hz", "power_w"], "amp.cir")
     with pytest.raises(InputError, match="measures.power_w"):
         s.check_against(["w1", "nf", "cc"], ["gain_db", "ugbw_hz"], "amp.cir")
+
+
+def test_a_spec_that_starts_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows editors (Notepad's "UTF-8 with BOM") start a file with U+FEFF; TOML has no place for it, and the spec
+    was refused with "TOML syntax error ... (at line 1, column 1)", a riddle. It is read as the same spec without."""
+    plain = Spec.read(write(tmp_path, GOOD))
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    spec = Spec.read(bom)
+    assert (spec.parameters, spec.measures, spec.objectives, spec.text) == \
+        (plain.parameters, plain.measures, plain.objectives, plain.text)

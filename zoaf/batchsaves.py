@@ -17,6 +17,13 @@ noted; everything uncertain is let through: a block with ``save`` or ``quit``, `
 differential ``vdb(a,b)`` (which batch ``.meas`` cannot read even when both nodes are saved). A deck with
 ``.save`` cards gets no note: zoaf's session adds the vectors batch mode adds to them (:func:`batch_extra_saves`),
 so it saves what ``ngspice -b`` saves and misses the same measures.
+
+The same batch run saves nothing for a ``.pz``, ``.tf`` or ``.disto`` card of a deck without ``.save`` cards (no
+``.meas``/``.print`` card names their vectors): "no data saved for pole-zero analysis" after the ``.control``
+block's results (exit status 0), "run simulation(s) aborted" for ``.tf`` beside ``.op`` (exit status 1), a crash
+for ``.disto`` (ngspice 39). No result comes from that run (a ``.meas`` card cannot read those analyses), and the
+block's own runs save everything: :func:`zoaf.ngbatch.run_batch` ignores that one line where nothing limits what
+is saved (:data:`UNSAVED_ANALYSIS`, :func:`limits_saves`), and :func:`unsaved_analysis` notes the card.
 """
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from collections.abc import Sequence
 
 from .decktext import Line
 
-__all__ = ["batch_extra_saves", "unsaved_node"]
+__all__ = ["UNSAVED_ANALYSIS", "batch_extra_saves", "limits_saves", "unsaved_analysis", "unsaved_node"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -45,6 +52,17 @@ _INCLUDED_SAVE = re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|qu
 #: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
 #: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
 _CONTROL_UNCERTAIN = frozenset({"save", "quit", "exit"})
+#: What limits the vectors a run saves: a ``.save``/``.probe`` card, a ``save`` command, ``savecurrents``.
+_SAVE_LIMIT = re.compile(r"(?im)^\s*(?:\.save|\.probe|save)\b|savecurrents")
+#: ngspice's line for a ``.pz``, ``.tf`` or ``.disto`` run that saved none of its vectors.
+UNSAVED_ANALYSIS = re.compile(r"no data saved for (?:pole-zero|transfer function|small signal distortion) analysis",
+                              re.IGNORECASE)
+#: Cards after which ``ngspice -b`` runs the dot-analyses (``Netlist.batch_runs_dot_analyses``).
+_OUTPUT_WORDS = (".meas", ".measure", ".op", ".tf", *_PRINT_WORDS)
+#: What ``ngspice -b`` does, after printing the results, when its run of such a card saves nothing.
+_UNSAVED_ENDS = {".pz": "prints `no data saved for pole-zero analysis` (exit status 0)",
+                 ".tf": "stops with `run simulation(s) aborted` (exit status 1)",
+                 ".disto": "crashes (segmentation fault)"}
 
 
 def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
@@ -120,3 +138,26 @@ def batch_extra_saves(lines: Sequence[Line], included: Sequence[str] = ()) -> st
                 names.append("all")
             names += [f"{m.group(1).lower()}({n})" for m in _VECTOR.finditer(rest) for n in m.groups()[1:] if n]
     return ".save " + " ".join(dict.fromkeys(names)) if names else None
+
+
+def limits_saves(texts: Sequence[str]) -> bool:
+    """Whether one of ``texts`` (the deck, its included files) limits what a run saves (:data:`_SAVE_LIMIT`)."""
+    return any(_SAVE_LIMIT.search(t) for t in texts)
+
+
+def unsaved_analysis(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+    """``(line, why)`` for the first ``.pz``/``.disto`` card (``.tf`` beside ``.op``) that ``ngspice -b``'s run of
+    the dot-analyses saves nothing for; None when there is none, or it does not run them, or saving is limited."""
+    cards, uncertain = _dot_cards(lines)
+    words = {word for word, _, _ in cards}
+    if uncertain or limits_saves(included) or limits_saves([w + " " + r for w, r, _ in cards]) \
+            or not words & set(_OUTPUT_WORDS):
+        return None
+    found = next(((w, line) for w, _, line in cards
+                  if w in (".pz", ".disto") or w == ".tf" and ".op" in words), None)
+    if found is None:
+        return None
+    word, line = found
+    return line, (f"ngspice -b runs the dot-analyses (after a .control block too) saving only the vectors that .save, "
+                  f".print and .meas cards name, none of this {word} card's: run by hand (best.cir), the deck "
+                  f"{_UNSAVED_ENDS[word]} after its results; zoaf reports the results. Add `.save all` to the deck")

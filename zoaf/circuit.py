@@ -16,6 +16,7 @@ import numpy as np
 
 from . import sandbox, units
 from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
+from .meascards import twice_named
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .spec import Constraint, Objective, Spec
@@ -101,6 +102,8 @@ class CircuitProblem(Problem):
         self.spec = spec
         self.netlist = Netlist.read(path, allow_shell=allow_shell, placeholders=_placeholders(spec))
         spec.check_against(self.netlist.params, self.netlist.results, str(path))
+        if (twice := twice_named(self.netlist.measures, spec.measures, str(path))) is not None:
+            raise twice
         super().__init__(spec.parameters)
         self.name = path.stem
         self.objective: Objective | None = None if fom is not None else spec.objective(objective)

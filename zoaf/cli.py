@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 the run itself failed, 2 bad input or usage (one red li
 from __future__ import annotations
 
 import _thread
+import errno
 import logging
 import math
 import os
@@ -59,6 +60,11 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
                         format="%(levelname)s %(name)s: %(message)s")
 
 
+#: A file error that names a path the user gave amiss (exit 2, as bad input); any other (a full disk) exits 1.
+_BAD_PATH = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EROFS,
+                       errno.EEXIST, errno.ENAMETOOLONG, errno.ELOOP})
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     """Domain errors become one red line and an exit code (only here, as fastapi-cli does)."""
@@ -80,7 +86,7 @@ def _errors() -> Iterator[None]:
             raise
         err.print(f"[red]error:[/red] {escape(one_line(f'{e.filename}: {e.strerror or e}'))}", highlight=False,
                   soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(2 if e.errno in _BAD_PATH else 1) from None   # a full disk or EIO: the run failed
 
 
 def _say_uncut(line: str) -> None:
@@ -356,9 +362,15 @@ def _ctrl_c_again(hook: Callable[[Any], Any]) -> Callable[[Any], None]:
             again = threading.Timer(0.01, _thread.interrupt_main)
             again.daemon = True
             again.start()
+            _pending.append(again)
         else:
             hook(u)
     return unraisable
+
+
+#: Ctrl-Cs to deliver again (:func:`_ctrl_c_again`): when ``main`` ends, one not yet delivered is cancelled (it
+#: would cut the exit with a traceback) and the exit status is 130.
+_pending: list[threading.Timer] = []
 
 
 def main() -> None:
@@ -386,6 +398,13 @@ def main() -> None:
         _say_uncut("interrupted")
         code = 130
     finally:                              # as they were: main() called in a process that goes on (a test)
+        unfired = [again for again in _pending if not again.finished.is_set()]
+        for again in _pending:
+            again.cancel()
+        _pending.clear()
         signal.signal(signal.SIGTERM, signal.SIG_DFL if on_term is None else on_term)
         warnings.formatwarning, sys.unraisablehook = plain, unraisable
+    if unfired and code != 130:           # a Ctrl-C in a finalizer as the command ended: still an interruption
+        _say_uncut("interrupted")
+        code = 130
     sys.exit(code if isinstance(code, int) else 0)

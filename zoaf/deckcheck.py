@@ -56,10 +56,11 @@ _SPELLING = re.compile(r"[\\'\"{}`]")
 #: A carriage return that does not end a line: ngspice drops it and joins the text around it (``.con\rtrol`` is
 #: ``.control``), where zoaf's line splitting would see two lines.
 _LONE_CR = re.compile(r"\r(?!\n)")
-#: A line whose text starts after a blank other than a space or a tab (a form feed, a vertical tab, U+00A0...):
+#: A line whose text starts after a blank other than a space, a tab or a form feed (which makes the line a comment,
+#: for ngspice and zoaf's reader alike), as a vertical tab or U+00A0:
 #: zoaf's reader strips it as Python does, ngspice keeps it, so ``\xa0.endc`` ended a ``.control`` block for zoaf's
 #: checks only, and the commands after it (``alias``, redirects) ran unchecked in ``ngspice -b`` and in zoaf.
-_ODD_BLANK = re.compile(r"^[ \t]*([^\S \t\n\r])[^\S\n]*\S", re.M)
+_ODD_BLANK = re.compile(r"^[ \t]*([^\S \t\n\r\f])[^\S\n]*\S", re.M)
 #: An ``.include`` file name as ngspice 39 reads it: quoted, up to the same quote; else up to a blank, quotes and
 #: all (``.include a"b`` reads the file ``a"b``, not ``a``).
 _INCLUDE_NAME = re.compile(r"\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"']\S*))")
@@ -319,7 +320,7 @@ def _refuse_misread(path: Path, text: str, *, title: bool = False) -> None:
         line = text.count("\n", 0, m.start()) + 1
         raise InputError(f"{path}:{line}: a carriage return inside a line: ngspice drops it and joins the text "
                          "around it ('.con\\rtrol' is '.control'); refused (end lines with '\\n' or '\\r\\n')")
-    if text.isascii() and "\f" not in text and "\v" not in text:
+    if text.isascii() and "\v" not in text:
         return                                          # the common case, at memory speed (PDK files are large)
     if (m := _ODD_BLANK.search(text, (text.find("\n") + 1 or len(text)) if title else 0)) is not None:
         line = text.count("\n", 0, m.start()) + 1

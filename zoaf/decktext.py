@@ -159,8 +159,8 @@ def logical_lines(physical: list[str]) -> list[Line]:
             pieces.append([line])
             continue
         stripped = line.lstrip()
-        if not stripped or stripped.startswith("*"):
-            continue
+        if not stripped or stripped.startswith("*") or line.lstrip(" \t").startswith("\f"):
+            continue            # ngspice makes a line that starts with a form feed a comment ("unusual leading")
         body = strip_comment(line).rstrip()
         if stripped.startswith("+") and len(out) > 1:
             col = len(line) - len(stripped) + 1

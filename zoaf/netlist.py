@@ -42,23 +42,13 @@ from .decktext import (Line, ParamDef, assignments, control_character, logical_l
                        physical_spans, quote, substitute, tab_dollar_comment, value_text)
 from .errors import InputError
 from .infile import read_bounded
-from .ngcommands import (ANALYSES, MEAS_TYPES, NAME, batch_drops, has_conditional, normalize_equals, parse_control,
-                         unmeasured_card)
+from .meascards import Measure, parse_meas
+from .ngcommands import ANALYSES, batch_drops, has_conditional, parse_control, unmeasured_card
 
 __all__ = ["Measure", "Netlist"]
 
 #: An include line: the command word and blanks, the file (quoted or not), what follows (a ``.lib`` section).
 _INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
-
-
-@dataclass(frozen=True)
-class Measure:
-    """One ``.meas`` statement: analysis type (``ac``, ``dc``, ``tran``, ``sp``), result name, its text."""
-
-    analysis: str
-    name: str
-    text: str   # the statement without the leading dot, lower-cased, one line: "meas ac gain_db max vdb(out)"
-    line: int
 
 
 @dataclass
@@ -103,6 +93,7 @@ class Netlist:
     includes: tuple[IncludedFile, ...] = ()
     conditional: bool = False
     extra_save: str | None = None   # the .save card that saves what ngspice -b adds for .meas cards (batchsaves)
+    limits_saves: bool = False      # a .save card, save command or savecurrents limits what a run saves
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[Line] = field(default_factory=list, repr=False)
     _defs: list[ParamDef] = field(default_factory=list, repr=False)
@@ -181,17 +172,8 @@ class Netlist:
                 self._drop_session.add(li)
                 if word.startswith(".endc"):             # ngspice matches both by prefix (".controls")
                     in_control = None
-                    continue
-                self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
-                if not t.strip():                        # a ';' or '$' comment line: ngspice runs nothing
-                    continue
-                self._control_lines.append((ln.lineno, t.strip(), tuple(seg[1] for seg in ln.segments)))
-                if word.startswith(".lib"):             # ngspice inlines the section: its lines run as commands
-                    raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines "
-                                    "as commands; refused (write the commands in the .control block, or .include "
-                                    "a file of commands)")
-                if word.startswith(".inc"):             # ngspice matches ".include" by prefix (".includes")
-                    self._parse_control_include(ln, word)
+                else:
+                    self._control_line(ln, word)
                 continue
             if not word.startswith("."):
                 continue
@@ -220,9 +202,12 @@ class Netlist:
             raise self._err(in_control, ".control block without .endc")
         self._parse_control(allow_shell)
         self._check_measured_analyses()
-        if (unsaved := batchsaves.unsaved_node(self._logical[1:], list(self._texts.values()))) is not None:
-            self.notes.append(f"{self.path}:{unsaved[0]}: {unsaved[1]}")
-        self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], list(self._texts.values()))
+        included = list(self._texts.values())
+        for unsaved in (batchsaves.unsaved_node(self._logical[1:], included),
+                        batchsaves.unsaved_analysis(self._logical[1:], included)):
+            self.notes += [f"{self.path}:{unsaved[0]}: {unsaved[1]}"] if unsaved is not None else []
+        self.limits_saves = batchsaves.limits_saves([self.text, *included])
+        self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], included)
         self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
         self._texts = {}                                    # read for the params; not carried to workers
 
@@ -243,7 +228,7 @@ class Netlist:
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
         """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
         if word in (".meas", ".measure"):
-            self._parse_meas(ln)
+            self.measures.append(parse_meas(ln, self._err))
             self._dot_outputs = True
             if self.measures[-1].analysis == "sp":
                 self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
@@ -273,17 +258,6 @@ class Netlist:
             self.param_lines[name] = ln.lineno
             self.param_files.pop(name, None)
 
-    def _parse_meas(self, ln: Line) -> None:
-        parts = ln.text.split()
-        if len(parts) < 3:
-            raise self._err(ln.lineno, f"incomplete .meas statement: {ln.raw.strip()!r}")
-        kind, name = parts[1], parts[2]
-        if kind not in MEAS_TYPES:
-            raise self._err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
-        if not re.fullmatch(NAME, name):
-            raise self._err(ln.lineno, f"bad .meas result name {name!r}")
-        self.measures.append(Measure(kind, name, normalize_equals("meas " + " ".join(parts[1:])), ln.lineno))
-
     def _parse_include(self, ln: Line, word: str, params: bool = True) -> None:
         m = _INCLUDE.match(ln.raw)
         if not m:
@@ -305,6 +279,19 @@ class Netlist:
                 self.param_lines.pop(name, None)
             if names:
                 self._include_defs[ln.segments[-1][1]] = names
+
+    def _control_line(self, ln: Line, word: str) -> None:
+        """One line of the deck's ``.control`` block (its ``.include``d commands read in their place)."""
+        self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
+        if not ln.text.strip():                          # a ';' or '$' comment line: ngspice runs nothing
+            return
+        self._control_lines.append((ln.lineno, ln.text.strip(), tuple(seg[1] for seg in ln.segments)))
+        if word.startswith(".lib"):                     # ngspice inlines the section: its lines run as commands
+            raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines as "
+                            "commands; refused (write the commands in the .control block, or .include a file of "
+                            "commands)")
+        if word.startswith(".inc"):                     # ngspice matches ".include" by prefix (".includes")
+            self._parse_control_include(ln, word)
 
     def _parse_control_include(self, ln: Line, word: str) -> None:
         """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),

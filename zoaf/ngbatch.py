@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .batchsaves import UNSAVED_ANALYSIS
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngoutput import batch_results
@@ -59,4 +60,6 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
     lines = output.splitlines()
     if proc.returncode < 0:
         raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
+    if not nl.limits_saves:   # its .pz/.tf/.disto run after the block's, which no result reads (batchsaves)
+        lines = [ln for ln in lines if not UNSAVED_ANALYSIS.search(ln)]
     return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")

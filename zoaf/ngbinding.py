@@ -147,10 +147,14 @@ class NgSpice:
             return None
         return np.frombuffer(ffi.buffer(vi.v_realdata, 8 * n), np.float64).copy()
 
+    def plots(self) -> list[str]:
+        """Every plot's name, the newest first (``ngSpice_AllPlots``), ``const`` last."""
+        return self._strings(self._lib.ngSpice_AllPlots())
+
     def vector_names(self) -> set[str]:
         """Every vector's name in every plot (``ngSpice_AllPlots``/``ngSpice_AllVecs``: 2-d ones too)."""
         names: set[str] = set()
-        for plot in self._strings(self._lib.ngSpice_AllPlots()):
+        for plot in self.plots():
             names.update(self._strings(self._lib.ngSpice_AllVecs(plot.encode())))
         return names
 

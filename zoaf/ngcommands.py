@@ -20,6 +20,8 @@ __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
+#: Commands after which another plot may be current: an ``if``/loop block holding one leaves its prints unchecked.
+PLOT_MOVERS = ANALYSES | {"run", "setplot", "linearize", "fft", "spec", "destroy", "load"}
 #: The order ngspice runs a deck's dot-analyses in (its analysis table), whatever their order in the deck.
 _RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
 #: ``.meas`` analysis types ngspice 39 accepts.
@@ -137,8 +139,9 @@ class ControlBlock:
         quits: whether the block has ``quit``/``exit``.
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
         prints: the ``print`` commands by the index in ``commands`` they come before (dropped from the replay, but
-            what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block,
-            which runs at its ``end``, come after that ``end`` (the plot it leaves; a branch not taken included).
+            what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block
+            (which runs at its ``end``) after that ``end``, unless the block changes the plot (:data:`PLOT_MOVERS`):
+            its body may leave another plot current after the print ran.
     """
 
     commands: list[str] = field(default_factory=list)
@@ -159,6 +162,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
     block = ControlBlock()
     depth = 0
     in_block: list[str] = []                     # the prints of the if/loop block being read
+    moves = False                                # whether that block changes the plot
     for lineno, t, idxs in lines:
         if (why := problem(t)) is not None:
             raise err(lineno, why)
@@ -184,9 +188,11 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             t = normalize_equals(t)
         depth += block_depth_change(t)
         block.commands.append(t)
-        if depth == 0 and in_block:             # a block's prints run when its `end` comes: checked after it
-            block.prints.setdefault(len(block.commands), []).extend(in_block)
-            in_block = []
+        moves |= depth > 0 and base in PLOT_MOVERS
+        if depth == 0:                          # a block's prints run when its `end` comes: checked after it
+            if in_block and not moves:
+                block.prints.setdefault(len(block.commands), []).extend(in_block)
+            in_block, moves = [], False
         name = defined_name(t)
         if name is not None and name not in block.names:
             block.names.append(name)

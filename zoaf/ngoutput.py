@@ -150,7 +150,9 @@ def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, flo
     for ln in lines:
         if m := RESULT_LINE.match(ln):
             name = m.group(1).lower()
-            name = name if name in wanted else name.rpartition(".")[2]
+            _, dot, bare = name.partition(".")
+            # one plot prefix (``op2.g``); ``print g op1.g`` also prints ``op1.op1.g``, another plot's value of g
+            name = bare if name not in wanted and dot and "." not in bare else name
             if name in wanted:
                 out[name] = float(m.group(2))
     return out

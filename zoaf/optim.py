@@ -209,7 +209,8 @@ class Optimizer:
         """Report results for the points of an :meth:`ask`, once.
 
         Args:
-            x: the points of one ask, shape (k, dim), as it returned them (asks may be told in any order).
+            x: the points of one ask, shape (k, dim), its rows in any order and each within ``TELL_ATOL`` of
+                the asked one (float32, or text of 7+ digits, round-trips); the method is told the asked points.
             f: the FoM per point (``+inf`` = failed); feasible points rank before infeasible ones.
             c: optional constraint matrix, shape (k, m): normalized constraint values, ``<= 0`` when satisfied,
                 ``+inf`` where the simulation failed. A method that ignores it still works on ``f``.
@@ -240,7 +241,10 @@ class Optimizer:
         charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
         if len(charged) != len(f):
             raise ValueError(f"tell: {len(f)} values but {len(charged)} charged flags")
-        self._check_asked(x)
+        x, order = self._answered_ask(x)
+        f, charged = _in_ask_order(f, order), _in_ask_order(charged, order)
+        if c is not None:
+            c, objective = _in_ask_order(c, order), _in_ask_order(objective, order)
         self.last_charged = charged
         self.nfev += int(charged.sum())
         self.nit += 1
@@ -249,18 +253,20 @@ class Optimizer:
             self.best_f, self.best_x = float(f[i]), x[i].copy()
         self._tell(x, f, c, objective)
 
-    def _check_asked(self, x: np.ndarray) -> None:
-        """Refuse a tell that answers no ask: twice, before any, or other points (a subset, other rows, moved
-        ones). Each was taken: the method's model then held values for points it never asked, its budget counted
-        twice, or (cma, de) an IndexError or AttributeError came from inside it."""
-        i = next((i for i, asked in enumerate(self._asked) if np.array_equal(x, asked)), None)
-        if i is None:
-            sizes = " or ".join(str(len(a)) for a in self._asked)
-            why = (f"not those of an untold ask (of {sizes} points)" if sizes
-                   else "but every ask has been told" if self.nit else "but nothing was asked yet")
-            raise InputError(f"{self.name}: tell() answers the points of one ask(), as it returned them, once; "
-                             f"got {len(x)} points, {why}")
-        del self._asked[i]
+    def _answered_ask(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ask ``x`` answers (its own points) and ``order`` (``x[i]`` is its row ``order[i]``), taken off the
+        asks not yet told. Refused: a tell before any ask, twice, or of other points or a subset. Each was taken:
+        the method's model held values for points it never asked, its budget counted twice, or (cma, de) an
+        IndexError or AttributeError came from inside it."""
+        for i, asked in enumerate(self._asked):
+            order = _rows_matched(x, asked)
+            if order is not None:
+                del self._asked[i]
+                return asked, order
+        sizes = " or ".join(str(len(a)) for a in self._asked)
+        why = (f"not those of an untold ask (of {sizes} points)" if sizes
+               else "but every ask has been told" if self.nit else "but nothing was asked yet")
+        raise InputError(f"{self.name}: tell() answers the points of one ask(), once; got {len(x)} points, {why}")
 
     # -- to implement ----------------------------------------------------------------------------------
     def _ask(self) -> np.ndarray:
@@ -269,3 +275,29 @@ class Optimizer:
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
         """Update the method; ``c``/``objective`` are None for an unconstrained problem (see :meth:`tell`)."""
         raise NotImplementedError
+
+
+#: How far a told point may lie from the asked one, per unit-box coordinate: float32 or text of 7+ significant
+#: digits round-trips (a pool or an external simulator that wrote the points out and read them back).
+TELL_ATOL = 1e-6
+
+
+def _rows_matched(x: np.ndarray, asked: np.ndarray) -> np.ndarray | None:
+    """``order`` with ``x[i]`` within :data:`TELL_ATOL` of ``asked[order[i]]``, each asked row once; None if none."""
+    if x.shape != asked.shape:
+        return None
+    free, order = np.ones(len(asked), bool), np.empty(len(x), int)
+    for i, row in enumerate(x):
+        near = free & (np.abs(asked - row).max(axis=1) <= TELL_ATOL)
+        if not near.any():
+            return None
+        order[i] = int(np.argmax(near))
+        free[order[i]] = False
+    return order
+
+
+def _in_ask_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Rows told in the order of ``x`` put back in the order of the ask (``order`` from :func:`_rows_matched`)."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out

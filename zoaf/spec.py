@@ -166,7 +166,7 @@ class Spec:
         except OSError as e:
             raise InputError(f"{path}: cannot read spec: {e.strerror}") from None
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig")  # a byte-order mark (Windows editors write one): TOML has no place for it
             data = tomllib.loads(text)
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a text file (UTF-8 TOML expected)") from None

@@ -365,10 +365,8 @@ class SpiceSession:
                 self._missing.append((str(err), err.output))
             elif err is not None:
                 raise err
-            if step.results:
-                plot = self._ng.current_plot()
-                for name in step.results:
-                    where[name] = plot
+            for name in step.results:
+                where[name] = self._plot_of(name)
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
                 raise Timeout(f"{step.command}: evaluation ran past the {self.timeout:g} s limit")
         self._check_prints(len(steps))
@@ -387,6 +385,14 @@ class SpiceSession:
                 elif name in missing and name not in self._unprinted:
                     self._unprinted[name] = (f"`{command}` prints nothing in ngspice: {name} is not in the "
                                              f"current plot {self._ng.current_plot()}")
+
+    def _plot_of(self, name: str) -> str:
+        """The plot that holds result ``name`` now: the current one, else the newest that has it (an if/loop
+        block's body may leave another plot current: ``repeat`` with ``op``, ``let vo``, then ``ac``)."""
+        plot = self._ng.current_plot()
+        if self._ng.vector(f"{plot}.{name}") is not None:
+            return plot
+        return next((p for p in self._ng.plots() if self._ng.vector(f"{p}.{name}") is not None), plot)
 
     def _altered_by_block(self, command: str) -> None:
         """The block's own ``alterparam`` edited ngspice's stored deck, which the next sizing starts from (a

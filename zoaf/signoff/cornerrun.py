@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..circuit import CircuitProblem, _placeholders
-from ..decktext import logical_lines
+from ..decktext import logical_lines, physical_lines
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import History, Record
@@ -63,7 +63,7 @@ def _refuse_own_temperature(text: str, path: Path) -> None:
     """A deck's own ``.temp`` card or ``.options temp=`` wins over the ``.options temp={zoaf_temp}`` a corner
     run appends (ngspice keeps the first): every corner would silently simulate at the deck's temperature."""
     in_control = False
-    for ln in logical_lines(text.splitlines())[1:]:
+    for ln in logical_lines(physical_lines(text))[1:]:
         word = ln.text.split(None, 1)[0].lower() if ln.text.split() else ""
         if word.startswith(".control") or word.startswith(".endc"):
             in_control = word.startswith(".control")

@@ -164,7 +164,8 @@ def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
 def process_params(lib: Path, section: str, where: str) -> dict[str, float]:
     """The ``.param`` assignments of one ``.lib`` section of a generic corner file (plain numbers only)."""
     try:
-        lines = read_bounded(lib).decode("utf-8", "replace").splitlines()
+        # at "\n" only, as ngspice reads (str.splitlines also breaks at NEL, U+2028: inside a comment there)
+        lines = [ln.removesuffix("\r") for ln in read_bounded(lib).decode("utf-8", "replace").split("\n")]
     except OSError as e:
         raise InputError(f"{where}: process_lib {lib}: cannot read ({e.strerror})") from None
     params: dict[str, float] = {}
