@@ -83,3 +83,11 @@ def test_more_samples_than_a_run_can_hold_is_refused_before_anything_runs(tmp_pa
     assert r.exit_code == 2 and "--samples" in r.output and "Traceback" not in r.output, r.output
     assert not (tmp_path / "yield").exists() and not list(tmp_path.glob("yield*"))
     assert MAX_SAMPLES >= 100_000                      # a 99.99% yield needs ~1e5 samples for a tight interval
+    from zoaf.circuit import CircuitProblem
+    from zoaf.errors import InputError
+    from zoaf.signoff.yieldrun import run_yield
+
+    problem = CircuitProblem(tmp_path / "mc.cir")
+    with pytest.raises(InputError, match=r"--samples 100000000000000: must be within 1\.\.1,000,000"):
+        run_yield(problem, {}, tmp_path / "lib", samples=10**14, seed=0)
+    assert not (tmp_path / "lib").exists()
