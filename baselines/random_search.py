@@ -50,6 +50,7 @@ class RandomSearch(Optimizer):
 
     name = "random"
     config_class = RandomConfig
+    asks_ahead = True
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:

@@ -338,6 +338,23 @@ def test_a_tell_of_the_asked_points_reordered_or_rounded_is_the_same_tell(method
     assert (plain.best_f, plain.nfev) == (other.best_f, other.nfev) and np.array_equal(plain.best_x, other.best_x)
 
 
+@pytest.mark.parametrize("method", ["cma", "de", "ngcma"])
+def test_a_second_ask_before_a_tell_is_refused_where_the_method_keeps_one_batch(method: str) -> None:
+    """cma raised an IndexError from inside, DE told one batch's values to the other's points, BO and TuRBO
+    asked the same points twice: one line now, and the run goes on once the first ask is told."""
+    from zoaf import registry
+
+    opt = registry.create(method, 3, 40, seed=0)
+    x = opt.ask()
+    with pytest.raises(InputError, match=f"{method}: ask\\(\\) again before the last ask's points were told"):
+        opt.ask()
+    opt.tell(x, np.sum(x ** 2, axis=1))
+    while not opt.done:
+        x = opt.ask()
+        opt.tell(x, np.sum(x ** 2, axis=1))
+    assert opt.nfev == 40
+
+
 def test_asks_may_be_told_in_any_order() -> None:
     """Two asks before their tells (as a pool that evaluates batches concurrently would): each is told once."""
     from zoaf import registry

@@ -119,6 +119,10 @@ class Optimizer:
     #: run starts (:func:`zoaf.registry.available`), not after its first batch has been simulated.
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str] = ""
+    #: Whether ``ask()`` may come again before the last ask is told (zoaf: its pending points again; random: new
+    #: ones). Elsewhere the method keeps one batch in flight: cma raised from inside, DE told one batch's values
+    #: to the other's points, BO and TuRBO asked the same points twice; refused in one line.
+    asks_ahead: ClassVar[bool] = False
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
@@ -196,6 +200,9 @@ class Optimizer:
         """Points to simulate next, shape (k, dim), inside the box, k >= 1 and k <= the budget left."""
         if self.done:
             raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
+        if self._asked and not self.asks_ahead:
+            raise InputError(f"{self.name}: ask() again before the last ask's points were told; this method keeps "
+                             "one batch in flight (tell it first)")
         x = np.atleast_2d(np.asarray(self._ask(), dtype=float))
         if x.ndim != 2 or x.shape[1] != self.dim or len(x) == 0:
             raise RuntimeError(f"{self.name}: _ask returned shape {x.shape}, expected (k>=1, {self.dim})")

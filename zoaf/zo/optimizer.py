@@ -60,6 +60,7 @@ class ZOAF(Optimizer):
 
     name = "zoaf"
     config_class = ZOAFConfig
+    asks_ahead = True
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
