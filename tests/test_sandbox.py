@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fresh import in_fresh_process
+from test_attack_programs import SPEC as DIVIDER_SPEC
 
 from zoaf import sandbox
 from zoaf.circuit import CircuitProblem
@@ -319,14 +320,6 @@ def test_packages_installed_into_a_pythonpath_folder_stay_importable(tmp_path: P
         assert got == errno.EACCES
 
 
-_CWD_SPEC = """title = "a divider"
-[parameters]
-r1 = { lo = "100", hi = "10k" }
-[measures]
-vo = {}
-[objectives]
-o = { maximize = "vo" }
-"""
 
 
 @pytest.mark.parametrize("command", [
@@ -343,7 +336,7 @@ def test_a_module_in_the_working_directory_is_not_imported_by_spawned_processes(
     (tmp_path / "multiprocessing").mkdir()
     (tmp_path / "multiprocessing" / "__init__.py").write_text(
         f"open({str(marker)!r}, 'a').write('ran')\nraise ImportError('hijacked')\n")
-    (tmp_path / "deck.toml").write_text(_CWD_SPEC)
+    (tmp_path / "deck.toml").write_text(DIVIDER_SPEC)
     (tmp_path / "deck.cir").write_text("t\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.dc v1 0 1 1\n"
                                        ".meas dc vo find v(out) at=1\n.end\n")
     r = subprocess.run([str(Path(sys.executable).parent / "zoaf"), *command], cwd=tmp_path, capture_output=True,

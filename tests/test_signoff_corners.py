@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ngspice_marks import needs_ngspice
+from click.testing import Result
 from typer.testing import CliRunner
 
 import zoaf
@@ -206,18 +207,23 @@ def test_corner_run_on_dask_matches_the_local_pool(tmp_path: Path) -> None:
     assert [(r.params, r.fom, r.sims) for r in dasked.history] == [(r.params, r.fom, r.sims) for r in local.history]
 
 
-@pytest.mark.parametrize("card", [".temp 50", ".options reltol=1e-3 temp=50", ".TEMP 50"])
-def test_a_deck_with_its_own_temperature_is_refused_by_temperature_corners(tmp_path: Path, card: str) -> None:
-    # ngspice keeps the deck's .temp (or first .options temp=) over the corner's appended .options temp={zoaf_temp}:
-    # every corner ran at 50 degrees, silently. Refused in one line naming the card, before any simulation.
+def _optimize_over_temperatures(tmp_path: Path, line6: str) -> tuple[Path, Result]:
+    """An RC deck whose sixth line is ``line6``, optimized (4 simulations) over temperature corners -40 and 125."""
     deck = tmp_path / "rc.cir"
-    deck.write_text(f"* rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {{r1}} tc1=3e-3\nc1 out 0 1n\n{card}\n"
+    deck.write_text(f"* rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {{r1}} tc1=3e-3\nc1 out 0 1n\n{line6}\n"
                     ".ac dec 10 1k 10meg\n.meas ac f3db when vdb(out)=-3\n.end\n")
     (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3db = {}\n'
                                       '[objectives]\nbw = { maximize = "f3db", corners = "all" }\n'
                                       '[corners]\ntemp = [-40, 125]\n')
-    res = CliRunner().invoke(app, ["optimize", str(deck), "-o", "bw", "--budget", "4", "--workers", "0",
-                                   "--out", str(tmp_path / "r")])
+    return deck, CliRunner().invoke(app, ["optimize", str(deck), "-o", "bw", "--budget", "4", "--workers", "0",
+                                          "--out", str(tmp_path / "r")])
+
+
+@pytest.mark.parametrize("card", [".temp 50", ".options reltol=1e-3 temp=50", ".TEMP 50"])
+def test_a_deck_with_its_own_temperature_is_refused_by_temperature_corners(tmp_path: Path, card: str) -> None:
+    # ngspice keeps the deck's .temp (or first .options temp=) over the corner's appended .options temp={zoaf_temp}:
+    # every corner ran at 50 degrees, silently. Refused in one line naming the card, before any simulation.
+    deck, res = _optimize_over_temperatures(tmp_path, card)
     assert res.exit_code == 2, res.output
     assert f"{deck}:6: {card}: the deck sets its own temperature" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
@@ -368,12 +374,5 @@ def test_corners_command_on_a_corner_run_repeats_its_simulations(tmp_path: Path)
 def test_a_temp_card_inside_a_comment_is_no_temperature_of_the_deck(tmp_path: Path) -> None:
     """ngspice ends a line at "\\n" alone: ``* note<U+2028>.temp 50`` is one comment, which a corner run read as a
     ``.temp`` card (str.splitlines breaks there) and refused, naming a line that does not hold it."""
-    deck = tmp_path / "rc.cir"
-    deck.write_text("* rc\n.param r1=1k\nv1 in 0 dc 0 ac 1\nr1 in out {r1} tc1=3e-3\nc1 out 0 1n\n"
-                    "* note\u2028.temp 50\n.ac dec 10 1k 10meg\n.meas ac f3db when vdb(out)=-3\n.end\n")
-    (tmp_path / "rc.toml").write_text('[parameters]\nr1 = { lo = "100", hi = "10k" }\n[measures]\nf3db = {}\n'
-                                      '[objectives]\nbw = { maximize = "f3db", corners = "all" }\n'
-                                      '[corners]\ntemp = [-40, 125]\n')
-    res = CliRunner().invoke(app, ["optimize", str(deck), "-o", "bw", "--budget", "4", "--workers", "0",
-                                   "--out", str(tmp_path / "r")])
+    _, res = _optimize_over_temperatures(tmp_path, "* note\u2028.temp 50")
     assert res.exit_code == 0, res.output
