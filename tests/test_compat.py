@@ -329,6 +329,23 @@ def test_a_meas_ngspice_b_saves_nothing_for_is_noted(tmp_path: Path, cards: str,
     assert ("x" in got) is (batch or noted) and math.isclose(got.get("x", -16.07224), -16.07224, rel_tol=1e-6)
 
 
+def test_a_meas_sp_card_ngspice_b_saves_nothing_for_is_noted(tmp_path: Path) -> None:
+    """A .sp deck's .meas sp cards: ngspice -b saves no S-parameter vector (no card names one it can save), so
+    the analysis is not run ("no data saved") and nothing is measured; zoaf measures the card. The note says so,
+    with `.save all` (the one card that runs it by hand); with that card both measure and nothing is noted."""
+    deck = ("lc\n.param c1=1p\nv1 in 0 dc 0 ac 1 portnum 1 z0 50\nv2 out 0 dc 0 ac 1 portnum 2 z0 12.5\n"
+            "c1 in 0 {c1}\nl1 in out 1n\n.sp lin 11 2.3g 2.5g\n.meas sp s11max max vdb(s_1_1)\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    for save, noted in (("", True), (".save all\n", False)):
+        path = tmp_path / "deck.cir"
+        path.write_text(deck + save + ".end\n")
+        out = subprocess.run(["ngspice", "-b", str(path)], cwd=tmp_path, capture_output=True, text=True).stdout
+        assert bool(re.search(r"^s11max\s+=", out, re.M)) is not noted, out
+        notes = Netlist.read(path).notes
+        assert [n.split(": ", 1)[0] for n in notes] == ([f"{path}:8"] if noted else [])
+        assert not noted or "`.save all`" in notes[0]
+
+
 def test_the_cli_shows_the_note_on_stderr(tmp_path: Path) -> None:
     import json
     import sys

@@ -192,3 +192,13 @@ def test_lna_sequence_with_repeats_and_a_reset_in_place_equal_reset() -> None:
     assert in_place == [True, True, True, True, False, True, True]
     assert alters[1] == 0 and alters[5] == 0                           # repeats: nothing to send
     assert 0 < alters[3] < alters[2] / 4                               # one variable: only what it reaches
+
+
+@pytest.mark.parametrize("text", ["-" * 2000 + "1", "(" * 400 + "1" + ")" * 400])
+def test_an_expression_nested_thousands_deep_is_left_to_reset(text):
+    """numparam reads 2,000 nested signs (ngspice -b: the value); Python's parser recurses on them: the fast path
+    leaves such an expression to ``reset`` (Unsupported) instead of failing the simulation with a RecursionError."""
+    from zoaf import spexpr
+
+    with pytest.raises(spexpr.Unsupported):
+        spexpr.evaluate(text, {})

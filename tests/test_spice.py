@@ -104,6 +104,36 @@ def test_failures_are_typed_and_session_survives():
         run_batch(HERE / "meas_out.cir")
 
 
+@pytest.mark.parametrize("instance, reason", [("X1 out s", "Too few"), ("X1 out 0 in s", "Too many")])
+def test_a_subcircuit_instance_with_the_wrong_node_count_fails_its_load_with_the_reason(tmp_path, instance, reason):
+    """ngspice prints "Too few parameters for subcircuit type" and keeps no circuit, with no word zoaf took for an
+    error: the load passed and the first analysis failed with "there aren't any circuits loaded", which names
+    neither the line nor the cause. The load fails now, with ngspice's reason."""
+    deck = tmp_path / "x.cir"
+    deck.write_text(f"RC\n.param r1=1k\nV1 in 0 dc 1\nR1 in out {{r1}}\n.subckt s a b\nR1 a b 1k\n.ends\n{instance}\n"
+                    ".dc v1 0 1 0.5\n.meas dc vo find v(out) at=1\n.end\n")
+    with pytest.raises(ParseError) as e:
+        SpiceSession(deck).load()
+    assert f'{reason} parameters for subcircuit type "s" (instance: xx1)' in str(e.value), str(e.value)
+    assert "\n" not in str(e.value) and not e.value.needs_new_process
+    with pytest.raises(ParseError):
+        run_batch(deck)
+
+
+def test_a_numparam_error_that_breaks_libngspice_names_numparam_s_reason(tmp_path):
+    """``$`` with no blank before it is no comment: numparam says "; sign expected." and libngspice cannot recover.
+    zoaf's message was ngspice's last line ("ngspice.dll cannot recover and awaits to be detached"), which says
+    nothing of the cause; it now gives numparam's words."""
+    deck = tmp_path / "dollar.cir"
+    deck.write_text("dollar\n.param r1=1k\n.param r3={r1 + 500}$no blank\nV1 in 0 dc 1\nR3 in 0 {r3}\n"
+                    ".dc v1 1 2 1\n.meas dc i1 find i(v1) at=1\n.end\n")
+    code = (f"from zoaf.spice import SpiceSession\nfrom zoaf.errors import ParseError\n"
+            f"try:\n    SpiceSession({str(deck)!r}).evaluate({{}})\n"
+            f"except ParseError as e:\n    print('needs', e.needs_new_process, str(e))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert f"needs True loading {deck}: numparam: ; sign expected." in out.stdout, out.stdout + out.stderr
+
+
 def test_numparam_error_needs_new_process():
     """A numparam error breaks libngspice for good: run it in a child process."""
     code = (f"from zoaf.spice import SpiceSession, run_batch\n"

@@ -68,3 +68,10 @@ def test_spec_numbers_that_mean_something_else_than_written_are_refused(text, wh
     assert units.parse(text) < 1                                     # what SPICE (and ngspice) make of them
     with pytest.raises(InputError, match=why):
         units.parse_spec(text, what="x")
+
+
+@pytest.mark.parametrize("text", ["1µ", "2.5μ"])
+def test_a_micro_sign_is_refused_with_the_spice_spelling(text):
+    """SPICE writes micro as u: the micro sign (U+00B5, or Greek mu) gets that hint in its one line."""
+    with pytest.raises(InputError, match="write u for micro"):
+        units.parse(text, what="r1")

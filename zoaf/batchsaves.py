@@ -47,7 +47,7 @@ _SAVE_WORDS = (".save", ".probe")
 _VECTOR = re.compile(r"(?<![\w.@])([vi])" + _ARGS, re.IGNORECASE)
 _HAS_SAVE = re.compile(r"(?im)^\s*\.(save|probe)\b")
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
-_MEASURED = ("ac", "dc", "tran")          # ``.meas sp`` runs as ``meas ac`` commands in zoaf: not checked
+_MEASURED = ("ac", "dc", "tran", "sp")
 _INCLUDED_SAVE = re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)|savecurrents")
 #: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
 #: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
@@ -79,6 +79,11 @@ def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[i
     if found is None:
         return None
     line, form, node = found
+    if not node:           # a .meas sp card: S-parameter vectors are saved by no card but `.save all`
+        return line, ("ngspice -b saves only the vectors that .save, .print and .meas v(...) cards name, and no card "
+                      "but `.save all` saves the S-parameter vectors (`.save s_1_1` does not): run by hand "
+                      "(best.cir), this deck's .sp analysis is not run (\"no data saved\") and measures nothing; "
+                      "zoaf saves every vector and does. Add `.save all` to the deck")
     return line, (f"ngspice -b saves only the vectors that .save, .print and .meas v(...) cards name, and its "
                   f".meas reader cannot take {form}: run by hand (best.cir), this deck measures nothing here (its run "
                   f"of the dot-analyses fails, after a .control block too); "
@@ -112,6 +117,8 @@ def _first_unsaved(cards: Sequence[tuple[str, str, int]]) -> tuple[int, str, str
             return None                          # zoaf's session saves what ngspice -b saves: they agree
         if word in _PRINT_WORDS:
             saved.update(_nodes(_ANY_V, rest))
+        elif word in (".meas", ".measure") and rest.split()[:1] and rest.split()[0] == "sp" and "sp" in run:
+            derived.append((line, "S-parameter vectors", ""))
         elif word in (".meas", ".measure") and rest.split()[:1] and rest.split()[0] in run:
             saved.update(_nodes(_PLAIN, rest))
             derived += [(line, f"{m.group(1)}({m.group(2)})", m.group(2)) for m in _DERIVED.finditer(rest)]

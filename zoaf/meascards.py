@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .decktext import Line
 from .errors import InputError
-from .ngcommands import MEAS_TYPES, NAME, normalize_equals
+from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals
 
 __all__ = ["Measure", "parse_meas", "twice_named"]
 
@@ -39,7 +39,10 @@ def parse_meas(ln: Line, err: Callable[[int, str], InputError]) -> Measure:
         raise err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
     if not re.fullmatch(NAME, name):
         raise err(ln.lineno, f"bad .meas result name {name!r}")
-    return Measure(kind, name, normalize_equals("meas " + " ".join(parts[1:])), ln.lineno)
+    text = normalize_equals("meas " + " ".join(parts[1:]))
+    if (why := meas_problem(text)) is not None:
+        raise err(ln.lineno, f".meas {name}: {why}")
+    return Measure(kind, name, text, ln.lineno)
 
 
 def twice_named(measures: Sequence[Measure], used: Iterable[str], path: str) -> InputError | None:

@@ -38,12 +38,12 @@ from pathlib import Path
 
 from . import batchsaves, deckcheck
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, assignments, control_character, logical_lines, physical_lines,
-                       physical_spans, quote, substitute, tab_dollar_comment, value_text)
+from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
+                       physical_lines, physical_spans, quote, substitute, tab_dollar_comment, value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import Measure, parse_meas
-from .ngcommands import ANALYSES, batch_drops, has_conditional, parse_control, unmeasured_card
+from .ngcommands import ANALYSES, batch_drops, has_conditional, interp_problem, parse_control, unmeasured_card
 
 __all__ = ["Measure", "Netlist"]
 
@@ -176,6 +176,8 @@ class Netlist:
                     self._control_line(ln, word)
                 continue
             if not word.startswith("."):
+                if (why := instance_problem(t)) is not None:
+                    raise self._err(ln.lineno, why)
                 continue
             if word.startswith(".control"):
                 in_control = ln.lineno
@@ -313,6 +315,8 @@ class Netlist:
     def _parse_control(self, allow_shell: bool) -> None:
         block = parse_control(self._control_lines, err=self._err,
                               problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
+        if found := interp_problem(self._control_lines, self.analyses, [self.text, *self._texts.values()]):
+            raise self._err(*found)
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.faithful_reasons.extend(block.faithful_reasons)
         self._batch_dropped, self.control_prints = block.batch_dropped, block.prints

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 
-__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "REFUSED_COMMANDS", "ControlBlock",
-           "base_word", "batch_drops", "block_depth_change", "defined_name", "has_conditional",
-           "is_conditional", "measured_kind", "normalize_equals", "parse_control", "printed_names",
-           "unmeasured_card"]
+__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
+           "REFUSED_COMMANDS", "ControlBlock", "base_word", "batch_drops", "block_depth_change", "defined_name",
+           "has_conditional", "interp_problem", "interpolates", "is_conditional", "meas_problem", "measured_kind",
+           "normalize_equals", "parse_control", "printed_names", "runs_transient", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -39,6 +39,14 @@ DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "
                               "wrs2p", "wrnodev", "mdump", "mrdump", "print", "echo", "listing", "show",
                               "showmod", "rusage", "version", "help", "cd", "setcs", "display", "history",
                               "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
+#: ``.control`` commands that set the circuit's options (``option temp=85``): a ``reset`` keeps them, so the next
+#: sizing would start from the block's last setting where ``ngspice -b`` starts from the deck's (``opt`` is no
+#: command: ngspice ignores it).
+OPTION_COMMANDS = frozenset({"option", "options"})
+#: A command that turns ``interp`` on (``set interp``, ``option interp``), and a card that does (``.options interp``):
+#: ngspice 39 then interpolates every later transient of the process (a flag it never clears, even for another deck).
+_INTERP_COMMAND = re.compile(r"\.?(?:set|options?)\s(?:.*\s)?interp\b", re.I)
+_INTERP_CARD = re.compile(r"^[ \t]*\.opt\w*[ \t](?:[^\n]*[ \t])?interp\b", re.I | re.M)
 #: Control-flow keywords of the command language (blocks closed by ``end``).
 BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
 _CONDITIONAL_CARD = r"\.(?:if|elseif|else|endif)\b"
@@ -63,6 +71,35 @@ def is_conditional(line: str) -> bool:
 def has_conditional(text: str) -> bool:
     """Whether a file's text has a conditional card on any of its lines (:func:`is_conditional`)."""
     return _CONDITIONAL_IN_TEXT.search(text) is not None
+
+
+def interpolates(text: str, commands: Iterable[str]) -> bool:
+    """Whether a deck (its ``text``, its ``.control`` ``commands``) turns ``interp`` on."""
+    return _INTERP_CARD.search(text) is not None or any(_INTERP_COMMAND.match(c) for c in commands)
+
+
+def runs_transient(analyses: Iterable[str], commands: Iterable[str]) -> bool:
+    """Whether a deck with these dot-``analyses`` and ``.control`` ``commands`` may run a transient."""
+    return any(a.split(None, 1)[0] == "tran" for a in analyses) or any(base_word(c) == "tran" for c in commands)
+
+
+def interp_problem(lines: Sequence[tuple[int, str, tuple[int, ...]]], analyses: Sequence[str],
+                   texts: Iterable[str]) -> tuple[int, str] | None:
+    """(line, why) for a ``.control`` block (its ``(line, command, ...)`` entries) that turns ``interp`` on after a
+    transient ran, in a deck whose ``texts`` have no ``.options interp`` card: ``ngspice -b`` interpolates only the
+    later transients, zoaf's process from the second sizing on every one (ngspice never clears the flag)."""
+    if any(_INTERP_CARD.search(t) for t in texts):
+        return None
+    dot_tran = runs_transient(analyses, ())
+    ran = dot_tran and not any(base_word(t) in ANALYSES | {"run"} for _, t, _ in lines)
+    for lineno, t, _ in lines:
+        if _INTERP_COMMAND.match(t):
+            return None if not ran else (lineno, (
+                f"{t}: turns interp on after a transient ran; ngspice 39 then interpolates every later transient of "
+                "the process, so from the second sizing on the first one would differ from ngspice -b's; refused "
+                "(put `.options interp` on a card to interpolate every transient, or `linearize` after the one)"))
+        ran |= base_word(t) == "tran" or (base_word(t) == "run" and dot_tran)
+    return None
 
 
 def measured_kind(kinds: Sequence[str]) -> str:
@@ -121,6 +158,17 @@ def normalize_equals(text: str) -> str:
     return _EQ_BLANKS.sub("=", text)
 
 
+def meas_problem(text: str) -> str | None:
+    """Why ngspice 39 cannot run a ``.meas`` card or ``meas`` command (``text`` as :func:`normalize_equals`
+    gives it), else None: one that ends in ``targ at=TIME`` crashes it (a segmentation fault of ``ngspice -b``,
+    and of zoaf's worker, which could only say that it died)."""
+    words = text.split()
+    if len(words) > 1 and words[-2] == "targ" and words[-1].startswith("at="):
+        return (f"a measure that ends in `targ {words[-1]}` crashes ngspice 39 (ngspice -b too: a segmentation "
+                "fault); measure from `trig at=` to the target's crossing, or use `find ... at=`/`when`")
+    return None
+
+
 def batch_drops(command: str) -> bool:
     """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
     replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
@@ -174,6 +222,9 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
         if base.startswith("."):
             block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
                                           "applies it while reading the deck)")
+        elif base == "label":       # a goto jumps back through ngspice's stored commands: an earlier sizing's too
+            block.faithful_reasons.append(f"line {lineno}: {t} (a goto to it from a later sizing would run the "
+                                          "earlier sizings' commands again, without end)")
         if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
             block.quits |= base in ("quit", "exit")
             if batch_drops(t):
@@ -186,6 +237,8 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             continue
         if base in ("meas", "measure"):
             t = normalize_equals(t)
+            if (why := meas_problem(t)) is not None:
+                raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
         depth += block_depth_change(t)
         block.commands.append(t)
         moves |= depth > 0 and base in PLOT_MOVERS

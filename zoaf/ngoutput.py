@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
 __all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "lets_failed", "meas_printed", "missing_reason",
-           "printed_results", "split_measurements", "strip_prefix", "vector_or_printed"]
+           "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("or its substitute:", "cannot recover", "could not find a valid modelname", "not parsed",
                    "unknown model", "no circuit loaded", "aren't any circuits loaded", "there is no circuit",
                    ".end statement", "could not find include file", "unknown subckt", "undefined", "syntax error",
-                   "unknown parameter", "unrecognized")
+                   "unknown parameter", "unrecognized", "parameters for subcircuit")
 _CONVERGENCE_PATTERNS = ("transient op started", "too small", "aborted", "operating point failed",
                          "cannot recover", "singular matrix", "iteration limit", "simulation interrupted",
                          "no convergence", "analysis not run", "no data saved")
@@ -49,7 +49,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     hits = [i for i in bad if any(w in low[i] for w in ("error", "fail", "abort", "not parsed", "cannot",
                                                         "too small", "transient op started",
                                                         "could not find", "out of interval", "undefined",
-                                                        "interrupted", "singular",
+                                                        "interrupted", "singular", "parameters for subcircuit",
                                                         "permission denied"))]   # the sandbox said no
     if not hits:
         return None
@@ -72,13 +72,17 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
 
 def _cause(lines: list[str], low: list[str], i: int) -> str:
     """Line ``i``, or where it is ngspice's "cannot recover" the first error it printed before: that names what
-    went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``), the last line never does.
+    went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``, else numparam's line after its
+    "Netlist line no."), the last line never does.
     "Error on line N or its substitute:" is followed by the card and the reason (``.step``: "unimplemented
     control card"): both, in one line; not N, which counts the lines of the deck ngspice read, not the file's."""
     if "cannot recover" in low[i]:
         for j in range(i):
             if low[j].lstrip().startswith(("error", "expression err")):
                 return lines[j].strip()
+        for j in range(i - 1):              # numparam's own words follow its "Netlist line no. N:" ("; sign expected.")
+            if low[j].lstrip().startswith("netlist line no."):
+                return f"numparam: {lines[j + 1].strip()}"
     rest = [ln.strip() for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
     if "or its substitute:" in low[i] and rest:
         return f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:])
@@ -240,3 +244,13 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     if err is not None or failed:
         raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
     return results
+
+
+def select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
+    """The ``wanted`` results (all when None); MeasureError, with the results there are, for a missing one."""
+    if wanted is None:
+        return results
+    missing = [n for n in wanted if n not in results]
+    if missing:
+        raise MeasureError(f"no value for {', '.join(missing)}", "\n".join(output), results)
+    return {n: results[n] for n in wanted}

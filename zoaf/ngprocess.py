@@ -1,5 +1,7 @@
-"""The process's one libngspice, as sessions use it: set up once, cleared of the previous deck's variables, and
-refused to a second deck after one with ``.if`` cards (an ngspice 39 defect, :func:`check_conditional`).
+"""The process's one libngspice, as sessions use it: set up once, cleared of the previous deck's variables and of
+what a sizing's ``.control`` block left (:func:`forget_sizing`), refused to a second deck after one with ``.if``
+cards, and to a transient without ``interp`` after one with it (ngspice 39 defects: :func:`check_conditional`,
+:func:`check_interpolation`).
 
 libngspice keeps its state per process (variables, the command history, a misread after conditional cards, the
 count of ``fourier`` calls that names their vectors: :class:`FourierNames`), so what a
@@ -10,20 +12,25 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import ngbinding
 from .errors import ParseError, SimulationError
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION
 from .ngbinding import NgSpice
-from .ngcommands import base_word, block_depth_change
+from .ngcommands import base_word, block_depth_change, interpolates, runs_transient
 
-__all__ = ["HISTORY_EVERY", "FourierNames", "check_conditional", "forget_previous_deck", "shared_ngspice"]
+__all__ = ["HISTORY_EVERY", "Baseline", "FourierNames", "check_conditional", "check_interpolation",
+           "forget_previous_deck", "forget_sizing", "shared_ngspice"]
 
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 HISTORY_EVERY = 100
 #: The variables ngspice has before any deck (:func:`forget_previous_deck` keeps only these).
 _BASELINE_VARS: set[str] = set()
+#: Whether this process loaded a deck that turns ``interp`` on: ngspice 39 then interpolates every later transient
+#: of the process, another deck's too (a static flag nothing clears; ``unset interp`` and ``remcirc`` do not).
+_interpolating = False
 #: The session deck with a conditional card (``.if``) this process loaded, if any: after one, ngspice 39
 #: misreads later, different decks of the process (sky130's model cards lose their ``.param``s: "Undefined
 #: parameter"), so such a process loads no other deck.
@@ -49,11 +56,36 @@ def _setup(ng: NgSpice) -> None:
     _BASELINE_VARS.update(ng.variables())
 
 
-def forget_previous_deck(ng: NgSpice) -> None:
+def forget_previous_deck(ng: NgSpice, keep: set[str] | frozenset[str] | None = None) -> None:
     """Unset the variables an earlier deck's ``.options``/``.control`` left behind (sky130's ``scale=1e-6``
-    would shrink every device of the next circuit loaded in this process a millionfold)."""
-    for name in sorted(ng.variables() - _BASELINE_VARS):
+    would shrink every device of the next circuit loaded in this process a millionfold); with ``keep``, those beyond
+    it that a sizing's ``.control`` block set (``ngspice -b`` starts each run without them)."""
+    for name in sorted(ng.variables() - (_BASELINE_VARS if keep is None else keep)):
         ng.command(f"unset {name}")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a deck's load left in the process, which each of its runs by ``ngspice -b`` starts from: the ``const``
+    plot's vectors (``.csparam`` makes its own there) and, for a deck whose block has ``set`` commands (else
+    None: not looked at, a listing per sizing saved), the variables."""
+
+    vectors: frozenset[str]
+    variables: frozenset[str] | None
+
+    @classmethod
+    def now(cls, ng: NgSpice, variables: bool) -> "Baseline":
+        return cls(frozenset(ng.vector_names()), frozenset(ng.variables()) if variables else None)
+
+
+def forget_sizing(ng: NgSpice, baseline: Baseline) -> None:
+    """After a sizing's ``destroy all``, forget what ``ngspice -b`` would not have at its next run: the vectors the
+    ``.control`` block made in the ``const`` plot (``let n = 0`` before any analysis: another deck's, or sizing's,
+    ``let n = n + 1`` found it there) and the variables its ``set`` commands added (``set units=degrees``)."""
+    if extra := sorted(ng.vector_names() - baseline.vectors):
+        ng.command("unlet " + " ".join(extra))
+    if baseline.variables is not None:
+        forget_previous_deck(ng, keep=baseline.variables)
 
 
 def check_conditional(netlist: Netlist) -> None:
@@ -68,6 +100,20 @@ def check_conditional(netlist: Netlist) -> None:
         raise err
     if netlist.conditional:
         _conditional_deck = deck
+
+
+def check_interpolation(netlist: Netlist) -> None:
+    """Refuse a deck that runs transients without ``interp`` in a process that interpolates them since an earlier
+    deck turned it on (``needs_new_process``: the worker pools load it in a fresh process, where its transients
+    keep the time points ``ngspice -b`` gives them); remember a deck that turns it on."""
+    global _interpolating
+    interp = interpolates(netlist.text, netlist.control)
+    if _interpolating and not interp and runs_transient(netlist.analyses, netlist.control):
+        err = ParseError(f"loading {netlist.path}: this process ran a deck with `interp` before, after which ngspice "
+                         "interpolates every transient; a new process loads it")
+        err.needs_new_process = True
+        raise err
+    _interpolating |= interp
 
 
 class FourierNames:

@@ -20,6 +20,10 @@ from . import units
 __all__ = ["RANDOM", "Unsupported", "evaluate", "function_table", "names", "tree"]
 
 
+#: What an expression nested thousands deep raises in Python's parser, compiler or evaluator.
+_TOO_DEEP = (RecursionError, MemoryError)
+
+
 class Unsupported(ValueError):
     """An expression the fast path does not evaluate (ngspice must re-parse the deck instead)."""
 
@@ -65,7 +69,10 @@ def _python(text: str) -> str:
 def _code(text: str):
     """(compiled expression, names it reads, whether it calls a random function)."""
     body, read, random = tree(text)
-    return compile(ast.Expression(body), "<expr>", "eval"), read, random
+    try:
+        return compile(ast.Expression(body), "<expr>", "eval"), read, random
+    except _TOO_DEEP as e:
+        raise Unsupported(f"{text[:40]!r}...: {type(e).__name__}") from None
 
 
 @lru_cache(maxsize=4096)
@@ -79,11 +86,25 @@ def tree(text: str) -> tuple[ast.expr, frozenset[str], bool]:
     return checked.body, read, bool(calls & set(_RANDOM))
 
 
+class _LeftComparisons(ast.NodeTransformer):
+    """``a < b < c`` as ``(a < b) < c``: numparam compares left to right, ``==`` and ``<`` alike (``z > x > 1.5`` is
+    0 at z=3, x=2, ``x == 2 == 1`` is 1), where Python chains (``a < b and b < c``)."""
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        self.generic_visit(node)
+        left: ast.expr = node.left
+        for op, right in zip(node.ops, node.comparators):
+            left = ast.Compare(left, [op], [right])
+        return left
+
+
 def _tree(text: str) -> ast.Expression:
     try:
-        tree = ast.parse(_python(text), mode="eval")
+        tree = ast.fix_missing_locations(_LeftComparisons().visit(ast.parse(_python(text), mode="eval")))
     except (SyntaxError, ValueError, ArithmeticError) as e:
         raise Unsupported(f"{text!r}: {e}") from None
+    except _TOO_DEEP as e:   # 2,000 nested signs: Python's parser recurses where numparam does not (reset reads it)
+        raise Unsupported(f"{text[:40]!r}...: {type(e).__name__}") from None
     for node in ast.walk(tree):
         if not isinstance(node, _NODES):
             raise Unsupported(f"{text!r}: {type(node).__name__} not evaluated here")
@@ -133,5 +154,5 @@ _GLOBALS = {c: {"__builtins__": {}, **function_table(c)} for c in (0.0, 1.0)}
 def _run(code, text: str, functions: dict, scope: dict) -> float:
     try:
         return float(eval(code, functions, scope))  # noqa: S307 - a checked tree, no builtins
-    except (ArithmeticError, ValueError, TypeError) as e:
+    except (ArithmeticError, ValueError, TypeError, *_TOO_DEEP) as e:
         raise Unsupported(f"{text!r}: {e}") from None

@@ -18,7 +18,9 @@ Per evaluation (the ngspice commands sent):
        cards run as ``meas ac`` commands on the sp plot: ``.meas sp`` crashes ngspice 39); a ``.control``
        block is replayed after the analyses, or instead of them when it runs analyses itself (``run`` then
        stands for the netlist's analyses);
-    3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``.
+    3. every ``.control`` result is copied out of ngspice (``ngGet_Vec_Info``), then ``destroy all``, and what the
+       block left for the next sizing is undone (:func:`zoaf.ngprocess.forget_sizing`; a block with ``option``
+       commands, which set the circuit's options, has the deck loaded afresh).
 A deck with constructs ngspice handles while reading it (:attr:`Netlist.faithful_reasons`) is instead loaded
 whole per evaluation and run as ``ngspice -b`` runs it (``source``, then ``run`` when batch mode would; in the
 background thread only under a ``timeout``, as every analysis), its results read from what it prints. ngspice's
@@ -45,9 +47,9 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
-from .ngcommands import base_word, defined_name, printed_names
+from .ngcommands import OPTION_COMMANDS, base_word, defined_name, printed_names
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
-                       printed_results, split_measurements, vector_or_printed)
+                       printed_results, select, split_measurements, vector_or_printed)
 from .ngprocess import FourierNames, shared_ngspice
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
@@ -79,6 +81,10 @@ class SpiceSession:
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
         self._failed = False                    # the last analysis failed: the next sizing resets
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
+        # its `option` commands set the circuit's options, which a reset keeps: every sizing loads the deck afresh
+        self._sets_options = any(base_word(c) in OPTION_COMMANDS for c in self.netlist.control)
+        self._sets_vars = any(base_word(c) == "set" for c in self.netlist.control)
+        self._baseline: ngprocess.Baseline | None = None    # what a sizing starts from (ngprocess.forget_sizing)
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
         self._printed: dict[str, float] = {}    # meas command results as printed (ngoutput.meas_printed)
@@ -97,6 +103,7 @@ class SpiceSession:
         """Load the session deck (done by ``with`` and by the first :meth:`evaluate`)."""
         if self._broken is not None:
             raise self._broken
+        ngprocess.check_interpolation(self.netlist)
         ngprocess.check_conditional(self.netlist)
         ng = self._ng = shared_ngspice()
         prev = SpiceSession._active
@@ -181,6 +188,8 @@ class SpiceSession:
             self.load()
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.evaluations += 1
+        if self._baseline is None:
+            self._baseline = ngprocess.Baseline.now(self._ng, variables=self._sets_vars)
         try:
             if nl.faithful_reasons:
                 return self._evaluate_batch(new, wanted, deadline, rng_seed)
@@ -194,7 +203,8 @@ class SpiceSession:
         finally:
             if self._loaded:
                 self._cmd("destroy all")
-            if self._reload:
+                ngprocess.forget_sizing(self._ng, self._baseline)
+            if self._reload or self._sets_options:
                 self._reload = False
                 self.close()                    # the next evaluation loads the deck afresh
             if self.evaluations % ngprocess.HISTORY_EVERY == 0:
@@ -294,7 +304,7 @@ class SpiceSession:
                     FourierNames.counted(self._ng.vector_names())
                 self._cmd("remcirc")
         results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
-        return _select(results, wanted, out)
+        return select(results, wanted, out)
 
     def _analysis(self, command: str, results: dict[str, float], deadline: float | None) -> None:
         """Run one analysis; take the results its ``.meas`` cards print (ngspice runs them after it)."""
@@ -428,18 +438,8 @@ class SpiceSession:
             message, output = self._missing[0]
             more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
             raise MeasureError(message + more, output, results)
-        return _select(results, wanted)
+        return select(results, wanted)
 
 
 class _NotInPlace(Exception):
     """A sizing set in place whose ``param=`` cards the plan cannot compute: simulate it again after a reset."""
-
-
-def _select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:
-    """The ``wanted`` results (all when None); MeasureError, with the results there are, for a missing one."""
-    if wanted is None:
-        return results
-    missing = [n for n in wanted if n not in results]
-    if missing:
-        raise MeasureError(f"no value for {', '.join(missing)}", "\n".join(output), results)
-    return {n: results[n] for n in wanted}

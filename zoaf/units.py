@@ -39,7 +39,8 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
     else:
         m = _NUMBER.match(str(value))
         if m is None:
-            raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)")
+            micro = "; write u for micro" if "\u00b5" in str(value) or "\u03bc" in str(value) else ""
+            raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6){micro}")
         mantissa, suffix, _unit = m.groups()
         if numparam and suffix:
             suffix = {"mil": "m", "a": ""}.get(suffix.lower(), suffix)
