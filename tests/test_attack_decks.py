@@ -122,6 +122,29 @@ def test_the_first_environment_does_not_reach_a_measure_in_any_backend(tmp_path:
         assert SECRET_VALUE not in str(record.outcome.error), kw
 
 
+def test_a_home_include_loads_the_file_the_checks_read_in_every_backend(tmp_path: Path, monkeypatch):
+    """``~/`` in an include, in the deck or in a file it includes: zoaf checked (and Landlock granted) the file in
+    your home, but ngspice expanded ``~`` in the sandbox, whose HOME is its private directory: the deck did not load
+    where ``ngspice -b`` runs it (or loaded a file the deck wrote there, never checked)."""
+    home, folder = tmp_path / "home", tmp_path / "deck"
+    home.mkdir()
+    folder.mkdir()
+    (home / "outer.inc").write_text(".param r1=1k\n.include ~/inner.inc\n")
+    (home / "inner.inc").write_text(".param r2=3k\n")
+    (folder / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    deck = folder / "deck.cir"
+    deck.write_text("t\n.include ~/outer.inc\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 {r2}\n.dc v1 0 1 1\n"
+                    ".meas dc vo find v(out) at=1\n.end\n")
+    monkeypatch.setenv("HOME", str(home))
+    r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
+    assert re.search(r"vo\s*=\s*7\.5\d*e-01", r.stdout), r.stdout
+    problem = CircuitProblem(deck)
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(deck), **kw) as ev:
+            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+        assert record.outcome.measures == {"vo": pytest.approx(0.75)}, (kw, record.outcome.error)
+
+
 def test_python_m_zoaf_does_not_grant_its_working_directory(secret: Path):
     """``python -m zoaf`` puts the working directory on sys.path; the sandbox once granted it whole."""
     deck = _reader_deck(secret.parent.parent / "deck", secret)
@@ -185,6 +208,22 @@ def test_a_too_deep_include_chain_is_one_error_not_a_traceback(tmp_path: Path):
     assert len(Netlist.read(_include(tmp_path, "c0.inc")).includes) == 2     # a PDK's few levels are fine
 
 
+def test_files_that_each_include_the_next_twice_are_read_once_each(tmp_path: Path):
+    """Reading the ``.param``s of included files followed every ``.include`` line: 40 files that each include the
+    next twice made 2**40 readings, and ``zoaf check`` hung in its own process, before any sandbox or timeout.
+    Each file is read once now: its parameters come back at once (the sandboxed load is bounded by the timeout)."""
+    depth = 40
+    for i in range(depth):
+        (tmp_path / f"f{i}.inc").write_text(f".param p{i}={i}\n.include f{i + 1}.inc\n.include f{i + 1}.inc\n")
+    (tmp_path / f"f{depth}.inc").write_text(f".param p{depth}={depth}\n")
+    deck = _include(tmp_path, "f0.inc")
+    code = ("import sys; from zoaf.netlist import Netlist; "
+            "print(sorted(Netlist.read(sys.argv[1]).param_files))")
+    r = subprocess.run([sys.executable, "-c", code, str(deck)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == str(sorted(f"p{i}" for i in range(depth + 1)))
+
+
 @pytest.mark.parametrize("chain", [1, 300])
 def test_includes_inside_lib_sections_never_recurse_to_a_traceback(tmp_path: Path, chain: int):
     """The include walk follows a ``.lib`` section's includes only where the section is used, but reading an
@@ -221,6 +260,51 @@ def test_a_redirect_hidden_in_a_variable_is_refused(tmp_path: Path, value: str):
     deck.write_text(deck.read_text().replace('set g = ">"', f"set g = {value}"))
     with pytest.raises(InputError, match=r"deck\.cir:5: \.control command 'set' puts a '>' or '<' in a variable"):
         Netlist.read(deck)
+
+
+@pytest.mark.parametrize("where, setting, says", [
+    ("deck", '.options g=">"', r"deck\.cir:2: a \.options line puts a '>' or '<' in a variable"),
+    ("deck", ".option g = <", r"deck\.cir:2: a \.option line puts a '>' or '<' in a variable"),
+    ("include", '.opt g=">"', r"opts\.inc:1: a \.opt line puts a '>' or '<' in a variable"),
+    ("control", 'option g=">"', r"deck\.cir:6: \.control command 'option' puts a '>' or '<' in a variable"),
+])
+def test_a_redirect_hidden_in_an_option_is_refused(tmp_path: Path, where: str, setting: str, says: str):
+    """An option is a variable too: ``.options g=">"`` (in the deck or an included file) or the command ``option
+    g=">"``, then ``echo x $g FILE``, wrote FILE past the text checks -- in a deck zoaf reloads per sizing (an
+    analysis with a ``{expression}``), into a pipe of the worker's too (see test_attack_programs). Proved real
+    first with ``ngspice -b``; refused now with its line, exit code 2, no traceback."""
+    marker = tmp_path / "MARKER"
+    (tmp_path / "opts.inc").write_text(f"{setting}\n" if where == "include" else "* none\n")
+    top = {"deck": setting, "include": ".include opts.inc"}.get(where, "* none")
+    block = setting if where == "control" else "* none"
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"hidden redirect\n{top}\n.param r1=1k\nv1 1 0 1\n.control\n{block}\nop\n"
+                    f"echo x $g {marker}\n.endc\nr1 1 0 {{r1}}\n.end\n")
+    if "<" not in setting:
+        subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, timeout=60, cwd=tmp_path)
+        assert marker.exists()                                            # real
+    r = _check_cli(deck)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert re.search(says, r.stderr) and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("backend", [["--workers", "0"], ["--workers", "1"], ["--workers", "1", "--dask", "local"]])
+def test_a_deck_cannot_write_into_zoafs_output_in_any_backend(tmp_path: Path, backend: list[str]):
+    """A deck titled ``>`` makes ``$curplottitle`` a redirect past the text checks: ``echo TEXT $curplottitle
+    /proc/self/fd/1`` (a deck reloaded per sizing replays ``echo``) wrote into the standard output a pool or Dask
+    worker shared with zoaf, in the middle of ``zoaf optimize --json``'s. Proved real first with ``ngspice -b``; a
+    simulating process's standard output is ``/dev/null`` now (the ``workers=0`` child's already was)."""
+    deck = tmp_path / "deck.cir"
+    deck.write_text(">\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.dc v1 0 {1} 1\n"
+                    ".meas dc vo find v(out) at=1\n.control\nrun\necho INJECTED $curplottitle /proc/self/fd/1\n"
+                    ".endc\n.end\n")
+    (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
+    assert "INJECTED" in subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True,
+                                        timeout=60).stdout                                       # real
+    r = subprocess.run([sys.executable, "-m", "zoaf", "optimize", str(deck), "--budget", "3", "--json", "--out",
+                        str(tmp_path / "run"), *backend], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "INJECTED" not in r.stdout and json.loads(r.stdout)["nfev"] == 3, r.stdout
 
 
 @pytest.mark.parametrize("line", ['.include c"d', '.lib "a b" sec', '.lib a"b sec'])

@@ -302,6 +302,78 @@ def test_a_queue_message_the_deck_wrote_is_never_unpickled_outside_the_sandbox(t
     assert marker.read_text() == "pwned"                 # the payload is real
 
 
+#: Runs DECK (argv[1]) in a pool worker and, with argv[2], a Dask worker, past zoaf's text check of ``.options`` (the
+#: operating system alone), and exits: multiprocessing's resource tracker, a process outside the sandbox, then
+#: unlinks what it was told of. A ``{tracker}`` in the deck is the number of the descriptor a worker holds for it.
+_PAST_THE_CHECKS = """
+import sys
+from multiprocessing import resource_tracker
+from pathlib import Path
+import numpy as np
+from zoaf import deckcheck
+from zoaf.circuit import CircuitProblem
+from zoaf.evaluate import Evaluator
+deckcheck.dot_line_problem = lambda word, text: None
+resource_tracker.ensure_running()
+path = Path(sys.argv[1])
+path.write_text(path.read_text().replace("{tracker}", str(resource_tracker._resource_tracker._fd)))
+deck = CircuitProblem(path)
+for kw in ({"workers": 1}, {"workers": 1, "dask": "local"})[:len(sys.argv) - 1]:
+    with Evaluator(CircuitProblem(path), **kw) as ev:
+        [record] = ev.evaluate(deck.to_unit(np.array([[1e3]])))
+    print(kw, record.outcome.status, record.outcome.error)
+"""
+#: What the tracker reads: ``REGISTER:name:shared_memory`` lines; at its end it unlinks each name (/dev/shm/name).
+_REGISTER = "import os, sys; from multiprocessing import resource_tracker as r; r.ensure_running(); " \
+    "os.write(r._resource_tracker._fd, f'REGISTER:/{sys.argv[1]}:shared_memory\\n'.encode())"
+
+
+def test_a_deck_cannot_have_the_resource_tracker_unlink_shared_memory_in_any_backend(tmp_path: Path):
+    """A spawned worker holds a pipe to ``multiprocessing``'s resource tracker, which zoaf's process started outside
+    the sandbox and which unlinks, when zoaf ends, the shared memory named on it. Landlock does not govern a pipe
+    reopened through ``/proc/self/fd``: ``.options g=">"`` then ``echo REGISTER:/name:shared_memory $g
+    /proc/self/fd/N`` (run in a deck reloaded per sizing) deleted another program's ``/dev/shm/name`` (pool,
+    Dask). The tracker's pipe is ``/dev/null`` in a simulating process now. Proved real first: the line, written
+    to the tracker by a process outside the sandbox, has the file unlinked."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm")
+    victim = shm / f"zoaf-test-victim-{os.getpid()}"
+    victim.write_text("another program's")
+    try:
+        subprocess.run([sys.executable, "-c", _REGISTER, victim.name], check=True, timeout=60)
+        time.sleep(0.5)
+        assert not victim.exists()                                        # the payload is real
+        victim.write_text("another program's")
+        echo = f"echo REGISTER:/{victim.name}:shared_memory $g /proc/self/fd/{{tracker}}\n"
+        deck = tmp_path / "deck.cir"
+        deck.write_text(f'tracker\n.options g=">"\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n'
+                        f".dc v1 0 {{1}} 1\n.meas dc vo find v(out) at=1\n.control\nrun\n{echo}.endc\n.end\n")
+        (tmp_path / "deck.toml").write_text(SPEC)
+        r = subprocess.run([sys.executable, "-c", _PAST_THE_CHECKS, str(deck), "dask"], capture_output=True,
+                           text=True, timeout=600, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-3000:]
+        time.sleep(0.5)                                                  # the tracker ends after zoaf
+        assert victim.exists(), r.stdout + r.stderr[-3000:]
+    finally:
+        victim.unlink(missing_ok=True)
+
+
+def test_a_deck_writing_into_its_workers_sentinel_does_not_hang_zoaf(tmp_path: Path):
+    """A pool worker holds the write end of the pipe its parent watches for its end (the sentinel). A deck that
+    wrote into it (``/proc/self/fd/N``: Landlock does not govern pipes) made the worker look dead: the pool joined
+    it, which blocks in ``waitpid`` once the sentinel is readable, and zoaf's own process waited for good on a
+    worker alive and waiting for its next task. Now the worker is killed and the simulation counted as crashed."""
+    echo = "".join(f"echo x $g /proc/self/fd/{fd}\n" for fd in range(3, 64))
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f'sentinel\n.options g=">"\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n'
+                    f".dc v1 0 {{1}} 1\n.meas dc vo find v(out) at=1\n.control\nrun\n{echo}.endc\n.end\n")
+    (tmp_path / "deck.toml").write_text(SPEC)
+    r = subprocess.run([sys.executable, "-c", _PAST_THE_CHECKS, str(deck)], capture_output=True, text=True,
+                       timeout=180, cwd=tmp_path)
+    assert r.returncode == 0 and "{'workers': 1}" in r.stdout, r.stderr[-3000:]
+
+
 # -- the worker's own process: a program it runs shares its Landlock domain --------------------------------------
 #: A program (--allow-shell) that goes for the worker that ran it, whose /proc entries Landlock lets it read: the
 #: worker's first environment, its memory, its descriptors, and tracing its simulation thread, which is in the

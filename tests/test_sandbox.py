@@ -343,3 +343,13 @@ def test_a_module_in_the_working_directory_is_not_imported_by_spawned_processes(
                        text=True, timeout=300, env={**os.environ, "PYTHONSAFEPATH": ""})
     assert not marker.exists(), r.stderr[-2000:]
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_the_workers0_child_whose_parent_is_gone_at_its_start_ends_without_a_traceback(tmp_path):
+    """A SIGTERM to ``zoaf compare`` while a ``workers=0`` child starts: the parent's end of the pipe is closed
+    before the child reads its deck. The child ends quietly (was: an EOFError or BrokenPipeError traceback on the
+    terminal before the "interrupted" line)."""
+    code = ("import os, socket\nfrom zoaf.isolation import _child_main\n"
+            "a, b = socket.socketpair()\nb.close()\n_child_main(os.dup(a.fileno()))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -219,6 +219,17 @@ def _optimize_over_temperatures(tmp_path: Path, line6: str) -> tuple[Path, Resul
                                           "--out", str(tmp_path / "r")])
 
 
+def test_a_latin1_deck_runs_over_temperature_corners(tmp_path: Path) -> None:
+    """A deck in Latin-1 (a comment's accent), which ngspice -b and a nominal run read: its corner decks are read
+    in its own encoding (was a UnicodeDecodeError traceback)."""
+    deck, res = _optimize_over_temperatures(tmp_path, "* r\u00e9sistance en s\u00e9rie")
+    deck.write_bytes(deck.read_text().encode("latin-1"))
+    res = CliRunner().invoke(app, ["optimize", str(deck), "-o", "bw", "--budget", "4", "--workers", "0",
+                                   "--out", str(tmp_path / "r2")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r2" / "result.json").exists()
+
+
 @pytest.mark.parametrize("card", [".temp 50", ".options reltol=1e-3 temp=50", ".TEMP 50"])
 def test_a_deck_with_its_own_temperature_is_refused_by_temperature_corners(tmp_path: Path, card: str) -> None:
     # ngspice keeps the deck's .temp (or first .options temp=) over the corner's appended .options temp={zoaf_temp}:

@@ -7,11 +7,12 @@ the page. What is refused here is what can only be an attempt to leave the simul
 * in ``.control`` commands: ``alias`` (it renames any command), ``circbyline`` (it hands ngspice netlist lines,
   a ``.control`` block among them, that run as commands no check here sees), a ``$`` in the command word (a
   variable names the command), a ``;`` (inside quotes it survives zoaf's comment stripping and separates
-  commands once ngspice expands it), a ``>``/``<`` redirect (or one ``set`` in a variable), and -- unless
-  ``allow_shell`` -- the commands that run programs or load code (:data:`REFUSED_COMMANDS`), back-quote
+  commands once ngspice expands it), a ``>``/``<`` redirect (or one ``set`` or ``option`` puts in a variable),
+  and -- unless ``allow_shell`` -- the commands that run programs or load code (:data:`REFUSED_COMMANDS`), back-quote
   substitution and any mention of ``unixcom``;
 * on ``.meas`` and analysis lines (zoaf sends them to ngspice's command interpreter): a redirect, a quoted
-  ``;``, a back-quote;
+  ``;``, a back-quote; on ``.option`` lines a ``>`` or ``<`` (an option is a variable: ``.options g=">"``,
+  ``$g``);
 * in an included or ``.lib`` file: a ``.control`` block (ngspice runs it while the deck loads, in every worker);
   an analysis or a ``.meas`` card (zoaf runs and measures the netlist's own only);
 * an include cycle (ngspice 39 segfaults on one).
@@ -69,6 +70,12 @@ _INCLUDE_NAME = re.compile(r"\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"']\S*))")
 _LIB_SEPARATORS = re.compile(r"[\s\"']+")
 
 
+#: Commands that set ngspice variables (``.option`` lines too: ``.options g=">"`` is ``$g``).
+_SETS_VARIABLES = frozenset({"set", "setcs", "option", "options", "opt"})
+_IN_A_VARIABLE = ("puts a '>' or '<' in a variable: ngspice redirects at it once '$name' expands in a later command "
+                  "('set g = \">\"' or '.options g=\">\"', then 'echo x $g FILE' writes FILE)")
+
+
 def redirect_at(text: str) -> int | None:
     """Offset of the first ``>``/``<`` ngspice's command interpreter would take as a redirect, or None."""
     return first_unquoted(text, lambda s, i: s[i] in "<>" and s[i + 1:i + 2] != "=")
@@ -97,16 +104,17 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
                "or expands ('sh\\ell', \"'shell'\" and 'sh{e}ll' are shell)")
     elif base not in _CONDITIONS and redirect_at(text) is not None:
         why = "redirects ngspice's output with '>' or '<' (compare with gt, lt, >=, <=)"
-    elif base == "set" and re.search(r"[<>]", text):
-        why = ("puts a '>' or '<' in a variable: ngspice redirects at it once '$name' expands in a later command "
-               "('set g = \">\"' then 'print x $g FILE' writes FILE)")
+    elif base.lstrip(".") in _SETS_VARIABLES and re.search(r"[<>]", text):
+        why = _IN_A_VARIABLE
     return None if why is None else f".control command {word!r} {why}; refused"
 
 
 def dot_line_problem(word: str, text: str) -> str | None:
     """Why a ``.meas`` or analysis line is refused, or None: zoaf sends these lines to ngspice's command
     interpreter, which redirects at ``>``, splits at a ``;`` (even a quoted one) and runs back-quoted programs --
-    none of which ``ngspice -b`` does with the card."""
+    none of which ``ngspice -b`` does with the card. Or a ``.option`` line that puts a redirect in a variable."""
+    if word.startswith(".opt") and re.search(r"[<>]", text):
+        return f"a {word} line {_IN_A_VARIABLE}; refused"
     if not (word in (".meas", ".measure") or word[1:] in ANALYSES):
         return None
     if redirect_at(text) is not None:
@@ -329,12 +337,17 @@ def _refuse_misread(path: Path, text: str, *, title: bool = False) -> None:
                          "spaces or tabs)")
 
 
-def included_params(path: Path, texts: Mapping[Path, str],
-                    _via: tuple[Path, ...] = ()) -> dict[str, tuple[str, Path]]:
+def included_params(path: Path, texts: Mapping[Path, str], _via: tuple[Path, ...] = (),
+                    _read: dict[Path, dict[str, tuple[str, Path]]] | None = None) -> dict[str, tuple[str, Path]]:
     """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
     files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes`
     read. That walk refused the cycles and depths it follows; this reading follows names on its own (ngspice 39
-    segfaults on a cycle; here one recursed until a traceback), so it refuses them too."""
+    segfaults on a cycle; here one recursed until a traceback), so it refuses them too. Each file is read once
+    (``_read``): files that each include the next twice, 40 deep, made 2**40 readings (zoaf's own process hung,
+    before any sandbox or timeout)."""
+    read = {} if _read is None else _read
+    if path in read:
+        return read[path]
     out: dict[str, tuple[str, Path]] = {}
     depth = 0
 
@@ -356,6 +369,6 @@ def included_params(path: Path, texts: Mapping[Path, str],
             if target in (*_via, path) or len(_via) >= MAX_INCLUDE_DEPTH:
                 raise err(ln.lineno, f"{words[0]} {target.name}: includes nested more than {MAX_INCLUDE_DEPTH} deep "
                           f"or in a cycle ({' -> '.join(p.name for p in (*_via, path, target))}); refused")
-            for name, found in included_params(target, texts, (*_via, path)).items():
-                out[name] = found
+            out.update(included_params(target, texts, (*_via, path), read))
+    read[path] = out
     return out

@@ -21,6 +21,7 @@ it does after an error that leaves libngspice unusable (``needs_new_process``).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -65,11 +66,16 @@ def _child_main(fd: int) -> None:
     """Body of the child: lock down, then run the session's methods as asked until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the group: the parent decides
     conn = Connection(fd)
-    netlist, policy = conn.recv()
+    if (first := _recv(conn)) is None:                  # the parent went away as the child started (a SIGTERM)
+        return
+    netlist, policy = first
     sandbox.designate()
     session = open_session(netlist, timeout=None, policy=policy)
-    conn.send(sandbox.current())
     try:
+        try:
+            conn.send(sandbox.current())
+        except OSError:                                 # the same, a moment later: no BrokenPipeError traceback
+            return
         while (msg := _recv(conn)) is not None:
             method, args = msg
             try:
@@ -95,10 +101,11 @@ def _recv(conn: Any) -> Any:
 
 
 def _child_environment() -> dict[str, str]:
-    """What the child keeps of the environment, and this process's temporary folder: it makes its private
-    directory there, where :func:`zoaf.sandbox.remove_private_dirs` looks for it (without ``TMPDIR`` it used
-    ``/tmp`` and a crashed child's directory, with what the deck wrote, stayed there)."""
-    return {**sandbox.kept_environment(), "TMPDIR": tempfile.gettempdir()}
+    """What the child keeps of the environment, this process's temporary folder (it makes its private directory
+    there, where :func:`zoaf.sandbox.remove_private_dirs` looks for it: without ``TMPDIR`` it used ``/tmp`` and a
+    crashed child's directory, with what the deck wrote, stayed there) and home (ngspice expands ``~/`` in the
+    includes it reads as the checks did here)."""
+    return {**sandbox.kept_environment(), "TMPDIR": tempfile.gettempdir(), "HOME": os.path.expanduser("~")}
 
 
 class ChildSession:

@@ -61,6 +61,19 @@ def _exit_reason(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
+def _join(proc: Any, seconds: float) -> bool:
+    """Wait up to ``seconds`` for worker ``proc`` to end (reaped); whether it did. Not ``Process.join(timeout)``:
+    that waits on the worker's sentinel pipe, then blocks in ``waitpid`` until the worker ends, and the deck can
+    write into that pipe (``/proc/self/fd``: Landlock does not govern pipes), which hung zoaf for good on a worker
+    alive and waiting for its next task."""
+    end = time.monotonic() + seconds
+    while proc.exitcode is None:                         # a waitpid that does not block
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _worker_main(conn: Connection, blob: bytes) -> None:
     """Body of one worker process: unpickle the problem once, then simulate until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C reaches the whole group: the parent decides
@@ -139,9 +152,10 @@ class LocalPool(Pool):
         """Forget ``w`` (killing it first if asked) and start its replacement."""
         if w in self._procs:
             self._procs.remove(w)
-        if kill and w.proc.is_alive():
+        alive = w.proc.is_alive() if kill else not _join(w.proc, CLOSE_GRACE)   # "dead": its sentinel written to
+        if alive:
             proctree.kill_tree(w.proc.pid)
-        w.proc.join(timeout=CLOSE_GRACE)
+            _join(w.proc, CLOSE_GRACE)
         w.conn.close()
         sandbox.remove_private_dirs(w.proc.pid)
         self._spawn()
@@ -178,8 +192,7 @@ class LocalPool(Pool):
                 pass
         end = time.monotonic() + CLOSE_GRACE
         for w in procs:
-            w.proc.join(timeout=max(0.0, end - time.monotonic()))
-            if w.proc.is_alive():
+            if not _join(w.proc, max(0.0, end - time.monotonic())):
                 proctree.kill_tree(w.proc.pid)
                 w.proc.join()
             w.conn.close()
@@ -315,7 +328,7 @@ class LocalPool(Pool):
         sandbox.remove_private_dirs(w.proc.pid)
 
     def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
-        w.proc.join(timeout=CLOSE_GRACE)
+        _join(w.proc, CLOSE_GRACE)
         reason = _exit_reason(w.proc.exitcode)
         if not w.ready:
             self._startup_failures += 1

@@ -5,16 +5,18 @@ timeout, Ctrl-C, a :mod:`zoaf.watchdog` limit) would leave the program running, 
 into a directory that is being removed. The tree is read from ``/proc/*/stat`` (the kernel's per-task
 ``children`` lists are not always built in), with the process stopped first so that it starts nothing while
 its tree is read. A program runs in its worker's Landlock domain, which lets it trace the worker: the worker is
-made untraceable and hands its programs no capability (:func:`untraceable`, :func:`no_capabilities_for_programs`).
+made untraceable and hands its programs no capability (:func:`untraceable`, :func:`no_capabilities_for_programs`),
+nor its descriptors (:func:`keep_descriptors`).
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import signal
+from multiprocessing import resource_tracker
 from pathlib import Path
 
-__all__ = ["descendants", "kill_tree", "no_capabilities_for_programs", "send", "untraceable"]
+__all__ = ["descendants", "keep_descriptors", "kill_tree", "no_capabilities_for_programs", "send", "untraceable"]
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 #: prctl(2) options: a process that is not "dumpable" may be traced, or have its ``/proc/PID/mem``, ``environ``
@@ -85,3 +87,26 @@ def no_capabilities_for_programs() -> None:
         for d in data:
             d.inheritable = 0                           # root's programs get the inheritable set too
         _LIBC.capset(ctypes.byref(header), data)
+
+
+def keep_descriptors() -> None:
+    """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
+    worker's pipe to its parent carries pickles, which the parent would load. And put ``/dev/null`` in place of
+    two that Landlock does not govern when reopened through ``/proc/self/fd`` (a pipe): zoaf's standard output,
+    which a worker shared (a deck titled ``>`` ran ``echo TEXT $curplottitle /proc/self/fd/1`` into ``zoaf
+    optimize --json``'s output), and the pipe to ``multiprocessing``'s resource tracker, a process of zoaf's
+    outside the sandbox that unlinks at its end the shared memory and semaphores named on it (``.options
+    g=">"``, then ``echo REGISTER:/name:shared_memory $g /proc/self/fd/6`` had another program's
+    ``/dev/shm/name`` deleted; what this process registers is then not unlinked should it crash)."""
+    for name in os.listdir(f"/proc/{os.getpid()}/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:                             # the listing's own descriptor, closed since
+                pass
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, resource_tracker._resource_tracker._fd):
+        if fd is not None:
+            os.dup2(null, fd, inheritable=fd == 1)
+    os.close(null)

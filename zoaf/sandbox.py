@@ -6,10 +6,13 @@ will always miss a spelling. The guarantee comes from the operating system, in t
 before libngspice starts:
 
 0. **descriptors**: every one but stdin, stdout, stderr is made close-on-exec, so that a program the deck
-   runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent;
-1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` and ``TMPDIR`` at
-   it, so that no ``.spiceinit`` of the user (working directory, home) is read and relative paths land there
-   (a Dask worker's by a program that outlives it: :func:`zoaf.watchdog.remove_after_exit`);
+   runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent; standard
+   output (zoaf's) and the pipe to ``multiprocessing``'s resource tracker (which unlinks what is named there) are
+   ``/dev/null`` (:func:`zoaf.proctree.keep_descriptors`);
+1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` (while the simulator
+   starts: then the home the deck's ``~/`` includes were checked in) and ``TMPDIR`` at it, so that no
+   ``.spiceinit`` of the user (working directory, home) is read and relative paths land there (removed, for a
+   Dask worker's by a program that outlives it: :func:`zoaf.watchdog.remove_after_exit`);
    the environment keeps only what the simulation needs (:func:`kept_environment`);
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
    of the process (``TSYNC``), so ``shell``, ``unixcom``, ``aspice``... cannot start a program. ``fork`` and
@@ -174,6 +177,7 @@ class _Process:
     own_process: bool = True
     policy: Policy | None = None
     directory: Path | None = None
+    home: str = ""                         # the home the process started with (where zoaf read `~/` includes)
     seccomp: Layer | None = None
     memory: Layer | None = None
     disk: Layer | None = None
@@ -216,7 +220,7 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             raise SandboxError("this worker process was locked down for another deck's files or exec "
                                "setting; it is being replaced")
         if proc.policy is None:
-            _close_on_exec()
+            proctree.keep_descriptors()
             _distrust_queues()
             proc.directory = _private_dir()
             proc.seccomp = _seccomp(policy.allow_exec)
@@ -227,26 +231,17 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             proc.policy = policy
         if current() is None:
             proctree.no_capabilities_for_programs()
-            private = Layer("private_dir", LayerState.ACTIVE, "cwd, HOME, TMPDIR")
+            private = Layer("private_dir", LayerState.ACTIVE, "cwd, TMPDIR, HOME as ngspice starts")
             report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory), _no_sockets(),
                                    proc.memory, proc.disk, proc.directory)
             if start is not None:
                 start()
+                # ngspice read no .spiceinit as it started, but expands `~/` in each include it reads: as the checks
+                # did (`.include ~/m.inc` loaded the private directory's m.inc, maybe one the deck wrote there)
+                os.environ["HOME"] = proc.home
                 report = dataclasses.replace(report, code=_no_new_code(proc.policy.allow_exec))
             _THREAD.report = report
         return _THREAD.report
-
-
-def _close_on_exec() -> None:
-    """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
-    worker's pipe to its parent carries pickles, which the parent would load."""
-    for name in os.listdir(f"/proc/{os.getpid()}/fd"):
-        fd = int(name)
-        if fd > 2:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:                             # the listing's own descriptor, closed since
-                pass
 
 
 class _BuiltinsOnly(pickle.Unpickler):
@@ -273,6 +268,7 @@ def _distrust_queues() -> None:
 
 
 def _private_dir() -> Path:
+    _PROCESS.home = os.path.expanduser("~")
     directory = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")).resolve()
     _remove_at_exit(directory)
     if not _PROCESS.own_process:

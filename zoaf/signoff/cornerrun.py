@@ -42,7 +42,7 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
     spec = base.spec
     if process is None and not with_temp and not params:
         return base
-    text = Path(base.netlist.path).read_text()
+    text = Path(base.netlist.path).read_bytes().decode(base.netlist.encoding)     # Latin-1 decks too
     if with_temp:
         _refuse_own_temperature(text, base.netlist.path)
     added = "".join(f".param {k}={v!r}\n" for k, v in (params or {}).items())
@@ -55,7 +55,8 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
     holders = _placeholders(replace(spec, corner=process) if process is not None else spec)
     deck = copy.copy(base)
     deck._session = None
-    deck.netlist = Netlist.from_text(text, base.netlist.path, allow_shell=base.allow_shell, placeholders=holders)
+    deck.netlist = Netlist.from_text(text.encode(base.netlist.encoding), base.netlist.path,
+                                     allow_shell=base.allow_shell, placeholders=holders)
     return deck
 
 
