@@ -22,7 +22,7 @@ import numpy as np
 
 from zoaf.optim import Optimizer, StopReason
 
-from ._peers import StandIn, from_levels
+from ._peers import StandIn
 
 #: (objective, constraints or None) for one point, in the library's coordinates, all finite.
 Answer = tuple[float, "np.ndarray | None"]
@@ -132,7 +132,7 @@ class OwnLoop(Optimizer):
         raise NotImplementedError
 
     def _to_box(self, v: np.ndarray) -> np.ndarray:
-        return from_levels(v, self._levels)
+        return self.from_levels(v)
 
     def _ask(self) -> np.ndarray:
         if self._next is None:   # nothing asked by the library yet: the start point

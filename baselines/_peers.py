@@ -1,7 +1,8 @@
 """What the external peers share: integer axes as the library's own levels, finite stand-ins for failures.
 
 A library that declares integers (Nevergrad, Optuna, NOMAD) works on level indices ``0 .. L-1``; the box point
-of level k is the centre of its cell, ``(k + 0.5) / L`` (see :attr:`zoaf.optim.Optimizer.integer_levels`).
+of level k is the centre of its cell (:attr:`zoaf.optim.Optimizer.integer_levels`, ``to_levels``/``from_levels``);
+a log-scaled integer is declared as such where the library can (Optuna, Nevergrad), its level the value less ``lo``.
 Libraries that reject non-finite values are told finite stand-ins, worse than anything measured.
 """
 from __future__ import annotations
@@ -11,19 +12,6 @@ import numpy as np
 #: Stand-in for each constraint of a failed simulation: normalized violations are O(1) (1 = the spec missed by
 #: its own size), so a failure ranks behind every measured design, feasible or not.
 FAILED_VIOLATION = 1e3
-
-
-def to_levels(u: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Box point -> library coordinates: the level index on integer axes, the box value on continuous ones."""
-    u = np.asarray(u, dtype=float)
-    k = np.clip(np.floor(u * np.maximum(levels, 1)), 0, np.maximum(levels - 1, 0))
-    return np.where(levels > 0, k, u)
-
-
-def from_levels(v: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Library coordinates -> box point: integer levels to their cell centres, continuous values unchanged."""
-    v = np.asarray(v, dtype=float)
-    return np.where(levels > 0, (np.round(v) + 0.5) / np.maximum(levels, 1), v)
 
 
 class StandIn:

@@ -31,7 +31,7 @@ import numpy as np
 
 from zoaf.optim import Optimizer
 
-from ._peers import StandIn, from_levels, to_levels
+from ._peers import StandIn
 
 
 class NevergradOptimizer(str, enum.Enum):
@@ -77,12 +77,19 @@ class NGOpt(Optimizer):
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
         self._levels = self.integer_levels
         self._int = self._levels > 0
-        start = to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5), self._levels)
-        self._groups = [g for g in (~self._int, self._int) if g.any()]   # continuous axes, then integer ones
+        start = self.to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5))
+        logs = np.array([self.is_log_integer(i) for i in range(dim)], bool)
+        linear = self._int & ~logs
+        # continuous axes, then linear integer ones (level indices), then each log-scaled integer in its values
+        self._groups = [g for g in (~self._int, linear) if g.any()]
+        self._groups += [np.arange(dim) == i for i in np.flatnonzero(logs)]
         parts = [ng.p.Array(init=start[g], lower=0.0, upper=np.where(self._int, self._levels - 1, 1.0)[g])
-                 for g in self._groups]
-        if self._int.any():
+                 for g in self._groups[:len(self._groups) - logs.sum()]]
+        if linear.any():
             parts[-1].set_integer_casting()
+        for i in np.flatnonzero(logs):
+            lo, hi = self.integer_axes[i].lo, self.integer_axes[i].hi
+            parts.append(ng.p.Log(init=float(start[i] + lo), lower=float(lo), upper=float(hi)).set_integer_casting())
         param = parts[0] if len(parts) == 1 else ng.p.Tuple(*parts)
         param.random_state = np.random.RandomState(int(self.rng.integers(2**31 - 1)))
         self.num_workers = self.config.num_workers or self.workers
@@ -97,7 +104,9 @@ class NGOpt(Optimizer):
         lib = np.empty(self.dim)
         for group, v in zip(self._groups, values):
             lib[group] = v
-        return from_levels(lib, self._levels)
+        for i in np.flatnonzero([self.is_log_integer(i) for i in range(self.dim)]):
+            lib[i] -= self.integer_axes[i].lo      # a log-scaled integer was declared in its values
+        return self.from_levels(lib)
 
     def _ask(self) -> np.ndarray:
         with warnings.catch_warnings():

@@ -25,7 +25,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ._own_loop import Evaluate, OwnLoop
-from ._peers import to_levels
 
 
 #: NOMAD reads MAX_BB_EVAL as a C int: a budget above overflowed to a negative limit, and NOMAD segfaulted after
@@ -69,7 +68,7 @@ class NOMAD(OwnLoop):
     requires, extra = ("PyNomad",), "peers"
 
     def _start_point(self) -> np.ndarray:
-        return to_levels(super()._start_point(), self._levels)
+        return self.to_levels(super()._start_point())
 
     def _library_loop(self, start: np.ndarray, nconstraints: int, seed: int) -> Callable[[Evaluate], None]:
         import PyNomad

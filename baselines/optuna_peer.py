@@ -29,7 +29,7 @@ import numpy as np
 
 from zoaf.optim import Optimizer
 
-from ._peers import StandIn, from_levels
+from ._peers import StandIn
 
 #: Trial attribute holding the constraint values for ``constraints_func``.
 CONSTRAINTS = "constraints"
@@ -90,13 +90,21 @@ class TPE(Optimizer):
         return f"x{i}"
 
     def _suggested(self, i: int, u: float) -> float | int:
+        """The value of parameter i that the box coordinate ``u`` is (for the designer's start)."""
+        if self.is_log_integer(i):
+            return int(self.integer_axes[i].value(u))
         L = int(self._levels[i])
         return int(min(max(np.floor(u * L), 0), L - 1)) if L else float(u)
 
+    def _suggest_one(self, trial: Any, i: int) -> float:
+        """Parameter i in Optuna's own terms: a log-scaled integer as ``suggest_int(lo, hi, log=True)``."""
+        axis, L = self.integer_axes[i], int(self._levels[i])
+        if self.is_log_integer(i):
+            return trial.suggest_int(self._pname(i), axis.lo, axis.hi, log=True) - axis.lo
+        return trial.suggest_int(self._pname(i), 0, L - 1) if L else trial.suggest_float(self._pname(i), 0.0, 1.0)
+
     def _suggest(self, trial: Any) -> np.ndarray:
-        lib = np.array([trial.suggest_int(self._pname(i), 0, int(L) - 1) if L else
-                        trial.suggest_float(self._pname(i), 0.0, 1.0) for i, L in enumerate(self._levels)], float)
-        return from_levels(lib, self._levels)
+        return self.from_levels(np.array([self._suggest_one(trial, i) for i in range(self.dim)], float))
 
     def _ask(self) -> np.ndarray:
         with warnings.catch_warnings():

@@ -189,6 +189,23 @@ def test_refused_compare_writes_nothing(tmp_path: Path) -> None:
     assert (done / "compare.json").read_bytes() == manifest
 
 
+def test_file_and_folder_names_that_are_not_utf8(tmp_path: Path) -> None:
+    """A netlist named in Latin-1 (``rc\xe9.cir``): each run's plot title refused the name's surrogate escape, so the
+    comparison ended in a TypeError traceback after every simulation. A received comparison whose folder is so
+    named: the same traceback from ``zoaf report``; now one line (``zoaf compare`` never names a folder so)."""
+    folder = os.fsencode(tmp_path)
+    for ext in (b".cir", b".toml"):
+        shutil.copy(CORPUS / f"good{ext.decode()}", folder + b"/rc\xe9" + ext)
+    out = tmp_path / "cmp"
+    r = _zoaf("compare", os.fsdecode(folder + b"/rc\xe9.cir"), "--methods", "random", "--seeds", "1", "--budget",
+              "2", "--jobs", "1", "--quiet", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "bw" / "random" / "seed-0" / "convergence.png").is_file()
+    assert "# zoaf comparison: rc?.cir" in (out / "report.md").read_text()
+    os.rename(os.fsencode(out / "bw" / "random"), os.fsencode(out / "bw") + b"/rand\xffom")
+    _one_error_line(_zoaf("report", str(out)), r"cmp/bw/rand\?om: a folder name that is not UTF-8 text")
+
+
 @pytest.fixture(scope="module")
 def mc_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 3-simulation run of mc.cir (a netlist with a [montecarlo] table), in-process."""

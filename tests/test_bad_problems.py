@@ -406,3 +406,67 @@ def test_text_in_a_list_and_none_bounds_are_named(kwargs: dict, says: str) -> No
     args = {"bounds": [(-1, 1)] * 2, **kwargs}
     with pytest.raises(InputError, match=f"^{says}$"):
         zoaf.minimize(_sphere, args.pop("bounds"), budget=10, seed=0, method="random", **args)
+
+
+@pytest.mark.parametrize("value", [np.complex128(1 + 1j), np.array(0.5 + 2j), np.array([0.5 + 0j]), np.ma.masked],
+                         ids=["numpy-complex", "0-d-complex", "complex-array", "masked"])
+def test_numpy_complex_or_masked_values_fail_their_point(value: object) -> None:
+    """Python's ``complex`` failed its point, but numpy's were taken as their real part (a ComplexWarning only),
+    and a masked value as 0.0: a function whose value went complex was minimized as if it were real."""
+    res = zoaf.minimize(lambda x: value, [(-1, 1)], budget=2, seed=0)
+    assert res.nfev == 2 and res.nfailed == 2 and math.isinf(res.fun)
+    assert re.search(r"fun returned (complex128|a masked value), not a number$", res.history[0].outcome.error)
+    with pytest.raises(InputError, match=r"a constraint returned (complex128|a masked value), not numbers$"):
+        zoaf.minimize(lambda x: float(x[0]), [(-1, 1)], budget=2, seed=0,
+                      constraints={"type": "ineq", "fun": lambda x: value})
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"maxfev": 10}, r"^minimize: maxfev= is scipy's; write budget=N \(the most calls of fun\)$"),
+    ({"budget": 10, "maxiter": 5}, r"^minimize: maxiter= is scipy's; write budget=N"),
+    ({"budget": 10, "options": {"maxfev": 5}}, r"^minimize: options= is scipy's; write budget= for options="),
+    ({"budget": 10, "tol": 1e-6}, r"^minimize: tol= is scipy's; write target="),
+    ({"budget": 10, "jac": True}, r"^minimize: jac= is scipy's; leave it out: zoaf uses no derivatives$"),
+    ({"budget": 10, "method": "random", "maxfev": 5}, r"^minimize: maxfev= is scipy's"),
+    ({}, r"^minimize: budget= is required: the most calls of fun \(scipy's maxfev\)$")])
+def test_scipy_keywords_zoaf_spells_otherwise_are_named(kwargs: dict, says: str) -> None:
+    """scipy's ``maxfev``/``options``/``tol`` reached ZOAF as options ("unknown ZOAF option(s) maxfev; valid:" and
+    sixty names), or a missing budget was Python's TypeError."""
+    with pytest.raises(InputError, match=says):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], seed=0, **kwargs)
+
+
+def test_a_method_that_takes_maxfev_as_its_own_option_still_gets_it() -> None:
+    if "cobyqa" not in zoaf.registry.installed():
+        pytest.skip("cobyqa is not installed")
+    res = zoaf.minimize(lambda x: float(np.sum((x - 0.3) ** 2)), [(-1, 1)] * 2, budget=20, seed=0, method="cobyqa",
+                        maxfev=6)
+    assert res.nfev == 6
+
+
+@pytest.mark.parametrize("name, says", [("RANDOM", "did you mean 'random'? choose one of"),
+                                        ("zoaf_cobyqa", "did you mean 'zoaf-cobyqa'?"),
+                                        ("nope", "unknown method 'nope'; choose one of")])
+def test_an_unknown_method_names_the_one_likely_meant(name: str, says: str) -> None:
+    with pytest.raises(InputError, match=re.escape(says)):
+        zoaf.registry.get(name)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"x0": [0.0, 5.0]}, r"^x0\[1\] = 5 lies outside bounds\[1\] = \(-1, 1\)$"),
+    ({"x0": [0.0, float("nan")]}, r"^x0\[1\] = nan lies outside bounds\[1\] = \(-1, 1\)$"),
+    ({"x0": [[0.0, 0.5]]}, r"^x0 must be one point \(a 1-D sequence\), got shape \(1, 2\)$"),
+    ({"bounds": [(-1, 1), (1, -1)]}, r"^bounds\[1\]: lo must be < hi, got lo=1, hi=-1$"),
+    ({"bounds": [(-1, 1), (0, 2)], "log": [0]}, r"^bounds\[0\]: log scale needs lo > 0, got lo=-1$"),
+    ({"x0": [0.0, 0.5], "integers": [1]}, r"^x0\[1\] = 0\.5 is not a whole number, and integers names axis 1$")])
+def test_x0_and_bounds_are_named_by_index_as_scipy_names_them(kwargs: dict, says: str) -> None:
+    """"parameter 'x1': init=5 lies outside [-1, 1]" named an axis as the keyword ``x0`` is spelt; a 2-D ``x0``
+    (which scipy refuses) was flattened; a fraction on an integer axis was rounded without a word."""
+    kwargs = {"bounds": [(-1, 1)] * 2, **kwargs}
+    with pytest.raises(InputError, match=says):
+        zoaf.minimize(lambda x: float(np.sum(x ** 2)), kwargs.pop("bounds"), budget=2, seed=0, **kwargs)
+
+
+def test_a_misspelt_zoaf_option_names_the_one_likely_meant():
+    with pytest.raises(InputError, match="did you mean 'alpha0'"):
+        zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=10, alpha_0=0.3)

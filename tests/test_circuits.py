@@ -207,3 +207,27 @@ def test_folded_cascode_checks_and_optimizes(folded_cascode: CircuitProblem) -> 
     assert 40 < data["measures"]["gain_db"] < 80 and 0.8 < data["measures"]["swing_v"] < 1.8
     short_run_without_failures(folded_cascode)
     folded_cascode.close()
+
+
+# ------------------------------------------------- generality, round two: an LC match, a buffer chain, a THD measure
+@pytest.mark.parametrize("stem", ["lcmatch", "invchain", "csthd"])
+def test_generality_round_two_deck_matches_ngspice_batch(stem: str) -> None:
+    """Three more decks of kinds the suite lacked (a passive match on log axes over two decades, a transient
+    buffer chain on integer log axes, a THD read from ``fourier`` in a ``.control`` block): the same check."""
+    test_generality_deck_matches_ngspice_batch(stem)
+
+
+def test_csthd_thd_is_the_fourier_commands_own() -> None:
+    """The deck's THD (harmonics 2-9 over the fundamental, as vectors of ``fourier``'s result) is the THD that
+    ``fourier`` prints, in the session as in ``ngspice -b``, at the designer's sizing and after other sizings
+    (the session's later ``fourier`` calls name their vectors ``fourier21``, ``fourier31``...)."""
+    problem = CircuitProblem.from_netlist(ROOT / "netlists" / "generality" / "csthd.cir")
+    try:
+        for values in [*random_sizings(problem, 2, seed=3), problem.default_params()]:
+            got = problem.session().evaluate(values)
+        text = subprocess.run(["ngspice", "-b", "csthd.cir"], cwd=ROOT / "netlists" / "generality",
+                              capture_output=True, text=True, timeout=120).stdout
+    finally:
+        problem.close()
+    printed = float(text.split("THD: ")[1].split()[0])
+    assert got["thd_pct"] == pytest.approx(printed, rel=1e-5) and 1 < printed < 2

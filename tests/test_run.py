@@ -151,3 +151,13 @@ def test_a_run_whose_sizings_all_lack_the_objective_says_so(tmp_path):
     assert res.nfev == 3 and res.nfailed == 0 and not res.success
     assert res.message.startswith("no sizing gave every measure the objective needs (the first error: MeasureError: "
                                   ".meas f3 (line 7) produced no value")
+
+
+def test_the_result_reads_as_scipys_by_key():
+    """Code written against scipy's OptimizeResult (a dict) reads ``res["x"]``, ``res["fun"]``, ``keys()``."""
+    res = zoaf.minimize(lambda x: float(np.sum((x - 0.3) ** 2)), [(-1, 1)] * 2, budget=20, seed=0)
+    np.testing.assert_array_equal(res["x"], res.x)
+    assert (res["fun"], res["nfev"], res["message"], res["success"]) == (res.fun, 20, res.message, True)
+    assert res["status"] == 0 and {"x", "fun", "nfev", "nit", "message", "success"} <= set(res.keys())
+    with pytest.raises(KeyError):
+        res["jac"]

@@ -22,6 +22,7 @@ import pytest
 
 from test_kill_resume import count as rows
 from zoaf.circuit import CircuitProblem
+from zoaf.errors import InputError
 from zoaf.history import History
 from zoaf.rundir import LOCK_FILE
 from zoaf.run import optimize as run_optimize
@@ -75,14 +76,20 @@ def test_moved_run_resumes_through_a_symlink_and_a_relative_netlist(tmp_path: Pa
 
 
 def test_changed_netlist_still_refuses_resume(tmp_path: Path) -> None:
-    """Identity is the content: the same path with other text is another problem."""
+    """Identity is the content: the same path with other text is another problem. Said in words, not as the two
+    hashes that differ."""
     netlist = tmp_path / "rc.cir"
     shutil.copy(RC, netlist)
     shutil.copy(CORPUS / "good.toml", tmp_path / "rc.toml")
     assert zoaf("optimize", str(netlist), "--budget", "4", "--out", str(tmp_path / "run"), "-q").returncode == 0
     netlist.write_text(netlist.read_text().replace("dec 20", "dec 21"))
     line = one_error_line(zoaf("optimize", str(netlist), "--resume", str(tmp_path / "run")))
-    assert "cannot resume: problem.netlist_sha256 differs" in line
+    assert line.endswith("cannot resume: problem.netlist_sha256 differs from the recorded run: another netlist, or "
+                         "an edit since (of an include too); resume with the run's own netlist, or start a new run")
+    shutil.copy(CORPUS / "mc.toml", tmp_path / "rc.toml")     # two hashes ("recorded 'fe5b...', now '8927...'")
+    line = one_error_line(zoaf("optimize", str(RC), "--spec", str(tmp_path / "rc.toml"), "--resume",
+                               str(tmp_path / "run")))
+    assert "differs from the recorded run: another" in line and "recorded '" not in line, line
 
 
 def test_second_process_is_refused_while_the_run_goes(tmp_path: Path) -> None:
@@ -161,16 +168,76 @@ def test_full_disk_is_one_line_and_keeps_the_rows(tmp_path: Path, medium: str, r
 
 def test_results_that_cannot_be_written_leave_none_half_written(tmp_path: Path, reference: dict) -> None:
     """The end of a run fails to write (result.json is in the way as a directory): one line, no result files,
-    every simulation in history.db, and a resume writes them once the way is clear."""
+    every simulation in history.db, and a resume writes them once the way is clear. (The way is blocked after a
+    first part of the run: a new run refuses a directory that holds anything.)"""
     run = tmp_path / "run"
-    (run / "result.json").mkdir(parents=True)
-    line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(run), "--quiet"))
+    run_optimize(CircuitProblem(RC), budget=BUDGET, seed=5, method="zoaf", workers=1, out=run,
+                 callback=lambda r: r.nfev >= 3)
+    (run / "result.json").unlink()
+    (run / "result.json").mkdir()
+    line = one_error_line(zoaf("optimize", str(RC), "--resume", str(run), "--quiet"))
     assert line.startswith(f"error: {run}: cannot write the run's results (Is a directory)"), line
     assert rows(run) == reference["nfev"] + reference["ncached"]   # every simulation and cache hit
     assert not any((run / name).is_file() for name in ("best.cir", "convergence.png"))
     (run / "result.json").rmdir()
     assert zoaf("optimize", str(RC), "--resume", str(run), "--quiet").returncode == 0
     assert json.loads((run / "result.json").read_text()) == reference
+
+
+@pytest.mark.parametrize("held", [["mine.txt"], [".spiceinit", "best.cir"], ["result.json", "trace.json"]])
+def test_a_new_run_refuses_a_directory_that_holds_files(tmp_path: Path, held: list[str]) -> None:
+    """``--out`` a folder of the designer's own (``--out .``), or a finished run kept without its history: the new
+    run's end files replaced theirs (a failed end removed them). Refused in one line; the folder as it was."""
+    for name in held:
+        (tmp_path / name).write_text(f"the user's {name}\n")
+    line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(tmp_path), "--quiet"))
+    assert line == (f"error: {tmp_path}: already holds {', '.join(held)}; a new run needs a new or empty directory "
+                    f"(its end files would replace files of the same name): use another --out")
+    assert sorted(os.listdir(tmp_path)) == held, "a lock file left among the user's files"
+    assert all((tmp_path / name).read_text() == f"the user's {name}\n" for name in held)
+    with pytest.raises(InputError, match=r"already holds (.*, )?mine\.txt"):
+        (tmp_path / "mine.txt").write_text("")
+        run_optimize(CircuitProblem(RC), budget=3, seed=0, workers=0, out=tmp_path)
+
+
+def test_a_run_directory_that_is_a_dangling_link_is_named(tmp_path: Path) -> None:
+    """``--out`` a link to a folder that does not exist: "cannot write the run directory (File exists)"."""
+    (tmp_path / "run").symlink_to(tmp_path / "gone" / "run")
+    line = one_error_line(zoaf("optimize", str(RC), *ARGS, "--out", str(tmp_path / "run"), "--quiet"))
+    assert line == f"error: {tmp_path}/run: a link to {tmp_path}/gone/run, which does not exist"
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_netlist_named_in_latin1_ends_its_run(tmp_path: Path) -> None:
+    """A file name that is no UTF-8 (a Latin-1 ``amp\xe9.cir``): the convergence plot's title refused its
+    surrogate escape, so every simulation ran and the run ended with a TypeError traceback, exit 1, no results."""
+    folder = os.fsencode(tmp_path)
+    for ext in (b".cir", b".toml"):
+        shutil.copy(RC.with_suffix(ext.decode()), folder + b"/rc\xe9" + ext)
+    r = zoaf("optimize", os.fsdecode(folder + b"/rc\xe9.cir"), "--budget", "3", "--seed", "0", "--workers", "1",
+             "--out", str(tmp_path / "run"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert {"result.json", "convergence.png", "best.cir"} <= set(os.listdir(tmp_path / "run"))
+
+
+def test_a_run_on_a_read_only_medium_is_read(tmp_path: Path) -> None:
+    """A finished run copied to a read-only mount: SQLite could not open its WAL history there ("unable to open
+    database file": it makes a -shm file beside it), so `zoaf yield` refused a run it only reads."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(ro)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        assert zoaf("optimize", str(CORPUS / "mc.cir"), "--budget", "3", "--seed", "1", "--workers", "0", "--quiet",
+                    "--out", str(ro / "run")).returncode == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        with History(ro / "run" / "history.db", read=True) as h:
+            assert len(h) == 3
+        r = zoaf("yield", str(ro / "run"), "--samples", "2", "--workers", "1", "--out", str(tmp_path / "y"))
+        assert r.returncode == 0, r.stderr
+        assert not (ro / "run" / "history.db-shm").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=True)     # lazy: a failed check may hold a file there
 
 
 def test_best_cir_of_a_latin1_deck_keeps_its_bytes_and_reproduces(tmp_path: Path):

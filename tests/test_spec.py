@@ -95,7 +95,7 @@ def test_strict_inequality_on_its_bound_is_not_met():
     (GOOD.replace('maximize = "gain_db"', 'maximize = "gain_db", minimize = "gain_db"'), "exactly one"),
     (GOOD.replace("[measures]", "[measures]\nbad = { unit = 3 }"), "measures.bad.unit"),
     (GOOD.replace('type = "int"', 'type = "integer"'), "nf.type"),
-    (GOOD.replace("title", "titel"), "unknown top-level key 'titel'"),
+    (GOOD.replace("title", "titel"), r"unknown key 'titel'; did you mean 'title'\?$"),
     (GOOD.replace('init = "1p"', 'init = "1n"'), "init=.*outside"),
     (GOOD.replace('init = "1p"', 'init = "nan"'), "cc.init"),
     (GOOD.replace('hi = "100u"', 'hi = "1e999"'), "w1.hi"),
@@ -135,3 +135,35 @@ def test_a_spec_that_starts_with_a_byte_order_mark_is_read(tmp_path):
     spec = Spec.read(bom)
     assert (spec.parameters, spec.measures, spec.objectives, spec.text) == \
         (plain.parameters, plain.measures, plain.objectives, plain.text)
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ('hi = "100u"', 'hii = "100u"', r"s\.toml: parameters\.w1: unknown key 'hii'; did you mean 'hi'\?$"),
+    ('gain = { maximize', 'gain = { maximise', r"s\.toml: objectives\.gain: unknown key 'maximise'; did you mean "
+                                               r"'maximize'\?$"),
+    ('power_w = { unit', 'power_w = { units', r"s\.toml: measures\.power_w: unknown key 'units'; did you mean "
+                                              r"'unit'\?$"),
+    ('scale = "log", init', 'scale = "log", Init', r"s\.toml: parameters\.cc: unknown key 'Init'; did you mean "
+                                                   r"'init'\?$"),
+    ('type = "int"', 'type = "int", step = 2', r"parameters\.nf: unknown key 'step'; expected one of hi, init, lo, "
+                                               r"scale, type, unit$")])
+def test_a_misspelt_key_is_refused_with_the_key_it_is_likely_meant_for(tmp_path, old, new, says):
+    """A typo was refused as "unknown key(s) hii", with no hint of which key was meant."""
+    with pytest.raises(InputError, match=says):
+        Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ('title = "t"', 'title = "t"\ncorner = "ff"', r"s\.toml: corner = 'ff' needs a pdk \(it picks the PDK's process "
+                                                  r"section\); without one, the deck's own models are simulated"),
+    ('init = "1p"', 'init = "1p", unit = ["F"]', r"s\.toml: parameters\.cc\.unit: must be a string, got \['F'\]$"),
+    ('type = "int"', 'type = "int", unit = 5', r"parameters\.nf\.unit: must be a string, got 5$"),
+    ('type = "int"', 'type = "int", init = 2.5', r"s\.toml: parameter 'nf': init=2\.5 is not a whole number \(an "
+                                                 r"integer parameter\)$")])
+def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old, new, says):
+    """``corner`` without ``pdk`` was ignored (the deck's own models simulated, the designer believing it was
+    the ff corner); a parameter's ``unit`` that is no string was shown as its Python text (``['F']``); an integer
+    parameter's fractional ``init`` was rounded (2.5 to 2) where ``--set nf=2.5`` is refused."""
+    with pytest.raises(InputError, match=says):
+        Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
+

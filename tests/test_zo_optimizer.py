@@ -43,6 +43,16 @@ def test_integer_variables_found_exactly():
     assert np.median(funs) < 1e-3
 
 
+def test_log_scaled_integer_found_exactly():
+    """A finger count on a log axis 1..512, whose cells are ~560x narrower at 512 than at 1: ZOAF steps it by the
+    width of its own cell, so it reaches 40 in every seed (stepping by the widest cell, a factor of ~3 at 40, it
+    ended at 34, 48, 44, 48, 40)."""
+    f = lambda x: float((x[0] - 40.0) ** 2 + (x[1] - 0.3) ** 2)
+    for seed in range(5):
+        res = zoaf.minimize(f, [(1, 512), (0, 1)], budget=200, seed=seed, integers=[0], log=[0])
+        assert res.x[0] == 40, f"seed {seed}: {res.x[0]}"
+
+
 def test_optimum_on_a_bound():
     c = C + 0.5                                       # a third of the coordinates' optima lie beyond +1
     fstar = sphere(np.clip(c, -1, 1), c)

@@ -73,14 +73,12 @@ class FunctionProblem(Problem):
             raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
         d = len(bounds)
         ints, logs = _indices(integers, "integers", d), _indices(log, "log", d)
-        start = None if x0 is None else _numbers(x0, "x0").ravel()
-        if start is not None and len(start) != d:
-            raise InputError(f"x0 has {len(start)} values for {d} bounds")
+        start = None if x0 is None else _start(_numbers(x0, "x0"), bounds, ints)
         goal = None if target is None else _numbers(target, "target")
         if goal is not None and (isinstance(target, bool) or goal.size != 1 or not math.isfinite(goal.item())):
             raise InputError(f"target must be a finite number, got {target!r}")
-        params = [Parameter(f"x{i}", float(lo), float(hi), "log" if i in logs else "lin", i in ints,
-                            None if start is None else float(start[i])) for i, (lo, hi) in enumerate(bounds)]
+        params = [_axis(i, lo, hi, "log" if i in logs else "lin", i in ints, None if start is None else start[i])
+                  for i, (lo, hi) in enumerate(bounds)]
         return cls(fun, params, constraints=constraints, target=None if goal is None else float(goal.item()))
 
     def simulate(self, x: np.ndarray) -> Outcome:
@@ -111,6 +109,32 @@ def _numbers(value: Any, what: str) -> np.ndarray:
         raise InputError(f"{what} must be numbers, got {value!r}") from None
 
 
+def _start(x0: np.ndarray, bounds: np.ndarray, ints: set[int]) -> np.ndarray:
+    """``x0`` checked against the bounds, as scipy does: one point (a 2-D ``[[...]]`` was flattened), one value per
+    bound, each within its own (named ``x0[i]``, not "parameter 'x2': init=", which read as the keyword)."""
+    if x0.ndim > 1:
+        raise InputError(f"x0 must be one point (a 1-D sequence), got shape {x0.shape}")
+    start = np.atleast_1d(x0)
+    if len(start) != len(bounds):
+        raise InputError(f"x0 has {len(start)} values for {len(bounds)} bounds")
+    for i, (v, (lo, hi)) in enumerate(zip(start, bounds)):
+        if not lo <= v <= hi:                                   # NaN too
+            raise InputError(f"x0[{i}] = {v:g} lies outside bounds[{i}] = ({lo:g}, {hi:g})")
+        if i in ints and v != round(v):
+            raise InputError(f"x0[{i}] = {v:g} is not a whole number, and integers names axis {i}")
+    return start
+
+
+def _axis(i: int, lo: float, hi: float, scale: str, integer: bool, init: float | None) -> Parameter:
+    """Axis ``x{i}`` of ``bounds[i]``; its refusal named ``bounds[i]`` (``parameter 'x0': lo must be < hi`` read as
+    the keyword ``x0``)."""
+    name = f"x{i}"
+    try:
+        return Parameter(name, float(lo), float(hi), scale, integer, None if init is None else float(init))
+    except InputError as e:
+        raise InputError(f"bounds[{i}]: {str(e).removeprefix(f'parameter {name!r}: ')}") from None
+
+
 def _holds_none(value: Any) -> bool:
     return value is None or isinstance(value, (list, tuple)) and any(_holds_none(v) for v in value)
 
@@ -134,11 +158,21 @@ def _number(value: Any) -> float:
     array) is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
     if isinstance(value, (str, bytes)):
         raise ValueError(f"fun returned {type(value).__name__} {value!r}, not a number")
+    _refuse_complex(value, "fun returned", "a number")
     try:
         return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
     except TypeError:
         shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
         raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None
+
+
+def _refuse_complex(value: Any, what: str, noun: str) -> None:
+    """ValueError for a complex or masked value: numpy's complex numbers were taken as their real part and a masked
+    one as 0.0 (with a warning only), where Python's ``complex`` failed the point."""
+    if np.ma.is_masked(value):
+        raise ValueError(f"{what} a masked value, not {noun}")
+    if np.iscomplexobj(value):
+        raise ValueError(f"{what} {np.asarray(value).dtype}, not {noun}")
 
 
 def _values(value: Any) -> np.ndarray:
@@ -147,6 +181,7 @@ def _values(value: Any) -> np.ndarray:
     if value is None or isinstance(value, (str, bytes)):
         what = "None" if value is None else f"{type(value).__name__} {value!r}"
         raise ValueError(f"a constraint returned {what}, not numbers")
+    _refuse_complex(value, "a constraint returned", "numbers")
     try:
         return np.ravel(np.asarray(value, float))
     except TypeError:

@@ -147,6 +147,21 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
+def _connect(path: Path | None, read: bool) -> sqlite3.Connection:
+    """The history's database. Read on a read-only medium (a run received on a read-only mount), SQLite could not
+    open it ("unable to open database file": a WAL database is read beside a ``-shm`` file it must make), and
+    ``zoaf yield``/``corners`` refused the run: there no one writes it, so it is read as immutable."""
+    if path is None:
+        return sqlite3.connect(":memory:")
+    try:
+        medium_read_only = read and bool(os.statvfs(path.absolute().parent).f_flag & os.ST_RDONLY)
+    except OSError:                 # no such folder: SQLite says so, as before
+        medium_read_only = False
+    if medium_read_only:
+        return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    return sqlite3.connect(str(path), timeout=30.0)
+
+
 class History:
     """Append-only SQLite history of one run; ``History(None)`` keeps it in memory."""
 
@@ -160,7 +175,7 @@ class History:
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
         try:
             with self._errors("open"):
-                self._db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
+                self._db = _connect(self.path, read)
                 if not read:
                     if path is not None:
                         self._db.execute("PRAGMA journal_mode=WAL")

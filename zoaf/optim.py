@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .axes import IntegerAxes, IntegerAxis, cell_widths
 from .errors import InputError
 
 
@@ -83,6 +84,25 @@ class Result:
             return f"{text} (the first error: {first})" if first else text
         return f"{text}; no point met every constraint" if self.feasible is False else text
 
+    #: The names ``res["x"]`` and ``keys()`` read, as on scipy's ``OptimizeResult`` (a dict).
+    _KEYS = ("x", "fun", "nfev", "nit", "success", "message", "status", "maxcv", "constr", "x_unit", "params",
+             "measures", "feasible", "objective", "method", "seed", "history", "ncached", "nfailed")
+
+    @property
+    def status(self) -> int:
+        """scipy's integer status: 0 for a completed run, 1 interrupted, 2 failed, -1 still running."""
+        codes = {None: -1, StopReason.INTERRUPTED: 1, StopReason.FAILED: 2}
+        return codes.get(self.stop_reason, 0)
+
+    def keys(self) -> tuple[str, ...]:
+        return self._KEYS
+
+    def __getitem__(self, key: str) -> Any:
+        """``res["x"]`` as on scipy's result, for code written against it."""
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
         return (f" message: {self.message}\n success: {self.success}\n     fun: {self.fun:.6g}\n"
@@ -108,6 +128,9 @@ class Optimizer:
         budget: simulations the run may charge (cache hits are free, failures count).
         seed: seeds the method's ``numpy.random.Generator``; equal seeds give identical asks.
         unit_steps: per coordinate, the least box move that changes the simulated point (integers), else 0.
+        integer_axes: per coordinate, an integer parameter's cells (:class:`zoaf.axes.IntegerAxis`), else None:
+            a log-scaled integer's cells narrow as it grows, so its step is taken where the point is
+            (:meth:`steps_at`) and a library that declares integers gets every value (:attr:`integer_levels`).
         workers: how many simulations run at once; methods size their batches from it.
         x0: optional start point in the box.
     """
@@ -125,7 +148,8 @@ class Optimizer:
     asks_ahead: ClassVar[bool] = False
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
+                 workers: int = 1, x0: np.ndarray | None = None,
+                 integer_axes: IntegerAxes = None, **options: Any) -> None:
         if options and self.config_class is None:
             raise TypeError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
         #: The method's settings: ``config_class`` built from the run's options (an unknown one: TypeError).
@@ -137,7 +161,10 @@ class Optimizer:
         self.budget = int(budget)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.unit_steps = np.zeros(dim) if unit_steps is None else self._per_coordinate(unit_steps, "unit_steps")
+        self.integer_axes = self._axes(integer_axes)
+        if unit_steps is None:
+            unit_steps = [0.0 if a is None else a.widest for a in self.integer_axes]
+        self.unit_steps = self._per_coordinate(unit_steps, "unit_steps")
         self.workers = max(1, int(workers))
         self.x0 = None if x0 is None else np.clip(self._per_coordinate(x0, "x0"), 0.0, 1.0)
         self.nfev = 0      # charged simulations told so far
@@ -158,6 +185,20 @@ class Optimizer:
             raise InputError(f"{what} must be {self.dim} finite numbers, got {np.asarray(value).tolist()!r}")
         return v
 
+    def _axes(self, axes: IntegerAxes) -> tuple[IntegerAxis | None, ...]:
+        if axes is None:
+            return (None,) * self.dim
+        axes = tuple(axes)
+        if len(axes) != self.dim or not all(a is None or isinstance(a, IntegerAxis) for a in axes):
+            raise InputError(f"integer_axes must be {self.dim} IntegerAxis or None, got {axes!r}")
+        return axes
+
+    def steps_at(self, x: np.ndarray) -> np.ndarray:
+        """Per coordinate, the least box move from ``x`` that changes the simulated point: ``unit_steps``, but a
+        log-scaled integer's own cell width at ``x`` (the widest cell would move a count of 40 by a factor of
+        ~3 on a 1..512 axis)."""
+        return cell_widths(self.integer_axes, np.asarray(x, dtype=float), self.unit_steps)
+
     @classmethod
     def describe(cls, **options: Any) -> dict[str, Any]:
         """The settings a run with these options uses (the config dataclass's fields; none: the defaults), as
@@ -171,10 +212,39 @@ class Optimizer:
         For a linear integer parameter with L values the box is cut into L equal cells (``unit_steps = 1/L``),
         so cell k of ``[k/L, (k+1)/L)`` is the k-th value: a library that declares integers sees exactly those L
         levels. For a log-scaled integer the cells are unequal; ``floor(1/unit_step)`` equal cells are each
-        at least one integer wide, so no level a library asks for is a duplicate (some large values are skipped).
+        at least one integer wide, so no level a library asks for is a duplicate (some large values are skipped);
+        given its :class:`~zoaf.axes.IntegerAxis`, level k is the integer ``lo + k`` (:meth:`from_levels`), so every
+        value can be asked for.
         """
         s = self.unit_steps
-        return np.where(s > 0, np.floor(1.0 / np.where(s > 0, s, 1.0) + 1e-9), 0).astype(int)
+        levels = np.where(s > 0, np.floor(1.0 / np.where(s > 0, s, 1.0) + 1e-9), 0).astype(int)
+        return np.array([self.integer_axes[i].count if self.is_log_integer(i) else n for i, n in enumerate(levels)])
+
+    def is_log_integer(self, i: int) -> bool:
+        """Whether coordinate i is a log-scaled integer of two values or more (its cells unequal)."""
+        axis = self.integer_axes[i]
+        return axis is not None and axis.log and axis.count > 1
+
+    def to_levels(self, u: np.ndarray) -> np.ndarray:
+        """Box point -> library coordinates: the level index on integer axes, the box value on continuous ones."""
+        u = np.asarray(u, dtype=float)
+        levels = self.integer_levels
+        k = np.where(levels > 0, np.clip(np.floor(u * np.maximum(levels, 1)), 0, np.maximum(levels - 1, 0)), u)
+        for i, axis in enumerate(self.integer_axes):
+            if self.is_log_integer(i):
+                k[..., i] = axis.value(u[..., i]) - axis.lo
+        return k
+
+    def from_levels(self, v: np.ndarray) -> np.ndarray:
+        """Library coordinates -> box point: each integer level to the centre of its cell, continuous values as
+        they are."""
+        v = np.asarray(v, dtype=float)
+        levels = self.integer_levels
+        u = np.where(levels > 0, (np.round(v) + 0.5) / np.maximum(levels, 1), v)
+        for i, axis in enumerate(self.integer_axes):
+            if self.is_log_integer(i):
+                u[..., i] = axis.centre(axis.lo + v[..., i])
+        return u
 
     # -- public protocol -------------------------------------------------------------------------------
     @property

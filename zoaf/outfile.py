@@ -28,7 +28,7 @@ from typing import Any
 from .errors import InputError
 from .infile import read_bounded
 
-__all__ = ["check_own", "json_text", "open_own", "read_json", "save_figure", "write_file"]
+__all__ = ["check_own", "json_text", "open_own", "read_json", "save_figure", "utf8", "write_file"]
 
 #: The largest JSON file of a run directory read (result.json, trace.json, compare.json are KiB).
 MAX_JSON_BYTES = 16 * 2**20
@@ -53,12 +53,19 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def utf8(text: str) -> str:
+    """``text`` that encodes as UTF-8: a file name's undecodable bytes (Python's surrogate escapes, ``\\udcff``)
+    become ``?``. Writing them failed (UnicodeEncodeError), and matplotlib refused them in a figure's title: a
+    netlist named in Latin-1 ended its run with a traceback once every simulation was done."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def write_file(path: Path, content: str | bytes) -> None:
     """Write ``content`` to ``path`` as a new file renamed over it: a link or FIFO at ``path`` is replaced, not
     written through; the mode is the umask's, as ``open`` would give. OSError as writing would raise it, named
     by ``path`` (it named the temporary file, or nothing: a full disk's write has no file name)."""
     path = Path(path)
-    data = content.encode() if isinstance(content, str) else content
+    data = utf8(content).encode() if isinstance(content, str) else content
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)

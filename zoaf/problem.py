@@ -18,6 +18,7 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
+from .axes import IntegerAxis
 from .errors import InputError
 
 
@@ -66,21 +67,27 @@ class Parameter:
         if self.init is not None and not self.admits(self.init):
             raise InputError(
                 f"parameter {self.name!r}: init={self.init:g} lies outside [{self.lo:g}, {self.hi:g}]")
+        if self.init is not None and not self.admits(self.init, exact=True):    # was rounded (2.5 to 2) unsaid
+            raise InputError(f"parameter {self.name!r}: init={self.init:g} is not a whole number (an integer "
+                             f"parameter)")
 
     def admits(self, value: float, *, exact: bool = False) -> bool:
         """Whether ``value`` lies within the bounds (``exact``: and is a whole number for an integer parameter)."""
         return self.lo <= value <= self.hi and not (exact and self.integer and value != round(value))
 
     def _span(self) -> tuple[float, float]:
-        # Integers: the box covers [lo - 0.5, hi + 0.5] so that every integer gets an equal share of it.
-        lo, hi = (self.lo - 0.5, self.hi + 0.5) if self.integer else (self.lo, self.hi)
-        return (math.log(lo), math.log(hi)) if self.scale == "log" else (lo, hi)
+        axis = self.integer_axis      # integers: every one gets a cell of the box
+        if axis is not None:
+            return axis.span()
+        return (math.log(self.lo), math.log(self.hi)) if self.scale == "log" else (self.lo, self.hi)
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
+        axis = self.integer_axis
+        if axis is not None:
+            return axis.value(u)
         a, b = self._span()
         t = a + np.clip(u, 0.0, 1.0) * (b - a)
-        x = np.exp(t) if self.scale == "log" else t
-        return np.clip(np.round(x), self.lo, self.hi) if self.integer else np.clip(x, self.lo, self.hi)
+        return np.clip(np.exp(t) if self.scale == "log" else t, self.lo, self.hi)
 
     def to_unit(self, x: np.ndarray) -> np.ndarray:
         a, b = self._span()
@@ -88,17 +95,16 @@ class Parameter:
         return np.clip((t - a) / (b - a), 0.0, 1.0)
 
     @property
+    def integer_axis(self) -> IntegerAxis | None:
+        """An integer parameter's cells in the box (what a method needs to step it by one), else None."""
+        return IntegerAxis(int(self.lo), int(self.hi), self.scale == "log") if self.integer else None
+
+    @property
     def unit_step(self) -> float:
-        """Smallest box displacement that moves an integer by one step (0 for continuous parameters)."""
-        if not self.integer:
-            return 0.0
-        a, b = self._span()
-        if self.scale == "lin":
-            return 1.0 / (self.hi - self.lo + 1.0)
-        # log: the largest step (near lo) so that a move of this size changes the integer everywhere
-        if self.lo <= 0.5:
-            return 1.0 / (self.hi - self.lo + 1.0)
-        return float((math.log(self.lo + 0.5) - math.log(self.lo - 0.5)) / (b - a))
+        """Box displacement that moves an integer by one step anywhere on its axis (the widest cell; a log axis's
+        cells narrow as it grows: :attr:`integer_axis`); 0 for continuous parameters."""
+        axis = self.integer_axis
+        return 0.0 if axis is None else axis.widest
 
 
 #: Feasible FoMs are signed-log compressed objectives, below this offset for any physical value (|v| < 1e30);
@@ -218,6 +224,11 @@ class Problem:
     def unit_steps(self) -> np.ndarray:
         """Per coordinate, the least box move that changes a simulated value (integers), else 0."""
         return np.array([p.unit_step for p in self.parameters])
+
+    @property
+    def integer_axes(self) -> tuple[IntegerAxis | None, ...]:
+        """Per coordinate, the integer parameter's cells (None for a continuous one)."""
+        return tuple(p.integer_axis for p in self.parameters)
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)

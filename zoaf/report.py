@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 
 from .errors import InputError
-from .outfile import read_json, write_file
+from .outfile import read_json, utf8, write_file
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
 from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
@@ -186,8 +186,12 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     summaries = []
     obj_dirs = sorted((d for d in root.iterdir() if d.is_dir()),
                       key=lambda d: (list(info).index(d.name) if d.name in info else len(info), d.name))
-    for bad in (d for od in obj_dirs for d in (od, *od.iterdir()) if d.is_dir() and _CONTROL.search(d.name)):
-        raise InputError(f"{str(bad)!r}: a folder name with a control character (zoaf would print it)")
+    for d in (d for od in obj_dirs for d in (od, *od.iterdir()) if d.is_dir()):
+        if _CONTROL.search(d.name):
+            raise InputError(f"{str(d)!r}: a folder name with a control character (zoaf would print it)")
+        if utf8(d.name) != d.name:          # a figure's title refused it (a TypeError traceback)
+            raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
+                             f"rename it")
     for od in obj_dirs:
         runs: dict[str, list[RunData]] = {}
         incomplete = 0

@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -135,6 +135,11 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
     if recorded is None:
         raise InputError(f"{history}: no run metadata: nothing to resume")
     for key, then, now in expected.differences(recorded)[:1]:
+        if key.endswith("_sha256"):        # two hashes said nothing a designer could act on
+            what = key.rsplit(".", 1)[-1].removesuffix("_sha256")
+            edits = "an edit since (of an include too)" if what == "netlist" else "an edit since"
+            raise InputError(f"{history}: cannot resume: {key} differs from the recorded run: another {what}, or "
+                             f"{edits}; resume with the run's own {what}, or start a new run")
         raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
 
@@ -219,7 +224,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
     width = batch_width(outdir, resume, workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
-                          workers=width, x0=problem.x0_unit(), **options)
+                          integer_axes=problem.integer_axes, workers=width, x0=problem.x0_unit(), **options)
     meta = run_metadata(problem, method, budget, seed, options, width)
     with _open_history(outdir, resume, meta) as hist:
         ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
@@ -310,7 +315,29 @@ def _whole(n: Any) -> bool:
     return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
 
 
-def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int | None = None,
+#: scipy.optimize.minimize's keywords zoaf spells otherwise or has no use for, with what to write instead: they
+#: reached the method as options ("unknown ZOAF option(s) maxfev; valid:" and sixty names), or were a TypeError.
+_SCIPY_KEYWORDS = {
+    "maxfev": "write budget=N (the most calls of fun)", "maxfun": "write budget=N (the most calls of fun)",
+    "maxiter": "write budget=N (zoaf counts calls of fun, not iterations)",
+    "options": "write budget= for options={'maxfev': N}, and the method's own options as keywords",
+    "tol": "write target= (stop once a feasible point has fun(x) <= target) or a smaller budget=",
+    **dict.fromkeys(("jac", "hess", "hessp"), "leave it out: zoaf uses no derivatives")}
+
+
+def _refuse_scipy_keywords(budget: Any, method: str, options: dict[str, Any]) -> None:
+    """InputError for a scipy keyword ``minimize`` spells otherwise (``maxfev``: ``budget``) that the method does
+    not take as its own option (COBYQA's ``maxfev``), or no budget."""
+    config = registry.get(method).config_class
+    own = {f.name for f in fields(config)} if config is not None else set()
+    for word, instead in _SCIPY_KEYWORDS.items():
+        if word in options and word not in own:
+            raise InputError(f"minimize: {word}= is scipy's; {instead}")
+    if budget is None:
+        raise InputError("minimize: budget= is required: the most calls of fun (scipy's maxfev)")
+
+
+def minimize(fun: Callable[..., float], bounds: Any, *, budget: int | None = None, seed: int | None = None,
              method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None, constraints: Any = (),
              target: float | None = None, callback: Callback | None = None, args: tuple = (),
              **options: Any) -> Result:
@@ -329,6 +356,7 @@ def minimize(fun: Callable[..., float], bounds: Any, *, budget: int, seed: int |
         >>> bool(res.fun < 1e-3)
         True
     """
+    _refuse_scipy_keywords(budget, method, options)
     if not callable(fun):                                        # else every point failed, calling it
         raise InputError(f"fun must be callable, got {type(fun).__name__}")
     args = args if isinstance(args, tuple) else (args,)          # scipy wraps a lone value (an array too)

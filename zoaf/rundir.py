@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 from .optim import Result
-from .outfile import check_own, json_text, open_own, write_file
+from .outfile import check_own, json_text, open_own, utf8, write_file
 from .problem import Problem
 from .stats import RunData
 
@@ -61,11 +61,14 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
         raise InputError(f"{outdir}: nothing to resume (no history.db)")
     if outdir.exists() and not outdir.is_dir():
         raise InputError(f"{outdir}: exists and is not a directory")
+    if outdir.is_symlink() and not outdir.exists():          # mkdir said only "File exists"
+        raise InputError(f"{outdir}: a link to {os.readlink(outdir)}, which does not exist")
     created = _created_by_mkdir(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for name in (LOCK_FILE, "history.db", "history.db-wal", "history.db-shm", "history.db-journal"):
             check_own(outdir / name)       # written in place: a link would have zoaf write where it points
+        made_lock = not os.path.lexists(outdir / LOCK_FILE)
         fd = open_own(outdir / LOCK_FILE)
     except OSError as e:
         _remove_if_empty(created)
@@ -79,8 +82,8 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
     try:
         if owner:
             _lock(fd, outdir)
-            if not resume and (outdir / "history.db").exists():
-                raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+            if not resume:
+                _check_new(outdir, made_lock)
             _held.add(key)
         yield outdir
     except BaseException:
@@ -91,6 +94,21 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
         if owner:
             _held.discard(key)
         os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
+
+
+def _check_new(outdir: Path, made_lock: bool) -> None:
+    """InputError unless ``outdir`` holds nothing but its lock: a new run's end files replace any file of their
+    name (a finished run's ``result.json`` kept without its history, the designer's own ``best.cir`` or
+    ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them."""
+    if (outdir / "history.db").exists():
+        raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+    held = sorted(set(os.listdir(outdir)) - {LOCK_FILE})
+    if held:
+        if made_lock:
+            (outdir / LOCK_FILE).unlink(missing_ok=True)
+        shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        raise InputError(f"{outdir}: already holds {shown}; a new run needs a new or empty directory (its end "
+                         f"files would replace files of the same name): use another --out")
 
 
 def _lock(fd: int, outdir: Path) -> None:
@@ -158,7 +176,7 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
         for name, content in files.items():
             write_file(outdir / name, content)      # never through a link the directory holds
         plot_convergence(result.history, outdir / "convergence.png",
-                         f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}")
+                         utf8(f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}"))
     except BaseException as e:        # a full disk, or Ctrl-C amid them (a result.json without the rest)
         for name in [*files, "convergence.png"]:
             with suppress(OSError):

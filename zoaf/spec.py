@@ -26,6 +26,7 @@ is wrong. Names are case-insensitive, as in SPICE.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import tomllib
@@ -180,10 +181,8 @@ class Spec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
         where = str(path) if path else "spec"
-        known = {"title", "parameters", "measures", "objectives", "pdk", "corner", "corners", "montecarlo"}
-        for key in data:
-            if key not in known:
-                raise InputError(f"{where}: unknown top-level key {key!r}; expected {', '.join(sorted(known))}")
+        _refuse_unknown(where, data, ("title", "parameters", "measures", "objectives", "pdk", "corner", "corners",
+                                      "montecarlo"))
         for table in ("parameters", "measures", "objectives"):
             _refuse_case_twins(where, table, data.get(table))
         params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
@@ -196,9 +195,7 @@ class Spec:
             unit = value.get("unit", "")
             if not isinstance(unit, str):
                 raise InputError(f"{where}: measures.{name}.unit must be a string, got {unit!r}")
-            extra = set(value) - {"unit"}
-            if extra:
-                raise InputError(f"{where}: measures.{name}: unknown key(s) {', '.join(sorted(extra))}")
+            _refuse_unknown(f"{where}: measures.{name}", value, ("unit",))
             measures[name.lower()] = unit
         corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
@@ -215,6 +212,9 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key} must be a string, got {value!r}")
+        if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
+            raise InputError(f"{where}: corner = {corner!r} needs a pdk (it picks the PDK's process section); "
+                             f"without one, the deck's own models are simulated: list corners in [corners]")
         if corners is not None and pdk is None:
             corners.check_processes(where)
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
@@ -246,6 +246,16 @@ def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = Tr
     if not isinstance(value, Mapping):
         raise InputError(f"{where}: {key} must be a table ([{key}]), got {type(value).__name__}")
     return value
+
+
+def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    """InputError naming the first key of ``table`` not in ``known``, with the known key it is likely a typo of
+    (``hii`` for ``hi``, ``maximise``): a misspelt key would otherwise be refused with no hint, or with a list."""
+    for name in table:
+        if name not in known:
+            near = difflib.get_close_matches(str(name).lower(), known, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]!r}?" if near else f"expected one of {', '.join(sorted(known))}"
+            raise InputError(f"{key}: unknown key {name!r}; {hint}")
 
 
 def _refuse_controls(where: str, value: Any) -> None:
@@ -280,9 +290,7 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     key = f"{where}: parameters.{name}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {value!r}")
-    extra = set(value) - {"lo", "hi", "scale", "type", "init", "unit"}
-    if extra:
-        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
+    _refuse_unknown(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
     for k in ("lo", "hi"):
         if k not in value:
             raise InputError(f"{key}: missing '{k}'")
@@ -296,8 +304,10 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     if not isinstance(scale, str):
         raise InputError(f"{key}.scale: must be 'lin' or 'log', got {scale!r}")
     unit = value.get("unit", "")
+    if not isinstance(unit, str):      # was shown as str() of it: unit = ["F"] as "['F']"
+        raise InputError(f"{key}.unit: must be a string, got {unit!r}")
     try:
-        return Parameter(name.lower(), lo, hi, scale, kind == "int", init, str(unit))
+        return Parameter(name.lower(), lo, hi, scale, kind == "int", init, unit)
     except InputError as e:
         raise InputError(f"{where}: {e}") from None
 
@@ -322,9 +332,7 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     key = f"{where}: objectives.{name}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
-    extra = set(value) - {"minimize", "maximize", "constraints", "scale", "target", "corners"}
-    if extra:
-        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}")
+    _refuse_unknown(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))
     senses = [s for s in ("minimize", "maximize") if s in value]
     if len(senses) != 1:
         raise InputError(f"{key}: give exactly one of 'minimize' or 'maximize'")

@@ -17,6 +17,7 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
 """
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from dataclasses import dataclass, fields
@@ -395,7 +396,9 @@ class ZOAFConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+            near = difflib.get_close_matches(unknown[0], known, n=1, cutoff=0.75)   # alpha_0, halfing
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; {hint}valid: {', '.join(sorted(known))}")
         return cls(**options)
 
     def resolved_n_init(self, dim: int, budget: int) -> int:

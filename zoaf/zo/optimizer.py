@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..axes import IntegerAxes
 from ..optim import Optimizer, StopReason
 from ..problem import INFEASIBLE_OFFSET
 from . import estimators as est
@@ -63,8 +64,9 @@ class ZOAF(Optimizer):
     asks_ahead = True
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0)
+                 workers: int = 1, x0: np.ndarray | None = None, integer_axes: IntegerAxes = None,
+                 **hyperparameters: Any) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, integer_axes=integer_axes)
         self.config = ZOAFConfig.from_options(hyperparameters)
         self._n_init = self.config.resolved_n_init(dim, budget)
         self._memory = self.config.resolved_memory(dim)
@@ -277,13 +279,13 @@ class ZOAF(Optimizer):
         if st.phase is Phase.RANDOM:
             u = est.random_directions(self.rng, q, d, cfg.directions, active)
             scale = h / np.sqrt(int(active.sum()))      # so that the probes sit at distance ~h
-            probes = est.random_probes(x, u, scale, unit_steps=self.unit_steps)
+            probes = est.random_probes(x, u, scale, unit_steps=self.steps_at(x))
             batch = StepBatch(x.copy(), st.fx, st.phase, lengths, scale=scale)
         else:
             dirs = self._next_directions(st, active, q)
             sw = st.sweep
             probes = est.basis_probes(x, sw.basis[dirs], sw.steps[dirs], signs=sw.signs[dirs],
-                                      unit_steps=self.unit_steps)
+                                      unit_steps=self.steps_at(x))
             batch = StepBatch(x.copy(), st.fx, st.phase, lengths, dirs=dirs)
         self._pending = batch
         self._phase = st.phase.value
@@ -295,7 +297,7 @@ class ZOAF(Optimizer):
         cfg, x = self.config, st.x
         if st.con is not None:            # within a radius no shorter than ``alpha_min`` (the coordinate phase
             # may go on while failed trials shrink alpha)
-            return st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options(), self.unit_steps)
+            return st.con.trials(x, max(st.alpha, cfg.alpha_min), cfg.grow, cfg.step_options(), self.steps_at(x))
         if st.g is None or not np.any(st.g[active] != 0):
             return np.empty((0, self.dim)), np.empty(0)
         p = np.where(active, -st.g, 0.0)
@@ -305,7 +307,8 @@ class ZOAF(Optimizer):
             p = p + cfg.momentum * v
             p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
         lengths = trial_lengths(st.alpha, cfg.grow)
-        moves = [est.trial_move(p, L, self.unit_steps) for L in lengths]
+        steps = self.steps_at(x)
+        moves = [est.trial_move(p, L, steps) for L in lengths]
         return np.clip(x + np.array(moves), 0.0, 1.0), lengths
 
     def _next_directions(self, st: Start, active: np.ndarray, q: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..axes import IntegerAxes
 from .ablations import ABLATIONS
 from .optimizer import ZOAF
 
@@ -31,8 +32,9 @@ class ZOAFCobyqa(ZOAF):
     preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3-late-polish-after"]
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
-                 workers: int = 1, x0: np.ndarray | None = None, **hyperparameters: Any) -> None:
-        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0,
+                 workers: int = 1, x0: np.ndarray | None = None, integer_axes: IntegerAxes = None,
+                 **hyperparameters: Any) -> None:
+        super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, integer_axes=integer_axes,
                          **{**self.preset, **hyperparameters})
 
     @classmethod
