@@ -49,12 +49,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import cma
 import numpy as np
 
+from zoaf.errors import InputError
 from zoaf.optim import Optimizer, StopReason
 from zoaf.sobol import sobol_batch
 
@@ -64,6 +66,22 @@ SIGMA0_COLD = 0.25
 SIGMA0_WARM = 0.1
 #: IPOP: each restart multiplies the population by this.
 INCPOPSIZE = 2
+#: pycma's peak memory in d x d float64 matrices: the covariance, its eigenbasis and the eigendecomposition's
+#: workspace (measured 7.3 at d = 3000, once the first decomposition ran).
+PYCMA_MATRICES = 8
+
+
+def refuse_past_memory(name: str, dim: int, memory: int | None = None) -> None:
+    """InputError when pycma's d x d matrices would not fit in this machine's memory (``memory`` bytes, default
+    its physical memory): at d = 30,000, 3 simulations took 247 s and 7 GB before the first eigendecomposition,
+    which needs ~50 GB; a method that keeps no d x d matrix is the way there."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if memory is None else memory
+    need = PYCMA_MATRICES * 8 * dim ** 2
+    if need > memory:
+        most = math.isqrt(memory // (PYCMA_MATRICES * 8))
+        raise InputError(f"{name}: dimension {dim} needs ~{need / 2**30:.0f} GiB for pycma's {dim} x {dim} covariance "
+                         f"matrices, more than this machine's {memory / 2**30:.0f} GiB (at most d = {most} here); "
+                         "use zoaf or de, which keep no d x d matrix")
 
 
 class BoundHandler(str, enum.Enum):
@@ -132,6 +150,7 @@ class CMA(Optimizer):
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, **options: Any) -> None:
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
+        refuse_past_memory(self.name, self.dim)
         self.sigma0 = self.config.sigma0
         popsize = self.config.popsize
         self.popsize = max(self.workers, 4 + int(3 * math.log(dim))) if popsize is None else max(2, int(popsize))

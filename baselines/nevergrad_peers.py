@@ -32,6 +32,7 @@ import numpy as np
 from zoaf.optim import Optimizer
 
 from ._peers import StandIn
+from .cmaes import refuse_past_memory
 
 
 class NevergradOptimizer(str, enum.Enum):
@@ -75,6 +76,8 @@ class NGOpt(Optimizer):
         import nevergrad as ng
 
         super().__init__(dim, budget, seed, unit_steps=unit_steps, workers=workers, x0=x0, **options)
+        if NevergradOptimizer(self.config.optimizer) is NevergradOptimizer.CMA:    # pycma inside: its d x d matrices
+            refuse_past_memory(self.name, dim)
         self._levels = self.integer_levels
         self._int = self._levels > 0
         start = self.to_levels(self.x0 if self.x0 is not None else np.full(dim, 0.5))

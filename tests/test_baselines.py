@@ -174,3 +174,21 @@ def test_cma_survives_a_flat_first_generation(method):
     res = zoaf.minimize(lambda x: 5.0 if x[0] < 0.9 else float(x[1]), [(0, 1)] * 4, budget=60, seed=0,
                         method=method)
     assert res.nfev == 60
+
+
+@pytest.mark.parametrize("name", ["cma", "cma-warm", "ngcma"])
+def test_cma_refuses_a_dimension_whose_covariance_would_not_fit_in_memory(name: str) -> None:
+    """At d = 30,000 cma took 247 s and 7 GB for 3 simulations, on its way to ~50 GB for pycma's d x d matrices
+    (the covariance, its eigenbasis and the eigendecomposition's workspace): refused before anything runs, in one
+    line naming the dimension and a method that keeps no d x d matrix."""
+    from zoaf.baselines.cmaes import refuse_past_memory
+
+    with pytest.raises(zoaf.InputError, match=rf"^{name}: dimension 500000 needs ~\d+ GiB for pycma's 500000 x "
+                                              r"500000 covariance matrices, more than this machine's \d+ GiB "
+                                              r"\(at most d = \d+ here\); use zoaf or de"):
+        registry.create(name, 500_000, 3, seed=0)
+    with pytest.raises(zoaf.InputError, match=r"dimension 30000 needs ~54 GiB .* than this machine's 23 GiB "
+                                              r"\(at most d = 19\d\d\d here\)"):
+        refuse_past_memory(name, 30_000, memory=23 * 2**30)
+    refuse_past_memory(name, 19_000, memory=23 * 2**30)
+    assert registry.create(name, 2_000, 3, seed=0).dim == 2_000

@@ -19,7 +19,9 @@ from fresh import in_fresh_process
 from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf import fastpath
+from zoaf.circuit import CircuitProblem
 from zoaf.errors import InputError, MeasureError
+from zoaf.meascards import skipped_named
 from zoaf.netlist import Netlist
 from zoaf.spec import Spec
 from zoaf.units import parse
@@ -358,3 +360,26 @@ def test_the_cli_shows_the_note_on_stderr(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(path), "--json"], capture_output=True, text=True)
     assert r.returncode == 0 and json.loads(r.stdout)["measures"]["x"] == -16.07224
     assert f"note: {path}:7: ngspice -b saves only" in " ".join(r.stderr.split()) and "`.save v(out)`" in r.stderr
+
+
+def test_a_meas_op_card_is_skipped_as_ngspice_b_skips_it(tmp_path: Path) -> None:
+    """ngspice 39 prints "unrecognized analysis type 'op'" for a `.meas op` card and runs the rest of the deck
+    (exit status 0); zoaf runs it too, notes the card, and refuses a measure of that card by name, in one line."""
+    path = Path(__file__).parent / "fidelity" / "meas_op_skipped.cir"
+    out = subprocess.run(["ngspice", "-b", str(path)], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and "unrecognized analysis type 'op'" in out.stdout + out.stderr
+    nl = Netlist.read(path)
+    assert [m.name for m in nl.measures] == ["gdc", "gmax"] and "vout" not in nl.results
+    assert [n.split(": ", 1)[0] for n in nl.notes] == [f"{path}:{k}" for k in (9, 12, 13)]
+    assert "ngspice does not run `.meas op`" in nl.notes[0]
+    with SpiceSession(nl) as s:
+        assert s.evaluate({"r1": 2e3}) == run_batch(nl.with_params({"r1": 2e3}))
+        with pytest.raises(InputError, match=r"meas_op_skipped.cir:12: \.meas op vout2: ngspice does not run "):
+            s.evaluate({}, names=["gdc", "vout2"])
+    assert skipped_named(nl.skipped_measures, ["vout2"], ["vout2"], str(path)) is None   # another card gives it
+    deck = tmp_path / "d.cir"
+    deck.write_text(path.read_text())
+    (tmp_path / "d.toml").write_text('[parameters]\nr1 = { lo = "1k", hi = "10k" }\n[measures]\nvout2 = {}\n'
+                                     '[objectives]\nv = { maximize = "vout2" }\n')
+    with pytest.raises(InputError, match=r"d\.cir:12: \.meas op vout2: ngspice does not run .*the spec measures"):
+        CircuitProblem(deck)

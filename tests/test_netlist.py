@@ -80,7 +80,6 @@ def test_program_running_commands_refused(tmp_path, line):
     ("t\nR1 1 0 1\n.control\nop\n.end\n", r":3: .control block without .endc"),
     ("t\n.include nosuch.lib\n.end\n", r":2: .include file not found: nosuch.lib"),
     ("t\n.lib 'nosuch.lib' tt\n.end\n", r":2: .lib file not found"),
-    ("t\n.meas op x find v(1)\n.end\n", r":2: .meas analysis type 'op'"),
     ("t\n.lib \"{{pdk}}\" tt\n.end\n", r":2: unknown placeholder"),
 ])
 def test_malformed_input(tmp_path, text, match):

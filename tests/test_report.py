@@ -12,7 +12,7 @@ from zoaf.errors import InputError
 from zoaf.history import History, Record
 from zoaf.problem import Outcome, Status
 from zoaf.report import format_value, load_comparison, table_rows, write_report
-from zoaf.stats import RunData, holm, mann_whitney, median, quartiles, summarize, target_fom
+from zoaf.stats import RunData, holm, load_run, mann_whitney, median, quartiles, summarize, target_fom
 
 
 def run(foms, method="m", seed=0, budget=10, charged=None, feasible=None, objective=None, dt=0.5, sim=0.1):
@@ -252,3 +252,28 @@ def test_a_comparison_where_every_simulation_failed_is_reported(tmp_path: Path) 
     root = compare(always_failing_rc(tmp_path), methods=["zoaf", "random"], seeds=1, budget=3, out=tmp_path / "cmp",
                    jobs=1)
     assert (root / "report.md").is_file() and (root / "bw-vs-seconds.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("content, says", [('{"rows": [[1, 2', "not JSON"), ("[1, 2]", "not a JSON object"),
+                                           ('{"rows": 5}', "not what zoaf writes (TypeError")])
+def test_a_cut_or_foreign_trace_json_is_named_and_the_report_goes_on(tmp_path, content, says):
+    """Without history.db, a trace.json that is not what zoaf writes was read as a run without a curve, without a
+    word. The report goes on from result.json (a run recorded before traces were kept has none, and no warning)
+    and names the file in one line on stderr."""
+    import subprocess
+    import sys
+
+    for k in range(2):
+        seed = tmp_path / "power" / "zoaf" / f"seed-{k}"
+        write_run(seed, [3.0, 2.0 + k], 2, "zoaf", k)
+        (seed / "trace.json").write_text(json.dumps(load_run(seed).trace()))
+        (seed / "history.db").unlink()
+    bad = tmp_path / "power" / "zoaf" / "seed-1" / "trace.json"
+    bad.write_text(content)
+    with pytest.warns(UserWarning, match=f"^{re.escape(says)}.*reported by its end in result.json") as caught:
+        load_comparison(tmp_path)
+        assert load_run(bad.parent).trajectory is False and load_run(tmp_path / "power/zoaf/seed-0").trajectory
+    assert {w.filename for w in caught} == {str(bad)}
+    r = subprocess.run([sys.executable, "-m", "zoaf", "report", str(tmp_path), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0 and (tmp_path / "report.md").exists()
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"{bad}:0: UserWarning: {says}"), r.stderr

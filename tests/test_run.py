@@ -161,3 +161,5 @@ def test_the_result_reads_as_scipys_by_key():
     assert res["status"] == 0 and {"x", "fun", "nfev", "nit", "message", "success"} <= set(res.keys())
     with pytest.raises(KeyError):
         res["jac"]
+    assert "x" in res and "jac" not in res and list(res) == list(res.keys())
+    assert res.get("fun") == res.fun and res.get("jac", 0) == 0 and {**res}["nfev"] == 20

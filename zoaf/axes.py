@@ -74,4 +74,3 @@ def cell_widths(axes: tuple[IntegerAxis | None, ...], x: np.ndarray, fallback: n
         if axis is not None and axis.log:
             out[i] = float(axis.width(float(x[i])))
     return out
-

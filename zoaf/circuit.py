@@ -16,7 +16,7 @@ import numpy as np
 
 from . import sandbox, units
 from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
-from .meascards import twice_named
+from .meascards import skipped_named, twice_named
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .spec import Constraint, Objective, Spec
@@ -101,8 +101,11 @@ class CircuitProblem(Problem):
             spec = Spec.read(spec if spec is not None else Spec.find_for(path))
         self.spec = spec
         self.netlist = Netlist.read(path, allow_shell=allow_shell, placeholders=_placeholders(spec))
-        spec.check_against(self.netlist.params, self.netlist.results, str(path))
-        if (twice := twice_named(self.netlist.measures, spec.measures, str(path))) is not None:
+        nl = self.netlist
+        if (skipped := skipped_named(nl.skipped_measures, nl.results, spec.measures, str(path))) is not None:
+            raise skipped
+        spec.check_against(nl.params, nl.results, str(path))
+        if (twice := twice_named(nl.measures, spec.measures, str(path))) is not None:
             raise twice
         super().__init__(spec.parameters)
         self.name = path.stem

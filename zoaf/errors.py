@@ -10,9 +10,11 @@ This module is also the first that ``import zoaf`` loads, so it holds the comman
 """
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import sys
+from typing import Iterable
 
 
 def _interrupted_while_loading(signum: int, frame: object) -> None:
@@ -65,6 +67,12 @@ class ZoafError(Exception):
 
 class InputError(ZoafError, ValueError):
     """Bad user input: a netlist, a spec, a parameter value or an option. Message names file/line/field."""
+
+
+def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.75) -> str:
+    """``"did you mean 'x'? "`` for the known name closest to a misspelt one (``RANDOM``, ``alpha_0``), else ``""``."""
+    near = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=cutoff)
+    return f"did you mean {near[0]!r}? " if near else ""
 
 
 class SimulationError(ZoafError, RuntimeError):

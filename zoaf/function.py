@@ -24,8 +24,9 @@ class FunctionProblem(Problem):
 
     ``constraints``: callables ``g(x) -> value or array``, each value ``<= 0`` when met (zoaf's convention;
     ``zoaf.minimize`` converts scipy's). Each is called once at construction, at ``x0`` or the box centre, to
-    learn how many values it returns (as scipy does at ``x0``); those calls are not simulations. The FoM then
-    ranks feasible before infeasible as a circuit's does; a feasible point's FoM is its squashed value.
+    learn how many values it returns (as scipy does at ``x0``: a scalar or a 1-D array, not empty; else refused
+    as ``constraints[j]``); those calls are not simulations. The FoM then ranks feasible before infeasible as a
+    circuit's does; a feasible point's FoM is its squashed value.
     """
 
     name = "function"
@@ -37,12 +38,23 @@ class FunctionProblem(Problem):
         self.constraints = tuple(constraints)
         u0 = self.x0_unit()
         x0 = self.to_physical(np.full(self.dim, 0.5) if u0 is None else u0)
-        try:
-            sizes = [np.asarray(g(x0.copy()), dtype=float).size for g in self.constraints]
-        except Exception as e:
-            raise InputError(f"constraints: calling one at x = {x0.tolist()} raised {type(e).__name__}: {e}") from None
-        self._constraint_names = tuple(f"c{j}" for j in range(sum(sizes)))
+        self._sizes = tuple(self._first_size(j, g, x0) for j, g in enumerate(self.constraints))
+        self._constraint_names = tuple(f"c{j}" for j in range(sum(self._sizes)))
         self.target = target
+
+    @staticmethod
+    def _first_size(j: int, g: ConstraintFun, x0: np.ndarray) -> int:
+        """How many values constraint ``j`` returns, learnt at the start point: a scalar or a 1-D array of one value
+        or more (``[]`` never constrained anything and a 2-D array was flattened, both without a word)."""
+        try:
+            values = _values(g(x0.copy()))
+        except Exception as e:
+            raise InputError(f"constraints[{j}]: calling it at x = {x0.tolist()} raised {type(e).__name__}: {e}") \
+                from None
+        if not values.size:
+            raise InputError(f"constraints[{j}]: no values at x = {x0.tolist()} (an empty array, or no finite "
+                             "bound); a constraint gives a scalar or a 1-D array")
+        return values.size
 
     @property
     def constraint_names(self) -> tuple[str, ...]:
@@ -87,13 +99,18 @@ class FunctionProblem(Problem):
         t0 = time.perf_counter()
         value = _number(self.fun(np.array(x, dtype=float)))
         xa = np.array(x, dtype=float)
-        cons = [float(v) for g in self.constraints for v in _values(g(xa))]
-        if len(cons) != len(self._constraint_names):    # each value was taken for another one's, or none at all
-            raise ValueError(f"the constraints returned {len(cons)} values here, {len(self._constraint_names)} "
-                             "at the start point")
+        cons = [float(v) for j, g in enumerate(self.constraints) for v in self._checked(j, _values(g(xa)))]
         if not math.isfinite(value) or any(math.isnan(v) for v in cons):   # inf: a failure all the same, now named
             raise ValueError(f"fun returned {value}" if not math.isfinite(value) else "a constraint returned NaN")
         return Outcome.scored(Score.of(value, cons), {}, time.perf_counter() - t0)
+
+    def _checked(self, j: int, values: np.ndarray) -> np.ndarray:
+        """Constraint ``j``'s values, as many as at the start point (else each was taken for another one's, or
+        none at all): a ValueError that fails this point only."""
+        if values.size != self._sizes[j]:
+            raise ValueError(f"constraints[{j}] returned {values.size} values here, {self._sizes[j]} at the start "
+                             "point")
+        return values
 
 
 def _numbers(value: Any, what: str) -> np.ndarray:
@@ -183,9 +200,12 @@ def _values(value: Any) -> np.ndarray:
         raise ValueError(f"a constraint returned {what}, not numbers")
     _refuse_complex(value, "a constraint returned", "numbers")
     try:
-        return np.ravel(np.asarray(value, float))
+        values = np.asarray(value, float)
     except TypeError:
         raise ValueError(f"a constraint returned {type(value).__name__}, not numbers") from None
+    if values.ndim > 1:                 # flattened, its values were taken as that many constraints
+        raise ValueError(f"a constraint returned an array of shape {values.shape}, not a scalar or 1-D array")
+    return np.ravel(values)
 
 
 def scipy_constraints(constraints: Any) -> list[ConstraintFun]:

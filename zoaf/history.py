@@ -158,6 +158,10 @@ def _connect(path: Path | None, read: bool) -> sqlite3.Connection:
     except OSError:                 # no such folder: SQLite says so, as before
         medium_read_only = False
     if medium_read_only:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:   # immutable would skip the rows a killed run left there
+            raise InputError(f"{path}: on a read-only medium with rows not yet moved from {wal.name} (a run that "
+                             f"was killed): copy the run directory to a writable place to read it")
         return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
     return sqlite3.connect(str(path), timeout=30.0)
 

@@ -341,7 +341,7 @@ class LocalPool(Pool):
             log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, t.attempt + 1)
             over = watchdog.reason(w.proc.exitcode)
             self._crashed(t, over or f"worker process died ({reason})", pending, done, retry=over is None)
-        self._drop(w, kill=False)
+        self._drop(w, kill=w.proc.exitcode is None)      # alive past the grace above: killed, not waited on again
 
     def _on_timeout(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         log.warning("simulation timed out after %g s: killing worker %s", self.timeout, w.pid)

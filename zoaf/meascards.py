@@ -5,6 +5,11 @@ ngspice evaluates every card and prints ``name = value`` for each, two cards of 
 ``f3 = 1.58778e+05`` then ``f3 = 2.74941e+05``); zoaf keeps one value per name, so a spec measure of that name
 would be whichever card came last, unlike what a run by hand shows. A deck with such cards runs (as it does in
 ``ngspice -b``); a spec that measures such a name is refused, with the cards' lines (:func:`twice_named`).
+
+A card of another analysis type (``.meas op``, ``.meas noise``, a typo) is one ngspice 39 does not run: it prints
+``unrecognized analysis type 'op' for the following .meas statement`` and runs the rest of the deck. zoaf keeps
+such a card apart (:attr:`Measure.skipped`): it measures nothing, and a spec that measures it is refused
+(:func:`skipped_named`).
 """
 from __future__ import annotations
 
@@ -14,9 +19,9 @@ from dataclasses import dataclass
 
 from .decktext import Line
 from .errors import InputError
-from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals
+from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals, unmeasured_card
 
-__all__ = ["Measure", "parse_meas", "twice_named"]
+__all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasured"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,17 @@ class Measure:
     text: str   # the statement without the leading dot, lower-cased, one line: "meas ac gain_db max vdb(out)"
     line: int
 
+    @property
+    def skipped(self) -> bool:
+        """True for a card ngspice does not run: an analysis type it does not measure (``op``, ``noise``, ...)."""
+        return self.analysis not in MEAS_TYPES
+
+    @property
+    def skip_reason(self) -> str:
+        """What a note, or the refusal of a spec that measures the card, says of a skipped card."""
+        return (f".meas {self.analysis} {self.name}: ngspice does not run `.meas {self.analysis}` (it prints "
+                f"'unrecognized analysis type' and skips the card): it measures nothing")
+
 
 def parse_meas(ln: Line, err: Callable[[int, str], InputError]) -> Measure:
     """The card on logical line ``ln``; ``err(line, what)`` for one that is malformed."""
@@ -35,14 +51,21 @@ def parse_meas(ln: Line, err: Callable[[int, str], InputError]) -> Measure:
     if len(parts) < 3:
         raise err(ln.lineno, f"incomplete .meas statement: {ln.raw.strip()!r}")
     kind, name = parts[1], parts[2]
+    text = normalize_equals("meas " + " ".join(parts[1:]))
     if kind not in MEAS_TYPES:
-        raise err(ln.lineno, f".meas analysis type {kind!r} is not one of {', '.join(sorted(MEAS_TYPES))}")
+        return Measure(kind, name, text, ln.lineno)     # ngspice skips it before it reads the rest
     if not re.fullmatch(NAME, name):
         raise err(ln.lineno, f"bad .meas result name {name!r}")
-    text = normalize_equals("meas " + " ".join(parts[1:]))
     if (why := meas_problem(text)) is not None:
         raise err(ln.lineno, f".meas {name}: {why}")
     return Measure(kind, name, text, ln.lineno)
+
+
+def unmeasured(analyses: Sequence[str], measures: Sequence[Measure]) -> tuple[int, str] | None:
+    """(line, why) for a card ``ngspice -b`` would print nothing for when it runs the dot-``analyses`` together
+    (batch mode, or a ``run`` command): :func:`zoaf.ngcommands.unmeasured_card`."""
+    found = unmeasured_card([a.split(None, 1)[0] for a in analyses], [(m.analysis, m.name) for m in measures])
+    return None if found is None else (measures[found[0]].line, found[1])
 
 
 def twice_named(measures: Sequence[Measure], used: Iterable[str], path: str) -> InputError | None:
@@ -53,4 +76,16 @@ def twice_named(measures: Sequence[Measure], used: Iterable[str], path: str) -> 
             return InputError(f"{path}:{lines[-1]}: .meas {name}: the name of the cards on lines {', '.join(lines)}: "
                               "ngspice -b prints a value for each, zoaf would keep only the last; refused, as the "
                               "spec measures it (give each card its own name)")
+    return None
+
+
+def skipped_named(skipped: Sequence[Measure], results: Iterable[str], used: Iterable[str], path: str
+                  ) -> InputError | None:
+    """The error for the first name of ``used`` that only a card ngspice skips gives (:attr:`Measure.skipped`),
+    none of the deck's ``results``: else the spec would be told the deck has no such card."""
+    given = {r.lower() for r in results}
+    for name in used:
+        for m in skipped:
+            if m.name == name.lower() and m.name not in given:
+                return InputError(f"{path}:{m.line}: {m.skip_reason}; refused, as the spec measures {name!r}")
     return None

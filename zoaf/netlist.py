@@ -42,8 +42,8 @@ from .decktext import (Line, ParamDef, assignments, control_character, instance_
                        physical_lines, physical_spans, quote, substitute, tab_dollar_comment, value_text)
 from .errors import InputError
 from .infile import read_bounded
-from .meascards import Measure, parse_meas
-from .ngcommands import ANALYSES, batch_drops, has_conditional, interp_problem, parse_control, unmeasured_card
+from .meascards import Measure, parse_meas, unmeasured
+from .ngcommands import ANALYSES, batch_drops, has_conditional, has_interp_card, interp_problem, parse_control
 
 __all__ = ["Measure", "Netlist"]
 
@@ -63,7 +63,7 @@ class Netlist:
             lower-cased: those of the netlist and of the files it ``.include``s (recursively; not ``.lib`` sections).
         param_lines: name -> line number of that definition in the netlist.
         param_files: name -> the included file of a param last defined there.
-        measures: the ``.meas`` statements in file order.
+        measures: the ``.meas`` statements in file order; ``skipped_measures``: those ngspice does not run.
         analyses: analysis commands in file order, without the dot (``"ac dec 10 1 1g"``).
         control: the ``.control`` block's commands to replay per evaluation (dropped ones removed).
         control_names: names a ``.control`` block defines with ``let NAME =`` or ``meas TYPE NAME``.
@@ -76,7 +76,7 @@ class Netlist:
         notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
         conditional: whether the deck or a file it includes has ``.if`` cards (which leave state behind in
-            libngspice: :func:`zoaf.spice.SpiceSession.load`).
+            libngspice: :func:`zoaf.spice.SpiceSession.load`); ``interp_card``: ``.options interp`` cards.
     """
 
     path: Path
@@ -85,6 +85,7 @@ class Netlist:
     params: dict[str, str] = field(default_factory=dict)
     param_lines: dict[str, int] = field(default_factory=dict)
     measures: list[Measure] = field(default_factory=list)
+    skipped_measures: list[Measure] = field(default_factory=list)
     analyses: list[str] = field(default_factory=list)
     control: list[str] = field(default_factory=list)
     control_names: list[str] = field(default_factory=list)
@@ -92,6 +93,7 @@ class Netlist:
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
     conditional: bool = False
+    interp_card: bool = False
     extra_save: str | None = None   # the .save card that saves what ngspice -b adds for .meas cards (batchsaves)
     limits_saves: bool = False      # a .save card, save command or savecurrents limits what a run saves
     _physical: list[str] = field(default_factory=list, repr=False)
@@ -203,7 +205,10 @@ class Netlist:
         if in_control is not None:
             raise self._err(in_control, ".control block without .endc")
         self._parse_control(allow_shell)
-        self._check_measured_analyses()
+        together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once
+        if together and (found := unmeasured(self.analyses, self.measures)) is not None:
+            raise self._err(*found)
+        self.notes += [f"{self.path}:{m.line}: {m.skip_reason}" for m in self.skipped_measures]
         included = list(self._texts.values())
         for unsaved in (batchsaves.unsaved_node(self._logical[1:], included),
                         batchsaves.unsaved_analysis(self._logical[1:], included)):
@@ -230,10 +235,11 @@ class Netlist:
     def _parse_output(self, li: int, ln: Line, word: str) -> None:
         """A ``.meas``, analysis, ``.print``/``.plot``/``.four`` line (logical line ``li``); others are ignored."""
         if word in (".meas", ".measure"):
-            self.measures.append(parse_meas(ln, self._err))
+            m = parse_meas(ln, self._err)
+            (self.skipped_measures if m.skipped else self.measures).append(m)
             self._dot_outputs = True
-            if self.measures[-1].analysis == "sp":
-                self._drop_session.add(li)      # run as `meas ac` commands: `.meas sp` crashes ngspice 39
+            if m.skipped or m.analysis == "sp":
+                self._drop_session.add(li)      # `.meas sp` crashes ngspice 39: run as `meas ac` commands
         elif word[1:] in ANALYSES:
             if "{" in ln.text:
                 self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
@@ -243,14 +249,6 @@ class Netlist:
             self._dot_outputs |= word in (".op", ".tf")
         elif word in (".print", ".plot", ".four", ".fourier"):
             self._dot_outputs = True
-
-    def _check_measured_analyses(self) -> None:
-        """Refuse a ``.meas`` card ``ngspice -b`` would print nothing for (:func:`unmeasured_card`)."""
-        if self.batch_runs_dot_analyses or self.control_has_run:
-            found = unmeasured_card([a.split(None, 1)[0] for a in self.analyses],
-                                    [(m.analysis, m.name) for m in self.measures])
-            if found is not None:
-                raise self._err(self.measures[found[0]].line, found[1])
 
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):
@@ -315,7 +313,8 @@ class Netlist:
     def _parse_control(self, allow_shell: bool) -> None:
         block = parse_control(self._control_lines, err=self._err,
                               problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
-        if found := interp_problem(self._control_lines, self.analyses, [self.text, *self._texts.values()]):
+        self.interp_card = has_interp_card([self.text, *self._texts.values()])
+        if found := interp_problem(self._control_lines, self.analyses, self.interp_card):
             raise self._err(*found)
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.faithful_reasons.extend(block.faithful_reasons)

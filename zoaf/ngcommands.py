@@ -15,8 +15,9 @@ from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
            "REFUSED_COMMANDS", "ControlBlock", "base_word", "batch_drops", "block_depth_change", "defined_name",
-           "has_conditional", "interp_problem", "interpolates", "is_conditional", "meas_problem", "measured_kind",
-           "normalize_equals", "parse_control", "printed_names", "runs_transient", "unmeasured_card"]
+           "has_conditional", "has_interp_card", "interp_problem", "interpolates", "is_conditional", "meas_problem",
+           "measured_kind", "normalize_equals", "parse_control", "printed_names", "runs_transient", "set_names",
+           "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -57,6 +58,8 @@ NAME = r"[a-z_][a-z0-9_.]*"
 
 _LET = re.compile(rf"^let\s+({NAME})\s*=", re.I)
 _MEAS_CMD = re.compile(rf"^meas(?:ure)?\s+([a-z]+)\s+({NAME})\b", re.I)
+#: One variable of a ``set``/``unset`` command, with its value (a list, a quoted string, a word) if any.
+_SET_ITEM = re.compile(r"([a-z_][\w.-]*)\s*(?:=\s*(?:\([^)]*\)|\"[^\"]*\"|'[^']*'|\S+))?", re.I)
 _EQ_BLANKS = re.compile(r"\s*=\s*")
 #: The bare vector names in a ``print`` command (not a function ``db(``, a plot ``tf1.`` or a name after one).
 _PRINT_WORD = re.compile(r"(?<![\w.#@])([a-z_][\w#]*)(?![\w#(.])")
@@ -73,9 +76,14 @@ def has_conditional(text: str) -> bool:
     return _CONDITIONAL_IN_TEXT.search(text) is not None
 
 
-def interpolates(text: str, commands: Iterable[str]) -> bool:
-    """Whether a deck (its ``text``, its ``.control`` ``commands``) turns ``interp`` on."""
-    return _INTERP_CARD.search(text) is not None or any(_INTERP_COMMAND.match(c) for c in commands)
+def has_interp_card(texts: Iterable[str]) -> bool:
+    """Whether a deck's ``texts`` (its own, its included files') have an ``.options interp`` card."""
+    return any(_INTERP_CARD.search(t) for t in texts)
+
+
+def interpolates(commands: Iterable[str]) -> bool:
+    """Whether a ``.control`` block of ``commands`` turns ``interp`` on."""
+    return any(_INTERP_COMMAND.match(c) for c in commands)
 
 
 def runs_transient(analyses: Iterable[str], commands: Iterable[str]) -> bool:
@@ -84,11 +92,12 @@ def runs_transient(analyses: Iterable[str], commands: Iterable[str]) -> bool:
 
 
 def interp_problem(lines: Sequence[tuple[int, str, tuple[int, ...]]], analyses: Sequence[str],
-                   texts: Iterable[str]) -> tuple[int, str] | None:
+                   interp_card: bool) -> tuple[int, str] | None:
     """(line, why) for a ``.control`` block (its ``(line, command, ...)`` entries) that turns ``interp`` on after a
-    transient ran, in a deck whose ``texts`` have no ``.options interp`` card: ``ngspice -b`` interpolates only the
-    later transients, zoaf's process from the second sizing on every one (ngspice never clears the flag)."""
-    if any(_INTERP_CARD.search(t) for t in texts):
+    transient ran, in a deck with no ``.options interp`` card (``interp_card``: :func:`has_interp_card`):
+    ``ngspice -b`` interpolates only the later transients, zoaf's process from the second sizing on every one
+    (ngspice never clears the flag)."""
+    if interp_card:
         return None
     dot_tran = runs_transient(analyses, ())
     ran = dot_tran and not any(base_word(t) in ANALYSES | {"run"} for _, t, _ in lines)
@@ -142,6 +151,13 @@ def defined_name(command: str) -> str | None:
     """The result a ``let NAME = ...`` or ``meas TYPE NAME ...`` command defines, else None."""
     m = _LET.match(command) or _MEAS_CMD.match(command)
     return m.group(m.lastindex or 1) if m else None
+
+
+def set_names(command: str) -> list[str]:
+    """The variables a ``set`` or ``unset`` command sets or unsets, lower-cased (none for another command)."""
+    if base_word(command) not in ("set", "unset") or len(command.split()) < 2:
+        return []
+    return [m.group(1).lower() for m in _SET_ITEM.finditer(command.split(None, 1)[1])]
 
 
 def printed_names(command: str, names: Iterable[str]) -> list[str]:

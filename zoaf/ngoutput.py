@@ -42,7 +42,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
         context: what was run, for the message (``"reset"``, ``"ac dec 10 1 1g"``).
         default: the error type for an unclassified ``error``/``failed`` line (None: SimulationError).
     """
-    lines = [ln for ln in lines if ln.strip()]
+    lines = [ln for ln in _without_skipped_cards(lines) if ln.strip()]
     low = [ln.lower() for ln in lines]
     bad = [i for i, s in enumerate(low)
            if (not s.lstrip().startswith(BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
@@ -68,6 +68,23 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
         if any(p in low[i] for p in _MEASURE_PATTERNS):
             return MeasureError(f"{context}: {lines[i].strip()}", text)
     return (default or SimulationError)(f"{context}: {first}", text)
+
+
+#: ngspice's report of a ``.meas`` card it skips (``.meas op``: :attr:`zoaf.meascards.Measure.skipped`), which
+#: the card's text follows on the next line; ``ngspice -b`` runs on, and exits with status 0.
+_SKIPPED_CARD = re.compile(r"^\s*error: unrecognized analysis type '[^']*' for the following \.meas statement", re.I)
+
+
+def _without_skipped_cards(lines: Iterable[str]) -> list[str]:
+    """``lines`` less each report of a skipped ``.meas`` card and the card it prints (which may say "fail")."""
+    out: list[str] = []
+    after_report = False
+    for ln in lines:
+        report = bool(_SKIPPED_CARD.match(ln))
+        if not report and not after_report:
+            out.append(ln)
+        after_report = report
+    return out
 
 
 def _cause(lines: list[str], low: list[str], i: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import ngbinding
@@ -19,13 +19,15 @@ from .errors import ParseError, SimulationError
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION
 from .ngbinding import NgSpice
-from .ngcommands import base_word, block_depth_change, interpolates, runs_transient
+from .ngcommands import base_word, block_depth_change, interpolates, runs_transient, set_names
 
 __all__ = ["HISTORY_EVERY", "Baseline", "FourierNames", "check_conditional", "check_interpolation",
            "forget_previous_deck", "forget_sizing", "shared_ngspice"]
 
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 HISTORY_EVERY = 100
+#: The prefix of the ``const`` vectors that keep the built-in constants a deck redefines (:class:`Baseline`).
+_SAVED = "zoaf_saved_"
 #: The variables ngspice has before any deck (:func:`forget_previous_deck` keeps only these).
 _BASELINE_VARS: set[str] = set()
 #: Whether this process loaded a deck that turns ``interp`` on: ngspice 39 then interpolates every later transient
@@ -42,6 +44,18 @@ def shared_ngspice() -> NgSpice:
     # Read by ngspice at each `.meas`; a subprocess `ngspice -b` (run_batch) inherits it.
     os.environ["NGSPICE_MEAS_PRECISION"] = MEAS_PRECISION
     return ngbinding.shared(_setup)
+
+
+#: What zoaf sets in every process (:func:`_setup`, and the ``.spiceinit`` beside ``best.cir``): a block's ``set``
+#: of one to the same value changes nothing, and needs no reload per sizing (the LNA's and the sky130 decks'
+#: ``set num_threads=1`` turned their fast path off).
+OWN_SETTINGS = {"num_threads": "1", "ngbehavior": "hsa"}
+
+
+def _sets_own_value(command: str, name: str) -> bool:
+    """Whether ``command`` is a ``set`` of ``name`` to the value zoaf gave it itself (:data:`OWN_SETTINGS`)."""
+    m = re.search(rf"(?<![\w.-]){re.escape(name)}\s*=\s*(\S+)", command, re.I)
+    return base_word(command) == "set" and m is not None and OWN_SETTINGS.get(name) == m.group(1).strip("\"'")
 
 
 def _setup(ng: NgSpice) -> None:
@@ -67,23 +81,46 @@ def forget_previous_deck(ng: NgSpice, keep: set[str] | frozenset[str] | None = N
 @dataclass(frozen=True)
 class Baseline:
     """What a deck's load left in the process, which each of its runs by ``ngspice -b`` starts from: the ``const``
-    plot's vectors (``.csparam`` makes its own there) and, for a deck whose block has ``set`` commands (else
-    None: not looked at, a listing per sizing saved), the variables."""
+    plot's vectors (``.csparam`` makes its own there) and, for a deck whose block has ``set``/``unset`` commands
+    (else None: not looked at, a listing per sizing saved), the variables; ``consts``: the built-in constants the
+    block may redefine (``let pi = 3`` before any analysis writes ``const.pi``), each kept as a copy
+    (:data:`_SAVED` + name) that restores it exactly, complex ``i`` too."""
 
     vectors: frozenset[str]
     variables: frozenset[str] | None
+    consts: tuple[str, ...] = ()
 
     @classmethod
-    def now(cls, ng: NgSpice, variables: bool) -> "Baseline":
-        return cls(frozenset(ng.vector_names()), frozenset(ng.variables()) if variables else None)
+    def now(cls, ng: NgSpice, variables: bool, lets: Iterable[str] = ()) -> "Baseline":
+        """The process's state now; ``lets``: the names the deck's block defines with ``let``."""
+        defined = set(lets)
+        consts = tuple(sorted(n for n in ng.vector_names() if n.lower() in defined))
+        for name in consts:
+            ng.command(f"let {_SAVED}{name} = {name}")
+        return cls(frozenset(ng.vector_names()), frozenset(ng.variables()) if variables else None, consts)
+
+    def resets_loaded(self, commands: Iterable[str]) -> bool:
+        """Whether ``commands`` change a variable the deck loaded with: ``set`` one there now, or ``unset`` one
+        they did not set first (an ``.options savecurrents`` card's, there from the first analysis on). Only
+        loading the deck again restores it as ``ngspice -b``'s next run has it (a ``reset`` does not)."""
+        loaded, own = {v.lower() for v in self.variables or ()}, set()
+        for c in commands:
+            names = [n for n in set_names(c) if not _sets_own_value(c, n)]
+            if any(n in loaded or (base_word(c) == "unset" and n not in own) for n in names):
+                return True
+            own.update(names)
+        return False
 
 
 def forget_sizing(ng: NgSpice, baseline: Baseline) -> None:
     """After a sizing's ``destroy all``, forget what ``ngspice -b`` would not have at its next run: the vectors the
     ``.control`` block made in the ``const`` plot (``let n = 0`` before any analysis: another deck's, or sizing's,
-    ``let n = n + 1`` found it there) and the variables its ``set`` commands added (``set units=degrees``)."""
+    ``let n = n + 1`` found it there), the constants it redefined and the variables its ``set`` commands added
+    (``set units=degrees``)."""
     if extra := sorted(ng.vector_names() - baseline.vectors):
         ng.command("unlet " + " ".join(extra))
+    for name in baseline.consts:
+        ng.command(f"let {name} = {_SAVED}{name}")
     if baseline.variables is not None:
         forget_previous_deck(ng, keep=baseline.variables)
 
@@ -107,7 +144,7 @@ def check_interpolation(netlist: Netlist) -> None:
     deck turned it on (``needs_new_process``: the worker pools load it in a fresh process, where its transients
     keep the time points ``ngspice -b`` gives them); remember a deck that turns it on."""
     global _interpolating
-    interp = interpolates(netlist.text, netlist.control)
+    interp = netlist.interp_card or interpolates(netlist.control)
     if _interpolating and not interp and runs_transient(netlist.analyses, netlist.control):
         err = ParseError(f"loading {netlist.path}: this process ran a deck with `interp` before, after which ngspice "
                          "interpolates every transient; a new process loads it")

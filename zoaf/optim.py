@@ -8,8 +8,9 @@ values and objective, which a constraint-aware method models separately and any 
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -102,6 +103,15 @@ class Result:
         if key not in self._KEYS:
             raise KeyError(key)
         return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._KEYS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self._KEYS else default
 
     def __repr__(self) -> str:
         x = np.array2string(np.asarray(self.x), precision=4, max_line_width=100)
@@ -288,31 +298,30 @@ class Optimizer:
         Args:
             x: the points of one ask, shape (k, dim), its rows in any order and each within ``TELL_ATOL`` of
                 the asked one (float32, or text of 7+ digits, round-trips); the method is told the asked points.
-            f: the FoM per point (``+inf`` = failed); feasible points rank before infeasible ones.
+            f: the FoM per point (``+inf`` = failed; NaN and ``-inf`` are taken as failed too, as ``zoaf.minimize``
+                takes them); feasible points rank before infeasible ones. Text, None or a bool is an InputError.
             c: optional constraint matrix, shape (k, m): normalized constraint values, ``<= 0`` when satisfied,
-                ``+inf`` where the simulation failed. A method that ignores it still works on ``f``.
+                ``+inf`` (or NaN) where the simulation failed. A method that ignores it still works on ``f``.
             objective: with ``c``, the objective per point on the FoM's scale (equal to ``f`` where feasible;
                 ``+inf`` where it could not be measured), so a constrained method can model it on both sides
                 of the feasibility boundary.
             charged: ``charged[i]`` False marks a free cache hit (default: all charged).
         """
         x = np.atleast_2d(np.asarray(x, dtype=float))
-        f = np.asarray(f, dtype=float).reshape(-1)
+        f = _failed_as_inf(_numbers(f, "f").reshape(-1))
         if len(x) != len(f) or x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"tell: points of shape {x.shape} and {len(f)} values; expected ({len(f)}, {self.dim})")
-        f = np.where(np.isnan(f), np.inf, f)
         if c is not None:          # (k, m), m as at every tell (a row more was read as another m; a new m broke it)
-            c = np.asarray(c, dtype=float)
+            c = _numbers(c, "c")
             m = c.size // len(f)
             if c.ndim > 2 or c.ndim == 2 and len(c) != len(f) or c.size != len(f) * m or self._m not in (None, m):
                 raise ValueError(f"tell: constraint values of shape {c.shape} for {len(f)} points"
                                  + ("" if self._m is None else f" and {self._m} constraints, as told before"))
             self._m = m
             c = np.where(np.isnan(c), np.inf, c).reshape(len(f), m)
-            objective = f.copy() if objective is None else np.asarray(objective, dtype=float).reshape(-1)
+            objective = f.copy() if objective is None else _failed_as_inf(_numbers(objective, "objective").reshape(-1))
             if len(objective) != len(f):
                 raise ValueError(f"tell: {len(f)} values but {len(objective)} objective values")
-            objective = np.where(np.isnan(objective), np.inf, objective)
         elif objective is not None:
             raise ValueError("tell: objective values come with a constraint matrix c")
         charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
@@ -357,6 +366,25 @@ class Optimizer:
 #: How far a told point may lie from the asked one, per unit-box coordinate: float32 or text of 7+ significant
 #: digits round-trips (a pool or an external simulator that wrote the points out and read them back).
 TELL_ATOL = 1e-6
+
+
+def _numbers(values: Any, what: str) -> np.ndarray:
+    """A told array as floats; an entry that is no real number is an InputError naming it (numpy read the text
+    ``"1"`` as 1.0, ``True`` as 1.0 and None as NaN, a failed point no one had reported). A list is read as
+    objects: numpy turned ``[True, 0.5]`` into floats before any check."""
+    v = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if v.dtype.kind not in "iuf":
+        for index, e in np.ndenumerate(v):
+            if isinstance(e, (bool, np.bool_)) or not isinstance(e, numbers.Real):
+                where = f"[{', '.join(map(str, index))}]" if index else ""
+                raise InputError(f"tell: {what}{where} = {e!r} is not a number")
+    return v.astype(float)
+
+
+def _failed_as_inf(values: np.ndarray) -> np.ndarray:
+    """FoMs (``f``, ``objective``) with NaN and ``-inf`` as ``+inf``, a failed point: as ``zoaf.minimize`` fails a
+    point whose value is no finite number (a told ``-inf`` became the run's best point, and stayed it)."""
+    return np.where(np.isnan(values) | (values == -np.inf), np.inf, values)
 
 
 def _rows_matched(x: np.ndarray, asked: np.ndarray) -> np.ndarray | None:

@@ -4,12 +4,11 @@ As Nevergrad's registry: one table, collisions refused, ``zoaf.registry.register
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .optim import Optimizer
 
 _METHODS: dict[str, str | type[Optimizer]] = {
@@ -50,9 +49,7 @@ def register(name: str, target: str | type[Optimizer]) -> None:
 def get(name: str) -> type[Optimizer]:
     target = _METHODS.get(name) if isinstance(name, str) else None
     if target is None:
-        near = difflib.get_close_matches(str(name).lower(), _METHODS, n=1, cutoff=0.75)   # RANDOM, cmaes
-        hint = f"did you mean {near[0]!r}? " if near else ""
-        raise InputError(f"unknown method {name!r}; {hint}choose one of {', '.join(_METHODS)}")
+        raise InputError(f"unknown method {name!r}; {did_you_mean(name, _METHODS)}choose one of {', '.join(_METHODS)}")
     if not isinstance(target, str):
         return target
     module, cls = target.split(":")

@@ -26,7 +26,6 @@ is wrong. Names are case-insensitive, as in SPICE.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import units
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .infile import UnreadableFile, read_bounded
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
 from .signoff.corners import CornerSet, parse_corners
@@ -253,9 +252,8 @@ def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) 
     (``hii`` for ``hi``, ``maximise``): a misspelt key would otherwise be refused with no hint, or with a list."""
     for name in table:
         if name not in known:
-            near = difflib.get_close_matches(str(name).lower(), known, n=1, cutoff=0.6)
-            hint = f"did you mean {near[0]!r}?" if near else f"expected one of {', '.join(sorted(known))}"
-            raise InputError(f"{key}: unknown key {name!r}; {hint}")
+            hint = did_you_mean(name, known, cutoff=0.6) or f"expected one of {', '.join(sorted(known))}"
+            raise InputError(f"{key}: unknown key {name!r}; {hint.strip()}")
 
 
 def _refuse_controls(where: str, value: Any) -> None:

@@ -44,6 +44,7 @@ import numpy as np
 
 from . import fastpath, ngprocess, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
+from .meascards import skipped_named
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
 from .ngbinding import NgSpice
@@ -82,8 +83,9 @@ class SpiceSession:
         self._failed = False                    # the last analysis failed: the next sizing resets
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
         # its `option` commands set the circuit's options, which a reset keeps: every sizing loads the deck afresh
-        self._sets_options = any(base_word(c) in OPTION_COMMANDS for c in self.netlist.control)
-        self._sets_vars = any(base_word(c) == "set" for c in self.netlist.control)
+        # (also after a `set`/`unset` of a variable the deck loaded with: Baseline.resets_loaded)
+        self._reloads = any(base_word(c) in OPTION_COMMANDS for c in self.netlist.control)
+        self._sets_vars = any(base_word(c) in ("set", "unset") for c in self.netlist.control)
         self._baseline: ngprocess.Baseline | None = None    # what a sizing starts from (ngprocess.forget_sizing)
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
@@ -180,6 +182,8 @@ class SpiceSession:
         new = nl.check_params(params or {})
         wanted = None if names is None else [n.lower() for n in names]
         if wanted is not None:
+            if (skipped := skipped_named(nl.skipped_measures, nl.results, wanted, str(nl.path))) is not None:
+                raise skipped
             unknown = [n for n in wanted if n not in nl.results]
             if unknown:
                 raise InputError(f"{nl.path}: no result named {', '.join(unknown)} "
@@ -189,7 +193,8 @@ class SpiceSession:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.evaluations += 1
         if self._baseline is None:
-            self._baseline = ngprocess.Baseline.now(self._ng, variables=self._sets_vars)
+            self._baseline = ngprocess.Baseline.now(self._ng, self._sets_vars, self.netlist.control_names)
+            self._reloads |= self._baseline.resets_loaded(self.netlist.control)
         try:
             if nl.faithful_reasons:
                 return self._evaluate_batch(new, wanted, deadline, rng_seed)
@@ -204,7 +209,7 @@ class SpiceSession:
             if self._loaded:
                 self._cmd("destroy all")
                 ngprocess.forget_sizing(self._ng, self._baseline)
-            if self._reload or self._sets_options:
+            if self._reload or self._reloads:
                 self._reload = False
                 self.close()                    # the next evaluation loads the deck afresh
             if self.evaluations % ngprocess.HISTORY_EVERY == 0:

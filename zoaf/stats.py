@@ -214,12 +214,21 @@ def _json_object(path: Path) -> dict[str, Any]:
 
 
 def _from_files(path: Path, result: Mapping[str, Any], kw: dict[str, Any]) -> RunData:
-    """A run without its history: its ``trace.json``, else (none, or not one zoaf wrote) its end in
-    ``result.json``."""
+    """A run without its history: its ``trace.json``, else its end in ``result.json``. A trace that is there but not
+    one zoaf wrote is a warning naming it (the run was reported without its curve, without a word): the report
+    goes on from ``result.json``, as for a run recorded before traces were kept (no trace.json, no warning)."""
+    trace = path / "trace.json"
     try:
-        return RunData.from_trace(_json_object(path / "trace.json"), **kw)
-    except (OSError, TypeError, ValueError, KeyError, OverflowError):   # InputError is a ValueError
+        return RunData.from_trace(_json_object(trace), **kw)
+    except FileNotFoundError:
         pass
+    except (OSError, TypeError, ValueError, KeyError, IndexError, OverflowError) as e:  # InputError is a ValueError
+        why = str(e).removeprefix(f"{trace}: ") if isinstance(e, InputError) else \
+            f"not what zoaf writes ({type(e).__name__}: {e})"
+        # said as at the file (``DIR/trace.json:0: UserWarning: ...``): one line, where a warning at this line of
+        # zoaf quoted it and named no file of the user's
+        warnings.warn_explicit(f"{why}; its run is reported by its end in result.json, without a curve",
+                               UserWarning, str(trace), 0, module=__name__)
     try:
         return RunData.from_final(result, **kw)
     except (TypeError, ValueError, OverflowError) as e:

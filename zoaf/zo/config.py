@@ -17,13 +17,12 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
 """
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 from .acceptance import Rule
 from .local import LocalSolver
 from .model_step import StepOptions
@@ -396,9 +395,8 @@ class ZOAFConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], known, n=1, cutoff=0.75)   # alpha_0, halfing
-            hint = f"did you mean {near[0]!r}? " if near else ""
-            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; {hint}valid: {', '.join(sorted(known))}")
+            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; {did_you_mean(unknown[0], known)}valid: "
+                             f"{', '.join(sorted(known))}")
         return cls(**options)
 
     def resolved_n_init(self, dim: int, budget: int) -> int:

@@ -13,18 +13,17 @@ A state machine over batches (every batch is one ``ask``; every simulation of a 
    start's budget) switches to the coordinate phase; there, stalls shrink every step and repeated stalls
    early-stop the start. With successive halving each start first gets one rung and only the best goes on.
 4. A start that ended early hands its budget to a restart at the next Sobol candidate (then the best point).
-   With ``polish`` (``"first"`` by default) a start that the monitor stopped while it held the best point is
-   first restarted from that point at a quarter of ``alpha0`` (once per improvement of the best; not counted in
-   ``max_restarts``).
+   With ``polish`` (``"first"`` by default) a start the monitor stopped while it held the best point is first
+   restarted from it at a quarter of ``alpha0`` (once per improvement of the best; not in ``max_restarts``).
 
 Constrained problems (``tell(c=..., objective=...)``): each start also keeps every point's measures, fits each
 one's gradient and curvature, takes its trial points from a trust-region model problem (``model_step``) and moves
 by a filter over (objective, violation) (``acceptance``); see ``constrained`` and docs/method.md.
 
-Every point is projected onto the box; coordinates pinned at a bound whose descent direction points outward
-are frozen. The result is the best *evaluated* point (the base tracks it). Only the seeded generator is
-random, so equal seeds give bit-identical asks, whatever ``workers`` timing does. The state between ``ask``
-and ``tell`` is typed (``state``, ``coordinate.Sweep``, ``multistart.PlannedStint``); this module holds the rules.
+Points are projected onto the box; coordinates pinned at a bound whose descent points outward are frozen. The
+result is the best *evaluated* point. Only the seeded generator is random: equal seeds give bit-identical asks,
+whatever ``workers`` timing does. The state between ``ask`` and ``tell`` is typed (``state``, ``coordinate.Sweep``,
+``multistart.PlannedStint``); this module holds the rules.
 
 Example:
     >>> import numpy as np, zoaf
@@ -307,8 +306,7 @@ class ZOAF(Optimizer):
             p = p + cfg.momentum * v
             p = p / np.linalg.norm(p) if np.linalg.norm(p) > 0 else np.where(active, -st.g, 0.0)
         lengths = trial_lengths(st.alpha, cfg.grow)
-        steps = self.steps_at(x)
-        moves = [est.trial_move(p, L, steps) for L in lengths]
+        moves = [est.trial_move(p, L, self.steps_at(x)) for L in lengths]
         return np.clip(x + np.array(moves), 0.0, 1.0), lengths
 
     def _next_directions(self, st: Start, active: np.ndarray, q: int) -> np.ndarray:
