@@ -18,9 +18,12 @@ __all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch"]
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
 MEAS_PRECISION = "16"
+#: What zoaf sets in every process, by hand (SPICEINIT) and in a session (``ngprocess``): a deck's block that sets
+#: one to the same value changes nothing (``ngprocess.Baseline.resets_loaded``).
+OWN_SETTINGS = {"ngbehavior": "hsa", "num_threads": "1"}
 #: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
 #: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
-SPICEINIT = "set ngbehavior=hsa\nset num_threads=1\n"
+SPICEINIT = "".join(f"set {name}={value}\n" for name, value in OWN_SETTINGS.items())
 
 
 def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,

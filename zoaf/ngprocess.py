@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from . import ngbinding
 from .errors import ParseError, SimulationError
 from .netlist import Netlist
-from .ngbatch import MEAS_PRECISION
+from .ngbatch import MEAS_PRECISION, OWN_SETTINGS
 from .ngbinding import NgSpice
 from .ngcommands import base_word, block_depth_change, interpolates, runs_transient, set_names
 
@@ -46,20 +46,15 @@ def shared_ngspice() -> NgSpice:
     return ngbinding.shared(_setup)
 
 
-#: What zoaf sets in every process (:func:`_setup`, and the ``.spiceinit`` beside ``best.cir``): a block's ``set``
-#: of one to the same value changes nothing, and needs no reload per sizing (the LNA's and the sky130 decks'
-#: ``set num_threads=1`` turned their fast path off).
-OWN_SETTINGS = {"num_threads": "1", "ngbehavior": "hsa"}
-
-
 def _sets_own_value(command: str, name: str) -> bool:
-    """Whether ``command`` is a ``set`` of ``name`` to the value zoaf gave it itself (:data:`OWN_SETTINGS`)."""
+    """Whether ``command`` is a ``set`` of ``name`` to the value zoaf gave it itself (``ngbatch.OWN_SETTINGS``):
+    no reload per sizing for it (the LNA's and the sky130 decks' ``set num_threads=1`` turned their fast path off)."""
     m = re.search(rf"(?<![\w.-]){re.escape(name)}\s*=\s*(\S+)", command, re.I)
     return base_word(command) == "set" and m is not None and OWN_SETTINGS.get(name) == m.group(1).strip("\"'")
 
 
 def _setup(ng: NgSpice) -> None:
-    ng.command("set num_threads=1")
+    ng.command(f"set num_threads={OWN_SETTINGS['num_threads']}")
     # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
     # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
     # off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives `reset`; "Transient op
