@@ -231,3 +231,12 @@ def test_csthd_thd_is_the_fourier_commands_own() -> None:
         problem.close()
     printed = float(text.split("THD: ")[1].split()[0])
     assert got["thd_pct"] == pytest.approx(printed, rel=1e-5) and 1 < printed < 2
+
+
+# ------------------------------------------- generality, round three: a TIA's noise, a push-pull stage, a mixer
+@pytest.mark.parametrize("stem", ["tia", "classab", "gilbert"])
+def test_generality_round_three_deck_matches_ngspice_batch(stem: str) -> None:
+    """Three more decks of kinds the suite lacked (a TIA read from ``ac`` and ``noise`` plots with a value carried
+    between them by ``set``, a push-pull stage and a mixer read from ``fourier``): the same check. The random
+    sizings follow the designer's in one session, so they are read from the session's later plots and vectors."""
+    test_generality_deck_matches_ngspice_batch(stem)
