@@ -141,3 +141,35 @@ def test_a_goto_loop_of_the_control_block_runs_at_every_sizing():
     nl = Netlist.read(deck)
     assert got == [run_batch(nl.with_params(v)) for v in ({}, {"r1": 2000.0}, {})]
     assert got[1]["acc"] == 1.5 and got[0]["acc"] == 2.0
+
+
+_SP = ("RC two-port\n.param r1=50\nV1 in 0 dc 0 ac 1 portnum 1 z0 50\nV2 out 0 dc 0 ac 0 portnum 2 z0 50\n"
+       "R1 in out {{r1}}\nC1 out 0 1p\n{body}.end\n")
+
+
+@pytest.mark.parametrize("form", ["find vm(s_1_1) at=1g", "when vdb(s_2_1)=-6", "rms vm(s_1_1)"])
+def test_a_meas_sp_command_of_a_form_that_crashes_ngspice_is_refused_in_one_line(tmp_path, form):
+    """``meas sp x find ...`` (``when``, ``rms``, ``integ``, ``trig``) crashes ngspice 39: ``ngspice -b`` with a
+    segmentation fault, and zoaf's worker with it (the command was replayed as written). Refused with the line and
+    the way out, ``meas ac`` on the S-parameter plot, which ``ngspice -b`` runs."""
+    deck = tmp_path / "sp.cir"
+    deck.write_text(_SP.format(body=f".control\nsp lin 100 1meg 10g\nmeas sp x {form}\nprint x\n.endc\n"))
+    assert _ngspice_b(deck).returncode in (-11, 139)
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:9: meas x: ") and "crashes ngspice" in message
+    assert f"`meas ac x {form}`" in message
+    deck.write_text(deck.read_text().replace("meas sp", "meas ac"))
+    assert re.search(r"^x\s+=", _ngspice_b(deck).stdout, re.M)
+
+
+def test_a_meas_sp_card_of_a_form_that_crashes_ngspice_is_noted():
+    """The same forms as ``.meas sp`` cards crash ``ngspice -b`` too; zoaf runs them as ``meas ac`` on the sp plot
+    (its design, README), and ``zoaf check`` now says that a run by hand crashes, with the fix. The forms ngspice
+    runs as cards stay cards: ``tests/fidelity/sp_meas_forms.cir`` (a ``param=`` on them got no value before)."""
+    deck = DECKS / "sp_meas_forms.cir"
+    nl = Netlist.from_text(deck.read_text().replace("s21min min vdb(s_2_1)", "s21min find vdb(s_2_1) at=1g"), deck)
+    assert [n.split(": ", 1)[0] for n in nl.notes] == [f"{deck}:9"] and "segmentation fault" in nl.notes[0]
+    assert "`meas ac s21min find vdb(s_2_1) at=1g`" in nl.notes[0]
+    assert [m.name for m in nl.measures if m.runs_as_ac] == ["s21min"]

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import parammeas, units
 from .deckparse import Deck, Subckt, assignments, read_deck
-from .ngcommands import is_conditional
+from .ngcommands import ANALYSES, base_word, block_depth_change, is_conditional
 from .plancode import Bin, Frame, Leaf, Program, State, sub_params
 from .spexpr import Unsupported, evaluate, names
 
@@ -150,6 +150,7 @@ class _Builder:
         for c in self.commands:
             _check_command(c)
             self._slow(c)
+        _check_saves(self.commands)
         dependent = self._dependent(exprs)
         slow = set(self.slow)
         for name in reversed(defined):         # a slow derived .param makes what it reads slow
@@ -254,6 +255,19 @@ def _check_command(command: str) -> None:
     if words[0] in ("tran", "alter", "altermod", "alterparam", "reset", "pss", "hb", "sens", "disto") or \
             words[0] == "dc" and any(not w[0] in "vi" for w in words[1::4]):
         raise Unsupported(f"{command!r} leaves state a reset would clear")
+
+
+def _check_saves(commands: list[str]) -> None:
+    """Unsupported for a ``save`` command that the next sizing's analyses would see earlier than a fresh run does:
+    the block's saves outlive ``destroy all`` (a ``reset`` clears them), so a ``save v(x)`` after an ``ac`` limited
+    the next sizing's first ``ac`` to ``v(x)`` too (its ``meas`` of ``v(out)`` failed). Saves before any analysis,
+    outside loops, are the same at every sizing."""
+    analysed, depth = False, 0
+    for c in commands:
+        if base_word(c) == "save" and (analysed or depth > 0):
+            raise Unsupported(f"{c!r} after an analysis or in a loop: the next sizing would start with it")
+        analysed |= base_word(c) in ANALYSES or base_word(c) == "run"
+        depth += block_depth_change(c)
 
 
 def _words(expr: str) -> set[str]:

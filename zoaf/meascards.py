@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from .decktext import Line
 from .errors import InputError
-from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals, unmeasured_card
+from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals, sp_crashes, unmeasured_card
 
 __all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasured"]
 
@@ -37,6 +37,24 @@ class Measure:
     def skipped(self) -> bool:
         """True for a card ngspice does not run: an analysis type it does not measure (``op``, ``noise``, ...)."""
         return self.analysis not in MEAS_TYPES
+
+    @property
+    def runs_as_ac(self) -> bool:
+        """True for a ``.meas sp`` card the session runs as a ``meas ac`` command on the sp plot, not as a card: a
+        form that crashes ngspice 39. The others stay cards, which ngspice runs as ``ngspice -b`` does (a
+        ``param=`` card reads the full doubles of the cards before it; a ``meas`` command's value has 7 digits)."""
+        return sp_crashes(self.text)
+
+    @property
+    def note(self) -> str | None:
+        """What ``zoaf check`` notes of the card: one ngspice skips, or one zoaf runs where ``ngspice -b`` crashes."""
+        if self.skipped:
+            return self.skip_reason
+        if self.runs_as_ac:
+            return (f".meas sp {self.name}: a .meas sp card of this form crashes ngspice 39 (ngspice -b: a "
+                    "segmentation fault); zoaf runs it as `meas ac` on the S-parameter plot. For a run by hand "
+                    f"(best.cir) write `sp ...` then `meas ac {self.text.split(None, 2)[2]}` in a .control block")
+        return None
 
     @property
     def skip_reason(self) -> str:

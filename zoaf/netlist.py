@@ -47,8 +47,8 @@ from .ngcommands import ANALYSES, batch_drops, has_conditional, has_interp_card,
 
 __all__ = ["Measure", "Netlist"]
 
-#: An include line: the command word and blanks, the file (quoted or not), what follows (a ``.lib`` section).
-_INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)")
+#: An include line: the command word and blanks (ASCII ones, as ngspice splits), the file (quoted or not), what follows.
+_INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", re.ASCII)
 
 
 @dataclass
@@ -208,7 +208,7 @@ class Netlist:
         together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once
         if together and (found := unmeasured(self.analyses, self.measures)) is not None:
             raise self._err(*found)
-        self.notes += [f"{self.path}:{m.line}: {m.skip_reason}" for m in self.skipped_measures]
+        self.notes += [f"{self.path}:{m.line}: {m.note}" for m in (*self.skipped_measures, *self.measures) if m.note]
         included = list(self._texts.values())
         for unsaved in (batchsaves.unsaved_node(self._logical[1:], included),
                         batchsaves.unsaved_analysis(self._logical[1:], included)):
@@ -238,8 +238,8 @@ class Netlist:
             m = parse_meas(ln, self._err)
             (self.skipped_measures if m.skipped else self.measures).append(m)
             self._dot_outputs = True
-            if m.skipped or m.analysis == "sp":
-                self._drop_session.add(li)      # `.meas sp` crashes ngspice 39: run as `meas ac` commands
+            if m.skipped or m.runs_as_ac:
+                self._drop_session.add(li)      # some `.meas sp` forms crash ngspice 39: run as `meas ac` commands
         elif word[1:] in ANALYSES:
             if "{" in ln.text:
                 self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
@@ -426,11 +426,11 @@ class Netlist:
     def session_deck(self) -> list[str]:
         """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, title first.
 
-        Analysis lines, the ``.control`` block and ``.meas sp`` cards are left out (the session runs them itself
-        per evaluation); other ``.meas`` cards stay: ngspice evaluates them after each analysis of their type,
-        with its own handling of ``param=``, ``par()``, ``.param``s and ``.func``s. Comments are removed,
-        continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none: ``ngspice
-        -b`` runs such a deck; loading line by line needs it).
+        Analysis lines, the ``.control`` block and ``.meas sp`` cards of the forms that crash ngspice are left out
+        (the session runs them itself per evaluation); other ``.meas`` cards stay: ngspice evaluates them after each
+        analysis of their type, with its own handling of ``param=``, ``par()``, ``.param``s and ``.func``s. Comments
+        are removed, continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none:
+        ``ngspice -b`` runs such a deck; loading line by line needs it).
         """
         out = [self.title or "zoaf", *([self.extra_save] if self.extra_save else [])]
         for li, ln in enumerate(self._logical):

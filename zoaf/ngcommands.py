@@ -15,9 +15,9 @@ from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
            "REFUSED_COMMANDS", "ControlBlock", "base_word", "batch_drops", "block_depth_change", "defined_name",
-           "has_conditional", "has_interp_card", "interp_problem", "interpolates", "is_conditional", "meas_problem",
-           "measured_kind", "normalize_equals", "parse_control", "printed_names", "runs_transient", "set_names",
-           "unmeasured_card"]
+           "draws_random", "has_conditional", "has_interp_card", "interp_problem", "interpolates", "is_conditional",
+           "meas_problem", "measured_kind", "normalize_equals", "parse_control", "printed_names", "runs_transient",
+           "set_names", "sp_crashes", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -27,6 +27,9 @@ PLOT_MOVERS = ANALYSES | {"run", "setplot", "linearize", "fft", "spec", "destroy
 _RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
+#: The ``meas sp`` forms ngspice 39 runs (measured by hand); the others (``find``, ``when``, ``rms``, ``integ``,
+#: ``trig``) crash it, ``ngspice -b`` and libngspice alike (a segmentation fault), as a card or a command.
+_SP_FORMS = frozenset({"avg", "min", "max", "min_at", "max_at", "pp", "deriv", "derivative", "param"})
 #: ``.control`` commands that run other programs, load code or source other command files: refused unless
 #: ``allow_shell``. ``shell`` runs /bin/sh; ``aspice``/``rspice``/``jobs`` start and manage ngspice
 #: sub-processes; ``codemodel``/``osdi`` load shared libraries; ``source`` runs another deck's commands
@@ -48,6 +51,8 @@ OPTION_COMMANDS = frozenset({"option", "options"})
 #: ngspice 39 then interpolates every later transient of the process (a flag it never clears, even for another deck).
 _INTERP_COMMAND = re.compile(r"\.?(?:set|options?)\s(?:.*\s)?interp\b", re.I)
 _INTERP_CARD = re.compile(r"^[ \t]*\.opt\w*[ \t](?:[^\n]*[ \t])?interp\b", re.I | re.M)
+#: A call of a vector function that draws from ngspice's generator (and seeds it first: ``ngprocess.rearm_seed``).
+_RANDOM_CALL = re.compile(r"(?<![\w.])(?:rnd|sunif|sgauss|sexp|spoisson)\s*\(", re.I)
 #: Control-flow keywords of the command language (blocks closed by ``end``).
 BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
 _CONDITIONAL_CARD = r"\.(?:if|elseif|else|endif)\b"
@@ -84,6 +89,11 @@ def has_interp_card(texts: Iterable[str]) -> bool:
 def interpolates(commands: Iterable[str]) -> bool:
     """Whether a ``.control`` block of ``commands`` turns ``interp`` on."""
     return any(_INTERP_COMMAND.match(c) for c in commands)
+
+
+def draws_random(commands: Iterable[str]) -> bool:
+    """Whether a ``.control`` block of ``commands`` draws random numbers (``sunif``, ``sgauss``, ``rnd``, ...)."""
+    return any(_RANDOM_CALL.search(c) for c in commands)
 
 
 def runs_transient(analyses: Iterable[str], commands: Iterable[str]) -> bool:
@@ -185,6 +195,13 @@ def meas_problem(text: str) -> str | None:
     return None
 
 
+def sp_crashes(text: str) -> bool:
+    """Whether a ``meas sp`` command or ``.meas sp`` card (``text`` as :func:`normalize_equals` gives it) is of a
+    form that crashes ngspice 39."""
+    words = text.split()
+    return len(words) > 1 and words[1] == "sp" and (words[3:4] or [""])[0].split("=")[0] not in _SP_FORMS
+
+
 def batch_drops(command: str) -> bool:
     """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
     replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
@@ -255,6 +272,10 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             t = normalize_equals(t)
             if (why := meas_problem(t)) is not None:
                 raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
+            if sp_crashes(t):
+                raise err(lineno, f"meas {defined_name(t) or ''}: a `meas sp` of this form crashes ngspice 39 (ngspice "
+                          f"-b and zoaf's worker: a segmentation fault); write `meas ac {t.split(None, 2)[2]}`, "
+                          "which measures the S-parameter plot")
         depth += block_depth_change(t)
         block.commands.append(t)
         moves |= depth > 0 and base in PLOT_MOVERS

@@ -120,6 +120,8 @@ _LET_FAILED = re.compile(r'^\s*error: (?:rhs|can\'t evaluate) ".*"', re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
 #: A ``print`` that prints nothing: one of its vectors is not in the current plot (nor ``const``).
 _UNPRINTABLE = re.compile(r"^\s*warning from checkvalid: vector (\S+) is not available or has zero length", re.I)
+#: ngspice's reason for a ``meas`` that reads a vector the plot does not hold (not saved), on stderr.
+_NO_VECTOR = re.compile(r"^\s*error: no such vector as ", re.I)
 
 
 def split_measurements(lines: list[str], measures: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
@@ -242,9 +244,12 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     """
     results = printed_results(lines, names)
     other, meas = split_measurements(lines, measures)
-    # a .control `let` built on a result that is missing (a failed meas): ngspice -b goes on with the block
-    meas += [ln for ln in other if _LET_FAILED.match(ln)]
-    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and not _LET_FAILED.match(ln)], context=context)
+    # a .control `let` built on a result that is missing (a failed meas): ngspice -b goes on with the block; a
+    # failed meas's reason, printed on stderr (read apart from the "... failed!" line that follows it in order)
+    failing = any(map(_FAILED.match, meas))
+    told = [ln for ln in other if _LET_FAILED.match(ln) or failing and _NO_VECTOR.match(ln)]
+    meas += told
+    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and ln not in told], context=context)
     if err is not None and not isinstance(err, MeasureError):
         raise err
     missing = [m for m in measures if m not in results]

@@ -19,10 +19,10 @@ from .errors import ParseError, SimulationError
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, OWN_SETTINGS
 from .ngbinding import NgSpice
-from .ngcommands import base_word, block_depth_change, interpolates, runs_transient, set_names
+from .ngcommands import base_word, block_depth_change, draws_random, interpolates, runs_transient, set_names
 
 __all__ = ["HISTORY_EVERY", "Baseline", "FourierNames", "check_conditional", "check_interpolation",
-           "forget_previous_deck", "forget_sizing", "shared_ngspice"]
+           "forget_previous_deck", "forget_sizing", "rearm_seed", "shared_ngspice"]
 
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 HISTORY_EVERY = 100
@@ -30,6 +30,11 @@ HISTORY_EVERY = 100
 _SAVED = "zoaf_saved_"
 #: The variables ngspice has before any deck (:func:`forget_previous_deck` keeps only these).
 _BASELINE_VARS: set[str] = set()
+#: ``rndseed`` as ngspice starts with it ("1"): the seed of a fresh process's first draw (:func:`rearm_seed`).
+_startup_seed = "1"
+#: The seed :func:`rearm_seed` draws at, so that ngspice's next draw reseeds: ngspice takes 1 .. INT_MAX, and a
+#: deck that seeds with exactly this one would not be reseeded.
+_REARM_SEED = 2147483647
 #: Whether this process loaded a deck that turns ``interp`` on: ngspice 39 then interpolates every later transient
 #: of the process, another deck's too (a static flag nothing clears; ``unset interp`` and ``remcirc`` do not).
 _interpolating = False
@@ -54,6 +59,7 @@ def _sets_own_value(command: str, name: str) -> bool:
 
 
 def _setup(ng: NgSpice) -> None:
+    global _startup_seed
     ng.command(f"set num_threads={OWN_SETTINGS['num_threads']}")
     # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
     # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
@@ -63,14 +69,37 @@ def _setup(ng: NgSpice) -> None:
     ng.command("set nomoremode")
     ng.command(f"set history={HISTORY_EVERY}")
     _BASELINE_VARS.update(ng.variables())
+    _startup_seed = _seed(ng)
+
+
+def _seed(ng: NgSpice) -> str:
+    """``rndseed`` now, as ngspice writes it."""
+    return " ".join(ng.command("echo $rndseed")).strip()
 
 
 def forget_previous_deck(ng: NgSpice, keep: set[str] | frozenset[str] | None = None) -> None:
     """Unset the variables an earlier deck's ``.options``/``.control`` left behind (sky130's ``scale=1e-6``
     would shrink every device of the next circuit loaded in this process a millionfold); with ``keep``, those beyond
-    it that a sizing's ``.control`` block set (``ngspice -b`` starts each run without them)."""
+    it that a sizing's ``.control`` block set (``ngspice -b`` starts each run without them). A new deck's random
+    draws start as in a fresh process (:func:`rearm_seed`)."""
     for name in sorted(ng.variables() - (_BASELINE_VARS if keep is None else keep)):
         ng.command(f"unset {name}")
+    if keep is None:
+        rearm_seed(ng, _startup_seed)
+
+
+def rearm_seed(ng: NgSpice, seed: str) -> None:
+    """Leave ngspice's generator as a fresh process has it for a deck's draws, with ``rndseed`` at ``seed``.
+
+    ``checkseed`` (run by ``sunif``, ``sgauss``, ``rnd``, ...) reseeds the generator from ``rndseed`` only when
+    that differs from the seed it used last (a static): a fresh ``ngspice -b`` has used none, so its first draw
+    seeds with ``rndseed`` (1, or the deck's ``set rndseed``, ``.options seed``) and every run draws the same
+    numbers; a session's next sizing went on drawing from where the previous one stopped. One draw at
+    :data:`_REARM_SEED` makes that the last seed used, so the next draw reseeds."""
+    ng.command(f"set rndseed={_REARM_SEED}")
+    ng.command("let zoaf_rearm = sunif(0)")
+    ng.command("unlet zoaf_rearm")
+    ng.command(f"set rndseed={seed}")
 
 
 @dataclass(frozen=True)
@@ -79,20 +108,23 @@ class Baseline:
     plot's vectors (``.csparam`` makes its own there) and, for a deck whose block has ``set``/``unset`` commands
     (else None: not looked at, a listing per sizing saved), the variables; ``consts``: the built-in constants the
     block may redefine (``let pi = 3`` before any analysis writes ``const.pi``), each kept as a copy
-    (:data:`_SAVED` + name) that restores it exactly, complex ``i`` too."""
+    (:data:`_SAVED` + name) that restores it exactly, complex ``i`` too; ``seed``: for a block that draws random
+    numbers (else None), ``rndseed`` as the deck loaded with it (:func:`rearm_seed` after each sizing)."""
 
     vectors: frozenset[str]
     variables: frozenset[str] | None
     consts: tuple[str, ...] = ()
+    seed: str | None = None
 
     @classmethod
-    def now(cls, ng: NgSpice, variables: bool, lets: Iterable[str] = ()) -> "Baseline":
-        """The process's state now; ``lets``: the names the deck's block defines with ``let``."""
+    def now(cls, ng: NgSpice, variables: bool, commands: Iterable[str] = (), lets: Iterable[str] = ()) -> "Baseline":
+        """The process's state now, for a deck whose block has these ``commands`` and ``let``s these ``lets``."""
         defined = set(lets)
         consts = tuple(sorted(n for n in ng.vector_names() if n.lower() in defined))
         for name in consts:
             ng.command(f"let {_SAVED}{name} = {name}")
-        return cls(frozenset(ng.vector_names()), frozenset(ng.variables()) if variables else None, consts)
+        seed = _seed(ng) if draws_random(commands) else None
+        return cls(frozenset(ng.vector_names()), frozenset(ng.variables()) if variables else None, consts, seed)
 
     def resets_loaded(self, commands: Iterable[str]) -> bool:
         """Whether ``commands`` change a variable the deck loaded with: ``set`` one there now, or ``unset`` one
@@ -110,14 +142,16 @@ class Baseline:
 def forget_sizing(ng: NgSpice, baseline: Baseline) -> None:
     """After a sizing's ``destroy all``, forget what ``ngspice -b`` would not have at its next run: the vectors the
     ``.control`` block made in the ``const`` plot (``let n = 0`` before any analysis: another deck's, or sizing's,
-    ``let n = n + 1`` found it there), the constants it redefined and the variables its ``set`` commands added
-    (``set units=degrees``)."""
+    ``let n = n + 1`` found it there), the constants it redefined, the variables its ``set`` commands added
+    (``set units=degrees``) and where its random draws left the generator."""
     if extra := sorted(ng.vector_names() - baseline.vectors):
         ng.command("unlet " + " ".join(extra))
     for name in baseline.consts:
         ng.command(f"let {name} = {_SAVED}{name}")
     if baseline.variables is not None:
         forget_previous_deck(ng, keep=baseline.variables)
+    if baseline.seed is not None:
+        rearm_seed(ng, baseline.seed)
 
 
 def check_conditional(netlist: Netlist) -> None:

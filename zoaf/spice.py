@@ -193,7 +193,7 @@ class SpiceSession:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         self.evaluations += 1
         if self._baseline is None:
-            self._baseline = ngprocess.Baseline.now(self._ng, self._sets_vars, self.netlist.control_names)
+            self._baseline = ngprocess.Baseline.now(self._ng, self._sets_vars, nl.control, nl.control_names)
             self._reloads |= self._baseline.resets_loaded(self.netlist.control)
         try:
             if nl.faithful_reasons:
@@ -327,8 +327,8 @@ class SpiceSession:
         results.update(printed_results(meas, [m.name for m in mine]))
         reasons = self._param_measures(kind, results) if self._in_place else {}
         for m in mine:
-            if kind == "sp":
-                # `.meas sp` crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
+            if m.runs_as_ac:
+                # this `.meas sp` form crashes ngspice 39: run as `meas ac` on the sp plot (the same layout).
                 meas = self._cmd("meas ac " + m.text.split(None, 2)[2])
                 value = self._ng.vector(m.name)
                 if value is not None and value.size:
