@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from attackkit import DIVIDER_SPEC
 from fresh import in_fresh_process
-from test_attack_programs import SPEC as DIVIDER_SPEC
 
 from zoaf import sandbox
 from zoaf.circuit import CircuitProblem

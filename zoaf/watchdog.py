@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -120,7 +121,7 @@ def _watch(limits: Limits, directory: Path) -> None:
         time.sleep(POLL)
         if limits.memory is not None and int(statm.read_text().split()[1]) * page > limits.memory:
             _end(Exceeded.MEMORY, directory)
-        if _held(directory) > limits.disk:
+        if _held(directory) + _held_open(os.getpid()) > limits.disk:
             _end(Exceeded.DISK, directory)
 
 
@@ -148,6 +149,41 @@ def _held(directory: Path) -> int:
             except OSError:                             # removed while counted
                 continue
     return total
+
+
+def _held_open(pid: int) -> int:
+    """Bytes of disk the files a program of ``pid`` (``--allow-shell``) holds open take, once no folder lists them:
+    ``exec 3>f; rm f`` then writing on filled the disk past the limit, unseen by the walk of the private directory
+    (the kernel frees the blocks only when the program ends). The tree of processes is read only while ``pid``
+    has a child (a scan of every process; its thread's ``children`` list alone is cheap)."""
+    if not _has_children(pid):
+        return 0
+    total, seen = 0, set()
+    for program in proctree.descendants(pid):
+        try:
+            fds = os.listdir(f"/proc/{program}/fd")
+        except OSError:                                 # ended meanwhile
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{program}/fd/{fd}")
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 0 and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total
+
+
+def _has_children(pid: int) -> bool:
+    """Whether ``pid`` has a child now (True where the kernel keeps no ``children`` lists: the caller scans)."""
+    try:
+        return any(Path(f"/proc/{pid}/task/{tid}/children").read_text().strip()
+                   for tid in os.listdir(f"/proc/{pid}/task"))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _end(what: Exceeded, directory: Path) -> None:
