@@ -137,3 +137,17 @@ def test_x0_and_bounds_are_named_by_index_as_scipy_names_them(kwargs: dict, says
 def test_a_misspelt_zoaf_option_names_the_one_likely_meant():
     with pytest.raises(InputError, match="did you mean 'alpha0'"):
         zoaf.minimize(lambda x: float(x[0] ** 2), [(-1, 1)], budget=10, alpha_0=0.3)
+
+
+def test_ngopt_that_picks_cma_past_memory_is_refused() -> None:
+    """``ngopt`` (Nevergrad's NGOpt) picks its algorithm at its first ask: at a large dimension with workers it picks
+    pycma's CMA-ES (inside a meta-model), whose d x d matrices then filled the memory, where ``cma``, ``cma-warm``
+    and ``ngcma`` refuse that dimension in one line. Refused as they are; where NGOpt picks no CMA, it runs."""
+    pytest.importorskip("nevergrad")
+    from zoaf import registry
+
+    with pytest.raises(InputError, match=r"^ngopt: Nevergrad's NGOpt picks CMA-ES here, and dimension 500000 needs "
+                                         r"~\d+ GiB for pycma's 500000 x 500000 covariance matrices.*use zoaf or de"):
+        registry.create("ngopt", 500_000, 400, seed=0, workers=4)
+    assert registry.create("ngopt", 500_000, 400, seed=0, workers=1).dim == 500_000     # COBYLA: no CMA
+    assert registry.create("ngopt", 200, 400, seed=0, workers=4).dim == 200

@@ -268,3 +268,57 @@ def test_compare_without_methods_runs_every_installed_one_and_names_the_others(t
     r = CliRunner().invoke(app, ["compare", str(good), "--methods", "zoaf,ngcma", "--out", str(tmp_path / "c2")])
     assert r.exit_code == 2
     assert "method 'ngcma' needs nevergrad, which is not installed: pip install 'zoaf[peers]'" in r.output
+
+
+def test_an_interrupted_run_kept_without_its_history_is_made_again(tmp_path):
+    """A run directory holding an interrupted run's end files (result.json, trace.json) but no history.db, as
+    benchmark results are kept, was planned as a new run, which the rule that a new run needs an empty directory
+    refused ("use another --out"): the run failed, and the comparison with it. It is made again from its seed:
+    the same simulations first, then the rest of the budget."""
+    cut = run_path(tmp_path, "a", "zoaf", 0)
+    zoaf.optimize(sphere_problem("a"), budget=15, seed=0, method="zoaf", out=cut, callback=lambda r: True)
+    assert not is_complete(cut)
+    interrupted = rows(cut)
+    (cut / "history.db").unlink()
+    assert run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf"], seeds=1, budget=15) == []
+    assert is_complete(cut) and rows(cut)[:len(interrupted)] == interrupted and len(rows(cut)) > len(interrupted)
+    other = tmp_path / "other"                            # not for a run of the command line: it needs an empty one
+    other.mkdir()
+    (other / "result.json").write_text(json.dumps({**json.loads((cut / "result.json").read_text()),
+                                                   "stop_reason": "interrupted"}))
+    with pytest.raises(InputError, match="already holds result.json; a new run needs a new or empty directory"):
+        zoaf.optimize(sphere_problem("a"), budget=15, seed=0, method="zoaf", out=other)
+
+
+def test_a_comparison_into_a_run_directory_is_refused(tmp_path):
+    """``zoaf compare --out RUN`` of a ``zoaf optimize`` run directory wrote its compare.json, report, plots and run
+    folders among the run's files. Refused, before anything is written."""
+    run = tmp_path / "run"
+    zoaf.optimize(sphere_problem("a"), budget=4, seed=0, method="random", out=run)
+    held = sorted(p.name for p in run.iterdir())
+    with pytest.raises(InputError, match=r"holds a run \(history.db: zoaf optimize's\), not a comparison"):
+        run_grid(sphere_problem, run, objectives=["a"], methods=["random"], seeds=1, budget=4)
+    r = CliRunner().invoke(app, ["compare", str(ROOT / "tests" / "bad_inputs" / "good.cir"), "-m", "random",
+                                 "--seeds", "1", "--budget", "3", "--jobs", "1", "-q", "--out", str(run)])
+    assert r.exit_code == 2 and "not a comparison; use another --out" in r.output, r.output
+    assert sorted(p.name for p in run.iterdir()) == held
+
+
+def test_an_objective_judged_over_corners_is_compared_over_them(tmp_path):
+    """``zoaf compare`` ran every method at the nominal deck of an objective with ``corners = "all"``: its report
+    ranked designs that miss the spec at a corner as feasible, where ``zoaf optimize`` judges the worst corner. A
+    comparison's run is now the run ``zoaf optimize`` makes."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.compare import compare
+    from zoaf.signoff.cornerrun import CornerProblem
+
+    deck = ROOT / "tests" / "signoff_decks" / "divider.cir"       # vhalf is missing at its vsup = 0.3 corner
+    root = compare(deck, methods=["random"], seeds=1, budget=8, out=tmp_path / "cmp", jobs=1, report=False)
+    compared = json.loads((run_path(root, "low", "random", 0) / "result.json").read_text())
+    problem = CornerProblem.wrap(CircuitProblem(deck))
+    try:
+        alone = zoaf.optimize(problem, budget=8, seed=0, method="random", workers=0)
+    finally:
+        problem.close()
+    assert (compared["fun"], compared["measures"], compared["feasible"]) == (alone.fun, alone.measures, alone.feasible)
+    assert "vhalf" not in compared["measures"]

@@ -94,3 +94,42 @@ def test_a_resume_asks_as_the_run_did_whatever_its_workers(tmp_path: Path) -> No
     assert resumed.nfev == 6
     np.testing.assert_array_equal([r.u for r in resumed.history], [r.u for r in whole.history])
     assert json.loads((tmp_path / "run" / "result.json").read_text())["settings"]["batch_width"] == 1
+
+
+#: sitecustomize.py for the run below: a second SIGINT, sent by the process to itself as the interrupted run starts
+#: writing its end files (it imports zoaf.plots then: matplotlib, ~2 s, where a second Ctrl-C lands most often).
+SECOND_CTRL_C = """
+import os, signal, sys
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "zoaf.plots":
+            os.kill(os.getpid(), signal.SIGINT)
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def test_a_second_ctrl_c_while_the_end_files_are_written_keeps_them(tmp_path: Path) -> None:
+    """Ctrl-C ends a run with its end files and the resume line; a second Ctrl-C while they were written dropped
+    them all (the rows kept). They are written, then the second Ctrl-C is taken: exit 130, the resume line."""
+    (tmp_path / "sitecustomize.py").write_text(SECOND_CTRL_C)
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    rc = ROOT / "tests" / "bad_inputs" / "good.cir"
+    p = subprocess.Popen([sys.executable, "-m", "zoaf", "optimize", str(rc), "--method", "random", "--budget",
+                          "100000", "--workers", "1", "--quiet", "--out", str(out)], cwd=ROOT, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as at a terminal
+    try:
+        deadline = time.monotonic() + 120
+        while count(out) < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130 and "Traceback" not in stderr, stderr
+    assert f"interrupted: resume with  zoaf optimize {rc} --resume {out}" in stderr
+    assert {"result.json", "trace.json", "best.cir", "convergence.png"} <= {f.name for f in out.iterdir()}
+    assert json.loads((out / "result.json").read_text())["stop_reason"] == "interrupted"

@@ -259,7 +259,8 @@ def test_a_comparison_where_every_simulation_failed_is_reported(tmp_path: Path) 
 def test_a_cut_or_foreign_trace_json_is_named_and_the_report_goes_on(tmp_path, content, says):
     """Without history.db, a trace.json that is not what zoaf writes was read as a run without a curve, without a
     word. The report goes on from result.json (a run recorded before traces were kept has none, and no warning)
-    and names the file in one line on stderr."""
+    and names the file in one line on stderr, zoaf's ``warning: FILE: ...`` (it was Python's ``FILE:0: UserWarning:
+    ...``)."""
     import subprocess
     import sys
 
@@ -276,4 +277,4 @@ def test_a_cut_or_foreign_trace_json_is_named_and_the_report_goes_on(tmp_path, c
     assert {w.filename for w in caught} == {str(bad)}
     r = subprocess.run([sys.executable, "-m", "zoaf", "report", str(tmp_path), "-q"], capture_output=True, text=True)
     assert r.returncode == 0 and (tmp_path / "report.md").exists()
-    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"{bad}:0: UserWarning: {says}"), r.stderr
+    assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"warning: {bad}: {says}"), r.stderr

@@ -91,3 +91,24 @@ def test_more_samples_than_a_run_can_hold_is_refused_before_anything_runs(tmp_pa
     with pytest.raises(InputError, match=r"--samples 100000000000000: must be within 1\.\.1,000,000"):
         run_yield(problem, {}, tmp_path / "lib", samples=10**14, seed=0)
     assert not (tmp_path / "lib").exists()
+
+
+def test_a_corner_run_resumed_after_its_process_lib_changed_is_refused(tmp_path: Path) -> None:
+    """A corner's process values come from ``process_lib``, which neither the netlist's hash nor the spec's covers:
+    a run interrupted, its process section edited, resumed and mixed rows of two process models. The values each
+    corner sets are part of the run's identity now: an edit of them is one line naming the value; a comment is not
+    one."""
+    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
+    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
+        'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
+        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n')
+    lib = tmp_path / "rc.lib"
+    lib.write_text(".lib tt\n.param mc_r=0\n.endl tt\n.lib ss\n.param mc_r=2\n.endl ss\n")
+    out, args = tmp_path / "run", ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]
+    r = CliRunner().invoke(app, [*args, "--budget", "8", "--seed", "1", "--method", "random", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    lib.write_text(lib.read_text().replace("mc_r=2", "mc_r=-1"))
+    _one_line(CliRunner().invoke(app, [*args, "--resume", str(out)]),
+              "cannot resume: problem.corner_values.ss.mc_r is -1.0 now, 2.0 in the recorded run")
+    lib.write_text(lib.read_text().replace("mc_r=-1", "mc_r=2") + "* the ss shift, checked\n")
+    assert CliRunner().invoke(app, [*args, "--resume", str(out)]).exit_code == 0

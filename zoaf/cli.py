@@ -32,7 +32,7 @@ from rich.markup import escape  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from . import registry, units  # noqa: E402
-from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError  # noqa: E402
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError, ZoafWarning  # noqa: E402
 from .outfile import json_text  # noqa: E402
 from . import show  # noqa: E402
 from .show import err, one_line  # noqa: E402
@@ -151,15 +151,16 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
     are simulated as written, with a note (a run would never simulate them)."""
     for p in problem.parameters:
         if p.name not in given and not p.admits(values[p.name], exact=True):
-            err.print(f"[yellow]note:[/yellow] {escape(str(problem.netlist.path))}: .param {p.name} = "
+            err.print(f"[yellow]note:[/yellow] {escape(show.printable(str(problem.netlist.path)))}: .param {p.name} = "
                       f"{units.format(values[p.name])}, but the spec's parameters.{p.name} is "
                       f"{'an integer ' if p.integer else ''}within [{units.format(p.lo)}, {units.format(p.hi)}]: "
                       "simulated as written", highlight=False, soft_wrap=True)
     verdict, error = show.simulate_and_show(problem, values, as_json, title, fixed or {})
     for note in problem.netlist.notes if verdict == show.Verdict.OK else ():   # a refusal stays one line
-        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/yellow] {escape(show.printable(note))}", highlight=False, soft_wrap=True)
     if verdict == show.Verdict.FAILED and not as_json:
-        err.print(f"[red]error:[/red] {escape(str(problem.netlist.path))}: simulation failed: {escape(error or '')}",
+        err.print(f"[red]error:[/red] {escape(show.printable(str(problem.netlist.path)))}: simulation failed: "
+                  f"{escape(show.printable(error or ''))}",
                   highlight=False, soft_wrap=True)
     if verdict != show.Verdict.OK:
         raise typer.Exit(2 if verdict == show.Verdict.FAILED else 1)
@@ -316,7 +317,8 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
 
 
 def _interrupted(netlist: Path, out_path: Path) -> NoReturn:
-    say_interrupted(f"interrupted: resume with  zoaf optimize {escape(str(netlist))} --resume {escape(str(out_path))}")
+    say_interrupted(f"interrupted: resume with  zoaf optimize {escape(show.printable(str(netlist)))} --resume "
+                    f"{escape(show.printable(str(out_path)))}")
 
 
 @contextmanager
@@ -368,6 +370,21 @@ def _ctrl_c_again(hook: Callable[[Any], Any]) -> Callable[[Any], None]:
     return unraisable
 
 
+def _own_warnings(shown: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that says zoaf's own warnings (:class:`ZoafWarning`) as the command line's other
+    warnings, ``warning: FILE: ...`` in one line (Python's form was ``FILE:0: ZoafWarning: ...``); a library's
+    warning keeps Python's form (``shown``)."""
+    def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                     line: str | None = None) -> None:
+        if not issubclass(category, ZoafWarning):
+            shown(message, category, filename, lineno, file, line)
+            return
+        where = f"{filename}: " if lineno == 0 else ""          # set at the user's file, not at a line of zoaf
+        err.print(f"[yellow]warning:[/yellow] {escape(one_line(where + str(message)))}", highlight=False,
+                  soft_wrap=True)
+    return show_warning
+
+
 #: Ctrl-Cs to deliver again (:func:`_ctrl_c_again`): when ``main`` ends, one not yet delivered is cancelled (it
 #: would cut the exit with a traceback) and the exit status is 130.
 _pending: list[threading.Timer] = []
@@ -380,8 +397,9 @@ def main() -> None:
     import warnings
 
     on_term = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a scheduler: the Ctrl-C path (rows kept, end files)
-    plain = warnings.formatwarning        # a library's warning may quote a name from a run directory (matplotlib:
-    warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # "Glyph 27 (\x1b) missing")
+    plain, shown = warnings.formatwarning, warnings.showwarning   # a library's warning may quote a name from a run
+    warnings.formatwarning = lambda *a, **k: show.printable(plain(*a, **k))   # directory (matplotlib: "Glyph 27
+    warnings.showwarning = _own_warnings(shown)                                 # (\x1b) missing")
     unraisable = sys.unraisablehook
     sys.unraisablehook = _ctrl_c_again(unraisable)
     try:
@@ -403,7 +421,7 @@ def main() -> None:
             again.cancel()
         _pending.clear()
         signal.signal(signal.SIGTERM, signal.SIG_DFL if on_term is None else on_term)
-        warnings.formatwarning, sys.unraisablehook = plain, unraisable
+        warnings.formatwarning, warnings.showwarning, sys.unraisablehook = plain, shown, unraisable
     if unfired and code != 130:           # a Ctrl-C in a finalizer as the command ended: still an interruption
         _say_uncut("interrupted")
         code = 130

@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import partial
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, Sized
 
 from . import registry
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
@@ -81,9 +81,13 @@ def run_path(out: Path, objective: str, method: str, seed: int) -> Path:
 
 
 def _circuit_problem(netlist: str, spec: str | None, allow_shell: bool, timeout: float, objective: str) -> Problem:
+    """A run's problem as ``zoaf optimize`` judges it: over its objective's corners where it names any (every
+    method was compared at the nominal deck alone, its feasible designs missing the spec at a corner)."""
     from .circuit import CircuitProblem
+    from .signoff.cornerrun import CornerProblem
 
-    return CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
+    return CornerProblem.wrap(CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell,
+                                             timeout=timeout))
 
 
 def _die_with_parent() -> None:
@@ -104,6 +108,7 @@ def _worker_init() -> None:
 def _run_one(factory: Callable[[str], Problem], task: RunTask, messages: Any = None) -> dict[str, Any]:
     """One run, in whatever process this is; ``messages`` (a queue or a callable) gets progress events."""
     from .run import optimize
+    from .rundir import run_directory
 
     send = messages.put if hasattr(messages, "put") else messages
     last = [0.0]
@@ -116,9 +121,10 @@ def _run_one(factory: Callable[[str], Problem], task: RunTask, messages: Any = N
                           result.fun, result.feasible))
 
     problem = factory(task.objective)
-    try:
-        result = optimize(problem, budget=task.budget, seed=task.seed, method=task.method, workers=0,
-                          out=task.path, resume=task.resume, callback=callback)
+    try:                  # locked here first: a run interrupted whose history is gone is made again (``redo``)
+        with run_directory(task.path, task.resume, redo=True):
+            result = optimize(problem, budget=task.budget, seed=task.seed, method=task.method, workers=0,
+                              out=task.path, resume=task.resume, callback=callback)
     finally:
         problem.close()
     return {"nfev": result.nfev, "fun": result.fun, "feasible": result.feasible,
@@ -182,8 +188,7 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     ``factory(objective) -> Problem`` builds a run's problem in the process that runs it (it must pickle when
     ``jobs > 1``).
     """
-    seeds = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    todo, done = _check_grid(Path(out), objectives, methods, seeds, budget)
+    todo, done = _check_grid(Path(out), objectives, methods, check_seeds(seeds), budget)
     return _run_tasks(factory, todo, done, budget, jobs, progress)
 
 
@@ -230,6 +235,9 @@ def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], se
         registry.available(m)                    # an unknown method, or one whose extra is missing: one line
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a directory")
+    for name in ("history.db", "result.json"):      # its report, plots and runs were written among the run's files
+        if os.path.lexists(out / name):
+            raise InputError(f"{out}: holds a run ({name}: zoaf optimize's), not a comparison; use another --out")
     return _plan(out, objectives, methods, seeds, budget)
 
 
@@ -322,18 +330,27 @@ def _what_is_compared(problem: Any, netlist: Path, out: Path, names: Sequence[st
                            for n in names}}
 
 
-def _seeds(seeds: int | Sequence[int]) -> list[int]:
-    """A count N (seeds 0..N-1) or the seeds themselves, each a whole number >= 0 (text or a fraction was a
-    TypeError, a negative seed a failed run)."""
+#: The most seeds a comparison runs (per objective and method; each is a run): ``--seeds 1000000000`` planned a
+#: look at a billion run directories and built the list of seeds until the memory ran out, before any run began.
+MAX_SEEDS = 100_000
+
+
+def check_seeds(seeds: int | Sequence[int], option: str = "seeds") -> list[int]:
+    """The seeds of a count N (seeds 0..N-1) or the seeds themselves, each a whole number >= 0 (text or a fraction
+    was a TypeError, a negative seed a failed run), at most :data:`MAX_SEEDS` of them; else InputError naming
+    ``option``."""
     whole = lambda s: isinstance(s, numbers.Integral) and not isinstance(s, bool)
-    if whole(seeds):
+    count = seeds if whole(seeds) else len(seeds) if isinstance(seeds, Sized) else 0
+    if count > MAX_SEEDS:                   # before a list of them is made
+        raise InputError(f"{option} {count}: more runs than a comparison makes; at most {MAX_SEEDS} seeds")
+    if whole(seeds) and seeds >= 0:
         return list(range(seeds))
     try:
         given = [] if isinstance(seeds, (str, bytes)) else list(seeds)
     except TypeError:
         given = []
     if not given or not all(whole(s) and s >= 0 for s in given):
-        raise InputError(f"seeds must be a count or a list of whole numbers >= 0, got {seeds!r}")
+        raise InputError(f"{option} must be a count or a list of whole numbers >= 0, got {seeds!r}")
     return [int(s) for s in given]
 
 
@@ -373,7 +390,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     methods = list(dict.fromkeys(registry.installed() if methods is None else methods))
     if not methods:
         raise InputError("no methods given")
-    seed_list = _seeds(seeds)
+    seed_list = check_seeds(seeds)
     check_workers(1 if jobs is None else jobs, option="jobs")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     todo, done = _check_grid(out, names, methods, seed_list, budget)

@@ -142,13 +142,14 @@ def compare(
 ) -> None:
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     with _errors():
-        from .compare import compare as run_compare
+        from .compare import check_seeds, compare as run_compare
         from .report import MANIFEST
         from .run import check_budget, check_workers
 
         _check_timeout(timeout)
         check_workers(jobs, option="--jobs")
         check_budget(budget, "--budget")
+        check_seeds(seeds, "--seeds")
         root = (_dir_option("--out", out_dir)
                 or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
         names = _split("--methods", None if methods is None else [methods], "a method (zoaf, cma, ...)")

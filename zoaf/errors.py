@@ -49,12 +49,32 @@ def end_loading() -> None:
 
 
 def _runs_the_command_line() -> bool:
-    """This process is zoaf's command line: the installed ``zoaf`` script, or ``python -m zoaf`` (whose
-    ``sys.argv[0]`` is ``-m`` while Python locates the module, as now). A program that imports zoaf is not."""
+    """This process is zoaf's command line: ``python -m zoaf`` (whose ``sys.argv[0]`` is ``-m`` while Python locates
+    the module, as now), or a program whose main module is importing zoaf's CLI at this moment (the installed
+    ``zoaf`` script's ``from zoaf.cli import main``). Not the program's name: one of a user's own, named ``zoaf``,
+    that imports zoaf as a library keeps its Ctrl-C."""
     if sys.argv and sys.argv[0] == "-m":
         args = sys.orig_argv
         return "-mzoaf" in args or any(a == "-m" and b == "zoaf" for a, b in zip(args, args[1:]))
-    return bool(sys.argv) and os.path.basename(sys.argv[0]) in ("zoaf", "zoaf.exe")
+    return _main_imports("zoaf.cli")
+
+
+def _main_imports(module: str) -> bool:
+    """Whether the main module's code stands at an ``import`` of ``module`` (the instruction it is running)."""
+    import opcode
+
+    frame = sys._getframe()
+    while frame.f_back is not None:
+        frame = frame.f_back
+    code, at = frame.f_code.co_code, frame.f_lasti
+    if frame.f_globals.get("__name__") != "__main__" or not 0 <= at < len(code) \
+            or code[at] != opcode.opmap["IMPORT_NAME"]:
+        return False
+    arg, shift = code[at + 1], 8
+    while at >= 2 and code[at - 2] == opcode.EXTENDED_ARG:     # an index past 255 into co_names
+        at -= 2
+        arg, shift = arg | code[at + 1] << shift, shift + 8
+    return arg < len(frame.f_code.co_names) and frame.f_code.co_names[arg] == module
 
 
 if _runs_the_command_line():    # first, before the exception types: the sooner, the less an import's traceback
@@ -67,6 +87,11 @@ class ZoafError(Exception):
 
 class InputError(ZoafError, ValueError):
     """Bad user input: a netlist, a spec, a parameter value or an option. Message names file/line/field."""
+
+
+class ZoafWarning(UserWarning):
+    """Something about the user's input or runs that zoaf goes on despite: the command line says it as its own
+    ``warning:`` line (naming the file where the warning is set at one, line 0), not as Python's warning form."""
 
 
 def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.75) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import watchdog
 from .daskpool import DaskPool
-from .errors import DEFAULT_TIMEOUT, InputError
+from .errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from .history import History, Record
 from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
@@ -202,7 +202,7 @@ class Evaluator:
         if needs_new_process(self.problem) and not self._warned_restart:
             self._warned_restart = True
             warnings.warn(f"{self.problem.name}: the problem asks for a new process, which workers=0 cannot "
-                          "give; later simulations may fail (use workers >= 1)", RuntimeWarning, stacklevel=3)
+                          "give; later simulations may fail (use workers >= 1)", ZoafWarning, stacklevel=3)
         return outcome
 
 

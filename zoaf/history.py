@@ -95,6 +95,9 @@ class RunMeta:
     #: Problem keys that say where the problem was read from, not what it is: a run directory moved, or a
     #: netlist reached by another path (relative, absolute, through a symlink), still resumes.
     LOCATION = ("name", "netlist")
+    #: Problem keys recorded since a later version (a corner run's ``corner_values``): a run recorded without one
+    #: resumes as it did, where one recorded with it must match.
+    ADDED = ("corner_values",)
 
     def as_json(self) -> dict[str, Any]:
         """The fields as stored (JSON round-trip: tuples become lists), so a comparison sees equal values equal."""
@@ -123,7 +126,9 @@ class RunMeta:
         """(field, recorded value, this value) for each field that differs (``problem.<key>`` for the problem's
         own, ``settings.<name>`` for a setting), locations ignored."""
         now, then = self._flat(), recorded._flat()
-        fields_ = [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k)]
+        added = {f"problem.{k}" for k in self.ADDED} - then.keys()
+        fields_ = [(k, then.get(k), now.get(k)) for k in sorted(now.keys() | then.keys())
+                   if now.get(k) != then.get(k) and k not in added]
         return fields_ + [(f"settings.{k}", a, b) for k, a, b in changed_settings(recorded.settings, self.settings)]
 
     def _flat(self) -> dict[str, Any]:

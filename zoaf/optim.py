@@ -310,23 +310,23 @@ class Optimizer:
         x = np.atleast_2d(np.asarray(x, dtype=float))
         f = _failed_as_inf(_numbers(f, "f").reshape(-1))
         if len(x) != len(f) or x.ndim != 2 or x.shape[1] != self.dim:
-            raise ValueError(f"tell: points of shape {x.shape} and {len(f)} values; expected ({len(f)}, {self.dim})")
+            raise InputError(f"tell: points of shape {x.shape} and {len(f)} values; expected ({len(f)}, {self.dim})")
         if c is not None:          # (k, m), m as at every tell (a row more was read as another m; a new m broke it)
             c = _numbers(c, "c")
             m = c.size // len(f)
             if c.ndim > 2 or c.ndim == 2 and len(c) != len(f) or c.size != len(f) * m or self._m not in (None, m):
-                raise ValueError(f"tell: constraint values of shape {c.shape} for {len(f)} points"
+                raise InputError(f"tell: constraint values of shape {c.shape} for {len(f)} points"
                                  + ("" if self._m is None else f" and {self._m} constraints, as told before"))
             self._m = m
             c = np.where(np.isnan(c), np.inf, c).reshape(len(f), m)
             objective = f.copy() if objective is None else _failed_as_inf(_numbers(objective, "objective").reshape(-1))
             if len(objective) != len(f):
-                raise ValueError(f"tell: {len(f)} values but {len(objective)} objective values")
+                raise InputError(f"tell: {len(f)} values but {len(objective)} objective values")
         elif objective is not None:
-            raise ValueError("tell: objective values come with a constraint matrix c")
+            raise InputError("tell: objective values come with a constraint matrix c")
         charged = np.ones(len(f), bool) if charged is None else np.asarray(charged, bool).reshape(-1)
         if len(charged) != len(f):
-            raise ValueError(f"tell: {len(f)} values but {len(charged)} charged flags")
+            raise InputError(f"tell: {len(f)} values but {len(charged)} charged flags")
         x, order = self._answered_ask(x)
         f, charged = _in_ask_order(f, order), _in_ask_order(charged, order)
         if c is not None:

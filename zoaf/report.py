@@ -24,12 +24,11 @@ from .errors import InputError
 from .outfile import read_json, utf8, write_file
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
+from .show import printable
 from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
 MANIFEST = "compare.json"
-#: Control characters: shown as "?" in the Markdown report (names may come from a directory made elsewhere).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 # -- formatting ----------------------------------------------------------------------------------------------
@@ -187,7 +186,7 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     obj_dirs = sorted((d for d in root.iterdir() if d.is_dir()),
                       key=lambda d: (list(info).index(d.name) if d.name in info else len(info), d.name))
     for d in (d for od in obj_dirs for d in (od, *od.iterdir()) if d.is_dir()):
-        if _CONTROL.search(d.name):
+        if printable(d.name) != d.name:     # names may come from a directory made elsewhere
             raise InputError(f"{str(d)!r}: a folder name with a control character (zoaf would print it)")
         if utf8(d.name) != d.name:          # a figure's title refused it (a TypeError traceback)
             raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
@@ -225,13 +224,13 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
 def _md(text: Any) -> str:
     """Text that may come from a directory made elsewhere (names, units, versions) as Markdown text: one line,
     no control characters, and no HTML, code span or table cell it could open."""
-    text = " ".join(_CONTROL.sub("?", str(text)).split())
+    text = " ".join(printable(str(text)).split())
     return re.sub(r"([\\`<&|])", r"\\\1", text)
 
 
 def _code(text: Any) -> str:
     """``text`` as one Markdown code span, fenced by more back-quotes than any run in it."""
-    text = " ".join(_CONTROL.sub("?", str(text)).split()).replace("|", "\\|")
+    text = " ".join(printable(str(text)).split()).replace("|", "\\|")
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

@@ -135,6 +135,10 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
     if recorded is None:
         raise InputError(f"{history}: no run metadata: nothing to resume")
     for key, then, now in expected.differences(recorded)[:1]:
+        if isinstance(then, dict) and isinstance(now, dict):     # a corner's values: the first that differs, not all
+            where, then, now = _first_change(then, now, key)
+            raise InputError(f"{history}: cannot resume: {where} is {now!r} now, {then!r} in the recorded run (an "
+                             f"edit since, of the spec or a file it names); start a new run")
         if key.endswith("_sha256"):        # two hashes said nothing a designer could act on
             what = key.rsplit(".", 1)[-1].removesuffix("_sha256")
             edits = "an edit since (of an include too)" if what == "netlist" else "an edit since"
@@ -142,6 +146,15 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
                              f"{edits}; resume with the run's own {what}, or start a new run")
         raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
+
+
+def _first_change(then: Any, now: Any, where: str) -> tuple[str, Any, Any]:
+    """The first key path at which two JSON values differ (``problem.corner_values.ss.shift``), with its values."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        for k in sorted(then.keys() | now.keys()):
+            if then.get(k) != now.get(k):
+                return _first_change(then.get(k), now.get(k), f"{where}.{k}")
+    return where, then, now
 
 
 def _tell(opt: Optimizer, u: np.ndarray, batch: list[Record], m: int) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
+import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -19,7 +21,7 @@ from .errors import InputError
 from .optim import Result
 from .outfile import check_own, json_text, open_own, utf8, write_file
 from .problem import Problem
-from .stats import RunData
+from .stats import RunData, is_complete
 
 #: A run directory's lock: an exclusive ``flock`` on it, held for the whole run, refuses a second process the
 #: same run (resumed or started again); the kernel releases it when the process ends, crash included.
@@ -50,9 +52,10 @@ def _remove_if_empty(created: list[Path]) -> None:
 
 
 @contextmanager
-def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
+def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> Iterator[Path]:
     """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one) and hold its
-    lock; refusals are InputErrors and leave behind no directory they created."""
+    lock; refusals are InputErrors and leave behind no directory they created. ``redo``: a new run may also take a
+    directory that holds an interrupted run's end files but no history (see :func:`_check_new`)."""
     if not str(out).strip():
         raise InputError("run directory: empty path")
     outdir = Path(out)
@@ -83,7 +86,7 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
         if owner:
             _lock(fd, outdir)
             if not resume:
-                _check_new(outdir, made_lock)
+                _check_new(outdir, made_lock, redo)
             _held.add(key)
         yield outdir
     except BaseException:
@@ -96,14 +99,17 @@ def run_directory(out: str | Path, resume: bool = False) -> Iterator[Path]:
         os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
 
 
-def _check_new(outdir: Path, made_lock: bool) -> None:
+def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> None:
     """InputError unless ``outdir`` holds nothing but its lock: a new run's end files replace any file of their
     name (a finished run's ``result.json`` kept without its history, the designer's own ``best.cir`` or
-    ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them."""
+    ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them.
+    ``redo`` (a comparison) also takes the end files of an interrupted run whose history is gone: it cannot resume,
+    and its run made again from its seed makes the same simulations first, its end files replacing the old ones
+    only once written (those stay until then)."""
     if (outdir / "history.db").exists():
         raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
     held = sorted(set(os.listdir(outdir)) - {LOCK_FILE})
-    if held:
+    if held and not (redo and "result.json" in held and not is_complete(outdir)):
         if made_lock:
             (outdir / LOCK_FILE).unlink(missing_ok=True)
         shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
@@ -165,23 +171,45 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
     """``result.json`` (with the method's ``settings``, which a comparison checks before it reuses the run),
     ``trace.json`` (the run's course in a few rows, with its timings, which a report reads when ``history.db`` is
     not kept), the problem's artifacts and ``convergence.png``: all of them, or none (a compare takes a run with
-    ``result.json`` as done)."""
-    from .plots import plot_convergence   # matplotlib only when a run directory is written
+    ``result.json`` as done). Ctrl-C and SIGTERM wait until they are written (:func:`_signals_held`)."""
+    with _signals_held():
+        from .plots import plot_convergence   # matplotlib only when a run directory is written (~2 s to import)
 
-    course = RunData.from_records(result.history, method=result.method, seed=result.seed or 0, budget=0)
-    content = {**result_dict(result), "settings": dict(settings)}
-    files = {"result.json": json_text(content, indent=2, default=float) + "\n",     # +inf, NaN: null
-             "trace.json": json_text(course.trace(), default=float) + "\n", **_artifacts(problem, result.params)}
+        course = RunData.from_records(result.history, method=result.method, seed=result.seed or 0, budget=0)
+        content = {**result_dict(result), "settings": dict(settings)}
+        files = {"result.json": json_text(content, indent=2, default=float) + "\n",     # +inf, NaN: null
+                 "trace.json": json_text(course.trace(), default=float) + "\n", **_artifacts(problem, result.params)}
+        try:
+            for name, content in files.items():
+                write_file(outdir / name, content)      # never through a link the directory holds
+            plot_convergence(result.history, outdir / "convergence.png",
+                             utf8(f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}"))
+        except BaseException as e:        # a full disk, or an exception amid them (a result.json without the rest)
+            for name in [*files, "convergence.png"]:
+                with suppress(OSError):
+                    (outdir / name).unlink(missing_ok=True)
+            if not isinstance(e, OSError):
+                raise
+            raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
+                             f"every simulation: make room, then resume the run") from None
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held while the end files are written, and delivered once they are: a second Ctrl-C while
+    an interrupted run wrote them (all or none) dropped them all. Only a Python handler is held (an ignored signal
+    stays ignored), and only in the main thread, the one that may set handlers; where writing fails, the error is
+    what is raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {sig: signal.signal(sig, lambda signum, frame: caught.append(signum))
+            for sig in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(sig))}
     try:
-        for name, content in files.items():
-            write_file(outdir / name, content)      # never through a link the directory holds
-        plot_convergence(result.history, outdir / "convergence.png",
-                         utf8(f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}"))
-    except BaseException as e:        # a full disk, or Ctrl-C amid them (a result.json without the rest)
-        for name in [*files, "convergence.png"]:
-            with suppress(OSError):
-                (outdir / name).unlink(missing_ok=True)
-        if not isinstance(e, OSError):
-            raise
-        raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
-                         f"every simulation: make room, then resume the run") from None
+        yield
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
+    if caught:
+        signal.raise_signal(caught[0])     # its handler runs now (Ctrl-C's raises KeyboardInterrupt)

@@ -208,4 +208,5 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     if why and (result.objective is None or result.stop_reason is StopReason.FAILED):
         out.print(f"last error: {escape(one_line(why))}", highlight=False)
     written = [name for name in RUN_FILES if (out_dir / name).is_file()]
-    out.print(f"run directory: {escape(str(out_dir))}  ({', '.join(written) or 'nothing written'})", highlight=False)
+    out.print(f"run directory: {escape(printable(str(out_dir)))}  ({', '.join(written) or 'nothing written'})",
+              highlight=False)                         # named with an escape sequence: not one the terminal runs

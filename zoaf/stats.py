@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, ZoafWarning
 from .history import History, Record
 from .outfile import read_json
 
@@ -225,10 +225,10 @@ def _from_files(path: Path, result: Mapping[str, Any], kw: dict[str, Any]) -> Ru
     except (OSError, TypeError, ValueError, KeyError, IndexError, OverflowError) as e:  # InputError is a ValueError
         why = str(e).removeprefix(f"{trace}: ") if isinstance(e, InputError) else \
             f"not what zoaf writes ({type(e).__name__}: {e})"
-        # said as at the file (``DIR/trace.json:0: UserWarning: ...``): one line, where a warning at this line of
-        # zoaf quoted it and named no file of the user's
+        # set at the file (line 0), where a warning at this line of zoaf quoted it and named no file of the user's:
+        # the command line says ``warning: DIR/trace.json: ...``, Python ``DIR/trace.json:0: ZoafWarning: ...``
         warnings.warn_explicit(f"{why}; its run is reported by its end in result.json, without a curve",
-                               UserWarning, str(trace), 0, module=__name__)
+                               ZoafWarning, str(trace), 0, module=__name__)
     try:
         return RunData.from_final(result, **kw)
     except (TypeError, ValueError, OverflowError) as e:

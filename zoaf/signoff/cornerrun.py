@@ -193,7 +193,12 @@ class CornerProblem(Problem):
         return CornerEvaluator(self, **options)
 
     def metadata(self) -> dict[str, Any]:
-        return {**self.base.metadata(), "corners": [c.as_json() for c in self.corners], "prune": self.prune}
+        """The circuit's identity, the corners, and what each corner sets (``corner_values``: its ``.param`` values,
+        a process section's from ``process_lib`` too, which no hash covers: a run resumed after an edit there
+        mixed rows of two process models)."""
+        values = {c.name: dict(sorted(v.items())) for c, v in zip(self.corners, self.sims.overrides)}
+        return {**self.base.metadata(), "corners": [c.as_json() for c in self.corners], "prune": self.prune,
+                "corner_values": values}             # RunMeta.ADDED: older runs, recorded without it, resume
 
     def close(self) -> None:
         self.sims.close()
