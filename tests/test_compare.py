@@ -322,3 +322,24 @@ def test_an_objective_judged_over_corners_is_compared_over_them(tmp_path):
         problem.close()
     assert (compared["fun"], compared["measures"], compared["feasible"]) == (alone.fun, alone.measures, alone.feasible)
     assert "vhalf" not in compared["measures"]
+
+
+def test_a_run_judged_at_the_nominal_deck_is_not_reused_for_an_objective_judged_over_corners(tmp_path):
+    """A finished run of an objective with ``corners``, made at the nominal deck (as comparisons made them before they
+    judged corners), holds a history whose problem names no corners: reused, it was ranked beside runs judged over
+    them (feasible at nominal, infeasible at a corner). Refused in one line naming the run; nothing is written."""
+    from zoaf.circuit import CircuitProblem
+    from zoaf.compare import compare
+
+    deck = ROOT / "tests" / "signoff_decks" / "divider.cir"
+    nominal = run_path(tmp_path / "cmp", "low", "random", 0)
+    problem = CircuitProblem(deck, objective="low")
+    try:
+        zoaf.optimize(problem, budget=8, seed=0, method="random", workers=0, out=nominal)
+    finally:
+        problem.close()
+    with pytest.raises(zoaf.InputError, match=r"seed-0: holds a run judged at the nominal deck, but objective low is "
+                                              r"judged over the corners .+ now: move that run away"):
+        compare(deck, objectives=["low"], methods=["random"], seeds=1, budget=8, out=tmp_path / "cmp", jobs=1,
+                report=False)
+    assert not (tmp_path / "cmp" / "compare.json").exists()

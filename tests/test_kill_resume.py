@@ -102,7 +102,8 @@ SECOND_CTRL_C = """
 import os, signal, sys
 class CtrlC:
     def find_spec(self, name, path=None, target=None):
-        if name == "zoaf.plots":
+        if name == "zoaf.plots" and os.environ.get("SECOND_CTRL_C_SENT"):
+            open(os.environ["SECOND_CTRL_C_SENT"], "w").close()
             os.kill(os.getpid(), signal.SIGINT)
 sys.meta_path.insert(0, CtrlC())
 """
@@ -113,7 +114,8 @@ def test_a_second_ctrl_c_while_the_end_files_are_written_keeps_them(tmp_path: Pa
     them all (the rows kept). They are written, then the second Ctrl-C is taken: exit 130, the resume line."""
     (tmp_path / "sitecustomize.py").write_text(SECOND_CTRL_C)
     out = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    sent = tmp_path / "second-ctrl-c-sent"              # the hook's mark: the second Ctrl-C did come
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), SECOND_CTRL_C_SENT=str(sent))
     rc = ROOT / "tests" / "bad_inputs" / "good.cir"
     p = subprocess.Popen([sys.executable, "-m", "zoaf", "optimize", str(rc), "--method", "random", "--budget",
                           "100000", "--workers", "1", "--quiet", "--out", str(out)], cwd=ROOT, env=env,
@@ -130,6 +132,6 @@ def test_a_second_ctrl_c_while_the_end_files_are_written_keeps_them(tmp_path: Pa
             p.kill()
             p.wait()
     assert p.returncode == 130 and "Traceback" not in stderr, stderr
-    assert f"interrupted: resume with  zoaf optimize {rc} --resume {out}" in stderr
+    assert sent.exists() and f"interrupted: resume with  zoaf optimize {rc} --resume {out}" in stderr
     assert {"result.json", "trace.json", "best.cir", "convergence.png"} <= {f.name for f in out.iterdir()}
     assert json.loads((out / "result.json").read_text())["stop_reason"] == "interrupted"

@@ -243,19 +243,36 @@ def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], se
 
 def _check_same_circuit(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
                         problem: Any) -> None:
-    """Refuse a comparison directory whose runs sized another netlist or spec: reused, they would be reported
-    as this circuit's (the report names the netlist given now)."""
+    """Refuse a comparison directory whose runs sized another netlist or spec, or judged their objective over other
+    corners (a run made at the nominal deck before its objective named corners): reused, they would be reported
+    as this circuit's, as the objective is judged now, beside runs that are."""
     now = problem.metadata()
     files = {"netlist_sha256": f"{problem.netlist.path} (or a file it includes)", "spec_sha256": problem.spec.path}
-    for path in (run_path(out, o, m, s) for o in objectives for m in methods for s in seeds):
-        if not (path / "history.db").is_file():
-            continue
-        with History(path / "history.db", read=True) as h:
-            recorded = h.meta().get("problem")
-        for key, name in files.items():
-            if isinstance(recorded, Mapping) and recorded.get(key) not in (None, now[key]):
-                raise InputError(f"{path}: holds a run of another circuit: {name} differs from the one it ran; "
-                                 "use another --out")
+    for o in objectives:
+        judged = _corner_names(problem.spec, o)
+        for path in (run_path(out, o, m, s) for m in methods for s in seeds):
+            if not (path / "history.db").is_file():
+                continue
+            with History(path / "history.db", read=True) as h:
+                recorded = h.meta().get("problem")
+            if not isinstance(recorded, Mapping):
+                continue
+            for key, name in files.items():
+                if recorded.get(key) not in (None, now[key]):
+                    raise InputError(f"{path}: holds a run of another circuit: {name} differs from the one it ran; "
+                                     "use another --out")
+            ran = [c.get("name") for c in recorded.get("corners") or () if isinstance(c, Mapping)]
+            if ran != judged:
+                said = {True: "over the corners {}", False: "at the nominal deck"}
+                raise InputError(f"{path}: holds a run judged {said[bool(ran)].format(', '.join(map(str, ran)))}, but "
+                                 f"objective {o} is judged {said[bool(judged)].format(', '.join(judged))} now: move "
+                                 "that run away or use another --out")
+
+
+def _corner_names(spec: Any, objective: str) -> list[str]:
+    """The corners an objective is judged over, by name (empty: the nominal deck), as ``CornerProblem.wrap`` selects."""
+    corners = spec.objective(objective).corners
+    return [c.name for c in spec.corners.select(list(corners), "objective corners")] if corners else []
 
 
 def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,

@@ -135,8 +135,8 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
     if recorded is None:
         raise InputError(f"{history}: no run metadata: nothing to resume")
     for key, then, now in expected.differences(recorded)[:1]:
-        if isinstance(then, dict) and isinstance(now, dict):     # a corner's values: the first that differs, not all
-            where, then, now = _first_change(then, now, key)
+        if key == "problem.corner_values" and isinstance(then, dict) and isinstance(now, dict):
+            where, then, now = _first_change(then, now, key)       # the first value that differs, not all
             raise InputError(f"{history}: cannot resume: {where} is {now!r} now, {then!r} in the recorded run (an "
                              f"edit since, of the spec or a file it names); start a new run")
         if key.endswith("_sha256"):        # two hashes said nothing a designer could act on

@@ -154,12 +154,9 @@ def _held(directory: Path) -> int:
 def _held_open(pid: int) -> int:
     """Bytes of disk the files a program of ``pid`` (``--allow-shell``) holds open take, once no folder lists them:
     ``exec 3>f; rm f`` then writing on filled the disk past the limit, unseen by the walk of the private directory
-    (the kernel frees the blocks only when the program ends). The tree of processes is read only while ``pid``
-    has a child (a scan of every process; its thread's ``children`` list alone is cheap)."""
-    if not _has_children(pid):
-        return 0
+    (the kernel frees the blocks only when the program ends). Nothing is read while ``pid`` has no child."""
     total, seen = 0, set()
-    for program in proctree.descendants(pid):
+    for program in _descendants(pid):
         try:
             fds = os.listdir(f"/proc/{program}/fd")
         except OSError:                                 # ended meanwhile
@@ -175,15 +172,35 @@ def _held_open(pid: int) -> int:
     return total
 
 
-def _has_children(pid: int) -> bool:
-    """Whether ``pid`` has a child now (True where the kernel keeps no ``children`` lists: the caller scans)."""
+def _descendants(pid: int) -> list[int]:
+    """``pid``'s programs now, by the kernel's per-thread ``children`` lists, followed down (a few reads each poll);
+    where the kernel keeps none, by a scan of every process (``proctree.descendants``)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = _children(todo.pop())
+        if kids is None:
+            return proctree.descendants(pid)
+        out += kids
+        todo += kids
+    return out
+
+
+def _children(pid: int) -> list[int] | None:
+    """``pid``'s children now ([] when it ended), or None where the kernel keeps no ``children`` lists."""
     try:
-        return any(Path(f"/proc/{pid}/task/{tid}/children").read_text().strip()
-                   for tid in os.listdir(f"/proc/{pid}/task"))
-    except FileNotFoundError:
-        return True
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return False
+        return []
+    kids = []
+    for tid in tids:
+        try:
+            kids += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
+        except FileNotFoundError:
+            if Path(f"/proc/{pid}/task/{tid}").exists():
+                return None                         # the thread is there, its list is not: no such lists here
+        except OSError:
+            continue
+    return kids
 
 
 def _end(what: Exceeded, directory: Path) -> None:
