@@ -39,10 +39,12 @@ pytestmark = NEEDS_NGSPICE
 from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
 
 #: Sizings other than "the plain-number params as written, then each x1.1, then x0.9": what shows a deck's point.
-SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}]}
+SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
+           "bins_subckt_cross": [{"wn": 2.2e-6}, {"wn": 2.3e-6}, {"lq": 1.1e-6}, {"wn": 1.9e-6, "lq": 1.1e-6},
+                                 {"vg": 1.0}, {"nfn": 2, "wn": 4.4e-6}, {"nfn": 2, "wn": 4e-6}, {"nfn": 3, "wn": 4e-6}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
-            "fourier_control_options", "func_analysis", "control_goto"}
+            "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options"}
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +169,19 @@ def test_a_param_defined_twice_defaults_to_its_last_definition():
     with SpiceSession(nl) as s:
         written = s.evaluate({k: parse(v) for k, v in nl.params.items()})
     assert written == run_batch(nl.path) and math.isclose(written["tau"], 4e-6)
+
+
+def test_a_design_param_a_lib_section_defines_again_defaults_to_the_sections_value():
+    """A ``.lib`` section the deck reads after its own ``.param vt_shift=0.1`` sets ``vt_shift=0.05`` again: ngspice
+    simulates 0.05, and a sized value on the deck's line changes nothing by hand. zoaf reported 0.1 as the default
+    and simulated each sizing's value (``alterparam`` edits every definition), so a sizing's measures were not those
+    of its ``best.cir``. The section's value is the default now, and ``best.cir`` sizes it after the ``.lib`` line
+    (``lib_param_redefined.cir`` compares the sizings)."""
+    nl = Netlist.read(DECKS / "lib_param_redefined.cir")
+    assert nl.params == {"wn": "2u", "rl": "20k", "vt_shift": "0.05", "kpn": "150u"}, nl.params
+    assert nl.param_files["vt_shift"].name == "redefines.lib"
+    sized = nl.with_params({"vt_shift": 0.07}).splitlines()
+    assert sized[3] == ".param vt_shift=0.07   $ zoaf: sized, overrides the included value", sized[:4]
 
 
 @pytest.mark.parametrize("card", [".step param r1 1k 3k 1k", ".alter"])

@@ -173,3 +173,68 @@ def test_a_meas_sp_card_of_a_form_that_crashes_ngspice_is_noted():
     assert [n.split(": ", 1)[0] for n in nl.notes] == [f"{deck}:9"] and "segmentation fault" in nl.notes[0]
     assert "`meas ac s21min find vdb(s_2_1) at=1g`" in nl.notes[0]
     assert [m.name for m in nl.measures if m.runs_as_ac] == ["s21min"]
+
+
+@pytest.mark.parametrize("picker", ["inc/pick.inc", "pick.inc"])
+def test_a_relative_lib_line_in_an_included_file_is_refused_in_one_line(tmp_path, picker):
+    """ngspice 39 opens a ``.lib`` file named in an ``.include``d file from the deck's folder, not from the included
+    file's (``.include`` lines there are read from the included file's folder). zoaf read and checked
+    ``inc/lib/r.lib`` (r1=7k) where ``ngspice -b`` simulated ``lib/r.lib`` (r1=3k), and a session, which loads the
+    deck from its own working folder, found no library at all. Refused with the line and the way out."""
+    for where, value in (("lib/r.lib", "3k"), ("inc/lib/r.lib", "7k")):
+        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / where).write_text(f".lib s\n.param r1={value}\n.endl s\n")
+    (tmp_path / picker).write_text(".lib 'lib/r.lib' s\n")
+    deck = tmp_path / "deck.cir"
+    deck.write_text(f"which library\n.param rl=1g\nV1 a 0 1\nR1 a 0 {{r1}}\nRl a 0 {{rl}}\n.include {picker}\n.op\n"
+                    ".control\nrun\nlet r = -1/i(v1)\nset numdgt=15\nprint r\n.endc\n.end\n")
+    (tmp_path / "deck.toml").write_text('[parameters]\nrl = { lo = "1meg", hi = "1g" }\n[measures]\nr = {}\n'
+                                        '[objectives]\nf = { maximize = "r" }\n')
+    assert re.search(r"^r = 2\.99999\d+e\+03", _ngspice_b(deck).stdout, re.M)
+    with pytest.raises(InputError, match=f"^{re.escape(str(tmp_path / picker))}:1: .lib lib/r.lib: ngspice 39 "):
+        Netlist.read(deck)
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=300)
+    shown = (r.stdout + r.stderr).strip()
+    assert r.returncode == 2 and "\n" not in shown and "Traceback" not in shown, shown
+    assert f"{tmp_path / picker}:1: .lib lib/r.lib: ngspice 39 opens a .lib file named in an included file" in shown
+    (tmp_path / picker).write_text(f".lib '{tmp_path / 'lib/r.lib'}' s\n")       # an absolute path: as by hand
+    with SpiceSession(Netlist.read(deck)) as s:
+        got = s.evaluate({})
+    assert got["r"] == pytest.approx(run_batch(deck)["r"], rel=1e-12) and got["r"] == pytest.approx(3e3, rel=1e-4)
+
+
+def test_a_gaussian_trrandom_source_is_refused_in_one_line(tmp_path):
+    """A Gaussian ``trrandom`` source draws its values in pairs, and ngspice 39 keeps the second of a pair for the
+    next draw, in the process: with ``.options seed`` every ``ngspice -b`` run draws the same values, while a
+    session's sizings alternated between two results (the same sizing twice: two values), and no command draws from
+    that generator to clear it. Refused with the line; ``trrandom_seeded.cir`` runs the other kinds."""
+    deck = tmp_path / "gauss.cir"
+    deck.write_text("RC with Gaussian noise\n.param r1=1k c1=1n\nV2 b 0 dc 0 trrandom(2 100n 0 0.5 0.2)\n"
+                    "R2 b ob {r1}\nC2 ob 0 {c1}\n.options seed=42\n.tran 10n 10u\n.meas tran vb avg v(ob)\n"
+                    ".save all\n.end\n")
+    printed = {re.search(r"^vb\s+=\s+(\S+)", _ngspice_b(deck).stdout, re.M).group(1) for _ in range(2)}
+    assert len(printed) == 1, printed
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:3: a Gaussian trrandom source (type 2)"), message
+
+
+@pytest.mark.parametrize("stop, body", [
+    ("exit", "repeat 3\n  ac dec 20 1k 100meg\n  let k = k + 1\n  print k\n  exit\nend\n"),
+    ("quit", "ac dec 20 1k 100meg\nlet k = 1\nprint k\nif k > 0\n  quit\nend\nlet k = 3\nprint k\n"),
+])
+def test_a_quit_inside_an_if_or_loop_block_is_refused_in_one_line(tmp_path, stop, body):
+    """``ngspice -b`` stops at a ``quit``/``exit`` when it comes to it: ``k = 1`` is all it prints. zoaf replays the
+    block without it and ran on (three loop passes, the commands after the ``if``): it reported ``k = 3``. Refused
+    with the line; a ``quit`` outside such blocks ends zoaf's replay there too (``control_quit_midway.cir``)."""
+    deck = tmp_path / "quit.cir"
+    deck.write_text("RC\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.control\nlet k = 0\n"
+                    f"set numdgt=15\n{body}.endc\n.end\n")
+    assert re.findall(r"^k = (\S+)", _ngspice_b(deck).stdout, re.M) == ["1.000000000000000e+00"]
+    line = 1 + deck.read_text().splitlines().index(f"  {stop}")
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:{line}: {stop} inside an if/loop block"), message

@@ -21,7 +21,8 @@ ngspice 39 redirects at any ``>``/``<`` outside quotes -- inside parentheses too
 file ``0)``), escaped or not -- except ``>=``/``<=`` and in the conditions of ``if``/``while``/``dowhile``.
 
 :func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths from the
-including file's folder, as ngspice resolves them), reads each file once, checks it, and returns the files by
+including file's folder, as ngspice resolves them; a relative ``.lib`` line of an ``.include``d file, which ngspice
+opens from elsewhere, is refused), reads each file once, checks it, and returns the files by
 content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable files use it. zoaf reads
 them in its own process, so only regular files of bounded size outside ``/proc``, ``/sys`` and ``/dev``
 (:mod:`zoaf.infile`), without control characters, at most :data:`MAX_INCLUDE_DEPTH` deep.
@@ -279,10 +280,12 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     finished: set[tuple[Path, str | None]] = set()
     chars = 0
 
-    def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str]) -> None:
+    def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str],
+              home: Path | None) -> None:
         nonlocal chars
         stack.append(node)
         for e in _edges(scans[node[0]], node[1]):
+            _refuse_lib_elsewhere(scans[node[0]].path, e, home)
             if len(stack) > MAX_INCLUDE_DEPTH:
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
                                  f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
@@ -300,12 +303,28 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
                 if chars > MAX_INCLUDED_CHARS:
                     raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: the included files "
                                      f"hold more than {MAX_INCLUDED_CHARS // 2**20} MiB of text; refused")
-            visit(key, stack, [*via, e.path.name])
+            inner = e.path.parent if e.section is not None else None if len(stack) == 1 else home
+            visit(key, stack, [*via, e.path.name], inner)
         stack.pop()
         finished.add(node)
 
-    visit((root.resolve(), None), [], [root.name])
+    visit((root.resolve(), None), [], [root.name], root.resolve().parent)
     return Includes(tuple(files.values()), {p: scans[p].text for p in files})
+
+
+def _refuse_lib_elsewhere(path: Path, edge: _Edge, home: Path | None) -> None:
+    """Refuse a ``.lib file section`` line of an included file (``path``) that ngspice 39 opens from elsewhere: it
+    resolves a ``.lib`` file from the folder of the library the line sits under (``home``), or from the deck's
+    (None: a session loads the deck from its own working folder), not from the including file's, where zoaf read
+    and checked another file (or none) and a session found none."""
+    if edge.section is None or home is not None and resolve(home, edge.target).resolve() == edge.path.resolve():
+        return
+    if home is None and Path(os.path.expanduser(edge.target)).is_absolute():
+        return
+    where = "the library's folder" if home is not None else "the deck's folder (a session: its working folder)"
+    raise InputError(f"{path}:{edge.line}: {edge.word} {edge.target}: ngspice 39 opens a .lib file named in an "
+                     f"included file from {where}, not from this file's folder ({edge.path}); refused (write the "
+                     "path absolute, or move the .lib line into the deck)")
 
 
 def _edges(scan: _Scan, section: str | None) -> list[_Edge]:

@@ -30,17 +30,27 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 #: ``params:`` on a subcircuit instance line.
 _INSTANCE_PARAMS = re.compile(r"\sparams:", re.I)
+#: A ``trrandom`` source of type 2 (Gaussian).
+_GAUSSIAN_TRRANDOM = re.compile(r"(?<![\w.])trrandom\s*\(?\s*\+?2(?:\.0*)?(?=[\s,)])", re.I)
 
 
 def instance_problem(text: str) -> str | None:
-    """Why ngspice, as zoaf runs it, misreads the subcircuit instance line ``text`` (logical), else None: in
-    HSPICE-compatible mode (``ngbehavior=hsa``, which PDKs need; best.cir's ``.spiceinit`` sets it) ``params: r=1k``
-    is taken as part of the subcircuit's name ("unknown subckt") and ``params:r=1k`` is dropped without a word (r
-    keeps its default), where plain ``ngspice -b`` reads both as ``r=1k``."""
+    """Why zoaf cannot run the element line ``text`` (logical) as ``ngspice -b`` runs it, else None.
+
+    In HSPICE-compatible mode (``ngbehavior=hsa``, which PDKs need; best.cir's ``.spiceinit`` sets it) ``params:
+    r=1k`` on an instance is taken as part of the subcircuit's name ("unknown subckt") and ``params:r=1k`` is dropped
+    without a word (r keeps its default), where plain ``ngspice -b`` reads both as ``r=1k``. A Gaussian ``trrandom``
+    source draws its values in pairs and ngspice 39 keeps the second of a pair for the next draw, in the process and
+    across runs (``reset``, a new deck, ``setseed`` keep it; no command draws from that generator): with a seed,
+    every ``ngspice -b`` run draws the same values, while a session's sizings alternate between two draws."""
     if text[:1] in "xX" and _INSTANCE_PARAMS.search(text):
         return ("`params:` on an instance: ngspice in HSPICE-compatible mode (ngbehavior=hsa, which zoaf runs) "
                 "fails to load `params: r=1k` (\"unknown subckt\") and silently drops `params:r=1k` (r keeps its "
                 "default); write the parameters without `params:` (x1 a b sub r=1k)")
+    if text[:1] in "vViI" and _GAUSSIAN_TRRANDOM.search(text):
+        return ("a Gaussian trrandom source (type 2): ngspice 39 draws its values in pairs and keeps the second for "
+                "the next run in the process, so a session's every other sizing draws other values than `ngspice -b` "
+                "(a fresh process per run) does; refused (a uniform trrandom, type 1, or a pwl source of drawn values)")
     return None
 
 

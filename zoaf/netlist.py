@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batchsaves, deckcheck
+from . import batchsaves, deckcheck, libparams
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
                        physical_lines, physical_spans, quote, substitute, tab_dollar_comment, value_text)
@@ -271,14 +271,13 @@ class Netlist:
         spans = physical_spans(ln, m.start(2), m.end(2))
         if len(spans) == 1:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
-        if word != ".lib" and params:
-            names = []
-            for name, (value, file) in deckcheck.included_params(resolved.resolve(), self._texts).items():
-                names.append(name)
-                self.params[name], self.param_files[name] = value, file    # the last definition, as ngspice
+        if params:      # ngspice takes a .param's last definition: an included file's, a .lib section's too
+            found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params)
+            for name, (value, file) in found.items():
+                self.params[name], self.param_files[name] = value, file
                 self.param_lines.pop(name, None)
-            if names:
-                self._include_defs[ln.segments[-1][1]] = names
+            if found:
+                self._include_defs[ln.segments[-1][1]] = list(found)
 
     def _control_line(self, ln: Line, word: str) -> None:
         """One line of the deck's ``.control`` block (its ``.include``d commands read in their place)."""

@@ -217,7 +217,8 @@ class ControlBlock:
         commands: the commands replayed per evaluation, in order (dropped ones removed).
         names: the results they define (:func:`defined_name`), first definition first.
         faithful_reasons: dot-commands inside the block, which ngspice applies while reading the deck.
-        quits: whether the block has ``quit``/``exit``.
+        quits: whether the block has ``quit``/``exit`` (only outside ``if``/loop blocks: the commands after it,
+            which ``ngspice -b`` never runs, are left out of the replay and of the batch deck).
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
         prints: the ``print`` commands by the index in ``commands`` they come before (dropped from the replay, but
             what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block
@@ -231,6 +232,20 @@ class ControlBlock:
     quits: bool = False
     batch_dropped: set[int] = field(default_factory=set)
     prints: dict[int, list[str]] = field(default_factory=dict)
+
+
+def _replay_problem(text: str, base: str, depth: int) -> str | None:
+    """Why the session cannot replay the command ``text`` (its base word ``base``, at if/loop ``depth``) as
+    ``ngspice -b`` runs it, else None."""
+    if base == "run" and len(text.split()) > 1:
+        return (f"{text.split(None, 1)[0]} {text.split()[1]}: ngspice writes that run to the file instead of memory "
+                "(the .meas cards and meas commands after it find nothing), and libngspice 39 crashes on it; refused "
+                "(write `run`, then `write FILE` for the file)")
+    if base in ("quit", "exit") and depth > 0:
+        return (f"{base} inside an if/loop block: ngspice -b stops there when it comes to it, where zoaf, which "
+                "replays the block per sizing without it, ran on (another loop pass, the commands after the block); "
+                f"refused (end the block's commands instead, or {base} after the block)")
+    return None
 
 
 def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem: Callable[[str], str | None],
@@ -247,11 +262,12 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
     for lineno, t, idxs in lines:
         if (why := problem(t)) is not None:
             raise err(lineno, why)
+        if block.quits:                         # ngspice -b stops at the quit: what follows never runs
+            block.batch_dropped.update(idxs)
+            continue
         base = base_word(t)
-        if base == "run" and len(t.split()) > 1:
-            raise err(lineno, f"{t.split(None, 1)[0]} {t.split()[1]}: ngspice writes that run to the file instead of "
-                      "memory (the .meas cards and meas commands after it find nothing), and libngspice 39 crashes on "
-                      "it; refused (write `run`, then `write FILE` for the file)")
+        if (why := _replay_problem(t, base, depth)) is not None:
+            raise err(lineno, why)
         if base.startswith("."):
             block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
                                           "applies it while reading the deck)")
