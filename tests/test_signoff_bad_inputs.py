@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from test_cli import zoaf
 from zoaf.cli import app
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -93,22 +94,155 @@ def test_more_samples_than_a_run_can_hold_is_refused_before_anything_runs(tmp_pa
     assert not (tmp_path / "lib").exists()
 
 
+def _process_run(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """A finished 8-simulation run of mc.cir, its capacitor given a process term mc_c, judged over two process
+    corners of ``rc.lib`` (corner ss sets mc_c = 2): the run, the library and the arguments of its ``optimize``."""
+    (tmp_path / "mc.cir").write_text((CORPUS / "mc.cir").read_text().replace("mc_r=0", "mc_r=0 mc_c=0")
+                                     .replace("C1 out 0 {c1}", "C1 out 0 {c1*(1+0.1*mc_c)}"))
+    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
+        'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
+        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n')
+    lib = tmp_path / "rc.lib"
+    lib.write_text(".lib tt\n.param mc_c=0\n.endl tt\n.lib ss\n.param mc_c=2\n.endl ss\n")
+    out, args = tmp_path / "run", ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]
+    r = CliRunner().invoke(app, [*args, "--budget", "8", "--seed", "1", "--method", "random", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out, lib, args
+
+
 def test_a_corner_run_resumed_after_its_process_lib_changed_is_refused(tmp_path: Path) -> None:
     """A corner's process values come from ``process_lib``, which neither the netlist's hash nor the spec's covers:
     a run interrupted, its process section edited, resumed and mixed rows of two process models. The values each
     corner sets are part of the run's identity now: an edit of them is one line naming the value; a comment is not
     one."""
-    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
-    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
-        'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
-        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n')
-    lib = tmp_path / "rc.lib"
-    lib.write_text(".lib tt\n.param mc_r=0\n.endl tt\n.lib ss\n.param mc_r=2\n.endl ss\n")
-    out, args = tmp_path / "run", ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]
-    r = CliRunner().invoke(app, [*args, "--budget", "8", "--seed", "1", "--method", "random", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    lib.write_text(lib.read_text().replace("mc_r=2", "mc_r=-1"))
+    out, lib, args = _process_run(tmp_path)
+    lib.write_text(lib.read_text().replace("mc_c=2", "mc_c=-1"))
     _one_line(CliRunner().invoke(app, [*args, "--resume", str(out)]),
-              "cannot resume: problem.corner_values.ss.mc_r is -1.0 now, 2.0 in the recorded run")
-    lib.write_text(lib.read_text().replace("mc_r=-1", "mc_r=2") + "* the ss shift, checked\n")
+              "cannot resume: problem.corner_values.ss.mc_c is -1.0 now, 2.0 in the recorded run")
+    lib.write_text(lib.read_text().replace("mc_c=-1", "mc_c=2") + "* the ss shift, checked\n")
     assert CliRunner().invoke(app, [*args, "--resume", str(out)]).exit_code == 0
+
+
+def test_sign_off_after_the_process_lib_changed_says_so(tmp_path: Path) -> None:
+    """``zoaf corners RUN``, ``yield RUN --corner`` and ``sensitivity RUN`` used the current ``process_lib`` without
+    a word when the run was optimized at other corner values. A designer re-checking a sizing after a model update
+    wants the corners simulated at the new values (that is what a sign-off is for) but must know they are not the
+    run's: ``corners`` and ``yield``, which simulate anew, say it in one warning line and go on (a yield directory
+    of the old values is not replayed as the new ones: refused, as any other run there). ``sensitivity`` reads the
+    run's own simulations at the corner beside new ones, which would be of two process models: it refuses, as it
+    refuses a changed netlist. A corner whose values did not change is not named."""
+    out, lib, _ = _process_run(tmp_path)
+    y = ["yield", str(out), "--corner", "ss", "--samples", "2", "--workers", "1"]
+    assert zoaf(*y, cwd=tmp_path).returncode == 0
+    lib.write_text(lib.read_text().replace("mc_c=2", "mc_c=-1"))
+    said = f"warning: {out / 'history.db'}: corner ss sets mc_c = -1.0 now, 2.0 in the run"
+    r = zoaf("corners", str(out), "--workers", "1", cwd=tmp_path)
+    assert r.returncode == 0 and "meets the spec" in r.stdout, r.stderr
+    assert r.stderr.splitlines() == [f"{said}: signed off at the current values"]
+    assert zoaf("corners", str(out), "--corner", "tt", "--workers", "1", cwd=tmp_path).stderr == ""
+    r = zoaf(*y, cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.splitlines()[0].startswith(said), r.stderr
+    assert r.stderr.splitlines()[1:] == [f"error: {out / 'yield-ss' / 'history.db'}: holds another run (its problem "
+                                         "differs); use another --out"]
+    r = zoaf(*y, "--out", str(tmp_path / "y"), cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.startswith(said) and "yield 100.0%" in r.stdout, r.stderr
+    r = CliRunner().invoke(app, ["sensitivity", str(out), "--corner", "ss", "--workers", "1"])
+    _one_line(r, f"{said[9:]}; zoaf sensitivity reads the run's simulations there")
+    assert not (out / "sensitivity").exists()
+
+
+def test_check_refuses_the_corner_and_montecarlo_names_optimize_and_yield_refuse(tmp_path: Path) -> None:
+    """``zoaf check`` passed a spec whose corner overrides an unknown .param or a design variable, or whose
+    [montecarlo] draws one, and a deck with its own temperature under [corners] temp: ``optimize`` (of an
+    objective with corners) and ``yield`` refused them only when they first simulated. One line, exit 2, before
+    anything is simulated (a corner the objective does not judge included)."""
+    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
+    (tmp_path / "hot.cir").write_text((CORPUS / "mc.cir").read_text().replace(".end", ".temp 50\n.end"))
+    good = (CORPUS / "mc.toml").read_text()
+    cases = [("mc.cir", good + '[corners]\ntemp = [27, 85]\nnosuch = [1, 2]\n',
+              "corners.27c_nosuch=1: 'nosuch' is not a .param of"),
+             ("mc.cir", good + '[corners.hot]\ntemp = 85\nr1 = 2\n', "corners.hot: 'r1' is a design variable"),
+             ("mc.cir", good.replace('normal = ["mc_r"]', 'normal = ["nosuch"]'),
+              "montecarlo.normal: 'nosuch' is not a .param of"),
+             ("mc.cir", good.replace('normal = ["mc_r"]', 'normal = ["r1"]'), "montecarlo.normal: 'r1' is a design"),
+             ("hot.cir", good + '[corners]\ntemp = [27, 85]\n', "hot.cir:9: .temp 50: the deck sets its own")]
+    for deck, text, says in cases:
+        (tmp_path / "s.toml").write_text(text)
+        _one_line(CliRunner().invoke(app, ["check", str(tmp_path / deck), "--spec", str(tmp_path / "s.toml")]), says)
+
+
+def test_a_montecarlo_draw_of_a_value_a_process_section_sets_is_refused(tmp_path: Path) -> None:
+    """``yield --corner tt`` drew mc_r, which corner tt's process_lib section sets: the draw replaced the corner's
+    value, silently (a corner's own ``mc_r = 1`` was refused already)."""
+    out, lib, _ = _process_run(tmp_path)
+    lib.write_text(lib.read_text().replace(".param mc_c=0", ".param mc_c=0 mc_r=1"))
+    for command in (["check", str(tmp_path / "mc.cir")], ["yield", str(out), "--corner", "tt", "--samples", "2"]):
+        _one_line(CliRunner().invoke(app, command),
+                  "mc.toml: montecarlo.normal: 'mc_r' is also set by corner tt of [corners]")
+    assert not (out / "yield-tt").exists()
+
+
+def test_sign_off_of_a_run_still_going_is_refused(run: Path) -> None:
+    """A run resumed and still going: its result.json is an earlier end's best, which sign-off took for the run's
+    (its history read as it was written)."""
+    import fcntl
+
+    with open(run / ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for command in (["corners"], ["sensitivity"], ["yield", "--samples", "2"]):
+            _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]),
+                      f"{run}: the run is still going (process ")
+    assert not (run / "yield").exists() and not (run / "sensitivity").exists()
+
+
+def test_a_corner_named_twice_is_refused(run: Path) -> None:
+    """``--corner 27c --corner 27C`` simulated the corner twice and said "meets the spec at all 2 corners"."""
+    _one_line(CliRunner().invoke(app, ["corners", str(run), "--corner", "27c", "--corner", "27C", "--workers", "1"]),
+              "--corner: corner 27c is named twice")
+
+
+def test_another_objective_for_a_run_is_refused(run: Path) -> None:
+    """``zoaf yield RUN --objective X`` judged the run's objective and ignored X (a misspelt one too)."""
+    _one_line(CliRunner().invoke(app, ["yield", str(run), "--objective", "nope", "--samples", "2"]),
+              "--objective nope: ")
+    assert not (run / "yield").exists()
+    assert CliRunner().invoke(app, ["yield", str(run), "--objective", "BW", "--samples", "2",
+                                    "--workers", "1"]).exit_code == 0
+
+
+@pytest.mark.parametrize("value, says", [
+    ('"abc"', "params.r1: 'abc' is not a finite number"), (None, "params.r1: missing"),
+    ("1" + "0" * 400, f"params.r1: '1{'0' * 39}' is not a finite number"),
+    ("1e9", "params.r1 = 1e+09 lies outside the spec's parameters.r1")])
+@pytest.mark.parametrize("command", [["corners"], ["sensitivity"], ["yield", "--samples", "2"]])
+def test_a_best_sizing_result_json_does_not_hold_is_one_line(run: Path, value: str | None, says: str,
+                                                             command: list[str]) -> None:
+    """An edited or truncated result.json: a ValueError, KeyError or OverflowError traceback, or a sizing outside
+    the box simulated as the run's best."""
+    import json
+
+    result = run / "result.json"
+    content = json.loads(result.read_text())
+    if value is None:
+        del content["params"]["r1"]
+    else:
+        content["params"]["r1"] = json.loads(value)
+    result.write_text(json.dumps(content))
+    _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]),
+              f"{result}: {says}")
+
+
+@pytest.mark.parametrize("key, value", [("corners", [1]), ("corners", "27c"), ("objective", 5)])
+def test_a_history_whose_problem_zoaf_did_not_write_is_one_line(run: Path, key: str, value: object) -> None:
+    """An edited history.db (its problem's corners not a list of corners, its objective no name): a TypeError or
+    AttributeError traceback from every sign-off command."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(run / "history.db") as db:
+        problem = json.loads(db.execute("select value from meta where key = 'problem'").fetchone()[0])
+        db.execute("update meta set value = ? where key = 'problem'", (json.dumps({**problem, key: value}),))
+    db.close()
+    for command in (["corners"], ["sensitivity"], ["yield", "--samples", "2"]):
+        _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]),
+                  f"{run / 'history.db'}: not a zoaf run history (its problem is not what zoaf writes)")

@@ -170,8 +170,11 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
 def check(netlist: NetlistArg, spec: SpecOpt = None, as_json: JsonOpt = False, allow_shell: ShellOpt = False,
           timeout: TimeoutOpt = DEFAULT_TIMEOUT) -> None:
     """Validate a netlist and its spec, simulate the default sizing, show parameters and measures."""
+    from .signoff.speccheck import check_signoff
+
     with _errors():
         problem = _problem(netlist, spec, allow_shell=allow_shell, timeout=timeout)
+        check_signoff(problem)          # what optimize, corners and yield refuse of the spec, refused here too
         _simulate_and_show(problem, problem.default_params(), as_json, f"{netlist.name} (default sizing)", set())
 
 

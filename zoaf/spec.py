@@ -214,14 +214,14 @@ class Spec:
         if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
             raise InputError(f"{where}: corner = {corner!r} needs a pdk (it picks the PDK's process section); "
                              f"without one, the deck's own models are simulated: list corners in [corners]")
-        if corners is not None and pdk is None:
-            corners.check_processes(where)
+        processes = corners.check_processes(where) if corners is not None and pdk is None else {}
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
-        if corners is not None and mc is not None:   # under `yield --corner` the draw replaced the corner's value
-            both = sorted({n for c in corners.corners for n, _ in c.params} & {n.lower() for n in mc.normal})
+        for c in corners.corners if corners is not None and mc is not None else ():
+            # under `yield --corner` the draw replaced the corner's value (its own or its process_lib section's)
+            both = sorted(({n for n, _ in c.params} | set(processes.get(c.name, {}))) & set(mc.normal))
             if both:
-                raise InputError(f"{where}: montecarlo.normal: {both[0]!r} is also set by a corner of [corners]; a "
-                                 "sample would replace the corner's value: draw another .param")
+                raise InputError(f"{where}: montecarlo.normal: {both[0]!r} is also set by corner {c.name} of "
+                                 "[corners]; a sample would replace the corner's value: draw another .param")
         return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:

@@ -30,6 +30,10 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
 
     if target.is_dir():
         run = load_run(target, spec)
+        judged = run.problem.objective.name
+        if objective is not None and objective.lower() != judged:   # was ignored: the run's objective judged
+            raise InputError(f"--objective {objective}: {target} is a run of objective {judged!r}, which sign-off "
+                             "judges; give the netlist to judge a sizing against another objective")
         return run.problem, run.params, target / "yield", run
     problem = _problem(target, spec, objective)
     return problem, problem.default_params(), None, None
@@ -56,12 +60,14 @@ def yield_(
     with _errors():
         check_workers(workers, dask, "--workers")
         chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
-        problem, sizing, default_out, _ = _signoff_target(target, spec, objective)
+        problem, sizing, default_out, run = _signoff_target(target, spec, objective)
         chosen = None
         if corner is not None:
             if problem.spec.corners is None:
                 raise InputError(f"--corner {corner}: {problem.spec.path} has no [corners] table")
             chosen = problem.spec.corners.select([corner], "--corner")[0]
+            if run is not None:
+                run.warn_corners([chosen.name])
         if chosen is not None and default_out is not None:
             default_out = default_out.with_name(f"yield-{chosen.name}")     # a corner's samples: a run of their own
         out_path = chosen_out or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
@@ -97,6 +103,8 @@ def corners_(
             raise InputError(f"{problem.spec.path}: no [corners] table")
         wanted = corner or list(problem.objective.corners) or "all"
         chosen = table.select(wanted, "--corner" if corner else f"objectives.{problem.objective.name}.corners")
+        if run is not None:
+            run.warn_corners(c.name for c in chosen)
         result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
         if as_json:
             print(json_text({**result.as_json(), "sizing": sizing}, default=float))
@@ -131,6 +139,7 @@ def sensitivity(
                 raise InputError(f"--corner {corner}: the run judged only {', '.join(names)}; it has no "
                                  "simulations at that corner")
             k = worst_corner(run) if chosen is None else names.index(chosen)
+            run.check_corner(names[k], "zoaf sensitivity")
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s = run_sensitivity(run, corner=k, workers=workers)

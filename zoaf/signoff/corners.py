@@ -75,19 +75,25 @@ class CornerSet:
         if missing:
             raise InputError(f"{where}: unknown corner(s) {', '.join(map(str, missing))}; "
                              f"[corners] defines {', '.join(by_name) or 'none'}")
+        lowered = [str(w).lower() for w in wanted]
+        twice = next((w for i, w in enumerate(lowered) if w in lowered[:i]), None)
+        if twice is not None:        # simulated and listed twice, counted twice in "all N corners"
+            raise InputError(f"{where}: corner {twice} is named twice")
         return tuple(by_name[str(w).lower()] for w in wanted)
 
-    def check_processes(self, where: str) -> None:
+    def check_processes(self, where: str) -> dict[str, dict[str, float]]:
         """Without a PDK, every corner's process must be a section of ``process_lib``: checked when the spec is
         read, since a corner run, ``zoaf corners`` or ``yield --corner`` reads it only when it simulates it
-        (a missing file was accepted by every command that did not)."""
+        (a missing file was accepted by every command that did not). Returns each such corner's process values."""
+        values = {}
         for c in self.corners:
             if c.process is None:
                 continue
             key = f"{where}: corners.{c.name}"
             if self.process_lib is None:
                 raise InputError(f"{key}: process {c.process!r} needs process_lib in [corners] (no pdk)")
-            process_params(self.process_lib, c.process, key)
+            values[c.name] = process_params(self.process_lib, c.process, key)
+        return values
 
 
 def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:

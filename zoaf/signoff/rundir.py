@@ -1,16 +1,22 @@
 """Read a run directory back: its problem (netlist, spec, objective, corners), best sizing and history."""
 from __future__ import annotations
 
+import fcntl
+import math
+import os
 import sqlite3
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from ..circuit import CircuitProblem
-from ..errors import InputError
+from ..errors import InputError, ZoafWarning
 from ..history import History, Record
+from ..rundir import LOCK_FILE
 from ..outfile import read_json
 from .corners import Corner
+from .cornerrun import corner_overrides
 
 
 @dataclass
@@ -20,6 +26,24 @@ class RunDir:
     params: dict[str, float]             # the best sizing (result.json)
     records: list[Record]                # one per simulation (a corner run: per sizing and corner)
     corners: tuple[Corner, ...]          # the corners the run judged over (empty: nominal)
+    #: corner name -> what its values are now and were in the run, for a corner whose values (a ``process_lib``
+    #: section's) changed since the run: no hash covers them
+    changed: dict[str, str] = field(default_factory=dict)
+
+    def check_corner(self, name: str, command: str) -> None:
+        """Refuse sign-off at corner ``name`` if its values changed since the run, by a command that reads the
+        run's own simulations there (they and the new ones would be of two process models)."""
+        if name in self.changed:
+            raise InputError(f"{self.path / 'history.db'}: {self.changed[name]}; {command} reads the run's "
+                             "simulations there: restore the process_lib the run used, or optimize anew")
+
+    def warn_corners(self, names: Iterable[str]) -> None:
+        """Say (once) that corners simulated anew are not those the run was optimized at: the verdict is of the
+        current ``process_lib``, as a sign-off after a model update should be, but the designer must know."""
+        changed = [self.changed[n] for n in names if n in self.changed]
+        if changed:
+            warnings.warn_explicit(f"{'; '.join(changed)}: signed off at the current values", ZoafWarning,
+                                   str(self.path / "history.db"), 0, module=__name__)
 
 
 def load_run(path: Path, spec: Path | None = None) -> RunDir:
@@ -28,13 +52,14 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     for f in (db, result):
         if not f.is_file():
             raise InputError(f"{path}: not a finished run directory (no {f.name})")
+    _refuse_running(path)
     try:
         with History(db, read=True) as h:
             meta, records = h.meta(), h.records()
     except sqlite3.DatabaseError as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
     problem_meta: dict[str, Any] = meta.get("problem", {})
-    if not isinstance(problem_meta, dict) or not isinstance(problem_meta.get("netlist", ""), str):
+    if not _as_zoaf_writes(problem_meta):         # an edited history: a TypeError traceback
         raise InputError(f"{db}: not a zoaf run history (its problem is not what zoaf writes)")
     if "netlist" not in problem_meta:       # zoaf.minimize's, say: its problem was a Python function
         raise InputError(f"{db}: a run of {str(problem_meta.get('name', 'a Python problem'))!r}, not a circuit run: "
@@ -45,12 +70,77 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
     _check_same(db, problem, problem_meta)
     content = read_json(result)
-    params = content.get("params") if isinstance(content, dict) else None
-    if not params or not isinstance(params, dict):
-        raise InputError(f"{result}: the run has no best sizing")
+    params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)
     names = [c["name"] for c in problem_meta.get("corners", [])]
     corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
-    return RunDir(path, problem, params, records, tuple(corners))
+    changed = _changed_corners(problem, tuple(corners), problem_meta.get("corner_values"), f"{db}: corners")
+    return RunDir(path, problem, params, records, tuple(corners), changed)
+
+
+def _as_zoaf_writes(problem: Any) -> bool:
+    """Whether a history's ``problem`` has the types zoaf writes where sign-off reads it."""
+    corners = problem.get("corners", []) if isinstance(problem, dict) else None
+    return (isinstance(corners, list) and all(isinstance(c, dict) and isinstance(c.get("name"), str) for c in corners)
+            and all(isinstance(problem.get(k, ""), str) for k in ("netlist", "objective")))
+
+
+def _refuse_running(path: Path) -> None:
+    """Refuse a run still going (resumed: its ``result.json`` is an earlier end's best, not the run's): its lock
+    is held (zoaf.rundir); a shared lock taken and let go at once tells, without a lock file made."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return                                  # no lock file: a run copied without it, never locked here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "?"
+        raise InputError(f"{path}: the run is still going (process {pid}); sign off its best sizing once it "
+                         "ends") from None
+    finally:
+        os.close(fd)
+
+
+def _best_sizing(result: Path, problem: CircuitProblem, params: Any) -> dict[str, float]:
+    """The run's best sizing from ``result.json``: every design variable, a number within its bounds (an edited
+    or truncated file was a traceback, or simulated a sizing no run could have found)."""
+    if not params or not isinstance(params, dict):
+        raise InputError(f"{result}: the run has no best sizing")
+    for p in problem.parameters:
+        v = params.get(p.name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(_float(v)):
+            raise InputError(f"{result}: params.{p.name}: " + ("missing" if v is None else
+                                                                f"{str(v)[:40]!r} is not a finite number"))
+        if not p.admits(v):
+            raise InputError(f"{result}: params.{p.name} = {v:g} lies outside the spec's parameters.{p.name} "
+                             f"[{p.lo:g}, {p.hi:g}]")
+    return {p.name: float(params[p.name]) for p in problem.parameters}
+
+
+def _float(v: int | float) -> float:
+    """``v`` as a float, infinite when an integer is beyond the float range (JSON has integers of any length)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
+
+def _changed_corners(problem: CircuitProblem, corners: tuple[Corner, ...], recorded: Any,
+                     where: str) -> dict[str, str]:
+    """Corners whose ``.param`` values now (``process_lib`` read again) differ from those the run recorded
+    (``corner_values``; a run recorded without them: none known to differ)."""
+    if not corners or not isinstance(recorded, Mapping):
+        return {}
+    pdk, with_temp = problem.spec.pdk is not None, any(c.temp is not None for c in corners)
+    changed = {}
+    for c in corners:
+        now, then = corner_overrides(problem, c, pdk, with_temp, f"{where}.{c.name}"), recorded.get(c.name)
+        then = then if isinstance(then, dict) else {}
+        diff = sorted(n for n in {*now, *then} if now.get(n) != then.get(n))
+        if diff:
+            changed[c.name] = (f"corner {c.name} sets {diff[0]} = {now.get(diff[0], 'nothing')} now, "
+                               f"{then.get(diff[0], 'nothing')} in the run")
+    return changed
 
 
 def _check_same(db: Path, problem: CircuitProblem, recorded: dict[str, Any]) -> None:

@@ -39,17 +39,7 @@ class McSims(Problem):
     def __init__(self, base: CircuitProblem, sizing: Mapping[str, float], seed: int,
                  corner: Corner | None = None) -> None:
         super().__init__([Parameter("sample", 0.0, 1.0)])
-        mc = base.spec.montecarlo
-        if mc is None:
-            raise InputError(f"{base.spec.path or 'spec'}: no [montecarlo] table: name the .params to draw "
-                             "(normal = [...]) or the PDK's statistical section (section = \"mc\")")
-        for name in mc.normal:
-            if name in base.names:              # a draw would replace the sizing with a N(0, 1) value
-                raise InputError(f"{base.spec.path}: montecarlo.normal: {name!r} is a design variable; "
-                                 "draw fixed .params only (a mismatch term the deck adds to it)")
-            if name not in base.netlist.params:
-                raise InputError(f"{base.spec.path}: montecarlo.normal: {name!r} is not a .param of "
-                                 f"{base.netlist.path}")
+        mc = check_montecarlo(base)
         missing = [p for p in base.names if p not in sizing]
         if missing:
             raise InputError(f"the sizing lacks {', '.join(missing)}")
@@ -82,6 +72,33 @@ class McSims(Problem):
         self.deck.close()
 
 
+def check_montecarlo(base: CircuitProblem) -> MonteCarlo:
+    """The spec's ``[montecarlo]`` against the netlist (``zoaf yield`` and ``zoaf check`` refuse the same): each
+    drawn name a fixed ``.param``, a PDK section one of the PDK library's, its switches no design variables."""
+    mc, where = base.spec.montecarlo, f"{base.spec.path or 'spec'}: montecarlo"
+    if mc is None:
+        raise InputError(f"{base.spec.path or 'spec'}: no [montecarlo] table: name the .params to draw "
+                         "(normal = [...]) or the PDK's statistical section (section = \"mc\")")
+    for name in mc.normal:
+        if name in base.names:              # a draw would replace the sizing with a N(0, 1) value
+            raise InputError(f"{where}.normal: {name!r} is a design variable; draw fixed .params only (a mismatch "
+                             "term the deck adds to it)")
+        if name not in base.netlist.params:
+            raise InputError(f"{where}.normal: {name!r} is not a .param of {base.netlist.path}")
+    if mc.section is None:
+        return mc
+    if base.spec.pdk is None:
+        raise InputError(f"{where}.section: a PDK statistical section needs a PDK netlist (pdk = \"sky130\")")
+    known = pdk_sections(base.spec.pdk)
+    if mc.section not in known:
+        raise InputError(f"{where}.section: {mc.section!r} is not a section of the {base.spec.pdk} library; "
+                         f"it has {', '.join(known)}")
+    clash = [k for k, _ in mc.params if k in base.names]
+    if clash:
+        raise InputError(f"{where}.params: {clash[0]!r} is a design variable")
+    return mc
+
+
 def _sample_deck(base: CircuitProblem, mc: MonteCarlo, corner: Corner | None
                  ) -> tuple[CircuitProblem, dict[str, float]]:
     """The deck the samples run on and the corner's ``.param`` overrides: with a PDK statistical section, the
@@ -92,15 +109,6 @@ def _sample_deck(base: CircuitProblem, mc: MonteCarlo, corner: Corner | None
         sims = CornerSims(base, [corner])
         return sims.deck(0), sims.overrides[0]
     where = f"{base.spec.path or 'spec'}: montecarlo"
-    if base.spec.pdk is None:
-        raise InputError(f"{where}.section: a PDK statistical section needs a PDK netlist (pdk = \"sky130\")")
-    known = pdk_sections(base.spec.pdk)
-    if mc.section not in known:
-        raise InputError(f"{where}.section: {mc.section!r} is not a section of the {base.spec.pdk} library; "
-                         f"it has {', '.join(known)}")
-    clash = [k for k, _ in mc.params if k in base.names]
-    if clash:
-        raise InputError(f"{where}.params: {clash[0]!r} is a design variable")
     if corner is not None and corner.process is not None:
         raise InputError(f"--corner {corner.name}: its process {corner.process!r} would replace montecarlo.section "
                          f"{mc.section!r}; use a corner without a process ([corners.NAME] with temp, .params)")
@@ -150,7 +158,9 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
         raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
     sims = McSims(base, sizing, seed, corner)
     obj = base.objective
-    meta = RunMeta({**base.metadata(), "sizing": dict(sizing), "corner": corner and corner.as_json(),
+    # a corner's values (its process_lib section's too, which no hash covers): samples of other values not replayed
+    at = {"corner_values": dict(sorted(sims.overrides.items()))} if corner is not None else {}
+    meta = RunMeta({**base.metadata(), "sizing": dict(sizing), "corner": corner and corner.as_json(), **at,
                     "normal": list(sims.normal),
                     **({"section": sims.section, "section_params": dict(base.spec.montecarlo.params)}
                        if sims.section else {})}, METHOD, 0, seed)
