@@ -250,3 +250,20 @@ def test_least_change_models_interpolate_keep_a_right_hessian_and_learn_a_quadra
         np.testing.assert_allclose(f(x) + Dx @ g[0] + 0.5 * np.einsum("ni,ij,nj->n", Dx, H[0], Dx), f(X),
                                    atol=1e-9)
     assert np.linalg.norm(H[0] - Hq) < 0.01 * np.linalg.norm(Hq)
+
+
+def test_whole_cells_probe_an_integer_whose_cell_outgrew_the_steps():
+    """x0 an integer whose cell (0.3) is over twice the coordinate steps (0.05): its probe rounds back onto x (a
+    cached, wasted simulation) unless ``whole_cells``, which moves it by the cell, to the side with room at a bound;
+    a mostly-continuous direction keeps its own length, the continuous axis is untouched."""
+    x, cells = np.array([0.5, 0.5]), np.array([0.3, 0.0])
+    P = est.basis_probes(x, np.eye(2), np.full(2, 0.05), unit_steps=cells)
+    np.testing.assert_array_equal(P[0], x)
+    P = est.basis_probes(x, np.eye(2), np.full(2, 0.05), unit_steps=cells, whole_cells=True)
+    np.testing.assert_allclose(P, [[0.8, 0.5], [0.5, 0.55]])
+    at_top = est.basis_probes(np.array([0.9, 0.5]), np.eye(2)[:1], np.array([0.05]), unit_steps=cells,
+                              whole_cells=True)
+    np.testing.assert_allclose(at_top, [[0.6, 0.5]])
+    tilted = np.array([[0.6, 0.8]])             # mostly the continuous axis: its integer part is dropped as before
+    np.testing.assert_allclose(est.basis_probes(x, tilted, np.array([0.05]), unit_steps=cells, whole_cells=True),
+                               [[0.5, 0.54]])

@@ -1,7 +1,8 @@
 """zoaf: zeroth-order sizing of analog/RF circuits over in-process ngspice simulations."""
 __version__ = "0.1.0"
 
-from .errors import ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout, ZoafError
+from .errors import (ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout, ZoafError,
+                     ZoafWarning)
 from .optim import Optimizer, Result, StopReason
 from .function import FunctionProblem
 from .problem import Outcome, Parameter, Problem, Status
@@ -9,4 +10,4 @@ from .run import minimize, optimize
 
 __all__ = ["ConvergenceError", "FunctionProblem", "InputError", "MeasureError", "Optimizer", "Outcome",
            "Parameter", "ParseError", "Problem", "Result", "SimulationError", "Status", "StopReason", "Timeout",
-           "ZoafError", "minimize", "optimize", "__version__"]
+           "ZoafError", "ZoafWarning", "minimize", "optimize", "__version__"]

@@ -79,4 +79,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "late-polish": {"n_starts": 1, "late_init": True, "polish": "first"},
     "no-polish": {"polish": "off"},
     "log-violation": {"log_violation": True},
+    "repair": {"integer_repair": True},
+    "cells-repair": {"integer_cells": True, "integer_repair": True},
 }

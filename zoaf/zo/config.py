@@ -237,6 +237,22 @@ class ZOAFConfig:
     simulation"): no significant loss on the 9 circuit objectives, better medians on 7 (the LNA's ``nf``
     significantly), slightly worse on the bandgap's ``tc`` and the synthetic problem at B=1000."""
 
+    integer_cells: bool = False
+    """A coordinate-phase probe along a direction that mostly follows an integer axis moves that integer by at
+    least one cell, however short the direction's step has become: a shorter move rounds back onto the iterate
+    (a cached, wasted probe), so an integer whose cell is longer than twice the steps is never probed again.
+    Off (with ``integer_repair``: ablation ``cells-repair``): BENCHMARKS.md section 4 ("Integer steps"), worse in
+    median on 12 of 17 objectives with integer axes, significantly on the push-pull stage (299 vs 232 µA)."""
+
+    integer_repair: bool = False
+    """A trial or probe that moves an integer coordinate by a cell (a finger count: often a large share of the
+    box) also moves the continuous coordinates least, within its own length, so that no modelled constraint it
+    would break is broken (``model_step.repair``): an integer step whose effect a width or ratio must offset
+    (the first stage of a buffer, two fingers within an input-width bound) is then tried inside the bound.
+    Off (ablation ``repair``): BENCHMARKS.md section 4 ("Integer steps"), no significant difference on 17
+    objectives with integer axes (the LNA's gain p = 0.064 better, the amplifier's follower p = 0.089 worse),
+    and the inverter chain keeps its one-finger first stage."""
+
     constraint_curvature: bool = True
     """Keep each constraint's fitted isotropic curvature in the model problem (a curved boundary is met
     closer to where it is); off: linearized constraints only."""

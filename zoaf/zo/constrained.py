@@ -23,7 +23,7 @@ from threadpoolctl import ThreadpoolController
 
 from . import estimators as est
 from .acceptance import Acceptance, Rule, multipliers, violation
-from .model_step import LocalModel, StepOptions, model_steps
+from .model_step import LocalModel, StepOptions, model_steps, repair
 
 __all__ = ["ConstrainedState"]
 
@@ -142,3 +142,16 @@ class ConstrainedState:
             return np.empty((0, len(x))), np.empty(0)
         points = np.clip(x + est.min_step_displacement(np.array(steps), unit_steps), 0.0, 1.0)
         return points, np.linalg.norm(points - x, axis=1)
+
+    def repaired(self, x: np.ndarray, P: np.ndarray, unit_steps: np.ndarray, options: StepOptions) -> np.ndarray:
+        """The batch ``P`` with each point that moves an integer coordinate by a cell repaired along the continuous
+        ones (``model_step.repair``), the repair no longer than the point's own move from ``x``."""
+        fixed = np.asarray(unit_steps) > 0
+        if self.model is None or not fixed.any() or not len(P):
+            return P
+        cells = np.any(np.abs(P - x)[:, fixed] >= 0.5 * np.asarray(unit_steps)[fixed], axis=1)
+        out = P.copy()
+        with serial_blas():
+            for i in np.flatnonzero(cells):
+                out[i] = repair(self.model, x, P[i], fixed, float(np.linalg.norm(P[i] - x)), options)
+        return out

@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "trial_move", "frozen_mask",
-           "adapted_basis", "basis_probes", "regression_estimates", "least_change_models"]
+           "adapted_basis", "basis_probes", "neighbourhood", "regression_estimates", "least_change_models"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -62,7 +62,8 @@ def min_step_displacement(delta: np.ndarray, unit_steps: np.ndarray | None) -> n
     A move under the unit step rounds back to the same simulated value (a wasted difference); raising every
     tiny component instead would make each random probe jump all integers at once, drowning the continuous
     coordinates' differences when the smoothing radius is small. Dropped integers are probed by the
-    coordinate phase, which always moves them by a full step.
+    coordinate phase, by a full step while its step along them is at least half of one (``basis_probes``;
+    always with ``whole_cells``).
     """
     if unit_steps is None or not np.any(unit_steps > 0):
         return delta
@@ -142,16 +143,25 @@ def coordinate_probes(x: np.ndarray, h: float | np.ndarray, coords: np.ndarray, 
 
 
 def basis_probes(x: np.ndarray, directions: np.ndarray, steps: np.ndarray, *, signs: np.ndarray | None = None,
-                 unit_steps: np.ndarray | None = None) -> np.ndarray:
+                 unit_steps: np.ndarray | None = None, whole_cells: bool = False) -> np.ndarray:
     """Forward probes x + signs[j] * steps[j] * directions[j] (unit rows of an orthonormal basis), clipped.
 
     A probe that the box would cut to less than half its length flips to the other side when that side has
-    more room, so a direction pointing out of a bound still measures something.
+    more room, so a direction pointing out of a bound still measures something. ``whole_cells``: a direction
+    that mostly follows an integer axis moves that integer by at least its unit step, however short its step
+    (else, once the steps are shorter than half a cell, its probe rounds back onto ``x``: the integer is never
+    probed again).
     """
     directions = np.atleast_2d(np.asarray(directions, float))
     n = len(directions)
     sg = np.ones(n) if signs is None else np.where(np.asarray(signs, float) < 0, -1.0, 1.0)
     delta = (sg * np.asarray(steps, float))[:, None] * directions
+    if whole_cells and unit_steps is not None:
+        cell = np.asarray(unit_steps, float)
+        own = np.argmax(np.abs(directions), axis=1)          # the axis each direction mostly follows
+        rows = np.flatnonzero(cell[own] > 0)
+        k = own[rows]
+        delta[rows, k] = np.sign(delta[rows, k]) * np.maximum(np.abs(delta[rows, k]), cell[k])
     room = _room(x, delta)                          # fraction of each probe that fits in the box
     back = _room(x, -delta)
     flip = (room < 0.5) & (back > room)
@@ -227,6 +237,26 @@ def adapted_basis(moves: np.ndarray, active: np.ndarray, prior: float = 0.5) -> 
     B = np.zeros((k, d))
     B[:, idx] = V[:, order].T
     return B, np.sqrt(np.maximum(lam[order], 0.0))
+
+
+#: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
+#: the linear model is trusted over the region the next trial steps will cover (up to ``grow * alpha``).
+NEIGHBOURHOOD = 3.0
+
+
+def neighbourhood(X: np.ndarray, x: np.ndarray, length: float, h: float, memory: int, min_points: int = 0,
+                  weighting: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Indices of the memory points ``X`` a regression at ``x`` uses (the last ``memory`` within
+    ``NEIGHBOURHOOD * length``) and their weights (None unless ``weighting``: 1 / (distance^2 + h^2)). With
+    ``min_points``, the nearest points make up the count when the radius holds fewer: coordinate probes keep their
+    own step lengths, often beyond a small step's radius, and a fit on fewer points than unknowns returns a
+    gradient cut to their span, which a model step would read as stationarity."""
+    dist = np.linalg.norm(X - x, axis=1)
+    near = np.flatnonzero(dist <= NEIGHBOURHOOD * length)[-memory:]
+    if len(near) < min_points:
+        near = np.sort(np.argsort(dist, kind="stable")[:min_points])
+    D2 = np.sum((X[near] - x) ** 2, axis=1)
+    return near, (1.0 / (D2 + h * h) if weighting else None)
 
 
 def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog, minimize
 
-__all__ = ["Curvature", "LocalModel", "StepOptions", "convex_part", "model_steps", "project", "restoration", "shorten",
-           "targets", "trust_region_qp", "quadratic"]
+__all__ = ["Curvature", "LocalModel", "StepOptions", "convex_part", "model_steps", "project", "repair", "restoration",
+           "shorten", "targets", "trust_region_qp", "quadratic"]
 
 #: Without a positive curvature the objective's model is linear; its minimizer is then taken this many radii
 #: away, so that the projection onto the trust region is the linear model's trust-region step.
@@ -164,6 +164,36 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     if not np.all(np.isfinite(s)):
         return []
     return [s, far] if np.linalg.norm(far - s) > options.min_extension * np.linalg.norm(s) else [s]
+
+
+def repair(model: LocalModel, x: np.ndarray, p: np.ndarray, fixed: np.ndarray, radius: float,
+           options: StepOptions) -> np.ndarray:
+    """``p`` (a point ZOAF is about to simulate, one or more integer coordinates a whole cell from ``x``) with its
+    other coordinates moved least, within ``radius``, so that the modelled constraints the move from ``x`` breaks
+    are kept: a violated one no worse, a satisfied one back to the slack a model step keeps (``targets``).
+
+    An integer's cell is a long move (a first-stage finger count 1 -> 2 on a log axis 1..8 is 39% of the box)
+    whose effect on a constraint is often compensated along a continuous axis only (its gate width, a ratio):
+    moved alone, the integer lands past that constraint and its probe says nothing of the basin beyond it.
+    Linear constraint models, the integer coordinates (``fixed``) kept where they are."""
+    c, G = model.value[1:], model.grad[1:]
+    ok = np.isfinite(c) & np.all(np.isfinite(G), axis=1)
+    c, G = c[ok], G[ok]
+    delta = p - x
+    moved = c + G @ delta + 0.5 * constraint_curvature(model, options).take(ok).form(delta, delta)
+    broken = (moved > 0) & (moved > c)
+    if not broken.any():
+        return p
+    b = np.where(c > 0, c, targets(c, options.boundary_fraction))
+    b = np.where(broken, b, np.maximum(b, moved))      # the others: not broken by the repair either
+    m, d = len(c), len(x)
+    lb, ub = np.where(fixed, 0.0, np.maximum(-p, -radius)), np.where(fixed, 0.0, np.minimum(1.0 - p, radius))
+    _, t = restoration(G, b - moved, lb, ub)       # what no repair within the box and radius can meet
+    s = project(np.zeros(d), radius, moved, G, Curvature(np.zeros(m), np.zeros(m), np.zeros((m, d))), b + t, lb, ub)
+    excess = np.maximum(moved + G @ s - b, 0.0)
+    if not np.all(np.isfinite(s)) or excess.sum() >= np.maximum(moved - b, 0.0).sum():
+        return p
+    return np.clip(p + s, 0.0, 1.0)
 
 
 def constraint_curvature(model: LocalModel, options: StepOptions) -> Curvature:

@@ -50,11 +50,6 @@ from .schedule import next_alpha, ratio_alpha, smoothing_radius, trial_lengths
 from .local import CobyqaRun, LocalBatch, LocalSolver, initial_set
 from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
 
-#: The regression estimate uses memory points within this many step lengths (or probe radii) of the iterate:
-#: the linear model is trusted over the region the next trial steps will cover (up to ``grow * alpha``).
-NEIGHBOURHOOD = 3.0
-
-
 class ZOAF(Optimizer):
     """Hybrid zeroth-order optimizer (see the module docstring); hyper-parameters: ``ZOAFConfig``."""
 
@@ -284,10 +279,11 @@ class ZOAF(Optimizer):
             dirs = self._next_directions(st, active, q)
             sw = st.sweep
             probes = est.basis_probes(x, sw.basis[dirs], sw.steps[dirs], signs=sw.signs[dirs],
-                                      unit_steps=self.steps_at(x))
+                                      unit_steps=self.steps_at(x), whole_cells=cfg.integer_cells)
             batch = StepBatch(x.copy(), st.fx, st.phase, lengths, dirs=dirs)
-        self._pending = batch
-        self._phase = st.phase.value
+        self._pending, self._phase = batch, st.phase.value
+        if cfg.integer_repair and st.con is not None:
+            return st.con.repaired(x, np.vstack([trials, probes]), self.steps_at(x), cfg.step_options())
         return np.vstack([trials, probes])
 
     def _trials(self, st: Start, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -412,18 +408,10 @@ class ZOAF(Optimizer):
             st.ended = Ending.STOPPED
 
     def _neighbourhood(self, st: Start, min_points: int = 0) -> tuple[np.ndarray, np.ndarray | None, float]:
-        """Memory points the regression uses at the iterate: (indices, weights or None, smoothing radius). With
-        ``min_points``, the nearest points make up the count when the radius holds fewer: coordinate probes
-        keep their own step lengths, often beyond a small step's radius, and a fit on fewer points than
-        unknowns returns a gradient cut to their span, which a model step would read as stationarity."""
+        """Memory points the regression uses at the iterate (``est.neighbourhood``) and the smoothing radius."""
         h = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
-        radius = NEIGHBOURHOOD * max(st.alpha, h)
-        dist = np.linalg.norm(st.X - st.x, axis=1)
-        near = np.flatnonzero(dist <= radius)[-self._memory:]
-        if len(near) < min_points:
-            near = np.sort(np.argsort(dist, kind="stable")[:min_points])
-        D2 = np.sum((st.X[near] - st.x) ** 2, axis=1)
-        return near, (1.0 / (D2 + h * h) if self.config.weighting else None), h
+        near, w = est.neighbourhood(st.X, st.x, max(st.alpha, h), h, self._memory, min_points, self.config.weighting)
+        return near, w, h
 
     def _estimate(self, st: Start, batch: StepBatch, P: np.ndarray, FP: np.ndarray) -> np.ndarray | None:
         """Gradient estimate at the (possibly new) iterate from the batch's probes ``P`` (values ``FP``) and the
