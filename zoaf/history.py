@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS evals (
     objective_fom REAL, constraints TEXT NOT NULL DEFAULT '[]'
 );
 """
+#: The file and those SQLite opens beside it, unseen by zoaf: a received run directory's ``-journal`` is read as a
+#: hot journal on every open, WAL mode or not, and a FIFO there hung zoaf forever (SQLite retries the read through
+#: signals, so Ctrl-C did not end it); a ``-wal`` FIFO blocked the first write of a resume.
+_SQLITE_FILES = ("", "-journal", "-wal", "-shm")
 _COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "status", "error", "seconds",
             "phase", "charged", "wall", "objective_fom", "constraints")
 
@@ -180,7 +184,8 @@ class History:
         directory's own (SQLite would open a link's target: another program's database)."""
         self.path = None if path is None else Path(path)
         if self.path is not None:
-            check_own(self.path)
+            for suffix in _SQLITE_FILES:
+                check_own(Path(f"{self.path}{suffix}"))
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
         try:
             with self._errors("open"):
@@ -223,7 +228,7 @@ class History:
         ``history.db`` left behind would refuse both a new run there and its resume."""
         if getattr(self, "_db", None) is not None:
             self._db.close()
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in _SQLITE_FILES:
             with suppress(OSError):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
 
@@ -331,7 +336,7 @@ class History:
             self._db.row_factory = None
         try:
             return [_record(row) for row in rows]
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as e:
+        except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError, RecursionError) as e:
             raise InputError(f"{self.path}: not a zoaf run history (a row: {type(e).__name__}: {e})") from None
 
 
@@ -345,7 +350,8 @@ def _opt(v: Any, default: float | None = None) -> float | None:
 
 
 def _record(r: sqlite3.Row) -> Record:
-    """One row as a Record; TypeError/ValueError/AttributeError when a value is not of its column's kind."""
+    """One row as a Record; TypeError/ValueError/AttributeError when a value is not of its column's kind,
+    OverflowError for an integer no float holds (JSON reads ``1`` then 400 zeros exactly)."""
     new = "constraints" in r.keys()
     inf = math.inf
     outcome = Outcome(Status(r["status"]), _opt(r["fom"], inf), _floats(r["measures"]), _opt(r["objective"]),

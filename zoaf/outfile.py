@@ -19,6 +19,7 @@ import json
 import math
 import numbers
 import os
+import re
 import secrets
 import stat
 from contextlib import suppress
@@ -28,7 +29,18 @@ from typing import Any
 from .errors import InputError
 from .infile import read_bounded
 
-__all__ = ["check_own", "json_text", "open_own", "read_json", "save_figure", "utf8", "write_file"]
+#: Control characters rich passes to the terminal as they are (ESC starts a sequence that can retitle the
+#: window, hide or rewrite lines, or set the clipboard); C1 controls too (0x9b is a CSI on some terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text that may come from a file someone else made (a history's error, a directory's name), for the
+    terminal or a report: each control character but tab and line ends shown as ``?``."""
+    return _CONTROL.sub("?", text)
+
+
+__all__ = ["check_own", "json_text", "open_own", "printable", "read_json", "save_figure", "utf8", "write_file"]
 
 #: The largest JSON file of a run directory read (result.json, trace.json, compare.json are KiB).
 MAX_JSON_BYTES = 16 * 2**20

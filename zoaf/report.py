@@ -21,10 +21,9 @@ from typing import Any, Sequence
 
 
 from .errors import InputError
-from .outfile import read_json, utf8, write_file
+from .outfile import printable, read_json, utf8, write_file
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
-from .show import printable
 from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).

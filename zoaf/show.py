@@ -21,7 +21,7 @@ from rich.table import Table
 
 from . import units
 from .optim import StopReason
-from .outfile import json_text
+from .outfile import json_text, printable
 from .problem import Outcome, Status
 from .spec import Constraint
 
@@ -36,16 +36,6 @@ _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI p
 #: Significant digits by default, and the most a float needs (repr round-trips in 17).
 DIGITS, MAX_DIGITS = 4, 17
 
-
-#: Control characters rich passes to the terminal as they are (ESC starts a sequence that can retitle the
-#: window, hide or rewrite lines, or set the clipboard); C1 controls too (0x9b is a CSI on some terminals).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text that may come from a file someone else made (a history's error, a directory's name), for the
-    terminal: each control character but tab and line ends shown as ``?``."""
-    return _CONTROL.sub("?", text)
 
 
 def one_line(text: str) -> str:
