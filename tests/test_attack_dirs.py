@@ -56,3 +56,16 @@ def test_a_number_too_large_for_a_float_in_a_history_is_one_line(grid: Path, cha
         con.execute(change)
     con.close()
     assert "not a zoaf run history (a row: OverflowError" in one_error(CliRunner().invoke(app, ["report", str(grid)]))
+
+
+def test_a_pdk_library_past_the_size_limit_is_one_line_not_read_whole(tmp_path, monkeypatch):
+    """``$ZOAF_SKY130_LIB`` may name any file: its section names were read with ``read_text``, a file of any size
+    loaded whole into zoaf's own process. Read bounded now, as every include is: one PdkError naming it."""
+    from zoaf import pdk
+
+    big = tmp_path / "sky130.lib.spice"
+    with open(big, "wb") as f:
+        f.truncate(65 * 2**20)                          # sparse: no disk used
+    monkeypatch.setenv(pdk.SKY130_ENV, str(big))
+    with pytest.raises(pdk.PdkError, match=r"sky130\.lib\.spice: larger than 64 MiB: not a PDK model library"):
+        pdk.corners()

@@ -37,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import InputError
+from .infile import read_bounded
 
 __all__ = ["PdkError", "SKY130_ENV", "corners", "find_sky130_lib", "include_line", "placeholders"]
 
@@ -98,7 +99,12 @@ def _from_installed_files(dist: str, suffix: str) -> Path | None:
 
 @lru_cache(maxsize=8)
 def _sections(path: Path) -> tuple[str, ...]:
-    return tuple(m.lower() for m in _LIB_SECTION.findall(path.read_text(errors="replace")))
+    """The ``.lib`` section names of a model library, read bounded (``$ZOAF_SKY130_LIB`` may name any file)."""
+    try:
+        text = read_bounded(path, what="a PDK model library").decode(errors="replace")
+    except OSError as e:
+        raise PdkError(f"{path}: {e.strerror or e}") from None
+    return tuple(m.lower() for m in _LIB_SECTION.findall(text))
 
 
 def corners(pdk: str = "sky130") -> tuple[str, ...]:
