@@ -343,3 +343,16 @@ def test_a_run_judged_at_the_nominal_deck_is_not_reused_for_an_objective_judged_
         compare(deck, objectives=["low"], methods=["random"], seeds=1, budget=8, out=tmp_path / "cmp", jobs=1,
                 report=False)
     assert not (tmp_path / "cmp" / "compare.json").exists()
+
+
+def test_seeds_past_the_cap_are_refused_however_given():
+    """A count, a list or an endless generator of seeds past ``MAX_SEEDS``: one InputError before any plan is made
+    (a generator was drawn whole into a list: a comparison that never started, and memory without bound)."""
+    import itertools
+
+    from zoaf.compare import MAX_SEEDS, check_seeds
+
+    for seeds in (MAX_SEEDS + 1, list(range(MAX_SEEDS + 1)), itertools.count()):
+        with pytest.raises(zoaf.InputError, match=f"more runs than a comparison makes; at most {MAX_SEEDS} seeds"):
+            check_seeds(seeds)
+    assert check_seeds(iter([3, 1])) == [3, 1] and check_seeds(2) == [0, 1]

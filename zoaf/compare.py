@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import multiprocessing
 import numbers
@@ -357,15 +358,17 @@ def check_seeds(seeds: int | Sequence[int], option: str = "seeds") -> list[int]:
     was a TypeError, a negative seed a failed run), at most :data:`MAX_SEEDS` of them; else InputError naming
     ``option``."""
     whole = lambda s: isinstance(s, numbers.Integral) and not isinstance(s, bool)
-    count = seeds if whole(seeds) else len(seeds) if isinstance(seeds, Sized) else 0
-    if count > MAX_SEEDS:                   # before a list of them is made
-        raise InputError(f"{option} {count}: more runs than a comparison makes; at most {MAX_SEEDS} seeds")
+    too_many = f"more runs than a comparison makes; at most {MAX_SEEDS} seeds"
+    if whole(seeds) and seeds > MAX_SEEDS or isinstance(seeds, Sized) and len(seeds) > MAX_SEEDS:
+        raise InputError(f"{option} {seeds if whole(seeds) else len(seeds)}: {too_many}")   # before a list is made
     if whole(seeds) and seeds >= 0:
         return list(range(seeds))
-    try:
-        given = [] if isinstance(seeds, (str, bytes)) else list(seeds)
+    try:                                    # an iterable without a length: no more of it than the cap is drawn
+        given = [] if isinstance(seeds, (str, bytes)) else list(itertools.islice(seeds, MAX_SEEDS + 1))
     except TypeError:
         given = []
+    if len(given) > MAX_SEEDS:
+        raise InputError(f"{option}: {too_many}")
     if not given or not all(whole(s) and s >= 0 for s in given):
         raise InputError(f"{option} must be a count or a list of whole numbers >= 0, got {seeds!r}")
     return [int(s) for s in given]
