@@ -69,3 +69,18 @@ def test_a_pdk_library_past_the_size_limit_is_one_line_not_read_whole(tmp_path, 
     monkeypatch.setenv(pdk.SKY130_ENV, str(big))
     with pytest.raises(pdk.PdkError, match=r"sky130\.lib\.spice: larger than 64 MiB: not a PDK model library"):
         pdk.corners()
+
+
+@pytest.mark.parametrize("folder", ['a"b', "a\nb"])
+def test_a_pdk_library_whose_path_no_lib_line_holds_is_one_line(tmp_path, monkeypatch, folder: str):
+    """The library's path goes into the netlist as ``.lib "PATH" tt``: a quote ended the name (another file, not
+    found), and a line end split the line: ``.lib "/a`` opened a section definition that took in the rest of the
+    netlist, which then parsed with no models and no error."""
+    from zoaf import pdk
+
+    lib = tmp_path / folder / "sky130.lib.spice"
+    lib.parent.mkdir()
+    lib.write_text("* models\n.lib tt\n.endl tt\n")
+    monkeypatch.setenv(pdk.SKY130_ENV, str(lib))
+    with pytest.raises(pdk.PdkError, match="has a quote or a control character in its path"):
+        pdk.placeholders("sky130", "tt")

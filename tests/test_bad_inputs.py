@@ -342,8 +342,9 @@ def test_compare_refuses_the_runs_of_another_netlist_and_runs_an_objective_named
     manifest = (out / "compare.json").read_bytes()
     _one_error_line(_zoaf("compare", "mc.cir", "--spec", "good.toml", "--out", str(out), *grid),
                     r"seed-0: holds a run of another circuit: .*mc\.cir \(or a file it includes\) differs")
-    _one_error_line(_zoaf("compare", "good.cir", "--spec", "mc.toml", "--out", str(out), *grid),
-                    r"seed-0: holds a run of another circuit: mc\.toml differs")
+    (tmp_path / "other.toml").write_text((CORPUS / "good.toml").read_text() + "# another spec\n")
+    _one_error_line(_zoaf("compare", "good.cir", "--spec", str(tmp_path / "other.toml"), "--out", str(out), *grid),
+                    r"seed-0: holds a run of another circuit: .*other\.toml differs")
     assert (out / "compare.json").read_bytes() == manifest
 
 

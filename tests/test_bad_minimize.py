@@ -151,3 +151,13 @@ def test_ngopt_that_picks_cma_past_memory_is_refused() -> None:
         registry.create("ngopt", 500_000, 400, seed=0, workers=4)
     assert registry.create("ngopt", 500_000, 400, seed=0, workers=1).dim == 500_000     # COBYLA: no CMA
     assert registry.create("ngopt", 200, 400, seed=0, workers=4).dim == 200
+
+
+@pytest.mark.parametrize("constraints, says", [
+    (lambda x: x[0], "got function: write {'type': 'ineq', 'fun': g} (met when g(x) >= 0)"), (5, "got int")])
+def test_constraints_that_are_no_constraint_or_list_of_them_are_named(constraints: object, says: str) -> None:
+    """A bare function as ``constraints=`` (scipy wants a dict or a list of them) was a TypeError traceback: "'function'
+    object is not iterable"."""
+    with pytest.raises(InputError, match=re.escape("constraints: expected a dict, NonlinearConstraint or "
+                                                   f"LinearConstraint, or a list of them, {says}")):
+        zoaf.minimize(_sphere, [(-1, 1)] * 2, budget=10, seed=0, method="random", constraints=constraints)

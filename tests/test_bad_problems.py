@@ -174,6 +174,20 @@ def test_a_method_is_refused_a_start_or_steps_that_are_not_one_finite_number_per
         registry.create("zoaf", "2", 10)
 
 
+def test_a_method_is_refused_a_start_outside_the_unit_box() -> None:
+    """``ZOAF(x0=[1.5, 0.5])`` (a physical value for a box coordinate) was clipped to the bound and started there
+    without a word; a start within the box, a bound included, is the first point asked."""
+    from zoaf import registry
+
+    for method in ("zoaf", "random", "cma"):
+        with pytest.raises(InputError, match=re.escape("x0[1] = -0.25 lies outside the unit box [0, 1]")):
+            registry.create(method, 2, 10, seed=0, x0=[0.5, -0.25])
+    x0 = np.array([1.0, 0.0])
+    opt = registry.create("zoaf", 2, 10, seed=0, x0=x0)
+    x0[0] = 0.5                                   # the caller's array, changed after: not the method's start
+    assert opt.ask()[0].tolist() == [1.0, 0.0]
+
+
 def test_tell_refuses_constraint_values_of_another_shape() -> None:
     """A row more was reshaped into another constraint count without a word; a count that changed between tells was
     a concatenation error deep in ZOAF's model."""

@@ -240,3 +240,13 @@ def test_generality_round_three_deck_matches_ngspice_batch(stem: str) -> None:
     between them by ``set``, a push-pull stage and a mixer read from ``fourier``): the same check. The random
     sizings follow the designer's in one session, so they are read from the session's later plots and vectors."""
     test_generality_deck_matches_ngspice_batch(stem)
+
+
+# ---------------------- generality, round four: a CMFB loop, an LC oscillator's start-up, a switch's charge
+@pytest.mark.parametrize("stem", ["fdota", "lcvco", "tnh"])
+def test_generality_round_four_deck_matches_ngspice_batch(stem: str) -> None:
+    """Three more decks of kinds the suite lacked (a fully-differential OTA whose CMFB loop gain is read from a
+    second, loop-broken copy in the same ``ac`` plot, an LC VCO read from ``when ... td=`` crossings, a
+    track-and-hold read from ``find``/``integ`` measures): the same check, the random sizings after the
+    designer's in one session."""
+    test_generality_deck_matches_ngspice_batch(stem)

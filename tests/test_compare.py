@@ -290,6 +290,34 @@ def test_an_interrupted_run_kept_without_its_history_is_made_again(tmp_path):
         zoaf.optimize(sphere_problem("a"), budget=15, seed=0, method="zoaf", out=other)
 
 
+class _WithBest(FunctionProblem):
+    """A function problem that writes its best point as ``best.txt`` (as a circuit writes ``best.cir``)."""
+
+    def artifacts(self, params):
+        return {"best.txt": json.dumps(params)}
+
+
+def _failing(objective):
+    def fun(x):
+        raise RuntimeError("the simulator is gone")
+    return _WithBest.from_bounds(fun, [(-1, 1)] * 3)
+
+
+def test_a_run_made_again_whose_every_point_fails_keeps_no_best_of_the_old_one(tmp_path):
+    """A run made again (its interrupted end kept without history) whose every point failed left the interrupted
+    run's ``best.txt`` beside its own result.json, which has no best point: a stale sizing presented as the run's."""
+    cut = run_path(tmp_path, "a", "random", 0)
+    zoaf.optimize(_WithBest.from_bounds(lambda x: float(np.sum(x ** 2)), [(-1, 1)] * 3), budget=6, seed=0,
+                  method="random", out=cut, callback=lambda r: True)
+    assert (cut / "best.txt").is_file() and not is_complete(cut)
+    (cut / "history.db").unlink()
+    run_grid(_failing, tmp_path, objectives=["a"], methods=["random"], seeds=1, budget=6)
+    result = json.loads((cut / "result.json").read_text())
+    assert result["nfailed"] == result["nfev"] == 6 and result["params"] == {}
+    assert sorted(p.name for p in cut.iterdir()) == [".lock", "convergence.png", "history.db", "result.json",
+                                                     "trace.json"]
+
+
 def test_a_comparison_into_a_run_directory_is_refused(tmp_path):
     """``zoaf compare --out RUN`` of a ``zoaf optimize`` run directory wrote its compare.json, report, plots and run
     folders among the run's files. Refused, before anything is written."""

@@ -16,6 +16,7 @@ from test_fidelity import DECKS, ROOT, _in_a_folder_of_its_own, _ngspice_b  # no
 
 from zoaf.errors import InputError, MeasureError, ParseError
 from zoaf.netlist import Netlist
+from zoaf.ngbatch import spiceinit
 from zoaf.spice import SpiceSession, run_batch
 
 pytestmark = NEEDS_NGSPICE
@@ -175,42 +176,85 @@ def test_a_meas_sp_card_of_a_form_that_crashes_ngspice_is_noted():
     assert [m.name for m in nl.measures if m.runs_as_ac] == ["s21min"]
 
 
-@pytest.mark.parametrize("picker", ["inc/pick.inc", "pick.inc"])
-def test_a_relative_lib_line_in_an_included_file_is_refused_in_one_line(tmp_path, picker):
-    """ngspice 39 opens a ``.lib`` file named in an ``.include``d file from the deck's folder, not from the included
-    file's (``.include`` lines there are read from the included file's folder). zoaf read and checked
-    ``inc/lib/r.lib`` (r1=7k) where ``ngspice -b`` simulated ``lib/r.lib`` (r1=3k), and a session, which loads the
-    deck from its own working folder, found no library at all. Refused with the line and the way out."""
-    for where, value in (("lib/r.lib", "3k"), ("inc/lib/r.lib", "7k")):
-        (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / where).write_text(f".lib s\n.param r1={value}\n.endl s\n")
-    (tmp_path / picker).write_text(".lib 'lib/r.lib' s\n")
+_LIB_LAYOUTS = {   # file -> text; the deck includes "pick", and lib/r.lib (3k) is what ngspice -b opens
+    "included": {"inc/pick.inc": ".lib lib/r.lib s\n", "inc/lib/r.lib": ".lib s\n.param r1=7k\n.endl s\n"},
+    "nested": {"inc/pick.inc": "* one level down\n.include sub/two.inc\n", "inc/sub/two.inc": ".lib 'lib/r.lib' s\n",
+               "inc/sub/lib/r.lib": ".lib s\n.param r1=7k\n.endl s\n"},
+    "beside": {"pick.inc": ".lib lib/r.lib s\n"},
+    "library": {"pick.inc": ".lib libs/l.lib top\n", "libs/l.lib": ".lib top\n.include in/li.inc\n.endl top\n",
+                "libs/in/li.inc": ".lib r.lib s\n", "libs/r.lib": ".lib s\n.param r1=3k\n.endl s\n",
+                "libs/in/r.lib": ".lib s\n.param r1=7k\n.endl s\n", "lib/r.lib": ".lib s\n.param r1=5k\n.endl s\n"},
+}
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["session", "whole_deck"])
+@pytest.mark.parametrize("layout", list(_LIB_LAYOUTS))
+def test_a_relative_lib_line_in_an_included_file_opens_the_file_ngspice_b_opens(tmp_path, layout, whole):
+    """ngspice 39 (from a working folder without the file) opens a ``.lib`` file named in an ``.include``d file, at
+    any depth, from the deck's folder, and one in a library's section or a file it includes from that library's
+    folder; an ``.include`` from the including file's folder. zoaf refused such lines (a session, which loads the
+    deck line by line, found no library); it now checks the file ngspice -b opens and simulates it, over several
+    sizings, on both the session's paths, with the deck in a folder whose name has a blank."""
+    folder = tmp_path / "a deck"
+    for name, text in {"lib/r.lib": ".lib s\n.param r1=3k\n.endl s\n", **_LIB_LAYOUTS[layout]}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    deck = folder / "deck.cir"
+    pick = "pick.inc" if "pick.inc" in _LIB_LAYOUTS[layout] else "inc/pick.inc"
+    deck.write_text(f"which library\n.param rl=1g\nV1 a 0 1\nR1 a 0 {{r1}}\nRl a 0 {{rl}}\n.include {pick}\n.op\n"
+                    f".control\n{'.options reltol=1e-3' if whole else ''}\nrun\nlet r = -1/i(v1)\nset numdgt=15\n"
+                    "print r\n.endc\n.end\n")
+    nl = Netlist.read(deck)
+    assert bool(nl.faithful_reasons) == whole
+    with SpiceSession(nl) as s:
+        for rl in (1e9, 1e4, 1e9):
+            sized = folder / "sized.cir"
+            sized.write_text(nl.with_params({"rl": rl}))
+            want = run_batch(sized)["r"]
+            assert s.evaluate({"rl": rl})["r"] == pytest.approx(want, rel=1e-12)
+    assert want == pytest.approx(3e3, rel=1e-4)
+    run = tmp_path / "run"                              # best.cir, elsewhere, with its .spiceinit (spiceinit)
+    run.mkdir()
+    (run / "best.cir").write_text(nl.with_params({"rl": 1e4}))
+    (run / ".spiceinit").write_text(spiceinit(nl.lib_folder))
+    by_hand = subprocess.run(["ngspice", "-b", "best.cir"], cwd=run, capture_output=True, text=True, timeout=120)
+    assert float(re.search(r"^r = (\S+)", by_hand.stdout, re.M).group(1)) == pytest.approx(3e3 * 1e4 / 13e3, rel=1e-12)
+
+
+def test_a_name_a_session_would_find_in_the_decks_folder_first_is_refused_in_one_line(tmp_path):
+    """Where an included file's ``.lib`` line makes the session look in the deck's folder, every relative name of
+    an included file is looked for there first: one that ngspice -b opens from its own folder but that also exists
+    in the deck's is refused with its line."""
+    for name, text in {"lib/r.lib": ".lib s\n.param r1=3k\n.endl s\n", "m.inc": "* the deck's\n",
+                       "inc/pick.inc": ".lib lib/r.lib s\n.include m.inc\n", "inc/m.inc": "* its own\n"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
     deck = tmp_path / "deck.cir"
-    deck.write_text(f"which library\n.param rl=1g\nV1 a 0 1\nR1 a 0 {{r1}}\nRl a 0 {{rl}}\n.include {picker}\n.op\n"
-                    ".control\nrun\nlet r = -1/i(v1)\nset numdgt=15\nprint r\n.endc\n.end\n")
-    (tmp_path / "deck.toml").write_text('[parameters]\nrl = { lo = "1meg", hi = "1g" }\n[measures]\nr = {}\n'
-                                        '[objectives]\nf = { maximize = "r" }\n')
-    assert re.search(r"^r = 2\.99999\d+e\+03", _ngspice_b(deck).stdout, re.M)
-    with pytest.raises(InputError, match=f"^{re.escape(str(tmp_path / picker))}:1: .lib lib/r.lib: ngspice 39 "):
+    deck.write_text("two m.inc\nV1 a 0 1\nR1 a 0 {r1}\n.include inc/pick.inc\n.op\n.end\n")
+    with pytest.raises(InputError) as e:
         Netlist.read(deck)
-    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck)], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=300)
-    shown = (r.stdout + r.stderr).strip()
-    assert r.returncode == 2 and "\n" not in shown and "Traceback" not in shown, shown
-    assert f"{tmp_path / picker}:1: .lib lib/r.lib: ngspice 39 opens a .lib file named in an included file" in shown
-    (tmp_path / picker).write_text(f".lib '{tmp_path / 'lib/r.lib'}' s\n")       # an absolute path: as by hand
-    with SpiceSession(Netlist.read(deck)) as s:
-        got = s.evaluate({})
-    assert got["r"] == pytest.approx(run_batch(deck)["r"], rel=1e-12) and got["r"] == pytest.approx(3e3, rel=1e-4)
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{tmp_path / 'inc/pick.inc'}:2: .include m.inc: ")
 
 
-def test_a_gaussian_trrandom_source_is_refused_in_one_line(tmp_path):
+_GAUSS = "V2 b 0 dc 0 trrandom(2 100n 0 0.5 0.2)\n"
+
+
+@pytest.mark.parametrize("where, files, line", [
+    ("gauss.cir", {}, 3),
+    ("noise.inc", {"noise.inc": f"* in a subcircuit\n.subckt src b\n{_GAUSS}.ends\n"}, 3),
+    ("noise.lib", {"noise.lib": ".lib gauss\nV2 b 0 dc 0\n+ trrandom(2 100n 0 0.5 0.2)\n.endl\n"}, 2),
+], ids=["deck", "included", "lib_section"])
+def test_a_gaussian_trrandom_source_is_refused_in_one_line(tmp_path, where, files, line):
     """A Gaussian ``trrandom`` source draws its values in pairs, and ngspice 39 keeps the second of a pair for the
     next draw, in the process: with ``.options seed`` every ``ngspice -b`` run draws the same values, while a
     session's sizings alternated between two results (the same sizing twice: two values), and no command draws from
-    that generator to clear it. Refused with the line; ``trrandom_seeded.cir`` runs the other kinds."""
+    that generator to clear it. Refused with the line, in the deck and (it was not) in an included file or a
+    ``.lib`` section; ``trrandom_seeded.cir`` runs the other kinds."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    source = {"gauss.cir": _GAUSS, "noise.inc": ".include noise.inc\nX1 b src\n", "noise.lib": ".lib noise.lib gauss\n"}
     deck = tmp_path / "gauss.cir"
-    deck.write_text("RC with Gaussian noise\n.param r1=1k c1=1n\nV2 b 0 dc 0 trrandom(2 100n 0 0.5 0.2)\n"
+    deck.write_text(f"RC with Gaussian noise\n.param r1=1k c1=1n\n{source[where]}"
                     "R2 b ob {r1}\nC2 ob 0 {c1}\n.options seed=42\n.tran 10n 10u\n.meas tran vb avg v(ob)\n"
                     ".save all\n.end\n")
     printed = {re.search(r"^vb\s+=\s+(\S+)", _ngspice_b(deck).stdout, re.M).group(1) for _ in range(2)}
@@ -218,7 +262,7 @@ def test_a_gaussian_trrandom_source_is_refused_in_one_line(tmp_path):
     with pytest.raises(InputError) as e:
         Netlist.read(deck)
     message = str(e.value)
-    assert "\n" not in message and message.startswith(f"{deck}:3: a Gaussian trrandom source (type 2)"), message
+    assert "\n" not in message and message.startswith(f"{tmp_path / where}:{line}: a Gaussian trrandom source"), message
 
 
 @pytest.mark.parametrize("stop, body", [
@@ -238,3 +282,33 @@ def test_a_quit_inside_an_if_or_loop_block_is_refused_in_one_line(tmp_path, stop
         Netlist.read(deck)
     message = str(e.value)
     assert "\n" not in message and message.startswith(f"{deck}:{line}: {stop} inside an if/loop block"), message
+
+
+@pytest.mark.parametrize("card", [".param x=3 $x=4", ".param x=3,$x=4", ".param x=3\t$x=4", ".param x=3 //x=4"])
+def test_a_comment_ngspice_drops_from_a_netlist_line_is_dropped(tmp_path, card):
+    """Outside ``.control`` ngspice drops a line from a ``$`` after a blank or a comma, whatever follows, and from
+    ``//``: ``.param x=3 $x=4`` defines x=3. zoaf dropped only a ``$`` between blanks and read x=4 (the designer's
+    sizing, and what the session was sent for it)."""
+    deck = tmp_path / "c.cir"
+    deck.write_text(f"comments\nV1 a 0 1\n{card}\nR1 a 0 {{x}}\n.op\n.control\nrun\nlet r = -1/i(v1)\nprint r\n"
+                    ".endc\n.end\n")
+    nl = Netlist.read(deck)
+    assert nl.params == {"x": "3"}
+    with SpiceSession(nl) as s:
+        assert s.evaluate(nl.check_params({"x": 3.0}))["r"] == pytest.approx(run_batch(deck)["r"], rel=1e-12)
+
+
+def test_an_include_of_a_dollar_name_is_refused_as_ngspice_b_fails_it(tmp_path):
+    """``.include $HOME/x.inc``: the name is a comment for ngspice (``Error: .include filename missing``, a fatal
+    error), where zoaf read, checked and simulated the file ``$HOME/x.inc`` beside the deck. Refused in one line;
+    quoted, it is that file for both."""
+    (tmp_path / "$HOME").mkdir()
+    (tmp_path / "$HOME/x.inc").write_text(".param x=5\n")
+    deck = tmp_path / "d.cir"
+    deck.write_text("dollar\nV1 a 0 1\nR1 a 0 {x}\n.include $HOME/x.inc\n.op\n.end\n")
+    assert "filename missing" in (_ngspice_b(deck).stdout + _ngspice_b(deck).stderr)
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{deck}:4: .include needs a file name"), e.value
+    deck.write_text(deck.read_text().replace("$HOME/x.inc", '"$HOME/x.inc"'))
+    assert [f.path for f in Netlist.read(deck).includes] == [tmp_path / "$HOME/x.inc"]

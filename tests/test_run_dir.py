@@ -86,7 +86,8 @@ def test_changed_netlist_still_refuses_resume(tmp_path: Path) -> None:
     line = one_error_line(zoaf("optimize", str(netlist), "--resume", str(tmp_path / "run")))
     assert line.endswith("cannot resume: problem.netlist_sha256 differs from the recorded run: another netlist, or "
                          "an edit since (of an include too); resume with the run's own netlist, or start a new run")
-    shutil.copy(CORPUS / "mc.toml", tmp_path / "rc.toml")     # two hashes ("recorded 'fe5b...', now '8927...'")
+    other = (CORPUS / "good.toml").read_text() + "# another spec\n"
+    (tmp_path / "rc.toml").write_text(other)                   # two hashes ("recorded 'fe5b...', now '8927...'")
     line = one_error_line(zoaf("optimize", str(RC), "--spec", str(tmp_path / "rc.toml"), "--resume",
                                str(tmp_path / "run")))
     assert "differs from the recorded run: another" in line and "recorded '" not in line, line

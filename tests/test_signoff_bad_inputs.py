@@ -246,3 +246,76 @@ def test_a_history_whose_problem_zoaf_did_not_write_is_one_line(run: Path, key: 
     for command in (["corners"], ["sensitivity"], ["yield", "--samples", "2"]):
         _one_line(CliRunner().invoke(app, [command[0], str(run), *command[1:], "--workers", "1"]),
                   f"{run / 'history.db'}: not a zoaf run history (its problem is not what zoaf writes)")
+
+
+@pytest.mark.parametrize("command", [["optimize", "--budget", "2", "--workers", "0", "--quiet", "--out"],
+                                     ["compare", "--methods", "random", "--seeds", "1", "--budget", "2", "--jobs",
+                                      "1", "--quiet", "--out"]])
+def test_a_run_refuses_the_sign_off_names_check_refuses_before_it_simulates(tmp_path: Path,
+                                                                           command: list[str]) -> None:
+    """``zoaf optimize`` and ``zoaf compare`` judged only the objective's corners: a corner of ``[corners]`` it does
+    not use, or a ``[montecarlo]`` draw of an unknown .param, ran the whole budget and was refused only at sign-off.
+    Refused as ``zoaf check`` refuses it: one line, exit 2, no directory made."""
+    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
+    (tmp_path / "hot.cir").write_text((CORPUS / "mc.cir").read_text().replace(".end", ".temp 50\n.end"))
+    good = (CORPUS / "mc.toml").read_text()
+    cases = [("mc.cir", good + '[corners]\ntemp = [27, 85]\nnosuch = [1, 2]\n', "corners.27c_nosuch=1: 'nosuch' is"),
+             ("mc.cir", good.replace('normal = ["mc_r"]', 'normal = ["nosuch"]'), "montecarlo.normal: 'nosuch' is"),
+             ("hot.cir", good + '[corners]\ntemp = [27, 85]\n', "hot.cir:9: .temp 50: the deck sets its own")]
+    for deck, text, says in cases:
+        (tmp_path / "s.toml").write_text(text)
+        r = CliRunner().invoke(app, [command[0], str(tmp_path / deck), "--spec", str(tmp_path / "s.toml"),
+                                     *command[1:], str(tmp_path / "out")])
+        _one_line(r, says)
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_corner_yield_recorded_before_corner_values_is_read(tmp_path: Path) -> None:
+    """A ``yield-CORNER`` directory of a zoaf that did not record the corner's values was refused as "another run
+    (its problem differs)", though it was this one: it is read, as ``optimize --resume`` reads such a run (its
+    samples replayed, only the new ones simulated)."""
+    import json
+    import sqlite3
+
+    out, _, _ = _process_run(tmp_path)
+    y = ["yield", str(out), "--corner", "ss", "--workers", "1"]
+    assert CliRunner().invoke(app, [*y, "--samples", "2"]).exit_code == 0
+    db = out / "yield-ss" / "history.db"
+    with sqlite3.connect(db) as con:
+        problem = json.loads(con.execute("select value from meta where key = 'problem'").fetchone()[0])
+        del problem["corner_values"]
+        con.execute("update meta set value = ? where key = 'problem'", (json.dumps(problem),))
+    con.close()
+    with sqlite3.connect(db) as con:
+        before = con.execute("select idx, params, measures from evals").fetchall()
+    con.close()
+    r = CliRunner().invoke(app, [*y, "--samples", "3"])
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect(db) as con:
+        assert con.execute("select idx, params, measures from evals").fetchall()[:2] == before
+    con.close()
+
+
+def test_resuming_a_sign_off_directory_as_a_run_says_what_it_is(run: Path) -> None:
+    """``zoaf optimize --resume RUN/yield`` said "--method: unknown method 'montecarlo'" (its rows' tag read as a
+    method), and ``--resume RUN/sensitivity/levels-...`` "a run of 'a Python problem', not of a netlist"."""
+    for command in (["yield", str(run), "--samples", "2"], ["sensitivity", str(run)]):
+        assert CliRunner().invoke(app, [*command, "--workers", "1"]).exit_code == 0
+    for kind, folder in (("yield", run / "yield"), ("sensitivity", next((run / "sensitivity").glob("*-*")))):
+        rows = (folder / "history.db").read_bytes()
+        _one_line(CliRunner().invoke(app, ["optimize", str(run.parent / "mc.cir"), "--resume", str(folder)]),
+                  f"{folder / 'history.db'}: the simulations of zoaf {kind}, not an optimization run")
+        assert (folder / "history.db").read_bytes() == rows
+
+
+def test_sign_off_of_a_comparison_names_where_its_runs_are(tmp_path: Path) -> None:
+    """``zoaf corners CMP`` of a ``zoaf compare`` directory said "not a finished run directory (no history.db)"."""
+    for name in ("mc.cir", "mc.toml"):
+        shutil.copy(CORPUS / name, tmp_path / name)
+    cmp = tmp_path / "cmp"
+    assert CliRunner().invoke(app, ["compare", str(tmp_path / "mc.cir"), "--methods", "random", "--seeds", "1",
+                                    "--budget", "2", "--jobs", "1", "--quiet", "--out", str(cmp)]).exit_code == 0
+    for command in (["corners"], ["sensitivity"], ["yield", "--samples", "2"]):
+        _one_line(CliRunner().invoke(app, [command[0], str(cmp), *command[1:]]),
+                  f"{cmp}: a comparison (zoaf compare), not a run: sign off one of its runs, "
+                  f"{cmp}/<objective>/<method>/seed-<k>")

@@ -270,14 +270,14 @@ class CircuitProblem(Problem):
     def artifacts(self, params: Mapping[str, float]) -> dict[str, str | bytes]:
         """``best.cir`` (in the deck's own encoding) and the ``.spiceinit`` the session ran with: ``cd DIR &&
         ngspice -b best.cir``."""
-        from .spice import SPICEINIT
+        from .ngbatch import spiceinit
 
         text = self.sized_netlist(params)
         try:
             best = text.encode(self.netlist.encoding)
         except UnicodeEncodeError:                      # a placeholder's path beyond latin-1
             best = text.encode("utf-8")
-        return {"best.cir": best, ".spiceinit": SPICEINIT}
+        return {"best.cir": best, ".spiceinit": spiceinit(self.netlist.lib_folder)}
 
     def describe_params(self, params: Mapping[str, float]) -> list[tuple[str, str, str, str]]:
         """(name, value, bounds, scale) rows for display."""

@@ -128,13 +128,19 @@ def _check_timeout(timeout: float) -> None:
 
 def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = None, allow_shell: bool = False,
              timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist", corners: bool = False):
-    """The circuit of a command; ``corners``: judged over its objective's corners when it names any."""
+    """The circuit of a command; ``corners`` (a run): its spec's sign-off tables checked as ``zoaf check`` checks
+    them (a corner the objective does not judge refused only at sign-off, after the run), and judged over its
+    objective's corners when it names any."""
     from .circuit import CircuitProblem
     from .signoff.cornerrun import CornerProblem
+    from .signoff.speccheck import check_signoff
 
     _check_timeout(timeout)
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
-    return CornerProblem.wrap(problem) if corners else problem
+    if not corners:
+        return problem
+    check_signoff(problem)
+    return CornerProblem.wrap(problem)
 
 
 def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
@@ -224,10 +230,23 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
         meta = h.run_meta()
     if meta is None:
         raise InputError(f"{db}: no run metadata: nothing to resume")
+    kind = _signoff_kind(meta)
+    if kind is not None:        # was "--method: unknown method 'montecarlo'", or "a run of 'a Python problem'"
+        raise InputError(f"{db}: the simulations of zoaf {kind}, not an optimization run: nothing for zoaf optimize "
+                         f"to resume; give the run's own directory (zoaf {kind} RUN continues these)")
     if "netlist_sha256" not in meta.problem:       # zoaf.minimize's, say: its keys were a KeyError traceback here
         raise InputError(f"{db}: a run of {meta.problem.get('name', 'a Python problem')!r}, not of a netlist: "
                          f"resume it from Python (zoaf.optimize(problem, out=..., resume=True))")
     return meta
+
+
+def _signoff_kind(meta: RunMeta) -> str | None:
+    """The sign-off command whose directory (``RUN/yield*``, ``RUN/sensitivity/*``) recorded ``meta``, else None."""
+    from .signoff.yieldrun import METHOD
+
+    if meta.method == METHOD:
+        return "yield"
+    return "sensitivity" if {"run", "points"} <= meta.problem.keys() else None
 
 
 @app.command()

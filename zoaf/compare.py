@@ -397,11 +397,13 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     """
     from .circuit import CircuitProblem
     from .run import check_workers
+    from .signoff.speccheck import check_signoff
 
     netlist = Path(netlist)
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
+    check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
     objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
     named = [o.strip().lower() for o in objectives or ()]
     names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)   # -o a,A: one run each

@@ -20,12 +20,12 @@ the page. What is refused here is what can only be an attempt to leave the simul
 ngspice 39 redirects at any ``>``/``<`` outside quotes -- inside parentheses too (``let z = (1>0)`` writes a
 file ``0)``), escaped or not -- except ``>=``/``<=`` and in the conditions of ``if``/``while``/``dowhile``.
 
-:func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths from the
-including file's folder, as ngspice resolves them; a relative ``.lib`` line of an ``.include``d file, which ngspice
-opens from elsewhere, is refused), reads each file once, checks it, and returns the files by
-content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable files use it. zoaf reads
-them in its own process, so only regular files of bounded size outside ``/proc``, ``/sys`` and ``/dev``
-(:mod:`zoaf.infile`), without control characters, at most :data:`MAX_INCLUDE_DEPTH` deep.
+:func:`walk_includes` follows ``.include``/``.inc``/``.lib file section`` recursively (relative paths as ngspice
+resolves them from an empty working folder: an ``.include`` from the including file's folder, a ``.lib`` file
+from the folder of the library the line sits under, else from the deck's), reads each file once, checks it, and
+returns the files by content: the run identity (:meth:`zoaf.netlist.Netlist.digest`) and the sandbox's readable
+files use it. zoaf reads them in its own process, so only regular files of bounded size outside ``/proc``,
+``/sys`` and ``/dev`` (:mod:`zoaf.infile`), without control characters, at most :data:`MAX_INCLUDE_DEPTH` deep.
 """
 from __future__ import annotations
 
@@ -33,10 +33,11 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .decktext import assignments, control_character, first_unquoted, logical_lines, physical_lines
+from .decktext import (assignments, control_character, first_unquoted, included_trrandom, logical_lines,
+                       physical_lines)
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
@@ -180,7 +181,8 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
     for m in _DOT_LINE.finditer(text):
         line += text.count("\n", pos, m.start())
         pos = m.start()
-        word, rest = m.group(1).lower(), _strip_comments(m.group(2))
+        word = m.group(1).lower()
+        rest = _strip_comments(m.group(2), word.startswith(".inc"))
         where = f"{path}:{line}"
         if included:
             if word.startswith(".control"):
@@ -200,7 +202,8 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         elif word.startswith((".inc", ".lib")):
             args = include_args(word, rest)
             if args is None:
-                raise InputError(f"{where}: {word} needs a file name")
+                raise InputError(f"{where}: {word} needs a file name (for ngspice a `$` after a blank starts a "
+                                 "comment, as `;` and `//` do: `.include $HOME/x.inc` names none; write the path out)")
             target, sec = args
             if target is None:
                 section = sec                            # ".lib name" opens a section definition
@@ -240,13 +243,14 @@ def lib_section(lines: list[str], section: str, path: Path) -> list[str]:
     raise ValueError(f"{path}: no .lib section {section}")
 
 
-def _strip_comments(text: str) -> str:
-    """Drop ``;`` and ``$ `` inline comments of each physical line and join ``+`` continuations."""
+def _strip_comments(text: str, netlist: bool = False) -> str:
+    """Drop ``;`` and ``$ `` inline comments of each physical line (``netlist``: also ``//`` and a ``$`` after a
+    blank or a comma, as ngspice drops them from an ``.include`` line) and join ``+`` continuations."""
     pieces = []
     for k, piece in enumerate(text.split("\n")):
         if k:
             piece = piece.lstrip()[1:]                  # the '+'
-        pieces.append(re.split(r";|(?<!\S)\$(?=\s|$)", piece, maxsplit=1)[0])
+        pieces.append(re.split(r";|//|(?<![^ \t,])\$" if netlist else r";|(?<!\S)\$(?=\s|$)", piece, maxsplit=1)[0])
     return " ".join(pieces)
 
 
@@ -264,6 +268,7 @@ class Includes:
 
     files: tuple[IncludedFile, ...]
     texts: dict[Path, str]
+    lib_folder: Path | None = None   # the deck's folder, where an included file's relative .lib line is opened
 
 
 def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includes:
@@ -279,13 +284,20 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None]] = set()
     chars = 0
+    deck_libs: list[tuple[Path, _Edge]] = []
+    followed: list[tuple[Path, _Edge]] = []
 
     def visit(node: tuple[Path, str | None], stack: list[tuple[Path, str | None]], via: list[str],
               home: Path | None) -> None:
         nonlocal chars
         stack.append(node)
         for e in _edges(scans[node[0]], node[1]):
-            _refuse_lib_elsewhere(scans[node[0]].path, e, home)
+            if e.section is not None:           # ngspice opens a .lib file from the library's folder or the deck's
+                e = replace(e, path=resolve(home or root.resolve().parent, e.target))
+                if home is None and len(stack) > 1 and not resolve(Path(), e.target).is_absolute():
+                    deck_libs.append((scans[node[0]].path, e))
+            if len(stack) > 1:
+                followed.append((scans[node[0]].path, e))
             if len(stack) > MAX_INCLUDE_DEPTH:
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
                                  f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
@@ -309,22 +321,32 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
         finished.add(node)
 
     visit((root.resolve(), None), [], [root.name], root.resolve().parent)
-    return Includes(tuple(files.values()), {p: scans[p].text for p in files})
+    folder = _lib_folder(root.resolve().parent, deck_libs, followed)
+    return Includes(tuple(files.values()), {p: scans[p].text for p in files}, folder)
 
 
-def _refuse_lib_elsewhere(path: Path, edge: _Edge, home: Path | None) -> None:
-    """Refuse a ``.lib file section`` line of an included file (``path``) that ngspice 39 opens from elsewhere: it
-    resolves a ``.lib`` file from the folder of the library the line sits under (``home``), or from the deck's
-    (None: a session loads the deck from its own working folder), not from the including file's, where zoaf read
-    and checked another file (or none) and a session found none."""
-    if edge.section is None or home is not None and resolve(home, edge.target).resolve() == edge.path.resolve():
-        return
-    if home is None and Path(os.path.expanduser(edge.target)).is_absolute():
-        return
-    where = "the library's folder" if home is not None else "the deck's folder (a session: its working folder)"
-    raise InputError(f"{path}:{edge.line}: {edge.word} {edge.target}: ngspice 39 opens a .lib file named in an "
-                     f"included file from {where}, not from this file's folder ({edge.path}); refused (write the "
-                     "path absolute, or move the .lib line into the deck)")
+def _lib_folder(deck: Path, deck_libs: list[tuple[Path, _Edge]], followed: list[tuple[Path, _Edge]]
+                ) -> Path | None:
+    """The deck's folder where an included file names a ``.lib`` file relative to it (``deck_libs``), else None.
+
+    ngspice -b opens such a file from the deck's folder; a session, which loads the deck line by line, knows no
+    deck folder and looks in its working folder, then in the ``sourcepath`` folders: the session appends the deck's
+    folder there. Every relative name of an included file is then looked for there before its own folder: a name
+    (``followed``) that exists in both the deck's and its own folder, as two files, is refused; so is a deck folder
+    whose name ngspice's command reader would change (a quote, ``$``, ...)."""
+    if not deck_libs:
+        return None
+    if re.search(r"[\"'`$\\;(){}<>]", str(deck)):
+        raise InputError(f"{deck_libs[0][0]}:{deck_libs[0][1].line}: .lib {deck_libs[0][1].target}: ngspice opens "
+                         f"it from the deck's folder, whose name ({deck}) zoaf cannot hand ngspice; refused (rename "
+                         "the folder, or write the path absolute)")
+    for path, e in followed:
+        there = resolve(deck, e.target)
+        if there.exists() and not (e.path.exists() and there.samefile(e.path)):
+            raise InputError(f"{path}:{e.line}: {e.word} {e.target}: ngspice -b opens {e.path}, a session (which must "
+                             f"look in the deck's folder for {deck_libs[0][0]}:{deck_libs[0][1].line}) would open "
+                             f"{there}; refused (rename one, or write the path absolute)")
+    return deck
 
 
 def _edges(scan: _Scan, section: str | None) -> list[_Edge]:
@@ -351,6 +373,8 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     if (why := control_character(text)) is not None:
         raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
     _refuse_misread(edge.path, text)
+    if (drawn := included_trrandom(text)) is not None:
+        raise InputError(f"{edge.path}:{drawn[0]}: {drawn[1]}")
     scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
     scan.sha256 = hashlib.sha256(data).hexdigest()
     return scan

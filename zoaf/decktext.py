@@ -19,8 +19,8 @@ from .errors import InputError
 from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
-           "instance_problem", "logical_lines", "physical_lines", "physical_spans", "quote", "strip_comment",
-           "substitute", "tab_dollar_comment", "texts"]
+           "included_trrandom", "instance_problem", "logical_lines", "physical_lines", "physical_spans", "quote",
+           "strip_comment", "substitute", "tab_dollar_comment", "texts"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -32,6 +32,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _INSTANCE_PARAMS = re.compile(r"\sparams:", re.I)
 #: A ``trrandom`` source of type 2 (Gaussian).
 _GAUSSIAN_TRRANDOM = re.compile(r"(?<![\w.])trrandom\s*\(?\s*\+?2(?:\.0*)?(?=[\s,)])", re.I)
+_TRRANDOM_WHY = ("a Gaussian trrandom source (type 2): ngspice 39 draws its values in pairs and keeps the second for "
+                 "the next run in the process, so a session's every other sizing draws other values than `ngspice -b` "
+                 "(a fresh process per run) does; refused (a uniform trrandom, type 1, or a pwl source of drawn "
+                 "values)")
 
 
 def instance_problem(text: str) -> str | None:
@@ -48,9 +52,16 @@ def instance_problem(text: str) -> str | None:
                 "fails to load `params: r=1k` (\"unknown subckt\") and silently drops `params:r=1k` (r keeps its "
                 "default); write the parameters without `params:` (x1 a b sub r=1k)")
     if text[:1] in "vViI" and _GAUSSIAN_TRRANDOM.search(text):
-        return ("a Gaussian trrandom source (type 2): ngspice 39 draws its values in pairs and keeps the second for "
-                "the next run in the process, so a session's every other sizing draws other values than `ngspice -b` "
-                "(a fresh process per run) does; refused (a uniform trrandom, type 1, or a pwl source of drawn values)")
+        return _TRRANDOM_WHY
+    return None
+
+
+def included_trrandom(text: str) -> tuple[int, str] | None:
+    """The line number of the first Gaussian ``trrandom`` source of an included or ``.lib`` file (``text``: no
+    title line), and why it is refused (:func:`instance_problem`): ngspice draws there as in the deck."""
+    for ln in logical_lines([""] + physical_lines(text))[1:]:
+        if ln.text[:1] in "vi" and _GAUSSIAN_TRRANDOM.search(ln.text):
+            return ln.lineno - 1, _TRRANDOM_WHY
     return None
 
 
@@ -147,6 +158,12 @@ def _comment_starts(s: str, i: int) -> bool:
     return s[i] == ";" or (s[i] == "$" and (i + 1 == len(s) or s[i + 1] in " \t") and (i == 0 or s[i - 1] in " \t"))
 
 
+def _netlist_comment_starts(s: str, i: int) -> bool:
+    """ngspice's rule outside ``.control``: a ``;``, a ``//``, or a ``$`` at the start or after a blank or a comma,
+    whatever follows (``.param x=3 $x=4`` defines x=3; ``.include $HOME/x.inc`` names no file)."""
+    return s[i] == ";" or s.startswith("//", i) or s[i] == "$" and (i == 0 or s[i - 1] in " \t,")
+
+
 def tab_dollar_comment(s: str) -> bool:
     """Whether :func:`strip_comment` cuts ``s`` at a ``$`` followed by a tab: a comment on a netlist line, but
     text on a ``.control`` line, where ngspice reads on (``let x = 1\t$\t> file`` redirects)."""
@@ -154,9 +171,10 @@ def tab_dollar_comment(s: str) -> bool:
     return i is not None and s[i:i + 2] == "$\t"
 
 
-def strip_comment(s: str) -> str:
-    """Remove an inline ``;`` or ``$ `` comment (outside quotes)."""
-    i = first_unquoted(s, _comment_starts)
+def strip_comment(s: str, commands: bool = True) -> str:
+    """Remove an inline comment (outside quotes): of a ``.control`` line (``commands``), a ``;`` or a ``$``
+    between blanks; of a netlist line, as :func:`_netlist_comment_starts` says."""
+    i = first_unquoted(s, _comment_starts if commands else _netlist_comment_starts)
     return s if i is None else s[:i]
 
 
@@ -172,10 +190,13 @@ def physical_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def logical_lines(physical: list[str]) -> list[Line]:
+def logical_lines(physical: list[str], commands: bool = False) -> list[Line]:
     """The logical lines of a deck's physical lines: the title, then each non-comment line with its ``+``
-    continuations joined (the first physical line is always the title). Linear in the text: a line continued
-    over 200,000 ``+`` lines once took seconds, its text grown one piece at a time."""
+    continuations joined (the first physical line is always the title), comments removed as ngspice removes them
+    from netlist lines and, from a ``.control`` line on to ``.endc`` (all along where ``commands``: a file of
+    commands), from commands. Linear in the text: a line continued over 200,000 ``+`` lines once took seconds,
+    its text grown one piece at a time."""
+    control = commands
     out: list[Line] = []
     pieces: list[list[str]] = []                 # per logical line: its raw pieces, joined once at the end
     length = 0                                   # of the last logical line's raw text so far
@@ -187,7 +208,9 @@ def logical_lines(physical: list[str]) -> list[Line]:
         stripped = line.lstrip()
         if not stripped or stripped.startswith("*") or line.lstrip(" \t").startswith("\f"):
             continue            # ngspice makes a line that starts with a form feed a comment ("unusual leading")
-        body = strip_comment(line).rstrip()
+        word = stripped[:8].lower()
+        control = commands or word.startswith(".control") or control and not word.startswith(".endc")
+        body = strip_comment(line, control or word.startswith(".lib")).rstrip()   # ngspice reads .lib unstripped
         if stripped.startswith("+") and len(out) > 1:
             col = len(line) - len(stripped) + 1
             out[-1].segments.append((length + 1, idx, col))

@@ -217,8 +217,14 @@ def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
     """
     from scipy.optimize import LinearConstraint, NonlinearConstraint
 
-    items = [constraints] if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)) \
-        else list(constraints or ())
+    if isinstance(constraints, (dict, NonlinearConstraint, LinearConstraint)):
+        return [_one_constraint(constraints, 0)]
+    try:                 # a bare function was a TypeError traceback ("'function' object is not iterable")
+        items = [] if constraints is None else list(constraints)
+    except TypeError:
+        hint = ": write {'type': 'ineq', 'fun': g} (met when g(x) >= 0)" if callable(constraints) else ""
+        raise InputError(f"constraints: expected a dict, NonlinearConstraint or LinearConstraint, or a list of them, "
+                         f"got {type(constraints).__name__}{hint}") from None
     return [_one_constraint(c, j) for j, c in enumerate(items)]
 
 

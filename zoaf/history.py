@@ -41,6 +41,15 @@ CREATE TABLE IF NOT EXISTS evals (
 #: hot journal on every open, WAL mode or not, and a FIFO there hung zoaf forever (SQLite retries the read through
 #: signals, so Ctrl-C did not end it); a ``-wal`` FIFO blocked the first write of a resume.
 _SQLITE_FILES = ("", "-journal", "-wal", "-shm")
+#: The longest value a history's file may hold (a row's parameters, measures or error; a metadata value): zoaf
+#: writes KiB. SQLite refuses a longer one as it reads it, so a received file's 1 GiB text is never loaded.
+MAX_VALUE_BYTES = 16 * 2**20
+#: Rows read per simulation of a run's recorded budget (each simulation once, and its free cache hits: at most a
+#: third of a budget in every run measured), and beyond them (the free batches that end a run, 64 points wide).
+ROWS_PER_SIMULATION, FREE_ROWS = 10, 2**14
+#: The rows of a history that records no budget (a Monte Carlo run: at most 1,000,000 samples), and of its meta
+#: table (zoaf writes some twenty keys).
+MAX_ROWS, MAX_META_ROWS = 2**20, 1000
 _COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "status", "error", "seconds",
             "phase", "charged", "wall", "objective_fom", "constraints")
 
@@ -171,8 +180,26 @@ def _connect(path: Path | None, read: bool) -> sqlite3.Connection:
         if wal.exists() and wal.stat().st_size > 0:   # immutable would skip the rows a killed run left there
             raise InputError(f"{path}: on a read-only medium with rows not yet moved from {wal.name} (a run that "
                              f"was killed): copy the run directory to a writable place to read it")
-        return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
-    return sqlite3.connect(str(path), timeout=30.0)
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+    else:
+        db = sqlite3.connect(str(path), timeout=30.0)
+    db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    return db
+
+
+def _budget_or_none(budget: Any) -> bool:
+    """Whether a history's recorded budget is none, or a whole number of simulations a run can have (0: samples)."""
+    from .run import MAX_BUDGET
+
+    return budget is None or isinstance(budget, int) and not isinstance(budget, bool) and 0 <= budget <= MAX_BUDGET
+
+
+def max_rows(budget: Any) -> int:
+    """The most rows a history of a run of ``budget`` simulations holds (:data:`ROWS_PER_SIMULATION`); one that
+    records no budget (not a whole number >= 1) at most :data:`MAX_ROWS`."""
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget >= 1:
+        return budget * ROWS_PER_SIMULATION + FREE_ROWS
+    return MAX_ROWS
 
 
 class History:
@@ -260,10 +287,11 @@ class History:
             yield
         except sqlite3.OperationalError as e:
             raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
-        except sqlite3.DatabaseError as e:
-            if type(e) is not sqlite3.DatabaseError or what == "write":
+        except sqlite3.DatabaseError as e:     # DataError: a value longer than MAX_VALUE_BYTES
+            if type(e) not in (sqlite3.DatabaseError, sqlite3.DataError) or what == "write":
                 raise
-            raise InputError(f"{where}: not a zoaf run history ({e})") from None
+            too_big = f", over {MAX_VALUE_BYTES // 2**20} MiB" if isinstance(e, sqlite3.DataError) else ""
+            raise InputError(f"{where}: not a zoaf run history ({e}{too_big})") from None
 
     def _kept(self, what: str) -> str:
         if what != "write" or self.holds_nothing():      # nothing to resume: the run is refused, no directory kept
@@ -294,11 +322,17 @@ class History:
 
     def meta(self) -> dict[str, Any]:
         with self._errors("read"):
-            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
+            rows = self._db.execute("SELECT key, value FROM meta LIMIT ?", (MAX_META_ROWS + 1,)).fetchall()
+        if len(rows) > MAX_META_ROWS:
+            raise InputError(f"{self.path}: not a zoaf run history (more than {MAX_META_ROWS} meta rows)")
         try:
-            return {str(k): json.loads(v) for k, v in rows}
+            data = {str(k): json.loads(v) for k, v in rows}
         except (TypeError, ValueError, RecursionError) as e:
             raise InputError(f"{self.path}: not a zoaf run history (meta: {e})") from None
+        if not _budget_or_none(data.get("budget")):   # it sizes the rows read and the plots: 10**400 overflowed
+            raise InputError(f"{self.path}: not a zoaf run history (meta: budget {data['budget']!r:.40} is not what "
+                             "zoaf writes)")
+        return data
 
     def run_meta(self) -> RunMeta | None:
         """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
@@ -327,6 +361,14 @@ class History:
         return self._db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
 
     def records(self) -> list[Record]:
+        """Every row, in order; InputError, before any row is read, for more than the recorded budget allows
+        (:func:`max_rows`): a received history of millions of rows was loaded whole by a report or a resume."""
+        limit = max_rows(self.meta().get("budget"))
+        with self._errors("read"):
+            found = self._db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM evals LIMIT ?)", (limit + 1,)).fetchone()[0]
+        if found > limit:
+            raise InputError(f"{self.path}: not a zoaf run history (more than {limit:,} rows, the most a run of its "
+                             f"budget records)")
         self._db.row_factory = sqlite3.Row
         try:
             with self._errors("read"):

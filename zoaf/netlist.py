@@ -92,6 +92,7 @@ class Netlist:
     has_end: bool = False
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
+    lib_folder: Path | None = None  # the deck's folder, where an included file's .lib line names a file (session)
     conditional: bool = False
     interp_card: bool = False
     extra_save: str | None = None   # the .save card that saves what ngspice -b adds for .meas cards (batchsaves)
@@ -160,7 +161,7 @@ class Netlist:
     def _parse(self, allow_shell: bool) -> None:
         # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
         walk = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
-        self.includes, self._texts = walk.files, walk.texts
+        self.includes, self._texts, self.lib_folder = walk.files, walk.texts, walk.lib_folder
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         in_control: int | None = None
@@ -301,7 +302,7 @@ class Netlist:
             return
         physical = physical_lines(self._texts[path.resolve()])
         self._check_control_comments(ln.lineno, physical)
-        lines = logical_lines([""] + physical)[1:]
+        lines = logical_lines([""] + physical, commands=True)[1:]
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 

@@ -7,13 +7,17 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .batchsaves import UNSAVED_ANALYSIS
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngoutput import batch_results
 
-__all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch"]
+if TYPE_CHECKING:
+    from .ngbinding import NgSpice
+
+__all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch", "set_sourcepath", "spiceinit"]
 
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
@@ -24,6 +28,27 @@ OWN_SETTINGS = {"ngbehavior": "hsa", "num_threads": "1"}
 #: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
 #: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
 SPICEINIT = "".join(f"set {name}={value}\n" for name, value in OWN_SETTINGS.items())
+
+
+def spiceinit(lib_folder: Path | None) -> str:
+    """The ``.spiceinit`` beside a sized deck written elsewhere (``best.cir``): :data:`SPICEINIT`, and where an
+    included file names a ``.lib`` file relative to the deck's folder (``lib_folder``:
+    :attr:`zoaf.netlist.Netlist.lib_folder`), that folder appended to ``sourcepath``, where ngspice looks next."""
+    extra = "" if lib_folder is None else f'set sourcepath = ( $sourcepath "{lib_folder}" )\n'
+    return SPICEINIT + extra
+
+
+#: ngspice's own ``sourcepath`` (``. /usr/share/ngspice/scripts``), read at the process's first load.
+_SOURCEPATH: list[str] = []
+
+
+def set_sourcepath(ng: NgSpice, deck_folder: Path | None) -> None:
+    """Where ngspice looks for an included file's relative ``.lib`` file: ``ngspice -b`` opens it from the deck's
+    folder, a session (the deck loaded line by line, or ``source``d from a temporary folder) from its working
+    folder, then the ``sourcepath`` folders: the deck's folder goes last there (:attr:`Netlist.lib_folder`)."""
+    _SOURCEPATH[:] = _SOURCEPATH or [" ".join(ng.command("echo $sourcepath")).strip()]
+    extra = "" if deck_folder is None else f' "{deck_folder}"'
+    ng.command(f"set sourcepath = ( {_SOURCEPATH[0]}{extra} )")
 
 
 def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,

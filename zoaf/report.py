@@ -171,6 +171,15 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
+def _own_folder(d: Path) -> bool:
+    """True; InputError for a link: a received comparison's ``a -> ~/runs/a`` had another directory's runs read
+    (their histories opened read-write, their ``-wal`` made and removed there) and reported as its own."""
+    if d.is_symlink():
+        raise InputError(f"{d}: is a link; a comparison directory's folders must be its own (zoaf compare makes "
+                         "no link)")
+    return True
+
+
 def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[ObjectiveSummary]:
     """Every objective's summary from ``root/<objective>/<method>/seed-<k>/`` run directories; with
     ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`)."""
@@ -190,11 +199,12 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         if utf8(d.name) != d.name:          # a figure's title refused it (a TypeError traceback)
             raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
                              f"rename it")
+        _own_folder(d)
     for od in obj_dirs:
         runs: dict[str, list[RunData]] = {}
         incomplete = 0
         for md in sorted((d for d in od.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 99), d.name)):
-            seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and
+            seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and _own_folder(d) and
                             ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
             for seed, sd in seeds:
                 run = load_run(sd, md.name, seed, manifest.get("budget"))
@@ -222,9 +232,10 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
 
 def _md(text: Any) -> str:
     """Text that may come from a directory made elsewhere (names, units, versions) as Markdown text: one line,
-    no control characters, and no HTML, code span or table cell it could open."""
+    no control characters, and no HTML, code span, table cell, link or image it could open (a unit
+    ``![x](https://host/x.png)`` was an image a viewer fetched from the network)."""
     text = " ".join(printable(str(text)).split())
-    return re.sub(r"([\\`<&|])", r"\\\1", text)
+    return re.sub(r"([\\`<&|\[\]])", r"\\\1", text)
 
 
 def _code(text: Any) -> str:
@@ -236,8 +247,9 @@ def _code(text: Any) -> str:
 
 
 def _target(name: str) -> str:
-    """A file name as a Markdown link's target (in angle brackets unless it is a plain name)."""
-    return name if re.fullmatch(r"[\w.+-]+", name) else f"<{_md(name)}>"
+    """A file name as a Markdown link's target: in angle brackets, after ``./``, unless it is a plain name (the
+    figure of an objective folder ``https:host`` was ``https:host-final.png``, which a browser fetches)."""
+    return name if re.fullmatch(r"[\w.+-]+", name) else f"<./{_md(name)}>"
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

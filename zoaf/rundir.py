@@ -27,8 +27,9 @@ from .stats import RunData, is_complete
 #: same run (resumed or started again); the kernel releases it when the process ends, crash included.
 LOCK_FILE = ".lock"
 #: (device, inode) of the lock files this process holds: the CLI locks before it starts workers, then
-#: ``optimize`` enters the same directory again (by whatever path reaches it) without locking it twice.
-_held: set[tuple[int, int]] = set()
+#: ``optimize`` enters the same directory again (by whatever path reaches it) without locking it twice. Each with
+#: the files of an interrupted run's end that a redo took over (:func:`_check_new`), removed by the new end.
+_held: dict[tuple[int, int], frozenset[str]] = {}
 
 
 def _created_by_mkdir(path: Path) -> list[Path]:
@@ -85,9 +86,7 @@ def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> 
     try:
         if owner:
             _lock(fd, outdir)
-            if not resume:
-                _check_new(outdir, made_lock, redo)
-            _held.add(key)
+            _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo)
         yield outdir
     except BaseException:
         if created and set(os.listdir(outdir)) <= {LOCK_FILE}:
@@ -95,17 +94,18 @@ def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> 
         raise
     finally:
         if owner:
-            _held.discard(key)
+            _held.pop(key, None)
         os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
 
 
-def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> None:
+def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> frozenset[str]:
     """InputError unless ``outdir`` holds nothing but its lock: a new run's end files replace any file of their
     name (a finished run's ``result.json`` kept without its history, the designer's own ``best.cir`` or
     ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them.
     ``redo`` (a comparison) also takes the end files of an interrupted run whose history is gone: it cannot resume,
     and its run made again from its seed makes the same simulations first, its end files replacing the old ones
-    only once written (those stay until then)."""
+    only once written (those stay until then). Returns the names so taken over: the new end removes those it does
+    not write (a ``best.cir`` of the old run where no point of the new one simulated)."""
     if (outdir / "history.db").exists():
         raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
     held = sorted(set(os.listdir(outdir)) - {LOCK_FILE})
@@ -115,6 +115,7 @@ def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> None:
         shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
         raise InputError(f"{outdir}: already holds {shown}; a new run needs a new or empty directory (its end "
                          f"files would replace files of the same name): use another --out")
+    return frozenset(held)
 
 
 def _lock(fd: int, outdir: Path) -> None:
@@ -184,6 +185,8 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
                 write_file(outdir / name, content)      # never through a link the directory holds
             plot_convergence(result.history, outdir / "convergence.png",
                              utf8(f"{problem.name}: {result.method}, seed {result.seed}, best FoM {result.fun:.5g}"))
+            for name in _taken_over(outdir) - {*files, "convergence.png"}:
+                (outdir / name).unlink(missing_ok=True)  # an interrupted run's file: it described another run
         except BaseException as e:        # a full disk, or an exception amid them (a result.json without the rest)
             for name in [*files, "convergence.png"]:
                 with suppress(OSError):
@@ -192,6 +195,15 @@ def write_run_dir(outdir: Path, problem: Problem, result: Result, settings: Mapp
                 raise
             raise InputError(f"{outdir}: cannot write the run's results ({e.strerror or e}); history.db keeps "
                              f"every simulation: make room, then resume the run") from None
+
+
+def _taken_over(outdir: Path) -> frozenset[str]:
+    """The files of an interrupted run's end that a redo in ``outdir`` took over (none elsewhere)."""
+    try:
+        st = os.stat(outdir / LOCK_FILE, follow_symlinks=False)
+    except OSError:
+        return frozenset()
+    return _held.get((st.st_dev, st.st_ino), frozenset())
 
 
 @contextmanager

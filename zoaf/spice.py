@@ -46,7 +46,7 @@ from . import fastpath, ngprocess, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .meascards import skipped_named
 from .netlist import Netlist
-from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch
+from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
 from .ngbinding import NgSpice
 from .ngcommands import OPTION_COMMANDS, base_word, defined_name, printed_names
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
@@ -113,6 +113,7 @@ class SpiceSession:
             prev.close()
         ngprocess.forget_previous_deck(ng)
         ng.command("set ngbehavior=hsa")
+        set_sourcepath(ng, self.netlist.lib_folder)
         if self.netlist.faithful_reasons:
             self._loaded = True                   # the deck is loaded afresh by each evaluation
             SpiceSession._active = self

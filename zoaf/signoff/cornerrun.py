@@ -44,7 +44,7 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
         return base
     text = Path(base.netlist.path).read_bytes().decode(base.netlist.encoding)     # Latin-1 decks too
     if with_temp:
-        _refuse_own_temperature(text, base.netlist.path)
+        refuse_own_temperature(text, base.netlist.path)
     added = "".join(f".param {k}={v!r}\n" for k, v in (params or {}).items())
     if with_temp:
         added += f".param {TEMP_PARAM}={NOMINAL_TEMP:g}\n.options temp={{{TEMP_PARAM}}}\n"
@@ -60,7 +60,7 @@ def corner_deck(base: CircuitProblem, process: str | None, with_temp: bool,
     return deck
 
 
-def _refuse_own_temperature(text: str, path: Path) -> None:
+def refuse_own_temperature(text: str, path: Path) -> None:
     """A deck's own ``.temp`` card or ``.options temp=`` wins over the ``.options temp={zoaf_temp}`` a corner
     run appends (ngspice keeps the first): every corner would silently simulate at the deck's temperature."""
     in_control = False

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 from ..circuit import CircuitProblem
 from ..errors import InputError, ZoafWarning
 from ..history import History, Record
+from ..report import MANIFEST
 from ..rundir import LOCK_FILE
 from ..outfile import read_json
 from .corners import Corner
@@ -49,6 +50,9 @@ class RunDir:
 def load_run(path: Path, spec: Path | None = None) -> RunDir:
     """The run in ``path`` (``history.db`` and ``result.json``), its netlist read again from where it was run."""
     db, result = path / "history.db", path / "result.json"
+    if not db.exists() and (path / MANIFEST).is_file():     # said "no history.db", and nothing of what to give
+        raise InputError(f"{path}: a comparison (zoaf compare), not a run: sign off one of its runs, "
+                         f"{path}/<objective>/<method>/seed-<k>")
     for f in (db, result):
         if not f.is_file():
             raise InputError(f"{path}: not a finished run directory (no {f.name})")

@@ -136,17 +136,22 @@ class YieldResult:
 
 
 def _open(out: Path, meta: RunMeta) -> History:
-    """The yield history in ``out`` (made and locked by ``run_directory``), refused when it holds another run."""
+    """The yield history in ``out`` (made and locked by ``run_directory``), refused when it holds another run. One
+    recorded before a key was (``RunMeta.ADDED``: a corner's ``corner_values``) is read, as ``zoaf optimize``
+    resumes one: such a ``yield-CORNER`` directory was refused as another run, and the command said to move it."""
     hist = History(out / "history.db")
-    found = hist.meta()
-    if not found:
-        hist.set_run(meta, zoaf=__version__, started=time.time())
-        return hist
-    expected = meta.as_json()
-    for key in ("problem", "method", "seed", "options"):
-        if found.get(key) != expected[key]:
-            hist.close()
-            raise InputError(f"{out / 'history.db'}: holds another run (its {key} differs); use another --out")
+    try:
+        recorded = hist.run_meta()
+        if recorded is None and not hist.meta():
+            hist.set_run(meta, zoaf=__version__, started=time.time())
+            return hist
+        differs = ["problem"] if recorded is None else [key for key, _, _ in meta.differences(recorded)]
+        if differs:
+            raise InputError(f"{out / 'history.db'}: holds another run (its {differs[0].split('.')[0]} differs); "
+                             "use another --out")
+    except BaseException:
+        hist.close()
+        raise
     return hist
 
 
