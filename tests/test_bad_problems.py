@@ -407,3 +407,18 @@ def test_asks_may_be_told_in_any_order() -> None:
     opt.tell(b, np.ones(len(b)))
     opt.tell(a, np.zeros(len(a)))
     assert opt.nfev == len(a) + len(b) and opt.best_f == 0.0
+
+
+def test_a_circuit_problem_is_refused_arguments_of_the_wrong_kind_and_points_of_the_wrong_length() -> None:
+    """``allow_shell="no"`` is truthy: it let the deck run programs; ``spec={...}`` was a TypeError traceback; a point
+    of one value for a deck of many simulated the rest at the deck's own values without a word."""
+    from zoaf.circuit import CircuitProblem
+
+    amp = Path(__file__).resolve().parents[1] / "netlists" / "two_stage_amp.cir"
+    with pytest.raises(InputError, match="allow_shell 'no': True or False"):
+        CircuitProblem(amp, allow_shell="no")
+    with pytest.raises(InputError, match=r"spec \{'a': 1\}: a zoaf.spec.Spec or the path of a TOML spec"):
+        CircuitProblem(amp, spec={"a": 1})
+    p = CircuitProblem(amp)
+    out = p.simulate(np.array([1e-6]))
+    assert out.status == Status.FAILED and f"a point of 1 values for {len(p.parameters)} parameters" in out.error

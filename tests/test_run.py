@@ -127,6 +127,18 @@ def test_integer_points_are_cached_not_charged():
     assert res.x[0] == 3
 
 
+def test_a_run_stops_before_its_history_holds_more_rows_than_a_reader_takes(tmp_path, monkeypatch):
+    """Cached points are free, so a method that keeps asking sizings already simulated grew the history past the
+    bound a reader (``zoaf report``, ``--resume``) refuses: the run made a history it could not read back."""
+    monkeypatch.setattr(zoaf.history, "FREE_ROWS", 0)
+    res = zoaf.minimize(lambda x: float(x[0]), [(0, 1)], budget=3, seed=0, integers=[0], method="random",
+                        out=tmp_path / "run")
+    assert res.stop_reason == zoaf.StopReason.CONVERGED
+    assert len(res.history) == zoaf.history.max_rows(3) == 30
+    with History(tmp_path / "run" / "history.db", read=True) as h:
+        assert len(h.records()) == 30
+
+
 def test_history_round_trips_floats_exactly(tmp_path):
     res = zoaf.optimize(problem(), budget=15, seed=0, method="random", out=tmp_path / "h")
     with History(tmp_path / "h" / "history.db") as h:

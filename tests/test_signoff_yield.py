@@ -172,3 +172,17 @@ def test_a_param_drawn_twice_is_refused(tmp_path: Path) -> None:
                                    "--out", str(tmp_path / "y")])
     assert res.exit_code == 2 and "mc_divider.toml: montecarlo.normal: 'mc_s' is named twice" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "y").exists()
+
+
+def test_a_dollar_in_a_spec_unit_or_name_is_drawn_as_text(tmp_path) -> None:
+    """matplotlib reads ``$...$`` as mathtext: a spec unit ``$\\foo{$`` ended ``zoaf yield`` and ``zoaf sensitivity``
+    with a ValueError traceback while their figures were saved."""
+    import numpy
+
+    from zoaf.signoff.mc import Limits, MeasureStats
+    from zoaf.signoff.plots import plot_heatmap, plot_histogram
+
+    st = MeasureStats(name="gain$", n=3, mean=1.0, sigma=0.1, limits=Limits(lsl=0.5, usl=None), cpk=1.7)
+    plot_histogram([0.9, 1.0, 1.1], st, "$\\foo{$", tmp_path / "h.png")
+    plot_heatmap(numpy.eye(2), ["$\\a{$", "b"], ["$x", "y$\\"], tmp_path / "s.png", "$\\foo{$")
+    assert (tmp_path / "h.png").stat().st_size > 0 and (tmp_path / "s.png").stat().st_size > 0

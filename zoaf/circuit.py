@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import numbers
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -90,6 +91,10 @@ class CircuitProblem(Problem):
     def __init__(self, netlist: str | Path, spec: Spec | str | Path | None = None, *, objective: str | None = None,
                  fom: FoM | None = None, constraints: Sequence[str] = (), allow_shell: bool = False,
                  timeout: float = DEFAULT_TIMEOUT, x0: str = "netlist") -> None:
+        if not isinstance(allow_shell, bool):       # "no" is truthy: it would have let the deck run programs
+            raise InputError(f"allow_shell {allow_shell!r}: True or False")
+        if spec is not None and not isinstance(spec, (Spec, str, os.PathLike)):
+            raise InputError(f"spec {spec!r}: a zoaf.spec.Spec or the path of a TOML spec")
         if x0 not in X0_CHOICES:
             raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
         path = Path(netlist)

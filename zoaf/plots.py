@@ -17,7 +17,7 @@ from .problem import INFEASIBLE_OFFSET  # noqa: E402
 from .stats import INF_STAND_IN, INF_SEEN, REFERENCE, ObjectiveSummary  # noqa: E402
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """Text from a name someone else chose (a run directory's, a netlist's) as matplotlib draws it: its ``$`` kept
     as a dollar, not the start of mathtext (``$\\foo{$`` ended ``zoaf report`` with a ValueError traceback)."""
     return text.replace("$", r"\$")
@@ -93,7 +93,7 @@ def plot_convergence(records: Sequence[Record], path: str | Path, title: str = "
     if fa.main is not None:
         fa.main.set_ylabel("FoM (lower is better)")
         fa.main.legend(loc="upper right", fontsize=8)
-    fa.axes[0].set_title(_plain(title), fontsize=9, pad=14)
+    fa.axes[0].set_title(plain(title), fontsize=9, pad=14)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
@@ -153,7 +153,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
         c = _color(i, m)
         for (ax, y_med), (_, y_lo), (_, y_hi) in zip(fa.split(med), fa.split(lo), fa.split(hi)):
             ax.plot(grid, y_med, color=c, lw=2.0 if m == REFERENCE else 1.4, drawstyle="steps-post",
-                    label=_plain(f"{m} ({sum(r.trajectory for r in s.runs[m])} runs)"))
+                    label=plain(f"{m} ({sum(r.trajectory for r in s.runs[m])} runs)"))
             ax.fill_between(grid, y_lo, y_hi, color=c, alpha=0.15, lw=0, step="post")
     if math.isfinite(s.target):
         for ax, y in fa.split(np.array([s.target])):
@@ -174,7 +174,7 @@ def _plot_curves(s: ObjectiveSummary, grid: np.ndarray, in_seconds: bool, path: 
                 handles.append(h)
                 labels.append(lab)
     fa.axes[0].legend(handles, labels, fontsize=7, loc="upper right")
-    fa.axes[0].set_title(_plain(f"{s.name}: median best-so-far FoM over runs, IQR band"), fontsize=10)
+    fa.axes[0].set_title(plain(f"{s.name}: median best-so-far FoM over runs, IQR band"), fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.93, bottom=0.1, hspace=0.08)
     save_figure(fig, path)
     plt.close(fig)
@@ -196,10 +196,10 @@ def _plot_finals(s: ObjectiveSummary, path: Path) -> None:
             ax.scatter(i + 1 + jitter, y, s=12, color=_color(i, names[i]), alpha=0.8, zorder=3)
         ax.grid(alpha=0.3, axis="y", lw=0.5)
         ax.set_xlim(0.4, len(names) + 0.6)
-    fa.bottom.set_xticks(range(1, len(names) + 1), [_plain(m) for m in names])
+    fa.bottom.set_xticks(range(1, len(names) + 1), [plain(m) for m in names])
     if fa.main is not None:
         fa.main.set_ylabel("final FoM (lower is better)")
-    fa.axes[0].set_title(_plain(f"{s.name}: final FoM of each run after {s.budget} simulations"), fontsize=10)
+    fa.axes[0].set_title(plain(f"{s.name}: final FoM of each run after {s.budget} simulations"), fontsize=10)
     fig.subplots_adjust(left=0.12, right=0.98, top=0.92, bottom=0.08, hspace=0.08)
     save_figure(fig, path)
     plt.close(fig)

@@ -260,6 +260,11 @@ class Problem:
         return {}
 
     def as_dict(self, x: np.ndarray) -> dict[str, float]:
+        """Parameter name -> physical value of ``x``; one value per parameter (``zip`` dropped the ones missing, and
+        a point of one value for two parameters simulated with the second at the deck's own value, unsaid)."""
+        if len(x) != len(self.parameters):
+            raise InputError(f"{self.name}: a point of {len(x)} values for {len(self.parameters)} parameters "
+                             f"({', '.join(p.name for p in self.parameters)})")
         return {p.name: (int(v) if p.integer else float(v)) for p, v in zip(self.parameters, x)}
 
     def simulate(self, x: np.ndarray) -> Outcome:

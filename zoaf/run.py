@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__, registry
 from .errors import InputError
 from .evaluate import Evaluator
-from .history import History, Record, RunMeta
+from .history import History, Record, RunMeta, max_rows
 from .optim import Optimizer, Result, StopReason
 from .function import FunctionProblem, scipy_constraints
 from .problem import Problem
@@ -289,9 +289,10 @@ class _CallbackAsks:
 def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record], tally: _Tally,
           stop_asked: Callable[[], bool]) -> StopReason | None:
     """ask -> evaluate -> tell until the method is done, the target is reached or the caller stops the run;
-    ``records`` and ``tally`` grow as batches complete. Returns why it stopped."""
+    ``records`` and ``tally`` grow as batches complete. Returns why it stopped: also converged once the history holds
+    the most rows a history of its budget may (cached points are free; a reader refuses a longer one)."""
     m, target = len(problem.constraint_names), problem.target_fom()
-    free_batches = 0
+    free_batches, most_rows = 0, max_rows(opt.budget)
     try:
         while not opt.done:
             u = opt.ask()
@@ -301,7 +302,7 @@ def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record]
                 tally.add(r)
             _tell(opt, u, batch, m)
             free_batches = 0 if any(r.charged for r in batch) else free_batches + 1
-            if free_batches >= MAX_FREE_BATCHES:
+            if free_batches >= MAX_FREE_BATCHES or len(records) >= most_rows:
                 return StopReason.CONVERGED
             if target is not None and tally.reached(target):
                 return StopReason.TARGET

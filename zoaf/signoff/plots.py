@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ..outfile import save_figure  # noqa: E402
+from ..plots import plain  # noqa: E402
 from .mc import MeasureStats  # noqa: E402
 
 
@@ -25,8 +26,8 @@ def plot_histogram(values: Sequence[float], st: MeasureStats, unit: str, path: P
         if lim is not None:
             ax.axvline(lim, color="#c0392b", lw=1.5, ls="--", label=f"{name} {lim:.4g}")
     cpk = "" if st.cpk is None else f", Cpk {st.cpk:.3g}"
-    ax.set(xlabel=f"{st.name} [{unit}]" if unit else st.name, ylabel="samples",
-           title=f"{st.name}: sigma {st.sigma:.3g}{cpk}")
+    ax.set(xlabel=plain(f"{st.name} [{unit}]" if unit else st.name), ylabel="samples",
+           title=plain(f"{st.name}: sigma {st.sigma:.3g}{cpk}"))
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
@@ -39,10 +40,10 @@ def plot_heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], p
     m = np.where(np.isfinite(matrix), matrix, 0.0)
     vmax = float(np.max(np.abs(m))) or 1.0
     im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xticks(range(len(cols)), [plain(c) for c in cols], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), [plain(r) for r in rows], fontsize=8)
     fig.colorbar(im, ax=ax, shrink=0.8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(plain(title), fontsize=9)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     plt.close(fig)
