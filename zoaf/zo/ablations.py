@@ -81,4 +81,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "log-violation": {"log_violation": True},
     "repair": {"integer_repair": True},
     "cells-repair": {"integer_cells": True, "integer_repair": True},
+    "exact-step": {"exact_step": True},
 }

@@ -266,6 +266,19 @@ class ZOAFConfig:
     no significant difference on 9 circuit objectives (smallest p 0.13, `ugbw` better), medians worse on the
     amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
 
+    exact_step: bool = False
+    """Constraint-aware steps: solve the model problem itself, min g0.s + k0/2 |s|^2 over the modelled
+    constraints, the box and the radius (SLSQP), instead of projecting the objective model's minimizer onto them.
+    Where the fitted curvature k0 is below |g0| / (``model_step.FAR`` L) that minimizer is placed FAR radii away,
+    which amounts to a curvature of |g0| / (FAR L): along an active constraint whose normal takes most of g0 the
+    projection then moves only FAR times the tangential share of g0 radii, the radius follows the step, and it
+    falls geometrically (traced on the Sallen-Key filter: steps of 0.3 L, L 0.029 -> 1e-4 in 46 simulations,
+    where the model problem's own step is L). Off (ablation ``exact-step``): BENCHMARKS.md section 4 ("The model
+    step along an active constraint"): better medians on 10 of 16 circuit objectives (the filter significantly,
+    20 seeds), worse on 5 (the LNA's `gain` and `area`, the amplifier's `ugbw`, the bandgap's `power`, the
+    comparator's `energy` by 0.05%), none significantly; 9x better on the 22-D synthetic problem at B = 1000; not
+    yet run on the rest of the suite."""
+
     least_change: bool = False
     """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
     Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's models:
@@ -430,4 +443,4 @@ class ZOAFConfig:
         return StepOptions(boundary_fraction=self.boundary_fraction, near_active=self.near_active,
                            curvature=self.curvature, constraint_curvature=self.constraint_curvature,
                            restoration=self.restoration, min_extension=self.min_extension,
-                           anisotropic_curvature=self.anisotropic_curvature)
+                           anisotropic_curvature=self.anisotropic_curvature, exact_step=self.exact_step)

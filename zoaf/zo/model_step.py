@@ -11,7 +11,9 @@ The model at the iterate x (values, gradients and isotropic curvatures from ``re
                 0 <= x + s <= 1,  |s| <= L              (the box and the trust radius L)
 
 It is solved as the projection of the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``:
-the dual in the m multipliers). A constraint's curvature enters only where positive: a concave constraint lies
+the dual in the m multipliers; with ``exact_step``, the problem itself by SLSQP: where k0 is small the minimizer
+is placed ``FAR`` radii away, and along an active constraint that takes most of g0 its projection moves only a
+share of the radius). A constraint's curvature enters only where positive: a concave constraint lies
 below its linearization, so the linear model is the conservative one, and the set stays convex. The targets
 b_i = -(1 - tau)|c_i| keep a fraction of the slack (interior methods' fraction to the boundary): a step from a
 feasible iterate stays feasible for linear constraints and approaches an active boundary geometrically, instead
@@ -106,6 +108,7 @@ class StepOptions:
     restoration: bool = True
     min_extension: float = 0.1
     anisotropic_curvature: bool = False
+    exact_step: bool = False
 
 
 def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:
@@ -152,6 +155,8 @@ def model_steps(model: LocalModel, x: np.ndarray, length: float, grow: float, op
     if model.hess is not None:       # least-change models: the objective's full Hessian, not a projection
         H0 = convex_part(model.hess[0]) if options.curvature else np.zeros((d, d))
         s = trust_region_qp(quadratic(g0, H0), length, c, G, H, b, -x, 1.0 - x)
+    elif options.exact_step:         # the model problem itself, not the projection of a pseudo-minimizer
+        s = trust_region_qp(quadratic(g0, max(k0, 0.0) * np.eye(d)), length, c, G, H, b, -x, 1.0 - x)
     else:
         s = project(y, length, c, G, H, b, -x, 1.0 - x)
     far = np.clip(grow * s, -x, 1.0 - x)
