@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gc
 import time
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -132,3 +134,26 @@ def test_dask_local_admits_no_client_without_its_credentials():
                 # the refused Client is finalized here: collected later, its __del__ ran inside the next Client's
                 # start and waited on the lock that start held (distributed's LoopRunner: the suite hung for good)
                 gc.collect()
+
+
+def test_dask_local_serves_no_http_page():
+    """Without a dashboard, ``--dask local``'s scheduler still served its info pages and metrics over plain HTTP on
+    127.0.0.1:8787 (and each worker its own): any user of the machine could read the cluster's state there."""
+    import psutil
+
+    with Evaluator(Sphere(), workers=1, dask="local") as ev:
+        ev.evaluate(np.full((1, 3), 0.5))
+        me = psutil.Process()
+        ports = {c.laddr.port for p in (me, *me.children(recursive=True)) for c in p.net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN}
+        answered = []
+        for port in sorted(ports):
+            for path in ("/info/main/workers.html", "/json/counts.json", "/metrics", "/health"):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                        answered.append((port, path, r.status))
+                except urllib.error.HTTPError as e:
+                    assert e.code == 404
+                except OSError:         # a TLS listener: no HTTP at all
+                    pass
+        assert ports and answered == []

@@ -37,6 +37,8 @@ DASK_PREFETCH = 2
 DASK_CHUNK = 16
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
+#: Dask settings that leave a ``--dask local`` scheduler and its workers without any HTTP route.
+_NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
 
 
 class _Window:
@@ -107,8 +109,10 @@ class DaskPool(Pool):
             # Mutual TLS with a throwaway authority: on 127.0.0.1 without it any user of the machine could connect
             # to the scheduler or a worker and run code as you (Dask's transport is pickle).
             security = distributed.security.Security.temporary()
-            # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once.
-            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0}), safe_path():
+            # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once. No HTTP
+            # route: without a dashboard the scheduler still served its info pages and metrics on 127.0.0.1:8787
+            # (and each worker its own), plain HTTP without login, to any user of the machine.
+            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0, **_NO_HTTP}), safe_path():
                 cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                                    host="127.0.0.1", dashboard_address=None,
                                                    silence_logs=logging.ERROR, security=security)
