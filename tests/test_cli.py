@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -90,15 +91,18 @@ def test_simulate_set_values() -> None:
 # ---------------------------------------------------------------------- optimize
 @pytest.fixture(scope="module")
 def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict]]:
-    """Two optimize runs with the same seed, with 1 and 2 worker processes: (run dir, --json output)."""
-    runs = []
-    for name, workers in (("a", "1"), ("b", "2")):
-        out = tmp_path_factory.mktemp("opt") / name
-        r = zoaf("optimize", str(AMP), "--budget", str(BUDGET), "--seed", "1", "--json", "--out", str(out),
-                 "--workers", workers)
+    """Two optimize runs with the same seed, with 1 and 2 worker processes: (run dir, --json output). They run side
+    by side (on two cores, the fixture takes about the longer run, not both)."""
+    outs = [tmp_path_factory.mktemp("opt") / name for name in ("a", "b")]
+
+    def run(out: Path, workers: str) -> subprocess.CompletedProcess:
+        return zoaf("optimize", str(AMP), "--budget", str(BUDGET), "--seed", "1", "--json", "--out", str(out),
+                    "--workers", workers)
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(run, outs, ("1", "2")))
+    for r in done:
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-        runs.append((out, json.loads(r.stdout)))
-    return runs
+    return [(out, json.loads(r.stdout)) for out, r in zip(outs, done)]
 
 
 def test_optimize_run_directory(run_dirs: list[tuple[Path, dict]]) -> None:
@@ -163,9 +167,14 @@ def test_optimize_starts_from_the_netlist_sizing_or_the_centre(tmp_path: Path) -
     import sqlite3
 
     defaults = Netlist.read(AMP).params
-    for x0, out in ((None, tmp_path / "netlist"), ("center", tmp_path / "center")):
-        r = zoaf("optimize", str(AMP), "--budget", "1", "--seed", "0", "--workers", "0", "--quiet", "--out", str(out),
-                 *(("--x0", x0) if x0 else ()))
+    starts = ((None, tmp_path / "netlist"), ("center", tmp_path / "center"))
+
+    def run(x0: str | None, out: Path) -> subprocess.CompletedProcess:
+        return zoaf("optimize", str(AMP), "--budget", "1", "--seed", "0", "--workers", "0", "--quiet", "--out",
+                    str(out), *(("--x0", x0) if x0 else ()))
+    with ThreadPoolExecutor(2) as pool:                  # the two runs side by side
+        done = list(pool.map(run, *zip(*starts)))
+    for (x0, out), r in zip(starts, done):
         assert r.returncode in (0, 1), r.stderr[-3000:]
         with sqlite3.connect(out / "history.db") as db:
             u, params = db.execute("SELECT u, params FROM evals WHERE idx = 0").fetchone()

@@ -144,7 +144,7 @@ def test_compare_end_to_end_on_the_amplifier(tmp_path):
     out = tmp_path / "cmp"
     # one objective keeps the test short; `zoaf compare` without -o runs them all
     args = ["compare", str(ROOT / "netlists" / "two_stage_amp.cir"), "--objective", "peaking", "--methods",
-            "zoaf,cma,random", "--seeds", "2", "--budget", "40", "--jobs", "2", "--out", str(out)]
+            "zoaf,cma,random", "--seeds", "2", "--budget", "12", "--jobs", "2", "--out", str(out)]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} >= {"report.md", "report.html", "compare.json", "peaking-final.png",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,19 @@ def zoaf_simulate(deck: Path, sizing: dict[str, str]) -> dict:
 @pytest.mark.parametrize("stem", sorted(OTHER_SIZING))
 def test_simulate_prints_what_ngspice_b_prints(stem: str) -> None:
     """At the deck's own sizing (`ngspice -b` on the deck as written, its PDK placeholders filled in) and at a second
-    one, every value `ngspice -b` prints is zoaf's to the printed digits, and the spec's measures are among them."""
+    one, every value `ngspice -b` prints is zoaf's to the printed digits, and the spec's measures are among them.
+    The two sizings' processes run side by side (two cores: a PDK deck loads its library seconds in each)."""
     deck = E2E / f"{stem}.cir"
     problem = CircuitProblem.from_netlist(deck)
-    for sizing in ({}, OTHER_SIZING[stem]):
-        got = zoaf_simulate(deck, sizing)
-        assert got["status"] == "ok" and got["error"] is None, got
-        written = deck if not (sizing or problem.spec.pdk) else problem.sized_netlist(got["params"])
-        ref = run_batch(written, timeout=300)
+    sizings = ({}, OTHER_SIZING[stem])
+    with ThreadPoolExecutor(2) as pool:
+        gots = list(pool.map(lambda sizing: zoaf_simulate(deck, sizing), sizings))
+        for got in gots:
+            assert got["status"] == "ok" and got["error"] is None, got
+        written = [deck if not (sizing or problem.spec.pdk) else problem.sized_netlist(got["params"])
+                   for sizing, got in zip(sizings, gots)]
+        refs = list(pool.map(lambda netlist: run_batch(netlist, timeout=300), written))
+    for sizing, got, ref in zip(sizings, gots, refs):
         assert set(problem.spec.measures) <= set(ref), (stem, sizing, ref)
         assert agree(got["measures"], ref), (stem, sizing, got["measures"], ref)
         assert {k: got["measures"][k] for k in ref} == pytest.approx(ref, rel=1e-12, abs=0), (stem, sizing)

@@ -172,7 +172,7 @@ def test_results_that_cannot_be_written_leave_none_half_written(tmp_path: Path, 
     every simulation in history.db, and a resume writes them once the way is clear. (The way is blocked after a
     first part of the run: a new run refuses a directory that holds anything.)"""
     run = tmp_path / "run"
-    run_optimize(CircuitProblem(RC), budget=BUDGET, seed=5, method="zoaf", workers=1, out=run,
+    run_optimize(CircuitProblem(RC), budget=BUDGET, seed=5, method="zoaf", workers=0, out=run,
                  callback=lambda r: r.nfev >= 3)
     (run / "result.json").unlink()
     (run / "result.json").mkdir()
@@ -323,18 +323,26 @@ def test_resuming_a_run_the_library_made_is_one_line(tmp_path: Path) -> None:
 SLOW = "length(replace(hex(zeroblob(100000000)), '0', '00'))"     # seconds a row, computed on every read
 
 
+@pytest.fixture(scope="module")
+def six_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 6-simulation run through the CLI, which each crafted copy starts from (a run is moveable)."""
+    run = tmp_path_factory.mktemp("six") / "run"
+    assert zoaf("optimize", str(RC), "--budget", "6", "--seed", "1", "--out", str(run), "-q").returncode == 0
+    return run
+
+
 @pytest.mark.parametrize("craft", [f"ALTER TABLE evals ADD COLUMN slow INTEGER GENERATED ALWAYS AS ({SLOW}) VIRTUAL",
                                    f"CREATE VIEW slow AS SELECT {SLOW} FROM evals",
                                    "CREATE TRIGGER spy AFTER INSERT ON evals BEGIN DELETE FROM meta; END"],
                          ids=["generated-column", "view", "trigger"])
-def test_history_with_sql_zoaf_never_writes_is_refused_at_once(tmp_path: Path, craft: str) -> None:
+def test_history_with_sql_zoaf_never_writes_is_refused_at_once(tmp_path: Path, craft: str, six_rows: Path) -> None:
     """A received run directory whose history.db computes on read (a generated column: the whole resume or
     report took 20 minutes and gigabytes) or runs its author's SQL (a trigger, a view): one line, exit 2, before
     any row is read, by every reader."""
     import sqlite3
 
     run = tmp_path / "comparison" / "fom" / "zoaf" / "seed-1"      # as `zoaf report` finds runs
-    assert zoaf("optimize", str(RC), "--budget", "6", "--seed", "1", "--out", str(run), "-q").returncode == 0
+    shutil.copytree(six_rows, run)
     with sqlite3.connect(run / "history.db") as db:
         db.execute(craft)
     db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -125,12 +126,14 @@ def test_markup_in_a_spec_is_printed_as_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("objective", ["lost", "bw"])   # the objective's measure, a constrained one
 def test_a_measure_lost_at_every_sizing_is_no_success(lost: Path, tmp_path: Path, objective: str) -> None:
     args = ["optimize", str(lost), "-o", objective, "--budget", "8", "--seed", "1", "--workers", "1"]
-    r = zoaf(*args, "--out", str(tmp_path / "run"), "--json")
+    with ThreadPoolExecutor(1) as pool:                  # the --json run and the printed one side by side
+        printed = pool.submit(zoaf, *args, "--out", str(tmp_path / "run2"))
+        r = zoaf(*args, "--out", str(tmp_path / "run"), "--json")
     assert r.returncode == 1, r.stderr
     result = json.loads(r.stdout)
     assert result["success"] is False and result["stop_reason"] == "failed"
     assert json.loads((tmp_path / "run" / "result.json").read_text())["success"] is False
-    r = zoaf(*args, "--out", str(tmp_path / "run2"))
+    r = printed.result()
     assert r.returncode == 1
     assert "last error: MeasureError: .meas never (line 8) produced no value: out of interval" in r.stdout
     assert "background thread" not in (r.stdout + r.stderr).lower()
