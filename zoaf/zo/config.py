@@ -273,11 +273,11 @@ class ZOAFConfig:
     which amounts to a curvature of |g0| / (FAR L): along an active constraint whose normal takes most of g0 the
     projection then moves only FAR times the tangential share of g0 radii, the radius follows the step, and it
     falls geometrically (traced on the Sallen-Key filter: steps of 0.3 L, L 0.029 -> 1e-4 in 46 simulations,
-    where the model problem's own step is L). Off (ablation ``exact-step``): BENCHMARKS.md section 4 ("The model
-    step along an active constraint"): better medians on 10 of 16 circuit objectives (the filter significantly,
-    20 seeds), worse on 5 (the LNA's `gain` and `area`, the amplifier's `ugbw`, the bandgap's `power`, the
-    comparator's `energy` by 0.05%), none significantly; 9x better on the 22-D synthetic problem at B = 1000; not
-    yet run on the rest of the suite."""
+    where the model problem's own step is L). Off (ablation ``exact-step``) until the headline's runs are made
+    with it: BENCHMARKS.md section 4 ("The model step along an active constraint", and "...: the rest of the
+    suite"): over 28 circuit objectives better medians on 18, worse on 7, none significantly (smallest p 0.54),
+    significantly better on 4 (the Sallen-Key filter, the fully-differential OTA, the push-pull stage, the CS
+    amplifier); 9x better on the 22-D synthetic problem at B = 1000."""
 
     least_change: bool = False
     """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
