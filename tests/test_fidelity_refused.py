@@ -241,20 +241,22 @@ _GAUSS = "V2 b 0 dc 0 trrandom(2 100n 0 0.5 0.2)\n"
 
 @pytest.mark.parametrize("where, files, line", [
     ("gauss.cir", {}, 3),
+    ("gauss.cir", {"type": "V2 b 0 dc 0 trrandom({gtype} 100n 0 0.5 0.2)\n"}, 3),    # numparam makes it 2: Gaussian
     ("noise.inc", {"noise.inc": f"* in a subcircuit\n.subckt src b\n{_GAUSS}.ends\n"}, 3),
     ("noise.lib", {"noise.lib": ".lib gauss\nV2 b 0 dc 0\n+ trrandom(2 100n 0 0.5 0.2)\n.endl\n"}, 2),
-], ids=["deck", "included", "lib_section"])
+], ids=["deck", "expression", "included", "lib_section"])
 def test_a_gaussian_trrandom_source_is_refused_in_one_line(tmp_path, where, files, line):
     """A Gaussian ``trrandom`` source draws its values in pairs, and ngspice 39 keeps the second of a pair for the
     next draw, in the process: with ``.options seed`` every ``ngspice -b`` run draws the same values, while a
     session's sizings alternated between two results (the same sizing twice: two values), and no command draws from
     that generator to clear it. Refused with the line, in the deck and (it was not) in an included file or a
     ``.lib`` section; ``trrandom_seeded.cir`` runs the other kinds."""
+    gauss = files.pop("type", _GAUSS)
     for name, text in files.items():
         (tmp_path / name).write_text(text)
-    source = {"gauss.cir": _GAUSS, "noise.inc": ".include noise.inc\nX1 b src\n", "noise.lib": ".lib noise.lib gauss\n"}
+    source = {"gauss.cir": gauss, "noise.inc": ".include noise.inc\nX1 b src\n", "noise.lib": ".lib noise.lib gauss\n"}
     deck = tmp_path / "gauss.cir"
-    deck.write_text(f"RC with Gaussian noise\n.param r1=1k c1=1n\n{source[where]}"
+    deck.write_text(f"RC with Gaussian noise\n.param r1=1k c1=1n gtype=2\n{source[where]}"
                     "R2 b ob {r1}\nC2 ob 0 {c1}\n.options seed=42\n.tran 10n 10u\n.meas tran vb avg v(ob)\n"
                     ".save all\n.end\n")
     printed = {re.search(r"^vb\s+=\s+(\S+)", _ngspice_b(deck).stdout, re.M).group(1) for _ in range(2)}

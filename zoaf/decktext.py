@@ -30,12 +30,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 #: ``params:`` on a subcircuit instance line.
 _INSTANCE_PARAMS = re.compile(r"\sparams:", re.I)
-#: A ``trrandom`` source of type 2 (Gaussian).
-_GAUSSIAN_TRRANDOM = re.compile(r"(?<![\w.])trrandom\s*\(?\s*\+?2(?:\.0*)?(?=[\s,)])", re.I)
-_TRRANDOM_WHY = ("a Gaussian trrandom source (type 2): ngspice 39 draws its values in pairs and keeps the second for "
+#: A ``trrandom`` source of type 2 (Gaussian), or of a type written as an expression (``{t}``, ``{1+1}``: numparam
+#: makes it a number, which zoaf's checks do not evaluate).
+_GAUSSIAN_TRRANDOM = re.compile(r"(?<![\w.])trrandom\s*\(?\s*(?:\+?2(?:\.0*)?(?=[\s,)])|[{'])", re.I)
+_TRRANDOM_WHY = ("a Gaussian trrandom source (type 2, or a type written as an expression, which zoaf does not tell "
+                 "from 2): ngspice 39 draws its values in pairs and keeps the second for "
                  "the next run in the process, so a session's every other sizing draws other values than `ngspice -b` "
-                 "(a fresh process per run) does; refused (a uniform trrandom, type 1, or a pwl source of drawn "
-                 "values)")
+                 "(a fresh process per run) does; refused (a uniform trrandom, its type written as the number 1, or a "
+                 "pwl source of drawn values)")
 
 
 def instance_problem(text: str) -> str | None:
