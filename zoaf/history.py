@@ -22,6 +22,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import InputError
+from .optim import MAX_BUDGET
 from .outfile import check_own
 from .problem import Outcome, Status
 
@@ -189,8 +190,6 @@ def _connect(path: Path | None, read: bool) -> sqlite3.Connection:
 
 def _budget_or_none(budget: Any) -> bool:
     """Whether a history's recorded budget is none, or a whole number of simulations a run can have (0: samples)."""
-    from .run import MAX_BUDGET
-
     return budget is None or isinstance(budget, int) and not isinstance(budget, bool) and 0 <= budget <= MAX_BUDGET
 
 

@@ -17,6 +17,10 @@ import numpy as np
 from .axes import IntegerAxes, IntegerAxis, cell_widths
 from .errors import InputError
 
+#: The largest budget: more simulations than any run makes; past it NOMAD's evaluation count overflows (at 2**31
+#: the process died of a segmentation fault).
+MAX_BUDGET = 2**31 - 1
+
 
 class StopReason(str, enum.Enum):
     """Why a run stopped, as a value (pycma's ``stop()`` names its criteria the same way)."""

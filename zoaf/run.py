@@ -22,7 +22,7 @@ from . import __version__, registry
 from .errors import InputError
 from .evaluate import Evaluator
 from .history import History, Record, RunMeta, max_rows
-from .optim import Optimizer, Result, StopReason
+from .optim import MAX_BUDGET, Optimizer, Result, StopReason
 from .function import FunctionProblem, scipy_constraints
 from .problem import Problem
 from .rundir import run_directory, write_run_dir
@@ -50,9 +50,6 @@ def check_workers(workers: int, dask: str | None = None, option: str = "workers"
                          f"cores); at most {limit}")
 
 
-#: The largest budget: more simulations than any run makes; past it NOMAD's evaluation count overflows (at 2**31
-#: the process died of a segmentation fault).
-MAX_BUDGET = 2**31 - 1
 
 
 def check_budget(budget: Any, option: str = "budget") -> None:
