@@ -265,8 +265,10 @@ def test_repair_never_breaks_a_met_constraint_and_gives_up_when_it_cannot_help()
 
 def _integer_moves_past_the_bound(repair: bool, seed: int) -> int:
     """Asked points that move the integer x0 (4 cells) by a cell from a feasible iterate and land past x0 + x1 <= 1.1,
-    over a run maximizing x0 + x1 / 2 (the optimum on that bound)."""
-    opt = ZOAF(2, 150, seed, unit_steps=np.array([0.25, 0.0]), integer_repair=repair, x0=np.array([0.1, 0.5]))
+    over a run maximizing x0 + x1 / 2 (the optimum on that bound), with the projected step the repair was measured
+    with (under the default ``exact_step`` fewer steps go past the bound at all: seeds 0-9, 33 without, 23 with)."""
+    opt = ZOAF(2, 150, seed, unit_steps=np.array([0.25, 0.0]), integer_repair=repair, x0=np.array([0.1, 0.5]),
+               exact_step=False)
     past = 0
     while not opt.done:
         X = opt.ask()
@@ -295,8 +297,8 @@ def test_exact_step_moves_the_whole_radius_along_an_active_constraint():
     2.5x the modelled decrease, keeping the same slack."""
     x, length = np.full(2, 0.5), 0.01
     model = LocalModel(value=np.array([0.0, -1e-4]), grad=np.array([[-1.0, -0.03], [1.0, 0.0]]), curv=np.zeros(2))
-    projected, = model_steps(model, x, length, 2.0, StepOptions())
-    exact, *_ = model_steps(model, x, length, 2.0, StepOptions(exact_step=True))
+    projected, = model_steps(model, x, length, 2.0, StepOptions(exact_step=False))
+    exact, *_ = model_steps(model, x, length, 2.0, StepOptions())
     assert np.linalg.norm(projected) < 0.35 * length
     assert np.linalg.norm(exact) == pytest.approx(length, rel=1e-6)
     assert exact[0] == pytest.approx(projected[0], abs=1e-9) == pytest.approx(0.5e-4)   # half the slack, both
@@ -317,6 +319,8 @@ def _along_curved_bound(seed: int, budget: int, **options) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_exact_step_reaches_the_kkt_point_along_a_curved_bound(seed):
-    """End to end, 100 simulations: with ``exact_step`` every run ends within 1e-6 of the optimum (seeds 0-7: 8e-10
-    to 2e-7), where the default's radius collapses on the way along the bound (1e-4 to 6e-3 on seeds 0-3)."""
-    assert 0 <= _along_curved_bound(seed, 100, exact_step=True) < 1e-6
+    """End to end, 100 simulations: with ``exact_step`` (the default) every run ends within 1e-6 of the optimum
+    (seeds 0-7: 8e-10 to 2e-7), where the projected step's radius collapses on the way along the bound (1e-4 to
+    6e-3 on seeds 0-3)."""
+    assert 0 <= _along_curved_bound(seed, 100) < 1e-6
+    assert _along_curved_bound(seed, 100, exact_step=False) > 1e-5

@@ -140,7 +140,9 @@ def test_with_handover_zoafs_steps_go_on_from_the_best_point_of_a_stalled_cobyqa
 def test_the_zoaf_cobyqa_method_runs_its_ablation_settings_and_keeps_its_budget():
     """`zoaf-cobyqa` is a registry method (the comparison ranks it beside `zoaf`) whose runs are exactly those of
     ZOAF with the ablation `local-cobyqa-grace-m3-late-polish-after`: the same asks per seed, every simulation
-    charged once; its report footer lists those settings; a caller's option still overrides the preset."""
+    charged once; its report footer lists those settings; a caller's option still overrides the preset. The preset
+    keeps ``exact_step`` off, as its runs recorded it, and the ablation run with the default's exact step asks the
+    same points: COBYQA takes every step, ZOAF's model step never runs."""
     from zoaf import registry
     from zoaf.report import method_settings
     from zoaf.zo.ablations import ABLATIONS
@@ -162,4 +164,5 @@ def test_the_zoaf_cobyqa_method_runs_its_ablation_settings_and_keeps_its_budget(
     shown = method_settings("zoaf-cobyqa")
     assert (shown["local"], shown["local_grace"], shown["local_margin"]) == ("cobyqa", True, 1e-3)
     assert (shown["n_starts"], shown["late_init"], shown["polish"]) == (1, True, "after-batch")
+    assert shown["exact_step"] is False and ZOAF(2, 10).config.exact_step is True
     assert registry.create("zoaf-cobyqa", 6, 10, 0, local_margin=0.0).config.local_margin == 0.0

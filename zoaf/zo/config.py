@@ -266,16 +266,16 @@ class ZOAFConfig:
     no significant difference on 9 circuit objectives (smallest p 0.13, `ugbw` better), medians worse on the
     amplifier's `fom` (59 vs 66 MHz) and the LNA's `area` (FoM 1.15 vs 1.02); the COBYQA gap stays."""
 
-    exact_step: bool = False
+    exact_step: bool = True
     """Constraint-aware steps: solve the model problem itself, min g0.s + k0/2 |s|^2 over the modelled
     constraints, the box and the radius (SLSQP), instead of projecting the objective model's minimizer onto them.
     Where the fitted curvature k0 is below |g0| / (``model_step.FAR`` L) that minimizer is placed FAR radii away,
     which amounts to a curvature of |g0| / (FAR L): along an active constraint whose normal takes most of g0 the
     projection then moves only FAR times the tangential share of g0 radii, the radius follows the step, and it
     falls geometrically (traced on the Sallen-Key filter: steps of 0.3 L, L 0.029 -> 1e-4 in 46 simulations,
-    where the model problem's own step is L). Off (ablation ``exact-step``) until the headline's runs are made
-    with it: BENCHMARKS.md section 4 ("The model step along an active constraint", and "...: the rest of the
-    suite"): over 28 circuit objectives better medians on 18, worse on 7, none significantly (smallest p 0.54),
+    where the model problem's own step is L). On by default (the projection: ablation ``projected-step``):
+    BENCHMARKS.md section 4 ("The model step along an active constraint", and "...: the rest of the suite"):
+    over 28 circuit objectives better medians on 18, worse on 7, none significantly (smallest p 0.54),
     significantly better on 4 (the Sallen-Key filter, the fully-differential OTA, the push-pull stage, the CS
     amplifier); 9x better on the 22-D synthetic problem at B = 1000."""
 

@@ -10,16 +10,17 @@ The model at the iterate x (values, gradients and isotropic curvatures from ``re
     subject to  c_i + g_i.s (+ k_i/2 |s|^2) <= b_i      (constraints that the step could reach)
                 0 <= x + s <= 1,  |s| <= L              (the box and the trust radius L)
 
-It is solved as the projection of the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``:
-the dual in the m multipliers; with ``exact_step``, the problem itself by SLSQP: where k0 is small the minimizer
-is placed ``FAR`` radii away, and along an active constraint that takes most of g0 its projection moves only a
-share of the radius). A constraint's curvature enters only where positive: a concave constraint lies
+It is solved as it stands, by SLSQP (``exact_step``, the default); the former solution, kept as the ablation
+``projected-step``, projects the model's minimizer y = -g0/k0 onto the modelled feasible set (``project``: the
+dual in the m multipliers): where k0 is small that minimizer is placed ``FAR`` radii away, and along an active
+constraint that takes most of g0 its projection moves only a share of the radius, so the radius collapses.
+A constraint's curvature enters only where positive: a concave constraint lies
 below its linearization, so the linear model is the conservative one, and the set stays convex. The targets
 b_i = -(1 - tau)|c_i| keep a fraction of the slack (interior methods' fraction to the boundary): a step from a
 feasible iterate stays feasible for linear constraints and approaches an active boundary geometrically, instead
 of landing on it where rounding or a curved constraint puts it on the wrong side of the FoM's cliff. When the
 targets cannot all be met within the radius (an infeasible iterate), a restoration LP first finds the least l1
-excess (HiGHS), and the projection then descends the objective without giving any of that reduction back.
+excess (HiGHS), and the step then descends the objective without giving any of that reduction back.
 
 Example:
     >>> import numpy as np
@@ -108,7 +109,7 @@ class StepOptions:
     restoration: bool = True
     min_extension: float = 0.1
     anisotropic_curvature: bool = False
-    exact_step: bool = False
+    exact_step: bool = True
 
 
 def targets(c: np.ndarray, boundary_fraction: float) -> np.ndarray:

@@ -29,7 +29,9 @@ class ZOAFCobyqa(ZOAF):
 
     name = "zoaf-cobyqa"
     requires, extra = ("cobyqa",), "peers"
-    preset: ClassVar[dict[str, Any]] = ABLATIONS["local-cobyqa-grace-m3-late-polish-after"]
+    #: COBYQA takes every step of every start (no handover), so ZOAF's model step never runs: ``exact_step`` is
+    #: kept at the value this method's runs recorded, which it cannot change (``tests/test_zo_local.py``)
+    preset: ClassVar[dict[str, Any]] = {**ABLATIONS["local-cobyqa-grace-m3-late-polish-after"], "exact_step": False}
 
     def __init__(self, dim: int, budget: int, seed: int | None = None, *, unit_steps: np.ndarray | None = None,
                  workers: int = 1, x0: np.ndarray | None = None, integer_axes: IntegerAxes = None,
