@@ -1,5 +1,6 @@
 """The command line given what it did not expect of it: a user's own program named ``zoaf`` that imports zoaf as a
-library (its Ctrl-C its own), a run directory named with an escape sequence (printed without it)."""
+library (its Ctrl-C its own), a run directory named with an escape sequence (printed without it), an option's value
+refused in the option's name, an option given twice."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_cli import ROOT, zoaf
 
 
@@ -31,3 +33,28 @@ def test_a_run_directory_named_with_an_escape_sequence_is_printed_without_it(tmp
     assert r.returncode == 0 and "\x1b" not in r.stdout + r.stderr, r.stdout
     assert "run directory: r?[2JX  (best.cir" in r.stdout
     assert (tmp_path / "r\x1b[2JX" / "result.json").is_file()
+
+
+def test_an_unknown_x0_names_the_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``--x0 CENTER`` said "x0 'CENTER': choose one of ...", the library's keyword, not the option given."""
+    from zoaf.cli import main
+
+    rc = ROOT / "tests" / "bad_inputs" / "good.cir"
+    for value in ("CENTER", ""):
+        monkeypatch.setattr(sys, "argv", ["zoaf", "optimize", str(rc), "--x0", value, "--out", str(tmp_path / "r")])
+        with pytest.raises(SystemExit) as end:
+            main()
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert end.value.code == 2 and len(lines) == 1 and f"'--x0': {value!r} is not one of" in lines[0], lines
+    assert not (tmp_path / "r").exists()
+
+
+def test_methods_given_twice_compares_both(tmp_path: Path) -> None:
+    """``--methods random --methods de`` compared de alone (the last option won, unsaid), where ``--objective``
+    given twice takes both."""
+    rc = ROOT / "tests" / "bad_inputs" / "good.cir"
+    r = zoaf("compare", str(rc), "--methods", "random", "--methods", "de", "--seeds", "1", "--budget", "2",
+             "--jobs", "1", "--quiet", "--out", str(tmp_path / "cmp"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "cmp" / "bw").iterdir()) == ["de", "random"]

@@ -179,7 +179,7 @@ def test_refused_compare_writes_nothing(tmp_path: Path) -> None:
     grid = ["--methods", "random", "--seeds", "1", "--jobs", "1", "--quiet"]
     fresh = tmp_path / "fresh"
     _one_error_line(_zoaf("compare", "good.cir", "--out", str(fresh), "--budget", "2", "--methods", "nope",
-                          *grid[2:]), "unknown method 'nope'")
+                          *grid[2:]), "--methods: unknown method 'nope'")
     assert not fresh.exists()
     done = tmp_path / "done"
     assert _zoaf("compare", "good.cir", "--out", str(done), "--budget", "2", *grid).returncode == 0

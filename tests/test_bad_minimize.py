@@ -161,3 +161,29 @@ def test_constraints_that_are_no_constraint_or_list_of_them_are_named(constraint
     with pytest.raises(InputError, match=re.escape("constraints: expected a dict, NonlinearConstraint or "
                                                    f"LinearConstraint, or a list of them, {says}")):
         zoaf.minimize(_sphere, [(-1, 1)] * 2, budget=10, seed=0, method="random", constraints=constraints)
+
+
+def test_numpy_integer_budget_and_seed_are_whole_numbers(tmp_path) -> None:
+    """``budget=np.int64(6)`` passed the check but was recorded as the text "6": the run ended "None: not a zoaf run
+    history (meta: budget '6' ...)" before its first point; ``seed=np.int64(3)`` reached result.json as 3.0 and the
+    history as "3", which no resume could read."""
+    import json
+
+    out = tmp_path / "run"
+    kw = dict(budget=np.int64(6), seed=np.int64(3), method="random", out=out)
+    first = zoaf.minimize(_sphere, [(-1, 1)] * 2, **kw)
+    assert (first.nfev, first.seed) == (6, 3) and json.loads((out / "result.json").read_text())["seed"] == 3
+    assert zoaf.minimize(_sphere, [(-1, 1)] * 2, resume=True, **{**kw, "budget": np.int32(6)}).fun == first.fun
+
+
+def test_a_constraint_dict_is_read_as_scipy_reads_it_and_a_misspelt_key_is_named() -> None:
+    """``{'type': 'INEQ', ...}``, which scipy takes (it lowers the type), was refused; ``{'type': 'ineq', 'fn': g}``
+    was refused as the whole dict, the misspelt key unnamed."""
+    bounds, kw = [(-1, 1)] * 2, dict(budget=6, seed=0, method="random")
+    upper = zoaf.minimize(_sphere, bounds, constraints={"type": "INEQ", "fun": lambda x: 0.5 - x[0]}, **kw)
+    lower = zoaf.minimize(_sphere, bounds, constraints={"type": "ineq", "fun": lambda x: 0.5 - x[0]}, **kw)
+    assert upper.nfev == 6 and upper.fun == lower.fun
+    with pytest.raises(InputError, match=r"constraints\[1\]: unknown key 'fn'; did you mean 'fun'\? a constraint "
+                                         "dict has type, fun, args and jac"):
+        zoaf.minimize(_sphere, bounds, constraints=[{"type": "ineq", "fun": _sphere}, {"type": "ineq", "fn": _sphere}],
+                      **kw)

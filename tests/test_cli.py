@@ -183,7 +183,7 @@ def test_optimize_starts_from_the_netlist_sizing_or_the_centre(tmp_path: Path) -
         else:
             assert json.loads(u) == [0.5] * len(PARAMS)
     r = zoaf("optimize", str(AMP), "--budget", "1", "--x0", "middle", "--out", str(tmp_path / "bad"))
-    assert r.returncode == 2 and "x0 'middle'" in r.stderr
+    assert r.returncode == 2 and "--x0" in r.stderr and "middle" in r.stderr
 
 
 def test_resume_with_another_out_is_refused(run_dirs: list[tuple[Path, dict]], tmp_path: Path) -> None:

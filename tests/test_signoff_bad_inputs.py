@@ -46,7 +46,7 @@ def test_sensitivity_at_a_corner_the_run_never_simulated_is_one_line(run: Path) 
 
 @pytest.mark.parametrize("edit, says", [
     ("mc.cir", "(or a file it includes) changed since the run"),
-    ("mc.toml", "is not the one the run used"),
+    ("mc.toml", "the run read changed since the run; restore it"),
 ])
 @pytest.mark.parametrize("command", [["sensitivity"], ["yield", "--samples", "2"]])
 def test_sign_off_of_a_run_whose_netlist_or_spec_changed_is_refused(run: Path, edit: str, says: str,
@@ -319,3 +319,68 @@ def test_sign_off_of_a_comparison_names_where_its_runs_are(tmp_path: Path) -> No
         _one_line(CliRunner().invoke(app, [command[0], str(cmp), *command[1:]]),
                   f"{cmp}: a comparison (zoaf compare), not a run: sign off one of its runs, "
                   f"{cmp}/<objective>/<method>/seed-<k>")
+
+
+@pytest.fixture
+def other_spec_run(tmp_path: Path) -> Path:
+    """A finished run of mc.cir made with ``--spec other.toml`` (no mc.toml beside it), from another directory
+    than the one sign-off runs in."""
+    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
+    shutil.copy(CORPUS / "mc.toml", tmp_path / "other.toml")
+    r = CliRunner().invoke(app, ["optimize", str(tmp_path / "mc.cir"), "--spec", str(tmp_path / "other.toml"),
+                                 "--budget", "3", "--seed", "1", "--workers", "0", "--quiet", "--out",
+                                 str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    return tmp_path / "run"
+
+
+def test_sign_off_of_a_run_made_with_another_spec_reads_that_spec(other_spec_run: Path) -> None:
+    """The run did not record its spec: every sign-off command looked for mc.toml ("spec file not found") unless
+    ``--spec`` was given again."""
+    r = CliRunner().invoke(app, ["sensitivity", str(other_spec_run), "--workers", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    assert (other_spec_run / "sensitivity" / "sensitivity.json").is_file()
+
+
+@pytest.mark.parametrize("change, says", [
+    ("edit", "the spec {spec} the run read changed since the run; restore it"),
+    ("remove", "the run's spec {spec} is not found (moved or removed since the run); give it with --spec"),
+    ("another", "the spec {spec} is not the one the run used (its content differs); give the run's spec")])
+def test_a_recorded_spec_edited_or_gone_since_the_run_is_one_line(other_spec_run: Path, change: str,
+                                                                 says: str) -> None:
+    """The spec the run recorded, edited or removed since the run: one line naming it; another spec given with
+    ``--spec`` is refused as before."""
+    spec, given = other_spec_run.parent / "other.toml", []
+    if change == "remove":
+        spec.unlink()
+    else:
+        spec = spec if change == "edit" else spec.with_name("another.toml")
+        spec.write_text((CORPUS / "mc.toml").read_text().replace('gain_lf >= -1"]', 'gain_lf >= -2"]'))
+        given = [] if change == "edit" else ["--spec", str(spec)]
+    for command in (["corners"], ["sensitivity"], ["yield", "--samples", "2"]):
+        r = CliRunner().invoke(app, [command[0], str(other_spec_run), *command[1:], *given, "--workers", "1"])
+        _one_line(r, f"{other_spec_run / 'history.db'}: " + says.format(spec=spec.resolve() if not given else spec))
+    assert not (other_spec_run / "yield").exists()
+
+
+def test_resuming_a_run_made_with_another_spec_reads_that_spec(other_spec_run: Path) -> None:
+    """``--resume`` without ``--spec`` read mc.toml: "spec file not found"."""
+    r = CliRunner().invoke(app, ["optimize", str(other_spec_run.parent / "mc.cir"), "--resume", str(other_spec_run),
+                                 "--workers", "0", "--quiet"])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("rl, code, says", [
+    ("0", 2, "the sizing simulated at none of the 2 corners: corner rl=0: "),
+    ("-1", 1, "no corner measured all of f3db, gain_lf, which the objective judges")])
+def test_corners_where_nothing_was_measured_exits_non_zero(tmp_path: Path, rl: str, code: int, says: str) -> None:
+    """A sizing that failed at every corner exited 0 (``"pass": false``, read by a script as a design that misses its
+    spec): no corner simulated (a load of 1/0) exits 2 as ``zoaf check`` does, none measured the objective (a
+    negative load: no -3 dB point) exits 1; the corners are shown first."""
+    deck = (CORPUS / "mc.cir").read_text().replace(".param r1=1k", ".param rl=1meg r1=1k")
+    (tmp_path / "mc.cir").write_text(deck.replace("C1 out 0 {c1}", "C1 out 0 {c1}\nR2 out 0 {1/rl}"))
+    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text() + f'[corners]\nrl = ["{rl}", "{rl}.0"]\n')
+    r = CliRunner().invoke(app, ["corners", str(tmp_path / "mc.cir"), "--workers", "1", "--json"])
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert (r.exit_code, len(lines)) == (code, 1) and says in lines[0], r.output
+    assert '"failing_corners": ["rl=' in r.stdout            # what was simulated is shown all the same

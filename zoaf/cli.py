@@ -27,12 +27,14 @@ from .errors import end_loading, guard_loading
 guard_loading()      # Ctrl-C while this module loads (typer, rich, every command): "interrupted", exit 130; given
                      # back at its end (guarded already when this process is the command line: zoaf.errors)
 
-import typer  # noqa: E402  (after the handler above: these imports are most of a command's start)
+import click  # noqa: E402  (after the handler above: these imports are most of a command's start)
+import typer  # noqa: E402
 from rich.markup import escape  # noqa: E402
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 
 from . import registry, units  # noqa: E402
-from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError, ZoafWarning  # noqa: E402
+from .circuit import X0_CHOICES  # noqa: E402
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError  # noqa: E402
 from .outfile import json_text, printable  # noqa: E402
 from . import show  # noqa: E402
 from .show import err, one_line  # noqa: E402
@@ -269,13 +271,14 @@ def optimize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")] = False,
     allow_shell: ShellOpt = False,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    x0: Annotated[Optional[str], typer.Option(
-        "--x0", help="First start: netlist (its .param values, default) or center (the box centre).")] = None,
+    x0: Annotated[Optional[str], typer.Option(        # a choice: its refusal names --x0 (was the library's x0)
+        "--x0", click_type=click.Choice(X0_CHOICES), help="First start: netlist (its .param values, default) or "
+        "center (the box centre).")] = None,
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     with _errors():                    # the imports too: a Ctrl-C amid them was a silent exit 130
         from .run import check_budget, check_resume, check_workers, optimize as run_optimize, run_metadata
-        from .rundir import run_directory
+        from .rundir import recorded_spec, run_directory
 
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
         check_workers(workers, dask, "--workers")
@@ -283,6 +286,7 @@ def optimize(
             check_budget(budget, "--budget")
         if resume_path is not None:
             meta = _resume_defaults(resume_path)
+            spec = spec if spec is not None else recorded_spec(resume_path)       # a run made with --spec
             objective = objective or meta.problem["objective"]
             x0 = meta.problem.get("x0") if x0 is None else x0
             budget, seed = budget or meta.budget, seed if seed is not None else meta.seed
@@ -392,21 +396,6 @@ def _ctrl_c_again(hook: Callable[[Any], Any]) -> Callable[[Any], None]:
     return unraisable
 
 
-def _own_warnings(shown: Callable[..., None]) -> Callable[..., None]:
-    """``warnings.showwarning`` that says zoaf's own warnings (:class:`ZoafWarning`) as the command line's other
-    warnings, ``warning: FILE: ...`` in one line (Python's form was ``FILE:0: ZoafWarning: ...``); a library's
-    warning keeps Python's form (``shown``)."""
-    def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-                     line: str | None = None) -> None:
-        if not issubclass(category, ZoafWarning):
-            shown(message, category, filename, lineno, file, line)
-            return
-        where = f"{filename}: " if lineno == 0 else ""          # set at the user's file, not at a line of zoaf
-        err.print(f"[yellow]warning:[/yellow] {escape(one_line(where + str(message)))}", highlight=False,
-                  soft_wrap=True)
-    return show_warning
-
-
 #: Ctrl-Cs to deliver again (:func:`_ctrl_c_again`): when ``main`` ends, one not yet delivered is cancelled (it
 #: would cut the exit with a traceback) and the exit status is 130.
 _pending: list[threading.Timer] = []
@@ -415,13 +404,12 @@ _pending: list[threading.Timer] = []
 def main() -> None:
     """Entry point. Usage errors (bad option value, missing argument) become one red line, exit code 2, like
     domain errors: click's own report is a usage line, a hint line and a box."""
-    import click
     import warnings
 
     on_term = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a scheduler: the Ctrl-C path (rows kept, end files)
     plain, shown = warnings.formatwarning, warnings.showwarning   # a library's warning may quote a name from a run
     warnings.formatwarning = lambda *a, **k: printable(plain(*a, **k))   # directory (matplotlib: "Glyph 27
-    warnings.showwarning = _own_warnings(shown)                                 # (\x1b) missing")
+    warnings.showwarning = show.own_warnings(shown)                                 # (\x1b) missing")
     unraisable = sys.unraisablehook
     sys.unraisablehook = _ctrl_c_again(unraisable)
     try:

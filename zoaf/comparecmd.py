@@ -128,8 +128,8 @@ def compare(
     spec: SpecOpt = None,
     objective: Annotated[Optional[list[str]], typer.Option(
         "--objective", "-o", help="Objective(s) of the spec, repeat or comma list (default: all).")] = None,
-    methods: Annotated[Optional[str], typer.Option(
-        "--methods", "-m", help="Comma list of methods (default: every installed one).")] = None,
+    methods: Annotated[Optional[list[str]], typer.Option(      # a list: a second --methods dropped the first
+        "--methods", "-m", help="Methods, repeat or comma list (default: every installed one).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Runs per method: seeds 0..N-1.", min=1)] = 10,
     budget: Annotated[int, typer.Option("--budget", "-b", help="Simulations per run.", min=1)] = 300,
     out_dir: Annotated[Optional[str], typer.Option(
@@ -152,7 +152,12 @@ def compare(
         check_seeds(seeds, "--seeds")
         root = (_dir_option("--out", out_dir)
                 or Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}")
-        names = _split("--methods", None if methods is None else [methods], "a method (zoaf, cma, ...)")
+        names = _split("--methods", methods, "a method (zoaf, cma, ...)")
+        for name in names or ():
+            try:
+                registry.available(name)         # as optimize's --method: the line names the option
+            except InputError as e:
+                raise InputError(f"--methods: {e}") from None
         chosen = _split("--objective", objective, "an objective of the spec")
         try:
             with _compare_progress(not quiet, seeds, budget) as update:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .problem import Outcome, Parameter, Problem, Score
 
 __all__ = ["ConstraintFun", "FunctionProblem", "scipy_constraints"]
@@ -234,10 +234,15 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
     equality = ("constraints[{j}]: equality constraints are not supported (a sampled point never meets "
                 "h(x) = 0 exactly); eliminate a variable or bound h with two 'ineq' constraints and a tolerance")
     if isinstance(c, dict):
-        extra = set(c) - {"type", "fun", "args", "jac"}
-        if extra or c.get("type") not in ("ineq", "eq") or not callable(c.get("fun")):
+        keys = ("type", "fun", "args", "jac")
+        extra = sorted(str(k) for k in set(c) - set(keys))
+        if extra:                       # one misspelt ("arg") was said as the whole dict, the key unnamed
+            raise InputError(f"constraints[{j}]: unknown key {extra[0]!r}; {did_you_mean(extra[0], keys)}a "
+                             "constraint dict has type, fun, args and jac")
+        kind = c.get("type").lower() if isinstance(c.get("type"), str) else None     # scipy reads 'INEQ' as 'ineq'
+        if kind not in ("ineq", "eq") or not callable(c.get("fun")):
             raise InputError(f"constraints[{j}]: expected {{'type': 'ineq', 'fun': g}}, got {c!r}")
-        if c["type"] == "eq":
+        if kind == "eq":
             raise InputError(equality.format(j=j))
         fun, args = c["fun"], c.get("args", ())
         args = args if isinstance(args, tuple) else (args,)        # a lone value, as minimize's own args

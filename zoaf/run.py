@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .history import History, Record, RunMeta, max_rows
 from .optim import MAX_BUDGET, Optimizer, Result, StopReason
 from .function import FunctionProblem, scipy_constraints
 from .problem import Problem
-from .rundir import run_directory, write_run_dir
+from .rundir import run_directory, spec_location, write_run_dir
 
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
 MAX_FREE_BATCHES = 200
@@ -166,8 +166,9 @@ def _tell(opt: Optimizer, u: np.ndarray, batch: list[Record], m: int) -> None:
     opt.tell(u, f, c, objective=np.array([r.outcome.objective_fom for r in batch]), charged=charged)
 
 
-def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
-    """The run's history (in memory without a run directory), checked for a resume or started."""
+def _open_history(outdir: Path | None, resume: bool, meta: RunMeta, spec: Mapping[str, str]) -> History:
+    """The run's history (in memory without a run directory), checked for a resume or started (with where its
+    ``spec`` file is: :func:`zoaf.rundir.spec_location`)."""
     hist = History(None if outdir is None else outdir / "history.db")
     try:
         if resume and hist.run_meta() is None and len(hist) == 0:
@@ -177,7 +178,7 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta) -> History:
             check_resume(hist.path, hist.run_meta(), meta)
         else:
             hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
-                         machine=platform.platform(), started=time.time())
+                         machine=platform.platform(), started=time.time(), **spec)
     except BaseException:
         if not resume and hist.path is not None and hist.holds_nothing():
             hist.discard()          # its metadata could not be written (a full disk): nothing to keep
@@ -231,12 +232,13 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"evaluator must be a zoaf Evaluator (problem.evaluator(...)), got {type(evaluator).__name__}")
     if evaluator is None:
         check_workers(workers)
+    budget, seed = int(budget), None if seed is None else int(seed)   # numpy's: JSON wrote them as text, or 3.0
     outdir = None if out is None else Path(out)      # checked and locked by _in_run_directory
     width = batch_width(outdir, resume, workers)
     opt = registry.create(method, problem.dim, problem.method_budget(budget), seed, unit_steps=problem.unit_steps,
                           integer_axes=problem.integer_axes, workers=width, x0=problem.x0_unit(), **options)
     meta = run_metadata(problem, method, budget, seed, options, width)
-    with _open_history(outdir, resume, meta) as hist:
+    with _open_history(outdir, resume, meta, spec_location(problem, outdir)) as hist:
         ev = evaluator if evaluator is not None else problem.evaluator(workers=workers)
         ev.record_to(hist)
         records: list[Record] = []

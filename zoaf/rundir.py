@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import InputError
+from .history import History
 from .optim import Result
 from .outfile import check_own, json_text, open_own, utf8, write_file
 from .problem import Problem
@@ -130,6 +131,43 @@ def _lock(fd: int, outdir: Path) -> None:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)   # who holds it, for the refusal above
     except OSError:
         pass                                               # a full disk: the lock holds all the same
+
+
+#: The history's meta key for the spec file a circuit run read (informative: a resume compares its hash, not
+#: where it is): sign-off and ``--resume`` take it when ``--spec`` is not given.
+SPEC_KEY = "spec"
+
+
+def spec_location(problem: Problem, outdir: Path | None) -> dict[str, dict[str, str]]:
+    """``{SPEC_KEY: {"from_run": ..., "path": ...}}``: the spec file a circuit problem read, relative to its run
+    directory (found again when both moved together, from any working directory) and absolute (found again when
+    the run directory alone moved); real paths, so a link on either side still reaches it. None without a run
+    directory or a spec file (a Python function, a spec built in Python)."""
+    spec = getattr(getattr(problem, "spec", None), "path", None)
+    if outdir is None or not isinstance(spec, Path):
+        return {}
+    real = spec.resolve()
+    return {SPEC_KEY: {"from_run": os.path.relpath(real, outdir.resolve()), "path": str(real)}}
+
+
+def recorded_spec(run_dir: Path, meta: Mapping[str, Any] | None = None) -> Path | None:
+    """The spec file the run in ``run_dir`` recorded (:func:`spec_location`; ``meta``: its history's, else read),
+    None for a run recorded without one; InputError for one found at neither place."""
+    db = run_dir / "history.db"
+    if meta is None:
+        with History(db, read=True) as h:
+            meta = h.meta()
+    where = meta.get(SPEC_KEY)
+    if where is None:
+        return None
+    paths = [where.get(k) for k in ("from_run", "path")] if isinstance(where, dict) else []
+    if not all(isinstance(p, str) and p.strip() and "\0" not in p for p in paths) or not paths:
+        raise InputError(f"{db}: not a zoaf run history (meta: spec {where!r:.60} is not what zoaf writes)")
+    found = [s for s in (Path(os.path.normpath(run_dir.resolve() / p)) for p in paths) if s.is_file()]
+    if not found:
+        raise InputError(f"{db}: the run's spec {paths[1]} is not found (moved or removed since the run); give it "
+                         "with --spec")
+    return found[0]
 
 
 def result_dict(result: Result) -> dict[str, Any]:

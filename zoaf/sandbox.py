@@ -31,9 +31,9 @@ before libngspice starts:
    Dask's) and could make them write or read anything. Lifted by ``allow_exec``;
 6. **memory** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
    allocates without end before its timeout is what the kernel's OOM killer ends, not your other programs; and
-   :mod:`zoaf.watchdog` ends it first, with one line, past ``ZOAF_MAX_MEMORY`` resident bytes (resident, not
-   reserved: a hard cap on the address space would refuse decks that ``ngspice -b`` runs, as ngspice reserves
-   a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
+   :mod:`zoaf.watchdog` ends it first, with one line, past ``ZOAF_MAX_MEMORY`` resident bytes, its programs'
+   included (resident, not reserved: a hard cap on the address space would refuse decks that ``ngspice -b``
+   runs, as ngspice reserves a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
    bytes (a ``.control`` loop writing files);
 8. **programs** (``allow_exec``; a Dask worker too): it is the subreaper of the programs a deck starts, so a

@@ -12,7 +12,7 @@ import enum
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import units
+from .errors import ZoafWarning
 from .optim import StopReason
 from .outfile import json_text, printable
 from .problem import Outcome, Status
@@ -200,3 +201,18 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     written = [name for name in RUN_FILES if (out_dir / name).is_file()]
     out.print(f"run directory: {escape(printable(str(out_dir)))}  ({', '.join(written) or 'nothing written'})",
               highlight=False)                         # named with an escape sequence: not one the terminal runs
+
+
+def own_warnings(shown: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that says zoaf's own warnings (:class:`ZoafWarning`) as the command line's other
+    warnings, ``warning: FILE: ...`` in one line (Python's form was ``FILE:0: ZoafWarning: ...``); a library's
+    warning keeps Python's form (``shown``)."""
+    def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                     line: str | None = None) -> None:
+        if not issubclass(category, ZoafWarning):
+            shown(message, category, filename, lineno, file, line)
+            return
+        where = f"{filename}: " if lineno == 0 else ""          # set at the user's file, not at a line of zoaf
+        err.print(f"[yellow]warning:[/yellow] {escape(one_line(where + str(message)))}", highlight=False,
+                  soft_wrap=True)
+    return show_warning

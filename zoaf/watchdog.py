@@ -2,12 +2,13 @@
 
 A deck's ``.control`` block can allocate vectors in a loop (``let v = vector(1e8)``) or write files in a loop
 into the sandbox's private directory: Landlock keeps the writes in that directory and the timeout bounds the
-time, not the bytes (at disk speed, a minute is tens of GB). A daemon thread samples the process's resident
-memory and the bytes the private directory holds every :data:`POLL` seconds; past a limit it writes one line
-to stderr and ends the process with a distinct exit code (``os._exit``: the simulation is in ngspice's C code,
-which cannot be interrupted). The pools and the ``workers=0`` child turn that code back into the line
-(:func:`reason`) and do not retry the simulation: it would only go over again. Dask reports a lost worker, not
-its exit code, so a Dask worker also tells its client the line first (:func:`on_end`).
+time, not the bytes (at disk speed, a minute is tens of GB). A daemon thread samples the resident memory of the
+process and of the programs it runs (``--allow-shell``) and the bytes the private directory holds every
+:data:`POLL` seconds; past a limit it writes one line to stderr and ends the process with a distinct exit code
+(``os._exit``: the simulation is in ngspice's C code, which cannot be interrupted). The pools and the
+``workers=0`` child turn that code back into the line (:func:`reason`) and do not retry the simulation: it would
+only go over again. Dask reports a lost worker, not its exit code, so a Dask worker also tells its client the line
+first (:func:`on_end`).
 
 Limits: ``ZOAF_MAX_MEMORY`` (resident bytes; default half the machine's memory) and ``ZOAF_MAX_DISK`` (bytes
 in the private directory; default 2 GiB), in bytes or with a binary suffix (``512M``, ``4G``). A Dask worker's
@@ -115,14 +116,36 @@ def start(limits: Limits, directory: Path) -> None:
 
 
 def _watch(limits: Limits, directory: Path) -> None:
-    page = os.sysconf("SC_PAGE_SIZE")
-    statm = Path("/proc/self/statm")
     while True:
         time.sleep(POLL)
-        if limits.memory is not None and int(statm.read_text().split()[1]) * page > limits.memory:
+        programs = _descendants(os.getpid())
+        if limits.memory is not None and _resident(programs) > limits.memory:
             _end(Exceeded.MEMORY, directory)
-        if _held(directory) + _held_open(os.getpid()) > limits.disk:
+        if _held(directory) + _held_open(programs) > limits.disk:
             _end(Exceeded.DISK, directory)
+
+
+_PSS = re.compile(r"^Pss:\s+(\d+) kB", re.M)
+
+
+def _resident(programs: list[int]) -> int:
+    """Resident bytes of this process and of the programs it runs (--allow-shell): a program's were not counted,
+    and one allocated past the limit unseen. With programs, proportional sizes: a page a fork still shares with
+    this process counts once, not twice (the fork of a large worker is no program over the limit); alone, the
+    cheaper resident size (``statm``)."""
+    if not programs:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return sum(_proportional(str(p)) for p in ["self", *programs])
+
+
+def _proportional(pid: str) -> int:
+    """``pid``'s proportional set size in bytes; 0 once it ended (or a fork not yet running its program, whose
+    pages are this process's: not dumpable, it cannot be read)."""
+    try:
+        found = _PSS.search(Path(f"/proc/{pid}/smaps_rollup").read_text())
+    except OSError:
+        return 0
+    return int(found[1]) << 10 if found else 0
 
 
 def _held(directory: Path) -> int:
@@ -151,12 +174,12 @@ def _held(directory: Path) -> int:
     return total
 
 
-def _held_open(pid: int) -> int:
-    """Bytes of disk the files a program of ``pid`` (``--allow-shell``) holds open take, once no folder lists them:
+def _held_open(programs: list[int]) -> int:
+    """Bytes of disk the files ``programs`` (``--allow-shell``) hold open take, once no folder lists them:
     ``exec 3>f; rm f`` then writing on filled the disk past the limit, unseen by the walk of the private directory
-    (the kernel frees the blocks only when the program ends). Nothing is read while ``pid`` has no child."""
+    (the kernel frees the blocks only when the program ends)."""
     total, seen = 0, set()
-    for program in _descendants(pid):
+    for program in programs:
         try:
             fds = os.listdir(f"/proc/{program}/fd")
         except OSError:                                 # ended meanwhile

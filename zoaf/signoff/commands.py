@@ -111,6 +111,9 @@ def corners_(
         else:
             what = "the netlist's sizing" if run is None else "the run's best sizing"
             corner_check_table(out, result, problem.spec, problem.objective, what)
+        no_verdict = result.unmeasured(problem.needed, str(target))     # said after what was measured
+        if no_verdict is not None:
+            raise no_verdict
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..circuit import CircuitProblem
+from ..errors import SimulationError, ZoafError
 from ..evaluate import Evaluator
 from ..problem import Outcome, Status
 from ..spec import Constraint
@@ -67,6 +68,20 @@ class CornerCheck:
     @property
     def passed(self) -> bool:
         return all(v.passed for v in self.verdicts)
+
+    def unmeasured(self, needed: Sequence[str], where: str) -> ZoafError | None:
+        """Why the check has no verdict, when no corner measured every one of the ``needed`` measures (a verdict
+        at one corner, pass or fail, is one: exit 0): no corner simulated (a ``SimulationError``, exit 2, as
+        ``zoaf check`` exits for a sizing that does not simulate), or none measured them (exit 1, as its
+        incomplete sizing). It exited 0, and a script read ``"pass": false`` as a design that fails its spec."""
+        if not any(v.simulated for v in self.verdicts):
+            first = next((v.error for v in self.verdicts if v.error), "no error said")
+            return SimulationError(f"{where}: the sizing simulated at none of the {len(self.verdicts)} corners: "
+                                   f"{first}")
+        if not any(all(math.isfinite(v.measures.get(m, math.nan)) for m in needed) for v in self.verdicts):
+            return ZoafError(f"{where}: no corner measured all of {', '.join(needed)}, which the objective judges: "
+                             "the sizing has no verdict at any corner")
+        return None
 
     def as_json(self) -> dict[str, Any]:
         return {"pass": self.passed, "corners": [v.as_json() for v in self.verdicts],

@@ -14,7 +14,7 @@ from ..circuit import CircuitProblem
 from ..errors import InputError, ZoafWarning
 from ..history import History, Record
 from ..report import MANIFEST
-from ..rundir import LOCK_FILE
+from ..rundir import LOCK_FILE, recorded_spec
 from ..outfile import read_json
 from .corners import Corner
 from .cornerrun import corner_overrides
@@ -71,8 +71,9 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     netlist = Path(problem_meta["netlist"])
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
-    problem = CircuitProblem(netlist, spec, objective=problem_meta.get("objective"))
-    _check_same(db, problem, problem_meta)
+    recorded = recorded_spec(path, meta) if spec is None else None      # a run made with --spec: its spec
+    problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"))
+    _check_same(db, problem, problem_meta, recorded is not None)
     content = read_json(result)
     params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)
     names = [c["name"] for c in problem_meta.get("corners", [])]
@@ -147,16 +148,18 @@ def _changed_corners(problem: CircuitProblem, corners: tuple[Corner, ...], recor
     return changed
 
 
-def _check_same(db: Path, problem: CircuitProblem, recorded: dict[str, Any]) -> None:
+def _check_same(db: Path, problem: CircuitProblem, recorded: dict[str, Any], own_spec: bool) -> None:
     """Refuse a netlist (or an included file) or spec changed since the run: sign-off would mix the run's
-    simulations with those of another circuit, or read its sizing with other bounds, and say nothing."""
+    simulations with those of another circuit, or read its sizing with other bounds, and say nothing.
+    ``own_spec``: the spec is the file the run recorded (edited since, not another one given)."""
     now = problem.metadata()
     if recorded.get("netlist_sha256") not in (None, now["netlist_sha256"]):
         raise InputError(f"{db}: the run's netlist {problem.netlist.path} (or a file it includes) changed since the "
                          "run; restore it, or optimize the edited one anew")
     if recorded.get("spec_sha256") not in (None, now["spec_sha256"]):
-        raise InputError(f"{db}: the spec {problem.spec.path} is not the one the run used (its content differs); "
-                         "give the run's spec with --spec")
+        raise InputError(f"{db}: the spec {problem.spec.path} " + (
+            "the run read changed since the run; restore it, or optimize with the edited one anew" if own_spec else
+            "is not the one the run used (its content differs); give the run's spec with --spec"))
 
 
 def worst_corner(run: RunDir) -> int:
