@@ -32,18 +32,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .decktext import (assignments, control_character, first_unquoted, included_trrandom, logical_lines,
-                       physical_lines)
+from .decktext import control_character, first_unquoted, included_trrandom
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "included_params",
-           "lib_section", "redirect_at", "resolve", "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
+           "redirect_at", "resolve", "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -278,11 +276,13 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     A ``.lib file section`` reads only that section's includes (zoaf's reads: ngspice opens the others too, and
     drops them with their section), but the whole file is checked. The deck and an ``.include``d file are no
     library: ngspice reads the includes inside their ``.lib name`` definitions too (and then refuses the card).
+    A file is walked once per folder its ``.lib`` lines open from: included from the deck, the deck's; from a
+    library, the library's (one walk with the first folder left the other's library unread, unchecked, unsized).
     """
     _refuse_misread(root, text, title=True)
     scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
-    finished: set[tuple[Path, str | None]] = set()
+    finished: set[tuple[Path, str | None, Path | None]] = set()
     chars = 0
     deck_libs: list[tuple[Path, _Edge]] = []
     followed: list[tuple[Path, _Edge]] = []
@@ -306,7 +306,8 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
                 chain = " -> ".join([*via, e.path.name])
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target} includes itself "
                                  f"(cycle: {chain})")
-            if key in finished:
+            inner = e.path.parent if e.section is not None else None if len(stack) == 1 else home
+            if (*key, inner and inner.resolve()) in finished:   # once per folder its .lib lines open from
                 continue
             if key[0] not in scans:
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
@@ -315,10 +316,9 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
                 if chars > MAX_INCLUDED_CHARS:
                     raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: the included files "
                                      f"hold more than {MAX_INCLUDED_CHARS // 2**20} MiB of text; refused")
-            inner = e.path.parent if e.section is not None else None if len(stack) == 1 else home
             visit(key, stack, [*via, e.path.name], inner)
         stack.pop()
-        finished.add(node)
+        finished.add((*node, home and home.resolve()))
 
     visit((root.resolve(), None), [], [root.name], root.resolve().parent)
     folder = _lib_folder(root.resolve().parent, deck_libs, followed)
@@ -422,39 +422,3 @@ def _odd_in_code(text: str, start: int) -> re.Match[str] | None:
         start = text.find("\n", odd.start()) + 1 or len(text)
     return _ODD_IN_CODE.search(text, start)
 
-
-def included_params(path: Path, texts: Mapping[Path, str], _via: tuple[Path, ...] = (),
-                    _read: dict[Path, dict[str, tuple[str, Path]]] | None = None) -> dict[str, tuple[str, Path]]:
-    """Top-level ``.param`` name -> (value text, file) of an ``.include``d file (``path``: resolved) and of the
-    files it includes in turn (the last definition wins, as in ngspice), from the ``texts`` :func:`walk_includes`
-    read. That walk refused the cycles and depths it follows; this reading follows names on its own (ngspice 39
-    segfaults on a cycle; here one recursed until a traceback), so it refuses them too. Each file is read once
-    (``_read``): files that each include the next twice, 40 deep, made 2**40 readings (zoaf's own process hung,
-    before any sandbox or timeout)."""
-    read = {} if _read is None else _read
-    if path in read:
-        return read[path]
-    out: dict[str, tuple[str, Path]] = {}
-    depth = 0
-
-    def err(lineno: int, what: str) -> InputError:
-        return InputError(f"{path}:{lineno - 1}: {what}")
-
-    for ln in logical_lines([""] + physical_lines(texts.get(path, "")))[1:]:
-        words = ln.text.split()
-        word = words[0] if words else ""
-        if word == ".subckt":
-            depth += 1
-        elif word == ".ends":
-            depth = max(0, depth - 1)
-        elif depth == 0 and word.startswith(".param"):
-            for name, value, _ in assignments(ln, err):
-                out[name] = (value, path)
-        elif depth == 0 and word in (".include", ".inc") and len(words) > 1:
-            target = resolve(path.parent, ln.raw.split(None, 1)[1].strip().strip("\"'")).resolve()
-            if target in (*_via, path) or len(_via) >= MAX_INCLUDE_DEPTH:
-                raise err(ln.lineno, f"{words[0]} {target.name}: includes nested more than {MAX_INCLUDE_DEPTH} deep "
-                          f"or in a cycle ({' -> '.join(p.name for p in (*_via, path, target))}); refused")
-            out.update(included_params(target, texts, (*_via, path), read))
-    read[path] = out
-    return out

@@ -142,6 +142,20 @@ def quote(p: str) -> str:
     return f'"{p}"'
 
 
+#: What a path written quoted cannot hold: ngspice ends the name at a double quote, the line at a newline.
+_UNWRITABLE = re.compile(r'["\x00-\x1f\x7f-\x9f]')
+
+
+def unquotable(path: Path) -> str | None:
+    """Why ``path`` cannot be written by :func:`quote` (``best.cir``, the simulated deck, ``.spiceinit`` name each
+    include and the deck's folder absolute and quoted), or None."""
+    if bad := _UNWRITABLE.search(str(path)):
+        what = "a double quote" if bad.group() == '"' else "a control character"
+        return (f"its path {str(path)!r} holds {what}: zoaf writes it quoted (best.cir, the simulated deck, "
+                ".spiceinit), where ngspice would read another file or line; rename it")
+    return None
+
+
 def first_unquoted(s: str, found: Callable[[str, int], bool]) -> int | None:
     """Offset of the first character outside ``"..."``/``'...'`` quotes where ``found(s, offset)``, or None."""
     quote = ""

@@ -1,65 +1,133 @@
-"""The top-level ``.param``s a ``.lib file section`` line defines, as ngspice inlines that section in its place.
+"""The top-level ``.param``s an ``.include`` or a ``.lib file section`` line defines, as ngspice inlines them.
 
 ngspice takes a ``.param``'s last definition: a section that defines a deck's design variable again after the
-deck's own ``.param`` line (a corner that sets ``vt_shift``) is the value ngspice simulates. The netlist reader
-(:mod:`zoaf.netlist`) takes such a definition as the design variable's default, and ``best.cir`` writes a sized
-value after the ``.lib`` line, as it does after an ``.include``.
+deck's own ``.param`` line (a corner that sets ``vt_shift``) is the value ngspice simulates, whether the ``.lib``
+line is the deck's or an included file's. The netlist reader (:mod:`zoaf.netlist`) takes such a definition as the
+design variable's default, and ``best.cir`` writes a sized value after the ``.include``/``.lib`` line.
+
+ngspice opens a relative ``.lib`` file of an included file from the deck's folder, one of a library's section (or
+of a file that section includes) from the library's folder (:func:`zoaf.deckcheck.walk_includes`).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .deckcheck import MAX_INCLUDE_DEPTH, include_args, included_params, resolve
-from .decktext import assignments, logical_lines, physical_lines
+from .deckcheck import MAX_INCLUDE_DEPTH, include_args, resolve
+from .decktext import Line, assignments, logical_lines, physical_lines
 from .errors import InputError
 
-__all__ = ["file_params", "section_params"]
+__all__ = ["file_params"]
 
 Params = dict[str, tuple[str, Path]]
+#: name -> (value text, file, whether an included file's own ``.param`` line defines it: a design variable then,
+#: where a library section's definition is one only of a name the deck defined before it).
+Defs = dict[str, tuple[str, Path, bool]]
 
 
-def section_params(path: Path, section: str, texts: Mapping[Path, str], _via: tuple[tuple[Path, str], ...] = ()
-                   ) -> Params:
-    """Top-level ``.param`` name -> (value text, file) of section ``section`` (lower-cased) of the library ``path``
-    (resolved), following its ``.include``s and nested ``.lib`` sections (from the library's folder, as ngspice
-    resolves them) in order, from the ``texts`` :func:`zoaf.deckcheck.walk_includes` read (which refused cycles;
-    this reading refuses them on its own too)."""
-    out: Params = {}
-    inside, depth = False, 0
-
+def _error(path: Path) -> Callable[[int, str], InputError]:
+    """An error of ``path``'s line (numbered with the blank title line :func:`_lines` puts first)."""
     def err(lineno: int, what: str) -> InputError:
         return InputError(f"{path}:{lineno - 1}: {what}")
-
-    for ln in logical_lines([""] + physical_lines(texts.get(path, "")))[1:]:
-        word, _, rest = ln.raw.strip().partition(" ")
-        word = word.lower()
-        if not inside:
-            inside = word == ".lib" and include_args(word, rest) == (None, section)
-            continue
-        if word.startswith(".endl"):
-            break
-        if word in (".subckt", ".ends"):
-            depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
-        args = include_args(word, rest) if word.startswith((".inc", ".lib")) and depth == 0 else None
-        if depth == 0 and word.startswith(".param"):
-            out.update((name, (value, path)) for name, value, _ in assignments(ln, err))
-        elif args is not None and args[0] is not None:
-            target = resolve(path.parent, args[0].strip("\"'")).resolve()
-            if (target, args[1] or "") in (*_via, (path, section)) or len(_via) >= MAX_INCLUDE_DEPTH:
-                raise err(ln.lineno, f"{word} {target.name}: nested more than {MAX_INCLUDE_DEPTH} deep or in a cycle; "
-                          "refused")
-            out.update(included_params(target, texts) if args[1] is None
-                       else section_params(target, args[1], texts, (*_via, (path, section))))
-    return out
+    return err
 
 
-def file_params(path: Path, word: str, raw: str, texts: Mapping[Path, str], known: Mapping[str, str]) -> Params:
-    """The ``.param``s an ``.include``/``.lib`` line (``word``; ``raw`` its original-case text) of the file ``path``
-    (resolved) makes ngspice define: every top-level one of an included file; of a ``.lib`` section, those the deck
-    defined before it (``known``: design variables; a PDK's own stay out)."""
+@dataclass
+class _Reader:
+    """Reads the files :func:`zoaf.deckcheck.walk_includes` read (``texts``: resolved path -> text), each file's
+    lines, each section and each included file (per folder its ``.lib`` lines open from) once: libraries whose
+    section reads the next one's twice, 19 deep, took 36 s (2**19 readings; 40 deep, zoaf's own process hung)."""
+
+    texts: Mapping[Path, str]
+    _lines: dict[Path, list[tuple[str, str, Line]]] = field(default_factory=dict)
+    _sections: dict[tuple[Path, str], Params] = field(default_factory=dict)
+    _included: dict[tuple[Path, Path], Defs] = field(default_factory=dict)
+
+    def lines(self, path: Path) -> list[tuple[str, str, Line]]:
+        """(word lower-cased, the original-case text after it, line) of each logical line of ``path``."""
+        if path not in self._lines:
+            self._lines[path] = []
+            for ln in logical_lines([""] + physical_lines(self.texts.get(path, "")))[1:]:
+                word, rest = (ln.raw.split(None, 1) + ["", ""])[:2]     # a tab after the word too
+                self._lines[path].append((word.lower(), rest, ln))
+        return self._lines[path]
+
+    def section(self, path: Path, section: str, via: tuple[tuple[Path, str], ...] = ()) -> Params:
+        """Top-level ``.param`` name -> (value text, file) of section ``section`` (lower-cased) of the library
+        ``path`` (resolved), following its ``.include``s and nested ``.lib`` sections (from the library's folder, as
+        ngspice resolves them) in order. The walk refused cycles; this reading refuses them on its own too."""
+        if (path, section) in self._sections:
+            return self._sections[(path, section)]
+        out: Params = {}
+        inside, depth = False, 0
+        for word, rest, ln in self.lines(path):
+            if not inside:
+                inside = word == ".lib" and include_args(word, rest) == (None, section)
+                continue
+            if word.startswith(".endl"):
+                break
+            if word in (".subckt", ".ends"):
+                depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
+            args = include_args(word, rest) if word.startswith((".inc", ".lib")) and depth == 0 else None
+            if depth == 0 and word.startswith(".param"):
+                out.update((name, (value, path)) for name, value, _ in assignments(ln, _error(path)))
+            elif args is not None and args[0] is not None:
+                node = (resolve(path.parent, args[0]).resolve(), args[1] or "")
+                _check_nesting(path, ln, word, node, (*via, (path, section)))
+                defs = (self.included(node[0], path.parent) if args[1] is None
+                        else self.section(node[0], args[1], (*via, (path, section))))
+                out.update((k, v[:2]) for k, v in defs.items())
+        self._sections[(path, section)] = out
+        return out
+
+    def included(self, path: Path, lib_folder: Path, via: tuple[Path, ...] = ()) -> Defs:
+        """The top-level ``.param``s of an ``.include``d file (``path``: resolved) and of the files and ``.lib``
+        sections it reads in turn (a relative ``.lib`` file opened from ``lib_folder``), in order (the last
+        definition wins, as in ngspice). A ``.lib`` line there was not followed: a design variable its section
+        defines again kept the deck's value in zoaf's view (its default, ``best.cir``) where ``ngspice -b``
+        simulates the section's."""
+        if (path, lib_folder) in self._included:
+            return self._included[(path, lib_folder)]
+        out: Defs = {}
+        depth = 0
+        for word, rest, ln in self.lines(path):
+            if word in (".subckt", ".ends"):
+                depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
+            args = include_args(word, rest) if word.startswith((".inc", ".lib")) and depth == 0 else None
+            if depth == 0 and word.startswith(".param"):
+                out.update((name, (value, path, True)) for name, value, _ in assignments(ln, _error(path)))
+            elif args is not None and args[0] is not None:
+                if args[1] is None:
+                    target = resolve(path.parent, args[0]).resolve()
+                    _check_nesting(path, ln, word, (target, ""), tuple((p, "") for p in (*via, path)))
+                    defs = self.included(target, lib_folder, (*via, path))
+                else:
+                    target = resolve(lib_folder, args[0]).resolve()
+                    defs = {k: (*v, False) for k, v in self.section(target, args[1]).items()}
+                for name, (value, file, plain) in defs.items():
+                    out[name] = (value, file, plain or name in out and out[name][2])
+        self._included[(path, lib_folder)] = out
+        return out
+
+
+def _check_nesting(path: Path, ln: Line, word: str, node: tuple[Path, str], via: tuple[tuple[Path, str], ...]
+                   ) -> None:
+    """InputError when ``path``'s line ``ln`` reads ``node`` (a file, its section) again or too deep."""
+    if node in via or len(via) >= MAX_INCLUDE_DEPTH:
+        raise _error(path)(ln.lineno, f"{word} {node[0].name}: nested more than {MAX_INCLUDE_DEPTH} deep or in a "
+                           "cycle; refused")
+
+
+def file_params(path: Path, word: str, raw: str, texts: Mapping[Path, str], known: Mapping[str, str],
+                deck_folder: Path) -> Params:
+    """The ``.param``s an ``.include``/``.lib`` line (``word``; ``raw`` its original-case text) of the deck
+    (``deck_folder``: its folder, resolved) that reads the file ``path`` (resolved) makes ngspice define: an
+    included file's own top-level ones, and of a ``.lib`` section (the line's, or one an included file reads) those
+    the deck or the included file defined before it (``known``: design variables; a PDK's own stay out)."""
+    reader = _Reader(texts)
     if not word.startswith(".lib"):
-        return included_params(path, texts)
+        return {k: (v, f) for k, (v, f, plain) in reader.included(path, deck_folder).items() if plain or k in known}
     args = include_args(word, raw.split(None, 1)[1])
     section = args[1] if args is not None else None
-    return {k: v for k, v in section_params(path, section or "", texts).items() if k in known}
+    return {k: v for k, v in reader.section(path, section or "").items() if k in known}

@@ -39,7 +39,8 @@ from pathlib import Path
 from . import batchsaves, deckcheck, libparams
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
-                       physical_lines, physical_spans, quote, substitute, tab_dollar_comment, value_text)
+                       physical_lines, physical_spans, quote, substitute, tab_dollar_comment, unquotable,
+                       value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import Measure, parse_meas, unmeasured
@@ -162,6 +163,8 @@ class Netlist:
         # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
         walk = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
         self.includes, self._texts, self.lib_folder = walk.files, walk.texts, walk.lib_folder
+        if self.lib_folder is not None and (why := unquotable(self.lib_folder)):
+            raise InputError(f"{self.path}: its folder, where an included file's .lib file is looked for, {why}")
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         in_control: int | None = None
@@ -269,11 +272,14 @@ class Netlist:
         resolved = self.resolve(target)
         if not resolved.is_file():
             raise self._err(ln.lineno, f"{word} file not found: {target} (looked for {resolved})")
+        if why := unquotable(resolved):
+            raise self._err(ln.lineno, f"{word} {target}: {why}")
         spans = physical_spans(ln, m.start(2), m.end(2))
         if len(spans) == 1:
             self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if params:      # ngspice takes a .param's last definition: an included file's, a .lib section's too
-            found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params)
+            found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params,
+                                          self.path.resolve().parent)
             for name, (value, file) in found.items():
                 self.params[name], self.param_files[name] = value, file
                 self.param_lines.pop(name, None)

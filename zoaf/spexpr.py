@@ -111,10 +111,26 @@ def _tree(text: str) -> ast.Expression:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.BinOp) \
                 and isinstance(node.right.op, ast.Pow):
             raise Unsupported(f"{text!r}: a ^ b ^ c groups to the left in numparam, to the right here")
+        if isinstance(node, (ast.BinOp, ast.Compare)) and any(
+                map(_signed_operand, [node.right] if isinstance(node, ast.BinOp) else node.comparators)):
+            raise Unsupported(f"{text!r}: a signed operand after an operator (numparam reads 'y*-x+1' as 'y*x-1', "
+                              "'y*-x^2' as 'y*x^(-2)')")
         if isinstance(node, ast.Call) and (not isinstance(node.func, ast.Name)
                                            or node.func.id not in _FUNCTIONS and node.func.id not in _RANDOM):
             raise Unsupported(f"{text!r}: unknown function")
     return tree
+
+
+def _signed_operand(node: ast.expr) -> bool:
+    """Whether ``node``, an operand after an operator, is signed otherwise than a plain number (``-2``): numparam
+    reads one otherwise than Python (measured in ngspice 39: ``y*-x+1`` is 5 at x=2, y=3, ``y+-x+1`` 4, ``3*-x^2``
+    is ``3*x^-2``, 0.75, ``3*-2^2`` is 12; ``y*-x`` and ``y*-(x)`` fail to load), where the fast path set Python's
+    value and a ``reset`` numparam's. The tree has lost the parentheses: ``3*(-x)`` goes to ``reset`` too."""
+    if not isinstance(node, ast.UnaryOp):
+        return False
+    while isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return not isinstance(node, ast.Constant)
 
 
 def names(text: str) -> frozenset[str]:
