@@ -57,8 +57,8 @@ def test_check_json() -> None:
     r = zoaf("check", str(AMP), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"status", "params", "measures", "objectives", "error", "sandbox"}
-    assert data["status"] == "ok" and data["error"] is None
+    assert set(data) == {"status", "params", "measures", "objectives", "error", "sandbox", "reads_outside"}
+    assert data["status"] == "ok" and data["error"] is None and data["reads_outside"] == []
     assert data["sandbox"]["seccomp"]["state"] == "active"    # the default sizing ran sandboxed
     assert list(data["params"]) == PARAMS
     assert all(isinstance(v, float) for v in data["params"].values())

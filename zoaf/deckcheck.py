@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
 __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
-           "redirect_at", "resolve", "walk_includes"]
+           "real_path", "redirect_at", "resolve", "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -269,13 +270,15 @@ class Includes:
     lib_folder: Path | None = None   # the deck's folder, where an included file's relative .lib line is opened
 
 
-def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includes:
+def walk_includes(root: Path, text: str, *, allow_shell: bool = False,
+                  admit: Callable[[str, str, Path], None] | None = None) -> Includes:
     """Every file the deck ``root`` (whose text is ``text``) includes, directly or not, each read once, in the
     order first reached; each checked (:func:`_scan`). InputError for a missing file, an escape or a cycle.
 
     A ``.lib file section`` reads only that section's includes (zoaf's reads: ngspice opens the others too, and
     drops them with their section), but the whole file is checked. The deck and an ``.include``d file are no
     library: ngspice reads the includes inside their ``.lib name`` definitions too (and then refuses the card).
+    ``admit(file:line, words, path)`` vets each file before it is first read (:mod:`zoaf.readscope`).
     A file is walked once per folder its ``.lib`` lines open from: included from the deck, the deck's; from a
     library, the library's (one walk with the first folder left the other's library unread, unchecked, unsized).
     """
@@ -301,7 +304,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
             if len(stack) > MAX_INCLUDE_DEPTH:
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: includes nested more than "
                                  f"{MAX_INCLUDE_DEPTH} deep (from {root.name}); refused")
-            key = (e.path.resolve(), e.section)
+            key = (real_path(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}", e.path), e.section)
             if key in stack:
                 chain = " -> ".join([*via, e.path.name])
                 raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target} includes itself "
@@ -310,6 +313,8 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
             if (*key, inner and inner.resolve()) in finished:   # once per folder its .lib lines open from
                 continue
             if key[0] not in scans:
+                if admit is not None:
+                    admit(f"{scans[node[0]].path}:{e.line}", f"{e.word} {e.target}", e.path)
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
                 files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
                 chars += len(scans[key[0]].text)
@@ -323,6 +328,15 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False) -> Includ
     visit((root.resolve(), None), [], [root.name], root.resolve().parent)
     folder = _lib_folder(root.resolve().parent, deck_libs, followed)
     return Includes(tuple(files.values()), {p: scans[p].text for p in files}, folder)
+
+
+def real_path(where: str, path: Path) -> Path:
+    """``path`` with its links followed; InputError naming ``where`` for a loop of links (Python 3.11's resolve
+    raised RuntimeError: ``.include loop``, a link to itself, was a traceback)."""
+    try:
+        return path.resolve()
+    except RuntimeError:
+        raise InputError(f"{where}: {path} is a loop of symbolic links; refused") from None
 
 
 def _lib_folder(deck: Path, deck_libs: list[tuple[Path, _Edge]], followed: list[tuple[Path, _Edge]]

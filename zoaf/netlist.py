@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batchsaves, deckcheck, libparams
+from . import batchsaves, deckcheck, libparams, readscope
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
                        physical_lines, physical_spans, quote, substitute, tab_dollar_comment, unquotable,
@@ -76,6 +76,7 @@ class Netlist:
         has_end: whether the deck has its ``.end`` line.
         notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
+        reads_outside: the files it names outside its folder and the system's (:mod:`zoaf.readscope`).
         conditional: whether the deck or a file it includes has ``.if`` cards (which leave state behind in
             libngspice: :func:`zoaf.spice.SpiceSession.load`); ``interp_card``: ``.options interp`` cards.
     """
@@ -93,6 +94,7 @@ class Netlist:
     has_end: bool = False
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
+    reads_outside: tuple[readscope.OutsideRead, ...] = ()
     lib_folder: Path | None = None  # the deck's folder, where an included file's .lib line names a file (session)
     conditional: bool = False
     interp_card: bool = False
@@ -160,8 +162,7 @@ class Netlist:
         return InputError(f"{self.path}:{lineno}: {what}")
 
     def _parse(self, allow_shell: bool) -> None:
-        # Includes first: a missing file, an escape or a cycle in them is refused before anything reads them.
-        walk = deckcheck.walk_includes(self.path, self.text, allow_shell=allow_shell)
+        walk, self.reads_outside = readscope.walk(self.path, self.text, allow_shell=allow_shell)   # includes first
         self.includes, self._texts, self.lib_folder = walk.files, walk.texts, walk.lib_folder
         if self.lib_folder is not None and (why := unquotable(self.lib_folder)):
             raise InputError(f"{self.path}: its folder, where an included file's .lib file is looked for, {why}")

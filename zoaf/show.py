@@ -28,6 +28,7 @@ from .spec import Constraint
 
 if TYPE_CHECKING:
     from .circuit import CircuitProblem
+    from .netlist import Netlist
     from .optim import Result
 
 out = Console()
@@ -164,7 +165,8 @@ def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_j
     rows = objective_rows(problem, outcome) if verdict != Verdict.FAILED else {}
     if as_json:
         print(json_text({"status": verdict.value, "params": params, "measures": outcome.measures,
-                         "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None}))
+                         "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None,
+                         "reads_outside": [r.as_dict() for r in problem.netlist.reads_outside]}))
     elif verdict != Verdict.FAILED:
         out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
         print_sizing(problem, params, outcome.measures, title)
@@ -174,6 +176,13 @@ def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_j
             err.print(f"[yellow]warning:[/yellow] {escape(error or '')}; a run charges this sizing FoM {charged}",
                       highlight=False, soft_wrap=True)
     return verdict, error
+
+
+def note_reads(netlist: Netlist) -> None:
+    """One ``note:`` line per file the deck names outside its folder (:mod:`zoaf.readscope`), before anything
+    simulates it: a received deck's reads, which ngspice's errors may quote into the results a designer shares."""
+    for read in netlist.reads_outside:
+        err.print(f"[yellow]note:[/yellow] {escape(printable(str(read)))}", highlight=False, soft_wrap=True)
 
 
 #: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its
