@@ -14,7 +14,7 @@ __all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "lets_fail
            "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
-_PARSE_PATTERNS = ("or its substitute:", "cannot recover", "could not find a valid modelname", "not parsed",
+_PARSE_PATTERNS = ("error on line", "cannot recover", "could not find a valid modelname", "not parsed",
                    "unknown model", "no circuit loaded", "aren't any circuits loaded", "there is no circuit",
                    ".end statement", "could not find include file", "unknown subckt", "undefined", "syntax error",
                    "unknown parameter", "unrecognized", "parameters for subcircuit")
@@ -54,7 +54,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     if not hits:
         return None
     text = "\n".join(lines)
-    first = lines[hits[0]].strip()
+    first = _clean(lines[hits[0]])
     for i in hits:
         if any(p in low[i] for p in _PARSE_PATTERNS):
             err = ParseError(f"{context}: {_cause(lines, low, i)}", text)
@@ -63,10 +63,12 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
             return err
     for i in hits:
         if any(p in low[i] for p in _CONVERGENCE_PATTERNS):
-            return ConvergenceError(f"{context}: {lines[i].strip()}", text)
+            fatal = next((_clean(ln) for ln in lines[:i] if ln.lower().lstrip().startswith("fatal error:")), "")
+            said = _clean(lines[i]).removesuffix(" -") + (f" ({fatal})" if fatal else "")   # "... failed -"
+            return ConvergenceError(f"{context}: {said}{_op_fallback(lines, low)}", text)
     for i in hits:
         if any(p in low[i] for p in _MEASURE_PATTERNS):
-            return MeasureError(f"{context}: {lines[i].strip()}", text)
+            return MeasureError(f"{context}: {_clean(lines[i])}", text)
     return (default or SimulationError)(f"{context}: {first}", text)
 
 
@@ -96,14 +98,45 @@ def _cause(lines: list[str], low: list[str], i: int) -> str:
     if "cannot recover" in low[i]:
         for j in range(i):
             if low[j].lstrip().startswith(("error", "expression err")):
-                return lines[j].strip()
+                return _clean(lines[j])
         for j in range(i - 1):              # numparam's own words follow its "Netlist line no. N:" ("; sign expected.")
             if low[j].lstrip().startswith("netlist line no."):
-                return f"numparam: {lines[j + 1].strip()}"
-    rest = [ln.strip() for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
-    if "or its substitute:" in low[i] and rest:
+                return f"numparam: {_clean(lines[j + 1])}"
+    rest = [_clean(ln) for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
+    if _CARD_ERROR.match(lines[i]) and rest:
         return f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:])
-    return lines[i].strip()
+    return _clean(lines[i])
+
+
+#: ngspice's report of a card it cannot read, the card and the reason on the next two lines: "Error on line N or
+#: its substitute:" at a load (N counts the lines ngspice read, not the file's), "Error on line:" at a ``reset``.
+_CARD_ERROR = re.compile(r"^\s*error on line(?: \d+)?(?: or its substitute)?:\s*$", re.I)
+
+
+def _clean(line: str, limit: int = 200) -> str:
+    """``line`` for a one-line message: control characters and runs of blanks made one blank, at most ``limit``
+    characters (a card of a PDK's subcircuit runs to thousands)."""
+    text = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", line).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+#: The operating-point solver's reports that it gave up (Newton, then gmin and source stepping): the point at which
+#: ``ngspice -b`` starts its transient operating point, which zoaf turns off (:func:`zoaf.ngprocess.shared_ngspice`).
+_OP_FAILED = re.compile(r"stepping failed|solution failed|operating point failed", re.I)
+_SINGULAR = re.compile(r"singular matrix:\s*check node (\S+)", re.I)
+
+
+def _op_fallback(lines: list[str], low: list[str]) -> str:
+    """For an operating point that did not converge, in a session (``ngspice -b`` prints "Transient op started"):
+    what ``ngspice -b`` does instead and what to do, else ""."""
+    if any("transient op started" in s for s in low) or not any(map(_OP_FAILED.search, lines)):
+        return ""
+    node = next((m.group(1) for ln in lines if (m := _SINGULAR.search(ln))), None)
+    where = f" (singular matrix at {node})" if node else ""
+    return (f"; no operating point{where}: ngspice -b would fall back to a transient operating point here, zoaf does"
+            " not (that is the state at the end of a ramp, not a bias point): give every node a DC solution (a DC path"
+            " to ground, a resistance in series with an inductor across a source, .nodeset or .ic near the intended"
+            " bias) or use .tran ... uic")
 
 
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
@@ -210,7 +243,7 @@ def vector_or_printed(vector: float | None, printed: float | None) -> float | No
 def missing_reason(lines: list[str], name: str) -> str:
     """ngspice's own reason a ``.meas`` gave nothing: the line that names it ("... failed!") and the line before
     it when that says why ("out of interval"), never a background-thread note."""
-    said = [s.strip() for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
+    said = [_clean(s) for s in lines if s.strip() and not s.strip().lower().startswith(BENIGN)]
     at = next((i for i, s in enumerate(said) if name in s.split()), None)
     if at is None:
         return "no result"

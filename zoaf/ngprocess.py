@@ -64,7 +64,8 @@ def _setup(ng: NgSpice) -> None:
     # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
     # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
     # off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives `reset`; "Transient op
-    # started" is still classified as a failure, should it appear.
+    # started" is still classified as a failure, should it appear; a failed operating point says that ngspice -b
+    # would fall back there (``ngoutput._op_fallback``).
     ng.command("optran 1 1 1 0 0 0")
     ng.command("set nomoremode")
     ng.command(f"set history={HISTORY_EVERY}")

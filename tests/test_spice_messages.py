@@ -1,0 +1,134 @@
+"""What a failed simulation tells the designer: one line that names ngspice's reason, and for an operating point
+that does not converge, that ``ngspice -b`` would go on with its transient fallback where zoaf stops."""
+from __future__ import annotations
+
+import pytest
+from ngspice_marks import NEEDS_NGSPICE
+
+from zoaf.errors import ConvergenceError, ParseError
+from zoaf.netlist import Netlist
+from zoaf.ngoutput import classify
+
+pytestmark = NEEDS_NGSPICE
+
+from zoaf.spice import SpiceSession, run_batch  # noqa: E402
+
+#: A transformer whose primary a voltage source drives: no DC solution (a loop of a source and an inductor).
+TRANSFORMER = """transformer driven by a voltage source across its primary
+.param rl=1k
+v1 in 0 dc 0 sin(0 1 1k)
+{primary}
+l2 out 0 4m
+k1 l1 l2 0.99
+rl out 0 {{rl}}
+.tran 10u 2m{uic}
+.meas tran vpk max v(out)
+.end
+"""
+FALLBACK = "ngspice -b would fall back to a transient operating point here, zoaf does not"
+
+
+@pytest.mark.parametrize("analysis", [".tran 10u 2m\n.meas tran vpk max v(out)",
+                                      ".ac dec 5 1k 1meg\n.meas ac g find vm(out) at=10k",
+                                      ".control\nop\nlet vo = v(out)\nprint vo\n.endc"])
+def test_an_operating_point_ngspice_b_finds_only_by_its_transient_fallback_says_so_in_one_line(tmp_path, analysis):
+    """ngspice 39 falls back to a transient operating point when gmin and source stepping fail; zoaf turns that off
+    (its result is the state at the end of a ramp: an inductor's current grows with ``optran``'s final time). The
+    session said only "tran simulation(s) aborted": now it says what ngspice -b does there, and what to do."""
+    deck = tmp_path / "x.cir"
+    text = TRANSFORMER.format(primary="l1 in 0 1m", uic="").replace("sin(0 1 1k)", "sin(0 1 1k) ac 1")
+    deck.write_text(text.replace(".tran 10u 2m\n.meas tran vpk max v(out)", analysis))
+    with pytest.raises(ConvergenceError) as e:
+        SpiceSession(deck).evaluate({"rl": 2e3})
+    message = str(e.value)
+    assert FALLBACK in message and "singular matrix at l1#branch" in message and ".nodeset" in message, message
+    assert "\n" not in message
+    with pytest.raises(ConvergenceError, match="Transient op started"):       # what ngspice -b does instead
+        run_batch(deck)
+
+
+@pytest.mark.parametrize("primary, uic", [("l1 in 0 1m", " uic"), ("rs in p 0.1\nl1 p 0 1m", "")])
+def test_the_advised_fixes_of_a_missing_operating_point_run_as_ngspice_b_runs_them(tmp_path, primary, uic):
+    """Both fixes the message names (``uic``; a resistance in series with the inductor) give zoaf's session
+    ``ngspice -b``'s measures over several sizings in one session, and no fallback in ``ngspice -b``."""
+    deck = tmp_path / "x.cir"
+    deck.write_text(TRANSFORMER.format(primary=primary, uic=uic))
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        for rl in (1e3, 200.0, 5e3):
+            assert s.evaluate({"rl": rl}) == run_batch(nl.with_params({"rl": rl}))
+
+
+def test_a_failure_that_is_no_convergence_gets_no_fallback_note():
+    lines = ["Doing analysis at TEMP = 27.000000 and TNOM = 27.000000",
+             "doAnalyses: TRAN:  Timestep too small; time = 1e-09, timestep = 1e-21: trouble with node a",
+             "tran simulation(s) aborted"]
+    err = classify(lines, context="tran 1n 1u")
+    assert isinstance(err, ConvergenceError) and FALLBACK not in str(err)
+
+
+BINNED = """binned models chosen by the width
+.param wn=2u lm=1u
+vdd d 0 1.8
+vg g 0 1
+m1 d g 0 0 nm w={wn} l={lm}
+.model nm.1 nmos level=14 version=4.8 vth0=0.5 lmin=0.5u lmax=2u wmin=1u wmax=5u
+.model nm.2 nmos level=14 version=4.8 vth0=0.4 lmin=0.5u lmax=2u wmin=5u wmax=50u
+.op
+.control
+run
+let id = -i(vdd)
+print id
+.endc
+.end
+"""
+
+
+def test_an_error_on_a_card_at_a_reset_names_the_card_and_the_reason(tmp_path):
+    """A sizing with no bin for its width fails at ``reset``, where ngspice prints "Error on line:" (no number),
+    then the card, then the reason: the message named the reason alone (or only "Error on line:"). The session
+    goes on at the next sizing."""
+    deck = tmp_path / "x.cir"
+    deck.write_text(BINNED)
+    with SpiceSession(deck) as s:
+        before = s.evaluate({"wn": 2e-6})
+        with pytest.raises(ParseError) as e:
+            s.evaluate({"wn": 100e-6})
+        message = str(e.value)
+        assert message == ("reset: ngspice cannot read the card 'm1 d g 0 0 nm w= 1.000000000000000e-04 "
+                           "l= 1.000000000000000e-06': could not find a valid modelname"), message
+        assert s.evaluate({"wn": 2e-6}) == before
+
+
+def test_a_card_error_is_one_bounded_line_without_control_characters():
+    card = "r1 a 0 \x1b[31m" + "1k " * 300
+    err = classify(["Reset re-loads circuit x", "Error on line:", card, "bad\tvalue\x07 for r1"], context="reset")
+    message = str(err)
+    assert isinstance(err, ParseError) and message.startswith("reset: ngspice cannot read the card 'r1 a 0 [31m1k 1k")
+    assert message.endswith(": bad value for r1") and len(message) < 300 and message.isprintable(), message
+
+
+def test_a_fatal_device_error_is_named():
+    """A BSIM4 device with a negative length stops the analysis with "Fatal error: ...": the message said only
+    "op simulation(s) aborted"."""
+    lines = ["Fatal error: BSIM4: mosfet nm, model m1: Effective channel length <= 0",
+             "doAnalyses: no such parameter on this device", "op simulation(s) aborted"]
+    assert str(classify(lines, context="op")) == ("op: op simulation(s) aborted (Fatal error: BSIM4: mosfet nm, "
+                                                   "model m1: Effective channel length <= 0)")
+
+
+
+@pytest.mark.parametrize("said", ["Error: mal formed B line: bearer {}", "Error: measure  vo  (FIND) : failed {}",
+                                  "Error: cannot recover {}", "doAnalyses: TRAN:  Timestep too small {}"])
+def test_an_error_line_of_any_kind_is_bounded_in_the_stored_message(said):
+    """A line of an included file that ngspice's error quotes (a 7,200-character token in a B line went whole into
+    the history's error column and result.json) is cut to 200 characters, whatever kind of error carries it."""
+    long = said.format("x" * 7200)
+    message = str(classify([long], context="tran"))
+    assert len(message) < 300 and "x" * 100 in message, message
+
+
+def test_a_missing_measure_reason_is_bounded():
+    from zoaf.ngoutput import missing_reason
+    reason = missing_reason(["out of interval " + "y" * 5000, "meas vo failed!"], "vo")
+    assert len(reason) < 450 and reason.endswith("(meas vo failed!)"), reason
