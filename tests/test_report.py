@@ -278,3 +278,31 @@ def test_a_cut_or_foreign_trace_json_is_named_and_the_report_goes_on(tmp_path, c
     r = subprocess.run([sys.executable, "-m", "zoaf", "report", str(tmp_path), "-q"], capture_output=True, text=True)
     assert r.returncode == 0 and (tmp_path / "report.md").exists()
     assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith(f"warning: {bad}: {says}"), r.stderr
+
+
+def test_an_unfinished_run_with_an_unreadable_history_is_left_out_with_a_warning(tmp_path):
+    """An empty history.db of a run killed as it started (no result.json) refused the whole comparison ("not a zoaf
+    run history"): the report goes on without it, counts it incomplete and names the file in one warning."""
+    for k in range(2):
+        write_run(tmp_path / "power" / "zoaf" / f"seed-{k}", [3.0, 2.0 + k], 2, "zoaf", k)
+    bad = tmp_path / "power" / "zoaf" / "seed-2" / "history.db"
+    bad.parent.mkdir()
+    bad.write_bytes(b"")
+    with pytest.warns(UserWarning, match="not a zoaf run history.*an unfinished run, left out") as caught:
+        (s,) = load_comparison(tmp_path)
+    assert {w.filename for w in caught} == {str(bad)}
+    assert s.incomplete == 1 and [m.runs for m in s.methods] == [2]
+    (bad.parent / "result.json").write_text(json.dumps({"stop_reason": "budget"}))   # a finished run: still refused
+    with pytest.raises(InputError, match=f"^{re.escape(str(bad))}: not a zoaf run history"):
+        load_comparison(tmp_path)
+
+
+def test_runs_of_other_budgets_in_one_comparison_are_refused(tmp_path):
+    """Runs of budgets 2 and 5 were ranked against each other under "Budget 5 simulations" (``zoaf compare`` refuses
+    to make such a directory; one assembled by hand, or a run moved in, was reported)."""
+    write_run(tmp_path / "power" / "zoaf" / "seed-0", [3.0, 2.0], 2, "zoaf", 0)
+    write_run(tmp_path / "power" / "zoaf" / "seed-1", [3.0, 2.0, 1.0, 0.5, 0.2], 5, "zoaf", 1)
+    odd = tmp_path / "power" / "zoaf" / "seed-1"
+    with pytest.raises(InputError, match=f"^{re.escape(str(odd))}: a run of budget 5, where "
+                                         f"{re.escape(str(odd.parent / 'seed-0'))} has 2: a comparison ranks"):
+        load_comparison(tmp_path)

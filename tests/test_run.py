@@ -175,3 +175,14 @@ def test_the_result_reads_as_scipys_by_key():
         res["jac"]
     assert "x" in res and "jac" not in res and list(res) == list(res.keys())
     assert res.get("fun") == res.fun and res.get("jac", 0) == 0 and {**res}["nfev"] == 20
+
+
+def test_a_run_resumed_with_another_budget_says_why_and_what_to_do(tmp_path):
+    """A finished run resumed with a larger budget said only "budget differs (recorded 3, now 5)"."""
+    zoaf.optimize(problem(), budget=3, seed=1, method="random", out=tmp_path / "r")
+    with pytest.raises(InputError) as e:
+        zoaf.optimize(problem(), budget=5, seed=1, method="random", out=tmp_path / "r", resume=True)
+    said = str(e.value)
+    assert said.startswith(f"{tmp_path / 'r' / 'history.db'}: cannot resume with budget 5: the run was made with 3")
+    assert "shapes its method's schedule" in said and "resume with budget 3" in said and "new run" in said
+    assert "\n" not in said

@@ -371,7 +371,7 @@ def test_resuming_a_run_made_with_another_spec_reads_that_spec(other_spec_run: P
 
 
 @pytest.mark.parametrize("rl, code, says", [
-    ("0", 2, "the sizing simulated at none of the 2 corners: corner rl=0: "),
+    ("0", 2, "the sizing simulated at none of the 2 corners: corner 27c_rl=0: "),
     ("-1", 1, "no corner measured all of f3db, gain_lf, which the objective judges")])
 def test_corners_where_nothing_was_measured_exits_non_zero(tmp_path: Path, rl: str, code: int, says: str) -> None:
     """A sizing that failed at every corner exited 0 (``"pass": false``, read by a script as a design that misses its
@@ -379,8 +379,8 @@ def test_corners_where_nothing_was_measured_exits_non_zero(tmp_path: Path, rl: s
     negative load: no -3 dB point) exits 1; the corners are shown first."""
     deck = (CORPUS / "mc.cir").read_text().replace(".param r1=1k", ".param rl=1meg r1=1k")
     (tmp_path / "mc.cir").write_text(deck.replace("C1 out 0 {c1}", "C1 out 0 {c1}\nR2 out 0 {1/rl}"))
-    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text() + f'[corners]\nrl = ["{rl}", "{rl}.0"]\n')
+    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text() + f'[corners]\ntemp = [27, 125]\nrl = "{rl}"\n')
     r = CliRunner().invoke(app, ["corners", str(tmp_path / "mc.cir"), "--workers", "1", "--json"])
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert (r.exit_code, len(lines)) == (code, 1) and says in lines[0], r.output
-    assert '"failing_corners": ["rl=' in r.stdout            # what was simulated is shown all the same
+    assert '"failing_corners": ["27c_rl=' in r.stdout            # what was simulated is shown all the same

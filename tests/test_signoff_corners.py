@@ -47,7 +47,7 @@ def test_cross_product_and_named_corners(tmp_path: Path) -> None:
                                   "ss_125c_vsup=1.62", "slow_hot")
     c = spec.corners.corners[-1]
     assert (c.process, c.temp, c.params) == ("ss", 125.0, (("vsup", 1.62),))
-    assert spec.objectives["ugbw_pvt"].corners == spec.corners.names
+    assert spec.objectives["ugbw_pvt"].corners == spec.corners.names[:-1]   # slow_hot, the same as ss_125c_..., once
     assert process_params(spec.corners.process_lib, "fs", "t") == {
         "cor_dvthn": -0.04, "cor_dvthp": 0.04, "cor_mun": 1.08, "cor_mup": 0.92, "cor_tox": 0.97}
 
@@ -61,6 +61,18 @@ def test_cross_product_and_named_corners(tmp_path: Path) -> None:
     ('[corners]\nw1 = "1u"\n', '"all"', "'w1' is a design variable"),
     ('[corners.foo]\n[corners.bar]\ntemp = 27\n', '"all"', "corners.foo: empty corner table"),
     ('[corners.foo]\n[corners.bar]\ntemp = 27\n', '["bar"]', "corners.foo: empty corner table"),
+    # two corners of the same values were simulated, and counted, twice
+    ('[corners]\nvsup = ["1.8", "1.80"]\n', '"all"',
+     "corners vsup=1.8 and vsup=1.80 are the same conditions (vsup=1.8)"),
+    ('[corners.hot]\ntemp = 125\n[corners.warm]\ntemp = "125"\n', '"all"',
+     "corners: corners hot and warm are the same conditions (temp=125)"),
+    ('[corners]\ntemp = [27, 125]\n[corners.hot]\ntemp = 125\n', '["hot", "125c"]',
+     "objectives.ugbw_pvt.corners: corners hot and 125c are the same conditions (temp=125)"),
+    # SPICE's scale letters: Fahrenheit was simulated at 1.25e-13 C, kelvin refused as 300,000 C
+    ('[corners]\ntemp = [27, "125F"]\n', '"all"', "corners.temp: '125F' is not degrees Celsius"),
+    ('[corners.hot]\ntemp = "300K"\n', '"all"', "corners.hot.temp: '300K' is not degrees Celsius"),
+    # an empty process was refused as a corner named '' of odd characters
+    ('[corners]\nprocess = ["tt", ""]\n', '"all"', "corners.process: must be a section name like \"ss\", got ''"),
 ])
 def test_bad_corner_specs_are_one_line_exit_2(tmp_path: Path, corners: str, objective: str, message: str) -> None:
     spec = _spec(tmp_path, corners, objective)

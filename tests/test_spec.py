@@ -85,18 +85,18 @@ def test_strict_inequality_on_its_bound_is_not_met():
     ("title = 'x'\n[parameters\n", "TOML syntax error"),
     (GOOD.replace('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain_db", target = "fast" }'),
      "objectives.gain.target: 'fast' is not a SPICE number"),
-    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), "w1.*lo must be < hi"),
-    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), "w1.*log scale needs lo > 0"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), r"s\.toml: parameters\.w1\.lo: must be < hi, got lo=0\.0001, hi=1e-06$"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), r's\.toml: parameters\.w1\.lo: must be > 0 with scale = "log", got 0$'),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),
-    (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1), "scale must be 'lin' or 'log'"),
+    (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1), r"s\.toml: parameters\.w1\.scale: must be 'lin' or 'log', got 'sqrt'$"),
     (GOOD.replace('"gain_db >= 60"', '"gain_db => 60"'), "objectives.fom.constraints"),
     (GOOD.replace('"gain_db >= 60"', '"__import__(os) >= 1"'), "objectives.fom.constraints"),
-    (GOOD.replace('"gain_db >= 60"', '"noise >= 1"'), "measure 'noise' is not listed"),
+    (GOOD.replace('"gain_db >= 60"', '"noise >= 1"'), r"objectives\.fom\.constraints: measure 'noise' is not listed"),
     (GOOD.replace('maximize = "gain_db"', 'maximize = "gain_db", minimize = "gain_db"'), "exactly one"),
     (GOOD.replace("[measures]", "[measures]\nbad = { unit = 3 }"), "measures.bad.unit"),
     (GOOD.replace('type = "int"', 'type = "integer"'), "nf.type"),
     (GOOD.replace("title", "titel"), r"unknown key 'titel'; did you mean 'title'\?$"),
-    (GOOD.replace('init = "1p"', 'init = "1n"'), "init=.*outside"),
+    (GOOD.replace('init = "1p"', 'init = "1n"'), r"s\.toml: parameters\.cc\.init: 1e-09 lies outside lo\.\.hi = "),
     (GOOD.replace('init = "1p"', 'init = "nan"'), "cc.init"),
     (GOOD.replace('hi = "100u"', 'hi = "1e999"'), "w1.hi"),
     ("", "missing \\[parameters\\]"),
@@ -154,12 +154,11 @@ def test_a_misspelt_key_is_refused_with_the_key_it_is_likely_meant_for(tmp_path,
 
 
 @pytest.mark.parametrize("old, new, says", [
-    ('title = "t"', 'title = "t"\ncorner = "ff"', r"s\.toml: corner = 'ff' needs a pdk \(it picks the PDK's process "
+    ('title = "t"', 'title = "t"\ncorner = "ff"', r"s\.toml: corner: 'ff' needs a pdk \(it picks the PDK's process "
                                                   r"section\); without one, the deck's own models are simulated"),
     ('init = "1p"', 'init = "1p", unit = ["F"]', r"s\.toml: parameters\.cc\.unit: must be a string, got \['F'\]$"),
     ('type = "int"', 'type = "int", unit = 5', r"parameters\.nf\.unit: must be a string, got 5$"),
-    ('type = "int"', 'type = "int", init = 2.5', r"s\.toml: parameter 'nf': init=2\.5 is not a whole number \(an "
-                                                 r"integer parameter\)$")])
+    ('type = "int"', 'type = "int", init = 2.5', r's\.toml: parameters\.nf\.init: 2\.5 is not a whole number \(type = "int"\)$')])
 def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old, new, says):
     """``corner`` without ``pdk`` was ignored (the deck's own models simulated, the designer believing it was
     the ff corner); a parameter's ``unit`` that is no string was shown as its Python text (``['F']``); an integer
@@ -167,3 +166,21 @@ def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old,
     with pytest.raises(InputError, match=says):
         Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
 
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ('nf = { lo = 1,', 'nf = { lo = 1.5,', r's\.toml: parameters\.nf\.lo: must be a whole number with type = "int", '
+                                            r"got 1\.5$"),
+    ('w1 = { lo = "1u", hi = "100u", scale = "log" }', 'w1 = { lo = -1e308, hi = 1e308 }',
+     r"s\.toml: parameters\.w1: the span hi - lo of -1e\+308\.\.1e\+308 overflows a float; narrow the bounds$"),
+    ('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain" }',
+     r"s\.toml: objectives\.gain\.maximize: measure 'gain' is not listed in \[measures\]$"),
+    ('title = "t"', "title = 5", r"s\.toml: title: must be a string, got 5$"),
+    (GOOD, 'parameters = 5', r"s\.toml: parameters: must be a table \(\[parameters\]\), got int$"),
+    ('unit = "dB"', 'unit = "d\\u001bB"', r"s\.toml: measures\.gain_db\.unit: control character 0x1b"),
+    ('"power_w <= 1m"', '"power_w <= 1m\\u001b"', r"s\.toml: objectives\.fom\.constraints\[1\]: control character")])
+def test_every_spec_message_names_its_toml_field(tmp_path, old, new, says):
+    """Messages read ``parameter 'r1': lo must be < hi``, ``title must be a string`` or ``measures: f3db: unit:``,
+    where the rest of zoaf names the field as TOML spells it: ``parameters.r1.lo``, ``title``, ``measures.f3db.unit``."""
+    with pytest.raises(InputError, match=says):
+        Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))

@@ -30,7 +30,7 @@ from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Sized
 
-from . import registry
+from . import registry, show
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History, changed_settings
 from .outfile import json_text, read_json, write_file
@@ -403,6 +403,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
+    show.note_reads(problem.netlist)           # as zoaf optimize: what a received deck reads beyond its folder
     check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
     objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
     named = [o.strip().lower() for o in objectives or ()]

@@ -193,6 +193,17 @@ def _budget_or_none(budget: Any) -> bool:
     return budget is None or isinstance(budget, int) and not isinstance(budget, bool) and 0 <= budget <= MAX_BUDGET
 
 
+def _check_schema(path: Path | None, schema: Any) -> None:
+    """InputError for a history a newer zoaf recorded (meta ``schema`` past :data:`SCHEMA_VERSION`): it was resumed
+    (rows of this layout appended to a file of another) and read as far as a row this zoaf does not know, then
+    refused as "not a zoaf run history"."""
+    if isinstance(schema, bool) or not isinstance(schema, int) or schema < 1:
+        raise InputError(f"{path}: not a zoaf run history (meta: schema {schema!r:.40} is not what zoaf writes)")
+    if schema > SCHEMA_VERSION:
+        raise InputError(f"{path}: recorded by a newer zoaf (history schema {schema}; this one reads schemas 1 to "
+                         f"{SCHEMA_VERSION}): read or resume it with that zoaf (upgrade this one)")
+
+
 def max_rows(budget: Any) -> int:
     """The most rows a history of a run of ``budget`` simulations holds (:data:`ROWS_PER_SIMULATION`); one that
     records no budget (not a whole number >= 1) at most :data:`MAX_ROWS`."""
@@ -331,12 +342,14 @@ class History:
         if not _budget_or_none(data.get("budget")):   # it sizes the rows read and the plots: 10**400 overflowed
             raise InputError(f"{self.path}: not a zoaf run history (meta: budget {data['budget']!r:.40} is not what "
                              "zoaf writes)")
+        _check_schema(self.path, data.get("schema", 1))
         return data
 
     def run_meta(self) -> RunMeta | None:
         """The recorded run's identity (None for a history without one, e.g. cut off before it started)."""
+        data = self.meta()              # its own InputError, not wrapped in "meta: FILE: not a zoaf run history"
         try:
-            return RunMeta.from_dict(self.meta())
+            return RunMeta.from_dict(data)
         except ValueError as e:
             raise InputError(f"{self.path}: not a zoaf run history (meta: {e})") from None
 

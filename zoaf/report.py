@@ -15,16 +15,18 @@ import math
 import platform
 import re
 import shlex
+import warnings
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Sequence
 
 
-from .errors import InputError
+from .errors import InputError, ZoafWarning
 from .outfile import printable, read_json, utf8, write_file
 from .plots import plot_summary
 from .problem import INFEASIBLE_OFFSET
-from .stats import REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, load_run, summarize
+from .stats import (REFERENCE, MethodStats, ObjectiveSummary, RunData, common_seeds, is_complete, load_run,
+                    summarize)
 
 #: The comparison directory's manifest (written by ``zoaf.compare``).
 MANIFEST = "compare.json"
@@ -180,6 +182,34 @@ def _own_folder(d: Path) -> bool:
     return True
 
 
+def _load_finished_or_readable(path: Path, method: str, seed: int, budget: int | None) -> RunData | None:
+    """A run directory's run; None, with a warning naming the file, for an unfinished run whose history cannot be
+    read (an empty ``history.db`` of a run killed as it started refused the whole comparison): it is left out, as
+    an unfinished run is. A finished run's files are its results, so an unreadable one is still refused."""
+    try:
+        return load_run(path, method, seed, budget)
+    except InputError as e:
+        if is_complete(path):
+            raise
+        db = path / "history.db"
+        warnings.warn_explicit(f"{str(e).removeprefix(f'{db}: ')}; an unfinished run, left out of the report",
+                               ZoafWarning, str(db), 0, module=__name__)
+        return None
+
+
+def _check_one_budget(runs: dict[str, list[RunData]]) -> None:
+    """InputError for runs whose histories record other budgets: runs of budgets 2 and 5 were ranked against each
+    other under "Budget 5 simulations", as ``zoaf compare`` refuses to make them. A run without its history records
+    none (its ``nfev`` is no budget), and ``compare.json``'s is not one a run records."""
+    first: tuple[int, Path] | None = None
+    for run in (r for rs in runs.values() for r in rs if r.path is not None and (r.path / "history.db").exists()):
+        first = first or (run.budget, run.path)
+        if run.budget != first[0]:
+            raise InputError(f"{run.path}: a run of budget {run.budget}, where {first[1]} has {first[0]}: a "
+                             f"comparison ranks runs of one budget; move the run out, or rerun it with --budget "
+                             f"{first[0]}")
+
+
 def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[ObjectiveSummary]:
     """Every objective's summary from ``root/<objective>/<method>/seed-<k>/`` run directories; with
     ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`)."""
@@ -207,11 +237,13 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
             seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and _own_folder(d) and
                             ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
             for seed, sd in seeds:
-                run = load_run(sd, md.name, seed, manifest.get("budget"))
-                incomplete += not run.complete
-                runs.setdefault(md.name, []).append(run)
+                run = _load_finished_or_readable(sd, md.name, seed, manifest.get("budget"))
+                incomplete += run is None or not run.complete
+                if run is not None:
+                    runs.setdefault(md.name, []).append(run)
         if not runs:
             continue
+        _check_one_budget(runs)
         short: dict[str, int] = {}
         every = runs
         if same_seeds:

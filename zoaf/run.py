@@ -141,6 +141,11 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
             edits = "an edit since (of an include too)" if what == "netlist" else "an edit since"
             raise InputError(f"{history}: cannot resume: {key} differs from the recorded run: another {what}, or "
                              f"{edits}; resume with the run's own {what}, or start a new run")
+        if key == "budget":                # "budget differs (recorded 3, now 5)" said neither why nor what to do
+            raise InputError(f"{history}: cannot resume with budget {now!r}: the run was made with {then!r}, and the "
+                             f"budget shapes its method's schedule (ZOAF's starts and phases are shares of it), so "
+                             f"another budget is another run: resume with budget {then!r} (no --budget), or start a "
+                             f"new run (another --out) with budget {now!r}")
         raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
 

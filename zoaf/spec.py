@@ -37,7 +37,7 @@ from . import units
 from .errors import InputError, did_you_mean
 from .infile import UnreadableFile, read_bounded
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
-from .signoff.corners import CornerSet, parse_corners
+from .signoff.corners import CornerSet, parse_corners, refuse_same_conditions
 from .signoff.mc import MonteCarlo, parse_montecarlo
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
@@ -193,16 +193,16 @@ class Spec:
             value = value if isinstance(value, Mapping) else {"unit": value}
             unit = value.get("unit", "")
             if not isinstance(unit, str):
-                raise InputError(f"{where}: measures.{name}.unit must be a string, got {unit!r}")
+                raise InputError(f"{where}: measures.{name}.unit: must be a string, got {unit!r}")
             _refuse_unknown(f"{where}: measures.{name}", value, ("unit",))
             measures[name.lower()] = unit
         corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
         for name, value in _table(where, data, "objectives").items():
             obj = _objective(where, name, value, corners)
-            for m in [obj.measure, *(c.measure for c in obj.constraints)]:
+            for field_, m in [(obj.sense, obj.measure), *(("constraints", c.measure) for c in obj.constraints)]:
                 if m not in measures:
-                    raise InputError(f"{where}: objectives.{name}: measure {m!r} is not listed in [measures]")
+                    raise InputError(f"{where}: objectives.{name}.{field_}: measure {m!r} is not listed in [measures]")
             objectives[obj.name] = obj
         if not objectives:
             raise InputError(f"{where}: [objectives] is empty: name at least one objective")
@@ -210,9 +210,9 @@ class Spec:
         pdk, corner = data.get("pdk"), data.get("corner")
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
-                raise InputError(f"{where}: {key} must be a string, got {value!r}")
+                raise InputError(f"{where}: {key}: must be a string, got {value!r}")
         if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
-            raise InputError(f"{where}: corner = {corner!r} needs a pdk (it picks the PDK's process section); "
+            raise InputError(f"{where}: corner: {corner!r} needs a pdk (it picks the PDK's process section); "
                              f"without one, the deck's own models are simulated: list corners in [corners]")
         processes = corners.check_processes(where) if corners is not None and pdk is None else {}
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
@@ -243,7 +243,7 @@ def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = Tr
             raise InputError(f"{where}: missing [{key}] table")
         return {}
     if not isinstance(value, Mapping):
-        raise InputError(f"{where}: {key} must be a table ([{key}]), got {type(value).__name__}")
+        raise InputError(f"{where}: {key}: must be a table ([{key}]), got {type(value).__name__}")
     return value
 
 
@@ -256,15 +256,18 @@ def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) 
             raise InputError(f"{key}: unknown key {name!r}; {hint.strip()}")
 
 
-def _refuse_controls(where: str, value: Any) -> None:
-    """InputError naming the key of the first string (or key) in ``value`` that holds a control character."""
+def _refuse_controls(where: str, value: Any, path: str = "") -> None:
+    """InputError naming the key (``measures.f3db.unit``, ``objectives.o.constraints[0]``) of the first string (or
+    key) in ``value`` that holds a control character."""
     items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
+        name = _CONTROL.sub("?", str(key))
+        at = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{name}" if path else name
         for text in (str(key), item):
             if isinstance(text, str) and (m := _CONTROL.search(text)):
-                raise InputError(f"{where}: {_CONTROL.sub('?', str(key))}: control character {ord(m.group()):#04x} "
+                raise InputError(f"{where}: {at}: control character {ord(m.group()):#04x} "
                                  "in a string (it would reach the terminal as an escape sequence); refused")
-        _refuse_controls(f"{where}: {_CONTROL.sub('?', str(key))}", item)
+        _refuse_controls(where, item, at)
 
 
 def _refuse_case_twins(where: str, table: str, value: Any) -> None:
@@ -299,15 +302,32 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     if kind not in ("float", "int"):
         raise InputError(f"{key}.type: must be 'float' or 'int', got {kind!r}")
     scale = value.get("scale", "lin")
-    if not isinstance(scale, str):
+    if scale not in ("lin", "log"):
         raise InputError(f"{key}.scale: must be 'lin' or 'log', got {scale!r}")
     unit = value.get("unit", "")
     if not isinstance(unit, str):      # was shown as str() of it: unit = ["F"] as "['F']"
         raise InputError(f"{key}.unit: must be a string, got {unit!r}")
+    _check_range(key, lo, hi, scale == "log", kind == "int", init)
     try:
         return Parameter(name.lower(), lo, hi, scale, kind == "int", init, unit)
-    except InputError as e:
-        raise InputError(f"{where}: {e}") from None
+    except InputError as e:            # what is left (a span that overflows): said at the parameter's table
+        raise InputError(f"{key}: {str(e).removeprefix(f'parameter {name.lower()!r}: ')}") from None
+
+
+def _check_range(key: str, lo: float, hi: float, log: bool, integer: bool, init: float | None) -> None:
+    """The bounds and start value, each refusal naming its field (``parameters.r1.lo``): ``Parameter``'s own
+    refusals name no TOML key (``parameter 'r1': lo must be < hi``)."""
+    if not lo < hi:
+        raise InputError(f"{key}.lo: must be < hi, got lo={lo:g}, hi={hi:g}")
+    if log and lo <= 0:
+        raise InputError(f"{key}.lo: must be > 0 with scale = \"log\", got {lo:g}")
+    for field_, v in (("lo", lo), ("hi", hi)):
+        if integer and v != round(v):
+            raise InputError(f"{key}.{field_}: must be a whole number with type = \"int\", got {v:g}")
+    if init is not None and not lo <= init <= hi:
+        raise InputError(f"{key}.init: {init:g} lies outside lo..hi = {lo:g}..{hi:g}")
+    if init is not None and integer and init != round(init):     # was rounded (2.5 to 2) unsaid
+        raise InputError(f"{key}.init: {init:g} is not a whole number (type = \"int\")")
 
 
 def _check_compatible(key: str, constraints: tuple[Constraint, ...], texts: list[str]) -> None:
@@ -350,5 +370,7 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     if "corners" in value:
         if corners is None:
             raise InputError(f"{key}.corners: the spec has no [corners] table")
-        judged = tuple(c.name for c in corners.select(value["corners"], f"{key}.corners"))
+        chosen = corners.select(value["corners"], f"{key}.corners")
+        refuse_same_conditions(f"{key}.corners", chosen)
+        judged = tuple(c.name for c in chosen)
     return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target, judged)

@@ -37,6 +37,8 @@ _PARAM_LINE = re.compile(r"^\s*\.param\s+(.*)$", re.I)
 _ASSIGN = re.compile(r"([A-Za-z_]\w*)\s*=\s*(\S+)")
 _SECTION = re.compile(r"^\s*\.lib\s+([A-Za-z0-9_]+)\s*$", re.I)
 _ENDL = re.compile(r"^\s*\.endl\b", re.I)
+#: A temperature as a designer writes it: a number, optionally in C (``27``, ``-40.5``, ``1e2``, ``27C``, ``27degC``).
+_CELSIUS = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?(c|degc)?\s*", re.I)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,17 @@ class Corner:
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "process": self.process, "temp": self.temp, "params": dict(self.params)}
 
+    @property
+    def conditions(self) -> tuple[Any, ...]:
+        """What is simulated, whatever the corner's name: two corners of equal conditions are one simulation."""
+        return self.process, self.temp, tuple(sorted(self.params))
+
+    def describe(self) -> str:
+        """The conditions in words (``process=ss, temp=125, vsup=1.62``)."""
+        return ", ".join([*([f"process={self.process}"] if self.process else []),
+                          *([f"temp={self.temp:g}"] if self.temp is not None else []),
+                          *(f"{n}={units.format(v)}" for n, v in sorted(self.params))])
+
 
 @dataclass(frozen=True)
 class CornerSet:
@@ -65,9 +78,14 @@ class CornerSet:
         return tuple(c.name for c in self.corners)
 
     def select(self, wanted: str | Sequence[str], where: str) -> tuple[Corner, ...]:
-        """The corners an objective names: ``"all"`` or a list of names (InputError naming ``where``)."""
+        """The corners an objective names: ``"all"`` or a list of names (InputError naming ``where``). ``"all"``
+        holds a named corner that repeats one of the cross product (the README's ``slow_hot``, named to be judged
+        alone) once: both were simulated and counted, each sizing's condition twice."""
         if wanted == "all":
-            return self.corners
+            first: dict[tuple[Any, ...], Corner] = {}
+            for c in self.corners:
+                first.setdefault(c.conditions, c)
+            return tuple(first.values())
         by_name = {c.name: c for c in self.corners}
         if isinstance(wanted, str) or not isinstance(wanted, Sequence) or not wanted:
             raise InputError(f"{where}: must be \"all\" or a non-empty list of corner names")
@@ -79,7 +97,7 @@ class CornerSet:
         twice = next((w for i, w in enumerate(lowered) if w in lowered[:i]), None)
         if twice is not None:        # simulated and listed twice, counted twice in "all N corners"
             raise InputError(f"{where}: corner {twice} is named twice")
-        return tuple(by_name[str(w).lower()] for w in wanted)
+        return tuple(by_name[w] for w in lowered)
 
     def check_processes(self, where: str) -> dict[str, dict[str, float]]:
         """Without a PDK, every corner's process must be a section of ``process_lib``: checked when the spec is
@@ -107,14 +125,31 @@ def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
     process_lib = None if lib is None else (base / lib if base is not None else Path(lib))
     axes = {k.lower(): v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
     named = [_named(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
-    corners = _cross(key, axes) + named
+    cross = _cross(key, axes)
+    corners = cross + named
     names = [c.name for c in corners]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise InputError(f"{key}: corner name(s) defined twice: {', '.join(dup)}")
     if not corners:
         raise InputError(f"{key}: defines no corner")
+    refuse_same_conditions(key, cross)
+    refuse_same_conditions(key, named)
     return CornerSet(tuple(corners), process_lib)
+
+
+def refuse_same_conditions(key: str, corners: Sequence[Corner]) -> None:
+    """InputError for two of ``corners`` of the same conditions (``rl = ["0", "0.0"]``): each was simulated, and
+    counted in "all N corners", twice, without a word. Refused rather than merged: a repeat within a list is a
+    typo, and which of two names to keep is the designer's call. (A named corner that repeats one of the cross
+    product names it to be judged alone, as the README shows: :meth:`CornerSet.select` merges those in "all"; a
+    spec's objective that lists both is refused by :mod:`zoaf.spec`, a run recorded with both still read.)"""
+    seen: dict[tuple[Any, ...], str] = {}
+    for c in corners:
+        first = seen.setdefault(c.conditions, c.name)
+        if first != c.name:
+            raise InputError(f"{key}: corners {first} and {c.name} are the same conditions ({c.describe()}): each "
+                             "would be simulated twice; remove one")
 
 
 def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
@@ -158,13 +193,23 @@ def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
     if not re.match(r"^[\w.=+-]+$", name):
         raise InputError(f"{key}: corner name {name!r} has characters other than letters, digits, _ . = + -")
     process = values.get("process")
-    if process is not None and not isinstance(process, str):
+    if process is not None and not (isinstance(process, str) and re.fullmatch(r"[A-Za-z0-9_]+", process)):
         raise InputError(f"{key}.process: must be a section name like \"ss\", got {process!r}")
-    temp = None if "temp" not in values else units.parse_spec(values["temp"], what=f"{key}.temp")
+    temp = None if "temp" not in values else _temperature(f"{key}.temp", values["temp"])
     if temp is not None and not -273.15 < temp < 1000:
         raise InputError(f"{key}.temp: {temp:g} C is not a plausible temperature")
     params = tuple((k.lower(), units.parse_spec(v, what=f"{key}.{k}")) for k, v in values.items() if k not in _RESERVED)
     return Corner(name.lower(), None if process is None else process.lower(), temp, params)
+
+
+def _temperature(key: str, value: Any) -> float:
+    """A corner's temperature in degrees Celsius: a number, optionally followed by ``C``. SPICE's reading of a
+    letter after it is a scale: ``"125F"`` (meant Fahrenheit) was simulated at 1.25e-13 C, ``"300K"`` refused as
+    300,000 C."""
+    if isinstance(value, str) and not _CELSIUS.fullmatch(value):
+        raise InputError(f"{key}: {value!r} is not degrees Celsius: give a number (temp = 125, \"-40\", \"27C\"); "
+                         "SPICE reads a letter after it as a scale (F is femto, K kilo)")
+    return units.parse_spec(value, what=key)
 
 
 def process_params(lib: Path, section: str, where: str) -> dict[str, float]:

@@ -1,0 +1,36 @@
+"""A run history read back: one a newer zoaf recorded, or one whose schema is not what zoaf writes."""
+import sqlite3
+
+import numpy as np
+import pytest
+
+import zoaf
+from zoaf.errors import InputError
+from zoaf.function import FunctionProblem
+from zoaf.stats import load_run
+
+
+def _run(out):
+    problem = FunctionProblem.from_bounds(lambda x: float(np.sum(np.square(x))), [(-1, 1)] * 2)
+    zoaf.optimize(problem, budget=4, seed=1, method="random", out=out)
+    return problem
+
+
+@pytest.mark.parametrize("schema, says", [
+    ("3", r"recorded by a newer zoaf \(history schema 3; this one reads schemas 1 to 2\): read or resume it with "
+          r"that zoaf"),
+    ('"2"', r"not a zoaf run history \(meta: schema '2' is not what zoaf writes\)")])
+def test_a_history_of_a_newer_schema_is_neither_resumed_nor_misread(tmp_path, schema, says):
+    """A history whose meta says schema 3 was resumed (rows of schema 2 appended to it) and, once a row held what
+    this zoaf does not know, refused as "not a zoaf run history (a row: ValueError: 'pruned' ...)"."""
+    out = tmp_path / "run"
+    problem = _run(out)
+    with sqlite3.connect(out / "history.db") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (schema,))
+        db.execute("UPDATE evals SET status = 'pruned' WHERE idx = 1")
+    with pytest.raises(InputError, match=f"^{out / 'history.db'}: {says}"):
+        zoaf.optimize(problem, budget=4, seed=1, method="random", out=out, resume=True)
+    with pytest.raises(InputError, match=f"^{out / 'history.db'}: {says}"):
+        load_run(out)
+    with sqlite3.connect(out / "history.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM evals").fetchone()[0] == 4      # nothing appended
