@@ -125,6 +125,38 @@ def constraint_targets(c: np.ndarray) -> np.ndarray:
     return np.column_stack([impute_failures(col) for col in np.asarray(c, dtype=float).T])
 
 
+@dataclass
+class Observations:
+    """What a GP baseline was told, in order: the points, their FoMs and, in a constrained run, the raw objectives
+    and constraint values (modelled apart); and the Sobol design that comes before the first model step (TuRBO
+    starts a fresh one at each restart)."""
+
+    X: list[np.ndarray] = field(default_factory=list)
+    f: list[float] = field(default_factory=list)
+    obj: list[float] = field(default_factory=list)
+    c: list[np.ndarray] = field(default_factory=list)
+    design: np.ndarray | None = None
+
+    def designing(self, n_init: int) -> bool:
+        """Whether the next points still come from the design (``n_init`` points, drawn at the first ask)."""
+        return len(self.X) < (n_init if self.design is None else len(self.design))
+
+    def design_left(self, n_init: int, dim: int, rng: np.random.Generator, x0: np.ndarray | None) -> np.ndarray:
+        """The design's points not yet told; as ZOAF, a user-given start ``x0`` is simulated with the batch."""
+        if self.design is None:
+            self.design = sobol_batch(n_init, dim, rng)
+            if x0 is not None:
+                self.design = np.vstack([x0, self.design])
+        return self.design[len(self.X):]
+
+    def add(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
+        self.X.extend(np.asarray(x, dtype=float))
+        self.f.extend(np.asarray(f, dtype=float))
+        if c is not None:
+            self.obj.extend(objective)
+            self.c.extend(c)
+
+
 @dataclass(frozen=True)
 class BOConfig:
     """BO's settings (see the module docstring for the reasons and the measured cost).
@@ -163,22 +195,14 @@ class BO(Optimizer):
         cfg = self.config
         self.n_init = max(2, min(2 * (dim + 1), budget // 3)) if cfg.n_init is None else max(1, int(cfg.n_init))
         self.q = max(self.workers, DEFAULT_Q) if cfg.q is None else max(1, int(cfg.q))
-        self._X: list[np.ndarray] = []
-        self._f: list[float] = []
-        self._obj: list[float] = []
-        self._c: list[np.ndarray] = []
-        self._design: np.ndarray | None = None
+        self._seen = Observations()
         self._hypers: dict[str, Any] | None = None
         self._iter = 0
         self._phase = "sobol"
 
     def _ask(self) -> np.ndarray:
-        if len(self._X) < (self.n_init if self._design is None else len(self._design)):
-            if self._design is None:
-                self._design = sobol_batch(self.n_init, self.dim, self.rng)
-                if self.x0 is not None:  # as ZOAF: a user-given start is simulated with the batch
-                    self._design = np.vstack([self.x0, self._design])
-            return self._design[len(self._X):]
+        if self._seen.designing(self.n_init):
+            return self._seen.design_left(self.n_init, self.dim, self.rng, self.x0)
         self._phase = "bo"
         with torch_seeded(self.rng):
             return self._next_batch(min(self.q, self.remaining))
@@ -221,13 +245,13 @@ class BO(Optimizer):
         from botorch.optim import optimize_acqf
         from botorch.sampling import SobolQMCNormalSampler
 
-        cfg = self.config
-        X = torch.tensor(np.array(self._X), dtype=torch.double)
-        if self._c:   # objective (to maximize) and constraints (<= 0 feasible), one model each
-            y = np.column_stack([gp_targets(np.array(self._obj), cfg.log_transform),
-                                 constraint_targets(np.array(self._c))])
+        cfg, seen = self.config, self._seen
+        X = torch.tensor(np.array(seen.X), dtype=torch.double)
+        if seen.c:   # objective (to maximize) and constraints (<= 0 feasible), one model each
+            y = np.column_stack([gp_targets(np.array(seen.obj), cfg.log_transform),
+                                 constraint_targets(np.array(seen.c))])
         else:
-            y = gp_targets(np.array(self._f), cfg.log_transform)[:, None]
+            y = gp_targets(np.array(seen.f), cfg.log_transform)[:, None]
         Y = torch.tensor(y, dtype=torch.double)
         model = self._fit(X, Y)
         self._iter += 1
@@ -239,8 +263,4 @@ class BO(Optimizer):
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
-        self._X.extend(np.asarray(x, dtype=float))
-        self._f.extend(np.asarray(f, dtype=float))
-        if c is not None:
-            self._obj.extend(objective)
-            self._c.extend(c)
+        self._seen.add(x, f, c, objective)

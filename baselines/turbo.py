@@ -53,9 +53,8 @@ from typing import Any
 import numpy as np
 
 from zoaf.optim import Optimizer, total_violation
-from zoaf.sobol import sobol_batch
 
-from .bo import DEFAULT_Q, FIT_MAXITER, constraint_targets, gp_targets, hyper_state, torch_seeded
+from .bo import DEFAULT_Q, FIT_MAXITER, Observations, constraint_targets, gp_targets, hyper_state, torch_seeded
 
 #: Trust-region side lengths in the unit box (tutorial and paper).
 LENGTH_INIT, LENGTH_MIN, LENGTH_MAX = 0.8, 0.5**7, 1.6
@@ -134,21 +133,13 @@ class TuRBO(Optimizer):
         self.length = LENGTH_INIT
         self._succ = self._fail = 0
         self._tr_best: Standing = (False, np.inf)
-        self._X: list[np.ndarray] = []
-        self._f: list[float] = []
-        self._obj: list[float] = []
-        self._c: list[np.ndarray] = []
-        self._design: np.ndarray | None = None
+        self._seen = Observations()
         self._hypers: dict[int, dict[str, Any]] = {}   # per outcome: 0 the objective, i the i-th constraint
         self._phase = "sobol" if self.nrestarts == 0 else f"sobol-run{self.nrestarts}"
 
     def _ask(self) -> np.ndarray:
-        if len(self._X) < (self.n_init if self._design is None else len(self._design)):
-            if self._design is None:
-                self._design = sobol_batch(self.n_init, self.dim, self.rng)
-                if self.x0 is not None and self.nrestarts == 0:  # as ZOAF: a given start joins the batch
-                    self._design = np.vstack([self.x0, self._design])
-            return self._design[len(self._X):]
+        if self._seen.designing(self.n_init):
+            return self._seen.design_left(self.n_init, self.dim, self.rng, self.x0 if self.nrestarts == 0 else None)
         self._phase = "turbo" if self.nrestarts == 0 else f"turbo-run{self.nrestarts}"
         with torch_seeded(self.rng):
             return self._next_batch(min(self.q, self.remaining))
@@ -187,13 +178,14 @@ class TuRBO(Optimizer):
         from botorch.models import ModelListGP
         from torch.quasirandom import SobolEngine
 
-        X = torch.tensor(np.array(self._X), dtype=torch.double)
-        values = np.array(self._obj if self._c else self._f)
+        seen = self._seen
+        X = torch.tensor(np.array(seen.X), dtype=torch.double)
+        values = np.array(seen.obj if seen.c else seen.f)
         Y = torch.tensor(gp_targets(values, self.config.log_transform), dtype=torch.double).unsqueeze(-1)
         model = self._fit(X, Y)
         sampler = MaxPosteriorSampling(model=model, replacement=False)
-        if self._c:   # SCBO: one GP per constraint, Thompson sampling among sampled-feasible candidates
-            C = torch.tensor(constraint_targets(np.array(self._c)), dtype=torch.double)
+        if seen.c:   # SCBO: one GP per constraint, Thompson sampling among sampled-feasible candidates
+            C = torch.tensor(constraint_targets(np.array(seen.c)), dtype=torch.double)
             cmodel = ModelListGP(*[self._fit(X, C[:, i:i + 1], i + 1) for i in range(C.shape[1])])
             sampler = ConstrainedMaxPosteriorSampling(model=model, constraint_model=cmodel, replacement=False)
 
@@ -216,20 +208,17 @@ class TuRBO(Optimizer):
 
     def _best_index(self) -> int:
         """The region's centre: the best point, feasibility first (SCBO: best feasible, else least violation)."""
-        if not self._c:
-            return int(np.argmin(self._f))
-        v, obj = total_violation(np.array(self._c)), np.array(self._obj)
+        seen = self._seen
+        if not seen.c:
+            return int(np.argmin(seen.f))
+        v, obj = total_violation(np.array(seen.c)), np.array(seen.obj)
         ok = (v <= 0) & np.isfinite(obj)
         return int(np.argmin(np.where(ok, obj, np.inf))) if ok.any() else int(np.argmin(v))
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None = None,
               objective: np.ndarray | None = None) -> None:
-        in_design = len(self._X) < (self.n_init if self._design is None else len(self._design))
-        self._X.extend(np.asarray(x, dtype=float))
-        self._f.extend(np.asarray(f, dtype=float))
-        if c is not None:
-            self._obj.extend(objective)
-            self._c.extend(c)
+        in_design = self._seen.designing(self.n_init)
+        self._seen.add(x, f, c, objective)
         new = standing(f, c, objective)
         if not in_design:
             if improves(new, self._tr_best):

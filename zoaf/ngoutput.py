@@ -293,7 +293,7 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     failed = [ln.strip() for ln in meas
               if ((f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results)
               or _LET_FAILED.match(ln)]
-    # a print of a result made in another plot: it printed nothing (the session says so too: SpiceSession._collect)
+    # a print of a result made in another plot: it printed nothing (the session says so too: ngresults.Gathered.collect)
     failed += [ln.strip() for ln in other if (u := _UNPRINTABLE.match(ln)) and u.group(1).lower() in
                set(names) - results.keys()]
     if err is not None or failed:

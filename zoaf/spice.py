@@ -48,10 +48,11 @@ from .meascards import skipped_named
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
 from .ngbinding import NgSpice
-from .ngcommands import OPTION_COMMANDS, base_word, defined_name, printed_names
+from .ngcommands import OPTION_COMMANDS, base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
-                       printed_results, select, split_measurements, vector_or_printed)
+                       printed_results, select, split_measurements)
 from .ngprocess import FourierNames, shared_ngspice
+from .ngresults import Gathered, plot_of
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
@@ -77,7 +78,6 @@ class SpiceSession:
         self._loaded = False
         self._current: dict[str, str] = {}      # param -> value text now in ngspice's deck
         self._broken: ParseError | None = None
-        self._missing: list[tuple[str, str]] = []   # (message, ngspice output) of measures that gave nothing
         self._fast: fastpath.Plan | None | bool = fast     # fastpath hook: True until planned at the first load
         self._in_place = False                  # this evaluation's sizing was set by the plan (no reset)
         self._failed = False                    # the last analysis failed: the next sizing resets
@@ -89,9 +89,7 @@ class SpiceSession:
         self._baseline: ngprocess.Baseline | None = None    # what a sizing starts from (ngprocess.forget_sizing)
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
-        self._printed: dict[str, float] = {}    # meas command results as printed (ngoutput.meas_printed)
-        self._unmeasured: set[str] = set()      # .meas cards whose analysis ran and gave them nothing
-        self._unprinted: dict[str, str] = {}    # .control results the deck's print could not see: why (_check_prints)
+        self._got = Gathered()                  # what the current evaluation gathered besides its results
 
     # -- lifecycle
     def __enter__(self) -> "SpiceSession":
@@ -125,10 +123,7 @@ class SpiceSession:
             if not isinstance(err, ParseError):
                 err = ParseError(f"loading {self.netlist.path}: ngspice did not load the circuit",
                                  "\n".join(out))
-            if rc != 0 or "cannot recover" in err.output.lower():
-                err.needs_new_process = True
-                self._broken = err
-            raise err
+            raise self._parse_failure(err, fatal=rc != 0)
         self._loaded = True
         self._current = dict(self.netlist.params)
         SpiceSession._active = self
@@ -146,6 +141,14 @@ class SpiceSession:
         self._loaded = False
         if SpiceSession._active is self:
             SpiceSession._active = None
+
+    def _parse_failure(self, err: ParseError, fatal: bool = False) -> ParseError:
+        """``err``, marked when no later load in this process can work (a failed load, ngspice's "cannot
+        recover"): the session stays broken and its owner replaces the process."""
+        if fatal or "cannot recover" in err.output.lower():
+            err.needs_new_process = True
+            self._broken = err
+        return err
 
     # -- commands
     def _cmd(self, command: str) -> list[str]:
@@ -244,7 +247,7 @@ class SpiceSession:
         nl = self.netlist
         results: dict[str, float] = {}
         where: dict[str, str] = {}            # control result name -> plot it was made in
-        self._missing, self._printed, self._unmeasured, self._unprinted = [], {}, set(), {}
+        self._got = Gathered()
         if self._script is None:
             self._script = replay.script(nl)
         for a in self._script.before:         # none when the block runs analyses itself
@@ -253,10 +256,10 @@ class SpiceSession:
         for a in self._script.after:          # as ngspice -b does after the block
             self._analysis(a, results, deadline)
         for m in nl.measures:                 # a card of an analysis the deck never ran: ngspice -b misses it too
-            if m.name not in results and m.name not in self._unmeasured:
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: no {m.analysis} "
+            if m.name not in results and m.name not in self._got.unmeasured:
+                self._got.missing.append((f".meas {m.name} (line {m.line}) produced no value: no {m.analysis} "
                                       "analysis measured it", ""))
-        return self._collect(results, where, wanted)
+        return self._got.collect(self._ng, results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
         """``alterparam`` what differs from ngspice's stored deck, then ``reset`` (re-parse it); with ``rng_seed``
@@ -273,11 +276,7 @@ class SpiceSession:
         out = self._cmd("reset")
         err = classify(out, context="reset", default=ParseError)
         if err is not None:
-            if not isinstance(err, ParseError):
-                err = ParseError(str(err), err.output)
-            if "cannot recover" in err.output.lower():
-                err.needs_new_process = True
-            raise err
+            raise self._parse_failure(err if isinstance(err, ParseError) else ParseError(str(err), err.output))
         if self._fast:                                          # fastpath hook
             self._fast.loaded(target)
 
@@ -337,8 +336,8 @@ class SpiceSession:
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
                 why = reasons.get(m.name) or missing_reason(meas, m.name)
-                self._missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
-                self._unmeasured.add(m.name)
+                self._got.missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
+                self._got.unmeasured.add(m.name)
 
     def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
         """fastpath hook: the ``param=`` cards of ``kind`` at a sizing set in place, computed by the plan (ngspice's
@@ -357,7 +356,7 @@ class SpiceSession:
                         deadline: float | None) -> None:
         fourier = FourierNames()
         for at, step in enumerate(steps):
-            self._check_prints(at)
+            self._got.check_prints(self._ng, self.netlist, at)
             if step.kind is replay.Kind.RUN:
                 for a in self.netlist.analyses:
                     self._analysis(a, results, deadline)
@@ -366,7 +365,7 @@ class SpiceSession:
                 self._analysis(step.command, results, deadline)
                 continue
             out = self._cmd(step.command)
-            meas_printed(out, self._meas_names, self._printed)
+            meas_printed(out, self._meas_names, self._got.printed)
             cards, out = block_cards(out, [m.name for m in self.netlist.measures])   # the block's own analyses'
             if cards and self._in_place and self._fast.cards:
                 raise _NotInPlace("param= cards measured after a block's analyses: the plan computes them in _analysis")
@@ -378,37 +377,14 @@ class SpiceSession:
             # ngspice -b goes on after a failed meas, and after a let built on one (its result is then missing)
             let = base_word(step.command) == "let" or (base_word(step.command) == "end" and lets_failed(out))
             if isinstance(err, MeasureError) or (err is not None and let):
-                self._missing.append((str(err), err.output))
+                self._got.missing.append((str(err), err.output))
             elif err is not None:
                 raise err
             for name in step.results:
-                where[name] = self._plot_of(name)
+                where[name] = plot_of(self._ng, name)
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
                 raise Timeout(f"{step.command}: evaluation ran past the {self.timeout:g} s limit")
-        self._check_prints(len(steps))
-
-    def _check_prints(self, at: int) -> None:
-        """The deck's ``print`` commands before command ``at`` (dropped from the replay). ``print`` looks its vectors
-        up in the current plot (then ``const``), as ``ngGet_Vec_Info`` does, and prints nothing when one is not
-        there: a result made in another plot (``let p1`` in ``pz1`` printed after ``setplot tf1``, a ``meas`` of an
-        earlier analysis) that the deck only ever prints there is, as in ``ngspice -b``, no result."""
-        for command in self.netlist.control_prints.get(at, ()):
-            names = printed_names(command, self.netlist.control_names)
-            missing = [n for n in names if self._ng.vector(n) is None]
-            for name in names:
-                if not missing:
-                    self._unprinted[name] = ""             # printed: later failed prints do not undo it
-                elif name in missing and name not in self._unprinted:
-                    self._unprinted[name] = (f"`{command}` prints nothing in ngspice: {name} is not in the "
-                                             f"current plot {self._ng.current_plot()}")
-
-    def _plot_of(self, name: str) -> str:
-        """The plot that holds result ``name`` now: the current one, else the newest that has it (an if/loop
-        block's body may leave another plot current: ``repeat`` with ``op``, ``let vo``, then ``ac``)."""
-        plot = self._ng.current_plot()
-        if self._ng.vector(f"{plot}.{name}") is not None:
-            return plot
-        return next((p for p in self._ng.plots() if self._ng.vector(f"{p}.{name}") is not None), plot)
+        self._got.check_prints(self._ng, self.netlist, len(steps))
 
     def _altered_by_block(self, command: str) -> None:
         """The block's own ``alterparam`` edited ngspice's stored deck, which the next sizing starts from (a
@@ -419,32 +395,6 @@ class SpiceSession:
             self._current.pop(words[1].lower(), None)
         else:
             self._reload = True
-
-    def _collect(self, results: dict[str, float], where: dict[str, str], wanted: list[str] | None
-                 ) -> dict[str, float]:
-        for name, plot in where.items():
-            if wanted is not None and name not in wanted:
-                continue
-            v = self._ng.vector(f"{plot}.{name}")
-            if name in self._printed and (v is None or v.size == 1):
-                results[name] = vector_or_printed(None if v is None else float(np.real(v[0])), self._printed[name])
-                continue
-            if self._unprinted.get(name):     # a meas command prints its result itself: handled above
-                self._missing.append((f".control result {name}: {self._unprinted[name]}", ""))
-                continue
-            if v is None or v.size != 1:
-                if wanted is None:
-                    continue                  # a temporary vector of the .control block, not a result
-                what = "no such vector" if v is None else f"a vector of {v.size} values, not a scalar"
-                raise MeasureError(f".control result {name}: {what}")
-            if np.iscomplexobj(v) and v[0].imag != 0:
-                raise MeasureError(f".control result {name} is complex: take db(), mag() or ph() in the let")
-            results[name] = float(np.real(v[0]))
-        if self._missing:
-            message, output = self._missing[0]
-            more = f" (and {len(self._missing) - 1} more)" if len(self._missing) > 1 else ""
-            raise MeasureError(message + more, output, results)
-        return select(results, wanted)
 
 
 class _NotInPlace(Exception):
