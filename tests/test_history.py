@@ -34,3 +34,15 @@ def test_a_history_of_a_newer_schema_is_neither_resumed_nor_misread(tmp_path, sc
         load_run(out)
     with sqlite3.connect(out / "history.db") as db:
         assert db.execute("SELECT COUNT(*) FROM evals").fetchone()[0] == 4      # nothing appended
+
+
+def test_reading_a_history_that_is_not_there_makes_no_file(tmp_path):
+    """Reading is reading: a report's or an analysis's ``History(path, read=True)`` of a run kept without its
+    history made an empty ``history.db`` there (SQLite creates what it opens), which every later comparison of the
+    folder then refused as "not a zoaf run history"."""
+    from zoaf.history import History
+    missing = tmp_path / "seed-0" / "history.db"
+    missing.parent.mkdir()
+    with pytest.raises(InputError, match="no such run history"):
+        History(missing, read=True)
+    assert not missing.exists()

@@ -223,6 +223,8 @@ class History:
         if self.path is not None:
             for suffix in _SQLITE_FILES:
                 check_own(Path(f"{self.path}{suffix}"))
+        if read and self.path is not None and not os.path.lexists(self.path):   # SQLite would make an empty file
+            raise InputError(f"{self.path}: no such run history")
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
         try:
             with self._errors("open"):
