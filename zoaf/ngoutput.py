@@ -115,9 +115,11 @@ _CARD_ERROR = re.compile(r"^\s*error on line(?: \d+)?(?: or its substitute)?:\s*
 
 def _clean(line: str, limit: int = 200) -> str:
     """``line`` for a one-line message: control characters and runs of blanks made one blank, at most ``limit``
-    characters (a card of a PDK's subcircuit runs to thousands)."""
+    characters (a card of a PDK's subcircuit runs to thousands): its head and its tail, where ngspice puts the
+    reason after a long path ("...hijack.so: failed to map segment from shared object")."""
     text = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", line).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    half = (limit - 5) // 2
+    return text if len(text) <= limit else f"{text[:half]} ... {text[-half:]}"
 
 
 #: The operating-point solver's reports that it gave up (Newton, then gmin and source stepping): the point at which
