@@ -9,7 +9,9 @@ from zoaf.zo import ZOAF
 from zoaf.zo.acceptance import Acceptance, Rule, multipliers
 from zoaf.zo.constrained import ConstrainedState
 from zoaf.zo.model_step import LocalModel, StepOptions, model_steps, repair
-from zoaf.zo.schedule import ratio_alpha
+from zoaf.zo.monitor import Phase
+from zoaf.zo.schedule import ratio_alpha, smoothing_radius
+from zoaf.zo.state import StepBatch
 
 D = 6
 
@@ -324,3 +326,26 @@ def test_exact_step_reaches_the_kkt_point_along_a_curved_bound(seed):
     6e-3 on seeds 0-3)."""
     assert 0 <= _along_curved_bound(seed, 100) < 1e-6
     assert _along_curved_bound(seed, 100, exact_step=False) > 1e-5
+
+
+def _coordinate_probe_reach(seed: int, **options) -> float:
+    """Farthest constraint-aware coordinate-phase probe of a run on the constrained quadratic, in trust radii
+    max(alpha, h) of the step that asked it."""
+    problem, opt, reach = _Quadratic(), ZOAF(D, 300, seed, **options), 0.0
+    while not opt.done:
+        X = opt.ask()
+        batch, st = opt._pending, opt._active
+        if isinstance(batch, StepBatch) and batch.phase is Phase.COORDINATE and st.con is not None:
+            h = smoothing_radius(st.alpha, opt.config.h_ratio, opt.config.h_min, opt.config.h_max)
+            dist = np.linalg.norm(X[batch.n_trials:] - batch.x, axis=1)
+            reach = max(reach, float(dist.max(initial=0.0)) / max(st.alpha, h))
+        fom, c, obj = problem.measures(X)
+        opt.tell(X, fom, c, objective=obj)
+    return reach
+
+
+def test_probe_cap_keeps_the_coordinate_probes_within_the_trust_radius():
+    """``probe_cap``: the compass sweep's own steps (~60 trust radii on the bandgap's `power`, where they
+    straddle the narrow band tc <= 50 and wreck its constraint fit) are cut to ``probe_cap`` radii."""
+    assert _coordinate_probe_reach(0) > 3.0
+    assert _coordinate_probe_reach(0, probe_cap=1.0) <= 1.0 + 1e-9

@@ -83,4 +83,5 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "cells-repair": {"integer_cells": True, "integer_repair": True},
     "exact-step": {"exact_step": True},      # the default since it was measured (the name its runs have)
     "projected-step": {"exact_step": False},
+    "probe-cap": {"probe_cap": 1.0},     # coordinate probes within the trust radius (constraint-aware)
 }

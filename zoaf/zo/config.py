@@ -279,6 +279,11 @@ class ZOAFConfig:
     significantly better on 4 (the Sallen-Key filter, the fully-differential OTA, the push-pull stage, the CS
     amplifier); 9x better on the 22-D synthetic problem at B = 1000."""
 
+    probe_cap: float = 0.0
+    """Constraint-aware coordinate phase: probe at most this many trust radii max(alpha, h) away (0: off). Far
+    probes across a narrow feasible band give the constraints' fits points where they are far from linear. Off
+    (ablation ``probe-cap``: 1): BENCHMARKS.md section 4 ("Probes within the trust radius")."""
+
     least_change: bool = False
     """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
     Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's models:
@@ -395,8 +400,9 @@ class ZOAFConfig:
         for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise bad(name, "must be a positive finite number")
-        if not (self.min_extension >= 0 and math.isfinite(self.min_extension)):
-            raise bad("min_extension", "must be a finite number >= 0")
+        for name in ("min_extension", "probe_cap"):
+            if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
+                raise bad(name, "must be a finite number >= 0")
         if not 0 <= self.filter_envelope < 1:
             raise bad("filter_envelope", "must lie in [0, 1)")
         if not (self.local_margin >= 0 and math.isfinite(self.local_margin)):

@@ -278,7 +278,10 @@ class ZOAF(Optimizer):
         else:
             dirs = self._next_directions(st, active, q)
             sw = st.sweep
-            probes = est.basis_probes(x, sw.basis[dirs], sw.steps[dirs], signs=sw.signs[dirs],
+            steps = sw.steps[dirs]
+            if cfg.probe_cap > 0 and st.con is not None:
+                steps = np.minimum(steps, cfg.probe_cap * max(st.alpha, h))
+            probes = est.basis_probes(x, sw.basis[dirs], steps, signs=sw.signs[dirs],
                                       unit_steps=self.steps_at(x), whole_cells=cfg.integer_cells)
             batch = StepBatch(x.copy(), st.fx, st.phase, lengths, dirs=dirs)
         self._pending, self._phase = batch, st.phase.value
