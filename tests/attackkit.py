@@ -1,5 +1,8 @@
-"""What the attack tests share: the one-measure specs their decks are simulated with."""
+"""What the attack tests share: the one-measure specs their decks are simulated with, native code a deck loads."""
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 #: A spec for a deck with one parameter ``r1`` and one measure ``leak`` (tests rename it: ``vo``, ``i``).
 SPEC = """title = "reads a file"
@@ -20,3 +23,26 @@ vo = {}
 [objectives]
 o = { maximize = "vo" }
 """
+
+#: A library whose constructor, through CPython's API, replaces the function zoaf's watchdog thread calls every
+#: 0.1 s: that thread predates Landlock, so the replacement writes where the simulating thread may not.
+_HIJACK_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+static const char *code = "import zoaf.watchdog as w\n_held = w._held\n"
+  "def hijacked(d, _held=_held):\n    open('%s', 'w').close()\n    return _held(d)\n"
+  "w._held = hijacked\nimport time\ntime.sleep(0.5)\n";
+__attribute__((constructor)) static void hijack(void) {
+  int (*ensure)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
+  void (*release)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "PyGILState_Release");
+  int (*run)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "PyRun_SimpleString");
+  if (ensure && release && run) { int g = ensure(); run(code); release(g); }
+}
+'''
+
+
+def hijacker(folder: Path, marker: Path) -> Path:
+    """``folder/hijack.so``, built with gcc: loaded in a sandboxed process, it has ``marker`` written (any file)."""
+    (folder / "hijack.c").write_text(_HIJACK_C.replace("%s", str(marker)))
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "hijack.so"), str(folder / "hijack.c"), "-ldl"],
+                   check=True, timeout=60)
+    return folder / "hijack.so"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import SPEC
+from attackkit import SPEC, hijacker
 from fresh import in_fresh_process
 
 from zoaf.circuit import CircuitProblem
@@ -293,29 +293,6 @@ def test_a_deck_cannot_send_anything_over_the_network_in_any_backend(tmp_path: P
 
 
 # -- native code: a library in the deck's folder -------------------------------------------------------------
-#: A library whose constructor, through CPython's API, replaces the function zoaf's watchdog thread calls every
-#: 0.1 s: that thread predates Landlock, so the replacement writes where the simulating thread may not.
-_HIJACK_C = r'''#define _GNU_SOURCE
-#include <dlfcn.h>
-static const char *code = "import zoaf.watchdog as w\n_held = w._held\n"
-  "def hijacked(d, _held=_held):\n    open('%s', 'w').close()\n    return _held(d)\n"
-  "w._held = hijacked\nimport time\ntime.sleep(0.5)\n";
-__attribute__((constructor)) static void hijack(void) {
-  int (*ensure)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Ensure");
-  void (*release)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "PyGILState_Release");
-  int (*run)(const char *) = (int (*)(const char *))dlsym(RTLD_DEFAULT, "PyRun_SimpleString");
-  if (ensure && release && run) { int g = ensure(); run(code); release(g); }
-}
-'''
-
-
-def _hijacker(folder: Path, marker: Path) -> Path:
-    (folder / "hijack.c").write_text(_HIJACK_C.replace("%s", str(marker)))
-    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(folder / "hijack.so"), str(folder / "hijack.c"), "-ldl"],
-                   check=True, timeout=60)
-    return folder / "hijack.so"
-
-
 def _load_library_with_landlock_only(deck: str, library: str) -> list[str]:
     """Past every text check, in a process under Landlock, seccomp and the network filter, but not "no new code"."""
     from zoaf import sandbox
@@ -333,7 +310,7 @@ def test_a_library_in_the_decks_folder_maps_no_code_in_any_backend(tmp_path: Pat
     deck's folder (Landlock lets a thread read, so map, what it may read), whose code had zoaf's own watchdog thread,
     which Landlock does not confine, write outside the sandbox. Proved real first, under Landlock alone."""
     marker = tmp_path / "marker"
-    library = _hijacker(tmp_path, marker)
+    library = hijacker(tmp_path, marker)
     (tmp_path / "deck.toml").write_text(SPEC.replace("leak", "vo"))
     deck = tmp_path / "deck.cir"
     deck.write_text(f"lib\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n'codemodel' {library}\n"

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,39 +149,34 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     assert rows() >= 5
 
 
-#: A child that sends itself SIGINT as the command line starts importing typer (as Ctrl-C in its first half
-#: second does), then starts `zoaf` the way each entry point does.
-CTRL_C_WHILE_LOADING = """
-import os, runpy, signal, sys
+def ctrl_c_as_imported(module: str) -> str:
+    """Python run first in a child that sends it SIGINT as ``module`` is first imported (a Ctrl-C at that moment)."""
+    return f"""
+import os, signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)   # as at a terminal (a background job ignores SIGINT)
 class CtrlC:
     def find_spec(self, name, path=None, target=None):
-        if name == "typer":
+        if name == {module!r}:
             os.kill(os.getpid(), signal.SIGINT)
 sys.meta_path.insert(0, CtrlC())
-sys.argv = ["zoaf", "--help"]
-{start}
 """
+
+
+#: A child that sends itself SIGINT as the command line starts importing typer (as Ctrl-C in its first half
+#: second does), then starts `zoaf` the way each entry point does.
+CTRL_C_WHILE_LOADING = ctrl_c_as_imported("typer") + "import runpy\nsys.argv = ['zoaf', '--help']\n"
 
 
 @pytest.mark.parametrize("start", ["runpy.run_module('zoaf', run_name='__main__')",      # python -m zoaf
                                    "from zoaf.cli import main; sys.exit(main())"])       # the installed script
 def test_ctrl_c_while_the_command_line_loads_is_one_word_and_exit_130(start: str) -> None:
-    r = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING.format(start=start)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-c", CTRL_C_WHILE_LOADING + start], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (130, "", "interrupted\n")
 
 
 #: sitecustomize.py that sends SIGINT as numpy is first imported: by ``zoaf/__init__``, before zoaf.cli loads.
-CTRL_C_AS_ZOAF_LOADS = """
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.default_int_handler)   # as at a terminal (a background job ignores SIGINT)
-class CtrlC:
-    def find_spec(self, name, path=None, target=None):
-        if name == "numpy":
-            os.kill(os.getpid(), signal.SIGINT)
-sys.meta_path.insert(0, CtrlC())
-"""
+CTRL_C_AS_ZOAF_LOADS = ctrl_c_as_imported("numpy")
 
 
 @pytest.mark.parametrize("entry", [["-m", "zoaf"], [str(Path(sys.executable).parent / "zoaf")]],

@@ -237,6 +237,35 @@ def test_run_with_a_file_is_refused_in_one_line(tmp_path):
     assert "\n" not in message and f"{deck}:10: run out.raw: " in message and "crashes" in message, message
 
 
+def test_a_four_card_with_a_braced_fundamental_is_noted_in_one_line():
+    """``.four {f0} v(out)``: ngspice does not substitute the line, so ``ngspice -b`` prints "bad fundamental freq"
+    and no Fourier table, then the measures (exit status 0). zoaf said nothing (its session runs no ``.four``
+    card) and ``run_batch`` called the run failed; the card is noted in one line, and the measures are equal
+    (``test_deck_matches_ngspice_b[four_braced_fundamental]``)."""
+    nl = Netlist.read(DECKS / "four_braced_fundamental.cir")
+    notes = [n for n in nl.notes if "fundamental" in n]
+    assert len(notes) == 1 and "\n" not in notes[0] and notes[0].startswith(f"{nl.path}:8: .four {{f0}}: "), nl.notes
+    assert "no Fourier table" in notes[0] and "Write the number" in notes[0]
+    assert not [n for n in Netlist.read(DECKS / "four_sens_after_run.cir").notes if "fundamental" in n]
+
+
+def test_a_deck_whose_meas_cards_read_only_device_vectors_is_noted(tmp_path):
+    """``ngspice -b`` runs the dot-analyses only when some card asks for output it can save: with ``.meas`` cards
+    of ``@m1[id]`` alone it prints "no simulations run" and exits with status 1, where the session measures. zoaf
+    said nothing; the first card is noted in one line (``savecurrents_meas.cir``, with a ``v(d)`` card, runs in
+    both and compares)."""
+    deck = tmp_path / "currents.cir"
+    deck.write_text((DECKS / "savecurrents_meas.cir").read_text().replace(".meas dc vdx find v(d) at=1.2\n", ""))
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    batch = subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, text=True)
+    assert batch.returncode == 1 and "no simulations run" in batch.stderr, batch.stderr
+    notes = [n for n in Netlist.read(deck).notes if "no simulations run" in n]
+    assert len(notes) == 1 and notes[0].startswith(f"{deck}:10: ngspice -b runs the dot-analyses only"), notes
+    with SpiceSession(deck) as s:
+        assert s.evaluate({})["idm"] > 0
+    assert not [n for n in Netlist.read(DECKS / "savecurrents_meas.cir").notes if "no simulations run" in n]
+
+
 def test_a_failed_analysis_is_not_followed_in_place(tmp_path):
     """A node with no DC path (a singular matrix) fails every sizing in ``ngspice -b``; on the fast path the
     sizing after the failure, set in place, converged on what the failed analysis left and returned v(out) =

@@ -314,3 +314,29 @@ def test_an_include_of_a_dollar_name_is_refused_as_ngspice_b_fails_it(tmp_path):
     assert "\n" not in str(e.value) and str(e.value).startswith(f"{deck}:4: .include needs a file name"), e.value
     deck.write_text(deck.read_text().replace("$HOME/x.inc", '"$HOME/x.inc"'))
     assert [f.path for f in Netlist.read(deck).includes] == [tmp_path / "$HOME/x.inc"]
+
+
+@pytest.mark.parametrize("title, told", [(".param r1=5k", "title line is missing"),
+                                         (".MEASURE ac f3 when vdb(out)=-3", "title line is missing"),
+                                         (".include x.inc", "*include x.inc"),
+                                         (".subckt lpf in out", "Mismatch of .subckt")])
+def test_a_title_line_ngspice_reads_as_a_card_is_refused_in_one_line(tmp_path, title, told):
+    """ngspice reads a first line that starts with ``.param``/``.meas`` as a card and stops ("title line is
+    missing!"), opens the file of an ``.include`` there (the deck runs with its values), a ``.subckt`` opens a block:
+    zoaf took each line as the title, so the session failed with that reason alone or "Could not find include file
+    x.inc" (the path not rewritten) where ``ngspice -b`` ran. Refused with line 1 and why; a blank first, a comment
+    or ``.title`` is a title for both."""
+    (tmp_path / "x.inc").write_text(".param r1=2k\nR9 out 0 3k\n")
+    body = "\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 20 1k 100meg\n.save v(out)\n" \
+           ".meas ac f3 when vdb(out)=-3\n.end\n"
+    deck = tmp_path / "t.cir"
+    deck.write_text(title + body)
+    assert told in (_ngspice_b(deck).stdout + _ngspice_b(deck).stderr)
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:1: the title line starts with .") and \
+        title.lower().startswith(message.split()[6].rstrip(":")) and "refused" in message, message
+    for fine in (" " + title, "* " + title, ".title " + title):
+        deck.write_text(fine + body)
+        assert Netlist.read(deck).params == {"r1": "1k"}

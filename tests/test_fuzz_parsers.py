@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import string
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -102,10 +103,14 @@ def test_spec_from_spec_shaped_dict(data: dict) -> None:
 @given(st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode),
                  st.text(alphabet="[]{}=\"'#.,\n abclohi1u", max_size=200).map(str.encode)))
 def test_spec_read_random_bytes(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
-    path = tmp_path_factory.mktemp("spec") / "fuzz.toml"
+    _read_ok_or_input_error(Spec.read, tmp_path_factory.mktemp("spec") / "fuzz.toml", raw)
+
+
+def _read_ok_or_input_error(read: Callable[[Path], object], path: Path, raw: bytes) -> None:
+    """``read`` of a file holding ``raw`` returns, or raises an InputError that names the file."""
     path.write_bytes(raw)
     try:
-        Spec.read(path)
+        read(path)
     except InputError as e:
         assert str(path) in str(e)
 
@@ -145,12 +150,7 @@ def test_netlist_from_random_text(text: str | bytes) -> None:
 @FUZZ
 @given(st.binary(max_size=300))
 def test_netlist_read_random_bytes(tmp_path_factory: pytest.TempPathFactory, raw: bytes) -> None:
-    path = tmp_path_factory.mktemp("cir") / "fuzz.cir"
-    path.write_bytes(raw)
-    try:
-        Netlist.read(path)
-    except InputError as e:
-        assert str(path) in str(e)
+    _read_ok_or_input_error(Netlist.read, tmp_path_factory.mktemp("cir") / "fuzz.cir", raw)
 
 
 def _netlist_ok_or_input_error(text: str | bytes) -> None:

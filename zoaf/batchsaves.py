@@ -24,6 +24,17 @@ block's results (exit status 0), "run simulation(s) aborted" for ``.tf`` beside 
 for ``.disto`` (ngspice 39). No result comes from that run (a ``.meas`` card cannot read those analyses), and the
 block's own runs save everything: :func:`zoaf.ngbatch.run_batch` ignores that one line where nothing limits what
 is saved (:data:`UNSAVED_ANALYSIS`, :func:`limits_saves`), and :func:`unsaved_analysis` notes the card.
+
+A ``.four`` card's fundamental is read as a plain number: the line is not substituted, so ``.four {f0} v(out)``
+(or ``'f0'``, ``f0``) makes ``ngspice -b`` print "Error: bad fundamental freq {f0}" and no Fourier table, then
+the measures as usual (exit status 0). The table is no result zoaf reads (the session runs no ``.four`` card), so
+:func:`zoaf.ngbatch.run_batch` ignores that line (:data:`BAD_FUNDAMENTAL`) and :func:`unread_four` notes the card.
+
+``ngspice -b`` runs the dot-analyses at all only when a ``.print``/``.plot``/``.four``/``.op``/``.tf`` card, or a
+``.meas`` card whose vectors it can extract, asks for output (``ft_savedotargs``): a deck whose ``.meas`` cards read
+only ``@device[param]`` vectors (``.options savecurrents``, ``@m1[id]``) prints `No ".plot", ".print", or
+".fourier" lines; no simulations run` and exits with status 1, while the session measures: :func:`unrun_analyses`
+notes it.
 """
 from __future__ import annotations
 
@@ -31,8 +42,11 @@ import re
 from collections.abc import Sequence
 
 from .decktext import Line
+from .errors import InputError
+from .units import parse
 
-__all__ = ["UNSAVED_ANALYSIS", "batch_extra_saves", "limits_saves", "unsaved_analysis", "unsaved_node"]
+__all__ = ["BAD_FUNDAMENTAL", "UNSAVED_ANALYSIS", "batch_extra_saves", "batch_notes", "limits_saves", "unread_four",
+           "unrun_analyses", "unsaved_analysis", "unsaved_node"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -48,6 +62,8 @@ _VECTOR = re.compile(r"(?<![\w.@])([vi])" + _ARGS, re.IGNORECASE)
 _HAS_SAVE = re.compile(r"(?im)^\s*\.(save|probe)\b")
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
 _MEASURED = ("ac", "dc", "tran", "sp")
+#: An output card in an included file (the deck's run by hand is then not certain).
+_OUTPUT_CARD = re.compile(r"(?im)^\s*\.(meas|print|plot|four|op\b|tf\b)")
 _INCLUDED_SAVE = re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)|savecurrents")
 #: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
 #: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
@@ -57,6 +73,11 @@ _SAVE_LIMIT = re.compile(r"(?im)^\s*(?:\.save|\.probe|save)\b|savecurrents")
 #: ngspice's line for a ``.pz``, ``.tf`` or ``.disto`` run that saved none of its vectors.
 UNSAVED_ANALYSIS = re.compile(r"no data saved for (?:pole-zero|transfer function|small signal distortion) analysis",
                               re.IGNORECASE)
+#: ngspice's line for a ``.four`` card whose fundamental is no number (:func:`unread_four`).
+BAD_FUNDAMENTAL = re.compile(r"bad fundamental freq", re.IGNORECASE)
+#: A vector ``ngspice -b``'s ``.meas`` reader extracts (``v(out)``, ``vdb(out)``, ``i(vdd)``), or a ``par()``.
+_EXTRACTED = re.compile(r"(?<![\w.@])(?:[vi]\w*|par)\s*\(", re.IGNORECASE)
+_PARAM_CARD = re.compile(r"(?<![\w.])param\s*=", re.IGNORECASE)
 #: Cards after which ``ngspice -b`` runs the dot-analyses (``Netlist.batch_runs_dot_analyses``).
 _OUTPUT_WORDS = (".meas", ".measure", ".op", ".tf", *_PRINT_WORDS)
 #: What ``ngspice -b`` does, after printing the results, when its run of such a card saves nothing.
@@ -168,3 +189,46 @@ def unsaved_analysis(lines: Sequence[Line], included: Sequence[str] = ()) -> tup
     return line, (f"ngspice -b runs the dot-analyses (after a .control block too) saving only the vectors that .save, "
                   f".print and .meas cards name, none of this {word} card's: run by hand (best.cir), the deck "
                   f"{_UNSAVED_ENDS[word]} after its results; zoaf reports the results. Add `.save all` to the deck")
+
+
+def unread_four(lines: Sequence[Line]) -> tuple[int, str] | None:
+    """``(line, why)`` for the first ``.four`` card whose fundamental is not a number (an ``{expression}``, a
+    parameter's name), for which ngspice prints no table; None when there is none."""
+    for word, rest, line in _dot_cards(lines)[0]:
+        if word not in (".four", ".fourier") or not rest.split():
+            continue
+        fundamental = rest.split()[0]
+        try:
+            parse(fundamental)
+        except InputError:
+            return line, (f"{word} {fundamental}: ngspice reads a {word} card's fundamental as a plain number (it "
+                          "substitutes no expression there): run by hand (best.cir), the deck prints 'bad "
+                          "fundamental freq' and no Fourier table, and its measures as usual. Write the number")
+    return None
+
+
+def unrun_analyses(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+    """``(line, why)`` for the first ``.meas`` card of a deck whose dot-analyses ``ngspice -b`` does not run (no
+    card asks for output it can save: every ``.meas`` card reads ``@device[param]`` vectors only); None when it
+    does, or it is not certain (a ``.control`` block, an included file with output cards)."""
+    if any(ln.text.split()[:1] and ln.text.split()[0].startswith(".control") for ln in lines) \
+            or any(_OUTPUT_CARD.search(t) for t in included):
+        return None
+    cards, _ = _dot_cards(lines)
+    meas = [(rest, line) for word, rest, line in cards      # a param= card reads no vector
+            if word in (".meas", ".measure") and not _PARAM_CARD.search(rest)]
+    if not meas or any(w in _OUTPUT_WORDS and w not in (".meas", ".measure") for w, _, _ in cards) \
+            or any(_EXTRACTED.search(rest) or "@" not in rest for rest, _ in meas):
+        return None
+    return meas[0][1], ("ngspice -b runs the dot-analyses only when a .print, .plot, .four, .op or .tf card, or a "
+                        ".meas card of a v(...) or i(...) vector, asks for output; these .meas cards read only "
+                        "@device[param] vectors: run by hand (best.cir), the deck prints 'no simulations run' and "
+                        "exits with status 1; zoaf measures. Add a .meas card of a node voltage (or a .print card)")
+
+
+def batch_notes(lines: Sequence[Line], included: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """``(line, why)`` for each way a run of the deck by hand (``ngspice -b best.cir``) prints less than zoaf
+    reports: the notes of :class:`zoaf.netlist.Netlist` (``lines``: the deck's logical lines after the title)."""
+    found = (unsaved_node(lines, included), unsaved_analysis(lines, included), unread_four(lines),
+             unrun_analyses(lines, included))
+    return [f for f in found if f is not None]

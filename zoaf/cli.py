@@ -278,8 +278,8 @@ def optimize(
 ) -> None:
     """Size a circuit: optimize its spec's objective and write the run directory (best.cir, result.json...)."""
     with _errors():                    # the imports too: a Ctrl-C amid them was a silent exit 130
-        from .run import check_budget, check_resume, check_workers, optimize as run_optimize, run_metadata
-        from .rundir import recorded_spec, run_directory
+        from .run import check_budget, check_resume, check_workers, run_metadata
+        from .rundir import recorded_spec
 
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
         check_workers(workers, dask, "--workers")
@@ -309,19 +309,29 @@ def optimize(
         if out_path is None:
             out_path = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         t0 = time.perf_counter()
-        # Locked before workers start: a second process on the same run is refused before it costs anything.
-        try:
-            with run_directory(out_path, resume=resume_path is not None):
-                evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
-                with evaluator.start(), _progress(not (quiet or as_json), budget) as update:
-                    result = run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers,
-                                          out=out_path, resume=resume_path is not None, evaluator=evaluator,
-                                          callback=update)
-        except KeyboardInterrupt:      # outside the run's own handling (its end files): say how to resume, if it can
-            if not (out_path / "history.db").is_file():
-                raise
-            _interrupted(netlist, out_path)
+        result = _run(netlist, problem, out_path, resume=resume_path is not None, progress=not (quiet or as_json),
+                      budget=budget, seed=seed, method=method, workers=workers, timeout=timeout, dask=dask)
         _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
+
+
+def _run(netlist: Path, problem: Any, out_path: Path, *, resume: bool, progress: bool, budget: int, seed: int,
+         method: str, workers: int, timeout: float, dask: str | None) -> Any:
+    """Run the optimization in its locked run directory; a Ctrl-C outside the run's own handling (which writes the
+    end files) says how to resume where there is a history."""
+    from .run import optimize as run_optimize
+    from .rundir import run_directory
+
+    # Locked before workers start: a second process on the same run is refused before it costs anything.
+    try:
+        with run_directory(out_path, resume=resume):
+            evaluator = problem.evaluator(workers=workers, timeout=timeout, dask=dask)
+            with evaluator.start(), _progress(progress, budget) as update:
+                return run_optimize(problem, budget=budget, seed=seed, method=method, workers=workers, out=out_path,
+                                    resume=resume, evaluator=evaluator, callback=update)
+    except KeyboardInterrupt:      # outside the run's own handling (its end files): say how to resume, if it can
+        if not (out_path / "history.db").is_file():
+            raise
+        _interrupted(netlist, out_path)
 
 
 def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: float, as_json: bool,

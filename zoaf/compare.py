@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import partial
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Sized
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Sized
 
 from . import registry, show
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
@@ -38,6 +38,9 @@ from .problem import Problem
 from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
 from .stats import REFERENCE, fom_of, is_complete
 from .workers import safe_path, sigint_ignored
+
+if TYPE_CHECKING:
+    from .circuit import CircuitProblem
 
 #: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
 _COST = {"bo": 0, "turbo": 1}
@@ -374,6 +377,21 @@ def check_seeds(seeds: int | Sequence[int], option: str = "seeds") -> list[int]:
     return [int(s) for s in given]
 
 
+def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
+                methods: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The comparison's objective names (checked against the spec; default all) and methods (default: every
+    installed one), each once in the order given: ``-o a,A`` is one run each."""
+    objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
+    named = [o.strip().lower() for o in objectives or ()]
+    names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)
+    for name in names:
+        problem.spec.objective(name)           # unknown -> InputError naming the valid ones
+    chosen = list(dict.fromkeys(registry.installed() if methods is None else methods))
+    if not chosen:
+        raise InputError("no methods given")
+    return names, chosen
+
+
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
@@ -405,14 +423,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
     show.note_reads(problem.netlist)           # as zoaf optimize: what a received deck reads beyond its folder
     check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
-    objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
-    named = [o.strip().lower() for o in objectives or ()]
-    names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)   # -o a,A: one run each
-    for name in names:
-        problem.spec.objective(name)           # unknown -> InputError naming the valid ones
-    methods = list(dict.fromkeys(registry.installed() if methods is None else methods))
-    if not methods:
-        raise InputError("no methods given")
+    names, methods = _grid_names(problem, objectives, methods)
     seed_list = check_seeds(seeds)
     check_workers(1 if jobs is None else jobs, option="jobs")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"

@@ -20,7 +20,7 @@ from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
            "included_trrandom", "instance_problem", "logical_lines", "physical_lines", "physical_spans", "quote",
-           "strip_comment", "substitute", "tab_dollar_comment", "texts"]
+           "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -56,6 +56,22 @@ def instance_problem(text: str) -> str | None:
     if text[:1] in "vViI" and _GAUSSIAN_TRRANDOM.search(text):
         return _TRRANDOM_WHY
     return None
+
+
+#: A first line ngspice reads as a card, not as the deck's title (ngspice 39, a prefix in any case, at column 0).
+_TITLE_CARD = re.compile(r"\.(param|meas|inc|subckt|ends|control|endc|if|endif)", re.IGNORECASE)
+
+
+def title_problem(title: str) -> str | None:
+    """Why a deck whose first line is ``title`` does not run as zoaf would run it, or None. ngspice reads a first
+    line that starts with ``.param`` or ``.meas`` as a card and stops ("title line is missing!"), opens the file of
+    an ``.include`` there (zoaf's reader takes the line as the title, and does not rewrite its path), and opens a
+    block with ``.subckt``, ``.control``, ``.if``... (or closes one that is not open)."""
+    if (m := _TITLE_CARD.match(title)) is None:
+        return None
+    return (f"the title line starts with .{m.group(1).lower()}: ngspice reads a first line that starts with .param, "
+            ".meas, .include, .subckt, .ends, .control, .endc, .if or .endif as that card, not as the title (a "
+            ".param or .meas stops it: 'title line is missing!'); refused (write a title line first)")
 
 
 def included_trrandom(text: str) -> tuple[int, str] | None:

@@ -11,7 +11,8 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
 * :meth:`Netlist.batch_deck` — :meth:`with_params` for a session that must reload the whole deck per
   evaluation (:attr:`Netlist.faithful_reasons`).
 
-Text conventions (continuations, comments, case): :mod:`zoaf.decktext`. Top-level ``.param`` lines (outside
+Text conventions (continuations, comments, case): :mod:`zoaf.decktext`; the writing (the edits recorded
+while reading, applied per sizing): :mod:`zoaf.netwrite`. Top-level ``.param`` lines (outside
 ``.subckt``) of the netlist and of the files it ``.include``s are design variables; the last definition of a
 name gives its default (ngspice's), and :meth:`with_params` rewrites every top-level definition (as ngspice's
 ``alterparam`` does) and overrides an included one after its ``.include`` line. The included files are read
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,18 +39,15 @@ from pathlib import Path
 from . import batchsaves, deckcheck, libparams, readscope
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
-                       physical_lines, physical_spans, quote, substitute, tab_dollar_comment, unquotable,
+                       physical_lines, physical_spans, substitute, tab_dollar_comment, title_problem, unquotable,
                        value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import Measure, parse_meas, unmeasured
 from .ngcommands import ANALYSES, batch_drops, has_conditional, has_interp_card, interp_problem, parse_control
+from .netwrite import INCLUDE, Edits, include_file, session_lines
 
 __all__ = ["Measure", "Netlist"]
-
-#: An include line: the command word and blanks (ASCII ones, as ngspice splits), the file (quoted or not), what follows.
-_INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", re.ASCII)
-
 
 @dataclass
 class Netlist:
@@ -102,10 +99,8 @@ class Netlist:
     limits_saves: bool = False      # a .save card, save command or savecurrents limits what a run saves
     _physical: list[str] = field(default_factory=list, repr=False)
     _logical: list[Line] = field(default_factory=list, repr=False)
-    _defs: list[ParamDef] = field(default_factory=list, repr=False)
-    _includes: dict[int, tuple[int, int, str]] = field(default_factory=dict, repr=False)  # phys idx -> span
+    _edits: Edits = field(default_factory=Edits, repr=False)             # where with_params changes the text
     param_files: dict[str, Path] = field(default_factory=dict)
-    _include_defs: dict[int, list[str]] = field(default_factory=dict, repr=False)  # include's last phys idx
     _drop_session: set[int] = field(default_factory=set, repr=False)      # logical idx not in session deck
     faithful_reasons: list[str] = field(default_factory=list)
     control_quits: bool = False
@@ -168,10 +163,23 @@ class Netlist:
             raise InputError(f"{self.path}: its folder, where an included file's .lib file is looked for, {why}")
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
+        self._parse_lines()
+        self._parse_control(allow_shell)
+        together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once
+        if together and (found := unmeasured(self.analyses, self.measures)) is not None:
+            raise self._err(*found)
+        self._batch_notes()
+        self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
+        self._texts = {}                                    # read for the params; not carried to workers
+
+    def _parse_lines(self) -> None:
+        """The deck's logical lines up to ``.end``, each to the part it feeds; the ``.control`` block's gathered."""
         in_control: int | None = None
         subckt_depth = 0
         for li, ln in enumerate(self._logical):
             if li == 0:
+                if (why := title_problem(ln.raw)) is not None:
+                    raise self._err(ln.lineno, why)
                 continue                                   # the title line
             t = ln.text
             word = t.split(None, 1)[0] if t.split() else ""
@@ -209,19 +217,15 @@ class Netlist:
                 self._parse_output(li, ln, word)
         if in_control is not None:
             raise self._err(in_control, ".control block without .endc")
-        self._parse_control(allow_shell)
-        together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once
-        if together and (found := unmeasured(self.analyses, self.measures)) is not None:
-            raise self._err(*found)
+
+    def _batch_notes(self) -> None:
+        """Where the deck's measures or saves differ from what ``ngspice -b`` runs: the notes, the extra ``.save``."""
         self.notes += [f"{self.path}:{m.line}: {m.note}" for m in (*self.skipped_measures, *self.measures) if m.note]
         included = list(self._texts.values())
-        for unsaved in (batchsaves.unsaved_node(self._logical[1:], included),
-                        batchsaves.unsaved_analysis(self._logical[1:], included)):
-            self.notes += [f"{self.path}:{unsaved[0]}: {unsaved[1]}"] if unsaved is not None else []
+        self.notes += [f"{self.path}:{line}: {why}"
+                       for line, why in batchsaves.batch_notes(self._logical[1:], included)]
         self.limits_saves = batchsaves.limits_saves([self.text, *included])
         self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], included)
-        self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
-        self._texts = {}                                    # read for the params; not carried to workers
 
     def _check_control_comments(self, lineno: int, physical: list[str]) -> None:
         if any(tab_dollar_comment(p) for p in physical):
@@ -258,16 +262,15 @@ class Netlist:
     def _parse_param(self, ln: Line) -> None:
         for name, value, start in assignments(ln, self._err):
             spans = physical_spans(ln, start, start + len(value))
-            self._defs.append(ParamDef(name, value, ln.lineno, spans))
+            self._edits.defs.append(ParamDef(name, value, ln.lineno, spans))
             self.params[name] = ln.raw[start:start + len(value)]    # ngspice takes the last definition
             self.param_lines[name] = ln.lineno
             self.param_files.pop(name, None)
 
     def _parse_include(self, ln: Line, word: str, params: bool = True) -> None:
-        m = _INCLUDE.match(ln.raw)
-        if not m:
+        if not INCLUDE.match(ln.raw):
             raise self._err(ln.lineno, f"{word} needs a file name")
-        if word == ".lib" and not m.group(3).strip():
+        if (m := include_file(ln.raw, word)) is None:
             return                                          # ".lib section" ... ".endl": a section definition
         target = m.group(2).strip("\"'")
         resolved = self.resolve(target)
@@ -277,7 +280,7 @@ class Netlist:
             raise self._err(ln.lineno, f"{word} {target}: {why}")
         spans = physical_spans(ln, m.start(2), m.end(2))
         if len(spans) == 1:
-            self._includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
+            self._edits.includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if params:      # ngspice takes a .param's last definition: an included file's, a .lib section's too
             found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params,
                                           self.path.resolve().parent)
@@ -285,7 +288,7 @@ class Netlist:
                 self.params[name], self.param_files[name] = value, file
                 self.param_lines.pop(name, None)
             if found:
-                self._include_defs[ln.segments[-1][1]] = list(found)
+                self._edits.include_defs[ln.segments[-1][1]] = list(found)
 
     def _control_line(self, ln: Line, word: str) -> None:
         """One line of the deck's ``.control`` block (its ``.include``d commands read in their place)."""
@@ -304,9 +307,9 @@ class Netlist:
         """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),
         and :meth:`batch_deck` inlines it, so that the commands zoaf never runs can be left out."""
         self._parse_include(ln, word, params=False)
-        path = Path(self._includes[ln.segments[0][1]][2]) if ln.segments[0][1] in self._includes else None
-        if path is None:
+        if (found := self._edits.includes.get(ln.segments[0][1])) is None:
             return
+        path = Path(found[2])
         physical = physical_lines(self._texts[path.resolve()])
         self._check_control_comments(ln.lineno, physical)
         lines = logical_lines([""] + physical, commands=True)[1:]
@@ -384,7 +387,7 @@ class Netlist:
         ``ngspice -b`` from any directory. A param of an included file gets a ``.param`` line after the
         ``.include`` (the included file stays as it is: it may be shared).
         """
-        return self._sized_text(self.check_params(values or {}), set())
+        return self._edits.sized(self._physical, self.check_params(values or {}), set())
 
     def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
         """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
@@ -395,7 +398,7 @@ class Netlist:
         """:meth:`batch_deck` of values already checked (:meth:`check_params`: name -> the value's text)."""
         inline = {idx: "\n".join(("* zoaf: " if batch_drops(text) else "") + raw for raw, text in lines)
                   for idx, lines in self._control_files.items()}
-        text = self._sized_text(dict(new), self._batch_dropped, inline)
+        text = self._edits.sized(self._physical, new, self._batch_dropped, inline)
         return text.replace("\n", f"\n{self.extra_save}\n", 1) if self.extra_save else text
 
     @property
@@ -404,31 +407,6 @@ class Netlist:
         does when the deck has ``.meas``, ``.print``, ``.plot``, ``.four``, ``.op`` or ``.tf`` cards, unless
         the block quits first."""
         return self._dot_outputs and not self.control_quits
-
-    def _sized_text(self, new: dict[str, str], commented: set[int], inline: Mapping[int, str] | None = None
-                    ) -> str:
-        lines = ["* zoaf: " + ln if i in commented else ln for i, ln in enumerate(self._physical)]
-        edits: dict[int, list[tuple[int, int, str]]] = {}
-        for d in self._defs:
-            if d.name in new:
-                first = True
-                for idx, c0, c1 in d.spans:
-                    edits.setdefault(idx, []).append((c0, c1, new[d.name] if first else ""))
-                    first = False
-        for idx, (c0, c1, target) in self._includes.items():
-            edits.setdefault(idx, []).append((c0, c1, quote(target)))
-        for idx, es in edits.items():
-            s = lines[idx]
-            for c0, c1, rep in sorted(es, reverse=True):
-                s = s[:c0] + rep + s[c1:]
-            lines[idx] = s
-        for idx, text in (inline or {}).items():
-            lines[idx] = text
-        for idx in sorted(self._include_defs, reverse=True):
-            # ngspice takes a param's last definition, also for expressions written before it.
-            lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   $ zoaf: sized, overrides the included value"
-                                      for name in self._include_defs[idx] if name in new]
-        return "\n".join(lines) + "\n"
 
     def session_deck(self) -> list[str]:
         """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, title first.
@@ -439,17 +417,5 @@ class Netlist:
         are removed, continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none:
         ``ngspice -b`` runs such a deck; loading line by line needs it).
         """
-        out = [self.title or "zoaf", *([self.extra_save] if self.extra_save else [])]
-        for li, ln in enumerate(self._logical):
-            if li == 0 or li in self._drop_session or not ln.text.strip():
-                continue
-            raw = ln.raw
-            word = ln.text.split(None, 1)[0]
-            if word in (".include", ".inc", ".lib"):
-                m = _INCLUDE.match(raw)
-                if m and not (word == ".lib" and not m.group(3).strip()):
-                    raw = m.group(1) + quote(str(self.resolve(m.group(2).strip("\"'")))) + m.group(3)
-            if word == ".end":
-                break
-            out.append(raw.strip())
-        return [*out, ".end"]       # also where the deck has none (ngspice -b reads to the end of the file)
+        head = [self.title or "zoaf", *([self.extra_save] if self.extra_save else [])]
+        return head + session_lines(self._logical, self._drop_session, self.resolve)

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .batchsaves import UNSAVED_ANALYSIS
+from .batchsaves import BAD_FUNDAMENTAL, UNSAVED_ANALYSIS
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
 from .ngoutput import batch_results
@@ -90,4 +90,5 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
         raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
     if not nl.limits_saves:   # its .pz/.tf/.disto run after the block's, which no result reads (batchsaves)
         lines = [ln for ln in lines if not UNSAVED_ANALYSIS.search(ln)]
+    lines = [ln for ln in lines if not BAD_FUNDAMENTAL.search(ln)]    # a .four card's missing table: a note
     return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")

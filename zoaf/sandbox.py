@@ -10,8 +10,9 @@ before libngspice starts:
    output (zoaf's) and the pipe to ``multiprocessing``'s resource tracker (which unlinks what is named there) are
    ``/dev/null`` (:func:`zoaf.proctree.keep_descriptors`);
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` (while the simulator
-   starts: then the home the deck's ``~/`` includes were checked in) and ``TMPDIR`` at it, so that no
-   ``.spiceinit`` of the user (working directory, home) is read and relative paths land there (removed, for a
+   starts: then the home the deck's ``~/`` includes were checked in) and ``TMPDIR`` at it, and put an empty
+   ``.spiceinit`` there (ngspice reads the passwd database's home's, not ``$HOME``'s, where there is none), so
+   that no ``.spiceinit`` of the working directory or home is read and relative paths land there (removed, for a
    Dask worker's by a program that outlives it: :func:`zoaf.watchdog.remove_after_exit`);
    the environment keeps only what the simulation needs (:func:`kept_environment`);
 2. **seccomp** (libseccomp through ``pyseccomp``): ``execve``/``execveat`` fail with ``EPERM`` in every thread
@@ -34,6 +35,7 @@ before libngspice starts:
    :mod:`zoaf.watchdog` ends it first, with one line, past ``ZOAF_MAX_MEMORY`` resident bytes, its programs'
    included (resident, not reserved: a hard cap on the address space would refuse decks that ``ngspice -b``
    runs, as ngspice reserves a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
+   OpenMP starts at most one thread per CPU (a deck's ``num_threads`` could take every process ID of the machine);
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
    bytes (a ``.control`` loop writing files);
 8. **programs** (``allow_exec``; a Dask worker too): it is the subreaper of the programs a deck starts, so a
@@ -280,6 +282,9 @@ def _private_dir() -> Path:
     _erase_first_environment({os.fsencode(k) for k in kept})
     os.environ["HOME"] = os.environ["TMPDIR"] = str(directory)
     tempfile.tempdir = str(directory)
+    # ngspice reads ./.spiceinit, else the home's of the passwd database, not $HOME's: a received deck's, saved in
+    # your home, loaded its code model before "no new code" (any file written). Read once, as ngspice starts.
+    (directory / ".spiceinit").touch()
     return directory
 
 
@@ -391,9 +396,10 @@ OOM_SCORE_ADJ = 1000
 
 
 def _limits(own_process: bool, directory: Path) -> tuple[Layer, Layer]:
-    """The memory and disk layers: the watchdog started, and (own process) first for the OOM killer."""
+    """The memory and disk layers: the watchdog started, OpenMP's threads bounded, (own process) first to be killed."""
     limits = watchdog.Limits.from_env(own_process=own_process)
     watchdog.start(limits, directory)
+    watchdog.limit_threads()
     disk = Layer("disk", LayerState.ACTIVE, f"at most {watchdog.gib(limits.disk)} of files")
     if limits.memory is None:
         return Layer("memory", LayerState.LIFTED, "Dask worker"), disk

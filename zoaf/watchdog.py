@@ -33,7 +33,7 @@ from typing import Callable
 from . import proctree
 from .errors import InputError
 
-__all__ = ["Exceeded", "Limits", "gib", "on_end", "parse_bytes", "reason", "remove_after_exit",
+__all__ = ["Exceeded", "Limits", "gib", "limit_threads", "on_end", "parse_bytes", "reason", "remove_after_exit",
            "remove_tree", "start"]
 
 #: Seconds between two samples (a writer at 1 GB/s overshoots the disk limit by ~100 MB at most).
@@ -113,6 +113,16 @@ def on_end(tell: Callable[[str], None]) -> None:
 def start(limits: Limits, directory: Path) -> None:
     """Watch this process and ``directory`` from a daemon thread until the process ends."""
     threading.Thread(target=_watch, args=(limits, directory), name="zoaf-watchdog", daemon=True).start()
+
+
+def limit_threads() -> None:
+    """At most one OpenMP thread per CPU in this process (``OMP_THREAD_LIMIT``, read as libgomp loads: before
+    libngspice starts; a lower limit of the user's stays). ngspice starts a deck's ``num_threads`` per analysis,
+    and no limit counts threads (their memory is small): ``set num_threads=N`` started N - 1, so 30000 would take
+    nearly every process ID of a machine (``pid_max`` 32768 is common), and no program of anyone's could start."""
+    cpus = os.cpu_count() or 1
+    own = os.environ.get("OMP_THREAD_LIMIT", "")
+    os.environ["OMP_THREAD_LIMIT"] = str(min(cpus, int(own)) if own.isdigit() and int(own) > 0 else cpus)
 
 
 def _watch(limits: Limits, directory: Path) -> None:
