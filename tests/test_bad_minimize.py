@@ -124,11 +124,15 @@ def test_an_unknown_method_names_the_one_likely_meant(name: str, says: str) -> N
     ({"x0": [0.0, float("nan")]}, r"^x0\[1\] = nan lies outside bounds\[1\] = \(-1, 1\)$"),
     ({"x0": [[0.0, 0.5]]}, r"^x0 must be one point \(a 1-D sequence\), got shape \(1, 2\)$"),
     ({"bounds": [(-1, 1), (1, -1)]}, r"^bounds\[1\]: lo must be < hi, got lo=1, hi=-1$"),
-    ({"bounds": [(-1, 1), (0, 2)], "log": [0]}, r"^bounds\[0\]: log scale needs lo > 0, got lo=-1$"),
-    ({"x0": [0.0, 0.5], "integers": [1]}, r"^x0\[1\] = 0\.5 is not a whole number, and integers names axis 1$")])
+    ({"bounds": [(-1, 1), (0, 2)], "log": [0]}, r"^bounds\[0\]: lo must be > 0 on a log scale, got -1$"),
+    ({"x0": [0.0, 0.5], "integers": [1]}, r"^x0\[1\] = 0\.5 is not a whole number, and integers names axis 1$"),
+    ({"bounds": [(-1, 1), (1, 1e30)], "integers": [1]},
+     r"^bounds\[1\]: hi must be within -2\*\*53\.\.2\*\*53 \(an integer parameter: past it a float skips "
+     r"whole numbers\)")])
 def test_x0_and_bounds_are_named_by_index_as_scipy_names_them(kwargs: dict, says: str) -> None:
     """"parameter 'x1': init=5 lies outside [-1, 1]" named an axis as the keyword ``x0`` is spelt; a 2-D ``x0``
-    (which scipy refuses) was flattened; a fraction on an integer axis was rounded without a word."""
+    (which scipy refuses) was flattened; a fraction on an integer axis was rounded without a word; an integer axis
+    past 2**53 ran (its steps of one lost; NOMAD's granularity check crashed the process)."""
     kwargs = {"bounds": [(-1, 1)] * 2, **kwargs}
     with pytest.raises(InputError, match=says):
         zoaf.minimize(lambda x: float(np.sum(x ** 2)), kwargs.pop("bounds"), budget=2, seed=0, **kwargs)

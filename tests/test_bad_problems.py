@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 import zoaf
 from zoaf.errors import InputError
 from zoaf.history import History
-from zoaf.problem import Outcome, Parameter, Problem, Status
+from zoaf.problem import Outcome, Parameter, ParameterError, Problem, Status
 
 
 class Careless(Problem):
@@ -422,3 +423,26 @@ def test_a_circuit_problem_is_refused_arguments_of_the_wrong_kind_and_points_of_
     p = CircuitProblem(amp)
     out = p.simulate(np.array([1e-6]))
     assert out.status == Status.FAILED and f"a point of 1 values for {len(p.parameters)} parameters" in out.error
+
+
+@pytest.mark.parametrize("kwargs, field, says", [
+    ({"lo": 2, "hi": 1}, "lo", "lo must be < hi, got lo=2, hi=1"),
+    ({"lo": 0, "hi": math.nan}, "hi", "hi must be a finite number, got nan"),
+    ({"lo": 0, "hi": 1, "scale": "log"}, "lo", "lo must be > 0 on a log scale, got 0"),
+    ({"lo": 1, "hi": 2.5, "integer": True}, "hi", "hi must be a whole number (an integer parameter), got 2.5"),
+    ({"lo": 1, "hi": 1e30, "integer": True}, "hi", "hi must be within -2**53..2**53 (an integer parameter: past it "
+                                                   "a float skips whole numbers), got 1e+30"),
+    ({"lo": 1, "hi": 3, "init": 4}, "init", "init 4 lies outside lo..hi = 1..3"),
+    ({"lo": 1, "hi": 3, "init": "2"}, "init", "init must be a number, got '2'"),
+    ({"lo": -1e308, "hi": 1e308}, None, "the span hi - lo of -1e+308..1e+308 overflows a float; narrow the bounds")])
+def test_a_parameter_refusal_names_its_field(kwargs: dict, field: str | None, says: str) -> None:
+    """``Parameter`` said ``parameter 'r1': lo must be < hi`` in words only, so the spec repeated its bound checks to
+    name ``parameters.r1.lo``: two copies of one set of rules. The refusal carries the field; the spec says it at
+    its TOML key from Parameter's own rules (and it crosses a process boundary whole: a comparison's runs)."""
+    with pytest.raises(ParameterError) as e:
+        Parameter("r1", **kwargs)
+    again = pickle.loads(pickle.dumps(e.value))
+    assert (e.value.field, str(e.value)) == (again.field, str(again)) == (field, f"parameter 'r1': {says}")
+    key = "s.toml: parameters.r1" if field is None else f"s.toml: parameters.r1.{field}"
+    assert str(e.value.at("s.toml: parameters.r1")) == f"{key}: {e.value.detail}"
+

@@ -94,14 +94,15 @@ def test_more_samples_than_a_run_can_hold_is_refused_before_anything_runs(tmp_pa
     assert not (tmp_path / "lib").exists()
 
 
-def _process_run(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+def _process_run(tmp_path: Path, corners: str = "") -> tuple[Path, Path, list[str]]:
     """A finished 8-simulation run of mc.cir, its capacitor given a process term mc_c, judged over two process
-    corners of ``rc.lib`` (corner ss sets mc_c = 2): the run, the library and the arguments of its ``optimize``."""
+    corners of ``rc.lib`` (corner ss sets mc_c = 2; ``corners``: more of the [corners] table): the run, the library
+    and the arguments of its ``optimize``."""
     (tmp_path / "mc.cir").write_text((CORPUS / "mc.cir").read_text().replace("mc_r=0", "mc_r=0 mc_c=0")
                                      .replace("C1 out 0 {c1}", "C1 out 0 {c1*(1+0.1*mc_c)}"))
     (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
         'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
-        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n')
+        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n' + corners)
     lib = tmp_path / "rc.lib"
     lib.write_text(".lib tt\n.param mc_c=0\n.endl tt\n.lib ss\n.param mc_c=2\n.endl ss\n")
     out, args = tmp_path / "run", ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]

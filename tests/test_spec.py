@@ -86,7 +86,8 @@ def test_strict_inequality_on_its_bound_is_not_met():
     (GOOD.replace('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain_db", target = "fast" }'),
      "objectives.gain.target: 'fast' is not a SPICE number"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), r"s\.toml: parameters\.w1\.lo: must be < hi, got lo=0\.0001, hi=1e-06$"),
-    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'), r's\.toml: parameters\.w1\.lo: must be > 0 with scale = "log", got 0$'),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'),
+     r"s\.toml: parameters\.w1\.lo: must be > 0 on a log scale, got 0$"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),
     (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1), r"s\.toml: parameters\.w1\.scale: must be 'lin' or 'log', got 'sqrt'$"),
     (GOOD.replace('"gain_db >= 60"', '"gain_db => 60"'), "objectives.fom.constraints"),
@@ -158,7 +159,8 @@ def test_a_misspelt_key_is_refused_with_the_key_it_is_likely_meant_for(tmp_path,
                                                   r"section\); without one, the deck's own models are simulated"),
     ('init = "1p"', 'init = "1p", unit = ["F"]', r"s\.toml: parameters\.cc\.unit: must be a string, got \['F'\]$"),
     ('type = "int"', 'type = "int", unit = 5', r"parameters\.nf\.unit: must be a string, got 5$"),
-    ('type = "int"', 'type = "int", init = 2.5', r's\.toml: parameters\.nf\.init: 2\.5 is not a whole number \(type = "int"\)$')])
+    ('type = "int"', 'type = "int", init = 2.5',
+     r"s\.toml: parameters\.nf\.init: 2\.5 is not a whole number \(an integer parameter\)$")])
 def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old, new, says):
     """``corner`` without ``pdk`` was ignored (the deck's own models simulated, the designer believing it was
     the ff corner); a parameter's ``unit`` that is no string was shown as its Python text (``['F']``); an integer
@@ -169,8 +171,8 @@ def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old,
 
 
 @pytest.mark.parametrize("old, new, says", [
-    ('nf = { lo = 1,', 'nf = { lo = 1.5,', r's\.toml: parameters\.nf\.lo: must be a whole number with type = "int", '
-                                            r"got 1\.5$"),
+    ('nf = { lo = 1,', 'nf = { lo = 1.5,', r"s\.toml: parameters\.nf\.lo: must be a whole number \(an integer "
+                                            r"parameter\), got 1\.5$"),
     ('w1 = { lo = "1u", hi = "100u", scale = "log" }', 'w1 = { lo = -1e308, hi = 1e308 }',
      r"s\.toml: parameters\.w1: the span hi - lo of -1e\+308\.\.1e\+308 overflows a float; narrow the bounds$"),
     ('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain" }',

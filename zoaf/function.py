@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .errors import InputError, did_you_mean
-from .problem import Outcome, Parameter, Problem, Score
+from .problem import Outcome, Parameter, ParameterError, Problem, Score
 
 __all__ = ["ConstraintFun", "FunctionProblem", "scipy_constraints"]
 
@@ -145,11 +145,10 @@ def _start(x0: np.ndarray, bounds: np.ndarray, ints: set[int]) -> np.ndarray:
 def _axis(i: int, lo: float, hi: float, scale: str, integer: bool, init: float | None) -> Parameter:
     """Axis ``x{i}`` of ``bounds[i]``; its refusal named ``bounds[i]`` (``parameter 'x0': lo must be < hi`` read as
     the keyword ``x0``)."""
-    name = f"x{i}"
     try:
-        return Parameter(name, float(lo), float(hi), scale, integer, None if init is None else float(init))
-    except InputError as e:
-        raise InputError(f"bounds[{i}]: {str(e).removeprefix(f'parameter {name!r}: ')}") from None
+        return Parameter(f"x{i}", float(lo), float(hi), scale, integer, None if init is None else float(init))
+    except ParameterError as e:
+        raise InputError(f"bounds[{i}]: {e.worded()}") from None
 
 
 def _holds_none(value: Any) -> bool:

@@ -32,6 +32,32 @@ class Status(str, enum.Enum):
     CACHED = "cached"
 
 
+#: The largest integer bound: every whole number up to it is a float, past it steps of one are lost (an integer axis
+#: of 1..1e30 crashed the process under NOMAD, whose granularity check failed).
+MAX_WHOLE = 2**53
+
+
+class ParameterError(InputError):
+    """A ``Parameter`` refused: ``field`` names the attribute at fault (``lo``, ``init``; None: the bounds together)
+    and ``detail`` what is wrong with it, so that a caller that names the parameter its own way (a spec's
+    ``parameters.r1``, ``minimize``'s ``bounds[0]``) names the field with it, from this one set of rules."""
+
+    def __init__(self, name: str, key: str | None, detail: str) -> None:
+        self.name, self.field, self.detail = name, key, detail
+        super().__init__(f"parameter {name!r}: {self.worded()}")
+
+    def __reduce__(self) -> tuple[Any, ...]:       # pickled as built (a comparison's runs are processes)
+        return type(self), (self.name, self.field, self.detail)
+
+    def worded(self) -> str:
+        """The refusal as a sentence about the field (``lo must be < hi, ...``)."""
+        return self.detail if self.field is None else f"{self.field} {self.detail}"
+
+    def at(self, key: str) -> InputError:
+        """The refusal said at ``key``, the caller's name for the parameter: ``KEY.lo: must be < hi, ...``."""
+        return InputError(f"{key}: {self.detail}" if self.field is None else f"{key}.{self.field}: {self.detail}")
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One design variable: physical bounds, scale (``lin``/``log``), integer or not, optional start value."""
@@ -48,28 +74,35 @@ class Parameter:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"parameter name must be non-empty text, got {self.name!r}")
         for key in ("lo", "hi", *(("init",) if self.init is not None else ())):
-            _real(getattr(self, key), f"parameter {self.name!r}: {key}")
+            if not _is_real(getattr(self, key)):
+                raise self._refused(key, f"must be a number, got {getattr(self, key)!r}")
         if not isinstance(self.integer, (bool, np.bool_)):
-            raise InputError(f"parameter {self.name!r}: integer must be True or False, got {self.integer!r}")
-        if not (math.isfinite(self.lo) and math.isfinite(self.hi)):
-            raise InputError(f"parameter {self.name!r}: bounds must be finite numbers, got lo={self.lo}, hi={self.hi}")
+            raise self._refused("integer", f"must be True or False, got {self.integer!r}")
+        for key in ("lo", "hi"):
+            if not math.isfinite(getattr(self, key)):
+                raise self._refused(key, f"must be a finite number, got {getattr(self, key)}")
         if not self.lo < self.hi:
-            raise InputError(f"parameter {self.name!r}: lo must be < hi, got lo={self.lo:g}, hi={self.hi:g}")
+            raise self._refused("lo", f"must be < hi, got lo={self.lo:g}, hi={self.hi:g}")
         if self.scale not in ("lin", "log"):
-            raise InputError(f"parameter {self.name!r}: scale must be 'lin' or 'log', got {self.scale!r}")
+            raise self._refused("scale", f"must be 'lin' or 'log', got {self.scale!r}")
         if self.scale == "log" and self.lo <= 0:
-            raise InputError(f"parameter {self.name!r}: log scale needs lo > 0, got lo={self.lo:g}")
+            raise self._refused("lo", f"must be > 0 on a log scale, got {self.lo:g}")
         if not math.isfinite(self.hi - self.lo):   # the box maps onto lo + u * (hi - lo)
-            raise InputError(f"parameter {self.name!r}: the span hi - lo of {self.lo:g}..{self.hi:g} overflows "
-                             f"a float; narrow the bounds")
-        if self.integer and (self.lo != round(self.lo) or self.hi != round(self.hi)):
-            raise InputError(f"parameter {self.name!r}: integer bounds must be integers, got {self.lo:g}..{self.hi:g}")
+            raise self._refused(None, f"the span hi - lo of {self.lo:g}..{self.hi:g} overflows a float; narrow "
+                                      "the bounds")
+        for key, v in (("lo", self.lo), ("hi", self.hi)) if self.integer else ():
+            if v != round(v):
+                raise self._refused(key, f"must be a whole number (an integer parameter), got {v:g}")
+            if abs(v) > MAX_WHOLE:
+                raise self._refused(key, f"must be within -2**53..2**53 (an integer parameter: past it a float "
+                                         f"skips whole numbers), got {v:g}")
         if self.init is not None and not self.admits(self.init):
-            raise InputError(
-                f"parameter {self.name!r}: init={self.init:g} lies outside [{self.lo:g}, {self.hi:g}]")
+            raise self._refused("init", f"{self.init:g} lies outside lo..hi = {self.lo:g}..{self.hi:g}")
         if self.init is not None and not self.admits(self.init, exact=True):    # was rounded (2.5 to 2) unsaid
-            raise InputError(f"parameter {self.name!r}: init={self.init:g} is not a whole number (an integer "
-                             f"parameter)")
+            raise self._refused("init", f"{self.init:g} is not a whole number (an integer parameter)")
+
+    def _refused(self, key: str | None, detail: str) -> ParameterError:
+        return ParameterError(self.name, key, detail)
 
     def admits(self, value: float, *, exact: bool = False) -> bool:
         """Whether ``value`` lies within the bounds (``exact``: and is a whole number for an integer parameter)."""
@@ -326,9 +359,14 @@ def _raised_at(e: BaseException) -> str:
     return f" (raised at {os.path.basename(outside[-1].filename)}:{outside[-1].lineno})" if outside else ""
 
 
+def _is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (not text, None, a bool, a complex or an array)."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def _real(value: Any, what: str) -> float:
-    """``value`` as a float; text, None, a bool, a complex or an array is an InputError naming ``what``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    """``value`` as a float; anything not :func:`_is_real` is an InputError naming ``what``."""
+    if not _is_real(value):
         raise InputError(f"{what} must be a number, got {value!r}")
     return float(value)
 

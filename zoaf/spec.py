@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping
 from . import units
 from .errors import InputError, did_you_mean
 from .infile import UnreadableFile, read_bounded
-from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, Score
+from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterError, Score
 from .signoff.corners import CornerSet, parse_corners, refuse_same_conditions
 from .signoff.mc import MonteCarlo, parse_montecarlo
 
@@ -48,6 +48,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: A spec is a page of TOML: more is not one (and is not read into memory).
 MAX_SPEC_BYTES = 2**20
+#: The least objective ``scale``: the FoM squashes measure / scale, which overflowed to -inf for every point at 1e-320
+#: (a run of feasible designs said "no simulation gave a finite FoM"); at 1e-30 any value ngspice prints stays finite.
+MIN_SCALE = 1e-30
 
 
 @dataclass(frozen=True)
@@ -301,33 +304,13 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     kind = value.get("type", "float")
     if kind not in ("float", "int"):
         raise InputError(f"{key}.type: must be 'float' or 'int', got {kind!r}")
-    scale = value.get("scale", "lin")
-    if scale not in ("lin", "log"):
-        raise InputError(f"{key}.scale: must be 'lin' or 'log', got {scale!r}")
     unit = value.get("unit", "")
     if not isinstance(unit, str):      # was shown as str() of it: unit = ["F"] as "['F']"
         raise InputError(f"{key}.unit: must be a string, got {unit!r}")
-    _check_range(key, lo, hi, scale == "log", kind == "int", init)
-    try:
-        return Parameter(name.lower(), lo, hi, scale, kind == "int", init, unit)
-    except InputError as e:            # what is left (a span that overflows): said at the parameter's table
-        raise InputError(f"{key}: {str(e).removeprefix(f'parameter {name.lower()!r}: ')}") from None
-
-
-def _check_range(key: str, lo: float, hi: float, log: bool, integer: bool, init: float | None) -> None:
-    """The bounds and start value, each refusal naming its field (``parameters.r1.lo``): ``Parameter``'s own
-    refusals name no TOML key (``parameter 'r1': lo must be < hi``)."""
-    if not lo < hi:
-        raise InputError(f"{key}.lo: must be < hi, got lo={lo:g}, hi={hi:g}")
-    if log and lo <= 0:
-        raise InputError(f"{key}.lo: must be > 0 with scale = \"log\", got {lo:g}")
-    for field_, v in (("lo", lo), ("hi", hi)):
-        if integer and v != round(v):
-            raise InputError(f"{key}.{field_}: must be a whole number with type = \"int\", got {v:g}")
-    if init is not None and not lo <= init <= hi:
-        raise InputError(f"{key}.init: {init:g} lies outside lo..hi = {lo:g}..{hi:g}")
-    if init is not None and integer and init != round(init):     # was rounded (2.5 to 2) unsaid
-        raise InputError(f"{key}.init: {init:g} is not a whole number (type = \"int\")")
+    try:                               # the rules are Parameter's; each refusal said at its TOML key
+        return Parameter(name.lower(), lo, hi, value.get("scale", "lin"), kind == "int", init, unit)
+    except ParameterError as e:
+        raise e.at(key) from None
 
 
 def _check_compatible(key: str, constraints: tuple[Constraint, ...], texts: list[str]) -> None:
@@ -363,8 +346,8 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     constraints = tuple(Constraint.parse(c, where=f"{key}.constraints") for c in cons)
     _check_compatible(f"{key}.constraints", constraints, [str(c).strip() for c in cons])
     scale = units.parse_spec(value.get("scale", 1.0), what=f"{key}.scale")
-    if scale <= 0:
-        raise InputError(f"{key}.scale: must be > 0, got {scale:g}")
+    if not scale >= MIN_SCALE:
+        raise InputError(f"{key}.scale: must be >= {MIN_SCALE:g} (the FoM divides the measure by it), got {scale:g}")
     target = None if "target" not in value else units.parse_spec(value["target"], what=f"{key}.target")
     judged: tuple[str, ...] = ()
     if "corners" in value:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..cli import JsonOpt, SpecOpt, _dir_option, _errors, _problem, app
-from ..errors import InputError
+from ..cli import JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app
+from ..errors import DEFAULT_TIMEOUT, InputError
 from ..outfile import json_text
 from ..run import check_workers
 from .yieldrun import MAX_SAMPLES
@@ -24,18 +24,18 @@ WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simul
 DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
 
 
-def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]):
-    """A run directory (its problem and best sizing) or a netlist (its own sizing)."""
+def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float):
+    """A run directory (its problem and best sizing) or a netlist (its own sizing), simulated within ``timeout``."""
     from .rundir import load_run
 
     if target.is_dir():
-        run = load_run(target, spec)
+        run = load_run(target, spec, timeout)
         judged = run.problem.objective.name
         if objective is not None and objective.lower() != judged:   # was ignored: the run's objective judged
             raise InputError(f"--objective {objective}: {target} is a run of objective {judged!r}, which sign-off "
                              "judges; give the netlist to judge a sizing against another objective")
         return run.problem, run.params, target / "yield", run
-    problem = _problem(target, spec, objective)
+    problem = _problem(target, spec, objective, timeout=timeout)
     return problem, problem.default_params(), None, None
 
 
@@ -51,6 +51,7 @@ def yield_(
     objective: ObjectiveOpt = None,
     workers: WorkersOpt = os.cpu_count() or 1,
     dask: DaskOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
 ) -> None:
     """Monte Carlo yield of a run's best sizing (or a netlist's) against its spec, with a 95% interval."""
@@ -59,15 +60,16 @@ def yield_(
 
     with _errors():
         check_workers(workers, dask, "--workers")
+        _check_timeout(timeout)
         chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
-        problem, sizing, default_out, run = _signoff_target(target, spec, objective)
+        problem, sizing, default_out, run = _signoff_target(target, spec, objective, timeout)
         chosen = None
         if corner is not None:
             if problem.spec.corners is None:
                 raise InputError(f"--corner {corner}: {problem.spec.path} has no [corners] table")
             chosen = problem.spec.corners.select([corner], "--corner")[0]
             if run is not None:
-                run.warn_corners([chosen.name])
+                run.warn_corners([chosen])
         if chosen is not None and default_out is not None:
             default_out = default_out.with_name(f"yield-{chosen.name}")     # a corner's samples: a run of their own
         out_path = chosen_out or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
@@ -89,6 +91,7 @@ def corners_(
     objective: ObjectiveOpt = None,
     workers: WorkersOpt = os.cpu_count() or 1,
     dask: DaskOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
 ) -> None:
     """A sizing at every PVT corner: each corner's measures and pass/fail, the worst corner of each spec."""
@@ -97,14 +100,15 @@ def corners_(
 
     with _errors():
         check_workers(workers, dask, "--workers")
-        problem, sizing, _, run = _signoff_target(target, spec, objective)
+        _check_timeout(timeout)
+        problem, sizing, _, run = _signoff_target(target, spec, objective, timeout)
         table = problem.spec.corners
         if table is None:
             raise InputError(f"{problem.spec.path}: no [corners] table")
         wanted = corner or list(problem.objective.corners) or "all"
         chosen = table.select(wanted, "--corner" if corner else f"objectives.{problem.objective.name}.corners")
         if run is not None:
-            run.warn_corners(c.name for c in chosen)
+            run.warn_corners(chosen)
         result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
         if as_json:
             print(json_text({**result.as_json(), "sizing": sizing}, default=float))
@@ -124,6 +128,7 @@ def sensitivity(
     spec: SpecOpt = None,
     workers: Annotated[int, typer.Option(
         "--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
 ) -> None:
     """Normalized sensitivity of every measure to every parameter at a run's best sizing (extrapolated differences)."""
@@ -133,21 +138,21 @@ def sensitivity(
 
     with _errors():
         check_workers(workers, option="--workers")
-        run = load_run(run_dir, spec)
-        k = None
+        _check_timeout(timeout)
+        run = load_run(run_dir, spec, timeout)
+        k, chosen = None, None
         if run.corners:
-            names = [c.name for c in run.corners]
-            chosen = None if corner is None else run.problem.spec.corners.select([corner], "--corner")[0].name
-            if chosen is not None and chosen not in names:     # a spec corner the run's objective did not judge
-                raise InputError(f"--corner {corner}: the run judged only {', '.join(names)}; it has no "
-                                 "simulations at that corner")
-            k = worst_corner(run) if chosen is None else names.index(chosen)
-            run.check_corner(names[k], "zoaf sensitivity")
+            chosen = None if corner is None else run.problem.spec.corners.select([corner], "--corner")[0]
+            k = worst_corner(run) if chosen is None else run.judged(chosen)
+            if k is None:                       # a spec corner the run's objective did not judge
+                raise InputError(f"--corner {corner}: the run judged only {', '.join(c.name for c in run.corners)}; "
+                                 "it has no simulations at that corner")
+            run.check_corner(run.corners[k].name, "zoaf sensitivity")
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s = run_sensitivity(run, corner=k, workers=workers)
         write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
-        at = None if k is None else run.corners[k].name
+        at = None if k is None else (chosen or run.corners[k]).name    # a merged corner named as asked
         if as_json:
             print(json_text({**s.as_json(), "corner": at}))
         else:

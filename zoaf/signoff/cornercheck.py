@@ -111,11 +111,12 @@ def worst_over(verdicts: Sequence[CornerVerdict], measure: str, sense: str, cons
 
 def check_corners(base: CircuitProblem, sizing: Mapping[str, float], corners: Sequence[Corner], *,
                   workers: int = 1, dask: Any = None) -> CornerCheck:
-    """Simulate ``sizing`` at each corner (in parallel) and judge each against the objective's constraints."""
+    """Simulate ``sizing`` at each corner (in parallel, within ``base``'s timeout) and judge each against the
+    objective's constraints."""
     sims = CornerSims(base, corners)
     u = base.to_unit(np.array([sizing[n] for n in base.names], float))
     pts = np.array([np.append(u, k) for k in range(len(corners))])
-    with Evaluator(sims, workers=min(workers, len(corners)), dask=dask) as ev:
+    with Evaluator(sims, workers=min(workers, len(corners)), timeout=sims.timeout, dask=dask) as ev:
         recs = ev.evaluate(pts, "corners")
     obj = base.objective
     verdicts = tuple(judge_corner(c.name, r.outcome, obj.constraints) for c, r in zip(corners, recs))

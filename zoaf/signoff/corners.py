@@ -91,7 +91,9 @@ class CornerSet:
             raise InputError(f"{where}: must be \"all\" or a non-empty list of corner names")
         missing = [w for w in wanted if str(w).lower() not in by_name]
         if missing:
-            raise InputError(f"{where}: unknown corner(s) {', '.join(map(str, missing))}; "
+            # quoted where blank or spaced: "--corner ' hot'" read "unknown corner(s) hot; [corners] defines ..., hot"
+            shown = (str(w) if re.fullmatch(r"\S+", str(w)) else repr(str(w)) for w in missing)
+            raise InputError(f"{where}: unknown corner(s) {', '.join(shown)}; "
                              f"[corners] defines {', '.join(by_name) or 'none'}")
         lowered = [str(w).lower() for w in wanted]
         twice = next((w for i, w in enumerate(lowered) if w in lowered[:i]), None)

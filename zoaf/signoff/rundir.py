@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..circuit import CircuitProblem
-from ..errors import InputError, ZoafWarning
+from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from ..history import History, Record
 from ..report import MANIFEST
 from ..rundir import LOCK_FILE, recorded_spec
@@ -38,17 +38,26 @@ class RunDir:
             raise InputError(f"{self.path / 'history.db'}: {self.changed[name]}; {command} reads the run's "
                              "simulations there: restore the process_lib the run used, or optimize anew")
 
-    def warn_corners(self, names: Iterable[str]) -> None:
+    def judged(self, corner: Corner) -> int | None:
+        """The run's corner (index) ``corner`` is, by name, else by conditions (None: the run judged none): a named
+        corner that repeats one of the cross product was merged into that one under ``corners = "all"``."""
+        names = [c.name for c in self.corners]
+        same = [k for k, c in enumerate(self.corners) if c.conditions == corner.conditions]
+        return names.index(corner.name) if corner.name in names else same[0] if same else None
+
+    def warn_corners(self, corners: Iterable[Corner]) -> None:
         """Say (once) that corners simulated anew are not those the run was optimized at: the verdict is of the
         current ``process_lib``, as a sign-off after a model update should be, but the designer must know."""
-        changed = [self.changed[n] for n in names if n in self.changed]
+        names = [self.corners[k].name for k in map(self.judged, corners) if k is not None]
+        changed = [self.changed[n] for n in dict.fromkeys(names) if n in self.changed]
         if changed:
             warnings.warn_explicit(f"{'; '.join(changed)}: signed off at the current values", ZoafWarning,
                                    str(self.path / "history.db"), 0, module=__name__)
 
 
-def load_run(path: Path, spec: Path | None = None) -> RunDir:
-    """The run in ``path`` (``history.db`` and ``result.json``), its netlist read again from where it was run."""
+def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> RunDir:
+    """The run in ``path`` (``history.db`` and ``result.json``), its netlist read again from where it was run; its
+    problem simulates within ``timeout`` seconds (a history records no timeout: it is no part of a run's identity)."""
     db, result = path / "history.db", path / "result.json"
     if not db.exists() and (path / MANIFEST).is_file():     # said "no history.db", and nothing of what to give
         raise InputError(f"{path}: a comparison (zoaf compare), not a run: sign off one of its runs, "
@@ -72,7 +81,7 @@ def load_run(path: Path, spec: Path | None = None) -> RunDir:
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
     recorded = recorded_spec(path, meta) if spec is None else None      # a run made with --spec: its spec
-    problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"))
+    problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"), timeout=timeout)
     _check_same(db, problem, problem_meta, recorded is not None)
     content = read_json(result)
     params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)

@@ -116,7 +116,7 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
     digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
     out = run.path / "sensitivity" / f"{tag}-{digest}"
     with run_directory(out, resume=os.path.lexists(out / "history.db")), History(out / "history.db") as hist, \
-            Evaluator(problem, workers=min(workers, len(u))) as ev:
+            Evaluator(problem, workers=min(workers, len(u)), timeout=run.problem.timeout) as ev:
         if not hist.meta():
             hist.set_run(RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None),
                          zoaf=__version__, started=time.time())

@@ -156,9 +156,9 @@ def _open(out: Path, meta: RunMeta) -> History:
 
 
 def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, samples: int, seed: int,
-              corner: Corner | None = None, workers: int = 1, dask: Any = None,
-              timeout: float = 60.0) -> YieldResult:
-    """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded)."""
+              corner: Corner | None = None, workers: int = 1, dask: Any = None) -> YieldResult:
+    """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded), each
+    within ``base``'s own timeout (``--timeout``), as every sign-off command."""
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
     sims = McSims(base, sizing, seed, corner)
@@ -171,7 +171,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
                        if sims.section else {})}, METHOD, 0, seed)
     # As a run directory: a file, a link or a run going there is one line; a refused one leaves no directory.
     with run_directory(out, resume=os.path.lexists(out / "history.db")), _open(out, meta) as hist, \
-            Evaluator(sims, workers=workers, timeout=timeout, dask=dask) as ev:
+            Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
