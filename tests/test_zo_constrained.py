@@ -349,26 +349,3 @@ def test_probe_cap_keeps_the_coordinate_probes_within_the_trust_radius():
     straddle the narrow band tc <= 50 and wreck its constraint fit) are cut to ``probe_cap`` radii."""
     assert _coordinate_probe_reach(0) > 3.0
     assert _coordinate_probe_reach(0, probe_cap=1.0) <= 1.0 + 1e-9
-
-
-def _band_models(seed: int, **options):
-    """Each constraint-aware refit's model (objective and constraint gradients) along a run on min -(x1 + x2)
-    s.t. a band constraint c = expm1(40 (x0 + x1 - 1)) / 40 that is linear at its bound and blows up past it."""
-    opt, models = ZOAF(3, 120, seed, x0=np.full(3, 0.3), **options), []
-    while not opt.done:
-        X = opt.ask()
-        obj, c = -(X[:, 1] + X[:, 2]), np.expm1(40.0 * (X[:, 0] + X[:, 1] - 1.0)) / 40.0
-        opt.tell(X, np.where(c <= 0, obj, INFEASIBLE_OFFSET + c), c=c[:, None], objective=obj)
-        st = opt._active
-        if st is not None and st.con is not None and st.con.model is not None:
-            models.append((st.x.copy(), st.con.model.grad.copy()))
-    return models
-
-
-def test_constraint_reach_reweighs_the_constraints_fits_and_leaves_the_objectives_alone():
-    """``constraint_reach``: in lockstep with the default run, the first refit whose constraint model differs has
-    the same iterate and the same objective model (the search is the default's until the models part)."""
-    default, local = _band_models(0), _band_models(0, constraint_reach=1.0)
-    first = next(i for i, ((x, g), (y, h)) in enumerate(zip(default, local)) if not np.allclose(g[1], h[1]))
-    assert np.array_equal(default[first][0], local[first][0])
-    np.testing.assert_array_equal(default[first][1][0], local[first][1][0])

@@ -147,27 +147,6 @@ def test_regression_estimates_exact_for_every_measure_in_one_solve():
     np.testing.assert_allclose(Gs, H, atol=1e-9)
 
 
-def test_reach_weights_keep_a_constraint_fit_local_and_leave_a_determined_fit_alone():
-    """``reach_weights``: a constraint that bends at the scale of the trust radius L (c = L expm1(a.(p - x) / L))
-    fitted from d + 2 points within L and d compass probes at 3 L: weighted, the gradient is 2-3x nearer the local
-    one on each of six draws; with as many points as unknowns the weights change nothing (a determined fit)."""
-    a, L, x = G / np.linalg.norm(G), 1e-3, np.full(D, 0.5)
-    for seed in range(6):
-        rng = np.random.default_rng(seed)
-        X = np.vstack([x + L * rng.uniform(-1, 1, (D + 2, D)) / np.sqrt(D),
-                       x + 3 * L * np.eye(D) * np.sign(rng.uniform(-1, 1, D))])
-        y = L * np.expm1((X - x) @ a / L)[:, None]
-        w = est.reach_weights(X, x, L)
-        assert np.all(w[: D + 2] == 1) and np.all(w[D + 2:] < 0.02)
-        plain, _ = est.regression_estimates(x, np.zeros(1), X, y, curvature=True)
-        local, _ = est.regression_estimates(x, np.zeros(1), X, y, w, curvature=True)
-        assert np.linalg.norm(local - a) < 0.7 * np.linalg.norm(plain - a)
-        few = np.r_[0:4, D + 2:D + 5]                       # d + 1 points (near and far) for d + 1 unknowns
-        exact, _ = est.regression_estimates(x, np.zeros(1), X[few], y[few], curvature=True)
-        weighted, _ = est.regression_estimates(x, np.zeros(1), X[few], y[few], w[few], curvature=True)
-        np.testing.assert_allclose(weighted, exact, atol=1e-9)
-
-
 def test_adapted_basis_follows_the_moves_and_skips_frozen_coordinates():
     rng = np.random.default_rng(3)
     ridge = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0]) / np.sqrt(2)

@@ -95,8 +95,7 @@ def test_unknown_option_is_input_error():
         ZOAF(3, 100, 0, mode="bogus")
     # a wrong-typed option is one line naming it (``q="a"`` was "'<' not supported between 'str' and 'int'")
     for bad, rule in (({"q": "a"}, "q='a': must be a whole number"), ({"alpha0": "0.5"}, "must be a number"),
-                      ({"curvature": "yes"}, "curvature='yes': must be True or False"), ({"q": 2.5}, "whole"),
-                      ({"constraint_reach": -1.0}, "constraint_reach.*>= 0")):
+                      ({"curvature": "yes"}, "curvature='yes': must be True or False"), ({"q": 2.5}, "whole")):
         with pytest.raises(InputError, match=rule):
             ZOAF(3, 100, 0, **bad)
     assert ZOAF(3, 100, 0, q=2.0).config.q == 2 and isinstance(ZOAF(3, 100, 0, q=2.0).config.q, int)

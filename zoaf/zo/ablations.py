@@ -84,5 +84,4 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "exact-step": {"exact_step": True},      # the default since it was measured (the name its runs have)
     "projected-step": {"exact_step": False},
     "probe-cap": {"probe_cap": 1.0},     # coordinate probes within the trust radius (constraint-aware)
-    "constraint-reach": {"constraint_reach": 1.0},   # constraints' fits weighted to the trust radius
 }

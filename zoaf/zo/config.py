@@ -284,17 +284,6 @@ class ZOAFConfig:
     probes across a narrow feasible band give the constraints' fits points where they are far from linear. Off
     (ablation ``probe-cap``: 1): BENCHMARKS.md section 4 ("Probes within the trust radius")."""
 
-    constraint_reach: float = 0.0
-    """Constraint-aware isotropic fits: weigh each point of a constraint's fit by min(1, (R / distance)^4), R this
-    many trust radii max(alpha, h) (``estimators.reach_weights``; 0: off). A compass probe across a narrow feasible
-    band (the bandgap's tc <= 50, ~0.007 of the box wide, probed at a median 61 radii) then sets less of the
-    constraint's gradient, while the probes' reach (the search) and the objective's fit stay as they are
-    (``probe_cap`` cuts the reach). Weights, not dropped points: the neighbourhood holds ~2 points within R for the
-    d + 1 unknowns, and a weight never changes what the far points alone determine. Off (ablation
-    ``constraint-reach``: 1): BENCHMARKS.md section 4 ("Constraint fits weighted to the trust radius"): keeps the
-    bandgap's `tc` that ``probe_cap`` loses but wins half its `power` (18.5 vs 24.9 uW, p 0.54; cap 13.2), worse
-    medians on the LNA's `nf` and the amplifier's `gain`; nothing significant."""
-
     least_change: bool = False
     """Model the objective and each constraint by a quadratic that interpolates the neighbourhood's points, its full
     Hessian changed least (Frobenius norm) from the start's previous one (Powell's update, as COBYQA's models:
@@ -411,7 +400,7 @@ class ZOAFConfig:
         for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
             if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
                 raise bad(name, "must be a positive finite number")
-        for name in ("min_extension", "probe_cap", "constraint_reach"):
+        for name in ("min_extension", "probe_cap"):
             if not (getattr(self, name) >= 0 and math.isfinite(getattr(self, name))):
                 raise bad(name, "must be a finite number >= 0")
         if not 0 <= self.filter_envelope < 1:

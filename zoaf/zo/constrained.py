@@ -98,17 +98,15 @@ class ConstrainedState:
 
     def refit(self, x: np.ndarray, X: np.ndarray, Y: np.ndarray, weights: np.ndarray | None, curvature: bool,
               reach: float, weight_factor: float, split_from: tuple[np.ndarray, np.ndarray] | None = None,
-              least_change: bool = False, local: np.ndarray | None = None) -> np.ndarray:
+              least_change: bool = False) -> np.ndarray:
         """Fit every measure's model at ``x`` from memory points (X, Y) (``split_from``: each constraint's
         curvature along its gradient and across it, ``estimators.axis_curvatures``, from these points: the
         whole memory, as the neighbourhood's d + 2 points leave the residual of a d + 1 unknown fit one degree
         of freedom, and the split then returns the isotropic value both ways); raise the penalty weight to the
         multipliers of the constraints within ``reach`` of activity. ``least_change``: quadratic models that
         interpolate the points with the Hessians changed least since the last refit
-        (``estimators.least_change_models``), in place of the isotropic fit. ``local`` (a weight per point,
-        ``estimators.reach_weights``): the isotropic fits of the constraints weigh the points by it too, the
-        objective's does not. Returns the descent gradient the probes and frozen bounds follow: the objective's
-        when feasible, the violated constraints' sum otherwise."""
+        (``estimators.least_change_models``), in place of the isotropic fit. Returns the descent gradient the probes
+        and frozen bounds follow: the objective's when feasible, the violated constraints' sum otherwise."""
         with serial_blas():
             if least_change:
                 H = self.hessians if self.hessians is not None else np.zeros((len(self.y), len(x), len(x)))
@@ -116,9 +114,6 @@ class ConstrainedState:
                 K = np.zeros(len(self.y))
             else:
                 G, K = est.regression_estimates(x, self.y, X, Y, weights, curvature)
-                if local is not None:
-                    G[1:], K[1:] = est.regression_estimates(x, self.y[1:], X, Y[:, 1:],
-                                                            local if weights is None else local * weights, curvature)
             c, Gc = self.y[1:], G[1:]
             near = np.isfinite(c) & (c > -reach * np.linalg.norm(Gc, axis=1))
             self.acceptance.raise_weight(multipliers(G[0], Gc[near]), weight_factor)

@@ -20,8 +20,7 @@ import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "trial_move", "frozen_mask",
-           "adapted_basis", "basis_probes", "neighbourhood", "regression_estimates", "reach_weights",
-           "least_change_models"]
+           "adapted_basis", "basis_probes", "neighbourhood", "regression_estimates", "least_change_models"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -283,16 +282,6 @@ def regression_estimate(x: np.ndarray, fx: float, X: np.ndarray, F: np.ndarray,
         A, df = A * w[:, None], df * w
     sol, *_ = np.linalg.lstsq(A, df, rcond=1e-10)
     return (sol[:-1], float(sol[-1])) if curvature else sol
-
-
-def reach_weights(X: np.ndarray, x: np.ndarray, reach: float) -> np.ndarray:
-    """Row weights that keep a fit local: 1 within ``reach`` of ``x``, (reach / r)^4 at a distance r beyond, which
-    scales the row by (reach / r)^2: a deviation from the linear model growing as r^2 (a curvature's) counts as it
-    would at ``reach``. Only a fit's overdetermined directions feel weights: what the far points alone determine
-    keeps their values, so the fit is determined wherever the unweighted one is."""
-    dist = np.linalg.norm(np.atleast_2d(X) - x, axis=1)
-    with np.errstate(divide="ignore"):
-        return np.minimum(1.0, (reach / dist) ** 4)
 
 
 def regression_estimates(x: np.ndarray, y0: np.ndarray, X: np.ndarray, Y: np.ndarray,

@@ -425,12 +425,10 @@ class ZOAF(Optimizer):
             if len(near) == 0:
                 return st.g
             if st.con is not None:
-                local = (est.reach_weights(st.X[near], st.x, cfg.constraint_reach * max(st.alpha, h))
-                         if cfg.constraint_reach > 0 else None)
                 return st.con.refit(st.x, st.X[near], st.con.Y[near], w, cfg.curvature,
                                     cfg.near_active * max(st.alpha, h), cfg.penalty_factor,
                                     (st.X, st.con.Y) if cfg.anisotropic_curvature else None,
-                                    cfg.least_change, local)
+                                    cfg.least_change)
             fx, F = st.fx, st.F[near]
             if cfg.values == "rank" or (cfg.values == "auto" and est.has_outliers(fx, F)):
                 fx, F = est.ranks(fx, F)
