@@ -1,4 +1,5 @@
-"""What the attack tests share: the one-measure specs their decks are simulated with, native code a deck loads."""
+"""What the attack tests share: the one-measure specs their decks are simulated with, native code a deck loads,
+the invisible characters a name hides behind."""
 from __future__ import annotations
 
 import subprocess
@@ -26,6 +27,12 @@ o = { maximize = "vo" }
 
 #: A library whose constructor, through CPython's API, replaces the function zoaf's watchdog thread calls every
 #: 0.1 s: that thread predates Landlock, so the replacement writes where the simulating thread may not.
+#: Invisible format characters: a right-to-left override, a left-to-right isolate, a zero-width space. A terminal
+#: or browser that honours them shows ``o<RLO>cni.x`` as ``ox.inc`` ("Trojan Source": a deck hides what it reads).
+INVISIBLE = "\u202e\u2066\u200b"
+#: How zoaf shows them.
+INVISIBLE_SHOWN = "\\u202e\\u2066\\u200b"
+
 _HIJACK_C = r'''#define _GNU_SOURCE
 #include <dlfcn.h>
 static const char *code = "import zoaf.watchdog as w\n_held = w._held\n"

@@ -229,19 +229,50 @@ def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path:
     assert marker.exists()
 
 
+def _echo_deck(folder: Path, variable: str) -> Path:
+    """A deck (and its spec) in ``folder`` whose measure ``leak`` is what ``echo`` prints of ``$variable``."""
+    (folder / "deck.toml").write_text(SPEC.replace("leak = {}", "leak = {}\ni = {}"))
+    deck = folder / "deck.cir"
+    deck.write_text("env\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.meas dc i find i(v1) at=1\n.control\n"
+                    f".save all\ndc v1 0 1 1\nlet leak = 0\nprint leak\necho leak = ${variable}\n.endc\n.end\n")
+    return deck
+
+
 def test_the_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
     """ngspice hands environment variables to the deck: in batch mode, ``echo leak = $VAR`` became a measure."""
     monkeypatch.setenv("RT_SECRET_NUMBER", "4242")
-    (tmp_path / "deck.toml").write_text(SPEC.replace("leak = {}", "leak = {}\ni = {}"))
-    deck = tmp_path / "deck.cir"
-    deck.write_text("env\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.meas dc i find i(v1) at=1\n.control\n"
-                    ".save all\ndc v1 0 1 1\nlet leak = 0\nprint leak\necho leak = $RT_SECRET_NUMBER\n.endc\n.end\n")
+    deck = _echo_deck(tmp_path, "RT_SECRET_NUMBER")
     r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
     assert "leak = 4242" in r.stdout                     # real: ngspice -b prints it
     for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
         with Evaluator(CircuitProblem(deck), **kw) as ev:
             [record] = ev.evaluate(np.array([[0.5]]))
         assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
+
+
+def test_a_dask_variable_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
+    """``DASK_*`` was kept for the workers (Dask reads its configuration as a worker starts, not later), so a token
+    such as ``DASK_COILED__TOKEN`` became a measure, by ``echo`` and through ``/proc/self/environ``, in every
+    backend, a real LocalCluster's worker too. The zoaf process's own environment (the Dask worker's parent) is
+    out of reach as well (Landlock grants only the worker's own ``/proc`` entries)."""
+    monkeypatch.setenv("DASK_RT_NUMBER", "4242")
+    monkeypatch.setenv("DASK_COILED__TOKEN", f"x\n0 0\n1e-3 {SECRET_VALUE}\n")
+    (tmp_path / "echo").mkdir()
+    echo = _echo_deck(tmp_path / "echo", "DASK_RT_NUMBER")
+    readers = []
+    for name, pid in (("own", "self"), ("parent", os.getpid())):      # the parent: the nanny's, pool's, zoaf's
+        (tmp_path / name).mkdir()
+        readers.append(_reader_deck(tmp_path / name, Path(f"/proc/{pid}/environ")))
+    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+        with Evaluator(CircuitProblem(echo), **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]))
+        assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
+        for deck in readers:
+            problem = CircuitProblem(deck)
+            with Evaluator(problem, **kw) as ev:
+                [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
+            assert record.outcome.measures.get("leak") != float(SECRET_VALUE), (kw, deck)
+            assert SECRET_VALUE not in str(record.outcome.error), (kw, deck)
 
 
 @pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")

@@ -13,6 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from attackkit import INVISIBLE, INVISIBLE_SHOWN
 from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
@@ -136,3 +137,32 @@ def test_a_run_time_past_any_axis_is_off_the_plot_not_a_traceback(grid: Path, wa
                                     '"sim_seconds": 0.1}')
     r = CliRunner().invoke(app, ["report", str(grid), "-q"])
     assert r.exit_code == 0 and r.exception is None, r.output
+
+
+def test_invisible_characters_of_a_directory_are_shown_escaped_in_the_report_and_its_tables(grid: Path):
+    """A unit, a measure, a netlist's name and the versions reached the terminal, report.md and report.html as
+    they were; ESC reached report.html too (HTML was escaped, not made printable)."""
+    manifest = json.loads((grid / "compare.json").read_text())
+    manifest["objectives"]["a"].update(unit=f"V{INVISIBLE}", measure=f"f{INVISIBLE}\x1b[31m")
+    manifest.update(netlist=f"/x/a{INVISIBLE}.cir", versions={"zoaf": f"1{INVISIBLE}"})
+    (grid / "compare.json").write_text(json.dumps(manifest))
+    r = CliRunner().invoke(app, ["report", str(grid)])
+    assert r.exit_code == 0, r.output
+    for text in (r.output, (grid / "report.md").read_text(), (grid / "report.html").read_text()):
+        assert not set(INVISIBLE + "\x1b") & set(text) and INVISIBLE_SHOWN in text, ascii(text)
+
+
+def test_a_folder_named_with_an_invisible_character_is_refused(grid: Path):
+    (grid / "a" / "random").rename(grid / "a" / f"ran{INVISIBLE}dom")
+    line = one_error(CliRunner().invoke(app, ["report", str(grid)]))
+    assert line.endswith("a folder name with a control or invisible format character (zoaf would print it)")
+    assert not set(INVISIBLE) & set(line), ascii(line)
+
+
+def test_the_comparison_folders_own_name_reaches_the_terminal_escaped(grid: Path):
+    """The folder itself is named by its sender (a tarball's top folder): ``report: DIR/report.md`` printed its ESC
+    (a terminal title set, or any escape sequence) and its bidirectional override as they were."""
+    named = grid.rename(grid.with_name(f"cmp\x1b]0;PWNED\x1b\\{INVISIBLE}"))
+    r = CliRunner().invoke(app, ["report", str(named)])
+    assert r.exit_code == 0, r.output
+    assert not set(INVISIBLE + "\x1b") & set(r.output) and INVISIBLE_SHOWN in r.output, ascii(r.output)

@@ -157,3 +157,35 @@ def test_dask_local_serves_no_http_page():
                 except OSError:         # a TLS listener: no HTTP at all
                     pass
         assert ports and answered == []
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.0 400 Bad Request\r\n\r\n" * 4], ids=["silent", "not-dask"])
+def test_an_address_where_no_dask_scheduler_answers_is_one_line_not_a_hang(monkeypatch, reply):
+    """``distributed`` bounds only the TCP connect: a listener that never speaks hung ``--dask ADDR`` without end,
+    and one that answers other bytes gave a MemoryError traceback (its reply read as a frame length)."""
+    import socket
+    import threading
+
+    from zoaf import daskpool
+    from zoaf.errors import InputError
+
+    monkeypatch.setattr(daskpool, "DASK_CONNECT_TIMEOUT", 1)
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        held.append(conn)                 # kept open, so the client waits on it
+        if reply:
+            conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match="cannot reach a Dask scheduler there"):
+        with Evaluator(Sphere(), workers=1, dask=address) as ev:
+            ev.evaluate(np.full((1, 3), 0.5))
+    assert time.monotonic() - t0 < 30
+    server.close()
+    for c in held:
+        c.close()

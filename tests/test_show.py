@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from attackkit import INVISIBLE, INVISIBLE_SHOWN
 
 from test_cli import zoaf
 from zoaf import units
@@ -173,3 +174,24 @@ def test_an_interrupted_feasible_run_shows_no_other_sizings_error(tmp_path: Path
     report_run(problem, result, tmp_path / "run", 1.0, quiet=False)
     text = capsys.readouterr().out
     assert "interrupted: FoM" in text and "last error" not in text, text
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_invisible_characters_of_a_deck_and_its_spec_are_shown_escaped(tmp_path: Path, missing: bool) -> None:
+    """The deck's file name (the tables' title), a unit (cells), an included file's name (a ``note:`` line) and
+    the error line quoting a missing include reached the terminal as they were."""
+    folder, other = tmp_path / "deck", tmp_path / "other"
+    folder.mkdir()
+    other.mkdir()
+    inc = other / f"o{INVISIBLE}cni.x"
+    if not missing:
+        inc.write_text("* nothing\n")
+    rc = rc_with(folder, 'bw = { maximize = "f3db" }', unit=f"d{INVISIBLE}B")
+    deck = rc.rename(folder / f"r{INVISIBLE}c.cir")
+    (folder / "rc.toml").rename(deck.with_suffix(".toml"))
+    deck.write_text(deck.read_text().replace(".param", f".include {inc}\n.param", 1))
+    r = zoaf("check", str(deck))
+    assert r.returncode == (2 if missing else 0), r.stderr
+    shown = r.stdout + r.stderr
+    assert not set(INVISIBLE) & set(shown), ascii(shown)
+    assert shown.count(INVISIBLE_SHOWN) >= (2 if missing else 4), shown   # the error: the name, the path

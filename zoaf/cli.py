@@ -37,7 +37,7 @@ from .circuit import X0_CHOICES  # noqa: E402
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError  # noqa: E402
 from .outfile import json_text, printable  # noqa: E402
 from . import show  # noqa: E402
-from .show import err, one_line  # noqa: E402
+from .show import as_text, err, one_line  # noqa: E402
 
 if TYPE_CHECKING:
     from .history import RunMeta
@@ -160,16 +160,16 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
     are simulated as written, with a note (a run would never simulate them)."""
     for p in problem.parameters:
         if p.name not in given and not p.admits(values[p.name], exact=True):
-            err.print(f"[yellow]note:[/yellow] {escape(printable(str(problem.netlist.path)))}: .param {p.name} = "
+            err.print(f"[yellow]note:[/yellow] {as_text(str(problem.netlist.path))}: .param {p.name} = "
                       f"{units.format(values[p.name])}, but the spec's parameters.{p.name} is "
                       f"{'an integer ' if p.integer else ''}within [{units.format(p.lo)}, {units.format(p.hi)}]: "
                       "simulated as written", highlight=False, soft_wrap=True)
     verdict, error = show.simulate_and_show(problem, values, as_json, title, fixed or {})
     for note in problem.netlist.notes if verdict == show.Verdict.OK else ():   # a refusal stays one line
-        err.print(f"[yellow]note:[/yellow] {escape(printable(note))}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/yellow] {as_text(note)}", highlight=False, soft_wrap=True)
     if verdict == show.Verdict.FAILED and not as_json:
-        err.print(f"[red]error:[/red] {escape(printable(str(problem.netlist.path)))}: simulation failed: "
-                  f"{escape(printable(error or ''))}",
+        err.print(f"[red]error:[/red] {as_text(str(problem.netlist.path))}: simulation failed: "
+                  f"{as_text(error or '')}",
                   highlight=False, soft_wrap=True)
     if verdict != show.Verdict.OK:
         raise typer.Exit(2 if verdict == show.Verdict.FAILED else 1)
@@ -354,8 +354,8 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
 
 
 def _interrupted(netlist: Path, out_path: Path) -> NoReturn:
-    say_interrupted(f"interrupted: resume with  zoaf optimize {escape(printable(str(netlist)))} --resume "
-                    f"{escape(printable(str(out_path)))}")
+    say_interrupted(f"interrupted: resume with  zoaf optimize {as_text(str(netlist))} --resume "
+                    f"{as_text(str(out_path))}")
 
 
 @contextmanager

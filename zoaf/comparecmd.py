@@ -20,7 +20,7 @@ from . import registry
 from .cli import (NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, app,
                   say_interrupted)
 from .errors import DEFAULT_TIMEOUT, InputError
-from .show import err, one_line, out
+from .show import as_text, err, one_line, out
 
 
 def _split(option: str, values: Optional[list[str]], what: str) -> list[str] | None:
@@ -171,7 +171,7 @@ def compare(
             say_interrupted(f"interrupted: resume with  {escape(' '.join(map(shlex.quote, again)))}")
         if not quiet:
             _print_comparison(root)
-            out.print(escape(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False)
+            out.print(as_text(f"report: {root / 'report.md'}  {root / 'report.html'}"), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -185,4 +185,4 @@ def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` dire
         md, html = write_report(directory, argv=sys.argv)
         if not quiet:
             _print_comparison(directory)
-            out.print(escape(f"report: {md}  {html}"), highlight=False)
+            out.print(as_text(f"report: {md}  {html}"), highlight=False, soft_wrap=True)   # named by its sender

@@ -6,6 +6,8 @@ import distributed.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import logging
 import pickle
@@ -37,8 +39,28 @@ DASK_PREFETCH = 2
 DASK_CHUNK = 16
 #: Seconds to wait for an existing Dask scheduler before saying it cannot be reached.
 DASK_CONNECT_TIMEOUT = 10
+
 #: Dask settings that leave a ``--dask local`` scheduler and its workers without any HTTP route.
 _NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
+
+def _handshake(address: str) -> None:
+    """Refuse an address where no Dask scheduler answers within :data:`DASK_CONNECT_TIMEOUT`: ``distributed`` bounds
+    the TCP connect only, then waits for the peer's handshake without limit (a listener that never speaks, an HTTP
+    server: ``zoaf optimize`` hung) and reads any reply's first 8 bytes as a frame length (exabytes: a MemoryError
+    traceback). In a thread of its own: the caller may be running an event loop (a notebook)."""
+    import distributed
+
+    async def shake() -> None:
+        args = distributed.security.Security().get_connection_args("client")
+        comm = await distributed.comm.connect(address, timeout=DASK_CONNECT_TIMEOUT, **args)
+        await comm.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            pool.submit(asyncio.run, asyncio.wait_for(shake(), DASK_CONNECT_TIMEOUT)).result()
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no Dask scheduler answered within {DASK_CONNECT_TIMEOUT} s") from None
 
 
 class _Window:
@@ -124,8 +146,9 @@ class DaskPool(Pool):
             self._own.insert(0, self.client)
         elif isinstance(dask, str):
             try:
+                _handshake(dask)
                 self.client = distributed.Client(dask, timeout=DASK_CONNECT_TIMEOUT)
-            except (OSError, TimeoutError, ValueError) as e:
+            except (OSError, TimeoutError, ValueError, MemoryError) as e:
                 raise InputError(f"--dask {dask}: cannot reach a Dask scheduler there ({type(e).__name__}: "
                                  f"{' '.join(str(e).split())[:200]})") from None
             self._own.append(self.client)

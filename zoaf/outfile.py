@@ -22,6 +22,7 @@ import os
 import re
 import secrets
 import stat
+import unicodedata
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -32,12 +33,20 @@ from .infile import read_bounded
 #: Control characters rich passes to the terminal as they are (ESC starts a sequence that can retitle the
 #: window, hide or rewrite lines, or set the clipboard); C1 controls too (0x9b is a CSI on some terminals).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Unicode's invisible format characters (category Cf: the bidirectional overrides and isolates U+202A-U+202E,
+#: U+2066-U+2069, zero-width ones, U+FEFF) and its line and paragraph separators: a terminal or browser that
+#: honours them shows a line reordered ("Trojan Source": ``o\u202ecni.x`` reads as ``ox.inc``) or a name cut.
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
 
 
 def printable(text: str) -> str:
     """Text that may come from a file someone else made (a history's error, a directory's name), for the
-    terminal or a report: each control character but tab and line ends shown as ``?``."""
-    return _CONTROL.sub("?", text)
+    terminal or a report: each control character but tab and line ends shown as ``?``, each invisible format
+    character as its escape (``\\u202e``)."""
+    text = _CONTROL.sub("?", text)
+    if text.isascii():
+        return text
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _INVISIBLE else c for c in text)
 
 
 __all__ = ["check_own", "json_text", "open_own", "printable", "read_json", "save_figure", "utf8", "write_file"]

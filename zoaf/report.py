@@ -225,7 +225,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
                       key=lambda d: (list(info).index(d.name) if d.name in info else len(info), d.name))
     for d in (d for od in obj_dirs for d in (od, *od.iterdir()) if d.is_dir()):
         if printable(d.name) != d.name:     # names may come from a directory made elsewhere
-            raise InputError(f"{str(d)!r}: a folder name with a control character (zoaf would print it)")
+            raise InputError(f"{str(d)!r}: a folder name with a control or invisible format character (zoaf would "
+                             "print it)")
         if utf8(d.name) != d.name:          # a figure's title refused it (a TypeError traceback)
             raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
                              f"rename it")
@@ -276,6 +277,12 @@ def _code(text: Any) -> str:
     fence = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _html(text: Any) -> str:
+    """Text that may come from a directory made elsewhere as HTML text: escaped, its control and invisible format
+    characters shown (a bidirectional override in a unit reordered the page's line as a browser showed it)."""
+    return html.escape(printable(str(text)))
 
 
 def _target(name: str) -> str:
@@ -352,39 +359,39 @@ def write_report(root: str | Path, argv: Sequence[str] | None = None) -> tuple[P
     foot = _footer(root, manifest, methods, argv)
     title = f"zoaf comparison: {Path(str(foot['netlist'])).name if foot['netlist'] != '—' else root.name}"
     md = [f"# {_md(title)}", ""]
-    body = [f"<h1>{html.escape(title)}</h1>"]
+    body = [f"<h1>{_html(title)}</h1>"]
     for s in summaries:
         pngs = plot_summary(s, root)
         rows = table_rows(s)
         md += [f"## Objective {_code(s.name)}", "", _objective_caption(s), "", _md_table(COLUMNS, rows), ""]
         md += [f"![{_md(p.stem)}]({_target(p.name)})" for p in pngs] + [""]
-        caption = html.escape(_objective_caption(s, md=False))
-        body.append(f"<h2>Objective <code>{html.escape(s.name)}</code></h2><p>{caption}</p>")
-        body.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr></thead>"
-                    "<tbody>" + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+        caption = _html(_objective_caption(s, md=False))
+        body.append(f"<h2>Objective <code>{_html(s.name)}</code></h2><p>{caption}</p>")
+        body.append("<table><thead><tr>" + "".join(f"<th>{_html(c)}</th>" for c in COLUMNS) + "</tr></thead>"
+                    "<tbody>" + "".join("<tr>" + "".join(f"<td>{_html(c)}</td>" for c in r) + "</tr>"
                                          for r in rows) + "</tbody></table>")
-        body += [f'<figure><img alt="{html.escape(p.stem)}" src="{_img64(p)}"></figure>' for p in pngs]
+        body += [f'<figure><img alt="{_html(p.stem)}" src="{_img64(p)}"></figure>' for p in pngs]
     md += [_NOTES, "", "## How this was made", ""]
     body.append(f"<p class=notes>{html.escape(_NOTES).replace('**Definitions.**', '<b>Definitions.</b>')}</p>"
                 "<h2>How this was made</h2><ul>")
     for key in ("command", "report command", "netlist", "spec", "budget", "seeds", "jobs"):
         val = foot[key]
         md.append(f"- **{key}**: {_code(val)}")
-        body.append(f"<li><b>{html.escape(key)}</b>: <code>{html.escape(str(val))}</code></li>")
+        body.append(f"<li><b>{_html(key)}</b>: <code>{_html(val)}</code></li>")
     for key in ("versions", "machine"):
         text = ", ".join(f"{k} {v}" for k, v in foot[key].items())
         md.append(f"- **{key}**: {_md(text)}")
-        body.append(f"<li><b>{key}</b>: {html.escape(text)}</li>")
+        body.append(f"<li><b>{key}</b>: {_html(text)}</li>")
     md += ["", "### Method settings (documented defaults)", ""]
     body.append("</ul><h3>Method settings (documented defaults)</h3><ul>")
     for m, settings in foot["settings"].items():
         text = "; ".join(f"{k} = {v}" for k, v in settings.items()) or "—"
         md.append(f"- **{_md(m)}**: {_md(text)}")
-        body.append(f"<li><b>{html.escape(m)}</b>: {html.escape(text)}</li>")
+        body.append(f"<li><b>{_html(m)}</b>: {_html(text)}</li>")
     body.append("</ul>")
     md_path, html_path = root / "report.md", root / "report.html"
     write_file(md_path, "\n".join(md) + "\n")        # never through a link the directory holds
-    write_file(html_path, _HTML.format(title=html.escape(title), body="\n".join(body)))
+    write_file(html_path, _HTML.format(title=_html(title), body="\n".join(body)))
     return md_path, html_path
 
 

@@ -94,10 +94,10 @@ DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
 #: Devices it may read besides: not the rest of /dev (/dev/shm holds other programs' data, /dev/tty your keys).
 RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
 #: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
-#: libraries, Python, Dask and zoaf read. ngspice hands every other one to the deck as a variable
-#: (``echo leak = $AWS_SECRET_ACCESS_KEY`` in a batch-mode deck became a measure).
+#: libraries, Python and zoaf read; not ``DASK_*`` (a worker reads it as it starts). ngspice hands the deck every
+#: variable (``echo leak = $AWS_SECRET_ACCESS_KEY``, or ``$DASK_COILED__TOKEN``, became a measure).
 KEPT_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH"})
-KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_", "DASK_")
+KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_")
 #: Private directories are ``<temp>/zoaf-sandbox-<pid>-<random>``: whoever ends the process can remove it.
 PRIVATE_PREFIX = "zoaf-sandbox-"
 #: Seconds the process waits at exit for its private directory to be removed.

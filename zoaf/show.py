@@ -44,6 +44,12 @@ def one_line(text: str) -> str:
     return " ".join(printable(text).split()) or "unknown error"
 
 
+def as_text(text: str) -> str:
+    """Text from a deck, its spec or a received directory (a file name, a unit) as rich shows it: markup and
+    control or invisible format characters escaped (a unit's bidirectional override reordered its row)."""
+    return escape(printable(text))
+
+
 def fmt(value: float | None, unit: str = "", digits: int = DIGITS) -> str:
     """A value with its unit for display (SI prefix where it reads well); plain text, not markup."""
     if value is None:
@@ -76,7 +82,7 @@ def _spec_cell(value: float | None, unit: str, sense: str | None, constraints: S
     parts = [f"[cyan]{sense}[/cyan]"] if sense else []
     for c in constraints:
         verdict = "[green]pass[/]" if c.value(value) <= 0 else "[red]FAIL[/]"
-        parts.append(f"{verdict} {c.op} {escape(fmt(c.bound, unit, _exact_digits(c.bound)))}")
+        parts.append(f"{verdict} {c.op} {as_text(fmt(c.bound, unit, _exact_digits(c.bound)))}")
     if value is None and (sense or constraints):
         parts.append("[red]not measured[/]")
     return ", ".join(parts)
@@ -85,11 +91,11 @@ def _spec_cell(value: float | None, unit: str, sense: str | None, constraints: S
 def print_sizing(problem: CircuitProblem, params: Mapping[str, float], measures: Mapping[str, float],
                  title: str) -> None:
     """The parameters and the measures against the spec of the problem's objective (and its constraints)."""
-    t = Table(title=f"{escape(title)}: parameters", title_justify="left")
+    t = Table(title=f"{as_text(title)}: parameters", title_justify="left")
     for col in ("parameter", "value", "bounds", "scale"):
         t.add_column(col, justify="right" if col == "value" else "left")
     for row in problem.describe_params(params):
-        t.add_row(*map(escape, row))
+        t.add_row(*map(as_text, row))
     out.print(t)
     m = Table(title="measures", title_justify="left")
     for col in ("measure", "value", "spec"):
@@ -101,7 +107,7 @@ def print_sizing(problem: CircuitProblem, params: Mapping[str, float], measures:
         mine = [c for c in constraints if c.measure == name]
         digits = DIGITS if value is None or not math.isfinite(value) else _honest_digits(value, mine)
         sense = objective.sense if objective is not None and name == objective.measure else None
-        m.add_row(escape(name), escape(fmt(value, unit, digits)), _spec_cell(value, unit, sense, mine))
+        m.add_row(as_text(name), as_text(fmt(value, unit, digits)), _spec_cell(value, unit, sense, mine))
     out.print(m)
 
 
@@ -131,8 +137,8 @@ def _print_objectives(problem: CircuitProblem, rows: Mapping[str, Mapping[str, A
         obj = problem.spec.objectives[name]
         feas = {True: "[green]yes", False: "[red]no", None: "—"}[row["feasible"]]
         at = f" (nominal here; a run takes the worst of {len(obj.corners)} corners)" if obj.corners else ""
-        t.add_row(escape(name), escape(f"{obj.sense} {obj.measure}{at}"),
-                  escape(fmt(row["value"], problem.spec.unit_of(obj.measure))), feas,
+        t.add_row(as_text(name), as_text(f"{obj.sense} {obj.measure}{at}"),
+                  as_text(fmt(row["value"], problem.spec.unit_of(obj.measure))), feas,
                   "—" if row["fom"] is None else f"{row['fom']:.5g}")
     out.print(t)
 
@@ -182,7 +188,7 @@ def note_reads(netlist: Netlist) -> None:
     """One ``note:`` line per file the deck names outside its folder (:mod:`zoaf.readscope`), before anything
     simulates it: a received deck's reads, which ngspice's errors may quote into the results a designer shares."""
     for read in netlist.reads_outside:
-        err.print(f"[yellow]note:[/yellow] {escape(printable(str(read)))}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/yellow] {as_text(str(read))}", highlight=False, soft_wrap=True)
 
 
 #: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its
@@ -208,7 +214,7 @@ def report_run(problem: CircuitProblem, result: Result, out_dir: Path, seconds: 
     if why and (result.objective is None or result.stop_reason is StopReason.FAILED):
         out.print(f"last error: {escape(one_line(why))}", highlight=False)
     written = [name for name in RUN_FILES if (out_dir / name).is_file()]
-    out.print(f"run directory: {escape(printable(str(out_dir)))}  ({', '.join(written) or 'nothing written'})",
+    out.print(f"run directory: {as_text(str(out_dir))}  ({', '.join(written) or 'nothing written'})",
               highlight=False)                         # named with an escape sequence: not one the terminal runs
 
 

@@ -13,7 +13,7 @@ from ..errors import DEFAULT_TIMEOUT, InputError
 from ..outfile import json_text
 from ..run import check_workers
 from .yieldrun import MAX_SAMPLES
-from ..show import out
+from ..show import as_text, out
 
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
 TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
@@ -158,4 +158,4 @@ def sensitivity(
         else:
             obj = run.problem.objective
             sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
-            out.print(f"written: {run_dir / 'sensitivity'}  (sensitivity.json, heatmap.png)")
+            out.print(f"written: {as_text(str(run_dir / 'sensitivity'))}  (sensitivity.json, heatmap.png)", highlight=False)

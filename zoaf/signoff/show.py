@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from ..show import as_text
 from ..show import fmt as _fmt   # as `zoaf optimize` shows values: SI prefixes, none on dB, degrees, areas
 
 
@@ -44,8 +44,8 @@ def _corner_rows(console: Console, title: str, spec: Any, obj: Any, verdicts: Se
         t.add_column(m, justify="right")
     t.add_column("spec")
     for v in verdicts:
-        name = escape(v.corner) + (" [red](worst)" if v.corner in worst else "")
-        verdict = "[green]pass" if v.passed else "[red]FAIL " + escape(", ".join(v.failed))
+        name = as_text(v.corner) + (" [red](worst)" if v.corner in worst else "")
+        verdict = "[green]pass" if v.passed else "[red]FAIL " + as_text(", ".join(v.failed))
         t.add_row(name, *(_fmt(v.measures.get(m), spec.unit_of(m)) for m in shown), verdict)
     console.print(t)
 
@@ -57,17 +57,17 @@ def corner_check_table(console: Console, check: Any, spec: Any, obj: Any, sizing
     for w in check.worst:
         value = "not measured" if w.value is None else _fmt(w.value, spec.unit_of(w.measure))
         margin = "" if w.margin is None else f" (margin {w.margin:+.2%})"
-        console.print(f"worst {escape(w.what)}: {value} at {escape(w.corner)}{margin}", highlight=False)
+        console.print(f"worst {as_text(w.what)}: {value} at {as_text(w.corner)}{margin}", highlight=False)
     bad = [v.corner for v in check.verdicts if not v.passed]
     console.print(f"[green]meets the spec at all {len(check.verdicts)} corners" if not bad else
-                  f"[red]FAILS at {len(bad)} of {len(check.verdicts)} corners: {escape(', '.join(bad))}",
+                  f"[red]FAILS at {len(bad)} of {len(check.verdicts)} corners: {as_text(', '.join(bad))}",
                   highlight=False)
 
 
 def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     """The yield with its 95% interval, and each measure's mean, sigma, limits and Cpk."""
     s = result.summary
-    t = Table(title=f"Monte Carlo: {s.samples} samples at {escape(result.at)}", title_justify="left")
+    t = Table(title=f"Monte Carlo: {s.samples} samples at {as_text(result.at)}", title_justify="left")
     for col in ("measure", "n", "mean", "sigma", "LSL", "USL", "Cpk"):
         t.add_column(col, justify="left" if col == "measure" else "right")
     simulated = s.samples - s.failed_sims
@@ -80,8 +80,8 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     console.print(t)
     console.print(f"varied: {result.varied}", highlight=False)
     for line in s.lines():                       # the yield, and why the failing samples fail
-        console.print(escape(line), highlight=False)
-    console.print(f"yield directory: {result.out}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
+        console.print(as_text(line), highlight=False)
+    console.print(f"yield directory: {as_text(str(result.out))}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
 
 
 def sensitivity_table(console: Console, s: Any, shown: Sequence[str], corner: str | None = None) -> None:
@@ -90,7 +90,7 @@ def sensitivity_table(console: Console, s: Any, shown: Sequence[str], corner: st
     of a corner run they were taken at."""
     import math
 
-    at = "" if corner is None else f", corner {escape(corner)}"
+    at = "" if corner is None else f", corner {as_text(corner)}"
     t = Table(title=f"normalized sensitivities at the best sizing{at}", title_justify="left")
     t.add_column("parameter")
     t.add_column("step", justify="right")
