@@ -41,7 +41,9 @@ from zoaf.spice import SPICEINIT, SpiceSession, run_batch  # noqa: E402
 #: Sizings other than "the plain-number params as written, then each x1.1, then x0.9": what shows a deck's point.
 SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            "bins_subckt_cross": [{"wn": 2.2e-6}, {"wn": 2.3e-6}, {"lq": 1.1e-6}, {"wn": 1.9e-6, "lq": 1.1e-6},
-                                 {"vg": 1.0}, {"nfn": 2, "wn": 4.4e-6}, {"nfn": 2, "wn": 4e-6}, {"nfn": 3, "wn": 4e-6}]}
+                                 {"vg": 1.0}, {"nfn": 2, "wn": 4.4e-6}, {"nfn": 2, "wn": 4e-6}, {"nfn": 3, "wn": 4e-6}],
+           "model_bin_bounds": [{"lm": 1.3e-6}, {"lsplit": 0.9e-6}, {"lsplit": 1.5e-6, "lm": 1.3e-6}, {"vt": 0.5},
+                                {"lm": 1.2e-6}, {"lsplit": 1e-6, "lm": 1e-6}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options"}
@@ -446,3 +448,35 @@ def test_a_tf_or_disto_run_ngspice_b_saves_nothing_for_is_noted(tmp_path, card, 
     assert "`.save all`" in nl.notes[0]
     saved = Netlist.from_text(deck.read_text().replace(".op\n", ".op\n.save all\n"), deck)
     assert saved.notes == [] and run_batch(saved.text) == {"p1": 2.0}
+
+
+def test_a_deriv_meas_card_ngspice_39_cannot_run_is_noted_in_one_line():
+    """``.meas tran slope deriv v(out) at=5u`` (or ``when``, in ``dc`` too): ngspice 39 prints "function 'deriv'
+    currently not supported" and measures nothing, as a session does (``test_deck_matches_ngspice_b``), but
+    ``zoaf check`` said nothing of a card that can never give a value. Each is noted in one line; a ``max`` of the
+    ``deriv()`` vector function in a ``meas`` command is not."""
+    for deck, lines in (("meas_tran_kinds", (12, 13)), ("dc_meas_options_temp", (10,)), ("mos_opparams", ())):
+        nl = Netlist.read(DECKS / f"{deck}.cir")
+        notes = [n for n in nl.notes if "deriv" in n]
+        assert [n.split(":")[1] for n in notes] == [str(line) for line in lines], nl.notes
+        assert all("\n" not in n and "currently not supported" in n and "measures nothing" in n for n in notes)
+
+
+def test_a_tf_card_without_a_control_block_is_noted_with_the_way_to_read_it(tmp_path):
+    """A ``.tf`` card alone: ``ngspice -b`` prints ``transfer_function = ...`` and the impedances, no measure zoaf
+    reads (there is no ``.meas tf``): the session and ``run_batch`` give nothing, and a spec measuring
+    ``transfer_function`` was told only that the deck has no such measure. The card is noted in one line with the
+    ``.control`` way to read it, which ``tf_card_run_lets.cir`` runs and compares."""
+    deck = tmp_path / "tf.cir"
+    text = (DECKS / "tf_card_run_lets.cir").read_text()
+    deck.write_text(text[:text.index("\n.control") + 1] + ".end\n")
+    (tmp_path / ".spiceinit").write_text(SPICEINIT)
+    batch = subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, text=True)
+    assert "transfer_function = " in batch.stdout, batch.stdout
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({}) == {} == run_batch(deck)
+    notes = [n for n in nl.notes if ".tf" in n]
+    assert len(notes) == 1 and "\n" not in notes[0] and notes[0].startswith(f"{deck}:9: .tf v(out) vin: "), nl.notes
+    assert "let gain = transfer_function" in notes[0]
+    assert Netlist.read(DECKS / "tf_card_run_lets.cir").notes == []

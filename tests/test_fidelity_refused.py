@@ -340,3 +340,51 @@ def test_a_title_line_ngspice_reads_as_a_card_is_refused_in_one_line(tmp_path, t
     for fine in (" " + title, "* " + title, ".title " + title):
         deck.write_text(fine + body)
         assert Netlist.read(deck).params == {"r1": "1k"}
+
+
+@pytest.mark.parametrize("where, line", [("inc", 1), ("deck", 3)])
+def test_a_byte_order_mark_starting_a_line_is_refused_with_its_file_and_line(tmp_path, where, line):
+    """A UTF-8 BOM (Windows editors write one) at the start of an included file: ``ngspice -b`` reads its three bytes
+    as part of the card (``___.param r1=2k``: "unknown device type", so ``r1`` is undefined); a session failed with
+    ``cannot read the card '___.param r1=2k'``, naming neither the file nor the mark. Refused with the file, its
+    line and why, wherever a line starts with one; before the deck's title it is part of the title, for both."""
+    (tmp_path / "x.inc").write_text("\ufeff.param r1=2k\n" if where == "inc" else ".param r1=2k\n", encoding="utf-8")
+    deck = tmp_path / "d.cir"
+    deck.write_text("\ufeffbom\n.include x.inc\n" + ("\ufeff" if where == "deck" else "") +
+                    "V1 in 0 1\nR1 in out {r1}\nR2 out 0 1k\n.op\n.print dc v(out)\n.end\n", encoding="utf-8")
+    told = _ngspice_b(deck).stdout + _ngspice_b(deck).stderr
+    assert ("Undefined parameter [r1]" if where == "inc" else "unknown device type") in told, told
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    file = tmp_path / "x.inc" if where == "inc" else deck
+    assert "\n" not in str(e.value) and str(e.value).startswith(f"{file}:{line}: the line starts with a UTF-8 "
+                                                                f"byte-order mark (U+FEFF)"), e.value
+
+
+def test_a_byte_order_mark_atop_a_lib_file_read_by_section_is_no_refusal(tmp_path):
+    """ngspice reads only the section of a ``.lib file section`` line: a BOM at the top of the file is outside it and
+    ``ngspice -b`` runs the deck; so does zoaf, with the same measures."""
+    (tmp_path / "c.lib").write_text("\ufeff" + (DECKS / "corners.lib").read_text(), encoding="utf-8")
+    deck = tmp_path / "d.cir"
+    deck.write_text((DECKS / "lib_section_named_param.cir").read_text().replace("'corners.lib'", "c.lib"))
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({"ss": 3e-6}) == run_batch(nl.with_params({"ss": 3e-6}))
+
+
+@pytest.mark.parametrize("cards", [".sens v(a)\n.disto dec 5 1k 1meg\n", ".disto dec 5 1k 1meg\n.sens v(a)\n"])
+def test_a_meas_card_beside_sens_and_disto_names_the_plot_ngspice_b_measures(tmp_path, cards):
+    """``.ac`` with ``.sens`` and ``.disto``: ``ngspice -b`` runs them in its analysis table's order, so the plot it
+    measures on is the ``.sens`` one whichever card comes last (``$curplot`` after ``run`` is ``sens2``), and the
+    ``.meas ac`` card prints nothing. The refusal named the ``.sens`` without saying the cards' order does not
+    matter, which read as a mistake where ``.disto`` comes last."""
+    deck = tmp_path / "sd.cir"
+    deck.write_text(f"sd\n.param r1=1k\nV1 in 0 dc 1 ac 1 distof1 0.1\nR1 in a {{r1}}\nR2 a 0 2k\nD1 a 0 dd\n"
+                    f".model dd d is=1e-12\n.save all\n.ac dec 5 1k 1meg\n{cards}.meas ac g find vdb(a) at=10k\n"
+                    ".control\nrun\necho plot=$curplotname\n.endc\n.end\n")
+    assert "plot=Sensitivity Analysis" in _ngspice_b(deck).stdout
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    told = str(e.value)
+    assert "\n" not in told and told.startswith(f"{deck}:12: .meas ac g: ") and "(a .sens" in told, told
+    assert ("whatever the order of the cards" in told) == cards.endswith("disto dec 5 1k 1meg\n"), told

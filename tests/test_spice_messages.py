@@ -132,3 +132,19 @@ def test_a_missing_measure_reason_is_bounded():
     from zoaf.ngoutput import missing_reason
     reason = missing_reason(["out of interval " + "y" * 5000, "meas vo failed!"], "vo")
     assert len(reason) < 450 and reason.endswith("(meas vo failed!)"), reason
+
+
+def test_a_load_error_names_the_line_of_the_file_that_ngspice_b_names(tmp_path):
+    """ngspice numbers the lines it loads: ``ngspice -b`` says "bad syntax in line 9" of the file, the session, which
+    loads its own deck without comments, continuations, the ``.control`` block and the analyses, said "line 5" (a
+    ``*`` line now stands for each line it leaves out)."""
+    deck = tmp_path / "x.cir"
+    deck.write_text("title\n* a comment\n.param g=2\n+ rl=1k\n.control\nrun\n.endc\n\n"
+                    "G1 out 0 value={table(v(in), -1, -1m, 1, {g})}\nV1 in 0 dc 0\nR1 in out {rl}\n"
+                    ".dc V1 -2 2 0.05\n.meas dc vo find v(out) at=0.5\n.end\n")
+    with pytest.raises(Exception) as batch:
+        run_batch(deck)
+    assert "bad syntax in line 9" in str(batch.value), batch.value
+    with pytest.raises(ParseError) as e, SpiceSession(Netlist.read(deck)):
+        pass
+    assert str(e.value) == f"loading {deck}: Error: bad syntax in line 9", e.value

@@ -45,8 +45,8 @@ from .decktext import Line
 from .errors import InputError
 from .units import parse
 
-__all__ = ["BAD_FUNDAMENTAL", "UNSAVED_ANALYSIS", "batch_extra_saves", "batch_notes", "limits_saves", "unread_four",
-           "unrun_analyses", "unsaved_analysis", "unsaved_node"]
+__all__ = ["BAD_FUNDAMENTAL", "UNSAVED_ANALYSIS", "batch_extra_saves", "batch_notes", "limits_saves",
+           "param_in_conditional", "unread_four", "unread_tf", "unrun_analyses", "unsaved_analysis", "unsaved_node"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -207,12 +207,45 @@ def unread_four(lines: Sequence[Line]) -> tuple[int, str] | None:
     return None
 
 
+def unread_tf(lines: Sequence[Line]) -> tuple[int, str] | None:
+    """``(line, why)`` for a ``.tf`` card of a deck without a ``.control`` block: ``ngspice -b`` prints its table
+    (``transfer_function = ...``), which is no measure (ngspice has no ``.meas tf``), so zoaf reads none of it and a
+    spec could only be told the deck has no such measure; None otherwise."""
+    if _has_control(lines):
+        return None
+    for word, rest, line in _dot_cards(lines)[0]:
+        if word == ".tf":
+            return line, (f".tf {rest}: ngspice -b prints its table (transfer_function, the input and output "
+                          "impedances), which is no measure zoaf reads. To size on them, run it in a .control block: "
+                          "`run`, `let gain = transfer_function`, `print gain`")
+    return None
+
+
+def param_in_conditional(lines: Sequence[Line]) -> tuple[int, str] | None:
+    """``(line, why)`` for the first ``.param`` card inside an ``.if`` block: ngspice 39 reads every ``.param`` line
+    whichever branch is taken (``.if (c == 2)`` / ``.param r=3k`` / ``.endif`` sets r=3k at c=1, by hand as in
+    zoaf), which the block's text says otherwise; None when there is none."""
+    depth = 0
+    for ln in lines:
+        word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+        depth += (word == ".if") - (word == ".endif")
+        if depth > 0 and word in (".param", ".params"):
+            return ln.lineno, (f"{ln.raw.strip()[:80]}: a .param inside an .if block is read whichever branch is "
+                               "taken (ngspice 39; the last definition wins, by hand as in zoaf): set it outside the "
+                               "block, from a ternary (e.g. `.param r={c == 2 ? 3k : 1k}`)")
+    return None
+
+
+def _has_control(lines: Sequence[Line]) -> bool:
+    """Whether the deck has a ``.control`` block, whose commands may read or run what its dot-cards do not."""
+    return any(ln.text.split()[:1] and ln.text.split()[0].startswith(".control") for ln in lines)
+
+
 def unrun_analyses(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
     """``(line, why)`` for the first ``.meas`` card of a deck whose dot-analyses ``ngspice -b`` does not run (no
     card asks for output it can save: every ``.meas`` card reads ``@device[param]`` vectors only); None when it
     does, or it is not certain (a ``.control`` block, an included file with output cards)."""
-    if any(ln.text.split()[:1] and ln.text.split()[0].startswith(".control") for ln in lines) \
-            or any(_OUTPUT_CARD.search(t) for t in included):
+    if _has_control(lines) or any(_OUTPUT_CARD.search(t) for t in included):
         return None
     cards, _ = _dot_cards(lines)
     meas = [(rest, line) for word, rest, line in cards      # a param= card reads no vector
@@ -228,7 +261,8 @@ def unrun_analyses(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple
 
 def batch_notes(lines: Sequence[Line], included: Sequence[str] = ()) -> list[tuple[int, str]]:
     """``(line, why)`` for each way a run of the deck by hand (``ngspice -b best.cir``) prints less than zoaf
-    reports: the notes of :class:`zoaf.netlist.Netlist` (``lines``: the deck's logical lines after the title)."""
+    reports, or a table zoaf cannot read (:func:`unread_tf`): the notes of :class:`zoaf.netlist.Netlist` (``lines``:
+    the deck's logical lines after the title)."""
     found = (unsaved_node(lines, included), unsaved_analysis(lines, included), unread_four(lines),
-             unrun_analyses(lines, included))
+             unread_tf(lines), unrun_analyses(lines, included), param_in_conditional(lines))
     return [f for f in found if f is not None]

@@ -77,6 +77,9 @@ _ODD_IN_CODE = re.compile(rf"""^(?![ \t]*[*\f])
     (?:[^;$"'\n{_ODD}]++|"[^"\n{_ODD}]*+"|'[^'\n{_ODD}]*+'|\$(?=[^ \t\n])|(?<=[^ \t\n])\$)*+  # text, "text", $x
     (?:"[^"\n{_ODD}]*|'[^'\n{_ODD}]*)?([{_ODD}])""", re.M | re.X)
 _ODD_CHARACTER = re.compile(f"[{_ODD}]")
+#: A byte-order mark starting a line after the title (an included file's first line): ngspice keeps its three bytes
+#: in the card (``___.param``, "unknown device type"); a session failed naming neither the file nor the mark.
+_BOM_STARTS = re.compile("^[ \t]*\ufeff", re.M)
 #: Lines holding an :data:`_ODD` character that :func:`_odd_in_code` matches one by one before it searches the rest.
 _ODD_LINES = 64
 #: An ``.include`` file name as ngspice 39 reads it: quoted, up to the same quote; else up to a blank, quotes and
@@ -386,7 +389,7 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     text = data.decode("utf-8", "replace")
     if (why := control_character(text)) is not None:
         raise InputError(f"{line} {edge.target}: {why} ({edge.path})")
-    _refuse_misread(edge.path, text)
+    _refuse_misread(edge.path, text, bom=edge.section is None)
     if (drawn := included_trrandom(text)) is not None:
         raise InputError(f"{edge.path}:{drawn[0]}: {drawn[1]}")
     scan = _scan(edge.path, text, included=True, allow_shell=allow_shell)
@@ -394,12 +397,14 @@ def _read(where: str, edge: _Edge, allow_shell: bool) -> _Scan:
     return scan
 
 
-def _refuse_misread(path: Path, text: str, *, title: bool = False) -> None:
+def _refuse_misread(path: Path, text: str, *, title: bool = False, bom: bool = True) -> None:
     """InputError, with its line, for text ngspice and zoaf's reader would read as different cards, or zoaf would
     echo as an escape sequence: a carriage return inside a line (ngspice drops it and reads the text around it as
     one word: ``.con\\rtrol`` opens a ``.control`` block, where zoaf's checks would see two lines), a line that
     starts after an odd blank (:data:`_ODD_BLANK`), a Unicode blank or a C1 control outside a comment
-    (:data:`_ODD_IN_CODE`). Not in a deck's first line, its title, whatever it holds."""
+    (:data:`_ODD_IN_CODE`), a byte-order mark starting a line (``bom``; not for a ``.lib`` file read by section:
+    ngspice reads only the section, and an editor's mark at the top of the file is outside it). Not in a deck's
+    first line, its title, whatever it holds."""
     if (m := _LONE_CR.search(text)) is not None:
         line = text.count("\n", 0, m.start()) + 1
         raise InputError(f"{path}:{line}: a carriage return inside a line: ngspice drops it and joins the text "
@@ -407,6 +412,10 @@ def _refuse_misread(path: Path, text: str, *, title: bool = False) -> None:
     if text.isascii() and "\v" not in text:
         return                                          # the common case, at memory speed (PDK files are large)
     start = (text.find("\n") + 1 or len(text)) if title else 0
+    if bom and (m := _BOM_STARTS.search(text, start)) is not None:
+        line = text.count("\n", 0, m.start()) + 1
+        raise InputError(f"{path}:{line}: the line starts with a UTF-8 byte-order mark (U+FEFF), which ngspice reads "
+                         "as text ('\\ufeff.param' is an unknown device type); refused (save the file without a BOM)")
     if (m := _ODD_BLANK.search(text, start)) is not None:
         line = text.count("\n", 0, m.start()) + 1
         raise InputError(f"{path}:{line}: the line starts after the blank U+{ord(m.group(1)):04X}, which ngspice "

@@ -81,7 +81,7 @@ def read_deck(deck: list[str], folder: Path) -> Deck:
             sub = stack.pop()
             if stack:
                 stack[-1].body.append(f".subckt-def {sub.name}")
-            out.subckts[sub.name] = sub
+            out.subckts.setdefault(sub.name, sub)   # ngspice keeps the first ("redefinition of .subckt, ignored")
         elif stack:
             stack[-1].body.append(ln)
         elif word in (".param", ".params"):

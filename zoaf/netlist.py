@@ -409,13 +409,14 @@ class Netlist:
         return self._dot_outputs and not self.control_quits
 
     def session_deck(self) -> list[str]:
-        """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, title first.
+        """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, on its line of the file.
 
         Analysis lines, the ``.control`` block and ``.meas sp`` cards of the forms that crash ngspice are left out
         (the session runs them itself per evaluation); other ``.meas`` cards stay: ngspice evaluates them after each
         analysis of their type, with its own handling of ``param=``, ``par()``, ``.param``s and ``.func``s. Comments
-        are removed, continuation lines joined, include paths absolute, ``.end`` last (added where the deck has none:
-        ``ngspice -b`` runs such a deck; loading line by line needs it).
+        are removed (``*`` kept in their place), continuation lines joined, include paths absolute, the extra ``.save``
+        and ``.end`` last (added where the deck has none: ``ngspice -b`` runs such a deck; loading line by line
+        needs it).
         """
-        head = [self.title or "zoaf", *([self.extra_save] if self.extra_save else [])]
-        return head + session_lines(self._logical, self._drop_session, self.resolve)
+        extra = [self.extra_save] if self.extra_save else []
+        return [self.title or "zoaf", *session_lines(self._logical, self._drop_session, self.resolve, extra)]

@@ -8,7 +8,7 @@ where the text changes (:class:`Edits`, filled while parsing), writing applies t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,10 +62,13 @@ class Edits:
         return "\n".join(lines) + "\n"
 
 
-def session_lines(logical: list[Line], dropped: set[int], resolve: Callable[[str], Path]) -> list[str]:
+def session_lines(logical: list[Line], dropped: set[int], resolve: Callable[[str], Path],
+                  extra: Sequence[str] = ()) -> list[str]:
     """The logical lines after the title a session loads: those not ``dropped`` (by index) nor blank, include paths
-    made absolute by ``resolve``, up to ``.end``, which ends the list (also where the deck has none: ``ngspice -b``
-    reads to the end of the file, loading line by line needs it)."""
+    made absolute by ``resolve``, then the ``extra`` cards and ``.end``, which ends the list (also where the deck has
+    none: ``ngspice -b`` reads to the end of the file, loading line by line needs it). Each line keeps its place:
+    ``*`` lines stand for the comments, continuations and cards left out, so that ngspice's "bad syntax in line 8"
+    or "Netlist line no. 8" names the file's line 8 as in ``ngspice -b`` (the session named its own fifth line)."""
     out = []
     for li, ln in enumerate(logical):
         if li == 0 or li in dropped or not ln.text.strip():
@@ -76,5 +79,6 @@ def session_lines(logical: list[Line], dropped: set[int], resolve: Callable[[str
             break
         if word in (".include", ".inc", ".lib") and (m := include_file(raw, word)):
             raw = m.group(1) + quote(str(resolve(m.group(2).strip("\"'")))) + m.group(3)
+        out += ["*"] * (ln.lineno - 2 - len(out))         # the title is line 1, ``out`` starts at line 2
         out.append(raw.strip())
-    return [*out, ".end"]
+    return [*out, *extra, ".end"]

@@ -136,10 +136,12 @@ def unmeasured_card(kinds: Sequence[str], cards: Sequence[tuple[str, str]]) -> t
     if len(kinds) < 2:
         return None
     last = measured_kind(kinds)
+    # ngspice's order, not the deck's: a .sens runs after a .disto written below it (its plot is the current one)
+    order = "" if kinds[-1] == last else ", whatever the order of the cards"
     for i, (analysis, name) in enumerate(cards):
         if analysis != last or kinds.count(last) > 1:
             return i, (f".meas {analysis} {name}: ngspice -b runs all of the deck's analyses (.{', .'.join(kinds)}), "
-                       f"then measures only the plot of the last one it runs (a .{last}): this card would print "
+                       f"then measures only the plot of the last one it runs (a .{last}{order}): this card would print "
                        f"nothing, or another analysis' value. Run the analyses one by one in a .control block (ac "
                        f"..., dc ...) instead of dot-analysis lines, or keep one per deck")
     return None

@@ -94,7 +94,8 @@ def _cause(lines: list[str], low: list[str], i: int) -> str:
     went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``, else numparam's line after its
     "Netlist line no."), the last line never does.
     "Error on line N or its substitute:" is followed by the card and the reason (``.step``: "unimplemented
-    control card"): both, in one line; not N, which counts the lines of the deck ngspice read, not the file's."""
+    control card"): both, in one line; not N, which is the file's line only for the deck's own cards (an included
+    file's are counted otherwise: ``netwrite.session_lines``)."""
     if "cannot recover" in low[i]:
         for j in range(i):
             if low[j].lstrip().startswith(("error", "expression err")):
@@ -109,7 +110,7 @@ def _cause(lines: list[str], low: list[str], i: int) -> str:
 
 
 #: ngspice's report of a card it cannot read, the card and the reason on the next two lines: "Error on line N or
-#: its substitute:" at a load (N counts the lines ngspice read, not the file's), "Error on line:" at a ``reset``.
+#: its substitute:" at a load (N: the line ngspice read, the file's for the deck's own), "Error on line:" at a reset.
 _CARD_ERROR = re.compile(r"^\s*error on line(?: \d+)?(?: or its substitute)?:\s*$", re.I)
 
 
