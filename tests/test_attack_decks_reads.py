@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from fresh import in_fresh_process
 from zoaf.circuit import CircuitProblem
 from zoaf.errors import InputError
 from zoaf.evaluate import Evaluator
-from zoaf.problem import Status
+from zoaf.problem import Outcome, Status
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox")
 
@@ -61,18 +62,30 @@ def _ngspice_reads(deck: Path, env: dict[str, str] | None = None) -> None:
     assert re.search(rf"leak\s*=\s*{SECRET_VALUE}", r.stdout), "not an attack in plain ngspice -b: " + r.stdout
 
 
+#: Every way zoaf simulates: a sandboxed child, a pool worker, a Dask worker.
+BACKENDS = ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"})
+
+
+def _in_each_backend(deck: Path, r1: float | None = 1e3, allow_shell: bool = False
+                     ) -> Iterator[tuple[dict[str, object], Outcome]]:
+    """The deck simulated once in each backend, at ``r1`` (ohms; None: the unit point 0.5): each backend's
+    ``Evaluator`` options and the outcome there."""
+    for kw in BACKENDS:
+        problem = CircuitProblem(deck, allow_shell=allow_shell)
+        with Evaluator(problem, **kw) as ev:
+            [record] = ev.evaluate(np.array([[0.5]]) if r1 is None else problem.to_unit(np.array([[r1]])))
+        yield kw, record.outcome
+
+
 def test_an_empty_include_does_not_open_its_folder_in_any_backend(secret: Path):
     """``.include ~/.hushlogin`` (an empty file) once granted the whole folder it sits in to the deck."""
     empty = secret.parent / ".hushlogin"
     empty.write_text("")
     deck = _reader_deck(secret.parent.parent / "deck", secret, include=empty)
     _ngspice_reads(deck)
-    problem = CircuitProblem(deck)
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
-        assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
-        assert SECRET_VALUE not in str(record.outcome.error), kw
+    for kw, outcome in _in_each_backend(deck):
+        assert outcome.status is Status.FAILED and not outcome.measures, kw
+        assert SECRET_VALUE not in str(outcome.error), kw
 
 
 def test_shared_memory_files_of_other_programs_are_not_readable_in_any_backend(secret: Path):
@@ -85,11 +98,8 @@ def test_shared_memory_files_of_other_programs_are_not_readable_in_any_backend(s
     try:
         deck = _reader_deck(secret.parent.parent / "deck", shared)
         _ngspice_reads(deck)
-        problem = CircuitProblem(deck)
-        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-            with Evaluator(CircuitProblem(deck), **kw) as ev:
-                [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
-            assert record.outcome.status is Status.FAILED and not record.outcome.measures, kw
+        for kw, outcome in _in_each_backend(deck):
+            assert outcome.status is Status.FAILED and not outcome.measures, kw
     finally:
         shared.unlink()
 
@@ -106,12 +116,9 @@ def test_the_first_environment_does_not_reach_a_measure_in_any_backend(tmp_path:
     # long one (make's variables added to a big environment) is past what it reads (no measure, or a crash)
     _ngspice_reads(deck, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"),
                               "RT_SECRET_LINES": lines})
-    problem = CircuitProblem(deck)
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
-        assert record.outcome.measures.get("leak") != float(SECRET_VALUE), kw
-        assert SECRET_VALUE not in str(record.outcome.error), kw
+    for kw, outcome in _in_each_backend(deck):
+        assert outcome.measures.get("leak") != float(SECRET_VALUE), kw
+        assert SECRET_VALUE not in str(outcome.error), kw
 
 
 def test_a_home_include_loads_the_file_the_checks_read_in_every_backend(tmp_path: Path, monkeypatch):
@@ -130,11 +137,8 @@ def test_a_home_include_loads_the_file_the_checks_read_in_every_backend(tmp_path
     monkeypatch.setenv("HOME", str(home))
     r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
     assert re.search(r"vo\s*=\s*7\.5\d*e-01", r.stdout), r.stdout
-    problem = CircuitProblem(deck)
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
-        assert record.outcome.measures == {"vo": pytest.approx(0.75)}, (kw, record.outcome.error)
+    for kw, outcome in _in_each_backend(deck):
+        assert outcome.measures == {"vo": pytest.approx(0.75)}, (kw, outcome.error)
 
 
 def test_a_tilde_user_include_is_the_file_ngspice_reads(tmp_path: Path):
@@ -221,10 +225,8 @@ def test_a_program_run_with_allow_shell_cannot_reach_zoafs_own_process(tmp_path:
     deck = tmp_path / "deck.cir"
     deck.write_text("pickle back\n.param r1=1k\nV1 in 0 dc 1\nR1 in 0 {r1}\n.dc v1 0 1 1\n"
                     f".meas dc i find i(v1) at=1\n.control\nset x = `{_socket_writer(payload)}`\n.endc\n.end\n")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):   # a child, a pool worker
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert set(record.outcome.measures) == {"i"} and not marker.exists(), kw
+    for kw, outcome in _in_each_backend(deck, None, allow_shell=True):
+        assert set(outcome.measures) == {"i"} and not marker.exists(), kw
     pickle.loads(payload)                                # the payload is real: loaded as it is, it runs
     assert marker.exists()
 
@@ -244,10 +246,8 @@ def test_the_environment_does_not_reach_a_measure_in_any_backend(tmp_path: Path,
     deck = _echo_deck(tmp_path, "RT_SECRET_NUMBER")
     r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
     assert "leak = 4242" in r.stdout                     # real: ngspice -b prints it
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
+    for kw, outcome in _in_each_backend(deck, None):
+        assert outcome.measures.get("leak") != 4242.0 and "4242" not in str(outcome.error), kw
 
 
 def test_a_dask_variable_does_not_reach_a_measure_in_any_backend(tmp_path: Path, monkeypatch):
@@ -263,16 +263,12 @@ def test_a_dask_variable_does_not_reach_a_measure_in_any_backend(tmp_path: Path,
     for name, pid in (("own", "self"), ("parent", os.getpid())):      # the parent: the nanny's, pool's, zoaf's
         (tmp_path / name).mkdir()
         readers.append(_reader_deck(tmp_path / name, Path(f"/proc/{pid}/environ")))
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(echo), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-        assert record.outcome.measures.get("leak") != 4242.0 and "4242" not in str(record.outcome.error), kw
-        for deck in readers:
-            problem = CircuitProblem(deck)
-            with Evaluator(problem, **kw) as ev:
-                [record] = ev.evaluate(problem.to_unit(np.array([[1e3]])))
-            assert record.outcome.measures.get("leak") != float(SECRET_VALUE), (kw, deck)
-            assert SECRET_VALUE not in str(record.outcome.error), (kw, deck)
+    for kw, outcome in _in_each_backend(echo, None):
+        assert outcome.measures.get("leak") != 4242.0 and "4242" not in str(outcome.error), kw
+    for deck in readers:
+        for kw, outcome in _in_each_backend(deck):
+            assert outcome.measures.get("leak") != float(SECRET_VALUE), (kw, deck)
+            assert SECRET_VALUE not in str(outcome.error), (kw, deck)
 
 
 @pytest.mark.skipif(shutil.which("python3") is None, reason="needs python3 on PATH")
@@ -311,10 +307,8 @@ def test_a_deck_cannot_send_anything_over_the_network_in_any_backend(tmp_path: P
         while not received and time.monotonic() < deadline:
             time.sleep(0.05)
         assert received == [b"leak"]                     # real: plain ngspice -b sends it
-        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-                [record] = ev.evaluate(np.array([[0.5]]))
-            assert set(record.outcome.measures) == {"i"}, kw     # the deck ran, its program with it
+        for kw, outcome in _in_each_backend(deck, None, allow_shell=True):
+            assert set(outcome.measures) == {"i"}, kw    # the deck ran, its program with it
         time.sleep(1)
         assert received == [b"leak"]                     # nothing more arrived
     finally:
@@ -353,7 +347,7 @@ def test_a_library_in_the_decks_folder_maps_no_code_in_any_backend(tmp_path: Pat
     assert marker.exists()                               # real: Landlock alone does not hold against native code
     marker.unlink()
     deck.write_text(deck.read_text().replace(f"'codemodel' {library}\n", ""))
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+    for kw in BACKENDS:
         problem = CircuitProblem(deck)
         problem.netlist.control.insert(0, f"codemodel {library}")      # past the text checks
         with Evaluator(problem, **kw) as ev:

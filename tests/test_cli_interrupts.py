@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runkit import count, signal_after
 
 ROOT = Path(__file__).parent.parent
 AMP = ROOT / "netlists" / "two_stage_amp.cir"
@@ -115,38 +116,16 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     """``kill PID`` (a job scheduler's SIGTERM) ended a run silently: no resume line, no end files. It now takes the
     Ctrl-C path: one line naming the resume command, exit 130, the rows kept."""
     import signal
-    import sqlite3
-    import time
 
     out = tmp_path / "run"
     env = dict(os.environ, COLUMNS="200", NO_COLOR="1", TERM="dumb")
     proc = subprocess.Popen([sys.executable, "-m", "zoaf", "optimize", str(AMP), "-o", "fom", "--method", "random",
                              "--budget", "100000", "--workers", "1", "--quiet", "--out", str(out)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    def rows() -> int:
-        if not (out / "history.db").exists():
-            return 0
-        db = sqlite3.connect(out / "history.db")
-        try:
-            return db.execute("select count(*) from evals").fetchone()[0]
-        except sqlite3.OperationalError:               # the file made, its table not yet
-            return 0
-        finally:
-            db.close()
-
-    try:
-        deadline = time.monotonic() + 120
-        while rows() < 5 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:                          # a regression: the run would go on for 100,000 simulations
-            proc.kill()
-            proc.wait()
+    stdout, stderr = signal_after(proc, out, 5, signal.SIGTERM, timeout=60)
     assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stderr
     assert f"interrupted: resume with  zoaf optimize {AMP} --resume {out}" in stderr
-    assert rows() >= 5
+    assert count(out) >= 5
 
 
 def ctrl_c_as_imported(module: str) -> str:

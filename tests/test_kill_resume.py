@@ -11,11 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from runkit import count, signal_after
 
 ROOT = Path(__file__).parent.parent
 AMP = ROOT / "netlists" / "two_stage_amp.cir"
@@ -36,17 +36,6 @@ def rows(run: Path) -> list[tuple]:
                           "charged FROM evals ORDER BY idx").fetchall()
 
 
-def count(run: Path) -> int:
-    """Rows committed so far, read-only (a plain connect would create an empty history.db under the run)."""
-    if not (run / "history.db").exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{run / 'history.db'}?mode=ro", uri=True, timeout=1) as db:
-            return db.execute("SELECT COUNT(*) FROM evals").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], Path]]:
     """The uninterrupted run, waited for where first compared: it runs beside the first killed run (two cores)."""
@@ -65,13 +54,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[],
 @pytest.mark.parametrize("kill_after", [1, 23, 61])
 def test_kill_9_then_resume_is_identical(reference: Callable[[], Path], tmp_path: Path, kill_after: int) -> None:
     out = tmp_path / "run"
-    p = zoaf(*ARGS, "--out", str(out))
-    deadline = time.monotonic() + 300
-    while count(out) < kill_after and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert p.poll() is None, "the run ended before it could be killed"
-    os.kill(p.pid, signal.SIGKILL)
-    p.wait()
+    signal_after(zoaf(*ARGS, "--out", str(out)), out, kill_after, signal.SIGKILL, wait_s=300, poll_s=0.005)
     killed_at = count(out)
     assert killed_at < BUDGET
     r = zoaf("optimize", str(AMP), "--resume", str(out), "--workers", "1", "--quiet")
@@ -130,16 +113,7 @@ def test_a_second_ctrl_c_while_the_end_files_are_written_keeps_them(tmp_path: Pa
                           "100000", "--workers", "1", "--quiet", "--out", str(out)], cwd=ROOT, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))   # as at a terminal
-    try:
-        deadline = time.monotonic() + 120
-        while count(out) < 5 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        p.send_signal(signal.SIGINT)
-        stdout, stderr = p.communicate(timeout=120)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    _, stderr = signal_after(p, out, 5, signal.SIGINT)
     assert p.returncode == 130 and "Traceback" not in stderr, stderr
     assert sent.exists() and f"interrupted: resume with  zoaf optimize {rc} --resume {out}" in stderr
     assert {"result.json", "trace.json", "best.cir", "convergence.png"} <= {f.name for f in out.iterdir()}

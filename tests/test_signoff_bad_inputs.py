@@ -20,21 +20,25 @@ def _one_line(r, pattern: str) -> None:
     assert r.exit_code == 2 and len(lines) == 1 and pattern in lines[0], (r.exit_code, r.output)
 
 
+def corner_run(folder: Path, judged: str, table: str, *options: str, netlist: str | None = None) -> Path:
+    """A finished run (``folder / 'run'``, seed 1, in process) of copies of mc.cir and mc.toml in ``folder`` (the
+    copies may be edited; ``netlist``: the deck's text instead), its objective judged at ``judged`` (the TOML value of
+    its ``corners``) of the corner ``table`` appended to the spec; ``options``: more of ``optimize``'s."""
+    (folder / "mc.cir").write_text((CORPUS / "mc.cir").read_text() if netlist is None else netlist)
+    (folder / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
+        'constraints = ["gain_lf >= -1"] }', f'constraints = ["gain_lf >= -1"], corners = {judged} }}') + table)
+    out = folder / "run"
+    r = CliRunner().invoke(app, ["optimize", str(folder / "mc.cir"), "--workers", "0", "--quiet", "--seed", "1",
+                                 "--out", str(out), *options])
+    assert r.exit_code == 0, r.output
+    return out
+
+
 @pytest.fixture
 def run(tmp_path: Path) -> Path:
     """A finished 4-simulation run of a copy of mc.cir (the copy may be edited), judged over two temperatures
     of which its objective names one."""
-    for name in ("mc.cir", "mc.toml"):
-        shutil.copy(CORPUS / name, tmp_path / name)
-    spec = tmp_path / "mc.toml"
-    spec.write_text(spec.read_text().replace('constraints = ["gain_lf >= -1"] }',
-                                             'constraints = ["gain_lf >= -1"], corners = ["27c"] }')
-                    + "[corners]\ntemp = [27, 85]\n")
-    out = tmp_path / "run"
-    r = CliRunner().invoke(app, ["optimize", str(tmp_path / "mc.cir"), "--budget", "4", "--seed", "1",
-                                 "--workers", "0", "--quiet", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    return out
+    return corner_run(tmp_path, '["27c"]', "[corners]\ntemp = [27, 85]\n", "--budget", "4")
 
 
 def test_sensitivity_at_a_corner_the_run_never_simulated_is_one_line(run: Path) -> None:
@@ -98,17 +102,13 @@ def _process_run(tmp_path: Path, corners: str = "") -> tuple[Path, Path, list[st
     """A finished 8-simulation run of mc.cir, its capacitor given a process term mc_c, judged over two process
     corners of ``rc.lib`` (corner ss sets mc_c = 2; ``corners``: more of the [corners] table): the run, the library
     and the arguments of its ``optimize``."""
-    (tmp_path / "mc.cir").write_text((CORPUS / "mc.cir").read_text().replace("mc_r=0", "mc_r=0 mc_c=0")
-                                     .replace("C1 out 0 {c1}", "C1 out 0 {c1*(1+0.1*mc_c)}"))
-    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
-        'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
-        + '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n' + corners)
     lib = tmp_path / "rc.lib"
     lib.write_text(".lib tt\n.param mc_c=0\n.endl tt\n.lib ss\n.param mc_c=2\n.endl ss\n")
-    out, args = tmp_path / "run", ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]
-    r = CliRunner().invoke(app, [*args, "--budget", "8", "--seed", "1", "--method", "random", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    return out, lib, args
+    out = corner_run(tmp_path, '"all"', '[corners]\nprocess = ["tt", "ss"]\nprocess_lib = "rc.lib"\n' + corners,
+                     "--budget", "8", "--method", "random",
+                     netlist=(CORPUS / "mc.cir").read_text().replace("mc_r=0", "mc_r=0 mc_c=0")
+                     .replace("C1 out 0 {c1}", "C1 out 0 {c1*(1+0.1*mc_c)}"))
+    return out, lib, ["optimize", str(tmp_path / "mc.cir"), "--workers", "0", "--quiet"]
 
 
 def test_a_corner_run_resumed_after_its_process_lib_changed_is_refused(tmp_path: Path) -> None:

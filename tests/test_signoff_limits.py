@@ -4,14 +4,13 @@ conditions. Runs are of the bad-input corpus' RC deck, in process (a few simulat
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from typer.testing import CliRunner
 
-from test_signoff_bad_inputs import CORPUS, _one_line, _process_run
+from test_signoff_bad_inputs import _one_line, _process_run, corner_run
 from zoaf.cli import app
 from zoaf.errors import ZoafWarning
 from zoaf.evaluate import Evaluator
@@ -22,15 +21,7 @@ from zoaf.signoff import cornercheck, sensrun, yieldrun
 def merged(tmp_path: Path) -> Path:
     """A finished run of mc.cir judged over ``corners = "all"`` of temp = [27, 85] and a corner ``hot`` at 85
     (merged into 85c: one simulation per sizing there)."""
-    shutil.copy(CORPUS / "mc.cir", tmp_path / "mc.cir")
-    (tmp_path / "mc.toml").write_text((CORPUS / "mc.toml").read_text().replace(
-        'constraints = ["gain_lf >= -1"] }', 'constraints = ["gain_lf >= -1"], corners = "all" }')
-        + "[corners]\ntemp = [27, 85]\n[corners.hot]\ntemp = 85\n")
-    out = tmp_path / "run"
-    r = CliRunner().invoke(app, ["optimize", str(tmp_path / "mc.cir"), "--budget", "4", "--seed", "1",
-                                 "--workers", "0", "--quiet", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    return out
+    return corner_run(tmp_path, '"all"', "[corners]\ntemp = [27, 85]\n[corners.hot]\ntemp = 85\n", "--budget", "4")
 
 
 @pytest.mark.parametrize("command, module", [(["yield", "--samples", "2"], yieldrun), (["corners"], cornercheck),

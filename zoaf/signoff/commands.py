@@ -24,10 +24,14 @@ WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simul
 DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
 
 
-def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float):
-    """A run directory (its problem and best sizing) or a netlist (its own sizing), simulated within ``timeout``."""
+def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float, workers: int,
+                    dask: Optional[str]):
+    """A run directory (its problem and best sizing) or a netlist (its own sizing), simulated within ``timeout``;
+    the options both sign-off commands share are checked first, so a bad one costs no deck load."""
     from .rundir import load_run
 
+    check_workers(workers, dask, "--workers")
+    _check_timeout(timeout)
     if target.is_dir():
         run = load_run(target, spec, timeout)
         judged = run.problem.objective.name
@@ -59,10 +63,8 @@ def yield_(
     from .yieldrun import run_yield
 
     with _errors():
-        check_workers(workers, dask, "--workers")
-        _check_timeout(timeout)
         chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
-        problem, sizing, default_out, run = _signoff_target(target, spec, objective, timeout)
+        problem, sizing, default_out, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         chosen = None
         if corner is not None:
             if problem.spec.corners is None:
@@ -99,9 +101,7 @@ def corners_(
     from .show import corner_check_table
 
     with _errors():
-        check_workers(workers, dask, "--workers")
-        _check_timeout(timeout)
-        problem, sizing, _, run = _signoff_target(target, spec, objective, timeout)
+        problem, sizing, _, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         table = problem.spec.corners
         if table is None:
             raise InputError(f"{problem.spec.path}: no [corners] table")
@@ -158,4 +158,5 @@ def sensitivity(
         else:
             obj = run.problem.objective
             sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
-            out.print(f"written: {as_text(str(run_dir / 'sensitivity'))}  (sensitivity.json, heatmap.png)", highlight=False)
+            out.print(f"written: {as_text(str(run_dir / 'sensitivity'))}  (sensitivity.json, heatmap.png)",
+                      highlight=False)
