@@ -191,3 +191,26 @@ def test_a_constraint_dict_is_read_as_scipy_reads_it_and_a_misspelt_key_is_named
                                          "dict has type, fun, args and jac"):
         zoaf.minimize(_sphere, bounds, constraints=[{"type": "ineq", "fun": _sphere}, {"type": "ineq", "fn": _sphere}],
                       **kw)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"bounds": [(0, 10**400)] * 2}, r"bounds must be finite numbers, got an integer past the float range in "),
+    ({"x0": [10**400, 0]}, r"x0 must be finite numbers, got an integer past the float range in "),
+    ({"bounds": [("-1", "9" * 500)] * 2}, r"bounds must be numbers, got ")])
+def test_an_integer_past_the_float_range_is_refused_in_one_bounded_line(kwargs: dict, says: str) -> None:
+    """Python ints are unbounded: a bound or start of 10**400 was numpy's OverflowError traceback, and a long
+    value was echoed whole into the one error line."""
+    args = {"bounds": [(-1, 1)] * 2, **kwargs}
+    with pytest.raises(InputError, match=f"^{says}") as caught:
+        zoaf.minimize(_sphere, args.pop("bounds"), budget=10, seed=0, method="random", **args)
+    assert len(str(caught.value)) < 150
+
+
+def test_a_parameter_of_an_integer_past_the_float_range_is_refused_by_its_field() -> None:
+    """``Parameter("x", 0, 10**400)`` and an init of 10**400 were OverflowErrors, not the field's refusal."""
+    from zoaf.problem import Parameter, ParameterError
+
+    with pytest.raises(ParameterError, match=r"^parameter 'x': hi must be a finite number, got 1000+\.\.\. \(401 "):
+        Parameter("x", 0, 10**400)
+    with pytest.raises(ParameterError, match=r"^parameter 'x': init must be a finite number"):
+        Parameter("x", 0, 1, init=10**400)

@@ -251,6 +251,56 @@ def test_a_four_card_with_a_braced_fundamental_is_noted_in_one_line():
     assert not [n for n in Netlist.read(DECKS / "four_sens_after_run.cir").notes if "fundamental" in n]
 
 
+def _plain_batch(deck: Path, folder: Path) -> float:
+    """``vo`` as plain ``ngspice -b`` prints it (run from a folder without zoaf's ``.spiceinit``)."""
+    out = subprocess.run(["ngspice", "-b", str(deck)], cwd=folder, capture_output=True, text=True).stdout
+    return float(re.search(r"^vo\s*=\s*(\S+)", out, re.M).group(1))
+
+
+@pytest.mark.parametrize("inner", ["X2 d g cell m={mi} wc={w}", "M1 d g 0 0 nm w={wc} l=1u m=2"])
+def test_an_m_inside_a_subcircuit_placed_with_m_is_noted_where_plain_ngspice_b_differs(tmp_path, inner):
+    """An ``m=`` inside a subcircuit (on an instance or a device, at any depth) that an instance with ``m=`` places:
+    both multiply in zoaf and under best.cir's ``.spiceinit`` (``ngbehavior=hsa``), plain ``ngspice -b`` keeps the
+    outer ``m`` alone (measured: the same ``vo`` as without the inner one). zoaf said nothing; noted in one line,
+    and not where the outer instance has no ``m=`` (plain and hsa agree there)."""
+    text = (DECKS / "subckt_nested_m.cir").read_text()      # inner: "X2 d g cell m={mi} wc={w}" as written
+    if inner.startswith("M1"):
+        text = text.replace(" m={mi}", "").replace("M1 d g 0 0 nm w={wc} l=1u", inner)
+    deck, alone, bare = tmp_path / "nested.cir", tmp_path / "alone.cir", tmp_path / "bare"
+    deck.write_text(text)
+    alone.write_text(text.replace(" m={mi}", "").replace(" m=2\n", "\n"))
+    bare.mkdir()
+    nl = Netlist.read(deck)
+    with SpiceSession(nl) as s:
+        hsa, outer_alone = s.evaluate({})["vo"], run_batch(alone)["vo"]
+    assert hsa == run_batch(deck)["vo"] and not math.isclose(hsa, outer_alone, rel_tol=0.05)
+    assert math.isclose(_plain_batch(deck, bare), outer_alone, rel_tol=1e-6)
+    line = 9 if "X2" in inner else 12
+    notes = [n for n in nl.notes if "m=" in n]
+    assert len(notes) == 1 and notes[0].startswith(f"{deck}:{line}: {inner}: ") and "plain `ngspice -b`" in notes[0]
+    top = tmp_path / "top.cir"
+    top.write_text(text.replace("X1 vdd g out leg m={mo} w={wv}", "X1 vdd g out leg w={wv}"))
+    assert not [n for n in Netlist.read(top).notes if "m=" in n]
+
+
+def test_a_deriv_meas_command_of_the_control_block_is_noted_as_a_card_is(tmp_path):
+    """``meas ac slope deriv ...`` in a ``.control`` block fails at every evaluation ("function 'deriv' currently not
+    supported"), in ``ngspice -b`` as in zoaf, as the ``.meas`` card does; zoaf noted only the card."""
+    deck = tmp_path / "deriv.cir"
+    deck.write_text("rc\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.control\n"
+                    "ac dec 20 1k 100meg\nmeas ac f3db when vdb(out)=-3\nmeas ac slope deriv vdb(out) at=1k\n"
+                    "print f3db\n.endc\n.end\n")
+    nl = Netlist.read(deck)
+    assert [n for n in nl.notes if "deriv" in n] == [
+        f"{deck}:9: meas slope: ngspice 39 runs no `deriv` measure (\"function 'deriv' currently not supported\"): it "
+        "measures nothing, in ngspice -b as in zoaf (`let` with `deriv()` in a .control block computes the derivative)"]
+    with SpiceSession(nl) as s:
+        for run in (lambda: s.evaluate({}), lambda: run_batch(deck)):
+            with pytest.raises(MeasureError) as e:
+                run()
+            assert "slope" in str(e.value) and list(e.value.measures) == ["f3db"], e.value
+
+
 def test_a_deck_whose_meas_cards_read_only_device_vectors_is_noted(tmp_path):
     """``ngspice -b`` runs the dot-analyses only when some card asks for output it can save: with ``.meas`` cards
     of ``@m1[id]`` alone it prints "no simulations run" and exits with status 1, where the session measures. zoaf

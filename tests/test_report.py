@@ -306,3 +306,36 @@ def test_runs_of_other_budgets_in_one_comparison_are_refused(tmp_path):
     with pytest.raises(InputError, match=f"^{re.escape(str(odd))}: a run of budget 5, where "
                                          f"{re.escape(str(odd.parent / 'seed-0'))} has 2: a comparison ranks"):
         load_comparison(tmp_path)
+
+
+def test_runs_that_only_failed_have_no_target_and_never_reach_one():
+    """Every simulation of every run failed (FoM +inf): the target was +inf and `best <= target` held at the first
+    failed simulation, so the report said each method reached it in 1 simulation."""
+    runs = {m: [run([math.inf] * 3, method=m, seed=s, budget=3) for s in range(2)] for m in ("zoaf", "cma")}
+    s = summarize("obj", runs)
+    assert math.isnan(s.target)
+    assert all(m.sims_to_target == math.inf and m.seconds_to_target == math.inf for m in s.methods)
+    assert {r[0]: r[8] for r in table_rows(s)} == {"zoaf": ">3", "cma": ">3"}
+
+
+def _sphere(x):
+    return float(np.sum((np.asarray(x) - 0.3) ** 2))
+
+
+def test_history_rows_after_the_recorded_end_are_no_part_of_the_run(tmp_path):
+    """A resume that stopped sooner (a target, a callback) leaves the rows it did not replay in history.db: a report
+    counted them as the run's, a final FoM better than result.json's and simulations past its budget."""
+    import sqlite3
+
+    import zoaf
+    from zoaf.errors import ZoafWarning
+    from zoaf.function import FunctionProblem
+
+    out = tmp_path / "run"
+    res = zoaf.optimize(FunctionProblem.from_bounds(_sphere, [(0, 1)] * 2), budget=4, method="random", seed=0, out=out)
+    with sqlite3.connect(out / "history.db") as db:     # two rows after the end, far better than any of the run's
+        db.execute("INSERT INTO evals SELECT idx + 2, u, params, measures, fom - 10, objective, feasible, status, "
+                   "error, seconds, phase, charged, wall + 1, objective_fom, constraints FROM evals WHERE idx >= 2")
+    with pytest.warns(ZoafWarning, match=r"2 row\(s\) after the run's end \(its result\.json: 4 sizings\)"):
+        r = load_run(out)
+    assert r.final == res.fun and r.nfev == 4

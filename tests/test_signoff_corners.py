@@ -55,6 +55,8 @@ def test_cross_product_and_named_corners(tmp_path: Path) -> None:
 @pytest.mark.parametrize("corners, objective, message", [
     ('[corners]\ntemp = ["hot"]\n', '"all"', "corners.temp"),
     ('[corners]\ntemp = [27]\n', '["nope"]', "objectives.ugbw_pvt.corners: unknown corner(s) nope"),
+    ('[corners]\ntemp = [27]\n', f'["{"h" * 5000}"]',     # a name past a line was echoed whole
+     "objectives.ugbw_pvt.corners: unknown corner(s) 'hhhhhhhhhhhhhhhhhhhhhhhhhhhhh... (5002 characters); "),
     ('[corners]\nprocess = "ss"\n', '"all"', "process 'ss' needs process_lib"),
     ('[corners]\nprocess = "xx"\nprocess_lib = "models/generic_corners.lib"\n', '"all"', "no '.lib xx' section"),
     ('[corners]\nvbogus = "1"\n', '"all"', "'vbogus' is not a .param"),
@@ -71,6 +73,9 @@ def test_cross_product_and_named_corners(tmp_path: Path) -> None:
     # SPICE's scale letters: Fahrenheit was simulated at 1.25e-13 C, kelvin refused as 300,000 C
     ('[corners]\ntemp = [27, "125F"]\n', '"all"', "corners.temp: '125F' is not degrees Celsius"),
     ('[corners.hot]\ntemp = "300K"\n', '"all"', "corners.hot.temp: '300K' is not degrees Celsius"),
+    # a million corners (1,000 temperatures x 1,000 supplies) were read for hours before anything ran
+    (f'[corners]\ntemp = {list(range(101))}\nvsup = {[f"{1 + i / 1000:g}" for i in range(100)]}\n'.replace("'", '"'),
+     '"all"', "corners: the lists make 10,100 corners (temp 101 x vsup 100), each simulated at every sizing; at most"),
     # an empty process was refused as a corner named '' of odd characters
     ('[corners]\nprocess = ["tt", ""]\n', '"all"', "corners.process: must be a section name like \"ss\", got ''"),
 ])
@@ -399,3 +404,15 @@ def test_a_temp_card_inside_a_comment_is_no_temperature_of_the_deck(tmp_path: Pa
     ``.temp`` card (str.splitlines breaks there) and refused, naming a line that does not hold it."""
     _, res = _optimize_over_temperatures(tmp_path, "* note\u2028.temp 50")
     assert res.exit_code == 0, res.output
+
+
+def test_corner_options_naming_one_condition_twice_are_refused(tmp_path: Path) -> None:
+    """`zoaf corners --corner hot --corner 85c`, hot being 85c's conditions: simulated twice, "all 2 corners"."""
+    corpus = Path(__file__).parent / "bad_inputs"
+    spec = tmp_path / "mc.toml"
+    spec.write_text((corpus / "mc.toml").read_text() + "[corners]\ntemp = [27, 85]\n[corners.hot]\ntemp = 85\n")
+    res = CliRunner().invoke(app, ["corners", str(corpus / "mc.cir"), "--spec", str(spec), "--corner", "hot",
+                                   "--corner", "85c", "--workers", "1"])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.strip() == ("error: --corner: corners hot and 85c are the same conditions (temp=85): each "
+                                  "would be simulated twice; remove one")

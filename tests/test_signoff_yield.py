@@ -186,3 +186,19 @@ def test_a_dollar_in_a_spec_unit_or_name_is_drawn_as_text(tmp_path) -> None:
     plot_histogram([0.9, 1.0, 1.1], st, "$\\foo{$", tmp_path / "h.png")
     plot_heatmap(numpy.eye(2), ["$\\a{$", "b"], ["$x", "y$\\"], tmp_path / "s.png", "$\\foo{$")
     assert (tmp_path / "h.png").stat().st_size > 0 and (tmp_path / "s.png").stat().st_size > 0
+
+
+@needs_ngspice
+def test_a_named_corner_of_a_cross_product_corners_conditions_shares_its_samples(tmp_path: Path) -> None:
+    """`[corners.hot] temp = 85` beside `temp = [27, 85]`: `yield --corner hot` and `--corner 85c` simulated the
+    same samples twice (and a directory of one was refused to the other as "another run"): both are 85c's."""
+    corpus = ROOT / "tests" / "bad_inputs"
+    spec = tmp_path / "mc.toml"
+    spec.write_text((corpus / "mc.toml").read_text() + "[corners]\ntemp = [27, 85]\n[corners.hot]\ntemp = 85\n")
+    problem = CircuitProblem(corpus / "mc.cir", spec)
+    hot, c85 = (problem.spec.corners.select([name], "--corner")[0] for name in ("hot", "85c"))
+    first = run_yield(problem, problem.default_params(), tmp_path / "y", samples=3, seed=1, corner=hot)
+    again = run_yield(problem, problem.default_params(), tmp_path / "y", samples=3, seed=1, corner=c85)
+    assert (first.corner, again.corner) == ("hot", "85c")       # named as asked, as sensitivity names it
+    assert [r.outcome.measures for r in again.records] == [r.outcome.measures for r in first.records]
+    assert [r.outcome.seconds for r in again.records] == [r.outcome.seconds for r in first.records]   # replayed

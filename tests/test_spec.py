@@ -186,3 +186,28 @@ def test_every_spec_message_names_its_toml_field(tmp_path, old, new, says):
     where the rest of zoaf names the field as TOML spells it: ``parameters.r1.lo``, ``title``, ``measures.f3db.unit``."""
     with pytest.raises(InputError, match=says):
         Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ('title = "t"', 'title = "t\\u202egnp.exe"', r"s\.toml: title: invisible format character U\+202E"),
+    ('unit = "dB"', 'unit = "d\\u2066B"', r"s\.toml: measures\.gain_db\.unit: invisible format character U\+2066"),
+    ('unit = "Hz"', 'unit = "H\\u200bz"', r"s\.toml: measures\.ugbw_hz\.unit: invisible format character U\+200B"),
+    ('title = "t"', 'title = "t\\u2028x"', r"s\.toml: title: invisible format character U\+2028"),
+    ('power_w = {', '"p\\u202ew" = {', r"s\.toml: measures\.p\\u202ew: invisible format character U\+202E")])
+def test_invisible_format_characters_in_spec_strings_are_refused(tmp_path, old, new, says):
+    """A bidirectional override (U+202A-U+202E, U+2066-U+2069) or a zero-width character in a title or a unit shows
+    a different text on the terminal and in reports than the spec holds; refused as control characters are, and
+    the error line itself shows the key escaped."""
+    with pytest.raises(InputError, match=says) as caught:
+        Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert str(caught.value).isascii()
+
+
+@pytest.mark.parametrize("bound", ["1e-320", "-1e-31", "5e-300"])
+def test_a_constraint_bound_whose_normalized_miss_overflows_is_refused(tmp_path, bound):
+    """A miss is divided by |bound|: at 1e-320 every constraint value was +-inf (``Infinity`` in history.db)."""
+    text = GOOD.replace('"power_w <= 1m"', f'"power_w <= {bound}"')
+    with pytest.raises(InputError, match=r"s\.toml: objectives\.fom\.constraints: bound of 'power_w <= .*nearer 0"):
+        Spec.read(write(tmp_path, text))
+    assert Constraint.parse("power_w <= 1e-30").value(1.0) == pytest.approx(1e30)   # the least bound kept: finite
+    assert Constraint.parse("power_w <= 0").value(1.0) == 1.0

@@ -131,7 +131,7 @@ def test_a_numparam_error_that_breaks_libngspice_names_numparam_s_reason(tmp_pat
             f"try:\n    SpiceSession({str(deck)!r}).evaluate({{}})\n"
             f"except ParseError as e:\n    print('needs', e.needs_new_process, str(e))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
-    assert f"needs True loading {deck}: numparam: ; sign expected." in out.stdout, out.stdout + out.stderr
+    assert f"needs True loading {deck}:3: numparam: ; sign expected." in out.stdout, out.stdout + out.stderr
 
 
 def test_numparam_error_needs_new_process():

@@ -3,6 +3,7 @@ that does not converge, that ``ngspice -b`` would go on with its transient fallb
 from __future__ import annotations
 
 import pytest
+from fresh import in_fresh_process
 from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf.errors import ConvergenceError, ParseError
@@ -148,3 +149,52 @@ def test_a_load_error_names_the_line_of_the_file_that_ngspice_b_names(tmp_path):
     with pytest.raises(ParseError) as e, SpiceSession(Netlist.read(deck)):
         pass
     assert str(e.value) == f"loading {deck}: Error: bad syntax in line 9", e.value
+
+
+UNDEFINED = "undefined\n.param r1=1k\nR1 in out {r1}\nV1 in 0 dc 1\nR2 out 0 {r1*zz}\n.op\n.print op v(out)\n.end\n"
+BAD_CARD = "bad card\n.param r1=1k\nR1 in out {r1}\nV1 in 0 dc 1\nR2 out 0 {r1} foo=3\n.op\n.print op v(out)\n.end\n"
+
+
+@pytest.mark.parametrize("text", [UNDEFINED, BAD_CARD])
+def test_a_failed_load_names_the_users_file_and_the_line_ngspice_names(tmp_path, text):
+    """``run_batch`` of a sized text named its temporary copy (``.../zoaf-batch-*/deck.cir``): it names the file the
+    text was written from, and, as the session's load does, the line of a card of the deck (numparam's "Netlist
+    line no. 5", "Error on line 5 or its substitute") that ngspice names."""
+    deck = tmp_path / "x.cir"
+    deck.write_text(text)
+    nl = Netlist.read(deck)
+    with pytest.raises(ParseError) as batch:
+        run_batch(nl.with_params({"r1": 2000.0}), source=deck)
+    assert str(batch.value).startswith(f"ngspice -b {deck}:5: "), batch.value
+    assert in_fresh_process(_load_error, str(deck)).startswith(f"loading {deck}:5: ")   # numparam's breaks the process
+
+
+def _load_error(deck: str) -> str:
+    try:
+        SpiceSession(deck).load()
+    except ParseError as e:
+        return str(e)
+    return "loaded"
+
+
+@pytest.mark.parametrize("card", ["R8 in 0 {r1*zz}", "R8 in 0 1k foo=2"])
+def test_a_line_ngspice_names_in_an_included_file_is_not_called_the_decks(tmp_path, card):
+    """ngspice counts an included file's cards in that file: its line 3 is no line of the deck (a card there too)."""
+    (tmp_path / "sub.inc").write_text(f"* sub\n.param r1=1k\n{card}\n")
+    deck = tmp_path / "x.cir"
+    deck.write_text("inc\n.include sub.inc\nR1 in out 1k\nV1 in 0 dc 1\n.op\n.print op v(out)\n.end\n")
+    with pytest.raises(ParseError) as batch:
+        run_batch(deck)
+    assert str(batch.value).startswith(f"ngspice -b {deck}: "), batch.value
+
+
+def test_a_sized_text_names_the_decks_line_after_a_param_line_it_added(tmp_path):
+    """A sized text adds a ``.param`` line after the ``.include`` of a file that defines a sized variable: ngspice's
+    line 5 of the text is the deck's line 4."""
+    (tmp_path / "vars.spice").write_text(".param r1=1k\n")
+    deck = tmp_path / "x.cir"
+    deck.write_text("sized\n.include vars.spice\nV1 in 0 dc 1\nR2 in 0 {r1} foo=3\n.op\n.print op v(in)\n.end\n")
+    nl = Netlist.read(deck)
+    with pytest.raises(ParseError) as batch:
+        run_batch(nl.with_params({"r1": 2000.0}), source=deck)
+    assert str(batch.value).startswith(f"ngspice -b {deck}:4: ngspice cannot read the card 'r2 in 0 "), batch.value

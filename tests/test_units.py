@@ -75,3 +75,12 @@ def test_a_micro_sign_is_refused_with_the_spice_spelling(text):
     """SPICE writes micro as u: the micro sign (U+00B5, or Greek mu) gets that hint in its one line."""
     with pytest.raises(InputError, match="write u for micro"):
         units.parse(text, what="r1")
+
+
+@pytest.mark.parametrize("value", [10**400, "9" * 400, "1" * 5000 + "M", "x" * 10**5])
+def test_an_error_line_echoes_a_bounded_head_of_a_huge_value(value):
+    """TOML integers are unbounded and a spec string runs to a MiB: the one error line showed all 400 digits."""
+    with pytest.raises(InputError, match="r1.hi") as caught:
+        units.parse_spec(value, what="r1.hi")
+    assert len(str(caught.value)) < 200
+    assert f"({len(repr(value))} characters)" in str(caught.value)

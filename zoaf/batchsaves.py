@@ -46,7 +46,8 @@ from .errors import InputError
 from .units import parse
 
 __all__ = ["BAD_FUNDAMENTAL", "UNSAVED_ANALYSIS", "batch_extra_saves", "batch_notes", "limits_saves",
-           "param_in_conditional", "unread_four", "unread_tf", "unrun_analyses", "unsaved_analysis", "unsaved_node"]
+           "nested_multiplier", "param_in_conditional", "unread_four", "unread_tf", "unrun_analyses",
+           "unsaved_analysis", "unsaved_node"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -259,10 +260,48 @@ def unrun_analyses(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple
                         "exits with status 1; zoaf measures. Add a .meas card of a node voltage (or a .print card)")
 
 
+_M = re.compile(r"(?<![\w.])m\s*=")
+
+
+def _instance_of(text: str) -> str:
+    """The subcircuit an ``x`` line instantiates: its last word before the first ``name=value``."""
+    words = re.sub(r"\s*=\s*", "=", text).split()
+    return next((words[k - 1] for k, w in enumerate(words) if "=" in w or w == "params:"), words[-1])
+
+
+def nested_multiplier(lines: Sequence[Line]) -> tuple[int, str] | None:
+    """``(line, why)`` for the first element with ``m=`` inside a subcircuit that an instance with ``m=`` places (at
+    any depth): with ``ngbehavior=hsa`` (zoaf's, and best.cir's ``.spiceinit``) both multiply, while plain
+    ``ngspice -b`` keeps the outer ``m`` alone (legs ``m=2`` of cells ``m=3``: 2 cells, not 6); None when none."""
+    owned: list[tuple[str | None, Line]] = []          # (the subcircuit whose body holds it, or None; the line)
+    owner: str | None = None
+    for ln in lines:
+        words = ln.text.split()
+        if words[:1] == [".subckt"] and len(words) > 1:
+            owner = words[1]
+        elif words[:1] == [".ends"]:
+            owner = None
+        elif words and words[0][0].isalpha():
+            owned.append((owner, ln))
+    under: set[str] = set()                             # the subcircuits an outer m= multiplies
+    while True:
+        more = {_instance_of(ln.text) for o, ln in owned
+                if ln.text.startswith("x") and (_M.search(ln.text) or o in under)} - under
+        if not more:
+            break
+        under |= more
+    inner = next((ln for o, ln in owned if o in under and _M.search(ln.text)), None)
+    return None if inner is None else (inner.lineno, (
+        f"{inner.raw.strip()[:80]}: an m= inside a subcircuit placed by an instance with m=: zoaf multiplies both "
+        "(ngbehavior=hsa, as the .spiceinit beside best.cir sets it), plain `ngspice -b` without that .spiceinit "
+        "keeps the outer m alone (legs m=2 of cells m=3: 2 cells, not 6)"))
+
+
 def batch_notes(lines: Sequence[Line], included: Sequence[str] = ()) -> list[tuple[int, str]]:
     """``(line, why)`` for each way a run of the deck by hand (``ngspice -b best.cir``) prints less than zoaf
     reports, or a table zoaf cannot read (:func:`unread_tf`): the notes of :class:`zoaf.netlist.Netlist` (``lines``:
     the deck's logical lines after the title)."""
     found = (unsaved_node(lines, included), unsaved_analysis(lines, included), unread_four(lines),
-             unread_tf(lines), unrun_analyses(lines, included), param_in_conditional(lines))
+             unread_tf(lines), unrun_analyses(lines, included), param_in_conditional(lines),
+             nested_multiplier(lines))
     return [f for f in found if f is not None]

@@ -62,6 +62,20 @@ def _placeholders(spec: Spec) -> dict[str, str]:
         raise InputError(f"{spec.path or 'spec'}: {e}") from None
 
 
+def _refuse_unmeasurable(nl: Netlist, used: Sequence[str], path: str) -> None:
+    """InputError for the first name of ``used`` that only cards which measure nothing give: one ngspice skips
+    (:func:`skipped_named`), or one of a form it reads but cannot run (``deriv``: the card's ``note``, where it is
+    neither skipped nor run as ``meas ac``). Else every sizing of the run missed that measure."""
+    if (skipped := skipped_named(nl.skipped_measures, nl.results, used, path)) is not None:
+        raise skipped
+    never = [m for m in nl.measures if m.note is not None and not m.runs_as_ac]
+    given = {m.name for m in nl.measures if m not in never} | set(nl.control_names)
+    for name in used:
+        for m in never:
+            if m.name == name.lower() and m.name not in given:
+                raise InputError(f"{path}:{m.line}: {m.note}; refused, as the spec measures {name!r}")
+
+
 def _written(text: str, what: str) -> float:
     """A ``.param``'s number as the designer wrote it: the value numparam means (``10mil`` is 10 milli), as the
     nearest double (``20u`` is 2e-05, where numparam's ``20 * 1e-6`` is an ulp below)."""
@@ -107,8 +121,7 @@ class CircuitProblem(Problem):
         self.spec = spec
         self.netlist = Netlist.read(path, allow_shell=allow_shell, placeholders=_placeholders(spec))
         nl = self.netlist
-        if (skipped := skipped_named(nl.skipped_measures, nl.results, spec.measures, str(path))) is not None:
-            raise skipped
+        _refuse_unmeasurable(nl, spec.measures, str(path))
         spec.check_against(nl.params, nl.results, str(path))
         if (twice := twice_named(nl.measures, spec.measures, str(path))) is not None:
             raise twice

@@ -88,7 +88,9 @@ def _print_comparison(root: Path) -> None:
     for s in load_comparison(root):
         unit = f" [{s.unit}]" if s.unit else ""
         t = Table(title=escape(one_line(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
-                                        f"target FoM {s.target:.5g}")), title_justify="left")
+                                        + (f"target FoM {s.target:.5g}" if math.isfinite(s.target) else
+                                           "no target FoM (no median run gave a finite one)"))),
+                  title_justify="left")
         for i in keep:
             t.add_column(COLUMNS[i], justify="left" if i == 0 else "right", no_wrap=i == 0)
         for row in table_rows(s):

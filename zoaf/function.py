@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import units
 from .errors import InputError, did_you_mean
 from .problem import Outcome, Parameter, ParameterError, Problem, Score
 
@@ -122,8 +123,11 @@ def _numbers(value: Any, what: str) -> np.ndarray:
                                                                          for v in given.ravel()):
             raise ValueError
         return np.asarray(given, dtype=float)
+    except OverflowError:                  # an int past the float range (10**400): was numpy's traceback
+        raise InputError(f"{what} must be finite numbers, got an integer past the float range in "
+                         f"{units.echo(value)}") from None
     except (TypeError, ValueError):
-        raise InputError(f"{what} must be numbers, got {value!r}") from None
+        raise InputError(f"{what} must be numbers, got {units.echo(value)}") from None
 
 
 def _start(x0: np.ndarray, bounds: np.ndarray, ints: set[int]) -> np.ndarray:

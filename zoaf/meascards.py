@@ -19,14 +19,10 @@ from dataclasses import dataclass
 
 from .decktext import Line
 from .errors import InputError
-from .ngcommands import MEAS_TYPES, NAME, meas_problem, normalize_equals, sp_crashes, unmeasured_card
+from .ngcommands import (MEAS_TYPES, NAME, meas_problem, normalize_equals, sp_crashes, unmeasured_card,
+                         unsupported_form)
 
 __all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasured"]
-
-#: ``.meas`` forms ngspice 39 reads but cannot run, and what it prints for each at every evaluation (the card
-#: fails, the deck runs on): ``zoaf check`` said nothing of such a card, though it can never give a value.
-_UNSUPPORTED = {"deriv": "function 'deriv' currently not supported", "derivative": "no such function as 'derivative'"}
-
 
 @dataclass(frozen=True)
 class Measure:
@@ -54,10 +50,8 @@ class Measure:
         """What ``zoaf check`` notes of the card: one ngspice skips, or one zoaf runs where ``ngspice -b`` crashes."""
         if self.skipped:
             return self.skip_reason
-        if (told := _UNSUPPORTED.get((self.text.split()[3:4] or [""])[0].split("=")[0])) is not None:
-            return (f".meas {self.analysis} {self.name}: ngspice 39 runs no `{self.text.split()[3]}` measure "
-                    f"({told!r}): it measures nothing, in ngspice -b as in zoaf (`let` with `deriv()` in a "
-                    ".control block computes the derivative)")
+        if (why := unsupported_form(self.text)) is not None:
+            return f".meas {self.analysis} {self.name}: {why}"
         if self.runs_as_ac:
             return (f".meas sp {self.name}: a .meas sp card of this form crashes ngspice 39 (ngspice -b: a "
                     "segmentation fault); zoaf runs it as `meas ac` on the S-parameter plot. For a run by hand "

@@ -316,6 +316,20 @@ class Netlist:
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
+    def file_line(self, lineno: int, card: str = "") -> int | None:
+        """``lineno`` where ngspice's line ("Error on line N", numparam's "Netlist line no. N") is this file's: N
+        counts the file's lines for the deck's own cards (a session loads each on its line: ``session_lines``) but an
+        included file's own lines for its cards. So: a card of the deck starts there (named as ``card``, where
+        ngspice prints it: a subcircuit's expanded card is not) and no included file has a card on that line."""
+        own = next((ln for ln in self._logical[1:] if ln.lineno == lineno and ln.text.strip()), None)
+        if own is None or card and card.split(None, 1)[0].lower() != own.text.split(None, 1)[0]:
+            return None
+        for f in self.includes:
+            lines = f.path.read_text(errors="replace").split("\n")
+            if lineno <= len(lines) and lines[lineno - 1].strip()[:1] not in ("", "*", "+"):
+                return None
+        return lineno
+
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
         return deckcheck.resolve(self.path.parent, target)
@@ -329,6 +343,7 @@ class Netlist:
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.faithful_reasons.extend(block.faithful_reasons)
         self._batch_dropped, self.control_prints = block.batch_dropped, block.prints
+        self.notes += [f"{self.path}:{line}: {why}" for line, why in block.notes]
 
     # ------------------------------------------------------------------ views
     @property

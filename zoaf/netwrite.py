@@ -14,7 +14,11 @@ from pathlib import Path
 
 from .decktext import Line, ParamDef, quote
 
-__all__ = ["INCLUDE", "Edits", "include_file", "session_lines"]
+__all__ = ["INCLUDE", "SIZED_MARK", "Edits", "include_file", "session_lines"]
+
+#: Ends each ``.param`` line a sized text adds after an ``.include`` (:meth:`Edits.sized`): the lines after it are
+#: one further down than in the deck (``ngbatch.run_batch`` names the deck's).
+SIZED_MARK = "$ zoaf: sized, overrides the included value"
 
 #: An include line: the command word and blanks (ASCII ones, as ngspice splits), the file (quoted or not), what follows.
 INCLUDE = re.compile(r"(\s*\S+\s+)(\"[^\"]*\"|'[^']*'|\S+)(.*)", re.ASCII)
@@ -57,7 +61,7 @@ class Edits:
             lines[idx] = text
         for idx in sorted(self.include_defs, reverse=True):
             # ngspice takes a param's last definition, also for expressions written before it.
-            lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   $ zoaf: sized, overrides the included value"
+            lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   {SIZED_MARK}"
                                       for name in self.include_defs[idx] if name in new]
         return "\n".join(lines) + "\n"
 

@@ -2,6 +2,7 @@
 and benchmarked against, and the settings a hand or batch run needs to print what the session reads."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from .batchsaves import BAD_FUNDAMENTAL, UNSAVED_ANALYSIS
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
+from .netwrite import SIZED_MARK
 from .ngoutput import batch_results
 
 if TYPE_CHECKING:
@@ -52,13 +54,15 @@ def set_sourcepath(ng: NgSpice, deck_folder: Path | None) -> None:
 
 
 def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,
-              ngspice: str = "ngspice") -> dict[str, float]:
+              ngspice: str = "ngspice", source: str | os.PathLike[str] | None = None) -> dict[str, float]:
     """Run ``ngspice -b`` in a subprocess and return the printed results (``name = value`` lines).
 
     Args:
         netlist: a netlist path, or netlist text (anything containing a newline); text runs from a temporary
             file, so its include paths must be absolute (as :meth:`Netlist.with_params` writes them).
         timeout: wall-clock limit in seconds.
+        source: the file a netlist text was written from (:attr:`Netlist.path`), named in errors (with the line
+            where ngspice names one of its own cards) in place of the temporary copy that ran.
     Returns:
         name (lower-case) -> value, for every ``.meas`` result and every printed ``.control`` result
         (``let x = ...`` + ``print x``; ``set numdgt=15`` in the block prints them with full precision).
@@ -74,7 +78,8 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
             path.write_text(netlist)
         else:
             path = Path(netlist).absolute()
-        nl = Netlist.from_text(path.read_bytes(), path, allow_shell=True)
+        named = Path(source).absolute() if source is not None and path.parent == Path(tmp) else path
+        nl = Netlist.from_text(path.read_bytes(), named, allow_shell=True)
         # ngspice -b reads .spiceinit from its working directory: the same settings as the session's.
         (Path(tmp) / ".spiceinit").write_text(SPICEINIT)
         try:
@@ -83,12 +88,21 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
                                   env={**os.environ, "NGSPICE_MEAS_PRECISION": MEAS_PRECISION})
         except subprocess.TimeoutExpired as e:
             out = (e.stdout or "") if isinstance(e.stdout, str) else ""
-            raise Timeout(f"ngspice -b {path}: still running after {timeout:g} s (killed)", out) from None
+            raise Timeout(f"ngspice -b {named}: still running after {timeout:g} s (killed)", out) from None
     output = proc.stdout + "\n" + proc.stderr
     lines = output.splitlines()
     if proc.returncode < 0:
-        raise SimulationError(f"ngspice -b {path}: killed by signal {-proc.returncode}", output)
+        raise SimulationError(f"ngspice -b {named}: killed by signal {-proc.returncode}", output)
     if not nl.limits_saves:   # its .pz/.tf/.disto run after the block's, which no result reads (batchsaves)
         lines = [ln for ln in lines if not UNSAVED_ANALYSIS.search(ln)]
     lines = [ln for ln in lines if not BAD_FUNDAMENTAL.search(ln)]    # a .four card's missing table: a note
-    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {path}")
+    file_line = nl.file_line if named == path else functools.partial(_source_line, nl)
+    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line)
+
+
+def _source_line(sized: Netlist, lineno: int, card: str) -> int | None:
+    """The line of the deck a sized text (``sized``) was written from, where ngspice's line ``lineno`` of the text is
+    one of its cards: less the ``.param`` lines :meth:`Netlist.with_params` added before it."""
+    if sized.file_line(lineno, card) is None:
+        return None
+    return lineno - sum(ln.rstrip().endswith(SIZED_MARK) for ln in sized.text.split("\n")[:lineno - 1])

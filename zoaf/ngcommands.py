@@ -197,6 +197,21 @@ def meas_problem(text: str) -> str | None:
     return None
 
 
+#: ``meas`` forms ngspice 39 reads but cannot run, and what it prints for each at every evaluation (the card or
+#: command fails, the deck runs on): ``zoaf check`` said nothing of one, though it can never give a value.
+_UNSUPPORTED = {"deriv": "function 'deriv' currently not supported", "derivative": "no such function as 'derivative'"}
+
+
+def unsupported_form(text: str) -> str | None:
+    """Why a ``.meas`` card or ``meas`` command (``text`` as :func:`normalize_equals` gives it) measures nothing
+    in ngspice 39 (its form: ``deriv``), else None."""
+    form = (text.split()[3:4] or [""])[0].split("=")[0]
+    if (told := _UNSUPPORTED.get(form)) is None:
+        return None
+    return (f"ngspice 39 runs no `{form}` measure ({told!r}): it measures nothing, in ngspice -b as in zoaf (`let` "
+            "with `deriv()` in a .control block computes the derivative)")
+
+
 def sp_crashes(text: str) -> bool:
     """Whether a ``meas sp`` command or ``.meas sp`` card (``text`` as :func:`normalize_equals` gives it) is of a
     form that crashes ngspice 39."""
@@ -222,6 +237,7 @@ class ControlBlock:
         quits: whether the block has ``quit``/``exit`` (only outside ``if``/loop blocks: the commands after it,
             which ``ngspice -b`` never runs, are left out of the replay and of the batch deck).
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
+        notes: ``(line, why)`` for each ``meas`` that measures nothing in ngspice 39 (:func:`unsupported_form`).
         prints: the ``print`` commands by the index in ``commands`` they come before (dropped from the replay, but
             what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block
             (which runs at its ``end``) after that ``end``, unless the block changes the plot (:data:`PLOT_MOVERS`):
@@ -234,6 +250,7 @@ class ControlBlock:
     quits: bool = False
     batch_dropped: set[int] = field(default_factory=set)
     prints: dict[int, list[str]] = field(default_factory=dict)
+    notes: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _replay_problem(text: str, base: str, depth: int) -> str | None:
@@ -294,6 +311,8 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
                 raise err(lineno, f"meas {defined_name(t) or ''}: a `meas sp` of this form crashes ngspice 39 (ngspice "
                           f"-b and zoaf's worker: a segmentation fault); write `meas ac {t.split(None, 2)[2]}`, "
                           "which measures the S-parameter plot")
+            if (why := unsupported_form(t)) is not None:
+                block.notes.append((lineno, f"meas {defined_name(t) or ''}: {why}"))
         depth += block_depth_change(t)
         block.commands.append(t)
         moves |= depth > 0 and base in PLOT_MOVERS

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
@@ -33,14 +33,16 @@ RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+(?:\.\d*
                          r"(?=\s|,|$)", re.I)
 
 
-def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None
-             ) -> SimulationError | None:
+def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None,
+             file_line: Callable[[int, str], int | None] | None = None) -> SimulationError | None:
     """The error ngspice's output ``lines`` of one command report, or None when they report none.
 
     Args:
         lines: ngspice's output of one command (``stdout``/``stderr`` prefixes already removed).
         context: what was run, for the message (``"reset"``, ``"ac dec 10 1 1g"``).
         default: the error type for an unclassified ``error``/``failed`` line (None: SimulationError).
+        file_line: the deck file's line that ngspice's line N of a card (printed, or "") is, or None
+            (:meth:`zoaf.netlist.Netlist.file_line`): a parse error follows ``context`` (its path) with it.
     """
     lines = [ln for ln in _without_skipped_cards(lines) if ln.strip()]
     low = [ln.lower() for ln in lines]
@@ -57,7 +59,10 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     first = _clean(lines[hits[0]])
     for i in hits:
         if any(p in low[i] for p in _PARSE_PATTERNS):
-            err = ParseError(f"{context}: {_cause(lines, low, i)}", text)
+            said, n, card = _cause(lines, low, i)
+            line = None if n is None or file_line is None else file_line(n, card)
+            where = context if line is None else f"{context}:{line}"
+            err = ParseError(f"{where}: {said}", text)
             if any("cannot recover" in s or "fatal error" in s for s in low):
                 err.needs_new_process = True
             return err
@@ -89,29 +94,38 @@ def _without_skipped_cards(lines: Iterable[str]) -> list[str]:
     return out
 
 
-def _cause(lines: list[str], low: list[str], i: int) -> str:
+def _cause(lines: list[str], low: list[str], i: int) -> tuple[str, int | None, str]:
     """Line ``i``, or where it is ngspice's "cannot recover" the first error it printed before: that names what
     went wrong (``Expression err: ln}``, ``Error: Mismatch of .subckt ... .ends``, else numparam's line after its
-    "Netlist line no."), the last line never does.
-    "Error on line N or its substitute:" is followed by the card and the reason (``.step``: "unimplemented
-    control card"): both, in one line; not N, which is the file's line only for the deck's own cards (an included
-    file's are counted otherwise: ``netwrite.session_lines``)."""
+    "Netlist line no."), the last line never does. "Error on line N or its substitute:" is followed by the card and
+    the reason (``.step``: "unimplemented control card"): both, in one line.
+    Also the line N ngspice names (numparam's "Netlist line no. N:" before its words) and the card it prints: N is
+    the file's line only for the deck's own cards (an included file's are counted in that file), so the caller
+    decides whether to name it (``classify``'s ``file_line``)."""
     if "cannot recover" in low[i]:
-        for j in range(i):
-            if low[j].lstrip().startswith(("error", "expression err")):
-                return _clean(lines[j])
-        for j in range(i - 1):              # numparam's own words follow its "Netlist line no. N:" ("; sign expected.")
-            if low[j].lstrip().startswith("netlist line no."):
-                return f"numparam: {_clean(lines[j + 1])}"
+        said = next((k for k in range(i) if low[k].lstrip().startswith(("error", "expression err"))), None)
+        numparam = next((k + 1 for k in range(i - 1) if _NUMPARAM_LINE.match(lines[k])), None)
+        if said is not None or numparam is not None:
+            j = numparam if said is None else said
+            return ("" if said is not None else "numparam: ") + _clean(lines[j]), _numparam_line(lines, j), ""
     rest = [_clean(ln) for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
-    if _CARD_ERROR.match(lines[i]) and rest:
-        return f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:])
-    return _clean(lines[i])
+    if (card := _CARD_ERROR.match(lines[i])) and rest:
+        return (f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:]),
+                int(card.group(1)) if card.group(1) else None, rest[0])
+    return _clean(lines[i]), _numparam_line(lines, i), ""
+
+
+def _numparam_line(lines: list[str], j: int) -> int | None:
+    """N of numparam's "Netlist line no. N:" right before line ``j`` (its words), else None."""
+    at = _NUMPARAM_LINE.match(lines[j - 1]) if j > 0 else None
+    return int(at.group(1)) if at else None
 
 
 #: ngspice's report of a card it cannot read, the card and the reason on the next two lines: "Error on line N or
 #: its substitute:" at a load (N: the line ngspice read, the file's for the deck's own), "Error on line:" at a reset.
-_CARD_ERROR = re.compile(r"^\s*error on line(?: \d+)?(?: or its substitute)?:\s*$", re.I)
+_CARD_ERROR = re.compile(r"^\s*error on line(?: (\d+))?(?: or its substitute)?:\s*$", re.I)
+#: numparam's line before its words ("Undefined parameter [zz]"): N counted as for ``_CARD_ERROR``.
+_NUMPARAM_LINE = re.compile(r"^\s*netlist line no\. (\d+):", re.I)
 
 
 def _clean(line: str, limit: int = 200) -> str:
@@ -169,9 +183,7 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
         measures: for output whose stdout and stderr were read apart (``ngspice -b``): measure lines are
             recognised by their form wherever they are; "Undefined parameter" only for these names.
     """
-    other: list[str] = []
-    meas: list[str] = []
-    inside = False
+    inside, where = False, []
     names = None if measures is None else set(measures)
     following, last = [""] * len(lines), ""             # the next non-blank line after each line
     for j in range(len(lines) - 1, -1, -1):
@@ -186,8 +198,11 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
         else:
             undefined = re.search(r"undefined parameter \[(\w+)\]", ln, re.I)
             inside = bool(m) and (undefined is None or undefined.group(1).lower() in names)
-        (meas if inside else other).append(ln)
-    return other, meas
+        where.append(inside)
+    # numparam's "Netlist line no. N:" goes with its words: a card's "Undefined parameter" is no measure's
+    where = [w if names is None or not _NUMPARAM_LINE.match(ln) or i + 1 == len(lines) else where[i + 1]
+             for i, (ln, w) in enumerate(zip(lines, where))]
+    return [ln for ln, w in zip(lines, where) if not w], [ln for ln, w in zip(lines, where) if w]
 
 
 def block_cards(lines: list[str], names: Iterable[str]) -> tuple[dict[str, float], list[str]]:
@@ -272,7 +287,8 @@ def lets_failed(lines: Iterable[str]) -> bool:
     return bool(errors) and all(_LET_FAILED.match(ln) for ln in errors)
 
 
-def batch_results(lines: list[str], measures: list[str], names: list[str], context: str) -> dict[str, float]:
+def batch_results(lines: list[str], measures: list[str], names: list[str], context: str,
+                  file_line: Callable[[int, str], int | None] | None = None) -> dict[str, float]:
     """The results of a whole-deck run, as ``ngspice -b`` prints them: ``names`` that were printed.
 
     Raises the error the output reports (but a measure error only after the missing-measure check), or
@@ -285,7 +301,8 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     failing = any(map(_FAILED.match, meas))
     told = [ln for ln in other if _LET_FAILED.match(ln) or failing and _NO_VECTOR.match(ln)]
     meas += told
-    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and ln not in told], context=context)
+    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and ln not in told], context=context,
+                   file_line=file_line)
     if err is not None and not isinstance(err, MeasureError):
         raise err
     missing = [m for m in measures if m not in results]

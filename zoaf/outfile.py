@@ -49,7 +49,16 @@ def printable(text: str) -> str:
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _INVISIBLE else c for c in text)
 
 
-__all__ = ["check_own", "json_text", "open_own", "printable", "read_json", "save_figure", "utf8", "write_file"]
+def first_invisible(text: str) -> str | None:
+    """The first invisible format or separator character of ``text`` (what :func:`printable` escapes), or None:
+    for inputs that refuse one rather than show it escaped (a spec's title and units)."""
+    if text.isascii():
+        return None
+    return next((c for c in text if unicodedata.category(c) in _INVISIBLE), None)
+
+
+__all__ = ["check_own", "first_invisible", "json_text", "open_own", "printable", "read_json", "save_figure", "utf8",
+           "write_file"]
 
 #: The largest JSON file of a run directory read (result.json, trace.json, compare.json are KiB).
 MAX_JSON_BYTES = 16 * 2**20

@@ -18,6 +18,7 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
+from . import units
 from .axes import IntegerAxis
 from .errors import InputError
 
@@ -74,17 +75,16 @@ class Parameter:
         if not isinstance(self.name, str) or not self.name:
             raise InputError(f"parameter name must be non-empty text, got {self.name!r}")
         for key in ("lo", "hi", *(("init",) if self.init is not None else ())):
-            if not _is_real(getattr(self, key)):
-                raise self._refused(key, f"must be a number, got {getattr(self, key)!r}")
+            if not _is_real(value := getattr(self, key)):
+                raise self._refused(key, f"must be a number, got {units.echo(value)}")
+            if not _finite(value):       # an int past the float range too (10**400), which was an OverflowError
+                raise self._refused(key, f"must be a finite number, got {units.echo(value)}")
         if not isinstance(self.integer, (bool, np.bool_)):
-            raise self._refused("integer", f"must be True or False, got {self.integer!r}")
-        for key in ("lo", "hi"):
-            if not math.isfinite(getattr(self, key)):
-                raise self._refused(key, f"must be a finite number, got {getattr(self, key)}")
+            raise self._refused("integer", f"must be True or False, got {units.echo(self.integer)}")
         if not self.lo < self.hi:
             raise self._refused("lo", f"must be < hi, got lo={self.lo:g}, hi={self.hi:g}")
         if self.scale not in ("lin", "log"):
-            raise self._refused("scale", f"must be 'lin' or 'log', got {self.scale!r}")
+            raise self._refused("scale", f"must be 'lin' or 'log', got {units.echo(self.scale)}")
         if self.scale == "log" and self.lo <= 0:
             raise self._refused("lo", f"must be > 0 on a log scale, got {self.lo:g}")
         if not math.isfinite(self.hi - self.lo):   # the box maps onto lo + u * (hi - lo)
@@ -362,6 +362,14 @@ def _raised_at(e: BaseException) -> str:
 def _is_real(value: Any) -> bool:
     """Whether ``value`` is a real number (not text, None, a bool, a complex or an array)."""
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def _finite(value: float | int) -> bool:
+    """``math.isfinite``, False for an int past the float range rather than an OverflowError."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _real(value: Any, what: str) -> float:

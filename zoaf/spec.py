@@ -36,8 +36,9 @@ from typing import Any, Iterable, Mapping
 from . import units
 from .errors import InputError, did_you_mean
 from .infile import UnreadableFile, read_bounded
+from .outfile import first_invisible, printable
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterError, Score
-from .signoff.corners import CornerSet, parse_corners, refuse_same_conditions
+from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import MonteCarlo, parse_montecarlo
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
@@ -48,8 +49,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: A spec is a page of TOML: more is not one (and is not read into memory).
 MAX_SPEC_BYTES = 2**20
-#: The least objective ``scale``: the FoM squashes measure / scale, which overflowed to -inf for every point at 1e-320
-#: (a run of feasible designs said "no simulation gave a finite FoM"); at 1e-30 any value ngspice prints stays finite.
+#: The least objective ``scale``, and magnitude of a nonzero constraint bound: the FoM squashes measure / scale, which
+#: overflowed to -inf for every point at 1e-320 (a run of feasible designs said "no simulation gave a finite FoM"),
+#: and a miss is divided by |bound| (+-inf constraint values); at 1e-30 any value ngspice prints stays finite.
 MIN_SCALE = 1e-30
 
 
@@ -65,9 +67,14 @@ class Constraint:
     def parse(cls, text: str, *, where: str = "constraint") -> "Constraint":
         m = _CONSTRAINT.match(str(text))
         if m is None:
-            raise InputError(f"{where}: {text!r} is not 'name op number' with op one of >=, <=, >, <")
+            raise InputError(f"{where}: {units.echo(text)} is not 'name op number' with op one of >=, <=, >, <")
         name, op, number = m.groups()
-        return cls(name.lower(), op, units.parse_spec(number, what=f"{where}: bound of {text!r}"))
+        what = f"{where}: bound of {units.echo(text)}"
+        bound = units.parse_spec(number, what=what)
+        if 0 < abs(bound) < MIN_SCALE:      # 1e-320: every miss divided by it was +-inf in the history
+            raise InputError(f"{what}: {units.echo(number)} is nearer 0 than {MIN_SCALE:g} (the violation is divided "
+                             "by the bound's magnitude and would overflow); write 0, or the measure in a larger unit")
+        return cls(name.lower(), op, bound)
 
     def value(self, measured: float | None) -> float:
         """The normalized constraint value handed to the methods: <= 0 when met, > 0 by the relative miss.
@@ -196,7 +203,7 @@ class Spec:
             value = value if isinstance(value, Mapping) else {"unit": value}
             unit = value.get("unit", "")
             if not isinstance(unit, str):
-                raise InputError(f"{where}: measures.{name}.unit: must be a string, got {unit!r}")
+                raise InputError(f"{where}: measures.{name}.unit: must be a string, got {units.echo(unit)}")
             _refuse_unknown(f"{where}: measures.{name}", value, ("unit",))
             measures[name.lower()] = unit
         corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
@@ -205,7 +212,8 @@ class Spec:
             obj = _objective(where, name, value, corners)
             for field_, m in [(obj.sense, obj.measure), *(("constraints", c.measure) for c in obj.constraints)]:
                 if m not in measures:
-                    raise InputError(f"{where}: objectives.{name}.{field_}: measure {m!r} is not listed in [measures]")
+                    raise InputError(f"{where}: objectives.{name}.{field_}: measure {units.echo(m)} is not listed "
+                                     "in [measures]")
             objectives[obj.name] = obj
         if not objectives:
             raise InputError(f"{where}: [objectives] is empty: name at least one objective")
@@ -213,7 +221,7 @@ class Spec:
         pdk, corner = data.get("pdk"), data.get("corner")
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
-                raise InputError(f"{where}: {key}: must be a string, got {value!r}")
+                raise InputError(f"{where}: {key}: must be a string, got {units.echo(value)}")
         if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
             raise InputError(f"{where}: corner: {corner!r} needs a pdk (it picks the PDK's process section); "
                              f"without one, the deck's own models are simulated: list corners in [corners]")
@@ -261,15 +269,19 @@ def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) 
 
 def _refuse_controls(where: str, value: Any, path: str = "") -> None:
     """InputError naming the key (``measures.f3db.unit``, ``objectives.o.constraints[0]``) of the first string (or
-    key) in ``value`` that holds a control character."""
+    key) in ``value`` that holds a control character or an invisible format character (a bidirectional override,
+    U+202E, shows the text after it reversed)."""
     items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        name = _CONTROL.sub("?", str(key))
+        name = printable(_CONTROL.sub("?", str(key)))
         at = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{name}" if path else name
         for text in (str(key), item):
             if isinstance(text, str) and (m := _CONTROL.search(text)):
                 raise InputError(f"{where}: {at}: control character {ord(m.group()):#04x} "
                                  "in a string (it would reach the terminal as an escape sequence); refused")
+            if isinstance(text, str) and (c := first_invisible(text)):
+                raise InputError(f"{where}: {at}: invisible format character U+{ord(c):04X} in a string (it "
+                                 "would reorder or hide what the terminal and reports show); refused")
         _refuse_controls(where, item, at)
 
 
@@ -293,7 +305,7 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     _check_name(where, "parameters", name)
     key = f"{where}: parameters.{name}"
     if not isinstance(value, Mapping):
-        raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {value!r}")
+        raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}")
     _refuse_unknown(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
     for k in ("lo", "hi"):
         if k not in value:
@@ -303,10 +315,10 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     init = None if "init" not in value else units.parse_spec(value["init"], what=f"{key}.init")
     kind = value.get("type", "float")
     if kind not in ("float", "int"):
-        raise InputError(f"{key}.type: must be 'float' or 'int', got {kind!r}")
+        raise InputError(f"{key}.type: must be 'float' or 'int', got {units.echo(kind)}")
     unit = value.get("unit", "")
     if not isinstance(unit, str):      # was shown as str() of it: unit = ["F"] as "['F']"
-        raise InputError(f"{key}.unit: must be a string, got {unit!r}")
+        raise InputError(f"{key}.unit: must be a string, got {units.echo(unit)}")
     try:                               # the rules are Parameter's; each refusal said at its TOML key
         return Parameter(name.lower(), lo, hi, value.get("scale", "lin"), kind == "int", init, unit)
     except ParameterError as e:
@@ -319,27 +331,28 @@ def _check_compatible(key: str, constraints: tuple[Constraint, ...], texts: list
     ``texts``: the constraints as written, for the message."""
     for i, c in enumerate(constraints):
         if c in constraints[:i]:
-            raise InputError(f"{key}: {texts[i]!r} is listed twice")
+            raise InputError(f"{key}: {units.echo(texts[i])} is listed twice")
         for j, d in enumerate(constraints[:i]):
             lo, hi = (c, d) if c.op in (">=", ">") else (d, c)
             if (c.measure != d.measure or lo.op not in (">=", ">") or hi.op not in ("<=", "<")
                     or lo.bound < hi.bound or lo.bound == hi.bound and lo.op == ">=" and hi.op == "<="):
                 continue
-            raise InputError(f"{key}: {texts[j]!r} and {texts[i]!r} cannot both hold: no design is feasible")
+            raise InputError(f"{key}: {units.echo(texts[j])} and {units.echo(texts[i])} cannot both hold: "
+                             "no design is feasible")
 
 
 def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> Objective:
     _check_name(where, "objectives", name)
     key = f"{where}: objectives.{name}"
     if not isinstance(value, Mapping):
-        raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {value!r}")
+        raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {units.echo(value)}")
     _refuse_unknown(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))
     senses = [s for s in ("minimize", "maximize") if s in value]
     if len(senses) != 1:
         raise InputError(f"{key}: give exactly one of 'minimize' or 'maximize'")
     measure = value[senses[0]]
     if not isinstance(measure, str):
-        raise InputError(f"{key}.{senses[0]}: must be a measure name, got {measure!r}")
+        raise InputError(f"{key}.{senses[0]}: must be a measure name, got {units.echo(measure)}")
     cons = value.get("constraints", [])
     if isinstance(cons, str) or not isinstance(cons, list):
         raise InputError(f"{key}.constraints: must be a list of strings like [\"gain_db >= 60\"]")
@@ -354,6 +367,5 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
         if corners is None:
             raise InputError(f"{key}.corners: the spec has no [corners] table")
         chosen = corners.select(value["corners"], f"{key}.corners")
-        refuse_same_conditions(f"{key}.corners", chosen)
         judged = tuple(c.name for c in chosen)
     return Objective(name.lower(), measure.lower(), senses[0], constraints, scale, target, judged)

@@ -118,7 +118,8 @@ class SpiceSession:
             return
         deck = self.netlist.session_deck()
         rc, out = ng.load(deck)
-        err = classify(out, context=f"loading {self.netlist.path}", default=ParseError)
+        err = classify(out, context=f"loading {self.netlist.path}", default=ParseError,
+                       file_line=self.netlist.file_line)
         if rc != 0 or err is not None or not any(s.startswith("Circuit:") for s in out):
             if not isinstance(err, ParseError):
                 err = ParseError(f"loading {self.netlist.path}: ngspice did not load the circuit",

@@ -186,12 +186,29 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
         return _from_files(path, result, kw)
     with History(db, read=True) as h:
         meta, records = h.meta(), h.records()
+    records = records[:_recorded_end(path, len(records))] if complete else records   # an interrupt's: resumed
     try:
         return RunData.from_records(records, method=str(method or meta.get("method", path.parent.name)),
                                     seed=int(seed if seed is not None else meta.get("seed", -1)),
                                     budget=int(meta.get("budget", 0)), complete=complete, path=path)
     except (TypeError, ValueError, OverflowError) as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
+
+
+def _recorded_end(path: Path, rows: int) -> int:
+    """How many of the history's ``rows`` are the finished run's that ``result.json`` ended (its ``sizings``), with a
+    warning naming the history for rows after it: a resume that stopped sooner (a target, a callback) leaves the
+    rows it did not replay, which were counted as the run's (a final FoM past its budget, unlike result.json)."""
+    try:
+        end = _json_object(path / "result.json").get("sizings")
+    except FileNotFoundError:
+        return rows
+    if not isinstance(end, int) or isinstance(end, bool) or not 0 <= end < rows:
+        return rows
+    warnings.warn_explicit(f"{rows - end} row(s) after the run's end (its result.json: {end} sizings) left out: "
+                           "they are no part of the run that ended", ZoafWarning, str(path / "history.db"), 0,
+                           module=__name__)
+    return end
 
 
 def fom_of(value: Any) -> float:
@@ -288,11 +305,14 @@ def holm(pvalues: dict[str, float]) -> dict[str, float]:
 
 
 def target_fom(finals: dict[str, Sequence[float]], reference: str = REFERENCE) -> float:
-    """The best baseline's median final FoM (the reference's own when it is the only method)."""
+    """The best baseline's median final FoM (the reference's own when it is the only method); NaN, no target, when
+    that is +inf (most runs of every method failed every simulation): a target of +inf was "reached" by the first
+    failed simulation of every run (simulations-to-target 1)."""
     medians = {m: median(v) for m, v in finals.items() if len(v)}
     others = [v for m, v in medians.items() if m != reference]
     pool = others or list(medians.values())
-    return min(pool) if pool else math.nan
+    best = min(pool) if pool else math.nan
+    return best if math.isfinite(best) else math.nan
 
 
 @dataclass

@@ -20,6 +20,8 @@ _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(meg|m
                      re.IGNORECASE | re.ASCII)
 _FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"),
            (1e-12, "p"), (1e-15, "f")]
+#: Characters of a value an error line echoes: a TOML integer is unbounded and a spec string runs to a MiB.
+MAX_ECHO = 40
 
 
 def parse(value: str | float | int, *, what: str = "value", numparam: bool = False, nearest: bool = False
@@ -40,7 +42,7 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
         m = _NUMBER.match(str(value))
         if m is None:
             micro = "; write u for micro" if "\u00b5" in str(value) or "\u03bc" in str(value) else ""
-            raise InputError(f"{what}: {value!r} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6){micro}")
+            raise InputError(f"{what}: {echo(value)} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6){micro}")
         mantissa, suffix, _unit = m.groups()
         if numparam and suffix:
             suffix = {"mil": "m", "a": ""}.get(suffix.lower(), suffix)
@@ -52,8 +54,17 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
         except ArithmeticError:   # an exponent beyond Decimal's range (1e999999999u): overflows or is 0
             v = float(mantissa) * float(SCALE[suffix.lower()])
     if not math.isfinite(v):
-        raise InputError(f"{what}: {value!r} is not a finite number")
+        raise InputError(f"{what}: {echo(value)} is not a finite number")
     return v
+
+
+def echo(value: object) -> str:
+    """``repr(value)`` for an error line, its head only past :data:`MAX_ECHO` characters (with its length): a
+    400-digit integer or a page-long string would otherwise fill the one line the error has."""
+    text = repr(value)
+    if len(text) <= MAX_ECHO:
+        return text
+    return f"{text[:MAX_ECHO - 10]}... ({len(text)} characters)"
 
 
 def parse_spec(value: str | float | int, *, what: str) -> float:
@@ -63,12 +74,13 @@ def parse_spec(value: str | float | int, *, what: str) -> float:
     m = _NUMBER.match(value) if isinstance(value, str) else None
     if m is not None:
         mantissa, suffix, unit = m.groups()
+        mantissa = mantissa if len(mantissa) <= MAX_ECHO else "N"
         if suffix == "M":
-            raise InputError(f"{what}: {value!r} reads as {mantissa} milli (SPICE's M is m, whatever its case): "
+            raise InputError(f"{what}: {echo(value)} reads as {mantissa} milli (SPICE's M is m, whatever its case): "
                              f"write {mantissa}meg{unit} for mega, {mantissa}m{unit} for milli")
         if ((suffix or "") + unit).lower() in ("ppm", "ppb"):
-            raise InputError(f"{what}: {value!r} reads as {mantissa} pico (SPICE's p) then a unit: write the number "
-                             f"in the measure's own unit ({mantissa} for a measure in ppm)")
+            raise InputError(f"{what}: {echo(value)} reads as {mantissa} pico (SPICE's p) then a unit: write the "
+                             f"number in the measure's own unit ({mantissa} for a measure in ppm)")
     return parse(value, what=what)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +32,9 @@ from ..errors import InputError
 from ..infile import read_bounded
 from ..problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Outcome, Score, Status
 
+#: The most corners a ``[corners]`` cross product makes: each is simulated at every sizing (a PVT table has tens), and
+#: lists of 1,000 temperatures and 1,000 supplies read for hours (a million corners) before anything ran.
+MAX_CORNERS = 10_000
 #: Keys of a corner that are not ``.param`` overrides.
 _RESERVED = ("process", "temp")
 _PARAM_LINE = re.compile(r"^\s*\.param\s+(.*)$", re.I)
@@ -78,9 +82,10 @@ class CornerSet:
         return tuple(c.name for c in self.corners)
 
     def select(self, wanted: str | Sequence[str], where: str) -> tuple[Corner, ...]:
-        """The corners an objective names: ``"all"`` or a list of names (InputError naming ``where``). ``"all"``
-        holds a named corner that repeats one of the cross product (the README's ``slow_hot``, named to be judged
-        alone) once: both were simulated and counted, each sizing's condition twice."""
+        """The corners an objective or ``--corner`` names: ``"all"`` or a list of names (InputError naming
+        ``where``, also for two names of the same conditions). ``"all"`` holds a named corner that repeats one of
+        the cross product (the README's ``slow_hot``, named to be judged alone) once: both were simulated and
+        counted, each sizing's condition twice."""
         if wanted == "all":
             first: dict[tuple[Any, ...], Corner] = {}
             for c in self.corners:
@@ -92,14 +97,23 @@ class CornerSet:
         missing = [w for w in wanted if str(w).lower() not in by_name]
         if missing:
             # quoted where blank or spaced: "--corner ' hot'" read "unknown corner(s) hot; [corners] defines ..., hot"
-            shown = (str(w) if re.fullmatch(r"\S+", str(w)) else repr(str(w)) for w in missing)
+            shown = (str(w) if re.fullmatch(rf"\S{{1,{units.MAX_ECHO}}}", str(w)) else units.echo(str(w))
+                     for w in missing)
             raise InputError(f"{where}: unknown corner(s) {', '.join(shown)}; "
                              f"[corners] defines {', '.join(by_name) or 'none'}")
         lowered = [str(w).lower() for w in wanted]
         twice = next((w for i, w in enumerate(lowered) if w in lowered[:i]), None)
         if twice is not None:        # simulated and listed twice, counted twice in "all N corners"
             raise InputError(f"{where}: corner {twice} is named twice")
-        return tuple(by_name[w] for w in lowered)
+        chosen = tuple(by_name[w] for w in lowered)
+        refuse_same_conditions(where, chosen)   # `--corner hot --corner 85c`: one condition, simulated twice
+        return chosen
+
+    def merged(self, corner: Corner) -> Corner:
+        """The corner ``"all"`` keeps for ``corner``'s conditions (the first defined with them, or ``corner``): a
+        named one repeating a corner of the cross product is simulated and recorded as that one, so that
+        ``yield --corner hot`` and ``--corner 85c`` are one set of samples, not the same samples simulated twice."""
+        return next((c for c in self.corners if c.conditions == corner.conditions), corner)
 
     def check_processes(self, where: str) -> dict[str, dict[str, float]]:
         """Without a PDK, every corner's process must be a section of ``process_lib``: checked when the spec is
@@ -129,8 +143,7 @@ def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
     named = [_named(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
     cross = _cross(key, axes)
     corners = cross + named
-    names = [c.name for c in corners]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    dup = sorted(n for n, k in Counter(c.name for c in corners).items() if k > 1)
     if dup:
         raise InputError(f"{key}: corner name(s) defined twice: {', '.join(dup)}")
     if not corners:
@@ -144,8 +157,8 @@ def refuse_same_conditions(key: str, corners: Sequence[Corner]) -> None:
     """InputError for two of ``corners`` of the same conditions (``rl = ["0", "0.0"]``): each was simulated, and
     counted in "all N corners", twice, without a word. Refused rather than merged: a repeat within a list is a
     typo, and which of two names to keep is the designer's call. (A named corner that repeats one of the cross
-    product names it to be judged alone, as the README shows: :meth:`CornerSet.select` merges those in "all"; a
-    spec's objective that lists both is refused by :mod:`zoaf.spec`, a run recorded with both still read.)"""
+    product names it to be judged alone, as the README shows: :meth:`CornerSet.select` merges those in "all", and
+    refuses a list naming both, an objective's or ``--corner``'s; a run recorded with both is still read.)"""
     seen: dict[tuple[Any, ...], str] = {}
     for c in corners:
         first = seen.setdefault(c.conditions, c.name)
@@ -161,6 +174,10 @@ def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
     for k, v in lists.items():
         if not v:
             raise InputError(f"{key}.{k}: empty list")
+    if (count := math.prod(map(len, lists.values()))) > MAX_CORNERS:
+        sizes = " x ".join(f"{k} {len(v)}" for k, v in lists.items())
+        raise InputError(f"{key}: the lists make {count:,} corners ({sizes}), each simulated at every sizing; at "
+                         f"most {MAX_CORNERS:,}")
     out = []
     for combo in itertools.product(*lists.values()):
         values = dict(zip(lists, combo))

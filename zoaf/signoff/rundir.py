@@ -86,7 +86,8 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
     content = read_json(result)
     params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)
     names = [c["name"] for c in problem_meta.get("corners", [])]
-    corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
+    # each name alone: a run recorded with two corners of the same conditions (before they were refused) still reads
+    corners = [problem.spec.corners.select([n], f"{db}: corners")[0] for n in names] if problem.spec.corners else ()
     changed = _changed_corners(problem, tuple(corners), problem_meta.get("corner_values"), f"{db}: corners")
     return RunDir(path, problem, params, records, tuple(corners), changed)
 

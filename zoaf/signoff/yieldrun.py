@@ -161,6 +161,9 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     within ``base``'s own timeout (``--timeout``), as every sign-off command."""
     if not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
+    asked = corner and corner.name                      # named as asked, simulated and recorded as "all" keeps it:
+    if corner is not None and base.spec.corners is not None:    # "hot" of 85c's conditions reads 85c's samples
+        corner = base.spec.corners.merged(corner)
     sims = McSims(base, sizing, seed, corner)
     obj = base.objective
     # a corner's values (its process_lib section's too, which no hash covers): samples of other values not replayed
@@ -179,7 +182,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     verdicts = [verdict(i, r.status in _GOOD, r.outcome.measures, shown, obj.constraints, r.outcome.error)
                 for i, r in enumerate(records)]
     summary = summarize(verdicts, [r.outcome.measures for r in ok], shown, obj.constraints)
-    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe(), corner and corner.name)
+    result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe(), asked)
     write_outputs(result, base)
     return result
 
