@@ -35,7 +35,7 @@ from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from .history import History, changed_settings
 from .outfile import json_text, read_json, write_file
 from .problem import Problem
-from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
+from .report import MANIFEST, machine, own_folder, read_manifest, user_command, versions, write_report
 from .stats import REFERENCE, fom_of, is_complete
 from .workers import safe_path, sigint_ignored
 
@@ -145,6 +145,8 @@ def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: S
         for objective in objectives:
             for method in sorted(methods, key=lambda m: _COST.get(m, 9)):
                 path = run_path(out, objective, method, seed)
+                for d in (path.parent.parent, path.parent, path):   # bw -> ~/mine: the runs were made there
+                    own_folder(d)
                 recorded, settings = _recorded(path)
                 if recorded is not None and recorded != budget:
                     raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import InputError
 from .optim import MAX_BUDGET
-from .outfile import check_own
+from .outfile import check_own, refuse_super_journal
 from .problem import Outcome, Status
 
 #: Bumped when a row gains what a resumed run must be told; older histories read but do not resume.
@@ -51,6 +51,12 @@ ROWS_PER_SIMULATION, FREE_ROWS = 10, 2**14
 #: The rows of a history that records no budget (a Monte Carlo run: at most 1,000,000 samples), and of its meta
 #: table (zoaf writes some twenty keys).
 MAX_ROWS, MAX_META_ROWS = 2**20, 1000
+#: The most text a history's rows may hold in all (zoaf writes under a KiB a row): what a row reads back is not
+#: bounded by its file (cells of a crafted file may share one 15 MiB overflow chain: 16,384 of them, 240 GiB).
+MAX_ROWS_BYTES = 2**30
+#: The one column default zoaf's schema has: a row read back with a column it does not store gets the default,
+#: so a 15 MiB default made every one of a small file's rows 15 MiB.
+_DEFAULTS = {("evals", "constraints"): "'[]'"}
 _COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "status", "error", "seconds",
             "phase", "charged", "wall", "objective_fom", "constraints")
 
@@ -223,6 +229,7 @@ class History:
         if self.path is not None:
             for suffix in _SQLITE_FILES:
                 check_own(Path(f"{self.path}{suffix}"))
+            refuse_super_journal(Path(f"{self.path}-journal"))
         if read and self.path is not None and not os.path.lexists(self.path):   # SQLite would make an empty file
             raise InputError(f"{self.path}: no such run history")
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
@@ -257,9 +264,13 @@ class History:
             if extra is not None:
                 return f"{extra[0]} {extra[1]!r}"
             for table in ("meta", "evals"):
-                hidden = [row[1] for row in self._db.execute(f"PRAGMA table_xinfo({table})") if row[6] != 0]
+                columns = self._db.execute(f"PRAGMA table_xinfo({table})").fetchall()
+                hidden = [c[1] for c in columns if c[6] != 0]
                 if hidden:
                     return f"hidden or generated column {hidden[0]!r} in table {table}"
+                odd = [c[1] for c in columns if c[4] not in (None, _DEFAULTS.get((table, c[1])))]
+                if odd:
+                    return f"a default value of column {odd[0]!r} in table {table}"
         return None
 
     def discard(self) -> None:
@@ -299,6 +310,8 @@ class History:
             yield
         except sqlite3.OperationalError as e:
             raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
+        except sqlite3.IntegrityError as e:   # a received file's CHECK or UNIQUE that zoaf's rows break: a traceback
+            raise InputError(f"{where}: not a zoaf run history ({e}, a constraint zoaf does not write)") from None
         except sqlite3.DatabaseError as e:     # DataError: a value longer than MAX_VALUE_BYTES
             if type(e) not in (sqlite3.DatabaseError, sqlite3.DataError) or what == "write":
                 raise
@@ -387,13 +400,26 @@ class History:
         try:
             with self._errors("read"):
                 columns = ", ".join(c for c in _COLUMNS if c in self._columns)
-                rows = self._db.execute(f"SELECT {columns} FROM evals ORDER BY idx").fetchall()
+                rows = self._bounded(self._db.execute(f"SELECT {columns} FROM evals ORDER BY idx"))
         finally:
             self._db.row_factory = None
         try:
             return [_record(row) for row in rows]
         except (TypeError, ValueError, OverflowError, KeyError, IndexError, AttributeError, RecursionError) as e:
             raise InputError(f"{self.path}: not a zoaf run history (a row: {type(e).__name__}: {e})") from None
+
+    def _bounded(self, cursor: sqlite3.Cursor) -> list[sqlite3.Row]:
+        """The rows of ``cursor``, read a batch at a time; InputError once they hold more than
+        :data:`MAX_ROWS_BYTES` of text, before more is loaded."""
+        rows: list[sqlite3.Row] = []
+        size = 0
+        while batch := cursor.fetchmany(1024):
+            size += sum(len(v) for row in batch for v in row if isinstance(v, (str, bytes)))
+            if size > MAX_ROWS_BYTES:
+                raise InputError(f"{self.path}: not a zoaf run history (its rows hold more than "
+                                 f"{MAX_ROWS_BYTES // 2**20} MiB of text)")
+            rows += batch
+        return rows
 
 
 def _floats(text: str) -> dict[str, float]:

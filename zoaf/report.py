@@ -173,7 +173,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     return data
 
 
-def _own_folder(d: Path) -> bool:
+def own_folder(d: Path) -> bool:
     """True; InputError for a link: a received comparison's ``a -> ~/runs/a`` had another directory's runs read
     (their histories opened read-write, their ``-wal`` made and removed there) and reported as its own."""
     if d.is_symlink():
@@ -230,12 +230,12 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         if utf8(d.name) != d.name:          # a figure's title refused it (a TypeError traceback)
             raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
                              f"rename it")
-        _own_folder(d)
+        own_folder(d)
     for od in obj_dirs:
         runs: dict[str, list[RunData]] = {}
         incomplete = 0
         for md in sorted((d for d in od.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 99), d.name)):
-            seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and _own_folder(d) and
+            seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and own_folder(d) and
                             ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
             for seed, sd in seeds:
                 run = _load_finished_or_readable(sd, md.name, seed, manifest.get("budget"))

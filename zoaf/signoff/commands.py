@@ -72,8 +72,8 @@ def yield_(
             chosen = problem.spec.corners.select([corner], "--corner")[0]
             if run is not None:
                 run.warn_corners([chosen])
-        if chosen is not None and default_out is not None:
-            default_out = default_out.with_name(f"yield-{chosen.name}")     # a corner's samples: a run of their own
+        if run is not None and chosen_out is None:        # a corner's samples: a run of their own
+            default_out = run.folder("yield" if chosen is None else f"yield-{chosen.name}")
         out_path = chosen_out or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
         result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
@@ -151,7 +151,7 @@ def sensitivity(
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         s = run_sensitivity(run, corner=k, workers=workers)
-        write_outputs(s, run_dir / "sensitivity", f"{run.problem.name}: normalized sensitivities")
+        write_outputs(s, run.folder("sensitivity"), f"{run.problem.name}: normalized sensitivities")
         at = None if k is None else (chosen or run.corners[k]).name    # a merged corner named as asked
         if as_json:
             print(json_text({**s.as_json(), "corner": at}))

@@ -15,7 +15,7 @@ from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from ..history import History, Record
 from ..report import MANIFEST
 from ..rundir import LOCK_FILE, recorded_spec
-from ..outfile import read_json
+from ..outfile import check_own, read_json
 from .corners import Corner
 from .cornerrun import corner_overrides
 
@@ -37,6 +37,17 @@ class RunDir:
         if name in self.changed:
             raise InputError(f"{self.path / 'history.db'}: {self.changed[name]}; {command} reads the run's "
                              "simulations there: restore the process_lib the run used, or optimize anew")
+
+    def folder(self, *parts: str) -> Path:
+        """``path/parts...``, a folder sign-off writes in; InputError for a link on the way: a received run's
+        ``sensitivity -> ~/mine`` had zoaf write its histories and results where it points (the designer's own
+        ``sensitivity.json`` replaced)."""
+        d = self.path
+        for part in parts:
+            d = d / part
+            if d.is_symlink():
+                raise InputError(f"{d}: is a link; a run directory's folders must be its own (zoaf writes in them)")
+        return d
 
     def judged(self, corner: Corner) -> int | None:
         """The run's corner (index) ``corner`` is, by name, else by conditions (None: the run judged none): a named
@@ -63,6 +74,7 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
         raise InputError(f"{path}: a comparison (zoaf compare), not a run: sign off one of its runs, "
                          f"{path}/<objective>/<method>/seed-<k>")
     for f in (db, result):
+        check_own(f)                 # result.json -> ~/runs/mine/result.json: the designer's sizing signed off here
         if not f.is_file():
             raise InputError(f"{path}: not a finished run directory (no {f.name})")
     _refuse_running(path)
@@ -77,6 +89,10 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
     if "netlist" not in problem_meta:       # zoaf.minimize's, say: its problem was a Python function
         raise InputError(f"{db}: a run of {str(problem_meta.get('name', 'a Python problem'))!r}, not a circuit run: "
                          "sign-off simulates a netlist, and this run has none")
+    unhashed = next((k for k in ("netlist_sha256", "spec_sha256") if not isinstance(problem_meta.get(k), str)), None)
+    if unhashed:                    # the check below skipped: any deck of this machine was simulated unchecked
+        raise InputError(f"{db}: not a zoaf run history (its problem records no {unhashed}, which every circuit run "
+                         "records)")
     netlist = Path(problem_meta["netlist"])
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
@@ -86,8 +102,7 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
     content = read_json(result)
     params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)
     names = [c["name"] for c in problem_meta.get("corners", [])]
-    # each name alone: a run recorded with two corners of the same conditions (before they were refused) still reads
-    corners = [problem.spec.corners.select([n], f"{db}: corners")[0] for n in names] if problem.spec.corners else ()
+    corners = problem.spec.corners.select(names, f"{db}: corners") if names and problem.spec.corners else ()
     changed = _changed_corners(problem, tuple(corners), problem_meta.get("corner_values"), f"{db}: corners")
     return RunDir(path, problem, params, records, tuple(corners), changed)
 
@@ -163,10 +178,10 @@ def _check_same(db: Path, problem: CircuitProblem, recorded: dict[str, Any], own
     simulations with those of another circuit, or read its sizing with other bounds, and say nothing.
     ``own_spec``: the spec is the file the run recorded (edited since, not another one given)."""
     now = problem.metadata()
-    if recorded.get("netlist_sha256") not in (None, now["netlist_sha256"]):
+    if recorded["netlist_sha256"] != now["netlist_sha256"]:
         raise InputError(f"{db}: the run's netlist {problem.netlist.path} (or a file it includes) changed since the "
                          "run; restore it, or optimize the edited one anew")
-    if recorded.get("spec_sha256") not in (None, now["spec_sha256"]):
+    if recorded["spec_sha256"] != now["spec_sha256"]:
         raise InputError(f"{db}: the spec {problem.spec.path} " + (
             "the run read changed since the run; restore it, or optimize with the edited one anew" if own_spec else
             "is not the one the run used (its content differs); give the run's spec with --spec"))

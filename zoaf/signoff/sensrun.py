@@ -114,7 +114,7 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
         problem = CornerSims(run.problem, run.corners)
         pts = np.hstack([u, np.full((len(u), 1), corner)])
     digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
-    out = run.path / "sensitivity" / f"{tag}-{digest}"
+    out = run.folder("sensitivity", f"{tag}-{digest}")
     with run_directory(out, resume=os.path.lexists(out / "history.db")), History(out / "history.db") as hist, \
             Evaluator(problem, workers=min(workers, len(u)), timeout=run.problem.timeout) as ev:
         if not hist.meta():
