@@ -85,11 +85,13 @@ def test_strict_inequality_on_its_bound_is_not_met():
     ("title = 'x'\n[parameters\n", "TOML syntax error"),
     (GOOD.replace('gain = { maximize = "gain_db" }', 'gain = { maximize = "gain_db", target = "fast" }'),
      "objectives.gain.target: 'fast' is not a SPICE number"),
-    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'), r"s\.toml: parameters\.w1\.lo: must be < hi, got lo=0\.0001, hi=1e-06$"),
+    (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "100u", hi = "1u"'),
+     r"s\.toml: parameters\.w1\.lo: must be < hi, got lo=0\.0001, hi=1e-06$"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "0", hi = "1u"'),
      r"s\.toml: parameters\.w1\.lo: must be > 0 on a log scale, got 0$"),
     (GOOD.replace('lo = "1u", hi = "100u"', 'lo = "u1", hi = "1u"'), "parameters.w1.lo"),
-    (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1), r"s\.toml: parameters\.w1\.scale: must be 'lin' or 'log', got 'sqrt'$"),
+    (GOOD.replace('scale = "log" }', 'scale = "sqrt" }', 1),
+     r"s\.toml: parameters\.w1\.scale: must be 'lin' or 'log', got 'sqrt'$"),
     (GOOD.replace('"gain_db >= 60"', '"gain_db => 60"'), "objectives.fom.constraints"),
     (GOOD.replace('"gain_db >= 60"', '"__import__(os) >= 1"'), "objectives.fom.constraints"),
     (GOOD.replace('"gain_db >= 60"', '"noise >= 1"'), r"objectives\.fom\.constraints: measure 'noise' is not listed"),
@@ -183,7 +185,8 @@ def test_keys_that_were_silently_ignored_or_rewritten_are_refused(tmp_path, old,
     ('"power_w <= 1m"', '"power_w <= 1m\\u001b"', r"s\.toml: objectives\.fom\.constraints\[1\]: control character")])
 def test_every_spec_message_names_its_toml_field(tmp_path, old, new, says):
     """Messages read ``parameter 'r1': lo must be < hi``, ``title must be a string`` or ``measures: f3db: unit:``,
-    where the rest of zoaf names the field as TOML spells it: ``parameters.r1.lo``, ``title``, ``measures.f3db.unit``."""
+    where the rest of zoaf names the field as TOML spells it: ``parameters.r1.lo``, ``title``,
+    ``measures.f3db.unit``."""
     with pytest.raises(InputError, match=says):
         Spec.read(write(tmp_path, GOOD.replace(old, new, 1)))
 

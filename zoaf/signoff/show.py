@@ -81,7 +81,8 @@ def yield_table(console: Console, result: Any, unit_of: Any) -> None:
     console.print(f"varied: {result.varied}", highlight=False)
     for line in s.lines():                       # the yield, and why the failing samples fail
         console.print(as_text(line), highlight=False)
-    console.print(f"yield directory: {as_text(str(result.out))}  (history.db, yield.json, report.md, hist_*.png)", highlight=False)
+    console.print(f"yield directory: {as_text(str(result.out))}  (history.db, yield.json, report.md, hist_*.png)",
+                  highlight=False)
 
 
 def sensitivity_table(console: Console, s: Any, shown: Sequence[str], corner: str | None = None) -> None:
