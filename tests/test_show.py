@@ -178,20 +178,26 @@ def test_an_interrupted_feasible_run_shows_no_other_sizings_error(tmp_path: Path
 
 @pytest.mark.parametrize("missing", [False, True])
 def test_invisible_characters_of_a_deck_and_its_spec_are_shown_escaped(tmp_path: Path, missing: bool) -> None:
-    """The deck's file name (the tables' title), a unit (cells), an included file's name (a ``note:`` line) and
-    the error line quoting a missing include reached the terminal as they were."""
+    """The deck's file name (the tables' title), an included file's name (a ``note:`` line) and the error line
+    quoting a missing include reached the terminal as they were; a unit holding them is refused, its line
+    escaped."""
     folder, other = tmp_path / "deck", tmp_path / "other"
     folder.mkdir()
     other.mkdir()
     inc = other / f"o{INVISIBLE}cni.x"
     if not missing:
         inc.write_text("* nothing\n")
-    rc = rc_with(folder, 'bw = { maximize = "f3db" }', unit=f"d{INVISIBLE}B")
+    rc = rc_with(folder, 'bw = { maximize = "f3db" }')
     deck = rc.rename(folder / f"r{INVISIBLE}c.cir")
-    (folder / "rc.toml").rename(deck.with_suffix(".toml"))
+    spec = (folder / "rc.toml").rename(deck.with_suffix(".toml"))
     deck.write_text(deck.read_text().replace(".param", f".include {inc}\n.param", 1))
     r = zoaf("check", str(deck))
     assert r.returncode == (2 if missing else 0), r.stderr
     shown = r.stdout + r.stderr
     assert not set(INVISIBLE) & set(shown), ascii(shown)
-    assert shown.count(INVISIBLE_SHOWN) >= (2 if missing else 4), shown   # the error: the name, the path
+    assert shown.count(INVISIBLE_SHOWN) >= 2, shown   # the title and the note, or the error's name and path
+    spec.write_text(spec.read_text().replace('gain_lf = { unit = "dB" }', f'gain_lf = {{ unit = "d{INVISIBLE}B" }}'))
+    r = zoaf("check", str(deck))
+    assert r.returncode == 2 and r.stdout == "" and len(r.stderr.splitlines()) == 1, r.stdout + r.stderr
+    assert "measures.gain_lf.unit: invisible format character U+202E" in r.stderr, r.stderr
+    assert not set(INVISIBLE) & set(r.stderr) and INVISIBLE_SHOWN in r.stderr, ascii(r.stderr)
