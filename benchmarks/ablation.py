@@ -85,7 +85,9 @@ def main() -> None:
         rows = list(pool.map(one, *zip(*tasks)))
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
-    print(f"<!-- python benchmarks/ablation.py --netlist {Path(a.netlist).resolve().relative_to(ROOT)} --objectives "
+    netlist = Path(a.netlist).resolve()
+    shown = netlist.relative_to(ROOT) if netlist.is_relative_to(ROOT) else netlist   # a deck of the user's own
+    print(f"<!-- python benchmarks/ablation.py --netlist {shown} --objectives "
           f"{a.objectives} --variants {a.variants} --seeds {a.seeds} --budget {a.budget} --jobs {a.jobs}; "
           f"{time.perf_counter() - t0:.0f} s -->")
     problem = CircuitProblem.from_netlist(a.netlist)

@@ -1,9 +1,16 @@
-"""What the attack tests share: the one-measure specs their decks are simulated with, native code a deck loads,
-the invisible characters a name hides behind."""
+"""What the attack tests share: the one-measure specs their decks are simulated with, zoaf's backends each attack
+goes through, native code a deck loads, the invisible characters a name hides behind."""
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple
+
+import numpy as np
+
+from zoaf.evaluate import Evaluator
+from zoaf.history import Record
+from zoaf.problem import Problem
 
 #: A spec for a deck with one parameter ``r1`` and one measure ``leak`` (tests rename it: ``vo``, ``i``).
 SPEC = """title = "reads a file"
@@ -24,6 +31,33 @@ vo = {}
 [objectives]
 o = { maximize = "vo" }
 """
+
+#: Every way zoaf simulates, as ``Evaluator`` options: a sandboxed child, a pool worker, a Dask worker.
+BACKENDS: tuple[dict[str, Any], ...] = ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"})
+
+
+class Evaluated(NamedTuple):
+    """Points evaluated in one backend, its ``Evaluator`` closed since: its options, the records, and the pool's
+    counts (taken while it ran: a closed evaluator has none)."""
+
+    kw: dict[str, Any]
+    records: list[Record]
+    stats: dict[str, int]
+
+
+def in_each_backend(problem: Callable[[], Problem], u: np.ndarray | None = None, *,
+                    backends: tuple[dict[str, Any], ...] = BACKENDS,
+                    while_open: Callable[[Evaluated], None] | None = None) -> Iterator[Evaluated]:
+    """The unit points ``u`` (default: the one point 0.5) evaluated by a new ``problem()`` in each backend in turn,
+    each yielded once its evaluator is closed (what must be gone by then is checked after it); ``while_open`` checks
+    what must hold before the close (a program the deck started still running)."""
+    for kw in backends:
+        with Evaluator(problem(), **kw) as ev:
+            done = Evaluated(kw, ev.evaluate(np.array([[0.5]]) if u is None else u), ev.stats)
+            if while_open is not None:
+                while_open(done)
+        yield done
+
 
 #: A library whose constructor, through CPython's API, replaces the function zoaf's watchdog thread calls every
 #: 0.1 s: that thread predates Landlock, so the replacement writes where the simulating thread may not.

@@ -7,6 +7,7 @@ value must never come back in a measure, on stdout or in an error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import SPEC, hijacker
+from attackkit import SPEC, hijacker, in_each_backend
 from fresh import in_fresh_process
 
 from zoaf.circuit import CircuitProblem
@@ -62,18 +63,12 @@ def _ngspice_reads(deck: Path, env: dict[str, str] | None = None) -> None:
     assert re.search(rf"leak\s*=\s*{SECRET_VALUE}", r.stdout), "not an attack in plain ngspice -b: " + r.stdout
 
 
-#: Every way zoaf simulates: a sandboxed child, a pool worker, a Dask worker.
-BACKENDS = ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"})
-
-
 def _in_each_backend(deck: Path, r1: float | None = 1e3, allow_shell: bool = False
                      ) -> Iterator[tuple[dict[str, object], Outcome]]:
-    """The deck simulated once in each backend, at ``r1`` (ohms; None: the unit point 0.5): each backend's
-    ``Evaluator`` options and the outcome there."""
-    for kw in BACKENDS:
-        problem = CircuitProblem(deck, allow_shell=allow_shell)
-        with Evaluator(problem, **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]) if r1 is None else problem.to_unit(np.array([[r1]])))
+    """The deck simulated once in each backend (:func:`attackkit.in_each_backend`), at ``r1`` (ohms; None: the unit
+    point 0.5): each backend's ``Evaluator`` options and the outcome there."""
+    problem = functools.partial(CircuitProblem, deck, allow_shell=allow_shell)
+    for kw, [record], _ in in_each_backend(problem, None if r1 is None else problem().to_unit(np.array([[r1]]))):
         yield kw, record.outcome
 
 
@@ -347,11 +342,13 @@ def test_a_library_in_the_decks_folder_maps_no_code_in_any_backend(tmp_path: Pat
     assert marker.exists()                               # real: Landlock alone does not hold against native code
     marker.unlink()
     deck.write_text(deck.read_text().replace(f"'codemodel' {library}\n", ""))
-    for kw in BACKENDS:
+
+    def loading() -> CircuitProblem:
         problem = CircuitProblem(deck)
         problem.netlist.control.insert(0, f"codemodel {library}")      # past the text checks
-        with Evaluator(problem, **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+        return problem
+
+    for kw, [record], _ in in_each_backend(loading):
         time.sleep(0.5)
         assert not marker.exists(), kw
         assert "failed to map segment" in str(record.outcome.error), (kw, record.outcome)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import DIVIDER_SPEC as SPEC
+from attackkit import BACKENDS, DIVIDER_SPEC as SPEC, in_each_backend
 
 from zoaf.circuit import CircuitProblem
 from zoaf.evaluate import Evaluator
@@ -98,9 +98,7 @@ def test_a_program_a_deck_runs_cannot_trace_or_read_its_worker_in_any_backend(tm
     deck.write_text(f"traces\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
                     f"set x = `python3 {tmp_path / 'tracer.py'} {marker} {secret}`\nop\nlet vo = v(out)\n"
                     "let got = $x\nprint vo got\n.endc\n.end\n")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
         assert not marker.exists(), kw
         assert record.outcome.measures == {"vo": pytest.approx(record.outcome.measures["vo"]), "got": 0.0}, kw
 
@@ -209,9 +207,7 @@ def _program_deck(folder: Path, title: str, command: str) -> Path:
 
 def _reads_nothing_in_any_backend(deck: Path) -> None:
     """In every backend the deck's program got nothing: its measure ``got`` is 0."""
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
         assert record.outcome.measures.get("got") == 0.0, (kw, record.outcome)
 
 
@@ -301,7 +297,7 @@ def test_a_program_a_deck_runs_cannot_set_other_processes_limits_in_any_backend(
     (tmp_path / "limit.py").write_text("import resource, sys\n"
                                        "resource.prlimit(int(sys.argv[1]), resource.RLIMIT_NOFILE, (7, 7))\n")
     deck = tmp_path / "deck.cir"
-    for kw in ({}, {"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+    for kw in ({}, *BACKENDS):
         victim = subprocess.Popen(["sleep", "300"])
         try:
             deck.write_text(f"limits\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"

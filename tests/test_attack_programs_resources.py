@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import DIVIDER_SPEC as SPEC
+from attackkit import BACKENDS, DIVIDER_SPEC as SPEC, in_each_backend
 from fresh import in_fresh_process
 
 from zoaf.circuit import CircuitProblem
@@ -53,10 +53,7 @@ def test_a_program_that_writes_without_end_is_ended_at_the_disk_limit_in_every_b
     monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     monkeypatch.setenv("ZOAF_MAX_DISK", "64M")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
-            stats = ev.stats
+    for kw, [record], stats in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
         assert record.outcome.status is Status.CRASHED and not record.outcome.measures, kw
         assert "wrote more than 0.0625 GiB of files (ZOAF_MAX_DISK)" in record.outcome.error, kw
         if kw != {"workers": 0}:
@@ -77,9 +74,7 @@ def test_a_file_a_program_removed_but_writes_on_counts_toward_the_disk_limit_in_
     deck.write_text("fills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
                     f"set x = `sh {tmp_path / 'fill.sh'}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
     monkeypatch.setenv("ZOAF_MAX_DISK", "64M")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
         assert record.outcome.status is Status.CRASHED, (kw, record.outcome)
         assert "wrote more than 0.0625 GiB of files (ZOAF_MAX_DISK)" in record.outcome.error, kw
 
@@ -102,9 +97,7 @@ def test_a_worker_that_dies_leaves_no_private_directory_in_any_backend(tmp_path:
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
         assert record.outcome.status is Status.CRASHED, (kw, record.outcome)
         for _ in range(50):                              # a dead Dask worker's directory goes a moment later
             left = [*temp.glob("zoaf-sandbox-*"), *system_temp.glob(f"zoaf-sandbox-*/{fill}")]
@@ -149,9 +142,7 @@ def test_a_program_a_deck_ran_ends_with_its_timed_out_worker(tmp_path: Path):
     naps = f"sleep {3000 + os.getpid() % 997}"
     deck.write_text(f"naps\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
                     f"set x = `{naps}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True, timeout=3), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True, timeout=3)):
         assert record.outcome.status is Status.TIMEOUT, kw
         assert _ended(naps), kw
 
@@ -171,10 +162,13 @@ def test_a_program_that_detaches_itself_ends_with_its_worker(tmp_path: Path):
         time.sleep(0.5)
         assert _running(naps)                            # real: it outlives ngspice -b
         subprocess.run(["pkill", "-f", naps], check=False)
-        for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-            with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-                [record] = ev.evaluate(np.array([[0.5]]))
-                assert set(record.outcome.measures) == {"vo"} and _running(naps), kw
+
+        def simulated_with_its_program_running(run) -> None:
+            [record] = run.records
+            assert set(record.outcome.measures) == {"vo"} and _running(naps), run.kw
+
+        for kw, _, _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True),
+                                        while_open=simulated_with_its_program_running):
             assert _ended(naps), kw
     finally:
         subprocess.run(["pkill", "-f", naps], check=False)
@@ -189,9 +183,7 @@ def test_a_deck_that_allocates_past_the_memory_limit_is_ended_with_one_line(tmp_
     deck.write_text("eats\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
                     "let big = vector(50000000)\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
     monkeypatch.setenv("ZOAF_MAX_MEMORY", "300M")
-    for kw in ({"workers": 0}, {"workers": 1}):
-        with Evaluator(CircuitProblem(deck), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck), backends=BACKENDS[:2]):
         assert record.outcome.status is Status.CRASHED, kw
         assert "used more than 0.293 GiB of memory (ZOAF_MAX_MEMORY)" in record.outcome.error, kw
     monkeypatch.setenv("ZOAF_MAX_MEMORY", "3 gigs")
@@ -213,9 +205,7 @@ def test_a_program_that_allocates_past_the_memory_limit_is_ended_with_one_line(t
     deck.write_text("eats\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {r1}\nr2 out 0 1k\n.control\n"
                     f"set x = `{sys.executable} {tmp_path / 'eat.py'}`\nop\nlet vo = v(out)\nprint vo\n.endc\n.end\n")
     monkeypatch.setenv("ZOAF_MAX_MEMORY", "300M")
-    for kw in ({"workers": 0}, {"workers": 1}):
-        with Evaluator(CircuitProblem(deck, allow_shell=True), **kw) as ev:
-            [record] = ev.evaluate(np.array([[0.5]]))
+    for kw, [record], _ in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True), backends=BACKENDS[:2]):
         assert record.outcome.status is Status.CRASHED, (kw, record.outcome)
         assert "used more than 0.293 GiB of memory (ZOAF_MAX_MEMORY)" in record.outcome.error, kw
         assert not _running(str(tmp_path / "eat.py")), kw
@@ -235,7 +225,7 @@ def test_a_program_a_deck_runs_cannot_signal_other_processes_in_any_backend(tmp_
     your editor. Proved real first: plain ``ngspice -b`` kills the victim."""
     (tmp_path / "deck.toml").write_text(SPEC)
     deck = tmp_path / "deck.cir"
-    for kw in ({}, {"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
+    for kw in ({}, *BACKENDS):
         victim = subprocess.Popen(["sleep", "300"])
         try:
             deck.write_text(f"kills\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"

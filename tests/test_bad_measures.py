@@ -27,3 +27,17 @@ def test_a_deriv_card_the_spec_does_not_measure_is_only_noted(tmp_path: Path) ->
         ".end", ".meas ac slope deriv vdb(out) at=1k\n.end"))
     problem = CircuitProblem(deck, CORPUS / "good.toml")
     assert any("runs no `deriv` measure" in note for note in problem.netlist.notes)
+
+
+def test_a_session_asked_for_a_deriv_card_is_refused_as_a_spec_is() -> None:
+    """``SpiceSession.evaluate(names=[...])`` asked for a name only a ``deriv`` card gives: it simulated and raised a
+    MeasureError at every call, where a spec measuring it is refused before any simulation. The same one line now,
+    from the same check (``Netlist.refuse_unmeasurable``), before any simulation."""
+    from zoaf.spice import SpiceSession
+
+    deck = CORPUS / "cir" / "deriv_only.cir"
+    with SpiceSession(deck) as s:
+        with pytest.raises(InputError, match=r"deriv_only\.cir:8: \.meas ac gain_lf: ngspice 39 runs no `deriv` "
+                                             r"measure.*refused, as names= asks for 'gain_lf'$"):
+            s.evaluate({}, names=["f3db", "GAIN_LF"])
+        assert s.evaluations == 0                   # refused before any simulation

@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import math
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from typer.testing import CliRunner
 
 import zoaf
 from zoaf.cli import app
-from zoaf.compare import run_grid, run_path
+from zoaf.compare import run_grid
+from zoaf.compareplan import run_path
 from zoaf.errors import InputError
 from zoaf.history import History
 from zoaf.function import FunctionProblem
@@ -373,12 +375,41 @@ def test_a_run_judged_at_the_nominal_deck_is_not_reused_for_an_objective_judged_
     assert not (tmp_path / "cmp" / "compare.json").exists()
 
 
+@pytest.mark.parametrize("key", ["netlist_sha256", "spec_sha256"])
+def test_a_run_whose_history_records_no_hash_of_its_circuit_is_refused(tmp_path, key):
+    """A comparison folder holding a finished run of another circuit (mc.cir, its R1 scaled by a Monte Carlo term,
+    or good.cir under another spec) whose history records no hash of the file that differs: the check that a
+    folder's runs are of the compared circuit skipped it, and the run was reused and reported as good.cir's. Refused
+    in one line naming its history, as sign-off refuses such a history (tests/test_received.py); nothing written."""
+    corpus = ROOT / "tests" / "bad_inputs"
+    (tmp_path / "other.toml").write_text((corpus / "good.toml").read_text() + "# another spec\n")
+    deck, spec = (corpus / "mc.cir", corpus / "good.toml") if key == "netlist_sha256" else \
+        (corpus / "good.cir", tmp_path / "other.toml")
+    out = tmp_path / "cmp"
+    foreign = run_path(out, "bw", "random", 0)
+    r = CliRunner().invoke(app, ["optimize", str(deck), "--spec", str(spec), "--method", "random", "--budget", "2",
+                                 "--seed", "0", "--workers", "0", "--quiet", "--out", str(foreign)])
+    assert r.exit_code == 0, r.output
+    db = sqlite3.connect(foreign / "history.db")
+    db.execute("UPDATE meta SET value = json_remove(value, ?) WHERE key = 'problem'", (f"$.{key}",))
+    db.commit()
+    db.close()
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    r = CliRunner().invoke(app, ["compare", str(corpus / "good.cir"), "--methods", "random", "--seeds", "1",
+                                 "--budget", "2", "--jobs", "1", "--quiet", "--out", str(out)])
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert (f"{foreign / 'history.db'}: not a zoaf run history (its problem records no {key}, which every circuit run "
+            "records)") in lines[0]
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
 def test_seeds_past_the_cap_are_refused_however_given():
     """A count, a list or an endless generator of seeds past ``MAX_SEEDS``: one InputError before any plan is made
     (a generator was drawn whole into a list: a comparison that never started, and memory without bound)."""
     import itertools
 
-    from zoaf.compare import MAX_SEEDS, check_seeds
+    from zoaf.compareplan import MAX_SEEDS, check_seeds
 
     for seeds in (MAX_SEEDS + 1, list(range(MAX_SEEDS + 1)), itertools.count()):
         with pytest.raises(zoaf.InputError, match=f"more runs than a comparison makes; at most {MAX_SEEDS} seeds"):

@@ -530,3 +530,18 @@ def test_a_tf_card_without_a_control_block_is_noted_with_the_way_to_read_it(tmp_
     assert len(notes) == 1 and "\n" not in notes[0] and notes[0].startswith(f"{deck}:9: .tf v(out) vin: "), nl.notes
     assert "let gain = transfer_function" in notes[0]
     assert Netlist.read(DECKS / "tf_card_run_lets.cir").notes == []
+
+
+def test_a_param_measure_that_is_not_finite_is_a_missing_measure():
+    """A ``param=`` card whose value is not finite (``f3/(k-1)`` at k=1, ``ln(k-1)``): ngspice prints "Error: Bad
+    value." and ``q = failed``, measures the other cards and exits with status 0. zoaf called the whole simulation
+    failed (a ConvergenceError in a session, a SimulationError from ``ngspice -b``); now a missing measure with the
+    others kept, in both, and every card at a sizing where the value is finite."""
+    nl = Netlist.read(DECKS / "meas_param_not_finite.cir")
+    with SpiceSession(nl) as s:
+        for run in (s.evaluate, lambda values: run_batch(nl.with_params(values))):
+            with pytest.raises(MeasureError) as e:
+                run({})
+            assert set(e.value.measures) == {"f3", "g1k", "f3k"} and "q" in str(e.value), e.value
+            got = run({"k": 1.5})
+            assert math.isclose(got["q"], got["f3"] * 2, rel_tol=1e-12) and math.isclose(got["lq"], math.log(0.5))

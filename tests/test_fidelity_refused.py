@@ -388,3 +388,30 @@ def test_a_meas_card_beside_sens_and_disto_names_the_plot_ngspice_b_measures(tmp
     told = str(e.value)
     assert "\n" not in told and told.startswith(f"{deck}:12: .meas ac g: ") and "(a .sens" in told, told
     assert ("whatever the order of the cards" in told) == cards.endswith("disto dec 5 1k 1meg\n"), told
+
+
+@pytest.mark.parametrize("params, shown", [
+    (".param r1=1k, c1=1n", ".param r1=1k,:"),
+    (".param c1=1n r1='max(1k, 500)',c2=1p", ".param r1='max(1k, 500)',:"),
+    (".param c1=1n r1=1k,", ".param r1=1k,:"),
+])
+def test_a_param_value_followed_by_a_comma_is_refused_in_one_line(tmp_path, params, shown):
+    """``.param r1=1k, c1=1n``: ngspice 39 never returns from reading it (``ngspice -b`` ran past its time limit,
+    and so did a session's load, which no time limit covers: ``zoaf check`` hung); so for a comma after the last of
+    several values. Refused with the line; a comma after a blank, inside a function's parentheses, or after a line's
+    only value (``.param x=3,$x=4``: ``test_a_comment_ngspice_drops_from_a_netlist_line_is_dropped``) is read, as
+    ``ngspice -b`` reads it."""
+    text = ("RC\n{p}\nV1 in 0 dc 0 ac 1\nR1 in out {{r1}}\nC1 out 0 {{c1}}\n.save all\n.ac dec 20 1k 100meg\n"
+            ".meas ac f3 when vdb(out)=-3\n.end\n")
+    deck = tmp_path / "comma.cir"
+    deck.write_text(text.format(p=params))
+    (tmp_path / ".spiceinit").write_text(spiceinit(tmp_path))
+    with pytest.raises(subprocess.TimeoutExpired):
+        subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=5)
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{deck}:2: {shown} ngspice 39 never returns"), message
+    deck.write_text(text.format(p=".param r1={max(1k,500)} , c1=1n"))
+    assert Netlist.read(deck).params == {"r1": "{max(1k,500)}", "c1": "1n"}
+    assert run_batch(deck)["f3"] > 1e5

@@ -1,11 +1,13 @@
 """A run directory received from someone else, signed off here (`zoaf sensitivity/yield/corners RUN`): what it
 records (the netlist and spec it names, a folder or file that is a link, its history's tables) cannot make zoaf
-simulate a deck of this machine unchecked, write outside it, or end in a traceback. Runs are of the bad-input
-corpus' RC deck, in process (a few simulations each)."""
+simulate a deck of this machine unchecked, write outside it, or end in a traceback; nor can a received comparison
+directory have `zoaf report` rank runs of two circuits as one's. Runs are of the bad-input corpus' RC deck, in process
+(a few simulations each)."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -211,3 +213,68 @@ def test_a_journal_naming_a_super_journal_is_refused_before_sqlite_deletes_that_
     r = CliRunner().invoke(app, [*args, str(run), "--workers", "1"])
     assert victim.is_file()
     _one_line(r, f"{run / 'history.db-journal'}: a journal naming a super-journal")
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sender's finished comparison of a copy of mc.cir: objective ``bw``, method random, seeds 0 to 2."""
+    sender = tmp_path_factory.mktemp("sender")
+    for name in ("mc.cir", "mc.toml"):
+        shutil.copy(CORPUS / name, sender / name)
+    r = CliRunner().invoke(app, ["compare", str(sender / "mc.cir"), "--methods", "random", "--seeds", "3",
+                                 "--budget", "3", "--jobs", "1", "--quiet", "--out", str(sender / "cmp")])
+    assert r.exit_code == 0, r.output
+    return sender / "cmp"
+
+
+@pytest.fixture
+def comparison(compared: Path, tmp_path: Path) -> Path:
+    """A copy of the finished comparison, received into a folder of its own."""
+    return Path(shutil.copytree(compared, tmp_path / "received" / "cmp", symlinks=True))
+
+
+def _seed(comparison: Path, k: int) -> Path:
+    return comparison / "bw" / "random" / f"seed-{k}"
+
+
+@pytest.mark.parametrize("file, named", [("netlist", "netlist (or a file it includes)"), ("spec", "spec")])
+def test_a_received_comparison_with_a_history_of_another_circuits_hashes_is_refused_naming_it(
+        comparison: Path, file: str, named: str) -> None:
+    """One run's history edited to another circuit's hash (the first run's, so that the runs after it are the
+    many): ``zoaf report`` ranked it with the others as the circuit compare.json names, where ``zoaf compare``
+    refuses to reuse it. Refused in one line naming that run, before report.md is written."""
+    report = (comparison / "report.md").read_bytes()
+    _edit_meta(_seed(comparison, 0), "problem", lambda p: {**p, f"{file}_sha256": "0" * 64})
+    _one_line(CliRunner().invoke(app, ["report", str(comparison), "-q"]),
+              f"{_seed(comparison, 0)}: a run of another circuit: its history records another {named} than "
+              f"{_seed(comparison, 1)}'s: a comparison ranks runs of one circuit; move the run out")
+    assert (comparison / "report.md").read_bytes() == report
+
+
+def test_a_run_of_another_circuit_moved_into_a_received_comparison_is_refused(comparison: Path,
+                                                                             private: Path) -> None:
+    """A run of the designer's other deck (its capacitor scaled), made as the comparison's seed 2 was."""
+    shutil.rmtree(_seed(comparison, 2))
+    r = CliRunner().invoke(app, ["optimize", str(private / "secret.cir"), "--method", "random", "--budget", "3",
+                                 "--seed", "2", "--workers", "0", "--quiet", "--out", str(_seed(comparison, 2))])
+    assert r.exit_code == 0, r.output
+    _one_line(CliRunner().invoke(app, ["report", str(comparison), "-q"]),
+              f"{_seed(comparison, 2)}: a run of another circuit: its history records another netlist (or a file "
+              f"it includes) than {_seed(comparison, 0)}'s")
+
+
+def test_a_history_of_a_received_comparison_that_records_no_hash_is_refused(comparison: Path) -> None:
+    """Unchecked, a history without its hashes passed for any circuit's."""
+    _edit_meta(_seed(comparison, 1), "problem", lambda p: {k: v for k, v in p.items() if k != "spec_sha256"})
+    _one_line(CliRunner().invoke(app, ["report", str(comparison), "-q"]),
+              f"{_seed(comparison, 1) / 'history.db'}: not a zoaf run history (its problem records no spec_sha256")
+
+
+def test_a_received_comparison_run_kept_without_its_history_is_reported_as_it_is(comparison: Path) -> None:
+    """A run kept as benchmark results are (``result.json``, ``trace.json``) records no circuit: the report takes
+    it, with the runs whose histories record the comparison's one circuit."""
+    (_seed(comparison, 0) / "history.db").unlink()
+    assert {"result.json", "trace.json"} <= {p.name for p in _seed(comparison, 0).iterdir()}
+    r = CliRunner().invoke(app, ["report", str(comparison), "-q"])
+    assert r.exit_code == 0, r.output
+    assert re.search(r"^\| random \| 3 \|", (comparison / "report.md").read_text(), re.M)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from test_kill_resume import count as rows
+from runkit import count as rows
 from zoaf.circuit import CircuitProblem
 from zoaf.errors import InputError
 from zoaf.history import History

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import DIVIDER_SPEC
+from attackkit import DIVIDER_SPEC, in_each_backend
 from fresh import in_fresh_process
 
 from zoaf import sandbox
 from zoaf.circuit import CircuitProblem
 from zoaf.errors import SimulationError
-from zoaf.evaluate import Evaluator
 from zoaf.problem import Outcome
 from zoaf.spice import SpiceSession
 
@@ -264,9 +263,8 @@ def test_same_measures_sandboxed_or_not_in_every_backend():
     x = p.to_physical(np.array([[0.2, 0.7], [0.9, 0.1]]))
     with SpiceSession(p.netlist) as s:                   # the reference: plain libngspice in this process
         want = [s.evaluate(p.as_dict(xi)) for xi in x]
-    for kw in ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"}):
-        with Evaluator(ReportingProblem(HERE / "rc.cir", SPEC), **kw) as ev:
-            outcomes = [r.outcome for r in ev.evaluate(p.to_unit(x))]
+    for kw, records, _ in in_each_backend(lambda: ReportingProblem(HERE / "rc.cir", SPEC), p.to_unit(x)):
+        outcomes = [r.outcome for r in records]
         assert [o.measures for o in outcomes] == want, kw
         assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
         memory = "memory: lifted (Dask worker)" if "dask" in kw else "resident, first for the OOM killer)"

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import sandbox, units
 from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
-from .meascards import skipped_named, twice_named
+from .meascards import twice_named
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .spec import Constraint, Objective, Spec
@@ -48,6 +48,21 @@ def check_netlist_file(path: Path) -> None:
         raise InputError(f"{path}: not a regular file (a netlist is a text file)")
 
 
+#: What a circuit run's history records of its deck (with its includes) and spec, by content (``metadata``).
+CONTENT_HASHES = ("netlist_sha256", "spec_sha256")
+
+
+def recorded_hashes(db: Path, problem: Any) -> dict[str, str]:
+    """The content hashes a run's recorded ``problem`` (its history's) holds; an InputError naming ``db`` for one it
+    lacks: every circuit run records both, and a check that skipped a history without them took any run for this
+    circuit's (sign-off simulated the deck it named, a comparison reported another circuit's runs as its own)."""
+    for key in CONTENT_HASHES:
+        if not isinstance(problem, Mapping) or not isinstance(problem.get(key), str):
+            raise InputError(f"{db}: not a zoaf run history (its problem records no {key}, which every circuit run "
+                             "records)")
+    return {key: problem[key] for key in CONTENT_HASHES}
+
+
 def _placeholders(spec: Spec) -> dict[str, str]:
     if spec.pdk is None:
         return {}
@@ -60,20 +75,6 @@ def _placeholders(spec: Spec) -> dict[str, str]:
         return placeholders(spec.pdk, spec.corner or "tt")
     except InputError as e:   # name the spec: "unknown pdk 'x'" alone does not say where it came from
         raise InputError(f"{spec.path or 'spec'}: {e}") from None
-
-
-def _refuse_unmeasurable(nl: Netlist, used: Sequence[str], path: str) -> None:
-    """InputError for the first name of ``used`` that only cards which measure nothing give: one ngspice skips
-    (:func:`skipped_named`), or one of a form it reads but cannot run (``deriv``: the card's ``note``, where it is
-    neither skipped nor run as ``meas ac``). Else every sizing of the run missed that measure."""
-    if (skipped := skipped_named(nl.skipped_measures, nl.results, used, path)) is not None:
-        raise skipped
-    never = [m for m in nl.measures if m.note is not None and not m.runs_as_ac]
-    given = {m.name for m in nl.measures if m not in never} | set(nl.control_names)
-    for name in used:
-        for m in never:
-            if m.name == name.lower() and m.name not in given:
-                raise InputError(f"{path}:{m.line}: {m.note}; refused, as the spec measures {name!r}")
 
 
 def _written(text: str, what: str) -> float:
@@ -121,7 +122,7 @@ class CircuitProblem(Problem):
         self.spec = spec
         self.netlist = Netlist.read(path, allow_shell=allow_shell, placeholders=_placeholders(spec))
         nl = self.netlist
-        _refuse_unmeasurable(nl, spec.measures, str(path))
+        nl.refuse_unmeasurable(spec.measures)
         spec.check_against(nl.params, nl.results, str(path))
         if (twice := twice_named(nl.measures, spec.measures, str(path))) is not None:
             raise twice

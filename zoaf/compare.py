@@ -13,10 +13,8 @@ Example:
 from __future__ import annotations
 
 import ctypes
-import itertools
 import json
 import multiprocessing
-import numbers
 import os
 import queue as queue_mod
 import signal
@@ -28,36 +26,24 @@ from datetime import datetime
 from functools import partial
 from multiprocessing.managers import SyncManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, Sized
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import registry, show
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
-from .history import History, changed_settings
-from .outfile import json_text, read_json, write_file
+from .compareplan import RunTask, check_grid, check_same_circuit, check_seeds
+from .outfile import json_text, write_file
 from .problem import Problem
-from .report import MANIFEST, machine, own_folder, read_manifest, user_command, versions, write_report
-from .stats import REFERENCE, fom_of, is_complete
+from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
+from .stats import REFERENCE, fom_of
 from .workers import safe_path, sigint_ignored
 
 if TYPE_CHECKING:
     from .circuit import CircuitProblem
 
-#: Slowest methods first, so that a pool does not end waiting for one BO run (longest-processing-time first).
-_COST = {"bo": 0, "turbo": 1}
 #: Seconds between progress messages from one run (a message per batch would flood the queue).
 PROGRESS_EVERY = 0.25
 #: prctl(2) option: the signal this process gets when the process that started it dies.
 _PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class RunTask:
-    objective: str
-    method: str
-    seed: int
-    budget: int
-    path: Path
-    resume: bool
 
 
 @dataclass
@@ -78,10 +64,6 @@ class RunEvent:
 
 
 Progress = Callable[[RunEvent], None]
-
-
-def run_path(out: Path, objective: str, method: str, seed: int) -> Path:
-    return out / objective / method / f"seed-{seed}"
 
 
 def _circuit_problem(netlist: str, spec: str | None, allow_shell: bool, timeout: float, objective: str) -> Problem:
@@ -135,45 +117,6 @@ def _run_one(factory: Callable[[str], Problem], task: RunTask, messages: Any = N
             "stop": result.stop_reason and result.stop_reason.value}
 
 
-def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-          budget: int) -> tuple[list[RunTask], list[RunTask]]:
-    """(to run, already complete) tasks; refuses a directory whose runs used another budget, or settings of a
-    method that it has no longer (a preset or a default changed since: reusing them would rank another method)."""
-    todo, done = [], []
-    now = {m: registry.get(m).describe() for m in methods}
-    for seed in seeds:
-        for objective in objectives:
-            for method in sorted(methods, key=lambda m: _COST.get(m, 9)):
-                path = run_path(out, objective, method, seed)
-                for d in (path.parent.parent, path.parent, path):   # bw -> ~/mine: the runs were made there
-                    own_folder(d)
-                recorded, settings = _recorded(path)
-                if recorded is not None and recorded != budget:
-                    raise InputError(f"{path}: holds a run with budget {recorded}, not {budget}; "
-                                     f"use another --out")
-                for key, then, value in changed_settings(settings, now[method])[:1]:
-                    raise InputError(f"{path}: holds a run of {method} with {key}={then!r}, but {method} now has "
-                                     f"{key}={value!r}: move that run away or use another --out")
-                complete = is_complete(path)
-                task = RunTask(objective, method, seed, budget, path, (path / "history.db").exists() and not complete)
-                (done if complete else todo).append(task)
-    return todo, done
-
-
-def _recorded(path: Path) -> tuple[int | None, dict[str, Any]]:
-    """The budget and method settings a run directory recorded (``history.db``, ``result.json``): (None, {})
-    where it has none (not started, or recorded before settings were)."""
-    budget, settings = None, {}
-    if (path / "history.db").exists():
-        with History(path / "history.db", read=True) as h:
-            meta = h.meta()
-        budget, settings = meta.get("budget"), meta.get("settings") or {}
-    try:
-        return budget, read_json(path / "result.json").get("settings") or settings
-    except (OSError, ValueError, AttributeError):
-        return budget, settings
-
-
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     """``compare.json``: what the report needs beyond the runs; seeds/methods/objectives accumulate."""
     path = out / MANIFEST
@@ -194,7 +137,7 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
     ``factory(objective) -> Problem`` builds a run's problem in the process that runs it (it must pickle when
     ``jobs > 1``).
     """
-    todo, done = _check_grid(Path(out), objectives, methods, check_seeds(seeds), budget)
+    todo, done = check_grid(Path(out), objectives, methods, check_seeds(seeds), budget)
     return _run_tasks(factory, todo, done, budget, jobs, progress)
 
 
@@ -226,59 +169,6 @@ def _run_tasks(factory: Callable[[str], Problem], todo: Sequence[RunTask], done:
     elif todo:
         _run_parallel(factory, todo, jobs, emit, record)
     return failed
-
-
-def _check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-                budget: int) -> tuple[list[RunTask], list[RunTask]]:
-    """Every refusal of a comparison, before it writes anything (a refused one must not leave ``compare.json``
-    behind, nor rewrite the one of the runs it refuses); returns ``_plan``'s (to run, complete) tasks."""
-    from .run import check_budget
-
-    check_budget(budget)
-    if not seeds:
-        raise InputError("seeds must be >= 1")
-    for m in methods:
-        registry.available(m)                    # an unknown method, or one whose extra is missing: one line
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a directory")
-    for name in ("history.db", "result.json"):      # its report, plots and runs were written among the run's files
-        if os.path.lexists(out / name):
-            raise InputError(f"{out}: holds a run ({name}: zoaf optimize's), not a comparison; use another --out")
-    return _plan(out, objectives, methods, seeds, budget)
-
-
-def _check_same_circuit(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],
-                        problem: Any) -> None:
-    """Refuse a comparison directory whose runs sized another netlist or spec, or judged their objective over other
-    corners (a run made at the nominal deck before its objective named corners): reused, they would be reported
-    as this circuit's, as the objective is judged now, beside runs that are."""
-    now = problem.metadata()
-    files = {"netlist_sha256": f"{problem.netlist.path} (or a file it includes)", "spec_sha256": problem.spec.path}
-    for o in objectives:
-        judged = _corner_names(problem.spec, o)
-        for path in (run_path(out, o, m, s) for m in methods for s in seeds):
-            if not (path / "history.db").is_file():
-                continue
-            with History(path / "history.db", read=True) as h:
-                recorded = h.meta().get("problem")
-            if not isinstance(recorded, Mapping):
-                continue
-            for key, name in files.items():
-                if recorded.get(key) not in (None, now[key]):
-                    raise InputError(f"{path}: holds a run of another circuit: {name} differs from the one it ran; "
-                                     "use another --out")
-            ran = [c.get("name") for c in recorded.get("corners") or () if isinstance(c, Mapping)]
-            if ran != judged:
-                said = {True: "over the corners {}", False: "at the nominal deck"}
-                raise InputError(f"{path}: holds a run judged {said[bool(ran)].format(', '.join(map(str, ran)))}, but "
-                                 f"objective {o} is judged {said[bool(judged)].format(', '.join(judged))} now: move "
-                                 "that run away or use another --out")
-
-
-def _corner_names(spec: Any, objective: str) -> list[str]:
-    """The corners an objective is judged over, by name (empty: the nominal deck), as ``CornerProblem.wrap`` selects."""
-    corners = spec.objective(objective).corners
-    return [c.name for c in spec.corners.select(list(corners), "objective corners")] if corners else []
 
 
 def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,
@@ -353,32 +243,6 @@ def _what_is_compared(problem: Any, netlist: Path, out: Path, names: Sequence[st
                            for n in names}}
 
 
-#: The most seeds a comparison runs (per objective and method; each is a run): ``--seeds 1000000000`` planned a
-#: look at a billion run directories and built the list of seeds until the memory ran out, before any run began.
-MAX_SEEDS = 100_000
-
-
-def check_seeds(seeds: int | Sequence[int], option: str = "seeds") -> list[int]:
-    """The seeds of a count N (seeds 0..N-1) or the seeds themselves, each a whole number >= 0 (text or a fraction
-    was a TypeError, a negative seed a failed run), at most :data:`MAX_SEEDS` of them; else InputError naming
-    ``option``."""
-    whole = lambda s: isinstance(s, numbers.Integral) and not isinstance(s, bool)
-    too_many = f"more runs than a comparison makes; at most {MAX_SEEDS} seeds"
-    if whole(seeds) and seeds > MAX_SEEDS or isinstance(seeds, Sized) and len(seeds) > MAX_SEEDS:
-        raise InputError(f"{option} {seeds if whole(seeds) else len(seeds)}: {too_many}")   # before a list is made
-    if whole(seeds) and seeds >= 0:
-        return list(range(seeds))
-    try:                                    # an iterable without a length: no more of it than the cap is drawn
-        given = [] if isinstance(seeds, (str, bytes)) else list(itertools.islice(seeds, MAX_SEEDS + 1))
-    except TypeError:
-        given = []
-    if len(given) > MAX_SEEDS:
-        raise InputError(f"{option}: {too_many}")
-    if not given or not all(whole(s) and s >= 0 for s in given):
-        raise InputError(f"{option} must be a count or a list of whole numbers >= 0, got {seeds!r}")
-    return [int(s) for s in given]
-
-
 def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
                 methods: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
     """The comparison's objective names (checked against the spec; default all) and methods (default: every
@@ -429,8 +293,8 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     seed_list = check_seeds(seeds)
     check_workers(1 if jobs is None else jobs, option="jobs")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    todo, done = _check_grid(out, names, methods, seed_list, budget)
-    _check_same_circuit(out, names, methods, seed_list, problem)
+    todo, done = check_grid(out, names, methods, seed_list, budget)
+    check_same_circuit(out, names, methods, seed_list, problem)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -113,7 +113,7 @@ def _ended_by_ctrl_c(root: Path, update: Any) -> Callable[[Any], None]:
     """``update`` for the comparison's events, and a run that ended interrupted (Ctrl-C, SIGTERM: ``optimize`` keeps
     its rows and returns) ends the comparison: it went on to the next run, and at the end reported "no complete
     runs found", exit 2."""
-    from .compare import run_path
+    from .compareplan import run_path
     from .stats import is_complete
 
     def progress(ev: Any) -> None:
@@ -144,7 +144,8 @@ def compare(
 ) -> None:
     """Compare ZOAF with the baselines at equal budgets: every objective x method x seed, then report.md/.html."""
     with _errors():
-        from .compare import check_seeds, compare as run_compare
+        from .compare import compare as run_compare
+        from .compareplan import check_seeds
         from .report import MANIFEST
         from .run import check_budget, check_workers
 

@@ -11,7 +11,7 @@ import bisect
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import units
@@ -309,3 +309,27 @@ def assignments(ln: Line, err) -> list[tuple[str, str, int]]:
         start = body_start + m.end() + len(raw_val) - len(raw_val.lstrip())
         out.append((m.group(1), ln.raw[start:start + len(value)], start))
     return out
+
+
+#: A function defined on a ``.param`` line, up to its ``=``: ``tau2(a, b) =``.
+_PARAM_FUNCTION = re.compile(r"(?<![\w.])[a-z_]\w*\s*\([^()=]*\)\s*=(?!=)")
+#: The start of the next ``name=`` assignment (where a function's body ends, as numparam splits the line).
+_NEXT_ASSIGNMENT = re.compile(r"\s[a-z_]\w*\s*(?:\([^()=]*\)\s*)?=(?!=)")
+
+
+def without_param_functions(ln: Line) -> Line:
+    """``ln`` with each ``name(args) = body`` blanked, offsets kept: numparam reads ``.param f(x)=x*2`` as ``.func
+    f(x) {x*2}`` (a ``name=value`` may share the line: ``.param rx=5 f(x)=x*2 ry=3``). zoaf refused such a line
+    (".param needs name=value") though ``ngspice -b`` runs it."""
+    text, raw = ln.text, ln.raw
+    while m := _PARAM_FUNCTION.search(text):
+        nxt = _NEXT_ASSIGNMENT.search(text, m.end())
+        end = nxt.start() if nxt else len(text)
+        text, raw = (t[:m.start()] + " " * (end - m.start()) + t[end:] for t in (text, raw))
+    return ln if text is ln.text else replace(ln, text=text, raw=raw)
+
+
+#: Why a ``.param`` line of several values with a comma after one is refused (``name``, ``value``: that one's).
+PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
+               "is followed by a comma (ngspice -b hangs, and so would zoaf's simulation); refused (separate the "
+               "assignments with blanks)")

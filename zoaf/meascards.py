@@ -22,7 +22,11 @@ from .errors import InputError
 from .ngcommands import (MEAS_TYPES, NAME, meas_problem, normalize_equals, sp_crashes, unmeasured_card,
                          unsupported_form)
 
-__all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasured"]
+__all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasurable_named", "unmeasured"]
+
+#: How a refusal names what asked for a measure: a spec (``zoaf check``/``optimize``) by default.
+SPEC_ASKS = "the spec measures"
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -44,6 +48,12 @@ class Measure:
         form that crashes ngspice 39. The others stay cards, which ngspice runs as ``ngspice -b`` does (a
         ``param=`` card reads the full doubles of the cards before it; a ``meas`` command's value has 7 digits)."""
         return sp_crashes(self.text)
+
+    @property
+    def unsupported(self) -> bool:
+        """True for a card ngspice 39 reads and runs but that never gives a value: a form it cannot measure
+        (``deriv``). Not one zoaf runs as ``meas ac`` (those measure)."""
+        return not self.skipped and not self.runs_as_ac and unsupported_form(self.text) is not None
 
     @property
     def note(self) -> str | None:
@@ -99,13 +109,30 @@ def twice_named(measures: Sequence[Measure], used: Iterable[str], path: str) -> 
     return None
 
 
-def skipped_named(skipped: Sequence[Measure], results: Iterable[str], used: Iterable[str], path: str
-                  ) -> InputError | None:
+def skipped_named(skipped: Sequence[Measure], results: Iterable[str], used: Iterable[str], path: str,
+                  asks: str = SPEC_ASKS) -> InputError | None:
     """The error for the first name of ``used`` that only a card ngspice skips gives (:attr:`Measure.skipped`),
     none of the deck's ``results``: else the spec would be told the deck has no such card."""
     given = {r.lower() for r in results}
     for name in used:
         for m in skipped:
             if m.name == name.lower() and m.name not in given:
-                return InputError(f"{path}:{m.line}: {m.skip_reason}; refused, as the spec measures {name!r}")
+                return InputError(f"{path}:{m.line}: {m.skip_reason}; refused, as {asks} {name!r}")
+    return None
+
+
+def unmeasurable_named(measures: Sequence[Measure], skipped: Sequence[Measure], control_names: Iterable[str],
+                       used: Iterable[str], path: str, asks: str = SPEC_ASKS) -> InputError | None:
+    """The error for the first name of ``used`` that only cards which measure nothing give: skipped ones
+    (:func:`skipped_named`) or :attr:`Measure.unsupported` ones, no other card and no ``.control`` result. The one
+    check of the spec path (:class:`zoaf.circuit.CircuitProblem`) and ``SpiceSession.evaluate(names=)``: else
+    every simulation misses that measure."""
+    used, controls = list(used), set(control_names)
+    if (found := skipped_named(skipped, [*(m.name for m in measures), *controls], used, path, asks)) is not None:
+        return found
+    given = {m.name for m in measures if not m.unsupported} | controls
+    for name in used:
+        for m in measures:
+            if m.unsupported and m.name == name.lower() and m.name not in given:
+                return InputError(f"{path}:{m.line}: {m.note}; refused, as {asks} {name!r}")
     return None

@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batchsaves, deckcheck, libparams, readscope
+from . import batchsaves, deckcheck, deckplaces, libparams, readscope
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
+from .decktext import (PARAM_COMMA, Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
                        physical_lines, physical_spans, substitute, tab_dollar_comment, title_problem, unquotable,
-                       value_text)
+                       value_text, without_param_functions)
 from .errors import InputError
 from .infile import read_bounded
-from .meascards import Measure, parse_meas, unmeasured
+from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured
 from .ngcommands import ANALYSES, batch_drops, has_conditional, has_interp_card, interp_problem, parse_control
 from .netwrite import INCLUDE, Edits, include_file, session_lines
 
@@ -260,7 +260,15 @@ class Netlist:
             self._dot_outputs = True
 
     def _parse_param(self, ln: Line) -> None:
-        for name, value, start in assignments(ln, self._err):
+        """The line's design variables; a function defined on it (``.param tau(a, b) = a*b``, which numparam reads
+        as a ``.func``) is none, and is left to ngspice."""
+        ln = without_param_functions(ln)
+        if not ln.text[len(".param"):].strip():
+            return
+        found = assignments(ln, self._err)
+        for name, value, start in found:
+            if len(found) > 1 and ln.raw[start + len(value):start + len(value) + 1] == ",":
+                raise self._err(ln.lineno, PARAM_COMMA.format(name=name, value=value))
             spans = physical_spans(ln, start, start + len(value))
             self._edits.defs.append(ParamDef(name, value, ln.lineno, spans))
             self.params[name] = ln.raw[start:start + len(value)]    # ngspice takes the last definition
@@ -316,19 +324,18 @@ class Netlist:
         self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
         self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
 
-    def file_line(self, lineno: int, card: str = "") -> int | None:
-        """``lineno`` where ngspice's line ("Error on line N", numparam's "Netlist line no. N") is this file's: N
-        counts the file's lines for the deck's own cards (a session loads each on its line: ``session_lines``) but an
-        included file's own lines for its cards. So: a card of the deck starts there (named as ``card``, where
-        ngspice prints it: a subcircuit's expanded card is not) and no included file has a card on that line."""
+    def file_line(self, lineno: int, card: str = "", said: str = "") -> int | str | None:
+        """Where ngspice's line ``lineno`` ("Error on line N", numparam's "Netlist line no. N") is: this file's line
+        (an int), an included or library file's ``path:line`` (a str), or None. N counts the file's lines for the
+        deck's own cards (a session loads each on its line: ``session_lines``), an included file's its own way
+        (:mod:`zoaf.deckplaces`); of the cards so numbered, the one ``card`` and ``said`` (ngspice's card and
+        words) point at (:func:`zoaf.deckplaces.pick`: a subcircuit's expanded card is none of them)."""
         own = next((ln for ln in self._logical[1:] if ln.lineno == lineno and ln.text.strip()), None)
-        if own is None or card and card.split(None, 1)[0].lower() != own.text.split(None, 1)[0]:
-            return None
-        for f in self.includes:
-            lines = f.path.read_text(errors="replace").split("\n")
-            if lineno <= len(lines) and lines[lineno - 1].strip()[:1] not in ("", "*", "+"):
-                return None
-        return lineno
+        texts = {f.path.resolve(): f.path.read_text("utf-8", "replace") for f in self.includes}   # read again: an error
+        cards = [*([deckplaces.Card(self.path, lineno, own.text)] if own is not None else []),
+                 *deckplaces.numbered(self.path, self.text, texts, lineno)]
+        found = deckplaces.pick(cards, card, said)
+        return None if found is None else found.line if found.path == self.path else f"{found.path}:{found.line}"
 
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
@@ -351,6 +358,13 @@ class Netlist:
         """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
         out = [m.name for m in self.measures]
         return out + [n for n in self.control_names if n not in out]
+
+    def refuse_unmeasurable(self, used: Iterable[str], asks: str = SPEC_ASKS) -> None:
+        """InputError for the first name of ``used`` that only cards which measure nothing give
+        (:func:`zoaf.meascards.unmeasurable_named`)."""
+        found = unmeasurable_named(self.measures, self.skipped_measures, self.control_names, used, str(self.path), asks)
+        if found is not None:
+            raise found
 
     def digest(self) -> str:
         """sha256 of the deck and its included files' contents (the deck's own hash when it includes nothing)."""

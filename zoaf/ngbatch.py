@@ -100,9 +100,10 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
     return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line)
 
 
-def _source_line(sized: Netlist, lineno: int, card: str) -> int | None:
+def _source_line(sized: Netlist, lineno: int, card: str, said: str) -> int | str | None:
     """The line of the deck a sized text (``sized``) was written from, where ngspice's line ``lineno`` of the text is
-    one of its cards: less the ``.param`` lines :meth:`Netlist.with_params` added before it."""
-    if sized.file_line(lineno, card) is None:
-        return None
+    one of its cards: less the ``.param`` lines :meth:`Netlist.with_params` added before it (an included file's
+    ``path:line`` as it is)."""
+    if not isinstance(found := sized.file_line(lineno, card, said), int):
+        return found
     return lineno - sum(ln.rstrip().endswith(SIZED_MARK) for ln in sized.text.split("\n")[:lineno - 1])

@@ -34,15 +34,16 @@ RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+(?:\.\d*
 
 
 def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None,
-             file_line: Callable[[int, str], int | None] | None = None) -> SimulationError | None:
+             file_line: Callable[[int, str, str], int | str | None] | None = None) -> SimulationError | None:
     """The error ngspice's output ``lines`` of one command report, or None when they report none.
 
     Args:
         lines: ngspice's output of one command (``stdout``/``stderr`` prefixes already removed).
         context: what was run, for the message (``"reset"``, ``"ac dec 10 1 1g"``).
         default: the error type for an unclassified ``error``/``failed`` line (None: SimulationError).
-        file_line: the deck file's line that ngspice's line N of a card (printed, or "") is, or None
-            (:meth:`zoaf.netlist.Netlist.file_line`): a parse error follows ``context`` (its path) with it.
+        file_line: the deck file's line that ngspice's line N of a card (printed, or "") is, given ngspice's words,
+            or another file's ``path:line``, or None (:meth:`zoaf.netlist.Netlist.file_line`): a parse error follows
+            ``context`` (its path) with it.
     """
     lines = [ln for ln in _without_skipped_cards(lines) if ln.strip()]
     low = [ln.lower() for ln in lines]
@@ -60,8 +61,8 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     for i in hits:
         if any(p in low[i] for p in _PARSE_PATTERNS):
             said, n, card = _cause(lines, low, i)
-            line = None if n is None or file_line is None else file_line(n, card)
-            where = context if line is None else f"{context}:{line}"
+            line = None if n is None or file_line is None else file_line(n, card, said)
+            where = context if line is None else f"{context}{':' if isinstance(line, int) else ': '}{line}"
             err = ParseError(f"{where}: {said}", text)
             if any("cannot recover" in s or "fatal error" in s for s in low):
                 err.needs_new_process = True
@@ -157,10 +158,12 @@ def _op_fallback(lines: list[str], low: list[str]) -> str:
 
 
 #: Lines ngspice prints while it evaluates ``.meas`` cards (after a "Measurements for ... Analysis" banner):
-#: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it.
+#: results, and the reports of a failed measure, including numparam's for a ``param=`` that uses it, and "Error:
+#: Bad value." for a ``param=`` whose value is not finite (a division by zero, ``ln(0)``, an overflow), which
+#: prints ``name = failed`` and lets the other cards measure.
 _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ure)?\b.*failed!?$|netlist line no\.|"
                         r"undefined parameter|expression err|cannot compute substitute|out of interval|"
-                        r"insertnumber: fails|"
+                        r"insertnumber: fails|error: bad value\.$|"
                         r"s = \"\.meas|"
                         r"[a-z_][\w.]*\s*=\s*(?:failed|[-+\d.]))", re.I)
 
@@ -288,7 +291,7 @@ def lets_failed(lines: Iterable[str]) -> bool:
 
 
 def batch_results(lines: list[str], measures: list[str], names: list[str], context: str,
-                  file_line: Callable[[int, str], int | None] | None = None) -> dict[str, float]:
+                  file_line: Callable[[int, str, str], int | str | None] | None = None) -> dict[str, float]:
     """The results of a whole-deck run, as ``ngspice -b`` prints them: ``names`` that were printed.
 
     Raises the error the output reports (but a measure error only after the missing-measure check), or

@@ -151,8 +151,11 @@ MISSING_VIOLATION = 10.0
 
 
 def squash(v: float, scale: float = 1.0) -> float:
-    """Monotone signed log compression: ~v near 0, logarithmic for huge values (|squash| < 70 for |v| < 1e30)."""
-    return math.copysign(math.log1p(abs(v) / scale), v)
+    """Monotone signed log compression: ~v near 0, logarithmic for huge values (|squash| < 70 for |v| < 1e30). A
+    ratio past the float range (a measure of 1e300 over a scale of 1e-30) is the difference of the logs: it was
+    inf, a maximized measure's FoM -inf, better than any design."""
+    ratio = abs(v) / scale
+    return math.copysign(math.log1p(ratio) if math.isfinite(ratio) else math.log(abs(v)) - math.log(scale), v)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import shlex
 import warnings
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
+from .circuitcheck import check_one_circuit
 from .errors import InputError, ZoafWarning
 from .outfile import printable, read_json, utf8, write_file
 from .plots import plot_summary
@@ -210,9 +211,25 @@ def _check_one_budget(runs: dict[str, list[RunData]]) -> None:
                              f"{first[0]}")
 
 
+def _objective_runs(od: Path, order: Mapping[str, int], budget: int | None) -> tuple[dict[str, list[RunData]], int]:
+    """An objective folder's runs by method (in the manifest's order), and how many of them are incomplete."""
+    runs: dict[str, list[RunData]] = {}
+    incomplete = 0
+    for md in sorted((d for d in od.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 99), d.name)):
+        seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and own_folder(d) and
+                        ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
+        for seed, sd in seeds:
+            run = _load_finished_or_readable(sd, md.name, seed, budget)
+            incomplete += run is None or not run.complete
+            if run is not None:
+                runs.setdefault(md.name, []).append(run)
+    return runs, incomplete
+
+
 def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[ObjectiveSummary]:
     """Every objective's summary from ``root/<objective>/<method>/seed-<k>/`` run directories; with
-    ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`)."""
+    ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`). The runs of a
+    circuit's comparison (``compare.json`` names its netlist) must record one netlist and spec."""
     root = Path(root)
     if not root.is_dir():
         what = "not a directory (a comparison's, from zoaf compare --out)" if root.exists() else "no such directory"
@@ -231,17 +248,10 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
             raise InputError(f"{utf8(str(d))}: a folder name that is not UTF-8 text (zoaf compare writes none); "
                              f"rename it")
         own_folder(d)
-    for od in obj_dirs:
-        runs: dict[str, list[RunData]] = {}
-        incomplete = 0
-        for md in sorted((d for d in od.iterdir() if d.is_dir()), key=lambda d: (order.get(d.name, 99), d.name)):
-            seeds = sorted(((s, d) for d in md.iterdir() if (s := _seed_of(d)) is not None and own_folder(d) and
-                            ((d / "history.db").exists() or (d / "result.json").exists())), key=lambda t: t[0])
-            for seed, sd in seeds:
-                run = _load_finished_or_readable(sd, md.name, seed, manifest.get("budget"))
-                incomplete += run is None or not run.complete
-                if run is not None:
-                    runs.setdefault(md.name, []).append(run)
+    loaded = [(od.name, *_objective_runs(od, order, manifest.get("budget"))) for od in obj_dirs]
+    if "netlist" in manifest:       # a circuit's comparison; refused, as a run of another budget is (not left out)
+        check_one_circuit(r.path for _, runs, _ in loaded for rs in runs.values() for r in rs if r.path is not None)
+    for name, runs, incomplete in loaded:
         if not runs:
             continue
         _check_one_budget(runs)
@@ -251,8 +261,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
             runs, short = common_seeds(runs)
             if not runs:
                 continue
-        o = info.get(od.name, {})
-        s = summarize(od.name, runs, measure=str(o.get("measure", "")), unit=str(o.get("unit", "")),
+        o = info.get(name, {})
+        s = summarize(name, runs, measure=str(o.get("measure", "")), unit=str(o.get("unit", "")),
                       sense=str(o.get("sense", "")))
         s.incomplete, s.short = incomplete, short
         s.short_runs = {m: [r for r in every[m] if r.complete] for m in short}

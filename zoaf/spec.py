@@ -53,6 +53,10 @@ MAX_SPEC_BYTES = 2**20
 #: overflowed to -inf for every point at 1e-320 (a run of feasible designs said "no simulation gave a finite FoM"),
 #: and a miss is divided by |bound| (+-inf constraint values); at 1e-30 any value ngspice prints stays finite.
 MIN_SCALE = 1e-30
+#: The largest magnitude of a constraint value (a relative miss; met, its negative): the models a method fits to
+#: constraint values square and sum them (a variance, a least-squares fit), which stays finite at 1e300 a term; a
+#: circuit's real misses are far below it, so the order of any two is kept.
+MAX_CONSTRAINT = 1e150
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,20 @@ class Constraint:
         """The normalized constraint value handed to the methods: <= 0 when met, > 0 by the relative miss.
 
         ``gain_db >= 60`` gives ``(60 - gain)/60``; ``<=`` the mirror (normalized by 1 when the bound is 0).
-        Not capped, so a method that models it sees the slope far from feasibility; a missing measure gives
-        ``MISSING_VIOLATION``, the violation the FoM charges for it. A strict inequality met with equality
-        gives 1e-12 (not met).
+        Not capped below :data:`MAX_CONSTRAINT`, so a method that models it sees the slope far from feasibility; a
+        missing measure gives ``MISSING_VIOLATION``, the violation the FoM charges for it. A strict inequality met
+        with equality gives 1e-12 (not met). A difference past the float range (``>= 1e308`` measured ``-1e308``)
+        is taken bound by bound (2, as it is); a quotient past :data:`MAX_CONSTRAINT` (``1e300`` over a bound of
+        ``1e-30``) is that cap, of its sign: +-inf there made a method's model of the constraint inf or nan.
         """
         if measured is None or not math.isfinite(measured):
             return MISSING_VIOLATION
         norm = abs(self.bound) if self.bound != 0 else 1.0
-        gap = (self.bound - measured if self.op in (">=", ">") else measured - self.bound) / norm
+        over, under = (self.bound, measured) if self.op in (">=", ">") else (measured, self.bound)
+        gap = (over - under) / norm
+        if not math.isfinite(gap):
+            gap = over / norm - under / norm
+        gap = min(max(gap, -MAX_CONSTRAINT), MAX_CONSTRAINT)
         return 1e-12 if gap == 0 and self.op in (">", "<") else gap
 
     def __str__(self) -> str:
@@ -150,8 +160,8 @@ class Spec:
         try:
             return self.objectives[name.lower()]
         except KeyError:
-            raise InputError(f"{self._where()}: unknown objective {name!r}; "
-                             f"choose one of {', '.join(self.objectives)}") from None
+            raise InputError(f"{self._where()}: unknown objective {units.echo(name)}; "
+                             f"choose one of {', '.join(map(units.clip, self.objectives))}") from None
 
     def unit_of(self, measure: str) -> str:
         return self.measures.get(measure, "")
@@ -203,8 +213,8 @@ class Spec:
             value = value if isinstance(value, Mapping) else {"unit": value}
             unit = value.get("unit", "")
             if not isinstance(unit, str):
-                raise InputError(f"{where}: measures.{name}.unit: must be a string, got {units.echo(unit)}")
-            _refuse_unknown(f"{where}: measures.{name}", value, ("unit",))
+                raise InputError(f"{where}: measures.{units.clip(name)}.unit: must be a string, got {units.echo(unit)}")
+            _refuse_unknown(f"{where}: measures.{units.clip(name)}", value, ("unit",))
             measures[name.lower()] = unit
         corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
@@ -212,8 +222,8 @@ class Spec:
             obj = _objective(where, name, value, corners)
             for field_, m in [(obj.sense, obj.measure), *(("constraints", c.measure) for c in obj.constraints)]:
                 if m not in measures:
-                    raise InputError(f"{where}: objectives.{name}.{field_}: measure {units.echo(m)} is not listed "
-                                     "in [measures]")
+                    raise InputError(f"{where}: objectives.{units.clip(name)}.{field_}: measure {units.echo(m)} is "
+                                     "not listed in [measures]")
             objectives[obj.name] = obj
         if not objectives:
             raise InputError(f"{where}: [objectives] is empty: name at least one objective")
@@ -223,7 +233,7 @@ class Spec:
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key}: must be a string, got {units.echo(value)}")
         if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
-            raise InputError(f"{where}: corner: {corner!r} needs a pdk (it picks the PDK's process section); "
+            raise InputError(f"{where}: corner: {units.echo(corner)} needs a pdk (it picks the PDK's process section); "
                              f"without one, the deck's own models are simulated: list corners in [corners]")
         processes = corners.check_processes(where) if corners is not None and pdk is None else {}
         mc = None if "montecarlo" not in data else parse_montecarlo(where, data["montecarlo"])
@@ -231,8 +241,9 @@ class Spec:
             # under `yield --corner` the draw replaced the corner's value (its own or its process_lib section's)
             both = sorted(({n for n, _ in c.params} | set(processes.get(c.name, {}))) & set(mc.normal))
             if both:
-                raise InputError(f"{where}: montecarlo.normal: {both[0]!r} is also set by corner {c.name} of "
-                                 "[corners]; a sample would replace the corner's value: draw another .param")
+                raise InputError(f"{where}: montecarlo.normal: {units.echo(both[0])} is also set by corner "
+                                 f"{units.clip(c.name)} of [corners]; a sample would replace the corner's value: draw "
+                                 "another .param")
         return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
@@ -240,11 +251,13 @@ class Spec:
         params, results = {p.lower() for p in netlist_params}, {r.lower() for r in netlist_results}
         for p in self.parameters:
             if p.name not in params:
-                raise InputError(f"{self._where()}: parameters.{p.name}: no '.param {p.name}=' in {netlist}")
+                name = units.clip(p.name)
+                raise InputError(f"{self._where()}: parameters.{name}: no '.param {name}=' in {netlist}")
         for m in self.measures:
             if m not in results:
-                raise InputError(f"{self._where()}: measures.{m}: {netlist} has no .meas (or .control "
-                                 f"meas/let) named {m!r}; it has: {', '.join(sorted(results)) or 'none'}")
+                raise InputError(f"{self._where()}: measures.{units.clip(m)}: {netlist} has no .meas (or .control "
+                                 f"meas/let) named {units.echo(m)}; it has: "
+                                 f"{', '.join(map(units.clip, sorted(results))) or 'none'}")
 
 
 def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
@@ -264,7 +277,7 @@ def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) 
     for name in table:
         if name not in known:
             hint = did_you_mean(name, known, cutoff=0.6) or f"expected one of {', '.join(sorted(known))}"
-            raise InputError(f"{key}: unknown key {name!r}; {hint.strip()}")
+            raise InputError(f"{key}: unknown key {units.echo(name)}; {hint.strip()}")
 
 
 def _refuse_controls(where: str, value: Any, path: str = "") -> None:
@@ -273,7 +286,7 @@ def _refuse_controls(where: str, value: Any, path: str = "") -> None:
     U+202E, shows the text after it reversed)."""
     items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        name = printable(_CONTROL.sub("?", str(key)))
+        name = units.clip(printable(_CONTROL.sub("?", str(key))))
         at = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{name}" if path else name
         for text in (str(key), item):
             if isinstance(text, str) and (m := _CONTROL.search(text)):
@@ -292,18 +305,18 @@ def _refuse_case_twins(where: str, table: str, value: Any) -> None:
     for name in value if isinstance(value, Mapping) else ():
         first = seen.setdefault(str(name).lower(), str(name))
         if first != name:
-            raise InputError(f"{where}: {table}.{name}: the same name as {table}.{first} (names are "
-                             f"case-insensitive, as in SPICE)")
+            raise InputError(f"{where}: {table}.{units.clip(str(name))}: the same name as "
+                             f"{table}.{units.clip(first)} (names are case-insensitive, as in SPICE)")
 
 
 def _check_name(where: str, table: str, name: str) -> None:
     if not _NAME.fullmatch(name):
-        raise InputError(f"{where}: {table}.{name}: not a valid SPICE name")
+        raise InputError(f"{where}: {table}.{units.clip(name)}: not a valid SPICE name")
 
 
 def _parameter(where: str, name: str, value: Any) -> Parameter:
     _check_name(where, "parameters", name)
-    key = f"{where}: parameters.{name}"
+    key = f"{where}: parameters.{units.clip(name)}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}")
     _refuse_unknown(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
@@ -343,7 +356,7 @@ def _check_compatible(key: str, constraints: tuple[Constraint, ...], texts: list
 
 def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> Objective:
     _check_name(where, "objectives", name)
-    key = f"{where}: objectives.{name}"
+    key = f"{where}: objectives.{units.clip(name)}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {units.echo(value)}")
     _refuse_unknown(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))

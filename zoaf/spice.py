@@ -44,7 +44,6 @@ import numpy as np
 
 from . import fastpath, ngprocess, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
-from .meascards import skipped_named
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
 from .ngbinding import NgSpice
@@ -187,8 +186,7 @@ class SpiceSession:
         new = nl.check_params(params or {})
         wanted = None if names is None else [n.lower() for n in names]
         if wanted is not None:
-            if (skipped := skipped_named(nl.skipped_measures, nl.results, wanted, str(nl.path))) is not None:
-                raise skipped
+            nl.refuse_unmeasurable(wanted, asks="names= asks for")
             unknown = [n for n in wanted if n not in nl.results]
             if unknown:
                 raise InputError(f"{nl.path}: no result named {', '.join(unknown)} "

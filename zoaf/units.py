@@ -61,7 +61,12 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
 def echo(value: object) -> str:
     """``repr(value)`` for an error line, its head only past :data:`MAX_ECHO` characters (with its length): a
     400-digit integer or a page-long string would otherwise fill the one line the error has."""
-    text = repr(value)
+    return clip(repr(value))
+
+
+def clip(text: str) -> str:
+    """``text`` as it is (a name in a key path: ``parameters.w1``) for an error line, its head only past
+    :data:`MAX_ECHO` characters, as :func:`echo`: a TOML key or a SPICE name runs to thousands of characters."""
     if len(text) <= MAX_ECHO:
         return text
     return f"{text[:MAX_ECHO - 10]}... ({len(text)} characters)"

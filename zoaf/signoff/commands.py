@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -14,6 +14,10 @@ from ..outfile import json_text
 from ..run import check_workers
 from .yieldrun import MAX_SAMPLES
 from ..show import as_text, out
+
+if TYPE_CHECKING:
+    from .corners import Corner
+    from .rundir import RunDir
 
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
 TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
@@ -26,8 +30,8 @@ DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler a
 
 def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float, workers: int,
                     dask: Optional[str]):
-    """A run directory (its problem and best sizing) or a netlist (its own sizing), simulated within ``timeout``;
-    the options both sign-off commands share are checked first, so a bad one costs no deck load."""
+    """A run directory (its problem, best sizing and the run) or a netlist (its own sizing, no run), simulated within
+    ``timeout``; the options both sign-off commands share are checked first, so a bad one costs no deck load."""
     from .rundir import load_run
 
     check_workers(workers, dask, "--workers")
@@ -38,9 +42,18 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
         if objective is not None and objective.lower() != judged:   # was ignored: the run's objective judged
             raise InputError(f"--objective {objective}: {target} is a run of objective {judged!r}, which sign-off "
                              "judges; give the netlist to judge a sizing against another objective")
-        return run.problem, run.params, target / "yield", run
+        return run.problem, run.params, run
     problem = _problem(target, spec, objective, timeout=timeout)
-    return problem, problem.default_params(), None, None
+    return problem, problem.default_params(), None
+
+
+def _yield_folder(target: Path, run: RunDir | None, corner: Corner | None, seed: int) -> Path:
+    """Where ``zoaf yield`` writes without ``--out``: ``RUN/yield``, or ``runs/<stem>-yield-seed<S>`` for a netlist;
+    at a corner ``yield-<corner>``, named as the samples are recorded (:meth:`CornerSet.merged`), so that two names
+    of one condition (``hot`` repeating ``85c``) write one folder, and a nominal and a corner yield never share one
+    (the netlist's did: "holds another run")."""
+    at = "" if corner is None else f"-{corner.name}"
+    return run.folder(f"yield{at}") if run is not None else Path("runs") / f"{target.stem}-yield{at}-seed{seed}"
 
 
 @app.command(name="yield")
@@ -64,7 +77,7 @@ def yield_(
 
     with _errors():
         chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
-        problem, sizing, default_out, run = _signoff_target(target, spec, objective, timeout, workers, dask)
+        problem, sizing, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         chosen = None
         if corner is not None:
             if problem.spec.corners is None:
@@ -72,9 +85,8 @@ def yield_(
             chosen = problem.spec.corners.select([corner], "--corner")[0]
             if run is not None:
                 run.warn_corners([chosen])
-        if run is not None and chosen_out is None:        # a corner's samples: a run of their own
-            default_out = run.folder("yield" if chosen is None else f"yield-{chosen.name}")
-        out_path = chosen_out or default_out or Path("runs") / f"{target.stem}-yield-seed{seed}"
+        merged = chosen and problem.spec.corners.merged(chosen)
+        out_path = chosen_out or _yield_folder(target, run, merged, seed)
         result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                            workers=workers, dask=dask)
         if as_json:
@@ -101,7 +113,7 @@ def corners_(
     from .show import corner_check_table
 
     with _errors():
-        problem, sizing, _, run = _signoff_target(target, spec, objective, timeout, workers, dask)
+        problem, sizing, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         table = problem.spec.corners
         if table is None:
             raise InputError(f"{problem.spec.path}: no [corners] table")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ..circuit import CircuitProblem
+from ..circuit import CircuitProblem, recorded_hashes
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from ..history import History, Record
 from ..report import MANIFEST
@@ -89,10 +89,7 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
     if "netlist" not in problem_meta:       # zoaf.minimize's, say: its problem was a Python function
         raise InputError(f"{db}: a run of {str(problem_meta.get('name', 'a Python problem'))!r}, not a circuit run: "
                          "sign-off simulates a netlist, and this run has none")
-    unhashed = next((k for k in ("netlist_sha256", "spec_sha256") if not isinstance(problem_meta.get(k), str)), None)
-    if unhashed:                    # the check below skipped: any deck of this machine was simulated unchecked
-        raise InputError(f"{db}: not a zoaf run history (its problem records no {unhashed}, which every circuit run "
-                         "records)")
+    recorded_hashes(db, problem_meta)       # unhashed, _check_same below passed any deck of this machine
     netlist = Path(problem_meta["netlist"])
     if not netlist.is_file():
         raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
