@@ -50,3 +50,16 @@ def test_radius_sweep_counts_paired_wins():
     line = sweep.table(rows, {"amp": [("gain", "dB", "maximize")]})[-1]
     assert line.endswith("| 3 of 7 (1 tied) |")
     assert "| 80 dB | 80 dB (80 dB – 80 dB; 7/7 feasible) |" in line
+
+
+def test_start_jitter_moves_only_the_start_and_keeps_it_in_the_box():
+    """Start 0 is the designer's sizing itself; a moved start is that sizing plus the shift, clipped to the box."""
+    jitter = script("start_jitter")
+    problem = jitter.MovedStart.from_netlist(str(BENCH.parent / "netlists" / "two_stage_amp.cir"), objective="gain")
+    x0 = problem.x0_unit()
+    assert x0 is not None and np.array_equal(x0, jitter.CircuitProblem.x0_unit(problem))
+    problem.shift = np.full(problem.dim, 1e-12)
+    problem.shift[0] = 2.0                                  # past the box: clipped, not wrapped
+    moved = problem.x0_unit()
+    assert moved[0] == 1.0 and np.array_equal(moved[1:], np.clip(x0[1:] + 1e-12, 0.0, 1.0))
+    assert np.count_nonzero(moved[1:] != x0[1:]) > 0        # a 1e-12 move survives the double arithmetic
