@@ -3,7 +3,8 @@
 The ablations are ``ZOAFConfig`` settings (the same table as ``benchmarks/zo_synthetic.py``); every run is
 ``zoaf.optimize`` on the circuit with in-process ngspice (``workers=0``), ``--jobs`` runs at a time.
 Prints a markdown table per objective: median and worst final FoM, the two-sided Mann-Whitney p of each
-variant's finals against the first variant's, feasible runs, median best feasible objective, and ZOAF's own
+variant's finals against the first variant's (none for a variant marked "(one value)": every seed ended at one
+FoM, one run of a deterministic path, not a sample), feasible runs, median best feasible objective, and ZOAF's own
 overhead per simulation (wall time outside the simulator); ``--json FILE`` keeps every run's row.
 
 Usage:
@@ -105,8 +106,10 @@ def main() -> None:
             f = np.array([r["fun"] for r in rs])
             feas = [r["feasible"] for r in rs if r["feasible"] is not None]
             med_feas = f"{np.median(feas):.4g}" if feas else "—"
-            p = "—" if v == variants[0] else f"{mann_whitney(f, first):.2g}"
-            print(f"| {v} | {np.median(f):.5g} | {np.max(f):.5g} | {p} | {len(feas)}/{len(rs)} | {med_feas} | "
+            one_value = len(f) > 1 and np.all(f == f[0])    # a deterministic variant: one run, not a sample
+            p = "—" if v == variants[0] or one_value else f"{mann_whitney(f, first):.2g}"
+            shown = f"{v} (one value)" if one_value else v
+            print(f"| {shown} | {np.median(f):.5g} | {np.max(f):.5g} | {p} | {len(feas)}/{len(rs)} | {med_feas} | "
                   f"{np.median([r['overhead_ms'] for r in rs]):.2f} |")
 
 
