@@ -257,10 +257,11 @@ class History:
     def _foreign_parts(self) -> str | None:
         """What of the file zoaf never makes, else None. A received run directory is read as data: a generated
         column is computed on every read (one can take seconds a row) and a trigger or view runs SQL of the
-        file's author, so a history holding one is refused before any row is read."""
+        file's author, so a history holding one is refused before any row is read; so is an index zoaf does not
+        make (its expression is computed on every row zoaf writes: 16 MiB values refused a resume's first row)."""
         with self._errors("read"):
-            extra = self._db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') "
-                                     "LIMIT 1").fetchone()
+            extra = self._db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') OR "
+                                     "type = 'index' AND sql IS NOT NULL LIMIT 1").fetchone()
             if extra is not None:
                 return f"{extra[0]} {extra[1]!r}"
             for table in ("meta", "evals"):
@@ -312,11 +313,15 @@ class History:
             raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
         except sqlite3.IntegrityError as e:   # a received file's CHECK or UNIQUE that zoaf's rows break: a traceback
             raise InputError(f"{where}: not a zoaf run history ({e}, a constraint zoaf does not write)") from None
-        except sqlite3.DatabaseError as e:     # DataError: a value longer than MAX_VALUE_BYTES
-            if type(e) not in (sqlite3.DatabaseError, sqlite3.DataError) or what == "write":
+        except sqlite3.DataError as e:         # a value past MAX_VALUE_BYTES: read, or computed by a received
+            # file's CHECK as zoaf writes a row (zoaf's own rows hold KiB): a traceback on resume
+            by = ", by a constraint zoaf does not write" if what == "write" else ""
+            raise InputError(f"{where}: not a zoaf run history ({e}, over {MAX_VALUE_BYTES // 2**20} MiB{by})") \
+                from None
+        except sqlite3.DatabaseError as e:
+            if type(e) is not sqlite3.DatabaseError or what == "write":
                 raise
-            too_big = f", over {MAX_VALUE_BYTES // 2**20} MiB" if isinstance(e, sqlite3.DataError) else ""
-            raise InputError(f"{where}: not a zoaf run history ({e}{too_big})") from None
+            raise InputError(f"{where}: not a zoaf run history ({e})") from None
 
     def _kept(self, what: str) -> str:
         if what != "write" or self.holds_nothing():      # nothing to resume: the run is refused, no directory kept

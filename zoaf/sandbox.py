@@ -80,7 +80,7 @@ from pathlib import Path
 
 from . import landlock, proctree, watchdog
 from .errors import SimulationError
-from .syscalls import CODE_CALLS, METADATA_CALLS, NETWORK_CALLS, REACH_CALLS
+from .syscalls import CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NETWORK_CALLS, REACH_CALLS
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
@@ -377,8 +377,8 @@ def _no_sockets() -> Layer:
     """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
-    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS` and ``METADATA_CALLS`` (file modes, queues)."""
-    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS, errno.EACCES, every_thread=False,
+    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS`` and ``LOCK_CALLS``."""
+    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS, errno.EACCES, every_thread=False,
                  detail="no sockets, no tracing, no keyrings or System V IPC, no typing into a terminal")
 
 

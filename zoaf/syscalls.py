@@ -4,7 +4,7 @@ op, mask, value), ...)`` for a call refused only with those arguments (a number 
 """
 from __future__ import annotations
 
-__all__ = ["CODE_CALLS", "METADATA_CALLS", "NETWORK_CALLS", "REACH_CALLS"]
+__all__ = ["CODE_CALLS", "LOCK_CALLS", "METADATA_CALLS", "NETWORK_CALLS", "REACH_CALLS"]
 
 #: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
 #: Docker's), and io_uring, whose operations open and connect sockets past a filter on ``socket``.
@@ -16,17 +16,42 @@ NETWORK_CALLS = ("socket", "io_uring_setup", "io_uring_enter", "io_uring_registe
 #: semaphores (attached by number: no file to refuse), a watch on any folder (``inotify``, ``fanotify``: the names
 #: of the files made or opened in your home as they are), and the ``ioctl``s that act on zoaf's terminal (a program
 #: holds zoaf's stderr): type into it (``TIOCSTI``, ``TIOCLINUX``'s paste: your shell ran it once zoaf ended),
-#: take its foreground (``TIOCSPGRP``: zoaf, in the background, stopped or died at its next line). The kernel
-#: reads an ``ioctl`` request as 32 bits: the filter compares those only.
+#: take its foreground (``TIOCSPGRP``: zoaf, in the background, stopped or died at its next line), or, on a Linux
+#: console, rewrite its keyboard (every old-style ``KD*`` request, ``0x4Bxx``: ``KDSKBSENT`` sets what F1 types, on
+#: every console and after zoaf ends; ``KDSKBENT``, ``KDSETKEYCODE``, ``KDSKBMODE``) or switch and lock its
+#: consoles (``VT_*``, ``0x56xx``). The kernel reads an ``ioctl`` request as 32 bits: the filter compares those only.
 TIOCSTI, TIOCLINUX, TIOCSPGRP = 0x5412, 0x541C, 0x5410
+KD_REQUESTS, VT_REQUESTS = 0x4B00, 0x5600
+#: Calls that reschedule another process of yours (a pid or group other than the caller's own, 0): an unprivileged
+#: program may raise the nice value of any of them (``setpriority(PRIO_USER)``: all your programs, for good), its
+#: I/O class (``ioprio_set``), pin it to one CPU or make it ``SCHED_IDLE``; Landlock scopes none of these. And
+#: ``perf_event_open``, which samples another process's registers and stack where Landlock is not there to refuse.
+_OTHERS = (0, "NE", 0, 0)
 REACH_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
                "keyctl", "add_key", "request_key", "shmget", "shmat", "shmctl", "msgget", "msgsnd", "msgrcv",
-               "msgctl", "semget", "semop", "semtimedop", "semctl", ("prlimit64", (0, "NE", 0, 0)),
+               "msgctl", "semget", "semop", "semtimedop", "semctl", ("prlimit64", _OTHERS),
                "inotify_add_watch", "fanotify_mark",
-               *(("ioctl", (1, "MASKED_EQ", 0xFFFFFFFF, r)) for r in (TIOCSTI, TIOCLINUX, TIOCSPGRP)))
+               ("setpriority", _OTHERS), ("setpriority", (1, "NE", 0, 0)), ("ioprio_set", (0, "NE", 1, 0)),
+               ("ioprio_set", (1, "NE", 0, 0)), *((call, _OTHERS) for call in (
+                   "sched_setaffinity", "sched_setscheduler", "sched_setparam", "sched_setattr")),
+               "perf_event_open",
+               *(("ioctl", (1, "MASKED_EQ", 0xFFFFFFFF, r)) for r in (TIOCSTI, TIOCLINUX, TIOCSPGRP)),
+               *(("ioctl", (1, "MASKED_EQ", 0xFFFFFF00, r)) for r in (KD_REQUESTS, VT_REQUESTS)))
+#: ``fcntl`` commands that lock a file (POSIX and open-file-description locks) or lease it.
+F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE = 6, 7, 37, 38, 1024
+#: Locks and leases on any file it may open for reading, which Landlock does not govern: a program's read lock on
+#: the ``history.db`` of a run kept in the deck's folder failed the run after 30 s ("database is locked"), and a
+#: lease makes others' opens of the file wait 45 s each (``/proc/sys/fs/lease-break-time``). Neither ngspice nor
+#: the simulating thread locks a file.
+LOCK_CALLS = ("flock", *(("fcntl", (1, "MASKED_EQ", 0xFFFFFFFF, c))
+                         for c in (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE)))
 #: ``fchmodat2``, ``setxattrat``, ``removexattrat`` by number (one on x86-64 and aarch64 alike): libseccomp before
 #: 2.6 does not know their names.
 FCHMODAT2, SETXATTRAT, REMOVEXATTRAT = 452, 463, 466
+#: ``ioctl`` requests that set a file's inode flags (``chattr``: an owner sets ``nodump``, which backups skip,
+#: ``noatime``, ``sync``, ``nocow`` on a file it opened only for reading), its XFS attributes and project, its
+#: generation, or make it read-only for good (fs-verity) or an empty folder encrypted: 64-bit requests, then 32.
+FILE_ATTRIBUTE_REQUESTS = (0x40086602, 0x40046602, 0x401C5820, 0x40087602, 0x40047602, 0x40806685, 0x800C6613)
 #: System calls Landlock does not govern that change what your files are: a file's mode, owner and extended
 #: attributes (``chmod 666`` of your ``~/.bashrc`` or the folders of your Python environment lets another user
 #: write code you run; ``fchmod`` of the terminal zoaf's stderr holds, any user's keys), by path or by a descriptor
@@ -37,7 +62,8 @@ METADATA_CALLS = ("chmod", "fchmod", "fchmodat", (FCHMODAT2,), "chown", "fchown"
                   "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
                   (SETXATTRAT,), (REMOVEXATTRAT,), "utime", "utimes", "futimesat",
                   ("utimensat", (1, "NE", 0, 0)),
-                  "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr")
+                  "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
+                  *(("ioctl", (1, "MASKED_EQ", 0xFFFFFFFF, r)) for r in FILE_ATTRIBUTE_REQUESTS))
 
 #: ``mmap``/``mprotect`` bits: an executable mapping, and one backed by no file.
 PROT_EXEC, MAP_ANONYMOUS = 0x4, 0x20
