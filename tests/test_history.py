@@ -1,4 +1,5 @@
 """A run history read back: one a newer zoaf recorded, or one whose schema is not what zoaf writes."""
+import re
 import sqlite3
 
 import numpy as np
@@ -46,3 +47,32 @@ def test_reading_a_history_that_is_not_there_makes_no_file(tmp_path):
     with pytest.raises(InputError, match="no such run history"):
         History(missing, read=True)
     assert not missing.exists()
+
+
+def test_a_history_another_process_holds_locked_says_so_and_keeps_the_rows(tmp_path, monkeypatch):
+    """A lock that another process takes on the history mid-run (a program of the user's, a second zoaf) stopped
+    the run with "make room", as if the disk were full; the rows before stay, and the line says what to do."""
+    out = tmp_path / "run"
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **kw: connect(*a, **{**kw, "timeout": min(kw.get(
+        "timeout", 5.0), 0.2)}))                                     # not 30 s of waiting for the lock
+    holder = connect(out.parent / "unused.db", isolation_level=None)
+
+    def lock(_result) -> None:                                       # after the first batch: a writer's lock
+        nonlocal holder
+        if not holder.in_transaction:
+            holder.close()
+            holder = connect(out / "history.db", isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+
+    problem = FunctionProblem.from_bounds(lambda x: float(np.sum(np.square(x))), [(-1, 1)] * 2)
+    try:
+        with pytest.raises(InputError, match=r"history\.db: cannot write the run history \(database is locked\); "
+                                             r"the (\d+) simulations recorded before it are kept: end what holds it, "
+                                             r"then resume the run$") as e:
+            zoaf.optimize(problem, budget=30, seed=1, method="zoaf", out=out, callback=lock)
+    finally:
+        holder.close()
+    kept = int(re.search(r"the (\d+) simulations", str(e.value)).group(1))
+    with connect(out / "history.db") as db:
+        assert 0 < kept < 30 and db.execute("SELECT COUNT(*) FROM evals").fetchone()[0] == kept

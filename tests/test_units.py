@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 from hypothesis import given, strategies as st
@@ -26,6 +27,22 @@ def test_parse_rejects(bad):
 @given(st.floats(min_value=1e-18, max_value=1e14, allow_nan=False))
 def test_format_round_trips_to_display_precision(v):
     assert units.parse(units.format(v, 6)) == pytest.approx(v, rel=1e-5)
+
+
+@pytest.mark.parametrize("value, shown", [
+    (1e308, "1e+308"), (-1e308, "-1e+308"), (1e15, "1e+15"), (999.96e12, "1e+15"), (999.9e12, "999.9t"),
+    (1.5e12, "1.5t"), (1e-16, "1e-16"), (1e-15, "1f"),
+])
+def test_format_past_the_si_prefixes_is_plain_scientific(value, shown):
+    """Past ``t``, the largest prefix, a value showed as ``1e+296t`` (1e308 / 1e12 in ``g`` format, then ``t``)."""
+    assert units.format(value) == shown
+
+
+@given(st.floats(min_value=1e-18, max_value=1.7e308))
+def test_format_never_writes_an_exponent_and_a_prefix(v):
+    text = units.format(v, 6)
+    assert not re.search(r"e[+-]?\d+[a-z]", text), text
+    assert units.parse(text) == pytest.approx(v, rel=1e-5)
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

@@ -19,8 +19,8 @@ from .errors import InputError
 from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
-           "included_trrandom", "instance_problem", "logical_lines", "physical_lines", "physical_spans", "quote",
-           "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
+           "included_trrandom", "instance_problem", "logical_lines", "param_comma", "physical_lines", "physical_spans",
+           "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -333,3 +333,18 @@ def without_param_functions(ln: Line) -> Line:
 PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
                "is followed by a comma (ngspice -b hangs, and so would zoaf's simulation); refused (separate the "
                "assignments with blanks)")
+
+
+def param_comma(ln: Line) -> str | None:
+    """Why ngspice 39 never returns from the ``.param`` line ``ln`` (:data:`PARAM_COMMA`), or None: a comma right
+    after one of several values, wherever the line is (the deck's top level, a ``.subckt`` body, an included file,
+    a ``.lib`` section: ``ngspice -b`` hangs on each). A line whose assignments do not read is left to its reader."""
+    ln = without_param_functions(ln)
+    try:
+        found = assignments(ln, lambda lineno, what: ValueError(what))
+    except ValueError:
+        return None
+    for name, value, start in found:
+        if len(found) > 1 and ln.raw[start + len(value):start + len(value) + 1] == ",":
+            return PARAM_COMMA.format(name=name, value=value)
+    return None

@@ -310,7 +310,7 @@ class History:
         try:
             yield
         except sqlite3.OperationalError as e:
-            raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what)}") from None
+            raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what, e)}") from None
         except sqlite3.IntegrityError as e:   # a received file's CHECK or UNIQUE that zoaf's rows break: a traceback
             raise InputError(f"{where}: not a zoaf run history ({e}, a constraint zoaf does not write)") from None
         except sqlite3.DataError as e:         # a value past MAX_VALUE_BYTES: read, or computed by a received
@@ -323,11 +323,12 @@ class History:
                 raise
             raise InputError(f"{where}: not a zoaf run history ({e})") from None
 
-    def _kept(self, what: str) -> str:
+    def _kept(self, what: str, error: sqlite3.OperationalError) -> str:
         if what != "write" or self.holds_nothing():      # nothing to resume: the run is refused, no directory kept
             return ""
+        fix = "end what holds it" if "locked" in str(error) else "make room"    # another process's lock: no disk
         try:
-            return f"; the {len(self)} simulations recorded before it are kept: make room, then resume the run"
+            return f"; the {len(self)} simulations recorded before it are kept: {fix}, then resume the run"
         except sqlite3.Error:
             return ""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deckcheck import MAX_INCLUDE_DEPTH, include_args, resolve
-from .decktext import Line, assignments, logical_lines, physical_lines
+from .decktext import Line, assignments, logical_lines, param_comma, physical_lines, without_param_functions
 from .errors import InputError
 
 __all__ = ["file_params"]
@@ -69,24 +69,24 @@ class _Reader:
                 break
             if word in (".subckt", ".ends"):
                 depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
-            args = include_args(word, rest) if word.startswith((".inc", ".lib")) and depth == 0 else None
-            if depth == 0 and word.startswith(".param"):
-                out.update((name, (value, path)) for name, value, _ in assignments(ln, _error(path)))
+            args = include_args(word, rest) if word.startswith((".inc", ".lib")) else None
+            if word.startswith(".param"):
+                out.update((name, (value, path)) for name, value in _defined(path, ln, depth))
             elif args is not None and args[0] is not None:
                 node = (resolve(path.parent, args[0]).resolve(), args[1] or "")
                 _check_nesting(path, ln, word, node, (*via, (path, section)))
                 defs = (self.included(node[0], path.parent) if args[1] is None
                         else self.section(node[0], args[1], (*via, (path, section))))
-                out.update((k, v[:2]) for k, v in defs.items())
+                out.update((k, v[:2]) for k, v in defs.items() if not depth)     # a body's: read for its refusals
         self._sections[(path, section)] = out
         return out
 
     def included(self, path: Path, lib_folder: Path, via: tuple[Path, ...] = ()) -> Defs:
         """The top-level ``.param``s of an ``.include``d file (``path``: resolved) and of the files and ``.lib``
         sections it reads in turn (a relative ``.lib`` file opened from ``lib_folder``), in order (the last
-        definition wins, as in ngspice). A ``.lib`` line there was not followed: a design variable its section
-        defines again kept the deck's value in zoaf's view (its default, ``best.cir``) where ``ngspice -b``
-        simulates the section's."""
+        definition wins, as in ngspice); a file a ``.subckt`` body reads is read for its refusals only. A ``.lib``
+        line there was not followed: a design variable its section defines again kept the deck's value in zoaf's
+        view (its default, ``best.cir``) where ``ngspice -b`` simulates the section's."""
         if (path, lib_folder) in self._included:
             return self._included[(path, lib_folder)]
         out: Defs = {}
@@ -94,9 +94,9 @@ class _Reader:
         for word, rest, ln in self.lines(path):
             if word in (".subckt", ".ends"):
                 depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
-            args = include_args(word, rest) if word.startswith((".inc", ".lib")) and depth == 0 else None
-            if depth == 0 and word.startswith(".param"):
-                out.update((name, (value, path, True)) for name, value, _ in assignments(ln, _error(path)))
+            args = include_args(word, rest) if word.startswith((".inc", ".lib")) else None
+            if word.startswith(".param"):
+                out.update((name, (value, path, True)) for name, value in _defined(path, ln, depth))
             elif args is not None and args[0] is not None:
                 if args[1] is None:
                     target = resolve(path.parent, args[0]).resolve()
@@ -105,10 +105,22 @@ class _Reader:
                 else:
                     target = resolve(lib_folder, args[0]).resolve()
                     defs = {k: (*v, False) for k, v in self.section(target, args[1]).items()}
-                for name, (value, file, plain) in defs.items():
+                for name, (value, file, plain) in defs.items() if not depth else ():    # a body's: read to check
                     out[name] = (value, file, plain or name in out and out[name][2])
         self._included[(path, lib_folder)] = out
         return out
+
+
+def _defined(path: Path, ln: Line, depth: int) -> list[tuple[str, str]]:
+    """The top-level ``.param``s (name, value text) the ``.param`` line ``ln`` of ``path`` defines: none in a
+    ``.subckt`` body (``depth`` > 0), nor a function (``.param f(x)=x*2``, which numparam reads as a ``.func``).
+    InputError for a line ngspice 39 never returns from (:func:`zoaf.decktext.param_comma`), in a body too."""
+    if (why := param_comma(ln)) is not None:
+        raise _error(path)(ln.lineno, why)
+    ln = without_param_functions(ln)
+    if depth or not ln.text[len(".param"):].strip():
+        return []
+    return [(name, value) for name, value, _ in assignments(ln, _error(path))]
 
 
 def _check_nesting(path: Path, ln: Line, word: str, node: tuple[Path, str], via: tuple[tuple[Path, str], ...]

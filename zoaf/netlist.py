@@ -38,7 +38,7 @@ from pathlib import Path
 
 from . import batchsaves, deckcheck, deckplaces, libparams, readscope
 from .deckcheck import IncludedFile
-from .decktext import (PARAM_COMMA, Line, ParamDef, assignments, control_character, instance_problem, logical_lines,
+from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines, param_comma,
                        physical_lines, physical_spans, substitute, tab_dollar_comment, title_problem, unquotable,
                        value_text, without_param_functions)
 from .errors import InputError
@@ -203,6 +203,8 @@ class Netlist:
                 subckt_depth += 1
             elif word == ".ends":
                 subckt_depth = max(0, subckt_depth - 1)
+            elif word == ".param" and (why := param_comma(ln)) is not None:
+                raise self._err(ln.lineno, why)         # ngspice 39 hangs on it: at the top level, in a body too
             elif word == ".param" and subckt_depth == 0:
                 self._parse_param(ln)
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
@@ -265,10 +267,7 @@ class Netlist:
         ln = without_param_functions(ln)
         if not ln.text[len(".param"):].strip():
             return
-        found = assignments(ln, self._err)
-        for name, value, start in found:
-            if len(found) > 1 and ln.raw[start + len(value):start + len(value) + 1] == ",":
-                raise self._err(ln.lineno, PARAM_COMMA.format(name=name, value=value))
+        for name, value, start in assignments(ln, self._err):
             spans = physical_spans(ln, start, start + len(value))
             self._edits.defs.append(ParamDef(name, value, ln.lineno, spans))
             self.params[name] = ln.raw[start:start + len(value)]    # ngspice takes the last definition

@@ -51,7 +51,7 @@ from .ngcommands import OPTION_COMMANDS, base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
                        printed_results, select, split_measurements)
 from .ngprocess import FourierNames, shared_ngspice
-from .ngresults import Gathered, plot_of
+from .ngresults import Gathered, Missing, plot_of
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
@@ -171,7 +171,8 @@ class SpiceSession:
 
         Args:
             params: top-level ``.param`` name (any case) -> value in SPICE units.
-            names: the results wanted (default: every ``.meas`` name and every scalar ``.control`` result).
+            names: the results wanted (default: every ``.meas`` name and every scalar ``.control`` result): returned
+                whenever they were taken, whatever failed besides.
             rng_seed: re-parse the deck with ngspice's random generator at this seed (``setseed``, then
                 ``reset``; never the in-place fast path), so the deck's ``agauss``/``gauss`` draws (a PDK's
                 Monte Carlo models) depend on the seed alone, not on what this process parsed before.
@@ -256,8 +257,8 @@ class SpiceSession:
             self._analysis(a, results, deadline)
         for m in nl.measures:                 # a card of an analysis the deck never ran: ngspice -b misses it too
             if m.name not in results and m.name not in self._got.unmeasured:
-                self._got.missing.append((f".meas {m.name} (line {m.line}) produced no value: no {m.analysis} "
-                                      "analysis measured it", ""))
+                self._got.missing.append(Missing(m.name, f".meas {m.name} (line {m.line}) produced no value: no "
+                                                 f"{m.analysis} analysis measured it"))
         return self._got.collect(self._ng, results, where, wanted)
 
     def _reset_to(self, target: dict[str, str], rng_seed: int | None = None) -> None:
@@ -307,7 +308,12 @@ class SpiceSession:
                 if "four" in deck.lower():          # fourier or .four: the process's call count moved
                     FourierNames.counted(self._ng.vector_names())
                 self._cmd("remcirc")
-        results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
+        try:
+            results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
+        except MeasureError as e:
+            if wanted is None or any(n not in e.measures for n in wanted):
+                raise
+            results = dict(e.measures)          # the results asked for were taken, whatever failed besides
         return select(results, wanted, out)
 
     def _analysis(self, command: str, results: dict[str, float], deadline: float | None) -> None:
@@ -335,7 +341,8 @@ class SpiceSession:
             if m.name not in results:
                 # Keep going: the other measures of a valid design are still worth having (MeasureError.measures).
                 why = reasons.get(m.name) or missing_reason(meas, m.name)
-                self._got.missing.append((f".meas {m.name} (line {m.line}) produced no value: {why}", "\n".join(meas)))
+                self._got.missing.append(Missing(m.name, f".meas {m.name} (line {m.line}) produced no value: {why}",
+                                                 "\n".join(meas)))
                 self._got.unmeasured.add(m.name)
 
     def _param_measures(self, kind: str, results: dict[str, float]) -> dict[str, str]:
@@ -376,7 +383,8 @@ class SpiceSession:
             # ngspice -b goes on after a failed meas, and after a let built on one (its result is then missing)
             let = base_word(step.command) == "let" or (base_word(step.command) == "end" and lets_failed(out))
             if isinstance(err, MeasureError) or (err is not None and let):
-                self._got.missing.append((str(err), err.output))
+                name = defined_name(step.command)       # None at a loop's `end`: which let failed is not said
+                self._got.missing.append(Missing(name and name.lower(), str(err), err.output))
             elif err is not None:
                 raise err
             for name in step.results:

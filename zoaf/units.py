@@ -94,6 +94,8 @@ def format(value: float, digits: int = 4) -> str:  # noqa: A001 - the natural na
     if value == 0 or not math.isfinite(value):
         return repr(float(value))
     a = abs(value)
+    if a >= 1e3 * _FORMAT[0][0] * (1 - 0.5 * 10 ** -digits):    # past t, the largest prefix: 1e+308, not 1e+296t
+        return f"{value:.{digits}g}"
     for scale, suffix in _FORMAT:
         if a >= scale * (1 - 0.5 * 10 ** -digits):
             return f"{value / scale:.{digits}g}{suffix}"

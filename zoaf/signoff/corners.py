@@ -100,11 +100,11 @@ class CornerSet:
             shown = (str(w) if re.fullmatch(rf"\S{{1,{units.MAX_ECHO}}}", str(w)) else units.echo(str(w))
                      for w in missing)
             raise InputError(f"{where}: unknown corner(s) {', '.join(shown)}; "
-                             f"[corners] defines {', '.join(by_name) or 'none'}")
+                             f"[corners] defines {_listed(list(by_name))}")
         lowered = [str(w).lower() for w in wanted]
         twice = next((w for i, w in enumerate(lowered) if w in lowered[:i]), None)
         if twice is not None:        # simulated and listed twice, counted twice in "all N corners"
-            raise InputError(f"{where}: corner {twice} is named twice")
+            raise InputError(f"{where}: corner {units.clip(twice)} is named twice")
         chosen = tuple(by_name[w] for w in lowered)
         refuse_same_conditions(where, chosen)   # `--corner hot --corner 85c`: one condition, simulated twice
         return chosen
@@ -123,9 +123,9 @@ class CornerSet:
         for c in self.corners:
             if c.process is None:
                 continue
-            key = f"{where}: corners.{c.name}"
+            key = f"{where}: corners.{units.clip(c.name)}"
             if self.process_lib is None:
-                raise InputError(f"{key}: process {c.process!r} needs process_lib in [corners] (no pdk)")
+                raise InputError(f"{key}: process {units.echo(c.process)} needs process_lib in [corners] (no pdk)")
             values[c.name] = process_params(self.process_lib, c.process, key)
         return values
 
@@ -137,15 +137,15 @@ def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
         raise InputError(f"{key}: must be a table ([corners])")
     lib = table.get("process_lib")
     if lib is not None and not isinstance(lib, str):
-        raise InputError(f"{key}.process_lib: must be a path string, got {lib!r}")
+        raise InputError(f"{key}.process_lib: must be a path string, got {units.echo(lib)}")
     process_lib = None if lib is None else (base / lib if base is not None else Path(lib))
     axes = {k.lower(): v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
-    named = [_named(f"{key}.{k}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
+    named = [_named(f"{key}.{units.clip(k)}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
     cross = _cross(key, axes)
     corners = cross + named
     dup = sorted(n for n, k in Counter(c.name for c in corners).items() if k > 1)
     if dup:
-        raise InputError(f"{key}: corner name(s) defined twice: {', '.join(dup)}")
+        raise InputError(f"{key}: corner name(s) defined twice: {_listed(dup)}")
     if not corners:
         raise InputError(f"{key}: defines no corner")
     refuse_same_conditions(key, cross)
@@ -163,8 +163,15 @@ def refuse_same_conditions(key: str, corners: Sequence[Corner]) -> None:
     for c in corners:
         first = seen.setdefault(c.conditions, c.name)
         if first != c.name:
-            raise InputError(f"{key}: corners {first} and {c.name} are the same conditions ({c.describe()}): each "
-                             "would be simulated twice; remove one")
+            raise InputError(f"{key}: corners {units.clip(first)} and {units.clip(c.name)} are the same conditions "
+                             f"({units.clip(c.describe())}): each would be simulated twice; remove one")
+
+
+def _listed(names: Sequence[str], most: int = 10) -> str:
+    """``names`` for an error line: each clipped (:func:`zoaf.units.clip`), the first ``most`` of them (a cross
+    product makes thousands of corners, a library thousands of sections)."""
+    shown = ", ".join(map(units.clip, names[:most])) or "none"
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
 
 
 def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
@@ -173,9 +180,9 @@ def _cross(key: str, axes: Mapping[str, Any]) -> list[Corner]:
     lists = {k: (v if isinstance(v, list) else [v]) for k, v in axes.items()}
     for k, v in lists.items():
         if not v:
-            raise InputError(f"{key}.{k}: empty list")
+            raise InputError(f"{key}.{units.clip(k)}: empty list")
     if (count := math.prod(map(len, lists.values()))) > MAX_CORNERS:
-        sizes = " x ".join(f"{k} {len(v)}" for k, v in lists.items())
+        sizes = " x ".join(f"{units.clip(k)} {len(v)}" for k, v in lists.items())
         raise InputError(f"{key}: the lists make {count:,} corners ({sizes}), each simulated at every sizing; at "
                          f"most {MAX_CORNERS:,}")
     out = []
@@ -210,14 +217,15 @@ def _name(values: Mapping[str, Any]) -> str:
 
 def _corner(key: str, name: str, values: Mapping[str, Any]) -> Corner:
     if not re.match(r"^[\w.=+-]+$", name):
-        raise InputError(f"{key}: corner name {name!r} has characters other than letters, digits, _ . = + -")
+        raise InputError(f"{key}: corner name {units.echo(name)} has characters other than letters, digits, _ . = + -")
     process = values.get("process")
     if process is not None and not (isinstance(process, str) and re.fullmatch(r"[A-Za-z0-9_]+", process)):
-        raise InputError(f"{key}.process: must be a section name like \"ss\", got {process!r}")
+        raise InputError(f"{key}.process: must be a section name like \"ss\", got {units.echo(process)}")
     temp = None if "temp" not in values else _temperature(f"{key}.temp", values["temp"])
     if temp is not None and not -273.15 < temp < 1000:
         raise InputError(f"{key}.temp: {temp:g} C is not a plausible temperature")
-    params = tuple((k.lower(), units.parse_spec(v, what=f"{key}.{k}")) for k, v in values.items() if k not in _RESERVED)
+    params = tuple((k.lower(), units.parse_spec(v, what=f"{key}.{units.clip(k)}")) for k, v in values.items()
+                   if k not in _RESERVED)
     return Corner(name.lower(), None if process is None else process.lower(), temp, params)
 
 
@@ -226,8 +234,8 @@ def _temperature(key: str, value: Any) -> float:
     letter after it is a scale: ``"125F"`` (meant Fahrenheit) was simulated at 1.25e-13 C, ``"300K"`` refused as
     300,000 C."""
     if isinstance(value, str) and not _CELSIUS.fullmatch(value):
-        raise InputError(f"{key}: {value!r} is not degrees Celsius: give a number (temp = 125, \"-40\", \"27C\"); "
-                         "SPICE reads a letter after it as a scale (F is femto, K kilo)")
+        raise InputError(f"{key}: {units.echo(value)} is not degrees Celsius: give a number (temp = 125, \"-40\", "
+                         "\"27C\"); SPICE reads a letter after it as a scale (F is femto, K kilo)")
     return units.parse_spec(value, what=key)
 
 
@@ -249,10 +257,10 @@ def process_params(lib: Path, section: str, where: str) -> dict[str, float]:
             current = None
         elif current == section and (p := _PARAM_LINE.match(line)):
             for name, value in _ASSIGN.findall(p.group(1).split("$")[0]):
-                params[name.lower()] = units.parse(value, what=f"{lib}:{n}: .param {name}", numparam=True)
+                params[name.lower()] = units.parse(value, what=f"{lib}:{n}: .param {units.clip(name)}", numparam=True)
     if section not in found:
-        raise InputError(f"{where}: process {section!r}: no '.lib {section}' section in {lib}; "
-                         f"it has {', '.join(sorted(found)) or 'none'}")
+        raise InputError(f"{where}: process {units.echo(section)}: no '.lib {units.clip(section)}' section in {lib}; "
+                         f"it has {_listed(sorted(found))}")
     return params
 
 
