@@ -86,3 +86,17 @@ def test_a_function_on_an_included_param_line_runs_as_by_hand(tmp_path: Path, to
     with SpiceSession(nl) as s:
         assert s.evaluate({})["f3"] == pytest.approx(by_hand, rel=6e-6)
         assert s.evaluate({"r1": 2e3})["f3"] == pytest.approx(run_batch(nl.with_params({"r1": 2e3}))["f3"], rel=6e-6)
+
+
+def test_a_param_of_a_file_the_decks_own_body_includes_is_the_bodys(tmp_path: Path) -> None:
+    """ngspice inlines a file a ``.subckt`` body includes, so its ``.param ra`` is the body's own; zoaf listed it as
+    a top-level design variable (with its file), which ``--set ra=...`` would then have set where no device saw it."""
+    body = ".subckt s a b\n.include p.inc\nR1 a b {ra}\n.ends\nX1 out 0 s\n"
+    deck = _deck(tmp_path, "* none", body, {"p.inc": "* p\n.param ra=4k\n"})
+    nl = Netlist.read(deck)
+    assert "ra" not in nl.params and "ra" not in nl.param_files and set(nl.params) == {"r1", "c1"}
+    by_hand = run_batch(deck)["f3"]     # the body's 4k to ground: DC gain 0.8, pole at 1/(2 pi (1k || 4k) 1n)
+    pole = 159155 / 0.8
+    assert by_hand == pytest.approx(pole * ((0.8 / 10 ** (-3 / 20)) ** 2 - 1) ** 0.5, rel=1e-2)
+    with SpiceSession(nl) as s:
+        assert s.evaluate({})["f3"] == pytest.approx(by_hand, rel=6e-6)

@@ -210,7 +210,7 @@ class Netlist:
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
                 raise self._err(ln.lineno, why)
             elif word in (".include", ".inc", ".lib"):
-                self._parse_include(ln, word)
+                self._parse_include(ln, word, in_body=subckt_depth > 0)
             elif word == ".end":
                 self.has_end = True
                 self._check_after_end(li)
@@ -274,7 +274,9 @@ class Netlist:
             self.param_lines[name] = ln.lineno
             self.param_files.pop(name, None)
 
-    def _parse_include(self, ln: Line, word: str, params: bool = True) -> None:
+    def _parse_include(self, ln: Line, word: str, params: bool = True, in_body: bool = False) -> None:
+        """An include line's file, checked; its ``.param``s are design variables unless a ``.subckt`` body reads it
+        (``in_body``: ngspice inlines it there, so they are the body's own) or ``.control`` does (not ``params``)."""
         if not INCLUDE.match(ln.raw):
             raise self._err(ln.lineno, f"{word} needs a file name")
         if (m := include_file(ln.raw, word)) is None:
@@ -291,10 +293,10 @@ class Netlist:
         if params:      # ngspice takes a .param's last definition: an included file's, a .lib section's too
             found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params,
                                           self.path.resolve().parent)
-            for name, (value, file) in found.items():
+            for name, (value, file) in found.items() if not in_body else ():
                 self.params[name], self.param_files[name] = value, file
                 self.param_lines.pop(name, None)
-            if found:
+            if found and not in_body:
                 self._edits.include_defs[ln.segments[-1][1]] = list(found)
 
     def _control_line(self, ln: Line, word: str) -> None:
