@@ -113,6 +113,8 @@ class CMAConfig:
         object.__setattr__(self, "bound_handler", BoundHandler(self.bound_handler))
         if not 0 < self.sigma0 <= 1:
             raise ValueError(f"sigma0 must be in (0, 1], got {self.sigma0}")
+        if self.popsize is not None and self.popsize < 4:      # pycma's boundary penalty indexed past its values
+            raise ValueError(f"popsize must be at least 4 (or None), got {self.popsize}")
 
 
 @dataclass(frozen=True)

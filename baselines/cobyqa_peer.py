@@ -46,6 +46,15 @@ class COBYQAConfig:
     nb_points: int | None = None
     maxfev: int | None = None
 
+    def __post_init__(self) -> None:
+        """The package's own rules, checked before its thread starts (its ValueError ended the run at the first
+        ask); a maxfev of 0 read as None."""
+        if not 0 <= self.radius_final <= self.radius_init or self.radius_init <= 0:
+            raise ValueError(f"radii must satisfy 0 <= radius_final <= radius_init, radius_init > 0, got "
+                             f"radius_init={self.radius_init}, radius_final={self.radius_final}")
+        if self.maxfev == 0:
+            raise ValueError("maxfev must be at least 1 (or None: the budget), got 0")
+
 
 class COBYQA(OwnLoop):
     """COBYQA from x0 (else the box centre) on [0, 1]^d, constraints as nonlinear constraints; one point per ask."""

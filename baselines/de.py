@@ -80,7 +80,10 @@ class DEConfig:
     constraints: str = field(default="scipy feasibility rules", init=False)
 
     def __post_init__(self) -> None:
-        m = np.atleast_1d(np.asarray(self.mutation, dtype=float))
+        try:
+            m = np.atleast_1d(np.asarray(self.mutation, dtype=float))
+        except (TypeError, ValueError):      # text: numpy's "could not convert string to float", the option unnamed
+            m = np.empty(0)
         if not (m.size in (1, 2) and np.all((m >= 0) & (m <= 2))):
             raise ValueError(f"mutation must be a float or a (lo, hi) range within [0, 2], got {self.mutation}")
         if not 0 <= self.recombination <= 1:

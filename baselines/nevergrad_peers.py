@@ -56,6 +56,10 @@ class NGOptConfig:
     optimizer: NevergradOptimizer = NevergradOptimizer.NGOPT
     num_workers: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.num_workers == 0:             # read as None: the run's workers
+            raise ValueError("num_workers must be at least 1 (or None: the run's workers), got 0")
+
 
 @dataclass(frozen=True)
 class NGCMAConfig(NGOptConfig):

@@ -59,6 +59,10 @@ class NOMADConfig:
     max_bb_eval: int | None = None
     display_degree: int = 0
 
+    def __post_init__(self) -> None:
+        if self.max_bb_eval == 0:             # read as None: the budget
+            raise ValueError("max_bb_eval must be at least 1 (or None: the budget), got 0")
+
 
 class NOMAD(OwnLoop):
     """NOMAD from x0 (else the box centre) on [0, 1]^d with integer axes as NOMAD integers; one point per ask."""

@@ -52,6 +52,10 @@ class TPEConfig:
     n_ei_candidates: int = 24
     constant_liar: bool = True
 
+    def __post_init__(self) -> None:
+        if self.n_ei_candidates < 1:          # Optuna's ValueError at the first suggestion, after the startup trials
+            raise ValueError(f"n_ei_candidates must be at least 1, got {self.n_ei_candidates}")
+
 
 def _constraints(trial: Any) -> list[float]:
     return trial.user_attrs.get(CONSTRAINTS, [])

@@ -122,7 +122,7 @@ def test_report_states_the_defaults_a_run_uses(name, monkeypatch):
     """The report footer shows the settings a run with no options really uses, and a changed default too."""
     import dataclasses
 
-    from zoaf.optim import settings
+    from zoaf.methodconfig import settings
     from zoaf.report import method_settings
 
     assert method_settings(name) == settings(registry.create(name, DIM, 50, 0).config)

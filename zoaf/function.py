@@ -149,6 +149,9 @@ def _start(x0: np.ndarray, bounds: np.ndarray, ints: set[int]) -> np.ndarray:
 def _axis(i: int, lo: float, hi: float, scale: str, integer: bool, init: float | None) -> Parameter:
     """Axis ``x{i}`` of ``bounds[i]``; its refusal named ``bounds[i]`` (``parameter 'x0': lo must be < hi`` read as
     the keyword ``x0``)."""
+    if lo == hi:                     # scipy fixes such a variable; said as "lo must be < hi", nothing to do
+        raise InputError(f"bounds[{i}] = ({lo:g}, {hi:g}) fixes x[{i}], which zoaf does not take: every variable "
+                         f"is sampled within lo < hi; pass a fixed value to fun through args=")
     try:
         return Parameter(f"x{i}", float(lo), float(hi), scale, integer, None if init is None else float(init))
     except ParameterError as e:

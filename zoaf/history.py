@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import InputError
-from .optim import MAX_BUDGET
+from .methodconfig import MAX_BUDGET
 from .outfile import check_own, refuse_super_journal
 from .problem import Outcome, Status
 

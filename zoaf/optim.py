@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import enum
 import numbers
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from .axes import IntegerAxes, IntegerAxis, cell_widths
 from .errors import InputError
-
-#: The largest budget: more simulations than any run makes; past it NOMAD's evaluation count overflows (at 2**31
-#: the process died of a segmentation fault).
-MAX_BUDGET = 2**31 - 1
-
+from .methodconfig import checked_options, settings
 
 class StopReason(str, enum.Enum):
     """Why a run stopped, as a value (pycma's ``stop()`` names its criteria the same way)."""
@@ -128,11 +124,6 @@ def total_violation(c: np.ndarray) -> np.ndarray:
     return np.sum(np.maximum(np.asarray(c, dtype=float), 0.0), axis=1)
 
 
-def settings(config: Any) -> dict[str, Any]:
-    """A config dataclass's fields as plain values (enums by value), as reports show them."""
-    return {f.name: (v.value if isinstance(v := getattr(config, f.name), enum.Enum) else v) for f in fields(config)}
-
-
 class Optimizer:
     """Base of every method. Subclasses implement ``_ask()`` and ``_tell(x, f, c, objective)``; set ``self._stop``
     to end.
@@ -165,9 +156,12 @@ class Optimizer:
                  workers: int = 1, x0: np.ndarray | None = None,
                  integer_axes: IntegerAxes = None, **options: Any) -> None:
         if options and self.config_class is None:
-            raise TypeError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
-        #: The method's settings: ``config_class`` built from the run's options (an unknown one: TypeError).
-        self.config = None if self.config_class is None else self.config_class(**options)
+            raise InputError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
+        #: The method's settings: ``config_class`` built from the run's options (:meth:`_configure`).
+        self.config = None if self.config_class is None else self._configure(options)
+        if seed is not None and not isinstance(seed, np.random.Generator) and (
+                not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+            raise InputError(f"seed must be a whole number >= 0 or a numpy Generator, got {seed!r}")
         for what, n, least in (("dim", dim, 1), ("budget", budget, 1), ("workers", workers, 0)):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < least:
                 raise InputError(f"{what} must be a whole number >= {least}, got {n!r}")
@@ -190,6 +184,17 @@ class Optimizer:
         self.last_charged = np.empty(0, bool)   # which points of the last tell were charged
         self._m: int | None = None              # constraint values per point, once told
         self._asked: list[np.ndarray] = []      # each ask's points until told: a tell answers one of them, once
+
+    def _configure(self, options: dict[str, Any]) -> Any:
+        """``config_class`` built from the run's options, checked by :func:`checked_options`; a range rule of the
+        config's own (``sigma0 must be in (0, 1]``) is an ``InputError`` naming the method, not a ValueError."""
+        label = f"{self.name} option"
+        try:
+            return self.config_class(**checked_options(self.config_class, options, label))
+        except InputError:
+            raise
+        except ValueError as e:
+            raise InputError(f"{label} {e}") from None
 
     def _per_coordinate(self, value: Any, what: str) -> np.ndarray:
         """``value`` as ``dim`` finite numbers (a NaN in x0 came back as an asked point; a wrong length was a
@@ -294,7 +299,7 @@ class Optimizer:
     def ask(self) -> np.ndarray:
         """Points to simulate next, shape (k, dim), inside the box, k >= 1 and k <= the budget left."""
         if self.done:
-            raise RuntimeError(f"{self.name}: ask() after the run is done ({self.stop_reason.value})")
+            raise InputError(f"{self.name}: ask() after the run is done ({self.stop_reason.value}); check done first")
         if self._asked and not self.asks_ahead:
             raise InputError(f"{self.name}: ask() again before the last ask's points were told; this method keeps "
                              "one batch in flight (tell it first)")

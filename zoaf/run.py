@@ -22,7 +22,8 @@ from . import __version__, registry
 from .errors import InputError
 from .evaluate import Evaluator
 from .history import History, Record, RunMeta, max_rows
-from .optim import MAX_BUDGET, Optimizer, Result, StopReason
+from .methodconfig import MAX_BUDGET
+from .optim import Optimizer, Result, StopReason
 from .function import FunctionProblem, scipy_constraints
 from .problem import Problem
 from .rundir import run_directory, spec_location, write_run_dir

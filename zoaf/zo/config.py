@@ -18,11 +18,11 @@ benchmarks: no per-circuit tuning. Ablations are configurations, not code copies
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ..errors import InputError, did_you_mean
+from ..errors import InputError
+from ..methodconfig import checked_options, typed_option
 from .acceptance import Rule
 from .local import LocalSolver
 from .model_step import StepOptions
@@ -387,14 +387,6 @@ class ZOAFConfig:
         for name in ("rung_fraction", "switch_min_used", "switch_force", "basis_prior"):
             if not 0 <= getattr(self, name) <= 1:
                 raise bad(name, "must lie in [0, 1]")
-        try:
-            object.__setattr__(self, "acceptance", Rule(self.acceptance))
-        except ValueError:
-            raise bad("acceptance", f"must be one of {', '.join(r.value for r in Rule)}") from None
-        try:
-            object.__setattr__(self, "local", LocalSolver(self.local))
-        except ValueError:
-            raise bad("local", f"must be one of {', '.join(m.value for m in LocalSolver)}") from None
         if not 0 <= self.boundary_fraction < 1:
             raise bad("boundary_fraction", "must lie in [0, 1)")
         for name in ("near_active", "penalty0", "penalty_factor", "filter_ceiling"):
@@ -413,26 +405,12 @@ class ZOAFConfig:
     def _check_types(self) -> None:
         """A number or flag of the wrong type is one line naming the option (``q="a"`` was a comparison error)."""
         for f in fields(self):
-            value, kind = getattr(self, f.name), str(f.type).split(" |")[0]
-            if value is None and "None" in str(f.type):
-                continue
-            real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-            ok = {"bool": isinstance(value, bool), "int": real and float(value).is_integer(), "float": real}
-            need = {"bool": "True or False", "int": "a whole number", "float": "a number"}
-            if kind in ok and not ok[kind]:
-                raise InputError(f"ZOAF option {f.name}={value!r}: must be {need[kind]}")
-            if kind == "int":
-                object.__setattr__(self, f.name, int(value))
+            object.__setattr__(self, f.name, typed_option(f, getattr(self, f.name), "ZOAF option"))
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "ZOAFConfig":
         """Build from keyword options; an unknown name is an ``InputError`` listing the valid ones."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise InputError(f"unknown ZOAF option(s) {', '.join(unknown)}; {did_you_mean(unknown[0], known)}valid: "
-                             f"{', '.join(sorted(known))}")
-        return cls(**options)
+        return cls(**checked_options(cls, options, "ZOAF option"))
 
     def resolved_n_init(self, dim: int, budget: int) -> int:
         if self.n_init is not None:
