@@ -35,7 +35,7 @@ from typing import Any
 from . import proctree, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
-from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, child_reply, load_reply
 from .workers import LOAD_GRACE, sigint_ignored
 
 __all__ = ["ChildSession", "open_session"]
@@ -152,9 +152,13 @@ class ChildSession:
         return None if self.timeout is None else self.timeout + LOAD_GRACE
 
     def _wait(self, what: str, limit: float | None) -> Any:
+        """The child's answer to ``what`` (a method, or "starting": its sandbox report), checked for its shape."""
         try:
             if self._conn.poll(limit):
-                return load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
+                reply = load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
+                if what == "starting" and not isinstance(reply, sandbox.SandboxReport):
+                    raise ValueError(f"a {type(reply).__name__} where its sandbox report belongs")
+                return reply if what == "starting" else child_reply(reply, what)
         except BAD_REPLY as e:
             self.close(kill=True)
             raise WorkerCrash(f"{what}: the sandboxed simulation process sent back something that is not a "

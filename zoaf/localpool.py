@@ -34,7 +34,7 @@ import numpy as np
 from . import proctree, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply, pool_reply
 from .workers import (Affinity, OnDone, Pool, Task, raise_remote, safe_path, sigint_ignored, simulate_caught,
                       time_limit)
 
@@ -284,8 +284,9 @@ class LocalPool(Pool):
                 raise WorkerCrash(f"a worker process did not start within {STARTUP_TIMEOUT:g} s")
 
     def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
+        running = w.tasks[0].tid if w.tasks else None
         try:
-            msg = load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES))    # the worker runs the deck: untrusted
+            msg = pool_reply(load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES)), running, ready=w.ready)  # untrusted
         except (EOFError, OSError):
             self._on_death(w, pending, done)
             return

@@ -82,10 +82,13 @@ def _env_bytes(name: str, default: int) -> int:
 
 def parse_bytes(text: str) -> int:
     """``2147483648``, ``512M``, ``4G``, ``4GiB``: binary multiples (not SPICE's M, which is milli)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.I)
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*([kmgt]?)(?:i?b)?\s*", text, re.I)
     if m is None:
         raise ValueError(f"not a number of bytes: {text!r} (write 512M, 4G or a plain number)")
-    return int(float(m[1]) * (1 << _SUFFIX[m[2].lower()]))
+    if len(m[1]) > 30 or (n := int(float(m[1]) * (1 << _SUFFIX[m[2].lower()]))) >= UNCOUNTABLE:
+        # 400 digits were an OverflowError traceback; a limit past UNCOUNTABLE let an unlistable tree pass
+        raise ValueError(f"{text.strip()[:40]!r} is more bytes than any machine holds (at most {UNCOUNTABLE - 1})")
+    return n
 
 
 def gib(n: int) -> str:
