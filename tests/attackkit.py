@@ -1,13 +1,17 @@
-"""What the attack tests share: the one-measure specs their decks are simulated with, zoaf's backends each attack
-goes through, native code a deck loads, the invisible characters a name hides behind."""
+"""What the attack tests share: the one-measure specs their decks are simulated with, a deck that runs a program,
+zoaf's backends each attack goes through, a finished run to receive, native code a deck loads, the invisible
+characters a name hides behind."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
+from typer.testing import CliRunner
 
+from zoaf.cli import app
 from zoaf.evaluate import Evaluator
 from zoaf.history import Record
 from zoaf.problem import Problem
@@ -31,6 +35,32 @@ vo = {}
 [objectives]
 o = { maximize = "vo" }
 """
+
+#: The received-input corpus: ``mc.cir`` and its spec are the run a received folder holds.
+CORPUS = Path(__file__).parent / "bad_inputs"
+
+
+def program_deck(folder: Path, title: str, command: str) -> Path:
+    """``folder/deck.cir``: a divider whose ``.control`` block runs ``command`` (a back-quoted program:
+    --allow-shell) and makes what it prints the measure ``got``; its spec (:data:`DIVIDER_SPEC` and ``got``)
+    beside it."""
+    (folder / "deck.toml").write_text(DIVIDER_SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
+    deck = folder / "deck.cir"
+    deck.write_text(f"{title}\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
+                    f"set x = `{command}`\nop\nlet vo = v(out)\nlet got = $x\nprint vo got\n.endc\n.end\n")
+    return deck
+
+
+def finished_run(sender: Path) -> Path:
+    """``sender/run``: a finished 3-simulation run of a copy of ``mc.cir`` (its spec beside it, in ``sender``), the
+    run a received folder's tests copy and tamper with."""
+    for name in ("mc.cir", "mc.toml"):
+        shutil.copy(CORPUS / name, sender / name)
+    r = CliRunner().invoke(app, ["optimize", str(sender / "mc.cir"), "--budget", "3", "--seed", "1", "--workers", "0",
+                                 "--quiet", "--out", str(sender / "run")])
+    assert r.exit_code == 0, r.output
+    return sender / "run"
+
 
 #: Every way zoaf simulates, as ``Evaluator`` options: a sandboxed child, a pool worker, a Dask worker.
 BACKENDS: tuple[dict[str, Any], ...] = ({"workers": 0}, {"workers": 1}, {"workers": 1, "dask": "local"})

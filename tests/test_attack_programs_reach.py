@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from attackkit import BACKENDS, DIVIDER_SPEC as SPEC, in_each_backend
+from attackkit import BACKENDS, DIVIDER_SPEC as SPEC, in_each_backend, program_deck
 
 from zoaf.circuit import CircuitProblem
 from zoaf.evaluate import Evaluator
@@ -195,15 +195,6 @@ got |= 2 if ctypes.CDLL(None).capget(header, data) == 0 and any(data) else 0
 print(got)
 '''
 
-def _program_deck(folder: Path, title: str, command: str) -> Path:
-    """A deck whose ``.control`` block runs ``command`` (a back-quoted program: --allow-shell) and makes what it
-    prints the measure ``got``; its spec beside it."""
-    (folder / "deck.toml").write_text(SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-    deck = folder / "deck.cir"
-    deck.write_text(f"{title}\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                    f"set x = `{command}`\nop\nlet vo = v(out)\nlet got = $x\nprint vo got\n.endc\n.end\n")
-    return deck
-
 
 def _reads_nothing_in_any_backend(deck: Path) -> None:
     """In every backend the deck's program got nothing: its measure ``got`` is 0."""
@@ -218,7 +209,7 @@ def test_a_program_a_deck_runs_as_root_holds_no_capability_in_any_backend(tmp_pa
     a terminal's what you type; capabilities also load kernel modules or reboot. Proved real first: after plain
     ``ngspice -b`` the device file is there."""
     (tmp_path / "maker.py").write_text(_DEVICE_MAKER)
-    deck = _program_deck(tmp_path, "mknod", f"python3 {tmp_path / 'maker.py'}")
+    deck = program_deck(tmp_path, "mknod", f"python3 {tmp_path / 'maker.py'}")
     subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
     assert (tmp_path / "device").is_char_device()                     # real
     _reads_nothing_in_any_backend(deck)
@@ -248,7 +239,7 @@ def test_a_program_a_deck_runs_cannot_read_your_keyrings_in_any_backend(tmp_path
         (tmp_path / "keys.py").write_text(_KEY_READER)
         r = subprocess.run(["python3", str(tmp_path / "keys.py"), name], capture_output=True, text=True, timeout=60)
         assert r.stdout.strip() == value                                 # real
-        _reads_nothing_in_any_backend(_program_deck(tmp_path, "keys", f"python3 {tmp_path / 'keys.py'} {name}"))
+        _reads_nothing_in_any_backend(program_deck(tmp_path, "keys", f"python3 {tmp_path / 'keys.py'} {name}"))
     finally:
         libc.syscall(250, 3, key)                                        # KEYCTL_REVOKE
 
@@ -282,7 +273,7 @@ def test_a_program_a_deck_runs_cannot_attach_your_shared_memory_in_any_backend(t
         r = subprocess.run(["python3", str(tmp_path / "shm.py"), str(shm_key)], capture_output=True, text=True,
                            timeout=60)
         assert r.stdout.strip() == value                                 # real
-        _reads_nothing_in_any_backend(_program_deck(tmp_path, "shm", f"python3 {tmp_path / 'shm.py'} {shm_key}"))
+        _reads_nothing_in_any_backend(program_deck(tmp_path, "shm", f"python3 {tmp_path / 'shm.py'} {shm_key}"))
     finally:
         libc.shmdt(ctypes.c_void_p(addr))
         libc.shmctl(shmid, 0, None)                                      # IPC_RMID
@@ -331,7 +322,7 @@ def test_a_program_a_deck_runs_cannot_watch_folders_outside_its_own_in_any_backe
     (folder / "watch.py").write_text(
         "import ctypes, sys\nlibc = ctypes.CDLL(None)\n"
         "print(int(libc.inotify_add_watch(libc.inotify_init1(0), sys.argv[1].encode(), 0x120) >= 0))\n")
-    deck = _program_deck(folder, "watch", f"python3 {folder / 'watch.py'} {tmp_path / 'outside'}")
+    deck = program_deck(folder, "watch", f"python3 {folder / 'watch.py'} {tmp_path / 'outside'}")
     r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=60)
     assert re.search(r"got\s*=\s*1", r.stdout), r.stdout                # real
     _reads_nothing_in_any_backend(deck)

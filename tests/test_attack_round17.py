@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from attackkit import DIVIDER_SPEC, in_each_backend
+from attackkit import finished_run, in_each_backend, program_deck
 from typer.testing import CliRunner
 
 from zoaf.circuit import CircuitProblem
@@ -27,7 +27,6 @@ from zoaf.cli import app
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux sandbox"),
               pytest.mark.skipif(not shutil.which("python3"), reason="the deck's program is a python3 script")]
 
-CORPUS = Path(__file__).parent / "bad_inputs"
 FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_NODUMP_FL = 0x80086601, 0x40086602, 0x40
 
 #: Each call a program makes on a file of the deck's folder it opened for reading (argv[1]) or on another process
@@ -59,16 +58,6 @@ _NAMES = ("flock", "F_SETLK", "F_OFD_SETLK", "F_SETLEASE", "FS_IOC_SETFLAGS", "K
           "sched_setscheduler")
 
 
-def _program_deck(folder: Path, command: str) -> Path:
-    """A divider whose ``.control`` block runs ``command`` (back-quoted: --allow-shell), what it prints the measure
-    ``got``; its spec beside it."""
-    (folder / "deck.toml").write_text(DIVIDER_SPEC.replace("vo = {}", "vo = {}\ngot = {}"))
-    deck = folder / "deck.cir"
-    deck.write_text(f"calls\n.param r1=1k\nv1 in 0 dc 1\nr1 in out {{r1}}\nr2 out 0 1k\n.control\n"
-                    f"set x = `{command}`\nop\nlet vo = v(out)\nlet got = $x\nprint vo got\n.endc\n.end\n")
-    return deck
-
-
 def _flags(path: Path) -> int:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -88,7 +77,7 @@ def test_a_program_a_deck_runs_cannot_lock_flag_or_reschedule_outside_its_sandbo
     (tmp_path / "probe.py").write_text(_PROBE)
     victim = subprocess.Popen(["sleep", "300"], start_new_session=True)     # its own group, for PRIO_PGRP
     try:
-        deck = _program_deck(tmp_path, f"python3 {tmp_path / 'probe.py'} {model} {victim.pid}")
+        deck = program_deck(tmp_path, "calls", f"python3 {tmp_path / 'probe.py'} {model} {victim.pid}")
         subprocess.run(["ngspice", "-b", str(deck)], cwd=tmp_path, capture_output=True, timeout=60)
         assert _flags(model) & FS_NODUMP_FL and os.getpriority(os.PRIO_PROCESS, victim.pid) == 19   # real
         assert os.sched_getaffinity(victim.pid) == {0} or os.cpu_count() == 1
@@ -97,7 +86,7 @@ def test_a_program_a_deck_runs_cannot_lock_flag_or_reschedule_outside_its_sandbo
         victim.kill()
         victim.wait()
         victim = subprocess.Popen(["sleep", "300"], start_new_session=True)
-        deck = _program_deck(tmp_path, f"python3 {tmp_path / 'probe.py'} {model} {victim.pid}")
+        deck = program_deck(tmp_path, "calls", f"python3 {tmp_path / 'probe.py'} {model} {victim.pid}")
         for done in in_each_backend(lambda: CircuitProblem(deck, allow_shell=True)):
             [record] = done.records
             got = int(record.outcome.measures["got"])
@@ -138,7 +127,7 @@ def test_a_program_a_deck_runs_cannot_stall_a_run_kept_in_the_decks_folder(tmp_p
     on ``history.db`` and its ``-shm`` (Landlock lets it open the deck's folder for reading), and zoaf's first write
     waited 30 s, then failed the run ("database is locked")."""
     (tmp_path / "locker.py").write_text(_LOCKER)
-    deck = _program_deck(tmp_path, f"python3 {tmp_path / 'locker.py'} {tmp_path / 'run'}")
+    deck = program_deck(tmp_path, "calls", f"python3 {tmp_path / 'locker.py'} {tmp_path / 'run'}")
     start = time.monotonic()
     r = CliRunner().invoke(app, ["optimize", str(deck), "--budget", "4", "--workers", "0", "--allow-shell",
                                  "--quiet", "--out", str(tmp_path / "run")])
@@ -152,13 +141,7 @@ def test_a_program_a_deck_runs_cannot_stall_a_run_kept_in_the_decks_folder(tmp_p
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 3-simulation run of a copy of mc.cir (its spec beside it)."""
-    sender = tmp_path_factory.mktemp("sender")
-    for name in ("mc.cir", "mc.toml"):
-        shutil.copy(CORPUS / name, sender / name)
-    r = CliRunner().invoke(app, ["optimize", str(sender / "mc.cir"), "--budget", "3", "--seed", "1", "--workers", "0",
-                                 "--quiet", "--out", str(sender / "run")])
-    assert r.exit_code == 0, r.output
-    return sender / "run"
+    return finished_run(tmp_path_factory.mktemp("sender"))
 
 
 def _received_unfinished(finished: Path, tmp_path: Path, sql: str) -> Path:

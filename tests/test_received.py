@@ -14,11 +14,11 @@ import struct
 from pathlib import Path
 
 import pytest
+from attackkit import CORPUS, finished_run
 from typer.testing import CliRunner
 
 from zoaf.cli import app
 
-CORPUS = Path(__file__).parent / "bad_inputs"
 COMMANDS = [["sensitivity"], ["yield", "--samples", "2"], ["corners"]]
 
 
@@ -30,13 +30,7 @@ def _one_line(r, pattern: str) -> None:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sender's finished 3-simulation run of a copy of mc.cir (its spec beside it)."""
-    sender = tmp_path_factory.mktemp("sender")
-    for name in ("mc.cir", "mc.toml"):
-        shutil.copy(CORPUS / name, sender / name)
-    r = CliRunner().invoke(app, ["optimize", str(sender / "mc.cir"), "--budget", "3", "--seed", "1", "--workers", "0",
-                                 "--quiet", "--out", str(sender / "run")])
-    assert r.exit_code == 0, r.output
-    return sender / "run"
+    return finished_run(tmp_path_factory.mktemp("sender"))
 
 
 @pytest.fixture

@@ -330,13 +330,13 @@ def without_param_functions(ln: Line) -> Line:
 
 
 #: Why a ``.param`` line of several values with a comma after one is refused (``name``, ``value``: that one's).
-PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
+_PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
                "is followed by a comma (ngspice -b hangs, and so would zoaf's simulation); refused (separate the "
                "assignments with blanks)")
 
 
 def param_comma(ln: Line) -> str | None:
-    """Why ngspice 39 never returns from the ``.param`` line ``ln`` (:data:`PARAM_COMMA`), or None: a comma right
+    """Why ngspice 39 never returns from the ``.param`` line ``ln`` (:data:`_PARAM_COMMA`), or None: a comma right
     after one of several values, wherever the line is (the deck's top level, a ``.subckt`` body, an included file,
     a ``.lib`` section: ``ngspice -b`` hangs on each). A line whose assignments do not read is left to its reader."""
     ln = without_param_functions(ln)
@@ -346,5 +346,5 @@ def param_comma(ln: Line) -> str | None:
         return None
     for name, value, start in found:
         if len(found) > 1 and ln.raw[start + len(value):start + len(value) + 1] == ",":
-            return PARAM_COMMA.format(name=name, value=value)
+            return _PARAM_COMMA.format(name=name, value=value)
     return None

@@ -18,14 +18,24 @@ from .ngbinding import NgSpice
 from .ngcommands import printed_names
 from .ngoutput import select, vector_or_printed
 
-__all__ = ["Gathered", "plot_of"]
+__all__ = ["Gathered", "Missing", "plot_of"]
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A result that gave nothing: its name (None where a block's failure names none: a loop's failed ``let``s
+    reported at its ``end``), why, and ngspice's output."""
+
+    name: str | None
+    message: str
+    output: str = ""
 
 
 @dataclass
 class Gathered:
     """One evaluation's notes, filled in while its analyses and ``.control`` block run."""
 
-    missing: list[tuple[str, str]] = field(default_factory=list)   # (message, ngspice output): measures giving nothing
+    missing: list[Missing] = field(default_factory=list)            # results giving nothing
     printed: dict[str, float] = field(default_factory=dict)         # meas command results as printed (meas_printed)
     unmeasured: set[str] = field(default_factory=set)               # .meas cards whose analysis ran and gave nothing
     unprinted: dict[str, str] = field(default_factory=dict)         # results the deck's print could not see: why
@@ -48,7 +58,8 @@ class Gathered:
     def collect(self, ng: NgSpice, results: dict[str, float], where: dict[str, str], wanted: list[str] | None
                 ) -> dict[str, float]:
         """``results`` with the ``.control`` results (name -> the plot that made it) read out of ngspice; the
-        wanted ones, or a :class:`MeasureError` naming the first missing one (carrying those taken)."""
+        wanted ones, or a :class:`MeasureError` naming the first missing one (carrying those taken). A caller
+        that names the results it wants gets them whenever they were taken, whatever happened to the others."""
         for name, plot in where.items():
             if wanted is not None and name not in wanted:
                 continue
@@ -57,21 +68,29 @@ class Gathered:
                 results[name] = vector_or_printed(None if v is None else float(np.real(v[0])), self.printed[name])
                 continue
             if self.unprinted.get(name):      # a meas command prints its result itself: handled above
-                self.missing.append((f".control result {name}: {self.unprinted[name]}", ""))
+                self.missing.append(Missing(name, f".control result {name}: {self.unprinted[name]}"))
                 continue
             if v is None or v.size != 1:
-                if wanted is None:
-                    continue                  # a temporary vector of the .control block, not a result
+                if wanted is None or v is None and any(m.name in (name, None) for m in self.missing):
+                    continue                  # a temporary vector of the block, or a failure said below
                 what = "no such vector" if v is None else f"a vector of {v.size} values, not a scalar"
                 raise MeasureError(f".control result {name}: {what}")
             if np.iscomplexobj(v) and v[0].imag != 0:
                 raise MeasureError(f".control result {name} is complex: take db(), mag() or ph() in the let")
             results[name] = float(np.real(v[0]))
-        if self.missing:
-            message, output = self.missing[0]
-            more = f" (and {len(self.missing) - 1} more)" if len(self.missing) > 1 else ""
-            raise MeasureError(message + more, output, results)
+        failed = self._failed(results, wanted)
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise MeasureError(failed[0].message + more, failed[0].output, results)
         return select(results, wanted)
+
+    def _failed(self, results: dict[str, float], wanted: list[str] | None) -> list[Missing]:
+        """The missing results that fail this evaluation: all of them when every result is wanted, else the wanted
+        ones (and the unnamed failures, as the likely reason, when a wanted result has no value)."""
+        if wanted is None:
+            return self.missing
+        lacking = any(n not in results for n in wanted)
+        return [m for m in self.missing if m.name in wanted or (m.name is None and lacking)]
 
 
 def plot_of(ng: NgSpice, name: str) -> str:

@@ -379,7 +379,7 @@ def _no_sockets() -> Layer:
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
     does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS`` and ``LOCK_CALLS``."""
     return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS, errno.EACCES, every_thread=False,
-                 detail="no sockets, no tracing, no keyrings or System V IPC, no typing into a terminal")
+                 detail="no sockets, no tracing, no keyrings or IPC, no file modes or locks, no typing into a terminal")
 
 
 def _no_new_code(allow_exec: bool) -> Layer:

@@ -16,6 +16,7 @@ from .yieldrun import MAX_SAMPLES
 from ..show import as_text, out
 
 if TYPE_CHECKING:
+    from ..circuit import CircuitProblem
     from .corners import Corner
     from .rundir import RunDir
 
@@ -29,7 +30,7 @@ DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler a
 
 
 def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float, workers: int,
-                    dask: Optional[str]):
+                    dask: Optional[str]) -> tuple[CircuitProblem, dict[str, float], RunDir | None]:
     """A run directory (its problem, best sizing and the run) or a netlist (its own sizing, no run), simulated within
     ``timeout``; the options both sign-off commands share are checked first, so a bad one costs no deck load."""
     from .rundir import load_run
@@ -63,7 +64,8 @@ def yield_(
                                                max=MAX_SAMPLES)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield[-CORNER], "
+                                                   "a netlist's runs/STEM-yield[-CORNER]-seedS).")] = None,
     spec: SpecOpt = None,
     objective: ObjectiveOpt = None,
     workers: WorkersOpt = os.cpu_count() or 1,
