@@ -3,15 +3,14 @@ the rest of the spec's errors are. A 5,000-character corner name, key or value m
 of corner names a line of pages."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from test_signoff_corners import _divider_spec
 from typer.testing import CliRunner
 
 from zoaf.cli import app
 
-DIVIDER = Path(__file__).parent / "signoff_decks" / "divider.cir"
 LONG = "h" * 5000
 CLIPPED = "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhh... (5000 characters)"
 #: The divider's spec ends in its [corners] table (vsup = ["0.3", "1"]): a key appended is one of that table.
@@ -31,17 +30,9 @@ CASES = [
 ]
 
 
-def _divider(tmp_path: Path, extra: str) -> Path:
-    for suffix in (".cir", ".toml"):
-        shutil.copy(DIVIDER.with_suffix(suffix), tmp_path / DIVIDER.with_suffix(suffix).name)
-    spec = tmp_path / "divider.toml"
-    spec.write_text(spec.read_text() + extra)
-    return tmp_path / "divider.cir"
-
-
 @pytest.mark.parametrize("extra, says", CASES)
 def test_a_long_corner_name_key_or_value_is_clipped_in_the_error_line(tmp_path: Path, extra: str, says: str) -> None:
-    res = CliRunner().invoke(app, ["check", str(_divider(tmp_path, extra))])
+    res = CliRunner().invoke(app, ["check", str(_divider_spec(tmp_path, extra))])
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and says in lines[0], res.output[:1000]
     assert len(lines[0]) < 400 and str(tmp_path / "divider.toml") in lines[0], lines[0]
@@ -50,7 +41,7 @@ def test_a_long_corner_name_key_or_value_is_clipped_in_the_error_line(tmp_path: 
 def test_an_unknown_corner_lists_the_first_ten_of_thousands(tmp_path: Path) -> None:
     """``--corner nope`` of 1,800 corners listed each of them: a line of 20,000 characters."""
     temps = ", ".join(str(t) for t in range(900))
-    deck = _divider(tmp_path, f"temp = [{temps}]\n")
+    deck = _divider_spec(tmp_path, f"temp = [{temps}]\n")
     res = CliRunner().invoke(app, ["corners", str(deck), "--corner", "nope"])
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1, res.output[:1000]
