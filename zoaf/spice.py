@@ -55,6 +55,10 @@ from .ngresults import Gathered, Missing, plot_of
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
+#: Where XSPICE code models (``filesource``'s ``file=``) open a relative name: ``ngspice -b`` points it at the deck's
+#: folder, whatever the working folder; a deck loaded line by line leaves it unset (the sandbox's empty folder).
+INPUT_DIR = "NGSPICE_INPUT_DIR"
+
 # ---------------------------------------------------------------------- the session
 class SpiceSession:
     """A netlist loaded into this process's libngspice, re-simulated per :meth:`evaluate`.
@@ -111,6 +115,7 @@ class SpiceSession:
         ngprocess.forget_previous_deck(ng)
         ng.command("set ngbehavior=hsa")
         set_sourcepath(ng, self.netlist.lib_folder)
+        os.environ[INPUT_DIR] = str(self.netlist.path.resolve().parent)   # XSPICE's file=, as ngspice -b opens it
         if self.netlist.faithful_reasons:
             self._loaded = True                   # the deck is loaded afresh by each evaluation
             SpiceSession._active = self
