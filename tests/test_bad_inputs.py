@@ -407,11 +407,15 @@ def test_an_optimizer_that_asks_nan_or_tells_the_wrong_shape_says_so() -> None:
     assert opt.nfev == 0 and opt.best_x is None
 
 
-def test_a_memory_limit_no_process_can_meet_is_one_line() -> None:
-    """ZOAF_MAX_MEMORY=1k was taken: every worker ended by the watchdog ('used more than 0 GiB'), or a result."""
+@pytest.mark.parametrize("name, value, says", [
+    ("ZOAF_MAX_MEMORY", "1k", r"ZOAF_MAX_MEMORY=1k: less than a simulating process needs \(at least 64M\)"),
+    ("ZOAF_MAX_DISK", "0", r"ZOAF_MAX_DISK=0: less than a simulation's private folder holds \(at least 1M\)")])
+def test_a_limit_no_process_can_meet_is_one_line(name: str, value: str, says: str) -> None:
+    """ZOAF_MAX_MEMORY=1k or ZOAF_MAX_DISK=0 was taken: every simulation ended by the watchdog at its first sample
+    ('used more than 0 GiB', 'crashed'), one line each."""
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", "good.cir"], cwd=CORPUS,
-                       env={**_env(), "ZOAF_MAX_MEMORY": "1k"}, capture_output=True, text=True, timeout=CASE_TIMEOUT)
-    _one_error_line(r, r"ZOAF_MAX_MEMORY=1k: less than a simulating process needs \(at least 64M\)")
+                       env={**_env(), name: value}, capture_output=True, text=True, timeout=CASE_TIMEOUT)
+    _one_error_line(r, says)
 
 
 @pytest.mark.parametrize("text", ["\u0661\u0660k", "1\u212a", "\uff11u"])

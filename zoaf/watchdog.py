@@ -44,6 +44,8 @@ ENTRY = 4096
 UNCOUNTABLE = 2**62
 #: The least ZOAF_MAX_MEMORY: a worker with libngspice and a small deck loaded holds ~40 MiB resident.
 MIN_MEMORY = 64 << 20
+#: The least ZOAF_MAX_DISK: the private directory's own entries (a folder, ``.spiceinit``) count a block each.
+MIN_DISK = 1 << 20
 #: Bytes the private directory may hold by default.
 DEFAULT_DISK = 2 << 30
 _SUFFIX = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
@@ -70,7 +72,11 @@ class Limits:
         if memory < MIN_MEMORY:         # every worker would be ended at its first sample, each simulation "crashed"
             raise InputError(f"ZOAF_MAX_MEMORY={os.environ.get('ZOAF_MAX_MEMORY')}: less than a simulating process "
                              f"needs (at least {MIN_MEMORY >> 20}M)")
-        return cls(memory if own_process else None, _env_bytes("ZOAF_MAX_DISK", DEFAULT_DISK))
+        disk = _env_bytes("ZOAF_MAX_DISK", DEFAULT_DISK)
+        if disk < MIN_DISK:             # every simulation would be ended at its first sample (ZOAF_MAX_DISK=0)
+            raise InputError(f"ZOAF_MAX_DISK={os.environ.get('ZOAF_MAX_DISK')}: less than a simulation's private "
+                             f"folder holds (at least {MIN_DISK >> 20}M)")
+        return cls(memory if own_process else None, disk)
 
 
 def _env_bytes(name: str, default: int) -> int:
