@@ -23,14 +23,16 @@ Example:
 from __future__ import annotations
 
 import enum
+import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from zoaf.errors import InputError
-from zoaf.optim import Optimizer
+from zoaf.errors import InputError, ZoafError, ZoafWarning
+from zoaf.optim import Optimizer, StopReason
 
 from ._peers import StandIn
 from .cmaes import refuse_past_memory
@@ -144,21 +146,49 @@ class NGOpt(Optimizer):
         return self.from_levels(lib)
 
     def _ask(self) -> np.ndarray:
+        if not self._pending:       # the first ask: later ones are asked as the tell before them ends
+            try:
+                self._ask_library()
+            except Exception as e:  # noqa: BLE001 - nothing simulated yet: the run fails, in one line
+                raise ZoafError(self._failure(e, "before any simulation")) from None
+        return np.array([self._box(cand) for cand in self._pending])
+
+    def _ask_library(self) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._pending = [self._ng.ask() for _ in range(min(self.num_workers, self.remaining))]
-        return np.array([self._box(cand) for cand in self._pending])
 
     def _tell(self, x: np.ndarray, f: np.ndarray, c: np.ndarray | None, objective: np.ndarray | None) -> None:
+        """Tell Nevergrad, then ask it for the next batch (the calls and their order of asking at the next
+        :meth:`_ask`), so that a failure inside it ends the run here, with what it computed, in one warning line."""
         loss = self._stand_in.objective(f if objective is None else objective)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for i, cand in enumerate(self._pending[: len(f)]):
-                violation = None if c is None else self._stand_in.constraints(c[i])
-                self._ng.tell(cand, float(loss[i]), constraint_violation=violation)
-        self._pending = []
-        if self.remaining <= 0:   # methods NGOpt runs in a thread (recast ones) stop it in their __del__
+        told, self._pending = self._pending[: len(f)], []
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for i, cand in enumerate(told):
+                    violation = None if c is None else self._stand_in.constraints(c[i])
+                    self._ng.tell(cand, float(loss[i]), constraint_violation=violation)
+            if self.remaining > 0:
+                self._ask_library()
+        except Exception as e:      # noqa: BLE001 - a defect inside the library: stop with the best point so far
+            warnings.warn(self._failure(e, "the run ends there, with the best point found so far"), ZoafWarning,
+                          stacklevel=2)
+            self._stop, self._pending = StopReason.METHOD_FAILED, []
+        if self.done:             # methods NGOpt runs in a thread (recast ones) stop it in their __del__
             self._ng = None
+
+    def _failure(self, e: Exception, ending: str) -> str:
+        """One line that names Nevergrad's failure: its optimizer (NGOpt's pick), the error, where it was raised."""
+        import nevergrad
+
+        frames = [t for t in traceback.extract_tb(e.__traceback__) if "nevergrad" in Path(t.filename).parts]
+        where = "/".join(Path(frames[-1].filename).parts[-3:]) + f":{frames[-1].lineno}" if frames else ""
+        picked = getattr(getattr(self._ng, "optim", None), "name", None)
+        inside = type(self._ng).__name__ + (f" (its pick: {picked})" if picked else "")
+        return (f"{self.name}: Nevergrad {nevergrad.__version__} failed inside {inside} after {self.nfev} "
+                f"simulations, with numpy {np.__version__}: {type(e).__name__}: {e}"
+                + (f" (at {where})" if where else "") + f"; {ending}")
 
 
 class NGCMA(NGOpt):

@@ -29,6 +29,17 @@ def recorded_circuit(path: Path) -> tuple[dict[str, str], Mapping[str, Any]] | N
     return recorded_hashes(db, problem), problem
 
 
+def records_circuit(path: Path) -> bool:
+    """Whether a run directory's history records a hash of a netlist or spec: a circuit run, to be checked as one
+    whether or not its comparison's ``compare.json`` names a netlist (a function problem's history records none)."""
+    db = path / "history.db"
+    if not db.is_file():
+        return False
+    with History(db, read=True) as h:
+        problem = h.meta().get("problem")
+    return isinstance(problem, Mapping) and any(key in problem for key in _HASHED)
+
+
 def check_one_circuit(runs: Iterable[Path]) -> None:
     """InputError naming a run directory whose history records another netlist or spec than most of ``runs`` do (or
     records none): a received directory assembled from runs of two circuits, or with a history edited to another

@@ -11,12 +11,12 @@ Pure text processing (no ngspice). A benchmark netlist is a plain deck that also
 * :meth:`Netlist.batch_deck` — :meth:`with_params` for a session that must reload the whole deck per
   evaluation (:attr:`Netlist.faithful_reasons`).
 
-Text conventions (continuations, comments, case): :mod:`zoaf.decktext`; the writing (the edits recorded
-while reading, applied per sizing): :mod:`zoaf.netwrite`. Top-level ``.param`` lines (outside
-``.subckt``) of the netlist and of the files it ``.include``s are design variables; the last definition of a
-name gives its default (ngspice's), and :meth:`with_params` rewrites every top-level definition (as ngspice's
-``alterparam`` does) and overrides an included one after its ``.include`` line. The included files are read
-once, by :func:`zoaf.deckcheck.walk_includes`, which also checks them.
+Text conventions (continuations, comments, case): :mod:`zoaf.decktext`; the writing (the edits recorded while
+reading, applied per sizing): :mod:`zoaf.netwrite`; the ``.control`` block: :mod:`zoaf.netcontrol`. Top-level
+``.param`` lines (outside ``.subckt``) of the netlist and of the files it ``.include``s are design variables;
+the last definition of a name gives its default (ngspice's), and :meth:`with_params` rewrites every top-level
+definition (as ngspice's ``alterparam`` does) and overrides an included one after its ``.include`` line.
+The included files are read once, by :func:`zoaf.deckcheck.walk_includes`, which also checks them.
 
 Safety: :mod:`zoaf.deckcheck` refuses the certain escapes with one ``file:line:`` line (the guarantee is
 :mod:`zoaf.sandbox`). Commands with no place in a per-evaluation replay (plots, file writes, ``quit``) are kept
@@ -39,18 +39,19 @@ from pathlib import Path
 from . import batchsaves, deckcheck, deckplaces, libparams, readscope
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines, param_comma,
-                       physical_lines, physical_spans, substitute, tab_dollar_comment, title_problem, unquotable,
-                       value_text, without_param_functions)
+                       physical_lines, physical_spans, substitute, title_problem, unquotable, value_text,
+                       without_param_functions)
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured
-from .ngcommands import ANALYSES, batch_drops, has_conditional, has_interp_card, interp_problem, parse_control
+from .ngcommands import ANALYSES, batch_drops, has_conditional
+from .netcontrol import ControlReading
 from .netwrite import INCLUDE, Edits, include_file, session_lines
 
 __all__ = ["Measure", "Netlist"]
 
 @dataclass
-class Netlist:
+class Netlist(ControlReading):
     """A parsed netlist. Use :meth:`read` (a file) or :meth:`from_text`.
 
     Attributes:
@@ -229,11 +230,6 @@ class Netlist:
         self.limits_saves = batchsaves.limits_saves([self.text, *included])
         self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], included)
 
-    def _check_control_comments(self, lineno: int, physical: list[str]) -> None:
-        if any(tab_dollar_comment(p) for p in physical):
-            raise self._err(lineno, "a '$' then a tab in a .control command: not a comment there (ngspice reads on, "
-                            "past what zoaf checked); refused (write '$ ' or ';' for a comment)")
-
     def _check_after_end(self, end: int) -> None:
         """Refuse a dot-command after ``.end`` (logical line ``end``): ``ngspice -b`` still reads it, and runs a
         ``.control`` block or an included file's there, but zoaf's checks and the session stop at ``.end``."""
@@ -299,32 +295,6 @@ class Netlist:
             if found and not in_body:
                 self._edits.include_defs[ln.segments[-1][1]] = list(found)
 
-    def _control_line(self, ln: Line, word: str) -> None:
-        """One line of the deck's ``.control`` block (its ``.include``d commands read in their place)."""
-        self._check_control_comments(ln.lineno, [self._physical[seg[1]] for seg in ln.segments])
-        if not ln.text.strip():                          # a ';' or '$' comment line: ngspice runs nothing
-            return
-        self._control_lines.append((ln.lineno, ln.text.strip(), tuple(seg[1] for seg in ln.segments)))
-        if word.startswith(".lib"):                     # ngspice inlines the section: its lines run as commands
-            raise self._err(ln.lineno, f"{word} inside .control: ngspice runs the library section's lines as "
-                            "commands; refused (write the commands in the .control block, or .include a file of "
-                            "commands)")
-        if word.startswith(".inc"):                     # ngspice matches ".include" by prefix (".includes")
-            self._parse_control_include(ln, word)
-
-    def _parse_control_include(self, ln: Line, word: str) -> None:
-        """A file of commands ``.include``d in ``.control``: its commands count as the block's (checked, named),
-        and :meth:`batch_deck` inlines it, so that the commands zoaf never runs can be left out."""
-        self._parse_include(ln, word, params=False)
-        if (found := self._edits.includes.get(ln.segments[0][1])) is None:
-            return
-        path = Path(found[2])
-        physical = physical_lines(self._texts[path.resolve()])
-        self._check_control_comments(ln.lineno, physical)
-        lines = logical_lines([""] + physical, commands=True)[1:]
-        self._control_files[ln.segments[0][1]] = [(c.raw, c.text.strip()) for c in lines if c.text.strip()]
-        self._control_lines.extend((ln.lineno, text, ()) for _, text in self._control_files[ln.segments[0][1]])
-
     def file_line(self, lineno: int, card: str = "", said: str = "") -> int | str | None:
         """Where ngspice's line ``lineno`` ("Error on line N", numparam's "Netlist line no. N") is: this file's line
         (an int), an included or library file's ``path:line`` (a str), or None. N counts the file's lines for the
@@ -341,17 +311,6 @@ class Netlist:
     def resolve(self, target: str) -> Path:
         """An include/lib path as ngspice would open it from this netlist (relative to its directory)."""
         return deckcheck.resolve(self.path.parent, target)
-
-    def _parse_control(self, allow_shell: bool) -> None:
-        block = parse_control(self._control_lines, err=self._err,
-                              problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
-        self.interp_card = has_interp_card([self.text, *self._texts.values()])
-        if found := interp_problem(self._control_lines, self.analyses, self.interp_card):
-            raise self._err(*found)
-        self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
-        self.faithful_reasons.extend(block.faithful_reasons)
-        self._batch_dropped, self.control_prints = block.batch_dropped, block.prints
-        self.notes += [f"{self.path}:{line}: {why}" for line, why in block.notes]
 
     # ------------------------------------------------------------------ views
     @property
@@ -384,21 +343,6 @@ class Netlist:
     def title(self) -> str:
         return self._physical[0] if self._physical else ""
 
-    @property
-    def control_runs_analyses(self) -> bool:
-        """True when the ``.control`` block runs analyses itself (then the dot-analyses only run via ``run``)."""
-        return any(c.split(None, 1)[0] in ANALYSES | {"run"} for c in self.control)
-
-    @property
-    def control_has_run(self) -> bool:
-        return any(c.split(None, 1)[0] == "run" for c in self.control)
-
-    @property
-    def dot_analyses_after_control(self) -> bool:
-        """Whether ``ngspice -b`` runs the dot-analyses after a ``.control`` block that ran analyses of its own
-        but no ``run`` (it does for a deck with ``.meas`` cards, as :attr:`batch_runs_dot_analyses` says)."""
-        return self.control_runs_analyses and not self.control_has_run and self.batch_runs_dot_analyses
-
     def check_params(self, values: Mapping[str, float]) -> dict[str, str]:
         """Lower-cased name -> exact value text; InputError for a name that is not a top-level ``.param``."""
         out: dict[str, str] = {}
@@ -430,13 +374,6 @@ class Netlist:
                   for idx, lines in self._control_files.items()}
         text = self._edits.sized(self._physical, new, self._batch_dropped, inline)
         return text.replace("\n", f"\n{self.extra_save}\n", 1) if self.extra_save else text
-
-    @property
-    def batch_runs_dot_analyses(self) -> bool:
-        """Whether ``ngspice -b`` runs the dot-analyses after loading (and after the ``.control`` block): it
-        does when the deck has ``.meas``, ``.print``, ``.plot``, ``.four``, ``.op`` or ``.tf`` cards, unless
-        the block quits first."""
-        return self._dot_outputs and not self.control_quits
 
     def session_deck(self) -> list[str]:
         """The deck a :class:`~zoaf.spice.SpiceSession` loads: one logical line per entry, on its line of the file.

@@ -27,6 +27,7 @@ class StopReason(str, enum.Enum):
     INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
     TARGET = "target"                # a feasible design reached the spec's target
     FAILED = "failed"                # no simulation succeeded
+    METHOD_FAILED = "method-failed"  # the method's library raised mid-run: the run ends with what it computed
 
 
 @dataclass
@@ -58,7 +59,8 @@ class Result:
     @property
     def completed(self) -> bool:
         """The run ended by its own criteria with a best point that has its objective (feasible or not)."""
-        return self.stop_reason not in (None, StopReason.FAILED, StopReason.INTERRUPTED) and bool(np.isfinite(self.fun))
+        ended = (None, StopReason.FAILED, StopReason.INTERRUPTED, StopReason.METHOD_FAILED)
+        return self.stop_reason not in ended and bool(np.isfinite(self.fun))
 
     @property
     def success(self) -> bool:
@@ -75,7 +77,8 @@ class Result:
         reason = self.stop_reason.value if self.stop_reason else "running"
         text = {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
-                "target": "target reached", "failed": "no simulation succeeded", "running": "running"}[reason]
+                "target": "target reached", "failed": "no simulation succeeded", "running": "running",
+                "method-failed": "the method's library failed: the best point found before is kept"}[reason]
         if reason == "failed":              # say why: every point failed the same way, as a rule (a bad `fun`)
             if self.nfailed < self.nfev:    # simulations ran, but none gave every measure the objective needs
                 text = "no sizing gave every measure the objective needs"
@@ -92,7 +95,7 @@ class Result:
     @property
     def status(self) -> int:
         """scipy's integer status: 0 for a completed run, 1 interrupted, 2 failed, -1 still running."""
-        codes = {None: -1, StopReason.INTERRUPTED: 1, StopReason.FAILED: 2}
+        codes = {None: -1, StopReason.INTERRUPTED: 1, StopReason.FAILED: 2, StopReason.METHOD_FAILED: 2}
         return codes.get(self.stop_reason, 0)
 
     def keys(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 
-from .circuitcheck import check_one_circuit
+from .circuitcheck import check_one_circuit, records_circuit
 from .errors import InputError, ZoafWarning
 from .outfile import printable, read_json, utf8, write_file
 from .plots import plot_summary
@@ -249,8 +249,9 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
                              f"rename it")
         own_folder(d)
     loaded = [(od.name, *_objective_runs(od, order, manifest.get("budget"))) for od in obj_dirs]
-    if "netlist" in manifest:       # a circuit's comparison; refused, as a run of another budget is (not left out)
-        check_one_circuit(r.path for _, runs, _ in loaded for rs in runs.values() for r in rs if r.path is not None)
+    paths = [r.path for _, runs, _ in loaded for rs in runs.values() for r in rs if r.path is not None]
+    if "netlist" in manifest or any(map(records_circuit, paths)):   # a circuit's comparison, whatever compare.json
+        check_one_circuit(paths)    # says; refused, as a run of another budget is (not left out)
     for name, runs, incomplete in loaded:
         if not runs:
             continue

@@ -25,9 +25,10 @@ before libngspice starts:
    signals no process outside its domain;
 4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
    there and in everything it starts, ``allow_exec`` or not, as do the other calls that reach past Landlock
-   (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal);
+   (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal; new namespaces);
 5. **no new code** (seccomp, the calling thread, once libngspice and its code models are loaded: ``start``):
-   a file mapped executable (``dlopen``: ``codemodel``, ``osdi``, a library's constructor) fails with ``EPERM``.
+   a file mapped executable (``dlopen``: ``codemodel``, ``osdi``, a library's constructor) fails with ``EPERM``,
+   as does setting ``READ_IMPLIES_EXEC`` (cleared at lock-down: readable would be executable).
    Native code would share the process with threads Landlock does not confine (the watchdog's, the cleanup's,
    Dask's) and could make them write or read anything. Lifted by ``allow_exec``;
 6. **memory** (``/proc/self/oom_score_adj`` = 1000, a process that exists only to simulate): a deck that
@@ -78,9 +79,10 @@ from multiprocessing import util as mp_util
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
-from . import landlock, proctree, watchdog
+from . import landlock, proctree, syscalls, watchdog
 from .errors import SimulationError
-from .syscalls import CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NETWORK_CALLS, REACH_CALLS
+from .syscalls import (ABSENT_CALLS, CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NAMESPACE_CALLS, NETWORK_CALLS,
+                       REACH_CALLS)
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
@@ -233,6 +235,7 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             proc.policy = policy
         if current() is None:
             proctree.no_capabilities_for_programs()
+            syscalls.clear_read_implies_exec()              # before libngspice maps: no page executable by reading
             private = Layer("private_dir", LayerState.ACTIVE, "cwd, TMPDIR, HOME as ngspice starts")
             report = SandboxReport(private, proc.seccomp, _landlock(proc.policy, proc.directory), _no_sockets(),
                                    proc.memory, proc.disk, proc.directory)
@@ -355,21 +358,11 @@ def _seccomp(allow_exec: bool) -> Layer:
     return _deny("seccomp", ("execve", "execveat"), errno.EPERM, every_thread=True, detail="no execve")
 
 
-def _deny(layer: str, calls: tuple[str | tuple, ...], err: int, *, every_thread: bool, detail: str) -> Layer:
-    """A seccomp filter that makes ``calls`` fail with ``err``: in every thread of the process (``TSYNC``), or in
-    the calling thread and what it starts. A call is a name, or ``(name, (arg, op, a, b)...)``: only when every
-    argument condition holds (``pyseccomp.Arg``; ``op`` its attribute name, as ``"MASKED_EQ"``)."""
-    try:
-        import pyseccomp as sc
-        filt = sc.SyscallFilter(sc.ALLOW)
-        for call in calls:
-            name, *args = (call,) if isinstance(call, str) else call
-            filt.add_rule(sc.ERRNO(err), name, *(sc.Arg(i, getattr(sc, op), a, b) for i, op, a, b in args))
-        if every_thread:
-            filt.set_attr(sc.Attr.CTL_TSYNC, 1)
-        filt.load()
-    except (ImportError, OSError, RuntimeError) as e:    # no libseccomp, or a kernel without seccomp
-        return Layer(layer, LayerState.UNAVAILABLE, f"{type(e).__name__}: {e}")
+def _deny(layer: str, calls: tuple[str | tuple, ...], err: int, *, every_thread: bool, detail: str,
+          absent: tuple[str, ...] = ()) -> Layer:
+    """A seccomp filter (:func:`zoaf.syscalls.load_filter`) that makes ``calls`` fail with ``err``."""
+    if (why := syscalls.load_filter(calls, err, every_thread=every_thread, absent=absent)) is not None:
+        return Layer(layer, LayerState.UNAVAILABLE, why)        # no libseccomp, or a kernel without seccomp
     return Layer(layer, LayerState.ACTIVE, detail)
 
 
@@ -377,8 +370,10 @@ def _no_sockets() -> Layer:
     """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
-    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS`` and ``LOCK_CALLS``."""
-    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS, errno.EACCES, every_thread=False,
+    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS``, ``LOCK_CALLS`` and
+    ``NAMESPACE_CALLS``."""
+    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS + NAMESPACE_CALLS, errno.EACCES,
+                 every_thread=False, absent=ABSENT_CALLS,
                  detail="no sockets, no tracing, no keyrings or IPC, no file modes or locks, no typing into a terminal")
 
 

@@ -1,10 +1,16 @@
 """The system calls the sandbox's seccomp filters refuse on the simulation thread (and what it starts), each list
-with why: data only, the filters are built in :mod:`zoaf.sandbox`. A rule is a call's name, or ``(name, (arg,
-op, mask, value), ...)`` for a call refused only with those arguments (a number for a name libseccomp may not know).
+with why, and the loader of a filter (:func:`load_filter`; which filter holds which list is :mod:`zoaf.sandbox`'s
+choice). A rule is a call's name, or ``(name, (arg, op, mask, value), ...)`` for a call refused only with those
+arguments (a number for a name libseccomp may not know).
 """
 from __future__ import annotations
 
-__all__ = ["CODE_CALLS", "LOCK_CALLS", "METADATA_CALLS", "NETWORK_CALLS", "REACH_CALLS"]
+import ctypes
+import errno
+from collections.abc import Iterable
+
+__all__ = ["ABSENT_CALLS", "CODE_CALLS", "LOCK_CALLS", "METADATA_CALLS", "NAMESPACE_CALLS", "NETWORK_CALLS",
+           "REACH_CALLS", "clear_read_implies_exec", "load_filter"]
 
 #: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
 #: Docker's), and io_uring, whose operations open and connect sockets past a filter on ``socket``.
@@ -67,9 +73,61 @@ METADATA_CALLS = ("chmod", "fchmod", "fchmodat", (FCHMODAT2,), "chown", "fchown"
 
 #: ``mmap``/``mprotect`` bits: an executable mapping, and one backed by no file.
 PROT_EXEC, MAP_ANONYMOUS = 0x4, 0x20
+#: ``clone``/``unshare`` flags that make a new namespace (user, mount, cgroup, UTS, IPC, PID, network);
+#: ``CLONE_NEWTIME`` (0x80) is ``unshare``'s only: in ``clone``'s flags that bit is the exit signal's.
+CLONE_NEW = (0x10000000, 0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x20000000, 0x40000000)
+#: New namespaces, and a fault handler in user space. In a new user namespace a program holds every capability
+#: again (no capability is what keeps a root program off device files and ``CAP_SYS_PTRACE``), over what that
+#: namespace owns: Landlock refuses ``mount``, but not the kernel code such namespaces open to any user
+#: (``fsopen``/``fsconfig`` of a new mount namespace's file systems, the usual way to an exploit of the kernel),
+#: nor does ``userfaultfd`` (which stretches a kernel race at will) serve a simulation. ``setns`` joins one.
+#: ``bpf`` too: where ``kernel.unprivileged_bpf_disabled`` is 0 it loads programs into the kernel's verifier.
+NAMESPACE_CALLS = ("unshare", "setns", "userfaultfd", "bpf", *(("clone", (0, "MASKED_EQ", f, f)) for f in CLONE_NEW))
+#: Calls the filter makes look absent (``ENOSYS``): ``clone3`` passes its flags in memory, which seccomp cannot
+#: read; glibc then starts threads and programs with ``clone``, whose flags it reads.
+ABSENT_CALLS = ("clone3",)
+
+#: ``personality(2)``: the flag that makes every readable mapping executable, and the argument that only reads.
+READ_IMPLIES_EXEC, PER_QUERY = 0x0400000, 0xFFFFFFFF
 #: What maps new code from a file: ``dlopen`` maps a library's segments executable (``mmap``), or makes them so
 #: (``mprotect``, a library with text relocations). Anonymous executable memory (libffi's closures) is left alone:
-#: filling it needs native code already running.
+#: filling it needs native code already running. And ``personality`` but its query: with ``READ_IMPLIES_EXEC``
+#: the kernel adds ``PROT_EXEC`` to a readable mapping after the filter has seen the call, and a library whose
+#: segments are all read-only ran its constructor.
 CODE_CALLS = (("mmap", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC), (3, "MASKED_EQ", MAP_ANONYMOUS, 0)),
               ("mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)),
-              ("pkey_mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)))
+              ("pkey_mprotect", (2, "MASKED_EQ", PROT_EXEC, PROT_EXEC)),
+              ("personality", (0, "NE", PER_QUERY, 0)))
+
+Rule = str | tuple
+
+
+def load_filter(refused: Iterable[Rule], err: int, *, every_thread: bool, absent: Iterable[str] = ()) -> str | None:
+    """Load a seccomp filter that makes ``refused`` fail with ``err`` and ``absent`` with ``ENOSYS``: in every
+    thread of the process (``TSYNC``), or in the calling thread and what it starts. A rule's arguments hold when
+    each ``(arg, op, a, b)`` does (``pyseccomp.Arg``; ``op`` its attribute name, as ``"MASKED_EQ"``). None once
+    loaded, else why not (no libseccomp, a kernel without seccomp)."""
+    try:
+        import pyseccomp as sc
+        filt = sc.SyscallFilter(sc.ALLOW)
+        actions = [(r, sc.ERRNO(err)) for r in refused] + [(a, sc.ERRNO(errno.ENOSYS)) for a in absent]
+        for rule, action in actions:
+            name, *args = (rule,) if isinstance(rule, str) else rule
+            filt.add_rule(action, name, *(sc.Arg(i, getattr(sc, op), a, b) for i, op, a, b in args))
+        if every_thread:
+            filt.set_attr(sc.Attr.CTL_TSYNC, 1)
+        filt.load()
+    except (ImportError, OSError, RuntimeError) as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def clear_read_implies_exec() -> None:
+    """Clear ``READ_IMPLIES_EXEC`` from the calling thread's persona (so the threads and programs it starts): a
+    process started with it (``setarch -X``, where the kernel keeps it across ``execve``) maps every readable
+    file executable, which the code filter, reading ``mmap``'s arguments, does not see."""
+    personality = ctypes.CDLL(None, use_errno=True).personality
+    personality.argtypes = [ctypes.c_ulong]
+    persona = personality(PER_QUERY)
+    if persona != -1 and persona & READ_IMPLIES_EXEC:
+        personality(persona & ~READ_IMPLIES_EXEC)
