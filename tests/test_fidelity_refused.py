@@ -165,6 +165,24 @@ def test_a_meas_sp_command_of_a_form_that_crashes_ngspice_is_refused_in_one_line
     assert re.search(r"^x\s+=", _ngspice_b(deck).stdout, re.M)
 
 
+def test_meas_ac_on_an_fft_spectrum_is_refused_and_meas_sp_runs(tmp_path):
+    """On the spectrum plot an ``fft`` leaves, it is the other way round: ``meas sp ... find`` runs (zoaf refused
+    ``tests/fidelity/gilbert_fft.cir``, which ``ngspice -b`` runs, naming ``meas ac``) and ``meas ac`` crashes
+    ngspice 39. That one is refused with its line and ``meas sp`` as the fix."""
+    text = (DECKS / "gilbert_fft.cir").read_text()
+    deck = tmp_path / "mixer.cir"
+    deck.write_text(text)
+    assert re.search(r"^vif1\s+=", _ngspice_b(deck).stdout, re.M)
+    deck.write_text(text.replace("meas sp vif1 find", "meas ac vif1 find"))
+    assert _ngspice_b(deck).returncode in (-11, 139)
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    message = str(e.value)
+    line = text.splitlines().index("meas sp vif1 find vifm at=1meg") + 1
+    assert "\n" not in message and message.startswith(f"{deck}:{line}: meas vif1: `meas ac` on the spectrum plot")
+    assert "`meas sp vif1 find vifm at=1meg`" in message
+
+
 def test_a_meas_sp_card_of_a_form_that_crashes_ngspice_is_noted():
     """The same forms as ``.meas sp`` cards crash ``ngspice -b`` too; zoaf runs them as ``meas ac`` on the sp plot
     (its design, README), and ``zoaf check`` now says that a run by hand crashes, with the fix. The forms ngspice

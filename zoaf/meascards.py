@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .decktext import Line
 from .errors import InputError
 from .ngcommands import (MEAS_TYPES, NAME, meas_problem, normalize_equals, sp_crashes, unmeasured_card,
                          unsupported_form)
 
-__all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasurable_named", "unmeasured"]
+__all__ = ["Measure", "parse_meas", "skipped_named", "twice_named", "unmeasurable_named", "unmeasured",
+           "with_dc_sweep"]
 
 #: How a refusal names what asked for a measure: a spec (``zoaf check``/``optimize``) by default.
 SPEC_ASKS = "the spec measures"
@@ -36,6 +37,7 @@ class Measure:
     name: str
     text: str   # the statement without the leading dot, lower-cased, one line: "meas ac gain_db max vdb(out)"
     line: int
+    swept: str = ""   # of a ``.meas dc`` card: what the deck's ``.dc`` card sweeps first (:func:`with_dc_sweep`)
 
     @property
     def skipped(self) -> bool:
@@ -53,14 +55,14 @@ class Measure:
     def unsupported(self) -> bool:
         """True for a card ngspice 39 reads and runs but that never gives a value: a form it cannot measure
         (``deriv``). Not one zoaf runs as ``meas ac`` (those measure)."""
-        return not self.skipped and not self.runs_as_ac and unsupported_form(self.text) is not None
+        return not self.skipped and not self.runs_as_ac and unsupported_form(self.text, self.swept) is not None
 
     @property
     def note(self) -> str | None:
         """What ``zoaf check`` notes of the card: one ngspice skips, or one zoaf runs where ``ngspice -b`` crashes."""
         if self.skipped:
             return self.skip_reason
-        if (why := unsupported_form(self.text)) is not None:
+        if (why := unsupported_form(self.text, self.swept)) is not None:
             return f".meas {self.analysis} {self.name}: {why}"
         if self.runs_as_ac:
             return (f".meas sp {self.name}: a .meas sp card of this form crashes ngspice 39 (ngspice -b: a "
@@ -89,6 +91,13 @@ def parse_meas(ln: Line, err: Callable[[int, str], InputError]) -> Measure:
     if (why := meas_problem(text)) is not None:
         raise err(ln.lineno, f".meas {name}: {why}")
     return Measure(kind, name, text, ln.lineno)
+
+
+def with_dc_sweep(measures: Sequence[Measure], analyses: Sequence[str]) -> list[Measure]:
+    """The cards, each ``.meas dc`` one told the name the deck's first ``.dc`` card sweeps first, which decides
+    whether ngspice 39 runs its interval forms (:func:`zoaf.ngcommands.unsupported_form`)."""
+    swept = next((a.split()[1].lower() for a in analyses if a.split()[0].lower() == "dc" and len(a.split()) > 1), "")
+    return [replace(m, swept=swept) if m.analysis == "dc" else m for m in measures]
 
 
 def unmeasured(analyses: Sequence[str], measures: Sequence[Measure]) -> tuple[int, str] | None:

@@ -43,7 +43,7 @@ from .decktext import (Line, ParamDef, assignments, control_character, instance_
                        without_param_functions)
 from .errors import InputError
 from .infile import read_bounded
-from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured
+from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured, with_dc_sweep
 from .ngcommands import ANALYSES, batch_drops, has_conditional
 from .netcontrol import ControlReading
 from .netwrite import INCLUDE, Edits, include_file, session_lines
@@ -165,6 +165,7 @@ class Netlist(ControlReading):
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         self._parse_lines()
+        self.measures = with_dc_sweep(self.measures, self.analyses)
         self._parse_control(allow_shell)
         together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once
         if together and (found := unmeasured(self.analyses, self.measures)) is not None:

@@ -22,7 +22,10 @@ __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
 #: Commands after which another plot may be current: an ``if``/loop block holding one leaves its prints unchecked.
-PLOT_MOVERS = ANALYSES | {"run", "setplot", "linearize", "fft", "spec", "destroy", "load"}
+PLOT_MOVERS = ANALYSES | {"run", "setplot", "linearize", "fft", "psd", "spec", "destroy", "load"}
+#: Commands that leave a spectrum plot current (a real frequency scale), where ngspice 39 runs every `meas sp`
+#: form and `meas ac` crashes it (the other way round from an ac or sp analysis plot; measured by hand).
+SPECTRUM_MAKERS = frozenset({"fft", "psd", "spec"})
 #: The order ngspice runs a deck's dot-analyses in (its analysis table), whatever their order in the deck.
 _RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
 #: ``.meas`` analysis types ngspice 39 accepts.
@@ -202,10 +205,20 @@ def meas_problem(text: str) -> str | None:
 _UNSUPPORTED = {"deriv": "function 'deriv' currently not supported", "derivative": "no such function as 'derivative'"}
 
 
-def unsupported_form(text: str) -> str | None:
+#: ``meas dc`` forms that read the sweep as an interval: ngspice 39 runs them on a voltage source's sweep only (on a
+#: sweep of ``temp``, a current source or a resistor each prints "no such vector as time, frquency or v-sweep").
+_INTERVAL_FORMS = frozenset({"max", "min", "pp", "avg", "integ", "rms", "min_at", "max_at"})
+
+
+def unsupported_form(text: str, swept: str = "") -> str | None:
     """Why a ``.meas`` card or ``meas`` command (``text`` as :func:`normalize_equals` gives it) measures nothing
-    in ngspice 39 (its form: ``deriv``), else None."""
+    in ngspice 39 (its form: ``deriv``; an interval form of ``meas dc`` on a sweep of ``swept``, the name the
+    ``.dc`` card sweeps first, that is no voltage source), else None."""
     form = (text.split()[3:4] or [""])[0].split("=")[0]
+    if text.split()[1:2] == ["dc"] and form in _INTERVAL_FORMS and swept and not swept.startswith("v"):
+        return (f"ngspice 39 runs no `{form}` measure on a .dc sweep of {swept} (of a voltage source only: 'no such "
+                "vector as time, frquency or v-sweep'): it measures nothing, in ngspice -b as in zoaf (`find ... "
+                "at=`, `when` and `trig`/`targ` run; or in a .control block `dc ...` then `let x = vecmax(v(out))`)")
     if (told := _UNSUPPORTED.get(form)) is None:
         return None
     return (f"ngspice 39 runs no `{form}` measure ({told!r}): it measures nothing, in ngspice -b as in zoaf (`let` "
@@ -253,6 +266,21 @@ class ControlBlock:
     notes: list[tuple[int, str]] = field(default_factory=list)
 
 
+def _plot_crash(text: str, spectrum: bool) -> str | None:
+    """Why a ``meas`` command (``text`` as :func:`normalize_equals` gives it) crashes ngspice 39 on the plot it
+    measures (a spectrum one or not: ``spectrum``), else None. A ``meas sp`` of a crashing form runs on a
+    spectrum, where ``meas ac`` of any form crashes instead (``ngspice -b`` and zoaf's worker: a segmentation
+    fault); the fix each way is the other type."""
+    words = text.split()
+    if spectrum and words[1:2] == ["ac"]:
+        return (f"`meas ac` on the spectrum plot of an fft/psd/spec crashes ngspice 39 (ngspice -b and zoaf's "
+                f"worker: a segmentation fault); write `meas sp {text.split(None, 2)[2]}`")
+    if not spectrum and sp_crashes(text):
+        return (f"a `meas sp` of this form crashes ngspice 39 on an analysis plot (ngspice -b and zoaf's worker: a "
+                f"segmentation fault); write `meas ac {text.split(None, 2)[2]}`, which measures the S-parameter plot")
+    return None
+
+
 def _replay_problem(text: str, base: str, depth: int) -> str | None:
     """Why the session cannot replay the command ``text`` (its base word ``base``, at if/loop ``depth``) as
     ``ngspice -b`` runs it, else None."""
@@ -278,6 +306,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
     depth = 0
     in_block: list[str] = []                     # the prints of the if/loop block being read
     moves = False                                # whether that block changes the plot
+    spectrum = False                             # whether the last plot made is a spectrum (fft, psd, spec)
     for lineno, t, idxs in lines:
         if (why := problem(t)) is not None:
             raise err(lineno, why)
@@ -307,12 +336,12 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             t = normalize_equals(t)
             if (why := meas_problem(t)) is not None:
                 raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
-            if sp_crashes(t):
-                raise err(lineno, f"meas {defined_name(t) or ''}: a `meas sp` of this form crashes ngspice 39 (ngspice "
-                          f"-b and zoaf's worker: a segmentation fault); write `meas ac {t.split(None, 2)[2]}`, "
-                          "which measures the S-parameter plot")
+            if (why := _plot_crash(t, spectrum)) is not None:
+                raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
             if (why := unsupported_form(t)) is not None:
                 block.notes.append((lineno, f"meas {defined_name(t) or ''}: {why}"))
+        if base in PLOT_MOVERS:
+            spectrum = base in SPECTRUM_MAKERS
         depth += block_depth_change(t)
         block.commands.append(t)
         moves |= depth > 0 and base in PLOT_MOVERS
