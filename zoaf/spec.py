@@ -202,8 +202,8 @@ class Spec:
         where = str(path) if path else "spec"
         _refuse_unknown(where, data, ("title", "parameters", "measures", "objectives", "pdk", "corner", "corners",
                                       "montecarlo"))
-        for table in ("parameters", "measures", "objectives"):
-            _refuse_case_twins(where, table, data.get(table))
+        for table, value in _named_tables(data):
+            _refuse_case_twins(where, table, value)
         params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
         if not params:
             raise InputError(f"{where}: [parameters] is empty: name at least one design variable")
@@ -296,6 +296,18 @@ def _refuse_controls(where: str, value: Any, path: str = "") -> None:
                 raise InputError(f"{where}: {at}: invisible format character U+{ord(c):04X} in a string (it "
                                  "would reorder or hide what the terminal and reports show); refused")
         _refuse_controls(where, item, at)
+
+
+def _named_tables(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """The tables whose keys are SPICE names (or corner names, which ``--corner`` takes in any case): the three
+    of a spec, ``[corners]`` and each ``[corners.NAME]`` (``TEMP = [85]`` beside ``temp = [27]`` dropped the 85 C
+    corner unsaid), ``montecarlo.params``."""
+    yield from ((t, data.get(t)) for t in ("parameters", "measures", "objectives", "corners"))
+    corners, mc = data.get("corners"), data.get("montecarlo")
+    if isinstance(corners, Mapping):
+        yield from ((f"corners.{units.clip(str(k))}", v) for k, v in corners.items() if isinstance(v, Mapping))
+    if isinstance(mc, Mapping):
+        yield "montecarlo.params", mc.get("params")
 
 
 def _refuse_case_twins(where: str, table: str, value: Any) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 
-from ..cli import JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app
-from ..errors import DEFAULT_TIMEOUT, InputError
+from ..cli import JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app, say_interrupted
+from ..errors import DEFAULT_TIMEOUT, InputError, ZoafError
+from ..history import History
 from ..outfile import json_text
 from ..run import check_workers
 from .yieldrun import MAX_SAMPLES
@@ -57,6 +60,27 @@ def _yield_folder(target: Path, run: RunDir | None, corner: Corner | None, seed:
     return run.folder(f"yield{at}") if run is not None else Path("runs") / f"{target.stem}-yield{at}-seed{seed}"
 
 
+@contextmanager
+def _kept_on_ctrl_c(folder: Path) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) amid a yield or a sensitivity: say how many simulations ``folder``'s histories
+    (``history.db``, or its sub-folders') keep and that the same command replays them; it said only "interrupted",
+    and a designer ran it anew elsewhere, or thought them lost."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        kept = 0
+        for db in [folder / "history.db", *sorted(folder.glob("*/history.db"))]:
+            try:
+                with History(db, read=True) as h:
+                    kept += len(h)
+            except (ZoafError, sqlite3.Error, OSError):
+                continue                    # none there (yet), or not one to count: nothing said of it
+        if not kept:
+            raise
+        say_interrupted(f"interrupted: {kept} simulation{'s' * (kept != 1)} kept in {as_text(str(folder))}; the "
+                        "same command again replays them and simulates only the rest")
+
+
 @app.command(name="yield")
 def yield_(
     target: TargetArg,
@@ -89,8 +113,9 @@ def yield_(
                 run.warn_corners([chosen])
         merged = chosen and problem.spec.corners.merged(chosen)
         out_path = chosen_out or _yield_folder(target, run, merged, seed)
-        result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
-                           workers=workers, dask=dask)
+        with _kept_on_ctrl_c(out_path):
+            result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
+                               workers=workers, dask=dask)
         if as_json:
             print(json_text({**result.as_json(), "out": str(out_path)}, default=float))
         else:
@@ -164,7 +189,8 @@ def sensitivity(
             run.check_corner(run.corners[k].name, "zoaf sensitivity")
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
-        s = run_sensitivity(run, corner=k, workers=workers)
+        with _kept_on_ctrl_c(run_dir / "sensitivity"):
+            s = run_sensitivity(run, corner=k, workers=workers)
         write_outputs(s, run.folder("sensitivity"), f"{run.problem.name}: normalized sensitivities")
         at = None if k is None else (chosen or run.corners[k]).name    # a merged corner named as asked
         if as_json:

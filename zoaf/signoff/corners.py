@@ -135,12 +135,16 @@ def parse_corners(where: str, table: Any, base: Path | None) -> CornerSet:
     key = f"{where}: corners"
     if not isinstance(table, Mapping):
         raise InputError(f"{key}: must be a table ([corners])")
+    # keys in any case, as SPICE names (the spec refuses two differing in case only): a named corner's TEMP was
+    # refused as "'temp' is not a .param", its Process as "'ss' is not a SPICE number", PROCESS_LIB as a supply
+    table = {k.lower(): v for k, v in table.items()}
     lib = table.get("process_lib")
-    if lib is not None and not isinstance(lib, str):
+    if lib is not None and (not isinstance(lib, str) or not lib.strip()):     # "": the spec's folder, "is a directory"
         raise InputError(f"{key}.process_lib: must be a path string, got {units.echo(lib)}")
     process_lib = None if lib is None else (base / lib if base is not None else Path(lib))
-    axes = {k.lower(): v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
-    named = [_named(f"{key}.{units.clip(k)}", k.lower(), v) for k, v in table.items() if isinstance(v, Mapping)]
+    axes = {k: v for k, v in table.items() if k != "process_lib" and not isinstance(v, Mapping)}
+    named = [_named(f"{key}.{units.clip(k)}", k, {n.lower(): v for n, v in t.items()})
+             for k, t in table.items() if isinstance(t, Mapping)]
     cross = _cross(key, axes)
     corners = cross + named
     dup = sorted(n for n, k in Counter(c.name for c in corners).items() if k > 1)

@@ -83,7 +83,10 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
             meta, records = h.meta(), h.records()
     except sqlite3.DatabaseError as e:
         raise InputError(f"{db}: not a zoaf run history ({e})") from None
-    problem_meta: dict[str, Any] = meta.get("problem", {})
+    if "problem" not in meta:       # cut (kill -9) before its start was recorded: said "a run of a Python problem"
+        raise InputError(f"{db}: records no run (no problem in its meta table: cut short as it started?); "
+                         "optimize anew")
+    problem_meta: dict[str, Any] = meta["problem"]
     if not _as_zoaf_writes(problem_meta):         # an edited history: a TypeError traceback
         raise InputError(f"{db}: not a zoaf run history (its problem is not what zoaf writes)")
     if "netlist" not in problem_meta:       # zoaf.minimize's, say: its problem was a Python function

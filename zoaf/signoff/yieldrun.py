@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, units
 from ..circuit import CircuitProblem
 from ..errors import InputError
 from ..evaluate import Evaluator
@@ -145,6 +146,9 @@ def _open(out: Path, meta: RunMeta) -> History:
         if recorded is None and not hist.meta():
             hist.set_run(meta, zoaf=__version__, started=time.time())
             return hist
+        if recorded is not None and recorded.method != METHOD:     # --out RUN: "its budget differs", said of a yield
+            raise InputError(f"{out / 'history.db'}: holds a run of method {units.echo(recorded.method)}, not "
+                             "Monte Carlo samples (the run signed off?); use another --out")
         differs = ["problem"] if recorded is None else [key for key, _, _ in meta.differences(recorded)]
         if differs:
             raise InputError(f"{out / 'history.db'}: holds another run (its {differs[0].split('.')[0]} differs); "
@@ -153,6 +157,18 @@ def _open(out: Path, meta: RunMeta) -> History:
         hist.close()
         raise
     return hist
+
+
+@contextmanager
+def _discarded_if_empty(hist: History) -> Iterator[None]:
+    """A yield refused or cut before its first sample is recorded (a Dask address no scheduler answers, Ctrl-C as
+    workers start) leaves no history: an empty one kept the directory, which a refused run must not leave."""
+    try:
+        yield
+    except BaseException:
+        if len(hist) == 0:
+            hist.discard()
+        raise
 
 
 def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, samples: int, seed: int,
@@ -174,7 +190,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
                        if sims.section else {})}, METHOD, 0, seed)
     # As a run directory: a file, a link or a run going there is one line; a refused one leaves no directory.
     with run_directory(out, resume=os.path.lexists(out / "history.db")), _open(out, meta) as hist, \
-            Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
+            _discarded_if_empty(hist), Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
