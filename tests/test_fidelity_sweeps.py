@@ -4,6 +4,8 @@ runs ``find``/``when``/``trig`` there but no interval form (``max``, ``pp``, ``a
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from ngspice_marks import NEEDS_NGSPICE
@@ -32,6 +34,21 @@ def test_interval_measures_on_a_temp_sweep_are_noted_and_a_spec_measuring_one_is
         nl.refuse_unmeasurable(["vspread"])
     assert str(e.value).startswith(f"{deck}:21: .meas dc vspread: ngspice 39 runs no `pp` measure on a .dc sweep")
     nl.refuse_unmeasurable(["vr27"])
+
+
+def test_zoaf_check_says_why_a_measure_is_missing(tmp_path):
+    """``zoaf check`` of the bandgap with a spec measuring only ``vr27``: the four other cards fail (exit 1, a
+    warning) and each note says why; the notes were printed only when every measure came back."""
+    deck = tmp_path / "bgr.cir"
+    deck.write_text((DECKS / "bgr_bjt_temp.cir").read_text())
+    spec = tmp_path / "bgr.toml"
+    spec.write_text('[parameters]\nr1 = { lo = "5k", hi = "20k", scale = "log" }\n[measures]\nvr27 = { unit = "V" }\n'
+                    '[objectives.vref]\nminimize = "vr27"\n')
+    r = subprocess.run([sys.executable, "-m", "zoaf", "check", str(deck), "--spec", str(spec)], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:") and "on a .dc sweep of temp" in ln]
+    assert [ln.split(":")[2] for ln in notes] == ["18", "19", "20", "21"]
 
 
 @pytest.mark.parametrize("sweep, measured", [("I1 0 1m 0.1m", False), ("R2 500 2k 100", False),

@@ -165,7 +165,7 @@ def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: 
                       f"{'an integer ' if p.integer else ''}within [{units.format(p.lo)}, {units.format(p.hi)}]: "
                       "simulated as written", highlight=False, soft_wrap=True)
     verdict, error = show.simulate_and_show(problem, values, as_json, title, fixed or {})
-    for note in problem.netlist.notes if verdict == show.Verdict.OK else ():   # a refusal stays one line
+    for note in problem.netlist.notes if verdict != show.Verdict.FAILED else ():   # why a measure is missing
         err.print(f"[yellow]note:[/yellow] {as_text(note)}", highlight=False, soft_wrap=True)
     if verdict == show.Verdict.FAILED and not as_json:
         err.print(f"[red]error:[/red] {as_text(str(problem.netlist.path))}: simulation failed: "
