@@ -171,6 +171,8 @@ _MEAS_LINE = re.compile(r"^\s*(?:$|measurements for |error: measure|\.?meas(?:ur
 _FAILURE_REPORT = re.compile(r"^\s*(?:error: measure\b|out of interval|\.?meas(?:ure)?\b.*failed!?$)", re.I)
 _LET_FAILED = re.compile(r'^\s*error: (?:rhs|can\'t evaluate) ".*"', re.I)
 _FAILED = re.compile(r"^\s*(?:\.?meas\w*\s+\w+\s+(\w+)\b.*failed|(\w+)\s*=\s*failed)", re.I)
+#: A ``meas`` command's failure (a ``.meas`` card's starts with its dot).
+_COMMAND_FAILED = re.compile(r"^\s*meas(?:ure)?\s+\w+\s+(\w+)\b.*failed!?$", re.I)
 #: A ``print`` that prints nothing: one of its vectors is not in the current plot (nor ``const``).
 _UNPRINTABLE = re.compile(r"^\s*warning from checkvalid: vector (\S+) is not available or has zero length", re.I)
 #: ngspice's reason for a ``meas`` that reads a vector the plot does not hold (not saved), on stderr.
@@ -241,16 +243,22 @@ _MEAS_PRINT = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s\s+" + _NUMBER, re.I)
 _PRINT = re.compile(r"^\s*([a-z_][\w.]*) = " + _NUMBER, re.I)
 
 
-def meas_printed(lines: Iterable[str], names: Iterable[str], into: dict[str, float]) -> None:
+def meas_printed(lines: Iterable[str], names: Iterable[str], into: dict[str, float], failed: set[str]) -> None:
     """Update ``into`` with what ``meas`` commands of ``names`` print, in order: ``rms`` and ``integ`` print every
     digit where the vector they make holds 7 (``let name = %e``), and a plot destroyed later takes the vector with it;
-    a ``print`` of the name forgets it (the vector is then what ``ngspice -b`` printed last)."""
+    a ``print`` of the name forgets it (the vector is then what ``ngspice -b`` printed last). ``failed`` gets the
+    names whose last ``meas`` failed: the result is the last one's (a loop's last pass), not an older plot's value."""
     wanted = set(names)
     for ln in lines:
         if (m := _PRINT.match(ln)) and m.group(1).lower() in wanted:
             into.pop(m.group(1).lower(), None)
+            failed.discard(m.group(1).lower())
         elif (m := _MEAS_PRINT.match(ln)) and m.group(1).lower() in wanted:
             into[m.group(1).lower()] = float(m.group(2))
+            failed.discard(m.group(1).lower())
+        elif (m := _COMMAND_FAILED.match(ln)) and m.group(1).lower() in wanted:
+            into.pop(m.group(1).lower(), None)
+            failed.add(m.group(1).lower())
 
 
 def vector_or_printed(vector: float | None, printed: float | None) -> float | None:
@@ -298,6 +306,10 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     MeasureError (with the results that were printed) when one of ``measures`` printed no value.
     """
     results = printed_results(lines, names)
+    gone: set[str] = set()
+    meas_printed(lines, names, {}, gone)            # a meas command that failed after an earlier one printed a value
+    for name in gone:
+        results.pop(name, None)
     other, meas = split_measurements(lines, measures)
     # a .control `let` built on a result that is missing (a failed meas): ngspice -b goes on with the block; a
     # failed meas's reason, printed on stderr (read apart from the "... failed!" line that follows it in order)

@@ -37,8 +37,16 @@ class Gathered:
 
     missing: list[Missing] = field(default_factory=list)            # results giving nothing
     printed: dict[str, float] = field(default_factory=dict)         # meas command results as printed (meas_printed)
+    meas_failed: set[str] = field(default_factory=set)              # meas commands whose last run failed
     unmeasured: set[str] = field(default_factory=set)               # .meas cards whose analysis ran and gave nothing
     unprinted: dict[str, str] = field(default_factory=dict)         # results the deck's print could not see: why
+
+    def redefined(self, name: str | None) -> None:
+        """A ``let`` of ``name`` succeeded: a failed ``meas`` of that name before it is no missing result (the
+        deck's fallback value, ``let f10 = 0``, is what ``ngspice -b`` prints)."""
+        if name and name.lower() in self.meas_failed:
+            self.meas_failed.discard(name.lower())
+            self.missing = [m for m in self.missing if m.name != name.lower()]
 
     def check_prints(self, ng: NgSpice, netlist: Netlist, at: int) -> None:
         """The deck's ``print`` commands before command ``at`` (dropped from the replay). ``print`` looks its vectors
@@ -62,6 +70,10 @@ class Gathered:
         that names the results it wants gets them whenever they were taken, whatever happened to the others."""
         for name, plot in where.items():
             if wanted is not None and name not in wanted:
+                continue
+            if name in self.meas_failed:      # its last meas failed: an older plot's vector is no result
+                if not any(m.name == name for m in self.missing):
+                    self.missing.append(Missing(name, f".control result {name}: its last meas failed"))
                 continue
             v = ng.vector(f"{plot}.{name}")
             if name in self.printed and (v is None or v.size == 1):

@@ -376,7 +376,7 @@ class SpiceSession:
                 self._analysis(step.command, results, deadline)
                 continue
             out = self._cmd(step.command)
-            meas_printed(out, self._meas_names, self._got.printed)
+            meas_printed(out, self._meas_names, self._got.printed, self._got.meas_failed)
             cards, out = block_cards(out, [m.name for m in self.netlist.measures])   # the block's own analyses'
             if cards and self._in_place and self._fast.cards:
                 raise _NotInPlace("param= cards measured after a block's analyses: the plan computes them in _analysis")
@@ -392,6 +392,8 @@ class SpiceSession:
                 self._got.missing.append(Missing(name and name.lower(), str(err), err.output))
             elif err is not None:
                 raise err
+            elif base_word(step.command) == "let":
+                self._got.redefined(defined_name(step.command))
             for name in step.results:
                 where[name] = plot_of(self._ng, name)
             if self.timeout is not None and deadline is not None and time.monotonic() > deadline:
