@@ -160,7 +160,7 @@ def test_a_cut_or_foreign_result_json_is_named(tmp_path, content):
         bad.mkdir()
     else:
         bad.write_text(content)
-    with pytest.raises(InputError, match=f"^{re.escape(str(bad))}: (not JSON|not a JSON object|cannot read)"):
+    with pytest.raises(InputError, match=f"^{re.escape(str(bad))}: (not JSON|not a JSON object|not a regular file)"):
         write_report(tmp_path, argv=["zoaf", "report", str(tmp_path)])
     assert not (tmp_path / "report.md").exists()
 

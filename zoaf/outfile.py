@@ -6,8 +6,8 @@ write there (and report.md holds names the sender chose: a line of shell), a ``.
 truncate its target, a FIFO would block zoaf forever. So every file zoaf writes there is written as a new file
 and renamed over the name (``os.replace`` replaces a link, never writes through it); the lock file and the
 history, which are written in place, must be regular files of their own (not a link, not a second name of
-another file); and the JSON zoaf reads there is read as :mod:`zoaf.infile` reads a model file (regular,
-bounded: a FIFO or ``/dev/zero`` is one error, not a hang).
+another file); and the JSON zoaf reads there must be a file of its own too (a ``result.json`` link read your own
+run as the sender's), read as :mod:`zoaf.infile` reads a model file (bounded: a FIFO is one error, not a hang).
 
 Example:
     >>> write_file(Path("runs/amp/best.cir"), text)          # doctest: +SKIP
@@ -125,7 +125,7 @@ def check_own(path: Path) -> None:
     it points), a FIFO or device, nor a second name of another file (a hard link)."""
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     if stat.S_ISLNK(st.st_mode):
         raise InputError(f"{path}: is a link; a run directory's files must be its own (not written through)")
@@ -172,8 +172,10 @@ def open_own(path: Path) -> int:
 
 
 def read_json(path: Path) -> Any:
-    """The JSON in the regular file ``path``; FileNotFoundError when missing, InputError when it is not a
-    bounded regular file or not JSON."""
+    """The JSON in the regular file ``path`` of its directory's own (:func:`check_own`: a received comparison's
+    ``result.json`` link had the designer's own run read and reported as the sender's); FileNotFoundError when
+    missing, InputError when it is not a bounded regular file or not JSON."""
+    check_own(Path(path))
     try:
         data = read_bounded(Path(path), MAX_JSON_BYTES)
     except (FileNotFoundError, NotADirectoryError):

@@ -116,9 +116,11 @@ def _as_zoaf_writes(problem: Any) -> bool:
 
 def _refuse_running(path: Path) -> None:
     """Refuse a run still going (resumed: its ``result.json`` is an earlier end's best, not the run's): its lock
-    is held (zoaf.rundir); a shared lock taken and let go at once tells, without a lock file made."""
+    is held (zoaf.rundir); a shared lock taken and let go at once tells, without a lock file made. The lock file
+    must be a regular file of the run's own (a received run's FIFO there hung sign-off in its open)."""
+    check_own(path / LOCK_FILE)
     try:
-        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return                                  # no lock file: a run copied without it, never locked here
     try:
