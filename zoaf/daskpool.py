@@ -12,6 +12,9 @@ import hashlib
 import logging
 import pickle
 import queue
+import shutil
+import sys
+import tempfile
 import uuid
 from collections import deque
 from typing import Any, Iterable
@@ -42,6 +45,13 @@ DASK_CONNECT_TIMEOUT = 10
 
 #: Dask settings that leave a ``--dask local`` scheduler and its workers without any HTTP route.
 _NO_HTTP = {"distributed.scheduler.http.routes": [], "distributed.worker.http.routes": []}
+
+
+def _forget_scratch(scratch: str) -> None:
+    """Remove ``scratch`` and its folders from this process's ``sys.path`` (Dask leaves them there unless
+    first): a folder of that name made later, by anyone, would be imported from."""
+    sys.path[:] = [p for p in sys.path if p != scratch and not p.startswith(scratch + "/")]
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _handshake(address: str) -> None:
@@ -125,19 +135,30 @@ class DaskPool(Pool):
         import distributed
         super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost", "suspects"))
         self._own: list[Any] = []
+        self._scratch: str | None = None
         if isinstance(dask, distributed.Client):
             self.client = dask
         elif dask == "local":
             # Mutual TLS with a throwaway authority: on 127.0.0.1 without it any user of the machine could connect
             # to the scheduler or a worker and run code as you (Dask's transport is pickle).
             security = distributed.security.Security.temporary()
+            # Scratch files in a folder of zoaf's own (only this user may enter it). Dask's default,
+            # `dask-scratch-space` in the temporary folder, is reused when there and writable, whoever made it, and
+            # put first on sys.path, zoaf's (the nanny and scheduler run here) and each worker's: another user's
+            # /tmp/dask-scratch-space/pyseccomp.py ran, as you, in each worker before its lock-down.
+            self._scratch = tempfile.mkdtemp(prefix="zoaf-dask-")
             # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once. No HTTP
             # route: without a dashboard the scheduler still served its info pages and metrics on 127.0.0.1:8787
             # (and each worker its own), plain HTTP without login, to any user of the machine.
-            with dask_mod.config.set({"distributed.scheduler.allowed-failures": 0, **_NO_HTTP}), safe_path():
-                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                   host="127.0.0.1", dashboard_address=None,
-                                                   silence_logs=logging.ERROR, security=security)
+            settings = {"distributed.scheduler.allowed-failures": 0, "temporary-directory": self._scratch, **_NO_HTTP}
+            try:
+                with dask_mod.config.set(settings), safe_path():
+                    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                       host="127.0.0.1", dashboard_address=None,
+                                                       silence_logs=logging.ERROR, security=security)
+            except BaseException:
+                _forget_scratch(self._scratch)
+                raise
             self._own.append(cluster)
             self.client = distributed.Client(cluster, direct_to_workers=True, security=security)
             # the scheduler batches its messages to a client (one send per 2 ms at most): a task's event would
@@ -176,6 +197,9 @@ class DaskPool(Pool):
             except Exception:                             # pragma: no cover
                 pass
         self._own = []
+        if self._scratch is not None:
+            _forget_scratch(self._scratch)
+            self._scratch = None
 
     def run(self, items: Iterable[tuple[int, np.ndarray]], on_done: OnDone | None = None) -> dict[int, Outcome]:
         from distributed.scheduler import KilledWorker

@@ -278,6 +278,9 @@ def _private_dir() -> Path:
     _remove_at_exit(directory)
     if not _PROCESS.own_process:
         watchdog.remove_after_exit(directory)
+    # `''` and relative sys.path entries (a parent run as `python -c`, a REPL, a notebook: spawn copies its path)
+    # would name the private directory once there, where a deck writes: the folders they name now, absolute
+    sys.path[:] = [os.path.abspath(p) if isinstance(p, str) else p for p in sys.path]
     os.chdir(directory)
     kept = kept_environment()
     for name in set(os.environ) - set(kept):
