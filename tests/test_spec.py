@@ -146,7 +146,7 @@ def test_a_spec_that_starts_with_a_byte_order_mark_is_read(tmp_path):
                                                r"'maximize'\?$"),
     ('power_w = { unit', 'power_w = { units', r"s\.toml: measures\.power_w: unknown key 'units'; did you mean "
                                               r"'unit'\?$"),
-    ('scale = "log", init', 'scale = "log", Init', r"s\.toml: parameters\.cc: unknown key 'Init'; did you mean "
+    ('scale = "log", init', 'scale = "log", Initial', r"s\.toml: parameters\.cc: unknown key 'Initial'; did you mean "
                                                    r"'init'\?$"),
     ('type = "int"', 'type = "int", step = 2', r"parameters\.nf: unknown key 'step'; expected one of hi, init, lo, "
                                                r"scale, type, unit$")])

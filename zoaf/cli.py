@@ -86,7 +86,8 @@ def _errors() -> Iterator[None]:
     except OSError as e:               # a file zoaf could not write or read (a read-only comparison directory for
         if _state["debug"] or e.filename is None:     # `zoaf report`): the file and why, not a traceback
             raise
-        err.print(f"[red]error:[/red] {escape(one_line(f'{e.filename}: {e.strerror or e}'))}", highlight=False,
+        where = units.clip_path(str(e.filename))   # a path a received history names runs to thousands of characters
+        err.print(f"[red]error:[/red] {escape(one_line(f'{where}: {e.strerror or e}'))}", highlight=False,
                   soft_wrap=True)
         raise typer.Exit(2 if e.errno in _BAD_PATH else 1) from None   # a full disk or EIO: the run failed
 
@@ -147,10 +148,13 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
 
 
 def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
-    """A directory option as a Path; an empty one is refused (``Path("")`` would be the working directory)."""
+    """A directory option as a Path through no folder that does not exist (``RUN/new/..`` is ``RUN``, as
+    ``rundir.run_directory`` makes it); an empty one is refused (``Path("")`` would be the working directory)."""
+    from .rundir import unmade
+
     if value is not None and not value.strip():
         raise InputError(f"{option} {value!r}: empty path; name a directory")
-    return None if value is None else Path(value)
+    return None if value is None else unmade(Path(value))
 
 
 def _simulate_and_show(problem, values: dict[str, float], as_json: bool, title: str, given: set[str],

@@ -17,6 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from . import units
 from .errors import InputError
 from .history import History
 from .optim import Result
@@ -53,14 +54,32 @@ def _remove_if_empty(created: list[Path]) -> None:
         pass                # never made, or not empty after all: left as it is
 
 
+def unmade(path: Path) -> Path:
+    """``path`` without each ``name/..`` whose ``name`` does not exist: ``mkdir`` made ``name`` only for the path to
+    leave it again (``--out RUN/yield/..`` left an empty ``yield`` behind, whatever the run did). A name that exists
+    keeps its ``..``, the kernel's (a link's is its target's parent)."""
+    kept = Path(path.anchor)
+    for part in path.parts[1 if path.anchor else 0:]:
+        if part == ".." and kept.name not in ("", "..") and not os.path.lexists(kept):
+            kept = kept.parent
+        else:
+            kept = kept / part
+    return kept
+
+
 @contextmanager
-def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> Iterator[Path]:
-    """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one) and hold its
-    lock; refusals are InputErrors and leave behind no directory they created. ``redo``: a new run may also take a
-    directory that holds an interrupted run's end files but no history (see :func:`_check_new`)."""
+def run_directory(out: str | Path, resume: bool | None = False, redo: bool = False,
+                  out_option: str | None = "--out") -> Iterator[Path]:
+    """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one; None: resumed
+    where it holds a history) and hold its lock, yielding its path as used (:func:`unmade`); refusals are
+    InputErrors naming ``out_option``, the command's option for another directory (None: it has none), and leave
+    behind no directory they created. ``redo``: a new run may also take a directory that holds an interrupted
+    run's end files but no history (see :func:`_check_new`)."""
     if not str(out).strip():
         raise InputError("run directory: empty path")
-    outdir = Path(out)
+    outdir = unmade(Path(out))
+    if resume is None:
+        resume = os.path.lexists(outdir / "history.db")       # a dangling link there: refused by check_own below
     if resume and not (outdir / "history.db").is_file():
         check_own(outdir / "history.db")     # a dangling link there: say so, not "nothing to resume"
         raise InputError(f"{outdir}: nothing to resume (no history.db)")
@@ -86,8 +105,8 @@ def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> 
     owner = key not in _held
     try:
         if owner:
-            _lock(fd, outdir)
-            _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo)
+            _lock(fd, outdir, out_option)
+            _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo, out_option)
         yield outdir
     except BaseException:
         if created and set(os.listdir(outdir)) <= {LOCK_FILE}:
@@ -99,7 +118,7 @@ def run_directory(out: str | Path, resume: bool = False, redo: bool = False) -> 
         os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
 
 
-def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> frozenset[str]:
+def _check_new(outdir: Path, made_lock: bool, redo: bool, out_option: str | None) -> frozenset[str]:
     """InputError unless ``outdir`` holds nothing but its lock: a new run's end files replace any file of their
     name (a finished run's ``result.json`` kept without its history, the designer's own ``best.cir`` or
     ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them.
@@ -107,25 +126,28 @@ def _check_new(outdir: Path, made_lock: bool, redo: bool = False) -> frozenset[s
     and its run made again from its seed makes the same simulations first, its end files replacing the old ones
     only once written (those stay until then). Returns the names so taken over: the new end removes those it does
     not write (a ``best.cir`` of the old run where no point of the new one simulated)."""
-    if (outdir / "history.db").exists():
-        raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another --out")
+    if (outdir / "history.db").exists() and out_option:     # a new run asked for (resume=False): optimize's
+        raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another {out_option}")
     held = sorted(set(os.listdir(outdir)) - {LOCK_FILE})
     if held and not (redo and "result.json" in held and not is_complete(outdir)):
         if made_lock:
             (outdir / LOCK_FILE).unlink(missing_ok=True)
         shown = ", ".join(held[:3]) + (f" and {len(held) - 3} more" if len(held) > 3 else "")
+        if out_option is None:                 # sensitivity's folders are the run's: it writes nowhere else
+            raise InputError(f"{outdir}: already holds {shown}; move them away, then run the same command again")
         raise InputError(f"{outdir}: already holds {shown}; a new run needs a new or empty directory (its end "
-                         f"files would replace files of the same name): use another --out")
+                         f"files would replace files of the same name): use another {out_option}")
     return frozenset(held)
 
 
-def _lock(fd: int, outdir: Path) -> None:
+def _lock(fd: int, outdir: Path, out_option: str | None) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         pid = os.pread(fd, 20, 0).decode("ascii", "replace").strip() or "?"
+        other = f", or use another {out_option}" if out_option else ""
         raise InputError(f"{outdir}: a run is still going in this directory (process {pid}); "
-                         f"wait for it to end, or use another --out") from None
+                         f"wait for it to end{other}") from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)   # who holds it, for the refusal above
@@ -163,11 +185,20 @@ def recorded_spec(run_dir: Path, meta: Mapping[str, Any] | None = None) -> Path 
     paths = [where.get(k) for k in ("from_run", "path")] if isinstance(where, dict) else []
     if not all(isinstance(p, str) and p.strip() and "\0" not in p for p in paths) or not paths:
         raise InputError(f"{db}: not a zoaf run history (meta: spec {where!r:.60} is not what zoaf writes)")
-    found = [s for s in (Path(os.path.normpath(run_dir.resolve() / p)) for p in paths) if s.is_file()]
-    if not found:
-        raise InputError(f"{db}: the run's spec {paths[1]} is not found (moved or removed since the run); give it "
-                         "with --spec")
+    found = [s for s in (Path(os.path.normpath(run_dir.resolve() / p)) for p in paths) if is_file(s)]
+    if not found:            # its path clipped: a received history's may run to thousands of characters
+        raise InputError(f"{db}: the run's spec {units.clip_path(paths[1])} is not found (moved or removed since the "
+                         "run); give it with --spec")
     return found[0]
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False for a path no file can have (too long: ``is_file`` raises there), as a path a
+    received history names may be."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def result_dict(result: Result) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from .infile import UnreadableFile, read_bounded
 from .outfile import first_invisible, printable
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterError, Score
 from .signoff.corners import CornerSet, parse_corners
-from .signoff.mc import MonteCarlo, parse_montecarlo
+from .signoff.mc import KEYS as MC_KEYS, MonteCarlo, parse_montecarlo
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # fullmatch: a trailing newline is not a name
@@ -200,8 +200,10 @@ class Spec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, path: Path | None = None, text: str = "") -> "Spec":
         where = str(path) if path else "spec"
-        _refuse_unknown(where, data, ("title", "parameters", "measures", "objectives", "pdk", "corner", "corners",
-                                      "montecarlo"))
+        data = _keywords(where, data, ("title", "parameters", "measures", "objectives", "pdk", "corner", "corners",
+                                       "montecarlo"))
+        if isinstance(data.get("montecarlo"), Mapping):
+            data["montecarlo"] = _keywords(f"{where}: montecarlo", data["montecarlo"], MC_KEYS)
         for table, value in _named_tables(data):
             _refuse_case_twins(where, table, value)
         params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
@@ -211,10 +213,10 @@ class Spec:
         for name, value in _table(where, data, "measures", required=False).items():
             _check_name(where, "measures", name)
             value = value if isinstance(value, Mapping) else {"unit": value}
+            value = _keywords(f"{where}: measures.{units.clip(name)}", value, ("unit",))
             unit = value.get("unit", "")
             if not isinstance(unit, str):
                 raise InputError(f"{where}: measures.{units.clip(name)}.unit: must be a string, got {units.echo(unit)}")
-            _refuse_unknown(f"{where}: measures.{units.clip(name)}", value, ("unit",))
             measures[name.lower()] = unit
         corners = None if "corners" not in data else parse_corners(where, data["corners"], path and path.parent)
         objectives = {}
@@ -271,13 +273,29 @@ def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = Tr
     return value
 
 
-def _refuse_unknown(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> None:
-    """InputError naming the first key of ``table`` not in ``known``, with the known key it is likely a typo of
-    (``hii`` for ``hi``, ``maximise``): a misspelt key would otherwise be refused with no hint, or with a list."""
-    for name in table:
-        if name not in known:
+def _keywords(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    """``table`` with its keys lowered: the spec's keywords are read in any case, as its names and ngspice's
+    (``Maximize`` was an unknown key). InputError naming the first key not in ``known``, with the known key it is
+    likely a typo of (``hii`` for ``hi``, ``maximise``: else refused with no hint, or with a list), or two keys that
+    differ in case only (one would silently replace the other)."""
+    read: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for name, value in table.items():
+        low = str(name).lower()
+        if low not in known:
             hint = did_you_mean(name, known, cutoff=0.6) or f"expected one of {', '.join(sorted(known))}"
             raise InputError(f"{key}: unknown key {units.echo(name)}; {hint.strip()}")
+        if low in written:
+            raise InputError(f"{key}: keys {units.echo(written[low])} and {units.echo(name)} are the same key "
+                             "(keys are case-insensitive)")
+        read[low], written[low] = value, str(name)
+    return read
+
+
+def _keyword(value: Any, choices: tuple[str, ...]) -> Any:
+    """``value`` as the one of ``choices`` it names in any case (``scale = "LOG"``), else as written: the refusal
+    echoes what the designer wrote."""
+    return value.lower() if isinstance(value, str) and value.lower() in choices else value
 
 
 def _refuse_controls(where: str, value: Any, path: str = "") -> None:
@@ -331,21 +349,22 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     key = f"{where}: parameters.{units.clip(name)}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}")
-    _refuse_unknown(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
+    value = _keywords(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
     for k in ("lo", "hi"):
         if k not in value:
             raise InputError(f"{key}: missing '{k}'")
     lo = units.parse_spec(value["lo"], what=f"{key}.lo")
     hi = units.parse_spec(value["hi"], what=f"{key}.hi")
     init = None if "init" not in value else units.parse_spec(value["init"], what=f"{key}.init")
-    kind = value.get("type", "float")
+    kind = _keyword(value.get("type", "float"), ("float", "int"))
     if kind not in ("float", "int"):
         raise InputError(f"{key}.type: must be 'float' or 'int', got {units.echo(kind)}")
     unit = value.get("unit", "")
     if not isinstance(unit, str):      # was shown as str() of it: unit = ["F"] as "['F']"
         raise InputError(f"{key}.unit: must be a string, got {units.echo(unit)}")
     try:                               # the rules are Parameter's; each refusal said at its TOML key
-        return Parameter(name.lower(), lo, hi, value.get("scale", "lin"), kind == "int", init, unit)
+        return Parameter(name.lower(), lo, hi, _keyword(value.get("scale", "lin"), ("lin", "log")), kind == "int",
+                         init, unit)
     except ParameterError as e:
         raise e.at(key) from None
 
@@ -371,7 +390,7 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     key = f"{where}: objectives.{units.clip(name)}"
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {units.echo(value)}")
-    _refuse_unknown(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))
+    value = _keywords(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))
     senses = [s for s in ("minimize", "maximize") if s in value]
     if len(senses) != 1:
         raise InputError(f"{key}: give exactly one of 'minimize' or 'maximize'")

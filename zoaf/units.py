@@ -22,6 +22,9 @@ _FORMAT = [(1e12, "t"), (1e9, "g"), (1e6, "meg"), (1e3, "k"), (1.0, ""), (1e-3, 
            (1e-12, "p"), (1e-15, "f")]
 #: Characters of a value an error line echoes: a TOML integer is unbounded and a spec string runs to a MiB.
 MAX_ECHO = 40
+#: Characters of a path an error line names: a deep real one is whole, one a received history makes up (thousands
+#: of characters, "File name too long") is not.
+MAX_PATH_ECHO = 256
 
 
 def parse(value: str | float | int, *, what: str = "value", numparam: bool = False, nearest: bool = False
@@ -64,12 +67,17 @@ def echo(value: object) -> str:
     return clip(repr(value))
 
 
-def clip(text: str) -> str:
-    """``text`` as it is (a name in a key path: ``parameters.w1``) for an error line, its head only past
-    :data:`MAX_ECHO` characters, as :func:`echo`: a TOML key or a SPICE name runs to thousands of characters."""
-    if len(text) <= MAX_ECHO:
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` as it is (a name in a key path: ``parameters.w1``) for an error line, its head only past ``limit``
+    characters, as :func:`echo`: a TOML key or a SPICE name runs to thousands of characters."""
+    if len(text) <= limit:
         return text
-    return f"{text[:MAX_ECHO - 10]}... ({len(text)} characters)"
+    return f"{text[:limit - 10]}... ({len(text)} characters)"
+
+
+def clip_path(path: str) -> str:
+    """A path for an error line: :func:`clip` past :data:`MAX_PATH_ECHO` characters."""
+    return clip(path, MAX_PATH_ECHO)
 
 
 def parse_spec(value: str | float | int, *, what: str) -> float:

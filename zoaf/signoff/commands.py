@@ -117,7 +117,7 @@ def yield_(
             result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                                workers=workers, dask=dask)
         if as_json:
-            print(json_text({**result.as_json(), "out": str(out_path)}, default=float))
+            print(json_text({**result.as_json(), "out": str(result.out)}, default=float))
         else:
             yield_table(out, result, problem.spec.unit_of)
 

@@ -86,7 +86,7 @@ class CornerSet:
         ``where``, also for two names of the same conditions). ``"all"`` holds a named corner that repeats one of
         the cross product (the README's ``slow_hot``, named to be judged alone) once: both were simulated and
         counted, each sizing's condition twice."""
-        if wanted == "all":
+        if isinstance(wanted, str) and wanted.lower() == "all":      # a keyword of the spec: in any case
             first: dict[tuple[Any, ...], Corner] = {}
             for c in self.corners:
                 first.setdefault(c.conditions, c)

@@ -51,16 +51,17 @@ class MonteCarlo:
         return "; ".join(parts)
 
 
-_KEYS = ("normal", "section", "params")
+#: The keys of ``[montecarlo]`` (read in any case: the spec lowers them).
+KEYS = ("normal", "section", "params")
 
 
 def parse_montecarlo(where: str, table: Any) -> MonteCarlo:
     key = f"{where}: montecarlo"
     if not isinstance(table, Mapping):
         raise InputError(f"{key}: must be a table ([montecarlo])")
-    extra = set(table) - set(_KEYS)
+    extra = set(table) - set(KEYS)
     if extra:
-        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; expected {', '.join(_KEYS)}")
+        raise InputError(f"{key}: unknown key(s) {', '.join(sorted(extra))}; expected {', '.join(KEYS)}")
     names = table.get("normal", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise InputError(f"{key}.normal: must be a list of .param names")

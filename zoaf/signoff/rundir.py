@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ..circuit import CircuitProblem, recorded_hashes
+from .. import units
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from ..history import History, Record
 from ..report import MANIFEST
-from ..rundir import LOCK_FILE, recorded_spec
+from ..rundir import LOCK_FILE, is_file, recorded_spec
 from ..outfile import check_own, read_json
 from .corners import Corner
 from .cornerrun import corner_overrides
@@ -94,8 +95,9 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
                          "sign-off simulates a netlist, and this run has none")
     recorded_hashes(db, problem_meta)       # unhashed, _check_same below passed any deck of this machine
     netlist = Path(problem_meta["netlist"])
-    if not netlist.is_file():
-        raise InputError(f"{db}: the run's netlist {netlist} is not found (run from where the run was started)")
+    if not is_file(netlist):         # its path clipped: a received history's may run to thousands of characters
+        raise InputError(f"{db}: the run's netlist {units.clip_path(str(netlist))} is not found (run from where the "
+                         "run was started)")
     recorded = recorded_spec(path, meta) if spec is None else None      # a run made with --spec: its spec
     problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"), timeout=timeout)
     _check_same(db, problem, problem_meta, recorded is not None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -115,7 +114,7 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
         pts = np.hstack([u, np.full((len(u), 1), corner)])
     digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
     out = run.folder("sensitivity", f"{tag}-{digest}")
-    with run_directory(out, resume=os.path.lexists(out / "history.db")), History(out / "history.db") as hist, \
+    with run_directory(out, resume=None, out_option=None), History(out / "history.db") as hist, \
             Evaluator(problem, workers=min(workers, len(u)), timeout=run.problem.timeout) as ev:
         if not hist.meta():
             hist.set_run(RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None),

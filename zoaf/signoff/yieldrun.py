@@ -6,7 +6,6 @@ worker processes or Dask, sandboxed, one ``history.db`` row each, replayed when 
 """
 from __future__ import annotations
 
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,7 +188,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
                     **({"section": sims.section, "section_params": dict(base.spec.montecarlo.params)}
                        if sims.section else {})}, METHOD, 0, seed)
     # As a run directory: a file, a link or a run going there is one line; a refused one leaves no directory.
-    with run_directory(out, resume=os.path.lexists(out / "history.db")), _open(out, meta) as hist, \
+    with run_directory(out, resume=None) as out, _open(out, meta) as hist, \
             _discarded_if_empty(hist), Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
