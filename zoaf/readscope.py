@@ -60,9 +60,9 @@ class OutsideRead:
 
 
 def system_roots() -> tuple[Path, ...]:
-    """The folders whose files a deck reads without a note: :data:`SYSTEM_FOLDERS` and the sky130 models' folder."""
+    """The folders whose files a deck reads without a note: :data:`SYSTEM_FOLDERS` and the sky130 models' tree."""
     try:
-        models = (pdk.find_sky130_lib().resolve().parent,)
+        models = (pdk.sky130_tree(),)
     except (pdk.PdkError, OSError):
         models = ()
     return (*map(Path, SYSTEM_FOLDERS), *models)
