@@ -29,7 +29,9 @@ _DASK_BLOBS: dict[str, bytes] = {}
 _DASK_PROBLEMS: dict[str, Problem] = {}
 _DASK_KEYS: dict[str, Hashable] = {}                      # the affinity key of a problem's last simulation here
 _DASK_LOCK = threading.Lock()
-_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False, "task": None}
+#: ``owner``: the run (its problem's token) that first simulated here; a worker process serves it alone (see
+#: :func:`simulate_chunk`).
+_DASK_STATE: dict[str, Any] = {"thread": None, "poisoned": False, "task": None, "owner": None}
 #: Seconds the watchdog waits, before it ends the process, for the event naming the simulation to leave.
 TELL_GRACE = 0.5
 
@@ -77,14 +79,20 @@ def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
     """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address, also
     sent as an event ``[task key, pickled (replies, address)]`` on topic ``token``. Each has ``timeout``
     seconds, plus the load grace where it loads another affinity key's deck (as in the local pool:
-    :func:`zoaf.workers.time_limit`)."""
+    :func:`zoaf.workers.time_limit`).
+
+    A process that simulated one run's deck (its ``token``) simulates no other run's: a cluster named by several
+    runs (``--dask ADDRESS``) kept in it what the first deck left (files in the private directory, ngspice's state;
+    native code, any Python rewritten) for the next, whose policy its lock-down covers. Another run's simulations
+    come back ``lost`` (not run, not charged) and the client has the worker restarted."""
     from distributed import get_worker
     worker = get_worker()
     replies: list[tuple] = []
     with _DASK_LOCK:                                      # several worker threads: still one sim per process
         _DASK_STATE["task"] = worker, token, worker.get_current_task(), replies
+        _DASK_STATE["owner"] = _DASK_STATE["owner"] or token
         for x in xs:
-            if _DASK_STATE["poisoned"]:                   # a hung or broken simulation holds this process
+            if _DASK_STATE["poisoned"] or _DASK_STATE["owner"] != token:   # hung, broken, or another run's
                 replies.append(("lost",))
                 continue
             if _DASK_STATE["thread"] is None:

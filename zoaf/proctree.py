@@ -13,10 +13,12 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 from multiprocessing import resource_tracker
 from pathlib import Path
 
-__all__ = ["descendants", "keep_descriptors", "kill_tree", "no_capabilities_for_programs", "send", "untraceable"]
+__all__ = ["descendants", "end_descendants", "keep_descriptors", "kill_tree", "no_capabilities_for_programs", "send",
+           "untraceable"]
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 #: prctl(2) options: a process that is not "dumpable" may be traced, or have its ``/proc/PID/mem``, ``environ``
@@ -35,16 +37,21 @@ class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
-def descendants(pid: int) -> list[int]:
-    """The processes ``pid`` started, and theirs, at this moment."""
+#: Seconds :func:`end_descendants` goes on killing what a process's descendants start as they are killed.
+END_WAIT = 2.0
+
+
+def descendants(pid: int, *, live: bool = False) -> list[int]:
+    """The processes ``pid`` started, and theirs, at this moment (``live``: not those ended, zombies unreaped)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:                                 # ended while listed
             continue
-        ppid = int(text.rsplit(")", 1)[1].split()[1])   # after "pid (name)": state, ppid
-        children.setdefault(ppid, []).append(int(stat.parent.name))
+        state, ppid = text.rsplit(")", 1)[1].split()[:2]   # after "pid (name)": state, ppid
+        if not (live and state == "Z"):
+            children.setdefault(int(ppid), []).append(int(stat.parent.name))
     out, todo = [], [pid]
     while todo:
         kids = children.get(todo.pop(), [])
@@ -57,6 +64,15 @@ def kill_tree(pid: int) -> None:
     """SIGKILL ``pid`` and every process it started; quiet about those already gone."""
     send([pid], signal.SIGSTOP)
     send([pid, *descendants(pid)], signal.SIGKILL)
+
+
+def end_descendants(pid: int) -> None:
+    """SIGKILL every process ``pid`` (this process, a subreaper: its orphans stay its own) started, again until none
+    lives: one may fork between the listing and the kill (its child, orphaned, is then this process's)."""
+    end = time.monotonic() + END_WAIT
+    while (pids := descendants(pid, live=True)) and time.monotonic() < end:
+        send(pids, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 def send(pids: list[int], sig: signal.Signals) -> list[int]:

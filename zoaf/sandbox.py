@@ -39,8 +39,8 @@ before libngspice starts:
    OpenMP starts at most one thread per CPU (a deck's ``num_threads`` could take every process ID of the machine);
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
    bytes (a ``.control`` loop writing files);
-8. **programs** (``allow_exec``; a Dask worker too): it is the subreaper of the programs a deck starts, so a
-   program that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
+8. **programs**: it is the subreaper of the processes a deck starts (programs, ``allow_exec``; forks of native
+   code), so one that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
 9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
    govern pipes: the simulation thread can open any pipe the process holds through ``/proc/self/fd/N``, and a
    Dask worker's thread that waits on its nanny's stop queue, which Landlock does not confine, unpickled what a
@@ -68,7 +68,6 @@ import errno
 import io
 import os
 import pickle
-import signal
 import sys
 import tempfile
 import threading
@@ -230,8 +229,7 @@ def enter(policy: Policy, start: Callable[[], object] | None = None) -> SandboxR
             proc.seccomp = _seccomp(policy.allow_exec)
             proc.memory, proc.disk = _limits(proc.own_process, proc.directory)
             proctree.untraceable()                        # after oom_score_adj: then its /proc entries are root's
-            if policy.allow_exec:
-                _adopt_programs()
+            _adopt_programs()
             proc.policy = policy
         if current() is None:
             proctree.no_capabilities_for_programs()
@@ -327,7 +325,7 @@ def _remove_at_exit(directory: Path) -> None:
     def remove() -> None:
         go.wait()
         if _PROCESS.adopts:
-            proctree.send(proctree.descendants(os.getpid()), signal.SIGKILL)
+            proctree.end_descendants(os.getpid())
         watchdog.remove_tree(directory)
 
     janitor = threading.Thread(target=remove, name="zoaf-sandbox-cleanup", daemon=True)
@@ -346,11 +344,12 @@ _PR_SET_CHILD_SUBREAPER = 36
 
 
 def _adopt_programs() -> None:
-    """Keep every program a deck starts in this process's tree, and end them all when it exits: a program that
-    detaches itself (``setsid prog &``) was adopted by init and outlived its worker, out of reach of the pool's
-    :func:`zoaf.proctree.kill_tree`. Orphans that end stay zombies until this process does (reaping them here
-    would take the exit status ngspice's ``pclose`` waits for). They are ended by the thread that removes the
-    private directory at exit: a thread under Landlock cannot read other processes' ``/proc`` entries."""
+    """Keep every process a deck starts in this process's tree, and end them all when it exits: a program that
+    detaches itself (``setsid prog &``), or a process native code forks and detaches (no ``--allow-shell`` needed),
+    was adopted by init and outlived its worker, out of reach of the pool's :func:`zoaf.proctree.kill_tree`.
+    Orphans that end stay zombies until this process does (reaping them here would take the exit status ngspice's
+    ``pclose`` waits for). They are ended by the thread that removes the private directory at exit: a thread under
+    Landlock cannot read other processes' ``/proc`` entries."""
     if _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0:
         _PROCESS.adopts = True                          # else (an old kernel) kill_tree reaches fewer
 
