@@ -4,6 +4,7 @@ that ``zoaf.minimize`` hands it.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any, Callable, Sequence
@@ -82,8 +83,10 @@ class FunctionProblem(Problem):
             raise InputError(f"bounds: None (scipy's 'no bound') is not one here: zoaf samples every variable "
                              f"within finite (lo, hi), got {bounds!r}")
         bounds = _numbers(bounds, "bounds")
-        if bounds.ndim != 2 or bounds.shape[1] != 2:
-            raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}")
+        if bounds.ndim != 2 or bounds.shape[1] != 2:   # 1-D: scipy's minimize(fun, x0) order, or one pair bare
+            scipy = ("; zoaf.minimize takes the bounds second, where scipy takes x0 (give a start point as x0=), "
+                     "and one variable's as [(lo, hi)]") if bounds.ndim == 1 else ""
+            raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}{scipy}")
         d = len(bounds)
         ints, logs = _indices(integers, "integers", d), _indices(log, "log", d)
         start = None if x0 is None else _start(_numbers(x0, "x0"), bounds, ints)
@@ -100,9 +103,9 @@ class FunctionProblem(Problem):
         t0 = time.perf_counter()
         value = _number(self.fun(np.array(x, dtype=float)))
         xa = np.array(x, dtype=float)
+        if not math.isfinite(value):       # inf: a failure all the same, now named
+            raise ValueError(f"fun returned {value}")
         cons = [float(v) for j, g in enumerate(self.constraints) for v in self._checked(j, _values(g(xa)))]
-        if not math.isfinite(value) or any(math.isnan(v) for v in cons):   # inf: a failure all the same, now named
-            raise ValueError(f"fun returned {value}" if not math.isfinite(value) else "a constraint returned NaN")
         return Outcome.scored(Score.of(value, cons), {}, time.perf_counter() - t0)
 
     def _checked(self, j: int, values: np.ndarray) -> np.ndarray:
@@ -111,6 +114,8 @@ class FunctionProblem(Problem):
         if values.size != self._sizes[j]:
             raise ValueError(f"constraints[{j}] returned {values.size} values here, {self._sizes[j]} at the start "
                              "point")
+        if np.isnan(values).any():         # was "a constraint returned NaN": which one, among several?
+            raise ValueError(f"constraints[{j}] returned NaN")
         return values
 
 
@@ -254,7 +259,7 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
         args = args if isinstance(args, tuple) else (args,)        # a lone value, as minimize's own args
         return lambda x: -_values(fun(x, *args))
     if isinstance(c, (NonlinearConstraint, LinearConstraint)):
-        fun = c.fun if isinstance(c, NonlinearConstraint) else (lambda x, A=np.atleast_2d(c.A): A @ x)
+        fun = c.fun if isinstance(c, NonlinearConstraint) else functools.partial(_linear, np.atleast_2d(c.A))
         lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
         if np.any(lb == ub):
             raise InputError(equality.format(j=j))
@@ -265,7 +270,18 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
                      f"got {type(c).__name__}")
 
 
+def _linear(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``A @ x`` of a ``LinearConstraint``; an ``A`` of other width than ``x`` is said so (was numpy's matmul
+    "mismatch in its core dimension 0, with gufunc signature (n?,k),(k,m?)->(n?,m?)")."""
+    if a.shape[1] != len(x):
+        raise ValueError(f"LinearConstraint's A has {a.shape[1]} columns for {len(x)} variables")
+    return a @ x
+
+
 def _two_sided(v: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
     """``lb <= v <= ub`` as values ``<= 0`` met: one per finite side (infinite sides are dropped)."""
+    for name, side in (("lb", lb), ("ub", ub)):   # was numpy's "could not be broadcast ... remapped shapes"
+        if side.size not in (1, v.size):
+            raise ValueError(f"{name} has {side.size} values for the constraint's {v.size}")
     lb, ub = np.broadcast_to(lb, v.shape), np.broadcast_to(ub, v.shape)
     return np.concatenate([(lb - v)[np.isfinite(lb)], (v - ub)[np.isfinite(ub)]])

@@ -41,12 +41,28 @@ from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterE
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import KEYS as MC_KEYS, MonteCarlo, parse_montecarlo
 
-_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+)\s*$")
+#: The bound may hold one blank before a unit word ("60 dB"), for units.parse_spec to refuse with its hint.
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+(?:\s+[A-Za-z]+)?)\s*$")
+#: What a refused constraint most likely meant: (pattern searched, hint). The first that matches is said.
+_CONSTRAINT_HINTS = (
+    (re.compile("[\u2265\u2264]"), "write >= for \u2265 and <= for \u2264"),
+    (re.compile(r"=>|=<"), "write >= or <= (the '=' second)"),
+    (re.compile(r"(?<![<>!=])=(?!=)|=="), "an equality never holds at a sampled design: bound the measure "
+                                           "from both sides, as two constraints"),
+    (re.compile(r"^\s*\S+\s*(>=|<=|>|<)\s*[A-Za-z_][\w.]*\s*(>=|<=|>|<)"),
+     "write a range as two constraints, each with the measure first ('x >= 1', 'x <= 2')"),
+    (re.compile(r"^\s*[-+.\d]\S*\s*(>=|<=|>|<)\s*[A-Za-z_][\w.]*\s*$"),
+     "write the measure first ('x >= 60', not '60 <= x')"),
+    (re.compile(r"(>=|<=|>|<).*(,|;|\band\b|&).*(>=|<=|>|<)"), "give each constraint its own string in the list"))
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # fullmatch: a trailing newline is not a name
 #: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
 #: escape sequence when zoaf prints it (a unit, a title).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
+#: A line no TOML has and every netlist does (a dot card: ``.end``, ``.param``, ``.meas``, an analysis): the
+#: netlist given where the spec goes, said so rather than as a TOML syntax error on its title line.
+_SPICE_CARD = re.compile(r"^[ \t]*\.(?:end|param|meas|measure|subckt|include|lib|control|ac|dc|tran|op|noise)"
+                         r"\b[^\n]{0,30}", re.IGNORECASE | re.MULTILINE)
 #: A spec is a page of TOML: more is not one (and is not read into memory).
 MAX_SPEC_BYTES = 2**20
 #: The least objective ``scale``, and magnitude of a nonzero constraint bound: the FoM squashes measure / scale, which
@@ -71,7 +87,8 @@ class Constraint:
     def parse(cls, text: str, *, where: str = "constraint") -> "Constraint":
         m = _CONSTRAINT.match(str(text))
         if m is None:
-            raise InputError(f"{where}: {units.echo(text)} is not 'name op number' with op one of >=, <=, >, <")
+            hint = next((f": {h}" for pattern, h in _CONSTRAINT_HINTS if pattern.search(str(text))), "")
+            raise InputError(f"{where}: {units.echo(text)} is not 'name op number' with op one of >=, <=, >, <{hint}")
         name, op, number = m.groups()
         what = f"{where}: bound of {units.echo(text)}"
         bound = units.parse_spec(number, what=what)
@@ -171,8 +188,13 @@ class Spec:
 
     @staticmethod
     def find_for(netlist: str | Path) -> Path:
-        """``<stem>.toml`` beside the netlist."""
-        return Path(netlist).with_suffix(".toml")
+        """``<stem>.toml`` beside the netlist; InputError for a ``.toml`` netlist, which is its own ``<stem>.toml``:
+        the spec given where the netlist goes (its refusal was "no '.param r1=' in amp.toml", read as a deck)."""
+        path = Path(netlist)
+        if path.suffix.lower() == ".toml":
+            raise InputError(f"{units.clip_path(str(path))}: a spec (.toml) where the netlist goes: give the SPICE "
+                             "netlist; zoaf reads the spec beside it (<stem>.toml) or from --spec")
+        return path.with_suffix(".toml")
 
     @classmethod
     def read(cls, path: str | Path) -> "Spec":
@@ -191,6 +213,10 @@ class Spec:
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a text file (UTF-8 TOML expected)") from None
         except tomllib.TOMLDecodeError as e:
+            if card := _SPICE_CARD.search(text):    # the netlist where the spec goes: its title line was the error
+                raise InputError(f"{path}: a SPICE netlist, not a TOML spec (its {units.echo(card.group().strip())} "
+                                 "card): the netlist and the spec swapped? the spec is the TOML file "
+                                 "(--spec FILE.toml)") from None
             raise InputError(f"{path}: TOML syntax error: {e}") from None
         except RecursionError:          # tomllib recurses per nested array or table: "a = [[[[...]]]]"
             raise InputError(f"{path}: TOML nested too deep: not a spec") from None
@@ -251,6 +277,9 @@ class Spec:
     def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
         """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""
         params, results = {p.lower() for p in netlist_params}, {r.lower() for r in netlist_results}
+        if self.path is not None and self.path.resolve() == Path(netlist).resolve():
+            raise InputError(f"{netlist}: given as both the netlist and the spec: give the SPICE netlist, and the "
+                             "spec (TOML) beside it (<stem>.toml) or with --spec")
         for p in self.parameters:
             if p.name not in params:
                 name = units.clip(p.name)

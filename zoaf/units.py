@@ -44,8 +44,8 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
     else:
         m = _NUMBER.match(str(value))
         if m is None:
-            micro = "; write u for micro" if "\u00b5" in str(value) or "\u03bc" in str(value) else ""
-            raise InputError(f"{what}: {echo(value)} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6){micro}")
+            raise InputError(f"{what}: {_shown(value)} is not a SPICE number (examples: 1.5u, 10meg, 2p, 1e-6)"
+                             f"{_hint(value)}")
         mantissa, suffix, _unit = m.groups()
         if numparam and suffix:
             suffix = {"mil": "m", "a": ""}.get(suffix.lower(), suffix)
@@ -59,6 +59,37 @@ def parse(value: str | float | int, *, what: str = "value", numparam: bool = Fal
     if not math.isfinite(v):
         raise InputError(f"{what}: {echo(value)} is not a finite number")
     return v
+
+
+#: A resistor's value as printed on it (RKM code): the suffix where the decimal point goes, as in 2k2 or 4n7.
+_RKM = re.compile(r"^\s*(\d+)(meg|[tgkmunpf])(\d+)\s*$", re.IGNORECASE | re.ASCII)
+#: Blanks between a number and its suffix or unit ("1 k", "60 dB"), which SPICE reads as two tokens.
+_SPACED = re.compile(r"(?<=[\d.])\s+(?=[a-z])", re.IGNORECASE | re.ASCII)
+
+
+def _shown(value: object) -> str:
+    """A value that is no string nor number as the designer wrote it in TOML (a date read as ``datetime.date(1979,
+    5, 27)``), else :func:`echo`."""
+    if hasattr(value, "isoformat"):          # TOML's dates and times
+        return f"the TOML date/time {value.isoformat()}"
+    kind = {list: "the array ", dict: "the table "}.get(type(value), "")
+    return kind + echo(value)
+
+
+def _hint(value: object) -> str:
+    """What a refused number most likely meant, for its error line ('' when nothing is likely): each was refused
+    saying only "not a SPICE number", the designer left to guess what was wrong with ``2k2`` or ``60 dB``."""
+    if not isinstance(value, str):
+        return "; give a number, or a string like \"1.5u\""
+    if "\u00b5" in value or "\u03bc" in value:
+        return "; write u for micro"
+    if m := _RKM.match(value):
+        return f"; write {m[1]}.{m[3]}{m[2]} for the value printed as {value.strip()}"
+    if _NUMBER.match(_SPACED.sub("", value)):
+        return "; write the suffix or unit right after the number, without a space"
+    if "_" in value and _NUMBER.match(value.replace("_", "")):
+        return "; write the digits without '_' (TOML reads 1_000 as a number only unquoted)"
+    return ""
 
 
 def echo(value: object) -> str:
@@ -81,16 +112,23 @@ def clip_path(path: str) -> str:
 
 
 def parse_spec(value: str | float | int, *, what: str) -> float:
-    """A number of zoaf's own spec: SPICE's, but refusing the two spellings that mean something else than what a
-    designer writes: an upper-case ``M`` (SPICE's milli: ``200MHz`` is 0.2 Hz, a bound every design meets) and
-    ``ppm`` (``p`` is pico: ``50ppm`` is 5e-11)."""
+    """A number of zoaf's own spec: SPICE's, but refusing the spellings that mean something else than what a
+    designer writes: an upper-case ``M`` (SPICE's milli: ``200MHz`` is 0.2 Hz, a bound every design meets), an
+    ``m`` after an exponent (``1e-6m`` is 1e-9: metres meant, milli read) and ``ppm`` (``p`` is pico: ``50ppm``
+    is 5e-11)."""
     m = _NUMBER.match(value) if isinstance(value, str) else None
     if m is not None:
         mantissa, suffix, unit = m.groups()
+        exponent = "e" in mantissa.lower()
         mantissa = mantissa if len(mantissa) <= MAX_ECHO else "N"
+        metres = suffix in ("m", "M") and not unit and exponent      # 1e-6m: not milli, that many metres
         if suffix == "M":
+            milli = "" if metres else f", {mantissa}m{unit} for milli"
             raise InputError(f"{what}: {echo(value)} reads as {mantissa} milli (SPICE's M is m, whatever its case): "
-                             f"write {mantissa}meg{unit} for mega, {mantissa}m{unit} for milli")
+                             f"write {mantissa}meg{unit} for mega{milli}")
+        if metres:
+            raise InputError(f"{what}: {echo(value)} reads as {mantissa} milli (SPICE's m is milli, not metres): "
+                             f"write {mantissa} for that many metres")
         if ((suffix or "") + unit).lower() in ("ppm", "ppb"):
             raise InputError(f"{what}: {echo(value)} reads as {mantissa} pico (SPICE's p) then a unit: write the "
                              f"number in the measure's own unit ({mantissa} for a measure in ppm)")
