@@ -20,12 +20,12 @@ def test_ctrl_c_before_the_run_starts_says_interrupted(command: list[str], tmp_p
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A Ctrl-C while the deck loads (before a run handles it) exited 130 without a word: typer swallowed it."""
-    from zoaf import cli
+    from zoaf import cli, optimizecmd
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_problem", interrupted)
+    monkeypatch.setattr(optimizecmd if command[0] == "optimize" else cli, "_problem", interrupted)
     out = ["--out", str(tmp_path / "run")] if command[0] == "optimize" else []
     monkeypatch.setattr(sys, "argv", ["zoaf", *command, *out])
     with pytest.raises(SystemExit) as exit_:

@@ -241,10 +241,11 @@ def test_a_run_on_a_read_only_medium_is_read(tmp_path: Path) -> None:
         subprocess.run(["umount", "-l", str(ro)], check=True)     # lazy: a failed check may hold a file there
 
 
-def test_a_killed_run_on_a_read_only_medium_is_refused_not_read_short(tmp_path: Path) -> None:
+def test_a_killed_run_on_a_read_only_medium_is_read_in_full(tmp_path: Path) -> None:
     """A run killed before SQLite moved its rows from ``history.db-wal`` into the database, then found on a
     read-only mount: reading it as immutable skipped the -wal file (916 of 1,100 rows, or "not a zoaf run
-    history"). It is refused in one line saying to copy it to a writable place."""
+    history"), then it was refused ("copy the run directory to a writable place"). zoaf now reads a private copy
+    of the history and its -wal: every row."""
     ro = tmp_path / "ro"
     ro.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(ro)], capture_output=True).returncode:
@@ -255,8 +256,8 @@ def test_a_killed_run_on_a_read_only_medium_is_refused_not_read_short(tmp_path: 
         subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True, timeout=120)
         assert (ro / "run" / "history.db-wal").stat().st_size > 0
         subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
-        with pytest.raises(InputError, match="history.db-wal .*copy the run directory to a writable place"):
-            History(ro / "run" / "history.db", read=True)
+        with History(ro / "run" / "history.db", read=True) as h:
+            assert len(h) >= 20
     finally:
         subprocess.run(["umount", "-l", str(ro)], check=True)
 

@@ -2,8 +2,9 @@
 (:class:`RunMeta`, :mod:`zoaf.runmeta`) stored in its ``meta`` table.
 
 Contract (as Optuna's storages state theirs): rows are never updated or deleted; every write is one
-transaction through ``_tx``; WAL mode, so another process may read while a run writes. Resume is a replay
-of these rows. Floats are stored as JSON written with ``repr`` and so round-trip bit-exactly.
+transaction through ``_tx``; WAL mode, so another process may read while a run writes. A reader never writes
+the file nor those beside it (:func:`_connect_to_read`): a run directory may be someone else's. Resume is a
+replay of these rows. Floats are stored as JSON written with ``repr`` and so round-trip bit-exactly.
 
 Schema 2 (this version) adds each row's constraint values and objective on the FoM's scale, which a
 constraint-aware method is told on replay. A schema-1 history (no such columns) still reads (its rows have
@@ -14,7 +15,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sqlite3
+import stat
+import tempfile
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,26 +109,62 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-def _connect(path: Path | None, read: bool) -> sqlite3.Connection:
-    """The history's database. Read on a read-only medium (a run received on a read-only mount), SQLite could not
-    open it ("unable to open database file": a WAL database is read beside a ``-shm`` file it must make), and
-    ``zoaf yield``/``corners`` refused the run: there no one writes it, so it is read as immutable."""
-    if path is None:
-        return sqlite3.connect(":memory:")
-    try:
-        medium_read_only = read and bool(os.statvfs(path.absolute().parent).f_flag & os.ST_RDONLY)
-    except OSError:                 # no such folder: SQLite says so, as before
-        medium_read_only = False
-    if medium_read_only:
-        wal = path.with_name(path.name + "-wal")
-        if wal.exists() and wal.stat().st_size > 0:   # immutable would skip the rows a killed run left there
-            raise InputError(f"{path}: on a read-only medium with rows not yet moved from {wal.name} (a run that "
-                             f"was killed): copy the run directory to a writable place to read it")
-        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
-    else:
-        db = sqlite3.connect(str(path), timeout=30.0)
+def _connect(path: Path | None) -> sqlite3.Connection:
+    """The history's database, opened to write (a run, a resume), or in memory."""
+    db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
     db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     return db
+
+
+def _connect_to_read(path: Path) -> tuple[sqlite3.Connection, Path | None]:
+    """The history opened only to read, and the private folder to remove once it is closed (None: none made).
+
+    SQLite's own open writes beside a database it only reads: it rolls a hot ``-journal`` back into the file (a
+    received run's planted journal rewrote its ``history.db`` and the rows a report showed), checkpoints the
+    ``-wal`` into the file and removes it at close, makes a ``-shm``; and a read-only medium refused the open. So a
+    history with no rows in a ``-wal`` (a run that ended, or was never killed amid one) is read as immutable: SQLite
+    then takes no lock and never opens its ``-journal``, ``-wal`` or ``-shm``. One with rows there (a run killed
+    with kill -9, or one still going) is copied with its ``-wal`` to a private folder and read there, where
+    SQLite's recovery of the copy moves the rows (reading it as immutable skipped them)."""
+    wal = Path(f"{path}-wal")
+    if not wal.exists() or wal.stat().st_size == 0:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
+        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        return db, None
+    private = Path(tempfile.mkdtemp(prefix="zoaf-history-"))
+    try:
+        copy = private / "history.db"
+        for _ in range(_COPY_TRIES):
+            header = _wal_header(wal)
+            _copy_own(path, copy)
+            _copy_own(wal, Path(f"{copy}-wal"))
+            if _wal_header(wal) == header:      # no checkpoint restarted the -wal meanwhile: the pair is one state
+                return _connect(copy), private
+        raise InputError(f"{path}: its run restarts {wal.name} faster than it can be copied to be read; read it "
+                         "once the run ends")
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+
+
+#: Copies of a history and its ``-wal`` a reader makes before it takes one whose ``-wal`` a checkpoint restarted.
+_COPY_TRIES = 5
+
+
+def _wal_header(wal: Path) -> bytes:
+    """The ``-wal``'s header (its checkpoint sequence and salts change when a writer restarts it)."""
+    with open(wal, "rb") as f:
+        return f.read(32)
+
+
+def _copy_own(source: Path, target: Path) -> None:
+    """``source``, a regular file (never through a link, never a FIFO: checked again at the open), copied."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{source}: not a regular file; a run directory's files must be its own")
+        with open(target, "wb") as out:
+            shutil.copyfileobj(f, out)
 
 
 def _budget_or_none(budget: Any) -> bool:
@@ -166,9 +206,13 @@ class History:
         if read and self.path is not None and not os.path.lexists(self.path):   # SQLite would make an empty file
             raise InputError(f"{self.path}: no such run history")
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
+        self._private: Path | None = None       # a reader's copy (:func:`_connect_to_read`), removed at close
         try:
             with self._errors("open"):
-                self._db = _connect(self.path, read)
+                if read and self.path is not None:
+                    self._db, self._private = _connect_to_read(self.path)
+                else:
+                    self._db = _connect(self.path)
                 if not read:
                     if path is not None:
                         self._db.execute("PRAGMA journal_mode=WAL")
@@ -178,13 +222,15 @@ class History:
         except BaseException:
             if fresh:
                 self.discard()
+            else:
+                self.close()
             raise
         if not {"meta", "evals"} <= tables:
-            self._db.close()
+            self.close()
             raise InputError(f"{self.path}: not a zoaf run history (no meta and evals tables)")
         odd = self._foreign_parts()
         if odd:
-            self._db.close()
+            self.close()
             raise InputError(f"{self.path}: not a zoaf run history ({odd}, which zoaf does not write)")
 
     def _foreign_parts(self) -> str | None:
@@ -223,7 +269,11 @@ class History:
         self.close()
 
     def close(self) -> None:
-        self._db.close()
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
 
     @property
     def schema(self) -> int:

@@ -202,7 +202,7 @@ def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
             if resume:                 # was ignored: a fresh run, with nothing to say the recorded one was not read
                 raise InputError("resume=True continues the run recorded in a run directory: give it as out=")
             return run(problem, resume=resume, **kw)
-        with run_directory(out, resume) as outdir:
+        with run_directory(out, resume, out_option="out=", resume_option="resume=True") as outdir:   # its words
             return run(problem, out=outdir, resume=resume, **kw)
     return wrapper
 

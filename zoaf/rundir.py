@@ -22,6 +22,7 @@ from .errors import InputError
 from .history import History
 from .optim import Result
 from .outfile import check_own, json_text, open_own, utf8, write_file
+from .received import check_spec
 from .problem import Problem
 from .stats import RunData, is_complete
 
@@ -69,11 +70,12 @@ def unmade(path: Path) -> Path:
 
 @contextmanager
 def run_directory(out: str | Path, resume: bool | None = False, redo: bool = False,
-                  out_option: str | None = "--out") -> Iterator[Path]:
+                  out_option: str | None = "--out", resume_option: str = "--resume") -> Iterator[Path]:
     """Find or create the run directory ``out``, check it suits the run (``resume`` or a new one; None: resumed
     where it holds a history) and hold its lock, yielding its path as used (:func:`unmade`); refusals are
-    InputErrors naming ``out_option``, the command's option for another directory (None: it has none), and leave
-    behind no directory they created. ``redo``: a new run may also take a directory that holds an interrupted
+    InputErrors naming ``out_option``, the caller's option for another directory (None: it has none), and
+    ``resume_option``, its way to resume (the command line's, or ``resume=True`` from Python), and leave behind
+    no directory they created. ``redo``: a new run may also take a directory that holds an interrupted
     run's end files but no history (see :func:`_check_new`)."""
     if not str(out).strip():
         raise InputError("run directory: empty path")
@@ -106,7 +108,7 @@ def run_directory(out: str | Path, resume: bool | None = False, redo: bool = Fal
     try:
         if owner:
             _lock(fd, outdir, out_option)
-            _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo, out_option)
+            _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo, out_option, resume_option)
         yield outdir
     except BaseException:
         if created and set(os.listdir(outdir)) <= {LOCK_FILE}:
@@ -118,7 +120,8 @@ def run_directory(out: str | Path, resume: bool | None = False, redo: bool = Fal
         os.close(fd)                 # releases the lock (a re-entered directory's lock stays with its owner)
 
 
-def _check_new(outdir: Path, made_lock: bool, redo: bool, out_option: str | None) -> frozenset[str]:
+def _check_new(outdir: Path, made_lock: bool, redo: bool, out_option: str | None,
+               resume_option: str) -> frozenset[str]:
     """InputError unless ``outdir`` holds nothing but its lock: a new run's end files replace any file of their
     name (a finished run's ``result.json`` kept without its history, the designer's own ``best.cir`` or
     ``.spiceinit`` under ``--out .``), and a failed end removes them. A lock made here is not left among them.
@@ -127,7 +130,7 @@ def _check_new(outdir: Path, made_lock: bool, redo: bool, out_option: str | None
     only once written (those stay until then). Returns the names so taken over: the new end removes those it does
     not write (a ``best.cir`` of the old run where no point of the new one simulated)."""
     if (outdir / "history.db").exists() and out_option:     # a new run asked for (resume=False): optimize's
-        raise InputError(f"{outdir}: already holds a run (history.db); use --resume or another {out_option}")
+        raise InputError(f"{outdir}: already holds a run (history.db); use {resume_option} or another {out_option}")
     held = sorted(set(os.listdir(outdir)) - {LOCK_FILE})
     if held and not (redo and "result.json" in held and not is_complete(outdir)):
         if made_lock:
@@ -174,7 +177,8 @@ def spec_location(problem: Problem, outdir: Path | None) -> dict[str, dict[str, 
 
 def recorded_spec(run_dir: Path, meta: Mapping[str, Any] | None = None) -> Path | None:
     """The spec file the run in ``run_dir`` recorded (:func:`spec_location`; ``meta``: its history's, else read),
-    None for a run recorded without one; InputError for one found at neither place."""
+    None for a run recorded without one; InputError for one found at neither place, or whose bytes are not those
+    the run read (checked before anything parses it: the history may be someone else's)."""
     db = run_dir / "history.db"
     if meta is None:
         with History(db, read=True) as h:
@@ -189,7 +193,15 @@ def recorded_spec(run_dir: Path, meta: Mapping[str, Any] | None = None) -> Path 
     if not found:            # its path clipped: a received history's may run to thousands of characters
         raise InputError(f"{db}: the run's spec {units.clip_path(paths[1])} is not found (moved or removed since the "
                          "run); give it with --spec")
-    return found[0]
+    problem = meta.get("problem") if isinstance(meta.get("problem"), dict) else {}
+    refused: list[InputError] = []
+    for spec in found:           # the run's own file, known by its hash before it is parsed (zoaf.received)
+        try:
+            check_spec(db, spec, problem)
+            return spec
+        except InputError as e:
+            refused.append(e)
+    raise refused[0]
 
 
 def is_file(path: Path) -> bool:

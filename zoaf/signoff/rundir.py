@@ -17,6 +17,7 @@ from ..history import History, Record
 from ..report import MANIFEST
 from ..rundir import LOCK_FILE, is_file, recorded_spec
 from ..outfile import check_own, read_json
+from ..received import check_deck
 from .corners import Corner
 from .cornerrun import corner_overrides
 
@@ -98,6 +99,7 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
     if not is_file(netlist):         # its path clipped: a received history's may run to thousands of characters
         raise InputError(f"{db}: the run's netlist {units.clip_path(str(netlist))} is not found (run from where the "
                          "run was started)")
+    check_deck(db, netlist, problem_meta)   # by its hash, before it is parsed: the history may be someone else's
     recorded = recorded_spec(path, meta) if spec is None else None      # a run made with --spec: its spec
     problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"), timeout=timeout)
     _check_same(db, problem, problem_meta, recorded is not None)
