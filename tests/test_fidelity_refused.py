@@ -337,14 +337,17 @@ def test_an_include_of_a_dollar_name_is_refused_as_ngspice_b_fails_it(tmp_path):
 @pytest.mark.parametrize("title, told", [(".param r1=5k", "title line is missing"),
                                          (".MEASURE ac f3 when vdb(out)=-3", "title line is missing"),
                                          (".include x.inc", "*include x.inc"),
+                                         (".lib x.lib tt", "*lib x.lib tt"),
                                          (".subckt lpf in out", "Mismatch of .subckt")])
 def test_a_title_line_ngspice_reads_as_a_card_is_refused_in_one_line(tmp_path, title, told):
     """ngspice reads a first line that starts with ``.param``/``.meas`` as a card and stops ("title line is
-    missing!"), opens the file of an ``.include`` there (the deck runs with its values), a ``.subckt`` opens a block:
+    missing!"), opens the file of an ``.include`` or ``.lib`` there (the deck runs with its values; zoaf took a
+    ``.lib`` line for a title, unchecked, and a session looked for its file elsewhere), a ``.subckt`` opens a block:
     zoaf took each line as the title, so the session failed with that reason alone or "Could not find include file
     x.inc" (the path not rewritten) where ``ngspice -b`` ran. Refused with line 1 and why; a blank first, a comment
     or ``.title`` is a title for both."""
     (tmp_path / "x.inc").write_text(".param r1=2k\nR9 out 0 3k\n")
+    (tmp_path / "x.lib").write_text(".lib tt\n.param r1=2k\n.endl tt\n")       # read too: "*lib x.lib tt" the title
     body = "\n.param r1=1k\nV1 in 0 dc 0 ac 1\nR1 in out {r1}\nC1 out 0 1n\n.ac dec 20 1k 100meg\n.save v(out)\n" \
            ".meas ac f3 when vdb(out)=-3\n.end\n"
     deck = tmp_path / "t.cir"

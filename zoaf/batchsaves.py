@@ -35,19 +35,22 @@ the measures as usual (exit status 0). The table is no result zoaf reads (the se
 only ``@device[param]`` vectors (``.options savecurrents``, ``@m1[id]``) prints `No ".plot", ".print", or
 ".fourier" lines; no simulations run` and exits with status 1, while the session measures: :func:`unrun_analyses`
 notes it.
+
+A numparam random draw (``agauss`` in a ``.param``) with no ``.options seed`` differs at every run, by hand as in
+zoaf: :func:`unseeded_draw` notes it.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from .decktext import Line
+from .decktext import Line, logical_lines, noisy_source, physical_lines
 from .errors import InputError
 from .units import parse
 
 __all__ = ["BAD_FUNDAMENTAL", "UNSAVED_ANALYSIS", "batch_extra_saves", "batch_notes", "limits_saves",
            "nested_multiplier", "param_in_conditional", "unread_four", "unread_tf", "unrun_analyses",
-           "unsaved_analysis", "unsaved_node"]
+           "unsaved_analysis", "unsaved_node", "unseeded_draw", "unseeded_noise"]
 
 _ARGS = r"\(\s*([^,()\s]+)\s*(?:,\s*([^,()\s]+)\s*)?\)"
 #: ``v(a)`` / ``v(a,b)``: names the batch ``.meas`` reader saves.
@@ -237,6 +240,55 @@ def param_in_conditional(lines: Sequence[Line]) -> tuple[int, str] | None:
     return None
 
 
+#: A numparam random function (``agauss(nom, var, sigma)``, ``gauss``, ``aunif``, ``unif``), drawn at every parse.
+_DRAW = re.compile(r"(?<![\w.])(agauss|gauss|aunif|unif)\s*\(")
+#: An ``.options`` card that seeds those draws.
+_SEED_OPTION = re.compile(r"^\s*\.opt\w*\s(?:.*\s)?seed\s*=", re.M)
+
+
+def unseeded_draw(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+    """``(line, why)`` for the deck's first card with a random draw (``.param dr=agauss(0, 0.1, 1)``) where no
+    ``.options seed=`` (the deck's or an included file's) fixes it: ngspice draws again at every parse, each
+    ``ngspice -b`` run and each of zoaf's sizings alike, so the measures carry noise that no optimizer can follow and
+    ``best.cir`` measures otherwise by hand; with a seed, every sizing draws what ``ngspice -b`` draws (and so does
+    every Monte Carlo sample: the deck's seed outweighs the ``setseed`` of :meth:`zoaf.spice.SpiceSession.evaluate`)."""
+    if any(_SEED_OPTION.search(ln.text) for ln in lines) or any(_SEED_OPTION.search(t.lower()) for t in included):
+        return None
+    in_control = False
+    for ln in lines:
+        word = ln.text.split(None, 1)[0] if ln.text.split() else ""
+        in_control = (in_control or word.startswith(".control")) and not word.startswith(".endc")
+        if not in_control and (m := _DRAW.search(ln.text)):
+            return ln.lineno, (f"{m.group(1)}() draws a new value at every parse, with no .options seed: every "
+                               "ngspice -b run and every sizing of zoaf draws another, so the measures are random "
+                               "(by hand too); `.options seed=1` (any number) draws the same at every sizing (but "
+                               "also at every sample of `zoaf yield`, which seeds a deck without it per sample)")
+    return None
+
+
+#: Why a ``trnoise`` source of white or 1/f noise is noted (:func:`unseeded_noise`).
+_NOISE_WHY = ("a trnoise source of white or 1/f noise: ngspice 39 draws it from a generator that no seed fixes "
+              "(.options seed, set rndseed, setseed alike), so every ngspice -b run and every sizing of zoaf measures "
+              "other values (by hand too) and an optimizer follows noise; for a repeatable bench use .noise, a random "
+              "telegraph trnoise(0 0 0 0 rtsam ...) under .options seed, or a pwl source of fixed values")
+
+
+def unseeded_noise(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+    """``(line, why)`` for the deck's first source with ``trnoise`` white or 1/f noise (an included file's: at the
+    deck's first include line, naming the source). ngspice -b measures such a deck anew at every run, so zoaf runs
+    it as it is and says so (a refusal kept a working bench from running at all)."""
+    for ln in lines:
+        if noisy_source(ln.text):
+            return ln.lineno, _NOISE_WHY
+    for text in included:
+        source = next((ln.raw.strip() for ln in logical_lines([""] + physical_lines(text))[1:]
+                       if noisy_source(ln.text)), None)
+        if source is not None:
+            first = next((ln.lineno for ln in lines if ln.text.startswith((".inc", ".lib"))), 1)
+            return first, f"an included file's {source[:60]!r}: {_NOISE_WHY}"
+    return None
+
+
 def _has_control(lines: Sequence[Line]) -> bool:
     """Whether the deck has a ``.control`` block, whose commands may read or run what its dot-cards do not."""
     return any(ln.text.split()[:1] and ln.text.split()[0].startswith(".control") for ln in lines)
@@ -303,5 +355,5 @@ def batch_notes(lines: Sequence[Line], included: Sequence[str] = ()) -> list[tup
     the deck's logical lines after the title)."""
     found = (unsaved_node(lines, included), unsaved_analysis(lines, included), unread_four(lines),
              unread_tf(lines), unrun_analyses(lines, included), param_in_conditional(lines),
-             nested_multiplier(lines))
+             nested_multiplier(lines), unseeded_draw(lines, included), unseeded_noise(lines, included))
     return [f for f in found if f is not None]

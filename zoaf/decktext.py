@@ -19,8 +19,8 @@ from .errors import InputError
 from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
-           "included_trrandom", "instance_problem", "logical_lines", "param_comma", "physical_lines", "physical_spans",
-           "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
+           "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "param_comma", "physical_lines",
+           "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -38,6 +38,20 @@ _TRRANDOM_WHY = ("a Gaussian trrandom source (type 2, or a type written as an ex
                  "the next run in the process, so a session's every other sizing draws other values than `ngspice -b` "
                  "(a fresh process per run) does; refused (a uniform trrandom, its type written as the number 1, or a "
                  "pwl source of drawn values)")
+
+
+#: A ``trnoise`` source's arguments: ``na nt nalpha namp rtsam ...``. Its white (``na``) and 1/f (``namp``) noise draw
+#: from a generator no seed fixes, where either is not a plain zero (an expression zoaf does not read counts as one);
+#: its random telegraph (``rtsam``) draws from the seeded one (``.options seed``: every run alike).
+_TRNOISE = re.compile(r"(?<![\w.])trnoise\s*\(?([^)]*)", re.I)
+_TRNOISE_AMPLITUDES = (0, 3)
+
+
+def noisy_source(text: str) -> bool:
+    """Whether the element line ``text`` is a source with ``trnoise`` white or 1/f noise (:data:`_TRNOISE`)."""
+    m = _TRNOISE.search(text) if text[:1] in "vViI" else None
+    args = m.group(1).replace(",", " ").split() if m else []
+    return m is not None and any(_meant(args[i]) != 0 for i in _TRNOISE_AMPLITUDES if i < len(args))
 
 
 def instance_problem(text: str) -> str | None:
@@ -59,18 +73,18 @@ def instance_problem(text: str) -> str | None:
 
 
 #: A first line ngspice reads as a card, not as the deck's title (ngspice 39, a prefix in any case, at column 0).
-_TITLE_CARD = re.compile(r"\.(param|meas|inc|subckt|ends|control|endc|if|endif)", re.IGNORECASE)
+_TITLE_CARD = re.compile(r"\.(param|meas|inc|lib|subckt|ends|control|endc|if|endif)", re.IGNORECASE)
 
 
 def title_problem(title: str) -> str | None:
     """Why a deck whose first line is ``title`` does not run as zoaf would run it, or None. ngspice reads a first
     line that starts with ``.param`` or ``.meas`` as a card and stops ("title line is missing!"), opens the file of
-    an ``.include`` there (zoaf's reader takes the line as the title, and does not rewrite its path), and opens a
-    block with ``.subckt``, ``.control``, ``.if``... (or closes one that is not open)."""
+    an ``.include`` or ``.lib`` there (zoaf's reader takes the line as the title, and does not rewrite its path), and
+    opens a block with ``.subckt``, ``.control``, ``.if``... (or closes one that is not open)."""
     if (m := _TITLE_CARD.match(title)) is None:
         return None
     return (f"the title line starts with .{m.group(1).lower()}: ngspice reads a first line that starts with .param, "
-            ".meas, .include, .subckt, .ends, .control, .endc, .if or .endif as that card, not as the title (a "
+            ".meas, .include, .lib, .subckt, .ends, .control, .endc, .if or .endif as that card, not as the title (a "
             ".param or .meas stops it: 'title line is missing!'); refused (write a title line first)")
 
 

@@ -23,6 +23,7 @@ class ControlReading:
     text: str
     analyses: list[str]
     control: list[str]
+    control_lines: list[int]
     control_names: list[str]
     control_quits: bool
     control_prints: dict[int, list[str]]
@@ -72,6 +73,7 @@ class ControlReading:
         if found := interp_problem(self._control_lines, self.analyses, self.interp_card):
             raise self._err(*found)
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
+        self.control_lines = block.lines
         self.faithful_reasons.extend(block.faithful_reasons)
         self._batch_dropped, self.control_prints = block.batch_dropped, block.prints
         self.notes += [f"{self.path}:{line}: {why}" for line, why in block.notes]

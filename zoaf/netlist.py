@@ -46,7 +46,7 @@ from .infile import read_bounded
 from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured, with_dc_sweep
 from .ngcommands import ANALYSES, batch_drops, has_conditional
 from .netcontrol import ControlReading
-from .netwrite import INCLUDE, Edits, include_file, session_lines
+from .netwrite import INCLUDE, Edits, include_file, session_lines, session_title
 
 __all__ = ["Measure", "Netlist"]
 
@@ -88,6 +88,7 @@ class Netlist(ControlReading):
     skipped_measures: list[Measure] = field(default_factory=list)
     analyses: list[str] = field(default_factory=list)
     control: list[str] = field(default_factory=list)
+    control_lines: list[int] = field(default_factory=list)    # the deck's line of each of control
     control_names: list[str] = field(default_factory=list)
     has_end: bool = False
     notes: list[str] = field(default_factory=list)
@@ -387,4 +388,4 @@ class Netlist(ControlReading):
         needs it).
         """
         extra = [self.extra_save] if self.extra_save else []
-        return [self.title or "zoaf", *session_lines(self._logical, self._drop_session, self.resolve, extra)]
+        return [session_title(self.title), *session_lines(self._logical, self._drop_session, self.resolve, extra)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .decktext import Line, ParamDef, quote
 
-__all__ = ["INCLUDE", "SIZED_MARK", "Edits", "include_file", "session_lines"]
+__all__ = ["INCLUDE", "SIZED_MARK", "Edits", "include_file", "session_lines", "session_title"]
 
 #: Ends each ``.param`` line a sized text adds after an ``.include`` (:meth:`Edits.sized`): the lines after it are
 #: one further down than in the deck (``ngbatch.run_batch`` names the deck's).
@@ -64,6 +64,19 @@ class Edits:
             lines[idx + 1:idx + 1] = [f".param {name}={new[name]}   {SIZED_MARK}"
                                       for name in self.include_defs[idx] if name in new]
         return "\n".join(lines) + "\n"
+
+
+#: A title ``ngSpice_Circ`` would read otherwise than ``ngspice -b``: a first word ``.end`` (any case), where it ends
+#: the deck, and a dot-card after blanks, which it reads as that card (``ngspice -b`` only at column 0).
+_CARD_TITLE = re.compile(r"\s+\.|\.end(?:\s|$)", re.I)
+
+
+def session_title(title: str) -> str:
+    """The title line a session loads for ``title``. ``ngspice -b`` reads a first line as the title unless a dot-card
+    starts at its column 0 (:func:`zoaf.decktext.title_problem`), but ``ngSpice_Circ``, which loads line by line, also
+    reads a card after blanks (`` .temp 100`` set the temperature, `` .include x.inc`` failed) and ends the deck at a
+    ``.end ...`` title (an empty circuit measured nothing). Such a title is sent after a ``*``: a title to both."""
+    return "zoaf" if not title else f"*{title}" if _CARD_TITLE.match(title) else title
 
 
 def session_lines(logical: list[Line], dropped: set[int], resolve: Callable[[str], Path],

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .errors import InputError
 
-__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
+__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
            "REFUSED_COMMANDS", "ControlBlock", "base_word", "batch_drops", "block_depth_change", "defined_name",
            "draws_random", "has_conditional", "has_interp_card", "interp_problem", "interpolates", "is_conditional",
            "meas_problem", "measured_kind", "normalize_equals", "parse_control", "printed_names", "runs_transient",
@@ -58,6 +58,8 @@ _INTERP_CARD = re.compile(r"^[ \t]*\.opt\w*[ \t](?:[^\n]*[ \t])?interp\b", re.I 
 _RANDOM_CALL = re.compile(r"(?<![\w.])(?:rnd|sunif|sgauss|sexp|spoisson)\s*\(", re.I)
 #: Control-flow keywords of the command language (blocks closed by ``end``).
 BLOCK_OPEN = frozenset({"if", "while", "repeat", "dowhile", "foreach"})
+#: The blocks among them that run their body more than once (a failure inside is reported with its pass).
+LOOPS = BLOCK_OPEN - {"if"}
 _CONDITIONAL_CARD = r"\.(?:if|elseif|else|endif)\b"
 _CONDITIONAL = re.compile(r"\s*" + _CONDITIONAL_CARD, re.I)
 _CONDITIONAL_IN_TEXT = re.compile(r"^[ \t]*" + _CONDITIONAL_CARD, re.I | re.M)
@@ -245,6 +247,7 @@ class ControlBlock:
 
     Attributes:
         commands: the commands replayed per evaluation, in order (dropped ones removed).
+        lines: the deck's line of each of ``commands`` (a failed ``meas`` names it).
         names: the results they define (:func:`defined_name`), first definition first.
         faithful_reasons: dot-commands inside the block, which ngspice applies while reading the deck.
         quits: whether the block has ``quit``/``exit`` (only outside ``if``/loop blocks: the commands after it,
@@ -258,6 +261,7 @@ class ControlBlock:
     """
 
     commands: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     faithful_reasons: list[str] = field(default_factory=list)
     quits: bool = False
@@ -344,6 +348,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             spectrum = base in SPECTRUM_MAKERS
         depth += block_depth_change(t)
         block.commands.append(t)
+        block.lines.append(lineno)
         moves |= depth > 0 and base in PLOT_MOVERS
         if depth == 0:                          # a block's prints run when its `end` comes: checked after it
             if in_block and not moves:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
-__all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "lets_failed", "meas_printed", "missing_reason",
-           "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed"]
+__all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "command_failed", "lets_failed", "meas_printed",
+           "missing_reason", "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("error on line", "cannot recover", "could not find a valid modelname", "not parsed",
@@ -256,9 +256,15 @@ def meas_printed(lines: Iterable[str], names: Iterable[str], into: dict[str, flo
         elif (m := _MEAS_PRINT.match(ln)) and m.group(1).lower() in wanted:
             into[m.group(1).lower()] = float(m.group(2))
             failed.discard(m.group(1).lower())
-        elif (m := _COMMAND_FAILED.match(ln)) and m.group(1).lower() in wanted:
-            into.pop(m.group(1).lower(), None)
-            failed.add(m.group(1).lower())
+        elif (name := command_failed(ln)) in wanted:
+            into.pop(name, None)
+            failed.add(name)
+
+
+def command_failed(line: str) -> str | None:
+    """The name of the ``meas`` command whose failure ``line`` reports (lower-case), else None."""
+    m = _COMMAND_FAILED.match(line)
+    return m.group(1).lower() if m else None
 
 
 def vector_or_printed(vector: float | None, printed: float | None) -> float | None:
@@ -291,11 +297,35 @@ def strip_prefix(lines: list[str]) -> list[str]:
     return out
 
 
+#: The line of a failed expression's report that names the term ngspice could not evaluate.
+_IN_TERM = re.compile(r"^\s*in term:", re.I)
+
+
+def _let_reports(lines: list[str]) -> set[int]:
+    """The indexes of ``lines`` that report failed ``let``s: ``Error: RHS "..." invalid`` or ``Error: Can't evaluate
+    "..."``, and the reason before it where ngspice names the term (``Error: nostrchring on a scalar (out)``, ``in
+    term: v(out)[0]``: an index into a one-value vector), which ``ngspice -b`` goes on after too."""
+    found: set[int] = set()
+    for i, ln in enumerate(lines):
+        if not _LET_FAILED.match(ln):
+            continue
+        found.add(i)
+        j = i - 1
+        while j >= 0 and (not lines[j].strip() or _IN_TERM.match(lines[j])):
+            j -= 1
+        terms = [k for k in range(j + 1, i) if _IN_TERM.match(lines[k])]
+        if terms and j >= 0 and lines[j].lower().lstrip().startswith("error:") and not _LET_FAILED.match(lines[j]):
+            found.update(range(j, i))
+    return found
+
+
 def lets_failed(lines: Iterable[str]) -> bool:
     """Whether the errors in ``lines`` are all failed ``let``s (``RHS "n + 1" invalid``): an ``if``/loop block
     reports its commands' errors at its ``end``, and ``ngspice -b`` goes on after a failed ``let`` there too."""
-    errors = [ln for ln in lines if "error" in ln.lower()]
-    return bool(errors) and all(_LET_FAILED.match(ln) for ln in errors)
+    lines = list(lines)
+    lets = _let_reports(lines)
+    errors = [i for i, ln in enumerate(lines) if "error" in ln.lower()]
+    return bool(errors) and all(i in lets for i in errors)
 
 
 def batch_results(lines: list[str], measures: list[str], names: list[str], context: str,
@@ -314,7 +344,8 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     # a .control `let` built on a result that is missing (a failed meas): ngspice -b goes on with the block; a
     # failed meas's reason, printed on stderr (read apart from the "... failed!" line that follows it in order)
     failing = any(map(_FAILED.match, meas))
-    told = [ln for ln in other if _LET_FAILED.match(ln) or failing and _NO_VECTOR.match(ln)]
+    lets = _let_reports(other)
+    told = [ln for i, ln in enumerate(other) if i in lets or failing and _NO_VECTOR.match(ln)]
     meas += told
     err = classify([ln for ln in other if not RESULT_LINE.match(ln) and ln not in told], context=context,
                    file_line=file_line)

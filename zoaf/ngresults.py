@@ -15,10 +15,24 @@ import numpy as np
 from .errors import MeasureError
 from .netlist import Netlist
 from .ngbinding import NgSpice
-from .ngcommands import printed_names
-from .ngoutput import select, vector_or_printed
+from .ngcommands import LOOPS, base_word, block_depth_change, printed_names
+from .ngoutput import classify, command_failed, lets_failed, select, vector_or_printed
 
-__all__ = ["Gathered", "Missing", "plot_of"]
+__all__ = ["Gathered", "Missing", "pass_mark", "plot_of"]
+
+#: What the session echoes at the start of each loop pass (never a result line: no ``=``), with the loop's index in
+#: the block and a ``foreach`` variable's value: the output of a loop, which ngspice prints at its ``end``, so
+#: tells which pass a failed ``meas`` was in.
+PASS_MARK = "zoaf-loop-pass"
+
+
+def pass_mark(command: str, at: int) -> str | None:
+    """The ``echo`` command to send right after ``command``, block command ``at``, when it opens a loop."""
+    word = base_word(command)
+    if word not in LOOPS:
+        return None
+    var = command.split()[1:2] if word == "foreach" else []
+    return f"echo {PASS_MARK} {at}" + "".join(f" ${v}" for v in var)
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,28 @@ class Gathered:
     meas_failed: set[str] = field(default_factory=set)              # meas commands whose last run failed
     unmeasured: set[str] = field(default_factory=set)               # .meas cards whose analysis ran and gave nothing
     unprinted: dict[str, str] = field(default_factory=dict)         # results the deck's print could not see: why
+    meas_why: dict[str, Missing] = field(default_factory=dict)      # meas commands' last failure: where and why
+
+    def meas_reports(self, out: list[str], netlist: Netlist, at: int) -> list[str]:
+        """``out``, the output of block command ``at`` (a block's ``end`` runs it all), less the pass marks and the
+        failed ``meas`` commands' reports, each kept in :attr:`meas_why`: the deck's line of the ``meas``, the loop
+        passes it failed in, ngspice's reason. Whether it is a missing result is the last run's to say
+        (:attr:`meas_failed`): a pass that fails before one that measures is none, as in ``ngspice -b``."""
+        kept: list[str] = []
+        marks: list[tuple[int, str]] = []       # (loop index, foreach value) of each pass so far
+        for ln in out:
+            if ln.startswith(PASS_MARK):
+                _, idx, *value = ln.split(None, 2)
+                marks.append((int(idx), " ".join(value)))
+            elif (failed := command_failed(ln)) is not None:
+                reason = kept[-1:] if not lets_failed(kept[-1:]) else []     # not a failed let's report
+                said = kept.pop() if reason and classify(reason, context="") is not None else ""
+                text = ln.strip().removesuffix("failed!").strip()
+                why = f"{_meas_failure(netlist, at, failed, text, marks)}: {' '.join(said.split()) or 'failed'}"
+                self.meas_why[failed] = Missing(failed, why, "\n".join(out))
+            else:
+                kept.append(ln)
+        return kept
 
     def redefined(self, name: str | None) -> None:
         """A ``let`` of ``name`` succeeded: a failed ``meas`` of that name before it is no missing result (the
@@ -73,7 +109,8 @@ class Gathered:
                 continue
             if name in self.meas_failed:      # its last meas failed: an older plot's vector is no result
                 if not any(m.name == name for m in self.missing):
-                    self.missing.append(Missing(name, f".control result {name}: its last meas failed"))
+                    self.missing.append(self.meas_why.get(name)
+                                        or Missing(name, f".control result {name}: its last meas failed"))
                 continue
             v = ng.vector(f"{plot}.{name}")
             if name in self.printed and (v is None or v.size == 1):
@@ -103,6 +140,30 @@ class Gathered:
             return self.missing
         lacking = any(n not in results for n in wanted)
         return [m for m in self.missing if m.name in wanted or (m.name is None and lacking)]
+
+
+def _meas_failure(netlist: Netlist, at: int, name: str, text: str, marks: list[tuple[int, str]]) -> str:
+    """Where the failed ``meas`` ``text`` of ``name`` is (the last such command up to block command ``at``), and the
+    pass of each loop around it (outer first), counted in ``marks`` since the enclosing loop's last pass began."""
+    commands = netlist.control[:at + 1]
+    idx = next((i for i in range(len(commands) - 1, -1, -1) if commands[i] == text), None)
+    if idx is None:
+        idx = max((i for i, c in enumerate(commands) if c.startswith("meas") and f" {name} " in f" {c} "), default=at)
+    opened: list[int] = []
+    for i, command in enumerate(commands[:idx]):
+        change = block_depth_change(command)
+        opened = opened + [i] if change > 0 else opened[:-1] if change < 0 else opened
+    passes, since = [], 0
+    for loop in (i for i in opened if base_word(commands[i]) in LOOPS):
+        mine = [k for k in range(since, len(marks)) if marks[k][0] == loop]
+        if not mine:
+            break
+        value = f" ({commands[loop].split()[1]} = {marks[mine[-1]][1]})" if marks[mine[-1]][1] else ""
+        passes.append(f"pass {len(mine)} of the {base_word(commands[loop])} at line "
+                      f"{netlist.control_lines[loop]}{value}")
+        since = mine[-1]
+    where = f", in {', '.join(passes)}" if passes else ""
+    return f"{netlist.path}:{netlist.control_lines[idx]}: {commands[idx]}{where}"
 
 
 def plot_of(ng: NgSpice, name: str) -> str:

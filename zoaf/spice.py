@@ -51,7 +51,7 @@ from .ngcommands import OPTION_COMMANDS, base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
                        printed_results, select, split_measurements)
 from .ngprocess import FourierNames, shared_ngspice
-from .ngresults import Gathered, Missing, plot_of
+from .ngresults import Gathered, Missing, pass_mark, plot_of
 
 __all__ = ["MEAS_PRECISION", "SPICEINIT", "SpiceSession", "run_batch", "shared_ngspice"]
 
@@ -376,7 +376,10 @@ class SpiceSession:
                 self._analysis(step.command, results, deadline)
                 continue
             out = self._cmd(step.command)
+            if (mark := pass_mark(step.command, at)) is not None:
+                self._cmd(mark)                 # echoed at each pass: names the pass a meas failed in
             meas_printed(out, self._meas_names, self._got.printed, self._got.meas_failed)
+            out = self._got.meas_reports(out, self.netlist, at)
             cards, out = block_cards(out, [m.name for m in self.netlist.measures])   # the block's own analyses'
             if cards and self._in_place and self._fast.cards:
                 raise _NotInPlace("param= cards measured after a block's analyses: the plan computes them in _analysis")
