@@ -130,8 +130,9 @@ def _sphere(x: np.ndarray) -> float:
 def test_scipys_x0_in_the_place_of_the_bounds_says_the_order(bounds: object) -> None:
     """``zoaf.minimize(f, [0.5, 0.5], budget=...)``, scipy's order, was "bounds must be a sequence of (lo, hi)
     pairs, got shape (2,)", and ``(-1, 1)`` for one variable the same."""
-    says = ("bounds must be a sequence of (lo, hi) pairs, got shape (2,); zoaf.minimize takes the bounds second, "
-            "where scipy takes x0 (give a start point as x0=), and one variable's as [(lo, hi)]")
+    says = ("bounds must be a sequence of (lo, hi) pairs, got shape (2,); scipy's minimize(fun, x0) is "
+            "zoaf.minimize(fun, x0, bounds=[(lo, hi), ...]) (zoaf needs a finite box), and one variable's bounds are "
+            "[(lo, hi)]")
     with pytest.raises(InputError, match=f"^{re.escape(says)}$"):
         zoaf.minimize(_sphere, bounds, budget=4, seed=0)
 

@@ -91,7 +91,7 @@ def test_numpy_complex_or_masked_values_fail_their_point(value: object) -> None:
 @pytest.mark.parametrize("kwargs, says", [
     ({"maxfev": 10}, r"^minimize: maxfev= is scipy's; write budget=N \(the most calls of fun\)$"),
     ({"budget": 10, "maxiter": 5}, r"^minimize: maxiter= is scipy's; write budget=N"),
-    ({"budget": 10, "options": {"maxfev": 5}}, r"^minimize: options= is scipy's; write budget= for options="),
+    ({"budget": 10, "options": {"maxfev": 5}}, r"^minimize: options=\{'maxfev': \.\.\.\} is scipy's; write budget=N"),
     ({"budget": 10, "tol": 1e-6}, r"^minimize: tol= is scipy's; write target="),
     ({"budget": 10, "jac": True}, r"^minimize: jac= is scipy's; leave it out: zoaf uses no derivatives$"),
     ({"budget": 10, "method": "random", "maxfev": 5}, r"^minimize: maxfev= is scipy's"),

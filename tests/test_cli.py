@@ -57,7 +57,8 @@ def test_check_json() -> None:
     r = zoaf("check", str(AMP), "--json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert set(data) == {"status", "params", "measures", "objectives", "error", "sandbox", "reads_outside"}
+    assert set(data) == {"status", "params", "measures", "objectives", "error", "sandbox", "reads_outside",
+                         "unused_params"}
     assert data["status"] == "ok" and data["error"] is None and data["reads_outside"] == []
     assert data["sandbox"]["seccomp"]["state"] == "active"    # the default sizing ran sandboxed
     assert list(data["params"]) == PARAMS
@@ -234,7 +235,10 @@ def test_a_deck_default_outside_the_box_is_simulated_with_a_note(tmp_path: Path,
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["params"]["r1"] == 2e5
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
-    assert notes == [f"note: {rc}: .param r1 = 200k, but the spec's parameters.r1 is within [100, 100k]: "
+    assert notes == [f"note: {rc}:2: .param k is a design variable of the spec, but no line of the deck or its "
+                     "includes reads it: it changes no simulation, and a run spends simulations on it (use it in the "
+                     "deck, or remove it from the spec's [parameters])",      # k: the deck never reads it
+                     f"note: {rc}: .param r1 = 200k, but the spec's parameters.r1 is within [100, 100k]: "
                      "simulated as written",
                      f"note: {rc}: .param k = 2.5, but the spec's parameters.k is an integer within [1, 4]: "
                      "simulated as written"], r.stderr

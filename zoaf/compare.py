@@ -288,6 +288,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
     show.note_reads(problem.netlist)           # as zoaf optimize: what a received deck reads beyond its folder
+    show.note_unused(problem)                  # as zoaf optimize: a design variable no line of the deck reads
     check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
     names, methods = _grid_names(problem, objectives, methods)
     seed_list = check_seeds(seeds)

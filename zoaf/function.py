@@ -84,8 +84,8 @@ class FunctionProblem(Problem):
                              f"within finite (lo, hi), got {bounds!r}")
         bounds = _numbers(bounds, "bounds")
         if bounds.ndim != 2 or bounds.shape[1] != 2:   # 1-D: scipy's minimize(fun, x0) order, or one pair bare
-            scipy = ("; zoaf.minimize takes the bounds second, where scipy takes x0 (give a start point as x0=), "
-                     "and one variable's as [(lo, hi)]") if bounds.ndim == 1 else ""
+            scipy = ("; scipy's minimize(fun, x0) is zoaf.minimize(fun, x0, bounds=[(lo, hi), ...]) (zoaf needs a "
+                     "finite box), and one variable's bounds are [(lo, hi)]") if bounds.ndim == 1 else ""
             raise InputError(f"bounds must be a sequence of (lo, hi) pairs, got shape {bounds.shape}{scipy}")
         d = len(bounds)
         ints, logs = _indices(integers, "integers", d), _indices(log, "log", d)

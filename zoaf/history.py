@@ -280,10 +280,12 @@ class History:
         """The row layout of this file: 1 before constraint values were recorded."""
         return SCHEMA_VERSION if "constraints" in self._columns else 1
 
-    def check_resumable(self) -> None:
+    def check_resumable(self, out_option: str = "--out") -> None:
+        """InputError for a history this zoaf cannot resume, naming ``out_option``, the caller's way to another run
+        directory (the command line's, or ``out=`` from Python)."""
         if self.schema < SCHEMA_VERSION:
             raise InputError(f"{self.path}: cannot resume: recorded by an older zoaf (history schema {self.schema}, "
-                             "without constraint values); start a new run in another --out")
+                             f"without constraint values); start a new run in another {out_option}")
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:

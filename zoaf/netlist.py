@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import batchsaves, deckcheck, deckplaces, libparams, readscope
+from . import batchsaves, deckcheck, deckplaces, libparams, paramuse, readscope
 from .deckcheck import IncludedFile
 from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines, param_comma,
                        physical_lines, physical_spans, substitute, title_problem, unquotable, value_text,
@@ -75,6 +75,7 @@ class Netlist(ControlReading):
         notes: what zoaf runs that ``ngspice -b`` would not (:mod:`zoaf.batchsaves`), one line each, to show.
         includes: every file the deck includes, directly or not, by content (:func:`deckcheck.walk_includes`).
         reads_outside: the files it names outside its folder and the system's (:mod:`zoaf.readscope`).
+        unused_params: the ``params`` no line of the deck or of its includes reads (:mod:`zoaf.paramuse`).
         conditional: whether the deck or a file it includes has ``.if`` cards (which leave state behind in
             libngspice: :func:`zoaf.spice.SpiceSession.load`); ``interp_card``: ``.options interp`` cards.
     """
@@ -94,6 +95,7 @@ class Netlist(ControlReading):
     notes: list[str] = field(default_factory=list)
     includes: tuple[IncludedFile, ...] = ()
     reads_outside: tuple[readscope.OutsideRead, ...] = ()
+    unused_params: tuple[str, ...] = ()
     lib_folder: Path | None = None  # the deck's folder, where an included file's .lib line names a file (session)
     conditional: bool = False
     interp_card: bool = False
@@ -173,6 +175,7 @@ class Netlist(ControlReading):
             raise self._err(*found)
         self._batch_notes()
         self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
+        self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts.values())
         self._texts = {}                                    # read for the params; not carried to workers
 
     def _parse_lines(self) -> None:

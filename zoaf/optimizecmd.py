@@ -38,15 +38,16 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
         raise InputError(f"{db if db.exists() else run_dir}: {why}")
     with History(db, read=True) as h:
         meta = h.run_meta()
-    if meta is None:
-        raise InputError(f"{db}: no run metadata: nothing to resume")
-    kind = _signoff_kind(meta)
-    if kind is not None:        # was "--method: unknown method 'montecarlo'", or "a run of 'a Python problem'"
-        raise InputError(f"{db}: the simulations of zoaf {kind}, not an optimization run: nothing for zoaf optimize "
-                         f"to resume; give the run's own directory (zoaf {kind} RUN continues these)")
-    if "netlist_sha256" not in meta.problem:       # zoaf.minimize's, say: its keys were a KeyError traceback here
-        raise InputError(f"{db}: a run of {meta.problem.get('name', 'a Python problem')!r}, not of a netlist: "
-                         f"resume it from Python (zoaf.optimize(problem, out=..., resume=True))")
+        if meta is None:
+            raise InputError(f"{db}: no run metadata: nothing to resume")
+        kind = _signoff_kind(meta)
+        if kind is not None:        # was "--method: unknown method 'montecarlo'", or "a run of 'a Python problem'"
+            raise InputError(f"{db}: the simulations of zoaf {kind}, not an optimization run: nothing for zoaf "
+                             f"optimize to resume; give the run's own directory (zoaf {kind} RUN continues these)")
+        if "netlist_sha256" not in meta.problem:    # zoaf.minimize's, say: its keys were a KeyError traceback here
+            raise InputError(f"{db}: a run of {meta.problem.get('name', 'a Python problem')!r}, not of a netlist: "
+                             f"resume it from Python (zoaf.optimize(problem, out=..., resume=True))")
+        h.check_resumable()          # in this command's words: the run checks it again in the library's
     return meta
 
 

@@ -128,8 +128,10 @@ def batch_width(out: Path | None, resume: bool, workers: int) -> int:
     return max(1, workers)
 
 
-def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta) -> None:
-    """Refuse to resume the run recorded in ``history`` as another one (the first field that differs)."""
+def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMeta, out_option: str = "--out",
+                 budget_option: str = "--budget") -> None:
+    """Refuse to resume the run recorded in ``history`` as another one (the first field that differs), naming the
+    caller's options (the command line's; ``out=`` and ``budget=`` from Python)."""
     if recorded is None:
         raise InputError(f"{history}: no run metadata: nothing to resume")
     for key, then, now in expected.differences(recorded)[:1]:
@@ -143,10 +145,12 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
             raise InputError(f"{history}: cannot resume: {key} differs from the recorded run: another {what}, or "
                              f"{edits}; resume with the run's own {what}, or start a new run")
         if key == "budget":                # "budget differs (recorded 3, now 5)" said neither why nor what to do
+            # the command line resumes with the recorded budget when given none; optimize's budget= has a default
+            same = f"no {budget_option}" if budget_option.startswith("-") else f"{budget_option}{then!r}"
             raise InputError(f"{history}: cannot resume with budget {now!r}: the run was made with {then!r}, and the "
                              f"budget shapes its method's schedule (ZOAF's starts and phases are shares of it), so "
-                             f"another budget is another run: resume with budget {then!r} (no --budget), or start a "
-                             f"new run (another --out) with budget {now!r}")
+                             f"another budget is another run: resume with budget {then!r} ({same}), or start a "
+                             f"new run (another {out_option}) with budget {now!r}")
         raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
 
@@ -179,9 +183,9 @@ def _open_history(outdir: Path | None, resume: bool, meta: RunMeta, spec: Mappin
     try:
         if resume and hist.run_meta() is None and len(hist) == 0:
             resume = False          # made, but killed before its metadata was written: nothing to keep, start it
-        if resume:
-            hist.check_resumable()
-            check_resume(hist.path, hist.run_meta(), meta)
+        if resume:                  # the library's words: the command line checked first, in its own
+            hist.check_resumable(out_option="out=")
+            check_resume(hist.path, hist.run_meta(), meta, out_option="out=", budget_option="budget=")
         else:
             hist.set_run(meta, zoaf=__version__, python=sys.version.split()[0], numpy=np.__version__,
                          machine=platform.platform(), started=time.time(), **spec)
@@ -336,38 +340,82 @@ def _whole(n: Any) -> bool:
 
 #: scipy.optimize.minimize's keywords zoaf spells otherwise or has no use for, with what to write instead: they
 #: reached the method as options ("unknown ZOAF option(s) maxfev; valid:" and sixty names), or were a TypeError.
+#: Given as None (scipy's default: not given) they are dropped, as ``jac=False`` and a finite-difference ``jac``
+#: (scipy estimates a gradient from fun: nothing is given that zoaf would use).
 _SCIPY_KEYWORDS = {
     "maxfev": "write budget=N (the most calls of fun)", "maxfun": "write budget=N (the most calls of fun)",
     "maxiter": "write budget=N (zoaf counts calls of fun, not iterations)",
-    "options": "write budget= for options={'maxfev': N}, and the method's own options as keywords",
     "tol": "write target= (stop once a feasible point has fun(x) <= target) or a smaller budget=",
     **dict.fromkeys(("jac", "hess", "hessp"), "leave it out: zoaf uses no derivatives")}
+_NO_GRADIENT = (False, "2-point", "3-point", "cs")
 
 
-def _refuse_scipy_keywords(budget: Any, method: str, options: dict[str, Any]) -> None:
-    """InputError for a scipy keyword ``minimize`` spells otherwise (``maxfev``: ``budget``) that the method does
-    not take as its own option (COBYQA's ``maxfev``), or no budget."""
+def _method_options(budget: Any, method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The method's options of a call written for scipy: ``options={...}`` read as scipy reads it (the method's
+    own options; ``disp`` dropped: a run prints nothing), scipy's "not given" values dropped. InputError for a
+    scipy keyword ``minimize`` spells otherwise (``maxfev``: ``budget``) that the method does not take as its own
+    option (COBYQA's ``maxfev``), or no budget."""
     config = registry.get(method).config_class
     own = {f.name for f in fields(config)} if config is not None else set()
+    given = dict(options)
+    nested = given.pop("options", None)
+    if nested is not None and not isinstance(nested, Mapping):
+        raise InputError(f"minimize: options= is a dict of the method's options, as in scipy, got "
+                         f"{type(nested).__name__}")
+    for key in (nested or {}):
+        if key in given:
+            raise InputError(f"minimize: {key} given twice, as {key}= and in options=")
+    given.update((k, v) for k, v in (nested or {}).items() if k != "disp")
     for word, instead in _SCIPY_KEYWORDS.items():
-        if word in options and word not in own:
-            raise InputError(f"minimize: {word}= is scipy's; {instead}")
+        if word not in given or word in own:
+            continue
+        value = given[word]
+        if value is None or word == "jac" and isinstance(value, (bool, str)) and value in _NO_GRADIENT:
+            del given[word]
+            continue
+        said = f"options={{{word!r}: ...}}" if word in (nested or {}) else f"{word}="
+        raise InputError(f"minimize: {said} is scipy's; {instead}")
     if budget is None:
         raise InputError("minimize: budget= is required: the most calls of fun (scipy's maxfev)")
+    return given
 
 
-def minimize(fun: Callable[..., float], bounds: Any, *, budget: int | None = None, seed: int | None = None,
-             method: str = "zoaf", x0: Any = None, integers: Any = None, log: Any = None, constraints: Any = (),
-             target: float | None = None, callback: Callback | None = None, args: tuple = (),
-             **options: Any) -> Result:
+def _bounds_and_x0(where: tuple[Any, ...], bounds: Any, x0: Any) -> tuple[Any, Any]:
+    """(bounds, x0) of ``minimize(fun, bounds)``, zoaf's order, or of ``minimize(fun, x0, bounds=...)``, scipy's:
+    the value after ``fun`` is the bounds unless ``bounds=`` names them, then it is the start point."""
+    if len(where) > 1:
+        raise InputError(f"minimize: {len(where)} values after fun given by position; zoaf.minimize takes "
+                         f"minimize(fun, bounds) or scipy's minimize(fun, x0, bounds=...), the rest by keyword "
+                         f"(args=, method=, constraints=, ...)")
+    if not where:
+        if bounds is None:
+            raise InputError("minimize: no bounds: zoaf samples every variable within a finite box; give "
+                             "bounds=[(lo, hi), ...] (scipy's minimize(fun, x0) without bounds searches "
+                             "unbounded, which zoaf does not)")
+        return bounds, x0
+    if bounds is None:
+        return where[0], x0
+    if x0 is not None:
+        raise InputError("minimize: two start points: one given after fun (scipy's x0, as bounds= is given) and "
+                         "one as x0=; give one")
+    return bounds, where[0]
+
+
+def minimize(fun: Callable[..., float], *where: Any, bounds: Any = None, x0: Any = None,
+             budget: int | None = None, seed: int | None = None, method: str | None = "zoaf", integers: Any = None,
+             log: Any = None, constraints: Any = (), target: float | None = None,
+             callback: Callback | None = None, args: tuple = (), **options: Any) -> Result:
     """Minimize a Python black box ``fun(x, *args) -> float`` within ``bounds`` in at most ``budget`` calls.
 
-    ``constraints`` are scipy's (``{"type": "ineq", "fun": g}`` met when ``g(x) >= 0``, a list of them,
-    ``NonlinearConstraint``, ``LinearConstraint``; equality constraints are refused). The FoM then ranks any
-    feasible point before any infeasible one; the result's ``fun`` is ``fun(x)`` of the best point, ``constr``
-    its constraint values in zoaf's convention (``<= 0`` met) and ``maxcv`` the largest violation. ``target``:
-    stop once a feasible point has ``fun(x) <= target``. As in scipy, ``bounds`` may be (lo, hi) pairs or a
-    ``Bounds``, ``args`` go to ``fun`` after ``x``, and ``success`` is false when no point met every constraint.
+    Called as ``minimize(fun, bounds, ...)`` or, in scipy's order, ``minimize(fun, x0, bounds=..., ...)``; a box
+    of finite bounds is required. ``constraints`` are scipy's (``{"type": "ineq", "fun": g}`` met when
+    ``g(x) >= 0``, a list of them, ``NonlinearConstraint``, ``LinearConstraint``; equality constraints are
+    refused). The FoM then ranks any feasible point before any infeasible one; the result's ``fun`` is ``fun(x)``
+    of the best point, ``constr`` its constraint values in zoaf's convention (``<= 0`` met) and ``maxcv`` the
+    largest violation. ``target``: stop once a feasible point has ``fun(x) <= target``. As in scipy, ``bounds`` may
+    be (lo, hi) pairs or a ``Bounds``, ``args`` go to ``fun`` after ``x``, ``method=None`` is the default method,
+    ``options={...}`` are the method's options (``disp`` ignored), ``jac``, ``hess`` and ``tol`` may be None, and
+    ``success`` is false when no point met every constraint.
 
     Example:
         >>> import numpy as np, zoaf
@@ -375,7 +423,9 @@ def minimize(fun: Callable[..., float], bounds: Any, *, budget: int | None = Non
         >>> bool(res.fun < 1e-3)
         True
     """
-    _refuse_scipy_keywords(budget, method, options)
+    method = "zoaf" if method is None else method
+    options = _method_options(budget, method, options)
+    bounds, x0 = _bounds_and_x0(where, bounds, x0)
     if not callable(fun):                                        # else every point failed, calling it
         raise InputError(f"fun must be callable, got {type(fun).__name__}")
     args = args if isinstance(args, tuple) else (args,)          # scipy wraps a lone value (an array too)

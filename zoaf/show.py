@@ -172,7 +172,8 @@ def simulate_and_show(problem: CircuitProblem, values: Mapping[str, float], as_j
     if as_json:
         print(json_text({"status": verdict.value, "params": params, "measures": outcome.measures,
                          "objectives": rows, "error": error, "sandbox": layers.as_dict() if layers else None,
-                         "reads_outside": [r.as_dict() for r in problem.netlist.reads_outside]}))
+                         "reads_outside": [r.as_dict() for r in problem.netlist.reads_outside],
+                         "unused_params": unused_params(problem)}))
     elif verdict != Verdict.FAILED:
         out.print(f"sandbox: {layers}", highlight=False, soft_wrap=True)
         print_sizing(problem, params, outcome.measures, title)
@@ -189,6 +190,25 @@ def note_reads(netlist: Netlist) -> None:
     simulates it: a received deck's reads, which ngspice's errors may quote into the results a designer shares."""
     for read in netlist.reads_outside:
         err.print(f"[yellow]note:[/yellow] {as_text(str(read))}", highlight=False, soft_wrap=True)
+
+
+def unused_params(problem: CircuitProblem) -> list[str]:
+    """The design variables the spec sizes that no line of the deck or its includes reads (:mod:`zoaf.paramuse`)."""
+    unused = set(problem.netlist.unused_params)
+    return [name for name in problem.names if name.lower() in unused]
+
+
+def note_unused(problem: CircuitProblem) -> None:
+    """One ``note:`` line per design variable nothing reads, before anything simulates: a run would spend its
+    budget on a dimension that changes no simulation."""
+    nl = problem.netlist
+    for name in unused_params(problem):
+        key = name.lower()
+        where = f"{nl.path}:{nl.param_lines[key]}" if key in nl.param_lines else nl.param_files.get(key, nl.path)
+        said = (f"{where}: .param {name} is a design variable of the spec, but no line of the deck or its includes "
+                "reads it: it changes no simulation, and a run spends simulations on it (use it in the deck, or "
+                "remove it from the spec's [parameters])")
+        err.print(f"[yellow]note:[/yellow] {as_text(said)}", highlight=False, soft_wrap=True)
 
 
 #: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its

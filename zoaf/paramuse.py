@@ -1,0 +1,92 @@
+"""Which of a deck's top-level ``.param``s no line reads: a design variable that nothing reads changes no
+simulation, and a run spends its budget on a dimension that does nothing (said as a ``note:``, and as
+``unused_params`` of ``zoaf check --json``).
+
+Read so that a note is never false (it would send a designer to delete a variable the deck needs): a name counts
+as read wherever it occurs as a word outside a ``.param`` definition -- an instance or B-source value, a ``.func``,
+a ``.subckt`` line's ``params:``, a ``.model`` card, a ``.meas`` expression, an ``.if`` condition, a ``.csparam``,
+any ``.control`` line (``alterparam``; a ``let`` too, though ngspice reads ``{w}`` there as the vector ``w``), a
+node name, an included file or ``.lib`` section (selected or not) -- and in the value of a definition of a name
+that is itself read (``.param area={w*l}`` reads ``w`` and ``l`` only if something reads ``area``), wherever that
+definition is (a ``.subckt`` body's of the same name too). Comments and the deck's title read nothing.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .decktext import Line, assignments, logical_lines, physical_lines, without_param_functions
+
+__all__ = ["unused"]
+
+#: A word of a lower-cased line: where a ``.param`` name may occur (not the ``u`` of ``10u``).
+_WORD = re.compile(r"(?<!\w)[a-z_]\w*")
+
+
+class _Unparsed(Exception):
+    """A ``.param`` line whose assignments do not read (left to its reader): all its words count as read."""
+
+
+@dataclass
+class _Reads:
+    """The names of ``candidates`` the lines read so far: read outright, or by the definitions of each name."""
+
+    candidates: frozenset[str]
+    direct: set[str] = field(default_factory=set)
+    defs: dict[str, set[str]] = field(default_factory=dict)
+
+    def names(self, text: str) -> set[str]:
+        return {w for w in _WORD.findall(text) if w in self.candidates}
+
+    def lines(self, lines: Iterable[Line]) -> None:
+        """Take ``lines`` (logical, of one file): ``.param`` definitions apart, every word as read. A definition in
+        a ``.subckt`` body is taken as a top-level one: its name read anywhere reads its value all the same."""
+        for ln in lines:
+            if not (ln.text.split(None, 1)[:1] == [".param"] and self._defines(ln)):
+                self.direct |= self.names(ln.text)
+
+    def _defines(self, ln: Line) -> bool:
+        """Record the top-level definitions of the ``.param`` line ``ln``; False where it does not read."""
+        bare = without_param_functions(ln)          # ``f(x)=x*w``: a function, whose body counts as read
+        try:
+            found = assignments(bare, lambda lineno, what: _Unparsed(what))
+        except _Unparsed:
+            return False
+        self.direct |= self.names("".join(c if c != b else " " for c, b in zip(ln.text, bare.text)))
+        for name, value, _ in found:
+            names = self.names(value.lower())
+            if name in self.candidates:
+                self.defs.setdefault(name, set()).update(names)
+            else:                                   # another file's own variable: its readers are not followed
+                self.direct |= names
+        return True
+
+    def read(self) -> set[str]:
+        """The names read outright, and those the definitions of a read name read (at any depth)."""
+        read: set[str] = set()
+        todo = list(self.direct)
+        while todo:
+            name = todo.pop()
+            if name not in read:
+                read.add(name)
+                todo.extend(self.defs.get(name, ()))
+        return read
+
+
+def unused(names: Iterable[str], deck: Sequence[Line], included: Iterable[str]) -> tuple[str, ...]:
+    """The names of ``names`` (the deck's top-level ``.param``s, lower-cased) that no line reads, in their order:
+    ``deck`` is the deck's logical lines after its title, ``included`` the texts of the files it reads. A file that
+    holds none of the names the deck leaves unread cannot read one (a definition that reads one names it), so only
+    those that do are parsed: a PDK's model library is searched, not parsed."""
+    names = list(dict.fromkeys(names))
+    reads = _Reads(frozenset(names))
+    reads.lines(deck)
+    unread = [n for n in names if n not in reads.read()]
+    if unread:
+        mention = re.compile(rf"(?<!\w)(?:{'|'.join(map(re.escape, unread))})(?!\w)")
+        for text in included:
+            if mention.search(text.lower()):        # commands=True: a command file's comments, the fewer cut
+                reads.lines(logical_lines([""] + physical_lines(text), commands=True)[1:])
+    read = reads.read()
+    return tuple(n for n in names if n not in read)
