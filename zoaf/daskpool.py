@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import daskworker
+from . import daskworker, replies
 from .errors import InputError
 from .problem import Outcome
 from .workers import OnDone, Pool, Task, raise_remote, safe_path
@@ -130,10 +130,12 @@ class DaskPool(Pool):
     process and so simulate one after another).
     """
 
-    def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1) -> None:
+    def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1,
+                 constraints: int = 0) -> None:
         import dask as dask_mod
         import distributed
         super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost", "suspects"))
+        self.constraints = constraints                    # the problem's count: a reply's outcome is checked by it
         self._own: list[Any] = []
         self._scratch: str | None = None
         if isinstance(dask, distributed.Client):
@@ -342,7 +344,13 @@ class DaskPool(Pool):
             if reply[3]:
                 self._restart(addr)
             raise_remote(reply[1], reply[2])
-        done[t.tid] = reply[1]
+        try:
+            done[t.tid] = replies.outcome(reply[1], self.constraints)     # what the history stores, bounded
+        except ValueError as e:
+            self._crashed(t, f"dask worker sent back something that is not a result ({e}); restarted", pending, done,
+                          retry=False)
+            self._restart(addr)
+            return True
         if reply[2]:
             self._restart(addr)
             return True

@@ -150,7 +150,7 @@ def dot_line_problem(word: str, text: str) -> str | None:
 class IncludedFile:
     """A file the deck includes (directly or not) and the sha256 of its content (part of the run's identity)."""
 
-    path: Path
+    path: Path          # links followed as it was checked (a link swapped in since leads elsewhere: not granted)
     sha256: str
 
 
@@ -319,7 +319,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False,
                 if admit is not None:
                     admit(f"{scans[node[0]].path}:{e.line}", f"{e.word} {e.target}", e.path)
                 scans[key[0]] = _read(f"{scans[node[0]].path}:{e.line}", e, allow_shell)
-                files[key[0]] = IncludedFile(e.path, scans[key[0]].sha256)
+                files[key[0]] = IncludedFile(key[0], scans[key[0]].sha256)
                 chars += len(scans[key[0]].text)
                 if chars > MAX_INCLUDED_CHARS:
                     raise InputError(f"{scans[node[0]].path}:{e.line}: {e.word} {e.target}: the included files "

@@ -182,10 +182,12 @@ class Evaluator:
         if self.workers and self._pool is None:
             blob = dumps_problem(self.problem)
             if self.dask is not None:
-                self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries)
+                self._pool = DaskPool(blob, self.dask, self.workers, timeout=self.timeout, retries=self.retries,
+                                      constraints=len(self.problem.constraint_names))
             else:
                 self._pool = LocalPool(blob, self.workers, timeout=self.timeout, recycle_after=self.recycle_after,
-                                       retries=self.retries, affinity=self.problem.affinity)
+                                       retries=self.retries, affinity=self.problem.affinity,
+                                       constraints=len(self.problem.constraint_names))
         return self
 
     def _run(self, todo: list[tuple[int, np.ndarray]], on_done: OnDone) -> None:

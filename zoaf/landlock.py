@@ -93,11 +93,13 @@ def scopes(abi: int) -> int:
 
 
 def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.PathLike[str]] = (),
-             write_files: Iterable[str | os.PathLike[str]] = ()) -> int:
+             write_files: Iterable[str | os.PathLike[str]] = (), resolved: Iterable[Path] = ()) -> int:
     """Confine the calling thread: read (and map/execute) beneath ``read``, anything but device files beneath
     ``write``, read and write the single files ``write_files`` (``/dev/null``); signal only processes it started
     (ABI 6).
-    Paths that do not exist are skipped.
+    Paths that do not exist are skipped, and so is a path of ``resolved`` (paths of ``read`` whose links were
+    followed when they were checked) that now leads elsewhere: a rule is for the file a path opens, and a link
+    put in since (a shared folder's include swapped for a link to ``~/.ssh/id_rsa``) granted the link's target.
 
     Returns the ABI version enforced. Raises LandlockError when Landlock is unavailable.
     """
@@ -109,8 +111,9 @@ def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.Pa
     try:
         rules = [(p, READ_ONLY) for p in read] + [(p, handled & ~MAKE_DEVICE) for p in write]
         rules += [(p, _FILE_RIGHTS & handled) for p in write_files]
+        exact = frozenset(resolved)
         for path, rights in rules:
-            _add_rule(fd, Path(path), rights)
+            _add_rule(fd, Path(path), rights, exact=Path(path) in exact)
         if _libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             e = ctypes.get_errno()
             raise LandlockError(e, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(e)}")
@@ -120,12 +123,16 @@ def restrict(read: Iterable[str | os.PathLike[str]], write: Iterable[str | os.Pa
     return abi
 
 
-def _add_rule(ruleset_fd: int, path: Path, rights: int) -> None:
+def _add_rule(ruleset_fd: int, path: Path, rights: int, *, exact: bool = False) -> None:
+    """A rule granting ``rights`` beneath ``path``; ``exact``: only if no link is on it (the path the kernel
+    opened is ``path`` itself)."""
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
         return
     try:
+        if exact and os.readlink(f"/proc/self/fd/{fd}") != str(path):
+            return
         if not path.is_dir():
             rights &= _FILE_RIGHTS
         beneath = _PathBeneathAttr(allowed_access=rights, parent_fd=fd)

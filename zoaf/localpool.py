@@ -34,7 +34,7 @@ import numpy as np
 from . import proctree, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .replies import BAD_REPLY, MAX_REPLY_BYTES, load_reply, pool_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, BadAnswer, load_reply, pool_reply
 from .workers import (Affinity, OnDone, Pool, Task, raise_remote, safe_path, sigint_ignored, simulate_caught,
                       time_limit)
 
@@ -126,10 +126,11 @@ class LocalPool(Pool):
     """``n`` worker processes (spawn start method) fed tasks over a pipe each."""
 
     def __init__(self, blob: bytes, n: int, *, timeout: float, recycle_after: int, retries: int = 1,
-                 affinity: Affinity | None = None) -> None:
+                 affinity: Affinity | None = None, constraints: int = 0) -> None:
         super().__init__(timeout=timeout, retries=retries, counters=("spawned", "restarts", "recycled", "switches"),
                          affinity=affinity)
         self._blob = blob
+        self.constraints = constraints                    # the problem's count: a reply's outcome is checked by it
         self.n = n
         self.recycle_after = recycle_after
         self._ctx = mp.get_context("spawn")
@@ -286,14 +287,16 @@ class LocalPool(Pool):
     def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         running = w.tasks[0].tid if w.tasks else None
         try:
-            msg = pool_reply(load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES)), running, ready=w.ready)  # untrusted
+            msg = pool_reply(load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES)), running, ready=w.ready,  # untrusted
+                             constraints=self.constraints)
         except (EOFError, OSError):
             self._on_death(w, pending, done)
             return
         except BAD_REPLY as e:
             log.warning("worker %s sent back something that is not a result (%s): killed", w.pid, e)
             proctree.kill_tree(w.proc.pid)
-            self._on_death(w, pending, done)
+            self._on_death(w, pending, done, refused=f"worker process sent back something that is not a result "
+                                                     f"({e}); killed" if isinstance(e, BadAnswer) else None)
             return
         kind = msg[0]
         if kind == "ready":
@@ -328,7 +331,10 @@ class LocalPool(Pool):
         w.conn.close()
         sandbox.remove_private_dirs(w.proc.pid)
 
-    def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
+    def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome], refused: str | None = None) -> None:
+        """``w`` died, or was killed for an answer zoaf ``refused`` (:class:`~zoaf.replies.BadAnswer`): its running
+        task is charged (not retried where it went over a limit or answered so: the same deck would again), those
+        behind go back."""
         _join(w.proc, CLOSE_GRACE)
         reason = _exit_reason(w.proc.exitcode)
         if not w.ready:
@@ -340,7 +346,7 @@ class LocalPool(Pool):
             t = w.tasks.popleft()
             self._give_back(w, pending)
             log.warning("worker %s died while simulating (%s); attempt %d", w.pid, reason, t.attempt + 1)
-            over = watchdog.reason(w.proc.exitcode)
+            over = refused or watchdog.reason(w.proc.exitcode)
             self._crashed(t, over or f"worker process died ({reason})", pending, done, retry=over is None)
         self._drop(w, kill=w.proc.exitcode is None)      # alive past the grace above: killed, not waited on again
 

@@ -342,7 +342,7 @@ class Netlist(ControlReading):
         """What a simulation of this deck may read: the deck's folder (its data files) and each included file,
         links followed -- not the included files' folders: an empty file included from a folder must not open
         that whole folder to the deck."""
-        return tuple(dict.fromkeys([self.path.parent.resolve(), *(f.path.resolve() for f in self.includes)]))
+        return tuple(dict.fromkeys([self.path.parent.resolve(), *(f.path for f in self.includes)]))  # as checked
 
     @property
     def title(self) -> str:

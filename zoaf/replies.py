@@ -7,7 +7,10 @@ a pickle to the pipe that runs anything in zoaf's own, unsandboxed process when 
 and arrays, an :class:`~zoaf.problem.Outcome`, the sandbox report, and exception classes already imported (a
 custom problem's own errors; not ``SystemExit`` or ``KeyboardInterrupt``, which would stop zoaf), never a function
 or a module the reply names; :func:`pool_reply` and :func:`child_reply` then take only the answer to the task the
-process runs, in its shape.
+process runs, in its shape, and of the size zoaf stores: an outcome's fields (:func:`outcome`), measures
+(:func:`measures`) and an exception's text are checked and rebuilt here, since the parent writes them into the
+history for every simulation (a forged 15 MiB error text, 300 times, was 4.5 GB of ``history.db``; a numpy integer
+measure, or an int past a float, a traceback when the row was written).
 """
 from __future__ import annotations
 
@@ -17,14 +20,34 @@ import pickle
 import sys
 from typing import Any
 
-from .problem import Outcome
+import numpy as np
 
-__all__ = ["BAD_REPLY", "MAX_REPLY_BYTES", "child_reply", "load_reply", "pool_reply"]
+from .errors import MAX_MESSAGE_CHARS, MAX_OUTPUT_CHARS, MeasureError, SimulationError, ZoafError
+from .problem import Outcome, Status, _checked
+
+__all__ = ["BAD_REPLY", "BadAnswer", "MAX_ERROR_CHARS", "MAX_MEASURES", "MAX_NAME_CHARS", "MAX_REPLY_BYTES",
+           "child_reply", "load_reply", "measures", "outcome", "pool_reply"]
 
 #: The largest reply zoaf reads from a sandboxed process (a simulation's reply is a few kB).
 MAX_REPLY_BYTES = 64 * 2**20
 #: What :func:`load_reply` raises on bytes that are not a reply (the sender is then killed, its task charged).
 BAD_REPLY = (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError)
+
+
+class BadAnswer(ValueError):
+    """The answer to the task a worker runs, in its shape, holds what is not a result: that task is charged as
+    crashed, not run again (the same deck would answer alike); other bad replies cannot name their task."""
+
+
+#: An outcome's error text at most: a simulation error's message (:data:`~zoaf.errors.MAX_MESSAGE_CHARS`) and what
+#: judging its measures adds.
+MAX_ERROR_CHARS = 2 * MAX_MESSAGE_CHARS
+#: Measures of one simulation, and the characters of a measure's name, at most (a deck's ``.meas`` cards and
+#: ``.control`` results: tens): each is stored in the history's row.
+MAX_MEASURES, MAX_NAME_CHARS = 1024, 256
+#: Text and items a whole reply may hold, counted with repeats (a pickle refers to one string many times: a list
+#: of a million references to it was a reply of kilobytes and text of terabytes): an error's output and traceback.
+_MAX_TEXT = 2 * MAX_OUTPUT_CHARS
 
 _BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "float", "int", "complex", "str", "bytes",
                        "bool", "slice"})
@@ -65,18 +88,28 @@ def _shaped(msg: Any, shapes: dict[str, tuple]) -> tuple:
     kind = msg[0] if isinstance(msg, tuple) and msg else None
     types = shapes.get(kind) if isinstance(kind, str) else None
     if types is None or len(msg) != len(types) or not all(isinstance(f, t) for f, t in zip(msg, types)):
-        raise ValueError(f"a message of no known shape ({type(msg).__name__} {str(msg)[:80]!r})")
+        raise ValueError(f"malformed reply: a message of no known shape ({type(msg).__name__}"
+                         f"{f' {kind!r}' if isinstance(kind, str) and len(kind) < 40 else ''})")
     return msg
 
 
-def pool_reply(msg: Any, running: int | None, *, ready: bool) -> tuple:
+def pool_reply(msg: Any, running: int | None, *, ready: bool, constraints: int) -> tuple:
     """A pool worker's message, checked against what it may say now: ``ready`` or ``fatal`` before it is
     ``ready``, then only the answer to its ``running`` task (its id): a forged reply for another sizing, or one
-    sent twice, was recorded as the next task's outcome (and with none behind, an IndexError traceback)."""
+    sent twice, was recorded as the next task's outcome (and with none behind, an IndexError traceback). A
+    ``done`` message's outcome is rebuilt by :func:`outcome` (``constraints``: the problem's count)."""
     kind = _shaped(msg, _POOL)[0]
     if (kind in ("ready", "fatal")) == ready or kind in ("done", "raised") and msg[1] != running:
-        raise ValueError(f"a {kind!r} message for task {msg[1]!r} where it runs task {running}"
+        raise ValueError(f"a {kind!r} message for task {msg[1]!r:.40} where it runs task {running}"
                          if kind in ("done", "raised") else f"a second {kind!r} message")
+    try:
+        _text_within(msg, _MAX_TEXT)
+        if kind == "done":
+            return (*msg[:3], outcome(msg[3], constraints), msg[4])
+        if kind == "raised" and msg[3] is not None:
+            _exception_text(msg[3])
+    except ValueError as e:
+        raise BadAnswer(str(e)) from None
     return msg
 
 
@@ -84,11 +117,108 @@ def child_reply(msg: Any, method: str) -> tuple:
     """A ``workers=0`` child's answer to ``method``: ``("raised", exception, traceback)``, or ``("ok", value)``
     where ``load`` gives None and ``evaluate`` a dict of names to numbers."""
     kind, value = _shaped(msg, _CHILD)[:2]
-    if kind == "ok" and not (value is None if method == "load" else _measures(value)):
-        raise ValueError(f"{method} answered {type(value).__name__} {str(value)[:80]!r}")
-    return msg
+    _text_within(msg, _MAX_TEXT)
+    if kind == "raised":
+        return kind, _child_exception(value), msg[2]
+    if method == "load" and value is not None:
+        raise ValueError(f"malformed reply: load answered {type(value).__name__}, not None")
+    return msg if method == "load" else (kind, measures(value, nones=True))
 
 
-def _measures(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(k, str) and (v is None or isinstance(v, numbers.Real))
-                                           and not isinstance(v, bool) for k, v in value.items())
+def outcome(value: Any, constraints: int) -> Outcome:
+    """A sandboxed process's outcome, rebuilt from fields of the types and sizes a simulation gives (as a
+    problem's own ``simulate`` is checked, ``constraints``: its count); ValueError "reply too large" or "malformed
+    reply" naming the first field that is not."""
+    if not isinstance(value, Outcome):
+        raise ValueError(f"malformed reply: {type(value).__name__} where an Outcome belongs")
+    fields = getattr(value, "__dict__", {})
+    error, limits = fields.get("error"), fields.get("constraints")
+    if error is not None and (type(error) is not str or len(error) > MAX_ERROR_CHARS):
+        raise ValueError(_too_large("error text", error, MAX_ERROR_CHARS) if isinstance(error, str)
+                         else f"malformed reply: its error is {type(error).__name__}, not text")
+    if not isinstance(limits, (tuple, list)) or len(limits) > max(constraints, MAX_MEASURES):
+        raise ValueError(_too_large("constraint values", limits, constraints) if isinstance(limits, (tuple, list))
+                         else f"malformed reply: its constraints are {type(limits).__name__}, not a tuple")
+    value.measures = measures(fields.get("measures"))
+    try:
+        return _checked(value, constraints)
+    except (ValueError, TypeError, OverflowError, AttributeError) as e:
+        raise ValueError(f"malformed reply: {str(e)[:200]}") from None
+
+
+def measures(value: Any, *, nones: bool = False) -> dict[str, float]:
+    """A reply's measures as plain names and floats (``nones``: a measure may be None, not taken): a dict of at
+    most :data:`MAX_MEASURES` names of at most :data:`MAX_NAME_CHARS` characters, else a ValueError."""
+    if not isinstance(value, dict):
+        raise ValueError(f"malformed reply: measures are {type(value).__name__}, not a dict")
+    if len(value) > MAX_MEASURES:
+        raise ValueError(_too_large("measures", value, MAX_MEASURES))
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise ValueError(f"malformed reply: a measure named by {type(k).__name__}, not text")
+        if len(k) > MAX_NAME_CHARS:
+            raise ValueError(_too_large("measure name", k, MAX_NAME_CHARS))
+        if v is None and nones:
+            out[str.__str__(k)] = None
+            continue
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise ValueError(f"malformed reply: measure {k[:40]!r} is {type(v).__name__}, not a number")
+        try:
+            out[str.__str__(k)] = float(v)
+        except (OverflowError, TypeError, ValueError):
+            raise ValueError(f"malformed reply: measure {k[:40]!r} is no float") from None
+    return out
+
+
+def _child_exception(exc: Exception) -> Exception:
+    """What the ``workers=0`` child raised, as it sends one (a zoaf error, else a RuntimeError naming it), with
+    the text and fields a simulation error has: its message becomes the outcome's error, a MeasureError's
+    measures its measures, its ``status`` the outcome's (a forged "cached" was free of the budget)."""
+    if not isinstance(exc, (ZoafError, RuntimeError)):
+        raise ValueError(f"malformed reply: the child raised {type(exc).__name__}, which it never sends")
+    _exception_text(exc)
+    if isinstance(exc, SimulationError):
+        fields = vars(exc)
+        status, output = fields.get("status", type(exc).status), fields.get("output", "")
+        if status not in (Status.FAILED, Status.TIMEOUT, Status.CRASHED) or type(output) is not str:
+            raise ValueError(f"malformed reply: a {type(exc).__name__} of status {status!r:.40}")
+        exc.status, exc.needs_new_process = Status(status).value, bool(fields.get("needs_new_process", False))
+    if isinstance(exc, MeasureError):
+        exc.measures = measures(vars(exc).get("measures", {}))
+    return exc
+
+
+def _exception_text(exc: BaseException) -> None:
+    """ValueError unless ``exc``'s text (what becomes an outcome's error, or the line a run ends with) is at most
+    :data:`MAX_ERROR_CHARS`."""
+    text = str(exc)
+    if len(text) > MAX_ERROR_CHARS:
+        raise ValueError(_too_large(f"{type(exc).__name__}'s text", text, MAX_ERROR_CHARS))
+
+
+def _too_large(what: str, value: Any, limit: int) -> str:
+    return f"reply too large: its {what} holds {len(value):,} items or characters, at most {limit:,}"
+
+
+def _text_within(value: Any, limit: int) -> None:
+    """ValueError "reply too large" when ``value`` holds more than ``limit`` characters and items, each reference
+    counted (before anything formats it); stops counting at the limit."""
+    left = limit
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        left -= 1 + (len(v) if isinstance(v, (str, bytes, dict, tuple, list, set, frozenset)) else 0)
+        if left < 0:
+            raise ValueError(f"reply too large: it holds more than {limit:,} characters and items")
+        if isinstance(v, dict):
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        elif isinstance(v, (tuple, list, set, frozenset)):
+            todo.extend(v)
+        elif isinstance(v, (BaseException, Outcome)):
+            todo.append(getattr(v, "__dict__", {}))
+            if isinstance(v, BaseException):
+                todo.extend(v.args)
+        elif isinstance(v, np.ndarray):
+            left -= v.size

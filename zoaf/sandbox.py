@@ -441,7 +441,8 @@ def _holds_distributions(folder: Path) -> bool:
 
 def _landlock(policy: Policy, directory: Path) -> Layer:
     try:
-        abi = landlock.restrict(read=read_roots(policy, directory), write=[directory], write_files=DEVICE_FILES)
+        abi = landlock.restrict(read=read_roots(policy, directory), write=[directory], write_files=DEVICE_FILES,
+                                resolved=policy.read)     # checked with links followed: a link now is a swap
     except landlock.LandlockError as e:
         return Layer("landlock", LayerState.UNAVAILABLE, e.strerror or str(e))
     return Layer("landlock", LayerState.ACTIVE, f"ABI {abi}")
