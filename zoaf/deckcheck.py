@@ -98,7 +98,7 @@ _IN_A_VARIABLE = ("puts a '>' or '<' in a variable: ngspice redirects at it once
 
 def redirect_at(text: str) -> int | None:
     """Offset of the first ``>``/``<`` ngspice's command interpreter would take as a redirect, or None."""
-    return first_unquoted(text, lambda s, i: s[i] in "<>" and s[i + 1:i + 2] != "=")
+    return first_unquoted(text, lambda s, i: s[i + 1:i + 2] != "=", at="<>")
 
 
 def command_problem(text: str, *, allow_shell: bool) -> str | None:
@@ -184,7 +184,7 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         line += text.count("\n", pos, m.start())
         pos = m.start()
         word = m.group(1).lower()
-        rest = _strip_comments(m.group(2), word.startswith(".inc"))
+        rest = "" if word == ".model" else _strip_comments(m.group(2), word.startswith(".inc"))   # read by no check
         where = f"{path}:{line}"
         if included:
             if word.startswith(".control"):
@@ -245,6 +245,11 @@ def lib_section(lines: list[str], section: str, path: Path) -> list[str]:
     raise ValueError(f"{path}: no .lib section {section}")
 
 
+#: Where an inline comment starts on a ``.lib`` line; on an ``.include`` line (as :mod:`zoaf.decktext` reads them).
+_COMMENT = re.compile(r";|(?<!\S)\$(?=\s|$)")
+_NETLIST_COMMENT = re.compile(r";|//|(?<![^ \t,])\$")
+
+
 def _strip_comments(text: str, netlist: bool = False) -> str:
     """Drop ``;`` and ``$ `` inline comments of each physical line (``netlist``: also ``//`` and a ``$`` after a
     blank or a comma, as ngspice drops them from an ``.include`` line) and join ``+`` continuations."""
@@ -252,7 +257,7 @@ def _strip_comments(text: str, netlist: bool = False) -> str:
     for k, piece in enumerate(text.split("\n")):
         if k:
             piece = piece.lstrip()[1:]                  # the '+'
-        pieces.append(re.split(r";|//|(?<![^ \t,])\$" if netlist else r";|(?<!\S)\$(?=\s|$)", piece, maxsplit=1)[0])
+        pieces.append((_NETLIST_COMMENT if netlist else _COMMENT).split(piece, maxsplit=1)[0])
     return " ".join(pieces)
 
 

@@ -90,8 +90,9 @@ def title_problem(title: str) -> str | None:
 
 def included_trrandom(text: str) -> tuple[int, str] | None:
     """The line number of the first Gaussian ``trrandom`` source of an included or ``.lib`` file (``text``: no
-    title line), and why it is refused (:func:`instance_problem`): ngspice draws there as in the deck."""
-    for ln in logical_lines([""] + physical_lines(text))[1:]:
+    title line), and why it is refused (:func:`instance_problem`): ngspice draws there as in the deck. A file
+    without the word (a PDK's every file) is not read line by line."""
+    for ln in logical_lines([""] + physical_lines(text))[1:] if "trrandom" in text.lower() else ():
         if ln.text[:1] in "vi" and _GAUSSIAN_TRRANDOM.search(ln.text):
             return ln.lineno - 1, _TRRANDOM_WHY
     return None
@@ -186,18 +187,30 @@ def unquotable(path: Path) -> str | None:
     return None
 
 
-def first_unquoted(s: str, found: Callable[[str, int], bool]) -> int | None:
-    """Offset of the first character outside ``"..."``/``'...'`` quotes where ``found(s, offset)``, or None."""
-    quote = ""
-    for i, c in enumerate(s):
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
+def first_unquoted(s: str, found: Callable[[str, int], bool], *, at: str) -> int | None:
+    """Offset of the first character outside ``"..."``/``'...'`` quotes where ``found(s, offset)``, or None.
+
+    ``found`` holds only at a character of ``at``: the quotes and those characters are found by a regex and a quoted
+    run skipped whole (a Python step per character, over every line of a PDK's library, made reading a sky130 deck
+    eight times slower)."""
+    stops, pos = _stops(at), 0
+    while (m := stops.search(s, pos)) is not None:
+        i = m.start()
+        if s[i] in "\"'":
+            pos = s.find(s[i], i + 1) + 1
+            if not pos:
+                return None                                 # a quote left open runs to the end of the line
         elif found(s, i):
             return i
+        else:
+            pos = i + 1
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _stops(at: str) -> re.Pattern[str]:
+    """A quote, or a character of ``at`` (:func:`first_unquoted`)."""
+    return re.compile(f"[\"'{re.escape(at)}]")
 
 
 def _comment_starts(s: str, i: int) -> bool:
@@ -213,14 +226,15 @@ def _netlist_comment_starts(s: str, i: int) -> bool:
 def tab_dollar_comment(s: str) -> bool:
     """Whether :func:`strip_comment` cuts ``s`` at a ``$`` followed by a tab: a comment on a netlist line, but
     text on a ``.control`` line, where ngspice reads on (``let x = 1\t$\t> file`` redirects)."""
-    i = first_unquoted(s, _comment_starts)
+    i = first_unquoted(s, _comment_starts, at=";$")
     return i is not None and s[i:i + 2] == "$\t"
 
 
 def strip_comment(s: str, commands: bool = True) -> str:
     """Remove an inline comment (outside quotes): of a ``.control`` line (``commands``), a ``;`` or a ``$``
     between blanks; of a netlist line, as :func:`_netlist_comment_starts` says."""
-    i = first_unquoted(s, _comment_starts if commands else _netlist_comment_starts)
+    i = (first_unquoted(s, _comment_starts, at=";$") if commands
+         else first_unquoted(s, _netlist_comment_starts, at=";/$"))
     return s if i is None else s[:i]
 
 
@@ -236,16 +250,19 @@ def physical_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def logical_lines(physical: list[str], commands: bool = False) -> list[Line]:
+def logical_lines(physical: list[str], commands: bool = False, only: tuple[str, ...] = ()) -> list[Line]:
     """The logical lines of a deck's physical lines: the title, then each non-comment line with its ``+``
     continuations joined (the first physical line is always the title), comments removed as ngspice removes them
     from netlist lines and, from a ``.control`` line on to ``.endc`` (all along where ``commands``: a file of
     commands), from commands. Linear in the text: a line continued over 200,000 ``+`` lines once took seconds,
-    its text grown one piece at a time."""
+    its text grown one piece at a time. ``only``: just the lines whose first word starts with one of these
+    (lower-case), the others and their continuations passed over unread (a PDK's model cards, nearly all of its
+    text, which its ``.param`` reader has no use for)."""
     control = commands
     out: list[Line] = []
     pieces: list[list[str]] = []                 # per logical line: its raw pieces, joined once at the end
     length = 0                                   # of the last logical line's raw text so far
+    kept: bool | None = None                     # whether the last logical line is kept (None: none yet)
     for idx, line in enumerate(physical):
         if idx == 0:
             out.append(Line("", line, 1, [(0, 0, 0)]))
@@ -254,18 +271,21 @@ def logical_lines(physical: list[str], commands: bool = False) -> list[Line]:
         stripped = line.lstrip()
         if not stripped or stripped.startswith("*") or line.lstrip(" \t").startswith("\f"):
             continue            # ngspice makes a line that starts with a form feed a comment ("unusual leading")
+        if stripped.startswith("+") and kept is not None:
+            if kept:
+                col = len(line) - len(stripped) + 1
+                out[-1].segments.append((length + 1, idx, col))
+                pieces[-1].append(" " + strip_comment(line, control).rstrip()[col:])
+                length += len(pieces[-1][-1])
+            continue
         word = stripped[:8].lower()
         control = commands or word.startswith(".control") or control and not word.startswith(".endc")
-        body = strip_comment(line, control or word.startswith(".lib")).rstrip()   # ngspice reads .lib unstripped
-        if stripped.startswith("+") and len(out) > 1:
-            col = len(line) - len(stripped) + 1
-            out[-1].segments.append((length + 1, idx, col))
-            pieces[-1].append(" " + body[col:])
-            length += len(pieces[-1][-1])
-            continue
-        out.append(Line("", body, idx + 1, [(0, idx, 0)]))
-        pieces.append([body])
-        length = len(body)
+        kept = not only or word.startswith(only)
+        if kept:
+            body = strip_comment(line, control or word.startswith(".lib")).rstrip()   # ngspice reads .lib unstripped
+            out.append(Line("", body, idx + 1, [(0, idx, 0)]))
+            pieces.append([body])
+            length = len(body)
     for ln, parts in zip(out, pieces):
         ln.raw = "".join(parts)
         ln.text = ln.raw.lower()

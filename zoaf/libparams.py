@@ -24,6 +24,8 @@ Params = dict[str, tuple[str, Path]]
 #: name -> (value text, file, whether an included file's own ``.param`` line defines it: a design variable then,
 #: where a library section's definition is one only of a name the deck defined before it).
 Defs = dict[str, tuple[str, Path, bool]]
+#: The cards this reader reads (by the start of their first word); a library's others, its model cards, are skipped.
+_READ = (".param", ".inc", ".lib", ".endl", ".subckt", ".ends")
 
 
 def _error(path: Path) -> Callable[[int, str], InputError]:
@@ -48,7 +50,7 @@ class _Reader:
         """(word lower-cased, the original-case text after it, line) of each logical line of ``path``."""
         if path not in self._lines:
             self._lines[path] = []
-            for ln in logical_lines([""] + physical_lines(self.texts.get(path, "")))[1:]:
+            for ln in logical_lines([""] + physical_lines(self.texts.get(path, "")), only=_READ)[1:]:
                 word, rest = (ln.raw.split(None, 1) + ["", ""])[:2]     # a tab after the word too
                 self._lines[path].append((word.lower(), rest, ln))
         return self._lines[path]

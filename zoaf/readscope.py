@@ -118,8 +118,9 @@ class ReadScope:
     def model_files(self, path: Path, text: str) -> None:
         """:meth:`admit` each file a ``.model`` card of ``text`` (the file ``path``) names; a relative name as
         XSPICE opens it, from the deck's folder (``NGSPICE_INPUT_DIR``)."""
+        line, pos = 1, 0
         for card in _MODEL.finditer(text):
-            line = text.count("\n", 0, card.start()) + 1
+            line, pos = line + text.count("\n", pos, card.start()), card.start()    # counted from 0 per card: quadratic
             for m in _FILE_PARAM.finditer(card.group(1)):
                 name = next(g for g in m.groups()[1:] if g is not None)
                 if name:

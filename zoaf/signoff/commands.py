@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
@@ -189,12 +190,12 @@ def sensitivity(
             run.check_corner(run.corners[k].name, "zoaf sensitivity")
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
-        with _kept_on_ctrl_c(run_dir / "sensitivity"):
-            s = run_sensitivity(run, corner=k, workers=workers)
-        write_outputs(s, run.folder("sensitivity"), f"{run.problem.name}: normalized sensitivities")
         at = None if k is None else (chosen or run.corners[k]).name    # a merged corner named as asked
+        with _kept_on_ctrl_c(run_dir / "sensitivity"):
+            s = replace(run_sensitivity(run, corner=k, workers=workers), corner=at)
+        write_outputs(s, run.folder("sensitivity"), f"{run.problem.name}: normalized sensitivities")
         if as_json:
-            print(json_text({**s.as_json(), "corner": at}))
+            print(json_text(s.as_json()))
         else:
             obj = run.problem.objective
             sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)

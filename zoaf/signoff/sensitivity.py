@@ -106,6 +106,7 @@ class Sensitivities:
     m0: dict[str, float]
     steps: dict[str, str]               # per parameter, the first step, in words (e.g. "+-5%")
     simulations: int                    # simulations the estimates used (the sizing's own included)
+    corner: str | None = None           # a corner run's corner, named as asked (both JSON outputs say it)
 
     def uncertain(self, i: int, j: int) -> bool:
         """An entry whose error is unknown or above the tolerance (flagged in the table)."""
@@ -120,7 +121,7 @@ class Sensitivities:
         return {"measures": list(self.measures), "params": list(self.params), "at": self.m0,
                 "method": "central differences (one-sided at a bound) with Richardson extrapolation",
                 "steps": self.steps, "simulations": self.simulations,
-                "sensitivity": plain(self.matrix), "error": plain(self.error)}
+                "sensitivity": plain(self.matrix), "error": plain(self.error), "corner": self.corner}
 
 
 def quotients(st: Stencil, x0: float, m0: Mapping[str, float], got: Mapping[tuple[int, float], Mapping],
