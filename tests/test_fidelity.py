@@ -50,7 +50,8 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            "pfd_cp_altermod": [{"wp": 9e-6}, {"vtp": -0.5}, {"wn": 4e-6}, {"vout": 1.0}, {"wp": 9e-6}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
-            "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options"}
+            "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options",
+            "dc_sized_sweeps"}
 
 
 @pytest.fixture(autouse=True)

@@ -196,8 +196,10 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
     for i, ln in enumerate(lines):
         # ngspice's reason for a failed card ("no such vector as 'i(r1)'", "function 'deriv' currently not
         # supported") comes right before its "... failed!" line, in any words, or before the card's other report
-        # lines (a max over a .dc temp sweep: "no such vector as time, frquency or v-sweep", "out of interval")
-        m = _MEAS_LINE.match(ln) or _FAILURE_REPORT.match(following[i])
+        # lines (a max over a .dc temp sweep: "no such vector as time, frquency or v-sweep", "out of interval");
+        # a print's "vector ... is not available" is never one (a block's print of another plot's vector, read
+        # apart on stderr among the failures of the cards that its `dc` measured again)
+        m = _MEAS_LINE.match(ln) or (_FAILURE_REPORT.match(following[i]) and not _UNPRINTABLE.match(ln))
         if names is None:
             inside = (inside or ln.strip().lower().startswith("measurements for ")) and bool(m)
         else:
