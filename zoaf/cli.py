@@ -131,8 +131,7 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
 
     _check_timeout(timeout)
     problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout, x0=x0)
-    show.note_reads(problem.netlist)            # what a received deck reads beyond its folder, before it runs
-    show.note_unused(problem)                   # a design variable no line reads: budget spent on nothing
+    show.note_deck(problem)                     # its reads beyond its folder, unread variables: before it runs
     if not corners:
         return problem
     check_signoff(problem)

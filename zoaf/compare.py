@@ -287,8 +287,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
     problem = CircuitProblem(netlist, spec, allow_shell=allow_shell, timeout=timeout)   # validates; no ngspice yet
-    show.note_reads(problem.netlist)           # as zoaf optimize: what a received deck reads beyond its folder
-    show.note_unused(problem)                  # as zoaf optimize: a design variable no line of the deck reads
+    show.note_deck(problem)                    # as zoaf optimize: before any run simulates the deck
     check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
     names, methods = _grid_names(problem, objectives, methods)
     seed_list = check_seeds(seeds)

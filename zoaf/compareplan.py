@@ -14,6 +14,7 @@ from . import registry
 from .circuitcheck import recorded_circuit
 from .errors import InputError
 from .history import History, changed_settings
+from .historyfiles import refuse_journal
 from .outfile import read_json
 from .report import own_folder
 from .stats import is_complete
@@ -103,6 +104,8 @@ def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: S
                     raise InputError(f"{path}: holds a run of {method} with {key}={then!r}, but {method} now has "
                                      f"{key}={value!r}: move that run away or use another --out")
                 complete = is_complete(path)
+                if not complete:
+                    refuse_journal(path / "history.db")     # as its run would, once the others had run
                 task = RunTask(objective, method, seed, budget, path, (path / "history.db").exists() and not complete)
                 (done if complete else todo).append(task)
     return todo, done

@@ -3,7 +3,7 @@
 
 Contract (as Optuna's storages state theirs): rows are never updated or deleted; every write is one
 transaction through ``_tx``; WAL mode, so another process may read while a run writes. A reader never writes
-the file nor those beside it (:func:`_connect_to_read`): a run directory may be someone else's. Resume is a
+the file nor those beside it (:mod:`zoaf.historyfiles`): a run directory may be someone else's. Resume is a
 replay of these rows. Floats are stored as JSON written with ``repr`` and so round-trip bit-exactly.
 
 Schema 2 (this version) adds each row's constraint values and objective on the FoM's scale, which a
@@ -17,8 +17,6 @@ import math
 import os
 import shutil
 import sqlite3
-import stat
-import tempfile
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .errors import InputError
+from .historyfiles import MAX_VALUE_BYTES, connect, connect_to_read, refuse_journal
 from .methodconfig import MAX_BUDGET
 from .outfile import check_own, refuse_super_journal
 from .problem import Outcome, Status
@@ -50,9 +49,6 @@ CREATE TABLE IF NOT EXISTS evals (
 #: hot journal on every open, WAL mode or not, and a FIFO there hung zoaf forever (SQLite retries the read through
 #: signals, so Ctrl-C did not end it); a ``-wal`` FIFO blocked the first write of a resume.
 _SQLITE_FILES = ("", "-journal", "-wal", "-shm")
-#: The longest value a history's file may hold (a row's parameters, measures or error; a metadata value): zoaf
-#: writes KiB. SQLite refuses a longer one as it reads it, so a received file's 1 GiB text is never loaded.
-MAX_VALUE_BYTES = 16 * 2**20
 #: Rows read per simulation of a run's recorded budget (each simulation once, and its free cache hits: at most a
 #: third of a budget in every run measured), and beyond them (the free batches that end a run, 64 points wide).
 ROWS_PER_SIMULATION, FREE_ROWS = 10, 2**14
@@ -109,64 +105,6 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-def _connect(path: Path | None) -> sqlite3.Connection:
-    """The history's database, opened to write (a run, a resume), or in memory."""
-    db = sqlite3.connect(":memory:" if path is None else str(path), timeout=30.0)
-    db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-    return db
-
-
-def _connect_to_read(path: Path) -> tuple[sqlite3.Connection, Path | None]:
-    """The history opened only to read, and the private folder to remove once it is closed (None: none made).
-
-    SQLite's own open writes beside a database it only reads: it rolls a hot ``-journal`` back into the file (a
-    received run's planted journal rewrote its ``history.db`` and the rows a report showed), checkpoints the
-    ``-wal`` into the file and removes it at close, makes a ``-shm``; and a read-only medium refused the open. So a
-    history with no rows in a ``-wal`` (a run that ended, or was never killed amid one) is read as immutable: SQLite
-    then takes no lock and never opens its ``-journal``, ``-wal`` or ``-shm``. One with rows there (a run killed
-    with kill -9, or one still going) is copied with its ``-wal`` to a private folder and read there, where
-    SQLite's recovery of the copy moves the rows (reading it as immutable skipped them)."""
-    wal = Path(f"{path}-wal")
-    if not wal.exists() or wal.stat().st_size == 0:
-        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro&immutable=1", uri=True)
-        db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        return db, None
-    private = Path(tempfile.mkdtemp(prefix="zoaf-history-"))
-    try:
-        copy = private / "history.db"
-        for _ in range(_COPY_TRIES):
-            header = _wal_header(wal)
-            _copy_own(path, copy)
-            _copy_own(wal, Path(f"{copy}-wal"))
-            if _wal_header(wal) == header:      # no checkpoint restarted the -wal meanwhile: the pair is one state
-                return _connect(copy), private
-        raise InputError(f"{path}: its run restarts {wal.name} faster than it can be copied to be read; read it "
-                         "once the run ends")
-    except BaseException:
-        shutil.rmtree(private, ignore_errors=True)
-        raise
-
-
-#: Copies of a history and its ``-wal`` a reader makes before it takes one whose ``-wal`` a checkpoint restarted.
-_COPY_TRIES = 5
-
-
-def _wal_header(wal: Path) -> bytes:
-    """The ``-wal``'s header (its checkpoint sequence and salts change when a writer restarts it)."""
-    with open(wal, "rb") as f:
-        return f.read(32)
-
-
-def _copy_own(source: Path, target: Path) -> None:
-    """``source``, a regular file (never through a link, never a FIFO: checked again at the open), copied."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{source}: not a regular file; a run directory's files must be its own")
-        with open(target, "wb") as out:
-            shutil.copyfileobj(f, out)
-
-
 def _budget_or_none(budget: Any) -> bool:
     """Whether a history's recorded budget is none, or a whole number of simulations a run can have (0: samples)."""
     return budget is None or isinstance(budget, int) and not isinstance(budget, bool) and 0 <= budget <= MAX_BUDGET
@@ -203,16 +141,18 @@ class History:
             for suffix in _SQLITE_FILES:
                 check_own(Path(f"{self.path}{suffix}"))
             refuse_super_journal(Path(f"{self.path}-journal"))
+            if not read:
+                refuse_journal(self.path)
         if read and self.path is not None and not os.path.lexists(self.path):   # SQLite would make an empty file
             raise InputError(f"{self.path}: no such run history")
         fresh = self.path is not None and not read and not os.path.lexists(self.path)
-        self._private: Path | None = None       # a reader's copy (:func:`_connect_to_read`), removed at close
+        self._private: Path | None = None       # a reader's copy (:func:`connect_to_read`), removed at close
         try:
             with self._errors("open"):
                 if read and self.path is not None:
-                    self._db, self._private = _connect_to_read(self.path)
+                    self._db, self._private = connect_to_read(self.path)
                 else:
-                    self._db = _connect(self.path)
+                    self._db = connect(self.path)
                 if not read:
                     if path is not None:
                         self._db.execute("PRAGMA journal_mode=WAL")

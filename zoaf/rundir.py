@@ -20,6 +20,7 @@ import numpy as np
 from . import units
 from .errors import InputError
 from .history import History
+from .historyfiles import refuse_journal
 from .optim import Result
 from .outfile import check_own, json_text, open_own, utf8, write_file
 from .received import check_spec
@@ -108,6 +109,7 @@ def run_directory(out: str | Path, resume: bool | None = False, redo: bool = Fal
     try:
         if owner:
             _lock(fd, outdir, out_option)
+            refuse_journal(outdir / "history.db")     # before workers start: the history's own open refuses it late
             _held[key] = frozenset() if resume else _check_new(outdir, made_lock, redo, out_option, resume_option)
         yield outdir
     except BaseException:

@@ -211,6 +211,15 @@ def note_unused(problem: CircuitProblem) -> None:
         err.print(f"[yellow]note:[/yellow] {as_text(said)}", highlight=False, soft_wrap=True)
 
 
+def note_deck(problem: CircuitProblem) -> None:
+    """The ``note:`` lines of every command that simulates a deck (``check``, ``simulate``, ``optimize``,
+    ``compare``, sign-off), printed before its first simulation: the files it reads outside its folder
+    (:func:`note_reads`) and the design variables it never reads (:func:`note_unused`). Sign-off of a received run
+    printed none, yet simulated the same deck."""
+    note_reads(problem.netlist)
+    note_unused(problem)
+
+
 #: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its
 #: objective or the run stopped before its first simulation.
 RUN_FILES = ("best.cir", "result.json", "trace.json", "history.db", "convergence.png")

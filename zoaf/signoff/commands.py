@@ -17,7 +17,7 @@ from ..history import History
 from ..outfile import json_text
 from ..run import check_workers
 from .yieldrun import MAX_SAMPLES
-from ..show import as_text, out
+from ..show import as_text, note_deck, out
 
 if TYPE_CHECKING:
     from ..circuit import CircuitProblem
@@ -33,16 +33,24 @@ WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simul
 DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
 
 
+def _load_run(path: Path, spec: Optional[Path], timeout: float) -> RunDir:
+    """The run in ``path``, its deck's notes printed (:func:`zoaf.show.note_deck`) before anything simulates it, as
+    for a netlist given (``_problem``): a received run's deck reads outside its folder all the same."""
+    from .rundir import load_run
+
+    run = load_run(path, spec, timeout)
+    note_deck(run.problem)
+    return run
+
+
 def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str], timeout: float, workers: int,
                     dask: Optional[str]) -> tuple[CircuitProblem, dict[str, float], RunDir | None]:
     """A run directory (its problem, best sizing and the run) or a netlist (its own sizing, no run), simulated within
     ``timeout``; the options both sign-off commands share are checked first, so a bad one costs no deck load."""
-    from .rundir import load_run
-
     check_workers(workers, dask, "--workers")
     _check_timeout(timeout)
     if target.is_dir():
-        run = load_run(target, spec, timeout)
+        run = _load_run(target, spec, timeout)
         judged = run.problem.objective.name
         if objective is not None and objective.lower() != judged:   # was ignored: the run's objective judged
             raise InputError(f"--objective {objective}: {target} is a run of objective {judged!r}, which sign-off "
@@ -172,14 +180,14 @@ def sensitivity(
     as_json: JsonOpt = False,
 ) -> None:
     """Normalized sensitivity of every measure to every parameter at a run's best sizing (extrapolated differences)."""
-    from .rundir import load_run, worst_corner
+    from .rundir import worst_corner
     from .sensrun import sensitivity as run_sensitivity, write_outputs
     from .show import sensitivity_table
 
     with _errors():
         check_workers(workers, option="--workers")
         _check_timeout(timeout)
-        run = load_run(run_dir, spec, timeout)
+        run = _load_run(run_dir, spec, timeout)
         k, chosen = None, None
         if run.corners:
             chosen = None if corner is None else run.problem.spec.corners.select([corner], "--corner")[0]
