@@ -1,7 +1,9 @@
 """The comment rules that reading a sky130 deck fast must keep: ``first_unquoted`` finds candidates by a regex
 (a Python step per character made the sky130 library's reading 8x slower), and the ``.param`` reader skips the
 cards it has no use for (``logical_lines(only=...)``). Both are pinned here against the per-character rule they
-replace, on random lines of the characters that matter, and the netlist rules against ``ngspice -b``."""
+replace, on random lines of the characters that matter, and the netlist rules against ``ngspice -b``. So are the
+searches of every included file (a card at a line's start, a word in any case, a ``file=`` on a ``.model`` card, a
+control character, a folder's files) against the regexes they replace, on random texts."""
 from __future__ import annotations
 
 import random
@@ -13,10 +15,12 @@ from pathlib import Path
 import pytest
 from ngspice_marks import needs_ngspice
 
+from zoaf import batchsaves, deckcheck, decktext, readscope
 from zoaf.deckcheck import redirect_at
 from zoaf.decktext import (_comment_starts, _netlist_comment_starts, first_unquoted, logical_lines, strip_comment,
                            tab_dollar_comment)
 from zoaf.netlist import Netlist
+from zoaf.ngcommands import has_conditional, has_interp_card
 
 #: The characters the comment, quote and redirect rules read, and some text.
 _ALPHABET = ["a", "x", " ", "\t", "$", ";", "/", "//", '"', "'", ",", "<", ">", "=", "*", "+"]
@@ -110,3 +114,107 @@ def test_netlist_comments_against_ngspice(tmp_path: Path) -> None:
     assert {k: nl.params[k] for k in "abcd"} == {"a": "1", "b": "2", "c": "3", "d": "4"}
     out = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert [float(v) for v in re.findall(r"^v\(1\) = (\S+)", out.stdout, re.M)] == [10.0], out.stdout
+
+
+#: Pieces of an included file's lines: blanks and line ends of every kind, the words the searches look for in both
+#: cases, and characters re.IGNORECASE matches beyond what lower() maps ('\u017f' an 's', '\u0130' and '\u0131' an 'i').
+_BLANKS = ["", " ", "\t", "\f", "\v", "\x85", "\u2028"]
+_ENDS = ["\n", "\n", "\r\n", "\n\n", "\n+", "\v"]
+_CARDS = ["", ".save", ".SAVE", ".probe", ".print", ".plot", ".four", "save", "SAVE", "\u017fave", "quit", "exit",
+          ".opt", ".OPTIONS", ".if", ".ELSE", ".endif", ".elseif", ".meas", ".op", ".tf", ".model", ".MODEL", "+", "x"]
+_WORDS = ["save", "savecurrents", "SaveCurrents", "\u017favecurrents", "seed", "SEED", "\u017feed", "interp", "=",
+          "file", "FILE", "f\u0130le", "f\u0131le", "input_file", "'a b'", '"c"', "(", "x", "_", "op", "exit"]
+
+
+def _texts(n: int, seed: int) -> list[str]:
+    """Random texts of a few lines, each a blank, a card's word, and words between blanks and ``=``."""
+    rng = random.Random(seed)
+
+    def line() -> str:
+        words = [rng.choice(_WORDS) + rng.choice(["", " ", " ", "\t", "=", " = "]) for _ in range(rng.randrange(5))]
+        return rng.choice(_BLANKS) + rng.choice(_CARDS) + rng.choice(["", " ", "\t"]) + "".join(words)
+    return ["".join(line() + rng.choice(_ENDS) for _ in range(rng.randrange(4))) for _ in range(n)]
+
+
+def _found(pattern: str, flags: int = 0) -> Callable[[str], bool]:
+    return lambda t: re.search(pattern, t, flags) is not None
+
+
+#: Each search over the included files as it was (a ``^`` under re.M, re.IGNORECASE for a word), and as it is now.
+_SEARCHES: list[tuple[str, Callable[[str], bool], Callable[[str], bool]]] = [
+    ("limits_saves", lambda t: any(re.search(p, t) for p in (r"(?im)^\s*(?:\.save|\.probe|save)\b",
+                                                             "(?i)savecurrents")),
+     lambda t: batchsaves.limits_saves([t])),
+    ("unsaved_node's", lambda t: any(re.search(p, t) for p in (
+        r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)", "(?i)savecurrents")),
+     lambda t: batchsaves.limits_saves([t]) or batchsaves._has_card(batchsaves._INCLUDED_SAVE, t)),
+    ("batch_extra_saves'", _found(r"(?im)^\s*\.(save|probe)\b"),
+     lambda t: batchsaves._has_card(batchsaves._HAS_SAVE, t)),
+    ("unrun_analyses'", _found(r"(?im)^\s*\.(meas|print|plot|four|op\b|tf\b)"),
+     lambda t: batchsaves._has_card(batchsaves._OUTPUT_CARD, t)),
+    ("unseeded_draw's", lambda t: re.search(r"^\s*\.opt\w*\s(?:.*\s)?seed\s*=", t.lower(), re.M) is not None,
+     lambda t: batchsaves._has_card(batchsaves._SEED_OPTION, t.lower())),
+    ("has_conditional", _found(r"^[ \t]*\.(?:if|elseif|else|endif)\b", re.I | re.M), has_conditional),
+    ("has_interp_card", _found(r"^[ \t]*\.opt\w*[ \t](?:[^\n]*[ \t])?interp\b", re.I | re.M),
+     lambda t: has_interp_card([t])),
+]
+
+
+@pytest.mark.parametrize("name, was, now", _SEARCHES, ids=[s[0] for s in _SEARCHES])
+def test_each_search_of_the_included_files_finds_what_it_found(name: str, was: Callable[[str], bool],
+                                                                now: Callable[[str], bool]) -> None:
+    """Searched after a newline (sre skips to each at memory speed), words in an ASCII text lower-cased: the same
+    answers, on texts where each is found and missed hundreds of times."""
+    texts = _texts(20000, seed=len(name))
+    assert 20 < sum(map(was, texts)) < len(texts) - 20
+    for t in texts:
+        assert now(t) == was(t), t
+
+
+def test_the_walk_finds_the_dot_lines_it_found() -> None:
+    """The include walk's dot lines (its checks read each), with their continuation lines and offsets."""
+    was = re.compile(r"^[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)", re.M)
+    for t in _texts(20000, seed=3):
+        assert [(m.start(), *m.groups()) for m in deckcheck._DOT_LINE.finditer("\n" + t)] \
+            == [(m.start(), *m.groups()) for m in was.finditer(t)], t
+
+
+def test_the_files_model_cards_name_are_those_they_named(tmp_path: Path) -> None:
+    """A file whose text holds no ``file=`` is passed over (a sky130 library's every one): each file a ``.model`` card
+    names is still admitted, 'f\u0130le=' (which re.IGNORECASE takes for 'file=') too."""
+    scope = readscope.ReadScope(tmp_path / "deck.cir")
+    seen: list[tuple[str, str]] = []
+    scope.admit = lambda where, how, path: seen.append((where, how))        # type: ignore[method-assign]
+    some = 0
+    for t in _texts(20000, seed=5):
+        seen.clear()
+        scope.model_files(tmp_path / "lib.inc", t)
+        named = [(m.group(1).lower(), next(g for g in m.groups()[1:] if g is not None))
+                 for card in readscope._MODEL.finditer(t) for m in readscope._FILE_PARAM.finditer(card.group(1))]
+        assert [how for _, how in seen] == [f".model {word}={name}" for word, name in named if name], t
+        some += bool(seen)
+    assert some > 50
+
+
+def test_control_characters_are_found_as_the_regex_found_them() -> None:
+    rng = random.Random(11)
+    chars = [chr(c) for c in range(1, 0x20)] + ["\x7f", "a", " ", "\xe9", "\u0130", "\u2028"] + ["b"] * 40
+    for _ in range(20000):
+        t = "".join(rng.choice(chars) for _ in range(rng.randrange(12)))
+        bad = decktext._CONTROL.search(t)
+        assert decktext.control_character(t) == (None if bad is None else
+                                                 f"not a text file (control character {ord(bad.group()):#04x})"), t
+        lines = t.split("\n")
+        assert decktext.physical_lines(t) == [ln.removesuffix("\r") for ln in lines[:-1 if lines[-1] == "" else None]]
+
+
+def test_a_folder_holds_what_its_parents_held() -> None:
+    """The read scope's roots (absolute) hold a path where its parts begin with theirs, as ``Path.parents`` said."""
+    rng = random.Random(13)
+
+    def path() -> Path:
+        return Path(rng.choice(["/", "//"]) + "/".join(rng.choice(["a", "b", "ab", "a b", ".."])
+                                                       for _ in range(rng.randrange(4))))
+    for _ in range(5000):
+        p, roots = path(), tuple(path() for _ in range(rng.randrange(3)))
+        assert readscope._beneath(p, roots) == any(p == r or r in p.parents for r in roots), (p, roots)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import chain
 
 from .decktext import Line, logical_lines, noisy_source, physical_lines
 from .errors import InputError
@@ -63,20 +64,18 @@ _SAVE_WORDS = (".save", ".probe")
 #: ``v(a)``, ``v(a,b)``, ``i(vdd)``: the vectors ``ngspice -b`` adds to a deck's ``.save`` list for its
 #: ``.meas`` and ``.four`` cards.
 _VECTOR = re.compile(r"(?<![\w.@])([vi])" + _ARGS, re.IGNORECASE)
-_HAS_SAVE = re.compile(r"(?im)^\s*\.(save|probe)\b")
+_HAS_SAVE = re.compile(r"\n\s*\.(save|probe)\b", re.I)
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
 _MEASURED = ("ac", "dc", "tran", "sp")
 #: An output card in an included file (the deck's run by hand is then not certain).
-_OUTPUT_CARD = re.compile(r"(?im)^\s*\.(meas|print|plot|four|op\b|tf\b)")
-#: (Each pattern a search of its own: one alternation of a line start and a word anywhere tried every position, ~0.1 s
-#: per search of a sky130 library's files.)
-_INCLUDED_SAVE = (re.compile(r"(?im)^\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)"),
-                  re.compile("(?i)savecurrents"))
+_OUTPUT_CARD = re.compile(r"\n\s*\.(meas|print|plot|four|op\b|tf\b)", re.I)
+#: A card in an included file after which the deck's saving is not certain (as is any that :data:`_SAVE_LIMIT` finds).
+_INCLUDED_SAVE = re.compile(r"\n\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)", re.I)
 #: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
 #: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
 _CONTROL_UNCERTAIN = frozenset({"save", "quit", "exit"})
-#: What limits the vectors a run saves: a ``.save``/``.probe`` card, a ``save`` command, ``savecurrents``.
-_SAVE_LIMIT = (re.compile(r"(?im)^\s*(?:\.save|\.probe|save)\b"), re.compile("(?i)savecurrents"))
+#: What limits the vectors a run saves: a ``.save``/``.probe`` card, a ``save`` command (and ``savecurrents``).
+_SAVE_LIMIT = re.compile(r"\n\s*(?:\.save|\.probe|save)\b", re.I)
 #: ngspice's line for a ``.pz``, ``.tf`` or ``.disto`` run that saved none of its vectors.
 UNSAVED_ANALYSIS = re.compile(r"no data saved for (?:pole-zero|transfer function|small signal distortion) analysis",
                               re.IGNORECASE)
@@ -93,14 +92,15 @@ _UNSAVED_ENDS = {".pz": "prints `no data saved for pole-zero analysis` (exit sta
                  ".disto": "crashes (segmentation fault)"}
 
 
-def unsaved_node(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+def unsaved_node(lines: Sequence[Line], included: Sequence[str] = (), limited: bool = False
+                 ) -> tuple[int, str] | None:
     """``(line, why)`` for the first ``.meas`` card that reads ``vdb(node)`` (or ``vm``, ``vp``...) of a node no
     card saves; None when there is none or the deck's saving is not certain.
 
     ``lines``: the deck's logical lines after the title; ``included``: the text of every included file (a save
-    there makes the check uncertain).
+    there makes the check uncertain); ``limited``: :func:`limits_saves` of it (``savecurrents`` there, too).
     """
-    if any(p.search(t) for t in included for p in _INCLUDED_SAVE):
+    if limited or any(_has_card(_INCLUDED_SAVE, t) for t in included):
         return None
     cards, uncertain = _dot_cards(lines)
     found = None if uncertain else _first_unsaved(cards)
@@ -164,7 +164,7 @@ def batch_extra_saves(lines: Sequence[Line], included: Sequence[str] = ()) -> st
     them over every card). Without it a ``.meas`` of a node the ``.save`` cards leave out measured nothing in zoaf
     and its value in ``ngspice -b``. None: the deck saves everything already (no ``.save`` card)."""
     cards, _ = _dot_cards(lines)
-    if not any(w in _SAVE_WORDS for w, _, _ in cards) and not any(_HAS_SAVE.search(t) for t in included):
+    if not any(w in _SAVE_WORDS for w, _, _ in cards) and not any(_has_card(_HAS_SAVE, t) for t in included):
         return None
     names: list[str] = []
     for word, rest, _ in cards:
@@ -175,17 +175,32 @@ def batch_extra_saves(lines: Sequence[Line], included: Sequence[str] = ()) -> st
     return ".save " + " ".join(dict.fromkeys(names)) if names else None
 
 
+def _has_card(pattern: re.Pattern[str], text: str) -> bool:
+    """Whether ``pattern`` (a card: it starts with a newline) is on a line of ``text``. Searched in ``"\\n" + text``:
+    sre skips from newline to newline at memory speed, where a ``^`` under re.M is tried at every position (~30 ms
+    per search of a sky130 library's 2.9 M characters, a dozen of them per deck read)."""
+    return pattern.search("\n" + text) is not None
+
+
+def _mentions(text: str, word: str) -> bool:
+    """Whether ``text`` holds ``word`` (lower-case ASCII) in any case. An ASCII text lower-cased and searched plainly:
+    re.IGNORECASE finds a word a character at a time (70 ms in a sky130 library); any other with it, as it matches
+    more than lower() maps ('\u017f' is an 's' to it)."""
+    return word in text.lower() if text.isascii() else re.search(word, text, re.I) is not None
+
+
 def limits_saves(texts: Sequence[str]) -> bool:
     """Whether one of ``texts`` (the deck, its included files) limits what a run saves (:data:`_SAVE_LIMIT`)."""
-    return any(p.search(t) for t in texts for p in _SAVE_LIMIT)
+    return any(_has_card(_SAVE_LIMIT, t) or _mentions(t, "savecurrents") for t in texts)
 
 
-def unsaved_analysis(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
+def unsaved_analysis(lines: Sequence[Line], limited: bool = False) -> tuple[int, str] | None:
     """``(line, why)`` for the first ``.pz``/``.disto`` card (``.tf`` beside ``.op``) that ``ngspice -b``'s run of
-    the dot-analyses saves nothing for; None when there is none, or it does not run them, or saving is limited."""
+    the dot-analyses saves nothing for; None when there is none, or it does not run them, or saving is limited
+    (``limited``: by an included file, :func:`limits_saves` of their texts, which the deck's reading asks once)."""
     cards, uncertain = _dot_cards(lines)
     words = {word for word, _, _ in cards}
-    if uncertain or limits_saves(included) or limits_saves([w + " " + r for w, r, _ in cards]) \
+    if uncertain or limited or limits_saves([w + " " + r for w, r, _ in cards]) \
             or not words & set(_OUTPUT_WORDS):
         return None
     found = next(((w, line) for w, _, line in cards
@@ -246,7 +261,7 @@ def param_in_conditional(lines: Sequence[Line]) -> tuple[int, str] | None:
 #: A numparam random function (``agauss(nom, var, sigma)``, ``gauss``, ``aunif``, ``unif``), drawn at every parse.
 _DRAW = re.compile(r"(?<![\w.])(agauss|gauss|aunif|unif)\s*\(")
 #: An ``.options`` card that seeds those draws.
-_SEED_OPTION = re.compile(r"^\s*\.opt\w*\s(?:.*\s)?seed\s*=", re.M)
+_SEED_OPTION = re.compile(r"\n\s*\.opt\w*\s(?:.*\s)?seed\s*=")
 
 
 def unseeded_draw(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:
@@ -255,7 +270,7 @@ def unseeded_draw(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[
     ``ngspice -b`` run and each of zoaf's sizings alike, so the measures carry noise that no optimizer can follow and
     ``best.cir`` measures otherwise by hand; with a seed, every sizing draws what ``ngspice -b`` draws (and so does
     every Monte Carlo sample: the deck's seed outweighs the ``setseed`` of :meth:`zoaf.spice.SpiceSession.evaluate`)."""
-    if any(_SEED_OPTION.search(ln.text) for ln in lines) or any(_SEED_OPTION.search(t.lower()) for t in included):
+    if any(_has_card(_SEED_OPTION, t) for t in chain((ln.text for ln in lines), map(str.lower, included))):
         return None
     in_control = False
     for ln in lines:
@@ -301,7 +316,7 @@ def unrun_analyses(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple
     """``(line, why)`` for the first ``.meas`` card of a deck whose dot-analyses ``ngspice -b`` does not run (no
     card asks for output it can save: every ``.meas`` card reads ``@device[param]`` vectors only); None when it
     does, or it is not certain (a ``.control`` block, an included file with output cards)."""
-    if _has_control(lines) or any(_OUTPUT_CARD.search(t) for t in included):
+    if _has_control(lines) or any(_has_card(_OUTPUT_CARD, t) for t in included):
         return None
     cards, _ = _dot_cards(lines)
     meas = [(rest, line) for word, rest, line in cards      # a param= card reads no vector
@@ -352,11 +367,11 @@ def nested_multiplier(lines: Sequence[Line]) -> tuple[int, str] | None:
         "keeps the outer m alone (legs m=2 of cells m=3: 2 cells, not 6)"))
 
 
-def batch_notes(lines: Sequence[Line], included: Sequence[str] = ()) -> list[tuple[int, str]]:
+def batch_notes(lines: Sequence[Line], included: Sequence[str] = (), limited: bool = False) -> list[tuple[int, str]]:
     """``(line, why)`` for each way a run of the deck by hand (``ngspice -b best.cir``) prints less than zoaf
     reports, or a table zoaf cannot read (:func:`unread_tf`): the notes of :class:`zoaf.netlist.Netlist` (``lines``:
-    the deck's logical lines after the title)."""
-    found = (unsaved_node(lines, included), unsaved_analysis(lines, included), unread_four(lines),
+    the deck's logical lines after the title; ``limited``: :func:`limits_saves` of ``included``)."""
+    found = (unsaved_node(lines, included, limited), unsaved_analysis(lines, limited), unread_four(lines),
              unread_tf(lines), unrun_analyses(lines, included), param_in_conditional(lines),
              nested_multiplier(lines), unseeded_draw(lines, included), unseeded_noise(lines, included))
     return [f for f in found if f is not None]

@@ -33,7 +33,7 @@ def _pseudo_tree(path: Path) -> Path | None:
     """The pseudo-file tree ``path`` lies in, as written or once its links are followed, or None."""
     for p in (Path(os.path.normpath(path.absolute())), path.resolve()):
         for tree in PSEUDO_TREES:
-            if p == tree or tree in p.parents:
+            if p.parts[:len(tree.parts)] == tree.parts:     # p is tree or under it (`in p.parents`: ~15 ms a PDK)
                 return tree
     return None
 

@@ -230,9 +230,10 @@ class Netlist(ControlReading):
         """Where the deck's measures or saves differ from what ``ngspice -b`` runs: the notes, the extra ``.save``."""
         self.notes += [f"{self.path}:{m.line}: {m.note}" for m in (*self.skipped_measures, *self.measures) if m.note]
         included = list(self._texts.values())
+        limited = batchsaves.limits_saves(included)       # once: each search reads a PDK's 2.9 M characters
         self.notes += [f"{self.path}:{line}: {why}"
-                       for line, why in batchsaves.batch_notes(self._logical[1:], included)]
-        self.limits_saves = batchsaves.limits_saves([self.text, *included])
+                       for line, why in batchsaves.batch_notes(self._logical[1:], included, limited)]
+        self.limits_saves = limited or batchsaves.limits_saves([self.text])
         self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], included)
 
     def _check_after_end(self, end: int) -> None:
