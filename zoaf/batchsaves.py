@@ -64,18 +64,18 @@ _SAVE_WORDS = (".save", ".probe")
 #: ``v(a)``, ``v(a,b)``, ``i(vdd)``: the vectors ``ngspice -b`` adds to a deck's ``.save`` list for its
 #: ``.meas`` and ``.four`` cards.
 _VECTOR = re.compile(r"(?<![\w.@])([vi])" + _ARGS, re.IGNORECASE)
-_HAS_SAVE = re.compile(r"\n\s*\.(save|probe)\b", re.I)
+_HAS_SAVE = re.compile(r"\n[^\S\n]*\.(save|probe)\b", re.I)
 _PRINT_WORDS = (".print", ".plot", ".four", ".fourier")
 _MEASURED = ("ac", "dc", "tran", "sp")
 #: An output card in an included file (the deck's run by hand is then not certain).
-_OUTPUT_CARD = re.compile(r"\n\s*\.(meas|print|plot|four|op\b|tf\b)", re.I)
+_OUTPUT_CARD = re.compile(r"\n[^\S\n]*\.(meas|print|plot|four|op\b|tf\b)", re.I)
 #: A card in an included file after which the deck's saving is not certain (as is any that :data:`_SAVE_LIMIT` finds).
-_INCLUDED_SAVE = re.compile(r"\n\s*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)", re.I)
+_INCLUDED_SAVE = re.compile(r"\n[^\S\n]*(\.(save|probe|print|plot|four)|save\b|quit\b|exit\b)", re.I)
 #: ``.control`` commands after which the check is not certain: a ``save`` (what it saves for the run after the
 #: block), a ``quit`` (no run after the block: the block's own analyses save every vector).
 _CONTROL_UNCERTAIN = frozenset({"save", "quit", "exit"})
 #: What limits the vectors a run saves: a ``.save``/``.probe`` card, a ``save`` command (and ``savecurrents``).
-_SAVE_LIMIT = re.compile(r"\n\s*(?:\.save|\.probe|save)\b", re.I)
+_SAVE_LIMIT = re.compile(r"\n[^\S\n]*(?:\.save|\.probe|save)\b", re.I)
 #: ngspice's line for a ``.pz``, ``.tf`` or ``.disto`` run that saved none of its vectors.
 UNSAVED_ANALYSIS = re.compile(r"no data saved for (?:pole-zero|transfer function|small signal distortion) analysis",
                               re.IGNORECASE)
@@ -261,7 +261,7 @@ def param_in_conditional(lines: Sequence[Line]) -> tuple[int, str] | None:
 #: A numparam random function (``agauss(nom, var, sigma)``, ``gauss``, ``aunif``, ``unif``), drawn at every parse.
 _DRAW = re.compile(r"(?<![\w.])(agauss|gauss|aunif|unif)\s*\(")
 #: An ``.options`` card that seeds those draws.
-_SEED_OPTION = re.compile(r"\n\s*\.opt\w*\s(?:.*\s)?seed\s*=")
+_SEED_OPTION = re.compile(r"\n[^\S\n]*\.opt\w*\s(?:.*\s)?seed\s*=")
 
 
 def unseeded_draw(lines: Sequence[Line], included: Sequence[str] = ()) -> tuple[int, str] | None:

@@ -15,7 +15,10 @@ from .decktext import physical_lines, texts
 
 __all__ = ["Deck", "Subckt", "assignments", "read_deck"]
 
-_ASSIGN = re.compile(r"([a-z_][\w.]*)\s*=\s*(\{[^}]*\}|[^\s=]+)")
+#: A ``name =``: its name the run of name characters from the run's first letter on (tried at each of a run's
+#: characters, as ``([a-z_][\w.]*)\s*=`` is, each read the rest of the run: a 10k-character name took seconds).
+_NAME = re.compile(r"(?<![\w.])(?:(?![a-z_])[\w.])*+([a-z_][\w.]*+)\s*=\s*")
+_TOKEN = re.compile(r"[^\s=]+")
 
 
 @dataclass(eq=False)
@@ -45,7 +48,19 @@ def assignments(text: str) -> list[tuple[str, str]]:
     value ends at the first blank outside braces (a quoted expression with blanks, as some sky130 ``.param``s
     have, is cut there), which is how the fast path has always read instance, model and ``.param`` lines.
     """
-    return [(m.group(1), m.group(2)) for m in _ASSIGN.finditer(text)]
+    out, pos = [], 0
+    closes = text.rfind("}")    # a "{" past the last "}" opens no {...} value (each searched to the end: quadratic)
+    while m := _NAME.search(text, pos):
+        if text.startswith("{", m.end()) and m.end() < closes:
+            end = text.index("}", m.end()) + 1
+        elif token := _TOKEN.match(text, m.end()):
+            end = token.end()
+        else:                   # "a= =b": no value, no assignment (the next starts after its name)
+            pos = m.start(1) + 1
+            continue
+        out.append((m.group(1), text[m.end():end]))
+        pos = end
+    return out
 
 
 def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]:

@@ -18,7 +18,7 @@ from .deckcheck import MAX_INCLUDE_DEPTH, include_args, resolve
 from .decktext import Line, assignments, logical_lines, param_comma, physical_lines, without_param_functions
 from .errors import InputError
 
-__all__ = ["file_params"]
+__all__ = ["Libraries"]
 
 Params = dict[str, tuple[str, Path]]
 #: name -> (value text, file, whether an included file's own ``.param`` line defines it: a design variable then,
@@ -36,13 +36,16 @@ def _error(path: Path) -> Callable[[int, str], InputError]:
 
 
 @dataclass
-class _Reader:
-    """Reads the files :func:`zoaf.deckcheck.walk_includes` read (``texts``: resolved path -> text), each file's
-    lines, each section and each included file (per folder its ``.lib`` lines open from) once: libraries whose
-    section reads the next one's twice, 19 deep, took 36 s (2**19 readings; 40 deep, zoaf's own process hung)."""
+class Libraries:
+    """Reads the files :func:`zoaf.deckcheck.walk_includes` read (``texts``: resolved path -> text) for all the
+    include lines of one deck: each file's lines, each section and each included file (per folder its ``.lib``
+    lines open from) once. Libraries whose section reads the next one's twice, 19 deep, took 36 s (2**19 readings;
+    40 deep, zoaf's own process hung); a deck reading 2,500 sections of one library, each of its lines read again
+    per section, more than a minute."""
 
     texts: Mapping[Path, str]
     _lines: dict[Path, list[tuple[str, str, Line]]] = field(default_factory=dict)
+    _starts: dict[Path, dict[str, int]] = field(default_factory=dict)
     _sections: dict[tuple[Path, str], Params] = field(default_factory=dict)
     _included: dict[tuple[Path, Path], Defs] = field(default_factory=dict)
 
@@ -55,6 +58,16 @@ class _Reader:
                 self._lines[path].append((word.lower(), rest, ln))
         return self._lines[path]
 
+    def _start(self, path: Path, section: str) -> int:
+        """The index in :meth:`lines` after the ``.lib`` line that opens ``section`` in ``path`` (its first, as
+        ngspice takes it); past the end when none does."""
+        if path not in self._starts:
+            self._starts[path] = starts = {}
+            for i, (word, rest, _) in enumerate(self.lines(path)):
+                if word == ".lib" and (args := include_args(word, rest)) is not None and args[0] is None:
+                    starts.setdefault(args[1] or "", i + 1)
+        return self._starts[path].get(section, len(self.lines(path)))
+
     def section(self, path: Path, section: str, via: tuple[tuple[Path, str], ...] = ()) -> Params:
         """Top-level ``.param`` name -> (value text, file) of section ``section`` (lower-cased) of the library
         ``path`` (resolved), following its ``.include``s and nested ``.lib`` sections (from the library's folder, as
@@ -62,11 +75,9 @@ class _Reader:
         if (path, section) in self._sections:
             return self._sections[(path, section)]
         out: Params = {}
-        inside, depth = False, 0
-        for word, rest, ln in self.lines(path):
-            if not inside:
-                inside = word == ".lib" and include_args(word, rest) == (None, section)
-                continue
+        depth, lines = 0, self.lines(path)
+        for i in range(self._start(path, section), len(lines)):         # not a slice: a copy per section
+            word, rest, ln = lines[i]
             if word.startswith(".endl"):
                 break
             if word in (".subckt", ".ends"):
@@ -112,6 +123,18 @@ class _Reader:
         self._included[(path, lib_folder)] = out
         return out
 
+    def file_params(self, path: Path, word: str, raw: str, known: Mapping[str, str], deck_folder: Path) -> Params:
+        """The ``.param``s an ``.include``/``.lib`` line (``word``; ``raw`` its original-case text) of the deck
+        (``deck_folder``: its folder, resolved) that reads the file ``path`` (resolved) makes ngspice define: an
+        included file's own top-level ones, and of a ``.lib`` section (the line's, or one an included file reads)
+        those the deck or the included file defined before it (``known``: design variables; a PDK's own stay
+        out)."""
+        if not word.startswith(".lib"):
+            return {k: (v, f) for k, (v, f, plain) in self.included(path, deck_folder).items() if plain or k in known}
+        args = include_args(word, raw.split(None, 1)[1])
+        section = args[1] if args is not None else None
+        return {k: v for k, v in self.section(path, section or "").items() if k in known}
+
 
 def _defined(path: Path, ln: Line, depth: int) -> list[tuple[str, str]]:
     """The top-level ``.param``s (name, value text) the ``.param`` line ``ln`` of ``path`` defines: none in a
@@ -131,17 +154,3 @@ def _check_nesting(path: Path, ln: Line, word: str, node: tuple[Path, str], via:
     if node in via or len(via) >= MAX_INCLUDE_DEPTH:
         raise _error(path)(ln.lineno, f"{word} {node[0].name}: nested more than {MAX_INCLUDE_DEPTH} deep or in a "
                            "cycle; refused")
-
-
-def file_params(path: Path, word: str, raw: str, texts: Mapping[Path, str], known: Mapping[str, str],
-                deck_folder: Path) -> Params:
-    """The ``.param``s an ``.include``/``.lib`` line (``word``; ``raw`` its original-case text) of the deck
-    (``deck_folder``: its folder, resolved) that reads the file ``path`` (resolved) makes ngspice define: an
-    included file's own top-level ones, and of a ``.lib`` section (the line's, or one an included file reads) those
-    the deck or the included file defined before it (``known``: design variables; a PDK's own stay out)."""
-    reader = _Reader(texts)
-    if not word.startswith(".lib"):
-        return {k: (v, f) for k, (v, f, plain) in reader.included(path, deck_folder).items() if plain or k in known}
-    args = include_args(word, raw.split(None, 1)[1])
-    section = args[1] if args is not None else None
-    return {k: v for k, v in reader.section(path, section or "").items() if k in known}

@@ -114,6 +114,7 @@ class Netlist(ControlReading):
     _control_lines: list[tuple[int, str, tuple[int, ...]]] = field(default_factory=list, repr=False)
     _control_files: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)  # (raw, text)
     _texts: dict[Path, str] = field(default_factory=dict, repr=False)   # included files' texts, while parsing
+    _libraries: libparams.Libraries | None = field(default=None, repr=False)    # their .params, while parsing
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -163,6 +164,7 @@ class Netlist(ControlReading):
     def _parse(self, allow_shell: bool) -> None:
         walk, self.reads_outside = readscope.walk(self.path, self.text, allow_shell=allow_shell)   # includes first
         self.includes, self._texts, self.lib_folder = walk.files, walk.texts, walk.lib_folder
+        self._libraries = libparams.Libraries(self._texts)  # one reading of each library for all include lines
         if self.lib_folder is not None and (why := unquotable(self.lib_folder)):
             raise InputError(f"{self.path}: its folder, where an included file's .lib file is looked for, {why}")
         self._physical = physical_lines(self.text)
@@ -176,7 +178,7 @@ class Netlist(ControlReading):
         self._batch_notes()
         self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
         self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts.values())
-        self._texts = {}                                    # read for the params; not carried to workers
+        self._texts, self._libraries = {}, None             # read for the params; not carried to workers
 
     def _parse_lines(self) -> None:
         """The deck's logical lines up to ``.end``, each to the part it feeds; the ``.control`` block's gathered."""
@@ -293,8 +295,8 @@ class Netlist(ControlReading):
         if len(spans) == 1:
             self._edits.includes[spans[0][0]] = (spans[0][1], spans[0][2], str(resolved))
         if params:      # ngspice takes a .param's last definition: an included file's, a .lib section's too
-            found = libparams.file_params(resolved.resolve(), word, ln.raw, self._texts, self.params,
-                                          self.path.resolve().parent)
+            found = self._libraries.file_params(resolved.resolve(), word, ln.raw, self.params,
+                                                self.path.resolve().parent)
             for name, (value, file) in found.items() if not in_body else ():
                 self.params[name], self.param_files[name] = value, file
                 self.param_lines.pop(name, None)
@@ -323,7 +325,8 @@ class Netlist(ControlReading):
     def results(self) -> list[str]:
         """Every name a spec may measure: ``.meas`` result names, then ``.control`` ``let``/``meas`` names."""
         out = [m.name for m in self.measures]
-        return out + [n for n in self.control_names if n not in out]
+        measured = set(out)                     # not the list: a search per name took minutes over 20k of each
+        return out + [n for n in self.control_names if n not in measured]
 
     def refuse_unmeasurable(self, used: Iterable[str], asks: str = SPEC_ASKS) -> None:
         """InputError for the first name of ``used`` that only cards which measure nothing give

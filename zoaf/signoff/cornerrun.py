@@ -30,7 +30,7 @@ from .corners import Corner, WorstCase, process_params, worst_case
 #: The ``.param`` that carries a corner's temperature (``.options temp={zoaf_temp}`` is added to the deck).
 TEMP_PARAM = "zoaf_temp"
 NOMINAL_TEMP = 27.0
-_END = re.compile(r"^\s*\.end\s*$", re.I | re.M)
+_END = re.compile(r"^[^\S\n]*\.end[^\S\n]*$", re.I | re.M)
 _OPTION_TEMP = re.compile(r"\btemp\s*=", re.I)
 
 
