@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from . import units
-from .errors import InputError, did_you_mean
+from .errors import InputError
 from .infile import UnreadableFile, read_bounded
-from .outfile import first_invisible, printable
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterError, Score
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import KEYS as MC_KEYS, MonteCarlo, parse_montecarlo
+from .spectables import (keyword as _keyword, keywords as _keywords, named_tables as _named_tables,
+                         refuse_case_twins as _refuse_case_twins, refuse_controls as _refuse_controls, table as _table)
 
 #: The bound may hold one blank before a unit word ("60 dB"), for units.parse_spec to refuse with its hint.
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+(?:\s+[A-Za-z]+)?)\s*$")
@@ -58,9 +59,6 @@ _CONSTRAINT_HINTS = (
     (re.compile(r"(?m)^(?>[^\n]*?(?:>=|<=|>|<))(?>[^\n]*?(?:,|;|\band\b|&))[^\n]*?(?:>=|<=|>|<)"),
      "give each constraint its own string in the list"))
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")      # fullmatch: a trailing newline is not a name
-#: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
-#: escape sequence when zoaf prints it (a unit, a title).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 #: A line no TOML has and every netlist does (a dot card: ``.end``, ``.param``, ``.meas``, an analysis): the
 #: netlist given where the spec goes, said so rather than as a TOML syntax error on its title line.
@@ -302,83 +300,6 @@ class Spec:
                 raise InputError(f"{self._where()}: measures.{units.clip(m)}: {netlist} has no .meas (or .control "
                                  f"meas/let) named {units.echo(m)}; it has: "
                                  f"{', '.join(map(units.clip, sorted(results))) or 'none'}")
-
-
-def _table(where: str, data: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
-    value = data.get(key)
-    if value is None:
-        if required:
-            raise InputError(f"{where}: missing [{key}] table")
-        return {}
-    if not isinstance(value, Mapping):
-        raise InputError(f"{where}: {key}: must be a table ([{key}]), got {type(value).__name__}")
-    return value
-
-
-def _keywords(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-    """``table`` with its keys lowered: the spec's keywords are read in any case, as its names and ngspice's
-    (``Maximize`` was an unknown key). InputError naming the first key not in ``known``, with the known key it is
-    likely a typo of (``hii`` for ``hi``, ``maximise``: else refused with no hint, or with a list), or two keys that
-    differ in case only (one would silently replace the other)."""
-    read: dict[str, Any] = {}
-    written: dict[str, str] = {}
-    for name, value in table.items():
-        low = str(name).lower()
-        if low not in known:
-            hint = did_you_mean(name, known, cutoff=0.6) or f"expected one of {', '.join(sorted(known))}"
-            raise InputError(f"{key}: unknown key {units.echo(name)}; {hint.strip()}")
-        if low in written:
-            raise InputError(f"{key}: keys {units.echo(written[low])} and {units.echo(name)} are the same key "
-                             "(keys are case-insensitive)")
-        read[low], written[low] = value, str(name)
-    return read
-
-
-def _keyword(value: Any, choices: tuple[str, ...]) -> Any:
-    """``value`` as the one of ``choices`` it names in any case (``scale = "LOG"``), else as written: the refusal
-    echoes what the designer wrote."""
-    return value.lower() if isinstance(value, str) and value.lower() in choices else value
-
-
-def _refuse_controls(where: str, value: Any, path: str = "") -> None:
-    """InputError naming the key (``measures.f3db.unit``, ``objectives.o.constraints[0]``) of the first string (or
-    key) in ``value`` that holds a control character or an invisible format character (a bidirectional override,
-    U+202E, shows the text after it reversed)."""
-    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        name = units.clip(printable(_CONTROL.sub("?", str(key))))
-        at = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{name}" if path else name
-        for text in (str(key), item):
-            if isinstance(text, str) and (m := _CONTROL.search(text)):
-                raise InputError(f"{where}: {at}: control character {ord(m.group()):#04x} "
-                                 "in a string (it would reach the terminal as an escape sequence); refused")
-            if isinstance(text, str) and (c := first_invisible(text)):
-                raise InputError(f"{where}: {at}: invisible format character U+{ord(c):04X} in a string (it "
-                                 "would reorder or hide what the terminal and reports show); refused")
-        _refuse_controls(where, item, at)
-
-
-def _named_tables(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
-    """The tables whose keys are SPICE names (or corner names, which ``--corner`` takes in any case): the three
-    of a spec, ``[corners]`` and each ``[corners.NAME]`` (``TEMP = [85]`` beside ``temp = [27]`` dropped the 85 C
-    corner unsaid), ``montecarlo.params``."""
-    yield from ((t, data.get(t)) for t in ("parameters", "measures", "objectives", "corners"))
-    corners, mc = data.get("corners"), data.get("montecarlo")
-    if isinstance(corners, Mapping):
-        yield from ((f"corners.{units.clip(str(k))}", v) for k, v in corners.items() if isinstance(v, Mapping))
-    if isinstance(mc, Mapping):
-        yield "montecarlo.params", mc.get("params")
-
-
-def _refuse_case_twins(where: str, table: str, value: Any) -> None:
-    """InputError for two keys of ``table`` that differ in case only: SPICE names are case-insensitive, so one
-    would silently replace the other (TOML itself refuses only exact duplicates)."""
-    seen: dict[str, str] = {}
-    for name in value if isinstance(value, Mapping) else ():
-        first = seen.setdefault(str(name).lower(), str(name))
-        if first != name:
-            raise InputError(f"{where}: {table}.{units.clip(str(name))}: the same name as "
-                             f"{table}.{units.clip(first)} (names are case-insensitive, as in SPICE)")
 
 
 def _check_name(where: str, table: str, name: str) -> None:

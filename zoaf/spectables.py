@@ -1,0 +1,94 @@
+"""What a spec's TOML tables may hold, before :mod:`zoaf.spec` reads them as a problem: tables where tables go,
+keywords in any case with a hint for a typo, no control or invisible character in any string (it would reach the
+terminal), no two SPICE names that differ in case only (one would replace the other unsaid)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Mapping
+
+from . import units
+from .errors import InputError, did_you_mean
+from .outfile import first_invisible, printable
+
+__all__ = ["keyword", "keywords", "named_tables", "refuse_case_twins", "refuse_controls", "table"]
+
+#: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
+#: escape sequence when zoaf prints it (a unit, a title).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def table(where: str, data: Mapping[str, Any], key: str, *, required: bool = True) -> Mapping[str, Any]:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise InputError(f"{where}: missing [{key}] table")
+        return {}
+    if not isinstance(value, Mapping):
+        raise InputError(f"{where}: {key}: must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def keywords(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
+    """``table`` with its keys lowered: the spec's keywords are read in any case, as its names and ngspice's
+    (``Maximize`` was an unknown key). InputError naming the first key not in ``known``, with the known key it is
+    likely a typo of (``hii`` for ``hi``, ``maximise``: else refused with no hint, or with a list), or two keys that
+    differ in case only (one would silently replace the other)."""
+    read: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for name, value in table.items():
+        low = str(name).lower()
+        if low not in known:
+            hint = did_you_mean(name, known, cutoff=0.6) or f"expected one of {', '.join(sorted(known))}"
+            raise InputError(f"{key}: unknown key {units.echo(name)}; {hint.strip()}")
+        if low in written:
+            raise InputError(f"{key}: keys {units.echo(written[low])} and {units.echo(name)} are the same key "
+                             "(keys are case-insensitive)")
+        read[low], written[low] = value, str(name)
+    return read
+
+
+def keyword(value: Any, choices: tuple[str, ...]) -> Any:
+    """``value`` as the one of ``choices`` it names in any case (``scale = "LOG"``), else as written: the refusal
+    echoes what the designer wrote."""
+    return value.lower() if isinstance(value, str) and value.lower() in choices else value
+
+
+def refuse_controls(where: str, value: Any, path: str = "") -> None:
+    """InputError naming the key (``measures.f3db.unit``, ``objectives.o.constraints[0]``) of the first string (or
+    key) in ``value`` that holds a control character or an invisible format character (a bidirectional override,
+    U+202E, shows the text after it reversed)."""
+    items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        name = units.clip(printable(_CONTROL.sub("?", str(key))))
+        at = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{name}" if path else name
+        for text in (str(key), item):
+            if isinstance(text, str) and (m := _CONTROL.search(text)):
+                raise InputError(f"{where}: {at}: control character {ord(m.group()):#04x} "
+                                 "in a string (it would reach the terminal as an escape sequence); refused")
+            if isinstance(text, str) and (c := first_invisible(text)):
+                raise InputError(f"{where}: {at}: invisible format character U+{ord(c):04X} in a string (it "
+                                 "would reorder or hide what the terminal and reports show); refused")
+        refuse_controls(where, item, at)
+
+
+def named_tables(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """The tables whose keys are SPICE names (or corner names, which ``--corner`` takes in any case): the three
+    of a spec, ``[corners]`` and each ``[corners.NAME]`` (``TEMP = [85]`` beside ``temp = [27]`` dropped the 85 C
+    corner unsaid), ``montecarlo.params``."""
+    yield from ((t, data.get(t)) for t in ("parameters", "measures", "objectives", "corners"))
+    corners, mc = data.get("corners"), data.get("montecarlo")
+    if isinstance(corners, Mapping):
+        yield from ((f"corners.{units.clip(str(k))}", v) for k, v in corners.items() if isinstance(v, Mapping))
+    if isinstance(mc, Mapping):
+        yield "montecarlo.params", mc.get("params")
+
+
+def refuse_case_twins(where: str, table: str, value: Any) -> None:
+    """InputError for two keys of ``table`` that differ in case only: SPICE names are case-insensitive, so one
+    would silently replace the other (TOML itself refuses only exact duplicates)."""
+    seen: dict[str, str] = {}
+    for name in value if isinstance(value, Mapping) else ():
+        first = seen.setdefault(str(name).lower(), str(name))
+        if first != name:
+            raise InputError(f"{where}: {table}.{units.clip(str(name))}: the same name as "
+                             f"{table}.{units.clip(first)} (names are case-insensitive, as in SPICE)")
