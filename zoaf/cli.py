@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, NoReturn, Optional
@@ -49,8 +50,18 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per simula
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what zoaf does.")] = False) -> None:
     _state["debug"] = debug
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Printable("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        handlers=[handler])
+
+
+class _Printable(logging.Formatter):
+    """Log lines quote what a sandboxed process sent (a forged reply's class name wrote its escape sequences to the
+    terminal): shown printable, as every other line zoaf prints."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 #: A file error that names a path the user gave amiss (exit 2, as bad input); any other (a full disk) exits 1.
@@ -274,6 +285,9 @@ def main() -> None:
     except (KeyboardInterrupt, click.Abort):
         _say_uncut("interrupted")
         code = 130
+    except Exception:                     # a bug's traceback, or one a sandboxed process forged (the exception a pool
+        sys.stderr.write(printable(traceback.format_exc()))   # worker "raised"): its escape sequences not run
+        code = 1
     finally:                              # as they were: main() called in a process that goes on (a test)
         unfired = [again for again in _pending if not again.finished.is_set()]
         for again in _pending:

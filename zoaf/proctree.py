@@ -108,7 +108,9 @@ def no_capabilities_for_programs() -> None:
 def keep_descriptors() -> None:
     """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
     worker's pipe to its parent carries pickles, which the parent would load. And put ``/dev/null`` in place of
-    two that Landlock does not govern when reopened through ``/proc/self/fd`` (a pipe): zoaf's standard output,
+    three that Landlock does not govern when reopened through ``/proc/self/fd`` (a pipe): zoaf's standard input,
+    which pool and Dask workers shared (``filesource file=/proc/self/fd/0`` made what was piped into zoaf a
+    measure, and took it from the shell loop that fed zoaf its decks); zoaf's standard output,
     which a worker shared (a deck titled ``>`` ran ``echo TEXT $curplottitle /proc/self/fd/1`` into ``zoaf
     optimize --json``'s output), and the pipe to ``multiprocessing``'s resource tracker, a process of zoaf's
     outside the sandbox that unlinks at its end the shared memory and semaphores named on it (``.options
@@ -121,8 +123,8 @@ def keep_descriptors() -> None:
                 os.set_inheritable(fd, False)
             except OSError:                             # the listing's own descriptor, closed since
                 pass
-    null = os.open(os.devnull, os.O_WRONLY)
-    for fd in (1, resource_tracker._resource_tracker._fd):
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, resource_tracker._resource_tracker._fd):
         if fd is not None:
-            os.dup2(null, fd, inheritable=fd == 1)
+            os.dup2(null, fd, inheritable=fd in (0, 1))
     os.close(null)

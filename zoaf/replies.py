@@ -22,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from . import units
 from .errors import MAX_MESSAGE_CHARS, MAX_OUTPUT_CHARS, MeasureError, SimulationError, ZoafError
+from .outfile import printable
 from .problem import Outcome, Status, _checked
 
 __all__ = ["BAD_REPLY", "BadAnswer", "MAX_ERROR_CHARS", "MAX_MEASURES", "MAX_NAME_CHARS", "MAX_REPLY_BYTES",
@@ -68,7 +70,8 @@ class _ReplyUnpickler(pickle.Unpickler):
         found = getattr(sys.modules.get(module), name, None)          # imported already: no import runs here
         if isinstance(found, type) and issubclass(found, Exception):   # no SystemExit, KeyboardInterrupt
             return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a simulation's reply")
+        # the names are the sender's text, and the message reaches the log and the terminal: shown printable
+        raise pickle.UnpicklingError(f"{units.clip(printable(f'{module}.{name}'))} is not part of a simulation's reply")
 
 
 def load_reply(data: bytes) -> Any:

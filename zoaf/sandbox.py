@@ -7,8 +7,8 @@ before libngspice starts:
 
 0. **descriptors**: every one but stdin, stdout, stderr is made close-on-exec, so that a program the deck
    runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent; standard
-   output (zoaf's) and the pipe to ``multiprocessing``'s resource tracker (which unlinks what is named there) are
-   ``/dev/null`` (:func:`zoaf.proctree.keep_descriptors`);
+   input and output (zoaf's: a deck read what was piped into zoaf) and the pipe to ``multiprocessing``'s resource
+   tracker (which unlinks what is named there) are ``/dev/null`` (:func:`zoaf.proctree.keep_descriptors`);
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` (while the simulator
    starts: then the home the deck's ``~/`` includes were checked in) and ``TMPDIR`` at it, and put an empty
    ``.spiceinit`` there (ngspice reads the passwd database's home's, not ``$HOME``'s, where there is none), so
