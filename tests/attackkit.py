@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from zoaf.cli import app
@@ -60,6 +61,18 @@ def finished_run(sender: Path) -> Path:
                                  "--quiet", "--out", str(sender / "run")])
     assert r.exit_code == 0, r.output
     return sender / "run"
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sender's :func:`finished_run`, once per test module that imports this fixture."""
+    return finished_run(tmp_path_factory.mktemp("sender"))
+
+
+@pytest.fixture
+def run(finished: Path, tmp_path: Path) -> Path:
+    """A copy of the finished run, received into a folder of its own (its recorded paths still name the sender's)."""
+    return Path(shutil.copytree(finished, tmp_path / "received" / "run", symlinks=True))
 
 
 #: Every way zoaf simulates, as ``Evaluator`` options: a sandboxed child, a pool worker, a Dask worker.

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from attackkit import finished_run, in_each_backend, program_deck
+from attackkit import finished, in_each_backend, program_deck  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
 from zoaf.circuit import CircuitProblem
@@ -136,12 +136,6 @@ def test_a_program_a_deck_runs_cannot_stall_a_run_kept_in_the_decks_folder(tmp_p
     db = sqlite3.connect(tmp_path / "run" / "history.db")
     assert db.execute("SELECT count(*) FROM evals").fetchone()[0] >= 4
     db.close()
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 3-simulation run of a copy of mc.cir (its spec beside it)."""
-    return finished_run(tmp_path_factory.mktemp("sender"))
 
 
 def _received_unfinished(finished: Path, tmp_path: Path, sql: str) -> Path:

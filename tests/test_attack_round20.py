@@ -14,19 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from attackkit import finished_run
+from attackkit import finished  # noqa: F401 (a fixture)
 from typer.testing import CliRunner
 
 from tests.test_attack_inputs import grid, one_error  # noqa: F401  (the fixture)
 from zoaf.cli import app
 
 COMMANDS = [["sensitivity"], ["yield", "--samples", "2"], ["corners"]]
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sender's finished 3-simulation run of a copy of the corpus' RC deck."""
-    return finished_run(tmp_path_factory.mktemp("sender"))
 
 
 @pytest.mark.parametrize("command", COMMANDS)

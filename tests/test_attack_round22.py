@@ -8,6 +8,7 @@ program, so no ``--allow-shell``, and no ``execve`` needed).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -70,7 +71,7 @@ def test_a_reused_dask_worker_never_runs_a_second_runs_deck_after_the_first(tmp_
 
 class Forker(CircuitProblem):
     """Once simulated, it starts a process that detaches itself and outlives its worker: it writes ``LEFTOVER``
-    and its id to the worker's standard error (zoaf's), then, 3 s later, ``STILL`` and its id."""
+    and its id to the worker's standard error (relayed to zoaf's), then, 3 s later, ``STILL`` and its id."""
 
     def simulate(self, x: np.ndarray, *args, **kw) -> Outcome:
         outcome = super().simulate(x, *args, **kw)
@@ -108,7 +109,7 @@ def test_a_process_the_deck_detaches_ends_with_the_run(tmp_path: Path, backend: 
     r = subprocess.run([sys.executable, "-c", _RUN_FORKER, str(deck), repr(backend)], capture_output=True, text=True,
                        timeout=120, cwd=tmp_path, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
-    pids = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("LEFTOVER ")]
+    pids = [int(m[1]) for m in re.finditer(r"^\[(?:dask )?worker \d+\] LEFTOVER (\d+)$", r.stderr, re.M)]  # relayed
     assert pids, r.stderr                                  # the process did start
     assert "STILL" not in r.stderr, r.stderr
     assert not [p for p in pids if _alive(p)], pids

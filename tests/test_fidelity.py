@@ -51,7 +51,7 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options",
-            "dc_sized_sweeps"}
+            "dc_sized_sweeps", "plot_whole_deck"}
 
 
 @pytest.fixture(autouse=True)

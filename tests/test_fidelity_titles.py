@@ -54,3 +54,28 @@ def test_a_temp_card_at_column_0_of_the_title_is_read_in_both(tmp_path: Path) ->
     assert ref["f3"] < 0.9 * F3_27C
     with SpiceSession(deck) as s:
         assert s.evaluate({}) == ref
+
+
+
+@pytest.mark.parametrize("title", [" .include missing.inc", "\t.lib missing.lib tt", " .include {outside}",
+                                   " .osdi x.osdi", " .model d1 filesource file={outside}", " .if (1)",
+                                   " .options interp"])
+def test_a_title_names_nothing_zoaf_follows_or_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     title: str) -> None:
+    """``ngspice -b`` reads no card in a title, so it opens no file a title names: zoaf's walk followed `` .include
+    x.inc`` there (a missing file, or one outside ``ZOAF_INCLUDE_ROOTS``, refused; a note of a file never read) and
+    its text scans took the title's cards for the deck's (an ``.osdi`` refused; ``interp``, ``.if`` believed)."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text(".param r1=5k\n")
+    folder = tmp_path / "deck"
+    folder.mkdir()
+    monkeypatch.setenv("ZOAF_INCLUDE_ROOTS", str(folder))
+    deck, plain = folder / "t.cir", folder / "plain.cir"
+    deck.write_text(title.format(outside=outside) + BODY)
+    plain.write_text("a title" + BODY)
+    nl = Netlist.read(deck)
+    read = [(n.includes, n.reads_outside, n.notes, n.conditional, n.interp_card) for n in (nl, Netlist.read(plain))]
+    assert read[0] == read[1] == ((), (), [], False, False)
+    assert run_batch(deck) == {"f3": F3_27C}
+    with SpiceSession(nl) as s:
+        assert s.evaluate({}) == {"f3": F3_27C}

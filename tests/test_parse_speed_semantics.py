@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from ngspice_marks import needs_ngspice
 
-from zoaf import batchsaves, deckcheck, decktext, readscope
+from zoaf import batchsaves, deckcheck, deckparse, decktext, readscope
 from zoaf.deckcheck import redirect_at
 from zoaf.decktext import (_comment_starts, _netlist_comment_starts, first_unquoted, logical_lines, strip_comment,
                            tab_dollar_comment)
+from zoaf.meascards import SPEC_ASKS, Measure, unmeasurable_named
 from zoaf.netlist import Netlist
 from zoaf.ngcommands import has_conditional, has_interp_card
 
@@ -218,3 +219,82 @@ def test_a_folder_holds_what_its_parents_held() -> None:
     for _ in range(5000):
         p, roots = path(), tuple(path() for _ in range(rng.randrange(3)))
         assert readscope._beneath(p, roots) == any(p == r or r in p.parents for r in roots), (p, roots)
+
+
+def _section_was(lines: list[str], section: str, path: Path) -> list[str]:
+    """A ``.lib`` section as the fast path's reader found it before it indexed each file once: a search per line."""
+    for start, ln in enumerate(lines):
+        word, *rest = ln.split(None, 1)
+        if word == ".lib" and deckcheck.include_args(word, "".join(rest)) == (None, section):
+            end = next(i for i in range(start, len(lines)) if lines[i].startswith(".endl"))
+            return lines[start + 1:end]
+    raise ValueError(f"{path}: no .lib section {section}")
+
+
+def test_a_library_read_once_gives_each_section_it_gave(tmp_path: Path) -> None:
+    """``.lib`` lines naming one library read it once per deck (each had read and searched it whole: 500 sections,
+    6 s); each section the lines it had, on random libraries (a section opened twice, ``.endl`` missing or left
+    without a name, a ``.lib file section`` line inside one), or the same refusal."""
+    rng = random.Random(17)
+    words = [".lib a", ".lib b", ".lib c", ".lib x.lib a", ".endl", ".endl a", ".param p=1", "r1 1 0 1k", "* c"]
+    lib = tmp_path / "x.lib"
+    for _ in range(3000):
+        lib.write_text("".join(rng.choice(words) + "\n" for _ in range(rng.randrange(14))))
+        lines = decktext.texts(decktext.physical_lines(lib.read_text()))
+        read = deckparse._Library.read(lib)
+        for section in "abcd":
+            try:
+                was: list[str] | str = _section_was(lines, section, lib)
+            except (ValueError, StopIteration):
+                was = "refused"
+            try:
+                now: list[str] | str = read.section(section, lib)
+            except ValueError:
+                now = "refused"
+            assert now == was, (lib.read_text(), section)
+
+
+def test_a_deck_reading_many_sections_of_a_library_reads_it_once(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "c.lib").write_text("".join(f".lib s{k}\n.param p{k}={k}\n.endl s{k}\n" for k in range(50)))
+    deck = ["t", *(f".lib c.lib s{k}" for k in range(50)), ".include c.lib", "r1 1 0 {p49}"]
+    reads: list[Path] = []
+    real = deckparse._Library.read
+    monkeypatch.setattr(deckparse._Library, "read", classmethod(lambda cls, p: reads.append(p) or real(p)))
+    got = deckparse.read_deck(deck, tmp_path)
+    assert reads == [(tmp_path / "c.lib").resolve()]
+    assert got.params == [(f"p{k}", str(k)) for k in range(50)] * 2 and got.lines[-1] == "r1 1 0 {p49}"
+
+
+def test_a_name_only_cards_that_measure_nothing_give_is_found_as_it_was() -> None:
+    """``unmeasurable_named`` looks each name up once (a search of every card per name, each computing whether it
+    measures: 0.33 s for ``evaluate(names=)`` of 500 measures): the same refusal, naming the same card, on random
+    decks of skipped (``op``), unmeasurable (``deriv``) and measuring cards and ``.control`` results."""
+    rng = random.Random(19)
+    kinds = {"ok": "meas ac {} find v(out) at=1k", "deriv": "meas ac {} deriv v(out) at=1k",
+             "op": "meas op {} find v(out)"}
+
+    def was(measures: list[Measure], skipped: list[Measure], controls: set[str], used: list[str]) -> str | None:
+        results = {*(m.name for m in measures), *controls}
+        for name in used:
+            for m in skipped:
+                if m.name == name.lower() and m.name not in results:
+                    return f"p:{m.line}: {m.skip_reason}; refused, as {SPEC_ASKS} {name!r}"
+        given = {m.name for m in measures if not m.unsupported} | controls
+        for name in used:
+            for m in measures:
+                if m.unsupported and m.name == name.lower() and m.name not in given:
+                    return f"p:{m.line}: {m.note}; refused, as {SPEC_ASKS} {name!r}"
+        return None
+
+    refused = 0
+    for _ in range(5000):
+        cards = [(rng.choice(list(kinds)), rng.choice("abcde")) for _ in range(rng.randrange(8))]
+        made = [Measure(k if k == "op" else "ac", n, kinds[k].format(n), i + 1) for i, (k, n) in enumerate(cards)]
+        measures, skipped = [m for m in made if not m.skipped], [m for m in made if m.skipped]
+        controls = set(rng.sample("abcde", rng.randrange(2)))
+        used = [rng.choice("abcdeABC") for _ in range(rng.randrange(5))]
+        found = unmeasurable_named(measures, skipped, controls, used, "p")
+        assert (None if found is None else str(found)) == was(measures, skipped, controls, used), (cards, used)
+        refused += found is not None
+    assert 500 < refused < 4500

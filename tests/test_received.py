@@ -14,7 +14,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from attackkit import CORPUS, finished_run
+from attackkit import CORPUS, finished, run  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 from zoaf.cli import app
@@ -25,18 +25,6 @@ COMMANDS = [["sensitivity"], ["yield", "--samples", "2"], ["corners"]]
 def _one_line(r, pattern: str) -> None:
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.exit_code == 2 and len(lines) == 1 and pattern in lines[0], (r.exit_code, r.output)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sender's finished 3-simulation run of a copy of mc.cir (its spec beside it)."""
-    return finished_run(tmp_path_factory.mktemp("sender"))
-
-
-@pytest.fixture
-def run(finished: Path, tmp_path: Path) -> Path:
-    """A copy of the finished run, received into a folder of its own (its recorded paths still name the sender's)."""
-    return Path(shutil.copytree(finished, tmp_path / "received" / "run", symlinks=True))
 
 
 @pytest.fixture
@@ -195,18 +183,29 @@ def _super_journal(journal: Path, named: Path, db_bytes: int) -> None:
 
 
 @pytest.mark.parametrize("command", [["sensitivity"], ["optimize", "--resume"]])
-def test_a_journal_naming_a_super_journal_is_refused_before_sqlite_deletes_that_file(run: Path, finished: Path,
-                                                                                    private: Path,
-                                                                                    command: list[str]) -> None:
-    """SQLite rolls a hot ``history.db-journal`` back as it opens the history, then deletes the super-journal it
-    names when no journal still points to it: any file you may delete (here the designer's own deck), by any
-    command that opened a received history. zoaf attaches no database: its journals name none."""
-    victim = private / "secret.cir"
-    _super_journal(run / "history.db-journal", victim, (run / "history.db").stat().st_size)
+def test_a_journal_naming_a_super_journal_never_has_sqlite_delete_that_file(run: Path, finished: Path,
+                                                                            private: Path, tmp_path: Path,
+                                                                            command: list[str]) -> None:
+    """SQLite rolls a hot ``history.db-journal`` back as it opens the history to write, then deletes the
+    super-journal it names when no journal still points to it: any file you may delete (here the designer's own
+    deck), by any command that opened a received history so (the control below: a plain open). zoaf opens one only to
+    read it (immutable: SQLite never opens its journal) or refuses to write beside a journal (a zoaf run leaves
+    none): the file survives, the history is as received. A check of its own for such a journal is no longer made."""
+    journal, victim = run / "history.db-journal", private / "secret.cir"
+    _super_journal(journal, victim, (run / "history.db").stat().st_size)
+    control = Path(shutil.copytree(run, tmp_path / "control"))
+    named = Path(shutil.copy(victim, tmp_path / "named.cir"))
+    _super_journal(control / "history.db-journal", named, (control / "history.db").stat().st_size)
+    sqlite3.connect(control / "history.db").execute("SELECT COUNT(*) FROM evals").fetchall()
+    assert not named.exists()                       # the planted journal works on an open that may write
+    before = (run / "history.db").read_bytes()
     args = [command[0], *([str(finished.parent / "mc.cir")] if command[0] == "optimize" else []), *command[1:]]
     r = CliRunner().invoke(app, [*args, str(run), "--workers", "1"])
-    assert victim.is_file()
-    _one_line(r, f"{run / 'history.db-journal'}: a journal naming a super-journal")
+    assert victim.is_file() and journal.is_file() and (run / "history.db").read_bytes() == before
+    if command[0] == "optimize":                    # a resume writes: refused, as any journal is
+        _one_line(r, f"{journal}: a rollback journal, which no zoaf run leaves")
+    else:                                           # sign-off only reads the received history
+        assert r.exit_code == 0, r.output
 
 
 @pytest.fixture(scope="module")

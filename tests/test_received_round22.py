@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from attackkit import CORPUS, finished_run
+from attackkit import CORPUS, finished, run  # noqa: F401 (fixtures)
 from typer.testing import CliRunner
 
 import zoaf
@@ -29,17 +29,6 @@ from zoaf.errors import InputError
 from zoaf.history import History
 
 PLANTED = 4242.0
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sender's finished 3-simulation run of a copy of the corpus' RC deck."""
-    return finished_run(tmp_path_factory.mktemp("sender"))
-
-
-@pytest.fixture
-def run(finished: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(finished, tmp_path / "received" / "run", symlinks=True))
 
 
 def _foms(db: Path) -> list[float]:

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from attackkit import finished_run
+from attackkit import finished  # noqa: F401 (a fixture)
 from test_received_round22 import _KILLED, _plant_journal
 from typer.testing import CliRunner
 
@@ -24,11 +24,6 @@ from zoaf.circuit import CircuitProblem
 from zoaf.cli import app
 from zoaf.errors import InputError
 from zoaf.history import History
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return finished_run(tmp_path_factory.mktemp("sender"))
 
 
 def _history_files(folder: Path) -> dict[str, tuple[bytes, int]]:

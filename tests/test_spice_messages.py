@@ -2,6 +2,8 @@
 that does not converge, that ``ngspice -b`` would go on with its transient fallback where zoaf stops."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fresh import in_fresh_process
 from ngspice_marks import NEEDS_NGSPICE
@@ -198,3 +200,53 @@ def test_a_sized_text_names_the_decks_line_after_a_param_line_it_added(tmp_path)
     with pytest.raises(ParseError) as batch:
         run_batch(nl.with_params({"r1": 2000.0}), source=deck)
     assert str(batch.value).startswith(f"ngspice -b {deck}:4: ngspice cannot read the card 'r2 in 0 "), batch.value
+
+
+@pytest.mark.parametrize("card, reason", [(".tran 0 4m 3m", "TSTEP is invalid, must be greater than zero."),
+                                          (".tran 1u 1m 2m", "TSTART is invalid, must be less than TSTOP."),
+                                          (".ac foo 10 1 1meg", "no such parameter on this device")])
+def test_an_analysis_card_ngspice_cannot_read_is_a_parse_error_naming_the_card_and_the_reason(tmp_path, card, reason):
+    """``ngspice -b`` reads the card while it loads the deck and stops ("Error on line 7": LTspice's ``.tran 0 TSTOP``
+    has no step). A session runs it as a command, which prints the reason, ``in   .tran 0 4m 3m`` and "tran
+    simulation(s) aborted": zoaf called that a failure to converge, and named neither the card nor the reason."""
+    deck = tmp_path / "x.cir"
+    deck.write_text(f"rc\n.param r1=1k\nv1 in 0 dc 1 ac 1 pulse(0 1 0 1n 1n 1 2)\nr1 in out {{r1}}\nc1 out 0 1n\n"
+                    f".save all\n{card}\n.meas {card[1:3]} x max v(out)\n.end\n")
+    said = f"ngspice cannot read the card {card!r}: {reason}"
+    with pytest.raises(ParseError) as batch:
+        run_batch(deck)
+    assert str(batch.value) == f"ngspice -b {deck}:7: {said}", batch.value
+    with pytest.raises(ParseError) as e:
+        SpiceSession(deck).evaluate({"r1": 2e3})
+    assert str(e.value) == f"{card[1:]}: {said}", e.value
+
+
+def _own_optran_then_no_fallback(whole: bool, tmp: str) -> tuple[dict, dict, str]:
+    """An Xschem bench whose block asks for a transient operating point (``optran 0 0 0 ...``), then a deck with no
+    DC solution in the same process: its session, and ``ngspice -b``'s results of the bench."""
+    bench = Path(tmp) / "bench.cir"
+    text = (Path(__file__).parent / "fidelity" / "xschem_optran_preamp.cir").read_text()
+    bench.write_text(text.replace(".control\n", ".control\n.options reltol=1e-4\n") if whole else text)
+    nl = Netlist.read(bench)
+    assert bool(nl.faithful_reasons) is whole
+    with SpiceSession(nl) as s:
+        got = s.evaluate({"wn": 9e-6})
+    after = Path(tmp) / "after.cir"
+    after.write_text(TRANSFORMER.format(primary="l1 in 0 1m", uic=""))
+    try:
+        said = f"measured {SpiceSession(after).evaluate({'rl': 2e3})}"
+    except ConvergenceError as e:
+        said = str(e)
+    return got, run_batch(nl.with_params({"wn": 9e-6})), said
+
+
+@pytest.mark.parametrize("whole", [False, True], ids=["session", "whole_deck"])
+def test_a_decks_own_optran_runs_as_ngspice_b_and_the_next_deck_gets_no_fallback(tmp_path, whole):
+    """Xschem's templates start the block with ``optran 0 0 0 0.1u 2u 0``: every operating point is a transient one,
+    which ``ngspice -b`` prints as "Transient op started ... finished successfully" and measures. zoaf failed every
+    sizing ("Transient op started"); the deck asked for it, so it measures as ``ngspice -b`` does. ngspice keeps the
+    setting past the circuit: the next deck of the process fell back too ("Note: Transient op started") where it has
+    no operating point; zoaf sets its own back (with a circuit loaded: without one the command crashes ngspice 39)."""
+    got, ref, after = in_fresh_process(_own_optran_then_no_fallback, whole, str(tmp_path))
+    assert got.keys() >= ref.keys() == {"gain", "vd0"} and all(abs(got[k] / ref[k] - 1) < 1e-12 for k in ref)
+    assert FALLBACK in after and "Transient op" not in after, after

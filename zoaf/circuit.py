@@ -137,6 +137,7 @@ class CircuitProblem(Problem):
                                  f"known: {', '.join(spec.measures)}")
         self.allow_shell = allow_shell
         self.x0 = x0
+        self.notes = tuple(nl.notes)
         self._session: Any = None
         self.needs_new_process = False
         #: Files other decks simulated in the same worker read (a PDK's other corners): a worker locked down

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator, NoReturn, Optional
@@ -29,7 +30,7 @@ import typer  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
 from . import units  # noqa: E402
-from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError  # noqa: E402
+from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, ZoafError, ZoafNote  # noqa: E402
 from .outfile import printable  # noqa: E402
 from . import show  # noqa: E402
 from .show import as_text, err, one_line  # noqa: E402
@@ -38,9 +39,26 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Size analog/RF circuits by zeroth-order optimization over ngspice simulations.")
 _state = {"debug": False}
 
+
+class GivenPath(click.ParamType):
+    """A path argument or option as given, an empty one refused: click's ``Path("")`` is ``.``, so ``--spec "$UNSET"``
+    read the working directory as the spec (".: is a directory"), and ``zoaf report .`` was refused as empty."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail(f"{value!r}: empty path; name a file or folder", param, ctx)
+        return Path(value)
+
+
+GIVEN_PATH = GivenPath()
 NetlistArg = Annotated[Path, typer.Argument(help="ngspice netlist (.cir) with .param design variables.",
-                                            show_default=False)]
-SpecOpt = Annotated[Optional[Path], typer.Option("--spec", help="Spec TOML (default: <netlist stem>.toml).")]
+                                            show_default=False, click_type=GIVEN_PATH)]
+SpecOpt = Annotated[Optional[Path], typer.Option("--spec", help="Spec TOML (default: <netlist stem>.toml).",
+                                                 click_type=GIVEN_PATH)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")]
 ShellOpt = Annotated[bool, typer.Option("--allow-shell", help="Allow `shell` in .control (a netlist is code).")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per simulation before it is killed.")]
@@ -92,6 +110,15 @@ def _errors() -> Iterator[None]:
         err.print(f"[red]error:[/red] {escape(one_line(f'{where}: {e.strerror or e}'))}", highlight=False,
                   soft_wrap=True)
         raise typer.Exit(2 if e.errno in _BAD_PATH else 1) from None   # a full disk or EIO: the run failed
+
+
+@contextmanager
+def notes_said(quiet: bool) -> Iterator[None]:
+    """The notes a run says as its first simulation starts (:class:`zoaf.errors.ZoafNote`: how ``ngspice -b`` reads
+    the deck), each once per command, none with ``--quiet``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if quiet else "default", ZoafNote)
+        yield
 
 
 def _say_uncut(line: str) -> None:
@@ -264,8 +291,6 @@ _pending: list[threading.Timer] = []
 def main() -> None:
     """Entry point. Usage errors (bad option value, missing argument) become one red line, exit code 2, like
     domain errors: click's own report is a usage line, a hint line and a box."""
-    import warnings
-
     on_term = signal.signal(signal.SIGTERM, _interrupt)   # `kill`, a scheduler: the Ctrl-C path (rows kept, end files)
     plain, shown = warnings.formatwarning, warnings.showwarning   # a library's warning may quote a name from a run
     warnings.formatwarning = lambda *a, **k: printable(plain(*a, **k))   # directory (matplotlib: "Glyph 27

@@ -72,8 +72,9 @@ def _circuit_problem(netlist: str, spec: str | None, allow_shell: bool, timeout:
     from .circuit import CircuitProblem
     from .signoff.cornerrun import CornerProblem
 
-    return CornerProblem.wrap(CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell,
-                                             timeout=timeout))
+    problem = CircuitProblem(netlist, spec, objective=objective, allow_shell=allow_shell, timeout=timeout)
+    problem.notes = ()                  # said once by the comparison (show.note_reading), not by each of its runs
+    return CornerProblem.wrap(problem)
 
 
 def _die_with_parent() -> None:
@@ -248,6 +249,9 @@ def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
     """The comparison's objective names (checked against the spec; default all) and methods (default: every
     installed one), each once in the order given: ``-o a,A`` is one run each."""
     objectives, methods = ([v] if isinstance(v, str) else v for v in (objectives, methods))   # one name, not letters
+    for o in objectives or ():
+        if not isinstance(o, str):      # was "'int' object has no attribute 'strip'"
+            raise InputError(f"compare: objectives are the spec's objective names, got {o!r}")
     named = [o.strip().lower() for o in objectives or ()]
     names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)
     for name in names:
@@ -258,11 +262,21 @@ def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
     return names, chosen
 
 
+def _check_kinds(netlist: Any, out: Any, progress: Any) -> None:
+    """Arguments of the wrong kind named: a number as the netlist or ``out`` was pathlib's TypeError, a
+    ``progress`` that is no function one raised at the first run, once the manifest was written."""
+    for what, value in (("netlist", netlist), ("out", out)):
+        if not isinstance(value, (str, os.PathLike)) and (value is not None or what == "netlist"):
+            raise InputError(f"compare: {what} must be a path (str or Path), got {type(value).__name__}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"compare: progress must be callable (progress(event)), got {type(progress).__name__}")
+
+
 def compare(netlist: str | Path, objectives: Sequence[str] | None = None, methods: Sequence[str] | None = None,
             seeds: int | Sequence[int] = 10, budget: int = 300, out: str | Path | None = None,
             jobs: int | None = None, *, spec: str | Path | None = None, allow_shell: bool = False,
             timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None, report: bool = True,
-            argv: Sequence[str] | None = None) -> Path:
+            argv: Sequence[str] | None = None, quiet: bool = False) -> Path:
     """Compare methods on a circuit: every objective x method x seed as a run directory under ``out``.
 
     Args:
@@ -276,6 +290,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
         jobs: runs in parallel, one process each (default: CPU cores).
         progress: ``progress(RunEvent)`` as runs advance and finish.
         report: write ``report.md``/``report.html`` at the end.
+        quiet: leave out the notes on how ``ngspice -b`` reads the deck (:func:`zoaf.show.note_reading`).
 
     Returns the comparison directory. Raises ``ZoafError`` (after the report) when some runs failed.
     """
@@ -283,6 +298,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     from .run import check_workers
     from .signoff.speccheck import check_signoff
 
+    _check_kinds(netlist, out, progress)
     netlist = Path(netlist)
     if not netlist.is_file():
         raise InputError(f"{netlist}: netlist file not found")
@@ -306,6 +322,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
                           "objectives_order": names, "versions": versions(), "machine": machine(),
                           "reference": REFERENCE})
     factory = partial(_circuit_problem, str(netlist), None if spec is None else str(spec), allow_shell, timeout)
+    show.note_reading(problem.netlist, quiet)
     failed = _run_tasks(factory, todo, done, budget, jobs, progress)      # planned once, before anything is written
     if report:
         write_report(out, argv)

@@ -6,6 +6,7 @@ import math
 import os
 import shlex
 import sys
+import warnings
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +18,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import registry
-from .cli import (NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, app,
+from .cli import (GIVEN_PATH, NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, app,
                   say_interrupted)
-from .errors import DEFAULT_TIMEOUT, InputError
+from .errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from .show import as_text, err, one_line, out
 
 
@@ -85,7 +86,10 @@ def _print_comparison(root: Path) -> None:
     from .report import COLUMNS, load_comparison, table_rows
 
     keep = [COLUMNS.index(c) for c in _SUMMARY_COLUMNS if c in COLUMNS]
-    for s in load_comparison(root):
+    with warnings.catch_warnings():     # said once already, as the report was written: each came twice
+        warnings.simplefilter("ignore", ZoafWarning)
+        summaries = load_comparison(root)
+    for s in summaries:
         unit = f" [{s.unit}]" if s.unit else ""
         t = Table(title=escape(one_line(f"{s.name}: {s.sense} {s.measure}{unit}, {s.budget} simulations, "
                                         + (f"target FoM {s.target:.5g}" if math.isfinite(s.target) else
@@ -166,7 +170,7 @@ def compare(
             with _compare_progress(not quiet, seeds, budget) as update:
                 run_compare(netlist, chosen, names or _installed_methods(quiet), seeds, budget, root, jobs,
                             spec=spec, allow_shell=allow_shell, timeout=timeout,
-                            progress=_ended_by_ctrl_c(root, update), argv=sys.argv)
+                            progress=_ended_by_ctrl_c(root, update), argv=sys.argv, quiet=quiet)
         except KeyboardInterrupt:
             if not (root / MANIFEST).is_file():       # nothing written yet: nothing to resume
                 raise
@@ -178,13 +182,13 @@ def compare(
 
 
 @app.command()
-def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` directory.", show_default=False)],
+def report(directory: Annotated[Path, typer.Argument(help="A `zoaf compare` directory.", show_default=False,
+                                                     click_type=GIVEN_PATH)],
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")] = False) -> None:
     """Rewrite report.md, report.html and the plots of a comparison from its run directories."""
     with _errors():
         from .report import write_report
 
-        _dir_option("zoaf report", str(directory) if directory.parts else "")   # Path("") is the working directory
         md, html = write_report(directory, argv=sys.argv)
         if not quiet:
             _print_comparison(directory)

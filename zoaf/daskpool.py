@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import logging
+import os
 import pickle
 import queue
 import shutil
@@ -21,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import daskworker, replies
+from . import daskworker, relay, replies
 from .errors import InputError
 from .problem import Outcome
 from .workers import OnDone, Pool, Task, raise_remote, safe_path
@@ -138,6 +139,8 @@ class DaskPool(Pool):
         self.constraints = constraints                    # the problem's count: a reply's outcome is checked by it
         self._own: list[Any] = []
         self._scratch: str | None = None
+        self._stderr: relay.Listener | None = None
+        self._stderr_path: str | None = None
         if isinstance(dask, distributed.Client):
             self.client = dask
         elif dask == "local":
@@ -167,6 +170,7 @@ class DaskPool(Pool):
             # wait behind the key-in-memory of the task before it (BENCHMARKS.md §2b)
             cluster.scheduler.client_comms[self.client.id].interval = 0
             self._own.insert(0, self.client)
+            self._listen(os.path.join(self._scratch, "stderr.sock"))
         elif isinstance(dask, str):
             try:
                 _handshake(dask)
@@ -180,12 +184,22 @@ class DaskPool(Pool):
         self.token = "zoaf-problem-" + hashlib.sha1(blob).hexdigest()[:16] + "-" + uuid.uuid4().hex[:8]
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()   # (what, task key, payload): see _replies
         self.client.subscribe_topic(self.token, self._on_event)
-        self.client.register_plugin(daskworker.ProblemPlugin(self.token, blob), name=self.token)
+        self.client.register_plugin(daskworker.ProblemPlugin(self.token, blob, self._stderr_path), name=self.token)
         self.n = n
         self._restarted: set[str] = set()
         self._nthreads: int | None = None
         self._held: list[Any] = []                        # the last batch's futures (see run)
         self._due: list[str] = []                         # addresses of workers to restart
+
+    def _listen(self, path: str) -> None:
+        """Relay the stderr of the workers of the cluster zoaf started (:mod:`zoaf.relay`): theirs was zoaf's own,
+        which a deck read and wrote through ``/proc/self/fd/2``. At ``path``, in the scratch folder, which only this
+        user may enter; where no socket can be made there, nothing listens and each worker's stderr is /dev/null."""
+        self._stderr_path = path
+        try:
+            self._stderr = relay.Listener(path)
+        except OSError as e:                              # a path too long for a Unix socket (a long TMPDIR)
+            log.warning("the Dask workers' stderr is dropped: no socket at %s (%s)", path, e)
 
     def close(self) -> None:
         try:
@@ -199,6 +213,9 @@ class DaskPool(Pool):
             except Exception:                             # pragma: no cover
                 pass
         self._own = []
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         if self._scratch is not None:
             _forget_scratch(self._scratch)
             self._scratch = None
@@ -272,6 +289,8 @@ class DaskPool(Pool):
         if isinstance(reply, BaseException):
             return self._handle(reply, chunk[0], pending, done, killed)
         replies, addr = reply
+        if self._stderr is not None:
+            self._stderr.next_simulation(addr)           # what its worker wrote while running it, before its result
         lost = False
         for t, r in zip(chunk, replies):
             lost |= self._handle((*r, addr), t, pending, done, killed)

@@ -18,7 +18,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from . import proctree, sandbox, watchdog
+from . import proctree, relay, sandbox, watchdog
 from .problem import Problem
 from .workers import simulate_caught, time_limit
 
@@ -129,12 +129,14 @@ def _make_plugin_class() -> type:
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class ProblemPlugin(WorkerPlugin):
-        """Gives every worker (also one restarted later by its nanny) the pickled problem."""
+        """Gives every worker (also one restarted later by its nanny) the pickled problem; in a cluster zoaf
+        started, a stderr of its own, relayed by zoaf (``stderr``: where zoaf's :class:`zoaf.relay.Listener` is)."""
 
-        def __init__(self, token: str, blob: bytes) -> None:
-            self.token, self.blob = token, blob
+        def __init__(self, token: str, blob: bytes, stderr: str | None = None) -> None:
+            self.token, self.blob, self.stderr = token, blob, stderr
 
         def setup(self, worker: Any) -> None:
+            relay.connect_stderr(self.stderr, worker.address)   # a worker zoaf started: not zoaf's stderr
             sandbox.designate(own_process=False)          # the simulation thread may lock itself down
             watchdog.on_end(_tell_over_limit)
             _DASK_BLOBS[self.token] = self.blob

@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .decktext import control_character, first_unquoted, included_trrandom
+from .decktext import after_title, control_character, first_unquoted, included_trrandom
 from .errors import InputError
 from .infile import read_bounded
 from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 
-__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "lib_section",
-           "real_path", "redirect_at", "resolve", "walk_includes"]
+__all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "real_path",
+           "redirect_at", "resolve", "walk_includes"]
 
 #: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
 _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
@@ -236,17 +236,6 @@ def include_args(word: str, rest: str) -> tuple[str | None, str | None] | None:
     return None if a is None else (next(g for g in a.groups() if g is not None), None)
 
 
-def lib_section(lines: list[str], section: str, path: Path) -> list[str]:
-    """The lines of ``.lib`` section ``section`` (lower-cased), between its ``.lib name`` and ``.endl``, of a
-    file's logical lines (lower-cased, comments removed); ValueError when the file (``path``) does not define it."""
-    for start, ln in enumerate(lines):
-        word, *rest = ln.split(None, 1)
-        if word == ".lib" and include_args(word, "".join(rest)) == (None, section):
-            end = next(i for i in range(start, len(lines)) if lines[i].startswith(".endl"))
-            return lines[start + 1:end]
-    raise ValueError(f"{path}: no .lib section {section}")
-
-
 #: Where an inline comment starts on a ``.lib`` line; on an ``.include`` line (as :mod:`zoaf.decktext` reads them).
 _COMMENT = re.compile(r";|(?<!\S)\$(?=\s|$)")
 _NETLIST_COMMENT = re.compile(r";|//|(?<![^ \t,])\$")
@@ -293,7 +282,7 @@ def walk_includes(root: Path, text: str, *, allow_shell: bool = False,
     library, the library's (one walk with the first folder left the other's library unread, unchecked, unsized).
     """
     _refuse_misread(root, text, title=True)
-    scans = {root.resolve(): _scan(root, text, included=False, allow_shell=allow_shell)}
+    scans = {root.resolve(): _scan(root, after_title(text), included=False, allow_shell=allow_shell)}
     files: dict[Path, IncludedFile] = {}
     finished: set[tuple[Path, str | None, Path | None]] = set()
     chars = 0

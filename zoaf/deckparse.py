@@ -6,11 +6,12 @@ joined), lower-cased, without comments; ``.include`` and ``.lib <file> <section>
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .deckcheck import include_args, lib_section, resolve
+from .deckcheck import include_args, resolve
 from .decktext import physical_lines, texts
 
 __all__ = ["Deck", "Subckt", "assignments", "read_deck"]
@@ -63,7 +64,39 @@ def assignments(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]:
+@dataclass
+class _Library:
+    """A file's logical lines (:func:`zoaf.decktext.texts`) and where its ``.lib`` sections start and end, read once
+    per deck: each ``.lib`` line naming a file read it whole again and searched it for its section (a deck reading
+    500 sections of one library took 6 s)."""
+
+    lines: list[str]
+    starts: dict[str, int]      # section -> index of the first ``.lib name`` line opening it (ngspice takes the first)
+    ends: list[int]             # indices of the ``.endl`` lines
+
+    @classmethod
+    def read(cls, path: Path) -> _Library:
+        lines = texts(physical_lines(path.read_text(errors="replace")))
+        starts: dict[str, int] = {}
+        ends: list[int] = []
+        for i, ln in enumerate(lines):
+            word, *rest = ln.split(None, 1)
+            if word.startswith(".endl"):
+                ends.append(i)
+            elif word == ".lib" and (args := include_args(word, "".join(rest))) is not None and args[0] is None:
+                starts.setdefault(args[1] or "", i)
+        return cls(lines, starts, ends)
+
+    def section(self, name: str, path: Path) -> list[str]:
+        """The lines of section ``name`` (lower-cased), between its ``.lib name`` and the next ``.endl``; ValueError
+        when ``path`` (this file) does not define it."""
+        start = self.starts.get(name)
+        if start is not None and (k := bisect.bisect_right(self.ends, start)) < len(self.ends):
+            return self.lines[start + 1:self.ends[k]]
+        raise ValueError(f"{path}: no .lib section {name}")
+
+
+def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...], files: dict[Path, _Library]) -> list[str]:
     out: list[str] = []
     for ln in lines:
         word, *rest = ln.split(None, 1)
@@ -72,10 +105,11 @@ def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]
             path = resolve(folder, args[0]).resolve()
             if path in seen:
                 raise ValueError(f"include cycle at {path}")
-            lines = texts(physical_lines(path.read_text(errors="replace")))
-            if args[1] is not None:
-                lines = lib_section(lines, args[1], path)
-            out += _expand(lines, path.parent, seen + (path,))
+            if path not in files:
+                files[path] = _Library.read(path)
+            lib = files[path]
+            out += _expand(lib.lines if args[1] is None else lib.section(args[1], path), path.parent,
+                           seen + (path,), files)
         else:
             out.append(ln)
     return out
@@ -83,7 +117,7 @@ def _expand(lines: list[str], folder: Path, seen: tuple[Path, ...]) -> list[str]
 
 def read_deck(deck: list[str], folder: Path) -> Deck:
     """The structure of a deck given as its lines (the first is the title), includes resolved from ``folder``."""
-    lines = _expand(texts(deck[1:]), folder, ())
+    lines = _expand(texts(deck[1:]), folder, (), {})
     out = Deck()
     stack: list[Subckt] = []
     for ln in lines:

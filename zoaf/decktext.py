@@ -18,9 +18,10 @@ from . import units
 from .errors import InputError
 from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "assignments", "control_character", "first_unquoted", "format_value", "value_text",
-           "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "param_comma", "physical_lines",
-           "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
+__all__ = ["Line", "ParamDef", "after_title", "assignments", "control_character", "first_unquoted", "format_value",
+           "value_text", "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "param_comma",
+           "physical_lines", "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts",
+           "title_problem"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -88,6 +89,17 @@ def title_problem(title: str) -> str | None:
     return (f"the title line starts with .{m.group(1).lower()}: ngspice reads a first line that starts with .param, "
             ".meas, .include, .lib, .subckt, .ends, .control, .endc, .if or .endif as that card, not as the title (a "
             ".param or .meas stops it: 'title line is missing!'); refused (write a title line first)")
+
+
+def after_title(text: str) -> str:
+    """A deck's ``text`` with its title line emptied (the lines keep their numbers), for the checks that search the
+    text for cards: ``ngspice -b`` reads none in the title, `` .include x.inc`` there opens nothing (zoaf followed
+    it: a missing or outside file refused, a note of a file never read). A card at its column 0 is one ngspice reads
+    (:func:`title_problem`, which refuses it afterwards): kept."""
+    if _TITLE_CARD.match(text):
+        return text
+    end = text.find("\n")
+    return "" if end < 0 else text[end:]
 
 
 def included_trrandom(text: str) -> tuple[int, str] | None:

@@ -94,6 +94,12 @@ class ZoafWarning(UserWarning):
     ``warning:`` line (naming the file where the warning is set at one, line 0), not as Python's warning form."""
 
 
+class ZoafNote(ZoafWarning):
+    """How ``ngspice -b`` reads a deck otherwise than it looks (``Netlist.notes``: a card it skips, a vector it does
+    not save), said as a run's first simulation starts (:class:`zoaf.evaluate.Evaluator`), after every check of its
+    input: the command line says it as a ``note:`` line, once, none with ``--quiet``."""
+
+
 def did_you_mean(name: object, known: Iterable[str], cutoff: float = 0.75) -> str:
     """``"did you mean 'x'? "`` for the known name closest to a misspelt one (``RANDOM``, ``alpha_0``), else ``""``."""
     near = difflib.get_close_matches(str(name).lower(), list(known), n=1, cutoff=cutoff)

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import watchdog
 from .daskpool import DaskPool
-from .errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
+from .errors import DEFAULT_TIMEOUT, InputError, ZoafNote, ZoafWarning
 from .history import History, Record
 from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
@@ -99,6 +99,8 @@ class Evaluator:
         self._next = 0                                  # index of the next record
         self._t0 = time.perf_counter()
         self._warned_restart = False
+        self._noted = False                              # the problem's notes said (:meth:`_say_notes`)
+        self._batch: list[Record | None] = []            # the batch being answered (cut_batch), empty once answered
 
     def __enter__(self) -> "Evaluator":
         return self
@@ -143,6 +145,7 @@ class Evaluator:
         xs = self.problem.to_physical(u)
         base, self._next = self._next, self._next + len(u)
         out: list[Record | None] = [None] * len(u)
+        self._batch = out
         first: dict[tuple[float, ...], int] = {}       # point -> position of its simulation in this batch
         for j, x in enumerate(xs):
             key = tuple(map(float, x))
@@ -161,7 +164,13 @@ class Evaluator:
         for j in range(len(u)):           # the batch's own duplicates, now that their firsts are cached
             if out[j] is None:
                 out[j] = self._record(base + j, u[j], xs[j], _as_cached(self._cache[tuple(map(float, xs[j]))]), phase)
+        self._batch = []
         return out    # type: ignore[return-value]
+
+    def cut_batch(self) -> list[Record]:
+        """The records of a batch that Ctrl-C cut, those completed before it (in the history already): the run's
+        result counts them (it said "0 simulations, FoM inf" of a run whose history held a feasible sizing)."""
+        return [r for r in self._batch if r is not None]
 
     def _replayed(self, rec: Record, x: np.ndarray, key: tuple[float, ...]) -> Record:
         if rec.params != self.problem.as_dict(x):
@@ -194,10 +203,21 @@ class Evaluator:
         if not todo:
             return
         if self.workers:
-            self.start()._pool.run(todo, on_done)
+            self.start()
+        self._say_notes()
+        if self._pool is not None:
+            self._pool.run(todo, on_done)
             return
         for j, x in todo:
             on_done(j, self._simulate_here(x))
+
+    def _say_notes(self) -> None:
+        """The problem's notes as :class:`ZoafNote` warnings, as its first simulation starts: after every check a run
+        makes of its input (its directory, the pool's start), so that a refusal stays one line."""
+        if not self._noted:
+            self._noted = True
+            for note in self.problem.notes:
+                warnings.warn(note, ZoafNote, stacklevel=1)
 
     def _simulate_here(self, x: np.ndarray) -> Outcome:
         outcome = self.problem.simulate(x)

@@ -121,11 +121,12 @@ class FunctionProblem(Problem):
 
 def _numbers(value: Any, what: str) -> np.ndarray:
     """``value`` as a float array; text or anything else not a number is one InputError naming ``what`` (text
-    inside a list too: ``x0=["0.5", "0.1"]`` was read as numbers, where ``x0="0.5"`` was refused)."""
+    inside a list too: ``x0=["0.5", "0.1"]`` was read as numbers, where ``x0="0.5"`` was refused; a complex number,
+    whose real part numpy kept with a warning: ``bounds=[(-1j, 1)]`` ran as (0, 1))."""
     try:
         given = np.asarray(value)
-        if given.dtype.kind in "SU" or given.dtype.kind == "O" and any(isinstance(v, (str, bytes))
-                                                                         for v in given.ravel()):
+        if given.dtype.kind in "SUc" or given.dtype.kind == "O" and any(isinstance(v, (str, bytes, complex))
+                                                                          for v in given.ravel()):
             raise ValueError
         return np.asarray(given, dtype=float)
     except OverflowError:                  # an int past the float range (10**400): was numpy's traceback

@@ -27,7 +27,7 @@ import numpy as np
 from .errors import InputError
 from .historyfiles import MAX_VALUE_BYTES, connect, connect_to_read, refuse_journal
 from .methodconfig import MAX_BUDGET
-from .outfile import check_own, refuse_super_journal
+from .outfile import check_own
 from .problem import Outcome, Status
 from .runmeta import RunMeta, changed_settings
 
@@ -140,7 +140,6 @@ class History:
         if self.path is not None:
             for suffix in _SQLITE_FILES:
                 check_own(Path(f"{self.path}{suffix}"))
-            refuse_super_journal(Path(f"{self.path}-journal"))
             if not read:
                 refuse_journal(self.path)
         if read and self.path is not None and not os.path.lexists(self.path):   # SQLite would make an empty file

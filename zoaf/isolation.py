@@ -7,7 +7,8 @@ drives libngspice directly. Anywhere else -- the caller's own process with ``wor
 :class:`ChildSession`: one persistent spawned child that locks itself down before libngspice starts and then
 answers one pipe round trip per evaluation (tens of microseconds against the milliseconds of a simulation).
 The child is a fresh interpreter that imports zoaf only (not the caller's main module, as ``spawn`` would:
-a script without an ``if __name__ == "__main__"`` guard works).
+a script without an ``if __name__ == "__main__"`` guard works); its standard error is a socket whose lines zoaf
+relays (:mod:`zoaf.relay`), not zoaf's own.
 
 In every sandboxed process the analyses run **synchronously** (no ``bg_`` thread, no ``bg_halt``): handing each
 analysis to ngspice's background thread and waiting for it cost ~6.5 ms per sizing on a loaded machine, more than
@@ -32,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import proctree, sandbox, watchdog
+from . import proctree, relay, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, child_reply, load_reply
@@ -119,6 +120,7 @@ class ChildSession:
         self._report: sandbox.SandboxReport | None = None
         self._proc: Any = None
         self._conn: Any = None
+        self._stderr: relay.Source | None = None
         self._loaded = False                            # the deck is loaded in the current child
 
     def __enter__(self) -> "ChildSession":
@@ -130,13 +132,16 @@ class ChildSession:
 
     def _start(self) -> None:
         mine, theirs = socket.socketpair()
-        with mine, theirs, sigint_ignored():
+        err, its_err = relay.socket_pair()              # its stderr: relayed, never zoaf's own (zoaf.relay)
+        with mine, theirs, its_err, sigint_ignored():
             self._proc = subprocess.Popen([sys.executable, "-P", "-c", _CHILD, json.dumps(sys.path),
                                            str(theirs.fileno())],
                                           pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                                           env=_child_environment(),            # not even in /proc/PID/environ
-                                          stdout=subprocess.DEVNULL)   # keeps `--json` output clean
+                                          stdout=subprocess.DEVNULL,   # keeps `--json` output clean
+                                          stderr=its_err.fileno())
             self._conn = Connection(mine.detach())
+        self._stderr = relay.watch(err, f"worker {self._proc.pid}")
         self._conn.send((self.netlist, self.policy))
         self._loaded = False
         self._report = self._wait("starting", self._start_limit())
@@ -184,6 +189,7 @@ class ChildSession:
             self._start()
         self._conn.send((method, args))
         reply = self._wait(method, limit)
+        self._stderr.next_simulation()
         if reply[0] == "ok":
             return reply[1]
         exc = reply[1]
@@ -222,6 +228,7 @@ class ChildSession:
             proctree.kill_tree(proc.pid)
             proc.wait()
         conn.close()
+        self._stderr.finish()
         sandbox.remove_private_dirs(proc.pid)
 
     def _exit_code(self) -> int | None:

@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import socket
 import time
 import traceback
 from collections import deque
@@ -31,7 +32,7 @@ from typing import Any, Hashable, Iterable
 
 import numpy as np
 
-from . import proctree, sandbox, watchdog
+from . import proctree, relay, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, BadAnswer, load_reply, pool_reply
@@ -74,8 +75,9 @@ def _join(proc: Any, seconds: float) -> bool:
     return True
 
 
-def _worker_main(conn: Connection, blob: bytes) -> None:
+def _worker_main(conn: Connection, blob: bytes, stderr: socket.socket) -> None:
     """Body of one worker process: unpickle the problem once, then simulate until told to stop."""
+    relay.take_stderr(stderr)                             # zoaf's own stderr no longer: the parent relays this one
     signal.signal(signal.SIGINT, signal.SIG_IGN)          # Ctrl-C reaches the whole group: the parent decides
     sandbox.designate()                                   # a problem may lock this process down to simulate
     try:
@@ -109,10 +111,13 @@ class _Proc:
 
     def __init__(self, ctx: Any, blob: bytes, name: str) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, blob), name=name, daemon=True)
+        err, its_err = relay.socket_pair()
+        self.proc = ctx.Process(target=_worker_main, args=(child, blob, its_err), name=name, daemon=True)
         with sigint_ignored(), safe_path():
             self.proc.start()
         child.close()
+        its_err.close()
+        self.stderr = relay.watch(err, f"worker {self.proc.pid}")
         self.born = time.monotonic()
         self.ready = False
         self.pid: int | None = None
@@ -120,6 +125,11 @@ class _Proc:
         self.deadline = math.inf                          # of the first task it holds (the one running)
         self.nsims = 0
         self.key: Hashable = None                         # affinity key of its last task
+
+    def closed(self) -> None:
+        """Its process ended (reaped): close the pipe to it, relay the rest of its stderr."""
+        self.conn.close()
+        self.stderr.finish()
 
 
 class LocalPool(Pool):
@@ -157,7 +167,7 @@ class LocalPool(Pool):
         if alive:
             proctree.kill_tree(w.proc.pid)
             _join(w.proc, CLOSE_GRACE)
-        w.conn.close()
+        w.closed()
         sandbox.remove_private_dirs(w.proc.pid)
         self._spawn()
 
@@ -176,7 +186,7 @@ class LocalPool(Pool):
         for w in list(self._retiring):
             if not w.proc.is_alive():
                 w.proc.join()
-                w.conn.close()
+                w.closed()
                 self._retiring.remove(w)
 
     def pids(self) -> list[int]:
@@ -196,7 +206,7 @@ class LocalPool(Pool):
             if not _join(w.proc, max(0.0, end - time.monotonic())):
                 proctree.kill_tree(w.proc.pid)
                 w.proc.join()
-            w.conn.close()
+            w.closed()
             sandbox.remove_private_dirs(w.proc.pid)
 
     # -- one batch -------------------------------------------------------------------------------------
@@ -216,7 +226,7 @@ class LocalPool(Pool):
                 self._procs.remove(w)
                 proctree.kill_tree(w.proc.pid)
                 w.proc.join()
-                w.conn.close()
+                w.closed()
             raise
         self._reap()
         return done
@@ -307,6 +317,7 @@ class LocalPool(Pool):
             raise InputError(f"the problem could not be loaded in a worker process (define its class and "
                              f"functions in an importable module, or use workers=0):\n{msg[1]}")
         elif kind in ("done", "raised"):
+            w.stderr.next_simulation()                    # what it wrote while simulating, before its result
             t = w.tasks.popleft()
             w.deadline = msg[2] + time_limit(self.timeout, w.tasks[0].key, t.key) if w.tasks else math.inf
             w.nsims += 1
@@ -328,7 +339,7 @@ class LocalPool(Pool):
             self._procs.remove(w)
         proctree.kill_tree(w.proc.pid)
         w.proc.join()
-        w.conn.close()
+        w.closed()
         sandbox.remove_private_dirs(w.proc.pid)
 
     def _on_death(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome], refused: str | None = None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import deckcheck
-from .decktext import Line, logical_lines, physical_lines, tab_dollar_comment
+from .decktext import Line, after_title, logical_lines, physical_lines, tab_dollar_comment
 from .errors import InputError
 from .ngcommands import ANALYSES, has_interp_card, interp_problem, parse_control
 from .netwrite import Edits
@@ -69,7 +69,7 @@ class ControlReading:
     def _parse_control(self, allow_shell: bool) -> None:
         block = parse_control(self._control_lines, err=self._err,
                               problem=lambda t: deckcheck.command_problem(t, allow_shell=allow_shell))
-        self.interp_card = has_interp_card([self.text, *self._texts.values()])
+        self.interp_card = has_interp_card([after_title(self.text), *self._texts.values()])
         if found := interp_problem(self._control_lines, self.analyses, self.interp_card):
             raise self._err(*found)
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from . import batchsaves, deckcheck, deckplaces, libparams, paramuse, readscope
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, assignments, control_character, instance_problem, logical_lines, param_comma,
-                       physical_lines, physical_spans, substitute, title_problem, unquotable, value_text,
+from .decktext import (Line, ParamDef, after_title, assignments, control_character, instance_problem, logical_lines,
+                       param_comma, physical_lines, physical_spans, substitute, title_problem, unquotable, value_text,
                        without_param_functions)
 from .errors import InputError
 from .infile import read_bounded
@@ -176,7 +176,7 @@ class Netlist(ControlReading):
         if together and (found := unmeasured(self.analyses, self.measures)) is not None:
             raise self._err(*found)
         self._batch_notes()
-        self.conditional = any(map(has_conditional, [self.text, *self._texts.values()]))
+        self.conditional = any(map(has_conditional, [after_title(self.text), *self._texts.values()]))
         self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts.values())
         self._texts, self._libraries = {}, None             # read for the params; not carried to workers
 
@@ -235,7 +235,7 @@ class Netlist(ControlReading):
         limited = batchsaves.limits_saves(included)       # once: each search reads a PDK's 2.9 M characters
         self.notes += [f"{self.path}:{line}: {why}"
                        for line, why in batchsaves.batch_notes(self._logical[1:], included, limited)]
-        self.limits_saves = limited or batchsaves.limits_saves([self.text])
+        self.limits_saves = limited or batchsaves.limits_saves([after_title(self.text)])
         self.extra_save = batchsaves.batch_extra_saves(self._logical[1:], included)
 
     def _check_after_end(self, end: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +15,8 @@ from .batchsaves import BAD_FUNDAMENTAL, UNSAVED_ANALYSIS
 from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
 from .netwrite import SIZED_MARK
-from .ngoutput import batch_results
+from .ngcommands import asks_transient_op
+from .ngoutput import batch_results, without_asked_transient_op
 
 if TYPE_CHECKING:
     from .ngbinding import NgSpice
@@ -30,6 +32,10 @@ OWN_SETTINGS = {"ngbehavior": "hsa", "num_threads": "1"}
 #: What a hand or batch run needs to match the session (``.spiceinit`` beside the netlist): PDK decks such as
 #: sky130 need ``ngbehavior=hsa``; one OpenMP thread is what the session uses.
 SPICEINIT = "".join(f"set {name}={value}\n" for name, value in OWN_SETTINGS.items())
+#: What a ``plot`` command of a ``.control`` block prints in ``ngspice -b``, which has no graphics, before it goes on
+#: with the block (exit status 0): no failure (a session drops the command: ``ngcommands.DROPPED_COMMANDS``).
+NO_GRAPHICS = re.compile(r"^\s*error: \(internal\)\s+this operation is not defined for display type printeronly\.",
+                         re.IGNORECASE)
 
 
 def spiceinit(lib_folder: Path | None) -> str:
@@ -95,7 +101,10 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
         raise SimulationError(f"ngspice -b {named}: killed by signal {-proc.returncode}", output)
     if not nl.limits_saves:   # its .pz/.tf/.disto run after the block's, which no result reads (batchsaves)
         lines = [ln for ln in lines if not UNSAVED_ANALYSIS.search(ln)]
-    lines = [ln for ln in lines if not BAD_FUNDAMENTAL.search(ln)]    # a .four card's missing table: a note
+    lines = [ln for ln in lines if not BAD_FUNDAMENTAL.search(ln)    # a .four card's missing table: a note
+             and not NO_GRAPHICS.match(ln)]
+    if asks_transient_op(nl.control):
+        lines = without_asked_transient_op(lines)
     file_line = nl.file_line if named == path else functools.partial(_source_line, nl)
     return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line)
 

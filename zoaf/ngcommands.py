@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from .errors import InputError
 
 __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
-           "REFUSED_COMMANDS", "ControlBlock", "base_word", "batch_drops", "block_depth_change", "defined_name",
-           "draws_random", "has_conditional", "has_interp_card", "interp_problem", "interpolates", "is_conditional",
-           "meas_problem", "measured_kind", "normalize_equals", "parse_control", "printed_names", "runs_transient",
-           "set_names", "sp_crashes", "unmeasured_card"]
+           "REFUSED_COMMANDS", "ControlBlock", "asks_transient_op", "base_word", "batch_drops", "block_depth_change",
+           "defined_name", "draws_random", "has_conditional", "has_interp_card", "interp_problem",
+           "interpolates", "is_conditional", "meas_problem", "measured_kind", "misread_value", "normalize_equals",
+           "parse_control", "printed_names", "runs_transient", "set_names", "sp_crashes", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -196,11 +196,54 @@ def normalize_equals(text: str) -> str:
 def meas_problem(text: str) -> str | None:
     """Why ngspice 39 cannot run a ``.meas`` card or ``meas`` command (``text`` as :func:`normalize_equals`
     gives it), else None: one that ends in ``targ at=TIME`` crashes it (a segmentation fault of ``ngspice -b``,
-    and of zoaf's worker, which could only say that it died)."""
+    and of zoaf's worker, which could only say that it died); one of a node named with a parenthesis measures
+    nothing (a ``when`` of one prints 0)."""
     words = text.split()
     if len(words) > 1 and words[-2] == "targ" and words[-1].startswith("at="):
         return (f"a measure that ends in `targ {words[-1]}` crashes ngspice 39 (ngspice -b too: a segmentation "
                 "fault); measure from `trig at=` to the target's crossing, or use `find ... at=`/`when`")
+    if (node := _PAREN_NODE.search(text)) is not None:
+        return (f"`{node.group(0)}`: ngspice 39 reads no node name with a parenthesis in a vector ('no such vector "
+                "as v(net-(c1-pad1))'; a `when` of one prints 0 by hand); rename the node (KiCad's newer "
+                "netlists write Net-_C1-Pad1_)")
+    return None
+
+
+#: A node name with a parenthesis in a vector of a measure (KiCad 5's ``vdb(Net-(C1-Pad1))``).
+_PAREN_NODE = re.compile(r"(?<![\w.@])[vi][a-z]{0,2}\([^()\s,'\"]*\([^()\s]*\)[^()\s,]*\)?")
+
+
+#: The keys of a ``.meas`` card or ``meas`` command whose value ngspice 39 reads as one number (``when``'s value
+#: too: ``when v(out)=VALUE``), and what a value it misreads starts with: a number followed by an operator (``0.25*2``,
+#: ``2*tau``: ngspice takes the number and drops the rest); in ``when``, an expression of a vector (``v(2)*0.9``, and
+#: in a command, where no ``.param`` is read, ``gain_dc-3``: it takes 0).
+_VALUE_KEYS = frozenset({"at", "val", "from", "to", "td"})
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?[a-z]*")
+_VECTOR = re.compile(r"[a-z]\w*\([^()]*\)")
+_NAME = re.compile(r"[a-z_][\w.#]*(?:\([^()]*\))?")
+_OPERATORS = ("-", "+", "*", "/", "^")
+
+
+def misread_value(text: str, card: bool) -> str | None:
+    """Why ngspice 39 measures a ``.meas`` card (``card``) or ``meas`` command (``text`` as :func:`normalize_equals`
+    gives it) at another value than the one written, without a word, in ``ngspice -b`` as in zoaf, else None: an
+    unquoted ``at=``/``val=``/``from=``/``to=``/``td=`` or ``when`` value that is an expression (measured by hand)."""
+    words = text.split()
+    for before, word in zip(words, words[1:]):
+        key, _, value = word.partition("=")
+        if not (key in _VALUE_KEYS or before == "when") or not value or value[0] in "'\"{":
+            continue
+        number = _NUMBER.match(value)
+        vector = (_VECTOR if card else _NAME).match(value) if before == "when" else None
+        lead = number or vector
+        if lead is None or not value[lead.end():].startswith(_OPERATORS):
+            continue
+        read, shown = lead.group(0) if number else "0", f"when {key}" if before == "when" else key
+        fix = (f"write it in quotes, {shown}='{value}'" if card and number else
+               f"measure the difference, when par('{key}-({value})')=0" if card else
+               f"compute it first (`let x = {value}`: a vector's name is read) and write {shown}=x")
+        return (f"ngspice 39 reads `{shown}={value}` as `{shown}={read}` (the rest of an expression there is dropped "
+                f"without a word, in ngspice -b as in zoaf): {fix}")
     return None
 
 
@@ -236,6 +279,11 @@ def sp_crashes(text: str) -> bool:
     return len(words) > 1 and words[1] == "sp" and (words[3:4] or [""])[0].split("=")[0] not in _SP_FORMS
 
 
+def asks_transient_op(commands: Iterable[str]) -> bool:
+    """Whether a ``.control`` block sets ``optran`` itself (a transient operating point, zoaf's own setting off)."""
+    return any(base_word(c) == "optran" for c in commands)
+
+
 def batch_drops(command: str) -> bool:
     """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
     replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
@@ -255,7 +303,8 @@ class ControlBlock:
         quits: whether the block has ``quit``/``exit`` (only outside ``if``/loop blocks: the commands after it,
             which ``ngspice -b`` never runs, are left out of the replay and of the batch deck).
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
-        notes: ``(line, why)`` for each ``meas`` that measures nothing in ngspice 39 (:func:`unsupported_form`).
+        notes: ``(line, why)`` for each ``meas`` that measures nothing in ngspice 39 (:func:`unsupported_form`), or
+            at a value it misreads (:func:`misread_value`).
         prints: the ``print`` commands by the index in ``commands`` they come before (dropped from the replay, but
             what they could print is checked there: :func:`printed_names`); those inside an ``if``/loop block
             (which runs at its ``end``) after that ``end``, unless the block changes the plot (:data:`PLOT_MOVERS`):
@@ -344,7 +393,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
                 raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
             if (why := _plot_crash(t, spectrum)) is not None:
                 raise err(lineno, f"meas {defined_name(t) or ''}: {why}")
-            if (why := unsupported_form(t)) is not None:
+            if (why := unsupported_form(t) or misread_value(t, card=False)) is not None:
                 block.notes.append((lineno, f"meas {defined_name(t) or ''}: {why}"))
         if base in PLOT_MOVERS:
             spectrum = base in SPECTRUM_MAKERS

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from .errors import ConvergenceError, MeasureError, ParseError, SimulationError
 
 __all__ = ["RESULT_LINE", "batch_results", "block_cards", "classify", "command_failed", "lets_failed", "meas_printed",
-           "missing_reason", "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed"]
+           "missing_reason", "printed_results", "select", "split_measurements", "strip_prefix", "vector_or_printed",
+           "without_asked_transient_op"]
 
 #: Output lines that mean the simulation failed, by error type (matched lower-case, in this order).
 _PARSE_PATTERNS = ("error on line", "cannot recover", "could not find a valid modelname", "not parsed",
@@ -59,7 +60,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
     text = "\n".join(lines)
     first = _clean(lines[hits[0]])
     for i in hits:
-        if any(p in low[i] for p in _PARSE_PATTERNS):
+        if any(p in low[i] for p in _PARSE_PATTERNS) or _COMMAND_CARD.match(lines[i + 1] if i + 1 < len(lines) else ""):
             said, n, card = _cause(lines, low, i)
             line = None if n is None or file_line is None else file_line(n, card, said)
             where = context if line is None else f"{context}{':' if isinstance(line, int) else ': '}{line}"
@@ -76,6 +77,23 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
         if any(p in low[i] for p in _MEASURE_PATTERNS):
             return MeasureError(f"{context}: {_clean(lines[i])}", text)
     return (default or SimulationError)(f"{context}: {first}", text)
+
+
+#: ngspice's reports of a transient operating point: a failure where ngspice falls back to it (zoaf turns that off:
+#: :func:`zoaf.ngprocess.shared_ngspice`), none where the deck's own ``optran`` command asks for it and it finishes.
+_TRANSIENT_OP = re.compile(r"^\s*note: transient op (started|finished successfully)", re.I)
+
+
+def without_asked_transient_op(lines: list[str]) -> list[str]:
+    """``lines`` less each "Transient op started" that "Transient op finished successfully" follows, and that line:
+    the output of a deck whose ``.control`` block asks for a transient operating point with ``optran`` (the
+    Xschem templates' ``optran 0 0 0 0.1u 2u 0``), where ``ngspice -b`` prints every result."""
+    marks = [(i, m.group(1).lower()) for i, ln in enumerate(lines) if (m := _TRANSIENT_OP.match(ln))]
+    done: set[int] = set()
+    for (i, kind), (j, then) in zip(marks, marks[1:]):
+        if kind == "started" and then == "finished successfully":
+            done.update((i, j))
+    return [ln for i, ln in enumerate(lines) if i not in done]
 
 
 #: ngspice's report of a ``.meas`` card it skips (``.meas op``: :attr:`zoaf.meascards.Measure.skipped`), which
@@ -109,6 +127,9 @@ def _cause(lines: list[str], low: list[str], i: int) -> tuple[str, int | None, s
         if said is not None or numparam is not None:
             j = numparam if said is None else said
             return ("" if said is not None else "numparam: ") + _clean(lines[j]), _numparam_line(lines, j), ""
+    if i + 1 < len(lines) and (command := _COMMAND_CARD.match(lines[i + 1])):
+        said = _clean(_STALE_ROUTINE.sub("", _ERROR_WORD.sub("", lines[i])))
+        return f"ngspice cannot read the card {_clean(command.group(1))!r}: {said}", None, command.group(1)
     rest = [_clean(ln) for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
     if (card := _CARD_ERROR.match(lines[i])) and rest:
         return (f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:]),
@@ -125,6 +146,14 @@ def _numparam_line(lines: list[str], j: int) -> int | None:
 #: ngspice's report of a card it cannot read, the card and the reason on the next two lines: "Error on line N or
 #: its substitute:" at a load (N: the line ngspice read, the file's for the deck's own), "Error on line:" at a reset.
 _CARD_ERROR = re.compile(r"^\s*error on line(?: (\d+))?(?: or its substitute)?:\s*$", re.I)
+#: An analysis command's report of the card it could not read (``ngspice -b`` says "Error on line N" at the load):
+#: the reason ("Error: TSTEP is invalid, must be greater than zero."), then this line, ``in   .tran 0 4m``; the
+#: analysis is then "aborted", which is no failure to converge.
+_COMMAND_CARD = re.compile(r"^\s*in\s+(\.\S.*?)\s*$", re.I)
+#: The "Error:" words before the reason (``Error:  Error: unknown parameter on .tran - ignored``), and the routine
+#: that ngspice names after it, which is the last error's of the process (``detected in routine "CAPask"``).
+_ERROR_WORD = re.compile(r"^\s*(?:error:\s*)+", re.I)
+_STALE_ROUTINE = re.compile(r"\s*detected in routine \"[^\"]*\"\s*$", re.I)
 #: numparam's line before its words ("Undefined parameter [zz]"): N counted as for ``_CARD_ERROR``.
 _NUMPARAM_LINE = re.compile(r"^\s*netlist line no\. (\d+):", re.I)
 

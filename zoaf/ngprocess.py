@@ -22,8 +22,13 @@ from .ngbinding import NgSpice
 from .ngcommands import base_word, block_depth_change, draws_random, interpolates, runs_transient, set_names
 
 __all__ = ["HISTORY_EVERY", "Baseline", "FourierNames", "check_conditional", "check_interpolation",
-           "forget_previous_deck", "forget_sizing", "rearm_seed", "shared_ngspice"]
+           "forget_previous_deck", "forget_sizing", "optran_asked", "rearm_seed", "restore_optran", "shared_ngspice"]
 
+#: Newton, gmin and source stepping kept, the transient operating point ngspice 39 falls back to turned off.
+OWN_OPTRAN = "optran 1 1 1 0 0 0"
+#: Whether a deck's own ``optran`` command may have run since zoaf's: ngspice keeps its step and final time in
+#: statics that outlive the circuit, so a later deck of the process would fall back where ``ngspice -b`` does not.
+_optran_moved = False
 #: Clear ngspice's command history every this many evaluations (it grows ~6 kB per 100 evaluations).
 HISTORY_EVERY = 100
 #: The prefix of the ``const`` vectors that keep the built-in constants a deck redefines (:class:`Baseline`).
@@ -64,9 +69,10 @@ def _setup(ng: NgSpice) -> None:
     # ngspice 39 ignores `.options optran` in a deck and falls back to a transient operating point that may
     # "converge" to a wrong bias. `optran 1 1 1 0 0 0` keeps Newton/gmin/source stepping and turns the fallback
     # off (`optran 0 0 0 0 0 0` also turns the stepping off: every op fails). It survives `reset`; "Transient op
-    # started" is still classified as a failure, should it appear; a failed operating point says that ngspice -b
-    # would fall back there (``ngoutput._op_fallback``).
-    ng.command("optran 1 1 1 0 0 0")
+    # started" is still classified as a failure, should it appear (not where the deck's own `optran` asked for it:
+    # ``ngoutput.without_asked_transient_op``); a failed operating point says that ngspice -b would fall back
+    # there (``ngoutput._op_fallback``).
+    ng.command(OWN_OPTRAN)
     ng.command("set nomoremode")
     ng.command(f"set history={HISTORY_EVERY}")
     _BASELINE_VARS.update(ng.variables())
@@ -76,6 +82,21 @@ def _setup(ng: NgSpice) -> None:
 def _seed(ng: NgSpice) -> str:
     """``rndseed`` now, as ngspice writes it."""
     return " ".join(ng.command("echo $rndseed")).strip()
+
+
+def optran_asked() -> None:
+    """Remember that a deck's block sets ``optran`` (:func:`restore_optran` sets zoaf's back)."""
+    global _optran_moved
+    _optran_moved = True
+
+
+def restore_optran(ng: NgSpice) -> None:
+    """zoaf's ``optran`` again after a deck that set its own, with a circuit loaded: the command writes into the
+    current circuit, and without one ngspice 39 crashes (a segmentation fault, after an earlier ``optran``)."""
+    global _optran_moved
+    if _optran_moved:
+        ng.command(OWN_OPTRAN)
+        _optran_moved = False
 
 
 def forget_previous_deck(ng: NgSpice, keep: set[str] | frozenset[str] | None = None) -> None:

@@ -104,8 +104,9 @@ class Gathered:
         """``results`` with the ``.control`` results (name -> the plot that made it) read out of ngspice; the
         wanted ones, or a :class:`MeasureError` naming the first missing one (carrying those taken). A caller
         that names the results it wants gets them whenever they were taken, whatever happened to the others."""
+        chosen = None if wanted is None else set(wanted)       # a list searched per result: quadratic
         for name, plot in where.items():
-            if wanted is not None and name not in wanted:
+            if chosen is not None and name not in chosen:
                 continue
             if name in self.meas_failed:      # its last meas failed: an older plot's vector is no result
                 if not any(m.name == name for m in self.missing):

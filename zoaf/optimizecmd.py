@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import shlex
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from . import registry, show
 from .circuit import X0_CHOICES
 from .cli import JsonOpt, NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _dir_option, _errors, _problem, app, \
-    say_interrupted
+    notes_said, say_interrupted
 from .errors import DEFAULT_TIMEOUT, InputError
 from .outfile import json_text
 from .show import as_text, err, one_line
@@ -32,7 +33,16 @@ if TYPE_CHECKING:
 def _resume_defaults(run_dir: Path) -> RunMeta:
     from .history import History
 
+    from .report import MANIFEST
+
     db = run_dir / "history.db"
+    if run_dir.is_file():           # --resume RUN/history.db said "RUN/history.db: ... (no history.db)"
+        hint = f": give the folder that holds it (--resume {run_dir.parent})" if run_dir.name == db.name else ""
+        raise InputError(f"{run_dir}: a file, not a run directory{hint}")
+    if not os.path.lexists(db) and (run_dir / MANIFEST).is_file():     # said "nothing to resume (no history.db)"
+        raise InputError(f"{run_dir}: a comparison (zoaf compare), not a run: the same zoaf compare command with "
+                         f"--out {run_dir} resumes it; zoaf optimize resumes one of its runs, "
+                         f"{run_dir}/<objective>/<method>/seed-<k>")
     if not db.is_file():
         why = "not a regular file" if db.exists() else "nothing to resume (no history.db)"
         raise InputError(f"{db if db.exists() else run_dir}: {why}")
@@ -117,8 +127,9 @@ def optimize(
         if out_path is None:
             out_path = Path("runs") / f"{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
         t0 = time.perf_counter()
-        result = _run(netlist, problem, out_path, resume=resume_path is not None, progress=not (quiet or as_json),
-                      budget=budget, seed=seed, method=method, workers=workers, timeout=timeout, dask=dask)
+        with notes_said(quiet):
+            result = _run(netlist, problem, out_path, resume=resume_path is not None, progress=not (quiet or as_json),
+                          budget=budget, seed=seed, method=method, workers=workers, timeout=timeout, dask=dask)
         _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
 
 
@@ -162,8 +173,9 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
 
 
 def _interrupted(netlist: Path, out_path: Path) -> NoReturn:
-    say_interrupted(f"interrupted: resume with  zoaf optimize {as_text(str(netlist))} --resume "
-                    f"{as_text(str(out_path))}")
+    """The command that resumes, quoted for the shell (``my amp.cir`` was said as two words, as compare's is not)."""
+    say_interrupted(f"interrupted: resume with  zoaf optimize {as_text(shlex.quote(str(netlist)))} --resume "
+                    f"{as_text(shlex.quote(str(out_path)))}")
 
 
 @contextmanager

@@ -134,29 +134,6 @@ def check_own(path: Path) -> None:
         raise InputError(f"{path}: {why}; a run directory's files must be its own")
 
 
-#: The last bytes of a rollback journal that names a super-journal (its transaction spanned attached databases,
-#: which zoaf never attaches): SQLite rolls such a hot journal back as it opens the history, then deletes the file
-#: it names, anywhere (a received run's ``history.db-journal`` had the designer's own deck removed).
-_JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")
-
-
-def refuse_super_journal(journal: Path) -> None:
-    """InputError for an SQLite journal that names a super-journal (:data:`_JOURNAL_MAGIC` ends it, as SQLite
-    reads it)."""
-    try:
-        fd = os.open(journal, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return                      # none; one SQLite cannot read either is its own error
-    try:
-        size = os.fstat(fd).st_size
-        tail = os.pread(fd, 8, size - 8) if size >= 16 else b""
-    finally:
-        os.close(fd)
-    if tail == _JOURNAL_MAGIC:
-        raise InputError(f"{journal}: a journal naming a super-journal, which zoaf never writes (SQLite would delete "
-                         "the file it names as it opened the history); remove it")
-
-
 def open_own(path: Path) -> int:
     """A read-write descriptor of the regular file ``path`` of its own, created if missing (the lock file)."""
     check_own(path)

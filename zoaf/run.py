@@ -206,6 +206,8 @@ def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
             if resume:                 # was ignored: a fresh run, with nothing to say the recorded one was not read
                 raise InputError("resume=True continues the run recorded in a run directory: give it as out=")
             return run(problem, resume=resume, **kw)
+        if not isinstance(out, (str, os.PathLike)):        # was pathlib's TypeError
+            raise InputError(f"out must be a directory path (str or Path), got {type(out).__name__}")
         with run_directory(out, resume, out_option="out=", resume_option="resume=True") as outdir:   # its words
             return run(problem, out=outdir, resume=resume, **kw)
     return wrapper
@@ -318,6 +320,9 @@ def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record]
             if stop_asked():
                 return StopReason.INTERRUPTED
     except KeyboardInterrupt:
+        for r in getattr(ev, "cut_batch", list)():        # recorded already: the result counts them too
+            records.append(r)
+            tally.add(r)
         return StopReason.INTERRUPTED
     return opt.stop_reason
 
@@ -363,6 +368,8 @@ def _method_options(budget: Any, method: str, options: dict[str, Any]) -> dict[s
         raise InputError(f"minimize: options= is a dict of the method's options, as in scipy, got "
                          f"{type(nested).__name__}")
     for key in (nested or {}):
+        if not isinstance(key, str):        # was "TypeError: keywords must be strings" from the call with them
+            raise InputError(f"minimize: options= names the method's options by text, got the key {key!r}")
         if key in given:
             raise InputError(f"minimize: {key} given twice, as {key}= and in options=")
     given.update((k, v) for k, v in (nested or {}).items() if k != "disp")

@@ -9,6 +9,9 @@ before libngspice starts:
    runs (``--allow-shell``) cannot write to the pipe that carries this worker's pickles to its parent; standard
    input and output (zoaf's: a deck read what was piped into zoaf) and the pipe to ``multiprocessing``'s resource
    tracker (which unlinks what is named there) are ``/dev/null`` (:func:`zoaf.proctree.keep_descriptors`);
+   standard error, from the process's start, before any deck, is a socket of its own that zoaf relays marked and
+   bounded (:mod:`zoaf.relay`): zoaf's, a pipe under ``2>&1 | tee``, was read and written by a deck through
+   ``/proc/self/fd/2``, and a socket cannot be reopened there;
 1. **private directory**: ``chdir`` into a new empty temporary directory and point ``HOME`` (while the simulator
    starts: then the home the deck's ``~/`` includes were checked in) and ``TMPDIR`` at it, and put an empty
    ``.spiceinit`` there (ngspice reads the passwd database's home's, not ``$HOME``'s, where there is none), so

@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import units
-from .errors import ZoafWarning
+from .errors import ZoafNote, ZoafWarning
 from .optim import StopReason
 from .outfile import json_text, printable
 from .problem import Outcome, Status
@@ -31,8 +31,9 @@ if TYPE_CHECKING:
     from .netlist import Netlist
     from .optim import Result
 
-out = Console()
-err = Console(stderr=True)
+# no emoji codes: rich read "amp.cir:100: ..." (an error at line 100) as amp.cir💯, and ":x:" in a path as ❌
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
 #: Significant digits by default, and the most a float needs (repr round-trips in 17).
@@ -220,6 +221,15 @@ def note_deck(problem: CircuitProblem) -> None:
     note_unused(problem)
 
 
+def note_reading(netlist: Netlist, quiet: bool = False) -> None:
+    """One ``note:`` line per way ``ngspice -b`` reads the deck otherwise than it looks (``Netlist.notes``: a card it
+    skips, a vector it would not save), unless ``quiet``: what a run's evaluator says as it starts simulating
+    (:class:`zoaf.errors.ZoafNote`), said by ``zoaf compare`` once before its runs, which run in processes of their
+    own and say none."""
+    for note in () if quiet else netlist.notes:
+        err.print(f"[yellow]note:[/yellow] {as_text(note)}", highlight=False, soft_wrap=True)
+
+
 #: The files of a run directory ``report_run`` names, those written: none of the end files when no sizing had its
 #: objective or the run stopped before its first simulation.
 RUN_FILES = ("best.cir", "result.json", "trace.json", "history.db", "convergence.png")
@@ -255,6 +265,9 @@ def own_warnings(shown: Callable[..., None]) -> Callable[..., None]:
                      line: str | None = None) -> None:
         if not issubclass(category, ZoafWarning):
             shown(message, category, filename, lineno, file, line)
+            return
+        if issubclass(category, ZoafNote):                        # how ngspice -b reads the deck: a note
+            err.print(f"[yellow]note:[/yellow] {as_text(str(message))}", highlight=False, soft_wrap=True)
             return
         where = f"{filename}: " if lineno == 0 else ""          # set at the user's file, not at a line of zoaf
         err.print(f"[yellow]warning:[/yellow] {escape(one_line(where + str(message)))}", highlight=False,

@@ -47,9 +47,9 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
 from .ngbinding import NgSpice
-from .ngcommands import OPTION_COMMANDS, base_word, defined_name
+from .ngcommands import OPTION_COMMANDS, asks_transient_op, base_word, defined_name
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
-                       printed_results, select, split_measurements)
+                       printed_results, select, split_measurements, without_asked_transient_op)
 from .ngprocess import FourierNames, shared_ngspice
 from .ngresults import Gathered, Missing, pass_mark, plot_of
 
@@ -89,6 +89,7 @@ class SpiceSession:
         # (also after a `set`/`unset` of a variable the deck loaded with: Baseline.resets_loaded)
         self._reloads = any(base_word(c) in OPTION_COMMANDS for c in self.netlist.control)
         self._sets_vars = any(base_word(c) in ("set", "unset") for c in self.netlist.control)
+        self._asks_op = asks_transient_op(self.netlist.control)    # its transient operating point is no failure
         self._baseline: ngprocess.Baseline | None = None    # what a sizing starts from (ngprocess.forget_sizing)
         self._script: replay.Script | None = None    # what an evaluation runs, worked out at the first
         self._meas_names = {defined_name(c) for c in self.netlist.control if base_word(c) in ("meas", "measure")}
@@ -129,6 +130,9 @@ class SpiceSession:
                 err = ParseError(f"loading {self.netlist.path}: ngspice did not load the circuit",
                                  "\n".join(out))
             raise self._parse_failure(err, fatal=rc != 0)
+        ngprocess.restore_optran(ng)          # an earlier deck's, with this circuit loaded
+        if self._asks_op:
+            ngprocess.optran_asked()
         self._loaded = True
         self._current = dict(self.netlist.params)
         SpiceSession._active = self
@@ -141,6 +145,8 @@ class SpiceSession:
     def close(self) -> None:
         """Remove this session's circuit from libngspice (the library itself stays for the next session)."""
         if self._loaded and self._ng is not None:
+            if not self.netlist.faithful_reasons:       # (a whole-deck run set it back before its remcirc)
+                ngprocess.restore_optran(self._ng)      # the block's optran: zoaf's again while the circuit is there
             self._ng.command("destroy all")
             self._ng.command("remcirc")
         self._loaded = False
@@ -157,7 +163,8 @@ class SpiceSession:
 
     # -- commands
     def _cmd(self, command: str) -> list[str]:
-        return self._ng.command(command)
+        out = self._ng.command(command)
+        return without_asked_transient_op(out) if self._asks_op else out
 
     def _run_analysis(self, command: str, deadline: float | None) -> list[str]:
         """Run one analysis command, in ngspice's background thread when there is a deadline."""
@@ -167,7 +174,7 @@ class SpiceSession:
         if not finished:
             raise Timeout(f"{command}: still running after the {self.timeout:g} s limit (halted)",
                           "\n".join(out))
-        return out
+        return without_asked_transient_op(out) if self._asks_op else out
 
     # -- evaluation
     def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
@@ -193,7 +200,8 @@ class SpiceSession:
         wanted = None if names is None else [n.lower() for n in names]
         if wanted is not None:
             nl.refuse_unmeasurable(wanted, asks="names= asks for")
-            unknown = [n for n in wanted if n not in nl.results]
+            known = set(nl.results)             # a property that builds the list: once, not per name
+            unknown = [n for n in wanted if n not in known]
             if unknown:
                 raise InputError(f"{nl.path}: no result named {', '.join(unknown)} "
                                  f"(known: {', '.join(nl.results)})")
@@ -312,6 +320,9 @@ class SpiceSession:
             finally:
                 if "four" in deck.lower():          # fourier or .four: the process's call count moved
                     FourierNames.counted(self._ng.vector_names())
+                if self._asks_op:                   # the block's optran: zoaf's again while the circuit is there
+                    ngprocess.optran_asked()
+                    ngprocess.restore_optran(self._ng)
                 self._cmd("remcirc")
         try:
             results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
@@ -366,6 +377,7 @@ class SpiceSession:
     def _replay_control(self, steps: tuple[replay.Step, ...], results: dict[str, float], where: dict[str, str],
                         deadline: float | None) -> None:
         fourier = FourierNames()
+        measured = [m.name for m in self.netlist.measures]     # once: built per step, 2,000 lets x 2,000 cards
         for at, step in enumerate(steps):
             self._got.check_prints(self._ng, self.netlist, at)
             if step.kind is replay.Kind.RUN:
@@ -380,7 +392,7 @@ class SpiceSession:
                 self._cmd(mark)                 # echoed at each pass: names the pass a meas failed in
             meas_printed(out, self._meas_names, self._got.printed, self._got.meas_failed)
             out = self._got.meas_reports(out, self.netlist, at)
-            cards, out = block_cards(out, [m.name for m in self.netlist.measures])   # the block's own analyses'
+            cards, out = block_cards(out, measured)     # the block's own analyses'
             if cards and self._in_place and self._fast.cards:
                 raise _NotInPlace("param= cards measured after a block's analyses: the plan computes them in _analysis")
             results.update(cards)

@@ -21,7 +21,9 @@ Worker protocol (both backends):
   guards every subclass's own ``simulate`` (``zoaf.problem._guarded``), which makes it that point's failed
   outcome, alike in a worker and in process. Only one that escapes that guard (a ``simulate`` that is no
   subclass's own) is raised again in the parent, as the in-process evaluator would;
-- worker processes ignore SIGINT: on Ctrl-C the parent decides (it kills the busy workers and re-raises).
+- worker processes ignore SIGINT: on Ctrl-C the parent decides (it kills the busy workers and re-raises);
+- a worker's stderr is a socket of its own whose lines zoaf's process relays, marked and bounded (:mod:`zoaf.relay`):
+  never zoaf's own, which a deck read and wrote through ``/proc/self/fd/2``;
 - the local pool also recycles a worker after ``recycle_after`` simulations (:mod:`zoaf.localpool`).
 """
 from __future__ import annotations

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 
-from ..cli import JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app, say_interrupted
+from ..cli import (GIVEN_PATH, JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app,
+                   notes_said, say_interrupted)
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from ..history import History
 from ..outfile import json_text
@@ -26,11 +27,25 @@ if TYPE_CHECKING:
 
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
 TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
-                                           show_default=False)]
+                                           show_default=False, click_type=GIVEN_PATH)]
 ObjectiveOpt = Annotated[Optional[str], typer.Option("--objective", "-o",
                                                      help="Whose constraints are the spec (netlist).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)]
 DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
+#: As ``optimize``'s and ``compare``'s: no tables, nor the notes on how ``ngspice -b`` reads a deck (``notes_said``).
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No tables.")]
+
+
+#: The files of a run directory that a sign-off command may be given in its place.
+_RUN_FILES = ("history.db", "result.json", "trace.json")
+
+
+def _refuse_run_file(target: Path) -> None:
+    """A run's own file given for its directory: ``corners RUN/history.db`` read it as a netlist ("RUN/history.toml:
+    spec file not found"), ``sensitivity RUN/history.db`` said "not a finished run directory (no history.db)"."""
+    if target.name in _RUN_FILES and target.is_file():
+        raise InputError(f"{target}: a file of a run directory, not the run: give the directory "
+                         f"({target.parent})")
 
 
 def _load_run(path: Path, spec: Optional[Path], timeout: float) -> RunDir:
@@ -38,6 +53,7 @@ def _load_run(path: Path, spec: Optional[Path], timeout: float) -> RunDir:
     for a netlist given (``_problem``): a received run's deck reads outside its folder all the same."""
     from .rundir import load_run
 
+    _refuse_run_file(path)
     run = load_run(path, spec, timeout)
     note_deck(run.problem)
     return run
@@ -49,6 +65,7 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
     ``timeout``; the options both sign-off commands share are checked first, so a bad one costs no deck load."""
     check_workers(workers, dask, "--workers")
     _check_timeout(timeout)
+    _refuse_run_file(target)
     if target.is_dir():
         run = _load_run(target, spec, timeout)
         judged = run.problem.objective.name
@@ -105,6 +122,7 @@ def yield_(
     dask: DaskOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Monte Carlo yield of a run's best sizing (or a netlist's) against its spec, with a 95% interval."""
     from .show import yield_table
@@ -122,12 +140,12 @@ def yield_(
                 run.warn_corners([chosen])
         merged = chosen and problem.spec.corners.merged(chosen)
         out_path = chosen_out or _yield_folder(target, run, merged, seed)
-        with _kept_on_ctrl_c(out_path):
+        with _kept_on_ctrl_c(out_path), notes_said(quiet):
             result = run_yield(problem, sizing, out_path, samples=samples, seed=seed, corner=chosen,
                                workers=workers, dask=dask)
         if as_json:
             print(json_text({**result.as_json(), "out": str(result.out)}, default=float))
-        else:
+        elif not quiet:
             yield_table(out, result, problem.spec.unit_of)
 
 
@@ -143,6 +161,7 @@ def corners_(
     dask: DaskOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """A sizing at every PVT corner: each corner's measures and pass/fail, the worst corner of each spec."""
     from .cornercheck import check_corners
@@ -157,10 +176,11 @@ def corners_(
         chosen = table.select(wanted, "--corner" if corner else f"objectives.{problem.objective.name}.corners")
         if run is not None:
             run.warn_corners(chosen)
-        result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
+        with notes_said(quiet):
+            result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
         if as_json:
             print(json_text({**result.as_json(), "sizing": sizing}, default=float))
-        else:
+        elif not quiet:
             what = "the netlist's sizing" if run is None else "the run's best sizing"
             corner_check_table(out, result, problem.spec, problem.objective, what)
         no_verdict = result.unmeasured(problem.needed, str(target))     # said after what was measured
@@ -170,7 +190,7 @@ def corners_(
 
 @app.command()
 def sensitivity(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False, click_type=GIVEN_PATH)],
     corner: Annotated[Optional[str], typer.Option(
         "--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
     spec: SpecOpt = None,
@@ -178,6 +198,7 @@ def sensitivity(
         "--workers", "-j", help="Parallel top-up simulations.", min=1)] = os.cpu_count() or 1,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Normalized sensitivity of every measure to every parameter at a run's best sizing (extrapolated differences)."""
     from .rundir import worst_corner
@@ -199,12 +220,12 @@ def sensitivity(
         elif corner is not None:
             raise InputError(f"--corner {corner}: {run_dir} is not a corner run")
         at = None if k is None else (chosen or run.corners[k]).name    # a merged corner named as asked
-        with _kept_on_ctrl_c(run_dir / "sensitivity"):
+        with _kept_on_ctrl_c(run_dir / "sensitivity"), notes_said(quiet):
             s = replace(run_sensitivity(run, corner=k, workers=workers), corner=at)
         write_outputs(s, run.folder("sensitivity"), f"{run.problem.name}: normalized sensitivities")
         if as_json:
             print(json_text(s.as_json()))
-        else:
+        elif not quiet:
             obj = run.problem.objective
             sensitivity_table(out, s, [obj.measure, *(c.measure for c in obj.constraints)], corner=at)
             out.print(f"written: {as_text(str(run_dir / 'sensitivity'))}  (sensitivity.json, heatmap.png)",

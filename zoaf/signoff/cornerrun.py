@@ -78,7 +78,7 @@ class CornerSims(Problem):
 
     def __init__(self, base: CircuitProblem, corners: Sequence[Corner]) -> None:
         super().__init__(base.parameters)
-        self.name = base.name
+        self.name, self.notes = base.name, base.notes      # the designer's deck's, not each corner deck's
         self.corners = tuple(corners)
         self.timeout = base.timeout             # the pool's limit per simulation (zoaf.evaluate.Evaluator)
         where = f"{base.spec.path or 'spec'}: corners"

@@ -43,7 +43,7 @@ class McSims(Problem):
         missing = [p for p in base.names if p not in sizing]
         if missing:
             raise InputError(f"the sizing lacks {', '.join(missing)}")
-        self.name = base.name
+        self.name, self.notes = base.name, base.notes      # the designer's deck's, not the sample deck's
         self.timeout = base.timeout             # the circuit's limit per simulation, for the pool
         self.normal, self.section, self.seed = mc.normal, mc.section, int(seed)
         self.deck, self.overrides = _sample_deck(base, mc, corner)
@@ -174,7 +174,11 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
               corner: Corner | None = None, workers: int = 1, dask: Any = None) -> YieldResult:
     """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded), each
     within ``base``'s own timeout (``--timeout``), as every sign-off command."""
-    if not 1 <= samples <= MAX_SAMPLES:
+    for what, value, lo in (("samples", samples, 1), ("seed", seed, 0)):
+        # from Python: samples=2.5 drew 3 samples, "2" and seed=-1 were a TypeError or numpy's ValueError
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < lo:
+            raise InputError(f"--{what} {value!r}: must be a whole number >= {lo}")
+    if samples > MAX_SAMPLES:
         raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
     asked = corner and corner.name                      # named as asked, simulated and recorded as "all" keeps it:
     if corner is not None and base.spec.corners is not None:    # "hot" of 85c's conditions reads 85c's samples
