@@ -21,7 +21,7 @@ NETWORK_CALLS = ("socket", "io_uring_setup", "io_uring_enter", "io_uring_registe
 #: or systemd for a disk's passphrase, keep there) and your programs' System V shared memory, queues and
 #: semaphores (attached by number: no file to refuse), a watch on any folder (``inotify``, ``fanotify``: the names
 #: of the files made or opened in your home as they are), and the ``ioctl``s that act on zoaf's terminal (a program
-#: holds zoaf's stderr): type into it (``TIOCSTI``, ``TIOCLINUX``'s paste: your shell ran it once zoaf ended),
+#: held zoaf's stderr before it was relayed, and may still open ``/dev/tty`` where Landlock is missing): type into it (``TIOCSTI``, ``TIOCLINUX``'s paste: your shell ran it once zoaf ended),
 #: take its foreground (``TIOCSPGRP``: zoaf, in the background, stopped or died at its next line), or, on a Linux
 #: console, rewrite its keyboard (every old-style ``KD*`` request, ``0x4Bxx``: ``KDSKBSENT`` sets what F1 types, on
 #: every console and after zoaf ends; ``KDSKBENT``, ``KDSETKEYCODE``, ``KDSKBMODE``) or switch and lock its
