@@ -282,3 +282,14 @@ def test_generality_round_five_deck_matches_ngspice_batch(stem: str) -> None:
         problem.close()
     assert designer.status is zoaf.Status.OK and designer.feasible is False, (stem, designer)
     test_generality_deck_matches_ngspice_batch(stem)
+
+
+# -------------------- generality, round six: a charge pump, a level shifter, a current-steering DAC cell
+@pytest.mark.parametrize("stem", ["cpump", "lvlshift", "dacell"])
+def test_generality_round_six_deck_matches_ngspice_batch(stem: str) -> None:
+    """Three more decks of kinds the suite lacked (a charge pump's up and down currents read from one ``dc``
+    sweep of its output; a level shifter read from ``meas`` inside ``if``/``else``, a graded miss where its
+    output never switches; a DAC cell read from ``op`` device parameters, an ``ac`` point, a two-point ``dc``
+    and a ``when ... fall=last`` over a vector of the transient): the designer's sizing misses its spec, and the
+    session agrees with ``ngspice -b`` there and at random sizings after it, as in round five."""
+    test_generality_round_five_deck_matches_ngspice_batch(stem)
