@@ -16,20 +16,25 @@ One daemon thread per zoaf process reads every source; a pool drains a source it
 each simulation (:meth:`Source.next_simulation`: what the process wrote before its reply is relayed before zoaf
 records that reply) and when its process ended (:meth:`Source.finish`: to the end, or for :data:`FINISH_WAIT`
 seconds at most where a program the deck started still holds the socket: a worker killed mid-line leaves no hang).
+A read takes at most :data:`DRAIN_MAX` bytes, and a pool's drain only what waited as it began: a program a deck left
+writing without end (``yes >&2 &``) kept both reading for good, and the run waited on them past every timeout. A
+line past the bounds is dropped without being looked at, so such a writer costs zoaf little.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import selectors
 import socket
 import struct
 import sys
+import termios
 import threading
 import time
 
 from .outfile import printable
 
-__all__ = ["FINISH_WAIT", "Listener", "MAX_LINE", "SIM_LINES", "Source", "WORKER_LINES", "connect_stderr",
+__all__ = ["DRAIN_MAX", "FINISH_WAIT", "Listener", "MAX_LINE", "SIM_LINES", "Source", "WORKER_LINES", "connect_stderr",
            "socket_pair", "take_stderr", "watch"]
 
 #: Bytes of one line relayed; the rest of a longer line is dropped (the line says so).
@@ -39,8 +44,9 @@ SIM_LINES = 50
 WORKER_LINES = 1000
 #: Seconds :meth:`Source.finish` reads on after its process ended (programs it started may hold the socket).
 FINISH_WAIT = 1.0
-#: Bytes read at a time.
+#: Bytes read at a time, and at most in one call (the relay thread's, or a pool's at a simulation's end).
 _CHUNK = 1 << 16
+DRAIN_MAX = 16 * _CHUNK
 #: Bytes of a Dask worker's first line (its address, the key a pool marks its simulations by).
 _MAX_KEY = 200
 _OUT = threading.Lock()                                  # one relayed line at a time
@@ -100,13 +106,14 @@ class Source:
     def readable(self) -> None:
         """The relay thread's call: read what is there; at the end, the last partial line, then close."""
         with self._lock:
-            if not self._closed and not self._drain():
+            if not self._closed and not self._drain(DRAIN_MAX):
                 self._close()
 
     def next_simulation(self) -> None:
-        """A simulation ended: relay what its process wrote so far, then start the next simulation's count."""
+        """A simulation ended: relay what its process wrote so far (what waits now, not what a program it left
+        goes on writing), then start the next simulation's count."""
         with self._lock:
-            if not self._closed and not self._drain():
+            if not self._closed and not self._drain(self._waiting()):
                 self._close()
             self._sim, self._said_sim = 0, False
 
@@ -116,18 +123,26 @@ class Source:
         with self._lock, selectors.DefaultSelector() as ready:
             if not self._closed:
                 ready.register(self.sock, selectors.EVENT_READ)
-            while not self._closed and self._drain():
+            while not self._closed and self._drain(DRAIN_MAX):
                 left = end - time.monotonic()
                 if left <= 0 or not ready.select(left):
                     break
             if not self._closed:
                 self._close()
 
-    def _drain(self) -> bool:
-        """Read all that waits; False at the end of the stream."""
+    def _waiting(self) -> int:
+        """The bytes waiting to be read now (:data:`DRAIN_MAX` where the system does not say)."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+        except OSError:
+            return DRAIN_MAX
+
+    def _drain(self, limit: int) -> bool:
+        """Read what waits, ``limit`` bytes at most (the stream's end is seen with the first read); False at the end
+        of the stream."""
         while True:
             try:
-                data = self.sock.recv(_CHUNK)
+                data = self.sock.recv(max(1, min(_CHUNK, limit)))
             except (BlockingIOError, InterruptedError):
                 return True
             except OSError:
@@ -135,9 +150,27 @@ class Source:
             if not data:
                 return False
             self._feed(data)
+            limit -= len(data)
+            if limit <= 0:
+                return True
+
+    def _dropping(self) -> bool:
+        """Whether a line now would be dropped, its drop said already."""
+        if self._keyed and self.key is None:
+            return False
+        if self._total >= WORKER_LINES:
+            return self._said_total
+        return self._sim >= SIM_LINES and self._said_sim
 
     def _feed(self, data: bytes) -> None:
         while data:
+            if self._dropping():                        # skip to the last line's start, looking at nothing between
+                end = data.rfind(b"\n")
+                self._partial.clear()
+                self._cut = end < 0                     # the rest of a dropped line is dropped too
+                if end < 0:
+                    return
+                data = data[end + 1:]                   # the start of a line (no newline): kept below
             head, newline, data = data.partition(b"\n")
             if not self._cut:
                 self._partial += head[:MAX_LINE + 1 - len(self._partial)]

@@ -26,9 +26,10 @@ before libngspice starts:
    the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
    packages, the deck's folder and included files (:class:`Policy`) and the private directory; from ABI 6 it
    signals no process outside its domain;
-4. **no network** (seccomp again, on the calling thread only): ``socket`` and io_uring fail with ``EACCES``
-   there and in everything it starts, ``allow_exec`` or not, as do the other calls that reach past Landlock
-   (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal; new namespaces);
+4. **no network** (seccomp again, on the calling thread only): ``socket``, ``socketpair`` and io_uring fail with
+   ``EACCES`` there and in everything it starts, ``allow_exec`` or not, as do the other calls that reach past Landlock
+   (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal; new namespaces;
+   a signal that stops a process, :data:`zoaf.syscalls.STOP_CALLS`: a stopped Dask worker never timed out);
 5. **no new code** (seccomp, the calling thread, once libngspice and its code models are loaded: ``start``):
    a file mapped executable (``dlopen``: ``codemodel``, ``osdi``, a library's constructor) fails with ``EPERM``,
    as does setting ``READ_IMPLIES_EXEC`` (cleared at lock-down: readable would be executable).
@@ -84,7 +85,7 @@ from pathlib import Path
 from . import landlock, proctree, syscalls, watchdog
 from .errors import SimulationError
 from .syscalls import (ABSENT_CALLS, CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NAMESPACE_CALLS, NETWORK_CALLS,
-                       REACH_CALLS)
+                       REACH_CALLS, STOP_CALLS)
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
@@ -375,11 +376,11 @@ def _no_sockets() -> Layer:
     """This thread, and what it starts (ngspice's thread, a program run with ``allow_exec``), opens no socket:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
-    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS``, ``LOCK_CALLS`` and
-    ``NAMESPACE_CALLS``."""
-    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS + NAMESPACE_CALLS, errno.EACCES,
-                 every_thread=False, absent=ABSENT_CALLS,
-                 detail="no sockets, no tracing, no keyrings or IPC, no file modes or locks, no typing into a terminal")
+    does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS``, ``LOCK_CALLS``,
+    ``NAMESPACE_CALLS`` and ``STOP_CALLS``."""
+    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS + NAMESPACE_CALLS + STOP_CALLS,
+                 errno.EACCES, every_thread=False, absent=ABSENT_CALLS, detail="no sockets, no tracing, no keyrings "
+                 "or IPC, no file modes or locks, no typing into a terminal, no stop signals")
 
 
 def _no_new_code(allow_exec: bool) -> Layer:

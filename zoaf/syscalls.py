@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import signal
 from collections.abc import Iterable
 
 __all__ = ["ABSENT_CALLS", "CODE_CALLS", "LOCK_CALLS", "METADATA_CALLS", "NAMESPACE_CALLS", "NETWORK_CALLS",
-           "REACH_CALLS", "clear_read_implies_exec", "load_filter"]
+           "REACH_CALLS", "STOP_CALLS", "clear_read_implies_exec", "load_filter"]
 
 #: System calls that open a connection to anything: ``socket`` (TCP, UDP, a local daemon's Unix socket such as
-#: Docker's), and io_uring, whose operations open and connect sockets past a filter on ``socket``.
-NETWORK_CALLS = ("socket", "io_uring_setup", "io_uring_enter", "io_uring_register")
+#: Docker's), ``socketpair`` (a pair of Unix datagram sockets sends to any datagram socket by its path, which
+#: Landlock does not govern: ``/dev/log``, the journal's), and io_uring, whose operations open and connect sockets
+#: past a filter on ``socket``.
+NETWORK_CALLS = ("socket", "socketpair", "io_uring_setup", "io_uring_enter", "io_uring_register")
 #: System calls that reach past Landlock: into another process (trace it: write its memory, set its registers; copy
 #: its memory; take its descriptors: layer 10; set its resource limits, ``prlimit64`` of a pid: an ``RLIMIT_CPU``
 #: of 1 s kills any program of yours, zoaf included), into your kernel keyrings (your user keyring holds what you,
@@ -43,6 +46,18 @@ REACH_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
                "perf_event_open",
                *(("ioctl", (1, "MASKED_EQ", 0xFFFFFFFF, r)) for r in (TIOCSTI, TIOCLINUX, TIOCSPGRP)),
                *(("ioctl", (1, "MASKED_EQ", 0xFFFFFF00, r)) for r in (KD_REQUESTS, VT_REQUESTS)))
+#: Signals that stop a process rather than end it. A program a deck runs (``--allow-shell``) stopped its Dask worker
+#: by the simulation thread's id (``kill -STOP TID``: that thread is in the program's Landlock domain, and a stop
+#: stops every thread): a Dask worker's own thread keeps its timeout, so the run waited for good (a pool's parent
+#: kills a stopped worker at its deadline). The calls that send one, by the argument that holds the signal (32 bits,
+#: as the kernel reads it), and ``fcntl(F_SETSIG)``, with which the kernel sends any signal to a descriptor's owner
+#: (``F_SETOWN``) when it is ready. No simulation stops a process or sets a descriptor's signal.
+STOP_SIGNALS = (signal.SIGSTOP, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+F_SETSIG = 10
+STOP_CALLS = (*((call, (arg, "MASKED_EQ", 0xFFFFFFFF, int(sig))) for call, arg in (
+                  ("kill", 1), ("tkill", 1), ("tgkill", 2), ("rt_sigqueueinfo", 1), ("rt_tgsigqueueinfo", 2),
+                  ("pidfd_send_signal", 1)) for sig in STOP_SIGNALS),
+              ("fcntl", (1, "MASKED_EQ", 0xFFFFFFFF, F_SETSIG)))
 #: ``fcntl`` commands that lock a file (POSIX and open-file-description locks) or lease it.
 F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE = 6, 7, 37, 38, 1024
 #: Locks and leases on any file it may open for reading, which Landlock does not govern: a program's read lock on
