@@ -55,6 +55,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from zoaf.methodconfig import AT_MOST_BUDGET
 from zoaf.optim import Optimizer
 from zoaf.sobol import sobol_batch
 
@@ -170,7 +171,7 @@ class BOConfig:
         acquisition: qLogEI, or qLogNEI with outcome constraints on a ModelListGP when constrained.
     """
 
-    n_init: int | None = None
+    n_init: int | None = field(default=None, metadata=AT_MOST_BUDGET)
     q: int | None = None
     log_transform: bool = True
     refit_every: int = 1

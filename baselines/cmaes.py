@@ -57,6 +57,7 @@ import cma
 import numpy as np
 
 from zoaf.errors import InputError
+from zoaf.methodconfig import AT_MOST_BUDGET
 from zoaf.optim import Optimizer, StopReason
 from zoaf.sobol import sobol_batch
 
@@ -104,7 +105,7 @@ class CMAConfig:
     """
 
     sigma0: float = SIGMA0_COLD
-    popsize: int | None = None
+    popsize: int | None = field(default=None, metadata=AT_MOST_BUDGET)
     restarts: bool = True
     bound_handler: BoundHandler = BoundHandler.PENALTY
     constraints: str = field(default="cma.ConstrainedFitnessAL (which='best')", init=False)
@@ -128,7 +129,7 @@ class WarmCMAConfig(CMAConfig):
     """
 
     sigma0: float = SIGMA0_WARM
-    n_init: int | None = None
+    n_init: int | None = field(default=None, metadata=AT_MOST_BUDGET)
 
 
 def zoaf_first_batch(dim: int, budget: int, rng: np.random.Generator, x0: np.ndarray | None,

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
+from zoaf.methodconfig import AT_MOST_BUDGET
 from zoaf.optim import Optimizer, StopReason
 
 #: Generations the default population is sized for (population = budget // this).
@@ -70,7 +71,7 @@ class DEConfig:
     Fields that name what the method does (not options) are ``init=False``: shown in reports, never passed.
     """
 
-    popsize: int | None = None
+    popsize: int | None = field(default=None, metadata=AT_MOST_BUDGET)
     mutation: float | tuple[float, float] = (0.5, 1.0)
     recombination: float = 0.7
     strategy: str = field(default="best1bin", init=False)

@@ -25,13 +25,14 @@ from __future__ import annotations
 import enum
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zoaf.errors import InputError, ZoafError, ZoafWarning
+from zoaf.methodconfig import AT_MOST_BUDGET
 from zoaf.optim import Optimizer, StopReason
 
 from ._peers import StandIn
@@ -56,7 +57,7 @@ class NGOptConfig:
     """
 
     optimizer: NevergradOptimizer = NevergradOptimizer.NGOPT
-    num_workers: int | None = None
+    num_workers: int | None = field(default=None, metadata=AT_MOST_BUDGET)
 
     def __post_init__(self) -> None:
         if self.num_workers == 0:             # read as None: the run's workers

@@ -52,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from zoaf.methodconfig import AT_MOST_BUDGET
 from zoaf.optim import Optimizer, total_violation
 
 from .bo import DEFAULT_Q, FIT_MAXITER, Observations, constraint_targets, gp_targets, hyper_state, torch_seeded
@@ -79,7 +80,7 @@ class TuRBOConfig:
         constraints: SCBO (constraint GPs, constrained Thompson sampling, feasibility-first region).
     """
 
-    n_init: int | None = None
+    n_init: int | None = field(default=None, metadata=AT_MOST_BUDGET)
     q: int | None = None
     success_tolerance: int = SUCCESS_TOLERANCE
     failure_tolerance: int | None = None

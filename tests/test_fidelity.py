@@ -47,11 +47,13 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            # BSIM4 finger counts stay whole (nf < 1 is a fatal parameter check in both runs)
            "cs_ring_vco": [{"vctrl": 1.2}, {"ms": 3, "nfs": 2}, {"wn": 2e-6, "wp": 3e-6, "vsup": 1.5}, {"ws": 1e-6}],
            # sizings that leave vtp alone: the block's last altermod must not outlive its sizing
-           "pfd_cp_altermod": [{"wp": 9e-6}, {"vtp": -0.5}, {"wn": 4e-6}, {"vout": 1.0}, {"wp": 9e-6}]}
+           "pfd_cp_altermod": [{"wp": 9e-6}, {"vtp": -0.5}, {"wn": 4e-6}, {"vout": 1.0}, {"wp": 9e-6}],
+           # the deck's sizing alone: a pss run costs a second of CPU, and shoots up to 20 times at other sizings
+           "pss_ring_osc": []}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options",
-            "dc_sized_sweeps", "plot_whole_deck"}
+            "dc_sized_sweeps", "plot_whole_deck", "hspice_corner_inverter", "control_long_lines"}
 
 
 @pytest.fixture(autouse=True)

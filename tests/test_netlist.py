@@ -167,7 +167,7 @@ def test_batch_deck_and_faithful_reasons(tmp_path):
     ("let x = vec(1)\\>out.txt", "redirect"),
     ("set > vars.txt", "redirect"),
     ("print v(1) >> log.txt", "redirect"),
-    ("echo pwned >out.txt", "redirect"),
+    ("echo pwned >sub/out.txt", "redirect"),      # into a plain file of the working folder: runs (Qucs-S)
     ("meas ac g find vdb(out) at=1k > m.txt", "redirect"),
     ("op > op.txt", "redirect"),
     ("let x = 1 < in.txt", "redirect"),

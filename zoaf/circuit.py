@@ -20,6 +20,7 @@ from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
 from .meascards import twice_named
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
+from .replies import MAX_MEASURES
 from .spec import Constraint, Objective, Spec
 
 FoM = Callable[[Mapping[str, float]], float]
@@ -27,14 +28,22 @@ FoM = Callable[[Mapping[str, float]], float]
 X0_CHOICES = ("netlist", "center")
 #: The longest timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
 MAX_TIMEOUT = 1e6
+#: The shortest: a one-resistor deck's first simulation in a fresh worker (its deck loaded) took 0.26-0.42 s, a
+#: worker killed at its deadline is replaced by another that loads the deck again, so a deadline below this ended
+#: every simulation of a run (1e-300 s: the whole budget spent, "no simulation succeeded").
+MIN_TIMEOUT = 0.01
 
 
 def check_timeout(timeout: Any, what: str = "timeout") -> float:
-    """``timeout`` as seconds: a number in (0, MAX_TIMEOUT] (a string, -1 or NaN was taken and failed later)."""
+    """``timeout`` as seconds: a number in [MIN_TIMEOUT, MAX_TIMEOUT] (a string, -1 or NaN was taken and failed
+    later)."""
     number = isinstance(timeout, numbers.Real) and not isinstance(timeout, bool)
     if not number or not 0 < timeout <= MAX_TIMEOUT:
         raise InputError(f"{what} {f'{timeout:g}' if number else repr(timeout)}: must be > 0 and at most "
                          f"{MAX_TIMEOUT:g} seconds")
+    if timeout < MIN_TIMEOUT:
+        raise InputError(f"{what} {timeout:g}: must be at least {MIN_TIMEOUT:g} seconds (a worker killed at its "
+                         "deadline is replaced by one that loads the deck again, which takes longer)")
     return float(timeout)
 
 
@@ -122,6 +131,9 @@ class CircuitProblem(Problem):
         self.spec = spec
         self.netlist = Netlist.read(path, allow_shell=allow_shell, placeholders=_placeholders(spec))
         nl = self.netlist
+        if len(nl.measures) > MAX_MEASURES:     # each simulation's answer was refused as forged, the budget spent
+            raise InputError(f"{path}: {len(nl.measures):,} .meas cards, more results than a simulation reports "
+                             f"(at most {MAX_MEASURES:,}, each stored in every history row); measure fewer")
         nl.refuse_unmeasurable(spec.measures)
         spec.check_against(nl.params, nl.results, str(path))
         if (twice := twice_named(nl.measures, spec.measures, str(path))) is not None:

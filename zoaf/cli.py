@@ -68,10 +68,11 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds per simula
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
           verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what zoaf does.")] = False) -> None:
     _state["debug"] = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     handler = logging.StreamHandler()
     handler.setFormatter(_Printable("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-                        handlers=[handler])
+    handler.setLevel(level)     # a library's logger of its own level (distributed's: INFO) passes the root's by
+    logging.basicConfig(level=level, handlers=[handler])   # (--dask local -q printed 24 INFO lines)
 
 
 class _Printable(logging.Formatter):

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import registry, show
 from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
-from .compareplan import RunTask, check_grid, check_same_circuit, check_seeds
+from .compareplan import RunTask, check_grid, check_report_folder, check_same_circuit, check_seeds
 from .outfile import json_text, write_file
 from .problem import Problem
 from .report import MANIFEST, machine, read_manifest, user_command, versions, write_report
@@ -310,6 +310,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     check_workers(1 if jobs is None else jobs, option="jobs")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     todo, done = check_grid(out, names, methods, seed_list, budget)
+    check_report_folder(out)
     check_same_circuit(out, names, methods, seed_list, problem)
     try:
         out.mkdir(parents=True, exist_ok=True)

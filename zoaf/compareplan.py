@@ -16,7 +16,7 @@ from .errors import InputError
 from .history import History, changed_settings
 from .historyfiles import refuse_journal
 from .outfile import read_json
-from .report import own_folder
+from .report import MANIFEST, own_folder
 from .stats import is_complete
 
 if TYPE_CHECKING:
@@ -82,6 +82,19 @@ def check_grid(out: Path, objectives: Sequence[str], methods: Sequence[str], see
         if os.path.lexists(out / name):
             raise InputError(f"{out}: holds a run ({name}: zoaf optimize's), not a comparison; use another --out")
     return _plan(out, objectives, methods, seeds, budget)
+
+
+def check_report_folder(out: Path) -> None:
+    """Refuse a folder that holds files but no ``compare.json`` (which a comparison writes before its first run):
+    no comparison's, its ``report.md``, ``report.html`` and figures would replace the designer's files of those
+    names (``--out .`` in the folder of the deck)."""
+    if not out.is_dir() or os.path.lexists(out / MANIFEST):
+        return
+    files = sorted(e.name for e in os.scandir(out) if not e.is_dir(follow_symlinks=False))
+    if files:
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise InputError(f"{out}: holds {shown} and no {MANIFEST}: not a comparison's directory (its report and "
+                         "figures would replace files of the same names); use a new or empty --out")
 
 
 def _plan(out: Path, objectives: Sequence[str], methods: Sequence[str], seeds: Sequence[int],

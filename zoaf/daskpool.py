@@ -154,12 +154,13 @@ class DaskPool(Pool):
             self._scratch = tempfile.mkdtemp(prefix="zoaf-dask-")
             # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once. No HTTP
             # route: without a dashboard the scheduler still served its info pages and metrics on 127.0.0.1:8787
-            # (and each worker its own), plain HTTP without login, to any user of the machine.
+            # (and each worker its own), plain HTTP without login, to any user of the machine. Its listener (no
+            # route) on a port of its own: 8787 held by another cluster was a 4-line UserWarning under --quiet.
             settings = {"distributed.scheduler.allowed-failures": 0, "temporary-directory": self._scratch, **_NO_HTTP}
             try:
                 with dask_mod.config.set(settings), safe_path():
                     cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                       host="127.0.0.1", dashboard_address=None,
+                                                       host="127.0.0.1", dashboard_address=":0",
                                                        silence_logs=logging.ERROR, security=security)
             except BaseException:
                 _forget_scratch(self._scratch)

@@ -103,6 +103,17 @@ def redirect_at(text: str) -> int | None:
     return first_unquoted(text, lambda s, i: s[i + 1:i + 2] != "=", at="<>")
 
 
+_TO_PLAIN_FILE = re.compile(r">>?[ \t]*[a-z0-9_][a-z0-9_.+-]*[ \t]*")     # "> name", ">> name": no folder
+
+
+def _echo_to_file(text: str, base: str, at: int) -> bool:
+    """Whether the command ``text`` (redirect at offset ``at``) is an ``echo`` into one plain file of the working
+    folder, as Qucs-S writes in every deck (``echo "" > spice4qucs.cir.noise``; ``echo "$&n $r" >> ...res`` in a
+    sweep). zoaf never runs it: a session replays no ``echo``, a whole-deck run leaves this one out
+    (:func:`zoaf.ngcommands.batch_drops`)."""
+    return base == "echo" and _TO_PLAIN_FILE.fullmatch(text, at) is not None
+
+
 def command_problem(text: str, *, allow_shell: bool) -> str | None:
     """Why the ``.control`` command ``text`` (lower-cased, comments removed) is refused, or None."""
     word = text.split(None, 1)[0]
@@ -124,7 +135,7 @@ def command_problem(text: str, *, allow_shell: bool) -> str | None:
     elif _SPELLING.search(word):
         why = ("spells its command word with a quote, a backslash, a brace or a back-quote, which ngspice removes "
                "or expands ('sh\\ell', \"'shell'\" and 'sh{e}ll' are shell)")
-    elif base not in _CONDITIONS and redirect_at(text) is not None:
+    elif base not in _CONDITIONS and (at := redirect_at(text)) is not None and not _echo_to_file(text, base, at):
         why = "redirects ngspice's output with '>' or '<' (compare with gt, lt, >=, <=)"
     elif base.lstrip(".") in _SETS_VARIABLES and re.search(r"[<>]", text):
         why = _IN_A_VARIABLE

@@ -30,12 +30,13 @@ Example:
 """
 from __future__ import annotations
 
+import abc
 import math
 import os
 import time
 import warnings
 from dataclasses import replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -54,7 +55,47 @@ DEFAULT_RECYCLE_AFTER = 4000
 DEFAULT_RETRIES = 1
 
 
-class Evaluator:
+class BatchEvaluator(abc.ABC):
+    """What a run drives (:func:`zoaf.run.optimize`): one record per asked point, each appended to the history it
+    records to as it completes (its rows replayed first), and an account of a batch Ctrl-C cut. ``Evaluator``
+    simulates points; a corner run's ``CornerEvaluator`` (:mod:`zoaf.signoff.cornerrun`) judges sizings over
+    corners through one. A context manager that closes what it opened."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def record_to(self, history: History) -> None:
+        """Append every record from now on to ``history``, numbered after its rows, which answer the points asked
+        first (a resume)."""
+
+    @abc.abstractmethod
+    def evaluate(self, u: np.ndarray, phase: str = "") -> list[Record]:
+        """One record per row of ``u`` (points in the unit box), in order."""
+
+    @abc.abstractmethod
+    def cut_batch(self) -> list[Record]:
+        """After a ``KeyboardInterrupt`` out of :meth:`evaluate`: the records the cut batch's completed simulations
+        make (in the history already), so that the run's result counts every simulation it recorded."""
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start the workers now (a bad scheduler or problem reported before the run starts)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop what this evaluator started."""
+
+    @property
+    @abc.abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Worker events so far."""
+
+
+class Evaluator(BatchEvaluator):
     """Evaluate batches of box points on ``problem``; a context manager that closes what it opened.
 
     Args:
@@ -101,12 +142,7 @@ class Evaluator:
         self._warned_restart = False
         self._noted = False                              # the problem's notes said (:meth:`_say_notes`)
         self._batch: list[Record | None] = []            # the batch being answered (cut_batch), empty once answered
-
-    def __enter__(self) -> "Evaluator":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._storing: Record | None = None              # the batch's record last appended to the history (cut_batch)
 
     def close(self) -> None:
         """Stop the workers (or the Dask cluster) this evaluator started; close the problem here."""
@@ -121,6 +157,11 @@ class Evaluator:
     def stats(self) -> dict[str, int]:
         """Worker events so far (spawned, crashed, timeouts, restarts, recycled); empty in-process."""
         return dict(self._pool.stats) if self._pool is not None else {}
+
+    @property
+    def asked(self) -> int:
+        """Points asked since :meth:`record_to`: the index the next asked point's record gets."""
+        return self._next
 
     def worker_pids(self) -> list[int]:
         """Process ids of the local pool's ready workers (empty in-process and with Dask)."""
@@ -145,7 +186,7 @@ class Evaluator:
         xs = self.problem.to_physical(u)
         base, self._next = self._next, self._next + len(u)
         out: list[Record | None] = [None] * len(u)
-        self._batch = out
+        self._batch, self._storing = out, None
         first: dict[tuple[float, ...], int] = {}       # point -> position of its simulation in this batch
         for j, x in enumerate(xs):
             key = tuple(map(float, x))
@@ -170,7 +211,11 @@ class Evaluator:
     def cut_batch(self) -> list[Record]:
         """The records of a batch that Ctrl-C cut, those completed before it (in the history already): the run's
         result counts them (it said "0 simulations, FoM inf" of a run whose history held a feasible sizing)."""
-        return [r for r in self._batch if r is not None]
+        got = {r.idx: r for r in self._batch if r is not None}
+        last = self._storing            # Ctrl-C lands as its row commits (most of a quick simulation's time): the row
+        if last is not None and last.idx not in got and self._history is not None and self._history.holds(last.idx):
+            got[last.idx] = last        # was stored, its record not yet in the batch (the result missed it)
+        return [got[i] for i in sorted(got)]
 
     def _replayed(self, rec: Record, x: np.ndarray, key: tuple[float, ...]) -> Record:
         if rec.params != self.problem.as_dict(x):
@@ -181,6 +226,7 @@ class Evaluator:
 
     def _record(self, idx: int, u: np.ndarray, x: np.ndarray, outcome: Outcome, phase: str) -> Record:
         rec = Record(idx, u.copy(), self.problem.as_dict(x), outcome, phase, time.perf_counter() - self._t0)
+        self._storing = rec
         if self._history is not None:
             self._history.append(rec)
         return rec

@@ -187,12 +187,24 @@ def _number(value: Any) -> float:
     array) is a ValueError, so that it fails this point as NaN does instead of ending the run with a TypeError."""
     if isinstance(value, (str, bytes)):
         raise ValueError(f"fun returned {type(value).__name__} {value!r}, not a number")
+    if isinstance(value, (tuple, list)):     # numpy's "inhomogeneous shape", raised at _type_check_impl.py
+        hint = " (scipy's jac=True returns (f, gradient): return f alone)" if len(value) == 2 else ""
+        n = len(value)
+        raise ValueError(f"fun returned a {type(value).__name__} of {n} value{'s' * (n != 1)}, not a number{hint}")
+    _refuse_bool(value, "fun returned", "a number")
     _refuse_complex(value, "fun returned", "a number")
     try:
         return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
     except TypeError:
         shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
         raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None
+
+
+def _refuse_bool(value: Any, what: str, noun: str, hint: str = "") -> None:
+    """ValueError for a truth value: ``lambda x: x[0] < 0.1`` as an 'ineq' constraint was met at every point (False
+    is 0, and g(x) >= 0 is met), and as ``fun`` ranked points by a condition."""
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, np.ndarray) and value.dtype == bool:
+        raise ValueError(f"{what} a truth value ({value!r}), not {noun}{hint}")
 
 
 def _refuse_complex(value: Any, what: str, noun: str) -> None:
@@ -210,6 +222,8 @@ def _values(value: Any) -> np.ndarray:
     if value is None or isinstance(value, (str, bytes)):
         what = "None" if value is None else f"{type(value).__name__} {value!r}"
         raise ValueError(f"a constraint returned {what}, not numbers")
+    _refuse_bool(value, "a constraint returned", "numbers",
+                 " (a condition: give its margin, 0.1 - x[0] for x[0] <= 0.1)")
     _refuse_complex(value, "a constraint returned", "numbers")
     try:
         values = np.asarray(value, float)

@@ -307,6 +307,11 @@ class History:
                 o.error, o.seconds, rec.phase, int(rec.charged), rec.wall, _num(o.objective_fom),
                 json.dumps(list(o.constraints))))
 
+    def holds(self, idx: int) -> bool:
+        """Whether row ``idx`` is stored (committed: an append that Ctrl-C cut after its commit)."""
+        with self._errors("read"):
+            return self._db.execute("SELECT 1 FROM evals WHERE idx = ?", (idx,)).fetchone() is not None
+
     def holds_nothing(self) -> bool:
         """No run metadata and no row (False when it cannot be read: then it is kept)."""
         try:

@@ -21,6 +21,21 @@ from .errors import InputError, did_you_mean
 MAX_BUDGET = 2**31 - 1
 
 
+#: A config field's metadata: a count of points the method draws at once (a population, an initial design), at most
+#: the run's budget (:func:`within_budget`).
+AT_MOST_BUDGET = {"at_most_budget": True}
+
+
+def within_budget(config: Any, budget: int, label: str) -> None:
+    """InputError for an :data:`AT_MOST_BUDGET` field of more points than the run's budget: no run simulates them,
+    and the method drew them at once (cma ``popsize=10**9`` took 19 GiB, then hung; ``n_init`` a MemoryError)."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("at_most_budget") and value is not None and value > budget:
+            raise InputError(f"{label} {f.name}={value}: more points than the run's budget of {budget} simulations; "
+                             f"at most {budget}")
+
+
 def settings(config: Any) -> dict[str, Any]:
     """A config dataclass's fields as plain values (enums by value), as reports show them."""
     return {f.name: (v.value if isinstance(v := getattr(config, f.name), enum.Enum) else v) for f in fields(config)}

@@ -10,7 +10,7 @@ from typing import Callable
 from . import deckcheck
 from .decktext import Line, after_title, logical_lines, physical_lines, tab_dollar_comment
 from .errors import InputError
-from .ngcommands import ANALYSES, has_interp_card, interp_problem, parse_control
+from .ngcommands import ANALYSES, has_interp_card, interp_problem, parse_control, printed_names
 from .netwrite import Edits
 
 __all__ = ["ControlReading"]
@@ -87,6 +87,12 @@ class ControlReading:
     def control_runs_analyses(self) -> bool:
         """True when the ``.control`` block runs analyses itself (then the dot-analyses only run via ``run``)."""
         return any(c.split(None, 1)[0] in ANALYSES | {"run"} for c in self.control)
+
+    @property
+    def print_groups(self) -> list[list[str]]:
+        """The results each ``print`` command of the block names: a print that cannot see one of its vectors prints
+        none of them (:func:`zoaf.ngoutput.batch_results` reads a whole-deck run so)."""
+        return [printed_names(c, self.control_names) for cs in self.control_prints.values() for c in cs]
 
     @property
     def control_has_run(self) -> bool:

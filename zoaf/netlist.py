@@ -44,7 +44,7 @@ from .decktext import (Line, ParamDef, after_title, assignments, control_charact
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured, with_dc_sweep
-from .ngcommands import ANALYSES, batch_drops, has_conditional
+from .ngcommands import ANALYSES, analysis_crash, batch_drops, has_conditional, too_long
 from .netcontrol import ControlReading
 from .netwrite import INCLUDE, Edits, include_file, session_lines, session_title
 
@@ -256,9 +256,13 @@ class Netlist(ControlReading):
             if m.skipped or m.runs_as_ac:
                 self._drop_session.add(li)      # some `.meas sp` forms crash ngspice 39: run as `meas ac` commands
         elif word[1:] in ANALYSES:
+            if (why := analysis_crash(ln.text.strip()[1:])) is not None:
+                raise self._err(ln.lineno, why)
             if "{" in ln.text:
                 self.faithful_reasons.append(f"line {ln.lineno}: {word} with a {{expression}} (ngspice "
                                              "substitutes it while reading the deck)")
+            elif (why := too_long(ln.lineno, ln.text.strip()[1:])) is not None:
+                self.faithful_reasons.append(why)
             self.analyses.append(ln.text.strip()[1:])
             self._drop_session.add(li)
             self._dot_outputs |= word in (".op", ".tf")
@@ -302,6 +306,14 @@ class Netlist(ControlReading):
                 self.param_lines.pop(name, None)
             if found and not in_body:
                 self._edits.include_defs[ln.segments[-1][1]] = list(found)
+
+    def analysis_line(self, command: str) -> int | None:
+        """The deck's first line that runs analysis ``command`` (a dot-analysis card, or a ``.control`` command):
+        an analysis ngspice cannot read (``.tran 0 4m 3m``) is named by its card only, run as a command."""
+        want = command.lstrip(".").split()
+        found = [ln.lineno for ln in self._logical[1:] if ln.text.strip().lstrip(".").split() == want]
+        found += [n for n, c in zip(self.control_lines, self.control) if c.split() == want]  # in an included file
+        return min(found, default=None)
 
     def file_line(self, lineno: int, card: str = "", said: str = "") -> int | str | None:
         """Where ngspice's line ``lineno`` ("Error on line N", numparam's "Netlist line no. N") is: this file's line

@@ -106,7 +106,8 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
     if asks_transient_op(nl.control):
         lines = without_asked_transient_op(lines)
     file_line = nl.file_line if named == path else functools.partial(_source_line, nl)
-    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line)
+    return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line,
+                         nl.print_groups)
 
 
 def _source_line(sized: Netlist, lineno: int, card: str, said: str) -> int | str | None:

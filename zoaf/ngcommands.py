@@ -12,12 +12,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import InputError
+from .units import parse
 
-__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MEAS_TYPES", "NAME", "OPTION_COMMANDS",
-           "REFUSED_COMMANDS", "ControlBlock", "asks_transient_op", "base_word", "batch_drops", "block_depth_change",
-           "defined_name", "draws_random", "has_conditional", "has_interp_card", "interp_problem",
-           "interpolates", "is_conditional", "meas_problem", "measured_kind", "misread_value", "normalize_equals",
-           "parse_control", "printed_names", "runs_transient", "set_names", "sp_crashes", "unmeasured_card"]
+__all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MAX_COMMAND", "MEAS_TYPES", "NAME",
+           "OPTION_COMMANDS", "REFUSED_COMMANDS", "ControlBlock", "analysis_crash", "asks_transient_op", "base_word",
+           "batch_drops", "block_depth_change", "defined_name", "draws_random", "has_conditional", "has_interp_card",
+           "interp_problem", "interpolates", "is_conditional", "meas_problem", "measured_kind", "misread_value",
+           "normalize_equals", "parse_control", "printed_names", "runs_transient", "set_names", "sp_crashes",
+           "too_long", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -28,6 +30,10 @@ PLOT_MOVERS = ANALYSES | {"run", "setplot", "linearize", "fft", "psd", "spec", "
 SPECTRUM_MAKERS = frozenset({"fft", "psd", "spec"})
 #: The order ngspice runs a deck's dot-analyses in (its analysis table), whatever their order in the deck.
 _RUN_ORDER = ("ac", "dc", "op", "tran", "pz", "tf", "disto", "noise", "sens", "pss", "sp")
+#: The longest command libngspice 39 takes whole (a 1024-byte buffer, its end included): a longer one is cut (a
+#: ``foreach`` of 160 values ran 129 passes) or ends the process (a ``let`` of 1,024: "buffer overflow detected").
+MAX_COMMAND = 1023
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")     # quoted text of a command, where ``>`` is no redirect
 #: ``.meas`` analysis types ngspice 39 accepts.
 MEAS_TYPES = frozenset({"ac", "dc", "tran", "sp"})
 #: The ``meas sp`` forms ngspice 39 runs (measured by hand); the others (``find``, ``when``, ``rms``, ``integ``,
@@ -272,6 +278,28 @@ def unsupported_form(text: str, swept: str = "") -> str | None:
             "with `deriv()` in a .control block computes the derivative)")
 
 
+def analysis_crash(text: str) -> str | None:
+    """Why an analysis (a ``.control`` command, or a dot card without its dot) crashes ngspice 39, else None:
+    ``disto lin N F F`` (a step of 0 over 0; ``disto dec`` and ``ac``/``noise`` of one frequency run)."""
+    words = text.split()
+    try:
+        same = words[:2] == ["disto", "lin"] and len(words) > 4 and parse(words[3]) == parse(words[4])
+    except ValueError:                  # an {expression}: the numbers are not known here
+        return None
+    return None if not same else (
+        f"`{text.strip()}`: a linear disto sweep that starts and stops at one frequency crashes ngspice 39 "
+        "(ngspice -b: \"malloc: Internal Error: can't allocate -17179869152 bytes\"); refused (sweep to another "
+        f"stop frequency, or write `disto dec 1 {words[3]} {words[4]}`)")
+
+
+def too_long(lineno: int, command: str) -> str | None:
+    """Why the session cannot send ``command`` (line ``lineno``), which puts the deck on the whole-deck path
+    (``ngspice -b`` reads its lines whole), else None."""
+    return None if len(command) <= MAX_COMMAND else (
+        f"line {lineno}: a command of {len(command)} characters (libngspice 39 takes at most {MAX_COMMAND} at a "
+        "time; ngspice -b reads the deck's line whole)")
+
+
 def sp_crashes(text: str) -> bool:
     """Whether a ``meas sp`` command or ``.meas sp`` card (``text`` as :func:`normalize_equals` gives it) is of a
     form that crashes ngspice 39."""
@@ -287,8 +315,11 @@ def asks_transient_op(commands: Iterable[str]) -> bool:
 def batch_drops(command: str) -> bool:
     """Whether an in-process batch run leaves this ``.control`` command out: all that the session never
     replays (:data:`DROPPED_COMMANDS`, :data:`REFUSED_COMMANDS`) but ``print`` and ``echo``, which carry
-    the results."""
-    return base_word(command) in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
+    the results; not an ``echo`` into a file (Qucs-S's ``echo "" > spice4qucs.cir.noise``, the one redirect the
+    text checks let through: zoaf writes no file)."""
+    base = base_word(command)
+    return (base in (DROPPED_COMMANDS | REFUSED_COMMANDS) - {"print", "echo"}
+            or base == "echo" and ">" in _QUOTED.sub("", command))
 
 
 @dataclass
@@ -339,6 +370,8 @@ def _plot_crash(text: str, spectrum: bool) -> str | None:
 def _replay_problem(text: str, base: str, depth: int) -> str | None:
     """Why the session cannot replay the command ``text`` (its base word ``base``, at if/loop ``depth``) as
     ``ngspice -b`` runs it, else None."""
+    if (why := analysis_crash(text)) is not None:
+        return why
     if base == "run" and len(text.split()) > 1:
         return (f"{text.split(None, 1)[0]} {text.split()[1]}: ngspice writes that run to the file instead of memory "
                 "(the .meas cards and meas commands after it find nothing), and libngspice 39 crashes on it; refused "
@@ -397,6 +430,8 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
                 block.notes.append((lineno, f"meas {defined_name(t) or ''}: {why}"))
         if base in PLOT_MOVERS:
             spectrum = base in SPECTRUM_MAKERS
+        if (why := too_long(lineno, t)) is not None:
+            block.faithful_reasons.append(why)
         depth += block_depth_change(t)
         block.commands.append(t)
         block.lines.append(lineno)

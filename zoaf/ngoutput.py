@@ -360,11 +360,14 @@ def lets_failed(lines: Iterable[str]) -> bool:
 
 
 def batch_results(lines: list[str], measures: list[str], names: list[str], context: str,
-                  file_line: Callable[[int, str, str], int | str | None] | None = None) -> dict[str, float]:
+                  file_line: Callable[[int, str, str], int | str | None] | None = None,
+                  prints: Iterable[list[str]] = ()) -> dict[str, float]:
     """The results of a whole-deck run, as ``ngspice -b`` prints them: ``names`` that were printed.
 
     Raises the error the output reports (but a measure error only after the missing-measure check), or
-    MeasureError (with the results that were printed) when one of ``measures`` printed no value.
+    MeasureError (with the results that were printed) when one of ``measures`` printed no value, or when a
+    ``print`` could not see a result (``prints``: the results each print command names; one that cannot see one
+    of them prints none).
     """
     results = printed_results(lines, names)
     gone: set[str] = set()
@@ -391,11 +394,18 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
               if ((f := _FAILED.match(ln)) and (f.group(1) or f.group(2)).lower() not in results)
               or _LET_FAILED.match(ln)]
     # a print of a result made in another plot: it printed nothing (the session says so too: ngresults.Gathered.collect)
-    failed += [ln.strip() for ln in other if (u := _UNPRINTABLE.match(ln)) and u.group(1).lower() in
-               set(names) - results.keys()]
+    unseen, groups = set(names) - results.keys(), list(prints)
+    failed += [ln.strip() for ln in other
+               if (u := _UNPRINTABLE.match(ln)) and _silenced(u.group(1).lower(), unseen, groups)]
     if err is not None or failed:
         raise MeasureError(f"{context}: {failed[0] if failed else err}", "\n".join(lines), results)
     return results
+
+
+def _silenced(vector: str, unseen: set[str], prints: list[list[str]]) -> bool:
+    """Whether a print that could not see ``vector`` left a result unprinted (``unseen``: those nothing printed): the
+    vector itself, or another result of a print that names it (ngspice prints none of a print's vectors then)."""
+    return vector in unseen or any(vector in group and unseen.intersection(group) for group in prints)
 
 
 def select(results: dict[str, float], wanted: list[str] | None, output: Iterable[str] = ()) -> dict[str, float]:

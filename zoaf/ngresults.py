@@ -55,6 +55,7 @@ class Gathered:
     unmeasured: set[str] = field(default_factory=set)               # .meas cards whose analysis ran and gave nothing
     unprinted: dict[str, str] = field(default_factory=dict)         # results the deck's print could not see: why
     meas_why: dict[str, Missing] = field(default_factory=dict)      # meas commands' last failure: where and why
+    kept: dict[str, np.ndarray] = field(default_factory=dict)       # results as they were before a `destroy`
 
     def meas_reports(self, out: list[str], netlist: Netlist, at: int) -> list[str]:
         """``out``, the output of block command ``at`` (a block's ``end`` runs it all), less the pass marks and the
@@ -88,16 +89,25 @@ class Gathered:
         """The deck's ``print`` commands before command ``at`` (dropped from the replay). ``print`` looks its vectors
         up in the current plot (then ``const``), as ``ngGet_Vec_Info`` does, and prints nothing when one is not
         there: a result made in another plot (``let p1`` in ``pz1`` printed after ``setplot tf1``, a ``meas`` of an
-        earlier analysis) that the deck only ever prints there is, as in ``ngspice -b``, no result."""
+        earlier analysis) that the deck only ever prints there is, as in ``ngspice -b``, no result. Nor is any other
+        result of that print (ngspice prints none of its vectors)."""
         for command in netlist.control_prints.get(at, ()):
             names = printed_names(command, netlist.control_names)
             missing = [n for n in names if ng.vector(n) is None]
             for name in names:
                 if not missing:
                     self.unprinted[name] = ""             # printed: later failed prints do not undo it
-                elif name in missing and name not in self.unprinted:
-                    self.unprinted[name] = (f"`{command}` prints nothing in ngspice: {name} is not in the "
+                elif name not in self.unprinted:
+                    self.unprinted[name] = (f"`{command}` prints nothing in ngspice: {missing[0]} is not in the "
                                             f"current plot {ng.current_plot()}")
+
+    def keep(self, ng: NgSpice, where: dict[str, str]) -> None:
+        """Before a ``destroy`` command: the results made so far (name -> the plot that made it), as they are.
+        ``ngspice -b`` printed them before their plot went (a Qucs-S deck destroys every plot after each analysis);
+        :meth:`collect` reads a kept one whose plot is gone."""
+        for name, plot in where.items():
+            if (v := ng.vector(f"{plot}.{name}")) is not None:
+                self.kept[name] = v
 
     def collect(self, ng: NgSpice, results: dict[str, float], where: dict[str, str], wanted: list[str] | None
                 ) -> dict[str, float]:
@@ -114,6 +124,7 @@ class Gathered:
                                         or Missing(name, f".control result {name}: its last meas failed"))
                 continue
             v = ng.vector(f"{plot}.{name}")
+            v = self.kept.get(name) if v is None else v
             if name in self.printed and (v is None or v.size == 1):
                 results[name] = vector_or_printed(None if v is None else float(np.real(v[0])), self.printed[name])
                 continue

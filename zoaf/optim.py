@@ -16,7 +16,7 @@ import numpy as np
 
 from .axes import IntegerAxes, IntegerAxis, cell_widths
 from .errors import InputError
-from .methodconfig import checked_options, settings
+from .methodconfig import checked_options, settings, within_budget
 
 class StopReason(str, enum.Enum):
     """Why a run stopped, as a value (pycma's ``stop()`` names its criteria the same way)."""
@@ -161,7 +161,7 @@ class Optimizer:
         if options and self.config_class is None:
             raise InputError(f"{self.name} takes no options (got {', '.join(sorted(options))})")
         #: The method's settings: ``config_class`` built from the run's options (:meth:`_configure`).
-        self.config = None if self.config_class is None else self._configure(options)
+        self.config = None if self.config_class is None else self._configure(options, budget)
         if seed is not None and not isinstance(seed, np.random.Generator) and (
                 not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
             raise InputError(f"seed must be a whole number >= 0 or a numpy Generator, got {seed!r}")
@@ -188,16 +188,19 @@ class Optimizer:
         self._m: int | None = None              # constraint values per point, once told
         self._asked: list[np.ndarray] = []      # each ask's points until told: a tell answers one of them, once
 
-    def _configure(self, options: dict[str, Any]) -> Any:
+    def _configure(self, options: dict[str, Any], budget: int) -> Any:
         """``config_class`` built from the run's options, checked by :func:`checked_options`; a range rule of the
         config's own (``sigma0 must be in (0, 1]``) is an ``InputError`` naming the method, not a ValueError."""
         label = f"{self.name} option"
         try:
-            return self.config_class(**checked_options(self.config_class, options, label))
+            config = self.config_class(**checked_options(self.config_class, options, label))
         except InputError:
             raise
         except ValueError as e:
             raise InputError(f"{label} {e}") from None
+        if isinstance(budget, (int, np.integer)):        # else refused below
+            within_budget(config, int(budget), label)
+        return config
 
     def _per_coordinate(self, value: Any, what: str) -> np.ndarray:
         """``value`` as ``dim`` finite numbers (a NaN in x0 came back as an asked point; a wrong length was a

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__, registry
 from .errors import InputError
-from .evaluate import Evaluator
+from .evaluate import BatchEvaluator
 from .history import History, Record, RunMeta, max_rows
 from .methodconfig import MAX_BUDGET
 from .optim import Optimizer, Result, StopReason
@@ -72,11 +72,13 @@ class _Tally:
     nfailed: int = 0
 
     def add(self, r: Record) -> None:
+        """Count ``r`` and rank it by its ``fom``; a failure is an infinite ``outcome.fom`` (a corner run's sizing cut
+        before all its corners ranks last, ``fom`` +inf, but it failed only if a corner it has did)."""
         self.nfev += r.cost
         self.ncached += r.cost == 0
-        if not np.isfinite(r.fom):
+        if not np.isfinite(r.outcome.fom):
             self.nfailed += 1
-        elif self.best is None or r.fom < self.best.fom:
+        elif r.fom < (np.inf if self.best is None else self.best.fom):
             self.best = r
 
     def reached(self, target_fom: float) -> bool:
@@ -216,7 +218,7 @@ def _in_run_directory(run: Callable[..., Result]) -> Callable[..., Result]:
 @_in_run_directory
 def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, method: str = "zoaf",
              workers: int = 0, out: str | Path | None = None, resume: bool = False,
-             evaluator: Evaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
+             evaluator: BatchEvaluator | None = None, callback: Callback | None = None, **options: Any) -> Result:
     """Minimize ``problem`` with ``method`` under a budget of simulations; returns the best evaluated point.
 
     The run stops early when a feasible design reaches the problem's target (``StopReason.TARGET``).
@@ -240,7 +242,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         raise InputError(f"optimize: {type(problem).__name__} does not implement simulate(x) -> Outcome")
     if callback is not None and not callable(callback):
         raise InputError(f"callback must be callable, got {type(callback).__name__}")
-    if evaluator is not None and not callable(getattr(evaluator, "evaluate", None)):
+    if evaluator is not None and not isinstance(evaluator, BatchEvaluator):
         raise InputError(f"evaluator must be a zoaf Evaluator (problem.evaluator(...)), got {type(evaluator).__name__}")
     if evaluator is None:
         check_workers(workers)
@@ -297,7 +299,7 @@ class _CallbackAsks:
         raise self.raised
 
 
-def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record], tally: _Tally,
+def _loop(opt: Optimizer, ev: BatchEvaluator, problem: Problem, records: list[Record], tally: _Tally,
           stop_asked: Callable[[], bool]) -> StopReason | None:
     """ask -> evaluate -> tell until the method is done, the target is reached or the caller stops the run;
     ``records`` and ``tally`` grow as batches complete. Returns why it stopped: also converged once the history holds
@@ -320,7 +322,7 @@ def _loop(opt: Optimizer, ev: Evaluator, problem: Problem, records: list[Record]
             if stop_asked():
                 return StopReason.INTERRUPTED
     except KeyboardInterrupt:
-        for r in getattr(ev, "cut_batch", list)():        # recorded already: the result counts them too
+        for r in ev.cut_batch():        # recorded already: the result counts them too
             records.append(r)
             tally.add(r)
         return StopReason.INTERRUPTED

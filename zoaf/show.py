@@ -31,9 +31,17 @@ if TYPE_CHECKING:
     from .netlist import Netlist
     from .optim import Result
 
-# no emoji codes: rich read "amp.cir:100: ..." (an error at line 100) as amp.cir💯, and ":x:" in a path as ❌
-out = Console(emoji=False)
-err = Console(stderr=True, emoji=False)
+
+def _console(stderr: bool) -> Console:
+    """No emoji codes: rich read "amp.cir:100: ..." (an error at line 100) as amp.cir💯, and ":x:" in a path as ❌.
+    ``COLUMNS=0`` (a shell that knows no terminal size) made a console of width 0, which printed nothing: every
+    table, and the one error line of a bad input (exit 2, no word); rich's default width then."""
+    console = Console(stderr=stderr, emoji=False)
+    return console if console.width > 0 else Console(stderr=stderr, emoji=False, width=80)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 _PREFIX = {"meg": "M", "g": "G", "t": "T", "u": "µ"}   # SPICE suffixes as SI prefixes, for display
 #: Significant digits by default, and the most a float needs (repr round-trips in 17).

@@ -325,7 +325,8 @@ class SpiceSession:
                     ngprocess.restore_optran(self._ng)
                 self._cmd("remcirc")
         try:
-            results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)")
+            results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)",
+                                    prints=nl.print_groups)
         except MeasureError as e:
             if wanted is None or any(n not in e.measures for n in wanted):
                 raise
@@ -338,6 +339,8 @@ class SpiceSession:
         before = self._ng.current_plot()
         out, meas = split_measurements(self._run_analysis(command, deadline))
         err = classify(out, context=command, default=ConvergenceError)
+        if isinstance(err, ParseError) and (line := self.netlist.analysis_line(command)) is not None:
+            err = classify(out, context=f"{self.netlist.path}:{line}", default=ConvergenceError)   # the card's line
         if err is not None:
             raise err
         plot = self._ng.current_plot()
@@ -387,6 +390,8 @@ class SpiceSession:
             if step.kind is replay.Kind.ANALYSIS:
                 self._analysis(step.command, results, deadline)
                 continue
+            if base_word(step.command) == "destroy":
+                self._got.keep(self._ng, where)     # printed before their plot goes, in ngspice -b
             out = self._cmd(step.command)
             if (mark := pass_mark(step.command, at)) is not None:
                 self._cmd(mark)                 # echoed at each pass: names the pass a meas failed in

@@ -78,22 +78,27 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
 
 
 def _yield_folder(target: Path, run: RunDir | None, corner: Corner | None, seed: int) -> Path:
-    """Where ``zoaf yield`` writes without ``--out``: ``RUN/yield``, or ``runs/<stem>-yield-seed<S>`` for a netlist;
-    at a corner ``yield-<corner>``, named as the samples are recorded (:meth:`CornerSet.merged`), so that two names
-    of one condition (``hot`` repeating ``85c``) write one folder, and a nominal and a corner yield never share one
-    (the netlist's did: "holds another run")."""
+    """Where ``zoaf yield`` writes without ``--out``: ``RUN/yield`` (``RUN/yield-seed<S>`` for a seed other than 0:
+    ``--seed 5`` after a first yield was refused, "holds another run (its seed differs)"; seed 0 keeps the name of
+    the samples recorded before), or ``runs/<stem>-yield-seed<S>`` for a netlist; at a corner ``yield-<corner>``,
+    named as the samples are recorded (:meth:`CornerSet.merged`), so that two names of one condition (``hot``
+    repeating ``85c``) write one folder, and a nominal and a corner yield never share one (the netlist's did)."""
     at = "" if corner is None else f"-{corner.name}"
-    return run.folder(f"yield{at}") if run is not None else Path("runs") / f"{target.stem}-yield{at}-seed{seed}"
+    if run is not None:
+        return run.folder(f"yield{at}" + (f"-seed{seed}" if seed else ""))
+    return Path("runs") / f"{target.stem}-yield{at}-seed{seed}"
 
 
 @contextmanager
-def _kept_on_ctrl_c(folder: Path) -> Iterator[None]:
-    """Ctrl-C (or SIGTERM) amid a yield or a sensitivity: say how many simulations ``folder``'s histories
-    (``history.db``, or its sub-folders') keep and that the same command replays them; it said only "interrupted",
-    and a designer ran it anew elsewhere, or thought them lost."""
+def _kept_on_ctrl_c(folder: Path | None) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) amid a yield, a sensitivity or a run's corner check: say how many simulations
+    ``folder``'s histories (``history.db``, or its sub-folders') keep and that the same command replays them; it
+    said only "interrupted", and a designer ran it anew elsewhere, or thought them lost. None: nothing is kept."""
     try:
         yield
     except KeyboardInterrupt:
+        if folder is None:
+            raise
         kept = 0
         for db in [folder / "history.db", *sorted(folder.glob("*/history.db"))]:
             try:
@@ -114,8 +119,8 @@ def yield_(
                                                max=MAX_SAMPLES)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield[-CORNER], "
-                                                   "a netlist's runs/STEM-yield[-CORNER]-seedS).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield[-CORNER]"
+                                                   "[-seedS], a netlist's runs/STEM-yield[-CORNER]-seedS).")] = None,
     spec: SpecOpt = None,
     objective: ObjectiveOpt = None,
     workers: WorkersOpt = os.cpu_count() or 1,
@@ -164,7 +169,8 @@ def corners_(
     quiet: QuietOpt = False,
 ) -> None:
     """A sizing at every PVT corner: each corner's measures and pass/fail, the worst corner of each spec."""
-    from .cornercheck import check_corners
+    from .cornercheck import check_corners, record_folder
+    from .cornerrun import CornerSims
     from .show import corner_check_table
 
     with _errors():
@@ -177,7 +183,10 @@ def corners_(
         if run is not None:
             run.warn_corners(chosen)
         with notes_said(quiet):
-            result = check_corners(problem, sizing, chosen, workers=workers, dask=dask)
+            sims = CornerSims(problem, chosen)
+            record = None if run is None else record_folder(run, sims, sizing)
+            with _kept_on_ctrl_c(record):
+                result = check_corners(problem, sims, sizing, workers=workers, dask=dask, record=record)
         if as_json:
             print(json_text({**result.as_json(), "sizing": sizing}, default=float))
         elif not quiet:

@@ -1,9 +1,15 @@
 """``zoaf corners``: one sizing simulated at every corner and judged there against the spec, the worst corner
-of the objective and of each constraint named (a corner run's optimization shows only its best sizing's)."""
+of the objective and of each constraint named (a corner run's optimization shows only its best sizing's). Of a
+run directory, the simulations are recorded in its ``corners/<hash>/`` and replayed when the same check runs again:
+cut short (Ctrl-C, SIGTERM), it had to simulate every corner anew."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -11,10 +17,11 @@ import numpy as np
 from ..circuit import CircuitProblem
 from ..errors import SimulationError, ZoafError
 from ..evaluate import Evaluator
+from ..history import RunMeta
 from ..problem import Outcome, Status
 from ..spec import Constraint
-from .corners import Corner
 from .cornerrun import CornerSims
+from .rundir import RunDir, recorded
 
 
 @dataclass(frozen=True)
@@ -109,15 +116,33 @@ def worst_over(verdicts: Sequence[CornerVerdict], measure: str, sense: str, cons
     return tuple(out)
 
 
-def check_corners(base: CircuitProblem, sizing: Mapping[str, float], corners: Sequence[Corner], *,
-                  workers: int = 1, dask: Any = None) -> CornerCheck:
-    """Simulate ``sizing`` at each corner (in parallel, within ``base``'s timeout) and judge each against the
-    objective's constraints."""
-    sims = CornerSims(base, corners)
+def check_corners(base: CircuitProblem, sims: CornerSims, sizing: Mapping[str, float], *, workers: int = 1,
+                  dask: Any = None, record: Path | None = None) -> CornerCheck:
+    """Simulate ``sizing`` at each corner of ``sims`` (in parallel, within ``base``'s timeout) and judge each against
+    the objective's constraints; recorded in ``record`` (:func:`record_folder`), its rows replayed, if given."""
+    corners = sims.corners
     u = base.to_unit(np.array([sizing[n] for n in base.names], float))
     pts = np.array([np.append(u, k) for k in range(len(corners))])
-    with Evaluator(sims, workers=min(workers, len(corners)), timeout=sims.timeout, dask=dask) as ev:
+    meta = RunMeta(_identity(sims, sizing), "corners", len(corners), None)
+    with nullcontext() if record is None else recorded(record, meta) as hist, \
+            Evaluator(sims, workers=min(workers, len(corners)), timeout=sims.timeout, dask=dask) as ev:
+        if hist is not None:
+            ev.record_to(hist)
         recs = ev.evaluate(pts, "corners")
     obj = base.objective
     verdicts = tuple(judge_corner(c.name, r.outcome, obj.constraints) for c, r in zip(corners, recs))
     return CornerCheck(verdicts, worst_over(verdicts, obj.measure, obj.sense, obj.constraints))
+
+
+def record_folder(run: RunDir, sims: CornerSims, sizing: Mapping[str, float]) -> Path:
+    """Where a check of ``run``'s sizing records its simulations: ``corners/<hash>/`` of the run directory, named by
+    what they depend on besides the run (the sizing, the corners and the values each sets, a ``process_lib``
+    section's too: an edit there is another check, not a replay). A netlist's sizing has no run directory to
+    record in (``zoaf check`` records nothing either)."""
+    digest = hashlib.sha256(json.dumps(_identity(sims, sizing), sort_keys=True).encode()).hexdigest()[:12]
+    return run.folder("corners", digest)
+
+
+def _identity(sims: CornerSims, sizing: Mapping[str, float]) -> dict[str, Any]:
+    return {"sizing": dict(sizing), "corners": [c.as_json() for c in sims.corners],
+            "corner_values": [dict(sorted(v.items())) for v in sims.overrides]}

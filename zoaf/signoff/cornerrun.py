@@ -6,13 +6,15 @@ every (sizing, corner) is one simulation, one history row, one cache entry, repl
 ``CornerEvaluator`` turns a batch of sizings into ``SizingRecord``s: with pruning, it first simulates every
 sizing at the corner that was worst for the incumbent and simulates the other corners only of the sizings not
 already worse than the incumbent there (the worst case never improves as corners are added, so a pruned sizing
-can never be the best). The optimizer is told the pruned sizing's partial worst case, a lower bound.
+can never be the best). The optimizer is told the pruned sizing's partial worst case, a lower bound. A batch cut
+by Ctrl-C is kept as its completed simulations make it (:meth:`CornerEvaluator.cut_batch`).
 """
 from __future__ import annotations
 
 import copy
+import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -21,7 +23,7 @@ import numpy as np
 from ..circuit import CircuitProblem, _placeholders
 from ..decktext import logical_lines, physical_lines
 from ..errors import InputError
-from ..evaluate import Evaluator
+from ..evaluate import BatchEvaluator, Evaluator
 from ..history import History, Record
 from ..netlist import Netlist
 from ..problem import Outcome, Problem
@@ -211,13 +213,25 @@ class SizingRecord(Record):
 
     ``charged`` is the method's budget credit: after S simulations the method has been charged ceil(S / n)
     sizings of n corners, so the simulations pruning saves buy further sizings and a batch of the sizings the
-    method may still ask costs at most the simulations left; ``cost`` is the simulations themselves."""
+    method may still ask costs at most the simulations left; ``cost`` is the simulations themselves.
+
+    ``cut``: Ctrl-C stopped the sizing's batch before it had every corner it would have had (``pruned``: its
+    other corners skipped, its worst case already beyond the incumbent's). Its corners so far are kept, not
+    dropped: they are spent simulations in the history, which the run's result counts and a resume replays. But
+    its ``outcome`` is only a lower bound of its worst case, which may lie below the best sizing's (a pruned
+    sizing's never does): ranked by it, the run would report as its best a sizing not judged at every corner,
+    so its ``fom`` is +inf, no verdict (``outcome.fom`` still the bound, no failure)."""
 
     corner_records: tuple[Record, ...] = ()
     sims: int = 0
     credit: bool = True
     pruned: bool = False
     worst: int = 0                       # the index of the corner that set the worst case
+    cut: bool = False
+
+    @property
+    def fom(self) -> float:
+        return math.inf if self.cut else self.outcome.fom
 
     @property
     def charged(self) -> bool:
@@ -228,7 +242,21 @@ class SizingRecord(Record):
         return self.sims
 
 
-class CornerEvaluator:
+@dataclass
+class _Batch:
+    """The batch a ``CornerEvaluator`` is answering: its sizings, their corner records so far, the corner a pruning
+    batch simulates first (None: every corner at once), and the inner batch being simulated (its (sizing, corner)
+    pairs, the first numbered ``base``)."""
+
+    u: np.ndarray
+    phase: str
+    done: list[dict[int, Record]]
+    first: int | None
+    todo: list[tuple[int, int]] = field(default_factory=list)
+    base: int = 0
+
+
+class CornerEvaluator(BatchEvaluator):
     """Evaluate sizings over corners with an inner ``Evaluator`` of ``CornerSims`` (workers, Dask, cache,
     history, replay: all the inner one's)."""
 
@@ -247,12 +275,7 @@ class CornerEvaluator:
         self.simulations = 0
         self.saved = 0                      # corner simulations pruning skipped
         self.incumbent: SizingRecord | None = None
-
-    def __enter__(self) -> "CornerEvaluator":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._batch: _Batch | None = None   # the batch being answered (cut_batch), None once answered
 
     def start(self) -> "CornerEvaluator":
         self.inner.start()
@@ -272,18 +295,35 @@ class CornerEvaluator:
     def evaluate(self, u: np.ndarray, phase: str = "") -> list[SizingRecord]:
         u = np.atleast_2d(np.asarray(u, dtype=float))
         n = len(self.problem.corners)
-        done: list[dict[int, Record]] = [{} for _ in u]
         first = 0 if self.incumbent is None else self.incumbent.worst
         order = [first] + [k for k in range(n) if k != first]
-        stages = [order[:1], order[1:]] if self.problem.prune and self.incumbent is not None else [order]
-        for stage in stages:
-            todo = [(i, k) for i in range(len(u)) if not self._beaten(done[i]) for k in stage]
+        pruning = self.problem.prune and self.incumbent is not None
+        batch = self._batch = _Batch(u, phase, [{} for _ in u], first if pruning else None)
+        for stage in [order[:1], order[1:]] if pruning else [order]:
+            todo = [(i, k) for i in range(len(u)) if not self._beaten(batch.done[i]) for k in stage]
             todo.sort(key=lambda ik: self._deck_order(ik[1], first))
+            batch.todo, batch.base = todo, self.inner.asked
             if todo:
                 recs = self.inner.evaluate(np.array([np.append(u[i], k) for i, k in todo]), phase)
                 for (i, k), r in zip(todo, recs):
-                    done[i][k] = r
-        return [self._sizing(u[i], done[i], phase) for i in range(len(u))]
+                    batch.done[i][k] = r
+            batch.todo = []
+        self._batch = None
+        return [self._sizing(u[i], batch.done[i], phase) for i in range(len(u))]
+
+    def cut_batch(self) -> list[SizingRecord]:
+        """The sizings of a batch Ctrl-C cut that have a corner simulated (or replayed, or cached): each whole one
+        as the uncut batch has it (every corner, or pruned: its first corner alone, beyond the incumbent), the
+        others ``cut``. A sizing of which no corner completed has no record: nothing of it was recorded."""
+        batch, self._batch = self._batch, None
+        if batch is None:
+            return []
+        for r in self.inner.cut_batch():          # the inner batch's simulations that completed before the cut
+            i, k = batch.todo[r.idx - batch.base]
+            batch.done[i][k] = r
+        n = len(self.problem.corners)
+        cut = [len(d) < n and not (set(d) == {batch.first} and self._beaten(d)) for d in batch.done]
+        return [self._sizing(batch.u[i], d, batch.phase, cut[i]) for i, d in enumerate(batch.done) if d]
 
     def _deck_order(self, k: int, first: int) -> tuple[bool, int]:
         """Sort key of corner ``k``'s simulations in a batch: grouped by deck (stable), the deck of the corner
@@ -296,18 +336,19 @@ class CornerEvaluator:
             return False
         return self.problem.judge([r.outcome for r in partial.values()]).outcome.fom > self.incumbent.fom
 
-    def _sizing(self, u: np.ndarray, partial: Mapping[int, Record], phase: str) -> SizingRecord:
+    def _sizing(self, u: np.ndarray, partial: Mapping[int, Record], phase: str, cut: bool = False) -> SizingRecord:
         n = len(self.problem.corners)
         ks = sorted(partial)
         recs = tuple(partial[k] for k in ks)
         wc = self.problem.judge([r.outcome for r in recs])
         sims = sum(r.charged for r in recs)
         before, self.simulations = self.simulations, self.simulations + sims
-        self.saved += n - len(ks)
+        pruned = len(ks) < n and not cut
+        if pruned:
+            self.saved += n - len(ks)
         credit = -(-self.simulations // n) > -(-before // n)    # ceil: a batch never overruns the budget
         rec = SizingRecord(self._next, u.copy(), self.problem.base.as_dict(self.problem.to_physical(u)),
-                           wc.outcome, phase, max(r.wall for r in recs), recs, sims, credit, len(ks) < n,
-                           ks[wc.worst])
+                           wc.outcome, phase, max(r.wall for r in recs), recs, sims, credit, pruned, ks[wc.worst], cut)
         self._next += 1
         if not rec.pruned and np.isfinite(rec.fom) and (self.incumbent is None or rec.fom < self.incumbent.fom):
             self.incumbent = rec

@@ -5,17 +5,19 @@ import fcntl
 import math
 import os
 import sqlite3
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
+from .. import __version__
 from ..circuit import CircuitProblem, recorded_hashes
 from .. import units
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
-from ..history import History, Record
-from ..report import MANIFEST
-from ..rundir import LOCK_FILE, is_file, recorded_spec
+from ..history import History, Record, RunMeta
+from ..rundir import LOCK_FILE, is_file, recorded_spec, run_directory
 from ..outfile import check_own, read_json
 from ..received import check_deck
 from .corners import Corner
@@ -68,9 +70,36 @@ class RunDir:
                                    str(self.path / "history.db"), 0, module=__name__)
 
 
+@contextmanager
+def recorded(folder: Path, meta: RunMeta) -> Iterator[History]:
+    """The history of sign-off simulations in ``folder`` (one of a run directory's, :meth:`RunDir.folder`, locked as
+    a run is), made with ``meta`` when new: an evaluator recording to it answers the points it holds from its rows,
+    so the same command cut short (Ctrl-C, SIGTERM) and run again simulates only the rest."""
+    with run_directory(folder, resume=None, out_option=None), History(folder / "history.db") as hist, \
+            discarded_if_empty(hist):
+        if not hist.meta():
+            hist.set_run(meta, zoaf=__version__, started=time.time())
+        yield hist
+
+
+@contextmanager
+def discarded_if_empty(hist: History) -> Iterator[None]:
+    """A sign-off refused or cut before its first simulation is recorded (a Dask address no scheduler answers,
+    Ctrl-C as workers start) leaves no history: an empty one kept the directory, which a refused run must not
+    leave."""
+    try:
+        yield
+    except BaseException:
+        if len(hist) == 0:
+            hist.discard()
+        raise
+
+
 def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> RunDir:
     """The run in ``path`` (``history.db`` and ``result.json``), its netlist read again from where it was run; its
     problem simulates within ``timeout`` seconds (a history records no timeout: it is no part of a run's identity)."""
+    from ..report import MANIFEST        # here: report loads matplotlib, and the yield command's module imports this one
+
     db, result = path / "history.db", path / "result.json"
     if not db.exists() and (path / MANIFEST).is_file():     # said "no history.db", and nothing of what to give
         raise InputError(f"{path}: a comparison (zoaf compare), not a run: sign off one of its runs, "

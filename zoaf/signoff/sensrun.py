@@ -9,21 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .. import __version__
 from ..errors import InputError
 from ..evaluate import Evaluator
-from ..history import History, Record, RunMeta
+from ..history import Record, RunMeta
 from ..outfile import json_text, write_file
 from ..problem import Problem, Status
-from ..rundir import run_directory
 from .cornerrun import CornerSims
-from .rundir import RunDir
+from .rundir import RunDir, recorded
 from .sensitivity import (FIRST_LEVELS, Sensitivities, Stencil, extrapolate, needs_level, normalize, quotients,
                           step_words, stencils)
 
@@ -113,12 +110,9 @@ def _top_up(run: RunDir, corner: int | None, u: np.ndarray, workers: int, tag: s
         problem = CornerSims(run.problem, run.corners)
         pts = np.hstack([u, np.full((len(u), 1), corner)])
     digest = hashlib.sha256(json.dumps([u.tolist(), corner]).encode()).hexdigest()[:12]
-    out = run.folder("sensitivity", f"{tag}-{digest}")
-    with run_directory(out, resume=None, out_option=None), History(out / "history.db") as hist, \
+    meta = RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None)
+    with recorded(run.folder("sensitivity", f"{tag}-{digest}"), meta) as hist, \
             Evaluator(problem, workers=min(workers, len(u)), timeout=run.problem.timeout) as ev:
-        if not hist.meta():
-            hist.set_run(RunMeta({"run": str(run.path), "points": u.tolist(), "corner": corner}, tag, len(u), None),
-                         zoaf=__version__, started=time.time())
         ev.record_to(hist)
         return ev.evaluate(pts, tag)
 

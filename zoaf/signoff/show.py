@@ -28,10 +28,12 @@ def corner_table(console: Console, problem: Any, history: Sequence[Any]) -> None
     n = len(problem.corners)
     sims = sum(r.sims for r in sizings)
     cached = sum(len(r.corner_records) for r in sizings) - sims
-    pruned = sum(r.pruned for r in sizings)
+    pruned = [r for r in sizings if r.pruned]
+    cut = sum(r.cut for r in sizings)
     console.print(f"{len(sizings)} sizings x {n} corners: {sims} simulations, {cached} from the cache; pruning "
-                  f"skipped {n * len(sizings) - sum(len(r.corner_records) for r in sizings)} corner simulations "
-                  f"({pruned} sizings stopped early)", highlight=False)
+                  f"skipped {sum(n - len(r.corner_records) for r in pruned)} corner simulations ({len(pruned)} "
+                  f"sizings stopped early)" + (f"; {cut} cut short by the interruption" if cut else ""),
+                  highlight=False)
 
 
 def _corner_rows(console: Console, title: str, spec: Any, obj: Any, verdicts: Sequence[Any], worst: set[str]

@@ -7,10 +7,9 @@ worker processes or Dask, sandboxed, one ``history.db`` row each, replayed when 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from ..problem import Parameter, Problem, Status
 from ..rundir import run_directory
 from .corners import Corner
 from .cornerrun import CornerSims, corner_deck, corner_overrides
+from .rundir import discarded_if_empty
 from .mc import MonteCarlo, YieldSummary, draws, ngspice_seed, summarize, verdict
 
 METHOD = "montecarlo"
@@ -158,18 +158,6 @@ def _open(out: Path, meta: RunMeta) -> History:
     return hist
 
 
-@contextmanager
-def _discarded_if_empty(hist: History) -> Iterator[None]:
-    """A yield refused or cut before its first sample is recorded (a Dask address no scheduler answers, Ctrl-C as
-    workers start) leaves no history: an empty one kept the directory, which a refused run must not leave."""
-    try:
-        yield
-    except BaseException:
-        if len(hist) == 0:
-            hist.discard()
-        raise
-
-
 def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, samples: int, seed: int,
               corner: Corner | None = None, workers: int = 1, dask: Any = None) -> YieldResult:
     """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded), each
@@ -193,7 +181,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
                        if sims.section else {})}, METHOD, 0, seed)
     # As a run directory: a file, a link or a run going there is one line; a refused one leaves no directory.
     with run_directory(out, resume=None) as out, _open(out, meta) as hist, \
-            _discarded_if_empty(hist), Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
+            discarded_if_empty(hist), Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
         ev.record_to(hist)
         records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
