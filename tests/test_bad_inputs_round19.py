@@ -5,6 +5,7 @@ designer's folder), said in 24 lines (``--dask local -q``), or lost (a row Ctrl-
 command-line cases of this round are in bad_inputs/cases.toml, under "round 19".)"""
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -184,3 +185,43 @@ def test_a_terminal_width_of_zero_still_says_the_error(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "zoaf", "check", "good.cir", "--spec", "nosuch.toml"], cwd=CORPUS,
                        env=env, capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stderr) == (2, "error: nosuch.toml: spec file not found (give one with --spec)\n")
+
+
+@pytest.mark.parametrize("callback, shown", [(lambda xk, state: None, r"callback\(xk, state\)"),
+                                             (lambda *, result: None, r"callback\(\*, result\)"),
+                                             (lambda: None, r"callback\(\)")])
+def test_a_callback_zoaf_cannot_call_is_refused_before_any_simulation(tmp_path: Path, callback: object,
+                                                                      shown: str) -> None:
+    """A callback of a signature the run cannot call with its result raised a TypeError after the first batch (its
+    simulations spent, a run directory made): one line naming it and what it must accept now, before any call."""
+    calls: list[int] = []
+
+    def fun(x: np.ndarray) -> float:
+        calls.append(1)
+        return _square(x)
+    with pytest.raises(InputError, match=rf"^{shown} cannot be called with the result so far: it must accept one "
+                                         r"positional argument, callback\(result\), or the keyword "
+                                         r"intermediate_result as in scipy$"):
+        zoaf.minimize(fun, [(-1, 1)] * 2, budget=10, seed=0, callback=callback, out=tmp_path / "run")
+    assert calls == [] and not (tmp_path / "run").exists()
+
+
+def test_scipys_keyword_callback_gets_the_result_and_one_that_raises_typeerror_still_ends_the_run(
+        tmp_path: Path) -> None:
+    """scipy calls ``callback(intermediate_result=res)`` where that is its one parameter: keyword-only, it raised a
+    TypeError after the first batch; it gets each batch's result now, and stops the run as scipy's does. A callback
+    whose own body raises TypeError is no signature zoaf misread: it ends the run, raised once the run is written."""
+    seen: list[int] = []
+
+    def by_keyword(*, intermediate_result: zoaf.Result) -> bool:
+        seen.append(intermediate_result.nfev)
+        return len(seen) >= 3
+    res = zoaf.minimize(_square, [(-1, 1)] * 2, budget=60, seed=0, method="random", callback=by_keyword)
+    assert seen == sorted(seen) and len(seen) == 3 and res.nfev == seen[-1] < 60
+
+    def buggy(result: zoaf.Result) -> None:
+        raise TypeError("a bug inside the callback")
+    with pytest.raises(TypeError, match="a bug inside the callback") as raised:
+        zoaf.minimize(_square, [(-1, 1)] * 2, budget=60, seed=0, method="random", callback=buggy, out=tmp_path / "r")
+    assert "the callback raised after" in raised.value.__notes__[0]
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["stop_reason"] == "interrupted"

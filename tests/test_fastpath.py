@@ -12,6 +12,7 @@ from ngspice_marks import needs_ngspice
 from zoaf import fastpath
 from zoaf.ngnumbers import device_value
 from zoaf.netlist import Netlist
+from zoaf.ngcommands import MAX_COMMAND
 from zoaf.spexpr import Unsupported, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,16 @@ def test_expressions_as_numparam() -> None:
         evaluate("{1 + agauss(0, 1, 1)}", {})
     with pytest.raises(Unsupported):
         evaluate("{a > 1 ? 2 : 3}", {"a": 1.0})
+
+
+def test_alters_are_sent_in_lines_that_ngspice_reads_whole() -> None:
+    """ngspice 39 reads a command line into a 1024-byte buffer, its end included (``MAX_COMMAND``, 1,023 characters;
+    docs/ngspice.md): every line of a sizing's ``alter``s stays within it, each command once, in order."""
+    commands = [f"alter @r.x{i}.rload[resistance]=1.234567890123456e+0{i % 10}" for i in range(200)]
+    sent: list[str] = []
+    assert fastpath._send_lines(lambda line: sent.append(line) or [line], commands) == sent
+    assert len(sent) > 1 and max(map(len, sent)) <= fastpath._LINE <= MAX_COMMAND
+    assert [c for line in sent for c in line.split(" ; ")] == commands
 
 
 @pytest.mark.parametrize("v", [0.0073677338136156085, -2.44426032e-12, 1e300, 1e-30, 3.0, 0.1, 0.0])

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from runkit import count, signal_after
 
 import zoaf
 from zoaf.circuit import CircuitProblem
+from zoaf.errors import InputError
 from zoaf.signoff.cornerrun import CornerProblem, CornerSims, SizingRecord
+from zoaf.stats import load_run
 
 ROOT = Path(__file__).parent.parent
 pytestmark = needs_ngspice
@@ -152,6 +155,39 @@ def _cut_point(history: list[SizingRecord], where: str) -> int:
     a, b, c = next(ks for ks in (sorted(x.idx for x in r.corner_records) for r in history)
                    if len(ks) == 3 and ks[1] > ks[0] + 1)
     return {"first batch": 2, "stage 1": a + 2, "between stages": b + 1, "stage 2": c + 1}[where]
+
+
+def test_a_corner_runs_trace_counts_simulations_as_its_result_does(whole: tuple[Path, zoaf.Result]) -> None:
+    """trace.json counted a corner run's sizings credited to its budget (its ``nfev`` 9 beside result.json's 25 here, and
+    each row's simulations so), where result.json, the history and every other run's trace count simulations."""
+    run, result = whole
+    trace = json.loads((run / "trace.json").read_text())
+    assert trace["nfev"] == json.loads((run / "result.json").read_text())["nfev"] == simulated(run) == result.nfev
+    assert len(result.history) < result.nfev                   # sizings and simulations differ here
+    spent = np.cumsum([r.cost for r in result.history])         # after each sizing, its corners included
+    best = np.minimum.accumulate([r.fom for r in result.history])
+    kept = [0] + [i for i in range(1, len(best)) if best[i] < best[i - 1]]
+    assert [row[0] for row in trace["rows"]] == [int(spent[i]) for i in kept]
+    with sqlite3.connect(run / "history.db") as db:
+        assert trace["sim_seconds"] == pytest.approx(db.execute("SELECT SUM(seconds) FROM evals").fetchone()[0])
+
+
+def test_a_report_reads_a_corner_run_by_its_sizings_worst_cases(whole: tuple[Path, zoaf.Result],
+                                                                 tmp_path: Path) -> None:
+    """A report read a corner run's history.db as the run: a row per corner, each judged at its corner alone (its
+    final FoM the best single corner's, below the run's worst-case best), cut to result.json's count of sizings with
+    a warning. It reads the run's end files now, as ``zoaf optimize`` reported it; unfinished, it is left out."""
+    run, result = whole
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read = load_run(run)
+    assert (read.final, read.nfev, read.complete) == (result.fun, result.nfev, True)
+    with sqlite3.connect(run / "history.db") as db:
+        assert db.execute("SELECT MIN(fom) FROM evals").fetchone()[0] < result.fun      # what was read before
+    unfinished = Path(shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("*.json")))
+    with pytest.raises(InputError, match=r"history.db: a corner run's history holds its corners' simulations, "
+                                         r"not its sizings' worst cases: the run is reported once it ends"):
+        load_run(unfinished)
 
 
 @pytest.mark.parametrize("where", ["first batch", "stage 1", "between stages", "stage 2"])

@@ -43,8 +43,9 @@ __all__ = ["Plan", "plan"]
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
-#: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer (1,025 characters already break
-#: it: the rest is read as garbage), so the ``alter``s of a sizing go in ``;``-separated lines up to this long.
+#: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer, its end included (1,023 characters
+#: work, 1,024 already break it: the rest is read as garbage; ``ngcommands.MAX_COMMAND``), so the ``alter``s of a
+#: sizing go in ``;``-separated lines up to this long.
 _LINE = 1000
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import __version__, registry
+from .callbacks import Callback, CallbackAsks, callback_call
 from .errors import InputError
 from .evaluate import BatchEvaluator
 from .history import History, Record, RunMeta, max_rows
@@ -30,8 +31,6 @@ from .rundir import run_directory, spec_location, write_run_dir
 
 #: A method that keeps asking only points already simulated makes no progress: stop after this many batches.
 MAX_FREE_BATCHES = 200
-
-Callback = Callable[[Result], "bool | None"]
 
 
 def max_local_workers() -> int:
@@ -228,7 +227,8 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         out: run directory for ``history.db``, ``result.json``, ``best.cir``, ``convergence.png``.
         resume: continue the run recorded in ``out`` (same problem, method, budget, seed and options).
         evaluator: an evaluator to use (e.g. on a Dask cluster); the run does not close it.
-        callback: ``callback(result_so_far)`` after every batch; returning True or raising ``StopIteration`` (as
+        callback: ``callback(result_so_far)`` after every batch (by scipy's keyword ``intermediate_result`` where it
+            takes only that: :func:`zoaf.callbacks.callback_call`); returning True or raising ``StopIteration`` (as
             in scipy) stops the run; another exception stops it too, and propagates once its end files are written.
         options: the method's hyper-parameters.
     """
@@ -240,8 +240,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
                          f"Problem subclass; zoaf.minimize for a function), got {type(problem).__name__}")
     if type(problem).simulate is Problem.simulate:      # every point would raise NotImplementedError
         raise InputError(f"optimize: {type(problem).__name__} does not implement simulate(x) -> Outcome")
-    if callback is not None and not callable(callback):
-        raise InputError(f"callback must be callable, got {type(callback).__name__}")
+    call = callback_call(callback)
     if evaluator is not None and not isinstance(evaluator, BatchEvaluator):
         raise InputError(f"evaluator must be a zoaf Evaluator (problem.evaluator(...)), got {type(evaluator).__name__}")
     if evaluator is None:
@@ -257,7 +256,7 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         ev.record_to(hist)
         records: list[Record] = []
         tally = _Tally()
-        asks = _CallbackAsks(callback, lambda: make_result(problem, records, tally, opt.nit, method, seed, None))
+        asks = CallbackAsks(call, lambda: make_result(problem, records, tally, opt.nit, method, seed, None))
         try:
             stop = _loop(opt, ev, problem, records, tally, asks)
         finally:
@@ -268,35 +267,6 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
             write_run_dir(outdir, problem, result, meta.settings)
     asks.reraise(result, outdir)
     return result
-
-
-@dataclass
-class _CallbackAsks:
-    """Whether the user's ``callback(result_so_far)`` stops the run, as in scipy >= 1.11: True, or ``StopIteration``
-    raised, ends it with its result. Any other exception also ends it, and is raised once the run's result and end
-    files are written (it propagated from the loop: the run directory kept its rows but no result.json)."""
-
-    callback: Callback | None
-    so_far: Callable[[], Result]
-    raised: Exception | None = None
-
-    def __call__(self) -> bool:
-        if self.callback is None:
-            return False
-        try:
-            return bool(self.callback(self.so_far()))
-        except StopIteration:
-            return True
-        except Exception as e:          # noqa: BLE001 - raised again by reraise(), after the end files
-            self.raised = e
-            return True
-
-    def reraise(self, result: Result, outdir: Path | None) -> None:
-        if self.raised is None:
-            return
-        kept = f"; the run's result and rows are in {outdir} (resume=True continues it)" if outdir else ""
-        self.raised.add_note(f"zoaf: the callback raised after {result.nfev} simulations, which ended the run{kept}")
-        raise self.raised
 
 
 def _loop(opt: Optimizer, ev: BatchEvaluator, problem: Problem, records: list[Record], tally: _Tally,

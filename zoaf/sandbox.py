@@ -24,8 +24,8 @@ before libngspice starts:
 3. **Landlock** (:mod:`zoaf.landlock`), where the kernel has it: the calling thread -- the one that drives
    ngspice, and so ngspice's own background thread -- writes only inside the private directory and reads only
    the system directories, its own ``/proc`` entries, Python's prefixes and the ``sys.path`` entries that hold
-   packages, the deck's folder and included files (:class:`Policy`) and the private directory; from ABI 6 it
-   signals no process outside its domain;
+   packages, the deck's folder and included files (:class:`Policy`) and the private directory
+   (:mod:`zoaf.sandboxpaths`); from ABI 6 it signals no process outside its domain;
 4. **no network** (seccomp again, on the calling thread only): ``socket``, ``socketpair`` and io_uring fail with
    ``EACCES`` there and in everything it starts, ``allow_exec`` or not, as do the other calls that reach past Landlock
    (:data:`zoaf.syscalls.REACH_CALLS`: tracing, keyrings, System V IPC, typing into a terminal; new namespaces;
@@ -84,20 +84,13 @@ from pathlib import Path
 
 from . import landlock, proctree, syscalls, watchdog
 from .errors import SimulationError
+from .sandboxpaths import DEVICE_FILES, beneath, read_roots
 from .syscalls import (ABSENT_CALLS, CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NAMESPACE_CALLS, NETWORK_CALLS,
                        REACH_CALLS, STOP_CALLS)
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
-           "designated", "enter", "kept_environment", "read_roots", "remove_private_dirs"]
+           "designated", "enter", "kept_environment", "remove_private_dirs"]
 
-#: System trees a simulation reads: libraries, ngspice's code models and scripts, configuration, devices.
-SYSTEM_READ = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/etc", "/sys", "/opt")
-#: Of /proc, besides the process's own entries: what ngspice's ``rusage`` and Python read.
-PROC_READ = ("/proc/meminfo", "/proc/cpuinfo", "/proc/stat")
-#: Single files a sandboxed thread may also write (libraries open them for output they discard).
-DEVICE_FILES = ("/dev/null", "/dev/zero", "/dev/full")
-#: Devices it may read besides: not the rest of /dev (/dev/shm holds other programs' data, /dev/tty your keys).
-RANDOM_DEVICES = ("/dev/random", "/dev/urandom")
 #: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
 #: libraries, Python and zoaf read; not ``DASK_*`` (a worker reads it as it starts). ngspice hands the deck every
 #: variable (``echo leak = $AWS_SECRET_ACCESS_KEY``, or ``$DASK_COILED__TOKEN``, became a measure).
@@ -168,11 +161,7 @@ class Policy:
     def covers(self, other: "Policy") -> bool:
         """True when a process locked down by this policy can load a deck that needs ``other``."""
         return self.allow_exec == other.allow_exec and all(
-            any(_beneath(p, q) for q in self.read) for p in other.read)
-
-
-def _beneath(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+            any(beneath(p, q) for q in self.read) for p in other.read)
 
 
 # -- per-process state ------------------------------------------------------------------------------------
@@ -412,40 +401,9 @@ def _limits(own_process: bool, directory: Path) -> tuple[Layer, Layer]:
     return Layer("memory", LayerState.ACTIVE, f"{detail}, first for the OOM killer"), disk
 
 
-#: Folder names that hold installed Python packages (a ``sys.path`` entry beneath one is a library).
-LIBRARY_FOLDERS = frozenset({"site-packages", "dist-packages"})
-
-
-def read_roots(policy: Policy, directory: Path) -> list[Path]:
-    """Every tree a sandboxed thread may read: system, Python, the deck's folder and files, the private directory."""
-    python = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}]
-    package = Path(__file__).resolve().parent           # zoaf itself (an editable install is not on sys.path)
-    system = [*SYSTEM_READ, *PROC_READ, *RANDOM_DEVICES, f"/proc/{os.getpid()}"]   # not others' environments
-    roots = [Path(p) for p in system] + python + _library_entries(python) + [package]
-    return [p for p in dict.fromkeys(roots + list(policy.read) + [directory]) if p != Path("/")]
-
-
-def _library_entries(python: list[Path]) -> list[Path]:
-    """The ``sys.path`` entries that hold installed packages: beneath a Python prefix, in a site-packages
-    folder, or holding the ``*.dist-info`` folders that pip writes (``pip install --target DIR`` on
-    ``PYTHONPATH``: PySpice imported from there after the lock-down failed with EACCES). Not the others:
-    ``python -m`` puts the working directory first, ``python script.py`` the script's folder, and either may be
-    the user's home."""
-    entries = [Path(p).resolve() for p in sys.path if p]   # '' is the working directory
-    return [p for p in entries
-            if any(_beneath(p, q) for q in python) or LIBRARY_FOLDERS & set(p.parts) or _holds_distributions(p)]
-
-
-def _holds_distributions(folder: Path) -> bool:
-    try:
-        return any(folder.glob("*.dist-info"))
-    except OSError:
-        return False
-
-
 def _landlock(policy: Policy, directory: Path) -> Layer:
     try:
-        abi = landlock.restrict(read=read_roots(policy, directory), write=[directory], write_files=DEVICE_FILES,
+        abi = landlock.restrict(read=read_roots(policy.read, directory), write=[directory], write_files=DEVICE_FILES,
                                 resolved=policy.read)     # checked with links followed: a link now is a swap
     except landlock.LandlockError as e:
         return Layer("landlock", LayerState.UNAVAILABLE, e.strerror or str(e))

@@ -64,11 +64,12 @@ class RunData:
     @classmethod
     def from_records(cls, records: Sequence[Record], *, method: str, seed: int, budget: int,
                      complete: bool = True, path: Path | None = None) -> "RunData":
-        fom = np.array([r.fom for r in records], dtype=float)
-        return cls(method, seed, np.cumsum([bool(r.charged) for r in records]).astype(int), fom,
+        """``sims`` counts simulations (``Record.cost``), as ``result.json``'s ``nfev`` does: a corner run's sizing
+        costs one per corner simulated (its budget credit, ``charged``, counted sizings)."""
+        fom, cost = np.array([r.fom for r in records], dtype=float), np.array([r.cost for r in records], dtype=int)
+        return cls(method, seed, np.cumsum(cost).astype(int), fom,
                    np.array([r.wall for r in records], dtype=float),
-                   np.array([r.outcome.seconds for r in records], dtype=float),
-                   np.array([bool(r.charged) for r in records], dtype=bool),
+                   np.array([r.outcome.seconds for r in records], dtype=float), cost > 0,
                    np.array([np.isfinite(r.fom) and r.outcome.feasible is not False for r in records], dtype=bool),
                    np.array([np.nan if r.outcome.objective is None else r.outcome.objective for r in records],
                             dtype=float),
@@ -169,23 +170,41 @@ def load_run(path: str | Path, method: str | None = None, seed: int | None = Non
              budget: int | None = None) -> RunData:
     """Read one run directory: ``history.db``, else ``trace.json`` (else the end in ``result.json`` alone;
     ``budget``: the comparison's, which neither file holds). ``result.json`` marks a run complete. A file that
-    is not what zoaf writes (the directory may come from elsewhere) is an InputError naming it."""
+    is not what zoaf writes (the directory may come from elsewhere) is an InputError naming it. A corner run is
+    read from its end files: its history holds a row per corner simulated, each judged at its corner alone (read
+    as the run, its best single corner was its final FoM, not its sizings' worst case)."""
     path = Path(path)
     db, complete = path / "history.db", is_complete(path)     # outside the try below: its error names result.json
-    if not db.exists():
-        try:
-            result = _json_object(path / "result.json")
-        except FileNotFoundError:
-            raise InputError(f"{path}: not a run directory (no history.db or result.json)") from None
-        try:
-            kw = dict(method=str(method or result.get("method", path.parent.name)),
-                      seed=int(seed if seed is not None else result.get("seed", -1)),
-                      budget=int(budget or result.get("nfev") or 0), complete=complete, path=path)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise InputError(f"{path / 'result.json'}: not a zoaf result ({e})") from None
-        return _from_files(path, result, kw)
-    with History(db, read=True) as h:
-        meta, records = h.meta(), h.records()
+    if db.exists():
+        with History(db, read=True) as h:
+            meta, records = h.meta(), h.records()
+        if not _per_corner(meta):
+            return _from_history(path, meta, records, method, seed, complete)
+        if not (path / "result.json").exists():
+            raise InputError(f"{db}: a corner run's history holds its corners' simulations, not its sizings' worst "
+                             "cases: the run is reported once it ends (result.json)")
+    try:
+        result = _json_object(path / "result.json")
+    except FileNotFoundError:
+        raise InputError(f"{path}: not a run directory (no history.db or result.json)") from None
+    try:
+        kw = dict(method=str(method or result.get("method", path.parent.name)),
+                  seed=int(seed if seed is not None else result.get("seed", -1)),
+                  budget=int(budget or result.get("nfev") or 0), complete=complete, path=path)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InputError(f"{path / 'result.json'}: not a zoaf result ({e})") from None
+    return _from_files(path, result, kw)
+
+
+def _per_corner(meta: Mapping[str, Any]) -> bool:
+    """A corner run's history (its problem names corners): a row per (sizing, corner) simulation."""
+    problem = meta.get("problem")
+    return isinstance(problem, Mapping) and bool(problem.get("corners"))
+
+
+def _from_history(path: Path, meta: Mapping[str, Any], records: list[Record], method: str | None,
+                  seed: int | None, complete: bool) -> RunData:
+    db = path / "history.db"
     records = records[:_recorded_end(path, len(records))] if complete else records   # an interrupt's: resumed
     try:
         return RunData.from_records(records, method=str(method or meta.get("method", path.parent.name)),
