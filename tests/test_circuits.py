@@ -293,3 +293,14 @@ def test_generality_round_six_deck_matches_ngspice_batch(stem: str) -> None:
     and a ``when ... fall=last`` over a vector of the transient): the designer's sizing misses its spec, and the
     session agrees with ``ngspice -b`` there and at random sizings after it, as in round five."""
     test_generality_round_five_deck_matches_ngspice_batch(stem)
+
+
+# ---------------------- generality, round seven: a Schmitt trigger, a gm-C biquad, a Pierce oscillator's amplifier
+@pytest.mark.parametrize("stem", ["schmitt", "gmcbq", "pierce"])
+def test_generality_round_seven_deck_matches_ngspice_batch(stem: str) -> None:
+    """Three more decks of kinds the suite lacked (a Schmitt trigger's thresholds from ``dc`` sweeps up and down,
+    the first one's carried to the second plot by ``set``; a gm-C biquad read from an ``op``, ``ac`` and ``noise``;
+    a Pierce oscillator's negative resistance and load capacitance from the real and imaginary parts of a
+    one-point ``ac``, with ``if``/``else`` where it cannot start): the designer's sizing misses its spec, and the
+    session agrees with ``ngspice -b`` there and at random sizings after it, as in round five."""
+    test_generality_round_five_deck_matches_ngspice_batch(stem)
