@@ -140,7 +140,7 @@ BATTERY = sorted(DECKS.glob("*.cir"))
 #: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
 #: a transient, a block's own alterparam or alter, a .dc temp sweep, a .if block, a param= card on a rounded measure.
 RESET_ONLY = {"ac_phase", "control_alter_subckt", "control_alterparam", "dc_temp", "ic_uic", "if_else", "if_include",
-              "if_params",
+              "if_params", "ihp_style_hisim_mirror",
               "meas_kinds", "rectifier", "suffixes", "switches", "temp_opts", "tline_latin1", "tran_meas",
               "xspice_gain", "bjt_ft_foreach_plots", "func_quoted_defs", "ltspice_buck"}
 

@@ -49,11 +49,13 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            # sizings that leave vtp alone: the block's last altermod must not outlive its sizing
            "pfd_cp_altermod": [{"wp": 9e-6}, {"vtp": -0.5}, {"wn": 4e-6}, {"vout": 1.0}, {"wp": 9e-6}],
            # the deck's sizing alone: a pss run costs a second of CPU, and shoots up to 20 times at other sizings
-           "pss_ring_osc": []}
+           "pss_ring_osc": [],
+           # quoted values ('15f'): sized explicitly, as the plain-number default sizings skip them
+           "sramgen_style_quoted": [{"cload": 30e-15, "rs": 4e3}, {"vdd": 1.6, "tr": 80e-12}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options",
-            "dc_sized_sweeps", "plot_whole_deck", "hspice_corner_inverter", "control_long_lines"}
+            "dc_sized_sweeps", "plot_whole_deck", "hspice_corner_inverter", "control_long_lines", "b4soi_inverter_dc"}
 
 
 @pytest.fixture(autouse=True)

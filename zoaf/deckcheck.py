@@ -45,8 +45,9 @@ from .ngcommands import ANALYSES, REFUSED_COMMANDS, base_word
 __all__ = ["IncludedFile", "Includes", "command_problem", "dot_line_problem", "include_args", "real_path",
            "redirect_at", "resolve", "walk_includes"]
 
-#: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect.
-_CONDITIONS = frozenset({"if", "elseif", "while", "dowhile"})
+#: Commands whose arguments are conditions, where ``>`` and ``<`` compare rather than redirect: the block openers,
+#: and those ngspice's ``docommand`` never redirects (``stop when v(out) > 0.6``, ``define f(a, b) a > b``).
+_CONDITIONS = frozenset({"if", "elseif", "while", "dowhile", "stop", "define"})
 #: A dot line with its ``+`` continuation lines (one match per logical dot line), searched in ``"\n" + text``: sre
 #: skips from newline to newline at memory speed, where a ``^`` under re.M is tried at every position (~20 ms in a
 #: sky130 library's 2.9 M characters).

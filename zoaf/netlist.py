@@ -201,6 +201,11 @@ class Netlist(ControlReading):
             if not word.startswith("."):
                 if (why := instance_problem(t)) is not None:
                     raise self._err(ln.lineno, why)
+                if word[:1] in ("p", "P"):
+                    raise self._err(ln.lineno, f"{word}: a CPL coupled line; ngspice 39 crashes at a reset of its "
+                                    "circuit, and at another such circuit in the same process (ngspice -b too), "
+                                    "where zoaf simulates every sizing: refused (model each line with a T, O "
+                                    "(LTRA) or Y (TXL) element)")
                 continue
             if word.startswith(".control"):
                 in_control = ln.lineno

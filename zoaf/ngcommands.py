@@ -47,11 +47,12 @@ _SP_FORMS = frozenset({"avg", "min", "max", "min_at", "max_at", "pp", "deriv", "
 REFUSED_COMMANDS = frozenset({"shell", "aspice", "rspice", "jobs", "codemodel", "osdi", "source", "edit",
                               "bug", "rehash", "gnuplot", "xgraph"})
 #: ``.control`` commands kept in the file but never replayed per evaluation: interactive output, files
-#: written (``write``, ``wrdata``, ...), process exit, working-directory changes.
+#: written (``write``, ``wrdata``, ...), process exit, working-directory changes. (``resume`` is replayed: it
+#: finishes a transient a ``stop`` breakpoint paused, or runs the netlist's analyses, as in ``ngspice -b``.)
 DROPPED_COMMANDS = frozenset({"quit", "exit", "plot", "asciiplot", "hardcopy", "iplot", "write", "wrdata",
                               "wrs2p", "wrnodev", "mdump", "mrdump", "print", "echo", "listing", "show",
                               "showmod", "rusage", "version", "help", "cd", "setcs", "display", "history",
-                              "inventory", "sysinfo", "status", "snsave", "snload", "resume"})
+                              "inventory", "sysinfo", "status", "snsave", "snload"})
 #: ``.control`` commands that set the circuit's options (``option temp=85``): a ``reset`` keeps them, so the next
 #: sizing would start from the block's last setting where ``ngspice -b`` starts from the deck's (``opt`` is no
 #: command: ngspice ignores it).

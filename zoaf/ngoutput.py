@@ -46,7 +46,7 @@ def classify(lines: Iterable[str], *, context: str, default: type[SimulationErro
             or another file's ``path:line``, or None (:meth:`zoaf.netlist.Netlist.file_line`): a parse error follows
             ``context`` (its path) with it.
     """
-    lines = [ln for ln in _without_skipped_cards(lines) if ln.strip()]
+    lines = [ln for ln in _without_harmless_reports(lines) if ln.strip()]
     low = [ln.lower() for ln in lines]
     bad = [i for i, s in enumerate(low)
            if (not s.lstrip().startswith(BENIGN) and "<<nan, error" not in s) or "transient op started" in s]
@@ -99,17 +99,28 @@ def without_asked_transient_op(lines: list[str]) -> list[str]:
 #: ngspice's report of a ``.meas`` card it skips (``.meas op``: :attr:`zoaf.meascards.Measure.skipped`), which
 #: the card's text follows on the next line; ``ngspice -b`` runs on, and exits with status 0.
 _SKIPPED_CARD = re.compile(r"^\s*error: unrecognized analysis type '[^']*' for the following \.meas statement", re.I)
+#: An XSPICE code model's message (``cm_message_send``: ilimit's "**** ERROR ****" then "* CLIMIT function linear
+#: range less than zero. *"), its text on the next line: the model goes on, and so does ``ngspice -b``.
+_CODE_MODEL_MESSAGE = re.compile(r"^\s*\*{4} error \*{4}\s*$", re.I)
+#: A ``stop when``/``stop after`` breakpoint met: the analysis pauses ("doAnalyses: pause requested", "tran
+#: simulation interrupted") with the points so far in its plot, which ``ngspice -b`` measures (``resume`` goes on).
+#: After some other decks in the process (``bsource_ota_loop.cir``) the middle line says "doAnalyses: Too many
+#: iterations without convergence" instead, with the same points.
+_BREAKPOINT_MET = re.compile(r"^\s*\d+\s*: condition met: stop\b", re.I)
+_PAUSED = re.compile(r"^\s*(?:doanalyses: .*|(?:\w+ )?simulation interrupted)\s*$", re.I)
 
 
-def _without_skipped_cards(lines: Iterable[str]) -> list[str]:
-    """``lines`` less each report of a skipped ``.meas`` card and the card it prints (which may say "fail")."""
+def _without_harmless_reports(lines: Iterable[str]) -> list[str]:
+    """``lines`` less the reports that trigger words would misread: a skipped ``.meas`` card and the card it prints
+    (which may say "fail"), a code model's message and its text, an analysis paused at a ``stop`` breakpoint."""
     out: list[str] = []
-    after_report = False
+    after_report = paused = False
     for ln in lines:
-        report = bool(_SKIPPED_CARD.match(ln))
-        if not report and not after_report:
+        report = bool(_SKIPPED_CARD.match(ln) or _CODE_MODEL_MESSAGE.match(ln))
+        paused = bool(_BREAKPOINT_MET.match(ln)) or (paused and bool(_PAUSED.match(ln) or not ln.strip()))
+        if not report and not after_report and not (paused and _PAUSED.match(ln)):
             out.append(ln)
-        after_report = report
+        after_report = report or (after_report and not ln.strip())
     return out
 
 
@@ -130,7 +141,9 @@ def _cause(lines: list[str], low: list[str], i: int) -> tuple[str, int | None, s
     if i + 1 < len(lines) and (command := _COMMAND_CARD.match(lines[i + 1])):
         said = _clean(_STALE_ROUTINE.sub("", _ERROR_WORD.sub("", lines[i])))
         return f"ngspice cannot read the card {_clean(command.group(1))!r}: {said}", None, command.group(1)
-    rest = [_clean(ln) for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
+    rest = [_clean(_STALE_ROUTINE.sub("", ln)) for ln in lines[i + 1:i + 3] if "interrupted" not in ln.lower()]
+    if i and _NO_FUNCTION.match(lines[i - 1]):      # the reason the card's generic one hides ("no such function 'sdt'")
+        rest.append(_clean(_ERROR_WORD.sub("", lines[i - 1])))
     if (card := _CARD_ERROR.match(lines[i])) and rest:
         return (f"ngspice cannot read the card {rest[0]!r}" + "".join(f": {w}" for w in rest[1:]),
                 int(card.group(1)) if card.group(1) else None, rest[0])
@@ -143,6 +156,8 @@ def _numparam_line(lines: list[str], j: int) -> int | None:
     return int(at.group(1)) if at else None
 
 
+#: A B source's expression calling a function ngspice does not have (``sdt``): printed before the card's report.
+_NO_FUNCTION = re.compile(r"^\s*error: no such function '[^']*'\s*$", re.I)
 #: ngspice's report of a card it cannot read, the card and the reason on the next two lines: "Error on line N or
 #: its substitute:" at a load (N: the line ngspice read, the file's for the deck's own), "Error on line:" at a reset.
 _CARD_ERROR = re.compile(r"^\s*error on line(?: (\d+))?(?: or its substitute)?:\s*$", re.I)
@@ -151,7 +166,8 @@ _CARD_ERROR = re.compile(r"^\s*error on line(?: (\d+))?(?: or its substitute)?:\
 #: analysis is then "aborted", which is no failure to converge.
 _COMMAND_CARD = re.compile(r"^\s*in\s+(\.\S.*?)\s*$", re.I)
 #: The "Error:" words before the reason (``Error:  Error: unknown parameter on .tran - ignored``), and the routine
-#: that ngspice names after it, which is the last error's of the process (``detected in routine "CAPask"``).
+#: that ngspice names after it (or after a card's reason), which is the last error's of the process (``detected in
+#: routine "CAPask"`` after an sdt card).
 _ERROR_WORD = re.compile(r"^\s*(?:error:\s*)+", re.I)
 _STALE_ROUTINE = re.compile(r"\s*detected in routine \"[^\"]*\"\s*$", re.I)
 #: numparam's line before its words ("Undefined parameter [zz]"): N counted as for ``_CARD_ERROR``.
