@@ -90,6 +90,9 @@ def sweep_levels(obj: Objective, ok: list[dict[str, float]], floor: float, tol: 
     for c in obj.constraints:
         others = [o for o in obj.constraints if o is not c]
         v = column(ok, c.measure)
+        if not v.size:                                 # no sample has the measure: no level to move it to
+            print(f"| {c.measure} {c.op} (no sample has it) | - | - |")
+            continue
         for p in LEVEL_PERCENTILES:
             level = float(np.percentile(v, p if c.op in (">=", ">") else 100 - p))
             moved = Constraint(c.measure, c.op, level)
@@ -156,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
           f"({100 * failed / max(len(rows), 1):.1f}%)")
     for cause, count in causes.most_common(5):
         print(f"  {count} x {cause}")
+    if failed == len(rows):
+        problem.close()
+        print(f"{a.netlist}: every sampled simulation failed (the causes above): no level to choose", file=sys.stderr)
+        sys.exit(2)
     print()
     for obj in objectives:   # one sample serves every objective: the measures do not depend on it
         report(problem, obj, rows, a.reach, a.floor_tol if a.floor_tol is not None else 1e-3 * obj.scale)
