@@ -121,7 +121,7 @@ def test_a_history_whose_table_refuses_zoafs_rows_is_one_line(run: Path) -> None
     db.executescript(f"PRAGMA journal_mode=DELETE; DROP TABLE evals; {sql.rstrip()[:-1]}, CHECK (idx < 0));")
     db.close()
     _one_line(CliRunner().invoke(app, ["sensitivity", str(run), "--workers", "1"]),
-              f"{db_path}: not a zoaf run history (CHECK constraint failed")
+              f"{db_path}: not a zoaf run history (a CHECK constraint in table evals, which zoaf does not write)")
 
 
 @pytest.mark.parametrize("folder", ["bw", "bw/random", "bw/random/seed-0"])

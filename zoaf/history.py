@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -61,8 +63,21 @@ MAX_ROWS_BYTES = 2**30
 #: The one column default zoaf's schema has: a row read back with a column it does not store gets the default,
 #: so a 15 MiB default made every one of a small file's rows 15 MiB.
 _DEFAULTS = {("evals", "constraints"): "'[]'"}
+#: The keyword of a table's ``CHECK`` constraint (zoaf's tables have none; a name holding the word is refused too).
+_CHECK = re.compile(r"\bcheck\b", re.IGNORECASE)
 _COLUMNS = ("idx", "u", "params", "measures", "fom", "objective", "feasible", "status", "error", "seconds",
             "phase", "charged", "wall", "objective_fom", "constraints")
+
+
+@lru_cache(maxsize=1)
+def _own_not_null() -> frozenset[tuple[str, str]]:
+    """The (table, column) pairs zoaf's own schema declares NOT NULL: a received table may declare no other."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        return frozenset((t, c[1]) for t in ("meta", "evals") for c in db.execute(f"PRAGMA table_info({t})") if c[3])
+    finally:
+        db.close()
 
 
 @dataclass(frozen=True, eq=False)
@@ -176,12 +191,19 @@ class History:
         """What of the file zoaf never makes, else None. A received run directory is read as data: a generated
         column is computed on every read (one can take seconds a row) and a trigger or view runs SQL of the
         file's author, so a history holding one is refused before any row is read; so is an index zoaf does not
-        make (its expression is computed on every row zoaf writes: 16 MiB values refused a resume's first row)."""
+        make, or a ``CHECK`` constraint (its expression is computed on every row zoaf writes: 16 MiB values refused a
+        resume's first row, and ``instr`` of two MiB strings took hours a row; a write connection runs none either:
+        :func:`zoaf.historyfiles.connect`); so is a ``NOT NULL`` or ``UNIQUE`` zoaf's schema lacks (a row simulated,
+        then refused or, ``ON CONFLICT IGNORE``, dropped unsaid)."""
         with self._errors("read"):
             extra = self._db.execute("SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'view') OR "
                                      "type = 'index' AND sql IS NOT NULL LIMIT 1").fetchone()
             if extra is not None:
                 return f"{extra[0]} {extra[1]!r}"
+            for table, sql in self._db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND "
+                                              "name IN ('meta', 'evals')"):
+                if _CHECK.search(str(sql)):        # the keyword every CHECK constraint is written with
+                    return f"a CHECK constraint in table {table}"
             for table in ("meta", "evals"):
                 columns = self._db.execute(f"PRAGMA table_xinfo({table})").fetchall()
                 hidden = [c[1] for c in columns if c[6] != 0]
@@ -190,6 +212,13 @@ class History:
                 odd = [c[1] for c in columns if c[4] not in (None, _DEFAULTS.get((table, c[1])))]
                 if odd:
                     return f"a default value of column {odd[0]!r} in table {table}"
+                strict = [c[1] for c in columns if c[3] and (table, c[1]) not in _own_not_null()]
+                if strict:                      # a row zoaf writes with that column NULL is refused, or dropped
+                    return f"a NOT NULL constraint on column {strict[0]!r} in table {table}"
+                unique = self._db.execute("SELECT name FROM pragma_index_list(?) WHERE origin = 'u' LIMIT 1",
+                                          (table,)).fetchone()
+                if unique:                      # a point simulated again would be refused
+                    return f"a UNIQUE constraint ({unique[0]!r}) in table {table}"
         return None
 
     def discard(self) -> None:
@@ -235,7 +264,7 @@ class History:
             yield
         except sqlite3.OperationalError as e:
             raise InputError(f"{where}: cannot {what} the run history ({e}){self._kept(what, e)}") from None
-        except sqlite3.IntegrityError as e:   # a received file's CHECK or UNIQUE that zoaf's rows break: a traceback
+        except sqlite3.IntegrityError as e:   # a constraint zoaf's rows break (a received file's): a traceback
             raise InputError(f"{where}: not a zoaf run history ({e}, a constraint zoaf does not write)") from None
         except sqlite3.DataError as e:         # a value past MAX_VALUE_BYTES: read, or computed by a received
             # file's CHECK as zoaf writes a row (zoaf's own rows hold KiB): a traceback on resume
@@ -301,7 +330,9 @@ class History:
     def append(self, rec: Record) -> None:
         o = rec.outcome
         with self._tx() as db:
-            db.execute(f"INSERT INTO evals ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})", (
+            # OR ABORT, whatever conflict clause a received table declares (ON CONFLICT IGNORE: a row dropped unsaid)
+            columns, marks = ", ".join(_COLUMNS), ", ".join("?" * len(_COLUMNS))
+            db.execute(f"INSERT OR ABORT INTO evals ({columns}) VALUES ({marks})", (
                 rec.idx, json.dumps([float(v) for v in rec.u]), json.dumps(rec.params), json.dumps(o.measures),
                 _num(o.fom), _num(o.objective), None if o.feasible is None else int(o.feasible), o.status.value,
                 o.error, o.seconds, rec.phase, int(rec.charged), rec.wall, _num(o.objective_fom),
