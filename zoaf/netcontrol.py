@@ -72,6 +72,10 @@ class ControlReading:
         self.interp_card = has_interp_card([after_title(self.text), *self._texts.values()])
         if found := interp_problem(self._control_lines, self.analyses, self.interp_card):
             raise self._err(*found)
+        if block.branch_quit is not None and self._dot_outputs:
+            raise self._err(block.branch_quit, "quit/exit inside an if block: whether ngspice -b then runs the deck's "
+                            "dot-analyses depends on the branch it takes; refused (quit after the block, or run the "
+                            "analyses in the block)")
         self.control, self.control_names, self.control_quits = block.commands, block.names, block.quits
         self.control_lines = block.lines
         self.faithful_reasons.extend(block.faithful_reasons)

@@ -334,6 +334,8 @@ class ControlBlock:
         faithful_reasons: dot-commands inside the block, which ngspice applies while reading the deck.
         quits: whether the block has ``quit``/``exit`` (only outside ``if``/loop blocks: the commands after it,
             which ``ngspice -b`` never runs, are left out of the replay and of the batch deck).
+        branch_quit: the line of a ``quit``/``exit`` inside ``if`` blocks after which nothing runs
+            (:func:`_ends_block`): the replay ends there as ``ngspice -b`` does, whether it runs or not.
         batch_dropped: physical line indexes that :meth:`zoaf.netlist.Netlist.batch_deck` comments out.
         notes: ``(line, why)`` for each ``meas`` that measures nothing in ngspice 39 (:func:`unsupported_form`), or
             at a value it misreads (:func:`misread_value`).
@@ -348,6 +350,7 @@ class ControlBlock:
     names: list[str] = field(default_factory=list)
     faithful_reasons: list[str] = field(default_factory=list)
     quits: bool = False
+    branch_quit: int | None = None
     batch_dropped: set[int] = field(default_factory=set)
     prints: dict[int, list[str]] = field(default_factory=dict)
     notes: list[tuple[int, str]] = field(default_factory=list)
@@ -366,6 +369,33 @@ def _plot_crash(text: str, spectrum: bool) -> str | None:
         return (f"a `meas sp` of this form crashes ngspice 39 on an analysis plot (ngspice -b and zoaf's worker: a "
                 f"segmentation fault); write `meas ac {text.split(None, 2)[2]}`, which measures the S-parameter plot")
     return None
+
+
+def _ends_block(words: Sequence[str], i: int) -> bool:
+    """Whether the ``quit``/``exit`` at ``words[i]`` (the block's base words) ends the block wherever it stands:
+    inside ``if`` blocks only (a loop's next pass would run), and after it only the ``else`` branches it skips, the
+    ``end``s, ``echo``s and more quits. ngspice's own self-checking decks end so (``if ok`` ... ``quit 0``
+    ``else`` ``quit 1`` ``end``): a replay without it runs nothing that ``ngspice -b`` does not."""
+    stack: list[str] = []
+    for w in words[:i]:
+        if w in BLOCK_OPEN:
+            stack.append(w)
+        elif w == "end" and stack:
+            stack.pop()
+    if set(stack) != {"if"}:
+        return False
+    skipping: int | None = None                 # nesting inside an else branch that is skipped
+    for w in words[i + 1:]:
+        if skipping is not None:
+            skipping += (w in BLOCK_OPEN) - (w == "end")
+            skipping = None if skipping < 0 else skipping
+        elif w in ("quit", "exit"):
+            return True
+        elif w == "else":
+            skipping = 0
+        elif w not in ("end", "echo", ""):
+            return False
+    return True
 
 
 def _replay_problem(text: str, base: str, depth: int) -> str | None:
@@ -392,18 +422,21 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
     unclosed ``if``/``while`` block.
     """
     block = ControlBlock()
+    words = [base_word(t) for _, t, _ in lines]
     depth = 0
     in_block: list[str] = []                     # the prints of the if/loop block being read
     moves = False                                # whether that block changes the plot
     spectrum = False                             # whether the last plot made is a spectrum (fft, psd, spec)
-    for lineno, t, idxs in lines:
+    for i, (lineno, t, idxs) in enumerate(lines):
         if (why := problem(t)) is not None:
             raise err(lineno, why)
         if block.quits:                         # ngspice -b stops at the quit: what follows never runs
             block.batch_dropped.update(idxs)
             continue
-        base = base_word(t)
-        if (why := _replay_problem(t, base, depth)) is not None:
+        base = words[i]
+        if base in ("quit", "exit") and depth > 0 and _ends_block(words, i):
+            block.branch_quit = block.branch_quit or lineno      # the first names it
+        elif (why := _replay_problem(t, base, depth)) is not None:
             raise err(lineno, why)
         if base.startswith("."):
             block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
@@ -412,7 +445,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             block.faithful_reasons.append(f"line {lineno}: {t} (a goto to it from a later sizing would run the "
                                           "earlier sizings' commands again, without end)")
         if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
-            block.quits |= base in ("quit", "exit")
+            block.quits |= base in ("quit", "exit") and depth == 0     # a branch's: branch_quit
             if batch_drops(t):
                 block.batch_dropped.update(idxs)
             if base == "print":
