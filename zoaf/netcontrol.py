@@ -1,6 +1,6 @@
 """A deck's ``.control`` block as :class:`zoaf.netlist.Netlist` reads it (:class:`ControlReading`, a mixin): its
 lines gathered while the deck is read (a file of commands ``.include``d there read in its place, checked and kept
-for the batch deck), the block parsed (:func:`zoaf.ngcommands.parse_control`) into what a session replays, and what
+for the batch deck), the block parsed (:func:`zoaf.controlblock.parse_control`) into what a session replays, and what
 follows for ``ngspice -b``: whether the block runs the analyses, and the dot-analyses after it."""
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import deckcheck
+from .controlblock import parse_control
 from .decktext import Line, after_title, logical_lines, physical_lines, tab_dollar_comment
 from .errors import InputError
-from .ngcommands import ANALYSES, has_interp_card, interp_problem, parse_control, printed_names
+from .ngcommands import ANALYSES, has_interp_card, interp_problem, printed_names
 from .netwrite import Edits
 
 __all__ = ["ControlReading"]
