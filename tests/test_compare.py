@@ -77,7 +77,7 @@ def test_runs_of_a_method_whose_settings_changed_are_neither_reused_nor_resumed(
     monkeypatch.setattr(ZOAFCobyqa, "preset", {**ZOAFCobyqa.preset, "late_init": False})
     with pytest.raises(InputError, match="with late_init=True, but zoaf-cobyqa now has late_init=False"):
         run_grid(sphere_problem, tmp_path, objectives=["a"], methods=["zoaf-cobyqa"], seeds=1, budget=15)
-    with pytest.raises(InputError, match="cannot resume: settings.late_init differs"):
+    with pytest.raises(InputError, match="the method.s setting late_init is False in this zoaf, True in"):
         zoaf.optimize(sphere_problem("a"), budget=15, seed=1, method="zoaf-cobyqa", out=cut, resume=True)
     result = json.loads((done / "result.json").read_text())
     (done / "result.json").write_text(json.dumps({k: v for k, v in result.items() if k != "settings"}))

@@ -62,6 +62,9 @@ def check_seeds(seeds: int | Sequence[int], option: str = "seeds") -> list[int]:
         raise InputError(f"{option}: {too_many}")
     if not given or not all(whole(s) and s >= 0 for s in given):
         raise InputError(f"{option} must be a count or a list of whole numbers >= 0, got {seeds!r}")
+    if len(set(map(int, given))) < len(given):    # its second run found the first's folder: "1 of the runs failed"
+        twice = next(int(s) for i, s in enumerate(given) if s in given[:i])
+        raise InputError(f"{option}: seed {twice} is listed twice (one run per seed)")
     return [int(s) for s in given]
 
 

@@ -125,8 +125,8 @@ def _numbers(value: Any, what: str) -> np.ndarray:
     whose real part numpy kept with a warning: ``bounds=[(-1j, 1)]`` ran as (0, 1))."""
     try:
         given = np.asarray(value)
-        if given.dtype.kind in "SUc" or given.dtype.kind == "O" and any(isinstance(v, (str, bytes, complex))
-                                                                          for v in given.ravel()):
+        if given.dtype.kind in "SUcMm" or given.dtype.kind == "O" and any(  # dates were days; None was NaN
+                v is None or isinstance(v, (str, bytes, complex)) for v in given.ravel()):
             raise ValueError
         return np.asarray(given, dtype=float)
     except OverflowError:                  # an int past the float range (10**400): was numpy's traceback
@@ -195,6 +195,8 @@ def _number(value: Any) -> float:
     _refuse_complex(value, "fun returned", "a number")
     try:
         return float(value.item() if isinstance(value, np.ndarray) and value.size == 1 else value)
+    except OverflowError:                  # 10**400: was "int too large to convert to float", not said of fun
+        raise ValueError("fun returned an integer past the float range, not a finite number") from None
     except TypeError:
         shape = f" of shape {np.shape(value)}" if isinstance(value, np.ndarray) else ""
         raise ValueError(f"fun returned {type(value).__name__}{shape}, not a number") from None

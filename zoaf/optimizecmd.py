@@ -25,6 +25,7 @@ from .cli import JsonOpt, NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _dir_option
 from .errors import DEFAULT_TIMEOUT, InputError
 from .outfile import json_text
 from .show import as_text, err, one_line
+from .units import clip_path
 
 if TYPE_CHECKING:
     from .history import RunMeta
@@ -59,6 +60,16 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
                              f"resume it from Python (zoaf.optimize(problem, out=..., resume=True))")
         h.check_resumable()          # in this command's words: the run checks it again in the library's
     return meta
+
+
+def _another_deck(run_dir: Path, meta: RunMeta, netlist: Path, error: InputError) -> InputError:
+    """``error``, the run's spec refused for ``netlist``, said as what it is when the run was made from another
+    netlist ("mc.toml: montecarlo.normal: 'mc_r' is not a .param of good.cir" named neither the run nor its deck)."""
+    then = meta.problem.get("netlist")
+    if not isinstance(then, str) or Path(then).resolve() == Path(netlist).resolve():
+        return error
+    return InputError(f"{run_dir}/history.db: a run of {clip_path(then)}, not of {netlist}: resume it with its own "
+                      f"netlist (this one: {error})")
 
 
 def _signoff_kind(meta: RunMeta) -> str | None:
@@ -121,7 +132,10 @@ def optimize(
         except InputError as e:
             raise InputError(f"--method: {e}") from None
         seed = seed if seed is not None else secrets.randbelow(2**31)
-        problem = _problem(netlist, spec, objective, allow_shell, timeout, x0, corners=True)
+        try:
+            problem = _problem(netlist, spec, objective, allow_shell, timeout, x0, corners=True)
+        except InputError as e:
+            raise (e if resume_path is None else _another_deck(resume_path, meta, netlist, e)) from None
         if resume_path is not None:   # here, before workers and the progress bar start
             check_resume(resume_path / "history.db", meta, run_metadata(problem, method, budget, seed, {}))
         if out_path is None:

@@ -13,6 +13,7 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
@@ -240,6 +241,8 @@ class Problem:
             cls.simulate = _guarded(own)
 
     def __init__(self, parameters: Sequence[Parameter]) -> None:
+        if isinstance(parameters, Parameter) or not isinstance(parameters, Iterable):   # a TypeError traceback
+            raise InputError(f"parameters must be a sequence of zoaf Parameters, got {type(parameters).__name__}")
         parameters = tuple(parameters)
         if not parameters:
             raise InputError("a problem needs at least one parameter")
@@ -382,6 +385,8 @@ def _real(value: Any, what: str) -> float:
     """``value`` as a float; anything not :func:`_is_real` is an InputError naming ``what``."""
     if not _is_real(value):
         raise InputError(f"{what} must be a number, got {value!r}")
+    if not _finite(value) and isinstance(value, (int, np.integer)):   # 10**400: an OverflowError ended the run
+        raise InputError(f"{what} must be a number within the float range, got an integer past it")
     return float(value)
 
 

@@ -269,6 +269,9 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
         s.short_runs = {m: [r for r in every[m] if r.complete] for m in short}
         if s.methods:
             summaries.append(s)
+    if not summaries and (root / "history.db").is_file():     # said only what a comparison's folder holds
+        raise InputError(f"{root}: a run (zoaf optimize), not a comparison: its own report is result.json, best.cir "
+                         "and convergence.png; zoaf report reads the folder of a zoaf compare --out")
     if not summaries:
         raise InputError(f"{root}: no complete runs found (expected <objective>/<method>/seed-<k>/result.json)")
     return summaries
@@ -334,7 +337,7 @@ def user_command(argv: Sequence[str]) -> str:
 
     def word(i: int, a: str) -> str:
         p = Path(a)
-        if i == 0 and p.name == "zoaf":
+        if i == 0 and (p.name == "zoaf" or p.parts[-2:] == ("zoaf", "__main__.py")):     # python -m zoaf's too
             return "zoaf"
         if p.is_absolute() and p.is_relative_to(cwd):
             return str(p.relative_to(cwd))

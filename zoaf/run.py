@@ -152,6 +152,10 @@ def check_resume(history: Path | None, recorded: RunMeta | None, expected: RunMe
                              f"budget shapes its method's schedule (ZOAF's starts and phases are shares of it), so "
                              f"another budget is another run: resume with budget {then!r} ({same}), or start a "
                              f"new run (another {out_option}) with budget {now!r}")
+        if key.startswith("settings."):   # options differ first: a setting alone is a default changed since
+            raise InputError(f"{history}: cannot resume: the method's setting {key.removeprefix('settings.')} is "
+                             f"{now!r} in this zoaf, {then!r} in the recorded run (a default changed since the run "
+                             "was made); resume with the zoaf version that made it, or start a new run")
         raise InputError(f"{history}: cannot resume: {key} differs from the recorded run "
                          f"(recorded {then!r}, now {now!r})")
 

@@ -39,7 +39,7 @@ from .infile import UnreadableFile, read_bounded
 from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterError, Score
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import KEYS as MC_KEYS, MonteCarlo, parse_montecarlo
-from .spectables import (keyword as _keyword, keywords as _keywords, named_tables as _named_tables,
+from .spectables import (keyword as _keyword, keywords as _keywords, named_tables as _named_tables, top_key_hint,
                          refuse_case_twins as _refuse_case_twins, refuse_controls as _refuse_controls, table as _table)
 
 #: The bound may hold one blank before a unit word ("60 dB"), for units.parse_spec to refuse with its hint.
@@ -77,6 +77,9 @@ _DEEP_KEY = re.compile(rf"(?m)(?:^|[\[{{,])[ \t]*+{_PART}(?:[ \t]*+\.[ \t]*+{_PA
 #: overflowed to -inf for every point at 1e-320 (a run of feasible designs said "no simulation gave a finite FoM"),
 #: and a miss is divided by |bound| (+-inf constraint values); at 1e-30 any value ngspice prints stays finite.
 MIN_SCALE = 1e-30
+#: The greatest objective ``scale``: the FoM of a measure near 0 is about measure / scale, which at 1e308 fell to
+#: subnormals, then 0 (1e-19 W and 1e-20 W tied); at 1e30 any value ngspice prints keeps its order.
+MAX_SCALE = 1e30
 #: The largest magnitude of a constraint value (a relative miss; met, its negative): the models a method fits to
 #: constraint values square and sum them (a variance, a least-squares fit), which stays finite at 1e300 a term; a
 #: circuit's real misses are far below it, so the order of any two is kept.
@@ -299,7 +302,8 @@ class Spec:
             if m not in results:
                 raise InputError(f"{self._where()}: measures.{units.clip(m)}: {netlist} has no .meas (or .control "
                                  f"meas/let) named {units.echo(m)}; it has: "
-                                 f"{', '.join(map(units.clip, sorted(results))) or 'none'}")
+                                 f"{', '.join(map(units.clip, sorted(results))) or 'none'}"
+                                 + top_key_hint("measures", m))
 
 
 def _check_name(where: str, table: str, name: str) -> None:
@@ -311,7 +315,8 @@ def _parameter(where: str, name: str, value: Any) -> Parameter:
     _check_name(where, "parameters", name)
     key = f"{where}: parameters.{units.clip(name)}"
     if not isinstance(value, Mapping):
-        raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}")
+        raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}"
+                         + top_key_hint("parameters", name))
     value = _keywords(key, value, ("lo", "hi", "scale", "type", "init", "unit"))
     for k in ("lo", "hi"):
         if k not in value:
@@ -363,7 +368,8 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
     _check_name(where, "objectives", name)
     key = f"{where}: objectives.{units.clip(name)}"
     if not isinstance(value, Mapping):
-        raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {units.echo(value)}")
+        raise InputError(f"{key}: expected a table like {{ minimize = \"measure\" }}, got {units.echo(value)}"
+                         + top_key_hint("objectives", name))
     value = _keywords(key, value, ("minimize", "maximize", "constraints", "scale", "target", "corners"))
     senses = [s for s in ("minimize", "maximize") if s in value]
     if len(senses) != 1:
@@ -376,9 +382,15 @@ def _objective(where: str, name: str, value: Any, corners: CornerSet | None) -> 
         raise InputError(f"{key}.constraints: must be a list of strings like [\"gain_db >= 60\"]")
     constraints = tuple(Constraint.parse(c, where=f"{key}.constraints") for c in cons)
     _check_compatible(f"{key}.constraints", constraints, [str(c).strip() for c in cons])
+    if _keyword(value.get("scale"), ("lin", "log")) in ("lin", "log"):     # "'log' is not a SPICE number"
+        raise InputError(f"{key}.scale: {units.echo(value['scale'])} is a parameter's scale; an objective's is a "
+                         "number: the measure's size, in its unit, past which its FoM grows logarithmically")
     scale = units.parse_spec(value.get("scale", 1.0), what=f"{key}.scale")
     if not scale >= MIN_SCALE:
         raise InputError(f"{key}.scale: must be >= {MIN_SCALE:g} (the FoM divides the measure by it), got {scale:g}")
+    if scale > MAX_SCALE:
+        raise InputError(f"{key}.scale: must be at most {MAX_SCALE:g} (the FoM divides the measure by it: past that, "
+                         f"small measures tie at 0), got {scale:g}")
     target = None if "target" not in value else units.parse_spec(value["target"], what=f"{key}.target")
     judged: tuple[str, ...] = ()
     if "corners" in value:

@@ -1,6 +1,7 @@
-"""What a spec's TOML tables may hold, before :mod:`zoaf.spec` reads them as a problem: tables where tables go,
-keywords in any case with a hint for a typo, no control or invisible character in any string (it would reach the
-terminal), no two SPICE names that differ in case only (one would replace the other unsaid)."""
+"""What a spec's TOML tables may hold, before :mod:`zoaf.spec` reads them as a problem: tables where tables go (a
+top-level key written below a table, which TOML puts in it, named as such), keywords in any case with a hint for a
+typo, no control or invisible character in any string (it would reach the terminal), no two SPICE names that differ
+in case only (one would replace the other unsaid)."""
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ from . import units
 from .errors import InputError, did_you_mean
 from .outfile import first_invisible, printable
 
-__all__ = ["keyword", "keywords", "named_tables", "refuse_case_twins", "refuse_controls", "table"]
+__all__ = ["keyword", "keywords", "named_tables", "refuse_case_twins", "refuse_controls", "table", "top_key_hint"]
 
 #: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
 #: escape sequence when zoaf prints it (a unit, a title).
@@ -26,6 +27,19 @@ def table(where: str, data: Mapping[str, Any], key: str, *, required: bool = Tru
     if not isinstance(value, Mapping):
         raise InputError(f"{where}: {key}: must be a table ([{key}]), got {type(value).__name__}")
     return value
+
+
+#: The spec's keys that are no table: written below a ``[table]`` line, TOML puts them in that table.
+TOP_KEYS = ("title", "pdk", "corner")
+
+
+def top_key_hint(table: str, name: str) -> str:
+    """What to say of ``name`` refused in ``table`` when it is a top-level key there (``pdk = "sky130"`` below
+    ``[objectives]``: refused as an objective that is no table, or as a measure the deck lacks, never as misplaced)."""
+    if str(name).lower() not in TOP_KEYS:
+        return ""
+    return (f" ({units.echo(name)} is a top-level key, but TOML puts a key written below the [{table}] line in that "
+            "table: move it above the first [table] line)")
 
 
 def keywords(key: str, table: Mapping[str, Any], known: tuple[str, ...]) -> dict[str, Any]:

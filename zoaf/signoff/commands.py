@@ -77,6 +77,11 @@ def _signoff_target(target: Path, spec: Optional[Path], objective: Optional[str]
     return problem, problem.default_params(), None
 
 
+#: The greatest ``--seed`` of a yield: its folder is named by it (300 digits were "File name too long", said of
+#: the folder, not of the option).
+MAX_SEED = 2**64 - 1
+
+
 def _yield_folder(target: Path, run: RunDir | None, corner: Corner | None, seed: int) -> Path:
     """Where ``zoaf yield`` writes without ``--out``: ``RUN/yield`` (``RUN/yield-seed<S>`` for a seed other than 0:
     ``--seed 5`` after a first yield was refused, "holds another run (its seed differs)"; seed 0 keeps the name of
@@ -117,7 +122,8 @@ def yield_(
     target: TargetArg,
     samples: Annotated[int, typer.Option("--samples", "-n", help="Monte Carlo samples.", min=1,
                                                max=MAX_SAMPLES)] = 200,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0,
+                                      max=MAX_SEED)] = 0,
     corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield[-CORNER]"
                                                    "[-seedS], a netlist's runs/STEM-yield[-CORNER]-seedS).")] = None,

@@ -6,6 +6,7 @@ worker processes or Dask, sandboxed, one ``history.db`` row each, replayed when 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ class McSims(Problem):
         self.timeout = base.timeout             # the circuit's limit per simulation, for the pool
         self.normal, self.section, self.seed = mc.normal, mc.section, int(seed)
         self.deck, self.overrides = _sample_deck(base, mc, corner)
-        self.sizing = np.array([sizing[p] for p in base.names], dtype=float)
+        self.sizing = np.array([_value(p, sizing[p.name]) for p in base.parameters], dtype=float)
         self.needs_new_process = False
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
@@ -70,6 +71,19 @@ class McSims(Problem):
 
     def close(self) -> None:
         self.deck.close()
+
+
+def _value(p: Parameter, value: Any) -> float:
+    """A sizing's value of ``p``: a finite number (from Python, a NaN was simulated as asked and text was a
+    ValueError in the deck's making; a netlist's own value may lie outside the spec's bounds: simulated as written)."""
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    try:
+        x = float(value) if number else math.nan
+    except OverflowError:           # an int past the float range
+        x = math.inf
+    if not math.isfinite(x):
+        raise InputError(f"the sizing's {p.name} = {units.echo(value)}: must be a finite number")
+    return x
 
 
 def check_montecarlo(base: CircuitProblem) -> MonteCarlo:
