@@ -1,6 +1,7 @@
 """The load grace (``zoaf.workers.LOAD_GRACE``) with a real PDK, in the local pool and on Dask alike: a worker's
 first simulation of a sky130 process corner loads the PDK library (seconds), longer than the simulation limit
-here; it is granted the grace, and so is a switch to another process corner in the same worker."""
+here; it is granted the grace apart from the simulation's limit, and so is a switch to another process corner in the
+same worker."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,6 +35,6 @@ def test_a_pdk_load_longer_than_the_timeout_gets_the_grace_in_both_pools() -> No
         corner.close()
         assert [r.status for r in res] == [Status.OK] * 4, [(r.outcome.error, r.outcome.seconds) for r in res]
         assert stats["timeouts"] == 0
-        assert res[0].outcome.seconds > LIMIT and res[2].outcome.seconds > LIMIT   # each loaded its deck first
+        assert all(r.outcome.seconds < LIMIT for r in res)   # each load timed apart, not in its simulation's time
         results[dask] = [(r.outcome.fom, r.outcome.measures) for r in res]
     assert results["local"] == results[None]

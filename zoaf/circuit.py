@@ -173,6 +173,13 @@ class CircuitProblem(Problem):
             self._session = open_session(self.netlist, timeout=self.timeout, policy=self.sandbox_policy())
         return self._session
 
+    def prepare(self, x: np.ndarray) -> None:
+        """Lock the process down and load the deck (seconds for a PDK's), which a pool times apart from the
+        simulation."""
+        session = self.session()
+        if not session.loaded:
+            session.load()
+
     def sandbox_policy(self) -> sandbox.Policy:
         """What a simulation may read (the deck's folder, its included files, :attr:`also_reads`) and whether it
         may run programs."""

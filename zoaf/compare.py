@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import registry, show
-from .errors import DEFAULT_TIMEOUT, InputError, ZoafError
+from .errors import DEFAULT_TIMEOUT, DeckFailure, InputError, ZoafError
 from .compareplan import RunTask, check_grid, check_report_folder, check_same_circuit, check_seeds
 from .outfile import json_text, write_file
 from .problem import Problem
@@ -144,14 +144,19 @@ def run_grid(factory: Callable[[str], Problem], out: str | Path, *, objectives: 
 
 def _run_tasks(factory: Callable[[str], Problem], todo: Sequence[RunTask], done: Sequence[RunTask], budget: int,
                jobs: int, progress: Progress | None) -> list[tuple[RunTask, str]]:
-    """Run the planned ``todo`` (``done``: the complete runs reused, reported as such); the runs that failed."""
+    """Run the planned ``todo`` (``done``: the complete runs reused, reported as such); the runs that failed. A run
+    that finds the deck broken (:class:`~zoaf.errors.DeckFailure`) stops the comparison: no run starts after it (every
+    run simulates that deck), and its error is raised once those running have ended."""
     emit = progress or (lambda event: None)
     emit(RunEvent("plan", total=len(todo) + len(done), budget=budget, nfev=len(done)))
     for t in done:
         emit(RunEvent("reused", t.objective, t.method, t.seed, budget=budget, **_final(t.path)))
     failed: list[tuple[RunTask, str]] = []
+    broken: list[tuple[RunTask, DeckFailure]] = []
 
     def record(t: RunTask, result: dict[str, Any] | None, error: Exception | None) -> None:
+        if isinstance(error, DeckFailure):
+            broken.append((t, error))
         if error is not None:
             failed.append((t, f"{type(error).__name__}: {error}"))
             emit(RunEvent("failed", t.objective, t.method, t.seed, error=str(error)))
@@ -161,6 +166,8 @@ def _run_tasks(factory: Callable[[str], Problem], todo: Sequence[RunTask], done:
 
     if jobs <= 1:
         for t in todo:
+            if broken:
+                break
             try:
                 r = _run_one(factory, t, emit)
             except ZoafError as e:
@@ -168,13 +175,19 @@ def _run_tasks(factory: Callable[[str], Problem], todo: Sequence[RunTask], done:
                 continue
             record(t, r, None)
     elif todo:
-        _run_parallel(factory, todo, jobs, emit, record)
+        _run_parallel(factory, todo, jobs, emit, record, lambda: bool(broken))
+    if broken:
+        t, e = broken[0]
+        raise DeckFailure(f"{e} (run {t.objective}/{t.method}/seed-{t.seed}: the comparison stopped there)",
+                          e.error, e.sizings)
     return failed
 
 
 def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jobs: int, emit: Progress,
-                  record: Callable[[RunTask, dict[str, Any] | None, Exception | None], None]) -> None:
-    """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue."""
+                  record: Callable[[RunTask, dict[str, Any] | None, Exception | None], None],
+                  stop: Callable[[], bool]) -> None:
+    """The runs of ``todo`` in ``jobs`` spawned processes; their progress relayed through a queue. Once ``stop()``,
+    the runs not started are cancelled."""
     ctx = multiprocessing.get_context("spawn")
     manager = SyncManager(ctx=ctx)
     with safe_path(), sigint_ignored():     # a Ctrl-C amid the start left the manager's process, never shut down
@@ -192,12 +205,17 @@ def _run_parallel(factory: Callable[[str], Problem], todo: Sequence[RunTask], jo
                     finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                     _drain(messages, emit)
                     for f in finished:
+                        if f.cancelled():
+                            continue
                         try:
                             r = f.result()
                         except Exception as e:  # noqa: BLE001 - one failed run must not lose the others
                             record(futures[f], None, e)
                             continue
                         record(futures[f], r, None)
+                    if stop():
+                        for f in pending:
+                            f.cancel()            # those not started; the running ones end on their own
             except BaseException:
                 _stop_now(pool)
                 raise

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import daskworker, relay, replies
+from . import daskwatch, daskworker, relay, replies
 from .errors import InputError
 from .problem import Outcome
 from .workers import OnDone, Pool, Task, raise_remote, safe_path
@@ -191,6 +191,7 @@ class DaskPool(Pool):
         self._nthreads: int | None = None
         self._held: list[Any] = []                        # the last batch's futures (see run)
         self._due: list[str] = []                         # addresses of workers to restart
+        self._silences = daskwatch.Silences()             # when the scheduler last heard from each worker
 
     def _listen(self, path: str) -> None:
         """Relay the stderr of the workers of the cluster zoaf started (:mod:`zoaf.relay`): theirs was zoaf's own,
@@ -281,11 +282,17 @@ class DaskPool(Pool):
     def _chunk_done(self, reply: Any, chunk: list[Task], alone: bool, window: "_Window", pending: deque[Task],
                     done: dict[int, Outcome], killed: type) -> bool:
         """Record a finished Dask task's simulations; True when a worker was lost or restarted."""
-        if isinstance(reply, killed) and not (alone and len(chunk) == 1):
+        if isinstance(reply, daskwatch.Frozen):
+            self._kill_frozen(reply.addr)
+        if isinstance(reply, (killed, daskwatch.Frozen)) and not (alone and len(chunk) == 1):
             for t in reversed(chunk):                     # killed beside others: not charged, each run alone
                 self.stats["suspects"] += 1
                 window.suspects.add(t.tid)
                 pending.appendleft(t)
+            return True
+        if isinstance(reply, daskwatch.Frozen):
+            self._timed_out(chunk[0], done, f"its Dask worker was silent for {reply.silent:.0f} s (a frozen process); "
+                                            "restarted")
             return True
         if isinstance(reply, BaseException):
             return self._handle(reply, chunk[0], pending, done, killed)
@@ -315,13 +322,15 @@ class DaskPool(Pool):
         exception of a failed task, the result of a finished one. Messages of tasks no longer in flight (a task
         recorded from its event, an earlier batch's) are dropped."""
         out: dict[str, Any] = {}
-        item = self._inbox.get()
+        item = self._next(flying)
         while True:
             kind, key, payload = item
             if key in flying and key not in out:
                 fut = flying[key][0]
                 if kind == "event":
                     out[key] = pickle.loads(payload)
+                elif kind == "frozen":
+                    out[key] = payload
                 elif kind == "finished":
                     out[key] = fut.result()
                 else:
@@ -331,7 +340,29 @@ class DaskPool(Pool):
             except queue.Empty:
                 if out:
                     return list(out.items())
-                item = self._inbox.get()
+                item = self._next(flying)
+
+    def _next(self, flying: dict[str, tuple[Any, list[Task]]]) -> tuple:
+        """The next message of the inbox, waiting for it: every :data:`~zoaf.daskwatch.SILENCE_POLL` seconds without
+        one, the tasks of a worker fallen silent are put in the inbox (:class:`~zoaf.daskwatch.Silences`)."""
+        while True:
+            try:
+                return self._inbox.get(timeout=daskwatch.SILENCE_POLL)
+            except queue.Empty:
+                for key, frozen in self._silences.frozen(self.client, flying, self.timeout, self._restarted):
+                    self._inbox.put(("frozen", key, frozen))
+
+    def _kill_frozen(self, addr: str) -> None:
+        """Have the frozen worker at ``addr`` killed by its nanny (once: a new worker gets a new address); where its
+        nanny cannot be asked, restarted as any other (:meth:`_restart`)."""
+        if addr in self._restarted:
+            return
+        if not daskwatch.kill(self.client, addr):
+            self._restart(addr)
+            return
+        self._restarted.add(addr)
+        self.stats["restarts"] += 1
+
 
     def _threads(self, *, fresh: bool = False) -> int:
         """The cluster's worker threads, asked of the scheduler at the first batch and after a worker was lost or
@@ -357,7 +388,7 @@ class DaskPool(Pool):
             self._crashed(t, reply[1], pending, done, retry=False)
             return True
         elif kind == "timeout":
-            self._timed_out(t, done, "worker restarted")
+            self._timed_out(t, done, "worker restarted", loading=reply[1])
             self._restart(addr)
             return True
         elif kind == "raised":
@@ -393,9 +424,13 @@ class DaskPool(Pool):
         if not due:
             return
         try:
-            self.client.restart_workers(due, raise_for_error=False)
+            status = self.client.restart_workers(due, timeout=daskwatch.RESTART_WAIT, raise_for_error=False)
         except Exception as e:                            # pragma: no cover - e.g. a worker without nanny
             log.warning("could not restart dask workers %s: %s", due, e)
+            return
+        for addr in due:
+            if status.get(addr) == "timed out":           # it would not close (a stopped process): its nanny kills it
+                daskwatch.kill(self.client, addr)
 
 
 def _release(futures: list[Any]) -> None:

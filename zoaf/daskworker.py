@@ -20,7 +20,7 @@ import numpy as np
 
 from . import proctree, relay, sandbox, watchdog
 from .problem import Problem
-from .workers import simulate_caught, time_limit
+from .workers import FRESH, LOAD_GRACE, loads, prepare_caught, simulate_caught
 
 # State of a Dask worker process: the problems shipped by the ProblemPlugin, unpickled on first use, and one
 # daemon simulation thread (one thread drives libngspice; a hung simulation can be timed out without blocking
@@ -37,7 +37,7 @@ TELL_GRACE = 0.5
 
 
 class _SimThread(threading.Thread):
-    """A daemon thread that runs ``simulate_caught`` jobs one at a time."""
+    """A daemon thread that runs ``simulate_caught`` jobs one at a time, each after its load where it has one."""
 
     def __init__(self) -> None:
         super().__init__(name="zoaf-sim", daemon=True)
@@ -46,15 +46,22 @@ class _SimThread(threading.Thread):
 
     def run(self) -> None:
         while True:
-            problem, x, box, event = self.jobs.get()
+            problem, x, load, loaded, box, event = self.jobs.get()
+            if load:
+                prepare_caught(problem, x)
+            loaded.set()
             box.append(simulate_caught(problem, x))
             event.set()
 
-    def simulate(self, problem: Problem, x: np.ndarray, timeout: float) -> tuple | None:
+    def simulate(self, problem: Problem, x: np.ndarray, timeout: float, load: bool) -> tuple:
+        """The simulation's reply, or ``("timeout", loading)``: ``load`` (what it needs, ``Problem.prepare``) has
+        ``timeout`` + :data:`~zoaf.workers.LOAD_GRACE` seconds, then the simulation its ``timeout``."""
         box: list[tuple] = []
-        event = threading.Event()
-        self.jobs.put((problem, x, box, event))
-        return box[0] if event.wait(timeout) else None
+        loaded, event = threading.Event(), threading.Event()
+        self.jobs.put((problem, x, load, loaded, box, event))
+        if not loaded.wait(timeout + LOAD_GRACE):
+            return ("timeout", True)
+        return box[0] if event.wait(timeout) else ("timeout", False)
 
 
 def _dask_problem(token: str) -> Problem:
@@ -78,7 +85,7 @@ def _dask_forget(token: str) -> None:
 def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[list[tuple], str]:
     """Simulations on a Dask worker, one after another: a reply tuple per point, and the worker's address, also
     sent as an event ``[task key, pickled (replies, address)]`` on topic ``token``. Each has ``timeout``
-    seconds, plus the load grace where it loads another affinity key's deck (as in the local pool:
+    seconds, after its load where this process loads what it needs first (as in the local pool:
     :func:`zoaf.workers.time_limit`).
 
     A process that simulated one run's deck (its ``token``) simulates no other run's: a cluster named by several
@@ -99,14 +106,14 @@ def simulate_chunk(token: str, xs: list[np.ndarray], timeout: float) -> tuple[li
                 _DASK_STATE["thread"] = _SimThread()
             problem = _dask_problem(token)
             key = problem.affinity(x) if problem.affinity is not None else None
-            limit = time_limit(timeout, key, _DASK_KEYS.get(token))
+            load = loads(key, _DASK_KEYS.get(token, FRESH))
             _DASK_KEYS[token] = key
-            reply = _DASK_STATE["thread"].simulate(problem, x, limit)
-            if reply is None or reply[-1]:
+            reply = _DASK_STATE["thread"].simulate(problem, x, timeout, load)
+            if reply[0] == "timeout" or reply[-1]:
                 _DASK_STATE["poisoned"] = True
-            if reply is None:                             # a program the deck ran would outlive the restart
+            if reply[0] == "timeout":                     # a program the deck ran would outlive the restart
                 proctree.send(proctree.descendants(os.getpid()), signal.SIGKILL)
-            replies.append(("timeout",) if reply is None else reply)
+            replies.append(reply)
         _DASK_STATE["task"] = None
     out = replies, worker.address
     worker.log_event(token, [worker.get_current_task(), pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)])

@@ -89,6 +89,19 @@ class InputError(ZoafError, ValueError):
     """Bad user input: a netlist, a spec, a parameter value or an option. Message names file/line/field."""
 
 
+class DeckFailure(InputError):
+    """A deck's run stopped early: every simulation so far failed with one and the same error, at sizings across the
+    box, and none simulated (``zoaf.evaluate.FAIL_FAST_SIZINGS``); its simulations stay in the run's history.
+    ``error`` is that error, ``sizings`` how many sizings showed it."""
+
+    def __init__(self, message: str, error: str = "", sizings: int = 0) -> None:
+        super().__init__(message)
+        self.error, self.sizings = error, sizings
+
+    def __reduce__(self) -> tuple:                     # its fields kept across processes (a comparison's job)
+        return type(self), (str(self), self.error, self.sizings)
+
+
 class ZoafWarning(UserWarning):
     """Something about the user's input or runs that zoaf goes on despite: the command line says it as its own
     ``warning:`` line (naming the file where the warning is set at one, line 0), not as Python's warning form."""

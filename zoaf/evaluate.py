@@ -35,14 +35,14 @@ import math
 import os
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import numpy as np
 
 from . import watchdog
 from .daskpool import DaskPool
-from .errors import DEFAULT_TIMEOUT, InputError, ZoafNote, ZoafWarning
+from .errors import DEFAULT_TIMEOUT, DeckFailure, InputError, ZoafNote, ZoafWarning
 from .history import History, Record
 from .localpool import LocalPool
 from .problem import Outcome, Problem, Status
@@ -53,6 +53,48 @@ from .workers import OnDone, dumps_problem, needs_new_process
 DEFAULT_RECYCLE_AFTER = 4000
 #: Times a simulation whose worker died is run again before it is recorded as crashed.
 DEFAULT_RETRIES = 1
+#: Distinct sizings of a deck that must all have failed with one and the same error, none simulated, before its run
+#: stops (:class:`_FailureWatch`). A deck that works in a part of the box only (an oscillator that starts at some
+#: sizings) is stopped only if all of them miss that part: 0.9**50 = 0.5% where it is a tenth of the box (20 sizings
+#: were 12%), and never where the designer's own sizing (every method's first point but random search's) simulates;
+#: a broken deck still spends a sixth of a 300-simulation budget, not all of it.
+FAIL_FAST_SIZINGS = 50
+
+
+@dataclass
+class _FailureWatch:
+    """Whether every simulation of a deck so far failed, and with one error: at ``FAIL_FAST_SIZINGS`` distinct
+    sizings that lie on both sides of the box's middle along every design variable (a local method's first probes
+    around one failing sizing are no evidence against the rest of the box), the deck is broken, not the sizings.
+    A failure is a simulation without the measures the objective needs (``needed``); one that has them, or another
+    error, ends the watch for the run. Replayed rows count as they did when recorded, so a resume stops where the
+    run stopped."""
+
+    needed: tuple[str, ...]
+    dim: int
+    error: str | None = None
+    sizings: set[tuple[float, ...]] = field(default_factory=set)
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    over: bool = False
+
+    def add(self, rec: Record) -> None:
+        if self.over or not rec.charged:
+            return
+        o = rec.outcome
+        failed = not math.isfinite(o.fom) or any(m not in o.measures for m in self.needed)
+        if not failed or not o.error or self.error not in (None, o.error):
+            self.over = True
+            return
+        self.error = o.error
+        self.sizings.add(tuple(map(float, rec.u)))
+        u = np.asarray(rec.u, dtype=float)[:self.dim]
+        self.low = u if self.low is None else np.minimum(self.low, u)
+        self.high = u if self.high is None else np.maximum(self.high, u)
+
+    def broken(self) -> bool:
+        return (not self.over and len(self.sizings) >= FAIL_FAST_SIZINGS and bool(np.all(self.low < 0.5))
+                and bool(np.all(self.high >= 0.5)))
 
 
 class BatchEvaluator(abc.ABC):
@@ -143,6 +185,7 @@ class Evaluator(BatchEvaluator):
         self._noted = False                              # the problem's notes said (:meth:`_say_notes`)
         self._batch: list[Record | None] = []            # the batch being answered (cut_batch), empty once answered
         self._storing: Record | None = None              # the batch's record last appended to the history (cut_batch)
+        self._watch = _watch_for(problem)
 
     def close(self) -> None:
         """Stop the workers (or the Dask cluster) this evaluator started; close the problem here."""
@@ -175,6 +218,7 @@ class Evaluator(BatchEvaluator):
         self._replay = {r.idx: r for r in replay}
         self._next = 0
         self._t0 = time.perf_counter() - max((r.wall for r in replay), default=0.0)
+        self._watch = _watch_for(self.problem)
 
     def evaluate(self, u: np.ndarray, phase: str = "") -> list[Record]:
         """One record per asked point, in order; duplicates within a batch simulate once.
@@ -206,7 +250,24 @@ class Evaluator(BatchEvaluator):
             if out[j] is None:
                 out[j] = self._record(base + j, u[j], xs[j], _as_cached(self._cache[tuple(map(float, xs[j]))]), phase)
         self._batch = []
+        self._check_deck(out)    # type: ignore[arg-type]
         return out    # type: ignore[return-value]
+
+    def _check_deck(self, batch: list[Record]) -> None:
+        """:class:`~zoaf.errors.DeckFailure` once the deck is seen broken (:class:`_FailureWatch`): after its batch
+        is recorded, so that the history holds every simulation and a resume stops at the same batch."""
+        watch = self._watch
+        if watch is None or watch.over:
+            return
+        for rec in batch:
+            watch.add(rec)
+        if watch.broken():
+            error = " ".join(str(watch.error).split())
+            kept = "" if self._history is None or self._history.path is None else \
+                f"; its simulations are kept in {self._history.path}"
+            raise DeckFailure(f"{self.problem.netlist.path}: the run stopped: {len(watch.sizings)} sizings across the "
+                              f"box all failed the same way ({error}), none gave what the objective needs: fix the "
+                              f"deck and start a new run{kept}", error, len(watch.sizings))
 
     def cut_batch(self) -> list[Record]:
         """The records of a batch that Ctrl-C cut, those completed before it (in the history already): the run's
@@ -272,6 +333,14 @@ class Evaluator(BatchEvaluator):
             warnings.warn(f"{self.problem.name}: the problem asks for a new process, which workers=0 cannot "
                           "give; later simulations may fail (use workers >= 1)", ZoafWarning, stacklevel=3)
         return outcome
+
+
+def _watch_for(problem: Problem) -> _FailureWatch | None:
+    """A watch on a deck's problem (a ``CircuitProblem``: a netlist); None for any other (a Python function's failures
+    are its result: ``zoaf.minimize`` reports them)."""
+    if getattr(getattr(problem, "netlist", None), "path", None) is None:
+        return None
+    return _FailureWatch(tuple(getattr(problem, "needed", ())), problem.dim)
 
 
 def _as_cached(outcome: Outcome) -> Outcome:

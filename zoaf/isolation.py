@@ -198,6 +198,11 @@ class ChildSession:
             exc.needs_new_process = False
         raise exc
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the deck is loaded in a child now."""
+        return self._proc is not None and self._loaded
+
     def load(self) -> None:
         """Start the child and load the deck there (a PDK deck takes seconds: not counted in ``timeout``)."""
         self._call("load", limit=self._start_limit())

@@ -36,8 +36,8 @@ from . import proctree, relay, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, BadAnswer, load_reply, pool_reply
-from .workers import (Affinity, OnDone, Pool, Task, raise_remote, safe_path, sigint_ignored, simulate_caught,
-                      time_limit)
+from .workers import (FRESH, Affinity, OnDone, Pool, Task, loads, prepare_caught, raise_remote, safe_path,
+                      sigint_ignored, simulate_caught, time_limit)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def _worker_main(conn: Connection, blob: bytes, stderr: socket.socket) -> None:
         conn.send(("fatal", traceback.format_exc()))
         return
     conn.send(("ready", os.getpid()))
+    held: Hashable = FRESH                                # the affinity key of what this process has loaded
     try:
         while True:
             try:
@@ -95,6 +96,11 @@ def _worker_main(conn: Connection, blob: bytes, stderr: socket.socket) -> None:
             if msg is None:
                 break
             tid, x = msg
+            key = problem.affinity(x) if problem.affinity is not None else None
+            if loads(key, held):                          # the load timed apart: the parent's deadline restarts
+                prepare_caught(problem, x)
+                conn.send(("loaded", tid, time.monotonic()))
+                held = key
             reply = simulate_caught(problem, x)
             conn.send((reply[0], tid, time.monotonic(), *reply[1:]))   # when the next task it holds starts
             if reply[-1]:                                 # restart requested: exit, the parent replaces us
@@ -123,8 +129,9 @@ class _Proc:
         self.pid: int | None = None
         self.tasks: deque[Task] = deque()
         self.deadline = math.inf                          # of the first task it holds (the one running)
+        self.loading = False                              # that task's process is loading what it needs first
         self.nsims = 0
-        self.key: Hashable = None                         # affinity key of its last task
+        self.key: Hashable = FRESH                        # affinity key of its last task (FRESH: none yet)
 
     def closed(self) -> None:
         """Its process ended (reaped): close the pipe to it, relay the rest of its stderr."""
@@ -250,9 +257,10 @@ class LocalPool(Pool):
             return
         if not w.tasks:
             w.deadline = time.monotonic() + time_limit(self.timeout, t.key, w.key)
+            w.loading = loads(t.key, w.key)
         w.tasks.append(t)
         if t.key != w.key:
-            self.stats["switches"] += w.key is not None
+            self.stats["switches"] += w.key is not FRESH
             w.key = t.key
 
     def _pick(self, w: _Proc, pending: deque[Task]) -> Task:
@@ -309,7 +317,13 @@ class LocalPool(Pool):
                                                      f"({e}); killed" if isinstance(e, BadAnswer) else None)
             return
         kind = msg[0]
-        if kind == "ready":
+        # a time the worker sends is no later than now (a forged one in the future, or NaN, would push a deadline away)
+        now = time.monotonic()
+        sent = msg[2] if kind in ("loaded", "done", "raised") and msg[2] <= now else now
+        if kind == "loaded":                              # its simulation's timeout starts now, once per task
+            if w.loading:
+                w.deadline, w.loading = sent + self.timeout, False
+        elif kind == "ready":
             w.ready, w.pid = True, msg[1]
             self._startup_failures = 0
         elif kind == "fatal":
@@ -319,7 +333,8 @@ class LocalPool(Pool):
         elif kind in ("done", "raised"):
             w.stderr.next_simulation()                    # what it wrote while simulating, before its result
             t = w.tasks.popleft()
-            w.deadline = msg[2] + time_limit(self.timeout, w.tasks[0].key, t.key) if w.tasks else math.inf
+            w.deadline = sent + time_limit(self.timeout, w.tasks[0].key, t.key) if w.tasks else math.inf
+            w.loading = bool(w.tasks) and loads(w.tasks[0].key, t.key)
             w.nsims += 1
             restart = msg[-1]
             if kind == "raised":
@@ -362,8 +377,9 @@ class LocalPool(Pool):
         self._drop(w, kill=w.proc.exitcode is None)      # alive past the grace above: killed, not waited on again
 
     def _on_timeout(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
-        log.warning("simulation timed out after %g s: killing worker %s", self.timeout, w.pid)
-        self._timed_out(w.tasks.popleft(), done, "worker killed")
+        log.warning("simulation timed out after %g s%s: killing worker %s", self.timeout,
+                    " (and its deck's load grace)" if w.loading else "", w.pid)
+        self._timed_out(w.tasks.popleft(), done, "worker killed", loading=w.loading)
         self._give_back(w, pending)
         self._drop(w, kill=True)
 

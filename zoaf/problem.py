@@ -314,6 +314,10 @@ class Problem:
         exception or a returned value that is no well-formed ``Outcome``: :func:`_guarded`)."""
         raise NotImplementedError
 
+    def prepare(self, x: np.ndarray) -> None:
+        """Load what simulating ``x`` needs in this process (a deck), ahead of its simulation: a worker pool gives the
+        load a bound of its own and the simulation its timeout (:data:`zoaf.workers.LOAD_GRACE`). Nothing here."""
+
     def method_budget(self, budget: int) -> int:
         """The budget in the method's units (points it asks) for ``budget`` simulations: one point, one
         simulation here; a corner problem simulates each point once per corner."""

@@ -80,7 +80,8 @@ def load_reply(data: bytes) -> Any:
 
 
 #: A pool worker's messages (:mod:`zoaf.localpool`), by kind: the type of each field.
-_POOL = {"ready": (str, int), "fatal": (str, str), "done": (str, int, float, Outcome, bool),
+_POOL = {"ready": (str, int), "fatal": (str, str), "loaded": (str, int, float),
+         "done": (str, int, float, Outcome, bool),
          "raised": (str, int, float, (Exception, type(None)), str, bool)}
 #: A ``workers=0`` child's answers (:mod:`zoaf.isolation`), by kind; what ``ok`` carries depends on the call.
 _CHILD = {"ok": (str, object), "raised": (str, Exception, str)}
@@ -98,13 +99,14 @@ def _shaped(msg: Any, shapes: dict[str, tuple]) -> tuple:
 
 def pool_reply(msg: Any, running: int | None, *, ready: bool, constraints: int) -> tuple:
     """A pool worker's message, checked against what it may say now: ``ready`` or ``fatal`` before it is
-    ``ready``, then only the answer to its ``running`` task (its id): a forged reply for another sizing, or one
-    sent twice, was recorded as the next task's outcome (and with none behind, an IndexError traceback). A
-    ``done`` message's outcome is rebuilt by :func:`outcome` (``constraints``: the problem's count)."""
+    ``ready``, then only the answer to its ``running`` task (its id) and that its load is done (``loaded``, heeded
+    once per task: :mod:`zoaf.localpool`): a forged reply for another sizing, or one sent twice, was recorded as the
+    next task's outcome (and with none behind, an IndexError traceback). A ``done`` message's outcome is rebuilt by
+    :func:`outcome` (``constraints``: the problem's count)."""
     kind = _shaped(msg, _POOL)[0]
-    if (kind in ("ready", "fatal")) == ready or kind in ("done", "raised") and msg[1] != running:
+    if (kind in ("ready", "fatal")) == ready or kind in ("loaded", "done", "raised") and msg[1] != running:
         raise ValueError(f"a {kind!r} message for task {msg[1]!r:.40} where it runs task {running}"
-                         if kind in ("done", "raised") else f"a second {kind!r} message")
+                         if kind in ("loaded", "done", "raised") else f"a second {kind!r} message")
     try:
         _text_within(msg, _MAX_TEXT)
         if kind == "done":

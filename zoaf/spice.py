@@ -103,6 +103,11 @@ class SpiceSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def loaded(self) -> bool:
+        """Whether this session's deck is loaded now (another session's load in the process unloads it)."""
+        return self._loaded
+
     def load(self) -> None:
         """Load the session deck (done by ``with`` and by the first :meth:`evaluate`)."""
         if self._broken is not None:

@@ -10,7 +10,9 @@ process, never per simulation.
 
 Worker protocol (both backends):
 - a simulation that runs past ``timeout`` seconds is given up: its process is killed (local pool) or restarted
-  by its nanny (Dask) and the outcome is ``Status.TIMEOUT``;
+  by its nanny (Dask) and the outcome is ``Status.TIMEOUT``. Where its process first loads what it needs (a fresh
+  process, another affinity key: ``Problem.prepare``, a deck's load), the load is bounded apart
+  (:data:`LOAD_GRACE`) and the timeout starts when it ends;
 - a process that dies while simulating (segfault, SIGKILL, out of memory) is replaced and its simulation
   retried ``retries`` times (default once), then recorded as ``Status.CRASHED``;
 - a problem that finds its process unusable (libngspice after a numparam error) sets the attribute
@@ -44,10 +46,13 @@ import numpy as np
 from .errors import InputError
 from .problem import Outcome, Problem, Status
 
-#: Seconds a process may take beyond a simulation's timeout where it loads a deck first: the ``workers=0`` child's
-#: deck load (:mod:`zoaf.isolation`), and in both pools a simulation whose process first loads another affinity
-#: key's deck, e.g. another corner's PDK library (:func:`time_limit`).
+#: Seconds a process may take beyond a simulation's timeout to load what the simulation needs (a deck: sky130's
+#: loads in 5-10 s, its simulations take 0.1-0.2 s): the ``workers=0`` child's deck load (:mod:`zoaf.isolation`),
+#: and in both pools the load (``Problem.prepare``) of a fresh process or of another affinity key's deck, e.g.
+#: another corner's PDK library (:func:`time_limit`). The simulation's own timeout starts once the load is done.
 LOAD_GRACE = 30.0
+#: The affinity key of a process that has loaded nothing yet (:func:`time_limit`).
+FRESH = object()
 
 OnDone = Callable[[int, Outcome], None]
 
@@ -110,12 +115,27 @@ def raise_remote(exc: BaseException | None, tb: str) -> None:
     raise exc from RemoteTraceback(tb)
 
 
+def loads(key: Hashable, held: Hashable) -> bool:
+    """Whether a simulation of affinity ``key`` first loads what it needs (``Problem.prepare``) in a process whose
+    last simulation had key ``held`` (:data:`FRESH`: none yet): a fresh process, or another key's deck."""
+    return key != held
+
+
 def time_limit(timeout: float, key: Hashable, held: Hashable) -> float:
-    """Seconds a simulation of affinity ``key`` may take in a process whose last simulation had key ``held``
-    (None: a fresh process): the timeout, plus :data:`LOAD_GRACE` where it loads another key's deck first (a PDK
-    process library can take longer to load than a simulation's limit). A plain problem (key None) gets no
-    grace, so that a hanging deck is stopped at its timeout."""
-    return timeout + (LOAD_GRACE if key is not None and key != held else 0.0)
+    """Seconds a simulation of affinity ``key`` may take from its start to its load's end, in a process whose last
+    simulation had key ``held``: the timeout, plus :data:`LOAD_GRACE` where it loads first (a PDK library can take
+    longer to load than a simulation's limit). Once the process says the load is done, the simulation has its
+    timeout from then: a hanging simulation is stopped at its timeout, a load that never ends at the bound."""
+    return timeout + (LOAD_GRACE if loads(key, held) else 0.0)
+
+
+def prepare_caught(problem: Problem, x: np.ndarray) -> None:
+    """``problem.prepare(x)``, never raising: a load that fails is left to the simulation, which loads again and
+    fails with the error as its outcome (a broken deck's load error is kept, not repeated)."""
+    try:
+        problem.prepare(x)
+    except Exception:                                     # noqa: BLE001 - the simulation reports it
+        pass
 
 
 #: What a simulation needs loaded in its process (``Problem.affinity``): tasks with the same key run best on a
@@ -164,11 +184,14 @@ class Pool:
         else:
             pending.appendleft(t)
 
-    def _timed_out(self, t: Task, done: dict[int, Outcome], then: str) -> None:
-        """``t`` ran past the limit: recorded TIMEOUT (``then``: what became of its worker)."""
+    def _timed_out(self, t: Task, done: dict[int, Outcome], then: str, *, loading: bool = False) -> None:
+        """``t`` ran past the limit: recorded TIMEOUT (``then``: what became of its worker; ``loading``: its process
+        was still loading what it simulates, past the load's bound)."""
         self.stats["timeouts"] += 1
-        done[t.tid] = Outcome(Status.TIMEOUT, fom=math.inf, error=f"no result after {self.timeout:g} s; {then}",
-                              seconds=self.timeout)
+        limit = self.timeout + LOAD_GRACE if loading else self.timeout
+        what = (f"the simulation's deck did not load within {limit:g} s (the timeout + {LOAD_GRACE:g} s of load "
+                f"grace)" if loading else f"no result after {limit:g} s")
+        done[t.tid] = Outcome(Status.TIMEOUT, fom=math.inf, error=f"{what}; {then}", seconds=limit)
 
 
 @contextlib.contextmanager

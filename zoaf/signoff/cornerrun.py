@@ -107,6 +107,9 @@ class CornerSims(Problem):
         """The deck a simulation needs (its PDK process): a worker that has it loaded skips a PDK reload."""
         return self.deck_keys[int(x[-1])]
 
+    def prepare(self, x: np.ndarray) -> None:
+        self.deck(int(x[-1])).prepare(x[:-1])
+
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float)
         return np.concatenate([super().to_physical(u[..., :-1]), u[..., -1:]], axis=-1)
