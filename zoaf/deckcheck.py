@@ -54,8 +54,10 @@ _CONDITIONS = frozenset({"if", "elseif", "while", "dowhile", "stop", "define"})
 _DOT_LINE = re.compile(r"\n[ \t]*(\.[A-Za-z_]+)([^\n]*(?:\n[ \t]*\+[^\n]*)*)")
 #: Includes nested deeper than this are refused (a PDK nests a few levels; the walk recurses per level).
 MAX_INCLUDE_DEPTH = 64
-#: Characters all included files together may hold (each is also bounded: :data:`zoaf.infile.MAX_FILE_BYTES`).
-MAX_INCLUDED_CHARS = 256 * 2**20
+#: Characters all included files together may hold (each is also bounded: :data:`zoaf.infile.MAX_FILE_BYTES`): read in
+#: zoaf's own process at up to ~27 bytes a character (a file of ``.param`` lines, BENCHMARKS.md §1d), 64 MiB is
+#: under 2 GB (256 MiB was ~7 GB); sky130's includes hold 2.8 MiB.
+MAX_INCLUDED_CHARS = 64 * 2**20
 #: Characters ngspice's command lexer removes or expands in a command word: a backslash escapes the next character,
 #: quotes are dropped, braces expand (``sh\ell``, ``'shell'``, ``sh{e}ll`` all run ``shell``).
 _SPELLING = re.compile(r"[\\'\"{}`]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from .ngcommands import NAME
 
 __all__ = ["Line", "ParamDef", "after_title", "assignments", "control_character", "first_unquoted", "format_value",
            "value_text", "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "param_comma",
-           "physical_lines", "physical_spans", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts",
-           "title_problem"]
+           "physical_lines", "physical_spans", "pieces", "quote", "strip_comment", "substitute", "tab_dollar_comment",
+           "texts", "title_problem"]
 
 _ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -310,6 +310,31 @@ def logical_lines(physical: list[str], commands: bool = False, only: tuple[str, 
         ln.raw = "".join(parts)
         ln.text = ln.raw.lower()
     return out
+
+
+#: A line end before a line that starts a card (no blank, comment or ``+`` first): no logical line crosses it.
+_CARD_START = re.compile(r"\n(?=[^\s*+])")
+#: A comment line's text after the line end before it (blanks before the ``*``: spaces and tabs only).
+_COMMENT_LINE = re.compile(r"\n[ \t]*\*[^\n]*")
+#: The characters of an included file read into logical lines at a time (:func:`pieces`).
+PIECE = 2**18
+
+
+def pieces(text: str, size: int = PIECE) -> Iterator[tuple[str, int]]:
+    """A file's ``text`` in pieces of about ``size`` characters, each ending before a line that starts a card (so
+    that its logical lines are whole), with the number of lines before it: a reader that keeps a few of a file's
+    lines builds :class:`Line` objects a piece at a time, not for the whole file at once (a 64 MiB include of
+    ``.param`` lines was gigabytes of them). Only for text whose ``.control`` blocks are refused or that is read as
+    commands throughout (an included file): each piece starts outside one. A comment line comes as an empty one
+    (:func:`logical_lines` passes over both; the lines keep their numbers), whose string Python shares: a piece
+    of a file of comments only is the whole file, and its lines were ~30 bytes per byte of the file."""
+    start = before = 0
+    while start < len(text):
+        m = _CARD_START.search(text, start + size) if start + size < len(text) else None
+        end = len(text) if m is None else m.end()
+        yield _COMMENT_LINE.sub("\n", "\n" + text[start:end])[1:], before
+        before += text.count("\n", start, end)
+        start = end
 
 
 def texts(physical: list[str]) -> list[str]:

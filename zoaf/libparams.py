@@ -10,12 +10,13 @@ of a file that section includes) from the library's folder (:func:`zoaf.deckchec
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deckcheck import MAX_INCLUDE_DEPTH, include_args, resolve
-from .decktext import Line, assignments, logical_lines, param_comma, physical_lines, without_param_functions
+from .decktext import (Line, assignments, logical_lines, param_comma, physical_lines, pieces,
+                       without_param_functions)
 from .errors import InputError
 
 __all__ = ["Libraries"]
@@ -44,18 +45,24 @@ class Libraries:
     per section, more than a minute."""
 
     texts: Mapping[Path, str]
-    _lines: dict[Path, list[tuple[str, str, Line]]] = field(default_factory=dict)
+    _lines: dict[Path, list[tuple[str, int]]] = field(default_factory=dict)     # (raw text, line number)
     _starts: dict[Path, dict[str, int]] = field(default_factory=dict)
     _sections: dict[tuple[Path, str], Params] = field(default_factory=dict)
     _included: dict[tuple[Path, Path], Defs] = field(default_factory=dict)
 
-    def lines(self, path: Path) -> list[tuple[str, str, Line]]:
-        """(word lower-cased, the original-case text after it, line) of each logical line of ``path``."""
+    def lines(self, path: Path) -> Iterator[tuple[str, str, Line]]:
+        """(word lower-cased, the original-case text after it, line) of each logical line of ``path`` it reads."""
+        return map(_split, self._kept(path))
+
+    def _kept(self, path: Path) -> list[tuple[str, int]]:
+        """The lines of ``path`` this reader reads, as their text and number only, read a piece of the file at a
+        time: a :class:`Line` each, and the whole file's at once, made a 64 MiB include of ``.param`` lines
+        gigabytes of them (~25 bytes per byte of the file)."""
         if path not in self._lines:
-            self._lines[path] = []
-            for ln in logical_lines([""] + physical_lines(self.texts.get(path, "")), only=_READ)[1:]:
-                word, rest = (ln.raw.split(None, 1) + ["", ""])[:2]     # a tab after the word too
-                self._lines[path].append((word.lower(), rest, ln))
+            self._lines[path] = kept = []
+            for piece, before in pieces(self.texts.get(path, "")):
+                lines = logical_lines(physical_lines("\n" + piece), only=_READ)[1:]
+                kept += [(ln.raw, ln.lineno + before) for ln in lines]
         return self._lines[path]
 
     def _start(self, path: Path, section: str) -> int:
@@ -63,10 +70,11 @@ class Libraries:
         ngspice takes it); past the end when none does."""
         if path not in self._starts:
             self._starts[path] = starts = {}
-            for i, (word, rest, _) in enumerate(self.lines(path)):
+            for i, (raw, _) in enumerate(self._kept(path)):
+                word, rest = _words(raw)
                 if word == ".lib" and (args := include_args(word, rest)) is not None and args[0] is None:
                     starts.setdefault(args[1] or "", i + 1)
-        return self._starts[path].get(section, len(self.lines(path)))
+        return self._starts[path].get(section, len(self._kept(path)))
 
     def section(self, path: Path, section: str, via: tuple[tuple[Path, str], ...] = ()) -> Params:
         """Top-level ``.param`` name -> (value text, file) of section ``section`` (lower-cased) of the library
@@ -75,9 +83,9 @@ class Libraries:
         if (path, section) in self._sections:
             return self._sections[(path, section)]
         out: Params = {}
-        depth, lines = 0, self.lines(path)
-        for i in range(self._start(path, section), len(lines)):         # not a slice: a copy per section
-            word, rest, ln = lines[i]
+        depth, kept = 0, self._kept(path)
+        for i in range(self._start(path, section), len(kept)):          # not a slice: a copy per section
+            word, rest, ln = _split(kept[i])
             if word.startswith(".endl"):
                 break
             if word in (".subckt", ".ends"):
@@ -134,6 +142,18 @@ class Libraries:
         args = include_args(word, raw.split(None, 1)[1])
         section = args[1] if args is not None else None
         return {k: v for k, v in self.section(path, section or "").items() if k in known}
+
+
+def _split(kept: tuple[str, int]) -> tuple[str, str, Line]:
+    """A kept line's (word lower-cased, the original-case text after it, its :class:`Line`), made when read."""
+    raw, lineno = kept
+    return *_words(raw), Line(raw.lower(), raw, lineno, [(0, lineno - 1, 0)])
+
+
+def _words(raw: str) -> tuple[str, str]:
+    """A line's first word, lower-cased, and the original-case text after it (a tab after the word too)."""
+    word, rest = (raw.split(None, 1) + ["", ""])[:2]
+    return word.lower(), rest
 
 
 def _defined(path: Path, ln: Line, depth: int) -> list[tuple[str, str]]:

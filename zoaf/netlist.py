@@ -170,6 +170,7 @@ class Netlist(ControlReading):
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         self._parse_lines()
+        self._libraries = None                              # its lines, before paramuse reads the files again
         self.measures = with_dc_sweep(self.measures, self.analyses)
         self._parse_control(allow_shell)
         together = self.batch_runs_dot_analyses or self.control_has_run     # runs the dot-analyses at once

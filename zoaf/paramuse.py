@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .decktext import Line, assignments, logical_lines, physical_lines, without_param_functions
+from .decktext import Line, assignments, logical_lines, physical_lines, pieces, without_param_functions
 
 __all__ = ["unused"]
 
@@ -57,7 +57,8 @@ class _Reads:
         for name, value, _ in found:
             names = self.names(value.lower())
             if name in self.candidates:
-                self.defs.setdefault(name, set()).update(names)
+                if names:                           # not an empty set per definition: ~200 bytes each
+                    self.defs.setdefault(name, set()).update(names)
             else:                                   # another file's own variable: its readers are not followed
                 self.direct |= names
         return True
@@ -86,7 +87,8 @@ def unused(names: Iterable[str], deck: Sequence[Line], included: Iterable[str]) 
     if unread:
         for text in included:
             if _mentions(text, unread):             # commands=True: a command file's comments, the fewer cut
-                reads.lines(logical_lines([""] + physical_lines(text), commands=True)[1:])
+                for piece, _ in pieces(text):       # a piece's lines at a time: a whole file's were gigabytes
+                    reads.lines(logical_lines(physical_lines("\n" + piece), commands=True)[1:])
     read = reads.read()
     return tuple(n for n in names if n not in read)
 
