@@ -13,7 +13,7 @@ import pytest
 from ngspice_marks import NEEDS_NGSPICE
 
 from zoaf.deckcheck import command_problem
-from zoaf.errors import ConvergenceError, MeasureError, ParseError
+from zoaf.errors import ConvergenceError, InputError, MeasureError, ParseError
 from zoaf.netlist import Netlist
 from zoaf.ngoutput import classify
 
@@ -96,3 +96,48 @@ def test_a_function_ngspice_lacks_is_named_in_the_one_line(tmp_path):
         message = str(e.value)
         assert "\n" not in message and f"{deck.name}:5: ngspice cannot read the card" in message, message
         assert message.endswith("wrong type: no such function 'sdt'"), message
+
+
+_STOP_DECK = ("stop\nv1 in 0 pulse(0 1 0 1u 1u 10u 20u)\nr1 in out 1k\nc1 out 0 1n\n.control\n{stop}\ntran 10n 5u\n"
+              "resume\nlet x = v(out)[length(v(out))-1]\nprint x\n.endc\n.end\n")
+_HANGS = ["stop foo", "stop after", "stop after 5 10", "stop after 5 > 3", "stop when", "stop after 3 foo",
+          "stop when v(out) > 0.1 foo", "stop when v(out) > 0.1 > 0.05", "stop when v(out)>0.1 foo",
+          "stop when v(out) > 0.1 after"]
+_RUNS = ["stop", "stop after 3", "stop when v(out) > 0.1", "stop when v(out)>0.1", "stop when v(out) gt 0.1",
+         "stop after 3 when v(out) > 0.1", "stop when v(out) > 0.1 after 3", "stop after 2 after 3",
+         "stop when v(out) > 0.1 when v(out) < 0.05"]
+
+
+@pytest.mark.parametrize("stop", _HANGS)
+def test_a_stop_ngspice_loops_on_is_refused_in_one_line(tmp_path, stop):
+    """ngspice 39's breakpoint parser loops for ever on a word it cannot place (``ngspice -b`` too: killed after
+    seconds, below); once ``stop`` compares rather than redirects, ``stop when v(out) > 0.1 > 0.05`` passed the check
+    and every sizing ran to its time limit. Refused at the read, naming the deck's line."""
+    deck = tmp_path / "stop.cir"
+    deck.write_text(_STOP_DECK.format(stop=stop))
+    with pytest.raises(InputError) as e:
+        Netlist.read(deck)
+    assert "\n" not in str(e.value) and f"{deck.name}:6:" in str(e.value) and "loops for ever" in str(e.value)
+
+
+@pytest.mark.parametrize("stop", _RUNS)
+def test_a_stop_ngspice_reads_is_kept(tmp_path, stop):
+    deck = tmp_path / "stop.cir"
+    deck.write_text(_STOP_DECK.format(stop=stop))
+    assert any(c.startswith("stop") for c in Netlist.read(deck).control) or stop == "stop"
+
+
+@needs_ngspice
+@pytest.mark.parametrize("stop, hangs", [("stop when v(out) > 0.1 > 0.05", True), ("stop after 5 10", True),
+                                         ("stop when v(out) > 0.1 after 3", False)])
+def test_ngspice_b_loops_on_the_refused_stops(tmp_path, stop, hangs):
+    import subprocess
+
+    deck = tmp_path / "stop.cir"
+    deck.write_text(_STOP_DECK.format(stop=stop))
+    try:
+        r = subprocess.run(["ngspice", "-b", str(deck)], capture_output=True, text=True, timeout=4, cwd=tmp_path)
+        looped = False
+    except subprocess.TimeoutExpired:
+        looped = True
+    assert looped == hangs and (hangs or "x = 9.88" in r.stdout)

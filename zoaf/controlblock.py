@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .errors import InputError
 from .ngcommands import (BLOCK_OPEN, DROPPED_COMMANDS, PLOT_MOVERS, REFUSED_COMMANDS, SPECTRUM_MAKERS, analysis_crash,
                          base_word, batch_drops, block_depth_change, defined_name, meas_problem, misread_value,
-                         normalize_equals, sp_crashes, too_long, unsupported_form)
+                         normalize_equals, sp_crashes, stop_problem, too_long, unsupported_form)
 
 __all__ = ["ControlBlock", "parse_control"]
 
@@ -96,7 +96,7 @@ def _ends_block(words: Sequence[str], i: int) -> bool:
 def _replay_problem(text: str, base: str, depth: int) -> str | None:
     """Why the session cannot replay the command ``text`` (its base word ``base``, at if/loop ``depth``) as
     ``ngspice -b`` runs it, else None."""
-    if (why := analysis_crash(text)) is not None:
+    if (why := analysis_crash(text) or (stop_problem(text) if base == "stop" else None)) is not None:
         return why
     if base == "run" and len(text.split()) > 1:
         return (f"{text.split(None, 1)[0]} {text.split()[1]}: ngspice writes that run to the file instead of memory "

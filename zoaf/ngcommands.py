@@ -7,6 +7,7 @@ The one place for what a ``.control`` command *is* to zoaf: an analysis, a comma
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -16,7 +17,7 @@ __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MAX_COMMAND",
            "OPTION_COMMANDS", "REFUSED_COMMANDS", "analysis_crash", "asks_transient_op", "base_word",
            "batch_drops", "block_depth_change", "defined_name", "draws_random", "has_conditional", "has_interp_card",
            "interp_problem", "interpolates", "is_conditional", "meas_problem", "measured_kind", "misread_value",
-           "normalize_equals", "printed_names", "runs_transient", "set_names", "sp_crashes",
+           "normalize_equals", "printed_names", "runs_transient", "set_names", "sp_crashes", "stop_problem",
            "too_long", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
@@ -289,6 +290,35 @@ def analysis_crash(text: str) -> str | None:
         f"`{text.strip()}`: a linear disto sweep that starts and stops at one frequency crashes ngspice 39 "
         "(ngspice -b: \"malloc: Internal Error: can't allocate -17179869152 bytes\"); refused (sweep to another "
         f"stop frequency, or write `disto dec 1 {words[3]} {words[4]}`)")
+
+
+#: The comparisons of a ``stop when`` clause, written alone between its two sides.
+_STOP_OPS = frozenset({">", "<", "=", "<>", ">=", "<=", "gt", "lt", "eq", "ne", "ge", "le"})
+
+
+def stop_problem(text: str) -> str | None:
+    """Why a ``stop`` command (lower-cased ``text``) hangs ngspice 39, else None. Its breakpoint parser loops for
+    ever on a word it cannot place (measured, ``ngspice -b`` killed after seconds): ``stop foo``, ``stop after``,
+    ``stop after 5 10``, ``stop when``, ``stop when v(out) > 0.1 foo`` (or ``> 0.05`` after it, which the redirect
+    check let through once ``stop`` compares). A clause is ``after N`` or ``when A OP B`` (or ``when A>B`` as one
+    word), each followed by another clause or the end; a malformed clause ngspice only reports, so do we not."""
+    words = text.split()[1:]
+    i = 0
+    while i < len(words):
+        if words[i] == "after" and i + 1 < len(words):
+            i += 2
+        elif words[i] == "when" and i + 1 < len(words):
+            rest = list(itertools.takewhile(lambda w: w not in ("after", "when"), words[i + 1:]))
+            if len(rest) not in (1, 3) or len(rest) == 3 and rest[1] not in _STOP_OPS:
+                break
+            i += 1 + len(rest)
+        else:
+            break
+    else:
+        return None
+    return (f"`{text.strip()}`: ngspice 39 loops for ever on a stop it cannot read (here from "
+            f"`{' '.join(words[i:]) or 'the end'}`; ngspice -b too); refused (write `stop after N` or "
+            "`stop when v(out) > 0.5`, clauses one after another)")
 
 
 def too_long(lineno: int, command: str) -> str | None:
