@@ -85,7 +85,8 @@ OPTIMIZE = ["--budget", "12", "--seed", "1", "--workers", "2"]
 def _zoaf(*args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1", TERM="dumb")
     return subprocess.Popen([sys.executable, "-m", "zoaf", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,   # SIGINT as at a terminal (a background job's is ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.fixture(scope="module")
