@@ -403,3 +403,30 @@ def test_sized_netlist_refuses_a_value_outside_the_parameters_bounds(value, what
     with pytest.raises(InputError, match=re.escape(f"r1 = {what}: must be within [100, 100k] (parameters.r1)")):
         CircuitProblem(RC).sized_netlist({"r1": value, "c1": 1e-9})
     assert ".param r1=2000.0 c1=1n\n" in CircuitProblem(RC).sized_netlist({"r1": 2e3, "c1": 1e-9})
+
+
+def test_a_workers0_child_killed_between_evaluations_is_replaced(tmp_path):
+    """A child killed from outside after its answer (the OOM killer) must not fail every later evaluation with a
+    broken pipe (seen in a 300-simulation run: its last 181 failed so); the next one runs in a fresh child."""
+    from zoaf import sandbox
+    from zoaf.errors import WorkerCrash
+    from zoaf.isolation import ChildSession
+    from zoaf.netlist import Netlist
+
+    deck = Path(__file__).parent / "netlists" / "rc.cir"
+    child = ChildSession(Netlist.read(deck), timeout=30, policy=sandbox.Policy(read=(deck.parent,)))
+    try:
+        first = child.evaluate()
+        old = child._proc
+        old.kill()
+        old.wait()
+        assert child.evaluate() == first                    # seen dead before the send: a fresh child
+        assert child._proc is not old
+        child._proc.kill()                                   # as if it died after the check: the send finds it gone
+        child._proc.wait()
+        child._proc.poll = lambda: None
+        with pytest.raises(WorkerCrash, match="died"):
+            child.evaluate()
+        assert child.evaluate() == first                     # and the next evaluation is fresh again
+    finally:
+        child.close()

@@ -17,7 +17,10 @@ past its deadline (:mod:`zoaf.localpool`), Dask's nanny restarts one (:mod:`zoaf
 :class:`ChildSession` kills its child when an evaluation has no answer after ``timeout`` seconds. A child that
 dies (a segfault in ngspice) or is killed so raises :class:`~zoaf.errors.WorkerCrash` or
 :class:`~zoaf.errors.Timeout`; the next evaluation starts a new child (the sandbox again before any deck), as
-it does after an error that leaves libngspice unusable (``needs_new_process``).
+it does after an error that leaves libngspice unusable (``needs_new_process``). A child killed from outside
+between two evaluations (the kernel's OOM killer, a stray ``kill``) is seen before the next one is sent, which then
+runs in a fresh child; a send that finds it gone raises :class:`~zoaf.errors.WorkerCrash` (before, every later
+evaluation of the session failed with the same broken pipe).
 """
 from __future__ import annotations
 
@@ -174,20 +177,27 @@ class ChildSession:
                 self.close(kill=True)
                 raise WorkerCrash(f"{what}: the sandboxed simulation process sent back more than "
                                   f"{MAX_REPLY_BYTES // 2**20} MiB; killed") from None
-            code = self._exit_code()
-            self.close()
-            raise WorkerCrash(f"{what}: " + (watchdog.reason(code) or
-                                             f"the sandboxed simulation process died (exit code {code})")) from None
+            raise self._died(what) from None
         except BaseException:                           # Ctrl-C: the child may be busy; do not reuse it
             self.close(kill=True)
             raise
         self.close(kill=True)
         raise Timeout(f"{what}: no answer from the sandboxed simulation process after {limit:g} s (killed)")
 
+    def _died(self, what: str) -> WorkerCrash:
+        """The crash of a child that ended: closed, so that the next call starts a fresh one."""
+        code = self._exit_code()
+        self.close()
+        return WorkerCrash(f"{what}: " + (watchdog.reason(code) or
+                                          f"the sandboxed simulation process died (exit code {code})"))
+
     def _call(self, method: str, *args: Any, limit: float | None) -> Any:
         if self._proc is None:
             self._start()
-        self._conn.send((method, args))
+        try:
+            self._conn.send((method, args))
+        except OSError:                                 # it died after its last answer, before this call
+            raise self._died(method) from None
         reply = self._wait(method, limit)
         self._stderr.next_simulation()
         if reply[0] == "ok":
@@ -211,6 +221,8 @@ class ChildSession:
     def evaluate(self, params: Mapping[str, float] | None = None, names: Iterable[str] | None = None,
                  rng_seed: int | None = None) -> dict[str, float]:
         """As :meth:`zoaf.spice.SpiceSession.evaluate`, in the child, killed after ``timeout`` seconds."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self.close()                                # killed from outside since its last answer: start afresh
         if self._proc is None or not self._loaded:
             self.load()
         return self._call("evaluate", params, None if names is None else list(names), rng_seed,
