@@ -39,7 +39,7 @@ from typing import Any
 from . import proctree, relay, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
-from .replies import BAD_REPLY, MAX_REPLY_BYTES, child_reply, load_reply
+from .replies import BAD_REPLY, MAX_REPLY_BYTES, child_reply, load_reply, receive
 from .workers import LOAD_GRACE, sigint_ignored
 
 __all__ = ["ChildSession", "open_session"]
@@ -163,7 +163,7 @@ class ChildSession:
         """The child's answer to ``what`` (a method, or "starting": its sandbox report), checked for its shape."""
         try:
             if self._conn.poll(limit):
-                reply = load_reply(self._conn.recv_bytes(MAX_REPLY_BYTES))
+                reply = load_reply(receive(self._conn))
                 if what == "starting" and not isinstance(reply, sandbox.SandboxReport):
                     raise ValueError(f"a {type(reply).__name__} where its sandbox report belongs")
                 return reply if what == "starting" else child_reply(reply, what)

@@ -35,7 +35,7 @@ import numpy as np
 from . import proctree, relay, sandbox, watchdog
 from .errors import InputError, WorkerCrash
 from .problem import Outcome
-from .replies import BAD_REPLY, MAX_REPLY_BYTES, BadAnswer, load_reply, pool_reply
+from .replies import BAD_REPLY, BadAnswer, load_reply, pool_reply, receive
 from .workers import (FRESH, Affinity, OnDone, Pool, Task, loads, prepare_caught, raise_remote, safe_path,
                       sigint_ignored, simulate_caught, time_limit)
 
@@ -305,7 +305,7 @@ class LocalPool(Pool):
     def _receive(self, w: _Proc, pending: deque[Task], done: dict[int, Outcome]) -> None:
         running = w.tasks[0].tid if w.tasks else None
         try:
-            msg = pool_reply(load_reply(w.conn.recv_bytes(MAX_REPLY_BYTES)), running, ready=w.ready,  # untrusted
+            msg = pool_reply(load_reply(receive(w.conn)), running, ready=w.ready,  # untrusted
                              constraints=self.constraints)
         except (EOFError, OSError):
             self._on_death(w, pending, done)

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import io
 import numbers
+import os
 import pickle
+import select
+import struct
 import sys
+import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
@@ -28,10 +33,14 @@ from .outfile import printable
 from .problem import Outcome, Status, _checked
 
 __all__ = ["BAD_REPLY", "BadAnswer", "MAX_ERROR_CHARS", "MAX_MEASURES", "MAX_NAME_CHARS", "MAX_REPLY_BYTES",
-           "child_reply", "load_reply", "measures", "outcome", "pool_reply"]
+           "REPLY_WAIT", "child_reply", "load_reply", "measures", "outcome", "pool_reply", "receive"]
 
 #: The largest reply zoaf reads from a sandboxed process (a simulation's reply is a few kB).
 MAX_REPLY_BYTES = 64 * 2**20
+#: Seconds a reply may take from its first byte to its last (it is written at once: a few kB). ``recv_bytes`` waits
+#: for a message's rest without end: native code that wrote a message's start and no more held zoaf past every
+#: timeout (the pool's loop, and so every worker's deadline, waited in that read).
+REPLY_WAIT = 30.0
 #: What :func:`load_reply` raises on bytes that are not a reply (the sender is then killed, its task charged).
 BAD_REPLY = (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError)
 
@@ -72,6 +81,34 @@ class _ReplyUnpickler(pickle.Unpickler):
             return found
         # the names are the sender's text, and the message reaches the log and the terminal: shown printable
         raise pickle.UnpicklingError(f"{units.clip(printable(f'{module}.{name}'))} is not part of a simulation's reply")
+
+
+def receive(conn: Connection) -> bytes:
+    """``conn.recv_bytes(MAX_REPLY_BYTES)`` bounded in time too: a ValueError "malformed reply" (one of
+    :data:`BAD_REPLY`) when a message begun does not end within :data:`REPLY_WAIT` s; as ``recv_bytes``, an OSError
+    for one past :data:`MAX_REPLY_BYTES` (``bad message length``: not read) or an end mid-message, an EOFError for
+    an end before one."""
+    fd, deadline = conn.fileno(), time.monotonic() + REPLY_WAIT
+    size = struct.unpack("!i", _read(fd, 4, deadline, first=True))[0]
+    if size == -1:                                     # multiprocessing's header of a message past 2 GiB
+        size = struct.unpack("!Q", _read(fd, 8, deadline))[0]
+    if not 0 <= size <= MAX_REPLY_BYTES:
+        raise OSError("bad message length")
+    return _read(fd, size, deadline)
+
+
+def _read(fd: int, n: int, deadline: float, *, first: bool = False) -> bytes:
+    """``n`` bytes of ``fd`` by ``deadline`` (``first``: the start of a message, where an end is an EOFError)."""
+    got, poller = bytearray(), select.poll()
+    poller.register(fd, select.POLLIN)
+    while len(got) < n:
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            raise ValueError(f"malformed reply: {len(got):,} bytes of {n:,} came in {REPLY_WAIT:g} s")
+        chunk = os.read(fd, min(n - len(got), 1 << 20))
+        if not chunk:
+            raise EOFError if first and not got else OSError("got end of file during message")
+        got += chunk
+    return bytes(got)
 
 
 def load_reply(data: bytes) -> Any:

@@ -42,7 +42,8 @@ before libngspice starts:
    runs, as ngspice reserves a transient's vectors for ``tstop/tstep`` points up front, far more than it touches);
    OpenMP starts at most one thread per CPU (a deck's ``num_threads`` could take every process ID of the machine);
 7. **disk**: :mod:`zoaf.watchdog` ends the process when its private directory holds more than ``ZOAF_MAX_DISK``
-   bytes (a ``.control`` loop writing files);
+   bytes (a ``.control`` loop writing files); the simulation thread and what it starts preallocate no blocks
+   (:data:`zoaf.syscalls.DISK_CALLS`: ``fallocate`` claimed the whole disk between two samples);
 8. **programs**: it is the subreaper of the processes a deck starts (programs, ``allow_exec``; forks of native
    code), so one that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
 9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
@@ -85,8 +86,8 @@ from pathlib import Path
 from . import landlock, proctree, syscalls, watchdog
 from .errors import SimulationError
 from .sandboxpaths import DEVICE_FILES, beneath, read_roots
-from .syscalls import (ABSENT_CALLS, CODE_CALLS, LOCK_CALLS, METADATA_CALLS, NAMESPACE_CALLS, NETWORK_CALLS,
-                       REACH_CALLS, STOP_CALLS)
+from .syscalls import (ABSENT_CALLS, CODE_CALLS, DISK_CALLS, LOCK_CALLS, METADATA_CALLS, NAMESPACE_CALLS,
+                       NETWORK_CALLS, REACH_CALLS, STOP_CALLS)
 
 __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "current", "designate",
            "designated", "enter", "kept_environment", "remove_private_dirs"]
@@ -366,10 +367,11 @@ def _no_sockets() -> Layer:
     a deck has no use for one, and native code or a program it runs could send what it may read (the deck's
     folder) or drive a local daemon. Not the process: a Dask worker's own threads keep their connections. Nor
     does it make the other calls of :data:`zoaf.syscalls.REACH_CALLS`, ``METADATA_CALLS``, ``LOCK_CALLS``,
-    ``NAMESPACE_CALLS`` and ``STOP_CALLS``."""
-    return _deny("network", NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS + NAMESPACE_CALLS + STOP_CALLS,
-                 errno.EACCES, every_thread=False, absent=ABSENT_CALLS, detail="no sockets, no tracing, no keyrings "
-                 "or IPC, no file modes or locks, no typing into a terminal, no stop signals")
+    ``NAMESPACE_CALLS``, ``STOP_CALLS`` and ``DISK_CALLS``."""
+    calls = NETWORK_CALLS + REACH_CALLS + METADATA_CALLS + LOCK_CALLS + NAMESPACE_CALLS + STOP_CALLS + DISK_CALLS
+    return _deny("network", calls, errno.EACCES, every_thread=False, absent=ABSENT_CALLS, detail="no sockets, no "
+                 "tracing, no keyrings or IPC, no file modes or locks, no typing into a terminal, no stop signals, "
+                 "no preallocation")
 
 
 def _no_new_code(allow_exec: bool) -> Layer:

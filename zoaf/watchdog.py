@@ -268,13 +268,54 @@ def _end(what: Exceeded, directory: Path) -> None:
 def remove_tree(directory: Path, *, programs: bool = False) -> None:
     """Remove ``directory`` quietly. shutil's removal recurses per folder: a tree a program made thousands of
     folders deep raised RecursionError (through ``ignore_errors``: a traceback in zoaf's own process). Where
-    ``programs`` may run (not in a sandboxed process), ``rm -rf`` then removes what is left."""
+    ``programs`` may run (not in a sandboxed process), ``rm -rf`` then removes what is left. A folder its owner may
+    not list or empty is given its owner's rights first (:func:`_reopen`)."""
+    for attempt in range(2):
+        if attempt:
+            _reopen(directory)
+        try:
+            shutil.rmtree(directory, ignore_errors=True)
+        except RecursionError:
+            if programs:
+                subprocess.run(["rm", "-rf", "--one-file-system", "--", str(directory)], capture_output=True,
+                               check=False, timeout=600)
+        if not os.path.lexists(directory):
+            return
+
+
+def _reopen(directory: Path) -> None:
+    """Give each folder under ``directory`` (a folder of this user's, not a link) its owner's rights to list, enter
+    and empty it. A program needs no ``chmod`` to make a folder its owner cannot list: ``umask 477; mkdir d`` makes
+    one it can still write in; no removal could empty it, and it stayed, with what it held, in the temporary folder
+    after the run. Never through a link: each folder is changed and listed through a descriptor of it, once that is
+    the folder its parent listed (a folder swapped for a link since, here or above, is left alone). A walk, as
+    :func:`_held`'s."""
     try:
-        shutil.rmtree(directory, ignore_errors=True)
-    except RecursionError:
-        if programs:
-            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(directory)], capture_output=True,
-                           check=False, timeout=600)
+        top = os.lstat(directory)
+    except OSError:
+        return
+    if not stat.S_ISDIR(top.st_mode) or top.st_uid != os.geteuid():     # another user's name in /tmp: not ours
+        return
+    todo = [(str(directory), top)]
+    while todo:
+        path, listed = todo.pop()
+        try:
+            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:                                 # removed, or swapped for a link, meanwhile
+            continue
+        try:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != (listed.st_dev, listed.st_ino):
+                continue
+            if now.st_mode & stat.S_IRWXU != stat.S_IRWXU:
+                os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(now.st_mode) | stat.S_IRWXU)
+            with os.scandir(f"/proc/self/fd/{fd}") as entries:
+                todo += [(os.path.join(path, e.name), e.stat(follow_symlinks=False)) for e in entries
+                         if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
 
 
 #: :func:`remove_after_exit`'s script: in the background (no descendant of ours: a Dask worker kills those at a
