@@ -50,6 +50,8 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            "pfd_cp_altermod": [{"wp": 9e-6}, {"vtp": -0.5}, {"wn": 4e-6}, {"vout": 1.0}, {"wp": 9e-6}],
            # the deck's sizing alone: a pss run costs a second of CPU, and shoots up to 20 times at other sizings
            "pss_ring_osc": [],
+           # k alone, set in place: the instance values that read it must read the instance's own w and nf
+           "subckt_instance_scope": [{"k": 11.0}, {"k": 9.0, "rt": 1.2e3}, {"w": 2.5, "nf": 3.5}, {"k": 12.0}],
            # quoted values ('15f'): sized explicitly, as the plain-number default sizings skip them
            "sramgen_style_quoted": [{"cload": 30e-15, "rs": 4e3}, {"vdd": 1.6, "tr": 80e-12}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.

@@ -16,14 +16,16 @@ Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, a ``.if`` block (its branch is chosen at the
   re-parse), or any unexpected ngspice output;
+* a level-3 (geometric) diode under ``.option scale`` (sky130's diodes): every ``alter`` scales its area again;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
 without a ``reset`` the next evaluation would start from it, nor for decks with a ``param=`` card that reads a
 measure ngspice does not print in full (:mod:`zoaf.parammeas`). Parametrized subcircuits are expanded: their
 elements' values are computed in each instance's numparam scope.
 Equality with the ``reset`` path, bit for bit, is pinned by ``tests/test_fastpath.py`` (sky130: a walk of small
-steps, a bin crossing) and ``tests/test_fastpath_params.py`` (``param=`` cards, nested parametrized subcircuits,
-the LNA). The in-repo decks that take it: ``netlists/sky130/*.cir`` and ``netlists/lna.cir``; the others keep
-``reset`` (a transient, a ``dc temp`` sweep, ``param=`` cards on ``find``/``max`` measures).
+steps, a bin crossing), ``tests/test_fastpath_params.py`` (``param=`` cards, nested parametrized subcircuits,
+the LNA) and ``tests/test_fidelity_sky130.py`` (Xschem's instance lines, a MIM capacitor, a section's switches).
+The in-repo decks that take it: ``netlists/sky130/*.cir`` and ``netlists/lna.cir``; the others keep ``reset`` (a
+transient, a ``dc temp`` sweep, ``param=`` cards on ``find``/``max`` measures).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from pathlib import Path
 
 from . import parammeas, units
 from .deckparse import Deck, Subckt, assignments, read_deck
+from .errors import InputError
 from .ngcommands import ANALYSES, base_word, block_depth_change, is_conditional
 from .plancode import Bin, Frame, Leaf, Program, State, sub_params
 from .spexpr import Unsupported, evaluate, names
@@ -43,6 +46,8 @@ __all__ = ["Plan", "plan"]
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
+#: A quoted instance value (``'expr'``, blanks allowed), read as ``{expr}``.
+_QUOTED = re.compile(r"'([^'{}]*)'")
 #: The longest command line sent: ngspice 39 reads one into a 1024-byte buffer, its end included (1,023 characters
 #: work, 1,024 already break it: the rest is read as garbage; ``ngcommands.MAX_COMMAND``), so the ``alter``s of a
 #: sizing go in ``;``-separated lines up to this long.
@@ -137,8 +142,9 @@ class _Builder:
     def build(self) -> Plan | None:
         defined = [k for k, _ in self.deck.params]
         bodies = [ln for s in self.deck.subckts.values() for ln in s.body]
-        if len(set(defined)) != len(defined) or any(ln.startswith(".subckt-def") for ln in bodies):
-            raise Unsupported("a .param defined twice, or a nested subcircuit definition")
+        twice = self._twice(defined)
+        if any(ln.startswith(".subckt-def") for ln in bodies):
+            raise Unsupported("a nested subcircuit definition")
         if any(map(is_conditional, self.deck.lines + bodies)):
             raise Unsupported("a .if block: which of its lines a sizing keeps is known at the re-parse only")
         exprs = dict(self.deck.params)
@@ -160,18 +166,35 @@ class _Builder:
         fast = {n for n in self.design if n not in slow}
         if not fast:
             return None
-        base: dict[str, float] = {}
+        base: dict[str, float] = dict(twice)
         for k, v in self.deck.params:
-            if k not in dependent:
+            if k not in dependent and k not in twice:
                 try:
                     base[k] = evaluate(v, base)
                 except Unsupported:
                     pass                       # a PDK parameter nothing here reads (or the read fails later)
         if any(n in exprs and n not in base and n not in dependent for c in cards for n in names(c.expr)):
             raise Unsupported("a .meas param= card reads a .param not evaluated here")
-        program = Program(self.leaves, [(k, v) for k, v in self.deck.params if k in dependent], base,
-                          self.design, units.parse(self.deck.options.get("scale", "1")))
+        first = dict(reversed(self.deck.params))        # a design variable defined twice: once, where it first is
+        followed = [(k, first.pop(k)) for k, _ in self.deck.params if k in dependent and k in first]
+        program = Program(self.leaves, followed, base, self.design, units.parse(self.deck.options.get("scale", "1")))
         return Plan(program, fast, cards)
+
+    def _twice(self, defined: list[str]) -> dict[str, float]:
+        """The fixed ``.param``s defined more than once, at their last definition, which every reader takes (ngspice
+        39: ``.param a=1``, ``.param b={a*2}``, ``.param a=3`` gives b=6); a design variable so defined is the
+        sizing's value everywhere (``alterparam`` edits every definition), as a deck sets the switches of the sky130
+        section it reads (``.param mc_mm_switch=0`` after ``.lib ... tt_mm``). Unsupported where a definition is no
+        plain number (its readers would have to be ordered as numparam orders them)."""
+        twice = {k for k in defined if defined.count(k) > 1}
+        try:
+            for k, v in self.deck.params:
+                if k in twice:
+                    units.parse(v, numparam=True)
+        except InputError:
+            raise Unsupported(f"a .param defined twice: {', '.join(sorted(twice))}") from None
+        last = dict(self.deck.params)
+        return {k: units.parse(last[k], numparam=True) for k in twice - self.design}
 
     def _dependent(self, exprs: dict[str, str]) -> set[str]:
         """The ``.param``s whose value follows a design variable (evaluated per sizing)."""
@@ -183,12 +206,16 @@ class _Builder:
 
     def _element(self, ln: str, prefix: str, stack: tuple[str, ...], frames: tuple[Frame, ...]) -> None:
         """Sort one line of subcircuit path ``prefix`` into leaves (values alter can set) or slow names."""
+        if ln.startswith("x"):                 # Xschem's sky130 lines: ad='int((nf+1)/2) * W/nf * 0.29'
+            ln = _QUOTED.sub(r"{\1}", ln)       # ngspice reads a quoted value as the braced one
         tokens = ln.split()
         name, letter = tokens[0], tokens[0][0]
         inst = assignments(ln)
         positional = [t for t in ln.split("=")[0].split()[:-1 if inst else None] if t != "params:"]
         if frames and tokens[0] == ".param":
             return                             # a parametrized instance's own .param: in its scope
+        if letter == "d" and len(positional) > 3:
+            self._diode(positional[3], stack)
         if ln.startswith(".") or "'" in ln:
             self._slow(ln, frames)
         elif letter == "x":
@@ -236,6 +263,17 @@ class _Builder:
             raise Unsupported(f"{xpath}: no binned model {model} in {sub.name}")
         self.leaves.append(Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath,
                                  frames))
+
+    def _diode(self, model: str, stack: tuple[str, ...]) -> None:
+        """Unsupported for a level-3 (geometric) diode under ``.option scale`` (sky130's): every ``alter``, of any
+        device, scales its area and perimeter by scale^2 once more (ngspice 39: a diode's current at 1 V fell from
+        8.9e-9 A to 4e-15 A after one), so no sizing of such a deck may be set in place. A model not found counts."""
+        if units.parse(self.deck.options.get("scale", "1")) == 1:
+            return
+        scopes = [self.deck.subckts[s].body for s in reversed(stack)] + [self.deck.lines]
+        card = next((ln for body in scopes for ln in body if ln.split()[:2] == [".model", model]), None)
+        if card is None or units.parse(dict(assignments(card)).get("level", "1")) == 3:
+            raise Unsupported(f"diode model {model}: level 3 under .option scale, which every alter scales again")
 
     def _slow(self, ln: str, frames: tuple[Frame, ...] = ()) -> None:
         """Every word ``ln``'s expressions read is slow (a superset of the names); inside parametrized
@@ -289,9 +327,11 @@ def _is_device(sub: Subckt) -> bool:
 
 
 def _values(letter: str, tokens: list[str]) -> list[tuple[str, str]]:
-    """The ``{expr}`` values alter can set: an R/C/L value, a V/I source's ``dc`` and ``ac`` magnitude."""
-    if letter in "rcl" and len(tokens) == 4:
-        found = [(_VALUE_PARAM[letter], tokens[3])]
+    """The ``{expr}`` values alter can set: an R/C/L value (``{x}`` or ``c={x}``), a V/I source's ``dc`` and ``ac``
+    magnitude."""
+    if letter in "rcl":                        # "{x}", or the PDK's "c = {carea}" (no model, nothing else)
+        value = re.fullmatch(rf"(?:{letter}\s*=\s*)?(\{{[^{{}}]*\}})", " ".join(tokens[3:]))
+        found = [(_VALUE_PARAM[letter], value.group(1))] if value else []
     elif letter in "vi":
         found = [(param, tokens[i + 1]) for i, t in enumerate(tokens[3:-1], 3)
                  for word, param in (("dc", "dc"), ("ac", "acmag")) if t == word]

@@ -15,7 +15,7 @@ import ast
 import copy
 import math
 from collections import ChainMap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -240,8 +240,33 @@ class _Compiler:
         inner = frames[-1]
         if inner.xpath not in done:
             outer = self._frame(frames[:-1], top, done)
-            done[inner.xpath] = self._subckt(inner.sub, {k: self._value(v, outer) for k, v in inner.inst}, outer)
+            done[inner.xpath] = self._subckt(inner.sub, self._instance(inner.sub, inner.inst, outer), outer)
         return done[inner.xpath]
+
+    def _instance(self, sub: Subckt, inst: Sequence[tuple[str, str]], outer: Scope) -> dict[str, ast.expr]:
+        """An instance line's values as numparam reads them: inside the new instance, where a name the line also
+        gives is the line's value, whatever the order written (``w=5 nf=4 ad={w*10+nf}`` is 54 at a top-level
+        ``w=2 nf=3``: Xschem's sky130 lines compute ``ad``/``nrd`` from their own ``W``/``nf`` so), while a value's
+        own name is the caller's (``w={w}``). A cycle, or another of the subcircuit's parameters the line leaves to
+        its default, is Unsupported (``reset``)."""
+        given = dict(inst)
+        declared = {k for k, _ in sub_params(sub)}
+        done: dict[str, ast.expr] = {}
+
+        def value(key: str, path: tuple[str, ...]) -> ast.expr:
+            if key in path:
+                raise Unsupported(f"{sub.name}: instance values {', '.join(path)} read each other")
+            if key not in done:
+                local: dict[str, ast.expr] = {}
+                for n in names(given[key]):
+                    if n != key and n in given:
+                        local[n] = value(n, path + (key,))
+                    elif n != key and n in declared:
+                        raise Unsupported(f"{sub.name}: {key}={given[key]} reads the default of {n}")
+                done[key] = self._value(given[key], ChainMap(local, outer))
+            return done[key]
+
+        return {k: value(k, ()) for k in given}
 
     def _subckt(self, sub: Subckt, inst: dict[str, ast.expr], outer: Scope) -> Scope:
         """Numparam's scope inside one instance: the caller's, then header defaults and body ``.param``s (the
@@ -256,8 +281,7 @@ class _Compiler:
         if leaf.sub is None:                  # the line is the device: an unbinned M, an R/C/L, a source
             self.outputs += [self._value(v, scope) for _, v in leaf.inst]
             return _Layout(leaf, [("alter", leaf.path, k) for k, _ in leaf.inst], start, len(self.outputs))
-        inst = {k: self._value(v, scope) for k, v in leaf.inst}
-        local = self._subckt(leaf.sub, inst, scope)
+        local = self._subckt(leaf.sub, self._instance(leaf.sub, leaf.inst, scope), scope)
         self.outputs += [self._value(v, local) for _, v in leaf.device]
         at = {k: start + i for i, (k, _) in enumerate(leaf.device)}     # a parameter given twice: the last
         if "l" not in at or "w" not in at:
