@@ -88,6 +88,20 @@ def test_the_reader_of_some_cards_reads_them_as_the_whole_reading_does() -> None
             == [(ln.raw, ln.text, ln.lineno, ln.segments) for ln in kept], physical
 
 
+def test_a_line_without_a_comment_character_is_kept_whole_and_comment_lines_are_those_they_were() -> None:
+    """``logical_lines`` strips no comment from a line with none of the characters either rule starts one at (a call
+    less per line of a library), and tells comment lines (``*``, a leading form feed) as it did."""
+    rng = random.Random(26)
+    alphabet = [*_ALPHABET, "\f", "\v", "\x85", "b"]
+    for s in ["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(20000)]:
+        if decktext._COMMENT_CHARS.search(s) is None:
+            assert strip_comment(s, True) == s == strip_comment(s, False), s
+        stripped = s.lstrip()
+        was = not stripped or stripped.startswith("*") or s.lstrip(" \t").startswith("\f")
+        now = not stripped or stripped[0] == "*" or s[:1] in " \t\f" and s.lstrip(" \t")[:1] == "\f"
+        assert was == now, s
+
+
 _DECK = """comments as ngspice -b reads them
 * a comment line: .param a=100
 .param a=1 $a=5

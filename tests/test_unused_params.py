@@ -5,14 +5,17 @@ variable changes the result), and no deck of the corpora is said to leave one un
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
 from ngspice_marks import needs_ngspice
 from typer.testing import CliRunner
 
+from zoaf import paramline, paramuse
 from zoaf.circuit import CircuitProblem
 from zoaf.cli import app
+from zoaf.errors import InputError
 from zoaf.netlist import Netlist
 from zoaf.ngbatch import run_batch
 from zoaf.show import unused_params
@@ -174,3 +177,45 @@ def test_no_fidelity_deck_is_said_to_leave_a_variable_unread(deck: Path) -> None
     unread = set(Netlist.read(deck).unused_params)
     expected = LIBRARY_ONLY if b"generic_bsim4.lib" in deck.read_bytes() else set()
     assert unread == expected, deck.name
+
+
+def _param_line(rng: random.Random) -> str:
+    """A ``.param`` line of the kinds that read a name or not, with comments either comment rule cuts."""
+    values = ["1", "2.5e-6", "{w*2}", "{a+b}", "'c*3'", "1k", "{w}", "3 $ c", "4 $x", "5 // c", "6;c", "{f(w)}", "w",
+              "{p0}", "3u"]
+    names = ["w", "a", "b", "c", "p0", "p1", "q", "f(x)", "k1", "k2"]
+    parts = [f"{rng.choice(names)}{rng.choice(['=', ' = '])}{rng.choice(values)}" for _ in range(rng.randrange(1, 4))]
+    tail = rng.choice(["", "", "", " $ w", " $w", " ; a", " // b", "\n+ c=1", "\n* x\n+ d={w}", "\n+ e=2 $ q"])
+    return rng.choice([".param ", ".PARAM ", " .param "]) + " ".join(parts) + tail
+
+
+def test_lines_the_reader_found_to_read_nothing_are_passed_over_as_parsing_them_again_would(tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """The unused-variable check passes over the included ``.param`` lines the netlist's reader parsed and found
+    to read no name (``paramline.reads_nothing``), rather than parsing each again: on random includes, the same
+    variables are said unused as when it parses every line, and it parsed fewer."""
+    rng = random.Random(26)
+    parsed = {"now": 0, "every line": 0}
+    count = {"key": "now"}
+
+    def counted(ln):
+        parsed[count["key"]] += 1
+        return paramline.parse_param(ln)
+    monkeypatch.setattr(paramuse, "parse_param", counted)
+    others = ["r1 a b {w}", "* w", ".subckt s a b", ".ends", "c1 a b {c}", ".model m nmos vto={a}", "+ kp=1", ""]
+    said = 0
+    for k in range(300):
+        lines = [_param_line(rng) if rng.random() < 0.7 else rng.choice(others) for _ in range(rng.randrange(1, 20))]
+        (tmp_path / "x.inc").write_text("\n".join(lines) + "\n")
+        reads = " ".join(rng.sample(["{w}", "{a}", "{q}", "{k2}", "{p1}"], 2))
+        (tmp_path / "t.cir").write_text(f"t\n.param w=1u a=2 p0=3 k1=1\n.include x.inc\nb1 a 0 v={reads}\n.end\n")
+        count["key"] = "now"
+        try:
+            nl = Netlist.read(tmp_path / "t.cir")
+        except InputError:
+            continue
+        count["key"] = "every line"
+        texts = {(tmp_path / "x.inc").resolve(): (tmp_path / "x.inc").read_text()}
+        assert nl.unused_params == paramuse.unused(nl.params, nl._logical[1:], texts), lines
+        said += bool(nl.unused_params)
+    assert said > 50 and parsed["now"] < 0.9 * parsed["every line"], (said, parsed)

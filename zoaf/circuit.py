@@ -24,6 +24,8 @@ from .replies import MAX_MEASURES
 from .spec import Constraint, Objective, Spec
 
 FoM = Callable[[Mapping[str, float]], float]
+#: The objective a run of a Python ``fom`` records (sign-off and ``--resume`` name such a run as one).
+FOM_OBJECTIVE = "custom"
 #: Where a circuit's first start lies (``CircuitProblem(x0=)``, ``zoaf optimize --x0``).
 X0_CHOICES = ("netlist", "center")
 #: The longest timeout: one simulation may take days, not forever (an infinite deadline overflows time_t).
@@ -135,7 +137,7 @@ class CircuitProblem(Problem):
             raise InputError(f"{path}: {len(nl.measures):,} .meas cards, more results than a simulation reports "
                              f"(at most {MAX_MEASURES:,}, each stored in every history row); measure fewer")
         nl.refuse_unmeasurable(spec.measures)
-        spec.check_against(nl.params, nl.results, str(path))
+        spec.check_against(nl.params, nl.results, str(path), nl.body_params)
         if (twice := twice_named(nl.measures, spec.measures, str(path))) is not None:
             raise twice
         super().__init__(spec.parameters)
@@ -255,7 +257,7 @@ class CircuitProblem(Problem):
         return {"name": self.name, "netlist": str(self.netlist.path),
                 "netlist_sha256": self.netlist.digest(),        # the deck and its includes, by content
                 "spec_sha256": hashlib.sha256(self.spec.text.encode()).hexdigest(),
-                "objective": self.objective.name if self.objective else "custom",
+                "objective": self.objective.name if self.objective else FOM_OBJECTIVE,
                 "parameters": self.names, "x0": self.x0}
 
     def sized_netlist(self, params: Mapping[str, float]) -> str:

@@ -177,6 +177,19 @@ def _problem(netlist: Path, spec: Optional[Path], objective: Optional[str] = Non
     return CornerProblem.wrap(problem)
 
 
+def one_value(option: str, given: Optional[list[str]], what: str) -> Optional[str]:
+    """The one value of an option a command takes once (``what``: its one thing), declared as a list so that a
+    second is seen: it replaced the first unsaid, where ``compare -o`` and ``corners --corner`` take each
+    (``optimize -o bw -o lf`` optimized lf alone). The same name twice, in any case, is once."""
+    first: dict[str, str] = {}
+    for v in given or ():
+        first.setdefault(v.lower(), v)
+    values = list(first.values())
+    if len(values) > 1:
+        raise InputError(f"{option} given {len(values)} times ({', '.join(values)}): {what}; give one")
+    return values[0] if values else None
+
+
 def _dir_option(option: str, value: Optional[str]) -> Optional[Path]:
     """A directory option as a Path through no folder that does not exist (``RUN/new/..`` is ``RUN``, as
     ``rundir.run_directory`` makes it); an empty one is refused (``Path("")`` would be the working directory)."""

@@ -270,6 +270,8 @@ def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
     for o in objectives or ():
         if not isinstance(o, str):      # was "'int' object has no attribute 'strip'"
             raise InputError(f"compare: objectives are the spec's objective names, got {o!r}")
+    if objectives is not None and not objectives:      # ran every objective: None is every one, as methods' default
+        raise InputError("compare: no objectives given (objectives=None compares every objective of the spec)")
     named = [o.strip().lower() for o in objectives or ()]
     names = list(dict.fromkeys(named)) if named else list(problem.spec.objectives)
     for name in names:
@@ -299,7 +301,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
 
     Args:
         netlist: the ngspice netlist; ``spec`` defaults to ``<stem>.toml`` beside it.
-        objectives: objective names of the spec (default: every objective; one table each).
+        objectives: objective names of the spec (default, None: every objective; one table each; [] is refused).
         methods: registry names (default: every method whose libraries are installed); ZOAF (``zoaf``) is the
             reference the others are tested against.
         seeds: a count N (seeds 0..N-1) or explicit seeds.
@@ -326,6 +328,9 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     names, methods = _grid_names(problem, objectives, methods)
     seed_list = check_seeds(seeds)
     check_workers(1 if jobs is None else jobs, option="jobs")
+    if jobs == 0:               # ran as jobs=1: each run is a process of its own (workers=0 is a run's, in-process)
+        raise InputError("jobs 0: a comparison runs each run in a process of its own: give jobs >= 1 (None: one "
+                         "per core)")
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     todo, done = check_grid(out, names, methods, seed_list, budget)
     check_report_folder(out)

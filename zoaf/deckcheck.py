@@ -174,7 +174,8 @@ def _scan(path: Path, text: str, *, included: bool, allow_shell: bool) -> _Scan:
         line += text.count("\n", pos, m.start())
         pos = m.start()
         word = m.group(1).lower()
-        rest = "" if word == ".model" else _strip_comments(m.group(2), word.startswith(".inc"))   # read by no check
+        rest = ("" if word in (".model", ".param")       # read by no check here (a .param: by the netlist's reader)
+                else _strip_comments(m.group(2), word.startswith(".inc")))
         where = f"{path}:{line}"
         if included:
             if word.startswith(".control"):

@@ -45,7 +45,7 @@ class Deck:
 def assignments(text: str) -> list[tuple[str, str]]:
     """The ``name=value`` pairs of any line (``value`` a ``{...}`` expression or one token).
 
-    Not :func:`zoaf.decktext.assignments`, which reads a ``.param`` line's value up to the next ``name=``: here a
+    Not :func:`zoaf.paramline.assignments`, which reads a ``.param`` line's value up to the next ``name=``: here a
     value ends at the first blank outside braces (a quoted expression with blanks, as some sky130 ``.param``s
     have, is cut there), which is how the fast path has always read instance, model and ``.param`` lines.
     """

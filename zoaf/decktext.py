@@ -11,19 +11,16 @@ import bisect
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import units
 from .errors import InputError
-from .ngcommands import NAME
 
-__all__ = ["Line", "ParamDef", "after_title", "assignments", "control_character", "first_unquoted", "format_value",
-           "value_text", "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "param_comma",
-           "physical_lines", "physical_spans", "pieces", "quote", "strip_comment", "substitute", "tab_dollar_comment",
-           "texts", "title_problem"]
+__all__ = ["Line", "ParamDef", "after_title", "control_character", "first_unquoted", "format_value", "value_text",
+           "included_trrandom", "instance_problem", "logical_lines", "noisy_source", "physical_lines", "physical_spans",
+           "pieces", "quote", "strip_comment", "substitute", "tab_dollar_comment", "texts", "title_problem"]
 
-_ASSIGN = re.compile(rf"(?<![=<>!\w.])({NAME})\s*=(?!=)")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 #: A control character a text file holds no reason to (tab, line ends, form feed and vertical tab are text).
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -254,6 +251,10 @@ def strip_comment(s: str, commands: bool = True) -> str:
     return s if i is None else s[:i]
 
 
+#: The characters an inline comment or a quote starts at, by either rule (:func:`strip_comment`).
+_COMMENT_CHARS = re.compile("[;$/\"']")
+
+
 def physical_lines(text: str) -> list[str]:
     """A file's physical lines as ngspice reads them: split at ``\\n`` only, a ``\\r`` before it dropped.
 
@@ -289,9 +290,9 @@ def logical_lines(physical: list[str], commands: bool = False, only: tuple[str, 
             pieces.append([line])
             continue
         stripped = line.lstrip()
-        if not stripped or stripped.startswith("*") or line.lstrip(" \t").startswith("\f"):
+        if not stripped or stripped[0] == "*" or line[:1] in " \t\f" and line.lstrip(" \t")[:1] == "\f":
             continue            # ngspice makes a line that starts with a form feed a comment ("unusual leading")
-        if stripped.startswith("+") and kept is not None:
+        if stripped[0] == "+" and kept is not None:
             if kept:
                 col = len(line) - len(stripped) + 1
                 out[-1].segments.append((length + 1, idx, col))
@@ -302,7 +303,9 @@ def logical_lines(physical: list[str], commands: bool = False, only: tuple[str, 
         control = commands or word.startswith(".control") or control and not word.startswith(".endc")
         kept = not only or word.startswith(only)
         if kept:
-            body = strip_comment(line, control or word.startswith(".lib")).rstrip()   # ngspice reads .lib unstripped
+            if _COMMENT_CHARS.search(line):         # else no comment to strip: a call less per line of a library
+                line = strip_comment(line, control or word.startswith(".lib"))     # ngspice reads .lib unstripped
+            body = line.rstrip()
             out.append(Line("", body, idx + 1, [(0, idx, 0)]))
             pieces.append([body])
             length = len(body)
@@ -367,68 +370,3 @@ def physical_spans(ln: Line, start: int, end: int) -> tuple[tuple[int, int, int]
             spans.append((idx, col + a - s0, col + b - s0))
         k += 1
     return tuple(spans)
-
-
-def assignments(ln: Line, err) -> list[tuple[str, str, int]]:
-    """The ``name=value`` pairs of a ``.param`` line: (lower-case name, value text, its offset in ``ln.raw``)."""
-    body_start = len(".param")
-    while body_start < len(ln.text) and ln.text[body_start].isalpha():   # ".params" spelling
-        body_start += 1
-    body = ln.text[body_start:]
-    matches = list(_ASSIGN.finditer(body))
-    if not matches or body[:matches[0].start()].strip():
-        raise err(ln.lineno, f".param needs name=value: {ln.raw.strip()!r}")
-    out = []
-    for k, m in enumerate(matches):
-        v1 = matches[k + 1].start() if k + 1 < len(matches) else len(body)
-        raw_val = body[m.end():v1]
-        value = raw_val.strip().rstrip(",").strip()
-        if not value:
-            raise err(ln.lineno, f".param {m.group(1)} has no value")
-        start = body_start + m.end() + len(raw_val) - len(raw_val.lstrip())
-        out.append((m.group(1), ln.raw[start:start + len(value)], start))
-    return out
-
-
-#: A function defined on a ``.param`` line, up to its ``=``: ``tau2(a, b) =``.
-_PARAM_FUNCTION = re.compile(r"(?<![\w.])[a-z_]\w*\s*\([^()=]*\)\s*=(?!=)")
-#: The start of the next ``name=`` assignment (where a function's body ends, as numparam splits the line).
-_NEXT_ASSIGNMENT = re.compile(r"\s[a-z_]\w*\s*(?:\([^()=]*\)\s*)?=(?!=)")
-
-
-def without_param_functions(ln: Line) -> Line:
-    """``ln`` with each ``name(args) = body`` blanked, offsets kept: numparam reads ``.param f(x)=x*2`` as ``.func
-    f(x) {x*2}`` (a ``name=value`` may share the line: ``.param rx=5 f(x)=x*2 ry=3``). zoaf refused such a line
-    (".param needs name=value") though ``ngspice -b`` runs it."""
-    spans, end = [], 0
-    while m := _PARAM_FUNCTION.search(ln.text, end):     # from the last body's end (a blank that stays): each
-        nxt = _NEXT_ASSIGNMENT.search(ln.text, m.end())  # search from the start made 5,000 functions take 24 s
-        end = nxt.start() if nxt else len(ln.text)
-        spans.append((m.start(), end))
-    if not spans:
-        return ln
-    text, raw = ln.text, ln.raw
-    for start, stop in spans:
-        text, raw = (t[:start] + " " * (stop - start) + t[stop:] for t in (text, raw))
-    return replace(ln, text=text, raw=raw)
-
-
-#: Why a ``.param`` line of several values with a comma after one is refused (``name``, ``value``: that one's).
-_PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
-               "is followed by a comma (ngspice -b hangs, and so would zoaf's simulation); refused (separate the "
-               "assignments with blanks)")
-
-
-def param_comma(ln: Line) -> str | None:
-    """Why ngspice 39 never returns from the ``.param`` line ``ln`` (:data:`_PARAM_COMMA`), or None: a comma right
-    after one of several values, wherever the line is (the deck's top level, a ``.subckt`` body, an included file,
-    a ``.lib`` section: ``ngspice -b`` hangs on each). A line whose assignments do not read is left to its reader."""
-    ln = without_param_functions(ln)
-    try:
-        found = assignments(ln, lambda lineno, what: ValueError(what))
-    except ValueError:
-        return None
-    for name, value, start in found:
-        if len(found) > 1 and ln.raw[start + len(value):start + len(value) + 1] == ",":
-            return _PARAM_COMMA.format(name=name, value=value)
-    return None

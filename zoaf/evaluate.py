@@ -68,7 +68,8 @@ class _FailureWatch:
     around one failing sizing are no evidence against the rest of the box), the deck is broken, not the sizings.
     A failure is a simulation without the measures the objective needs (``needed``); one that has them, or another
     error, ends the watch for the run. Replayed rows count as they did when recorded, so a resume stops where the
-    run stopped."""
+    run stopped. ``measured``: every failure had the measures it needs (a Python ``fom`` rejected them: the
+    function's failure, not the deck's)."""
 
     needed: tuple[str, ...]
     dim: int
@@ -77,6 +78,7 @@ class _FailureWatch:
     low: np.ndarray | None = None
     high: np.ndarray | None = None
     over: bool = False
+    measured: bool = True
 
     def add(self, rec: Record) -> None:
         if self.over or not rec.charged:
@@ -87,6 +89,7 @@ class _FailureWatch:
             self.over = True
             return
         self.error = o.error
+        self.measured = self.measured and bool(o.measures) and all(m in o.measures for m in self.needed)
         self.sizings.add(tuple(map(float, rec.u)))
         u = np.asarray(rec.u, dtype=float)[:self.dim]
         self.low = u if self.low is None else np.minimum(self.low, u)
@@ -265,9 +268,14 @@ class Evaluator(BatchEvaluator):
             error = " ".join(str(watch.error).split())
             kept = "" if self._history is None or self._history.path is None else \
                 f"; its simulations are kept in {self._history.path}"
-            raise DeckFailure(f"{self.problem.netlist.path}: the run stopped: {len(watch.sizings)} sizings across the "
-                              f"box all failed the same way ({error}), none gave what the objective needs: fix the "
-                              f"deck and start a new run{kept}", error, len(watch.sizings))
+            path, fom = self.problem.netlist.path, getattr(self.problem, "fom", None)
+            stopped = f"the run stopped: {len(watch.sizings)} sizings across the box all failed the same way ({error})"
+            if watch.measured and fom is not None:      # was said of the deck, which measured every sizing
+                name = getattr(fom, "__qualname__", type(fom).__name__)
+                raise DeckFailure(f"fom={name}: {stopped}, each measured by {path}: fix the function and "
+                                  f"start a new run{kept}", error, len(watch.sizings))
+            raise DeckFailure(f"{path}: {stopped}, none gave what the objective needs: fix the deck and start a new "
+                              f"run{kept}", error, len(watch.sizings))
 
     def cut_batch(self) -> list[Record]:
         """The records of a batch that Ctrl-C cut, those completed before it (in the history already): the run's

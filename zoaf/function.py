@@ -7,12 +7,13 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import units
-from .errors import InputError, did_you_mean
+from .errors import InputError, ZoafWarning, did_you_mean
 from .problem import Outcome, Parameter, ParameterError, Problem, Score
 
 __all__ = ["ConstraintFun", "FunctionProblem", "scipy_constraints"]
@@ -122,11 +123,13 @@ class FunctionProblem(Problem):
 def _numbers(value: Any, what: str) -> np.ndarray:
     """``value`` as a float array; text or anything else not a number is one InputError naming ``what`` (text
     inside a list too: ``x0=["0.5", "0.1"]`` was read as numbers, where ``x0="0.5"`` was refused; a complex number,
-    whose real part numpy kept with a warning: ``bounds=[(-1j, 1)]`` ran as (0, 1))."""
+    whose real part numpy kept with a warning: ``bounds=[(-1j, 1)]`` ran as (0, 1); ``True``/``False``, which ran as
+    1 and 0, where ``Parameter(init=True)`` and a spec's ``init = true`` are refused)."""
     try:
         given = np.asarray(value)
-        if given.dtype.kind in "SUcMm" or given.dtype.kind == "O" and any(  # dates were days; None was NaN
-                v is None or isinstance(v, (str, bytes, complex)) for v in given.ravel()):
+        loose = np.asarray(value, dtype=object).ravel()     # each as given: numpy made [0.5, True] floats
+        if given.dtype.kind in "SUcMm" or any(          # dates were days; None was NaN
+                v is None or isinstance(v, (str, bytes, complex, bool, np.bool_)) for v in loose):
             raise ValueError
         return np.asarray(given, dtype=float)
     except OverflowError:                  # an int past the float range (10**400): was numpy's traceback
@@ -253,7 +256,7 @@ def scipy_constraints(constraints: Any) -> list[ConstraintFun]:
         hint = ": write {'type': 'ineq', 'fun': g} (met when g(x) >= 0)" if callable(constraints) else ""
         raise InputError(f"constraints: expected a dict, NonlinearConstraint or LinearConstraint, or a list of them, "
                          f"got {type(constraints).__name__}{hint}") from None
-    return [_one_constraint(c, j) for j, c in enumerate(items)]
+    return list(map(_one_constraint, items, range(len(items))))    # no frame of its own: a warning's stacklevel
 
 
 def _one_constraint(c: Any, j: int) -> ConstraintFun:
@@ -282,6 +285,10 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
             raise InputError(equality.format(j=j))
         if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
             raise InputError(f"constraints[{j}]: bounds must satisfy lb < ub (not NaN), got lb={c.lb}, ub={c.ub}")
+        if np.any(c.keep_feasible):     # said as scipy's methods that cannot keep it say it (was ignored unsaid)
+            warnings.warn(f"constraints[{j}]: keep_feasible is ignored: zoaf samples points that violate a "
+                          "constraint (ranked behind every feasible one), and calls fun there", ZoafWarning,
+                          stacklevel=4)       # at minimize's caller
         return lambda x: _two_sided(_values(fun(x)), lb, ub)
     raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
                      f"got {type(c).__name__}")

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deckcheck import MAX_INCLUDE_DEPTH, include_args, resolve
-from .decktext import (Line, assignments, logical_lines, param_comma, physical_lines, pieces,
-                       without_param_functions)
+from .decktext import Line, logical_lines, physical_lines, pieces
 from .errors import InputError
+from .paramline import parse_param, reads_nothing
 
 __all__ = ["Libraries"]
 
@@ -49,6 +49,9 @@ class Libraries:
     _starts: dict[Path, dict[str, int]] = field(default_factory=dict)
     _sections: dict[tuple[Path, str], Params] = field(default_factory=dict)
     _included: dict[tuple[Path, Path], Defs] = field(default_factory=dict)
+    #: Per file, the texts of the ``.param`` lines read here that read no name (:func:`zoaf.paramline.reads_nothing`):
+    #: the unused-variable check passes over a line that reads the same there, not parsing it again.
+    quiet: dict[Path, set[str]] = field(default_factory=dict)
 
     def lines(self, path: Path) -> Iterator[tuple[str, str, Line]]:
         """(word lower-cased, the original-case text after it, line) of each logical line of ``path`` it reads."""
@@ -92,7 +95,7 @@ class Libraries:
                 depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
             args = include_args(word, rest) if word.startswith((".inc", ".lib")) else None
             if word.startswith(".param"):
-                out.update((name, (value, path)) for name, value in _defined(path, ln, depth))
+                out.update((name, (value, path)) for name, value in self._defined(path, ln, depth))
             elif args is not None and args[0] is not None:
                 node = (resolve(path.parent, args[0]).resolve(), args[1] or "")
                 _check_nesting(path, ln, word, node, (*via, (path, section)))
@@ -117,7 +120,7 @@ class Libraries:
                 depth = depth + 1 if word == ".subckt" else max(0, depth - 1)
             args = include_args(word, rest) if word.startswith((".inc", ".lib")) else None
             if word.startswith(".param"):
-                out.update((name, (value, path, True)) for name, value in _defined(path, ln, depth))
+                out.update((name, (value, path, True)) for name, value in self._defined(path, ln, depth))
             elif args is not None and args[0] is not None:
                 if args[1] is None:
                     target = resolve(path.parent, args[0]).resolve()
@@ -143,6 +146,22 @@ class Libraries:
         section = args[1] if args is not None else None
         return {k: v for k, v in self.section(path, section or "").items() if k in known}
 
+    def _defined(self, path: Path, ln: Line, depth: int) -> list[tuple[str, str]]:
+        """The top-level ``.param``s (name, value text) the ``.param`` line ``ln`` of ``path`` defines: none in a
+        ``.subckt`` body (``depth`` > 0), nor a function (``.param f(x)=x*2``, which numparam reads as a ``.func``).
+        InputError for a line ngspice 39 never returns from (:attr:`zoaf.paramline.ParamLine.comma`), in a body
+        too. The line is parsed once here for all three (and for :attr:`quiet`)."""
+        line = parse_param(ln)
+        if (why := line.comma) is not None:
+            raise _error(path)(ln.lineno, why)
+        if reads_nothing(line):
+            self.quiet.setdefault(path, set()).add(ln.raw)
+        if depth or line.empty:
+            return []
+        if line.found is None:
+            raise _error(path)(ln.lineno, line.error)
+        return [(name, value) for name, value, _ in line.found]
+
 
 def _split(kept: tuple[str, int]) -> tuple[str, str, Line]:
     """A kept line's (word lower-cased, the original-case text after it, its :class:`Line`), made when read."""
@@ -154,18 +173,6 @@ def _words(raw: str) -> tuple[str, str]:
     """A line's first word, lower-cased, and the original-case text after it (a tab after the word too)."""
     word, rest = (raw.split(None, 1) + ["", ""])[:2]
     return word.lower(), rest
-
-
-def _defined(path: Path, ln: Line, depth: int) -> list[tuple[str, str]]:
-    """The top-level ``.param``s (name, value text) the ``.param`` line ``ln`` of ``path`` defines: none in a
-    ``.subckt`` body (``depth`` > 0), nor a function (``.param f(x)=x*2``, which numparam reads as a ``.func``).
-    InputError for a line ngspice 39 never returns from (:func:`zoaf.decktext.param_comma`), in a body too."""
-    if (why := param_comma(ln)) is not None:
-        raise _error(path)(ln.lineno, why)
-    ln = without_param_functions(ln)
-    if depth or not ln.text[len(".param"):].strip():
-        return []
-    return [(name, value) for name, value, _ in assignments(ln, _error(path))]
 
 
 def _check_nesting(path: Path, ln: Line, word: str, node: tuple[Path, str], via: tuple[tuple[Path, str], ...]

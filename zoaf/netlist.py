@@ -30,25 +30,48 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import batchsaves, deckcheck, deckplaces, libparams, paramuse, readscope
 from .deckcheck import IncludedFile
-from .decktext import (Line, ParamDef, after_title, assignments, control_character, instance_problem, logical_lines,
-                       param_comma, physical_lines, physical_spans, substitute, title_problem, unquotable, value_text,
-                       without_param_functions)
+from .decktext import (Line, ParamDef, after_title, control_character, instance_problem, logical_lines, physical_lines,
+                       physical_spans, substitute, title_problem, unquotable, value_text)
 from .errors import InputError
 from .infile import read_bounded
 from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmeasured, with_dc_sweep
 from .ngcommands import ANALYSES, analysis_crash, batch_drops, has_conditional, too_long
 from .netcontrol import ControlReading
 from .netwrite import INCLUDE, Edits, include_file, session_lines, session_title
+from .paramline import assignments, param_comma, without_param_functions
 
 __all__ = ["Measure", "Netlist"]
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic collector paused while a deck is read: the reader leaves hardly a cycle behind, but it makes
+    millions of objects of a received include's lines, which each full collection walked again (a 4 MiB include of
+    ``.param`` lines read 25% slower, BENCHMARKS.md §1d). Turned on after only if it was on (another thread's
+    reading may have paused it)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+#: The names a ``.param`` line assigns (``name =``; a function's ``f(a) =`` is none).
+_ASSIGNED = re.compile(r"([A-Za-z_]\w*)\s*=(?!=)")
+
 
 @dataclass
 class Netlist(ControlReading):
@@ -62,6 +85,7 @@ class Netlist(ControlReading):
             lower-cased: those of the netlist and of the files it ``.include``s (recursively; not ``.lib`` sections).
         param_lines: name -> line number of that definition in the netlist.
         param_files: name -> the included file of a param last defined there.
+        body_params: name -> the line of a ``.param`` of a ``.subckt`` body in the netlist (no design variable).
         measures: the ``.meas`` statements in file order; ``skipped_measures``: those ngspice does not run.
         analyses: analysis commands in file order, without the dot (``"ac dec 10 1 1g"``).
         control: the ``.control`` block's commands to replay per evaluation (dropped ones removed).
@@ -85,6 +109,7 @@ class Netlist(ControlReading):
     encoding: str = "utf-8"
     params: dict[str, str] = field(default_factory=dict)
     param_lines: dict[str, int] = field(default_factory=dict)
+    body_params: dict[str, int] = field(default_factory=dict)   # a .subckt body's own .param -> its first line
     measures: list[Measure] = field(default_factory=list)
     skipped_measures: list[Measure] = field(default_factory=list)
     analyses: list[str] = field(default_factory=list)
@@ -155,7 +180,8 @@ class Netlist(ControlReading):
         if not text.strip():
             raise InputError(f"{p}:1: empty netlist")
         nl = cls(path=p, text=text, encoding=encoding)
-        nl._parse(allow_shell)
+        with _collector_paused():
+            nl._parse(allow_shell)
         return nl
 
     def _err(self, lineno: int, what: str) -> InputError:
@@ -170,6 +196,7 @@ class Netlist(ControlReading):
         self._physical = physical_lines(self.text)
         self._logical = logical_lines(self._physical)
         self._parse_lines()
+        quiet = self._libraries.quiet                       # the .param lines it parsed that read nothing
         self._libraries = None                              # its lines, before paramuse reads the files again
         self.measures = with_dc_sweep(self.measures, self.analyses)
         self._parse_control(allow_shell)
@@ -178,7 +205,7 @@ class Netlist(ControlReading):
             raise self._err(*found)
         self._batch_notes()
         self.conditional = any(map(has_conditional, [after_title(self.text), *self._texts.values()]))
-        self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts.values())
+        self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts, quiet)
         self._texts, self._libraries = {}, None             # read for the params; not carried to workers
 
     def _parse_lines(self) -> None:
@@ -221,6 +248,9 @@ class Netlist(ControlReading):
                 raise self._err(ln.lineno, why)         # ngspice 39 hangs on it: at the top level, in a body too
             elif word == ".param" and subckt_depth == 0:
                 self._parse_param(ln)
+            elif word == ".param":                      # a body's own: named when a spec sizes one
+                for name in _ASSIGNED.findall(ln.text[len(".param"):]):
+                    self.body_params.setdefault(name.lower(), ln.lineno)
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
                 raise self._err(ln.lineno, why)
             elif word in (".include", ".inc", ".lib"):

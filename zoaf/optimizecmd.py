@@ -19,8 +19,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import registry, show
-from .circuit import X0_CHOICES
-from .cli import JsonOpt, NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _dir_option, _errors, _problem, app, \
+from .circuit import FOM_OBJECTIVE, X0_CHOICES
+from .cli import JsonOpt, NetlistArg, ShellOpt, SpecOpt, TimeoutOpt, _dir_option, _errors, _problem, app, one_value, \
     notes_said, say_interrupted
 from .errors import DEFAULT_TIMEOUT, InputError
 from .outfile import json_text
@@ -29,6 +29,10 @@ from .units import clip_path
 
 if TYPE_CHECKING:
     from .history import RunMeta
+
+#: ``zoaf optimize``'s exit code for a finished run in which no sizing met every constraint (1: the run failed,
+#: 2: bad input).
+INFEASIBLE_EXIT = 3
 
 
 def _resume_defaults(run_dir: Path) -> RunMeta:
@@ -64,8 +68,12 @@ def _resume_defaults(run_dir: Path) -> RunMeta:
 
 def _another_deck(run_dir: Path, meta: RunMeta, netlist: Path, error: InputError) -> InputError:
     """``error``, the run's spec refused for ``netlist``, said as what it is when the run was made from another
-    netlist ("mc.toml: montecarlo.normal: 'mc_r' is not a .param of good.cir" named neither the run nor its deck)."""
+    netlist ("mc.toml: montecarlo.normal: 'mc_r' is not a .param of good.cir" named neither the run nor its deck) or
+    with a Python fom (its objective refused as the spec's "unknown objective 'custom'")."""
     then = meta.problem.get("netlist")
+    if meta.problem.get("objective") == FOM_OBJECTIVE and "unknown objective" in str(error):   # said of the spec
+        return InputError(f"{run_dir}/history.db: a run of a Python fom (CircuitProblem(fom=...)), not of an "
+                          "objective of the spec: resume it in Python (zoaf.optimize(problem, out=..., resume=True))")
     if not isinstance(then, str) or Path(then).resolve() == Path(netlist).resolve():
         return error
     return InputError(f"{run_dir}/history.db: a run of {clip_path(then)}, not of {netlist}: resume it with its own "
@@ -85,7 +93,7 @@ def _signoff_kind(meta: RunMeta) -> str | None:
 def optimize(
     netlist: NetlistArg,
     spec: SpecOpt = None,
-    objective: Annotated[Optional[str], typer.Option(
+    objective: Annotated[Optional[list[str]], typer.Option(     # a list: a second -o replaced the first unsaid
         "--objective", "-o", help="Objective of the spec (default: its first).")] = None,
     budget: Annotated[Optional[int], typer.Option("--budget", "-b", help="Simulations (default 400).", min=1)] = None,
     seed: Annotated[Optional[int], typer.Option(
@@ -110,6 +118,7 @@ def optimize(
         from .run import check_budget, check_resume, check_workers, run_metadata
         from .rundir import recorded_spec
 
+        objective = one_value("--objective", objective, "a run optimizes one objective (zoaf compare takes several)")
         out_path, resume_path = _dir_option("--out", out_dir), _dir_option("--resume", resume)
         check_workers(workers, dask, "--workers")
         if budget is not None:
@@ -170,7 +179,8 @@ def _run(netlist: Path, problem: Any, out_path: Path, *, resume: bool, progress:
 def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: float, as_json: bool,
            quiet: bool) -> None:
     """Say how a run ended (JSON or tables) and exit with its code: 130 interrupted (with the resume command),
-    1 not completed; an INFEASIBLE best sizing is a finished run: it says so, exit 0."""
+    1 not completed, 3 finished INFEASIBLE (no sizing met every constraint: exit 0 said a script's run succeeded,
+    and ``-q`` said nothing at all)."""
     from .optim import StopReason
     from .rundir import result_dict
 
@@ -184,6 +194,11 @@ def _ended(netlist: Path, problem: Any, result: Any, out_path: Path, seconds: fl
         if quiet and not as_json:         # the one line that says why the exit code is 1
             err.print(f"error: {escape(one_line(result.message))}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+    if result.feasible is False:
+        if quiet and not as_json:         # the one line that says why the exit code is 3
+            err.print(f"INFEASIBLE: {escape(one_line(result.message))} (the least violation: FoM {result.fun:.6g}; "
+                      f"run directory {as_text(str(out_path))})", highlight=False, soft_wrap=True)
+        raise typer.Exit(INFEASIBLE_EXIT)
 
 
 def _interrupted(netlist: Path, out_path: Path) -> NoReturn:

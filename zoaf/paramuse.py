@@ -12,21 +12,14 @@ definition is (a ``.subckt`` body's of the same name too). Comments and the deck
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .decktext import Line, assignments, logical_lines, physical_lines, pieces, without_param_functions
+from .decktext import Line, logical_lines, physical_lines, pieces
+from .paramline import WORD, parse_param
 
 __all__ = ["unused"]
-
-#: A word of a lower-cased line: where a ``.param`` name may occur (not the ``u`` of ``10u``).
-_WORD = re.compile(r"(?<!\w)[a-z_]\w*")
-
-
-class _Unparsed(Exception):
-    """A ``.param`` line whose assignments do not read (left to its reader): all its words count as read."""
-
 
 @dataclass
 class _Reads:
@@ -37,24 +30,26 @@ class _Reads:
     defs: dict[str, set[str]] = field(default_factory=dict)
 
     def names(self, text: str) -> set[str]:
-        return {w for w in _WORD.findall(text) if w in self.candidates}
+        return {w for w in WORD.findall(text) if w in self.candidates}
 
-    def lines(self, lines: Iterable[Line]) -> None:
+    def lines(self, lines: Iterable[Line], quiet: Container[str] = frozenset()) -> None:
         """Take ``lines`` (logical, of one file): ``.param`` definitions apart, every word as read. A definition in
-        a ``.subckt`` body is taken as a top-level one: its name read anywhere reads its value all the same."""
+        a ``.subckt`` body is taken as a top-level one: its name read anywhere reads its value all the same. A
+        ``.param`` line whose text ``quiet`` holds (one the netlist's reader parsed and found to read nothing:
+        :func:`zoaf.paramline.reads_nothing`) is passed over: parsed again, it would record nothing."""
         for ln in lines:
-            if not (ln.text.split(None, 1)[:1] == [".param"] and self._defines(ln)):
-                self.direct |= self.names(ln.text)
+            if ln.text.split(None, 1)[:1] == [".param"] and (ln.raw in quiet or self._defines(ln)):
+                continue
+            self.direct |= self.names(ln.text)
 
     def _defines(self, ln: Line) -> bool:
         """Record the top-level definitions of the ``.param`` line ``ln``; False where it does not read."""
-        bare = without_param_functions(ln)          # ``f(x)=x*w``: a function, whose body counts as read
-        try:
-            found = assignments(bare, lambda lineno, what: _Unparsed(what))
-        except _Unparsed:
+        line = parse_param(ln)
+        if line.found is None:
             return False
-        self.direct |= self.names("".join(c if c != b else " " for c, b in zip(ln.text, bare.text)))
-        for name, value, _ in found:
+        for start, stop in line.functions:          # ``f(x)=x*w``: a function, whose body counts as read
+            self.direct |= self.names(ln.text[start:stop])
+        for name, value, _ in line.found:
             names = self.names(value.lower())
             if name in self.candidates:
                 if names:                           # not an empty set per definition: ~200 bytes each
@@ -75,9 +70,11 @@ class _Reads:
         return read
 
 
-def unused(names: Iterable[str], deck: Sequence[Line], included: Iterable[str]) -> tuple[str, ...]:
+def unused(names: Iterable[str], deck: Sequence[Line], included: Mapping[Path, str],
+           quiet: Mapping[Path, Container[str]] = {}) -> tuple[str, ...]:
     """The names of ``names`` (the deck's top-level ``.param``s, lower-cased) that no line reads, in their order:
-    ``deck`` is the deck's logical lines after its title, ``included`` the texts of the files it reads. A file that
+    ``deck`` is the deck's logical lines after its title, ``included`` the texts of the files it reads (by path),
+    ``quiet`` the lines of theirs known to read nothing (:attr:`zoaf.libparams.Libraries.quiet`). A file that
     holds none of the names the deck leaves unread cannot read one (a definition that reads one names it), so only
     those that do are parsed: a PDK's model library is searched, not parsed."""
     names = list(dict.fromkeys(names))
@@ -85,10 +82,10 @@ def unused(names: Iterable[str], deck: Sequence[Line], included: Iterable[str]) 
     reads.lines(deck)
     unread = frozenset(names) - reads.read()        # once: per name, 10k read names took minutes
     if unread:
-        for text in included:
+        for path, text in included.items():
             if _mentions(text, unread):             # commands=True: a command file's comments, the fewer cut
                 for piece, _ in pieces(text):       # a piece's lines at a time: a whole file's were gigabytes
-                    reads.lines(logical_lines(physical_lines("\n" + piece), commands=True)[1:])
+                    reads.lines(logical_lines(physical_lines("\n" + piece), commands=True)[1:], quiet.get(path, ()))
     read = reads.read()
     return tuple(n for n in names if n not in read)
 
@@ -106,7 +103,7 @@ def _mentions(text: str, names: frozenset[str]) -> bool:
     while start < len(text):
         end = text.find("\n", start + _PIECE)
         end = len(text) if end < 0 else end
-        if not names.isdisjoint(_WORD.findall(text[start:end].lower())):
+        if not names.isdisjoint(WORD.findall(text[start:end].lower())):
             return True
         start = end
     return False

@@ -165,6 +165,9 @@ def read_manifest(root: Path) -> dict[str, Any]:
     bad = "not a JSON object" if not isinstance(data, dict) else next(
         (f"{k}: not a {t.__name__}" for k, t in _MANIFEST_KINDS.items() if k in data and not isinstance(data[k], t)),
         None)
+    if bad is None:             # a budget of -4 or true was reported as given ("budget: -4", ">-4" sims to target)
+        bad = next((f"{k}: {data[k]!r:.40} is not a count >= 1" for k in ("budget", "seeds")
+                    if k in data and (isinstance(data[k], bool) or data[k] < 1)), None)
     if bad is None and (any(not isinstance(o, dict) for o in data.get("objectives", {}).values())
                         or any(not isinstance(m, str)
                                for k in ("methods", "objectives_order") for m in data.get(k, []))):

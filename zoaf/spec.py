@@ -40,7 +40,8 @@ from .problem import INFEASIBLE_OFFSET, MISSING_VIOLATION, Parameter, ParameterE
 from .signoff.corners import CornerSet, parse_corners
 from .signoff.mc import KEYS as MC_KEYS, MonteCarlo, parse_montecarlo
 from .spectables import (keyword as _keyword, keywords as _keywords, named_tables as _named_tables, top_key_hint,
-                         refuse_case_twins as _refuse_case_twins, refuse_controls as _refuse_controls, table as _table)
+                         refuse_case_twins as _refuse_case_twins, refuse_controls as _refuse_controls,
+                         refuse_ngspice_word, refuse_table_arrays, table as _table)
 
 #: The bound may hold one blank before a unit word ("60 dB"), for units.parse_spec to refuse with its hint.
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|>|<)\s*(\S+(?:\s+[A-Za-z]+)?)\s*$")
@@ -246,6 +247,7 @@ class Spec:
             data["montecarlo"] = _keywords(f"{where}: montecarlo", data["montecarlo"], MC_KEYS)
         for table, value in _named_tables(data):
             _refuse_case_twins(where, table, value)
+            refuse_table_arrays(where, table, value)
         params = tuple(_parameter(where, name, value) for name, value in _table(where, data, "parameters").items())
         if not params:
             raise InputError(f"{where}: [parameters] is empty: name at least one design variable")
@@ -288,15 +290,23 @@ class Spec:
                                  "another .param")
         return cls(path, title, params, measures, objectives, pdk, corner, text, corners, mc)
 
-    def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str) -> None:
-        """Every parameter must be a ``.param`` of the netlist and every measure one of its results."""
+    def check_against(self, netlist_params: Iterable[str], netlist_results: Iterable[str], netlist: str,
+                      body_params: Mapping[str, int] | None = None) -> None:
+        """Every parameter must be a ``.param`` of the netlist and every measure one of its results;
+        ``body_params``: the line of a name a ``.subckt`` body defines (said "no '.param r1='" of a deck that has
+        one, in a body)."""
         params, results = {p.lower() for p in netlist_params}, {r.lower() for r in netlist_results}
         if self.path is not None and self.path.resolve() == Path(netlist).resolve():
             raise InputError(f"{netlist}: given as both the netlist and the spec: give the SPICE netlist, and the "
                              "spec (TOML) beside it (<stem>.toml) or with --spec")
         for p in self.parameters:
             if p.name not in params:
-                name = units.clip(p.name)
+                name, line = units.clip(p.name), (body_params or {}).get(p.name)
+                if line is not None:
+                    raise InputError(f"{self._where()}: parameters.{name}: {netlist}:{line} defines .param {name} "
+                                     "inside a .subckt body, the subcircuit's own: no sizing reaches it; a design "
+                                     "variable is a top-level .param (define it outside the .subckt, not again in "
+                                     "its body)")
                 raise InputError(f"{self._where()}: parameters.{name}: no '.param {name}=' in {netlist}")
         for m in self.measures:
             if m not in results:
@@ -314,6 +324,7 @@ def _check_name(where: str, table: str, name: str) -> None:
 def _parameter(where: str, name: str, value: Any) -> Parameter:
     _check_name(where, "parameters", name)
     key = f"{where}: parameters.{units.clip(name)}"
+    refuse_ngspice_word(key, name)
     if not isinstance(value, Mapping):
         raise InputError(f"{key}: expected a table like {{ lo = \"1u\", hi = \"10u\" }}, got {units.echo(value)}"
                          + top_key_hint("parameters", name))

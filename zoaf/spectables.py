@@ -1,7 +1,8 @@
 """What a spec's TOML tables may hold, before :mod:`zoaf.spec` reads them as a problem: tables where tables go (a
-top-level key written below a table, which TOML puts in it, named as such), keywords in any case with a hint for a
-typo, no control or invisible character in any string (it would reach the terminal), no two SPICE names that differ
-in case only (one would replace the other unsaid)."""
+top-level key written below a table, which TOML puts in it, named as such; no entry written as an array of tables),
+keywords in any case with a hint for a typo, no control or invisible character in any string (it would reach the
+terminal), no two SPICE names that differ in case only (one would replace the other unsaid), no design variable
+named as a word ngspice's expressions read as their own (:func:`refuse_ngspice_word`)."""
 from __future__ import annotations
 
 import re
@@ -11,7 +12,8 @@ from . import units
 from .errors import InputError, did_you_mean
 from .outfile import first_invisible, printable
 
-__all__ = ["keyword", "keywords", "named_tables", "refuse_case_twins", "refuse_controls", "table", "top_key_hint"]
+__all__ = ["keyword", "keywords", "named_tables", "refuse_case_twins", "refuse_controls", "refuse_ngspice_word",
+           "refuse_table_arrays", "table", "top_key_hint"]
 
 #: Control characters (C0 but tab and newline, DEL, C1): a string holding one would reach the terminal as an
 #: escape sequence when zoaf prints it (a unit, a title).
@@ -97,6 +99,17 @@ def named_tables(data: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
         yield "montecarlo.params", mc.get("params")
 
 
+def refuse_table_arrays(where: str, table: str, value: Any) -> None:
+    """InputError for an entry of ``table`` written as an array of tables (``[[measures.f3db]]``): it was read as
+    the entry's values ("measures.f3db.unit: must be a string", "corners.hot: the table {...} is not a SPICE
+    number")."""
+    for name, v in value.items() if isinstance(value, Mapping) else ():
+        if isinstance(v, list) and v and all(isinstance(t, Mapping) for t in v):
+            at = f"{table}.{units.clip(str(name))}"
+            raise InputError(f"{where}: {at}: an array of tables ([[{at}]]); it is one table: write [{at}] or "
+                             f"{units.clip(str(name))} = {{ ... }}")
+
+
 def refuse_case_twins(where: str, table: str, value: Any) -> None:
     """InputError for two keys of ``table`` that differ in case only: SPICE names are case-insensitive, so one
     would silently replace the other (TOML itself refuses only exact duplicates)."""
@@ -106,3 +119,26 @@ def refuse_case_twins(where: str, table: str, value: Any) -> None:
         if first != name:
             raise InputError(f"{where}: {table}.{units.clip(str(name))}: the same name as "
                              f"{table}.{units.clip(first)} (names are case-insensitive, as in SPICE)")
+
+
+#: Words ngspice 39's expressions read as their own value, whatever ``.param`` of that name the deck defines: a design
+#: variable so named changes no simulation (``{temper}`` stays 27, ``{time}`` 0 at the operating point).
+_READ_AS = {"temper": "the circuit's temperature", "hertz": "an AC analysis's frequency",
+            "time": "a transient's time (0 at the operating point)"}
+#: The functions of ngspice 39's ``.param`` expressions: a deck that reads a ``.param`` of that name (``{sqrt}``)
+#: fails to load (``Expression err``), by ``ngspice -b`` too.
+_FUNCTIONS = frozenset("""sqr sqrt sin cos tan exp ln log log10 arctan asin acos atan sinh cosh tanh asinh acosh atanh
+    abs pow pwr max min int nint ceil floor sgn ternary_fcn gauss agauss unif aunif limit""".split())
+
+
+def refuse_ngspice_word(key: str, name: str) -> None:
+    """InputError for a design variable ``name`` (its spec ``key``) that ngspice's expressions cannot read as a
+    ``.param``: it was sized to no effect (``temper``), or the deck failed at load with an ngspice error that named
+    no spec field (``sqrt``)."""
+    low = name.lower()
+    if low in _READ_AS:
+        raise InputError(f"{key}: ngspice reads {low} in an expression as {_READ_AS[low]}, never as a .param of that "
+                         "name: sizing it would change nothing; rename it in the deck and the spec")
+    if low in _FUNCTIONS:
+        raise InputError(f"{key}: {low} is a function of ngspice's expressions: a deck that reads a .param of that "
+                         "name does not load; rename it in the deck and the spec")

@@ -92,8 +92,12 @@ class RunData:
     @classmethod
     def from_final(cls, result: Mapping[str, Any], **kw: Any) -> "RunData":
         """A run known by its ``result.json`` alone: one row, its end (``trajectory`` False)."""
-        fun, obj = fom_of(result.get("fun")), result.get("objective")
-        return cls(sims=np.array([int(result.get("nfev") or 0)]), fom=np.array([fun]), wall=np.array([math.nan]),
+        fun, obj, nfev = fom_of(result.get("fun")), result.get("objective"), result.get("nfev") or 0
+        if isinstance(nfev, bool) or not isinstance(nfev, int) or nfev < 0:   # -3 was reported as run so
+            raise ValueError(f"nfev {nfev!r:.40} is not a count of simulations")
+        if obj is not None and (isinstance(obj, bool) or not isinstance(obj, (int, float))):
+            raise ValueError(f"objective {obj!r:.40} is not a number")
+        return cls(sims=np.array([nfev]), fom=np.array([fun]), wall=np.array([math.nan]),
                    seconds=np.array([math.nan]), charged=np.ones(1, bool),
                    feasible=np.array([math.isfinite(fun) and result.get("feasible") is not False]),
                    objective=np.array([math.nan if obj is None else float(obj)]), trajectory=False, **kw)
@@ -232,8 +236,13 @@ def _recorded_end(path: Path, rows: int) -> int:
 
 def fom_of(value: Any) -> float:
     """A FoM as ``result.json`` or ``trace.json`` holds it: ``null`` (or missing) is +inf, no FoM (zoaf writes
-    strict JSON; files written before hold ``Infinity``, which reads as itself)."""
-    return math.inf if value is None else float(value)
+    strict JSON; files written before hold ``Infinity``, which reads as itself). Anything but a number is a
+    ValueError: a received run's ``"1.0"`` (text), ``NaN`` or ``true`` was ranked as that FoM."""
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"the FoM {value!r:.40} is not a number")
+    return float(value)
 
 
 def _nan_for_null(values: Sequence[Any]) -> np.ndarray:

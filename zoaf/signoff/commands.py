@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 import typer
 
 from ..cli import (GIVEN_PATH, JsonOpt, SpecOpt, TimeoutOpt, _check_timeout, _dir_option, _errors, _problem, app,
-                   notes_said, say_interrupted)
+                   notes_said, one_value, say_interrupted)
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafError
 from ..history import History
 from ..outfile import json_text
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 #: The options ``zoaf corners`` and ``zoaf yield`` share: what to sign off, whose constraints, where to simulate.
 TargetArg = Annotated[Path, typer.Argument(help="A run directory (its best sizing) or a netlist (as it is).",
                                            show_default=False, click_type=GIVEN_PATH)]
-ObjectiveOpt = Annotated[Optional[str], typer.Option("--objective", "-o",
-                                                     help="Whose constraints are the spec (netlist).")]
+ObjectiveOpt = Annotated[Optional[list[str]], typer.Option(     # a list: a second -o replaced the first unsaid
+    "--objective", "-o", help="Whose constraints are the spec (netlist).")]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-j", help="Parallel simulations.", min=1)]
 DaskOpt = Annotated[Optional[str], typer.Option("--dask", help="Dask scheduler address, or 'local'.")]
 #: As ``optimize``'s and ``compare``'s: no tables, nor the notes on how ``ngspice -b`` reads a deck (``notes_said``).
@@ -124,7 +124,8 @@ def yield_(
                                                max=MAX_SAMPLES)] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the draws (same seed: same samples).", min=0,
                                       max=MAX_SEED)] = 0,
-    corner: Annotated[Optional[str], typer.Option("--corner", help="A corner of the spec's \\[corners] table.")] = None,
+    corner: Annotated[Optional[list[str]], typer.Option(     # a list: a second --corner replaced the first unsaid
+        "--corner", help="A corner of the spec's \\[corners] table.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="Yield directory (default RUN_DIR/yield[-CORNER]"
                                                    "[-seedS], a netlist's runs/STEM-yield[-CORNER]-seedS).")] = None,
     spec: SpecOpt = None,
@@ -140,6 +141,8 @@ def yield_(
     from .yieldrun import run_yield
 
     with _errors():
+        objective = one_value("--objective", objective, "a yield judges one objective's constraints")
+        corner = one_value("--corner", corner, "a yield is of one corner (zoaf corners takes several)")
         chosen_out = _dir_option("--out", out_dir)          # an empty one would be the working directory
         problem, sizing, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         chosen = None
@@ -180,6 +183,7 @@ def corners_(
     from .show import corner_check_table
 
     with _errors():
+        objective = one_value("--objective", objective, "corners judge one objective's constraints")
         problem, sizing, run = _signoff_target(target, spec, objective, timeout, workers, dask)
         table = problem.spec.corners
         if table is None:
@@ -206,7 +210,7 @@ def corners_(
 @app.command()
 def sensitivity(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.", show_default=False, click_type=GIVEN_PATH)],
-    corner: Annotated[Optional[str], typer.Option(
+    corner: Annotated[Optional[list[str]], typer.Option(     # a list: a second --corner replaced the first unsaid
         "--corner", help="Corner run: the corner (default: the best sizing's worst).")] = None,
     spec: SpecOpt = None,
     workers: Annotated[int, typer.Option(
@@ -221,6 +225,7 @@ def sensitivity(
     from .show import sensitivity_table
 
     with _errors():
+        corner = one_value("--corner", corner, "a sensitivity is of one corner (zoaf corners takes several)")
         check_workers(workers, option="--workers")
         _check_timeout(timeout)
         run = _load_run(run_dir, spec, timeout)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from .. import __version__
-from ..circuit import CircuitProblem, recorded_hashes
+from ..circuit import FOM_OBJECTIVE, CircuitProblem, recorded_hashes
 from .. import units
 from ..errors import DEFAULT_TIMEOUT, InputError, ZoafWarning
 from ..history import History, Record, RunMeta
@@ -106,6 +106,11 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
                          f"{path}/<objective>/<method>/seed-<k>")
     for f in (db, result):
         check_own(f)                 # result.json -> ~/runs/mine/result.json: the designer's sizing signed off here
+    if not db.is_file() and result.is_file():      # was "not a finished run directory", of one that had finished
+        raise InputError(f"{path}: a run kept as its result.json without its history.db (as committed benchmark "
+                         "results are): sign-off reads the run's netlist and simulations there; sign off a netlist "
+                         "that holds its sizing (result.json's params), or optimize anew")
+    for f in (db, result):
         if not f.is_file():
             raise InputError(f"{path}: not a finished run directory (no {f.name})")
     _refuse_running(path)
@@ -130,7 +135,14 @@ def load_run(path: Path, spec: Path | None = None, timeout: float = DEFAULT_TIME
                          "run was started)")
     check_deck(db, netlist, problem_meta)   # by its hash, before it is parsed: the history may be someone else's
     recorded = recorded_spec(path, meta) if spec is None else None      # a run made with --spec: its spec
-    problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"), timeout=timeout)
+    try:
+        problem = CircuitProblem(netlist, spec or recorded, objective=problem_meta.get("objective"), timeout=timeout)
+    except InputError as e:         # was "SPEC: unknown objective 'custom'", a name the spec's author never wrote
+        if problem_meta.get("objective") != FOM_OBJECTIVE or "unknown objective" not in str(e):
+            raise
+        raise InputError(f"{db}: a run of a Python fom (CircuitProblem(fom=...)), not of an objective of the spec: "
+                         "sign-off judges a spec objective's constraints; sign off a netlist holding its sizing "
+                         "with --objective") from None
     _check_same(db, problem, problem_meta, recorded is not None)
     content = read_json(result)
     params = _best_sizing(result, problem, content.get("params") if isinstance(content, dict) else None)

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .. import units
 from ..errors import InputError
 from ..evaluate import Evaluator
 from ..history import Record, RunMeta
@@ -29,8 +30,10 @@ _GOOD = (Status.OK, Status.CACHED)
 Points = dict[tuple[int, int, float], dict]
 
 
-def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1) -> Sensitivities:
-    """The sensitivities of every measure of the spec to every parameter at the run's best sizing."""
+def sensitivity(run: RunDir, *, corner: int | str | None = None, workers: int = 1) -> Sensitivities:
+    """The sensitivities of every measure of the spec to every parameter at the run's best sizing (at ``corner``
+    of a corner run: its index in ``run.corners`` or its name)."""
+    corner = _corner_index(run, corner)
     p = run.problem
     x0 = np.array([run.params[n] for n in p.names], float)
     at, used = _centre(run, corner, x0, workers), 1
@@ -48,6 +51,23 @@ def sensitivity(run: RunDir, *, corner: int | None = None, workers: int = 1) -> 
     error = np.array([[est[m][j][1] for j in range(p.dim)] for m in names]).reshape(len(names), p.dim)
     steps = {p.names[st.index]: step_words(p.parameters[st.index], float(x0[st.index]), st) for st in sts}
     return Sensitivities(tuple(names), tuple(p.names), matrix, error, dict(at), steps, used)
+
+
+def _corner_index(run: RunDir, corner: int | str | None) -> int | None:
+    """``corner`` as an index of the run's corners: -1 was the last corner and 1.0 or True the second, unsaid; a
+    name, or an index past them, a traceback."""
+    names = [c.name for c in run.corners]
+    if corner is None:
+        return None
+    if not names:
+        raise InputError(f"corner {units.echo(corner)}: {run.path} is not a corner run")
+    if isinstance(corner, str) and corner.lower() in names:
+        return names.index(corner.lower())
+    if isinstance(corner, (int, np.integer)) and not isinstance(corner, (bool, np.bool_)) \
+            and 0 <= corner < len(names):
+        return int(corner)
+    raise InputError(f"corner {units.echo(corner)}: give one of the run's corners, by name or index 0..{len(names) - 1}"
+                     f": {', '.join(names)}")
 
 
 def _centre(run: RunDir, corner: int | None, x0: np.ndarray, workers: int) -> dict[str, float]:

@@ -172,8 +172,20 @@ def _open(out: Path, meta: RunMeta) -> History:
     return hist
 
 
+def _spec_corner(base: CircuitProblem, corner: Corner | str | None) -> Corner | None:
+    """``corner`` as a ``Corner``: a name is looked up in the spec's ``[corners]`` (it was "'str' object has no
+    attribute 'name'", a traceback, as was anything else given)."""
+    if corner is None or isinstance(corner, Corner):
+        return corner
+    if not isinstance(corner, str):
+        raise InputError(f"corner must be a corner's name (str) or a Corner, got {type(corner).__name__}")
+    if base.spec.corners is None:
+        raise InputError(f"corner {units.echo(corner)}: {base.spec.path or 'the spec'} has no [corners] table")
+    return base.spec.corners.select([corner], "corner")[0]
+
+
 def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, samples: int, seed: int,
-              corner: Corner | None = None, workers: int = 1, dask: Any = None) -> YieldResult:
+              corner: Corner | str | None = None, workers: int = 1, dask: Any = None) -> YieldResult:
     """Simulate ``samples`` Monte Carlo samples of ``sizing`` (again only those ``out`` has not recorded), each
     within ``base``'s own timeout (``--timeout``), as every sign-off command."""
     for what, value, lo in (("samples", samples, 1), ("seed", seed, 0)):
@@ -182,6 +194,7 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
             raise InputError(f"--{what} {value!r}: must be a whole number >= {lo}")
     if samples > MAX_SAMPLES:
         raise InputError(f"--samples {samples}: must be within 1..{MAX_SAMPLES:,}")
+    corner = _spec_corner(base, corner)
     asked = corner and corner.name                      # named as asked, simulated and recorded as "all" keeps it:
     if corner is not None and base.spec.corners is not None:    # "hot" of 85c's conditions reads 85c's samples
         corner = base.spec.corners.merged(corner)
