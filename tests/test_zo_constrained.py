@@ -144,17 +144,18 @@ def test_scalar_ablation_ignores_the_constraints_and_equal_seeds_repeat():
 
 @settings(max_examples=25, deadline=None)
 @given(dim=st.integers(1, 6), budget=st.integers(1, 120), seed=st.integers(0, 2**16), m=st.integers(1, 3),
-       fail=st.booleans(), workers=st.integers(1, 4), n_int=st.integers(0, 2), cobyqa_like=st.booleans())
+       fail=st.booleans(), workers=st.integers(1, 4), n_int=st.integers(0, 2), cobyqa_like=st.booleans(),
+       axes=st.sampled_from(["off", "first", "every"]))
 def test_constrained_asks_stay_in_box_and_budget_through_failures(dim, budget, seed, m, fail, workers, n_int,
-                                                                  cobyqa_like):
+                                                                  cobyqa_like, axes):
     """Failed simulations (+inf rows), unmeasurable objectives, integer coordinates and starts outside the
-    feasible set do not break the constraint-aware step (nor its least-change models and ratio radius):
-    every ask in the box, the budget kept."""
+    feasible set do not break the constraint-aware step (nor its least-change models and ratio radius, nor the
+    axis sets of ``axis_start``): every ask in the box, the budget kept."""
     rng = np.random.default_rng(seed)
     A, r = rng.standard_normal((m, dim)), rng.uniform(-0.5, 0.5, m)
     steps = np.array([0.1 if i < n_int else 0.0 for i in range(dim)])
     opt, asked = ZOAF(dim, budget, seed, workers=workers, unit_steps=steps, least_change=cobyqa_like,
-                      ratio_radius=cobyqa_like), 0
+                      ratio_radius=cobyqa_like, axis_start=axes), 0
     while not opt.done:
         u = opt.ask()
         assert np.all((u >= 0) & (u <= 1)) and u.shape[1] == dim

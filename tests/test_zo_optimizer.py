@@ -122,10 +122,12 @@ def test_ablation_variants_run(options):
 
 @settings(max_examples=25, deadline=None)
 @given(dim=st.integers(1, 8), budget=st.integers(1, 150), seed=st.integers(0, 2**16), fail=st.booleans(),
-       n_int=st.integers(0, 3), workers=st.integers(1, 5), late=st.booleans())
-def test_asks_stay_in_box_and_budget(dim, budget, seed, fail, n_int, workers, late):
+       n_int=st.integers(0, 3), workers=st.integers(1, 5), late=st.booleans(),
+       axes=st.sampled_from(["off", "first", "every"]))
+def test_asks_stay_in_box_and_budget(dim, budget, seed, fail, n_int, workers, late, axes):
     steps = np.array([0.1 if i < n_int else 0.0 for i in range(dim)])
-    opt = ZOAF(dim, budget, seed, unit_steps=steps, workers=workers, late_init=late, n_starts=1 if late else 2)
+    opt = ZOAF(dim, budget, seed, unit_steps=steps, workers=workers, late_init=late, n_starts=1 if late else 2,
+               axis_start=axes)
     rng = np.random.default_rng(seed)
     c = rng.uniform(-0.2, 1.2, dim)                   # optimum possibly outside the box
     asked = 0
@@ -160,6 +162,32 @@ def test_first_start_is_x0_or_the_centre_whatever_its_value(x0):
     batch = opt.ask()
     opt.tell(batch, np.arange(len(batch), 0, -1, dtype=float))
     assert np.all(np.linalg.norm(opt.ask() - batch[-1], axis=1) <= opt.config.h_max + 1e-12)
+
+
+def test_axis_start_probes_every_axis_from_x0_then_steps_from_the_best_at_the_sets_radius():
+    """``axis_start="first"``: x0's start first simulates x0 +- h along each axis, all from x0 (an integer axis by a
+    whole cell, a side the box cuts short turned over and simulated once); it then moves to the set's best point
+    with the step length h, no window of the monitor full, and its rung counts from the end of the set. Without
+    it the first batch after the multistart one is a step: 4 probes and no trials."""
+    x0, h = np.array([0.5, 0.3, 0.9, 0.5]), 0.25
+    target = np.array([0.5, 0.0, 0.9, 0.5])
+    f = lambda u: np.sum((u - target) ** 2, axis=1)
+    opt = ZOAF(4, 200, seed=0, x0=x0, unit_steps=np.array([0.0, 0.0, 0.0, 0.3]), axis_start="first")
+    batch = opt.ask()
+    opt.tell(batch, f(batch))
+    first, second = opt._starts
+    assert first.allot == second.allot + 8
+    axes = opt.ask()
+    expected = np.array([[0.75, 0.3, 0.9, 0.5], [0.5, 0.55, 0.9, 0.5], [0.5, 0.3, 0.65, 0.5], [0.5, 0.3, 0.9, 0.8],
+                         [0.25, 0.3, 0.9, 0.5], [0.5, 0.05, 0.9, 0.5], [0.5, 0.3, 0.9, 0.2]])
+    np.testing.assert_allclose(axes, expected, atol=1e-12)
+    opt.tell(axes, f(axes))
+    st = opt._active
+    assert st is first and np.array_equal(st.x, axes[5]) and st.alpha == h and not st.monitor.full
+    assert first.used == 7 and st.g is not None and st.g[1] > 0
+    plain = ZOAF(4, 200, seed=0, x0=x0, unit_steps=np.array([0.0, 0.0, 0.0, 0.3]))
+    plain.tell(b := plain.ask(), f(b))
+    assert len(plain.ask()) == 4 and plain._starts[0].allot == plain._starts[1].allot
 
 
 def test_late_init_draws_the_sobol_batch_when_the_first_start_ends():

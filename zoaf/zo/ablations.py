@@ -84,4 +84,6 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "exact-step": {"exact_step": True},      # the default since it was measured (the name its runs have)
     "projected-step": {"exact_step": False},
     "probe-cap": {"probe_cap": 1.0},     # coordinate probes within the trust radius (constraint-aware)
+    "axis-start": {"axis_start": "first"},     # COBYQA's initial set around x0 first (section 4, "Axis probes")
+    "axis-start-every": {"axis_start": "every"},
 }

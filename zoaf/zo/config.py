@@ -32,6 +32,7 @@ ESTIMATORS = ("regression", "classic")
 POLISH = ("off", "first", "after-batch")
 VALUES = ("auto", "raw", "rank")
 DIRECTIONS = ("orthogonal", "gaussian", "rademacher")
+AXIS_STARTS = ("off", "first", "every")
 
 
 @dataclass(frozen=True)
@@ -302,6 +303,18 @@ class ZOAFConfig:
     Off (ablation ``ratio``): alone no change on the amplifier (`fom` 57 vs 58 MHz, 10 seeds) and 13x worse on
     the synthetic problem; it adds to ``least_change`` on the amplifier (see there)."""
 
+    axis_start: str = "off"
+    """A start's first batch is COBYQA's initial set around its point, x +- h along each axis (h its first probe
+    distance, ``h_max`` for a fresh start; integers by whole cells): the iterate moves to the set's best point
+    under the acceptance rule, its first models are fitted from the whole set and its step becomes h (trials at
+    ``alpha0`` left the basin the set found on the band-pass), so every axis is measured from
+    the same centre before any move (the coordinate phase moves after each block of ``q``, and the random phase
+    moves every coordinate at once). The halving rung and the monitor's window count from the end of the set.
+    ``first``: the run's first start only (x0's, the designer's point); ``every``: every start but a polish or a
+    restart from the best point. Off (ablations ``axis-start``, ``axis-start-every``): BENCHMARKS.md section 4
+    ("Axis probes from the start"): the band-pass meets its spec in 9 runs of 10 (the default: 1); over 21 suite
+    objectives no significant difference, medians better on 8 and worse on 13."""
+
     local: LocalSolver = LocalSolver.ZOAF
     """Each start's local search: ZOAF's own steps, or ``cobyqa``: a COBYQA run from the start's point (initial
     radius the start's first probe distance, final radius ``h_min``, at most the start's horizon of
@@ -372,6 +385,8 @@ class ZOAFConfig:
             raise bad("values", f"must be one of {', '.join(VALUES)}")
         if self.polish not in POLISH:
             raise bad("polish", f"must be one of {', '.join(POLISH)}")
+        if self.axis_start not in AXIS_STARTS:
+            raise bad("axis_start", f"must be one of {', '.join(AXIS_STARTS)}")
         if self.directions not in DIRECTIONS:
             raise bad("directions", f"must be one of {', '.join(DIRECTIONS)}")
         if self.n_init is not None and self.n_init < 0:
@@ -416,6 +431,12 @@ class ZOAFConfig:
         if self.n_init is not None:
             return min(self.n_init, max(budget - 1, 0))
         return int(max(0, min(2 * dim, int(0.15 * budget))))
+
+    def opens_with_axes(self, first: bool, fresh: bool) -> bool:
+        """Whether a start opens with its axis set (``first``: the run's first start; ``fresh``: not a polish or a
+        restart from the best point); never for a COBYQA local phase, whose own initial set is the same."""
+        mode = self.axis_start
+        return self.local is LocalSolver.ZOAF and fresh and (mode == "every" or (mode == "first" and first))
 
     def resolved_memory(self, dim: int) -> int:
         return self.memory if self.memory is not None else 2 * dim

@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["random_directions", "random_probes", "random_estimate", "coordinate_probes", "coordinate_estimate",
            "directional_update", "regression_estimate", "min_step_displacement", "trial_move", "frozen_mask",
-           "adapted_basis", "basis_probes", "neighbourhood", "regression_estimates", "least_change_models"]
+           "adapted_basis", "basis_probes", "axis_set", "neighbourhood", "regression_estimates", "least_change_models"]
 
 
 def random_directions(rng: np.random.Generator, q: int, dim: int, kind: str = "gaussian",
@@ -167,6 +167,18 @@ def basis_probes(x: np.ndarray, directions: np.ndarray, steps: np.ndarray, *, si
     flip = (room < 0.5) & (back > room)
     delta[flip] *= -1.0
     return np.clip(x + min_step_displacement(delta, unit_steps), 0.0, 1.0)
+
+
+def axis_set(x: np.ndarray, h: float, unit_steps: np.ndarray | None = None) -> np.ndarray:
+    """COBYQA's initial interpolation set less its centre: x +- h along each axis (integers by whole cells), a
+    probe the box cuts short turned to the other side (``basis_probes``); a point twice over (both sides of a
+    short axis turned alike) is kept once, as it would be simulated once."""
+    d = len(x)
+    P = basis_probes(x, np.vstack([np.eye(d), np.eye(d)]), np.full(2 * d, h), signs=np.repeat([1.0, -1.0], d),
+                     unit_steps=unit_steps, whole_cells=True)
+    _, first = np.unique(P, axis=0, return_index=True)
+    keep = np.sort(first)
+    return P[keep[np.any(P[keep] != x, axis=1)]]
 
 
 def _room(x: np.ndarray, delta: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ from .monitor import Action, Phase, StartView, WindowMonitor, decide
 from .multistart import PlannedStint, Stint, distinct_ranking, plan_stints, rung_budget, sobol_batch
 from .schedule import next_alpha, ratio_alpha, smoothing_radius, trial_lengths
 from .local import CobyqaRun, LocalBatch, LocalSolver, initial_set
-from .state import Ending, InitBatch, Pending, Samples, Start, StepBatch
+from .state import AxisBatch, Ending, InitBatch, Pending, Samples, Start, StepBatch
 
 class ZOAF(Optimizer):
     """Hybrid zeroth-order optimizer (see the module docstring); hyper-parameters: ``ZOAFConfig``."""
@@ -97,6 +97,8 @@ class ZOAF(Optimizer):
             self._tell_step(self._active, batch, x, f, y)
         elif isinstance(batch, LocalBatch) and self._active is not None:
             self._tell_local(self._active, x, f, y)
+        elif isinstance(batch, AxisBatch) and self._active is not None:
+            self._tell_axes(self._active, batch, x, f, y)
         self._advance()
         if self.done:
             for st in self._starts:
@@ -149,8 +151,9 @@ class ZOAF(Optimizer):
             return
         stints = rung_budget(post, k, cfg.rung_fraction, cfg.halving)
         halving = cfg.halving and k > 1
-        if halving:   # the rung counts from the end of the local solver's initial set, as far as the budget allows
-            stints = [max(s, min(s + self._grace, post // k)) for s in stints]
+        if halving:   # the rung counts from the end of the start's initial set, as far as the budget allows
+            stints = [max(s, min(s + self._grace + 2 * self.dim * cfg.opens_with_axes(j == 0, True), post // k))
+                      for j, s in enumerate(stints)]
         self._plan = plan_stints(k, halving)
         for j, i in enumerate(ranking[:k]):
             horizon = post - (k - 1) * stints[0] if halving else stints[j]
@@ -178,7 +181,8 @@ class ZOAF(Optimizer):
         st = Start(x=x.copy(), fx=fx, alpha=alpha, phase=phase, horizon=max(1, horizon),
                    monitor=WindowMonitor(cfg.resolved_window(self.dim), cfg.rel_tol, INFEASIBLE_OFFSET
                                          if cfg.monitor_violation and y is not None else None),
-                   X=np.empty((0, self.dim)), F=np.empty(0), con=con)
+                   X=np.empty((0, self.dim)), F=np.empty(0), con=con,
+                   axes_due=cfg.opens_with_axes(not self._starts, fresh=alpha == cfg.alpha0))
         if cobyqa:
             st.local = CobyqaRun.begin(x, fx, y, smoothing_radius(alpha, cfg.h_ratio, cfg.h_min, cfg.h_max),
                                        cfg.h_min, st.horizon + 1, cfg.local_margin)
@@ -263,6 +267,9 @@ class ZOAF(Optimizer):
             return st.local.point[None, :]
         cfg, d = self.config, self.dim
         x = st.x
+        if st.axes_due:
+            self._pending, self._phase = AxisBatch(x.copy(), st.fx), st.phase.value
+            return est.axis_set(x, smoothing_radius(st.alpha, cfg.h_ratio, cfg.h_min, cfg.h_max), self.steps_at(x))
         active = np.ones(d, bool) if st.g is None else ~est.frozen_mask(x, st.g)
         if not active.any():
             active[:] = True              # a corner: re-probe everything (probes turn towards the interior)
@@ -379,6 +386,19 @@ class ZOAF(Optimizer):
             st.ended = Ending.CONVERGED
         elif st.ended is not None:
             st.local.close()
+
+    def _tell_axes(self, st: Start, batch: AxisBatch, X: np.ndarray, F: np.ndarray, Y: np.ndarray | None) -> None:
+        """The start's axis set (``axis_start``): the iterate moves to its best point under the acceptance rule, the
+        first models are fitted there from the whole set, the step length becomes the set's radius h (trials at
+        ``alpha0`` left the basin the set found: the band-pass, traced). No monitor window holds the set."""
+        st.axes_due = False
+        st.used += int(self.last_charged.sum())
+        self._remember(st, X, F, Y)
+        _, choice = st.judge(F, Y)
+        if choice is not None:
+            st.move(X[choice], float(F[choice]), None if Y is None else Y[choice], self._memory)
+        st.g = self._estimate(st, StepBatch(batch.x, batch.fx, Phase.COORDINATE, np.empty(0)), X, F)
+        st.alpha = smoothing_radius(st.alpha, self.config.h_ratio, self.config.h_min, self.config.h_max)
 
     def _hand_over(self, st: Start) -> None:
         """ZOAF's own steps go on from the best point of the start's COBYQA run (``local_handover``)."""

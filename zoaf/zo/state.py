@@ -14,7 +14,7 @@ from .coordinate import Sweep
 from .local import CobyqaRun, LocalBatch
 from .monitor import Phase, WindowMonitor
 
-__all__ = ["Ending", "Start", "Samples", "InitBatch", "StepBatch", "Pending"]
+__all__ = ["Ending", "Start", "Samples", "InitBatch", "StepBatch", "AxisBatch", "Pending"]
 
 
 class Ending(enum.Enum):
@@ -46,6 +46,7 @@ class Start:
     con: ConstrainedState | None = None   # the measures behind the FoM, when the problem reports constraints
     local: CobyqaRun | None = None   # ``local="cobyqa"``: the start's COBYQA run (then x, fx: its best point)
     grace: int = 0                   # simulations of the local solver's initial set, before any judgement
+    axes_due: bool = False           # ``axis_start``: the start's first batch is still its axis set
 
     @property
     def score(self) -> float:
@@ -117,4 +118,12 @@ class StepBatch:
         return len(self.lengths)
 
 
-Pending = InitBatch | StepBatch | LocalBatch
+@dataclass(frozen=True)
+class AxisBatch:
+    """A start's axis set pending (``ZOAFConfig.axis_start``): x +- h along each axis around ``x``."""
+
+    x: np.ndarray
+    fx: float
+
+
+Pending = InitBatch | StepBatch | LocalBatch | AxisBatch
