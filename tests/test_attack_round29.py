@@ -11,7 +11,9 @@ Found and fixed:
 - native code in a pool worker (or the ``workers=0`` child) that wrote a message's start and no more held zoaf for
   good: ``recv_bytes`` waited for the rest, and the pool's loop, which keeps every worker's deadline, with it (a 3 s
   timeout, still waiting after 40 s). A reply's rest now comes within :data:`zoaf.replies.REPLY_WAIT` s or its sender
-  is killed (:func:`zoaf.replies.receive`).
+  is killed (:func:`zoaf.replies.receive`); while the pool read such a reply, another worker's answer, sent in
+  time, waited unread past its deadline and was charged as a timeout (found in review): a reply there to read is now
+  read before any deadline is judged.
 
 Held (the strongest kept below where no test covered the mechanism): a hard link from the deck's folder into the
 private directory, then written through; the deck's file moved into the private directory; a core dump written in
@@ -274,3 +276,29 @@ def test_the_workers0_childs_answer_cut_short_is_one_line(tmp_path: Path, monkey
     finally:
         theirs.close()
         session.close()
+
+
+class CutShortBeside(CutShort):
+    """A worker cuts its reply short at a < 0.5 (after 1 s); the others answer in 2 s."""
+
+    def simulate(self, x: np.ndarray) -> Outcome:
+        if x[0] < 0.5:
+            time.sleep(1.0)
+            return super().simulate(x)
+        time.sleep(2.0)
+        return Outcome(Status.OK, fom=float(x[0]))
+
+
+def test_a_reply_cut_short_costs_no_other_worker_its_sizing(monkeypatch):
+    """While the pool read the cut reply (up to REPLY_WAIT s), a healthy worker's answer, sent in time, waited unread
+    past its deadline and was charged as a timeout, its worker killed (found in review). A reply there to read is
+    now read first."""
+    monkeypatch.setattr(replies, "REPLY_WAIT", 6.0)
+
+    def run() -> list:
+        with Evaluator(CutShortBeside(), workers=2, timeout=4, retries=0) as ev:
+            return ev.evaluate(np.array([[0.1], [0.6], [0.7]]))
+
+    cut, *healthy = _finishes(90, run)
+    assert cut.outcome.status is Status.CRASHED, cut.outcome
+    assert [r.outcome.status for r in healthy] == [Status.OK, Status.OK], [r.outcome for r in healthy]

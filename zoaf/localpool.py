@@ -295,6 +295,12 @@ class LocalPool(Pool):
                 self._on_death(w, pending, done)
         now = time.monotonic()
         for w in list(self._procs):
+            # A reply there to read is no timeout: the loop may have been held past this deadline (another
+            # worker's reply cut short, read for up to REPLY_WAIT s) while this one's result waited unread.
+            while w in self._procs and w.tasks and now >= w.deadline and w.conn.poll():
+                self._receive(w, pending, done)
+            if w not in self._procs:
+                continue
             if w.tasks and now >= w.deadline:
                 self._on_timeout(w, pending, done)
             elif not w.ready and now >= w.born + STARTUP_TIMEOUT:
