@@ -16,7 +16,8 @@ Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to
   looks the bin up with the unscaled width and finds none ("no model available"), keeping the old bin;
 * an expression or construct :mod:`zoaf.spexpr` does not evaluate, a ``.if`` block (its branch is chosen at the
   re-parse), or any unexpected ngspice output;
-* a level-3 (geometric) diode under ``.option scale`` (sky130's diodes): every ``alter`` scales its area again;
+* a diode with ``m`` (its own or an enclosing instance's) other than 1, or a level-3 (geometric) diode under
+  ``.option scale`` (sky130's diodes): every ``alter``, of any device, multiplies its area again;
 and it is not used at all for decks whose analyses leave state behind (``tran``, ``dc temp``, ...), since
 without a ``reset`` the next evaluation would start from it, nor for decks with a ``param=`` card that reads a
 measure ngspice does not print in full (:mod:`zoaf.parammeas`). Parametrized subcircuits are expanded: their
@@ -215,7 +216,7 @@ class _Builder:
         if frames and tokens[0] == ".param":
             return                             # a parametrized instance's own .param: in its scope
         if letter == "d" and len(positional) > 3:
-            self._diode(positional[3], stack)
+            self._diode(positional[3], stack, dict(inst).get("m", "1"))
         if ln.startswith(".") or "'" in ln:
             self._slow(ln, frames)
         elif letter == "x":
@@ -236,6 +237,8 @@ class _Builder:
         for k, v in inst:
             if k == "m":                       # multiplies every device inside: only a re-parse follows it
                 self._slow(f"{{{v.strip('{}')}}}", frames)
+                if v.strip() != "1" and self._has_diode(sub, stack):
+                    raise Unsupported(f"{name}: m={v} on a diode, which every alter multiplies again")
         if _is_device(sub):
             self._pdk_leaf(sub, inst, xpath, frames)
             return
@@ -264,16 +267,29 @@ class _Builder:
         self.leaves.append(Leaf(f"m.{xpath}.{positional[0]}", list(inst), sub, assignments(mline), bins, xpath,
                                  frames))
 
-    def _diode(self, model: str, stack: tuple[str, ...]) -> None:
-        """Unsupported for a level-3 (geometric) diode under ``.option scale`` (sky130's): every ``alter``, of any
-        device, scales its area and perimeter by scale^2 once more (ngspice 39: a diode's current at 1 V fell from
-        8.9e-9 A to 4e-15 A after one), so no sizing of such a deck may be set in place. A model not found counts."""
+    def _diode(self, model: str, stack: tuple[str, ...], m: str) -> None:
+        """Unsupported for a diode that every ``alter``, of any device, scales once more (ngspice 39): one with
+        ``m`` other than 1 (its area is multiplied by m again: a level-1 diode's current doubled after one alter of
+        an inductor elsewhere), and a level-3 (geometric) one under ``.option scale`` (sky130's: area and perimeter
+        by scale^2 again, its current at 1 V fell from 8.9e-9 A to 4e-15 A). A model not found counts. The card is
+        looked up where ngspice looks: the body that holds the line, then the top level (where every subcircuit is
+        defined), not a caller's body (a level-1 card there is not the one the diode reads)."""
+        if m.strip() != "1":
+            raise Unsupported(f"diode m={m}, which every alter multiplies again")
         if units.parse(self.deck.options.get("scale", "1")) == 1:
             return
-        scopes = [self.deck.subckts[s].body for s in reversed(stack)] + [self.deck.lines]
+        scopes = [self.deck.subckts[stack[-1]].body] if stack else []
+        scopes.append(self.deck.lines)
         card = next((ln for body in scopes for ln in body if ln.split()[:2] == [".model", model]), None)
         if card is None or units.parse(dict(assignments(card)).get("level", "1")) == 3:
             raise Unsupported(f"diode model {model}: level 3 under .option scale, which every alter scales again")
+
+    def _has_diode(self, sub: Subckt, stack: tuple[str, ...]) -> bool:
+        """Whether a diode is inside ``sub``, at any depth (an instance ``m=`` reaches it as the diode's own)."""
+        inner = [self.deck.subckts.get(t) for b in sub.body if b.startswith("x") for t in b.split("=")[0].split()]
+        return any(b.startswith("d") for b in sub.body) or \
+            any(s is not None and s.name not in stack + (sub.name,) and self._has_diode(s, stack + (sub.name,))
+                for s in inner)
 
     def _slow(self, ln: str, frames: tuple[Frame, ...] = ()) -> None:
         """Every word ``ln``'s expressions read is slow (a superset of the names); inside parametrized

@@ -244,29 +244,34 @@ class _Compiler:
         return done[inner.xpath]
 
     def _instance(self, sub: Subckt, inst: Sequence[tuple[str, str]], outer: Scope) -> dict[str, ast.expr]:
-        """An instance line's values as numparam reads them: inside the new instance, where a name the line also
-        gives is the line's value, whatever the order written (``w=5 nf=4 ad={w*10+nf}`` is 54 at a top-level
-        ``w=2 nf=3``: Xschem's sky130 lines compute ``ad``/``nrd`` from their own ``W``/``nf`` so), while a value's
-        own name is the caller's (``w={w}``). A cycle, or another of the subcircuit's parameters the line leaves to
-        its default, is Unsupported (``reset``)."""
+        """An instance line's values as numparam reads them: in the order the subcircuit declares them (its header,
+        then its body's ``.param``s, as a PDK wrapper does), each inside the new instance, where those declared before
+        it hold the line's values, whatever the order the line writes them in (``w=5 nf=4 ad={w*10+nf}`` is 54 at a
+        top-level ``w=2 nf=3``: Xschem's sky130 lines compute ``ad``/``nrd`` from their own ``W``/``nf`` so), while a
+        value's own name and those the line gives after it are the caller's (declared ``p q``: ``q={q+0.5}
+        p={sqrt(q*p+1)}`` reads the caller's q and p). A value that reads a parameter the line leaves to its default,
+        a later one the caller lacks, or a name the line gives that the subcircuit does not declare is Unsupported
+        (``reset``)."""
         given = dict(inst)
-        declared = {k for k, _ in sub_params(sub)}
+        order: dict[str, int] = {}
+        for i, (k, _) in enumerate(sub_params(sub)):
+            order.setdefault(k, i)
         done: dict[str, ast.expr] = {}
 
-        def value(key: str, path: tuple[str, ...]) -> ast.expr:
-            if key in path:
-                raise Unsupported(f"{sub.name}: instance values {', '.join(path)} read each other")
+        def value(key: str) -> ast.expr:
             if key not in done:
                 local: dict[str, ast.expr] = {}
-                for n in names(given[key]):
-                    if n != key and n in given:
-                        local[n] = value(n, path + (key,))
-                    elif n != key and n in declared:
+                for n in names(given[key]) - {key}:
+                    if n in given and n in order and order[n] < order.get(key, -1):
+                        local[n] = value(n)
+                    elif n in given and (n not in order or n not in outer):
+                        raise Unsupported(f"{sub.name}: {key}={given[key]} reads {n}, given later or no parameter")
+                    elif n in order and n not in given:
                         raise Unsupported(f"{sub.name}: {key}={given[key]} reads the default of {n}")
                 done[key] = self._value(given[key], ChainMap(local, outer))
             return done[key]
 
-        return {k: value(k, ()) for k in given}
+        return {k: value(k) for k in given}
 
     def _subckt(self, sub: Subckt, inst: dict[str, ast.expr], outer: Scope) -> Scope:
         """Numparam's scope inside one instance: the caller's, then header defaults and body ``.param``s (the
