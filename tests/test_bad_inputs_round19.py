@@ -224,4 +224,4 @@ def test_scipys_keyword_callback_gets_the_result_and_one_that_raises_typeerror_s
     with pytest.raises(TypeError, match="a bug inside the callback") as raised:
         zoaf.minimize(_square, [(-1, 1)] * 2, budget=60, seed=0, method="random", callback=buggy, out=tmp_path / "r")
     assert "the callback raised after" in raised.value.__notes__[0]
-    assert json.loads((tmp_path / "r" / "result.json").read_text())["stop_reason"] == "interrupted"
+    assert json.loads((tmp_path / "r" / "result.json").read_text())["stop_reason"] == "callback"

@@ -286,7 +286,7 @@ def test_a_callback_that_raises_stop_iteration_ends_the_run_with_its_result(tmp_
 
     r = zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=200, seed=0, method="random", callback=enough,
                       out=tmp_path / "run")
-    assert r.stop_reason is zoaf.StopReason.INTERRUPTED and not r.success and r.nfev == seen[-1] >= 20
+    assert r.stop_reason is zoaf.StopReason.CALLBACK and not r.success and r.nfev == seen[-1] >= 20
     assert math.isfinite(r.fun) and len(r.history) == r.nfev < 200
     assert json.loads((tmp_path / "run" / "result.json").read_text())["nfev"] == r.nfev
 
@@ -302,7 +302,7 @@ def test_a_callback_that_raises_ends_the_run_and_its_error_propagates_with_the_r
     with pytest.raises(ZeroDivisionError, match="a bug in the callback") as raised:
         zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=60, seed=0, method="random", callback=broken, out=out)
     done = json.loads((out / "result.json").read_text())
-    assert done["stop_reason"] == "interrupted" and done["nfev"] >= 20
+    assert done["stop_reason"] == "callback" and done["nfev"] >= 20
     assert f"the run's result and rows are in {out} (resume=True continues it)" in raised.value.__notes__[0]
     again = zoaf.minimize(_sphere, [(-1, 1)] * 3, budget=60, seed=0, method="random", out=out, resume=True)
     assert again.nfev == 60 and again.completed

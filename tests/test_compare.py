@@ -45,7 +45,7 @@ def test_grid_reuses_complete_runs_resumes_and_adds_seeds(tmp_path):
     seen = []
     zoaf.optimize(sphere_problem("a"), budget=15, seed=2, method="zoaf", out=cut,
                   callback=lambda r: seen.append(1) or len(seen) >= 2)
-    assert not is_complete(cut)                           # result.json says "interrupted"
+    assert not is_complete(cut)                           # result.json says "callback"
     events.clear()
     run_grid(sphere_problem, tmp_path, objectives=["a", "b"], methods=["zoaf", "random"], seeds=3, budget=15,
              progress=events.append)

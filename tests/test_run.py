@@ -90,7 +90,7 @@ def test_run_directory_and_exact_resume(tmp_path):
     seen = []
     part = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "cut",
                          callback=lambda r: seen.append(1) or len(seen) >= 3)
-    assert part.stop_reason == zoaf.StopReason.INTERRUPTED and part.nfev < 80
+    assert part.stop_reason == zoaf.StopReason.CALLBACK and part.nfev < 80
     done = zoaf.optimize(problem(), budget=80, seed=7, method="zoaf", out=tmp_path / "cut", resume=True)
     assert rows(tmp_path / "cut" / "history.db") == rows(tmp_path / "full" / "history.db")
     assert (tmp_path / "cut" / "result.json").read_text() == (tmp_path / "full" / "result.json").read_text()

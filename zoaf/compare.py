@@ -282,6 +282,17 @@ def _grid_names(problem: CircuitProblem, objectives: str | Sequence[str] | None,
     return names, chosen
 
 
+def _check_jobs(jobs: int | None) -> None:
+    """InputError for a ``jobs`` that is no count of processes (None: one per core); 0 too, which ran as 1: each run
+    is a process of its own (``workers=0`` is a run's, in-process)."""
+    from .run import check_workers
+
+    check_workers(1 if jobs is None else jobs, option="jobs")
+    if jobs == 0:
+        raise InputError("jobs 0: a comparison runs each run in a process of its own: give jobs >= 1 (None: one "
+                         "per core)")
+
+
 def _check_kinds(netlist: Any, out: Any, progress: Any) -> None:
     """Arguments of the wrong kind named: a number as the netlist or ``out`` was pathlib's TypeError, a
     ``progress`` that is no function one raised at the first run, once the manifest was written."""
@@ -315,7 +326,6 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     Returns the comparison directory. Raises ``ZoafError`` (after the report) when some runs failed.
     """
     from .circuit import CircuitProblem
-    from .run import check_workers
     from .signoff.speccheck import check_signoff
 
     _check_kinds(netlist, out, progress)
@@ -327,10 +337,7 @@ def compare(netlist: str | Path, objectives: Sequence[str] | None = None, method
     check_signoff(problem)                     # as zoaf optimize: [corners] and [montecarlo] before any run
     names, methods = _grid_names(problem, objectives, methods)
     seed_list = check_seeds(seeds)
-    check_workers(1 if jobs is None else jobs, option="jobs")
-    if jobs == 0:               # ran as jobs=1: each run is a process of its own (workers=0 is a run's, in-process)
-        raise InputError("jobs 0: a comparison runs each run in a process of its own: give jobs >= 1 (None: one "
-                         "per core)")
+    _check_jobs(jobs)
     out = Path(out) if out is not None else Path("runs") / f"compare-{netlist.stem}-{datetime.now():%Y%m%d-%H%M%S}"
     todo, done = check_grid(out, names, methods, seed_list, budget)
     check_report_folder(out)

@@ -133,7 +133,6 @@ class DaskPool(Pool):
 
     def __init__(self, blob: bytes, dask: Any, n: int, *, timeout: float, retries: int = 1,
                  constraints: int = 0) -> None:
-        import dask as dask_mod
         import distributed
         super().__init__(timeout=timeout, retries=retries, counters=("restarts", "lost", "suspects"))
         self.constraints = constraints                    # the problem's count: a reply's outcome is checked by it
@@ -144,34 +143,7 @@ class DaskPool(Pool):
         if isinstance(dask, distributed.Client):
             self.client = dask
         elif dask == "local":
-            # Mutual TLS with a throwaway authority: on 127.0.0.1 without it any user of the machine could connect
-            # to the scheduler or a worker and run code as you (Dask's transport is pickle).
-            security = distributed.security.Security.temporary()
-            # Scratch files in a folder of zoaf's own (only this user may enter it). Dask's default,
-            # `dask-scratch-space` in the temporary folder, is reused when there and writable, whoever made it, and
-            # put first on sys.path, zoaf's (the nanny and scheduler run here) and each worker's: another user's
-            # /tmp/dask-scratch-space/pyseccomp.py ran, as you, in each worker before its lock-down.
-            self._scratch = tempfile.mkdtemp(prefix="zoaf-dask-")
-            # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once. No HTTP
-            # route: without a dashboard the scheduler still served its info pages and metrics on 127.0.0.1:8787
-            # (and each worker its own), plain HTTP without login, to any user of the machine. Its listener (no
-            # route) on a port of its own: 8787 held by another cluster was a 4-line UserWarning under --quiet.
-            settings = {"distributed.scheduler.allowed-failures": 0, "temporary-directory": self._scratch, **_NO_HTTP}
-            try:
-                with dask_mod.config.set(settings), safe_path():
-                    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                                       host="127.0.0.1", dashboard_address=":0",
-                                                       silence_logs=logging.ERROR, security=security)
-            except BaseException:
-                _forget_scratch(self._scratch)
-                raise
-            self._own.append(cluster)
-            self.client = distributed.Client(cluster, direct_to_workers=True, security=security)
-            # the scheduler batches its messages to a client (one send per 2 ms at most): a task's event would
-            # wait behind the key-in-memory of the task before it (BENCHMARKS.md §2b)
-            cluster.scheduler.client_comms[self.client.id].interval = 0
-            self._own.insert(0, self.client)
-            self._listen(os.path.join(self._scratch, "stderr.sock"))
+            self._start_local(n)
         elif isinstance(dask, str):
             try:
                 _handshake(dask)
@@ -193,6 +165,38 @@ class DaskPool(Pool):
         self._due: list[str] = []                         # addresses of workers to restart
         self._silences = daskwatch.Silences()             # when the scheduler last heard from each worker
 
+    def _start_local(self, n: int) -> None:
+        """A LocalCluster of ``n`` workers on this machine, its client, and the socket its workers' stderr comes to."""
+        import dask as dask_mod
+        import distributed
+        # Mutual TLS with a throwaway authority: on 127.0.0.1 without it any user of the machine could connect
+        # to the scheduler or a worker and run code as you (Dask's transport is pickle).
+        security = distributed.security.Security.temporary()
+        # Scratch files in a folder of zoaf's own (only this user may enter it). Dask's default,
+        # `dask-scratch-space` in the temporary folder, is reused when there and writable, whoever made it, and
+        # put first on sys.path, zoaf's (the nanny and scheduler run here) and each worker's: another user's
+        # /tmp/dask-scratch-space/pyseccomp.py ran, as you, in each worker before its lock-down.
+        self._scratch = tempfile.mkdtemp(prefix="zoaf-dask-")
+        # The scheduler must not re-run a task that killed its worker: we retry it ourselves, once. No HTTP
+        # route: without a dashboard the scheduler still served its info pages and metrics on 127.0.0.1:8787
+        # (and each worker its own), plain HTTP without login, to any user of the machine. Its listener (no
+        # route) on a port of its own: 8787 held by another cluster was a 4-line UserWarning under --quiet.
+        settings = {"distributed.scheduler.allowed-failures": 0, "temporary-directory": self._scratch, **_NO_HTTP}
+        try:
+            with dask_mod.config.set(settings), safe_path():
+                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                                   host="127.0.0.1", dashboard_address=":0",
+                                                   silence_logs=logging.ERROR, security=security)
+        except BaseException:
+            _forget_scratch(self._scratch)
+            raise
+        self._own.append(cluster)
+        self.client = distributed.Client(cluster, direct_to_workers=True, security=security)
+        # the scheduler batches its messages to a client (one send per 2 ms at most): a task's event would
+        # wait behind the key-in-memory of the task before it (BENCHMARKS.md §2b)
+        cluster.scheduler.client_comms[self.client.id].interval = 0
+        self._own.insert(0, self.client)
+        self._listen(os.path.join(self._scratch, "stderr.sock"))
     def _listen(self, path: str) -> None:
         """Relay the stderr of the workers of the cluster zoaf started (:mod:`zoaf.relay`): theirs was zoaf's own,
         which a deck read and wrote through ``/proc/self/fd/2``. At ``path``, in the scratch folder, which only this

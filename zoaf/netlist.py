@@ -34,7 +34,6 @@ import contextlib
 import gc
 import hashlib
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ from .meascards import SPEC_ASKS, Measure, parse_meas, unmeasurable_named, unmea
 from .ngcommands import ANALYSES, analysis_crash, batch_drops, has_conditional, too_long
 from .netcontrol import ControlReading
 from .netwrite import INCLUDE, Edits, include_file, session_lines, session_title
-from .paramline import assignments, param_comma, without_param_functions
+from .paramline import ParamLine, parse_param
 
 __all__ = ["Measure", "Netlist"]
 
@@ -67,10 +66,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
-
-
-#: The names a ``.param`` line assigns (``name =``; a function's ``f(a) =`` is none).
-_ASSIGNED = re.compile(r"([A-Za-z_]\w*)\s*=(?!=)")
 
 
 @dataclass
@@ -140,6 +135,7 @@ class Netlist(ControlReading):
     _control_files: dict[int, list[tuple[str, str]]] = field(default_factory=dict, repr=False)  # (raw, text)
     _texts: dict[Path, str] = field(default_factory=dict, repr=False)   # included files' texts, while parsing
     _libraries: libparams.Libraries | None = field(default=None, repr=False)    # their .params, while parsing
+    _param_reads: dict[int, ParamLine] = field(default_factory=dict, repr=False)  # the deck's, while parsing
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -149,7 +145,7 @@ class Netlist(ControlReading):
 
         Args:
             path: the netlist file.
-            allow_shell: accept ``.control`` commands that run programs (:data:`REFUSED_COMMANDS`).
+            allow_shell: accept ``.control`` commands that run programs (:data:`zoaf.ngcommands.REFUSED_COMMANDS`).
             placeholders: ``{{NAME}}`` -> text substitutions (e.g. the installed PDK's model library path).
         Raises:
             InputError: ``file:line: what is wrong`` for unreadable or malformed input.
@@ -205,8 +201,8 @@ class Netlist(ControlReading):
             raise self._err(*found)
         self._batch_notes()
         self.conditional = any(map(has_conditional, [after_title(self.text), *self._texts.values()]))
-        self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts, quiet)
-        self._texts, self._libraries = {}, None             # read for the params; not carried to workers
+        self.unused_params = paramuse.unused(self.params, self._logical[1:], self._texts, quiet, self._param_reads)
+        self._texts, self._param_reads = {}, {}             # read for the params; not carried to workers
 
     def _parse_lines(self) -> None:
         """The deck's logical lines up to ``.end``, each to the part it feeds; the ``.control`` block's gathered."""
@@ -244,13 +240,8 @@ class Netlist(ControlReading):
                 subckt_depth += 1
             elif word == ".ends":
                 subckt_depth = max(0, subckt_depth - 1)
-            elif word == ".param" and (why := param_comma(ln)) is not None:
-                raise self._err(ln.lineno, why)         # ngspice 39 hangs on it: at the top level, in a body too
-            elif word == ".param" and subckt_depth == 0:
-                self._parse_param(ln)
-            elif word == ".param":                      # a body's own: named when a spec sizes one
-                for name in _ASSIGNED.findall(ln.text[len(".param"):]):
-                    self.body_params.setdefault(name.lower(), ln.lineno)
+            elif word == ".param":
+                self._parse_param(ln, in_body=subckt_depth > 0)
             elif (why := deckcheck.dot_line_problem(word, t)) is not None:
                 raise self._err(ln.lineno, why)
             elif word in (".include", ".inc", ".lib"):
@@ -305,13 +296,24 @@ class Netlist(ControlReading):
         elif word in (".print", ".plot", ".four", ".fourier"):
             self._dot_outputs = True
 
-    def _parse_param(self, ln: Line) -> None:
-        """The line's design variables; a function defined on it (``.param tau(a, b) = a*b``, which numparam reads
-        as a ``.func``) is none, and is left to ngspice."""
-        ln = without_param_functions(ln)
-        if not ln.text[len(".param"):].strip():
+    def _parse_param(self, ln: Line, in_body: bool) -> None:
+        """A ``.param`` line of the deck parsed once for all: the comma ngspice 39 hangs on (refused in a body too), a
+        body's own names (named when a spec sizes one), a top-level line's design variables (not a function: numparam
+        reads ``.param f(a) = a*2`` as a ``.func``), and the unused-variable check (:attr:`_param_reads`)."""
+        line = parse_param(ln)
+        if (why := line.comma) is not None:
+            raise self._err(ln.lineno, why)
+        self._param_reads[ln.lineno] = line
+        if in_body:
+            for name, _, _ in line.found or ():
+                self.body_params.setdefault(name, ln.lineno)
             return
-        for name, value, start in assignments(ln, self._err):
+        if line.empty:
+            return
+        if line.found is None:
+            raise self._err(ln.lineno, line.error)
+        ln = line.bare
+        for name, value, start in line.found:
             spans = physical_spans(ln, start, start + len(value))
             self._edits.defs.append(ParamDef(name, value, ln.lineno, spans))
             self.params[name] = ln.raw[start:start + len(value)]    # ngspice takes the last definition
@@ -422,7 +424,8 @@ class Netlist(ControlReading):
 
     def batch_deck(self, values: Mapping[str, float] | None = None) -> str:
         """:meth:`with_params` less the ``.control`` commands an in-process batch run must not execute
-        (:data:`DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented out."""
+        (:data:`zoaf.ngcommands.DROPPED_COMMANDS` but ``print`` and ``echo``, which carry the results): commented
+        out."""
         return self.batch_text(self.check_params(values or {}))
 
     def batch_text(self, new: Mapping[str, str]) -> str:

@@ -24,7 +24,8 @@ class StopReason(str, enum.Enum):
     BUDGET = "budget"                # every simulation of the budget was spent
     CONVERGED = "converged"          # the method met its own convergence test
     EARLY_STOPPED = "early-stopped"  # the monitor judged further work useless
-    INTERRUPTED = "interrupted"      # the user (Ctrl-C) or a callback stopped it
+    INTERRUPTED = "interrupted"      # the user stopped it (Ctrl-C)
+    CALLBACK = "callback"            # the caller's callback stopped it (returned True, raised StopIteration or else)
     TARGET = "target"                # a feasible design reached the spec's target
     FAILED = "failed"                # no simulation succeeded
     METHOD_FAILED = "method-failed"  # the method's library raised mid-run: the run ends with what it computed
@@ -59,7 +60,7 @@ class Result:
     @property
     def completed(self) -> bool:
         """The run ended by its own criteria with a best point that has its objective (feasible or not)."""
-        ended = (None, StopReason.FAILED, StopReason.INTERRUPTED, StopReason.METHOD_FAILED)
+        ended = (None, StopReason.FAILED, StopReason.INTERRUPTED, StopReason.CALLBACK, StopReason.METHOD_FAILED)
         return self.stop_reason not in ended and bool(np.isfinite(self.fun))
 
     @property
@@ -77,6 +78,7 @@ class Result:
         reason = self.stop_reason.value if self.stop_reason else "running"
         text = {"budget": "simulation budget exhausted", "converged": "converged",
                 "early-stopped": "stopped early: no progress", "interrupted": "interrupted",
+                "callback": "stopped by the callback",
                 "target": "target reached", "failed": "no simulation succeeded", "running": "running",
                 "method-failed": "the method's library failed: the best point found before is kept"}[reason]
         if reason == "failed":              # say why: every point failed the same way, as a rule (a bad `fun`)
@@ -94,8 +96,10 @@ class Result:
 
     @property
     def status(self) -> int:
-        """scipy's integer status: 0 for a completed run, 1 interrupted, 2 failed, -1 still running."""
-        codes = {None: -1, StopReason.INTERRUPTED: 1, StopReason.FAILED: 2, StopReason.METHOD_FAILED: 2}
+        """scipy's integer status: 0 for a completed run, 1 interrupted, 2 failed, 99 stopped by the callback (as
+        scipy's ``minimize`` after a ``StopIteration``), -1 still running."""
+        codes = {None: -1, StopReason.INTERRUPTED: 1, StopReason.FAILED: 2, StopReason.METHOD_FAILED: 2,
+                 StopReason.CALLBACK: 99}
         return codes.get(self.stop_reason, 0)
 
     def keys(self) -> tuple[str, ...]:

@@ -134,12 +134,7 @@ def optimize(
                 raise InputError(f"--out {out_path}: a resumed run stays in its directory (--resume {resume_path}); "
                                  f"give one of the two")
             out_path = resume_path
-        budget, method = budget or 400, "zoaf" if method is None else method   # --method '' is no method
-        x0 = "netlist" if x0 is None else x0                                      # --x0 '' is no start
-        try:
-            registry.available(method)         # before the progress bar starts
-        except InputError as e:
-            raise InputError(f"--method: {e}") from None
+        budget, method, x0 = budget or 400, _method(method), "netlist" if x0 is None else x0   # --x0 '' is no start
         seed = seed if seed is not None else secrets.randbelow(2**31)
         try:
             problem = _problem(netlist, spec, objective, allow_shell, timeout, x0, corners=True)
@@ -154,6 +149,17 @@ def optimize(
             result = _run(netlist, problem, out_path, resume=resume_path is not None, progress=not (quiet or as_json),
                           budget=budget, seed=seed, method=method, workers=workers, timeout=timeout, dask=dask)
         _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
+
+
+def _method(method: str | None) -> str:
+    """The run's method (``zoaf`` by default; ``--method ''`` is no method), refused by its option's name before the
+    progress bar starts."""
+    method = "zoaf" if method is None else method
+    try:
+        registry.available(method)
+    except InputError as e:
+        raise InputError(f"--method: {e}") from None
+    return method
 
 
 def _run(netlist: Path, problem: Any, out_path: Path, *, resume: bool, progress: bool, budget: int, seed: int,

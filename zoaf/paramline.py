@@ -1,10 +1,11 @@
 """A ``.param`` line read once (:func:`parse_param`): its assignments, the functions defined on it, the comma
 ngspice 39 hangs on, and whether it reads any name.
 
-Three readers ask about each ``.param`` line of a deck's included files: the comma refusal, the design variables
-(:mod:`zoaf.libparams`) and the unused-variable check (:mod:`zoaf.paramuse`). Each parsed the line on its own, so a
-received include of ``.param`` lines read at 2-3 s a MiB (BENCHMARKS.md §1d); the netlist's reader now parses a
-line once, and tells the check which lines read nothing (:func:`reads_nothing`), which it passes over.
+Three readers ask about each ``.param`` line of a deck and of its included files: the comma refusal, the design
+variables (:mod:`zoaf.netlist`, :mod:`zoaf.libparams`) and the unused-variable check (:mod:`zoaf.paramuse`). Each
+parsed the line on its own, so a received include of ``.param`` lines read at 2-3 s a MiB (BENCHMARKS.md §1d); the
+netlist's reader now parses a line once, and gives the check the deck's lines so parsed and tells it which included
+lines read nothing (:func:`reads_nothing`), which it passes over.
 """
 from __future__ import annotations
 
@@ -14,8 +15,7 @@ from dataclasses import dataclass, replace
 from .decktext import Line
 from .ngcommands import NAME
 
-__all__ = ["WORD", "ParamLine", "assignments", "param_comma", "parse_param", "reads_nothing",
-           "without_param_functions"]
+__all__ = ["WORD", "ParamLine", "assignments", "parse_param", "reads_nothing"]
 
 #: A word of a lower-cased line: where a ``.param`` name may occur (not the ``u`` of ``10u``).
 WORD = re.compile(r"(?<!\w)[a-z_]\w*")
@@ -49,16 +49,11 @@ _PARAM_FUNCTION = re.compile(r"(?<![\w.])[a-z_]\w*\s*\([^()=]*\)\s*=(?!=)")
 _NEXT_ASSIGNMENT = re.compile(r"\s[a-z_]\w*\s*(?:\([^()=]*\)\s*)?=(?!=)")
 
 
-def without_param_functions(ln: Line) -> Line:
-    """``ln`` with each ``name(args) = body`` blanked, offsets kept: numparam reads ``.param f(x)=x*2`` as ``.func
-    f(x) {x*2}`` (a ``name=value`` may share the line: ``.param rx=5 f(x)=x*2 ry=3``). zoaf refused such a line
-    (".param needs name=value") though ``ngspice -b`` runs it."""
-    return _blanked(ln, _function_spans(ln.text))
-
-
 def _function_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Where each function of the lower-cased ``.param`` line ``text`` is, up to the next assignment
-    (:func:`without_param_functions`)."""
+    """Where each function ``name(args) = body`` of the lower-cased ``.param`` line ``text`` is, up to the next
+    assignment: numparam reads ``.param f(x)=x*2`` as ``.func f(x) {x*2}`` (a ``name=value`` may share the line:
+    ``.param rx=5 f(x)=x*2 ry=3``). zoaf refused such a line (".param needs name=value") though ``ngspice -b`` runs
+    it; :func:`parse_param` blanks each, offsets kept."""
     if "(" not in text:
         return ()                                        # the common case, without a search
     spans, end = [], 0
@@ -84,7 +79,7 @@ class ParamLine:
     """One reading of a ``.param`` line (:func:`parse_param`), which the comma refusal, the design variables and the
     unused-variable check share."""
 
-    bare: Line                                   # the line with its functions blanked (``without_param_functions``)
+    bare: Line                                   # the line with its functions blanked (``_function_spans``)
     functions: tuple[tuple[int, int], ...]       # where they were, in its text
     found: list[tuple[str, str, int]] | None     # its assignments (:func:`assignments`); None: they do not read
     error: str = ""                              # why not: ``.param needs name=value``, ``has no value``
@@ -97,7 +92,8 @@ class ParamLine:
     @property
     def comma(self) -> str | None:
         """Why ngspice 39 never returns from the line (:data:`_PARAM_COMMA`), or None: a comma right after one of
-        several values. A line whose assignments do not read is left to its reader."""
+        several values, wherever the line is (the deck's top level, a ``.subckt`` body, an included file, a ``.lib``
+        section: ``ngspice -b`` hangs on each). A line whose assignments do not read is left to its reader."""
         found, raw = self.found or [], self.bare.raw
         for name, value, start in found if len(found) > 1 else ():
             if raw[start + len(value):start + len(value) + 1] == ",":
@@ -127,13 +123,6 @@ def parse_param(ln: Line) -> ParamLine:
 _PARAM_COMMA = (".param {name}={value},: ngspice 39 never returns from reading a line of several values where one "
                "is followed by a comma (ngspice -b hangs, and so would zoaf's simulation); refused (separate the "
                "assignments with blanks)")
-
-
-def param_comma(ln: Line) -> str | None:
-    """Why ngspice 39 never returns from the ``.param`` line ``ln`` (:data:`_PARAM_COMMA`), or None: a comma right
-    after one of several values, wherever the line is (the deck's top level, a ``.subckt`` body, an included file,
-    a ``.lib`` section: ``ngspice -b`` hangs on each). A line whose assignments do not read is left to its reader."""
-    return parse_param(ln).comma
 
 
 def reads_nothing(line: ParamLine) -> bool:

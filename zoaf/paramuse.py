@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .decktext import Line, logical_lines, physical_lines, pieces
-from .paramline import WORD, parse_param
+from .paramline import WORD, ParamLine, parse_param
 
 __all__ = ["unused"]
 
@@ -32,19 +32,23 @@ class _Reads:
     def names(self, text: str) -> set[str]:
         return {w for w in WORD.findall(text) if w in self.candidates}
 
-    def lines(self, lines: Iterable[Line], quiet: Container[str] = frozenset()) -> None:
+    def lines(self, lines: Iterable[Line], quiet: Container[str] = frozenset(),
+              parsed: Mapping[int, ParamLine] = {}) -> None:
         """Take ``lines`` (logical, of one file): ``.param`` definitions apart, every word as read. A definition in
         a ``.subckt`` body is taken as a top-level one: its name read anywhere reads its value all the same. A
         ``.param`` line whose text ``quiet`` holds (one the netlist's reader parsed and found to read nothing:
-        :func:`zoaf.paramline.reads_nothing`) is passed over: parsed again, it would record nothing."""
+        :func:`zoaf.paramline.reads_nothing`) is passed over: parsed again, it would record nothing; one ``parsed``
+        holds by its line number (the deck's own) is taken as parsed there."""
         for ln in lines:
-            if ln.text.split(None, 1)[:1] == [".param"] and (ln.raw in quiet or self._defines(ln)):
+            if ln.text.split(None, 1)[:1] == [".param"] and (ln.raw in quiet
+                                                              or self._defines(ln, parsed.get(ln.lineno))):
                 continue
             self.direct |= self.names(ln.text)
 
-    def _defines(self, ln: Line) -> bool:
-        """Record the top-level definitions of the ``.param`` line ``ln``; False where it does not read."""
-        line = parse_param(ln)
+    def _defines(self, ln: Line, line: ParamLine | None) -> bool:
+        """Record the top-level definitions of the ``.param`` line ``ln`` (``line``: it parsed, else parsed here);
+        False where it does not read."""
+        line = parse_param(ln) if line is None else line
         if line.found is None:
             return False
         for start, stop in line.functions:          # ``f(x)=x*w``: a function, whose body counts as read
@@ -71,15 +75,16 @@ class _Reads:
 
 
 def unused(names: Iterable[str], deck: Sequence[Line], included: Mapping[Path, str],
-           quiet: Mapping[Path, Container[str]] = {}) -> tuple[str, ...]:
+           quiet: Mapping[Path, Container[str]] = {}, parsed: Mapping[int, ParamLine] = {}) -> tuple[str, ...]:
     """The names of ``names`` (the deck's top-level ``.param``s, lower-cased) that no line reads, in their order:
     ``deck`` is the deck's logical lines after its title, ``included`` the texts of the files it reads (by path),
-    ``quiet`` the lines of theirs known to read nothing (:attr:`zoaf.libparams.Libraries.quiet`). A file that
+    ``quiet`` the lines of theirs known to read nothing (:attr:`zoaf.libparams.Libraries.quiet`), ``parsed`` the
+    deck's ``.param`` lines its reader parsed, by line number (:func:`zoaf.paramline.parse_param`). A file that
     holds none of the names the deck leaves unread cannot read one (a definition that reads one names it), so only
     those that do are parsed: a PDK's model library is searched, not parsed."""
     names = list(dict.fromkeys(names))
     reads = _Reads(frozenset(names))
-    reads.lines(deck)
+    reads.lines(deck, parsed=parsed)
     unread = frozenset(names) - reads.read()        # once: per name, 10k read names took minutes
     if unread:
         for path, text in included.items():

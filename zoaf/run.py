@@ -94,7 +94,8 @@ def make_result(problem: Problem, records: list[Record], tally: _Tally, nit: int
         return Result(x=nan, fun=np.inf, nit=nit, stop_reason=stop and (stop if stop != StopReason.BUDGET
                       else StopReason.FAILED), x_unit=nan, method=method, seed=seed, history=records, **counts)
     o = best.outcome
-    if any(m not in o.measures for m in problem.needed) and stop not in (None, StopReason.INTERRUPTED):
+    if any(m not in o.measures for m in problem.needed) and stop not in (None, StopReason.INTERRUPTED,
+                                                                              StopReason.CALLBACK):
         stop = StopReason.FAILED      # the best point lacks a measure its FoM needs: no sizing was found
     x = np.array([best.params[n] for n in problem.names], dtype=float)
     return Result(x=x, fun=o.fom, nit=nit, stop_reason=stop, x_unit=best.u, params=best.params,
@@ -233,7 +234,8 @@ def optimize(problem: Problem, *, budget: int = 400, seed: int | None = None, me
         evaluator: an evaluator to use (e.g. on a Dask cluster); the run does not close it.
         callback: ``callback(result_so_far)`` after every batch (by scipy's keyword ``intermediate_result`` where it
             takes only that: :func:`zoaf.callbacks.callback_call`); returning True or raising ``StopIteration`` (as
-            in scipy) stops the run; another exception stops it too, and propagates once its end files are written.
+            in scipy) stops the run (``StopReason.CALLBACK``, "stopped by the callback", status 99 as scipy's);
+            another exception stops it too, and propagates once its end files are written.
         options: the method's hyper-parameters.
     """
     check_budget(budget)
@@ -294,7 +296,7 @@ def _loop(opt: Optimizer, ev: BatchEvaluator, problem: Problem, records: list[Re
             if target is not None and tally.reached(target):
                 return StopReason.TARGET
             if stop_asked():
-                return StopReason.INTERRUPTED
+                return StopReason.CALLBACK
     except KeyboardInterrupt:
         for r in ev.cut_batch():        # recorded already: the result counts them too
             records.append(r)

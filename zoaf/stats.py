@@ -281,11 +281,12 @@ def _from_files(path: Path, result: Mapping[str, Any], kw: dict[str, Any]) -> Ru
 
 
 def is_complete(path: Path) -> bool:
-    """A run directory whose run ended (``result.json``) other than by an interrupt (which writes one too). A
+    """A run directory whose run ended (``result.json``) other than by an interrupt or its callback (which write one
+    too: the run goes on from its history). A
     ``result.json`` that is not a JSON object is an InputError naming it: zoaf writes it whole (renamed into place),
     so it was cut or replaced elsewhere, and taking its run for an unfinished one hid that."""
     try:
-        return _json_object(Path(path) / "result.json").get("stop_reason") != "interrupted"
+        return _json_object(Path(path) / "result.json").get("stop_reason") not in ("interrupted", "callback")
     except FileNotFoundError:
         return False
 
