@@ -64,9 +64,10 @@ def one(netlist: str, objective: str, variant: str, seed: int, budget: int) -> d
     wall = time.perf_counter() - t0
     sim = sum(r.outcome.seconds for r in res.history)
     feas = [r.outcome.objective for r in res.history if r.outcome.feasible]
+    first = next((i + 1 for i, r in enumerate(res.history) if r.outcome.feasible), None)   # how soon the spec is met
     best_feasible = (min(feas) if problem.objective.sense == "minimize" else max(feas)) if feas else None
     return {"objective": objective, "variant": variant, "seed": seed, "fun": res.fun, "nfev": res.nfev,
-            "feasible": best_feasible, "overhead_ms": 1e3 * (wall - sim) / max(res.nfev, 1)}
+            "feasible": best_feasible, "first_feasible": first, "overhead_ms": 1e3 * (wall - sim) / max(res.nfev, 1)}
 
 
 def main() -> None:

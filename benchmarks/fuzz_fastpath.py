@@ -3,7 +3,8 @@
 Each deck is small, random and seeded (generic models only): R/C/L values and V/I sources' ``dc``/``ac`` as
 ``{expressions}``, level-1 and BSIM4 MOSFETs (``netlists/models/generic_bsim4.lib``), diodes, BJTs, parametrized
 subcircuits nested 1-3 deep (header defaults, body ``.param``s, instance values that read the caller's names, each
-other and the defaults, ``m=``), ``.param`` chains with ``.func``, ternaries, ``min``/``max``/``pwr``/``sqrt`` and
+other and the defaults, ``m=``), ``.param`` chains with ``.func``, ternaries, comparisons, ``&& || !``, powers of
+negative and zero bases, ``nint``/``int``/``floor``/``ceil`` of halves, ``min``/``max``/``pwr``/``pow``/``sqrt`` and
 unit suffixes, ``.option scale``, ``.temp``, ``.ac``/``.dc`` with ``.meas`` cards and ``op`` in a ``.control`` block
 (ngspice 39 has no ``.meas op``) reading node voltages and device currents. For each deck the driver walks 4-6
 random sizings of its design variables in one session with the fast path and in one with ``reset`` only, and every
@@ -49,13 +50,19 @@ class _Deck:
 
 
 def _expr(rng: random.Random, names: list[str], scale: str) -> str:
-    """A random numparam expression over ``names`` whose value is positive, times ``scale``."""
+    """A random numparam expression over ``names`` whose value is positive, times ``scale``: arithmetic, functions,
+    comparisons (1/0), ``&& || !``, ternaries (nested, a signed branch), powers of negative and zero bases, the
+    rounding of halves (a design value of 1.5 or 0.25 makes one), ``.func`` ``f1``."""
     a, b = rng.choice(names), rng.choice(names)
     forms = [f"{a}", f"{a}*{b}/({b}+1)", f"max({a}, {b}/2)", f"min({a}, 2*{b})+0.1", f"sqrt({a}*{b}+1)",
              f"pwr({a}, 0.5)+{b}", f"({a} > {b} ? {a} : {b}+0.5)", f"abs({a}-{b})+0.2", f"f1({a}, {b})",
-             f"{a}+{b}*1.5", f"floor({a}*3)/3+0.1"]
-    rare = forms[5:9]       # pwr, ternaries, a .func in a subcircuit: the deck gets no plan (spexpr leaves them)
-    return f"({rng.choice(rare if rng.random() < 0.005 else [f for f in forms if f not in rare])})*{scale}"
+             f"{a}+{b}*1.5", f"floor({a}*3)/3+0.1",
+             f"pwr({a}-{b}, 3)+0.1", f"({a}-{b})^3+20", f"({a}-1.5)^1.5+0.1", f"pow({a}, 1.5)", f"{a}**2+{b}",
+             f"({a} > {b} ? 0 : {a})^0+{b}", f"({a} >= 1.5 && {b} < 2 ? {a} : {b})",
+             f"({a} == {b} || {a} > 2 ? 1.2 : {a})", f"!({a} > {b})+{a}", f"{a}*({b} > 1.5)+0.2",
+             f"({a} > 2 ? 1 : {a} < 1 ? 2 : {a})+0.1", f"({a} > {b} ? -1 : 1)+2", f"nint(2*{a}+0.5)/2+0.1",
+             f"int(2*{a}+0.5)/2+0.1", f"ceil(2*{a}-0.5)/2+0.6", f"floor(2*{a}-0.5)/2+0.6"]
+    return f"({rng.choice(forms)})*{scale}"
 
 
 def _default(rng: random.Random) -> float:

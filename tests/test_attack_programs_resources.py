@@ -260,7 +260,7 @@ def test_a_tree_too_deep_for_a_recursion_is_counted_and_removed(tmp_path: Path):
     if os.geteuid() != 0:                                # root lists it all the same
         assert watchdog._held(folder) == watchdog.UNCOUNTABLE     # hidden from the count: over any limit
     os.chmod(folder / "closed", 0o700)
-    watchdog.remove_tree(folder, programs=True)
+    watchdog.remove_tree(folder)
     assert not folder.exists()
 
 

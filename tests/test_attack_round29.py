@@ -160,7 +160,7 @@ def test_the_removal_changes_no_mode_through_a_link(tmp_path: Path):
     for target in (tmp_path / f"{PRIVATE_PREFIX}2-x", private):
         if target != private:
             target.symlink_to(victim, target_is_directory=True)
-        watchdog.remove_tree(target, programs=True)
+        watchdog.remove_tree(target)
         assert (victim / "locked").stat().st_mode & 0o777 == 0o500 and victim.is_dir(), target
     assert not private.exists()
 

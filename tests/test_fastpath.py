@@ -27,8 +27,9 @@ def test_expressions_as_numparam() -> None:
     assert evaluate("{1 + 0*agauss(0, 1, 1)}", {}) == 1                # switched off: a constant
     with pytest.raises(Unsupported):
         evaluate("{1 + agauss(0, 1, 1)}", {})
+    assert evaluate("{a > 1 ? 2 : 3}", {"a": 1.0}) == 3                 # numparam's ternary (docs/ngspice.md)
     with pytest.raises(Unsupported):
-        evaluate("{a > 1 ? 2 : 3}", {"a": 1.0})
+        evaluate("{a > 1 ? 2 : 1/0}", {"a": 2.0})                      # a branch that fails: left to reset
 
 
 def test_alters_are_sent_in_lines_that_ngspice_reads_whole() -> None:

@@ -53,7 +53,10 @@ SIZINGS = {"phase_wrap": [{"fp2": 45e3}, {"fp2": 70e3}],
            # k alone, set in place: the instance values that read it must read the instance's own w and nf
            "subckt_instance_scope": [{"k": 11.0}, {"k": 9.0, "rt": 1.2e3}, {"w": 2.5, "nf": 3.5}, {"k": 12.0}],
            # quoted values ('15f'): sized explicitly, as the plain-number default sizings skip them
-           "sramgen_style_quoted": [{"cload": 30e-15, "rs": 4e3}, {"vdd": 1.6, "tr": 80e-12}]}
+           "sramgen_style_quoted": [{"cload": 30e-15, "rs": 4e3}, {"vdd": 1.6, "tr": 80e-12}],
+           # every branch: x == y, x > y (a positive base, a ternary's other side), 2y = 3.5 (a half), area 1 and 2
+           "numparam_operators": [{"x": 2.25}, {"x": 2.5}, {"y": 1.75}, {"z": 0.6, "k": 2}, {"x": 1.0, "y": 0.5},
+                                  {"x": 0.9, "y": 3.1, "z": 0.3}, {"x": 1.5, "y": 2.25, "z": 0.4, "k": 1}]}
 #: Decks that need the whole-deck (faithful) path, and those that must not.
 FAITHFUL = {"control_include_options", "control_let_failed_meas_options", "param_chain", "tran_expr",
             "fourier_control_options", "func_analysis", "control_goto", "control_quit_midway_options",
@@ -556,3 +559,15 @@ def test_a_param_measure_that_is_not_finite_is_a_missing_measure():
             assert set(e.value.measures) == {"f3", "g1k", "f3k"} and "q" in str(e.value), e.value
             got = run({"k": 1.5})
             assert math.isclose(got["q"], got["f3"] * 2, rel_tol=1e-12) and math.isclose(got["lq"], math.log(0.5))
+
+
+def test_numparam_operators_are_set_in_place():
+    """The deck of numparam's operators (``^`` of negative and zero bases, ternaries, ``&& || !``, ``pwr``, a
+    ``.func`` read inside a subcircuit, a diode's area) is resized in place at every sizing, not reset: what
+    :func:`test_deck_matches_ngspice_b` and :func:`test_fast_path_equals_reset_bit_for_bit` compare is the fast path."""
+    nl = Netlist.read(DECKS / "numparam_operators.cir")
+    with SpiceSession(nl) as s:
+        s.evaluate({})
+        for values in SIZINGS["numparam_operators"]:
+            s.evaluate(values)
+            assert s._in_place, values

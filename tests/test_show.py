@@ -164,16 +164,16 @@ def test_a_run_where_every_simulation_failed_lists_only_the_files_it_wrote(tmp_p
 
 
 def test_an_interrupted_feasible_run_shows_no_other_sizings_error(tmp_path: Path, capsys) -> None:
-    """Stopped (as Ctrl-C does) once a sizing lost its f3db (the crossing beyond the sweep): the best point is
-    feasible, so that sizing's MeasureError is not why the run has no better one and is not printed."""
+    """Stopped (by its callback, as Ctrl-C would) once a sizing lost its f3db (the crossing beyond the sweep): the
+    best point is feasible, so that sizing's MeasureError is not why the run has no better one and is not printed."""
     problem = CircuitProblem(CORPUS / "good.cir")
     result = run_optimize(problem, budget=60, seed=5, method="zoaf", workers=0, out=tmp_path / "run",
                           callback=lambda r: any(rec.outcome.error for rec in r.history))
-    assert result.stop_reason is StopReason.INTERRUPTED and result.feasible and any(
+    assert result.stop_reason is StopReason.CALLBACK and result.feasible and any(
         "MeasureError" in (rec.outcome.error or "") for rec in result.history)
     report_run(problem, result, tmp_path / "run", 1.0, quiet=False)
     text = capsys.readouterr().out
-    assert "interrupted: FoM" in text and "last error" not in text, text
+    assert "stopped by the callback: FoM" in text and "last error" not in text, text
 
 
 @pytest.mark.parametrize("missing", [False, True])

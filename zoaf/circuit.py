@@ -18,6 +18,7 @@ import numpy as np
 from . import sandbox, units
 from .errors import DEFAULT_TIMEOUT, InputError, MeasureError, SimulationError
 from .meascards import twice_named
+from .ngcommands import sets_options
 from .netlist import Netlist
 from .problem import Outcome, Parameter, Problem, Score, Status
 from .replies import MAX_MEASURES
@@ -94,6 +95,14 @@ def _written(text: str, what: str) -> float:
     return units.parse(text.strip("{}' "), what=what, numparam=True, nearest=True)
 
 
+def own_load(x: np.ndarray) -> object:
+    """The affinity of a simulation that loads its deck first, whatever its process loaded before (a deck whose block
+    sets options, which a ``reset`` keeps): a key no other has, so that a worker loads it apart from the simulation's
+    timeout (``zoaf.workers.time_limit``), as a fresh process loads its first deck. The load was the simulation's: a
+    sky130 deck's timed out at every second sizing under a timeout shorter than its load."""
+    return object()
+
+
 class CircuitProblem(Problem):
     """Size a circuit: parameters from the spec, measures from ngspice, FoM from an objective or a callable.
 
@@ -154,6 +163,8 @@ class CircuitProblem(Problem):
         self.notes = tuple(nl.notes)
         self._session: Any = None
         self.needs_new_process = False
+        if sets_options(nl.control):      # its session loads it afresh for every sizing: each, a load timed apart
+            self.affinity = own_load
         #: Files other decks simulated in the same worker read (a PDK's other corners): a worker locked down
         #: for one deck then serves them all (:meth:`zoaf.sandbox.Policy.covers`).
         self.also_reads: tuple[Path, ...] = ()

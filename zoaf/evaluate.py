@@ -36,7 +36,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any, Self
+from typing import Any, Callable, Self
 
 import numpy as np
 
@@ -59,6 +59,11 @@ DEFAULT_RETRIES = 1
 #: were 12%), and never where the designer's own sizing (every method's first point but random search's) simulates;
 #: a broken deck still spends a sixth of a 300-simulation budget, not all of it.
 FAIL_FAST_SIZINGS = 50
+#: Distinct sizings at which the deck itself did not load, alike, before its run stops: it is loaded at its own values
+#: and sized afterwards, so its load fails at every sizing; in a pool each such failure that breaks libngspice
+#: (``needs_new_process``) also cost a fresh process (a Dask worker's restart: a minute at load 10), 50 of them an
+#: hour. Two, not one: a sizing's failure is each a process's.
+LOAD_FAIL_SIZINGS = 2
 
 
 @dataclass
@@ -69,7 +74,9 @@ class _FailureWatch:
     A failure is a simulation without the measures the objective needs (``needed``); one that has them, or another
     error, ends the watch for the run. Replayed rows count as they did when recorded, so a resume stops where the
     run stopped. ``measured``: every failure had the measures it needs (a Python ``fom`` rejected them: the
-    function's failure, not the deck's)."""
+    function's failure, not the deck's). A sign-off problem whose points are (sizing, corner) pairs (``CornerSims``) is
+    watched on its sizings, the corners of one sizing counted once, its errors compared without the corner they
+    name (``plain``: its ``deck_error``)."""
 
     needed: tuple[str, ...]
     dim: int
@@ -79,24 +86,38 @@ class _FailureWatch:
     high: np.ndarray | None = None
     over: bool = False
     measured: bool = True
+    plain: Callable[[str], str] = str
+    unloaded: str = "\0"
+
+    @property
+    def unloadable(self) -> bool:
+        """The failures are the deck's load (``unloaded``: how its error starts), not a process's state that another
+        deck left (``this process ...``: :mod:`zoaf.ngprocess`), the same at every sizing."""
+        error = self.error or ""
+        return error.startswith(self.unloaded) and not error.startswith(self.unloaded + "this process")
 
     def add(self, rec: Record) -> None:
         if self.over or not rec.charged:
             return
         o = rec.outcome
         failed = not math.isfinite(o.fom) or any(m not in o.measures for m in self.needed)
-        if not failed or not o.error or self.error not in (None, o.error):
+        error = self.plain(o.error) if o.error else None
+        if not failed or not error or self.error not in (None, error):
             self.over = True
             return
-        self.error = o.error
+        self.error = error
         self.measured = self.measured and bool(o.measures) and all(m in o.measures for m in self.needed)
-        self.sizings.add(tuple(map(float, rec.u)))
-        u = np.asarray(rec.u, dtype=float)[:self.dim]
+        u = np.asarray(rec.u, dtype=float)[:self.dim]      # a corner run's point ends with its corner: not a sizing
+        self.sizings.add(tuple(map(float, u)))
         self.low = u if self.low is None else np.minimum(self.low, u)
         self.high = u if self.high is None else np.maximum(self.high, u)
 
     def broken(self) -> bool:
-        return (not self.over and len(self.sizings) >= FAIL_FAST_SIZINGS and bool(np.all(self.low < 0.5))
+        if self.over or self.low is None:
+            return False
+        if self.unloadable:
+            return len(self.sizings) >= LOAD_FAIL_SIZINGS
+        return (len(self.sizings) >= FAIL_FAST_SIZINGS and bool(np.all(self.low < 0.5))
                 and bool(np.all(self.high >= 0.5)))
 
 
@@ -269,13 +290,16 @@ class Evaluator(BatchEvaluator):
             kept = "" if self._history is None or self._history.path is None else \
                 f"; its simulations are kept in {self._history.path}"
             path, fom = self.problem.netlist.path, getattr(self.problem, "fom", None)
-            stopped = f"the run stopped: {len(watch.sizings)} sizings across the box all failed the same way ({error})"
+            stopped = "the run stopped: " + (f"the deck does not load ({error}), the same at every sizing"
+                                             if watch.unloadable else f"{len(watch.sizings)} sizings across the box "
+                                             f"all failed the same way ({error})")
             if watch.measured and fom is not None:      # was said of the deck, which measured every sizing
                 name = getattr(fom, "__qualname__", type(fom).__name__)
                 raise DeckFailure(f"fom={name}: {stopped}, each measured by {path}: fix the function and "
                                   f"start a new run{kept}", error, len(watch.sizings))
-            raise DeckFailure(f"{path}: {stopped}, none gave what the objective needs: fix the deck and start a new "
-                              f"run{kept}", error, len(watch.sizings))
+            none = "" if watch.unloadable else ", none gave what the objective needs"
+            raise DeckFailure(f"{path}: {stopped}{none}: fix the deck and start a new run{kept}", error,
+                              len(watch.sizings))
 
     def cut_batch(self) -> list[Record]:
         """The records of a batch that Ctrl-C cut, those completed before it (in the history already): the run's
@@ -348,7 +372,8 @@ def _watch_for(problem: Problem) -> _FailureWatch | None:
     are its result: ``zoaf.minimize`` reports them)."""
     if getattr(getattr(problem, "netlist", None), "path", None) is None:
         return None
-    return _FailureWatch(tuple(getattr(problem, "needed", ())), problem.dim)
+    return _FailureWatch(tuple(getattr(problem, "needed", ())), problem.dim, plain=getattr(problem, "deck_error", str),
+                         unloaded=f"ParseError: loading {problem.netlist.path}: ")
 
 
 def _as_cached(outcome: Outcome) -> Outcome:

@@ -3,9 +3,10 @@
 ``reset`` re-parses the whole stored deck; on a PDK deck that is mostly the PDK's subcircuits, expanded once
 per device with their binned model cards (sky130's ``nfet_01v8``: 48 bins, copied per instance because a card
 reads the instance's ``nf``/``w``), about 3/4 of an evaluation. When a sizing changes only ``.param``s that
-flow into device values (instance parameters, an R/C/L value, a source's ``dc``), the :class:`Plan` computes
-those values as ngspice's numparam would (:mod:`zoaf.spexpr`, compiled once per deck by :mod:`zoaf.plancode`), and
-sends only the ones that changed, several ``alter``s per command line.
+flow into device values (instance parameters, an R/C/L value, a source's ``dc``/``ac``, a diode's ``area``), the
+:class:`Plan` computes those values as ngspice's numparam would (:mod:`zoaf.spexpr`, compiled once per deck by
+:mod:`zoaf.plancode`; a top-level ``.func``'s calls expanded first, as ngspice expands them), and sends only the ones
+that changed, several ``alter``s per command line.
 
 Falls back to ``reset`` (``resize`` returns False) whenever it cannot be sure to be equal to it:
 * a changed ``.param`` reaches anything else (an analysis, an ``.options`` value such as a corner's
@@ -39,12 +40,14 @@ from .deckparse import Deck, Subckt, assignments, read_deck
 from .errors import InputError
 from .ngcommands import ANALYSES, base_word, block_depth_change, is_conditional
 from .plancode import Bin, Frame, Leaf, Program, State, sub_params
-from .spexpr import Unsupported, evaluate, names
+from .spexpr import Function, Unsupported, evaluate, expand, functions, names
 
 __all__ = ["Plan", "plan"]
 
 #: Element letter -> the parameter ``alter`` sets for its value.
 _VALUE_PARAM = {"r": "resistance", "c": "capacitance", "l": "inductance"}
+#: A V/I source's word before a value -> the parameter ``alter`` sets.
+_SOURCE_PARAM = {"dc": "dc", "ac": "acmag"}
 #: What ``alter`` prints for every width/length change under ``.option scale`` (see the module doc).
 _REBIN_NOISE = "error: no model available for"
 #: A quoted instance value (``'expr'``, blanks allowed), read as ``{expr}``.
@@ -64,6 +67,7 @@ class Plan:
         self.state: State | None = None
         self.applied: dict[str, str] = {}
         self._declined: tuple[dict[str, str], State] | None = None    # a state resize computed, then reset
+        self.funcs: dict[str, Function] = {}    # the deck's .func, expanded in a sizing's texts as in the deck's
 
     def loaded(self, params: Mapping[str, str]) -> None:
         """ngspice now holds the deck at these ``.param`` values (after a load or a ``reset``)."""
@@ -107,6 +111,8 @@ class Plan:
         return parammeas.compute(cards, {**self.program.base, **self.state.scope}, measured)
 
     def _state(self, params: Mapping[str, str]) -> State:
+        if self.funcs:
+            params = {k: expand(v, self.funcs) for k, v in params.items()}
         return self.program.state(params, self.state.bins if self.state else {})
 
 
@@ -129,9 +135,25 @@ def plan(deck_lines: list[str], folder: Path, design: Mapping[str, str], command
     """The fast path for a session deck (its lines, as loaded; ``commands`` the analyses and ``.control``
     lines the session sends), or None when no design ``.param`` can use it."""
     try:
-        return _Builder(read_deck(deck_lines, folder), design, commands).build()
+        funcs = functions(deck_lines)
+        if funcs:                            # read as ngspice reads them: the calls expanded, the .func lines gone
+            deck_lines = [_expand_line(ln, funcs) for ln in deck_lines
+                          if (m := re.match(r"\.func\s+(\w+)", ln, re.I)) is None or m.group(1).lower() not in funcs]
+            commands = [_expand_line(c, funcs) for c in commands]
+        built = _Builder(read_deck(deck_lines, folder), design, commands).build()
+        if built is not None:
+            built.funcs = funcs
+        return built
     except (Unsupported, ValueError, KeyError, IndexError, StopIteration, OSError):
         return None                          # a deck the plan does not follow: every sizing resets
+
+
+def _expand_line(ln: str, funcs: Mapping[str, Function]) -> str:
+    """A deck line with its ``.func`` calls expanded (:func:`zoaf.spexpr.expand`), as ngspice expands them before
+    numparam: a ``.param`` line's values, the ``{...}`` and ``'...'`` expressions of the others."""
+    if ln.lower().startswith(".param"):
+        return ln[:6] + expand(ln[6:], funcs)
+    return re.sub(r"\{[^{}]*\}|'[^']*'", lambda m: expand(m.group(0), funcs), ln)
 
 
 class _Builder:
@@ -223,7 +245,8 @@ class _Builder:
             self._instance(name, positional[-1], inst, prefix, stack, frames)
         elif letter == "m" and not any(s.startswith(f".model {positional[5]}.") for s in self.deck.lines):
             self.leaves.append(Leaf(_path(letter, prefix, name), inst, frames=frames))   # unbinned: no bin
-        elif (values := _values(letter, tokens)) and ln.count("{") == len(values):
+        elif (values := _values(letter, tokens) if letter != "d" else [(k, v) for k, v in inst if k == "area"]) \
+                and ln.count("{") == len(values) and all(v.startswith("{") for _, v in values):
             self.leaves.append(Leaf(_path(letter, prefix, name), values, frames=frames))
         else:
             self._slow(ln, frames)
@@ -348,9 +371,8 @@ def _values(letter: str, tokens: list[str]) -> list[tuple[str, str]]:
     if letter in "rcl":                        # "{x}", or the PDK's "c = {carea}" (no model, nothing else)
         value = re.fullmatch(rf"(?:{letter}\s*=\s*)?(\{{[^{{}}]*\}})", " ".join(tokens[3:]))
         found = [(_VALUE_PARAM[letter], value.group(1))] if value else []
-    elif letter in "vi":
-        found = [(param, tokens[i + 1]) for i, t in enumerate(tokens[3:-1], 3)
-                 for word, param in (("dc", "dc"), ("ac", "acmag")) if t == word]
+    elif letter in "vi":                       # "dc {max(a, b)}": an expression may hold blanks
+        found = [(_SOURCE_PARAM[w], v) for w, v in re.findall(r"(?<!\S)(dc|ac)\s+(\{[^{}]*\})", " ".join(tokens[3:]))]
     else:
         return []
     return [(k, v) for k, v in found if v.startswith("{") and v.endswith("}")]

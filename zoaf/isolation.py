@@ -39,6 +39,7 @@ from typing import Any
 from . import proctree, relay, sandbox, watchdog
 from .errors import SimulationError, Timeout, WorkerCrash, ZoafError
 from .netlist import Netlist
+from .ngcommands import sets_options
 from .replies import BAD_REPLY, MAX_REPLY_BYTES, child_reply, load_reply, receive
 from .workers import LOAD_GRACE, sigint_ignored
 
@@ -125,6 +126,9 @@ class ChildSession:
         self._conn: Any = None
         self._stderr: relay.Source | None = None
         self._loaded = False                            # the deck is loaded in the current child
+        # its session loads the deck afresh for every sizing (ngcommands.sets_options): each load asked apart, with
+        # the load's bound, before the evaluation and its timeout
+        self._reloads = sets_options(netlist.control)
 
     def __enter__(self) -> "ChildSession":
         self.load()
@@ -225,6 +229,7 @@ class ChildSession:
             self.close()                                # killed from outside since its last answer: start afresh
         if self._proc is None or not self._loaded:
             self.load()
+        self._loaded = not self._reloads
         return self._call("evaluate", params, None if names is None else list(names), rng_seed,
                           limit=self.timeout)
 

@@ -251,9 +251,14 @@ class LocalPool(Pool):
     def _send(self, w: _Proc, t: Task, pending: deque[Task], done: dict[int, Outcome]) -> None:
         try:
             w.conn.send((t.tid, t.x))
-        except OSError:                                   # died: this task never started
+        except OSError:                                   # gone: this task never started
             pending.appendleft(t)
-            self._on_death(w, pending, done)
+            # What it sent before is read first: a worker that asked for a new process (needs_new_process) replied,
+            # then exited, and its running task was charged as a death and run again ("exit code 0").
+            while w in self._procs and w.conn.poll():
+                self._receive(w, pending, done)
+            if w in self._procs:
+                self._on_death(w, pending, done)
             return
         if not w.tasks:
             w.deadline = time.monotonic() + time_limit(self.timeout, t.key, w.key)

@@ -17,8 +17,8 @@ __all__ = ["ANALYSES", "BLOCK_OPEN", "DROPPED_COMMANDS", "LOOPS", "MAX_COMMAND",
            "OPTION_COMMANDS", "REFUSED_COMMANDS", "analysis_crash", "asks_transient_op", "base_word",
            "batch_drops", "block_depth_change", "defined_name", "draws_random", "has_conditional", "has_interp_card",
            "interp_problem", "interpolates", "is_conditional", "meas_problem", "measured_kind", "misread_value",
-           "normalize_equals", "printed_names", "runs_transient", "set_names", "sp_crashes", "stop_problem",
-           "too_long", "unmeasured_card"]
+           "normalize_equals", "printed_names", "runs_transient", "set_names", "sets_options", "sp_crashes",
+           "stop_problem", "too_long", "unmeasured_card"]
 
 #: Analysis dot-commands, in ngspice's spelling (without the dot).
 ANALYSES = frozenset({"op", "ac", "dc", "tran", "noise", "sp", "pz", "tf", "sens", "disto", "pss", "hb"})
@@ -102,6 +102,12 @@ def has_interp_card(texts: Iterable[str]) -> bool:
 def interpolates(commands: Iterable[str]) -> bool:
     """Whether a ``.control`` block of ``commands`` turns ``interp`` on."""
     return any(_INTERP_COMMAND.match(c) for c in commands)
+
+
+def sets_options(commands: Iterable[str]) -> bool:
+    """Whether a ``.control`` block of ``commands`` sets the circuit's options (``option``), which a ``reset`` keeps:
+    a session loads such a deck afresh for every sizing (``SpiceSession``), a worker before each (its affinity)."""
+    return any(base_word(c) in OPTION_COMMANDS for c in commands)
 
 
 def draws_random(commands: Iterable[str]) -> bool:

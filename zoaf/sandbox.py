@@ -303,7 +303,7 @@ def remove_private_dirs(pid: int) -> None:
     """Remove the private directory of simulating process ``pid``, ended: one killed (a timeout, Ctrl-C, a
     watchdog limit) does not remove it itself, and a deck may have filled it."""
     for directory in Path(tempfile.gettempdir()).glob(f"{PRIVATE_PREFIX}{pid}-*"):
-        watchdog.remove_tree(directory, programs=True)
+        watchdog.remove_tree(directory)
 
 
 def kept_environment() -> dict[str, str]:

@@ -47,7 +47,7 @@ from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError,
 from .netlist import Netlist
 from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
 from .ngbinding import NgSpice
-from .ngcommands import OPTION_COMMANDS, asks_transient_op, base_word, defined_name
+from .ngcommands import asks_transient_op, base_word, defined_name, sets_options
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
                        printed_results, select, split_measurements, without_asked_transient_op)
 from .ngprocess import FourierNames, shared_ngspice
@@ -87,7 +87,7 @@ class SpiceSession:
         self._reload = False                    # the .control block edited the deck beyond what a reset restores
         # its `option` commands set the circuit's options, which a reset keeps: every sizing loads the deck afresh
         # (also after a `set`/`unset` of a variable the deck loaded with: Baseline.resets_loaded)
-        self._reloads = any(base_word(c) in OPTION_COMMANDS for c in self.netlist.control)
+        self._reloads = sets_options(self.netlist.control)
         self._sets_vars = any(base_word(c) in ("set", "unset") for c in self.netlist.control)
         self._asks_op = asks_transient_op(self.netlist.control)    # its transient operating point is no failure
         self._baseline: ngprocess.Baseline | None = None    # what a sizing starts from (ngprocess.forget_sizing)

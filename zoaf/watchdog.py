@@ -19,7 +19,6 @@ from __future__ import annotations
 import enum
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -169,28 +168,137 @@ def _proportional(pid: str) -> int:
 
 def _held(directory: Path) -> int:
     """Bytes of disk the files under ``directory`` take: their allocated blocks (a sparse file counts what it
-    holds), at least :data:`ENTRY` each (a million empty files exhaust the inodes, not the bytes). A walk, not a
-    recursion (a program's tree thousands of folders deep stopped a recursive count, and the watchdog with it); a
-    folder it cannot list (too deep for a path, no permission) counts as more than any limit."""
-    total, todo = 0, [(directory, True)]
-    while todo:
-        folder, top = todo.pop()
+    holds), at least :data:`ENTRY` each (a million empty files exhaust the inodes, not the bytes). A walk by
+    descriptors (:func:`_walk`: a tree thousands of folders deep stopped a recursive count, and one deeper than a
+    path's length hid from a count by paths); a folder it cannot list (no permission) or that moved under the count
+    counts as more than any limit."""
+    total = 0
+
+    def listed(_fd: int, entries: list[_Entry], top: bool) -> None:
+        nonlocal total
+        total += sum(e.size for e in entries) + (0 if entries or top else ENTRY)   # an empty folder: an entry
+
+    try:
+        _walk(directory, listed, strict=True)
+    except FileNotFoundError:                           # removed at exit, or not there yet
+        return 0
+    except (OSError, _Moved):                           # hidden from the count: EACCES, a folder moved away
+        return UNCOUNTABLE
+    return total
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    folder: bool
+    size: int                                           # allocated bytes, at least ENTRY (0 for a folder)
+
+
+@dataclass
+class _Level:
+    """A folder the walk is in or above: its name in its parent, its identity, the subfolders still to visit."""
+
+    name: str
+    ident: tuple[int, int]
+    todo: list[str]
+
+
+class _Moved(Exception):
+    """A folder the walk came up to from below is not the one it went down from (moved meanwhile)."""
+
+
+def _walk(directory: Path, listed: Callable[[int, list[_Entry], bool], None],
+          left: Callable[[int, str], None] | None = None, *, strict: bool, repair: bool = False) -> None:
+    """Visit each folder under ``directory`` (itself first) through descriptors, never by a path (a tree deeper
+    than ``PATH_MAX`` has folders no path opens) nor through a link: ``listed(fd, entries, top)`` with what it
+    holds, then its subfolders, then ``left(parent_fd, name)``. One folder is open at a time (a tree thousands
+    deep would take more descriptors than a process may hold): the walk goes up through ``..``, checked to be the
+    folder it came down from (else :class:`_Moved`). ``repair``: a folder of this user's that its owner may not
+    list, enter or empty gets those rights first. ``strict``: a subfolder that cannot be opened or listed raises
+    (else it is passed over); one gone meanwhile, or on another file system, is always passed over. ``directory``
+    gone raises FileNotFoundError."""
+    fd, entries = _open_folder(None, str(directory), repair, None)
+    try:
+        levels = [_Level(str(directory), _ident(fd), [])]
+        device = levels[0].ident[0]
+        while True:
+            if entries is not None:                     # a folder just entered
+                listed(fd, entries, len(levels) == 1)
+                levels[-1].todo = [e.name for e in entries if e.folder]
+                entries = None
+            if levels[-1].todo:
+                name = levels[-1].todo.pop()
+                try:
+                    child, entries = _open_folder(fd, name, repair, device)
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    if strict:
+                        raise
+                    continue
+                os.close(fd)
+                fd = child
+                levels.append(_Level(name, _ident(fd), []))
+                continue
+            done = levels.pop()
+            if not levels:
+                return
+            parent = os.open("..", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            if _ident(fd) != levels[-1].ident:
+                raise _Moved(done.name)
+            if left is not None:
+                left(fd, done.name)
+    finally:
+        os.close(fd)
+
+
+def _ident(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def _open_folder(parent: int | None, name: str, repair: bool, device: int | None) -> tuple[int, list[_Entry]]:
+    """A descriptor of folder ``name`` (in ``parent``; not through a link) usable as a ``dir_fd``, and its entries;
+    FileNotFoundError, as for a folder gone, for one on another file system than ``device`` (a mount: not the
+    tree's). ``repair``: opened as a path first, and given its owner's rights to list, enter and empty it where it
+    is this user's and lacks them (``umask 477; mkdir d`` makes a folder its owner can write in but not list: no
+    removal could empty it), then listed through that descriptor, so that the folder changed is the one listed."""
+    flags = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags | (os.O_PATH if repair else os.O_RDONLY), dir_fd=parent)
+    try:
+        st = os.fstat(fd)
+        if device is not None and st.st_dev != device:
+            raise FileNotFoundError(f"{name}: another file system")
+        if not repair:
+            return fd, _entries(fd)
+        if st.st_uid == os.geteuid() and st.st_mode & stat.S_IRWXU != stat.S_IRWXU:
+            os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+        readable = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:                       # removed at exit, or not there yet
-            continue
-        except OSError:                                 # hidden from the count: ENAMETOOLONG, EACCES
-            return UNCOUNTABLE
-        total += 0 if entries or top else ENTRY         # an empty folder counts as an entry
-        for e in entries:
+            return fd, _entries(readable)
+        finally:
+            os.close(readable)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _entries(fd: int) -> list[_Entry]:
+    """The entries of the folder open for reading as ``fd`` (left open: ``scandir`` lists a copy): a subfolder (not
+    a link to one), or a file and its blocks."""
+    out = []
+    with os.scandir(fd) as listing:
+        for e in listing:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    todo.append((Path(e.path), False))
+                    out.append(_Entry(e.name, True, 0))
                 else:
-                    total += max(e.stat(follow_symlinks=False).st_blocks * 512, ENTRY)
-            except OSError:                             # removed while counted
+                    out.append(_Entry(e.name, False, max(e.stat(follow_symlinks=False).st_blocks * 512, ENTRY)))
+            except OSError:                             # removed while listed
                 continue
-    return total
+    return out
 
 
 def _held_open(programs: list[int]) -> int:
@@ -265,57 +373,40 @@ def _end(what: Exceeded, directory: Path) -> None:
     os._exit(what.value)
 
 
-def remove_tree(directory: Path, *, programs: bool = False) -> None:
-    """Remove ``directory`` quietly. shutil's removal recurses per folder: a tree a program made thousands of
-    folders deep raised RecursionError (through ``ignore_errors``: a traceback in zoaf's own process). Where
-    ``programs`` may run (not in a sandboxed process), ``rm -rf`` then removes what is left. A folder its owner may
-    not list or empty is given its owner's rights first (:func:`_reopen`)."""
-    for attempt in range(2):
-        if attempt:
-            _reopen(directory)
-        try:
-            shutil.rmtree(directory, ignore_errors=True)
-        except RecursionError:
-            if programs:
-                subprocess.run(["rm", "-rf", "--one-file-system", "--", str(directory)], capture_output=True,
-                               check=False, timeout=600)
-        if not os.path.lexists(directory):
-            return
-
-
-def _reopen(directory: Path) -> None:
-    """Give each folder under ``directory`` (a folder of this user's, not a link) its owner's rights to list, enter
-    and empty it. A program needs no ``chmod`` to make a folder its owner cannot list: ``umask 477; mkdir d`` makes
-    one it can still write in; no removal could empty it, and it stayed, with what it held, in the temporary folder
-    after the run. Never through a link: each folder is changed and listed through a descriptor of it, once that is
-    the folder its parent listed (a folder swapped for a link since, here or above, is left alone). A walk, as
-    :func:`_held`'s."""
+def remove_tree(directory: Path) -> None:
+    """Remove ``directory`` (a folder of this user's, not a link) quietly, walking it by descriptors
+    (:func:`_walk`): shutil's removal recursed per folder, and a tree a program made thousands of folders deep
+    raised RecursionError; ``rm -rf`` and a walk by paths left the folders of a tree deeper than a path's length.
+    A folder its owner may not list or empty is given its owner's rights first, never through a link (a folder
+    swapped for one since it was listed is left alone); a folder moved during the walk ends it (the programs that
+    could move one are stopped or ended before a removal)."""
     try:
         top = os.lstat(directory)
     except OSError:
         return
     if not stat.S_ISDIR(top.st_mode) or top.st_uid != os.geteuid():     # another user's name in /tmp: not ours
         return
-    todo = [(str(directory), top)]
-    while todo:
-        path, listed = todo.pop()
-        try:
-            fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError:                                 # removed, or swapped for a link, meanwhile
-            continue
-        try:
-            now = os.fstat(fd)
-            if (now.st_dev, now.st_ino) != (listed.st_dev, listed.st_ino):
-                continue
-            if now.st_mode & stat.S_IRWXU != stat.S_IRWXU:
-                os.chmod(f"/proc/self/fd/{fd}", stat.S_IMODE(now.st_mode) | stat.S_IRWXU)
-            with os.scandir(f"/proc/self/fd/{fd}") as entries:
-                todo += [(os.path.join(path, e.name), e.stat(follow_symlinks=False)) for e in entries
-                         if e.is_dir(follow_symlinks=False)]
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
+
+    def unlink_files(fd: int, entries: list[_Entry], _top: bool) -> None:
+        for e in entries:
+            if not e.folder:
+                _quietly(os.unlink, e.name, dir_fd=fd)
+
+    def remove_folder(parent: int, name: str) -> None:
+        _quietly(os.rmdir, name, dir_fd=parent)
+
+    try:
+        _walk(directory, unlink_files, remove_folder, strict=False, repair=True)
+    except (OSError, _Moved):
+        return
+    _quietly(os.rmdir, directory)
+
+
+def _quietly(call: Callable[..., None], *args: object, **kw: object) -> None:
+    try:
+        call(*args, **kw)
+    except OSError:                                     # gone already, or not ours to remove
+        pass
 
 
 #: :func:`remove_after_exit`'s script: in the background (no descendant of ours: a Dask worker kills those at a

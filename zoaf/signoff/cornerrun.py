@@ -90,6 +90,9 @@ class CornerSims(Problem):
         self.deck_keys: list[str | None] = []
         self.overrides: list[dict[str, float]] = []
         self.needs_new_process = False
+        # The evaluator's watch on a deck failing alike everywhere (zoaf.evaluate._FailureWatch) reads these: a corner
+        # run of a broken deck spent its whole budget, every corner of every sizing.
+        self.netlist, self._needed = base.netlist, base.needed
         for c in self.corners:
             key = c.process if pdk else None
             if key not in self.decks:
@@ -105,7 +108,9 @@ class CornerSims(Problem):
 
     def affinity(self, x: np.ndarray) -> str | None:
         """The deck a simulation needs (its PDK process): a worker that has it loaded skips a PDK reload."""
-        return self.deck_keys[int(x[-1])]
+        k = int(x[-1])
+        own = self.deck(k).affinity         # a deck loaded afresh for every sizing: each its own load
+        return self.deck_keys[k] if own is None else own(x[:-1])
 
     def prepare(self, x: np.ndarray) -> None:
         self.deck(int(x[-1])).prepare(x[:-1])
@@ -125,6 +130,18 @@ class CornerSims(Problem):
         if outcome.error:         # the run's "last error" and the history then say which corner lost a measure
             outcome = replace(outcome, error=f"corner {self.corners[k].name}: {outcome.error}")
         return outcome
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return self._needed
+
+    def deck_error(self, error: str) -> str:
+        """``error`` as the deck gave it, without the corner :meth:`simulate` names: a deck that fails alike at every
+        corner fails with one error (:class:`zoaf.evaluate._FailureWatch`)."""
+        for c in self.corners:
+            if error.startswith(said := f"corner {c.name}: "):
+                return error[len(said):]
+        return error
 
     def close(self) -> None:
         for deck in self.decks.values():

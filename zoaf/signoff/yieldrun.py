@@ -50,6 +50,11 @@ class McSims(Problem):
         self.deck, self.overrides = _sample_deck(base, mc, corner)
         self.sizing = np.array([_value(p, sizing[p.name]) for p in base.parameters], dtype=float)
         self.needs_new_process = False
+        self.affinity = self.deck.affinity      # a deck loaded afresh for every sample: each its own load
+
+    def prepare(self, x: np.ndarray) -> None:
+        draws(self.seed, int(x[0]), self.normal)    # numpy.random's native modules mapped before the lock-down
+        self.deck.prepare(self.sizing)
 
     def to_physical(self, u: np.ndarray) -> np.ndarray:
         return np.asarray(u, dtype=float)

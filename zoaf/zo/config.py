@@ -175,7 +175,8 @@ class ZOAFConfig:
     sizes (a power, a bandwidth) is then nearly linear far from its bound, where its linear violation (a power 9x
     over its bound counts 8) dominates the restoration step and the filter's ranking of infeasible points. Off
     (ablation ``log-violation``): BENCHMARKS.md section 4 ("Constraint violations in log units"): no significant
-    difference on nineteen circuit objectives, medians better on seven and worse on ten."""
+    difference on nineteen circuit objectives. It is log(value/bound) for ``<=`` only (a ``>=`` miss is log(2 -
+    value/bound), under log 2); the log ratio both ways was no better (section 4, "Misses as log ratios")."""
 
     monitor: bool = True
     """Sliding-window monitor on/off. Off: fixed schedule (switch at ``switch_force``, no stall shrink, no
