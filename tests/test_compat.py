@@ -137,11 +137,12 @@ def test_the_refusals_advice_is_a_deck_zoaf_takes(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- the battery
 BATTERY = sorted(DECKS.glob("*.cir"))
-#: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings): a ternary,
-#: a transient, a block's own alterparam or alter, a .dc temp sweep, a .if block, a param= card on a rounded measure.
+#: Decks whose every sizing goes through ``reset`` (the others take the fast path at some sizings, a ternary's
+#: among them since the fast path computes it as ngspice's numparam does): a transient, a block's own alterparam or
+#: alter, a .dc temp sweep, a .if block, a param= card on a rounded measure.
 RESET_ONLY = {"ac_phase", "control_alter_subckt", "control_alterparam", "dc_temp", "ic_uic", "if_else", "if_include",
               "if_params", "ihp_style_hisim_mirror",
-              "meas_kinds", "rectifier", "suffixes", "switches", "temp_opts", "tline_latin1", "tran_meas",
+              "meas_kinds", "rectifier", "switches", "temp_opts", "tline_latin1", "tran_meas",
               "xspice_gain", "bjt_ft_foreach_plots", "func_quoted_defs", "ltspice_buck"}
 
 
