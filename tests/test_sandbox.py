@@ -267,7 +267,7 @@ def test_same_measures_sandboxed_or_not_in_every_backend():
         outcomes = [r.outcome for r in records]
         assert [o.measures for o in outcomes] == want, kw
         assert all("seccomp: active" in o.error and "landlock: active" in o.error for o in outcomes), kw
-        memory = "memory: lifted (Dask worker)" if "dask" in kw else "resident, first for the OOM killer)"
+        memory = "GiB resident)" if "dask" in kw else "resident, first for the OOM killer)"
         assert all("network: active" in o.error and memory in o.error for o in outcomes), kw
         assert all("disk: active (at most 2 GiB of files)" in o.error for o in outcomes), kw
 

@@ -101,13 +101,19 @@ def _rows(folder: Path) -> int:
 
 
 def _ctrl_c_after_first_batch(monkeypatch: pytest.MonkeyPatch, first: int | None = None) -> None:
-    """Evaluator.evaluate simulates (and records) its first batch, or its first ``first`` points, then Ctrl-C."""
+    """Evaluator.evaluate simulates (and records) its first batch, or its first ``first`` points over however many
+    batches the command asks (a yield asks its first samples in small batches), then Ctrl-C."""
     from zoaf.evaluate import Evaluator
 
     evaluate = Evaluator.evaluate
+    done = [0]
 
     def cut(self: Evaluator, x: Any, *args: Any, **kwargs: Any) -> Any:
-        evaluate(self, x if first is None else x[:first], *args, **kwargs)
+        left = len(x) if first is None else first - done[0]
+        if left > len(x):
+            done[0] += len(x)
+            return evaluate(self, x, *args, **kwargs)
+        evaluate(self, x[:left], *args, **kwargs)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Evaluator, "evaluate", cut)

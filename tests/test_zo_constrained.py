@@ -286,10 +286,11 @@ def _integer_moves_past_the_bound(repair: bool, seed: int) -> int:
 
 def test_integer_repair_keeps_the_integer_moves_of_a_run_inside_a_bound_they_would_cross():
     """End to end through ask/tell: with ``integer_repair`` the run's integer steps from a feasible iterate land past
-    the constraint that couples the integer to the continuous coordinate less than half as often (seeds 0-4: 19
-    such points without, 8 with), the continuous coordinate moved back by the constraint's fitted model."""
-    without = sum(_integer_moves_past_the_bound(False, s) for s in range(5))
-    with_repair = sum(_integer_moves_past_the_bound(True, s) for s in range(5))
+    the constraint that couples the integer to the continuous coordinate less than half as often (seeds 0-29: 94
+    such points without, 40 with; a few seeds swing by the last bit of the arithmetic: seeds 0-4 gave 19 and 8 on
+    an AVX-512 path, 16 and 8 on the suite's), the continuous coordinate moved back by the constraint's fitted model."""
+    without = sum(_integer_moves_past_the_bound(False, s) for s in range(30))
+    with_repair = sum(_integer_moves_past_the_bound(True, s) for s in range(30))
     assert with_repair < without / 2, (with_repair, without)
 
 

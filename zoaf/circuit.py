@@ -9,6 +9,7 @@ import hashlib
 import math
 import numbers
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -89,6 +90,32 @@ def _placeholders(spec: Spec) -> dict[str, str]:
         raise InputError(f"{spec.path or 'spec'}: {e}") from None
 
 
+#: A ``.param`` value written as one number (a digit first, no operator but an exponent's sign), which
+#: :func:`_written` refuses for what it is (past the float range, ``µ`` for ``u``), not as an expression.
+_NUMBER_AS_WRITTEN = re.compile(r"[+-]?\.?\d(?:[\w.\u00b5\u03bc]|(?<=[eE])[+-])*")
+
+
+def _check_judge(objective: Any, fom: FoM | None, constraints: Any) -> tuple[str, ...]:
+    """``constraints`` as a tuple, checked: ``objective=`` names a spec objective, which judges by its own
+    constraints; ``fom=`` and ``constraints=`` are the Python judge. Mixed, one was dropped unsaid: ``constraints=``
+    beside an objective were never judged (the run's best could miss them), an ``objective=`` beside ``fom=`` was
+    not optimized."""
+    if objective is not None and not isinstance(objective, str):    # 3, ["bw"]: an AttributeError in spec.py
+        raise InputError(f"objective {units.echo(objective)}: the name of one of the spec's objectives")
+    try:                                # a string was read one character at a time: "'g' is not 'name op number'"
+        given = () if constraints is None else tuple(constraints) if not isinstance(constraints, str) else None
+    except TypeError:
+        given = None
+    if given is None:
+        raise InputError(f"constraints {units.echo(constraints)}: a list of strings like ['gain_db >= 60']")
+    if fom is not None and objective is not None:
+        raise InputError(f"objective={objective!r} and fom= both given: fom replaces the spec's objective; give one")
+    if fom is None and given:
+        raise InputError(f"constraints={units.echo(constraints)} without fom=: they constrain a Python fom; a spec "
+                         "objective is judged by its own constraints (objectives.NAME.constraints in the spec)")
+    return given
+
+
 def _written(text: str, what: str) -> float:
     """A ``.param``'s number as the designer wrote it: the value numparam means (``10mil`` is 10 milli), as the
     nearest double (``20u`` is 2e-05, where numparam's ``20 * 1e-6`` is an ulp below)."""
@@ -132,10 +159,13 @@ class CircuitProblem(Problem):
             raise InputError(f"spec {spec!r}: a zoaf.spec.Spec or the path of a TOML spec")
         if x0 not in X0_CHOICES:
             raise InputError(f"x0 {x0!r}: choose one of {', '.join(X0_CHOICES)}")
+        if not isinstance(netlist, (str, os.PathLike)):     # 3, None, bytes: pathlib's TypeError traceback
+            raise InputError(f"netlist {units.echo(netlist)}: the path of an ngspice netlist (str or Path)")
         path = Path(netlist)
         check_netlist_file(path)
         if fom is not None and not callable(fom):
             raise InputError(f"fom {fom!r}: not a function of the measures (fom(measures) -> float)")
+        constraints = _check_judge(objective, fom, constraints)
         self.timeout = check_timeout(timeout)
         if not isinstance(spec, Spec):
             spec = Spec.read(spec if spec is not None else Spec.find_for(path))
@@ -297,6 +327,8 @@ class CircuitProblem(Problem):
             try:
                 values[p.name] = _written(text, f"{self.netlist.path}: .param {p.name}")
             except InputError:
+                if _NUMBER_AS_WRITTEN.fullmatch(text.strip("{}' ")):     # 1e400, 1µ: said "an expression"
+                    raise
                 raise InputError(f"{self.netlist.path}: .param {p.name} = {text.strip()!r} is an expression, not a "
                                  f"number, but the spec sizes it (parameters.{p.name}): write a number there, "
                                  "or size the parameters it is computed from") from None

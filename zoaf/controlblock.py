@@ -120,6 +120,43 @@ def _checked_meas(block: ControlBlock, lineno: int, t: str, spectrum: bool,
     return t
 
 
+def _faithful_reason(lineno: int, t: str, base: str) -> str | None:
+    """Why the command ``t`` sends the deck down the whole-deck path, else None."""
+    if base.startswith("."):
+        return f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice applies it while reading the deck)"
+    if base == "label":         # a goto jumps back through ngspice's stored commands: an earlier sizing's too
+        return (f"line {lineno}: {t} (a goto to it from a later sizing would run the earlier sizings' commands "
+                "again, without end)")
+    return None
+
+
+def _end_of_branches(block: ControlBlock, written_empty: bool, lineno: int,
+                     err: Callable[[int, str], InputError]) -> None:
+    """At an ``end``: an ``else`` with nothing left in its branch taken out of the replay. ngspice 39 crashes on an
+    empty ``else`` branch ("double free or corruption", or "doblock: Internal Error: bad block type" and garbage
+    after it); one whose commands zoaf leaves out (``echo "ERROR: ..."``) was empty in zoaf's replay, where
+    ``ngspice -b`` ran the deck. One the deck writes empty is refused (``ngspice -b`` crashes). An empty ``if``
+    branch or loop runs: kept."""
+    if written_empty:
+        raise err(lineno, "an else branch with nothing in it: ngspice 39 crashes on it (\"double free or corruption\","
+                  " or \"bad block type\"); refused (remove the else, or give it a command)")
+    if block.commands and base_word(block.commands[-1]) == "else":
+        block.commands.pop()
+        block.lines.pop()
+
+
+def _batch_empty_elses(block: ControlBlock, lines: Sequence[tuple[int, str, tuple[int, ...]]],
+                       words: list[str]) -> None:
+    """The ``else`` lines whose branch the whole-deck run leaves empty (a branch of ``plot``s), commented out with
+    them: the same crash (:func:`_end_of_branches`). Included commands have no line of their own (kept unless
+    :func:`batch_drops` drops them)."""
+    kept = [(w, idxs) for (_, t, idxs), w in zip(lines, words)
+            if not (set(idxs) <= block.batch_dropped if idxs else batch_drops(t))]
+    for (word, idxs), (following, _) in zip(kept, kept[1:]):
+        if word == "else" and following == "end":
+            block.batch_dropped.update(idxs)
+
+
 def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem: Callable[[str], str | None],
                   err: Callable[[int, str], InputError]) -> ControlBlock:
     """Read the block's ``(line number, lower-cased command, physical line indexes)`` entries.
@@ -144,12 +181,10 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             block.branch_quit = block.branch_quit or lineno      # the first names it
         elif (why := _replay_problem(t, base, depth)) is not None:
             raise err(lineno, why)
-        if base.startswith("."):
-            block.faithful_reasons.append(f"line {lineno}: {t.split(None, 1)[0]} inside .control (ngspice "
-                                          "applies it while reading the deck)")
-        elif base == "label":       # a goto jumps back through ngspice's stored commands: an earlier sizing's too
-            block.faithful_reasons.append(f"line {lineno}: {t} (a goto to it from a later sizing would run the "
-                                          "earlier sizings' commands again, without end)")
+        if (why := _faithful_reason(lineno, t, base)) is not None:
+            block.faithful_reasons.append(why)
+        if base == "end":
+            _end_of_branches(block, i > 0 and words[i - 1] == "else", lineno, err)
         if base in DROPPED_COMMANDS or base in REFUSED_COMMANDS:
             block.quits |= base in ("quit", "exit") and depth == 0     # a branch's: branch_quit
             if batch_drops(t):
@@ -178,6 +213,7 @@ def parse_control(lines: Sequence[tuple[int, str, tuple[int, ...]]], *, problem:
             block.names.append(name)
     if depth > 0:
         raise err(lines[-1][0], "unterminated if/while/repeat block in .control")
+    _batch_empty_elses(block, lines, words)
     block.names = list(dict.fromkeys(block.names))      # once: a search per command took minutes over 100k lets
     return block
 

@@ -54,7 +54,7 @@ DEFAULT_RECYCLE_AFTER = 4000
 #: Times a simulation whose worker died is run again before it is recorded as crashed.
 DEFAULT_RETRIES = 1
 #: Distinct sizings of a deck that must all have failed with one and the same error, none simulated, before its run
-#: stops (:class:`_FailureWatch`). A deck that works in a part of the box only (an oscillator that starts at some
+#: stops (:class:`FailureWatch`). A deck that works in a part of the box only (an oscillator that starts at some
 #: sizings) is stopped only if all of them miss that part: 0.9**50 = 0.5% where it is a tenth of the box (20 sizings
 #: were 12%), and never where the designer's own sizing (every method's first point but random search's) simulates;
 #: a broken deck still spends a sixth of a 300-simulation budget, not all of it.
@@ -67,7 +67,7 @@ LOAD_FAIL_SIZINGS = 2
 
 
 @dataclass
-class _FailureWatch:
+class FailureWatch:
     """Whether every simulation of a deck so far failed, and with one error: at ``FAIL_FAST_SIZINGS`` distinct
     sizings that lie on both sides of the box's middle along every design variable (a local method's first probes
     around one failing sizing are no evidence against the rest of the box), the deck is broken, not the sizings.
@@ -76,7 +76,8 @@ class _FailureWatch:
     run stopped. ``measured``: every failure had the measures it needs (a Python ``fom`` rejected them: the
     function's failure, not the deck's). A sign-off problem whose points are (sizing, corner) pairs (``CornerSims``) is
     watched on its sizings, the corners of one sizing counted once, its errors compared without the corner they
-    name (``plain``: its ``deck_error``)."""
+    name (``plain``: its ``deck_error``); a corner run also watches each corner alone, and a yield its samples, all
+    of one sizing (``across`` False: no box to reach across)."""
 
     needed: tuple[str, ...]
     dim: int
@@ -88,6 +89,13 @@ class _FailureWatch:
     measured: bool = True
     plain: Callable[[str], str] = str
     unloaded: str = "\0"
+    across: bool = True
+
+    @classmethod
+    def of_deck(cls, problem: Problem, *, across: bool = True) -> FailureWatch:
+        """A watch on ``problem``'s deck (its ``netlist``, ``needed`` measures and ``deck_error``)."""
+        return cls(tuple(getattr(problem, "needed", ())), problem.dim, plain=getattr(problem, "deck_error", str),
+                   unloaded=f"ParseError: loading {problem.netlist.path}: ", across=across)
 
     @property
     def unloadable(self) -> bool:
@@ -117,8 +125,15 @@ class _FailureWatch:
             return False
         if self.unloadable:
             return len(self.sizings) >= LOAD_FAIL_SIZINGS
-        return (len(self.sizings) >= FAIL_FAST_SIZINGS and bool(np.all(self.low < 0.5))
-                and bool(np.all(self.high >= 0.5)))
+        return len(self.sizings) >= FAIL_FAST_SIZINGS and (not self.across or (
+            bool(np.all(self.low < 0.5)) and bool(np.all(self.high >= 0.5))))
+
+    def short(self) -> int:
+        """How many more failures alike it needs before :meth:`broken` may hold (at least 1); while it has seen no
+        failure, a load's count: a yield, which sizes its batches by it, spends two samples on a deck that does not
+        load."""
+        need = LOAD_FAIL_SIZINGS if self.error is None or self.unloadable else FAIL_FAST_SIZINGS
+        return max(1, need - len(self.sizings))
 
 
 class BatchEvaluator(abc.ABC):
@@ -230,6 +245,14 @@ class Evaluator(BatchEvaluator):
         """Points asked since :meth:`record_to`: the index the next asked point's record gets."""
         return self._next
 
+    @property
+    def kept(self) -> str:
+        """Where a stopped run's simulations are, as a :class:`~zoaf.errors.DeckFailure`'s line ends ("; its
+        simulations are kept in PATH"; empty without a history file)."""
+        if self._history is None or self._history.path is None:
+            return ""
+        return f"; its simulations are kept in {self._history.path}"
+
     def worker_pids(self) -> list[int]:
         """Process ids of the local pool's ready workers (empty in-process and with Dask)."""
         return self._pool.pids() if isinstance(self._pool, LocalPool) else []
@@ -278,7 +301,7 @@ class Evaluator(BatchEvaluator):
         return out    # type: ignore[return-value]
 
     def _check_deck(self, batch: list[Record]) -> None:
-        """:class:`~zoaf.errors.DeckFailure` once the deck is seen broken (:class:`_FailureWatch`): after its batch
+        """:class:`~zoaf.errors.DeckFailure` once the deck is seen broken (:class:`FailureWatch`): after its batch
         is recorded, so that the history holds every simulation and a resume stops at the same batch."""
         watch = self._watch
         if watch is None or watch.over:
@@ -286,9 +309,7 @@ class Evaluator(BatchEvaluator):
         for rec in batch:
             watch.add(rec)
         if watch.broken():
-            error = " ".join(str(watch.error).split())
-            kept = "" if self._history is None or self._history.path is None else \
-                f"; its simulations are kept in {self._history.path}"
+            error, kept = " ".join(str(watch.error).split()), self.kept
             path, fom = self.problem.netlist.path, getattr(self.problem, "fom", None)
             stopped = "the run stopped: " + (f"the deck does not load ({error}), the same at every sizing"
                                              if watch.unloadable else f"{len(watch.sizings)} sizings across the box "
@@ -367,13 +388,12 @@ class Evaluator(BatchEvaluator):
         return outcome
 
 
-def _watch_for(problem: Problem) -> _FailureWatch | None:
+def _watch_for(problem: Problem) -> FailureWatch | None:
     """A watch on a deck's problem (a ``CircuitProblem``: a netlist); None for any other (a Python function's failures
     are its result: ``zoaf.minimize`` reports them)."""
     if getattr(getattr(problem, "netlist", None), "path", None) is None:
         return None
-    return _FailureWatch(tuple(getattr(problem, "needed", ())), problem.dim, plain=getattr(problem, "deck_error", str),
-                         unloaded=f"ParseError: loading {problem.netlist.path}: ")
+    return FailureWatch.of_deck(problem)
 
 
 def _as_cached(outcome: Outcome) -> Outcome:

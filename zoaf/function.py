@@ -78,8 +78,9 @@ class FunctionProblem(Problem):
                     target: float | None = None) -> "FunctionProblem":
         """scipy-style construction: ``bounds`` as (lo, hi) pairs or a ``scipy.optimize.Bounds``, index lists for
         integer and log axes."""
-        if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds
-            bounds = np.column_stack(np.broadcast_arrays(np.ravel(bounds.lb), np.ravel(bounds.ub))).astype(float)
+        if hasattr(bounds, "lb") and hasattr(bounds, "ub"):          # scipy.optimize.Bounds (text was read: "1" as 1,
+            lb, ub = _numbers(bounds.lb, "bounds.lb"), _numbers(bounds.ub, "bounds.ub")   # "1u" numpy's words)
+            bounds = np.column_stack(np.broadcast_arrays(np.ravel(lb), np.ravel(ub)))
         if _holds_none(bounds):      # read as NaN: "bounds must be finite numbers, got lo=nan"
             raise InputError(f"bounds: None (scipy's 'no bound') is not one here: zoaf samples every variable "
                              f"within finite (lo, hi), got {bounds!r}")
@@ -176,6 +177,8 @@ def _indices(value: Any, what: str, d: int) -> set[int]:
     1, a fraction never matched an axis, text was a TypeError."""
     items = () if value is None else (value,) if isinstance(value, (int, np.integer)) else value
     try:
+        if isinstance(items, dict):     # {0: False}: its keys were the indices, log=... made axis 0 logarithmic
+            raise TypeError
         items = list(items)
     except TypeError:
         raise InputError(f"{what} must be a list of indices into the bounds, got {value!r}") from None
@@ -232,8 +235,12 @@ def _values(value: Any) -> np.ndarray:
     _refuse_complex(value, "a constraint returned", "numbers")
     try:
         values = np.asarray(value, float)
+    except OverflowError:               # 10**400: was Python's "int too large to convert to float"
+        raise ValueError("a constraint returned an integer past the float range, not a finite number") from None
     except TypeError:
         raise ValueError(f"a constraint returned {type(value).__name__}, not numbers") from None
+    if np.asarray(value).dtype.kind in "SU":    # ["-0.5"] was read as -0.5, where "-0.5" alone was refused
+        raise ValueError(f"a constraint returned text, {units.echo(value)}, not numbers")
     if values.ndim > 1:                 # flattened, its values were taken as that many constraints
         raise ValueError(f"a constraint returned an array of shape {values.shape}, not a scalar or 1-D array")
     return np.ravel(values)
@@ -279,8 +286,9 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
         args = args if isinstance(args, tuple) else (args,)        # a lone value, as minimize's own args
         return lambda x: -_values(fun(x, *args))
     if isinstance(c, (NonlinearConstraint, LinearConstraint)):
-        fun = c.fun if isinstance(c, NonlinearConstraint) else functools.partial(_linear, np.atleast_2d(c.A))
-        lb, ub = np.asarray(c.lb, dtype=float), np.asarray(c.ub, dtype=float)
+        fun = c.fun if isinstance(c, NonlinearConstraint) else functools.partial(_linear, _matrix(c.A, j))
+        # "1u" was numpy's "could not convert string to float", naming no constraint; "1" ran as 1
+        lb, ub = _numbers(c.lb, f"constraints[{j}].lb"), _numbers(c.ub, f"constraints[{j}].ub")
         if np.any(lb == ub):
             raise InputError(equality.format(j=j))
         if np.any(np.isnan(lb)) or np.any(np.isnan(ub)) or np.any(lb > ub):   # silently ignored, or never met
@@ -292,6 +300,17 @@ def _one_constraint(c: Any, j: int) -> ConstraintFun:
         return lambda x: _two_sided(_values(fun(x)), lb, ub)
     raise InputError(f"constraints[{j}]: expected a dict, NonlinearConstraint or LinearConstraint, "
                      f"got {type(c).__name__}")
+
+
+def _matrix(a: Any, j: int) -> np.ndarray:
+    """A ``LinearConstraint``'s ``A``, finite numbers: a NaN or None in it failed every point ("returned NaN"), an
+    inf made every point infeasible, the whole budget spent."""
+    dense = a.toarray() if hasattr(a, "toarray") else a         # scipy.sparse, as scipy's LinearConstraint takes
+    matrix = np.atleast_2d(_numbers(dense, f"constraints[{j}].A"))
+    if not np.isfinite(matrix).all():
+        raise InputError(f"constraints[{j}].A must be finite numbers (a NaN or inf in it fails or violates every "
+                         f"point), got {units.echo(a)}")
+    return matrix
 
 
 def _linear(a: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -228,12 +228,14 @@ class LocalPool(Pool):
                 self._dispatch(pending, done)
                 self._step(pending, done)
         except BaseException:
-            # Ctrl-C or an error raised from a worker: stop what is in flight; idle workers stay.
+            # Ctrl-C or an error raised from a worker: stop what is in flight; idle workers stay. A killed worker
+            # removes nothing itself: its private directory (the deck's copy, what it wrote) stayed in /tmp.
             for w in [w for w in self._procs if w.tasks]:
                 self._procs.remove(w)
                 proctree.kill_tree(w.proc.pid)
                 w.proc.join()
                 w.closed()
+                sandbox.remove_private_dirs(w.proc.pid)
             raise
         self._reap()
         return done

@@ -100,6 +100,12 @@ class ControlReading:
         return [printed_names(c, self.control_names) for cs in self.control_prints.values() for c in cs]
 
     @property
+    def control_echoes(self) -> list[str]:
+        """The block's ``echo`` commands as written: what they print is the designer's text, never an error
+        report (:func:`zoaf.ngbatch.without_echoes`)."""
+        return [text for _, text, _ in self._control_lines if text.split(None, 1)[0].lower() == "echo"]
+
+    @property
     def control_has_run(self) -> bool:
         return any(c.split(None, 1)[0] == "run" for c in self.control)
 

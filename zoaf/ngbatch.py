@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,12 @@ from .errors import DEFAULT_TIMEOUT, InputError, SimulationError, Timeout
 from .netlist import Netlist
 from .netwrite import SIZED_MARK
 from .ngcommands import asks_transient_op
-from .ngoutput import batch_results, without_asked_transient_op
+from .ngoutput import RESULT_LINE, batch_results, without_asked_transient_op
 
 if TYPE_CHECKING:
     from .ngbinding import NgSpice
 
-__all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch", "set_sourcepath", "spiceinit"]
+__all__ = ["MEAS_PRECISION", "SPICEINIT", "run_batch", "set_sourcepath", "spiceinit", "without_echoes"]
 
 #: ``.meas`` cards print this many digits after the point (``%.16e``: every bit of a double) for ``when`` and
 #: ``param=`` measures; ``find``/``max``/... print ``%e`` whatever it says (ngspice 39), as ``meas`` does.
@@ -57,6 +58,29 @@ def set_sourcepath(ng: NgSpice, deck_folder: Path | None) -> None:
     _SOURCEPATH[:] = _SOURCEPATH or [" ".join(ng.command("echo $sourcepath")).strip()]
     extra = "" if deck_folder is None else f' "{deck_folder}"'
     ng.command(f"set sourcepath = ( {_SOURCEPATH[0]}{extra} )")
+
+
+#: What an ``echo`` prints for a ``$name``/``$&name``/``${name}`` in its text: a number (``%G``) or a word.
+_SUBSTITUTION = re.compile(r"\$[&?]?(?:\{[^}]*\}|[\w.#()\[\]]+)")
+
+
+def _echo_line(command: str) -> re.Pattern[str] | None:
+    """The lines the ``echo`` ``command`` prints: its words, quotes removed (single ones only outside double ones),
+    each substitution one word; None for an echo of substitutions alone (numbers: no check reads one as a failure)."""
+    text = (command.split(None, 1) + [""])[1]
+    text = text.replace('"', "") if '"' in text else text.replace("'", "")
+    parts = [r"\s+".join(map(re.escape, part.split())) for part in _SUBSTITUTION.split(text)]
+    return re.compile(r"\s*" + r"\s*\S*\s*".join(parts) + r"\s*", re.I) if any(parts) else None
+
+
+def without_echoes(lines: list[str], echoes: Iterable[str]) -> list[str]:
+    """The output of a whole-deck run less the lines its block's ``echo`` commands printed: a self-checking deck's
+    ``echo "ERROR: test1 failed"`` is the designer's text, not ngspice's report (``ngspice -b`` printed every result;
+    read as a report, it failed the run). A printed result stays (``echo vo = $&vo`` writes no ``%e``)."""
+    patterns = [p for p in map(_echo_line, echoes) if p is not None]
+    if not patterns:
+        return lines
+    return [ln for ln in lines if RESULT_LINE.match(ln) or not any(p.fullmatch(ln) for p in patterns)]
 
 
 def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT, *,
@@ -105,6 +129,7 @@ def run_batch(netlist: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT,
              and not NO_GRAPHICS.match(ln)]
     if asks_transient_op(nl.control):
         lines = without_asked_transient_op(lines)
+    lines = without_echoes(lines, nl.control_echoes)
     file_line = nl.file_line if named == path else functools.partial(_source_line, nl)
     return batch_results(lines, [m.name for m in nl.measures], nl.results, f"ngspice -b {named}", file_line,
                          nl.print_groups)

@@ -28,10 +28,15 @@ _MEASURE_PATTERNS = ("out of interval", "meas ", "measure")
 #: lm" for each geometry parameter a diode cannot report, and goes on: ``ngspice -b`` prints the results).
 BENIGN = ("warning:", "note: starting", "note: gmin", "note: source", "background thread stopped",
           "circuit:", "reset re-loads circuit", "trying gmin", "get error:")
+#: A number as ``.meas`` cards, the ``meas`` command and ``print`` write it: ``%e``, a lower-case exponent always.
+#: ``echo $&x`` writes ``%G`` (``1.58489E+06``, ``983619``): a designer's log line, never a result (``echo fc =
+#: $&fc`` after ``meas ac fc ...`` was read as ``fc``, six digits, over the measure's own line).
+_PRINTED_NUMBER = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?-i:e)[-+]?\d+)(?=\s|,|$)"
 #: A printed result: ``.meas`` cards, the ``meas`` command and ``print`` of a scalar all print ``name = value``
 #: (``.meas`` may follow it with ``at=``, ``from=`` ...).
-RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)"
-                         r"(?=\s|,|$)", re.I)
+RESULT_LINE = re.compile(r"^\s*([a-z_][\w.#()\[\]:]*)\s*=\s*" + _PRINTED_NUMBER, re.I)
+#: Any ``name = number`` line (an ``echo``'s too): no error report, whatever its name says.
+_ASSIGNMENT = re.compile(r"^\s*[a-z_][\w.#()\[\]:]*\s*=\s*[-+]?\.?\d", re.I)
 
 
 def classify(lines: Iterable[str], *, context: str, default: type[SimulationError] | None = None,
@@ -231,10 +236,13 @@ def split_measurements(lines: list[str], measures: Iterable[str] | None = None) 
     Args:
         lines: one command's output, in order: the lines after a "Measurements for" banner are the measures'.
         measures: for output whose stdout and stderr were read apart (``ngspice -b``): measure lines are
-            recognised by their form wherever they are; "Undefined parameter" only for these names.
+            recognised by their form wherever they are; "Undefined parameter" only for these names, and not where
+            ngspice stopped with a fatal error (a card's ``val='iout*0.98'`` names a measure while the deck loads).
     """
     inside, where = False, []
     names = None if measures is None else set(measures)
+    if names and any("fatal error in ngspice" in ln.lower() for ln in lines):
+        names = set()
     following, last = [""] * len(lines), ""             # the next non-blank line after each line
     for j in range(len(lines) - 1, -1, -1):
         following[j], last = last, (lines[j] if lines[j].strip() else last)
@@ -284,10 +292,9 @@ def printed_results(lines: Iterable[str], names: Iterable[str]) -> dict[str, flo
     return out
 
 
-_NUMBER = r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)(?=\s|,|$)"
 #: A ``meas`` command's own line (``%-20s=  %e``: two blanks or more after ``=``) and a ``print`` line (``name = v``).
-_MEAS_PRINT = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s\s+" + _NUMBER, re.I)
-_PRINT = re.compile(r"^\s*([a-z_][\w.]*) = " + _NUMBER, re.I)
+_MEAS_PRINT = re.compile(r"^\s*([a-z_][\w.]*)\s*=\s\s+" + _PRINTED_NUMBER, re.I)
+_PRINT = re.compile(r"^\s*([a-z_][\w.]*) = " + _PRINTED_NUMBER, re.I)
 
 
 def meas_printed(lines: Iterable[str], names: Iterable[str], into: dict[str, float], failed: set[str]) -> None:
@@ -346,17 +353,26 @@ def strip_prefix(lines: list[str]) -> list[str]:
 
 #: The line of a failed expression's report that names the term ngspice could not evaluate.
 _IN_TERM = re.compile(r"^\s*in term:", re.I)
+#: ngspice's reason for a ``let`` that calls a function it lacks (``sum``, a typo), right before the ``RHS ...
+#: invalid`` line: "no function as sum with that arity.", or "no such function as sum," and, where the argument
+#: is a vector's name, "    or sum(vo) is not available.".
+_LET_NO_FUNCTION = re.compile(r"^\s*error: no (?:such )?function as ", re.I)
+_NOT_AVAILABLE = re.compile(r"^\s+or .* is not available\.$", re.I)
 
 
 def _let_reports(lines: list[str]) -> set[int]:
     """The indexes of ``lines`` that report failed ``let``s: ``Error: RHS "..." invalid`` or ``Error: Can't evaluate
     "..."``, and the reason before it where ngspice names the term (``Error: nostrchring on a scalar (out)``, ``in
-    term: v(out)[0]``: an index into a one-value vector), which ``ngspice -b`` goes on after too."""
+    term: v(out)[0]``: an index into a one-value vector) or the function it lacks, which ``ngspice -b`` goes on after
+    too."""
     found: set[int] = set()
     for i, ln in enumerate(lines):
         if not _LET_FAILED.match(ln):
             continue
         found.add(i)
+        reason = i - 1 - (i > 1 and bool(_NOT_AVAILABLE.match(lines[i - 1])))
+        if reason >= 0 and _LET_NO_FUNCTION.match(lines[reason]):
+            found.update(range(reason, i))
         j = i - 1
         while j >= 0 and (not lines[j].strip() or _IN_TERM.match(lines[j])):
             j -= 1
@@ -397,7 +413,7 @@ def batch_results(lines: list[str], measures: list[str], names: list[str], conte
     lets = _let_reports(other)
     told = [ln for i, ln in enumerate(other) if i in lets or failing and _NO_VECTOR.match(ln)]
     meas += told
-    err = classify([ln for ln in other if not RESULT_LINE.match(ln) and ln not in told], context=context,
+    err = classify([ln for ln in other if not _ASSIGNMENT.match(ln) and ln not in told], context=context,
                    file_line=file_line)
     if err is not None and not isinstance(err, MeasureError):
         raise err

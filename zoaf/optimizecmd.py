@@ -130,6 +130,8 @@ def optimize(
             x0 = meta.problem.get("x0") if x0 is None else x0
             budget, seed = budget or meta.budget, seed if seed is not None else meta.seed
             method = meta.method if method is None else method
+            if method == meta.method:     # a received history's method was refused as "--method: ...", never given
+                _method(method, f"{resume_path / 'history.db'}: method")
             if out_path is not None and out_path.resolve() != resume_path.resolve():
                 raise InputError(f"--out {out_path}: a resumed run stays in its directory (--resume {resume_path}); "
                                  f"give one of the two")
@@ -151,14 +153,14 @@ def optimize(
         _ended(netlist, problem, result, out_path, time.perf_counter() - t0, as_json, quiet)
 
 
-def _method(method: str | None) -> str:
-    """The run's method (``zoaf`` by default; ``--method ''`` is no method), refused by its option's name before the
-    progress bar starts."""
+def _method(method: str | None, where: str = "--method") -> str:
+    """The run's method (``zoaf`` by default; ``--method ''`` is no method), refused by its option's name (or the
+    history's ``where``) before the progress bar starts."""
     method = "zoaf" if method is None else method
     try:
         registry.available(method)
     except InputError as e:
-        raise InputError(f"--method: {e}") from None
+        raise InputError(f"{where}: {e}") from None
     return method
 
 

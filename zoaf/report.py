@@ -234,6 +234,8 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     ``same_seeds``, on the seeds most methods have completed (:func:`zoaf.stats.common_seeds`). The runs of a
     circuit's comparison (``compare.json`` names its netlist) must record one netlist and spec."""
     root = Path(root)
+    if root.name == MANIFEST and root.is_file():        # was "not a directory (a comparison's ...)", no folder named
+        raise InputError(f"{root}: the manifest of a comparison, not its folder: zoaf report {root.parent}")
     if not root.is_dir():
         what = "not a directory (a comparison's, from zoaf compare --out)" if root.exists() else "no such directory"
         raise InputError(f"{root}: {what}")
@@ -275,6 +277,9 @@ def load_comparison(root: str | Path, *, same_seeds: bool = False) -> list[Objec
     if not summaries and (root / "history.db").is_file():     # said only what a comparison's folder holds
         raise InputError(f"{root}: a run (zoaf optimize), not a comparison: its own report is result.json, best.cir "
                          "and convergence.png; zoaf report reads the folder of a zoaf compare --out")
+    whole = next((up for up in (root.parent, root.parent.parent) if (up / MANIFEST).is_file()), None)
+    if not summaries and whole is not None:     # an objective's or a method's folder: "no complete runs found"
+        raise InputError(f"{root}: a folder inside the comparison {whole}, not a comparison: zoaf report {whole}")
     if not summaries:
         raise InputError(f"{root}: no complete runs found (expected <objective>/<method>/seed-<k>/result.json)")
     return summaries

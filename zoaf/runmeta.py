@@ -41,17 +41,22 @@ class RunMeta:
     def from_dict(cls, data: Mapping[str, Any]) -> "RunMeta | None":
         """The run metadata in ``data`` (a ``meta`` table), or None when it holds none; ValueError naming the
         field whose value is not of its kind (a history may come from elsewhere: zoaf would run with it)."""
-        try:
-            meta = cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]),
-                       dict(data.get("settings") or {}))
-        except (KeyError, TypeError, ValueError):
+        if any(k not in data for k in ("problem", "method", "budget", "seed", "options")):
             return None
+        for name, value in (("problem", data["problem"]), ("options", data["options"]),
+                            ("settings", data.get("settings") or {})):  # options "x" was said "no run metadata"
+            if not isinstance(value, dict):
+                raise ValueError(f"{name} {value!r} is not what zoaf writes")
+        meta = cls(dict(data["problem"]), data["method"], data["budget"], data["seed"], dict(data["options"]),
+                   dict(data.get("settings") or {}))
         kinds = {"method": (meta.method, str), "budget": (meta.budget, int), "seed": (meta.seed, (int, type(None))),
                  "problem.objective": (meta.problem.get("objective"), (str, type(None))),
                  "problem.x0": (meta.problem.get("x0"), (str, type(None)))}
         for name, (value, kind) in kinds.items():
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ValueError(f"{name} {value!r} is not what zoaf writes")
+        if (meta.seed or 0) < 0:        # -1 was refused as the caller's "seed must be a whole number >= 0"
+            raise ValueError(f"seed {meta.seed} is not what zoaf writes")
         return meta
 
     def differences(self, recorded: "RunMeta") -> list[tuple[str, Any, Any]]:

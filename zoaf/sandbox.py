@@ -46,6 +46,7 @@ before libngspice starts:
    (:data:`zoaf.syscalls.DISK_CALLS`: ``fallocate`` claimed the whole disk between two samples);
 8. **programs**: it is the subreaper of the processes a deck starts (programs, ``allow_exec``; forks of native
    code), so one that detaches itself stays in its tree (:func:`zoaf.proctree.kill_tree`) and ends when it exits;
+   and it ends itself once the zoaf process that started it (and keeps its timeout) is gone (:mod:`zoaf.watchdog`);
 9. **queues**: a message of a ``multiprocessing`` queue is unpickled with builtins only. Landlock does not
    govern pipes: the simulation thread can open any pipe the process holds through ``/proc/self/fd/N``, and a
    Dask worker's thread that waits on its nanny's stop queue, which Landlock does not confine, unpickled what a
@@ -55,8 +56,9 @@ before libngspice starts:
    (:mod:`zoaf.proctree`); its first environment (``/proc/self/environ``) keeps only the kept variables.
 
 In a Dask worker only the simulation thread is under Landlock and the network filter (Dask's own threads keep
-writing its local directory and talking to the scheduler); the exec filter covers every thread; the memory
-layers are Dask's (its nanny's memory limit).
+writing its local directory and talking to the scheduler); the exec filter covers every thread; the watchdog
+ends it past ``ZOAF_MAX_MEMORY`` as any worker (its nanny's limit was the whole machine's under ``--dask local``),
+but its standing with the OOM killer is Dask's.
 
 :func:`enter` applies the layers once per process (Landlock once per calling thread) and returns a
 :class:`SandboxReport` saying which are active. Only processes that exist to simulate lock themselves down: a
@@ -93,10 +95,11 @@ __all__ = ["Layer", "LayerState", "Policy", "SandboxError", "SandboxReport", "cu
            "designated", "enter", "kept_environment", "remove_private_dirs"]
 
 #: Environment variables a sandboxed process keeps (exact names, then prefixes): what ngspice, the numeric
-#: libraries, Python and zoaf read; not ``DASK_*`` (a worker reads it as it starts). ngspice hands the deck every
+#: libraries (their kernels and SIMD loops too: one floating-point path in parent and worker), Python and zoaf
+#: read; not ``DASK_*`` (a worker reads it as it starts). ngspice hands the deck every
 #: variable (``echo leak = $AWS_SECRET_ACCESS_KEY``, or ``$DASK_COILED__TOKEN``, became a measure).
 KEPT_ENV = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "LD_LIBRARY_PATH"})
-KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "PYTHON", "ZOAF_")
+KEPT_ENV_PREFIXES = ("LC_", "SPICE_", "NGSPICE", "OMP_", "OPENBLAS_", "MKL_", "NPY_", "PYTHON", "ZOAF_")
 #: Private directories are ``<temp>/zoaf-sandbox-<pid>-<random>``: whoever ends the process can remove it.
 PRIVATE_PREFIX = "zoaf-sandbox-"
 #: Seconds the process waits at exit for its private directory to be removed.
@@ -389,13 +392,14 @@ OOM_SCORE_ADJ = 1000
 
 def _limits(own_process: bool, directory: Path) -> tuple[Layer, Layer]:
     """The memory and disk layers: the watchdog started, OpenMP's threads bounded, (own process) first to be killed."""
-    limits = watchdog.Limits.from_env(own_process=own_process)
-    watchdog.start(limits, directory)
+    limits = watchdog.Limits.from_env()
+    # zoaf's own worker ends with zoaf; a Dask worker's end is its nanny's (one started by hand may outlive a shell)
+    watchdog.start(limits, directory, parent=os.getppid() if own_process else None)
     watchdog.limit_threads()
     disk = Layer("disk", LayerState.ACTIVE, f"at most {watchdog.gib(limits.disk)} of files")
-    if limits.memory is None:
-        return Layer("memory", LayerState.LIFTED, "Dask worker"), disk
     detail = f"at most {watchdog.gib(limits.memory)} resident"
+    if not own_process:                 # a Dask worker: the OOM killer's choice among Dask's processes is Dask's
+        return Layer("memory", LayerState.ACTIVE, detail), disk
     try:
         Path("/proc/self/oom_score_adj").write_text(f"{OOM_SCORE_ADJ}\n")
     except OSError as e:

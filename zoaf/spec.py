@@ -276,6 +276,9 @@ class Spec:
         for key, value in (("title", title), ("pdk", pdk), ("corner", corner)):
             if value is not None and not isinstance(value, str):
                 raise InputError(f"{where}: {key}: must be a string, got {units.echo(value)}")
+        if corner is not None and not corner.strip():   # "" was read as no corner: tt simulated, unsaid
+            raise InputError(f"{where}: corner: empty; name the PDK's process corner (tt, ff, ss, ...), or leave the "
+                             "key out for tt")
         if corner is not None and pdk is None:  # {{corner}} is a PDK's placeholder: without one it was ignored
             raise InputError(f"{where}: corner: {units.echo(corner)} needs a pdk (it picks the PDK's process section); "
                              f"without one, the deck's own models are simulated: list corners in [corners]")

@@ -83,6 +83,12 @@ _NAME = re.compile(r"(?<![\w.])([a-z_]\w*)(?!\w|\s*\()")
 _NUMBER = re.compile(r"(?<![\w.])((?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?[a-z]*", re.I)
 
 
+#: The longest expression evaluated here (sky130's longest is 287 characters); a longer one is left to ``reset``.
+#: Reading a parenthesis or a ternary reads the rest of its level: 20,000 chained ternaries (80 kB, which
+#: ``ngspice -b`` evaluates in 0.2 s) held a worker 170 s per sizing, a sum of a MB nested 200 deep (6.6 s) past 40.
+MAX_EXPRESSION = 4096
+
+
 def _python(text: str) -> str:
     """The expression as Python source: numbers with suffixes spelled out, ``^`` as ``**``, names lower-cased and
     prefixed, ``&& || !`` as ``and or ~`` (:class:`_Numparam` makes them numparam's), ternaries as ``_if`` calls."""
@@ -90,6 +96,8 @@ def _python(text: str) -> str:
     for a, b in ("{}", "''", '""'):
         if len(text) > 1 and text[0] == a and text[-1] == b:
             text = text[1:-1].strip()
+    if len(text) > MAX_EXPRESSION:
+        raise Unsupported(f"an expression of more than {MAX_EXPRESSION} characters: {text[:40]!r}...")
     if any(c in text for c in "'\"[]~%\\") or re.search(r"(?<!&)&(?!&)|(?<!\|)\|(?!\|)|<>|\b_\w*\s*\(", text):
         raise Unsupported(f"construct not evaluated here: {text!r}")
     text = _NUMBER.sub(lambda m: repr(units.parse(m.group(0), numparam=True)), text).replace("^", "**").lower()
@@ -120,20 +128,25 @@ def _groups(text: str) -> str:
     return _ternary("".join(out))
 
 
+#: A ternary's marks, found by the regex engine (a Python loop per character took seconds over a long level).
+_TERNARY_MARKS = re.compile(r"[?:]")
+
+
 def _ternary(text: str) -> str:
     """``c ? a : b`` (no parenthesis left at this level) as ``_if(c, a, b)``: ``?`` and ``:`` bind loosest in
     numparam and nest to the right (``0 ? 1 : x < 1 ? 3 : 4`` is 4 at x=2, ``x > 1 ? 5 : 6 + 100`` is 5)."""
     if "?" not in text:
         if ":" in text:
-            raise Unsupported(f"a ':' without '?': {text!r}")
+            raise Unsupported(f"a ':' without '?': {text[:40]!r}")
         return text
     q = text.index("?")
     depth = 0
-    for j in range(q, len(text)):
-        depth += (text[j] == "?") - (text[j] == ":")
+    for mark in _TERNARY_MARKS.finditer(text, q):
+        depth += 1 if mark.group() == "?" else -1
         if depth == 0:
+            j = mark.start()
             return f"_if({_ternary(text[:q])}, {_ternary(text[q + 1:j])}, {_ternary(text[j + 1:])})"
-    raise Unsupported(f"a '?' without ':': {text!r}")
+    raise Unsupported(f"a '?' without ':': {text[:40]!r}")
 
 
 @lru_cache(maxsize=4096)
@@ -334,7 +347,10 @@ def expand(text: str, funcs: Mapping[str, Function], depth: int = 0) -> str:
         values = {a: "(" + expand(v, funcs, depth + 1) + ")" for a, v in zip(f.args, args)}
         body = re.sub(r"(?<![\w.])[a-z_]\w*(?!\w)", lambda w: values.get(w.group(0).lower(), w.group(0)), f.body,
                       flags=re.I)
-        out += [text[i:m.start()], "(" + expand(body, funcs, depth + 1) + ")"]
+        call = "(" + expand(body, funcs, depth + 1) + ")"
+        if len(call) > MAX_EXPRESSION:   # a body that calls the one below twice doubles at each level: 2^16 leaves
+            raise Unsupported(f"{m.group(1)}(...) expands past {MAX_EXPRESSION} characters: {text[:60]!r}")
+        out += [text[i:m.start()], call]
         i = end
     return "".join(out) + text[i:]
 

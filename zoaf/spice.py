@@ -45,7 +45,7 @@ import numpy as np
 from . import fastpath, ngprocess, replay
 from .errors import DEFAULT_TIMEOUT, ConvergenceError, InputError, MeasureError, ParseError, SimulationError, Timeout
 from .netlist import Netlist
-from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath
+from .ngbatch import MEAS_PRECISION, SPICEINIT, run_batch, set_sourcepath, without_echoes
 from .ngbinding import NgSpice
 from .ngcommands import asks_transient_op, base_word, defined_name, sets_options
 from .ngoutput import (batch_results, block_cards, classify, lets_failed, meas_printed, missing_reason,
@@ -330,8 +330,8 @@ class SpiceSession:
                     ngprocess.restore_optran(self._ng)
                 self._cmd("remcirc")
         try:
-            results = batch_results(out, [m.name for m in nl.measures], nl.results, f"{nl.path} (as ngspice -b)",
-                                    prints=nl.print_groups)
+            results = batch_results(without_echoes(out, nl.control_echoes), [m.name for m in nl.measures],
+                                    nl.results, f"{nl.path} (as ngspice -b)", prints=nl.print_groups)
         except MeasureError as e:
             if wanted is None or any(n not in e.measures for n in wanted):
                 raise

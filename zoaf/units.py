@@ -94,8 +94,9 @@ def _hint(value: object) -> str:
 
 def echo(value: object) -> str:
     """``repr(value)`` for an error line, its head only past :data:`MAX_ECHO` characters (with its length): a
-    400-digit integer or a page-long string would otherwise fill the one line the error has."""
-    return clip(repr(value))
+    400-digit integer or a page-long string would otherwise fill the one line the error has; numpy's repr of an
+    array, which breaks its rows and long rows over lines, on one line."""
+    return clip(re.sub(r"\n\s*", " ", repr(value)))
 
 
 def clip(text: str, limit: int = MAX_ECHO) -> str:

@@ -11,8 +11,8 @@ only go over again. Dask reports a lost worker, not its exit code, so a Dask wor
 first (:func:`on_end`).
 
 Limits: ``ZOAF_MAX_MEMORY`` (resident bytes; default half the machine's memory) and ``ZOAF_MAX_DISK`` (bytes
-in the private directory; default 2 GiB), in bytes or with a binary suffix (``512M``, ``4G``). A Dask worker's
-process is Dask's: only its disk is watched (Dask's nanny has its own memory limit).
+in the private directory; default 2 GiB), in bytes or with a binary suffix (``512M``, ``4G``), in a Dask worker
+too: its nanny's own limit was the whole machine's memory under ``--dask local`` (a deck's vectors took all of it).
 """
 from __future__ import annotations
 
@@ -56,16 +56,18 @@ class Exceeded(enum.IntEnum):
 
     MEMORY = 120
     DISK = 121
+    ORPHANED = 122          # zoaf, which started it and kept its timeout, ended (killed): nobody reads this one
 
 
 @dataclass(frozen=True)
 class Limits:
-    memory: int | None      # resident bytes; None: not watched (a Dask worker)
+    memory: int             # resident bytes
     disk: int               # bytes in the private directory
 
     @classmethod
-    def from_env(cls, *, own_process: bool = True) -> "Limits":
-        """The limits the environment sets (a pool's parent reads the same ones as its workers)."""
+    def from_env(cls) -> "Limits":
+        """The limits the environment sets (a pool's parent reads the same ones as its workers, a Dask worker its
+        own: zoaf's ``--dask local`` workers zoaf's)."""
         half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
         memory = _env_bytes("ZOAF_MAX_MEMORY", half)
         if memory < MIN_MEMORY:         # every worker would be ended at its first sample, each simulation "crashed"
@@ -75,7 +77,7 @@ class Limits:
         if disk < MIN_DISK:             # every simulation would be ended at its first sample (ZOAF_MAX_DISK=0)
             raise InputError(f"ZOAF_MAX_DISK={os.environ.get('ZOAF_MAX_DISK')}: less than a simulation's private "
                              f"folder holds (at least {MIN_DISK >> 20}M)")
-        return cls(memory if own_process else None, disk)
+        return cls(memory, disk)
 
 
 def _env_bytes(name: str, default: int) -> int:
@@ -106,9 +108,11 @@ def reason(exitcode: int | None) -> str | None:
         what = Exceeded(exitcode)
     except ValueError:
         return None
+    if what is Exceeded.ORPHANED:
+        return "the process that started the simulation ended; process ended"
     limits = Limits.from_env()
     if what is Exceeded.MEMORY:
-        return f"the simulation used more than {gib(limits.memory or 0)} of memory (ZOAF_MAX_MEMORY); process ended"
+        return f"the simulation used more than {gib(limits.memory)} of memory (ZOAF_MAX_MEMORY); process ended"
     return f"the simulation wrote more than {gib(limits.disk)} of files (ZOAF_MAX_DISK); process ended"
 
 
@@ -118,9 +122,11 @@ def on_end(tell: Callable[[str], None]) -> None:
         _ON_END.append(tell)
 
 
-def start(limits: Limits, directory: Path) -> None:
-    """Watch this process and ``directory`` from a daemon thread until the process ends."""
-    threading.Thread(target=_watch, args=(limits, directory), name="zoaf-watchdog", daemon=True).start()
+def start(limits: Limits, directory: Path, *, parent: int | None = None) -> None:
+    """Watch this process and ``directory`` from a daemon thread until the process ends; with ``parent`` (the
+    process that started this one and keeps its timeout), end it once ``parent`` is gone: a worker whose zoaf was
+    killed (``kill -9``, a CI job's end) ran a deck's endless loop on at full CPU, for good."""
+    threading.Thread(target=_watch, args=(limits, directory, parent), name="zoaf-watchdog", daemon=True).start()
 
 
 def limit_threads() -> None:
@@ -133,11 +139,13 @@ def limit_threads() -> None:
     os.environ["OMP_THREAD_LIMIT"] = str(min(cpus, int(own)) if own.isdigit() and int(own) > 0 else cpus)
 
 
-def _watch(limits: Limits, directory: Path) -> None:
+def _watch(limits: Limits, directory: Path, parent: int | None) -> None:
     while True:
         time.sleep(POLL)
+        if parent is not None and os.getppid() != parent:     # adopted: its parent ended
+            _end(Exceeded.ORPHANED, directory)
         programs = _descendants(os.getpid())
-        if limits.memory is not None and _resident(programs) > limits.memory:
+        if _resident(programs) > limits.memory:
             _end(Exceeded.MEMORY, directory)
         if _held(directory) + _held_open(programs) > limits.disk:
             _end(Exceeded.DISK, directory)
@@ -361,8 +369,11 @@ def _end(what: Exceeded, directory: Path) -> None:
     cannot send a reply in between)."""
     held = proctree.send(proctree.descendants(os.getpid()), signal.SIGSTOP)
     line = reason(what) or ""
-    sys.stderr.write(f"zoaf: {line}\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(f"zoaf: {line}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):                       # the relay's reader is gone (an orphan's): exit all the same
+        pass
     for tell in _ON_END:
         try:
             tell(line)

@@ -228,6 +228,9 @@ def sensitivity(
         corner = one_value("--corner", corner, "a sensitivity is of one corner (zoaf corners takes several)")
         check_workers(workers, option="--workers")
         _check_timeout(timeout)
+        if run_dir.is_file() and run_dir.name not in _RUN_FILES:    # was "not a finished run directory (no history.db)"
+            raise InputError(f"{run_dir}: a file, not a run directory: zoaf sensitivity reads a run's best sizing and "
+                             "simulations (the directory of zoaf optimize --out DIR)")
         run = _load_run(run_dir, spec, timeout)
         k, chosen = None, None
         if run.corners:

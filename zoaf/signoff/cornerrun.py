@@ -22,8 +22,8 @@ import numpy as np
 
 from ..circuit import CircuitProblem, _placeholders
 from ..decktext import logical_lines, physical_lines
-from ..errors import InputError
-from ..evaluate import BatchEvaluator, Evaluator
+from ..errors import DeckFailure, InputError
+from ..evaluate import BatchEvaluator, Evaluator, FailureWatch
 from ..history import History, Record
 from ..netlist import Netlist
 from ..problem import Outcome, Problem
@@ -90,7 +90,7 @@ class CornerSims(Problem):
         self.deck_keys: list[str | None] = []
         self.overrides: list[dict[str, float]] = []
         self.needs_new_process = False
-        # The evaluator's watch on a deck failing alike everywhere (zoaf.evaluate._FailureWatch) reads these: a corner
+        # The evaluator's watch on a deck failing alike everywhere (zoaf.evaluate.FailureWatch) reads these: a corner
         # run of a broken deck spent its whole budget, every corner of every sizing.
         self.netlist, self._needed = base.netlist, base.needed
         for c in self.corners:
@@ -137,7 +137,7 @@ class CornerSims(Problem):
 
     def deck_error(self, error: str) -> str:
         """``error`` as the deck gave it, without the corner :meth:`simulate` names: a deck that fails alike at every
-        corner fails with one error (:class:`zoaf.evaluate._FailureWatch`)."""
+        corner fails with one error (:class:`zoaf.evaluate.FailureWatch`)."""
         for c in self.corners:
             if error.startswith(said := f"corner {c.name}: "):
                 return error[len(said):]
@@ -296,6 +296,7 @@ class CornerEvaluator(BatchEvaluator):
         self.saved = 0                      # corner simulations pruning skipped
         self.incumbent: SizingRecord | None = None
         self._batch: _Batch | None = None   # the batch being answered (cut_batch), None once answered
+        self._watches = [FailureWatch.of_deck(self.problem.sims) for _ in self.problem.corners]   # one a corner
 
     def start(self) -> "CornerEvaluator":
         self.inner.start()
@@ -329,7 +330,28 @@ class CornerEvaluator(BatchEvaluator):
                     batch.done[i][k] = r
             batch.todo = []
         self._batch = None
+        self._check_corners(batch.done)
         return [self._sizing(u[i], batch.done[i], phase) for i in range(len(u))]
+
+    def _check_corners(self, done: Sequence[Mapping[int, Record]]) -> None:
+        """:class:`~zoaf.errors.DeckFailure` once one corner fails alike across the box while the others measure (the
+        inner evaluator stops a deck that fails alike at all of them): no sizing has a worst case over the corners,
+        so the run would spend its budget on sizings that can never be judged. Raised after the batch is recorded,
+        so that a resume stops at the same batch; it names the corner (each that is so) and its error."""
+        for partial in done:
+            for k, rec in partial.items():
+                self._watches[k].add(rec)
+        broken = [k for k, w in enumerate(self._watches) if w.broken()]
+        if not broken:
+            return
+        w, names = self._watches[broken[0]], [self.problem.corners[k].name for k in broken]
+        error = " ".join(str(w.error).split())
+        how = (f"the deck does not load there ({error})" if w.unloadable else
+               f"{len(w.sizings)} sizings across the box all failed there the same way ({error})")
+        also = f" (corner{'s' * (len(names) > 2)} {', '.join(names[1:])} too)" if len(names) > 1 else ""
+        raise DeckFailure(f"{self.problem.netlist.path}: the run stopped at corner {names[0]}{also}: {how}, none gave "
+                          "what the objective needs there, so no sizing has a worst case over the corners: fix the "
+                          f"deck or that corner and start a new run{self.inner.kept}", error, len(w.sizings))
 
     def cut_batch(self) -> list[SizingRecord]:
         """The sizings of a batch Ctrl-C cut that have a corner simulated (or replayed, or cached): each whole one

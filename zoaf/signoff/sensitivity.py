@@ -107,6 +107,8 @@ class Sensitivities:
     steps: dict[str, str]               # per parameter, the first step, in words (e.g. "+-5%")
     simulations: int                    # simulations the estimates used (the sizing's own included)
     corner: str | None = None           # a corner run's corner, named as asked (both JSON outputs say it)
+    unknown: tuple[str, ...] = ()       # why entries are unknown: a measure the sizing lacks, a parameter whose
+    #                                     perturbed points all lack one (each with its error)
 
     def uncertain(self, i: int, j: int) -> bool:
         """An entry whose error is unknown or above the tolerance (flagged in the table)."""
@@ -121,7 +123,8 @@ class Sensitivities:
         return {"measures": list(self.measures), "params": list(self.params), "at": self.m0,
                 "method": "central differences (one-sided at a bound) with Richardson extrapolation",
                 "steps": self.steps, "simulations": self.simulations,
-                "sensitivity": plain(self.matrix), "error": plain(self.error), "corner": self.corner}
+                "sensitivity": plain(self.matrix), "error": plain(self.error), "corner": self.corner,
+                "unknown": list(self.unknown)}
 
 
 def quotients(st: Stencil, x0: float, m0: Mapping[str, float], got: Mapping[tuple[int, float], Mapping],

@@ -26,7 +26,7 @@ from .sensitivity import (FIRST_LEVELS, Sensitivities, Stencil, extrapolate, nee
                           step_words, stencils)
 
 _GOOD = (Status.OK, Status.CACHED)
-#: (parameter index, level, offset) -> {"x": the value simulated, "m": its measures}
+#: (parameter index, level, offset) -> {"x": the value simulated, "m": its measures, "e": its error}
 Points = dict[tuple[int, int, float], dict]
 
 
@@ -36,7 +36,7 @@ def sensitivity(run: RunDir, *, corner: int | str | None = None, workers: int = 
     corner = _corner_index(run, corner)
     p = run.problem
     x0 = np.array([run.params[n] for n in p.names], float)
-    at, used = _centre(run, corner, x0, workers), 1
+    (at, why), used = _centre(run, corner, x0, workers), 1
     sts = stencils(p.parameters, x0)
     got: Points = {}
     asked = [(st, level) for st in sts for level in range(min(FIRST_LEVELS, st.levels))]
@@ -50,7 +50,24 @@ def sensitivity(run: RunDir, *, corner: int | str | None = None, workers: int = 
     matrix = np.array([[est[m][j][0] for j in range(p.dim)] for m in names]).reshape(len(names), p.dim)
     error = np.array([[est[m][j][1] for j in range(p.dim)] for m in names]).reshape(len(names), p.dim)
     steps = {p.names[st.index]: step_words(p.parameters[st.index], float(x0[st.index]), st) for st in sts}
-    return Sensitivities(tuple(names), tuple(p.names), matrix, error, dict(at), steps, used)
+    return Sensitivities(tuple(names), tuple(p.names), matrix, error, dict(at), steps, used,
+                         unknown=_unknown(run, at, why, got))
+
+
+def _unknown(run: RunDir, at: Mapping[str, float], why: str | None, got: Points) -> tuple[str, ...]:
+    """Why entries are unknown, in words: a measure of the spec the sizing lacks (its error), a parameter whose
+    perturbed points all lack a measure the sizing has (their first error): its column showed "—", unsaid."""
+    p, out = run.problem, []
+    lost = [m for m in p.spec.measures if m not in at]
+    if lost:
+        out.append(f"{', '.join(lost)}: not measured at the sizing ({why or 'no error text'})")
+    for j, name in enumerate(p.names):
+        pts = [v for (k, _, _), v in got.items() if k == j]
+        gone = [m for m in p.spec.measures if m in at and not any(m in v["m"] for v in pts)]
+        if pts and gone:
+            error = next((v["e"] for v in pts if v["e"]), "no error text")
+            out.append(f"{name}: {', '.join(gone)} not measured at any of its {len(pts)} perturbed points ({error})")
+    return tuple(" ".join(line.split()) for line in out)
 
 
 def _corner_index(run: RunDir, corner: int | str | None) -> int | None:
@@ -70,18 +87,19 @@ def _corner_index(run: RunDir, corner: int | str | None) -> int | None:
                      f": {', '.join(names)}")
 
 
-def _centre(run: RunDir, corner: int | None, x0: np.ndarray, workers: int) -> dict[str, float]:
-    """The best sizing's measures (at ``corner``): from the run's history, else simulated."""
+def _centre(run: RunDir, corner: int | None, x0: np.ndarray, workers: int) -> tuple[dict[str, float], str | None]:
+    """The best sizing's measures (at ``corner``) and its error (why it lacks a measure): from the run's history,
+    else simulated; one that does not simulate is one line naming the deck, before any difference is simulated."""
     names = run.problem.names
-    for r in run.records:
-        if r.status in _GOOD and (corner is None or r.params.get("corner") == corner) \
-                and all(r.params.get(n) == v for n, v in zip(names, x0)):
-            return dict(r.outcome.measures)
-    rec = _top_up(run, corner, run.problem.to_unit(x0)[None], workers, "at")[0]
+    rec = next((r for r in run.records if r.status in _GOOD and (corner is None or r.params.get("corner") == corner)
+                and all(r.params.get(n) == v for n, v in zip(names, x0))), None)
+    if rec is None:
+        rec = _top_up(run, corner, run.problem.to_unit(x0)[None], workers, "at")[0]
     if rec.status not in _GOOD:
-        raise InputError(f"{run.path}: the best sizing does not simulate{'' if corner is None else ' at this corner'}"
-                         f" ({rec.outcome.error})")
-    return dict(rec.outcome.measures)
+        at = "" if corner is None else f" at corner {run.corners[corner].name}"
+        raise InputError(f"{run.problem.netlist.path}: the best sizing of {run.path} does not simulate{at} "
+                         f"({' '.join(str(rec.outcome.error).split())}): no sensitivity to take there")
+    return dict(rec.outcome.measures), rec.outcome.error
 
 
 def _simulate(run: RunDir, corner: int | None, x0: np.ndarray, asked: Sequence[tuple[Stencil, int]], got: Points,
@@ -97,7 +115,8 @@ def _simulate(run: RunDir, corner: int | None, x0: np.ndarray, asked: Sequence[t
             xs.append(x)
     recs = _top_up(run, corner, p.to_unit(np.array(xs)), workers, tag)
     for key, r in zip(keys, recs):
-        got[key] = {"x": float(r.params[p.names[key[0]]]), "m": r.outcome.measures if r.status in _GOOD else {}}
+        got[key] = {"x": float(r.params[p.names[key[0]]]), "m": r.outcome.measures if r.status in _GOOD else {},
+                    "e": r.outcome.error}
     return len(recs)
 
 

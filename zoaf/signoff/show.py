@@ -118,3 +118,5 @@ def sensitivity_table(console: Console, s: Any, shown: Sequence[str], corner: st
                   f"bound), Richardson-extrapolated; largest estimated error {worst:.2g}"
                   + (f"; ? marks {flagged} entries whose error is above 0.01 + 5% of the value, or unknown "
                      "(sensitivity.json: error)" if flagged else ""), highlight=False)
+    for line in s.unknown:                          # a "—" said, with its error
+        console.print(f"unknown: {as_text(line)}", highlight=False)

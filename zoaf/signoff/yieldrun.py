@@ -16,8 +16,8 @@ import numpy as np
 
 from .. import __version__, units
 from ..circuit import CircuitProblem
-from ..errors import InputError
-from ..evaluate import Evaluator
+from ..errors import DeckFailure, InputError
+from ..evaluate import Evaluator, FailureWatch
 from ..history import History, Record, RunMeta
 from ..outfile import json_text, write_file
 from ..pdk import corners as pdk_sections
@@ -215,7 +215,10 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     with run_directory(out, resume=None) as out, _open(out, meta) as hist, \
             discarded_if_empty(hist), Evaluator(sims, workers=workers, timeout=sims.timeout, dask=dask) as ev:
         ev.record_to(hist)
-        records = ev.evaluate(np.arange(samples, dtype=float)[:, None], METHOD)
+        watch = FailureWatch.of_deck(base, across=False)
+        records = _sampled(ev, samples, len(hist), workers, watch)
+        if watch.broken():
+            raise _stopped(watch, ev, base, asked)
     shown = tuple(dict.fromkeys([obj.measure, *(c.measure for c in obj.constraints)]))
     ok = [r for r in records if r.status in _GOOD]
     verdicts = [verdict(i, r.status in _GOOD, r.outcome.measures, shown, obj.constraints, r.outcome.error)
@@ -224,6 +227,36 @@ def run_yield(base: CircuitProblem, sizing: Mapping[str, float], out: Path, *, s
     result = YieldResult(summary, records, out, shown, base.spec.montecarlo.describe(), asked)
     write_outputs(result, base)
     return result
+
+
+def _sampled(ev: Evaluator, samples: int, recorded: int, workers: int, watch: FailureWatch) -> list[Record]:
+    """Every sample's record, or those simulated when ``watch`` found the deck broken (the first ``LOAD_FAIL_SIZINGS``
+    or ``FAIL_FAST_SIZINGS`` samples all failed alike, none measured what the spec needs). Asked in batches while
+    the watch is on, then the rest at once: the ``recorded`` ones first (replayed, so that a resume stops where the
+    yield stopped), then batches of what the watch lacks, at least one per worker. A sample that measures ends the
+    watch: the samples that fail beside it are the yield's loss."""
+    records: list[Record] = []
+    while len(records) < samples:
+        start = len(records)
+        size = recorded - start if start < recorded else samples if watch.over else max(workers, watch.short())
+        batch = ev.evaluate(np.arange(start, min(samples, start + size), dtype=float)[:, None], METHOD)
+        records += batch
+        for rec in batch:
+            watch.add(rec)
+        if watch.broken():
+            break
+    return records
+
+
+def _stopped(watch: FailureWatch, ev: Evaluator, base: CircuitProblem, corner: str | None) -> DeckFailure:
+    """The one line of a yield stopped on a deck that fails alike at every sample: the deck, the corner, the error."""
+    error, n = " ".join(str(watch.error).split()), len(watch.sizings)
+    at = "" if corner is None else f" at corner {corner}"
+    how = (f"the deck does not load{at} ({error})" if watch.unloadable else
+           f"its first {n} samples{at} all failed the same way ({error}), none measured what the spec needs")
+    fix = "the deck or [montecarlo]" + (" or the corner" if at else "")
+    return DeckFailure(f"{base.netlist.path}: the yield stopped: {how}: fix {fix} and run the yield again with another "
+                       f"--out{ev.kept}", error, n)
 
 
 def write_outputs(result: YieldResult, base: CircuitProblem) -> None:
