@@ -334,7 +334,8 @@ class Evaluator(BatchEvaluator):
     def _replayed(self, rec: Record, x: np.ndarray, key: tuple[float, ...]) -> Record:
         if rec.params != self.problem.as_dict(x):
             raise InputError(f"{self._history.path}: cannot resume: simulation {rec.idx} of the history is another "
-                             "point than the method asks now (history from another version?)")
+                             "point than the method asks now (history from another version, or from a CPU that rounds "
+                             "differently: numpy's kernels follow the CPU)")
         self._cache.setdefault(key, rec.outcome)
         return rec
 
