@@ -2,7 +2,8 @@
 
 Several tests pin every ask of a run bit for bit (a refactoring must not move a single one). numpy's wheels pick
 their OpenBLAS kernel and their own SIMD loops by the CPU at import: an AVX-512 machine and an AVX2-only one
-round the same dot products and exponentials differently in the last bit, and a run's path drifts from there.
+round the same dot products differently in the last bit (measured: each OpenBLAS kernel gave another run here; one pin
+moved whatever the kernel), and a run's path drifts from there.
 Before numpy is imported anywhere (this file is read before any test module, and in each xdist worker, whose
 subprocesses inherit the environment), both are fixed to what every AVX2 machine has: OpenBLAS's Haswell kernels,
 numpy without its AVX-512 loops, one BLAS thread."""
